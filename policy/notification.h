@@ -1,0 +1,50 @@
+// The canonical notification as the policy engine sees it: who sent it, to whom, what kind.
+// Only the fields that decide a release are here; titles and payloads never reach the policy.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace treve::policy {
+
+enum class Category : std::uint8_t {
+  message,
+  grade,
+  homework,
+  blog,
+  news,
+  schedule,
+  absence,
+  alert,
+  other,
+};
+inline constexpr int kCategoryCount = 9;
+
+enum class Role : std::uint8_t { student, parent, staff };
+
+// Lower-case names as written in events and configuration ("grade", "parent").
+std::string_view to_string(Category c);
+std::string_view to_string(Role r);
+std::optional<Category> parse_category(std::string_view s);
+std::optional<Role> parse_role(std::string_view s);
+
+struct Recipient {
+  std::string id;
+  Role role = Role::student;
+  // For a parent: the student this notification concerns (the grade's owner).
+  std::optional<std::string> of;
+};
+
+struct Notification {
+  std::string source;         // connector name
+  std::string id;             // unique per source
+  std::string establishment;  // UAI
+  Category category = Category::other;
+  bool urgent = false;
+  std::vector<Recipient> recipients;
+};
+
+}  // namespace treve::policy
