@@ -1,0 +1,619 @@
+#include "daemon/config/config.h"
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+#include "daemon/config/ics_calendar.h"
+#include "policy/uai.h"
+
+namespace treve::config {
+
+std::string ConfigError::to_string() const {
+  std::string out = file + ":" + std::to_string(line) + ": ";
+  if (!key.empty()) out += key + ": ";
+  return out + message;
+}
+
+const Connector* Config::connector(std::string_view name) const {
+  for (const auto& c : connectors) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+namespace {
+
+using policy::EstablishmentRules;
+using policy::QuietWindow;
+
+// Collects errors while walking the document, so that all of them are reported at once.
+class Checker {
+ public:
+  explicit Checker(std::string file) : file_(std::move(file)) {}
+
+  void error(const toml::node* node, const std::string& key, std::string message) {
+    int line = node ? static_cast<int>(node->source().begin.line) : 0;
+    errors_.push_back({file_, line, key, std::move(message)});
+  }
+  void error_at(int line, const std::string& key, std::string message) {
+    errors_.push_back({file_, line, key, std::move(message)});
+  }
+
+  // Reports every key of `table` not in `allowed`.
+  void only_keys(const toml::table& table, const std::string& prefix,
+                 std::initializer_list<std::string_view> allowed) {
+    for (auto&& [k, v] : table) {
+      if (std::find(allowed.begin(), allowed.end(), k.str()) != allowed.end()) continue;
+      std::string expected;
+      for (auto a : allowed) {
+        if (!expected.empty()) expected += ", ";
+        expected += a;
+      }
+      errors_.push_back({file_, static_cast<int>(k.source().begin.line), join(prefix, k.str()),
+                         "unknown key; expected one of: " + expected});
+    }
+  }
+
+  std::optional<std::string> string(const toml::node* node, const std::string& key) {
+    if (!node) return std::nullopt;
+    if (auto s = node->value<std::string>(); s && node->is_string()) return *s;
+    error(node, key, "must be a string");
+    return std::nullopt;
+  }
+
+  std::optional<bool> boolean(const toml::node* node, const std::string& key) {
+    if (!node) return std::nullopt;
+    if (node->is_boolean()) return node->value<bool>();
+    error(node, key, "must be true or false");
+    return std::nullopt;
+  }
+
+  // An array of strings; each bad element is reported.
+  std::optional<std::vector<std::pair<std::string, const toml::node*>>> strings(
+      const toml::node* node, const std::string& key) {
+    if (!node) return std::nullopt;
+    const toml::array* arr = node->as_array();
+    if (!arr) {
+      error(node, key, "must be an array of strings");
+      return std::nullopt;
+    }
+    std::vector<std::pair<std::string, const toml::node*>> out;
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+      const toml::node& el = *arr->get(i);
+      if (!el.is_string()) {
+        error(&el, key + "[" + std::to_string(i) + "]", "must be a string");
+        continue;
+      }
+      out.emplace_back(*el.value<std::string>(), &el);
+    }
+    return out;
+  }
+
+  static std::string join(const std::string& prefix, std::string_view key) {
+    return prefix.empty() ? std::string(key) : prefix + "." + std::string(key);
+  }
+
+  bool ok() const { return errors_.empty(); }
+  std::vector<ConfigError> take() { return std::move(errors_); }
+  const std::string& file() const { return file_; }
+
+ private:
+  std::string file_;
+  std::vector<ConfigError> errors_;
+};
+
+std::optional<std::chrono::minutes> parse_hhmm(std::string_view s) {
+  if (s.size() != 5 || s[2] != ':') return std::nullopt;
+  for (std::size_t i : {0u, 1u, 3u, 4u}) {
+    if (!std::isdigit(static_cast<unsigned char>(s[i]))) return std::nullopt;
+  }
+  int h = (s[0] - '0') * 10 + (s[1] - '0');
+  int m = (s[3] - '0') * 10 + (s[4] - '0');
+  if (h > 23 || m > 59) return std::nullopt;
+  return std::chrono::minutes{h * 60 + m};
+}
+
+// "24h", "72h", "7d", "90m", "1h30m", "0". Units: d, h, m.
+std::optional<std::chrono::minutes> parse_duration(std::string_view s) {
+  if (s == "0") return std::chrono::minutes{0};
+  if (s.empty()) return std::nullopt;
+  long long total = 0;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    std::size_t begin = i;
+    long long n = 0;
+    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) {
+      n = n * 10 + (s[i] - '0');
+      if (n > 1'000'000) return std::nullopt;
+      ++i;
+    }
+    if (i == begin || i == s.size()) return std::nullopt;
+    switch (s[i]) {
+      case 'd': total += n * 1440; break;
+      case 'h': total += n * 60; break;
+      case 'm': total += n; break;
+      default: return std::nullopt;
+    }
+    ++i;
+  }
+  return std::chrono::minutes{total};
+}
+
+std::optional<policy::LocalDate> parse_date(std::string_view s) {
+  if (s.size() != 10 || s[4] != '-' || s[7] != '-') return std::nullopt;
+  int y = 0, m = 0, d = 0;
+  for (std::size_t i = 0; i < 10; ++i) {
+    if (i == 4 || i == 7) continue;
+    if (!std::isdigit(static_cast<unsigned char>(s[i]))) return std::nullopt;
+  }
+  y = std::stoi(std::string(s.substr(0, 4)));
+  m = std::stoi(std::string(s.substr(5, 2)));
+  d = std::stoi(std::string(s.substr(8, 2)));
+  date::year_month_day ymd{date::year{y}, date::month{static_cast<unsigned>(m)},
+                           date::day{static_cast<unsigned>(d)}};
+  if (!ymd.ok()) return std::nullopt;
+  return policy::LocalDate{ymd};
+}
+
+std::string date_text(date::year_month_day ymd) {
+  std::ostringstream os;
+  os << ymd;
+  return os.str();
+}
+
+const date::time_zone* find_zone(std::string_view name) {
+  try {
+    return date::locate_zone(name);
+  } catch (const std::exception&) {
+    return nullptr;
+  }
+}
+
+// The keys shared by [policy] and [establishments."UAI"].
+struct PolicyOverrides {
+  std::optional<const date::time_zone*> zone;
+  std::optional<std::chrono::minutes> parent_grade_delay;
+  std::optional<std::uint16_t> urgent_categories;
+  std::optional<bool> public_holidays;
+  std::optional<std::vector<QuietWindow>> windows;
+  std::vector<policy::ClosedDays> closed;
+};
+
+class Loader {
+ public:
+  Loader(std::string path, policy::Horizon horizon)
+      : check_(path), path_(std::move(path)), horizon_(horizon) {}
+
+  LoadResult load(std::string_view text) {
+    toml::table doc;
+    try {
+      doc = toml::parse(text, path_);
+    } catch (const toml::parse_error& e) {
+      check_.error_at(static_cast<int>(e.source().begin.line), "",
+                      "TOML syntax error: " + std::string(e.description()));
+      return std::unexpected(check_.take());
+    }
+    auto config = std::make_shared<Config>();
+    config->path = path_;
+    check_.only_keys(doc, "", {"server", "policy", "establishments", "connectors", "sinks"});
+    server(doc, *config);
+
+    PolicyOverrides defaults;
+    if (auto* t = table_at(doc, "policy")) defaults = overrides(*t, "policy");
+
+    std::array<const date::time_zone*, policy::kRegionCount> region_zones{};
+    for (std::size_t r = 0; r < policy::kRegionCount; ++r) {
+      auto name = policy::default_timezone(static_cast<policy::Region>(r));
+      region_zones[r] = find_zone(name);
+      if (!region_zones[r]) {
+        check_.error_at(0, "", "time zone " + std::string(name) +
+                                   " is missing from the system's tz database (install tzdata)");
+      }
+    }
+
+    EstablishmentRules base;
+    if (defaults.zone) base.zone = *defaults.zone;
+    if (defaults.parent_grade_delay) base.parent_grade_delay = *defaults.parent_grade_delay;
+    if (defaults.urgent_categories) base.urgent_categories = *defaults.urgent_categories;
+    if (defaults.public_holidays) base.public_holidays = *defaults.public_holidays;
+    if (defaults.windows) base.windows = *defaults.windows;
+    base.closed = defaults.closed;
+
+    std::vector<EstablishmentRules> establishments;
+    if (auto* t = table_at(doc, "establishments")) {
+      for (auto&& [k, v] : *t) {
+        std::string key = "establishments." + std::string(k.str());
+        int line = static_cast<int>(k.source().begin.line);
+        auto uai = policy::parse_uai(k.str());
+        if (!uai) {
+          check_.error_at(line, key, uai.error());
+          continue;
+        }
+        const toml::table* et = v.as_table();
+        if (!et) {
+          check_.error(&v, key, "must be a table");
+          continue;
+        }
+        PolicyOverrides o = overrides(*et, key);
+        EstablishmentRules rules = base;
+        rules.uai = uai->code;
+        rules.region = uai->region;
+        rules.zone = o.zone ? *o.zone
+                            : (base.zone ? base.zone
+                                         : region_zones[static_cast<std::size_t>(uai->region)]);
+        if (o.parent_grade_delay) rules.parent_grade_delay = *o.parent_grade_delay;
+        if (o.urgent_categories) rules.urgent_categories = *o.urgent_categories;
+        if (o.public_holidays) rules.public_holidays = *o.public_holidays;
+        if (o.windows) rules.windows = *o.windows;
+        rules.closed.insert(rules.closed.end(), o.closed.begin(), o.closed.end());
+        establishments.push_back(std::move(rules));
+      }
+    }
+
+    connectors(doc, *config);
+    sinks(doc, *config);
+
+    if (!check_.ok()) return std::unexpected(check_.take());
+    config->warnings = std::move(warnings_);
+    config->policy = std::make_shared<policy::PolicySet>(std::move(base), std::move(establishments),
+                                                         region_zones, horizon_);
+    return config;
+  }
+
+ private:
+  const toml::table* table_at(const toml::table& parent, std::string_view key,
+                              const std::string& prefix = "") {
+    const toml::node* n = parent.get(key);
+    if (!n) return nullptr;
+    if (const toml::table* t = n->as_table()) return t;
+    check_.error(n, Checker::join(prefix, key), "must be a table");
+    return nullptr;
+  }
+
+  void server(const toml::table& doc, Config& config) {
+    const toml::table* t = table_at(doc, "server");
+    if (!t) return;
+    check_.only_keys(*t, "server", {"listen", "admin_listen", "state_dir"});
+    if (auto s = check_.string(t->get("listen"), "server.listen")) {
+      if (!valid_listen(*s, false)) {
+        check_.error(t->get("listen"), "server.listen",
+                     "expected HOST:PORT such as \"127.0.0.1:2007\", got \"" + *s + "\"");
+      }
+      config.server.listen = *s;
+    }
+    if (auto s = check_.string(t->get("admin_listen"), "server.admin_listen")) {
+      if (!valid_listen(*s, true)) {
+        check_.error(t->get("admin_listen"), "server.admin_listen",
+                     "expected HOST:PORT or \"unix:/path/to/socket\", got \"" + *s + "\"");
+      }
+      config.server.admin_listen = *s;
+    }
+    if (auto s = check_.string(t->get("state_dir"), "server.state_dir")) {
+      if (s->empty()) check_.error(t->get("state_dir"), "server.state_dir", "must not be empty");
+      config.server.state_dir = *s;
+    }
+    if (config.server.listen == config.server.admin_listen) {
+      check_.error(t->get("admin_listen"), "server.admin_listen",
+                   "must differ from server.listen: the admin API never shares the ingest "
+                   "listener");
+    }
+  }
+
+  static bool valid_listen(const std::string& s, bool allow_unix) {
+    if (allow_unix && s.starts_with("unix:")) return s.size() > 6 && s[5] == '/';
+    auto colon = s.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == s.size()) return false;
+    std::string port = s.substr(colon + 1);
+    if (port.size() > 5 || !std::all_of(port.begin(), port.end(), ::isdigit)) return false;
+    int p = std::stoi(port);
+    return p >= 1 && p <= 65535;
+  }
+
+  PolicyOverrides overrides(const toml::table& t, const std::string& prefix) {
+    PolicyOverrides o;
+    check_.only_keys(t, prefix,
+                     {"timezone", "parent_grade_delay", "urgent_categories", "holidays", "quiet",
+                      "closed", "closed_ics"});
+    if (auto s = check_.string(t.get("timezone"), prefix + ".timezone")) {
+      const date::time_zone* z = find_zone(*s);
+      if (!z) {
+        check_.error(t.get("timezone"), prefix + ".timezone",
+                     "unknown time zone \"" + *s + "\" (expected an IANA name such as " +
+                         "\"Europe/Paris\")");
+      } else {
+        o.zone = z;
+      }
+    }
+    if (auto s = check_.string(t.get("parent_grade_delay"), prefix + ".parent_grade_delay")) {
+      if (auto d = parse_duration(*s)) {
+        o.parent_grade_delay = *d;
+      } else {
+        check_.error(t.get("parent_grade_delay"), prefix + ".parent_grade_delay",
+                     "expected a duration such as \"0\", \"24h\", \"72h\" or \"7d\", got \"" + *s +
+                         "\"");
+      }
+    }
+    std::string ukey = prefix + ".urgent_categories";
+    if (auto list = check_.strings(t.get("urgent_categories"), ukey)) {
+      std::uint16_t mask = 0;
+      for (std::size_t i = 0; i < list->size(); ++i) {
+        const auto& [name, node] = (*list)[i];
+        if (auto c = policy::parse_category(name)) {
+          mask |= static_cast<std::uint16_t>(1u << static_cast<unsigned>(*c));
+        } else {
+          check_.error(node, ukey + "[" + std::to_string(i) + "]",
+                       "unknown category \"" + name +
+                           "\"; expected one of: message, grade, homework, blog, news, "
+                           "schedule, absence, alert, other");
+        }
+      }
+      o.urgent_categories = mask;
+    }
+    std::string hkey = prefix + ".holidays";
+    if (auto list = check_.strings(t.get("holidays"), hkey)) {
+      o.public_holidays = false;
+      for (std::size_t i = 0; i < list->size(); ++i) {
+        const auto& [name, node] = (*list)[i];
+        if (name == "fr-public") {
+          o.public_holidays = true;
+        } else {
+          check_.error(node, hkey + "[" + std::to_string(i) + "]",
+                       "unknown holiday set \"" + name + "\"; the built-in set is \"fr-public\"");
+        }
+      }
+    }
+    if (const toml::node* q = t.get("quiet")) o.windows = windows(*q, prefix + ".quiet");
+    std::string ckey = prefix + ".closed";
+    if (auto list = check_.strings(t.get("closed"), ckey)) {
+      for (std::size_t i = 0; i < list->size(); ++i) {
+        const auto& [text, node] = (*list)[i];
+        if (auto c = closed_entry(text)) {
+          o.closed.push_back(*c);
+        } else {
+          check_.error(node, ckey + "[" + std::to_string(i) + "]",
+                       "expected a date \"YYYY-MM-DD\" or a range \"YYYY-MM-DD..YYYY-MM-DD\" "
+                       "(first <= last), got \"" +
+                           text + "\"");
+        }
+      }
+    }
+    if (auto s = check_.string(t.get("closed_ics"), prefix + ".closed_ics")) {
+      std::filesystem::path p(*s);
+      if (p.is_relative()) p = std::filesystem::path(path_).parent_path() / p;
+      auto imported = read_ics_closed_days(p.string());
+      if (!imported) {
+        check_.error(t.get("closed_ics"), prefix + ".closed_ics", imported.error());
+      } else {
+        for (const auto& r : imported->ranges) {
+          std::string range = date_text(r.first);
+          if (r.last != r.first) range += ".." + date_text(r.last);
+          o.closed.push_back({policy::LocalDate{r.first}, policy::LocalDate{r.last},
+                              r.label + " (" + range + ")"});
+        }
+        for (const auto& w : imported->warnings) warnings_.push_back(p.string() + ": " + w);
+      }
+    }
+    return o;
+  }
+
+  std::optional<policy::ClosedDays> closed_entry(const std::string& text) {
+    auto dots = text.find("..");
+    if (dots == std::string::npos) {
+      auto d = parse_date(text);
+      if (!d) return std::nullopt;
+      return policy::ClosedDays{*d, *d, text};
+    }
+    auto a = parse_date(std::string_view(text).substr(0, dots));
+    auto b = parse_date(std::string_view(text).substr(dots + 2));
+    if (!a || !b || *b < *a) return std::nullopt;
+    return policy::ClosedDays{*a, *b, text};
+  }
+
+  std::optional<std::vector<QuietWindow>> windows(const toml::node& node, const std::string& key) {
+    const toml::array* arr = node.as_array();
+    if (!arr || !arr->is_array_of_tables()) {
+      check_.error(&node, key, "must be an array of tables ([[" + key + "]])");
+      return std::nullopt;
+    }
+    std::vector<QuietWindow> out;
+    bool ok = true;
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+      const toml::table& w = *arr->get(i)->as_table();
+      std::string wkey = key + "[" + std::to_string(i) + "]";
+      check_.only_keys(w, wkey, {"days", "start", "end", "end_day", "name"});
+      QuietWindow window;
+      bool window_ok = true;
+      if (auto list = check_.strings(w.get("days"), wkey + ".days")) {
+        if (list->empty()) {
+          check_.error(w.get("days"), wkey + ".days", "must name at least one day");
+          window_ok = false;
+        }
+        for (std::size_t d = 0; d < list->size(); ++d) {
+          const auto& [name, dn] = (*list)[d];
+          auto wd = policy::parse_weekday_key(name);
+          if (!wd) {
+            check_.error(dn, wkey + ".days[" + std::to_string(d) + "]",
+                         "unknown day \"" + name + "\"; expected mon, tue, wed, thu, fri, sat or "
+                                                   "sun");
+            window_ok = false;
+            continue;
+          }
+          window.days |= static_cast<std::uint8_t>(1u << wd->c_encoding());
+        }
+      } else {
+        if (!w.get("days")) check_.error(&w, wkey, "missing key \"days\"");
+        window_ok = false;
+      }
+      for (auto [field, target] : {std::pair{"start", &window.start}, {"end", &window.end}}) {
+        if (auto s = check_.string(w.get(field), wkey + "." + field)) {
+          if (auto m = parse_hhmm(*s)) {
+            *target = *m;
+          } else {
+            check_.error(w.get(field), wkey + "." + field,
+                         "expected a time \"HH:MM\" (00:00 to 23:59), got \"" + *s + "\"");
+            window_ok = false;
+          }
+        } else {
+          if (!w.get(field)) check_.error(&w, wkey, "missing key \"" + std::string(field) + "\"");
+          window_ok = false;
+        }
+      }
+      if (auto s = check_.string(w.get("end_day"), wkey + ".end_day")) {
+        if (auto wd = policy::parse_weekday_key(*s)) {
+          window.end_day = *wd;
+        } else {
+          check_.error(w.get("end_day"), wkey + ".end_day",
+                       "unknown day \"" + *s + "\"; expected mon, tue, wed, thu, fri, sat or sun");
+          window_ok = false;
+        }
+      }
+      if (auto s = check_.string(w.get("name"), wkey + ".name")) window.name = *s;
+      if (window_ok) out.push_back(window);
+      ok = ok && window_ok;
+    }
+    if (!ok) return std::nullopt;
+    if (out.empty()) {
+      check_.error(&node, key,
+                   "must hold at least one window (an establishment without quiet windows "
+                   "would never protect anyone)");
+      return std::nullopt;
+    }
+    if (policy::windows_cover_whole_week(out)) {
+      check_.error(&node, key, "the windows cover the whole week: nothing would ever be released");
+      return std::nullopt;
+    }
+    return out;
+  }
+
+  void connectors(const toml::table& doc, Config& config) {
+    const toml::node* n = doc.get("connectors");
+    if (!n) return;
+    const toml::array* arr = n->as_array();
+    if (!arr || !arr->is_array_of_tables()) {
+      check_.error(n, "connectors", "must be an array of tables ([[connectors]])");
+      return;
+    }
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+      const toml::table& t = *arr->get(i)->as_table();
+      std::string key = "connectors[" + std::to_string(i) + "]";
+      check_.only_keys(t, key, {"name", "token_sha256", "may_bypass"});
+      Connector c;
+      if (auto s = check_.string(t.get("name"), key + ".name")) {
+        if (!valid_name(*s)) {
+          check_.error(t.get("name"), key + ".name",
+                       "must be 1 to 64 characters among a-z, 0-9, '-' and '_'");
+        } else if (!names.insert(*s).second) {
+          check_.error(t.get("name"), key + ".name", "duplicate connector name \"" + *s + "\"");
+        }
+        c.name = *s;
+      } else if (!t.get("name")) {
+        check_.error(&t, key, "missing key \"name\"");
+      }
+      if (auto s = check_.string(t.get("token_sha256"), key + ".token_sha256")) {
+        if (s->size() != 64 || !std::all_of(s->begin(), s->end(), [](char ch) {
+              return std::isdigit(static_cast<unsigned char>(ch)) || (ch >= 'a' && ch <= 'f');
+            })) {
+          check_.error(t.get("token_sha256"), key + ".token_sha256",
+                       "must be the SHA-256 of the token as 64 lower-case hex digits (never the "
+                       "token itself)");
+        }
+        c.token_sha256 = *s;
+      } else if (!t.get("token_sha256")) {
+        check_.error(&t, key, "missing key \"token_sha256\"");
+      }
+      if (auto b = check_.boolean(t.get("may_bypass"), key + ".may_bypass")) c.may_bypass = *b;
+      config.connectors.push_back(std::move(c));
+    }
+  }
+
+  void sinks(const toml::table& doc, Config& config) {
+    const toml::node* n = doc.get("sinks");
+    if (!n) return;
+    const toml::array* arr = n->as_array();
+    if (!arr || !arr->is_array_of_tables()) {
+      check_.error(n, "sinks", "must be an array of tables ([[sinks]])");
+      return;
+    }
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+      const toml::table& t = *arr->get(i)->as_table();
+      std::string key = "sinks[" + std::to_string(i) + "]";
+      check_.only_keys(t, key, {"name", "type", "url", "secret_file"});
+      Sink s;
+      if (auto v = check_.string(t.get("name"), key + ".name")) {
+        if (!valid_name(*v)) {
+          check_.error(t.get("name"), key + ".name",
+                       "must be 1 to 64 characters among a-z, 0-9, '-' and '_'");
+        } else if (!names.insert(*v).second) {
+          check_.error(t.get("name"), key + ".name", "duplicate sink name \"" + *v + "\"");
+        }
+        s.name = *v;
+      } else if (!t.get("name")) {
+        check_.error(&t, key, "missing key \"name\"");
+      }
+      if (auto v = check_.string(t.get("type"), key + ".type")) {
+        if (*v != "webhook" && *v != "fcm" && *v != "smtp") {
+          check_.error(t.get("type"), key + ".type",
+                       "unknown sink type \"" + *v + "\"; expected webhook, fcm or smtp");
+        }
+        s.type = *v;
+      } else if (!t.get("type")) {
+        check_.error(&t, key, "missing key \"type\"");
+      }
+      if (auto v = check_.string(t.get("url"), key + ".url")) {
+        bool http = v->starts_with("http://") || v->starts_with("https://");
+        bool smtp = v->starts_with("smtp://") || v->starts_with("smtps://");
+        if ((s.type == "smtp" && !smtp) || (s.type != "smtp" && !http)) {
+          check_.error(t.get("url"), key + ".url",
+                       s.type == "smtp" ? "must be an smtp:// or smtps:// URL"
+                                        : "must be an http:// or https:// URL");
+        }
+        s.url = *v;
+      } else if (!t.get("url")) {
+        check_.error(&t, key, "missing key \"url\"");
+      }
+      if (auto v = check_.string(t.get("secret_file"), key + ".secret_file")) s.secret_file = *v;
+      config.sinks.push_back(std::move(s));
+    }
+  }
+
+  static bool valid_name(const std::string& s) {
+    return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    });
+  }
+
+  Checker check_;
+  std::string path_;
+  policy::Horizon horizon_;
+  std::vector<std::string> warnings_;
+};
+
+}  // namespace
+
+LoadResult parse_config(std::string_view text, const std::string& path, policy::Horizon horizon) {
+  return Loader(path, horizon).load(text);
+}
+
+LoadResult load_config(const std::string& path, policy::Horizon horizon) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return std::unexpected(std::vector<ConfigError>{
+        {path, 0, "", "cannot read the configuration file: " +
+                          std::string(std::error_code(errno, std::generic_category()).message())}});
+  }
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  return parse_config(buf.str(), path, horizon);
+}
+
+}  // namespace treve::config

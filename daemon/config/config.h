@@ -1,0 +1,66 @@
+// trêve's configuration: the TOML file read at start, by `check-config` and on reload.
+//
+// Loading is all-or-nothing: either every key is valid and a complete, immutable `Config`
+// comes back, or every error found is returned as `FILE:LINE: key.path: message`. Unknown keys
+// are errors, so that a typo never silently weakens a quiet window.
+#pragma once
+
+#include <expected>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "policy/policy_set.h"
+
+namespace treve::config {
+
+struct ConfigError {
+  std::string file;
+  int line = 0;
+  std::string key;  // e.g. "policy.quiet[1].end"
+  std::string message;
+  std::string to_string() const;  // "FILE:LINE: key: message"
+};
+
+struct ServerConfig {
+  std::string listen = "127.0.0.1:2007";
+  std::string admin_listen = "127.0.0.1:2008";
+  std::string state_dir = "/var/lib/treve";
+};
+
+struct Connector {
+  std::string name;          // the `source` of its events
+  std::string token_sha256;  // lower-case hex SHA-256 of the bearer token
+  bool may_bypass = false;
+};
+
+struct Sink {
+  std::string name;
+  std::string type;  // webhook | fcm | smtp
+  std::string url;
+  std::string secret_file;
+};
+
+struct Config {
+  std::string path;
+  ServerConfig server;
+  std::vector<Connector> connectors;
+  std::vector<Sink> sinks;
+  std::shared_ptr<const policy::PolicySet> policy;
+  std::vector<std::string> warnings;  // e.g. ignored timed events of an .ics file
+
+  const Connector* connector(std::string_view name) const;
+};
+
+using LoadResult = std::expected<std::shared_ptr<const Config>, std::vector<ConfigError>>;
+
+// Reads and validates a configuration file. Relative paths inside it (closed_ics) are taken
+// relative to the file's directory.
+LoadResult load_config(const std::string& path, policy::Horizon horizon = {});
+
+// The same from text already in memory; `path` names it in errors.
+LoadResult parse_config(std::string_view text, const std::string& path,
+                        policy::Horizon horizon = {});
+
+}  // namespace treve::config

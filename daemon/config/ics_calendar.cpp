@@ -1,0 +1,401 @@
+#include "daemon/config/ics_calendar.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <system_error>
+#include <tuple>
+#include <utility>
+
+#include <libical/ical.h>
+
+namespace treve::config {
+namespace {
+
+// Recurrence expansion is bounded so that an endless RRULE stays finite: occurrences starting
+// after the year 2100 are dropped, and one event yields at most 1000 occurrences, whichever bound
+// is reached first. Only the occurrence cap is worth a warning (a yearly rule without an end
+// reaching 2100 is normal; a daily one hitting 1000 occurrences is probably a mistake).
+constexpr int kLastRecurrenceYear = 2100;
+constexpr std::size_t kMaxOccurrences = 1000;
+
+constexpr std::string_view kDefaultLabel = "closed day";
+
+// RAII for the libical objects.
+struct ComponentFree {
+  void operator()(icalcomponent* c) const noexcept { icalcomponent_free(c); }
+};
+using ComponentPtr = std::unique_ptr<icalcomponent, ComponentFree>;
+
+struct ParserFree {
+  void operator()(icalparser* p) const noexcept { icalparser_free(p); }
+};
+using ParserPtr = std::unique_ptr<icalparser, ParserFree>;
+
+struct RecurIteratorFree {
+  void operator()(icalrecur_iterator* i) const noexcept { icalrecur_iterator_free(i); }
+};
+using RecurIteratorPtr = std::unique_ptr<icalrecur_iterator, RecurIteratorFree>;
+
+struct FileClose {
+  void operator()(std::FILE* f) const noexcept { std::fclose(f); }
+};
+using FilePtr = std::unique_ptr<std::FILE, FileClose>;
+
+// The input handed to libical's parser. libical's own icalparser_string_line_generator cannot be
+// used here because its state struct is private; this one behaves the same: each call copies the
+// next physical line (or, for a line longer than the buffer, its next size-1 bytes), and libical
+// does the unfolding and the parsing.
+struct TextCursor {
+  std::string_view text;
+  std::size_t pos = 0;
+};
+
+char* next_chunk(char* out, std::size_t size, void* data) {
+  auto* cursor = static_cast<TextCursor*>(data);
+  if (cursor->pos >= cursor->text.size() || size < 2) return nullptr;
+  const std::string_view rest = cursor->text.substr(cursor->pos);
+  std::size_t n = rest.find('\n');
+  n = n == std::string_view::npos ? rest.size() : n + 1;
+  n = std::min(n, size - 1);
+  std::memcpy(out, rest.data(), n);
+  out[n] = '\0';
+  cursor->pos += n;
+  return out;
+}
+
+// Parses the whole text with libical. Returns the root component (a VCALENDAR, an XROOT holding
+// several top-level components, or whatever single component the text held), or null when libical
+// found no complete component at all.
+std::expected<ComponentPtr, std::string> parse_root(std::string_view text) {
+  // libical works on C strings: a NUL byte would silently cut the input short.
+  if (text.find('\0') != std::string_view::npos) {
+    return std::unexpected(
+        "not an iCalendar file (it contains NUL bytes; UTF-16 files are not supported)");
+  }
+  ParserPtr parser(icalparser_new());
+  if (!parser) return std::unexpected("libical could not create a parser");
+  TextCursor cursor{text};
+  icalparser_set_gen_data(parser.get(), &cursor);
+  ComponentPtr root(icalparser_parse(parser.get(), next_chunk));
+  // A component still open at the end of the input (a missing END:VEVENT or END:VCALENDAR) is
+  // never returned by icalparser_parse: the whole unfinished VCALENDAR would silently vanish.
+  // icalparser_clean closes such components and returns them; the parser keeps owning what it
+  // returns (icalparser_free frees it), so it is only tested here, never freed.
+  if (icalparser_clean(parser.get()) != nullptr) {
+    return std::unexpected(
+        "malformed iCalendar file: a BEGIN line has no matching END line (truncated file?)");
+  }
+  return root;
+}
+
+bool equals_ignoring_ascii_case(std::string_view a, std::string_view b) {
+  return std::ranges::equal(a, b, [](char x, char y) {
+    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+    return lower(x) == lower(y);
+  });
+}
+
+// libical does not report line numbers. The physical lines reading BEGIN:VEVENT, in order, are
+// the positions of the VEVENTs libical returns (also in document order); the caller uses them only
+// when both counts agree.
+std::vector<std::size_t> vevent_lines(std::string_view text) {
+  std::vector<std::size_t> lines;
+  std::size_t number = 1;
+  for (std::size_t pos = 0; pos < text.size(); ++number) {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(pos, end - pos);
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) {
+      line.remove_suffix(1);
+    }
+    if (equals_ignoring_ascii_case(line, "BEGIN:VEVENT")) lines.push_back(number);
+    pos = end + 1;
+  }
+  return lines;
+}
+
+std::optional<date::year_month_day> to_date(const icaltimetype& t) {
+  if (icaltime_is_null_time(t) || t.month < 1 || t.month > 12 || t.day < 1 || t.day > 31) {
+    return std::nullopt;
+  }
+  const date::year_month_day ymd{date::year{t.year}, date::month{static_cast<unsigned>(t.month)},
+                                 date::day{static_cast<unsigned>(t.day)}};
+  if (!ymd.ok()) return std::nullopt;
+  return ymd;
+}
+
+std::string iso(const icaltimetype& t) {
+  char buffer[48];
+  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02d", t.year, t.month, t.day);
+  return buffer;
+}
+
+std::string_view summary_of(icalcomponent* event) {
+  const char* summary = icalcomponent_get_summary(event);
+  return summary == nullptr ? std::string_view{} : std::string_view{summary};
+}
+
+std::string_view uid_of(icalcomponent* event) {
+  const char* uid = icalcomponent_get_uid(event);
+  return uid == nullptr ? std::string_view{} : std::string_view{uid};
+}
+
+bool has_recurrence_id(icalcomponent* event) {
+  return icalcomponent_get_first_property(event, ICAL_RECURRENCEID_PROPERTY) != nullptr;
+}
+
+class Importer {
+ public:
+  // UID -> the dates of the occurrences that a separate VEVENT (with a RECURRENCE-ID) replaces,
+  // or cancels when that VEVENT is itself STATUS:CANCELLED.
+  void note_override(icalcomponent* event) {
+    const std::string_view uid = uid_of(event);
+    if (uid.empty()) return;
+    const icaltimetype id = icalcomponent_get_recurrenceid(event);
+    if (const auto day = to_date(id)) overridden_[std::string(uid)].insert(date::sys_days{*day});
+  }
+
+  // Adds the ranges of one VEVENT; `where` is its position ("line 12" or "event 3").
+  std::expected<void, std::string> add_event(icalcomponent* event, const std::string& where) {
+    if (icalcomponent_get_status(event) == ICAL_STATUS_CANCELLED) return {};
+
+    const std::string_view summary = summary_of(event);
+    const std::string who =
+        where + ": " +
+        (summary.empty() ? std::string("untitled event") : "event \"" + std::string(summary) + "\"");
+    const auto warn = [&](std::string_view what) { warnings_.push_back(who + " " + std::string(what)); };
+
+    icalproperty* start_prop = icalcomponent_get_first_property(event, ICAL_DTSTART_PROPERTY);
+    const icaltimetype start =
+        start_prop == nullptr ? icaltime_null_time() : icalproperty_get_dtstart(start_prop);
+    if (start_prop != nullptr && !start.is_date) {
+      warn("has a time, not a whole day: ignored");
+      return {};
+    }
+    // What libical had to drop while parsing this event (an unreadable DTEND, RRULE, ...).
+    for (icalproperty* p = icalcomponent_get_first_property(event, ICAL_XLICERROR_PROPERTY);
+         p != nullptr; p = icalcomponent_get_next_property(event, ICAL_XLICERROR_PROPERTY)) {
+      const char* message = icalproperty_get_xlicerror(p);
+      warn(std::string("is damaged: ") + (message != nullptr ? message : "unknown libical error"));
+    }
+    if (start_prop == nullptr) {
+      warn("has no valid DTSTART: ignored");
+      return {};
+    }
+    const auto first = to_date(start);
+    if (!first) {
+      warn("has an invalid DTSTART date " + iso(start) + ": ignored");
+      return {};
+    }
+
+    const auto length = length_in_days(event, start, *first, who, warn);
+    if (!length) return std::unexpected(length.error());
+    if (*length == 0) return {};  // ignored, already warned about
+
+    const std::set<date::sys_days> starts = occurrences(event, start, *first, warn);
+    const std::string label = summary.empty() ? std::string(kDefaultLabel) : std::string(summary);
+    for (const date::sys_days day : starts) {
+      const date::year_month_day last{day + date::days{*length - 1}};
+      if (!last.ok()) {
+        warn("ends after the year 32767: ignored");
+        continue;
+      }
+      ranges_.push_back({date::year_month_day{day}, last, label});
+    }
+    return {};
+  }
+
+  IcsImport finish() && {
+    std::ranges::sort(ranges_, [](const ClosedRange& a, const ClosedRange& b) {
+      return std::tie(a.first, a.last, a.label) < std::tie(b.first, b.last, b.label);
+    });
+    if (ranges_.empty()) warnings_.emplace_back("no whole-day event found: no closed day");
+    return IcsImport{std::move(ranges_), std::move(warnings_)};
+  }
+
+ private:
+  // The number of days of each occurrence; 0 when the event is to be ignored (after a warning);
+  // an error when it ends before it starts.
+  template <typename Warn>
+  static std::expected<std::int64_t, std::string> length_in_days(icalcomponent* event,
+                                                                  const icaltimetype& start,
+                                                                  date::year_month_day first,
+                                                                  const std::string& who,
+                                                                  const Warn& warn) {
+    icalproperty* end_prop = icalcomponent_get_first_property(event, ICAL_DTEND_PROPERTY);
+    icalproperty* duration_prop = icalcomponent_get_first_property(event, ICAL_DURATION_PROPERTY);
+    if (end_prop != nullptr) {
+      if (duration_prop != nullptr) warn("has both DTEND and DURATION: DURATION ignored");
+      const icaltimetype end = icalproperty_get_dtend(end_prop);
+      if (!end.is_date) {
+        warn("has a whole-day DTSTART but a DTEND with a time: ignored");
+        return 0;
+      }
+      const auto end_day = to_date(end);  // exclusive (RFC 5545)
+      if (!end_day) {
+        warn("has an invalid DTEND date " + iso(end) + ": ignored");
+        return 0;
+      }
+      const std::int64_t days = (date::sys_days{*end_day} - date::sys_days{first}).count();
+      if (days < 0) {
+        return std::unexpected(who + ": DTEND " + iso(end) + " is before DTSTART " + iso(start));
+      }
+      if (days == 0) {
+        warn("has DTEND equal to DTSTART (DTEND is exclusive): taken as one day");
+        return 1;
+      }
+      return days;
+    }
+    if (duration_prop != nullptr) {
+      const icaldurationtype d = icalproperty_get_duration(duration_prop);
+      const std::int64_t seconds =
+          (static_cast<std::int64_t>(d.weeks) * 7 + d.days) * 86400 +
+          static_cast<std::int64_t>(d.hours) * 3600 + static_cast<std::int64_t>(d.minutes) * 60 +
+          d.seconds;
+      if (d.is_neg != 0 && seconds > 0) {
+        return std::unexpected(who + ": negative DURATION, DTEND would be before DTSTART " +
+                               iso(start));
+      }
+      if (seconds % 86400 != 0) {
+        warn("has a DURATION that is not a whole number of days: ignored");
+        return 0;
+      }
+      if (seconds == 0) {
+        warn("has a zero DURATION: taken as one day");
+        return 1;
+      }
+      return seconds / 86400;
+    }
+    return 1;  // neither DTEND nor DURATION: the day of DTSTART (RFC 5545, 3.6.1)
+  }
+
+  // The start days of the event's occurrences: DTSTART, the RRULE occurrences (bounded, see
+  // kLastRecurrenceYear and kMaxOccurrences) and RDATEs, minus EXDATEs and the occurrences that
+  // another VEVENT overrides.
+  template <typename Warn>
+  std::set<date::sys_days> occurrences(icalcomponent* event, const icaltimetype& start,
+                                       date::year_month_day first, const Warn& warn) const {
+    std::set<date::sys_days> starts{date::sys_days{first}};
+    bool capped = false;
+    for (icalproperty* p = icalcomponent_get_first_property(event, ICAL_RRULE_PROPERTY);
+         p != nullptr && !capped; p = icalcomponent_get_next_property(event, ICAL_RRULE_PROPERTY)) {
+      RecurIteratorPtr it(icalrecur_iterator_new(icalproperty_get_rrule(p), start));
+      if (!it) {
+        warn("has an RRULE that libical cannot expand: only its first occurrence kept");
+        continue;
+      }
+      for (icaltimetype next = icalrecur_iterator_next(it.get());
+           !icaltime_is_null_time(next) && next.year <= kLastRecurrenceYear;
+           next = icalrecur_iterator_next(it.get())) {
+        const auto day = to_date(next);
+        if (!day) continue;
+        if (starts.size() >= kMaxOccurrences && !starts.contains(date::sys_days{*day})) {
+          capped = true;
+          break;
+        }
+        starts.insert(date::sys_days{*day});
+      }
+    }
+    if (capped) {
+      warn("recurs more than " + std::to_string(kMaxOccurrences) + " times: only the first " +
+           std::to_string(kMaxOccurrences) + " occurrences kept");
+    }
+    for (icalproperty* p = icalcomponent_get_first_property(event, ICAL_RDATE_PROPERTY);
+         p != nullptr; p = icalcomponent_get_next_property(event, ICAL_RDATE_PROPERTY)) {
+      const icaldatetimeperiodtype rdate = icalproperty_get_rdate(p);
+      const auto day = rdate.time.is_date ? to_date(rdate.time) : std::nullopt;
+      if (day) {
+        starts.insert(date::sys_days{*day});
+      } else {
+        warn("has an RDATE that is not a whole day: that RDATE ignored");
+      }
+    }
+    for (icalproperty* p = icalcomponent_get_first_property(event, ICAL_EXDATE_PROPERTY);
+         p != nullptr; p = icalcomponent_get_next_property(event, ICAL_EXDATE_PROPERTY)) {
+      if (const auto day = to_date(icalproperty_get_exdate(p))) starts.erase(date::sys_days{*day});
+    }
+    if (!has_recurrence_id(event)) {
+      const auto found = overridden_.find(uid_of(event));
+      if (found != overridden_.end()) {
+        for (const date::sys_days day : found->second) starts.erase(day);
+      }
+    }
+    return starts;
+  }
+
+  std::vector<ClosedRange> ranges_;
+  std::vector<std::string> warnings_;
+  std::map<std::string, std::set<date::sys_days>, std::less<>> overridden_;
+};
+
+}  // namespace
+
+std::expected<IcsImport, std::string> parse_ics_closed_days(std::string_view text) {
+  auto root = parse_root(text);
+  if (!root) return std::unexpected(root.error());
+
+  std::vector<icalcomponent*> calendars;
+  if (*root != nullptr) {
+    icalcomponent* top = root->get();
+    if (icalcomponent_isa(top) == ICAL_VCALENDAR_COMPONENT) {
+      calendars.push_back(top);
+    } else if (icalcomponent_isa(top) == ICAL_XROOT_COMPONENT) {  // several top-level components
+      for (icalcomponent* c = icalcomponent_get_first_component(top, ICAL_VCALENDAR_COMPONENT);
+           c != nullptr; c = icalcomponent_get_next_component(top, ICAL_VCALENDAR_COMPONENT)) {
+        calendars.push_back(c);
+      }
+    }
+  }
+  if (calendars.empty()) return std::unexpected("not an iCalendar file (no VCALENDAR)");
+
+  std::vector<icalcomponent*> events;
+  for (icalcomponent* calendar : calendars) {
+    for (icalcomponent* e = icalcomponent_get_first_component(calendar, ICAL_VEVENT_COMPONENT);
+         e != nullptr; e = icalcomponent_get_next_component(calendar, ICAL_VEVENT_COMPONENT)) {
+      events.push_back(e);
+    }
+  }
+  const std::vector<std::size_t> lines = vevent_lines(text);
+  const bool have_lines = lines.size() == events.size();
+
+  Importer importer;
+  for (icalcomponent* event : events) {
+    if (has_recurrence_id(event)) importer.note_override(event);
+  }
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const std::string where =
+        have_lines ? "line " + std::to_string(lines[i]) : "event " + std::to_string(i + 1);
+    if (auto added = importer.add_event(events[i], where); !added) {
+      return std::unexpected(added.error());
+    }
+  }
+  return std::move(importer).finish();
+}
+
+std::expected<IcsImport, std::string> read_ics_closed_days(const std::string& path) {
+  const auto cannot_read = [&](int error) {
+    return std::unexpected("cannot read " + path + ": " + std::generic_category().message(error));
+  };
+  errno = 0;
+  const FilePtr file(std::fopen(path.c_str(), "rb"));
+  if (!file) return cannot_read(errno);
+  std::string text;
+  char buffer[1 << 16];
+  std::size_t n = 0;
+  while ((n = std::fread(buffer, 1, sizeof buffer, file.get())) > 0) text.append(buffer, n);
+  if (std::ferror(file.get()) != 0) return cannot_read(errno != 0 ? errno : EIO);
+
+  auto parsed = parse_ics_closed_days(text);
+  if (!parsed) return std::unexpected(path + ": " + parsed.error());
+  return parsed;
+}
+
+}  // namespace treve::config

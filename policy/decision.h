@@ -1,0 +1,52 @@
+// The one decision function: for each recipient of a notification received at an instant,
+// is it held, until when, and why. Used by `treve serve`, `treve explain` and
+// `treve simulate`, so that what an administrator previews is what the daemon does.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "policy/establishment_policy.h"
+#include "policy/notification.h"
+
+namespace treve::policy {
+
+enum class UrgentOutcome : std::uint8_t {
+  not_urgent,
+  bypassed,                   // delivered at once
+  refused_connector,          // the connector may not bypass
+  refused_category,           // the category is not in the establishment's urgent list
+};
+
+struct DeliveryDecision {
+  std::size_t recipient = 0;  // index into Notification::recipients
+  bool held = false;
+  bool evaluated = true;  // false: fail closed, held with no known release instant
+  Instant release_at;     // equals the received instant when not held
+  UrgentOutcome urgent = UrgentOutcome::not_urgent;
+  // Grade sequencing (parents): the student release it waited for, and the delay applied.
+  bool grade_delay = false;
+  Instant student_release;
+  std::chrono::minutes delay{0};
+  QuietChain quiet;  // quiet intervals it was pushed through, in order
+};
+
+// Decides every recipient of `n`, in recipient order. `connector_may_bypass` is the sending
+// connector's `may_bypass`. Rules (DESIGN.md):
+//  - urgent + may_bypass + category in the urgent list: released at `received`;
+//  - otherwise the first open instant at or after `received`;
+//  - a parent's grade: no earlier than its student's release (`of`, or the latest student
+//    release in the event when there is no link) plus the establishment's delay, then the
+//    first open instant from there. With no student in the event, the delay counts from
+//    the parent's own release.
+std::vector<DeliveryDecision> decide(const EstablishmentPolicy& policy, const Notification& n,
+                                     Instant received, bool connector_may_bypass);
+
+// The reason in words an administrator understands, e.g.
+// "quiet window Mon-Thu 20:00-07:00, then public holiday Noël (Fri 2026-12-25), then quiet
+// window Fri 20:00-Mon 07:00".
+std::string describe(const EstablishmentPolicy& policy, const DeliveryDecision& d,
+                     std::string_view source = {});
+
+}  // namespace treve::policy
