@@ -40,7 +40,7 @@ LocalParts local_parts(Instant t, const date::time_zone* zone) {
 std::string offset_text(std::chrono::seconds off) {
   char sign = off < std::chrono::seconds{0} ? '-' : '+';
   long long m = std::abs(off.count()) / 60;
-  char buf[8];
+  char buf[32];
   std::snprintf(buf, sizeof buf, "%c%02lld:%02lld", sign, m / 60, m % 60);
   return buf;
 }

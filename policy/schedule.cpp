@@ -129,8 +129,19 @@ Release Schedule::next_open(Instant t) const {
       bool moved = false;
       for (const QuietLayer* layer : layers) {
         if (!layer->find(now, hit, scratch)) continue;
-        for (const QuietPiece& p : hit.pieces) {
-          if (p.end * 1000 > now) r.chain.add(p.cause);
+        // Name only the pieces that carry the quiet time forward: from `now`, the piece
+        // reaching furthest, then from its end the next one, until the interval ends.
+        std::int64_t cur = now;
+        while (cur < hit.end * 1000) {
+          const QuietPiece* best = nullptr;
+          for (const QuietPiece& p : hit.pieces) {
+            if (p.start * 1000 <= cur && p.end * 1000 > cur && (!best || p.end > best->end)) {
+              best = &p;
+            }
+          }
+          if (!best) break;
+          r.chain.add(best->cause);
+          cur = best->end * 1000;
         }
         now = hit.end * 1000;
         moved = true;

@@ -60,7 +60,8 @@ struct TextCursor {
 
 char* next_chunk(char* out, std::size_t size, void* data) {
   auto* cursor = static_cast<TextCursor*>(data);
-  if (cursor->pos >= cursor->text.size() || size < 2) return nullptr;
+  if (cursor->pos >= cursor->text.size() || size < 2)
+    return nullptr;
   const std::string_view rest = cursor->text.substr(cursor->pos);
   std::size_t n = rest.find('\n');
   n = n == std::string_view::npos ? rest.size() : n + 1;
@@ -80,8 +81,13 @@ std::expected<ComponentPtr, std::string> parse_root(std::string_view text) {
     return std::unexpected(
         "not an iCalendar file (it contains NUL bytes; UTF-16 files are not supported)");
   }
+  // A UTF-8 byte order mark (common in files saved on Windows) would hide the first
+  // BEGIN:VCALENDAR from libical's parser.
+  if (text.starts_with("\xEF\xBB\xBF"))
+    text.remove_prefix(3);
   ParserPtr parser(icalparser_new());
-  if (!parser) return std::unexpected("libical could not create a parser");
+  if (!parser)
+    return std::unexpected("libical could not create a parser");
   TextCursor cursor{text};
   icalparser_set_gen_data(parser.get(), &cursor);
   ComponentPtr root(icalparser_parse(parser.get(), next_chunk));
@@ -111,12 +117,14 @@ std::vector<std::size_t> vevent_lines(std::string_view text) {
   std::size_t number = 1;
   for (std::size_t pos = 0; pos < text.size(); ++number) {
     std::size_t end = text.find('\n', pos);
-    if (end == std::string_view::npos) end = text.size();
+    if (end == std::string_view::npos)
+      end = text.size();
     std::string_view line = text.substr(pos, end - pos);
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) {
       line.remove_suffix(1);
     }
-    if (equals_ignoring_ascii_case(line, "BEGIN:VEVENT")) lines.push_back(number);
+    if (equals_ignoring_ascii_case(line, "BEGIN:VEVENT"))
+      lines.push_back(number);
     pos = end + 1;
   }
   return lines;
@@ -128,7 +136,8 @@ std::optional<date::year_month_day> to_date(const icaltimetype& t) {
   }
   const date::year_month_day ymd{date::year{t.year}, date::month{static_cast<unsigned>(t.month)},
                                  date::day{static_cast<unsigned>(t.day)}};
-  if (!ymd.ok()) return std::nullopt;
+  if (!ymd.ok())
+    return std::nullopt;
   return ymd;
 }
 
@@ -158,20 +167,25 @@ class Importer {
   // or cancels when that VEVENT is itself STATUS:CANCELLED.
   void note_override(icalcomponent* event) {
     const std::string_view uid = uid_of(event);
-    if (uid.empty()) return;
+    if (uid.empty())
+      return;
     const icaltimetype id = icalcomponent_get_recurrenceid(event);
-    if (const auto day = to_date(id)) overridden_[std::string(uid)].insert(date::sys_days{*day});
+    if (const auto day = to_date(id))
+      overridden_[std::string(uid)].insert(date::sys_days{*day});
   }
 
   // Adds the ranges of one VEVENT; `where` is its position ("line 12" or "event 3").
   std::expected<void, std::string> add_event(icalcomponent* event, const std::string& where) {
-    if (icalcomponent_get_status(event) == ICAL_STATUS_CANCELLED) return {};
+    if (icalcomponent_get_status(event) == ICAL_STATUS_CANCELLED)
+      return {};
 
     const std::string_view summary = summary_of(event);
-    const std::string who =
-        where + ": " +
-        (summary.empty() ? std::string("untitled event") : "event \"" + std::string(summary) + "\"");
-    const auto warn = [&](std::string_view what) { warnings_.push_back(who + " " + std::string(what)); };
+    const std::string who = where + ": " +
+                            (summary.empty() ? std::string("untitled event")
+                                             : "event \"" + std::string(summary) + "\"");
+    const auto warn = [&](std::string_view what) {
+      warnings_.push_back(who + " " + std::string(what));
+    };
 
     icalproperty* start_prop = icalcomponent_get_first_property(event, ICAL_DTSTART_PROPERTY);
     const icaltimetype start =
@@ -197,8 +211,10 @@ class Importer {
     }
 
     const auto length = length_in_days(event, start, *first, who, warn);
-    if (!length) return std::unexpected(length.error());
-    if (*length == 0) return {};  // ignored, already warned about
+    if (!length)
+      return std::unexpected(length.error());
+    if (*length == 0)
+      return {};  // ignored, already warned about
 
     const std::set<date::sys_days> starts = occurrences(event, start, *first, warn);
     const std::string label = summary.empty() ? std::string(kDefaultLabel) : std::string(summary);
@@ -217,7 +233,8 @@ class Importer {
     std::ranges::sort(ranges_, [](const ClosedRange& a, const ClosedRange& b) {
       return std::tie(a.first, a.last, a.label) < std::tie(b.first, b.last, b.label);
     });
-    if (ranges_.empty()) warnings_.emplace_back("no whole-day event found: no closed day");
+    if (ranges_.empty())
+      warnings_.emplace_back("no whole-day event found: no closed day");
     return IcsImport{std::move(ranges_), std::move(warnings_)};
   }
 
@@ -226,14 +243,15 @@ class Importer {
   // an error when it ends before it starts.
   template <typename Warn>
   static std::expected<std::int64_t, std::string> length_in_days(icalcomponent* event,
-                                                                  const icaltimetype& start,
-                                                                  date::year_month_day first,
-                                                                  const std::string& who,
-                                                                  const Warn& warn) {
+                                                                 const icaltimetype& start,
+                                                                 date::year_month_day first,
+                                                                 const std::string& who,
+                                                                 const Warn& warn) {
     icalproperty* end_prop = icalcomponent_get_first_property(event, ICAL_DTEND_PROPERTY);
     icalproperty* duration_prop = icalcomponent_get_first_property(event, ICAL_DURATION_PROPERTY);
     if (end_prop != nullptr) {
-      if (duration_prop != nullptr) warn("has both DTEND and DURATION: DURATION ignored");
+      if (duration_prop != nullptr)
+        warn("has both DTEND and DURATION: DURATION ignored");
       const icaltimetype end = icalproperty_get_dtend(end_prop);
       if (!end.is_date) {
         warn("has a whole-day DTSTART but a DTEND with a time: ignored");
@@ -256,10 +274,9 @@ class Importer {
     }
     if (duration_prop != nullptr) {
       const icaldurationtype d = icalproperty_get_duration(duration_prop);
-      const std::int64_t seconds =
-          (static_cast<std::int64_t>(d.weeks) * 7 + d.days) * 86400 +
-          static_cast<std::int64_t>(d.hours) * 3600 + static_cast<std::int64_t>(d.minutes) * 60 +
-          d.seconds;
+      const std::int64_t seconds = (static_cast<std::int64_t>(d.weeks) * 7 + d.days) * 86400 +
+                                   static_cast<std::int64_t>(d.hours) * 3600 +
+                                   static_cast<std::int64_t>(d.minutes) * 60 + d.seconds;
       if (d.is_neg != 0 && seconds > 0) {
         return std::unexpected(who + ": negative DURATION, DTEND would be before DTSTART " +
                                iso(start));
@@ -296,7 +313,8 @@ class Importer {
            !icaltime_is_null_time(next) && next.year <= kLastRecurrenceYear;
            next = icalrecur_iterator_next(it.get())) {
         const auto day = to_date(next);
-        if (!day) continue;
+        if (!day)
+          continue;
         if (starts.size() >= kMaxOccurrences && !starts.contains(date::sys_days{*day})) {
           capped = true;
           break;
@@ -320,12 +338,14 @@ class Importer {
     }
     for (icalproperty* p = icalcomponent_get_first_property(event, ICAL_EXDATE_PROPERTY);
          p != nullptr; p = icalcomponent_get_next_property(event, ICAL_EXDATE_PROPERTY)) {
-      if (const auto day = to_date(icalproperty_get_exdate(p))) starts.erase(date::sys_days{*day});
+      if (const auto day = to_date(icalproperty_get_exdate(p)))
+        starts.erase(date::sys_days{*day});
     }
     if (!has_recurrence_id(event)) {
       const auto found = overridden_.find(uid_of(event));
       if (found != overridden_.end()) {
-        for (const date::sys_days day : found->second) starts.erase(day);
+        for (const date::sys_days day : found->second)
+          starts.erase(day);
       }
     }
     return starts;
@@ -340,7 +360,8 @@ class Importer {
 
 std::expected<IcsImport, std::string> parse_ics_closed_days(std::string_view text) {
   auto root = parse_root(text);
-  if (!root) return std::unexpected(root.error());
+  if (!root)
+    return std::unexpected(root.error());
 
   std::vector<icalcomponent*> calendars;
   if (*root != nullptr) {
@@ -354,7 +375,8 @@ std::expected<IcsImport, std::string> parse_ics_closed_days(std::string_view tex
       }
     }
   }
-  if (calendars.empty()) return std::unexpected("not an iCalendar file (no VCALENDAR)");
+  if (calendars.empty())
+    return std::unexpected("not an iCalendar file (no VCALENDAR)");
 
   std::vector<icalcomponent*> events;
   for (icalcomponent* calendar : calendars) {
@@ -368,7 +390,8 @@ std::expected<IcsImport, std::string> parse_ics_closed_days(std::string_view tex
 
   Importer importer;
   for (icalcomponent* event : events) {
-    if (has_recurrence_id(event)) importer.note_override(event);
+    if (has_recurrence_id(event))
+      importer.note_override(event);
   }
   for (std::size_t i = 0; i < events.size(); ++i) {
     const std::string where =
@@ -386,15 +409,19 @@ std::expected<IcsImport, std::string> read_ics_closed_days(const std::string& pa
   };
   errno = 0;
   const FilePtr file(std::fopen(path.c_str(), "rb"));
-  if (!file) return cannot_read(errno);
+  if (!file)
+    return cannot_read(errno);
   std::string text;
   char buffer[1 << 16];
   std::size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof buffer, file.get())) > 0) text.append(buffer, n);
-  if (std::ferror(file.get()) != 0) return cannot_read(errno != 0 ? errno : EIO);
+  while ((n = std::fread(buffer, 1, sizeof buffer, file.get())) > 0)
+    text.append(buffer, n);
+  if (std::ferror(file.get()) != 0)
+    return cannot_read(errno != 0 ? errno : EIO);
 
   auto parsed = parse_ics_closed_days(text);
-  if (!parsed) return std::unexpected(path + ": " + parsed.error());
+  if (!parsed)
+    return std::unexpected(path + ": " + parsed.error());
   return parsed;
 }
 

@@ -24,14 +24,15 @@ struct ClosedRange {  // inclusive local dates
 };
 
 struct IcsImport {
-  std::vector<ClosedRange> ranges;    // sorted by first (then last, then label)
-  std::vector<std::string> warnings;  // e.g. "line 12: event \"Réunion\" has a time, not a whole
-                                      // day: ignored"
+  std::vector<ClosedRange> ranges;  // sorted by first (then last, then label)
+  // What was ignored, and why; e.g. "line 12: event \"Réunion\" has a time, not a whole day:
+  // ignored". Not prefixed with the file name.
+  std::vector<std::string> warnings;
 };
 
 // Reads the all-day events of an iCalendar file as closed ranges. Errors: "cannot read FILE:
-// reason", "FILE: not an iCalendar file (no VCALENDAR)", "FILE: line N: event ... ends before it
-// starts", ...
+// reason", "FILE: not an iCalendar file (no VCALENDAR)", "FILE: malformed iCalendar file: ...",
+// "FILE: line N: event \"X\": DTEND 2026-10-01 is before DTSTART 2026-10-17".
 std::expected<IcsImport, std::string> read_ics_closed_days(const std::string& path);
 
 // The same, from the text of a file; the errors are not prefixed with a file name.

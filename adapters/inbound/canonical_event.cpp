@@ -1,0 +1,220 @@
+#include "adapters/inbound/canonical_event.h"
+
+#include <boost/json.hpp>
+
+#include "policy/rfc3339.h"
+#include "policy/uai.h"
+
+namespace treve::adapters {
+namespace {
+
+namespace json = boost::json;
+
+std::size_t utf8_chars(std::string_view s) {
+  std::size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+std::string json_type(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::null: return "null";
+    case json::kind::bool_: return "a boolean";
+    case json::kind::int64:
+    case json::kind::uint64:
+    case json::kind::double_: return "a number";
+    case json::kind::string: return "a string";
+    case json::kind::array: return "an array";
+    case json::kind::object: return "an object";
+  }
+  return "a value";
+}
+
+// Escapes a key for use in a JSON pointer (RFC 6901).
+std::string pointer_token(std::string_view key) {
+  std::string out;
+  for (char c : key) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::unexpected<Problem> bad(std::string pointer, std::string detail) {
+  return std::unexpected(invalid_field(std::move(pointer), std::move(detail)));
+}
+
+std::expected<std::string_view, Problem> required_string(const json::object& o,
+                                                         std::string_view key,
+                                                         const std::string& pointer) {
+  const json::value* v = o.if_contains(key);
+  if (!v) return bad(pointer, "missing required field \"" + std::string(key) + "\"");
+  if (!v->is_string()) return bad(pointer, "must be a string, got " + json_type(*v));
+  return std::string_view(v->get_string());
+}
+
+std::expected<std::string, Problem> identifier(std::string_view s, const std::string& pointer,
+                                               std::size_t max_chars) {
+  std::size_t n = utf8_chars(s);
+  if (n == 0) return bad(pointer, "must not be empty");
+  if (n > max_chars) {
+    return bad(pointer, "is " + std::to_string(n) + " characters long; at most " +
+                            std::to_string(max_chars) + " are allowed");
+  }
+  return std::string(s);
+}
+
+std::expected<policy::Instant, Problem> instant(const json::object& o, std::string_view key) {
+  std::string pointer = "/" + std::string(key);
+  auto s = required_string(o, key, pointer);
+  if (!s) return std::unexpected(s.error());
+  auto t = policy::parse_rfc3339(*s);
+  if (!t) return bad(pointer, t.error());
+  return *t;
+}
+
+}  // namespace
+
+std::expected<CanonicalEvent, Problem> parse_canonical_event(std::string_view body,
+                                                             const ParseMode& mode) {
+  boost::system::error_code ec;
+  json::value v = json::parse(body, ec);
+  if (ec) return std::unexpected(malformed_json("the body is not valid JSON: " + ec.message()));
+  if (!v.is_object()) return bad("", "the event must be a JSON object, got " + json_type(v));
+  return canonical_event_from_json(v.get_object(), mode);
+}
+
+std::expected<CanonicalEvent, Problem> canonical_event_from_json(const json::object& o,
+                                                                 const ParseMode& mode) {
+  static constexpr std::string_view kFields[] = {"id",         "establishment", "category",
+                                                 "recipients", "created_at",    "urgent",
+                                                 "title",      "payload"};
+  for (const auto& kv : o) {
+    std::string_view k = kv.key();
+    bool known = std::find(std::begin(kFields), std::end(kFields), k) != std::end(kFields);
+    if (mode.simulation && (k == "received_at" || k == "source")) known = true;
+    if (!known) return bad("/" + pointer_token(k), "unknown field \"" + std::string(k) + "\"");
+  }
+
+  CanonicalEvent e;
+  policy::Notification& n = e.notification;
+
+  auto id = required_string(o, "id", "/id");
+  if (!id) return std::unexpected(id.error());
+  auto idv = identifier(*id, "/id", mode.limits.max_id_chars);
+  if (!idv) return std::unexpected(idv.error());
+  n.id = std::move(*idv);
+
+  auto est = required_string(o, "establishment", "/establishment");
+  if (!est) return std::unexpected(est.error());
+  auto uai = policy::parse_uai(*est);
+  if (!uai) return bad("/establishment", uai.error());
+  n.establishment = uai->code;
+
+  auto cat = required_string(o, "category", "/category");
+  if (!cat) return std::unexpected(cat.error());
+  auto category = policy::parse_category(*cat);
+  if (!category) {
+    return bad("/category", "unknown category \"" + std::string(*cat) +
+                                "\"; expected one of: message, grade, homework, blog, news, "
+                                "schedule, absence, alert, other");
+  }
+  n.category = *category;
+
+  const json::value* rv = o.if_contains("recipients");
+  if (!rv) return bad("/recipients", "missing required field \"recipients\"");
+  if (!rv->is_array()) return bad("/recipients", "must be an array, got " + json_type(*rv));
+  const json::array& recipients = rv->get_array();
+  if (recipients.empty()) return bad("/recipients", "must hold at least one recipient");
+  if (recipients.size() > mode.limits.max_recipients) {
+    return bad("/recipients", "holds " + std::to_string(recipients.size()) +
+                                  " recipients; at most " +
+                                  std::to_string(mode.limits.max_recipients) + " are allowed");
+  }
+  n.recipients.reserve(recipients.size());
+  for (std::size_t i = 0; i < recipients.size(); ++i) {
+    std::string base = "/recipients/" + std::to_string(i);
+    if (!recipients[i].is_object()) {
+      return bad(base, "each recipient must be an object, got " + json_type(recipients[i]));
+    }
+    const json::object& r = recipients[i].get_object();
+    for (const auto& kv : r) {
+      std::string_view k = kv.key();
+      if (k != "id" && k != "role" && k != "of") {
+        return bad(base + "/" + pointer_token(k), "unknown field \"" + std::string(k) + "\"");
+      }
+    }
+    policy::Recipient rec;
+    auto rid = required_string(r, "id", base + "/id");
+    if (!rid) return std::unexpected(rid.error());
+    auto ridv = identifier(*rid, base + "/id", mode.limits.max_id_chars);
+    if (!ridv) return std::unexpected(ridv.error());
+    rec.id = std::move(*ridv);
+    auto role = required_string(r, "role", base + "/role");
+    if (!role) return std::unexpected(role.error());
+    auto rl = policy::parse_role(*role);
+    if (!rl) {
+      return bad(base + "/role", "unknown role \"" + std::string(*role) +
+                                     "\"; expected student, parent or staff");
+    }
+    rec.role = *rl;
+    if (const json::value* of = r.if_contains("of")) {
+      if (!of->is_string()) return bad(base + "/of", "must be a string, got " + json_type(*of));
+      if (rec.role != policy::Role::parent) {
+        return bad(base + "/of", "only a parent recipient may name the student it is a parent of");
+      }
+      auto ofv = identifier(of->get_string(), base + "/of", mode.limits.max_id_chars);
+      if (!ofv) return std::unexpected(ofv.error());
+      rec.of = std::move(*ofv);
+    }
+    for (const auto& earlier : n.recipients) {
+      if (earlier.id == rec.id) {
+        return bad(base + "/id", "recipient \"" + rec.id + "\" is listed twice");
+      }
+    }
+    n.recipients.push_back(std::move(rec));
+  }
+
+  auto created = instant(o, "created_at");
+  if (!created) return std::unexpected(created.error());
+  e.created_at = *created;
+
+  if (const json::value* u = o.if_contains("urgent")) {
+    if (!u->is_bool()) return bad("/urgent", "must be true or false, got " + json_type(*u));
+    n.urgent = u->get_bool();
+  }
+  if (const json::value* t = o.if_contains("title")) {
+    if (!t->is_string()) return bad("/title", "must be a string, got " + json_type(*t));
+    std::size_t chars = utf8_chars(t->get_string());
+    if (chars > mode.limits.max_title_chars) {
+      return bad("/title", "is " + std::to_string(chars) + " characters long; at most " +
+                               std::to_string(mode.limits.max_title_chars) + " are allowed");
+    }
+    e.title = std::string(t->get_string());
+  }
+  if (const json::value* p = o.if_contains("payload")) {
+    e.payload_json = json::serialize(*p);
+  } else {
+    e.payload_json = "null";
+  }
+
+  if (mode.simulation) {
+    auto received = instant(o, "received_at");
+    if (!received) return std::unexpected(received.error());
+    e.received_at = *received;
+    if (const json::value* s = o.if_contains("source")) {
+      if (!s->is_string()) return bad("/source", "must be a string, got " + json_type(*s));
+      n.source = std::string(s->get_string());
+    } else {
+      n.source = "simulate";
+    }
+  }
+  return e;
+}
+
+}  // namespace treve::adapters

@@ -1,0 +1,47 @@
+// The canonical event format (DESIGN.md, "Ingest API"): bytes in, a validated notification or
+// a Problem naming the offending field out. Strict: unknown fields are refused, so that a
+// connector's typo ("urgnet") is reported instead of silently ignored.
+#pragma once
+
+#include <expected>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "adapters/inbound/problem.h"
+#include "policy/instant.h"
+#include "policy/notification.h"
+
+namespace boost::json {
+class object;
+}
+
+namespace treve::adapters {
+
+struct EventLimits {
+  std::size_t max_id_chars = 128;
+  std::size_t max_recipients = 1000;
+  std::size_t max_title_chars = 1024;
+};
+
+struct CanonicalEvent {
+  policy::Notification notification;  // source left empty unless the input names it
+  policy::Instant created_at;
+  std::string title;
+  std::string payload_json;  // the payload, re-serialised; "null" when absent
+  // `treve simulate` input only: when trêve received it.
+  std::optional<policy::Instant> received_at;
+};
+
+struct ParseMode {
+  // Accept "received_at" (required) and "source" (optional), as `treve simulate` reads.
+  bool simulation = false;
+  EventLimits limits;
+};
+
+std::expected<CanonicalEvent, Problem> parse_canonical_event(std::string_view body,
+                                                             const ParseMode& mode = {});
+std::expected<CanonicalEvent, Problem> canonical_event_from_json(const boost::json::object& o,
+                                                                 const ParseMode& mode = {});
+
+}  // namespace treve::adapters

@@ -1,0 +1,42 @@
+// The offline subcommands of `treve`, as functions from arguments and streams to an exit
+// status, so that tests run them without spawning a process. main.cpp only parses arguments.
+#pragma once
+
+#include <iosfwd>
+#include <optional>
+#include <string>
+
+#include "daemon/config/config.h"
+
+namespace treve::cli {
+
+// Exit statuses shared by the subcommands.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;       // bad configuration, bad arguments, I/O error
+inline constexpr int kExitLinesSkipped = 2;  // simulate: some input lines were invalid
+
+// Prints every configuration error as FILE:LINE: key: message to `err`; 0 when valid.
+int check_config(const std::string& path, std::ostream& out, std::ostream& err);
+
+struct ExplainRequest {
+  std::string establishment;
+  std::string category;
+  std::string role;
+  std::optional<std::string> at;  // RFC 3339; absent: `now`
+  std::optional<std::string> source;  // a configured connector, for urgent events
+  bool urgent = false;
+  bool json = false;
+};
+int explain(const config::Config& config, const ExplainRequest& request, policy::Instant now,
+            std::ostream& out, std::ostream& err);
+
+// Reads canonical events with "received_at" (NDJSON) from `in`, prints the deliveries in
+// release order (ties: input order, then recipient order) to `out`, one JSON object per line.
+// Invalid lines are reported on `err` with their line number and skipped.
+int simulate(const config::Config& config, std::istream& in, std::ostream& out,
+             std::ostream& err);
+
+// Loads the configuration for a subcommand; prints the errors and returns null on failure.
+std::shared_ptr<const config::Config> load_or_report(const std::string& path, std::ostream& err);
+
+}  // namespace treve::cli

@@ -1,0 +1,107 @@
+#include <ostream>
+
+#include <boost/json.hpp>
+
+#include "daemon/cli/commands.h"
+#include "policy/decision.h"
+#include "policy/rfc3339.h"
+
+namespace treve::cli {
+
+int explain(const config::Config& config, const ExplainRequest& req, policy::Instant now,
+            std::ostream& out, std::ostream& err) {
+  auto uai = policy::parse_uai(req.establishment);
+  if (!uai) {
+    err << "--establishment: " << uai.error() << '\n';
+    return kExitFailure;
+  }
+  auto category = policy::parse_category(req.category);
+  if (!category) {
+    err << "--category: unknown category \"" << req.category
+        << "\"; expected one of: message, grade, homework, blog, news, schedule, absence, "
+           "alert, other\n";
+    return kExitFailure;
+  }
+  auto role = policy::parse_role(req.role);
+  if (!role) {
+    err << "--role: unknown role \"" << req.role << "\"; expected student, parent or staff\n";
+    return kExitFailure;
+  }
+  policy::Instant at = now;
+  if (req.at) {
+    auto parsed = policy::parse_rfc3339(*req.at);
+    if (!parsed) {
+      err << "--at: " << parsed.error() << '\n';
+      return kExitFailure;
+    }
+    at = *parsed;
+  }
+  bool may_bypass = false;
+  if (req.source) {
+    const config::Connector* c = config.connector(*req.source);
+    if (!c) {
+      err << "--source: no connector named \"" << *req.source << "\" in " << config.path << '\n';
+      return kExitFailure;
+    }
+    may_bypass = c->may_bypass;
+  } else if (req.urgent) {
+    err << "--urgent needs --source: whether an urgent notification may bypass depends on "
+           "its connector\n";
+    return kExitFailure;
+  }
+
+  // The question is about one recipient; a parent's grade is sequenced after its student's,
+  // so the student is part of the event, received at the same instant.
+  policy::Notification n;
+  n.source = req.source.value_or("explain");
+  n.id = "explain";
+  n.establishment = uai->code;
+  n.category = *category;
+  n.urgent = req.urgent;
+  std::size_t asked = 0;
+  if (*role == policy::Role::parent && *category == policy::Category::grade) {
+    n.recipients.push_back({"student", policy::Role::student, std::nullopt});
+    n.recipients.push_back({"parent", policy::Role::parent, std::string("student")});
+    asked = 1;
+  } else {
+    n.recipients.push_back({"recipient", *role, std::nullopt});
+  }
+
+  const policy::EstablishmentPolicy& p = config.policy->find(*uai);
+  auto decisions = policy::decide(p, n, at, may_bypass);
+  const policy::DeliveryDecision& d = decisions[asked];
+  std::string reason = policy::describe(p, d, req.source.value_or(""));
+  const std::string zone_name(p.zone()->name());
+
+  if (req.json) {
+    boost::json::object o;
+    o["held"] = d.held;
+    if (d.evaluated) {
+      o["release_at"] = policy::format_rfc3339(d.release_at, p.zone());
+    } else {
+      o["release_at"] = nullptr;
+    }
+    o["reason"] = reason;
+    o["timezone"] = zone_name;
+    out << boost::json::serialize(o) << '\n';
+    return kExitOk;
+  }
+
+  out << "A " << req.category << " for a " << req.role << " of " << uai->code << " received "
+      << policy::format_human(at, p.zone()) << '\n';
+  if (!d.evaluated) {
+    out << "  is HELD with no release instant: the policy could not be evaluated.\n";
+  } else if (d.held) {
+    out << "  is HELD until " << policy::format_human(d.release_at, p.zone()) << "\n";
+  } else {
+    out << "  is DELIVERED AT ONCE\n";
+  }
+  out << "  because: " << reason << '\n';
+  out << "  time zone: " << zone_name << " ("
+      << (config.policy->is_configured(uai->code) ? "establishment configured in "
+                                                  : "defaults of [policy] in ")
+      << config.path << ", " << policy::region_name(uai->region) << ")\n";
+  return kExitOk;
+}
+
+}  // namespace treve::cli

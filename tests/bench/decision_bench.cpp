@@ -1,0 +1,82 @@
+// Cost of one release decision for an establishment whose schedule is already compiled.
+// Run: build/release/tests/bench/bench_decision
+#include <benchmark/benchmark.h>
+
+#include "bench_support.h"
+#include "policy/decision.h"
+
+namespace {
+
+using namespace treve;
+
+const policy::Uai kParis{"0750654D", policy::Region::metropole};
+
+void BM_NextOpen(benchmark::State& state) {
+  auto set = bench::default_policy_set();
+  const auto& p = set->find(kParis);
+  auto instants = bench::random_instants(1 << 16);
+  std::size_t i = 0;
+  for (auto _ : state) {
+    auto r = p.schedule().next_open(instants[i++ & 0xFFFF]);
+    benchmark::DoNotOptimize(r);
+  }
+}
+BENCHMARK(BM_NextOpen);
+
+// The whole decision for one recipient, including the establishment lookup.
+void BM_DecideOneRecipient(benchmark::State& state) {
+  auto set = bench::default_policy_set();
+  policy::Notification n;
+  n.source = "ent";
+  n.id = "msg-1";
+  n.establishment = kParis.code;
+  n.category = policy::Category::message;
+  n.recipients.push_back({"u-1", policy::Role::student, std::nullopt});
+  auto instants = bench::random_instants(1 << 16);
+  std::size_t i = 0;
+  for (auto _ : state) {
+    const auto& p = set->find(kParis);
+    auto d = policy::decide(p, n, instants[i++ & 0xFFFF], false);
+    benchmark::DoNotOptimize(d);
+  }
+}
+BENCHMARK(BM_DecideOneRecipient);
+
+// A grade to a student and two parents: three deliveries, the parents sequenced.
+void BM_DecideGradeForStudentAndParents(benchmark::State& state) {
+  auto set = bench::default_policy_set();
+  policy::Notification n;
+  n.source = "ent";
+  n.id = "grade-1";
+  n.establishment = kParis.code;
+  n.category = policy::Category::grade;
+  n.recipients.push_back({"s", policy::Role::student, std::nullopt});
+  n.recipients.push_back({"p1", policy::Role::parent, std::string("s")});
+  n.recipients.push_back({"p2", policy::Role::parent, std::string("s")});
+  auto instants = bench::random_instants(1 << 16);
+  std::size_t i = 0;
+  for (auto _ : state) {
+    const auto& p = set->find(kParis);
+    auto d = policy::decide(p, n, instants[i++ & 0xFFFF], false);
+    benchmark::DoNotOptimize(d);
+  }
+}
+BENCHMARK(BM_DecideGradeForStudentAndParents);
+
+// Instants beyond the compiled horizon take the slow path (intervals generated on the fly).
+void BM_NextOpenOutsideHorizon(benchmark::State& state) {
+  auto set = bench::default_policy_set();
+  const auto& p = set->find(kParis);
+  auto instants = bench::random_instants(1 << 12);
+  for (auto& t : instants) t += date::years{40};
+  std::size_t i = 0;
+  for (auto _ : state) {
+    auto r = p.schedule().next_open(instants[i++ & 0xFFF]);
+    benchmark::DoNotOptimize(r);
+  }
+}
+BENCHMARK(BM_NextOpenOutsideHorizon);
+
+}  // namespace
+
+BENCHMARK_MAIN();
