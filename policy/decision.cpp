@@ -106,13 +106,17 @@ std::vector<DeliveryDecision> decide(const EstablishmentPolicy& policy, const No
       if (parent.role != Role::parent) continue;
       // The student release this parent waits for.
       std::optional<Instant> base;
+      QuietChain base_chain;
       bool base_evaluated = true;
       for (std::size_t j = 0; j < out.size(); ++j) {
         const Recipient& s = n.recipients[j];
         if (s.role != Role::student) continue;
         if (parent.of && s.id != *parent.of) continue;
         base_evaluated = base_evaluated && out[j].evaluated;
-        if (!base || out[j].release_at > *base) base = out[j].release_at;
+        if (!base || out[j].release_at > *base) {
+          base = out[j].release_at;
+          base_chain = out[j].quiet;
+        }
       }
       if (!base) {
         // `of` names nobody in the event, or there is no student: count from the parent's
@@ -120,6 +124,7 @@ std::vector<DeliveryDecision> decide(const EstablishmentPolicy& policy, const No
         const Release& r = own_release();
         base_evaluated = r.evaluated;
         base = r.evaluated ? r.at : received;
+        base_chain = r.chain;
       }
       Instant earliest = std::max(received, *base + rules.parent_grade_delay);
       Release r = base_evaluated ? policy.schedule().next_open(earliest) : Release{false, {}, {}};
@@ -131,6 +136,7 @@ std::vector<DeliveryDecision> decide(const EstablishmentPolicy& policy, const No
       d.grade_delay = true;
       d.student_release = *base;
       d.delay = rules.parent_grade_delay;
+      d.student_quiet = base_chain;
       out[i] = d;
     }
   }
@@ -160,7 +166,9 @@ std::string describe(const EstablishmentPolicy& policy, const DeliveryDecision& 
   }
   if (d.grade_delay) {
     out += "grade for a parent: " + format_duration(d.delay) + " after the student's release (" +
-           format_rfc3339(d.student_release, policy.zone()) + ")";
+           format_rfc3339(d.student_release, policy.zone());
+    if (d.student_quiet.size) out += ", held by " + chain_text(rules, d.student_quiet);
+    out += ")";
     if (d.quiet.size) out += ", then " + chain_text(rules, d.quiet);
     return out;
   }

@@ -29,6 +29,7 @@ struct DeliveryDecision {
   bool grade_delay = false;
   Instant student_release;
   std::chrono::minutes delay{0};
+  QuietChain student_quiet;  // why the student's release is when it is
   QuietChain quiet;  // quiet intervals it was pushed through, in order
 };
 

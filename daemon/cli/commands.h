@@ -37,6 +37,7 @@ int simulate(const config::Config& config, std::istream& in, std::ostream& out,
              std::ostream& err);
 
 // Loads the configuration for a subcommand; prints the errors and returns null on failure.
+// Warnings (such as ignored timed events of an .ics file) are left to check-config.
 std::shared_ptr<const config::Config> load_or_report(const std::string& path, std::ostream& err);
 
 }  // namespace treve::cli

@@ -42,10 +42,13 @@ struct ReasonKey {
     const auto& b = o.decision;
     return policy == o.policy && source == o.source && a.evaluated == b.evaluated &&
            a.urgent == b.urgent && a.grade_delay == b.grade_delay &&
-           (!a.grade_delay || (a.student_release == b.student_release && a.delay == b.delay)) &&
-           a.quiet.size == b.quiet.size && a.quiet.total == b.quiet.total &&
-           std::equal(a.quiet.causes.begin(), a.quiet.causes.begin() + a.quiet.size,
-                      b.quiet.causes.begin());
+           (!a.grade_delay || (a.student_release == b.student_release && a.delay == b.delay &&
+                               same_chain(a.student_quiet, b.student_quiet))) &&
+           same_chain(a.quiet, b.quiet);
+  }
+  static bool same_chain(const policy::QuietChain& a, const policy::QuietChain& b) {
+    return a.size == b.size && a.total == b.total &&
+           std::equal(a.causes.begin(), a.causes.begin() + a.size, b.causes.begin());
   }
 };
 struct ReasonKeyHash {
