@@ -30,24 +30,28 @@ int main(int argc, char** argv) {
 
   std::string events_path;
   auto* simulate = app.add_subcommand(
-      "simulate", "Print the deliveries of canonical events (NDJSON with received_at) in release order");
+      "simulate",
+      "Print the deliveries of canonical events (NDJSON with received_at) in release order");
   simulate->add_option("--config", config_path, "Configuration file")->capture_default_str();
   simulate->add_option("--events", events_path, "NDJSON file (default: standard input)");
 
   CLI11_PARSE(app, argc, argv);
 
   std::ios::sync_with_stdio(false);
-  if (*check) return cli::check_config(config_path, std::cout, std::cerr);
+  if (*check)
+    return cli::check_config(config_path, std::cout, std::cerr);
 
   auto config = cli::load_or_report(config_path, std::cerr);
-  if (!config) return cli::kExitFailure;
+  if (!config)
+    return cli::kExitFailure;
   if (*explain) {
-    auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(
-        std::chrono::system_clock::now());
+    auto now =
+        std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
     return cli::explain(*config, req, now, std::cout, std::cerr);
   }
   if (*simulate) {
-    if (events_path.empty()) return cli::simulate(*config, std::cin, std::cout, std::cerr);
+    if (events_path.empty())
+      return cli::simulate(*config, std::cin, std::cout, std::cerr);
     std::ifstream in(events_path);
     if (!in) {
       std::cerr << events_path << ": cannot read the events file\n";

@@ -42,7 +42,8 @@ std::string cause_text(const EstablishmentRules& rules, const QuietCause& c) {
       return "public holiday " + std::string(holiday_name(c.holiday)) + " (" +
              day_text(c.local_day) + ")";
     case QuietCause::Kind::closed:
-      if (c.index < rules.closed.size()) return "closed " + rules.closed[c.index].label;
+      if (c.index < rules.closed.size())
+        return "closed " + rules.closed[c.index].label;
       return "closed day";
   }
   return {};
@@ -51,7 +52,8 @@ std::string cause_text(const EstablishmentRules& rules, const QuietCause& c) {
 std::string chain_text(const EstablishmentRules& rules, const QuietChain& chain) {
   std::string out;
   for (std::size_t i = 0; i < chain.size; ++i) {
-    if (i) out += ", then ";
+    if (i)
+      out += ", then ";
     out += cause_text(rules, chain.causes[i]);
   }
   if (chain.total > chain.size) {
@@ -90,28 +92,33 @@ std::vector<DeliveryDecision> decide(const EstablishmentPolicy& policy, const No
   // Every recipient received at the same instant shares one schedule answer.
   std::optional<Release> own;
   auto own_release = [&]() -> const Release& {
-    if (!own) own = policy.schedule().next_open(received);
+    if (!own)
+      own = policy.schedule().next_open(received);
     return *own;
   };
 
   const bool sequenced = n.category == Category::grade;
   for (std::size_t i = 0; i < out.size(); ++i) {
-    if (sequenced && n.recipients[i].role == Role::parent) continue;
+    if (sequenced && n.recipients[i].role == Role::parent)
+      continue;
     out[i] = from_release(i, received, own_release());
   }
 
   if (sequenced) {
     for (std::size_t i = 0; i < out.size(); ++i) {
       const Recipient& parent = n.recipients[i];
-      if (parent.role != Role::parent) continue;
+      if (parent.role != Role::parent)
+        continue;
       // The student release this parent waits for.
       std::optional<Instant> base;
       QuietChain base_chain;
       bool base_evaluated = true;
       for (std::size_t j = 0; j < out.size(); ++j) {
         const Recipient& s = n.recipients[j];
-        if (s.role != Role::student) continue;
-        if (parent.of && s.id != *parent.of) continue;
+        if (s.role != Role::student)
+          continue;
+        if (parent.of && s.id != *parent.of)
+          continue;
         base_evaluated = base_evaluated && out[j].evaluated;
         if (!base || out[j].release_at > *base) {
           base = out[j].release_at;
@@ -141,15 +148,16 @@ std::vector<DeliveryDecision> decide(const EstablishmentPolicy& policy, const No
     }
   }
 
-  for (auto& d : out) d.urgent = urgent;
+  for (auto& d : out)
+    d.urgent = urgent;
   return out;
 }
 
 std::string describe(const EstablishmentPolicy& policy, const DeliveryDecision& d,
                      std::string_view source) {
   const EstablishmentRules& rules = policy.rules();
-  std::string connector = source.empty() ? std::string("this connector")
-                                         : "connector " + std::string(source);
+  std::string connector =
+      source.empty() ? std::string("this connector") : "connector " + std::string(source);
   if (d.urgent == UrgentOutcome::bypassed) {
     return "urgent: bypass allowed for " + connector;
   }
@@ -167,12 +175,15 @@ std::string describe(const EstablishmentPolicy& policy, const DeliveryDecision& 
   if (d.grade_delay) {
     out += "grade for a parent: " + format_duration(d.delay) + " after the student's release (" +
            format_rfc3339(d.student_release, policy.zone());
-    if (d.student_quiet.size) out += ", held by " + chain_text(rules, d.student_quiet);
+    if (d.student_quiet.size)
+      out += ", held by " + chain_text(rules, d.student_quiet);
     out += ")";
-    if (d.quiet.size) out += ", then " + chain_text(rules, d.quiet);
+    if (d.quiet.size)
+      out += ", then " + chain_text(rules, d.quiet);
     return out;
   }
-  if (d.quiet.size) return out + chain_text(rules, d.quiet);
+  if (d.quiet.size)
+    return out + chain_text(rules, d.quiet);
   return out + "outside quiet windows and closed days";
 }
 

@@ -14,9 +14,9 @@ namespace treve::policy {
 
 enum class UrgentOutcome : std::uint8_t {
   not_urgent,
-  bypassed,                   // delivered at once
-  refused_connector,          // the connector may not bypass
-  refused_category,           // the category is not in the establishment's urgent list
+  bypassed,           // delivered at once
+  refused_connector,  // the connector may not bypass
+  refused_category,   // the category is not in the establishment's urgent list
 };
 
 struct DeliveryDecision {
@@ -30,7 +30,7 @@ struct DeliveryDecision {
   Instant student_release;
   std::chrono::minutes delay{0};
   QuietChain student_quiet;  // why the student's release is when it is
-  QuietChain quiet;  // quiet intervals it was pushed through, in order
+  QuietChain quiet;          // quiet intervals it was pushed through, in order
 };
 
 // Decides every recipient of `n`, in recipient order. `connector_may_bypass` is the sending

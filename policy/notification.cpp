@@ -11,19 +11,25 @@ constexpr std::array<std::string_view, 3> kRoleNames = {"student", "parent", "st
 
 }  // namespace
 
-std::string_view to_string(Category c) { return kCategoryNames[static_cast<std::size_t>(c)]; }
-std::string_view to_string(Role r) { return kRoleNames[static_cast<std::size_t>(r)]; }
+std::string_view to_string(Category c) {
+  return kCategoryNames[static_cast<std::size_t>(c)];
+}
+std::string_view to_string(Role r) {
+  return kRoleNames[static_cast<std::size_t>(r)];
+}
 
 std::optional<Category> parse_category(std::string_view s) {
   for (std::size_t i = 0; i < kCategoryNames.size(); ++i) {
-    if (kCategoryNames[i] == s) return static_cast<Category>(i);
+    if (kCategoryNames[i] == s)
+      return static_cast<Category>(i);
   }
   return std::nullopt;
 }
 
 std::optional<Role> parse_role(std::string_view s) {
   for (std::size_t i = 0; i < kRoleNames.size(); ++i) {
-    if (kRoleNames[i] == s) return static_cast<Role>(i);
+    if (kRoleNames[i] == s)
+      return static_cast<Role>(i);
   }
   return std::nullopt;
 }

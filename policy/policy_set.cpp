@@ -5,8 +5,7 @@
 namespace treve::policy {
 
 PolicySet::PolicySet(EstablishmentRules defaults, std::vector<EstablishmentRules> establishments,
-                     std::array<const date::time_zone*, kRegionCount> region_zones,
-                     Horizon horizon)
+                     std::array<const date::time_zone*, kRegionCount> region_zones, Horizon horizon)
     : defaults_(std::move(defaults)), region_zones_(region_zones), horizon_(horizon) {
   for (auto& e : establishments) {
     std::string key = e.uai;
@@ -14,11 +13,14 @@ PolicySet::PolicySet(EstablishmentRules defaults, std::vector<EstablishmentRules
   }
 }
 
-bool PolicySet::is_configured(std::string_view uai) const { return configured_.contains(uai); }
+bool PolicySet::is_configured(std::string_view uai) const {
+  return configured_.contains(uai);
+}
 
 std::vector<std::string> PolicySet::configured_uais() const {
   std::vector<std::string> out;
-  for (const auto& [k, v] : configured_) out.push_back(k);
+  for (const auto& [k, v] : configured_)
+    out.push_back(k);
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -27,7 +29,8 @@ const EstablishmentPolicy& PolicySet::find(const Uai& uai) const {
   std::lock_guard lock(mutex_);
   if (auto it = configured_.find(uai.code); it != configured_.end()) {
     auto c = compiled_configured_.find(uai.code);
-    if (c != compiled_configured_.end()) return *c->second;
+    if (c != compiled_configured_.end())
+      return *c->second;
     const EstablishmentPolicy& p = compile(it->second);
     return p;
   }
@@ -35,7 +38,8 @@ const EstablishmentPolicy& PolicySet::find(const Uai& uai) const {
   if (!slot) {
     EstablishmentRules rules = defaults_;
     rules.region = uai.region;
-    if (!rules.zone) rules.zone = region_zones_[static_cast<std::size_t>(uai.region)];
+    if (!rules.zone)
+      rules.zone = region_zones_[static_cast<std::size_t>(uai.region)];
     compile(rules);
   }
   return *slot;
@@ -45,7 +49,8 @@ const EstablishmentPolicy& PolicySet::find(const Uai& uai) const {
 const EstablishmentPolicy& PolicySet::compile(const EstablishmentRules& rules) const {
   std::shared_ptr<const WindowLayer> windows;
   for (const auto& layer : window_layers_) {
-    if (layer->zone() == rules.zone && layer->windows() == rules.windows) windows = layer;
+    if (layer->zone() == rules.zone && layer->windows() == rules.windows)
+      windows = layer;
   }
   if (!windows) {
     auto layer = std::make_shared<WindowLayer>(rules.zone, rules.windows, horizon_);

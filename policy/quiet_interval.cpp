@@ -19,15 +19,36 @@ QuietIntervalSet::QuietIntervalSet(std::vector<QuietPiece> pieces) {
       merged_.push_back({p.start, p.end, i, 1});
     }
   }
+  if (merged_.empty())
+    return;
+  constexpr std::int64_t kDay = 86'400;
+  auto floor_day = [](std::int64_t s) { return (s >= 0 ? s : s - (kDay - 1)) / kDay; };
+  first_day_ = floor_day(merged_.front().start);
+  const std::int64_t last_day = floor_day(merged_.back().end);
+  day_index_.resize(static_cast<std::size_t>(last_day - first_day_ + 1));
+  std::uint32_t m = 0;
+  for (std::size_t k = 0; k < day_index_.size(); ++k) {
+    const std::int64_t day_start = (first_day_ + static_cast<std::int64_t>(k)) * kDay;
+    while (m < merged_.size() && merged_[m].end <= day_start)
+      ++m;
+    day_index_[k] = m;
+  }
 }
 
 const QuietIntervalSet::Hit* QuietIntervalSet::find(std::int64_t t_ms, Hit& out) const {
-  // First merged interval starting after t; the candidate is the one before it.
-  auto it = std::upper_bound(merged_.begin(), merged_.end(), t_ms,
-                             [](std::int64_t t, const Merged& m) { return t < m.start * 1000; });
-  if (it == merged_.begin()) return nullptr;
-  --it;
-  if (t_ms >= it->end * 1000) return nullptr;
+  if (merged_.empty())
+    return nullptr;
+  const std::int64_t t_s = t_ms >= 0 ? t_ms / 1000 : -((-t_ms + 999) / 1000);  // floor
+  const std::int64_t k = (t_s >= 0 ? t_s : t_s - 86'399) / 86'400 - first_day_;
+  if (k < 0 || k >= static_cast<std::int64_t>(day_index_.size()))
+    return nullptr;
+  // Merged intervals are disjoint and sorted: skip those that end before t; the next one
+  // contains t or starts after it.
+  auto it = merged_.begin() + day_index_[static_cast<std::size_t>(k)];
+  while (it != merged_.end() && it->end * 1000 <= t_ms)
+    ++it;
+  if (it == merged_.end() || it->start * 1000 > t_ms)
+    return nullptr;
   out.end = it->end;
   out.pieces = std::span<const QuietPiece>(pieces_.data() + it->first_piece, it->piece_count);
   return &out;
@@ -37,7 +58,8 @@ std::vector<std::pair<std::int64_t, std::int64_t>> QuietIntervalSet::merged_betw
     std::int64_t from_s, std::int64_t to_s) const {
   std::vector<std::pair<std::int64_t, std::int64_t>> out;
   for (const auto& m : merged_) {
-    if (m.end > from_s && m.start < to_s) out.emplace_back(m.start, m.end);
+    if (m.end > from_s && m.start < to_s)
+      out.emplace_back(m.start, m.end);
   }
   return out;
 }

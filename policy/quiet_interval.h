@@ -19,7 +19,7 @@ struct QuietCause {
   enum class Kind : std::uint8_t { window, holiday, closed };
   Kind kind = Kind::window;
   HolidayKind holiday = HolidayKind::new_year;  // Kind::holiday
-  std::uint16_t index = 0;  // Kind::window: window index; Kind::closed: closed-range index
+  std::uint16_t index = 0;     // Kind::window: window index; Kind::closed: closed-range index
   std::int32_t local_day = 0;  // the local date the occurrence starts on (days since 1970-01-01)
 
   friend bool operator==(const QuietCause&, const QuietCause&) = default;
@@ -59,6 +59,10 @@ class QuietIntervalSet {
   };
   std::vector<QuietPiece> pieces_;
   std::vector<Merged> merged_;
+  // day_index_[k]: the first merged interval ending after the start of UTC day (first_day_ + k),
+  // so that `find` is one lookup and a short scan instead of a binary search.
+  std::int64_t first_day_ = 0;
+  std::vector<std::uint32_t> day_index_;
 };
 
 }  // namespace treve::policy

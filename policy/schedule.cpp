@@ -27,7 +27,8 @@ void QuietLayer::compile() {
 
 const QuietIntervalSet::Hit* QuietLayer::find(std::int64_t t_ms, QuietIntervalSet::Hit& out,
                                               QuietIntervalSet& scratch) const {
-  if (t_ms >= fast_from_ms_ && t_ms < fast_to_ms_) return compiled_.find(t_ms, out);
+  if (t_ms >= fast_from_ms_ && t_ms < fast_to_ms_)
+    return compiled_.find(t_ms, out);
   LocalDate day = local_date_of(zone_, t_ms);
   scratch = QuietIntervalSet(generate(day - kLookBehind, day + kLookBehind));
   return scratch.find(t_ms, out);
@@ -48,7 +49,8 @@ std::vector<QuietPiece> WindowLayer::generate(LocalDate from, LocalDate to) cons
     date::weekday wd{d};
     for (std::size_t i = 0; i < windows_.size(); ++i) {
       const QuietWindow& w = windows_[i];
-      if (!w.starts_on(wd)) continue;
+      if (!w.starts_on(wd))
+        continue;
       QuietPiece p;
       p.start = to_utc(date::local_seconds{d} + w.start);
       p.end = to_utc(date::local_seconds{d + date::days{w.span_days(wd)}} + w.end);
@@ -76,7 +78,8 @@ std::vector<QuietPiece> ClosedDayLayer::generate(LocalDate from, LocalDate to) c
     for (int y = first; y <= last; ++y) {
       for (const Holiday& h : public_holidays(y, region_)) {
         LocalDate d{h.date};
-        if (d < from || d >= to) continue;
+        if (d < from || d >= to)
+          continue;
         QuietPiece p;
         p.start = to_utc(date::local_seconds{d});
         p.end = to_utc(date::local_seconds{d + date::days{1}});
@@ -90,7 +93,8 @@ std::vector<QuietPiece> ClosedDayLayer::generate(LocalDate from, LocalDate to) c
   for (std::size_t i = 0; i < closed_.size(); ++i) {
     LocalDate lo = std::max(closed_[i].first, from);
     LocalDate hi = std::min(closed_[i].last + date::days{1}, to);
-    if (lo >= hi) continue;
+    if (lo >= hi)
+      continue;
     QuietPiece p;
     p.start = to_utc(date::local_seconds{lo});
     p.end = to_utc(date::local_seconds{hi});
@@ -104,10 +108,12 @@ std::vector<QuietPiece> ClosedDayLayer::generate(LocalDate from, LocalDate to) c
 
 void QuietChain::add(const QuietCause& c) {
   for (std::size_t i = 0; i < size; ++i) {
-    if (causes[i] == c) return;
+    if (causes[i] == c)
+      return;
   }
   ++total;
-  if (size < kMax) causes[size++] = c;
+  if (size < kMax)
+    causes[size++] = c;
 }
 
 Schedule::Schedule(std::shared_ptr<const WindowLayer> windows,
@@ -128,7 +134,8 @@ Release Schedule::next_open(Instant t) const {
     for (;;) {
       bool moved = false;
       for (const QuietLayer* layer : layers) {
-        if (!layer->find(now, hit, scratch)) continue;
+        if (!layer->find(now, hit, scratch))
+          continue;
         // Name only the pieces that carry the quiet time forward: from `now`, the piece
         // reaching furthest, then from its end the next one, until the interval ends.
         std::int64_t cur = now;
@@ -139,14 +146,16 @@ Release Schedule::next_open(Instant t) const {
               best = &p;
             }
           }
-          if (!best) break;
+          if (!best)
+            break;
           r.chain.add(best->cause);
           cur = best->end * 1000;
         }
         now = hit.end * 1000;
         moved = true;
       }
-      if (!moved) break;
+      if (!moved)
+        break;
       if (now > limit) {
         r.evaluated = false;
         return r;
@@ -160,8 +169,7 @@ Release Schedule::next_open(Instant t) const {
   return r;
 }
 
-std::vector<std::pair<Instant, Instant>> Schedule::quiet_intervals(Instant from,
-                                                                   Instant to) const {
+std::vector<std::pair<Instant, Instant>> Schedule::quiet_intervals(Instant from, Instant to) const {
   const std::int64_t from_ms = from.time_since_epoch().count();
   const std::int64_t to_ms = to.time_since_epoch().count();
   LocalDate first = local_date_of(zone(), from_ms) - kLookBehind;

@@ -98,7 +98,8 @@ struct Release {
 
 class Schedule {
  public:
-  Schedule(std::shared_ptr<const WindowLayer> windows, std::shared_ptr<const ClosedDayLayer> closed);
+  Schedule(std::shared_ptr<const WindowLayer> windows,
+           std::shared_ptr<const ClosedDayLayer> closed);
 
   // The first instant at or after t that is in no quiet interval. Searches at most
   // kSearchLimit ahead; beyond that the result is not evaluated (fail closed).

@@ -12,20 +12,27 @@ namespace json = boost::json;
 
 std::size_t utf8_chars(std::string_view s) {
   std::size_t n = 0;
-  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  for (unsigned char c : s)
+    n += (c & 0xC0) != 0x80;
   return n;
 }
 
 std::string json_type(const json::value& v) {
   switch (v.kind()) {
-    case json::kind::null: return "null";
-    case json::kind::bool_: return "a boolean";
+    case json::kind::null:
+      return "null";
+    case json::kind::bool_:
+      return "a boolean";
     case json::kind::int64:
     case json::kind::uint64:
-    case json::kind::double_: return "a number";
-    case json::kind::string: return "a string";
-    case json::kind::array: return "an array";
-    case json::kind::object: return "an object";
+    case json::kind::double_:
+      return "a number";
+    case json::kind::string:
+      return "a string";
+    case json::kind::array:
+      return "an array";
+    case json::kind::object:
+      return "an object";
   }
   return "a value";
 }
@@ -53,15 +60,18 @@ std::expected<std::string_view, Problem> required_string(const json::object& o,
                                                          std::string_view key,
                                                          const std::string& pointer) {
   const json::value* v = o.if_contains(key);
-  if (!v) return bad(pointer, "missing required field \"" + std::string(key) + "\"");
-  if (!v->is_string()) return bad(pointer, "must be a string, got " + json_type(*v));
+  if (!v)
+    return bad(pointer, "missing required field \"" + std::string(key) + "\"");
+  if (!v->is_string())
+    return bad(pointer, "must be a string, got " + json_type(*v));
   return std::string_view(v->get_string());
 }
 
 std::expected<std::string, Problem> identifier(std::string_view s, const std::string& pointer,
                                                std::size_t max_chars) {
   std::size_t n = utf8_chars(s);
-  if (n == 0) return bad(pointer, "must not be empty");
+  if (n == 0)
+    return bad(pointer, "must not be empty");
   if (n > max_chars) {
     return bad(pointer, "is " + std::to_string(n) + " characters long; at most " +
                             std::to_string(max_chars) + " are allowed");
@@ -72,9 +82,11 @@ std::expected<std::string, Problem> identifier(std::string_view s, const std::st
 std::expected<policy::Instant, Problem> instant(const json::object& o, std::string_view key) {
   std::string pointer = "/" + std::string(key);
   auto s = required_string(o, key, pointer);
-  if (!s) return std::unexpected(s.error());
+  if (!s)
+    return std::unexpected(s.error());
   auto t = policy::parse_rfc3339(*s);
-  if (!t) return bad(pointer, t.error());
+  if (!t)
+    return bad(pointer, t.error());
   return *t;
 }
 
@@ -82,42 +94,76 @@ std::expected<policy::Instant, Problem> instant(const json::object& o, std::stri
 
 std::expected<CanonicalEvent, Problem> parse_canonical_event(std::string_view body,
                                                              const ParseMode& mode) {
+  // Events are small: parse into a stack buffer and spill to the heap only when needed.
+  unsigned char buffer[8192];
+  json::monotonic_resource resource(buffer, sizeof buffer);
   boost::system::error_code ec;
-  json::value v = json::parse(body, ec);
-  if (ec) return std::unexpected(malformed_json("the body is not valid JSON: " + ec.message()));
-  if (!v.is_object()) return bad("", "the event must be a JSON object, got " + json_type(v));
+  json::value v = json::parse(body, ec, &resource);
+  if (ec)
+    return std::unexpected(malformed_json("the body is not valid JSON: " + ec.message()));
+  if (!v.is_object())
+    return bad("", "the event must be a JSON object, got " + json_type(v));
   return canonical_event_from_json(v.get_object(), mode);
+}
+
+struct CanonicalEventReader::State {
+  json::parser parser;
+  std::unique_ptr<unsigned char[]> buffer{new unsigned char[kBufferSize]};
+  static constexpr std::size_t kBufferSize = 16384;
+};
+
+CanonicalEventReader::CanonicalEventReader(ParseMode mode)
+    : mode_(mode), state_(std::make_unique<State>()) {}
+CanonicalEventReader::~CanonicalEventReader() = default;
+
+std::expected<CanonicalEvent, Problem> CanonicalEventReader::parse(std::string_view body) {
+  json::monotonic_resource resource(state_->buffer.get(), State::kBufferSize);
+  state_->parser.reset(&resource);
+  boost::system::error_code ec;
+  state_->parser.write(body.data(), body.size(), ec);
+  if (ec)
+    return std::unexpected(malformed_json("the body is not valid JSON: " + ec.message()));
+  json::value v = state_->parser.release();
+  if (!v.is_object())
+    return bad("", "the event must be a JSON object, got " + json_type(v));
+  return canonical_event_from_json(v.get_object(), mode_);
 }
 
 std::expected<CanonicalEvent, Problem> canonical_event_from_json(const json::object& o,
                                                                  const ParseMode& mode) {
-  static constexpr std::string_view kFields[] = {"id",         "establishment", "category",
-                                                 "recipients", "created_at",    "urgent",
-                                                 "title",      "payload"};
+  static constexpr std::string_view kFields[] = {
+      "id", "establishment", "category", "recipients", "created_at", "urgent", "title", "payload"};
   for (const auto& kv : o) {
     std::string_view k = kv.key();
     bool known = std::find(std::begin(kFields), std::end(kFields), k) != std::end(kFields);
-    if (mode.simulation && (k == "received_at" || k == "source")) known = true;
-    if (!known) return bad("/" + pointer_token(k), "unknown field \"" + std::string(k) + "\"");
+    if (mode.simulation && (k == "received_at" || k == "source"))
+      known = true;
+    if (!known)
+      return bad("/" + pointer_token(k), "unknown field \"" + std::string(k) + "\"");
   }
 
   CanonicalEvent e;
   policy::Notification& n = e.notification;
 
   auto id = required_string(o, "id", "/id");
-  if (!id) return std::unexpected(id.error());
+  if (!id)
+    return std::unexpected(id.error());
   auto idv = identifier(*id, "/id", mode.limits.max_id_chars);
-  if (!idv) return std::unexpected(idv.error());
+  if (!idv)
+    return std::unexpected(idv.error());
   n.id = std::move(*idv);
 
   auto est = required_string(o, "establishment", "/establishment");
-  if (!est) return std::unexpected(est.error());
+  if (!est)
+    return std::unexpected(est.error());
   auto uai = policy::parse_uai(*est);
-  if (!uai) return bad("/establishment", uai.error());
+  if (!uai)
+    return bad("/establishment", uai.error());
   n.establishment = uai->code;
 
   auto cat = required_string(o, "category", "/category");
-  if (!cat) return std::unexpected(cat.error());
+  if (!cat)
+    return std::unexpected(cat.error());
   auto category = policy::parse_category(*cat);
   if (!category) {
     return bad("/category", "unknown category \"" + std::string(*cat) +
@@ -127,10 +173,13 @@ std::expected<CanonicalEvent, Problem> canonical_event_from_json(const json::obj
   n.category = *category;
 
   const json::value* rv = o.if_contains("recipients");
-  if (!rv) return bad("/recipients", "missing required field \"recipients\"");
-  if (!rv->is_array()) return bad("/recipients", "must be an array, got " + json_type(*rv));
+  if (!rv)
+    return bad("/recipients", "missing required field \"recipients\"");
+  if (!rv->is_array())
+    return bad("/recipients", "must be an array, got " + json_type(*rv));
   const json::array& recipients = rv->get_array();
-  if (recipients.empty()) return bad("/recipients", "must hold at least one recipient");
+  if (recipients.empty())
+    return bad("/recipients", "must hold at least one recipient");
   if (recipients.size() > mode.limits.max_recipients) {
     return bad("/recipients", "holds " + std::to_string(recipients.size()) +
                                   " recipients; at most " +
@@ -151,25 +200,30 @@ std::expected<CanonicalEvent, Problem> canonical_event_from_json(const json::obj
     }
     policy::Recipient rec;
     auto rid = required_string(r, "id", base + "/id");
-    if (!rid) return std::unexpected(rid.error());
+    if (!rid)
+      return std::unexpected(rid.error());
     auto ridv = identifier(*rid, base + "/id", mode.limits.max_id_chars);
-    if (!ridv) return std::unexpected(ridv.error());
+    if (!ridv)
+      return std::unexpected(ridv.error());
     rec.id = std::move(*ridv);
     auto role = required_string(r, "role", base + "/role");
-    if (!role) return std::unexpected(role.error());
+    if (!role)
+      return std::unexpected(role.error());
     auto rl = policy::parse_role(*role);
     if (!rl) {
-      return bad(base + "/role", "unknown role \"" + std::string(*role) +
-                                     "\"; expected student, parent or staff");
+      return bad(base + "/role",
+                 "unknown role \"" + std::string(*role) + "\"; expected student, parent or staff");
     }
     rec.role = *rl;
     if (const json::value* of = r.if_contains("of")) {
-      if (!of->is_string()) return bad(base + "/of", "must be a string, got " + json_type(*of));
+      if (!of->is_string())
+        return bad(base + "/of", "must be a string, got " + json_type(*of));
       if (rec.role != policy::Role::parent) {
         return bad(base + "/of", "only a parent recipient may name the student it is a parent of");
       }
       auto ofv = identifier(of->get_string(), base + "/of", mode.limits.max_id_chars);
-      if (!ofv) return std::unexpected(ofv.error());
+      if (!ofv)
+        return std::unexpected(ofv.error());
       rec.of = std::move(*ofv);
     }
     for (const auto& earlier : n.recipients) {
@@ -181,15 +235,18 @@ std::expected<CanonicalEvent, Problem> canonical_event_from_json(const json::obj
   }
 
   auto created = instant(o, "created_at");
-  if (!created) return std::unexpected(created.error());
+  if (!created)
+    return std::unexpected(created.error());
   e.created_at = *created;
 
   if (const json::value* u = o.if_contains("urgent")) {
-    if (!u->is_bool()) return bad("/urgent", "must be true or false, got " + json_type(*u));
+    if (!u->is_bool())
+      return bad("/urgent", "must be true or false, got " + json_type(*u));
     n.urgent = u->get_bool();
   }
   if (const json::value* t = o.if_contains("title")) {
-    if (!t->is_string()) return bad("/title", "must be a string, got " + json_type(*t));
+    if (!t->is_string())
+      return bad("/title", "must be a string, got " + json_type(*t));
     std::size_t chars = utf8_chars(t->get_string());
     if (chars > mode.limits.max_title_chars) {
       return bad("/title", "is " + std::to_string(chars) + " characters long; at most " +
@@ -197,18 +254,22 @@ std::expected<CanonicalEvent, Problem> canonical_event_from_json(const json::obj
     }
     e.title = std::string(t->get_string());
   }
-  if (const json::value* p = o.if_contains("payload")) {
-    e.payload_json = json::serialize(*p);
-  } else {
-    e.payload_json = "null";
+  if (mode.keep_payload) {
+    if (const json::value* p = o.if_contains("payload")) {
+      e.payload_json = json::serialize(*p);
+    } else {
+      e.payload_json = "null";
+    }
   }
 
   if (mode.simulation) {
     auto received = instant(o, "received_at");
-    if (!received) return std::unexpected(received.error());
+    if (!received)
+      return std::unexpected(received.error());
     e.received_at = *received;
     if (const json::value* s = o.if_contains("source")) {
-      if (!s->is_string()) return bad("/source", "must be a string, got " + json_type(*s));
+      if (!s->is_string())
+        return bad("/source", "must be a string, got " + json_type(*s));
       n.source = std::string(s->get_string());
     } else {
       n.source = "simulate";

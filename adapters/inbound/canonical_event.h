@@ -4,6 +4,7 @@
 #pragma once
 
 #include <expected>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -36,11 +37,30 @@ struct CanonicalEvent {
 struct ParseMode {
   // Accept "received_at" (required) and "source" (optional), as `treve simulate` reads.
   bool simulation = false;
+  // Re-serialise the payload into CanonicalEvent::payload_json (off when nobody forwards it).
+  bool keep_payload = true;
   EventLimits limits;
 };
 
 std::expected<CanonicalEvent, Problem> parse_canonical_event(std::string_view body,
                                                              const ParseMode& mode = {});
+
+// Parses many events in a row, reusing its parser and memory between them: for readers of
+// NDJSON streams. Not thread-safe; one per thread.
+class CanonicalEventReader {
+ public:
+  explicit CanonicalEventReader(ParseMode mode);
+  ~CanonicalEventReader();
+  CanonicalEventReader(const CanonicalEventReader&) = delete;
+  CanonicalEventReader& operator=(const CanonicalEventReader&) = delete;
+
+  std::expected<CanonicalEvent, Problem> parse(std::string_view body);
+
+ private:
+  struct State;
+  ParseMode mode_;
+  std::unique_ptr<State> state_;
+};
 std::expected<CanonicalEvent, Problem> canonical_event_from_json(const boost::json::object& o,
                                                                  const ParseMode& mode = {});
 

@@ -9,8 +9,10 @@ std::string Problem::to_json() const {
   o["type"] = type;
   o["title"] = title;
   o["status"] = status;
-  if (!detail.empty()) o["detail"] = detail;
-  if (!pointer.empty() || type == "urn:treve:problem:invalid-field") o["pointer"] = pointer;
+  if (!detail.empty())
+    o["detail"] = detail;
+  if (!pointer.empty() || type == "urn:treve:problem:invalid-field")
+    o["pointer"] = pointer;
   return boost::json::serialize(o);
 }
 

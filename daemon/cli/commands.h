@@ -22,7 +22,7 @@ struct ExplainRequest {
   std::string establishment;
   std::string category;
   std::string role;
-  std::optional<std::string> at;  // RFC 3339; absent: `now`
+  std::optional<std::string> at;      // RFC 3339; absent: `now`
   std::optional<std::string> source;  // a configured connector, for urgent events
   bool urgent = false;
   bool json = false;
@@ -33,8 +33,7 @@ int explain(const config::Config& config, const ExplainRequest& request, policy:
 // Reads canonical events with "received_at" (NDJSON) from `in`, prints the deliveries in
 // release order (ties: input order, then recipient order) to `out`, one JSON object per line.
 // Invalid lines are reported on `err` with their line number and skipped.
-int simulate(const config::Config& config, std::istream& in, std::ostream& out,
-             std::ostream& err);
+int simulate(const config::Config& config, std::istream& in, std::ostream& out, std::ostream& err);
 
 // Loads the configuration for a subcommand; prints the errors and returns null on failure.
 // Warnings (such as ignored timed events of an .ics file) are left to check-config.

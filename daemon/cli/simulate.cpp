@@ -1,7 +1,10 @@
 #include <algorithm>
 #include <cstring>
 #include <istream>
+#include <list>
+#include <memory>
 #include <ostream>
+#include <thread>
 #include <unordered_map>
 
 #include "adapters/inbound/canonical_event.h"
@@ -56,7 +59,8 @@ struct ReasonKeyHash {
     std::size_t h = std::hash<const void*>{}(k.policy) ^ std::hash<std::string_view>{}(k.source);
     const auto& d = k.decision;
     h = h * 31 + static_cast<std::size_t>(d.urgent) * 7 + d.grade_delay + d.evaluated * 3;
-    if (d.grade_delay) h = h * 31 + std::hash<long long>{}(d.student_release.time_since_epoch().count());
+    if (d.grade_delay)
+      h = h * 31 + std::hash<long long>{}(d.student_release.time_since_epoch().count());
     for (std::size_t i = 0; i < d.quiet.size; ++i) {
       const auto& c = d.quiet.causes[i];
       h = h * 1000003 + (static_cast<std::size_t>(c.kind) << 40) +
@@ -75,46 +79,65 @@ struct Row {
 
 }  // namespace
 
-int simulate(const config::Config& config, std::istream& in, std::ostream& out,
-             std::ostream& err) {
-  adapters::ParseMode mode;
-  mode.simulation = true;
+namespace {
+
+// Turns lines into delivery rows. One per worker thread: it owns its parser and reason cache.
+class LineWorker {
+ public:
+  explicit LineWorker(const config::Config& config) : config_(config), reader_(mode()) {}
+
+  struct Skipped {
+    std::size_t line_no;
+    std::string message;
+  };
+
+  // Processes lines[i] for i in [begin, end); line numbers are first_line_no + i.
+  void run(const std::vector<std::string>& lines, std::size_t begin, std::size_t end,
+           std::size_t first_line_no) {
+    for (std::size_t i = begin; i < end; ++i)
+      process(lines[i], first_line_no + i);
+  }
+
   std::vector<Row> rows;
-  std::unordered_map<ReasonKey, std::string, ReasonKeyHash> reasons;
-  std::vector<std::string> sources;  // keeps source names alive for the reason cache keys
-  std::size_t skipped = 0;
-  std::uint64_t order = 0;
-  std::string text;
-  std::size_t line_no = 0;
-  while (std::getline(in, text)) {
-    ++line_no;
-    if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
-    auto event = adapters::parse_canonical_event(text, mode);
+  std::vector<Skipped> skipped;
+
+ private:
+  static adapters::ParseMode mode() {
+    adapters::ParseMode m;
+    m.simulation = true;
+    m.keep_payload = false;
+    return m;
+  }
+
+  void process(const std::string& text, std::size_t line_no) {
+    if (text.find_first_not_of(" \t\r") == std::string::npos)
+      return;
+    auto event = reader_.parse(text);
     if (!event) {
       const auto& p = event.error();
-      err << "line " << line_no << ": " << (p.pointer.empty() ? "" : p.pointer + ": ") << p.detail
-          << '\n';
-      ++skipped;
-      continue;
+      skipped.push_back({line_no, (p.pointer.empty() ? "" : p.pointer + ": ") + p.detail});
+      return;
     }
     const policy::Notification& n = event->notification;
-    auto uai = policy::parse_uai(n.establishment);  // validated by the parser
-    const policy::EstablishmentPolicy& p = config.policy->find(*uai);
-    const config::Connector* connector = config.connector(n.source);
+    const policy::EstablishmentPolicy& p = establishment(n.establishment);
+    const config::Connector* connector = config_.connector(n.source);
     auto decisions = policy::decide(p, n, *event->received_at, connector && connector->may_bypass);
 
-    auto src = std::find(sources.begin(), sources.end(), n.source);
-    if (src == sources.end()) src = sources.insert(sources.end(), n.source);
+    auto src = std::find(sources_.begin(), sources_.end(), n.source);
+    if (src == sources_.end())
+      src = sources_.insert(sources_.end(), n.source);
 
     for (const auto& d : decisions) {
       const policy::Recipient& r = n.recipients[d.recipient];
       ReasonKey key{&p, *src, d};
-      auto it = reasons.find(key);
-      if (it == reasons.end()) it = reasons.emplace(key, policy::describe(p, d, n.source)).first;
+      auto it = reasons_.find(key);
+      if (it == reasons_.end())
+        it = reasons_.emplace(key, policy::describe(p, d, n.source)).first;
       Row row;
       // A delivery the policy could not evaluate is held indefinitely: it sorts last.
       row.release = d.evaluated ? d.release_at : policy::Instant::max();
-      row.order = order++;
+      // Input order: line, then recipient (at most 2^16 recipients per event).
+      row.order = (static_cast<std::uint64_t>(line_no) << 16) | d.recipient;
       std::string& l = row.line;
       l.reserve(160 + it->second.size());
       l += "{\"source\":";
@@ -139,11 +162,75 @@ int simulate(const config::Config& config, std::istream& in, std::ostream& out,
       rows.push_back(std::move(row));
     }
   }
+
+  // The policy set is shared by every worker behind a lock; each worker remembers its answers.
+  const policy::EstablishmentPolicy& establishment(const std::string& code) {
+    auto it = establishments_.find(code);
+    if (it != establishments_.end())
+      return *it->second;
+    auto uai = policy::parse_uai(code);  // validated by the parser
+    const policy::EstablishmentPolicy& p = config_.policy->find(*uai);
+    establishments_.emplace(code, &p);
+    return p;
+  }
+
+  const config::Config& config_;
+  adapters::CanonicalEventReader reader_;
+  std::unordered_map<std::string, const policy::EstablishmentPolicy*> establishments_;
+  std::unordered_map<ReasonKey, std::string, ReasonKeyHash> reasons_;
+  std::list<std::string> sources_;  // stable storage for the reason cache keys
+};
+
+}  // namespace
+
+int simulate(const config::Config& config, std::istream& in, std::ostream& out, std::ostream& err) {
+  // Lines are read in batches and split between worker threads; the output order depends
+  // only on release instants and line numbers, so it is the same whatever the thread count.
+  const std::size_t threads = std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 4);
+  constexpr std::size_t kBatch = 1 << 15;
+  std::vector<std::unique_ptr<LineWorker>> workers;
+  for (std::size_t t = 0; t < threads; ++t)
+    workers.push_back(std::make_unique<LineWorker>(config));
+
+  std::vector<std::string> lines;
+  std::size_t next_line_no = 1;
+  std::size_t skipped = 0;
+  bool more = true;
+  while (more) {
+    lines.clear();
+    std::string text;
+    while (lines.size() < kBatch && (more = static_cast<bool>(std::getline(in, text)))) {
+      lines.push_back(std::move(text));
+    }
+    const std::size_t per = (lines.size() + threads - 1) / threads;
+    std::vector<std::thread> running;
+    for (std::size_t t = 1; t < threads; ++t) {
+      std::size_t b = std::min(lines.size(), t * per), e = std::min(lines.size(), (t + 1) * per);
+      if (b < e)
+        running.emplace_back([&, t, b, e] { workers[t]->run(lines, b, e, next_line_no); });
+    }
+    workers[0]->run(lines, 0, std::min(lines.size(), per), next_line_no);
+    for (auto& th : running)
+      th.join();
+    // Workers hold consecutive ranges: their reports, in worker order, are in line order.
+    for (auto& w : workers) {
+      for (const auto& sk : w->skipped)
+        err << "line " << sk.line_no << ": " << sk.message << '\n';
+      skipped += w->skipped.size();
+      w->skipped.clear();
+    }
+    next_line_no += lines.size();
+  }
   if (in.bad()) {
     err << "error reading the events\n";
     return kExitFailure;
   }
-  std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+  std::vector<Row> rows = std::move(workers[0]->rows);
+  for (std::size_t t = 1; t < threads; ++t) {
+    rows.insert(rows.end(), std::make_move_iterator(workers[t]->rows.begin()),
+                std::make_move_iterator(workers[t]->rows.end()));
+  }
+  std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
     return a.release != b.release ? a.release < b.release : a.order < b.order;
   });
   std::string buffer;

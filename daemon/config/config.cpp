@@ -18,13 +18,15 @@ namespace treve::config {
 
 std::string ConfigError::to_string() const {
   std::string out = file + ":" + std::to_string(line) + ": ";
-  if (!key.empty()) out += key + ": ";
+  if (!key.empty())
+    out += key + ": ";
   return out + message;
 }
 
 const Connector* Config::connector(std::string_view name) const {
   for (const auto& c : connectors) {
-    if (c.name == name) return &c;
+    if (c.name == name)
+      return &c;
   }
   return nullptr;
 }
@@ -51,10 +53,12 @@ class Checker {
   void only_keys(const toml::table& table, const std::string& prefix,
                  std::initializer_list<std::string_view> allowed) {
     for (auto&& [k, v] : table) {
-      if (std::find(allowed.begin(), allowed.end(), k.str()) != allowed.end()) continue;
+      if (std::find(allowed.begin(), allowed.end(), k.str()) != allowed.end())
+        continue;
       std::string expected;
       for (auto a : allowed) {
-        if (!expected.empty()) expected += ", ";
+        if (!expected.empty())
+          expected += ", ";
         expected += a;
       }
       errors_.push_back({file_, static_cast<int>(k.source().begin.line), join(prefix, k.str()),
@@ -63,15 +67,19 @@ class Checker {
   }
 
   std::optional<std::string> string(const toml::node* node, const std::string& key) {
-    if (!node) return std::nullopt;
-    if (auto s = node->value<std::string>(); s && node->is_string()) return *s;
+    if (!node)
+      return std::nullopt;
+    if (auto s = node->value<std::string>(); s && node->is_string())
+      return *s;
     error(node, key, "must be a string");
     return std::nullopt;
   }
 
   std::optional<bool> boolean(const toml::node* node, const std::string& key) {
-    if (!node) return std::nullopt;
-    if (node->is_boolean()) return node->value<bool>();
+    if (!node)
+      return std::nullopt;
+    if (node->is_boolean())
+      return node->value<bool>();
     error(node, key, "must be true or false");
     return std::nullopt;
   }
@@ -79,7 +87,8 @@ class Checker {
   // An array of strings; each bad element is reported.
   std::optional<std::vector<std::pair<std::string, const toml::node*>>> strings(
       const toml::node* node, const std::string& key) {
-    if (!node) return std::nullopt;
+    if (!node)
+      return std::nullopt;
     const toml::array* arr = node->as_array();
     if (!arr) {
       error(node, key, "must be an array of strings");
@@ -111,20 +120,25 @@ class Checker {
 };
 
 std::optional<std::chrono::minutes> parse_hhmm(std::string_view s) {
-  if (s.size() != 5 || s[2] != ':') return std::nullopt;
+  if (s.size() != 5 || s[2] != ':')
+    return std::nullopt;
   for (std::size_t i : {0u, 1u, 3u, 4u}) {
-    if (!std::isdigit(static_cast<unsigned char>(s[i]))) return std::nullopt;
+    if (!std::isdigit(static_cast<unsigned char>(s[i])))
+      return std::nullopt;
   }
   int h = (s[0] - '0') * 10 + (s[1] - '0');
   int m = (s[3] - '0') * 10 + (s[4] - '0');
-  if (h > 23 || m > 59) return std::nullopt;
+  if (h > 23 || m > 59)
+    return std::nullopt;
   return std::chrono::minutes{h * 60 + m};
 }
 
 // "24h", "72h", "7d", "90m", "1h30m", "0". Units: d, h, m.
 std::optional<std::chrono::minutes> parse_duration(std::string_view s) {
-  if (s == "0") return std::chrono::minutes{0};
-  if (s.empty()) return std::nullopt;
+  if (s == "0")
+    return std::chrono::minutes{0};
+  if (s.empty())
+    return std::nullopt;
   long long total = 0;
   std::size_t i = 0;
   while (i < s.size()) {
@@ -132,15 +146,24 @@ std::optional<std::chrono::minutes> parse_duration(std::string_view s) {
     long long n = 0;
     while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) {
       n = n * 10 + (s[i] - '0');
-      if (n > 1'000'000) return std::nullopt;
+      if (n > 1'000'000)
+        return std::nullopt;
       ++i;
     }
-    if (i == begin || i == s.size()) return std::nullopt;
+    if (i == begin || i == s.size())
+      return std::nullopt;
     switch (s[i]) {
-      case 'd': total += n * 1440; break;
-      case 'h': total += n * 60; break;
-      case 'm': total += n; break;
-      default: return std::nullopt;
+      case 'd':
+        total += n * 1440;
+        break;
+      case 'h':
+        total += n * 60;
+        break;
+      case 'm':
+        total += n;
+        break;
+      default:
+        return std::nullopt;
     }
     ++i;
   }
@@ -148,18 +171,22 @@ std::optional<std::chrono::minutes> parse_duration(std::string_view s) {
 }
 
 std::optional<policy::LocalDate> parse_date(std::string_view s) {
-  if (s.size() != 10 || s[4] != '-' || s[7] != '-') return std::nullopt;
+  if (s.size() != 10 || s[4] != '-' || s[7] != '-')
+    return std::nullopt;
   int y = 0, m = 0, d = 0;
   for (std::size_t i = 0; i < 10; ++i) {
-    if (i == 4 || i == 7) continue;
-    if (!std::isdigit(static_cast<unsigned char>(s[i]))) return std::nullopt;
+    if (i == 4 || i == 7)
+      continue;
+    if (!std::isdigit(static_cast<unsigned char>(s[i])))
+      return std::nullopt;
   }
   y = std::stoi(std::string(s.substr(0, 4)));
   m = std::stoi(std::string(s.substr(5, 2)));
   d = std::stoi(std::string(s.substr(8, 2)));
   date::year_month_day ymd{date::year{y}, date::month{static_cast<unsigned>(m)},
                            date::day{static_cast<unsigned>(d)}};
-  if (!ymd.ok()) return std::nullopt;
+  if (!ymd.ok())
+    return std::nullopt;
   return policy::LocalDate{ymd};
 }
 
@@ -207,24 +234,31 @@ class Loader {
     server(doc, *config);
 
     PolicyOverrides defaults;
-    if (auto* t = table_at(doc, "policy")) defaults = overrides(*t, "policy");
+    if (auto* t = table_at(doc, "policy"))
+      defaults = overrides(*t, "policy");
 
     std::array<const date::time_zone*, policy::kRegionCount> region_zones{};
     for (std::size_t r = 0; r < policy::kRegionCount; ++r) {
       auto name = policy::default_timezone(static_cast<policy::Region>(r));
       region_zones[r] = find_zone(name);
       if (!region_zones[r]) {
-        check_.error_at(0, "", "time zone " + std::string(name) +
-                                   " is missing from the system's tz database (install tzdata)");
+        check_.error_at(0, "",
+                        "time zone " + std::string(name) +
+                            " is missing from the system's tz database (install tzdata)");
       }
     }
 
     EstablishmentRules base;
-    if (defaults.zone) base.zone = *defaults.zone;
-    if (defaults.parent_grade_delay) base.parent_grade_delay = *defaults.parent_grade_delay;
-    if (defaults.urgent_categories) base.urgent_categories = *defaults.urgent_categories;
-    if (defaults.public_holidays) base.public_holidays = *defaults.public_holidays;
-    if (defaults.windows) base.windows = *defaults.windows;
+    if (defaults.zone)
+      base.zone = *defaults.zone;
+    if (defaults.parent_grade_delay)
+      base.parent_grade_delay = *defaults.parent_grade_delay;
+    if (defaults.urgent_categories)
+      base.urgent_categories = *defaults.urgent_categories;
+    if (defaults.public_holidays)
+      base.public_holidays = *defaults.public_holidays;
+    if (defaults.windows)
+      base.windows = *defaults.windows;
     base.closed = defaults.closed;
 
     std::vector<EstablishmentRules> establishments;
@@ -246,13 +280,17 @@ class Loader {
         EstablishmentRules rules = base;
         rules.uai = uai->code;
         rules.region = uai->region;
-        rules.zone = o.zone ? *o.zone
-                            : (base.zone ? base.zone
-                                         : region_zones[static_cast<std::size_t>(uai->region)]);
-        if (o.parent_grade_delay) rules.parent_grade_delay = *o.parent_grade_delay;
-        if (o.urgent_categories) rules.urgent_categories = *o.urgent_categories;
-        if (o.public_holidays) rules.public_holidays = *o.public_holidays;
-        if (o.windows) rules.windows = *o.windows;
+        rules.zone =
+            o.zone ? *o.zone
+                   : (base.zone ? base.zone : region_zones[static_cast<std::size_t>(uai->region)]);
+        if (o.parent_grade_delay)
+          rules.parent_grade_delay = *o.parent_grade_delay;
+        if (o.urgent_categories)
+          rules.urgent_categories = *o.urgent_categories;
+        if (o.public_holidays)
+          rules.public_holidays = *o.public_holidays;
+        if (o.windows)
+          rules.windows = *o.windows;
         rules.closed.insert(rules.closed.end(), o.closed.begin(), o.closed.end());
         establishments.push_back(std::move(rules));
       }
@@ -261,7 +299,8 @@ class Loader {
     connectors(doc, *config);
     sinks(doc, *config);
 
-    if (!check_.ok()) return std::unexpected(check_.take());
+    if (!check_.ok())
+      return std::unexpected(check_.take());
     config->warnings = std::move(warnings_);
     config->policy = std::make_shared<policy::PolicySet>(std::move(base), std::move(establishments),
                                                          region_zones, horizon_);
@@ -272,15 +311,18 @@ class Loader {
   const toml::table* table_at(const toml::table& parent, std::string_view key,
                               const std::string& prefix = "") {
     const toml::node* n = parent.get(key);
-    if (!n) return nullptr;
-    if (const toml::table* t = n->as_table()) return t;
+    if (!n)
+      return nullptr;
+    if (const toml::table* t = n->as_table())
+      return t;
     check_.error(n, Checker::join(prefix, key), "must be a table");
     return nullptr;
   }
 
   void server(const toml::table& doc, Config& config) {
     const toml::table* t = table_at(doc, "server");
-    if (!t) return;
+    if (!t)
+      return;
     check_.only_keys(*t, "server", {"listen", "admin_listen", "state_dir"});
     if (auto s = check_.string(t->get("listen"), "server.listen")) {
       if (!valid_listen(*s, false)) {
@@ -297,7 +339,8 @@ class Loader {
       config.server.admin_listen = *s;
     }
     if (auto s = check_.string(t->get("state_dir"), "server.state_dir")) {
-      if (s->empty()) check_.error(t->get("state_dir"), "server.state_dir", "must not be empty");
+      if (s->empty())
+        check_.error(t->get("state_dir"), "server.state_dir", "must not be empty");
       config.server.state_dir = *s;
     }
     if (config.server.listen == config.server.admin_listen) {
@@ -308,11 +351,14 @@ class Loader {
   }
 
   static bool valid_listen(const std::string& s, bool allow_unix) {
-    if (allow_unix && s.starts_with("unix:")) return s.size() > 6 && s[5] == '/';
+    if (allow_unix && s.starts_with("unix:"))
+      return s.size() > 6 && s[5] == '/';
     auto colon = s.rfind(':');
-    if (colon == std::string::npos || colon == 0 || colon + 1 == s.size()) return false;
+    if (colon == std::string::npos || colon == 0 || colon + 1 == s.size())
+      return false;
     std::string port = s.substr(colon + 1);
-    if (port.size() > 5 || !std::all_of(port.begin(), port.end(), ::isdigit)) return false;
+    if (port.size() > 5 || !std::all_of(port.begin(), port.end(), ::isdigit))
+      return false;
     int p = std::stoi(port);
     return p >= 1 && p <= 65535;
   }
@@ -336,9 +382,9 @@ class Loader {
       if (auto d = parse_duration(*s)) {
         o.parent_grade_delay = *d;
       } else {
-        check_.error(t.get("parent_grade_delay"), prefix + ".parent_grade_delay",
-                     "expected a duration such as \"0\", \"24h\", \"72h\" or \"7d\", got \"" + *s +
-                         "\"");
+        check_.error(
+            t.get("parent_grade_delay"), prefix + ".parent_grade_delay",
+            "expected a duration such as \"0\", \"24h\", \"72h\" or \"7d\", got \"" + *s + "\"");
       }
     }
     std::string ukey = prefix + ".urgent_categories";
@@ -370,7 +416,8 @@ class Loader {
         }
       }
     }
-    if (const toml::node* q = t.get("quiet")) o.windows = windows(*q, prefix + ".quiet");
+    if (const toml::node* q = t.get("quiet"))
+      o.windows = windows(*q, prefix + ".quiet");
     std::string ckey = prefix + ".closed";
     if (auto list = check_.strings(t.get("closed"), ckey)) {
       for (std::size_t i = 0; i < list->size(); ++i) {
@@ -387,18 +434,21 @@ class Loader {
     }
     if (auto s = check_.string(t.get("closed_ics"), prefix + ".closed_ics")) {
       std::filesystem::path p(*s);
-      if (p.is_relative()) p = std::filesystem::path(path_).parent_path() / p;
+      if (p.is_relative())
+        p = std::filesystem::path(path_).parent_path() / p;
       auto imported = read_ics_closed_days(p.string());
       if (!imported) {
         check_.error(t.get("closed_ics"), prefix + ".closed_ics", imported.error());
       } else {
         for (const auto& r : imported->ranges) {
           std::string range = date_text(r.first);
-          if (r.last != r.first) range += ".." + date_text(r.last);
+          if (r.last != r.first)
+            range += ".." + date_text(r.last);
           o.closed.push_back({policy::LocalDate{r.first}, policy::LocalDate{r.last},
                               r.label + " (" + range + ")"});
         }
-        for (const auto& w : imported->warnings) warnings_.push_back(p.string() + ": " + w);
+        for (const auto& w : imported->warnings)
+          warnings_.push_back(p.string() + ": " + w);
       }
     }
     return o;
@@ -408,12 +458,14 @@ class Loader {
     auto dots = text.find("..");
     if (dots == std::string::npos) {
       auto d = parse_date(text);
-      if (!d) return std::nullopt;
+      if (!d)
+        return std::nullopt;
       return policy::ClosedDays{*d, *d, text};
     }
     auto a = parse_date(std::string_view(text).substr(0, dots));
     auto b = parse_date(std::string_view(text).substr(dots + 2));
-    if (!a || !b || *b < *a) return std::nullopt;
+    if (!a || !b || *b < *a)
+      return std::nullopt;
     return policy::ClosedDays{*a, *b, text};
   }
 
@@ -441,15 +493,17 @@ class Loader {
           auto wd = policy::parse_weekday_key(name);
           if (!wd) {
             check_.error(dn, wkey + ".days[" + std::to_string(d) + "]",
-                         "unknown day \"" + name + "\"; expected mon, tue, wed, thu, fri, sat or "
-                                                   "sun");
+                         "unknown day \"" + name +
+                             "\"; expected mon, tue, wed, thu, fri, sat or "
+                             "sun");
             window_ok = false;
             continue;
           }
           window.days |= static_cast<std::uint8_t>(1u << wd->c_encoding());
         }
       } else {
-        if (!w.get("days")) check_.error(&w, wkey, "missing key \"days\"");
+        if (!w.get("days"))
+          check_.error(&w, wkey, "missing key \"days\"");
         window_ok = false;
       }
       for (auto [field, target] : {std::pair{"start", &window.start}, {"end", &window.end}}) {
@@ -462,7 +516,8 @@ class Loader {
             window_ok = false;
           }
         } else {
-          if (!w.get(field)) check_.error(&w, wkey, "missing key \"" + std::string(field) + "\"");
+          if (!w.get(field))
+            check_.error(&w, wkey, "missing key \"" + std::string(field) + "\"");
           window_ok = false;
         }
       }
@@ -475,11 +530,14 @@ class Loader {
           window_ok = false;
         }
       }
-      if (auto s = check_.string(w.get("name"), wkey + ".name")) window.name = *s;
-      if (window_ok) out.push_back(window);
+      if (auto s = check_.string(w.get("name"), wkey + ".name"))
+        window.name = *s;
+      if (window_ok)
+        out.push_back(window);
       ok = ok && window_ok;
     }
-    if (!ok) return std::nullopt;
+    if (!ok)
+      return std::nullopt;
     if (out.empty()) {
       check_.error(&node, key,
                    "must hold at least one window (an establishment without quiet windows "
@@ -495,7 +553,8 @@ class Loader {
 
   void connectors(const toml::table& doc, Config& config) {
     const toml::node* n = doc.get("connectors");
-    if (!n) return;
+    if (!n)
+      return;
     const toml::array* arr = n->as_array();
     if (!arr || !arr->is_array_of_tables()) {
       check_.error(n, "connectors", "must be an array of tables ([[connectors]])");
@@ -530,14 +589,16 @@ class Loader {
       } else if (!t.get("token_sha256")) {
         check_.error(&t, key, "missing key \"token_sha256\"");
       }
-      if (auto b = check_.boolean(t.get("may_bypass"), key + ".may_bypass")) c.may_bypass = *b;
+      if (auto b = check_.boolean(t.get("may_bypass"), key + ".may_bypass"))
+        c.may_bypass = *b;
       config.connectors.push_back(std::move(c));
     }
   }
 
   void sinks(const toml::table& doc, Config& config) {
     const toml::node* n = doc.get("sinks");
-    if (!n) return;
+    if (!n)
+      return;
     const toml::array* arr = n->as_array();
     if (!arr || !arr->is_array_of_tables()) {
       check_.error(n, "sinks", "must be an array of tables ([[sinks]])");
@@ -581,7 +642,8 @@ class Loader {
       } else if (!t.get("url")) {
         check_.error(&t, key, "missing key \"url\"");
       }
-      if (auto v = check_.string(t.get("secret_file"), key + ".secret_file")) s.secret_file = *v;
+      if (auto v = check_.string(t.get("secret_file"), key + ".secret_file"))
+        s.secret_file = *v;
       config.sinks.push_back(std::move(s));
     }
   }
@@ -608,8 +670,9 @@ LoadResult load_config(const std::string& path, policy::Horizon horizon) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return std::unexpected(std::vector<ConfigError>{
-        {path, 0, "", "cannot read the configuration file: " +
-                          std::string(std::error_code(errno, std::generic_category()).message())}});
+        {path, 0, "",
+         "cannot read the configuration file: " +
+             std::string(std::error_code(errno, std::generic_category()).message())}});
   }
   std::ostringstream buf;
   buf << in.rdbuf();

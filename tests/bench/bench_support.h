@@ -25,9 +25,11 @@ inline std::vector<policy::Instant> random_instants(std::size_t n, unsigned seed
   std::mt19937_64 rng(seed);
   const auto from = date::sys_days{date::year{2026} / 1 / 1};
   const auto to = date::sys_days{date::year{2031} / 1 / 1};
-  std::uniform_int_distribution<long long> ms(0, std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count());
+  std::uniform_int_distribution<long long> ms(
+      0, std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count());
   std::vector<policy::Instant> out(n);
-  for (auto& t : out) t = policy::Instant{from} + std::chrono::milliseconds{ms(rng)};
+  for (auto& t : out)
+    t = policy::Instant{from} + std::chrono::milliseconds{ms(rng)};
   return out;
 }
 

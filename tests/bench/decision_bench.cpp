@@ -68,7 +68,8 @@ void BM_NextOpenOutsideHorizon(benchmark::State& state) {
   auto set = bench::default_policy_set();
   const auto& p = set->find(kParis);
   auto instants = bench::random_instants(1 << 12);
-  for (auto& t : instants) t += date::years{40};
+  for (auto& t : instants)
+    t += date::years{40};
   std::size_t i = 0;
   for (auto _ : state) {
     auto r = p.schedule().next_open(instants[i++ & 0xFFF]);

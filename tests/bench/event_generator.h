@@ -26,8 +26,7 @@ inline void write_events(std::FILE* out, long long n) {
     std::snprintf(stamp, sizeof stamp, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ",
                   static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
                   static_cast<unsigned>(ymd.day()), static_cast<int>(tod.hours().count()),
-                  static_cast<int>(tod.minutes().count()),
-                  static_cast<int>(tod.seconds().count()),
+                  static_cast<int>(tod.minutes().count()), static_cast<int>(tod.seconds().count()),
                   static_cast<int>(tod.subseconds().count()));
     const char* uai = kUais[rng() % 5];
     const char* cat = kCategories[rng() % 6];
@@ -35,8 +34,7 @@ inline void write_events(std::FILE* out, long long n) {
     char parent[96] = "";
     if (cat[0] == 'g') {
       std::snprintf(parent, sizeof parent,
-                    ",{\"id\":\"p-%lld\",\"role\":\"parent\",\"of\":\"s-%lld\"}", student,
-                    student);
+                    ",{\"id\":\"p-%lld\",\"role\":\"parent\",\"of\":\"s-%lld\"}", student, student);
     }
     std::fprintf(out,
                  "{\"id\":\"ev-%lld\",\"establishment\":\"%s\",\"category\":\"%s\","

@@ -23,7 +23,8 @@ int main(int argc, char** argv) {
   }
   auto config = config::load_config(TREVE_SOURCE_DIR "/systemd/treve.toml");
   if (!config) {
-    for (const auto& e : config.error()) std::cerr << e.to_string() << '\n';
+    for (const auto& e : config.error())
+      std::cerr << e.to_string() << '\n';
     return 1;
   }
   std::ifstream in(path);
