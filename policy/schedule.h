@@ -104,7 +104,11 @@ class Schedule {
   // The first instant at or after t that is in no quiet interval. Searches at most
   // kSearchLimit ahead; beyond that the result is not evaluated (fail closed).
   Release next_open(Instant t) const;
-  bool is_quiet(Instant t) const { return next_open(t).at != t; }
+  // Quiet when held at t; a schedule that cannot be evaluated is quiet (fail closed).
+  bool is_quiet(Instant t) const {
+    Release r = next_open(t);
+    return !r.evaluated || r.at != t;
+  }
 
   // Merged quiet intervals (both layers) overlapping [from, to), for previews.
   std::vector<std::pair<Instant, Instant>> quiet_intervals(Instant from, Instant to) const;

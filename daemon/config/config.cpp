@@ -111,7 +111,12 @@ class Checker {
   }
 
   bool ok() const { return errors_.empty(); }
-  std::vector<ConfigError> take() { return std::move(errors_); }
+  // The errors in the order of their lines (toml++ walks tables in key order).
+  std::vector<ConfigError> take() {
+    std::stable_sort(errors_.begin(), errors_.end(),
+                     [](const ConfigError& a, const ConfigError& b) { return a.line < b.line; });
+    return std::move(errors_);
+  }
   const std::string& file() const { return file_; }
 
  private:
@@ -133,7 +138,10 @@ std::optional<std::chrono::minutes> parse_hhmm(std::string_view s) {
   return std::chrono::minutes{h * 60 + m};
 }
 
-// "24h", "72h", "7d", "90m", "1h30m", "0". Units: d, h, m.
+// A grade delay longer than a school year is a typo, not a policy.
+constexpr long long kMaxDurationMinutes = 366LL * 1440;
+
+// "24h", "72h", "7d", "90m", "1h30m", "0". Units: d, h, m. At most 366 days.
 std::optional<std::chrono::minutes> parse_duration(std::string_view s) {
   if (s == "0")
     return std::chrono::minutes{0};
@@ -167,6 +175,8 @@ std::optional<std::chrono::minutes> parse_duration(std::string_view s) {
     }
     ++i;
   }
+  if (total > kMaxDurationMinutes)
+    return std::nullopt;
   return std::chrono::minutes{total};
 }
 
@@ -344,7 +354,8 @@ class Loader {
       config.server.state_dir = *s;
     }
     if (config.server.listen == config.server.admin_listen) {
-      check_.error(t->get("admin_listen"), "server.admin_listen",
+      const toml::node* at = t->get("admin_listen") ? t->get("admin_listen") : t->get("listen");
+      check_.error(at, "server.admin_listen",
                    "must differ from server.listen: the admin API never shares the ingest "
                    "listener");
     }
@@ -382,9 +393,10 @@ class Loader {
       if (auto d = parse_duration(*s)) {
         o.parent_grade_delay = *d;
       } else {
-        check_.error(
-            t.get("parent_grade_delay"), prefix + ".parent_grade_delay",
-            "expected a duration such as \"0\", \"24h\", \"72h\" or \"7d\", got \"" + *s + "\"");
+        check_.error(t.get("parent_grade_delay"), prefix + ".parent_grade_delay",
+                     "expected a duration of at most 366d such as \"0\", \"24h\", \"72h\" or "
+                     "\"7d\", got \"" +
+                         *s + "\"");
       }
     }
     std::string ukey = prefix + ".urgent_categories";
@@ -471,7 +483,7 @@ class Loader {
 
   std::optional<std::vector<QuietWindow>> windows(const toml::node& node, const std::string& key) {
     const toml::array* arr = node.as_array();
-    if (!arr || !arr->is_array_of_tables()) {
+    if (!arr || (!arr->empty() && !arr->is_array_of_tables())) {
       check_.error(&node, key, "must be an array of tables ([[" + key + "]])");
       return std::nullopt;
     }
@@ -556,7 +568,7 @@ class Loader {
     if (!n)
       return;
     const toml::array* arr = n->as_array();
-    if (!arr || !arr->is_array_of_tables()) {
+    if (!arr || (!arr->empty() && !arr->is_array_of_tables())) {
       check_.error(n, "connectors", "must be an array of tables ([[connectors]])");
       return;
     }
@@ -600,7 +612,7 @@ class Loader {
     if (!n)
       return;
     const toml::array* arr = n->as_array();
-    if (!arr || !arr->is_array_of_tables()) {
+    if (!arr || (!arr->empty() && !arr->is_array_of_tables())) {
       check_.error(n, "sinks", "must be an array of tables ([[sinks]])");
       return;
     }

@@ -1,0 +1,786 @@
+// The TOML configuration loader (DESIGN.md, "Configuration"): every error as
+// `FILE:LINE: key.path: message`, all of them at once, inheritance from [policy], time zones
+// derived from the UAI prefix, and closed_ics relative to the configuration's directory.
+#include "daemon/config/config.h"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "policy/rfc3339.h"
+#include "policy/uai.h"
+
+namespace treve::config {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::Contains;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
+using ::testing::StartsWith;
+
+// The errors of a configuration that must not load, as "FILE:LINE: key: message" lines.
+std::vector<std::string> errors_of(std::string_view text) {
+  auto loaded = parse_config(text, "test.toml");
+  if (loaded) {
+    ADD_FAILURE() << "the configuration loaded, expected errors:\n" << text;
+    return {};
+  }
+  std::vector<std::string> out;
+  for (const auto& e : loaded.error()) out.push_back(e.to_string());
+  return out;
+}
+
+std::shared_ptr<const Config> load_ok(std::string_view text, const std::string& path = "test.toml") {
+  auto loaded = parse_config(text, path);
+  if (!loaded) {
+    std::string all;
+    for (const auto& e : loaded.error()) all += e.to_string() + "\n";
+    ADD_FAILURE() << "expected a valid configuration, got:\n" << all;
+    return nullptr;
+  }
+  return *loaded;
+}
+
+const policy::EstablishmentPolicy& policy_of(const Config& c, std::string_view uai) {
+  auto parsed = policy::parse_uai(uai);
+  EXPECT_TRUE(parsed.has_value()) << uai;
+  return c.policy->find(*parsed);
+}
+
+policy::Instant at(std::string_view rfc3339) {
+  auto t = policy::parse_rfc3339(rfc3339);
+  EXPECT_TRUE(t.has_value()) << rfc3339;
+  return t.value_or(policy::Instant{});
+}
+
+// A fresh, empty directory under the system temp directory; removed on destruction.
+class TempDir {
+ public:
+  TempDir() {
+    std::random_device rd;
+    path_ = std::filesystem::temp_directory_path() /
+            ("treve-config-test-" + std::to_string(rd()) + "-" + std::to_string(rd()));
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+  std::string write(const std::string& name, const std::string& text) const {
+    auto p = path_ / name;
+    std::filesystem::create_directories(p.parent_path());
+    std::ofstream(p, std::ios::binary) << text;
+    return p.string();
+  }
+
+ private:
+  std::filesystem::path path_;
+};
+
+const char* kIcs =
+    "BEGIN:VCALENDAR\r\n"
+    "VERSION:2.0\r\n"
+    "PRODID:-//treve//tests//FR\r\n"
+    "BEGIN:VEVENT\r\n"
+    "DTSTAMP:20260301T090000Z\r\n"
+    "DTSTART;VALUE=DATE:20270413\r\n"
+    "DTEND;VALUE=DATE:20270416\r\n"
+    "SUMMARY:Examens blancs\r\n"
+    "UID:exams-2027@example\r\n"
+    "END:VEVENT\r\n"
+    "END:VCALENDAR\r\n";
+
+// ---------------------------------------------------------------------------------------------
+// Valid configurations
+
+TEST(Config, AnEmptyFileIsValidAndUsesTheDefaults) {
+  auto c = load_ok("");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->server.listen, "127.0.0.1:2007");
+  EXPECT_EQ(c->server.admin_listen, "127.0.0.1:2008");
+  EXPECT_EQ(c->path, "test.toml");
+  const auto& p = policy_of(*c, "0750654D");
+  EXPECT_EQ(p.rules().windows, policy::default_quiet_windows());
+  EXPECT_EQ(p.zone()->name(), "Europe/Paris");
+}
+
+TEST(Config, TheShippedExampleIsValid) {
+  auto loaded = load_config(TREVE_SOURCE_DIR "/systemd/treve.toml");
+  ASSERT_TRUE(loaded.has_value()) << [&] {
+    std::string all;
+    for (const auto& e : loaded.error()) all += e.to_string() + "\n";
+    return all;
+  }();
+  const Config& c = **loaded;
+  ASSERT_EQ(c.connectors.size(), 1u);
+  EXPECT_EQ(c.connectors[0].name, "ent");
+  EXPECT_FALSE(c.connectors[0].may_bypass);
+  ASSERT_EQ(c.sinks.size(), 1u);
+  EXPECT_EQ(c.sinks[0].type, "webhook");
+  EXPECT_TRUE(c.policy->is_configured("0250001R"));
+  // closed_ics is relative to the example's own directory, and its holidays became closed days.
+  const auto& p = policy_of(c, "0250001R");
+  EXPECT_GT(p.rules().closed.size(), 1u);
+}
+
+TEST(Config, EveryDocumentedKeyIsAccepted) {
+  auto c = load_ok(R"(
+[server]
+listen = "127.0.0.1:3007"
+admin_listen = "unix:/run/treve/admin.sock"
+state_dir = "/tmp/treve"
+
+[policy]
+timezone = "Europe/Paris"
+parent_grade_delay = "72h"
+urgent_categories = ["alert", "absence"]
+holidays = ["fr-public"]
+closed = ["2026-12-21..2027-01-03", "2027-06-17"]
+
+[[policy.quiet]]
+days = ["mon", "tue", "wed", "thu"]
+start = "20:00"
+end = "07:00"
+name = "weeknights"
+
+[[policy.quiet]]
+days = ["fri"]
+start = "20:00"
+end = "07:00"
+end_day = "mon"
+
+[establishments."0250001R"]
+timezone = "Europe/Paris"
+parent_grade_delay = "0"
+urgent_categories = []
+holidays = []
+closed = ["2027-06-17"]
+
+[[connectors]]
+name = "ent"
+token_sha256 = "e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a719a100eeea6f"
+may_bypass = true
+
+[[sinks]]
+name = "ent-push"
+type = "webhook"
+url = "https://ent.example/hooks/push"
+secret_file = "/etc/treve/secrets/ent-push"
+)");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->server.listen, "127.0.0.1:3007");
+  EXPECT_EQ(c->server.admin_listen, "unix:/run/treve/admin.sock");
+  EXPECT_EQ(c->server.state_dir, "/tmp/treve");
+  const auto& d = c->policy->defaults();
+  EXPECT_EQ(d.parent_grade_delay, std::chrono::hours(72));
+  EXPECT_TRUE(d.is_urgent_category(policy::Category::alert));
+  EXPECT_TRUE(d.is_urgent_category(policy::Category::absence));
+  EXPECT_FALSE(d.is_urgent_category(policy::Category::message));
+  ASSERT_EQ(d.windows.size(), 2u);
+  EXPECT_EQ(d.windows[0].name, "weeknights");
+  const auto& e = policy_of(*c, "0250001R").rules();
+  EXPECT_EQ(e.parent_grade_delay, std::chrono::minutes(0));
+  EXPECT_EQ(e.urgent_categories, 0);
+  EXPECT_FALSE(e.public_holidays);
+  ASSERT_NE(c->connector("ent"), nullptr);
+  EXPECT_TRUE(c->connector("ent")->may_bypass);
+  EXPECT_EQ(c->connector("other"), nullptr);
+}
+
+TEST(Config, DurationsAcceptDaysHoursMinutesAndZero) {
+  struct Case {
+    const char* text;
+    std::chrono::minutes expected;
+  };
+  for (const Case& k : {Case{"0", std::chrono::minutes(0)}, Case{"24h", std::chrono::hours(24)},
+                        Case{"72h", std::chrono::hours(72)}, Case{"7d", std::chrono::days(7)},
+                        Case{"90m", std::chrono::minutes(90)},
+                        Case{"1h30m", std::chrono::minutes(90)}}) {
+    auto c = load_ok(std::string("[policy]\nparent_grade_delay = \"") + k.text + "\"\n");
+    ASSERT_TRUE(c) << k.text;
+    EXPECT_EQ(c->policy->defaults().parent_grade_delay, k.expected) << k.text;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Error format and lines
+
+TEST(Config, UnknownTopLevelKeyIsAnErrorWithItsLine) {
+  EXPECT_THAT(errors_of("# comment\n\nsever = 1\n"),
+              ElementsAre(AllOf(StartsWith("test.toml:3: sever: unknown key"),
+                                HasSubstr("server"))));
+}
+
+TEST(Config, UnknownKeyInServerNamesTheKey) {
+  EXPECT_THAT(errors_of("[server]\nlisten = \"127.0.0.1:2007\"\nlisen = \"x\"\n"),
+              ElementsAre(StartsWith("test.toml:3: server.lisen: unknown key")));
+}
+
+TEST(Config, UnknownKeyInPolicyNamesTheKey) {
+  EXPECT_THAT(errors_of("[policy]\ntimezone = \"Europe/Paris\"\nholiday = []\n"),
+              ElementsAre(StartsWith("test.toml:3: policy.holiday: unknown key")));
+}
+
+TEST(Config, UnknownKeyInAQuietWindowNamesTheKey) {
+  EXPECT_THAT(errors_of("[[policy.quiet]]\n"
+                        "days = [\"mon\"]\n"
+                        "strat = \"20:00\"\n"
+                        "start = \"20:00\"\n"
+                        "end = \"07:00\"\n"),
+              ElementsAre(StartsWith("test.toml:3: policy.quiet[0].strat: unknown key")));
+}
+
+TEST(Config, UnknownKeyInTheSecondQuietWindowCountsFromZero) {
+  EXPECT_THAT(errors_of("[[policy.quiet]]\n"
+                        "days = [\"mon\"]\n"
+                        "start = \"20:00\"\n"
+                        "end = \"07:00\"\n"
+                        "[[policy.quiet]]\n"
+                        "days = [\"fri\"]\n"
+                        "start = \"20:00\"\n"
+                        "end = \"07:00\"\n"
+                        "end_dya = \"mon\"\n"),
+              ElementsAre(StartsWith("test.toml:9: policy.quiet[1].end_dya: unknown key")));
+}
+
+TEST(Config, UnknownKeyInAnEstablishmentNamesTheKey) {
+  EXPECT_THAT(errors_of("[establishments.\"0750654D\"]\n"
+                        "timezone = \"Europe/Paris\"\n"
+                        "timzone = \"Europe/Paris\"\n"),
+              ElementsAre(AllOf(StartsWith("test.toml:3: establishments."),
+                                HasSubstr("0750654D"), HasSubstr("timzone: unknown key"))));
+}
+
+TEST(Config, UnknownKeyInAConnectorNamesTheKey) {
+  EXPECT_THAT(
+      errors_of("[[connectors]]\n"
+                "name = \"ent\"\n"
+                "token_sha256 = \"e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a719a100eeea6f\"\n"
+                "may_bypas = true\n"),
+      ElementsAre(StartsWith("test.toml:4: connectors[0].may_bypas: unknown key")));
+}
+
+TEST(Config, UnknownKeyInASinkNamesTheKey) {
+  EXPECT_THAT(errors_of("[[sinks]]\n"
+                        "name = \"push\"\n"
+                        "type = \"webhook\"\n"
+                        "url = \"https://ent.example/hook\"\n"
+                        "secret = \"x\"\n"),
+              ElementsAre(StartsWith("test.toml:5: sinks[0].secret: unknown key")));
+}
+
+TEST(Config, AllErrorsAreReportedAtOnce) {
+  auto errors = errors_of("[server]\n"                        // 1
+                          "listen = \"nowhere\"\n"            // 2 bad listen
+                          "[policy]\n"                        // 3
+                          "parent_grade_delay = \"tomorrow\"\n"  // 4 bad duration
+                          "[[policy.quiet]]\n"                // 5
+                          "days = [\"mon\"]\n"                // 6
+                          "start = \"25:00\"\n"               // 7 bad time
+                          "end = \"07:00\"\n");               // 8
+  EXPECT_THAT(errors, SizeIs(3));
+  EXPECT_THAT(errors, Contains(StartsWith("test.toml:2: server.listen: ")));
+  EXPECT_THAT(errors, Contains(StartsWith("test.toml:4: policy.parent_grade_delay: ")));
+  EXPECT_THAT(errors, Contains(StartsWith("test.toml:7: policy.quiet[0].start: ")));
+}
+
+TEST(Config, ErrorsInDifferentSectionsAreAllReported) {
+  auto errors = errors_of(
+      "bogus = 1\n"                                          // 1
+      "[establishments.\"0750654A\"]\n"                      // 2 bad UAI
+      "[[connectors]]\n"                                     // 3
+      "name = \"ent\"\n"                                     // 4
+      "token_sha256 = \"not-a-hash\"\n"                      // 5
+      "[[sinks]]\n"                                          // 6
+      "name = \"push\"\n"                                    // 7
+      "type = \"pigeon\"\n"                                  // 8
+      "url = \"https://ent.example/hook\"\n");               // 9
+  EXPECT_THAT(errors, SizeIs(4));
+  EXPECT_THAT(errors, Contains(StartsWith("test.toml:1: bogus: ")));
+  EXPECT_THAT(errors, Contains(StartsWith("test.toml:2: establishments.0750654A: ")));
+  EXPECT_THAT(errors, Contains(StartsWith("test.toml:5: connectors[0].token_sha256: ")));
+  EXPECT_THAT(errors, Contains(StartsWith("test.toml:8: sinks[0].type: ")));
+}
+
+TEST(Config, ErrorsAreReportedInTheOrderOfTheirLines) {
+  // An administrator fixes the file from top to bottom: the errors should come in that order.
+  auto errors = errors_of("[[sinks]]\n"                       // 1
+                          "name = \"a\"\n"                    // 2
+                          "type = \"pigeon\"\n"               // 3 bad type
+                          "url = \"https://x.example\"\n"     // 4
+                          "[server]\n"                        // 5
+                          "listen = \"x\"\n"                  // 6 bad listen
+                          "[policy]\n"                        // 7
+                          "timezone = \"X/Y\"\n"              // 8 unknown zone
+                          "zzz = 1\n"                         // 9 unknown key
+                          "aaa = 2\n");                       // 10 unknown key
+  ASSERT_THAT(errors, SizeIs(5));
+  // toml++ walks tables in key order; the loader sorts errors by line.
+  EXPECT_THAT(errors, ElementsAre(StartsWith("test.toml:3: "), StartsWith("test.toml:6: "),
+                                  StartsWith("test.toml:8: "), StartsWith("test.toml:9: "),
+                                  StartsWith("test.toml:10: ")));
+}
+
+TEST(Config, TomlSyntaxErrorGivesItsLine) {
+  auto errors = errors_of("[server]\n"
+                          "listen = \"127.0.0.1:2007\"\n"
+                          "admin_listen = \"127.0.0.1:2008\n"  // unterminated string
+                          "state_dir = \"/var/lib/treve\"\n");
+  ASSERT_THAT(errors, SizeIs(1));
+  EXPECT_THAT(errors[0], StartsWith("test.toml:3: "));
+  EXPECT_THAT(errors[0], HasSubstr("TOML syntax error"));
+}
+
+TEST(Config, TomlSyntaxErrorOnALaterLine) {
+  auto errors = errors_of("[policy]\n"
+                          "timezone = \"Europe/Paris\"\n"
+                          "\n"
+                          "\n"
+                          "holidays = [\"fr-public\"\n"
+                          "[server]\n");
+  ASSERT_THAT(errors, SizeIs(1));
+  // toml++ notices the missing ']' where the next token begins.
+  EXPECT_THAT(errors[0], ::testing::AnyOf(StartsWith("test.toml:5: "), StartsWith("test.toml:6: ")));
+}
+
+TEST(Config, ErrorsNameTheFileGiven) {
+  auto loaded = parse_config("x = 1\n", "/etc/treve/treve.toml");
+  ASSERT_FALSE(loaded.has_value());
+  ASSERT_EQ(loaded.error().size(), 1u);
+  EXPECT_EQ(loaded.error()[0].file, "/etc/treve/treve.toml");
+  EXPECT_EQ(loaded.error()[0].line, 1);
+  EXPECT_EQ(loaded.error()[0].key, "x");
+  EXPECT_THAT(loaded.error()[0].to_string(), StartsWith("/etc/treve/treve.toml:1: x: "));
+}
+
+TEST(Config, AMissingFileIsAnError) {
+  auto loaded = load_config("/nonexistent/treve/treve.toml");
+  ASSERT_FALSE(loaded.has_value());
+  ASSERT_EQ(loaded.error().size(), 1u);
+  EXPECT_THAT(loaded.error()[0].to_string(), StartsWith("/nonexistent/treve/treve.toml:"));
+  EXPECT_THAT(loaded.error()[0].message, HasSubstr("cannot read"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Establishments and values
+
+TEST(Config, BadUaiAsEstablishmentKeyNamesTheExpectedControlLetter) {
+  auto errors = errors_of("[policy]\n"
+                          "holidays = []\n"
+                          "[establishments.\"0750654A\"]\n"
+                          "timezone = \"Europe/Paris\"\n");
+  ASSERT_THAT(errors, SizeIs(1));
+  EXPECT_THAT(errors[0], StartsWith("test.toml:3: establishments.0750654A: "));
+  EXPECT_THAT(errors[0], HasSubstr("expected D"));
+}
+
+TEST(Config, MalformedUaiAsEstablishmentKeyIsAnError) {
+  auto errors = errors_of("[establishments.\"75\"]\n");
+  ASSERT_THAT(errors, SizeIs(1));
+  EXPECT_THAT(errors[0], StartsWith("test.toml:1: establishments.75: "));
+  EXPECT_THAT(errors[0], HasSubstr("7 digits"));
+}
+
+TEST(Config, BadTimeIsAnError) {
+  auto errors = errors_of("[[policy.quiet]]\n"
+                          "days = [\"mon\"]\n"
+                          "start = \"20:00\"\n"
+                          "end = \"25:00\"\n");
+  ASSERT_THAT(errors, SizeIs(1));
+  EXPECT_THAT(errors[0], StartsWith("test.toml:4: policy.quiet[0].end: "));
+  EXPECT_THAT(errors[0], HasSubstr("\"25:00\""));
+}
+
+TEST(Config, TimesMustBeHHMM) {
+  for (const char* bad : {"7:00", "07h00", "07:60", "24:00", "", "07:00:00"}) {
+    auto errors = errors_of(std::string("[[policy.quiet]]\ndays = [\"mon\"]\nstart = \"") + bad +
+                            "\"\nend = \"07:00\"\n");
+    EXPECT_THAT(errors, ElementsAre(StartsWith("test.toml:3: policy.quiet[0].start: ")))
+        << "start = \"" << bad << "\"";
+  }
+}
+
+TEST(Config, BadDayIsAnErrorAtItsIndex) {
+  auto errors = errors_of("[[policy.quiet]]\n"
+                          "days = [\"sun\", \"mon.\"]\n"
+                          "start = \"20:00\"\n"
+                          "end = \"07:00\"\n");
+  ASSERT_THAT(errors, SizeIs(1));
+  EXPECT_THAT(errors[0], StartsWith("test.toml:2: policy.quiet[0].days[1]: "));
+  EXPECT_THAT(errors[0], HasSubstr("\"mon.\""));
+}
+
+TEST(Config, BadEndDayIsAnError) {
+  EXPECT_THAT(errors_of("[[policy.quiet]]\n"
+                        "days = [\"fri\"]\n"
+                        "start = \"20:00\"\n"
+                        "end = \"07:00\"\n"
+                        "end_day = \"Monday\"\n"),
+              ElementsAre(StartsWith("test.toml:5: policy.quiet[0].end_day: ")));
+}
+
+TEST(Config, AWindowWithoutDaysIsAnError) {
+  auto errors = errors_of("[policy]\n"
+                          "[[policy.quiet]]\n"
+                          "start = \"20:00\"\n"
+                          "end = \"07:00\"\n");
+  ASSERT_THAT(errors, SizeIs(1));
+  EXPECT_THAT(errors[0], AllOf(StartsWith("test.toml:2: policy.quiet[0]: "), HasSubstr("days")));
+}
+
+TEST(Config, AWindowWithAnEmptyDayListIsAnError) {
+  EXPECT_THAT(errors_of("[[policy.quiet]]\n"
+                        "days = []\n"
+                        "start = \"20:00\"\n"
+                        "end = \"07:00\"\n"),
+              ElementsAre(StartsWith("test.toml:2: policy.quiet[0].days: ")));
+}
+
+TEST(Config, BadDurationIsAnError) {
+  for (const char* bad : {"24", "1 day", "-1h", "h", "24hours", ""}) {
+    auto errors = errors_of(std::string("[policy]\n\nparent_grade_delay = \"") + bad + "\"\n");
+    EXPECT_THAT(errors, ElementsAre(StartsWith("test.toml:3: policy.parent_grade_delay: ")))
+        << "parent_grade_delay = \"" << bad << "\"";
+  }
+}
+
+TEST(Config, BadDurationInAnEstablishmentIsAnError) {
+  auto errors = errors_of("[establishments.\"0750654D\"]\nparent_grade_delay = \"2w\"\n");
+  ASSERT_THAT(errors, SizeIs(1));
+  EXPECT_THAT(errors[0], StartsWith("test.toml:2: establishments.0750654D.parent_grade_delay: "));
+}
+
+TEST(Config, UnknownUrgentCategoryIsAnErrorAtItsIndex) {
+  auto errors = errors_of("[policy]\nurgent_categories = [\"alert\", \"alerts\"]\n");
+  ASSERT_THAT(errors, SizeIs(1));
+  EXPECT_THAT(errors[0], StartsWith("test.toml:2: policy.urgent_categories[1]: "));
+  EXPECT_THAT(errors[0], HasSubstr("\"alerts\""));
+}
+
+TEST(Config, UnknownHolidaySetIsAnError) {
+  auto errors = errors_of("[policy]\nholidays = [\"fr-public\", \"de-public\"]\n");
+  ASSERT_THAT(errors, SizeIs(1));
+  EXPECT_THAT(errors[0], StartsWith("test.toml:2: policy.holidays[1]: "));
+  EXPECT_THAT(errors[0], HasSubstr("de-public"));
+}
+
+TEST(Config, EmptyHolidayListDisablesPublicHolidays) {
+  auto c = load_ok("[policy]\nholidays = []\n");
+  ASSERT_TRUE(c);
+  EXPECT_FALSE(c->policy->defaults().public_holidays);
+  // Christmas 2026 is a Friday: 10:00 is open when holidays are off.
+  const auto& p = policy_of(*c, "0750654D");
+  EXPECT_FALSE(p.schedule().is_quiet(at("2026-12-25T10:00:00+01:00")));
+  auto with = load_ok("");
+  ASSERT_TRUE(with);
+  EXPECT_TRUE(policy_of(*with, "0750654D").schedule().is_quiet(at("2026-12-25T10:00:00+01:00")));
+}
+
+TEST(Config, UnknownTimezoneIsAnError) {
+  auto errors = errors_of("[policy]\ntimezone = \"Europe/Besancon\"\n");
+  ASSERT_THAT(errors, SizeIs(1));
+  EXPECT_THAT(errors[0], StartsWith("test.toml:2: policy.timezone: "));
+  EXPECT_THAT(errors[0], HasSubstr("Europe/Besancon"));
+}
+
+TEST(Config, UnknownTimezoneInAnEstablishmentIsAnError) {
+  const std::string uai = "9740001" + std::string(1, policy::uai_control_letter(9740001u));
+  auto errors = errors_of("[establishments.\"" + uai + "\"]\n\ntimezone = \"Reunion\"\n");
+  ASSERT_THAT(errors, SizeIs(1));
+  EXPECT_THAT(errors[0], StartsWith("test.toml:3: establishments." + uai + ".timezone: "));
+}
+
+TEST(Config, BadClosedEntryIsAnErrorAtItsIndex) {
+  auto errors = errors_of("[policy]\nclosed = [\"2027-06-17\", \"17/06/2027\", \"2027-02-30\"]\n");
+  EXPECT_THAT(errors, ElementsAre(StartsWith("test.toml:2: policy.closed[1]: "),
+                                  StartsWith("test.toml:2: policy.closed[2]: ")));
+}
+
+TEST(Config, ReversedClosedRangeIsAnError) {
+  auto errors = errors_of("[establishments.\"0750654D\"]\n"
+                          "closed = [\n"
+                          "  \"2026-12-21..2027-01-03\",\n"
+                          "  \"2027-01-03..2026-12-21\",\n"
+                          "]\n");
+  ASSERT_THAT(errors, SizeIs(1));
+  EXPECT_THAT(errors[0], StartsWith("test.toml:4: establishments.0750654D.closed[1]: "));
+  EXPECT_THAT(errors[0], HasSubstr("2027-01-03..2026-12-21"));
+}
+
+TEST(Config, ClosedRangeMakesEveryDayQuiet) {
+  auto c = load_ok("[establishments.\"0750654D\"]\nclosed = [\"2027-04-13..2027-04-14\"]\n");
+  ASSERT_TRUE(c);
+  const auto& s = policy_of(*c, "0750654D").schedule();
+  EXPECT_FALSE(s.is_quiet(at("2027-04-12T12:00:00+02:00")));
+  EXPECT_TRUE(s.is_quiet(at("2027-04-13T00:00:00+02:00")));
+  EXPECT_TRUE(s.is_quiet(at("2027-04-14T23:59:00+02:00")));
+  EXPECT_EQ(s.next_open(at("2027-04-13T12:00:00+02:00")).at, at("2027-04-15T07:00:00+02:00"));
+}
+
+TEST(Config, WindowsCoveringTheWholeWeekAreRejected) {
+  auto errors = errors_of("[policy]\n"
+                          "[[policy.quiet]]\n"
+                          "days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\"]\n"
+                          "start = \"08:00\"\n"
+                          "end = \"08:00\"\n");
+  ASSERT_THAT(errors, SizeIs(1));
+  EXPECT_THAT(errors[0], AllOf(StartsWith("test.toml:"), HasSubstr("policy.quiet: "),
+                               HasSubstr("whole week")));
+  EXPECT_THAT(errors[0], StartsWith("test.toml:2: "));
+}
+
+TEST(Config, TwoWindowsCoveringTheWholeWeekTogetherAreRejected) {
+  auto errors = errors_of("[[establishments.\"0750654D\".quiet]]\n"
+                          "days = [\"mon\"]\n"
+                          "start = \"00:00\"\n"
+                          "end = \"12:00\"\n"
+                          "end_day = \"thu\"\n"
+                          "[[establishments.\"0750654D\".quiet]]\n"
+                          "days = [\"thu\"]\n"
+                          "start = \"11:00\"\n"
+                          "end = \"00:00\"\n"
+                          "end_day = \"mon\"\n");
+  ASSERT_THAT(errors, SizeIs(1));
+  EXPECT_THAT(errors[0], HasSubstr("establishments.0750654D.quiet: "));
+  EXPECT_THAT(errors[0], HasSubstr("whole week"));
+}
+
+TEST(Config, AWindowOfAlmostAWeekIsAccepted) {
+  auto c = load_ok("[[policy.quiet]]\n"
+                   "days = [\"mon\"]\n"
+                   "start = \"08:00\"\n"
+                   "end = \"07:59\"\n"
+                   "end_day = \"mon\"\n");
+  ASSERT_TRUE(c);
+}
+
+TEST(Config, DuplicateConnectorNamesAreAnError) {
+  const std::string hash = "e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a719a100eeea6f";
+  auto errors = errors_of("[[connectors]]\n"
+                          "name = \"ent\"\n"
+                          "token_sha256 = \"" + hash + "\"\n"
+                          "[[connectors]]\n"
+                          "name = \"ent\"\n"
+                          "token_sha256 = \"" + hash + "\"\n");
+  ASSERT_THAT(errors, SizeIs(1));
+  EXPECT_THAT(errors[0], StartsWith("test.toml:5: connectors[1].name: "));
+  EXPECT_THAT(errors[0], HasSubstr("duplicate"));
+}
+
+TEST(Config, BadTokenSha256IsAnError) {
+  const std::string upper = "E2186DBDB1BB4193608605E84F33208765B5693B55EDD4F730A719A100EEEA6F";
+  for (const std::string& bad : {std::string("change-me"), upper, std::string(63, 'a'),
+                                std::string(65, 'a')}) {
+    auto errors = errors_of("[[connectors]]\nname = \"ent\"\ntoken_sha256 = \"" + bad + "\"\n");
+    ASSERT_THAT(errors, SizeIs(1)) << bad;
+    EXPECT_THAT(errors[0], StartsWith("test.toml:3: connectors[0].token_sha256: ")) << bad;
+  }
+}
+
+TEST(Config, AConnectorNeedsANameAndAToken) {
+  auto errors = errors_of("[[connectors]]\nmay_bypass = true\n");
+  EXPECT_THAT(errors, SizeIs(2));
+  EXPECT_THAT(errors, Contains(AllOf(StartsWith("test.toml:1: connectors[0]: "), HasSubstr("name"))));
+  EXPECT_THAT(errors,
+              Contains(AllOf(StartsWith("test.toml:1: connectors[0]: "), HasSubstr("token_sha256"))));
+}
+
+TEST(Config, ListenEqualToAdminListenIsAnError) {
+  auto errors = errors_of("[server]\n"
+                          "listen = \"127.0.0.1:2007\"\n"
+                          "admin_listen = \"127.0.0.1:2007\"\n");
+  ASSERT_THAT(errors, SizeIs(1));
+  EXPECT_THAT(errors[0], StartsWith("test.toml:3: server.admin_listen: "));
+}
+
+TEST(Config, ListenEqualToTheDefaultAdminListenIsAnErrorAtTheListenLine) {
+  // admin_listen is not written: it defaults to 127.0.0.1:2008, which listen now takes. The
+  // only line that can be blamed is listen's.
+  auto errors = errors_of("[server]\n"
+                          "listen = \"127.0.0.1:2008\"\n");
+  ASSERT_THAT(errors, SizeIs(1));
+  EXPECT_THAT(errors[0], StartsWith("test.toml:2: "));
+}
+
+TEST(Config, BadListenAddressesAreErrors) {
+  EXPECT_THAT(errors_of("[server]\nlisten = \"127.0.0.1\"\n"),
+              ElementsAre(StartsWith("test.toml:2: server.listen: ")));
+  EXPECT_THAT(errors_of("[server]\nlisten = \"127.0.0.1:70000\"\n"),
+              ElementsAre(StartsWith("test.toml:2: server.listen: ")));
+  EXPECT_THAT(errors_of("[server]\nadmin_listen = \"unix:\"\n"),
+              ElementsAre(StartsWith("test.toml:2: server.admin_listen: ")));
+  EXPECT_THAT(errors_of("[server]\nlisten = \"unix:/run/treve/ingest.sock\"\n"),
+              ElementsAre(StartsWith("test.toml:2: server.listen: ")));
+}
+
+TEST(Config, WrongValueTypesAreErrors) {
+  EXPECT_THAT(errors_of("[policy]\ntimezone = 1\n"),
+              ElementsAre(StartsWith("test.toml:2: policy.timezone: must be a string")));
+  EXPECT_THAT(errors_of("[policy]\nholidays = \"fr-public\"\n"),
+              ElementsAre(StartsWith("test.toml:2: policy.holidays: ")));
+  EXPECT_THAT(errors_of("[[connectors]]\nname = \"ent\"\ntoken_sha256 = \"" +
+                        std::string(64, 'a') + "\"\nmay_bypass = \"yes\"\n"),
+              ElementsAre(StartsWith("test.toml:4: connectors[0].may_bypass: ")));
+  EXPECT_THAT(errors_of("server = 1\n"), ElementsAre(StartsWith("test.toml:1: server: ")));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inheritance and time zones
+
+const char* kTwoWindowsPolicy =
+    "[policy]\n"
+    "timezone = \"Europe/Paris\"\n"
+    "[[policy.quiet]]\n"
+    "days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\"]\n"
+    "start = \"19:00\"\n"
+    "end = \"08:00\"\n"
+    "[[policy.quiet]]\n"
+    "days = [\"sat\"]\n"
+    "start = \"12:00\"\n"
+    "end = \"08:00\"\n"
+    "end_day = \"mon\"\n";
+
+TEST(Config, AnEstablishmentWithoutQuietInheritsThePolicyWindows) {
+  auto c = load_ok(std::string(kTwoWindowsPolicy) +
+                   "[establishments.\"0250001R\"]\nclosed = [\"2027-06-17\"]\n");
+  ASSERT_TRUE(c);
+  const auto& d = c->policy->defaults().windows;
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(policy_of(*c, "0250001R").rules().windows, d);
+  EXPECT_EQ(policy_of(*c, "0750654D").rules().windows, d);  // not configured: the defaults
+  // Tuesday 2026-11-24 19:30: quiet under the inherited 19:00 window.
+  EXPECT_TRUE(policy_of(*c, "0250001R").schedule().is_quiet(at("2026-11-24T19:30:00+01:00")));
+}
+
+TEST(Config, AnEstablishmentWithQuietReplacesThePolicyWindows) {
+  auto c = load_ok(std::string(kTwoWindowsPolicy) +
+                   "[[establishments.\"0250001R\".quiet]]\n"
+                   "days = [\"wed\"]\n"
+                   "start = \"12:00\"\n"
+                   "end = \"14:00\"\n");
+  ASSERT_TRUE(c);
+  const auto& w = policy_of(*c, "0250001R").rules().windows;
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_EQ(w[0].start, std::chrono::hours(12));
+  EXPECT_EQ(w[0].end, std::chrono::hours(14));
+  EXPECT_TRUE(w[0].starts_on(date::Wednesday));
+  EXPECT_FALSE(w[0].starts_on(date::Monday));
+  const auto& s = policy_of(*c, "0250001R").schedule();
+  EXPECT_FALSE(s.is_quiet(at("2026-11-24T19:30:00+01:00")));  // Tuesday evening: open
+  EXPECT_TRUE(s.is_quiet(at("2026-11-25T13:00:00+01:00")));   // Wednesday lunch: quiet
+  // The other establishments keep the [policy] windows.
+  EXPECT_EQ(policy_of(*c, "0750654D").rules().windows.size(), 2u);
+}
+
+TEST(Config, AnEstablishmentInheritsOtherPolicyKeys) {
+  auto c = load_ok("[policy]\n"
+                   "parent_grade_delay = \"72h\"\n"
+                   "urgent_categories = [\"alert\", \"absence\"]\n"
+                   "holidays = []\n"
+                   "[establishments.\"0250001R\"]\n"
+                   "parent_grade_delay = \"0\"\n");
+  ASSERT_TRUE(c);
+  const auto& r = policy_of(*c, "0250001R").rules();
+  EXPECT_EQ(r.parent_grade_delay, std::chrono::minutes(0));
+  EXPECT_TRUE(r.is_urgent_category(policy::Category::absence));
+  EXPECT_FALSE(r.public_holidays);
+}
+
+TEST(Config, TimezoneIsDerivedFromTheUaiPrefixWhenPolicyHasNone) {
+  const std::string reunion = "9740001" + std::string(1, policy::uai_control_letter(9740001u));
+  const std::string noumea = "9880001" + std::string(1, policy::uai_control_letter(9880001u));
+  auto c = load_ok("[establishments.\"" + reunion + "\"]\nclosed = [\"2027-06-17\"]\n");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(policy_of(*c, reunion).zone()->name(), "Indian/Reunion");
+  // Not configured: also derived from the prefix.
+  EXPECT_EQ(policy_of(*c, noumea).zone()->name(), "Pacific/Noumea");
+  EXPECT_EQ(policy_of(*c, "0750654D").zone()->name(), "Europe/Paris");
+  // 20:00 in Réunion is quiet; 20:00 in Paris on the same Tuesday (23:00 Réunion) too, but
+  // 18:00 Paris (21:00 Réunion) only in Réunion.
+  EXPECT_TRUE(policy_of(*c, reunion).schedule().is_quiet(at("2026-11-24T18:00:00+01:00")));
+  EXPECT_FALSE(policy_of(*c, "0750654D").schedule().is_quiet(at("2026-11-24T18:00:00+01:00")));
+}
+
+TEST(Config, PolicyTimezoneAppliesToEveryEstablishmentWithoutItsOwn) {
+  const std::string reunion = "9740001" + std::string(1, policy::uai_control_letter(9740001u));
+  auto c = load_ok("[policy]\ntimezone = \"Europe/Paris\"\n[establishments.\"" + reunion +
+                   "\"]\nholidays = [\"fr-public\"]\n");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(policy_of(*c, reunion).zone()->name(), "Europe/Paris");
+}
+
+TEST(Config, EstablishmentTimezoneOverridesPolicyTimezone) {
+  auto c = load_ok("[policy]\ntimezone = \"Europe/Paris\"\n"
+                   "[establishments.\"0750654D\"]\ntimezone = \"America/Cayenne\"\n");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(policy_of(*c, "0750654D").zone()->name(), "America/Cayenne");
+}
+
+// ---------------------------------------------------------------------------------------------
+// closed_ics
+
+TEST(Config, ClosedIcsIsRelativeToTheConfigurationsDirectory) {
+  TempDir dir;
+  dir.write("calendars/exams.ics", kIcs);
+  std::string path = dir.write("treve.toml",
+                               "[establishments.\"0750654D\"]\n"
+                               "closed_ics = \"calendars/exams.ics\"\n");
+  auto loaded = load_config(path);
+  ASSERT_TRUE(loaded.has_value()) << loaded.error()[0].to_string();
+  const auto& p = policy_of(**loaded, "0750654D");
+  ASSERT_EQ(p.rules().closed.size(), 1u);
+  EXPECT_THAT(p.rules().closed[0].label, HasSubstr("Examens blancs"));
+  // DTEND is exclusive: 13, 14 and 15 April 2027 are closed, the 16th is not.
+  EXPECT_TRUE(p.schedule().is_quiet(at("2027-04-15T12:00:00+02:00")));
+  EXPECT_FALSE(p.schedule().is_quiet(at("2027-04-16T12:00:00+02:00")));
+}
+
+TEST(Config, ClosedIcsMayBeAnAbsolutePath) {
+  TempDir dir;
+  std::string ics = dir.write("exams.ics", kIcs);
+  auto c = load_ok("[policy]\nclosed_ics = \"" + ics + "\"\n", "/somewhere/else/treve.toml");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->policy->defaults().closed.size(), 1u);
+  // [policy]'s closed days protect every establishment.
+  EXPECT_TRUE(policy_of(*c, "0750654D").schedule().is_quiet(at("2027-04-14T12:00:00+02:00")));
+}
+
+TEST(Config, AMissingIcsFileIsAnErrorAtTheClosedIcsLine) {
+  TempDir dir;
+  std::string path = dir.write("treve.toml",
+                               "[policy]\n"
+                               "holidays = [\"fr-public\"]\n"
+                               "[establishments.\"0750654D\"]\n"
+                               "\n"
+                               "closed_ics = \"missing.ics\"\n");
+  auto loaded = load_config(path);
+  ASSERT_FALSE(loaded.has_value());
+  ASSERT_EQ(loaded.error().size(), 1u);
+  EXPECT_THAT(loaded.error()[0].to_string(),
+              StartsWith(path + ":5: establishments.0750654D.closed_ics: "));
+  EXPECT_THAT(loaded.error()[0].message, HasSubstr("missing.ics"));
+}
+
+TEST(Config, AnIcsFileThatIsNotACalendarIsAnError) {
+  TempDir dir;
+  dir.write("notes.ics", "hello\n");
+  std::string path = dir.write("treve.toml", "[policy]\nclosed_ics = \"notes.ics\"\n");
+  auto loaded = load_config(path);
+  ASSERT_FALSE(loaded.has_value());
+  ASSERT_EQ(loaded.error().size(), 1u);
+  EXPECT_THAT(loaded.error()[0].to_string(), StartsWith(path + ":2: policy.closed_ics: "));
+}
+
+}  // namespace
+}  // namespace treve::config
