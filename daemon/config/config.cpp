@@ -563,33 +563,60 @@ class Loader {
     return out;
   }
 
-  void connectors(const toml::table& doc, Config& config) {
-    const toml::node* n = doc.get("connectors");
+  // The tables of an array of tables (`[[name]]`); empty when absent or wrong.
+  std::vector<const toml::table*> table_array(const toml::table& doc, std::string_view name) {
+    std::vector<const toml::table*> out;
+    const toml::node* n = doc.get(name);
     if (!n)
-      return;
+      return out;
     const toml::array* arr = n->as_array();
     if (!arr || (!arr->empty() && !arr->is_array_of_tables())) {
-      check_.error(n, "connectors", "must be an array of tables ([[connectors]])");
-      return;
+      check_.error(n, std::string(name),
+                   "must be an array of tables ([[" + std::string(name) + "]])");
+      return out;
     }
+    for (std::size_t i = 0; i < arr->size(); ++i)
+      out.push_back(arr->get(i)->as_table());
+    return out;
+  }
+
+  // A required string key; reports it when missing.
+  std::optional<std::string> required(const toml::table& t, const std::string& prefix,
+                                      std::string_view key) {
+    const toml::node* n = t.get(key);
+    if (!n) {
+      check_.error(&t, prefix, "missing key \"" + std::string(key) + "\"");
+      return std::nullopt;
+    }
+    return check_.string(n, prefix + "." + std::string(key));
+  }
+
+  // The `name` of a connector or sink: required, well-formed and unique among its kind.
+  std::string unique_name(const toml::table& t, const std::string& prefix, std::string_view kind,
+                          std::set<std::string>& names) {
+    auto s = required(t, prefix, "name");
+    if (!s)
+      return {};
+    if (!valid_name(*s)) {
+      check_.error(t.get("name"), prefix + ".name",
+                   "must be 1 to 64 characters among a-z, 0-9, '-' and '_'");
+    } else if (!names.insert(*s).second) {
+      check_.error(t.get("name"), prefix + ".name",
+                   "duplicate " + std::string(kind) + " name \"" + *s + "\"");
+    }
+    return *s;
+  }
+
+  void connectors(const toml::table& doc, Config& config) {
     std::set<std::string> names;
-    for (std::size_t i = 0; i < arr->size(); ++i) {
-      const toml::table& t = *arr->get(i)->as_table();
+    auto tables = table_array(doc, "connectors");
+    for (std::size_t i = 0; i < tables.size(); ++i) {
+      const toml::table& t = *tables[i];
       std::string key = "connectors[" + std::to_string(i) + "]";
       check_.only_keys(t, key, {"name", "token_sha256", "may_bypass"});
       Connector c;
-      if (auto s = check_.string(t.get("name"), key + ".name")) {
-        if (!valid_name(*s)) {
-          check_.error(t.get("name"), key + ".name",
-                       "must be 1 to 64 characters among a-z, 0-9, '-' and '_'");
-        } else if (!names.insert(*s).second) {
-          check_.error(t.get("name"), key + ".name", "duplicate connector name \"" + *s + "\"");
-        }
-        c.name = *s;
-      } else if (!t.get("name")) {
-        check_.error(&t, key, "missing key \"name\"");
-      }
-      if (auto s = check_.string(t.get("token_sha256"), key + ".token_sha256")) {
+      c.name = unique_name(t, key, "connector", names);
+      if (auto s = required(t, key, "token_sha256")) {
         if (s->size() != 64 || !std::all_of(s->begin(), s->end(), [](char ch) {
               return std::isdigit(static_cast<unsigned char>(ch)) || (ch >= 'a' && ch <= 'f');
             })) {
@@ -598,8 +625,6 @@ class Loader {
                        "token itself)");
         }
         c.token_sha256 = *s;
-      } else if (!t.get("token_sha256")) {
-        check_.error(&t, key, "missing key \"token_sha256\"");
       }
       if (auto b = check_.boolean(t.get("may_bypass"), key + ".may_bypass"))
         c.may_bypass = *b;
@@ -608,41 +633,22 @@ class Loader {
   }
 
   void sinks(const toml::table& doc, Config& config) {
-    const toml::node* n = doc.get("sinks");
-    if (!n)
-      return;
-    const toml::array* arr = n->as_array();
-    if (!arr || (!arr->empty() && !arr->is_array_of_tables())) {
-      check_.error(n, "sinks", "must be an array of tables ([[sinks]])");
-      return;
-    }
     std::set<std::string> names;
-    for (std::size_t i = 0; i < arr->size(); ++i) {
-      const toml::table& t = *arr->get(i)->as_table();
+    auto tables = table_array(doc, "sinks");
+    for (std::size_t i = 0; i < tables.size(); ++i) {
+      const toml::table& t = *tables[i];
       std::string key = "sinks[" + std::to_string(i) + "]";
       check_.only_keys(t, key, {"name", "type", "url", "secret_file"});
       Sink s;
-      if (auto v = check_.string(t.get("name"), key + ".name")) {
-        if (!valid_name(*v)) {
-          check_.error(t.get("name"), key + ".name",
-                       "must be 1 to 64 characters among a-z, 0-9, '-' and '_'");
-        } else if (!names.insert(*v).second) {
-          check_.error(t.get("name"), key + ".name", "duplicate sink name \"" + *v + "\"");
-        }
-        s.name = *v;
-      } else if (!t.get("name")) {
-        check_.error(&t, key, "missing key \"name\"");
-      }
-      if (auto v = check_.string(t.get("type"), key + ".type")) {
+      s.name = unique_name(t, key, "sink", names);
+      if (auto v = required(t, key, "type")) {
         if (*v != "webhook" && *v != "fcm" && *v != "smtp") {
           check_.error(t.get("type"), key + ".type",
                        "unknown sink type \"" + *v + "\"; expected webhook, fcm or smtp");
         }
         s.type = *v;
-      } else if (!t.get("type")) {
-        check_.error(&t, key, "missing key \"type\"");
       }
-      if (auto v = check_.string(t.get("url"), key + ".url")) {
+      if (auto v = required(t, key, "url")) {
         bool http = v->starts_with("http://") || v->starts_with("https://");
         bool smtp = v->starts_with("smtp://") || v->starts_with("smtps://");
         if ((s.type == "smtp" && !smtp) || (s.type != "smtp" && !http)) {
@@ -651,8 +657,6 @@ class Loader {
                                         : "must be an http:// or https:// URL");
         }
         s.url = *v;
-      } else if (!t.get("url")) {
-        check_.error(&t, key, "missing key \"url\"");
       }
       if (auto v = check_.string(t.get("secret_file"), key + ".secret_file"))
         s.secret_file = *v;
