@@ -6,12 +6,16 @@
 #include <CLI/CLI.hpp>
 
 #include "daemon/cli/commands.h"
+#include "daemon/service/serve.h"
 
 int main(int argc, char** argv) {
   using namespace treve;
   CLI::App app{"trêve: holds school notifications during quiet windows (droit à la déconnexion)"};
   app.require_subcommand(1);
   std::string config_path = "/etc/treve/treve.toml";
+
+  auto* serve = app.add_subcommand("serve", "Run the daemon in the foreground");
+  serve->add_option("--config", config_path, "Configuration file")->capture_default_str();
 
   auto* check = app.add_subcommand("check-config", "Validate a configuration file");
   check->add_option("--config", config_path, "Configuration file")->capture_default_str();
@@ -38,6 +42,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   std::ios::sync_with_stdio(false);
+  if (*serve)
+    return service::serve(config_path);
   if (*check)
     return cli::check_config(config_path, std::cout, std::cerr);
 

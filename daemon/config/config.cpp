@@ -333,7 +333,22 @@ class Loader {
     const toml::table* t = table_at(doc, "server");
     if (!t)
       return;
-    check_.only_keys(*t, "server", {"listen", "admin_listen", "state_dir"});
+    check_.only_keys(
+        *t, "server",
+        {"listen", "admin_listen", "state_dir", "max_body_bytes", "max_batch_body_bytes"});
+    for (auto [key, target] : {std::pair{"max_body_bytes", &config.server.max_body_bytes},
+                               {"max_batch_body_bytes", &config.server.max_batch_body_bytes}}) {
+      const toml::node* n = t->get(key);
+      if (!n)
+        continue;
+      auto v = n->value<std::int64_t>();
+      if (!n->is_integer() || !v || *v < 1024 || *v > (1LL << 30)) {
+        check_.error(n, std::string("server.") + key,
+                     "must be a whole number of bytes between 1024 and 1073741824");
+        continue;
+      }
+      *target = static_cast<std::size_t>(*v);
+    }
     if (auto s = check_.string(t->get("listen"), "server.listen")) {
       if (!valid_listen(*s, false)) {
         check_.error(t->get("listen"), "server.listen",

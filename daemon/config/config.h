@@ -27,6 +27,8 @@ struct ServerConfig {
   std::string listen = "127.0.0.1:2007";
   std::string admin_listen = "127.0.0.1:2008";
   std::string state_dir = "/var/lib/treve";
+  std::size_t max_body_bytes = 256 * 1024;              // one event
+  std::size_t max_batch_body_bytes = 16 * 1024 * 1024;  // POST /v1/events:batch
 };
 
 struct Connector {

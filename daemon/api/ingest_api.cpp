@@ -1,0 +1,489 @@
+#include "daemon/api/ingest_api.h"
+
+#include <openssl/crypto.h>
+
+#include <spdlog/spdlog.h>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+
+#include "adapters/inbound/canonical_event.h"
+#include "daemon/store/audit_record.h"
+#include "policy/decision.h"
+#include "policy/rfc3339.h"
+
+namespace treve::api {
+namespace {
+
+namespace beast_http = boost::beast::http;
+namespace json = boost::json;
+using adapters::Problem;
+
+constexpr std::string_view kEventsPath = "/v1/events";
+constexpr std::string_view kBatchPath = "/v1/events:batch";
+
+http::Response make_response(unsigned version, beast_http::status status,
+                             std::string_view content_type, std::string body) {
+  http::Response res{status, version};
+  res.set(beast_http::field::content_type, content_type);
+  res.body() = std::move(body);
+  return res;
+}
+
+http::Response problem_response(unsigned version, const Problem& p) {
+  auto res = make_response(version, static_cast<beast_http::status>(p.status),
+                           "application/problem+json", p.to_json());
+  if (p.status == 401)
+    res.set(beast_http::field::www_authenticate, "Bearer realm=\"treve\"");
+  if (p.status == 503 || p.status == 429)
+    res.set(beast_http::field::retry_after, "5");
+  return res;
+}
+
+Problem problem(int status, std::string slug, std::string title, std::string detail,
+                std::string pointer = {}) {
+  return {status, "urn:treve:problem:" + slug, std::move(title), std::move(detail),
+          std::move(pointer)};
+}
+
+Problem store_unavailable(const store::StoreError& e) {
+  spdlog::error("event=ingest.store_unavailable error=\"{}\"", e.message);
+  return problem(503, "store-unavailable", "Store unavailable",
+                 "the event could not be stored; nothing was kept, retry later");
+}
+
+Problem overloaded() {
+  spdlog::warn("event=ingest.queue_full");
+  return problem(503, "overloaded", "Overloaded",
+                 "too many writes are waiting; nothing was kept, retry later");
+}
+
+// The media type without parameters, lower-cased.
+std::string media_type(std::string_view content_type) {
+  auto semi = content_type.find(';');
+  std::string_view t = content_type.substr(0, semi);
+  while (!t.empty() && t.back() == ' ')
+    t.remove_suffix(1);
+  std::string out(t);
+  for (char& c : out)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// Percent-decodes a path segment; nullopt when malformed.
+std::optional<std::string> percent_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out += s[i];
+      continue;
+    }
+    if (i + 2 >= s.size() || !std::isxdigit(static_cast<unsigned char>(s[i + 1])) ||
+        !std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      return std::nullopt;
+    }
+    out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+    i += 2;
+  }
+  return out;
+}
+
+// The connector whose token this is, comparing hashes in constant time.
+const config::Connector* authenticate(const config::Config& config, std::string_view header) {
+  constexpr std::string_view kBearer = "Bearer ";
+  if (header.size() <= kBearer.size() ||
+      !std::equal(kBearer.begin(), kBearer.end(), header.begin(),
+                  [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
+    return nullptr;
+  }
+  std::string digest = store::sha256_hex(header.substr(kBearer.size()));
+  const config::Connector* found = nullptr;
+  for (const auto& c : config.connectors) {
+    if (c.token_sha256.size() == digest.size() &&
+        CRYPTO_memcmp(c.token_sha256.data(), digest.data(), digest.size()) == 0) {
+      found = &c;
+    }
+  }
+  return found;
+}
+
+std::string release_text(policy::Instant t, const date::time_zone* zone) {
+  if (t == policy::Instant::max())
+    return {};
+  return policy::format_rfc3339(t, zone);
+}
+
+const date::time_zone* zone_named(const std::string& name) {
+  try {
+    return date::locate_zone(name);
+  } catch (const std::exception&) {
+    return date::locate_zone("UTC");
+  }
+}
+
+// Validates, decides and prepares one event for the store; or the problem with it.
+std::expected<store::NewEvent, Problem> prepare(const config::Config& config,
+                                                const config::Connector& connector,
+                                                std::string_view body, policy::Instant received) {
+  auto parsed = adapters::parse_canonical_event(body);
+  if (!parsed)
+    return std::unexpected(parsed.error());
+  policy::Notification& n = parsed->notification;
+  n.source = connector.name;
+  auto uai = policy::parse_uai(n.establishment);  // validated by the parser
+  const policy::EstablishmentPolicy& policy = config.policy->find(*uai);
+  auto decisions = policy::decide(policy, n, received, connector.may_bypass);
+
+  store::NewEvent e;
+  e.source = n.source;
+  e.id = n.id;
+  e.establishment = n.establishment;
+  e.category = n.category;
+  e.urgent = n.urgent;
+  e.received_at = received;
+  e.timezone = std::string(policy.zone()->name());
+  e.body = std::string(body);
+  e.body_sha256 = store::sha256_hex(body);
+
+  json::object answer;
+  answer["source"] = n.source;
+  answer["id"] = n.id;
+  json::array deliveries;
+  for (const auto& d : decisions) {
+    const policy::Recipient& r = n.recipients[d.recipient];
+    store::NewDelivery nd;
+    nd.recipient = r.id;
+    nd.role = r.role;
+    nd.state = d.held ? store::DeliveryState::held : store::DeliveryState::due;
+    // Fail closed: a delivery the policy could not evaluate is held with no release instant.
+    nd.release_at = d.evaluated ? d.release_at : policy::Instant::max();
+    nd.reason = policy::describe(policy, d, n.source);
+    nd.bypassed = d.urgent == policy::UrgentOutcome::bypassed;
+    if (d.urgent == policy::UrgentOutcome::refused_connector) {
+      e.urgent_refusal = "connector may not bypass";
+    } else if (d.urgent == policy::UrgentOutcome::refused_category) {
+      e.urgent_refusal = "category not in the establishment's urgent list";
+    }
+    json::object o;
+    o["recipient"] = r.id;
+    o["role"] = policy::to_string(r.role);
+    o["held"] = d.held;
+    if (d.evaluated) {
+      o["release_at"] = policy::format_rfc3339(d.release_at, policy.zone());
+    } else {
+      o["release_at"] = nullptr;
+    }
+    o["reason"] = nd.reason;
+    deliveries.push_back(std::move(o));
+    e.deliveries.push_back(std::move(nd));
+  }
+  answer["deliveries"] = std::move(deliveries);
+  e.response = json::serialize(answer);
+  return e;
+}
+
+Problem id_conflict() {
+  return problem(409, "id-conflict", "Event id already used",
+                 "an event with this id was already accepted from this connector with a "
+                 "different body; ids are unique per connector",
+                 "/id");
+}
+
+}  // namespace
+
+IngestApi::IngestApi(ConfigSource config, store::CommitQueue& queue, store::Store& store,
+                     const service::Clock& clock)
+    : config_(std::move(config)), queue_(queue), store_(store), clock_(clock) {}
+
+std::size_t IngestApi::body_limit(std::string_view target) const {
+  auto config = config_();
+  return target.starts_with(kBatchPath) ? config->server.max_batch_body_bytes
+                                        : config->server.max_body_bytes;
+}
+
+void IngestApi::handle(http::Request&& req, http::Respond respond) {
+  const unsigned version = req.version();
+  std::string_view target(req.target().data(), req.target().size());
+  auto query = target.find('?');
+  std::string_view path = target.substr(0, query);
+  const auto method = req.method();
+
+  if (path == "/healthz") {
+    if (method != beast_http::verb::get && method != beast_http::verb::head) {
+      auto res = problem_response(
+          version, problem(405, "method-not-allowed", "Method not allowed", "use GET"));
+      res.set(beast_http::field::allow, "GET, HEAD");
+      return respond(std::move(res));
+    }
+    auto stats = store_.stats();
+    if (!stats)
+      return respond(problem_response(version, store_unavailable(stats.error())));
+    return respond(
+        make_response(version, beast_http::status::ok, "application/json", R"({"status":"ok"})"));
+  }
+
+  const bool is_batch = path == kBatchPath;
+  const bool is_events = path == kEventsPath;
+  const bool is_one = path.starts_with(std::string(kEventsPath) + "/");
+  if (!is_batch && !is_events && !is_one) {
+    return respond(problem_response(
+        version,
+        problem(404, "not-found", "Not found", "no such resource; the API is under /v1/events")));
+  }
+  auto not_allowed = [&](const char* allow) {
+    auto res = problem_response(version, problem(405, "method-not-allowed", "Method not allowed",
+                                                 std::string("allowed: ") + allow));
+    res.set(beast_http::field::allow, allow);
+    respond(std::move(res));
+  };
+  if ((is_batch || is_events) && method != beast_http::verb::post)
+    return not_allowed("POST");
+  if (is_one && method != beast_http::verb::get && method != beast_http::verb::delete_) {
+    return not_allowed("GET, DELETE");
+  }
+
+  auto config = config_();
+  auto auth = req.find(beast_http::field::authorization);
+  if (auth == req.end()) {
+    return respond(
+        problem_response(version, problem(401, "unauthorized", "Unauthorized",
+                                          "missing \"Authorization: Bearer <token>\" header")));
+  }
+  const config::Connector* connector =
+      authenticate(*config, std::string_view(auth->value().data(), auth->value().size()));
+  if (!connector) {
+    return respond(
+        problem_response(version, problem(401, "unauthorized", "Unauthorized",
+                                          "the bearer token matches no configured connector")));
+  }
+
+  if (is_one) {
+    auto id = percent_decode(path.substr(kEventsPath.size() + 1));
+    if (!id || id->empty()) {
+      return respond(problem_response(
+          version, problem(404, "not-found", "Not found", "malformed event id in the path")));
+    }
+    if (method == beast_http::verb::get)
+      return get_event(*connector, *id, version, respond);
+    return delete_event(*connector, std::move(*id), version, std::move(respond));
+  }
+
+  auto ct = req.find(beast_http::field::content_type);
+  std::string type =
+      ct == req.end() ? "" : media_type(std::string_view(ct->value().data(), ct->value().size()));
+  if (is_events && type != "application/json") {
+    return respond(problem_response(
+        version,
+        problem(415, "unsupported-media-type", "Unsupported media type",
+                "send the event as Content-Type: application/json, got \"" + type + "\"")));
+  }
+  if (is_batch && type != "application/x-ndjson" && type != "application/jsonl") {
+    return respond(problem_response(
+        version, problem(415, "unsupported-media-type", "Unsupported media type",
+                         "send events one per line as Content-Type: application/x-ndjson, got "
+                         "\"" +
+                             type + "\"")));
+  }
+  if (is_batch)
+    return post_batch(*config, *connector, std::move(req), std::move(respond));
+  post_event(*config, *connector, std::move(req), std::move(respond));
+}
+
+void IngestApi::post_event(const config::Config& config, const config::Connector& connector,
+                           http::Request&& req, http::Respond respond) {
+  const unsigned version = req.version();
+  auto event = prepare(config, connector, req.body(), clock_.now());
+  if (!event)
+    return respond(problem_response(version, event.error()));
+  std::vector<store::NewEvent> events;
+  events.push_back(std::move(*event));
+  auto shared_respond = std::make_shared<http::Respond>(std::move(respond));
+  bool queued = queue_.submit_accept(
+      std::move(events),
+      [version, shared_respond](store::Result<std::vector<store::AcceptResult>> r) {
+        if (!r)
+          return (*shared_respond)(problem_response(version, store_unavailable(r.error())));
+        const store::AcceptResult& a = r->front();
+        if (a.outcome == store::AcceptResult::Outcome::conflict) {
+          return (*shared_respond)(problem_response(version, id_conflict()));
+        }
+        auto res =
+            make_response(version, beast_http::status::accepted, "application/json", a.response);
+        if (a.outcome == store::AcceptResult::Outcome::repeated) {
+          res.set("Idempotent-Replayed", "true");
+        }
+        (*shared_respond)(std::move(res));
+      });
+  if (!queued)
+    (*shared_respond)(problem_response(version, overloaded()));
+}
+
+void IngestApi::post_batch(const config::Config& config, const config::Connector& connector,
+                           http::Request&& req, http::Respond respond) {
+  const unsigned version = req.version();
+  const policy::Instant received = clock_.now();
+  // One slot per non-blank line: either a problem now, or an index into `events`.
+  struct Line {
+    std::size_t number;
+    std::optional<Problem> problem;
+  };
+  auto lines = std::make_shared<std::vector<Line>>();
+  std::vector<store::NewEvent> events;
+  std::string_view body = req.body();
+  std::size_t number = 0;
+  while (!body.empty()) {
+    auto nl = body.find('\n');
+    std::string_view text = body.substr(0, nl);
+    body = nl == std::string_view::npos ? std::string_view{} : body.substr(nl + 1);
+    ++number;
+    if (!text.empty() && text.back() == '\r')
+      text.remove_suffix(1);
+    if (text.find_first_not_of(" \t") == std::string_view::npos)
+      continue;
+    auto event = prepare(config, connector, text, received);
+    if (!event) {
+      lines->push_back({number, event.error()});
+    } else {
+      lines->push_back({number, std::nullopt});
+      events.push_back(std::move(*event));
+    }
+  }
+  auto render = [version, lines](const std::vector<store::AcceptResult>* results) {
+    std::string out;
+    std::size_t next = 0;
+    for (const Line& line : *lines) {
+      json::object o;
+      o["line"] = line.number;
+      if (line.problem) {
+        o["status"] = line.problem->status;
+        json::value p = json::parse(line.problem->to_json());
+        for (auto& kv : p.as_object()) {
+          if (kv.key() != "status")
+            o[kv.key()] = kv.value();
+        }
+      } else {
+        const store::AcceptResult& a = (*results)[next++];
+        if (a.outcome == store::AcceptResult::Outcome::conflict) {
+          Problem c = id_conflict();
+          o["status"] = 409;
+          json::value p = json::parse(c.to_json());
+          for (auto& kv : p.as_object()) {
+            if (kv.key() != "status")
+              o[kv.key()] = kv.value();
+          }
+        } else {
+          o["status"] = 202;
+          if (a.outcome == store::AcceptResult::Outcome::repeated)
+            o["replayed"] = true;
+          json::value answer = json::parse(a.response);
+          for (auto& kv : answer.as_object())
+            o[kv.key()] = kv.value();
+        }
+      }
+      out += json::serialize(o);
+      out += '\n';
+    }
+    return make_response(version, beast_http::status::ok, "application/x-ndjson", std::move(out));
+  };
+  if (events.empty())
+    return respond(render(nullptr));
+  auto shared_respond = std::make_shared<http::Respond>(std::move(respond));
+  bool queued = queue_.submit_accept(
+      std::move(events),
+      [version, shared_respond, render](store::Result<std::vector<store::AcceptResult>> r) {
+        if (!r)
+          return (*shared_respond)(problem_response(version, store_unavailable(r.error())));
+        (*shared_respond)(render(&*r));
+      });
+  if (!queued)
+    (*shared_respond)(problem_response(version, overloaded()));
+}
+
+void IngestApi::get_event(const config::Connector& connector, std::string_view id, unsigned version,
+                          http::Respond respond) {
+  auto found = store_.find(connector.name, id);
+  if (!found)
+    return respond(problem_response(version, store_unavailable(found.error())));
+  if (!*found) {
+    return respond(problem_response(version, problem(404, "not-found", "Not found",
+                                                     "no event with this id from this connector")));
+  }
+  const store::EventView& v = **found;
+  const date::time_zone* zone = zone_named(v.timezone);
+  json::object o;
+  o["source"] = v.source;
+  o["id"] = v.id;
+  o["establishment"] = v.establishment;
+  o["category"] = policy::to_string(v.category);
+  o["received_at"] = policy::format_rfc3339(v.received_at, zone);
+  json::array deliveries;
+  for (const auto& d : v.deliveries) {
+    json::object od;
+    od["recipient"] = d.recipient;
+    od["role"] = policy::to_string(d.role);
+    od["state"] = store::to_string(d.state);
+    std::string release = release_text(d.release_at, zone);
+    if (release.empty()) {
+      od["release_at"] = nullptr;
+    } else {
+      od["release_at"] = release;
+    }
+    od["reason"] = d.reason;
+    deliveries.push_back(std::move(od));
+  }
+  o["deliveries"] = std::move(deliveries);
+  respond(make_response(version, beast_http::status::ok, "application/json", json::serialize(o)));
+}
+
+void IngestApi::delete_event(const config::Connector& connector, std::string id, unsigned version,
+                             http::Respond respond) {
+  auto shared_respond = std::make_shared<http::Respond>(std::move(respond));
+  const policy::Instant now = clock_.now();
+  std::string source = connector.name;
+  bool queued = queue_.submit_write([=](store::Store& store) {
+    auto r = store.retract(source, id, now);
+    if (!r)
+      return (*shared_respond)(problem_response(version, store_unavailable(r.error())));
+    if (!r->found) {
+      return (*shared_respond)(problem_response(
+          version,
+          problem(404, "not-found", "Not found", "no event with this id from this connector")));
+    }
+    auto list = [](const std::vector<store::DeliveryView>& ds) {
+      json::array a;
+      for (const auto& d : ds) {
+        json::object o;
+        o["recipient"] = d.recipient;
+        o["role"] = policy::to_string(d.role);
+        o["state"] = store::to_string(d.state);
+        a.push_back(std::move(o));
+      }
+      return a;
+    };
+    bool released = false;
+    for (const auto& d : r->not_retracted) {
+      released = released || d.state != store::DeliveryState::retracted;
+    }
+    if (r->retracted.empty() && released) {
+      Problem p = problem(409, "already-released", "Already released",
+                          "every delivery of this event has already been released; nothing "
+                          "was retracted");
+      json::value body = json::parse(p.to_json());
+      body.as_object()["deliveries"] = list(r->not_retracted);
+      auto res = make_response(version, beast_http::status::conflict, "application/problem+json",
+                               json::serialize(body));
+      return (*shared_respond)(std::move(res));
+    }
+    json::object o;
+    o["source"] = source;
+    o["id"] = id;
+    o["retracted"] = list(r->retracted);
+    o["not_retracted"] = list(r->not_retracted);
+    (*shared_respond)(
+        make_response(version, beast_http::status::ok, "application/json", json::serialize(o)));
+  });
+  if (!queued)
+    (*shared_respond)(problem_response(version, overloaded()));
+}
+
+}  // namespace treve::api

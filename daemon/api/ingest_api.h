@@ -1,0 +1,47 @@
+// The ingest API (DESIGN.md, "Ingest API"): what connectors call. Turns HTTP requests into
+// decisions and durable writes, and every failure into an RFC 9457 problem. A plain handler
+// from request to response, testable without sockets; answers after the store's commit.
+// Thread-safe: any number of I/O threads may call `handle` at once.
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "daemon/config/config.h"
+#include "daemon/http/server.h"
+#include "daemon/service/clock.h"
+#include "daemon/store/commit_queue.h"
+#include "daemon/store/store.h"
+
+namespace treve::api {
+
+class IngestApi {
+ public:
+  // The configuration in force; called once per request, so a reload takes effect at once.
+  using ConfigSource = std::function<std::shared_ptr<const config::Config>()>;
+
+  IngestApi(ConfigSource config, store::CommitQueue& queue, store::Store& store,
+            const service::Clock& clock);
+
+  void handle(http::Request&& request, http::Respond respond);
+
+  // The body limit for a request target (the batch endpoint takes more).
+  std::size_t body_limit(std::string_view target) const;
+
+ private:
+  void post_event(const config::Config& config, const config::Connector& connector,
+                  http::Request&& request, http::Respond respond);
+  void post_batch(const config::Config& config, const config::Connector& connector,
+                  http::Request&& request, http::Respond respond);
+  void get_event(const config::Connector& connector, std::string_view id, unsigned version,
+                 http::Respond respond);
+  void delete_event(const config::Connector& connector, std::string id, unsigned version,
+                    http::Respond respond);
+
+  ConfigSource config_;
+  store::CommitQueue& queue_;
+  store::Store& store_;
+  const service::Clock& clock_;
+};
+
+}  // namespace treve::api

@@ -1,0 +1,113 @@
+#include "daemon/service/serve.h"
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include "daemon/api/ingest_api.h"
+#include "daemon/cli/commands.h"
+#include "daemon/http/server.h"
+#include "daemon/service/clock.h"
+#include "daemon/store/commit_queue.h"
+#include "daemon/store/sqlite_store.h"
+
+namespace treve::service {
+namespace {
+
+// Failure injection for tests: TREVE_TEST_MAX_PAGE_COUNT caps the database's size in pages.
+long long max_page_count_from_env() {
+  const char* v = std::getenv("TREVE_TEST_MAX_PAGE_COUNT");
+  return v ? std::atoll(v) : 0;
+}
+
+}  // namespace
+
+int serve(const std::string& config_path) {
+  auto logger = spdlog::stderr_logger_mt("treve");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
+  spdlog::set_default_logger(logger);
+  spdlog::flush_on(spdlog::level::info);
+
+  auto config = cli::load_or_report(config_path, std::cerr);
+  if (!config) {
+    spdlog::error("event=serve.bad_config path={}", config_path);
+    return 1;
+  }
+  const std::string state_dir = config->server.state_dir;
+  std::error_code ec;
+  std::filesystem::create_directories(state_dir, ec);
+  if (ec) {
+    spdlog::error("event=serve.state_dir_unusable path={} error=\"{}\"", state_dir, ec.message());
+    return 1;
+  }
+  ::chmod(state_dir.c_str(), 0700);
+
+  auto key = store::load_or_create_key(state_dir + "/pseudonym.key");
+  if (!key) {
+    spdlog::error("event=serve.key_unusable error=\"{}\"", key.error().message);
+    return 1;
+  }
+  store::SqliteOptions options;
+  options.path = state_dir + "/treve.db";
+  options.pseudonym_key = *key;
+  options.max_page_count = max_page_count_from_env();
+  auto opened = store::SqliteStore::open(options);
+  if (!opened) {
+    spdlog::error("event=store.open_failed path={} error=\"{}\"", options.path,
+                  opened.error().message);
+    return 1;
+  }
+  std::unique_ptr<store::SqliteStore> store = std::move(*opened);
+  if (auto s = store->stats()) {
+    spdlog::info("event=store.opened path={} events={} held={} audit_records={} audit_head={}",
+                 options.path, s->events, s->held, s->audit_records, store->audit_head());
+  }
+
+  SystemClock clock;
+  store::CommitQueue queue(*store, clock);
+  api::IngestApi ingest([config] { return config; }, queue, *store, clock);
+
+  boost::asio::io_context ioc;
+  http::ServerOptions server_options;
+  server_options.body_limit = [&ingest](std::string_view target) {
+    return ingest.body_limit(target);
+  };
+  http::Server server(
+      ioc,
+      [&ingest](http::Request&& req, http::Respond respond) {
+        ingest.handle(std::move(req), std::move(respond));
+      },
+      server_options);
+  if (auto r = server.listen(config->server.listen); !r) {
+    spdlog::error("event=serve.listen_failed error=\"{}\"", r.error());
+    return 1;
+  }
+  server.start();
+  auto endpoint = server.local_endpoint();
+  spdlog::info("event=serve.ready listen={}:{} state_dir={}", endpoint.address().to_string(),
+               endpoint.port(), state_dir);
+
+  boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& e, int signal) {
+    if (e)
+      return;
+    spdlog::info("event=serve.stopping signal={}", signal);
+    server.stop([&] { signals.cancel(); });
+  });
+
+  ioc.run();
+  queue.stop();
+  spdlog::info("event=serve.stopped audit_head={}", store->audit_head());
+  store.reset();
+  return 0;
+}
+
+}  // namespace treve::service

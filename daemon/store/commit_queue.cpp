@@ -1,0 +1,105 @@
+#include "daemon/store/commit_queue.h"
+
+namespace treve::store {
+
+CommitQueue::CommitQueue(Store& store, const service::Clock& clock, Options options)
+    : store_(store), clock_(clock), options_(options), writer_([this] { run(); }) {}
+
+CommitQueue::~CommitQueue() {
+  stop();
+}
+
+bool CommitQueue::submit_accept(std::vector<NewEvent> events, AcceptDone done) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ || jobs_.size() >= options_.capacity)
+      return false;
+    jobs_.push_back(Job{std::move(events), std::move(done), nullptr});
+  }
+  wake_.notify_one();
+  return true;
+}
+
+bool CommitQueue::submit_write(Write write) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ || jobs_.size() >= options_.capacity)
+      return false;
+    jobs_.push_back(Job{{}, nullptr, std::move(write)});
+  }
+  wake_.notify_one();
+  return true;
+}
+
+void CommitQueue::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  if (writer_.joinable())
+    writer_.join();
+}
+
+CommitQueue::Counters CommitQueue::counters() const {
+  std::lock_guard lock(mutex_);
+  return counters_;
+}
+
+void CommitQueue::run() {
+  std::vector<Job> group;
+  std::vector<NewEvent> events;
+  for (;;) {
+    group.clear();
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+      if (jobs_.empty())
+        return;  // stopping, and everything submitted is done
+      if (jobs_.front().write) {
+        group.push_back(std::move(jobs_.front()));
+        jobs_.pop_front();
+      } else {
+        // Every accept waiting now joins one transaction, up to the event cap.
+        std::size_t n = 0;
+        while (
+            !jobs_.empty() && !jobs_.front().write &&
+            (group.empty() || n + jobs_.front().events.size() <= options_.max_events_per_commit)) {
+          n += jobs_.front().events.size();
+          group.push_back(std::move(jobs_.front()));
+          jobs_.pop_front();
+        }
+      }
+    }
+    if (group.front().write) {
+      group.front().write(store_);
+      continue;
+    }
+    events.clear();
+    for (auto& job : group) {
+      for (auto& e : job.events)
+        events.push_back(std::move(e));
+    }
+    auto result = store_.accept(events, clock_.now());
+    {
+      std::lock_guard lock(mutex_);
+      ++counters_.commits;
+      if (result)
+        counters_.events += events.size();
+    }
+    std::size_t offset = 0;
+    for (auto& job : group) {
+      const std::size_t n = job.events.size();
+      if (!result) {
+        job.done(std::unexpected(result.error()));
+      } else {
+        job.done(
+            std::vector<AcceptResult>(result->begin() + static_cast<std::ptrdiff_t>(offset),
+                                      result->begin() + static_cast<std::ptrdiff_t>(offset + n)));
+      }
+      offset += n;
+    }
+  }
+}
+
+}  // namespace treve::store

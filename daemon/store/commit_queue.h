@@ -1,0 +1,73 @@
+// The single writer in front of the store, with group commit.
+//
+// Requests hand their writes to the queue and are answered through a callback once the
+// transaction holding them is durable. Accepts that arrive while a transaction is being
+// committed wait and are then committed together in the next one, so the cost of an fsync
+// is shared by every request that arrived in the meantime. Bounded: `submit_*` refuses work
+// when `capacity` jobs are waiting (the caller answers 503), so a burst applies back-pressure
+// instead of growing memory. Callbacks run on the writer thread: keep them short (post the
+// response elsewhere). Thread-safe.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "daemon/service/clock.h"
+#include "daemon/store/store.h"
+
+namespace treve::store {
+
+class CommitQueue {
+ public:
+  using AcceptDone = std::function<void(Result<std::vector<AcceptResult>>)>;
+  using Write = std::function<void(Store&)>;
+
+  struct Options {
+    std::size_t capacity = 4096;               // jobs waiting, beyond which submit refuses
+    std::size_t max_events_per_commit = 8192;  // events grouped into one transaction
+  };
+
+  CommitQueue(Store& store, const service::Clock& clock, Options options);
+  CommitQueue(Store& store, const service::Clock& clock) : CommitQueue(store, clock, Options{}) {}
+  ~CommitQueue();  // stops, after committing what was submitted
+  CommitQueue(const CommitQueue&) = delete;
+  CommitQueue& operator=(const CommitQueue&) = delete;
+
+  // False when the queue is full or stopping: nothing was submitted.
+  bool submit_accept(std::vector<NewEvent> events, AcceptDone done);
+  bool submit_write(Write write);
+
+  // Commits everything already submitted, then ends the writer thread. Idempotent.
+  void stop();
+
+  struct Counters {
+    std::uint64_t commits = 0;
+    std::uint64_t events = 0;
+  };
+  Counters counters() const;
+
+ private:
+  struct Job {
+    std::vector<NewEvent> events;
+    AcceptDone done;
+    Write write;
+  };
+  void run();
+
+  Store& store_;
+  const service::Clock& clock_;
+  Options options_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Job> jobs_;
+  bool stopping_ = false;
+  Counters counters_;
+  std::thread writer_;
+};
+
+}  // namespace treve::store

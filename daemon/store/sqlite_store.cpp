@@ -1,0 +1,751 @@
+#include "daemon/store/sqlite_store.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include <date/tz.h>
+#include <openssl/rand.h>
+#include <boost/json.hpp>
+
+#include "policy/rfc3339.h"
+
+namespace treve::store {
+
+std::string_view to_string(DeliveryState s) {
+  switch (s) {
+    case DeliveryState::held:
+      return "held";
+    case DeliveryState::due:
+      return "due";
+    case DeliveryState::sending:
+      return "sending";
+    case DeliveryState::retrying:
+      return "retrying";
+    case DeliveryState::delivered:
+      return "delivered";
+    case DeliveryState::dead:
+      return "dead";
+    case DeliveryState::retracted:
+      return "retracted";
+  }
+  return "unknown";
+}
+
+std::optional<DeliveryState> parse_delivery_state(std::string_view s) {
+  for (auto st :
+       {DeliveryState::held, DeliveryState::due, DeliveryState::sending, DeliveryState::retrying,
+        DeliveryState::delivered, DeliveryState::dead, DeliveryState::retracted}) {
+    if (to_string(st) == s)
+      return st;
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+// Schema migrations, applied in order; entry i brings the schema from version i to i + 1.
+constexpr const char* kMigrations[] = {
+    R"sql(
+CREATE TABLE events (
+  id INTEGER PRIMARY KEY,
+  source TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  establishment TEXT NOT NULL,
+  category TEXT NOT NULL,
+  urgent INTEGER NOT NULL,
+  received_at INTEGER NOT NULL,
+  timezone TEXT NOT NULL,
+  body TEXT,
+  body_sha256 TEXT NOT NULL,
+  response TEXT NOT NULL,
+  UNIQUE (source, event_id)
+);
+CREATE TABLE deliveries (
+  seq INTEGER PRIMARY KEY,
+  event INTEGER NOT NULL REFERENCES events(id),
+  recipient TEXT NOT NULL,
+  role TEXT NOT NULL,
+  state TEXT NOT NULL,
+  release_at INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX deliveries_by_state_release ON deliveries (state, release_at, seq);
+CREATE INDEX deliveries_by_event ON deliveries (event);
+CREATE TABLE audit (
+  seq INTEGER PRIMARY KEY,
+  at INTEGER NOT NULL,
+  at_local TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  source TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  establishment TEXT NOT NULL,
+  category TEXT NOT NULL,
+  recipient TEXT NOT NULL,
+  role TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL
+);
+)sql",
+};
+
+bool is_unavailable(int rc) {
+  switch (rc & 0xFF) {
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_READONLY:
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_CANTOPEN:
+    case SQLITE_NOMEM:
+    case SQLITE_PROTOCOL:
+      return true;
+    default:
+      return false;
+  }
+}
+
+StoreError error_of(sqlite3* db, int rc, std::string_view what) {
+  StoreError e;
+  e.kind = is_unavailable(rc) ? StoreError::Kind::unavailable : StoreError::Kind::internal;
+  e.message = std::string(what) + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  return e;
+}
+
+// A prepared statement, reset after each use.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) : db_(db) {
+    int rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr);
+    if (rc != SQLITE_OK) {
+      throw std::runtime_error(std::string("cannot prepare statement: ") + sqlite3_errmsg(db) +
+                               " in: " + sql);
+    }
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  Statement& bind(int i, std::string_view s) {
+    sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Statement& bind(int i, std::int64_t v) {
+    sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
+  Statement& bind_null(int i) {
+    sqlite3_bind_null(stmt_, i);
+    return *this;
+  }
+  // SQLITE_ROW, SQLITE_DONE or an error code.
+  int step() { return sqlite3_step(stmt_); }
+  void reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  std::string text(int col) const {
+    auto p = sqlite3_column_text(stmt_, col);
+    return p ? std::string(reinterpret_cast<const char*>(p),
+                           static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)))
+             : std::string();
+  }
+  std::int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
+  bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+  sqlite3* db() const { return db_; }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+// Resets a statement when leaving scope.
+struct Resetter {
+  Statement& s;
+  ~Resetter() { s.reset(); }
+};
+
+Result<void> exec(sqlite3* db, const char* sql) {
+  char* msg = nullptr;
+  int rc = sqlite3_exec(db, sql, nullptr, nullptr, &msg);
+  if (rc != SQLITE_OK) {
+    StoreError e = error_of(db, rc, sql);
+    sqlite3_free(msg);
+    return std::unexpected(e);
+  }
+  return {};
+}
+
+policy::Instant ms_instant(std::int64_t ms) {
+  return policy::Instant{std::chrono::milliseconds{ms}};
+}
+std::int64_t instant_ms(policy::Instant t) {
+  return t.time_since_epoch().count();
+}
+
+std::string detail_json(std::initializer_list<std::pair<const char*, std::string>> fields) {
+  boost::json::object o;
+  for (const auto& [k, v] : fields)
+    o[k] = v;
+  return boost::json::serialize(o);
+}
+
+const date::time_zone* zone_or_utc(const std::string& name) {
+  try {
+    return date::locate_zone(name);
+  } catch (const std::exception&) {
+    return date::locate_zone("UTC");
+  }
+}
+
+Result<sqlite3*> open_connection(const std::string& path, bool writer) {
+  sqlite3* db = nullptr;
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_CREATE : 0);
+  int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    StoreError e = error_of(db, rc, "cannot open " + path);
+    sqlite3_close(db);
+    return std::unexpected(e);
+  }
+  sqlite3_extended_result_codes(db, 1);
+  sqlite3_busy_timeout(db, 5000);
+  return db;
+}
+
+}  // namespace
+
+struct SqliteStore::Statements {
+  explicit Statements(sqlite3* w, sqlite3* r)
+      : find_event(w, "SELECT body_sha256, response FROM events WHERE source = ? AND event_id = ?"),
+        insert_event(w,
+                     "INSERT INTO events (source, event_id, establishment, category, urgent, "
+                     "received_at, timezone, body, body_sha256, response) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+        insert_delivery(w,
+                        "INSERT INTO deliveries (event, recipient, role, state, release_at, "
+                        "reason, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+        insert_audit(w,
+                     "INSERT INTO audit (seq, at, at_local, kind, source, event_id, "
+                     "establishment, category, recipient, role, detail, prev_hash, hash) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+        event_for_write(w,
+                        "SELECT id, establishment, category, timezone FROM events "
+                        "WHERE source = ? AND event_id = ?"),
+        deliveries_for_write(w,
+                             "SELECT seq, recipient, role, state, release_at, reason "
+                             "FROM deliveries WHERE event = ? ORDER BY seq"),
+        set_state(w, "UPDATE deliveries SET state = ?, updated_at = ? WHERE seq = ?"),
+        due(w,
+            "SELECT d.seq, e.source, e.event_id, e.establishment, e.category, e.timezone, "
+            "d.recipient, d.role, d.release_at FROM deliveries d JOIN events e ON e.id = d.event "
+            "WHERE d.state = 'held' AND d.release_at <= ? ORDER BY d.release_at, d.seq LIMIT ?"),
+        read_event(r,
+                   "SELECT id, establishment, category, received_at, timezone FROM events "
+                   "WHERE source = ? AND event_id = ?"),
+        read_deliveries(r,
+                        "SELECT seq, recipient, role, state, release_at, reason "
+                        "FROM deliveries WHERE event = ? ORDER BY seq"),
+        count_events(r, "SELECT count(*) FROM events"),
+        count_state(r,
+                    "SELECT state, count(*) FROM deliveries "
+                    "WHERE state IN ('held', 'due') GROUP BY state"),
+        next_release(r, "SELECT min(release_at) FROM deliveries WHERE state = 'held'"),
+        count_audit(r, "SELECT count(*) FROM audit") {}
+
+  Statement find_event, insert_event, insert_delivery, insert_audit, event_for_write,
+      deliveries_for_write, set_state, due;
+  Statement read_event, read_deliveries, count_events, count_state, next_release, count_audit;
+};
+
+SqliteStore::SqliteStore(sqlite3* writer, sqlite3* reader, std::array<unsigned char, 32> key)
+    : writer_(writer), reader_(reader), pseudonyms_(key), head_(kGenesisHash) {}
+
+SqliteStore::~SqliteStore() {
+  st_.reset();
+  sqlite3_close(reader_);
+  // A clean close checkpoints the WAL into the database.
+  sqlite3_close(writer_);
+}
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteOptions& options) {
+  auto writer = open_connection(options.path, true);
+  if (!writer)
+    return std::unexpected(writer.error());
+  auto fail = [&](StoreError e) -> Result<std::unique_ptr<SqliteStore>> {
+    sqlite3_close(*writer);
+    return std::unexpected(std::move(e));
+  };
+  for (const char* pragma :
+       {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL", "PRAGMA foreign_keys = ON"}) {
+    if (auto r = exec(*writer, pragma); !r)
+      return fail(r.error());
+  }
+  if (options.max_page_count > 0) {
+    std::string sql = "PRAGMA max_page_count = " + std::to_string(options.max_page_count);
+    if (auto r = exec(*writer, sql.c_str()); !r)
+      return fail(r.error());
+  }
+  // Migrations, in one transaction.
+  if (auto r = exec(*writer, "BEGIN IMMEDIATE"); !r)
+    return fail(r.error());
+  if (auto r = exec(*writer, "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)");
+      !r) {
+    exec(*writer, "ROLLBACK");
+    return fail(r.error());
+  }
+  int version = 0;
+  {
+    Statement v(*writer, "SELECT value FROM meta WHERE key = 'schema_version'");
+    if (v.step() == SQLITE_ROW)
+      version = std::stoi(v.text(0));
+  }
+  if (version > kSchemaVersion) {
+    exec(*writer, "ROLLBACK");
+    return fail({StoreError::Kind::internal,
+                 "the database has schema version " + std::to_string(version) +
+                     ", newer than this trêve (" + std::to_string(kSchemaVersion) +
+                     "): refusing to open it"});
+  }
+  for (int v = version; v < kSchemaVersion; ++v) {
+    if (auto r = exec(*writer, kMigrations[v]); !r) {
+      exec(*writer, "ROLLBACK");
+      return fail(r.error());
+    }
+  }
+  {
+    Statement set(*writer,
+                  "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                  "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+    set.bind(1, std::to_string(kSchemaVersion));
+    if (int rc = set.step(); rc != SQLITE_DONE) {
+      StoreError e = error_of(*writer, rc, "cannot record the schema version");
+      exec(*writer, "ROLLBACK");
+      return fail(e);
+    }
+  }
+  if (auto r = exec(*writer, "COMMIT"); !r)
+    return fail(r.error());
+
+  auto reader = open_connection(options.path, false);
+  if (!reader)
+    return fail(reader.error());
+  std::unique_ptr<SqliteStore> store(new SqliteStore(*writer, *reader, options.pseudonym_key));
+  try {
+    store->st_ = std::make_unique<Statements>(*writer, *reader);
+  } catch (const std::exception& e) {
+    return std::unexpected(StoreError{StoreError::Kind::internal, e.what()});
+  }
+  if (auto r = store->load_head(); !r)
+    return std::unexpected(r.error());
+  return store;
+}
+
+Result<void> SqliteStore::load_head() {
+  Statement last(writer_, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
+  int rc = last.step();
+  if (rc == SQLITE_ROW) {
+    next_audit_seq_ = last.integer(0) + 1;
+    head_ = last.text(1);
+  } else if (rc != SQLITE_DONE) {
+    return std::unexpected(error_of(writer_, rc, "cannot read the audit head"));
+  }
+  return {};
+}
+
+std::string SqliteStore::audit_head() const {
+  return head_;
+}
+
+Result<void> SqliteStore::append_audit(AuditRecord& r) {
+  r.seq = next_audit_seq_;
+  chain(r, head_);
+  Statement& s = st_->insert_audit;
+  Resetter reset{s};
+  s.bind(1, r.seq).bind(2, r.at_ms).bind(3, r.at_local).bind(4, r.kind).bind(5, r.source);
+  s.bind(6, r.event_id).bind(7, r.establishment).bind(8, r.category).bind(9, r.recipient);
+  s.bind(10, r.role).bind(11, r.detail).bind(12, r.prev_hash).bind(13, r.hash);
+  if (int rc = s.step(); rc != SQLITE_DONE) {
+    return std::unexpected(error_of(writer_, rc, "cannot append to the audit trail"));
+  }
+  ++next_audit_seq_;
+  head_ = r.hash;
+  return {};
+}
+
+namespace {
+
+// Runs `body` in a write transaction; on any error rolls back and restores the audit head.
+template <typename T, typename Body>
+Result<T> in_transaction(sqlite3* db, std::int64_t& next_seq, std::string& head, Body&& body) {
+  const std::int64_t saved_seq = next_seq;
+  const std::string saved_head = head;
+  if (auto r = exec(db, "BEGIN IMMEDIATE"); !r)
+    return std::unexpected(r.error());
+  Result<T> result = body();
+  if (result) {
+    if (auto r = exec(db, "COMMIT"); !r)
+      result = std::unexpected(r.error());
+  }
+  if (!result) {
+    if (!sqlite3_get_autocommit(db))
+      exec(db, "ROLLBACK");
+    next_seq = saved_seq;
+    head = saved_head;
+  }
+  return result;
+}
+
+}  // namespace
+
+Result<std::vector<AcceptResult>> SqliteStore::accept(std::span<const NewEvent> events,
+                                                      policy::Instant now) {
+  (void)now;
+  return in_transaction<std::vector<AcceptResult>>(
+      writer_, next_audit_seq_, head_, [&]() -> Result<std::vector<AcceptResult>> {
+        std::vector<AcceptResult> results;
+        results.reserve(events.size());
+        for (const NewEvent& e : events) {
+          {
+            Statement& f = st_->find_event;
+            Resetter reset{f};
+            f.bind(1, e.source).bind(2, e.id);
+            int rc = f.step();
+            if (rc == SQLITE_ROW) {
+              AcceptResult r;
+              r.outcome = f.text(0) == e.body_sha256 ? AcceptResult::Outcome::repeated
+                                                     : AcceptResult::Outcome::conflict;
+              r.response = f.text(1);
+              results.push_back(std::move(r));
+              continue;
+            }
+            if (rc != SQLITE_DONE)
+              return std::unexpected(error_of(writer_, rc, "lookup"));
+          }
+          std::int64_t event_row = 0;
+          {
+            Statement& s = st_->insert_event;
+            Resetter reset{s};
+            s.bind(1, e.source).bind(2, e.id).bind(3, e.establishment);
+            s.bind(4, policy::to_string(e.category)).bind(5, std::int64_t{e.urgent});
+            s.bind(6, instant_ms(e.received_at)).bind(7, e.timezone).bind(8, e.body);
+            s.bind(9, e.body_sha256).bind(10, e.response);
+            if (int rc = s.step(); rc != SQLITE_DONE) {
+              return std::unexpected(error_of(writer_, rc, "cannot store the event"));
+            }
+            event_row = sqlite3_last_insert_rowid(writer_);
+          }
+          const date::time_zone* zone = zone_or_utc(e.timezone);
+          AuditRecord base;
+          base.at_ms = instant_ms(e.received_at);
+          base.at_local = policy::format_rfc3339(e.received_at, zone);
+          base.source = e.source;
+          base.event_id = e.id;
+          base.establishment = e.establishment;
+          base.category = std::string(policy::to_string(e.category));
+          {
+            AuditRecord r = base;
+            r.kind = "received";
+            r.detail = detail_json({{"deliveries", std::to_string(e.deliveries.size())},
+                                    {"urgent", e.urgent ? "true" : "false"}});
+            if (auto a = append_audit(r); !a)
+              return std::unexpected(a.error());
+          }
+          if (!e.urgent_refusal.empty()) {
+            AuditRecord r = base;
+            r.kind = "bypass_refused";
+            r.detail = detail_json({{"connector", e.source}, {"reason", e.urgent_refusal}});
+            if (auto a = append_audit(r); !a)
+              return std::unexpected(a.error());
+          }
+          for (const NewDelivery& d : e.deliveries) {
+            Statement& s = st_->insert_delivery;
+            {
+              Resetter reset{s};
+              s.bind(1, event_row).bind(2, d.recipient).bind(3, policy::to_string(d.role));
+              s.bind(4, to_string(d.state)).bind(5, instant_ms(d.release_at)).bind(6, d.reason);
+              s.bind(7, instant_ms(e.received_at));
+              if (int rc = s.step(); rc != SQLITE_DONE) {
+                return std::unexpected(error_of(writer_, rc, "cannot store a delivery"));
+              }
+            }
+            AuditRecord r = base;
+            r.recipient = pseudonyms_.pseudonym(e.source, d.recipient);
+            r.role = std::string(policy::to_string(d.role));
+            if (d.bypassed) {
+              r.kind = "bypassed";
+              r.detail = detail_json({{"connector", e.source}, {"reason", d.reason}});
+            } else if (d.state == DeliveryState::held) {
+              r.kind = "held";
+              r.detail = detail_json(
+                  {{"until", policy::format_rfc3339(d.release_at, zone)}, {"reason", d.reason}});
+            } else {
+              r.kind = "released";
+              r.detail = detail_json({{"reason", d.reason}});
+            }
+            if (auto a = append_audit(r); !a)
+              return std::unexpected(a.error());
+          }
+          AcceptResult r;
+          r.outcome = AcceptResult::Outcome::stored;
+          r.response = e.response;
+          results.push_back(std::move(r));
+        }
+        return results;
+      });
+}
+
+Result<RetractResult> SqliteStore::retract(std::string_view source, std::string_view id,
+                                           policy::Instant now) {
+  return in_transaction<RetractResult>(
+      writer_, next_audit_seq_, head_, [&]() -> Result<RetractResult> {
+        RetractResult out;
+        std::int64_t event_row = 0;
+        AuditRecord base;
+        const date::time_zone* zone = nullptr;
+        {
+          Statement& f = st_->event_for_write;
+          Resetter reset{f};
+          f.bind(1, source).bind(2, id);
+          int rc = f.step();
+          if (rc == SQLITE_DONE)
+            return out;
+          if (rc != SQLITE_ROW)
+            return std::unexpected(error_of(writer_, rc, "lookup"));
+          out.found = true;
+          event_row = f.integer(0);
+          base.establishment = f.text(1);
+          base.category = f.text(2);
+          zone = zone_or_utc(f.text(3));
+        }
+        base.at_ms = instant_ms(now);
+        base.at_local = policy::format_rfc3339(now, zone);
+        base.kind = "retracted";
+        base.source = std::string(source);
+        base.event_id = std::string(id);
+        std::vector<std::pair<std::int64_t, DeliveryView>> rows;
+        {
+          Statement& q = st_->deliveries_for_write;
+          Resetter reset{q};
+          q.bind(1, event_row);
+          int rc;
+          while ((rc = q.step()) == SQLITE_ROW) {
+            DeliveryView v;
+            v.recipient = q.text(1);
+            v.role = policy::parse_role(q.text(2)).value_or(policy::Role::student);
+            v.state = parse_delivery_state(q.text(3)).value_or(DeliveryState::held);
+            v.release_at = ms_instant(q.integer(4));
+            v.reason = q.text(5);
+            rows.emplace_back(q.integer(0), std::move(v));
+          }
+          if (rc != SQLITE_DONE)
+            return std::unexpected(error_of(writer_, rc, "read"));
+        }
+        for (auto& [seq, v] : rows) {
+          if (v.state != DeliveryState::held) {
+            out.not_retracted.push_back(std::move(v));
+            continue;
+          }
+          Statement& u = st_->set_state;
+          {
+            Resetter reset{u};
+            u.bind(1, to_string(DeliveryState::retracted)).bind(2, instant_ms(now)).bind(3, seq);
+            if (int rc = u.step(); rc != SQLITE_DONE) {
+              return std::unexpected(error_of(writer_, rc, "cannot retract"));
+            }
+          }
+          AuditRecord r = base;
+          r.recipient = pseudonyms_.pseudonym(source, v.recipient);
+          r.role = std::string(policy::to_string(v.role));
+          r.detail = detail_json({{"was_until", policy::format_rfc3339(v.release_at, zone)}});
+          if (auto a = append_audit(r); !a)
+            return std::unexpected(a.error());
+          v.state = DeliveryState::retracted;
+          out.retracted.push_back(std::move(v));
+        }
+        return out;
+      });
+}
+
+Result<std::vector<ReleasedDelivery>> SqliteStore::release_due(policy::Instant now,
+                                                               std::size_t limit) {
+  return in_transaction<std::vector<ReleasedDelivery>>(
+      writer_, next_audit_seq_, head_, [&]() -> Result<std::vector<ReleasedDelivery>> {
+        std::vector<ReleasedDelivery> out;
+        std::vector<AuditRecord> records;
+        {
+          Statement& q = st_->due;
+          Resetter reset{q};
+          q.bind(1, instant_ms(now)).bind(2, static_cast<std::int64_t>(limit));
+          int rc;
+          while ((rc = q.step()) == SQLITE_ROW) {
+            ReleasedDelivery d;
+            d.seq = q.integer(0);
+            d.source = q.text(1);
+            d.event_id = q.text(2);
+            d.recipient = q.text(6);
+            d.role = policy::parse_role(q.text(7)).value_or(policy::Role::student);
+            d.release_at = ms_instant(q.integer(8));
+            AuditRecord r;
+            r.at_ms = instant_ms(now);
+            r.at_local = policy::format_rfc3339(now, zone_or_utc(q.text(5)));
+            r.kind = "released";
+            r.source = d.source;
+            r.event_id = d.event_id;
+            r.establishment = q.text(3);
+            r.category = q.text(4);
+            r.recipient = pseudonyms_.pseudonym(d.source, d.recipient);
+            r.role = q.text(7);
+            r.detail = detail_json({{"release_at", std::to_string(q.integer(8))}});
+            records.push_back(std::move(r));
+            out.push_back(std::move(d));
+          }
+          if (rc != SQLITE_DONE)
+            return std::unexpected(error_of(writer_, rc, "read"));
+        }
+        for (std::size_t i = 0; i < out.size(); ++i) {
+          Statement& u = st_->set_state;
+          {
+            Resetter reset{u};
+            u.bind(1, to_string(DeliveryState::due)).bind(2, instant_ms(now)).bind(3, out[i].seq);
+            if (int rc = u.step(); rc != SQLITE_DONE) {
+              return std::unexpected(error_of(writer_, rc, "cannot release"));
+            }
+          }
+          if (auto a = append_audit(records[i]); !a)
+            return std::unexpected(a.error());
+        }
+        return out;
+      });
+}
+
+Result<std::optional<EventView>> SqliteStore::find(std::string_view source, std::string_view id) {
+  std::lock_guard lock(reader_mutex_);
+  EventView v;
+  std::int64_t row = 0;
+  {
+    Statement& q = st_->read_event;
+    Resetter reset{q};
+    q.bind(1, source).bind(2, id);
+    int rc = q.step();
+    if (rc == SQLITE_DONE)
+      return std::optional<EventView>{};
+    if (rc != SQLITE_ROW)
+      return std::unexpected(error_of(reader_, rc, "read"));
+    row = q.integer(0);
+    v.source = std::string(source);
+    v.id = std::string(id);
+    v.establishment = q.text(1);
+    v.category = policy::parse_category(q.text(2)).value_or(policy::Category::other);
+    v.received_at = ms_instant(q.integer(3));
+    v.timezone = q.text(4);
+  }
+  Statement& q = st_->read_deliveries;
+  Resetter reset{q};
+  q.bind(1, row);
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) {
+    DeliveryView d;
+    d.recipient = q.text(1);
+    d.role = policy::parse_role(q.text(2)).value_or(policy::Role::student);
+    d.state = parse_delivery_state(q.text(3)).value_or(DeliveryState::held);
+    d.release_at = ms_instant(q.integer(4));
+    d.reason = q.text(5);
+    v.deliveries.push_back(std::move(d));
+  }
+  if (rc != SQLITE_DONE)
+    return std::unexpected(error_of(reader_, rc, "read"));
+  return std::optional<EventView>{std::move(v)};
+}
+
+Result<StoreStats> SqliteStore::stats() {
+  std::lock_guard lock(reader_mutex_);
+  StoreStats s;
+  auto single = [&](Statement& q, auto&& use) -> Result<void> {
+    Resetter reset{q};
+    int rc = q.step();
+    if (rc == SQLITE_ROW)
+      use(q);
+    else if (rc != SQLITE_DONE)
+      return std::unexpected(error_of(reader_, rc, "read"));
+    return {};
+  };
+  if (auto r = single(st_->count_events, [&](Statement& q) { s.events = q.integer(0); }); !r) {
+    return std::unexpected(r.error());
+  }
+  {
+    Statement& q = st_->count_state;
+    Resetter reset{q};
+    int rc;
+    while ((rc = q.step()) == SQLITE_ROW) {
+      if (q.text(0) == "held")
+        s.held = q.integer(1);
+      if (q.text(0) == "due")
+        s.due = q.integer(1);
+    }
+    if (rc != SQLITE_DONE)
+      return std::unexpected(error_of(reader_, rc, "read"));
+  }
+  if (auto r = single(st_->next_release,
+                      [&](Statement& q) {
+                        if (!q.is_null(0))
+                          s.next_release = ms_instant(q.integer(0));
+                      });
+      !r) {
+    return std::unexpected(r.error());
+  }
+  if (auto r = single(st_->count_audit, [&](Statement& q) { s.audit_records = q.integer(0); });
+      !r) {
+    return std::unexpected(r.error());
+  }
+  return s;
+}
+
+Result<std::array<unsigned char, 32>> load_or_create_key(const std::string& path) {
+  std::array<unsigned char, 32> key{};
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    ssize_t n = ::read(fd, key.data(), key.size());
+    ::close(fd);
+    if (n != static_cast<ssize_t>(key.size())) {
+      return std::unexpected(StoreError{StoreError::Kind::internal,
+                                        path + ": the pseudonym key must be exactly 32 bytes"});
+    }
+    return key;
+  }
+  if (errno != ENOENT) {
+    return std::unexpected(StoreError{StoreError::Kind::unavailable,
+                                      "cannot read " + path + ": " + std::strerror(errno)});
+  }
+  if (RAND_bytes(key.data(), static_cast<int>(key.size())) != 1) {
+    return std::unexpected(StoreError{StoreError::Kind::internal, "no randomness for the key"});
+  }
+  // Written under a temporary name and renamed, so that a crash never leaves half a key.
+  std::string tmp = path + ".tmp";
+  fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0 || ::write(fd, key.data(), key.size()) != static_cast<ssize_t>(key.size()) ||
+      ::fsync(fd) != 0) {
+    int err = errno;
+    if (fd >= 0)
+      ::close(fd);
+    return std::unexpected(StoreError{StoreError::Kind::unavailable,
+                                      "cannot write " + tmp + ": " + std::strerror(err)});
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    return std::unexpected(StoreError{StoreError::Kind::unavailable,
+                                      "cannot create " + path + ": " + std::strerror(errno)});
+  }
+  return key;
+}
+
+}  // namespace treve::store

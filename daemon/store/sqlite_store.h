@@ -1,0 +1,65 @@
+// The embedded store: one SQLite database in WAL mode under state_dir, with synchronous=FULL
+// so that a committed transaction survives a power cut. Two connections: one for writes, used
+// by one thread at a time; one for reads, shared behind a mutex.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "daemon/store/audit_record.h"
+#include "daemon/store/store.h"
+
+struct sqlite3;
+
+namespace treve::store {
+
+struct SqliteOptions {
+  std::string path;  // the database file
+  std::array<unsigned char, 32> pseudonym_key{};
+  // Failure injection for tests: cap the database at this many pages (0: no cap).
+  long long max_page_count = 0;
+};
+
+class SqliteStore final : public Store {
+ public:
+  // Opens (creating and migrating as needed) the database.
+  static Result<std::unique_ptr<SqliteStore>> open(const SqliteOptions& options);
+  ~SqliteStore() override;
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  Result<std::vector<AcceptResult>> accept(std::span<const NewEvent> events,
+                                           policy::Instant now) override;
+  Result<RetractResult> retract(std::string_view source, std::string_view id,
+                                policy::Instant now) override;
+  Result<std::vector<ReleasedDelivery>> release_due(policy::Instant now,
+                                                    std::size_t limit) override;
+  Result<std::optional<EventView>> find(std::string_view source, std::string_view id) override;
+  Result<StoreStats> stats() override;
+
+  // The hash of the last audit record (kGenesisHash when there is none).
+  std::string audit_head() const;
+  static constexpr int kSchemaVersion = 1;
+
+ private:
+  struct Statements;
+  SqliteStore(sqlite3* writer, sqlite3* reader, std::array<unsigned char, 32> key);
+
+  Result<void> load_head();
+  Result<void> append_audit(AuditRecord& r);
+
+  sqlite3* writer_;
+  sqlite3* reader_;
+  std::mutex reader_mutex_;
+  Pseudonymizer pseudonyms_;
+  std::unique_ptr<Statements> st_;
+  std::int64_t next_audit_seq_ = 1;
+  std::string head_;
+};
+
+// Reads the pseudonym key from `path`, creating it (32 random bytes, mode 0600) if absent.
+Result<std::array<unsigned char, 32>> load_or_create_key(const std::string& path);
+
+}  // namespace treve::store

@@ -1,0 +1,149 @@
+// The durable store: events, their deliveries (one per recipient) and the audit trail.
+//
+// Every method that changes state does so in one transaction together with the audit records
+// that describe the change, and returns only once that transaction is durable. Writes are
+// made by one thread at a time (the CommitQueue's writer); reads (`find`, `stats`) may come
+// from any thread concurrently with writes. Expected failures (disk full, read-only, I/O
+// errors) are returned as StoreError values; nothing partially written stays behind.
+//
+// The interface is shaped for several backends: SQLite (embedded, the default) and, later,
+// a shared PostgreSQL where several daemons claim due deliveries with SKIP LOCKED.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "policy/instant.h"
+#include "policy/notification.h"
+
+namespace treve::store {
+
+enum class DeliveryState : std::uint8_t {
+  held,       // waiting for its release instant
+  due,        // released, waiting for the dispatcher
+  sending,    // claimed by a dispatcher
+  retrying,   // failed, waiting for its next attempt
+  delivered,  // a sink accepted it
+  dead,       // dead-lettered after its last attempt
+  retracted,  // withdrawn by its source while held
+};
+std::string_view to_string(DeliveryState s);
+std::optional<DeliveryState> parse_delivery_state(std::string_view s);
+
+struct StoreError {
+  enum class Kind : std::uint8_t {
+    unavailable,  // disk full, read-only, locked, I/O error: retry later
+    internal,     // a bug or a damaged database
+  };
+  Kind kind = Kind::unavailable;
+  std::string message;
+};
+
+template <typename T>
+using Result = std::expected<T, StoreError>;
+
+struct NewDelivery {
+  std::string recipient;
+  policy::Role role = policy::Role::student;
+  DeliveryState state = DeliveryState::held;  // held, or due when decided "now"
+  policy::Instant release_at;
+  std::string reason;
+  bool bypassed = false;  // released at once by an allowed urgent bypass
+};
+
+struct NewEvent {
+  std::string source;
+  std::string id;
+  std::string establishment;
+  policy::Category category = policy::Category::other;
+  bool urgent = false;
+  std::string urgent_refusal;  // why an urgent bypass was refused; empty otherwise
+  policy::Instant received_at;
+  std::string timezone;     // the establishment's, for local instants in the audit trail
+  std::string body;         // the event as received (JSON); forwarded to sinks on release
+  std::string body_sha256;  // identifies the content: the same id with another body conflicts
+  std::string response;     // the answer given on acceptance, given again for a repeat
+  std::vector<NewDelivery> deliveries;
+};
+
+struct AcceptResult {
+  enum class Outcome : std::uint8_t {
+    stored,    // new: stored now
+    repeated,  // same source, id and body as an earlier event: nothing stored
+    conflict,  // same source and id, different body: nothing stored
+  };
+  Outcome outcome = Outcome::stored;
+  std::string response;  // stored, repeated: the answer given the first time
+};
+
+struct DeliveryView {
+  std::string recipient;
+  policy::Role role = policy::Role::student;
+  DeliveryState state = DeliveryState::held;
+  policy::Instant release_at;
+  std::string reason;
+};
+
+struct EventView {
+  std::string source;
+  std::string id;
+  std::string establishment;
+  policy::Category category = policy::Category::other;
+  policy::Instant received_at;
+  std::string timezone;
+  std::vector<DeliveryView> deliveries;  // in receipt order
+};
+
+struct RetractResult {
+  bool found = false;
+  std::vector<DeliveryView> retracted;      // were held, now retracted
+  std::vector<DeliveryView> not_retracted;  // already released (or retracted before)
+};
+
+struct StoreStats {
+  std::uint64_t events = 0;
+  std::uint64_t held = 0;
+  std::uint64_t due = 0;
+  std::optional<policy::Instant> next_release;  // earliest release instant of a held delivery
+  std::uint64_t audit_records = 0;
+};
+
+// A delivery handed from the store to the scheduler and dispatcher.
+struct ReleasedDelivery {
+  std::int64_t seq = 0;  // receipt sequence: the order deliveries reach a recipient
+  std::string source;
+  std::string event_id;
+  std::string recipient;
+  policy::Role role = policy::Role::student;
+  policy::Instant release_at;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Stores events, in order, in one transaction with their deliveries and audit records.
+  // Each event gets its own outcome (stored, repeated, conflict); on error nothing is stored.
+  virtual Result<std::vector<AcceptResult>> accept(std::span<const NewEvent> events,
+                                                   policy::Instant now) = 0;
+
+  // Retracts the held deliveries of an event (audited); the others are listed as they are.
+  virtual Result<RetractResult> retract(std::string_view source, std::string_view id,
+                                        policy::Instant now) = 0;
+
+  // Moves held deliveries whose release instant is at or before `now` to `due`, oldest
+  // release first and in receipt order, at most `limit`, audited; returns them.
+  virtual Result<std::vector<ReleasedDelivery>> release_due(policy::Instant now,
+                                                            std::size_t limit) = 0;
+
+  // Reads; any thread.
+  virtual Result<std::optional<EventView>> find(std::string_view source, std::string_view id) = 0;
+  virtual Result<StoreStats> stats() = 0;
+};
+
+}  // namespace treve::store
