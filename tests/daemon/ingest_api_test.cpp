@@ -1,0 +1,152 @@
+// The ingest API as a plain function from request to response, without sockets: a real store
+// on a temporary file, a fake clock, the example configuration's policy.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <future>
+
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+
+#include "daemon/api/ingest_api.h"
+#include "daemon/store/sqlite_store.h"
+#include "policy/rfc3339.h"
+
+namespace treve::api {
+namespace {
+
+namespace fs = std::filesystem;
+namespace bhttp = boost::beast::http;
+namespace json = boost::json;
+
+constexpr const char* kConfig = R"(
+[server]
+state_dir = "/nonexistent"
+[[connectors]]
+name = "ent"
+token_sha256 = "e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a719a100eeea6f"
+)";  // token "change-me"
+
+constexpr const char* kEvent = R"({"id":"msg-1","establishment":"0750654D","category":"message",
+"recipients":[{"id":"u-1","role":"student"}],"created_at":"2026-11-27T21:14:03+01:00"})";
+
+class IngestApiTest : public ::testing::Test {
+ protected:
+  IngestApiTest()
+      : dir_(fs::temp_directory_path() / ("treve-api-" + std::to_string(::getpid()))),
+        clock_(*policy::parse_rfc3339("2026-11-27T21:14:03+01:00")) {
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    config_ = *config::parse_config(kConfig, "test.toml");
+    store::SqliteOptions o;
+    o.path = (dir_ / "treve.db").string();
+    store_ = std::move(*store::SqliteStore::open(o));
+    queue_ = std::make_unique<store::CommitQueue>(*store_, clock_);
+    api_ = std::make_unique<IngestApi>([this] { return config_; }, *queue_, *store_, clock_);
+  }
+  ~IngestApiTest() override {
+    api_.reset();
+    queue_.reset();
+    store_.reset();
+    fs::remove_all(dir_);
+  }
+
+  http::Response call(bhttp::verb method, std::string target, std::string body = {},
+                      std::string content_type = "application/json",
+                      std::string token = "change-me") {
+    http::Request req{method, target, 11};
+    if (!token.empty())
+      req.set(bhttp::field::authorization, "Bearer " + token);
+    if (!content_type.empty())
+      req.set(bhttp::field::content_type, content_type);
+    req.body() = std::move(body);
+    req.prepare_payload();
+    std::promise<http::Response> answer;
+    api_->handle(std::move(req), [&](http::Response r) { answer.set_value(std::move(r)); });
+    return answer.get_future().get();
+  }
+
+  fs::path dir_;
+  service::FakeClock clock_;
+  std::shared_ptr<const config::Config> config_;
+  std::unique_ptr<store::SqliteStore> store_;
+  std::unique_ptr<store::CommitQueue> queue_;
+  std::unique_ptr<IngestApi> api_;
+};
+
+TEST_F(IngestApiTest, AcceptsAnEventAfterStoringItAndSaysWhenItWillBeDelivered) {
+  auto res = call(bhttp::verb::post, "/v1/events", kEvent);
+  ASSERT_EQ(res.result_int(), 202) << res.body();
+  auto body = json::parse(res.body()).as_object();
+  EXPECT_EQ(body.at("source").as_string(), "ent");
+  auto d = body.at("deliveries").as_array()[0].as_object();
+  EXPECT_EQ(d.at("held").as_bool(), true);
+  EXPECT_EQ(d.at("release_at").as_string(), "2026-11-30T07:00:00+01:00");
+  auto stats = store_->stats();
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->held, 1u);
+}
+
+TEST_F(IngestApiTest, RefusesAMissingOrUnknownToken) {
+  EXPECT_EQ(call(bhttp::verb::post, "/v1/events", kEvent, "application/json", "").result_int(),
+            401);
+  auto res = call(bhttp::verb::post, "/v1/events", kEvent, "application/json", "wrong");
+  EXPECT_EQ(res.result_int(), 401);
+  EXPECT_EQ(res[bhttp::field::content_type], "application/problem+json");
+}
+
+TEST_F(IngestApiTest, RefusesAnotherContentTypeWith415) {
+  auto res = call(bhttp::verb::post, "/v1/events", kEvent, "text/plain");
+  EXPECT_EQ(res.result_int(), 415);
+  EXPECT_THAT(res.body(), ::testing::HasSubstr("unsupported-media-type"));
+}
+
+TEST_F(IngestApiTest, NamesTheBadFieldWithItsJsonPointer) {
+  std::string bad = kEvent;
+  bad.replace(bad.find("student"), 7, "teacher");
+  auto res = call(bhttp::verb::post, "/v1/events", bad);
+  ASSERT_EQ(res.result_int(), 400);
+  EXPECT_EQ(json::parse(res.body()).as_object().at("pointer").as_string(), "/recipients/0/role");
+}
+
+TEST_F(IngestApiTest, ReturnsTheFirstAnswerForARepeatAndConflictsOnAnotherBody) {
+  auto first = call(bhttp::verb::post, "/v1/events", kEvent);
+  clock_.advance(std::chrono::hours(12));
+  auto again = call(bhttp::verb::post, "/v1/events", kEvent);
+  EXPECT_EQ(again.result_int(), 202);
+  EXPECT_EQ(again.body(), first.body());
+  EXPECT_EQ(again["Idempotent-Replayed"], "true");
+  std::string other = kEvent;
+  other.replace(other.find("message"), 7, "news");
+  EXPECT_EQ(call(bhttp::verb::post, "/v1/events", other).result_int(), 409);
+}
+
+TEST_F(IngestApiTest, BatchAnswersOneLinePerEventInOrder) {
+  std::string batch =
+      std::string(kEvent).replace(std::string(kEvent).find('\n'), 1, " ") + "\n{not json}\n";
+  auto res = call(bhttp::verb::post, "/v1/events:batch", batch, "application/x-ndjson");
+  ASSERT_EQ(res.result_int(), 200);
+  std::vector<json::object> lines;
+  std::string_view b = res.body();
+  while (!b.empty()) {
+    auto nl = b.find('\n');
+    lines.push_back(json::parse(b.substr(0, nl)).as_object());
+    b.remove_prefix(nl + 1);
+  }
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0].at("status").as_int64(), 202);
+  EXPECT_EQ(lines[1].at("status").as_int64(), 400);
+  EXPECT_EQ(lines[1].at("line").as_int64(), 2);
+}
+
+TEST_F(IngestApiTest, RetractsHeldDeliveries) {
+  call(bhttp::verb::post, "/v1/events", kEvent);
+  auto res = call(bhttp::verb::delete_, "/v1/events/msg-1", "", "");
+  ASSERT_EQ(res.result_int(), 200) << res.body();
+  auto got = call(bhttp::verb::get, "/v1/events/msg-1", "", "");
+  EXPECT_THAT(got.body(), ::testing::HasSubstr(R"("state":"retracted")"));
+}
+
+}  // namespace
+}  // namespace treve::api

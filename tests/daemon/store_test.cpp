@@ -1,0 +1,375 @@
+// The SQLite store on real files: atomic accept with audit records, idempotency, retraction,
+// release in order, the hash chain, and the commit queue's group commit.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <atomic>
+#include <filesystem>
+#include <latch>
+#include <thread>
+
+#include "daemon/store/commit_queue.h"
+#include "daemon/store/sqlite_store.h"
+#include "policy/rfc3339.h"
+
+namespace treve::store {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+policy::Instant at(std::string_view s) {
+  return *policy::parse_rfc3339(s);
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    path_ = fs::temp_directory_path() /
+            ("treve-store-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  static inline std::atomic<int> counter_{0};
+  fs::path path_;
+};
+
+NewEvent event(std::string id, int recipients = 2, DeliveryState state = DeliveryState::held) {
+  NewEvent e;
+  e.source = "ent";
+  e.id = std::move(id);
+  e.establishment = "0750654D";
+  e.category = policy::Category::message;
+  e.received_at = at("2026-11-27T21:00:00+01:00");
+  e.timezone = "Europe/Paris";
+  e.body = R"({"title":"Réunion secrète","payload":{"note":"confidential-payload"}})";
+  e.body_sha256 = sha256_hex(e.body);
+  e.response = R"({"answer":")" + e.id + R"("})";
+  for (int i = 0; i < recipients; ++i) {
+    NewDelivery d;
+    d.recipient = "pupil-" + std::to_string(i);
+    d.role = policy::Role::student;
+    d.state = state;
+    d.release_at = at("2026-11-30T07:00:00+01:00");
+    d.reason = "quiet window Fri 20:00-Mon 07:00";
+    e.deliveries.push_back(d);
+  }
+  return e;
+}
+
+std::unique_ptr<SqliteStore> open_store(const TempDir& dir, long long max_pages = 0) {
+  SqliteOptions o;
+  o.path = dir.file("treve.db");
+  o.pseudonym_key.fill(7);
+  o.max_page_count = max_pages;
+  auto s = SqliteStore::open(o);
+  EXPECT_TRUE(s.has_value()) << s.error().message;
+  return std::move(*s);
+}
+
+// Reads one integer with a separate connection, as an auditor would.
+long long query_int(const TempDir& dir, const std::string& sql) {
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(dir.file("treve.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr);
+  long long v = -1;
+  if (sqlite3_step(st) == SQLITE_ROW)
+    v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return v;
+}
+
+// Every audit record, in order, re-chained from genesis: true when intact.
+bool chain_verifies(const TempDir& dir) {
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(dir.file("treve.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db,
+                     "SELECT seq, at, at_local, kind, source, event_id, establishment, category, "
+                     "recipient, role, detail, prev_hash, hash FROM audit ORDER BY seq",
+                     -1, &st, nullptr);
+  std::string prev(kGenesisHash);
+  bool ok = true;
+  std::int64_t expected_seq = 1;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    auto text = [&](int c) {
+      return std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, c)));
+    };
+    AuditRecord r{sqlite3_column_int64(st, 0),
+                  sqlite3_column_int64(st, 1),
+                  text(2),
+                  text(3),
+                  text(4),
+                  text(5),
+                  text(6),
+                  text(7),
+                  text(8),
+                  text(9),
+                  text(10),
+                  text(11),
+                  text(12)};
+    ok = ok && r.seq == expected_seq++ && r.prev_hash == prev && compute_hash(r) == r.hash;
+    prev = r.hash;
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return ok;
+}
+
+TEST(SqliteStore, AcceptStoresTheEventItsDeliveriesAndTheirAuditRecordsTogether) {
+  TempDir dir;
+  auto store = open_store(dir);
+  std::vector<NewEvent> events{event("a", 2)};
+  auto r = store->accept(events, at("2026-11-27T21:00:00+01:00"));
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ((*r)[0].outcome, AcceptResult::Outcome::stored);
+  EXPECT_EQ(query_int(dir, "SELECT count(*) FROM events"), 1);
+  EXPECT_EQ(query_int(dir, "SELECT count(*) FROM deliveries WHERE state = 'held'"), 2);
+  EXPECT_EQ(query_int(dir, "SELECT count(*) FROM audit WHERE kind = 'received'"), 1);
+  EXPECT_EQ(query_int(dir, "SELECT count(*) FROM audit WHERE kind = 'held'"), 2);
+  EXPECT_TRUE(chain_verifies(dir));
+}
+
+TEST(SqliteStore, TheSameEventAgainIsARepeatAndStoresNothingNew) {
+  TempDir dir;
+  auto store = open_store(dir);
+  std::vector<NewEvent> events{event("a")};
+  ASSERT_TRUE(store->accept(events, {}));
+  auto again = store->accept(events, {});
+  ASSERT_TRUE(again);
+  EXPECT_EQ((*again)[0].outcome, AcceptResult::Outcome::repeated);
+  EXPECT_EQ((*again)[0].response, R"({"answer":"a"})");
+  EXPECT_EQ(query_int(dir, "SELECT count(*) FROM deliveries"), 2);
+  EXPECT_EQ(query_int(dir, "SELECT count(*) FROM audit"), 3);
+}
+
+TEST(SqliteStore, TheSameIdWithAnotherBodyIsAConflict) {
+  TempDir dir;
+  auto store = open_store(dir);
+  std::vector<NewEvent> first{event("a")};
+  ASSERT_TRUE(store->accept(first, {}));
+  std::vector<NewEvent> other{event("a")};
+  other[0].body = "{}";
+  other[0].body_sha256 = sha256_hex(other[0].body);
+  auto r = store->accept(other, {});
+  ASSERT_TRUE(r);
+  EXPECT_EQ((*r)[0].outcome, AcceptResult::Outcome::conflict);
+  EXPECT_EQ(query_int(dir, "SELECT count(*) FROM events"), 1);
+}
+
+TEST(SqliteStore, ARepeatInsideOneGroupIsSeenByTheSecondCopy) {
+  TempDir dir;
+  auto store = open_store(dir);
+  std::vector<NewEvent> events{event("a"), event("a")};
+  auto r = store->accept(events, {});
+  ASSERT_TRUE(r);
+  EXPECT_EQ((*r)[0].outcome, AcceptResult::Outcome::stored);
+  EXPECT_EQ((*r)[1].outcome, AcceptResult::Outcome::repeated);
+}
+
+TEST(SqliteStore, NoRecipientIdTitleOrPayloadReachesTheAuditTrail) {
+  TempDir dir;
+  auto store = open_store(dir);
+  std::vector<NewEvent> events{event("a", 3)};
+  ASSERT_TRUE(store->accept(events, {}));
+  for (const char* needle : {"pupil-", "Réunion secrète", "confidential-payload"}) {
+    std::string like =
+        "SELECT count(*) FROM audit WHERE (recipient || detail || kind || "
+        "source || event_id) LIKE '%" +
+        std::string(needle) + "%'";
+    EXPECT_EQ(query_int(dir, like), 0) << needle;
+  }
+  EXPECT_EQ(query_int(dir, "SELECT count(DISTINCT recipient) FROM audit WHERE kind = 'held'"), 3);
+}
+
+TEST(SqliteStore, RetractCancelsHeldDeliveriesAndListsTheOthers) {
+  TempDir dir;
+  auto store = open_store(dir);
+  std::vector<NewEvent> events{event("a", 2), event("b", 1, DeliveryState::due)};
+  ASSERT_TRUE(store->accept(events, {}));
+  auto r = store->retract("ent", "a", at("2026-11-27T22:00:00+01:00"));
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->found);
+  EXPECT_EQ(r->retracted.size(), 2u);
+  EXPECT_TRUE(r->not_retracted.empty());
+  auto due = store->retract("ent", "b", at("2026-11-27T22:00:00+01:00"));
+  ASSERT_TRUE(due);
+  EXPECT_TRUE(due->retracted.empty());
+  ASSERT_EQ(due->not_retracted.size(), 1u);
+  EXPECT_EQ(due->not_retracted[0].state, DeliveryState::due);
+  auto missing = store->retract("ent", "zzz", {});
+  ASSERT_TRUE(missing);
+  EXPECT_FALSE(missing->found);
+  EXPECT_EQ(query_int(dir, "SELECT count(*) FROM audit WHERE kind = 'retracted'"), 2);
+  EXPECT_TRUE(chain_verifies(dir));
+}
+
+TEST(SqliteStore, ReleaseDueTakesHeldDeliveriesInReleaseThenReceiptOrder) {
+  TempDir dir;
+  auto store = open_store(dir);
+  std::vector<NewEvent> events{event("late", 1), event("early", 2), event("later-same", 1)};
+  events[0].deliveries[0].release_at = at("2026-11-30T08:00:00+01:00");
+  for (auto& d : events[1].deliveries)
+    d.release_at = at("2026-11-30T07:00:00+01:00");
+  events[2].deliveries[0].release_at = at("2026-11-30T08:00:00+01:00");
+  ASSERT_TRUE(store->accept(events, {}));
+  auto first = store->release_due(at("2026-11-30T07:30:00+01:00"), 10);
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->size(), 2u);
+  EXPECT_EQ((*first)[0].event_id, "early");
+  EXPECT_LT((*first)[0].seq, (*first)[1].seq);
+  auto second = store->release_due(at("2026-11-30T09:00:00+01:00"), 10);
+  ASSERT_TRUE(second);
+  ASSERT_EQ(second->size(), 2u);
+  EXPECT_EQ((*second)[0].event_id, "late");
+  EXPECT_EQ((*second)[1].event_id, "later-same");
+  auto stats = store->stats();
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->held, 0u);
+  EXPECT_EQ(stats->due, 4u);
+  EXPECT_TRUE(chain_verifies(dir));
+}
+
+TEST(SqliteStore, ReopeningContinuesTheAuditChainWhereItStopped) {
+  TempDir dir;
+  std::string head;
+  {
+    auto store = open_store(dir);
+    std::vector<NewEvent> events{event("a")};
+    ASSERT_TRUE(store->accept(events, {}));
+    head = store->audit_head();
+  }
+  auto store = open_store(dir);
+  EXPECT_EQ(store->audit_head(), head);
+  std::vector<NewEvent> events{event("b")};
+  ASSERT_TRUE(store->accept(events, {}));
+  EXPECT_TRUE(chain_verifies(dir));
+  auto found = store->find("ent", "a");
+  ASSERT_TRUE(found && *found);
+  EXPECT_EQ((*found)->deliveries.size(), 2u);
+  EXPECT_EQ((*found)->deliveries[0].release_at, at("2026-11-30T07:00:00+01:00"));
+}
+
+TEST(SqliteStore, AFullDatabaseRefusesTheTransactionWholeAndKeepsWhatWasStored) {
+  TempDir dir;
+  auto store = open_store(dir, 40);
+  int stored = 0;
+  StoreError last;
+  for (int i = 0; i < 10000; ++i) {
+    std::vector<NewEvent> events{event("e" + std::to_string(i), 3)};
+    auto r = store->accept(events, {});
+    if (!r) {
+      last = r.error();
+      break;
+    }
+    ++stored;
+  }
+  ASSERT_GT(stored, 0);
+  ASSERT_LT(stored, 10000) << "the page cap was never reached";
+  EXPECT_EQ(last.kind, StoreError::Kind::unavailable);
+  EXPECT_THAT(last.message, HasSubstr("full"));
+  EXPECT_EQ(query_int(dir, "SELECT count(*) FROM events"), stored);
+  EXPECT_EQ(query_int(dir, "SELECT count(*) FROM deliveries"), stored * 3);
+  EXPECT_EQ(query_int(dir, "SELECT count(*) FROM audit"), stored * 4);
+  EXPECT_TRUE(chain_verifies(dir));
+  // The store stays usable: a read works, and the audit head is the last committed one.
+  auto found = store->find("ent", "e0");
+  EXPECT_TRUE(found && *found);
+}
+
+TEST(SqliteStore, RefusesADatabaseFromANewerTreve) {
+  TempDir dir;
+  { auto store = open_store(dir); }
+  sqlite3* db = nullptr;
+  sqlite3_open(dir.file("treve.db").c_str(), &db);
+  sqlite3_exec(db, "UPDATE meta SET value = '99' WHERE key = 'schema_version'", nullptr, nullptr,
+               nullptr);
+  sqlite3_close(db);
+  SqliteOptions o;
+  o.path = dir.file("treve.db");
+  auto s = SqliteStore::open(o);
+  ASSERT_FALSE(s);
+  EXPECT_THAT(s.error().message, HasSubstr("newer"));
+}
+
+TEST(PseudonymKey, IsCreatedOnceWithMode0600AndReadBackTheSame) {
+  TempDir dir;
+  auto first = load_or_create_key(dir.file("pseudonym.key"));
+  ASSERT_TRUE(first);
+  auto second = load_or_create_key(dir.file("pseudonym.key"));
+  ASSERT_TRUE(second);
+  EXPECT_EQ(*first, *second);
+  auto perms = fs::status(dir.file("pseudonym.key")).permissions();
+  EXPECT_EQ(perms & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+}
+
+TEST(CommitQueue, ConcurrentAcceptsShareTransactions) {
+  TempDir dir;
+  auto store = open_store(dir);
+  service::SystemClock clock;
+  CommitQueue queue(*store, clock);
+  constexpr int kThreads = 8, kPerThread = 50;
+  std::atomic<int> stored{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        std::latch done(1);
+        std::vector<NewEvent> events{event("t" + std::to_string(t) + "-" + std::to_string(i), 1)};
+        ASSERT_TRUE(
+            queue.submit_accept(std::move(events), [&](Result<std::vector<AcceptResult>> r) {
+              if (r && (*r)[0].outcome == AcceptResult::Outcome::stored)
+                ++stored;
+              done.count_down();
+            }));
+        done.wait();
+      }
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  queue.stop();
+  EXPECT_EQ(stored.load(), kThreads * kPerThread);
+  auto c = queue.counters();
+  EXPECT_EQ(c.events, static_cast<std::uint64_t>(kThreads * kPerThread));
+  // Group commit: fewer transactions than events (eight clients wait on each commit).
+  EXPECT_LT(c.commits, c.events);
+  EXPECT_TRUE(chain_verifies(dir));
+}
+
+TEST(CommitQueue, RefusesWorkBeyondItsCapacity) {
+  TempDir dir;
+  auto store = open_store(dir);
+  service::SystemClock clock;
+  std::latch release(1);
+  CommitQueue::Options options;
+  options.capacity = 2;
+  CommitQueue queue(*store, clock, options);
+  // Block the writer inside a write job so that submissions pile up.
+  std::latch started(1);
+  ASSERT_TRUE(queue.submit_write([&](Store&) {
+    started.count_down();
+    release.wait();
+  }));
+  started.wait();
+  auto noop = [](Result<std::vector<AcceptResult>>) {};
+  EXPECT_TRUE(queue.submit_accept({event("1")}, noop));
+  EXPECT_TRUE(queue.submit_accept({event("2")}, noop));
+  EXPECT_FALSE(queue.submit_accept({event("3")}, noop));
+  release.count_down();
+  queue.stop();
+  EXPECT_EQ(query_int(dir, "SELECT count(*) FROM events"), 2);
+}
+
+}  // namespace
+}  // namespace treve::store
