@@ -1,0 +1,682 @@
+// The listener accepts on its own strand; each session runs on a strand of its own and reads
+// one request, hands it to the handler, writes the answer, then reads the next one — so a
+// connection whose answer is pending sends back-pressure to its client by not being read.
+//
+// Deadlines: a session waits `idle_timeout` for the first byte of a request; from that byte the
+// whole request (header and body) must arrive within `read_timeout` (one absolute deadline, so
+// a client dribbling bytes is cut off); each write has `write_timeout`.
+#include "daemon/http/server.h"
+
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <optional>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/bind_handler.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/rfc7230.hpp>
+#include <boost/beast/http/status.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+
+namespace treve::http {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+using Strand = net::strand<net::io_context::executor_type>;
+
+// How much a session reads at a time while waiting for a request to start.
+constexpr std::size_t kReadChunk = 4096;
+// Largest request header (request line and fields) accepted; larger ones get 431.
+constexpr std::uint32_t kHeaderLimit = 8 * 1024;
+// After an error answer the rest of the request is read and dropped for at most this long (and
+// this many bytes) before closing, so that closing does not reset the connection and destroy
+// the answer before the client reads it.
+constexpr std::chrono::milliseconds kLingerTime{1000};
+constexpr std::size_t kLingerBytes = 1024 * 1024;
+// Pause before accepting again when accept fails for lack of resources (file descriptors).
+constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
+
+// An RFC 9457 problem answer; the connection is closed after it.
+Response problem(bhttp::status status, std::string_view type, std::string_view title,
+                 std::string_view detail, unsigned version) {
+  const boost::json::object body{
+      {"type", std::string("urn:treve:problem:").append(type)},
+      {"title", title},
+      {"status", static_cast<int>(status)},
+      {"detail", detail},
+  };
+  Response res{status, version};
+  res.set(bhttp::field::content_type, "application/problem+json");
+  res.body() = boost::json::serialize(body);
+  res.keep_alive(false);
+  return res;
+}
+
+// Errors of the parser that mean the client sent something that is not HTTP. Timeouts and
+// connections closed by the client are not among them: those are closed without an answer.
+bool is_malformed_request(const beast::error_code& ec) {
+  if (ec.category() != bhttp::make_error_code(bhttp::error::end_of_stream).category()) {
+    return false;
+  }
+  return ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message &&
+         ec != bhttp::error::need_more && ec != bhttp::error::need_buffer &&
+         ec != bhttp::error::buffer_overflow && ec != bhttp::error::header_limit &&
+         ec != bhttp::error::body_limit;
+}
+
+class Session;
+
+// Owns the acceptor and knows the open sessions; shared by the sessions so that it outlives
+// them. Counting and the session registry are guarded by `mutex_` because sessions end on their
+// own strands.
+class Listener : public std::enable_shared_from_this<Listener> {
+ public:
+  Listener(net::io_context& ioc, Handler handler, ServerOptions options)
+      : ioc_(ioc),
+        handler_(std::move(handler)),
+        options_(std::move(options)),
+        strand_(net::make_strand(ioc)),
+        acceptor_(strand_),
+        grace_timer_(strand_),
+        retry_timer_(strand_) {}
+
+  std::expected<void, std::string> listen(const std::string& host_port);
+  // Set by listen() and kept after stop, so reading it races with nothing.
+  tcp::endpoint local_endpoint() const { return endpoint_; }
+  void start() {
+    net::post(strand_, beast::bind_front_handler(&Listener::do_accept, shared_from_this()));
+  }
+  void stop(std::function<void()> done, std::chrono::milliseconds grace) {
+    net::post(strand_, [self = shared_from_this(), done = std::move(done), grace]() mutable {
+      self->on_stop(std::move(done), grace);
+    });
+  }
+  std::size_t open_connections() const {
+    std::lock_guard lock(mutex_);
+    return sessions_.size();
+  }
+
+  const ServerOptions& options() const { return options_; }
+  const Handler& handler() const { return handler_; }
+  bool stopping() const { return stopping_.load(std::memory_order_acquire); }
+  // Called exactly once per registered session, from any thread, when its socket is closed.
+  void unregister(const Session* session);
+
+ private:
+  void do_accept();
+  void on_accept(beast::error_code ec, tcp::socket socket);
+  void reject(tcp::socket socket);
+  void on_stop(std::function<void()> done, std::chrono::milliseconds grace);
+  void on_grace_elapsed();
+  // Posts the `done` callbacks once stopping and no session is left.
+  void finish_if_drained(std::unique_lock<std::mutex> lock);
+  std::vector<std::shared_ptr<Session>> live_sessions() const;
+
+  net::io_context& ioc_;
+  const Handler handler_;
+  const ServerOptions options_;
+  Strand strand_;
+  tcp::acceptor acceptor_;
+  tcp::endpoint endpoint_;
+  net::steady_timer grace_timer_;
+  net::steady_timer retry_timer_;
+  std::atomic<bool> stopping_{false};
+
+  mutable std::mutex mutex_;
+  std::unordered_map<const Session*, std::weak_ptr<Session>> sessions_;  // guarded
+  std::vector<std::function<void()>> done_;                              // guarded
+  bool stop_requested_ = false;                                          // guarded
+};
+
+// One connection. Keeps itself alive through the handlers of its pending operation and through
+// the `Respond` it hands out. All members are touched only on its strand.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, std::shared_ptr<Listener> listener)
+      : stream_(std::move(socket)), listener_(std::move(listener)) {}
+  ~Session() {
+    if (phase_ != Phase::closed) {
+      listener_->unregister(this);
+    }
+  }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  void start() {
+    net::post(stream_.get_executor(),
+              beast::bind_front_handler(&Session::do_read, shared_from_this()));
+  }
+  // The server stops: close now unless a request is in progress.
+  void on_server_stopping() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->phase_ == Phase::idle || self->phase_ == Phase::lingering) {
+        self->close();
+      }
+    });
+  }
+  // The grace after stop has elapsed: close whatever is in progress.
+  void force_close() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] { self->close(); });
+  }
+
+ private:
+  enum class Phase {
+    idle,       // waiting for the first byte of a request
+    reading,    // a request has started
+    handling,   // the handler has the request; waiting for Respond
+    writing,    // writing the answer
+    lingering,  // after an error answer: dropping what the client still sends
+    closed,
+  };
+
+  void do_read();
+  void on_first_bytes(beast::error_code ec, std::size_t n);
+  void read_header();
+  void on_read_header(beast::error_code ec, std::size_t n);
+  void on_continue_written(beast::error_code ec, std::size_t n);
+  void read_body();
+  void on_read(beast::error_code ec, std::size_t n);
+  void fail_request(const beast::error_code& ec);
+  void handle();
+  void on_response(Response res);
+  void write(Response res, bool keep_alive, bool linger);
+  void on_write(beast::error_code ec, std::size_t n);
+  void linger();
+  void on_linger_read(beast::error_code ec, std::size_t n);
+  void close();
+
+  beast::tcp_stream stream_;
+  const std::shared_ptr<Listener> listener_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::chrono::steady_clock::time_point request_deadline_;
+  std::size_t body_limit_ = 0;
+  unsigned version_ = 11;
+  bool request_keep_alive_ = false;
+  std::optional<Response> response_;
+  bool keep_alive_after_write_ = false;
+  bool linger_after_write_ = false;
+  std::size_t lingered_bytes_ = 0;
+  Phase phase_ = Phase::idle;
+};
+
+// ---- Session ------------------------------------------------------------------------------
+
+void Session::do_read() {
+  if (phase_ == Phase::closed) {
+    return;
+  }
+  if (listener_->stopping()) {
+    close();
+    return;
+  }
+  phase_ = Phase::idle;
+  parser_.emplace();
+  // The limit depends on the target, known only after the header; checked by hand then.
+  parser_->body_limit(boost::none);
+  parser_->header_limit(kHeaderLimit);
+  if (buffer_.size() > 0) {  // a pipelined request has already started
+    read_header();
+    return;
+  }
+  stream_.expires_after(listener_->options().idle_timeout);
+  stream_.async_read_some(buffer_.prepare(kReadChunk),
+                          beast::bind_front_handler(&Session::on_first_bytes, shared_from_this()));
+}
+
+void Session::on_first_bytes(beast::error_code ec, std::size_t n) {
+  if (phase_ == Phase::closed) {
+    return;
+  }
+  if (ec) {  // idle timeout, client gone, or closed by stop
+    close();
+    return;
+  }
+  buffer_.commit(n);
+  read_header();
+}
+
+void Session::read_header() {
+  phase_ = Phase::reading;
+  request_deadline_ = std::chrono::steady_clock::now() + listener_->options().read_timeout;
+  stream_.expires_at(request_deadline_);
+  bhttp::async_read_header(stream_, buffer_, *parser_,
+                           beast::bind_front_handler(&Session::on_read_header, shared_from_this()));
+}
+
+void Session::on_read_header(beast::error_code ec, std::size_t) {
+  if (phase_ == Phase::closed) {
+    return;
+  }
+  if (ec) {
+    fail_request(ec);
+    return;
+  }
+  const auto& req = parser_->get();
+  version_ = req.version();
+  request_keep_alive_ = req.keep_alive();
+  body_limit_ = listener_->options().body_limit(req.target());
+  if (const auto length = parser_->content_length(); length && *length > body_limit_) {
+    fail_request(bhttp::error::body_limit);
+    return;
+  }
+  parser_->body_limit(body_limit_);  // enforced while a chunked body grows
+  if (parser_->is_done()) {
+    handle();
+    return;
+  }
+  if (req.version() >= 11 && beast::iequals(req[bhttp::field::expect], "100-continue")) {
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    stream_.expires_after(listener_->options().write_timeout);
+    net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
+                     beast::bind_front_handler(&Session::on_continue_written, shared_from_this()));
+    return;
+  }
+  read_body();
+}
+
+void Session::on_continue_written(beast::error_code ec, std::size_t) {
+  if (phase_ == Phase::closed) {
+    return;
+  }
+  if (ec) {
+    close();
+    return;
+  }
+  read_body();
+}
+
+void Session::read_body() {
+  stream_.expires_at(request_deadline_);
+  bhttp::async_read(stream_, buffer_, *parser_,
+                    beast::bind_front_handler(&Session::on_read, shared_from_this()));
+}
+
+void Session::on_read(beast::error_code ec, std::size_t) {
+  if (phase_ == Phase::closed) {
+    return;
+  }
+  if (ec) {
+    fail_request(ec);
+    return;
+  }
+  handle();
+}
+
+void Session::fail_request(const beast::error_code& ec) {
+  if (ec == bhttp::error::body_limit) {
+    write(problem(bhttp::status::payload_too_large, "body-too-large", "Request body too large",
+                  "the body is larger than the limit of " + std::to_string(body_limit_) + " bytes",
+                  version_),
+          false, true);
+  } else if (ec == bhttp::error::header_limit) {
+    write(
+        problem(bhttp::status::request_header_fields_too_large, "header-too-large",
+                "Request header too large",
+                "the request header is larger than " + std::to_string(kHeaderLimit) + " bytes", 11),
+        false, true);
+  } else if (is_malformed_request(ec)) {
+    write(problem(bhttp::status::bad_request, "bad-http-request", "Malformed HTTP request",
+                  "the request is not valid HTTP/1.1: " + ec.message(), 11),
+          false, true);
+  } else {  // read timeout, client gone, or closed by stop
+    close();
+  }
+}
+
+void Session::handle() {
+  phase_ = Phase::handling;
+  // Nothing is read while the handler works; a missed deadline must not close the connection.
+  stream_.expires_never();
+  Respond respond = [self = shared_from_this(),
+                     answered = std::make_shared<std::atomic<bool>>(false)](Response res) {
+    if (answered->exchange(true)) {
+      spdlog::warn("http.respond_called_twice: the second answer is dropped");
+      return;
+    }
+    net::post(self->stream_.get_executor(),
+              [self, res = std::move(res)]() mutable { self->on_response(std::move(res)); });
+  };
+  Request req = parser_->release();
+  parser_.reset();
+  try {
+    listener_->handler()(std::move(req), respond);
+  } catch (const std::exception& e) {
+    // A bug in a handler must not take down the daemon or leave the client waiting.
+    spdlog::error("http.handler_failed: {}", e.what());
+    respond(problem(bhttp::status::internal_server_error, "internal-error", "Internal server error",
+                    "the request could not be handled", version_));
+  }
+}
+
+void Session::on_response(Response res) {
+  if (phase_ != Phase::handling) {  // closed by the grace deadline meanwhile
+    return;
+  }
+  // The handler may close the connection with `Connection: close`; it cannot keep open one that
+  // the client or a stop closes.
+  const bool handler_closes = bhttp::token_list(res[bhttp::field::connection]).exists("close");
+  const bool keep_alive = !handler_closes && request_keep_alive_ && !listener_->stopping();
+  res.version(version_);
+  write(std::move(res), keep_alive, false);
+}
+
+void Session::write(Response res, bool keep_alive, bool linger) {
+  phase_ = Phase::writing;
+  keep_alive_after_write_ = keep_alive;
+  linger_after_write_ = linger;
+  res.keep_alive(keep_alive);
+  res.set(bhttp::field::server, listener_->options().server_name);
+  res.prepare_payload();
+  response_.emplace(std::move(res));
+  stream_.expires_after(listener_->options().write_timeout);
+  bhttp::async_write(stream_, *response_,
+                     beast::bind_front_handler(&Session::on_write, shared_from_this()));
+}
+
+void Session::on_write(beast::error_code ec, std::size_t) {
+  if (phase_ == Phase::closed) {
+    return;
+  }
+  response_.reset();
+  if (ec) {
+    close();
+  } else if (linger_after_write_) {
+    linger();
+  } else if (keep_alive_after_write_) {
+    do_read();
+  } else {
+    close();
+  }
+}
+
+void Session::linger() {
+  if (listener_->stopping()) {
+    close();
+    return;
+  }
+  phase_ = Phase::lingering;
+  beast::error_code ignored;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  buffer_.clear();
+  stream_.expires_after(std::min(kLingerTime, listener_->options().read_timeout));
+  stream_.async_read_some(buffer_.prepare(kReadChunk),
+                          beast::bind_front_handler(&Session::on_linger_read, shared_from_this()));
+}
+
+void Session::on_linger_read(beast::error_code ec, std::size_t n) {
+  if (phase_ == Phase::closed) {
+    return;
+  }
+  lingered_bytes_ += n;
+  if (ec || lingered_bytes_ > kLingerBytes) {
+    close();
+    return;
+  }
+  stream_.async_read_some(buffer_.prepare(kReadChunk),
+                          beast::bind_front_handler(&Session::on_linger_read, shared_from_this()));
+}
+
+void Session::close() {
+  if (phase_ == Phase::closed) {
+    return;
+  }
+  phase_ = Phase::closed;
+  beast::error_code ignored;
+  stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  stream_.close();  // pending operations complete with operation_aborted
+  listener_->unregister(this);
+}
+
+// ---- Listener -----------------------------------------------------------------------------
+
+std::expected<void, std::string> Listener::listen(const std::string& host_port) {
+  const auto fail = [&](std::string_view why) {
+    return std::unexpected("cannot listen on " + host_port + ": " + std::string(why));
+  };
+  std::string host;
+  std::string port;
+  if (host_port.starts_with('[')) {
+    const auto close = host_port.find(']');
+    if (close == std::string::npos || close + 1 >= host_port.size() ||
+        host_port[close + 1] != ':') {
+      return fail("expected [ADDRESS]:PORT");
+    }
+    host = host_port.substr(1, close - 1);
+    port = host_port.substr(close + 2);
+  } else {
+    const auto colon = host_port.rfind(':');
+    if (colon == std::string::npos || host_port.find(':') != colon) {
+      return fail("expected HOST:PORT (an IPv6 address in brackets)");
+    }
+    host = host_port.substr(0, colon);
+    port = host_port.substr(colon + 1);
+  }
+  if (host.empty() || port.empty() ||
+      !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+      port.size() > 5 || std::stoul(port) > 65535) {
+    return fail("expected HOST:PORT with a port from 0 to 65535");
+  }
+
+  beast::error_code ec;
+  tcp::resolver resolver(ioc_);
+  const auto endpoints = resolver.resolve(host, port, tcp::resolver::numeric_service, ec);
+  if (ec) {
+    return fail(ec.message());
+  }
+  if (acceptor_.is_open()) {
+    return fail("the server is already listening");
+  }
+  // The first address that works wins ("localhost" may resolve to ::1 and 127.0.0.1).
+  for (const auto& entry : endpoints) {
+    const tcp::endpoint endpoint = entry.endpoint();
+    beast::error_code ignored;
+    acceptor_.close(ignored);
+    if (acceptor_.open(endpoint.protocol(), ec)) {
+      continue;
+    }
+    if (acceptor_.set_option(net::socket_base::reuse_address(true), ec)) {
+      continue;
+    }
+    if (acceptor_.bind(endpoint, ec)) {
+      continue;
+    }
+    if (acceptor_.listen(net::socket_base::max_listen_connections, ec)) {
+      continue;
+    }
+    endpoint_ = acceptor_.local_endpoint(ec);
+    if (ec) {
+      continue;
+    }
+    return {};
+  }
+  beast::error_code ignored;
+  acceptor_.close(ignored);
+  return fail(ec ? ec.message() : "the host has no address");
+}
+
+void Listener::do_accept() {
+  if (stopping() || !acceptor_.is_open()) {
+    return;
+  }
+  acceptor_.async_accept(net::make_strand(ioc_),
+                         beast::bind_front_handler(&Listener::on_accept, shared_from_this()));
+}
+
+void Listener::on_accept(beast::error_code ec, tcp::socket socket) {
+  if (stopping() || ec == net::error::operation_aborted) {
+    return;  // the socket, if any, closes as it goes out of scope
+  }
+  if (ec) {
+    spdlog::warn("http.accept_failed: {}", ec.message());
+    // Out of file descriptors or memory: retrying at once would spin.
+    if (ec == net::error::no_descriptors || ec == net::error::no_buffer_space ||
+        ec == net::error::no_memory) {
+      retry_timer_.expires_after(kAcceptRetryDelay);
+      retry_timer_.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
+        if (!wait_ec) {
+          self->do_accept();
+        }
+      });
+      return;
+    }
+    do_accept();
+    return;
+  }
+
+  std::shared_ptr<Session> session;
+  {
+    std::lock_guard lock(mutex_);
+    if (sessions_.size() < options_.max_connections) {
+      session = std::make_shared<Session>(std::move(socket), shared_from_this());
+      sessions_.emplace(session.get(), session);
+    }
+  }
+  if (session) {
+    session->start();
+  } else {
+    reject(std::move(socket));
+  }
+  do_accept();
+}
+
+void Listener::reject(tcp::socket socket) {
+  // Written without waiting: a short answer fits in the send buffer of a fresh connection, and
+  // the listener must never wait on a client it refuses.
+  Response res = problem(
+      bhttp::status::service_unavailable, "too-many-connections", "Too many connections",
+      "the server already has " + std::to_string(options_.max_connections) + " open connections",
+      11);
+  res.set(bhttp::field::server, options_.server_name);
+  res.prepare_payload();
+  beast::error_code ignored;
+  socket.non_blocking(true, ignored);
+  bhttp::write(socket, res, ignored);
+  socket.shutdown(tcp::socket::shutdown_both, ignored);
+  socket.close(ignored);
+}
+
+void Listener::on_stop(std::function<void()> done, std::chrono::milliseconds grace) {
+  stopping_.store(true, std::memory_order_release);
+  beast::error_code ignored;
+  acceptor_.close(ignored);
+  retry_timer_.cancel();
+  bool first_stop = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (done) {
+      done_.push_back(std::move(done));
+    }
+    first_stop = !stop_requested_;
+    stop_requested_ = true;
+  }
+  if (first_stop) {
+    for (const auto& session : live_sessions()) {
+      session->on_server_stopping();
+    }
+    grace_timer_.expires_after(grace);
+    grace_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec) {
+        self->on_grace_elapsed();
+      }
+    });
+  }
+  finish_if_drained(std::unique_lock(mutex_));
+}
+
+void Listener::on_grace_elapsed() {
+  for (const auto& session : live_sessions()) {
+    session->force_close();
+  }
+}
+
+void Listener::unregister(const Session* session) {
+  std::unique_lock lock(mutex_);
+  sessions_.erase(session);
+  finish_if_drained(std::move(lock));
+}
+
+void Listener::finish_if_drained(std::unique_lock<std::mutex> lock) {
+  if (!stop_requested_ || !sessions_.empty()) {
+    return;
+  }
+  std::vector<std::function<void()>> done;
+  done.swap(done_);
+  lock.unlock();
+  net::post(strand_, [self = shared_from_this()] { self->grace_timer_.cancel(); });
+  for (auto& callback : done) {
+    net::post(ioc_, std::move(callback));
+  }
+}
+
+std::vector<std::shared_ptr<Session>> Listener::live_sessions() const {
+  std::vector<std::shared_ptr<Session>> live;
+  std::lock_guard lock(mutex_);
+  live.reserve(sessions_.size());
+  for (const auto& [key, weak] : sessions_) {
+    if (auto session = weak.lock()) {
+      live.push_back(std::move(session));
+    }
+  }
+  return live;
+}
+
+}  // namespace
+
+struct Server::Impl final : Listener {
+  using Listener::Listener;
+};
+
+Server::Server(boost::asio::io_context& ioc, Handler handler, ServerOptions options)
+    : impl_(std::make_shared<Impl>(ioc, std::move(handler), std::move(options))) {}
+
+// Without a stop, everything is closed at once (the io_context may no longer run, in which case
+// the posted work is dropped with it).
+Server::~Server() {
+  impl_->stop(nullptr, std::chrono::milliseconds{0});
+}
+
+std::expected<void, std::string> Server::listen(const std::string& host_port) {
+  return impl_->listen(host_port);
+}
+
+boost::asio::ip::tcp::endpoint Server::local_endpoint() const {
+  return impl_->local_endpoint();
+}
+
+void Server::start() {
+  impl_->start();
+}
+
+void Server::stop(std::function<void()> done) {
+  impl_->stop(std::move(done), impl_->options().shutdown_grace);
+}
+
+std::size_t Server::open_connections() const {
+  return impl_->open_connections();
+}
+
+}  // namespace treve::http

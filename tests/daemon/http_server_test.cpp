@@ -1,0 +1,683 @@
+// The HTTP server on loopback, driven by small blocking clients: keep-alive, answers given later
+// from other threads, limits and malformed requests answered with problem+json, deadlines that
+// cut off slow and idle clients without touching the others, the connection limit, and a stop
+// that lets requests in progress finish.
+#include "daemon/http/server.h"
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/json/parse.hpp>
+
+namespace treve::http {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+using namespace std::chrono_literals;
+using ::testing::StartsWith;
+using Clock = std::chrono::steady_clock;
+
+std::chrono::milliseconds since(Clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+}
+
+Response text(std::string body) {
+  Response res{bhttp::status::ok, 11};
+  res.set(bhttp::field::content_type, "text/plain");
+  res.body() = std::move(body);
+  return res;
+}
+
+// Answers at once with what it received.
+void echo(Request&& req, Respond respond) {
+  respond(
+      text(std::string(req.method_string()) + " " + std::string(req.target()) + " " + req.body()));
+}
+
+ServerOptions test_options() {
+  ServerOptions options;
+  options.server_name = "treve-test";
+  options.shutdown_grace = 1'000ms;
+  return options;
+}
+
+// The server on 127.0.0.1, on an io_context run by two threads (so that strands matter).
+class RunningServer {
+ public:
+  explicit RunningServer(Handler handler, ServerOptions options = test_options())
+      : server_(ioc_, std::move(handler), std::move(options)) {
+    if (auto listening = server_.listen("127.0.0.1:0"); !listening) {
+      throw std::runtime_error(listening.error());
+    }
+    server_.start();
+    for (int i = 0; i < 2; ++i) {
+      threads_.emplace_back([this] { ioc_.run(); });
+    }
+  }
+  ~RunningServer() {
+    if (!stopped_) {
+      stop().wait_for(5s);
+    }
+    work_.reset();
+    for (auto& thread : threads_) {
+      thread.join();
+    }
+  }
+  RunningServer(const RunningServer&) = delete;
+  RunningServer& operator=(const RunningServer&) = delete;
+
+  // The future is ready once `done` has been called.
+  std::future<void> stop() {
+    stopped_ = true;
+    auto done = std::make_shared<std::promise<void>>();
+    auto future = done->get_future();
+    net::post(ioc_, [this, done] { server_.stop([done] { done->set_value(); }); });
+    return future;
+  }
+  tcp::endpoint endpoint() const { return server_.local_endpoint(); }
+  const Server& server() const { return server_; }
+
+  // Waits until the server counts `n` open connections.
+  bool wait_for_connections(std::size_t n, std::chrono::milliseconds timeout = 2s) const {
+    const auto start = Clock::now();
+    while (server_.open_connections() != n) {
+      if (since(start) > timeout) {
+        return false;
+      }
+      std::this_thread::sleep_for(5ms);
+    }
+    return true;
+  }
+
+ private:
+  net::io_context ioc_;
+  net::executor_work_guard<net::io_context::executor_type> work_ = net::make_work_guard(ioc_);
+  Server server_;
+  std::vector<std::thread> threads_;
+  bool stopped_ = false;
+};
+
+// A blocking client: each call runs its own io_context until the operation ends or times out.
+class Client {
+ public:
+  explicit Client(const tcp::endpoint& endpoint) { connect_error_ = connect(endpoint); }
+
+  beast::error_code connect_error() const { return connect_error_; }
+
+  beast::error_code send(std::string_view bytes) {
+    beast::error_code result;
+    stream_.expires_after(2s);
+    net::async_write(stream_, net::buffer(bytes.data(), bytes.size()),
+                     [&](beast::error_code ec, std::size_t) { result = ec; });
+    run();
+    return result;
+  }
+
+  std::optional<Response> read(std::chrono::milliseconds timeout = 3s) {
+    Response res;
+    beast::error_code result;
+    stream_.expires_after(timeout);
+    bhttp::async_read(stream_, buffer_, res,
+                      [&](beast::error_code ec, std::size_t) { result = ec; });
+    run();
+    if (result) {
+      last_error_ = result;
+      return std::nullopt;
+    }
+    return res;
+  }
+
+  std::optional<Response> request(std::string_view bytes) {
+    if (send(bytes)) {
+      return std::nullopt;
+    }
+    return read();
+  }
+
+  // How long until the server closed the connection; nothing if it is still open after
+  // `timeout`.
+  std::optional<std::chrono::milliseconds> wait_closed(std::chrono::milliseconds timeout = 3s) {
+    const auto start = Clock::now();
+    stream_.expires_after(timeout);
+    beast::error_code result;
+    std::array<char, 1024> scratch;
+    do {
+      stream_.async_read_some(net::buffer(scratch),
+                              [&](beast::error_code ec, std::size_t) { result = ec; });
+      run();
+    } while (!result);
+    if (result == beast::error::timeout) {
+      return std::nullopt;
+    }
+    return since(start);
+  }
+
+  beast::error_code last_error() const { return last_error_; }
+
+ private:
+  beast::error_code connect(const tcp::endpoint& endpoint) {
+    beast::error_code result;
+    stream_.expires_after(2s);
+    stream_.async_connect(endpoint, [&](beast::error_code ec) { result = ec; });
+    run();
+    return result;
+  }
+  void run() {
+    ioc_.restart();
+    ioc_.run();
+  }
+
+  net::io_context ioc_;
+  beast::tcp_stream stream_{ioc_};
+  beast::flat_buffer buffer_;
+  beast::error_code connect_error_;
+  beast::error_code last_error_;
+};
+
+std::string get(std::string_view target, std::string_view extra_headers = "") {
+  return "GET " + std::string(target) + " HTTP/1.1\r\nHost: test\r\n" + std::string(extra_headers) +
+         "\r\n";
+}
+
+std::string post(std::string_view target, std::string_view body) {
+  return "POST " + std::string(target) +
+         " HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + std::string(body);
+}
+
+void expect_problem(const Response& res, unsigned status, std::string_view type) {
+  EXPECT_EQ(res.result_int(), status);
+  EXPECT_EQ(res[bhttp::field::content_type], "application/problem+json");
+  EXPECT_FALSE(res.keep_alive());
+  const auto body = boost::json::parse(res.body()).as_object();
+  EXPECT_EQ(body.at("type").as_string(), type);
+  EXPECT_EQ(body.at("status").as_int64(), status);
+  EXPECT_TRUE(body.at("title").is_string());
+  EXPECT_TRUE(body.at("detail").is_string());
+}
+
+TEST(HttpServer, AnswersARequestWithTheHandlersResponse) {
+  RunningServer running(echo);
+  Client client(running.endpoint());
+  ASSERT_FALSE(client.connect_error());
+
+  const auto res = client.request(post("/v1/events", R"({"id":"msg-1"})"));
+  ASSERT_TRUE(res) << client.last_error().message();
+  EXPECT_EQ(res->result(), bhttp::status::ok);
+  EXPECT_EQ(res->version(), 11u);
+  EXPECT_EQ(res->body(), R"(POST /v1/events {"id":"msg-1"})");
+  EXPECT_EQ((*res)[bhttp::field::server], "treve-test");
+  EXPECT_EQ((*res)[bhttp::field::content_length], std::to_string(res->body().size()));
+  EXPECT_TRUE(res->keep_alive());
+}
+
+TEST(HttpServer, AnswersKeepAliveRequestsOnOneConnection) {
+  RunningServer running(echo);
+  Client client(running.endpoint());
+
+  const auto first = client.request(get("/one"));
+  const auto second = client.request(post("/two", "body"));
+  ASSERT_TRUE(first && second) << client.last_error().message();
+  EXPECT_EQ(first->body(), "GET /one ");
+  EXPECT_EQ(second->body(), "POST /two body");
+  EXPECT_EQ(running.server().open_connections(), 1u);
+}
+
+TEST(HttpServer, AnswersHttp10AndClosesTheConnectionAfterwards) {
+  RunningServer running(echo);
+  Client client(running.endpoint());
+
+  const auto res = client.request("GET /old HTTP/1.0\r\n\r\n");
+  ASSERT_TRUE(res) << client.last_error().message();
+  EXPECT_EQ(res->version(), 10u);
+  EXPECT_EQ(res->body(), "GET /old ");
+  EXPECT_FALSE(res->keep_alive());
+  EXPECT_TRUE(client.wait_closed(1s));
+}
+
+TEST(HttpServer, KeepsAnHttp10ConnectionThatAsksForKeepAlive) {
+  RunningServer running(echo);
+  Client client(running.endpoint());
+
+  const auto first = client.request("GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  ASSERT_TRUE(first) << client.last_error().message();
+  EXPECT_EQ(first->version(), 10u);
+  EXPECT_TRUE(first->keep_alive());
+  const auto second = client.request("GET /b HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  ASSERT_TRUE(second) << client.last_error().message();
+  EXPECT_EQ(second->body(), "GET /b ");
+}
+
+TEST(HttpServer, ClosesTheConnectionWhenTheClientAsksForIt) {
+  RunningServer running(echo);
+  Client client(running.endpoint());
+
+  const auto res = client.request(get("/", "Connection: close\r\n"));
+  ASSERT_TRUE(res) << client.last_error().message();
+  EXPECT_FALSE(res->keep_alive());
+  EXPECT_TRUE(client.wait_closed(1s));
+}
+
+TEST(HttpServer, ClosesTheConnectionWhenTheHandlerAsksForIt) {
+  RunningServer running([](Request&&, Respond respond) {
+    Response res = text("bye");
+    res.set(bhttp::field::connection, "close");
+    respond(std::move(res));
+  });
+  Client client(running.endpoint());
+
+  const auto res = client.request(get("/"));
+  ASSERT_TRUE(res) << client.last_error().message();
+  EXPECT_FALSE(res->keep_alive());
+  EXPECT_TRUE(client.wait_closed(1s));
+}
+
+TEST(HttpServer, DeliversAResponseGivenLaterFromAnotherThread) {
+  std::vector<std::jthread> workers;
+  std::mutex workers_mutex;
+  RunningServer running([&](Request&& req, Respond respond) {
+    std::lock_guard lock(workers_mutex);
+    workers.emplace_back([respond, target = std::string(req.target())] {
+      std::this_thread::sleep_for(50ms);  // a commit to the store
+      respond(text("stored " + target));
+    });
+  });
+  Client client(running.endpoint());
+
+  const auto start = Clock::now();
+  const auto first = client.request(post("/v1/events", "{}"));
+  ASSERT_TRUE(first) << client.last_error().message();
+  EXPECT_GE(since(start), 50ms);
+  EXPECT_EQ(first->body(), "stored /v1/events");
+  const auto second = client.request(get("/again"));
+  ASSERT_TRUE(second) << client.last_error().message();
+  EXPECT_EQ(second->body(), "stored /again");
+  std::lock_guard lock(workers_mutex);
+  workers.clear();
+}
+
+TEST(HttpServer, ReadsTheNextRequestOnlyOnceTheResponseIsWritten) {
+  std::atomic<int> calls{0};
+  std::vector<std::jthread> workers;
+  std::mutex workers_mutex;
+  std::atomic<int> calls_when_first_answered{-1};
+  RunningServer running([&](Request&& req, Respond respond) {
+    const int call = ++calls;
+    std::lock_guard lock(workers_mutex);
+    workers.emplace_back([&, call, respond, target = std::string(req.target())] {
+      std::this_thread::sleep_for(100ms);
+      if (call == 1) {
+        calls_when_first_answered = calls.load();
+      }
+      respond(text(target));
+    });
+  });
+  Client client(running.endpoint());
+
+  // Both requests in one write: the second is already in the server's buffer.
+  ASSERT_FALSE(client.send(get("/first") + get("/second")));
+  const auto first = client.read();
+  const auto second = client.read();
+  ASSERT_TRUE(first && second) << client.last_error().message();
+  EXPECT_EQ(first->body(), "/first");
+  EXPECT_EQ(second->body(), "/second");
+  EXPECT_EQ(calls_when_first_answered, 1);
+  std::lock_guard lock(workers_mutex);
+  workers.clear();
+}
+
+TEST(HttpServer, IgnoresASecondCallToRespond) {
+  RunningServer running([](Request&&, Respond respond) {
+    respond(text("first"));
+    respond(text("second"));
+  });
+  Client client(running.endpoint());
+
+  const auto first = client.request(get("/"));
+  const auto next = client.request(get("/"));
+  ASSERT_TRUE(first && next) << client.last_error().message();
+  EXPECT_EQ(first->body(), "first");
+  EXPECT_EQ(next->body(), "first");
+}
+
+TEST(HttpServer, AnswersAHandlerThatThrowsWith500) {
+  RunningServer running([](Request&&, Respond) -> void { throw std::runtime_error("bug"); });
+  Client client(running.endpoint());
+
+  const auto res = client.request(get("/"));
+  ASSERT_TRUE(res) << client.last_error().message();
+  expect_problem(*res, 500, "urn:treve:problem:internal-error");
+}
+
+TEST(HttpServer, RejectsABodyOverTheLimitWith413ProblemJson) {
+  std::atomic<int> calls{0};
+  ServerOptions options = test_options();
+  options.body_limit = [](std::string_view) { return std::size_t{100}; };
+  RunningServer running(
+      [&](Request&& req, Respond respond) {
+        ++calls;
+        echo(std::move(req), std::move(respond));
+      },
+      options);
+  Client client(running.endpoint());
+
+  const auto res = client.request(post("/v1/events", std::string(200, 'x')));
+  ASSERT_TRUE(res) << client.last_error().message();
+  expect_problem(*res, 413, "urn:treve:problem:body-too-large");
+  EXPECT_EQ(boost::json::parse(res->body()).at("detail"),
+            "the body is larger than the limit of 100 bytes");
+  EXPECT_TRUE(client.wait_closed(2s));
+  EXPECT_EQ(calls, 0);
+
+  Client exact(running.endpoint());
+  const auto accepted = exact.request(post("/v1/events", std::string(100, 'x')));
+  ASSERT_TRUE(accepted) << exact.last_error().message();
+  EXPECT_EQ(accepted->result(), bhttp::status::ok);
+}
+
+TEST(HttpServer, RejectsAChunkedBodyThatGrowsOverTheLimit) {
+  ServerOptions options = test_options();
+  options.body_limit = [](std::string_view) { return std::size_t{100}; };
+  RunningServer running(echo, options);
+  Client client(running.endpoint());
+
+  const std::string chunk(60, 'x');
+  const auto res = client.request(
+      "POST /v1/events:batch HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "3c\r\n" +
+      chunk + "\r\n3c\r\n" + chunk + "\r\n0\r\n\r\n");
+  ASSERT_TRUE(res) << client.last_error().message();
+  expect_problem(*res, 413, "urn:treve:problem:body-too-large");
+  EXPECT_TRUE(client.wait_closed(2s));
+}
+
+TEST(HttpServer, TakesTheBodyLimitOfTheRequestTarget) {
+  ServerOptions options = test_options();
+  options.body_limit = [](std::string_view target) {
+    return target == "/v1/events:batch" ? std::size_t{1000} : std::size_t{100};
+  };
+  RunningServer running(echo, options);
+  Client client(running.endpoint());
+
+  const auto res = client.request(post("/v1/events:batch", std::string(500, 'x')));
+  ASSERT_TRUE(res) << client.last_error().message();
+  EXPECT_EQ(res->result(), bhttp::status::ok);
+}
+
+TEST(HttpServer, AnswersExpectContinueBeforeTheBodyIsSent) {
+  ServerOptions options = test_options();
+  options.body_limit = [](std::string_view) { return std::size_t{100}; };
+  RunningServer running(echo, options);
+
+  Client client(running.endpoint());
+  ASSERT_FALSE(
+      client.send("POST /v1/events HTTP/1.1\r\nHost: test\r\nExpect: "
+                  "100-continue\r\nContent-Length: 4\r\n\r\n"));
+  const auto go_on = client.read();
+  ASSERT_TRUE(go_on) << client.last_error().message();
+  EXPECT_EQ(go_on->result(), bhttp::status::continue_);
+  const auto res = client.request("body");
+  ASSERT_TRUE(res) << client.last_error().message();
+  EXPECT_EQ(res->body(), "POST /v1/events body");
+
+  Client too_large(running.endpoint());
+  const auto refused = too_large.request(
+      "POST /v1/events HTTP/1.1\r\nHost: test\r\nExpect: 100-continue\r\nContent-Length: "
+      "1000\r\n\r\n");
+  ASSERT_TRUE(refused) << too_large.last_error().message();
+  expect_problem(*refused, 413, "urn:treve:problem:body-too-large");
+}
+
+TEST(HttpServer, AnswersGarbageWith400ProblemJsonAndCloses) {
+  RunningServer running(echo);
+  Client client(running.endpoint());
+
+  const auto res = client.request("\x16\x03\x01 this is not HTTP\r\n\r\n");
+  ASSERT_TRUE(res) << client.last_error().message();
+  expect_problem(*res, 400, "urn:treve:problem:bad-http-request");
+  EXPECT_TRUE(client.wait_closed(2s));
+
+  Client other(running.endpoint());
+  const auto served = other.request(get("/"));
+  ASSERT_TRUE(served) << other.last_error().message();
+  EXPECT_EQ(served->result(), bhttp::status::ok);
+}
+
+TEST(HttpServer, AnswersAnOversizedHeaderWith431ProblemJson) {
+  RunningServer running(echo);
+  Client client(running.endpoint());
+
+  const auto res = client.request(get("/", "X-Padding: " + std::string(10'000, 'x') + "\r\n"));
+  ASSERT_TRUE(res) << client.last_error().message();
+  expect_problem(*res, 431, "urn:treve:problem:header-too-large");
+  EXPECT_TRUE(client.wait_closed(2s));
+}
+
+TEST(HttpServer, CutsOffASlowClientWithoutDelayingOthers) {
+  ServerOptions options = test_options();
+  options.read_timeout = 300ms;
+  options.idle_timeout = 300ms;
+  RunningServer running(echo, options);
+
+  net::io_context slow_ioc;
+  tcp::socket slow(slow_ioc);
+  slow.connect(running.endpoint());
+  const auto start = Clock::now();
+  net::write(slow, net::buffer(std::string_view("POST / HTTP/1.1\r\n")));
+
+  auto normal = std::async(std::launch::async, [&] {
+    std::this_thread::sleep_for(50ms);
+    Client client(running.endpoint());
+    const auto sent = Clock::now();
+    const auto res = client.request(post("/v1/events", "{}"));
+    return std::pair{res.has_value(), since(sent)};
+  });
+
+  // One header byte every 200 ms until the server has closed the connection.
+  std::optional<std::chrono::milliseconds> cut_off;
+  const std::string header = "Host: slow\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+  for (char byte : header) {
+    std::this_thread::sleep_for(200ms);
+    beast::error_code ec;
+    net::write(slow, net::buffer(&byte, 1), ec);
+    if (ec) {
+      cut_off = since(start);
+      break;
+    }
+  }
+  ASSERT_TRUE(cut_off) << "the slow client was never cut off";
+  EXPECT_GE(*cut_off, 300ms);
+  EXPECT_LE(*cut_off, 1'500ms);
+
+  const auto [served, latency] = normal.get();
+  EXPECT_TRUE(served);
+  EXPECT_LT(latency, 250ms);
+}
+
+TEST(HttpServer, ClosesAnIdleKeepAliveConnectionAfterTheIdleTimeout) {
+  ServerOptions options = test_options();
+  options.idle_timeout = 300ms;
+  RunningServer running(echo, options);
+  Client client(running.endpoint());
+
+  ASSERT_TRUE(client.request(get("/")));
+  const auto closed_after = client.wait_closed(2s);
+  ASSERT_TRUE(closed_after) << "the idle connection stayed open";
+  EXPECT_GE(*closed_after, 250ms);
+  EXPECT_LE(*closed_after, 1'000ms);
+  EXPECT_TRUE(running.wait_for_connections(0));
+}
+
+TEST(HttpServer, StopFinishesTheRequestInProgressThenCallsDoneAndRefusesNewConnections) {
+  std::promise<void> slow_request_arrived;
+  std::jthread worker;
+  RunningServer running([&](Request&& req, Respond respond) {
+    if (req.target() == "/quick") {
+      respond(text("quick"));
+      return;
+    }
+    worker = std::jthread([respond] {
+      std::this_thread::sleep_for(200ms);
+      respond(text("slow"));
+    });
+    slow_request_arrived.set_value();
+  });
+
+  Client idle(running.endpoint());
+  ASSERT_TRUE(idle.request(get("/quick")));
+  Client busy(running.endpoint());
+  ASSERT_FALSE(busy.send(get("/slow")));
+  ASSERT_EQ(slow_request_arrived.get_future().wait_for(2s), std::future_status::ready);
+
+  const auto endpoint = running.endpoint();
+  auto done = running.stop();
+  EXPECT_EQ(running.endpoint(), endpoint);
+  const auto idle_closed = idle.wait_closed(1s);
+  ASSERT_TRUE(idle_closed) << "the idle connection stayed open";
+  EXPECT_LT(*idle_closed, 150ms);
+  EXPECT_EQ(done.wait_for(0ms), std::future_status::timeout);
+
+  const auto res = busy.read();
+  ASSERT_TRUE(res) << busy.last_error().message();
+  EXPECT_EQ(res->body(), "slow");
+  EXPECT_FALSE(res->keep_alive());
+  EXPECT_EQ((*res)[bhttp::field::connection], "close");
+  EXPECT_EQ(done.wait_for(2s), std::future_status::ready);
+  EXPECT_TRUE(busy.wait_closed(1s));
+  EXPECT_EQ(running.server().open_connections(), 0u);
+
+  Client late(endpoint);
+  EXPECT_EQ(late.connect_error(), net::error::connection_refused);
+}
+
+TEST(HttpServer, StopClosesConnectionsStillBusyWhenTheGraceRunsOut) {
+  std::mutex held_mutex;
+  std::optional<Respond> held;
+  std::promise<void> arrived;
+  ServerOptions options = test_options();
+  options.shutdown_grace = 200ms;
+  RunningServer running(
+      [&](Request&&, Respond respond) {
+        std::lock_guard lock(held_mutex);
+        held = std::move(respond);  // a store that never commits
+        arrived.set_value();
+      },
+      options);
+  Client client(running.endpoint());
+  ASSERT_FALSE(client.send(get("/stuck")));
+  ASSERT_EQ(arrived.get_future().wait_for(2s), std::future_status::ready);
+
+  const auto start = Clock::now();
+  auto done = running.stop();
+  ASSERT_EQ(done.wait_for(2s), std::future_status::ready);
+  EXPECT_GE(since(start), 150ms);
+  EXPECT_FALSE(client.read(1s));
+  EXPECT_EQ(running.server().open_connections(), 0u);
+
+  // The store finally answers: nobody is left to hear it, and nothing breaks.
+  std::lock_guard lock(held_mutex);
+  (*held)(text("too late"));
+  held.reset();
+}
+
+TEST(HttpServer, StopWithoutConnectionsCallsDoneAtOnce) {
+  RunningServer running(echo);
+  const auto start = Clock::now();
+  auto done = running.stop();
+  ASSERT_EQ(done.wait_for(2s), std::future_status::ready);
+  EXPECT_LT(since(start), 500ms);
+}
+
+TEST(HttpServer, ClosesConnectionsBeyondMaxConnections) {
+  ServerOptions options = test_options();
+  options.max_connections = 2;
+  RunningServer running(echo, options);
+
+  std::optional<Client> first(running.endpoint());
+  Client second(running.endpoint());
+  ASSERT_TRUE(first->request(get("/1")));
+  ASSERT_TRUE(second.request(get("/2")));
+  EXPECT_EQ(running.server().open_connections(), 2u);
+
+  Client third(running.endpoint());
+  ASSERT_FALSE(third.connect_error());
+  const auto refused = third.read();
+  ASSERT_TRUE(refused) << third.last_error().message();
+  expect_problem(*refused, 503, "urn:treve:problem:too-many-connections");
+  EXPECT_TRUE(third.wait_closed(1s));
+  EXPECT_EQ(running.server().open_connections(), 2u);
+
+  first.reset();
+  ASSERT_TRUE(running.wait_for_connections(1));
+  Client fourth(running.endpoint());
+  const auto served = fourth.request(get("/4"));
+  ASSERT_TRUE(served) << fourth.last_error().message();
+  EXPECT_EQ(served->body(), "GET /4 ");
+}
+
+TEST(HttpServer, ListensOnAFreePortOfLocalhost) {
+  net::io_context ioc;
+  Server server(ioc, echo, test_options());
+  ASSERT_TRUE(server.listen("localhost:0"));
+  EXPECT_NE(server.local_endpoint().port(), 0);
+  EXPECT_TRUE(server.local_endpoint().address().is_loopback());
+}
+
+TEST(HttpServer, ListensOnTheIpv6LoopbackInBrackets) {
+  net::io_context ioc;
+  Server server(ioc, echo, test_options());
+  const auto listening = server.listen("[::1]:0");
+  if (!listening && listening.error().find("Cannot assign") != std::string::npos) {
+    GTEST_SKIP() << "no IPv6 loopback here: " << listening.error();
+  }
+  ASSERT_TRUE(listening) << listening.error();
+  EXPECT_TRUE(server.local_endpoint().address().is_v6());
+}
+
+TEST(HttpServer, SaysWhichAddressIsAlreadyInUse) {
+  RunningServer running(echo);
+  const std::string taken = "127.0.0.1:" + std::to_string(running.endpoint().port());
+
+  net::io_context ioc;
+  Server second(ioc, echo, test_options());
+  const auto listening = second.listen(taken);
+  ASSERT_FALSE(listening);
+  EXPECT_EQ(listening.error(), "cannot listen on " + taken + ": Address already in use");
+}
+
+TEST(HttpServer, RejectsAMalformedListenAddress) {
+  net::io_context ioc;
+  Server server(ioc, echo, test_options());
+  for (const std::string address : {"127.0.0.1", "127.0.0.1:", ":2007", "127.0.0.1:99999",
+                                    "127.0.0.1:http", "::1:2007", "[::1", "[::1]2007"}) {
+    const auto listening = server.listen(address);
+    ASSERT_FALSE(listening) << address;
+    EXPECT_THAT(listening.error(), StartsWith("cannot listen on " + address + ": ")) << address;
+  }
+}
+
+}  // namespace
+}  // namespace treve::http
