@@ -386,7 +386,7 @@ class Loader {
     if (port.size() > 5 || !std::all_of(port.begin(), port.end(), ::isdigit))
       return false;
     int p = std::stoi(port);
-    return p >= 1 && p <= 65535;
+    return p >= 0 && p <= 65535;  // 0: any free port (logged at start)
   }
 
   PolicyOverrides overrides(const toml::table& t, const std::string& prefix) {

@@ -216,6 +216,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::size_t body_limit_ = 0;
   unsigned version_ = 11;
   bool request_keep_alive_ = false;
+  bool head_request_ = false;  // the answer carries the headers of a GET, without its body
   std::optional<Response> response_;
   bool keep_alive_after_write_ = false;
   bool linger_after_write_ = false;
@@ -278,6 +279,7 @@ void Session::on_read_header(beast::error_code ec, std::size_t) {
   const auto& req = parser_->get();
   version_ = req.version();
   request_keep_alive_ = req.keep_alive();
+  head_request_ = req.method() == bhttp::verb::head;
   body_limit_ = listener_->options().body_limit(req.target());
   if (const auto length = parser_->content_length(); length && *length > body_limit_) {
     fail_request(bhttp::error::body_limit);
@@ -391,6 +393,11 @@ void Session::write(Response res, bool keep_alive, bool linger) {
   res.keep_alive(keep_alive);
   res.set(bhttp::field::server, listener_->options().server_name);
   res.prepare_payload();
+  if (head_request_) {
+    const auto length = res.body().size();
+    res.body().clear();
+    res.content_length(length);
+  }
   response_.emplace(std::move(res));
   stream_.expires_after(listener_->options().write_timeout);
   bhttp::async_write(stream_, *response_,

@@ -193,10 +193,7 @@ std::int64_t instant_ms(policy::Instant t) {
   return t.time_since_epoch().count();
 }
 
-std::string detail_json(std::initializer_list<std::pair<const char*, std::string>> fields) {
-  boost::json::object o;
-  for (const auto& [k, v] : fields)
-    o[k] = v;
+std::string detail_json(const boost::json::object& o) {
   return boost::json::serialize(o);
 }
 
@@ -455,8 +452,7 @@ Result<std::vector<AcceptResult>> SqliteStore::accept(std::span<const NewEvent> 
           {
             AuditRecord r = base;
             r.kind = "received";
-            r.detail = detail_json({{"deliveries", std::to_string(e.deliveries.size())},
-                                    {"urgent", e.urgent ? "true" : "false"}});
+            r.detail = detail_json({{"deliveries", e.deliveries.size()}, {"urgent", e.urgent}});
             if (auto a = append_audit(r); !a)
               return std::unexpected(a.error());
           }
@@ -605,7 +601,9 @@ Result<std::vector<ReleasedDelivery>> SqliteStore::release_due(policy::Instant n
             r.category = q.text(4);
             r.recipient = pseudonyms_.pseudonym(d.source, d.recipient);
             r.role = q.text(7);
-            r.detail = detail_json({{"release_at", std::to_string(q.integer(8))}});
+            r.detail =
+                detail_json({{"release_at", policy::format_rfc3339(ms_instant(q.integer(8)),
+                                                                   zone_or_utc(q.text(5)))}});
             records.push_back(std::move(r));
             out.push_back(std::move(d));
           }
