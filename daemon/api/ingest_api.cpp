@@ -215,9 +215,9 @@ void IngestApi::handle(http::Request&& req, http::Respond respond) {
       res.set(beast_http::field::allow, "GET, HEAD");
       return respond(std::move(res));
     }
-    auto stats = store_.stats();
-    if (!stats)
-      return respond(problem_response(version, store_unavailable(stats.error())));
+    if (auto ok = store_.check(); !ok) {
+      return respond(problem_response(version, store_unavailable(ok.error())));
+    }
     return respond(
         make_response(version, beast_http::status::ok, "application/json", R"({"status":"ok"})"));
   }

@@ -66,10 +66,10 @@ int serve(const std::string& config_path) {
     return 1;
   }
   std::unique_ptr<store::SqliteStore> store = std::move(*opened);
-  if (auto s = store->stats()) {
-    spdlog::info("event=store.opened path={} events={} held={} audit_records={} audit_head={}",
-                 options.path, s->events, s->held, s->audit_records, store->audit_head());
-  }
+  // Counting rows of a large store would delay readiness by seconds on a cold cache: only
+  // what is already known is logged.
+  spdlog::info("event=store.opened path={} next_audit_seq={} audit_head={}", options.path,
+               store->next_audit_seq(), store->audit_head());
 
   SystemClock clock;
   store::CommitQueue queue(*store, clock);
@@ -103,7 +103,10 @@ int serve(const std::string& config_path) {
     server.stop([&] { signals.cancel(); });
   });
 
+  // Two threads run the I/O: while one parses and decides, the other writes answers.
+  std::thread second([&ioc] { ioc.run(); });
   ioc.run();
+  second.join();
   queue.stop();
   spdlog::info("event=serve.stopped audit_head={}", store->audit_head());
   store.reset();

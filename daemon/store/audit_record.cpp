@@ -1,8 +1,10 @@
 #include "daemon/store/audit_record.h"
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/sha.h>
+#include <openssl/params.h>
+
+#include <stdexcept>
 
 namespace treve::store {
 namespace {
@@ -18,7 +20,15 @@ std::string hex(const unsigned char* data, std::size_t n) {
   return out;
 }
 
-void json_string(std::string& out, std::string_view s) {
+// SHA-256, fetched once: fetching an algorithm per call costs more than hashing a record.
+const EVP_MD* sha256() {
+  static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md;
+}
+
+}  // namespace
+
+void append_json_string(std::string& out, std::string_view s) {
   out += '"';
   for (char c : s) {
     auto u = static_cast<unsigned char>(c);
@@ -57,8 +67,6 @@ void json_string(std::string& out, std::string_view s) {
   out += '"';
 }
 
-}  // namespace
-
 std::string canonical_encoding(const AuditRecord& r) {
   std::string out;
   out.reserve(256 + r.detail.size());
@@ -69,7 +77,7 @@ std::string canonical_encoding(const AuditRecord& r) {
   for (const std::string* s : {&r.at_local, &r.kind, &r.source, &r.event_id, &r.establishment,
                                &r.category, &r.recipient, &r.role, &r.detail}) {
     out += ',';
-    json_string(out, *s);
+    append_json_string(out, *s);
   }
   out += ']';
   return out;
@@ -88,19 +96,44 @@ void chain(AuditRecord& r, std::string_view prev_hash) {
 }
 
 std::string sha256_hex(std::string_view data) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
-  return hex(digest, sizeof digest);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), digest, &len, sha256(), nullptr);
+  return hex(digest, len);
+}
+
+struct Pseudonymizer::Keyed {
+  EVP_MAC* mac = nullptr;
+  EVP_MAC_CTX* ctx = nullptr;
+};
+
+Pseudonymizer::Pseudonymizer(std::array<unsigned char, 32> key)
+    : keyed_(std::make_unique<Keyed>()) {
+  keyed_->mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  keyed_->ctx = keyed_->mac ? EVP_MAC_CTX_new(keyed_->mac) : nullptr;
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                         OSSL_PARAM_construct_end()};
+  if (!keyed_->ctx || EVP_MAC_init(keyed_->ctx, key.data(), key.size(), params) != 1) {
+    throw std::runtime_error("cannot set up HMAC-SHA-256");
+  }
+}
+
+Pseudonymizer::~Pseudonymizer() {
+  EVP_MAC_CTX_free(keyed_->ctx);
+  EVP_MAC_free(keyed_->mac);
 }
 
 std::string Pseudonymizer::pseudonym(std::string_view source, std::string_view recipient) const {
-  std::string input(source);
-  input += '\n';
-  input += recipient;
+  EVP_MAC_CTX* ctx = EVP_MAC_CTX_dup(keyed_->ctx);
   unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()),
-       reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest, &len);
+  std::size_t len = 0;
+  const unsigned char newline = '\n';
+  EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(source.data()), source.size());
+  EVP_MAC_update(ctx, &newline, 1);
+  EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(recipient.data()), recipient.size());
+  EVP_MAC_final(ctx, digest, &len, sizeof digest);
+  EVP_MAC_CTX_free(ctx);
   return hex(digest, 16);
 }
 

@@ -13,6 +13,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -44,16 +45,24 @@ std::string compute_hash(const AuditRecord& r);  // from r.prev_hash and the fie
 
 std::string sha256_hex(std::string_view data);
 
+// Appends `s` as a JSON string, escaped as the canonical encoding does.
+void append_json_string(std::string& out, std::string_view s);
+
 // Keyed pseudonyms of recipients: hex(HMAC-SHA-256(key, source + "\n" + recipient))[0:32].
 // Without the key, nobody can link a pseudonym to a person; with it, an auditor who knows the
 // person's id computes the pseudonym to look them up.
+// Not thread-safe: one per writer.
 class Pseudonymizer {
  public:
-  explicit Pseudonymizer(std::array<unsigned char, 32> key) : key_(key) {}
+  explicit Pseudonymizer(std::array<unsigned char, 32> key);
+  ~Pseudonymizer();
+  Pseudonymizer(const Pseudonymizer&) = delete;
+  Pseudonymizer& operator=(const Pseudonymizer&) = delete;
   std::string pseudonym(std::string_view source, std::string_view recipient) const;
 
  private:
-  std::array<unsigned char, 32> key_;
+  struct Keyed;  // an HMAC context holding the key, duplicated for each pseudonym
+  std::unique_ptr<Keyed> keyed_;
 };
 
 }  // namespace treve::store

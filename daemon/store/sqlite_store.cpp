@@ -12,7 +12,6 @@
 
 #include <date/tz.h>
 #include <openssl/rand.h>
-#include <boost/json.hpp>
 
 #include "policy/rfc3339.h"
 
@@ -136,8 +135,9 @@ class Statement {
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
 
+  // The text is not copied: it must stay alive until step().
   Statement& bind(int i, std::string_view s) {
-    sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
     return *this;
   }
   Statement& bind(int i, std::int64_t v) {
@@ -150,10 +150,8 @@ class Statement {
   }
   // SQLITE_ROW, SQLITE_DONE or an error code.
   int step() { return sqlite3_step(stmt_); }
-  void reset() {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
+  // Every parameter is bound again before each use, so bindings need no clearing.
+  void reset() { sqlite3_reset(stmt_); }
   std::string text(int col) const {
     auto p = sqlite3_column_text(stmt_, col);
     return p ? std::string(reinterpret_cast<const char*>(p),
@@ -193,9 +191,36 @@ std::int64_t instant_ms(policy::Instant t) {
   return t.time_since_epoch().count();
 }
 
-std::string detail_json(const boost::json::object& o) {
-  return boost::json::serialize(o);
-}
+// The `detail` of an audit record: a small JSON object, built directly (this runs for every
+// record, on the writer thread).
+class Detail {
+ public:
+  Detail& add(std::string_view key, std::string_view value) {
+    open(key);
+    append_json_string(text_, value);
+    return *this;
+  }
+  Detail& add(std::string_view key, std::int64_t value) {
+    open(key);
+    text_ += std::to_string(value);
+    return *this;
+  }
+  Detail& add_bool(std::string_view key, bool value) {
+    open(key);
+    text_ += value ? "true" : "false";
+    return *this;
+  }
+  std::string text() const { return text_ + "}"; }
+
+ private:
+  void open(std::string_view key) {
+    if (text_.size() > 1)
+      text_ += ',';
+    append_json_string(text_, key);
+    text_ += ':';
+  }
+  std::string text_ = "{";
+};
 
 const date::time_zone* zone_or_utc(const std::string& name) {
   try {
@@ -268,6 +293,13 @@ SqliteStore::SqliteStore(sqlite3* writer, sqlite3* reader, std::array<unsigned c
     : writer_(writer), reader_(reader), pseudonyms_(key), head_(kGenesisHash) {}
 
 SqliteStore::~SqliteStore() {
+  {
+    std::lock_guard lock(checkpoint_mutex_);
+    stopping_ = true;
+  }
+  checkpoint_wake_.notify_one();
+  if (checkpointer_.joinable())
+    checkpointer_.join();
   st_.reset();
   sqlite3_close(reader_);
   // A clean close checkpoints the WAL into the database.
@@ -282,8 +314,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteOptions& opti
     sqlite3_close(*writer);
     return std::unexpected(std::move(e));
   };
-  for (const char* pragma :
-       {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL", "PRAGMA foreign_keys = ON"}) {
+  for (const char* pragma : {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL",
+                             "PRAGMA foreign_keys = ON", "PRAGMA wal_autocheckpoint = 0"}) {
     if (auto r = exec(*writer, pragma); !r)
       return fail(r.error());
   }
@@ -323,7 +355,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteOptions& opti
     Statement set(*writer,
                   "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
                   "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
-    set.bind(1, std::to_string(kSchemaVersion));
+    const std::string version_text = std::to_string(kSchemaVersion);
+    set.bind(1, version_text);
     if (int rc = set.step(); rc != SQLITE_DONE) {
       StoreError e = error_of(*writer, rc, "cannot record the schema version");
       exec(*writer, "ROLLBACK");
@@ -344,7 +377,31 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteOptions& opti
   }
   if (auto r = store->load_head(); !r)
     return std::unexpected(r.error());
+  auto checkpoint_db = open_connection(options.path, false);
+  if (!checkpoint_db)
+    return std::unexpected(checkpoint_db.error());
+  SqliteStore* raw = store.get();
+  raw->checkpointer_ = std::thread([raw, db = *checkpoint_db] { raw->run_checkpoints(db); });
   return store;
+}
+
+void SqliteStore::run_checkpoints(sqlite3* db) {
+  std::unique_lock lock(checkpoint_mutex_);
+  while (!stopping_) {
+    checkpoint_wake_.wait_for(lock, std::chrono::milliseconds(200));
+    if (stopping_)
+      break;
+    lock.unlock();
+    // PASSIVE never blocks the writer or readers; frames still in use stay for the next round.
+    sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    lock.lock();
+  }
+  sqlite3_close(db);
+}
+
+Result<void> SqliteStore::check() {
+  std::lock_guard lock(reader_mutex_);
+  return exec(reader_, "SELECT 1");
 }
 
 Result<void> SqliteStore::load_head() {
@@ -452,14 +509,17 @@ Result<std::vector<AcceptResult>> SqliteStore::accept(std::span<const NewEvent> 
           {
             AuditRecord r = base;
             r.kind = "received";
-            r.detail = detail_json({{"deliveries", e.deliveries.size()}, {"urgent", e.urgent}});
+            r.detail = Detail()
+                           .add("deliveries", static_cast<std::int64_t>(e.deliveries.size()))
+                           .add_bool("urgent", e.urgent)
+                           .text();
             if (auto a = append_audit(r); !a)
               return std::unexpected(a.error());
           }
           if (!e.urgent_refusal.empty()) {
             AuditRecord r = base;
             r.kind = "bypass_refused";
-            r.detail = detail_json({{"connector", e.source}, {"reason", e.urgent_refusal}});
+            r.detail = Detail().add("connector", e.source).add("reason", e.urgent_refusal).text();
             if (auto a = append_audit(r); !a)
               return std::unexpected(a.error());
           }
@@ -479,14 +539,16 @@ Result<std::vector<AcceptResult>> SqliteStore::accept(std::span<const NewEvent> 
             r.role = std::string(policy::to_string(d.role));
             if (d.bypassed) {
               r.kind = "bypassed";
-              r.detail = detail_json({{"connector", e.source}, {"reason", d.reason}});
+              r.detail = Detail().add("connector", e.source).add("reason", d.reason).text();
             } else if (d.state == DeliveryState::held) {
               r.kind = "held";
-              r.detail = detail_json(
-                  {{"until", policy::format_rfc3339(d.release_at, zone)}, {"reason", d.reason}});
+              r.detail = Detail()
+                             .add("until", policy::format_rfc3339(d.release_at, zone))
+                             .add("reason", d.reason)
+                             .text();
             } else {
               r.kind = "released";
-              r.detail = detail_json({{"reason", d.reason}});
+              r.detail = Detail().add("reason", d.reason).text();
             }
             if (auto a = append_audit(r); !a)
               return std::unexpected(a.error());
@@ -562,7 +624,7 @@ Result<RetractResult> SqliteStore::retract(std::string_view source, std::string_
           AuditRecord r = base;
           r.recipient = pseudonyms_.pseudonym(source, v.recipient);
           r.role = std::string(policy::to_string(v.role));
-          r.detail = detail_json({{"was_until", policy::format_rfc3339(v.release_at, zone)}});
+          r.detail = Detail().add("was_until", policy::format_rfc3339(v.release_at, zone)).text();
           if (auto a = append_audit(r); !a)
             return std::unexpected(a.error());
           v.state = DeliveryState::retracted;
@@ -601,9 +663,10 @@ Result<std::vector<ReleasedDelivery>> SqliteStore::release_due(policy::Instant n
             r.category = q.text(4);
             r.recipient = pseudonyms_.pseudonym(d.source, d.recipient);
             r.role = q.text(7);
-            r.detail =
-                detail_json({{"release_at", policy::format_rfc3339(ms_instant(q.integer(8)),
-                                                                   zone_or_utc(q.text(5)))}});
+            r.detail = Detail()
+                           .add("release_at", policy::format_rfc3339(ms_instant(q.integer(8)),
+                                                                     zone_or_utc(q.text(5))))
+                           .text();
             records.push_back(std::move(r));
             out.push_back(std::move(d));
           }

@@ -4,9 +4,11 @@
 #pragma once
 
 #include <array>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "daemon/store/audit_record.h"
 #include "daemon/store/store.h"
@@ -38,6 +40,10 @@ class SqliteStore final : public Store {
                                                     std::size_t limit) override;
   Result<std::optional<EventView>> find(std::string_view source, std::string_view id) override;
   Result<StoreStats> stats() override;
+  Result<void> check() override;
+
+  // The sequence number the next audit record will take.
+  std::int64_t next_audit_seq() const { return next_audit_seq_; }
 
   // The hash of the last audit record (kGenesisHash when there is none).
   std::string audit_head() const;
@@ -50,8 +56,16 @@ class SqliteStore final : public Store {
   Result<void> load_head();
   Result<void> append_audit(AuditRecord& r);
 
+  // Copies the write-ahead log into the database in the background (PASSIVE checkpoints on
+  // its own connection), so that commits never wait for a checkpoint.
+  void run_checkpoints(sqlite3* db);
+
   sqlite3* writer_;
   sqlite3* reader_;
+  std::mutex checkpoint_mutex_;
+  std::condition_variable checkpoint_wake_;
+  bool stopping_ = false;
+  std::thread checkpointer_;
   std::mutex reader_mutex_;
   Pseudonymizer pseudonyms_;
   std::unique_ptr<Statements> st_;

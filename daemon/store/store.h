@@ -142,6 +142,8 @@ class Store {
                                                             std::size_t limit) = 0;
 
   // Reads; any thread.
+  // Whether the store answers at all (a cheap query): for health checks.
+  virtual Result<void> check() = 0;
   virtual Result<std::optional<EventView>> find(std::string_view source, std::string_view id) = 0;
   virtual Result<StoreStats> stats() = 0;
 };

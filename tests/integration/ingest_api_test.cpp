@@ -865,7 +865,7 @@ TEST_F(IngestApi, CleanStopExitsZeroAndLogsTheAuditHead) {
   ASSERT_EQ(rows.size(), 3u);
   EXPECT_THAT(daemon_.stderr_log(), HasSubstr("event=serve.stopped audit_head=" + rows.back().hash));
   daemon_.start();
-  EXPECT_THAT(daemon_.stderr_log(), HasSubstr("audit_records=3 audit_head=" + rows.back().hash));
+  EXPECT_THAT(daemon_.stderr_log(), HasSubstr("next_audit_seq=4 audit_head=" + rows.back().hash));
   client_.emplace(daemon_.port());
 }
 
