@@ -506,8 +506,9 @@ Result<std::vector<AcceptResult>> SqliteStore::accept(std::span<const NewEvent> 
           base.event_id = e.id;
           base.establishment = e.establishment;
           base.category = std::string(policy::to_string(e.category));
+          // One record object reused for the event's records: only what differs is reset.
+          AuditRecord& r = base;
           {
-            AuditRecord r = base;
             r.kind = "received";
             r.detail = Detail()
                            .add("deliveries", static_cast<std::int64_t>(e.deliveries.size()))
@@ -517,7 +518,6 @@ Result<std::vector<AcceptResult>> SqliteStore::accept(std::span<const NewEvent> 
               return std::unexpected(a.error());
           }
           if (!e.urgent_refusal.empty()) {
-            AuditRecord r = base;
             r.kind = "bypass_refused";
             r.detail = Detail().add("connector", e.source).add("reason", e.urgent_refusal).text();
             if (auto a = append_audit(r); !a)
@@ -534,9 +534,8 @@ Result<std::vector<AcceptResult>> SqliteStore::accept(std::span<const NewEvent> 
                 return std::unexpected(error_of(writer_, rc, "cannot store a delivery"));
               }
             }
-            AuditRecord r = base;
             r.recipient = pseudonyms_.pseudonym(e.source, d.recipient);
-            r.role = std::string(policy::to_string(d.role));
+            r.role = policy::to_string(d.role);
             if (d.bypassed) {
               r.kind = "bypassed";
               r.detail = Detail().add("connector", e.source).add("reason", d.reason).text();
@@ -553,10 +552,10 @@ Result<std::vector<AcceptResult>> SqliteStore::accept(std::span<const NewEvent> 
             if (auto a = append_audit(r); !a)
               return std::unexpected(a.error());
           }
-          AcceptResult r;
-          r.outcome = AcceptResult::Outcome::stored;
-          r.response = e.response;
-          results.push_back(std::move(r));
+          AcceptResult stored;
+          stored.outcome = AcceptResult::Outcome::stored;
+          stored.response = e.response;
+          results.push_back(std::move(stored));
         }
         return results;
       });
