@@ -46,6 +46,12 @@ Problem problem(int status, std::string slug, std::string title, std::string det
 }
 
 Problem store_unavailable(const store::StoreError& e) {
+  if (e.kind == store::StoreError::Kind::internal) {
+    // A bug or a damaged database: retrying will not help, so no 503.
+    spdlog::error("event=ingest.store_failed error=\"{}\"", e.message);
+    return problem(500, "internal-error", "Internal error",
+                   "the store failed; nothing was kept; the operator has the details in the log");
+  }
   spdlog::error("event=ingest.store_unavailable error=\"{}\"", e.message);
   return problem(503, "store-unavailable", "Store unavailable",
                  "the event could not be stored; nothing was kept, retry later");
@@ -92,8 +98,10 @@ std::optional<std::string> percent_decode(std::string_view s) {
 const config::Connector* authenticate(const config::Config& config, std::string_view header) {
   constexpr std::string_view kBearer = "Bearer ";
   if (header.size() <= kBearer.size() ||
-      !std::equal(kBearer.begin(), kBearer.end(), header.begin(),
-                  [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
+      !std::equal(kBearer.begin(), kBearer.end(), header.begin(), [](char a, char b) {
+        return std::tolower(static_cast<unsigned char>(a)) ==
+               std::tolower(static_cast<unsigned char>(b));
+      })) {
     return nullptr;
   }
   std::string digest = store::sha256_hex(header.substr(kBearer.size()));
@@ -460,10 +468,18 @@ void IngestApi::delete_event(const config::Connector& connector, std::string id,
       }
       return a;
     };
+    // 409 only when nothing was left to retract because it was released; deliveries retracted
+    // by an earlier DELETE make a repeat harmless (200).
     bool released = false;
+    bool retracted_before = false;
     for (const auto& d : r->not_retracted) {
-      released = released || d.state != store::DeliveryState::retracted;
+      if (d.state == store::DeliveryState::retracted) {
+        retracted_before = true;
+      } else {
+        released = true;
+      }
     }
+    released = released && !retracted_before;
     if (r->retracted.empty() && released) {
       Problem p = problem(409, "already-released", "Already released",
                           "every delivery of this event has already been released; nothing "

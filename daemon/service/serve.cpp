@@ -50,13 +50,15 @@ int serve(const std::string& config_path) {
   }
   ::chmod(state_dir.c_str(), 0700);
 
-  auto key = store::load_or_create_key(state_dir + "/pseudonym.key");
+  const std::string db_path = state_dir + "/treve.db";
+  auto key =
+      store::load_or_create_key(state_dir + "/pseudonym.key", !store::has_audit_records(db_path));
   if (!key) {
     spdlog::error("event=serve.key_unusable error=\"{}\"", key.error().message);
     return 1;
   }
   store::SqliteOptions options;
-  options.path = state_dir + "/treve.db";
+  options.path = db_path;
   options.pseudonym_key = *key;
   options.max_page_count = max_page_count_from_env();
   auto opened = store::SqliteStore::open(options);

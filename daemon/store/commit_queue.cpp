@@ -1,5 +1,7 @@
 #include "daemon/store/commit_queue.h"
 
+#include <spdlog/spdlog.h>
+
 namespace treve::store {
 
 CommitQueue::CommitQueue(Store& store, const service::Clock& clock, Options options)
@@ -72,7 +74,12 @@ void CommitQueue::run() {
       }
     }
     if (group.front().write) {
-      group.front().write(store_);
+      try {
+        group.front().write(store_);
+      } catch (const std::exception& e) {
+        // The job answers its own request; a failure must not end the writer.
+        spdlog::error("event=store.write_job_failed error=\"{}\"", e.what());
+      }
       continue;
     }
     events.clear();
@@ -90,14 +97,18 @@ void CommitQueue::run() {
     std::size_t offset = 0;
     for (auto& job : group) {
       const std::size_t n = job.events.size();
-      if (!result) {
+      std::span<const NewEvent> mine(events.data() + offset, n);
+      offset += n;
+      if (result) {
+        const auto first = result->begin() + static_cast<std::ptrdiff_t>(offset - n);
+        job.done(std::vector<AcceptResult>(first, first + static_cast<std::ptrdiff_t>(n)));
+      } else if (group.size() == 1) {
         job.done(std::unexpected(result.error()));
       } else {
-        job.done(
-            std::vector<AcceptResult>(result->begin() + static_cast<std::ptrdiff_t>(offset),
-                                      result->begin() + static_cast<std::ptrdiff_t>(offset + n)));
+        // One request's failure (a batch too big for the space left) must not fail the
+        // others that shared its transaction: each is tried again on its own.
+        job.done(store_.accept(mine, clock_.now()));
       }
-      offset += n;
     }
   }
 }

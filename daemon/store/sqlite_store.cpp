@@ -205,6 +205,15 @@ class Detail {
     text_ += std::to_string(value);
     return *this;
   }
+  // An instant in the establishment's time; null for "no release instant" (fail closed).
+  Detail& add_instant(std::string_view key, policy::Instant t, const date::time_zone* zone) {
+    if (t == policy::Instant::max()) {
+      open(key);
+      text_ += "null";
+      return *this;
+    }
+    return add(key, policy::format_rfc3339(t, zone));
+  }
   Detail& add_bool(std::string_view key, bool value) {
     open(key);
     text_ += value ? "true" : "false";
@@ -401,7 +410,8 @@ void SqliteStore::run_checkpoints(sqlite3* db) {
 
 Result<void> SqliteStore::check() {
   std::lock_guard lock(reader_mutex_);
-  return exec(reader_, "SELECT 1");
+  // Reads a row of the database file itself, not only the connection.
+  return exec(reader_, "SELECT value FROM meta WHERE key = 'schema_version'");
 }
 
 Result<void> SqliteStore::load_head() {
@@ -445,7 +455,12 @@ Result<T> in_transaction(sqlite3* db, std::int64_t& next_seq, std::string& head,
   const std::string saved_head = head;
   if (auto r = exec(db, "BEGIN IMMEDIATE"); !r)
     return std::unexpected(r.error());
-  Result<T> result = body();
+  Result<T> result = std::unexpected(StoreError{});
+  try {
+    result = body();
+  } catch (const std::exception& e) {
+    result = std::unexpected(StoreError{StoreError::Kind::internal, e.what()});
+  }
   if (result) {
     if (auto r = exec(db, "COMMIT"); !r)
       result = std::unexpected(r.error());
@@ -541,10 +556,8 @@ Result<std::vector<AcceptResult>> SqliteStore::accept(std::span<const NewEvent> 
               r.detail = Detail().add("connector", e.source).add("reason", d.reason).text();
             } else if (d.state == DeliveryState::held) {
               r.kind = "held";
-              r.detail = Detail()
-                             .add("until", policy::format_rfc3339(d.release_at, zone))
-                             .add("reason", d.reason)
-                             .text();
+              r.detail =
+                  Detail().add_instant("until", d.release_at, zone).add("reason", d.reason).text();
             } else {
               r.kind = "released";
               r.detail = Detail().add("reason", d.reason).text();
@@ -623,7 +636,7 @@ Result<RetractResult> SqliteStore::retract(std::string_view source, std::string_
           AuditRecord r = base;
           r.recipient = pseudonyms_.pseudonym(source, v.recipient);
           r.role = std::string(policy::to_string(v.role));
-          r.detail = Detail().add("was_until", policy::format_rfc3339(v.release_at, zone)).text();
+          r.detail = Detail().add_instant("was_until", v.release_at, zone).text();
           if (auto a = append_audit(r); !a)
             return std::unexpected(a.error());
           v.state = DeliveryState::retracted;
@@ -770,13 +783,31 @@ Result<StoreStats> SqliteStore::stats() {
   return s;
 }
 
-Result<std::array<unsigned char, 32>> load_or_create_key(const std::string& path) {
+bool has_audit_records(const std::string& path) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    sqlite3_close(db);
+    return false;
+  }
+  bool found = false;
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db, "SELECT 1 FROM audit LIMIT 1", -1, &st, nullptr) == SQLITE_OK) {
+    found = sqlite3_step(st) == SQLITE_ROW;
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return found;
+}
+
+Result<std::array<unsigned char, 32>> load_or_create_key(const std::string& path, bool may_create) {
   std::array<unsigned char, 32> key{};
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd >= 0) {
     ssize_t n = ::read(fd, key.data(), key.size());
+    char extra = 0;
+    const bool longer = ::read(fd, &extra, 1) > 0;
     ::close(fd);
-    if (n != static_cast<ssize_t>(key.size())) {
+    if (n != static_cast<ssize_t>(key.size()) || longer) {
       return std::unexpected(StoreError{StoreError::Kind::internal,
                                         path + ": the pseudonym key must be exactly 32 bytes"});
     }
@@ -786,12 +817,19 @@ Result<std::array<unsigned char, 32>> load_or_create_key(const std::string& path
     return std::unexpected(StoreError{StoreError::Kind::unavailable,
                                       "cannot read " + path + ": " + std::strerror(errno)});
   }
+  if (!may_create) {
+    return std::unexpected(StoreError{
+        StoreError::Kind::internal,
+        path + " is missing but the store already holds audit records made with it: restore "
+               "the key from its backup (a new key would make earlier pseudonyms unfindable)"});
+  }
   if (RAND_bytes(key.data(), static_cast<int>(key.size())) != 1) {
     return std::unexpected(StoreError{StoreError::Kind::internal, "no randomness for the key"});
   }
   // Written under a temporary name and renamed, so that a crash never leaves half a key.
   std::string tmp = path + ".tmp";
-  fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  ::unlink(tmp.c_str());  // a leftover could carry other permissions
+  fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0 || ::write(fd, key.data(), key.size()) != static_cast<ssize_t>(key.size()) ||
       ::fsync(fd) != 0) {
     int err = errno;
@@ -804,6 +842,13 @@ Result<std::array<unsigned char, 32>> load_or_create_key(const std::string& path
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     return std::unexpected(StoreError{StoreError::Kind::unavailable,
                                       "cannot create " + path + ": " + std::strerror(errno)});
+  }
+  // The rename itself must survive a power cut before any record is made with the key.
+  std::string dir = path.substr(0, path.find_last_of('/') + 1);
+  if (int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
   }
   return key;
 }

@@ -73,7 +73,13 @@ class SqliteStore final : public Store {
   std::string head_;
 };
 
-// Reads the pseudonym key from `path`, creating it (32 random bytes, mode 0600) if absent.
-Result<std::array<unsigned char, 32>> load_or_create_key(const std::string& path);
+// Reads the pseudonym key from `path`, creating it (32 random bytes, mode 0600) if absent and
+// `may_create`. A key must never be replaced once records were made with it: the caller says
+// whether the store already holds audit records (see has_audit_records).
+Result<std::array<unsigned char, 32>> load_or_create_key(const std::string& path,
+                                                         bool may_create = true);
+
+// Whether the database at `path` exists and holds at least one audit record.
+bool has_audit_records(const std::string& path);
 
 }  // namespace treve::store

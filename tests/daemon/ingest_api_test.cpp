@@ -150,3 +150,36 @@ TEST_F(IngestApiTest, RetractsHeldDeliveries) {
 
 }  // namespace
 }  // namespace treve::api
+
+namespace treve::api {
+namespace {
+
+TEST_F(IngestApiTest, ASecondDeleteAfterAPartialRetractIsHarmless) {
+  // One delivery already released (due), one held: the first DELETE retracts the held one.
+  store::NewEvent e;
+  e.source = "ent";
+  e.id = "mixed";
+  e.establishment = "0750654D";
+  e.received_at = clock_.now();
+  e.timezone = "Europe/Paris";
+  e.body = "{}";
+  e.body_sha256 = store::sha256_hex(e.body);
+  e.response = "{}";
+  for (auto [who, state] :
+       {std::pair{"s", store::DeliveryState::due}, std::pair{"p", store::DeliveryState::held}}) {
+    store::NewDelivery d;
+    d.recipient = who;
+    d.state = state;
+    d.release_at = clock_.now();
+    d.reason = "test";
+    e.deliveries.push_back(d);
+  }
+  std::vector<store::NewEvent> events{e};
+  ASSERT_TRUE(store_->accept(events, clock_.now()));
+  EXPECT_EQ(call(bhttp::verb::delete_, "/v1/events/mixed", "", "").result_int(), 200);
+  auto again = call(bhttp::verb::delete_, "/v1/events/mixed", "", "");
+  EXPECT_EQ(again.result_int(), 200) << again.body();
+}
+
+}  // namespace
+}  // namespace treve::api

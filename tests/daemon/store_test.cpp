@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <future>
 #include <latch>
 #include <thread>
 
@@ -369,6 +370,62 @@ TEST(CommitQueue, RefusesWorkBeyondItsCapacity) {
   release.count_down();
   queue.stop();
   EXPECT_EQ(query_int(dir, "SELECT count(*) FROM events"), 2);
+}
+
+}  // namespace
+}  // namespace treve::store
+
+namespace treve::store {
+namespace {
+
+TEST(PseudonymKey, IsNeverRecreatedWhenRecordsWereMadeWithIt) {
+  TempDir dir;
+  auto key = load_or_create_key(dir.file("pseudonym.key"), /*may_create=*/false);
+  ASSERT_FALSE(key);
+  EXPECT_THAT(key.error().message, HasSubstr("restore"));
+  EXPECT_FALSE(fs::exists(dir.file("pseudonym.key")));
+}
+
+TEST(SqliteStore, AHeldDeliveryWithNoReleaseInstantIsAuditedWithANullUntil) {
+  TempDir dir;
+  auto store = open_store(dir);
+  std::vector<NewEvent> events{event("a", 1)};
+  events[0].deliveries[0].release_at = policy::Instant::max();
+  ASSERT_TRUE(store->accept(events, {}));
+  EXPECT_EQ(query_int(dir,
+                      "SELECT count(*) FROM audit WHERE kind = 'held' AND detail LIKE "
+                      "'{\"until\":null,%'"),
+            1);
+  EXPECT_TRUE(chain_verifies(dir));
+}
+
+TEST(CommitQueue, ARequestTooBigForTheSpaceLeftDoesNotFailTheOthersInItsGroup) {
+  TempDir dir;
+  auto store = open_store(dir, 60);
+  service::SystemClock clock;
+  CommitQueue queue(*store, clock);
+  std::latch release(1), started(1);
+  ASSERT_TRUE(queue.submit_write([&](Store&) {
+    started.count_down();
+    release.wait();
+  }));
+  started.wait();
+  std::vector<NewEvent> big;
+  for (int i = 0; i < 3000; ++i)
+    big.push_back(event("big-" + std::to_string(i), 3));
+  std::promise<bool> big_ok, small_ok;
+  ASSERT_TRUE(queue.submit_accept(std::move(big), [&](Result<std::vector<AcceptResult>> r) {
+    big_ok.set_value(r.has_value());
+  }));
+  ASSERT_TRUE(queue.submit_accept({event("small", 1)}, [&](Result<std::vector<AcceptResult>> r) {
+    small_ok.set_value(r.has_value());
+  }));
+  release.count_down();
+  EXPECT_FALSE(big_ok.get_future().get());
+  EXPECT_TRUE(small_ok.get_future().get());
+  queue.stop();
+  EXPECT_EQ(query_int(dir, "SELECT count(*) FROM events"), 1);
+  EXPECT_TRUE(chain_verifies(dir));
 }
 
 }  // namespace
