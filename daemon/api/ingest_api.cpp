@@ -203,8 +203,14 @@ IngestApi::IngestApi(ConfigSource config, store::CommitQueue& queue, store::Stor
                      const service::Clock& clock)
     : config_(std::move(config)), queue_(queue), store_(store), clock_(clock) {}
 
-std::size_t IngestApi::body_limit(std::string_view target) const {
+std::size_t IngestApi::body_limit(const http::Request& header) const {
   auto config = config_();
+  auto auth = header.find(beast_http::field::authorization);
+  if (auth == header.end() ||
+      !authenticate(*config, std::string_view(auth->value().data(), auth->value().size()))) {
+    return kUnauthenticatedBodyLimit;
+  }
+  std::string_view target(header.target().data(), header.target().size());
   return target.starts_with(kBatchPath) ? config->server.max_batch_body_bytes
                                         : config->server.max_body_bytes;
 }

@@ -25,8 +25,11 @@ class IngestApi {
 
   void handle(http::Request&& request, http::Respond respond);
 
-  // The body limit for a request target (the batch endpoint takes more).
-  std::size_t body_limit(std::string_view target) const;
+  // The body limit for a request, from its header: the batch endpoint takes more, and a
+  // request without a valid token at most kUnauthenticatedBodyLimit, so that clients without
+  // credentials cannot make the daemon buffer megabytes.
+  std::size_t body_limit(const http::Request& header) const;
+  static constexpr std::size_t kUnauthenticatedBodyLimit = 64 * 1024;
 
  private:
   void post_event(const config::Config& config, const config::Connector& connector,

@@ -280,7 +280,7 @@ void Session::on_read_header(beast::error_code ec, std::size_t) {
   version_ = req.version();
   request_keep_alive_ = req.keep_alive();
   head_request_ = req.method() == bhttp::verb::head;
-  body_limit_ = listener_->options().body_limit(req.target());
+  body_limit_ = listener_->options().body_limit(req);
   if (const auto length = parser_->content_length(); length && *length > body_limit_) {
     fail_request(bhttp::error::body_limit);
     return;

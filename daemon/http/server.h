@@ -33,8 +33,9 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{60'000};
   // Time allowed to write a response to a slow reader.
   std::chrono::milliseconds write_timeout{10'000};
-  // Largest request body accepted, by request target; larger ones get 413.
-  std::function<std::size_t(std::string_view target)> body_limit = [](std::string_view) {
+  // Largest request body accepted, decided from the request's header (target, credentials)
+  // before any of the body is read; larger ones get 413.
+  std::function<std::size_t(const Request& header)> body_limit = [](const Request&) {
     return std::size_t{256 * 1024};
   };
   // Connections beyond this are accepted and closed at once (the listener never stalls).

@@ -79,8 +79,8 @@ int serve(const std::string& config_path) {
 
   boost::asio::io_context ioc;
   http::ServerOptions server_options;
-  server_options.body_limit = [&ingest](std::string_view target) {
-    return ingest.body_limit(target);
+  server_options.body_limit = [&ingest](const http::Request& header) {
+    return ingest.body_limit(header);
   };
   http::Server server(
       ioc,

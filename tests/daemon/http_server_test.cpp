@@ -375,7 +375,7 @@ TEST(HttpServer, AnswersAHandlerThatThrowsWith500) {
 TEST(HttpServer, RejectsABodyOverTheLimitWith413ProblemJson) {
   std::atomic<int> calls{0};
   ServerOptions options = test_options();
-  options.body_limit = [](std::string_view) { return std::size_t{100}; };
+  options.body_limit = [](const Request&) { return std::size_t{100}; };
   RunningServer running(
       [&](Request&& req, Respond respond) {
         ++calls;
@@ -400,7 +400,7 @@ TEST(HttpServer, RejectsABodyOverTheLimitWith413ProblemJson) {
 
 TEST(HttpServer, RejectsAChunkedBodyThatGrowsOverTheLimit) {
   ServerOptions options = test_options();
-  options.body_limit = [](std::string_view) { return std::size_t{100}; };
+  options.body_limit = [](const Request&) { return std::size_t{100}; };
   RunningServer running(echo, options);
   Client client(running.endpoint());
 
@@ -416,8 +416,8 @@ TEST(HttpServer, RejectsAChunkedBodyThatGrowsOverTheLimit) {
 
 TEST(HttpServer, TakesTheBodyLimitOfTheRequestTarget) {
   ServerOptions options = test_options();
-  options.body_limit = [](std::string_view target) {
-    return target == "/v1/events:batch" ? std::size_t{1000} : std::size_t{100};
+  options.body_limit = [](const Request& header) {
+    return header.target() == "/v1/events:batch" ? std::size_t{1000} : std::size_t{100};
   };
   RunningServer running(echo, options);
   Client client(running.endpoint());
@@ -429,7 +429,7 @@ TEST(HttpServer, TakesTheBodyLimitOfTheRequestTarget) {
 
 TEST(HttpServer, AnswersExpectContinueBeforeTheBodyIsSent) {
   ServerOptions options = test_options();
-  options.body_limit = [](std::string_view) { return std::size_t{100}; };
+  options.body_limit = [](const Request&) { return std::size_t{100}; };
   RunningServer running(echo, options);
 
   Client client(running.endpoint());

@@ -183,3 +183,20 @@ TEST_F(IngestApiTest, ASecondDeleteAfterAPartialRetractIsHarmless) {
 
 }  // namespace
 }  // namespace treve::api
+
+namespace treve::api {
+namespace {
+
+TEST_F(IngestApiTest, OnlyAuthenticatedRequestsMaySendLargeBodies) {
+  http::Request header{bhttp::verb::post, "/v1/events:batch", 11};
+  EXPECT_EQ(api_->body_limit(header), IngestApi::kUnauthenticatedBodyLimit);
+  header.set(bhttp::field::authorization, "Bearer wrong");
+  EXPECT_EQ(api_->body_limit(header), IngestApi::kUnauthenticatedBodyLimit);
+  header.set(bhttp::field::authorization, "Bearer change-me");
+  EXPECT_EQ(api_->body_limit(header), config_->server.max_batch_body_bytes);
+  header.target("/v1/events");
+  EXPECT_EQ(api_->body_limit(header), config_->server.max_body_bytes);
+}
+
+}  // namespace
+}  // namespace treve::api
