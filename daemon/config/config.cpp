@@ -333,9 +333,15 @@ class Loader {
     const toml::table* t = table_at(doc, "server");
     if (!t)
       return;
-    check_.only_keys(
-        *t, "server",
-        {"listen", "admin_listen", "state_dir", "max_body_bytes", "max_batch_body_bytes"});
+    check_.only_keys(*t, "server",
+                     {"listen", "admin_listen", "state_dir", "max_body_bytes",
+                      "max_batch_body_bytes", "pseudonym_key"});
+    if (auto s = check_.string(t->get("pseudonym_key"), "server.pseudonym_key")) {
+      if (s->empty() || s->front() != '/') {
+        check_.error(t->get("pseudonym_key"), "server.pseudonym_key", "must be an absolute path");
+      }
+      config.server.pseudonym_key = *s;
+    }
     for (auto [key, target] : {std::pair{"max_body_bytes", &config.server.max_body_bytes},
                                {"max_batch_body_bytes", &config.server.max_batch_body_bytes}}) {
       const toml::node* n = t->get(key);

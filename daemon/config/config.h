@@ -29,6 +29,8 @@ struct ServerConfig {
   std::string state_dir = "/var/lib/treve";
   std::size_t max_body_bytes = 256 * 1024;              // one event
   std::size_t max_batch_body_bytes = 16 * 1024 * 1024;  // POST /v1/events:batch
+  // The key of recipient pseudonyms in the audit trail; empty: state_dir/pseudonym.key.
+  std::string pseudonym_key;
 };
 
 struct Connector {

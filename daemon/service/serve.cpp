@@ -51,8 +51,9 @@ int serve(const std::string& config_path) {
   ::chmod(state_dir.c_str(), 0700);
 
   const std::string db_path = state_dir + "/treve.db";
-  auto key =
-      store::load_or_create_key(state_dir + "/pseudonym.key", !store::has_audit_records(db_path));
+  const std::string key_path = config->server.pseudonym_key.empty() ? state_dir + "/pseudonym.key"
+                                                                    : config->server.pseudonym_key;
+  auto key = store::load_or_create_key(key_path, !store::has_audit_records(db_path));
   if (!key) {
     spdlog::error("event=serve.key_unusable error=\"{}\"", key.error().message);
     return 1;

@@ -36,15 +36,18 @@ std::vector<std::string> errors_of(std::string_view text) {
     return {};
   }
   std::vector<std::string> out;
-  for (const auto& e : loaded.error()) out.push_back(e.to_string());
+  for (const auto& e : loaded.error())
+    out.push_back(e.to_string());
   return out;
 }
 
-std::shared_ptr<const Config> load_ok(std::string_view text, const std::string& path = "test.toml") {
+std::shared_ptr<const Config> load_ok(std::string_view text,
+                                      const std::string& path = "test.toml") {
   auto loaded = parse_config(text, path);
   if (!loaded) {
     std::string all;
-    for (const auto& e : loaded.error()) all += e.to_string() + "\n";
+    for (const auto& e : loaded.error())
+      all += e.to_string() + "\n";
     ADD_FAILURE() << "expected a valid configuration, got:\n" << all;
     return nullptr;
   }
@@ -119,7 +122,8 @@ TEST(Config, TheShippedExampleIsValid) {
   auto loaded = load_config(TREVE_SOURCE_DIR "/systemd/treve.toml");
   ASSERT_TRUE(loaded.has_value()) << [&] {
     std::string all;
-    for (const auto& e : loaded.error()) all += e.to_string() + "\n";
+    for (const auto& e : loaded.error())
+      all += e.to_string() + "\n";
     return all;
   }();
   const Config& c = **loaded;
@@ -203,10 +207,10 @@ TEST(Config, DurationsAcceptDaysHoursMinutesAndZero) {
     const char* text;
     std::chrono::minutes expected;
   };
-  for (const Case& k : {Case{"0", std::chrono::minutes(0)}, Case{"24h", std::chrono::hours(24)},
-                        Case{"72h", std::chrono::hours(72)}, Case{"7d", std::chrono::days(7)},
-                        Case{"90m", std::chrono::minutes(90)},
-                        Case{"1h30m", std::chrono::minutes(90)}}) {
+  for (const Case& k :
+       {Case{"0", std::chrono::minutes(0)}, Case{"24h", std::chrono::hours(24)},
+        Case{"72h", std::chrono::hours(72)}, Case{"7d", std::chrono::days(7)},
+        Case{"90m", std::chrono::minutes(90)}, Case{"1h30m", std::chrono::minutes(90)}}) {
     auto c = load_ok(std::string("[policy]\nparent_grade_delay = \"") + k.text + "\"\n");
     ASSERT_TRUE(c) << k.text;
     EXPECT_EQ(c->policy->defaults().parent_grade_delay, k.expected) << k.text;
@@ -217,9 +221,9 @@ TEST(Config, DurationsAcceptDaysHoursMinutesAndZero) {
 // Error format and lines
 
 TEST(Config, UnknownTopLevelKeyIsAnErrorWithItsLine) {
-  EXPECT_THAT(errors_of("# comment\n\nsever = 1\n"),
-              ElementsAre(AllOf(StartsWith("test.toml:3: sever: unknown key"),
-                                HasSubstr("server"))));
+  EXPECT_THAT(
+      errors_of("# comment\n\nsever = 1\n"),
+      ElementsAre(AllOf(StartsWith("test.toml:3: sever: unknown key"), HasSubstr("server"))));
 }
 
 TEST(Config, UnknownKeyInServerNamesTheKey) {
@@ -258,16 +262,17 @@ TEST(Config, UnknownKeyInAnEstablishmentNamesTheKey) {
   EXPECT_THAT(errors_of("[establishments.\"0750654D\"]\n"
                         "timezone = \"Europe/Paris\"\n"
                         "timzone = \"Europe/Paris\"\n"),
-              ElementsAre(AllOf(StartsWith("test.toml:3: establishments."),
-                                HasSubstr("0750654D"), HasSubstr("timzone: unknown key"))));
+              ElementsAre(AllOf(StartsWith("test.toml:3: establishments."), HasSubstr("0750654D"),
+                                HasSubstr("timzone: unknown key"))));
 }
 
 TEST(Config, UnknownKeyInAConnectorNamesTheKey) {
   EXPECT_THAT(
-      errors_of("[[connectors]]\n"
-                "name = \"ent\"\n"
-                "token_sha256 = \"e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a719a100eeea6f\"\n"
-                "may_bypas = true\n"),
+      errors_of(
+          "[[connectors]]\n"
+          "name = \"ent\"\n"
+          "token_sha256 = \"e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a719a100eeea6f\"\n"
+          "may_bypas = true\n"),
       ElementsAre(StartsWith("test.toml:4: connectors[0].may_bypas: unknown key")));
 }
 
@@ -281,14 +286,15 @@ TEST(Config, UnknownKeyInASinkNamesTheKey) {
 }
 
 TEST(Config, AllErrorsAreReportedAtOnce) {
-  auto errors = errors_of("[server]\n"                        // 1
-                          "listen = \"nowhere\"\n"            // 2 bad listen
-                          "[policy]\n"                        // 3
-                          "parent_grade_delay = \"tomorrow\"\n"  // 4 bad duration
-                          "[[policy.quiet]]\n"                // 5
-                          "days = [\"mon\"]\n"                // 6
-                          "start = \"25:00\"\n"               // 7 bad time
-                          "end = \"07:00\"\n");               // 8
+  auto errors = errors_of(
+      "[server]\n"                           // 1
+      "listen = \"nowhere\"\n"               // 2 bad listen
+      "[policy]\n"                           // 3
+      "parent_grade_delay = \"tomorrow\"\n"  // 4 bad duration
+      "[[policy.quiet]]\n"                   // 5
+      "days = [\"mon\"]\n"                   // 6
+      "start = \"25:00\"\n"                  // 7 bad time
+      "end = \"07:00\"\n");                  // 8
   EXPECT_THAT(errors, SizeIs(3));
   EXPECT_THAT(errors, Contains(StartsWith("test.toml:2: server.listen: ")));
   EXPECT_THAT(errors, Contains(StartsWith("test.toml:4: policy.parent_grade_delay: ")));
@@ -297,15 +303,15 @@ TEST(Config, AllErrorsAreReportedAtOnce) {
 
 TEST(Config, ErrorsInDifferentSectionsAreAllReported) {
   auto errors = errors_of(
-      "bogus = 1\n"                                          // 1
-      "[establishments.\"0750654A\"]\n"                      // 2 bad UAI
-      "[[connectors]]\n"                                     // 3
-      "name = \"ent\"\n"                                     // 4
-      "token_sha256 = \"not-a-hash\"\n"                      // 5
-      "[[sinks]]\n"                                          // 6
-      "name = \"push\"\n"                                    // 7
-      "type = \"pigeon\"\n"                                  // 8
-      "url = \"https://ent.example/hook\"\n");               // 9
+      "bogus = 1\n"                             // 1
+      "[establishments.\"0750654A\"]\n"         // 2 bad UAI
+      "[[connectors]]\n"                        // 3
+      "name = \"ent\"\n"                        // 4
+      "token_sha256 = \"not-a-hash\"\n"         // 5
+      "[[sinks]]\n"                             // 6
+      "name = \"push\"\n"                       // 7
+      "type = \"pigeon\"\n"                     // 8
+      "url = \"https://ent.example/hook\"\n");  // 9
   EXPECT_THAT(errors, SizeIs(4));
   EXPECT_THAT(errors, Contains(StartsWith("test.toml:1: bogus: ")));
   EXPECT_THAT(errors, Contains(StartsWith("test.toml:2: establishments.0750654A: ")));
@@ -315,16 +321,17 @@ TEST(Config, ErrorsInDifferentSectionsAreAllReported) {
 
 TEST(Config, ErrorsAreReportedInTheOrderOfTheirLines) {
   // An administrator fixes the file from top to bottom: the errors should come in that order.
-  auto errors = errors_of("[[sinks]]\n"                       // 1
-                          "name = \"a\"\n"                    // 2
-                          "type = \"pigeon\"\n"               // 3 bad type
-                          "url = \"https://x.example\"\n"     // 4
-                          "[server]\n"                        // 5
-                          "listen = \"x\"\n"                  // 6 bad listen
-                          "[policy]\n"                        // 7
-                          "timezone = \"X/Y\"\n"              // 8 unknown zone
-                          "zzz = 1\n"                         // 9 unknown key
-                          "aaa = 2\n");                       // 10 unknown key
+  auto errors = errors_of(
+      "[[sinks]]\n"                    // 1
+      "name = \"a\"\n"                 // 2
+      "type = \"pigeon\"\n"            // 3 bad type
+      "url = \"https://x.example\"\n"  // 4
+      "[server]\n"                     // 5
+      "listen = \"x\"\n"               // 6 bad listen
+      "[policy]\n"                     // 7
+      "timezone = \"X/Y\"\n"           // 8 unknown zone
+      "zzz = 1\n"                      // 9 unknown key
+      "aaa = 2\n");                    // 10 unknown key
   ASSERT_THAT(errors, SizeIs(5));
   // toml++ walks tables in key order; the loader sorts errors by line.
   EXPECT_THAT(errors, ElementsAre(StartsWith("test.toml:3: "), StartsWith("test.toml:6: "),
@@ -333,25 +340,28 @@ TEST(Config, ErrorsAreReportedInTheOrderOfTheirLines) {
 }
 
 TEST(Config, TomlSyntaxErrorGivesItsLine) {
-  auto errors = errors_of("[server]\n"
-                          "listen = \"127.0.0.1:2007\"\n"
-                          "admin_listen = \"127.0.0.1:2008\n"  // unterminated string
-                          "state_dir = \"/var/lib/treve\"\n");
+  auto errors = errors_of(
+      "[server]\n"
+      "listen = \"127.0.0.1:2007\"\n"
+      "admin_listen = \"127.0.0.1:2008\n"  // unterminated string
+      "state_dir = \"/var/lib/treve\"\n");
   ASSERT_THAT(errors, SizeIs(1));
   EXPECT_THAT(errors[0], StartsWith("test.toml:3: "));
   EXPECT_THAT(errors[0], HasSubstr("TOML syntax error"));
 }
 
 TEST(Config, TomlSyntaxErrorOnALaterLine) {
-  auto errors = errors_of("[policy]\n"
-                          "timezone = \"Europe/Paris\"\n"
-                          "\n"
-                          "\n"
-                          "holidays = [\"fr-public\"\n"
-                          "[server]\n");
+  auto errors = errors_of(
+      "[policy]\n"
+      "timezone = \"Europe/Paris\"\n"
+      "\n"
+      "\n"
+      "holidays = [\"fr-public\"\n"
+      "[server]\n");
   ASSERT_THAT(errors, SizeIs(1));
   // toml++ notices the missing ']' where the next token begins.
-  EXPECT_THAT(errors[0], ::testing::AnyOf(StartsWith("test.toml:5: "), StartsWith("test.toml:6: ")));
+  EXPECT_THAT(errors[0],
+              ::testing::AnyOf(StartsWith("test.toml:5: "), StartsWith("test.toml:6: ")));
 }
 
 TEST(Config, ErrorsNameTheFileGiven) {
@@ -376,10 +386,11 @@ TEST(Config, AMissingFileIsAnError) {
 // Establishments and values
 
 TEST(Config, BadUaiAsEstablishmentKeyNamesTheExpectedControlLetter) {
-  auto errors = errors_of("[policy]\n"
-                          "holidays = []\n"
-                          "[establishments.\"0750654A\"]\n"
-                          "timezone = \"Europe/Paris\"\n");
+  auto errors = errors_of(
+      "[policy]\n"
+      "holidays = []\n"
+      "[establishments.\"0750654A\"]\n"
+      "timezone = \"Europe/Paris\"\n");
   ASSERT_THAT(errors, SizeIs(1));
   EXPECT_THAT(errors[0], StartsWith("test.toml:3: establishments.0750654A: "));
   EXPECT_THAT(errors[0], HasSubstr("expected D"));
@@ -393,10 +404,11 @@ TEST(Config, MalformedUaiAsEstablishmentKeyIsAnError) {
 }
 
 TEST(Config, BadTimeIsAnError) {
-  auto errors = errors_of("[[policy.quiet]]\n"
-                          "days = [\"mon\"]\n"
-                          "start = \"20:00\"\n"
-                          "end = \"25:00\"\n");
+  auto errors = errors_of(
+      "[[policy.quiet]]\n"
+      "days = [\"mon\"]\n"
+      "start = \"20:00\"\n"
+      "end = \"25:00\"\n");
   ASSERT_THAT(errors, SizeIs(1));
   EXPECT_THAT(errors[0], StartsWith("test.toml:4: policy.quiet[0].end: "));
   EXPECT_THAT(errors[0], HasSubstr("\"25:00\""));
@@ -412,10 +424,11 @@ TEST(Config, TimesMustBeHHMM) {
 }
 
 TEST(Config, BadDayIsAnErrorAtItsIndex) {
-  auto errors = errors_of("[[policy.quiet]]\n"
-                          "days = [\"sun\", \"mon.\"]\n"
-                          "start = \"20:00\"\n"
-                          "end = \"07:00\"\n");
+  auto errors = errors_of(
+      "[[policy.quiet]]\n"
+      "days = [\"sun\", \"mon.\"]\n"
+      "start = \"20:00\"\n"
+      "end = \"07:00\"\n");
   ASSERT_THAT(errors, SizeIs(1));
   EXPECT_THAT(errors[0], StartsWith("test.toml:2: policy.quiet[0].days[1]: "));
   EXPECT_THAT(errors[0], HasSubstr("\"mon.\""));
@@ -431,10 +444,11 @@ TEST(Config, BadEndDayIsAnError) {
 }
 
 TEST(Config, AWindowWithoutDaysIsAnError) {
-  auto errors = errors_of("[policy]\n"
-                          "[[policy.quiet]]\n"
-                          "start = \"20:00\"\n"
-                          "end = \"07:00\"\n");
+  auto errors = errors_of(
+      "[policy]\n"
+      "[[policy.quiet]]\n"
+      "start = \"20:00\"\n"
+      "end = \"07:00\"\n");
   ASSERT_THAT(errors, SizeIs(1));
   EXPECT_THAT(errors[0], AllOf(StartsWith("test.toml:2: policy.quiet[0]: "), HasSubstr("days")));
 }
@@ -508,11 +522,12 @@ TEST(Config, BadClosedEntryIsAnErrorAtItsIndex) {
 }
 
 TEST(Config, ReversedClosedRangeIsAnError) {
-  auto errors = errors_of("[establishments.\"0750654D\"]\n"
-                          "closed = [\n"
-                          "  \"2026-12-21..2027-01-03\",\n"
-                          "  \"2027-01-03..2026-12-21\",\n"
-                          "]\n");
+  auto errors = errors_of(
+      "[establishments.\"0750654D\"]\n"
+      "closed = [\n"
+      "  \"2026-12-21..2027-01-03\",\n"
+      "  \"2027-01-03..2026-12-21\",\n"
+      "]\n");
   ASSERT_THAT(errors, SizeIs(1));
   EXPECT_THAT(errors[0], StartsWith("test.toml:4: establishments.0750654D.closed[1]: "));
   EXPECT_THAT(errors[0], HasSubstr("2027-01-03..2026-12-21"));
@@ -529,11 +544,12 @@ TEST(Config, ClosedRangeMakesEveryDayQuiet) {
 }
 
 TEST(Config, WindowsCoveringTheWholeWeekAreRejected) {
-  auto errors = errors_of("[policy]\n"
-                          "[[policy.quiet]]\n"
-                          "days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\"]\n"
-                          "start = \"08:00\"\n"
-                          "end = \"08:00\"\n");
+  auto errors = errors_of(
+      "[policy]\n"
+      "[[policy.quiet]]\n"
+      "days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\"]\n"
+      "start = \"08:00\"\n"
+      "end = \"08:00\"\n");
   ASSERT_THAT(errors, SizeIs(1));
   EXPECT_THAT(errors[0], AllOf(StartsWith("test.toml:"), HasSubstr("policy.quiet: "),
                                HasSubstr("whole week")));
@@ -541,38 +557,44 @@ TEST(Config, WindowsCoveringTheWholeWeekAreRejected) {
 }
 
 TEST(Config, TwoWindowsCoveringTheWholeWeekTogetherAreRejected) {
-  auto errors = errors_of("[[establishments.\"0750654D\".quiet]]\n"
-                          "days = [\"mon\"]\n"
-                          "start = \"00:00\"\n"
-                          "end = \"12:00\"\n"
-                          "end_day = \"thu\"\n"
-                          "[[establishments.\"0750654D\".quiet]]\n"
-                          "days = [\"thu\"]\n"
-                          "start = \"11:00\"\n"
-                          "end = \"00:00\"\n"
-                          "end_day = \"mon\"\n");
+  auto errors = errors_of(
+      "[[establishments.\"0750654D\".quiet]]\n"
+      "days = [\"mon\"]\n"
+      "start = \"00:00\"\n"
+      "end = \"12:00\"\n"
+      "end_day = \"thu\"\n"
+      "[[establishments.\"0750654D\".quiet]]\n"
+      "days = [\"thu\"]\n"
+      "start = \"11:00\"\n"
+      "end = \"00:00\"\n"
+      "end_day = \"mon\"\n");
   ASSERT_THAT(errors, SizeIs(1));
   EXPECT_THAT(errors[0], HasSubstr("establishments.0750654D.quiet: "));
   EXPECT_THAT(errors[0], HasSubstr("whole week"));
 }
 
 TEST(Config, AWindowOfAlmostAWeekIsAccepted) {
-  auto c = load_ok("[[policy.quiet]]\n"
-                   "days = [\"mon\"]\n"
-                   "start = \"08:00\"\n"
-                   "end = \"07:59\"\n"
-                   "end_day = \"mon\"\n");
+  auto c = load_ok(
+      "[[policy.quiet]]\n"
+      "days = [\"mon\"]\n"
+      "start = \"08:00\"\n"
+      "end = \"07:59\"\n"
+      "end_day = \"mon\"\n");
   ASSERT_TRUE(c);
 }
 
 TEST(Config, DuplicateConnectorNamesAreAnError) {
   const std::string hash = "e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a719a100eeea6f";
-  auto errors = errors_of("[[connectors]]\n"
-                          "name = \"ent\"\n"
-                          "token_sha256 = \"" + hash + "\"\n"
-                          "[[connectors]]\n"
-                          "name = \"ent\"\n"
-                          "token_sha256 = \"" + hash + "\"\n");
+  auto errors = errors_of(
+      "[[connectors]]\n"
+      "name = \"ent\"\n"
+      "token_sha256 = \"" +
+      hash +
+      "\"\n"
+      "[[connectors]]\n"
+      "name = \"ent\"\n"
+      "token_sha256 = \"" +
+      hash + "\"\n");
   ASSERT_THAT(errors, SizeIs(1));
   EXPECT_THAT(errors[0], StartsWith("test.toml:5: connectors[1].name: "));
   EXPECT_THAT(errors[0], HasSubstr("duplicate"));
@@ -580,8 +602,8 @@ TEST(Config, DuplicateConnectorNamesAreAnError) {
 
 TEST(Config, BadTokenSha256IsAnError) {
   const std::string upper = "E2186DBDB1BB4193608605E84F33208765B5693B55EDD4F730A719A100EEEA6F";
-  for (const std::string& bad : {std::string("change-me"), upper, std::string(63, 'a'),
-                                std::string(65, 'a')}) {
+  for (const std::string& bad :
+       {std::string("change-me"), upper, std::string(63, 'a'), std::string(65, 'a')}) {
     auto errors = errors_of("[[connectors]]\nname = \"ent\"\ntoken_sha256 = \"" + bad + "\"\n");
     ASSERT_THAT(errors, SizeIs(1)) << bad;
     EXPECT_THAT(errors[0], StartsWith("test.toml:3: connectors[0].token_sha256: ")) << bad;
@@ -591,15 +613,17 @@ TEST(Config, BadTokenSha256IsAnError) {
 TEST(Config, AConnectorNeedsANameAndAToken) {
   auto errors = errors_of("[[connectors]]\nmay_bypass = true\n");
   EXPECT_THAT(errors, SizeIs(2));
-  EXPECT_THAT(errors, Contains(AllOf(StartsWith("test.toml:1: connectors[0]: "), HasSubstr("name"))));
   EXPECT_THAT(errors,
-              Contains(AllOf(StartsWith("test.toml:1: connectors[0]: "), HasSubstr("token_sha256"))));
+              Contains(AllOf(StartsWith("test.toml:1: connectors[0]: "), HasSubstr("name"))));
+  EXPECT_THAT(errors, Contains(AllOf(StartsWith("test.toml:1: connectors[0]: "),
+                                     HasSubstr("token_sha256"))));
 }
 
 TEST(Config, ListenEqualToAdminListenIsAnError) {
-  auto errors = errors_of("[server]\n"
-                          "listen = \"127.0.0.1:2007\"\n"
-                          "admin_listen = \"127.0.0.1:2007\"\n");
+  auto errors = errors_of(
+      "[server]\n"
+      "listen = \"127.0.0.1:2007\"\n"
+      "admin_listen = \"127.0.0.1:2007\"\n");
   ASSERT_THAT(errors, SizeIs(1));
   EXPECT_THAT(errors[0], StartsWith("test.toml:3: server.admin_listen: "));
 }
@@ -607,8 +631,9 @@ TEST(Config, ListenEqualToAdminListenIsAnError) {
 TEST(Config, ListenEqualToTheDefaultAdminListenIsAnErrorAtTheListenLine) {
   // admin_listen is not written: it defaults to 127.0.0.1:2008, which listen now takes. The
   // only line that can be blamed is listen's.
-  auto errors = errors_of("[server]\n"
-                          "listen = \"127.0.0.1:2008\"\n");
+  auto errors = errors_of(
+      "[server]\n"
+      "listen = \"127.0.0.1:2008\"\n");
   ASSERT_THAT(errors, SizeIs(1));
   EXPECT_THAT(errors[0], StartsWith("test.toml:2: "));
 }
@@ -629,8 +654,8 @@ TEST(Config, WrongValueTypesAreErrors) {
               ElementsAre(StartsWith("test.toml:2: policy.timezone: must be a string")));
   EXPECT_THAT(errors_of("[policy]\nholidays = \"fr-public\"\n"),
               ElementsAre(StartsWith("test.toml:2: policy.holidays: ")));
-  EXPECT_THAT(errors_of("[[connectors]]\nname = \"ent\"\ntoken_sha256 = \"" +
-                        std::string(64, 'a') + "\"\nmay_bypass = \"yes\"\n"),
+  EXPECT_THAT(errors_of("[[connectors]]\nname = \"ent\"\ntoken_sha256 = \"" + std::string(64, 'a') +
+                        "\"\nmay_bypass = \"yes\"\n"),
               ElementsAre(StartsWith("test.toml:4: connectors[0].may_bypass: ")));
   EXPECT_THAT(errors_of("server = 1\n"), ElementsAre(StartsWith("test.toml:1: server: ")));
 }
@@ -684,12 +709,13 @@ TEST(Config, AnEstablishmentWithQuietReplacesThePolicyWindows) {
 }
 
 TEST(Config, AnEstablishmentInheritsOtherPolicyKeys) {
-  auto c = load_ok("[policy]\n"
-                   "parent_grade_delay = \"72h\"\n"
-                   "urgent_categories = [\"alert\", \"absence\"]\n"
-                   "holidays = []\n"
-                   "[establishments.\"0250001R\"]\n"
-                   "parent_grade_delay = \"0\"\n");
+  auto c = load_ok(
+      "[policy]\n"
+      "parent_grade_delay = \"72h\"\n"
+      "urgent_categories = [\"alert\", \"absence\"]\n"
+      "holidays = []\n"
+      "[establishments.\"0250001R\"]\n"
+      "parent_grade_delay = \"0\"\n");
   ASSERT_TRUE(c);
   const auto& r = policy_of(*c, "0250001R").rules();
   EXPECT_EQ(r.parent_grade_delay, std::chrono::minutes(0));
@@ -721,8 +747,9 @@ TEST(Config, PolicyTimezoneAppliesToEveryEstablishmentWithoutItsOwn) {
 }
 
 TEST(Config, EstablishmentTimezoneOverridesPolicyTimezone) {
-  auto c = load_ok("[policy]\ntimezone = \"Europe/Paris\"\n"
-                   "[establishments.\"0750654D\"]\ntimezone = \"America/Cayenne\"\n");
+  auto c = load_ok(
+      "[policy]\ntimezone = \"Europe/Paris\"\n"
+      "[establishments.\"0750654D\"]\ntimezone = \"America/Cayenne\"\n");
   ASSERT_TRUE(c);
   EXPECT_EQ(policy_of(*c, "0750654D").zone()->name(), "America/Cayenne");
 }
@@ -780,6 +807,22 @@ TEST(Config, AnIcsFileThatIsNotACalendarIsAnError) {
   ASSERT_FALSE(loaded.has_value());
   ASSERT_EQ(loaded.error().size(), 1u);
   EXPECT_THAT(loaded.error()[0].to_string(), StartsWith(path + ":2: policy.closed_ics: "));
+}
+
+}  // namespace
+}  // namespace treve::config
+
+namespace treve::config {
+namespace {
+
+TEST(Config, ThePseudonymKeyPathMustBeAbsolute) {
+  auto ok = parse_config("[server]\npseudonym_key = \"/etc/treve/pseudonym.key\"\n", "test.toml");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ((*ok)->server.pseudonym_key, "/etc/treve/pseudonym.key");
+  auto bad = parse_config("[server]\npseudonym_key = \"key\"\n", "test.toml");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error()[0].to_string(),
+            "test.toml:2: server.pseudonym_key: must be an absolute path");
 }
 
 }  // namespace
