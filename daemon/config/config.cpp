@@ -222,6 +222,20 @@ struct PolicyOverrides {
   std::optional<bool> public_holidays;
   std::optional<std::vector<QuietWindow>> windows;
   std::vector<policy::ClosedDays> closed;
+
+  // Applies what is set over `rules` (the time zone is the caller's: it has a fallback chain);
+  // closed days are added, never replaced.
+  void apply_to(EstablishmentRules& rules) const {
+    if (parent_grade_delay)
+      rules.parent_grade_delay = *parent_grade_delay;
+    if (urgent_categories)
+      rules.urgent_categories = *urgent_categories;
+    if (public_holidays)
+      rules.public_holidays = *public_holidays;
+    if (windows)
+      rules.windows = *windows;
+    rules.closed.insert(rules.closed.end(), closed.begin(), closed.end());
+  }
 };
 
 class Loader {
@@ -261,15 +275,7 @@ class Loader {
     EstablishmentRules base;
     if (defaults.zone)
       base.zone = *defaults.zone;
-    if (defaults.parent_grade_delay)
-      base.parent_grade_delay = *defaults.parent_grade_delay;
-    if (defaults.urgent_categories)
-      base.urgent_categories = *defaults.urgent_categories;
-    if (defaults.public_holidays)
-      base.public_holidays = *defaults.public_holidays;
-    if (defaults.windows)
-      base.windows = *defaults.windows;
-    base.closed = defaults.closed;
+    defaults.apply_to(base);
 
     std::vector<EstablishmentRules> establishments;
     if (auto* t = table_at(doc, "establishments")) {
@@ -293,15 +299,7 @@ class Loader {
         rules.zone =
             o.zone ? *o.zone
                    : (base.zone ? base.zone : region_zones[static_cast<std::size_t>(uai->region)]);
-        if (o.parent_grade_delay)
-          rules.parent_grade_delay = *o.parent_grade_delay;
-        if (o.urgent_categories)
-          rules.urgent_categories = *o.urgent_categories;
-        if (o.public_holidays)
-          rules.public_holidays = *o.public_holidays;
-        if (o.windows)
-          rules.windows = *o.windows;
-        rules.closed.insert(rules.closed.end(), o.closed.begin(), o.closed.end());
+        o.apply_to(rules);
         establishments.push_back(std::move(rules));
       }
     }
