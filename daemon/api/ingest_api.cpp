@@ -190,6 +190,18 @@ std::expected<store::NewEvent, Problem> prepare(const config::Config& config,
   return e;
 }
 
+// The earliest release instant among held deliveries of `events` (Instant::max() if none).
+policy::Instant earliest_held(const std::vector<store::NewEvent>& events) {
+  policy::Instant out = policy::Instant::max();
+  for (const auto& e : events) {
+    for (const auto& d : e.deliveries) {
+      if (d.state == store::DeliveryState::held && d.release_at < out)
+        out = d.release_at;
+    }
+  }
+  return out;
+}
+
 Problem id_conflict() {
   return problem(409, "id-conflict", "Event id already used",
                  "an event with this id was already accepted from this connector with a "
@@ -312,9 +324,12 @@ void IngestApi::post_event(const config::Config& config, const config::Connector
   std::vector<store::NewEvent> events;
   events.push_back(std::move(*event));
   auto shared_respond = std::make_shared<http::Respond>(std::move(respond));
+  const policy::Instant held = earliest_held(events);
   bool queued = queue_.submit_accept(
       std::move(events),
-      [version, shared_respond](store::Result<std::vector<store::AcceptResult>> r) {
+      [this, held, version, shared_respond](store::Result<std::vector<store::AcceptResult>> r) {
+        if (r && held != policy::Instant::max() && on_held_)
+          on_held_(held);
         if (!r)
           return (*shared_respond)(problem_response(version, store_unavailable(r.error())));
         const store::AcceptResult& a = r->front();
@@ -402,9 +417,12 @@ void IngestApi::post_batch(const config::Config& config, const config::Connector
   if (events.empty())
     return respond(render(nullptr));
   auto shared_respond = std::make_shared<http::Respond>(std::move(respond));
+  const policy::Instant held = earliest_held(events);
   bool queued = queue_.submit_accept(
-      std::move(events),
-      [version, shared_respond, render](store::Result<std::vector<store::AcceptResult>> r) {
+      std::move(events), [this, held, version, shared_respond,
+                          render](store::Result<std::vector<store::AcceptResult>> r) {
+        if (r && held != policy::Instant::max() && on_held_)
+          on_held_(held);
         if (!r)
           return (*shared_respond)(problem_response(version, store_unavailable(r.error())));
         (*shared_respond)(render(&*r));

@@ -25,6 +25,10 @@ class IngestApi {
 
   void handle(http::Request&& request, http::Respond respond);
 
+  // Called after a commit that stored held deliveries, with the earliest of their release
+  // instants (so that the scheduler can wake earlier). Set before serving; any thread.
+  void on_held(std::function<void(policy::Instant)> f) { on_held_ = std::move(f); }
+
   // The body limit for a request, from its header: the batch endpoint takes more, and a
   // request without a valid token at most kUnauthenticatedBodyLimit, so that clients without
   // credentials cannot make the daemon buffer megabytes.
@@ -45,6 +49,7 @@ class IngestApi {
   store::CommitQueue& queue_;
   store::Store& store_;
   const service::Clock& clock_;
+  std::function<void(policy::Instant)> on_held_;
 };
 
 }  // namespace treve::api

@@ -16,6 +16,7 @@
 #include "daemon/cli/commands.h"
 #include "daemon/http/server.h"
 #include "daemon/service/clock.h"
+#include "daemon/service/scheduler.h"
 #include "daemon/store/commit_queue.h"
 #include "daemon/store/sqlite_store.h"
 
@@ -83,6 +84,11 @@ int serve(const std::string& config_path) {
   server_options.body_limit = [&ingest](const http::Request& header) {
     return ingest.body_limit(header);
   };
+  Scheduler::Options scheduler_options;
+  // The dispatcher that sends due deliveries to sinks is not built yet: released deliveries
+  // wait in the `due` state, durable and audited.
+  Scheduler scheduler(ioc, queue, *store, clock, scheduler_options);
+  ingest.on_held([&scheduler](policy::Instant t) { scheduler.held_until(t); });
   http::Server server(
       ioc,
       [&ingest](http::Request&& req, http::Respond respond) {
@@ -94,6 +100,7 @@ int serve(const std::string& config_path) {
     return 1;
   }
   server.start();
+  scheduler.start();
   auto endpoint = server.local_endpoint();
   spdlog::info("event=serve.ready listen={}:{} state_dir={}", endpoint.address().to_string(),
                endpoint.port(), state_dir);
@@ -103,6 +110,7 @@ int serve(const std::string& config_path) {
     if (e)
       return;
     spdlog::info("event=serve.stopping signal={}", signal);
+    scheduler.stop();
     server.stop([&] { signals.cancel(); });
   });
 

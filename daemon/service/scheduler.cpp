@@ -1,0 +1,146 @@
+#include "daemon/service/scheduler.h"
+
+#include <atomic>
+#include <mutex>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+namespace treve::service {
+
+struct Scheduler::State : std::enable_shared_from_this<Scheduler::State> {
+  State(boost::asio::io_context& ioc, store::CommitQueue& q, store::Store& s, const Clock& c,
+        Options o)
+      : strand(boost::asio::make_strand(ioc)),
+        timer(strand),
+        queue(q),
+        store(s),
+        clock(c),
+        options(std::move(o)) {}
+
+  boost::asio::strand<boost::asio::io_context::executor_type> strand;
+  boost::asio::steady_timer timer;
+  store::CommitQueue& queue;
+  store::Store& store;
+  const Clock& clock;
+  Options options;
+
+  // All below on the strand.
+  bool stopped = false;
+  bool releasing = false;  // a release job is queued or running
+  std::optional<policy::Instant> armed_for;
+
+  std::atomic<std::uint64_t> released{0};
+  std::atomic<std::uint64_t> wakeups{0};
+
+  // Looks at the store and either releases now or sleeps until the next release.
+  void check() {
+    if (stopped || releasing)
+      return;
+    ++wakeups;
+    auto next = store.next_release();
+    if (!next) {
+      spdlog::warn("event=scheduler.store_unavailable error=\"{}\"", next.error().message);
+      arm(std::nullopt);
+      return;
+    }
+    const policy::Instant now = clock.now();
+    if (*next && **next <= now) {
+      release(now);
+      return;
+    }
+    arm(*next);
+  }
+
+  void arm(std::optional<policy::Instant> next) {
+    armed_for = next;
+    auto sleep = options.max_sleep;
+    if (next) {
+      auto until = std::chrono::duration_cast<std::chrono::milliseconds>(*next - clock.now());
+      if (until < sleep)
+        sleep = std::max(until, std::chrono::milliseconds{0});
+    }
+    timer.expires_after(sleep);
+    timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (ec)
+        return;  // cancelled: re-armed or stopped
+      self->check();
+    });
+  }
+
+  // Releases everything due at `now`, batch after batch, on the store's writer.
+  void release(policy::Instant now) {
+    releasing = true;
+    auto self = shared_from_this();
+    bool queued = queue.submit_write([self, now](store::Store& s) {
+      std::size_t total = 0;
+      for (;;) {
+        auto batch = s.release_due(now, self->options.batch);
+        if (!batch) {
+          spdlog::error("event=scheduler.release_failed error=\"{}\"", batch.error().message);
+          break;
+        }
+        const std::size_t n = batch->size();
+        total += n;
+        if (n && self->options.on_released)
+          self->options.on_released(std::move(*batch));
+        if (n < self->options.batch)
+          break;
+      }
+      self->released += total;
+      if (total)
+        spdlog::info("event=scheduler.released deliveries={}", total);
+      boost::asio::post(self->strand, [self] {
+        self->releasing = false;
+        self->check();
+      });
+    });
+    if (!queued) {
+      // The writer is full: try again shortly rather than lose the wake-up.
+      releasing = false;
+      timer.expires_after(std::chrono::milliseconds(50));
+      timer.async_wait([self](const boost::system::error_code& ec) {
+        if (!ec)
+          self->check();
+      });
+    }
+  }
+};
+
+Scheduler::Scheduler(boost::asio::io_context& ioc, store::CommitQueue& queue, store::Store& store,
+                     const Clock& clock, Options options)
+    : state_(std::make_shared<State>(ioc, queue, store, clock, std::move(options))) {}
+
+Scheduler::~Scheduler() {
+  stop();
+}
+
+void Scheduler::start() {
+  boost::asio::post(state_->strand, [s = state_] { s->check(); });
+}
+
+void Scheduler::held_until(policy::Instant release_at) {
+  boost::asio::post(state_->strand, [s = state_, release_at] {
+    if (s->stopped || s->releasing)
+      return;
+    if (!s->armed_for || release_at < *s->armed_for) {
+      s->timer.cancel();
+      s->arm(release_at);
+    }
+  });
+}
+
+void Scheduler::stop() {
+  boost::asio::post(state_->strand, [s = state_] {
+    s->stopped = true;
+    s->timer.cancel();
+  });
+}
+
+Scheduler::Counters Scheduler::counters() const {
+  return {state_->released.load(), state_->wakeups.load()};
+}
+
+}  // namespace treve::service

@@ -1,0 +1,165 @@
+// The scheduler on a real store with a fake wall clock: releases at the instant, in order,
+// catches up on start, and neither releases early nor stalls when the wall clock jumps.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "daemon/service/scheduler.h"
+#include "daemon/store/audit_record.h"
+#include "daemon/store/sqlite_store.h"
+#include "policy/rfc3339.h"
+
+namespace treve::service {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+policy::Instant at(std::string_view s) {
+  return *policy::parse_rfc3339(s);
+}
+
+store::NewEvent held_event(std::string id, policy::Instant release, int recipients = 1) {
+  store::NewEvent e;
+  e.source = "ent";
+  e.id = std::move(id);
+  e.establishment = "0750654D";
+  e.received_at = release - 10h;
+  e.timezone = "Europe/Paris";
+  e.body = "{}";
+  e.body_sha256 = store::sha256_hex(e.body + e.id);
+  e.response = "{}";
+  for (int i = 0; i < recipients; ++i) {
+    store::NewDelivery d;
+    d.recipient = "r" + std::to_string(i);
+    d.release_at = release;
+    d.reason = "quiet window";
+    e.deliveries.push_back(d);
+  }
+  return e;
+}
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  SchedulerTest()
+      : dir_(fs::temp_directory_path() / ("treve-sched-" + std::to_string(::getpid()))),
+        clock_(at("2026-11-30T06:59:58+01:00")) {
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    store::SqliteOptions o;
+    o.path = (dir_ / "treve.db").string();
+    store_ = std::move(*store::SqliteStore::open(o));
+    queue_ = std::make_unique<store::CommitQueue>(*store_, clock_);
+  }
+  ~SchedulerTest() override {
+    if (scheduler_)
+      scheduler_->stop();
+    work_.reset();
+    if (io_thread_.joinable())
+      io_thread_.join();
+    scheduler_.reset();
+    queue_.reset();
+    store_.reset();
+    fs::remove_all(dir_);
+  }
+
+  void accept(std::vector<store::NewEvent> events) {
+    ASSERT_TRUE(store_->accept(events, clock_.now()));
+  }
+
+  void start() {
+    Scheduler::Options options;
+    options.max_sleep = 20ms;
+    options.batch = 2;  // several transactions for a handful of deliveries
+    options.on_released = [this](std::vector<store::ReleasedDelivery> batch) {
+      std::lock_guard lock(mutex_);
+      for (auto& d : batch)
+        released_.push_back(d.event_id + "/" + d.recipient);
+    };
+    scheduler_ = std::make_unique<Scheduler>(ioc_, *queue_, *store_, clock_, options);
+    scheduler_->start();
+    io_thread_ = std::thread([this] { ioc_.run(); });
+  }
+
+  std::vector<std::string> released() {
+    std::lock_guard lock(mutex_);
+    return released_;
+  }
+
+  // Waits up to `limit` (real time) for `n` releases.
+  bool wait_for(std::size_t n, std::chrono::milliseconds limit = 2000ms) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (released().size() >= n)
+        return true;
+      std::this_thread::sleep_for(5ms);
+    }
+    return released().size() >= n;
+  }
+
+  fs::path dir_;
+  FakeClock clock_;
+  std::unique_ptr<store::SqliteStore> store_;
+  std::unique_ptr<store::CommitQueue> queue_;
+  boost::asio::io_context ioc_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_ =
+      boost::asio::make_work_guard(ioc_);
+  std::thread io_thread_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::mutex mutex_;
+  std::vector<std::string> released_;
+};
+
+TEST_F(SchedulerTest, ReleasesNothingBeforeTheInstantAndEverythingRightAfter) {
+  accept({held_event("a", at("2026-11-30T07:00:00+01:00"), 2)});
+  start();
+  std::this_thread::sleep_for(100ms);
+  EXPECT_TRUE(released().empty());
+  clock_.set_wall(at("2026-11-30T07:00:00+01:00"));
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(wait_for(2));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 100ms) << "release must start within 100 ms";
+  auto stats = store_->stats();
+  EXPECT_EQ(stats->held, 0u);
+  EXPECT_EQ(stats->due, 2u);
+}
+
+TEST_F(SchedulerTest, ReleasesInReleaseThenReceiptOrderAcrossBatches) {
+  accept({held_event("late", at("2026-11-30T07:00:01+01:00")),
+          held_event("first", at("2026-11-30T07:00:00+01:00"), 2),
+          held_event("second", at("2026-11-30T07:00:00+01:00"))});
+  clock_.set_wall(at("2026-11-30T08:00:00+01:00"));  // the daemon was down at 07:00
+  start();
+  ASSERT_TRUE(wait_for(4));
+  EXPECT_THAT(released(), ::testing::ElementsAre("first/r0", "first/r1", "second/r0", "late/r0"));
+}
+
+TEST_F(SchedulerTest, AWallClockStepBackwardsReleasesNothingEarly) {
+  accept({held_event("a", at("2026-11-30T07:00:00+01:00"))});
+  start();
+  clock_.set_wall(at("2026-11-30T05:00:00+01:00"));
+  std::this_thread::sleep_for(100ms);
+  EXPECT_TRUE(released().empty());
+  // A step forward past the instant (resume from suspend) is noticed within max_sleep.
+  clock_.set_wall(at("2026-11-30T09:00:00+01:00"));
+  ASSERT_TRUE(wait_for(1));
+}
+
+TEST_F(SchedulerTest, WakesEarlierForAHeldDeliveryAcceptedAfterItArmed) {
+  start();
+  std::this_thread::sleep_for(50ms);
+  accept({held_event("soon", at("2026-11-30T06:59:59+01:00"))});
+  scheduler_->held_until(at("2026-11-30T06:59:59+01:00"));
+  clock_.set_wall(at("2026-11-30T06:59:59+01:00"));
+  ASSERT_TRUE(wait_for(1));
+  EXPECT_THAT(released(), ::testing::ElementsAre("soon/r0"));
+}
+
+}  // namespace
+}  // namespace treve::service
