@@ -1,0 +1,38 @@
+// Standard Webhooks signatures (https://www.standardwebhooks.com/): what a webhook sink puts
+// in `webhook-id`, `webhook-timestamp` and `webhook-signature` so that the receiver can check
+// the request came from trêve and was not altered or replayed.
+//
+//   signature = "v1," + base64(HMAC-SHA256(secret, id + "." + timestamp + "." + body))
+//
+// where the secret is the base64 text after the `whsec_` prefix of the configured secret.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace treve::adapters {
+
+class WebhookSigner {
+ public:
+  // From "whsec_<base64>" (the prefix is optional); the error says what is wrong.
+  static std::expected<WebhookSigner, std::string> from_secret(std::string_view secret);
+
+  // The `webhook-signature` header value for one request.
+  std::string sign(std::string_view id, std::int64_t timestamp, std::string_view body) const;
+
+  // True when `header` (space-separated "v1,<sig>" entries) holds a valid signature.
+  bool verify(std::string_view header, std::string_view id, std::int64_t timestamp,
+              std::string_view body) const;
+
+ private:
+  explicit WebhookSigner(std::vector<unsigned char> key) : key_(std::move(key)) {}
+  std::vector<unsigned char> key_;
+};
+
+std::string base64_encode(const unsigned char* data, std::size_t size);
+std::expected<std::vector<unsigned char>, std::string> base64_decode(std::string_view text);
+
+}  // namespace treve::adapters
