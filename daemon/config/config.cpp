@@ -23,6 +23,31 @@ std::string ConfigError::to_string() const {
   return out + message;
 }
 
+bool Sink::takes(std::string_view source, policy::Category category, policy::Role role) const {
+  if (!sources.empty() && std::find(sources.begin(), sources.end(), source) == sources.end()) {
+    return false;
+  }
+  if (categories && !((categories >> static_cast<unsigned>(category)) & 1u))
+    return false;
+  if (roles && !((roles >> static_cast<unsigned>(role)) & 1u))
+    return false;
+  return true;
+}
+
+const Sink* Config::sink_for(std::string_view source, policy::Category category,
+                             policy::Role role) const {
+  const Sink* fallback = nullptr;
+  for (const auto& s : sinks) {
+    if (s.is_default) {
+      fallback = fallback ? fallback : &s;
+      continue;
+    }
+    if (s.takes(source, category, role))
+      return &s;
+  }
+  return fallback;
+}
+
 const Connector* Config::connector(std::string_view name) const {
   for (const auto& c : connectors) {
     if (c.name == name)
@@ -306,6 +331,7 @@ class Loader {
 
     connectors(doc, *config);
     sinks(doc, *config);
+    routing(doc, *config);
 
     if (!check_.ok())
       return std::unexpected(check_.take());
@@ -393,6 +419,44 @@ class Loader {
     return p >= 0 && p <= 65535;  // 0: any free port (logged at start)
   }
 
+  // A list of category names as a bit set (bit = Category); each unknown name is reported.
+  std::optional<std::uint16_t> category_mask(const toml::node* node, const std::string& key) {
+    auto list = check_.strings(node, key);
+    if (!list)
+      return std::nullopt;
+    std::uint16_t mask = 0;
+    for (std::size_t i = 0; i < list->size(); ++i) {
+      const auto& [name, el] = (*list)[i];
+      if (auto c = policy::parse_category(name)) {
+        mask |= static_cast<std::uint16_t>(1u << static_cast<unsigned>(*c));
+      } else {
+        check_.error(el, key + "[" + std::to_string(i) + "]",
+                     "unknown category \"" + name +
+                         "\"; expected one of: message, grade, homework, blog, news, schedule, "
+                         "absence, alert, other");
+      }
+    }
+    return mask;
+  }
+
+  // A list of role names as a bit set (bit = Role).
+  std::optional<std::uint8_t> role_mask(const toml::node* node, const std::string& key) {
+    auto list = check_.strings(node, key);
+    if (!list)
+      return std::nullopt;
+    std::uint8_t mask = 0;
+    for (std::size_t i = 0; i < list->size(); ++i) {
+      const auto& [name, el] = (*list)[i];
+      if (auto r = policy::parse_role(name)) {
+        mask |= static_cast<std::uint8_t>(1u << static_cast<unsigned>(*r));
+      } else {
+        check_.error(el, key + "[" + std::to_string(i) + "]",
+                     "unknown role \"" + name + "\"; expected student, parent or staff");
+      }
+    }
+    return mask;
+  }
+
   PolicyOverrides overrides(const toml::table& t, const std::string& prefix) {
     PolicyOverrides o;
     check_.only_keys(t, prefix,
@@ -418,21 +482,8 @@ class Loader {
                          *s + "\"");
       }
     }
-    std::string ukey = prefix + ".urgent_categories";
-    if (auto list = check_.strings(t.get("urgent_categories"), ukey)) {
-      std::uint16_t mask = 0;
-      for (std::size_t i = 0; i < list->size(); ++i) {
-        const auto& [name, node] = (*list)[i];
-        if (auto c = policy::parse_category(name)) {
-          mask |= static_cast<std::uint16_t>(1u << static_cast<unsigned>(*c));
-        } else {
-          check_.error(node, ukey + "[" + std::to_string(i) + "]",
-                       "unknown category \"" + name +
-                           "\"; expected one of: message, grade, homework, blog, news, "
-                           "schedule, absence, alert, other");
-        }
-      }
-      o.urgent_categories = mask;
+    if (auto mask = category_mask(t.get("urgent_categories"), prefix + ".urgent_categories")) {
+      o.urgent_categories = *mask;
     }
     std::string hkey = prefix + ".holidays";
     if (auto list = check_.strings(t.get("holidays"), hkey)) {
@@ -653,11 +704,14 @@ class Loader {
 
   void sinks(const toml::table& doc, Config& config) {
     std::set<std::string> names;
+    int default_line = 0;
     auto tables = table_array(doc, "sinks");
     for (std::size_t i = 0; i < tables.size(); ++i) {
       const toml::table& t = *tables[i];
       std::string key = "sinks[" + std::to_string(i) + "]";
-      check_.only_keys(t, key, {"name", "type", "url", "secret_file"});
+      check_.only_keys(
+          t, key,
+          {"name", "type", "url", "secret_file", "sources", "categories", "roles", "default"});
       Sink s;
       s.name = unique_name(t, key, "sink", names);
       if (auto v = required(t, key, "type")) {
@@ -679,7 +733,47 @@ class Loader {
       }
       if (auto v = check_.string(t.get("secret_file"), key + ".secret_file"))
         s.secret_file = *v;
+      if (auto list = check_.strings(t.get("sources"), key + ".sources")) {
+        for (const auto& [name, el] : *list)
+          s.sources.push_back(name);
+      }
+      if (auto mask = category_mask(t.get("categories"), key + ".categories"))
+        s.categories = *mask;
+      if (auto mask = role_mask(t.get("roles"), key + ".roles"))
+        s.roles = *mask;
+      if (auto b = check_.boolean(t.get("default"), key + ".default")) {
+        if (*b && default_line) {
+          check_.error(t.get("default"), key + ".default",
+                       "only one sink may be the default (another is at line " +
+                           std::to_string(default_line) + ")");
+        }
+        if (*b)
+          default_line = static_cast<int>(t.get("default")->source().begin.line);
+        s.is_default = *b;
+      }
       config.sinks.push_back(std::move(s));
+    }
+  }
+
+  // Every delivery a connector can send must reach a sink: checked here, not at 07:00.
+  void routing(const toml::table& doc, const Config& config) {
+    if (config.sinks.empty()) {
+      warnings_.push_back("no [[sinks]]: released notifications will wait in the due state");
+      return;
+    }
+    for (const auto& c : config.connectors) {
+      for (int cat = 0; cat < policy::kCategoryCount; ++cat) {
+        for (auto role : {policy::Role::student, policy::Role::parent, policy::Role::staff}) {
+          auto category = static_cast<policy::Category>(cat);
+          if (config.sink_for(c.name, category, role))
+            continue;
+          check_.error(doc.get("sinks"), "sinks",
+                       "no sink takes " + std::string(policy::to_string(category)) + " for " +
+                           std::string(policy::to_string(role)) + " from connector " + c.name +
+                           "; give one sink `default = true` or widen the filters");
+          return;  // one example is enough to say what is missing
+        }
+      }
     }
   }
 

@@ -44,6 +44,13 @@ struct Sink {
   std::string type;  // webhook | fcm | smtp
   std::string url;
   std::string secret_file;
+  // Which deliveries it takes; empty/zero: any. A default sink takes what no other takes.
+  std::vector<std::string> sources;
+  std::uint16_t categories = 0;  // bit = policy::Category
+  std::uint8_t roles = 0;        // bit = policy::Role
+  bool is_default = false;
+
+  bool takes(std::string_view source, policy::Category category, policy::Role role) const;
 };
 
 struct Config {
@@ -55,6 +62,9 @@ struct Config {
   std::vector<std::string> warnings;  // e.g. ignored timed events of an .ics file
 
   const Connector* connector(std::string_view name) const;
+  // The sink for a delivery: the first non-default sink (in file order) whose filters take
+  // it, else the default sink, else null.
+  const Sink* sink_for(std::string_view source, policy::Category category, policy::Role role) const;
 };
 
 using LoadResult = std::expected<std::shared_ptr<const Config>, std::vector<ConfigError>>;

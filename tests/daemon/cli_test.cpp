@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include <boost/json.hpp>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 #include "policy/rfc3339.h"
 #include "policy/uai.h"
@@ -35,7 +35,8 @@ std::shared_ptr<const config::Config> make_config(const std::string& text) {
   auto loaded = config::parse_config(text, "test.toml");
   if (!loaded) {
     std::string all;
-    for (const auto& e : loaded.error()) all += e.to_string() + "\n";
+    for (const auto& e : loaded.error())
+      all += e.to_string() + "\n";
     ADD_FAILURE() << all;
     return nullptr;
   }
@@ -46,9 +47,11 @@ std::shared_ptr<const config::Config> make_config(const std::string& text) {
 std::shared_ptr<const config::Config> config_with_connectors() {
   return make_config("[[connectors]]\nname = \"alarm\"\ntoken_sha256 = \"" + kHash +
                      "\"\nmay_bypass = true\n"
-                     "[[connectors]]\nname = \"ent\"\ntoken_sha256 = \"" + kHash +
+                     "[[connectors]]\nname = \"ent\"\ntoken_sha256 = \"" +
+                     kHash +
                      "\"\nmay_bypass = false\n"
-                     "[[connectors]]\nname = \"pronote\"\ntoken_sha256 = \"" + kHash + "\"\n");
+                     "[[connectors]]\nname = \"pronote\"\ntoken_sha256 = \"" +
+                     kHash + "\"\n");
 }
 
 policy::Instant at(std::string_view rfc3339) {
@@ -64,7 +67,7 @@ struct Outcome {
 };
 
 Outcome run_explain(const config::Config& c, ExplainRequest req,
-                policy::Instant now = policy::Instant{}) {
+                    policy::Instant now = policy::Instant{}) {
   std::ostringstream out, err;
   Outcome r;
   r.status = explain(c, req, now, out, err);
@@ -86,7 +89,8 @@ Outcome run_simulate(const config::Config& c, const std::string& input) {
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;
   std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
+  for (std::string line; std::getline(in, line);)
+    out.push_back(line);
   return out;
 }
 
@@ -97,7 +101,8 @@ std::vector<json::object> json_lines(const std::string& text) {
     json::value v = json::parse(line, ec);
     EXPECT_FALSE(ec) << "not JSON: " << line;
     EXPECT_TRUE(v.is_object()) << line;
-    if (!ec && v.is_object()) out.push_back(v.get_object());
+    if (!ec && v.is_object())
+      out.push_back(v.get_object());
   }
   return out;
 }
@@ -153,19 +158,29 @@ class TempFile {
 };
 
 TEST(CheckConfig, AValidFileExitsZeroAndSaysSo) {
-  TempFile f("[[connectors]]\nname = \"ent\"\ntoken_sha256 = \"" + kHash + "\"\n");
+  TempFile f("[[connectors]]\nname = \"ent\"\ntoken_sha256 = \"" + kHash +
+             "\"\n[[sinks]]\nname = \"push\"\ntype = \"webhook\"\nurl = \"https://ent.example/h\"\n"
+             "default = true\n");
   std::ostringstream out, err;
   EXPECT_EQ(check_config(f.path(), out, err), kExitOk);
-  EXPECT_THAT(out.str(), AllOf(StartsWith(f.path() + ": "), HasSubstr("valid"),
-                               HasSubstr("1 connector")));
+  EXPECT_THAT(out.str(),
+              AllOf(StartsWith(f.path() + ": "), HasSubstr("valid"), HasSubstr("1 connector")));
   EXPECT_THAT(err.str(), IsEmpty());
 }
 
+TEST(CheckConfig, WarnsThatWithoutSinksReleasedNotificationsWait) {
+  TempFile f("[[connectors]]\nname = \"ent\"\ntoken_sha256 = \"" + kHash + "\"\n");
+  std::ostringstream out, err;
+  EXPECT_EQ(check_config(f.path(), out, err), kExitOk);
+  EXPECT_THAT(err.str(), HasSubstr("warning: no [[sinks]]"));
+}
+
 TEST(CheckConfig, ABadFilePrintsEveryErrorAsFileLineKeyMessageAndExitsOne) {
-  TempFile f("[server]\n"
-             "listen = \"nowhere\"\n"
-             "[policy]\n"
-             "urgent_categories = [\"alert\", \"alerts\"]\n");
+  TempFile f(
+      "[server]\n"
+      "listen = \"nowhere\"\n"
+      "[policy]\n"
+      "urgent_categories = [\"alert\", \"alerts\"]\n");
   std::ostringstream out, err;
   EXPECT_EQ(check_config(f.path(), out, err), kExitFailure);
   EXPECT_THAT(out.str(), IsEmpty());
@@ -192,8 +207,8 @@ TEST(CheckConfig, AMissingFileExitsOne) {
 TEST(Explain, JsonHoldsExactlyHeldReleaseAtReasonAndTimezone) {
   auto c = make_config("");
   ASSERT_TRUE(c);
-  Outcome r = run_explain(*c, request("0750654D", "message", "student", "2026-12-24T21:00:00+01:00",
-                                  true));
+  Outcome r =
+      run_explain(*c, request("0750654D", "message", "student", "2026-12-24T21:00:00+01:00", true));
   EXPECT_EQ(r.status, kExitOk) << r.err;
   EXPECT_THAT(r.err, IsEmpty());
   auto lines = lines_of(r.out);
@@ -215,7 +230,8 @@ TEST(Explain, JsonReleaseAtCarriesTheEstablishmentsOffsetWhateverTheInputOffset)
   auto c = make_config("");
   ASSERT_TRUE(c);
   // Same instant as 2026-12-24T21:00:00+01:00, written in UTC.
-  Outcome r = run_explain(*c, request("0750654D", "message", "student", "2026-12-24T20:00:00Z", true));
+  Outcome r =
+      run_explain(*c, request("0750654D", "message", "student", "2026-12-24T20:00:00Z", true));
   ASSERT_EQ(r.status, kExitOk) << r.err;
   auto o = json_lines(r.out);
   ASSERT_THAT(o, SizeIs(1));
@@ -230,7 +246,8 @@ TEST(Explain, JsonReleaseAtCarriesTheEstablishmentsOffsetWhateverTheInputOffset)
 TEST(Explain, JsonForAnOpenInstantIsNotHeldAndReleasesAtReception) {
   auto c = make_config("");
   ASSERT_TRUE(c);
-  Outcome r = run_explain(*c, request("0750654D", "homework", "staff", "2026-11-25T09:00:00Z", true));
+  Outcome r =
+      run_explain(*c, request("0750654D", "homework", "staff", "2026-11-25T09:00:00Z", true));
   ASSERT_EQ(r.status, kExitOk) << r.err;
   auto o = json_lines(r.out);
   ASSERT_THAT(o, SizeIs(1));
@@ -244,7 +261,8 @@ TEST(Explain, JsonUsesTheZoneDerivedFromTheUaiPrefix) {
   ASSERT_TRUE(c);
   const std::string reunion = "9740001" + std::string(1, policy::uai_control_letter(9740001u));
   // 18:00 in Paris is 21:00 in Réunion (UTC+4): quiet until 07:00 Réunion time.
-  Outcome r = run_explain(*c, request(reunion, "message", "student", "2026-11-24T18:00:00+01:00", true));
+  Outcome r =
+      run_explain(*c, request(reunion, "message", "student", "2026-11-24T18:00:00+01:00", true));
   ASSERT_EQ(r.status, kExitOk) << r.err;
   auto o = json_lines(r.out);
   ASSERT_THAT(o, SizeIs(1));
@@ -256,8 +274,8 @@ TEST(Explain, JsonUsesTheZoneDerivedFromTheUaiPrefix) {
 TEST(Explain, HumanOutputSaysHeldUntilWhenAndWhy) {
   auto c = make_config("");
   ASSERT_TRUE(c);
-  Outcome r = run_explain(*c, request("0750654D", "message", "student", "2026-12-24T21:00:00+01:00",
-                                  false));
+  Outcome r = run_explain(
+      *c, request("0750654D", "message", "student", "2026-12-24T21:00:00+01:00", false));
   EXPECT_EQ(r.status, kExitOk) << r.err;
   EXPECT_THAT(r.out, HasSubstr("0750654D"));
   EXPECT_THAT(r.out, HasSubstr("Thu 24 Dec 2026 21:00 (UTC+01:00)"));
@@ -271,7 +289,8 @@ TEST(Explain, HumanOutputSaysHeldUntilWhenAndWhy) {
 TEST(Explain, HumanOutputForAnOpenInstantSaysDeliveredAtOnce) {
   auto c = make_config("");
   ASSERT_TRUE(c);
-  Outcome r = run_explain(*c, request("0750654D", "news", "parent", "2026-11-25T10:00:00+01:00", false));
+  Outcome r =
+      run_explain(*c, request("0750654D", "news", "parent", "2026-11-25T10:00:00+01:00", false));
   EXPECT_EQ(r.status, kExitOk) << r.err;
   EXPECT_THAT(r.out, HasSubstr("DELIVERED AT ONCE"));
   EXPECT_THAT(r.out, Not(HasSubstr("HELD")));
@@ -281,7 +300,8 @@ TEST(Explain, AGradeForAParentWaitsForTheStudentPlusTheDelay) {
   auto c = make_config("");
   ASSERT_TRUE(c);
   // The student's copy goes out on Monday 28 at 07:00; the parent's 24 h later.
-  Outcome r = run_explain(*c, request("0750654D", "grade", "parent", "2026-12-24T21:00:00+01:00", true));
+  Outcome r =
+      run_explain(*c, request("0750654D", "grade", "parent", "2026-12-24T21:00:00+01:00", true));
   ASSERT_EQ(r.status, kExitOk) << r.err;
   auto o = json_lines(r.out);
   ASSERT_THAT(o, SizeIs(1));
@@ -300,7 +320,8 @@ TEST(Explain, AGradeForAParentAtAnOpenInstantWaitsTheDelayThenTheNextOpenInstant
   auto c = make_config("");
   ASSERT_TRUE(c);
   // Wednesday 10:00: the student has it at once, the parent on Thursday 10:00.
-  Outcome r = run_explain(*c, request("0750654D", "grade", "parent", "2026-11-25T10:00:00+01:00", true));
+  Outcome r =
+      run_explain(*c, request("0750654D", "grade", "parent", "2026-11-25T10:00:00+01:00", true));
   auto o = json_lines(r.out);
   ASSERT_THAT(o, SizeIs(1));
   EXPECT_EQ(str(o[0], "release_at"), "2026-11-26T10:00:00+01:00");
@@ -316,7 +337,8 @@ TEST(Explain, AGradeForAParentAtAnOpenInstantWaitsTheDelayThenTheNextOpenInstant
 TEST(Explain, TheParentGradeDelayIsTheEstablishments) {
   auto c = make_config("[establishments.\"0750654D\"]\nparent_grade_delay = \"0\"\n");
   ASSERT_TRUE(c);
-  Outcome r = run_explain(*c, request("0750654D", "grade", "parent", "2026-11-25T10:00:00+01:00", true));
+  Outcome r =
+      run_explain(*c, request("0750654D", "grade", "parent", "2026-11-25T10:00:00+01:00", true));
   auto o = json_lines(r.out);
   ASSERT_THAT(o, SizeIs(1));
   EXPECT_FALSE(o[0].at("held").get_bool());
@@ -328,13 +350,16 @@ TEST(Explain, AHugeParentGradeDelayNeverReleasesBeforeReception) {
   // 13 million days is beyond what date's year type holds: either the configuration must be
   // refused, or the release must still come after the reception (it is held, never sent early).
   std::string delay;
-  for (int i = 0; i < 13; ++i) delay += "1000000d";
-  auto loaded = config::parse_config("[policy]\nparent_grade_delay = \"" + delay + "\"\n",
-                                     "test.toml");
-  if (!loaded) SUCCEED() << "refused: " << loaded.error()[0].to_string();
-  if (!loaded) return;
-  Outcome r = run_explain(**loaded,
-                          request("0750654D", "grade", "parent", "2026-11-25T10:00:00+01:00", true));
+  for (int i = 0; i < 13; ++i)
+    delay += "1000000d";
+  auto loaded =
+      config::parse_config("[policy]\nparent_grade_delay = \"" + delay + "\"\n", "test.toml");
+  if (!loaded)
+    SUCCEED() << "refused: " << loaded.error()[0].to_string();
+  if (!loaded)
+    return;
+  Outcome r = run_explain(
+      **loaded, request("0750654D", "grade", "parent", "2026-11-25T10:00:00+01:00", true));
   ASSERT_EQ(r.status, kExitOk) << r.err;
   auto o = json_lines(r.out);
   ASSERT_THAT(o, SizeIs(1));
@@ -382,7 +407,8 @@ TEST(Explain, UrgentFromAConnectorThatMayNotBypassIsHeldAndSaysWhy) {
   ASSERT_THAT(o, SizeIs(1));
   EXPECT_TRUE(o[0].at("held").get_bool());
   EXPECT_EQ(str(o[0], "release_at"), "2026-11-27T07:00:00+01:00");
-  EXPECT_THAT(str(o[0], "reason"), HasSubstr("urgent bypass refused (connector ent may not bypass)"));
+  EXPECT_THAT(str(o[0], "reason"),
+              HasSubstr("urgent bypass refused (connector ent may not bypass)"));
 }
 
 TEST(Explain, UrgentOfACategoryOutsideTheUrgentListIsHeld) {
@@ -406,15 +432,15 @@ TEST(Explain, BadArgumentsAreErrorsOnErrWithNothingOnOut) {
     const char* mention;
   };
   std::vector<Case> cases;
-  cases.push_back({request("0750654A", "message", "student", "2026-11-26T21:00:00Z", true),
-                   "--establishment"});
-  cases.push_back({request("0750654D", "messages", "student", "2026-11-26T21:00:00Z", true),
-                   "--category"});
-  cases.push_back({request("0750654D", "message", "teacher", "2026-11-26T21:00:00Z", true),
-                   "--role"});
+  cases.push_back(
+      {request("0750654A", "message", "student", "2026-11-26T21:00:00Z", true), "--establishment"});
+  cases.push_back(
+      {request("0750654D", "messages", "student", "2026-11-26T21:00:00Z", true), "--category"});
+  cases.push_back(
+      {request("0750654D", "message", "teacher", "2026-11-26T21:00:00Z", true), "--role"});
   cases.push_back({request("0750654D", "message", "student", "2026-11-26 21:00", true), "--at"});
-  cases.push_back({request("0750654D", "message", "student", "2026-11-26T21:00:00Z", true),
-                   "--source"});
+  cases.push_back(
+      {request("0750654D", "message", "student", "2026-11-26T21:00:00Z", true), "--source"});
   cases.back().req.source = "nobody";
   for (const auto& k : cases) {
     Outcome r = run_explain(*c, k.req);
@@ -441,20 +467,20 @@ TEST(Explain, WithoutAtItUsesNow) {
 TEST(Simulate, OutputIsInReleaseOrderThenInputOrder) {
   auto c = make_config("");
   ASSERT_TRUE(c);
-  std::string input =
-      event("late", "2026-11-26T21:00:00+01:00") +   // Friday 07:00
-      event("now", "2026-11-26T10:00:00+01:00") +    // at once, 10:00
-      event("later", "2026-11-26T22:00:00+01:00",    // Friday 07:00, two recipients
-            R"([{"id":"u-2","role":"student"},{"id":"u-3","role":"staff"}])") +
-      event("first", "2026-11-26T09:30:00+01:00") +  // at once, 09:30
-      event("weekend", "2026-11-27T20:30:00+01:00");  // Monday 07:00
+  std::string input = event("late", "2026-11-26T21:00:00+01:00") +  // Friday 07:00
+                      event("now", "2026-11-26T10:00:00+01:00") +   // at once, 10:00
+                      event("later", "2026-11-26T22:00:00+01:00",   // Friday 07:00, two recipients
+                            R"([{"id":"u-2","role":"student"},{"id":"u-3","role":"staff"}])") +
+                      event("first", "2026-11-26T09:30:00+01:00") +   // at once, 09:30
+                      event("weekend", "2026-11-27T20:30:00+01:00");  // Monday 07:00
   Outcome r = run_simulate(*c, input);
   EXPECT_EQ(r.status, kExitOk) << r.err;
   EXPECT_THAT(r.err, IsEmpty());
   auto rows = json_lines(r.out);
   ASSERT_THAT(rows, SizeIs(6));
   std::vector<std::string> got;
-  for (const auto& o : rows) got.push_back(str(o, "id") + "/" + str(o, "recipient"));
+  for (const auto& o : rows)
+    got.push_back(str(o, "id") + "/" + str(o, "recipient"));
   EXPECT_THAT(got, ElementsAre("first/u-1", "now/u-1", "late/u-1", "later/u-2", "later/u-3",
                                "weekend/u-1"));
   EXPECT_EQ(str(rows[0], "release_at"), "2026-11-26T09:30:00+01:00");
@@ -482,9 +508,10 @@ TEST(Simulate, EachRowHasExactlyTheDocumentedKeys) {
 TEST(Simulate, SourceDefaultsToSimulateAndIsKeptWhenGiven) {
   auto c = make_config("");
   ASSERT_TRUE(c);
-  Outcome r = run_simulate(*c, event("a", "2026-11-26T10:00:00+01:00") +
-                               event("b", "2026-11-26T11:00:00+01:00",
-                                     R"([{"id":"u-1","role":"student"}])", R"(,"source":"ent")"));
+  Outcome r =
+      run_simulate(*c, event("a", "2026-11-26T10:00:00+01:00") +
+                           event("b", "2026-11-26T11:00:00+01:00",
+                                 R"([{"id":"u-1","role":"student"}])", R"(,"source":"ent")"));
   auto rows = json_lines(r.out);
   ASSERT_THAT(rows, SizeIs(2));
   EXPECT_EQ(str(rows[0], "source"), "simulate");
@@ -494,11 +521,10 @@ TEST(Simulate, SourceDefaultsToSimulateAndIsKeptWhenGiven) {
 TEST(Simulate, ABadLineIsReportedWithItsNumberSkippedAndTheOthersStillOutput) {
   auto c = make_config("");
   ASSERT_TRUE(c);
-  std::string input = event("ok-1", "2026-11-26T10:00:00+01:00") +
-                      event("bad", "2026-11-26T10:00:00+01:00",
-                            R"([{"id":"u-1","role":"teacher"}])") +
-                      "not json at all\n" +
-                      event("ok-2", "2026-11-26T11:00:00+01:00");
+  std::string input =
+      event("ok-1", "2026-11-26T10:00:00+01:00") +
+      event("bad", "2026-11-26T10:00:00+01:00", R"([{"id":"u-1","role":"teacher"}])") +
+      "not json at all\n" + event("ok-2", "2026-11-26T11:00:00+01:00");
   Outcome r = run_simulate(*c, input);
   EXPECT_EQ(r.status, kExitLinesSkipped);
   auto rows = json_lines(r.out);
@@ -551,9 +577,9 @@ TEST(Simulate, IsDeterministic) {
   const char* categories[] = {"message", "grade", "alert", "news", "homework"};
   for (int i = 0; i < 60; ++i) {
     input += event("e-" + std::to_string(i), times[i % 5],
-                   R"([{"id":"s-)" + std::to_string(i % 7) +
-                       R"(","role":"student"},{"id":"p-)" + std::to_string(i % 7) +
-                       R"(","role":"parent","of":"s-)" + std::to_string(i % 7) + R"("}])",
+                   R"([{"id":"s-)" + std::to_string(i % 7) + R"(","role":"student"},{"id":"p-)" +
+                       std::to_string(i % 7) + R"(","role":"parent","of":"s-)" +
+                       std::to_string(i % 7) + R"("}])",
                    i % 3 == 0 ? R"(,"source":"alarm","urgent":true)" : "", categories[i % 5]);
   }
   Outcome a = run_simulate(*c, input);
@@ -594,9 +620,9 @@ TEST(Simulate, ABypassingConnectorLetsAnUrgentAlertThroughAtOnce) {
 TEST(Simulate, AnUrgentEventFromAnUnconfiguredSourceIsHeld) {
   auto c = config_with_connectors();
   ASSERT_TRUE(c);
-  Outcome r = run_simulate(*c, event("x", "2026-11-26T21:05:00+01:00",
-                                 R"([{"id":"u-1","role":"student"}])", R"(,"urgent":true)",
-                                 "alert"));
+  Outcome r =
+      run_simulate(*c, event("x", "2026-11-26T21:05:00+01:00", R"([{"id":"u-1","role":"student"}])",
+                             R"(,"urgent":true)", "alert"));
   auto rows = json_lines(r.out);
   ASSERT_THAT(rows, SizeIs(1));
   EXPECT_EQ(str(rows[0], "release_at"), "2026-11-27T07:00:00+01:00");
@@ -632,9 +658,10 @@ TEST(Simulate, ManySourcesEachGetTheirOwnReason) {
 TEST(Simulate, GradesReachParentsAfterStudents) {
   auto c = make_config("");
   ASSERT_TRUE(c);
-  Outcome r = run_simulate(*c, event("g", "2026-11-25T10:00:00+01:00",
-                                 R"([{"id":"p","role":"parent","of":"s"},{"id":"s","role":"student"}])",
-                                 "", "grade"));
+  Outcome r =
+      run_simulate(*c, event("g", "2026-11-25T10:00:00+01:00",
+                             R"([{"id":"p","role":"parent","of":"s"},{"id":"s","role":"student"}])",
+                             "", "grade"));
   auto rows = json_lines(r.out);
   ASSERT_THAT(rows, SizeIs(2));
   EXPECT_EQ(str(rows[0], "recipient"), "s");
@@ -648,8 +675,8 @@ TEST(Simulate, ReleaseAtUsesEachEstablishmentsOwnOffset) {
   auto c = make_config("");
   ASSERT_TRUE(c);
   const std::string noumea = "9880001" + std::string(1, policy::uai_control_letter(9880001u));
-  Outcome r = run_simulate(*c, event("nc", "2026-11-26T10:00:00Z", R"([{"id":"u","role":"student"}])",
-                                 "", "message", noumea));
+  Outcome r = run_simulate(*c, event("nc", "2026-11-26T10:00:00Z",
+                                     R"([{"id":"u","role":"student"}])", "", "message", noumea));
   auto rows = json_lines(r.out);
   ASSERT_THAT(rows, SizeIs(1));
   // 10:00Z is 21:00 in Nouméa (UTC+11): released at 07:00 Nouméa time on the Friday.

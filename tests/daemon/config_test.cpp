@@ -827,3 +827,84 @@ TEST(Config, ThePseudonymKeyPathMustBeAbsolute) {
 
 }  // namespace
 }  // namespace treve::config
+
+namespace treve::config {
+namespace {
+
+constexpr const char* kConnectors = R"(
+[[connectors]]
+name = "ent"
+token_sha256 = "e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a719a100eeea6f"
+[[connectors]]
+name = "pronote"
+token_sha256 = "e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a719a100eeea6f"
+)";
+
+TEST(SinkRouting, TheFirstMatchingSinkTakesADeliveryAndTheDefaultTakesTheRest) {
+  auto c = parse_config(std::string(kConnectors) + R"(
+[[sinks]]
+name = "mail-parents"
+type = "smtp"
+url = "smtp://mail.example"
+roles = ["parent"]
+categories = ["grade", "absence"]
+[[sinks]]
+name = "pronote-push"
+type = "webhook"
+url = "https://pronote.example/h"
+sources = ["pronote"]
+[[sinks]]
+name = "ent-push"
+type = "webhook"
+url = "https://ent.example/h"
+default = true
+)",
+                        "test.toml");
+  ASSERT_TRUE(c) << c.error()[0].to_string();
+  using policy::Category, policy::Role;
+  EXPECT_EQ((*c)->sink_for("ent", Category::grade, Role::parent)->name, "mail-parents");
+  EXPECT_EQ((*c)->sink_for("pronote", Category::grade, Role::parent)->name, "mail-parents");
+  EXPECT_EQ((*c)->sink_for("pronote", Category::grade, Role::student)->name, "pronote-push");
+  EXPECT_EQ((*c)->sink_for("ent", Category::message, Role::student)->name, "ent-push");
+}
+
+TEST(SinkRouting, ADeliveryNoSinkTakesIsAConfigurationError) {
+  auto c = parse_config(std::string(kConnectors) + R"(
+[[sinks]]
+name = "ent-push"
+type = "webhook"
+url = "https://ent.example/h"
+sources = ["ent"]
+)",
+                        "test.toml");
+  ASSERT_FALSE(c);
+  EXPECT_THAT(c.error()[0].to_string(),
+              ::testing::HasSubstr("no sink takes message for student from connector pronote"));
+}
+
+TEST(SinkRouting, OnlyOneSinkMayBeTheDefaultAndFiltersNameKnownValues) {
+  auto c = parse_config(std::string(kConnectors) + R"(
+[[sinks]]
+name = "a"
+type = "webhook"
+url = "https://a.example/h"
+default = true
+roles = ["teacher"]
+[[sinks]]
+name = "b"
+type = "webhook"
+url = "https://b.example/h"
+default = true
+)",
+                        "test.toml");
+  ASSERT_FALSE(c);
+  std::vector<std::string> texts;
+  for (const auto& e : c.error())
+    texts.push_back(e.to_string());
+  EXPECT_THAT(texts, ::testing::Contains(
+                         ::testing::HasSubstr("sinks[0].roles[0]: unknown role \"teacher\"")));
+  EXPECT_THAT(texts, ::testing::Contains(::testing::HasSubstr("only one sink may be the default")));
+}
+
+}  // namespace
+}  // namespace treve::config
