@@ -413,8 +413,10 @@ Result<std::optional<policy::Instant>> SqliteStore::next_release() {
   Statement& q = st_->next_release;
   Resetter reset{q};
   int rc = q.step();
-  if (rc == SQLITE_ROW && !q.is_null(0)) return std::optional{ms_instant(q.integer(0))};
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return std::unexpected(error_of(reader_, rc, "read"));
+  if (rc == SQLITE_ROW && !q.is_null(0))
+    return std::optional{ms_instant(q.integer(0))};
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    return std::unexpected(error_of(reader_, rc, "read"));
   return std::optional<policy::Instant>{};
 }
 

@@ -40,7 +40,7 @@ class SqliteStore final : public Store {
                                                     std::size_t limit) override;
   Result<std::optional<EventView>> find(std::string_view source, std::string_view id) override;
   Result<StoreStats> stats() override;
-    Result<void> check() override;
+  Result<void> check() override;
   Result<std::optional<policy::Instant>> next_release() override;
 
   // The sequence number the next audit record will take.

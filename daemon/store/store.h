@@ -143,7 +143,7 @@ class Store {
 
   // Reads; any thread.
   // Whether the store answers at all (a cheap query): for health checks.
-    virtual Result<void> check() = 0;
+  virtual Result<void> check() = 0;
   // The earliest release instant of a held delivery, if any (an index lookup).
   virtual Result<std::optional<policy::Instant>> next_release() = 0;
   virtual Result<std::optional<EventView>> find(std::string_view source, std::string_view id) = 0;

@@ -4,9 +4,9 @@
 
 #include <string>
 
-#include <boost/json.hpp>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 #include "policy/rfc3339.h"
 
@@ -33,14 +33,17 @@ const char* kDesignExample = R"({
   "payload": {"any": "json, forwarded to the sink as is"}
 })";
 
-json::object example() { return json::parse(kDesignExample).as_object(); }
+json::object example() {
+  return json::parse(kDesignExample).as_object();
+}
 
 // Parses `o` (or the text) and expects a 400 invalid-field problem at `pointer`.
 Problem expect_invalid(const std::string& body, const std::string& pointer,
                        const ParseMode& mode = {}) {
   auto parsed = parse_canonical_event(body, mode);
   EXPECT_FALSE(parsed.has_value()) << body;
-  if (parsed) return {};
+  if (parsed)
+    return {};
   const Problem& p = parsed.error();
   EXPECT_EQ(p.status, 400) << body;
   EXPECT_EQ(p.type, "urn:treve:problem:invalid-field") << body;
@@ -122,7 +125,8 @@ TEST(CanonicalEvent, IdOf128CharactersIsAcceptedAnd129IsAnError) {
 TEST(CanonicalEvent, IdLengthCountsCharactersNotBytes) {
   auto o = example();
   std::string id;
-  for (int i = 0; i < 128; ++i) id += "é";  // 256 bytes, 128 characters
+  for (int i = 0; i < 128; ++i)
+    id += "é";  // 256 bytes, 128 characters
   o["id"] = id;
   EXPECT_TRUE(parse_canonical_event(json::serialize(o)).has_value());
 }

@@ -13,9 +13,9 @@
 #include <string>
 #include <vector>
 
-#include <boost/json.hpp>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 extern char** environ;
 
@@ -88,7 +88,8 @@ Result run(const std::vector<std::string>& args, const std::string& stdin_text =
   std::vector<std::string> all{kBinary};
   all.insert(all.end(), args.begin(), args.end());
   std::vector<char*> argv;
-  for (auto& a : all) argv.push_back(a.data());
+  for (auto& a : all)
+    argv.push_back(a.data());
   argv.push_back(nullptr);
 
   Result r;
@@ -102,7 +103,8 @@ Result run(const std::vector<std::string>& args, const std::string& stdin_text =
   int wstatus = 0;
   while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
   }
-  if (WIFEXITED(wstatus)) r.status = WEXITSTATUS(wstatus);
+  if (WIFEXITED(wstatus))
+    r.status = WEXITSTATUS(wstatus);
   r.out = read_file(out);
   r.err = read_file(err);
   return r;
@@ -111,7 +113,8 @@ Result run(const std::vector<std::string>& args, const std::string& stdin_text =
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;
   std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
+  for (std::string line; std::getline(in, line);)
+    out.push_back(line);
   return out;
 }
 

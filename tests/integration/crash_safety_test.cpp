@@ -35,8 +35,8 @@ struct Ledger {
 };
 
 // Posts events from `kClients` threads until `stop` is set or the daemon goes away.
-std::vector<std::thread> start_clients(std::uint16_t port, const std::string& prefix,
-                                       unsigned seed, Ledger& ledger, std::atomic<bool>& stop,
+std::vector<std::thread> start_clients(std::uint16_t port, const std::string& prefix, unsigned seed,
+                                       Ledger& ledger, std::atomic<bool>& stop,
                                        std::atomic<bool>& killed) {
   std::vector<std::thread> threads;
   for (int t = 0; t < kClients; ++t) {
@@ -129,12 +129,11 @@ std::size_t check_database(const Daemon& daemon, Ledger& ledger) {
       ADD_FAILURE() << "an event nobody sent: " << id;
       continue;
     }
-    if (f.deliveries != sent->second || f.received != 1 || f.held != sent->second ||
-        f.other != 0) {
+    if (f.deliveries != sent->second || f.received != 1 || f.held != sent->second || f.other != 0) {
       if (++half <= 10) {
         ADD_FAILURE() << "event " << id << " is not whole: " << f.deliveries << " deliveries, "
-                      << f.received << " received and " << f.held << " held records, "
-                      << f.other << " others; " << sent->second << " recipients were sent";
+                      << f.received << " received and " << f.held << " held records, " << f.other
+                      << " others; " << sent->second << " recipients were sent";
       }
     }
   }
@@ -167,12 +166,12 @@ TEST(CrashSafety, EveryAcknowledgedEventSurvivesASigkillWhole) {
   constexpr int kRounds = 4;
   for (int round = 0; round < kRounds; ++round) {
     const int delay_ms = 50 + static_cast<int>(rng() % 351);  // 50..400 ms
-    SCOPED_TRACE("round " + std::to_string(round) + ", killed after " +
-                 std::to_string(delay_ms) + " ms");
+    SCOPED_TRACE("round " + std::to_string(round) + ", killed after " + std::to_string(delay_ms) +
+                 " ms");
     std::atomic<bool> stop{false}, killed{false};
-    auto threads = start_clients(daemon.port(), "r" + std::to_string(round),
-                                 kSeed * 31 + static_cast<unsigned>(round) * 100, ledger, stop,
-                                 killed);
+    auto threads =
+        start_clients(daemon.port(), "r" + std::to_string(round),
+                      kSeed * 31 + static_cast<unsigned>(round) * 100, ledger, stop, killed);
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
     killed = true;
     daemon.kill();
@@ -185,8 +184,8 @@ TEST(CrashSafety, EveryAcknowledgedEventSurvivesASigkillWhole) {
       acked = ledger.acked.size();
       EXPECT_EQ(ledger.errors_before_kill, 0u);
     }
-    std::printf("round %d: SIGKILL after %d ms, %zu events acknowledged so far\n", round,
-                delay_ms, acked);
+    std::printf("round %d: SIGKILL after %d ms, %zu events acknowledged so far\n", round, delay_ms,
+                acked);
 
     daemon.start();  // recovers the database on the same state_dir
     const std::size_t stored = check_database(daemon, ledger);

@@ -9,7 +9,9 @@
 // Header-only; everything is `inline` because several test files include it.
 #pragma once
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
@@ -18,13 +20,10 @@
 #include <sqlite3.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <array>
 #include <atomic>
-#include <mutex>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -33,6 +32,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <sstream>
@@ -345,7 +345,8 @@ class Db {
   std::vector<Row> query(const std::string& sql, const std::vector<std::string>& params = {}) {
     sqlite3_stmt* stmt = nullptr;
     if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK)
-      throw std::runtime_error("cannot prepare: " + std::string(sqlite3_errmsg(db_)) + " in " + sql);
+      throw std::runtime_error("cannot prepare: " + std::string(sqlite3_errmsg(db_)) + " in " +
+                               sql);
     for (std::size_t i = 0; i < params.size(); ++i) {
       sqlite3_bind_text(stmt, static_cast<int>(i + 1), params[i].data(),
                         static_cast<int>(params[i].size()), SQLITE_TRANSIENT);
@@ -576,8 +577,7 @@ inline std::uint16_t free_loopback_port() {
 class Daemon {
  public:
   explicit Daemon(DaemonOptions options = {}) : options_(std::move(options)), dir_("treve-it") {
-    state_dir_ = options_.state_dir.empty() ? (dir_.path() / "state").string()
-                                            : options_.state_dir;
+    state_dir_ = options_.state_dir.empty() ? (dir_.path() / "state").string() : options_.state_dir;
     std::time_t now = std::time(nullptr);
     std::tm utc{};
     ::gmtime_r(&now, &utc);
@@ -731,10 +731,8 @@ class Daemon {
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_APPEND,
-                                     0600);
-    posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_APPEND,
-                                     0600);
+    posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     // The child starts with default signal dispositions and an empty mask.
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);

@@ -112,9 +112,9 @@ TEST_F(IngestApi, WrongMethodIs405WithAllow) {
   expect_problem(r, 405, "urn:treve:problem:method-not-allowed", std::nullopt);
   EXPECT_EQ(r.header("Allow").value_or(""), "POST");
 
-  r = client().request(bhttp::verb::put, "/v1/events/x", "{}",
-                       {{"Authorization", "Bearer " + kEntToken},
-                        {"Content-Type", "application/json"}});
+  r = client().request(
+      bhttp::verb::put, "/v1/events/x", "{}",
+      {{"Authorization", "Bearer " + kEntToken}, {"Content-Type", "application/json"}});
   expect_problem(r, 405, "urn:treve:problem:method-not-allowed", std::nullopt);
   EXPECT_EQ(r.header("Allow").value_or(""), "GET, DELETE");
 
@@ -142,9 +142,9 @@ TEST_F(IngestApi, UnknownTokenIs401) {
   EXPECT_THAT(r.header("WWW-Authenticate").value_or(""), StartsWith("Bearer"));
 
   // Another scheme, or the hash itself instead of the token, is no better.
-  r = client().request(bhttp::verb::post, "/v1/events", simple_event("basic"),
-                       {{"Content-Type", "application/json"},
-                        {"Authorization", "Basic dG9rLWVudDp4"}});
+  r = client().request(
+      bhttp::verb::post, "/v1/events", simple_event("basic"),
+      {{"Content-Type", "application/json"}, {"Authorization", "Basic dG9rLWVudDp4"}});
   expect_problem(r, 401, "urn:treve:problem:unauthorized", std::nullopt);
   r = client().post_event(simple_event("hash"), sha256_hex(kEntToken));
   expect_problem(r, 401, "urn:treve:problem:unauthorized", std::nullopt);
@@ -202,8 +202,7 @@ TEST_F(IngestApi, RecipientRulesNameTheOffendingEntry) {
   expect_invalid(json::serialize(e), "/recipients/0/of");  // only parents have `of`
   e["recipients"] = json::array{json::object{{"role", "student"}}};
   expect_invalid(json::serialize(e), "/recipients/0/id");  // missing
-  e["recipients"] =
-      json::array{json::object{{"id", std::string(129, 'r')}, {"role", "student"}}};
+  e["recipients"] = json::array{json::object{{"id", std::string(129, 'r')}, {"role", "student"}}};
   expect_invalid(json::serialize(e), "/recipients/0/id");  // too long
   e = valid("rr2");
   e["title"] = std::string(1025, 't');
@@ -649,8 +648,8 @@ TEST_F(IngestApi, BatchAnswersOneResultPerLineInOrder) {
   auto unknown_field = valid("b4");
   unknown_field["colour"] = "red";
   const std::string body = simple_event("b1") + "\n" + json::serialize(bad_role) + "\n" +
-                           simple_event("b3", 2) + "\r\n" + json::serialize(unknown_field) +
-                           "\n" + simple_event("b5", 3);  // no final newline
+                           simple_event("b3", 2) + "\r\n" + json::serialize(unknown_field) + "\n" +
+                           simple_event("b5", 3);  // no final newline
   auto r = client().post_batch(body);
   ASSERT_EQ(r.status, 200) << r;
   EXPECT_EQ(r.header("Content-Type").value_or(""), "application/x-ndjson");
@@ -863,7 +862,8 @@ TEST_F(IngestApi, CleanStopExitsZeroAndLogsTheAuditHead) {
   Db db(daemon_.db_path());
   auto rows = read_audit(db);
   ASSERT_EQ(rows.size(), 3u);
-  EXPECT_THAT(daemon_.stderr_log(), HasSubstr("event=serve.stopped audit_head=" + rows.back().hash));
+  EXPECT_THAT(daemon_.stderr_log(),
+              HasSubstr("event=serve.stopped audit_head=" + rows.back().hash));
   daemon_.start();
   EXPECT_THAT(daemon_.stderr_log(), HasSubstr("next_audit_seq=4 audit_head=" + rows.back().hash));
   client_.emplace(daemon_.port());

@@ -7,9 +7,9 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <iterator>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <string>
 #include <vector>
@@ -175,8 +175,7 @@ class StoreOnTmpfs : public ::testing::Test {
     mount_point_ = dir_.path() / "mnt";
     fs::create_directories(mount_point_);
     if (::mount("tmpfs", mount_point_.c_str(), "tmpfs", 0, "size=1m,mode=0700") != 0) {
-      GTEST_SKIP() << "cannot mount a tmpfs (" << std::strerror(errno)
-                   << "); needs CAP_SYS_ADMIN";
+      GTEST_SKIP() << "cannot mount a tmpfs (" << std::strerror(errno) << "); needs CAP_SYS_ADMIN";
     }
     mounted_ = true;
   }

@@ -181,10 +181,9 @@ TEST(GradeSequencing, ParentListedBeforeItsStudentStillWaits) {
 
 TEST(GradeSequencing, TwoParentsOfOneStudentAreBothDelayed) {
   Policies p;
-  auto d = decide_at(p,
-                     notification(Category::grade,
-                                  {student("s1"), parent("p1", "s1"), parent("p2", "s1")}),
-                     kFridayEvening);
+  auto d = decide_at(
+      p, notification(Category::grade, {student("s1"), parent("p1", "s1"), parent("p2", "s1")}),
+      kFridayEvening);
   ASSERT_EQ(d.size(), 3u);
   EXPECT_EQ(release_text(p[kParis], d[1]), "2026-12-01T07:00:00+01:00");
   EXPECT_EQ(release_text(p[kParis], d[2]), "2026-12-01T07:00:00+01:00");
@@ -244,8 +243,8 @@ TEST(Urgent, UrgentAlertFromAConnectorThatMayBypassIsDeliveredAtOnce) {
 
 TEST(Urgent, UrgentAlertFromAConnectorThatMayNotBypassIsHeldAndTheRefusalRecorded) {
   Policies p;
-  auto d = decide_at(p, notification(Category::alert, {student("s1")}, true), kFridayEvening,
-                     false);
+  auto d =
+      decide_at(p, notification(Category::alert, {student("s1")}, true), kFridayEvening, false);
   EXPECT_TRUE(d[0].held);
   EXPECT_EQ(d[0].urgent, UrgentOutcome::refused_connector);
   EXPECT_EQ(release_text(p[kParis], d[0]), "2026-11-30T07:00:00+01:00");
@@ -256,8 +255,8 @@ TEST(Urgent, UrgentAlertFromAConnectorThatMayNotBypassIsHeldAndTheRefusalRecorde
 
 TEST(Urgent, UrgentMessageIsHeldBecauseMessagesAreNotInTheUrgentList) {
   Policies p;
-  auto d = decide_at(p, notification(Category::message, {student("s1")}, true), kFridayEvening,
-                     true);
+  auto d =
+      decide_at(p, notification(Category::message, {student("s1")}, true), kFridayEvening, true);
   EXPECT_TRUE(d[0].held);
   EXPECT_EQ(d[0].urgent, UrgentOutcome::refused_category);
   EXPECT_EQ(release_text(p[kParis], d[0]), "2026-11-30T07:00:00+01:00");
@@ -268,8 +267,8 @@ TEST(Urgent, UrgentMessageIsHeldBecauseMessagesAreNotInTheUrgentList) {
 
 TEST(Urgent, ConnectorRefusalIsReportedBeforeCategoryRefusal) {
   Policies p;
-  auto d = decide_at(p, notification(Category::message, {student("s1")}, true), kFridayEvening,
-                     false);
+  auto d =
+      decide_at(p, notification(Category::message, {student("s1")}, true), kFridayEvening, false);
   EXPECT_EQ(d[0].urgent, UrgentOutcome::refused_connector);
   EXPECT_TRUE(d[0].held);
 }
@@ -291,8 +290,8 @@ TEST(Urgent, EstablishmentUrgentListDecidesWhichCategoriesBypass) {
 
 TEST(Urgent, AlertNotMarkedUrgentIsHeldLikeAnyOther) {
   Policies p;
-  auto d = decide_at(p, notification(Category::alert, {student("s1")}, false), kFridayEvening,
-                     true);
+  auto d =
+      decide_at(p, notification(Category::alert, {student("s1")}, false), kFridayEvening, true);
   EXPECT_TRUE(d[0].held);
   EXPECT_EQ(d[0].urgent, UrgentOutcome::not_urgent);
   EXPECT_EQ(release_text(p[kParis], d[0]), "2026-11-30T07:00:00+01:00");
@@ -345,8 +344,8 @@ TEST(Urgent, RefusedUrgentInDaytimeIsDeliveredAndTheRefusalStillSaid) {
 
 TEST(Describe, NamesTheWeekdayWindow) {
   Policies p;
-  auto d = decide_at(p, notification(Category::message, {student("s1")}),
-                     "2026-11-17T21:00:00+01:00");
+  auto d =
+      decide_at(p, notification(Category::message, {student("s1")}), "2026-11-17T21:00:00+01:00");
   EXPECT_EQ(describe(p[kParis], d[0]), "quiet window Mon-Thu 20:00-07:00");
 }
 
@@ -358,8 +357,8 @@ TEST(Describe, NamesTheWeekendWindow) {
 
 TEST(Describe, NamesTheHolidayWithItsFrenchName) {
   Policies p;
-  auto d = decide_at(p, notification(Category::message, {student("s1")}),
-                     "2026-12-24T21:00:00+01:00");
+  auto d =
+      decide_at(p, notification(Category::message, {student("s1")}), "2026-12-24T21:00:00+01:00");
   EXPECT_EQ(release_text(p[kParis], d[0]), "2026-12-28T07:00:00+01:00");
   EXPECT_EQ(describe(p[kParis], d[0]),
             "quiet window Mon-Thu 20:00-07:00, then public holiday Noël (Fri 2026-12-25), then "
@@ -382,8 +381,8 @@ TEST(Describe, NamesAnAdministratorGivenWindowByItsName) {
   r.windows = {window({date::Monday, date::Tuesday, date::Wednesday, date::Thursday}, 20h, 7h,
                       std::nullopt, "soirées de semaine")};
   Policies p({r});
-  auto d = decide_at(p, notification(Category::message, {student("s1")}),
-                     "2026-11-17T21:00:00+01:00");
+  auto d =
+      decide_at(p, notification(Category::message, {student("s1")}), "2026-11-17T21:00:00+01:00");
   EXPECT_EQ(describe(p[kParis], d[0]), "quiet window \"soirées de semaine\"");
 }
 
@@ -392,22 +391,22 @@ TEST(Describe, NamesAClosedRangeByItsLabel) {
   r.closed = {closed(day(2026, 12, 19), day(2027, 1, 3), "vacances de Noël"),
               closed(day(2026, 11, 18), day(2026, 11, 18))};
   Policies p({r});
-  auto holidays = decide_at(p, notification(Category::message, {student("s1")}),
-                            "2026-12-18T21:00:00+01:00");
+  auto holidays =
+      decide_at(p, notification(Category::message, {student("s1")}), "2026-12-18T21:00:00+01:00");
   EXPECT_EQ(release_text(p[kParis], holidays[0]), "2027-01-04T07:00:00+01:00");
   EXPECT_EQ(describe(p[kParis], holidays[0]),
             "quiet window Fri 20:00-Mon 07:00, then closed vacances de Noël, then quiet window "
             "Fri 20:00-Mon 07:00");
-  auto one_day = decide_at(p, notification(Category::message, {student("s1")}),
-                           "2026-11-18T10:00:00+01:00");
+  auto one_day =
+      decide_at(p, notification(Category::message, {student("s1")}), "2026-11-18T10:00:00+01:00");
   EXPECT_EQ(describe(p[kParis], one_day[0]),
             "closed 2026-11-18..2026-11-18, then quiet window Mon-Thu 20:00-07:00");
 }
 
 TEST(Describe, NamesTheGradeDelay) {
   Policies p;
-  auto friday = decide_at(
-      p, notification(Category::grade, {student("s1"), parent("p1", "s1")}), kFridayEvening);
+  auto friday = decide_at(p, notification(Category::grade, {student("s1"), parent("p1", "s1")}),
+                          kFridayEvening);
   EXPECT_EQ(describe(p[kParis], friday[1]),
             "grade for a parent: 24h after the student's release (2026-11-30T07:00:00+01:00, "
             "held by quiet window Fri 20:00-Mon 07:00)");
@@ -416,9 +415,8 @@ TEST(Describe, NamesTheGradeDelay) {
   EXPECT_EQ(describe(p[kParis], daytime[1]),
             "grade for a parent: 24h after the student's release (2026-11-27T10:00:00+01:00), "
             "then quiet window Fri 20:00-Mon 07:00");
-  auto armistice = decide_at(
-      p, notification(Category::grade, {student("s1"), parent("p1", "s1")}),
-      "2026-11-10T10:00:00+01:00");
+  auto armistice = decide_at(p, notification(Category::grade, {student("s1"), parent("p1", "s1")}),
+                             "2026-11-10T10:00:00+01:00");
   EXPECT_EQ(describe(p[kParis], armistice[1]),
             "grade for a parent: 24h after the student's release (2026-11-10T10:00:00+01:00), "
             "then public holiday Armistice 1918 (Wed 2026-11-11), then quiet window Mon-Thu "
@@ -427,8 +425,7 @@ TEST(Describe, NamesTheGradeDelay) {
 
 TEST(Describe, NamesOtherGradeDelaysInDaysOrHours) {
   Policies three_days = with_grade_delay(std::chrono::hours(72));
-  auto d = decide_at(three_days,
-                     notification(Category::grade, {student("s1"), parent("p1", "s1")}),
+  auto d = decide_at(three_days, notification(Category::grade, {student("s1"), parent("p1", "s1")}),
                      kFridayEvening);
   EXPECT_EQ(describe(three_days[kParis], d[1]),
             "grade for a parent: 3 days after the student's release (2026-11-30T07:00:00+01:00, "
@@ -443,8 +440,8 @@ TEST(Describe, NamesOtherGradeDelaysInDaysOrHours) {
 
 TEST(Describe, SaysNothingHeldItWhenOpen) {
   Policies p;
-  auto d = decide_at(p, notification(Category::message, {student("s1")}),
-                     "2026-11-17T10:00:00+01:00");
+  auto d =
+      decide_at(p, notification(Category::message, {student("s1")}), "2026-11-17T10:00:00+01:00");
   EXPECT_FALSE(d[0].held);
   EXPECT_EQ(describe(p[kParis], d[0]), "outside quiet windows and closed days");
 }
@@ -453,13 +450,13 @@ TEST(Describe, LongChainsEndWithHowManyMoreCauses) {
   // Every day but Sunday is one window occurrence of 24h; Sunday 22 November is closed: the
   // quiet stretch runs from Monday 16 to Sunday 29 November 00:00 through 13 causes.
   EstablishmentRules r = establishment(kParis);
-  r.windows = {window({date::Monday, date::Tuesday, date::Wednesday, date::Thursday,
-                       date::Friday, date::Saturday},
-                      0h, 0h)};
+  r.windows = {window(
+      {date::Monday, date::Tuesday, date::Wednesday, date::Thursday, date::Friday, date::Saturday},
+      0h, 0h)};
   r.closed = {closed(day(2026, 11, 22), day(2026, 11, 22))};
   Policies p({r});
-  auto d = decide_at(p, notification(Category::message, {student("s1")}),
-                     "2026-11-16T10:00:00+01:00");
+  auto d =
+      decide_at(p, notification(Category::message, {student("s1")}), "2026-11-16T10:00:00+01:00");
   EXPECT_EQ(release_text(p[kParis], d[0]), "2026-11-29T00:00:00+01:00");
   EXPECT_EQ(d[0].quiet.size, QuietChain::kMax);
   EXPECT_EQ(d[0].quiet.total, 13u);
@@ -475,10 +472,9 @@ TEST(FailClosed, DecisionThatCannotBeEvaluatedIsHeld) {
   EstablishmentRules r = establishment(kParis);
   r.closed = {closed(day(2026, 1, 1), day(2035, 12, 31), "ten years")};
   Policies p({r});
-  auto d = decide_at(p,
-                     notification(Category::grade,
-                                  {student("s1"), parent("p1", "s1"), parent("p2", "nobody")}),
-                     "2026-11-17T10:00:00+01:00");
+  auto d = decide_at(
+      p, notification(Category::grade, {student("s1"), parent("p1", "s1"), parent("p2", "nobody")}),
+      "2026-11-17T10:00:00+01:00");
   ASSERT_EQ(d.size(), 3u);
   for (const auto& x : d) {
     EXPECT_FALSE(x.evaluated) << "recipient " << x.recipient;
@@ -487,8 +483,8 @@ TEST(FailClosed, DecisionThatCannotBeEvaluatedIsHeld) {
               "the policy could not be evaluated: held until an administrator corrects the "
               "configuration");
   }
-  auto message = decide_at(p, notification(Category::message, {staff("t1")}),
-                           "2026-11-17T10:00:00+01:00");
+  auto message =
+      decide_at(p, notification(Category::message, {staff("t1")}), "2026-11-17T10:00:00+01:00");
   EXPECT_FALSE(message[0].evaluated);
   EXPECT_TRUE(message[0].held);
 }
@@ -497,8 +493,8 @@ TEST(FailClosed, WindowsCoveringTheWholeWeekHoldEverything) {
   EstablishmentRules r = establishment(kParis);
   r.windows = {window({date::Monday}, 9h, 9h, date::Monday)};
   Policies p({r});
-  auto d = decide_at(p, notification(Category::message, {student("s1")}),
-                     "2026-11-17T10:00:00+01:00");
+  auto d =
+      decide_at(p, notification(Category::message, {student("s1")}), "2026-11-17T10:00:00+01:00");
   EXPECT_FALSE(d[0].evaluated);
   EXPECT_TRUE(d[0].held);
 }

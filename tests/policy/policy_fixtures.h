@@ -60,13 +60,15 @@ inline const date::time_zone* zone(std::string_view name) {
 // An instant written in RFC 3339. A typo in a test throws, which GoogleTest reports.
 inline Instant at(std::string_view text) {
   auto t = parse_rfc3339(text);
-  if (!t) throw std::invalid_argument("bad instant in test \"" + std::string(text) + "\": " + t.error());
+  if (!t)
+    throw std::invalid_argument("bad instant in test \"" + std::string(text) + "\": " + t.error());
   return *t;
 }
 
 inline Uai uai(std::string_view code) {
   auto u = parse_uai(code);
-  if (!u) throw std::invalid_argument("bad UAI in test: " + u.error());
+  if (!u)
+    throw std::invalid_argument("bad UAI in test: " + u.error());
   return *u;
 }
 
@@ -74,7 +76,9 @@ inline LocalDate day(int y, unsigned m, unsigned d) {
   return LocalDate{date::year{y} / date::month{m} / date::day{d}};
 }
 
-inline std::string iso_day(LocalDate d) { return date::format("%F", d); }
+inline std::string iso_day(LocalDate d) {
+  return date::format("%F", d);
+}
 
 // A weekly window starting on `days` at `start`, ending at `end` (next day when end <= start),
 // or on `end_day` when given.
@@ -83,7 +87,8 @@ inline QuietWindow window(std::initializer_list<date::weekday> days, std::chrono
                           std::optional<date::weekday> end_day = std::nullopt,
                           std::string name = {}) {
   QuietWindow w;
-  for (date::weekday wd : days) w.days |= static_cast<std::uint8_t>(1u << wd.c_encoding());
+  for (date::weekday wd : days)
+    w.days |= static_cast<std::uint8_t>(1u << wd.c_encoding());
   w.start = start;
   w.end = end;
   w.end_day = end_day;
@@ -93,7 +98,8 @@ inline QuietWindow window(std::initializer_list<date::weekday> days, std::chrono
 
 // Closed whole days, first..last inclusive; the label defaults to "first..last".
 inline ClosedDays closed(LocalDate first, LocalDate last, std::string label = {}) {
-  if (label.empty()) label = iso_day(first) + ".." + iso_day(last);
+  if (label.empty())
+    label = iso_day(first) + ".." + iso_day(last);
   return ClosedDays{first, last, std::move(label)};
 }
 
@@ -113,8 +119,8 @@ class Policies {
  public:
   explicit Policies(std::vector<EstablishmentRules> configured = {},
                     EstablishmentRules defaults = {}, Horizon horizon = {})
-      : set_(std::make_unique<PolicySet>(std::move(defaults), std::move(configured),
-                                         region_zones(), horizon)) {}
+      : set_(std::make_unique<PolicySet>(std::move(defaults), std::move(configured), region_zones(),
+                                         horizon)) {}
 
   const PolicySet& set() const { return *set_; }
   const EstablishmentPolicy& operator[](std::string_view code) const {
@@ -126,7 +132,8 @@ class Policies {
   std::string release(std::string_view code, Instant received) const {
     const EstablishmentPolicy& p = (*this)[code];
     Release r = p.schedule().next_open(received);
-    if (!r.evaluated) return "not evaluated";
+    if (!r.evaluated)
+      return "not evaluated";
     return format_rfc3339(r.at, p.zone());
   }
   std::string release(std::string_view code, std::string_view received) const {
@@ -139,11 +146,15 @@ class Policies {
 
 // -- notifications ----------------------------------------------------------------------------
 
-inline Recipient student(std::string id) { return Recipient{std::move(id), Role::student, {}}; }
+inline Recipient student(std::string id) {
+  return Recipient{std::move(id), Role::student, {}};
+}
 inline Recipient parent(std::string id, std::optional<std::string> of = std::nullopt) {
   return Recipient{std::move(id), Role::parent, std::move(of)};
 }
-inline Recipient staff(std::string id) { return Recipient{std::move(id), Role::staff, {}}; }
+inline Recipient staff(std::string id) {
+  return Recipient{std::move(id), Role::staff, {}};
+}
 
 inline Notification notification(Category category, std::vector<Recipient> recipients,
                                  bool urgent = false, std::string_view establishment = kParis) {
@@ -159,7 +170,8 @@ inline Notification notification(Category category, std::vector<Recipient> recip
 
 // A decision's release in the policy's zone ("not evaluated" when it failed closed).
 inline std::string release_text(const EstablishmentPolicy& p, const DeliveryDecision& d) {
-  if (!d.evaluated) return "not evaluated";
+  if (!d.evaluated)
+    return "not evaluated";
   return format_rfc3339(d.release_at, p.zone());
 }
 

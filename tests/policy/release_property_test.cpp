@@ -39,8 +39,8 @@ constexpr std::uint64_t kDefaultSeed = 0x7265'7665'2026ULL;
 constexpr int kConfigs = 2000;
 constexpr int kInstantsPerZone = 6;
 
-constexpr std::array<const char*, 6> kZones = {"Europe/Paris",   "America/Miquelon",
-                                               "Indian/Reunion", "Pacific/Noumea",
+constexpr std::array<const char*, 6> kZones = {"Europe/Paris",    "America/Miquelon",
+                                               "Indian/Reunion",  "Pacific/Noumea",
                                                "America/Cayenne", "Pacific/Tahiti"};
 
 // ------------------------------------------------------------------------------------------
@@ -50,7 +50,7 @@ struct RefWindow {
   std::array<bool, 7> days{};  // index: weekday c_encoding (0 = Sunday)
   int start = 0;               // minutes since local midnight
   int end = 0;
-  int end_day = -1;            // -1: none; else c_encoding
+  int end_day = -1;  // -1: none; else c_encoding
 };
 
 struct RefClosed {
@@ -83,12 +83,14 @@ std::string describe(const RefConfig& c) {
     s << "[[policy.quiet]]\ndays = [";
     bool first = true;
     for (int d = 0; d < 7; ++d) {
-      if (!w.days[d]) continue;
+      if (!w.days[d])
+        continue;
       s << (first ? "" : ", ") << '"' << names[d] << '"';
       first = false;
     }
     s << "]\nstart = \"" << hhmm(w.start) << "\"\nend = \"" << hhmm(w.end) << "\"\n";
-    if (w.end_day >= 0) s << "end_day = \"" << names[w.end_day] << "\"\n";
+    if (w.end_day >= 0)
+      s << "end_day = \"" << names[w.end_day] << "\"\n";
   }
   return s.str();
 }
@@ -96,19 +98,20 @@ std::string describe(const RefConfig& c) {
 QuietWindow to_policy(const RefWindow& w) {
   QuietWindow q;
   for (unsigned d = 0; d < 7; ++d) {
-    if (w.days[d]) q.days |= static_cast<std::uint8_t>(1u << d);
+    if (w.days[d])
+      q.days |= static_cast<std::uint8_t>(1u << d);
   }
   q.start = minutes{w.start};
   q.end = minutes{w.end};
-  if (w.end_day >= 0) q.end_day = date::weekday{static_cast<unsigned>(w.end_day)};
+  if (w.end_day >= 0)
+    q.end_day = date::weekday{static_cast<unsigned>(w.end_day)};
   return q;
 }
 
 // Times that make windows interesting: midnight, the DST hours, the usual evening/morning.
 int random_minute(std::mt19937_64& rng) {
-  static constexpr int kSpecial[] = {0,       60,      90,      120,     150,      180,
-                                     210,     420,     480,     1200,    1230,     1439,
-                                     23 * 60, 12 * 60, 2 * 60 + 59};
+  static constexpr int kSpecial[] = {0,   60,   90,   120,  150,     180,     210,        420,
+                                     480, 1200, 1230, 1439, 23 * 60, 12 * 60, 2 * 60 + 59};
   std::uniform_int_distribution<int> coin(0, 2);
   if (coin(rng) == 0) {
     return kSpecial[std::uniform_int_distribution<std::size_t>(0, std::size(kSpecial) - 1)(rng)];
@@ -129,8 +132,10 @@ RefConfig random_config(std::mt19937_64& rng) {
   for (int i = 0; i < n; ++i) {
     RefWindow w;
     bool any = false;
-    for (int d = 0; d < 7; ++d) any |= (w.days[d] = day_on(rng));
-    if (!any) w.days[std::uniform_int_distribution<int>(0, 6)(rng)] = true;
+    for (int d = 0; d < 7; ++d)
+      any |= (w.days[d] = day_on(rng));
+    if (!any)
+      w.days[std::uniform_int_distribution<int>(0, 6)(rng)] = true;
     w.start = random_minute(rng);
     w.end = random_minute(rng);
     if (std::bernoulli_distribution(0.35)(rng)) {
@@ -164,7 +169,8 @@ Instant random_instant(std::mt19937_64& rng, const RefConfig& c, const date::tim
       return uniform;
     case 2:
       if (!c.closed.empty()) {
-        const auto& r = c.closed[std::uniform_int_distribution<std::size_t>(0, c.closed.size() - 1)(rng)];
+        const auto& r =
+            c.closed[std::uniform_int_distribution<std::size_t>(0, c.closed.size() - 1)(rng)];
         auto edge = std::bernoulli_distribution(0.5)(rng) ? r.first : r.last + date::days{1};
         return zone->to_sys(date::local_seconds{edge}, date::choose::earliest) +
                milliseconds{near_ms(rng)};
@@ -190,7 +196,8 @@ Instant random_instant(std::mt19937_64& rng, const RefConfig& c, const date::tim
     }
     default: {
       // Exactly on a window's start or end minute, in local time.
-      const auto& w = c.windows[std::uniform_int_distribution<std::size_t>(0, c.windows.size() - 1)(rng)];
+      const auto& w =
+          c.windows[std::uniform_int_distribution<std::size_t>(0, c.windows.size() - 1)(rng)];
       auto day = date::floor<date::days>(zone->to_local(uniform));
       int m = std::bernoulli_distribution(0.5)(rng) ? w.start : w.end;
       auto local = date::local_seconds{day} + minutes{m};
@@ -216,10 +223,13 @@ std::int64_t utc_ms(const date::time_zone* zone, date::local_seconds local) {
 
 // Days from a window's start day to its end day.
 int end_offset(const RefWindow& w, int start_wd) {
-  if (w.end_day < 0) return w.end > w.start ? 0 : 1;
+  if (w.end_day < 0)
+    return w.end > w.start ? 0 : 1;
   for (int k = 0; k <= 7; ++k) {
-    if ((start_wd + k) % 7 != w.end_day) continue;
-    if (k == 0 && w.end <= w.start) continue;
+    if ((start_wd + k) % 7 != w.end_day)
+      continue;
+    if (k == 0 && w.end <= w.start)
+      continue;
     return k;
   }
   ADD_FAILURE() << "unreachable";
@@ -233,7 +243,8 @@ std::vector<Interval> reference_intervals(const RefConfig& c, const date::time_z
   for (auto d = from; d <= to; d += date::days{1}) {
     int wd = static_cast<int>(date::weekday{d}.c_encoding());
     for (const auto& w : c.windows) {
-      if (!w.days[wd]) continue;
+      if (!w.days[wd])
+        continue;
       auto start = date::local_seconds{d} + minutes{w.start};
       auto end = date::local_seconds{d + date::days{end_offset(w, wd)}} + minutes{w.end};
       out.push_back({utc_ms(zone, start), utc_ms(zone, end)});
@@ -243,7 +254,8 @@ std::vector<Interval> reference_intervals(const RefConfig& c, const date::time_z
                      utc_ms(zone, date::local_seconds{d + date::days{1}})});
     };
     for (const auto& r : c.closed) {
-      if (d >= r.first && d <= r.last) whole_day();
+      if (d >= r.first && d <= r.last)
+        whole_day();
     }
   }
   if (c.holidays) {
@@ -252,7 +264,8 @@ std::vector<Interval> reference_intervals(const RefConfig& c, const date::time_z
     for (int y = y0; y <= y1; ++y) {
       for (const Holiday& h : public_holidays(y, Region::metropole)) {
         date::local_days d{h.date};
-        if (d < from || d > to) continue;
+        if (d < from || d > to)
+          continue;
         out.push_back({utc_ms(zone, date::local_seconds{d}),
                        utc_ms(zone, date::local_seconds{d + date::days{1}})});
       }
@@ -266,15 +279,16 @@ std::vector<Interval> reference_intervals(const RefConfig& c, const date::time_z
 
 bool covered(const std::vector<Interval>& intervals, std::int64_t t) {
   for (const auto& i : intervals) {
-    if (i.start_ms > t) break;  // sorted by start
-    if (t < i.end_ms) return true;
+    if (i.start_ms > t)
+      break;  // sorted by start
+    if (t < i.end_ms)
+      return true;
   }
   return false;
 }
 
 date::local_days local_day(const date::time_zone* zone, std::int64_t t_ms) {
-  return date::floor<date::days>(
-      zone->to_local(date::sys_time<milliseconds>{milliseconds{t_ms}}));
+  return date::floor<date::days>(zone->to_local(date::sys_time<milliseconds>{milliseconds{t_ms}}));
 }
 
 // Checks one reception instant; returns an empty string or what went wrong.
@@ -282,7 +296,8 @@ std::string check(const EstablishmentPolicy& policy, const RefConfig& c,
                   const date::time_zone* zone, Instant received) {
   std::ostringstream why;
   const Release r = policy.schedule().next_open(received);
-  if (!r.evaluated) return "next_open could not evaluate the policy";
+  if (!r.evaluated)
+    return "next_open could not evaluate the policy";
   const std::int64_t t0 = received.time_since_epoch().count();
   const std::int64_t rel = r.at.time_since_epoch().count();
   if (rel < t0) {
@@ -316,7 +331,8 @@ std::string check(const EstablishmentPolicy& policy, const RefConfig& c,
   }
   std::size_t cursor = 0;
   auto quiet_at = [&](std::int64_t t) {
-    while (cursor < merged.size() && merged[cursor].end_ms <= t) ++cursor;
+    while (cursor < merged.size() && merged[cursor].end_ms <= t)
+      ++cursor;
     return cursor < merged.size() && merged[cursor].start_ms <= t;
   };
   if (rel > t0 && !quiet_at(t0)) {
@@ -353,7 +369,8 @@ std::string check(const EstablishmentPolicy& policy, const RefConfig& c,
 }
 
 std::uint64_t base_seed() {
-  if (const char* s = std::getenv("TREVE_PROPERTY_SEED")) return std::strtoull(s, nullptr, 0);
+  if (const char* s = std::getenv("TREVE_PROPERTY_SEED"))
+    return std::strtoull(s, nullptr, 0);
   return kDefaultSeed;
 }
 
@@ -371,7 +388,8 @@ void run_property(int configs, Horizon horizon, std::uint64_t salt) {
     std::mt19937_64 rng(seed + static_cast<std::uint64_t>(i) * 0x9E3779B97F4A7C15ULL);
     RefConfig c = random_config(rng);
     std::vector<QuietWindow> windows;
-    for (const auto& w : c.windows) windows.push_back(to_policy(w));
+    for (const auto& w : c.windows)
+      windows.push_back(to_policy(w));
     if (windows_cover_whole_week(windows)) {
       ++skipped;
       continue;
@@ -382,7 +400,8 @@ void run_property(int configs, Horizon horizon, std::uint64_t salt) {
       rules.zone = zone;
       rules.windows = windows;
       rules.public_holidays = c.holidays;
-      for (const auto& r : c.closed) rules.closed.push_back({r.first, r.last, "closed"});
+      for (const auto& r : c.closed)
+        rules.closed.push_back({r.first, r.last, "closed"});
       PolicySet set(rules, {}, zones, horizon);
       const EstablishmentPolicy& policy = set.find(uai);
       for (int k = 0; k < kInstantsPerZone; ++k) {
@@ -391,10 +410,10 @@ void run_property(int configs, Horizon horizon, std::uint64_t salt) {
         ++tested;
         if (!problem.empty()) {
           ++failures;
-          ADD_FAILURE() << problem << "\n  seed " << seed << " (TREVE_PROPERTY_SEED="
-                        << base_seed() << "), configuration #" << i << ", zone " << zone_name
-                        << ", horizon " << horizon.first_year << ".." << horizon.last_year
-                        << "\n  received " << format_rfc3339(received, zone) << " ("
+          ADD_FAILURE() << problem << "\n  seed " << seed << " (TREVE_PROPERTY_SEED=" << base_seed()
+                        << "), configuration #" << i << ", zone " << zone_name << ", horizon "
+                        << horizon.first_year << ".." << horizon.last_year << "\n  received "
+                        << format_rfc3339(received, zone) << " ("
                         << received.time_since_epoch().count() << " ms)\n"
                         << describe(c);
           break;
@@ -429,7 +448,8 @@ TEST(ReleaseProperty, TheReferenceAgreesWithKnownReleases) {
   // Sanity check of the reference itself on the default windows in Paris.
   RefConfig c;
   RefWindow weekdays;
-  for (int d : {1, 2, 3, 4}) weekdays.days[d] = true;
+  for (int d : {1, 2, 3, 4})
+    weekdays.days[d] = true;
   weekdays.start = 20 * 60;
   weekdays.end = 7 * 60;
   RefWindow weekend;

@@ -91,7 +91,8 @@ TEST(Rfc3339Parse, HoldsALeapSecondToTheLastSecondOfItsMinute) {
 TEST(Rfc3339Parse, RejectsMonthThirteen) {
   std::string e = error_of("2026-13-01T00:00:00Z");
   EXPECT_TRUE(contains(e, "month 13")) << e;
-  EXPECT_TRUE(contains(error_of("2026-00-01T00:00:00Z"), "month 0")) << error_of("2026-00-01T00:00:00Z");
+  EXPECT_TRUE(contains(error_of("2026-00-01T00:00:00Z"), "month 0"))
+      << error_of("2026-00-01T00:00:00Z");
 }
 
 TEST(Rfc3339Parse, RejectsDaysThatDoNotExist) {
@@ -105,7 +106,8 @@ TEST(Rfc3339Parse, RejectsDaysThatDoNotExist) {
 }
 
 TEST(Rfc3339Parse, RejectsTimesOutOfRange) {
-  EXPECT_TRUE(contains(error_of("2026-11-27T24:00:00Z"), "hour 24")) << error_of("2026-11-27T24:00:00Z");
+  EXPECT_TRUE(contains(error_of("2026-11-27T24:00:00Z"), "hour 24"))
+      << error_of("2026-11-27T24:00:00Z");
   EXPECT_TRUE(contains(error_of("2026-11-27T20:60:00Z"), "minute 60"));
   EXPECT_TRUE(contains(error_of("2026-11-27T20:14:61Z"), "second 61"));
 }
@@ -118,18 +120,19 @@ TEST(Rfc3339Parse, RejectsAMissingOffset) {
 }
 
 TEST(Rfc3339Parse, RejectsMalformedOffsets) {
-  for (std::string_view bad : {"2026-11-27T21:14:03+0100", "2026-11-27T21:14:03+01",
-                               "2026-11-27T21:14:03+1:00", "2026-11-27T21:14:03+24:00",
-                               "2026-11-27T21:14:03+01:60", "2026-11-27T21:14:03 +01:00",
-                               "2026-11-27T21:14:03CET", "2026-11-27T21:14:03+01:0"}) {
+  for (std::string_view bad :
+       {"2026-11-27T21:14:03+0100", "2026-11-27T21:14:03+01", "2026-11-27T21:14:03+1:00",
+        "2026-11-27T21:14:03+24:00", "2026-11-27T21:14:03+01:60", "2026-11-27T21:14:03 +01:00",
+        "2026-11-27T21:14:03CET", "2026-11-27T21:14:03+01:0"}) {
     std::string e = error_of(bad);
     EXPECT_TRUE(contains(e, "offset")) << bad << " -> \"" << e << "\"";
   }
 }
 
 TEST(Rfc3339Parse, RejectsTrailingCharacters) {
-  for (std::string_view bad : {"2026-11-27T21:14:03Zjunk", "2026-11-27T21:14:03+01:00 ",
-                               "2026-11-27T21:14:03ZZ", "2026-11-27T21:14:03+01:00[Europe/Paris]"}) {
+  for (std::string_view bad :
+       {"2026-11-27T21:14:03Zjunk", "2026-11-27T21:14:03+01:00 ", "2026-11-27T21:14:03ZZ",
+        "2026-11-27T21:14:03+01:00[Europe/Paris]"}) {
     std::string e = error_of(bad);
     EXPECT_TRUE(contains(e, "unexpected characters")) << bad << " -> \"" << e << "\"";
   }
@@ -139,7 +142,8 @@ TEST(Rfc3339Parse, RejectsGarbageWithAnExample) {
   for (std::string_view bad : {"", "garbage", "27/11/2026 21:14", "2026/11/27T21:14:03Z",
                                "26-11-27T21:14:03Z", "2026-1-27T21:14:03Z", "tomorrow"}) {
     std::string e = error_of(bad);
-    EXPECT_TRUE(contains(e, "expected an RFC 3339 date-time")) << "\"" << bad << "\" -> \"" << e << "\"";
+    EXPECT_TRUE(contains(e, "expected an RFC 3339 date-time"))
+        << "\"" << bad << "\" -> \"" << e << "\"";
   }
 }
 
@@ -176,8 +180,7 @@ TEST(Rfc3339Format, ShowsNegativeAndFractionalHourOffsets) {
             "2026-11-28T01:44:03+05:30");
   EXPECT_EQ(format_rfc3339(utc(2026, 11, 27, 20, 14, 3), zone("America/St_Johns")),
             "2026-11-27T16:44:03-03:30");
-  EXPECT_EQ(format_rfc3339(utc(2026, 11, 27, 20, 14, 3), zone("UTC")),
-            "2026-11-27T20:14:03+00:00");
+  EXPECT_EQ(format_rfc3339(utc(2026, 11, 27, 20, 14, 3), zone("UTC")), "2026-11-27T20:14:03+00:00");
 }
 
 TEST(Rfc3339Format, ShowsMillisecondsOnlyWhenNotZero) {
@@ -233,7 +236,9 @@ TEST(FormatHuman, ShowsWeekdayDateTimeAndOffset) {
 // ---------------------------------------------------------------------------------------------
 // Durations for people
 
-TEST(FormatDuration, ZeroIsZero) { EXPECT_EQ(format_duration(std::chrono::minutes(0)), "0"); }
+TEST(FormatDuration, ZeroIsZero) {
+  EXPECT_EQ(format_duration(std::chrono::minutes(0)), "0");
+}
 
 TEST(FormatDuration, WholeHoursAreWrittenInHours) {
   EXPECT_EQ(format_duration(std::chrono::hours(1)), "1h");

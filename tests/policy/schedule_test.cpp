@@ -29,12 +29,14 @@ struct Case {
 // Asserts each received instant is released at the expected instant.
 void expect_releases(const Policies& p, std::string_view code, const std::vector<Case>& cases) {
   for (const Case& c : cases) {
-    EXPECT_EQ(p.release(code, c.received), c.release) << "received " << c.received << " at " << code;
+    EXPECT_EQ(p.release(code, c.received), c.release)
+        << "received " << c.received << " at " << code;
   }
 }
 
 // Asserts each received instant is open (released at once).
-void expect_open(const Policies& p, std::string_view code, const std::vector<const char*>& instants) {
+void expect_open(const Policies& p, std::string_view code,
+                 const std::vector<const char*>& instants) {
   for (const char* t : instants) {
     EXPECT_EQ(p.release(code, t), t) << "expected " << t << " to be open at " << code;
   }
@@ -52,7 +54,8 @@ Policies with_closed(std::string_view code, std::vector<ClosedDays> closed_days,
                      std::optional<std::vector<QuietWindow>> windows = std::nullopt) {
   EstablishmentRules r = establishment(code);
   r.closed = std::move(closed_days);
-  if (windows) r.windows = *windows;
+  if (windows)
+    r.windows = *windows;
   return Policies({r});
 }
 
@@ -101,10 +104,10 @@ TEST(QuietWindow, EachEveningFromMondayToThursdayIsHeldUntilSevenNextMorning) {
 
 TEST(QuietWindow, DaytimeOnWeekdaysIsOpen) {
   Policies p;
-  expect_open(p, kParis,
-              {"2026-11-16T07:00:00+01:00", "2026-11-16T12:00:00+01:00",
-               "2026-11-17T19:59:00+01:00", "2026-11-19T13:00:00+01:00",
-               "2026-11-20T07:00:00+01:00", "2026-11-20T19:59:59+01:00"});
+  expect_open(
+      p, kParis,
+      {"2026-11-16T07:00:00+01:00", "2026-11-16T12:00:00+01:00", "2026-11-17T19:59:00+01:00",
+       "2026-11-19T13:00:00+01:00", "2026-11-20T07:00:00+01:00", "2026-11-20T19:59:59+01:00"});
 }
 
 TEST(QuietWindow, FridayEveningIsHeldUntilMondaySevenOClock) {
@@ -173,7 +176,8 @@ TEST(QuietWindow, QuietIntervalsPreviewTheDefaultWeek) {
                                                         at("2026-11-23T07:00:00+01:00"));
   std::vector<std::string> got;
   for (auto [from, to] : intervals) {
-    got.push_back(format_rfc3339(from, p[kParis].zone()) + " " + format_rfc3339(to, p[kParis].zone()));
+    got.push_back(format_rfc3339(from, p[kParis].zone()) + " " +
+                  format_rfc3339(to, p[kParis].zone()));
   }
   std::vector<std::string> want = {
       "2026-11-16T20:00:00+01:00 2026-11-17T07:00:00+01:00",
@@ -433,7 +437,8 @@ TEST(ClosedDays, RangeEndingOnFridayIsReleasedMondayAtSeven) {
 }
 
 TEST(ClosedDays, SchoolHolidaysEndingOnSundayAreReleasedMondayAtSeven) {
-  Policies p = with_closed(kParis, {closed(day(2026, 12, 19), day(2027, 1, 3), "vacances de Noël")});
+  Policies p =
+      with_closed(kParis, {closed(day(2026, 12, 19), day(2027, 1, 3), "vacances de Noël")});
   expect_releases(p, kParis,
                   {
                       {"2026-12-18T21:00:00+01:00", "2027-01-04T07:00:00+01:00"},
@@ -454,9 +459,10 @@ TEST(ClosedDays, DayAfterARangeIsOpenAtMidnightWhenNoWindowCoversIt) {
 }
 
 TEST(ClosedDays, SeveralRangesMergeWhenTheyTouch) {
-  Policies p = with_closed(kParis, {closed(day(2026, 11, 16), day(2026, 11, 17)),
-                                    closed(day(2026, 11, 18), day(2026, 11, 18))},
-                           std::vector<QuietWindow>{});
+  Policies p = with_closed(
+      kParis,
+      {closed(day(2026, 11, 16), day(2026, 11, 17)), closed(day(2026, 11, 18), day(2026, 11, 18))},
+      std::vector<QuietWindow>{});
   expect_releases(p, kParis, {{"2026-11-16T10:00:00+01:00", "2026-11-19T00:00:00+01:00"}});
 }
 
@@ -477,8 +483,8 @@ TEST(ClosedDays, PreviewMergesWindowsAndHolidaysIntoOneInterval) {
 }
 
 TEST(ClosedDays, ClosedDaysAcrossTheSpringChangeEndAtLocalMidnight) {
-  Policies p = with_closed(kParis, {closed(day(2026, 3, 28), day(2026, 3, 29))},
-                           std::vector<QuietWindow>{});
+  Policies p =
+      with_closed(kParis, {closed(day(2026, 3, 28), day(2026, 3, 29))}, std::vector<QuietWindow>{});
   expect_releases(p, kParis, {{"2026-03-28T00:00:00+01:00", "2026-03-30T00:00:00+02:00"}});
 }
 
@@ -585,7 +591,8 @@ TEST(SeveralWindows, OverlappingWindowsOnWednesdayAreReleasedAtTheLaterEnd) {
   for (bool reversed : {false, true}) {
     SCOPED_TRACE(reversed ? "declared 16:00-19:00 first" : "declared 12:00-18:00 first");
     std::vector<QuietWindow> w = {window({Wednesday}, 12h, 18h), window({Wednesday}, 16h, 19h)};
-    if (reversed) std::swap(w[0], w[1]);
+    if (reversed)
+      std::swap(w[0], w[1]);
     Policies p = with_windows(kParis, w);
     expect_releases(p, kParis,
                     {
@@ -593,8 +600,9 @@ TEST(SeveralWindows, OverlappingWindowsOnWednesdayAreReleasedAtTheLaterEnd) {
                         {"2026-11-18T13:00:00+01:00", "2026-11-18T19:00:00+01:00"},
                         {"2026-11-18T17:00:00+01:00", "2026-11-18T19:00:00+01:00"},
                     });
-    expect_open(p, kParis, {"2026-11-18T11:59:59+01:00", "2026-11-18T19:00:00+01:00",
-                            "2026-11-17T13:00:00+01:00"});
+    expect_open(
+        p, kParis,
+        {"2026-11-18T11:59:59+01:00", "2026-11-18T19:00:00+01:00", "2026-11-17T13:00:00+01:00"});
   }
 }
 
@@ -653,8 +661,9 @@ TEST(SeveralWindows, EndDayEqualToStartDayWithEarlierEndLastsAlmostSevenDays) {
                       {"2026-11-18T12:00:00+01:00", "2026-11-23T09:00:00+01:00"},
                       {"2026-11-22T23:00:00+01:00", "2026-11-23T09:00:00+01:00"},
                   });
-  expect_open(p, kParis, {"2026-11-16T09:00:00+01:00", "2026-11-16T09:59:59+01:00",
-                          "2026-11-23T09:30:00+01:00"});
+  expect_open(
+      p, kParis,
+      {"2026-11-16T09:00:00+01:00", "2026-11-16T09:59:59+01:00", "2026-11-23T09:30:00+01:00"});
 }
 
 TEST(SeveralWindows, EndDayEqualToStartDayWithEqualEndCoversTheWholeWeek) {
@@ -798,8 +807,8 @@ TEST(FarInstants, DISABLED_DaylightSavingOutsideTheHorizonKeepsSevenOClockWallTi
 }
 
 // Every half hour of one week: the answer, as a duration from the question, is the same in
-// 2026 (inside the horizon), 2070, 1990 and 1965 (outside it, 1965 before the epoch). The three weeks start on a Monday
-// in November, with no public holiday and no change of offset.
+// 2026 (inside the horizon), 2070, 1990 and 1965 (outside it, 1965 before the epoch). The three
+// weeks start on a Monday in November, with no public holiday and no change of offset.
 TEST(FarInstants, AWholeWeekIn2070And1990AnswersLikeTheSameWeekIn2026) {
   Policies p;
   const Schedule& s = p[kParis].schedule();
@@ -823,7 +832,8 @@ TEST(FarInstants, AWholeWeekIn2070And1990AnswersLikeTheSameWeekIn2026) {
 // default one around the default horizon's edges, with closed ranges straddling them.
 TEST(FarInstants, AnswersDoNotDependOnTheHorizonAtItsEdges) {
   EstablishmentRules r = establishment(kParis);
-  r.closed = {closed(day(2019, 12, 21), day(2020, 1, 5)), closed(day(2045, 12, 20), day(2046, 1, 4))};
+  r.closed = {closed(day(2019, 12, 21), day(2020, 1, 5)),
+              closed(day(2045, 12, 20), day(2046, 1, 4))};
   Policies narrow({r});
   Policies wide({r}, {}, Horizon{2000, 2060});
   for (const char* from : {"2019-11-15T00:00:00Z", "2045-11-15T00:00:00Z"}) {
