@@ -121,14 +121,6 @@ std::string release_text(policy::Instant t, const date::time_zone* zone) {
   return policy::format_rfc3339(t, zone);
 }
 
-const date::time_zone* zone_named(const std::string& name) {
-  try {
-    return date::locate_zone(name);
-  } catch (const std::exception&) {
-    return date::locate_zone("UTC");
-  }
-}
-
 // Validates, decides and prepares one event for the store; or the problem with it.
 std::expected<store::NewEvent, Problem> prepare(const config::Config& config,
                                                 const config::Connector& connector,
@@ -149,7 +141,7 @@ std::expected<store::NewEvent, Problem> prepare(const config::Config& config,
   e.category = n.category;
   e.urgent = n.urgent;
   e.received_at = received;
-  e.timezone = std::string(policy.zone()->name());
+  e.zone = policy.zone();
   e.body = std::string(body);
   e.body_sha256 = store::sha256_hex(body);
 
@@ -441,7 +433,7 @@ void IngestApi::get_event(const config::Connector& connector, std::string_view i
                                                      "no event with this id from this connector")));
   }
   const store::EventView& v = **found;
-  const date::time_zone* zone = zone_named(v.timezone);
+  const date::time_zone* zone = store::zone_or_utc(v.timezone);
   json::object o;
   o["source"] = v.source;
   o["id"] = v.id;

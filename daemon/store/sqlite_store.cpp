@@ -231,14 +231,6 @@ class Detail {
   std::string text_ = "{";
 };
 
-const date::time_zone* zone_or_utc(const std::string& name) {
-  try {
-    return date::locate_zone(name);
-  } catch (const std::exception&) {
-    return date::locate_zone("UTC");
-  }
-}
-
 Result<sqlite3*> open_connection(const std::string& path, bool writer) {
   sqlite3* db = nullptr;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_CREATE : 0);
@@ -254,6 +246,14 @@ Result<sqlite3*> open_connection(const std::string& path, bool writer) {
 }
 
 }  // namespace
+
+const date::time_zone* zone_or_utc(std::string_view name) {
+  try {
+    return date::locate_zone(name);
+  } catch (const std::exception&) {
+    return date::locate_zone("UTC");
+  }
+}
 
 struct SqliteStore::Statements {
   explicit Statements(sqlite3* w, sqlite3* r)
@@ -518,14 +518,14 @@ Result<std::vector<AcceptResult>> SqliteStore::accept(std::span<const NewEvent> 
             Resetter reset{s};
             s.bind(1, e.source).bind(2, e.id).bind(3, e.establishment);
             s.bind(4, policy::to_string(e.category)).bind(5, std::int64_t{e.urgent});
-            s.bind(6, instant_ms(e.received_at)).bind(7, e.timezone).bind(8, e.body);
+            s.bind(6, instant_ms(e.received_at)).bind(7, e.zone->name()).bind(8, e.body);
             s.bind(9, e.body_sha256).bind(10, e.response);
             if (int rc = s.step(); rc != SQLITE_DONE) {
               return std::unexpected(error_of(writer_, rc, "cannot store the event"));
             }
             event_row = sqlite3_last_insert_rowid(writer_);
           }
-          const date::time_zone* zone = zone_or_utc(e.timezone);
+          const date::time_zone* zone = e.zone;
           AuditRecord base;
           base.at_ms = instant_ms(e.received_at);
           base.at_local = policy::format_rfc3339(e.received_at, zone);

@@ -18,6 +18,8 @@
 #include <string_view>
 #include <vector>
 
+#include <date/tz.h>
+
 #include "policy/instant.h"
 #include "policy/notification.h"
 
@@ -64,7 +66,9 @@ struct NewEvent {
   bool urgent = false;
   std::string urgent_refusal;  // why an urgent bypass was refused; empty otherwise
   policy::Instant received_at;
-  std::string timezone;     // the establishment's, for local instants in the audit trail
+  // The establishment's time zone (the decision's): local instants in the audit trail, and
+  // stored by name with the event.
+  const date::time_zone* zone = nullptr;
   std::string body;         // the event as received (JSON); forwarded to sinks on release
   std::string body_sha256;  // identifies the content: the same id with another body conflicts
   std::string response;     // the answer given on acceptance, given again for a repeat
@@ -149,5 +153,9 @@ class Store {
   virtual Result<std::optional<EventView>> find(std::string_view source, std::string_view id) = 0;
   virtual Result<StoreStats> stats() = 0;
 };
+
+// The zone of a stored name (events keep their establishment's zone by name); UTC for a name
+// the system's tz database no longer knows.
+const date::time_zone* zone_or_utc(std::string_view name);
 
 }  // namespace treve::store

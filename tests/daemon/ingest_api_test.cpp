@@ -161,7 +161,7 @@ TEST_F(IngestApiTest, ASecondDeleteAfterAPartialRetractIsHarmless) {
   e.id = "mixed";
   e.establishment = "0750654D";
   e.received_at = clock_.now();
-  e.timezone = "Europe/Paris";
+  e.zone = date::locate_zone("Europe/Paris");
   e.body = "{}";
   e.body_sha256 = store::sha256_hex(e.body);
   e.response = "{}";

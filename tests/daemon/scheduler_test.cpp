@@ -31,7 +31,7 @@ store::NewEvent held_event(std::string id, policy::Instant release, int recipien
   e.id = std::move(id);
   e.establishment = "0750654D";
   e.received_at = release - 10h;
-  e.timezone = "Europe/Paris";
+  e.zone = date::locate_zone("Europe/Paris");
   e.body = "{}";
   e.body_sha256 = store::sha256_hex(e.body + e.id);
   e.response = "{}";

@@ -49,7 +49,7 @@ NewEvent event(std::string id, int recipients = 2, DeliveryState state = Deliver
   e.establishment = "0750654D";
   e.category = policy::Category::message;
   e.received_at = at("2026-11-27T21:00:00+01:00");
-  e.timezone = "Europe/Paris";
+  e.zone = date::locate_zone("Europe/Paris");
   e.body = R"({"title":"Réunion secrète","payload":{"note":"confidential-payload"}})";
   e.body_sha256 = sha256_hex(e.body);
   e.response = R"({"answer":")" + e.id + R"("})";
