@@ -194,6 +194,16 @@ policy::Instant earliest_held(const std::vector<store::NewEvent>& events) {
   return out;
 }
 
+bool any_due(const std::vector<store::NewEvent>& events) {
+  for (const auto& e : events) {
+    for (const auto& d : e.deliveries) {
+      if (d.state == store::DeliveryState::due)
+        return true;
+    }
+  }
+  return false;
+}
+
 Problem id_conflict() {
   return problem(409, "id-conflict", "Event id already used",
                  "an event with this id was already accepted from this connector with a "
@@ -317,11 +327,14 @@ void IngestApi::post_event(const config::Config& config, const config::Connector
   events.push_back(std::move(*event));
   auto shared_respond = std::make_shared<http::Respond>(std::move(respond));
   const policy::Instant held = earliest_held(events);
+  const bool due = any_due(events);
   bool queued = queue_.submit_accept(
       std::move(events),
-      [this, held, version, shared_respond](store::Result<std::vector<store::AcceptResult>> r) {
+      [this, held, due, version, shared_respond](store::Result<std::vector<store::AcceptResult>> r) {
         if (r && held != policy::Instant::max() && on_held_)
           on_held_(held);
+        if (r && due && on_due_)
+          on_due_();
         if (!r)
           return (*shared_respond)(problem_response(version, store_unavailable(r.error())));
         const store::AcceptResult& a = r->front();
@@ -410,11 +423,14 @@ void IngestApi::post_batch(const config::Config& config, const config::Connector
     return respond(render(nullptr));
   auto shared_respond = std::make_shared<http::Respond>(std::move(respond));
   const policy::Instant held = earliest_held(events);
+  const bool due = any_due(events);
   bool queued = queue_.submit_accept(
-      std::move(events), [this, held, version, shared_respond,
+      std::move(events), [this, held, due, version, shared_respond,
                           render](store::Result<std::vector<store::AcceptResult>> r) {
         if (r && held != policy::Instant::max() && on_held_)
           on_held_(held);
+        if (r && due && on_due_)
+          on_due_();
         if (!r)
           return (*shared_respond)(problem_response(version, store_unavailable(r.error())));
         (*shared_respond)(render(&*r));

@@ -28,6 +28,8 @@ class IngestApi {
   // Called after a commit that stored held deliveries, with the earliest of their release
   // instants (so that the scheduler can wake earlier). Set before serving; any thread.
   void on_held(std::function<void(policy::Instant)> f) { on_held_ = std::move(f); }
+  // Called on the writer thread after a commit that stored deliveries due at once.
+  void on_due(std::function<void()> f) { on_due_ = std::move(f); }
 
   // The body limit for a request, from its header: the batch endpoint takes more, and a
   // request without a valid token at most kUnauthenticatedBodyLimit, so that clients without
@@ -50,6 +52,7 @@ class IngestApi {
   store::Store& store_;
   const service::Clock& clock_;
   std::function<void(policy::Instant)> on_held_;
+  std::function<void()> on_due_;
 };
 
 }  // namespace treve::api

@@ -1,5 +1,7 @@
 #include "daemon/config/config.h"
 
+#include "adapters/outbound/webhook_signature.h"
+
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
@@ -11,6 +13,7 @@
 
 #include <toml++/toml.h>
 
+#include "adapters/outbound/webhook_signature.h"
 #include "daemon/config/ics_calendar.h"
 #include "policy/uai.h"
 
@@ -161,6 +164,53 @@ std::optional<std::chrono::minutes> parse_hhmm(std::string_view s) {
   if (h > 23 || m > 59)
     return std::nullopt;
   return std::chrono::minutes{h * 60 + m};
+}
+
+// "250ms", "10s", "1h", "2d", "1h30m". Units: ms, s, m, h, d.
+std::optional<std::chrono::milliseconds> parse_duration_ms(std::string_view s) {
+  if (s.empty())
+    return std::nullopt;
+  long long total = 0;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    std::size_t begin = i;
+    long long n = 0;
+    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) {
+      n = n * 10 + (s[i] - '0');
+      if (n > 1'000'000'000)
+        return std::nullopt;
+      ++i;
+    }
+    if (i == begin || i == s.size())
+      return std::nullopt;
+    long long unit = 0;
+    if (s.substr(i).starts_with("ms")) {
+      unit = 1;
+      ++i;
+    } else {
+      switch (s[i]) {
+        case 's':
+          unit = 1000;
+          break;
+        case 'm':
+          unit = 60'000;
+          break;
+        case 'h':
+          unit = 3'600'000;
+          break;
+        case 'd':
+          unit = 86'400'000;
+          break;
+        default:
+          return std::nullopt;
+      }
+    }
+    ++i;
+    total += n * unit;
+    if (total > 366LL * 86'400'000)
+      return std::nullopt;
+  }
+  return std::chrono::milliseconds{total};
 }
 
 // A grade delay longer than a school year is a typo, not a policy.
@@ -711,13 +761,19 @@ class Loader {
       std::string key = "sinks[" + std::to_string(i) + "]";
       check_.only_keys(
           t, key,
-          {"name", "type", "url", "secret_file", "sources", "categories", "roles", "default"});
+          {"name", "type", "url", "secret_file", "sources", "categories", "roles", "default",
+           "batch_max", "max_in_flight", "rate", "timeout", "retry_initial",
+           "retry_max_interval", "retry_for"});
       Sink s;
       s.name = unique_name(t, key, "sink", names);
       if (auto v = required(t, key, "type")) {
-        if (*v != "webhook" && *v != "fcm" && *v != "smtp") {
+        if (*v == "fcm" || *v == "smtp") {
           check_.error(t.get("type"), key + ".type",
-                       "unknown sink type \"" + *v + "\"; expected webhook, fcm or smtp");
+                       "sink type \"" + *v +
+                           "\" is not available in this version of trêve; use webhook");
+        } else if (*v != "webhook") {
+          check_.error(t.get("type"), key + ".type",
+                       "unknown sink type \"" + *v + "\"; expected webhook");
         }
         s.type = *v;
       }
@@ -731,8 +787,15 @@ class Loader {
         }
         s.url = *v;
       }
-      if (auto v = check_.string(t.get("secret_file"), key + ".secret_file"))
+      if (auto v = check_.string(t.get("secret_file"), key + ".secret_file")) {
         s.secret_file = *v;
+        s.secret = read_secret(t.get("secret_file"), key + ".secret_file", *v);
+      } else if (s.type == "webhook" && !t.get("secret_file")) {
+        check_.error(&t, key,
+                     "missing key \"secret_file\": webhook requests are always signed (a file "
+                     "holding a Standard Webhooks secret \"whsec_<base64>\")");
+      }
+      sending(t, key, s);
       if (auto list = check_.strings(t.get("sources"), key + ".sources")) {
         for (const auto& [name, el] : *list)
           s.sources.push_back(name);
@@ -752,6 +815,81 @@ class Loader {
         s.is_default = *b;
       }
       config.sinks.push_back(std::move(s));
+    }
+  }
+
+  // The secret in `path` (relative to the configuration's directory): "whsec_<base64>" on
+  // the first line. Errors name the file, never the secret.
+  std::string read_secret(const toml::node* n, const std::string& key, const std::string& file) {
+    std::filesystem::path p(file);
+    if (p.is_relative())
+      p = std::filesystem::path(path_).parent_path() / p;
+    std::ifstream in(p);
+    std::string line;
+    if (!in || !std::getline(in, line)) {
+      check_.error(n, key, "cannot read the secret file " + p.string());
+      return {};
+    }
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
+      line.pop_back();
+    if (auto signer = adapters::WebhookSigner::from_secret(line); !signer) {
+      check_.error(n, key, p.string() + ": " + signer.error());
+      return {};
+    }
+    return line;
+  }
+
+  // How a sink sends: batching, concurrency, rate, timeout and retries.
+  void sending(const toml::table& t, const std::string& key, Sink& s) {
+    auto whole = [&](const char* name, long long lo, long long hi, std::size_t& target) {
+      const toml::node* n = t.get(name);
+      if (!n)
+        return;
+      auto v = n->value<std::int64_t>();
+      if (!n->is_integer() || !v || *v < lo || *v > hi) {
+        check_.error(n, key + "." + name,
+                     "must be a whole number between " + std::to_string(lo) + " and " +
+                         std::to_string(hi));
+        return;
+      }
+      target = static_cast<std::size_t>(*v);
+    };
+    whole("batch_max", 1, 1000, s.batch_max);
+    whole("max_in_flight", 1, 1024, s.max_in_flight);
+    if (const toml::node* n = t.get("rate")) {
+      auto v = n->value<double>();
+      if (!(n->is_integer() || n->is_floating_point()) || !v || *v < 0 || *v > 1e6) {
+        check_.error(n, key + ".rate",
+                     "must be a number of deliveries per second between 0 (no limit) and "
+                     "1000000");
+      } else {
+        s.rate = *v;
+      }
+    }
+    auto duration = [&](const char* name, std::chrono::milliseconds lo,
+                        std::chrono::milliseconds& target) {
+      auto str = check_.string(t.get(name), key + "." + name);
+      if (!str)
+        return;
+      auto d = parse_duration_ms(*str);
+      if (!d || *d < lo) {
+        check_.error(t.get(name), key + "." + name,
+                     "expected a duration of at least " + std::to_string(lo.count()) +
+                         "ms and at most 366d such as \"500ms\", \"10s\", \"1h\" or \"2d\", "
+                         "got \"" +
+                         *str + "\"");
+        return;
+      }
+      target = *d;
+    };
+    using std::chrono::milliseconds;
+    duration("timeout", milliseconds{100}, s.timeout);
+    duration("retry_initial", milliseconds{10}, s.retry_initial);
+    duration("retry_max_interval", milliseconds{10}, s.retry_max_interval);
+    duration("retry_for", milliseconds{0}, s.retry_for);
+    if (s.retry_max_interval < s.retry_initial) {
+      check_.error(t.get("retry_max_interval"), key + ".retry_max_interval",
+                   "must not be shorter than retry_initial");
     }
   }
 

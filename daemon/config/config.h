@@ -5,6 +5,7 @@
 // are errors, so that a typo never silently weakens a quiet window.
 #pragma once
 
+#include <chrono>
 #include <expected>
 #include <memory>
 #include <string>
@@ -49,6 +50,18 @@ struct Sink {
   std::uint16_t categories = 0;  // bit = policy::Category
   std::uint8_t roles = 0;        // bit = policy::Role
   bool is_default = false;
+
+  // Sending (webhook).
+  std::string secret;            // "whsec_…", read from secret_file; never logged or shown
+  std::size_t batch_max = 1;     // deliveries per request; above 1, a JSON array
+  std::size_t max_in_flight = 32;  // requests at once
+  double rate = 0;               // deliveries per second (token bucket); 0: no limit
+  std::chrono::milliseconds timeout{10'000};  // one request, connection included
+  // Retries: the first after retry_initial, doubling up to retry_max_interval (with jitter),
+  // until retry_for after the first attempt; then the delivery is dead-lettered.
+  std::chrono::milliseconds retry_initial{1'000};
+  std::chrono::milliseconds retry_max_interval{3'600'000};
+  std::chrono::milliseconds retry_for{48LL * 3'600'000};
 
   bool takes(std::string_view source, policy::Category category, policy::Role role) const;
 };

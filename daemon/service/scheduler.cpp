@@ -34,6 +34,7 @@ struct Scheduler::State : std::enable_shared_from_this<Scheduler::State> {
 
   std::atomic<std::uint64_t> released{0};
   std::atomic<std::uint64_t> wakeups{0};
+  std::atomic<std::uint64_t> batch_total{0};  // released since the last log line
 
   // Looks at the store and either releases now or sleeps until the next release.
   void check() {
@@ -70,29 +71,32 @@ struct Scheduler::State : std::enable_shared_from_this<Scheduler::State> {
     });
   }
 
-  // Releases everything due at `now`, batch after batch, on the store's writer.
+  // Releases one batch of what is due at `now` on the store's writer, then comes back for
+  // the next: other writes (accepted events, delivery outcomes) go between batches.
   void release(policy::Instant now) {
     releasing = true;
     auto self = shared_from_this();
     bool queued = queue.submit_write([self, now](store::Store& s) {
-      std::size_t total = 0;
-      for (;;) {
-        auto batch = s.release_due(now, self->options.batch);
-        if (!batch) {
-          spdlog::error("event=scheduler.release_failed error=\"{}\"", batch.error().message);
-          break;
-        }
+      auto batch = s.release_due(now, self->options.batch);
+      bool more = false;
+      if (!batch) {
+        spdlog::error("event=scheduler.release_failed error=\"{}\"", batch.error().message);
+      } else {
         const std::size_t n = batch->size();
-        total += n;
+        more = n == self->options.batch;
+        self->released += n;
+        self->batch_total += n;
         if (n && self->options.on_released)
           self->options.on_released(std::move(*batch));
-        if (n < self->options.batch)
-          break;
       }
-      self->released += total;
-      if (total)
-        spdlog::info("event=scheduler.released deliveries={}", total);
-      boost::asio::post(self->strand, [self] {
+      boost::asio::post(self->strand, [self, more] {
+        if (more && !self->stopped) {
+          self->release(self->clock.now());
+          return;
+        }
+        if (self->batch_total)
+          spdlog::info("event=scheduler.released deliveries={}", self->batch_total.load());
+        self->batch_total = 0;
         self->releasing = false;
         self->check();
       });

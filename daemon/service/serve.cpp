@@ -14,6 +14,7 @@
 
 #include "daemon/api/ingest_api.h"
 #include "daemon/cli/commands.h"
+#include "daemon/dispatch/dispatcher.h"
 #include "daemon/http/server.h"
 #include "daemon/service/clock.h"
 #include "daemon/service/scheduler.h"
@@ -28,6 +29,9 @@ long long max_page_count_from_env() {
   const char* v = std::getenv("TREVE_TEST_MAX_PAGE_COUNT");
   return v ? std::atoll(v) : 0;
 }
+
+// On SIGTERM, how long requests to sinks already under way may take to finish.
+constexpr std::chrono::milliseconds kDispatchGrace{10'000};
 
 }  // namespace
 
@@ -84,11 +88,14 @@ int serve(const std::string& config_path) {
   server_options.body_limit = [&ingest](const http::Request& header) {
     return ingest.body_limit(header);
   };
+  dispatch::Dispatcher dispatcher(queue, *store, clock, [config] { return config; }, {});
   Scheduler::Options scheduler_options;
-  // The dispatcher that sends due deliveries to sinks is not built yet: released deliveries
-  // wait in the `due` state, durable and audited.
+  scheduler_options.on_released = [&dispatcher](std::vector<store::ReleasedDelivery>) {
+    dispatcher.notify();
+  };
   Scheduler scheduler(ioc, queue, *store, clock, scheduler_options);
   ingest.on_held([&scheduler](policy::Instant t) { scheduler.held_until(t); });
+  ingest.on_due([&dispatcher] { dispatcher.notify(); });
   http::Server server(
       ioc,
       [&ingest](http::Request&& req, http::Respond respond) {
@@ -101,6 +108,7 @@ int serve(const std::string& config_path) {
   }
   server.start();
   scheduler.start();
+  dispatcher.start();
   auto endpoint = server.local_endpoint();
   spdlog::info("event=serve.ready listen={}:{} state_dir={}", endpoint.address().to_string(),
                endpoint.port(), state_dir);
@@ -111,6 +119,7 @@ int serve(const std::string& config_path) {
       return;
     spdlog::info("event=serve.stopping signal={}", signal);
     scheduler.stop();
+    dispatcher.stop(kDispatchGrace);
     server.stop([&] { signals.cancel(); });
   });
 
@@ -118,6 +127,7 @@ int serve(const std::string& config_path) {
   std::thread second([&ioc] { ioc.run(); });
   ioc.run();
   second.join();
+  dispatcher.wait();
   queue.stop();
   spdlog::info("event=serve.stopped audit_head={}", store->audit_head());
   store.reset();

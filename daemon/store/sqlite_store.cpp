@@ -96,6 +96,21 @@ CREATE TABLE audit (
   hash TEXT NOT NULL
 );
 )sql",
+    // 2: dispatching. ready_seq orders deliveries by the moment they became due (the
+    // dispatcher reads due ones past a cursor); it is cleared when they leave `due`, and its
+    // counter lives in meta so that it never goes back. The last attempt's sink and error
+    // are kept for dead letters.
+    R"sql(
+ALTER TABLE deliveries ADD COLUMN ready_seq INTEGER;
+ALTER TABLE deliveries ADD COLUMN released_at INTEGER;
+ALTER TABLE deliveries ADD COLUMN first_attempt_at INTEGER;
+ALTER TABLE deliveries ADD COLUMN sink TEXT;
+ALTER TABLE deliveries ADD COLUMN last_error TEXT;
+UPDATE deliveries SET ready_seq = seq, released_at = updated_at WHERE state = 'due';
+CREATE INDEX deliveries_ready ON deliveries (ready_seq) WHERE ready_seq IS NOT NULL;
+INSERT INTO meta (key, value)
+  SELECT 'ready_seq', coalesce(max(ready_seq), 0) FROM deliveries;
+)sql",
 };
 
 bool is_unavailable(int rc) {
@@ -255,6 +270,12 @@ const date::time_zone* zone_or_utc(std::string_view name) {
   }
 }
 
+// The columns of a DispatchItem, read by read_dispatch_item.
+#define TREVE_DISPATCH_COLUMNS                                                              \
+  "d.seq, d.ready_seq, d.state, e.source, e.event_id, e.establishment, e.category, e.urgent, " \
+  "e.timezone, d.recipient, d.role, e.received_at, d.release_at, d.released_at, e.body, "     \
+  "d.attempts, d.first_attempt_at, d.next_attempt_at"
+
 struct SqliteStore::Statements {
   explicit Statements(sqlite3* w, sqlite3* r)
       : find_event(w, "SELECT body_sha256, response FROM events WHERE source = ? AND event_id = ?"),
@@ -264,7 +285,8 @@ struct SqliteStore::Statements {
                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
         insert_delivery(w,
                         "INSERT INTO deliveries (event, recipient, role, state, release_at, "
-                        "reason, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+                        "reason, updated_at, ready_seq, released_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
         insert_audit(w,
                      "INSERT INTO audit (seq, at, at_local, kind, source, event_id, "
                      "establishment, category, recipient, role, detail, prev_hash, hash) "
@@ -276,6 +298,27 @@ struct SqliteStore::Statements {
                              "SELECT seq, recipient, role, state, release_at, reason "
                              "FROM deliveries WHERE event = ? ORDER BY seq"),
         set_state(w, "UPDATE deliveries SET state = ?, updated_at = ? WHERE seq = ?"),
+        release(w,
+                "UPDATE deliveries SET state = 'due', updated_at = ?1, released_at = ?1, "
+                "ready_seq = ?2 WHERE seq = ?3"),
+        outcome(w,
+                "UPDATE deliveries SET state = ?1, updated_at = ?2, attempts = ?3, "
+                "first_attempt_at = ?4, next_attempt_at = ?5, sink = ?6, last_error = ?7, "
+                "ready_seq = NULL WHERE seq = ?8 AND state IN ('due', 'retrying')"),
+        replay_one(w,
+                   "UPDATE deliveries SET state = 'due', updated_at = ?1, released_at = ?1, "
+                   "ready_seq = ?2, attempts = 0, first_attempt_at = NULL, "
+                   "next_attempt_at = NULL WHERE seq = ?3 AND state = 'dead'"),
+        dead_for_replay(w,
+                        "SELECT d.seq, e.source, e.event_id, e.establishment, e.category, "
+                        "e.timezone, d.recipient, d.role FROM deliveries d "
+                        "JOIN events e ON e.id = d.event "
+                        "WHERE d.state = 'dead' AND (?1 = 0 OR d.seq = ?1) ORDER BY d.seq"),
+        audit_head(w, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"),
+        get_ready_counter(w, "SELECT value FROM meta WHERE key = 'ready_seq'"),
+        set_ready_counter(w,
+                          "INSERT INTO meta (key, value) VALUES ('ready_seq', ?) "
+                          "ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
         due(w,
             "SELECT d.seq, e.source, e.event_id, e.establishment, e.category, e.timezone, "
             "d.recipient, d.role, d.release_at FROM deliveries d JOIN events e ON e.id = d.event "
@@ -291,11 +334,26 @@ struct SqliteStore::Statements {
                     "SELECT state, count(*) FROM deliveries "
                     "WHERE state IN ('held', 'due') GROUP BY state"),
         next_release(r, "SELECT min(release_at) FROM deliveries WHERE state = 'held'"),
-        count_audit(r, "SELECT count(*) FROM audit") {}
+        count_audit(r, "SELECT count(*) FROM audit"),
+        ready(r,
+              "SELECT " TREVE_DISPATCH_COLUMNS
+              " FROM deliveries d JOIN events e ON e.id = d.event "
+              "WHERE d.ready_seq > ? AND d.state = 'due' ORDER BY d.ready_seq LIMIT ?"),
+        retrying(r,
+                 "SELECT " TREVE_DISPATCH_COLUMNS
+                 " FROM deliveries d JOIN events e ON e.id = d.event "
+                 "WHERE d.state = 'retrying' AND d.seq > ? ORDER BY d.seq LIMIT ?"),
+        list(r,
+             "SELECT d.seq, e.source, e.event_id, e.establishment, e.category, d.recipient, "
+             "d.role, d.state, d.release_at, d.attempts, d.sink, d.last_error, d.updated_at, "
+             "e.timezone FROM deliveries d JOIN events e ON e.id = d.event "
+             "WHERE d.state = ? AND d.seq > ? ORDER BY d.seq LIMIT ?") {}
 
   Statement find_event, insert_event, insert_delivery, insert_audit, event_for_write,
-      deliveries_for_write, set_state, due;
-  Statement read_event, read_deliveries, count_events, count_state, next_release, count_audit;
+      deliveries_for_write, set_state, release, outcome, replay_one, dead_for_replay,
+      audit_head, get_ready_counter, set_ready_counter, due;
+  Statement read_event, read_deliveries, count_events, count_state, next_release, count_audit,
+      ready, retrying, list;
 };
 
 SqliteStore::SqliteStore(sqlite3* writer, sqlite3* reader, std::array<unsigned char, 32> key)
@@ -458,41 +516,69 @@ Result<void> SqliteStore::append_audit(AuditRecord& r) {
   return {};
 }
 
-namespace {
-
-// Runs `body` in a write transaction; on any error rolls back and restores the audit head.
 template <typename T, typename Body>
-Result<T> in_transaction(sqlite3* db, std::int64_t& next_seq, std::string& head, Body&& body) {
-  const std::int64_t saved_seq = next_seq;
-  const std::string saved_head = head;
-  if (auto r = exec(db, "BEGIN IMMEDIATE"); !r)
+Result<T> SqliteStore::transaction(Body&& body) {
+  const std::int64_t saved_seq = next_audit_seq_;
+  const std::string saved_head = head_;
+  const std::int64_t saved_ready = ready_counter_;
+  if (auto r = exec(writer_, "BEGIN IMMEDIATE"); !r)
     return std::unexpected(r.error());
   Result<T> result = std::unexpected(StoreError{});
   try {
-    result = body();
+    result = [&]() -> Result<T> {
+      {
+        Statement& h = st_->audit_head;
+        Resetter reset{h};
+        int rc = h.step();
+        if (rc == SQLITE_ROW) {
+          next_audit_seq_ = h.integer(0) + 1;
+          head_ = h.text(1);
+        } else if (rc != SQLITE_DONE) {
+          return std::unexpected(error_of(writer_, rc, "cannot read the audit head"));
+        }
+      }
+      {
+        Statement& c = st_->get_ready_counter;
+        Resetter reset{c};
+        int rc = c.step();
+        if (rc == SQLITE_ROW)
+          ready_counter_ = c.integer(0);
+        else if (rc != SQLITE_DONE)
+          return std::unexpected(error_of(writer_, rc, "cannot read the ready counter"));
+      }
+      const std::int64_t ready_before = ready_counter_;
+      Result<T> r = body();
+      if (r && ready_counter_ != ready_before) {
+        Statement& c = st_->set_ready_counter;
+        Resetter reset{c};
+        c.bind(1, ready_counter_);
+        if (int rc = c.step(); rc != SQLITE_DONE)
+          return std::unexpected(error_of(writer_, rc, "cannot advance the ready counter"));
+      }
+      return r;
+    }();
   } catch (const std::exception& e) {
     result = std::unexpected(StoreError{StoreError::Kind::internal, e.what()});
   }
   if (result) {
-    if (auto r = exec(db, "COMMIT"); !r)
+    if (auto r = exec(writer_, "COMMIT"); !r)
       result = std::unexpected(r.error());
   }
   if (!result) {
-    if (!sqlite3_get_autocommit(db))
-      exec(db, "ROLLBACK");
-    next_seq = saved_seq;
-    head = saved_head;
+    if (!sqlite3_get_autocommit(writer_))
+      exec(writer_, "ROLLBACK");
+    next_audit_seq_ = saved_seq;
+    head_ = saved_head;
+    ready_counter_ = saved_ready;
   }
   return result;
 }
 
-}  // namespace
 
 Result<std::vector<AcceptResult>> SqliteStore::accept(std::span<const NewEvent> events,
                                                       policy::Instant now) {
   (void)now;
-  return in_transaction<std::vector<AcceptResult>>(
-      writer_, next_audit_seq_, head_, [&]() -> Result<std::vector<AcceptResult>> {
+  return transaction<std::vector<AcceptResult>>([&]() -> Result<std::vector<AcceptResult>> {
         std::vector<AcceptResult> results;
         results.reserve(events.size());
         for (const NewEvent& e : events) {
@@ -557,6 +643,11 @@ Result<std::vector<AcceptResult>> SqliteStore::accept(std::span<const NewEvent> 
               s.bind(1, event_row).bind(2, d.recipient).bind(3, policy::to_string(d.role));
               s.bind(4, to_string(d.state)).bind(5, instant_ms(d.release_at)).bind(6, d.reason);
               s.bind(7, instant_ms(e.received_at));
+              if (d.state == DeliveryState::due) {
+                s.bind(8, take_ready_seq()).bind(9, instant_ms(e.received_at));
+              } else {
+                s.bind_null(8).bind_null(9);
+              }
               if (int rc = s.step(); rc != SQLITE_DONE) {
                 return std::unexpected(error_of(writer_, rc, "cannot store a delivery"));
               }
@@ -588,8 +679,7 @@ Result<std::vector<AcceptResult>> SqliteStore::accept(std::span<const NewEvent> 
 
 Result<RetractResult> SqliteStore::retract(std::string_view source, std::string_view id,
                                            policy::Instant now) {
-  return in_transaction<RetractResult>(
-      writer_, next_audit_seq_, head_, [&]() -> Result<RetractResult> {
+  return transaction<RetractResult>([&]() -> Result<RetractResult> {
         RetractResult out;
         std::int64_t event_row = 0;
         AuditRecord base;
@@ -660,8 +750,8 @@ Result<RetractResult> SqliteStore::retract(std::string_view source, std::string_
 
 Result<std::vector<ReleasedDelivery>> SqliteStore::release_due(policy::Instant now,
                                                                std::size_t limit) {
-  return in_transaction<std::vector<ReleasedDelivery>>(
-      writer_, next_audit_seq_, head_, [&]() -> Result<std::vector<ReleasedDelivery>> {
+  return transaction<std::vector<ReleasedDelivery>>(
+      [&]() -> Result<std::vector<ReleasedDelivery>> {
         std::vector<ReleasedDelivery> out;
         std::vector<AuditRecord> records;
         {
@@ -698,10 +788,10 @@ Result<std::vector<ReleasedDelivery>> SqliteStore::release_due(policy::Instant n
             return std::unexpected(error_of(writer_, rc, "read"));
         }
         for (std::size_t i = 0; i < out.size(); ++i) {
-          Statement& u = st_->set_state;
+          Statement& u = st_->release;
           {
             Resetter reset{u};
-            u.bind(1, to_string(DeliveryState::due)).bind(2, instant_ms(now)).bind(3, out[i].seq);
+            u.bind(1, instant_ms(now)).bind(2, take_ready_seq()).bind(3, out[i].seq);
             if (int rc = u.step(); rc != SQLITE_DONE) {
               return std::unexpected(error_of(writer_, rc, "cannot release"));
             }
@@ -793,6 +883,230 @@ Result<StoreStats> SqliteStore::stats() {
     return std::unexpected(r.error());
   }
   return s;
+}
+
+namespace {
+
+DispatchItem read_dispatch_item(const Statement& q) {
+  DispatchItem d;
+  d.seq = q.integer(0);
+  d.ready_seq = q.is_null(1) ? 0 : q.integer(1);
+  d.state = parse_delivery_state(q.text(2)).value_or(DeliveryState::due);
+  d.source = q.text(3);
+  d.event_id = q.text(4);
+  d.establishment = q.text(5);
+  d.category = policy::parse_category(q.text(6)).value_or(policy::Category::other);
+  d.urgent = q.integer(7) != 0;
+  d.timezone = q.text(8);
+  d.recipient = q.text(9);
+  d.role = policy::parse_role(q.text(10)).value_or(policy::Role::student);
+  d.received_at = ms_instant(q.integer(11));
+  d.release_at = ms_instant(q.integer(12));
+  d.released_at = q.is_null(13) ? d.release_at : ms_instant(q.integer(13));
+  d.body = q.text(14);
+  d.attempts = static_cast<int>(q.integer(15));
+  if (!q.is_null(16))
+    d.first_attempt_at = ms_instant(q.integer(16));
+  if (!q.is_null(17))
+    d.next_attempt_at = ms_instant(q.integer(17));
+  return d;
+}
+
+std::string_view outcome_state(DeliveryOutcome::Kind k) {
+  switch (k) {
+    case DeliveryOutcome::Kind::delivered:
+      return "delivered";
+    case DeliveryOutcome::Kind::retrying:
+      return "retrying";
+    case DeliveryOutcome::Kind::dead:
+      return "dead";
+  }
+  return "dead";
+}
+
+}  // namespace
+
+Result<void> SqliteStore::record_outcomes(std::span<const DeliveryOutcome> outcomes,
+                                          policy::Instant now) {
+  return transaction<void>([&]() -> Result<void> {
+    for (const DeliveryOutcome& o : outcomes) {
+      Statement& u = st_->outcome;
+      {
+        Resetter reset{u};
+        u.bind(1, outcome_state(o.kind)).bind(2, instant_ms(now));
+        u.bind(3, std::int64_t{o.attempts}).bind(4, instant_ms(o.first_attempt_at));
+        if (o.kind == DeliveryOutcome::Kind::retrying)
+          u.bind(5, instant_ms(o.next_attempt_at));
+        else
+          u.bind_null(5);
+        u.bind(6, o.sink);
+        if (o.error.empty())
+          u.bind_null(7);
+        else
+          u.bind(7, o.error);
+        u.bind(8, o.seq);
+        if (int rc = u.step(); rc != SQLITE_DONE)
+          return std::unexpected(error_of(writer_, rc, "cannot record a delivery outcome"));
+      }
+      if (sqlite3_changes(writer_) == 0)
+        continue;  // no longer due or retrying: replayed or changed meanwhile
+      const date::time_zone* zone = zone_or_utc(o.timezone);
+      AuditRecord r;
+      r.at_ms = instant_ms(now);
+      r.at_local = policy::format_rfc3339(now, zone);
+      r.source = o.source;
+      r.event_id = o.event_id;
+      r.establishment = o.establishment;
+      r.category = std::string(policy::to_string(o.category));
+      r.recipient = pseudonyms_.pseudonym(o.source, o.recipient);
+      r.role = std::string(policy::to_string(o.role));
+      Detail detail;
+      detail.add("sink", o.sink).add("attempt", std::int64_t{o.attempts});
+      if (o.status)
+        detail.add("status", std::int64_t{o.status});
+      if (!o.error.empty())
+        detail.add("error", o.error);
+      detail.add("webhook_id", o.webhook_id);
+      switch (o.kind) {
+        case DeliveryOutcome::Kind::delivered:
+          r.kind = "delivered";
+          break;
+        case DeliveryOutcome::Kind::retrying:
+          r.kind = "retrying";
+          detail.add_instant("next_attempt", o.next_attempt_at, zone);
+          break;
+        case DeliveryOutcome::Kind::dead:
+          r.kind = "dead_lettered";
+          break;
+      }
+      r.detail = detail.text();
+      if (auto a = append_audit(r); !a)
+        return std::unexpected(a.error());
+    }
+    return {};
+  });
+}
+
+Result<std::size_t> SqliteStore::replay(std::span<const std::int64_t> seqs, policy::Instant now) {
+  return transaction<std::size_t>([&]() -> Result<std::size_t> {
+    std::size_t replayed = 0;
+    auto replay_matching = [&](std::int64_t seq) -> Result<void> {
+      struct Row {
+        std::int64_t seq;
+        std::string source, event_id, establishment, category, timezone, recipient, role;
+      };
+      std::vector<Row> rows;
+      {
+        Statement& q = st_->dead_for_replay;
+        Resetter reset{q};
+        q.bind(1, seq);
+        int rc;
+        while ((rc = q.step()) == SQLITE_ROW) {
+          rows.push_back({q.integer(0), q.text(1), q.text(2), q.text(3), q.text(4), q.text(5),
+                          q.text(6), q.text(7)});
+        }
+        if (rc != SQLITE_DONE)
+          return std::unexpected(error_of(writer_, rc, "read"));
+      }
+      for (const Row& row : rows) {
+        Statement& u = st_->replay_one;
+        {
+          Resetter reset{u};
+          u.bind(1, instant_ms(now)).bind(2, take_ready_seq()).bind(3, row.seq);
+          if (int rc = u.step(); rc != SQLITE_DONE)
+            return std::unexpected(error_of(writer_, rc, "cannot replay"));
+        }
+        const date::time_zone* zone = zone_or_utc(row.timezone);
+        AuditRecord r;
+        r.at_ms = instant_ms(now);
+        r.at_local = policy::format_rfc3339(now, zone);
+        r.kind = "replayed";
+        r.source = row.source;
+        r.event_id = row.event_id;
+        r.establishment = row.establishment;
+        r.category = row.category;
+        r.recipient = pseudonyms_.pseudonym(row.source, row.recipient);
+        r.role = row.role;
+        r.detail = "{}";
+        if (auto a = append_audit(r); !a)
+          return std::unexpected(a.error());
+        ++replayed;
+      }
+      return {};
+    };
+    if (seqs.empty()) {
+      if (auto r = replay_matching(0); !r)
+        return std::unexpected(r.error());
+    }
+    for (std::int64_t seq : seqs) {
+      if (seq <= 0)
+        continue;
+      if (auto r = replay_matching(seq); !r)
+        return std::unexpected(r.error());
+    }
+    return replayed;
+  });
+}
+
+Result<std::vector<DispatchItem>> SqliteStore::ready(std::int64_t after_ready_seq,
+                                                     std::size_t limit) {
+  std::lock_guard lock(reader_mutex_);
+  std::vector<DispatchItem> out;
+  Statement& q = st_->ready;
+  Resetter reset{q};
+  q.bind(1, after_ready_seq).bind(2, static_cast<std::int64_t>(limit));
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW)
+    out.push_back(read_dispatch_item(q));
+  if (rc != SQLITE_DONE)
+    return std::unexpected(error_of(reader_, rc, "read"));
+  return out;
+}
+
+Result<std::vector<DispatchItem>> SqliteStore::retrying(std::int64_t after_seq,
+                                                        std::size_t limit) {
+  std::lock_guard lock(reader_mutex_);
+  std::vector<DispatchItem> out;
+  Statement& q = st_->retrying;
+  Resetter reset{q};
+  q.bind(1, after_seq).bind(2, static_cast<std::int64_t>(limit));
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW)
+    out.push_back(read_dispatch_item(q));
+  if (rc != SQLITE_DONE)
+    return std::unexpected(error_of(reader_, rc, "read"));
+  return out;
+}
+
+Result<std::vector<DeliveryRow>> SqliteStore::list(DeliveryState state, std::int64_t after_seq,
+                                                   std::size_t limit) {
+  std::lock_guard lock(reader_mutex_);
+  std::vector<DeliveryRow> out;
+  Statement& q = st_->list;
+  Resetter reset{q};
+  q.bind(1, to_string(state)).bind(2, after_seq).bind(3, static_cast<std::int64_t>(limit));
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) {
+    DeliveryRow d;
+    d.seq = q.integer(0);
+    d.source = q.text(1);
+    d.event_id = q.text(2);
+    d.establishment = q.text(3);
+    d.category = policy::parse_category(q.text(4)).value_or(policy::Category::other);
+    d.recipient = q.text(5);
+    d.role = policy::parse_role(q.text(6)).value_or(policy::Role::student);
+    d.state = parse_delivery_state(q.text(7)).value_or(state);
+    d.release_at = ms_instant(q.integer(8));
+    d.attempts = static_cast<int>(q.integer(9));
+    d.sink = q.text(10);
+    d.last_error = q.text(11);
+    d.updated_at = ms_instant(q.integer(12));
+    d.timezone = q.text(13);
+    out.push_back(std::move(d));
+  }
+  if (rc != SQLITE_DONE)
+    return std::unexpected(error_of(reader_, rc, "read"));
+  return out;
 }
 
 bool has_audit_records(const std::string& path) {

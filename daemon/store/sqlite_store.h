@@ -38,6 +38,14 @@ class SqliteStore final : public Store {
                                 policy::Instant now) override;
   Result<std::vector<ReleasedDelivery>> release_due(policy::Instant now,
                                                     std::size_t limit) override;
+  Result<void> record_outcomes(std::span<const DeliveryOutcome> outcomes,
+                               policy::Instant now) override;
+  Result<std::size_t> replay(std::span<const std::int64_t> seqs, policy::Instant now) override;
+  Result<std::vector<DispatchItem>> ready(std::int64_t after_ready_seq,
+                                          std::size_t limit) override;
+  Result<std::vector<DispatchItem>> retrying(std::int64_t after_seq, std::size_t limit) override;
+  Result<std::vector<DeliveryRow>> list(DeliveryState state, std::int64_t after_seq,
+                                        std::size_t limit) override;
   Result<std::optional<EventView>> find(std::string_view source, std::string_view id) override;
   Result<StoreStats> stats() override;
   Result<void> check() override;
@@ -48,7 +56,7 @@ class SqliteStore final : public Store {
 
   // The hash of the last audit record (kGenesisHash when there is none).
   std::string audit_head() const;
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
  private:
   struct Statements;
@@ -56,6 +64,12 @@ class SqliteStore final : public Store {
 
   Result<void> load_head();
   Result<void> append_audit(AuditRecord& r);
+  // Runs `body` in a write transaction. The audit head and the ready counter are read again
+  // inside it, so that another process writing the same database (`treve deliveries replay`)
+  // never forks the chain. On any error: rollback, and the in-memory state is restored.
+  template <typename T, typename Body>
+  Result<T> transaction(Body&& body);
+  std::int64_t take_ready_seq() { return ++ready_counter_; }
 
   // Copies the write-ahead log into the database in the background (PASSIVE checkpoints on
   // its own connection), so that commits never wait for a checkpoint.
@@ -72,6 +86,7 @@ class SqliteStore final : public Store {
   std::unique_ptr<Statements> st_;
   std::int64_t next_audit_seq_ = 1;
   std::string head_;
+  std::int64_t ready_counter_ = 0;  // the last ready_seq given (meta.ready_seq)
 };
 
 // Reads the pseudonym key from `path`, creating it (32 random bytes, mode 0600) if absent and

@@ -160,7 +160,7 @@ class TempFile {
 TEST(CheckConfig, AValidFileExitsZeroAndSaysSo) {
   TempFile f("[[connectors]]\nname = \"ent\"\ntoken_sha256 = \"" + kHash +
              "\"\n[[sinks]]\nname = \"push\"\ntype = \"webhook\"\nurl = \"https://ent.example/h\"\n"
-             "default = true\n");
+             "default = true\nsecret_file = \"" TREVE_SOURCE_DIR "/systemd/ent-push.secret\"\n");
   std::ostringstream out, err;
   EXPECT_EQ(check_config(f.path(), out, err), kExitOk);
   EXPECT_THAT(out.str(),

@@ -180,8 +180,9 @@ may_bypass = true
 name = "ent-push"
 type = "webhook"
 url = "https://ent.example/hooks/push"
-secret_file = "/etc/treve/secrets/ent-push"
-)");
+secret_file = "ent-push.secret"
+)",
+                        TREVE_SOURCE_DIR "/systemd/test.toml");
   ASSERT_TRUE(c);
   EXPECT_EQ(c->server.listen, "127.0.0.1:3007");
   EXPECT_EQ(c->server.admin_listen, "unix:/run/treve/admin.sock");
@@ -282,7 +283,7 @@ TEST(Config, UnknownKeyInASinkNamesTheKey) {
                         "type = \"webhook\"\n"
                         "url = \"https://ent.example/hook\"\n"
                         "secret = \"x\"\n"),
-              ElementsAre(StartsWith("test.toml:5: sinks[0].secret: unknown key")));
+              Contains(StartsWith("test.toml:5: sinks[0].secret: unknown key")));
 }
 
 TEST(Config, AllErrorsAreReportedAtOnce) {
@@ -844,22 +845,25 @@ TEST(SinkRouting, TheFirstMatchingSinkTakesADeliveryAndTheDefaultTakesTheRest) {
   auto c = parse_config(std::string(kConnectors) + R"(
 [[sinks]]
 name = "mail-parents"
-type = "smtp"
-url = "smtp://mail.example"
+type = "webhook"
+url = "https://mail.example/h"
+secret_file = "ent-push.secret"
 roles = ["parent"]
 categories = ["grade", "absence"]
 [[sinks]]
 name = "pronote-push"
 type = "webhook"
 url = "https://pronote.example/h"
+secret_file = "ent-push.secret"
 sources = ["pronote"]
 [[sinks]]
 name = "ent-push"
 type = "webhook"
 url = "https://ent.example/h"
+secret_file = "ent-push.secret"
 default = true
 )",
-                        "test.toml");
+                        TREVE_SOURCE_DIR "/systemd/test.toml");
   ASSERT_TRUE(c) << c.error()[0].to_string();
   using policy::Category, policy::Role;
   EXPECT_EQ((*c)->sink_for("ent", Category::grade, Role::parent)->name, "mail-parents");
@@ -874,9 +878,10 @@ TEST(SinkRouting, ADeliveryNoSinkTakesIsAConfigurationError) {
 name = "ent-push"
 type = "webhook"
 url = "https://ent.example/h"
+secret_file = "ent-push.secret"
 sources = ["ent"]
 )",
-                        "test.toml");
+                        TREVE_SOURCE_DIR "/systemd/test.toml");
   ASSERT_FALSE(c);
   EXPECT_THAT(c.error()[0].to_string(),
               ::testing::HasSubstr("no sink takes message for student from connector pronote"));
@@ -888,15 +893,17 @@ TEST(SinkRouting, OnlyOneSinkMayBeTheDefaultAndFiltersNameKnownValues) {
 name = "a"
 type = "webhook"
 url = "https://a.example/h"
+secret_file = "ent-push.secret"
 default = true
 roles = ["teacher"]
 [[sinks]]
 name = "b"
 type = "webhook"
 url = "https://b.example/h"
+secret_file = "ent-push.secret"
 default = true
 )",
-                        "test.toml");
+                        TREVE_SOURCE_DIR "/systemd/test.toml");
   ASSERT_FALSE(c);
   std::vector<std::string> texts;
   for (const auto& e : c.error())

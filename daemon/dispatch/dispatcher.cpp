@@ -1,0 +1,660 @@
+#include "daemon/dispatch/dispatcher.h"
+
+#include <algorithm>
+#include <atomic>
+#include <deque>
+#include <future>
+#include <map>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "adapters/outbound/webhook_body.h"
+#include "adapters/outbound/webhook_signature.h"
+#include "daemon/dispatch/http_client.h"
+#include "daemon/dispatch/retry.h"
+#include "policy/rfc3339.h"
+
+namespace treve::dispatch {
+namespace {
+
+using Steady = std::chrono::steady_clock;
+
+// A delivery in memory.
+struct Item {
+  store::DispatchItem d;
+  std::string delivery_id;
+  std::string recipient_key;
+  std::size_t sink = 0;  // index in Impl::sinks
+  std::optional<policy::Instant> not_before;
+  bool in_flight = false;
+};
+using ItemPtr = std::shared_ptr<Item>;
+constexpr std::size_t kNoSink = static_cast<std::size_t>(-1);
+
+// One recipient's deliveries in memory, in receipt order; only the first may be in flight.
+struct Recipient {
+  std::deque<ItemPtr> items;
+  bool queued = false;  // in its sink's ready list
+};
+
+struct SinkState {
+  config::Sink config;
+  std::optional<adapters::WebhookSigner> signer;
+  std::deque<std::string> ready;  // recipients whose first delivery may be sent now
+  std::size_t in_flight = 0;
+  // Token bucket (deliveries), when config.rate > 0.
+  double tokens = 0;
+  Steady::time_point refilled{};
+  std::unique_ptr<boost::asio::steady_timer> rate_timer;
+  bool rate_timer_armed = false;
+};
+
+}  // namespace
+
+struct Dispatcher::Impl {
+  Impl(store::CommitQueue& q, store::Store& s, const service::Clock& c, ConfigSource cfg,
+       Options o)
+      : queue(q),
+        store(s),
+        clock(c),
+        config_source(std::move(cfg)),
+        options(std::move(o)),
+        work(boost::asio::make_work_guard(ioc)),
+        http(ioc, HttpClient::Options{}),
+        retry_timer(ioc),
+        scan_timer(ioc),
+        grace_timer(ioc),
+        flush_timer(ioc) {
+    if (!options.jitter) {
+      options.jitter = [rng = std::make_shared<std::mt19937_64>(std::random_device{}())] {
+        return std::uniform_real_distribution<double>(0.0, 1.0)(*rng);
+      };
+    }
+  }
+
+  store::CommitQueue& queue;
+  store::Store& store;
+  const service::Clock& clock;
+  ConfigSource config_source;
+  Options options;
+  boost::asio::io_context ioc;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work;
+  HttpClient http;
+  boost::asio::steady_timer retry_timer;
+  boost::asio::steady_timer scan_timer;
+  boost::asio::steady_timer grace_timer;
+  boost::asio::steady_timer flush_timer;
+  std::thread thread;
+  std::atomic<bool> notify_pending{false};
+  std::promise<void> stopped_promise;
+  std::future<void> stopped_future = stopped_promise.get_future();
+  bool stopped_signalled = false;
+
+  // Below: the dispatcher's thread only.
+  std::shared_ptr<const config::Config> config;
+  std::vector<std::unique_ptr<SinkState>> sinks;
+  std::unordered_map<std::string, Recipient> recipients;
+  std::multimap<policy::Instant, std::string> waiting;  // retries, by instant
+  std::optional<policy::Instant> retry_armed_for;
+  std::int64_t cursor = 0;  // the last ready_seq read
+  bool started = false;
+  bool stopping = false;
+  bool pump_posted = false;
+  std::size_t pending = 0;
+  std::size_t pending_bytes = 0;
+  std::vector<store::DeliveryOutcome> outcomes;  // known, not yet handed to the writer
+  std::size_t outcome_bytes = 0;
+  bool committing = false;
+
+  std::atomic<std::uint64_t> delivered{0}, retried{0}, dead{0}, requests{0}, in_flight{0},
+      pending_count{0}, first_sent_at_ms{0};
+
+  // --- start and reading from the store -------------------------------------------------
+
+  void begin() {
+    config = config_source();
+    for (const auto& s : config->sinks) {
+      auto state = std::make_unique<SinkState>();
+      state->config = s;
+      if (auto signer = adapters::WebhookSigner::from_secret(s.secret))
+        state->signer = std::move(*signer);
+      state->tokens = burst(*state);
+      state->refilled = Steady::now();
+      state->rate_timer = std::make_unique<boost::asio::steady_timer>(ioc);
+      sinks.push_back(std::move(state));
+    }
+    started = true;
+    if (sinks.empty()) {
+      spdlog::warn("event=dispatch.no_sinks: due deliveries wait in the store");
+      return;
+    }
+    // Deliveries that were waiting for a retry when the daemon stopped come back first, so
+    // that a recipient's later due deliveries queue behind them.
+    std::int64_t after = 0;
+    for (;;) {
+      auto page = store.retrying(after, options.load_batch);
+      if (!page) {
+        spdlog::error("event=dispatch.read_failed error=\"{}\"", page.error().message);
+        break;
+      }
+      for (auto& d : *page) {
+        after = d.seq;
+        add(std::move(d));
+      }
+      if (page->size() < options.load_batch)
+        break;
+    }
+    load();
+    arm_scan();
+  }
+
+  static double burst(const SinkState& s) {
+    return std::max(s.config.rate, static_cast<double>(s.config.batch_max));
+  }
+
+  bool has_room() const {
+    return pending + options.load_batch <= options.max_pending &&
+           pending_bytes < options.max_pending_bytes;
+  }
+
+  // Reads due deliveries past the cursor while there is room.
+  void load() {
+    if (!started || stopping || sinks.empty() || !has_room())
+      return;
+    auto page = store.ready(cursor, options.load_batch);
+    if (!page) {
+      spdlog::error("event=dispatch.read_failed error=\"{}\"", page.error().message);
+      return;  // the scan timer tries again
+    }
+    for (auto& d : *page) {
+      cursor = std::max(cursor, d.ready_seq);
+      add(std::move(d));
+    }
+    pending_count = pending;
+    if (page->size() == options.load_batch) {
+      // More may be due: read on after what is already there had a chance to go out.
+      boost::asio::post(ioc, [this] { load(); });
+    }
+    schedule_pump();
+  }
+
+  void arm_scan() {
+    scan_timer.expires_after(options.idle_scan);
+    scan_timer.async_wait([this](const boost::system::error_code& ec) {
+      if (ec || stopping)
+        return;
+      load();
+      arm_scan();
+    });
+  }
+
+  // Takes a delivery read from the store into memory, behind its recipient's earlier ones.
+  void add(store::DispatchItem d) {
+    auto item = std::make_shared<Item>();
+    item->delivery_id = adapters::webhook_delivery_id(d.source, d.event_id, d.recipient,
+                                                      policy::to_string(d.role));
+    item->recipient_key.reserve(d.source.size() + d.recipient.size() + 1);
+    item->recipient_key.append(d.source).append(1, '\n').append(d.recipient);
+    if (d.state == store::DeliveryState::retrying)
+      item->not_before = d.next_attempt_at;
+    ++pending;
+    pending_bytes += d.body.size();
+    const config::Sink* sink = config->sink_for(d.source, d.category, d.role);
+    item->d = std::move(d);
+    if (!sink) {
+      // Only possible for a connector removed from the configuration since the event came.
+      item->sink = kNoSink;
+      record(*item, store::DeliveryOutcome::Kind::dead, "", 0,
+             "no sink takes this delivery (source " + item->d.source + ")", clock.now());
+      return;
+    }
+    for (std::size_t i = 0; i < sinks.size(); ++i) {
+      if (sinks[i]->config.name == sink->name)
+        item->sink = i;
+    }
+    Recipient& r = recipients[item->recipient_key];
+    // Receipt order, behind a delivery already in flight.
+    auto pos = r.items.end();
+    while (pos != r.items.begin()) {
+      auto prev = std::prev(pos);
+      if ((*prev)->in_flight || (*prev)->d.seq < item->d.seq)
+        break;
+      pos = prev;
+    }
+    const bool first = pos == r.items.begin();
+    const std::string key = item->recipient_key;
+    r.items.insert(pos, std::move(item));
+    if (first)
+      make_ready(key);
+  }
+
+  // --- choosing what to send ------------------------------------------------------------
+
+  // The recipient's first delivery goes to its sink's ready list, or waits for its retry.
+  void make_ready(const std::string& key) {
+    auto it = recipients.find(key);
+    if (it == recipients.end() || it->second.items.empty())
+      return;
+    Recipient& r = it->second;
+    Item& head = *r.items.front();
+    if (head.in_flight || r.queued)
+      return;
+    if (head.not_before && *head.not_before > clock.now()) {
+      waiting.emplace(*head.not_before, key);
+      arm_retry();
+      return;
+    }
+    r.queued = true;
+    sinks[head.sink]->ready.push_back(key);
+    schedule_pump();
+  }
+
+  void arm_retry() {
+    if (waiting.empty() || stopping)
+      return;
+    const policy::Instant next = waiting.begin()->first;
+    if (retry_armed_for && *retry_armed_for <= next)
+      return;
+    retry_armed_for = next;
+    // The wall clock is read again at least every idle_scan: a clock step neither sends a
+    // retry early nor delays it long.
+    auto until = std::chrono::duration_cast<std::chrono::milliseconds>(next - clock.now());
+    until = std::clamp(until, std::chrono::milliseconds{0}, options.idle_scan);
+    retry_timer.expires_after(until);
+    retry_timer.async_wait([this](const boost::system::error_code& ec) {
+      if (ec)
+        return;
+      retry_armed_for.reset();
+      const policy::Instant now = clock.now();
+      while (!waiting.empty() && waiting.begin()->first <= now) {
+        std::string key = std::move(waiting.begin()->second);
+        waiting.erase(waiting.begin());
+        make_ready(key);
+      }
+      arm_retry();
+    });
+  }
+
+  void schedule_pump() {
+    if (pump_posted)
+      return;
+    pump_posted = true;
+    boost::asio::post(ioc, [this] {
+      pump_posted = false;
+      for (std::size_t i = 0; i < sinks.size(); ++i)
+        pump(i);
+    });
+  }
+
+  // Sends what the sink's limits allow.
+  void pump(std::size_t index) {
+    SinkState& sink = *sinks[index];
+    while (!stopping && sink.in_flight < sink.config.max_in_flight && !sink.ready.empty()) {
+      std::size_t allowed = sink.config.batch_max;
+      if (sink.config.rate > 0) {
+        const auto now = Steady::now();
+        const double elapsed = std::chrono::duration<double>(now - sink.refilled).count();
+        sink.tokens = std::min(burst(sink), sink.tokens + elapsed * sink.config.rate);
+        sink.refilled = now;
+        if (sink.tokens < 1.0) {
+          arm_rate(index, (1.0 - sink.tokens) / sink.config.rate);
+          return;
+        }
+        allowed = std::min(allowed, static_cast<std::size_t>(sink.tokens));
+      }
+      std::vector<ItemPtr> batch;
+      while (batch.size() < allowed && !sink.ready.empty()) {
+        std::string key = std::move(sink.ready.front());
+        sink.ready.pop_front();
+        auto it = recipients.find(key);
+        if (it == recipients.end())
+          continue;
+        it->second.queued = false;
+        if (it->second.items.empty())
+          continue;
+        ItemPtr head = it->second.items.front();
+        if (head->in_flight)
+          continue;  // made ready again when its answer comes
+        if (head->sink != index) {
+          make_ready(key);  // an earlier delivery for another sink came in front
+          continue;
+        }
+        head->in_flight = true;
+        batch.push_back(std::move(head));
+      }
+      if (batch.empty())
+        continue;
+      if (sink.config.rate > 0)
+        sink.tokens -= static_cast<double>(batch.size());
+      send(index, std::move(batch));
+    }
+  }
+
+  void arm_rate(std::size_t index, double seconds) {
+    SinkState& sink = *sinks[index];
+    if (sink.rate_timer_armed)
+      return;
+    sink.rate_timer_armed = true;
+    sink.rate_timer->expires_after(std::chrono::microseconds(
+        std::max<long long>(1'000, static_cast<long long>(seconds * 1e6))));
+    sink.rate_timer->async_wait([this, index](const boost::system::error_code& ec) {
+      sinks[index]->rate_timer_armed = false;
+      if (!ec)
+        pump(index);
+    });
+  }
+
+  // --- one request ----------------------------------------------------------------------
+
+  static std::string local_time(policy::Instant t, const std::string& zone) {
+    return policy::format_rfc3339(t, store::zone_or_utc(zone));
+  }
+
+  void send(std::size_t index, std::vector<ItemPtr> batch) {
+    SinkState& sink = *sinks[index];
+    const policy::Instant sent_at = clock.now();
+    HttpRequest request;
+    request.url = sink.config.url;
+    request.timeout = sink.config.timeout;
+    request.connect_timeout = std::min(sink.config.timeout, std::chrono::milliseconds{5'000});
+    std::string& body = request.body;
+    if (batch.size() > 1)
+      body += '[';
+    std::vector<std::string> ids;
+    ids.reserve(batch.size());
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      const Item& item = *batch[i];
+      if (i)
+        body += ',';
+      const std::string received = local_time(item.d.received_at, item.d.timezone);
+      const std::string released = local_time(item.d.released_at, item.d.timezone);
+      adapters::append_webhook_delivery(
+          body, {.delivery_id = item.delivery_id,
+                 .source = item.d.source,
+                 .event_id = item.d.event_id,
+                 .establishment = item.d.establishment,
+                 .category = policy::to_string(item.d.category),
+                 .urgent = item.d.urgent,
+                 .recipient = item.d.recipient,
+                 .role = policy::to_string(item.d.role),
+                 .event_body = item.d.body,
+                 .received_at = received,
+                 .released_at = released});
+      ids.push_back(item.delivery_id);
+    }
+    if (batch.size() > 1)
+      body += ']';
+    const std::string webhook_id =
+        batch.size() == 1 ? ids.front() : adapters::webhook_batch_id(ids);
+    const std::int64_t timestamp =
+        std::chrono::duration_cast<std::chrono::seconds>(sent_at.time_since_epoch()).count();
+    request.headers = {{"Content-Type", "application/json"},
+                       {"User-Agent", "treve/0.1"},
+                       {"webhook-id", webhook_id},
+                       {"webhook-timestamp", std::to_string(timestamp)}};
+    if (sink.signer) {
+      request.headers.emplace_back("webhook-signature",
+                                   sink.signer->sign(webhook_id, timestamp, body));
+    }
+    ++sink.in_flight;
+    ++in_flight;
+    ++requests;
+    if (first_sent_at_ms == 0) {
+      first_sent_at_ms = static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(sent_at.time_since_epoch())
+              .count());
+    }
+    http.post(std::move(request),
+              [this, index, batch = std::move(batch), webhook_id, sent_at](HttpResponse r) {
+                answered(index, batch, webhook_id, sent_at, std::move(r));
+              });
+  }
+
+  void answered(std::size_t index, const std::vector<ItemPtr>& batch,
+                const std::string& webhook_id, policy::Instant sent_at, HttpResponse response) {
+    SinkState& sink = *sinks[index];
+    --sink.in_flight;
+    --in_flight;
+    if (stopping && response.status == 0 && response.error == "cancelled") {
+      // Abandoned at stop: not an attempt. The deliveries stay due for the next start.
+      for (const auto& item : batch)
+        item->in_flight = false;
+      maybe_finish_stop();
+      return;
+    }
+    const policy::Instant now = clock.now();
+    const Verdict verdict = classify(response.status);
+    std::string error;
+    if (verdict != Verdict::success) {
+      error = response.status ? "HTTP " + std::to_string(response.status) : response.error;
+      spdlog::warn("event=dispatch.attempt_failed sink={} webhook_id={} deliveries={} error=\"{}\"",
+                   sink.config.name, webhook_id, batch.size(), error);
+    }
+    std::optional<std::chrono::milliseconds> retry_after;
+    if (response.retry_after)
+      retry_after = parse_retry_after(*response.retry_after, now);
+    const RetrySchedule schedule{sink.config.retry_initial, sink.config.retry_max_interval,
+                                 sink.config.retry_for};
+    for (const auto& item : batch) {
+      item->in_flight = false;
+      ++item->d.attempts;
+      if (!item->d.first_attempt_at)
+        item->d.first_attempt_at = sent_at;
+      if (verdict == Verdict::success) {
+        record(*item, store::DeliveryOutcome::Kind::delivered, webhook_id, response.status, "",
+               now);
+        ++delivered;
+        finish(*item);
+        continue;
+      }
+      std::optional<policy::Instant> next;
+      if (verdict == Verdict::retry) {
+        next = next_attempt(schedule, item->d.attempts, *item->d.first_attempt_at, now,
+                            retry_after, options.jitter());
+      }
+      if (!next) {
+        record(*item, store::DeliveryOutcome::Kind::dead, webhook_id, response.status, error,
+               now);
+        ++dead;
+        finish(*item);
+        continue;
+      }
+      item->not_before = *next;
+      item->d.next_attempt_at = *next;
+      record(*item, store::DeliveryOutcome::Kind::retrying, webhook_id, response.status, error,
+             now);
+      ++retried;
+      make_ready(item->recipient_key);
+    }
+    if (stopping)
+      maybe_finish_stop();
+    else
+      schedule_pump();
+  }
+
+  // The recipient's first delivery is done with (delivered or dead): the next may go.
+  void finish(const Item& item) {
+    auto it = recipients.find(item.recipient_key);
+    if (it == recipients.end())
+      return;
+    auto& items = it->second.items;
+    if (!items.empty() && items.front().get() == &item)
+      items.pop_front();
+    if (items.empty() && !it->second.queued) {
+      recipients.erase(it);
+      return;
+    }
+    make_ready(item.recipient_key);
+  }
+
+  // --- outcomes -------------------------------------------------------------------------
+
+  void record(const Item& item, store::DeliveryOutcome::Kind kind, const std::string& webhook_id,
+              int status, std::string error, policy::Instant now) {
+    store::DeliveryOutcome o;
+    o.kind = kind;
+    o.seq = item.d.seq;
+    o.source = item.d.source;
+    o.event_id = item.d.event_id;
+    o.establishment = item.d.establishment;
+    o.category = item.d.category;
+    o.timezone = item.d.timezone;
+    o.recipient = item.d.recipient;
+    o.role = item.d.role;
+    o.sink = item.sink < sinks.size() ? sinks[item.sink]->config.name : std::string();
+    o.webhook_id = webhook_id;
+    o.attempts = item.d.attempts;
+    o.status = status;
+    o.error = std::move(error);
+    o.first_attempt_at = item.d.first_attempt_at.value_or(now);
+    o.next_attempt_at = item.d.next_attempt_at.value_or(now);
+    outcomes.push_back(std::move(o));
+    // A retrying delivery stays in memory: only final outcomes free its place.
+    if (kind != store::DeliveryOutcome::Kind::retrying)
+      outcome_bytes += item.d.body.size() + 1;
+    flush();
+  }
+
+  // Hands the outcomes known so far to the writer: one transaction at a time, so that those
+  // arriving meanwhile are committed together in the next.
+  void flush() {
+    if (committing || outcomes.empty())
+      return;
+    committing = true;
+    auto batch = std::make_shared<std::vector<store::DeliveryOutcome>>(std::move(outcomes));
+    outcomes.clear();
+    std::size_t freed = 0;
+    for (const auto& o : *batch) {
+      if (o.kind != store::DeliveryOutcome::Kind::retrying)
+        ++freed;
+    }
+    const std::size_t bytes = outcome_bytes - freed;  // +1 per delivery above
+    outcome_bytes = 0;
+    bool queued = queue.submit_write([this, batch, freed, bytes](store::Store& s) {
+      auto r = s.record_outcomes(*batch, clock.now());
+      boost::asio::post(ioc, [this, r = std::move(r), batch, freed, bytes] {
+        if (!r) {
+          // The deliveries stay due or retrying in the store: sent again after a restart.
+          spdlog::error("event=dispatch.outcomes_not_saved deliveries={} error=\"{}\"",
+                        batch->size(), r.error().message);
+        }
+        committing = false;
+        pending -= freed;
+        pending_bytes -= std::min(pending_bytes, bytes);
+        pending_count = pending;
+        flush();
+        if (stopping)
+          maybe_finish_stop();
+        else
+          load();
+      });
+    });
+    if (!queued) {
+      // The writer is full (or stopping): keep them and try again shortly.
+      committing = false;
+      for (auto& o : *batch)
+        outcomes.push_back(std::move(o));
+      outcome_bytes += bytes + freed;
+      flush_timer.expires_after(std::chrono::milliseconds(20));
+      flush_timer.async_wait([this](const boost::system::error_code& ec) {
+        if (!ec)
+          flush();
+      });
+    }
+  }
+
+  // --- stopping -------------------------------------------------------------------------
+
+  void begin_stop(std::chrono::milliseconds grace) {
+    if (stopping)
+      return;
+    stopping = true;
+    scan_timer.cancel();
+    retry_timer.cancel();
+    for (auto& s : sinks)
+      s->rate_timer->cancel();
+    grace_timer.expires_after(grace);
+    grace_timer.async_wait([this](const boost::system::error_code& ec) {
+      if (ec)
+        return;
+      if (http.in_flight()) {
+        spdlog::warn("event=dispatch.abandoned requests={}", http.in_flight());
+        http.cancel_all();
+      }
+      maybe_finish_stop();
+    });
+    maybe_finish_stop();
+  }
+
+  void maybe_finish_stop() {
+    if (!stopping || stopped_signalled)
+      return;
+    if (in_flight.load() != 0)
+      return;
+    flush();
+    if (committing || !outcomes.empty())
+      return;
+    stopped_signalled = true;
+    grace_timer.cancel();
+    flush_timer.cancel();
+    work.reset();
+    ioc.stop();
+    stopped_promise.set_value();
+  }
+};
+
+Dispatcher::Dispatcher(store::CommitQueue& queue, store::Store& store,
+                       const service::Clock& clock, ConfigSource config, Options options)
+    : impl_(std::make_shared<Impl>(queue, store, clock, std::move(config), std::move(options))) {}
+
+Dispatcher::~Dispatcher() {
+  stop(std::chrono::milliseconds{0});
+  wait();
+}
+
+void Dispatcher::start() {
+  Impl* impl = impl_.get();
+  boost::asio::post(impl->ioc, [impl] { impl->begin(); });
+  impl->thread = std::thread([impl] { impl->ioc.run(); });
+}
+
+void Dispatcher::notify() {
+  Impl* impl = impl_.get();
+  if (impl->notify_pending.exchange(true))
+    return;
+  boost::asio::post(impl->ioc, [impl] {
+    impl->notify_pending = false;
+    impl->load();
+  });
+}
+
+void Dispatcher::stop(std::chrono::milliseconds grace) {
+  Impl* impl = impl_.get();
+  boost::asio::post(impl->ioc, [impl, grace] { impl->begin_stop(grace); });
+}
+
+void Dispatcher::wait() {
+  Impl* impl = impl_.get();
+  if (impl->thread.joinable()) {
+    impl->stopped_future.wait();
+    impl->thread.join();
+  }
+}
+
+Dispatcher::Counters Dispatcher::counters() const {
+  const Impl& i = *impl_;
+  return {i.delivered.load(), i.retried.load(), i.dead.load(),        i.requests.load(),
+          i.in_flight.load(), i.pending_count.load(), i.first_sent_at_ms.load()};
+}
+
+}  // namespace treve::dispatch
