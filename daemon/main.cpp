@@ -39,6 +39,21 @@ int main(int argc, char** argv) {
   simulate->add_option("--config", config_path, "Configuration file")->capture_default_str();
   simulate->add_option("--events", events_path, "NDJSON file (default: standard input)");
 
+  auto* deliveries = app.add_subcommand("deliveries", "See deliveries in a state; replay dead ones");
+  deliveries->require_subcommand(1);
+  cli::DeliveriesListRequest list_req;
+  auto* list = deliveries->add_subcommand("list", "List deliveries in a state, in receipt order");
+  list->add_option("--config", config_path, "Configuration file")->capture_default_str();
+  list->add_option("--state", list_req.state, "held, due, retrying, delivered, dead, retracted")
+      ->capture_default_str();
+  list->add_option("--limit", list_req.limit, "At most this many")->capture_default_str();
+  list->add_flag("--json", list_req.json, "One JSON object per line");
+  cli::DeliveriesReplayRequest replay_req;
+  auto* replay = deliveries->add_subcommand("replay", "Send dead deliveries again");
+  replay->add_option("--config", config_path, "Configuration file")->capture_default_str();
+  replay->add_option("--seq", replay_req.seqs, "Sequence number of a dead delivery (repeatable)");
+  replay->add_flag("--all", replay_req.all, "Every dead delivery");
+
   CLI11_PARSE(app, argc, argv);
 
   std::ios::sync_with_stdio(false);
@@ -50,11 +65,14 @@ int main(int argc, char** argv) {
   auto config = cli::load_or_report(config_path, std::cerr);
   if (!config)
     return cli::kExitFailure;
-  if (*explain) {
-    auto now =
-        std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+  auto now =
+      std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+  if (*explain)
     return cli::explain(*config, req, now, std::cout, std::cerr);
-  }
+  if (*list)
+    return cli::deliveries_list(*config, list_req, std::cout, std::cerr);
+  if (*replay)
+    return cli::deliveries_replay(*config, replay_req, now, std::cout, std::cerr);
   if (*simulate) {
     if (events_path.empty())
       return cli::simulate(*config, std::cin, std::cout, std::cerr);

@@ -4,7 +4,9 @@
 
 #include <iosfwd>
 #include <optional>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "daemon/config/config.h"
 
@@ -34,6 +36,24 @@ int explain(const config::Config& config, const ExplainRequest& request, policy:
 // release order (ties: input order, then recipient order) to `out`, one JSON object per line.
 // Invalid lines are reported on `err` with their line number and skipped.
 int simulate(const config::Config& config, std::istream& in, std::ostream& out, std::ostream& err);
+
+struct DeliveriesListRequest {
+  std::string state = "dead";
+  std::size_t limit = 100;
+  bool json = false;
+};
+// Lists the deliveries in a state, in receipt order, from the store under state_dir (works
+// while the daemon runs).
+int deliveries_list(const config::Config& config, const DeliveriesListRequest& request,
+                    std::ostream& out, std::ostream& err);
+
+struct DeliveriesReplayRequest {
+  std::vector<std::int64_t> seqs;  // the deliveries' sequence numbers, as `list` shows them
+  bool all = false;                // every dead delivery
+};
+// Makes dead deliveries due again, audited; a running daemon picks them up within a second.
+int deliveries_replay(const config::Config& config, const DeliveriesReplayRequest& request,
+                      policy::Instant now, std::ostream& out, std::ostream& err);
 
 // Loads the configuration for a subcommand; prints the errors and returns null on failure.
 // Warnings (such as ignored timed events of an .ics file) are left to check-config.

@@ -18,6 +18,7 @@
 #include "daemon/http/server.h"
 #include "daemon/service/clock.h"
 #include "daemon/service/scheduler.h"
+#include "daemon/service/state.h"
 #include "daemon/store/commit_queue.h"
 #include "daemon/store/sqlite_store.h"
 
@@ -46,37 +47,17 @@ int serve(const std::string& config_path) {
     spdlog::error("event=serve.bad_config path={}", config_path);
     return 1;
   }
-  const std::string state_dir = config->server.state_dir;
-  std::error_code ec;
-  std::filesystem::create_directories(state_dir, ec);
-  if (ec) {
-    spdlog::error("event=serve.state_dir_unusable path={} error=\"{}\"", state_dir, ec.message());
-    return 1;
-  }
-  ::chmod(state_dir.c_str(), 0700);
-
-  const std::string db_path = state_dir + "/treve.db";
-  const std::string key_path = config->server.pseudonym_key.empty() ? state_dir + "/pseudonym.key"
-                                                                    : config->server.pseudonym_key;
-  auto key = store::load_or_create_key(key_path, !store::has_audit_records(db_path));
-  if (!key) {
-    spdlog::error("event=serve.key_unusable error=\"{}\"", key.error().message);
-    return 1;
-  }
-  store::SqliteOptions options;
-  options.path = db_path;
-  options.pseudonym_key = *key;
-  options.max_page_count = max_page_count_from_env();
-  auto opened = store::SqliteStore::open(options);
+  const std::string& state_dir = config->server.state_dir;
+  auto opened = open_state(*config, max_page_count_from_env());
   if (!opened) {
-    spdlog::error("event=store.open_failed path={} error=\"{}\"", options.path,
-                  opened.error().message);
+    spdlog::error("event=serve.state_unusable state_dir={} error=\"{}\"", state_dir,
+                  opened.error());
     return 1;
   }
   std::unique_ptr<store::SqliteStore> store = std::move(*opened);
   // Counting rows of a large store would delay readiness by seconds on a cold cache: only
   // what is already known is logged.
-  spdlog::info("event=store.opened path={} next_audit_seq={} audit_head={}", options.path,
+  spdlog::info("event=store.opened state_dir={} next_audit_seq={} audit_head={}", state_dir,
                store->next_audit_seq(), store->audit_head());
 
   SystemClock clock;

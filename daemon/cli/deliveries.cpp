@@ -1,0 +1,106 @@
+// `treve deliveries list` and `treve deliveries replay`: what an administrator uses to see
+// the deliveries in a state (dead letters first of all) and to send dead ones again.
+#include <ostream>
+
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "daemon/cli/commands.h"
+#include "daemon/service/state.h"
+#include "policy/rfc3339.h"
+
+namespace treve::cli {
+
+int deliveries_list(const config::Config& config, const DeliveriesListRequest& request,
+                    std::ostream& out, std::ostream& err) {
+  auto state = store::parse_delivery_state(request.state);
+  if (!state) {
+    err << "unknown state \"" << request.state
+        << "\"; expected held, due, retrying, delivered, dead or retracted\n";
+    return kExitFailure;
+  }
+  auto opened = service::open_state(config);
+  if (!opened) {
+    err << opened.error() << '\n';
+    return kExitFailure;
+  }
+  store::SqliteStore& st = **opened;
+  std::int64_t after = 0;
+  std::size_t shown = 0;
+  while (shown < request.limit) {
+    auto page = st.list(*state, after, std::min<std::size_t>(1000, request.limit - shown));
+    if (!page) {
+      err << "cannot read the store: " << page.error().message << '\n';
+      return kExitFailure;
+    }
+    for (const auto& d : *page) {
+      after = d.seq;
+      ++shown;
+      const date::time_zone* zone = store::zone_or_utc(d.timezone);
+      if (request.json) {
+        boost::json::object o;
+        o["seq"] = d.seq;
+        o["state"] = store::to_string(d.state);
+        o["source"] = d.source;
+        o["id"] = d.event_id;
+        o["establishment"] = d.establishment;
+        o["category"] = policy::to_string(d.category);
+        o["recipient"] = d.recipient;
+        o["role"] = policy::to_string(d.role);
+        o["release_at"] = policy::format_rfc3339(d.release_at, zone);
+        o["attempts"] = d.attempts;
+        o["sink"] = d.sink;
+        o["last_error"] = d.last_error;
+        o["updated_at"] = policy::format_rfc3339(d.updated_at, zone);
+        out << boost::json::serialize(o) << '\n';
+      } else {
+        out << d.seq << "  " << store::to_string(d.state) << "  " << d.source << '/'
+            << d.event_id << "  " << d.establishment << "  " << policy::to_string(d.category)
+            << "  " << d.recipient << " (" << policy::to_string(d.role) << ")  ";
+        if (!d.sink.empty())
+          out << "sink " << d.sink << ", ";
+        out << d.attempts << " attempt(s)";
+        if (!d.last_error.empty())
+          out << ", last error: " << d.last_error;
+        out << ", since " << policy::format_rfc3339(d.updated_at, zone) << '\n';
+      }
+    }
+    if (page->size() < 1000)
+      break;
+  }
+  if (!request.json) {
+    err << shown << " deliver" << (shown == 1 ? "y" : "ies") << " in state "
+        << store::to_string(*state) << (shown == request.limit ? " (limit reached)" : "") << '\n';
+  }
+  return kExitOk;
+}
+
+int deliveries_replay(const config::Config& config, const DeliveriesReplayRequest& request,
+                      policy::Instant now, std::ostream& out, std::ostream& err) {
+  if (request.seqs.empty() && !request.all) {
+    err << "say which dead deliveries to replay: --seq N (repeatable) or --all\n";
+    return kExitFailure;
+  }
+  auto opened = service::open_state(config);
+  if (!opened) {
+    err << opened.error() << '\n';
+    return kExitFailure;
+  }
+  auto replayed = (*opened)->replay(request.all ? std::span<const std::int64_t>{}
+                                                : std::span<const std::int64_t>(request.seqs),
+                                    now);
+  if (!replayed) {
+    err << "cannot replay: " << replayed.error().message << '\n';
+    return kExitFailure;
+  }
+  out << "replayed " << *replayed << " dead deliver" << (*replayed == 1 ? "y" : "ies")
+      << "; a running daemon sends them within a second\n";
+  if (!request.all && *replayed < request.seqs.size()) {
+    err << (request.seqs.size() - *replayed)
+        << " of the given sequence numbers are not dead deliveries: left as they are\n";
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+}  // namespace treve::cli

@@ -1,0 +1,306 @@
+// The store's side of dispatching, on real SQLite files: the ready cursor, outcomes with their
+// audit records, dead letters and their replay, and a second process writing the same file.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <atomic>
+#include <filesystem>
+
+#include "daemon/store/sqlite_store.h"
+#include "policy/rfc3339.h"
+
+namespace treve::store {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+policy::Instant at(std::string_view s) {
+  return *policy::parse_rfc3339(s);
+}
+
+class Dir {
+ public:
+  Dir() {
+    path_ = fs::temp_directory_path() /
+            ("treve-dstore-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~Dir() { fs::remove_all(path_); }
+  std::string db() const { return (path_ / "treve.db").string(); }
+
+ private:
+  static inline std::atomic<int> counter_{0};
+  fs::path path_;
+};
+
+std::unique_ptr<SqliteStore> open(const Dir& dir) {
+  SqliteOptions o;
+  o.path = dir.db();
+  o.pseudonym_key.fill(3);
+  auto s = SqliteStore::open(o);
+  EXPECT_TRUE(s.has_value()) << s.error().message;
+  return std::move(*s);
+}
+
+NewEvent event(const std::string& id, std::vector<std::string> recipients, DeliveryState state,
+               policy::Instant release = at("2026-11-30T07:00:00+01:00")) {
+  NewEvent e;
+  e.source = "ent";
+  e.id = id;
+  e.establishment = "0750654D";
+  e.category = policy::Category::message;
+  e.received_at = at("2026-11-27T21:00:00+01:00");
+  e.zone = date::locate_zone("Europe/Paris");
+  e.body = R"({"title":"secret title","payload":{"p":"secret payload"}})";
+  e.body_sha256 = sha256_hex(e.body + id);
+  e.response = "{}";
+  for (auto& r : recipients) {
+    NewDelivery d;
+    d.recipient = r;
+    d.state = state;
+    d.release_at = state == DeliveryState::due ? e.received_at : release;
+    d.reason = "test";
+    e.deliveries.push_back(d);
+  }
+  return e;
+}
+
+void accept(SqliteStore& s, NewEvent e) {
+  std::vector<NewEvent> v;
+  v.push_back(std::move(e));
+  auto r = s.accept(v, v.front().received_at);
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+}
+
+std::vector<std::string> kinds(const Dir& dir) {
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(dir.db().c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, "SELECT kind FROM audit ORDER BY seq", -1, &st, nullptr);
+  std::vector<std::string> out;
+  while (sqlite3_step(st) == SQLITE_ROW)
+    out.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return out;
+}
+
+// Re-chains every record from genesis; the seqs must follow each other.
+bool chain_ok(const Dir& dir) {
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(dir.db().c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db,
+                     "SELECT seq, at, at_local, kind, source, event_id, establishment, category, "
+                     "recipient, role, detail, prev_hash, hash FROM audit ORDER BY seq",
+                     -1, &st, nullptr);
+  std::string prev(kGenesisHash);
+  std::int64_t expected = 1;
+  bool ok = true;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    auto t = [&](int c) {
+      return std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, c)));
+    };
+    AuditRecord r{sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), t(2), t(3), t(4),
+                  t(5), t(6), t(7), t(8), t(9), t(10), t(11), t(12)};
+    ok = ok && r.seq == expected++ && r.prev_hash == prev && compute_hash(r) == r.hash;
+    prev = r.hash;
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return ok;
+}
+
+DeliveryOutcome outcome_for(const DispatchItem& d, DeliveryOutcome::Kind kind) {
+  DeliveryOutcome o;
+  o.kind = kind;
+  o.seq = d.seq;
+  o.source = d.source;
+  o.event_id = d.event_id;
+  o.establishment = d.establishment;
+  o.category = d.category;
+  o.timezone = d.timezone;
+  o.recipient = d.recipient;
+  o.role = d.role;
+  o.sink = "push";
+  o.webhook_id = "dlv_x";
+  o.attempts = d.attempts + 1;
+  o.status = kind == DeliveryOutcome::Kind::delivered ? 200 : 503;
+  o.error = kind == DeliveryOutcome::Kind::delivered ? "" : "HTTP 503";
+  o.first_attempt_at = at("2026-11-30T07:00:01+01:00");
+  o.next_attempt_at = at("2026-11-30T07:00:03+01:00");
+  return o;
+}
+
+TEST(DispatchStore, DueDeliveriesAreReadPastACursorInTheOrderTheyBecameDue) {
+  Dir dir;
+  auto s = open(dir);
+  accept(*s, event("held-1", {"a", "b"}, DeliveryState::held));
+  accept(*s, event("now-1", {"c"}, DeliveryState::due));
+  auto first = s->ready(0, 100);
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->size(), 1u);
+  EXPECT_EQ((*first)[0].event_id, "now-1");
+  EXPECT_EQ((*first)[0].recipient, "c");
+  EXPECT_THAT((*first)[0].body, HasSubstr("secret title"));
+  const std::int64_t cursor = (*first)[0].ready_seq;
+
+  auto released = s->release_due(at("2026-11-30T07:00:00+01:00"), 100);
+  ASSERT_TRUE(released);
+  ASSERT_EQ(released->size(), 2u);
+  auto next = s->ready(cursor, 100);
+  ASSERT_TRUE(next);
+  ASSERT_EQ(next->size(), 2u);
+  EXPECT_EQ((*next)[0].recipient, "a");
+  EXPECT_EQ((*next)[1].recipient, "b");
+  EXPECT_GT((*next)[0].ready_seq, cursor);
+  EXPECT_LT((*next)[0].ready_seq, (*next)[1].ready_seq);
+  EXPECT_EQ((*next)[0].released_at, at("2026-11-30T07:00:00+01:00"));
+  auto none = s->ready((*next)[1].ready_seq, 100);
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+}
+
+TEST(DispatchStore, OutcomesChangeStatesAndAreAuditedWithoutContent) {
+  Dir dir;
+  auto s = open(dir);
+  accept(*s, event("e1", {"pupil-a", "pupil-b", "pupil-c"}, DeliveryState::due));
+  auto items = s->ready(0, 100);
+  ASSERT_TRUE(items);
+  ASSERT_EQ(items->size(), 3u);
+  std::vector<DeliveryOutcome> outs{outcome_for((*items)[0], DeliveryOutcome::Kind::delivered),
+                                    outcome_for((*items)[1], DeliveryOutcome::Kind::retrying),
+                                    outcome_for((*items)[2], DeliveryOutcome::Kind::dead)};
+  ASSERT_TRUE(s->record_outcomes(outs, at("2026-11-30T07:00:02+01:00")));
+  EXPECT_THAT(kinds(dir), ElementsAre("received", "released", "released", "released",
+                                      "delivered", "retrying", "dead_lettered"));
+  EXPECT_TRUE(chain_ok(dir));
+  // Nothing of the content or the recipient id reaches the audit trail.
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(dir.db().c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, "SELECT group_concat(recipient || detail, '|') FROM audit", -1, &st,
+                     nullptr);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  std::string all(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  EXPECT_THAT(all, Not(HasSubstr("pupil-")));
+  EXPECT_THAT(all, Not(HasSubstr("secret")));
+  EXPECT_THAT(all, HasSubstr(R"("next_attempt":"2026-11-30T07:00:03+01:00")"));
+
+  // No longer due: the cursor finds none; the retrying one is read back with its attempt.
+  auto due = s->ready(0, 100);
+  ASSERT_TRUE(due);
+  EXPECT_TRUE(due->empty());
+  auto retrying = s->retrying(0, 100);
+  ASSERT_TRUE(retrying);
+  ASSERT_EQ(retrying->size(), 1u);
+  EXPECT_EQ((*retrying)[0].recipient, "pupil-b");
+  EXPECT_EQ((*retrying)[0].attempts, 1);
+  EXPECT_EQ((*retrying)[0].next_attempt_at, at("2026-11-30T07:00:03+01:00"));
+  EXPECT_EQ((*retrying)[0].first_attempt_at, at("2026-11-30T07:00:01+01:00"));
+
+  auto dead = s->list(DeliveryState::dead, 0, 100);
+  ASSERT_TRUE(dead);
+  ASSERT_EQ(dead->size(), 1u);
+  EXPECT_EQ((*dead)[0].recipient, "pupil-c");
+  EXPECT_EQ((*dead)[0].last_error, "HTTP 503");
+  EXPECT_EQ((*dead)[0].sink, "push");
+  EXPECT_EQ((*dead)[0].attempts, 1);
+}
+
+TEST(DispatchStore, ReplayMakesDeadDeliveriesDueAgainPastTheCursorAndSkipsOthers) {
+  Dir dir;
+  auto s = open(dir);
+  accept(*s, event("e1", {"a", "b"}, DeliveryState::due));
+  auto items = s->ready(0, 100);
+  ASSERT_TRUE(items);
+  const std::int64_t cursor = items->back().ready_seq;
+  std::vector<DeliveryOutcome> outs{outcome_for((*items)[0], DeliveryOutcome::Kind::dead),
+                                    outcome_for((*items)[1], DeliveryOutcome::Kind::delivered)};
+  ASSERT_TRUE(s->record_outcomes(outs, at("2026-11-30T07:00:02+01:00")));
+  // The delivered one is not dead: replaying it changes nothing.
+  std::vector<std::int64_t> delivered_seq{(*items)[1].seq};
+  auto none = s->replay(delivered_seq, at("2026-11-30T08:00:00+01:00"));
+  ASSERT_TRUE(none);
+  EXPECT_EQ(*none, 0u);
+  auto all = s->replay({}, at("2026-11-30T08:00:00+01:00"));
+  ASSERT_TRUE(all);
+  EXPECT_EQ(*all, 1u);
+  auto again = s->ready(cursor, 100);
+  ASSERT_TRUE(again);
+  ASSERT_EQ(again->size(), 1u);
+  EXPECT_EQ((*again)[0].recipient, "a");
+  EXPECT_EQ((*again)[0].attempts, 0);
+  EXPECT_FALSE((*again)[0].first_attempt_at);
+  EXPECT_EQ(kinds(dir).back(), "replayed");
+  EXPECT_TRUE(chain_ok(dir));
+  // An outcome for a delivery that changed meanwhile (delivered already) is skipped.
+  const auto before = kinds(dir).size();
+  ASSERT_TRUE(s->record_outcomes(std::vector{outs[1]}, at("2026-11-30T08:00:01+01:00")));
+  EXPECT_EQ(kinds(dir).size(), before);
+}
+
+TEST(DispatchStore, TwoProcessesWritingTheSameFileKeepOneChainAndOneReadyOrder) {
+  Dir dir;
+  auto daemon = open(dir);
+  auto command = open(dir);  // as `treve deliveries replay` does, beside a running daemon
+  accept(*daemon, event("e1", {"a"}, DeliveryState::due));
+  auto items = daemon->ready(0, 10);
+  ASSERT_TRUE(items);
+  ASSERT_TRUE(daemon->record_outcomes(
+      std::vector{outcome_for((*items)[0], DeliveryOutcome::Kind::dead)}, at("2026-11-30T07:00:02+01:00")));
+  auto replayed = command->replay({}, at("2026-11-30T08:00:00+01:00"));
+  ASSERT_TRUE(replayed);
+  EXPECT_EQ(*replayed, 1u);
+  accept(*daemon, event("e2", {"b"}, DeliveryState::due));
+  EXPECT_TRUE(chain_ok(dir));
+  auto due = daemon->ready((*items)[0].ready_seq, 10);
+  ASSERT_TRUE(due);
+  ASSERT_EQ(due->size(), 2u);
+  EXPECT_EQ((*due)[0].recipient, "a");
+  EXPECT_EQ((*due)[1].recipient, "b");
+  EXPECT_LT((*due)[0].ready_seq, (*due)[1].ready_seq);
+}
+
+TEST(DispatchStore, ASchemaOneDatabaseIsMigratedWithItsDueDeliveriesReadable) {
+  Dir dir;
+  {
+    auto s = open(dir);
+    accept(*s, event("old", {"a"}, DeliveryState::due));
+  }
+  // Back to what version 1 wrote: no ready order, schema_version 1.
+  sqlite3* db = nullptr;
+  sqlite3_open(dir.db().c_str(), &db);
+  const char* downgrade =
+      "DROP INDEX deliveries_ready;"
+      "ALTER TABLE deliveries DROP COLUMN ready_seq;"
+      "ALTER TABLE deliveries DROP COLUMN released_at;"
+      "ALTER TABLE deliveries DROP COLUMN first_attempt_at;"
+      "ALTER TABLE deliveries DROP COLUMN sink;"
+      "ALTER TABLE deliveries DROP COLUMN last_error;"
+      "DELETE FROM meta WHERE key = 'ready_seq';"
+      "UPDATE meta SET value = '1' WHERE key = 'schema_version';";
+  ASSERT_EQ(sqlite3_exec(db, downgrade, nullptr, nullptr, nullptr), SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  auto s = open(dir);
+  auto due = s->ready(0, 10);
+  ASSERT_TRUE(due);
+  ASSERT_EQ(due->size(), 1u);
+  EXPECT_EQ((*due)[0].event_id, "old");
+  accept(*s, event("new", {"b"}, DeliveryState::due));
+  auto more = s->ready((*due)[0].ready_seq, 10);
+  ASSERT_TRUE(more);
+  ASSERT_EQ(more->size(), 1u);
+  EXPECT_EQ((*more)[0].event_id, "new");
+}
+
+}  // namespace
+}  // namespace treve::store
