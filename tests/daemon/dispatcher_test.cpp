@@ -1,0 +1,365 @@
+// The dispatcher on a real store, sending to a real HTTP receiver on loopback: the sink's
+// limits (requests in flight, rate), back-pressure on reading the store while a sink is slow,
+// and per-recipient order through failures and retries.
+#include "daemon/dispatch/dispatcher.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/json/parse.hpp>
+
+#include "daemon/config/config.h"
+#include "daemon/http/server.h"
+#include "daemon/store/audit_record.h"
+#include "daemon/store/sqlite_store.h"
+
+namespace treve::dispatch {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+// A webhook receiver on loopback. `answer` decides each request's status; a held receiver
+// keeps requests unanswered until released.
+class Receiver {
+ public:
+  struct Seen {
+    std::string recipient;
+    int index = 0;  // the event number, from the event id "e<index>"
+    std::string webhook_id;
+  };
+
+  Receiver() : work_(boost::asio::make_work_guard(ioc_)) {
+    server_ = std::make_unique<http::Server>(
+        ioc_, [this](http::Request&& req, http::Respond respond) { on(std::move(req), respond); },
+        http::ServerOptions{});
+    EXPECT_TRUE(server_->listen("127.0.0.1:0"));
+    server_->start();
+    thread_ = std::thread([this] { ioc_.run(); });
+  }
+  ~Receiver() {
+    release();
+    server_->stop([this] { work_.reset(); });
+    thread_.join();
+  }
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(server_->local_endpoint().port()) + "/hook";
+  }
+
+  std::function<int(const Seen&)> answer = [](const Seen&) { return 200; };
+
+  void hold() {
+    std::lock_guard lock(mutex_);
+    holding_ = true;
+  }
+  void release() {
+    std::vector<std::pair<http::Respond, int>> held;
+    {
+      std::lock_guard lock(mutex_);
+      holding_ = false;
+      held.swap(held_);
+    }
+    for (auto& [respond, status] : held)
+      respond(response(status));
+  }
+  std::size_t held_now() const {
+    std::lock_guard lock(mutex_);
+    return held_.size();
+  }
+  std::vector<Seen> seen() const {
+    std::lock_guard lock(mutex_);
+    return seen_;
+  }
+  std::size_t succeeded() const {
+    std::lock_guard lock(mutex_);
+    return succeeded_;
+  }
+  bool wait_succeeded(std::size_t n, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, timeout, [&] { return succeeded_ >= n; });
+  }
+
+ private:
+  static http::Response response(int status) {
+    http::Response r{static_cast<boost::beast::http::status>(status), 11};
+    r.prepare_payload();
+    return r;
+  }
+  void on(http::Request&& req, http::Respond respond) {
+    auto body = boost::json::parse(req.body());
+    std::vector<Seen> items;
+    auto take = [&](const boost::json::value& v) {
+      const auto& o = v.as_object();
+      std::string id(o.at("id").as_string());
+      items.push_back({std::string(o.at("recipient").as_string()), std::stoi(id.substr(1)),
+                       std::string(req["webhook-id"])});
+    };
+    if (body.is_array()) {
+      for (const auto& v : body.as_array())
+        take(v);
+    } else {
+      take(body);
+    }
+    int status = 200;
+    for (const auto& s : items)
+      status = std::max(status, answer(s));
+    std::unique_lock lock(mutex_);
+    for (auto& s : items)
+      seen_.push_back(s);
+    if (status < 300)
+      succeeded_ += items.size();
+    changed_.notify_all();
+    if (holding_) {
+      held_.emplace_back(std::move(respond), status);
+      return;
+    }
+    lock.unlock();
+    respond(response(status));
+  }
+
+  boost::asio::io_context ioc_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  std::unique_ptr<http::Server> server_;
+  std::thread thread_;
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  bool holding_ = false;
+  std::vector<std::pair<http::Respond, int>> held_;
+  std::vector<Seen> seen_;
+  std::size_t succeeded_ = 0;
+};
+
+class DispatcherTest : public ::testing::Test {
+ protected:
+  DispatcherTest()
+      : dir_(fs::temp_directory_path() / ("treve-dispatch-" + std::to_string(::getpid()))) {
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    store::SqliteOptions o;
+    o.path = (dir_ / "treve.db").string();
+    store_ = std::move(*store::SqliteStore::open(o));
+    queue_ = std::make_unique<store::CommitQueue>(*store_, clock_);
+  }
+  ~DispatcherTest() override {
+    dispatcher_.reset();
+    queue_->stop();
+    queue_.reset();
+    store_.reset();
+    fs::remove_all(dir_);
+  }
+
+  void configure(const std::string& sink_options) {
+    std::string text = R"(
+[[connectors]]
+name = "ent"
+token_sha256 = "e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a719a100eeea6f"
+[[sinks]]
+name = "push"
+type = "webhook"
+url = ")" + receiver_.url() + R"("
+secret_file = ")" TREVE_SOURCE_DIR R"(/systemd/ent-push.secret"
+default = true
+retry_initial = "20ms"
+retry_max_interval = "100ms"
+)" + sink_options;
+    auto c = config::parse_config(text, "test.toml");
+    ASSERT_TRUE(c) << c.error()[0].to_string();
+    config_ = *c;
+  }
+
+  // `events` events for each of `recipients` recipients, due at once, in order per recipient.
+  void store_due(int recipients, int events) {
+    std::vector<store::NewEvent> batch;
+    for (int e = 0; e < events; ++e) {
+      store::NewEvent ev;
+      ev.source = "ent";
+      ev.id = "e" + std::to_string(e);
+      ev.establishment = "0750654D";
+      ev.received_at = clock_.now();
+      ev.zone = date::locate_zone("Europe/Paris");
+      ev.body = R"({"title":"t"})";
+      ev.body_sha256 = store::sha256_hex(ev.id);
+      ev.response = "{}";
+      for (int r = 0; r < recipients; ++r) {
+        store::NewDelivery d;
+        d.recipient = "r" + std::to_string(r);
+        d.state = store::DeliveryState::due;
+        d.release_at = ev.received_at;
+        d.reason = "now";
+        ev.deliveries.push_back(d);
+      }
+      batch.push_back(std::move(ev));
+    }
+    auto r = store_->accept(batch, clock_.now());
+    ASSERT_TRUE(r) << r.error().message;
+  }
+
+  void start(Dispatcher::Options options = {}) {
+    options.jitter = [] { return 0.5; };
+    auto config = config_;
+    dispatcher_ = std::make_unique<Dispatcher>(
+        *queue_, *store_, clock_, [config] { return config; }, options);
+    dispatcher_->start();
+  }
+
+  long long count(const std::string& state) {
+    auto rows = store_->list(*store::parse_delivery_state(state), 0, 1'000'000);
+    return rows ? static_cast<long long>(rows->size()) : -1;
+  }
+
+  fs::path dir_;
+  service::SystemClock clock_;
+  std::unique_ptr<store::SqliteStore> store_;
+  std::unique_ptr<store::CommitQueue> queue_;
+  Receiver receiver_;
+  std::shared_ptr<const config::Config> config_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+};
+
+TEST_F(DispatcherTest, ASlowSinkGetsAtMostMaxInFlightRequestsAndReadingTheStorePauses) {
+  configure("max_in_flight = 4\n");
+  store_due(3000, 1);
+  receiver_.hold();
+  Dispatcher::Options options;
+  options.max_pending = 200;
+  options.load_batch = 50;
+  start(options);
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (receiver_.held_now() < 4 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(receiver_.held_now(), 4u);
+  EXPECT_EQ(dispatcher_->counters().in_flight, 4u);
+  EXPECT_LE(dispatcher_->counters().pending, 200u);
+  receiver_.release();
+  ASSERT_TRUE(receiver_.wait_succeeded(3000, 20s));
+  dispatcher_->stop(1s);
+  dispatcher_->wait();
+  EXPECT_EQ(count("delivered"), 3000);
+  EXPECT_EQ(count("due"), 0);
+}
+
+TEST_F(DispatcherTest, EachRecipientsDeliveriesGoInOrderThroughFailuresAndRetries) {
+  configure("max_in_flight = 16\n");
+  store_due(20, 15);
+  std::mutex m;
+  std::map<std::string, int> delivered_up_to;  // per recipient: last index that succeeded
+  std::atomic<int> violations{0};
+  auto rng = std::make_shared<std::mt19937>(42);
+  receiver_.answer = [&](const Receiver::Seen& s) {
+    std::lock_guard lock(m);
+    auto [it, fresh] = delivered_up_to.try_emplace(s.recipient, -1);
+    if (s.index != it->second + 1)
+      ++violations;  // sent before the previous one succeeded, or out of order
+    std::uniform_int_distribution<int> d(0, 9);
+    int roll = d(*rng);
+    int status = roll < 2 ? 503 : roll < 3 ? 429 : 200;
+    if (status == 200)
+      it->second = s.index;
+    return status;
+  };
+  start();
+  ASSERT_TRUE(receiver_.wait_succeeded(300, 20s));
+  dispatcher_->stop(1s);
+  dispatcher_->wait();
+  EXPECT_EQ(violations.load(), 0);
+  for (const auto& [recipient, last] : delivered_up_to)
+    EXPECT_EQ(last, 14) << recipient;
+  EXPECT_EQ(count("delivered"), 300);
+  EXPECT_GT(dispatcher_->counters().retried, 0u);
+  // The same delivery keeps its webhook-id on every attempt.
+  std::map<std::pair<std::string, int>, std::set<std::string>> ids;
+  for (const auto& s : receiver_.seen())
+    ids[{s.recipient, s.index}].insert(s.webhook_id);
+  for (const auto& [key, set] : ids)
+    EXPECT_EQ(set.size(), 1u);
+}
+
+TEST_F(DispatcherTest, APermanentRefusalDeadLettersAndTheRecipientsNextDeliveryGoes) {
+  configure("");
+  store_due(1, 3);
+  receiver_.answer = [](const Receiver::Seen& s) { return s.index == 1 ? 400 : 200; };
+  start();
+  ASSERT_TRUE(receiver_.wait_succeeded(2, 10s));
+  dispatcher_->stop(1s);
+  dispatcher_->wait();
+  auto dead = store_->list(store::DeliveryState::dead, 0, 10);
+  ASSERT_TRUE(dead);
+  ASSERT_EQ(dead->size(), 1u);
+  EXPECT_EQ((*dead)[0].event_id, "e1");
+  EXPECT_EQ((*dead)[0].last_error, "HTTP 400");
+  auto seen = receiver_.seen();
+  ASSERT_EQ(seen.size(), 3u);  // 400 is not retried
+  EXPECT_EQ(seen[0].index, 0);
+  EXPECT_EQ(seen[1].index, 1);
+  EXPECT_EQ(seen[2].index, 2);
+}
+
+TEST_F(DispatcherTest, TheRateLimitSpacesDeliveriesOut) {
+  configure("rate = 100\nmax_in_flight = 64\n");
+  store_due(300, 1);
+  const auto begin = std::chrono::steady_clock::now();
+  start();
+  ASSERT_TRUE(receiver_.wait_succeeded(300, 20s));
+  const auto took = std::chrono::steady_clock::now() - begin;
+  // A burst of 100, then 200 more at 100 per second.
+  EXPECT_GE(took, 1800ms);
+  EXPECT_LE(took, 6s);
+}
+
+TEST_F(DispatcherTest, BatchesCarrySeveralRecipientsAndAtMostOneDeliveryOfEach) {
+  configure("batch_max = 25\n");
+  store_due(100, 3);
+  start();
+  ASSERT_TRUE(receiver_.wait_succeeded(300, 20s));
+  dispatcher_->stop(1s);
+  dispatcher_->wait();
+  std::map<std::string, std::vector<std::string>> by_request;
+  for (const auto& s : receiver_.seen())
+    by_request[s.webhook_id].push_back(s.recipient);
+  EXPECT_LT(by_request.size(), 60u);  // about 12 requests of 25
+  for (auto& [id, recipients] : by_request) {
+    EXPECT_LE(recipients.size(), 25u);
+    std::sort(recipients.begin(), recipients.end());
+    EXPECT_EQ(std::adjacent_find(recipients.begin(), recipients.end()), recipients.end()) << id;
+  }
+  std::map<std::string, int> last;
+  for (const auto& s : receiver_.seen()) {
+    auto [it, fresh] = last.try_emplace(s.recipient, -1);
+    EXPECT_EQ(s.index, it->second + 1) << s.recipient;
+    it->second = s.index;
+  }
+}
+
+TEST_F(DispatcherTest, StopLeavesUnsentDeliveriesDueForTheNextStart) {
+  configure("max_in_flight = 2\n");
+  store_due(50, 1);
+  receiver_.hold();
+  start();
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (receiver_.held_now() < 2 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  dispatcher_->stop(200ms);  // the two in flight are abandoned after the grace
+  dispatcher_->wait();
+  EXPECT_EQ(count("due"), 50);
+  EXPECT_EQ(count("retrying"), 0);
+  receiver_.release();
+  start();
+  ASSERT_TRUE(receiver_.wait_succeeded(52, 10s));  // the two abandoned ones come again
+  dispatcher_->stop(1s);
+  dispatcher_->wait();
+  EXPECT_EQ(count("delivered"), 50);
+}
+
+}  // namespace
+}  // namespace treve::dispatch
