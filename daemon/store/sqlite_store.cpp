@@ -12,6 +12,7 @@
 
 #include <date/tz.h>
 #include <openssl/rand.h>
+#include <spdlog/spdlog.h>
 
 #include "policy/rfc3339.h"
 
@@ -453,14 +454,25 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteOptions& opti
 }
 
 void SqliteStore::run_checkpoints(sqlite3* db) {
+  // A connection learns that the database is in WAL mode only when it first reads it; until
+  // then a checkpoint on it does nothing at all.
+  exec(db, "SELECT count(*) FROM sqlite_master");
   std::unique_lock lock(checkpoint_mutex_);
+  bool warned = false;
   while (!stopping_) {
     checkpoint_wake_.wait_for(lock, std::chrono::milliseconds(200));
     if (stopping_)
       break;
     lock.unlock();
     // PASSIVE never blocks the writer or readers; frames still in use stay for the next round.
-    sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    int log = 0, done = 0;
+    int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY && !warned) {
+      spdlog::warn("event=store.checkpoint_failed error=\"{}\"", sqlite3_errmsg(db));
+      warned = true;
+    }
+    checkpointed_frames_.fetch_add(static_cast<std::uint64_t>(std::max(done, 0)),
+                                   std::memory_order_relaxed);
     lock.lock();
   }
   sqlite3_close(db);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -54,6 +55,10 @@ class SqliteStore final : public Store {
   // The sequence number the next audit record will take.
   std::int64_t next_audit_seq() const { return next_audit_seq_; }
 
+  // Frames of the write-ahead log copied into the database so far by the checkpointer (a
+  // running total; a frame copied twice counts twice).
+  std::uint64_t checkpointed_frames() const { return checkpointed_frames_.load(); }
+
   // The hash of the last audit record (kGenesisHash when there is none).
   std::string audit_head() const;
   static constexpr int kSchemaVersion = 2;
@@ -81,6 +86,7 @@ class SqliteStore final : public Store {
   std::condition_variable checkpoint_wake_;
   bool stopping_ = false;
   std::thread checkpointer_;
+  std::atomic<std::uint64_t> checkpointed_frames_{0};
   std::mutex reader_mutex_;
   Pseudonymizer pseudonyms_;
   std::unique_ptr<Statements> st_;

@@ -5,7 +5,9 @@
 #include <sqlite3.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "daemon/store/sqlite_store.h"
 #include "policy/rfc3339.h"
@@ -300,6 +302,30 @@ TEST(DispatchStore, ASchemaOneDatabaseIsMigratedWithItsDueDeliveriesReadable) {
   ASSERT_TRUE(more);
   ASSERT_EQ(more->size(), 1u);
   EXPECT_EQ((*more)[0].event_id, "new");
+}
+
+}  // namespace
+}  // namespace treve::store
+
+namespace treve::store {
+namespace {
+
+TEST(SqliteCheckpoints, TheWriteAheadLogIsCopiedIntoTheDatabaseWhileTheStoreIsOpen) {
+  Dir dir;
+  auto s = open(dir);
+  const auto before = fs::file_size(dir.db());
+  for (int i = 0; i < 20; ++i) {
+    std::vector<std::string> recipients;
+    for (int r = 0; r < 200; ++r)
+      recipients.push_back("r" + std::to_string(r));
+    accept(*s, event("e" + std::to_string(i), recipients, DeliveryState::held));
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (s->checkpointed_frames() == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_GT(s->checkpointed_frames(), 0u);
+  // Only a checkpoint writes pages into the database file itself.
+  EXPECT_GT(fs::file_size(dir.db()), before);
 }
 
 }  // namespace
