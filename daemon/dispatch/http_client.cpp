@@ -114,7 +114,6 @@ class HttpClient::Impl : public std::enable_shared_from_this<HttpClient::Impl> {
     Transfer& operator=(const Transfer&) = delete;
     ~Transfer() { curl_slist_free_all(headers); }
 
-    CURL* easy = nullptr;
     curl_slist* headers = nullptr;
     std::string request_body;
     HttpResponse response;
@@ -217,7 +216,6 @@ CURLcode HttpClient::Impl::configure(CURL* easy, Transfer& transfer, const HttpR
       rc = result;
     }
   };
-  check(curl_easy_setopt(easy, CURLOPT_PRIVATE, &transfer));
   check(curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str()));
   check(curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https"));
   check(curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L));
@@ -287,7 +285,6 @@ void HttpClient::Impl::post(HttpRequest request, std::function<void(HttpResponse
     fail_later(std::move(transfer->done), "curl_easy_init failed");
     return;
   }
-  transfer->easy = easy;
   if (const CURLcode rc = configure(easy, *transfer, request); rc != CURLE_OK) {
     curl_easy_cleanup(easy);
     fail_later(std::move(transfer->done),
@@ -299,9 +296,9 @@ void HttpClient::Impl::post(HttpRequest request, std::function<void(HttpResponse
   // Starts nothing yet: curl asks for a timeout of 0 ms and connects when it expires.
   if (const CURLMcode rc = curl_multi_add_handle(multi_, easy); rc != CURLM_OK) {
     auto failed = std::move(added.done);
+    curl_easy_cleanup(easy);  // before the transfer it points into goes
     transfers_.erase(easy);
     in_flight_.fetch_sub(1, std::memory_order_relaxed);
-    curl_easy_cleanup(easy);
     fail_later(std::move(failed),
                std::string("curl_multi_add_handle failed: ") + curl_multi_strerror(rc));
   }

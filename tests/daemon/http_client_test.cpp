@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cctype>
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <future>
 #include <memory>
@@ -174,6 +175,15 @@ class RawServer {
   std::atomic<std::size_t> closed_{0};
   std::thread thread_;
 };
+
+// How many descriptors this process has open.
+std::size_t open_descriptors() {
+  std::size_t count = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    ++count;
+  }
+  return count;
+}
 
 // A port on 127.0.0.1 that nothing listens on.
 unsigned short closed_port() {
@@ -473,6 +483,10 @@ TEST_F(HttpClientTest, CancelAllBeforeTheRequestsStartCancelsThemToo) {
 TEST_F(HttpClientTest, DestroyingTheClientAbortsTransfersWithoutCallbacks) {
   RawServer hole;
   std::vector<HttpResponse> responses;
+  // Counted once the one-time descriptors exist (the io_context's reactor, curl's and
+  // OpenSSL's global state), which a first client creates.
+  { HttpClient warm_up(ioc_, {}); }
+  const std::size_t descriptors = open_descriptors();
   {
     HttpClient client(ioc_, {});
     for (int i = 0; i < 10; ++i) {
@@ -485,6 +499,9 @@ TEST_F(HttpClientTest, DestroyingTheClientAbortsTransfersWithoutCallbacks) {
   run_for(100ms);
   EXPECT_THAT(responses, IsEmpty());
   EXPECT_TRUE(run_until([&] { return hole.closed_by_client() == 10; }));
+  // Every descriptor the client opened was closed (the raw server closes its ends on EOF).
+  EXPECT_TRUE(run_until([&] { return open_descriptors() == descriptors; }, 1s))
+      << open_descriptors() << " descriptors open, " << descriptors << " before";
 }
 
 TEST_F(HttpClientTest, DestroyingTheClientAfterTheIoContextStoppedIsSafe) {
