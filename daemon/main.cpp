@@ -54,6 +54,17 @@ int main(int argc, char** argv) {
   replay->add_option("--seq", replay_req.seqs, "Sequence number of a dead delivery (repeatable)");
   replay->add_flag("--all", replay_req.all, "Every dead delivery");
 
+  cli::DevReceiverRequest receiver_req;
+  std::string receiver_secret_file;
+  auto* receiver = app.add_subcommand(
+      "dev-receiver", "A webhook receiver that prints what it gets (to try trêve out)");
+  receiver->add_option("--listen", receiver_req.listen, "HOST:PORT")->capture_default_str();
+  receiver->add_option("--secret-file", receiver_secret_file,
+                       "The sink's secret file: check signatures");
+  receiver->add_option("--status", receiver_req.status, "HTTP status to answer")
+      ->capture_default_str()
+      ->check(CLI::Range(200, 599));
+
   CLI11_PARSE(app, argc, argv);
 
   std::ios::sync_with_stdio(false);
@@ -61,6 +72,19 @@ int main(int argc, char** argv) {
     return service::serve(config_path);
   if (*check)
     return cli::check_config(config_path, std::cout, std::cerr);
+  if (*receiver) {
+    if (!receiver_secret_file.empty()) {
+      std::ifstream in(receiver_secret_file);
+      if (!in || !std::getline(in, receiver_req.secret)) {
+        std::cerr << receiver_secret_file << ": cannot read the secret file\n";
+        return cli::kExitFailure;
+      }
+      while (!receiver_req.secret.empty() &&
+             (receiver_req.secret.back() == '\r' || receiver_req.secret.back() == ' '))
+        receiver_req.secret.pop_back();
+    }
+    return cli::dev_receiver(receiver_req, std::cout, std::cerr);
+  }
 
   auto config = cli::load_or_report(config_path, std::cerr);
   if (!config)

@@ -55,6 +55,15 @@ struct DeliveriesReplayRequest {
 int deliveries_replay(const config::Config& config, const DeliveriesReplayRequest& request,
                       policy::Instant now, std::ostream& out, std::ostream& err);
 
+struct DevReceiverRequest {
+  std::string listen = "127.0.0.1:2009";
+  std::string secret;  // "whsec_…": signatures are checked when given
+  int status = 200;    // the answer to every request
+};
+// A webhook receiver for trying trêve out: prints each delivery and whether its signature
+// verifies, answers `status`. Runs until SIGINT/SIGTERM.
+int dev_receiver(const DevReceiverRequest& request, std::ostream& out, std::ostream& err);
+
 // Loads the configuration for a subcommand; prints the errors and returns null on failure.
 // Warnings (such as ignored timed events of an .ics file) are left to check-config.
 std::shared_ptr<const config::Config> load_or_report(const std::string& path, std::ostream& err);
