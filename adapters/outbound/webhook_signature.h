@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <expected>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,8 +29,9 @@ class WebhookSigner {
               std::string_view body) const;
 
  private:
-  explicit WebhookSigner(std::vector<unsigned char> key) : key_(std::move(key)) {}
-  std::vector<unsigned char> key_;
+  struct Keyed;  // an HMAC-SHA256 context holding the key, duplicated for each signature
+  explicit WebhookSigner(std::shared_ptr<const Keyed> keyed) : keyed_(std::move(keyed)) {}
+  std::shared_ptr<const Keyed> keyed_;
 };
 
 std::string base64_encode(const unsigned char* data, std::size_t size);
