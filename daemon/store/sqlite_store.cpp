@@ -394,8 +394,11 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteOptions& opti
     sqlite3_close(*writer);
     return std::unexpected(std::move(e));
   };
+  // The writer's page cache (32 MB, against SQLite's 2 MB default) keeps the upper levels of
+  // the delivery indexes in memory while a night's worth of deliveries is released.
   for (const char* pragma : {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL",
-                             "PRAGMA foreign_keys = ON", "PRAGMA wal_autocheckpoint = 0"}) {
+                             "PRAGMA foreign_keys = ON", "PRAGMA wal_autocheckpoint = 0",
+                             "PRAGMA cache_size = -32768"}) {
     if (auto r = exec(*writer, pragma); !r)
       return fail(r.error());
   }
