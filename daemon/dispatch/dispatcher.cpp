@@ -368,7 +368,9 @@ struct Dispatcher::Impl {
     request.timeout = sink.config.timeout;
     request.connect_timeout = std::min(sink.config.timeout, std::chrono::milliseconds{5'000});
     std::string& body = request.body;
-    if (batch.size() > 1)
+    // A sink taking batches always gets an array, even of one: one shape to parse.
+    const bool array = sink.config.batch_max > 1;
+    if (array)
       body += '[';
     std::vector<std::string> ids;
     ids.reserve(batch.size());
@@ -392,10 +394,9 @@ struct Dispatcher::Impl {
                  .released_at = released});
       ids.push_back(item.delivery_id);
     }
-    if (batch.size() > 1)
+    if (array)
       body += ']';
-    const std::string webhook_id =
-        batch.size() == 1 ? ids.front() : adapters::webhook_batch_id(ids);
+    const std::string webhook_id = array ? adapters::webhook_batch_id(ids) : ids.front();
     const std::int64_t timestamp =
         std::chrono::duration_cast<std::chrono::seconds>(sent_at.time_since_epoch()).count();
     request.headers = {{"Content-Type", "application/json"},
