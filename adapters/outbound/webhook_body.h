@@ -38,8 +38,9 @@ void append_webhook_delivery(std::string& out, const WebhookDelivery& d);
 std::string webhook_delivery_id(std::string_view source, std::string_view event_id,
                                 std::string_view recipient, std::string_view role);
 
-// The `webhook-id` of a request carrying several deliveries: "bat_" and 32 hex digits of
-// SHA-256 over their delivery ids, so the same batch retried keeps its id.
+// The `webhook-id` of a request carrying an array of deliveries: "bat_" and 32 hex digits of
+// SHA-256 over their delivery ids. Failed deliveries are retried each on its own schedule, so
+// a retry may travel in another array: receivers deduplicate on each `delivery_id`.
 std::string webhook_batch_id(std::span<const std::string> delivery_ids);
 
 }  // namespace treve::adapters

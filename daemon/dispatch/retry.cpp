@@ -60,8 +60,13 @@ std::optional<policy::Instant> next_attempt(const RetrySchedule& schedule, int a
   auto delay = std::chrono::milliseconds{
       static_cast<long long>(static_cast<double>(interval.count()) * (0.5 + 0.5 * jitter))};
   policy::Instant next = std::min(now + delay, give_up);
-  if (retry_after && now + *retry_after > next)
+  if (retry_after && now + *retry_after > next) {
+    // Never sooner than the receiver asks; if that is past the give-up instant, there is no
+    // attempt left to make.
+    if (now + *retry_after > give_up)
+      return std::nullopt;
     next = now + *retry_after;
+  }
   return next;
 }
 

@@ -34,7 +34,7 @@ std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view valu
 // the delivery is to be dead-lettered: no attempt is made once `give_up_after` has passed
 // since the first. The delay doubles from `initial` up to `max_interval`, times a jitter
 // factor in [0.5, 1] (`jitter` in [0, 1)); it is never shorter than `retry_after`. The last
-// attempt is made at the give-up instant (or when Retry-After allows, if later).
+// attempt is made at the give-up instant; a Retry-After pointing past it leaves no attempt.
 std::optional<policy::Instant> next_attempt(const RetrySchedule& schedule, int attempts,
                                             policy::Instant first_attempt, policy::Instant now,
                                             std::optional<std::chrono::milliseconds> retry_after,

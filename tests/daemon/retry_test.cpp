@@ -62,6 +62,14 @@ TEST(RetryBackoff, HonoursRetryAfterWhenItAsksForLonger) {
   EXPECT_EQ(*next_attempt(s, 3, now, now, milliseconds{500}, 1.0), now + 4s);
 }
 
+TEST(RetryBackoff, ARetryAfterPastTheGiveUpInstantLeavesNoAttempt) {
+  RetrySchedule s{1s, 60s, 2h};
+  const auto first = at("2026-11-30T07:00:00Z");
+  EXPECT_EQ(*next_attempt(s, 2, first, first + 1h, milliseconds{3'600'000}, 1.0), first + 2h);
+  EXPECT_FALSE(next_attempt(s, 2, first, first + 1h, milliseconds{3'600'001}, 1.0));
+  EXPECT_FALSE(next_attempt(s, 2, first, first, milliseconds{366LL * 86'400'000}, 1.0));
+}
+
 TEST(RetryBackoff, TheLastAttemptIsAtTheGiveUpInstantThenTheDeliveryIsDead) {
   RetrySchedule s{1s, 1h, 2h};
   const auto first = at("2026-11-30T07:00:00Z");
