@@ -166,8 +166,10 @@ std::optional<std::chrono::minutes> parse_hhmm(std::string_view s) {
   return std::chrono::minutes{h * 60 + m};
 }
 
-// "250ms", "10s", "1h", "2d", "1h30m". Units: ms, s, m, h, d.
+// "250ms", "10s", "1h", "2d", "1h30m", "0". Units: ms, s, m, h, d. At most 366 days.
 std::optional<std::chrono::milliseconds> parse_duration_ms(std::string_view s) {
+  if (s == "0")
+    return std::chrono::milliseconds{0};
   if (s.empty())
     return std::nullopt;
   long long total = 0;
@@ -218,41 +220,12 @@ constexpr long long kMaxDurationMinutes = 366LL * 1440;
 
 // "24h", "72h", "7d", "90m", "1h30m", "0". Units: d, h, m. At most 366 days.
 std::optional<std::chrono::minutes> parse_duration(std::string_view s) {
-  if (s == "0")
-    return std::chrono::minutes{0};
-  if (s.empty())
+  if (s.find('s') != std::string_view::npos)
+    return std::nullopt;  // seconds and milliseconds are not grade delays
+  auto ms = parse_duration_ms(s);
+  if (!ms || *ms > std::chrono::minutes{kMaxDurationMinutes})
     return std::nullopt;
-  long long total = 0;
-  std::size_t i = 0;
-  while (i < s.size()) {
-    std::size_t begin = i;
-    long long n = 0;
-    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) {
-      n = n * 10 + (s[i] - '0');
-      if (n > 1'000'000)
-        return std::nullopt;
-      ++i;
-    }
-    if (i == begin || i == s.size())
-      return std::nullopt;
-    switch (s[i]) {
-      case 'd':
-        total += n * 1440;
-        break;
-      case 'h':
-        total += n * 60;
-        break;
-      case 'm':
-        total += n;
-        break;
-      default:
-        return std::nullopt;
-    }
-    ++i;
-  }
-  if (total > kMaxDurationMinutes)
-    return std::nullopt;
-  return std::chrono::minutes{total};
+  return std::chrono::duration_cast<std::chrono::minutes>(*ms);
 }
 
 std::optional<policy::LocalDate> parse_date(std::string_view s) {

@@ -1075,13 +1075,13 @@ Result<std::size_t> SqliteStore::replay(std::span<const std::int64_t> seqs, poli
   });
 }
 
-Result<std::vector<DispatchItem>> SqliteStore::ready(std::int64_t after_ready_seq,
-                                                     std::size_t limit) {
+template <typename Query>
+Result<std::vector<DispatchItem>> SqliteStore::dispatch_items(Query& q, std::int64_t after,
+                                                               std::size_t limit) {
   std::lock_guard lock(reader_mutex_);
   std::vector<DispatchItem> out;
-  Statement& q = st_->ready;
   Resetter reset{q};
-  q.bind(1, after_ready_seq).bind(2, static_cast<std::int64_t>(limit));
+  q.bind(1, after).bind(2, static_cast<std::int64_t>(limit));
   int rc;
   while ((rc = q.step()) == SQLITE_ROW)
     out.push_back(read_dispatch_item(q));
@@ -1090,19 +1090,14 @@ Result<std::vector<DispatchItem>> SqliteStore::ready(std::int64_t after_ready_se
   return out;
 }
 
+Result<std::vector<DispatchItem>> SqliteStore::ready(std::int64_t after_ready_seq,
+                                                     std::size_t limit) {
+  return dispatch_items(st_->ready, after_ready_seq, limit);
+}
+
 Result<std::vector<DispatchItem>> SqliteStore::retrying(std::int64_t after_seq,
                                                         std::size_t limit) {
-  std::lock_guard lock(reader_mutex_);
-  std::vector<DispatchItem> out;
-  Statement& q = st_->retrying;
-  Resetter reset{q};
-  q.bind(1, after_seq).bind(2, static_cast<std::int64_t>(limit));
-  int rc;
-  while ((rc = q.step()) == SQLITE_ROW)
-    out.push_back(read_dispatch_item(q));
-  if (rc != SQLITE_DONE)
-    return std::unexpected(error_of(reader_, rc, "read"));
-  return out;
+  return dispatch_items(st_->retrying, after_seq, limit);
 }
 
 Result<std::vector<DeliveryRow>> SqliteStore::list(DeliveryState state, std::int64_t after_seq,

@@ -75,6 +75,9 @@ class SqliteStore final : public Store {
   template <typename T, typename Body>
   Result<T> transaction(Body&& body);
   std::int64_t take_ready_seq() { return ++ready_counter_; }
+  // Runs a DispatchItem query with (after, limit) on the reader.
+  template <typename Query>
+  Result<std::vector<DispatchItem>> dispatch_items(Query& q, std::int64_t after, std::size_t limit);
 
   // Copies the write-ahead log into the database in the background (PASSIVE checkpoints on
   // its own connection), so that commits never wait for a checkpoint.
