@@ -846,10 +846,11 @@ class Loader {
         return;
       auto d = parse_duration_ms(*str);
       if (!d || *d < lo) {
+        const std::string least =
+            lo.count() ? "at least " + std::to_string(lo.count()) + "ms and " : "";
         check_.error(t.get(name), key + "." + name,
-                     "expected a duration of at least " + std::to_string(lo.count()) +
-                         "ms and at most 366d such as \"500ms\", \"10s\", \"1h\" or \"2d\", "
-                         "got \"" +
+                     "expected a duration of " + least +
+                         "at most 366d such as \"500ms\", \"10s\", \"1h\" or \"2d\", got \"" +
                          *str + "\"");
         return;
       }

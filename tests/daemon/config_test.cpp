@@ -25,6 +25,7 @@ using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using ::testing::SizeIs;
 using ::testing::StartsWith;
 
@@ -911,6 +912,93 @@ default = true
   EXPECT_THAT(texts, ::testing::Contains(
                          ::testing::HasSubstr("sinks[0].roles[0]: unknown role \"teacher\"")));
   EXPECT_THAT(texts, ::testing::Contains(::testing::HasSubstr("only one sink may be the default")));
+}
+
+
+const std::string kSecret = "secret_file = \"" TREVE_SOURCE_DIR "/systemd/ent-push.secret\"\n";
+
+TEST(SinkSending, OptionsAreReadWithTheirUnits) {
+  auto c = parse_config(std::string(kConnectors) +
+                            "[[sinks]]\nname = \"push\"\ntype = \"webhook\"\n"
+                            "url = \"https://ent.example/h\"\ndefault = true\n" +
+                            kSecret +
+                            "batch_max = 50\nmax_in_flight = 8\nrate = 12.5\ntimeout = \"2500ms\"\n"
+                            "retry_initial = \"2s\"\nretry_max_interval = \"10m\"\n"
+                            "retry_for = \"1d12h\"\n",
+                        "test.toml");
+  ASSERT_TRUE(c) << c.error()[0].to_string();
+  const Sink& s = (*c)->sinks[0];
+  EXPECT_EQ(s.batch_max, 50u);
+  EXPECT_EQ(s.max_in_flight, 8u);
+  EXPECT_DOUBLE_EQ(s.rate, 12.5);
+  EXPECT_EQ(s.timeout, std::chrono::milliseconds{2500});
+  EXPECT_EQ(s.retry_initial, std::chrono::seconds{2});
+  EXPECT_EQ(s.retry_max_interval, std::chrono::minutes{10});
+  EXPECT_EQ(s.retry_for, std::chrono::hours{36});
+  EXPECT_TRUE(s.secret.starts_with("whsec_"));
+}
+
+TEST(SinkSending, DefaultsAreOneDeliveryPerRequestAndTwoDaysOfRetries) {
+  auto c = parse_config(std::string(kConnectors) +
+                            "[[sinks]]\nname = \"push\"\ntype = \"webhook\"\n"
+                            "url = \"https://ent.example/h\"\ndefault = true\n" + kSecret,
+                        "test.toml");
+  ASSERT_TRUE(c) << c.error()[0].to_string();
+  const Sink& s = (*c)->sinks[0];
+  EXPECT_EQ(s.batch_max, 1u);
+  EXPECT_EQ(s.max_in_flight, 32u);
+  EXPECT_EQ(s.rate, 0.0);
+  EXPECT_EQ(s.retry_for, std::chrono::hours{48});
+}
+
+TEST(SinkSending, BadValuesAreNamedWithTheirLine) {
+  auto errors = errors_of(std::string(kConnectors) +  // 7 lines
+                          "[[sinks]]\n"                             // 8
+                          "name = \"push\"\n"                       // 9
+                          "type = \"webhook\"\n"                    // 10
+                          "url = \"https://ent.example/h\"\n"       // 11
+                          "default = true\n" +                      // 12
+                          kSecret +                                 // 13
+                          "batch_max = 0\n"                         // 14
+                          "max_in_flight = 2000\n"                  // 15
+                          "rate = -1\n"                             // 16
+                          "timeout = \"10 s\"\n"                    // 17
+                          "retry_initial = \"1h\"\n"                // 18
+                          "retry_max_interval = \"1m\"\n"           // 19
+                          "retry_for = \"400d\"\n");                // 20
+  EXPECT_THAT(errors, Contains(StartsWith("test.toml:14: sinks[0].batch_max: must be a whole "
+                                          "number between 1 and 1000")));
+  EXPECT_THAT(errors, Contains(StartsWith("test.toml:15: sinks[0].max_in_flight: ")));
+  EXPECT_THAT(errors, Contains(StartsWith("test.toml:16: sinks[0].rate: ")));
+  EXPECT_THAT(errors, Contains(StartsWith("test.toml:17: sinks[0].timeout: expected a duration")));
+  EXPECT_THAT(errors, Contains(StartsWith("test.toml:19: sinks[0].retry_max_interval: must not "
+                                          "be shorter than retry_initial")));
+  EXPECT_THAT(errors, Contains(StartsWith("test.toml:20: sinks[0].retry_for: ")));
+}
+
+TEST(SinkSending, AWebhookNeedsAReadableWellFormedSecretAndOtherTypesAreNotAvailable) {
+  const std::string sink = "[[sinks]]\nname = \"push\"\ntype = \"webhook\"\n"
+                           "url = \"https://ent.example/h\"\ndefault = true\n";
+  EXPECT_THAT(errors_of(std::string(kConnectors) + sink),
+              Contains(HasSubstr("sinks[0]: missing key \"secret_file\"")));
+  EXPECT_THAT(errors_of(std::string(kConnectors) + sink +
+                        "secret_file = \"/nonexistent/secret\"\n"),
+              Contains(HasSubstr("sinks[0].secret_file: cannot read the secret file "
+                                 "/nonexistent/secret")));
+  const std::string bad = (std::filesystem::temp_directory_path() /
+                           ("treve-bad-secret-" + std::to_string(::getpid())))
+                              .string();
+  std::ofstream(bad) << "whsec_short\n";
+  auto errors = errors_of(std::string(kConnectors) + sink + "secret_file = \"" + bad + "\"\n");
+  std::filesystem::remove(bad);
+  EXPECT_THAT(errors, Contains(HasSubstr("sinks[0].secret_file: " + bad + ": webhook secret")));
+  // The secret itself never appears in an error.
+  for (const auto& e : errors)
+    EXPECT_THAT(e, Not(HasSubstr("short")));
+  EXPECT_THAT(errors_of(std::string(kConnectors) +
+                        "[[sinks]]\nname = \"mail\"\ntype = \"smtp\"\n"
+                        "url = \"smtp://mail.example\"\ndefault = true\n"),
+              Contains(HasSubstr("sink type \"smtp\" is not available in this version")));
 }
 
 }  // namespace
