@@ -77,14 +77,21 @@ std::string WebhookSigner::sign(std::string_view id, std::int64_t timestamp,
                                 std::string_view body) const {
   // The signed content is id.timestamp.body, fed piece by piece: the body is not copied.
   EVP_MAC_CTX* ctx = EVP_MAC_CTX_dup(keyed_->ctx);
+  if (!ctx)
+    return {};
   const std::string middle = "." + std::to_string(timestamp) + ".";
-  EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(id.data()), id.size());
-  EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(middle.data()), middle.size());
-  EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(body.data()), body.size());
   unsigned char mac[EVP_MAX_MD_SIZE];
   std::size_t len = 0;
-  EVP_MAC_final(ctx, mac, &len, sizeof mac);
+  const bool ok =
+      EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(id.data()), id.size()) == 1 &&
+      EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(middle.data()),
+                     middle.size()) == 1 &&
+      EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(body.data()), body.size()) ==
+          1 &&
+      EVP_MAC_final(ctx, mac, &len, sizeof mac) == 1 && len > 0;
   EVP_MAC_CTX_free(ctx);
+  if (!ok)
+    return {};
   return "v1," + base64_encode(mac, len);
 }
 

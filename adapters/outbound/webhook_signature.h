@@ -21,7 +21,8 @@ class WebhookSigner {
   // From "whsec_<base64>" (the prefix is optional); the error says what is wrong.
   static std::expected<WebhookSigner, std::string> from_secret(std::string_view secret);
 
-  // The `webhook-signature` header value for one request.
+  // The `webhook-signature` header value for one request; empty if HMAC failed (out of
+  // memory): such a request is not sent.
   std::string sign(std::string_view id, std::int64_t timestamp, std::string_view body) const;
 
   // True when `header` (space-separated "v1,<sig>" entries) holds a valid signature.

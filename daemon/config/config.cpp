@@ -831,10 +831,11 @@ class Loader {
     whole("max_in_flight", 1, 1024, s.max_in_flight);
     if (const toml::node* n = t.get("rate")) {
       auto v = n->value<double>();
-      if (!(n->is_integer() || n->is_floating_point()) || !v || *v < 0 || *v > 1e6) {
+      if (!(n->is_integer() || n->is_floating_point()) || !v || *v < 0 || *v > 1e6 ||
+          (*v > 0 && *v < 0.01)) {
         check_.error(n, key + ".rate",
-                     "must be a number of deliveries per second between 0 (no limit) and "
-                     "1000000");
+                     "must be 0 (no limit) or a number of deliveries per second between 0.01 "
+                     "and 1000000");
       } else {
         s.rate = *v;
       }

@@ -37,14 +37,18 @@ struct Item {
   std::size_t sink = 0;  // index in Impl::sinks
   std::optional<policy::Instant> not_before;
   bool in_flight = false;
+  bool alone = false;  // refused inside a batch: sent alone, so that only its own fault counts
 };
 using ItemPtr = std::shared_ptr<Item>;
+
 constexpr std::size_t kNoSink = static_cast<std::size_t>(-1);
 
 // One recipient's deliveries in memory, in receipt order; only the first may be in flight.
 struct Recipient {
   std::deque<ItemPtr> items;
-  bool queued = false;  // in its sink's ready list
+  // The sink whose ready list holds this recipient for its first delivery, or kNoSink. An
+  // entry in another sink's list is stale (the first delivery changed) and is skipped.
+  std::size_t queued_in = kNoSink;
 };
 
 struct SinkState {
@@ -70,7 +74,7 @@ struct Dispatcher::Impl {
         config_source(std::move(cfg)),
         options(std::move(o)),
         work(boost::asio::make_work_guard(ioc)),
-        http(ioc, HttpClient::Options{}),
+        http(ioc, http_options(config_source())),
         retry_timer(ioc),
         scan_timer(ioc),
         grace_timer(ioc),
@@ -80,6 +84,20 @@ struct Dispatcher::Impl {
         return std::uniform_real_distribution<double>(0.0, 1.0)(*rng);
       };
     }
+  }
+
+  // Enough connections for every request a sink may have in flight: requests queued inside
+  // libcurl for a connection would spend their timeout waiting.
+  static HttpClient::Options http_options(const std::shared_ptr<const config::Config>& config) {
+    HttpClient::Options o;
+    long total = 0, most = 1;
+    for (const auto& s : config->sinks) {
+      most = std::max(most, static_cast<long>(s.max_in_flight));
+      total += static_cast<long>(s.max_in_flight);
+    }
+    o.max_host_connections = most;
+    o.max_total_connections = std::max(total, o.max_total_connections);
+    return o;
   }
 
   store::CommitQueue& queue;
@@ -107,6 +125,10 @@ struct Dispatcher::Impl {
   std::multimap<policy::Instant, std::string> waiting;  // retries, by instant
   std::optional<policy::Instant> retry_armed_for;
   std::int64_t cursor = 0;  // the last ready_seq read
+  std::int64_t retrying_after = 0;  // the retrying deliveries read back so far, by seq
+  bool retrying_read = false;       // all of them: due ones may be read now
+  std::chrono::milliseconds commit_backoff{0};
+  bool abandon_outcomes = false;  // stopping, grace over: outcomes that cannot be saved are left
   bool started = false;
   bool stopping = false;
   bool pump_posted = false;
@@ -126,8 +148,13 @@ struct Dispatcher::Impl {
     for (const auto& s : config->sinks) {
       auto state = std::make_unique<SinkState>();
       state->config = s;
-      if (auto signer = adapters::WebhookSigner::from_secret(s.secret))
+      if (auto signer = adapters::WebhookSigner::from_secret(s.secret)) {
         state->signer = std::move(*signer);
+      } else {
+        // check-config refuses such a sink: this is not expected to happen.
+        spdlog::error("event=dispatch.sink_unsigned sink={} error=\"{}\"", s.name,
+                      signer.error());
+      }
       state->tokens = burst(*state);
       state->refilled = Steady::now();
       state->rate_timer = std::make_unique<boost::asio::steady_timer>(ioc);
@@ -138,40 +165,44 @@ struct Dispatcher::Impl {
       spdlog::warn("event=dispatch.no_sinks: due deliveries wait in the store");
       return;
     }
-    // Deliveries that were waiting for a retry when the daemon stopped come back first, so
-    // that a recipient's later due deliveries queue behind them.
-    std::int64_t after = 0;
-    for (;;) {
-      auto page = store.retrying(after, options.load_batch);
-      if (!page) {
-        spdlog::error("event=dispatch.read_failed error=\"{}\"", page.error().message);
-        break;
-      }
-      for (auto& d : *page) {
-        after = d.seq;
-        add(std::move(d));
-      }
-      if (page->size() < options.load_batch)
-        break;
-    }
+    read_retrying();
     load();
     arm_scan();
   }
 
-  static double burst(const SinkState& s) {
-    return std::max(s.config.rate, static_cast<double>(s.config.batch_max));
+  // Deliveries that were waiting for a retry when the daemon stopped come back first, so
+  // that a recipient's later due deliveries queue behind them; until all are read, no due
+  // delivery is. A failed read is tried again by the scan timer.
+  void read_retrying() {
+    while (!retrying_read) {
+      auto page = store.retrying(retrying_after, options.load_batch);
+      if (!page) {
+        spdlog::error("event=dispatch.read_failed error=\"{}\"", page.error().message);
+        return;
+      }
+      for (auto& d : *page) {
+        retrying_after = d.seq;
+        add(std::move(d));
+      }
+      retrying_read = page->size() < options.load_batch;
+    }
   }
 
-  bool has_room() const {
-    return pending + options.load_batch <= options.max_pending &&
-           pending_bytes < options.max_pending_bytes;
-  }
+  // The bucket holds one second's worth (at least one delivery): never more than `rate` in a
+  // second, batches included.
+  static double burst(const SinkState& s) { return std::max(s.config.rate, 1.0); }
 
   // Reads due deliveries past the cursor while there is room.
   void load() {
-    if (!started || stopping || sinks.empty() || !has_room())
+    if (!started || stopping || sinks.empty() || !retrying_read)
       return;
-    auto page = store.ready(cursor, options.load_batch);
+    if (pending >= options.max_pending || pending_bytes >= options.max_pending_bytes)
+      return;
+    const std::size_t room = std::min(options.load_batch, options.max_pending - pending);
+    // Reading is worth it only for a good part of a page (or when the store may hold less).
+    if (room < options.load_batch / 4 && pending > 0)
+      return;
+    auto page = store.ready(cursor, room);
     if (!page) {
       spdlog::error("event=dispatch.read_failed error=\"{}\"", page.error().message);
       return;  // the scan timer tries again
@@ -181,7 +212,7 @@ struct Dispatcher::Impl {
       add(std::move(d));
     }
     pending_count = pending;
-    if (page->size() == options.load_batch) {
+    if (page->size() == room) {
       // More may be due: read on after what is already there had a chance to go out.
       boost::asio::post(ioc, [this] { load(); });
     }
@@ -193,6 +224,7 @@ struct Dispatcher::Impl {
     scan_timer.async_wait([this](const boost::system::error_code& ec) {
       if (ec || stopping)
         return;
+      read_retrying();
       load();
       arm_scan();
     });
@@ -247,14 +279,15 @@ struct Dispatcher::Impl {
       return;
     Recipient& r = it->second;
     Item& head = *r.items.front();
-    if (head.in_flight || r.queued)
+    if (head.in_flight || r.queued_in == head.sink)
       return;
     if (head.not_before && *head.not_before > clock.now()) {
+      r.queued_in = kNoSink;  // an entry left in a ready list is now stale
       waiting.emplace(*head.not_before, key);
       arm_retry();
       return;
     }
-    r.queued = true;
+    r.queued_in = head.sink;
     sinks[head.sink]->ready.push_back(key);
     schedule_pump();
   }
@@ -314,23 +347,27 @@ struct Dispatcher::Impl {
       }
       std::vector<ItemPtr> batch;
       while (batch.size() < allowed && !sink.ready.empty()) {
-        std::string key = std::move(sink.ready.front());
-        sink.ready.pop_front();
-        auto it = recipients.find(key);
-        if (it == recipients.end())
-          continue;
-        it->second.queued = false;
-        if (it->second.items.empty())
-          continue;
-        ItemPtr head = it->second.items.front();
-        if (head->in_flight)
-          continue;  // made ready again when its answer comes
-        if (head->sink != index) {
-          make_ready(key);  // an earlier delivery for another sink came in front
+        auto it = recipients.find(sink.ready.front());
+        if (it == recipients.end() || it->second.queued_in != index || it->second.items.empty()) {
+          sink.ready.pop_front();  // stale: the recipient moved on
           continue;
         }
+        ItemPtr head = it->second.items.front();
+        if (head->in_flight || head->sink != index) {
+          sink.ready.pop_front();
+          it->second.queued_in = kNoSink;
+          make_ready(it->first);
+          continue;
+        }
+        if (head->alone && !batch.empty())
+          break;  // it goes in a request of its own, next
+        sink.ready.pop_front();
+        it->second.queued_in = kNoSink;
         head->in_flight = true;
+        const bool alone = head->alone;
         batch.push_back(std::move(head));
+        if (alone)
+          break;
       }
       if (batch.empty())
         continue;
@@ -345,8 +382,9 @@ struct Dispatcher::Impl {
     if (sink.rate_timer_armed)
       return;
     sink.rate_timer_armed = true;
-    sink.rate_timer->expires_after(std::chrono::microseconds(
-        std::max<long long>(1'000, static_cast<long long>(seconds * 1e6))));
+    seconds = std::clamp(seconds, 0.001, 100.0);
+    sink.rate_timer->expires_after(
+        std::chrono::microseconds(static_cast<long long>(seconds * 1e6)));
     sink.rate_timer->async_wait([this, index](const boost::system::error_code& ec) {
       sinks[index]->rate_timer_armed = false;
       if (!ec)
@@ -403,13 +441,23 @@ struct Dispatcher::Impl {
                        {"User-Agent", "treve/0.1"},
                        {"webhook-id", webhook_id},
                        {"webhook-timestamp", std::to_string(timestamp)}};
-    if (sink.signer) {
-      request.headers.emplace_back("webhook-signature",
-                                   sink.signer->sign(webhook_id, timestamp, body));
-    }
+    std::string signature;
+    if (sink.signer)
+      signature = sink.signer->sign(webhook_id, timestamp, body);
+    request.headers.emplace_back("webhook-signature", signature);
     ++sink.in_flight;
     ++in_flight;
     ++requests;
+    if (signature.empty()) {
+      // Never sent unsigned: counted as a failed attempt, retried.
+      HttpResponse failed;
+      failed.error = "cannot sign the request";
+      boost::asio::post(ioc, [this, index, batch = std::move(batch), webhook_id, sent_at,
+                              failed = std::move(failed)]() mutable {
+        answered(index, batch, webhook_id, sent_at, std::move(failed));
+      });
+      return;
+    }
     if (first_sent_at_ms == 0) {
       first_sent_at_ms = static_cast<std::uint64_t>(
           std::chrono::duration_cast<std::chrono::milliseconds>(sent_at.time_since_epoch())
@@ -440,6 +488,20 @@ struct Dispatcher::Impl {
       error = response.status ? "HTTP " + std::to_string(response.status) : response.error;
       spdlog::warn("event=dispatch.attempt_failed sink={} webhook_id={} deliveries={} error=\"{}\"",
                    sink.config.name, webhook_id, batch.size(), error);
+    }
+    if (verdict == Verdict::permanent && batch.size() > 1) {
+      // Refused as a whole (413, or 400 for one bad delivery among many): each is sent again
+      // alone, so that a refusal dead-letters only the delivery it is about. Not an attempt.
+      spdlog::warn("event=dispatch.batch_refused sink={} webhook_id={} deliveries={} status={}: "
+                   "sending them one by one",
+                   sink.config.name, webhook_id, batch.size(), response.status);
+      for (const auto& item : batch) {
+        item->in_flight = false;
+        item->alone = true;
+        make_ready(item->recipient_key);
+      }
+      schedule_pump();
+      return;
     }
     std::optional<std::chrono::milliseconds> retry_after;
     if (response.retry_after)
@@ -491,7 +553,7 @@ struct Dispatcher::Impl {
     auto& items = it->second.items;
     if (!items.empty() && items.front().get() == &item)
       items.pop_front();
-    if (items.empty() && !it->second.queued) {
+    if (items.empty() && it->second.queued_in == kNoSink) {
       recipients.erase(it);
       return;
     }
@@ -544,12 +606,14 @@ struct Dispatcher::Impl {
     bool queued = queue.submit_write([this, batch, freed, bytes](store::Store& s) {
       auto r = s.record_outcomes(*batch, clock.now());
       boost::asio::post(ioc, [this, r = std::move(r), batch, freed, bytes] {
+        committing = false;
         if (!r) {
-          // The deliveries stay due or retrying in the store: sent again after a restart.
           spdlog::error("event=dispatch.outcomes_not_saved deliveries={} error=\"{}\"",
                         batch->size(), r.error().message);
+          retry_outcomes(*batch, freed, bytes);
+          return;
         }
-        committing = false;
+        commit_backoff = std::chrono::milliseconds{0};
         pending -= freed;
         pending_bytes -= std::min(pending_bytes, bytes);
         pending_count = pending;
@@ -561,17 +625,38 @@ struct Dispatcher::Impl {
       });
     });
     if (!queued) {
-      // The writer is full (or stopping): keep them and try again shortly.
+      // The writer is full (or stopping).
       committing = false;
-      for (auto& o : *batch)
-        outcomes.push_back(std::move(o));
-      outcome_bytes += bytes + freed;
-      flush_timer.expires_after(std::chrono::milliseconds(20));
-      flush_timer.async_wait([this](const boost::system::error_code& ec) {
-        if (!ec)
-          flush();
-      });
+      retry_outcomes(*batch, freed, bytes);
     }
+  }
+
+  // Outcomes that could not be committed are kept and tried again, later and later (the
+  // deliveries they are about stay out of the store's due list meanwhile: they are in
+  // memory). At stop, once the grace is over, they are left: the store still has those
+  // deliveries due or retrying, and the next start sends them again (at least once).
+  void retry_outcomes(std::vector<store::DeliveryOutcome>& batch, std::size_t freed,
+                      std::size_t bytes) {
+    if (abandon_outcomes) {
+      spdlog::warn("event=dispatch.outcomes_left deliveries={}: sent again at the next start",
+                   batch.size());
+      pending -= freed;
+      pending_bytes -= std::min(pending_bytes, bytes);
+      maybe_finish_stop();
+      return;
+    }
+    std::vector<store::DeliveryOutcome> newer = std::move(outcomes);
+    outcomes = std::move(batch);
+    for (auto& o : newer)
+      outcomes.push_back(std::move(o));
+    outcome_bytes += bytes + freed;
+    commit_backoff = std::clamp(commit_backoff * 2, std::chrono::milliseconds{20},
+                                std::chrono::milliseconds{5'000});
+    flush_timer.expires_after(commit_backoff);
+    flush_timer.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec)
+        flush();
+    });
   }
 
   // --- stopping -------------------------------------------------------------------------
@@ -588,6 +673,7 @@ struct Dispatcher::Impl {
     grace_timer.async_wait([this](const boost::system::error_code& ec) {
       if (ec)
         return;
+      abandon_outcomes = true;
       if (http.in_flight()) {
         spdlog::warn("event=dispatch.abandoned requests={}", http.in_flight());
         http.cancel_all();

@@ -361,5 +361,40 @@ TEST_F(DispatcherTest, StopLeavesUnsentDeliveriesDueForTheNextStart) {
   EXPECT_EQ(count("delivered"), 50);
 }
 
+TEST_F(DispatcherTest, ABatchRefusedAsAWholeIsSentAgainOneByOneAndOnlyTheCulpritIsDead) {
+  configure("batch_max = 10\n");
+  store_due(30, 1);
+  // The receiver refuses any request that carries r7's delivery.
+  receiver_.answer = [](const Receiver::Seen& s) { return s.recipient == "r7" ? 400 : 200; };
+  start();
+  ASSERT_TRUE(receiver_.wait_succeeded(29, 10s));
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (count("dead") < 1 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  dispatcher_->stop(1s);
+  dispatcher_->wait();
+  auto dead = store_->list(store::DeliveryState::dead, 0, 10);
+  ASSERT_TRUE(dead);
+  ASSERT_EQ(dead->size(), 1u);
+  EXPECT_EQ((*dead)[0].recipient, "r7");
+  EXPECT_EQ((*dead)[0].attempts, 1);  // the refused batch was not counted as an attempt
+  EXPECT_EQ(count("delivered"), 29);
+}
+
+TEST_F(DispatcherTest, TheRateHoldsWithBatchesToo) {
+  configure("rate = 50\nbatch_max = 100\n");
+  store_due(100, 1);
+  const auto begin = std::chrono::steady_clock::now();
+  start();
+  ASSERT_TRUE(receiver_.wait_succeeded(100, 10s));
+  // One second's worth at once, then 50 per second: not all 100 in the first request.
+  EXPECT_GE(std::chrono::steady_clock::now() - begin, 900ms);
+  std::map<std::string, int> per_request;
+  for (const auto& s : receiver_.seen())
+    ++per_request[s.webhook_id];
+  for (const auto& [id, n] : per_request)
+    EXPECT_LE(n, 50) << id;
+}
+
 }  // namespace
 }  // namespace treve::dispatch
