@@ -39,7 +39,8 @@ int main(int argc, char** argv) {
   simulate->add_option("--config", config_path, "Configuration file")->capture_default_str();
   simulate->add_option("--events", events_path, "NDJSON file (default: standard input)");
 
-  auto* deliveries = app.add_subcommand("deliveries", "See deliveries in a state; replay dead ones");
+  auto* deliveries =
+      app.add_subcommand("deliveries", "See deliveries in a state; replay dead ones");
   deliveries->require_subcommand(1);
   cli::DeliveriesListRequest list_req;
   auto* list = deliveries->add_subcommand("list", "List deliveries in a state, in receipt order");

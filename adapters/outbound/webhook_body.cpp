@@ -49,8 +49,8 @@ void append_webhook_delivery(std::string& out, const WebhookDelivery& d) {
   // The title and payload as the connector sent them. The body was validated on receipt;
   // should it not parse now, the delivery still goes out, without them.
   boost::system::error_code ec;
-  boost::json::value event = boost::json::parse(
-      boost::json::string_view(d.event_body.data(), d.event_body.size()), ec);
+  boost::json::value event =
+      boost::json::parse(boost::json::string_view(d.event_body.data(), d.event_body.size()), ec);
   if (!ec && event.is_object()) {
     const auto& o = event.get_object();
     if (auto it = o.find("title"); it != o.end() && it->value().is_string()) {

@@ -1,8 +1,8 @@
 #include "adapters/outbound/webhook_signature.h"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/core_names.h>
 #include <openssl/params.h>
 
 namespace treve::adapters {
@@ -84,10 +84,9 @@ std::string WebhookSigner::sign(std::string_view id, std::int64_t timestamp,
   std::size_t len = 0;
   const bool ok =
       EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(id.data()), id.size()) == 1 &&
-      EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(middle.data()),
-                     middle.size()) == 1 &&
-      EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(body.data()), body.size()) ==
+      EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(middle.data()), middle.size()) ==
           1 &&
+      EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(body.data()), body.size()) == 1 &&
       EVP_MAC_final(ctx, mac, &len, sizeof mac) == 1 && len > 0;
   EVP_MAC_CTX_free(ctx);
   if (!ok)

@@ -329,8 +329,8 @@ void IngestApi::post_event(const config::Config& config, const config::Connector
   const policy::Instant held = earliest_held(events);
   const bool due = any_due(events);
   bool queued = queue_.submit_accept(
-      std::move(events),
-      [this, held, due, version, shared_respond](store::Result<std::vector<store::AcceptResult>> r) {
+      std::move(events), [this, held, due, version,
+                          shared_respond](store::Result<std::vector<store::AcceptResult>> r) {
         if (r && held != policy::Instant::max() && on_held_)
           on_held_(held);
         if (r && due && on_due_)

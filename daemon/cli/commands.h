@@ -2,9 +2,9 @@
 // status, so that tests run them without spawning a process. main.cpp only parses arguments.
 #pragma once
 
+#include <cstdint>
 #include <iosfwd>
 #include <optional>
-#include <cstdint>
 #include <string>
 #include <vector>
 

@@ -54,9 +54,9 @@ int deliveries_list(const config::Config& config, const DeliveriesListRequest& r
         o["updated_at"] = policy::format_rfc3339(d.updated_at, zone);
         out << boost::json::serialize(o) << '\n';
       } else {
-        out << d.seq << "  " << store::to_string(d.state) << "  " << d.source << '/'
-            << d.event_id << "  " << d.establishment << "  " << policy::to_string(d.category)
-            << "  " << d.recipient << " (" << policy::to_string(d.role) << ")  ";
+        out << d.seq << "  " << store::to_string(d.state) << "  " << d.source << '/' << d.event_id
+            << "  " << d.establishment << "  " << policy::to_string(d.category) << "  "
+            << d.recipient << " (" << policy::to_string(d.role) << ")  ";
         if (!d.sink.empty())
           out << "sink " << d.sink << ", ";
         out << d.attempts << " attempt(s)";
@@ -86,9 +86,9 @@ int deliveries_replay(const config::Config& config, const DeliveriesReplayReques
     err << opened.error() << '\n';
     return kExitFailure;
   }
-  auto replayed = (*opened)->replay(request.all ? std::span<const std::int64_t>{}
-                                                : std::span<const std::int64_t>(request.seqs),
-                                    now);
+  auto replayed = (*opened)->replay(
+      request.all ? std::span<const std::int64_t>{} : std::span<const std::int64_t>(request.seqs),
+      now);
   if (!replayed) {
     err << "cannot replay: " << replayed.error().message << '\n';
     return kExitFailure;

@@ -65,8 +65,8 @@ int dev_receiver(const DevReceiverRequest& request, std::ostream& out, std::ostr
               << text_of(o, "role") << ")  " << text_of(o, "category") << "  \""
               << text_of(o, "title") << "\"  released " << text_of(o, "released_at") << '\n';
         };
-        out << req.method_string() << ' ' << req.target() << "  webhook-id " << id << "  "
-            << check << "  answer " << request.status << '\n';
+        out << req.method_string() << ' ' << req.target() << "  webhook-id " << id << "  " << check
+            << "  answer " << request.status << '\n';
         if (ec) {
           out << "  (body is not JSON)\n";
         } else if (body.is_array()) {

@@ -732,18 +732,17 @@ class Loader {
     for (std::size_t i = 0; i < tables.size(); ++i) {
       const toml::table& t = *tables[i];
       std::string key = "sinks[" + std::to_string(i) + "]";
-      check_.only_keys(
-          t, key,
-          {"name", "type", "url", "secret_file", "sources", "categories", "roles", "default",
-           "batch_max", "max_in_flight", "rate", "timeout", "retry_initial",
-           "retry_max_interval", "retry_for"});
+      check_.only_keys(t, key,
+                       {"name", "type", "url", "secret_file", "sources", "categories", "roles",
+                        "default", "batch_max", "max_in_flight", "rate", "timeout", "retry_initial",
+                        "retry_max_interval", "retry_for"});
       Sink s;
       s.name = unique_name(t, key, "sink", names);
       if (auto v = required(t, key, "type")) {
         if (*v == "fcm" || *v == "smtp") {
-          check_.error(t.get("type"), key + ".type",
-                       "sink type \"" + *v +
-                           "\" is not available in this version of trêve; use webhook");
+          check_.error(
+              t.get("type"), key + ".type",
+              "sink type \"" + *v + "\" is not available in this version of trêve; use webhook");
         } else if (*v != "webhook") {
           check_.error(t.get("type"), key + ".type",
                        "unknown sink type \"" + *v + "\"; expected webhook");
@@ -820,9 +819,9 @@ class Loader {
         return;
       auto v = n->value<std::int64_t>();
       if (!n->is_integer() || !v || *v < lo || *v > hi) {
-        check_.error(n, key + "." + name,
-                     "must be a whole number between " + std::to_string(lo) + " and " +
-                         std::to_string(hi));
+        check_.error(
+            n, key + "." + name,
+            "must be a whole number between " + std::to_string(lo) + " and " + std::to_string(hi));
         return;
       }
       target = static_cast<std::size_t>(*v);

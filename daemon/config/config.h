@@ -52,10 +52,10 @@ struct Sink {
   bool is_default = false;
 
   // Sending (webhook).
-  std::string secret;            // "whsec_…", read from secret_file; never logged or shown
-  std::size_t batch_max = 1;     // deliveries per request; above 1, a JSON array
+  std::string secret;              // "whsec_…", read from secret_file; never logged or shown
+  std::size_t batch_max = 1;       // deliveries per request; above 1, a JSON array
   std::size_t max_in_flight = 32;  // requests at once
-  double rate = 0;               // deliveries per second (token bucket); 0: no limit
+  double rate = 0;                 // deliveries per second (token bucket); 0: no limit
   std::chrono::milliseconds timeout{10'000};  // one request, connection included
   // Retries: the first after retry_initial, doubling up to retry_max_interval (with jitter),
   // until retry_for after the first attempt; then the delivery is dead-lettered.

@@ -66,8 +66,7 @@ struct SinkState {
 }  // namespace
 
 struct Dispatcher::Impl {
-  Impl(store::CommitQueue& q, store::Store& s, const service::Clock& c, ConfigSource cfg,
-       Options o)
+  Impl(store::CommitQueue& q, store::Store& s, const service::Clock& c, ConfigSource cfg, Options o)
       : queue(q),
         store(s),
         clock(c),
@@ -124,7 +123,7 @@ struct Dispatcher::Impl {
   std::unordered_map<std::string, Recipient> recipients;
   std::multimap<policy::Instant, std::string> waiting;  // retries, by instant
   std::optional<policy::Instant> retry_armed_for;
-  std::int64_t cursor = 0;  // the last ready_seq read
+  std::int64_t cursor = 0;          // the last ready_seq read
   std::int64_t retrying_after = 0;  // the retrying deliveries read back so far, by seq
   bool retrying_read = false;       // all of them: due ones may be read now
   std::chrono::milliseconds commit_backoff{0};
@@ -152,8 +151,7 @@ struct Dispatcher::Impl {
         state->signer = std::move(*signer);
       } else {
         // check-config refuses such a sink: this is not expected to happen.
-        spdlog::error("event=dispatch.sink_unsigned sink={} error=\"{}\"", s.name,
-                      signer.error());
+        spdlog::error("event=dispatch.sink_unsigned sink={} error=\"{}\"", s.name, signer.error());
       }
       state->tokens = burst(*state);
       state->refilled = Steady::now();
@@ -233,8 +231,8 @@ struct Dispatcher::Impl {
   // Takes a delivery read from the store into memory, behind its recipient's earlier ones.
   void add(store::DispatchItem d) {
     auto item = std::make_shared<Item>();
-    item->delivery_id = adapters::webhook_delivery_id(d.source, d.event_id, d.recipient,
-                                                      policy::to_string(d.role));
+    item->delivery_id =
+        adapters::webhook_delivery_id(d.source, d.event_id, d.recipient, policy::to_string(d.role));
     item->recipient_key.reserve(d.source.size() + d.recipient.size() + 1);
     item->recipient_key.append(d.source).append(1, '\n').append(d.recipient);
     if (d.state == store::DeliveryState::retrying)
@@ -418,18 +416,17 @@ struct Dispatcher::Impl {
         body += ',';
       const std::string received = local_time(item.d.received_at, item.d.timezone);
       const std::string released = local_time(item.d.released_at, item.d.timezone);
-      adapters::append_webhook_delivery(
-          body, {.delivery_id = item.delivery_id,
-                 .source = item.d.source,
-                 .event_id = item.d.event_id,
-                 .establishment = item.d.establishment,
-                 .category = policy::to_string(item.d.category),
-                 .urgent = item.d.urgent,
-                 .recipient = item.d.recipient,
-                 .role = policy::to_string(item.d.role),
-                 .event_body = item.d.body,
-                 .received_at = received,
-                 .released_at = released});
+      adapters::append_webhook_delivery(body, {.delivery_id = item.delivery_id,
+                                               .source = item.d.source,
+                                               .event_id = item.d.event_id,
+                                               .establishment = item.d.establishment,
+                                               .category = policy::to_string(item.d.category),
+                                               .urgent = item.d.urgent,
+                                               .recipient = item.d.recipient,
+                                               .role = policy::to_string(item.d.role),
+                                               .event_body = item.d.body,
+                                               .received_at = received,
+                                               .released_at = released});
       ids.push_back(item.delivery_id);
     }
     if (array)
@@ -469,8 +466,8 @@ struct Dispatcher::Impl {
               });
   }
 
-  void answered(std::size_t index, const std::vector<ItemPtr>& batch,
-                const std::string& webhook_id, policy::Instant sent_at, HttpResponse response) {
+  void answered(std::size_t index, const std::vector<ItemPtr>& batch, const std::string& webhook_id,
+                policy::Instant sent_at, HttpResponse response) {
     SinkState& sink = *sinks[index];
     --sink.in_flight;
     --in_flight;
@@ -492,9 +489,10 @@ struct Dispatcher::Impl {
     if (verdict == Verdict::permanent && batch.size() > 1) {
       // Refused as a whole (413, or 400 for one bad delivery among many): each is sent again
       // alone, so that a refusal dead-letters only the delivery it is about. Not an attempt.
-      spdlog::warn("event=dispatch.batch_refused sink={} webhook_id={} deliveries={} status={}: "
-                   "sending them one by one",
-                   sink.config.name, webhook_id, batch.size(), response.status);
+      spdlog::warn(
+          "event=dispatch.batch_refused sink={} webhook_id={} deliveries={} status={}: "
+          "sending them one by one",
+          sink.config.name, webhook_id, batch.size(), response.status);
       for (const auto& item : batch) {
         item->in_flight = false;
         item->alone = true;
@@ -522,12 +520,11 @@ struct Dispatcher::Impl {
       }
       std::optional<policy::Instant> next;
       if (verdict == Verdict::retry) {
-        next = next_attempt(schedule, item->d.attempts, *item->d.first_attempt_at, now,
-                            retry_after, options.jitter());
+        next = next_attempt(schedule, item->d.attempts, *item->d.first_attempt_at, now, retry_after,
+                            options.jitter());
       }
       if (!next) {
-        record(*item, store::DeliveryOutcome::Kind::dead, webhook_id, response.status, error,
-               now);
+        record(*item, store::DeliveryOutcome::Kind::dead, webhook_id, response.status, error, now);
         ++dead;
         finish(*item);
         continue;
@@ -700,8 +697,8 @@ struct Dispatcher::Impl {
   }
 };
 
-Dispatcher::Dispatcher(store::CommitQueue& queue, store::Store& store,
-                       const service::Clock& clock, ConfigSource config, Options options)
+Dispatcher::Dispatcher(store::CommitQueue& queue, store::Store& store, const service::Clock& clock,
+                       ConfigSource config, Options options)
     : impl_(std::make_shared<Impl>(queue, store, clock, std::move(config), std::move(options))) {}
 
 Dispatcher::~Dispatcher() {
@@ -740,8 +737,9 @@ void Dispatcher::wait() {
 
 Dispatcher::Counters Dispatcher::counters() const {
   const Impl& i = *impl_;
-  return {i.delivered.load(), i.retried.load(), i.dead.load(),        i.requests.load(),
-          i.in_flight.load(), i.pending_count.load(), i.first_sent_at_ms.load()};
+  return {i.delivered.load(),       i.retried.load(),   i.dead.load(),
+          i.requests.load(),        i.in_flight.load(), i.pending_count.load(),
+          i.first_sent_at_ms.load()};
 }
 
 }  // namespace treve::dispatch

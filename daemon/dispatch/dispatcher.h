@@ -34,9 +34,9 @@ namespace treve::dispatch {
 class Dispatcher {
  public:
   struct Options {
-    std::size_t max_pending = 10'000;                 // deliveries in memory
+    std::size_t max_pending = 10'000;                  // deliveries in memory
     std::size_t max_pending_bytes = 64 * 1024 * 1024;  // their event bodies
-    std::size_t load_batch = 1'000;                   // deliveries read per store query
+    std::size_t load_batch = 1'000;                    // deliveries read per store query
     // How often the store is looked at without being told (deliveries replayed by another
     // process); also the longest a retry waits past its instant after a wall-clock step.
     std::chrono::milliseconds idle_scan{1'000};

@@ -282,9 +282,9 @@ const date::time_zone* zone_or_utc(std::string_view name) {
 }
 
 // The columns of a DispatchItem, read by read_dispatch_item.
-#define TREVE_DISPATCH_COLUMNS                                                              \
+#define TREVE_DISPATCH_COLUMNS                                                                 \
   "d.seq, d.ready_seq, d.state, e.source, e.event_id, e.establishment, e.category, e.urgent, " \
-  "e.timezone, d.recipient, d.role, e.received_at, d.release_at, d.released_at, e.body, "     \
+  "e.timezone, d.recipient, d.role, e.received_at, d.release_at, d.released_at, e.body, "      \
   "d.attempts, d.first_attempt_at, d.next_attempt_at"
 
 struct SqliteStore::Statements {
@@ -346,16 +346,14 @@ struct SqliteStore::Statements {
                     "WHERE state IN ('held', 'due') GROUP BY state"),
         next_release(r, "SELECT min(release_at) FROM deliveries WHERE state = 'held'"),
         count_audit(r, "SELECT count(*) FROM audit"),
-        ready(r,
-              "SELECT " TREVE_DISPATCH_COLUMNS
-              " FROM deliveries d JOIN events e ON e.id = d.event "
-              // `+d.state`: the state index would scan every due delivery and sort them,
-              // once per page; the ready index reads only the page past the cursor.
-              "WHERE d.ready_seq > ? AND +d.state = 'due' ORDER BY d.ready_seq LIMIT ?"),
-        retrying(r,
-                 "SELECT " TREVE_DISPATCH_COLUMNS
+        ready(r, "SELECT " TREVE_DISPATCH_COLUMNS
                  " FROM deliveries d JOIN events e ON e.id = d.event "
-                 "WHERE d.state = 'retrying' AND d.seq > ? ORDER BY d.seq LIMIT ?"),
+                 // `+d.state`: the state index would scan every due delivery and sort them,
+                 // once per page; the ready index reads only the page past the cursor.
+                 "WHERE d.ready_seq > ? AND +d.state = 'due' ORDER BY d.ready_seq LIMIT ?"),
+        retrying(r, "SELECT " TREVE_DISPATCH_COLUMNS
+                    " FROM deliveries d JOIN events e ON e.id = d.event "
+                    "WHERE d.state = 'retrying' AND d.seq > ? ORDER BY d.seq LIMIT ?"),
         list(r,
              "SELECT d.seq, e.source, e.event_id, e.establishment, e.category, d.recipient, "
              "d.role, d.state, d.release_at, d.attempts, d.sink, d.last_error, d.updated_at, "
@@ -363,8 +361,8 @@ struct SqliteStore::Statements {
              "WHERE d.state = ? AND d.seq > ? ORDER BY d.seq LIMIT ?") {}
 
   Statement find_event, insert_event, insert_delivery, insert_audit, event_for_write,
-      deliveries_for_write, set_state, release, outcome, replay_one, dead_for_replay,
-      audit_head, get_ready_counter, set_ready_counter, due;
+      deliveries_for_write, set_state, release, outcome, replay_one, dead_for_replay, audit_head,
+      get_ready_counter, set_ready_counter, due;
   Statement read_event, read_deliveries, count_events, count_state, next_release, count_audit,
       ready, retrying, list;
 };
@@ -396,9 +394,9 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteOptions& opti
   };
   // The writer's page cache (32 MB, against SQLite's 2 MB default) keeps the upper levels of
   // the delivery indexes in memory while a night's worth of deliveries is released.
-  for (const char* pragma : {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL",
-                             "PRAGMA foreign_keys = ON", "PRAGMA wal_autocheckpoint = 0",
-                             "PRAGMA cache_size = -32768"}) {
+  for (const char* pragma :
+       {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL", "PRAGMA foreign_keys = ON",
+        "PRAGMA wal_autocheckpoint = 0", "PRAGMA cache_size = -32768"}) {
     if (auto r = exec(*writer, pragma); !r)
       return fail(r.error());
   }
@@ -601,233 +599,231 @@ Result<T> SqliteStore::transaction(Body&& body) {
   return result;
 }
 
-
 Result<std::vector<AcceptResult>> SqliteStore::accept(std::span<const NewEvent> events,
                                                       policy::Instant now) {
   (void)now;
   return transaction<std::vector<AcceptResult>>([&]() -> Result<std::vector<AcceptResult>> {
-        std::vector<AcceptResult> results;
-        results.reserve(events.size());
-        for (const NewEvent& e : events) {
-          {
-            Statement& f = st_->find_event;
-            Resetter reset{f};
-            f.bind(1, e.source).bind(2, e.id);
-            int rc = f.step();
-            if (rc == SQLITE_ROW) {
-              AcceptResult r;
-              r.outcome = f.text(0) == e.body_sha256 ? AcceptResult::Outcome::repeated
-                                                     : AcceptResult::Outcome::conflict;
-              r.response = f.text(1);
-              results.push_back(std::move(r));
-              continue;
-            }
-            if (rc != SQLITE_DONE)
-              return std::unexpected(error_of(writer_, rc, "lookup"));
-          }
-          std::int64_t event_row = 0;
-          {
-            Statement& s = st_->insert_event;
-            Resetter reset{s};
-            s.bind(1, e.source).bind(2, e.id).bind(3, e.establishment);
-            s.bind(4, policy::to_string(e.category)).bind(5, std::int64_t{e.urgent});
-            s.bind(6, instant_ms(e.received_at)).bind(7, e.zone->name()).bind(8, e.body);
-            s.bind(9, e.body_sha256).bind(10, e.response);
-            if (int rc = s.step(); rc != SQLITE_DONE) {
-              return std::unexpected(error_of(writer_, rc, "cannot store the event"));
-            }
-            event_row = sqlite3_last_insert_rowid(writer_);
-          }
-          const date::time_zone* zone = e.zone;
-          AuditRecord base;
-          base.at_ms = instant_ms(e.received_at);
-          base.at_local = policy::format_rfc3339(e.received_at, zone);
-          base.source = e.source;
-          base.event_id = e.id;
-          base.establishment = e.establishment;
-          base.category = std::string(policy::to_string(e.category));
-          // One record object reused for the event's records: only what differs is reset.
-          AuditRecord& r = base;
-          {
-            r.kind = "received";
-            r.detail = Detail()
-                           .add("deliveries", static_cast<std::int64_t>(e.deliveries.size()))
-                           .add_bool("urgent", e.urgent)
-                           .text();
-            if (auto a = append_audit(r); !a)
-              return std::unexpected(a.error());
-          }
-          if (!e.urgent_refusal.empty()) {
-            r.kind = "bypass_refused";
-            r.detail = Detail().add("connector", e.source).add("reason", e.urgent_refusal).text();
-            if (auto a = append_audit(r); !a)
-              return std::unexpected(a.error());
-          }
-          for (const NewDelivery& d : e.deliveries) {
-            Statement& s = st_->insert_delivery;
-            {
-              Resetter reset{s};
-              s.bind(1, event_row).bind(2, d.recipient).bind(3, policy::to_string(d.role));
-              s.bind(4, to_string(d.state)).bind(5, instant_ms(d.release_at)).bind(6, d.reason);
-              s.bind(7, instant_ms(e.received_at));
-              if (d.state == DeliveryState::due) {
-                s.bind(8, take_ready_seq()).bind(9, instant_ms(e.received_at));
-              } else {
-                s.bind_null(8).bind_null(9);
-              }
-              if (int rc = s.step(); rc != SQLITE_DONE) {
-                return std::unexpected(error_of(writer_, rc, "cannot store a delivery"));
-              }
-            }
-            r.recipient = pseudonyms_.pseudonym(e.source, d.recipient);
-            r.role = policy::to_string(d.role);
-            if (d.bypassed) {
-              r.kind = "bypassed";
-              r.detail = Detail().add("connector", e.source).add("reason", d.reason).text();
-            } else if (d.state == DeliveryState::held) {
-              r.kind = "held";
-              r.detail =
-                  Detail().add_instant("until", d.release_at, zone).add("reason", d.reason).text();
-            } else {
-              r.kind = "released";
-              r.detail = Detail().add("reason", d.reason).text();
-            }
-            if (auto a = append_audit(r); !a)
-              return std::unexpected(a.error());
-          }
-          AcceptResult stored;
-          stored.outcome = AcceptResult::Outcome::stored;
-          stored.response = e.response;
-          results.push_back(std::move(stored));
+    std::vector<AcceptResult> results;
+    results.reserve(events.size());
+    for (const NewEvent& e : events) {
+      {
+        Statement& f = st_->find_event;
+        Resetter reset{f};
+        f.bind(1, e.source).bind(2, e.id);
+        int rc = f.step();
+        if (rc == SQLITE_ROW) {
+          AcceptResult r;
+          r.outcome = f.text(0) == e.body_sha256 ? AcceptResult::Outcome::repeated
+                                                 : AcceptResult::Outcome::conflict;
+          r.response = f.text(1);
+          results.push_back(std::move(r));
+          continue;
         }
-        return results;
-      });
+        if (rc != SQLITE_DONE)
+          return std::unexpected(error_of(writer_, rc, "lookup"));
+      }
+      std::int64_t event_row = 0;
+      {
+        Statement& s = st_->insert_event;
+        Resetter reset{s};
+        s.bind(1, e.source).bind(2, e.id).bind(3, e.establishment);
+        s.bind(4, policy::to_string(e.category)).bind(5, std::int64_t{e.urgent});
+        s.bind(6, instant_ms(e.received_at)).bind(7, e.zone->name()).bind(8, e.body);
+        s.bind(9, e.body_sha256).bind(10, e.response);
+        if (int rc = s.step(); rc != SQLITE_DONE) {
+          return std::unexpected(error_of(writer_, rc, "cannot store the event"));
+        }
+        event_row = sqlite3_last_insert_rowid(writer_);
+      }
+      const date::time_zone* zone = e.zone;
+      AuditRecord base;
+      base.at_ms = instant_ms(e.received_at);
+      base.at_local = policy::format_rfc3339(e.received_at, zone);
+      base.source = e.source;
+      base.event_id = e.id;
+      base.establishment = e.establishment;
+      base.category = std::string(policy::to_string(e.category));
+      // One record object reused for the event's records: only what differs is reset.
+      AuditRecord& r = base;
+      {
+        r.kind = "received";
+        r.detail = Detail()
+                       .add("deliveries", static_cast<std::int64_t>(e.deliveries.size()))
+                       .add_bool("urgent", e.urgent)
+                       .text();
+        if (auto a = append_audit(r); !a)
+          return std::unexpected(a.error());
+      }
+      if (!e.urgent_refusal.empty()) {
+        r.kind = "bypass_refused";
+        r.detail = Detail().add("connector", e.source).add("reason", e.urgent_refusal).text();
+        if (auto a = append_audit(r); !a)
+          return std::unexpected(a.error());
+      }
+      for (const NewDelivery& d : e.deliveries) {
+        Statement& s = st_->insert_delivery;
+        {
+          Resetter reset{s};
+          s.bind(1, event_row).bind(2, d.recipient).bind(3, policy::to_string(d.role));
+          s.bind(4, to_string(d.state)).bind(5, instant_ms(d.release_at)).bind(6, d.reason);
+          s.bind(7, instant_ms(e.received_at));
+          if (d.state == DeliveryState::due) {
+            s.bind(8, take_ready_seq()).bind(9, instant_ms(e.received_at));
+          } else {
+            s.bind_null(8).bind_null(9);
+          }
+          if (int rc = s.step(); rc != SQLITE_DONE) {
+            return std::unexpected(error_of(writer_, rc, "cannot store a delivery"));
+          }
+        }
+        r.recipient = pseudonyms_.pseudonym(e.source, d.recipient);
+        r.role = policy::to_string(d.role);
+        if (d.bypassed) {
+          r.kind = "bypassed";
+          r.detail = Detail().add("connector", e.source).add("reason", d.reason).text();
+        } else if (d.state == DeliveryState::held) {
+          r.kind = "held";
+          r.detail =
+              Detail().add_instant("until", d.release_at, zone).add("reason", d.reason).text();
+        } else {
+          r.kind = "released";
+          r.detail = Detail().add("reason", d.reason).text();
+        }
+        if (auto a = append_audit(r); !a)
+          return std::unexpected(a.error());
+      }
+      AcceptResult stored;
+      stored.outcome = AcceptResult::Outcome::stored;
+      stored.response = e.response;
+      results.push_back(std::move(stored));
+    }
+    return results;
+  });
 }
 
 Result<RetractResult> SqliteStore::retract(std::string_view source, std::string_view id,
                                            policy::Instant now) {
   return transaction<RetractResult>([&]() -> Result<RetractResult> {
-        RetractResult out;
-        std::int64_t event_row = 0;
-        AuditRecord base;
-        const date::time_zone* zone = nullptr;
-        {
-          Statement& f = st_->event_for_write;
-          Resetter reset{f};
-          f.bind(1, source).bind(2, id);
-          int rc = f.step();
-          if (rc == SQLITE_DONE)
-            return out;
-          if (rc != SQLITE_ROW)
-            return std::unexpected(error_of(writer_, rc, "lookup"));
-          out.found = true;
-          event_row = f.integer(0);
-          base.establishment = f.text(1);
-          base.category = f.text(2);
-          zone = zone_or_utc(f.text(3));
-        }
-        base.at_ms = instant_ms(now);
-        base.at_local = policy::format_rfc3339(now, zone);
-        base.kind = "retracted";
-        base.source = std::string(source);
-        base.event_id = std::string(id);
-        std::vector<std::pair<std::int64_t, DeliveryView>> rows;
-        {
-          Statement& q = st_->deliveries_for_write;
-          Resetter reset{q};
-          q.bind(1, event_row);
-          int rc;
-          while ((rc = q.step()) == SQLITE_ROW) {
-            DeliveryView v;
-            v.recipient = q.text(1);
-            v.role = policy::parse_role(q.text(2)).value_or(policy::Role::student);
-            v.state = parse_delivery_state(q.text(3)).value_or(DeliveryState::held);
-            v.release_at = ms_instant(q.integer(4));
-            v.reason = q.text(5);
-            rows.emplace_back(q.integer(0), std::move(v));
-          }
-          if (rc != SQLITE_DONE)
-            return std::unexpected(error_of(writer_, rc, "read"));
-        }
-        for (auto& [seq, v] : rows) {
-          if (v.state != DeliveryState::held) {
-            out.not_retracted.push_back(std::move(v));
-            continue;
-          }
-          Statement& u = st_->set_state;
-          {
-            Resetter reset{u};
-            u.bind(1, to_string(DeliveryState::retracted)).bind(2, instant_ms(now)).bind(3, seq);
-            if (int rc = u.step(); rc != SQLITE_DONE) {
-              return std::unexpected(error_of(writer_, rc, "cannot retract"));
-            }
-          }
-          AuditRecord r = base;
-          r.recipient = pseudonyms_.pseudonym(source, v.recipient);
-          r.role = std::string(policy::to_string(v.role));
-          r.detail = Detail().add_instant("was_until", v.release_at, zone).text();
-          if (auto a = append_audit(r); !a)
-            return std::unexpected(a.error());
-          v.state = DeliveryState::retracted;
-          out.retracted.push_back(std::move(v));
-        }
+    RetractResult out;
+    std::int64_t event_row = 0;
+    AuditRecord base;
+    const date::time_zone* zone = nullptr;
+    {
+      Statement& f = st_->event_for_write;
+      Resetter reset{f};
+      f.bind(1, source).bind(2, id);
+      int rc = f.step();
+      if (rc == SQLITE_DONE)
         return out;
-      });
+      if (rc != SQLITE_ROW)
+        return std::unexpected(error_of(writer_, rc, "lookup"));
+      out.found = true;
+      event_row = f.integer(0);
+      base.establishment = f.text(1);
+      base.category = f.text(2);
+      zone = zone_or_utc(f.text(3));
+    }
+    base.at_ms = instant_ms(now);
+    base.at_local = policy::format_rfc3339(now, zone);
+    base.kind = "retracted";
+    base.source = std::string(source);
+    base.event_id = std::string(id);
+    std::vector<std::pair<std::int64_t, DeliveryView>> rows;
+    {
+      Statement& q = st_->deliveries_for_write;
+      Resetter reset{q};
+      q.bind(1, event_row);
+      int rc;
+      while ((rc = q.step()) == SQLITE_ROW) {
+        DeliveryView v;
+        v.recipient = q.text(1);
+        v.role = policy::parse_role(q.text(2)).value_or(policy::Role::student);
+        v.state = parse_delivery_state(q.text(3)).value_or(DeliveryState::held);
+        v.release_at = ms_instant(q.integer(4));
+        v.reason = q.text(5);
+        rows.emplace_back(q.integer(0), std::move(v));
+      }
+      if (rc != SQLITE_DONE)
+        return std::unexpected(error_of(writer_, rc, "read"));
+    }
+    for (auto& [seq, v] : rows) {
+      if (v.state != DeliveryState::held) {
+        out.not_retracted.push_back(std::move(v));
+        continue;
+      }
+      Statement& u = st_->set_state;
+      {
+        Resetter reset{u};
+        u.bind(1, to_string(DeliveryState::retracted)).bind(2, instant_ms(now)).bind(3, seq);
+        if (int rc = u.step(); rc != SQLITE_DONE) {
+          return std::unexpected(error_of(writer_, rc, "cannot retract"));
+        }
+      }
+      AuditRecord r = base;
+      r.recipient = pseudonyms_.pseudonym(source, v.recipient);
+      r.role = std::string(policy::to_string(v.role));
+      r.detail = Detail().add_instant("was_until", v.release_at, zone).text();
+      if (auto a = append_audit(r); !a)
+        return std::unexpected(a.error());
+      v.state = DeliveryState::retracted;
+      out.retracted.push_back(std::move(v));
+    }
+    return out;
+  });
 }
 
 Result<std::vector<ReleasedDelivery>> SqliteStore::release_due(policy::Instant now,
                                                                std::size_t limit) {
-  return transaction<std::vector<ReleasedDelivery>>(
-      [&]() -> Result<std::vector<ReleasedDelivery>> {
-        std::vector<ReleasedDelivery> out;
-        std::vector<AuditRecord> records;
-        {
-          Statement& q = st_->due;
-          Resetter reset{q};
-          q.bind(1, instant_ms(now)).bind(2, static_cast<std::int64_t>(limit));
-          int rc;
-          while ((rc = q.step()) == SQLITE_ROW) {
-            ReleasedDelivery d;
-            d.seq = q.integer(0);
-            d.source = q.text(1);
-            d.event_id = q.text(2);
-            d.recipient = q.text(6);
-            d.role = policy::parse_role(q.text(7)).value_or(policy::Role::student);
-            d.release_at = ms_instant(q.integer(8));
-            AuditRecord r;
-            r.at_ms = instant_ms(now);
-            r.at_local = policy::format_rfc3339(now, zone_or_utc(q.text(5)));
-            r.kind = "released";
-            r.source = d.source;
-            r.event_id = d.event_id;
-            r.establishment = q.text(3);
-            r.category = q.text(4);
-            r.recipient = pseudonyms_.pseudonym(d.source, d.recipient);
-            r.role = q.text(7);
-            r.detail = Detail()
-                           .add("release_at", policy::format_rfc3339(ms_instant(q.integer(8)),
-                                                                     zone_or_utc(q.text(5))))
-                           .text();
-            records.push_back(std::move(r));
-            out.push_back(std::move(d));
-          }
-          if (rc != SQLITE_DONE)
-            return std::unexpected(error_of(writer_, rc, "read"));
+  return transaction<std::vector<ReleasedDelivery>>([&]() -> Result<std::vector<ReleasedDelivery>> {
+    std::vector<ReleasedDelivery> out;
+    std::vector<AuditRecord> records;
+    {
+      Statement& q = st_->due;
+      Resetter reset{q};
+      q.bind(1, instant_ms(now)).bind(2, static_cast<std::int64_t>(limit));
+      int rc;
+      while ((rc = q.step()) == SQLITE_ROW) {
+        ReleasedDelivery d;
+        d.seq = q.integer(0);
+        d.source = q.text(1);
+        d.event_id = q.text(2);
+        d.recipient = q.text(6);
+        d.role = policy::parse_role(q.text(7)).value_or(policy::Role::student);
+        d.release_at = ms_instant(q.integer(8));
+        AuditRecord r;
+        r.at_ms = instant_ms(now);
+        r.at_local = policy::format_rfc3339(now, zone_or_utc(q.text(5)));
+        r.kind = "released";
+        r.source = d.source;
+        r.event_id = d.event_id;
+        r.establishment = q.text(3);
+        r.category = q.text(4);
+        r.recipient = pseudonyms_.pseudonym(d.source, d.recipient);
+        r.role = q.text(7);
+        r.detail = Detail()
+                       .add("release_at", policy::format_rfc3339(ms_instant(q.integer(8)),
+                                                                 zone_or_utc(q.text(5))))
+                       .text();
+        records.push_back(std::move(r));
+        out.push_back(std::move(d));
+      }
+      if (rc != SQLITE_DONE)
+        return std::unexpected(error_of(writer_, rc, "read"));
+    }
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      Statement& u = st_->release;
+      {
+        Resetter reset{u};
+        u.bind(1, instant_ms(now)).bind(2, take_ready_seq()).bind(3, out[i].seq);
+        if (int rc = u.step(); rc != SQLITE_DONE) {
+          return std::unexpected(error_of(writer_, rc, "cannot release"));
         }
-        for (std::size_t i = 0; i < out.size(); ++i) {
-          Statement& u = st_->release;
-          {
-            Resetter reset{u};
-            u.bind(1, instant_ms(now)).bind(2, take_ready_seq()).bind(3, out[i].seq);
-            if (int rc = u.step(); rc != SQLITE_DONE) {
-              return std::unexpected(error_of(writer_, rc, "cannot release"));
-            }
-          }
-          if (auto a = append_audit(records[i]); !a)
-            return std::unexpected(a.error());
-        }
-        return out;
-      });
+      }
+      if (auto a = append_audit(records[i]); !a)
+        return std::unexpected(a.error());
+    }
+    return out;
+  });
 }
 
 Result<std::optional<EventView>> SqliteStore::find(std::string_view source, std::string_view id) {
@@ -1077,7 +1073,7 @@ Result<std::size_t> SqliteStore::replay(std::span<const std::int64_t> seqs, poli
 
 template <typename Query>
 Result<std::vector<DispatchItem>> SqliteStore::dispatch_items(Query& q, std::int64_t after,
-                                                               std::size_t limit) {
+                                                              std::size_t limit) {
   std::lock_guard lock(reader_mutex_);
   std::vector<DispatchItem> out;
   Resetter reset{q};
@@ -1095,8 +1091,7 @@ Result<std::vector<DispatchItem>> SqliteStore::ready(std::int64_t after_ready_se
   return dispatch_items(st_->ready, after_ready_seq, limit);
 }
 
-Result<std::vector<DispatchItem>> SqliteStore::retrying(std::int64_t after_seq,
-                                                        std::size_t limit) {
+Result<std::vector<DispatchItem>> SqliteStore::retrying(std::int64_t after_seq, std::size_t limit) {
   return dispatch_items(st_->retrying, after_seq, limit);
 }
 

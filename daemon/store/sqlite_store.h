@@ -42,8 +42,7 @@ class SqliteStore final : public Store {
   Result<void> record_outcomes(std::span<const DeliveryOutcome> outcomes,
                                policy::Instant now) override;
   Result<std::size_t> replay(std::span<const std::int64_t> seqs, policy::Instant now) override;
-  Result<std::vector<DispatchItem>> ready(std::int64_t after_ready_seq,
-                                          std::size_t limit) override;
+  Result<std::vector<DispatchItem>> ready(std::int64_t after_ready_seq, std::size_t limit) override;
   Result<std::vector<DispatchItem>> retrying(std::int64_t after_seq, std::size_t limit) override;
   Result<std::vector<DeliveryRow>> list(DeliveryState state, std::int64_t after_seq,
                                         std::size_t limit) override;

@@ -169,8 +169,8 @@ struct DeliveryOutcome {
   policy::Role role = policy::Role::student;
   std::string sink;
   std::string webhook_id;
-  int attempts = 0;  // including this one
-  int status = 0;    // HTTP status; 0 when no answer came
+  int attempts = 0;   // including this one
+  int status = 0;     // HTTP status; 0 when no answer came
   std::string error;  // why it failed (network error, status line), empty on success
   policy::Instant first_attempt_at;
   policy::Instant next_attempt_at;  // retrying
@@ -226,8 +226,7 @@ class Store {
   virtual Result<std::vector<DispatchItem>> ready(std::int64_t after_ready_seq,
                                                   std::size_t limit) = 0;
   // Retrying deliveries with a receipt sequence above `after_seq`, in receipt order.
-  virtual Result<std::vector<DispatchItem>> retrying(std::int64_t after_seq,
-                                                     std::size_t limit) = 0;
+  virtual Result<std::vector<DispatchItem>> retrying(std::int64_t after_seq, std::size_t limit) = 0;
   // Deliveries in `state` with a receipt sequence above `after_seq`, in receipt order.
   virtual Result<std::vector<DeliveryRow>> list(DeliveryState state, std::int64_t after_seq,
                                                 std::size_t limit) = 0;

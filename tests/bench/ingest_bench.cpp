@@ -79,7 +79,6 @@ using Clock = std::chrono::steady_clock;
 constexpr const char* kToken = "bench-token-4f1c2a9e7b";
 constexpr const char* kUai = "0750654D";
 
-
 std::string sha256_hex(std::string_view s) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;

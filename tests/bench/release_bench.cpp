@@ -56,8 +56,7 @@ struct Options {
 };
 
 std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             SysClock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(SysClock::now().time_since_epoch())
       .count();
 }
 
@@ -226,8 +225,8 @@ void write_config(const fs::path& root, const fs::path& state, unsigned short re
   std::ofstream c(root / "treve.toml");
   c << "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"" << state.string() << "\"\n\n"
     << "[[connectors]]\nname = \"ent\"\ntoken_sha256 = \"" << kTokenHash << "\"\n\n"
-    << "[[sinks]]\nname = \"push\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:"
-    << receiver_port << "/hook\"\nsecret_file = \"" << TREVE_SOURCE_DIR
+    << "[[sinks]]\nname = \"push\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:" << receiver_port
+    << "/hook\"\nsecret_file = \"" << TREVE_SOURCE_DIR
     << "/systemd/ent-push.secret\"\ndefault = true\nbatch_max = " << batch_max
     << "\nmax_in_flight = " << max_in_flight << "\n";
 }
@@ -307,8 +306,8 @@ PhaseResult run_phase(const Options& o, const fs::path& base, const std::string&
   res.duplicates = receiver.duplicates();
   res.drain_per_s = static_cast<double>(res.received) / res.drain_s;
   auto [seen, bad] = receiver.order();
-  res.order_kept_pct = seen ? 100.0 * static_cast<double>(seen - bad) / static_cast<double>(seen)
-                            : 0.0;
+  res.order_kept_pct =
+      seen ? 100.0 * static_cast<double>(seen - bad) / static_cast<double>(seen) : 0.0;
   return res;
 }
 
@@ -352,10 +351,9 @@ int main(int argc, char** argv) {
   for (const auto& phase : o.phases) {
     const int batch_max = phase == "single" ? 1 : 100;
     PhaseResult r = run_phase(o, base, phase, batch_max);
-    std::printf("%-8s %12.0f %14.0f %10.1f %10lld %11.2f%% %10lld %12.1f %10.1f%s\n",
-                phase.c_str(), r.first_ms, r.drain_per_s, r.drain_s, r.requests,
-                r.order_kept_pct, r.duplicates, r.max_rss_mb, r.hwm_mb,
-                r.complete ? "" : "  (incomplete)");
+    std::printf("%-8s %12.0f %14.0f %10.1f %10lld %11.2f%% %10lld %12.1f %10.1f%s\n", phase.c_str(),
+                r.first_ms, r.drain_per_s, r.drain_s, r.requests, r.order_kept_pct, r.duplicates,
+                r.max_rss_mb, r.hwm_mb, r.complete ? "" : "  (incomplete)");
     std::fflush(stdout);
     if (!r.complete)
       status = 1;

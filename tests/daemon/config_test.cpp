@@ -183,7 +183,7 @@ type = "webhook"
 url = "https://ent.example/hooks/push"
 secret_file = "ent-push.secret"
 )",
-                        TREVE_SOURCE_DIR "/systemd/test.toml");
+                   TREVE_SOURCE_DIR "/systemd/test.toml");
   ASSERT_TRUE(c);
   EXPECT_EQ(c->server.listen, "127.0.0.1:3007");
   EXPECT_EQ(c->server.admin_listen, "unix:/run/treve/admin.sock");
@@ -914,7 +914,6 @@ default = true
   EXPECT_THAT(texts, ::testing::Contains(::testing::HasSubstr("only one sink may be the default")));
 }
 
-
 const std::string kSecret = "secret_file = \"" TREVE_SOURCE_DIR "/systemd/ent-push.secret\"\n";
 
 TEST(SinkSending, OptionsAreReadWithTheirUnits) {
@@ -941,7 +940,8 @@ TEST(SinkSending, OptionsAreReadWithTheirUnits) {
 TEST(SinkSending, DefaultsAreOneDeliveryPerRequestAndTwoDaysOfRetries) {
   auto c = parse_config(std::string(kConnectors) +
                             "[[sinks]]\nname = \"push\"\ntype = \"webhook\"\n"
-                            "url = \"https://ent.example/h\"\ndefault = true\n" + kSecret,
+                            "url = \"https://ent.example/h\"\ndefault = true\n" +
+                            kSecret,
                         "test.toml");
   ASSERT_TRUE(c) << c.error()[0].to_string();
   const Sink& s = (*c)->sinks[0];
@@ -952,20 +952,20 @@ TEST(SinkSending, DefaultsAreOneDeliveryPerRequestAndTwoDaysOfRetries) {
 }
 
 TEST(SinkSending, BadValuesAreNamedWithTheirLine) {
-  auto errors = errors_of(std::string(kConnectors) +  // 7 lines
-                          "[[sinks]]\n"                             // 8
-                          "name = \"push\"\n"                       // 9
-                          "type = \"webhook\"\n"                    // 10
-                          "url = \"https://ent.example/h\"\n"       // 11
-                          "default = true\n" +                      // 12
-                          kSecret +                                 // 13
-                          "batch_max = 0\n"                         // 14
-                          "max_in_flight = 2000\n"                  // 15
-                          "rate = -1\n"                             // 16
-                          "timeout = \"10 s\"\n"                    // 17
-                          "retry_initial = \"1h\"\n"                // 18
-                          "retry_max_interval = \"1m\"\n"           // 19
-                          "retry_for = \"400d\"\n");                // 20
+  auto errors = errors_of(std::string(kConnectors) +           // 7 lines
+                          "[[sinks]]\n"                        // 8
+                          "name = \"push\"\n"                  // 9
+                          "type = \"webhook\"\n"               // 10
+                          "url = \"https://ent.example/h\"\n"  // 11
+                          "default = true\n" +                 // 12
+                          kSecret +                            // 13
+                          "batch_max = 0\n"                    // 14
+                          "max_in_flight = 2000\n"             // 15
+                          "rate = -1\n"                        // 16
+                          "timeout = \"10 s\"\n"               // 17
+                          "retry_initial = \"1h\"\n"           // 18
+                          "retry_max_interval = \"1m\"\n"      // 19
+                          "retry_for = \"400d\"\n");           // 20
   EXPECT_THAT(errors, Contains(StartsWith("test.toml:14: sinks[0].batch_max: must be a whole "
                                           "number between 1 and 1000")));
   EXPECT_THAT(errors, Contains(StartsWith("test.toml:15: sinks[0].max_in_flight: ")));
@@ -977,17 +977,18 @@ TEST(SinkSending, BadValuesAreNamedWithTheirLine) {
 }
 
 TEST(SinkSending, AWebhookNeedsAReadableWellFormedSecretAndOtherTypesAreNotAvailable) {
-  const std::string sink = "[[sinks]]\nname = \"push\"\ntype = \"webhook\"\n"
-                           "url = \"https://ent.example/h\"\ndefault = true\n";
+  const std::string sink =
+      "[[sinks]]\nname = \"push\"\ntype = \"webhook\"\n"
+      "url = \"https://ent.example/h\"\ndefault = true\n";
   EXPECT_THAT(errors_of(std::string(kConnectors) + sink),
               Contains(HasSubstr("sinks[0]: missing key \"secret_file\"")));
-  EXPECT_THAT(errors_of(std::string(kConnectors) + sink +
-                        "secret_file = \"/nonexistent/secret\"\n"),
-              Contains(HasSubstr("sinks[0].secret_file: cannot read the secret file "
-                                 "/nonexistent/secret")));
-  const std::string bad = (std::filesystem::temp_directory_path() /
-                           ("treve-bad-secret-" + std::to_string(::getpid())))
-                              .string();
+  EXPECT_THAT(
+      errors_of(std::string(kConnectors) + sink + "secret_file = \"/nonexistent/secret\"\n"),
+      Contains(HasSubstr("sinks[0].secret_file: cannot read the secret file "
+                         "/nonexistent/secret")));
+  const std::string bad =
+      (std::filesystem::temp_directory_path() / ("treve-bad-secret-" + std::to_string(::getpid())))
+          .string();
   std::ofstream(bad) << "whsec_short\n";
   auto errors = errors_of(std::string(kConnectors) + sink + "secret_file = \"" + bad + "\"\n");
   std::filesystem::remove(bad);
@@ -995,10 +996,10 @@ TEST(SinkSending, AWebhookNeedsAReadableWellFormedSecretAndOtherTypesAreNotAvail
   // The secret itself never appears in an error.
   for (const auto& e : errors)
     EXPECT_THAT(e, Not(HasSubstr("short")));
-  EXPECT_THAT(errors_of(std::string(kConnectors) +
-                        "[[sinks]]\nname = \"mail\"\ntype = \"smtp\"\n"
-                        "url = \"smtp://mail.example\"\ndefault = true\n"),
-              Contains(HasSubstr("sink type \"smtp\" is not available in this version")));
+  EXPECT_THAT(
+      errors_of(std::string(kConnectors) + "[[sinks]]\nname = \"mail\"\ntype = \"smtp\"\n"
+                                           "url = \"smtp://mail.example\"\ndefault = true\n"),
+      Contains(HasSubstr("sink type \"smtp\" is not available in this version")));
 }
 
 }  // namespace

@@ -108,8 +108,19 @@ bool chain_ok(const Dir& dir) {
     auto t = [&](int c) {
       return std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, c)));
     };
-    AuditRecord r{sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), t(2), t(3), t(4),
-                  t(5), t(6), t(7), t(8), t(9), t(10), t(11), t(12)};
+    AuditRecord r{sqlite3_column_int64(st, 0),
+                  sqlite3_column_int64(st, 1),
+                  t(2),
+                  t(3),
+                  t(4),
+                  t(5),
+                  t(6),
+                  t(7),
+                  t(8),
+                  t(9),
+                  t(10),
+                  t(11),
+                  t(12)};
     ok = ok && r.seq == expected++ && r.prev_hash == prev && compute_hash(r) == r.hash;
     prev = r.hash;
   }
@@ -179,8 +190,8 @@ TEST(DispatchStore, OutcomesChangeStatesAndAreAuditedWithoutContent) {
                                     outcome_for((*items)[1], DeliveryOutcome::Kind::retrying),
                                     outcome_for((*items)[2], DeliveryOutcome::Kind::dead)};
   ASSERT_TRUE(s->record_outcomes(outs, at("2026-11-30T07:00:02+01:00")));
-  EXPECT_THAT(kinds(dir), ElementsAre("received", "released", "released", "released",
-                                      "delivered", "retrying", "dead_lettered"));
+  EXPECT_THAT(kinds(dir), ElementsAre("received", "released", "released", "released", "delivered",
+                                      "retrying", "dead_lettered"));
   EXPECT_TRUE(chain_ok(dir));
   // Nothing of the content or the recipient id reaches the audit trail.
   sqlite3* db = nullptr;
@@ -256,8 +267,9 @@ TEST(DispatchStore, TwoProcessesWritingTheSameFileKeepOneChainAndOneReadyOrder) 
   accept(*daemon, event("e1", {"a"}, DeliveryState::due));
   auto items = daemon->ready(0, 10);
   ASSERT_TRUE(items);
-  ASSERT_TRUE(daemon->record_outcomes(
-      std::vector{outcome_for((*items)[0], DeliveryOutcome::Kind::dead)}, at("2026-11-30T07:00:02+01:00")));
+  ASSERT_TRUE(
+      daemon->record_outcomes(std::vector{outcome_for((*items)[0], DeliveryOutcome::Kind::dead)},
+                              at("2026-11-30T07:00:02+01:00")));
   auto replayed = command->replay({}, at("2026-11-30T08:00:00+01:00"));
   ASSERT_TRUE(replayed);
   EXPECT_EQ(*replayed, 1u);

@@ -166,7 +166,8 @@ token_sha256 = "e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a719a100eeea6f
 [[sinks]]
 name = "push"
 type = "webhook"
-url = ")" + receiver_.url() + R"("
+url = ")" + receiver_.url() +
+                       R"("
 secret_file = ")" TREVE_SOURCE_DIR R"(/systemd/ent-push.secret"
 default = true
 retry_initial = "20ms"
