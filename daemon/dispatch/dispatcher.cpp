@@ -197,8 +197,8 @@ struct Dispatcher::Impl {
     if (pending >= options.max_pending || pending_bytes >= options.max_pending_bytes)
       return;
     const std::size_t room = std::min(options.load_batch, options.max_pending - pending);
-    // Reading is worth it only for a good part of a page (or when the store may hold less).
-    if (room < options.load_batch / 4 && pending > 0)
+    // Read whole pages: one query per page, whatever its size.
+    if (room < options.load_batch && pending > 0)
       return;
     auto page = store.ready(cursor, room);
     if (!page) {
