@@ -77,7 +77,8 @@ struct Dispatcher::Impl {
         retry_timer(ioc),
         scan_timer(ioc),
         grace_timer(ioc),
-        flush_timer(ioc) {
+        flush_timer(ioc),
+        gather_timer(ioc) {
     if (!options.jitter) {
       options.jitter = [rng = std::make_shared<std::mt19937_64>(std::random_device{}())] {
         return std::uniform_real_distribution<double>(0.0, 1.0)(*rng);
@@ -111,6 +112,7 @@ struct Dispatcher::Impl {
   boost::asio::steady_timer scan_timer;
   boost::asio::steady_timer grace_timer;
   boost::asio::steady_timer flush_timer;
+  boost::asio::steady_timer gather_timer;
   std::thread thread;
   std::atomic<bool> notify_pending{false};
   std::promise<void> stopped_promise;
@@ -136,6 +138,9 @@ struct Dispatcher::Impl {
   std::vector<store::DeliveryOutcome> outcomes;  // known, not yet handed to the writer
   std::size_t outcome_bytes = 0;
   bool committing = false;
+  bool gather_armed = false;
+  static constexpr std::size_t kOutcomesPerCommit = 512;
+  static constexpr std::chrono::milliseconds kGatherOutcomes{5};
 
   std::atomic<std::uint64_t> delivered{0}, retried{0}, dead{0}, requests{0}, in_flight{0},
       pending_count{0}, first_sent_at_ms{0};
@@ -582,7 +587,18 @@ struct Dispatcher::Impl {
     // A retrying delivery stays in memory: only final outcomes free its place.
     if (kind != store::DeliveryOutcome::Kind::retrying)
       outcome_bytes += item.d.body.size() + 1;
-    flush();
+    // Outcomes are gathered for a few milliseconds (or a few hundred) into one transaction:
+    // one-delivery requests answered one by one would otherwise cost a commit each.
+    if (outcomes.size() >= kOutcomesPerCommit || stopping) {
+      flush();
+    } else if (!gather_armed && !committing) {
+      gather_armed = true;
+      gather_timer.expires_after(kGatherOutcomes);
+      gather_timer.async_wait([this](const boost::system::error_code&) {
+        gather_armed = false;
+        flush();
+      });
+    }
   }
 
   // Hands the outcomes known so far to the writer: one transaction at a time, so that those
@@ -691,6 +707,7 @@ struct Dispatcher::Impl {
     stopped_signalled = true;
     grace_timer.cancel();
     flush_timer.cancel();
+    gather_timer.cancel();
     work.reset();
     ioc.stop();
     stopped_promise.set_value();
