@@ -182,28 +182,6 @@ std::expected<store::NewEvent, Problem> prepare(const config::Config& config,
   return e;
 }
 
-// The earliest release instant among held deliveries of `events` (Instant::max() if none).
-policy::Instant earliest_held(const std::vector<store::NewEvent>& events) {
-  policy::Instant out = policy::Instant::max();
-  for (const auto& e : events) {
-    for (const auto& d : e.deliveries) {
-      if (d.state == store::DeliveryState::held && d.release_at < out)
-        out = d.release_at;
-    }
-  }
-  return out;
-}
-
-bool any_due(const std::vector<store::NewEvent>& events) {
-  for (const auto& e : events) {
-    for (const auto& d : e.deliveries) {
-      if (d.state == store::DeliveryState::due)
-        return true;
-    }
-  }
-  return false;
-}
-
 Problem id_conflict() {
   return problem(409, "id-conflict", "Event id already used",
                  "an event with this id was already accepted from this connector with a "
@@ -212,6 +190,27 @@ Problem id_conflict() {
 }
 
 }  // namespace
+
+// What an accepted group of events changes for the scheduler and the dispatcher.
+IngestApi::Wakeups IngestApi::wakeups_of(const std::vector<store::NewEvent>& events) {
+  Wakeups w;
+  for (const auto& e : events) {
+    for (const auto& d : e.deliveries) {
+      if (d.state == store::DeliveryState::held && d.release_at < w.held)
+        w.held = d.release_at;
+      w.due = w.due || d.state == store::DeliveryState::due;
+    }
+  }
+  return w;
+}
+
+// Called once the events are committed.
+void IngestApi::wake(const Wakeups& w) const {
+  if (w.held != policy::Instant::max() && on_held_)
+    on_held_(w.held);
+  if (w.due && on_due_)
+    on_due_();
+}
 
 IngestApi::IngestApi(ConfigSource config, store::CommitQueue& queue, store::Store& store,
                      const service::Clock& clock)
@@ -326,15 +325,12 @@ void IngestApi::post_event(const config::Config& config, const config::Connector
   std::vector<store::NewEvent> events;
   events.push_back(std::move(*event));
   auto shared_respond = std::make_shared<http::Respond>(std::move(respond));
-  const policy::Instant held = earliest_held(events);
-  const bool due = any_due(events);
+  const Wakeups wakeups = wakeups_of(events);
   bool queued = queue_.submit_accept(
-      std::move(events), [this, held, due, version,
-                          shared_respond](store::Result<std::vector<store::AcceptResult>> r) {
-        if (r && held != policy::Instant::max() && on_held_)
-          on_held_(held);
-        if (r && due && on_due_)
-          on_due_();
+      std::move(events),
+      [this, wakeups, version, shared_respond](store::Result<std::vector<store::AcceptResult>> r) {
+        if (r)
+          wake(wakeups);
         if (!r)
           return (*shared_respond)(problem_response(version, store_unavailable(r.error())));
         const store::AcceptResult& a = r->front();
@@ -422,15 +418,12 @@ void IngestApi::post_batch(const config::Config& config, const config::Connector
   if (events.empty())
     return respond(render(nullptr));
   auto shared_respond = std::make_shared<http::Respond>(std::move(respond));
-  const policy::Instant held = earliest_held(events);
-  const bool due = any_due(events);
+  const Wakeups wakeups = wakeups_of(events);
   bool queued = queue_.submit_accept(
-      std::move(events), [this, held, due, version, shared_respond,
+      std::move(events), [this, wakeups, version, shared_respond,
                           render](store::Result<std::vector<store::AcceptResult>> r) {
-        if (r && held != policy::Instant::max() && on_held_)
-          on_held_(held);
-        if (r && due && on_due_)
-          on_due_();
+        if (r)
+          wake(wakeups);
         if (!r)
           return (*shared_respond)(problem_response(version, store_unavailable(r.error())));
         (*shared_respond)(render(&*r));

@@ -51,6 +51,13 @@ class IngestApi {
   store::CommitQueue& queue_;
   store::Store& store_;
   const service::Clock& clock_;
+  struct Wakeups {
+    policy::Instant held = policy::Instant::max();  // earliest release of a held delivery
+    bool due = false;                               // a delivery due at once
+  };
+  static Wakeups wakeups_of(const std::vector<store::NewEvent>& events);
+  void wake(const Wakeups& w) const;
+
   std::function<void(policy::Instant)> on_held_;
   std::function<void()> on_due_;
 };

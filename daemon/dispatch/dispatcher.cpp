@@ -143,7 +143,7 @@ struct Dispatcher::Impl {
   static constexpr std::chrono::milliseconds kGatherOutcomes{5};
 
   std::atomic<std::uint64_t> delivered{0}, retried{0}, dead{0}, requests{0}, in_flight{0},
-      pending_count{0}, first_sent_at_ms{0};
+      pending_count{0};
 
   // --- start and reading from the store -------------------------------------------------
 
@@ -460,11 +460,6 @@ struct Dispatcher::Impl {
       });
       return;
     }
-    if (first_sent_at_ms == 0) {
-      first_sent_at_ms = static_cast<std::uint64_t>(
-          std::chrono::duration_cast<std::chrono::milliseconds>(sent_at.time_since_epoch())
-              .count());
-    }
     http.post(std::move(request),
               [this, index, batch = std::move(batch), webhook_id, sent_at](HttpResponse r) {
                 answered(index, batch, webhook_id, sent_at, std::move(r));
@@ -754,9 +749,8 @@ void Dispatcher::wait() {
 
 Dispatcher::Counters Dispatcher::counters() const {
   const Impl& i = *impl_;
-  return {i.delivered.load(),       i.retried.load(),   i.dead.load(),
-          i.requests.load(),        i.in_flight.load(), i.pending_count.load(),
-          i.first_sent_at_ms.load()};
+  return {i.delivered.load(), i.retried.load(),   i.dead.load(),
+          i.requests.load(),  i.in_flight.load(), i.pending_count.load()};
 }
 
 }  // namespace treve::dispatch

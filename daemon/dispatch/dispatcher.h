@@ -69,7 +69,6 @@ class Dispatcher {
     std::uint64_t requests = 0;
     std::uint64_t in_flight = 0;  // requests
     std::uint64_t pending = 0;    // deliveries in memory (waiting, in flight, outcome unsaved)
-    std::uint64_t first_sent_at_ms = 0;  // wall clock of the first request sent (0: none yet)
   };
   Counters counters() const;
 
