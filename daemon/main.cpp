@@ -1,4 +1,6 @@
 // `treve`: the one binary. Parses the command line and hands over to a subcommand.
+#include <unistd.h>
+
 #include <chrono>
 #include <fstream>
 #include <iostream>
@@ -66,6 +68,52 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(200, 599));
 
+  auto* audit = app.add_subcommand("audit", "Verify, export, search and count the audit trail");
+  audit->require_subcommand(1);
+  cli::AuditLocation where;
+  auto locate = [&](CLI::App* c) {
+    c->add_option("--config", where.config_path, "Configuration file (for its state_dir)")
+        ->capture_default_str();
+    c->add_option("--state-dir", where.state_dir, "The daemon's state directory");
+    c->add_option("--db", where.db, "A database file (such as an auditor's copy)");
+  };
+  auto period = [](CLI::App* c, cli::AuditPeriod& p, bool required) {
+    auto* from = c->add_option("--from", p.from, "First day (YYYY-MM-DD) or RFC 3339 instant");
+    auto* to = c->add_option("--to", p.to, "Last day, included, or RFC 3339 instant (excluded)");
+    if (required) {
+      from->required();
+      to->required();
+    }
+    c->add_option("--timezone", p.timezone, "Time zone of the days")->capture_default_str();
+  };
+  cli::AuditVerifyRequest verify_req;
+  auto* verify = audit->add_subcommand("verify", "Check the hash chain; exit 1 if not intact");
+  locate(verify);
+  verify->add_option("--from", verify_req.from, "Start at this record, trusting its prev_hash");
+  verify->add_option("--heads", verify_req.heads_file,
+                     "The daemon's log, to check the chain heads it wrote (\"-\": stdin)");
+  cli::AuditExportRequest export_req;
+  auto* exp = audit->add_subcommand("export", "Write records of a period as CSV or JSON lines");
+  locate(exp);
+  period(exp, export_req.period, true);
+  exp->add_option("--establishment", export_req.establishments, "UAI (repeatable)");
+  exp->add_option("--kind", export_req.kinds, "Record kind (repeatable)");
+  exp->add_option("--format", export_req.format, "csv or jsonl")->capture_default_str();
+  cli::AuditFindRequest find_req;
+  auto* find = audit->add_subcommand("find", "List the records about one person");
+  locate(find);
+  find->add_option("--recipient", find_req.recipient, "The person's id at the connector")
+      ->required();
+  find->add_option("--source", find_req.sources, "Connector (repeatable; default: all)");
+  find->add_option("--key-file", find_req.key_file, "The pseudonym key");
+  find->add_option("--format", find_req.format, "text, csv or jsonl")->capture_default_str();
+  cli::AuditStatsRequest stats_req;
+  auto* stats = audit->add_subcommand("stats", "Count records by kind, category and hour");
+  locate(stats);
+  period(stats, stats_req.period, false);
+  stats->add_option("--establishment", stats_req.establishments, "UAI (repeatable)");
+  stats->add_option("--format", stats_req.format, "text, json or csv")->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
 
   std::ios::sync_with_stdio(false);
@@ -73,6 +121,23 @@ int main(int argc, char** argv) {
     return service::serve(config_path);
   if (*check)
     return cli::check_config(config_path, std::cout, std::cerr);
+  if (*verify) {
+    verify_req.where = where;
+    verify_req.progress = ::isatty(STDERR_FILENO) == 1;
+    return cli::audit_verify(verify_req, std::cin, std::cout, std::cerr);
+  }
+  if (*exp) {
+    export_req.where = where;
+    return cli::audit_export(export_req, std::cout, std::cerr);
+  }
+  if (*find) {
+    find_req.where = where;
+    return cli::audit_find(find_req, std::cout, std::cerr);
+  }
+  if (*stats) {
+    stats_req.where = where;
+    return cli::audit_stats(stats_req, std::cout, std::cerr);
+  }
   if (*receiver) {
     if (!receiver_secret_file.empty()) {
       std::ifstream in(receiver_secret_file);

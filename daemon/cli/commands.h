@@ -64,6 +64,60 @@ struct DevReceiverRequest {
 // verifies, answers `status`. Runs until SIGINT/SIGTERM.
 int dev_receiver(const DevReceiverRequest& request, std::ostream& out, std::ostream& err);
 
+// Where the audit commands find the store: `db` (an auditor's copy) if given, else
+// `state_dir`/treve.db, else the state_dir of the configuration file.
+struct AuditLocation {
+  std::string config_path = "/etc/treve/treve.toml";
+  std::string state_dir;
+  std::string db;
+};
+
+// `treve audit verify`: exit statuses.
+inline constexpr int kExitAuditBroken = 1;        // the trail is not intact
+inline constexpr int kExitAuditUnverifiable = 2;  // it could not be read at all
+
+struct AuditVerifyRequest {
+  AuditLocation where;
+  std::int64_t from = 0;   // start at this record, trusting its prev_hash
+  std::string heads_file;  // the daemon's log ("-": standard input)
+  bool progress = false;   // a progress bar on `err`
+};
+int audit_verify(const AuditVerifyRequest& request, std::istream& in, std::ostream& out,
+                 std::ostream& err);
+
+// Dates are YYYY-MM-DD in `timezone` (`to` includes its whole day) or RFC 3339 instants.
+struct AuditPeriod {
+  std::string from;
+  std::string to;
+  std::string timezone = "Europe/Paris";
+};
+
+struct AuditExportRequest {
+  AuditLocation where;
+  AuditPeriod period;
+  std::vector<std::string> establishments;
+  std::vector<std::string> kinds;
+  std::string format = "csv";  // csv | jsonl
+};
+int audit_export(const AuditExportRequest& request, std::ostream& out, std::ostream& err);
+
+struct AuditFindRequest {
+  AuditLocation where;
+  std::string recipient;             // the person's id at the connector
+  std::vector<std::string> sources;  // connectors; empty: every connector in the trail
+  std::string key_file;              // empty: the configured key, else state_dir's
+  std::string format = "text";       // text | csv | jsonl
+};
+int audit_find(const AuditFindRequest& request, std::ostream& out, std::ostream& err);
+
+struct AuditStatsRequest {
+  AuditLocation where;
+  AuditPeriod period;
+  std::vector<std::string> establishments;
+  std::string format = "text";  // text | json | csv
+};
+int audit_stats(const AuditStatsRequest& request, std::ostream& out, std::ostream& err);
+
 // Loads the configuration for a subcommand; prints the errors and returns null on failure.
 // Warnings (such as ignored timed events of an .ics file) are left to check-config.
 std::shared_ptr<const config::Config> load_or_report(const std::string& path, std::ostream& err);

@@ -166,8 +166,9 @@ std::optional<std::chrono::minutes> parse_hhmm(std::string_view s) {
   return std::chrono::minutes{h * 60 + m};
 }
 
-// "250ms", "10s", "1h", "2d", "1h30m", "0". Units: ms, s, m, h, d. At most 366 days.
-std::optional<std::chrono::milliseconds> parse_duration_ms(std::string_view s) {
+// "250ms", "10s", "1h", "2d", "1h30m", "0". Units: ms, s, m, h, d. At most `max_days`.
+std::optional<std::chrono::milliseconds> parse_duration_ms(std::string_view s,
+                                                           long long max_days = 366) {
   if (s == "0")
     return std::chrono::milliseconds{0};
   if (s.empty())
@@ -209,7 +210,7 @@ std::optional<std::chrono::milliseconds> parse_duration_ms(std::string_view s) {
     }
     ++i;
     total += n * unit;
-    if (total > 366LL * 86'400'000)
+    if (total > max_days * 86'400'000)
       return std::nullopt;
   }
   return std::chrono::milliseconds{total};
@@ -302,8 +303,10 @@ class Loader {
     }
     auto config = std::make_shared<Config>();
     config->path = path_;
-    check_.only_keys(doc, "", {"server", "policy", "establishments", "connectors", "sinks"});
+    check_.only_keys(
+        doc, "", {"server", "audit", "events", "policy", "establishments", "connectors", "sinks"});
     server(doc, *config);
+    retention(doc, *config);
 
     PolicyOverrides defaults;
     if (auto* t = table_at(doc, "policy"))
@@ -426,6 +429,52 @@ class Loader {
       check_.error(at, "server.admin_listen",
                    "must differ from server.listen: the admin API never shares the ingest "
                    "listener");
+    }
+  }
+
+  // [audit] and [events]: how long records and event bodies are kept.
+  void retention(const toml::table& doc, Config& config) {
+    auto days = [&](const toml::table& t, const std::string& key, long long min_days,
+                    long long max_days, std::chrono::milliseconds& target) {
+      const toml::node* n = t.get(key.substr(key.find('.') + 1));
+      auto str = check_.string(n, key);
+      if (!str)
+        return;
+      auto d = parse_duration_ms(*str, max_days);
+      if (!d || *d < std::chrono::hours{24 * min_days} || d->count() % 86'400'000 != 0) {
+        check_.error(n, key,
+                     "expected a whole number of days between " + std::to_string(min_days) +
+                         "d and " + std::to_string(max_days) + "d such as \"365d\", got \"" + *str +
+                         "\"");
+        return;
+      }
+      target = *d;
+    };
+    if (const toml::table* t = table_at(doc, "audit")) {
+      check_.only_keys(*t, "audit", {"retention", "head_log_every"});
+      days(*t, "audit.retention", 1, 3650, config.audit.retention);
+      if (const toml::node* n = t->get("head_log_every")) {
+        auto v = n->value<std::int64_t>();
+        if (!n->is_integer() || !v || *v < 0 || *v > 100'000'000) {
+          check_.error(n, "audit.head_log_every",
+                       "must be a whole number of records between 0 (never) and 100000000");
+        } else {
+          config.audit.head_log_every = *v;
+        }
+      }
+      constexpr long long kDay = 86'400'000;
+      const long long retention_days = config.audit.retention.count() / kDay;
+      if (const toml::node* n = t->get("retention");
+          n && (retention_days < 183 || retention_days > 366)) {
+        warnings_.push_back(path_ + ":" + std::to_string(n->source().begin.line) +
+                            ": audit.retention: " + std::to_string(retention_days) +
+                            " days is outside the six months to one year the CNIL recommends for "
+                            "logs (délibération 2021-122)");
+      }
+    }
+    if (const toml::table* t = table_at(doc, "events")) {
+      check_.only_keys(*t, "events", {"retention"});
+      days(*t, "events.retention", 1, 366, config.events.retention);
     }
   }
 

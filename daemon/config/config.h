@@ -34,6 +34,18 @@ struct ServerConfig {
   std::string pseudonym_key;
 };
 
+// The audit trail's retention and anchors (docs/audit.md).
+struct AuditConfig {
+  std::chrono::milliseconds retention{365LL * 86'400'000};  // records older are purged daily
+  std::int64_t head_log_every = 10'000;  // the chain head goes to the log every N records
+};
+
+// What is kept of events themselves.
+struct EventsConfig {
+  // Bodies (title, payload) of events with nothing left to send are removed after this.
+  std::chrono::milliseconds retention{30LL * 86'400'000};
+};
+
 struct Connector {
   std::string name;          // the `source` of its events
   std::string token_sha256;  // lower-case hex SHA-256 of the bearer token
@@ -69,6 +81,8 @@ struct Sink {
 struct Config {
   std::string path;
   ServerConfig server;
+  AuditConfig audit;
+  EventsConfig events;
   std::vector<Connector> connectors;
   std::vector<Sink> sinks;
   std::shared_ptr<const policy::PolicySet> policy;

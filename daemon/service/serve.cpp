@@ -1,10 +1,13 @@
 #include "daemon/service/serve.h"
 
+#include <pwd.h>
 #include <sys/stat.h>
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include <spdlog/sinks/stdout_sinks.h>
@@ -17,10 +20,12 @@
 #include "daemon/dispatch/dispatcher.h"
 #include "daemon/http/server.h"
 #include "daemon/service/clock.h"
+#include "daemon/service/retention.h"
 #include "daemon/service/scheduler.h"
 #include "daemon/service/state.h"
 #include "daemon/store/commit_queue.h"
 #include "daemon/store/sqlite_store.h"
+#include "policy/rfc3339.h"
 
 namespace treve::service {
 namespace {
@@ -33,6 +38,26 @@ long long max_page_count_from_env() {
 
 // On SIGTERM, how long requests to sinks already under way may take to finish.
 constexpr std::chrono::milliseconds kDispatchGrace{10'000};
+
+// The configuration file as the audit trail describes a change of it: the digest of its
+// bytes, and who last wrote it as far as the file tells (its owner and modification time).
+std::optional<store::ConfigChange> config_change(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  struct stat st {};
+  if (!in || ::stat(path.c_str(), &st) != 0)
+    return std::nullopt;
+  store::ConfigChange c;
+  c.digest = store::sha256_hex(bytes.str());
+  c.file = std::filesystem::absolute(path).lexically_normal().string();
+  const passwd* owner = ::getpwuid(st.st_uid);
+  const policy::Instant modified{std::chrono::milliseconds{
+      static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1'000'000}};
+  c.by = "file owned by " + (owner ? std::string(owner->pw_name) : std::to_string(st.st_uid)) +
+         ", modified " + policy::format_rfc3339(modified, store::zone_or_utc("UTC"));
+  return c;
+}
 
 }  // namespace
 
@@ -57,10 +82,20 @@ int serve(const std::string& config_path) {
   std::unique_ptr<store::SqliteStore> store = std::move(*opened);
   // Counting rows of a large store would delay readiness by seconds on a cold cache: only
   // what is already known is logged.
-  spdlog::info("event=store.opened state_dir={} next_audit_seq={} audit_head={}", state_dir,
-               store->next_audit_seq(), store->audit_head());
+  spdlog::info("event=store.opened state_dir={} next_audit_seq={}", state_dir,
+               store->next_audit_seq());
+  store->log_head();
+  store->log_heads_every(config->audit.head_log_every);
 
   SystemClock clock;
+  if (auto change = config_change(config_path)) {
+    if (auto r = store->record_config(*change, clock.now()); !r) {
+      spdlog::error("event=serve.store_unusable error=\"{}\"", r.error().message);
+      return 1;
+    } else if (*r) {
+      spdlog::info("event=config.changed file={} digest={}", change->file, change->digest);
+    }
+  }
   store::CommitQueue queue(*store, clock);
   api::IngestApi ingest([config] { return config; }, queue, *store, clock);
 
@@ -77,6 +112,10 @@ int serve(const std::string& config_path) {
   Scheduler scheduler(ioc, queue, *store, clock, scheduler_options);
   ingest.on_held([&scheduler](policy::Instant t) { scheduler.held_until(t); });
   ingest.on_due([&dispatcher] { dispatcher.notify(); });
+  Retention::Options retention_options;
+  retention_options.audit_retention = config->audit.retention;
+  retention_options.events_retention = config->events.retention;
+  Retention retention(ioc, queue, clock, retention_options);
   http::Server server(
       ioc,
       [&ingest](http::Request&& req, http::Respond respond) {
@@ -90,6 +129,7 @@ int serve(const std::string& config_path) {
   server.start();
   scheduler.start();
   dispatcher.start();
+  retention.start();
   auto endpoint = server.local_endpoint();
   spdlog::info("event=serve.ready listen={}:{} state_dir={}", endpoint.address().to_string(),
                endpoint.port(), state_dir);
@@ -100,6 +140,7 @@ int serve(const std::string& config_path) {
       return;
     spdlog::info("event=serve.stopping signal={}", signal);
     scheduler.stop();
+    retention.stop();
     dispatcher.stop(kDispatchGrace);
     server.stop([&] { signals.cancel(); });
   });
@@ -110,7 +151,8 @@ int serve(const std::string& config_path) {
   second.join();
   dispatcher.wait();
   queue.stop();
-  spdlog::info("event=serve.stopped audit_head={}", store->audit_head());
+  store->log_head();
+  spdlog::info("event=serve.stopped");
   store.reset();
   return 0;
 }

@@ -14,6 +14,7 @@
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
+#include "daemon/store/sqlite_util.h"
 #include "policy/rfc3339.h"
 
 namespace treve::store {
@@ -112,93 +113,11 @@ CREATE INDEX deliveries_ready ON deliveries (ready_seq) WHERE ready_seq IS NOT N
 INSERT INTO meta (key, value)
   SELECT 'ready_seq', coalesce(max(ready_seq), 0) FROM deliveries;
 )sql",
+    // 3: retention. The events whose body is still kept, oldest first, for the purge.
+    R"sql(
+CREATE INDEX events_with_body ON events (received_at) WHERE body IS NOT NULL;
+)sql",
 };
-
-bool is_unavailable(int rc) {
-  switch (rc & 0xFF) {
-    case SQLITE_FULL:
-    case SQLITE_IOERR:
-    case SQLITE_READONLY:
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-    case SQLITE_CANTOPEN:
-    case SQLITE_NOMEM:
-    case SQLITE_PROTOCOL:
-      return true;
-    default:
-      return false;
-  }
-}
-
-StoreError error_of(sqlite3* db, int rc, std::string_view what) {
-  StoreError e;
-  e.kind = is_unavailable(rc) ? StoreError::Kind::unavailable : StoreError::Kind::internal;
-  e.message = std::string(what) + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-  return e;
-}
-
-// A prepared statement, reset after each use.
-class Statement {
- public:
-  Statement(sqlite3* db, const char* sql) : db_(db) {
-    int rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr);
-    if (rc != SQLITE_OK) {
-      throw std::runtime_error(std::string("cannot prepare statement: ") + sqlite3_errmsg(db) +
-                               " in: " + sql);
-    }
-  }
-  ~Statement() { sqlite3_finalize(stmt_); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-
-  // The text is not copied: it must stay alive until step().
-  Statement& bind(int i, std::string_view s) {
-    sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
-    return *this;
-  }
-  Statement& bind(int i, std::int64_t v) {
-    sqlite3_bind_int64(stmt_, i, v);
-    return *this;
-  }
-  Statement& bind_null(int i) {
-    sqlite3_bind_null(stmt_, i);
-    return *this;
-  }
-  // SQLITE_ROW, SQLITE_DONE or an error code.
-  int step() { return sqlite3_step(stmt_); }
-  // Every parameter is bound again before each use, so bindings need no clearing.
-  void reset() { sqlite3_reset(stmt_); }
-  std::string text(int col) const {
-    auto p = sqlite3_column_text(stmt_, col);
-    return p ? std::string(reinterpret_cast<const char*>(p),
-                           static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)))
-             : std::string();
-  }
-  std::int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
-  bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
-  sqlite3* db() const { return db_; }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* stmt_ = nullptr;
-};
-
-// Resets a statement when leaving scope.
-struct Resetter {
-  Statement& s;
-  ~Resetter() { s.reset(); }
-};
-
-Result<void> exec(sqlite3* db, const char* sql) {
-  char* msg = nullptr;
-  int rc = sqlite3_exec(db, sql, nullptr, nullptr, &msg);
-  if (rc != SQLITE_OK) {
-    StoreError e = error_of(db, rc, sql);
-    sqlite3_free(msg);
-    return std::unexpected(e);
-  }
-  return {};
-}
 
 policy::Instant ms_instant(std::int64_t ms) {
   return policy::Instant{std::chrono::milliseconds{ms}};
@@ -229,6 +148,11 @@ class Detail {
       return *this;
     }
     return add(key, policy::format_rfc3339(t, zone));
+  }
+  Detail& add_null(std::string_view key) {
+    open(key);
+    text_ += "null";
+    return *this;
   }
   Detail& add_bool(std::string_view key, bool value) {
     open(key);
@@ -324,7 +248,8 @@ struct SqliteStore::Statements {
                         "SELECT d.seq, e.source, e.event_id, e.establishment, e.category, "
                         "e.timezone, d.recipient, d.role FROM deliveries d "
                         "JOIN events e ON e.id = d.event "
-                        "WHERE d.state = 'dead' AND (?1 = 0 OR d.seq = ?1) ORDER BY d.seq"),
+                        "WHERE d.state = 'dead' AND (?1 = 0 OR d.seq = ?1) AND e.body IS NOT NULL "
+                        "ORDER BY d.seq"),
         audit_head(w, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"),
         get_ready_counter(w, "SELECT value FROM meta WHERE key = 'ready_seq'"),
         set_ready_counter(w,
@@ -546,6 +471,7 @@ Result<T> SqliteStore::transaction(Body&& body) {
   const std::int64_t saved_seq = next_audit_seq_;
   const std::string saved_head = head_;
   const std::int64_t saved_ready = ready_counter_;
+  std::int64_t seq_at_begin = next_audit_seq_;
   if (auto r = exec(writer_, "BEGIN IMMEDIATE"); !r)
     return std::unexpected(r.error());
   Result<T> result = std::unexpected(StoreError{});
@@ -572,6 +498,7 @@ Result<T> SqliteStore::transaction(Body&& body) {
           return std::unexpected(error_of(writer_, rc, "cannot read the ready counter"));
       }
       const std::int64_t ready_before = ready_counter_;
+      seq_at_begin = next_audit_seq_;
       Result<T> r = body();
       if (r && ready_counter_ != ready_before) {
         Statement& c = st_->set_ready_counter;
@@ -595,8 +522,17 @@ Result<T> SqliteStore::transaction(Body&& body) {
     next_audit_seq_ = saved_seq;
     head_ = saved_head;
     ready_counter_ = saved_ready;
+  } else if (head_log_every_ > 0 &&
+             (next_audit_seq_ - 1) / head_log_every_ > (seq_at_begin - 1) / head_log_every_) {
+    log_head();
   }
   return result;
+}
+
+void SqliteStore::log_head() const {
+  if (next_audit_seq_ == 1)
+    return;  // nothing written yet
+  spdlog::info("event=audit.head seq={} hash={}", next_audit_seq_ - 1, head_);
 }
 
 Result<std::vector<AcceptResult>> SqliteStore::accept(std::span<const NewEvent> events,
@@ -1124,6 +1060,192 @@ Result<std::vector<DeliveryRow>> SqliteStore::list(DeliveryState state, std::int
   if (rc != SQLITE_DONE)
     return std::unexpected(error_of(reader_, rc, "read"));
   return out;
+}
+
+Result<PurgeResult> SqliteStore::purge(const PurgeLimits& limits, policy::Instant now) {
+  return transaction<PurgeResult>([&]() -> Result<PurgeResult> {
+    PurgeResult out;
+    const auto max_rows = static_cast<std::int64_t>(limits.max_rows);
+    const date::time_zone* utc = zone_or_utc("UTC");
+    AuditRecord record;
+    record.at_ms = instant_ms(now);
+    record.at_local = policy::format_rfc3339(now, utc);
+
+    // Audit records: the leading run older than the cutoff, never one written after it.
+    std::int64_t first = 0;
+    std::string continues_from;
+    {
+      Statement q(writer_, "SELECT seq, at, hash FROM audit ORDER BY seq LIMIT ?");
+      q.bind(1, max_rows + 1);
+      int rc;
+      while ((rc = q.step()) == SQLITE_ROW) {
+        if (q.integer(1) >= instant_ms(limits.audit_before))
+          break;
+        if (out.audit_records == max_rows) {
+          out.more = true;
+          break;
+        }
+        if (first == 0)
+          first = q.integer(0);
+        out.purged_through = q.integer(0);
+        continues_from = q.text(2);
+        ++out.audit_records;
+      }
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return std::unexpected(error_of(writer_, rc, "cannot read the audit trail"));
+    }
+    if (out.audit_records > 0) {
+      Statement d(writer_, "DELETE FROM audit WHERE seq <= ?");
+      d.bind(1, out.purged_through);
+      if (int rc = d.step(); rc != SQLITE_DONE)
+        return std::unexpected(error_of(writer_, rc, "cannot purge the audit trail"));
+      record.kind = "checkpoint";
+      record.detail = Detail()
+                          .add("purged_from", first)
+                          .add("purged_through", out.purged_through)
+                          .add("records", out.audit_records)
+                          .add("continues_from", continues_from)
+                          .add("before", policy::format_rfc3339(limits.audit_before, utc))
+                          .text();
+      if (auto a = append_audit(record); !a)
+        return std::unexpected(a.error());
+    }
+
+    // Whether an event still has a delivery to send (or one held): its body must stay.
+    Statement pending(writer_,
+                      "SELECT 1 FROM deliveries WHERE event = ? AND state IN "
+                      "('held', 'due', 'sending', 'retrying') LIMIT 1");
+    auto has_pending = [&](std::int64_t event) -> Result<bool> {
+      Resetter reset{pending};
+      pending.bind(1, event);
+      int rc = pending.step();
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return std::unexpected(error_of(writer_, rc, "cannot read deliveries"));
+      return rc == SQLITE_ROW;
+    };
+
+    // Bodies (title and payload) of events older than events_before.
+    {
+      std::vector<std::int64_t> ids;
+      Statement q(writer_,
+                  "SELECT id FROM events WHERE body IS NOT NULL AND received_at < ? "
+                  "ORDER BY received_at LIMIT ?");
+      q.bind(1, instant_ms(limits.events_before)).bind(2, max_rows + 1);
+      int rc;
+      while ((rc = q.step()) == SQLITE_ROW)
+        ids.push_back(q.integer(0));
+      if (rc != SQLITE_DONE)
+        return std::unexpected(error_of(writer_, rc, "cannot read events"));
+      if (std::ssize(ids) > max_rows) {
+        ids.pop_back();
+        out.more = true;
+      }
+      Statement u(writer_, "UPDATE events SET body = NULL WHERE id = ?");
+      for (std::int64_t id : ids) {
+        auto p = has_pending(id);
+        if (!p)
+          return std::unexpected(p.error());
+        if (*p)
+          continue;
+        Resetter reset{u};
+        u.bind(1, id);
+        if (int rc2 = u.step(); rc2 != SQLITE_DONE)
+          return std::unexpected(error_of(writer_, rc2, "cannot purge an event body"));
+        ++out.bodies;
+      }
+    }
+
+    // Whole events, with their deliveries (and the raw recipient ids they hold), once older
+    // than the audit retention and finished. Events are numbered in receipt order, so the
+    // oldest are the first rows.
+    {
+      std::vector<std::int64_t> ids;
+      Statement q(writer_, "SELECT id, received_at FROM events ORDER BY id LIMIT ?");
+      q.bind(1, max_rows + 1);
+      int rc;
+      while ((rc = q.step()) == SQLITE_ROW) {
+        if (q.integer(1) >= instant_ms(limits.audit_before))
+          break;
+        ids.push_back(q.integer(0));
+      }
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return std::unexpected(error_of(writer_, rc, "cannot read events"));
+      if (std::ssize(ids) > max_rows) {
+        ids.pop_back();
+        out.more = true;
+      }
+      Statement dd(writer_, "DELETE FROM deliveries WHERE event = ?");
+      Statement de(writer_, "DELETE FROM events WHERE id = ?");
+      for (std::int64_t id : ids) {
+        auto p = has_pending(id);
+        if (!p)
+          return std::unexpected(p.error());
+        if (*p)
+          continue;
+        {
+          Resetter reset{dd};
+          dd.bind(1, id);
+          if (int rc2 = dd.step(); rc2 != SQLITE_DONE)
+            return std::unexpected(error_of(writer_, rc2, "cannot purge deliveries"));
+          out.deliveries += sqlite3_changes(writer_);
+        }
+        Resetter reset{de};
+        de.bind(1, id);
+        if (int rc2 = de.step(); rc2 != SQLITE_DONE)
+          return std::unexpected(error_of(writer_, rc2, "cannot purge an event"));
+        ++out.events;
+      }
+    }
+    if (out.bodies > 0 || out.events > 0) {
+      record.kind = "purged";
+      record.detail = Detail()
+                          .add("bodies", out.bodies)
+                          .add("bodies_before", policy::format_rfc3339(limits.events_before, utc))
+                          .add("events", out.events)
+                          .add("deliveries", out.deliveries)
+                          .add("events_before", policy::format_rfc3339(limits.audit_before, utc))
+                          .text();
+      if (auto a = append_audit(record); !a)
+        return std::unexpected(a.error());
+    }
+    return out;
+  });
+}
+
+Result<bool> SqliteStore::record_config(const ConfigChange& change, policy::Instant now) {
+  return transaction<bool>([&]() -> Result<bool> {
+    std::optional<std::string> before;
+    {
+      Statement q(writer_, "SELECT value FROM meta WHERE key = 'config_digest'");
+      int rc = q.step();
+      if (rc == SQLITE_ROW)
+        before = q.text(0);
+      else if (rc != SQLITE_DONE)
+        return std::unexpected(error_of(writer_, rc, "cannot read the configuration digest"));
+    }
+    if (before == change.digest)
+      return false;
+    Statement u(writer_,
+                "INSERT INTO meta (key, value) VALUES ('config_digest', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+    u.bind(1, change.digest);
+    if (int rc = u.step(); rc != SQLITE_DONE)
+      return std::unexpected(error_of(writer_, rc, "cannot record the configuration digest"));
+    AuditRecord r;
+    r.at_ms = instant_ms(now);
+    r.at_local = policy::format_rfc3339(now, zone_or_utc("UTC"));
+    r.kind = "config_changed";
+    Detail d;
+    d.add("file", change.file).add("by", change.by);
+    if (before)
+      d.add("before", *before);
+    else
+      d.add_null("before");
+    r.detail = d.add("after", change.digest).text();
+    if (auto a = append_audit(r); !a)
+      return std::unexpected(a.error());
+    return true;
+  });
 }
 
 bool has_audit_records(const std::string& path) {

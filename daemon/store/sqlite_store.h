@@ -42,6 +42,8 @@ class SqliteStore final : public Store {
   Result<void> record_outcomes(std::span<const DeliveryOutcome> outcomes,
                                policy::Instant now) override;
   Result<std::size_t> replay(std::span<const std::int64_t> seqs, policy::Instant now) override;
+  Result<PurgeResult> purge(const PurgeLimits& limits, policy::Instant now) override;
+  Result<bool> record_config(const ConfigChange& change, policy::Instant now) override;
   Result<std::vector<DispatchItem>> ready(std::int64_t after_ready_seq, std::size_t limit) override;
   Result<std::vector<DispatchItem>> retrying(std::int64_t after_seq, std::size_t limit) override;
   Result<std::vector<DeliveryRow>> list(DeliveryState state, std::int64_t after_seq,
@@ -60,7 +62,12 @@ class SqliteStore final : public Store {
 
   // The hash of the last audit record (kGenesisHash when there is none).
   std::string audit_head() const;
-  static constexpr int kSchemaVersion = 2;
+  // Logs the chain head ("event=audit.head seq=N hash=H") after each commit that crosses a
+  // multiple of `every` records (0: never), so that the daemon's log keeps anchors against
+  // which `treve audit verify --heads` catches a rewritten trail. Before any write.
+  void log_heads_every(std::int64_t every) { head_log_every_ = every; }
+  void log_head() const;
+  static constexpr int kSchemaVersion = 3;
 
  private:
   struct Statements;
@@ -95,6 +102,7 @@ class SqliteStore final : public Store {
   std::int64_t next_audit_seq_ = 1;
   std::string head_;
   std::int64_t ready_counter_ = 0;  // the last ready_seq given (meta.ready_seq)
+  std::int64_t head_log_every_ = 0;
 };
 
 // Reads the pseudonym key from `path`, creating it (32 random bytes, mode 0600) if absent and

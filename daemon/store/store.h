@@ -194,6 +194,29 @@ struct DeliveryRow {
   std::string timezone;
 };
 
+// What a purge removes (docs/audit.md, Retention).
+struct PurgeLimits {
+  policy::Instant audit_before;   // audit records older than this (a leading run of them)
+  policy::Instant events_before;  // event bodies older than this, once nothing is left to send
+  std::size_t max_rows = 20'000;  // per call, of each: a purge never holds the writer long
+};
+
+struct PurgeResult {
+  std::int64_t audit_records = 0;  // removed
+  std::int64_t purged_through = 0;
+  std::int64_t bodies = 0;      // event bodies removed
+  std::int64_t events = 0;      // whole events (and their deliveries) removed
+  std::int64_t deliveries = 0;  // deliveries removed with them
+  bool more = false;            // a limit was reached: call again
+};
+
+// A change of the configuration file, for the audit trail.
+struct ConfigChange {
+  std::string digest;  // SHA-256 of the file's bytes
+  std::string file;
+  std::string by;  // who or what made the change, as far as trêve can tell
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -220,6 +243,17 @@ class Store {
   // Makes dead deliveries due again (all of them when `seqs` is empty), audited as replayed,
   // with their attempts counted from zero. Returns how many were replayed.
   virtual Result<std::size_t> replay(std::span<const std::int64_t> seqs, policy::Instant now) = 0;
+
+  // Removes old audit records (writing a `checkpoint` record that carries the hash the
+  // remaining chain continues from), the bodies of old events that have nothing left to
+  // send, and events with all their deliveries once older than the audit retention (a
+  // `purged` record counts them).
+  virtual Result<PurgeResult> purge(const PurgeLimits& limits, policy::Instant now) = 0;
+
+  // Records a `config_changed` record when `change.digest` differs from the digest recorded
+  // last (on a new store too, with `before` null: the trail says which configuration was in
+  // force from the start). Returns whether a record was written.
+  virtual Result<bool> record_config(const ConfigChange& change, policy::Instant now) = 0;
 
   // Reads; any thread.
   // Due deliveries that became due after `after_ready_seq`, in the order they became due.

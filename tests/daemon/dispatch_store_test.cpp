@@ -294,6 +294,7 @@ TEST(DispatchStore, ASchemaOneDatabaseIsMigratedWithItsDueDeliveriesReadable) {
   sqlite3_open(dir.db().c_str(), &db);
   const char* downgrade =
       "DROP INDEX deliveries_ready;"
+      "DROP INDEX events_with_body;"
       "ALTER TABLE deliveries DROP COLUMN ready_seq;"
       "ALTER TABLE deliveries DROP COLUMN released_at;"
       "ALTER TABLE deliveries DROP COLUMN first_attempt_at;"

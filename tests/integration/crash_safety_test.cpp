@@ -149,10 +149,16 @@ std::size_t check_database(const Daemon& daemon, Ledger& ledger) {
   std::size_t deliveries = 0;
   for (const auto& [id, f] : found)
     deliveries += static_cast<std::size_t>(f.deliveries);
-  EXPECT_EQ(rows.size(), found.size() + deliveries);
+  // The first start records the configuration in force; it does not change afterwards.
+  const auto config_records =
+      std::ranges::count_if(rows, [](const AuditRow& r) { return r.kind == "config_changed"; });
+  EXPECT_EQ(config_records, 1);
+  EXPECT_EQ(rows.size(), found.size() + deliveries + 1);
   // The daemon picked up the chain where it was: the head it logged is the last record's hash.
   if (!rows.empty()) {
-    EXPECT_THAT(daemon.stderr_log(), HasSubstr("audit_head=" + rows.back().hash));
+    EXPECT_THAT(daemon.stderr_log(),
+                HasSubstr("event=audit.head seq=" + std::to_string(rows.size()) +
+                          " hash=" + rows.back().hash));
   }
   return found.size();
 }

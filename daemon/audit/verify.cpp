@@ -1,0 +1,283 @@
+#include "daemon/audit/verify.h"
+
+#include <istream>
+#include <map>
+#include <regex>
+
+namespace treve::audit {
+namespace {
+
+std::string seq_range(std::int64_t from, std::int64_t to) {
+  return from == to ? "record " + std::to_string(from)
+                    : "records " + std::to_string(from) + " to " + std::to_string(to);
+}
+
+// The record just checked, kept to diagnose the next one.
+struct Previous {
+  std::int64_t seq = 0;
+  std::string hash;
+  std::string prev_hash;
+};
+
+class Checker {
+ public:
+  Checker(Trail& trail, const VerifyOptions& options, VerifyReport& report)
+      : trail_(trail), report_(report) {
+    for (const LoggedHead& h : options.heads)
+      heads_.emplace(h.seq, h);
+  }
+
+  // The first record is checked against `anchor_hash`.
+  void anchor(std::string hash, std::string description) {
+    expected_prev_ = std::move(hash);
+    report_.anchor = std::move(description);
+  }
+
+  // Checks one record; false once a problem is found.
+  Expected<bool> check(const store::AuditRecord& r) {
+    auto problem = diagnose(r);
+    if (!problem)
+      return std::unexpected(problem.error());
+    if (*problem) {
+      report_.problem = std::move(**problem);
+      return false;
+    }
+    if (auto h = heads_.find(r.seq); h != heads_.end()) {
+      if (h->second.hash != r.hash) {
+        report_.problem =
+            Problem{Problem::Kind::rewritten, r.seq,
+                    "the daemon logged hash " + h->second.hash + " for this record (log line " +
+                        std::to_string(h->second.line) + "), the trail now holds " + r.hash +
+                        ": the chain was recomputed after " + last_matched_head() + ""};
+        return false;
+      }
+      ++report_.heads_matched;
+      last_head_seq_ = r.seq;
+      heads_.erase(h);
+    }
+    if (report_.records == 0) {
+      report_.first_seq = r.seq;
+      report_.first_at_ms = r.at_ms;
+    }
+    ++report_.records;
+    report_.last_seq = r.seq;
+    report_.last_at_ms = r.at_ms;
+    report_.head = r.hash;
+    prev_ = Previous{r.seq, r.hash, r.prev_hash};
+    expected_prev_ = r.hash;
+    return true;
+  }
+
+  // After the last record: logged heads beyond it mean records were cut off the end.
+  void finish(std::int64_t first_seq) {
+    if (report_.problem)
+      return;
+    for (const auto& [seq, h] : heads_) {
+      if (seq < first_seq) {
+        ++report_.heads_purged;
+        continue;
+      }
+      if (seq > report_.last_seq) {
+        const std::int64_t from = report_.last_seq + 1;
+        report_.problem =
+            Problem{Problem::Kind::truncated, from,
+                    "the daemon logged record " + std::to_string(seq) + " (hash " + h.hash +
+                        ", log line " + std::to_string(h.line) + ") but the trail ends at record " +
+                        std::to_string(report_.last_seq) + ": " + seq_range(from, seq) +
+                        " at least were removed"};
+        return;
+      }
+    }
+  }
+
+ private:
+  std::string last_matched_head() const {
+    return last_head_seq_ ? "record " + std::to_string(last_head_seq_) +
+                                " (the last logged head that still matches)"
+                          : "the start of the trail";
+  }
+
+  // A problem with `r`, if any, named as precisely as the trail allows.
+  Expected<std::optional<Problem>> diagnose(const store::AuditRecord& r) {
+    const bool has_prev = prev_.seq != 0;
+    const bool linked = r.prev_hash == expected_prev_;
+    const bool consistent = store::compute_hash(r) == r.hash;
+    const bool gap = has_prev && r.seq != prev_.seq + 1;
+    if (linked && consistent && !gap)
+      return std::nullopt;
+    using K = Problem::Kind;
+    if (gap && !linked) {
+      return Problem{K::missing, r.seq,
+                     seq_range(prev_.seq + 1, r.seq - 1) + " missing: record " +
+                         std::to_string(r.seq) + " does not follow record " +
+                         std::to_string(prev_.seq)};
+    }
+    if (linked) {
+      return Problem{K::edited, r.seq,
+                     "its fields no longer give its hash (the record was changed after it was "
+                     "written)"};
+    }
+    if (!has_prev) {
+      return Problem{K::unanchored, r.seq,
+                     "the first record does not continue from " + report_.anchor +
+                         " (expected prev_hash " + expected_prev_ + ", found " + r.prev_hash + ")"};
+    }
+    // Not linked to the record before it.
+    if (r.prev_hash == prev_.prev_hash) {
+      return Problem{K::inserted, prev_.seq,
+                     "record " + std::to_string(prev_.seq) + " and record " +
+                         std::to_string(r.seq) + " both claim to follow record " +
+                         std::to_string(prev_.seq - 1) + ": record " + std::to_string(prev_.seq) +
+                         " was inserted"};
+    }
+    auto linked_to = trail_.seq_of_hash(r.prev_hash);
+    if (!linked_to)
+      return std::unexpected(linked_to.error());
+    if (*linked_to && **linked_to > r.seq) {
+      return Problem{K::reordered, r.seq,
+                     "it was chained after record " + std::to_string(**linked_to) +
+                         ", which now comes later: records were swapped or moved"};
+    }
+    if (*linked_to) {
+      return Problem{K::missing, r.seq,
+                     "it was chained after record " + std::to_string(**linked_to) +
+                         ": the records between were removed and the rest renumbered"};
+    }
+    if (consistent) {
+      return Problem{K::edited, prev_.seq,
+                     "record " + std::to_string(prev_.seq) +
+                         " was changed and its hash recomputed: record " + std::to_string(r.seq) +
+                         " still follows its former hash " + r.prev_hash};
+    }
+    // Renumbered after a removal: the record's hash is right for a later number.
+    store::AuditRecord moved = r;
+    for (std::int64_t d = 1; d <= 64; ++d) {
+      moved.seq = r.seq + d;
+      if (store::compute_hash(moved) == r.hash) {
+        return Problem{K::missing, r.seq,
+                       "it was written as record " + std::to_string(moved.seq) + ": " +
+                           std::to_string(d) + " record(s) before it were removed and the rest " +
+                           "renumbered"};
+      }
+    }
+    return Problem{K::edited, r.seq,
+                   "it does not follow record " + std::to_string(prev_.seq) +
+                       " and its fields no longer give its hash"};
+  }
+
+  Trail& trail_;
+  VerifyReport& report_;
+  std::map<std::int64_t, LoggedHead> heads_;
+  std::int64_t last_head_seq_ = 0;
+  std::string expected_prev_;
+  Previous prev_;
+};
+
+}  // namespace
+
+std::string_view to_string(Problem::Kind kind) {
+  switch (kind) {
+    case Problem::Kind::edited:
+      return "edited";
+    case Problem::Kind::missing:
+      return "missing";
+    case Problem::Kind::inserted:
+      return "inserted";
+    case Problem::Kind::reordered:
+      return "reordered";
+    case Problem::Kind::truncated:
+      return "truncated";
+    case Problem::Kind::rewritten:
+      return "rewritten";
+    case Problem::Kind::unanchored:
+      return "unanchored";
+  }
+  return "unknown";
+}
+
+std::vector<LoggedHead> parse_heads(std::istream& log) {
+  static const std::regex head(R"(event=audit\.head\b.*\bseq=(\d+)\b.*\bhash=([0-9a-f]{64})\b)");
+  std::vector<LoggedHead> out;
+  std::string line;
+  int n = 0;
+  std::smatch m;
+  while (std::getline(log, line)) {
+    ++n;
+    if (line.find("event=audit.head") == std::string::npos || !std::regex_search(line, m, head))
+      continue;
+    out.push_back(LoggedHead{std::stoll(m[1].str()), m[2].str(), n});
+  }
+  return out;
+}
+
+Expected<VerifyReport> verify(Trail& trail, const VerifyOptions& options) {
+  VerifyReport report;
+  auto range = trail.range();
+  if (!range)
+    return std::unexpected(range.error());
+  Checker checker(trail, options, report);
+  if (range->count == 0) {
+    report.anchor = "nothing: the trail is empty";
+    checker.finish(0);
+    return report;
+  }
+
+  Filter filter;
+  filter.from_seq = options.from_seq;
+  bool first = true;
+  std::int64_t done = 0;
+  const std::int64_t total =
+      options.from_seq > range->first_seq ? range->last_seq - options.from_seq + 1 : range->count;
+  Expected<void> failure;
+  auto scanned = trail.scan(filter, [&](const store::AuditRecord& r) {
+    if (first) {
+      first = false;
+      if (options.from_seq > 0) {
+        checker.anchor(r.prev_hash, "its own prev_hash (trusted: --from " +
+                                        std::to_string(options.from_seq) + ")");
+      } else if (r.seq == 1) {
+        checker.anchor(std::string(store::kGenesisHash), "the start of the chain");
+      } else {
+        auto cps = trail.checkpoints();
+        if (!cps) {
+          failure = std::unexpected(cps.error());
+          return false;
+        }
+        const Checkpoint* found = nullptr;
+        for (const Checkpoint& c : *cps) {
+          if (c.purged_through == r.seq - 1)
+            found = &c;
+        }
+        if (!found) {
+          report.problem =
+              Problem{Problem::Kind::missing, r.seq,
+                      seq_range(1, r.seq - 1) +
+                          " missing, and no checkpoint record accounts for their purge (every "
+                          "purge writes one)"};
+          return false;
+        }
+        checker.anchor(found->continues_from,
+                       "checkpoint record " + std::to_string(found->seq) + " (" +
+                           seq_range(found->purged_from, found->purged_through) + " purged)");
+      }
+    }
+    auto ok = checker.check(r);
+    if (!ok) {
+      failure = std::unexpected(ok.error());
+      return false;
+    }
+    if (options.progress && (++done & 0x3FFF) == 0)
+      options.progress(done, total);
+    return *ok;
+  });
+  if (!scanned)
+    return std::unexpected(scanned.error());
+  if (!failure)
+    return std::unexpected(failure.error());
+  if (options.progress && !report.problem)
+    options.progress(total, total);
+  checker.finish(range->first_seq);
+  return report;
+}
+
+}  // namespace treve::audit

@@ -1,0 +1,550 @@
+// `treve audit verify|export|find|stats`: the auditor's tools. They read the store through a
+// read-only snapshot (audit::Trail), on the daemon's live database or on a copy, and never
+// print a title, a payload or a raw recipient id: the audit table holds none.
+#include <unistd.h>
+
+#include <array>
+#include <fstream>
+#include <iomanip>
+#include <map>
+#include <ostream>
+#include <set>
+#include <sstream>
+
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "daemon/audit/trail.h"
+#include "daemon/audit/verify.h"
+#include "daemon/cli/commands.h"
+#include "daemon/store/sqlite_store.h"
+#include "policy/rfc3339.h"
+
+namespace treve::cli {
+namespace {
+
+using audit::Expected;
+
+constexpr std::string_view kDbName = "treve.db";
+
+struct Located {
+  std::string db;
+  std::string state_dir;                         // empty when given a database file
+  std::shared_ptr<const config::Config> config;  // when read
+};
+
+Expected<Located> locate(const AuditLocation& where, std::ostream& err) {
+  Located l;
+  if (!where.db.empty()) {
+    l.db = where.db;
+    return l;
+  }
+  if (!where.state_dir.empty()) {
+    l.state_dir = where.state_dir;
+  } else {
+    l.config = load_or_report(where.config_path, err);
+    if (!l.config)
+      return std::unexpected(where.config_path + ": the configuration is not valid");
+    l.state_dir = l.config->server.state_dir;
+  }
+  l.db = l.state_dir + "/" + std::string(kDbName);
+  return l;
+}
+
+Expected<std::unique_ptr<audit::Trail>> open_trail(const AuditLocation& where, std::ostream& err) {
+  auto l = locate(where, err);
+  if (!l)
+    return std::unexpected(l.error());
+  return audit::Trail::open(l->db);
+}
+
+const date::time_zone* utc() {
+  return store::zone_or_utc("UTC");
+}
+
+std::string utc_text(std::int64_t ms) {
+  return policy::format_rfc3339(policy::Instant{std::chrono::milliseconds{ms}}, utc());
+}
+
+// A period's bound: a date (its midnight in `zone`, or the next midnight for an inclusive end)
+// or an RFC 3339 instant.
+Expected<std::int64_t> bound(const std::string& text, const date::time_zone* zone, bool end) {
+  if (text.size() == 10) {
+    int y = 0, m = 0, d = 0;
+    char dash1 = 0, dash2 = 0;
+    std::istringstream in(text);
+    in >> y >> dash1 >> m >> dash2 >> d;
+    const date::year_month_day ymd{date::year{y}, date::month{static_cast<unsigned>(m)},
+                                   date::day{static_cast<unsigned>(d)}};
+    if (!in || dash1 != '-' || dash2 != '-' || text[4] != '-' || !ymd.ok())
+      return std::unexpected("\"" + text + "\" is not a date (expected YYYY-MM-DD)");
+    date::local_days day{ymd};
+    if (end)
+      day += date::days{1};
+    auto t = date::zoned_time{zone, day, date::choose::earliest}.get_sys_time();
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  }
+  auto t = policy::parse_rfc3339(text);
+  if (!t)
+    return std::unexpected("\"" + text +
+                           "\" is neither a date (YYYY-MM-DD) nor an RFC 3339 "
+                           "instant: " +
+                           t.error());
+  return t->time_since_epoch().count();
+}
+
+// Fills the period of `filter`; false (with the error printed) when it is not valid.
+bool period_filter(const AuditPeriod& period, audit::Filter& filter, std::ostream& err) {
+  const date::time_zone* zone = nullptr;
+  try {
+    zone = date::locate_zone(period.timezone);
+  } catch (const std::exception&) {
+    err << "--timezone: unknown time zone \"" << period.timezone << "\"\n";
+    return false;
+  }
+  if (!period.from.empty()) {
+    auto b = bound(period.from, zone, false);
+    if (!b) {
+      err << "--from: " << b.error() << '\n';
+      return false;
+    }
+    filter.from_ms = *b;
+  }
+  if (!period.to.empty()) {
+    auto b = bound(period.to, zone, true);
+    if (!b) {
+      err << "--to: " << b.error() << '\n';
+      return false;
+    }
+    filter.to_ms = *b;
+  }
+  if (filter.to_ms <= filter.from_ms) {
+    err << "--to must come after --from\n";
+    return false;
+  }
+  return true;
+}
+
+bool known_kinds(const std::vector<std::string>& kinds, std::ostream& err) {
+  const auto& all = audit::record_kinds();
+  for (const std::string& k : kinds) {
+    if (std::find(all.begin(), all.end(), k) == all.end()) {
+      err << "--kind: unknown kind \"" << k << "\"; expected one of:";
+      for (auto a : all)
+        err << ' ' << a;
+      err << '\n';
+      return false;
+    }
+  }
+  return true;
+}
+
+// RFC 4180: fields with a comma, quote or line break are quoted, quotes doubled.
+void csv_field(std::ostream& out, std::string_view s) {
+  if (s.find_first_of(",\"\r\n") == std::string_view::npos) {
+    out << s;
+    return;
+  }
+  out << '"';
+  for (char c : s) {
+    if (c == '"')
+      out << '"';
+    out << c;
+  }
+  out << '"';
+}
+
+constexpr std::string_view kCsvHeader =
+    "seq,at,at_utc,at_local,kind,source,event_id,establishment,category,recipient,role,detail,"
+    "prev_hash,hash";
+
+// One record as export and find write it: every column of the audit table, `at` as stored
+// (milliseconds, what the hash covers) and as an RFC 3339 instant in UTC.
+void write_record(std::ostream& out, std::string_view format, const store::AuditRecord& r) {
+  if (format == "jsonl") {
+    boost::json::object o;
+    o["seq"] = r.seq;
+    o["at"] = r.at_ms;
+    o["at_utc"] = utc_text(r.at_ms);
+    o["at_local"] = r.at_local;
+    o["kind"] = r.kind;
+    o["source"] = r.source;
+    o["event_id"] = r.event_id;
+    o["establishment"] = r.establishment;
+    o["category"] = r.category;
+    o["recipient"] = r.recipient;
+    o["role"] = r.role;
+    o["detail"] = r.detail;  // as text: exactly what the hash covers
+    o["prev_hash"] = r.prev_hash;
+    o["hash"] = r.hash;
+    out << boost::json::serialize(o) << '\n';
+    return;
+  }
+  out << r.seq << ',' << r.at_ms << ',' << utc_text(r.at_ms) << ',';
+  for (const std::string* f : {&r.at_local, &r.kind, &r.source, &r.event_id, &r.establishment,
+                               &r.category, &r.recipient, &r.role, &r.detail, &r.prev_hash}) {
+    csv_field(out, *f);
+    out << ',';
+  }
+  out << r.hash << '\n';
+}
+
+void progress_bar(std::ostream& err, std::int64_t done, std::int64_t total) {
+  constexpr int kWidth = 30;
+  const double share = total > 0 ? static_cast<double>(done) / static_cast<double>(total) : 1.0;
+  const int filled = static_cast<int>(share * kWidth);
+  err << "\rverifying [" << std::string(static_cast<std::size_t>(filled), '#')
+      << std::string(static_cast<std::size_t>(kWidth - filled), '.') << "] " << std::setw(3)
+      << static_cast<int>(share * 100) << "% " << done << '/' << total << " records" << std::flush;
+}
+
+}  // namespace
+
+int audit_verify(const AuditVerifyRequest& request, std::istream& in, std::ostream& out,
+                 std::ostream& err) {
+  audit::VerifyOptions options;
+  options.from_seq = request.from;
+  if (!request.heads_file.empty()) {
+    if (request.heads_file == "-") {
+      options.heads = audit::parse_heads(in);
+    } else {
+      std::ifstream log(request.heads_file);
+      if (!log) {
+        err << "--heads: cannot read " << request.heads_file << '\n';
+        return kExitAuditUnverifiable;
+      }
+      options.heads = audit::parse_heads(log);
+    }
+    if (options.heads.empty()) {
+      err << "--heads: " << request.heads_file
+          << " has no line with \"event=audit.head seq=… hash=…\"\n";
+      return kExitAuditUnverifiable;
+    }
+  }
+  auto trail = open_trail(request.where, err);
+  if (!trail) {
+    err << trail.error() << '\n';
+    return kExitAuditUnverifiable;
+  }
+  bool drew = false;
+  if (request.progress) {
+    options.progress = [&](std::int64_t done, std::int64_t total) {
+      drew = true;
+      progress_bar(err, done, total);
+    };
+  }
+  Expected<audit::VerifyReport> report = std::unexpected(std::string());
+  try {
+    report = audit::verify(**trail, options);
+  } catch (const std::exception& e) {
+    report = std::unexpected(std::string(e.what()));
+  }
+  if (drew)
+    err << '\n';
+  if (!report) {
+    err << (*trail)->path() << ": cannot verify: " << report.error() << '\n';
+    return kExitAuditUnverifiable;
+  }
+  const audit::VerifyReport& r = *report;
+  if (r.problem) {
+    out << (*trail)->path() << ": the audit trail is NOT intact\n"
+        << "record " << r.problem->seq << ": " << audit::to_string(r.problem->kind) << ": "
+        << r.problem->message << '\n';
+    if (r.records > 0) {
+      out << "records " << r.first_seq << " to " << r.last_seq << " verified before it ("
+          << r.anchor << ")\n";
+    }
+    return kExitAuditBroken;
+  }
+  out << (*trail)->path() << ": the audit trail is intact\n";
+  if (r.records == 0) {
+    out << "no records\n";
+  } else {
+    out << "records:  " << r.records << " (" << r.first_seq << " to " << r.last_seq << ")\n"
+        << "period:   " << utc_text(r.first_at_ms) << " to " << utc_text(r.last_at_ms) << '\n'
+        << "from:     " << r.anchor << '\n'
+        << "head:     " << r.head << '\n';
+  }
+  if (options.heads.empty()) {
+    out << "logged heads: none given; a consistent rewrite of the whole trail is caught only "
+           "against the heads in the daemon's log (--heads)\n";
+  } else {
+    out << "logged heads: " << r.heads_matched << " matched";
+    if (r.heads_purged)
+      out << ", " << r.heads_purged << " of records since purged";
+    out << '\n';
+  }
+  return kExitOk;
+}
+
+int audit_export(const AuditExportRequest& request, std::ostream& out, std::ostream& err) {
+  if (request.format != "csv" && request.format != "jsonl") {
+    err << "--format: expected csv or jsonl, got \"" << request.format << "\"\n";
+    return kExitFailure;
+  }
+  audit::Filter filter;
+  filter.establishments = request.establishments;
+  filter.kinds = request.kinds;
+  if (!period_filter(request.period, filter, err) || !known_kinds(request.kinds, err))
+    return kExitFailure;
+  auto trail = open_trail(request.where, err);
+  if (!trail) {
+    err << trail.error() << '\n';
+    return kExitFailure;
+  }
+  if (request.format == "csv")
+    out << kCsvHeader << '\n';
+  std::int64_t n = 0;
+  auto scanned = (*trail)->scan(filter, [&](const store::AuditRecord& r) {
+    write_record(out, request.format, r);
+    ++n;
+    return static_cast<bool>(out);
+  });
+  out.flush();
+  if (!scanned) {
+    err << scanned.error() << '\n';
+    return kExitFailure;
+  }
+  if (!out) {
+    err << "cannot write the export\n";
+    return kExitFailure;
+  }
+  err << n << " record(s) exported\n";
+  return kExitOk;
+}
+
+int audit_find(const AuditFindRequest& request, std::ostream& out, std::ostream& err) {
+  if (request.format != "text" && request.format != "csv" && request.format != "jsonl") {
+    err << "--format: expected text, csv or jsonl, got \"" << request.format << "\"\n";
+    return kExitFailure;
+  }
+  if (request.recipient.empty()) {
+    err << "--recipient: must not be empty\n";
+    return kExitFailure;
+  }
+  auto located = locate(request.where, err);
+  if (!located) {
+    err << located.error() << '\n';
+    return kExitFailure;
+  }
+  std::string key_file = request.key_file;
+  if (key_file.empty() && located->config && !located->config->server.pseudonym_key.empty())
+    key_file = located->config->server.pseudonym_key;
+  if (key_file.empty() && !located->state_dir.empty())
+    key_file = located->state_dir + "/pseudonym.key";
+  if (key_file.empty()) {
+    err << "--key-file: needed with --db (the pseudonym key is kept apart from the database)\n";
+    return kExitFailure;
+  }
+  auto key = store::load_or_create_key(key_file, false);
+  if (!key) {
+    err << "cannot read the pseudonym key " << key_file << ": " << key.error().message << '\n';
+    return kExitFailure;
+  }
+  auto trail = audit::Trail::open(located->db);
+  if (!trail) {
+    err << trail.error() << '\n';
+    return kExitFailure;
+  }
+  std::vector<std::string> sources = request.sources;
+  if (sources.empty()) {
+    auto all = (*trail)->sources();
+    if (!all) {
+      err << all.error() << '\n';
+      return kExitFailure;
+    }
+    sources = *all;
+  }
+  store::Pseudonymizer pseudonyms(*key);
+  audit::Filter filter;
+  for (const std::string& source : sources) {
+    filter.recipients.push_back(pseudonyms.pseudonym(source, request.recipient));
+    if (request.format == "text") {
+      out << "pseudonym at " << source << ": " << filter.recipients.back() << '\n';
+    }
+  }
+  if (filter.recipients.empty()) {
+    err << "the trail names no connector: nothing to look up\n";
+    return kExitOk;
+  }
+  std::int64_t n = 0;
+  if (request.format == "csv")
+    out << kCsvHeader << '\n';
+  auto scanned = (*trail)->scan(filter, [&](const store::AuditRecord& r) {
+    ++n;
+    if (request.format != "text") {
+      write_record(out, request.format, r);
+      return true;
+    }
+    out << r.seq << "  " << r.at_local << "  " << r.kind << "  " << r.source << '/' << r.event_id
+        << "  " << r.establishment << "  " << r.category << "  " << r.role << "  " << r.detail
+        << '\n';
+    return true;
+  });
+  if (!scanned) {
+    err << scanned.error() << '\n';
+    return kExitFailure;
+  }
+  err << n << " record(s) about this person\n";
+  return kExitOk;
+}
+
+int audit_stats(const AuditStatsRequest& request, std::ostream& out, std::ostream& err) {
+  if (request.format != "text" && request.format != "json" && request.format != "csv") {
+    err << "--format: expected text, json or csv, got \"" << request.format << "\"\n";
+    return kExitFailure;
+  }
+  audit::Filter filter;
+  filter.establishments = request.establishments;
+  if (!period_filter(request.period, filter, err))
+    return kExitFailure;
+  auto trail = open_trail(request.where, err);
+  if (!trail) {
+    err << trail.error() << '\n';
+    return kExitFailure;
+  }
+  auto counts = (*trail)->counts(filter);
+  if (!counts) {
+    err << counts.error() << '\n';
+    return kExitFailure;
+  }
+  // `released` splits in two: at the end of a hold, or at once when received.
+  auto name = [](const audit::Count& c) {
+    return c.kind == "released" && !c.after_hold ? std::string("sent_at_once") : c.kind;
+  };
+  std::map<std::string, std::int64_t> totals;
+  std::map<std::string, std::map<std::string, std::int64_t>> by_category;
+  std::array<std::map<std::string, std::int64_t>, 24> by_hour;
+  for (const audit::Count& c : *counts) {
+    const std::string k = name(c);
+    totals[k] += c.n;
+    if (!c.category.empty())
+      by_category[c.category][k] += c.n;
+    if (c.hour >= 0 && c.hour < 24)
+      by_hour[static_cast<std::size_t>(c.hour)][k] += c.n;
+  }
+  auto total = [&](const char* k) {
+    auto it = totals.find(k);
+    return it == totals.end() ? std::int64_t{0} : it->second;
+  };
+  const std::int64_t deliveries = total("held") + total("sent_at_once") + total("bypassed");
+
+  if (request.format == "csv") {
+    out << "establishment,kind,category,hour,count\n";
+    for (const audit::Count& c : *counts) {
+      csv_field(out, c.establishment);
+      out << ',' << name(c) << ',';
+      csv_field(out, c.category);
+      out << ',' << c.hour << ',' << c.n << '\n';
+    }
+    return kExitOk;
+  }
+  const std::string from = request.period.from.empty() ? "the first record" : request.period.from;
+  const std::string to = request.period.to.empty() ? "the last record" : request.period.to;
+  if (request.format == "json") {
+    boost::json::object o;
+    o["from"] = from;
+    o["to"] = to;
+    o["timezone"] = request.period.timezone;
+    boost::json::array est;
+    for (const auto& e : request.establishments)
+      est.emplace_back(e);
+    o["establishments"] = std::move(est);
+    o["deliveries"] = deliveries;
+    boost::json::object t;
+    for (const auto& [k, n] : totals)
+      t[k] = n;
+    o["totals"] = std::move(t);
+    boost::json::object cats;
+    for (const auto& [cat, m] : by_category) {
+      boost::json::object c;
+      for (const auto& [k, n] : m)
+        c[k] = n;
+      cats[cat] = std::move(c);
+    }
+    o["by_category"] = std::move(cats);
+    boost::json::array hours;
+    for (std::size_t h = 0; h < 24; ++h) {
+      boost::json::object c;
+      c["hour"] = static_cast<std::int64_t>(h);
+      for (const auto& [k, n] : by_hour[h])
+        c[k] = n;
+      hours.push_back(std::move(c));
+    }
+    o["by_hour"] = std::move(hours);
+    out << boost::json::serialize(o) << '\n';
+    return kExitOk;
+  }
+
+  out << "Audit statistics from " << from << " to " << to << " (" << request.period.timezone << ")";
+  if (request.establishments.empty()) {
+    out << ", all establishments\n";
+  } else {
+    out << ", establishment(s)";
+    for (const auto& e : request.establishments)
+      out << ' ' << e;
+    out << '\n';
+  }
+  auto line = [&](std::string_view label, std::int64_t n) {
+    out << "  " << std::left << std::setw(34) << label << std::right << std::setw(10) << n;
+  };
+  line("events received", total("received"));
+  out << '\n';
+  line("deliveries decided", deliveries);
+  out << '\n';
+  line("  held for a quiet time", total("held"));
+  if (deliveries > 0) {
+    out << "  (" << std::fixed << std::setprecision(1)
+        << 100.0 * static_cast<double>(total("held")) / static_cast<double>(deliveries) << " %)";
+  }
+  out << '\n';
+  line("  sent at once", total("sent_at_once"));
+  out << '\n';
+  line("  urgent, sent at once (bypass)", total("bypassed"));
+  out << '\n';
+  for (auto [label, kind] : {std::pair{"urgent bypass refused", "bypass_refused"},
+                             {"released after a hold", "released"},
+                             {"retracted while held", "retracted"},
+                             {"delivered", "delivered"},
+                             {"failed attempts, retried", "retrying"},
+                             {"dead-lettered", "dead_lettered"},
+                             {"replayed", "replayed"},
+                             {"configuration changes", "config_changed"},
+                             {"purges", "purged"},
+                             {"checkpoints", "checkpoint"}}) {
+    line(label, total(kind));
+    out << '\n';
+  }
+  const std::array<std::pair<const char*, const char*>, 5> columns = {{{"received", "received"},
+                                                                       {"held", "held"},
+                                                                       {"at once", "sent_at_once"},
+                                                                       {"released", "released"},
+                                                                       {"delivered", "delivered"}}};
+  auto header = [&](std::string_view first) {
+    out << '\n' << "  " << std::left << std::setw(10) << first << std::right;
+    for (const auto& [label, kind] : columns)
+      out << std::setw(11) << label;
+    out << '\n';
+  };
+  auto row = [&](std::string_view first, const std::map<std::string, std::int64_t>& m) {
+    out << "  " << std::left << std::setw(10) << first << std::right;
+    for (const auto& [label, kind] : columns) {
+      auto it = m.find(kind);
+      out << std::setw(11) << (it == m.end() ? 0 : it->second);
+    }
+    out << '\n';
+  };
+  header("category");
+  for (const auto& [cat, m] : by_category)
+    row(cat, m);
+  header("hour");
+  for (std::size_t h = 0; h < 24; ++h) {
+    std::ostringstream label;
+    label << std::setw(2) << std::setfill('0') << h << ":00";
+    row(label.str(), by_hour[h]);
+  }
+  out << "  (hours are local to each establishment)\n";
+  return kExitOk;
+}
+
+}  // namespace treve::cli
