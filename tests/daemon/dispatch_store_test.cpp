@@ -11,6 +11,7 @@
 
 #include "daemon/store/sqlite_store.h"
 #include "policy/rfc3339.h"
+#include "tests/daemon/store_fixture.h"
 
 namespace treve::store {
 namespace {
@@ -20,26 +21,8 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-policy::Instant at(std::string_view s) {
-  return *policy::parse_rfc3339(s);
-}
-
-class Dir {
- public:
-  Dir() {
-    path_ = fs::temp_directory_path() /
-            ("treve-dstore-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~Dir() { fs::remove_all(path_); }
-  std::string db() const { return (path_ / "treve.db").string(); }
-
- private:
-  static inline std::atomic<int> counter_{0};
-  fs::path path_;
-};
-
+using testing::at;
+using Dir = testing::TempDir;
 std::unique_ptr<SqliteStore> open(const Dir& dir) {
   SqliteOptions o;
   o.path = dir.db();

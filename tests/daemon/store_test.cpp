@@ -13,6 +13,7 @@
 #include "daemon/store/commit_queue.h"
 #include "daemon/store/sqlite_store.h"
 #include "policy/rfc3339.h"
+#include "tests/daemon/store_fixture.h"
 
 namespace treve::store {
 namespace {
@@ -22,26 +23,8 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-policy::Instant at(std::string_view s) {
-  return *policy::parse_rfc3339(s);
-}
-
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() /
-            ("treve-store-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  static inline std::atomic<int> counter_{0};
-  fs::path path_;
-};
-
+using testing::at;
+using testing::TempDir;
 NewEvent event(std::string id, int recipients = 2, DeliveryState state = DeliveryState::held) {
   NewEvent e;
   e.source = "ent";
