@@ -1,5 +1,6 @@
 #include "daemon/audit/verify.h"
 
+#include <future>
 #include <istream>
 #include <map>
 #include <regex>
@@ -34,8 +35,9 @@ class Checker {
   }
 
   // Checks one record; false once a problem is found.
-  Expected<bool> check(const store::AuditRecord& r) {
-    auto problem = diagnose(r);
+  // `consistent`: whether the record's fields give its hash (computed by the caller).
+  Expected<bool> check(const store::AuditRecord& r, bool consistent) {
+    auto problem = diagnose(r, consistent);
     if (!problem)
       return std::unexpected(problem.error());
     if (*problem) {
@@ -63,7 +65,9 @@ class Checker {
     report_.last_seq = r.seq;
     report_.last_at_ms = r.at_ms;
     report_.head = r.hash;
-    prev_ = Previous{r.seq, r.hash, r.prev_hash};
+    prev_.seq = r.seq;  // assigned field by field: the strings keep their buffers
+    prev_.hash = r.hash;
+    prev_.prev_hash = r.prev_hash;
     expected_prev_ = r.hash;
     return true;
   }
@@ -98,10 +102,9 @@ class Checker {
   }
 
   // A problem with `r`, if any, named as precisely as the trail allows.
-  Expected<std::optional<Problem>> diagnose(const store::AuditRecord& r) {
+  Expected<std::optional<Problem>> diagnose(const store::AuditRecord& r, bool consistent) {
     const bool has_prev = prev_.seq != 0;
     const bool linked = r.prev_hash == expected_prev_;
-    const bool consistent = store::compute_hash(r) == r.hash;
     const bool gap = has_prev && r.seq != prev_.seq + 1;
     if (linked && consistent && !gap)
       return std::nullopt;
@@ -221,55 +224,111 @@ Expected<VerifyReport> verify(Trail& trail, const VerifyOptions& options) {
     checker.finish(0);
     return report;
   }
+  const std::int64_t total =
+      options.from_seq > range->first_seq ? range->last_seq - options.from_seq + 1 : range->count;
+  std::int64_t done = 0;
+  bool first = true;
+  Expected<void> failure;
+
+  // The first record is checked against genesis, the checkpoint of the purge that removed the
+  // records before it, or (with --from) its own link.
+  auto anchor = [&](const store::AuditRecord& r) -> Expected<bool> {
+    if (options.from_seq > 0) {
+      checker.anchor(r.prev_hash, "its own prev_hash (trusted: --from " +
+                                      std::to_string(options.from_seq) + ")");
+      return true;
+    }
+    if (r.seq == 1) {
+      checker.anchor(std::string(store::kGenesisHash), "the start of the chain");
+      return true;
+    }
+    auto cps = trail.checkpoints();
+    if (!cps)
+      return std::unexpected(cps.error());
+    const Checkpoint* found = nullptr;
+    for (const Checkpoint& c : *cps) {
+      if (c.purged_through == r.seq - 1)
+        found = &c;
+    }
+    if (!found) {
+      report.problem = Problem{Problem::Kind::missing, r.seq,
+                               seq_range(1, r.seq - 1) +
+                                   " missing, and no checkpoint record accounts for their purge "
+                                   "(every purge writes one)"};
+      return false;
+    }
+    checker.anchor(found->continues_from, "checkpoint record " + std::to_string(found->seq) + " (" +
+                                              seq_range(found->purged_from, found->purged_through) +
+                                              " purged)");
+    return true;
+  };
+
+  // Records are read in batches; while one batch is read from the database, the previous
+  // one is hashed on a second thread. The links are then checked in order.
+  constexpr std::size_t kBatch = 4096;
+  std::vector<store::AuditRecord> filling(kBatch), hashed(kBatch);
+  std::size_t filled = 0, hashed_count = 0;
+  std::future<std::vector<char>> hashing;
+  auto hash_batch = [](const std::vector<store::AuditRecord>* batch, std::size_t n) {
+    std::vector<char> consistent(n);
+    for (std::size_t i = 0; i < n; ++i)
+      consistent[i] = store::compute_hash((*batch)[i]) == (*batch)[i].hash;
+    return consistent;
+  };
+  // Checks the batch being hashed; false to stop.
+  auto check_hashed = [&]() -> bool {
+    if (!hashing.valid())
+      return true;
+    const std::vector<char> consistent = hashing.get();
+    for (std::size_t i = 0; i < hashed_count; ++i) {
+      const store::AuditRecord& r = hashed[i];
+      if (first) {
+        first = false;
+        auto a = anchor(r);
+        if (!a) {
+          failure = std::unexpected(a.error());
+          return false;
+        }
+        if (!*a)
+          return false;
+      }
+      auto ok = checker.check(r, consistent[i] != 0);
+      if (!ok) {
+        failure = std::unexpected(ok.error());
+        return false;
+      }
+      if (!*ok)
+        return false;
+      if (options.progress && (++done & 0x3FFF) == 0)
+        options.progress(done, total);
+    }
+    return true;
+  };
+  auto hand_over = [&]() -> bool {
+    if (!check_hashed())
+      return false;
+    std::swap(filling, hashed);
+    hashed_count = filled;
+    filled = 0;
+    hashing = std::async(std::launch::async, hash_batch, &hashed, hashed_count);
+    return true;
+  };
 
   Filter filter;
   filter.from_seq = options.from_seq;
-  bool first = true;
-  std::int64_t done = 0;
-  const std::int64_t total =
-      options.from_seq > range->first_seq ? range->last_seq - options.from_seq + 1 : range->count;
-  Expected<void> failure;
+  bool stopped = false;
   auto scanned = trail.scan(filter, [&](const store::AuditRecord& r) {
-    if (first) {
-      first = false;
-      if (options.from_seq > 0) {
-        checker.anchor(r.prev_hash, "its own prev_hash (trusted: --from " +
-                                        std::to_string(options.from_seq) + ")");
-      } else if (r.seq == 1) {
-        checker.anchor(std::string(store::kGenesisHash), "the start of the chain");
-      } else {
-        auto cps = trail.checkpoints();
-        if (!cps) {
-          failure = std::unexpected(cps.error());
-          return false;
-        }
-        const Checkpoint* found = nullptr;
-        for (const Checkpoint& c : *cps) {
-          if (c.purged_through == r.seq - 1)
-            found = &c;
-        }
-        if (!found) {
-          report.problem =
-              Problem{Problem::Kind::missing, r.seq,
-                      seq_range(1, r.seq - 1) +
-                          " missing, and no checkpoint record accounts for their purge (every "
-                          "purge writes one)"};
-          return false;
-        }
-        checker.anchor(found->continues_from,
-                       "checkpoint record " + std::to_string(found->seq) + " (" +
-                           seq_range(found->purged_from, found->purged_through) + " purged)");
-      }
-    }
-    auto ok = checker.check(r);
-    if (!ok) {
-      failure = std::unexpected(ok.error());
+    filling[filled++] = r;  // assigned into kept strings: no allocation once warm
+    if (filled == kBatch && !hand_over()) {
+      stopped = true;
       return false;
     }
-    if (options.progress && (++done & 0x3FFF) == 0)
-      options.progress(done, total);
-    return *ok;
+    return true;
   });
+  if (!stopped && scanned && (!hand_over() || !check_hashed()))
+    stopped = true;
+  if (hashing.valid())
+    hashing.wait();
   if (!scanned)
     return std::unexpected(scanned.error());
   if (!failure)
