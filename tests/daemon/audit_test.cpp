@@ -7,6 +7,9 @@
 
 #include <sstream>
 
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
 #include "daemon/audit/trail.h"
 #include "daemon/audit/verify.h"
 #include "daemon/store/sqlite_store.h"
@@ -19,6 +22,7 @@ using store::DeliveryState;
 using store::testing::at;
 using store::testing::TempDir;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 std::unique_ptr<store::SqliteStore> open_store(const TempDir& dir) {
   store::SqliteOptions o;
@@ -334,6 +338,32 @@ TEST(AuditHeads, HeadsAreReadFromTheDaemonsLogLines) {
   EXPECT_EQ(heads[0].line, 2);
   EXPECT_EQ(heads[1].seq, 10000);
   EXPECT_EQ(heads[1].hash, std::string(64, 'b'));
+}
+
+TEST(AuditHeads, TheStoreLogsTheHeadAfterEachCommitThatCrossesAMultipleOfEvery) {
+  TempDir dir;
+  std::ostringstream log;
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "test", std::make_shared<spdlog::sinks::ostream_sink_mt>(log)));
+  {
+    auto s = open_store(dir);
+    s->log_heads_every(4);
+    for (int i = 0; i < 3; ++i)  // commits end at records 3, 6 and 9
+      accept(*s, event("e" + std::to_string(i), at("2026-11-27T21:00:00+01:00")));
+  }
+  spdlog::set_default_logger(previous);
+  auto rs = records(dir);
+  EXPECT_THAT(log.str(), Not(HasSubstr("seq=3 ")));
+  EXPECT_THAT(log.str(), HasSubstr("event=audit.head seq=6 hash=" + rs[5].hash));
+  EXPECT_THAT(log.str(), HasSubstr("event=audit.head seq=9 hash=" + rs[8].hash));
+  std::istringstream in(log.str());
+  VerifyOptions o;
+  o.heads = parse_heads(in);
+  EXPECT_EQ(o.heads.size(), 2u);
+  auto r = run(dir, o);
+  EXPECT_FALSE(r.problem);
+  EXPECT_EQ(r.heads_matched, 2u);
 }
 
 // Retention.

@@ -1004,3 +1004,46 @@ TEST(SinkSending, AWebhookNeedsAReadableWellFormedSecretAndOtherTypesAreNotAvail
 
 }  // namespace
 }  // namespace treve::config
+
+namespace treve::config {
+namespace {
+
+TEST(Retention, DefaultsAreAYearOfRecordsAndThirtyDaysOfBodies) {
+  auto c = parse_config("", "test.toml");
+  ASSERT_TRUE(c);
+  EXPECT_EQ((*c)->audit.retention, std::chrono::hours{365 * 24});
+  EXPECT_EQ((*c)->audit.head_log_every, 10'000);
+  EXPECT_EQ((*c)->events.retention, std::chrono::hours{30 * 24});
+  EXPECT_THAT((*c)->warnings, Not(Contains(HasSubstr("retention"))));
+}
+
+TEST(Retention, ValuesAreReadAndAYearAndAHalfIsWarnedAbout) {
+  auto c = parse_config(
+      "[audit]\nretention = \"540d\"\nhead_log_every = 0\n[events]\nretention = \"7d\"\n",
+      "test.toml");
+  ASSERT_TRUE(c) << c.error()[0].to_string();
+  EXPECT_EQ((*c)->audit.retention, std::chrono::hours{540 * 24});
+  EXPECT_EQ((*c)->audit.head_log_every, 0);
+  EXPECT_EQ((*c)->events.retention, std::chrono::hours{7 * 24});
+  EXPECT_THAT((*c)->warnings, Contains(AllOf(StartsWith("test.toml:2: audit.retention: 540 days"),
+                                             HasSubstr("CNIL"))));
+}
+
+TEST(Retention, BadValuesAreNamedWithTheirLine) {
+  auto errors = errors_of(
+      "[audit]\n"                 // 1
+      "retention = \"12h\"\n"     // 2
+      "head_log_every = -1\n"     // 3
+      "keep = true\n"             // 4
+      "[events]\n"                // 5
+      "retention = \"400d\"\n");  // 6
+  EXPECT_THAT(errors, Contains(StartsWith("test.toml:2: audit.retention: expected a whole number "
+                                          "of days between 1d and 3650d")));
+  EXPECT_THAT(errors, Contains(StartsWith("test.toml:3: audit.head_log_every: ")));
+  EXPECT_THAT(errors, Contains(StartsWith("test.toml:4: audit.keep: unknown key")));
+  EXPECT_THAT(errors, Contains(StartsWith("test.toml:6: events.retention: expected a whole number "
+                                          "of days between 1d and 366d")));
+}
+
+}  // namespace
+}  // namespace treve::config

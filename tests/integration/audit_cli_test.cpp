@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <compare>
 #include <cstdio>
 #include <ctime>
 #include <map>
@@ -34,7 +35,6 @@
 #include <sstream>
 #include <string>
 #include <thread>
-#include <tuple>
 #include <vector>
 
 #include <date/tz.h>
@@ -529,10 +529,7 @@ struct Expect {
   std::string recipient;  // the raw id
   std::string role;
   std::string kind;
-  bool operator<(const Expect& o) const {
-    return std::tie(source, event_id, recipient, role, kind) <
-           std::tie(o.source, o.event_id, o.recipient, o.role, o.kind);
-  }
+  auto operator<=>(const Expect&) const = default;
 };
 
 struct Scenario {
