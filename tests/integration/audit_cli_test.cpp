@@ -857,15 +857,17 @@ TEST_F(AuditCli, NoIdTitleOrPayloadInTheTrailButFindListsAPersonsRecordsWithTheK
                              << found.out;
     EXPECT_THAT(found.err, HasSubstr(std::to_string(want.size()) + " record(s) about this person"));
   }
-  // The text format names the pseudonym at each connector.
-  Proc text =
-      treve({"audit", "find", "--recipient", kAlpha.id, "--state-dir", daemon->state_dir()});
+  // The text format names the pseudonym at each connector, then the records (Echo's evt-03
+  // was retracted at "ent"; evt-11 came through "alert").
+  Proc text = treve({"audit", "find", "--recipient", kEcho.id, "--state-dir", daemon->state_dir()});
   ASSERT_EQ(text.status, 0) << text;
+  EXPECT_THAT(text.out, HasSubstr("pseudonym at ent: " + expected_pseudonym(key, "ent", kEcho.id)));
   EXPECT_THAT(text.out,
-              HasSubstr("pseudonym at ent: " + expected_pseudonym(key, "ent", kAlpha.id)));
-  EXPECT_THAT(text.out,
-              HasSubstr("pseudonym at alert: " + expected_pseudonym(key, "alert", kAlpha.id)));
-  EXPECT_THAT(text.out, HasSubstr("evt-03"));
+              HasSubstr("pseudonym at alert: " + expected_pseudonym(key, "alert", kEcho.id)));
+  EXPECT_THAT(text.out, HasSubstr("  held  ent/evt-03  "));
+  EXPECT_THAT(text.out, HasSubstr("  retracted  ent/evt-03  "));
+  EXPECT_THAT(text.out, HasSubstr("  held  alert/evt-11  "));
+  EXPECT_THAT(text.out, Not(HasSubstr(kEcho.id)));
 
   // With another key, the same person is nowhere.
   std::string other(32, '\0');
