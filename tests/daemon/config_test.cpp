@@ -1008,7 +1008,7 @@ TEST(SinkSending, AWebhookNeedsAReadableWellFormedSecretAndOtherTypesAreNotAvail
 namespace treve::config {
 namespace {
 
-TEST(Retention, DefaultsAreAYearOfRecordsAndThirtyDaysOfBodies) {
+TEST(RetentionConfig, DefaultsAreAYearOfRecordsAndThirtyDaysOfBodies) {
   auto c = parse_config("", "test.toml");
   ASSERT_TRUE(c);
   EXPECT_EQ((*c)->audit.retention, std::chrono::hours{365 * 24});
@@ -1017,7 +1017,7 @@ TEST(Retention, DefaultsAreAYearOfRecordsAndThirtyDaysOfBodies) {
   EXPECT_THAT((*c)->warnings, Not(Contains(HasSubstr("retention"))));
 }
 
-TEST(Retention, ValuesAreReadAndAYearAndAHalfIsWarnedAbout) {
+TEST(RetentionConfig, ValuesAreReadAndAYearAndAHalfIsWarnedAbout) {
   auto c = parse_config(
       "[audit]\nretention = \"540d\"\nhead_log_every = 0\n[events]\nretention = \"7d\"\n",
       "test.toml");
@@ -1029,7 +1029,7 @@ TEST(Retention, ValuesAreReadAndAYearAndAHalfIsWarnedAbout) {
                                              HasSubstr("CNIL"))));
 }
 
-TEST(Retention, BadValuesAreNamedWithTheirLine) {
+TEST(RetentionConfig, BadValuesAreNamedWithTheirLine) {
   auto errors = errors_of(
       "[audit]\n"                 // 1
       "retention = \"12h\"\n"     // 2

@@ -796,6 +796,17 @@ TEST_F(AuditCli, NoIdTitleOrPayloadInTheTrailButFindListsAPersonsRecordsWithTheK
 
   const std::string table = dump_audit(daemon->db());
   ASSERT_THAT(table, HasSubstr("evt-01"));  // the dump does hold the records
+  {
+    // The secrets are real: the store keeps them where they belong (bodies, deliveries).
+    Db db(daemon->db());
+    std::string kept;
+    for (const auto& r : db.query("SELECT body FROM events"))
+      kept += r[0].value_or("");
+    for (const auto& r : db.query("SELECT recipient FROM deliveries"))
+      kept += r[0].value_or("") + "\n";
+    for (const std::string& secret : s.secrets)
+      ASSERT_THAT(kept, HasSubstr(secret));
+  }
   const std::vector<std::string> period = {"--from", "2000-01-01", "--to", "2100-12-31"};
   auto args = [&](std::vector<std::string> a, const std::vector<std::string>& more) {
     a.insert(a.end(), more.begin(), more.end());
