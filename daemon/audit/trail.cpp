@@ -153,12 +153,14 @@ Expected<std::optional<std::int64_t>> Trail::seq_of_hash(std::string_view hash) 
 }
 
 Expected<std::vector<Checkpoint>> Trail::checkpoints() {
-  store::Statement s(db_, "SELECT seq, detail FROM audit WHERE kind = 'checkpoint' ORDER BY seq");
+  store::Statement s(db_,
+                     "SELECT seq, detail, hash FROM audit WHERE kind = 'checkpoint' ORDER BY seq");
   std::vector<Checkpoint> out;
   int rc;
   while ((rc = s.step()) == SQLITE_ROW) {
     Checkpoint c;
     c.seq = s.integer(0);
+    c.hash = s.text(2);
     boost::system::error_code ec;
     boost::json::value v = boost::json::parse(s.view(1), ec);
     const boost::json::object* o = ec ? nullptr : v.if_object();

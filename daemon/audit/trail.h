@@ -35,6 +35,7 @@ struct Range {
 // after them was chained to `continues_from` (the hash of the last removed record).
 struct Checkpoint {
   std::int64_t seq = 0;
+  std::string hash;  // the checkpoint record's own hash
   std::int64_t purged_from = 0;
   std::int64_t purged_through = 0;
   std::string continues_from;

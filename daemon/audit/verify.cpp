@@ -1,5 +1,6 @@
 #include "daemon/audit/verify.h"
 
+#include <algorithm>
 #include <future>
 #include <istream>
 #include <map>
@@ -199,16 +200,17 @@ std::string_view to_string(Problem::Kind kind) {
 }
 
 std::vector<LoggedHead> parse_heads(std::istream& log) {
-  static const std::regex head(R"(event=audit\.head\b.*\bseq=(\d+)\b.*\bhash=([0-9a-f]{64})\b)");
+  static const std::regex head(
+      R"(event=audit\.(head|checkpoint)\b.*\bseq=(\d+)\b.*\bhash=([0-9a-f]{64})\b)");
   std::vector<LoggedHead> out;
   std::string line;
   int n = 0;
   std::smatch m;
   while (std::getline(log, line)) {
     ++n;
-    if (line.find("event=audit.head") == std::string::npos || !std::regex_search(line, m, head))
+    if (line.find("event=audit.") == std::string::npos || !std::regex_search(line, m, head))
       continue;
-    out.push_back(LoggedHead{std::stoll(m[1].str()), m[2].str(), n});
+    out.push_back(LoggedHead{std::stoll(m[2].str()), m[3].str(), n, m[1].str() == "checkpoint"});
   }
   return out;
 }
@@ -256,6 +258,26 @@ Expected<VerifyReport> verify(Trail& trail, const VerifyOptions& options) {
                                    " missing, and no checkpoint record accounts for their purge "
                                    "(every purge writes one)"};
       return false;
+    }
+    // Whoever can write the file could also delete recent records and append a checkpoint
+    // claiming their purge: the daemon logs every checkpoint it writes, so a log that does
+    // not vouch for this one exposes the forgery.
+    if (!options.heads.empty()) {
+      const bool logged = std::ranges::any_of(options.heads, [&](const LoggedHead& h) {
+        return h.checkpoint && h.seq == found->seq && h.hash == found->hash;
+      });
+      if (!logged) {
+        report.problem =
+            Problem{Problem::Kind::unanchored, r.seq,
+                    "the trail starts after a purge of " +
+                        seq_range(found->purged_from, found->purged_through) +
+                        ", but the log holds no "
+                        "\"event=audit.checkpoint seq=" +
+                        std::to_string(found->seq) + " hash=" + found->hash +
+                        "\" line: the daemon logs every checkpoint it writes, so this one "
+                        "may be forged (or the log given does not reach back to that purge)"};
+        return false;
+      }
     }
     checker.anchor(found->continues_from, "checkpoint record " + std::to_string(found->seq) + " (" +
                                               seq_range(found->purged_from, found->purged_through) +

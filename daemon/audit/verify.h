@@ -14,11 +14,13 @@
 
 namespace treve::audit {
 
-// A chain head as the daemon logs it: "event=audit.head seq=N hash=H".
+// A chain head as the daemon logs it: "event=audit.head seq=N hash=H", or the checkpoint a
+// purge wrote: "event=audit.checkpoint seq=N hash=H purged_through=K".
 struct LoggedHead {
   std::int64_t seq = 0;
   std::string hash;
   int line = 0;  // in the log given to verify
+  bool checkpoint = false;
 };
 
 // The heads found in a log (the daemon's stderr, or `journalctl -u treve -o cat`); other

@@ -1063,6 +1063,17 @@ Result<std::vector<DeliveryRow>> SqliteStore::list(DeliveryState state, std::int
 }
 
 Result<PurgeResult> SqliteStore::purge(const PurgeLimits& limits, policy::Instant now) {
+  auto result = purge_once(limits, now);
+  // In the log, out of reach of whoever can write the database: `audit verify --heads`
+  // accepts a trail that starts after a purge only if the log vouches for its checkpoint.
+  if (result && result->checkpoint_seq > 0) {
+    spdlog::info("event=audit.checkpoint seq={} hash={} purged_through={}", result->checkpoint_seq,
+                 result->checkpoint_hash, result->purged_through);
+  }
+  return result;
+}
+
+Result<PurgeResult> SqliteStore::purge_once(const PurgeLimits& limits, policy::Instant now) {
   return transaction<PurgeResult>([&]() -> Result<PurgeResult> {
     PurgeResult out;
     const auto max_rows = static_cast<std::int64_t>(limits.max_rows);
@@ -1109,6 +1120,8 @@ Result<PurgeResult> SqliteStore::purge(const PurgeLimits& limits, policy::Instan
                           .text();
       if (auto a = append_audit(record); !a)
         return std::unexpected(a.error());
+      out.checkpoint_seq = record.seq;
+      out.checkpoint_hash = record.hash;
     }
 
     // Whether an event still has a delivery to send (or one held): its body must stay.

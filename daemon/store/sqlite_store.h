@@ -74,6 +74,7 @@ class SqliteStore final : public Store {
   SqliteStore(sqlite3* writer, sqlite3* reader, std::array<unsigned char, 32> key);
 
   Result<void> load_head();
+  Result<PurgeResult> purge_once(const PurgeLimits& limits, policy::Instant now);
   Result<void> append_audit(AuditRecord& r);
   // Runs `body` in a write transaction. The audit head and the ready counter are read again
   // inside it, so that another process writing the same database (`treve deliveries replay`)

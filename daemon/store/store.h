@@ -204,6 +204,8 @@ struct PurgeLimits {
 struct PurgeResult {
   std::int64_t audit_records = 0;  // removed
   std::int64_t purged_through = 0;
+  std::int64_t checkpoint_seq = 0;  // the checkpoint record written, if records were removed
+  std::string checkpoint_hash;
   std::int64_t bodies = 0;      // event bodies removed
   std::int64_t events = 0;      // whole events (and their deliveries) removed
   std::int64_t deliveries = 0;  // deliveries removed with them

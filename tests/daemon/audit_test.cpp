@@ -456,6 +456,56 @@ TEST(AuditRetention, APurgeWritesACheckpointAndTheRestStillVerifies) {
   EXPECT_FALSE(r.problem) << r.problem->message;
 }
 
+TEST(AuditRetention, AForgedCheckpointHidingRecentRecordsIsCaughtAgainstTheLog) {
+  TempDir dir;
+  write_trail(dir, 10);
+  auto rs = records(dir);
+  const auto heads = heads_of(rs, 5);
+  // Records 1 to 10 removed, and a checkpoint claiming their purge appended to the chain.
+  store::AuditRecord forged = rs.back();
+  forged.seq = 31;
+  forged.kind = "checkpoint";
+  forged.source = forged.event_id = forged.establishment = forged.category = "";
+  forged.recipient = forged.role = "";
+  forged.detail = R"({"purged_from":1,"purged_through":10,"records":10,"continues_from":")" +
+                  rs[9].hash + R"(","before":"2025-01-01T00:00:00+00:00"})";
+  store::chain(forged, rs.back().hash);
+  rs.erase(rs.begin(), rs.begin() + 10);
+  rs.push_back(forged);
+  replace_all(dir, rs);
+  EXPECT_FALSE(run(dir).problem) << "without the log, a forged purge looks like a real one";
+  VerifyOptions o;
+  o.heads = heads;
+  auto r = run(dir, o);
+  ASSERT_TRUE(r.problem);
+  EXPECT_EQ(r.problem->kind, Problem::Kind::unanchored);
+  EXPECT_EQ(r.problem->seq, 11);
+  EXPECT_THAT(r.problem->message, HasSubstr("event=audit.checkpoint seq=31"));
+}
+
+TEST(AuditRetention, ARealPurgeIsVouchedForByTheCheckpointItLogs) {
+  TempDir dir;
+  std::ostringstream log;
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "test", std::make_shared<spdlog::sinks::ostream_sink_mt>(log)));
+  const policy::Instant now = at("2027-12-15T12:00:00+01:00");
+  {
+    auto s = open_store(dir);
+    s->log_heads_every(3);
+    write_year(dir, *s, at("2026-11-27T21:00:00+01:00"), at("2027-12-10T10:00:00+01:00"));
+    ASSERT_TRUE(s->purge(limits_at(now), now));
+  }
+  spdlog::set_default_logger(previous);
+  EXPECT_THAT(log.str(), HasSubstr("event=audit.checkpoint seq="));
+  std::istringstream in(log.str());
+  VerifyOptions o;
+  o.heads = parse_heads(in);
+  auto r = run(dir, o);
+  EXPECT_FALSE(r.problem) << r.problem->message;
+  EXPECT_GT(r.heads_purged, 0u);
+}
+
 TEST(AuditRetention, BodiesOfFinishedEventsGoAfterTheirRetentionWhileRecordsStay) {
   TempDir dir;
   const policy::Instant received = at("2026-11-02T10:00:00+01:00");
