@@ -114,7 +114,15 @@ int main(int argc, char** argv) {
   stats->add_option("--establishment", stats_req.establishments, "UAI (repeatable)");
   stats->add_option("--format", stats_req.format, "text, json or csv")->capture_default_str();
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // Bad arguments exit 1 (0 for --help); for `audit verify`, whose 1 means "not intact",
+    // they exit 2 like any other reason it could not verify.
+    if (app.exit(e) == 0)
+      return cli::kExitOk;
+    return verify->parsed() ? cli::kExitAuditUnverifiable : cli::kExitFailure;
+  }
 
   std::ios::sync_with_stdio(false);
   if (*serve)

@@ -79,7 +79,7 @@ class Checker {
       return;
     for (const auto& [seq, h] : heads_) {
       if (seq < first_seq) {
-        ++report_.heads_purged;
+        ++report_.heads_before;
         continue;
       }
       if (seq > report_.last_seq) {
@@ -88,8 +88,8 @@ class Checker {
             Problem{Problem::Kind::truncated, from,
                     "the daemon logged record " + std::to_string(seq) + " (hash " + h.hash +
                         ", log line " + std::to_string(h.line) + ") but the trail ends at record " +
-                        std::to_string(report_.last_seq) + ": " + seq_range(from, seq) +
-                        " at least were removed"};
+                        std::to_string(report_.last_seq) + ": at least " + seq_range(from, seq) +
+                        " removed"};
         return;
       }
     }
@@ -97,9 +97,10 @@ class Checker {
 
  private:
   std::string last_matched_head() const {
-    return last_head_seq_ ? "record " + std::to_string(last_head_seq_) +
-                                " (the last logged head that still matches)"
-                          : "the start of the trail";
+    return last_head_seq_
+               ? "record " + std::to_string(last_head_seq_) +
+                     " (the last logged head that still matches)"
+               : "record " + std::to_string(report_.first_seq) + " (where verification started)";
   }
 
   // A problem with `r`, if any, named as precisely as the trail allows.
@@ -357,7 +358,7 @@ Expected<VerifyReport> verify(Trail& trail, const VerifyOptions& options) {
     return std::unexpected(failure.error());
   if (options.progress && !report.problem)
     options.progress(total, total);
-  checker.finish(range->first_seq);
+  checker.finish(report.records > 0 ? report.first_seq : range->first_seq);
   return report;
 }
 

@@ -60,7 +60,8 @@ struct VerifyReport {
   std::string head;    // hash of the last record checked
   std::string anchor;  // what the first record was checked against, for people
   std::size_t heads_matched = 0;
-  std::size_t heads_purged = 0;  // logged heads of records since purged: not checkable
+  // Logged heads of records before the first one checked (purged, or before --from).
+  std::size_t heads_before = 0;
   std::optional<Problem> problem;
 };
 

@@ -250,9 +250,12 @@ int audit_verify(const AuditVerifyRequest& request, std::istream& in, std::ostre
     out << (*trail)->path() << ": the audit trail is NOT intact\n"
         << "record " << r.problem->seq << ": " << audit::to_string(r.problem->kind) << ": "
         << r.problem->message << '\n';
-    if (r.records > 0) {
-      out << "records " << r.first_seq << " to " << r.last_seq << " verified before it ("
-          << r.anchor << ")\n";
+    // The bad record may be one already counted (an inserted one, or one rehashed after an
+    // edit, is found by the record after it).
+    const std::int64_t last_ok = std::min(r.last_seq, r.problem->seq - 1);
+    if (r.records > 0 && last_ok >= r.first_seq) {
+      out << "records " << r.first_seq << " to " << last_ok << " verified before it (" << r.anchor
+          << ")\n";
     }
     return kExitAuditBroken;
   }
@@ -270,8 +273,10 @@ int audit_verify(const AuditVerifyRequest& request, std::istream& in, std::ostre
            "against the heads in the daemon's log (--heads)\n";
   } else {
     out << "logged heads: " << r.heads_matched << " matched";
-    if (r.heads_purged)
-      out << ", " << r.heads_purged << " of records since purged";
+    if (r.heads_before) {
+      out << ", " << r.heads_before << " of records before record " << r.first_seq
+          << (request.from > 0 ? " (not checked: --from)" : " (purged since)");
+    }
     out << '\n';
   }
   return kExitOk;
