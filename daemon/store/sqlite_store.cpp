@@ -1137,77 +1137,86 @@ Result<PurgeResult> SqliteStore::purge_once(const PurgeLimits& limits, policy::I
       return rc == SQLITE_ROW;
     };
 
-    // Bodies (title and payload) of events older than events_before.
-    {
+    // The first ids a query lists while `take` holds, at most max_rows; `limited` when there
+    // were more. Another slice is asked for only if this one removed something: events that
+    // must stay (held with no release instant) never make the purge loop.
+    auto first_ids = [&](Statement& q, bool& limited,
+                         auto&& take) -> Result<std::vector<std::int64_t>> {
       std::vector<std::int64_t> ids;
-      Statement q(writer_,
-                  "SELECT id FROM events WHERE body IS NOT NULL AND received_at < ? "
-                  "ORDER BY received_at LIMIT ?");
-      q.bind(1, instant_ms(limits.events_before)).bind(2, max_rows + 1);
       int rc;
-      while ((rc = q.step()) == SQLITE_ROW)
+      while ((rc = q.step()) == SQLITE_ROW && take(q))
         ids.push_back(q.integer(0));
-      if (rc != SQLITE_DONE)
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return std::unexpected(error_of(writer_, rc, "cannot read events"));
-      if (std::ssize(ids) > max_rows) {
+      limited = std::ssize(ids) > max_rows;
+      if (limited)
         ids.pop_back();
-        out.more = true;
-      }
-      Statement u(writer_, "UPDATE events SET body = NULL WHERE id = ?");
+      return ids;
+    };
+    // Runs `statement` with each id, in order, for the events with nothing left to send; how
+    // many it changed.
+    auto run_finished = [&](const std::vector<std::int64_t>& ids, Statement& statement,
+                            const char* what) -> Result<std::int64_t> {
+      std::int64_t changed = 0;
       for (std::int64_t id : ids) {
         auto p = has_pending(id);
         if (!p)
           return std::unexpected(p.error());
         if (*p)
           continue;
-        Resetter reset{u};
-        u.bind(1, id);
-        if (int rc2 = u.step(); rc2 != SQLITE_DONE)
-          return std::unexpected(error_of(writer_, rc2, "cannot purge an event body"));
-        ++out.bodies;
+        Resetter reset{statement};
+        statement.bind(1, id);
+        if (int rc = statement.step(); rc != SQLITE_DONE)
+          return std::unexpected(error_of(writer_, rc, what));
+        changed += sqlite3_changes(writer_);
       }
+      return changed;
+    };
+
+    // Bodies (title and payload) of events older than events_before.
+    {
+      Statement q(writer_,
+                  "SELECT id FROM events WHERE body IS NOT NULL AND received_at < ? "
+                  "ORDER BY received_at LIMIT ?");
+      q.bind(1, instant_ms(limits.events_before)).bind(2, max_rows + 1);
+      bool limited = false;
+      auto ids = first_ids(q, limited, [](Statement&) { return true; });
+      if (!ids)
+        return std::unexpected(ids.error());
+      Statement u(writer_, "UPDATE events SET body = NULL WHERE id = ?");
+      auto n = run_finished(*ids, u, "cannot purge an event body");
+      if (!n)
+        return std::unexpected(n.error());
+      out.bodies = *n;
+      out.more = out.more || (limited && *n > 0);
     }
 
     // Whole events, with their deliveries (and the raw recipient ids they hold), once older
     // than the audit retention and finished. Events are numbered in receipt order, so the
     // oldest are the first rows.
     {
-      std::vector<std::int64_t> ids;
       Statement q(writer_, "SELECT id, received_at FROM events ORDER BY id LIMIT ?");
       q.bind(1, max_rows + 1);
-      int rc;
-      while ((rc = q.step()) == SQLITE_ROW) {
-        if (q.integer(1) >= instant_ms(limits.audit_before))
-          break;
-        ids.push_back(q.integer(0));
-      }
-      if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return std::unexpected(error_of(writer_, rc, "cannot read events"));
-      if (std::ssize(ids) > max_rows) {
-        ids.pop_back();
-        out.more = true;
-      }
+      bool limited = false;
+      auto ids = first_ids(q, limited, [&](Statement& row) {
+        return row.integer(1) < instant_ms(limits.audit_before);
+      });
+      if (!ids)
+        return std::unexpected(ids.error());
+      // Deliveries first (they refer to their event), then the events themselves.
       Statement dd(writer_, "DELETE FROM deliveries WHERE event = ?");
-      Statement de(writer_, "DELETE FROM events WHERE id = ?");
-      for (std::int64_t id : ids) {
-        auto p = has_pending(id);
-        if (!p)
-          return std::unexpected(p.error());
-        if (*p)
-          continue;
-        {
-          Resetter reset{dd};
-          dd.bind(1, id);
-          if (int rc2 = dd.step(); rc2 != SQLITE_DONE)
-            return std::unexpected(error_of(writer_, rc2, "cannot purge deliveries"));
-          out.deliveries += sqlite3_changes(writer_);
-        }
-        Resetter reset{de};
-        de.bind(1, id);
-        if (int rc2 = de.step(); rc2 != SQLITE_DONE)
-          return std::unexpected(error_of(writer_, rc2, "cannot purge an event"));
-        ++out.events;
-      }
+      auto n = run_finished(*ids, dd, "cannot purge deliveries");
+      if (!n)
+        return std::unexpected(n.error());
+      out.deliveries = *n;
+      Statement de(writer_,
+                   "DELETE FROM events WHERE id = ? AND NOT EXISTS "
+                   "(SELECT 1 FROM deliveries WHERE event = events.id)");
+      auto e = run_finished(*ids, de, "cannot purge an event");
+      if (!e)
+        return std::unexpected(e.error());
+      out.events = *e;
+      out.more = out.more || (limited && *e > 0);
     }
     if (out.bodies > 0 || out.events > 0) {
       record.kind = "purged";

@@ -548,6 +548,20 @@ TEST(AuditRetention, APurgeInSlicesWritesOneCheckpointPerSliceAndVerifies) {
   EXPECT_FALSE(r.problem) << r.problem->message;
 }
 
+TEST(AuditRetention, EventsThatMustStayNeverMakeThePurgeAskForMore) {
+  TempDir dir;
+  auto s = open_store(dir);
+  const policy::Instant old = at("2025-11-02T10:00:00+01:00");
+  for (int i = 0; i < 5; ++i)  // held, never released: their bodies and rows stay
+    accept(*s, event("held" + std::to_string(i), old, DeliveryState::held));
+  const policy::Instant now = at("2026-12-15T12:00:00+01:00");
+  sql(dir, "DELETE FROM audit");  // only the events matter here
+  auto r = s->purge(limits_at(now, 2), now);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->bodies + r->events, 0);
+  EXPECT_FALSE(r->more) << "nothing can go: another slice would find the same";
+}
+
 TEST(AuditRetention, NothingOldNothingPurgedNoRecord) {
   TempDir dir;
   auto s = open_store(dir);

@@ -111,172 +111,15 @@ Proc treve(const std::vector<std::string>& args, const std::string& input = "") 
 
 // ---- the daemon, with our configuration ------------------------------------------------------
 
-// `treve serve` in a child process, on loopback (port 0: any free port, read back from the
-// `event=serve.ready` line). The policy is the harness's: every day quiet but for one minute
-// twelve hours away, so that every non-urgent event is held. Its stderr is appended to one log
-// file across restarts: the log `verify --heads` reads.
-class Serve {
- public:
-  Serve(std::string state_dir, std::int64_t head_log_every)
-      : dir_("treve-audit-cli"), state_dir_(std::move(state_dir)), every_(head_log_every) {
-    std::time_t now = std::time(nullptr);
-    std::tm utc{};
-    ::gmtime_r(&now, &utc);
-    gap_hour_ = (utc.tm_hour + 12) % 24;
-  }
-  ~Serve() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      reap(true);
-    }
-  }
-  Serve(const Serve&) = delete;
-  Serve& operator=(const Serve&) = delete;
-
-  void start() {
-    write_config();
-    const std::size_t offset = read_file(log_path()).size();
-    spawn();
-    static constexpr std::string_view kReady = "event=serve.ready listen=";
-    const auto deadline = Steady::now() + 15s;
-    while (Steady::now() < deadline) {
-      const std::string log = read_file(log_path());
-      if (auto at = log.find(kReady, offset); at != std::string::npos) {
-        const auto begin = at + kReady.size();
-        const auto end = log.find_first_of(" \n", begin);
-        if (end != std::string::npos) {
-          const std::string endpoint = log.substr(begin, end - begin);
-          port_ = static_cast<std::uint16_t>(std::stoi(endpoint.substr(endpoint.rfind(':') + 1)));
-          return;
-        }
-      }
-      if (reap(false))
-        throw std::runtime_error("treve serve exited with status " + std::to_string(status_) +
-                                 ":\n" + log.substr(offset));
-      std::this_thread::sleep_for(2ms);
-    }
-    throw std::runtime_error("treve serve did not become ready:\n" + read_file(log_path()));
-  }
-
-  // SIGTERM, then the exit status (-2 when it had to be killed).
-  int stop(std::chrono::milliseconds timeout = 15s) {
-    if (pid_ <= 0)
-      return status_;
-    ::kill(pid_, SIGTERM);
-    const auto deadline = Steady::now() + timeout;
-    while (!reap(false)) {
-      if (Steady::now() > deadline) {
-        ::kill(pid_, SIGKILL);
-        reap(true);
-        return status_ = -2;
-      }
-      std::this_thread::sleep_for(2ms);
-    }
-    return status_;
-  }
-
-  // Waits for `needle` in the log; false after `timeout`.
-  bool wait_for_log(std::string_view needle, std::chrono::milliseconds timeout) const {
-    const auto deadline = Steady::now() + timeout;
-    while (Steady::now() < deadline) {
-      if (log().find(needle) != std::string::npos)
-        return true;
-      std::this_thread::sleep_for(5ms);
-    }
-    return false;
-  }
-
-  std::uint16_t port() const { return port_; }
-  const std::string& state_dir() const { return state_dir_; }
-  std::string db() const { return state_dir_ + "/treve.db"; }
-  std::string key_path() const { return state_dir_ + "/pseudonym.key"; }
-  std::string log_path() const { return (dir_.path() / "serve.log").string(); }
-  std::string log() const { return read_file(log_path()); }
-  std::string config_path() const { return (dir_.path() / "treve.toml").string(); }
-
- private:
-  void write_config() const {
-    char gap_start[8], gap_end[8];
-    std::snprintf(gap_end, sizeof gap_end, "%02d:00", gap_hour_);
-    std::snprintf(gap_start, sizeof gap_start, "%02d:01", gap_hour_);
-    std::ostringstream c;
-    c << "[server]\n"
-      << "listen = \"127.0.0.1:0\"\n"
-      << "admin_listen = \"unix:" << (dir_.path() / "admin.sock").string() << "\"\n"
-      << "state_dir = \"" << state_dir_ << "\"\n"
-      << "\n[audit]\nhead_log_every = " << every_ << "\n"
-      << "\n[policy]\n"
-      << "timezone = \"UTC\"\n"
-      << "parent_grade_delay = \"24h\"\n"
-      << "urgent_categories = [\"alert\"]\n"
-      << "holidays = []\n"
-      << "\n[[policy.quiet]]\n"
-      << "days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\"]\n"
-      << "start = \"" << gap_start << "\"\n"
-      << "end = \"" << gap_end << "\"\n"
-      << "\n[[connectors]]\nname = \"ent\"\n"
-      << "token_sha256 = \"" << sha256_hex(kEntToken) << "\"\nmay_bypass = false\n"
-      << "\n[[connectors]]\nname = \"alert\"\n"
-      << "token_sha256 = \"" << sha256_hex(kAlertToken) << "\"\nmay_bypass = true\n";
-    std::ofstream(config_path(), std::ios::binary | std::ios::trunc) << c.str();
-  }
-
-  void spawn() {
-    std::vector<std::string> args{kBinary, "serve", "--config", config_path()};
-    std::vector<char*> argv;
-    for (auto& a : args)
-      argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const std::string err = log_path();
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    pid_t pid = 0;
-    const int rc = posix_spawn(&pid, kBinary.c_str(), &actions, &attr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-    if (rc != 0)
-      throw std::runtime_error("cannot spawn " + kBinary + ": " + std::strerror(rc));
-    pid_ = pid;
-    ChildRegistry::add(pid);
-  }
-
-  bool reap(bool block) {
-    if (pid_ <= 0)
-      return true;
-    int wstatus = 0;
-    pid_t r;
-    do {
-      r = ::waitpid(pid_, &wstatus, block ? 0 : WNOHANG);
-    } while (r < 0 && errno == EINTR);
-    if (r == 0)
-      return false;
-    status_ = WIFEXITED(wstatus)     ? WEXITSTATUS(wstatus)
-              : WIFSIGNALED(wstatus) ? 128 + WTERMSIG(wstatus)
-                                     : -1;
-    ChildRegistry::remove(pid_);
-    pid_ = -1;
-    return true;
-  }
-
-  TempDir dir_;
-  std::string state_dir_;
-  std::int64_t every_;
-  int gap_hour_ = 0;
-  pid_t pid_ = -1;
-  int status_ = -1;
-  std::uint16_t port_ = 0;
-};
+// The harness's daemon (every non-urgent event held), with the chain head logged every
+// `head_log_every` records. Its stderr is appended to one log file across restarts: the log
+// `verify --heads` reads.
+std::unique_ptr<Daemon> serve(const std::string& state_dir, std::int64_t head_log_every) {
+  DaemonOptions o;
+  o.state_dir = state_dir;
+  o.extra_config = "\n[audit]\nhead_log_every = " + std::to_string(head_log_every) + "\n";
+  return std::make_unique<Daemon>(std::move(o));
+}
 
 // ---- logged heads, CSV, the chain --------------------------------------------------------------
 
@@ -569,7 +412,7 @@ EventSpec scenario_event(int i) {
 // stops and of every `head_log_every` records), seven and then five of them (the last two
 // through the "alert" connector: the same people get other pseudonyms there), and retracts
 // one. Stops the daemon cleanly.
-Scenario populate(Serve& daemon) {
+Scenario populate(Daemon& daemon) {
   Scenario s;
   for (const Recipient& p : kPeople)
     s.secrets.push_back(p.id);
@@ -591,7 +434,7 @@ Scenario populate(Serve& daemon) {
     for (int i = 1; i <= 7; ++i)
       post(client, i, kEntToken, "ent");
   }
-  EXPECT_EQ(daemon.stop(), 0) << daemon.log();
+  EXPECT_EQ(daemon.stop(), 0) << daemon.stderr_log();
   daemon.start();
   {
     HttpClient client(daemon.port());
@@ -606,15 +449,15 @@ Scenario populate(Serve& daemon) {
       ++s.retracted;
     }
   }
-  EXPECT_EQ(daemon.stop(), 0) << daemon.log();
+  EXPECT_EQ(daemon.stop(), 0) << daemon.stderr_log();
   return s;
 }
 
 class AuditCli : public ::testing::Test {
  protected:
   // A daemon on a fresh state directory, the chain head logged every 10 records.
-  std::unique_ptr<Serve> fresh(std::int64_t head_log_every = 10) {
-    return std::make_unique<Serve>((dir_.path() / "state").string(), head_log_every);
+  std::unique_ptr<Daemon> fresh(std::int64_t head_log_every = 10) {
+    return serve((dir_.path() / "state").string(), head_log_every);
   }
   TempDir dir_{"treve-audit-cli-state"};
 };
@@ -624,7 +467,7 @@ class AuditCli : public ::testing::Test {
 TEST_F(AuditCli, VerifyWithTheLoggedHeadsOfTwoRunsSaysIntact) {
   auto daemon = fresh();
   populate(*daemon);
-  Db db(daemon->db());
+  Db db(daemon->db_path());
   const auto rows = read_audit(db);
   const auto n = static_cast<std::int64_t>(rows.size());
   ASSERT_GT(n, 40);
@@ -632,7 +475,7 @@ TEST_F(AuditCli, VerifyWithTheLoggedHeadsOfTwoRunsSaysIntact) {
 
   // The heads the daemon logged are those of the trail: at the first stop, at the second start
   // (the same), at the last stop, and after every commit crossing a multiple of 10.
-  const std::string log = daemon->log();
+  const std::string log = daemon->stderr_log();
   const auto heads = logged_heads(log);
   for (const auto& [seq, hash] : heads) {
     ASSERT_GE(seq, 1);
@@ -658,8 +501,8 @@ TEST_F(AuditCli, VerifyWithTheLoggedHeadsOfTwoRunsSaysIntact) {
   const std::string expected_summary =
       "records:  " + std::to_string(n) + " (1 to " + std::to_string(n) + ")\n";
   const std::string expected_heads = "logged heads: " + std::to_string(seqs.size()) + " matched\n";
-  Proc r =
-      treve({"audit", "verify", "--state-dir", daemon->state_dir(), "--heads", daemon->log_path()});
+  Proc r = treve(
+      {"audit", "verify", "--state-dir", daemon->state_dir(), "--heads", daemon->stderr_path()});
   EXPECT_EQ(r.status, 0) << r;
   EXPECT_THAT(r.out, HasSubstr("the audit trail is intact"));
   EXPECT_THAT(r.out, HasSubstr(expected_summary));
@@ -677,8 +520,8 @@ TEST_F(AuditCli, VerifyWithTheLoggedHeadsOfTwoRunsSaysIntact) {
 
   // An auditor's copy of the database file, by --db.
   const std::string copy = (dir_.path() / "copy.db").string();
-  fs::copy_file(daemon->db(), copy);
-  Proc on_copy = treve({"audit", "verify", "--db", copy, "--heads", daemon->log_path()});
+  fs::copy_file(daemon->db_path(), copy);
+  Proc on_copy = treve({"audit", "verify", "--db", copy, "--heads", daemon->stderr_path()});
   EXPECT_EQ(on_copy.status, 0) << on_copy;
   EXPECT_THAT(on_copy.out, HasSubstr(expected_summary));
   EXPECT_THAT(on_copy.out, HasSubstr(expected_heads));
@@ -696,7 +539,7 @@ TEST_F(AuditCli, TruncationPassesTheChainButNotTheLoggedHeads) {
   populate(*daemon);
   std::int64_t n = 0;
   {
-    Db db(daemon->db(), false);
+    Db db(daemon->db_path(), false);
     n = db.scalar("SELECT max(seq) FROM audit");
     ASSERT_GT(n, 10);
     db.query("DELETE FROM audit WHERE seq > ?", {std::to_string(n - 3)});
@@ -710,13 +553,13 @@ TEST_F(AuditCli, TruncationPassesTheChainButNotTheLoggedHeads) {
                                    std::to_string(n - 3) + ")"));
   EXPECT_THAT(alone.out, HasSubstr("logged heads: none given"));
 
-  Proc against =
-      treve({"audit", "verify", "--state-dir", daemon->state_dir(), "--heads", daemon->log_path()});
+  Proc against = treve(
+      {"audit", "verify", "--state-dir", daemon->state_dir(), "--heads", daemon->stderr_path()});
   EXPECT_EQ(against.status, 1) << against;
   EXPECT_THAT(against.out, HasSubstr("NOT intact"));
   EXPECT_THAT(against.out, HasSubstr("record " + std::to_string(n - 2) + ": truncated"));
   // It names the first logged head beyond the end of what is left.
-  const std::set<std::int64_t> seqs = head_seqs(daemon->log());
+  const std::set<std::int64_t> seqs = head_seqs(daemon->stderr_log());
   ASSERT_NE(seqs.upper_bound(n - 3), seqs.end());
   EXPECT_THAT(against.out, HasSubstr("the daemon logged record " +
                                      std::to_string(*seqs.upper_bound(n - 3)) + " "));
@@ -728,11 +571,11 @@ TEST_F(AuditCli, TruncationPassesTheChainButNotTheLoggedHeads) {
 TEST_F(AuditCli, ARemovedRecordWithTheChainRecomputedIsCaughtOnlyAgainstTheLog) {
   auto daemon = fresh();
   populate(*daemon);
-  const std::string log = daemon->log();
+  const std::string log = daemon->stderr_log();
   const std::set<std::int64_t> seqs = head_seqs(log);
   std::vector<AuditRow> rows;
   {
-    Db db(daemon->db());
+    Db db(daemon->db_path());
     rows = read_audit(db);
   }
   const auto n = static_cast<std::int64_t>(rows.size());
@@ -762,9 +605,9 @@ TEST_F(AuditCli, ARemovedRecordWithTheChainRecomputedIsCaughtOnlyAgainstTheLog) 
     prev = r.hash;
     tail.push_back(std::move(r));
   }
-  replace_tail(daemon->db(), victim, tail);
+  replace_tail(daemon->db_path(), victim, tail);
   {
-    Db db(daemon->db());
+    Db db(daemon->db_path());
     const auto rewritten = read_audit(db);
     ASSERT_EQ(static_cast<std::int64_t>(rewritten.size()), n - 1);
     ASSERT_EQ(verify_chain(rewritten), "");  // consistent: the chain alone cannot tell
@@ -774,8 +617,8 @@ TEST_F(AuditCli, ARemovedRecordWithTheChainRecomputedIsCaughtOnlyAgainstTheLog) 
   EXPECT_EQ(alone.status, 0) << alone;
   EXPECT_THAT(alone.out, HasSubstr("the audit trail is intact"));
 
-  Proc against =
-      treve({"audit", "verify", "--state-dir", daemon->state_dir(), "--heads", daemon->log_path()});
+  Proc against = treve(
+      {"audit", "verify", "--state-dir", daemon->state_dir(), "--heads", daemon->stderr_path()});
   EXPECT_EQ(against.status, 1) << against;
   EXPECT_THAT(against.out, HasSubstr("NOT intact"));
   EXPECT_THAT(against.out, HasSubstr("record " + std::to_string(*first_after) + ": rewritten"));
@@ -794,11 +637,11 @@ TEST_F(AuditCli, NoIdTitleOrPayloadInTheTrailButFindListsAPersonsRecordsWithTheK
   auto daemon = fresh();
   const Scenario s = populate(*daemon);
 
-  const std::string table = dump_audit(daemon->db());
+  const std::string table = dump_audit(daemon->db_path());
   ASSERT_THAT(table, HasSubstr("evt-01"));  // the dump does hold the records
   {
     // The secrets are real: the store keeps them where they belong (bodies, deliveries).
-    Db db(daemon->db());
+    Db db(daemon->db_path());
     std::string kept;
     for (const auto& r : db.query("SELECT body FROM events"))
       kept += r[0].value_or("");
@@ -832,7 +675,7 @@ TEST_F(AuditCli, NoIdTitleOrPayloadInTheTrailButFindListsAPersonsRecordsWithTheK
     }
   }
   // Exports hold every record, and the stats count them.
-  Db db(daemon->db());
+  Db db(daemon->db_path());
   const auto rows = read_audit(db);
   EXPECT_EQ(rows_of_csv(csv.out).size(), rows.size());
   EXPECT_EQ(rows_of_jsonl(jsonl.out).size(), rows.size());
@@ -1024,7 +867,7 @@ TEST_F(AuditCli, ExportAndVerifyOnTheLiveDatabaseNeverHoldUpIngest) {
   RecordProperty("posts_during_exports", posted_during);
   RecordProperty("slowest_post_ms", static_cast<int>(slowest_ms.load()));
   client.close();
-  ASSERT_EQ(daemon->stop(), 0) << daemon->log();
+  ASSERT_EQ(daemon->stop(), 0) << daemon->stderr_log();
 
   // After the stop, an export is exactly the table.
   std::vector<std::string> a = {"audit", "export", "--state-dir", daemon->state_dir()};
@@ -1032,7 +875,7 @@ TEST_F(AuditCli, ExportAndVerifyOnTheLiveDatabaseNeverHoldUpIngest) {
   Proc last = treve(a);
   ASSERT_EQ(last.status, 0) << last;
   const auto exported = rows_of_csv(last.out);
-  Db db(daemon->db());
+  Db db(daemon->db_path());
   const auto rows = read_audit(db);
   ASSERT_EQ(exported.size(), rows.size());
   for (std::size_t i = 0; i < rows.size(); ++i) {
@@ -1171,12 +1014,14 @@ TEST_F(AuditCli, PurgeAtStartKeepsTheChainVerifiableFromItsCheckpoint) {
   const std::string last_old_hash = before[16].hash;
 
   // The daemon on that state directory: purge at start (default audit.retention: 365 days).
-  Serve daemon(state, 10'000);
+  auto served = serve(state, 10'000);
+  Daemon& daemon = *served;
   daemon.start();
-  ASSERT_TRUE(daemon.wait_for_log("event=retention.purged", 10s)) << daemon.log();
-  EXPECT_THAT(daemon.log(), HasSubstr("event=retention.purged audit_records=17 purged_through=17 "
-                                      "bodies=4 events=3 deliveries=6"));
-  ASSERT_EQ(daemon.stop(), 0) << daemon.log();
+  ASSERT_TRUE(daemon.wait_for_log("event=retention.purged", 10s)) << daemon.stderr_log();
+  EXPECT_THAT(daemon.stderr_log(),
+              HasSubstr("event=retention.purged audit_records=17 purged_through=17 "
+                        "bodies=4 events=3 deliveries=6"));
+  ASSERT_EQ(daemon.stop(), 0) << daemon.stderr_log();
 
   Db db(state + "/treve.db");
   const auto rows = read_audit(db);
@@ -1227,7 +1072,8 @@ TEST_F(AuditCli, PurgeAtStartKeepsTheChainVerifiableFromItsCheckpoint) {
   EXPECT_THAT(r.out, HasSubstr("records:  " + std::to_string(rows.size()) + " (18 to " +
                                std::to_string(rows.back().seq) + ")"));
   // A head logged before the purge names a purged record: counted, not an error.
-  const std::string heads = "event=audit.head seq=17 hash=" + last_old_hash + "\n" + daemon.log();
+  const std::string heads =
+      "event=audit.head seq=17 hash=" + last_old_hash + "\n" + daemon.stderr_log();
   Proc with_heads = treve({"audit", "verify", "--state-dir", state, "--heads", "-"}, heads);
   EXPECT_EQ(with_heads.status, 0) << with_heads;
   EXPECT_THAT(with_heads.out, HasSubstr(", 1 of records before record 18 (purged since)"));

@@ -546,6 +546,8 @@ struct DaemonOptions {
   std::vector<std::pair<std::string, std::string>> env;
   // Empty: a fresh directory inside the daemon's temporary directory.
   std::string state_dir;
+  // TOML appended to the configuration, such as "[audit]\nhead_log_every = 10\n".
+  std::string extra_config;
 };
 
 // Port 0 in `server.listen`: tried first; when the configuration refuses it (see the report in
@@ -660,6 +662,17 @@ class Daemon {
   std::string stderr_log() const { return read_file(stderr_path()); }
   int gap_hour() const { return gap_hour_; }
 
+  // Waits for `needle` in the daemon's log; false after `timeout`.
+  bool wait_for_log(std::string_view needle, std::chrono::milliseconds timeout) const {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (stderr_log().find(needle) != std::string::npos)
+        return true;
+      std::this_thread::sleep_for(5ms);
+    }
+    return false;
+  }
+
  private:
   static bool& port_zero_works() {
     static bool works = true;
@@ -691,7 +704,8 @@ class Daemon {
       << "\n[[connectors]]\nname = \"ent\"\n"
       << "token_sha256 = \"" << sha256_hex(kEntToken) << "\"\nmay_bypass = false\n"
       << "\n[[connectors]]\nname = \"alert\"\n"
-      << "token_sha256 = \"" << sha256_hex(kAlertToken) << "\"\nmay_bypass = true\n";
+      << "token_sha256 = \"" << sha256_hex(kAlertToken) << "\"\nmay_bypass = true\n"
+      << options_.extra_config;
     std::ofstream(config_path(), std::ios::binary | std::ios::trunc) << c.str();
   }
 
