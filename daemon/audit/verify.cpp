@@ -26,7 +26,7 @@ class Checker {
   Checker(Trail& trail, const VerifyOptions& options, VerifyReport& report)
       : trail_(trail), report_(report) {
     for (const LoggedHead& h : options.heads)
-      heads_.emplace(h.seq, h);
+      heads_[h.seq].push_back(h);
   }
 
   // The first record is checked against `anchor_hash`.
@@ -46,12 +46,16 @@ class Checker {
       return false;
     }
     if (auto h = heads_.find(r.seq); h != heads_.end()) {
-      if (h->second.hash != r.hash) {
+      // The same record may be logged several times (at a stop and at the next start): each
+      // line must match.
+      for (const LoggedHead& logged : h->second) {
+        if (logged.hash == r.hash)
+          continue;
         report_.problem =
             Problem{Problem::Kind::rewritten, r.seq,
-                    "the daemon logged hash " + h->second.hash + " for this record (log line " +
-                        std::to_string(h->second.line) + "), the trail now holds " + r.hash +
-                        ": the chain was recomputed after " + last_matched_head() + ""};
+                    "the daemon logged hash " + logged.hash + " for this record (log line " +
+                        std::to_string(logged.line) + "), the trail now holds " + r.hash +
+                        ": the chain was recomputed after " + last_matched_head()};
         return false;
       }
       ++report_.heads_matched;
@@ -77,7 +81,8 @@ class Checker {
   void finish(std::int64_t first_seq) {
     if (report_.problem)
       return;
-    for (const auto& [seq, h] : heads_) {
+    for (const auto& [seq, logged] : heads_) {
+      const LoggedHead& h = logged.front();
       if (seq < first_seq) {
         ++report_.heads_before;
         continue;
@@ -172,7 +177,7 @@ class Checker {
 
   Trail& trail_;
   VerifyReport& report_;
-  std::map<std::int64_t, LoggedHead> heads_;
+  std::map<std::int64_t, std::vector<LoggedHead>> heads_;  // by record
   std::int64_t last_head_seq_ = 0;
   std::string expected_prev_;
   Previous prev_;

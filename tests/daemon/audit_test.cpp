@@ -296,6 +296,22 @@ TEST(AuditVerify, AShorterRecomputedChainIsCaughtAgainstTheLoggedHeads) {
   EXPECT_EQ(r.problem->seq, 10);  // the first logged head that no longer matches
 }
 
+TEST(AuditVerify, EveryLogLineOfARecordMustMatchNotOnlyTheFirst) {
+  TempDir dir;
+  write_trail(dir, 10);
+  auto rs = records(dir);
+  VerifyOptions o;
+  o.heads = {{20, rs[19].hash, 1}, {20, rs[19].hash, 2}};
+  auto r = run(dir, o);
+  EXPECT_FALSE(r.problem);
+  EXPECT_EQ(r.heads_matched, 1u);  // one record, logged twice
+  o.heads.push_back({20, std::string(64, 'e'), 3});
+  r = run(dir, o);
+  ASSERT_TRUE(r.problem);
+  EXPECT_EQ(r.problem->kind, Problem::Kind::rewritten);
+  EXPECT_THAT(r.problem->message, HasSubstr("log line 3"));
+}
+
 TEST(AuditVerify, FromStartsAtARecordTrustingItsLink) {
   TempDir dir;
   write_trail(dir, 10);
