@@ -413,20 +413,9 @@ void write_year(const TempDir& dir, store::SqliteStore& s, policy::Instant old_a
   auto due = s.ready(0, 100);
   ASSERT_TRUE(due);
   std::vector<store::DeliveryOutcome> outcomes;
-  for (const auto& d : *due) {
-    store::DeliveryOutcome o;
-    o.seq = d.seq;
-    o.source = d.source;
-    o.event_id = d.event_id;
-    o.establishment = d.establishment;
-    o.timezone = d.timezone;
-    o.recipient = d.recipient;
-    o.sink = "ent-push";
-    o.attempts = 1;
-    o.status = 200;
-    o.first_attempt_at = old_at;
-    outcomes.push_back(o);
-  }
+  for (const auto& d : *due)
+    outcomes.push_back(
+        store::testing::outcome_for(d, store::DeliveryOutcome::Kind::delivered, old_at));
   ASSERT_TRUE(s.record_outcomes(outcomes, old_at));
   accept(s, event("old-held", old_at, DeliveryState::held));  // never released: kept
   accept(s, event("recent", recent_at, DeliveryState::held));

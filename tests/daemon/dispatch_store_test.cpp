@@ -87,24 +87,7 @@ bool chain_ok(const Dir& dir) {
 }
 
 DeliveryOutcome outcome_for(const DispatchItem& d, DeliveryOutcome::Kind kind) {
-  DeliveryOutcome o;
-  o.kind = kind;
-  o.seq = d.seq;
-  o.source = d.source;
-  o.event_id = d.event_id;
-  o.establishment = d.establishment;
-  o.category = d.category;
-  o.timezone = d.timezone;
-  o.recipient = d.recipient;
-  o.role = d.role;
-  o.sink = "push";
-  o.webhook_id = "dlv_x";
-  o.attempts = d.attempts + 1;
-  o.status = kind == DeliveryOutcome::Kind::delivered ? 200 : 503;
-  o.error = kind == DeliveryOutcome::Kind::delivered ? "" : "HTTP 503";
-  o.first_attempt_at = at("2026-11-30T07:00:01+01:00");
-  o.next_attempt_at = at("2026-11-30T07:00:03+01:00");
-  return o;
+  return testing::outcome_for(d, kind, at("2026-11-30T07:00:01+01:00"));
 }
 
 TEST(DispatchStore, DueDeliveriesAreReadPastACursorInTheOrderTheyBecameDue) {

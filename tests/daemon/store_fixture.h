@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "daemon/store/store.h"
 #include "policy/rfc3339.h"
 
 namespace treve::store::testing {
@@ -37,5 +38,29 @@ class TempDir {
   static inline std::atomic<int> counter_{0};
   std::filesystem::path path_;
 };
+
+// What the dispatcher reports of one attempt at `d`: delivered (200), or failed (503) with
+// the next attempt two seconds later.
+inline DeliveryOutcome outcome_for(const DispatchItem& d, DeliveryOutcome::Kind kind,
+                                   policy::Instant attempted_at) {
+  DeliveryOutcome o;
+  o.kind = kind;
+  o.seq = d.seq;
+  o.source = d.source;
+  o.event_id = d.event_id;
+  o.establishment = d.establishment;
+  o.category = d.category;
+  o.timezone = d.timezone;
+  o.recipient = d.recipient;
+  o.role = d.role;
+  o.sink = "push";
+  o.webhook_id = "dlv_x";
+  o.attempts = d.attempts + 1;
+  o.status = kind == DeliveryOutcome::Kind::delivered ? 200 : 503;
+  o.error = kind == DeliveryOutcome::Kind::delivered ? "" : "HTTP 503";
+  o.first_attempt_at = attempted_at;
+  o.next_attempt_at = attempted_at + std::chrono::seconds{2};
+  return o;
+}
 
 }  // namespace treve::store::testing

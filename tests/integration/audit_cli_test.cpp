@@ -42,6 +42,7 @@
 #include <gtest/gtest.h>
 
 #include "daemon/store/sqlite_store.h"
+#include "tests/daemon/store_fixture.h"
 #include "tests/integration/daemon_harness.h"
 
 namespace treve::itest {
@@ -913,22 +914,7 @@ store::NewEvent library_event(const std::string& id, policy::Instant received,
 }
 
 store::DeliveryOutcome delivered(const store::DispatchItem& d) {
-  store::DeliveryOutcome o;
-  o.kind = store::DeliveryOutcome::Kind::delivered;
-  o.seq = d.seq;
-  o.source = d.source;
-  o.event_id = d.event_id;
-  o.establishment = d.establishment;
-  o.category = d.category;
-  o.timezone = d.timezone;
-  o.recipient = d.recipient;
-  o.role = d.role;
-  o.sink = "push";
-  o.webhook_id = "dlv_test";
-  o.attempts = d.attempts + 1;
-  o.status = 200;
-  o.first_attempt_at = d.released_at;
-  return o;
+  return store::testing::outcome_for(d, store::DeliveryOutcome::Kind::delivered, d.released_at);
 }
 
 // Delivers every due delivery at `now`.
