@@ -14,12 +14,14 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "daemon/api/ingest_api.h"
 #include "daemon/cli/commands.h"
 #include "daemon/dispatch/dispatcher.h"
 #include "daemon/http/server.h"
 #include "daemon/service/clock.h"
+#include "daemon/service/notify.h"
 #include "daemon/service/retention.h"
 #include "daemon/service/scheduler.h"
 #include "daemon/service/state.h"
@@ -38,6 +40,33 @@ long long max_page_count_from_env() {
 
 // On SIGTERM, how long requests to sinks already under way may take to finish.
 constexpr std::chrono::milliseconds kDispatchGrace{10'000};
+
+// How often systemd's STATUS= line is brought up to date.
+constexpr std::chrono::seconds kStatusEvery{10};
+
+// What `systemctl status treve` shows: held deliveries, the next release, requests in flight.
+std::string status_line(store::Store& store, const dispatch::Dispatcher& dispatcher) {
+  std::string held = "?";
+  if (auto n = store.held_count())
+    held = std::to_string(*n);
+  std::string next = "none";
+  if (auto t = store.next_release(); t && *t)
+    next = policy::format_rfc3339(**t, store::zone_or_utc("UTC"));
+  return held + " held, next release " + next + ", " +
+         std::to_string(dispatcher.counters().in_flight) + " request(s) in flight";
+}
+
+// Runs `tick` every `every` on the io_context until `stop` is set.
+void every(boost::asio::steady_timer& timer, std::chrono::steady_clock::duration period,
+           std::function<void()> tick) {
+  timer.expires_after(period);
+  timer.async_wait([&timer, period, tick = std::move(tick)](const boost::system::error_code& e) {
+    if (e)
+      return;
+    tick();
+    every(timer, period, tick);
+  });
+}
 
 // The configuration file as the audit trail describes a change of it: the digest of its
 // bytes, and who last wrote it as far as the file tells (its owner and modification time).
@@ -134,11 +163,27 @@ int serve(const std::string& config_path) {
   spdlog::info("event=serve.ready listen={}:{} state_dir={}", endpoint.address().to_string(),
                endpoint.port(), state_dir);
 
+  // systemd: ready once the listener is bound and the store open; the watchdog is fed from
+  // the event loop itself, so that a stuck loop gets the daemon restarted.
+  const Notifier notifier;
+  notifier.ready(status_line(*store, dispatcher));
+  boost::asio::steady_timer status_timer(ioc), watchdog_timer(ioc);
+  if (notifier.enabled()) {
+    every(status_timer, kStatusEvery, [&] { notifier.status(status_line(*store, dispatcher)); });
+  }
+  if (auto interval = notifier.watchdog_interval()) {
+    notifier.watchdog();
+    every(watchdog_timer, *interval, [&] { notifier.watchdog(); });
+  }
+
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& e, int signal) {
     if (e)
       return;
     spdlog::info("event=serve.stopping signal={}", signal);
+    notifier.stopping();
+    status_timer.cancel();
+    watchdog_timer.cancel();
     scheduler.stop();
     retention.stop();
     dispatcher.stop(kDispatchGrace);

@@ -271,6 +271,7 @@ struct SqliteStore::Statements {
                     "WHERE state IN ('held', 'due') GROUP BY state"),
         next_release(r, "SELECT min(release_at) FROM deliveries WHERE state = 'held'"),
         count_audit(r, "SELECT count(*) FROM audit"),
+        count_held(r, "SELECT count(*) FROM deliveries WHERE state = 'held'"),
         ready(r, "SELECT " TREVE_DISPATCH_COLUMNS
                  " FROM deliveries d JOIN events e ON e.id = d.event "
                  // `+d.state`: the state index would scan every due delivery and sort them,
@@ -289,7 +290,7 @@ struct SqliteStore::Statements {
       deliveries_for_write, set_state, release, outcome, replay_one, dead_for_replay, audit_head,
       get_ready_counter, set_ready_counter, due;
   Statement read_event, read_deliveries, count_events, count_state, next_release, count_audit,
-      ready, retrying, list;
+      count_held, ready, retrying, list;
 };
 
 SqliteStore::SqliteStore(sqlite3* writer, sqlite3* reader, std::array<unsigned char, 32> key)
@@ -414,6 +415,15 @@ void SqliteStore::run_checkpoints(sqlite3* db) {
     lock.lock();
   }
   sqlite3_close(db);
+}
+
+Result<std::uint64_t> SqliteStore::held_count() {
+  std::lock_guard lock(reader_mutex_);
+  Statement& q = st_->count_held;
+  Resetter reset{q};
+  if (int rc = q.step(); rc != SQLITE_ROW)
+    return std::unexpected(error_of(reader_, rc, "read"));
+  return static_cast<std::uint64_t>(q.integer(0));
 }
 
 Result<std::optional<policy::Instant>> SqliteStore::next_release() {

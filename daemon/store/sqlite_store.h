@@ -52,6 +52,7 @@ class SqliteStore final : public Store {
   Result<StoreStats> stats() override;
   Result<void> check() override;
   Result<std::optional<policy::Instant>> next_release() override;
+  Result<std::uint64_t> held_count() override;
 
   // The sequence number the next audit record will take.
   std::int64_t next_audit_seq() const { return next_audit_seq_; }

@@ -268,6 +268,8 @@ class Store {
                                                 std::size_t limit) = 0;
   // Whether the store answers at all (a cheap query): for health checks.
   virtual Result<void> check() = 0;
+  // How many deliveries are held (counted over an index: for a status line now and then).
+  virtual Result<std::uint64_t> held_count() = 0;
   // The earliest release instant of a held delivery, if any (an index lookup).
   virtual Result<std::optional<policy::Instant>> next_release() = 0;
   virtual Result<std::optional<EventView>> find(std::string_view source, std::string_view id) = 0;
