@@ -13,8 +13,10 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 
 #include "daemon/api/ingest_api.h"
 #include "daemon/cli/commands.h"
@@ -56,16 +58,19 @@ std::string status_line(store::Store& store, const dispatch::Dispatcher& dispatc
          std::to_string(dispatcher.counters().in_flight) + " request(s) in flight";
 }
 
-// Runs `tick` every `every` on the io_context until `stop` is set.
+// Runs `tick` every `period` until `stopped` is set. The timer's executor must be a strand,
+// and `stopped` set on that strand: a tick running on one I/O thread while another stops the
+// daemon must not arm the timer again (it would keep the io_context running forever).
 void every(boost::asio::steady_timer& timer, std::chrono::steady_clock::duration period,
-           std::function<void()> tick) {
+           const bool& stopped, std::function<void()> tick) {
   timer.expires_after(period);
-  timer.async_wait([&timer, period, tick = std::move(tick)](const boost::system::error_code& e) {
-    if (e)
-      return;
-    tick();
-    every(timer, period, tick);
-  });
+  timer.async_wait(
+      [&timer, &stopped, period, tick = std::move(tick)](const boost::system::error_code& e) {
+        if (e || stopped)
+          return;
+        tick();
+        every(timer, period, stopped, tick);
+      });
 }
 
 // The configuration file as the audit trail describes a change of it: the digest of its
@@ -167,13 +172,16 @@ int serve(const std::string& config_path) {
   // the event loop itself, so that a stuck loop gets the daemon restarted.
   const Notifier notifier;
   notifier.ready(status_line(*store, dispatcher));
-  boost::asio::steady_timer status_timer(ioc), watchdog_timer(ioc);
+  auto timers = boost::asio::make_strand(ioc);
+  boost::asio::steady_timer status_timer(timers), watchdog_timer(timers);
+  bool timers_stopped = false;  // on the strand
   if (notifier.enabled()) {
-    every(status_timer, kStatusEvery, [&] { notifier.status(status_line(*store, dispatcher)); });
+    every(status_timer, kStatusEvery, timers_stopped,
+          [&] { notifier.status(status_line(*store, dispatcher)); });
   }
   if (auto interval = notifier.watchdog_interval()) {
     notifier.watchdog();
-    every(watchdog_timer, *interval, [&] { notifier.watchdog(); });
+    every(watchdog_timer, *interval, timers_stopped, [&] { notifier.watchdog(); });
   }
 
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
@@ -182,8 +190,11 @@ int serve(const std::string& config_path) {
       return;
     spdlog::info("event=serve.stopping signal={}", signal);
     notifier.stopping();
-    status_timer.cancel();
-    watchdog_timer.cancel();
+    boost::asio::post(timers, [&] {
+      timers_stopped = true;
+      status_timer.cancel();
+      watchdog_timer.cancel();
+    });
     scheduler.stop();
     retention.stop();
     dispatcher.stop(kDispatchGrace);
