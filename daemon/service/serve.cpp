@@ -23,6 +23,7 @@
 #include "daemon/dispatch/dispatcher.h"
 #include "daemon/http/server.h"
 #include "daemon/service/clock.h"
+#include "daemon/service/journal_log.h"
 #include "daemon/service/notify.h"
 #include "daemon/service/retention.h"
 #include "daemon/service/scheduler.h"
@@ -96,8 +97,15 @@ std::optional<store::ConfigChange> config_change(const std::string& path) {
 }  // namespace
 
 int serve(const std::string& config_path) {
-  auto logger = spdlog::stderr_logger_mt("treve");
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
+  // Under systemd, straight to journald with structured fields (journald stamps the time);
+  // elsewhere, lines on standard error.
+  std::shared_ptr<spdlog::logger> logger;
+  if (stderr_is_journal()) {
+    logger = std::make_shared<spdlog::logger>("treve", make_journal_sink());
+  } else {
+    logger = spdlog::stderr_logger_mt("treve");
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
+  }
   spdlog::set_default_logger(logger);
   spdlog::flush_on(spdlog::level::info);
 
