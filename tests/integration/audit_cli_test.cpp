@@ -56,58 +56,10 @@ using std::chrono::milliseconds;
 
 // ---- `treve` as a process --------------------------------------------------------------------
 
-struct Proc {
-  int status = -1;  // the exit status; -1 when the process did not exit normally
-  std::string out;
-  std::string err;
-  milliseconds took{0};
-};
+using Proc = ProcessResult;
 
-std::ostream& operator<<(std::ostream& os, const Proc& r) {
-  return os << "exit " << r.status << "\n--- stdout ---\n"
-            << r.out.substr(0, 4000) << "\n--- stderr ---\n"
-            << r.err.substr(0, 4000);
-}
-
-// Runs `treve args…` with `input` on its standard input; stdout and stderr go through files, so
-// that a large export never fills a pipe.
 Proc treve(const std::vector<std::string>& args, const std::string& input = "") {
-  TempDir io("treve-audit-cli-io");
-  const std::string in = (io.path() / "stdin").string();
-  const std::string out = (io.path() / "stdout").string();
-  const std::string err = (io.path() / "stderr").string();
-  std::ofstream(in, std::ios::binary) << input;
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, in.c_str(), O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  std::vector<std::string> all{kBinary};
-  all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : all)
-    argv.push_back(a.data());
-  argv.push_back(nullptr);
-
-  Proc r;
-  const auto start = Steady::now();
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, kBinary.c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) {
-    ADD_FAILURE() << "cannot spawn " << kBinary << ": " << std::strerror(rc);
-    return r;
-  }
-  int wstatus = 0;
-  while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
-  }
-  r.took = duration_cast<milliseconds>(Steady::now() - start);
-  if (WIFEXITED(wstatus))
-    r.status = WEXITSTATUS(wstatus);
-  r.out = read_file(out);
-  r.err = read_file(err);
-  return r;
+  return run_treve(args, input);
 }
 
 // ---- the daemon, with our configuration ------------------------------------------------------

@@ -548,7 +548,67 @@ struct DaemonOptions {
   std::string state_dir;
   // TOML appended to the configuration, such as "[audit]\nhead_log_every = 10\n".
   std::string extra_config;
+  // The policy, for every day. Empty quiet_start/quiet_end: quiet but for one minute twelve
+  // hours away (everything non-urgent is held). Empty timezone: each UAI's own zone.
+  std::string quiet_start;
+  std::string quiet_end;
+  std::string parent_grade_delay = "24h";
+  std::string timezone = "UTC";
 };
+
+// What a `treve` command printed and how it ended.
+struct ProcessResult {
+  int status = -1;  // exit status; 128 + signal when killed; -1 when it could not run
+  std::string out;
+  std::string err;
+  std::chrono::milliseconds took{0};
+};
+
+inline std::ostream& operator<<(std::ostream& os, const ProcessResult& r) {
+  return os << "exit " << r.status << "\n--- stdout ---\n"
+            << r.out.substr(0, 4000) << "\n--- stderr ---\n"
+            << r.err.substr(0, 4000);
+}
+
+// Runs `treve args…` to completion with `input` on its standard input; stdout and stderr go
+// through files, so that a large output never fills a pipe.
+inline ProcessResult run_treve(const std::vector<std::string>& args,
+                               const std::string& input = "") {
+  TempDir io("treve-run");
+  const std::string in = (io.path() / "stdin").string();
+  const std::string out = (io.path() / "stdout").string();
+  const std::string err = (io.path() / "stderr").string();
+  std::ofstream(in, std::ios::binary) << input;
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, in.c_str(), O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  std::vector<std::string> all{kBinary};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : all)
+    argv.push_back(a.data());
+  argv.push_back(nullptr);
+  ProcessResult r;
+  const auto start = std::chrono::steady_clock::now();
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, kBinary.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0)
+    throw std::runtime_error("cannot spawn " + kBinary + ": " + std::strerror(rc));
+  int wstatus = 0;
+  while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+  }
+  r.took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 start);
+  r.status = WIFEXITED(wstatus)     ? WEXITSTATUS(wstatus)
+             : WIFSIGNALED(wstatus) ? 128 + WTERMSIG(wstatus)
+                                    : -1;
+  r.out = read_file(out);
+  r.err = read_file(err);
+  return r;
+}
 
 // Port 0 in `server.listen`: tried first; when the configuration refuses it (see the report in
 // ingest_api_test.cpp, ServeHarness.ListenOnPortZeroIsAccepted) a free port is picked instead.
@@ -650,6 +710,12 @@ class Daemon {
     start();
   }
 
+  // Waits for a child that is dying anyway (SIGKILLed by the test); its exit status.
+  int wait_exit() {
+    reap(true);
+    return last_status_;
+  }
+
   bool running() { return pid_ > 0 && !reap(false); }
 
   std::uint16_t port() const { return port_; }
@@ -683,6 +749,8 @@ class Daemon {
     char gap_start[8], gap_end[8];
     std::snprintf(gap_end, sizeof gap_end, "%02d:00", gap_hour_);
     std::snprintf(gap_start, sizeof gap_start, "%02d:01", gap_hour_);
+    const std::string start = options_.quiet_start.empty() ? gap_start : options_.quiet_start;
+    const std::string end = options_.quiet_end.empty() ? gap_end : options_.quiet_end;
     std::ostringstream c;
     c << "[server]\n"
       << "listen = \"127.0.0.1:" << port << "\"\n"
@@ -692,15 +760,16 @@ class Daemon {
       c << "max_body_bytes = " << *options_.max_body_bytes << "\n";
     if (options_.max_batch_body_bytes)
       c << "max_batch_body_bytes = " << *options_.max_batch_body_bytes << "\n";
-    c << "\n[policy]\n"
-      << "timezone = \"UTC\"\n"
-      << "parent_grade_delay = \"24h\"\n"
+    c << "\n[policy]\n";
+    if (!options_.timezone.empty())
+      c << "timezone = \"" << options_.timezone << "\"\n";
+    c << "parent_grade_delay = \"" << options_.parent_grade_delay << "\"\n"
       << "urgent_categories = [\"alert\"]\n"
       << "holidays = []\n"
       << "\n[[policy.quiet]]\n"
       << "days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\"]\n"
-      << "start = \"" << gap_start << "\"\n"
-      << "end = \"" << gap_end << "\"\n"
+      << "start = \"" << start << "\"\n"
+      << "end = \"" << end << "\"\n"
       << "\n[[connectors]]\nname = \"ent\"\n"
       << "token_sha256 = \"" << sha256_hex(kEntToken) << "\"\nmay_bypass = false\n"
       << "\n[[connectors]]\nname = \"alert\"\n"

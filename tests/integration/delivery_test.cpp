@@ -182,38 +182,51 @@ struct SinkSetup {
   std::vector<std::pair<std::string, std::string>> sink_options;
 };
 
-struct CliResult {
-  int status = -1;
-  std::string out;
-  std::string err;
-};
-
-// `treve serve` with a configuration of ours: the ingest API on a free port, one webhook sink
-// (the default, "hooks") with its secret in a file next to the configuration, the policy of
-// `setup` for every establishment (the zone derived from the UAI: Europe/Paris for 0750654D).
+// The harness's daemon with a configuration of ours: one webhook sink (the default, "hooks")
+// with its secret in a file next to the configuration, the policy of `setup` for every
+// establishment (the zone derived from the UAI: Europe/Paris for 0750654D).
 class SinkDaemon {
  public:
-  explicit SinkDaemon(const SinkSetup& setup) : dir_("treve-dlv") {
-    state_dir_ = (dir_.path() / "state").string();
-    std::ofstream(dir_.path() / "hook.secret", std::ios::binary) << setup.secret << "\n";
+  explicit SinkDaemon(const SinkSetup& setup) : daemon_(options_for(setup)) {
+    std::ofstream(fs::path(daemon_.config_path()).parent_path() / "hook.secret", std::ios::binary)
+        << setup.secret << "\n";
+  }
+
+  // Starts `treve serve` and waits for `event=serve.ready`; returns about when that line was
+  // written. Throws with the daemon's stderr on failure.
+  Steady::time_point start() {
+    daemon_.start();
+    return Steady::now();
+  }
+  // SIGTERM and wait; the exit status (128 + signal if killed; -2 if it had to be SIGKILLed).
+  int stop(std::chrono::milliseconds timeout = std::chrono::seconds(15)) {
+    return daemon_.stop(timeout);
+  }
+  // Reaps a child that died (e.g. SIGKILLed by someone else); the exit status.
+  int wait_exit() { return daemon_.wait_exit(); }
+
+  // Runs `treve <args...> --config <ours>` to completion.
+  ProcessResult cli(std::vector<std::string> args) const {
+    args.push_back("--config");
+    args.push_back(daemon_.config_path());
+    return run_treve(args);
+  }
+
+  pid_t pid() const { return daemon_.pid(); }
+  std::uint16_t port() const { return daemon_.port(); }
+  std::string db_path() const { return daemon_.db_path(); }
+  std::string key_path() const { return daemon_.key_path(); }
+  std::string stderr_log() const { return daemon_.stderr_log(); }
+
+ private:
+  static DaemonOptions options_for(const SinkSetup& setup) {
+    DaemonOptions o;
+    o.timezone = "";
+    o.quiet_start = setup.window.start;
+    o.quiet_end = setup.window.end;
+    o.parent_grade_delay = setup.parent_grade_delay;
     std::ostringstream c;
-    c << "[server]\n"
-      << "listen = \"127.0.0.1:0\"\n"
-      << "admin_listen = \"unix:" << (dir_.path() / "admin.sock").string() << "\"\n"
-      << "state_dir = \"" << state_dir_ << "\"\n"
-      << "\n[policy]\n"
-      << "parent_grade_delay = \"" << setup.parent_grade_delay << "\"\n"
-      << "urgent_categories = [\"alert\"]\n"
-      << "holidays = []\n"
-      << "\n[[policy.quiet]]\n"
-      << "days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\"]\n"
-      << "start = \"" << setup.window.start << "\"\n"
-      << "end = \"" << setup.window.end << "\"\n"
-      << "\n[[connectors]]\nname = \"ent\"\n"
-      << "token_sha256 = \"" << sha256_hex(kEntToken) << "\"\nmay_bypass = false\n"
-      << "\n[[connectors]]\nname = \"alert\"\n"
-      << "token_sha256 = \"" << sha256_hex(kAlertToken) << "\"\nmay_bypass = true\n"
-      << "\n[[sinks]]\n"
+    c << "\n[[sinks]]\n"
       << "name = \"hooks\"\n"
       << "type = \"webhook\"\n"
       << "url = \"" << setup.url << "\"\n"
@@ -221,171 +234,11 @@ class SinkDaemon {
       << "default = true\n";
     for (const auto& [k, v] : setup.sink_options)
       c << k << " = " << v << "\n";
-    config_text_ = c.str();
-    std::ofstream(config_path(), std::ios::binary | std::ios::trunc) << config_text_;
-  }
-  ~SinkDaemon() { kill(); }
-  SinkDaemon(const SinkDaemon&) = delete;
-  SinkDaemon& operator=(const SinkDaemon&) = delete;
-
-  // Starts `treve serve` and waits for `event=serve.ready`; returns the instant that line was
-  // seen. Throws with the daemon's stderr on failure.
-  Steady::time_point start() {
-    if (pid_ > 0)
-      throw std::runtime_error("already running");
-    const std::size_t offset = read_file(stderr_path()).size();
-    pid_ = spawn({kBinary, "serve", "--config", config_path()}, stderr_path(),
-                 (dir_.path() / "stdout.log").string());
-    ChildRegistry::add(pid_);
-    static constexpr std::string_view kReady = "event=serve.ready listen=";
-    const auto deadline = Steady::now() + std::chrono::seconds(20);
-    while (Steady::now() < deadline) {
-      const std::string log = read_file(stderr_path());
-      if (auto at = log.find(kReady, offset); at != std::string::npos) {
-        const auto begin = at + kReady.size();
-        const auto end = log.find_first_of(" \n", begin);
-        if (end != std::string::npos) {
-          const std::string endpoint = log.substr(begin, end - begin);
-          port_ = static_cast<std::uint16_t>(std::stoi(endpoint.substr(endpoint.rfind(':') + 1)));
-          return Steady::now();
-        }
-      }
-      if (reap(false)) {
-        throw std::runtime_error("treve serve exited with status " + std::to_string(last_status_) +
-                                 ":\n" + log.substr(offset));
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    kill();
-    throw std::runtime_error("treve serve did not become ready:\n" +
-                             read_file(stderr_path()).substr(offset));
+    o.extra_config = c.str();
+    return o;
   }
 
-  // SIGTERM and wait; the exit status (128 + signal if killed; -2 if it had to be SIGKILLed).
-  int stop(std::chrono::milliseconds timeout = std::chrono::seconds(15)) {
-    if (pid_ <= 0)
-      return last_status_;
-    ::kill(pid_, SIGTERM);
-    const auto deadline = Steady::now() + timeout;
-    while (!reap(false)) {
-      if (Steady::now() > deadline) {
-        kill();
-        return last_status_ = -2;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    return last_status_;
-  }
-
-  // SIGKILL (if still running) and reap; the exit status.
-  int kill() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      reap(true);
-    }
-    return last_status_;
-  }
-
-  // Reaps a child that died (e.g. SIGKILLed by someone else); the exit status.
-  int wait_exit() {
-    reap(true);
-    return last_status_;
-  }
-
-  // Runs `treve <args...> --config <ours>` to completion.
-  CliResult cli(std::vector<std::string> args) const {
-    args.insert(args.begin(), kBinary);
-    args.push_back("--config");
-    args.push_back(config_path());
-    static std::atomic<int> counter{0};
-    const std::string n = std::to_string(++counter);
-    const std::string out = (dir_.path() / ("cli" + n + ".out")).string();
-    const std::string err = (dir_.path() / ("cli" + n + ".err")).string();
-    pid_t pid = spawn(args, err, out);
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    CliResult r;
-    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    r.out = read_file(out);
-    r.err = read_file(err);
-    return r;
-  }
-
-  pid_t pid() const { return pid_; }
-  std::uint16_t port() const { return port_; }
-  std::string db_path() const { return state_dir_ + "/treve.db"; }
-  std::string key_path() const { return state_dir_ + "/pseudonym.key"; }
-  std::string config_path() const { return (dir_.path() / "treve.toml").string(); }
-  std::string stderr_path() const { return (dir_.path() / "stderr.log").string(); }
-  std::string stderr_log() const { return read_file(stderr_path()); }
-  const std::string& config_text() const { return config_text_; }
-
- private:
-  static pid_t spawn(std::vector<std::string> args, const std::string& err,
-                     const std::string& out) {
-    std::vector<std::string> env;
-    for (char** e = environ; *e; ++e) {
-      std::string_view kv(*e);
-      if (!kv.starts_with("TREVE_TEST_"))
-        env.emplace_back(kv);
-    }
-    std::vector<char*> envp;
-    for (auto& s : env)
-      envp.push_back(s.data());
-    envp.push_back(nullptr);
-    std::vector<char*> argv;
-    for (auto& a : args)
-      argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    pid_t pid = 0;
-    int rc = posix_spawn(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-    if (rc != 0)
-      throw std::runtime_error("cannot spawn " + args[0] + ": " + std::strerror(rc));
-    return pid;
-  }
-
-  bool reap(bool block) {
-    if (pid_ <= 0)
-      return true;
-    int status = 0;
-    pid_t r;
-    do {
-      r = ::waitpid(pid_, &status, block ? 0 : WNOHANG);
-    } while (r < 0 && errno == EINTR);
-    if (r == 0)
-      return false;
-    if (r == pid_) {
-      last_status_ = WIFEXITED(status)     ? WEXITSTATUS(status)
-                     : WIFSIGNALED(status) ? 128 + WTERMSIG(status)
-                                           : -1;
-    }
-    ChildRegistry::remove(pid_);
-    pid_ = -1;
-    return true;
-  }
-
-  TempDir dir_;
-  std::string state_dir_;
-  std::string config_text_;
-  pid_t pid_ = -1;
-  int last_status_ = -1;
-  std::uint16_t port_ = 0;
+  Daemon daemon_;
 };
 
 // ---- events ------------------------------------------------------------------------------------
@@ -1089,7 +942,7 @@ TEST_F(DeliveryRetry, BadRequestDeadLettersAndReplayDeliversIt) {
   const std::string first_webhook_id = before[0].webhook_id;
 
   // The CLI lists it, with the error.
-  CliResult list = h.daemon->cli({"deliveries", "list", "--state", "dead", "--json"});
+  ProcessResult list = h.daemon->cli({"deliveries", "list", "--state", "dead", "--json"});
   ASSERT_EQ(list.status, 0) << list.err;
   std::vector<json::object> dead;
   {
@@ -1126,7 +979,7 @@ TEST_F(DeliveryRetry, BadRequestDeadLettersAndReplayDeliversIt) {
 
   // Replay it; the receiver now accepts it.
   reject = false;
-  CliResult replay = h.daemon->cli({"deliveries", "replay", "--seq", std::to_string(seq)});
+  ProcessResult replay = h.daemon->cli({"deliveries", "replay", "--seq", std::to_string(seq)});
   const auto replayed_at = Steady::now();
   ASSERT_EQ(replay.status, 0) << replay.err;
   EXPECT_THAT(replay.out, HasSubstr("replayed 1 dead delivery"));
@@ -1169,11 +1022,11 @@ TEST_F(DeliveryRetry, BadRequestDeadLettersAndReplayDeliversIt) {
         << "attempts count from zero after a replay";
     EXPECT_EQ(verify_chain(read_audit(db)), "");
   }
-  CliResult empty = h.daemon->cli({"deliveries", "list", "--state", "dead", "--json"});
+  ProcessResult empty = h.daemon->cli({"deliveries", "list", "--state", "dead", "--json"});
   EXPECT_EQ(empty.status, 0) << empty.err;
   EXPECT_EQ(empty.out, "");
   // Replaying a delivery that is not dead changes nothing and says so.
-  CliResult not_dead = h.daemon->cli({"deliveries", "replay", "--seq", std::to_string(seq)});
+  ProcessResult not_dead = h.daemon->cli({"deliveries", "replay", "--seq", std::to_string(seq)});
   EXPECT_EQ(not_dead.status, 1) << not_dead.out << not_dead.err;
   EXPECT_THAT(not_dead.out, HasSubstr("replayed 0 dead deliveries"));
   std::this_thread::sleep_for(milliseconds(1500));
