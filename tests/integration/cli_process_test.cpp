@@ -1,7 +1,4 @@
 // The real `treve` binary, run as a process: exit statuses, what goes to stdout and stderr.
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -17,7 +14,7 @@
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
 
-extern char** environ;
+#include "tests/integration/daemon_harness.h"
 
 namespace {
 
@@ -58,56 +55,16 @@ class TempDir {
   fs::path path_;
 };
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 struct Result {
   int status = -1;  // exit status; -1 when it did not exit normally
   std::string out;
   std::string err;
 };
 
-// Runs the binary with `args`, stdin from `stdin_text`, and collects stdout and stderr through
-// files (no risk of a pipe filling up).
+// Runs the binary with `args`, stdin from `stdin_text` (through the harness's runner).
 Result run(const std::vector<std::string>& args, const std::string& stdin_text = "") {
-  TempDir io;
-  const std::string in = io.write("stdin", stdin_text);
-  const std::string out = io.file("stdout");
-  const std::string err = io.file("stderr");
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, in.c_str(), O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-  std::vector<std::string> all{kBinary};
-  all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : all)
-    argv.push_back(a.data());
-  argv.push_back(nullptr);
-
-  Result r;
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, kBinary.c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) {
-    ADD_FAILURE() << "cannot spawn " << kBinary << ": " << std::strerror(rc);
-    return r;
-  }
-  int wstatus = 0;
-  while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(wstatus))
-    r.status = WEXITSTATUS(wstatus);
-  r.out = read_file(out);
-  r.err = read_file(err);
-  return r;
+  auto r = treve::itest::run_treve(args, stdin_text);
+  return Result{r.status, std::move(r.out), std::move(r.err)};
 }
 
 std::vector<std::string> lines_of(const std::string& text) {
