@@ -22,6 +22,10 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check-config", "Validate a configuration file");
   check->add_option("--config", config_path, "Configuration file")->capture_default_str();
 
+  auto* reload = app.add_subcommand(
+      "reload", "Validate the configuration, then have the running daemon reload it (SIGHUP)");
+  reload->add_option("--config", config_path, "Configuration file")->capture_default_str();
+
   cli::ExplainRequest req;
   auto* explain = app.add_subcommand(
       "explain", "Say whether a notification received at an instant is held, until when, and why");
@@ -129,6 +133,8 @@ int main(int argc, char** argv) {
     return service::serve(config_path);
   if (*check)
     return cli::check_config(config_path, std::cout, std::cerr);
+  if (*reload)
+    return cli::reload(config_path, std::cout, std::cerr);
   if (*verify) {
     verify_req.where = where;
     verify_req.progress = ::isatty(STDERR_FILENO) == 1;

@@ -20,6 +20,10 @@ inline constexpr int kExitLinesSkipped = 2;  // simulate: some input lines were 
 // Prints every configuration error as FILE:LINE: key: message to `err`; 0 when valid.
 int check_config(const std::string& path, std::ostream& out, std::ostream& err);
 
+// Validates the configuration as check-config does; if valid, sends SIGHUP to the daemon
+// whose pid is in `state_dir`/treve.pid. Invalid: the errors, and nothing is signalled.
+int reload(const std::string& path, std::ostream& out, std::ostream& err);
+
 struct ExplainRequest {
   std::string establishment;
   std::string category;

@@ -149,20 +149,8 @@ struct Dispatcher::Impl {
 
   void begin() {
     config = config_source();
-    for (const auto& s : config->sinks) {
-      auto state = std::make_unique<SinkState>();
-      state->config = s;
-      if (auto signer = adapters::WebhookSigner::from_secret(s.secret)) {
-        state->signer = std::move(*signer);
-      } else {
-        // check-config refuses such a sink: this is not expected to happen.
-        spdlog::error("event=dispatch.sink_unsigned sink={} error=\"{}\"", s.name, signer.error());
-      }
-      state->tokens = burst(*state);
-      state->refilled = Steady::now();
-      state->rate_timer = std::make_unique<boost::asio::steady_timer>(ioc);
-      sinks.push_back(std::move(state));
-    }
+    for (const auto& s : config->sinks)
+      sinks.push_back(make_sink(s));
     started = true;
     if (sinks.empty()) {
       spdlog::warn("event=dispatch.no_sinks: due deliveries wait in the store");
@@ -171,6 +159,53 @@ struct Dispatcher::Impl {
     read_retrying();
     load();
     arm_scan();
+  }
+
+  std::unique_ptr<SinkState> make_sink(const config::Sink& s) {
+    auto state = std::make_unique<SinkState>();
+    configure(*state, s);
+    state->tokens = burst(*state);
+    state->refilled = Steady::now();
+    state->rate_timer = std::make_unique<boost::asio::steady_timer>(ioc);
+    return state;
+  }
+
+  void configure(SinkState& state, const config::Sink& s) {
+    state.config = s;
+    if (auto signer = adapters::WebhookSigner::from_secret(s.secret)) {
+      state.signer = std::move(*signer);
+    } else {
+      // check-config refuses such a sink: this is not expected to happen.
+      spdlog::error("event=dispatch.sink_unsigned sink={} error=\"{}\"", s.name, signer.error());
+    }
+  }
+
+  // A reload: sinks of the same name take their new settings (URL, secret, limits, retry
+  // schedule) for the requests that follow; new sinks are added. Routing follows the new
+  // configuration for deliveries read from now on; those already in memory stay with the sink
+  // they were given, which keeps its last settings even if it is no longer configured.
+  void reconfigure() {
+    if (!started || stopping)
+      return;
+    config = config_source();
+    const bool had_sinks = !sinks.empty();
+    for (const auto& s : config->sinks) {
+      auto found = std::find_if(sinks.begin(), sinks.end(),
+                                [&](const auto& state) { return state->config.name == s.name; });
+      if (found == sinks.end()) {
+        sinks.push_back(make_sink(s));
+        continue;
+      }
+      configure(**found, s);
+      (*found)->tokens = std::min((*found)->tokens, burst(**found));
+    }
+    spdlog::info("event=dispatch.reconfigured sinks={}", config->sinks.size());
+    if (!had_sinks && !sinks.empty()) {
+      read_retrying();
+      arm_scan();
+    }
+    load();
+    schedule_pump();
   }
 
   // Deliveries that were waiting for a retry when the daemon stopped come back first, so
@@ -732,6 +767,11 @@ void Dispatcher::notify() {
     impl->notify_pending = false;
     impl->load();
   });
+}
+
+void Dispatcher::reconfigure() {
+  Impl* impl = impl_.get();
+  boost::asio::post(impl->ioc, [impl] { impl->reconfigure(); });
 }
 
 void Dispatcher::stop(std::chrono::milliseconds grace) {

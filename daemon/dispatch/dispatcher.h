@@ -56,6 +56,8 @@ class Dispatcher {
   void start();
   // New due deliveries were committed: look at the store soon.
   void notify();
+  // The configuration was reloaded: sinks take their new settings (see Impl::reconfigure).
+  void reconfigure();
   // Stops reading and sending; requests in flight may finish for at most `grace`, then are
   // abandoned (their deliveries stay due for the next start); outcomes already known are
   // committed. Returns at once; `wait` blocks until it is done.

@@ -1,7 +1,6 @@
 #include "daemon/service/serve.h"
 
-#include <pwd.h>
-#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -23,8 +22,10 @@
 #include "daemon/dispatch/dispatcher.h"
 #include "daemon/http/server.h"
 #include "daemon/service/clock.h"
+#include "daemon/service/config_holder.h"
 #include "daemon/service/journal_log.h"
 #include "daemon/service/notify.h"
+#include "daemon/service/reload.h"
 #include "daemon/service/retention.h"
 #include "daemon/service/scheduler.h"
 #include "daemon/service/state.h"
@@ -74,24 +75,16 @@ void every(boost::asio::steady_timer& timer, std::chrono::steady_clock::duration
       });
 }
 
-// The configuration file as the audit trail describes a change of it: the digest of its
-// bytes, and who last wrote it as far as the file tells (its owner and modification time).
-std::optional<store::ConfigChange> config_change(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  struct stat st {};
-  if (!in || ::stat(path.c_str(), &st) != 0)
-    return std::nullopt;
-  store::ConfigChange c;
-  c.digest = store::sha256_hex(bytes.str());
-  c.file = std::filesystem::absolute(path).lexically_normal().string();
-  const passwd* owner = ::getpwuid(st.st_uid);
-  const policy::Instant modified{std::chrono::milliseconds{
-      static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1'000'000}};
-  c.by = "file owned by " + (owner ? std::string(owner->pw_name) : std::to_string(st.st_uid)) +
-         ", modified " + policy::format_rfc3339(modified, store::zone_or_utc("UTC"));
-  return c;
+// `state_dir`/treve.pid: where `treve reload` finds the daemon to signal.
+std::string pid_file(const std::string& state_dir) {
+  return state_dir + "/treve.pid";
+}
+
+void write_pid_file(const std::string& path) {
+  std::ofstream out(path, std::ios::trunc);
+  out << ::getpid() << '\n';
+  if (!out)
+    spdlog::warn("event=serve.pid_file_failed path={}", path);
 }
 
 }  // namespace
@@ -130,7 +123,7 @@ int serve(const std::string& config_path) {
   store->log_heads_every(config->audit.head_log_every);
 
   SystemClock clock;
-  if (auto change = config_change(config_path)) {
+  if (auto change = config_file_change(config_path, "start")) {
     if (auto r = store->record_config(*change, clock.now()); !r) {
       spdlog::error("event=serve.store_unusable error=\"{}\"", r.error().message);
       return 1;
@@ -139,14 +132,15 @@ int serve(const std::string& config_path) {
     }
   }
   store::CommitQueue queue(*store, clock);
-  api::IngestApi ingest([config] { return config; }, queue, *store, clock);
+  ConfigHolder holder(config);
+  api::IngestApi ingest([&holder] { return holder.get(); }, queue, *store, clock);
 
   boost::asio::io_context ioc;
   http::ServerOptions server_options;
   server_options.body_limit = [&ingest](const http::Request& header) {
     return ingest.body_limit(header);
   };
-  dispatch::Dispatcher dispatcher(queue, *store, clock, [config] { return config; }, {});
+  dispatch::Dispatcher dispatcher(queue, *store, clock, [&holder] { return holder.get(); }, {});
   Scheduler::Options scheduler_options;
   scheduler_options.on_released = [&dispatcher](std::vector<store::ReleasedDelivery>) {
     dispatcher.notify();
@@ -192,6 +186,25 @@ int serve(const std::string& config_path) {
     every(watchdog_timer, *interval, timers_stopped, [&] { notifier.watchdog(); });
   }
 
+  // SIGHUP: reload, on the reloader's thread; RELOADING=1 then READY=1 around it.
+  Reloader::Hooks hooks;
+  hooks.reloading = [&notifier] { notifier.reloading(); };
+  hooks.applied = [&dispatcher] { dispatcher.reconfigure(); };
+  hooks.moved = [&scheduler](policy::Instant t) { scheduler.held_until(t); };
+  hooks.done = [&] { notifier.ready(status_line(*store, dispatcher)); };
+  Reloader reloader(config_path, holder, queue, *store, clock, hooks);
+  boost::asio::signal_set hangup(ioc, SIGHUP);
+  std::function<void()> on_hangup = [&] {
+    hangup.async_wait([&](const boost::system::error_code& e, int) {
+      if (e)
+        return;
+      reloader.request();
+      on_hangup();
+    });
+  };
+  on_hangup();
+  write_pid_file(pid_file(state_dir));
+
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& e, int signal) {
     if (e)
@@ -203,6 +216,8 @@ int serve(const std::string& config_path) {
       status_timer.cancel();
       watchdog_timer.cancel();
     });
+    hangup.cancel();
+    reloader.cancel();
     scheduler.stop();
     retention.stop();
     dispatcher.stop(kDispatchGrace);
@@ -213,9 +228,12 @@ int serve(const std::string& config_path) {
   std::thread second([&ioc] { ioc.run(); });
   ioc.run();
   second.join();
+  reloader.stop();
   dispatcher.wait();
   queue.stop();
   store->log_head();
+  std::error_code ignored;
+  std::filesystem::remove(pid_file(state_dir), ignored);
   spdlog::info("event=serve.stopped");
   store.reset();
   return 0;

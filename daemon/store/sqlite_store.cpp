@@ -284,13 +284,25 @@ struct SqliteStore::Statements {
              "SELECT d.seq, e.source, e.event_id, e.establishment, e.category, d.recipient, "
              "d.role, d.state, d.release_at, d.attempts, d.sink, d.last_error, d.updated_at, "
              "e.timezone FROM deliveries d JOIN events e ON e.id = d.event "
-             "WHERE d.state = ? AND d.seq > ? ORDER BY d.seq LIMIT ?") {}
+             "WHERE d.state = ? AND d.seq > ? ORDER BY d.seq LIMIT ?"),
+        replan_one(w,
+                   "UPDATE deliveries SET release_at = ?1, reason = ?2, updated_at = ?3 "
+                   "WHERE seq = ?4 AND state = 'held' AND release_at = ?5"),
+        held_rows(r, "SELECT DISTINCT event FROM deliveries WHERE state = 'held' ORDER BY event"),
+        held_event(r,
+                   "SELECT source, event_id, establishment, category, received_at, timezone, "
+                   "body FROM events WHERE id = ?"),
+        held_of_event(r,
+                      "SELECT seq, recipient, role, release_at FROM deliveries "
+                      "WHERE event = ? AND state = 'held' ORDER BY seq") {}
 
   Statement find_event, insert_event, insert_delivery, insert_audit, event_for_write,
       deliveries_for_write, set_state, release, outcome, replay_one, dead_for_replay, audit_head,
       get_ready_counter, set_ready_counter, due;
   Statement read_event, read_deliveries, count_events, count_state, next_release, count_audit,
       count_held, ready, retrying, list;
+  Statement replan_one;
+  Statement held_rows, held_event, held_of_event;
 };
 
 SqliteStore::SqliteStore(sqlite3* writer, sqlite3* reader, std::array<unsigned char, 32> key)
@@ -424,6 +436,113 @@ Result<std::uint64_t> SqliteStore::held_count() {
   if (int rc = q.step(); rc != SQLITE_ROW)
     return std::unexpected(error_of(reader_, rc, "read"));
   return static_cast<std::uint64_t>(q.integer(0));
+}
+
+Result<std::vector<std::int64_t>> SqliteStore::held_event_rows() {
+  std::lock_guard lock(reader_mutex_);
+  Statement& q = st_->held_rows;
+  Resetter reset{q};
+  std::vector<std::int64_t> rows;
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW)
+    rows.push_back(q.integer(0));
+  if (rc != SQLITE_DONE)
+    return std::unexpected(error_of(reader_, rc, "read"));
+  return rows;
+}
+
+Result<std::vector<HeldEvent>> SqliteStore::held_events(std::span<const std::int64_t> rows) {
+  std::lock_guard lock(reader_mutex_);
+  // One read transaction: an event and its held deliveries as of the same instant.
+  if (auto r = exec(reader_, "BEGIN"); !r)
+    return std::unexpected(r.error());
+  struct End {
+    sqlite3* db;
+    ~End() { exec(db, "COMMIT"); }
+  } end{reader_};
+  std::vector<HeldEvent> out;
+  out.reserve(rows.size());
+  for (std::int64_t row : rows) {
+    HeldEvent e;
+    e.row = row;
+    {
+      Statement& q = st_->held_of_event;
+      Resetter reset{q};
+      q.bind(1, row);
+      int rc;
+      while ((rc = q.step()) == SQLITE_ROW) {
+        HeldEvent::Held h;
+        h.seq = q.integer(0);
+        h.recipient = q.text(1);
+        h.role = policy::parse_role(q.text(2)).value_or(policy::Role::student);
+        h.release_at = ms_instant(q.integer(3));
+        e.held.push_back(std::move(h));
+      }
+      if (rc != SQLITE_DONE)
+        return std::unexpected(error_of(reader_, rc, "read"));
+    }
+    if (e.held.empty())
+      continue;
+    Statement& q = st_->held_event;
+    Resetter reset{q};
+    q.bind(1, row);
+    int rc = q.step();
+    if (rc == SQLITE_DONE)
+      continue;
+    if (rc != SQLITE_ROW)
+      return std::unexpected(error_of(reader_, rc, "read"));
+    e.source = q.text(0);
+    e.id = q.text(1);
+    e.establishment = q.text(2);
+    e.category = policy::parse_category(q.text(3)).value_or(policy::Category::other);
+    e.received_at = ms_instant(q.integer(4));
+    e.timezone = q.text(5);
+    if (!q.is_null(6))
+      e.body = q.text(6);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+Result<std::size_t> SqliteStore::replan(std::span<const Replan> changes, policy::Instant now) {
+  return transaction<std::size_t>([&]() -> Result<std::size_t> {
+    std::size_t moved = 0;
+    for (const Replan& c : changes) {
+      Statement& u = st_->replan_one;
+      {
+        Resetter reset{u};
+        u.bind(1, instant_ms(c.release_at))
+            .bind(2, c.reason)
+            .bind(3, instant_ms(now))
+            .bind(4, c.seq)
+            .bind(5, instant_ms(c.was));
+        if (int rc = u.step(); rc != SQLITE_DONE)
+          return std::unexpected(error_of(writer_, rc, "cannot re-plan"));
+      }
+      if (sqlite3_changes(writer_) == 0)
+        continue;  // released, retracted or re-planned meanwhile
+      const date::time_zone* zone = zone_or_utc(c.timezone);
+      AuditRecord r;
+      r.at_ms = instant_ms(now);
+      r.at_local = policy::format_rfc3339(now, zone);
+      r.kind = "replanned";
+      r.source = c.source;
+      r.event_id = c.event_id;
+      r.establishment = c.establishment;
+      r.category = std::string(policy::to_string(c.category));
+      r.recipient = pseudonyms_.pseudonym(c.source, c.recipient);
+      r.role = std::string(policy::to_string(c.role));
+      r.detail = Detail()
+                     .add_instant("was_until", c.was, zone)
+                     .add_instant("until", c.release_at, zone)
+                     .add("reason", c.reason)
+                     .text();
+      if (auto a = append_audit(r); !a)
+        return std::unexpected(a.error());
+      ++moved;
+    }
+    return moved;
+  });
 }
 
 Result<std::optional<policy::Instant>> SqliteStore::next_release() {
@@ -1269,6 +1388,8 @@ Result<bool> SqliteStore::record_config(const ConfigChange& change, policy::Inst
     r.kind = "config_changed";
     Detail d;
     d.add("file", change.file).add("by", change.by);
+    if (!change.on.empty())
+      d.add("on", change.on);
     if (before)
       d.add("before", *before);
     else

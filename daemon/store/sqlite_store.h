@@ -44,6 +44,9 @@ class SqliteStore final : public Store {
   Result<std::size_t> replay(std::span<const std::int64_t> seqs, policy::Instant now) override;
   Result<PurgeResult> purge(const PurgeLimits& limits, policy::Instant now) override;
   Result<bool> record_config(const ConfigChange& change, policy::Instant now) override;
+  Result<std::size_t> replan(std::span<const Replan> changes, policy::Instant now) override;
+  Result<std::vector<std::int64_t>> held_event_rows() override;
+  Result<std::vector<HeldEvent>> held_events(std::span<const std::int64_t> rows) override;
   Result<std::vector<DispatchItem>> ready(std::int64_t after_ready_seq, std::size_t limit) override;
   Result<std::vector<DispatchItem>> retrying(std::int64_t after_seq, std::size_t limit) override;
   Result<std::vector<DeliveryRow>> list(DeliveryState state, std::int64_t after_seq,

@@ -217,6 +217,42 @@ struct ConfigChange {
   std::string digest;  // SHA-256 of the file's bytes
   std::string file;
   std::string by;  // who or what made the change, as far as trêve can tell
+  std::string on;  // what applied it: "start" or "reload"
+};
+
+// An event that still has held deliveries, with what re-deciding them needs.
+struct HeldEvent {
+  std::int64_t row = 0;  // the event's row (held_event_rows)
+  std::string source;
+  std::string id;
+  std::string establishment;
+  policy::Category category = policy::Category::other;
+  policy::Instant received_at;
+  std::string timezone;
+  std::string body;  // the event as received (empty if purged)
+  struct Held {
+    std::int64_t seq = 0;
+    std::string recipient;
+    policy::Role role = policy::Role::student;
+    policy::Instant release_at;
+  };
+  std::vector<Held> held;  // in receipt order
+};
+
+// A held delivery moved to another release instant by a change of policy.
+struct Replan {
+  std::int64_t seq = 0;
+  policy::Instant was;         // the release instant it had (checked: skipped if it changed)
+  policy::Instant release_at;  // the new one (at or before now: released at the next tick)
+  std::string reason;
+  // For the audit record.
+  std::string source;
+  std::string event_id;
+  std::string establishment;
+  policy::Category category = policy::Category::other;
+  std::string timezone;
+  std::string recipient;
+  policy::Role role = policy::Role::student;
 };
 
 class Store {
@@ -257,6 +293,11 @@ class Store {
   // force from the start). Returns whether a record was written.
   virtual Result<bool> record_config(const ConfigChange& change, policy::Instant now) = 0;
 
+  // Moves held deliveries to new release instants, each with a `replanned` record (the
+  // instant before and after, the new reason). A delivery no longer held, or whose release
+  // instant is no longer `was`, is skipped. Returns how many moved.
+  virtual Result<std::size_t> replan(std::span<const Replan> changes, policy::Instant now) = 0;
+
   // Reads; any thread.
   // Due deliveries that became due after `after_ready_seq`, in the order they became due.
   virtual Result<std::vector<DispatchItem>> ready(std::int64_t after_ready_seq,
@@ -272,6 +313,10 @@ class Store {
   virtual Result<std::uint64_t> held_count() = 0;
   // The earliest release instant of a held delivery, if any (an index lookup).
   virtual Result<std::optional<policy::Instant>> next_release() = 0;
+  // The rows of the events that have held deliveries, in increasing order.
+  virtual Result<std::vector<std::int64_t>> held_event_rows() = 0;
+  // Those of `rows` that still have held deliveries, with them.
+  virtual Result<std::vector<HeldEvent>> held_events(std::span<const std::int64_t> rows) = 0;
   virtual Result<std::optional<EventView>> find(std::string_view source, std::string_view id) = 0;
   virtual Result<StoreStats> stats() = 0;
 };

@@ -606,7 +606,7 @@ TEST(AuditConfigRecord, TheFirstConfigurationAndEachChangeAreRecordedOnce) {
   TempDir dir;
   auto s = open_store(dir);
   const policy::Instant now = at("2026-11-28T12:00:00+01:00");
-  store::ConfigChange c{std::string(64, '1'), "/etc/treve/treve.toml", "file owned by root"};
+  store::ConfigChange c{std::string(64, '1'), "/etc/treve/treve.toml", "file owned by root", ""};
   EXPECT_EQ(s->record_config(c, now), true);
   EXPECT_EQ(s->record_config(c, now), false);
   c.digest = std::string(64, '2');

@@ -1,0 +1,195 @@
+#include "daemon/service/reload.h"
+
+#include <pwd.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <sstream>
+
+#include <spdlog/spdlog.h>
+
+#include "daemon/store/audit_record.h"
+#include "policy/rfc3339.h"
+
+namespace treve::service {
+
+std::optional<store::ConfigChange> config_file_change(const std::string& path, std::string on) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  struct stat st {};
+  if (!in || ::stat(path.c_str(), &st) != 0)
+    return std::nullopt;
+  store::ConfigChange c;
+  c.digest = store::sha256_hex(bytes.str());
+  c.file = std::filesystem::absolute(path).lexically_normal().string();
+  const passwd* owner = ::getpwuid(st.st_uid);
+  const policy::Instant modified{std::chrono::milliseconds{
+      static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1'000'000}};
+  c.by = "file owned by " + (owner ? std::string(owner->pw_name) : std::to_string(st.st_uid)) +
+         ", modified " + policy::format_rfc3339(modified, store::zone_or_utc("UTC"));
+  c.on = std::move(on);
+  return c;
+}
+
+std::shared_ptr<const config::Config> keep_start_settings(
+    const config::Config& running, std::shared_ptr<const config::Config> next,
+    std::vector<std::string>& restart_needed) {
+  auto merged = std::make_shared<config::Config>(*next);
+  auto keep = [&](auto& field, const auto& value, const char* key) {
+    if (field != value) {
+      restart_needed.emplace_back(key);
+      field = value;
+    }
+  };
+  keep(merged->server.listen, running.server.listen, "server.listen");
+  keep(merged->server.admin_listen, running.server.admin_listen, "server.admin_listen");
+  keep(merged->server.state_dir, running.server.state_dir, "server.state_dir");
+  keep(merged->server.pseudonym_key, running.server.pseudonym_key, "server.pseudonym_key");
+  keep(merged->audit.retention, running.audit.retention, "audit.retention");
+  keep(merged->audit.head_log_every, running.audit.head_log_every, "audit.head_log_every");
+  keep(merged->events.retention, running.events.retention, "events.retention");
+  return merged;
+}
+
+Reloader::Reloader(std::string config_path, ConfigHolder& holder, store::CommitQueue& queue,
+                   store::Store& store, const Clock& clock, Hooks hooks)
+    : path_(std::move(config_path)),
+      holder_(holder),
+      queue_(queue),
+      store_(store),
+      clock_(clock),
+      hooks_(std::move(hooks)),
+      thread_([this] { run(); }) {}
+
+Reloader::~Reloader() {
+  stop();
+}
+
+void Reloader::request() {
+  {
+    std::lock_guard lock(mutex_);
+    requested_ = true;
+  }
+  wake_.notify_one();
+}
+
+void Reloader::stop() {
+  cancel_ = true;
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  if (thread_.joinable())
+    thread_.join();
+}
+
+Reloader::Outcome Reloader::last() const {
+  std::lock_guard lock(mutex_);
+  return last_;
+}
+
+std::size_t Reloader::completed() const {
+  std::lock_guard lock(mutex_);
+  return completed_;
+}
+
+void Reloader::run() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    wake_.wait(lock, [this] { return requested_ || stopping_; });
+    if (stopping_)
+      return;
+    requested_ = false;
+    lock.unlock();
+    Outcome outcome = reload();
+    lock.lock();
+    last_ = outcome;
+    ++completed_;
+  }
+}
+
+Reloader::Outcome Reloader::reload() {
+  Outcome outcome;
+  const auto started = std::chrono::steady_clock::now();
+  spdlog::info("event=config.reloading file={}", path_);
+  if (hooks_.reloading)
+    hooks_.reloading();
+  struct Done {
+    const Hooks& hooks;
+    const std::atomic<bool>& cancel;
+    ~Done() {
+      if (hooks.done && !cancel)
+        hooks.done();
+    }
+  } done{hooks_, cancel_};
+
+  auto loaded = config::load_config(path_);
+  if (!loaded) {
+    outcome.errors = loaded.error().size();
+    for (const auto& e : loaded.error())
+      spdlog::error("event=config.reload_error error=\"{}\"", e.to_string());
+    spdlog::error(
+        "event=config.reload_rejected file={} errors={}: the configuration in force is kept", path_,
+        outcome.errors);
+    return outcome;
+  }
+  for (const auto& w : (*loaded)->warnings)
+    spdlog::warn("event=config.warning warning=\"{}\"", w);
+
+  std::vector<std::string> restart_needed;
+  auto next = keep_start_settings(*holder_.get(), *loaded, restart_needed);
+  for (const auto& key : restart_needed) {
+    spdlog::warn("event=config.restart_needed key={}: the running value is kept until a restart",
+                 key);
+  }
+
+  // The change is audited before anything is decided under it.
+  if (auto change = config_file_change(path_, "reload")) {
+    auto recorded = std::make_shared<std::promise<store::Result<bool>>>();
+    auto future = recorded->get_future();
+    const policy::Instant now = clock_.now();
+    bool queued = false;
+    for (int attempt = 0; attempt < 100 && !queued; ++attempt) {
+      queued = queue_.submit_write([change = *change, now, recorded](store::Store& s) {
+        recorded->set_value(s.record_config(change, now));
+      });
+      if (!queued)
+        std::this_thread::sleep_for(std::chrono::milliseconds{20});
+    }
+    auto r = queued ? future.get()
+                    : store::Result<bool>(std::unexpected(store::StoreError{
+                          store::StoreError::Kind::unavailable, "the writer's queue is full"}));
+    if (!r) {
+      spdlog::error("event=config.reload_rejected file={} error=\"cannot audit the change: {}\"",
+                    path_, r.error().message);
+      return outcome;
+    }
+    if (*r)
+      spdlog::info("event=config.changed file={} digest={}", change->file, change->digest);
+  }
+
+  holder_.set(next);
+  outcome.applied = true;
+  if (hooks_.applied)
+    hooks_.applied();
+
+  ReplanOptions options;
+  options.cancel = &cancel_;
+  options.on_moved = hooks_.moved;
+  outcome.replan = replan_held(*next, store_, queue_, clock_, options);
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - started);
+  spdlog::info(
+      "event=config.reloaded file={} establishments={} connectors={} sinks={} held_events={} "
+      "held={} replanned={} earlier={} complete={} took_ms={}",
+      path_, next->policy->configured_uais().size(), next->connectors.size(), next->sinks.size(),
+      outcome.replan.events, outcome.replan.examined, outcome.replan.moved, outcome.replan.earlier,
+      outcome.replan.complete, took.count());
+  return outcome;
+}
+
+}  // namespace treve::service

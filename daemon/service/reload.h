@@ -1,0 +1,98 @@
+// Reloading the configuration while serving (SIGHUP, `treve reload`, `systemctl reload`).
+//
+// The file is read and validated by the same code as `treve check-config`. Invalid: every
+// error is logged, the configuration in force stays, the daemon keeps serving. Valid: it is
+// put in force for the requests that follow (a request already being decided finishes on the
+// configuration it started with, so none is dropped), the change is audited
+// (`config_changed`, with `on: reload`), sinks take their new settings, and every held
+// delivery is decided again under the new policy (replan.h), each move audited `replanned`.
+//
+// Settings bound at start (listeners, state directory, retention, head logging) keep their
+// running values until a restart; a reload that changes them logs `config.restart_needed`.
+//
+// The reload runs on its own thread: the I/O threads keep answering meanwhile. Requests that
+// arrive during a reload are coalesced into one more reload after it.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "daemon/config/config.h"
+#include "daemon/service/clock.h"
+#include "daemon/service/config_holder.h"
+#include "daemon/service/replan.h"
+#include "daemon/store/commit_queue.h"
+#include "daemon/store/store.h"
+
+namespace treve::service {
+
+// The configuration file as the audit trail describes a change of it: the digest of its
+// bytes, and who last wrote it as far as the file tells (its owner and modification time).
+std::optional<store::ConfigChange> config_file_change(const std::string& path, std::string on);
+
+// `next` with the settings that only a restart can change taken from `running`; each one that
+// differed is named in `restart_needed` (e.g. "server.listen").
+std::shared_ptr<const config::Config> keep_start_settings(
+    const config::Config& running, std::shared_ptr<const config::Config> next,
+    std::vector<std::string>& restart_needed);
+
+class Reloader {
+ public:
+  struct Hooks {
+    std::function<void()> reloading;             // a reload begins (RELOADING=1)
+    std::function<void()> applied;               // the new configuration is in force (sinks)
+    std::function<void(policy::Instant)> moved;  // held deliveries now release at this instant
+    std::function<void()> done;                  // over, applied or not (READY=1)
+  };
+
+  struct Outcome {
+    bool applied = false;
+    std::size_t errors = 0;
+    ReplanReport replan;
+  };
+
+  Reloader(std::string config_path, ConfigHolder& holder, store::CommitQueue& queue,
+           store::Store& store, const Clock& clock, Hooks hooks);
+  ~Reloader();  // stop()
+  Reloader(const Reloader&) = delete;
+  Reloader& operator=(const Reloader&) = delete;
+
+  // Asks for a reload; returns at once. Any thread (not a signal handler).
+  void request();
+  // Cancels a re-plan under way (between two groups); returns at once. `done` is not called
+  // for a cancelled reload (the daemon is stopping: no READY=1 after STOPPING=1).
+  void cancel() { cancel_ = true; }
+  // cancel(), and ends the thread.
+  void stop();
+
+  // The last reload's outcome, and how many ran: for tests.
+  Outcome last() const;
+  std::size_t completed() const;
+
+ private:
+  void run();
+  Outcome reload();
+
+  std::string path_;
+  ConfigHolder& holder_;
+  store::CommitQueue& queue_;
+  store::Store& store_;
+  const Clock& clock_;
+  Hooks hooks_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  bool requested_ = false;
+  bool stopping_ = false;
+  std::atomic<bool> cancel_{false};
+  Outcome last_;
+  std::size_t completed_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace treve::service

@@ -1,0 +1,55 @@
+// Re-planning held deliveries after a change of policy (a reload, or an administrator's edit):
+// each one is decided again under the new policy, as the event it belongs to was received.
+//
+// A delivery's new release instant is the one the new policy gives for the event's receipt
+// instant. If that instant has already passed, the policy is asked again for now: released at
+// once if now is open, else at the end of the quiet time now in force. So shortening a window
+// releases what it no longer covers, lengthening one holds longer, and nothing is ever
+// released inside a quiet interval of the new policy.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <functional>
+#include <string_view>
+#include <vector>
+
+#include "daemon/config/config.h"
+#include "daemon/store/commit_queue.h"
+#include "daemon/store/store.h"
+
+namespace treve::service {
+
+// The held deliveries of `e` whose release instant changes under `config`. An event whose
+// body cannot be read again (purged, or no longer valid) keeps its deliveries as they are.
+std::vector<store::Replan> replan_event(const config::Config& config, const store::HeldEvent& e,
+                                        policy::Instant now);
+
+struct ReplanOptions {
+  std::size_t events_per_read = 256;
+  std::size_t changes_per_commit = 1'000;
+  // Only the events of these establishments (UAIs); empty: all of them.
+  std::vector<std::string> establishments;
+  // Called with the earliest new release instant of each committed group of changes.
+  std::function<void(policy::Instant)> on_moved;
+  // Set to stop between two groups (the daemon is stopping).
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+struct ReplanReport {
+  std::size_t events = 0;      // events with held deliveries examined
+  std::size_t examined = 0;    // held deliveries examined
+  std::size_t moved = 0;       // given another release instant
+  std::size_t earlier = 0;     // of which earlier than before
+  std::size_t unreadable = 0;  // events whose body could not be read again
+  bool complete = true;        // false: cancelled, or the store failed (logged)
+};
+
+// Re-plans every held delivery (of `options.establishments`) under `config`: reads go to
+// `store` (any thread), writes to the writer through `queue`, a group at a time, so that
+// events keep being accepted meanwhile. Blocking: run it off the I/O threads.
+ReplanReport replan_held(const config::Config& config, store::Store& store,
+                         store::CommitQueue& queue, const Clock& clock,
+                         const ReplanOptions& options);
+
+}  // namespace treve::service
