@@ -55,9 +55,9 @@ void bind_filter(store::Statement& s, const Filter& f) {
 
 const std::vector<std::string_view>& record_kinds() {
   static const std::vector<std::string_view> kinds = {
-      "received",       "held",       "released", "bypassed",      "bypass_refused",
-      "retracted",      "delivered",  "retrying", "dead_lettered", "replayed",
-      "config_changed", "checkpoint", "purged"};
+      "received",       "held",      "released",   "bypassed",      "bypass_refused",
+      "retracted",      "delivered", "retrying",   "dead_lettered", "replayed",
+      "config_changed", "replanned", "checkpoint", "purged"};
   return kinds;
 }
 

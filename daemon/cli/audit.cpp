@@ -515,6 +515,7 @@ int audit_stats(const AuditStatsRequest& request, std::ostream& out, std::ostrea
                              {"dead-lettered", "dead_lettered"},
                              {"replayed", "replayed"},
                              {"configuration changes", "config_changed"},
+                             {"held deliveries re-planned", "replanned"},
                              {"purges", "purged"},
                              {"checkpoints", "checkpoint"}}) {
     line(label, total(kind));

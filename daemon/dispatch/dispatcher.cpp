@@ -186,7 +186,7 @@ struct Dispatcher::Impl {
   // they were given, which keeps its last settings even if it is no longer configured.
   void reconfigure() {
     if (!started || stopping)
-      return;
+      return;  // begin() reads the configuration in force when it runs
     config = config_source();
     const bool had_sinks = !sinks.empty();
     for (const auto& s : config->sinks) {

@@ -54,6 +54,24 @@ std::shared_ptr<const config::Config> keep_start_settings(
   return merged;
 }
 
+namespace {
+
+// Waits until everything submitted to the writer so far is committed (the queue is FIFO).
+bool drain(store::CommitQueue& queue) {
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    auto barrier = std::make_shared<std::promise<void>>();
+    auto future = barrier->get_future();
+    if (queue.submit_write([barrier](store::Store&) { barrier->set_value(); })) {
+      future.wait();
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+  return false;
+}
+
+}  // namespace
+
 Reloader::Reloader(std::string config_path, ConfigHolder& holder, store::CommitQueue& queue,
                    store::Store& store, const Clock& clock, Hooks hooks)
     : path_(std::move(config_path)),
@@ -172,10 +190,18 @@ Reloader::Outcome Reloader::reload() {
       spdlog::info("event=config.changed file={} digest={}", change->file, change->digest);
   }
 
-  holder_.set(next);
+  const auto previous = holder_.set(next);
   outcome.applied = true;
   if (hooks_.applied)
     hooks_.applied();
+  // Events decided under the previous policy are re-planned too: wait until no request is
+  // deciding under it any more, then until what those requests handed the writer is committed.
+  if (!ConfigHolder::wait_released(previous, std::chrono::seconds{10}))
+    spdlog::warn(
+        "event=config.reload_slow_requests: requests decided under the previous "
+        "configuration for more than 10 s; re-planning anyway");
+  if (!drain(queue_))
+    spdlog::warn("event=config.reload_queue_busy: re-planning without waiting for the writer");
 
   ReplanOptions options;
   options.cancel = &cancel_;

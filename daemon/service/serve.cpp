@@ -133,7 +133,7 @@ int serve(const std::string& config_path) {
   }
   store::CommitQueue queue(*store, clock);
   ConfigHolder holder(config);
-  api::IngestApi ingest([&holder] { return holder.get(); }, queue, *store, clock);
+  api::IngestApi ingest([&holder] { return holder.lease(); }, queue, *store, clock);
 
   boost::asio::io_context ioc;
   http::ServerOptions server_options;

@@ -31,6 +31,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -728,6 +729,22 @@ class Daemon {
   std::string stderr_log() const { return read_file(stderr_path()); }
   int gap_hour() const { return gap_hour_; }
 
+  // Rewrites the configuration file of the running daemon (same listener and state), with
+  // `change` applied to the options: for reloads.
+  void rewrite_config(const std::function<void(DaemonOptions&)>& change) {
+    change(options_);
+    write_config(written_port_);
+  }
+
+  // Counts the occurrences of `needle` in the daemon's log.
+  std::size_t log_count(std::string_view needle) const {
+    const std::string log = stderr_log();
+    std::size_t n = 0;
+    for (auto at = log.find(needle); at != std::string::npos; at = log.find(needle, at + 1))
+      ++n;
+    return n;
+  }
+
   // Waits for `needle` in the daemon's log; false after `timeout`.
   bool wait_for_log(std::string_view needle, std::chrono::milliseconds timeout) const {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -745,7 +762,8 @@ class Daemon {
     return works;
   }
 
-  void write_config(std::uint16_t port) const {
+  void write_config(std::uint16_t port) {
+    written_port_ = port;
     char gap_start[8], gap_end[8];
     std::snprintf(gap_end, sizeof gap_end, "%02d:00", gap_hour_);
     std::snprintf(gap_start, sizeof gap_start, "%02d:01", gap_hour_);
@@ -892,6 +910,7 @@ class Daemon {
   pid_t pid_ = -1;
   int last_status_ = -1;
   std::uint16_t port_ = 0;
+  std::uint16_t written_port_ = 0;  // in the configuration file (0: the system picks)
 };
 
 }  // namespace treve::itest

@@ -85,6 +85,56 @@ TEST(Notify, ReadyOnceServingWatchdogAtHalfThePeriodStoppingOnSigterm) {
   EXPECT_EQ(daemon.stop(), 0);
 }
 
+// Skips WATCHDOG=1 and STATUS= lines; the next other notification.
+std::optional<std::string> next_state(NotifySocket& socket, std::chrono::milliseconds timeout) {
+  const auto until = Steady::now() + timeout;
+  while (Steady::now() < until) {
+    auto m = socket.receive(200ms);
+    if (m && *m != "WATCHDOG=1" && !m->starts_with("STATUS="))
+      return m;
+  }
+  return std::nullopt;
+}
+
+TEST(Notify, ReloadingThenReadyAroundAReloadValidOrNot) {
+  TempDir dir("treve-notify");
+  const std::string path = (dir.path() / "notify.sock").string();
+  NotifySocket socket(path);
+  DaemonOptions options;
+  options.env = {{"NOTIFY_SOCKET", path}, {"WATCHDOG_USEC", "2000000"}};
+  Daemon daemon(options);
+  daemon.start();
+  auto ready = next_state(socket, 5000ms);
+  ASSERT_TRUE(ready.has_value()) << daemon.stderr_log();
+  EXPECT_THAT(*ready, HasSubstr("READY=1"));
+  HttpClient client(daemon.port());
+  ASSERT_EQ(client.post_event(simple_event("held-1")).status, 202);
+
+  ::kill(daemon.pid(), SIGHUP);
+  auto reloading = next_state(socket, 5000ms);
+  ASSERT_TRUE(reloading.has_value());
+  EXPECT_THAT(*reloading, HasSubstr("RELOADING=1"));
+  EXPECT_THAT(*reloading, HasSubstr("MONOTONIC_USEC="));
+  auto again = next_state(socket, 5000ms);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_THAT(*again, HasSubstr("READY=1"));
+  EXPECT_THAT(*again, HasSubstr("STATUS=1 held"));
+  EXPECT_TRUE(daemon.wait_for_log("event=config.reloaded", 5s));
+
+  // An invalid file: RELOADING=1, READY=1 all the same (the daemon serves, on the old one).
+  daemon.rewrite_config([](DaemonOptions& o) { o.quiet_start = "7pm"; });
+  ::kill(daemon.pid(), SIGHUP);
+  reloading = next_state(socket, 5000ms);
+  ASSERT_TRUE(reloading.has_value());
+  EXPECT_THAT(*reloading, HasSubstr("RELOADING=1"));
+  again = next_state(socket, 5000ms);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_THAT(*again, HasSubstr("READY=1"));
+  EXPECT_THAT(daemon.stderr_log(), HasSubstr("event=config.reload_rejected"));
+  EXPECT_EQ(client.post_event(simple_event("held-2")).status, 202);
+  EXPECT_EQ(daemon.stop(), 0);
+}
+
 TEST(Notify, WithoutNotifySocketNothingIsSentAndTheDaemonServes) {
   Daemon daemon;
   daemon.start();
