@@ -7,8 +7,12 @@
 // a client dribbling bytes is cut off); each write has `write_timeout`.
 #include "daemon/http/server.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <mutex>
 #include <optional>
 #include <string_view>
@@ -17,8 +21,11 @@
 #include <vector>
 
 #include <spdlog/spdlog.h>
+#include <boost/asio/basic_socket_acceptor.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -45,6 +52,10 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
+// TCP or a unix socket ("unix:/run/treve/admin.sock"), through one socket type.
+using Protocol = net::generic::stream_protocol;
+using Socket = Protocol::socket;
+using Stream = beast::basic_stream<Protocol>;
 using Strand = net::strand<net::io_context::executor_type>;
 
 // How much a session reads at a time while waiting for a request to start.
@@ -106,6 +117,8 @@ class Listener : public std::enable_shared_from_this<Listener> {
   std::expected<void, std::string> listen(const std::string& host_port);
   // Set by listen() and kept after stop, so reading it races with nothing.
   tcp::endpoint local_endpoint() const { return endpoint_; }
+  // The unix socket's path, when listening on one.
+  const std::string& socket_path() const { return socket_path_; }
   void start() {
     net::post(strand_, beast::bind_front_handler(&Listener::do_accept, shared_from_this()));
   }
@@ -127,8 +140,9 @@ class Listener : public std::enable_shared_from_this<Listener> {
 
  private:
   void do_accept();
-  void on_accept(beast::error_code ec, tcp::socket socket);
-  void reject(tcp::socket socket);
+  std::expected<void, std::string> listen_unix(const std::string& path);
+  void on_accept(beast::error_code ec, Socket socket);
+  void reject(Socket socket);
   void on_stop(std::function<void()> done, std::chrono::milliseconds grace);
   void on_grace_elapsed();
   // Posts the `done` callbacks once stopping and no session is left.
@@ -139,8 +153,9 @@ class Listener : public std::enable_shared_from_this<Listener> {
   const Handler handler_;
   const ServerOptions options_;
   Strand strand_;
-  tcp::acceptor acceptor_;
+  net::basic_socket_acceptor<Protocol> acceptor_;
   tcp::endpoint endpoint_;
+  std::string socket_path_;
   net::steady_timer grace_timer_;
   net::steady_timer retry_timer_;
   std::atomic<bool> stopping_{false};
@@ -155,7 +170,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
 // the `Respond` it hands out. All members are touched only on its strand.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, std::shared_ptr<Listener> listener)
+  Session(Socket&& socket, std::shared_ptr<Listener> listener)
       : stream_(std::move(socket)), listener_(std::move(listener)) {}
   ~Session() {
     if (phase_ != Phase::closed) {
@@ -208,7 +223,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_linger_read(beast::error_code ec, std::size_t n);
   void close();
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   const std::shared_ptr<Listener> listener_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
@@ -427,7 +442,7 @@ void Session::linger() {
   }
   phase_ = Phase::lingering;
   beast::error_code ignored;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream_.socket().shutdown(net::socket_base::shutdown_send, ignored);
   buffer_.clear();
   stream_.expires_after(std::min(kLingerTime, listener_->options().read_timeout));
   stream_.async_read_some(buffer_.prepare(kReadChunk),
@@ -453,7 +468,7 @@ void Session::close() {
   }
   phase_ = Phase::closed;
   beast::error_code ignored;
-  stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  stream_.socket().shutdown(net::socket_base::shutdown_both, ignored);
   stream_.close();  // pending operations complete with operation_aborted
   listener_->unregister(this);
 }
@@ -464,6 +479,8 @@ std::expected<void, std::string> Listener::listen(const std::string& host_port) 
   const auto fail = [&](std::string_view why) {
     return std::unexpected("cannot listen on " + host_port + ": " + std::string(why));
   };
+  if (host_port.starts_with("unix:"))
+    return listen_unix(host_port.substr(5));
   std::string host;
   std::string port;
   if (host_port.starts_with('[')) {
@@ -499,7 +516,7 @@ std::expected<void, std::string> Listener::listen(const std::string& host_port) 
   }
   // The first address that works wins ("localhost" may resolve to ::1 and 127.0.0.1).
   for (const auto& entry : endpoints) {
-    const tcp::endpoint endpoint = entry.endpoint();
+    const Protocol::endpoint endpoint(entry.endpoint());
     beast::error_code ignored;
     acceptor_.close(ignored);
     if (acceptor_.open(endpoint.protocol(), ec)) {
@@ -514,15 +531,50 @@ std::expected<void, std::string> Listener::listen(const std::string& host_port) 
     if (acceptor_.listen(net::socket_base::max_listen_connections, ec)) {
       continue;
     }
-    endpoint_ = acceptor_.local_endpoint(ec);
-    if (ec) {
+    const Protocol::endpoint bound = acceptor_.local_endpoint(ec);
+    if (ec || bound.size() > endpoint_.capacity()) {
       continue;
     }
+    std::memcpy(endpoint_.data(), bound.data(), bound.size());
+    endpoint_.resize(bound.size());
     return {};
   }
   beast::error_code ignored;
   acceptor_.close(ignored);
   return fail(ec ? ec.message() : "the host has no address");
+}
+
+// A unix socket: a stale socket file left by a daemon killed hard is replaced; any other file
+// at that path is not touched. Its mode follows the umask (0600 under the unit's UMask=0077):
+// only the daemon's user and root connect.
+std::expected<void, std::string> Listener::listen_unix(const std::string& path) {
+  const auto fail = [&](std::string_view why) {
+    return std::unexpected("cannot listen on unix:" + path + ": " + std::string(why));
+  };
+  if (path.empty() || path.front() != '/')
+    return fail("expected unix:/ABSOLUTE/PATH");
+  if (acceptor_.is_open())
+    return fail("the server is already listening");
+  net::local::stream_protocol::endpoint local;
+  if (path.size() >= local.capacity())
+    return fail("the path is too long for a unix socket");
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode))
+      return fail("a file that is not a socket is in the way");
+    ::unlink(path.c_str());
+  }
+  local.path(path);
+  const Protocol::endpoint endpoint(local);
+  beast::error_code ec;
+  if (acceptor_.open(endpoint.protocol(), ec) || acceptor_.bind(endpoint, ec) ||
+      acceptor_.listen(net::socket_base::max_listen_connections, ec)) {
+    beast::error_code ignored;
+    acceptor_.close(ignored);
+    return fail(ec.message());
+  }
+  socket_path_ = path;
+  return {};
 }
 
 void Listener::do_accept() {
@@ -533,7 +585,7 @@ void Listener::do_accept() {
                          beast::bind_front_handler(&Listener::on_accept, shared_from_this()));
 }
 
-void Listener::on_accept(beast::error_code ec, tcp::socket socket) {
+void Listener::on_accept(beast::error_code ec, Socket socket) {
   if (stopping() || ec == net::error::operation_aborted) {
     return;  // the socket, if any, closes as it goes out of scope
   }
@@ -570,7 +622,7 @@ void Listener::on_accept(beast::error_code ec, tcp::socket socket) {
   do_accept();
 }
 
-void Listener::reject(tcp::socket socket) {
+void Listener::reject(Socket socket) {
   // Written without waiting: a short answer fits in the send buffer of a fresh connection, and
   // the listener must never wait on a client it refuses.
   Response res = problem(
@@ -582,13 +634,15 @@ void Listener::reject(tcp::socket socket) {
   beast::error_code ignored;
   socket.non_blocking(true, ignored);
   bhttp::write(socket, res, ignored);
-  socket.shutdown(tcp::socket::shutdown_both, ignored);
+  socket.shutdown(net::socket_base::shutdown_both, ignored);
   socket.close(ignored);
 }
 
 void Listener::on_stop(std::function<void()> done, std::chrono::milliseconds grace) {
   stopping_.store(true, std::memory_order_release);
   beast::error_code ignored;
+  if (acceptor_.is_open() && !socket_path_.empty())
+    ::unlink(socket_path_.c_str());
   acceptor_.close(ignored);
   retry_timer_.cancel();
   bool first_stop = false;

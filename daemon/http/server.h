@@ -52,9 +52,10 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Binds and listens ("127.0.0.1:2007", "[::1]:2007"; port 0 picks a free one).
+  // Binds and listens ("127.0.0.1:2007", "[::1]:2007"; port 0 picks a free one), or on a unix
+  // socket ("unix:/run/treve/admin.sock"; a stale socket file is replaced, removed at stop).
   std::expected<void, std::string> listen(const std::string& host_port);
-  boost::asio::ip::tcp::endpoint local_endpoint() const;
+  boost::asio::ip::tcp::endpoint local_endpoint() const;  // TCP only
 
   // Starts accepting. Call after listen().
   void start();

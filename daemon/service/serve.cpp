@@ -136,6 +136,10 @@ int serve(const std::string& config_path) {
   api::IngestApi ingest([&holder] { return holder.lease(); }, queue, *store, clock);
 
   boost::asio::io_context ioc;
+  // Caught from here on (a signal that comes before its handler is set is kept for it): a
+  // SIGTERM or SIGHUP right after READY must not meet the default action, which kills.
+  boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  boost::asio::signal_set hangup(ioc, SIGHUP);
   http::ServerOptions server_options;
   server_options.body_limit = [&ingest](const http::Request& header) {
     return ingest.body_limit(header);
@@ -193,7 +197,6 @@ int serve(const std::string& config_path) {
   hooks.moved = [&scheduler](policy::Instant t) { scheduler.held_until(t); };
   hooks.done = [&] { notifier.ready(status_line(*store, dispatcher)); };
   Reloader reloader(config_path, holder, queue, *store, clock, hooks);
-  boost::asio::signal_set hangup(ioc, SIGHUP);
   std::function<void()> on_hangup = [&] {
     hangup.async_wait([&](const boost::system::error_code& e, int) {
       if (e)
@@ -205,7 +208,6 @@ int serve(const std::string& config_path) {
   on_hangup();
   write_pid_file(pid_file(state_dir));
 
-  boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& e, int signal) {
     if (e)
       return;
