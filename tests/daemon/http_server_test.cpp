@@ -4,9 +4,13 @@
 // that lets requests in progress finish.
 #include "daemon/http/server.h"
 
+#include <unistd.h>
+
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -21,12 +25,14 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
 #include <boost/json/parse.hpp>
 
 namespace treve::http {
@@ -677,6 +683,57 @@ TEST(HttpServer, RejectsAMalformedListenAddress) {
     ASSERT_FALSE(listening) << address;
     EXPECT_THAT(listening.error(), StartsWith("cannot listen on " + address + ": ")) << address;
   }
+}
+
+}  // namespace
+}  // namespace treve::http
+
+namespace treve::http {
+namespace {
+
+// The admin listener may be a unix socket: same sessions, a socket file replaced if stale,
+// removed at stop, and never a regular file in the way.
+TEST(HttpServerUnixSocket, AnswersOnAUnixSocketAndRemovesItAtStop) {
+  const std::string path = "/tmp/treve-http-" + std::to_string(::getpid()) + ".sock";
+  {
+    std::ofstream(path) << "not a socket";
+    net::io_context ioc;
+    Server refused(ioc, echo, test_options());
+    auto r = refused.listen("unix:" + path);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_THAT(r.error(), ::testing::HasSubstr("not a socket"));
+    ::unlink(path.c_str());
+  }
+  {
+    // A socket file left behind, as after SIGKILL: bound, closed, never unlinked.
+    net::io_context stale_ioc;
+    net::local::stream_protocol::acceptor stale(stale_ioc,
+                                                net::local::stream_protocol::endpoint(path));
+    stale.close();
+    ASSERT_TRUE(std::filesystem::exists(path));
+  }
+  net::io_context ioc;
+  Server server(ioc, echo, test_options());
+  ASSERT_TRUE(server.listen("unix:" + path).has_value());
+  server.start();
+  std::thread runner([&ioc] { ioc.run(); });
+  net::io_context client_ioc;
+  net::local::stream_protocol::socket socket(client_ioc);
+  socket.connect(net::local::stream_protocol::endpoint(path));
+  Request req{bhttp::verb::get, "/over-unix", 11};
+  req.set(bhttp::field::host, "localhost");
+  bhttp::write(socket, req);
+  beast::flat_buffer buffer;
+  Response res;
+  bhttp::read(socket, buffer, res);
+  EXPECT_EQ(res.result_int(), 200);
+  EXPECT_EQ(res.body(), "GET /over-unix ");
+  socket.close();
+  std::promise<void> stopped;
+  net::post(ioc, [&] { server.stop([&] { stopped.set_value(); }); });
+  stopped.get_future().wait();
+  runner.join();
+  EXPECT_FALSE(std::filesystem::exists(path));
 }
 
 }  // namespace
