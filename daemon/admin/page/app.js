@@ -1,0 +1,1 @@
+// trêve admin page
