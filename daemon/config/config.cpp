@@ -12,6 +12,8 @@
 #include <sstream>
 
 #include <toml++/toml.h>
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
 
 #include "adapters/outbound/webhook_signature.h"
 #include "daemon/config/ics_calendar.h"
@@ -292,7 +294,7 @@ class Loader {
   Loader(std::string path, policy::Horizon horizon)
       : check_(path), path_(std::move(path)), horizon_(horizon) {}
 
-  LoadResult load(std::string_view text) {
+  LoadResult load(std::string_view text, const std::vector<ApiPolicy>& api = {}) {
     toml::table doc;
     try {
       doc = toml::parse(text, path_);
@@ -303,8 +305,15 @@ class Loader {
     }
     auto config = std::make_shared<Config>();
     config->path = path_;
+    config->text = std::string(text);
+    if (const toml::table* t = doc.get_as<toml::table>("establishments")) {
+      for (auto&& [k, v] : *t)
+        config->file_establishments.emplace_back(k.str());
+    }
+    add_api_policies(doc, api, *config);
     check_.only_keys(
-        doc, "", {"server", "audit", "events", "policy", "establishments", "connectors", "sinks"});
+        doc, "",
+        {"server", "audit", "events", "policy", "establishments", "connectors", "sinks", "admins"});
     server(doc, *config);
     retention(doc, *config);
 
@@ -358,6 +367,7 @@ class Loader {
     connectors(doc, *config);
     sinks(doc, *config);
     routing(doc, *config);
+    admins(doc, *config);
 
     if (!check_.ok())
       return std::unexpected(check_.take());
@@ -749,6 +759,138 @@ class Loader {
     return *s;
   }
 
+  // The admin API's policies, as tables of establishments the file does not configure. Their
+  // keys are checked like the file's; closed_ics (a path on the daemon's machine) is refused.
+  void add_api_policies(toml::table& doc, const std::vector<ApiPolicy>& api, Config& config) {
+    for (const ApiPolicy& p : api) {
+      const std::string key = "establishments." + p.uai;
+      if (std::find(config.file_establishments.begin(), config.file_establishments.end(), p.uai) !=
+          config.file_establishments.end()) {
+        continue;  // managed by the file
+      }
+      boost::system::error_code ec;
+      boost::json::value v = boost::json::parse(p.json, ec);
+      if (ec || !v.is_object()) {
+        check_.error_at(0, key, "must be a JSON object");
+        continue;
+      }
+      if (v.as_object().contains("closed_ics")) {
+        check_.error_at(0, key + ".closed_ics",
+                        "not accepted here: import the calendar's days into \"closed\"");
+        continue;
+      }
+      auto table = json_to_toml(v.as_object(), key);
+      if (!doc.contains("establishments"))
+        doc.insert("establishments", toml::table{});
+      if (toml::table* t = doc.get_as<toml::table>("establishments")) {
+        t->insert_or_assign(p.uai, std::move(table));
+        config.api_policies.push_back(p);
+      }
+    }
+  }
+
+  toml::table json_to_toml(const boost::json::object& o, const std::string& key) {
+    toml::table t;
+    for (const auto& [k, v] : o) {
+      if (v.is_null())
+        continue;  // unset
+      const std::string name(k);
+      put_json(v, key + "." + name,
+               [&](auto&& x) { t.insert_or_assign(name, std::forward<decltype(x)>(x)); });
+    }
+    return t;
+  }
+
+  toml::array json_array(const boost::json::array& a, const std::string& key) {
+    toml::array out;
+    for (std::size_t i = 0; i < a.size(); ++i)
+      put_json(a[i], key + "[" + std::to_string(i) + "]",
+               [&](auto&& x) { out.push_back(std::forward<decltype(x)>(x)); });
+    return out;
+  }
+
+  // Hands `put` the TOML value a JSON value stands for; reports a null inside an array.
+  template <typename Put>
+  void put_json(const boost::json::value& v, const std::string& key, Put&& put) {
+    if (v.is_object())
+      put(json_to_toml(v.as_object(), key));
+    else if (v.is_array())
+      put(json_array(v.as_array(), key));
+    else if (v.is_string())
+      put(std::string(v.as_string()));
+    else if (v.is_bool())
+      put(v.as_bool());
+    else if (v.is_int64())
+      put(v.as_int64());
+    else if (v.is_uint64())
+      put(static_cast<std::int64_t>(v.as_uint64()));
+    else if (v.is_double())
+      put(v.as_double());
+    else
+      check_.error_at(0, key, "must not be null");
+  }
+
+  void admins(const toml::table& doc, Config& config) {
+    std::set<std::string> names, tokens;
+    auto tables = table_array(doc, "admins");
+    for (std::size_t i = 0; i < tables.size(); ++i) {
+      const toml::table& t = *tables[i];
+      std::string key = "admins[" + std::to_string(i) + "]";
+      check_.only_keys(t, key, {"name", "token_sha256", "role", "scope"});
+      Admin a;
+      if (auto s = required(t, key, "name")) {
+        if (s->empty() || s->size() > 200) {
+          check_.error(t.get("name"), key + ".name", "must be 1 to 200 characters");
+        } else if (!names.insert(*s).second) {
+          check_.error(t.get("name"), key + ".name", "another admin has this name");
+        }
+        a.name = *s;
+      }
+      if (auto s = required(t, key, "token_sha256")) {
+        if (s->size() != 64 || !std::all_of(s->begin(), s->end(), [](char ch) {
+              return std::isdigit(static_cast<unsigned char>(ch)) || (ch >= 'a' && ch <= 'f');
+            })) {
+          check_.error(t.get("token_sha256"), key + ".token_sha256",
+                       "must be the SHA-256 of the token as 64 lower-case hex digits (never the "
+                       "token itself)");
+        } else if (!tokens.insert(*s).second) {
+          check_.error(t.get("token_sha256"), key + ".token_sha256",
+                       "another admin has this token");
+        }
+        a.token_sha256 = *s;
+      }
+      if (auto s = required(t, key, "role")) {
+        if (*s == "admin") {
+          a.role = Admin::Role::admin;
+        } else if (*s == "auditor") {
+          a.role = Admin::Role::auditor;
+        } else {
+          check_.error(t.get("role"), key + ".role",
+                       "must be \"admin\" (may edit policy) or \"auditor\" (may only read)");
+        }
+      }
+      const toml::node* scope = t.get("scope");
+      if (!scope) {
+        check_.error(&t, key, "missing key \"scope\" (a list of UAIs, or \"*\")");
+      } else if (scope->is_string()) {
+        if (scope->value<std::string>() == "*")
+          a.every_establishment = true;
+        else
+          check_.error(scope, key + ".scope", "must be a list of UAIs, or \"*\"");
+      } else if (auto list = check_.strings(scope, key + ".scope")) {
+        for (std::size_t j = 0; j < list->size(); ++j) {
+          auto uai = policy::parse_uai((*list)[j].first);
+          if (!uai) {
+            check_.error((*list)[j].second, key + ".scope[" + std::to_string(j) + "]", uai.error());
+            continue;
+          }
+          a.scope.push_back(uai->code);
+        }
+      }
+      config.admins.push_back(std::move(a));
+    }
+  }
+
   void connectors(const toml::table& doc, Config& config) {
     std::set<std::string> names;
     auto tables = table_array(doc, "connectors");
@@ -956,7 +1098,13 @@ LoadResult parse_config(std::string_view text, const std::string& path, policy::
   return Loader(path, horizon).load(text);
 }
 
-LoadResult load_config(const std::string& path, policy::Horizon horizon) {
+LoadResult parse_config_with(std::string_view text, const std::string& path,
+                             const std::vector<ApiPolicy>& api, policy::Horizon horizon) {
+  return Loader(path, horizon).load(text, api);
+}
+
+LoadResult load_config_with(const std::string& path, const std::vector<ApiPolicy>& api,
+                            policy::Horizon horizon) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return std::unexpected(std::vector<ConfigError>{
@@ -966,7 +1114,36 @@ LoadResult load_config(const std::string& path, policy::Horizon horizon) {
   }
   std::ostringstream buf;
   buf << in.rdbuf();
-  return parse_config(buf.str(), path, horizon);
+  return parse_config_with(buf.str(), path, api, horizon);
+}
+
+std::string policy_pointer(std::string_view key, std::string_view uai) {
+  const std::string prefix = "establishments." + std::string(uai);
+  if (!key.starts_with(prefix))
+    return {};
+  std::string_view rest = key.substr(prefix.size());
+  if (!rest.empty() && rest.front() != '.')
+    return {};
+  std::string out = "/policy";
+  for (char c : rest) {
+    if (c == '.' || c == '[')
+      out += '/';
+    else if (c != ']')
+      out += c;
+  }
+  return out;
+}
+
+bool Admin::in_scope(std::string_view uai) const {
+  return every_establishment || std::find(scope.begin(), scope.end(), uai) != scope.end();
+}
+
+std::string_view to_string(Admin::Role role) {
+  return role == Admin::Role::admin ? "admin" : "auditor";
+}
+
+LoadResult load_config(const std::string& path, policy::Horizon horizon) {
+  return load_config_with(path, {}, horizon);
 }
 
 }  // namespace treve::config

@@ -78,13 +78,37 @@ struct Sink {
   bool takes(std::string_view source, policy::Category category, policy::Role role) const;
 };
 
+// Who may use the admin API (docs/admin-api.md).
+struct Admin {
+  enum class Role : std::uint8_t { admin, auditor };
+  std::string name;          // shown in the audit trail as the author of a change
+  std::string token_sha256;  // lower-case hex SHA-256 of the bearer token
+  Role role = Role::auditor;
+  bool every_establishment = false;  // scope = "*"
+  std::vector<std::string> scope;    // UAIs otherwise
+
+  bool in_scope(std::string_view uai) const;
+};
+std::string_view to_string(Admin::Role role);
+
+// An establishment's policy edited through the admin API and kept in the store: a JSON object
+// with the keys of an [establishments."UAI"] table (closed_ics excepted).
+struct ApiPolicy {
+  std::string uai;
+  std::string json;
+};
+
 struct Config {
   std::string path;
+  std::string text;  // the file's bytes, as parsed
   ServerConfig server;
   AuditConfig audit;
   EventsConfig events;
   std::vector<Connector> connectors;
   std::vector<Sink> sinks;
+  std::vector<Admin> admins;
+  std::vector<std::string> file_establishments;  // UAIs configured in the file
+  std::vector<ApiPolicy> api_policies;           // those in force from the admin API
   std::shared_ptr<const policy::PolicySet> policy;
   std::vector<std::string> warnings;  // e.g. ignored timed events of an .ics file
 
@@ -103,5 +127,18 @@ LoadResult load_config(const std::string& path, policy::Horizon horizon = {});
 // The same from text already in memory; `path` names it in errors.
 LoadResult parse_config(std::string_view text, const std::string& path,
                         policy::Horizon horizon = {});
+
+// The file's `text` with the admin API's policies added, each as the [establishments."UAI"]
+// table of an establishment the file does not configure (one the file configures keeps the
+// file's: it is managed by the file). Validated whole, by the same code as a file; an error in
+// an API policy has the key "establishments.UAI.…" (see policy_pointer).
+LoadResult parse_config_with(std::string_view text, const std::string& path,
+                             const std::vector<ApiPolicy>& api, policy::Horizon horizon = {});
+LoadResult load_config_with(const std::string& path, const std::vector<ApiPolicy>& api,
+                            policy::Horizon horizon = {});
+
+// The JSON pointer, inside {"policy": …}, of a configuration key about `uai`'s API policy:
+// "establishments.0750654D.quiet[1].end" gives "/policy/quiet/1/end"; empty for other keys.
+std::string policy_pointer(std::string_view key, std::string_view uai);
 
 }  // namespace treve::config

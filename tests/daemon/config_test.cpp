@@ -1047,3 +1047,93 @@ TEST(RetentionConfig, BadValuesAreNamedWithTheirLine) {
 
 }  // namespace
 }  // namespace treve::config
+
+namespace treve::config {
+namespace {
+
+TEST(ConfigAdmins, RolesScopesAndTheirErrors) {
+  auto c = parse_config(R"(
+[[admins]]
+name = "Mme Durand"
+token_sha256 = "e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a719a100eeea6f"
+role = "admin"
+scope = ["0750654D"]
+[[admins]]
+name = "DPD académique"
+token_sha256 = "0000000000000000000000000000000000000000000000000000000000000001"
+role = "auditor"
+scope = "*"
+)",
+                        "test.toml");
+  ASSERT_TRUE(c.has_value());
+  ASSERT_EQ((*c)->admins.size(), 2u);
+  EXPECT_EQ((*c)->admins[0].role, Admin::Role::admin);
+  EXPECT_TRUE((*c)->admins[0].in_scope("0750654D"));
+  EXPECT_FALSE((*c)->admins[0].in_scope("0250001R"));
+  EXPECT_TRUE((*c)->admins[1].in_scope("0250001R"));
+
+  auto bad = parse_config(R"(
+[[admins]]
+name = "x"
+token_sha256 = "change-me"
+role = "root"
+scope = ["0750654A"]
+[[admins]]
+name = "x"
+token_sha256 = "0000000000000000000000000000000000000000000000000000000000000001"
+role = "auditor"
+)",
+                          "test.toml");
+  ASSERT_FALSE(bad.has_value());
+  std::string all;
+  for (const auto& e : bad.error())
+    all += e.to_string() + "\n";
+  EXPECT_THAT(all, HasSubstr("admins[0].token_sha256: must be the SHA-256"));
+  EXPECT_THAT(all, HasSubstr("admins[0].role: must be \"admin\""));
+  EXPECT_THAT(all, HasSubstr("admins[0].scope[0]: UAI 0750654A"));
+  EXPECT_THAT(all, HasSubstr("admins[1].name: another admin has this name"));
+  EXPECT_THAT(all, HasSubstr("admins[1]: missing key \"scope\""));
+}
+
+TEST(ConfigApiPolicies, AddedWhereTheFileIsSilentValidatedByTheSameCode) {
+  const std::string file = R"(
+[establishments."0250001R"]
+parent_grade_delay = "72h"
+)";
+  std::vector<ApiPolicy> api = {
+      {"0750654D",
+       R"({"parent_grade_delay":"0","quiet":[{"days":["mon","tue","wed","thu","fri"],)"
+       R"("start":"19:00","end":"07:30"}],"closed":["2026-12-21..2027-01-03"],"timezone":null})"},
+      {"0250001R", R"({"parent_grade_delay":"7d"})"},  // the file manages it: ignored
+  };
+  auto c = parse_config_with(file, "test.toml", api);
+  ASSERT_TRUE(c.has_value()) << c.error()[0].to_string();
+  EXPECT_THAT((*c)->file_establishments, ::testing::ElementsAre("0250001R"));
+  ASSERT_EQ((*c)->api_policies.size(), 1u);
+  EXPECT_EQ((*c)->api_policies[0].uai, "0750654D");
+  EXPECT_EQ(policy_of(**c, "0750654D").rules().parent_grade_delay, std::chrono::minutes{0});
+  EXPECT_EQ(policy_of(**c, "0750654D").rules().windows.size(), 1u);
+  EXPECT_EQ(policy_of(**c, "0250001R").rules().parent_grade_delay, std::chrono::hours{72});
+
+  std::vector<ApiPolicy> bad = {
+      {"0750654D", R"({"quiet":[{"days":["mon"],"start":"20:00","end":"7h"}],"strat":"x",)"
+                   R"("closed_ics":"/etc/shadow"})"}};
+  auto refused = parse_config_with(file, "test.toml", bad);
+  ASSERT_FALSE(refused.has_value());
+  std::vector<std::string> pointers;
+  for (const auto& e : refused.error())
+    pointers.push_back(policy_pointer(e.key, "0750654D"));
+  EXPECT_THAT(pointers, ::testing::ElementsAre("/policy/closed_ics"));
+  bad[0].json = R"({"quiet":[{"days":["mon"],"start":"20:00","end":"7h"}],"strat":"x"})";
+  refused = parse_config_with(file, "test.toml", bad);
+  ASSERT_FALSE(refused.has_value());
+  pointers.clear();
+  for (const auto& e : refused.error())
+    pointers.push_back(policy_pointer(e.key, "0750654D"));
+  EXPECT_THAT(pointers, ::testing::UnorderedElementsAre("/policy/quiet/0/end", "/policy/strat"));
+  EXPECT_EQ(policy_pointer("establishments.0250001R.quiet[0].end", "0750654D"), "");
+  EXPECT_EQ(policy_pointer("establishments.0750654Dx", "0750654D"), "");
+}
+
+}  // namespace
+}  // namespace treve::config
