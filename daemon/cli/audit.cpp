@@ -516,6 +516,8 @@ int audit_stats(const AuditStatsRequest& request, std::ostream& out, std::ostrea
                              {"replayed", "replayed"},
                              {"configuration changes", "config_changed"},
                              {"held deliveries re-planned", "replanned"},
+                             {"policy changes (admin API)", "policy_changed"},
+                             {"admin requests refused", "access_refused"},
                              {"purges", "purged"},
                              {"checkpoints", "checkpoint"}}) {
     line(label, total(kind));

@@ -14,6 +14,9 @@
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+
 #include "daemon/store/sqlite_util.h"
 #include "policy/rfc3339.h"
 
@@ -117,6 +120,22 @@ INSERT INTO meta (key, value)
     R"sql(
 CREATE INDEX events_with_body ON events (received_at) WHERE body IS NOT NULL;
 )sql",
+    // 4: the admin API. Each establishment's policy as edited through it, every version kept
+    // (the highest is in force); a rollback is a new version.
+    R"sql(
+CREATE TABLE policy_versions (
+  uai TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  author TEXT NOT NULL,
+  comment TEXT NOT NULL,
+  document TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  weaker TEXT NOT NULL,
+  rollback_of INTEGER,
+  PRIMARY KEY (uai, version)
+);
+)sql",
 };
 
 policy::Instant ms_instant(std::int64_t ms) {
@@ -148,6 +167,12 @@ class Detail {
       return *this;
     }
     return add(key, policy::format_rfc3339(t, zone));
+  }
+  // `json` inserted as is: a JSON value the caller built.
+  Detail& add_raw(std::string_view key, std::string_view json) {
+    open(key);
+    text_ += json;
+    return *this;
   }
   Detail& add_null(std::string_view key) {
     open(key);
@@ -543,6 +568,181 @@ Result<std::size_t> SqliteStore::replan(std::span<const Replan> changes, policy:
     }
     return moved;
   });
+}
+
+namespace {
+
+std::string json_strings(const std::vector<std::string>& list) {
+  std::string out = "[";
+  for (const auto& s : list) {
+    if (out.size() > 1)
+      out += ',';
+    append_json_string(out, s);
+  }
+  return out + "]";
+}
+
+// The strings of a JSON array of strings written by json_strings.
+std::vector<std::string> strings_of(const std::string& text) {
+  std::vector<std::string> out;
+  boost::system::error_code ec;
+  auto v = boost::json::parse(text, ec);
+  if (ec || !v.is_array())
+    return out;
+  for (const auto& s : v.as_array()) {
+    if (s.is_string())
+      out.emplace_back(s.as_string());
+  }
+  return out;
+}
+
+constexpr const char* kPolicyColumns =
+    "uai, version, at, author, comment, document, digest, weaker, rollback_of";
+
+PolicyVersion read_policy(Statement& q) {
+  PolicyVersion v;
+  v.uai = q.text(0);
+  v.version = q.integer(1);
+  v.at = ms_instant(q.integer(2));
+  v.author = q.text(3);
+  v.comment = q.text(4);
+  v.document = q.text(5);
+  v.digest = q.text(6);
+  v.weaker = strings_of(q.text(7));
+  v.rollback_of = q.is_null(8) ? 0 : q.integer(8);
+  return v;
+}
+
+}  // namespace
+
+Result<SavePolicyResult> SqliteStore::save_policy(const PolicyVersion& v,
+                                                  std::optional<std::int64_t> expected_version,
+                                                  policy::Instant now) {
+  return transaction<SavePolicyResult>([&]() -> Result<SavePolicyResult> {
+    SavePolicyResult out;
+    std::int64_t current = 0;
+    std::optional<std::string> before;
+    {
+      Statement q(writer_,
+                  "SELECT version, digest FROM policy_versions WHERE uai = ? "
+                  "ORDER BY version DESC LIMIT 1");
+      q.bind(1, v.uai);
+      int rc = q.step();
+      if (rc == SQLITE_ROW) {
+        current = q.integer(0);
+        before = q.text(1);
+      } else if (rc != SQLITE_DONE) {
+        return std::unexpected(error_of(writer_, rc, "cannot read the policy's version"));
+      }
+    }
+    if (expected_version && *expected_version != current) {
+      out.conflict = true;
+      out.version = current;
+      return out;
+    }
+    out.version = current + 1;
+    const std::string sql = std::string("INSERT INTO policy_versions (") + kPolicyColumns +
+                            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    const std::string weaker = json_strings(v.weaker);  // bound without a copy: kept alive
+    Statement ins(writer_, sql.c_str());
+    ins.bind(1, v.uai)
+        .bind(2, out.version)
+        .bind(3, instant_ms(now))
+        .bind(4, v.author)
+        .bind(5, v.comment)
+        .bind(6, v.document)
+        .bind(7, v.digest)
+        .bind(8, weaker);
+    if (v.rollback_of > 0)
+      ins.bind(9, v.rollback_of);
+    if (int rc = ins.step(); rc != SQLITE_DONE)
+      return std::unexpected(error_of(writer_, rc, "cannot save the policy"));
+    AuditRecord r;
+    r.at_ms = instant_ms(now);
+    r.at_local = policy::format_rfc3339(now, zone_or_utc("UTC"));
+    r.kind = "policy_changed";
+    r.establishment = v.uai;
+    Detail d;
+    d.add("by", v.author).add("version", out.version).add("comment", v.comment);
+    if (before)
+      d.add("before", *before);
+    else
+      d.add_null("before");
+    d.add("after", v.digest).add_raw("weaker", weaker);
+    if (v.rollback_of > 0)
+      d.add("rollback_of", v.rollback_of);
+    r.detail = d.text();
+    if (auto a = append_audit(r); !a)
+      return std::unexpected(a.error());
+    return out;
+  });
+}
+
+Result<void> SqliteStore::record_refusal(const AccessRefusal& refusal, policy::Instant now) {
+  return transaction<void>([&]() -> Result<void> {
+    AuditRecord r;
+    r.at_ms = instant_ms(now);
+    r.at_local = policy::format_rfc3339(now, zone_or_utc("UTC"));
+    r.kind = "access_refused";
+    r.establishment = refusal.establishment;
+    r.detail = Detail()
+                   .add("admin", refusal.admin)
+                   .add("role", refusal.role)
+                   .add("method", refusal.method)
+                   .add("path", refusal.path)
+                   .add("reason", refusal.reason)
+                   .text();
+    return append_audit(r);
+  });
+}
+
+Result<std::vector<PolicyVersion>> SqliteStore::current_policies() {
+  std::lock_guard lock(reader_mutex_);
+  const std::string sql = std::string("SELECT ") + kPolicyColumns +
+                          " FROM policy_versions p WHERE version = (SELECT max(version) FROM "
+                          "policy_versions WHERE uai = p.uai) ORDER BY uai";
+  Statement q(reader_, sql.c_str());
+  std::vector<PolicyVersion> out;
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW)
+    out.push_back(read_policy(q));
+  if (rc != SQLITE_DONE)
+    return std::unexpected(error_of(reader_, rc, "read"));
+  return out;
+}
+
+Result<std::vector<PolicyVersion>> SqliteStore::policy_versions(std::string_view uai) {
+  std::lock_guard lock(reader_mutex_);
+  const std::string sql = std::string("SELECT ") + kPolicyColumns +
+                          " FROM policy_versions WHERE uai = ? ORDER BY version DESC";
+  Statement q(reader_, sql.c_str());
+  q.bind(1, uai);
+  std::vector<PolicyVersion> out;
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW)
+    out.push_back(read_policy(q));
+  if (rc != SQLITE_DONE)
+    return std::unexpected(error_of(reader_, rc, "read"));
+  return out;
+}
+
+Result<std::vector<std::pair<policy::Category, std::uint64_t>>> SqliteStore::held_by_category(
+    std::string_view uai) {
+  std::lock_guard lock(reader_mutex_);
+  Statement q(reader_,
+              "SELECT e.category, count(*) FROM deliveries d JOIN events e ON e.id = d.event "
+              "WHERE d.state = 'held' AND e.establishment = ? GROUP BY e.category "
+              "ORDER BY e.category");
+  q.bind(1, uai);
+  std::vector<std::pair<policy::Category, std::uint64_t>> out;
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) {
+    out.emplace_back(policy::parse_category(q.text(0)).value_or(policy::Category::other),
+                     static_cast<std::uint64_t>(q.integer(1)));
+  }
+  if (rc != SQLITE_DONE)
+    return std::unexpected(error_of(reader_, rc, "read"));
+  return out;
 }
 
 Result<std::optional<policy::Instant>> SqliteStore::next_release() {

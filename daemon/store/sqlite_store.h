@@ -46,6 +46,14 @@ class SqliteStore final : public Store {
   Result<bool> record_config(const ConfigChange& change, policy::Instant now) override;
   Result<std::size_t> replan(std::span<const Replan> changes, policy::Instant now) override;
   Result<std::vector<std::int64_t>> held_event_rows() override;
+  Result<SavePolicyResult> save_policy(const PolicyVersion& v,
+                                       std::optional<std::int64_t> expected_version,
+                                       policy::Instant now) override;
+  Result<void> record_refusal(const AccessRefusal& r, policy::Instant now) override;
+  Result<std::vector<PolicyVersion>> current_policies() override;
+  Result<std::vector<PolicyVersion>> policy_versions(std::string_view uai) override;
+  Result<std::vector<std::pair<policy::Category, std::uint64_t>>> held_by_category(
+      std::string_view uai) override;
   Result<std::vector<HeldEvent>> held_events(std::span<const std::int64_t> rows) override;
   Result<std::vector<DispatchItem>> ready(std::int64_t after_ready_seq, std::size_t limit) override;
   Result<std::vector<DispatchItem>> retrying(std::int64_t after_seq, std::size_t limit) override;
@@ -71,7 +79,7 @@ class SqliteStore final : public Store {
   // which `treve audit verify --heads` catches a rewritten trail. Before any write.
   void log_heads_every(std::int64_t every) { head_log_every_ = every; }
   void log_head() const;
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 
  private:
   struct Statements;

@@ -220,6 +220,34 @@ struct ConfigChange {
   std::string on;  // what applied it: "start" or "reload"
 };
 
+// One version of an establishment's policy edited through the admin API.
+struct PolicyVersion {
+  std::string uai;
+  std::int64_t version = 0;  // 1, 2, … per establishment; the highest is in force
+  policy::Instant at;
+  std::string author;               // the admin's name
+  std::string comment;              // why, in the admin's words
+  std::string document;             // the policy's JSON object (docs/admin-api.md)
+  std::string digest;               // SHA-256 of `document`
+  std::vector<std::string> weaker;  // why it is weaker than the national default (confirmed)
+  std::int64_t rollback_of = 0;     // the version it restores, if a rollback
+};
+
+struct SavePolicyResult {
+  bool conflict = false;     // `expected_version` was not the current version: nothing saved
+  std::int64_t version = 0;  // the version saved, or the current one on a conflict
+};
+
+// A request refused by the admin API (outside the admin's role or scope).
+struct AccessRefusal {
+  std::string admin;
+  std::string role;
+  std::string method;
+  std::string path;
+  std::string establishment;  // the UAI asked for, if any
+  std::string reason;
+};
+
 // An event that still has held deliveries, with what re-deciding them needs.
 struct HeldEvent {
   std::int64_t row = 0;  // the event's row (held_event_rows)
@@ -293,6 +321,15 @@ class Store {
   // force from the start). Returns whether a record was written.
   virtual Result<bool> record_config(const ConfigChange& change, policy::Instant now) = 0;
 
+  // Saves `v` as the establishment's next version (v.version is ignored), with a
+  // `policy_changed` record (author, version, comment, digests before and after, weaker,
+  // rollback_of). With `expected_version` (0: none yet), saves only if it is the current one.
+  virtual Result<SavePolicyResult> save_policy(const PolicyVersion& v,
+                                               std::optional<std::int64_t> expected_version,
+                                               policy::Instant now) = 0;
+  // An `access_refused` record.
+  virtual Result<void> record_refusal(const AccessRefusal& r, policy::Instant now) = 0;
+
   // Moves held deliveries to new release instants, each with a `replanned` record (the
   // instant before and after, the new reason). A delivery no longer held, or whose release
   // instant is no longer `was`, is skipped. Returns how many moved.
@@ -313,6 +350,14 @@ class Store {
   virtual Result<std::uint64_t> held_count() = 0;
   // The earliest release instant of a held delivery, if any (an index lookup).
   virtual Result<std::optional<policy::Instant>> next_release() = 0;
+  // The version in force of every establishment edited through the admin API.
+  virtual Result<std::vector<PolicyVersion>> current_policies() = 0;
+  // Every version of one establishment's policy, newest first.
+  virtual Result<std::vector<PolicyVersion>> policy_versions(std::string_view uai) = 0;
+  // Held deliveries of one establishment by category, and its earliest release.
+  virtual Result<std::vector<std::pair<policy::Category, std::uint64_t>>> held_by_category(
+      std::string_view uai) = 0;
+
   // The rows of the events that have held deliveries, in increasing order.
   virtual Result<std::vector<std::int64_t>> held_event_rows() = 0;
   // Those of `rows` that still have held deliveries, with them.

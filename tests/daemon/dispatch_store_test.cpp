@@ -233,6 +233,7 @@ TEST(DispatchStore, ASchemaOneDatabaseIsMigratedWithItsDueDeliveriesReadable) {
   sqlite3* db = nullptr;
   sqlite3_open(dir.db().c_str(), &db);
   const char* downgrade =
+      "DROP TABLE policy_versions;"
       "DROP INDEX deliveries_ready;"
       "DROP INDEX events_with_body;"
       "ALTER TABLE deliveries DROP COLUMN ready_seq;"
