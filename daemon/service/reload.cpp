@@ -130,6 +130,91 @@ void Reloader::run() {
   }
 }
 
+void Reloader::put_in_force(std::shared_ptr<const config::Config> next) {
+  const auto previous = holder_.set(std::move(next));
+  if (hooks_.applied)
+    hooks_.applied();
+  // Events decided under the previous policy are re-planned too: wait until no request is
+  // deciding under it any more, then until what those requests handed the writer is committed.
+  if (!ConfigHolder::wait_released(previous, std::chrono::seconds{10}))
+    spdlog::warn(
+        "event=config.change_slow_requests: requests decided under the previous "
+        "configuration for more than 10 s; re-planning anyway");
+  if (!drain(queue_))
+    spdlog::warn("event=config.change_queue_busy: re-planning without waiting for the writer");
+}
+
+Reloader::PolicyChange Reloader::change_policy(
+    const std::function<std::shared_ptr<const config::Config>()>& change,
+    std::vector<std::string> establishments) {
+  PolicyChange out;
+  std::lock_guard change_lock(change_mutex_);
+  auto next = change();
+  if (!next)
+    return out;
+  put_in_force(next);
+  out.applied = true;
+  ReplanOptions options;
+  options.cancel = &cancel_;
+  options.on_moved = hooks_.moved;
+  options.establishments = std::move(establishments);
+  out.replan = replan_held(*next, store_, queue_, clock_, options);
+  return out;
+}
+
+namespace {
+
+std::vector<config::ApiPolicy> api_policies(const std::vector<store::PolicyVersion>& versions) {
+  std::vector<config::ApiPolicy> out;
+  for (const auto& v : versions)
+    out.push_back({v.uai, v.document});
+  return out;
+}
+
+// Loads with `policies`, leaving out (and logging) each one whose establishment has errors.
+template <typename Load>
+config::LoadResult without_bad_policies(std::vector<config::ApiPolicy> policies, Load load) {
+  for (;;) {
+    auto loaded = load(policies);
+    if (loaded || policies.empty())
+      return loaded;
+    std::vector<config::ApiPolicy> kept;
+    for (auto& p : policies) {
+      bool bad = false;
+      for (const auto& e : loaded.error()) {
+        if (!config::policy_pointer(e.key, p.uai).empty()) {
+          bad = true;
+          spdlog::error("event=policy.left_out establishment={} error=\"{}\"", p.uai,
+                        e.to_string());
+        }
+      }
+      if (!bad)
+        kept.push_back(std::move(p));
+    }
+    if (kept.size() == policies.size())
+      return loaded;  // the errors are the file's
+    policies = std::move(kept);
+  }
+}
+
+}  // namespace
+
+config::LoadResult load_in_force(const std::string& path, store::Store& store) {
+  auto versions = store.current_policies();
+  if (!versions) {
+    return std::unexpected(std::vector<config::ConfigError>{
+        {path, 0, "", "cannot read the admin API's policies: " + versions.error().message}});
+  }
+  return without_bad_policies(api_policies(*versions), [&](const auto& policies) {
+    return config::load_config_with(path, policies);
+  });
+}
+
+config::LoadResult build_in_force(const config::Config& running,
+                                  const std::vector<config::ApiPolicy>& policies) {
+  return config::parse_config_with(running.text, running.path, policies);
+}
+
 Reloader::Outcome Reloader::reload() {
   Outcome outcome;
   const auto started = std::chrono::steady_clock::now();
@@ -145,7 +230,8 @@ Reloader::Outcome Reloader::reload() {
     }
   } done{hooks_, cancel_};
 
-  auto loaded = config::load_config(path_);
+  std::lock_guard change_lock(change_mutex_);
+  auto loaded = load_in_force(path_, store_);
   if (!loaded) {
     outcome.errors = loaded.error().size();
     for (const auto& e : loaded.error())
@@ -190,18 +276,8 @@ Reloader::Outcome Reloader::reload() {
       spdlog::info("event=config.changed file={} digest={}", change->file, change->digest);
   }
 
-  const auto previous = holder_.set(next);
+  put_in_force(next);
   outcome.applied = true;
-  if (hooks_.applied)
-    hooks_.applied();
-  // Events decided under the previous policy are re-planned too: wait until no request is
-  // deciding under it any more, then until what those requests handed the writer is committed.
-  if (!ConfigHolder::wait_released(previous, std::chrono::seconds{10}))
-    spdlog::warn(
-        "event=config.reload_slow_requests: requests decided under the previous "
-        "configuration for more than 10 s; re-planning anyway");
-  if (!drain(queue_))
-    spdlog::warn("event=config.reload_queue_busy: re-planning without waiting for the writer");
 
   ReplanOptions options;
   options.cancel = &cancel_;

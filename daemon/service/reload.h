@@ -42,6 +42,15 @@ std::shared_ptr<const config::Config> keep_start_settings(
     const config::Config& running, std::shared_ptr<const config::Config> next,
     std::vector<std::string>& restart_needed);
 
+// The configuration in force: the file at `path` with the admin API's policies from `store`.
+// A stored policy the file no longer allows (an error in its establishment) is left out and
+// logged, rather than keeping the daemon from starting; errors in the file are returned.
+config::LoadResult load_in_force(const std::string& path, store::Store& store);
+
+// The same from the file's text already read (the configuration in force), with `policies`.
+config::LoadResult build_in_force(const config::Config& running,
+                                  const std::vector<config::ApiPolicy>& policies);
+
 class Reloader {
  public:
   struct Hooks {
@@ -71,6 +80,17 @@ class Reloader {
   // cancel(), and ends the thread.
   void stop();
 
+  // A change of the admin API's policies. Under the lock that orders every configuration
+  // change (reloads included), `change` returns the configuration to put in force, or null to
+  // change nothing; if not null it is put in force, and the held deliveries of
+  // `establishments` are re-planned. Blocking; any thread but an I/O one.
+  struct PolicyChange {
+    bool applied = false;
+    ReplanReport replan;
+  };
+  PolicyChange change_policy(const std::function<std::shared_ptr<const config::Config>()>& change,
+                             std::vector<std::string> establishments);
+
   // The last reload's outcome, and how many ran: for tests.
   Outcome last() const;
   std::size_t completed() const;
@@ -78,6 +98,9 @@ class Reloader {
  private:
   void run();
   Outcome reload();
+  // Puts `next` in force once no request decides under the previous configuration any more
+  // and what they decided is committed.
+  void put_in_force(std::shared_ptr<const config::Config> next);
 
   std::string path_;
   ConfigHolder& holder_;
@@ -85,6 +108,7 @@ class Reloader {
   store::Store& store_;
   const Clock& clock_;
   Hooks hooks_;
+  std::mutex change_mutex_;  // one configuration change at a time
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   bool requested_ = false;

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +18,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include "daemon/admin/admin_api.h"
 #include "daemon/api/ingest_api.h"
 #include "daemon/cli/commands.h"
 #include "daemon/dispatch/dispatcher.h"
@@ -102,12 +104,12 @@ int serve(const std::string& config_path) {
   spdlog::set_default_logger(logger);
   spdlog::flush_on(spdlog::level::info);
 
-  auto config = cli::load_or_report(config_path, std::cerr);
+  std::shared_ptr<const config::Config> config = cli::load_or_report(config_path, std::cerr);
   if (!config) {
     spdlog::error("event=serve.bad_config path={}", config_path);
     return 1;
   }
-  const std::string& state_dir = config->server.state_dir;
+  const std::string state_dir = config->server.state_dir;
   auto opened = open_state(*config, max_page_count_from_env());
   if (!opened) {
     spdlog::error("event=serve.state_unusable state_dir={} error=\"{}\"", state_dir,
@@ -122,6 +124,14 @@ int serve(const std::string& config_path) {
   store->log_head();
   store->log_heads_every(config->audit.head_log_every);
 
+  // With the establishments' policies edited through the admin API.
+  if (auto in_force = load_in_force(config_path, *store)) {
+    config = *in_force;
+  } else {
+    for (const auto& e : in_force.error())
+      spdlog::error("event=serve.bad_config error=\"{}\"", e.to_string());
+    return 1;
+  }
   SystemClock clock;
   if (auto change = config_file_change(config_path, "start")) {
     if (auto r = store->record_config(*change, clock.now()); !r) {
@@ -156,6 +166,31 @@ int serve(const std::string& config_path) {
   retention_options.audit_retention = config->audit.retention;
   retention_options.events_retention = config->events.retention;
   Retention retention(ioc, queue, clock, retention_options);
+  // SIGHUP: reload, on the reloader's thread; RELOADING=1 then READY=1 around it.
+  const Notifier notifier;
+  Reloader::Hooks hooks;
+  hooks.reloading = [&notifier] { notifier.reloading(); };
+  hooks.applied = [&dispatcher] { dispatcher.reconfigure(); };
+  hooks.moved = [&scheduler](policy::Instant t) { scheduler.held_until(t); };
+  hooks.done = [&] { notifier.ready(status_line(*store, dispatcher)); };
+  Reloader reloader(config_path, holder, queue, *store, clock, hooks);
+
+  // The admin API and page, on their own listener.
+  admin::AdminApi admin_api({holder, *store, queue, clock,
+                             [&reloader](const auto& change, std::vector<std::string> uais) {
+                               return reloader.change_policy(change, std::move(uais));
+                             },
+                             state_dir + "/treve.db"});
+  http::ServerOptions admin_options;
+  admin_options.body_limit = [](const http::Request&) { return std::size_t{1024 * 1024}; };
+  admin_options.max_connections = 64;
+  http::Server admin_server(
+      ioc,
+      [&admin_api](http::Request&& req, http::Respond respond) {
+        admin_api.handle(std::move(req), std::move(respond));
+      },
+      admin_options);
+
   http::Server server(
       ioc,
       [&ingest](http::Request&& req, http::Respond respond) {
@@ -166,17 +201,25 @@ int serve(const std::string& config_path) {
     spdlog::error("event=serve.listen_failed error=\"{}\"", r.error());
     return 1;
   }
+  if (auto r = admin_server.listen(config->server.admin_listen); !r) {
+    spdlog::error("event=serve.listen_failed listener=admin error=\"{}\"", r.error());
+    return 1;
+  }
   server.start();
+  admin_server.start();
   scheduler.start();
   dispatcher.start();
   retention.start();
+  const std::string admin_where = config->server.admin_listen.starts_with("unix:")
+                                      ? config->server.admin_listen
+                                      : admin_server.local_endpoint().address().to_string() + ":" +
+                                            std::to_string(admin_server.local_endpoint().port());
   auto endpoint = server.local_endpoint();
-  spdlog::info("event=serve.ready listen={}:{} state_dir={}", endpoint.address().to_string(),
-               endpoint.port(), state_dir);
+  spdlog::info("event=serve.ready listen={}:{} admin={} state_dir={}",
+               endpoint.address().to_string(), endpoint.port(), admin_where, state_dir);
 
-  // systemd: ready once the listener is bound and the store open; the watchdog is fed from
+  // systemd: ready once the listeners are bound and the store open; the watchdog is fed from
   // the event loop itself, so that a stuck loop gets the daemon restarted.
-  const Notifier notifier;
   notifier.ready(status_line(*store, dispatcher));
   auto timers = boost::asio::make_strand(ioc);
   boost::asio::steady_timer status_timer(timers), watchdog_timer(timers);
@@ -190,13 +233,6 @@ int serve(const std::string& config_path) {
     every(watchdog_timer, *interval, timers_stopped, [&] { notifier.watchdog(); });
   }
 
-  // SIGHUP: reload, on the reloader's thread; RELOADING=1 then READY=1 around it.
-  Reloader::Hooks hooks;
-  hooks.reloading = [&notifier] { notifier.reloading(); };
-  hooks.applied = [&dispatcher] { dispatcher.reconfigure(); };
-  hooks.moved = [&scheduler](policy::Instant t) { scheduler.held_until(t); };
-  hooks.done = [&] { notifier.ready(status_line(*store, dispatcher)); };
-  Reloader reloader(config_path, holder, queue, *store, clock, hooks);
   std::function<void()> on_hangup = [&] {
     hangup.async_wait([&](const boost::system::error_code& e, int) {
       if (e)
@@ -223,7 +259,14 @@ int serve(const std::string& config_path) {
     scheduler.stop();
     retention.stop();
     dispatcher.stop(kDispatchGrace);
-    server.stop([&] { signals.cancel(); });
+    // Both listeners stop; the second to finish ends the signal wait (and so the loop).
+    auto stopped = std::make_shared<std::atomic<int>>(0);
+    auto both = [&signals, stopped] {
+      if (++*stopped == 2)
+        signals.cancel();
+    };
+    server.stop(both);
+    admin_server.stop(both);
   });
 
   // Two threads run the I/O: while one parses and decides, the other writes answers.

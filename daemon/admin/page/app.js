@@ -524,6 +524,8 @@ async function loadPolicy() {
   S.draft = clone(r.data.policy || {});
   S.savedJson = canonical(S.draft);
   S.errors = [];
+  const managed = $(`button.school[data-uai="${uai}"] .managed`);
+  if (managed) managed.textContent = managedText(r.data.managed_by);
   renderSchoolTitle();
   if (S.tab === 'policy') renderPolicyPanel();
   if (S.tab === 'history') loadVersions();
@@ -1168,7 +1170,7 @@ function openSaveDialog(mode) {
       }
       submit.disabled = true;
       await send(comment.value.trim(), confirmShown && confirmBox.checked);
-      submit.disabled = false;
+      submit.disabled = !conflictBox.hidden;  // after a conflict, only reloading helps
     }},
     h('h2', {id: 'save-title'}, title),
     h('p', {}, mode.kind === 'save'
@@ -1250,7 +1252,6 @@ function openSaveDialog(mode) {
           S.notice = {text: 'Politique rechargée : voici la version actuelle.', kind: 'info'};
           await loadPolicy();
         }}, 'Recharger la politique'));
-      submit.disabled = true;
       $('[data-testid="reload-policy"]', conflictBox)?.focus();
       return;
     }

@@ -1,0 +1,51 @@
+// The admin API and page (docs/admin-api.md), on the admin listener only.
+//
+// Every request but the page's files carries an admin's bearer token; its role and scope
+// decide what it may do, and a refusal is audited. Policy changes are validated by the same
+// code as the configuration file, stored as versions, put in force at once and re-plan the
+// establishment's held deliveries. Requests are handled one at a time on the API's own thread
+// (they read and write the store and re-plan: never on an I/O thread); a few wait their turn,
+// more are refused with 503.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "daemon/http/server.h"
+#include "daemon/service/clock.h"
+#include "daemon/service/config_holder.h"
+#include "daemon/service/reload.h"
+#include "daemon/store/commit_queue.h"
+#include "daemon/store/store.h"
+
+namespace treve::admin {
+
+class AdminApi {
+ public:
+  using ChangePolicy = std::function<service::Reloader::PolicyChange(
+      const std::function<std::shared_ptr<const config::Config>()>&, std::vector<std::string>)>;
+
+  struct Deps {
+    service::ConfigHolder& holder;
+    store::Store& store;
+    store::CommitQueue& queue;
+    const service::Clock& clock;
+    ChangePolicy change_policy;
+    std::string db_path;  // the store's file, read by the audit queries
+  };
+
+  explicit AdminApi(Deps deps);
+  ~AdminApi();
+  AdminApi(const AdminApi&) = delete;
+  AdminApi& operator=(const AdminApi&) = delete;
+
+  void handle(http::Request&& req, http::Respond respond);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace treve::admin
