@@ -161,19 +161,25 @@ std::vector<std::string> weaker_than_national(const policy::EstablishmentRules& 
   const auto mine = week_minutes(r.windows);
   static constexpr std::array<const char*, 7> kDays = {"lundi",    "mardi",  "mercredi", "jeudi",
                                                        "vendredi", "samedi", "dimanche"};
+  const std::size_t week = national.size();
+  auto opened = [&](std::size_t m) { return national[m % week] && !mine[m % week]; };
   long long open = 0;
-  std::size_t first = 0;
-  for (std::size_t m = 0; m < national.size(); ++m) {
-    if (national[m] && !mine[m]) {
-      if (open++ == 0)
-        first = m;
-    }
+  std::optional<std::size_t> first;  // where a run of such minutes starts
+  for (std::size_t m = 0; m < week; ++m) {
+    if (!opened(m))
+      continue;
+    ++open;
+    if (!first && !opened(m + week - 1))
+      first = m;
   }
   if (open > 0) {
-    out.push_back("les fenêtres laissent ouvertes " + std::to_string(open / 60) +
-                  " h par semaine que le défaut national garde en trêve (par exemple le " +
-                  kDays[first / 1440] + " à " +
-                  hhmm(std::chrono::minutes{static_cast<long long>(first % 1440)}) + ")");
+    const std::size_t at = first.value_or(0);
+    const std::string amount =
+        open >= 60 ? std::to_string(open / 60) + " h" : std::to_string(open) + " min";
+    out.push_back("les fenêtres laissent ouvertes " + amount +
+                  " par semaine que le défaut national garde en trêve (à partir du " +
+                  kDays[at / 1440] + " à " +
+                  hhmm(std::chrono::minutes{static_cast<long long>(at % 1440)}) + ")");
   }
   if (!r.public_holidays)
     out.push_back("les jours fériés ne sont pas en trêve");
@@ -447,6 +453,19 @@ struct AdminApi::Impl {
           if (!next) {
             refused = next.error();
             return nullptr;
+          }
+          if (expected_version) {
+            // A stale edit is said to be one before anything else is asked of the admin.
+            auto versions = deps.store.policy_versions(uai);
+            const std::int64_t current =
+                versions && !versions->empty() ? versions->front().version : 0;
+            if (versions && current != *expected_version) {
+              refused = problem(409, "version-conflict", "Version conflict",
+                                "the policy was changed meanwhile (now version " +
+                                    std::to_string(current) + "); reload it and edit again",
+                                {{"version", current}});
+              return nullptr;
+            }
           }
           weaker = weaker_than_national((*next)->policy->find(*policy::parse_uai(uai)).rules());
           if (!weaker.empty() && !confirm_weaker) {

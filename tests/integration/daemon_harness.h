@@ -555,6 +555,8 @@ struct DaemonOptions {
   std::string quiet_end;
   std::string parent_grade_delay = "24h";
   std::string timezone = "UTC";
+  // Empty: a unix socket in the daemon's directory. "127.0.0.1:0": TCP, see admin_port().
+  std::string admin_listen;
 };
 
 // What a `treve` command printed and how it ended.
@@ -720,6 +722,8 @@ class Daemon {
   bool running() { return pid_ > 0 && !reap(false); }
 
   std::uint16_t port() const { return port_; }
+  // The admin listener's port when DaemonOptions::admin_listen is TCP.
+  std::uint16_t admin_port() const { return admin_port_; }
   pid_t pid() const { return pid_; }
   const std::string& state_dir() const { return state_dir_; }
   std::string db_path() const { return state_dir_ + "/treve.db"; }
@@ -772,7 +776,10 @@ class Daemon {
     std::ostringstream c;
     c << "[server]\n"
       << "listen = \"127.0.0.1:" << port << "\"\n"
-      << "admin_listen = \"unix:" << (dir_.path() / "admin.sock").string() << "\"\n"
+      << "admin_listen = \""
+      << (options_.admin_listen.empty() ? "unix:" + (dir_.path() / "admin.sock").string()
+                                        : options_.admin_listen)
+      << "\"\n"
       << "state_dir = \"" << state_dir_ << "\"\n";
     if (options_.max_body_bytes)
       c << "max_body_bytes = " << *options_.max_body_bytes << "\n";
@@ -867,6 +874,15 @@ class Daemon {
             std::string endpoint = log.substr(begin, end - begin);
             auto colon = endpoint.rfind(':');
             port_ = static_cast<std::uint16_t>(std::stoi(endpoint.substr(colon + 1)));
+            auto admin = log.find(" admin=", at);
+            auto line_end = log.find('\n', at);
+            if (admin != std::string::npos && admin < line_end) {
+              auto from = admin + 7;
+              std::string where = log.substr(from, log.find(' ', from) - from);
+              auto c = where.rfind(':');
+              if (!where.starts_with("unix:") && c != std::string::npos)
+                admin_port_ = static_cast<std::uint16_t>(std::stoi(where.substr(c + 1)));
+            }
             return true;
           }
         }
@@ -910,7 +926,8 @@ class Daemon {
   pid_t pid_ = -1;
   int last_status_ = -1;
   std::uint16_t port_ = 0;
-  std::uint16_t written_port_ = 0;  // in the configuration file (0: the system picks)
+  std::uint16_t written_port_ = 0;
+  std::uint16_t admin_port_ = 0;  // in the configuration file (0: the system picks)
 };
 
 }  // namespace treve::itest

@@ -1,0 +1,290 @@
+// The admin API of the real daemon, over its own TCP listener: roles and scopes on every
+// endpoint (refusals audited), validation errors with their pointers, versions, rollback,
+// persistence across a restart, and held deliveries re-planned when a policy changes.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/integration/daemon_harness.h"
+
+namespace treve::itest {
+namespace {
+
+using ::testing::HasSubstr;
+
+const std::string kOtherUai = "0250001R";  // another school, out of Mme Durand's scope
+
+std::string admins_config() {
+  std::ostringstream c;
+  c << "\n[[admins]]\nname = \"Mme Durand\"\ntoken_sha256 = \"" << sha256_hex("durand-token")
+    << "\"\nrole = \"admin\"\nscope = [\"" << kUai << "\"]\n"
+    << "\n[[admins]]\nname = \"Rectorat\"\ntoken_sha256 = \"" << sha256_hex("rectorat-token")
+    << "\"\nrole = \"admin\"\nscope = \"*\"\n"
+    << "\n[[admins]]\nname = \"DPD\"\ntoken_sha256 = \"" << sha256_hex("dpd-token")
+    << "\"\nrole = \"auditor\"\nscope = [\"" << kUai << "\"]\n";
+  return c.str();
+}
+
+DaemonOptions admin_options() {
+  DaemonOptions o;
+  o.admin_listen = "127.0.0.1:0";
+  o.extra_config = admins_config();
+  return o;
+}
+
+json::value parse(const HttpResponse& r) {
+  boost::system::error_code ec;
+  auto v = json::parse(r.body, ec);
+  EXPECT_FALSE(ec) << r;
+  return v;
+}
+
+class AdminApi : public ::testing::Test {
+ protected:
+  AdminApi() : daemon_(admin_options()) { daemon_.start(); }
+
+  HttpResponse call(bhttp::verb method, const std::string& target, const std::string& token,
+                    const std::string& body = "") {
+    HttpClient client(daemon_.admin_port());
+    Headers h{{"Content-Type", "application/json"}};
+    if (!token.empty())
+      h.emplace_back("Authorization", "Bearer " + token);
+    return client.request(method, target, body, h);
+  }
+  std::string policy_path(const std::string& uai, const std::string& what = "policy") {
+    return "/v1/admin/establishments/" + uai + "/" + what;
+  }
+  std::int64_t count(const std::string& sql) {
+    Db db(daemon_.db_path());
+    auto rows = db.query(sql);
+    return rows.empty() || !rows[0][0] ? -1 : std::stoll(*rows[0][0]);
+  }
+
+  Daemon daemon_;
+};
+
+// A policy with windows on weekdays only (no weekend window): weaker than the national default.
+constexpr const char* kWeekdays =
+    R"({"policy":{"quiet":[{"days":["mon","tue","wed","thu","fri"],"start":"19:00","end":"07:30"}]},)"
+    R"("comment":"Conseil d'administration du 26 novembre","confirm_weaker":true})";
+
+TEST_F(AdminApi, EveryEndpointEnforcesRoleAndScopeAndAuditsRefusals) {
+  struct Case {
+    bhttp::verb method;
+    std::string target;
+    std::string body;
+    std::string token;
+    int status;
+  };
+  const std::string mine = kUai, other = kOtherUai;
+  const std::vector<Case> cases = {
+      // Reading a policy: anyone in scope.
+      {bhttp::verb::get, policy_path(mine), "", "durand-token", 200},
+      {bhttp::verb::get, policy_path(mine), "", "dpd-token", 200},
+      {bhttp::verb::get, policy_path(other), "", "durand-token", 403},
+      {bhttp::verb::get, policy_path(other), "", "dpd-token", 403},
+      {bhttp::verb::get, policy_path(other), "", "rectorat-token", 200},
+      // Writing: admins in scope only.
+      {bhttp::verb::put, policy_path(mine), kWeekdays, "dpd-token", 403},
+      {bhttp::verb::put, policy_path(other), kWeekdays, "durand-token", 403},
+      {bhttp::verb::post, policy_path(mine, "rollback"), R"({"version":1,"comment":"x"})",
+       "dpd-token", 403},
+      {bhttp::verb::post, policy_path(other, "rollback"), R"({"version":1,"comment":"x"})",
+       "durand-token", 403},
+      {bhttp::verb::post, policy_path(mine, "ics"), "BEGIN:VCALENDAR", "dpd-token", 403},
+      // Versions and preview: anyone in scope.
+      {bhttp::verb::get, policy_path(mine, "versions"), "", "dpd-token", 200},
+      {bhttp::verb::get, policy_path(other, "versions"), "", "dpd-token", 403},
+      {bhttp::verb::post, policy_path(mine, "preview"), "{}", "dpd-token", 200},
+      {bhttp::verb::post, policy_path(other, "preview"), "{}", "durand-token", 403},
+      // Queue: in scope.
+      {bhttp::verb::get, "/v1/admin/queue?establishment=" + mine, "", "dpd-token", 200},
+      {bhttp::verb::get, "/v1/admin/queue?establishment=" + other, "", "durand-token", 403},
+      // Dead letters: admins only, in scope.
+      {bhttp::verb::get, "/v1/admin/dead-letters?establishment=" + mine, "", "durand-token", 200},
+      {bhttp::verb::get, "/v1/admin/dead-letters?establishment=" + mine, "", "dpd-token", 403},
+      {bhttp::verb::get, "/v1/admin/dead-letters?establishment=" + other, "", "durand-token", 403},
+      {bhttp::verb::post, "/v1/admin/dead-letters/replay", R"({"seqs":[1]})", "dpd-token", 403},
+      // Audit and statistics: both roles, in scope.
+      {bhttp::verb::get, "/v1/admin/audit?establishment=" + mine, "", "dpd-token", 200},
+      {bhttp::verb::get, "/v1/admin/audit?establishment=" + other, "", "dpd-token", 403},
+      {bhttp::verb::get, "/v1/admin/stats?establishment=" + mine, "", "durand-token", 200},
+      {bhttp::verb::get, "/v1/admin/stats?establishment=" + other, "", "durand-token", 403},
+      // Who am I: anyone with a token; nobody without.
+      {bhttp::verb::get, "/v1/admin/me", "", "dpd-token", 200},
+      {bhttp::verb::get, "/v1/admin/me", "", "", 401},
+      {bhttp::verb::get, "/v1/admin/me", "", "change-me", 401},
+  };
+  int refused = 0;
+  for (const auto& c : cases) {
+    auto r = call(c.method, c.target, c.token, c.body);
+    EXPECT_EQ(r.status, c.status) << c.method << " " << c.target << " as " << c.token << ": " << r;
+    if (r.status >= 400) {
+      EXPECT_THAT(*r.header("Content-Type"), HasSubstr("application/problem+json"));
+    }
+    refused += r.status == 403;
+  }
+  EXPECT_EQ(count("SELECT count(*) FROM audit WHERE kind = 'access_refused'"), refused);
+  EXPECT_EQ(count("SELECT count(*) FROM audit WHERE kind = 'access_refused' AND detail LIKE "
+                  "'%\"admin\":\"DPD\"%'"),
+            count("SELECT count(*) FROM audit WHERE kind = 'access_refused' AND detail LIKE "
+                  "'%\"role\":\"auditor\"%'"));
+  // The ingest listener knows nothing of the admin API.
+  EXPECT_EQ(
+      HttpClient(daemon_.port())
+          .request(bhttp::verb::get, "/v1/admin/me", "", {{"Authorization", "Bearer durand-token"}})
+          .status,
+      404);
+}
+
+TEST_F(AdminApi, ValidationErrorsNameTheFieldsWithPointers) {
+  auto r = call(bhttp::verb::put, policy_path(kUai), "durand-token",
+                R"({"policy":{"quiet":[{"days":["mon"],"start":"19:00","end":"7h"},)"
+                R"({"days":["lun"],"start":"20:00","end":"07:00"}],"parent_grade_delay":"demain",)"
+                R"("closed_ics":"/etc/shadow"},"comment":"essai"})");
+  ASSERT_EQ(r.status, 400) << r;
+  // closed_ics is refused before anything else is looked at.
+  EXPECT_THAT(r.body, HasSubstr("/policy/closed_ics"));
+  r = call(bhttp::verb::put, policy_path(kUai), "durand-token",
+           R"({"policy":{"quiet":[{"days":["mon"],"start":"19:00","end":"7h"},)"
+           R"({"days":["lun"],"start":"20:00","end":"07:00"}],"parent_grade_delay":"demain"},)"
+           R"("comment":"essai"})");
+  ASSERT_EQ(r.status, 400) << r;
+  std::vector<std::string> pointers;
+  const auto problem = parse(r);
+  for (const auto& e : problem.as_object().at("errors").as_array())
+    pointers.emplace_back(e.as_object().at("pointer").as_string());
+  EXPECT_THAT(pointers, ::testing::IsSupersetOf({"/policy/quiet/0/end", "/policy/quiet/1/days/0",
+                                                 "/policy/parent_grade_delay"}));
+  r = call(bhttp::verb::put, policy_path(kUai), "durand-token", R"({"policy":{}})");
+  ASSERT_EQ(r.status, 400) << r;
+  EXPECT_THAT(r.body, HasSubstr("/comment"));
+  EXPECT_EQ(count("SELECT count(*) FROM policy_versions"), 0);
+}
+
+TEST_F(AdminApi, AWeakerPolicyNeedsConfirmationAndIsFlagged) {
+  std::string unconfirmed = kWeekdays;
+  unconfirmed.replace(unconfirmed.find("true"), 4, "false");
+  auto r = call(bhttp::verb::put, policy_path(kUai), "durand-token", unconfirmed);
+  ASSERT_EQ(r.status, 409) << r;
+  EXPECT_THAT(r.body, HasSubstr("weaker-policy"));
+  EXPECT_THAT(r.body, HasSubstr("47 h par semaine"));
+  EXPECT_THAT(r.body, HasSubstr("à partir du samedi à 07:30"));
+  r = call(bhttp::verb::put, policy_path(kUai), "durand-token", kWeekdays);
+  ASSERT_EQ(r.status, 200) << r;
+  EXPECT_EQ(parse(r).as_object().at("version").as_int64(), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM audit WHERE kind = 'policy_changed' AND detail LIKE "
+                  "'%\"by\":\"Mme Durand\"%' AND detail NOT LIKE '%\"weaker\":[]%'"),
+            1);
+}
+
+TEST_F(AdminApi, VersionsRollbackAndARestartKeepThePolicy) {
+  ASSERT_EQ(call(bhttp::verb::put, policy_path(kUai), "durand-token", kWeekdays).status, 200);
+  auto second = call(bhttp::verb::put, policy_path(kUai), "durand-token",
+                     R"({"policy":{"parent_grade_delay":"72h"},"comment":"délai des notes",)"
+                     R"("expected_version":1,"confirm_weaker":true})");
+  ASSERT_EQ(second.status, 200) << second;
+  // A stale expected version is a conflict, and nothing is saved.
+  auto stale = call(bhttp::verb::put, policy_path(kUai), "durand-token",
+                    R"({"policy":{},"comment":"x","expected_version":1})");
+  EXPECT_EQ(stale.status, 409) << stale;
+  EXPECT_THAT(stale.body, HasSubstr("version-conflict"));
+
+  auto versions = parse(call(bhttp::verb::get, policy_path(kUai, "versions"), "dpd-token"));
+  ASSERT_EQ(versions.as_array().size(), 2u);
+  EXPECT_EQ(versions.as_array()[0].as_object().at("version").as_int64(), 2);
+  EXPECT_EQ(versions.as_array()[0].as_object().at("author").as_string(), "Mme Durand");
+
+  auto back = call(bhttp::verb::post, policy_path(kUai, "rollback"), "durand-token",
+                   R"({"version":1,"comment":"retour à la version du CA","confirm_weaker":true})");
+  ASSERT_EQ(back.status, 200) << back;
+  EXPECT_EQ(parse(back).as_object().at("version").as_int64(), 3);
+  auto policy = parse(call(bhttp::verb::get, policy_path(kUai), "durand-token")).as_object();
+  EXPECT_EQ(policy.at("managed_by").as_string(), "api");
+  EXPECT_EQ(policy.at("version").as_int64(), 3);
+  EXPECT_EQ(policy.at("effective").as_object().at("quiet").as_array().size(), 1u);
+  EXPECT_EQ(policy.at("effective").as_object().at("parent_grade_delay").as_string(), "1d");
+
+  daemon_.restart();
+  policy = parse(call(bhttp::verb::get, policy_path(kUai), "durand-token")).as_object();
+  EXPECT_EQ(policy.at("version").as_int64(), 3);
+  EXPECT_EQ(policy.at("effective").as_object().at("quiet").as_array()[0].as_object().at("start"),
+            "19:00");
+  auto me = parse(call(bhttp::verb::get, "/v1/admin/me", "durand-token")).as_object();
+  EXPECT_EQ(me.at("establishments").as_array()[0].as_object().at("managed_by"), "api");
+}
+
+TEST_F(AdminApi, AChangeAppliesToNewEventsAndReplansThatSchoolsHeldDeliveries) {
+  HttpClient ingest(daemon_.port());
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(ingest.post_event(simple_event("mine-" + std::to_string(i), 2)).status, 202);
+    EventSpec spec;
+    spec.id = "other-" + std::to_string(i);
+    spec.establishment = kOtherUai;
+    Recipient who;
+    who.id = "u-" + std::to_string(i);
+    spec.recipients = {who};
+    ASSERT_EQ(ingest.post_event(event_body(spec)).status, 202);
+  }
+  // A window six hours away: the present is open for this school.
+  std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  ::gmtime_r(&now, &utc);
+  char start[8], end[8];
+  std::snprintf(start, sizeof start, "%02d:00", (utc.tm_hour + 6) % 24);
+  std::snprintf(end, sizeof end, "%02d:00", (utc.tm_hour + 7) % 24);
+  const std::string body = std::string(R"({"policy":{"quiet":[{"days":["mon","tue","wed","thu",)") +
+                           R"("fri","sat","sun"],"start":")" + start + R"(","end":")" + end +
+                           R"("}]},"comment":"ouverture","confirm_weaker":true})";
+  auto r = call(bhttp::verb::put, policy_path(kUai), "durand-token", body);
+  ASSERT_EQ(r.status, 200) << r;
+  EXPECT_EQ(parse(r).as_object().at("replanned").as_int64(), 10);
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (count("SELECT count(*) FROM deliveries d JOIN events e ON e.id = d.event WHERE "
+               "d.state = 'held' AND e.establishment = '" +
+               kUai + "'") != 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(count("SELECT count(*) FROM deliveries d JOIN events e ON e.id = d.event WHERE "
+                  "d.state = 'held' AND e.establishment = '" +
+                  kUai + "'"),
+            0);
+  EXPECT_EQ(count("SELECT count(*) FROM deliveries d JOIN events e ON e.id = d.event WHERE "
+                  "d.state = 'held' AND e.establishment = '" +
+                  kOtherUai + "'"),
+            5);
+  EXPECT_EQ(count("SELECT count(*) FROM audit WHERE kind = 'replanned'"), 10);
+  auto after = ingest.post_event(simple_event("after"));
+  EXPECT_THAT(after.body, HasSubstr("\"held\":false"));
+  auto queue =
+      parse(call(bhttp::verb::get, "/v1/admin/queue?establishment=" + kOtherUai, "rectorat-token"))
+          .as_object();
+  EXPECT_EQ(queue.at("held").as_int64(), 5);
+}
+
+TEST_F(AdminApi, ThePreviewSaysInFrenchWhenAMessageWouldArrive) {
+  auto r = call(bhttp::verb::post, policy_path(kUai, "preview"), "dpd-token",
+                R"({"at":"2026-11-27T21:00:00+00:00","policy":{"timezone":"Europe/Paris",)"
+                R"("quiet":[{"days":["fri"],"start":"20:00","end_day":"mon","end":"07:00"}]}})");
+  ASSERT_EQ(r.status, 200) << r;
+  auto o = parse(r).as_object();
+  EXPECT_EQ(o.at("held").as_bool(), true);
+  EXPECT_EQ(o.at("release_at").as_string(), "2026-11-30T07:00:00+01:00");
+  // (The year is written only when it is not the current one.)
+  const std::string summary(o.at("summary").as_string());
+  EXPECT_THAT(summary, ::testing::StartsWith("Un message envoyé le vendredi 27 novembre "));
+  EXPECT_THAT(summary, HasSubstr(" à 22:00 serait remis lundi 30 novembre "));
+  EXPECT_THAT(summary, ::testing::EndsWith(" à 07:00 (fenêtre du week-end)"));
+  EXPECT_GE(o.at("quiet").as_array().size(), 2u);
+  // The page itself, with no external resource.
+  HttpClient page(daemon_.admin_port());
+  auto html = page.request(bhttp::verb::get, "/");
+  EXPECT_EQ(html.status, 200);
+  EXPECT_THAT(*html.header("Content-Type"), HasSubstr("text/html"));
+  EXPECT_THAT(*html.header("Content-Security-Policy"), HasSubstr("default-src 'self'"));
+  EXPECT_THAT(html.body, ::testing::Not(HasSubstr("http://")));
+  EXPECT_THAT(html.body, ::testing::Not(HasSubstr("https://")));
+}
+
+}  // namespace
+}  // namespace treve::itest
