@@ -4,6 +4,8 @@
 #include <chrono>
 #include <fstream>
 #include <iostream>
+#include <optional>
+#include <sstream>
 
 #include <CLI/CLI.hpp>
 
@@ -118,6 +120,69 @@ int main(int argc, char** argv) {
   stats->add_option("--establishment", stats_req.establishments, "UAI (repeatable)");
   stats->add_option("--format", stats_req.format, "text, json or csv")->capture_default_str();
 
+  // `treve admin …`: the admin API from a terminal.
+  auto* admin = app.add_subcommand("admin", "Call the admin API (docs/admin-api.md)");
+  admin->require_subcommand(1);
+  cli::AdminCall admin_req;
+  admin->add_option("--config", admin_req.config_path, "Configuration file (admin_listen)")
+      ->capture_default_str();
+  admin->add_option("--admin", admin_req.address, "HOST:PORT or unix:/PATH of the admin API");
+  admin->add_option("--token-file", admin_req.token_file,
+                    "File holding the admin's token (default: $TREVE_ADMIN_TOKEN)");
+  std::string a_uai, a_file, a_comment, a_at, a_category = "message", a_role = "student";
+  std::string a_from, a_to, a_kind, a_format = "json";
+  std::int64_t a_version = 0;
+  std::optional<std::int64_t> a_expected;
+  bool a_confirm = false;
+  std::vector<std::int64_t> a_seqs;
+  auto uai_opt = [&](CLI::App* c, bool required) {
+    auto* o = c->add_option("--establishment", a_uai, "UAI");
+    if (required)
+      o->required();
+  };
+  auto* a_me = admin->add_subcommand("me", "Who the token is, and its establishments");
+  auto* a_policy = admin->add_subcommand("policy", "Read or change an establishment's policy");
+  a_policy->require_subcommand(1);
+  auto* a_get = a_policy->add_subcommand("get", "The policy, and what is in force");
+  uai_opt(a_get, true);
+  auto* a_set = a_policy->add_subcommand("set", "Save a new version (JSON file of the policy)");
+  uai_opt(a_set, true);
+  a_set->add_option("--file", a_file, "The policy as a JSON object (\"-\": stdin)")->required();
+  a_set->add_option("--comment", a_comment, "Why it changes")->required();
+  a_set->add_option("--expected-version", a_expected, "Refuse if another version was saved");
+  a_set->add_flag("--confirm-weaker", a_confirm, "Accept a policy weaker than the national one");
+  auto* a_versions = admin->add_subcommand("versions", "The versions of a policy");
+  uai_opt(a_versions, true);
+  auto* a_rollback = admin->add_subcommand("rollback", "Restore an earlier version");
+  uai_opt(a_rollback, true);
+  a_rollback->add_option("--version", a_version, "The version to restore")->required();
+  a_rollback->add_option("--comment", a_comment, "Why")->required();
+  a_rollback->add_flag("--confirm-weaker", a_confirm, "Accept a weaker policy");
+  auto* a_preview = admin->add_subcommand("preview", "When a notification would arrive");
+  uai_opt(a_preview, true);
+  a_preview->add_option("--at", a_at, "RFC 3339 instant (default: now)");
+  a_preview->add_option("--category", a_category, "Category")->capture_default_str();
+  a_preview->add_option("--role", a_role, "student, parent or staff")->capture_default_str();
+  a_preview->add_option("--file", a_file, "A draft policy (JSON) instead of the one in force");
+  auto* a_ics = admin->add_subcommand("import-ics", "Closed days of an iCalendar file");
+  uai_opt(a_ics, true);
+  a_ics->add_option("--file", a_file, "The .ics file")->required();
+  auto* a_queue = admin->add_subcommand("queue", "Held deliveries of an establishment");
+  uai_opt(a_queue, true);
+  auto* a_dead = admin->add_subcommand("dead-letters", "Deliveries that could not be sent");
+  uai_opt(a_dead, false);
+  auto* a_replay = admin->add_subcommand("replay", "Send dead letters again");
+  a_replay->add_option("--seq", a_seqs, "A dead letter's seq (repeatable)")->required();
+  auto* a_audit = admin->add_subcommand("audit", "The release log");
+  auto* a_stats = admin->add_subcommand("stats", "Counts for the conseil d'administration");
+  for (auto* c : {a_audit, a_stats}) {
+    uai_opt(c, false);
+    c->add_option("--from", a_from, "First day (YYYY-MM-DD) or instant");
+    c->add_option("--to", a_to, "Last day or instant");
+    c->add_option("--format", a_format, "json or csv")->capture_default_str();
+  }
+  a_audit->add_option("--kind", a_kind, "Record kind");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -135,6 +200,104 @@ int main(int argc, char** argv) {
     return cli::check_config(config_path, std::cout, std::cerr);
   if (*reload)
     return cli::reload(config_path, std::cout, std::cerr);
+  if (*admin) {
+    namespace bhttp = boost::beast::http;
+    auto read_all = [](const std::string& path) {
+      std::ostringstream s;
+      if (path == "-") {
+        s << std::cin.rdbuf();
+      } else {
+        std::ifstream in(path, std::ios::binary);
+        if (!in)
+          return std::optional<std::string>{};
+        s << in.rdbuf();
+      }
+      return std::optional<std::string>{s.str()};
+    };
+    const std::string base = "/v1/admin/establishments/" + a_uai + "/";
+    auto query = [&](std::string target) {
+      char sep = '?';
+      for (const auto& [k, v] : {std::pair{"establishment", a_uai},
+                                 {"from", a_from},
+                                 {"to", a_to},
+                                 {"kind", a_kind},
+                                 {"format", a_format}}) {
+        if (!v.empty()) {
+          target += sep + std::string(k) + "=" + v;
+          sep = '&';
+        }
+      }
+      return target;
+    };
+    if (*a_me) {
+      admin_req.target = "/v1/admin/me";
+    } else if (*a_get) {
+      admin_req.target = base + "policy";
+    } else if (*a_set) {
+      auto policy = read_all(a_file);
+      if (!policy) {
+        std::cerr << a_file << ": cannot read\n";
+        return cli::kExitFailure;
+      }
+      admin_req.method = bhttp::verb::put;
+      admin_req.target = base + "policy";
+      admin_req.body = "{\"policy\":" + *policy + ",\"comment\":" + cli::json_quote(a_comment) +
+                       ",\"confirm_weaker\":" + (a_confirm ? "true" : "false") +
+                       (a_expected ? ",\"expected_version\":" + std::to_string(*a_expected) : "") +
+                       "}";
+    } else if (*a_versions) {
+      admin_req.target = base + "versions";
+    } else if (*a_rollback) {
+      admin_req.method = bhttp::verb::post;
+      admin_req.target = base + "rollback";
+      admin_req.body = "{\"version\":" + std::to_string(a_version) +
+                       ",\"comment\":" + cli::json_quote(a_comment) +
+                       ",\"confirm_weaker\":" + (a_confirm ? "true" : "false") + "}";
+    } else if (*a_preview) {
+      admin_req.method = bhttp::verb::post;
+      admin_req.target = base + "preview";
+      std::string body =
+          "{\"category\":" + cli::json_quote(a_category) + ",\"role\":" + cli::json_quote(a_role);
+      if (!a_at.empty())
+        body += ",\"at\":" + cli::json_quote(a_at);
+      if (!a_file.empty()) {
+        auto draft = read_all(a_file);
+        if (!draft) {
+          std::cerr << a_file << ": cannot read\n";
+          return cli::kExitFailure;
+        }
+        body += ",\"policy\":" + *draft;
+      }
+      admin_req.body = body + "}";
+    } else if (*a_ics) {
+      auto text = read_all(a_file);
+      if (!text) {
+        std::cerr << a_file << ": cannot read\n";
+        return cli::kExitFailure;
+      }
+      admin_req.method = bhttp::verb::post;
+      admin_req.target = base + "ics";
+      admin_req.body = *text;
+      admin_req.content_type = "text/calendar";
+    } else if (*a_queue) {
+      admin_req.target = "/v1/admin/queue?establishment=" + a_uai;
+    } else if (*a_dead) {
+      admin_req.target = a_uai.empty() ? "/v1/admin/dead-letters"
+                                       : "/v1/admin/dead-letters?establishment=" + a_uai;
+    } else if (*a_replay) {
+      admin_req.method = bhttp::verb::post;
+      admin_req.target = "/v1/admin/dead-letters/replay";
+      std::string seqs;
+      for (auto s : a_seqs)
+        seqs += (seqs.empty() ? "" : ",") + std::to_string(s);
+      admin_req.body = "{\"seqs\":[" + seqs + "]}";
+    } else if (*a_audit) {
+      admin_req.target = query("/v1/admin/audit");
+    } else if (*a_stats) {
+      admin_req.target = query("/v1/admin/stats");
+    }
+    return cli::admin_call(admin_req, std::cout, std::cerr);
+  }
   if (*verify) {
     verify_req.where = where;
     verify_req.progress = ::isatty(STDERR_FILENO) == 1;

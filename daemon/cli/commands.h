@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <boost/beast/http/verb.hpp>
+
 #include "daemon/config/config.h"
 
 namespace treve::cli {
@@ -121,6 +123,23 @@ struct AuditStatsRequest {
   std::string format = "text";  // text | json | csv
 };
 int audit_stats(const AuditStatsRequest& request, std::ostream& out, std::ostream& err);
+
+// One request to the admin API (docs/admin-api.md) through the admin listener named by
+// `address` ("127.0.0.1:2008", "unix:/run/treve/admin.sock"; empty: server.admin_listen of
+// the configuration). The token comes from `token_file`, else TREVE_ADMIN_TOKEN. Prints the
+// JSON answer indented; a refusal or an error on standard error, exit 1.
+struct AdminCall {
+  std::string config_path = "/etc/treve/treve.toml";
+  std::string address;
+  std::string token_file;
+  boost::beast::http::verb method = boost::beast::http::verb::get;
+  std::string target;
+  std::string body;
+  std::string content_type = "application/json";
+};
+int admin_call(const AdminCall& call, std::ostream& out, std::ostream& err);
+// `s` as a JSON string, quotes included.
+std::string json_quote(std::string_view s);
 
 // Loads the configuration for a subcommand; prints the errors and returns null on failure.
 // Warnings (such as ignored timed events of an .ics file) are left to check-config.

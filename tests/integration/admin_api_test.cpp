@@ -288,3 +288,36 @@ TEST_F(AdminApi, ThePreviewSaysInFrenchWhenAMessageWouldArrive) {
 
 }  // namespace
 }  // namespace treve::itest
+
+namespace treve::itest {
+namespace {
+
+TEST_F(AdminApi, TheAdminCommandCallsTheSameApi) {
+  TempDir dir("treve-admin-cli");
+  const std::string token = (dir.path() / "token").string();
+  const std::string policy = (dir.path() / "policy.json").string();
+  std::ofstream(token) << "durand-token\n";
+  std::ofstream(policy) << R"({"parent_grade_delay":"72h"})";
+  const std::string admin = "127.0.0.1:" + std::to_string(daemon_.admin_port());
+  auto set = run_treve({"admin", "--admin", admin, "--token-file", token, "policy", "set",
+                        "--establishment", kUai, "--file", policy, "--comment",
+                        "délai des notes porté à 72 h", "--confirm-weaker"});
+  ASSERT_EQ(set.status, 0) << set;
+  EXPECT_THAT(set.out, HasSubstr("\"version\": 1"));
+  auto versions = run_treve(
+      {"admin", "--admin", admin, "--token-file", token, "versions", "--establishment", kUai});
+  ASSERT_EQ(versions.status, 0) << versions;
+  EXPECT_THAT(versions.out, HasSubstr("délai des notes porté à 72 h"));
+  // Out of scope: refused, on standard error, exit 1.
+  auto refused = run_treve({"admin", "--admin", admin, "--token-file", token, "policy", "get",
+                            "--establishment", kOtherUai});
+  EXPECT_EQ(refused.status, 1) << refused;
+  EXPECT_THAT(refused.err, HasSubstr("HTTP 403"));
+  // No token at all.
+  auto none = run_treve({"admin", "--admin", admin, "me"});
+  EXPECT_EQ(none.status, 1);
+  EXPECT_THAT(none.err, HasSubstr("TREVE_ADMIN_TOKEN"));
+}
+
+}  // namespace
+}  // namespace treve::itest

@@ -56,7 +56,8 @@ const S = {
 // Small helpers
 
 // Builds an element: h('p', {class: 'x', testid: 'y', onclick: f}, 'text', child…). Text is
-// always inserted as text. `value` and `checked` are set last, once options are in.
+// always inserted as text. `value` and `checked` are set last, once options are in. The page is
+// served with `Content-Security-Policy: default-src 'self'`: no inline script or style attribute.
 function h(tag, props, ...children) {
   const el = document.createElement(tag);
   const late = {};
@@ -64,6 +65,7 @@ function h(tag, props, ...children) {
     if (v == null || v === false) continue;
     if (k === 'value' || k === 'checked' || k === 'selected') late[k] = v;
     else if (k === 'class') el.className = v;
+    else if (k === 'style') el.style.cssText = v;  // through CSSOM: the CSP refuses style attributes
     else if (k === 'testid') el.dataset.testid = v;
     else if (k === 'pointer') el.dataset.pointer = v;
     else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
@@ -123,7 +125,15 @@ function instantText(text) {
   if (!w) return text || '';
   return `${dayText(w, {year: true})} à ${w.time}`;
 }
+// A closed entry is "YYYY-MM-DD[..YYYY-MM-DD]" in a policy; `effective` gives {range, label}.
+const closedRange = (c) => (c && typeof c === 'object' ? String(c.range ?? '') : String(c ?? ''));
 function closedText(entry) {
+  const range = closedRange(entry);
+  const label = entry && typeof entry === 'object' && entry.label && entry.label !== range
+    ? ` (${entry.label})` : '';
+  return closedDates(range) + label;
+}
+function closedDates(entry) {
   const [from, to] = String(entry).split('..');
   const a = wall(from), b = to ? wall(to) : null;
   if (!a) return String(entry);
@@ -260,8 +270,9 @@ async function api(method, path, {json, body, contentType} = {}) {
   return r;
 }
 
-// The problem's name for a person ("weaker-policy" from ".../weaker-policy").
-const problemType = (r) => String(r.data?.type || '').split('/').pop();
+// The problem's last word: "weaker-policy" from "urn:treve:problem:weaker-policy" or from
+// "https://…/weaker-policy".
+const problemType = (r) => String(r.data?.type || '').split(/[/:#]/).pop();
 
 function problemText(r) {
   const d = r.data || {};
@@ -577,6 +588,11 @@ function renderPolicyPanel() {
     notices.push(h('p', {class: 'notice info', testid: 'policy-notice'},
       'Cet établissement suit les valeurs par défaut. Vos modifications lui donneront sa propre politique.'));
   }
+  if (Array.isArray(S.doc.weaker) && S.doc.weaker.length) {
+    notices.push(h('div', {class: 'notice', testid: 'policy-weaker'},
+      h('p', {}, h('strong', {}, 'La politique en vigueur est plus faible que le défaut national :')),
+      h('ul', {}, S.doc.weaker.map((w) => h('li', {}, w)))));
+  }
   if (S.notice) notices.push(noticeElement());
   put(panel,
     ...notices,
@@ -676,8 +692,7 @@ function renderEditor() {
 
 function readSections() {
   const windows = value('quiet') || [];
-  const closedOwn = S.draft.closed || [];
-  const closedAll = value('closed') || [];
+  const closedAll = S.doc.effective?.closed || S.draft.closed || [];
   const delay = value('parent_grade_delay');
   const urgent = value('urgent_categories') || [];
   const holidays = value('holidays') || [];
@@ -689,8 +704,7 @@ function readSections() {
       inheritedNote('quiet', 'Fenêtres par défaut (héritées).')),
     section('Jours fermés', 'sec-closed',
       closedAll.length
-        ? h('ul', {class: 'plain', testid: 'closed-readonly'}, closedAll.map((c) => h('li', {},
-          closedText(c), closedOwn.includes(c) ? '' : h('span', {class: 'tag'}, 'commun'))))
+        ? h('ul', {class: 'plain', testid: 'closed-readonly'}, closedAll.map((c) => h('li', {}, closedText(c))))
         : h('p', {}, 'Aucun jour fermé en plus des jours fériés.'),
       h('p', {}, holidays.includes('fr-public')
         ? 'Les jours fériés français sont des temps de repos.'
@@ -706,7 +720,26 @@ function readSections() {
   ];
 }
 const categoryText = (c) => (CATEGORIES.find(([k]) => k === c)?.[1] || c).toLowerCase();
-const delayText = (d) => DELAYS.find(([k]) => k === d)?.[1] || (d == null ? 'défaut' : String(d));
+
+// "1d", "24h", "1h30m", "0" → minutes (null when not a duration), so that "1d" shows as 24 hours.
+function durationMinutes(text) {
+  const s = String(text ?? '').trim();
+  if (/^0+$/.test(s)) return 0;
+  const unit = {d: 1440, h: 60, m: 1, s: 1 / 60, ms: 1 / 60000};
+  let total = 0, rest = s;
+  while (rest) {
+    const m = /^(\d+)(ms|d|h|m|s)/.exec(rest);
+    if (!m) return null;
+    total += +m[1] * unit[m[2]];
+    rest = rest.slice(m[0].length);
+  }
+  return s ? total : null;
+}
+// The option of DELAYS worth the same as `d`, if any.
+const delayKey = (d) => DELAYS.find(([k]) => k === d || (durationMinutes(k) != null &&
+  durationMinutes(k) === durationMinutes(d)))?.[0];
+const delayText = (d) => DELAYS.find(([k]) => k === delayKey(d))?.[1] ||
+  (d == null ? 'défaut' : String(d));
 
 function editSections() {
   return [quietSection(), closedSection(), delaySection(), urgentSection()];
@@ -733,10 +766,12 @@ function quietSection() {
 
 function windowEditor(w, i) {
   const base = `/policy/quiet/${i}`;
+  // An emptied start or end stays as "" so that the API's error names that field; the optional
+  // keys go away when emptied.
   const set = (key, v, rebuild = false) => {
     const win = own('quiet')[i];
-    if (v === '' || v == null) delete win[key];
-    else win[key] = v;
+    if ((v === '' || v == null) && key !== 'start' && key !== 'end') delete win[key];
+    else win[key] = v ?? '';
     phrase.textContent = windowPhrase(win);
     changed({rebuild});
   };
@@ -794,7 +829,8 @@ function windowEditor(w, i) {
 
 function closedSection() {
   const entries = S.draft.closed || [];
-  const common = (S.doc.effective?.closed || []).filter((c) => !(S.doc.policy?.closed || []).includes(c));
+  const saved = (S.doc.policy?.closed || []).map(closedRange);
+  const common = (S.doc.effective?.closed || []).filter((c) => !saved.includes(closedRange(c)));
   const from = h('input', {type: 'date', id: 'closed-from', testid: 'closed-from', required: true,
     'aria-describedby': 'closed-new-error'});
   const to = h('input', {type: 'date', id: 'closed-to', testid: 'closed-to',
@@ -902,7 +938,8 @@ async function importIcs(ev) {
 }
 
 function delaySection() {
-  const current = value('parent_grade_delay');
+  const raw = value('parent_grade_delay');
+  const current = delayKey(raw) ?? raw;
   const options = [...DELAYS];
   if (current != null && !options.some(([k]) => k === current)) options.push([current, String(current)]);
   const id = idFor('/policy/parent_grade_delay');
@@ -944,7 +981,14 @@ function urgentSection() {
 // ---------------------------------------------------------------------------------------------
 // Errors from the API, shown next to the control their JSON pointer names
 
-function targetFor(pointer) {
+// The control an error's pointer names, or the nearest container; `missing key "end"` at
+// /policy/quiet/0 names /policy/quiet/0/end.
+function targetFor(pointer, detail = '') {
+  const missing = /missing key "([^"]+)"/.exec(detail);
+  if (missing) {
+    const el = document.querySelector(`[data-pointer="${CSS.escape(`${pointer}/${missing[1]}`)}"]`);
+    if (el && el.offsetParent !== null) return el;
+  }
   let p = pointer;
   while (p) {
     const el = document.querySelector(`[data-pointer="${CSS.escape(p)}"]`);
@@ -981,7 +1025,7 @@ function applyErrors({announce = false} = {}) {
   const summary = $('#error-summary');
   const orphans = [];
   S.errors.forEach((err, n) => {
-    const target = targetFor(err.pointer || '');
+    const target = targetFor(err.pointer || '', err.detail);
     if (!target) {
       orphans.push(err);
       return;
@@ -1012,7 +1056,7 @@ function applyErrors({announce = false} = {}) {
     h('h3', {}, `La politique n'a pas été enregistrée : ${S.errors.length} erreur${S.errors.length > 1 ? 's' : ''}`),
     h('ul', {}, S.errors.map((e) => h('li', {}, h('a', {href: '#', onclick: (ev) => {
       ev.preventDefault();
-      const t = targetFor(e.pointer || '');
+      const t = targetFor(e.pointer || '', e.detail);
       const focusable = t && (/^(INPUT|SELECT|TEXTAREA)$/.test(t.tagName) ? t : $('input, select, button', t));
       focusable?.focus();
     }}, `${pointerText(e.pointer)} : ${e.detail || 'valeur refusée'}`)))));
@@ -1126,7 +1170,10 @@ async function runPreview() {
     const text = a && b
       ? `${dayText(a)} ${a.time} → ${same ? '' : dayText(b) + ' '}${b.time}`
       : `${q.start} → ${q.end}`;
-    return h('li', {}, h('span', {class: 'when'}, text), q.label ? h('span', {class: 'label'}, q.label) : null);
+    // A label that only restates the interval ("mardi 11 mars à 20:00 → …") is left out.
+    const cause = q.label && !q.label.includes('→') ? q.label : null;
+    return h('li', {title: q.label || null}, h('span', {class: 'when'}, text),
+      cause ? h('span', {class: 'label'}, cause) : null);
   }) : [h('li', {}, 'Aucun temps de repos.')]));
 }
 
