@@ -557,6 +557,8 @@ struct DaemonOptions {
   std::string timezone = "UTC";
   // Empty: a unix socket in the daemon's directory. "127.0.0.1:0": TCP, see admin_port().
   std::string admin_listen;
+  // The national default windows instead of the all-but-one-minute one above.
+  bool national_windows = false;
 };
 
 // What a `treve` command printed and how it ended.
@@ -790,12 +792,14 @@ class Daemon {
       c << "timezone = \"" << options_.timezone << "\"\n";
     c << "parent_grade_delay = \"" << options_.parent_grade_delay << "\"\n"
       << "urgent_categories = [\"alert\"]\n"
-      << "holidays = []\n"
-      << "\n[[policy.quiet]]\n"
-      << "days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\"]\n"
-      << "start = \"" << start << "\"\n"
-      << "end = \"" << end << "\"\n"
-      << "\n[[connectors]]\nname = \"ent\"\n"
+      << "holidays = []\n";
+    if (!options_.national_windows) {
+      c << "\n[[policy.quiet]]\n"
+        << "days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\"]\n"
+        << "start = \"" << start << "\"\n"
+        << "end = \"" << end << "\"\n";
+    }
+    c << "\n[[connectors]]\nname = \"ent\"\n"
       << "token_sha256 = \"" << sha256_hex(kEntToken) << "\"\nmay_bypass = false\n"
       << "\n[[connectors]]\nname = \"alert\"\n"
       << "token_sha256 = \"" << sha256_hex(kAlertToken) << "\"\nmay_bypass = true\n"

@@ -294,8 +294,9 @@ const policyPath = (uai, what = 'policy') =>
 
 const app = () => document.getElementById('app');
 
-function renderSignIn(message) {
-  const error = h('p', {class: 'error', id: 'signin-error', role: 'alert', testid: 'sign-in-error',
+function renderSignIn(message, kind = 'error') {
+  const error = h('p', {class: kind === 'error' ? 'error' : 'notice info', id: 'signin-error',
+    role: kind === 'error' ? 'alert' : 'status', testid: kind === 'error' ? 'sign-in-error' : 'signed-out',
     hidden: !message}, message || '');
   const input = h('input', {type: 'password', id: 'token', name: 'token', required: true,
     autocomplete: 'current-password', spellcheck: 'false', testid: 'token-input',
@@ -304,6 +305,8 @@ function renderSignIn(message) {
     ev.preventDefault();
     const token = input.value.trim();
     if (!token) {
+      error.className = 'error';
+      error.dataset.testid = 'sign-in-error';
       error.textContent = 'Saisissez votre jeton d\'accès.';
       error.hidden = false;
       input.setAttribute('aria-invalid', 'true');
@@ -316,6 +319,9 @@ function renderSignIn(message) {
     button.disabled = false;
     if (ok === true) return;
     S.token = '';
+    error.className = 'error';
+    error.setAttribute('role', 'alert');
+    error.dataset.testid = 'sign-in-error';
     error.textContent = ok;
     error.hidden = false;
     input.setAttribute('aria-invalid', 'true');
@@ -353,13 +359,13 @@ async function loadMe() {
   return true;
 }
 
-function signOut(message) {
+function signOut(message, kind = 'error') {
   sessionStorage.removeItem(TOKEN_KEY);
   Object.assign(S, {token: '', me: null, uai: null, doc: null, draft: null, errors: [],
     versions: null, queue: null, auditLoaded: false});
   clearTimeout(S.preview.timer);
   history.replaceState(null, '', location.pathname);
-  renderSignIn(message);
+  renderSignIn(message, kind);
 }
 
 const isAdmin = () => S.me?.role === 'admin';
@@ -396,7 +402,7 @@ function renderFrame() {
           h('span', {testid: 'user-role'}, roleText(me.role))),
         h('button', {type: 'button', testid: 'sign-out', onclick: () => {
           if (isDirty() && !confirm('Des modifications ne sont pas enregistrées. Se déconnecter quand même ?')) return;
-          signOut('Vous êtes déconnecté.');
+          signOut('Vous êtes déconnecté.', 'info');
         }}, 'Se déconnecter'))),
     h('div', {class: 'layout'},
       h('nav', {class: 'schools', 'aria-labelledby': 'schools-title'},
@@ -503,6 +509,7 @@ async function openSchool(uai, {tab} = {}) {
   S.queue = null;
   S.errors = [];
   S.notice = null;
+  S.auditLoaded = false;  // its filters default to the school open
   renderSchoolTitle();
   if (tab) S.tab = tab;
   if (S.tab === 'audit') S.tab = 'policy';
@@ -657,7 +664,8 @@ function renderGrid() {
       const s = Math.max(iv.start, from), e = Math.min(iv.end, to);
       if (e <= s) continue;
       const w = windows[iv.index];
-      const label = `Fenêtre ${iv.index + 1}${w.name ? ` (${w.name})` : ''} : ${hm(s - from)} – ${e - from === 1440 ? '24:00' : hm(e - from)}`;
+      const until = e - from === 1440 ? '24:00' : hm(e - from);
+      const label = `Fenêtre ${iv.index + 1}${w.name ? ` (${w.name})` : ''} : ${hm(s - from)} – ${until}`;
       blocks.push(h('div', {class: `block c${iv.index % 6}`, title: label,
         style: `top:${(s - from) / 1440 * 100}%;height:${(e - s) / 1440 * 100}%`},
         (e - s) >= 150 ? h('span', {}, `${iv.index + 1}`) : null));
@@ -1097,7 +1105,7 @@ function renderPreviewCard() {
     h('h3', {id: 'preview-title'}, 'Aperçu'),
     h('p', {class: 'summary', id: 'preview-summary', testid: 'preview-summary',
       'aria-live': 'polite', 'aria-atomic': 'true'}, 'Calcul…'),
-    h('details', {class: 'simulate'},
+    h('details', {class: 'simulate', open: !!p.date},
       h('summary', {}, 'Essayer une autre notification'),
       h('div', {class: 'row'},
         h('div', {class: 'field'}, h('label', {for: 'preview-category'}, 'Catégorie'), category),
@@ -1113,7 +1121,7 @@ function renderPreviewCard() {
           schedulePreview(0);
         }}, 'Maintenant')),
       h('p', {class: 'help'}, 'Date et heure de l\'établissement. Vides : maintenant.')),
-    h('h4', {id: 'quiet-title'}, 'Temps de repos des 14 prochains jours'),
+    h('h4', {id: 'quiet-title'}, 'Temps de repos sur 14 jours'),
     h('ul', {class: 'quiet-list', id: 'preview-quiet', testid: 'preview-quiet',
       'aria-labelledby': 'quiet-title'}));
 }
@@ -1254,8 +1262,11 @@ function openSaveDialog(mode) {
       const parts = [mode.kind === 'save'
         ? `Version ${v} enregistrée.`
         : `Version ${v} créée : retour à la version ${mode.version}.`];
-      if (r.data?.replanned) parts.push(`${r.data.replanned} notification${r.data.replanned > 1 ? 's' : ''} en attente replanifiée${r.data.replanned > 1 ? 's' : ''}.`);
-      if (r.data?.weaker?.length) parts.push('Politique plus faible que le défaut national, signalée dans le journal d\'audit.');
+      const n = r.data?.replanned || 0;
+      if (n) parts.push(`${n} notification${n > 1 ? 's' : ''} en attente replanifiée${n > 1 ? 's' : ''}.`);
+      if (r.data?.weaker?.length) {
+        parts.push('Politique plus faible que le défaut national, signalée dans le journal d\'audit.');
+      }
       S.notice = {text: parts.join(' '), kind: 'ok'};
       await loadPolicy();  // renders the open tab, the notice on top
       $('[data-testid="save-status"]')?.focus();
@@ -1363,7 +1374,8 @@ async function loadVersions() {
           onclick: () => openSaveDialog({kind: 'rollback', version: v.version})},
         'Revenir à cette version')) : null)))))
       : h('p', {testid: 'versions-empty'}, S.doc?.managed_by === 'file'
-        ? 'Cet établissement est réglé par le fichier treve.toml : ses changements sont dans le journal d\'audit (configuration modifiée).'
+        ? 'Cet établissement est réglé par le fichier treve.toml : ses changements sont dans le ' +
+          'journal d\'audit (configuration modifiée).'
         : 'Aucune version enregistrée par cette page.'));
 }
 
@@ -1487,7 +1499,8 @@ function renderStats(r) {
   const d = r.data;
   const totals = d.totals || {};
   const n = (k) => (k === 'deliveries' ? d.deliveries ?? 0 : totals[k] ?? 0);
-  const share = (k) => (d.deliveries ? ` (${(100 * n(k) / d.deliveries).toLocaleString('fr-FR', {maximumFractionDigits: 1})} %)` : '');
+  const percent = (x) => x.toLocaleString('fr-FR', {maximumFractionDigits: 1});
+  const share = (k) => (d.deliveries ? ` (${percent(100 * n(k) / d.deliveries)} %)` : '');
   const fmt = (x) => Number(x || 0).toLocaleString('fr-FR');
   const cats = Object.keys(d.by_category || {});
   const hours = (d.by_hour || []).filter((x) => Object.keys(x).some((k) => k !== 'hour' && x[k]));
@@ -1544,7 +1557,9 @@ function detailText(detail) {
     }
   }
   if (!d || typeof d !== 'object') return String(d ?? '');
-  return Object.entries(d).map(([k, v]) => `${k} : ${typeof v === 'object' ? JSON.stringify(v) : v}`).join(' · ');
+  // Digests are for the CSV export; here their first digits are enough to tell them apart.
+  const short = (t) => String(t).replace(/\b([0-9a-f]{12})[0-9a-f]{28,}\b/g, '$1…');
+  return Object.entries(d).map(([k, v]) => `${k} : ${short(typeof v === 'object' ? JSON.stringify(v) : v)}`).join(' · ');
 }
 
 function renderLog(r) {
