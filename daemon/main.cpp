@@ -1,7 +1,9 @@
 // `treve`: the one binary. Parses the command line and hands over to a subcommand.
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -223,7 +225,17 @@ int main(int argc, char** argv) {
                                  {"kind", a_kind},
                                  {"format", a_format}}) {
         if (!v.empty()) {
-          target += sep + std::string(k) + "=" + v;
+          std::string encoded;
+          for (unsigned char ch : v) {
+            if (std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == ':') {
+              encoded += static_cast<char>(ch);
+            } else {
+              char hex[4];
+              std::snprintf(hex, sizeof hex, "%%%02X", ch);
+              encoded += hex;
+            }
+          }
+          target += sep + std::string(k) + "=" + encoded;
           sep = '&';
         }
       }

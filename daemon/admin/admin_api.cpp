@@ -381,13 +381,12 @@ struct AdminApi::Impl {
   // The configuration with `document` as `uai`'s API policy, or the answer saying why not.
   std::expected<std::shared_ptr<const config::Config>, Answer> candidate(
       const config::Config& running, const std::string& uai, const std::string& document) {
-    auto versions = deps.store.current_policies();
-    if (!versions)
-      return std::unexpected(store_failed(versions.error()));
+    // The other schools' policies as they are in force (one left out at start or reload for
+    // no longer validating stays out: it must not block this school's change).
     std::vector<config::ApiPolicy> policies;
-    for (const auto& v : *versions) {
-      if (v.uai != uai)
-        policies.push_back({v.uai, v.document});
+    for (const auto& p : running.api_policies) {
+      if (p.uai != uai)
+        policies.push_back(p);
     }
     policies.push_back({uai, document});
     auto built = service::build_in_force(running, policies);
@@ -607,12 +606,13 @@ struct AdminApi::Impl {
     auto versions = deps.store.policy_versions(uai);
     if (!versions)
       return store_failed(versions.error());
+    const date::time_zone* zone = deps.holder.get()->policy->find(*policy::parse_uai(uai)).zone();
     json::array out;
     for (const auto& v : *versions) {
       json::object o;
       o["version"] = v.version;
       o["author"] = v.author;
-      o["at"] = policy::format_rfc3339(v.at, store::zone_or_utc("Europe/Paris"));
+      o["at"] = policy::format_rfc3339(v.at, zone);
       o["comment"] = v.comment;
       o["weaker"] = json::value_from(v.weaker);
       o["rollback_of"] = v.rollback_of ? json::value(v.rollback_of) : json::value(nullptr);
@@ -635,6 +635,12 @@ struct AdminApi::Impl {
       if (!draft->is_object()) {
         return problem(400, "invalid-field", "Invalid field", "\"policy\" must be an object",
                        {{"pointer", "/policy"}});
+      }
+      if (std::find(config->file_establishments.begin(), config->file_establishments.end(), uai) !=
+          config->file_establishments.end()) {
+        return problem(409, "managed-by-file", "Managed by the configuration file",
+                       "establishment " + uai +
+                           " is configured in the configuration file: a draft cannot apply");
       }
       auto next = candidate(*config, uai, json::serialize(*draft));
       if (!next)
@@ -871,10 +877,11 @@ struct AdminApi::Impl {
       } catch (const std::exception&) {
       }
     }
-    json::array records;
+    // The most recent `limit` records (in order), of those matching.
+    std::deque<json::value> kept;
     std::istringstream lines(out.str());
     std::string line;
-    while (std::getline(lines, line) && records.size() < limit) {
+    while (std::getline(lines, line)) {
       boost::system::error_code ec;
       auto v = json::parse(line, ec);
       if (ec || !v.is_object())
@@ -884,8 +891,13 @@ struct AdminApi::Impl {
         if (!c || !c->is_string() || c->as_string() != category)
           continue;
       }
-      records.push_back(std::move(v));
+      kept.push_back(std::move(v));
+      if (kept.size() > limit)
+        kept.pop_front();
     }
+    json::array records;
+    for (auto& v : kept)
+      records.push_back(std::move(v));
     return json_answer(200, records);
   }
 

@@ -13,10 +13,13 @@ namespace treve::itest {
 namespace {
 
 TEST(AdminPage, AnAdminEditsAWindowInTheBrowserAndAnAuditorCannot) {
-  const std::string script = std::string(TREVE_SOURCE_DIR) + "/tests/browser/admin_page.test.mjs";
+  // TREVE_BROWSER_DIR: another copy of tests/browser (to try another playwright-core).
+  const std::string browser_dir = std::getenv("TREVE_BROWSER_DIR")
+                                      ? std::string(std::getenv("TREVE_BROWSER_DIR"))
+                                      : std::string(TREVE_SOURCE_DIR) + "/tests/browser";
+  const std::string script = browser_dir + "/admin_page.test.mjs";
   ASSERT_TRUE(fs::exists(script)) << script;
-  ASSERT_TRUE(
-      fs::exists(std::string(TREVE_SOURCE_DIR) + "/tests/browser/node_modules/playwright-core"))
+  ASSERT_TRUE(fs::exists(browser_dir + "/node_modules/playwright-core"))
       << "run scripts/install-browser-deps";
   ASSERT_TRUE(fs::exists("/usr/bin/chromium")) << "run scripts/install-browser-deps";
 
