@@ -725,10 +725,17 @@ struct AdminApi::Impl {
       by[policy::to_string(c)] = n;
       total += n;
     }
+    auto next = deps.store.next_release_of(uai);
+    if (!next)
+      return store_failed(next.error());
+    const date::time_zone* zone = deps.holder.get()->policy->find(*policy::parse_uai(uai)).zone();
     json::object o;
     o["establishment"] = uai;
     o["held"] = total;
     o["by_category"] = std::move(by);
+    o["next_release"] = *next && **next != policy::Instant::max()
+                            ? json::value(policy::format_rfc3339(**next, zone))
+                            : json::value(nullptr);
     return json_answer(200, o);
   }
 

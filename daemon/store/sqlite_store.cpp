@@ -745,6 +745,20 @@ Result<std::vector<std::pair<policy::Category, std::uint64_t>>> SqliteStore::hel
   return out;
 }
 
+Result<std::optional<policy::Instant>> SqliteStore::next_release_of(std::string_view uai) {
+  std::lock_guard lock(reader_mutex_);
+  Statement q(reader_,
+              "SELECT min(d.release_at) FROM deliveries d JOIN events e ON e.id = d.event "
+              "WHERE d.state = 'held' AND e.establishment = ?");
+  q.bind(1, uai);
+  int rc = q.step();
+  if (rc == SQLITE_ROW && !q.is_null(0))
+    return std::optional{ms_instant(q.integer(0))};
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    return std::unexpected(error_of(reader_, rc, "read"));
+  return std::optional<policy::Instant>{};
+}
+
 Result<std::optional<policy::Instant>> SqliteStore::next_release() {
   std::lock_guard lock(reader_mutex_);
   Statement& q = st_->next_release;

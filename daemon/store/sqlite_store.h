@@ -54,6 +54,7 @@ class SqliteStore final : public Store {
   Result<std::vector<PolicyVersion>> policy_versions(std::string_view uai) override;
   Result<std::vector<std::pair<policy::Category, std::uint64_t>>> held_by_category(
       std::string_view uai) override;
+  Result<std::optional<policy::Instant>> next_release_of(std::string_view uai) override;
   Result<std::vector<HeldEvent>> held_events(std::span<const std::int64_t> rows) override;
   Result<std::vector<DispatchItem>> ready(std::int64_t after_ready_seq, std::size_t limit) override;
   Result<std::vector<DispatchItem>> retrying(std::int64_t after_seq, std::size_t limit) override;

@@ -354,9 +354,11 @@ class Store {
   virtual Result<std::vector<PolicyVersion>> current_policies() = 0;
   // Every version of one establishment's policy, newest first.
   virtual Result<std::vector<PolicyVersion>> policy_versions(std::string_view uai) = 0;
-  // Held deliveries of one establishment by category, and its earliest release.
+  // Held deliveries of one establishment by category.
   virtual Result<std::vector<std::pair<policy::Category, std::uint64_t>>> held_by_category(
       std::string_view uai) = 0;
+  // The earliest release instant of one establishment's held deliveries, if any.
+  virtual Result<std::optional<policy::Instant>> next_release_of(std::string_view uai) = 0;
 
   // The rows of the events that have held deliveries, in increasing order.
   virtual Result<std::vector<std::int64_t>> held_event_rows() = 0;

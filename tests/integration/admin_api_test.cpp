@@ -260,6 +260,8 @@ TEST_F(AdminApi, AChangeAppliesToNewEventsAndReplansThatSchoolsHeldDeliveries) {
       parse(call(bhttp::verb::get, "/v1/admin/queue?establishment=" + kOtherUai, "rectorat-token"))
           .as_object();
   EXPECT_EQ(queue.at("held").as_int64(), 5);
+  EXPECT_EQ(queue.at("by_category").as_object().at("message").as_int64(), 5);
+  EXPECT_TRUE(queue.at("next_release").is_string());
 }
 
 TEST_F(AdminApi, ThePreviewSaysInFrenchWhenAMessageWouldArrive) {
