@@ -739,15 +739,31 @@ struct AdminApi::Impl {
     return json_answer(200, o);
   }
 
-  Answer dead_letters(const config::Admin& admin, const std::string& uai) {
-    json::array out;
+  // Every dead letter, in receipt order, read a page at a time.
+  store::Result<std::vector<store::DeliveryRow>> all_dead() {
+    std::vector<store::DeliveryRow> out;
     std::int64_t after = 0;
     for (;;) {
       auto page = deps.store.list(store::DeliveryState::dead, after, 1000);
       if (!page)
-        return store_failed(page.error());
-      for (const auto& d : *page) {
-        after = d.seq;
+        return std::unexpected(page.error());
+      if (!page->empty())
+        after = page->back().seq;
+      const bool last = page->size() < 1000;
+      out.insert(out.end(), std::make_move_iterator(page->begin()),
+                 std::make_move_iterator(page->end()));
+      if (last)
+        return out;
+    }
+  }
+
+  Answer dead_letters(const config::Admin& admin, const std::string& uai) {
+    json::array out;
+    auto dead = all_dead();
+    if (!dead)
+      return store_failed(dead.error());
+    {
+      for (const auto& d : *dead) {
         if ((!uai.empty() && d.establishment != uai) || !admin.in_scope(d.establishment))
           continue;
         json::object o;
@@ -763,8 +779,6 @@ struct AdminApi::Impl {
         o["updated_at"] = policy::format_rfc3339(d.updated_at, store::zone_or_utc(d.timezone));
         out.push_back(std::move(o));
       }
-      if (page->size() < 1000)
-        break;
     }
     return json_answer(200, out);
   }
@@ -778,19 +792,12 @@ struct AdminApi::Impl {
       return problem(400, "invalid-field", "Invalid field",
                      "\"seqs\" must list the dead letters to send again", {{"pointer", "/seqs"}});
     }
+    auto rows = all_dead();
+    if (!rows)
+      return store_failed(rows.error());
     std::map<std::int64_t, std::string> dead;  // seq -> establishment
-    std::int64_t after = 0;
-    for (;;) {
-      auto page = deps.store.list(store::DeliveryState::dead, after, 1000);
-      if (!page)
-        return store_failed(page.error());
-      for (const auto& d : *page) {
-        after = d.seq;
-        dead[d.seq] = d.establishment;
-      }
-      if (page->size() < 1000)
-        break;
-    }
+    for (const auto& d : *rows)
+      dead[d.seq] = d.establishment;
     std::vector<std::int64_t> wanted;
     const auto& list = seqs->as_array();
     for (std::size_t i = 0; i < list.size(); ++i) {

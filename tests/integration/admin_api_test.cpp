@@ -323,3 +323,53 @@ TEST_F(AdminApi, TheAdminCommandCallsTheSameApi) {
 
 }  // namespace
 }  // namespace treve::itest
+
+namespace treve::itest {
+namespace {
+
+TEST_F(AdminApi, DeadLettersAreListedAndReplayedWithinScope) {
+  HttpClient ingest(daemon_.port());
+  ASSERT_EQ(ingest.post_event(simple_event("lost-1")).status, 202);
+  EventSpec spec;
+  spec.id = "lost-2";
+  spec.establishment = kOtherUai;
+  Recipient who;
+  who.id = "u-2";
+  spec.recipients = {who};
+  ASSERT_EQ(ingest.post_event(event_body(spec)).status, 202);
+  {
+    // As the dispatcher leaves them after their last attempt (no sink is configured here).
+    Db db(daemon_.db_path(), false);
+    db.query(
+        "UPDATE deliveries SET state = 'dead', attempts = 7, sink = 'push', "
+        "last_error = 'HTTP 410' WHERE state = 'held'");
+  }
+  auto mine = parse(call(bhttp::verb::get, "/v1/admin/dead-letters", "durand-token"));
+  ASSERT_EQ(mine.as_array().size(), 1u) << mine;  // only the school in scope
+  const auto& letter = mine.as_array()[0].as_object();
+  EXPECT_EQ(letter.at("event_id").as_string(), "lost-1");
+  EXPECT_EQ(letter.at("last_error").as_string(), "HTTP 410");
+  const std::int64_t seq = letter.at("seq").as_int64();
+  auto all = parse(call(bhttp::verb::get, "/v1/admin/dead-letters", "rectorat-token"));
+  ASSERT_EQ(all.as_array().size(), 2u);
+  std::int64_t other_seq = 0;
+  for (const auto& d : all.as_array()) {
+    if (d.as_object().at("event_id").as_string() == "lost-2")
+      other_seq = d.as_object().at("seq").as_int64();
+  }
+  // Replaying another school's letter is refused, and nothing is replayed.
+  auto refused =
+      call(bhttp::verb::post, "/v1/admin/dead-letters/replay", "durand-token",
+           R"({"seqs":[)" + std::to_string(seq) + "," + std::to_string(other_seq) + "]}");
+  EXPECT_EQ(refused.status, 403) << refused;
+  EXPECT_EQ(count("SELECT count(*) FROM deliveries WHERE state = 'dead'"), 2);
+  auto replayed = call(bhttp::verb::post, "/v1/admin/dead-letters/replay", "durand-token",
+                       R"({"seqs":[)" + std::to_string(seq) + "]}");
+  ASSERT_EQ(replayed.status, 200) << replayed;
+  EXPECT_EQ(parse(replayed).as_object().at("replayed").as_int64(), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM deliveries WHERE state = 'dead'"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM audit WHERE kind = 'replayed'"), 1);
+}
+
+}  // namespace
+}  // namespace treve::itest
