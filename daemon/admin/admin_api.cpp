@@ -397,7 +397,8 @@ struct AdminApi::Impl {
       const std::string pointer = config::policy_pointer(e.key, uai);
       if (pointer.empty())
         continue;
-      errors.push_back(json::object{{"pointer", pointer}, {"detail", e.message}});
+      errors.push_back(json::object{
+          {"pointer", pointer}, {"detail", french_error(e.message)}, {"detail_en", e.message}});
     }
     if (errors.empty()) {
       spdlog::error("event=admin.configuration_invalid error=\"{}\"",

@@ -116,4 +116,64 @@ std::string french_summary(const policy::EstablishmentPolicy& policy,
   return out;
 }
 
+namespace {
+
+// The text between the first pair of double quotes after `from`, if any.
+std::string quoted(const std::string& s, std::size_t from = 0) {
+  const auto a = s.find('"', from);
+  const auto b = a == std::string::npos ? a : s.find('"', a + 1);
+  return b == std::string::npos ? std::string() : s.substr(a + 1, b - a - 1);
+}
+
+}  // namespace
+
+std::string french_error(const std::string& m) {
+  auto starts = [&](std::string_view p) { return m.starts_with(p); };
+  if (starts("expected a time \"HH:MM\""))
+    return "heure attendue au format HH:MM (de 00:00 à 23:59), reçu « " + quoted(m, 20) + " »";
+  if (starts("unknown day"))
+    return "jour inconnu « " + quoted(m) + " »";
+  if (m == "must name at least one day")
+    return "cochez au moins un jour";
+  if (starts("missing key")) {
+    const std::string key = quoted(m);
+    if (key == "days")
+      return "cochez au moins un jour";
+    if (key == "start")
+      return "heure de début manquante";
+    if (key == "end")
+      return "heure de fin manquante";
+    return "valeur manquante : " + key;
+  }
+  if (starts("must hold at least one window"))
+    return "au moins une fenêtre de repos est nécessaire : sans elle, l'établissement ne "
+           "protégerait personne";
+  if (starts("the windows cover the whole week"))
+    return "les fenêtres couvrent toute la semaine : aucune notification ne serait jamais remise";
+  if (starts("unknown time zone"))
+    return "fuseau horaire inconnu « " + quoted(m) + " » (par exemple Europe/Paris)";
+  if (starts("expected a duration"))
+    return "durée attendue, par exemple 0, 24h, 72h ou 7d (au plus 366 jours)";
+  if (starts("unknown holiday set"))
+    return "jeu de jours fériés inconnu « " + quoted(m) + " » ; le seul existant est fr-public";
+  if (starts("expected a date"))
+    return "date attendue AAAA-MM-JJ, ou période AAAA-MM-JJ..AAAA-MM-JJ avec le début avant la "
+           "fin";
+  if (starts("unknown category"))
+    return "catégorie inconnue « " + quoted(m) + " »";
+  if (starts("unknown key"))
+    return "clé inconnue" + m.substr(std::string_view("unknown key").size());
+  if (m == "must be a string")
+    return "doit être un texte";
+  if (m == "must be an array of strings")
+    return "doit être une liste de textes";
+  if (m == "must be true or false")
+    return "doit être vrai ou faux";
+  if (starts("must be an array of tables"))
+    return "doit être une liste de fenêtres";
+  if (m == "must not be null")
+    return "ne doit pas être vide";
+  return m;
+}
+
 }  // namespace treve::admin

@@ -21,4 +21,8 @@ std::string french_summary(const policy::EstablishmentPolicy& policy,
                            const policy::DeliveryDecision& d, policy::Category category,
                            policy::Instant at, policy::Instant now);
 
+// A configuration error's message about a policy key, in French for the page; the message
+// itself when it has no translation.
+std::string french_error(const std::string& message);
+
 }  // namespace treve::admin

@@ -151,8 +151,16 @@ TEST_F(AdminApi, ValidationErrorsNameTheFieldsWithPointers) {
   ASSERT_EQ(r.status, 400) << r;
   std::vector<std::string> pointers;
   const auto problem = parse(r);
-  for (const auto& e : problem.as_object().at("errors").as_array())
+  for (const auto& e : problem.as_object().at("errors").as_array()) {
     pointers.emplace_back(e.as_object().at("pointer").as_string());
+    if (pointers.back() == "/policy/quiet/0/end") {
+      // In French for the page, with check-config's own words beside.
+      EXPECT_EQ(e.as_object().at("detail").as_string(),
+                "heure attendue au format HH:MM (de 00:00 à 23:59), reçu « 7h »");
+      EXPECT_THAT(std::string(e.as_object().at("detail_en").as_string()),
+                  HasSubstr("expected a time"));
+    }
+  }
   EXPECT_THAT(pointers, ::testing::IsSupersetOf({"/policy/quiet/0/end", "/policy/quiet/1/days/0",
                                                  "/policy/parent_grade_delay"}));
   r = call(bhttp::verb::put, policy_path(kUai), "durand-token", R"({"policy":{}})");
