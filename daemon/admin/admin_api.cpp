@@ -925,6 +925,8 @@ struct AdminApi::Impl {
     if (!path.starts_with(kPrefix)) {
       if (method != bhttp::verb::get && method != bhttp::verb::head)
         return problem(405, "method-not-allowed", "Method not allowed", "use GET");
+      if (path == "/favicon.ico")  // browsers ask; the page declares none
+        return {204, "image/x-icon", {}, {}};
       const Asset* asset = find_asset(path);
       if (!asset)
         return problem(404, "not-found", "Not found", "no such page");
@@ -1073,17 +1075,18 @@ AdminApi::~AdminApi() = default;
 
 void AdminApi::handle(http::Request&& req, http::Respond respond) {
   const unsigned version = req.version();
-  const bool head = req.method() == bhttp::verb::head;
   auto shared_req = std::make_shared<http::Request>(std::move(req));
   auto shared_respond = std::make_shared<http::Respond>(std::move(respond));
-  auto to_response = [version, head](Answer a) {
+  // (For HEAD the server sends the headers of this answer, Content-Length included, without
+  // its body.)
+  auto to_response = [version](Answer a) {
     http::Response res{static_cast<bhttp::status>(a.status), version};
     res.set(bhttp::field::content_type, a.content_type);
     res.set(bhttp::field::cache_control, "no-store");
     res.set("X-Content-Type-Options", "nosniff");
     for (const auto& [k, v] : a.headers)
       res.set(k, v);
-    res.body() = head ? std::string() : std::move(a.body);
+    res.body() = std::move(a.body);
     res.prepare_payload();
     return res;
   };

@@ -294,6 +294,10 @@ TEST_F(AdminApi, ThePreviewSaysInFrenchWhenAMessageWouldArrive) {
   EXPECT_THAT(*html.header("Content-Security-Policy"), HasSubstr("default-src 'self'"));
   EXPECT_THAT(html.body, ::testing::Not(HasSubstr("http://")));
   EXPECT_THAT(html.body, ::testing::Not(HasSubstr("https://")));
+  auto head = page.request(bhttp::verb::head, "/");
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(*head.header("Content-Length"), std::to_string(html.body.size()));
+  EXPECT_EQ(page.request(bhttp::verb::get, "/favicon.ico").status, 204);
 }
 
 }  // namespace
