@@ -130,7 +130,8 @@ std::string quoted(const std::string& s, std::size_t from = 0) {
 std::string french_error(const std::string& m) {
   auto starts = [&](std::string_view p) { return m.starts_with(p); };
   if (starts("expected a time \"HH:MM\""))
-    return "heure attendue au format HH:MM (de 00:00 à 23:59), reçu « " + quoted(m, m.find("got ")) + " »";
+    return "heure attendue au format HH:MM (de 00:00 à 23:59), reçu « " +
+           quoted(m, m.find("got ")) + " »";
   if (starts("unknown day"))
     return "jour inconnu « " + quoted(m) + " »";
   if (m == "must name at least one day")
