@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
-#include <future>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -32,7 +31,6 @@ namespace bhttp = boost::beast::http;
 namespace json = boost::json;
 
 constexpr std::size_t kMaxWaiting = 64;
-constexpr std::size_t kMaxBody = 1024 * 1024;
 constexpr std::string_view kPrefix = "/v1/admin/";
 
 // An answer, before it becomes an HTTP response.
@@ -325,13 +323,12 @@ struct AdminApi::Impl {
     r.path = std::string(req.target().substr(0, req.target().find('?')));
     r.establishment = std::string(uai);
     r.reason = reason;
-    auto done = std::make_shared<std::promise<store::Result<void>>>();
-    auto f = done->get_future();
     const auto now = deps.clock.now();
-    if (deps.queue.submit_write(
-            [r, now, done](store::Store& s) { done->set_value(s.record_refusal(r, now)); })) {
-      if (auto w = f.get(); !w)
-        spdlog::error("event=admin.refusal_not_audited error=\"{}\"", w.error().message);
+    auto written =
+        deps.queue.write_and_wait([r, now](store::Store& s) { return s.record_refusal(r, now); });
+    if (!written || !*written) {
+      spdlog::error("event=admin.refusal_not_audited error=\"{}\"",
+                    written ? written->error().message : "the writer's queue is full");
     }
     spdlog::warn("event=admin.refused admin=\"{}\" path={} establishment={} reason=\"{}\"",
                  admin.name, r.path, uai, reason);
@@ -354,9 +351,7 @@ struct AdminApi::Impl {
 
   Answer get_policy(const config::Admin& admin, const std::string& uai) {
     auto config = deps.holder.get();
-    const bool by_file =
-        std::find(config->file_establishments.begin(), config->file_establishments.end(), uai) !=
-        config->file_establishments.end();
+    const bool by_file = config->managed_by_file(uai);
     std::optional<Answer> failed;
     auto current = current_version(uai, failed);
     if (failed)
@@ -437,8 +432,7 @@ struct AdminApi::Impl {
               const std::string& comment, bool confirm_weaker,
               std::optional<std::int64_t> expected_version, std::int64_t rollback_of) {
     auto running = deps.holder.get();
-    if (std::find(running->file_establishments.begin(), running->file_establishments.end(), uai) !=
-        running->file_establishments.end()) {
+    if (running->managed_by_file(uai)) {
       return problem(409, "managed-by-file", "Managed by the configuration file",
                      "establishment " + uai +
                          " is configured in the configuration file: edit it there, then reload");
@@ -483,16 +477,15 @@ struct AdminApi::Impl {
           v.digest = store::sha256_hex(document);
           v.weaker = weaker;
           v.rollback_of = rollback_of;
-          auto done = std::make_shared<std::promise<store::Result<store::SavePolicyResult>>>();
-          auto f = done->get_future();
           const auto now = deps.clock.now();
-          if (!deps.queue.submit_write([v, expected_version, now, done](store::Store& s) {
-                done->set_value(s.save_policy(v, expected_version, now));
-              })) {
+          auto saved_now = deps.queue.write_and_wait([v, expected_version, now](store::Store& s) {
+            return s.save_policy(v, expected_version, now);
+          });
+          if (!saved_now) {
             refused = problem(503, "overloaded", "Overloaded", "too many writes are waiting");
             return nullptr;
           }
-          auto r = f.get();
+          auto& r = *saved_now;
           if (!r) {
             refused = store_failed(r.error());
             return nullptr;
@@ -637,8 +630,7 @@ struct AdminApi::Impl {
         return problem(400, "invalid-field", "Invalid field", "\"policy\" must be an object",
                        {{"pointer", "/policy"}});
       }
-      if (std::find(config->file_establishments.begin(), config->file_establishments.end(), uai) !=
-          config->file_establishments.end()) {
+      if (config->managed_by_file(uai)) {
         return problem(409, "managed-by-file", "Managed by the configuration file",
                        "establishment " + uai +
                            " is configured in the configuration file: a draft cannot apply");
@@ -816,14 +808,12 @@ struct AdminApi::Impl {
         return refuse(admin, req, it->second, "establishment " + it->second + " is not in scope");
       wanted.push_back(it->first);
     }
-    auto done = std::make_shared<std::promise<store::Result<std::size_t>>>();
-    auto f = done->get_future();
     const auto now = deps.clock.now();
-    if (!deps.queue.submit_write(
-            [wanted, now, done](store::Store& s) { done->set_value(s.replay(wanted, now)); })) {
+    auto replayed =
+        deps.queue.write_and_wait([wanted, now](store::Store& s) { return s.replay(wanted, now); });
+    if (!replayed)
       return problem(503, "overloaded", "Overloaded", "too many writes are waiting");
-    }
-    auto r = f.get();
+    auto& r = *replayed;
     if (!r)
       return store_failed(r.error());
     return json_answer(200, json::object{{"replayed", *r}});

@@ -764,8 +764,7 @@ class Loader {
   void add_api_policies(toml::table& doc, const std::vector<ApiPolicy>& api, Config& config) {
     for (const ApiPolicy& p : api) {
       const std::string key = "establishments." + p.uai;
-      if (std::find(config.file_establishments.begin(), config.file_establishments.end(), p.uai) !=
-          config.file_establishments.end()) {
+      if (config.managed_by_file(p.uai)) {
         continue;  // managed by the file
       }
       boost::system::error_code ec;
@@ -1132,6 +1131,11 @@ std::string policy_pointer(std::string_view key, std::string_view uai) {
       out += c;
   }
   return out;
+}
+
+bool Config::managed_by_file(std::string_view uai) const {
+  return std::find(file_establishments.begin(), file_establishments.end(), uai) !=
+         file_establishments.end();
 }
 
 bool Admin::in_scope(std::string_view uai) const {

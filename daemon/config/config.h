@@ -113,6 +113,8 @@ struct Config {
   std::vector<std::string> warnings;  // e.g. ignored timed events of an .ics file
 
   const Connector* connector(std::string_view name) const;
+  // Whether the file configures `uai` (its policy is then the file's, read-only elsewhere).
+  bool managed_by_file(std::string_view uai) const;
   // The sink for a delivery: the first non-default sink (in file order) whose filters take
   // it, else the default sink, else null.
   const Sink* sink_for(std::string_view source, policy::Category category, policy::Role role) const;

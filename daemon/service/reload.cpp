@@ -5,7 +5,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <future>
 #include <sstream>
 
 #include <spdlog/spdlog.h>
@@ -58,16 +57,8 @@ namespace {
 
 // Waits until everything submitted to the writer so far is committed (the queue is FIFO).
 bool drain(store::CommitQueue& queue) {
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    auto barrier = std::make_shared<std::promise<void>>();
-    auto future = barrier->get_future();
-    if (queue.submit_write([barrier](store::Store&) { barrier->set_value(); })) {
-      future.wait();
-      return true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds{20});
-  }
-  return false;
+  return queue.write_and_wait([](store::Store&) { return true; }, std::chrono::seconds{2})
+      .has_value();
 }
 
 }  // namespace
@@ -253,20 +244,13 @@ Reloader::Outcome Reloader::reload() {
 
   // The change is audited before anything is decided under it.
   if (auto change = config_file_change(path_, "reload")) {
-    auto recorded = std::make_shared<std::promise<store::Result<bool>>>();
-    auto future = recorded->get_future();
     const policy::Instant now = clock_.now();
-    bool queued = false;
-    for (int attempt = 0; attempt < 100 && !queued; ++attempt) {
-      queued = queue_.submit_write([change = *change, now, recorded](store::Store& s) {
-        recorded->set_value(s.record_config(change, now));
-      });
-      if (!queued)
-        std::this_thread::sleep_for(std::chrono::milliseconds{20});
-    }
-    auto r = queued ? future.get()
-                    : store::Result<bool>(std::unexpected(store::StoreError{
-                          store::StoreError::Kind::unavailable, "the writer's queue is full"}));
+    auto r = queue_
+                 .write_and_wait([change = *change,
+                                  now](store::Store& s) { return s.record_config(change, now); },
+                                 std::chrono::seconds{2})
+                 .value_or(std::unexpected(store::StoreError{store::StoreError::Kind::unavailable,
+                                                             "the writer's queue is full"}));
     if (!r) {
       spdlog::error("event=config.reload_rejected file={} error=\"cannot audit the change: {}\"",
                     path_, r.error().message);

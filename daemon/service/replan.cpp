@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <future>
 #include <optional>
 #include <span>
 #include <thread>
@@ -103,16 +102,13 @@ std::optional<std::size_t> commit(store::CommitQueue& queue, const Clock& clock,
   for (int attempt = 0; attempt < 50; ++attempt) {
     if (cancel && cancel->load())
       return std::nullopt;
-    auto promise = std::make_shared<std::promise<store::Result<std::size_t>>>();
-    auto future = promise->get_future();
-    const bool queued = queue.submit_write([changes, &clock, promise](store::Store& s) {
-      promise->set_value(s.replan(changes, clock.now()));
-    });
-    if (!queued) {
+    auto done = queue.write_and_wait(
+        [changes, &clock](store::Store& s) { return s.replan(changes, clock.now()); });
+    if (!done) {
       std::this_thread::sleep_for(std::chrono::milliseconds{20});
       continue;
     }
-    auto r = future.get();
+    auto& r = *done;
     if (r)
       return *r;
     spdlog::warn("event=replan.commit_failed attempt={} error=\"{}\"", attempt + 1,

@@ -13,8 +13,12 @@
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <future>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "daemon/service/clock.h"
@@ -41,6 +45,24 @@ class CommitQueue {
   // False when the queue is full or stopping: nothing was submitted.
   bool submit_accept(std::vector<NewEvent> events, AcceptDone done);
   bool submit_write(Write write);
+
+  // Runs `write` on the writer and returns what it returned, once done. A full queue is tried
+  // again every 20 ms for up to `patience`; nullopt if the job was never taken. Blocking: not
+  // from the writer thread, nor from an I/O thread.
+  template <typename F>
+  auto write_and_wait(F write, std::chrono::milliseconds patience = {})
+      -> std::optional<std::invoke_result_t<F&, Store&>> {
+    using R = std::invoke_result_t<F&, Store&>;
+    auto done = std::make_shared<std::promise<R>>();
+    auto result = done->get_future();
+    const auto deadline = std::chrono::steady_clock::now() + patience;
+    while (!submit_write([done, write](Store& s) mutable { done->set_value(write(s)); })) {
+      if (std::chrono::steady_clock::now() >= deadline)
+        return std::nullopt;
+      std::this_thread::sleep_for(std::chrono::milliseconds{20});
+    }
+    return result.get();
+  }
 
   // Commits everything already submitted, then ends the writer thread. Idempotent.
   void stop();
