@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
+#include <charconv>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -16,8 +17,10 @@
 
 #include "daemon/admin/assets.h"
 #include "daemon/admin/french.h"
-#include "daemon/cli/commands.h"
+#include "daemon/audit/report.h"
+#include "daemon/audit/trail.h"
 #include "daemon/config/ics_calendar.h"
+#include "daemon/core/digest.h"
 #include "daemon/store/audit_record.h"
 #include "policy/decision.h"
 #include "policy/quiet_window.h"
@@ -197,7 +200,7 @@ const config::Admin* authenticate(const config::Config& config, std::string_view
   static constexpr std::string_view kBearer = "Bearer ";
   if (header.size() <= kBearer.size() || header.substr(0, kBearer.size()) != kBearer)
     return nullptr;
-  const std::string digest = store::sha256_hex(header.substr(kBearer.size()));
+  const std::string digest = core::sha256_hex(header.substr(kBearer.size()));
   const config::Admin* found = nullptr;
   for (const auto& a : config.admins) {
     if (a.token_sha256.size() == digest.size() &&
@@ -384,7 +387,7 @@ struct AdminApi::Impl {
         policies.push_back(p);
     }
     policies.push_back({uai, document});
-    auto built = service::build_in_force(running, policies);
+    auto built = runtime::build_in_force(running, policies);
     if (built)
       return *built;
     json::array errors;
@@ -474,7 +477,7 @@ struct AdminApi::Impl {
           v.author = admin.name;
           v.comment = comment;
           v.document = document;
-          v.digest = store::sha256_hex(document);
+          v.digest = core::sha256_hex(document);
           v.weaker = weaker;
           v.rollback_of = rollback_of;
           const auto now = deps.clock.now();
@@ -833,77 +836,70 @@ struct AdminApi::Impl {
       if (establishments.empty())
         return json_answer(200, json::array{});
     }
-    std::ostringstream out, err;
-    int status = 0;
-    cli::AuditLocation where;
-    where.db = deps.db_path;
-    cli::AuditPeriod period;
+    audit::Period period;
     period.from = param(q, "from");
     period.to = param(q, "to");
     const std::string format = param(q, "format").empty() ? "json" : param(q, "format");
+    if (format != "json" && format != "csv")
+      return problem(400, "invalid-query", "Invalid query", "format: expected json or csv");
+    auto trail = audit::Trail::open(deps.db_path);
+    if (!trail)
+      return problem(503, "store-unavailable", "Store unavailable", trail.error());
     if (stats) {
-      cli::AuditStatsRequest r;
-      r.where = where;
-      r.period = period;
-      r.establishments = establishments;
-      r.format = format == "csv" ? "csv" : "json";
-      status = cli::audit_stats(r, out, err);
-    } else {
-      cli::AuditExportRequest r;
-      r.where = where;
-      r.period = period;
-      r.establishments = establishments;
-      if (auto k = param(q, "kind"); !k.empty())
-        r.kinds.push_back(k);
-      r.format = format == "csv" ? "csv" : "jsonl";
-      status = cli::audit_export(r, out, err);
+      auto counted = audit::compute_stats(**trail, period, establishments);
+      if (!counted)
+        return problem(400, "invalid-query", "Invalid query", counted.error());
+      if (format == "json")
+        return json_answer(200, audit::to_json(*counted));
+      std::ostringstream out;
+      audit::write_csv(out, *counted);
+      return csv_answer(out.str(), "treve-stats.csv");
     }
-    if (status != 0) {
-      std::string why = err.str();
-      while (!why.empty() && why.back() == '\n')
-        why.pop_back();
-      return problem(400, "invalid-query", "Invalid query", why);
-    }
-    if (format == "csv") {
-      Answer a{200, "text/csv; charset=utf-8", out.str(), {}};
-      a.headers.emplace_back("Content-Disposition",
-                             stats ? "attachment; filename=\"treve-stats.csv\""
-                                   : "attachment; filename=\"treve-audit.csv\"");
-      return a;
-    }
-    if (stats)
-      return {200, "application/json", out.str(), {}};
-    // JSON lines into one array, filtered by category when asked, newest last, bounded.
-    const std::string category = param(q, "category");
-    std::size_t limit = 1000;
-    if (auto l = param(q, "limit"); !l.empty()) {
-      try {
-        limit = std::clamp<std::size_t>(std::stoul(l), 1, 100'000);
-      } catch (const std::exception&) {
+    audit::Filter filter;
+    filter.establishments = establishments;
+    if (auto k = param(q, "kind"); !k.empty())
+      filter.kinds.push_back(k);
+    if (format == "json") {
+      if (auto c = param(q, "category"); !c.empty())
+        filter.categories.push_back(c);
+      filter.newest = 1000;
+      if (auto l = param(q, "limit"); !l.empty()) {
+        std::int64_t n = 0;
+        auto [end, ec] = std::from_chars(l.data(), l.data() + l.size(), n);
+        if (ec != std::errc{} || end != l.data() + l.size() || n < 1 || n > 100'000)
+          return problem(400, "invalid-query", "Invalid query",
+                         "limit: expected a whole number from 1 to 100000");
+        filter.newest = n;
       }
     }
-    // The most recent `limit` records (in order), of those matching.
-    std::deque<json::value> kept;
-    std::istringstream lines(out.str());
-    std::string line;
-    while (std::getline(lines, line)) {
-      boost::system::error_code ec;
-      auto v = json::parse(line, ec);
-      if (ec || !v.is_object())
-        continue;
-      if (!category.empty()) {
-        const json::value* c = v.as_object().if_contains("category");
-        if (!c || !c->is_string() || c->as_string() != category)
-          continue;
-      }
-      kept.push_back(std::move(v));
-      if (kept.size() > limit)
-        kept.pop_front();
-    }
+    auto valid = audit::apply_period(period, filter);
+    if (valid)
+      valid = audit::check_kinds(filter.kinds);
+    if (!valid)
+      return problem(400, "invalid-query", "Invalid query", valid.error());
+    std::ostringstream out;
     json::array records;
-    for (auto& v : kept)
-      records.push_back(std::move(v));
+    if (format == "csv")
+      out << audit::kCsvHeader << '\n';
+    auto scanned = (*trail)->scan(filter, [&](const store::AuditRecord& r) {
+      if (format == "csv")
+        audit::write_csv(out, r);
+      else
+        records.push_back(audit::to_json(r));
+      return true;
+    });
+    if (!scanned)
+      return problem(503, "store-unavailable", "Store unavailable", scanned.error());
+    if (format == "csv")
+      return csv_answer(out.str(), "treve-audit.csv");
     return json_answer(200, records);
+  }
+
+  static Answer csv_answer(std::string body, std::string_view filename) {
+    Answer a{200, "text/csv; charset=utf-8", std::move(body), {}};
+    a.headers.emplace_back("Content-Disposition",
+                           "attachment; filename=\"" + std::string(filename) + "\"");
+    return a;
   }
 
   // --- routing ----------------------------------------------------------------------------

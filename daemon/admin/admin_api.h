@@ -14,9 +14,9 @@
 #include <vector>
 
 #include "daemon/http/server.h"
-#include "daemon/service/clock.h"
-#include "daemon/service/config_holder.h"
-#include "daemon/service/reload.h"
+#include "daemon/core/clock.h"
+#include "daemon/runtime/config_holder.h"
+#include "daemon/runtime/reload.h"
 #include "daemon/store/commit_queue.h"
 #include "daemon/store/store.h"
 
@@ -24,14 +24,14 @@ namespace treve::admin {
 
 class AdminApi {
  public:
-  using ChangePolicy = std::function<service::Reloader::PolicyChange(
+  using ChangePolicy = std::function<runtime::Reloader::PolicyChange(
       const std::function<std::shared_ptr<const config::Config>()>&, std::vector<std::string>)>;
 
   struct Deps {
-    service::ConfigHolder& holder;
+    runtime::ConfigHolder& holder;
     store::Store& store;
     store::CommitQueue& queue;
-    const service::Clock& clock;
+    const core::Clock& clock;
     ChangePolicy change_policy;
     std::string db_path;  // the store's file, read by the audit queries
   };

@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 
 #include "adapters/inbound/canonical_event.h"
+#include "daemon/core/digest.h"
 #include "daemon/store/audit_record.h"
 #include "policy/decision.h"
 #include "policy/rfc3339.h"
@@ -104,7 +105,7 @@ const config::Connector* authenticate(const config::Config& config, std::string_
       })) {
     return nullptr;
   }
-  std::string digest = store::sha256_hex(header.substr(kBearer.size()));
+  std::string digest = core::sha256_hex(header.substr(kBearer.size()));
   const config::Connector* found = nullptr;
   for (const auto& c : config.connectors) {
     if (c.token_sha256.size() == digest.size() &&
@@ -143,7 +144,7 @@ std::expected<store::NewEvent, Problem> prepare(const config::Config& config,
   e.received_at = received;
   e.zone = policy.zone();
   e.body = std::string(body);
-  e.body_sha256 = store::sha256_hex(body);
+  e.body_sha256 = core::sha256_hex(body);
 
   json::object answer;
   answer["source"] = n.source;
@@ -213,7 +214,7 @@ void IngestApi::wake(const Wakeups& w) const {
 }
 
 IngestApi::IngestApi(ConfigSource config, store::CommitQueue& queue, store::Store& store,
-                     const service::Clock& clock)
+                     const core::Clock& clock)
     : config_(std::move(config)), queue_(queue), store_(store), clock_(clock) {}
 
 std::size_t IngestApi::body_limit(const http::Request& header) const {

@@ -9,7 +9,7 @@
 
 #include "daemon/config/config.h"
 #include "daemon/http/server.h"
-#include "daemon/service/clock.h"
+#include "daemon/core/clock.h"
 #include "daemon/store/commit_queue.h"
 #include "daemon/store/store.h"
 
@@ -21,7 +21,7 @@ class IngestApi {
   using ConfigSource = std::function<std::shared_ptr<const config::Config>()>;
 
   IngestApi(ConfigSource config, store::CommitQueue& queue, store::Store& store,
-            const service::Clock& clock);
+            const core::Clock& clock);
 
   void handle(http::Request&& request, http::Respond respond);
 
@@ -50,7 +50,7 @@ class IngestApi {
   ConfigSource config_;
   store::CommitQueue& queue_;
   store::Store& store_;
-  const service::Clock& clock_;
+  const core::Clock& clock_;
   struct Wakeups {
     policy::Instant held = policy::Instant::max();  // earliest release of a held delivery
     bool due = false;                               // a delivery due at once

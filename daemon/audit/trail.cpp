@@ -39,13 +39,14 @@ std::string where(const Filter& f) {
   add_in(sql, "establishment", f.establishments);
   add_in(sql, "kind", f.kinds);
   add_in(sql, "recipient", f.recipients);
+  add_in(sql, "category", f.categories);
   return sql;
 }
 
 void bind_filter(store::Statement& s, const Filter& f) {
   s.bind(1, f.from_seq).bind(2, f.from_ms).bind(3, f.to_ms);
   int i = 4;
-  for (const auto* list : {&f.establishments, &f.kinds, &f.recipients}) {
+  for (const auto* list : {&f.establishments, &f.kinds, &f.recipients, &f.categories}) {
     for (const std::string& v : *list)
       s.bind(i++, v);
   }
@@ -120,8 +121,12 @@ Expected<Range> Trail::range() {
 
 Expected<void> Trail::scan(const Filter& filter,
                            const std::function<bool(const store::AuditRecord&)>& each) {
-  const std::string sql =
-      std::string("SELECT ") + kColumns + " FROM audit" + where(filter) + " ORDER BY seq";
+  std::string sql = std::string("SELECT ") + kColumns + " FROM audit" + where(filter);
+  // The newest records are found from the end of the primary key, then read in order.
+  if (filter.newest > 0)
+    sql = std::string("SELECT * FROM (") + sql + " ORDER BY seq DESC LIMIT " +
+          std::to_string(filter.newest) + ")";
+  sql += " ORDER BY seq";
   store::Statement s(db_, sql.c_str());
   bind_filter(s, filter);
   store::AuditRecord r;

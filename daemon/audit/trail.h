@@ -49,6 +49,9 @@ struct Filter {
   std::vector<std::string> establishments;
   std::vector<std::string> kinds;
   std::vector<std::string> recipients;  // pseudonyms
+  std::vector<std::string> categories;
+  // > 0: only the last `newest` records taken by the filter (still scanned in sequence order).
+  std::int64_t newest = 0;
 };
 
 // Records counted by kind, category, establishment and local hour (00..23) of their instant.

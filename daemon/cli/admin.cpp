@@ -65,10 +65,6 @@ void pretty(std::ostream& out, const json::value& v, int indent = 0) {
 
 }  // namespace
 
-std::string json_quote(std::string_view s) {
-  return json::serialize(json::string(s));
-}
-
 int admin_call(const AdminCall& call, std::ostream& out, std::ostream& err) {
   std::string address = call.address;
   if (address.empty()) {

@@ -14,6 +14,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "daemon/audit/report.h"
 #include "daemon/audit/trail.h"
 #include "daemon/audit/verify.h"
 #include "daemon/cli/commands.h"
@@ -24,6 +25,7 @@ namespace treve::cli {
 namespace {
 
 using audit::Expected;
+using audit::utc_text;
 
 constexpr std::string_view kDbName = "treve.db";
 
@@ -58,135 +60,12 @@ Expected<std::unique_ptr<audit::Trail>> open_trail(const AuditLocation& where, s
   return audit::Trail::open(l->db);
 }
 
-const date::time_zone* utc() {
-  return store::zone_or_utc("UTC");
-}
-
-std::string utc_text(std::int64_t ms) {
-  return policy::format_rfc3339(policy::Instant{std::chrono::milliseconds{ms}}, utc());
-}
-
-// A period's bound: a date (its midnight in `zone`, or the next midnight for an inclusive end)
-// or an RFC 3339 instant.
-Expected<std::int64_t> bound(const std::string& text, const date::time_zone* zone, bool end) {
-  if (text.size() == 10) {
-    int y = 0, m = 0, d = 0;
-    char dash1 = 0, dash2 = 0;
-    std::istringstream in(text);
-    in >> y >> dash1 >> m >> dash2 >> d;
-    const date::year_month_day ymd{date::year{y}, date::month{static_cast<unsigned>(m)},
-                                   date::day{static_cast<unsigned>(d)}};
-    if (!in || dash1 != '-' || dash2 != '-' || text[4] != '-' || !ymd.ok())
-      return std::unexpected("\"" + text + "\" is not a date (expected YYYY-MM-DD)");
-    date::local_days day{ymd};
-    if (end)
-      day += date::days{1};
-    auto t = date::zoned_time{zone, day, date::choose::earliest}.get_sys_time();
-    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  }
-  auto t = policy::parse_rfc3339(text);
-  if (!t)
-    return std::unexpected("\"" + text +
-                           "\" is neither a date (YYYY-MM-DD) nor an RFC 3339 "
-                           "instant: " +
-                           t.error());
-  return t->time_since_epoch().count();
-}
-
-// Fills the period of `filter`; false (with the error printed) when it is not valid.
-bool period_filter(const AuditPeriod& period, audit::Filter& filter, std::ostream& err) {
-  const date::time_zone* zone = nullptr;
-  try {
-    zone = date::locate_zone(period.timezone);
-  } catch (const std::exception&) {
-    err << "--timezone: unknown time zone \"" << period.timezone << "\"\n";
-    return false;
-  }
-  if (!period.from.empty()) {
-    auto b = bound(period.from, zone, false);
-    if (!b) {
-      err << "--from: " << b.error() << '\n';
-      return false;
-    }
-    filter.from_ms = *b;
-  }
-  if (!period.to.empty()) {
-    auto b = bound(period.to, zone, true);
-    if (!b) {
-      err << "--to: " << b.error() << '\n';
-      return false;
-    }
-    filter.to_ms = *b;
-  }
-  if (filter.to_ms <= filter.from_ms) {
-    err << "--to must come after --from\n";
-    return false;
-  }
-  return true;
-}
-
-bool known_kinds(const std::vector<std::string>& kinds, std::ostream& err) {
-  const auto& all = audit::record_kinds();
-  for (const std::string& k : kinds) {
-    if (std::find(all.begin(), all.end(), k) == all.end()) {
-      err << "--kind: unknown kind \"" << k << "\"; expected one of:";
-      for (auto a : all)
-        err << ' ' << a;
-      err << '\n';
-      return false;
-    }
-  }
-  return true;
-}
-
-// RFC 4180: fields with a comma, quote or line break are quoted, quotes doubled.
-void csv_field(std::ostream& out, std::string_view s) {
-  if (s.find_first_of(",\"\r\n") == std::string_view::npos) {
-    out << s;
-    return;
-  }
-  out << '"';
-  for (char c : s) {
-    if (c == '"')
-      out << '"';
-    out << c;
-  }
-  out << '"';
-}
-
-constexpr std::string_view kCsvHeader =
-    "seq,at,at_utc,at_local,kind,source,event_id,establishment,category,recipient,role,detail,"
-    "prev_hash,hash";
-
-// One record as export and find write it: every column of the audit table, `at` as stored
-// (milliseconds, what the hash covers) and as an RFC 3339 instant in UTC.
+// One record as export and find write it.
 void write_record(std::ostream& out, std::string_view format, const store::AuditRecord& r) {
-  if (format == "jsonl") {
-    boost::json::object o;
-    o["seq"] = r.seq;
-    o["at"] = r.at_ms;
-    o["at_utc"] = utc_text(r.at_ms);
-    o["at_local"] = r.at_local;
-    o["kind"] = r.kind;
-    o["source"] = r.source;
-    o["event_id"] = r.event_id;
-    o["establishment"] = r.establishment;
-    o["category"] = r.category;
-    o["recipient"] = r.recipient;
-    o["role"] = r.role;
-    o["detail"] = r.detail;  // as text: exactly what the hash covers
-    o["prev_hash"] = r.prev_hash;
-    o["hash"] = r.hash;
-    out << boost::json::serialize(o) << '\n';
-    return;
-  }
-  out << r.seq << ',' << r.at_ms << ',' << utc_text(r.at_ms) << ',';
-  for (const std::string* f : {&r.at_local, &r.kind, &r.source, &r.event_id, &r.establishment,
-                               &r.category, &r.recipient, &r.role, &r.detail, &r.prev_hash}) {
-    csv_field(out, *f);
-    out << ',';
-  }
-  out << r.hash << '\n';
+  if (format == "jsonl")
+    out << boost::json::serialize(audit::to_json(r)) << '\n';
+  else
+    audit::write_csv(out, r);
 }
 
 void progress_bar(std::ostream& err, std::int64_t done, std::int64_t total) {
@@ -290,15 +169,20 @@ int audit_export(const AuditExportRequest& request, std::ostream& out, std::ostr
   audit::Filter filter;
   filter.establishments = request.establishments;
   filter.kinds = request.kinds;
-  if (!period_filter(request.period, filter, err) || !known_kinds(request.kinds, err))
+  auto valid = audit::apply_period(request.period, filter);
+  if (valid)
+    valid = audit::check_kinds(request.kinds);
+  if (!valid) {
+    err << valid.error() << '\n';
     return kExitFailure;
+  }
   auto trail = open_trail(request.where, err);
   if (!trail) {
     err << trail.error() << '\n';
     return kExitFailure;
   }
   if (request.format == "csv")
-    out << kCsvHeader << '\n';
+    out << audit::kCsvHeader << '\n';
   std::int64_t n = 0;
   auto scanned = (*trail)->scan(filter, [&](const store::AuditRecord& r) {
     write_record(out, request.format, r);
@@ -374,7 +258,7 @@ int audit_find(const AuditFindRequest& request, std::ostream& out, std::ostream&
   }
   std::int64_t n = 0;
   if (request.format == "csv")
-    out << kCsvHeader << '\n';
+    out << audit::kCsvHeader << '\n';
   auto scanned = (*trail)->scan(filter, [&](const store::AuditRecord& r) {
     ++n;
     if (request.format != "text") {
@@ -399,88 +283,30 @@ int audit_stats(const AuditStatsRequest& request, std::ostream& out, std::ostrea
     err << "--format: expected text, json or csv, got \"" << request.format << "\"\n";
     return kExitFailure;
   }
-  audit::Filter filter;
-  filter.establishments = request.establishments;
-  if (!period_filter(request.period, filter, err))
-    return kExitFailure;
   auto trail = open_trail(request.where, err);
   if (!trail) {
     err << trail.error() << '\n';
     return kExitFailure;
   }
-  auto counts = (*trail)->counts(filter);
-  if (!counts) {
-    err << counts.error() << '\n';
+  auto stats = audit::compute_stats(**trail, request.period, request.establishments);
+  if (!stats) {
+    err << stats.error() << '\n';
     return kExitFailure;
   }
-  // `released` splits in two: at the end of a hold, or at once when received.
-  auto name = [](const audit::Count& c) {
-    return c.kind == "released" && !c.after_hold ? std::string("sent_at_once") : c.kind;
-  };
-  std::map<std::string, std::int64_t> totals;
-  std::map<std::string, std::map<std::string, std::int64_t>> by_category;
-  std::array<std::map<std::string, std::int64_t>, 24> by_hour;
-  for (const audit::Count& c : *counts) {
-    const std::string k = name(c);
-    totals[k] += c.n;
-    if (!c.category.empty())
-      by_category[c.category][k] += c.n;
-    if (c.hour >= 0 && c.hour < 24)
-      by_hour[static_cast<std::size_t>(c.hour)][k] += c.n;
-  }
-  auto total = [&](const char* k) {
-    auto it = totals.find(k);
-    return it == totals.end() ? std::int64_t{0} : it->second;
-  };
-  const std::int64_t deliveries = total("held") + total("sent_at_once") + total("bypassed");
-
   if (request.format == "csv") {
-    out << "establishment,kind,category,hour,count\n";
-    for (const audit::Count& c : *counts) {
-      csv_field(out, c.establishment);
-      out << ',' << name(c) << ',';
-      csv_field(out, c.category);
-      out << ',' << c.hour << ',' << c.n << '\n';
-    }
+    audit::write_csv(out, *stats);
     return kExitOk;
   }
+  if (request.format == "json") {
+    out << boost::json::serialize(audit::to_json(*stats)) << '\n';
+    return kExitOk;
+  }
+  const auto total = [&](const char* k) { return stats->total(k); };
+  const std::int64_t deliveries = stats->deliveries();
+  const auto& by_category = stats->by_category;
+  const auto& by_hour = stats->by_hour;
   const std::string from = request.period.from.empty() ? "the first record" : request.period.from;
   const std::string to = request.period.to.empty() ? "the last record" : request.period.to;
-  if (request.format == "json") {
-    boost::json::object o;
-    o["from"] = from;
-    o["to"] = to;
-    o["timezone"] = request.period.timezone;
-    boost::json::array est;
-    for (const auto& e : request.establishments)
-      est.emplace_back(e);
-    o["establishments"] = std::move(est);
-    o["deliveries"] = deliveries;
-    boost::json::object t;
-    for (const auto& [k, n] : totals)
-      t[k] = n;
-    o["totals"] = std::move(t);
-    boost::json::object cats;
-    for (const auto& [cat, m] : by_category) {
-      boost::json::object c;
-      for (const auto& [k, n] : m)
-        c[k] = n;
-      cats[cat] = std::move(c);
-    }
-    o["by_category"] = std::move(cats);
-    boost::json::array hours;
-    for (std::size_t h = 0; h < 24; ++h) {
-      boost::json::object c;
-      c["hour"] = static_cast<std::int64_t>(h);
-      for (const auto& [k, n] : by_hour[h])
-        c[k] = n;
-      hours.push_back(std::move(c));
-    }
-    o["by_hour"] = std::move(hours);
-    out << boost::json::serialize(o) << '\n';
-    return kExitOk;
-  }
-
   out << "Audit statistics from " << from << " to " << to << " (" << request.period.timezone << ")";
   if (request.establishments.empty()) {
     out << ", all establishments\n";

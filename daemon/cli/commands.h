@@ -10,6 +10,7 @@
 
 #include <boost/beast/http/verb.hpp>
 
+#include "daemon/audit/report.h"
 #include "daemon/config/config.h"
 
 namespace treve::cli {
@@ -91,12 +92,7 @@ struct AuditVerifyRequest {
 int audit_verify(const AuditVerifyRequest& request, std::istream& in, std::ostream& out,
                  std::ostream& err);
 
-// Dates are YYYY-MM-DD in `timezone` (`to` includes its whole day) or RFC 3339 instants.
-struct AuditPeriod {
-  std::string from;
-  std::string to;
-  std::string timezone = "Europe/Paris";
-};
+using AuditPeriod = audit::Period;
 
 struct AuditExportRequest {
   AuditLocation where;
@@ -138,8 +134,6 @@ struct AdminCall {
   std::string content_type = "application/json";
 };
 int admin_call(const AdminCall& call, std::ostream& out, std::ostream& err);
-// `s` as a JSON string, quotes included.
-std::string json_quote(std::string_view s);
 
 // Loads the configuration for a subcommand; prints the errors and returns null on failure.
 // Warnings (such as ignored timed events of an .ics file) are left to check-config.

@@ -6,7 +6,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "daemon/cli/commands.h"
-#include "daemon/service/state.h"
+#include "daemon/store/state_dir.h"
 #include "policy/rfc3339.h"
 
 namespace treve::cli {
@@ -19,7 +19,7 @@ int deliveries_list(const config::Config& config, const DeliveriesListRequest& r
         << "\"; expected held, due, retrying, delivered, dead or retracted\n";
     return kExitFailure;
   }
-  auto opened = service::open_state(config);
+  auto opened = store::open_state(config);
   if (!opened) {
     err << opened.error() << '\n';
     return kExitFailure;
@@ -81,7 +81,7 @@ int deliveries_replay(const config::Config& config, const DeliveriesReplayReques
     err << "say which dead deliveries to replay: --seq N (repeatable) or --all\n";
     return kExitFailure;
   }
-  auto opened = service::open_state(config);
+  auto opened = store::open_state(config);
   if (!opened) {
     err << opened.error() << '\n';
     return kExitFailure;

@@ -9,30 +9,14 @@
 
 #include "adapters/inbound/canonical_event.h"
 #include "daemon/cli/commands.h"
+#include "daemon/core/json_text.h"
 #include "policy/decision.h"
 #include "policy/rfc3339.h"
 
 namespace treve::cli {
 namespace {
 
-void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20) {
-      static const char* hex = "0123456789abcdef";
-      out += "\\u00";
-      out += hex[u >> 4];
-      out += hex[u & 0xF];
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-}
+using core::append_json_string;
 
 // Reason texts repeat a lot (every message of the same night has the same one): build each
 // once. The key is every field `describe` reads.

@@ -66,7 +66,7 @@ struct SinkState {
 }  // namespace
 
 struct Dispatcher::Impl {
-  Impl(store::CommitQueue& q, store::Store& s, const service::Clock& c, ConfigSource cfg, Options o)
+  Impl(store::CommitQueue& q, store::Store& s, const core::Clock& c, ConfigSource cfg, Options o)
       : queue(q),
         store(s),
         clock(c),
@@ -102,7 +102,7 @@ struct Dispatcher::Impl {
 
   store::CommitQueue& queue;
   store::Store& store;
-  const service::Clock& clock;
+  const core::Clock& clock;
   ConfigSource config_source;
   Options options;
   boost::asio::io_context ioc;
@@ -744,7 +744,7 @@ struct Dispatcher::Impl {
   }
 };
 
-Dispatcher::Dispatcher(store::CommitQueue& queue, store::Store& store, const service::Clock& clock,
+Dispatcher::Dispatcher(store::CommitQueue& queue, store::Store& store, const core::Clock& clock,
                        ConfigSource config, Options options)
     : impl_(std::make_shared<Impl>(queue, store, clock, std::move(config), std::move(options))) {}
 

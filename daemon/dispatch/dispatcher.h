@@ -25,7 +25,7 @@
 #include <memory>
 
 #include "daemon/config/config.h"
-#include "daemon/service/clock.h"
+#include "daemon/core/clock.h"
 #include "daemon/store/commit_queue.h"
 #include "daemon/store/store.h"
 
@@ -46,7 +46,7 @@ class Dispatcher {
 
   using ConfigSource = std::function<std::shared_ptr<const config::Config>()>;
 
-  Dispatcher(store::CommitQueue& queue, store::Store& store, const service::Clock& clock,
+  Dispatcher(store::CommitQueue& queue, store::Store& store, const core::Clock& clock,
              ConfigSource config, Options options);
   ~Dispatcher();  // stops at once (in-flight requests are abandoned, their deliveries stay due)
   Dispatcher(const Dispatcher&) = delete;

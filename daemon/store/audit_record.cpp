@@ -1,5 +1,8 @@
 #include "daemon/store/audit_record.h"
 
+#include "daemon/core/digest.h"
+#include "daemon/core/json_text.h"
+
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
@@ -7,67 +10,10 @@
 #include <stdexcept>
 
 namespace treve::store {
-namespace {
 
-constexpr char kHex[] = "0123456789abcdef";
-
-std::string hex(const unsigned char* data, std::size_t n) {
-  std::string out(n * 2, '0');
-  for (std::size_t i = 0; i < n; ++i) {
-    out[2 * i] = kHex[data[i] >> 4];
-    out[2 * i + 1] = kHex[data[i] & 0xF];
-  }
-  return out;
-}
-
-// SHA-256, fetched once: fetching an algorithm per call costs more than hashing a record.
-const EVP_MD* sha256() {
-  static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  return md;
-}
-
-}  // namespace
-
-void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  std::size_t run = 0;  // start of the characters that need no escaping, appended together
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const auto u = static_cast<unsigned char>(s[i]);
-    if (u >= 0x20 && u != '"' && u != '\\')
-      continue;
-    out.append(s.data() + run, i - run);
-    run = i + 1;
-    switch (u) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default:
-        out += "\\u00";
-        out += kHex[u >> 4];
-        out += kHex[u & 0xF];
-    }
-  }
-  out.append(s.data() + run, s.size() - run);
-  out += '"';
-}
+using core::append_json_string;
+using core::hex;
+using core::sha256_hex;
 
 std::string canonical_encoding(const AuditRecord& r) {
   std::string out;
@@ -95,13 +41,6 @@ std::string compute_hash(const AuditRecord& r) {
 void chain(AuditRecord& r, std::string_view prev_hash) {
   r.prev_hash = std::string(prev_hash);
   r.hash = compute_hash(r);
-}
-
-std::string sha256_hex(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), digest, &len, sha256(), nullptr);
-  return hex(digest, len);
 }
 
 struct Pseudonymizer::Keyed {
@@ -136,7 +75,7 @@ std::string Pseudonymizer::pseudonym(std::string_view source, std::string_view r
   EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(recipient.data()), recipient.size());
   EVP_MAC_final(ctx, digest, &len, sizeof digest);
   EVP_MAC_CTX_free(ctx);
-  return hex(digest, 16);
+  return hex({digest, 16});
 }
 
 }  // namespace treve::store

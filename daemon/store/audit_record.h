@@ -43,11 +43,6 @@ std::string canonical_encoding(const AuditRecord& r);
 void chain(AuditRecord& r, std::string_view prev_hash);
 std::string compute_hash(const AuditRecord& r);  // from r.prev_hash and the fields
 
-std::string sha256_hex(std::string_view data);
-
-// Appends `s` as a JSON string, escaped as the canonical encoding does.
-void append_json_string(std::string& out, std::string_view s);
-
 // Keyed pseudonyms of recipients: hex(HMAC-SHA-256(key, source + "\n" + recipient))[0:32].
 // Without the key, nobody can link a pseudonym to a person; with it, an auditor who knows the
 // person's id computes the pseudonym to look them up.

@@ -4,7 +4,7 @@
 
 namespace treve::store {
 
-CommitQueue::CommitQueue(Store& store, const service::Clock& clock, Options options)
+CommitQueue::CommitQueue(Store& store, const core::Clock& clock, Options options)
     : store_(store), clock_(clock), options_(options), writer_([this] { run(); }) {}
 
 CommitQueue::~CommitQueue() {

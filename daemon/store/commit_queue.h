@@ -21,7 +21,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "daemon/service/clock.h"
+#include "daemon/core/clock.h"
 #include "daemon/store/store.h"
 
 namespace treve::store {
@@ -36,8 +36,8 @@ class CommitQueue {
     std::size_t max_events_per_commit = 8192;  // events grouped into one transaction
   };
 
-  CommitQueue(Store& store, const service::Clock& clock, Options options);
-  CommitQueue(Store& store, const service::Clock& clock) : CommitQueue(store, clock, Options{}) {}
+  CommitQueue(Store& store, const core::Clock& clock, Options options);
+  CommitQueue(Store& store, const core::Clock& clock) : CommitQueue(store, clock, Options{}) {}
   ~CommitQueue();  // stops, after committing what was submitted
   CommitQueue(const CommitQueue&) = delete;
   CommitQueue& operator=(const CommitQueue&) = delete;
@@ -82,7 +82,7 @@ class CommitQueue {
   void run();
 
   Store& store_;
-  const service::Clock& clock_;
+  const core::Clock& clock_;
   Options options_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;

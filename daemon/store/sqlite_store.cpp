@@ -17,10 +17,13 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
+#include "daemon/core/json_text.h"
 #include "daemon/store/sqlite_util.h"
 #include "policy/rfc3339.h"
 
 namespace treve::store {
+
+using core::append_json_string;
 
 std::string_view to_string(DeliveryState s) {
   switch (s) {

@@ -14,6 +14,7 @@
 
 #include "daemon/audit/trail.h"
 #include "daemon/audit/verify.h"
+#include "daemon/core/digest.h"
 #include "daemon/store/sqlite_store.h"
 #include "policy/rfc3339.h"
 
@@ -75,7 +76,7 @@ int main(int argc, char** argv) {
       e.received_at = base + std::chrono::milliseconds{i * 50};
       e.zone = paris;
       e.body = R"({"title":"t"})";
-      e.body_sha256 = store::sha256_hex(e.id);
+      e.body_sha256 = core::sha256_hex(e.id);
       e.response = "{}";
       for (int r = 0; r < kRecipients; ++r) {
         store::NewDelivery d;

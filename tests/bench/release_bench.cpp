@@ -30,6 +30,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/json/parse.hpp>
 
+#include "daemon/core/digest.h"
 #include "daemon/http/server.h"
 #include "daemon/store/audit_record.h"
 #include "daemon/store/sqlite_store.h"
@@ -98,7 +99,7 @@ bool prepare(const Options& o, const fs::path& state) {
     ev.zone = zone;
     ev.body = R"({"id":")" + ev.id +
               R"(","title":"Nouveau message","payload":{"thread":"t-1","unread":3}})";
-    ev.body_sha256 = treve::store::sha256_hex(ev.body);
+    ev.body_sha256 = treve::core::sha256_hex(ev.body);
     ev.response = "{}";
     for (long long j = 0; j < per_event; ++j) {
       treve::store::NewDelivery d;

@@ -14,7 +14,8 @@
 #include <vector>
 
 #include "daemon/config/config.h"
-#include "daemon/service/replan.h"
+#include "daemon/core/digest.h"
+#include "daemon/runtime/replan.h"
 #include "daemon/store/audit_record.h"
 #include "daemon/store/commit_queue.h"
 #include "daemon/store/sqlite_store.h"
@@ -76,7 +77,7 @@ bool prepare(treve::store::SqliteStore& store, long long deliveries) {
       ev.deliveries.push_back(std::move(d));
     }
     ev.body += R"(],"created_at":"2026-11-27T21:00:00+01:00","title":"Nouveau message"})";
-    ev.body_sha256 = treve::store::sha256_hex(ev.body);
+    ev.body_sha256 = treve::core::sha256_hex(ev.body);
     ev.response = "{}";
     batch.push_back(std::move(ev));
     if (batch.size() == 1000) {
@@ -122,7 +123,7 @@ class Probe {
 };
 
 void run(const char* label, const std::string& policy, treve::store::SqliteStore& store,
-         treve::store::CommitQueue& queue, const treve::service::Clock& clock) {
+         treve::store::CommitQueue& queue, const treve::core::Clock& clock) {
   auto config = treve::config::parse_config(std::string(kBase) + policy, "bench.toml");
   if (!config) {
     std::fprintf(stderr, "bad configuration: %s\n", config.error()[0].to_string().c_str());
@@ -130,7 +131,7 @@ void run(const char* label, const std::string& policy, treve::store::SqliteStore
   }
   Probe probe(queue);
   const auto t0 = Steady::now();
-  auto report = treve::service::replan_held(**config, store, queue, clock, {});
+  auto report = treve::runtime::replan_held(**config, store, queue, clock, {});
   const double took = seconds(t0, Steady::now());
   probe.finish();
   std::printf(
@@ -176,7 +177,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::printf("prepared %lld held deliveries in %.1f s\n", deliveries, seconds(t0, Steady::now()));
-  treve::service::FakeClock clock(*treve::policy::parse_rfc3339("2026-11-28T10:00:00+01:00"));
+  treve::core::FakeClock clock(*treve::policy::parse_rfc3339("2026-11-28T10:00:00+01:00"));
   {
     treve::store::CommitQueue queue(store, clock);
     run("unchanged", "", store, queue, clock);

@@ -10,6 +10,7 @@
 #include <boost/json/parse.hpp>
 
 #include "daemon/cli/commands.h"
+#include "daemon/core/digest.h"
 #include "daemon/store/sqlite_store.h"
 #include "tests/daemon/store_fixture.h"
 
@@ -43,7 +44,7 @@ void write_store(const TempDir& dir) {
     e.received_at = at(received);
     e.zone = date::locate_zone("Europe/Paris");
     e.body = R"({"title":"Réunion, \"parents\""})";
-    e.body_sha256 = store::sha256_hex(e.id);
+    e.body_sha256 = core::sha256_hex(e.id);
     e.response = "{}";
     for (auto& p : people) {
       store::NewDelivery d;

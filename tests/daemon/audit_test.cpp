@@ -12,6 +12,7 @@
 
 #include "daemon/audit/trail.h"
 #include "daemon/audit/verify.h"
+#include "daemon/core/digest.h"
 #include "daemon/store/sqlite_store.h"
 #include "tests/daemon/store_fixture.h"
 
@@ -43,7 +44,7 @@ store::NewEvent event(const std::string& id, policy::Instant received,
   e.received_at = received;
   e.zone = date::locate_zone("Europe/Paris");
   e.body = R"({"title":"Conseil de classe","payload":{"note":"12/20"}})";
-  e.body_sha256 = store::sha256_hex(e.body + id);
+  e.body_sha256 = core::sha256_hex(e.body + id);
   e.response = "{}";
   for (int i = 0; i < recipients; ++i) {
     store::NewDelivery d;

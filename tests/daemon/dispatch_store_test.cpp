@@ -11,12 +11,15 @@
 
 #include "daemon/audit/trail.h"
 #include "daemon/audit/verify.h"
+#include "daemon/core/digest.h"
 #include "daemon/store/sqlite_store.h"
 #include "policy/rfc3339.h"
 #include "tests/daemon/store_fixture.h"
 
 namespace treve::store {
 namespace {
+
+using core::sha256_hex;
 
 namespace fs = std::filesystem;
 using ::testing::ElementsAre;

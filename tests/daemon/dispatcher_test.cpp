@@ -2,6 +2,7 @@
 // limits (requests in flight, rate), back-pressure on reading the store while a sink is slow,
 // and per-recipient order through failures and retries.
 #include "daemon/dispatch/dispatcher.h"
+#include "daemon/core/digest.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -189,7 +190,7 @@ retry_max_interval = "100ms"
       ev.received_at = clock_.now();
       ev.zone = date::locate_zone("Europe/Paris");
       ev.body = R"({"title":"t"})";
-      ev.body_sha256 = store::sha256_hex(ev.id);
+      ev.body_sha256 = core::sha256_hex(ev.id);
       ev.response = "{}";
       for (int r = 0; r < recipients; ++r) {
         store::NewDelivery d;
@@ -219,7 +220,7 @@ retry_max_interval = "100ms"
   }
 
   fs::path dir_;
-  service::SystemClock clock_;
+  core::SystemClock clock_;
   std::unique_ptr<store::SqliteStore> store_;
   std::unique_ptr<store::CommitQueue> queue_;
   Receiver receiver_;

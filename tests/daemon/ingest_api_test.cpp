@@ -10,6 +10,7 @@
 #include <boost/json.hpp>
 
 #include "daemon/api/ingest_api.h"
+#include "daemon/core/digest.h"
 #include "daemon/store/sqlite_store.h"
 #include "policy/rfc3339.h"
 
@@ -68,7 +69,7 @@ class IngestApiTest : public ::testing::Test {
   }
 
   fs::path dir_;
-  service::FakeClock clock_;
+  core::FakeClock clock_;
   std::shared_ptr<const config::Config> config_;
   std::unique_ptr<store::SqliteStore> store_;
   std::unique_ptr<store::CommitQueue> queue_;
@@ -163,7 +164,7 @@ TEST_F(IngestApiTest, ASecondDeleteAfterAPartialRetractIsHarmless) {
   e.received_at = clock_.now();
   e.zone = date::locate_zone("Europe/Paris");
   e.body = "{}";
-  e.body_sha256 = store::sha256_hex(e.body);
+  e.body_sha256 = core::sha256_hex(e.body);
   e.response = "{}";
   for (auto [who, state] :
        {std::pair{"s", store::DeliveryState::due}, std::pair{"p", store::DeliveryState::held}}) {

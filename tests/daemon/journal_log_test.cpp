@@ -6,9 +6,9 @@
 
 #include <cstdlib>
 
-#include "daemon/service/journal_log.h"
+#include "daemon/runtime/journal_log.h"
 
-namespace treve::service {
+namespace treve::runtime {
 namespace {
 
 using Fields = std::vector<std::pair<std::string, std::string>>;
@@ -45,4 +45,4 @@ TEST(JournalLog, StandardErrorIsTheJournalOnlyWhenJournalStreamNamesIt) {
 }
 
 }  // namespace
-}  // namespace treve::service
+}  // namespace treve::runtime

@@ -9,13 +9,15 @@
 
 #include "daemon/api/ingest_api.h"
 #include "daemon/audit/trail.h"
-#include "daemon/service/config_holder.h"
-#include "daemon/service/replan.h"
+#include "daemon/runtime/config_holder.h"
+#include "daemon/runtime/replan.h"
 #include "daemon/store/sqlite_store.h"
 #include "tests/daemon/store_fixture.h"
 
-namespace treve::service {
+namespace treve::runtime {
 namespace {
+
+using core::FakeClock;
 
 namespace bhttp = boost::beast::http;
 using store::testing::at;
@@ -250,4 +252,4 @@ TEST_F(ReplanTest, AnEventWhoseBodyIsGoneKeepsItsDeliveries) {
 }
 
 }  // namespace
-}  // namespace treve::service
+}  // namespace treve::runtime

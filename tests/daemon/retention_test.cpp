@@ -11,14 +11,17 @@
 
 #include "daemon/audit/trail.h"
 #include "daemon/audit/verify.h"
-#include "daemon/service/clock.h"
-#include "daemon/service/retention.h"
+#include "daemon/core/clock.h"
+#include "daemon/core/digest.h"
+#include "daemon/runtime/retention.h"
 #include "daemon/store/commit_queue.h"
 #include "daemon/store/sqlite_store.h"
 #include "tests/daemon/store_fixture.h"
 
-namespace treve::service {
+namespace treve::runtime {
 namespace {
+
+using core::FakeClock;
 
 using store::testing::at;
 using store::testing::TempDir;
@@ -32,7 +35,7 @@ store::NewEvent held_event(const std::string& id, policy::Instant received) {
   e.received_at = received;
   e.zone = date::locate_zone("Europe/Paris");
   e.body = "{}";
-  e.body_sha256 = store::sha256_hex(id);
+  e.body_sha256 = core::sha256_hex(id);
   e.response = "{}";
   store::NewDelivery d;
   d.recipient = "eleve-1";
@@ -99,4 +102,4 @@ TEST(Retention, PurgesAtStartThenEveryIntervalWithTheClocksCutoff) {
 }
 
 }  // namespace
-}  // namespace treve::service
+}  // namespace treve::runtime

@@ -10,13 +10,16 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
-#include "daemon/service/scheduler.h"
+#include "daemon/core/digest.h"
+#include "daemon/runtime/scheduler.h"
 #include "daemon/store/audit_record.h"
 #include "daemon/store/sqlite_store.h"
 #include "policy/rfc3339.h"
 
-namespace treve::service {
+namespace treve::runtime {
 namespace {
+
+using core::FakeClock;
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -33,7 +36,7 @@ store::NewEvent held_event(std::string id, policy::Instant release, int recipien
   e.received_at = release - 10h;
   e.zone = date::locate_zone("Europe/Paris");
   e.body = "{}";
-  e.body_sha256 = store::sha256_hex(e.body + e.id);
+  e.body_sha256 = core::sha256_hex(e.body + e.id);
   e.response = "{}";
   for (int i = 0; i < recipients; ++i) {
     store::NewDelivery d;
@@ -162,4 +165,4 @@ TEST_F(SchedulerTest, WakesEarlierForAHeldDeliveryAcceptedAfterItArmed) {
 }
 
 }  // namespace
-}  // namespace treve::service
+}  // namespace treve::runtime

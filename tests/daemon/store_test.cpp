@@ -10,6 +10,7 @@
 #include <latch>
 #include <thread>
 
+#include "daemon/core/digest.h"
 #include "daemon/store/commit_queue.h"
 #include "daemon/store/sqlite_store.h"
 #include "policy/rfc3339.h"
@@ -17,6 +18,8 @@
 
 namespace treve::store {
 namespace {
+
+using core::sha256_hex;
 
 namespace fs = std::filesystem;
 using ::testing::ElementsAre;
@@ -300,7 +303,7 @@ TEST(PseudonymKey, IsCreatedOnceWithMode0600AndReadBackTheSame) {
 TEST(CommitQueue, ConcurrentAcceptsShareTransactions) {
   TempDir dir;
   auto store = open_store(dir);
-  service::SystemClock clock;
+  core::SystemClock clock;
   CommitQueue queue(*store, clock);
   constexpr int kThreads = 8, kPerThread = 50;
   std::atomic<int> stored{0};
@@ -334,7 +337,7 @@ TEST(CommitQueue, ConcurrentAcceptsShareTransactions) {
 TEST(CommitQueue, RefusesWorkBeyondItsCapacity) {
   TempDir dir;
   auto store = open_store(dir);
-  service::SystemClock clock;
+  core::SystemClock clock;
   std::latch release(1);
   CommitQueue::Options options;
   options.capacity = 2;
@@ -385,7 +388,7 @@ TEST(SqliteStore, AHeldDeliveryWithNoReleaseInstantIsAuditedWithANullUntil) {
 TEST(CommitQueue, ARequestTooBigForTheSpaceLeftDoesNotFailTheOthersInItsGroup) {
   TempDir dir;
   auto store = open_store(dir, 60);
-  service::SystemClock clock;
+  core::SystemClock clock;
   CommitQueue queue(*store, clock);
   std::latch release(1), started(1);
   ASSERT_TRUE(queue.submit_write([&](Store&) {

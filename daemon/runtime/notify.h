@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-namespace treve::service {
+namespace treve::runtime {
 
 class Notifier {
  public:
@@ -29,4 +29,4 @@ class Notifier {
   std::optional<std::chrono::microseconds> watchdog_;
 };
 
-}  // namespace treve::service
+}  // namespace treve::runtime

@@ -9,11 +9,11 @@
 #include "daemon/config/config.h"
 #include "daemon/store/sqlite_store.h"
 
-namespace treve::service {
+namespace treve::store {
 
 // Creates state_dir (mode 0700) if needed, reads or creates the pseudonym key, and opens
 // (creating and migrating) the store. The error names the file and what is wrong.
 std::expected<std::unique_ptr<store::SqliteStore>, std::string> open_state(
     const config::Config& config, long long max_page_count = 0);
 
-}  // namespace treve::service
+}  // namespace treve::store

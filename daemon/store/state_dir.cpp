@@ -1,10 +1,10 @@
-#include "daemon/service/state.h"
+#include "daemon/store/state_dir.h"
 
 #include <sys/stat.h>
 
 #include <filesystem>
 
-namespace treve::service {
+namespace treve::store {
 
 std::expected<std::unique_ptr<store::SqliteStore>, std::string> open_state(
     const config::Config& config, long long max_page_count) {
@@ -30,4 +30,4 @@ std::expected<std::unique_ptr<store::SqliteStore>, std::string> open_state(
   return std::move(*opened);
 }
 
-}  // namespace treve::service
+}  // namespace treve::store

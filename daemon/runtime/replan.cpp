@@ -1,4 +1,4 @@
-#include "daemon/service/replan.h"
+#include "daemon/runtime/replan.h"
 
 #include <algorithm>
 #include <chrono>
@@ -12,7 +12,7 @@
 #include "policy/decision.h"
 #include "policy/uai.h"
 
-namespace treve::service {
+namespace treve::runtime {
 namespace {
 
 // Where a decision puts a delivery: its release instant, the receipt when released at once,
@@ -96,7 +96,7 @@ namespace {
 
 // Hands `changes` to the writer and waits for the commit. A full queue is waited out; a
 // store error is tried again a few times (the store may be briefly locked or full).
-std::optional<std::size_t> commit(store::CommitQueue& queue, const Clock& clock,
+std::optional<std::size_t> commit(store::CommitQueue& queue, const core::Clock& clock,
                                   std::span<const store::Replan> changes,
                                   const std::atomic<bool>* cancel) {
   for (int attempt = 0; attempt < 50; ++attempt) {
@@ -121,7 +121,7 @@ std::optional<std::size_t> commit(store::CommitQueue& queue, const Clock& clock,
 }  // namespace
 
 ReplanReport replan_held(const config::Config& config, store::Store& store,
-                         store::CommitQueue& queue, const Clock& clock,
+                         store::CommitQueue& queue, const core::Clock& clock,
                          const ReplanOptions& options) {
   ReplanReport report;
   auto rows = store.held_event_rows();
@@ -192,4 +192,4 @@ ReplanReport replan_held(const config::Config& config, store::Store& store,
   return report;
 }
 
-}  // namespace treve::service
+}  // namespace treve::runtime

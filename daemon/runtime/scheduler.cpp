@@ -1,4 +1,4 @@
-#include "daemon/service/scheduler.h"
+#include "daemon/runtime/scheduler.h"
 
 #include <atomic>
 #include <mutex>
@@ -8,10 +8,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
-namespace treve::service {
+namespace treve::runtime {
 
 struct Scheduler::State : std::enable_shared_from_this<Scheduler::State> {
-  State(boost::asio::io_context& ioc, store::CommitQueue& q, store::Store& s, const Clock& c,
+  State(boost::asio::io_context& ioc, store::CommitQueue& q, store::Store& s, const core::Clock& c,
         Options o)
       : strand(boost::asio::make_strand(ioc)),
         timer(strand),
@@ -24,7 +24,7 @@ struct Scheduler::State : std::enable_shared_from_this<Scheduler::State> {
   boost::asio::steady_timer timer;
   store::CommitQueue& queue;
   store::Store& store;
-  const Clock& clock;
+  const core::Clock& clock;
   Options options;
 
   // All below on the strand.
@@ -114,7 +114,7 @@ struct Scheduler::State : std::enable_shared_from_this<Scheduler::State> {
 };
 
 Scheduler::Scheduler(boost::asio::io_context& ioc, store::CommitQueue& queue, store::Store& store,
-                     const Clock& clock, Options options)
+                     const core::Clock& clock, Options options)
     : state_(std::make_shared<State>(ioc, queue, store, clock, std::move(options))) {}
 
 Scheduler::~Scheduler() {
@@ -147,4 +147,4 @@ Scheduler::Counters Scheduler::counters() const {
   return {state_->released.load(), state_->wakeups.load()};
 }
 
-}  // namespace treve::service
+}  // namespace treve::runtime

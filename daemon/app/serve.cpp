@@ -1,4 +1,4 @@
-#include "daemon/service/serve.h"
+#include "daemon/app/serve.h"
 
 #include <unistd.h>
 
@@ -21,21 +21,33 @@
 #include "daemon/admin/admin_api.h"
 #include "daemon/api/ingest_api.h"
 #include "daemon/cli/commands.h"
+#include "daemon/core/clock.h"
 #include "daemon/dispatch/dispatcher.h"
 #include "daemon/http/server.h"
-#include "daemon/service/clock.h"
-#include "daemon/service/config_holder.h"
-#include "daemon/service/journal_log.h"
-#include "daemon/service/notify.h"
-#include "daemon/service/reload.h"
-#include "daemon/service/retention.h"
-#include "daemon/service/scheduler.h"
-#include "daemon/service/state.h"
+#include "daemon/runtime/config_holder.h"
+#include "daemon/runtime/journal_log.h"
+#include "daemon/runtime/notify.h"
+#include "daemon/runtime/reload.h"
+#include "daemon/runtime/retention.h"
+#include "daemon/runtime/scheduler.h"
 #include "daemon/store/commit_queue.h"
 #include "daemon/store/sqlite_store.h"
+#include "daemon/store/state_dir.h"
 #include "policy/rfc3339.h"
 
-namespace treve::service {
+namespace treve::app {
+
+using runtime::config_file_change;
+using runtime::ConfigHolder;
+using runtime::load_in_force;
+using runtime::make_journal_sink;
+using runtime::Notifier;
+using runtime::Reloader;
+using runtime::Retention;
+using runtime::Scheduler;
+using runtime::stderr_is_journal;
+using store::open_state;
+
 namespace {
 
 // Failure injection for tests: TREVE_TEST_MAX_PAGE_COUNT caps the database's size in pages.
@@ -132,7 +144,7 @@ int serve(const std::string& config_path) {
       spdlog::error("event=serve.bad_config error=\"{}\"", e.to_string());
     return 1;
   }
-  SystemClock clock;
+  core::SystemClock clock;
   if (auto change = config_file_change(config_path, "start")) {
     if (auto r = store->record_config(*change, clock.now()); !r) {
       spdlog::error("event=serve.store_unusable error=\"{}\"", r.error().message);
@@ -284,4 +296,4 @@ int serve(const std::string& config_path) {
   return 0;
 }
 
-}  // namespace treve::service
+}  // namespace treve::app

@@ -17,11 +17,11 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "daemon/service/clock.h"
+#include "daemon/core/clock.h"
 #include "daemon/store/commit_queue.h"
 #include "daemon/store/store.h"
 
-namespace treve::service {
+namespace treve::runtime {
 
 class Scheduler {
  public:
@@ -33,7 +33,7 @@ class Scheduler {
   };
 
   Scheduler(boost::asio::io_context& ioc, store::CommitQueue& queue, store::Store& store,
-            const Clock& clock, Options options);
+            const core::Clock& clock, Options options);
   ~Scheduler();
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
@@ -54,4 +54,4 @@ class Scheduler {
   std::shared_ptr<State> state_;
 };
 
-}  // namespace treve::service
+}  // namespace treve::runtime

@@ -18,7 +18,7 @@
 #include "daemon/store/commit_queue.h"
 #include "daemon/store/store.h"
 
-namespace treve::service {
+namespace treve::runtime {
 
 // The held deliveries of `e` whose release instant changes under `config`. An event whose
 // body cannot be read again (purged, or no longer valid) keeps its deliveries as they are.
@@ -49,7 +49,7 @@ struct ReplanReport {
 // `store` (any thread), writes to the writer through `queue`, a group at a time, so that
 // events keep being accepted meanwhile. Blocking: run it off the I/O threads.
 ReplanReport replan_held(const config::Config& config, store::Store& store,
-                         store::CommitQueue& queue, const Clock& clock,
+                         store::CommitQueue& queue, const core::Clock& clock,
                          const ReplanOptions& options);
 
-}  // namespace treve::service
+}  // namespace treve::runtime

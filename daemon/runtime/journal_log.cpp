@@ -1,4 +1,4 @@
-#include "daemon/service/journal_log.h"
+#include "daemon/runtime/journal_log.h"
 
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -12,7 +12,7 @@
 
 #include <spdlog/sinks/base_sink.h>
 
-namespace treve::service {
+namespace treve::runtime {
 namespace {
 
 int priority_of(spdlog::level::level_enum level) {
@@ -107,4 +107,4 @@ std::shared_ptr<spdlog::sinks::sink> make_journal_sink() {
   return std::make_shared<JournalSink>();
 }
 
-}  // namespace treve::service
+}  // namespace treve::runtime

@@ -24,13 +24,13 @@
 #include <thread>
 
 #include "daemon/config/config.h"
-#include "daemon/service/clock.h"
-#include "daemon/service/config_holder.h"
-#include "daemon/service/replan.h"
+#include "daemon/core/clock.h"
+#include "daemon/runtime/config_holder.h"
+#include "daemon/runtime/replan.h"
 #include "daemon/store/commit_queue.h"
 #include "daemon/store/store.h"
 
-namespace treve::service {
+namespace treve::runtime {
 
 // The configuration file as the audit trail describes a change of it: the digest of its
 // bytes, and who last wrote it as far as the file tells (its owner and modification time).
@@ -67,7 +67,7 @@ class Reloader {
   };
 
   Reloader(std::string config_path, ConfigHolder& holder, store::CommitQueue& queue,
-           store::Store& store, const Clock& clock, Hooks hooks);
+           store::Store& store, const core::Clock& clock, Hooks hooks);
   ~Reloader();  // stop()
   Reloader(const Reloader&) = delete;
   Reloader& operator=(const Reloader&) = delete;
@@ -106,7 +106,7 @@ class Reloader {
   ConfigHolder& holder_;
   store::CommitQueue& queue_;
   store::Store& store_;
-  const Clock& clock_;
+  const core::Clock& clock_;
   Hooks hooks_;
   std::mutex change_mutex_;  // one configuration change at a time
   mutable std::mutex mutex_;
@@ -119,4 +119,4 @@ class Reloader {
   std::thread thread_;
 };
 
-}  // namespace treve::service
+}  // namespace treve::runtime

@@ -1,4 +1,4 @@
-#include "daemon/service/reload.h"
+#include "daemon/runtime/reload.h"
 
 #include <pwd.h>
 #include <sys/stat.h>
@@ -9,10 +9,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include "daemon/core/digest.h"
 #include "daemon/store/audit_record.h"
 #include "policy/rfc3339.h"
 
-namespace treve::service {
+namespace treve::runtime {
 
 std::optional<store::ConfigChange> config_file_change(const std::string& path, std::string on) {
   std::ifstream in(path, std::ios::binary);
@@ -22,7 +23,7 @@ std::optional<store::ConfigChange> config_file_change(const std::string& path, s
   if (!in || ::stat(path.c_str(), &st) != 0)
     return std::nullopt;
   store::ConfigChange c;
-  c.digest = store::sha256_hex(bytes.str());
+  c.digest = core::sha256_hex(bytes.str());
   c.file = std::filesystem::absolute(path).lexically_normal().string();
   const passwd* owner = ::getpwuid(st.st_uid);
   const policy::Instant modified{std::chrono::milliseconds{
@@ -64,7 +65,7 @@ bool drain(store::CommitQueue& queue) {
 }  // namespace
 
 Reloader::Reloader(std::string config_path, ConfigHolder& holder, store::CommitQueue& queue,
-                   store::Store& store, const Clock& clock, Hooks hooks)
+                   store::Store& store, const core::Clock& clock, Hooks hooks)
     : path_(std::move(config_path)),
       holder_(holder),
       queue_(queue),
@@ -278,4 +279,4 @@ Reloader::Outcome Reloader::reload() {
   return outcome;
 }
 
-}  // namespace treve::service
+}  // namespace treve::runtime

@@ -1,4 +1,4 @@
-#include "daemon/service/notify.h"
+#include "daemon/runtime/notify.h"
 
 #include <systemd/sd-daemon.h>
 #include <time.h>
@@ -7,7 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
-namespace treve::service {
+namespace treve::runtime {
 
 Notifier::Notifier() {
   const char* socket = std::getenv("NOTIFY_SOCKET");
@@ -48,4 +48,4 @@ void Notifier::stopping() const {
   send("STOPPING=1");
 }
 
-}  // namespace treve::service
+}  // namespace treve::runtime

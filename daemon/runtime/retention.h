@@ -13,10 +13,10 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "daemon/service/clock.h"
+#include "daemon/core/clock.h"
 #include "daemon/store/commit_queue.h"
 
-namespace treve::service {
+namespace treve::runtime {
 
 class Retention {
  public:
@@ -29,7 +29,7 @@ class Retention {
     std::function<void(const store::PurgeResult&)> on_purged;
   };
 
-  Retention(boost::asio::io_context& ioc, store::CommitQueue& queue, const Clock& clock,
+  Retention(boost::asio::io_context& ioc, store::CommitQueue& queue, const core::Clock& clock,
             Options options);
   ~Retention();
   Retention(const Retention&) = delete;
@@ -43,4 +43,4 @@ class Retention {
   std::shared_ptr<State> state_;
 };
 
-}  // namespace treve::service
+}  // namespace treve::runtime

@@ -12,7 +12,8 @@
 #include <CLI/CLI.hpp>
 
 #include "daemon/cli/commands.h"
-#include "daemon/service/serve.h"
+#include "daemon/app/serve.h"
+#include "daemon/core/json_text.h"
 
 int main(int argc, char** argv) {
   using namespace treve;
@@ -197,7 +198,7 @@ int main(int argc, char** argv) {
 
   std::ios::sync_with_stdio(false);
   if (*serve)
-    return service::serve(config_path);
+    return app::serve(config_path);
   if (*check)
     return cli::check_config(config_path, std::cout, std::cerr);
   if (*reload)
@@ -253,7 +254,7 @@ int main(int argc, char** argv) {
       }
       admin_req.method = bhttp::verb::put;
       admin_req.target = base + "policy";
-      admin_req.body = "{\"policy\":" + *policy + ",\"comment\":" + cli::json_quote(a_comment) +
+      admin_req.body = "{\"policy\":" + *policy + ",\"comment\":" + core::json_quote(a_comment) +
                        ",\"confirm_weaker\":" + (a_confirm ? "true" : "false") +
                        (a_expected ? ",\"expected_version\":" + std::to_string(*a_expected) : "") +
                        "}";
@@ -263,15 +264,15 @@ int main(int argc, char** argv) {
       admin_req.method = bhttp::verb::post;
       admin_req.target = base + "rollback";
       admin_req.body = "{\"version\":" + std::to_string(a_version) +
-                       ",\"comment\":" + cli::json_quote(a_comment) +
+                       ",\"comment\":" + core::json_quote(a_comment) +
                        ",\"confirm_weaker\":" + (a_confirm ? "true" : "false") + "}";
     } else if (*a_preview) {
       admin_req.method = bhttp::verb::post;
       admin_req.target = base + "preview";
       std::string body =
-          "{\"category\":" + cli::json_quote(a_category) + ",\"role\":" + cli::json_quote(a_role);
+          "{\"category\":" + core::json_quote(a_category) + ",\"role\":" + core::json_quote(a_role);
       if (!a_at.empty())
-        body += ",\"at\":" + cli::json_quote(a_at);
+        body += ",\"at\":" + core::json_quote(a_at);
       if (!a_file.empty()) {
         auto draft = read_all(a_file);
         if (!draft) {

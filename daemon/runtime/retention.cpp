@@ -1,11 +1,11 @@
-#include "daemon/service/retention.h"
+#include "daemon/runtime/retention.h"
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
-namespace treve::service {
+namespace treve::runtime {
 namespace {
 
 // When the writer's queue is full or the store refuses, the purge waits and tries again.
@@ -15,13 +15,13 @@ constexpr std::chrono::hours kRetryAfterError{1};
 }  // namespace
 
 struct Retention::State : std::enable_shared_from_this<Retention::State> {
-  State(boost::asio::io_context& ioc, store::CommitQueue& q, const Clock& c, Options o)
+  State(boost::asio::io_context& ioc, store::CommitQueue& q, const core::Clock& c, Options o)
       : strand(boost::asio::make_strand(ioc)), timer(strand), queue(q), clock(c), options(o) {}
 
   boost::asio::strand<boost::asio::io_context::executor_type> strand;
   boost::asio::steady_timer timer;
   store::CommitQueue& queue;
-  const Clock& clock;
+  const core::Clock& clock;
   Options options;
 
   // On the strand.
@@ -88,8 +88,8 @@ struct Retention::State : std::enable_shared_from_this<Retention::State> {
   }
 };
 
-Retention::Retention(boost::asio::io_context& ioc, store::CommitQueue& queue, const Clock& clock,
-                     Options options)
+Retention::Retention(boost::asio::io_context& ioc, store::CommitQueue& queue,
+                     const core::Clock& clock, Options options)
     : state_(std::make_shared<State>(ioc, queue, clock, std::move(options))) {}
 
 Retention::~Retention() {
@@ -107,4 +107,4 @@ void Retention::stop() {
   });
 }
 
-}  // namespace treve::service
+}  // namespace treve::runtime

@@ -5,8 +5,8 @@
 
 #include <string>
 
-namespace treve::service {
+namespace treve::app {
 
 int serve(const std::string& config_path);
 
-}  // namespace treve::service
+}  // namespace treve::app

@@ -14,7 +14,7 @@
 
 #include "daemon/config/config.h"
 
-namespace treve::service {
+namespace treve::runtime {
 
 class ConfigHolder {
  public:
@@ -62,4 +62,4 @@ class ConfigHolder {
   std::shared_ptr<Generation> generation_;
 };
 
-}  // namespace treve::service
+}  // namespace treve::runtime

@@ -8,7 +8,7 @@
 
 #include "policy/instant.h"
 
-namespace treve::service {
+namespace treve::core {
 
 class Clock {
  public:
@@ -50,4 +50,4 @@ class FakeClock final : public Clock {
   std::atomic<long long> steady_ms_{0};
 };
 
-}  // namespace treve::service
+}  // namespace treve::core

@@ -12,7 +12,7 @@
 
 #include <spdlog/sinks/sink.h>
 
-namespace treve::service {
+namespace treve::runtime {
 
 // Whether standard error is the journal stream systemd connected (JOURNAL_STREAM names its
 // device and inode): then entries go to journald directly, with their fields.
@@ -26,4 +26,4 @@ std::vector<std::pair<std::string, std::string>> journal_fields(std::string_view
 // of the level, and SYSLOG_IDENTIFIER=treve.
 std::shared_ptr<spdlog::sinks::sink> make_journal_sink();
 
-}  // namespace treve::service
+}  // namespace treve::runtime

@@ -1,0 +1,33 @@
+#include "daemon/core/digest.h"
+
+#include <openssl/evp.h>
+
+namespace treve::core {
+namespace {
+
+// SHA-256, fetched once: fetching an algorithm per call costs more than hashing a record.
+const EVP_MD* sha256() {
+  static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md;
+}
+
+}  // namespace
+
+std::string hex(std::span<const unsigned char> bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(bytes.size() * 2, '0');
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    out[2 * i] = kHex[bytes[i] >> 4];
+    out[2 * i + 1] = kHex[bytes[i] & 0xF];
+  }
+  return out;
+}
+
+std::string sha256_hex(std::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), digest, &len, sha256(), nullptr);
+  return hex({digest, len});
+}
+
+}  // namespace treve::core
