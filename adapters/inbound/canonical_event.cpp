@@ -1,5 +1,7 @@
 #include "adapters/inbound/canonical_event.h"
 
+#include "adapters/inbound/raw_members.h"
+
 #include <boost/json.hpp>
 
 #include "policy/rfc3339.h"
@@ -92,6 +94,30 @@ std::expected<policy::Instant, Problem> instant(const json::object& o, std::stri
 
 }  // namespace
 
+// The payload as the connector wrote it, and no field given twice (which of the two would be
+// forwarded is not something to guess).
+std::expected<CanonicalEvent, Problem> with_raw_payload(std::expected<CanonicalEvent, Problem> e,
+                                                        std::string_view body,
+                                                        const ParseMode& mode) {
+  if (!e || !mode.keep_payload)
+    return e;
+  const std::vector<RawMember> members = raw_members(body);
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    for (std::size_t j = 0; j < i; ++j) {
+      if (members[i].key == members[j].key)
+        return bad("/" + pointer_token(members[i].key),
+                   "field \"" + members[i].key + "\" is given twice");
+    }
+  }
+  std::string_view payload;
+  for (const RawMember& m : members) {
+    if (m.key == "payload")
+      payload = m.value;
+  }
+  e->payload_json = payload.empty() ? std::string("null") : std::string(payload);
+  return e;
+}
+
 std::expected<CanonicalEvent, Problem> parse_canonical_event(std::string_view body,
                                                              const ParseMode& mode) {
   // Events are small: parse into a stack buffer and spill to the heap only when needed.
@@ -103,7 +129,7 @@ std::expected<CanonicalEvent, Problem> parse_canonical_event(std::string_view bo
     return std::unexpected(malformed_json("the body is not valid JSON: " + ec.message()));
   if (!v.is_object())
     return bad("", "the event must be a JSON object, got " + json_type(v));
-  return canonical_event_from_json(v.get_object(), mode);
+  return with_raw_payload(canonical_event_from_json(v.get_object(), mode), body, mode);
 }
 
 struct CanonicalEventReader::State {
@@ -126,7 +152,7 @@ std::expected<CanonicalEvent, Problem> CanonicalEventReader::parse(std::string_v
   json::value v = state_->parser.release();
   if (!v.is_object())
     return bad("", "the event must be a JSON object, got " + json_type(v));
-  return canonical_event_from_json(v.get_object(), mode_);
+  return with_raw_payload(canonical_event_from_json(v.get_object(), mode_), body, mode_);
 }
 
 std::expected<CanonicalEvent, Problem> canonical_event_from_json(const json::object& o,
@@ -253,13 +279,6 @@ std::expected<CanonicalEvent, Problem> canonical_event_from_json(const json::obj
                                std::to_string(mode.limits.max_title_chars) + " are allowed");
     }
     e.title = std::string(t->get_string());
-  }
-  if (mode.keep_payload) {
-    if (const json::value* p = o.if_contains("payload")) {
-      e.payload_json = json::serialize(*p);
-    } else {
-      e.payload_json = "null";
-    }
   }
 
   if (mode.simulation) {

@@ -29,7 +29,7 @@ struct CanonicalEvent {
   policy::Notification notification;  // source left empty unless the input names it
   policy::Instant created_at;
   std::string title;
-  std::string payload_json;  // the payload, re-serialised; "null" when absent
+  std::string payload_json;  // the payload's text as the connector wrote it; "null" when absent
   // `treve simulate` input only: when trêve received it.
   std::optional<policy::Instant> received_at;
 };
@@ -37,7 +37,8 @@ struct CanonicalEvent {
 struct ParseMode {
   // Accept "received_at" (required) and "source" (optional), as `treve simulate` reads.
   bool simulation = false;
-  // Re-serialise the payload into CanonicalEvent::payload_json (off when nobody forwards it).
+  // Keep the payload's text in CanonicalEvent::payload_json and refuse a field given twice
+  // (off when nobody forwards the payload: re-planning, simulation).
   bool keep_payload = true;
   EventLimits limits;
 };

@@ -4,9 +4,9 @@
 
 #include <openssl/sha.h>
 
-#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <boost/json/value.hpp>
+
+#include "adapters/inbound/raw_members.h"
 
 namespace treve::adapters {
 namespace {
@@ -46,22 +46,20 @@ void append_webhook_delivery(std::string& out, const WebhookDelivery& d) {
   out += d.urgent ? ",\"urgent\":true" : ",\"urgent\":false";
   field(out, "recipient", d.recipient);
   field(out, "role", d.role);
-  // The title and payload as the connector sent them. The body was validated on receipt;
-  // should it not parse now, the delivery still goes out, without them.
-  boost::system::error_code ec;
-  boost::json::value event =
-      boost::json::parse(boost::json::string_view(d.event_body.data(), d.event_body.size()), ec);
-  if (!ec && event.is_object()) {
-    const auto& o = event.get_object();
-    if (auto it = o.find("title"); it != o.end() && it->value().is_string()) {
-      out += ",\"title\":";
-      out += boost::json::serialize(it->value());
-    }
-    if (auto it = o.find("payload"); it != o.end()) {
-      out += ",\"payload\":";
-      out += boost::json::serialize(it->value());
-    }
+  // The title and payload exactly as the connector wrote them: the body was validated on
+  // receipt (a JSON object, no field twice), so its text is copied, not parsed and written
+  // again (which would turn 1e999 into a non-JSON token, round big integers, rewrite 0.1).
+  std::string_view title, payload;
+  for (const RawMember& m : raw_members(d.event_body)) {
+    if (m.key == "title" && m.value.front() == '"')
+      title = m.value;
+    else if (m.key == "payload")
+      payload = m.value;
   }
+  if (!title.empty())
+    out.append(",\"title\":").append(title);
+  if (!payload.empty())
+    out.append(",\"payload\":").append(payload);
   field(out, "received_at", d.received_at);
   field(out, "released_at", d.released_at);
   out += '}';

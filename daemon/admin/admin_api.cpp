@@ -21,6 +21,7 @@
 #include "daemon/audit/trail.h"
 #include "daemon/config/ics_calendar.h"
 #include "daemon/core/digest.h"
+#include "daemon/core/log_field.h"
 #include "daemon/store/audit_record.h"
 #include "policy/decision.h"
 #include "policy/quiet_window.h"
@@ -64,7 +65,7 @@ Answer problem(int status, std::string_view slug, std::string_view title, std::s
 }
 
 Answer store_failed(const store::StoreError& e) {
-  spdlog::error("event=admin.store_failed error=\"{}\"", e.message);
+  spdlog::error("event=admin.store_failed error={}", core::quoted(e.message));
   return problem(503, "store-unavailable", "Store unavailable",
                  "the store could not be read or written; nothing was changed, retry later");
 }
@@ -330,11 +331,13 @@ struct AdminApi::Impl {
     auto written =
         deps.queue.write_and_wait([r, now](store::Store& s) { return s.record_refusal(r, now); });
     if (!written || !*written) {
-      spdlog::error("event=admin.refusal_not_audited error=\"{}\"",
-                    written ? written->error().message : "the writer's queue is full");
+      spdlog::error(
+          "event=admin.refusal_not_audited error={}",
+          core::quoted(written ? written->error().message : "the writer's queue is full"));
     }
-    spdlog::warn("event=admin.refused admin=\"{}\" path={} establishment={} reason=\"{}\"",
-                 admin.name, r.path, uai, reason);
+    spdlog::warn("event=admin.refused admin={} path={} establishment={} reason={}",
+                 core::quoted(admin.name), core::quoted(r.path), core::quoted(uai),
+                 core::quoted(reason));
     return problem(403, "forbidden", "Forbidden", std::move(reason));
   }
 
@@ -399,8 +402,8 @@ struct AdminApi::Impl {
           {"pointer", pointer}, {"detail", french_error(e.message)}, {"detail_en", e.message}});
     }
     if (errors.empty()) {
-      spdlog::error("event=admin.configuration_invalid error=\"{}\"",
-                    built.error().front().to_string());
+      spdlog::error("event=admin.configuration_invalid error={}",
+                    core::quoted(built.error().front().to_string()));
       return std::unexpected(problem(500, "configuration-invalid", "Configuration invalid",
                                      "the configuration in force no longer validates; the "
                                      "operator has the details in the log"));
@@ -509,9 +512,9 @@ struct AdminApi::Impl {
     if (!change.applied)
       return problem(503, "unavailable", "Unavailable", "the change could not be applied");
     spdlog::info(
-        "event=admin.policy_changed admin=\"{}\" establishment={} version={} weaker={} "
+        "event=admin.policy_changed admin={} establishment={} version={} weaker={} "
         "replanned={}",
-        admin.name, uai, saved, !weaker.empty(), change.replan.moved);
+        core::quoted(admin.name), core::quoted(uai), saved, !weaker.empty(), change.replan.moved);
     json::object o;
     o["uai"] = uai;
     o["version"] = saved;
@@ -1082,7 +1085,7 @@ void AdminApi::handle(http::Request&& req, http::Respond respond) {
     try {
       a = impl->process(*shared_req);
     } catch (const std::exception& e) {
-      spdlog::error("event=admin.failed error=\"{}\"", e.what());
+      spdlog::error("event=admin.failed error={}", core::quoted(e.what()));
       a = problem(500, "internal-error", "Internal error",
                   "the operator has the details in the log");
     }

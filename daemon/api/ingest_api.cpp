@@ -8,6 +8,7 @@
 
 #include "adapters/inbound/canonical_event.h"
 #include "daemon/core/digest.h"
+#include "daemon/core/log_field.h"
 #include "daemon/store/audit_record.h"
 #include "policy/decision.h"
 #include "policy/rfc3339.h"
@@ -49,11 +50,11 @@ Problem problem(int status, std::string slug, std::string title, std::string det
 Problem store_unavailable(const store::StoreError& e) {
   if (e.kind == store::StoreError::Kind::internal) {
     // A bug or a damaged database: retrying will not help, so no 503.
-    spdlog::error("event=ingest.store_failed error=\"{}\"", e.message);
+    spdlog::error("event=ingest.store_failed error={}", core::quoted(e.message));
     return problem(500, "internal-error", "Internal error",
                    "the store failed; nothing was kept; the operator has the details in the log");
   }
-  spdlog::error("event=ingest.store_unavailable error=\"{}\"", e.message);
+  spdlog::error("event=ingest.store_unavailable error={}", core::quoted(e.message));
   return problem(503, "store-unavailable", "Store unavailable",
                  "the event could not be stored; nothing was kept, retry later");
 }

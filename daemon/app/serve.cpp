@@ -22,6 +22,7 @@
 #include "daemon/api/ingest_api.h"
 #include "daemon/cli/commands.h"
 #include "daemon/core/clock.h"
+#include "daemon/core/log_field.h"
 #include "daemon/dispatch/dispatcher.h"
 #include "daemon/http/server.h"
 #include "daemon/runtime/config_holder.h"
@@ -98,7 +99,7 @@ void write_pid_file(const std::string& path) {
   std::ofstream out(path, std::ios::trunc);
   out << ::getpid() << '\n';
   if (!out)
-    spdlog::warn("event=serve.pid_file_failed path={}", path);
+    spdlog::warn("event=serve.pid_file_failed path={}", core::quoted(path));
 }
 
 }  // namespace
@@ -111,27 +112,27 @@ int serve(const std::string& config_path) {
     logger = std::make_shared<spdlog::logger>("treve", make_journal_sink());
   } else {
     logger = spdlog::stderr_logger_mt("treve");
-    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
+    logger->set_pattern(core::kStderrLogPattern);
   }
   spdlog::set_default_logger(logger);
   spdlog::flush_on(spdlog::level::info);
 
   std::shared_ptr<const config::Config> config = cli::load_or_report(config_path, std::cerr);
   if (!config) {
-    spdlog::error("event=serve.bad_config path={}", config_path);
+    spdlog::error("event=serve.bad_config path={}", core::quoted(config_path));
     return 1;
   }
   const std::string state_dir = config->server.state_dir;
   auto opened = open_state(*config, max_page_count_from_env());
   if (!opened) {
-    spdlog::error("event=serve.state_unusable state_dir={} error=\"{}\"", state_dir,
-                  opened.error());
+    spdlog::error("event=serve.state_unusable state_dir={} error={}", core::quoted(state_dir),
+                  core::quoted(opened.error()));
     return 1;
   }
   std::unique_ptr<store::SqliteStore> store = std::move(*opened);
   // Counting rows of a large store would delay readiness by seconds on a cold cache: only
   // what is already known is logged.
-  spdlog::info("event=store.opened state_dir={} next_audit_seq={}", state_dir,
+  spdlog::info("event=store.opened state_dir={} next_audit_seq={}", core::quoted(state_dir),
                store->next_audit_seq());
   store->log_head();
   store->log_heads_every(config->audit.head_log_every);
@@ -141,16 +142,17 @@ int serve(const std::string& config_path) {
     config = *in_force;
   } else {
     for (const auto& e : in_force.error())
-      spdlog::error("event=serve.bad_config error=\"{}\"", e.to_string());
+      spdlog::error("event=serve.bad_config error={}", core::quoted(e.to_string()));
     return 1;
   }
   core::SystemClock clock;
   if (auto change = config_file_change(config_path, "start")) {
     if (auto r = store->record_config(*change, clock.now()); !r) {
-      spdlog::error("event=serve.store_unusable error=\"{}\"", r.error().message);
+      spdlog::error("event=serve.store_unusable error={}", core::quoted(r.error().message));
       return 1;
     } else if (*r) {
-      spdlog::info("event=config.changed file={} digest={}", change->file, change->digest);
+      spdlog::info("event=config.changed file={} digest={}", core::quoted(change->file),
+                   change->digest);
     }
   }
   store::CommitQueue queue(*store, clock);
@@ -210,11 +212,11 @@ int serve(const std::string& config_path) {
       },
       server_options);
   if (auto r = server.listen(config->server.listen); !r) {
-    spdlog::error("event=serve.listen_failed error=\"{}\"", r.error());
+    spdlog::error("event=serve.listen_failed error={}", core::quoted(r.error()));
     return 1;
   }
   if (auto r = admin_server.listen(config->server.admin_listen); !r) {
-    spdlog::error("event=serve.listen_failed listener=admin error=\"{}\"", r.error());
+    spdlog::error("event=serve.listen_failed listener=admin error={}", core::quoted(r.error()));
     return 1;
   }
   server.start();
@@ -228,7 +230,8 @@ int serve(const std::string& config_path) {
                                             std::to_string(admin_server.local_endpoint().port());
   auto endpoint = server.local_endpoint();
   spdlog::info("event=serve.ready listen={}:{} admin={} state_dir={}",
-               endpoint.address().to_string(), endpoint.port(), admin_where, state_dir);
+               endpoint.address().to_string(), endpoint.port(), admin_where,
+               core::quoted(state_dir));
 
   // systemd: ready once the listeners are bound and the store open; the watchdog is fed from
   // the event loop itself, so that a stuck loop gets the daemon restarted.

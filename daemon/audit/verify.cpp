@@ -206,15 +206,24 @@ std::string_view to_string(Problem::Kind kind) {
 }
 
 std::vector<LoggedHead> parse_heads(std::istream& log) {
+  // Only a whole line the daemon could have written counts: its message is exactly
+  // `event=audit.head seq=N hash=H` or `event=audit.checkpoint seq=N hash=H purged_through=K`,
+  // alone (journalctl -o cat) or after serve's own prefix on standard error
+  // (`2026-11-29T00:37:03.235 info `) or syslog's (`Nov 29 00:37:03 host treve[42]: `, the
+  // date and host optional). Values the daemon logs from outside are quoted and escaped, so none
+  // can end a line with this shape.
   static const std::regex head(
-      R"(event=audit\.(head|checkpoint)\b.*\bseq=(\d+)\b.*\bhash=([0-9a-f]{64})\b)");
+      R"(^(?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3} info |)"
+      R"((?:[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d [^ ]+ )?[A-Za-z0-9_.-]+\[\d+\]: )?)"
+      R"(event=audit\.(head|checkpoint) seq=(\d+) hash=([0-9a-f]{64}))"
+      R"((?: purged_through=\d+)?\r?$)");
   std::vector<LoggedHead> out;
   std::string line;
   int n = 0;
   std::smatch m;
   while (std::getline(log, line)) {
     ++n;
-    if (line.find("event=audit.") == std::string::npos || !std::regex_search(line, m, head))
+    if (line.find("event=audit.") == std::string::npos || !std::regex_match(line, m, head))
       continue;
     out.push_back(LoggedHead{std::stoll(m[2].str()), m[3].str(), n, m[1].str() == "checkpoint"});
   }

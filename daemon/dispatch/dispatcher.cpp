@@ -20,6 +20,7 @@
 
 #include "adapters/outbound/webhook_body.h"
 #include "adapters/outbound/webhook_signature.h"
+#include "daemon/core/log_field.h"
 #include "daemon/dispatch/http_client.h"
 #include "daemon/dispatch/retry.h"
 #include "policy/rfc3339.h"
@@ -176,7 +177,8 @@ struct Dispatcher::Impl {
       state.signer = std::move(*signer);
     } else {
       // check-config refuses such a sink: this is not expected to happen.
-      spdlog::error("event=dispatch.sink_unsigned sink={} error=\"{}\"", s.name, signer.error());
+      spdlog::error("event=dispatch.sink_unsigned sink={} error={}", core::quoted(s.name),
+                    core::quoted(signer.error()));
     }
   }
 
@@ -215,7 +217,7 @@ struct Dispatcher::Impl {
     while (!retrying_read) {
       auto page = store.retrying(retrying_after, options.load_batch);
       if (!page) {
-        spdlog::error("event=dispatch.read_failed error=\"{}\"", page.error().message);
+        spdlog::error("event=dispatch.read_failed error={}", core::quoted(page.error().message));
         return;
       }
       for (auto& d : *page) {
@@ -242,7 +244,7 @@ struct Dispatcher::Impl {
       return;
     auto page = store.ready(cursor, room);
     if (!page) {
-      spdlog::error("event=dispatch.read_failed error=\"{}\"", page.error().message);
+      spdlog::error("event=dispatch.read_failed error={}", core::quoted(page.error().message));
       return;  // the scan timer tries again
     }
     for (auto& d : *page) {
@@ -518,8 +520,8 @@ struct Dispatcher::Impl {
     std::string error;
     if (verdict != Verdict::success) {
       error = response.status ? "HTTP " + std::to_string(response.status) : response.error;
-      spdlog::warn("event=dispatch.attempt_failed sink={} webhook_id={} deliveries={} error=\"{}\"",
-                   sink.config.name, webhook_id, batch.size(), error);
+      spdlog::warn("event=dispatch.attempt_failed sink={} webhook_id={} deliveries={} error={}",
+                   core::quoted(sink.config.name), webhook_id, batch.size(), core::quoted(error));
     }
     if (verdict == Verdict::permanent && batch.size() > 1) {
       // Refused as a whole (413, or 400 for one bad delivery among many): each is sent again
@@ -527,7 +529,7 @@ struct Dispatcher::Impl {
       spdlog::warn(
           "event=dispatch.batch_refused sink={} webhook_id={} deliveries={} status={}: "
           "sending them one by one",
-          sink.config.name, webhook_id, batch.size(), response.status);
+          core::quoted(sink.config.name), webhook_id, batch.size(), response.status);
       for (const auto& item : batch) {
         item->in_flight = false;
         item->alone = true;
@@ -651,8 +653,8 @@ struct Dispatcher::Impl {
       boost::asio::post(ioc, [this, r = std::move(r), batch, freed, bytes] {
         committing = false;
         if (!r) {
-          spdlog::error("event=dispatch.outcomes_not_saved deliveries={} error=\"{}\"",
-                        batch->size(), r.error().message);
+          spdlog::error("event=dispatch.outcomes_not_saved deliveries={} error={}", batch->size(),
+                        r.error().message);
           retry_outcomes(*batch, freed, bytes);
           return;
         }

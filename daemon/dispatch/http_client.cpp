@@ -19,6 +19,7 @@
 // Lifetime. Asio handlers hold the Impl weakly, and keep it alive while they run: a callback
 // may destroy the client, after which the handler only notices `closed_` and returns.
 #include "daemon/dispatch/http_client.h"
+#include "daemon/core/log_field.h"
 
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -349,7 +350,7 @@ void HttpClient::Impl::shutdown() {
   // not close through us would be ours too: curl, now gone, will not close it.
   for (auto& [fd, watch] : watches_) {
     if (watch->socket) {
-      spdlog::warn("dispatch.http_client: descriptor {} still open after curl's cleanup", fd);
+      spdlog::warn("event=http_client.descriptor_left fd={}: still open after curl's cleanup", fd);
     }
   }
   watches_.clear();
@@ -380,8 +381,8 @@ void HttpClient::Impl::recycle_easy(CURL* easy) {
 void HttpClient::Impl::socket_action(curl_socket_t fd, int events) {
   int running = 0;
   if (const CURLMcode rc = curl_multi_socket_action(multi_, fd, events, &running); rc != CURLM_OK) {
-    spdlog::warn("dispatch.http_client: curl_multi_socket_action failed: {}",
-                 curl_multi_strerror(rc));
+    spdlog::warn("event=http_client.socket_action_failed error={}",
+                 core::quoted(curl_multi_strerror(rc)));
   }
   auto finished = collect_finished();
   deliver(finished);
@@ -442,9 +443,9 @@ void HttpClient::Impl::invoke(std::function<void(HttpResponse)>& done, HttpRespo
   try {
     done(std::move(response));
   } catch (const std::exception& e) {
-    spdlog::error("dispatch.http_client: a response callback threw: {}", e.what());
+    spdlog::error("event=http_client.callback_failed error={}", core::quoted(e.what()));
   } catch (...) {
-    spdlog::error("dispatch.http_client: a response callback threw");
+    spdlog::error("event=http_client.callback_failed error=\"unknown exception\"");
   }
 }
 
@@ -518,7 +519,7 @@ curl_socket_t HttpClient::Impl::open_socket(curlsocktype purpose, const curl_soc
   error_code ec;
   watch->socket->open(address.family == AF_INET6 ? tcp::v6() : tcp::v4(), ec);
   if (ec) {
-    spdlog::warn("dispatch.http_client: cannot open a socket: {}", ec.message());
+    spdlog::warn("event=http_client.socket_failed error={}", core::quoted(ec.message()));
     return CURL_SOCKET_BAD;
   }
   const curl_socket_t fd = watch->socket->native_handle();
@@ -585,7 +586,7 @@ void HttpClient::Impl::update_watch(curl_socket_t fd, int what) {
 HttpClient::Impl::Watch* HttpClient::Impl::watch_foreign(curl_socket_t fd) {
   const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (copy < 0) {
-    spdlog::warn("dispatch.http_client: cannot duplicate descriptor {} to watch it", fd);
+    spdlog::warn("event=http_client.watch_failed fd={}: cannot duplicate the descriptor", fd);
     return nullptr;
   }
   auto watch = std::make_unique<Watch>();
@@ -595,7 +596,7 @@ HttpClient::Impl::Watch* HttpClient::Impl::watch_foreign(curl_socket_t fd) {
   watch->copy->assign(copy, ec);
   if (ec) {
     ::close(copy);
-    spdlog::warn("dispatch.http_client: cannot watch descriptor {}: {}", fd, ec.message());
+    spdlog::warn("event=http_client.watch_failed fd={} error={}", fd, core::quoted(ec.message()));
     return nullptr;
   }
   return watches_.emplace(fd, std::move(watch)).first->second.get();

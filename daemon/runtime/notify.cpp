@@ -7,6 +7,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "daemon/core/log_field.h"
+
 namespace treve::runtime {
 
 Notifier::Notifier() {
@@ -21,7 +23,7 @@ void Notifier::send(const std::string& state) const {
   if (!enabled_)
     return;
   if (int r = sd_notify(0, state.c_str()); r < 0)
-    spdlog::warn("event=notify.failed error=\"{}\"", std::strerror(-r));
+    spdlog::warn("event=notify.failed error={}", core::quoted(std::strerror(-r)));
 }
 
 void Notifier::ready(const std::string& status) const {

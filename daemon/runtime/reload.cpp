@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "daemon/core/digest.h"
+#include "daemon/core/log_field.h"
 #include "daemon/store/audit_record.h"
 #include "policy/rfc3339.h"
 
@@ -176,8 +177,8 @@ config::LoadResult without_bad_policies(std::vector<config::ApiPolicy> policies,
       for (const auto& e : loaded.error()) {
         if (!config::policy_pointer(e.key, p.uai).empty()) {
           bad = true;
-          spdlog::error("event=policy.left_out establishment={} error=\"{}\"", p.uai,
-                        e.to_string());
+          spdlog::error("event=policy.left_out establishment={} error={}", core::quoted(p.uai),
+                        core::quoted(e.to_string()));
         }
       }
       if (!bad)
@@ -210,7 +211,7 @@ config::LoadResult build_in_force(const config::Config& running,
 Reloader::Outcome Reloader::reload() {
   Outcome outcome;
   const auto started = std::chrono::steady_clock::now();
-  spdlog::info("event=config.reloading file={}", path_);
+  spdlog::info("event=config.reloading file={}", core::quoted(path_));
   if (hooks_.reloading)
     hooks_.reloading();
   struct Done {
@@ -227,14 +228,14 @@ Reloader::Outcome Reloader::reload() {
   if (!loaded) {
     outcome.errors = loaded.error().size();
     for (const auto& e : loaded.error())
-      spdlog::error("event=config.reload_error error=\"{}\"", e.to_string());
+      spdlog::error("event=config.reload_error error={}", core::quoted(e.to_string()));
     spdlog::error(
-        "event=config.reload_rejected file={} errors={}: the configuration in force is kept", path_,
-        outcome.errors);
+        "event=config.reload_rejected file={} errors={}: the configuration in force is kept",
+        core::quoted(path_), outcome.errors);
     return outcome;
   }
   for (const auto& w : (*loaded)->warnings)
-    spdlog::warn("event=config.warning warning=\"{}\"", w);
+    spdlog::warn("event=config.warning warning={}", core::quoted(w));
 
   std::vector<std::string> restart_needed;
   auto next = keep_start_settings(*holder_.get(), *loaded, restart_needed);
@@ -253,12 +254,13 @@ Reloader::Outcome Reloader::reload() {
                  .value_or(std::unexpected(store::StoreError{store::StoreError::Kind::unavailable,
                                                              "the writer's queue is full"}));
     if (!r) {
-      spdlog::error("event=config.reload_rejected file={} error=\"cannot audit the change: {}\"",
-                    path_, r.error().message);
+      spdlog::error("event=config.reload_rejected file={} error={}", core::quoted(path_),
+                    core::quoted("cannot audit the change: " + r.error().message));
       return outcome;
     }
     if (*r)
-      spdlog::info("event=config.changed file={} digest={}", change->file, change->digest);
+      spdlog::info("event=config.changed file={} digest={}", core::quoted(change->file),
+                   change->digest);
   }
 
   put_in_force(next);
@@ -273,9 +275,9 @@ Reloader::Outcome Reloader::reload() {
   spdlog::info(
       "event=config.reloaded file={} establishments={} connectors={} sinks={} held_events={} "
       "held={} replanned={} earlier={} complete={} took_ms={}",
-      path_, next->policy->configured_uais().size(), next->connectors.size(), next->sinks.size(),
-      outcome.replan.events, outcome.replan.examined, outcome.replan.moved, outcome.replan.earlier,
-      outcome.replan.complete, took.count());
+      core::quoted(path_), next->policy->configured_uais().size(), next->connectors.size(),
+      next->sinks.size(), outcome.replan.events, outcome.replan.examined, outcome.replan.moved,
+      outcome.replan.earlier, outcome.replan.complete, took.count());
   return outcome;
 }
 

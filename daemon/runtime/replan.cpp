@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "adapters/inbound/canonical_event.h"
+#include "daemon/core/log_field.h"
 #include "policy/decision.h"
 #include "policy/uai.h"
 
@@ -111,8 +112,8 @@ std::optional<std::size_t> commit(store::CommitQueue& queue, const core::Clock& 
     auto& r = *done;
     if (r)
       return *r;
-    spdlog::warn("event=replan.commit_failed attempt={} error=\"{}\"", attempt + 1,
-                 r.error().message);
+    spdlog::warn("event=replan.commit_failed attempt={} error={}", attempt + 1,
+                 core::quoted(r.error().message));
     std::this_thread::sleep_for(std::chrono::milliseconds{100});
   }
   return std::nullopt;
@@ -126,7 +127,7 @@ ReplanReport replan_held(const config::Config& config, store::Store& store,
   ReplanReport report;
   auto rows = store.held_event_rows();
   if (!rows) {
-    spdlog::error("event=replan.read_failed error=\"{}\"", rows.error().message);
+    spdlog::error("event=replan.read_failed error={}", core::quoted(rows.error().message));
     report.complete = false;
     return report;
   }
@@ -163,7 +164,7 @@ ReplanReport replan_held(const config::Config& config, store::Store& store,
     auto events =
         store.held_events(all.subspan(at, std::min(options.events_per_read, all.size() - at)));
     if (!events) {
-      spdlog::error("event=replan.read_failed error=\"{}\"", events.error().message);
+      spdlog::error("event=replan.read_failed error={}", core::quoted(events.error().message));
       report.complete = false;
       return report;
     }

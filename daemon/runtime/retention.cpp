@@ -5,6 +5,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include "daemon/core/log_field.h"
+
 namespace treve::runtime {
 namespace {
 
@@ -67,7 +69,7 @@ struct Retention::State : std::enable_shared_from_this<Retention::State> {
 
   void sliced(const store::Result<store::PurgeResult>& r) {
     if (!r) {
-      spdlog::error("event=retention.failed error=\"{}\"", r.error().message);
+      spdlog::error("event=retention.failed error={}", core::quoted(r.error().message));
       total = {};
       arm(kRetryAfterError);
       return;

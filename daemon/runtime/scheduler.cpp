@@ -8,6 +8,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include "daemon/core/log_field.h"
+
 namespace treve::runtime {
 
 struct Scheduler::State : std::enable_shared_from_this<Scheduler::State> {
@@ -43,7 +45,8 @@ struct Scheduler::State : std::enable_shared_from_this<Scheduler::State> {
     ++wakeups;
     auto next = store.next_release();
     if (!next) {
-      spdlog::warn("event=scheduler.store_unavailable error=\"{}\"", next.error().message);
+      spdlog::warn("event=scheduler.store_unavailable error={}",
+                   core::quoted(next.error().message));
       arm(std::nullopt);
       return;
     }
@@ -80,7 +83,8 @@ struct Scheduler::State : std::enable_shared_from_this<Scheduler::State> {
       auto batch = s.release_due(now, self->options.batch);
       bool more = false;
       if (!batch) {
-        spdlog::error("event=scheduler.release_failed error=\"{}\"", batch.error().message);
+        spdlog::error("event=scheduler.release_failed error={}",
+                      core::quoted(batch.error().message));
       } else {
         const std::size_t n = batch->size();
         more = n == self->options.batch;

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "daemon/core/log_field.h"
+
 namespace treve::store {
 
 CommitQueue::CommitQueue(Store& store, const core::Clock& clock, Options options)
@@ -78,7 +80,7 @@ void CommitQueue::run() {
         group.front().write(store_);
       } catch (const std::exception& e) {
         // The job answers its own request; a failure must not end the writer.
-        spdlog::error("event=store.write_job_failed error=\"{}\"", e.what());
+        spdlog::error("event=store.write_job_failed error={}", core::quoted(e.what()));
       }
       continue;
     }

@@ -18,6 +18,7 @@
 #include <boost/json/value.hpp>
 
 #include "daemon/core/json_text.h"
+#include "daemon/core/log_field.h"
 #include "daemon/store/sqlite_util.h"
 #include "policy/rfc3339.h"
 
@@ -447,7 +448,7 @@ void SqliteStore::run_checkpoints(sqlite3* db) {
     int log = 0, done = 0;
     int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
     if (rc != SQLITE_OK && rc != SQLITE_BUSY && !warned) {
-      spdlog::warn("event=store.checkpoint_failed error=\"{}\"", sqlite3_errmsg(db));
+      spdlog::warn("event=store.checkpoint_failed error={}", core::quoted(sqlite3_errmsg(db)));
       warned = true;
     }
     checkpointed_frames_.fetch_add(static_cast<std::uint64_t>(std::max(done, 0)),

@@ -91,6 +91,34 @@ TEST(CanonicalEvent, OptionalFieldsMayBeLeftOut) {
   EXPECT_EQ(parsed->payload_json, "null");
 }
 
+TEST(CanonicalEvent, ThePayloadIsKeptAsTheConnectorWroteIt) {
+  const std::string payload =
+      R"({"x":1e999, "big":123456789012345678901234567890,"f":0.1,"k":1,"k":2})";
+  std::string with = R"({"id":"p1","establishment":"0250001R","category":"message",)"
+                     R"("recipients":[{"id":"u","role":"student"}],)"
+                     R"("created_at":"2026-11-27T21:14:03+01:00","payload": )" +
+                     payload + "}";
+  auto parsed = parse_canonical_event(with);
+  ASSERT_TRUE(parsed.has_value()) << parsed.error().to_json();
+  EXPECT_EQ(parsed->payload_json, payload);
+  CanonicalEventReader reader{ParseMode{}};
+  auto read = reader.parse(with);
+  ASSERT_TRUE(read.has_value()) << read.error().to_json();
+  EXPECT_EQ(read->payload_json, payload);
+}
+
+TEST(CanonicalEvent, AFieldGivenTwiceIsAnErrorAtThatField) {
+  const std::string twice = R"({"id":"p1","establishment":"0250001R","category":"message",)"
+                            R"("recipients":[{"id":"u","role":"student"}],)"
+                            R"("created_at":"2026-11-27T21:14:03+01:00",)"
+                            R"("payload":{"a":1},"pay\u006coad":{"a":2}})";
+  auto parsed = parse_canonical_event(twice);
+  ASSERT_FALSE(parsed.has_value());
+  EXPECT_EQ(parsed.error().status, 400);
+  EXPECT_EQ(parsed.error().pointer, "/payload");
+  EXPECT_THAT(parsed.error().detail, HasSubstr("twice"));
+}
+
 TEST(CanonicalEvent, UrgentTrueIsRead) {
   auto o = example();
   o["urgent"] = true;

@@ -1,6 +1,8 @@
 // What a webhook receiver gets: the delivery as JSON and identifiers stable across retries.
 #include "adapters/outbound/webhook_body.h"
 
+#include "adapters/inbound/raw_members.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -54,6 +56,35 @@ TEST(WebhookBody, AnEventWithoutTitleOrPayloadGivesADeliveryWithoutThem) {
   out.clear();
   append_webhook_delivery(out, sample("not json"));
   EXPECT_NO_THROW(boost::json::parse(out));
+}
+
+TEST(WebhookBody, ThePayloadIsForwardedByteForByteAsTheConnectorWroteIt) {
+  // Numbers a parser would change (overflow, digits beyond a double, exponent form), keys in
+  // the payload given twice, an escaped key, white space: all reach the receiver as sent.
+  const std::string payload =
+      R"({"x": 1e999, "big":123456789012345678901234567890,"f":0.1,"d":1,"d":2,)"
+      R"( "\u00e9":[ -0.0 , 1E+2 ]})";
+  const std::string title = R"("Note \u00e9 \"maths\"")";
+  std::string out;
+  append_webhook_delivery(
+      out, sample(R"({"id":"x", "title" : )" + title + R"(, "payload":  )" + payload + " }"));
+  EXPECT_NE(out.find(",\"payload\":" + payload + ","), std::string::npos) << out;
+  EXPECT_NE(out.find(",\"title\":" + title + ","), std::string::npos) << out;
+}
+
+TEST(RawMembers, FindsEachTopLevelMemberAsWritten) {
+  auto m = raw_members(R"( { "a" : [1, {"b": "}"}] , "c\u0064":"x\"y", "e":null,"f":-1.5e3 } )");
+  ASSERT_EQ(m.size(), 4u);
+  EXPECT_EQ(m[0].key, "a");
+  EXPECT_EQ(m[0].value, R"([1, {"b": "}"}])");
+  EXPECT_EQ(m[1].key, "cd");
+  EXPECT_EQ(m[1].value, R"("x\"y")");
+  EXPECT_EQ(m[2].value, "null");
+  EXPECT_EQ(m[3].value, "-1.5e3");
+  EXPECT_TRUE(raw_members("[1]").empty());
+  EXPECT_TRUE(raw_members("{}").empty());
+  EXPECT_TRUE(raw_members(R"({"a":)").empty());
+  EXPECT_EQ(raw_member(R"({"p":1,"p":2})", "p"), "2");
 }
 
 TEST(WebhookIds, AreStableAndDistinguishEveryPart) {

@@ -13,6 +13,7 @@
 #include "daemon/audit/trail.h"
 #include "daemon/audit/verify.h"
 #include "daemon/core/digest.h"
+#include "daemon/core/log_field.h"
 #include "daemon/store/sqlite_store.h"
 #include "tests/daemon/store_fixture.h"
 
@@ -357,12 +358,53 @@ TEST(AuditHeads, HeadsAreReadFromTheDaemonsLogLines) {
   EXPECT_EQ(heads[1].hash, std::string(64, 'b'));
 }
 
+TEST(AuditHeads, AHeadInsideAnotherLinesValueIsNotTakenForOne) {
+  const std::string h(64, 'c');
+  // What a client could once have put in a logged query value, quoted or not.
+  std::istringstream log(
+      "2026-11-28T20:00:00.000 warn event=admin.refused admin=\"DPD\" path=\"/v1/admin/audit\" "
+      "establishment=x event=audit.head seq=1 hash=" +
+      h +
+      "\n"
+      "2026-11-28T20:00:00.000 warn event=admin.refused establishment=\"x\" reason=\"event=audit."
+      "head seq=2 hash=" +
+      h +
+      "\"\n"
+      "event=audit.head seq=3 hash=" +
+      h +
+      " and more\n"
+      "2026-11-28T20:00:00.000 warn event=audit.head seq=4 hash=" +
+      h +
+      "\n"
+      "event=audit.checkpoint seq=5 hash=" +
+      h + " purged_through=4\n");
+  auto heads = parse_heads(log);
+  ASSERT_EQ(heads.size(), 1u);
+  EXPECT_EQ(heads[0].seq, 5);
+  EXPECT_TRUE(heads[0].checkpoint);
+}
+
+TEST(AuditHeads, LoggedValuesAreQuotedAndEscapedOnOneLine) {
+  EXPECT_EQ(core::escape_log_value("a\nevent=audit.head seq=1 \"x\" \\ \x1b"),
+            "\"a\\nevent=audit.head seq=1 \\\"x\\\" \\\\ \\u001b\"");
+  std::ostringstream out;
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "test", std::make_shared<spdlog::sinks::ostream_sink_mt>(out)));
+  spdlog::warn("event=admin.refused path={}", core::quoted("/x\nevent=audit.head seq=9"));
+  spdlog::set_default_logger(previous);
+  const std::string line = out.str();
+  EXPECT_EQ(std::count(line.begin(), line.end(), '\n'), 1);
+  EXPECT_THAT(line, HasSubstr("path=\"/x\\nevent=audit.head seq=9\""));
+}
+
 TEST(AuditHeads, TheStoreLogsTheHeadAfterEachCommitThatCrossesAMultipleOfEvery) {
   TempDir dir;
   std::ostringstream log;
   auto previous = spdlog::default_logger();
   spdlog::set_default_logger(std::make_shared<spdlog::logger>(
       "test", std::make_shared<spdlog::sinks::ostream_sink_mt>(log)));
+  spdlog::default_logger()->set_pattern(core::kStderrLogPattern);
   {
     auto s = open_store(dir);
     s->log_heads_every(4);
@@ -495,6 +537,7 @@ TEST(AuditRetention, ARealPurgeIsVouchedForByTheCheckpointItLogs) {
   auto previous = spdlog::default_logger();
   spdlog::set_default_logger(std::make_shared<spdlog::logger>(
       "test", std::make_shared<spdlog::sinks::ostream_sink_mt>(log)));
+  spdlog::default_logger()->set_pattern(core::kStderrLogPattern);
   const policy::Instant now = at("2027-12-15T12:00:00+01:00");
   {
     auto s = open_store(dir);

@@ -769,6 +769,42 @@ TEST_F(DeliveryVerifier, AcceptsTheSpecificationExampleAndRejectsAlterations) {
 }
 
 // =================================================================================================
+// The payload reaches the receiver byte for byte as the connector wrote it.
+// =================================================================================================
+
+class DeliveryPayload : public DeliveryFixture {};
+
+TEST_F(DeliveryPayload, ThePayloadArrivesAsTheConnectorWroteItAndAFieldGivenTwiceIsRefused) {
+  OpenDaemon h([](const WebhookRequest&, int) { return WebhookResponse{}; }, {});
+  // What a parse and a new serialisation would change: an overflowing exponent (once sent as
+  // `Infinity`, not JSON), an integer beyond a double's digits, 0.1 (once `1E-1`), a key given
+  // twice, white space.
+  const std::string payload =
+      R"({"x":1e999, "big":123456789012345678901234567890,"f":0.1,"k":1,"k":2})";
+  json::object o = event_object(make_event("p-1", {{"p-r0", "student", ""}}));
+  o.erase("payload");
+  std::string body = json::serialize(o);
+  body.pop_back();
+  body += R"(,"payload":)" + payload + "}";
+  HttpResponse r = h.client->post_event(body);
+  ASSERT_EQ(r.status, 202) << r.body;
+  ASSERT_TRUE(h.receiver.wait_for_count(1, std::chrono::seconds(10))) << h.daemon->stderr_log();
+  const auto requests = h.receiver.requests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_NE(requests[0].body.find(R"("payload":)" + payload), std::string::npos)
+      << requests[0].body;
+  EXPECT_TRUE(all_request_problems(requests, h.verifier).empty());
+
+  // The same event with "payload" given twice: which one to forward is not guessed.
+  std::string twice = json::serialize(event_object(make_event("p-2", {{"p-r0", "student", ""}})));
+  twice.pop_back();
+  twice += R"(,"payload":{"a":2}})";
+  r = h.client->post_event(twice);
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find(R"("pointer":"/payload")"), std::string::npos) << r.body;
+}
+
+// =================================================================================================
 // b. Retries: 503, then 429 with Retry-After: 1, then 200.
 // =================================================================================================
 
