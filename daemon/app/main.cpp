@@ -11,8 +11,8 @@
 
 #include <CLI/CLI.hpp>
 
-#include "daemon/cli/commands.h"
 #include "daemon/app/serve.h"
+#include "daemon/cli/commands.h"
 #include "daemon/core/json_text.h"
 
 int main(int argc, char** argv) {
@@ -342,7 +342,9 @@ int main(int argc, char** argv) {
     return cli::dev_receiver(receiver_req, std::cout, std::cerr);
   }
 
-  auto config = cli::load_or_report(config_path, std::cerr);
+  // explain and simulate answer as the daemon does: with the admin API's saved policies too.
+  auto config = *explain || *simulate ? cli::load_in_force_or_report(config_path, std::cerr)
+                                      : cli::load_or_report(config_path, std::cerr);
   if (!config)
     return cli::kExitFailure;
   auto now =

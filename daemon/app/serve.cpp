@@ -194,7 +194,7 @@ int serve(const std::string& config_path) {
                              [&reloader](const auto& change, std::vector<std::string> uais) {
                                return reloader.change_policy(change, std::move(uais));
                              },
-                             state_dir + "/treve.db"});
+                             store::database_path(state_dir)});
   http::ServerOptions admin_options;
   admin_options.body_limit = [](const http::Request&) { return std::size_t{1024 * 1024}; };
   admin_options.max_connections = 64;

@@ -19,6 +19,7 @@
 #include "daemon/audit/verify.h"
 #include "daemon/cli/commands.h"
 #include "daemon/store/sqlite_store.h"
+#include "daemon/store/state_dir.h"
 #include "policy/rfc3339.h"
 
 namespace treve::cli {
@@ -26,8 +27,6 @@ namespace {
 
 using audit::Expected;
 using audit::utc_text;
-
-constexpr std::string_view kDbName = "treve.db";
 
 struct Located {
   std::string db;
@@ -49,7 +48,7 @@ Expected<Located> locate(const AuditLocation& where, std::ostream& err) {
       return std::unexpected(where.config_path + ": the configuration is not valid");
     l.state_dir = l.config->server.state_dir;
   }
-  l.db = l.state_dir + "/" + std::string(kDbName);
+  l.db = store::database_path(l.state_dir);
   return l;
 }
 

@@ -135,6 +135,12 @@ struct AdminCall {
 };
 int admin_call(const AdminCall& call, std::ostream& out, std::ostream& err);
 
+// The configuration in force as the daemon has it: the file, plus the policies saved through
+// the admin API in the store of its state_dir (read-only: a running daemon is not blocked),
+// when there is one. `explain` and `simulate` answer with it. Errors printed; null on failure.
+std::shared_ptr<const config::Config> load_in_force_or_report(const std::string& path,
+                                                              std::ostream& err);
+
 // Loads the configuration for a subcommand; prints the errors and returns null on failure.
 // Warnings (such as ignored timed events of an .ics file) are left to check-config.
 std::shared_ptr<const config::Config> load_or_report(const std::string& path, std::ostream& err);

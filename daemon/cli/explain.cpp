@@ -83,6 +83,10 @@ int explain(const config::Config& config, const ExplainRequest& req, policy::Ins
     }
     o["reason"] = reason;
     o["timezone"] = zone_name;
+    // The object's four keys are fixed (DESIGN.md); which policy answered, when it is one saved
+    // through the admin API, goes to standard error.
+    if (const std::int64_t v = config.api_policy_version(uai->code); v > 0)
+      err << "policy: version " << v << " saved through the admin API\n";
     out << boost::json::serialize(o) << '\n';
     return kExitOk;
   }
@@ -97,10 +101,16 @@ int explain(const config::Config& config, const ExplainRequest& req, policy::Ins
     out << "  is DELIVERED AT ONCE\n";
   }
   out << "  because: " << reason << '\n';
-  out << "  time zone: " << zone_name << " ("
-      << (config.policy->is_configured(uai->code) ? "establishment configured in "
-                                                  : "defaults of [policy] in ")
-      << config.path << ", " << policy::region_name(uai->region) << ")\n";
+  const std::int64_t version = config.api_policy_version(uai->code);
+  out << "  policy: ";
+  if (version > 0)
+    out << "version " << version << " saved through the admin API (on top of " << config.path
+        << ")\n";
+  else if (config.policy->is_configured(uai->code))
+    out << "the establishment's table in " << config.path << '\n';
+  else
+    out << "the defaults of [policy] in " << config.path << '\n';
+  out << "  time zone: " << zone_name << " (" << policy::region_name(uai->region) << ")\n";
   return kExitOk;
 }
 

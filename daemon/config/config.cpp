@@ -1133,6 +1133,14 @@ std::string policy_pointer(std::string_view key, std::string_view uai) {
   return out;
 }
 
+std::int64_t Config::api_policy_version(std::string_view uai) const {
+  for (const ApiPolicy& p : api_policies) {
+    if (p.uai == uai)
+      return p.version;
+  }
+  return 0;
+}
+
 bool Config::managed_by_file(std::string_view uai) const {
   return std::find(file_establishments.begin(), file_establishments.end(), uai) !=
          file_establishments.end();

@@ -96,6 +96,7 @@ std::string_view to_string(Admin::Role role);
 struct ApiPolicy {
   std::string uai;
   std::string json;
+  std::int64_t version = 0;  // its version in the store (1, 2, …), for `explain` to name
 };
 
 struct Config {
@@ -109,6 +110,9 @@ struct Config {
   std::vector<Admin> admins;
   std::vector<std::string> file_establishments;  // UAIs configured in the file
   std::vector<ApiPolicy> api_policies;           // those in force from the admin API
+  // The version in force of `uai`'s policy saved through the admin API; 0 when the file (or the
+  // [policy] defaults) decide for it.
+  std::int64_t api_policy_version(std::string_view uai) const;
   std::shared_ptr<const policy::PolicySet> policy;
   std::vector<std::string> warnings;  // e.g. ignored timed events of an .ics file
 

@@ -12,6 +12,7 @@
 #include "daemon/core/digest.h"
 #include "daemon/core/log_field.h"
 #include "daemon/store/audit_record.h"
+#include "daemon/store/in_force.h"
 #include "policy/rfc3339.h"
 
 namespace treve::runtime {
@@ -155,52 +156,13 @@ Reloader::PolicyChange Reloader::change_policy(
   return out;
 }
 
-namespace {
-
-std::vector<config::ApiPolicy> api_policies(const std::vector<store::PolicyVersion>& versions) {
-  std::vector<config::ApiPolicy> out;
-  for (const auto& v : versions)
-    out.push_back({v.uai, v.document});
-  return out;
-}
-
-// Loads with `policies`, leaving out (and logging) each one whose establishment has errors.
-template <typename Load>
-config::LoadResult without_bad_policies(std::vector<config::ApiPolicy> policies, Load load) {
-  for (;;) {
-    auto loaded = load(policies);
-    if (loaded || policies.empty())
-      return loaded;
-    std::vector<config::ApiPolicy> kept;
-    for (auto& p : policies) {
-      bool bad = false;
-      for (const auto& e : loaded.error()) {
-        if (!config::policy_pointer(e.key, p.uai).empty()) {
-          bad = true;
-          spdlog::error("event=policy.left_out establishment={} error={}", core::quoted(p.uai),
-                        core::quoted(e.to_string()));
-        }
-      }
-      if (!bad)
-        kept.push_back(std::move(p));
-    }
-    if (kept.size() == policies.size())
-      return loaded;  // the errors are the file's
-    policies = std::move(kept);
-  }
-}
-
-}  // namespace
-
 config::LoadResult load_in_force(const std::string& path, store::Store& store) {
   auto versions = store.current_policies();
   if (!versions) {
     return std::unexpected(std::vector<config::ConfigError>{
         {path, 0, "", "cannot read the admin API's policies: " + versions.error().message}});
   }
-  return without_bad_policies(api_policies(*versions), [&](const auto& policies) {
-    return config::load_config_with(path, policies);
-  });
+  return store::load_in_force(path, *versions);
 }
 
 config::LoadResult build_in_force(const config::Config& running,

@@ -700,19 +700,23 @@ Result<void> SqliteStore::record_refusal(const AccessRefusal& refusal, policy::I
   });
 }
 
-Result<std::vector<PolicyVersion>> SqliteStore::current_policies() {
-  std::lock_guard lock(reader_mutex_);
+Result<std::vector<PolicyVersion>> select_current_policies(sqlite3* db) {
   const std::string sql = std::string("SELECT ") + kPolicyColumns +
                           " FROM policy_versions p WHERE version = (SELECT max(version) FROM "
                           "policy_versions WHERE uai = p.uai) ORDER BY uai";
-  Statement q(reader_, sql.c_str());
+  Statement q(db, sql.c_str());
   std::vector<PolicyVersion> out;
   int rc;
   while ((rc = q.step()) == SQLITE_ROW)
     out.push_back(read_policy(q));
   if (rc != SQLITE_DONE)
-    return std::unexpected(error_of(reader_, rc, "read"));
+    return std::unexpected(error_of(db, rc, "read"));
   return out;
+}
+
+Result<std::vector<PolicyVersion>> SqliteStore::current_policies() {
+  std::lock_guard lock(reader_mutex_);
+  return select_current_policies(reader_);
 }
 
 Result<std::vector<PolicyVersion>> SqliteStore::policy_versions(std::string_view uai) {

@@ -128,4 +128,7 @@ Result<std::array<unsigned char, 32>> load_or_create_key(const std::string& path
 // Whether the database at `path` exists and holds at least one audit record.
 bool has_audit_records(const std::string& path);
 
+// The policy versions in force (the highest of each establishment), read through `db`.
+Result<std::vector<PolicyVersion>> select_current_policies(sqlite3* db);
+
 }  // namespace treve::store

@@ -6,6 +6,10 @@
 
 namespace treve::store {
 
+std::string database_path(const std::string& state_dir) {
+  return state_dir + "/treve.db";
+}
+
 std::expected<std::unique_ptr<store::SqliteStore>, std::string> open_state(
     const config::Config& config, long long max_page_count) {
   const std::string& state_dir = config.server.state_dir;
@@ -14,7 +18,7 @@ std::expected<std::unique_ptr<store::SqliteStore>, std::string> open_state(
   if (ec)
     return std::unexpected("cannot create the state directory " + state_dir + ": " + ec.message());
   ::chmod(state_dir.c_str(), 0700);
-  const std::string db_path = state_dir + "/treve.db";
+  const std::string db_path = database_path(state_dir);
   const std::string key_path = config.server.pseudonym_key.empty() ? state_dir + "/pseudonym.key"
                                                                    : config.server.pseudonym_key;
   auto key = store::load_or_create_key(key_path, !store::has_audit_records(db_path));

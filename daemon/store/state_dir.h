@@ -11,6 +11,9 @@
 
 namespace treve::store {
 
+// The store's database file in `state_dir`: treve.db.
+std::string database_path(const std::string& state_dir);
+
 // Creates state_dir (mode 0700) if needed, reads or creates the pseudonym key, and opens
 // (creating and migrating) the store. The error names the file and what is wrong.
 std::expected<std::unique_ptr<store::SqliteStore>, std::string> open_state(

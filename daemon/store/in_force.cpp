@@ -1,0 +1,91 @@
+#include "daemon/store/in_force.h"
+
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include "daemon/core/log_field.h"
+#include "daemon/store/sqlite_store.h"
+#include "daemon/store/sqlite_util.h"
+
+namespace treve::store {
+namespace {
+
+std::vector<config::ApiPolicy> api_policies(const std::vector<PolicyVersion>& versions) {
+  std::vector<config::ApiPolicy> out;
+  for (const auto& v : versions)
+    out.push_back({v.uai, v.document, v.version});
+  return out;
+}
+
+}  // namespace
+
+config::LoadResult load_in_force(const std::string& path,
+                                 const std::vector<PolicyVersion>& versions) {
+  std::vector<config::ApiPolicy> policies = api_policies(versions);
+  for (;;) {
+    auto loaded = config::load_config_with(path, policies);
+    if (loaded || policies.empty())
+      return loaded;
+    std::vector<config::ApiPolicy> kept;
+    for (auto& p : policies) {
+      bool bad = false;
+      for (const auto& e : loaded.error()) {
+        if (!config::policy_pointer(e.key, p.uai).empty()) {
+          bad = true;
+          spdlog::error("event=policy.left_out establishment={} error={}", core::quoted(p.uai),
+                        core::quoted(e.to_string()));
+        }
+      }
+      if (!bad)
+        kept.push_back(std::move(p));
+    }
+    if (kept.size() == policies.size())
+      return loaded;  // the errors are the file's
+    policies = std::move(kept);
+  }
+}
+
+Result<std::vector<PolicyVersion>> read_policies_in_force(const std::string& db_path) {
+  if (::access(db_path.c_str(), F_OK) != 0)
+    return std::vector<PolicyVersion>{};
+  sqlite3* db = nullptr;
+  int rc =
+      sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    StoreError e{StoreError::Kind::unavailable,
+                 db_path + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc))};
+    sqlite3_close(db);
+    return std::unexpected(e);
+  }
+  sqlite3_busy_timeout(db, 2000);
+  // A store made before the admin API (schema < 4) has no policy versions yet.
+  bool has_table = false;
+  sqlite3_stmt* probe = nullptr;
+  rc = sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE name = 'policy_versions'", -1,
+                          &probe, nullptr);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_step(probe);
+  has_table = rc == SQLITE_ROW;
+  sqlite3_finalize(probe);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    StoreError e = error_of(db, rc, db_path);
+    sqlite3_close(db);
+    return std::unexpected(e);
+  }
+  Result<std::vector<PolicyVersion>> out = std::vector<PolicyVersion>{};
+  if (has_table) {
+    try {
+      out = select_current_policies(db);
+    } catch (const std::runtime_error& e) {  // the statement could not be prepared
+      out = std::unexpected(StoreError{StoreError::Kind::unavailable, e.what()});
+    }
+  }
+  sqlite3_close(db);
+  if (!out)
+    return std::unexpected(StoreError{out.error().kind, db_path + ": " + out.error().message});
+  return out;
+}
+
+}  // namespace treve::store
