@@ -5,6 +5,7 @@
 // Deadlines: a session waits `idle_timeout` for the first byte of a request; from that byte the
 // whole request (header and body) must arrive within `read_timeout` (one absolute deadline, so
 // a client dribbling bytes is cut off); each write has `write_timeout`.
+#include "daemon/core/log_field.h"
 #include "daemon/http/server.h"
 
 #include <sys/stat.h>
@@ -371,7 +372,7 @@ void Session::handle() {
   Respond respond = [self = shared_from_this(),
                      answered = std::make_shared<std::atomic<bool>>(false)](Response res) {
     if (answered->exchange(true)) {
-      spdlog::warn("http.respond_called_twice: the second answer is dropped");
+      spdlog::warn("event=http.respond_called_twice: the second answer is dropped");
       return;
     }
     net::post(self->stream_.get_executor(),
@@ -383,7 +384,7 @@ void Session::handle() {
     listener_->handler()(std::move(req), respond);
   } catch (const std::exception& e) {
     // A bug in a handler must not take down the daemon or leave the client waiting.
-    spdlog::error("http.handler_failed: {}", e.what());
+    spdlog::error("event=http.handler_failed error={}", core::quoted(e.what()));
     respond(problem(bhttp::status::internal_server_error, "internal-error", "Internal server error",
                     "the request could not be handled", version_));
   }
@@ -590,7 +591,7 @@ void Listener::on_accept(beast::error_code ec, Socket socket) {
     return;  // the socket, if any, closes as it goes out of scope
   }
   if (ec) {
-    spdlog::warn("http.accept_failed: {}", ec.message());
+    spdlog::warn("event=http.accept_failed error={}", core::quoted(ec.message()));
     // Out of file descriptors or memory: retrying at once would spin.
     if (ec == net::error::no_descriptors || ec == net::error::no_buffer_space ||
         ec == net::error::no_memory) {
