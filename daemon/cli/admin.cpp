@@ -1,7 +1,12 @@
 // `treve admin …`: the admin API from a terminal, through the admin listener (TCP or unix
 // socket), with the token from TREVE_ADMIN_TOKEN or a file.
 #include <cstdlib>
+#include <expected>
 #include <fstream>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <optional>
 #include <ostream>
 #include <sstream>
 
@@ -12,7 +17,13 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
+#include <boost/url/encode.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
+#include <boost/url/url.hpp>
 
+#include <CLI/CLI.hpp>
+
+#include "daemon/cli/command.h"
 #include "daemon/cli/commands.h"
 
 namespace treve::cli {
@@ -21,6 +32,7 @@ namespace {
 namespace net = boost::asio;
 namespace bhttp = boost::beast::http;
 namespace json = boost::json;
+namespace urls = boost::urls;
 
 template <typename Stream>
 bhttp::response<bhttp::string_body> exchange(Stream& stream,
@@ -61,6 +73,32 @@ void pretty(std::ostream& out, const json::value& v, int indent = 0) {
   } else {
     out << json::serialize(v);
   }
+}
+
+// A file's bytes ("-": standard input); nothing when it cannot be read.
+std::optional<std::string> read_file(const std::string& path) {
+  std::ostringstream s;
+  if (path == "-") {
+    s << std::cin.rdbuf();
+  } else {
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+      return std::nullopt;
+    s << in.rdbuf();
+  }
+  return s.str();
+}
+
+// A JSON file, parsed: the body of a request is built with Boost.JSON, never by joining text.
+std::expected<json::value, std::string> read_json_file(const std::string& path) {
+  auto text = read_file(path);
+  if (!text)
+    return std::unexpected(path + ": cannot read");
+  boost::system::error_code ec;
+  json::value v = json::parse(*text, ec);
+  if (ec)
+    return std::unexpected(path + ": not JSON: " + ec.message());
+  return v;
 }
 
 }  // namespace
@@ -136,6 +174,192 @@ int admin_call(const AdminCall& call, std::ostream& out, std::ostream& err) {
     to << "HTTP " << res.result_int() << "\n";
   to << res.body();
   return ok ? kExitOk : kExitFailure;
+}
+
+void add_admin(CLI::App& app, Commands& commands) {
+  struct Options {
+    AdminCall call;
+    std::string uai, file, comment, at, category = "message", role = "student";
+    std::string from, to, kind, format = "json";
+    std::int64_t version = 0;
+    std::optional<std::int64_t> expected;
+    bool confirm = false;
+    std::vector<std::int64_t> seqs;
+  };
+  auto o = std::make_shared<Options>();
+  auto* admin = app.add_subcommand("admin", "Call the admin API (docs/admin-api.md)");
+  admin->require_subcommand(1);
+  admin->add_option("--config", o->call.config_path, "Configuration file (admin_listen)")
+      ->capture_default_str();
+  admin->add_option("--admin", o->call.address, "HOST:PORT or unix:/PATH of the admin API");
+  admin->add_option("--token-file", o->call.token_file,
+                    "File holding the admin's token (default: $TREVE_ADMIN_TOKEN)");
+  auto uai = [o](CLI::App* c, bool required) {
+    auto* opt = c->add_option("--establishment", o->uai, "UAI");
+    if (required)
+      opt->required();
+  };
+  // Each subcommand fills in the request, or says why it cannot (exit 1).
+  using Build = std::function<std::optional<std::string>(AdminCall&)>;
+  auto add = [&](CLI::App* c, Build build) {
+    commands.push_back({c, [o, build] {
+                          AdminCall call = o->call;
+                          if (auto why = build(call)) {
+                            std::cerr << *why << '\n';
+                            return kExitFailure;
+                          }
+                          return admin_call(call, std::cout, std::cerr);
+                        }});
+  };
+  auto path = [o](std::string_view what) {
+    urls::url u;
+    u.set_path("/v1/admin/establishments/" + o->uai + "/" + std::string(what));
+    return std::string(u.buffer());
+  };
+  auto query = [o](std::string_view path, bool with_period) {
+    urls::url u;
+    u.set_path(path);
+    auto params = u.encoded_params();
+    const std::vector<std::pair<std::string_view, const std::string*>> all = {
+        {"establishment", &o->uai},
+        {"from", &o->from},
+        {"to", &o->to},
+        {"kind", &o->kind},
+        {"format", &o->format}};
+    for (const auto& [key, value] : all) {
+      // Every reserved character percent-encoded, `+` included: in a query it means a space.
+      if (!value->empty() && (with_period || key == "establishment"))
+        params.append({key, urls::encode(*value, urls::unreserved_chars)});
+    }
+    return std::string(u.buffer());
+  };
+
+  auto* me = admin->add_subcommand("me", "Who the token is, and its establishments");
+  add(me, [](AdminCall& c) -> std::optional<std::string> {
+    c.target = "/v1/admin/me";
+    return std::nullopt;
+  });
+
+  auto* policy = admin->add_subcommand("policy", "Read or change an establishment's policy");
+  policy->require_subcommand(1);
+  auto* get = policy->add_subcommand("get", "The policy, and what is in force");
+  uai(get, true);
+  add(get, [path](AdminCall& c) -> std::optional<std::string> {
+    c.target = path("policy");
+    return std::nullopt;
+  });
+  auto* set = policy->add_subcommand("set", "Save a new version (JSON file of the policy)");
+  uai(set, true);
+  set->add_option("--file", o->file, "The policy as a JSON object (\"-\": stdin)")->required();
+  set->add_option("--comment", o->comment, "Why it changes")->required();
+  set->add_option("--expected-version", o->expected, "Refuse if another version was saved");
+  set->add_flag("--confirm-weaker", o->confirm, "Accept a policy weaker than the national one");
+  add(set, [o, path](AdminCall& c) -> std::optional<std::string> {
+    auto document = read_json_file(o->file);
+    if (!document)
+      return document.error();
+    json::object body{
+        {"policy", std::move(*document)}, {"comment", o->comment}, {"confirm_weaker", o->confirm}};
+    if (o->expected)
+      body["expected_version"] = *o->expected;
+    c.method = bhttp::verb::put;
+    c.target = path("policy");
+    c.body = json::serialize(body);
+    return std::nullopt;
+  });
+
+  auto* versions = admin->add_subcommand("versions", "The versions of a policy");
+  uai(versions, true);
+  add(versions, [path](AdminCall& c) -> std::optional<std::string> {
+    c.target = path("versions");
+    return std::nullopt;
+  });
+  auto* rollback = admin->add_subcommand("rollback", "Restore an earlier version");
+  uai(rollback, true);
+  rollback->add_option("--version", o->version, "The version to restore")->required();
+  rollback->add_option("--comment", o->comment, "Why")->required();
+  rollback->add_flag("--confirm-weaker", o->confirm, "Accept a weaker policy");
+  add(rollback, [o, path](AdminCall& c) -> std::optional<std::string> {
+    c.method = bhttp::verb::post;
+    c.target = path("rollback");
+    c.body = json::serialize(json::object{
+        {"version", o->version}, {"comment", o->comment}, {"confirm_weaker", o->confirm}});
+    return std::nullopt;
+  });
+  auto* preview = admin->add_subcommand("preview", "When a notification would arrive");
+  uai(preview, true);
+  preview->add_option("--at", o->at, "RFC 3339 instant (default: now)");
+  preview->add_option("--category", o->category, "Category")->capture_default_str();
+  preview->add_option("--role", o->role, "student, parent or staff")->capture_default_str();
+  preview->add_option("--file", o->file, "A draft policy (JSON) instead of the one in force");
+  add(preview, [o, path](AdminCall& c) -> std::optional<std::string> {
+    json::object body{{"category", o->category}, {"role", o->role}};
+    if (!o->at.empty())
+      body["at"] = o->at;
+    if (!o->file.empty()) {
+      auto draft = read_json_file(o->file);
+      if (!draft)
+        return draft.error();
+      body["policy"] = std::move(*draft);
+    }
+    c.method = bhttp::verb::post;
+    c.target = path("preview");
+    c.body = json::serialize(body);
+    return std::nullopt;
+  });
+  auto* ics = admin->add_subcommand("import-ics", "Closed days of an iCalendar file");
+  uai(ics, true);
+  ics->add_option("--file", o->file, "The .ics file")->required();
+  add(ics, [o, path](AdminCall& c) -> std::optional<std::string> {
+    auto text = read_file(o->file);
+    if (!text)
+      return o->file + ": cannot read";
+    c.method = bhttp::verb::post;
+    c.target = path("ics");
+    c.body = std::move(*text);
+    c.content_type = "text/calendar";
+    return std::nullopt;
+  });
+  auto* queue = admin->add_subcommand("queue", "Held deliveries of an establishment");
+  uai(queue, true);
+  add(queue, [query](AdminCall& c) -> std::optional<std::string> {
+    c.target = query("/v1/admin/queue", false);
+    return std::nullopt;
+  });
+  auto* dead = admin->add_subcommand("dead-letters", "Deliveries that could not be sent");
+  uai(dead, false);
+  add(dead, [query](AdminCall& c) -> std::optional<std::string> {
+    c.target = query("/v1/admin/dead-letters", false);
+    return std::nullopt;
+  });
+  auto* replay = admin->add_subcommand("replay", "Send dead letters again");
+  replay->add_option("--seq", o->seqs, "A dead letter's seq (repeatable)")->required();
+  add(replay, [o](AdminCall& c) -> std::optional<std::string> {
+    json::array seqs;
+    for (auto s : o->seqs)
+      seqs.push_back(s);
+    c.method = bhttp::verb::post;
+    c.target = "/v1/admin/dead-letters/replay";
+    c.body = json::serialize(json::object{{"seqs", std::move(seqs)}});
+    return std::nullopt;
+  });
+  auto* audit = admin->add_subcommand("audit", "The release log");
+  auto* stats = admin->add_subcommand("stats", "Counts for the conseil d'administration");
+  for (auto* c : {audit, stats}) {
+    uai(c, false);
+    c->add_option("--from", o->from, "First day (YYYY-MM-DD) or instant");
+    c->add_option("--to", o->to, "Last day or instant");
+    c->add_option("--format", o->format, "json or csv")->capture_default_str();
+  }
+  audit->add_option("--kind", o->kind, "Record kind");
+  add(audit, [query](AdminCall& c) -> std::optional<std::string> {
+    c.target = query("/v1/admin/audit", true);
+    return std::nullopt;
+  });
+  add(stats, [query](AdminCall& c) -> std::optional<std::string> {
+    c.target = query("/v1/admin/stats", true);
+    return std::nullopt;
+  });
 }
 
 }  // namespace treve::cli

@@ -2,6 +2,8 @@
 // read-only snapshot (audit::Trail), on the daemon's live database or on a copy, and never
 // print a title, a payload or a raw recipient id: the audit table holds none.
 #include <unistd.h>
+#include <iostream>
+#include <memory>
 
 #include <array>
 #include <fstream>
@@ -14,9 +16,12 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <CLI/CLI.hpp>
+
 #include "daemon/audit/report.h"
 #include "daemon/audit/trail.h"
 #include "daemon/audit/verify.h"
+#include "daemon/cli/command.h"
 #include "daemon/cli/commands.h"
 #include "daemon/store/sqlite_store.h"
 #include "daemon/store/state_dir.h"
@@ -378,6 +383,75 @@ int audit_stats(const AuditStatsRequest& request, std::ostream& out, std::ostrea
   }
   out << "  (hours are local to each establishment)\n";
   return kExitOk;
+}
+
+void add_audit(CLI::App& app, Commands& commands) {
+  struct Options {
+    AuditLocation where;
+    AuditVerifyRequest verify;
+    AuditExportRequest export_;
+    AuditFindRequest find;
+    AuditStatsRequest stats;
+  };
+  auto o = std::make_shared<Options>();
+  auto* audit = app.add_subcommand("audit", "Verify, export, search and count the audit trail");
+  audit->require_subcommand(1);
+  auto locate = [o](CLI::App* c) {
+    c->add_option("--config", o->where.config_path, "Configuration file (for its state_dir)")
+        ->capture_default_str();
+    c->add_option("--state-dir", o->where.state_dir, "The daemon's state directory");
+    c->add_option("--db", o->where.db, "A database file (such as an auditor's copy)");
+  };
+  auto period = [](CLI::App* c, AuditPeriod& p, bool required) {
+    auto* from = c->add_option("--from", p.from, "First day (YYYY-MM-DD) or RFC 3339 instant");
+    auto* to = c->add_option("--to", p.to, "Last day, included, or RFC 3339 instant (excluded)");
+    if (required) {
+      from->required();
+      to->required();
+    }
+    c->add_option("--timezone", p.timezone, "Time zone of the days")->capture_default_str();
+  };
+  auto* verify = audit->add_subcommand("verify", "Check the hash chain; exit 1 if not intact");
+  locate(verify);
+  verify->add_option("--from", o->verify.from, "Start at this record, trusting its prev_hash");
+  verify->add_option("--heads", o->verify.heads_file,
+                     "The daemon's log, to check the chain heads it wrote (\"-\": stdin)");
+  auto* exp = audit->add_subcommand("export", "Write records of a period as CSV or JSON lines");
+  locate(exp);
+  period(exp, o->export_.period, true);
+  exp->add_option("--establishment", o->export_.establishments, "UAI (repeatable)");
+  exp->add_option("--kind", o->export_.kinds, "Record kind (repeatable)");
+  exp->add_option("--format", o->export_.format, "csv or jsonl")->capture_default_str();
+  auto* find = audit->add_subcommand("find", "List the records about one person");
+  locate(find);
+  find->add_option("--recipient", o->find.recipient, "The person's id at the connector")
+      ->required();
+  find->add_option("--source", o->find.sources, "Connector (repeatable; default: all)");
+  find->add_option("--key-file", o->find.key_file, "The pseudonym key");
+  find->add_option("--format", o->find.format, "text, csv or jsonl")->capture_default_str();
+  auto* stats = audit->add_subcommand("stats", "Count records by kind, category and hour");
+  locate(stats);
+  period(stats, o->stats.period, false);
+  stats->add_option("--establishment", o->stats.establishments, "UAI (repeatable)");
+  stats->add_option("--format", o->stats.format, "text, json or csv")->capture_default_str();
+
+  commands.push_back({verify, [o] {
+                        o->verify.where = o->where;
+                        o->verify.progress = ::isatty(STDERR_FILENO) == 1;
+                        return audit_verify(o->verify, std::cin, std::cout, std::cerr);
+                      }});
+  commands.push_back({exp, [o] {
+                        o->export_.where = o->where;
+                        return audit_export(o->export_, std::cout, std::cerr);
+                      }});
+  commands.push_back({find, [o] {
+                        o->find.where = o->where;
+                        return audit_find(o->find, std::cout, std::cerr);
+                      }});
+  commands.push_back({stats, [o] {
+                        o->stats.where = o->where;
+                        return audit_stats(o->stats, std::cout, std::cerr);
+                      }});
 }
 
 }  // namespace treve::cli

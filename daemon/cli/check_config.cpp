@@ -1,5 +1,11 @@
+#include <fstream>
+#include <iostream>
+#include <memory>
 #include <ostream>
 
+#include <CLI/CLI.hpp>
+
+#include "daemon/cli/command.h"
 #include "daemon/cli/commands.h"
 #include "daemon/store/in_force.h"
 #include "daemon/store/state_dir.h"
@@ -50,6 +56,25 @@ int check_config(const std::string& path, std::ostream& out, std::ostream& err) 
       << " establishment(s) configured, " << c.connectors.size() << " connector(s), "
       << c.sinks.size() << " sink(s))\n";
   return kExitOk;
+}
+
+void add_check_config(CLI::App& app, Commands& commands) {
+  auto path = std::make_shared<std::string>("/etc/treve/treve.toml");
+  auto* c = app.add_subcommand("check-config", "Validate a configuration file");
+  c->add_option("--config", *path, "Configuration file")->capture_default_str();
+  commands.push_back({c, [path] { return check_config(*path, std::cout, std::cerr); }});
+}
+
+const Command* parsed(const Commands& commands) {
+  for (const Command& c : commands) {
+    if (c.app->parsed())
+      return &c;
+  }
+  return nullptr;
+}
+
+std::chrono::sys_time<std::chrono::milliseconds> wall_now() {
+  return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
 }
 
 }  // namespace treve::cli

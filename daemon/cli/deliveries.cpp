@@ -1,10 +1,16 @@
 // `treve deliveries list` and `treve deliveries replay`: what an administrator uses to see
 // the deliveries in a state (dead letters first of all) and to send dead ones again.
+#include <fstream>
+#include <iostream>
+#include <memory>
 #include <ostream>
 
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <CLI/CLI.hpp>
+
+#include "daemon/cli/command.h"
 #include "daemon/cli/commands.h"
 #include "daemon/store/state_dir.h"
 #include "policy/rfc3339.h"
@@ -101,6 +107,38 @@ int deliveries_replay(const config::Config& config, const DeliveriesReplayReques
     return kExitFailure;
   }
   return kExitOk;
+}
+
+void add_deliveries(CLI::App& app, Commands& commands) {
+  struct Options {
+    std::string config = "/etc/treve/treve.toml";
+    DeliveriesListRequest list;
+    DeliveriesReplayRequest replay;
+  };
+  auto o = std::make_shared<Options>();
+  auto* d = app.add_subcommand("deliveries", "See deliveries in a state; replay dead ones");
+  d->require_subcommand(1);
+  auto* list = d->add_subcommand("list", "List deliveries in a state, in receipt order");
+  list->add_option("--config", o->config, "Configuration file")->capture_default_str();
+  list->add_option("--state", o->list.state, "held, due, retrying, delivered, dead, retracted")
+      ->capture_default_str();
+  list->add_option("--limit", o->list.limit, "At most this many")->capture_default_str();
+  list->add_flag("--json", o->list.json, "One JSON object per line");
+  auto* replay = d->add_subcommand("replay", "Send dead deliveries again");
+  replay->add_option("--config", o->config, "Configuration file")->capture_default_str();
+  replay->add_option("--seq", o->replay.seqs, "Sequence number of a dead delivery (repeatable)");
+  replay->add_flag("--all", o->replay.all, "Every dead delivery");
+  commands.push_back({list, [o] {
+                        auto config = load_or_report(o->config, std::cerr);
+                        return config ? deliveries_list(*config, o->list, std::cout, std::cerr)
+                                      : kExitFailure;
+                      }});
+  commands.push_back({replay, [o] {
+                        auto config = load_or_report(o->config, std::cerr);
+                        return config ? deliveries_replay(*config, o->replay, wall_now(), std::cout,
+                                                          std::cerr)
+                                      : kExitFailure;
+                      }});
 }
 
 }  // namespace treve::cli

@@ -2,6 +2,9 @@
 // It prints every delivery it gets, says whether its Standard Webhooks signature verifies,
 // and answers a chosen status (200 by default). Not for production use.
 #include <csignal>
+#include <fstream>
+#include <iostream>
+#include <memory>
 #include <ostream>
 
 #include <boost/asio/io_context.hpp>
@@ -9,7 +12,10 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <CLI/CLI.hpp>
 #include "adapters/outbound/webhook_signature.h"
+
+#include "daemon/cli/command.h"
 #include "daemon/cli/commands.h"
 #include "daemon/http/server.h"
 
@@ -101,6 +107,34 @@ int dev_receiver(const DevReceiverRequest& request, std::ostream& out, std::ostr
   });
   ioc.run();
   return kExitOk;
+}
+
+void add_dev_receiver(CLI::App& app, Commands& commands) {
+  struct Options {
+    DevReceiverRequest request;
+    std::string secret_file;
+  };
+  auto o = std::make_shared<Options>();
+  auto* c = app.add_subcommand("dev-receiver",
+                               "A webhook receiver that prints what it gets (to try trêve out)");
+  c->add_option("--listen", o->request.listen, "HOST:PORT")->capture_default_str();
+  c->add_option("--secret-file", o->secret_file, "The sink's secret file: check signatures");
+  c->add_option("--status", o->request.status, "HTTP status to answer")
+      ->capture_default_str()
+      ->check(CLI::Range(200, 599));
+  commands.push_back({c, [o] {
+                        if (!o->secret_file.empty()) {
+                          std::ifstream in(o->secret_file);
+                          if (!in || !std::getline(in, o->request.secret)) {
+                            std::cerr << o->secret_file << ": cannot read the secret file\n";
+                            return kExitFailure;
+                          }
+                          auto& secret = o->request.secret;
+                          while (!secret.empty() && (secret.back() == '\r' || secret.back() == ' '))
+                            secret.pop_back();
+                        }
+                        return dev_receiver(o->request, std::cout, std::cerr);
+                      }});
 }
 
 }  // namespace treve::cli

@@ -1,7 +1,13 @@
+#include <fstream>
+#include <iostream>
+#include <memory>
 #include <ostream>
 
 #include <boost/json.hpp>
 
+#include <CLI/CLI.hpp>
+
+#include "daemon/cli/command.h"
 #include "daemon/cli/commands.h"
 #include "policy/decision.h"
 #include "policy/rfc3339.h"
@@ -112,6 +118,32 @@ int explain(const config::Config& config, const ExplainRequest& req, policy::Ins
     out << "the defaults of [policy] in " << config.path << '\n';
   out << "  time zone: " << zone_name << " (" << policy::region_name(uai->region) << ")\n";
   return kExitOk;
+}
+
+void add_explain(CLI::App& app, Commands& commands) {
+  struct Options {
+    std::string config = "/etc/treve/treve.toml";
+    ExplainRequest request;
+  };
+  auto o = std::make_shared<Options>();
+  auto* c = app.add_subcommand(
+      "explain", "Say whether a notification received at an instant is held, until when, and why");
+  c->add_option("--config", o->config, "Configuration file")->capture_default_str();
+  c->add_option("--establishment", o->request.establishment, "UAI of the establishment")
+      ->required();
+  c->add_option("--category", o->request.category, "message, grade, homework, ...")->required();
+  c->add_option("--role", o->request.role, "student, parent or staff")->required();
+  c->add_option("--at", o->request.at, "Reception instant, RFC 3339 (default: now)");
+  c->add_option("--source", o->request.source, "Connector name (needed with --urgent)");
+  c->add_flag("--urgent", o->request.urgent, "The event is marked urgent");
+  c->add_flag("--json", o->request.json, "Print one JSON object");
+  commands.push_back({c, [o] {
+                        // As the daemon decides: with the admin API's saved policies too.
+                        auto config = load_in_force_or_report(o->config, std::cerr);
+                        if (!config)
+                          return kExitFailure;
+                        return explain(*config, o->request, wall_now(), std::cout, std::cerr);
+                      }});
 }
 
 }  // namespace treve::cli

@@ -1,4 +1,6 @@
 #include <signal.h>
+#include <iostream>
+#include <memory>
 
 #include <cerrno>
 #include <cstring>
@@ -6,6 +8,9 @@
 #include <ostream>
 #include <string>
 
+#include <CLI/CLI.hpp>
+
+#include "daemon/cli/command.h"
 #include "daemon/cli/commands.h"
 
 namespace treve::cli {
@@ -42,6 +47,14 @@ int reload(const std::string& path, std::ostream& out, std::ostream& err) {
   out << path << ": configuration is valid; reload requested from process " << pid
       << " (its log says event=config.reloaded once held deliveries are re-planned)\n";
   return kExitOk;
+}
+
+void add_reload(CLI::App& app, Commands& commands) {
+  auto path = std::make_shared<std::string>("/etc/treve/treve.toml");
+  auto* c = app.add_subcommand(
+      "reload", "Validate the configuration, then have the running daemon reload it (SIGHUP)");
+  c->add_option("--config", *path, "Configuration file")->capture_default_str();
+  commands.push_back({c, [path] { return reload(*path, std::cout, std::cerr); }});
 }
 
 }  // namespace treve::cli

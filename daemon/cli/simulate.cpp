@@ -1,5 +1,7 @@
 #include <algorithm>
 #include <cstring>
+#include <fstream>
+#include <iostream>
 #include <istream>
 #include <list>
 #include <memory>
@@ -7,7 +9,10 @@
 #include <thread>
 #include <unordered_map>
 
+#include <CLI/CLI.hpp>
 #include "adapters/inbound/canonical_event.h"
+
+#include "daemon/cli/command.h"
 #include "daemon/cli/commands.h"
 #include "daemon/core/json_text.h"
 #include "policy/decision.h"
@@ -233,6 +238,32 @@ int simulate(const config::Config& config, std::istream& in, std::ostream& out, 
     return kExitLinesSkipped;
   }
   return kExitOk;
+}
+
+void add_simulate(CLI::App& app, Commands& commands) {
+  struct Options {
+    std::string config = "/etc/treve/treve.toml";
+    std::string events;
+  };
+  auto o = std::make_shared<Options>();
+  auto* c = app.add_subcommand(
+      "simulate",
+      "Print the deliveries of canonical events (NDJSON with received_at) in release order");
+  c->add_option("--config", o->config, "Configuration file")->capture_default_str();
+  c->add_option("--events", o->events, "NDJSON file (default: standard input)");
+  commands.push_back({c, [o] {
+                        auto config = load_in_force_or_report(o->config, std::cerr);
+                        if (!config)
+                          return kExitFailure;
+                        if (o->events.empty())
+                          return simulate(*config, std::cin, std::cout, std::cerr);
+                        std::ifstream in(o->events);
+                        if (!in) {
+                          std::cerr << o->events << ": cannot read the events file\n";
+                          return kExitFailure;
+                        }
+                        return simulate(*config, in, std::cout, std::cerr);
+                      }});
 }
 
 }  // namespace treve::cli

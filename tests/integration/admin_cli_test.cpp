@@ -1,0 +1,54 @@
+// `treve admin` builds its requests with Boost.JSON and Boost.URL: a comment with quotes and a
+// line break, and an instant with a `+` offset, reach the admin API as written.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/integration/daemon_harness.h"
+
+namespace treve::itest {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(AdminCli, CommentsAndInstantsReachTheAdminApiAsWritten) {
+  DaemonOptions o;
+  o.admin_listen = "127.0.0.1:0";
+  o.extra_config = "\n[[admins]]\nname = \"Rectorat\"\ntoken_sha256 = \"" +
+                   sha256_hex("rectorat-token") + "\"\nrole = \"admin\"\nscope = \"*\"\n";
+  Daemon daemon(o);
+  daemon.start();
+  const auto dir = std::filesystem::path(daemon.config_path()).parent_path();
+  const std::string token = (dir / "token").string(), policy = (dir / "policy.json").string();
+  std::ofstream(token) << "rectorat-token\n";
+  std::ofstream(policy)
+      << R"({"quiet":[{"days":["mon","tue","wed","thu"],"start":"19:30","end":"07:00"},)"
+      << R"({"days":["fri"],"start":"19:30","end":"07:00","end_day":"mon"}]})";
+  const std::string admin = "127.0.0.1:" + std::to_string(daemon.admin_port());
+  const std::string comment = "vote du CA \"unanime\"\nsuite";
+
+  auto set = run_treve({"admin", "--admin", admin, "--token-file", token, "policy", "set",
+                        "--establishment", kUai, "--file", policy, "--comment", comment,
+                        "--confirm-weaker"});
+  ASSERT_EQ(set.status, 0) << set;
+  auto versions = run_treve(
+      {"admin", "--admin", admin, "--token-file", token, "versions", "--establishment", kUai});
+  ASSERT_EQ(versions.status, 0) << versions;
+  EXPECT_THAT(versions.out, HasSubstr(R"(vote du CA \"unanime\"\nsuite)")) << versions.out;
+
+  // A period whose bounds carry a `+` offset, which a query would otherwise read as a space.
+  auto audit = run_treve({"admin", "--admin", admin, "--token-file", token, "audit",
+                          "--establishment", kUai, "--kind", "policy_changed", "--from",
+                          "2000-01-01T00:00:00+01:00", "--to", "2100-01-01T00:00:00+01:00"});
+  ASSERT_EQ(audit.status, 0) << audit;
+  EXPECT_THAT(audit.out, HasSubstr("\"policy_changed\"")) << audit.out;
+
+  // A policy file that is not JSON is refused before anything is sent.
+  std::ofstream(policy, std::ios::trunc) << "{not json";
+  auto bad = run_treve({"admin", "--admin", admin, "--token-file", token, "policy", "set",
+                        "--establishment", kUai, "--file", policy, "--comment", "x"});
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_THAT(bad.err, HasSubstr("not JSON"));
+}
+
+}  // namespace
+}  // namespace treve::itest
