@@ -683,13 +683,23 @@ TEST(Simulate, ReleaseAtUsesEachEstablishmentsOwnOffset) {
   EXPECT_EQ(str(rows[0], "release_at"), "2026-11-27T07:00:00+11:00");
 }
 
-TEST(Simulate, IdsWithQuotesAndControlCharactersAreEscaped) {
+TEST(Simulate, IdsWithQuotesAndBackslashesAreEscaped) {
   auto c = make_config("");
   ASSERT_TRUE(c);
-  Outcome r = run_simulate(*c, event(R"(a\"b\\c\td)", "2026-11-26T10:00:00+01:00"));
+  Outcome r = run_simulate(*c, event(R"(a\"b\\c/d)", "2026-11-26T10:00:00+01:00"));
   auto rows = json_lines(r.out);
   ASSERT_THAT(rows, SizeIs(1));
-  EXPECT_EQ(str(rows[0], "id"), "a\"b\\c\td");
+  EXPECT_EQ(str(rows[0], "id"), "a\"b\\c/d");
+}
+
+// As the ingest API does: an id with a control character is a bad line, at /id.
+TEST(Simulate, AnIdWithAControlCharacterIsABadLine) {
+  auto c = make_config("");
+  ASSERT_TRUE(c);
+  Outcome r = run_simulate(*c, event(R"(a\tb)", "2026-11-26T10:00:00+01:00"));
+  EXPECT_EQ(r.status, kExitLinesSkipped);
+  EXPECT_THAT(r.out, IsEmpty());
+  EXPECT_THAT(r.err, HasSubstr("line 1: /id: must not contain a control character"));
 }
 
 }  // namespace
