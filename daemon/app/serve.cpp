@@ -22,6 +22,7 @@
 #include "daemon/api/ingest_api.h"
 #include "daemon/cli/commands.h"
 #include "daemon/core/clock.h"
+#include "daemon/core/json_text.h"
 #include "daemon/dispatch/dispatcher.h"
 #include "daemon/http/server.h"
 #include "daemon/runtime/config_holder.h"
@@ -121,6 +122,8 @@ int serve(const std::string& config_path) {
     spdlog::error("event=serve.bad_config path={}", config_path);
     return 1;
   }
+  for (const auto& w : config->warnings)
+    spdlog::warn("event=config.warning warning={}", core::json_quote(w));
   const std::string state_dir = config->server.state_dir;
   auto opened = open_state(*config, max_page_count_from_env());
   if (!opened) {
@@ -145,7 +148,7 @@ int serve(const std::string& config_path) {
     return 1;
   }
   core::SystemClock clock;
-  if (auto change = config_file_change(config_path, "start")) {
+  if (auto change = config_file_change(config_path, "start", config->referenced_files)) {
     if (auto r = store->record_config(*change, clock.now()); !r) {
       spdlog::error("event=serve.store_unusable error=\"{}\"", r.error().message);
       return 1;

@@ -111,6 +111,9 @@ struct Config {
   std::vector<ApiPolicy> api_policies;           // those in force from the admin API
   std::shared_ptr<const policy::PolicySet> policy;
   std::vector<std::string> warnings;  // e.g. ignored timed events of an .ics file
+  // The other files read: .ics calendars, then sinks' secret files, each once, as absolute
+  // paths in the order of the configuration. Part of the configuration's audited digest.
+  std::vector<std::string> referenced_files;
 
   const Connector* connector(std::string_view name) const;
   // Whether the file configures `uai` (its policy is then the file's, read-only elsewhere).

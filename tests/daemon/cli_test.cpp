@@ -157,15 +157,44 @@ class TempFile {
   std::string path_;
 };
 
+// A sink whose secret file has `mode`, copied from the example secret.
+class SinkSecret {
+ public:
+  explicit SinkSecret(std::filesystem::perms mode) {
+    std::filesystem::copy_file(TREVE_SOURCE_DIR "/systemd/ent-push.secret", secret_.path(),
+                               std::filesystem::copy_options::overwrite_existing);
+    std::filesystem::permissions(secret_.path(), mode);
+  }
+  std::string sink() const {
+    return "[[sinks]]\nname = \"push\"\ntype = \"webhook\"\nurl = \"https://ent.example/h\"\n"
+           "default = true\nsecret_file = \"" +
+           secret_.path() + "\"\n";
+  }
+  const std::string& path() const { return secret_.path(); }
+
+ private:
+  TempFile secret_{""};
+};
+
 TEST(CheckConfig, AValidFileExitsZeroAndSaysSo) {
-  TempFile f("[[connectors]]\nname = \"ent\"\ntoken_sha256 = \"" + kHash +
-             "\"\n[[sinks]]\nname = \"push\"\ntype = \"webhook\"\nurl = \"https://ent.example/h\"\n"
-             "default = true\nsecret_file = \"" TREVE_SOURCE_DIR "/systemd/ent-push.secret\"\n");
+  SinkSecret secret(std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  TempFile f("[[connectors]]\nname = \"ent\"\ntoken_sha256 = \"" + kHash + "\"\n" + secret.sink());
   std::ostringstream out, err;
   EXPECT_EQ(check_config(f.path(), out, err), kExitOk);
   EXPECT_THAT(out.str(),
               AllOf(StartsWith(f.path() + ": "), HasSubstr("valid"), HasSubstr("1 connector")));
   EXPECT_THAT(err.str(), IsEmpty());
+}
+
+TEST(CheckConfig, WarnsThatASecretFileReadableByOthersShouldBeMadePrivate) {
+  SinkSecret secret(std::filesystem::perms(0644));
+  TempFile f("[[connectors]]\nname = \"ent\"\ntoken_sha256 = \"" + kHash + "\"\n" + secret.sink());
+  std::ostringstream out, err;
+  EXPECT_EQ(check_config(f.path(), out, err), kExitOk);
+  EXPECT_THAT(out.str(), HasSubstr("valid"));
+  EXPECT_THAT(err.str(), AllOf(StartsWith("warning: " + f.path() + ":9: sinks[0].secret_file: " +
+                                          secret.path() + " is readable by others (mode 0644)"),
+                               HasSubstr("chmod 600")));
 }
 
 TEST(CheckConfig, WarnsThatWithoutSinksReleasedNotificationsWait) {
