@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -50,12 +49,6 @@ using runtime::stderr_is_journal;
 using store::open_state;
 
 namespace {
-
-// Failure injection for tests: TREVE_TEST_MAX_PAGE_COUNT caps the database's size in pages.
-long long max_page_count_from_env() {
-  const char* v = std::getenv("TREVE_TEST_MAX_PAGE_COUNT");
-  return v ? std::atoll(v) : 0;
-}
 
 // On SIGTERM, how long requests to sinks already under way may take to finish.
 constexpr std::chrono::milliseconds kDispatchGrace{10'000};
@@ -125,7 +118,7 @@ int serve(const std::string& config_path) {
   for (const auto& w : config->warnings)
     spdlog::warn("event=config.warning warning={}", core::json_quote(w));
   const std::string state_dir = config->server.state_dir;
-  auto opened = open_state(*config, max_page_count_from_env());
+  auto opened = open_state(*config);
   if (!opened) {
     spdlog::error("event=serve.state_unusable state_dir={} error=\"{}\"", state_dir,
                   opened.error());

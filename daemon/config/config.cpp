@@ -83,11 +83,14 @@ class Checker {
     errors_.push_back({file_, line, key, std::move(message)});
   }
 
-  // Reports every key of `table` not in `allowed`.
+  // Reports every key of `table` neither in `allowed` nor in `unlisted` (accepted, but not
+  // suggested in the message).
   void only_keys(const toml::table& table, const std::string& prefix,
-                 std::initializer_list<std::string_view> allowed) {
+                 std::initializer_list<std::string_view> allowed,
+                 std::initializer_list<std::string_view> unlisted = {}) {
     for (auto&& [k, v] : table) {
-      if (std::find(allowed.begin(), allowed.end(), k.str()) != allowed.end())
+      if (std::find(allowed.begin(), allowed.end(), k.str()) != allowed.end() ||
+          std::find(unlisted.begin(), unlisted.end(), k.str()) != unlisted.end())
         continue;
       std::string expected;
       for (auto a : allowed) {
@@ -317,9 +320,11 @@ class Loader {
     add_api_policies(doc, api, *config);
     check_.only_keys(
         doc, "",
-        {"server", "audit", "events", "policy", "establishments", "connectors", "sinks", "admins"});
+        {"server", "audit", "events", "policy", "establishments", "connectors", "sinks", "admins"},
+        {"testing"});
     server(doc, *config);
     retention(doc, *config);
+    testing(doc, *config);
 
     PolicyOverrides defaults;
     if (auto* t = table_at(doc, "policy"))
@@ -445,6 +450,32 @@ class Loader {
                    "must differ from server.listen: the admin API never shares the ingest "
                    "listener");
     }
+  }
+
+  // [testing]: hooks for trêve's own tests, refused by a build without TREVE_TESTING.
+  void testing(const toml::table& doc, Config& config) {
+    const toml::table* t = table_at(doc, "testing");
+    if (!t)
+      return;
+#if TREVE_TESTING
+    check_.only_keys(*t, "testing", {"max_page_count"});
+    if (const toml::node* n = t->get("max_page_count")) {
+      auto v = n->value<std::int64_t>();
+      if (!n->is_integer() || !v || *v < 1 || *v > 1'000'000'000) {
+        check_.error(n, "testing.max_page_count",
+                     "must be a whole number of pages between 1 and 1000000000");
+      } else {
+        config.testing.max_page_count = *v;
+      }
+    }
+    warnings_.push_back(path_ + ":" + std::to_string(t->source().begin.line) +
+                        ": testing: test hooks are in use; never in production");
+#else
+    (void)config;
+    check_.error(t, "testing",
+                 "this trêve was built without test hooks (CMake option TREVE_TESTING): the "
+                 "[testing] table is for trêve's own tests");
+#endif
   }
 
   // A file the configuration read, for its digest: absolute, each once.

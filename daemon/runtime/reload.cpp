@@ -75,6 +75,7 @@ std::shared_ptr<const config::Config> keep_start_settings(
   keep(merged->audit.retention, running.audit.retention, "audit.retention");
   keep(merged->audit.head_log_every, running.audit.head_log_every, "audit.head_log_every");
   keep(merged->events.retention, running.events.retention, "events.retention");
+  keep(merged->testing.max_page_count, running.testing.max_page_count, "testing.max_page_count");
   return merged;
 }
 

@@ -7,7 +7,7 @@
 namespace treve::store {
 
 std::expected<std::unique_ptr<store::SqliteStore>, std::string> open_state(
-    const config::Config& config, long long max_page_count) {
+    const config::Config& config) {
   const std::string& state_dir = config.server.state_dir;
   std::error_code ec;
   std::filesystem::create_directories(state_dir, ec);
@@ -23,7 +23,7 @@ std::expected<std::unique_ptr<store::SqliteStore>, std::string> open_state(
   store::SqliteOptions options;
   options.path = db_path;
   options.pseudonym_key = *key;
-  options.max_page_count = max_page_count;
+  options.max_page_count = config.testing.max_page_count;
   auto opened = store::SqliteStore::open(options);
   if (!opened)
     return std::unexpected(db_path + ": " + opened.error().message);

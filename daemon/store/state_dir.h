@@ -12,8 +12,9 @@
 namespace treve::store {
 
 // Creates state_dir (mode 0700) if needed, reads or creates the pseudonym key, and opens
-// (creating and migrating) the store. The error names the file and what is wrong.
+// (creating and migrating) the store. The configuration's test hook `[testing]
+// max_page_count` caps the store. The error names the file and what is wrong.
 std::expected<std::unique_ptr<store::SqliteStore>, std::string> open_state(
-    const config::Config& config, long long max_page_count = 0);
+    const config::Config& config);
 
 }  // namespace treve::store

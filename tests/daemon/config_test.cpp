@@ -1206,3 +1206,39 @@ TEST_F(SecretFileModes, AGroupReadableSecretIsWarnedAboutUnlessRootOwnsItForTheS
 
 }  // namespace
 }  // namespace treve::config
+
+namespace treve::config {
+namespace {
+
+// The [testing] table: test hooks for trêve's own tests (docs/development.md), accepted only by
+// a build with the CMake option TREVE_TESTING.
+#if TREVE_TESTING
+TEST(TestingConfig, APageCapIsAcceptedWithAWarningInABuildWithTestHooks) {
+  auto c = parse_config("[testing]\nmax_page_count = 100\n", "test.toml");
+  ASSERT_TRUE(c) << c.error()[0].to_string();
+  EXPECT_EQ((*c)->testing.max_page_count, 100);
+  EXPECT_THAT((*c)->warnings, Contains(StartsWith("test.toml:1: testing: test hooks are in use")));
+  EXPECT_THAT(errors_of("[testing]\nmax_page_count = 0\n"),
+              Contains(StartsWith("test.toml:2: testing.max_page_count: must be a whole number")));
+  EXPECT_THAT(errors_of("[testing]\nmax_pages = 1\n"),
+              Contains(StartsWith("test.toml:2: testing.max_pages: unknown key")));
+}
+#else
+TEST(TestingConfig, TheTestingTableIsRefusedByABuildWithoutTestHooks) {
+  EXPECT_THAT(errors_of("[testing]\nmax_page_count = 100\n"),
+              ElementsAre(StartsWith("test.toml:1: testing: this trêve was built without test "
+                                     "hooks")));
+}
+#endif
+
+TEST(TestingConfig, NoConfigurationHasAPageCapUnlessItAsksForOne) {
+  auto c = parse_config("", "test.toml");
+  ASSERT_TRUE(c);
+  EXPECT_EQ((*c)->testing.max_page_count, 0);
+  // A typo at the top level lists the tables an administrator may write, not the test hooks.
+  EXPECT_THAT(errors_of("[sever]\n"),
+              ElementsAre(AllOf(HasSubstr("unknown key"), Not(HasSubstr("testing")))));
+}
+
+}  // namespace
+}  // namespace treve::config
