@@ -9,10 +9,12 @@
 #include <optional>
 #include <sstream>
 
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
-#include "daemon/cli/commands.h"
 #include "daemon/app/serve.h"
+#include "daemon/cli/commands.h"
 #include "daemon/core/json_text.h"
 
 int main(int argc, char** argv) {
@@ -199,6 +201,9 @@ int main(int argc, char** argv) {
   std::ios::sync_with_stdio(false);
   if (*serve)
     return app::serve(config_path);
+  // What the store logs while a command uses it (a file's mode made private, a failed write)
+  // goes to standard error, never into the command's output.
+  spdlog::set_default_logger(spdlog::stderr_logger_mt("treve-command"));
   if (*check)
     return cli::check_config(config_path, std::cout, std::cerr);
   if (*reload)

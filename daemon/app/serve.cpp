@@ -1,10 +1,10 @@
 #include "daemon/app/serve.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <sstream>
 #include <thread>
@@ -83,21 +83,12 @@ void every(boost::asio::steady_timer& timer, std::chrono::steady_clock::duration
       });
 }
 
-// `state_dir`/treve.pid: where `treve reload` finds the daemon to signal.
-std::string pid_file(const std::string& state_dir) {
-  return state_dir + "/treve.pid";
-}
-
-void write_pid_file(const std::string& path) {
-  std::ofstream out(path, std::ios::trunc);
-  out << ::getpid() << '\n';
-  if (!out)
-    spdlog::warn("event=serve.pid_file_failed path={}", path);
-}
-
 }  // namespace
 
 int serve(const std::string& config_path) {
+  // Nothing the daemon creates (store, WAL files, key, pid file, admin socket) is for other
+  // users, under systemd (UMask=0077) or not.
+  ::umask(077);
   // Under systemd, straight to journald with structured fields (journald stamps the time);
   // elsewhere, lines on standard error.
   std::shared_ptr<spdlog::logger> logger;
@@ -250,7 +241,8 @@ int serve(const std::string& config_path) {
     });
   };
   on_hangup();
-  write_pid_file(pid_file(state_dir));
+  if (auto r = store::write_pid_file(store::pid_file(state_dir)); !r)
+    spdlog::warn("event=serve.pid_file_failed error={}", core::json_quote(r.error()));
 
   signals.async_wait([&](const boost::system::error_code& e, int signal) {
     if (e)
@@ -286,7 +278,7 @@ int serve(const std::string& config_path) {
   queue.stop();
   store->log_head();
   std::error_code ignored;
-  std::filesystem::remove(pid_file(state_dir), ignored);
+  std::filesystem::remove(store::pid_file(state_dir), ignored);
   spdlog::info("event=serve.stopped");
   store.reset();
   return 0;

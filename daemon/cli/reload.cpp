@@ -7,6 +7,7 @@
 #include <string>
 
 #include "daemon/cli/commands.h"
+#include "daemon/store/state_dir.h"
 
 namespace treve::cli {
 
@@ -18,7 +19,7 @@ int reload(const std::string& path, std::ostream& out, std::ostream& err) {
   }
   for (const auto& w : config->warnings)
     err << "warning: " << w << '\n';
-  const std::string pid_path = config->server.state_dir + "/treve.pid";
+  const std::string pid_path = store::pid_file(config->server.state_dir);
   std::ifstream in(pid_path);
   long pid = 0;
   if (!(in >> pid) || pid <= 1) {
