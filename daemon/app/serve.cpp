@@ -213,6 +213,19 @@ int serve(const std::string& config_path) {
                                       ? config->server.admin_listen
                                       : admin_server.local_endpoint().address().to_string() + ":" +
                                             std::to_string(admin_server.local_endpoint().port());
+  // Before saying ready: `treve reload` run as soon as the daemon is ready finds its pid, and
+  // the SIGHUP it sends has its handler.
+  std::function<void()> on_hangup = [&] {
+    hangup.async_wait([&](const boost::system::error_code& e, int) {
+      if (e)
+        return;
+      reloader.request();
+      on_hangup();
+    });
+  };
+  on_hangup();
+  if (auto r = store::write_pid_file(store::pid_file(state_dir)); !r)
+    spdlog::warn("event=serve.pid_file_failed error={}", core::json_quote(r.error()));
   auto endpoint = server.local_endpoint();
   spdlog::info("event=serve.ready listen={}:{} admin={} state_dir={}",
                endpoint.address().to_string(), endpoint.port(), admin_where, state_dir);
@@ -231,18 +244,6 @@ int serve(const std::string& config_path) {
     notifier.watchdog();
     every(watchdog_timer, *interval, timers_stopped, [&] { notifier.watchdog(); });
   }
-
-  std::function<void()> on_hangup = [&] {
-    hangup.async_wait([&](const boost::system::error_code& e, int) {
-      if (e)
-        return;
-      reloader.request();
-      on_hangup();
-    });
-  };
-  on_hangup();
-  if (auto r = store::write_pid_file(store::pid_file(state_dir)); !r)
-    spdlog::warn("event=serve.pid_file_failed error={}", core::json_quote(r.error()));
 
   signals.async_wait([&](const boost::system::error_code& e, int signal) {
     if (e)
