@@ -1,9 +1,12 @@
 #include "adapters/inbound/canonical_event.h"
 
-#include "adapters/inbound/raw_members.h"
+#include <cstdio>
+#include <optional>
+#include <utility>
 
 #include <boost/json.hpp>
 
+#include "adapters/inbound/raw_members.h"
 #include "policy/rfc3339.h"
 #include "policy/uai.h"
 
@@ -69,11 +72,68 @@ std::expected<std::string_view, Problem> required_string(const json::object& o,
   return std::string_view(v->get_string());
 }
 
+// The first character of `s` (valid UTF-8, as the JSON parser guarantees) that must not be in
+// an identifier, as U+XXXX, and its position in characters from 1; nullopt when there is none.
+// Identifiers are written to the daemon's log and the audit trail: C0 and C1 controls and DEL
+// could end or forge a line there or drive a terminal, and line separators and bidirectional
+// overrides could make one id read as another.
+std::optional<std::pair<char32_t, std::size_t>> forbidden_character(std::string_view s) {
+  std::size_t position = 0;
+  for (std::size_t i = 0; i < s.size();) {
+    const auto b = static_cast<unsigned char>(s[i]);
+    ++position;
+    char32_t c = b;
+    std::size_t length = 1;
+    if (b >= 0xF0) {
+      length = 4;
+    } else if (b >= 0xE0) {
+      length = 3;
+      if (i + 2 < s.size()) {
+        c = static_cast<char32_t>(((b & 0x0Fu) << 12) |
+                                  ((static_cast<unsigned char>(s[i + 1]) & 0x3Fu) << 6) |
+                                  (static_cast<unsigned char>(s[i + 2]) & 0x3Fu));
+      }
+    } else if (b >= 0xC0) {
+      length = 2;
+      if (i + 1 < s.size())
+        c = static_cast<char32_t>(((b & 0x1Fu) << 6) |
+                                  (static_cast<unsigned char>(s[i + 1]) & 0x3Fu));
+    }
+    const bool control = c < 0x20 || (c >= 0x7F && c <= 0x9F);
+    const bool separator = c == 0x2028 || c == 0x2029;
+    const bool bidi = (c >= 0x202A && c <= 0x202E) || (c >= 0x2066 && c <= 0x2069);
+    if (control || separator || bidi)
+      return std::pair{c, position};
+    i += length;
+  }
+  return std::nullopt;
+}
+
+std::string code_point(char32_t c) {
+  char text[16];
+  std::snprintf(text, sizeof text, "U+%04X", static_cast<unsigned>(c));
+  return text;
+}
+
+// A problem at `pointer` if `s` holds a character refused in identifiers.
+std::optional<Problem> unprintable(std::string_view s, const std::string& pointer) {
+  auto f = forbidden_character(s);
+  if (!f)
+    return std::nullopt;
+  return invalid_field(pointer,
+                       "must not contain a control character, line separator or bidirectional "
+                       "override (" +
+                           code_point(f->first) + " at character " + std::to_string(f->second) +
+                           ")");
+}
+
 std::expected<std::string, Problem> identifier(std::string_view s, const std::string& pointer,
                                                std::size_t max_chars) {
   std::size_t n = utf8_chars(s);
   if (n == 0)
     return bad(pointer, "must not be empty");
+  if (auto p = unprintable(s, pointer))
+    return std::unexpected(std::move(*p));
   if (n > max_chars) {
     return bad(pointer, "is " + std::to_string(n) + " characters long; at most " +
                             std::to_string(max_chars) + " are allowed");
@@ -289,6 +349,8 @@ std::expected<CanonicalEvent, Problem> canonical_event_from_json(const json::obj
     if (const json::value* s = o.if_contains("source")) {
       if (!s->is_string())
         return bad("/source", "must be a string, got " + json_type(*s));
+      if (auto p = unprintable(s->get_string(), "/source"))
+        return std::unexpected(std::move(*p));
       n.source = std::string(s->get_string());
     } else {
       n.source = "simulate";

@@ -245,6 +245,13 @@ void IngestApi::handle(http::Request&& req, http::Respond respond) {
       return respond(std::move(res));
     }
     if (auto ok = store_.check(); !ok) {
+      // A full or failing disk is logged by the store when it happens, not at every probe.
+      if (ok.error().storage_failed) {
+        return respond(problem_response(
+            version, problem(503, "store-unavailable", "Store unavailable",
+                             "the store's last write failed (disk full or I/O error) and none has "
+                             "succeeded since: events cannot be stored now, retry later")));
+      }
       return respond(problem_response(version, store_unavailable(ok.error())));
     }
     return respond(

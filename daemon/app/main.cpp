@@ -4,6 +4,8 @@
 #include <memory>
 #include <string>
 
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
 #include "daemon/app/serve.h"
@@ -48,5 +50,9 @@ int main(int argc, char** argv) {
   }
   std::ios::sync_with_stdio(false);
   const cli::Command* command = cli::parsed(commands);
+  // What the store logs while a command uses it (a file's mode made private, a failed write)
+  // goes to standard error, never into the command's output. `serve` sets up its own logger.
+  if (command && command->app->get_name() != "serve")
+    spdlog::set_default_logger(spdlog::stderr_logger_mt("treve-command"));
   return command ? command->run() : cli::kExitFailure;
 }

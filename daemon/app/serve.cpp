@@ -1,11 +1,10 @@
 #include "daemon/app/serve.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <sstream>
 #include <thread>
@@ -51,12 +50,6 @@ using store::open_state;
 
 namespace {
 
-// Failure injection for tests: TREVE_TEST_MAX_PAGE_COUNT caps the database's size in pages.
-long long max_page_count_from_env() {
-  const char* v = std::getenv("TREVE_TEST_MAX_PAGE_COUNT");
-  return v ? std::atoll(v) : 0;
-}
-
 // On SIGTERM, how long requests to sinks already under way may take to finish.
 constexpr std::chrono::milliseconds kDispatchGrace{10'000};
 
@@ -90,21 +83,12 @@ void every(boost::asio::steady_timer& timer, std::chrono::steady_clock::duration
       });
 }
 
-// `state_dir`/treve.pid: where `treve reload` finds the daemon to signal.
-std::string pid_file(const std::string& state_dir) {
-  return state_dir + "/treve.pid";
-}
-
-void write_pid_file(const std::string& path) {
-  std::ofstream out(path, std::ios::trunc);
-  out << ::getpid() << '\n';
-  if (!out)
-    spdlog::warn("event=serve.pid_file_failed path={}", core::quoted(path));
-}
-
 }  // namespace
 
 int serve(const std::string& config_path) {
+  // Nothing the daemon creates (store, WAL files, key, pid file, admin socket) is for other
+  // users, under systemd (UMask=0077) or not.
+  ::umask(077);
   // Under systemd, straight to journald with structured fields (journald stamps the time);
   // elsewhere, lines on standard error.
   std::shared_ptr<spdlog::logger> logger;
@@ -122,8 +106,10 @@ int serve(const std::string& config_path) {
     spdlog::error("event=serve.bad_config path={}", core::quoted(config_path));
     return 1;
   }
+  for (const auto& w : config->warnings)
+    spdlog::warn("event=config.warning warning={}", core::quoted(w));
   const std::string state_dir = config->server.state_dir;
-  auto opened = open_state(*config, max_page_count_from_env());
+  auto opened = open_state(*config);
   if (!opened) {
     spdlog::error("event=serve.state_unusable state_dir={} error={}", core::quoted(state_dir),
                   core::quoted(opened.error()));
@@ -146,7 +132,7 @@ int serve(const std::string& config_path) {
     return 1;
   }
   core::SystemClock clock;
-  if (auto change = config_file_change(config_path, "start")) {
+  if (auto change = config_file_change(config_path, "start", config->referenced_files)) {
     if (auto r = store->record_config(*change, clock.now()); !r) {
       spdlog::error("event=serve.store_unusable error={}", core::quoted(r.error().message));
       return 1;
@@ -228,6 +214,19 @@ int serve(const std::string& config_path) {
                                       ? config->server.admin_listen
                                       : admin_server.local_endpoint().address().to_string() + ":" +
                                             std::to_string(admin_server.local_endpoint().port());
+  // Before saying ready: `treve reload` run as soon as the daemon is ready finds its pid, and
+  // the SIGHUP it sends has its handler.
+  std::function<void()> on_hangup = [&] {
+    hangup.async_wait([&](const boost::system::error_code& e, int) {
+      if (e)
+        return;
+      reloader.request();
+      on_hangup();
+    });
+  };
+  on_hangup();
+  if (auto r = store::write_pid_file(store::pid_file(state_dir)); !r)
+    spdlog::warn("event=serve.pid_file_failed error={}", core::quoted(r.error()));
   auto endpoint = server.local_endpoint();
   spdlog::info("event=serve.ready listen={}:{} admin={} state_dir={}",
                endpoint.address().to_string(), endpoint.port(), admin_where,
@@ -247,17 +246,6 @@ int serve(const std::string& config_path) {
     notifier.watchdog();
     every(watchdog_timer, *interval, timers_stopped, [&] { notifier.watchdog(); });
   }
-
-  std::function<void()> on_hangup = [&] {
-    hangup.async_wait([&](const boost::system::error_code& e, int) {
-      if (e)
-        return;
-      reloader.request();
-      on_hangup();
-    });
-  };
-  on_hangup();
-  write_pid_file(pid_file(state_dir));
 
   signals.async_wait([&](const boost::system::error_code& e, int signal) {
     if (e)
@@ -293,7 +281,7 @@ int serve(const std::string& config_path) {
   queue.stop();
   store->log_head();
   std::error_code ignored;
-  std::filesystem::remove(pid_file(state_dir), ignored);
+  std::filesystem::remove(store::pid_file(state_dir), ignored);
   spdlog::info("event=serve.stopped");
   store.reset();
   return 0;

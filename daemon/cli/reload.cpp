@@ -12,6 +12,7 @@
 
 #include "daemon/cli/command.h"
 #include "daemon/cli/commands.h"
+#include "daemon/store/state_dir.h"
 
 namespace treve::cli {
 
@@ -23,7 +24,7 @@ int reload(const std::string& path, std::ostream& out, std::ostream& err) {
   }
   for (const auto& w : config->warnings)
     err << "warning: " << w << '\n';
-  const std::string pid_path = config->server.state_dir + "/treve.pid";
+  const std::string pid_path = store::pid_file(config->server.state_dir);
   std::ifstream in(pid_path);
   long pid = 0;
   if (!(in >> pid) || pid <= 1) {

@@ -2,8 +2,12 @@
 
 #include "adapters/outbound/webhook_signature.h"
 
+#include <grp.h>
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -79,11 +83,14 @@ class Checker {
     errors_.push_back({file_, line, key, std::move(message)});
   }
 
-  // Reports every key of `table` not in `allowed`.
+  // Reports every key of `table` neither in `allowed` nor in `unlisted` (accepted, but not
+  // suggested in the message).
   void only_keys(const toml::table& table, const std::string& prefix,
-                 std::initializer_list<std::string_view> allowed) {
+                 std::initializer_list<std::string_view> allowed,
+                 std::initializer_list<std::string_view> unlisted = {}) {
     for (auto&& [k, v] : table) {
-      if (std::find(allowed.begin(), allowed.end(), k.str()) != allowed.end())
+      if (std::find(allowed.begin(), allowed.end(), k.str()) != allowed.end() ||
+          std::find(unlisted.begin(), unlisted.end(), k.str()) != unlisted.end())
         continue;
       std::string expected;
       for (auto a : allowed) {
@@ -313,9 +320,11 @@ class Loader {
     add_api_policies(doc, api, *config);
     check_.only_keys(
         doc, "",
-        {"server", "audit", "events", "policy", "establishments", "connectors", "sinks", "admins"});
+        {"server", "audit", "events", "policy", "establishments", "connectors", "sinks", "admins"},
+        {"testing"});
     server(doc, *config);
     retention(doc, *config);
+    testing(doc, *config);
 
     PolicyOverrides defaults;
     if (auto* t = table_at(doc, "policy"))
@@ -372,6 +381,7 @@ class Loader {
     if (!check_.ok())
       return std::unexpected(check_.take());
     config->warnings = std::move(warnings_);
+    config->referenced_files = std::move(referenced_);
     config->policy = std::make_shared<policy::PolicySet>(std::move(base), std::move(establishments),
                                                          region_zones, horizon_);
     return config;
@@ -440,6 +450,39 @@ class Loader {
                    "must differ from server.listen: the admin API never shares the ingest "
                    "listener");
     }
+  }
+
+  // [testing]: hooks for trêve's own tests, refused by a build without TREVE_TESTING.
+  void testing(const toml::table& doc, Config& config) {
+    const toml::table* t = table_at(doc, "testing");
+    if (!t)
+      return;
+#if TREVE_TESTING
+    check_.only_keys(*t, "testing", {"max_page_count"});
+    if (const toml::node* n = t->get("max_page_count")) {
+      auto v = n->value<std::int64_t>();
+      if (!n->is_integer() || !v || *v < 1 || *v > 1'000'000'000) {
+        check_.error(n, "testing.max_page_count",
+                     "must be a whole number of pages between 1 and 1000000000");
+      } else {
+        config.testing.max_page_count = *v;
+      }
+    }
+    warnings_.push_back(path_ + ":" + std::to_string(t->source().begin.line) +
+                        ": testing: test hooks are in use; never in production");
+#else
+    (void)config;
+    check_.error(t, "testing",
+                 "this trêve was built without test hooks (CMake option TREVE_TESTING): the "
+                 "[testing] table is for trêve's own tests");
+#endif
+  }
+
+  // A file the configuration read, for its digest: absolute, each once.
+  void referenced(const std::filesystem::path& p) {
+    std::string file = std::filesystem::absolute(p).lexically_normal().string();
+    if (std::find(referenced_.begin(), referenced_.end(), file) == referenced_.end())
+      referenced_.push_back(std::move(file));
   }
 
   // [audit] and [events]: how long records and event bodies are kept.
@@ -604,6 +647,7 @@ class Loader {
       if (!imported) {
         check_.error(t.get("closed_ics"), prefix + ".closed_ics", imported.error());
       } else {
+        referenced(p);
         for (const auto& r : imported->ranges) {
           std::string range = date_text(r.first);
           if (r.last != r.first)
@@ -998,7 +1042,36 @@ class Loader {
       check_.error(n, key, p.string() + ": " + signer.error());
       return {};
     }
+    referenced(p);
+    if (auto w = secret_mode_warning(p)) {
+      warnings_.push_back(path_ + ":" + std::to_string(n->source().begin.line) + ": " + key + ": " +
+                          *w);
+    }
     return line;
+  }
+
+  // Why other users than the service could read the secret in `p`, if they can. Readable by
+  // others: always said. Readable by its group: said unless root owns the file, since a
+  // root-owned file readable by the service's group (root:treve 0640) is how the service reads
+  // a secret it may not change (docs/operations.md).
+  static std::optional<std::string> secret_mode_warning(const std::filesystem::path& p) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) != 0)
+      return std::nullopt;
+    const unsigned mode = st.st_mode & 07777;
+    char octal[8];
+    std::snprintf(octal, sizeof octal, "%04o", mode);
+    const std::string fix = st.st_uid == 0
+                                ? "chmod 600 it (or 640 with the service's group, owned by root)"
+                                : "chmod 600 it";
+    if (mode & S_IROTH)
+      return p.string() + " is readable by others (mode " + octal + "); " + fix;
+    if ((mode & S_IRGRP) && st.st_uid != 0) {
+      const group* g = ::getgrgid(st.st_gid);
+      const std::string name = g ? g->gr_name : std::to_string(st.st_gid);
+      return p.string() + " is readable by its group " + name + " (mode " + octal + "); " + fix;
+    }
+    return std::nullopt;
   }
 
   // How a sink sends: batching, concurrency, rate, timeout and retries.
@@ -1089,6 +1162,7 @@ class Loader {
   std::string path_;
   policy::Horizon horizon_;
   std::vector<std::string> warnings_;
+  std::vector<std::string> referenced_;
 };
 
 }  // namespace

@@ -78,6 +78,13 @@ struct Sink {
   bool takes(std::string_view source, policy::Category category, policy::Role role) const;
 };
 
+// Test hooks, the `[testing]` table: accepted only by a build with the CMake option
+// TREVE_TESTING (on in the presets, off in a packager's plain build, whose check-config
+// refuses the table). docs/development.md says what each is for.
+struct TestingConfig {
+  long long max_page_count = 0;  // caps the store at this many pages (0: no cap): a full disk
+};
+
 // Who may use the admin API (docs/admin-api.md).
 struct Admin {
   enum class Role : std::uint8_t { admin, auditor };
@@ -115,6 +122,10 @@ struct Config {
   std::int64_t api_policy_version(std::string_view uai) const;
   std::shared_ptr<const policy::PolicySet> policy;
   std::vector<std::string> warnings;  // e.g. ignored timed events of an .ics file
+  // The other files read: .ics calendars, then sinks' secret files, each once, as absolute
+  // paths in the order of the configuration. Part of the configuration's audited digest.
+  std::vector<std::string> referenced_files;
+  TestingConfig testing;
 
   const Connector* connector(std::string_view name) const;
   // Whether the file configures `uai` (its policy is then the file's, read-only elsewhere).

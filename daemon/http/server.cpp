@@ -546,8 +546,8 @@ std::expected<void, std::string> Listener::listen(const std::string& host_port) 
 }
 
 // A unix socket: a stale socket file left by a daemon killed hard is replaced; any other file
-// at that path is not touched. Its mode follows the umask (0600 under the unit's UMask=0077):
-// only the daemon's user and root connect.
+// at that path is not touched. Its mode follows the umask (0600 under `treve serve`, which sets
+// 0077): only the daemon's user and root connect.
 std::expected<void, std::string> Listener::listen_unix(const std::string& path) {
   const auto fail = [&](std::string_view why) {
     return std::unexpected("cannot listen on unix:" + path + ": " + std::string(why));

@@ -17,16 +17,40 @@
 
 namespace treve::runtime {
 
-std::optional<store::ConfigChange> config_file_change(const std::string& path, std::string on) {
+namespace {
+
+// The bytes of the file at `path`; nullopt when it cannot be read.
+std::optional<std::string> file_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return std::nullopt;
   std::ostringstream bytes;
   bytes << in.rdbuf();
+  if (in.bad())
+    return std::nullopt;
+  return bytes.str();
+}
+
+}  // namespace
+
+std::optional<store::ConfigChange> config_file_change(const std::string& path, std::string on,
+                                                      std::span<const std::string> referenced) {
+  auto bytes = file_bytes(path);
   struct stat st {};
-  if (!in || ::stat(path.c_str(), &st) != 0)
+  if (!bytes || ::stat(path.c_str(), &st) != 0)
     return std::nullopt;
   store::ConfigChange c;
-  c.digest = core::sha256_hex(bytes.str());
   c.file = std::filesystem::absolute(path).lexically_normal().string();
+  c.digest = core::sha256_hex(*bytes);
+  if (!referenced.empty()) {
+    // Two spaces between digest and name, one line per file: sha256sum's own format.
+    std::string listing = c.digest + "  " + c.file + "\n";
+    for (const auto& file : referenced) {
+      auto other = file_bytes(file);
+      listing += (other ? core::sha256_hex(*other) : std::string(64, '0')) + "  " + file + "\n";
+    }
+    c.digest = core::sha256_hex(listing);
+  }
   const passwd* owner = ::getpwuid(st.st_uid);
   const policy::Instant modified{std::chrono::milliseconds{
       static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1'000'000}};
@@ -53,6 +77,7 @@ std::shared_ptr<const config::Config> keep_start_settings(
   keep(merged->audit.retention, running.audit.retention, "audit.retention");
   keep(merged->audit.head_log_every, running.audit.head_log_every, "audit.head_log_every");
   keep(merged->events.retention, running.events.retention, "events.retention");
+  keep(merged->testing.max_page_count, running.testing.max_page_count, "testing.max_page_count");
   return merged;
 }
 
@@ -207,7 +232,7 @@ Reloader::Outcome Reloader::reload() {
   }
 
   // The change is audited before anything is decided under it.
-  if (auto change = config_file_change(path_, "reload")) {
+  if (auto change = config_file_change(path_, "reload", next->referenced_files)) {
     const policy::Instant now = clock_.now();
     auto r = queue_
                  .write_and_wait([change = *change,

@@ -20,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 
@@ -32,9 +33,14 @@
 
 namespace treve::runtime {
 
-// The configuration file as the audit trail describes a change of it: the digest of its
-// bytes, and who last wrote it as far as the file tells (its owner and modification time).
-std::optional<store::ConfigChange> config_file_change(const std::string& path, std::string on);
+// The configuration as the audit trail describes a change of it: a digest, and who last wrote
+// the file as far as it tells (its owner and modification time). The digest covers the file
+// and the files it names (`referenced`: Config::referenced_files, calendars and secrets), so
+// that a new secret or calendar is a change too: with none, the SHA-256 of the file's bytes;
+// otherwise the SHA-256 of what `sha256sum FILE REFERENCED…` prints (absolute paths; a file
+// that cannot be read counts as 64 zeros). Nullopt when the file itself cannot be read.
+std::optional<store::ConfigChange> config_file_change(const std::string& path, std::string on,
+                                                      std::span<const std::string> referenced);
 
 // `next` with the settings that only a restart can change taken from `running`; each one that
 // differed is named in `restart_needed` (e.g. "server.listen").

@@ -780,6 +780,14 @@ Result<std::optional<policy::Instant>> SqliteStore::next_release() {
 }
 
 Result<void> SqliteStore::check() {
+  {
+    std::lock_guard lock(write_failure_mutex_);
+    if (write_failure_) {
+      return std::unexpected(StoreError{
+          StoreError::Kind::unavailable,
+          "the last write failed (" + *write_failure_ + ") and none has succeeded since", true});
+    }
+  }
   std::lock_guard lock(reader_mutex_);
   // Reads a row of the database file itself, not only the connection.
   return exec(reader_, "SELECT value FROM meta WHERE key = 'schema_version'");
@@ -817,14 +825,29 @@ Result<void> SqliteStore::append_audit(AuditRecord& r) {
   return {};
 }
 
+void SqliteStore::note_write(const StoreError* failure, bool changed) {
+  std::lock_guard lock(write_failure_mutex_);
+  if (failure && failure->storage_failed) {
+    if (!write_failure_)
+      spdlog::error("event=store.writes_failing error={}", core::quoted(failure->message));
+    write_failure_ = failure->message;
+  } else if (!failure && changed && write_failure_) {
+    spdlog::info("event=store.writes_recovered");
+    write_failure_.reset();
+  }
+}
+
 template <typename T, typename Body>
 Result<T> SqliteStore::transaction(Body&& body) {
+  const std::int64_t changes_before = sqlite3_total_changes64(writer_);
   const std::int64_t saved_seq = next_audit_seq_;
   const std::string saved_head = head_;
   const std::int64_t saved_ready = ready_counter_;
   std::int64_t seq_at_begin = next_audit_seq_;
-  if (auto r = exec(writer_, "BEGIN IMMEDIATE"); !r)
+  if (auto r = exec(writer_, "BEGIN IMMEDIATE"); !r) {
+    note_write(&r.error(), false);
     return std::unexpected(r.error());
+  }
   Result<T> result = std::unexpected(StoreError{});
   try {
     result = [&]() -> Result<T> {
@@ -867,6 +890,8 @@ Result<T> SqliteStore::transaction(Body&& body) {
     if (auto r = exec(writer_, "COMMIT"); !r)
       result = std::unexpected(r.error());
   }
+  note_write(result ? nullptr : &result.error(),
+             result && sqlite3_total_changes64(writer_) != changes_before);
   if (!result) {
     if (!sqlite3_get_autocommit(writer_))
       exec(writer_, "ROLLBACK");

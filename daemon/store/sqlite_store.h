@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -21,7 +22,8 @@ namespace treve::store {
 struct SqliteOptions {
   std::string path;  // the database file
   std::array<unsigned char, 32> pseudonym_key{};
-  // Failure injection for tests: cap the database at this many pages (0: no cap).
+  // Cap the database at this many pages (0: no cap): a full disk for tests, set by the
+  // configuration's test hook `[testing] max_page_count` or by tests in process.
   long long max_page_count = 0;
 };
 
@@ -102,6 +104,9 @@ class SqliteStore final : public Store {
   // Copies the write-ahead log into the database in the background (PASSIVE checkpoints on
   // its own connection), so that commits never wait for a checkpoint.
   void run_checkpoints(sqlite3* db);
+  // After each write transaction: remembers a failure for a full or failing disk, forgets it
+  // once a transaction changed the store; logs each change of state once.
+  void note_write(const StoreError* failure, bool changed);
 
   sqlite3* writer_;
   sqlite3* reader_;
@@ -111,6 +116,8 @@ class SqliteStore final : public Store {
   std::thread checkpointer_;
   std::atomic<std::uint64_t> checkpointed_frames_{0};
   std::mutex reader_mutex_;
+  mutable std::mutex write_failure_mutex_;
+  std::optional<std::string> write_failure_;  // why the last write failed; check() reports it
   Pseudonymizer pseudonyms_;
   std::unique_ptr<Statements> st_;
   std::int64_t next_audit_seq_ = 1;

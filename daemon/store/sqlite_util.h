@@ -30,9 +30,16 @@ inline bool is_unavailable(int rc) {
   }
 }
 
+// The disk is full or failing: every write will fail until an operator acts.
+inline bool is_storage_failure(int rc) {
+  const int primary = rc & 0xFF;
+  return primary == SQLITE_FULL || primary == SQLITE_IOERR;
+}
+
 inline StoreError error_of(sqlite3* db, int rc, std::string_view what) {
   StoreError e;
   e.kind = is_unavailable(rc) ? StoreError::Kind::unavailable : StoreError::Kind::internal;
+  e.storage_failed = is_storage_failure(rc);
   e.message = std::string(what) + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
   return e;
 }

@@ -1,5 +1,10 @@
 // The daemon's state directory: the SQLite store and the pseudonym key, opened the same way
-// by `treve serve` and by the commands that read or change the store (`treve deliveries`).
+// by `treve serve` and by the commands that read or change the store (`treve deliveries`),
+// and the pid file `treve reload` signals through.
+//
+// Everything trêve keeps there is private to the daemon's user: the directory 0700, the files
+// 0600, whatever the umask. trêve never changes a mode through a symlink, and never writes
+// through one it did not make (docs/operations.md, "Files the daemon writes").
 #pragma once
 
 #include <expected>
@@ -15,8 +20,20 @@ namespace treve::store {
 std::string database_path(const std::string& state_dir);
 
 // Creates state_dir (mode 0700) if needed, reads or creates the pseudonym key, and opens
-// (creating and migrating) the store. The error names the file and what is wrong.
+// (creating and migrating) the store, 0600. A state directory that is a real directory is made
+// 0700; one that is a symlink is used, its target's mode left as it is (logged as
+// `state.dir_is_symlink`). The store, its WAL files and the key, when other users could read
+// them, are made 0600 (logged as `state.mode_tightened`). The configuration's test hook
+// `[testing] max_page_count` caps the store. The error names the file and what is wrong.
 std::expected<std::unique_ptr<store::SqliteStore>, std::string> open_state(
-    const config::Config& config, long long max_page_count = 0);
+    const config::Config& config);
+
+// `state_dir`/treve.pid.
+std::string pid_file(const std::string& state_dir);
+
+// Writes this process's pid to `path` (mode 0600): under a temporary name created exclusively,
+// then renamed over `path`, so that whatever was at `path` (a stale file, a symlink planted
+// there) is replaced and never written through. The error says what failed.
+std::expected<void, std::string> write_pid_file(const std::string& path);
 
 }  // namespace treve::store

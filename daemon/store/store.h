@@ -44,6 +44,8 @@ struct StoreError {
   };
   Kind kind = Kind::unavailable;
   std::string message;
+  // The disk is full or failing (unavailable, but not because of a lock): /healthz reports it.
+  bool storage_failed = false;
 };
 
 template <typename T>
@@ -344,7 +346,9 @@ class Store {
   // Deliveries in `state` with a receipt sequence above `after_seq`, in receipt order.
   virtual Result<std::vector<DeliveryRow>> list(DeliveryState state, std::int64_t after_seq,
                                                 std::size_t limit) = 0;
-  // Whether the store answers at all (a cheap query): for health checks.
+  // Whether the store can take writes as far as it knows, for health checks: it answers a
+  // cheap query, and its last write did not fail for a full or failing disk
+  // (StoreError::storage_failed) without a write changing the store since. Any thread.
   virtual Result<void> check() = 0;
   // How many deliveries are held (counted over an index: for a status line now and then).
   virtual Result<std::uint64_t> held_count() = 0;

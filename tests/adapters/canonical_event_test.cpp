@@ -165,6 +165,66 @@ TEST(CanonicalEvent, EmptyIdIsAnError) {
   expect_invalid(o, "/id");
 }
 
+// Identifiers reach the log and the audit trail: a control character in one could forge or
+// hide a line there, so it is refused at the field that holds it.
+TEST(CanonicalEvent, AControlCharacterInTheIdIsAnErrorAtId) {
+  for (std::string bad : {std::string("msg\0-1", 6), std::string("msg\n1"), std::string("msg\r1"),
+                          std::string("\tmsg"), std::string("msg\x1b[31m"), std::string("msg\x7f"),
+                          std::string("msg\u0085"), std::string("msg\u2028"),
+                          std::string("msg\u202e1"), std::string("msg\u2066")}) {
+    auto o = example();
+    o["id"] = bad;
+    auto p = expect_invalid(o, "/id");
+    EXPECT_THAT(p.detail, HasSubstr("control character")) << json::serialize(o);
+  }
+}
+
+TEST(CanonicalEvent, AControlCharacterInARecipientIdOrOfIsAnErrorAtItsPointer) {
+  {
+    auto o = example();
+    o["recipients"].as_array()[0].as_object()["id"] = std::string("u-7f3a\0", 7);
+    expect_invalid(o, "/recipients/0/id");
+  }
+  {
+    auto o = example();
+    o["recipients"].as_array()[1].as_object()["id"] = "u-99c1\nreleased";
+    expect_invalid(o, "/recipients/1/id");
+  }
+  {
+    auto o = example();
+    o["recipients"].as_array()[1].as_object()["of"] = "u-7f3a\r";
+    expect_invalid(o, "/recipients/1/of");
+  }
+}
+
+TEST(CanonicalEvent, AControlCharacterInTheEstablishmentIsAnErrorAtEstablishment) {
+  for (std::string bad : {std::string("0250001R\0", 9), std::string("0250001R\n"),
+                          std::string("\x1b"
+                                      "0250001R")}) {
+    auto o = example();
+    o["establishment"] = bad;
+    expect_invalid(o, "/establishment");
+  }
+}
+
+TEST(CanonicalEvent, AControlCharacterInASimulatedSourceIsAnErrorAtSource) {
+  ParseMode sim;
+  sim.simulation = true;
+  auto o = example();
+  o["received_at"] = "2026-11-27T21:15:00+01:00";
+  o["source"] = "ent\nsource=other";
+  expect_invalid(o, "/source", sim);
+}
+
+TEST(CanonicalEvent, PrintableUnicodeInIdentifiersIsAccepted) {
+  auto o = example();
+  o["id"] = "élève-Ωμέγα-日本-😀 with spaces";
+  o["recipients"].as_array()[0].as_object()["id"] = "u-é\u00a0x";  // a no-break space is printable
+  o["recipients"].as_array()[1].as_object()["of"] = "u-é\u00a0x";
+  auto parsed = parse_canonical_event(json::serialize(o));
+  ASSERT_TRUE(parsed.has_value()) << parsed.error().to_json();
+}
+
 TEST(CanonicalEvent, EmptyRecipientsIsAnError) {
   auto o = example();
   o["recipients"] = json::array{};

@@ -157,15 +157,44 @@ class TempFile {
   std::string path_;
 };
 
+// A sink whose secret file has `mode`, copied from the example secret.
+class SinkSecret {
+ public:
+  explicit SinkSecret(std::filesystem::perms mode) {
+    std::filesystem::copy_file(TREVE_SOURCE_DIR "/systemd/ent-push.secret", secret_.path(),
+                               std::filesystem::copy_options::overwrite_existing);
+    std::filesystem::permissions(secret_.path(), mode);
+  }
+  std::string sink() const {
+    return "[[sinks]]\nname = \"push\"\ntype = \"webhook\"\nurl = \"https://ent.example/h\"\n"
+           "default = true\nsecret_file = \"" +
+           secret_.path() + "\"\n";
+  }
+  const std::string& path() const { return secret_.path(); }
+
+ private:
+  TempFile secret_{""};
+};
+
 TEST(CheckConfig, AValidFileExitsZeroAndSaysSo) {
-  TempFile f("[[connectors]]\nname = \"ent\"\ntoken_sha256 = \"" + kHash +
-             "\"\n[[sinks]]\nname = \"push\"\ntype = \"webhook\"\nurl = \"https://ent.example/h\"\n"
-             "default = true\nsecret_file = \"" TREVE_SOURCE_DIR "/systemd/ent-push.secret\"\n");
+  SinkSecret secret(std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  TempFile f("[[connectors]]\nname = \"ent\"\ntoken_sha256 = \"" + kHash + "\"\n" + secret.sink());
   std::ostringstream out, err;
   EXPECT_EQ(check_config(f.path(), out, err), kExitOk);
   EXPECT_THAT(out.str(),
               AllOf(StartsWith(f.path() + ": "), HasSubstr("valid"), HasSubstr("1 connector")));
   EXPECT_THAT(err.str(), IsEmpty());
+}
+
+TEST(CheckConfig, WarnsThatASecretFileReadableByOthersShouldBeMadePrivate) {
+  SinkSecret secret(std::filesystem::perms(0644));
+  TempFile f("[[connectors]]\nname = \"ent\"\ntoken_sha256 = \"" + kHash + "\"\n" + secret.sink());
+  std::ostringstream out, err;
+  EXPECT_EQ(check_config(f.path(), out, err), kExitOk);
+  EXPECT_THAT(out.str(), HasSubstr("valid"));
+  EXPECT_THAT(err.str(), AllOf(StartsWith("warning: " + f.path() + ":9: sinks[0].secret_file: " +
+                                          secret.path() + " is readable by others (mode 0644)"),
+                               HasSubstr("chmod 600")));
 }
 
 TEST(CheckConfig, WarnsThatWithoutSinksReleasedNotificationsWait) {
@@ -683,13 +712,23 @@ TEST(Simulate, ReleaseAtUsesEachEstablishmentsOwnOffset) {
   EXPECT_EQ(str(rows[0], "release_at"), "2026-11-27T07:00:00+11:00");
 }
 
-TEST(Simulate, IdsWithQuotesAndControlCharactersAreEscaped) {
+TEST(Simulate, IdsWithQuotesAndBackslashesAreEscaped) {
   auto c = make_config("");
   ASSERT_TRUE(c);
-  Outcome r = run_simulate(*c, event(R"(a\"b\\c\td)", "2026-11-26T10:00:00+01:00"));
+  Outcome r = run_simulate(*c, event(R"(a\"b\\c/d)", "2026-11-26T10:00:00+01:00"));
   auto rows = json_lines(r.out);
   ASSERT_THAT(rows, SizeIs(1));
-  EXPECT_EQ(str(rows[0], "id"), "a\"b\\c\td");
+  EXPECT_EQ(str(rows[0], "id"), "a\"b\\c/d");
+}
+
+// As the ingest API does: an id with a control character is a bad line, at /id.
+TEST(Simulate, AnIdWithAControlCharacterIsABadLine) {
+  auto c = make_config("");
+  ASSERT_TRUE(c);
+  Outcome r = run_simulate(*c, event(R"(a\tb)", "2026-11-26T10:00:00+01:00"));
+  EXPECT_EQ(r.status, kExitLinesSkipped);
+  EXPECT_THAT(r.out, IsEmpty());
+  EXPECT_THAT(r.err, HasSubstr("line 1: /id: must not contain a control character"));
 }
 
 }  // namespace

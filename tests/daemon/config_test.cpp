@@ -3,6 +3,8 @@
 // derived from the UAI prefix, and closed_ics relative to the configuration's directory.
 #include "daemon/config/config.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -1133,6 +1135,109 @@ parent_grade_delay = "72h"
   EXPECT_THAT(pointers, ::testing::UnorderedElementsAre("/policy/quiet/0/end", "/policy/strat"));
   EXPECT_EQ(policy_pointer("establishments.0250001R.quiet[0].end", "0750654D"), "");
   EXPECT_EQ(policy_pointer("establishments.0750654Dx", "0750654D"), "");
+}
+
+}  // namespace
+}  // namespace treve::config
+
+namespace treve::config {
+namespace {
+
+// A sink's secret file whose mode lets other users read it is reported (check-config prints
+// the warning), but the configuration stays valid.
+class SecretFileModes : public ::testing::Test {
+ protected:
+  std::shared_ptr<const Config> load_with_secret_mode(std::filesystem::perms mode) {
+    secret_ = dir_.write("secrets/push", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n");
+    std::filesystem::permissions(secret_, mode);
+    config_ = dir_.write("treve.toml", std::string(kConnectors) +
+                                           "[[sinks]]\n"
+                                           "name = \"push\"\n"
+                                           "type = \"webhook\"\n"
+                                           "url = \"https://ent.example/h\"\n"
+                                           "default = true\n"
+                                           "secret_file = \"secrets/push\"\n");
+    auto loaded = load_config(config_);
+    EXPECT_TRUE(loaded.has_value()) << loaded.error()[0].to_string();
+    return loaded ? *loaded : nullptr;
+  }
+
+  TempDir dir_;
+  std::string secret_;
+  std::string config_;
+};
+
+TEST_F(SecretFileModes, ASecretReadableByOthersIsWarnedAboutWithItsModeAndTheFix) {
+  auto c = load_with_secret_mode(std::filesystem::perms(0644));
+  ASSERT_TRUE(c);
+  EXPECT_THAT(
+      c->warnings,
+      Contains(AllOf(StartsWith(config_ + ":13: sinks[0].secret_file: "), HasSubstr(secret_),
+                     HasSubstr("is readable by others (mode 0644)"), HasSubstr("chmod 600"))));
+  // The warning never holds the secret.
+  for (const auto& w : c->warnings)
+    EXPECT_THAT(w, Not(HasSubstr("whsec_")));
+}
+
+TEST_F(SecretFileModes, ASecretOnlyItsOwnerCanReadIsNotWarnedAbout) {
+  auto c = load_with_secret_mode(std::filesystem::perms(0600));
+  ASSERT_TRUE(c);
+  EXPECT_THAT(c->warnings, Not(Contains(HasSubstr("secret_file"))));
+  c = load_with_secret_mode(std::filesystem::perms(0400));
+  ASSERT_TRUE(c);
+  EXPECT_THAT(c->warnings, Not(Contains(HasSubstr("secret_file"))));
+}
+
+TEST_F(SecretFileModes, AGroupReadableSecretIsWarnedAboutUnlessRootOwnsItForTheServicesGroup) {
+  // Owned by root and readable by its group: how docs/operations.md lets the service read it.
+  auto c = load_with_secret_mode(std::filesystem::perms(0640));
+  ASSERT_TRUE(c);
+  if (::geteuid() != 0)
+    GTEST_SKIP() << "needs root to give the file to another owner";
+  EXPECT_THAT(c->warnings, Not(Contains(HasSubstr("secret_file"))));
+  // Owned by another user: its group has no reason to read it.
+  ASSERT_EQ(::chown(secret_.c_str(), 65534, 65534), 0);
+  c = load_with_secret_mode(std::filesystem::perms(0640));
+  ASSERT_TRUE(c);
+  EXPECT_THAT(c->warnings, Contains(AllOf(HasSubstr("sinks[0].secret_file: "),
+                                          HasSubstr("is readable by its group"),
+                                          HasSubstr("(mode 0640)"), HasSubstr("chmod 600"))));
+}
+
+}  // namespace
+}  // namespace treve::config
+
+namespace treve::config {
+namespace {
+
+// The [testing] table: test hooks for trêve's own tests (docs/development.md), accepted only by
+// a build with the CMake option TREVE_TESTING.
+#if TREVE_TESTING
+TEST(TestingConfig, APageCapIsAcceptedWithAWarningInABuildWithTestHooks) {
+  auto c = parse_config("[testing]\nmax_page_count = 100\n", "test.toml");
+  ASSERT_TRUE(c) << c.error()[0].to_string();
+  EXPECT_EQ((*c)->testing.max_page_count, 100);
+  EXPECT_THAT((*c)->warnings, Contains(StartsWith("test.toml:1: testing: test hooks are in use")));
+  EXPECT_THAT(errors_of("[testing]\nmax_page_count = 0\n"),
+              Contains(StartsWith("test.toml:2: testing.max_page_count: must be a whole number")));
+  EXPECT_THAT(errors_of("[testing]\nmax_pages = 1\n"),
+              Contains(StartsWith("test.toml:2: testing.max_pages: unknown key")));
+}
+#else
+TEST(TestingConfig, TheTestingTableIsRefusedByABuildWithoutTestHooks) {
+  EXPECT_THAT(errors_of("[testing]\nmax_page_count = 100\n"),
+              ElementsAre(StartsWith("test.toml:1: testing: this trêve was built without test "
+                                     "hooks")));
+}
+#endif
+
+TEST(TestingConfig, NoConfigurationHasAPageCapUnlessItAsksForOne) {
+  auto c = parse_config("", "test.toml");
+  ASSERT_TRUE(c);
+  EXPECT_EQ((*c)->testing.max_page_count, 0);
+  // A typo at the top level lists the tables an administrator may write, not the test hooks.
+  EXPECT_THAT(errors_of("[sever]\n"),
+              ElementsAre(AllOf(HasSubstr("unknown key"), Not(HasSubstr("testing")))));
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <future>
 
@@ -34,7 +35,7 @@ constexpr const char* kEvent = R"({"id":"msg-1","establishment":"0750654D","cate
 
 class IngestApiTest : public ::testing::Test {
  protected:
-  IngestApiTest()
+  explicit IngestApiTest(long long max_pages = 0)
       : dir_(fs::temp_directory_path() / ("treve-api-" + std::to_string(::getpid()))),
         clock_(*policy::parse_rfc3339("2026-11-27T21:14:03+01:00")) {
     fs::remove_all(dir_);
@@ -42,6 +43,7 @@ class IngestApiTest : public ::testing::Test {
     config_ = *config::parse_config(kConfig, "test.toml");
     store::SqliteOptions o;
     o.path = (dir_ / "treve.db").string();
+    o.max_page_count = max_pages;
     store_ = std::move(*store::SqliteStore::open(o));
     queue_ = std::make_unique<store::CommitQueue>(*store_, clock_);
     api_ = std::make_unique<IngestApi>([this] { return config_; }, *queue_, *store_, clock_);
@@ -197,6 +199,44 @@ TEST_F(IngestApiTest, OnlyAuthenticatedRequestsMaySendLargeBodies) {
   EXPECT_EQ(api_->body_limit(header), config_->server.max_batch_body_bytes);
   header.target("/v1/events");
   EXPECT_EQ(api_->body_limit(header), config_->server.max_body_bytes);
+}
+
+}  // namespace
+}  // namespace treve::api
+
+namespace treve::api {
+namespace {
+
+// The store at a size cap of 60 pages: a large batch does not fit, a single event does.
+class IngestApiOnACappedStore : public IngestApiTest {
+ protected:
+  IngestApiOnACappedStore() : IngestApiTest(60) {}
+};
+
+TEST_F(IngestApiOnACappedStore, HealthzIs503AfterAWriteFailedForLackOfSpaceAnd200OnceOneSucceeds) {
+  EXPECT_EQ(call(bhttp::verb::get, "/healthz", "", "", "").result_int(), 200);
+  std::string one = kEvent;
+  std::replace(one.begin(), one.end(), '\n', ' ');
+  std::string batch;
+  for (int i = 0; i < 3000; ++i) {
+    std::string line = one;
+    line.replace(line.find("msg-1"), 5, "big-" + std::to_string(i));
+    batch += line + "\n";
+  }
+  auto refused = call(bhttp::verb::post, "/v1/events:batch", batch, "application/x-ndjson");
+  ASSERT_EQ(refused.result_int(), 503) << refused.body().substr(0, 400);
+
+  auto sick = call(bhttp::verb::get, "/healthz", "", "", "");
+  EXPECT_EQ(sick.result_int(), 503);
+  EXPECT_EQ(sick[bhttp::field::content_type], "application/problem+json");
+  auto problem = json::parse(sick.body()).as_object();
+  EXPECT_EQ(problem.at("type").as_string(), "urn:treve:problem:store-unavailable");
+  EXPECT_EQ(problem.at("status").as_int64(), 503);
+  EXPECT_THAT(std::string(problem.at("detail").as_string()), ::testing::HasSubstr("full"));
+  EXPECT_FALSE(sick[bhttp::field::retry_after].empty());
+
+  ASSERT_EQ(call(bhttp::verb::post, "/v1/events", kEvent).result_int(), 202);
+  EXPECT_EQ(call(bhttp::verb::get, "/healthz", "", "", "").result_int(), 200);
 }
 
 }  // namespace

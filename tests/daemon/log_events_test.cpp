@@ -38,7 +38,11 @@ std::set<std::string> logged_events() {
 std::set<std::string> documented_events() {
   // Table rows: "| `name` | level | …".
   static const std::regex row(R"(\n\| `([a-z_]+\.[a-z_]+)` \|)");
-  const std::string text = read_file(std::string(TREVE_SOURCE_DIR) + "/docs/operations.md");
+  const std::string doc = read_file(std::string(TREVE_SOURCE_DIR) + "/docs/operations.md");
+  // The section "### Every log event", up to the next section.
+  const auto begin = doc.find("### Every log event");
+  const auto end = begin == std::string::npos ? begin : doc.find("\n## ", begin);
+  const std::string text = begin == std::string::npos ? "" : doc.substr(begin, end - begin);
   std::set<std::string> out;
   for (std::sregex_iterator it(text.begin(), text.end(), row), end; it != end; ++it)
     out.insert((*it)[1].str());

@@ -274,6 +274,33 @@ TEST(SqliteStore, AFullDatabaseRefusesTheTransactionWholeAndKeepsWhatWasStored) 
   EXPECT_TRUE(found && *found);
 }
 
+// What /healthz reports: a write that failed for lack of space makes check() fail, until a
+// write changes the store again; reads and transactions that change nothing do not clear it.
+TEST(SqliteStore, CheckFailsAfterAWriteFailedForLackOfSpaceUntilAWriteSucceeds) {
+  TempDir dir;
+  auto store = open_store(dir, 60);
+  ASSERT_TRUE(store->check());
+  std::vector<NewEvent> big;
+  for (int i = 0; i < 3000; ++i)
+    big.push_back(event("big-" + std::to_string(i), 3));
+  auto refused = store->accept(big, {});
+  ASSERT_FALSE(refused);
+  auto health = store->check();
+  ASSERT_FALSE(health);
+  EXPECT_EQ(health.error().kind, StoreError::Kind::unavailable);
+  EXPECT_THAT(health.error().message, HasSubstr("full"));
+  EXPECT_TRUE(store->find("ent", "big-0"));
+  EXPECT_TRUE(store->release_due(at("2026-11-27T21:00:00+01:00"), 10));  // nothing due
+  EXPECT_FALSE(store->check());
+  std::vector<NewEvent> small{event("small", 1)};
+  ASSERT_TRUE(store->accept(small, {}));
+  EXPECT_TRUE(store->check());
+  // A repeat stores nothing: it changes nothing either way.
+  ASSERT_FALSE(store->accept(big, {}));
+  ASSERT_TRUE(store->accept(small, {}));
+  EXPECT_FALSE(store->check());
+}
+
 TEST(SqliteStore, RefusesADatabaseFromANewerTreve) {
   TempDir dir;
   { auto store = open_store(dir); }

@@ -543,7 +543,7 @@ class ChildRegistry {
 struct DaemonOptions {
   std::optional<std::size_t> max_body_bytes;
   std::optional<std::size_t> max_batch_body_bytes;
-  // Extra environment for the child, e.g. {"TREVE_TEST_MAX_PAGE_COUNT", "80"}.
+  // Extra environment for the child, e.g. {"TZ", "Europe/Paris"}.
   std::vector<std::pair<std::string, std::string>> env;
   // Empty: a fresh directory inside the daemon's temporary directory.
   std::string state_dir;
@@ -814,12 +814,12 @@ class Daemon {
   }
 
   void spawn() {
-    // The environment: ours, minus failure injection we did not ask for, plus the extras.
+    // The environment: ours, with the extras in place of ours.
     std::vector<std::string> env;
     for (char** e = environ; *e; ++e) {
       std::string_view kv(*e);
       std::string_view key = kv.substr(0, kv.find('='));
-      bool overridden = key == "TREVE_TEST_MAX_PAGE_COUNT";
+      bool overridden = false;
       for (const auto& [k, v] : options_.env)
         overridden = overridden || key == k;
       if (!overridden)

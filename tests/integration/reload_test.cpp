@@ -202,5 +202,41 @@ TEST(Reload, SettingsBoundAtStartWaitForARestartAndSaySo) {
   EXPECT_EQ(daemon.stop(), 0);
 }
 
+// A new secret in a sink's secret_file, with treve.toml unchanged, is a change of configuration:
+// a reload records it (config_changed, with digests before and after that differ).
+TEST(Reload, ANewSecretInASinksSecretFileIsAuditedAsAConfigurationChange) {
+  TempDir dir("treve-it-secret");
+  const fs::path secret = dir.path() / "push.secret";
+  auto write_secret = [&](const std::string& text) {
+    std::ofstream(secret, std::ios::trunc) << text;
+    fs::permissions(secret, fs::perms::owner_read | fs::perms::owner_write);
+  };
+  write_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n");
+  DaemonOptions options;
+  options.extra_config =
+      "\n[[sinks]]\nname = \"push\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/h\"\n"
+      "default = true\nsecret_file = \"" +
+      secret.string() + "\"\n";
+  Daemon daemon(options);
+  daemon.start();
+  write_secret("whsec_c2Vjb25kLXNlY3JldC1mb3ItdHJldmUtdGVzdHMhISE=\n");
+  ::kill(daemon.pid(), SIGHUP);
+  ASSERT_TRUE(daemon.wait_for_log("event=config.reloaded", 10s)) << daemon.stderr_log();
+  EXPECT_EQ(daemon.stop(), 0);
+
+  Db db(daemon.db_path());
+  std::vector<json::object> changes;
+  for (const auto& row : read_audit(db)) {
+    if (row.kind == "config_changed")
+      changes.push_back(json::parse(row.detail).as_object());
+  }
+  ASSERT_EQ(changes.size(), 2u) << daemon.stderr_log();
+  EXPECT_EQ(changes[1].at("on"), "reload");
+  EXPECT_EQ(changes[1].at("before"), changes[0].at("after"));
+  EXPECT_NE(changes[1].at("after"), changes[0].at("after"));
+  // The digest is not the secret's own hash, nor does the record hold the secret.
+  EXPECT_EQ(json::serialize(changes[1]).find("whsec_"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace treve::itest

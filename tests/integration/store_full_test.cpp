@@ -1,7 +1,11 @@
 // When the store cannot take an event (database at its size cap, disk full), the answer is 503
 // store-unavailable with Retry-After — never a 2xx for something not stored — the daemon keeps
 // serving, everything acknowledged before is intact, the audit chain stays verifiable, and once
-// space is back the next request is served.
+// space is back the next request is served. /healthz says 503 from a write that failed for lack
+// of space until a write succeeds again.
+//
+// The size cap is the test hook `[testing] max_page_count` of a build with TREVE_TESTING
+// (docs/development.md); the tmpfs test fills a real file system.
 #include <sys/mount.h>
 #include <sys/statvfs.h>
 
@@ -27,6 +31,11 @@ using ::testing::HasSubstr;
 // The database is created with 4096-byte pages; 100 pages hold about 190 events of 1-3
 // recipients (80 pages: about 230 one-recipient events).
 constexpr int kMaxPages = 100;
+
+// The configuration's test hook that caps the database at `pages` pages.
+std::string page_cap(int pages) {
+  return "\n[testing]\nmax_page_count = " + std::to_string(pages) + "\n";
+}
 
 struct Filled {
   std::map<std::string, int> acked;  // id -> recipients
@@ -88,8 +97,10 @@ void expect_intact(const Daemon& daemon, const std::map<std::string, int>& acked
 }
 
 TEST(StoreFull, AtThePageCapTheAnswerIs503AndEverythingAcknowledgedIsIntact) {
+  if (!TREVE_TESTING)
+    GTEST_SKIP() << "a build without TREVE_TESTING has no [testing] max_page_count";
   DaemonOptions options;
-  options.env = {{"TREVE_TEST_MAX_PAGE_COUNT", std::to_string(kMaxPages)}};
+  options.extra_config = page_cap(kMaxPages);
   Daemon daemon(options);
   daemon.start();
   HttpClient client(daemon.port());
@@ -101,8 +112,9 @@ TEST(StoreFull, AtThePageCapTheAnswerIs503AndEverythingAcknowledgedIsIntact) {
   expect_store_unavailable(f.refusal);
   EXPECT_THAT(daemon.stderr_log(), HasSubstr("event=ingest.store_unavailable"));
 
-  // Still up: health, reads, and a refusal of the same event again (nothing half-stored).
-  EXPECT_EQ(client.healthz().status, 200);
+  // Still up: reads, and a refusal of the same event again (nothing half-stored); health says
+  // that writes fail.
+  expect_store_unavailable(client.healthz());
   auto first = client.get_event(f.acked.begin()->first);
   EXPECT_EQ(first.status, 200) << first;
   EXPECT_EQ(client.get_event(f.refused_id).status, 404);
@@ -112,6 +124,7 @@ TEST(StoreFull, AtThePageCapTheAnswerIs503AndEverythingAcknowledgedIsIntact) {
   auto replay = client.post_event(simple_event(stored_id, f.acked.begin()->second));
   EXPECT_EQ(replay.status, 202) << replay;
   EXPECT_EQ(replay.header("Idempotent-Replayed").value_or(""), "true");
+  expect_store_unavailable(client.healthz());  // a replay writes nothing
   // A batch is refused as a whole.
   expect_store_unavailable(
       client.post_batch(simple_event("batch-a", 3) + "\n" + simple_event("batch-b", 3) + "\n"));
@@ -128,6 +141,7 @@ TEST(StoreFull, AtThePageCapTheAnswerIs503AndEverythingAcknowledgedIsIntact) {
   const std::string expected_state = del.status == 200 ? "retracted" : "held";
   if (del.status != 200)
     expect_store_unavailable(del);
+  EXPECT_EQ(client.healthz().status, del.status == 200 ? 200 : 503);
   const auto after_object = after.object();
   for (const auto& d : after_object.at("deliveries").as_array())
     EXPECT_EQ(json::value_to<std::string>(d.at("state")), expected_state) << after;
@@ -154,6 +168,7 @@ TEST(StoreFull, AtThePageCapTheAnswerIs503AndEverythingAcknowledgedIsIntact) {
       expect_store_unavailable(r);
       refused.push_back(id);
     }
+    EXPECT_EQ(client.healthz().status, r.status == 202 ? 200 : 503) << id;
   }
   expect_intact(daemon, f.acked, refused);
 
@@ -163,10 +178,26 @@ TEST(StoreFull, AtThePageCapTheAnswerIs503AndEverythingAcknowledgedIsIntact) {
   EXPECT_EQ(daemon.stop(), 0) << daemon.stderr_log();
   daemon.start();
   HttpClient again(daemon.port());
-  EXPECT_EQ(again.healthz().status, 200);
+  EXPECT_EQ(again.healthz().status, 200);  // no write has failed since the start
   EXPECT_EQ(again.get_event(stored_id).status, 200);
   expect_store_unavailable(again.post_event(simple_event("after-restart", 3)));
+  expect_store_unavailable(again.healthz());
   expect_intact(daemon, f.acked, refused);
+  EXPECT_EQ(daemon.stop(), 0);
+}
+
+// The page cap once came from the environment variable TREVE_TEST_MAX_PAGE_COUNT, which any
+// installed binary obeyed; the binary no longer reads it.
+TEST(StoreFull, TheEnvironmentVariableOfOldNoLongerCapsTheStore) {
+  DaemonOptions options;
+  options.env = {{"TREVE_TEST_MAX_PAGE_COUNT", "20"}};
+  Daemon daemon(options);
+  daemon.start();
+  HttpClient client(daemon.port());
+  // 20 pages hold about 40 events of 1-3 recipients.
+  Filled f = fill(client, "env-", 200);
+  EXPECT_EQ(f.acked.size(), 200u) << f.refusal;
+  EXPECT_EQ(client.healthz().status, 200);
   EXPECT_EQ(daemon.stop(), 0);
 }
 
@@ -223,7 +254,7 @@ TEST_F(StoreOnTmpfs, DiskFullIs503AndTheNextRequestIsServedOnceSpaceIsBack) {
   f.acked["first"] = 2;
   std::printf("tmpfs: %zu events accepted before the disk was full\n", f.acked.size());
   expect_store_unavailable(f.refusal);
-  EXPECT_EQ(client.healthz().status, 200);
+  expect_store_unavailable(client.healthz());
   EXPECT_EQ(client.get_event("first").status, 200);
   expect_intact(*daemon_, f.acked, {f.refused_id});
 
@@ -234,6 +265,7 @@ TEST_F(StoreOnTmpfs, DiskFullIs503AndTheNextRequestIsServedOnceSpaceIsBack) {
   if (r.status == 202)
     f.acked[f.refused_id] = 3;
   EXPECT_EQ(client.get_event(f.refused_id).status, r.status == 202 ? 200 : 404);
+  EXPECT_EQ(client.healthz().status, r.status == 202 ? 200 : 503);
   for (int i = 0; i < 5; ++i) {
     const std::string id = "space-back-" + std::to_string(i);
     auto again = client.post_event(simple_event(id, 1));
