@@ -19,7 +19,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "adapters/outbound/webhook_body.h"
-#include "adapters/outbound/webhook_signature.h"
+#include "adapters/outbound/webhook_sink.h"
 #include "daemon/core/log_field.h"
 #include "daemon/dispatch/http_client.h"
 #include "daemon/dispatch/retry.h"
@@ -54,7 +54,8 @@ struct Recipient {
 
 struct SinkState {
   config::Sink config;
-  std::optional<adapters::WebhookSigner> signer;
+  // The channel: builds each request and reads each answer (adapters/outbound/sink.h).
+  std::shared_ptr<const adapters::Sink> channel;
   std::deque<std::string> ready;  // recipients whose first delivery may be sent now
   std::size_t in_flight = 0;
   // Token bucket (deliveries), when config.rate > 0.
@@ -173,13 +174,17 @@ struct Dispatcher::Impl {
 
   void configure(SinkState& state, const config::Sink& s) {
     state.config = s;
-    if (auto signer = adapters::WebhookSigner::from_secret(s.secret)) {
-      state.signer = std::move(*signer);
+    std::shared_ptr<const adapters::WebhookSigner> signer;
+    if (auto made = adapters::WebhookSigner::from_secret(s.secret)) {
+      signer = std::make_shared<const adapters::WebhookSigner>(std::move(*made));
     } else {
-      // check-config refuses such a sink: this is not expected to happen.
+      // check-config refuses such a sink: this is not expected to happen. Its requests cannot
+      // be built, so its deliveries are retried, never sent unsigned.
       spdlog::error("event=dispatch.sink_unsigned sink={} error={}", core::quoted(s.name),
-                    core::quoted(signer.error()));
+                    core::quoted(made.error()));
     }
+    state.channel =
+        std::make_shared<const adapters::WebhookSink>(s.url, std::move(signer), s.batch_max);
   }
 
   // A reload: sinks of the same name take their new settings (URL, secret, limits, retry
@@ -441,66 +446,53 @@ struct Dispatcher::Impl {
   void send(std::size_t index, std::vector<ItemPtr> batch) {
     SinkState& sink = *sinks[index];
     const policy::Instant sent_at = clock.now();
-    HttpRequest request;
-    request.url = sink.config.url;
-    request.timeout = sink.config.timeout;
-    request.connect_timeout = std::min(sink.config.timeout, std::chrono::milliseconds{5'000});
-    std::string& body = request.body;
-    // A sink taking batches always gets an array, even of one: one shape to parse.
-    const bool array = sink.config.batch_max > 1;
-    if (array)
-      body += '[';
-    std::vector<std::string> ids;
-    ids.reserve(batch.size());
-    for (std::size_t i = 0; i < batch.size(); ++i) {
-      const Item& item = *batch[i];
-      if (i)
-        body += ',';
-      const std::string received = local_time(item.d.received_at, item.d.timezone);
-      const std::string released = local_time(item.d.released_at, item.d.timezone);
-      adapters::append_webhook_delivery(body, {.delivery_id = item.delivery_id,
-                                               .source = item.d.source,
-                                               .event_id = item.d.event_id,
-                                               .establishment = item.d.establishment,
-                                               .category = policy::to_string(item.d.category),
-                                               .urgent = item.d.urgent,
-                                               .recipient = item.d.recipient,
-                                               .role = policy::to_string(item.d.role),
-                                               .event_body = item.d.body,
-                                               .received_at = received,
-                                               .released_at = released});
-      ids.push_back(item.delivery_id);
+    // The local times outlive the views the channel reads.
+    std::vector<std::string> times;
+    times.reserve(2 * batch.size());
+    std::vector<adapters::OutboundDelivery> deliveries;
+    deliveries.reserve(batch.size());
+    for (const ItemPtr& item : batch) {
+      const auto& d = item->d;
+      times.push_back(local_time(d.received_at, d.timezone));
+      times.push_back(local_time(d.released_at, d.timezone));
+      deliveries.push_back({.delivery_id = item->delivery_id,
+                            .source = d.source,
+                            .event_id = d.event_id,
+                            .establishment = d.establishment,
+                            .category = policy::to_string(d.category),
+                            .urgent = d.urgent,
+                            .recipient = d.recipient,
+                            .role = policy::to_string(d.role),
+                            .event_body = d.body,
+                            .received_at = times[times.size() - 2],
+                            .released_at = times.back()});
     }
-    if (array)
-      body += ']';
-    const std::string webhook_id = array ? adapters::webhook_batch_id(ids) : ids.front();
     const std::int64_t timestamp =
         std::chrono::duration_cast<std::chrono::seconds>(sent_at.time_since_epoch()).count();
-    request.headers = {{"Content-Type", "application/json"},
-                       {"User-Agent", "treve/0.1"},
-                       {"webhook-id", webhook_id},
-                       {"webhook-timestamp", std::to_string(timestamp)}};
-    std::string signature;
-    if (sink.signer)
-      signature = sink.signer->sign(webhook_id, timestamp, body);
-    request.headers.emplace_back("webhook-signature", signature);
+    auto built = sink.channel->build(deliveries, timestamp);
     ++sink.in_flight;
     ++in_flight;
     ++requests;
-    if (signature.empty()) {
-      // Never sent unsigned: counted as a failed attempt, retried.
+    if (!built) {
+      // Counted as a failed attempt, retried.
       HttpResponse failed;
-      failed.error = "cannot sign the request";
-      boost::asio::post(ioc, [this, index, batch = std::move(batch), webhook_id, sent_at,
+      failed.error = built.error();
+      std::string id = batch.front()->delivery_id;
+      boost::asio::post(ioc, [this, index, batch = std::move(batch), id = std::move(id), sent_at,
                               failed = std::move(failed)]() mutable {
-        answered(index, batch, webhook_id, sent_at, std::move(failed));
+        answered(index, batch, id, sent_at, std::move(failed));
       });
       return;
     }
+    HttpRequest request;
+    request.url = std::move(built->url);
+    request.headers = std::move(built->headers);
+    request.body = std::move(built->body);
+    request.timeout = sink.config.timeout;
+    request.connect_timeout = std::min(sink.config.timeout, std::chrono::milliseconds{5'000});
     http.post(std::move(request),
-              [this, index, batch = std::move(batch), webhook_id, sent_at](HttpResponse r) {
-                answered(index, batch, webhook_id, sent_at, std::move(r));
-              });
+              [this, index, batch = std::move(batch), id = std::move(built->id),
+               sent_at](HttpResponse r) { answered(index, batch, id, sent_at, std::move(r)); });
   }
 
   void answered(std::size_t index, const std::vector<ItemPtr>& batch, const std::string& webhook_id,
@@ -516,14 +508,14 @@ struct Dispatcher::Impl {
       return;
     }
     const policy::Instant now = clock.now();
-    const Verdict verdict = classify(response.status);
+    const adapters::Verdict verdict = sink.channel->classify({response.status, response.error});
     std::string error;
-    if (verdict != Verdict::success) {
+    if (verdict != adapters::Verdict::delivered) {
       error = response.status ? "HTTP " + std::to_string(response.status) : response.error;
       spdlog::warn("event=dispatch.attempt_failed sink={} webhook_id={} deliveries={} error={}",
                    core::quoted(sink.config.name), webhook_id, batch.size(), core::quoted(error));
     }
-    if (verdict == Verdict::permanent && batch.size() > 1) {
+    if (verdict == adapters::Verdict::permanent && batch.size() > 1) {
       // Refused as a whole (413, or 400 for one bad delivery among many): each is sent again
       // alone, so that a refusal dead-letters only the delivery it is about. Not an attempt.
       spdlog::warn(
@@ -548,7 +540,7 @@ struct Dispatcher::Impl {
       ++item->d.attempts;
       if (!item->d.first_attempt_at)
         item->d.first_attempt_at = sent_at;
-      if (verdict == Verdict::success) {
+      if (verdict == adapters::Verdict::delivered) {
         record(*item, store::DeliveryOutcome::Kind::delivered, webhook_id, response.status, "",
                now);
         ++delivered;
@@ -556,7 +548,7 @@ struct Dispatcher::Impl {
         continue;
       }
       std::optional<policy::Instant> next;
-      if (verdict == Verdict::retry) {
+      if (verdict == adapters::Verdict::retry) {
         next = next_attempt(schedule, item->d.attempts, *item->d.first_attempt_at, now, retry_after,
                             options.jitter());
       }

@@ -9,14 +9,6 @@
 
 namespace treve::dispatch {
 
-Verdict classify(int status) {
-  if (status >= 200 && status < 300)
-    return Verdict::success;
-  if (status == 0 || status == 408 || status == 429 || status >= 500)
-    return Verdict::retry;
-  return Verdict::permanent;
-}
-
 std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view value,
                                                            policy::Instant now) {
   while (!value.empty() && value.front() == ' ')

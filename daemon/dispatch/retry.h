@@ -10,15 +10,6 @@
 
 namespace treve::dispatch {
 
-enum class Verdict {
-  success,    // 2xx
-  retry,      // no answer (network error, timeout), 408, 429, 5xx
-  permanent,  // any other status: the request itself is refused
-};
-
-// `status` 0 means no answer came.
-Verdict classify(int status);
-
 struct RetrySchedule {
   std::chrono::milliseconds initial{1'000};
   std::chrono::milliseconds max_interval{3'600'000};

@@ -1,4 +1,5 @@
-// The retry rules of the dispatcher: which answers are retried, Retry-After, the backoff.
+// The retry rules of the dispatcher: Retry-After and the backoff (which answers are retried is
+// the sink's: tests/adapters/webhook_sink_test.cpp).
 #include "daemon/dispatch/retry.h"
 
 #include <gtest/gtest.h>
@@ -13,15 +14,6 @@ using std::chrono::milliseconds;
 
 policy::Instant at(std::string_view s) {
   return *policy::parse_rfc3339(s);
-}
-
-TEST(RetryClassify, TwoHundredsSucceedTransientErrorsRetryOtherClientErrorsArePermanent) {
-  for (int s : {200, 201, 202, 204, 299})
-    EXPECT_EQ(classify(s), Verdict::success) << s;
-  for (int s : {0, 408, 429, 500, 502, 503, 504, 599})
-    EXPECT_EQ(classify(s), Verdict::retry) << s;
-  for (int s : {100, 301, 304, 400, 401, 403, 404, 409, 410, 413, 422})
-    EXPECT_EQ(classify(s), Verdict::permanent) << s;
 }
 
 TEST(RetryAfter, ReadsDelaySecondsAndHttpDates) {
