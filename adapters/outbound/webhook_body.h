@@ -13,21 +13,11 @@
 #include <string>
 #include <string_view>
 
+#include "adapters/outbound/sink.h"
+
 namespace treve::adapters {
 
-struct WebhookDelivery {
-  std::string_view delivery_id;
-  std::string_view source;
-  std::string_view event_id;
-  std::string_view establishment;
-  std::string_view category;
-  bool urgent = false;
-  std::string_view recipient;
-  std::string_view role;
-  std::string_view event_body;   // the canonical event as received (JSON text)
-  std::string_view received_at;  // RFC 3339, the establishment's local time
-  std::string_view released_at;
-};
+using WebhookDelivery = OutboundDelivery;
 
 // Appends the JSON object of one delivery to `out`.
 void append_webhook_delivery(std::string& out, const WebhookDelivery& d);

@@ -31,17 +31,7 @@ std::expected<OutboundRequest, std::string> WebhookSink::build(
     const OutboundDelivery& d = batch[i];
     if (i)
       body += ',';
-    append_webhook_delivery(body, {.delivery_id = d.delivery_id,
-                                   .source = d.source,
-                                   .event_id = d.event_id,
-                                   .establishment = d.establishment,
-                                   .category = d.category,
-                                   .urgent = d.urgent,
-                                   .recipient = d.recipient,
-                                   .role = d.role,
-                                   .event_body = d.event_body,
-                                   .received_at = d.received_at,
-                                   .released_at = d.released_at});
+    append_webhook_delivery(body, d);
     ids.emplace_back(d.delivery_id);
   }
   if (array_)

@@ -1,42 +1,13 @@
 #include "daemon/core/log_field.h"
 
+#include "daemon/core/json_text.h"
+
 namespace treve::core {
 
+// JSON's string escaping: quotes, backslashes and every control character, line breaks
+// included, are escaped; a reader can unescape a value as a JSON string.
 std::string escape_log_value(std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(s.size() + 2);
-  out += '"';
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (u < 0x20 || u == 0x7f) {
-          out += "\\u00";
-          out += kHex[u >> 4];
-          out += kHex[u & 0xF];
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-  return out;
+  return json_quote(s);
 }
 
 }  // namespace treve::core

@@ -2,9 +2,9 @@
 // operators with grep and by `treve audit verify --heads`. Any value that does not come from
 // trêve itself (a request's path or query, a name from a file, an error text that may quote
 // either) is written through `quoted`: in double quotes, with `"`, `\` and every control
-// character escaped (`\n`, `\t`, `\u001b`…), so that one log line stays one line and no value
-// can pose as another field or as a line the daemon writes. Numbers and trêve's own constants
-// need not be quoted.
+// character escaped as in a JSON string (`\n`, `\t`, `\u001b`…), so that one log line stays one
+// line and no value can pose as another field or as a line the daemon writes. Numbers and
+// trêve's own constants need not be quoted.
 #pragma once
 
 #include <string>

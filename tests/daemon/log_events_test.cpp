@@ -19,19 +19,27 @@ std::string read_file(const std::filesystem::path& p) {
   return s.str();
 }
 
-std::set<std::string> logged_events() {
-  // A call to spdlog whose format string starts with "event=NAME".
-  static const std::regex call(
-      R"re(spdlog::(?:info|warn|error|debug|critical)\(\s*"event=([a-z_]+\.[a-z_]+))re");
-  std::set<std::string> out;
+// Every match of `pattern` (its first group) in the daemon's sources, with the file's name.
+std::vector<std::pair<std::string, std::string>> in_sources(const std::regex& pattern) {
+  std::vector<std::pair<std::string, std::string>> out;
   for (const auto& f :
        std::filesystem::recursive_directory_iterator(std::string(TREVE_SOURCE_DIR) + "/daemon")) {
     if (f.path().extension() != ".cpp" && f.path().extension() != ".h")
       continue;
     const std::string text = read_file(f.path());
-    for (std::sregex_iterator it(text.begin(), text.end(), call), end; it != end; ++it)
-      out.insert((*it)[1].str());
+    for (std::sregex_iterator it(text.begin(), text.end(), pattern), end; it != end; ++it)
+      out.emplace_back(f.path().filename().string(), (*it)[1].str());
   }
+  return out;
+}
+
+std::set<std::string> logged_events() {
+  // A call to spdlog whose format string starts with "event=NAME".
+  static const std::regex call(
+      R"re(spdlog::(?:info|warn|error|debug|critical)\(\s*"event=([a-z_]+\.[a-z_]+))re");
+  std::set<std::string> out;
+  for (const auto& [file, name] : in_sources(call))
+    out.insert(name);
   return out;
 }
 
@@ -68,14 +76,8 @@ TEST(LogEvents, EveryLogLineOfTheDaemonHasAnEventName) {
   static const std::regex call(
       R"re(spdlog::(?:info|warn|error|debug|critical)\(\s*"(?!event=)([^"]*))re");
   std::vector<std::string> unnamed;
-  for (const auto& f :
-       std::filesystem::recursive_directory_iterator(std::string(TREVE_SOURCE_DIR) + "/daemon")) {
-    if (f.path().extension() != ".cpp" && f.path().extension() != ".h")
-      continue;
-    const std::string text = read_file(f.path());
-    for (std::sregex_iterator it(text.begin(), text.end(), call), end; it != end; ++it)
-      unnamed.push_back(f.path().filename().string() + ": " + (*it)[1].str());
-  }
+  for (const auto& [file, text] : in_sources(call))
+    unnamed.push_back(file + ": " + text);
   EXPECT_THAT(unnamed, ::testing::IsEmpty());
 }
 

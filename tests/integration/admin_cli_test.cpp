@@ -11,11 +11,7 @@ namespace {
 using ::testing::HasSubstr;
 
 TEST(AdminCli, CommentsAndInstantsReachTheAdminApiAsWritten) {
-  DaemonOptions o;
-  o.admin_listen = "127.0.0.1:0";
-  o.extra_config = "\n[[admins]]\nname = \"Rectorat\"\ntoken_sha256 = \"" +
-                   sha256_hex("rectorat-token") + "\"\nrole = \"admin\"\nscope = \"*\"\n";
-  Daemon daemon(o);
+  Daemon daemon(with_rectorat_admin());
   daemon.start();
   const auto dir = std::filesystem::path(daemon.config_path()).parent_path();
   const std::string token = (dir / "token").string(), policy = (dir / "policy.json").string();

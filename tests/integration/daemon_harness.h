@@ -561,6 +561,15 @@ struct DaemonOptions {
   bool national_windows = false;
 };
 
+// A daemon with its admin API on loopback TCP and one administrator of every establishment,
+// "Rectorat", whose token is "rectorat-token".
+inline DaemonOptions with_rectorat_admin(DaemonOptions o = {}) {
+  o.admin_listen = "127.0.0.1:0";
+  o.extra_config += "\n[[admins]]\nname = \"Rectorat\"\ntoken_sha256 = \"" +
+                    sha256_hex("rectorat-token") + "\"\nrole = \"admin\"\nscope = \"*\"\n";
+  return o;
+}
+
 // What a `treve` command printed and how it ended.
 struct ProcessResult {
   int status = -1;  // exit status; 128 + signal when killed; -1 when it could not run

@@ -11,11 +11,7 @@ namespace {
 using ::testing::HasSubstr;
 
 TEST(ExplainInForce, ExplainAndSimulateUseThePolicySavedThroughTheAdminApi) {
-  DaemonOptions o;
-  o.admin_listen = "127.0.0.1:0";
-  o.extra_config = "\n[[admins]]\nname = \"Rectorat\"\ntoken_sha256 = \"" +
-                   sha256_hex("rectorat-token") + "\"\nrole = \"admin\"\nscope = \"*\"\n";
-  Daemon daemon(o);
+  Daemon daemon(with_rectorat_admin());
   daemon.start();
 
   // The harness's [policy] holds nearly all day (its window ends one minute before it starts).
