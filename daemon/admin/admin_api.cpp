@@ -1,7 +1,5 @@
 #include "daemon/admin/admin_api.h"
 
-#include <openssl/crypto.h>
-
 #include <algorithm>
 #include <charconv>
 #include <condition_variable>
@@ -21,6 +19,8 @@
 #include "daemon/audit/trail.h"
 #include "daemon/config/ics_calendar.h"
 #include "daemon/core/digest.h"
+#include "daemon/core/log_text.h"
+#include "daemon/http/auth.h"
 #include "daemon/store/audit_record.h"
 #include "policy/decision.h"
 #include "policy/quiet_window.h"
@@ -64,7 +64,7 @@ Answer problem(int status, std::string_view slug, std::string_view title, std::s
 }
 
 Answer store_failed(const store::StoreError& e) {
-  spdlog::error("event=admin.store_failed error=\"{}\"", e.message);
+  spdlog::error("event=admin.store_failed error={}", core::log_quote(e.message));
   return problem(503, "store-unavailable", "Store unavailable",
                  "the store could not be read or written; nothing was changed, retry later");
 }
@@ -196,19 +196,32 @@ std::vector<std::string> weaker_than_national(const policy::EstablishmentRules& 
   return out;
 }
 
-const config::Admin* authenticate(const config::Config& config, std::string_view header) {
-  static constexpr std::string_view kBearer = "Bearer ";
-  if (header.size() <= kBearer.size() || header.substr(0, kBearer.size()) != kBearer)
-    return nullptr;
-  const std::string digest = core::sha256_hex(header.substr(kBearer.size()));
+// The admin whose token this is, its digest compared in constant time with every admin's;
+// otherwise why not, for the log, and the 401's detail.
+struct Login {
+  const config::Admin* admin = nullptr;
+  std::string_view failure;
+  std::string_view detail;
+};
+
+Login authenticate(const config::Config& config, const http::Request& req) {
+  auto token = http::bearer_token(req);
+  if (!token) {
+    return {nullptr, http::to_string(token.error()),
+            token.error() == http::AuthFailure::missing
+                ? "missing \"Authorization: Bearer <token>\" header"
+                : "expected \"Authorization: Bearer <token>\""};
+  }
+  const std::string digest = core::sha256_hex(*token);
   const config::Admin* found = nullptr;
   for (const auto& a : config.admins) {
-    if (a.token_sha256.size() == digest.size() &&
-        CRYPTO_memcmp(a.token_sha256.data(), digest.data(), digest.size()) == 0) {
+    if (core::same_digest(a.token_sha256, digest))
       found = &a;
-    }
   }
-  return found;
+  if (!found)
+    return {nullptr, "the token matches no [[admins]] entry",
+            "the token matches no [[admins]] entry"};
+  return {found, {}, {}};
 }
 
 std::vector<std::string> split_path(std::string_view path) {
@@ -330,11 +343,13 @@ struct AdminApi::Impl {
     auto written =
         deps.queue.write_and_wait([r, now](store::Store& s) { return s.record_refusal(r, now); });
     if (!written || !*written) {
-      spdlog::error("event=admin.refusal_not_audited error=\"{}\"",
-                    written ? written->error().message : "the writer's queue is full");
+      spdlog::error(
+          "event=admin.refusal_not_audited error={}",
+          core::log_quote(written ? written->error().message : "the writer's queue is full"));
     }
-    spdlog::warn("event=admin.refused admin=\"{}\" path={} establishment={} reason=\"{}\"",
-                 admin.name, r.path, uai, reason);
+    spdlog::warn("event=admin.refused admin={} method={} path={} establishment={} reason={}",
+                 core::log_quote(admin.name), core::log_quote(r.method), core::log_quote(r.path),
+                 core::log_quote(uai), core::log_quote(reason));
     return problem(403, "forbidden", "Forbidden", std::move(reason));
   }
 
@@ -399,8 +414,8 @@ struct AdminApi::Impl {
           {"pointer", pointer}, {"detail", french_error(e.message)}, {"detail_en", e.message}});
     }
     if (errors.empty()) {
-      spdlog::error("event=admin.configuration_invalid error=\"{}\"",
-                    built.error().front().to_string());
+      spdlog::error("event=admin.configuration_invalid error={}",
+                    core::log_quote(built.error().front().to_string()));
       return std::unexpected(problem(500, "configuration-invalid", "Configuration invalid",
                                      "the configuration in force no longer validates; the "
                                      "operator has the details in the log"));
@@ -509,9 +524,8 @@ struct AdminApi::Impl {
     if (!change.applied)
       return problem(503, "unavailable", "Unavailable", "the change could not be applied");
     spdlog::info(
-        "event=admin.policy_changed admin=\"{}\" establishment={} version={} weaker={} "
-        "replanned={}",
-        admin.name, uai, saved, !weaker.empty(), change.replan.moved);
+        "event=admin.policy_changed admin={} establishment={} version={} weaker={} replanned={}",
+        core::log_quote(admin.name), uai, saved, !weaker.empty(), change.replan.moved);
     json::object o;
     o["uai"] = uai;
     o["version"] = saved;
@@ -904,7 +918,7 @@ struct AdminApi::Impl {
 
   // --- routing ----------------------------------------------------------------------------
 
-  Answer process(const http::Request& req) {
+  Answer process(const http::Client& client, const http::Request& req) {
     const std::string target(req.target());
     const std::string path = target.substr(0, target.find('?'));
     const auto method = req.method();
@@ -922,16 +936,14 @@ struct AdminApi::Impl {
       return a;
     }
     auto config = deps.holder.get();
-    auto auth = req.find(bhttp::field::authorization);
-    const config::Admin* admin =
-        auth == req.end()
-            ? nullptr
-            : authenticate(*config, std::string_view(auth->value().data(), auth->value().size()));
-    if (!admin) {
-      return problem(401, "unauthorized", "Unauthorized",
-                     auth == req.end() ? "missing \"Authorization: Bearer <token>\" header"
-                                       : "the token matches no [[admins]] entry");
+    const Login login = authenticate(*config, req);
+    if (!login.admin) {
+      spdlog::warn("event=admin.unauthorized client={} method={} path={} reason={}",
+                   core::log_quote(client.address), core::log_quote(req.method_string()),
+                   core::log_quote(path), core::log_quote(login.failure));
+      return problem(401, "unauthorized", "Unauthorized", std::string(login.detail));
     }
+    const config::Admin* admin = login.admin;
     const auto parts = split_path(std::string_view(path).substr(kPrefix.size()));
     const bool is_admin = admin->role == config::Admin::Role::admin;
     auto only = [&](bhttp::verb v) { return method == v; };
@@ -1059,7 +1071,7 @@ AdminApi::AdminApi(Deps deps) : impl_(std::make_unique<Impl>(std::move(deps))) {
 
 AdminApi::~AdminApi() = default;
 
-void AdminApi::handle(http::Request&& req, http::Respond respond) {
+void AdminApi::handle(const http::Client& client, http::Request&& req, http::Respond respond) {
   const unsigned version = req.version();
   auto shared_req = std::make_shared<http::Request>(std::move(req));
   auto shared_respond = std::make_shared<http::Respond>(std::move(respond));
@@ -1077,12 +1089,12 @@ void AdminApi::handle(http::Request&& req, http::Respond respond) {
     return res;
   };
   Impl* impl = impl_.get();
-  const bool queued = impl->submit([impl, shared_req, shared_respond, to_response] {
+  const bool queued = impl->submit([impl, client, shared_req, shared_respond, to_response] {
     Answer a;
     try {
-      a = impl->process(*shared_req);
+      a = impl->process(client, *shared_req);
     } catch (const std::exception& e) {
-      spdlog::error("event=admin.failed error=\"{}\"", e.what());
+      spdlog::error("event=admin.failed error={}", core::log_quote(e.what()));
       a = problem(500, "internal-error", "Internal error",
                   "the operator has the details in the log");
     }

@@ -1,7 +1,8 @@
 // The admin API and page (docs/admin-api.md), on the admin listener only.
 //
 // Every request but the page's files carries an admin's bearer token; its role and scope
-// decide what it may do, and a refusal is audited. Policy changes are validated by the same
+// decide what it may do, and a refusal is audited; a failed login is logged with the client's
+// address. Policy changes are validated by the same
 // code as the configuration file, stored as versions, put in force at once and re-plan the
 // establishment's held deliveries. Requests are handled one at a time on the API's own thread
 // (they read and write the store and re-plan: never on an I/O thread); a few wait their turn,
@@ -13,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "daemon/http/server.h"
 #include "daemon/core/clock.h"
+#include "daemon/http/server.h"
 #include "daemon/runtime/config_holder.h"
 #include "daemon/runtime/reload.h"
 #include "daemon/store/commit_queue.h"
@@ -41,7 +42,8 @@ class AdminApi {
   AdminApi(const AdminApi&) = delete;
   AdminApi& operator=(const AdminApi&) = delete;
 
-  void handle(http::Request&& req, http::Respond respond);
+  // `client` names the sender in the log of a failed login.
+  void handle(const http::Client& client, http::Request&& req, http::Respond respond);
 
  private:
   struct Impl;

@@ -385,3 +385,59 @@ TEST_F(AdminApi, DeadLettersAreListedAndReplayedWithinScope) {
 
 }  // namespace
 }  // namespace treve::itest
+
+namespace treve::itest {
+namespace {
+
+// RFC 9110: the scheme is case-insensitive, one or more spaces before the token.
+TEST_F(AdminApi, TheBearerSchemeIsCaseInsensitiveOnBothListeners) {
+  for (const std::string scheme : {"Bearer ", "bearer ", "BEARER ", "beArer   "}) {
+    SCOPED_TRACE(scheme);
+    auto admin = HttpClient(daemon_.admin_port())
+                     .request(bhttp::verb::get, "/v1/admin/me", "",
+                              {{"Authorization", scheme + "durand-token"}});
+    EXPECT_EQ(admin.status, 200) << admin;
+    // An unknown event is 404 only once the connector is known.
+    auto ingest = HttpClient(daemon_.port())
+                      .request(bhttp::verb::get, "/v1/events/never-sent", "",
+                               {{"Authorization", scheme + kEntToken}});
+    EXPECT_EQ(ingest.status, 404) << ingest;
+  }
+}
+
+// A failed login is 401 on both listeners, and logged with the client's address and the reason,
+// never with the token.
+TEST_F(AdminApi, FailedLoginsAre401AndLoggedWithoutTheToken) {
+  const std::vector<std::string> headers = {"",  // no header at all
+                                            "Bearer",
+                                            "Bearer ",
+                                            "Basic ZHVyYW5kOnRva2Vu",
+                                            "Bearerdurand-token",
+                                            "Bearer durand-token extra",
+                                            "Bearer s3cret-nobody-has",
+                                            "Bearer dur\"and\\token"};
+  for (const auto& h : headers) {
+    SCOPED_TRACE(h);
+    Headers with;
+    if (!h.empty())
+      with.emplace_back("Authorization", h);
+    auto admin =
+        HttpClient(daemon_.admin_port()).request(bhttp::verb::get, "/v1/admin/me", "", with);
+    EXPECT_EQ(admin.status, 401) << admin;
+    auto ingest = HttpClient(daemon_.port()).request(bhttp::verb::get, "/v1/events/x", "", with);
+    EXPECT_EQ(ingest.status, 401) << ingest;
+  }
+  ASSERT_TRUE(daemon_.wait_for_log("event=ingest.unauthorized", 5s));
+  const std::string log = daemon_.stderr_log();
+  EXPECT_EQ(daemon_.log_count("event=admin.unauthorized"), headers.size()) << log;
+  EXPECT_EQ(daemon_.log_count("event=ingest.unauthorized"), headers.size()) << log;
+  EXPECT_GE(daemon_.log_count("client=\"127.0.0.1:"), 2 * headers.size()) << log;
+  EXPECT_THAT(log, HasSubstr("reason=\"missing Authorization header\""));
+  EXPECT_THAT(log, HasSubstr("reason=\"the token matches no [[admins]] entry\""));
+  EXPECT_THAT(log, HasSubstr("reason=\"the token matches no connector\""));
+  EXPECT_THAT(log, ::testing::Not(HasSubstr("s3cret-nobody-has")));
+  EXPECT_THAT(log, ::testing::Not(HasSubstr("ZHVyYW5kOnRva2Vu")));
+  EXPECT_THAT(log, ::testing::Not(HasSubstr("dur\"and")));
+}
+}  // namespace
+}  // namespace treve::itest
