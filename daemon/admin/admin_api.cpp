@@ -1,17 +1,21 @@
 #include "daemon/admin/admin_api.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <condition_variable>
 #include <deque>
 #include <map>
 #include <mutex>
+
 #include <sstream>
 #include <thread>
 
 #include <spdlog/spdlog.h>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
+#include <boost/url/params_view.hpp>
+#include <boost/url/parse_query.hpp>
 
 #include "daemon/admin/assets.h"
 #include "daemon/admin/french.h"
@@ -60,6 +64,7 @@ Answer problem(int status, std::string_view slug, std::string_view title, std::s
   Answer a{status, "application/problem+json", json::serialize(o), {}};
   if (status == 401)
     a.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"treve-admin\"");
+
   return a;
 }
 
@@ -224,8 +229,8 @@ Login authenticate(const config::Config& config, const http::Request& req) {
   return {found, {}, {}};
 }
 
-std::vector<std::string> split_path(std::string_view path) {
-  std::vector<std::string> out;
+std::vector<std::string_view> split_path(std::string_view path) {
+  std::vector<std::string_view> out;
   std::size_t at = 0;
   while (at < path.size()) {
     auto next = path.find('/', at);
@@ -238,49 +243,61 @@ std::vector<std::string> split_path(std::string_view path) {
   return out;
 }
 
-// The query string's parameters (no percent-decoding beyond '+' and %XX).
-std::vector<std::pair<std::string, std::string>> query_of(std::string_view target) {
-  std::vector<std::pair<std::string, std::string>> out;
-  auto q = target.find('?');
-  if (q == std::string_view::npos)
-    return out;
-  auto decode = [](std::string_view s) {
-    std::string r;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-      if (s[i] == '+') {
-        r += ' ';
-      } else if (s[i] == '%' && i + 2 < s.size()) {
-        r += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
-        i += 2;
-      } else {
-        r += s[i];
-      }
+// A request's query parameters, percent-decoded as RFC 3986 says, with "+" as a space (as
+// forms and the page's URLSearchParams send it).
+class Query {
+ public:
+  // The parameters of `query` (what follows "?"); or why it is not a query string: a malformed
+  // percent-escape, or a parameter given more than once.
+  static std::expected<Query, std::string> parse(std::string_view query) {
+    Query q;
+    if (query.empty())
+      return q;
+    // A copy: Boost.URL 1.81's parse_query reads past the end of a view to the next NUL
+    // (boostorg/url#757), and the request target is a view into the whole request header.
+    const std::string text(query);
+    if (!boost::urls::parse_query(text))
+      return std::unexpected("the query string is not valid percent-encoded text");
+    // Valid, as just checked: this constructor throws otherwise.
+    for (auto param : boost::urls::params_view(text, boost::urls::encoding_opts(true))) {
+      if (q.find(param.key))
+        return std::unexpected(param.key + ": given more than once");
+      q.params_.emplace_back(std::move(param.key), std::move(param.value));
     }
-    return r;
-  };
-  std::string_view rest = target.substr(q + 1);
-  while (!rest.empty()) {
-    auto amp = rest.find('&');
-    auto item = rest.substr(0, amp);
-    auto eq = item.find('=');
-    try {
-      out.emplace_back(decode(item.substr(0, eq)),
-                       eq == std::string_view::npos ? "" : decode(item.substr(eq + 1)));
-    } catch (const std::exception&) {
-    }
-    if (amp == std::string_view::npos)
-      break;
-    rest = rest.substr(amp + 1);
+    return q;
   }
-  return out;
-}
 
-std::string param(const std::vector<std::pair<std::string, std::string>>& q, std::string_view key) {
-  for (const auto& [k, v] : q) {
-    if (k == key)
-      return v;
+  // The parameter's value; empty when absent.
+  std::string get(std::string_view key) const {
+    const auto* v = find(key);
+    return v ? *v : std::string();
   }
-  return {};
+
+ private:
+  const std::string* find(std::string_view key) const {
+    for (const auto& [k, v] : params_) {
+      if (k == key)
+        return &v;
+    }
+    return nullptr;
+  }
+  std::vector<std::pair<std::string, std::string>> params_;
+};
+
+// Whether `segments` (of the path under /v1/admin/) are `pattern`'s, "{uai}" matching any one
+// segment, which is then `uai`.
+bool matches(std::string_view pattern, const std::vector<std::string_view>& segments,
+             std::string_view& uai) {
+  const auto parts = split_path(pattern);
+  if (parts.size() != segments.size())
+    return false;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    if (parts[i] == "{uai}")
+      uai = segments[i];
+    else if (parts[i] != segments[i])
+      return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -328,6 +345,17 @@ struct AdminApi::Impl {
     return true;
   }
 
+  // What a route's handler is given: the request, its admin (authenticated, role and scope
+  // checked), the configuration in force, the decoded query, and the establishment the route
+  // names, a valid UAI in the admin's scope (null when it names none).
+  struct Call {
+    const http::Request& req;
+    const config::Admin& admin;
+    const config::Config& config;
+    const Query& query;
+    const policy::Uai* uai;
+  };
+
   // --- access -----------------------------------------------------------------------------
 
   Answer refuse(const config::Admin& admin, const http::Request& req, std::string_view uai,
@@ -367,7 +395,9 @@ struct AdminApi::Impl {
     return versions->front();
   }
 
-  Answer get_policy(const config::Admin& admin, const std::string& uai) {
+  Answer get_policy(const Call& call) {
+    const config::Admin& admin = call.admin;
+    const std::string& uai = call.uai->code;
     auto config = deps.holder.get();
     const bool by_file = config->managed_by_file(uai);
     std::optional<Answer> failed;
@@ -385,7 +415,7 @@ struct AdminApi::Impl {
       own = json::parse(current->document, ec);
     }
     o["policy"] = own;
-    const auto& rules = config->policy->find(*policy::parse_uai(uai)).rules();
+    const auto& rules = config->policy->find(*call.uai).rules();
     o["effective"] = effective_json(rules);
     o["weaker"] = json::value_from(weaker_than_national(rules));
     return json_answer(200, o);
@@ -420,6 +450,7 @@ struct AdminApi::Impl {
                                      "the configuration in force no longer validates; the "
                                      "operator has the details in the log"));
     }
+
     const std::string detail = errors.size() == 1
                                    ? std::string(errors[0].as_object().at("detail").as_string())
                                    : std::to_string(errors.size()) + " errors in the policy";
@@ -446,9 +477,10 @@ struct AdminApi::Impl {
   }
 
   // PUT (a document) and rollback (an earlier version's document).
-  Answer save(const config::Admin& admin, const std::string& uai, const json::object& policy,
-              const std::string& comment, bool confirm_weaker,
+  Answer save(const config::Admin& admin, const policy::Uai& establishment,
+              const json::object& policy, const std::string& comment, bool confirm_weaker,
               std::optional<std::int64_t> expected_version, std::int64_t rollback_of) {
+    const std::string& uai = establishment.code;
     auto running = deps.holder.get();
     if (running->managed_by_file(uai)) {
       return problem(409, "managed-by-file", "Managed by the configuration file",
@@ -479,7 +511,7 @@ struct AdminApi::Impl {
               return nullptr;
             }
           }
-          weaker = weaker_than_national((*next)->policy->find(*policy::parse_uai(uai)).rules());
+          weaker = weaker_than_national((*next)->policy->find(establishment).rules());
           if (!weaker.empty() && !confirm_weaker) {
             refused = problem(409, "weaker-policy", "Weaker than the national default",
                               "this policy protects less than the national default; send it "
@@ -534,8 +566,8 @@ struct AdminApi::Impl {
     return json_answer(200, o);
   }
 
-  Answer put_policy(const config::Admin& admin, const std::string& uai, const http::Request& req) {
-    auto body = body_of(req);
+  Answer put_policy(const Call& call) {
+    auto body = body_of(call.req);
     if (body.error)
       return *body.error;
     const auto& o = body.object;
@@ -547,6 +579,7 @@ struct AdminApi::Impl {
                        {{"pointer", "/" + std::string(k)}});
       }
     }
+
     const json::value* policy = o.if_contains("policy");
     if (!policy || !policy->is_object()) {
       return problem(400, "invalid-field", "Invalid field", "\"policy\" must be an object",
@@ -557,6 +590,7 @@ struct AdminApi::Impl {
       return problem(400, "invalid-field", "Invalid field",
                      "\"comment\" must say why the policy changes", {{"pointer", "/comment"}});
     }
+
     bool confirm = false;
     if (const json::value* c = o.if_contains("confirm_weaker"); c && !c->is_null()) {
       if (!c->is_bool()) {
@@ -573,14 +607,16 @@ struct AdminApi::Impl {
       }
       expected = e->as_int64();
     }
-    return save(admin, uai, policy->as_object(), std::string(comment->as_string()), confirm,
-                expected, 0);
+    return save(call.admin, *call.uai, policy->as_object(), std::string(comment->as_string()),
+                confirm, expected, 0);
   }
 
-  Answer rollback(const config::Admin& admin, const std::string& uai, const http::Request& req) {
-    auto body = body_of(req);
+  Answer rollback(const Call& call) {
+    const std::string& uai = call.uai->code;
+    auto body = body_of(call.req);
     if (body.error)
       return *body.error;
+
     const json::value* version = body.object.if_contains("version");
     const json::value* comment = body.object.if_contains("comment");
     if (!version || !version->is_int64()) {
@@ -591,8 +627,10 @@ struct AdminApi::Impl {
       return problem(400, "invalid-field", "Invalid field",
                      "\"comment\" must say why the policy goes back", {{"pointer", "/comment"}});
     }
+
     const json::value* c = body.object.if_contains("confirm_weaker");
     const bool confirm = c && c->is_bool() && c->as_bool();
+
     auto versions = deps.store.policy_versions(uai);
     if (!versions)
       return store_failed(versions.error());
@@ -605,19 +643,19 @@ struct AdminApi::Impl {
         return problem(500, "internal-error", "Internal error", "the stored version is damaged");
       const std::optional<std::int64_t> expected =
           versions->empty() ? std::optional<std::int64_t>{} : versions->front().version;
-      return save(admin, uai, doc.as_object(), std::string(comment->as_string()), confirm, expected,
-                  v.version);
+      return save(call.admin, *call.uai, doc.as_object(), std::string(comment->as_string()),
+                  confirm, expected, v.version);
     }
     return problem(
         404, "not-found", "Not found",
         "establishment " + uai + " has no version " + std::to_string(version->as_int64()));
   }
 
-  Answer versions(const std::string& uai) {
-    auto versions = deps.store.policy_versions(uai);
+  Answer versions(const Call& call) {
+    auto versions = deps.store.policy_versions(call.uai->code);
     if (!versions)
       return store_failed(versions.error());
-    const date::time_zone* zone = deps.holder.get()->policy->find(*policy::parse_uai(uai)).zone();
+    const date::time_zone* zone = deps.holder.get()->policy->find(*call.uai).zone();
     json::array out;
     for (const auto& v : *versions) {
       json::object o;
@@ -633,14 +671,16 @@ struct AdminApi::Impl {
     return json_answer(200, out);
   }
 
-  Answer preview(const std::string& uai, const http::Request& req) {
+  Answer preview(const Call& call) {
+    const std::string& uai = call.uai->code;
     json::object o;
-    if (!req.body().empty()) {
-      auto body = body_of(req);
+    if (!call.req.body().empty()) {
+      auto body = body_of(call.req);
       if (body.error)
         return *body.error;
       o = std::move(body.object);
     }
+
     std::shared_ptr<const config::Config> config = deps.holder.get();
     if (const json::value* draft = o.if_contains("policy"); draft && !draft->is_null()) {
       if (!draft->is_object()) {
@@ -677,7 +717,7 @@ struct AdminApi::Impl {
                      {{"pointer", "/category"}});
     if (!role)
       return problem(400, "invalid-field", "Invalid field", "unknown role", {{"pointer", "/role"}});
-    const policy::EstablishmentPolicy& p = config->policy->find(*policy::parse_uai(uai));
+    const policy::EstablishmentPolicy& p = config->policy->find(*call.uai);
     policy::Notification n;
     n.establishment = uai;
     n.category = *category;
@@ -704,8 +744,8 @@ struct AdminApi::Impl {
     return json_answer(200, out);
   }
 
-  Answer ics(const http::Request& req) {
-    auto imported = config::parse_ics_closed_days(req.body());
+  Answer ics(const Call& call) {
+    auto imported = config::parse_ics_closed_days(call.req.body());
     if (!imported) {
       return problem(400, "invalid-calendar", "Invalid calendar", imported.error(),
                      {{"pointer", ""}});
@@ -725,7 +765,8 @@ struct AdminApi::Impl {
 
   // --- the queue and dead letters ---------------------------------------------------------
 
-  Answer queue(const std::string& uai) {
+  Answer queue(const Call& call) {
+    const std::string& uai = call.uai->code;
     auto counts = deps.store.held_by_category(uai);
     if (!counts)
       return store_failed(counts.error());
@@ -738,7 +779,7 @@ struct AdminApi::Impl {
     auto next = deps.store.next_release_of(uai);
     if (!next)
       return store_failed(next.error());
-    const date::time_zone* zone = deps.holder.get()->policy->find(*policy::parse_uai(uai)).zone();
+    const date::time_zone* zone = deps.holder.get()->policy->find(*call.uai).zone();
     json::object o;
     o["establishment"] = uai;
     o["held"] = total;
@@ -767,7 +808,9 @@ struct AdminApi::Impl {
     }
   }
 
-  Answer dead_letters(const config::Admin& admin, const std::string& uai) {
+  Answer dead_letters(const Call& call) {
+    const config::Admin& admin = call.admin;
+    const std::string uai = call.uai ? call.uai->code : std::string();
     json::array out;
     auto dead = all_dead();
     if (!dead)
@@ -793,8 +836,9 @@ struct AdminApi::Impl {
     return json_answer(200, out);
   }
 
-  Answer replay(const config::Admin& admin, const http::Request& req) {
-    auto body = body_of(req);
+  Answer replay(const Call& call) {
+    const config::Admin& admin = call.admin;
+    auto body = body_of(call.req);
     if (body.error)
       return *body.error;
     const json::value* seqs = body.object.if_contains("seqs");
@@ -821,8 +865,11 @@ struct AdminApi::Impl {
                        "no dead letter " + std::to_string(list[i].as_int64()),
                        {{"pointer", pointer}});
       }
-      if (!admin.in_scope(it->second))
-        return refuse(admin, req, it->second, "establishment " + it->second + " is not in scope");
+      if (!admin.in_scope(it->second)) {
+        return refuse(admin, call.req, it->second,
+                      "establishment " + it->second + " is not in scope");
+      }
+
       wanted.push_back(it->first);
     }
     const auto now = deps.clock.now();
@@ -838,22 +885,24 @@ struct AdminApi::Impl {
 
   // --- audit ------------------------------------------------------------------------------
 
-  Answer audit(const config::Admin& admin, const std::string& target, bool stats) {
-    const auto q = query_of(target);
+  Answer audit_records(const Call& call) { return audit(call, false); }
+  Answer audit_stats(const Call& call) { return audit(call, true); }
+
+  Answer audit(const Call& call, bool stats) {
+    const config::Admin& admin = call.admin;
+    const Query& q = call.query;
     std::vector<std::string> establishments;
-    if (auto e = param(q, "establishment"); !e.empty()) {
-      if (!admin.in_scope(e))
-        return problem(403, "forbidden", "Forbidden", "establishment " + e + " is not in scope");
-      establishments.push_back(e);
+    if (call.uai) {  // in scope: checked by dispatch
+      establishments.push_back(call.uai->code);
     } else if (!admin.every_establishment) {
       establishments = admin.scope;
       if (establishments.empty())
         return json_answer(200, json::array{});
     }
     audit::Period period;
-    period.from = param(q, "from");
-    period.to = param(q, "to");
-    const std::string format = param(q, "format").empty() ? "json" : param(q, "format");
+    period.from = q.get("from");
+    period.to = q.get("to");
+    const std::string format = q.get("format").empty() ? "json" : q.get("format");
     if (format != "json" && format != "csv")
       return problem(400, "invalid-query", "Invalid query", "format: expected json or csv");
     auto trail = audit::Trail::open(deps.db_path);
@@ -871,13 +920,13 @@ struct AdminApi::Impl {
     }
     audit::Filter filter;
     filter.establishments = establishments;
-    if (auto k = param(q, "kind"); !k.empty())
+    if (auto k = q.get("kind"); !k.empty())
       filter.kinds.push_back(k);
     if (format == "json") {
-      if (auto c = param(q, "category"); !c.empty())
+      if (auto c = q.get("category"); !c.empty())
         filter.categories.push_back(c);
       filter.newest = 1000;
-      if (auto l = param(q, "limit"); !l.empty()) {
+      if (auto l = q.get("limit"); !l.empty()) {
         std::int64_t n = 0;
         auto [end, ec] = std::from_chars(l.data(), l.data() + l.size(), n);
         if (ec != std::errc{} || end != l.data() + l.size() || n < 1 || n > 100'000)
@@ -918,23 +967,57 @@ struct AdminApi::Impl {
 
   // --- routing ----------------------------------------------------------------------------
 
-  Answer process(const http::Client& client, const http::Request& req) {
-    const std::string target(req.target());
-    const std::string path = target.substr(0, target.find('?'));
-    const auto method = req.method();
-    if (!path.starts_with(kPrefix)) {
-      if (method != bhttp::verb::get && method != bhttp::verb::head)
-        return problem(405, "method-not-allowed", "Method not allowed", "use GET");
-      if (path == "/favicon.ico")  // browsers ask; the page declares none
-        return {204, "image/x-icon", {}, {}};
-      const Asset* asset = find_asset(path);
-      if (!asset)
-        return problem(404, "not-found", "Not found", "no such page");
-      Answer a{200, std::string(asset->content_type), std::string(asset->body), {}};
-      a.headers.emplace_back("Content-Security-Policy",
-                             "default-src 'self'; frame-ancestors 'none'; base-uri 'none'");
-      return a;
-    }
+  // Where a route's establishment comes from.
+  enum class Establishment {
+    none,
+    in_path,           // the {uai} segment
+    in_query,          // ?establishment=UAI, optional
+    required_in_query  // ?establishment=UAI
+  };
+
+  struct Route {
+    bhttp::verb method;
+    std::string_view pattern;  // the path under /v1/admin/; {uai} is an establishment
+    Establishment establishment;
+    bool admin_only;  // auditors are refused, with `refusal` as the reason
+    std::string_view refusal;
+    Answer (Impl::*handler)(const Call&);
+  };
+
+  // Every endpoint of the API (docs/admin-api.md), in the order of the Allow header.
+  static std::span<const Route> routes() {
+    using E = Establishment;
+    using V = bhttp::verb;
+    static constexpr std::string_view kMayNotChange = "an auditor may not change a policy";
+    static constexpr std::string_view kMayNotSeeDead =
+        "an auditor may not see or replay dead letters";
+    static const std::array<Route, 12> kRoutes = {{
+        {V::get, "me", E::none, false, {}, &Impl::me},
+        {V::get, "establishments/{uai}/policy", E::in_path, false, {}, &Impl::get_policy},
+        {V::put, "establishments/{uai}/policy", E::in_path, true, kMayNotChange, &Impl::put_policy},
+        {V::get, "establishments/{uai}/versions", E::in_path, false, {}, &Impl::versions},
+        {V::post, "establishments/{uai}/rollback", E::in_path, true, kMayNotChange,
+         &Impl::rollback},
+        {V::post, "establishments/{uai}/preview", E::in_path, false, {}, &Impl::preview},
+        {V::post, "establishments/{uai}/ics", E::in_path, true, kMayNotChange, &Impl::ics},
+        {V::get, "queue", E::required_in_query, false, {}, &Impl::queue},
+        {V::get, "dead-letters", E::in_query, true, kMayNotSeeDead, &Impl::dead_letters},
+        {V::post, "dead-letters/replay", E::none, true, kMayNotSeeDead, &Impl::replay},
+        {V::get, "audit", E::in_query, false, {}, &Impl::audit_records},
+        {V::get, "stats", E::in_query, false, {}, &Impl::audit_stats},
+    }};
+    return kRoutes;
+  }
+
+  // The checks, in this order, each answering at once: the token (401); the path (404); the
+  // path's UAI (404) and scope (403); the method (405); the query (400), its UAI (400); the
+  // role (403); the query's UAI's scope (403). Then the route's handler.
+  Answer dispatch(const http::Client& client, const http::Request& req) {
+    const std::string_view target(req.target().data(), req.target().size());
+    const std::size_t mark = target.find('?');
+    const std::string_view path = target.substr(0, mark);
+    if (!path.starts_with(kPrefix))
+      return page(req, path);
     auto config = deps.holder.get();
     const Login login = authenticate(*config, req);
     if (!login.admin) {
@@ -943,106 +1026,84 @@ struct AdminApi::Impl {
                    core::log_quote(path), core::log_quote(login.failure));
       return problem(401, "unauthorized", "Unauthorized", std::string(login.detail));
     }
-    const config::Admin* admin = login.admin;
-    const auto parts = split_path(std::string_view(path).substr(kPrefix.size()));
-    const bool is_admin = admin->role == config::Admin::Role::admin;
-    auto only = [&](bhttp::verb v) { return method == v; };
-    auto not_allowed = [&](const char* allow) {
-      Answer a = problem(405, "method-not-allowed", "Method not allowed",
-                         std::string("allowed: ") + allow);
+    const config::Admin& admin = *login.admin;
+
+    const auto segments = split_path(path.substr(kPrefix.size()));
+    std::vector<const Route*> matching;
+    std::string_view uai_segment;
+    for (const Route& r : routes()) {
+      if (matches(r.pattern, segments, uai_segment))
+        matching.push_back(&r);
+    }
+    if (matching.empty())
+      return problem(404, "not-found", "Not found", "no such resource under /v1/admin/");
+
+    std::optional<policy::Uai> uai;
+    if (matching.front()->establishment == Establishment::in_path) {
+      auto parsed = policy::parse_uai(uai_segment);
+      if (!parsed)
+        return problem(404, "not-found", "Not found", "not an establishment: " + parsed.error());
+      if (!admin.in_scope(parsed->code))
+        return refuse(admin, req, parsed->code,
+                      "establishment " + parsed->code + " is not in scope");
+      uai = std::move(*parsed);
+    }
+
+    const auto route = std::find_if(matching.begin(), matching.end(),
+                                    [&](const Route* r) { return r->method == req.method(); });
+    if (route == matching.end()) {
+      std::string allow;
+      for (const Route* r : matching)
+        allow += (allow.empty() ? "" : ", ") + std::string(bhttp::to_string(r->method));
+      Answer a = problem(405, "method-not-allowed", "Method not allowed", "allowed: " + allow);
       a.headers.emplace_back("Allow", allow);
       return a;
-    };
+    }
+    const Route& r = **route;
 
-    if (parts.size() == 1 && parts[0] == "me") {
-      if (!only(bhttp::verb::get))
-        return not_allowed("GET");
-      return me(*admin, *config);
-    }
-    if (parts.size() >= 3 && parts[0] == "establishments") {
-      auto uai = policy::parse_uai(parts[1]);
-      if (!uai) {
-        return problem(404, "not-found", "Not found", "not an establishment: " + uai.error());
-      }
-      const std::string code = uai->code;
-      if (!admin->in_scope(code))
-        return refuse(*admin, req, code, "establishment " + code + " is not in scope");
-      const std::string& what = parts[2];
-      if (parts.size() == 3 && what == "policy") {
-        if (only(bhttp::verb::get))
-          return get_policy(*admin, code);
-        if (only(bhttp::verb::put)) {
-          if (!is_admin)
-            return refuse(*admin, req, code, "an auditor may not change a policy");
-          return put_policy(*admin, code, req);
-        }
-        return not_allowed("GET, PUT");
-      }
-      if (parts.size() == 3 && what == "versions") {
-        if (!only(bhttp::verb::get))
-          return not_allowed("GET");
-        return versions(code);
-      }
-      if (parts.size() == 3 && what == "rollback") {
-        if (!only(bhttp::verb::post))
-          return not_allowed("POST");
-        if (!is_admin)
-          return refuse(*admin, req, code, "an auditor may not change a policy");
-        return rollback(*admin, code, req);
-      }
-      if (parts.size() == 3 && what == "preview") {
-        if (!only(bhttp::verb::post))
-          return not_allowed("POST");
-        return preview(code, req);
-      }
-      if (parts.size() == 3 && what == "ics") {
-        if (!only(bhttp::verb::post))
-          return not_allowed("POST");
-        if (!is_admin)
-          return refuse(*admin, req, code, "an auditor may not change a policy");
-        return ics(req);
-      }
-    }
-    if (parts.size() == 1 && parts[0] == "queue") {
-      if (!only(bhttp::verb::get))
-        return not_allowed("GET");
-      const std::string uai = param(query_of(target), "establishment");
-      if (uai.empty()) {
+    auto query = Query::parse(mark == std::string_view::npos ? "" : target.substr(mark + 1));
+    if (!query)
+      return problem(400, "invalid-query", "Invalid query", query.error());
+    const bool from_query = r.establishment == Establishment::in_query ||
+                            r.establishment == Establishment::required_in_query;
+    if (from_query) {
+      const std::string e = query->get("establishment");
+      if (e.empty() && r.establishment == Establishment::required_in_query)
         return problem(400, "invalid-query", "Invalid query", "establishment=UAI is required");
-      }
-      if (!admin->in_scope(uai))
-        return refuse(*admin, req, uai, "establishment " + uai + " is not in scope");
-      return queue(uai);
-    }
-    if (parts.size() >= 1 && parts[0] == "dead-letters") {
-      const std::string uai = param(query_of(target), "establishment");
-      if (!is_admin)
-        return refuse(*admin, req, uai, "an auditor may not see or replay dead letters");
-      if (parts.size() == 1) {
-        if (!only(bhttp::verb::get))
-          return not_allowed("GET");
-        if (!uai.empty() && !admin->in_scope(uai))
-          return refuse(*admin, req, uai, "establishment " + uai + " is not in scope");
-        return dead_letters(*admin, uai);
-      }
-      if (parts.size() == 2 && parts[1] == "replay") {
-        if (!only(bhttp::verb::post))
-          return not_allowed("POST");
-        return replay(*admin, req);
+      if (!e.empty()) {
+        auto parsed = policy::parse_uai(e);
+        if (!parsed)
+          return problem(400, "invalid-query", "Invalid query", "establishment: " + parsed.error());
+        uai = std::move(*parsed);
       }
     }
-    if (parts.size() == 1 && (parts[0] == "audit" || parts[0] == "stats")) {
-      if (!only(bhttp::verb::get))
-        return not_allowed("GET");
-      const std::string uai = param(query_of(target), "establishment");
-      if (!uai.empty() && !admin->in_scope(uai))
-        return refuse(*admin, req, uai, "establishment " + uai + " is not in scope");
-      return audit(*admin, target, parts[0] == "stats");
-    }
-    return problem(404, "not-found", "Not found", "no such resource under /v1/admin/");
+
+    if (r.admin_only && admin.role != config::Admin::Role::admin)
+      return refuse(admin, req, uai ? uai->code : std::string(), std::string(r.refusal));
+    if (from_query && uai && !admin.in_scope(uai->code))
+      return refuse(admin, req, uai->code, "establishment " + uai->code + " is not in scope");
+    return (this->*r.handler)(Call{req, admin, *config, *query, uai ? &*uai : nullptr});
   }
 
-  Answer me(const config::Admin& admin, const config::Config& config) {
+  // The page's files, outside /v1/admin/: no token.
+  static Answer page(const http::Request& req, std::string_view path) {
+    const auto method = req.method();
+    if (method != bhttp::verb::get && method != bhttp::verb::head)
+      return problem(405, "method-not-allowed", "Method not allowed", "use GET");
+    if (path == "/favicon.ico")  // browsers ask; the page declares none
+      return {204, "image/x-icon", {}, {}};
+    const Asset* asset = find_asset(path);
+    if (!asset)
+      return problem(404, "not-found", "Not found", "no such page");
+    Answer a{200, std::string(asset->content_type), std::string(asset->body), {}};
+    a.headers.emplace_back("Content-Security-Policy",
+                           "default-src 'self'; frame-ancestors 'none'; base-uri 'none'");
+    return a;
+  }
+
+  Answer me(const Call& call) {
+    const config::Admin& admin = call.admin;
+    const config::Config& config = call.config;
     json::object o;
     o["name"] = admin.name;
     o["role"] = config::to_string(admin.role);
@@ -1092,7 +1153,7 @@ void AdminApi::handle(const http::Client& client, http::Request&& req, http::Res
   const bool queued = impl->submit([impl, client, shared_req, shared_respond, to_response] {
     Answer a;
     try {
-      a = impl->process(client, *shared_req);
+      a = impl->dispatch(client, *shared_req);
     } catch (const std::exception& e) {
       spdlog::error("event=admin.failed error={}", core::log_quote(e.what()));
       a = problem(500, "internal-error", "Internal error",

@@ -2,7 +2,8 @@
 //
 // Every request but the page's files carries an admin's bearer token; its role and scope
 // decide what it may do, and a refusal is audited; a failed login is logged with the client's
-// address. Policy changes are validated by the same
+// address. Each endpoint is one row of a route table: method, path, where its establishment
+// comes from, the role it needs, its handler. Policy changes are validated by the same
 // code as the configuration file, stored as versions, put in force at once and re-plan the
 // establishment's held deliveries. Requests are handled one at a time on the API's own thread
 // (they read and write the store and re-plan: never on an I/O thread); a few wait their turn,

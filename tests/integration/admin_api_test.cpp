@@ -389,6 +389,26 @@ TEST_F(AdminApi, DeadLettersAreListedAndReplayedWithinScope) {
 namespace treve::itest {
 namespace {
 
+// A UAI taken from a query parameter is validated before anything uses it: an invalid one is
+// 400 naming the parameter, for every token (a "*" scope included), and the daemon carries on.
+TEST_F(AdminApi, AnInvalidUaiInAQueryIs400NamingTheParameter) {
+  for (const std::string token : {"rectorat-token", "durand-token"}) {
+    for (const std::string path : {"queue", "dead-letters", "audit", "stats"}) {
+      for (const std::string bad : {"0750654d", "0750654X", "75", "0750654D0"}) {
+        SCOPED_TRACE(token + " " + path + " " + bad);
+        auto r = call(bhttp::verb::get, "/v1/admin/" + path + "?establishment=" + bad, token);
+        EXPECT_EQ(r.status, 400) << r;
+        EXPECT_THAT(r.body, HasSubstr("urn:treve:problem:invalid-query"));
+        EXPECT_THAT(r.body, HasSubstr("establishment"));
+      }
+    }
+  }
+  EXPECT_TRUE(daemon_.running());
+  EXPECT_EQ(call(bhttp::verb::get, "/v1/admin/me", "rectorat-token").status, 200);
+  // Not a refusal: nothing audited.
+  EXPECT_EQ(count("SELECT count(*) FROM audit WHERE kind = 'access_refused'"), 0);
+}
+
 // RFC 9110: the scheme is case-insensitive, one or more spaces before the token.
 TEST_F(AdminApi, TheBearerSchemeIsCaseInsensitiveOnBothListeners) {
   for (const std::string scheme : {"Bearer ", "bearer ", "BEARER ", "beArer   "}) {
@@ -438,6 +458,64 @@ TEST_F(AdminApi, FailedLoginsAre401AndLoggedWithoutTheToken) {
   EXPECT_THAT(log, ::testing::Not(HasSubstr("s3cret-nobody-has")));
   EXPECT_THAT(log, ::testing::Not(HasSubstr("ZHVyYW5kOnRva2Vu")));
   EXPECT_THAT(log, ::testing::Not(HasSubstr("dur\"and")));
+}
+
+// The API's paths come from one table: an unknown path is 404, a known one asked with another
+// method is 405 with the methods it takes.
+TEST_F(AdminApi, UnknownPathsAre404AndOtherMethodsAre405WithAllow) {
+  struct Case {
+    bhttp::verb method;
+    std::string target;
+    int status;
+    std::string allow;
+  };
+  const std::vector<Case> cases = {
+      {bhttp::verb::get, "/v1/admin/nope", 404, ""},
+      {bhttp::verb::get, "/v1/admin/", 404, ""},
+      {bhttp::verb::get, "/v1/admin/me/more", 404, ""},
+      {bhttp::verb::get, "/v1/admin/establishments/" + kUai, 404, ""},
+      {bhttp::verb::get, "/v1/admin/establishments/" + kUai + "/nope", 404, ""},
+      {bhttp::verb::get, "/v1/admin/establishments/" + kUai + "/policy/more", 404, ""},
+      {bhttp::verb::get, "/v1/admin/establishments/0750654X/policy", 404, ""},
+      {bhttp::verb::get, "/v1/admin/dead-letters/nope", 404, ""},
+      {bhttp::verb::delete_, "/v1/admin/me", 405, "GET"},
+      {bhttp::verb::patch, "/v1/admin/establishments/" + kUai + "/policy", 405, "GET, PUT"},
+      {bhttp::verb::get, "/v1/admin/establishments/" + kUai + "/rollback", 405, "POST"},
+      {bhttp::verb::get, "/v1/admin/establishments/" + kUai + "/preview", 405, "POST"},
+      {bhttp::verb::get, "/v1/admin/establishments/" + kUai + "/ics", 405, "POST"},
+      {bhttp::verb::post, "/v1/admin/establishments/" + kUai + "/versions", 405, "GET"},
+      {bhttp::verb::post, "/v1/admin/queue?establishment=" + kUai, 405, "GET"},
+      {bhttp::verb::post, "/v1/admin/dead-letters", 405, "GET"},
+      {bhttp::verb::get, "/v1/admin/dead-letters/replay", 405, "POST"},
+      {bhttp::verb::post, "/v1/admin/audit", 405, "GET"},
+      {bhttp::verb::put, "/v1/admin/stats", 405, "GET"},
+  };
+  for (const auto& c : cases) {
+    auto r = call(c.method, c.target, "rectorat-token");
+    EXPECT_EQ(r.status, c.status) << c.method << " " << c.target << ": " << r;
+    EXPECT_THAT(r.body, HasSubstr(c.status == 404 ? "not-found" : "method-not-allowed"));
+    if (!c.allow.empty()) {
+      EXPECT_EQ(r.header("Allow").value_or(""), c.allow) << c.target;
+    }
+  }
+  EXPECT_EQ(count("SELECT count(*) FROM audit WHERE kind = 'access_refused'"), 0);
+}
+
+// Query parameters are percent-decoded as RFC 3986 says; a malformed escape is 400.
+TEST_F(AdminApi, QueryParametersArePercentDecodedAndAMalformedEscapeIs400) {
+  auto r = call(bhttp::verb::get, "/v1/admin/queue?establishment=0750654%44", "durand-token");
+  EXPECT_EQ(r.status, 200) << r;
+  EXPECT_EQ(parse(r).as_object().at("establishment").as_string(), kUai);
+  r = call(bhttp::verb::get,
+           "/v1/admin/audit?establishment=" + kUai + "&from=2026-11-29T00:00:00%2B01:00",
+           "durand-token");
+  EXPECT_EQ(r.status, 200) << r;
+  for (const std::string q : {"kind=%ZZ", "kind=%4", "kind=held%", "establishment=%G0750654D"}) {
+    SCOPED_TRACE(q);
+    r = call(bhttp::verb::get, "/v1/admin/audit?" + q, "durand-token");
+    EXPECT_EQ(r.status, 400) << r;
+    EXPECT_THAT(r.body, HasSubstr("invalid-query"));
+  }
 }
 }  // namespace
 }  // namespace treve::itest
