@@ -138,7 +138,10 @@ std::expected<store::NewEvent, Problem> prepare(const config::Config& config,
     return std::unexpected(parsed.error());
   policy::Notification& n = parsed->notification;
   n.source = connector.name;
-  auto uai = policy::parse_uai(n.establishment);  // validated by the parser
+  auto uai = policy::parse_uai(n.establishment);
+  if (!uai)  // the parser has validated it; should it ever not have, nothing is decided
+    return std::unexpected(
+        problem(400, "invalid-field", "Invalid field", uai.error(), "/establishment"));
   const policy::EstablishmentPolicy& policy = config.policy->find(*uai);
   auto decisions = policy::decide(policy, n, received, connector.may_bypass);
 
