@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
+#include <boost/url/pct_string_view.hpp>
 
 #include "adapters/inbound/canonical_event.h"
 #include "daemon/core/digest.h"
@@ -76,23 +77,12 @@ std::string media_type(std::string_view content_type) {
   return out;
 }
 
-// Percent-decodes a path segment; nullopt when malformed.
+// Percent-decodes a path segment (RFC 3986: "+" is a plus); nullopt when an escape is malformed.
 std::optional<std::string> percent_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out += s[i];
-      continue;
-    }
-    if (i + 2 >= s.size() || !std::isxdigit(static_cast<unsigned char>(s[i + 1])) ||
-        !std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      return std::nullopt;
-    }
-    out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
-    i += 2;
-  }
-  return out;
+  auto valid = boost::urls::make_pct_string_view(s);
+  if (!valid)
+    return std::nullopt;
+  return valid->decode();
 }
 
 // Who is calling: the connector whose token's digest this is (compared in constant time with
