@@ -64,7 +64,8 @@ Answer problem(int status, std::string_view slug, std::string_view title, std::s
   Answer a{status, "application/problem+json", json::serialize(o), {}};
   if (status == 401)
     a.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"treve-admin\"");
-
+  if (status == 503)
+    a.headers.emplace_back("Retry-After", "5");
   return a;
 }
 
@@ -358,8 +359,12 @@ struct AdminApi::Impl {
 
   // --- access -----------------------------------------------------------------------------
 
-  Answer refuse(const config::Admin& admin, const http::Request& req, std::string_view uai,
-                std::string reason) {
+  // Writes a refusal's access_refused record before anything is answered: waits up to
+  // refusal_patience for a place in the writer's queue, then for the commit. Nullopt once it
+  // is committed; otherwise the 503 to answer instead, which says nothing of the refusal (what
+  // was refused is never answered without its record).
+  std::optional<Answer> audit_refusal(const config::Admin& admin, const http::Request& req,
+                                      std::string_view uai, const std::string& reason) {
     store::AccessRefusal r;
     r.admin = admin.name;
     r.role = std::string(config::to_string(admin.role));
@@ -368,16 +373,30 @@ struct AdminApi::Impl {
     r.establishment = std::string(uai);
     r.reason = reason;
     const auto now = deps.clock.now();
-    auto written =
-        deps.queue.write_and_wait([r, now](store::Store& s) { return s.record_refusal(r, now); });
+    auto written = deps.queue.write_and_wait(
+        [r, now](store::Store& s) { return s.record_refusal(r, now); }, deps.refusal_patience);
     if (!written || !*written) {
       spdlog::error(
-          "event=admin.refusal_not_audited error={}",
-          core::log_quote(written ? written->error().message : "the writer's queue is full"));
+          "event=admin.refusal_not_audited admin={} method={} path={} establishment={} "
+          "error={}",
+          core::log_quote(admin.name), core::log_quote(r.method), core::log_quote(r.path),
+          core::log_quote(uai),
+          core::log_quote(written ? written->error().message : "the writer's queue stayed full"));
+      if (!written)
+        return problem(503, "overloaded", "Overloaded", "too many writes are waiting; retry later");
+      return store_failed(written->error());
     }
     spdlog::warn("event=admin.refused admin={} method={} path={} establishment={} reason={}",
                  core::log_quote(admin.name), core::log_quote(r.method), core::log_quote(r.path),
                  core::log_quote(uai), core::log_quote(reason));
+    return std::nullopt;
+  }
+
+  // 403, once audited.
+  Answer refuse(const config::Admin& admin, const http::Request& req, std::string_view uai,
+                std::string reason) {
+    if (auto failed = audit_refusal(admin, req, uai, reason))
+      return *failed;
     return problem(403, "forbidden", "Forbidden", std::move(reason));
   }
 
