@@ -878,17 +878,20 @@ struct AdminApi::Impl {
       if (!list[i].is_int64())
         return problem(400, "invalid-field", "Invalid field", "must be a number",
                        {{"pointer", pointer}});
+      // Another school's dead letter is answered as one that does not exist (the refusal is
+      // audited all the same): the answer tells nothing of which school it belongs to.
       auto it = dead.find(list[i].as_int64());
-      if (it == dead.end()) {
+      const bool in_scope = it != dead.end() && admin.in_scope(it->second);
+      if (it != dead.end() && !in_scope) {
+        if (auto failed = audit_refusal(admin, call.req, it->second,
+                                        "establishment " + it->second + " is not in scope"))
+          return *failed;
+      }
+      if (!in_scope) {
         return problem(404, "not-found", "Not found",
                        "no dead letter " + std::to_string(list[i].as_int64()),
                        {{"pointer", pointer}});
       }
-      if (!admin.in_scope(it->second)) {
-        return refuse(admin, call.req, it->second,
-                      "establishment " + it->second + " is not in scope");
-      }
-
       wanted.push_back(it->first);
     }
     const auto now = deps.clock.now();

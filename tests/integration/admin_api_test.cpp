@@ -369,11 +369,12 @@ TEST_F(AdminApi, DeadLettersAreListedAndReplayedWithinScope) {
     if (d.as_object().at("event_id").as_string() == "lost-2")
       other_seq = d.as_object().at("seq").as_int64();
   }
-  // Replaying another school's letter is refused, and nothing is replayed.
+  // Replaying another school's letter is refused as if it did not exist, and nothing is
+  // replayed.
   auto refused =
       call(bhttp::verb::post, "/v1/admin/dead-letters/replay", "durand-token",
            R"({"seqs":[)" + std::to_string(seq) + "," + std::to_string(other_seq) + "]}");
-  EXPECT_EQ(refused.status, 403) << refused;
+  EXPECT_EQ(refused.status, 404) << refused;
   EXPECT_EQ(count("SELECT count(*) FROM deliveries WHERE state = 'dead'"), 2);
   auto replayed = call(bhttp::verb::post, "/v1/admin/dead-letters/replay", "durand-token",
                        R"({"seqs":[)" + std::to_string(seq) + "]}");
@@ -499,6 +500,50 @@ TEST_F(AdminApi, UnknownPathsAre404AndOtherMethodsAre405WithAllow) {
     }
   }
   EXPECT_EQ(count("SELECT count(*) FROM audit WHERE kind = 'access_refused'"), 0);
+}
+
+// A dead letter of another school is answered as one that does not exist (the refusal is still
+// audited): the answer tells nothing of which school it belongs to.
+TEST_F(AdminApi, ReplayingAnotherSchoolsDeadLetterIsAnsweredAsAnUnknownOne) {
+  HttpClient ingest(daemon_.port());
+  EventSpec spec;
+  spec.id = "lost-other";
+  spec.establishment = kOtherUai;
+  Recipient who;
+  who.id = "u-9";
+  spec.recipients = {who};
+  ASSERT_EQ(ingest.post_event(event_body(spec)).status, 202);
+  {
+    Db db(daemon_.db_path(), false);
+    db.query(
+        "UPDATE deliveries SET state = 'dead', attempts = 7, sink = 'push', "
+        "last_error = 'HTTP 410' WHERE state = 'held'");
+  }
+  const std::int64_t other = count("SELECT max(seq) FROM deliveries WHERE state = 'dead'");
+  ASSERT_GT(other, 0);
+  const std::int64_t unknown = other + 1000;
+  auto theirs = call(bhttp::verb::post, "/v1/admin/dead-letters/replay", "durand-token",
+                     R"({"seqs":[)" + std::to_string(other) + "]}");
+  auto none = call(bhttp::verb::post, "/v1/admin/dead-letters/replay", "durand-token",
+                   R"({"seqs":[)" + std::to_string(unknown) + "]}");
+  EXPECT_EQ(theirs.status, 404) << theirs;
+  EXPECT_EQ(none.status, 404) << none;
+  EXPECT_THAT(theirs.body, ::testing::Not(HasSubstr(kOtherUai)));
+  // The same answer but for the number asked.
+  auto same_shape = [](const HttpResponse& r, std::int64_t seq) {
+    auto o = r.object();
+    std::string detail(o.at("detail").as_string());
+    const std::string number = std::to_string(seq);
+    if (detail.ends_with(number))
+      detail.replace(detail.size() - number.size(), number.size(), "N");
+    o["detail"] = detail;
+    return json::serialize(o);
+  };
+  EXPECT_EQ(same_shape(theirs, other), same_shape(none, unknown));
+  EXPECT_EQ(count("SELECT count(*) FROM audit WHERE kind = 'access_refused' AND establishment = '" +
+                  kOtherUai + "'"),
+            1);
+  EXPECT_EQ(count("SELECT count(*) FROM deliveries WHERE state = 'dead'"), 1);
 }
 
 // Query parameters are percent-decoded as RFC 3986 says; a malformed escape is 400.
