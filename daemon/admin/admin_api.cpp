@@ -39,6 +39,9 @@ namespace json = boost::json;
 
 constexpr std::size_t kMaxWaiting = 64;
 constexpr std::string_view kPrefix = "/v1/admin/";
+// The lengths the page's fields allow (maxlength in daemon/admin/page/app.js), in characters.
+constexpr std::size_t kMaxWindowName = 64;
+constexpr std::size_t kMaxComment = 500;
 
 // An answer, before it becomes an HTTP response.
 struct Answer {
@@ -67,6 +70,52 @@ Answer problem(int status, std::string_view slug, std::string_view title, std::s
   if (status == 503)
     a.headers.emplace_back("Retry-After", "5");
   return a;
+}
+
+// Characters (code points) of UTF-8 text, as a person counts them and the page limits them.
+std::size_t characters(std::string_view utf8) {
+  return static_cast<std::size_t>(std::count_if(utf8.begin(), utf8.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  }));
+}
+
+// The errors of a policy document's window names longer than the page lets one type, as
+// invalid-policy lists them (a name of the wrong type is the configuration's to report).
+json::array too_long_names(const json::object& policy) {
+  json::array errors;
+  const json::value* quiet = policy.if_contains("quiet");
+  if (!quiet || !quiet->is_array())
+    return errors;
+  const json::array& windows = quiet->as_array();
+  for (std::size_t i = 0; i < windows.size(); ++i) {
+    const json::value* name =
+        windows[i].is_object() ? windows[i].as_object().if_contains("name") : nullptr;
+    if (!name || !name->is_string())
+      continue;
+    const std::size_t n = characters(name->as_string());
+    if (n <= kMaxWindowName)
+      continue;
+    errors.push_back(json::object{
+        {"pointer", "/policy/quiet/" + std::to_string(i) + "/name"},
+        {"detail", french_too_long(LimitedText::window_name, kMaxWindowName, n)},
+        {"detail_en", "a window's name must be at most " + std::to_string(kMaxWindowName) +
+                          " characters, got " + std::to_string(n)}});
+  }
+  return errors;
+}
+
+// 400 for a comment longer than the page lets one type, with the French detail for the page.
+std::optional<Answer> too_long_comment(std::string_view comment) {
+  const std::size_t n = characters(comment);
+  if (n <= kMaxComment)
+    return std::nullopt;
+  const std::string english = "\"comment\" must be at most " + std::to_string(kMaxComment) +
+                              " characters, got " + std::to_string(n);
+  json::array errors{json::object{{"pointer", "/comment"},
+                                  {"detail", french_too_long(LimitedText::comment, kMaxComment, n)},
+                                  {"detail_en", english}}};
+  return problem(400, "invalid-field", "Invalid field", english,
+                 {{"pointer", "/comment"}, {"errors", std::move(errors)}});
 }
 
 Answer store_failed(const store::StoreError& e) {
@@ -440,9 +489,11 @@ struct AdminApi::Impl {
     return json_answer(200, o);
   }
 
-  // The configuration with `document` as `uai`'s API policy, or the answer saying why not.
+  // The configuration with `policy` as `uai`'s API policy, or the answer saying why not: the
+  // configuration's errors and names longer than the page allows, each with its pointer.
   std::expected<std::shared_ptr<const config::Config>, Answer> candidate(
-      const config::Config& running, const std::string& uai, const std::string& document) {
+      const config::Config& running, const std::string& uai, const json::object& policy) {
+    const std::string document = json::serialize(policy);
     // The other schools' policies as they are in force (one left out at start or reload for
     // no longer validating stays out: it must not block this school's change).
     std::vector<config::ApiPolicy> policies;
@@ -452,24 +503,27 @@ struct AdminApi::Impl {
     }
     policies.push_back({uai, document});
     auto built = runtime::build_in_force(running, policies);
-    if (built)
-      return *built;
     json::array errors;
-    for (const auto& e : built.error()) {
-      const std::string pointer = config::policy_pointer(e.key, uai);
-      if (pointer.empty())
-        continue;
-      errors.push_back(json::object{
-          {"pointer", pointer}, {"detail", french_error(e.message)}, {"detail_en", e.message}});
+    if (!built) {
+      for (const auto& e : built.error()) {
+        const std::string pointer = config::policy_pointer(e.key, uai);
+        if (pointer.empty())
+          continue;
+        errors.push_back(json::object{
+            {"pointer", pointer}, {"detail", french_error(e.message)}, {"detail_en", e.message}});
+      }
+      if (errors.empty()) {
+        spdlog::error("event=admin.configuration_invalid error={}",
+                      core::log_quote(built.error().front().to_string()));
+        return std::unexpected(problem(500, "configuration-invalid", "Configuration invalid",
+                                       "the configuration in force no longer validates; the "
+                                       "operator has the details in the log"));
+      }
     }
-    if (errors.empty()) {
-      spdlog::error("event=admin.configuration_invalid error={}",
-                    core::log_quote(built.error().front().to_string()));
-      return std::unexpected(problem(500, "configuration-invalid", "Configuration invalid",
-                                     "the configuration in force no longer validates; the "
-                                     "operator has the details in the log"));
-    }
-
+    for (auto& e : too_long_names(policy))
+      errors.push_back(std::move(e));
+    if (errors.empty())
+      return *built;
     const std::string detail = errors.size() == 1
                                    ? std::string(errors[0].as_object().at("detail").as_string())
                                    : std::to_string(errors.size()) + " errors in the policy";
@@ -512,7 +566,7 @@ struct AdminApi::Impl {
     std::vector<std::string> weaker;
     auto change = deps.change_policy(
         [&]() -> std::shared_ptr<const config::Config> {
-          auto next = candidate(*deps.holder.get(), uai, document);
+          auto next = candidate(*deps.holder.get(), uai, policy);
           if (!next) {
             refused = next.error();
             return nullptr;
@@ -609,7 +663,8 @@ struct AdminApi::Impl {
       return problem(400, "invalid-field", "Invalid field",
                      "\"comment\" must say why the policy changes", {{"pointer", "/comment"}});
     }
-
+    if (auto long_comment = too_long_comment(comment->as_string()))
+      return *long_comment;
     bool confirm = false;
     if (const json::value* c = o.if_contains("confirm_weaker"); c && !c->is_null()) {
       if (!c->is_bool()) {
@@ -646,7 +701,8 @@ struct AdminApi::Impl {
       return problem(400, "invalid-field", "Invalid field",
                      "\"comment\" must say why the policy goes back", {{"pointer", "/comment"}});
     }
-
+    if (auto long_comment = too_long_comment(comment->as_string()))
+      return *long_comment;
     const json::value* c = body.object.if_contains("confirm_weaker");
     const bool confirm = c && c->is_bool() && c->as_bool();
 
@@ -711,7 +767,7 @@ struct AdminApi::Impl {
                        "establishment " + uai +
                            " is configured in the configuration file: a draft cannot apply");
       }
-      auto next = candidate(*config, uai, json::serialize(*draft));
+      auto next = candidate(*config, uai, draft->as_object());
       if (!next)
         return next.error();
       config = *next;

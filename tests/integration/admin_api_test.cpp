@@ -546,6 +546,63 @@ TEST_F(AdminApi, ReplayingAnotherSchoolsDeadLetterIsAnsweredAsAnUnknownOne) {
   EXPECT_EQ(count("SELECT count(*) FROM deliveries WHERE state = 'dead'"), 1);
 }
 
+// The national windows, the first one named.
+std::string windows_named(const std::string& name) {
+  return R"({"quiet":[{"days":["mon","tue","wed","thu"],"start":"20:00","end":"07:00","name":")" +
+         name + R"("},{"days":["fri"],"start":"20:00","end":"07:00","end_day":"mon"}]})";
+}
+
+// A PUT of them, confirmed (the harness's configuration has no public holidays: weaker).
+std::string window_named(const std::string& name) {
+  return R"({"policy":)" + windows_named(name) + R"(,"comment":"essai","confirm_weaker":true})";
+}
+
+std::string repeat(std::string_view s, std::size_t n) {
+  std::string out;
+  for (std::size_t i = 0; i < n; ++i)
+    out += s;
+  return out;
+}
+
+// The page's limits (64 characters for a window's name, 500 for a comment) hold on the server
+// too, counted in characters, with the pointer and a French detail for the page.
+TEST_F(AdminApi, TooLongWindowNamesAndCommentsAre400WithTheirPointerInFrench) {
+  auto r = call(bhttp::verb::put, policy_path(kUai), "durand-token", window_named(repeat("n", 65)));
+  ASSERT_EQ(r.status, 400) << r;
+  auto errors = parse(r).as_object().at("errors").as_array();
+  ASSERT_EQ(errors.size(), 1u) << r;
+  EXPECT_EQ(errors[0].as_object().at("pointer").as_string(), "/policy/quiet/0/name");
+  EXPECT_EQ(errors[0].as_object().at("detail").as_string(),
+            "le nom ne peut dépasser 64 caractères (65 reçus)");
+  EXPECT_THAT(std::string(errors[0].as_object().at("detail_en").as_string()),
+              HasSubstr("at most 64 characters"));
+  // A preview's draft is checked alike.
+  r = call(bhttp::verb::post, policy_path(kUai, "preview"), "durand-token",
+           R"({"policy":)" + windows_named(repeat("n", 65)) + "}");
+  EXPECT_EQ(r.status, 400) << r;
+  EXPECT_THAT(r.body, HasSubstr("/policy/quiet/0/name"));
+  // 64 characters, some of them two bytes long, are accepted.
+  r = call(bhttp::verb::put, policy_path(kUai), "durand-token", window_named(repeat("é", 64)));
+  ASSERT_EQ(r.status, 200) << r;
+
+  const std::string policy = R"({"policy":{},"confirm_weaker":true,"comment":")";
+  r = call(bhttp::verb::put, policy_path(kUai), "durand-token", policy + repeat("c", 501) + "\"}");
+  ASSERT_EQ(r.status, 400) << r;
+  auto o = parse(r).as_object();
+  EXPECT_EQ(o.at("pointer").as_string(), "/comment");
+  ASSERT_EQ(o.at("errors").as_array().size(), 1u);
+  EXPECT_EQ(o.at("errors").as_array()[0].as_object().at("pointer").as_string(), "/comment");
+  EXPECT_EQ(o.at("errors").as_array()[0].as_object().at("detail").as_string(),
+            "le commentaire ne peut dépasser 500 caractères (501 reçus)");
+  r = call(bhttp::verb::post, policy_path(kUai, "rollback"), "durand-token",
+           R"({"version":1,"comment":")" + repeat("c", 501) + "\"}");
+  ASSERT_EQ(r.status, 400) << r;
+  EXPECT_THAT(r.body, HasSubstr("/comment"));
+  r = call(bhttp::verb::put, policy_path(kUai), "durand-token", policy + repeat("ç", 500) + "\"}");
+  EXPECT_EQ(r.status, 200) << r;
+  EXPECT_EQ(count("SELECT count(*) FROM policy_versions"), 2);
+}
+
 // Query parameters are percent-decoded as RFC 3986 says; a malformed escape is 400.
 TEST_F(AdminApi, QueryParametersArePercentDecodedAndAMalformedEscapeIs400) {
   auto r = call(bhttp::verb::get, "/v1/admin/queue?establishment=0750654%44", "durand-token");
