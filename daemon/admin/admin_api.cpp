@@ -7,7 +7,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
-
+#include <span>
 #include <sstream>
 #include <thread>
 
@@ -70,6 +70,35 @@ Answer problem(int status, std::string_view slug, std::string_view title, std::s
   if (status == 503)
     a.headers.emplace_back("Retry-After", "5");
   return a;
+}
+
+// The JSON pointer (RFC 6901) of a key of the request's top-level object.
+std::string pointer_to(std::string_view key) {
+  std::string out = "/";
+  for (const char c : key) {
+    if (c == '~')
+      out += "~0";
+    else if (c == '/')
+      out += "~1";
+    else
+      out += c;
+  }
+  return out;
+}
+
+// 400 for the first key of `o` that is not one of `known` (listed in the detail).
+std::optional<Answer> unknown_key(const json::object& o, std::span<const std::string_view> known) {
+  for (const auto& [k, v] : o) {
+    if (std::find(known.begin(), known.end(), std::string_view(k)) != known.end())
+      continue;
+    std::string expected;
+    for (const auto& name : known)
+      expected += (expected.empty() ? "" : ", ") + std::string(name);
+    return problem(400, "invalid-field", "Invalid field",
+                   "unknown key \"" + std::string(k) + "\"; expected " + expected,
+                   {{"pointer", pointer_to(k)}});
+  }
+  return std::nullopt;
 }
 
 // Characters (code points) of UTF-8 text, as a person counts them and the page limits them.
@@ -644,15 +673,10 @@ struct AdminApi::Impl {
     if (body.error)
       return *body.error;
     const auto& o = body.object;
-    for (const auto& [k, v] : o) {
-      if (k != "policy" && k != "comment" && k != "confirm_weaker" && k != "expected_version") {
-        return problem(400, "invalid-field", "Invalid field",
-                       "unknown key \"" + std::string(k) +
-                           "\"; expected policy, comment, confirm_weaker, expected_version",
-                       {{"pointer", "/" + std::string(k)}});
-      }
-    }
-
+    static constexpr std::array<std::string_view, 4> kKeys = {"policy", "comment", "confirm_weaker",
+                                                              "expected_version"};
+    if (auto unknown = unknown_key(o, kKeys))
+      return *unknown;
     const json::value* policy = o.if_contains("policy");
     if (!policy || !policy->is_object()) {
       return problem(400, "invalid-field", "Invalid field", "\"policy\" must be an object",
@@ -690,7 +714,10 @@ struct AdminApi::Impl {
     auto body = body_of(call.req);
     if (body.error)
       return *body.error;
-
+    static constexpr std::array<std::string_view, 3> kKeys = {"version", "comment",
+                                                              "confirm_weaker"};
+    if (auto unknown = unknown_key(body.object, kKeys))
+      return *unknown;
     const json::value* version = body.object.if_contains("version");
     const json::value* comment = body.object.if_contains("comment");
     if (!version || !version->is_int64()) {
@@ -703,9 +730,14 @@ struct AdminApi::Impl {
     }
     if (auto long_comment = too_long_comment(comment->as_string()))
       return *long_comment;
-    const json::value* c = body.object.if_contains("confirm_weaker");
-    const bool confirm = c && c->is_bool() && c->as_bool();
-
+    bool confirm = false;
+    if (const json::value* c = body.object.if_contains("confirm_weaker"); c && !c->is_null()) {
+      if (!c->is_bool()) {
+        return problem(400, "invalid-field", "Invalid field", "must be true or false",
+                       {{"pointer", "/confirm_weaker"}});
+      }
+      confirm = c->as_bool();
+    }
     auto versions = deps.store.policy_versions(uai);
     if (!versions)
       return store_failed(versions.error());
@@ -755,7 +787,17 @@ struct AdminApi::Impl {
         return *body.error;
       o = std::move(body.object);
     }
-
+    static constexpr std::array<std::string_view, 4> kKeys = {"policy", "at", "category", "role"};
+    if (auto unknown = unknown_key(o, kKeys))
+      return *unknown;
+    // Each text is a string or null (absent).
+    for (const char* key : {"at", "category", "role"}) {
+      const json::value* v = o.if_contains(key);
+      if (v && !v->is_null() && !v->is_string()) {
+        return problem(400, "invalid-field", "Invalid field", "must be a string",
+                       {{"pointer", pointer_to(key)}});
+      }
+    }
     std::shared_ptr<const config::Config> config = deps.holder.get();
     if (const json::value* draft = o.if_contains("policy"); draft && !draft->is_null()) {
       if (!draft->is_object()) {

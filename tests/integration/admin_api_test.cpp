@@ -603,6 +603,38 @@ TEST_F(AdminApi, TooLongWindowNamesAndCommentsAre400WithTheirPointerInFrench) {
   EXPECT_EQ(count("SELECT count(*) FROM policy_versions"), 2);
 }
 
+// Every key of a rollback and of a preview is checked as a PUT's are: an unknown key, or a value
+// of the wrong type, is 400 with its pointer.
+TEST_F(AdminApi, RollbackAndPreviewRefuseUnknownKeysAndWrongTypesWithPointers) {
+  ASSERT_EQ(call(bhttp::verb::put, policy_path(kUai), "durand-token", kWeekdays).status, 200);
+  struct Case {
+    std::string what;
+    std::string body;
+    std::string pointer;
+  };
+  const std::vector<Case> cases = {
+      {"rollback", R"({"version":1,"comment":"x","force":true})", "/force"},
+      {"rollback", R"({"version":1,"comment":"x","confirm_weaker":"yes"})", "/confirm_weaker"},
+      {"preview", R"({"at":20261127})", "/at"},
+      {"preview", R"({"category":7})", "/category"},
+      {"preview", R"({"role":["parent"]})", "/role"},
+      {"preview", R"({"role":"parent","colour":"blue"})", "/colour"},
+  };
+  for (const auto& c : cases) {
+    auto r = call(bhttp::verb::post, policy_path(kUai, c.what), "durand-token", c.body);
+    EXPECT_EQ(r.status, 400) << c.body << ": " << r;
+    EXPECT_THAT(r.body, HasSubstr("invalid-field")) << c.body;
+    EXPECT_EQ(r.status == 400 ? std::string(parse(r).as_object().at("pointer").as_string()) : "",
+              c.pointer)
+        << c.body;
+  }
+  // null counts as absent, as in a PUT.
+  auto r = call(bhttp::verb::post, policy_path(kUai, "preview"), "durand-token",
+                R"({"at":null,"category":null,"role":null,"policy":null})");
+  EXPECT_EQ(r.status, 200) << r;
+  EXPECT_EQ(count("SELECT count(*) FROM policy_versions"), 1);
+}
+
 // Query parameters are percent-decoded as RFC 3986 says; a malformed escape is 400.
 TEST_F(AdminApi, QueryParametersArePercentDecodedAndAMalformedEscapeIs400) {
   auto r = call(bhttp::verb::get, "/v1/admin/queue?establishment=0750654%44", "durand-token");
@@ -619,5 +651,6 @@ TEST_F(AdminApi, QueryParametersArePercentDecodedAndAMalformedEscapeIs400) {
     EXPECT_THAT(r.body, HasSubstr("invalid-query"));
   }
 }
+
 }  // namespace
 }  // namespace treve::itest
