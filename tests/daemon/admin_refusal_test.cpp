@@ -51,7 +51,7 @@ class AdminRefusal : public ::testing::Test {
     api_ = std::make_unique<AdminApi>(AdminApi::Deps{
         *holder_, *store_, *queue_, clock_,
         [](const auto&, std::vector<std::string>) { return runtime::Reloader::PolicyChange{}; },
-        o.path, std::chrono::milliseconds{300}});
+        o.path, std::chrono::milliseconds{1000}});
   }
   ~AdminRefusal() override {
     release_writer();
