@@ -1,6 +1,7 @@
 #include "policy/policy_set.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace treve::policy {
 
@@ -34,7 +35,12 @@ const EstablishmentPolicy& PolicySet::find(const Uai& uai) const {
     const EstablishmentPolicy& p = compile(it->second);
     return p;
   }
-  auto& slot = compiled_defaults_[static_cast<std::size_t>(uai.region)];
+  // A Uai comes from parse_uai; one with a region outside the table is a bug upstream (a failed
+  // parse_uai used unchecked), refused here rather than read past the table.
+  const auto region = static_cast<std::size_t>(uai.region);
+  if (region >= kRegionCount)
+    throw std::invalid_argument("PolicySet::find: not a UAI from parse_uai");
+  auto& slot = compiled_defaults_[region];
   if (!slot) {
     EstablishmentRules rules = defaults_;
     rules.region = uai.region;

@@ -26,7 +26,9 @@ class PolicySet {
   PolicySet(const PolicySet&) = delete;
   PolicySet& operator=(const PolicySet&) = delete;
 
-  // The policy of a (validated) UAI. The reference lives as long as the PolicySet.
+  // The policy of a UAI validated by parse_uai. The reference lives as long as the PolicySet.
+  // Throws std::invalid_argument for a Uai whose region is not a Region (one parse_uai never
+  // made), instead of reading past the table of regions.
   const EstablishmentPolicy& find(const Uai& uai) const;
   bool is_configured(std::string_view uai) const;
   const EstablishmentRules& defaults() const { return defaults_; }

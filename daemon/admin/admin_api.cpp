@@ -1,19 +1,21 @@
 #include "daemon/admin/admin_api.h"
 
-#include <openssl/crypto.h>
-
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <condition_variable>
 #include <deque>
 #include <map>
 #include <mutex>
+#include <span>
 #include <sstream>
 #include <thread>
 
 #include <spdlog/spdlog.h>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
+#include <boost/url/params_view.hpp>
+#include <boost/url/parse_query.hpp>
 
 #include "daemon/admin/assets.h"
 #include "daemon/admin/french.h"
@@ -22,6 +24,7 @@
 #include "daemon/config/ics_calendar.h"
 #include "daemon/core/digest.h"
 #include "daemon/core/log_field.h"
+#include "daemon/http/auth.h"
 #include "daemon/store/audit_record.h"
 #include "policy/decision.h"
 #include "policy/quiet_window.h"
@@ -36,6 +39,9 @@ namespace json = boost::json;
 
 constexpr std::size_t kMaxWaiting = 64;
 constexpr std::string_view kPrefix = "/v1/admin/";
+// The lengths the page's fields allow (maxlength in daemon/admin/page/app.js), in characters.
+constexpr std::size_t kMaxWindowName = 64;
+constexpr std::size_t kMaxComment = 500;
 
 // An answer, before it becomes an HTTP response.
 struct Answer {
@@ -61,11 +67,88 @@ Answer problem(int status, std::string_view slug, std::string_view title, std::s
   Answer a{status, "application/problem+json", json::serialize(o), {}};
   if (status == 401)
     a.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"treve-admin\"");
+  if (status == 503)
+    a.headers.emplace_back("Retry-After", "5");
   return a;
 }
 
+// The JSON pointer (RFC 6901) of a key of the request's top-level object.
+std::string pointer_to(std::string_view key) {
+  std::string out = "/";
+  for (const char c : key) {
+    if (c == '~')
+      out += "~0";
+    else if (c == '/')
+      out += "~1";
+    else
+      out += c;
+  }
+  return out;
+}
+
+// 400 for the first key of `o` that is not one of `known` (listed in the detail).
+std::optional<Answer> unknown_key(const json::object& o, std::span<const std::string_view> known) {
+  for (const auto& [k, v] : o) {
+    if (std::find(known.begin(), known.end(), std::string_view(k)) != known.end())
+      continue;
+    std::string expected;
+    for (const auto& name : known)
+      expected += (expected.empty() ? "" : ", ") + std::string(name);
+    return problem(400, "invalid-field", "Invalid field",
+                   "unknown key \"" + std::string(k) + "\"; expected " + expected,
+                   {{"pointer", pointer_to(k)}});
+  }
+  return std::nullopt;
+}
+
+// Characters (code points) of UTF-8 text, as a person counts them and the page limits them.
+std::size_t characters(std::string_view utf8) {
+  return static_cast<std::size_t>(std::count_if(utf8.begin(), utf8.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  }));
+}
+
+// The errors of a policy document's window names longer than the page lets one type, as
+// invalid-policy lists them (a name of the wrong type is the configuration's to report).
+json::array too_long_names(const json::object& policy) {
+  json::array errors;
+  const json::value* quiet = policy.if_contains("quiet");
+  if (!quiet || !quiet->is_array())
+    return errors;
+  const json::array& windows = quiet->as_array();
+  for (std::size_t i = 0; i < windows.size(); ++i) {
+    const json::value* name =
+        windows[i].is_object() ? windows[i].as_object().if_contains("name") : nullptr;
+    if (!name || !name->is_string())
+      continue;
+    const std::size_t n = characters(name->as_string());
+    if (n <= kMaxWindowName)
+      continue;
+    errors.push_back(json::object{
+        {"pointer", "/policy/quiet/" + std::to_string(i) + "/name"},
+        {"detail", french_too_long(LimitedText::window_name, kMaxWindowName, n)},
+        {"detail_en", "a window's name must be at most " + std::to_string(kMaxWindowName) +
+                          " characters, got " + std::to_string(n)}});
+  }
+  return errors;
+}
+
+// 400 for a comment longer than the page lets one type, with the French detail for the page.
+std::optional<Answer> too_long_comment(std::string_view comment) {
+  const std::size_t n = characters(comment);
+  if (n <= kMaxComment)
+    return std::nullopt;
+  const std::string english = "\"comment\" must be at most " + std::to_string(kMaxComment) +
+                              " characters, got " + std::to_string(n);
+  json::array errors{json::object{{"pointer", "/comment"},
+                                  {"detail", french_too_long(LimitedText::comment, kMaxComment, n)},
+                                  {"detail_en", english}}};
+  return problem(400, "invalid-field", "Invalid field", english,
+                 {{"pointer", "/comment"}, {"errors", std::move(errors)}});
+}
+
 Answer store_failed(const store::StoreError& e) {
-  spdlog::error("event=admin.store_failed error={}", core::quoted(e.message));
+  spdlog::error("event=admin.store_failed error={}", core::log_quote(e.message));
   return problem(503, "store-unavailable", "Store unavailable",
                  "the store could not be read or written; nothing was changed, retry later");
 }
@@ -197,23 +280,36 @@ std::vector<std::string> weaker_than_national(const policy::EstablishmentRules& 
   return out;
 }
 
-const config::Admin* authenticate(const config::Config& config, std::string_view header) {
-  static constexpr std::string_view kBearer = "Bearer ";
-  if (header.size() <= kBearer.size() || header.substr(0, kBearer.size()) != kBearer)
-    return nullptr;
-  const std::string digest = core::sha256_hex(header.substr(kBearer.size()));
+// The admin whose token this is, its digest compared in constant time with every admin's;
+// otherwise why not, for the log, and the 401's detail.
+struct Login {
+  const config::Admin* admin = nullptr;
+  std::string_view failure;
+  std::string_view detail;
+};
+
+Login authenticate(const config::Config& config, const http::Request& req) {
+  auto token = http::bearer_token(req);
+  if (!token) {
+    return {nullptr, http::to_string(token.error()),
+            token.error() == http::AuthFailure::missing
+                ? "missing \"Authorization: Bearer <token>\" header"
+                : "expected \"Authorization: Bearer <token>\""};
+  }
+  const std::string digest = core::sha256_hex(*token);
   const config::Admin* found = nullptr;
   for (const auto& a : config.admins) {
-    if (a.token_sha256.size() == digest.size() &&
-        CRYPTO_memcmp(a.token_sha256.data(), digest.data(), digest.size()) == 0) {
+    if (core::same_digest(a.token_sha256, digest))
       found = &a;
-    }
   }
-  return found;
+  if (!found)
+    return {nullptr, "the token matches no [[admins]] entry",
+            "the token matches no [[admins]] entry"};
+  return {found, {}, {}};
 }
 
-std::vector<std::string> split_path(std::string_view path) {
-  std::vector<std::string> out;
+std::vector<std::string_view> split_path(std::string_view path) {
+  std::vector<std::string_view> out;
   std::size_t at = 0;
   while (at < path.size()) {
     auto next = path.find('/', at);
@@ -226,49 +322,61 @@ std::vector<std::string> split_path(std::string_view path) {
   return out;
 }
 
-// The query string's parameters (no percent-decoding beyond '+' and %XX).
-std::vector<std::pair<std::string, std::string>> query_of(std::string_view target) {
-  std::vector<std::pair<std::string, std::string>> out;
-  auto q = target.find('?');
-  if (q == std::string_view::npos)
-    return out;
-  auto decode = [](std::string_view s) {
-    std::string r;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-      if (s[i] == '+') {
-        r += ' ';
-      } else if (s[i] == '%' && i + 2 < s.size()) {
-        r += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
-        i += 2;
-      } else {
-        r += s[i];
-      }
+// A request's query parameters, percent-decoded as RFC 3986 says, with "+" as a space (as
+// forms and the page's URLSearchParams send it).
+class Query {
+ public:
+  // The parameters of `query` (what follows "?"); or why it is not a query string: a malformed
+  // percent-escape, or a parameter given more than once.
+  static std::expected<Query, std::string> parse(std::string_view query) {
+    Query q;
+    if (query.empty())
+      return q;
+    // A copy: Boost.URL 1.81's parse_query reads past the end of a view to the next NUL
+    // (boostorg/url#757), and the request target is a view into the whole request header.
+    const std::string text(query);
+    if (!boost::urls::parse_query(text))
+      return std::unexpected("the query string is not valid percent-encoded text");
+    // Valid, as just checked: this constructor throws otherwise.
+    for (auto param : boost::urls::params_view(text, boost::urls::encoding_opts(true))) {
+      if (q.find(param.key))
+        return std::unexpected(param.key + ": given more than once");
+      q.params_.emplace_back(std::move(param.key), std::move(param.value));
     }
-    return r;
-  };
-  std::string_view rest = target.substr(q + 1);
-  while (!rest.empty()) {
-    auto amp = rest.find('&');
-    auto item = rest.substr(0, amp);
-    auto eq = item.find('=');
-    try {
-      out.emplace_back(decode(item.substr(0, eq)),
-                       eq == std::string_view::npos ? "" : decode(item.substr(eq + 1)));
-    } catch (const std::exception&) {
-    }
-    if (amp == std::string_view::npos)
-      break;
-    rest = rest.substr(amp + 1);
+    return q;
   }
-  return out;
-}
 
-std::string param(const std::vector<std::pair<std::string, std::string>>& q, std::string_view key) {
-  for (const auto& [k, v] : q) {
-    if (k == key)
-      return v;
+  // The parameter's value; empty when absent.
+  std::string get(std::string_view key) const {
+    const auto* v = find(key);
+    return v ? *v : std::string();
   }
-  return {};
+
+ private:
+  const std::string* find(std::string_view key) const {
+    for (const auto& [k, v] : params_) {
+      if (k == key)
+        return &v;
+    }
+    return nullptr;
+  }
+  std::vector<std::pair<std::string, std::string>> params_;
+};
+
+// Whether `segments` (of the path under /v1/admin/) are `pattern`'s, "{uai}" matching any one
+// segment, which is then `uai`.
+bool matches(std::string_view pattern, const std::vector<std::string_view>& segments,
+             std::string_view& uai) {
+  const auto parts = split_path(pattern);
+  if (parts.size() != segments.size())
+    return false;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    if (parts[i] == "{uai}")
+      uai = segments[i];
+    else if (parts[i] != segments[i])
+      return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -316,10 +424,25 @@ struct AdminApi::Impl {
     return true;
   }
 
+  // What a route's handler is given: the request, its admin (authenticated, role and scope
+  // checked), the configuration in force, the decoded query, and the establishment the route
+  // names, a valid UAI in the admin's scope (null when it names none).
+  struct Call {
+    const http::Request& req;
+    const config::Admin& admin;
+    const config::Config& config;
+    const Query& query;
+    const policy::Uai* uai;
+  };
+
   // --- access -----------------------------------------------------------------------------
 
-  Answer refuse(const config::Admin& admin, const http::Request& req, std::string_view uai,
-                std::string reason) {
+  // Writes a refusal's access_refused record before anything is answered: waits up to
+  // refusal_patience for a place in the writer's queue, then for the commit. Nullopt once it
+  // is committed; otherwise the 503 to answer instead, which says nothing of the refusal (what
+  // was refused is never answered without its record).
+  std::optional<Answer> audit_refusal(const config::Admin& admin, const http::Request& req,
+                                      std::string_view uai, const std::string& reason) {
     store::AccessRefusal r;
     r.admin = admin.name;
     r.role = std::string(config::to_string(admin.role));
@@ -328,16 +451,30 @@ struct AdminApi::Impl {
     r.establishment = std::string(uai);
     r.reason = reason;
     const auto now = deps.clock.now();
-    auto written =
-        deps.queue.write_and_wait([r, now](store::Store& s) { return s.record_refusal(r, now); });
+    auto written = deps.queue.write_and_wait(
+        [r, now](store::Store& s) { return s.record_refusal(r, now); }, deps.refusal_patience);
     if (!written || !*written) {
       spdlog::error(
-          "event=admin.refusal_not_audited error={}",
-          core::quoted(written ? written->error().message : "the writer's queue is full"));
+          "event=admin.refusal_not_audited admin={} method={} path={} establishment={} "
+          "error={}",
+          core::log_quote(admin.name), core::log_quote(r.method), core::log_quote(r.path),
+          core::log_quote(uai),
+          core::log_quote(written ? written->error().message : "the writer's queue stayed full"));
+      if (!written)
+        return problem(503, "overloaded", "Overloaded", "too many writes are waiting; retry later");
+      return store_failed(written->error());
     }
-    spdlog::warn("event=admin.refused admin={} path={} establishment={} reason={}",
-                 core::quoted(admin.name), core::quoted(r.path), core::quoted(uai),
-                 core::quoted(reason));
+    spdlog::warn("event=admin.refused admin={} method={} path={} establishment={} reason={}",
+                 core::log_quote(admin.name), core::log_quote(r.method), core::log_quote(r.path),
+                 core::log_quote(uai), core::log_quote(reason));
+    return std::nullopt;
+  }
+
+  // 403, once audited.
+  Answer refuse(const config::Admin& admin, const http::Request& req, std::string_view uai,
+                std::string reason) {
+    if (auto failed = audit_refusal(admin, req, uai, reason))
+      return *failed;
     return problem(403, "forbidden", "Forbidden", std::move(reason));
   }
 
@@ -355,7 +492,9 @@ struct AdminApi::Impl {
     return versions->front();
   }
 
-  Answer get_policy(const config::Admin& admin, const std::string& uai) {
+  Answer get_policy(const Call& call) {
+    const config::Admin& admin = call.admin;
+    const std::string& uai = call.uai->code;
     auto config = deps.holder.get();
     const bool by_file = config->managed_by_file(uai);
     std::optional<Answer> failed;
@@ -373,15 +512,17 @@ struct AdminApi::Impl {
       own = json::parse(current->document, ec);
     }
     o["policy"] = own;
-    const auto& rules = config->policy->find(*policy::parse_uai(uai)).rules();
+    const auto& rules = config->policy->find(*call.uai).rules();
     o["effective"] = effective_json(rules);
     o["weaker"] = json::value_from(weaker_than_national(rules));
     return json_answer(200, o);
   }
 
-  // The configuration with `document` as `uai`'s API policy, or the answer saying why not.
+  // The configuration with `policy` as `uai`'s API policy, or the answer saying why not: the
+  // configuration's errors and names longer than the page allows, each with its pointer.
   std::expected<std::shared_ptr<const config::Config>, Answer> candidate(
-      const config::Config& running, const std::string& uai, const std::string& document) {
+      const config::Config& running, const std::string& uai, const json::object& policy) {
+    const std::string document = json::serialize(policy);
     // The other schools' policies as they are in force (one left out at start or reload for
     // no longer validating stays out: it must not block this school's change).
     std::vector<config::ApiPolicy> policies;
@@ -391,23 +532,27 @@ struct AdminApi::Impl {
     }
     policies.push_back({uai, document});
     auto built = runtime::build_in_force(running, policies);
-    if (built)
-      return *built;
     json::array errors;
-    for (const auto& e : built.error()) {
-      const std::string pointer = config::policy_pointer(e.key, uai);
-      if (pointer.empty())
-        continue;
-      errors.push_back(json::object{
-          {"pointer", pointer}, {"detail", french_error(e.message)}, {"detail_en", e.message}});
+    if (!built) {
+      for (const auto& e : built.error()) {
+        const std::string pointer = config::policy_pointer(e.key, uai);
+        if (pointer.empty())
+          continue;
+        errors.push_back(json::object{
+            {"pointer", pointer}, {"detail", french_error(e.message)}, {"detail_en", e.message}});
+      }
+      if (errors.empty()) {
+        spdlog::error("event=admin.configuration_invalid error={}",
+                      core::log_quote(built.error().front().to_string()));
+        return std::unexpected(problem(500, "configuration-invalid", "Configuration invalid",
+                                       "the configuration in force no longer validates; the "
+                                       "operator has the details in the log"));
+      }
     }
-    if (errors.empty()) {
-      spdlog::error("event=admin.configuration_invalid error={}",
-                    core::quoted(built.error().front().to_string()));
-      return std::unexpected(problem(500, "configuration-invalid", "Configuration invalid",
-                                     "the configuration in force no longer validates; the "
-                                     "operator has the details in the log"));
-    }
+    for (auto& e : too_long_names(policy))
+      errors.push_back(std::move(e));
+    if (errors.empty())
+      return *built;
     const std::string detail = errors.size() == 1
                                    ? std::string(errors[0].as_object().at("detail").as_string())
                                    : std::to_string(errors.size()) + " errors in the policy";
@@ -434,9 +579,10 @@ struct AdminApi::Impl {
   }
 
   // PUT (a document) and rollback (an earlier version's document).
-  Answer save(const config::Admin& admin, const std::string& uai, const json::object& policy,
-              const std::string& comment, bool confirm_weaker,
+  Answer save(const config::Admin& admin, const policy::Uai& establishment,
+              const json::object& policy, const std::string& comment, bool confirm_weaker,
               std::optional<std::int64_t> expected_version, std::int64_t rollback_of) {
+    const std::string& uai = establishment.code;
     auto running = deps.holder.get();
     if (running->managed_by_file(uai)) {
       return problem(409, "managed-by-file", "Managed by the configuration file",
@@ -449,7 +595,7 @@ struct AdminApi::Impl {
     std::vector<std::string> weaker;
     auto change = deps.change_policy(
         [&]() -> std::shared_ptr<const config::Config> {
-          auto next = candidate(*deps.holder.get(), uai, document);
+          auto next = candidate(*deps.holder.get(), uai, policy);
           if (!next) {
             refused = next.error();
             return nullptr;
@@ -467,7 +613,7 @@ struct AdminApi::Impl {
               return nullptr;
             }
           }
-          weaker = weaker_than_national((*next)->policy->find(*policy::parse_uai(uai)).rules());
+          weaker = weaker_than_national((*next)->policy->find(establishment).rules());
           if (!weaker.empty() && !confirm_weaker) {
             refused = problem(409, "weaker-policy", "Weaker than the national default",
                               "this policy protects less than the national default; send it "
@@ -512,9 +658,8 @@ struct AdminApi::Impl {
     if (!change.applied)
       return problem(503, "unavailable", "Unavailable", "the change could not be applied");
     spdlog::info(
-        "event=admin.policy_changed admin={} establishment={} version={} weaker={} "
-        "replanned={}",
-        core::quoted(admin.name), core::quoted(uai), saved, !weaker.empty(), change.replan.moved);
+        "event=admin.policy_changed admin={} establishment={} version={} weaker={} replanned={}",
+        core::log_quote(admin.name), uai, saved, !weaker.empty(), change.replan.moved);
     json::object o;
     o["uai"] = uai;
     o["version"] = saved;
@@ -523,19 +668,15 @@ struct AdminApi::Impl {
     return json_answer(200, o);
   }
 
-  Answer put_policy(const config::Admin& admin, const std::string& uai, const http::Request& req) {
-    auto body = body_of(req);
+  Answer put_policy(const Call& call) {
+    auto body = body_of(call.req);
     if (body.error)
       return *body.error;
     const auto& o = body.object;
-    for (const auto& [k, v] : o) {
-      if (k != "policy" && k != "comment" && k != "confirm_weaker" && k != "expected_version") {
-        return problem(400, "invalid-field", "Invalid field",
-                       "unknown key \"" + std::string(k) +
-                           "\"; expected policy, comment, confirm_weaker, expected_version",
-                       {{"pointer", "/" + std::string(k)}});
-      }
-    }
+    static constexpr std::array<std::string_view, 4> kKeys = {"policy", "comment", "confirm_weaker",
+                                                              "expected_version"};
+    if (auto unknown = unknown_key(o, kKeys))
+      return *unknown;
     const json::value* policy = o.if_contains("policy");
     if (!policy || !policy->is_object()) {
       return problem(400, "invalid-field", "Invalid field", "\"policy\" must be an object",
@@ -546,6 +687,8 @@ struct AdminApi::Impl {
       return problem(400, "invalid-field", "Invalid field",
                      "\"comment\" must say why the policy changes", {{"pointer", "/comment"}});
     }
+    if (auto long_comment = too_long_comment(comment->as_string()))
+      return *long_comment;
     bool confirm = false;
     if (const json::value* c = o.if_contains("confirm_weaker"); c && !c->is_null()) {
       if (!c->is_bool()) {
@@ -562,14 +705,19 @@ struct AdminApi::Impl {
       }
       expected = e->as_int64();
     }
-    return save(admin, uai, policy->as_object(), std::string(comment->as_string()), confirm,
-                expected, 0);
+    return save(call.admin, *call.uai, policy->as_object(), std::string(comment->as_string()),
+                confirm, expected, 0);
   }
 
-  Answer rollback(const config::Admin& admin, const std::string& uai, const http::Request& req) {
-    auto body = body_of(req);
+  Answer rollback(const Call& call) {
+    const std::string& uai = call.uai->code;
+    auto body = body_of(call.req);
     if (body.error)
       return *body.error;
+    static constexpr std::array<std::string_view, 3> kKeys = {"version", "comment",
+                                                              "confirm_weaker"};
+    if (auto unknown = unknown_key(body.object, kKeys))
+      return *unknown;
     const json::value* version = body.object.if_contains("version");
     const json::value* comment = body.object.if_contains("comment");
     if (!version || !version->is_int64()) {
@@ -580,8 +728,16 @@ struct AdminApi::Impl {
       return problem(400, "invalid-field", "Invalid field",
                      "\"comment\" must say why the policy goes back", {{"pointer", "/comment"}});
     }
-    const json::value* c = body.object.if_contains("confirm_weaker");
-    const bool confirm = c && c->is_bool() && c->as_bool();
+    if (auto long_comment = too_long_comment(comment->as_string()))
+      return *long_comment;
+    bool confirm = false;
+    if (const json::value* c = body.object.if_contains("confirm_weaker"); c && !c->is_null()) {
+      if (!c->is_bool()) {
+        return problem(400, "invalid-field", "Invalid field", "must be true or false",
+                       {{"pointer", "/confirm_weaker"}});
+      }
+      confirm = c->as_bool();
+    }
     auto versions = deps.store.policy_versions(uai);
     if (!versions)
       return store_failed(versions.error());
@@ -594,19 +750,19 @@ struct AdminApi::Impl {
         return problem(500, "internal-error", "Internal error", "the stored version is damaged");
       const std::optional<std::int64_t> expected =
           versions->empty() ? std::optional<std::int64_t>{} : versions->front().version;
-      return save(admin, uai, doc.as_object(), std::string(comment->as_string()), confirm, expected,
-                  v.version);
+      return save(call.admin, *call.uai, doc.as_object(), std::string(comment->as_string()),
+                  confirm, expected, v.version);
     }
     return problem(
         404, "not-found", "Not found",
         "establishment " + uai + " has no version " + std::to_string(version->as_int64()));
   }
 
-  Answer versions(const std::string& uai) {
-    auto versions = deps.store.policy_versions(uai);
+  Answer versions(const Call& call) {
+    auto versions = deps.store.policy_versions(call.uai->code);
     if (!versions)
       return store_failed(versions.error());
-    const date::time_zone* zone = deps.holder.get()->policy->find(*policy::parse_uai(uai)).zone();
+    const date::time_zone* zone = deps.holder.get()->policy->find(*call.uai).zone();
     json::array out;
     for (const auto& v : *versions) {
       json::object o;
@@ -622,13 +778,25 @@ struct AdminApi::Impl {
     return json_answer(200, out);
   }
 
-  Answer preview(const std::string& uai, const http::Request& req) {
+  Answer preview(const Call& call) {
+    const std::string& uai = call.uai->code;
     json::object o;
-    if (!req.body().empty()) {
-      auto body = body_of(req);
+    if (!call.req.body().empty()) {
+      auto body = body_of(call.req);
       if (body.error)
         return *body.error;
       o = std::move(body.object);
+    }
+    static constexpr std::array<std::string_view, 4> kKeys = {"policy", "at", "category", "role"};
+    if (auto unknown = unknown_key(o, kKeys))
+      return *unknown;
+    // Each text is a string or null (absent).
+    for (const char* key : {"at", "category", "role"}) {
+      const json::value* v = o.if_contains(key);
+      if (v && !v->is_null() && !v->is_string()) {
+        return problem(400, "invalid-field", "Invalid field", "must be a string",
+                       {{"pointer", pointer_to(key)}});
+      }
     }
     std::shared_ptr<const config::Config> config = deps.holder.get();
     if (const json::value* draft = o.if_contains("policy"); draft && !draft->is_null()) {
@@ -641,7 +809,7 @@ struct AdminApi::Impl {
                        "establishment " + uai +
                            " is configured in the configuration file: a draft cannot apply");
       }
-      auto next = candidate(*config, uai, json::serialize(*draft));
+      auto next = candidate(*config, uai, draft->as_object());
       if (!next)
         return next.error();
       config = *next;
@@ -666,7 +834,7 @@ struct AdminApi::Impl {
                      {{"pointer", "/category"}});
     if (!role)
       return problem(400, "invalid-field", "Invalid field", "unknown role", {{"pointer", "/role"}});
-    const policy::EstablishmentPolicy& p = config->policy->find(*policy::parse_uai(uai));
+    const policy::EstablishmentPolicy& p = config->policy->find(*call.uai);
     policy::Notification n;
     n.establishment = uai;
     n.category = *category;
@@ -693,8 +861,8 @@ struct AdminApi::Impl {
     return json_answer(200, out);
   }
 
-  Answer ics(const http::Request& req) {
-    auto imported = config::parse_ics_closed_days(req.body());
+  Answer ics(const Call& call) {
+    auto imported = config::parse_ics_closed_days(call.req.body());
     if (!imported) {
       return problem(400, "invalid-calendar", "Invalid calendar", imported.error(),
                      {{"pointer", ""}});
@@ -714,7 +882,8 @@ struct AdminApi::Impl {
 
   // --- the queue and dead letters ---------------------------------------------------------
 
-  Answer queue(const std::string& uai) {
+  Answer queue(const Call& call) {
+    const std::string& uai = call.uai->code;
     auto counts = deps.store.held_by_category(uai);
     if (!counts)
       return store_failed(counts.error());
@@ -727,7 +896,7 @@ struct AdminApi::Impl {
     auto next = deps.store.next_release_of(uai);
     if (!next)
       return store_failed(next.error());
-    const date::time_zone* zone = deps.holder.get()->policy->find(*policy::parse_uai(uai)).zone();
+    const date::time_zone* zone = deps.holder.get()->policy->find(*call.uai).zone();
     json::object o;
     o["establishment"] = uai;
     o["held"] = total;
@@ -756,7 +925,9 @@ struct AdminApi::Impl {
     }
   }
 
-  Answer dead_letters(const config::Admin& admin, const std::string& uai) {
+  Answer dead_letters(const Call& call) {
+    const config::Admin& admin = call.admin;
+    const std::string uai = call.uai ? call.uai->code : std::string();
     json::array out;
     auto dead = all_dead();
     if (!dead)
@@ -782,8 +953,9 @@ struct AdminApi::Impl {
     return json_answer(200, out);
   }
 
-  Answer replay(const config::Admin& admin, const http::Request& req) {
-    auto body = body_of(req);
+  Answer replay(const Call& call) {
+    const config::Admin& admin = call.admin;
+    auto body = body_of(call.req);
     if (body.error)
       return *body.error;
     const json::value* seqs = body.object.if_contains("seqs");
@@ -804,14 +976,20 @@ struct AdminApi::Impl {
       if (!list[i].is_int64())
         return problem(400, "invalid-field", "Invalid field", "must be a number",
                        {{"pointer", pointer}});
+      // Another school's dead letter is answered as one that does not exist (the refusal is
+      // audited all the same): the answer tells nothing of which school it belongs to.
       auto it = dead.find(list[i].as_int64());
-      if (it == dead.end()) {
+      const bool in_scope = it != dead.end() && admin.in_scope(it->second);
+      if (it != dead.end() && !in_scope) {
+        if (auto failed = audit_refusal(admin, call.req, it->second,
+                                        "establishment " + it->second + " is not in scope"))
+          return *failed;
+      }
+      if (!in_scope) {
         return problem(404, "not-found", "Not found",
                        "no dead letter " + std::to_string(list[i].as_int64()),
                        {{"pointer", pointer}});
       }
-      if (!admin.in_scope(it->second))
-        return refuse(admin, req, it->second, "establishment " + it->second + " is not in scope");
       wanted.push_back(it->first);
     }
     const auto now = deps.clock.now();
@@ -827,22 +1005,24 @@ struct AdminApi::Impl {
 
   // --- audit ------------------------------------------------------------------------------
 
-  Answer audit(const config::Admin& admin, const std::string& target, bool stats) {
-    const auto q = query_of(target);
+  Answer audit_records(const Call& call) { return audit(call, false); }
+  Answer audit_stats(const Call& call) { return audit(call, true); }
+
+  Answer audit(const Call& call, bool stats) {
+    const config::Admin& admin = call.admin;
+    const Query& q = call.query;
     std::vector<std::string> establishments;
-    if (auto e = param(q, "establishment"); !e.empty()) {
-      if (!admin.in_scope(e))
-        return problem(403, "forbidden", "Forbidden", "establishment " + e + " is not in scope");
-      establishments.push_back(e);
+    if (call.uai) {  // in scope: checked by dispatch
+      establishments.push_back(call.uai->code);
     } else if (!admin.every_establishment) {
       establishments = admin.scope;
       if (establishments.empty())
         return json_answer(200, json::array{});
     }
     audit::Period period;
-    period.from = param(q, "from");
-    period.to = param(q, "to");
-    const std::string format = param(q, "format").empty() ? "json" : param(q, "format");
+    period.from = q.get("from");
+    period.to = q.get("to");
+    const std::string format = q.get("format").empty() ? "json" : q.get("format");
     if (format != "json" && format != "csv")
       return problem(400, "invalid-query", "Invalid query", "format: expected json or csv");
     auto trail = audit::Trail::open(deps.db_path);
@@ -860,13 +1040,13 @@ struct AdminApi::Impl {
     }
     audit::Filter filter;
     filter.establishments = establishments;
-    if (auto k = param(q, "kind"); !k.empty())
+    if (auto k = q.get("kind"); !k.empty())
       filter.kinds.push_back(k);
     if (format == "json") {
-      if (auto c = param(q, "category"); !c.empty())
+      if (auto c = q.get("category"); !c.empty())
         filter.categories.push_back(c);
       filter.newest = 1000;
-      if (auto l = param(q, "limit"); !l.empty()) {
+      if (auto l = q.get("limit"); !l.empty()) {
         std::int64_t n = 0;
         auto [end, ec] = std::from_chars(l.data(), l.data() + l.size(), n);
         if (ec != std::errc{} || end != l.data() + l.size() || n < 1 || n > 100'000)
@@ -907,133 +1087,143 @@ struct AdminApi::Impl {
 
   // --- routing ----------------------------------------------------------------------------
 
-  Answer process(const http::Request& req) {
-    const std::string target(req.target());
-    const std::string path = target.substr(0, target.find('?'));
-    const auto method = req.method();
-    if (!path.starts_with(kPrefix)) {
-      if (method != bhttp::verb::get && method != bhttp::verb::head)
-        return problem(405, "method-not-allowed", "Method not allowed", "use GET");
-      if (path == "/favicon.ico")  // browsers ask; the page declares none
-        return {204, "image/x-icon", {}, {}};
-      const Asset* asset = find_asset(path);
-      if (!asset)
-        return problem(404, "not-found", "Not found", "no such page");
-      Answer a{200, std::string(asset->content_type), std::string(asset->body), {}};
-      a.headers.emplace_back("Content-Security-Policy",
-                             "default-src 'self'; frame-ancestors 'none'; base-uri 'none'");
-      return a;
-    }
-    auto config = deps.holder.get();
-    auto auth = req.find(bhttp::field::authorization);
-    const config::Admin* admin =
-        auth == req.end()
-            ? nullptr
-            : authenticate(*config, std::string_view(auth->value().data(), auth->value().size()));
-    if (!admin) {
-      return problem(401, "unauthorized", "Unauthorized",
-                     auth == req.end() ? "missing \"Authorization: Bearer <token>\" header"
-                                       : "the token matches no [[admins]] entry");
-    }
-    const auto parts = split_path(std::string_view(path).substr(kPrefix.size()));
-    const bool is_admin = admin->role == config::Admin::Role::admin;
-    auto only = [&](bhttp::verb v) { return method == v; };
-    auto not_allowed = [&](const char* allow) {
-      Answer a = problem(405, "method-not-allowed", "Method not allowed",
-                         std::string("allowed: ") + allow);
-      a.headers.emplace_back("Allow", allow);
-      return a;
-    };
+  // Where a route's establishment comes from.
+  enum class Establishment {
+    none,
+    in_path,           // the {uai} segment
+    in_query,          // ?establishment=UAI, optional
+    required_in_query  // ?establishment=UAI
+  };
 
-    if (parts.size() == 1 && parts[0] == "me") {
-      if (!only(bhttp::verb::get))
-        return not_allowed("GET");
-      return me(*admin, *config);
-    }
-    if (parts.size() >= 3 && parts[0] == "establishments") {
-      auto uai = policy::parse_uai(parts[1]);
-      if (!uai) {
-        return problem(404, "not-found", "Not found", "not an establishment: " + uai.error());
-      }
-      const std::string code = uai->code;
-      if (!admin->in_scope(code))
-        return refuse(*admin, req, code, "establishment " + code + " is not in scope");
-      const std::string& what = parts[2];
-      if (parts.size() == 3 && what == "policy") {
-        if (only(bhttp::verb::get))
-          return get_policy(*admin, code);
-        if (only(bhttp::verb::put)) {
-          if (!is_admin)
-            return refuse(*admin, req, code, "an auditor may not change a policy");
-          return put_policy(*admin, code, req);
-        }
-        return not_allowed("GET, PUT");
-      }
-      if (parts.size() == 3 && what == "versions") {
-        if (!only(bhttp::verb::get))
-          return not_allowed("GET");
-        return versions(code);
-      }
-      if (parts.size() == 3 && what == "rollback") {
-        if (!only(bhttp::verb::post))
-          return not_allowed("POST");
-        if (!is_admin)
-          return refuse(*admin, req, code, "an auditor may not change a policy");
-        return rollback(*admin, code, req);
-      }
-      if (parts.size() == 3 && what == "preview") {
-        if (!only(bhttp::verb::post))
-          return not_allowed("POST");
-        return preview(code, req);
-      }
-      if (parts.size() == 3 && what == "ics") {
-        if (!only(bhttp::verb::post))
-          return not_allowed("POST");
-        if (!is_admin)
-          return refuse(*admin, req, code, "an auditor may not change a policy");
-        return ics(req);
-      }
-    }
-    if (parts.size() == 1 && parts[0] == "queue") {
-      if (!only(bhttp::verb::get))
-        return not_allowed("GET");
-      const std::string uai = param(query_of(target), "establishment");
-      if (uai.empty()) {
-        return problem(400, "invalid-query", "Invalid query", "establishment=UAI is required");
-      }
-      if (!admin->in_scope(uai))
-        return refuse(*admin, req, uai, "establishment " + uai + " is not in scope");
-      return queue(uai);
-    }
-    if (parts.size() >= 1 && parts[0] == "dead-letters") {
-      const std::string uai = param(query_of(target), "establishment");
-      if (!is_admin)
-        return refuse(*admin, req, uai, "an auditor may not see or replay dead letters");
-      if (parts.size() == 1) {
-        if (!only(bhttp::verb::get))
-          return not_allowed("GET");
-        if (!uai.empty() && !admin->in_scope(uai))
-          return refuse(*admin, req, uai, "establishment " + uai + " is not in scope");
-        return dead_letters(*admin, uai);
-      }
-      if (parts.size() == 2 && parts[1] == "replay") {
-        if (!only(bhttp::verb::post))
-          return not_allowed("POST");
-        return replay(*admin, req);
-      }
-    }
-    if (parts.size() == 1 && (parts[0] == "audit" || parts[0] == "stats")) {
-      if (!only(bhttp::verb::get))
-        return not_allowed("GET");
-      const std::string uai = param(query_of(target), "establishment");
-      if (!uai.empty() && !admin->in_scope(uai))
-        return refuse(*admin, req, uai, "establishment " + uai + " is not in scope");
-      return audit(*admin, target, parts[0] == "stats");
-    }
-    return problem(404, "not-found", "Not found", "no such resource under /v1/admin/");
+  struct Route {
+    bhttp::verb method;
+    std::string_view pattern;  // the path under /v1/admin/; {uai} is an establishment
+    Establishment establishment;
+    bool admin_only;  // auditors are refused, with `refusal` as the reason
+    std::string_view refusal;
+    Answer (Impl::*handler)(const Call&);
+  };
+
+  // Every endpoint of the API (docs/admin-api.md), in the order of the Allow header.
+  static std::span<const Route> routes() {
+    using E = Establishment;
+    using V = bhttp::verb;
+    static constexpr std::string_view kMayNotChange = "an auditor may not change a policy";
+    static constexpr std::string_view kMayNotSeeDead =
+        "an auditor may not see or replay dead letters";
+    static const std::array<Route, 12> kRoutes = {{
+        {V::get, "me", E::none, false, {}, &Impl::me},
+        {V::get, "establishments/{uai}/policy", E::in_path, false, {}, &Impl::get_policy},
+        {V::put, "establishments/{uai}/policy", E::in_path, true, kMayNotChange, &Impl::put_policy},
+        {V::get, "establishments/{uai}/versions", E::in_path, false, {}, &Impl::versions},
+        {V::post, "establishments/{uai}/rollback", E::in_path, true, kMayNotChange,
+         &Impl::rollback},
+        {V::post, "establishments/{uai}/preview", E::in_path, false, {}, &Impl::preview},
+        {V::post, "establishments/{uai}/ics", E::in_path, true, kMayNotChange, &Impl::ics},
+        {V::get, "queue", E::required_in_query, false, {}, &Impl::queue},
+        {V::get, "dead-letters", E::in_query, true, kMayNotSeeDead, &Impl::dead_letters},
+        {V::post, "dead-letters/replay", E::none, true, kMayNotSeeDead, &Impl::replay},
+        {V::get, "audit", E::in_query, false, {}, &Impl::audit_records},
+        {V::get, "stats", E::in_query, false, {}, &Impl::audit_stats},
+    }};
+    return kRoutes;
   }
 
-  Answer me(const config::Admin& admin, const config::Config& config) {
+  // The checks, in this order, each answering at once: the token (401); the path (404); the
+  // path's UAI (404) and scope (403); the method (405); the query (400), its UAI (400); the
+  // role (403); the query's UAI's scope (403). Then the route's handler.
+  Answer dispatch(const http::Client& client, const http::Request& req) {
+    const std::string_view target(req.target().data(), req.target().size());
+    const std::size_t mark = target.find('?');
+    const std::string_view path = target.substr(0, mark);
+    if (!path.starts_with(kPrefix))
+      return page(req, path);
+    auto config = deps.holder.get();
+    const Login login = authenticate(*config, req);
+    if (!login.admin) {
+      spdlog::warn("event=admin.unauthorized client={} method={} path={} reason={}",
+                   core::log_quote(client.address), core::log_quote(req.method_string()),
+                   core::log_quote(path), core::log_quote(login.failure));
+      return problem(401, "unauthorized", "Unauthorized", std::string(login.detail));
+    }
+    const config::Admin& admin = *login.admin;
+
+    const auto segments = split_path(path.substr(kPrefix.size()));
+    std::vector<const Route*> matching;
+    std::string_view uai_segment;
+    for (const Route& r : routes()) {
+      if (matches(r.pattern, segments, uai_segment))
+        matching.push_back(&r);
+    }
+    if (matching.empty())
+      return problem(404, "not-found", "Not found", "no such resource under /v1/admin/");
+
+    std::optional<policy::Uai> uai;
+    if (matching.front()->establishment == Establishment::in_path) {
+      auto parsed = policy::parse_uai(uai_segment);
+      if (!parsed)
+        return problem(404, "not-found", "Not found", "not an establishment: " + parsed.error());
+      if (!admin.in_scope(parsed->code))
+        return refuse(admin, req, parsed->code,
+                      "establishment " + parsed->code + " is not in scope");
+      uai = std::move(*parsed);
+    }
+
+    const auto route = std::find_if(matching.begin(), matching.end(),
+                                    [&](const Route* r) { return r->method == req.method(); });
+    if (route == matching.end()) {
+      std::string allow;
+      for (const Route* r : matching)
+        allow += (allow.empty() ? "" : ", ") + std::string(bhttp::to_string(r->method));
+      Answer a = problem(405, "method-not-allowed", "Method not allowed", "allowed: " + allow);
+      a.headers.emplace_back("Allow", allow);
+      return a;
+    }
+    const Route& r = **route;
+
+    auto query = Query::parse(mark == std::string_view::npos ? "" : target.substr(mark + 1));
+    if (!query)
+      return problem(400, "invalid-query", "Invalid query", query.error());
+    const bool from_query = r.establishment == Establishment::in_query ||
+                            r.establishment == Establishment::required_in_query;
+    if (from_query) {
+      const std::string e = query->get("establishment");
+      if (e.empty() && r.establishment == Establishment::required_in_query)
+        return problem(400, "invalid-query", "Invalid query", "establishment=UAI is required");
+      if (!e.empty()) {
+        auto parsed = policy::parse_uai(e);
+        if (!parsed)
+          return problem(400, "invalid-query", "Invalid query", "establishment: " + parsed.error());
+        uai = std::move(*parsed);
+      }
+    }
+
+    if (r.admin_only && admin.role != config::Admin::Role::admin)
+      return refuse(admin, req, uai ? uai->code : std::string(), std::string(r.refusal));
+    if (from_query && uai && !admin.in_scope(uai->code))
+      return refuse(admin, req, uai->code, "establishment " + uai->code + " is not in scope");
+    return (this->*r.handler)(Call{req, admin, *config, *query, uai ? &*uai : nullptr});
+  }
+
+  // The page's files, outside /v1/admin/: no token.
+  static Answer page(const http::Request& req, std::string_view path) {
+    const auto method = req.method();
+    if (method != bhttp::verb::get && method != bhttp::verb::head)
+      return problem(405, "method-not-allowed", "Method not allowed", "use GET");
+    if (path == "/favicon.ico")  // browsers ask; the page declares none
+      return {204, "image/x-icon", {}, {}};
+    const Asset* asset = find_asset(path);
+    if (!asset)
+      return problem(404, "not-found", "Not found", "no such page");
+    Answer a{200, std::string(asset->content_type), std::string(asset->body), {}};
+    a.headers.emplace_back("Content-Security-Policy",
+                           "default-src 'self'; frame-ancestors 'none'; base-uri 'none'");
+    return a;
+  }
+
+  Answer me(const Call& call) {
+    const config::Admin& admin = call.admin;
+    const config::Config& config = call.config;
     json::object o;
     o["name"] = admin.name;
     o["role"] = config::to_string(admin.role);
@@ -1062,7 +1252,7 @@ AdminApi::AdminApi(Deps deps) : impl_(std::make_unique<Impl>(std::move(deps))) {
 
 AdminApi::~AdminApi() = default;
 
-void AdminApi::handle(http::Request&& req, http::Respond respond) {
+void AdminApi::handle(const http::Client& client, http::Request&& req, http::Respond respond) {
   const unsigned version = req.version();
   auto shared_req = std::make_shared<http::Request>(std::move(req));
   auto shared_respond = std::make_shared<http::Respond>(std::move(respond));
@@ -1080,12 +1270,12 @@ void AdminApi::handle(http::Request&& req, http::Respond respond) {
     return res;
   };
   Impl* impl = impl_.get();
-  const bool queued = impl->submit([impl, shared_req, shared_respond, to_response] {
+  const bool queued = impl->submit([impl, client, shared_req, shared_respond, to_response] {
     Answer a;
     try {
-      a = impl->process(*shared_req);
+      a = impl->dispatch(client, *shared_req);
     } catch (const std::exception& e) {
-      spdlog::error("event=admin.failed error={}", core::quoted(e.what()));
+      spdlog::error("event=admin.failed error={}", core::log_quote(e.what()));
       a = problem(500, "internal-error", "Internal error",
                   "the operator has the details in the log");
     }

@@ -1,20 +1,24 @@
 // The admin API and page (docs/admin-api.md), on the admin listener only.
 //
 // Every request but the page's files carries an admin's bearer token; its role and scope
-// decide what it may do, and a refusal is audited. Policy changes are validated by the same
-// code as the configuration file, stored as versions, put in force at once and re-plan the
-// establishment's held deliveries. Requests are handled one at a time on the API's own thread
-// (they read and write the store and re-plan: never on an I/O thread); a few wait their turn,
-// more are refused with 503.
+// decide what it may do. A refusal is audited before it is answered (when its record cannot be
+// written in time the answer is 503, never a 403 without its record); a failed login is logged
+// with the client's address. Each endpoint is one row of a route table: method, path, where its
+// establishment comes from, the role it needs, its handler. Policy changes are validated by the
+// same code as the configuration file, stored as versions, put in force at once and re-plan
+// the establishment's held deliveries. Requests are handled one at a time on the API's own
+// thread (they read and write the store and re-plan: never on an I/O thread); a few wait their
+// turn, more are refused with 503.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "daemon/http/server.h"
 #include "daemon/core/clock.h"
+#include "daemon/http/server.h"
 #include "daemon/runtime/config_holder.h"
 #include "daemon/runtime/reload.h"
 #include "daemon/store/commit_queue.h"
@@ -34,6 +38,9 @@ class AdminApi {
     const core::Clock& clock;
     ChangePolicy change_policy;
     std::string db_path;  // the store's file, read by the audit queries
+    // How long a refusal waits for a place in the writer's queue for its access_refused
+    // record before the request is answered 503 instead.
+    std::chrono::milliseconds refusal_patience{2000};
   };
 
   explicit AdminApi(Deps deps);
@@ -41,7 +48,8 @@ class AdminApi {
   AdminApi(const AdminApi&) = delete;
   AdminApi& operator=(const AdminApi&) = delete;
 
-  void handle(http::Request&& req, http::Respond respond);
+  // `client` names the sender in the log of a failed login.
+  void handle(const http::Client& client, http::Request&& req, http::Respond respond);
 
  private:
   struct Impl;

@@ -177,4 +177,10 @@ std::string french_error(const std::string& m) {
   return m;
 }
 
+std::string french_too_long(LimitedText what, std::size_t limit, std::size_t got) {
+  const char* subject = what == LimitedText::window_name ? "le nom" : "le commentaire";
+  return std::string(subject) + " ne peut dépasser " + std::to_string(limit) + " caractères (" +
+         std::to_string(got) + " reçus)";
+}
+
 }  // namespace treve::admin

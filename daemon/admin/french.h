@@ -2,6 +2,7 @@
 // quiet time ("fenêtre du week-end", "jour férié (Noël)"), and the preview's sentence.
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 #include "policy/decision.h"
@@ -24,5 +25,11 @@ std::string french_summary(const policy::EstablishmentPolicy& policy,
 // A configuration error's message about a policy key, in French for the page; the message
 // itself when it has no translation.
 std::string french_error(const std::string& message);
+
+// Texts the API limits in length, as the page's fields do.
+enum class LimitedText { window_name, comment };
+
+// Why such a text is refused, in French: "le nom ne peut dépasser 64 caractères (65 reçus)".
+std::string french_too_long(LimitedText what, std::size_t limit, std::size_t got);
 
 }  // namespace treve::admin

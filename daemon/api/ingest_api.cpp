@@ -1,14 +1,14 @@
 #include "daemon/api/ingest_api.h"
 
-#include <openssl/crypto.h>
-
 #include <spdlog/spdlog.h>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
+#include <boost/url/pct_string_view.hpp>
 
 #include "adapters/inbound/canonical_event.h"
 #include "daemon/core/digest.h"
 #include "daemon/core/log_field.h"
+#include "daemon/http/auth.h"
 #include "daemon/store/audit_record.h"
 #include "policy/decision.h"
 #include "policy/rfc3339.h"
@@ -77,44 +77,40 @@ std::string media_type(std::string_view content_type) {
   return out;
 }
 
-// Percent-decodes a path segment; nullopt when malformed.
+// Percent-decodes a path segment (RFC 3986: "+" is a plus); nullopt when an escape is malformed.
 std::optional<std::string> percent_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out += s[i];
-      continue;
-    }
-    if (i + 2 >= s.size() || !std::isxdigit(static_cast<unsigned char>(s[i + 1])) ||
-        !std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      return std::nullopt;
-    }
-    out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
-    i += 2;
-  }
-  return out;
+  auto valid = boost::urls::make_pct_string_view(s);
+  if (!valid)
+    return std::nullopt;
+  return valid->decode();
 }
 
-// The connector whose token this is, comparing hashes in constant time.
-const config::Connector* authenticate(const config::Config& config, std::string_view header) {
-  constexpr std::string_view kBearer = "Bearer ";
-  if (header.size() <= kBearer.size() ||
-      !std::equal(kBearer.begin(), kBearer.end(), header.begin(), [](char a, char b) {
-        return std::tolower(static_cast<unsigned char>(a)) ==
-               std::tolower(static_cast<unsigned char>(b));
-      })) {
-    return nullptr;
+// Who is calling: the connector whose token's digest this is (compared in constant time with
+// every connector's), or why nobody, for the log and for the answer.
+struct Caller {
+  const config::Connector* connector = nullptr;
+  std::string_view failure;  // for the log
+  std::string_view detail;   // for the 401
+};
+
+Caller authenticate(const config::Config& config, const http::Request& req) {
+  auto token = http::bearer_token(req);
+  if (!token) {
+    return {nullptr, http::to_string(token.error()),
+            token.error() == http::AuthFailure::missing
+                ? "missing \"Authorization: Bearer <token>\" header"
+                : "expected \"Authorization: Bearer <token>\""};
   }
-  std::string digest = core::sha256_hex(header.substr(kBearer.size()));
+  const std::string digest = core::sha256_hex(*token);
   const config::Connector* found = nullptr;
   for (const auto& c : config.connectors) {
-    if (c.token_sha256.size() == digest.size() &&
-        CRYPTO_memcmp(c.token_sha256.data(), digest.data(), digest.size()) == 0) {
+    if (core::same_digest(c.token_sha256, digest))
       found = &c;
-    }
   }
-  return found;
+  if (!found)
+    return {nullptr, "the token matches no connector",
+            "the bearer token matches no configured connector"};
+  return {found, {}, {}};
 }
 
 std::string release_text(policy::Instant t, const date::time_zone* zone) {
@@ -132,7 +128,10 @@ std::expected<store::NewEvent, Problem> prepare(const config::Config& config,
     return std::unexpected(parsed.error());
   policy::Notification& n = parsed->notification;
   n.source = connector.name;
-  auto uai = policy::parse_uai(n.establishment);  // validated by the parser
+  auto uai = policy::parse_uai(n.establishment);
+  if (!uai)  // the parser has validated it; should it ever not have, nothing is decided
+    return std::unexpected(
+        problem(400, "invalid-field", "Invalid field", uai.error(), "/establishment"));
   const policy::EstablishmentPolicy& policy = config.policy->find(*uai);
   auto decisions = policy::decide(policy, n, received, connector.may_bypass);
 
@@ -220,17 +219,14 @@ IngestApi::IngestApi(ConfigSource config, store::CommitQueue& queue, store::Stor
 
 std::size_t IngestApi::body_limit(const http::Request& header) const {
   auto config = config_();
-  auto auth = header.find(beast_http::field::authorization);
-  if (auth == header.end() ||
-      !authenticate(*config, std::string_view(auth->value().data(), auth->value().size()))) {
+  if (!authenticate(*config, header).connector)
     return kUnauthenticatedBodyLimit;
-  }
   std::string_view target(header.target().data(), header.target().size());
   return target.starts_with(kBatchPath) ? config->server.max_batch_body_bytes
                                         : config->server.max_body_bytes;
 }
 
-void IngestApi::handle(http::Request&& req, http::Respond respond) {
+void IngestApi::handle(const http::Client& client, http::Request&& req, http::Respond respond) {
   const unsigned version = req.version();
   std::string_view target(req.target().data(), req.target().size());
   auto query = target.find('?');
@@ -279,19 +275,15 @@ void IngestApi::handle(http::Request&& req, http::Respond respond) {
   }
 
   auto config = config_();
-  auto auth = req.find(beast_http::field::authorization);
-  if (auth == req.end()) {
-    return respond(
-        problem_response(version, problem(401, "unauthorized", "Unauthorized",
-                                          "missing \"Authorization: Bearer <token>\" header")));
+  const Caller caller = authenticate(*config, req);
+  if (!caller.connector) {
+    spdlog::warn("event=ingest.unauthorized client={} method={} path={} reason={}",
+                 core::log_quote(client.address), core::log_quote(req.method_string()),
+                 core::log_quote(path), core::log_quote(caller.failure));
+    return respond(problem_response(
+        version, problem(401, "unauthorized", "Unauthorized", std::string(caller.detail))));
   }
-  const config::Connector* connector =
-      authenticate(*config, std::string_view(auth->value().data(), auth->value().size()));
-  if (!connector) {
-    return respond(
-        problem_response(version, problem(401, "unauthorized", "Unauthorized",
-                                          "the bearer token matches no configured connector")));
-  }
+  const config::Connector* connector = caller.connector;
 
   if (is_one) {
     auto id = percent_decode(path.substr(kEventsPath.size() + 1));

@@ -8,8 +8,8 @@
 #include <memory>
 
 #include "daemon/config/config.h"
-#include "daemon/http/server.h"
 #include "daemon/core/clock.h"
+#include "daemon/http/server.h"
 #include "daemon/store/commit_queue.h"
 #include "daemon/store/store.h"
 
@@ -23,7 +23,8 @@ class IngestApi {
   IngestApi(ConfigSource config, store::CommitQueue& queue, store::Store& store,
             const core::Clock& clock);
 
-  void handle(http::Request&& request, http::Respond respond);
+  // `client` names the sender in the log of a failed login.
+  void handle(const http::Client& client, http::Request&& request, http::Respond respond);
 
   // Called after a commit that stored held deliveries, with the earliest of their release
   // instants (so that the scheduler can wake earlier). Set before serving; any thread.

@@ -186,15 +186,15 @@ int serve(const std::string& config_path) {
   admin_options.max_connections = 64;
   http::Server admin_server(
       ioc,
-      [&admin_api](http::Request&& req, http::Respond respond) {
-        admin_api.handle(std::move(req), std::move(respond));
+      [&admin_api](const http::Client& client, http::Request&& req, http::Respond respond) {
+        admin_api.handle(client, std::move(req), std::move(respond));
       },
       admin_options);
 
   http::Server server(
       ioc,
-      [&ingest](http::Request&& req, http::Respond respond) {
-        ingest.handle(std::move(req), std::move(respond));
+      [&ingest](const http::Client& client, http::Request&& req, http::Respond respond) {
+        ingest.handle(client, std::move(req), std::move(respond));
       },
       server_options);
   if (auto r = server.listen(config->server.listen); !r) {

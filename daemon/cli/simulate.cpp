@@ -108,7 +108,17 @@ class LineWorker {
       return;
     }
     const policy::Notification& n = event->notification;
-    const policy::EstablishmentPolicy& p = establishment(n.establishment);
+    // Both validated by the parser in simulation mode; checked all the same.
+    const policy::EstablishmentPolicy* found = establishment(n.establishment);
+    if (!found) {
+      skipped.push_back({line_no, "/establishment: not a valid UAI"});
+      return;
+    }
+    if (!event->received_at) {
+      skipped.push_back({line_no, "/received_at: missing"});
+      return;
+    }
+    const policy::EstablishmentPolicy& p = *found;
     const config::Connector* connector = config_.connector(n.source);
     auto decisions = policy::decide(p, n, *event->received_at, connector && connector->may_bypass);
 
@@ -153,13 +163,16 @@ class LineWorker {
   }
 
   // The policy set is shared by every worker behind a lock; each worker remembers its answers.
-  const policy::EstablishmentPolicy& establishment(const std::string& code) {
+  // Null for a code that is not a UAI.
+  const policy::EstablishmentPolicy* establishment(const std::string& code) {
     auto it = establishments_.find(code);
     if (it != establishments_.end())
-      return *it->second;
-    auto uai = policy::parse_uai(code);  // validated by the parser
-    const policy::EstablishmentPolicy& p = config_.policy->find(*uai);
-    establishments_.emplace(code, &p);
+      return it->second;
+    auto uai = policy::parse_uai(code);
+    if (!uai)
+      return nullptr;
+    const policy::EstablishmentPolicy* p = &config_.policy->find(*uai);
+    establishments_.emplace(code, p);
     return p;
   }
 

@@ -1,5 +1,6 @@
 #include "daemon/core/digest.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 namespace treve::core {
@@ -28,6 +29,10 @@ std::string sha256_hex(std::string_view data) {
   unsigned int len = 0;
   EVP_Digest(data.data(), data.size(), digest, &len, sha256(), nullptr);
   return hex({digest, len});
+}
+
+bool same_digest(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 }  // namespace treve::core

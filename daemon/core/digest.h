@@ -14,4 +14,8 @@ std::string hex(std::span<const unsigned char> bytes);
 // Lower-case hex of SHA-256(data): 64 characters.
 std::string sha256_hex(std::string_view data);
 
+// Whether two digests are equal, in a time that depends on their length only (CRYPTO_memcmp):
+// how a token's digest is compared with the configured ones.
+bool same_digest(std::string_view a, std::string_view b);
+
 }  // namespace treve::core

@@ -2,8 +2,9 @@
 // operators with grep and by `treve audit verify --heads`. Any value that does not come from
 // trêve itself (a request's path or query, a name from a file, an error text that may quote
 // either) is written through `quoted`: in double quotes, with `"`, `\` and every control
-// character escaped as in a JSON string (`\n`, `\t`, `\u001b`…), so that one log line stays one
-// line and no value can pose as another field or as a line the daemon writes. Numbers and
+// character escaped (log_text.h: `\x0a`, `\x1b`…), so that one log line stays one line and no
+// value can pose as another field or as a line the daemon writes. `quoted(s)` formats as
+// `log_quote(s)` does, without building the string first at the call. Numbers and
 // trêve's own constants need not be quoted.
 #pragma once
 
@@ -11,6 +12,8 @@
 #include <string_view>
 
 #include <fmt/format.h>
+
+#include "daemon/core/log_text.h"
 
 namespace treve::core {
 
@@ -27,15 +30,12 @@ inline QuotedLogValue quoted(std::string_view s) {
   return {s};
 }
 
-// The escaped text, quotes included.
-std::string escape_log_value(std::string_view s);
-
 }  // namespace treve::core
 
 template <>
 struct fmt::formatter<treve::core::QuotedLogValue> : fmt::formatter<std::string_view> {
   template <typename FormatContext>
   auto format(const treve::core::QuotedLogValue& v, FormatContext& ctx) const {
-    return fmt::formatter<std::string_view>::format(treve::core::escape_log_value(v.text), ctx);
+    return fmt::formatter<std::string_view>::format(treve::core::log_quote(v.text), ctx);
   }
 };

@@ -8,6 +8,7 @@
 #include "daemon/core/log_field.h"
 #include "daemon/http/server.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -99,6 +100,24 @@ bool is_malformed_request(const beast::error_code& ec) {
          ec != bhttp::error::body_limit;
 }
 
+// The peer of an accepted connection, as Client::address says it.
+std::string address_of(const Socket& socket) {
+  beast::error_code ec;
+  const Protocol::endpoint peer = socket.remote_endpoint(ec);
+  if (ec)
+    return "unknown";
+  const int family = peer.protocol().family();
+  if (family != AF_INET && family != AF_INET6)
+    return "unix";
+  tcp::endpoint ip;
+  if (peer.size() > ip.capacity())
+    return "unknown";
+  std::memcpy(ip.data(), peer.data(), peer.size());
+  ip.resize(peer.size());
+  const std::string host = ip.address().to_string();
+  return (family == AF_INET6 ? "[" + host + "]" : host) + ":" + std::to_string(ip.port());
+}
+
 class Session;
 
 // Owns the acceptor and knows the open sessions; shared by the sessions so that it outlives
@@ -106,7 +125,7 @@ class Session;
 // own strands.
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
-  Listener(net::io_context& ioc, Handler handler, ServerOptions options)
+  Listener(net::io_context& ioc, ClientHandler handler, ServerOptions options)
       : ioc_(ioc),
         handler_(std::move(handler)),
         options_(std::move(options)),
@@ -134,7 +153,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
   }
 
   const ServerOptions& options() const { return options_; }
-  const Handler& handler() const { return handler_; }
+  const ClientHandler& handler() const { return handler_; }
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
   // Called exactly once per registered session, from any thread, when its socket is closed.
   void unregister(const Session* session);
@@ -151,7 +170,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
   std::vector<std::shared_ptr<Session>> live_sessions() const;
 
   net::io_context& ioc_;
-  const Handler handler_;
+  const ClientHandler handler_;
   const ServerOptions options_;
   Strand strand_;
   net::basic_socket_acceptor<Protocol> acceptor_;
@@ -172,7 +191,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(Socket&& socket, std::shared_ptr<Listener> listener)
-      : stream_(std::move(socket)), listener_(std::move(listener)) {}
+      : client_{address_of(socket)}, stream_(std::move(socket)), listener_(std::move(listener)) {}
   ~Session() {
     if (phase_ != Phase::closed) {
       listener_->unregister(this);
@@ -224,6 +243,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_linger_read(beast::error_code ec, std::size_t n);
   void close();
 
+  const Client client_;
   Stream stream_;
   const std::shared_ptr<Listener> listener_;
   beast::flat_buffer buffer_;
@@ -381,7 +401,7 @@ void Session::handle() {
   Request req = parser_->release();
   parser_.reset();
   try {
-    listener_->handler()(std::move(req), respond);
+    listener_->handler()(client_, std::move(req), respond);
   } catch (const std::exception& e) {
     // A bug in a handler must not take down the daemon or leave the client waiting.
     spdlog::error("event=http.handler_failed error={}", core::quoted(e.what()));
@@ -712,8 +732,16 @@ struct Server::Impl final : Listener {
   using Listener::Listener;
 };
 
-Server::Server(boost::asio::io_context& ioc, Handler handler, ServerOptions options)
+Server::Server(boost::asio::io_context& ioc, ClientHandler handler, ServerOptions options)
     : impl_(std::make_shared<Impl>(ioc, std::move(handler), std::move(options))) {}
+
+Server::Server(boost::asio::io_context& ioc, Handler handler, ServerOptions options)
+    : Server(
+          ioc,
+          [handler = std::move(handler)](const Client&, Request&& req, Respond respond) {
+            handler(std::move(req), std::move(respond));
+          },
+          std::move(options)) {}
 
 // Without a stop, everything is closed at once (the io_context may no longer run, in which case
 // the posted work is dropped with it).

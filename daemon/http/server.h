@@ -26,6 +26,14 @@ using Response = boost::beast::http::response<boost::beast::http::string_body>;
 using Respond = std::function<void(Response)>;
 using Handler = std::function<void(Request&&, Respond)>;
 
+// Who sent a request, for logs: "192.0.2.7:50312", "[2001:db8::1]:50312", or "unix" for a client
+// of a unix socket (which has no address of its own).
+struct Client {
+  std::string address;
+};
+// A handler that is also told who sent the request.
+using ClientHandler = std::function<void(const Client&, Request&&, Respond)>;
+
 struct ServerOptions {
   // Time allowed to receive one whole request (header and body) once it has started.
   std::chrono::milliseconds read_timeout{10'000};
@@ -48,6 +56,7 @@ struct ServerOptions {
 class Server {
  public:
   Server(boost::asio::io_context& ioc, Handler handler, ServerOptions options);
+  Server(boost::asio::io_context& ioc, ClientHandler handler, ServerOptions options);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

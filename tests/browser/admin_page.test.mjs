@@ -201,6 +201,29 @@ async function adminScenario(browser) {
   assert.equal(await page.locator(`${tid('policy-editor')} [aria-invalid="true"]`).count(), 0, 'no field stays invalid');
   ok('a Saturday window 12:00-14:00 is added; the preview accepts it');
 
+  // A name longer than the field allows (its maxlength lifted, as a script could): the API
+  // refuses it too, and the page shows why in French next to the field.
+  const nameField = tid(`window-${n}-name`);
+  const longName = 'n'.repeat(65);
+  await page.evaluate((sel) => document.querySelector(sel).removeAttribute('maxlength'), nameField);
+  const tooLong = await previewAfter(page, () => page.fill(nameField, longName),
+    (b) => b.policy?.quiet?.[n]?.name === longName);
+  assert.equal(tooLong.status, 400, `a 65-character name: preview answered ${tooLong.status}: ${JSON.stringify(tooLong.body)}`);
+  assert.ok((tooLong.body?.errors || []).some((e) => e.pointer === `/policy/quiet/${n}/name`),
+    `the error points at the name: ${JSON.stringify(tooLong.body)}`);
+  await page.waitForFunction((sel) => document.querySelector(sel)?.getAttribute('aria-invalid') === 'true',
+    nameField, {timeout: TIMEOUT});
+  const nameError = await page.evaluate((sel) => (document.querySelector(sel).getAttribute('aria-describedby') || '')
+    .split(' ').map((id) => document.getElementById(id)?.textContent || '').join(' '), nameField);
+  assert.ok(nameError.includes('le nom ne peut dépasser 64 caractères (65 reçus)'),
+    `the name's error, in French, next to it: "${nameError}"`);
+  ok(`a 65-character window name is refused by the API, shown next to the field: "${nameError.trim()}"`);
+  const renamed = await previewAfter(page, () => page.fill(nameField, 'samedi midi'),
+    (b) => b.policy?.quiet?.[n]?.name === 'samedi midi');
+  assert.equal(renamed.status, 200, `preview answered ${renamed.status}: ${JSON.stringify(renamed.body)}`);
+  await page.waitForFunction(() => !document.querySelector('[data-testid="policy-editor"] [aria-invalid="true"]'),
+    null, {timeout: TIMEOUT});
+
   const missing = await unlabelled(page);
   assert.deepEqual(missing, [], `controls without a label: ${missing.join(', ')}`);
   ok('every control of the edit view has a label');

@@ -385,8 +385,8 @@ TEST(AuditHeads, AHeadInsideAnotherLinesValueIsNotTakenForOne) {
 }
 
 TEST(AuditHeads, LoggedValuesAreQuotedAndEscapedOnOneLine) {
-  EXPECT_EQ(core::escape_log_value("a\nevent=audit.head seq=1 \"x\" \\ \x1b"),
-            "\"a\\nevent=audit.head seq=1 \\\"x\\\" \\\\ \\u001b\"");
+  EXPECT_EQ(core::log_quote("a\nevent=audit.head seq=1 \"x\" \\ \x1b"),
+            "\"a\\x0aevent=audit.head seq=1 \\\"x\\\" \\\\ \\x1b\"");
   std::ostringstream out;
   auto previous = spdlog::default_logger();
   spdlog::set_default_logger(std::make_shared<spdlog::logger>(
@@ -395,7 +395,7 @@ TEST(AuditHeads, LoggedValuesAreQuotedAndEscapedOnOneLine) {
   spdlog::set_default_logger(previous);
   const std::string line = out.str();
   EXPECT_EQ(std::count(line.begin(), line.end(), '\n'), 1);
-  EXPECT_THAT(line, HasSubstr("path=\"/x\\nevent=audit.head seq=9\""));
+  EXPECT_THAT(line, HasSubstr("path=\"/x\\x0aevent=audit.head seq=9\""));
 }
 
 TEST(AuditHeads, TheStoreLogsTheHeadAfterEachCommitThatCrossesAMultipleOfEvery) {

@@ -66,7 +66,8 @@ class IngestApiTest : public ::testing::Test {
     req.body() = std::move(body);
     req.prepare_payload();
     std::promise<http::Response> answer;
-    api_->handle(std::move(req), [&](http::Response r) { answer.set_value(std::move(r)); });
+    api_->handle({"127.0.0.1:40000"}, std::move(req),
+                 [&](http::Response r) { answer.set_value(std::move(r)); });
     return answer.get_future().get();
   }
 

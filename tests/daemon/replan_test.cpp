@@ -69,7 +69,8 @@ class ReplanTest : public ::testing::Test {
     req.body() = body;
     req.prepare_payload();
     std::promise<http::Response> answer;
-    api_->handle(std::move(req), [&](http::Response r) { answer.set_value(std::move(r)); });
+    api_->handle({"127.0.0.1:40000"}, std::move(req),
+                 [&](http::Response r) { answer.set_value(std::move(r)); });
     ASSERT_EQ(answer.get_future().get().result_int(), 202);
   }
 

@@ -369,11 +369,12 @@ TEST_F(AdminApi, DeadLettersAreListedAndReplayedWithinScope) {
     if (d.as_object().at("event_id").as_string() == "lost-2")
       other_seq = d.as_object().at("seq").as_int64();
   }
-  // Replaying another school's letter is refused, and nothing is replayed.
+  // Replaying another school's letter is refused as if it did not exist, and nothing is
+  // replayed.
   auto refused =
       call(bhttp::verb::post, "/v1/admin/dead-letters/replay", "durand-token",
            R"({"seqs":[)" + std::to_string(seq) + "," + std::to_string(other_seq) + "]}");
-  EXPECT_EQ(refused.status, 403) << refused;
+  EXPECT_EQ(refused.status, 404) << refused;
   EXPECT_EQ(count("SELECT count(*) FROM deliveries WHERE state = 'dead'"), 2);
   auto replayed = call(bhttp::verb::post, "/v1/admin/dead-letters/replay", "durand-token",
                        R"({"seqs":[)" + std::to_string(seq) + "]}");
@@ -381,6 +382,274 @@ TEST_F(AdminApi, DeadLettersAreListedAndReplayedWithinScope) {
   EXPECT_EQ(parse(replayed).as_object().at("replayed").as_int64(), 1);
   EXPECT_EQ(count("SELECT count(*) FROM deliveries WHERE state = 'dead'"), 1);
   EXPECT_EQ(count("SELECT count(*) FROM audit WHERE kind = 'replayed'"), 1);
+}
+
+}  // namespace
+}  // namespace treve::itest
+
+namespace treve::itest {
+namespace {
+
+// A UAI taken from a query parameter is validated before anything uses it: an invalid one is
+// 400 naming the parameter, for every token (a "*" scope included), and the daemon carries on.
+TEST_F(AdminApi, AnInvalidUaiInAQueryIs400NamingTheParameter) {
+  for (const std::string token : {"rectorat-token", "durand-token"}) {
+    for (const std::string path : {"queue", "dead-letters", "audit", "stats"}) {
+      for (const std::string bad : {"0750654d", "0750654X", "75", "0750654D0"}) {
+        SCOPED_TRACE(token + " " + path + " " + bad);
+        auto r = call(bhttp::verb::get, "/v1/admin/" + path + "?establishment=" + bad, token);
+        EXPECT_EQ(r.status, 400) << r;
+        EXPECT_THAT(r.body, HasSubstr("urn:treve:problem:invalid-query"));
+        EXPECT_THAT(r.body, HasSubstr("establishment"));
+      }
+    }
+  }
+  EXPECT_TRUE(daemon_.running());
+  EXPECT_EQ(call(bhttp::verb::get, "/v1/admin/me", "rectorat-token").status, 200);
+  // Not a refusal: nothing audited.
+  EXPECT_EQ(count("SELECT count(*) FROM audit WHERE kind = 'access_refused'"), 0);
+}
+
+// RFC 9110: the scheme is case-insensitive, one or more spaces before the token.
+TEST_F(AdminApi, TheBearerSchemeIsCaseInsensitiveOnBothListeners) {
+  for (const std::string scheme : {"Bearer ", "bearer ", "BEARER ", "beArer   "}) {
+    SCOPED_TRACE(scheme);
+    auto admin = HttpClient(daemon_.admin_port())
+                     .request(bhttp::verb::get, "/v1/admin/me", "",
+                              {{"Authorization", scheme + "durand-token"}});
+    EXPECT_EQ(admin.status, 200) << admin;
+    // An unknown event is 404 only once the connector is known.
+    auto ingest = HttpClient(daemon_.port())
+                      .request(bhttp::verb::get, "/v1/events/never-sent", "",
+                               {{"Authorization", scheme + kEntToken}});
+    EXPECT_EQ(ingest.status, 404) << ingest;
+  }
+}
+
+// A failed login is 401 on both listeners, and logged with the client's address and the reason,
+// never with the token.
+TEST_F(AdminApi, FailedLoginsAre401AndLoggedWithoutTheToken) {
+  const std::vector<std::string> headers = {"",  // no header at all
+                                            "Bearer",
+                                            "Bearer ",
+                                            "Basic ZHVyYW5kOnRva2Vu",
+                                            "Bearerdurand-token",
+                                            "Bearer durand-token extra",
+                                            "Bearer s3cret-nobody-has",
+                                            "Bearer dur\"and\\token"};
+  for (const auto& h : headers) {
+    SCOPED_TRACE(h);
+    Headers with;
+    if (!h.empty())
+      with.emplace_back("Authorization", h);
+    auto admin =
+        HttpClient(daemon_.admin_port()).request(bhttp::verb::get, "/v1/admin/me", "", with);
+    EXPECT_EQ(admin.status, 401) << admin;
+    auto ingest = HttpClient(daemon_.port()).request(bhttp::verb::get, "/v1/events/x", "", with);
+    EXPECT_EQ(ingest.status, 401) << ingest;
+  }
+  ASSERT_TRUE(daemon_.wait_for_log("event=ingest.unauthorized", 5s));
+  const std::string log = daemon_.stderr_log();
+  EXPECT_EQ(daemon_.log_count("event=admin.unauthorized"), headers.size()) << log;
+  EXPECT_EQ(daemon_.log_count("event=ingest.unauthorized"), headers.size()) << log;
+  EXPECT_GE(daemon_.log_count("client=\"127.0.0.1:"), 2 * headers.size()) << log;
+  EXPECT_THAT(log, HasSubstr("reason=\"missing Authorization header\""));
+  EXPECT_THAT(log, HasSubstr("reason=\"the token matches no [[admins]] entry\""));
+  EXPECT_THAT(log, HasSubstr("reason=\"the token matches no connector\""));
+  EXPECT_THAT(log, ::testing::Not(HasSubstr("s3cret-nobody-has")));
+  EXPECT_THAT(log, ::testing::Not(HasSubstr("ZHVyYW5kOnRva2Vu")));
+  EXPECT_THAT(log, ::testing::Not(HasSubstr("dur\"and")));
+}
+
+// The API's paths come from one table: an unknown path is 404, a known one asked with another
+// method is 405 with the methods it takes.
+TEST_F(AdminApi, UnknownPathsAre404AndOtherMethodsAre405WithAllow) {
+  struct Case {
+    bhttp::verb method;
+    std::string target;
+    int status;
+    std::string allow;
+  };
+  const std::vector<Case> cases = {
+      {bhttp::verb::get, "/v1/admin/nope", 404, ""},
+      {bhttp::verb::get, "/v1/admin/", 404, ""},
+      {bhttp::verb::get, "/v1/admin/me/more", 404, ""},
+      {bhttp::verb::get, "/v1/admin/establishments/" + kUai, 404, ""},
+      {bhttp::verb::get, "/v1/admin/establishments/" + kUai + "/nope", 404, ""},
+      {bhttp::verb::get, "/v1/admin/establishments/" + kUai + "/policy/more", 404, ""},
+      {bhttp::verb::get, "/v1/admin/establishments/0750654X/policy", 404, ""},
+      {bhttp::verb::get, "/v1/admin/dead-letters/nope", 404, ""},
+      {bhttp::verb::delete_, "/v1/admin/me", 405, "GET"},
+      {bhttp::verb::patch, "/v1/admin/establishments/" + kUai + "/policy", 405, "GET, PUT"},
+      {bhttp::verb::get, "/v1/admin/establishments/" + kUai + "/rollback", 405, "POST"},
+      {bhttp::verb::get, "/v1/admin/establishments/" + kUai + "/preview", 405, "POST"},
+      {bhttp::verb::get, "/v1/admin/establishments/" + kUai + "/ics", 405, "POST"},
+      {bhttp::verb::post, "/v1/admin/establishments/" + kUai + "/versions", 405, "GET"},
+      {bhttp::verb::post, "/v1/admin/queue?establishment=" + kUai, 405, "GET"},
+      {bhttp::verb::post, "/v1/admin/dead-letters", 405, "GET"},
+      {bhttp::verb::get, "/v1/admin/dead-letters/replay", 405, "POST"},
+      {bhttp::verb::post, "/v1/admin/audit", 405, "GET"},
+      {bhttp::verb::put, "/v1/admin/stats", 405, "GET"},
+  };
+  for (const auto& c : cases) {
+    auto r = call(c.method, c.target, "rectorat-token");
+    EXPECT_EQ(r.status, c.status) << c.method << " " << c.target << ": " << r;
+    EXPECT_THAT(r.body, HasSubstr(c.status == 404 ? "not-found" : "method-not-allowed"));
+    if (!c.allow.empty()) {
+      EXPECT_EQ(r.header("Allow").value_or(""), c.allow) << c.target;
+    }
+  }
+  EXPECT_EQ(count("SELECT count(*) FROM audit WHERE kind = 'access_refused'"), 0);
+}
+
+// A dead letter of another school is answered as one that does not exist (the refusal is still
+// audited): the answer tells nothing of which school it belongs to.
+TEST_F(AdminApi, ReplayingAnotherSchoolsDeadLetterIsAnsweredAsAnUnknownOne) {
+  HttpClient ingest(daemon_.port());
+  EventSpec spec;
+  spec.id = "lost-other";
+  spec.establishment = kOtherUai;
+  Recipient who;
+  who.id = "u-9";
+  spec.recipients = {who};
+  ASSERT_EQ(ingest.post_event(event_body(spec)).status, 202);
+  {
+    Db db(daemon_.db_path(), false);
+    db.query(
+        "UPDATE deliveries SET state = 'dead', attempts = 7, sink = 'push', "
+        "last_error = 'HTTP 410' WHERE state = 'held'");
+  }
+  const std::int64_t other = count("SELECT max(seq) FROM deliveries WHERE state = 'dead'");
+  ASSERT_GT(other, 0);
+  const std::int64_t unknown = other + 1000;
+  auto theirs = call(bhttp::verb::post, "/v1/admin/dead-letters/replay", "durand-token",
+                     R"({"seqs":[)" + std::to_string(other) + "]}");
+  auto none = call(bhttp::verb::post, "/v1/admin/dead-letters/replay", "durand-token",
+                   R"({"seqs":[)" + std::to_string(unknown) + "]}");
+  EXPECT_EQ(theirs.status, 404) << theirs;
+  EXPECT_EQ(none.status, 404) << none;
+  EXPECT_THAT(theirs.body, ::testing::Not(HasSubstr(kOtherUai)));
+  // The same answer but for the number asked.
+  auto same_shape = [](const HttpResponse& r, std::int64_t seq) {
+    auto o = r.object();
+    std::string detail(o.at("detail").as_string());
+    const std::string number = std::to_string(seq);
+    if (detail.ends_with(number))
+      detail.replace(detail.size() - number.size(), number.size(), "N");
+    o["detail"] = detail;
+    return json::serialize(o);
+  };
+  EXPECT_EQ(same_shape(theirs, other), same_shape(none, unknown));
+  EXPECT_EQ(count("SELECT count(*) FROM audit WHERE kind = 'access_refused' AND establishment = '" +
+                  kOtherUai + "'"),
+            1);
+  EXPECT_EQ(count("SELECT count(*) FROM deliveries WHERE state = 'dead'"), 1);
+}
+
+// The national windows, the first one named.
+std::string windows_named(const std::string& name) {
+  return R"({"quiet":[{"days":["mon","tue","wed","thu"],"start":"20:00","end":"07:00","name":")" +
+         name + R"("},{"days":["fri"],"start":"20:00","end":"07:00","end_day":"mon"}]})";
+}
+
+// A PUT of them, confirmed (the harness's configuration has no public holidays: weaker).
+std::string window_named(const std::string& name) {
+  return R"({"policy":)" + windows_named(name) + R"(,"comment":"essai","confirm_weaker":true})";
+}
+
+std::string repeat(std::string_view s, std::size_t n) {
+  std::string out;
+  for (std::size_t i = 0; i < n; ++i)
+    out += s;
+  return out;
+}
+
+// The page's limits (64 characters for a window's name, 500 for a comment) hold on the server
+// too, counted in characters, with the pointer and a French detail for the page.
+TEST_F(AdminApi, TooLongWindowNamesAndCommentsAre400WithTheirPointerInFrench) {
+  auto r = call(bhttp::verb::put, policy_path(kUai), "durand-token", window_named(repeat("n", 65)));
+  ASSERT_EQ(r.status, 400) << r;
+  auto errors = parse(r).as_object().at("errors").as_array();
+  ASSERT_EQ(errors.size(), 1u) << r;
+  EXPECT_EQ(errors[0].as_object().at("pointer").as_string(), "/policy/quiet/0/name");
+  EXPECT_EQ(errors[0].as_object().at("detail").as_string(),
+            "le nom ne peut dépasser 64 caractères (65 reçus)");
+  EXPECT_THAT(std::string(errors[0].as_object().at("detail_en").as_string()),
+              HasSubstr("at most 64 characters"));
+  // A preview's draft is checked alike.
+  r = call(bhttp::verb::post, policy_path(kUai, "preview"), "durand-token",
+           R"({"policy":)" + windows_named(repeat("n", 65)) + "}");
+  EXPECT_EQ(r.status, 400) << r;
+  EXPECT_THAT(r.body, HasSubstr("/policy/quiet/0/name"));
+  // 64 characters, some of them two bytes long, are accepted.
+  r = call(bhttp::verb::put, policy_path(kUai), "durand-token", window_named(repeat("é", 64)));
+  ASSERT_EQ(r.status, 200) << r;
+
+  const std::string policy = R"({"policy":{},"confirm_weaker":true,"comment":")";
+  r = call(bhttp::verb::put, policy_path(kUai), "durand-token", policy + repeat("c", 501) + "\"}");
+  ASSERT_EQ(r.status, 400) << r;
+  auto o = parse(r).as_object();
+  EXPECT_EQ(o.at("pointer").as_string(), "/comment");
+  ASSERT_EQ(o.at("errors").as_array().size(), 1u);
+  EXPECT_EQ(o.at("errors").as_array()[0].as_object().at("pointer").as_string(), "/comment");
+  EXPECT_EQ(o.at("errors").as_array()[0].as_object().at("detail").as_string(),
+            "le commentaire ne peut dépasser 500 caractères (501 reçus)");
+  r = call(bhttp::verb::post, policy_path(kUai, "rollback"), "durand-token",
+           R"({"version":1,"comment":")" + repeat("c", 501) + "\"}");
+  ASSERT_EQ(r.status, 400) << r;
+  EXPECT_THAT(r.body, HasSubstr("/comment"));
+  r = call(bhttp::verb::put, policy_path(kUai), "durand-token", policy + repeat("ç", 500) + "\"}");
+  EXPECT_EQ(r.status, 200) << r;
+  EXPECT_EQ(count("SELECT count(*) FROM policy_versions"), 2);
+}
+
+// Every key of a rollback and of a preview is checked as a PUT's are: an unknown key, or a value
+// of the wrong type, is 400 with its pointer.
+TEST_F(AdminApi, RollbackAndPreviewRefuseUnknownKeysAndWrongTypesWithPointers) {
+  ASSERT_EQ(call(bhttp::verb::put, policy_path(kUai), "durand-token", kWeekdays).status, 200);
+  struct Case {
+    std::string what;
+    std::string body;
+    std::string pointer;
+  };
+  const std::vector<Case> cases = {
+      {"rollback", R"({"version":1,"comment":"x","force":true})", "/force"},
+      {"rollback", R"({"version":1,"comment":"x","confirm_weaker":"yes"})", "/confirm_weaker"},
+      {"preview", R"({"at":20261127})", "/at"},
+      {"preview", R"({"category":7})", "/category"},
+      {"preview", R"({"role":["parent"]})", "/role"},
+      {"preview", R"({"role":"parent","colour":"blue"})", "/colour"},
+  };
+  for (const auto& c : cases) {
+    auto r = call(bhttp::verb::post, policy_path(kUai, c.what), "durand-token", c.body);
+    EXPECT_EQ(r.status, 400) << c.body << ": " << r;
+    EXPECT_THAT(r.body, HasSubstr("invalid-field")) << c.body;
+    EXPECT_EQ(r.status == 400 ? std::string(parse(r).as_object().at("pointer").as_string()) : "",
+              c.pointer)
+        << c.body;
+  }
+  // null counts as absent, as in a PUT.
+  auto r = call(bhttp::verb::post, policy_path(kUai, "preview"), "durand-token",
+                R"({"at":null,"category":null,"role":null,"policy":null})");
+  EXPECT_EQ(r.status, 200) << r;
+  EXPECT_EQ(count("SELECT count(*) FROM policy_versions"), 1);
+}
+
+// Query parameters are percent-decoded as RFC 3986 says; a malformed escape is 400.
+TEST_F(AdminApi, QueryParametersArePercentDecodedAndAMalformedEscapeIs400) {
+  auto r = call(bhttp::verb::get, "/v1/admin/queue?establishment=0750654%44", "durand-token");
+  EXPECT_EQ(r.status, 200) << r;
+  EXPECT_EQ(parse(r).as_object().at("establishment").as_string(), kUai);
+  r = call(bhttp::verb::get,
+           "/v1/admin/audit?establishment=" + kUai + "&from=2026-11-29T00:00:00%2B01:00",
+           "durand-token");
+  EXPECT_EQ(r.status, 200) << r;
+  for (const std::string q : {"kind=%ZZ", "kind=%4", "kind=held%", "establishment=%G0750654D"}) {
+    SCOPED_TRACE(q);
+    r = call(bhttp::verb::get, "/v1/admin/audit?" + q, "durand-token");
+    EXPECT_EQ(r.status, 400) << r;
+    EXPECT_THAT(r.body, HasSubstr("invalid-query"));
+  }
 }
 
 }  // namespace
