@@ -98,6 +98,65 @@ bool is_malformed_request(const beast::error_code& ec) {
          ec != bhttp::error::body_limit;
 }
 
+// RFC 9110 §5.6.2.
+bool is_token_char(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+// RFC 9112 §6.1 and §6.3: a request body is delimited by Content-Length or by a final `chunked`
+// coding, and by nothing else. Anything else would leave the body to be read as the next
+// request (behind a proxy that delimits it differently: request smuggling), so it is answered
+// with a problem and the connection closed. Beast already refuses a Content-Length after a
+// final `chunked` and a Transfer-Encoding after a Content-Length; the rest is checked here.
+std::optional<Response> framing_problem(const Request& req) {
+  const auto [first, last] = req.equal_range(bhttp::field::transfer_encoding);
+  if (first == last) {
+    return std::nullopt;
+  }
+  const auto bad = [](std::string_view detail) {
+    return problem(bhttp::status::bad_request, "bad-http-request", "Malformed HTTP request", detail,
+                   11);
+  };
+  if (req.count(bhttp::field::content_length) > 0) {
+    return bad("a request may not have both Transfer-Encoding and Content-Length");
+  }
+  if (req.version() < 11) {
+    return bad("Transfer-Encoding is not allowed in an HTTP/1.0 request");
+  }
+  // Every field, in order, as one comma-separated list; empty elements are allowed (RFC 9110
+  // §5.6.1), anything but a token (parameters included) is not.
+  std::size_t codings = 0;
+  bool last_is_chunked = false;
+  for (auto field = first; field != last; ++field) {
+    std::string_view rest(field->value().data(), field->value().size());
+    while (!rest.empty()) {
+      const auto comma = rest.find(',');
+      std::string_view element = rest.substr(0, comma);
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+      const auto begin = element.find_first_not_of(" \t");
+      if (begin == std::string_view::npos) {
+        continue;
+      }
+      element = element.substr(begin, element.find_last_not_of(" \t") - begin + 1);
+      if (!std::all_of(element.begin(), element.end(), is_token_char)) {
+        return bad("Transfer-Encoding is not a list of transfer codings");
+      }
+      ++codings;
+      last_is_chunked = beast::iequals(element, "chunked");
+    }
+  }
+  if (!last_is_chunked) {
+    return bad("the last transfer coding must be chunked, and no other framing is accepted");
+  }
+  if (codings > 1) {
+    return problem(bhttp::status::not_implemented, "unsupported-transfer-coding",
+                   "Unsupported transfer coding", "only the chunked transfer coding is supported",
+                   11);
+  }
+  return std::nullopt;
+}
+
 class Session;
 
 // Owns the acceptor and knows the open sessions; shared by the sessions so that it outlives
@@ -295,6 +354,10 @@ void Session::on_read_header(beast::error_code ec, std::size_t) {
   version_ = req.version();
   request_keep_alive_ = req.keep_alive();
   head_request_ = req.method() == bhttp::verb::head;
+  if (auto refused = framing_problem(req)) {
+    write(std::move(*refused), false, true);
+    return;
+  }
   body_limit_ = listener_->options().body_limit(req);
   if (const auto length = parser_->content_length(); length && *length > body_limit_) {
     fail_request(bhttp::error::body_limit);

@@ -472,6 +472,80 @@ TEST(HttpServer, AnswersGarbageWith400ProblemJsonAndCloses) {
   EXPECT_EQ(served->result(), bhttp::status::ok);
 }
 
+// RFC 9112 §6.3: a body framed by anything but a final `chunked` cannot be delimited, so a
+// server that ignored it would read the body as the next request (request smuggling behind a
+// proxy that delimits it differently).
+TEST(HttpServer, AnswersATransferEncodingThatDoesNotEndInChunkedWith400AndCloses) {
+  std::atomic<int> calls{0};
+  RunningServer running([&](Request&& req, Respond respond) {
+    ++calls;
+    echo(std::move(req), std::move(respond));
+  });
+  for (const std::string coding : {"xchunked", "gzip", "chunked, identity", "identity", ""}) {
+    SCOPED_TRACE("Transfer-Encoding: " + coding);
+    Client client(running.endpoint());
+    // What follows the header would be a second request if the header were taken as bodiless.
+    const auto res =
+        client.request("POST /v1/events HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: " + coding +
+                       "\r\n\r\n" + get("/smuggled"));
+    ASSERT_TRUE(res) << client.last_error().message();
+    expect_problem(*res, 400, "urn:treve:problem:bad-http-request");
+    EXPECT_TRUE(client.wait_closed(2s));
+  }
+  EXPECT_EQ(calls, 0);
+}
+
+TEST(HttpServer, AnswersATransferCodingBeforeChunkedWith501AndCloses) {
+  std::atomic<int> calls{0};
+  RunningServer running([&](Request&& req, Respond respond) {
+    ++calls;
+    echo(std::move(req), std::move(respond));
+  });
+  Client client(running.endpoint());
+  const auto res = client.request(
+      "POST /v1/events HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+      "2\r\n{}\r\n0\r\n\r\n");
+  ASSERT_TRUE(res) << client.last_error().message();
+  expect_problem(*res, 501, "urn:treve:problem:unsupported-transfer-coding");
+  EXPECT_TRUE(client.wait_closed(2s));
+  EXPECT_EQ(calls, 0);
+}
+
+TEST(HttpServer, AnswersBothTransferEncodingAndContentLengthWith400AndCloses) {
+  std::atomic<int> calls{0};
+  RunningServer running([&](Request&& req, Respond respond) {
+    ++calls;
+    echo(std::move(req), std::move(respond));
+  });
+  const std::string body = "2\r\n{}\r\n0\r\n\r\n";
+  for (const std::string& fields :
+       {"Transfer-Encoding: chunked\r\nContent-Length: " + std::to_string(body.size()),
+        "Content-Length: " + std::to_string(body.size()) + "\r\nTransfer-Encoding: chunked",
+        "Transfer-Encoding: gzip\r\nContent-Length: " + std::to_string(body.size()),
+        "Content-Length: " + std::to_string(body.size()) + "\r\nTransfer-Encoding: gzip"}) {
+    SCOPED_TRACE(fields);
+    Client client(running.endpoint());
+    const auto res = client.request("POST /v1/events HTTP/1.1\r\nHost: test\r\n" + fields +
+                                    "\r\n\r\n" + body + get("/smuggled"));
+    ASSERT_TRUE(res) << client.last_error().message();
+    expect_problem(*res, 400, "urn:treve:problem:bad-http-request");
+    EXPECT_TRUE(client.wait_closed(2s));
+  }
+  EXPECT_EQ(calls, 0);
+}
+
+TEST(HttpServer, TakesAChunkedBodyWhateverTheCaseOfTheCoding) {
+  RunningServer running(echo);
+  Client client(running.endpoint());
+  const auto res = client.request(
+      "POST /v1/events HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: Chunked\r\n\r\n"
+      "2\r\n{}\r\n0\r\n\r\n");
+  ASSERT_TRUE(res) << client.last_error().message();
+  EXPECT_EQ(res->result(), bhttp::status::ok);
+  EXPECT_EQ(res->body(), "POST /v1/events {}");
+  EXPECT_TRUE(res->keep_alive());
+}
+
 TEST(HttpServer, AnswersAnOversizedHeaderWith431ProblemJson) {
   RunningServer running(echo);
   Client client(running.endpoint());
