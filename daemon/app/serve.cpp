@@ -163,6 +163,7 @@ int serve(const std::string& config_path) {
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
   boost::asio::signal_set hangup(ioc, SIGHUP);
   http::ServerOptions server_options;
+  server_options.name = "ingest";
   server_options.body_limit = [&ingest](const http::Request& header) {
     return ingest.body_limit(header);
   };
@@ -195,7 +196,10 @@ int serve(const std::string& config_path) {
                              state_dir + "/treve.db"});
   http::ServerOptions admin_options;
   admin_options.body_limit = [](const http::Request&) { return std::size_t{1024 * 1024}; };
+  admin_options.name = "admin";
   admin_options.max_connections = 64;
+  // One address (a script gone wrong, a scanner) cannot take every admin slot.
+  admin_options.max_connections_per_address = 16;
   http::Server admin_server(
       ioc,
       [&admin_api](http::Request&& req, http::Respond respond) {

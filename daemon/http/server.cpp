@@ -2,9 +2,14 @@
 // one request, hands it to the handler, writes the answer, then reads the next one — so a
 // connection whose answer is pending sends back-pressure to its client by not being read.
 //
-// Deadlines: a session waits `idle_timeout` for the first byte of a request; from that byte the
-// whole request (header and body) must arrive within `read_timeout` (one absolute deadline, so
-// a client dribbling bytes is cut off); each write has `write_timeout`.
+// Deadlines: a new connection has `first_byte_timeout` to start its first request, a kept-alive
+// one `idle_timeout` to start the next; from that first byte the header must arrive within
+// `header_timeout` and the whole request (header and body) within `read_timeout` (absolute
+// deadlines, so a client dribbling bytes is cut off); each write has `write_timeout`.
+//
+// Limits: at most `max_connections` sessions, and `max_connections_per_address` from one client
+// address (TCP only); a connection over either is answered 503 at once and closed, and logged
+// at most once per address per `refusal_log_interval`.
 #include "daemon/http/server.h"
 
 #include <sys/stat.h>
@@ -13,6 +18,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string_view>
@@ -24,6 +30,7 @@
 #include <boost/asio/basic_socket_acceptor.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
@@ -84,6 +91,38 @@ Response problem(bhttp::status status, std::string_view type, std::string_view t
   res.body() = boost::json::serialize(body);
   res.keep_alive(false);
   return res;
+}
+
+// Written without waiting on a connection that is then closed: a short answer fits in the send
+// buffer of a fresh connection, and the listener must never wait on a client it refuses.
+void answer_and_close(Socket socket, Response res) {
+  res.prepare_payload();
+  beast::error_code ignored;
+  socket.non_blocking(true, ignored);
+  bhttp::write(socket, res, ignored);
+  socket.shutdown(net::socket_base::shutdown_both, ignored);
+  socket.close(ignored);
+}
+
+// The client's IP address (IPv4-mapped IPv6 addresses as IPv4); none for a unix socket.
+std::optional<net::ip::address> client_address(const Socket& socket) {
+  beast::error_code ec;
+  const Protocol::endpoint peer = socket.remote_endpoint(ec);
+  const int family = ec ? AF_UNSPEC : peer.protocol().family();
+  if (family != AF_INET && family != AF_INET6) {
+    return std::nullopt;
+  }
+  tcp::endpoint ip;
+  if (peer.size() > ip.capacity()) {
+    return std::nullopt;
+  }
+  std::memcpy(ip.data(), peer.data(), peer.size());
+  ip.resize(peer.size());
+  net::ip::address address = ip.address();
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    address = net::ip::make_address_v4(net::ip::v4_mapped, address.to_v6());
+  }
+  return address;
 }
 
 // Errors of the parser that mean the client sent something that is not HTTP. Timeouts and
@@ -198,10 +237,13 @@ class Listener : public std::enable_shared_from_this<Listener> {
   void unregister(const Session* session);
 
  private:
+  enum class Refusal { listener_full, address_full };
+
   void do_accept();
   std::expected<void, std::string> listen_unix(const std::string& path);
   void on_accept(beast::error_code ec, Socket socket);
-  void reject(Socket socket);
+  void refuse(Socket socket, Refusal why, const std::optional<net::ip::address>& address);
+  void log_refusal(Refusal why, const std::optional<net::ip::address>& address);
   void on_stop(std::function<void()> done, std::chrono::milliseconds grace);
   void on_grace_elapsed();
   // Posts the `done` callbacks once stopping and no session is left.
@@ -219,10 +261,23 @@ class Listener : public std::enable_shared_from_this<Listener> {
   net::steady_timer retry_timer_;
   std::atomic<bool> stopping_{false};
 
+  // Refusals since the last line logged, per client address ("" for the listener's own limit);
+  // touched only on the listener's strand.
+  struct RefusalTally {
+    std::chrono::steady_clock::time_point logged;
+    std::size_t since_logged = 0;
+  };
+  std::unordered_map<std::string, RefusalTally> refusals_;
+
+  struct Registered {
+    std::weak_ptr<Session> session;
+    std::optional<net::ip::address> address;  // none on a unix socket
+  };
   mutable std::mutex mutex_;
-  std::unordered_map<const Session*, std::weak_ptr<Session>> sessions_;  // guarded
-  std::vector<std::function<void()>> done_;                              // guarded
-  bool stop_requested_ = false;                                          // guarded
+  std::unordered_map<const Session*, Registered> sessions_;  // guarded
+  std::map<net::ip::address, std::size_t> per_address_;      // guarded; no zero counts
+  std::vector<std::function<void()>> done_;                  // guarded
+  bool stop_requested_ = false;                              // guarded
 };
 
 // One connection. Keeps itself alive through the handlers of its pending operation and through
@@ -292,6 +347,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool request_keep_alive_ = false;
   bool head_request_ = false;  // the answer carries the headers of a GET, without its body
   std::optional<Response> response_;
+  bool answered_once_ = false;  // a request has been handled: the next wait is idle_timeout
   bool keep_alive_after_write_ = false;
   bool linger_after_write_ = false;
   std::size_t lingered_bytes_ = 0;
@@ -317,7 +373,8 @@ void Session::do_read() {
     read_header();
     return;
   }
-  stream_.expires_after(listener_->options().idle_timeout);
+  stream_.expires_after(answered_once_ ? listener_->options().idle_timeout
+                                       : listener_->options().first_byte_timeout);
   stream_.async_read_some(buffer_.prepare(kReadChunk),
                           beast::bind_front_handler(&Session::on_first_bytes, shared_from_this()));
 }
@@ -336,8 +393,9 @@ void Session::on_first_bytes(beast::error_code ec, std::size_t n) {
 
 void Session::read_header() {
   phase_ = Phase::reading;
-  request_deadline_ = std::chrono::steady_clock::now() + listener_->options().read_timeout;
-  stream_.expires_at(request_deadline_);
+  const auto now = std::chrono::steady_clock::now();
+  request_deadline_ = now + listener_->options().read_timeout;
+  stream_.expires_at(std::min(request_deadline_, now + listener_->options().header_timeout));
   bhttp::async_read_header(stream_, buffer_, *parser_,
                            beast::bind_front_handler(&Session::on_read_header, shared_from_this()));
 }
@@ -429,6 +487,7 @@ void Session::fail_request(const beast::error_code& ec) {
 
 void Session::handle() {
   phase_ = Phase::handling;
+  answered_once_ = true;
   // Nothing is read while the handler works; a missed deadline must not close the connection.
   stream_.expires_never();
   Respond respond = [self = shared_from_this(),
@@ -669,36 +728,82 @@ void Listener::on_accept(beast::error_code ec, Socket socket) {
     return;
   }
 
+  const std::optional<net::ip::address> address = client_address(socket);
   std::shared_ptr<Session> session;
+  std::optional<Refusal> refusal;
   {
     std::lock_guard lock(mutex_);
-    if (sessions_.size() < options_.max_connections) {
+    const auto from_address = address ? per_address_.find(*address) : per_address_.end();
+    if (sessions_.size() >= options_.max_connections) {
+      refusal = Refusal::listener_full;
+    } else if (from_address != per_address_.end() &&
+               from_address->second >= options_.max_connections_per_address) {
+      refusal = Refusal::address_full;
+    } else {
       session = std::make_shared<Session>(std::move(socket), shared_from_this());
-      sessions_.emplace(session.get(), session);
+      sessions_.emplace(session.get(), Registered{session, address});
+      if (address) {
+        ++per_address_[*address];
+      }
     }
   }
   if (session) {
     session->start();
   } else {
-    reject(std::move(socket));
+    refuse(std::move(socket), *refusal, address);
   }
   do_accept();
 }
 
-void Listener::reject(Socket socket) {
-  // Written without waiting: a short answer fits in the send buffer of a fresh connection, and
-  // the listener must never wait on a client it refuses.
-  Response res = problem(
-      bhttp::status::service_unavailable, "too-many-connections", "Too many connections",
-      "the server already has " + std::to_string(options_.max_connections) + " open connections",
-      11);
+void Listener::refuse(Socket socket, Refusal why, const std::optional<net::ip::address>& address) {
+  log_refusal(why, address);
+  Response res =
+      why == Refusal::listener_full
+          ? problem(bhttp::status::service_unavailable, "too-many-connections",
+                    "Too many connections",
+                    "the server already has " + std::to_string(options_.max_connections) +
+                        " open connections; retry later",
+                    11)
+          : problem(bhttp::status::service_unavailable, "too-many-connections-from-address",
+                    "Too many connections from this address",
+                    "this address already has " +
+                        std::to_string(options_.max_connections_per_address) +
+                        " open connections; reuse them (keep-alive) or retry later",
+                    11);
+  res.set(bhttp::field::retry_after, std::to_string(options_.refused_retry_after.count()));
   res.set(bhttp::field::server, options_.server_name);
-  res.prepare_payload();
-  beast::error_code ignored;
-  socket.non_blocking(true, ignored);
-  bhttp::write(socket, res, ignored);
-  socket.shutdown(net::socket_base::shutdown_both, ignored);
-  socket.close(ignored);
+  answer_and_close(std::move(socket), std::move(res));
+}
+
+// One line per client address (or for the listener's limit) per interval, with the number of
+// connections refused since the previous line: a flood must not flood the journal too.
+void Listener::log_refusal(Refusal why, const std::optional<net::ip::address>& address) {
+  const auto now = std::chrono::steady_clock::now();
+  const std::string key = why == Refusal::address_full && address ? address->to_string() : "";
+  if (refusals_.size() > 4096) {  // forget addresses not refused for a whole interval
+    std::erase_if(refusals_, [&](const auto& entry) {
+      return now - entry.second.logged >= options_.refusal_log_interval;
+    });
+  }
+  auto [tally, first] = refusals_.try_emplace(key);
+  ++tally->second.since_logged;
+  if (!first && now - tally->second.logged < options_.refusal_log_interval) {
+    return;
+  }
+  if (why == Refusal::listener_full) {
+    spdlog::warn(
+        "event=http.connection_refused listener={} reason=listener_full limit={} "
+        "refused={}",
+        options_.name, options_.max_connections, tally->second.since_logged);
+  } else {
+    // The address is formatted here from the kernel's binary form: it carries no client text.
+    spdlog::warn(
+        "event=http.connection_refused listener={} reason=per_address address=\"{}\" "
+        "limit={} refused={}",
+        options_.name, key, options_.max_connections_per_address, tally->second.since_logged);
+  }
+  tally->second.logged = now;
+  tally->second.since_logged = 0;
 }
 
 void Listener::on_stop(std::function<void()> done, std::chrono::milliseconds grace) {
@@ -739,7 +844,16 @@ void Listener::on_grace_elapsed() {
 
 void Listener::unregister(const Session* session) {
   std::unique_lock lock(mutex_);
-  sessions_.erase(session);
+  if (const auto found = sessions_.find(session); found != sessions_.end()) {
+    if (const auto& address = found->second.address) {
+      if (const auto count = per_address_.find(*address); count != per_address_.end()) {
+        if (--count->second == 0) {
+          per_address_.erase(count);
+        }
+      }
+    }
+    sessions_.erase(found);
+  }
   finish_if_drained(std::move(lock));
 }
 
@@ -760,8 +874,8 @@ std::vector<std::shared_ptr<Session>> Listener::live_sessions() const {
   std::vector<std::shared_ptr<Session>> live;
   std::lock_guard lock(mutex_);
   live.reserve(sessions_.size());
-  for (const auto& [key, weak] : sessions_) {
-    if (auto session = weak.lock()) {
+  for (const auto& [key, registered] : sessions_) {
+    if (auto session = registered.session.lock()) {
       live.push_back(std::move(session));
     }
   }

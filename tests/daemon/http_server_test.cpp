@@ -22,6 +22,8 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -130,6 +132,15 @@ class RunningServer {
 class Client {
  public:
   explicit Client(const tcp::endpoint& endpoint) { connect_error_ = connect(endpoint); }
+  // From another loopback address (any of 127.0.0.0/8), as another client host would.
+  Client(const tcp::endpoint& endpoint, std::string_view source) {
+    beast::error_code ec;
+    stream_.socket().open(tcp::v4(), ec);
+    if (!ec) {
+      stream_.socket().bind(tcp::endpoint(net::ip::make_address(source), 0), ec);
+    }
+    connect_error_ = ec ? ec : connect(endpoint);
+  }
 
   beast::error_code connect_error() const { return connect_error_; }
 
@@ -213,6 +224,33 @@ std::string post(std::string_view target, std::string_view body) {
          " HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: " +
          std::to_string(body.size()) + "\r\n\r\n" + std::string(body);
 }
+
+// The lines the server logs while it is alive, from any thread.
+class LogCapture {
+ public:
+  LogCapture()
+      : sink_(std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(1000)),
+        previous_(spdlog::default_logger()) {
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink_));
+  }
+  ~LogCapture() { spdlog::set_default_logger(previous_); }
+  LogCapture(const LogCapture&) = delete;
+  LogCapture& operator=(const LogCapture&) = delete;
+
+  std::vector<std::string> lines_with(std::string_view needle) const {
+    std::vector<std::string> found;
+    for (auto& line : sink_->last_formatted()) {
+      if (line.find(needle) != std::string::npos) {
+        found.push_back(line);
+      }
+    }
+    return found;
+  }
+
+ private:
+  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_;
+  std::shared_ptr<spdlog::logger> previous_;
+};
 
 void expect_problem(const Response& res, unsigned status, std::string_view type) {
   EXPECT_EQ(res.result_int(), status);
@@ -707,6 +745,7 @@ TEST(HttpServer, ClosesConnectionsBeyondMaxConnections) {
   const auto refused = third.read();
   ASSERT_TRUE(refused) << third.last_error().message();
   expect_problem(*refused, 503, "urn:treve:problem:too-many-connections");
+  EXPECT_EQ((*refused)[bhttp::field::retry_after], "2");
   EXPECT_TRUE(third.wait_closed(1s));
   EXPECT_EQ(running.server().open_connections(), 2u);
 
@@ -716,6 +755,120 @@ TEST(HttpServer, ClosesConnectionsBeyondMaxConnections) {
   const auto served = fourth.request(get("/4"));
   ASSERT_TRUE(served) << fourth.last_error().message();
   EXPECT_EQ(served->body(), "GET /4 ");
+}
+
+TEST(HttpServer, ClosesANewConnectionThatSendsNothingAfterTheFirstByteTimeout) {
+  ServerOptions options = test_options();
+  options.first_byte_timeout = 300ms;
+  options.idle_timeout = 5'000ms;
+  RunningServer running(echo, options);
+  Client silent(running.endpoint());
+  ASSERT_FALSE(silent.connect_error());
+
+  const auto closed_after = silent.wait_closed(3s);
+  ASSERT_TRUE(closed_after) << "the silent connection stayed open";
+  EXPECT_GE(*closed_after, 250ms);
+  EXPECT_LE(*closed_after, 1'000ms);
+  EXPECT_TRUE(running.wait_for_connections(0));
+}
+
+TEST(HttpServer, WaitsTheIdleTimeoutAndNotTheFirstByteTimeoutBetweenRequests) {
+  ServerOptions options = test_options();
+  options.first_byte_timeout = 200ms;
+  options.idle_timeout = 1'000ms;
+  RunningServer running(echo, options);
+  Client client(running.endpoint());
+
+  ASSERT_TRUE(client.request(get("/")));
+  const auto closed_after = client.wait_closed(3s);
+  ASSERT_TRUE(closed_after) << "the idle connection stayed open";
+  EXPECT_GE(*closed_after, 900ms);
+}
+
+TEST(HttpServer, CutsOffAHeaderSlowerThanTheHeaderTimeout) {
+  ServerOptions options = test_options();
+  options.header_timeout = 300ms;
+  options.read_timeout = 5'000ms;
+  RunningServer running(echo, options);
+
+  net::io_context slow_ioc;
+  tcp::socket slow(slow_ioc);
+  slow.connect(running.endpoint());
+  const auto start = Clock::now();
+  net::write(slow, net::buffer(std::string_view("POST / HTTP/1.1\r\n")));
+  std::optional<std::chrono::milliseconds> cut_off;
+  const std::string header = "Host: slow\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+  for (char byte : header) {
+    std::this_thread::sleep_for(100ms);
+    beast::error_code ec;
+    net::write(slow, net::buffer(&byte, 1), ec);
+    if (ec) {
+      cut_off = since(start);
+      break;
+    }
+  }
+  ASSERT_TRUE(cut_off) << "the slow header was never cut off";
+  EXPECT_GE(*cut_off, 300ms);
+  EXPECT_LE(*cut_off, 1'500ms);
+}
+
+TEST(HttpServer, RefusesConnectionsBeyondThePerAddressLimitWith503AndRetryAfter) {
+  ServerOptions options = test_options();
+  options.max_connections_per_address = 3;
+  RunningServer running(echo, options);
+
+  std::vector<std::unique_ptr<Client>> held;
+  for (int i = 0; i < 3; ++i) {
+    held.push_back(std::make_unique<Client>(running.endpoint()));
+    ASSERT_TRUE(held.back()->request(get("/held"))) << held.back()->last_error().message();
+  }
+  Client over(running.endpoint());
+  ASSERT_FALSE(over.connect_error());
+  const auto refused = over.read();
+  ASSERT_TRUE(refused) << over.last_error().message();
+  expect_problem(*refused, 503, "urn:treve:problem:too-many-connections-from-address");
+  EXPECT_EQ((*refused)[bhttp::field::retry_after], "2");
+  EXPECT_TRUE(over.wait_closed(1s));
+
+  // Another client address is not affected.
+  Client other(running.endpoint(), "127.0.0.2");
+  ASSERT_FALSE(other.connect_error()) << other.connect_error().message();
+  const auto served = other.request(get("/other"));
+  ASSERT_TRUE(served) << other.last_error().message();
+  EXPECT_EQ(served->result(), bhttp::status::ok);
+
+  // A slot given back is taken again.
+  held.pop_back();
+  ASSERT_TRUE(running.wait_for_connections(3));
+  Client again(running.endpoint());
+  const auto later = again.request(get("/again"));
+  ASSERT_TRUE(later) << again.last_error().message();
+  EXPECT_EQ(later->result(), bhttp::status::ok);
+}
+
+TEST(HttpServer, LogsRefusedConnectionsOncePerAddressPerInterval) {
+  LogCapture log;
+  ServerOptions options = test_options();
+  options.name = "ingest";
+  options.max_connections_per_address = 1;
+  RunningServer running(echo, options);
+
+  Client first(running.endpoint());
+  ASSERT_TRUE(first.request(get("/")));
+  for (int i = 0; i < 5; ++i) {
+    Client refused(running.endpoint());
+    ASSERT_TRUE(refused.read()) << refused.last_error().message();
+  }
+  Client second(running.endpoint(), "127.0.0.3");
+  ASSERT_TRUE(second.request(get("/")));
+  Client refused(running.endpoint(), "127.0.0.3");
+  ASSERT_TRUE(refused.read()) << refused.last_error().message();
+
+  const auto lines = log.lines_with("event=http.connection_refused");
+  ASSERT_EQ(lines.size(), 2u) << ::testing::PrintToString(lines);
+  EXPECT_THAT(lines[0], ::testing::HasSubstr("listener=ingest reason=per_address "
+                                             "address=\"127.0.0.1\" limit=1"));
+  EXPECT_THAT(lines[1], ::testing::HasSubstr("address=\"127.0.0.3\""));
 }
 
 TEST(HttpServer, ListensOnAFreePortOfLocalhost) {
@@ -808,6 +961,35 @@ TEST(HttpServerUnixSocket, AnswersOnAUnixSocketAndRemovesItAtStop) {
   stopped.get_future().wait();
   runner.join();
   EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+TEST(HttpServerUnixSocket, DoesNotCountUnixSocketConnectionsPerAddress) {
+  const std::string path = "/tmp/treve-http-limit-" + std::to_string(::getpid()) + ".sock";
+  ServerOptions options = test_options();
+  options.max_connections_per_address = 1;
+  net::io_context ioc;
+  Server server(ioc, echo, options);
+  ASSERT_TRUE(server.listen("unix:" + path).has_value());
+  server.start();
+  std::thread runner([&ioc] { ioc.run(); });
+  net::io_context client_ioc;
+  std::vector<net::local::stream_protocol::socket> sockets;
+  for (int i = 0; i < 3; ++i) {
+    auto& socket = sockets.emplace_back(client_ioc);
+    socket.connect(net::local::stream_protocol::endpoint(path));
+    Request req{bhttp::verb::get, "/n" + std::to_string(i), 11};
+    req.set(bhttp::field::host, "localhost");
+    bhttp::write(socket, req);
+    beast::flat_buffer buffer;
+    Response res;
+    bhttp::read(socket, buffer, res);
+    EXPECT_EQ(res.result_int(), 200) << i;
+  }
+  sockets.clear();
+  std::promise<void> stopped;
+  net::post(ioc, [&] { server.stop([&] { stopped.set_value(); }); });
+  stopped.get_future().wait();
+  runner.join();
 }
 
 }  // namespace
