@@ -257,12 +257,26 @@ std::string date_text(date::year_month_day ymd) {
   return os.str();
 }
 
-const date::time_zone* find_zone(std::string_view name) {
+// A zone of the system's tz database, its data read now: date/tz reads a zone's file the first
+// time the zone is used, and that must not happen later on the request path, where descriptors
+// may have run out. The error says whether the zone is unknown or its file unreadable.
+struct ZoneError {
+  bool unknown = true;
+  std::string message;
+};
+std::expected<const date::time_zone*, ZoneError> find_zone(std::string_view name) {
+  const date::time_zone* zone = nullptr;
   try {
-    return date::locate_zone(name);
-  } catch (const std::exception&) {
-    return nullptr;
+    zone = date::locate_zone(name);
+  } catch (const std::exception& e) {
+    return std::unexpected(ZoneError{true, e.what()});
   }
+  try {
+    (void)zone->get_info(date::sys_seconds{});
+  } catch (const std::exception& e) {
+    return std::unexpected(ZoneError{false, e.what()});
+  }
+  return zone;
 }
 
 // The keys shared by [policy] and [establishments."UAI"].
@@ -324,12 +338,20 @@ class Loader {
     std::array<const date::time_zone*, policy::kRegionCount> region_zones{};
     for (std::size_t r = 0; r < policy::kRegionCount; ++r) {
       auto name = policy::default_timezone(static_cast<policy::Region>(r));
-      region_zones[r] = find_zone(name);
-      if (!region_zones[r]) {
+      auto zone = find_zone(name);
+      if (zone) {
+        region_zones[r] = *zone;
+      } else if (zone.error().unknown) {
         check_.error_at(0, "",
                         "time zone " + std::string(name) +
                             " is missing from the system's tz database (install tzdata)");
+      } else {
+        check_.error_at(0, "", "time zone " + std::string(name) + ": " + zone.error().message);
       }
+    }
+    // The zone of audit records' local times and of the log, read now like the others.
+    if (auto utc = find_zone("UTC"); !utc && !utc.error().unknown) {
+      check_.error_at(0, "", "time zone UTC: " + utc.error().message);
     }
 
     EstablishmentRules base;
@@ -545,13 +567,16 @@ class Loader {
                      {"timezone", "parent_grade_delay", "urgent_categories", "holidays", "quiet",
                       "closed", "closed_ics"});
     if (auto s = check_.string(t.get("timezone"), prefix + ".timezone")) {
-      const date::time_zone* z = find_zone(*s);
-      if (!z) {
+      auto z = find_zone(*s);
+      if (z) {
+        o.zone = *z;
+      } else if (z.error().unknown) {
         check_.error(t.get("timezone"), prefix + ".timezone",
                      "unknown time zone \"" + *s + "\" (expected an IANA name such as " +
                          "\"Europe/Paris\")");
       } else {
-        o.zone = z;
+        check_.error(t.get("timezone"), prefix + ".timezone",
+                     "time zone \"" + *s + "\": " + z.error().message);
       }
     }
     if (auto s = check_.string(t.get("parent_grade_delay"), prefix + ".parent_grade_delay")) {
