@@ -20,6 +20,7 @@
 
 #include "daemon/admin/admin_api.h"
 #include "daemon/api/ingest_api.h"
+#include "daemon/app/descriptors.h"
 #include "daemon/cli/commands.h"
 #include "daemon/core/clock.h"
 #include "daemon/dispatch/dispatcher.h"
@@ -58,6 +59,9 @@ long long max_page_count_from_env() {
 
 // On SIGTERM, how long requests to sinks already under way may take to finish.
 constexpr std::chrono::milliseconds kDispatchGrace{10'000};
+
+// Connections the admin listener keeps at most (administrators are few).
+constexpr std::size_t kAdminConnections = 64;
 
 // How often systemd's STATUS= line is brought up to date.
 constexpr std::chrono::seconds kStatusEvery{10};
@@ -115,6 +119,11 @@ int serve(const std::string& config_path) {
   }
   spdlog::set_default_logger(logger);
   spdlog::flush_on(spdlog::level::info);
+  const DescriptorLimit descriptors = raise_descriptor_limit();
+  if (!descriptors.error.empty()) {
+    spdlog::warn("event=serve.descriptor_limit_not_raised soft={} hard={} error=\"{}\"",
+                 descriptors.soft, descriptors.hard, descriptors.error);
+  }
 
   std::shared_ptr<const config::Config> config = cli::load_or_report(config_path, std::cerr);
   if (!config) {
@@ -162,7 +171,24 @@ int serve(const std::string& config_path) {
   // SIGTERM or SIGHUP right after READY must not meet the default action, which kills.
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
   boost::asio::signal_set hangup(ioc, SIGHUP);
+  // Each listener keeps fewer connections than the descriptors left for it: beyond its cap a
+  // connection is answered 503, instead of accept failing for want of a descriptor.
+  std::uint64_t reserved = kReservedDescriptors;
+  for (const auto& sink : config->sinks)
+    reserved += sink.max_in_flight;  // one connection per request in flight
   http::ServerOptions server_options;
+  http::ServerOptions admin_options;
+  const ConnectionCaps caps = connection_caps(descriptors.soft, reserved,
+                                              server_options.max_connections, kAdminConnections);
+  const bool capped = caps.ingest < server_options.max_connections ||
+                      caps.admin < kAdminConnections ||
+                      caps.ingest + caps.admin + reserved > descriptors.soft;
+  spdlog::log(capped ? spdlog::level::warn : spdlog::level::info,
+              "event=serve.descriptors limit={} hard={} found={} reserved={} "
+              "ingest_connections={} admin_connections={}",
+              descriptors.soft, descriptors.hard, descriptors.found, reserved, caps.ingest,
+              caps.admin);
+  server_options.max_connections = caps.ingest;
   server_options.name = "ingest";
   server_options.body_limit = [&ingest](const http::Request& header) {
     return ingest.body_limit(header);
@@ -194,10 +220,9 @@ int serve(const std::string& config_path) {
                                return reloader.change_policy(change, std::move(uais));
                              },
                              state_dir + "/treve.db"});
-  http::ServerOptions admin_options;
   admin_options.body_limit = [](const http::Request&) { return std::size_t{1024 * 1024}; };
   admin_options.name = "admin";
-  admin_options.max_connections = 64;
+  admin_options.max_connections = caps.admin;
   // One address (a script gone wrong, a scanner) cannot take every admin slot.
   admin_options.max_connections_per_address = 16;
   http::Server admin_server(

@@ -12,6 +12,7 @@
 // at most once per address per `refusal_log_interval`.
 #include "daemon/http/server.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -74,8 +75,34 @@ constexpr std::uint32_t kHeaderLimit = 8 * 1024;
 // the answer before the client reads it.
 constexpr std::chrono::milliseconds kLingerTime{1000};
 constexpr std::size_t kLingerBytes = 1024 * 1024;
-// Pause before accepting again when accept fails for lack of resources (file descriptors).
-constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
+// Pause before accepting again when accept fails for lack of resources (file descriptors,
+// memory): the first, doubled at each failure in a row up to the last.
+constexpr std::chrono::milliseconds kAcceptRetryFirst{100};
+constexpr std::chrono::milliseconds kAcceptRetryMost{1000};
+// Connections answered at most with the spare descriptor at each such failure.
+constexpr std::size_t kShedAtOnce = 64;
+
+// Something that may happen in a burst, logged the first time and then at most once per
+// interval with the number of times since the previous line.
+class LogTally {
+ public:
+  // Counts one occurrence; the number to log (this one included), or 0 when not to log now.
+  std::size_t count(std::chrono::steady_clock::time_point now, std::chrono::milliseconds interval) {
+    ++since_logged_;
+    if (logged_once_ && now - logged_ < interval) {
+      return 0;
+    }
+    logged_once_ = true;
+    logged_ = now;
+    return std::exchange(since_logged_, 0);
+  }
+  std::chrono::steady_clock::time_point last_logged() const { return logged_; }
+
+ private:
+  std::chrono::steady_clock::time_point logged_;
+  std::size_t since_logged_ = 0;
+  bool logged_once_ = false;
+};
 
 // An RFC 9457 problem answer; the connection is closed after it.
 Response problem(bhttp::status status, std::string_view type, std::string_view title,
@@ -210,7 +237,15 @@ class Listener : public std::enable_shared_from_this<Listener> {
         strand_(net::make_strand(ioc)),
         acceptor_(strand_),
         grace_timer_(strand_),
-        retry_timer_(strand_) {}
+        retry_timer_(strand_),
+        spare_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
+  ~Listener() {
+    if (spare_ >= 0) {
+      ::close(spare_);
+    }
+  }
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
 
   std::expected<void, std::string> listen(const std::string& host_port);
   // Set by listen() and kept after stop, so reading it races with nothing.
@@ -237,12 +272,14 @@ class Listener : public std::enable_shared_from_this<Listener> {
   void unregister(const Session* session);
 
  private:
-  enum class Refusal { listener_full, address_full };
+  enum class Refusal { listener_full, address_full, no_descriptors };
 
   void do_accept();
   std::expected<void, std::string> listen_unix(const std::string& path);
   void on_accept(beast::error_code ec, Socket socket);
-  void refuse(Socket socket, Refusal why, const std::optional<net::ip::address>& address);
+  void on_accept_failed(const beast::error_code& ec);
+  std::size_t answer_waiting_with_spare();
+  void refuse(Socket socket, Refusal why);
   void log_refusal(Refusal why, const std::optional<net::ip::address>& address);
   void on_stop(std::function<void()> done, std::chrono::milliseconds grace);
   void on_grace_elapsed();
@@ -261,13 +298,15 @@ class Listener : public std::enable_shared_from_this<Listener> {
   net::steady_timer retry_timer_;
   std::atomic<bool> stopping_{false};
 
-  // Refusals since the last line logged, per client address ("" for the listener's own limit);
-  // touched only on the listener's strand.
-  struct RefusalTally {
-    std::chrono::steady_clock::time_point logged;
-    std::size_t since_logged = 0;
-  };
-  std::unordered_map<std::string, RefusalTally> refusals_;
+  // On the listener's strand only: refusals per client address ("" for the listener's own
+  // limit), failures to accept, and the delay before accepting again after one.
+  std::unordered_map<std::string, LogTally> refusals_;
+  LogTally accept_failures_;
+  std::size_t answered_since_logged_ = 0;
+  std::chrono::milliseconds accept_delay_{0};
+  // A descriptor held back (on /dev/null) for when the process has run out: closed for a moment
+  // to accept the connections waiting and answer them 503 rather than leave them hanging.
+  int spare_ = -1;
 
   struct Registered {
     std::weak_ptr<Session> session;
@@ -712,21 +751,10 @@ void Listener::on_accept(beast::error_code ec, Socket socket) {
     return;  // the socket, if any, closes as it goes out of scope
   }
   if (ec) {
-    spdlog::warn("http.accept_failed: {}", ec.message());
-    // Out of file descriptors or memory: retrying at once would spin.
-    if (ec == net::error::no_descriptors || ec == net::error::no_buffer_space ||
-        ec == net::error::no_memory) {
-      retry_timer_.expires_after(kAcceptRetryDelay);
-      retry_timer_.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
-        if (!wait_ec) {
-          self->do_accept();
-        }
-      });
-      return;
-    }
-    do_accept();
+    on_accept_failed(ec);
     return;
   }
+  accept_delay_ = std::chrono::milliseconds{0};
 
   const std::optional<net::ip::address> address = client_address(socket);
   std::shared_ptr<Session> session;
@@ -750,26 +778,94 @@ void Listener::on_accept(beast::error_code ec, Socket socket) {
   if (session) {
     session->start();
   } else {
-    refuse(std::move(socket), *refusal, address);
+    log_refusal(*refusal, address);
+    refuse(std::move(socket), *refusal);
   }
   do_accept();
 }
 
-void Listener::refuse(Socket socket, Refusal why, const std::optional<net::ip::address>& address) {
-  log_refusal(why, address);
-  Response res =
-      why == Refusal::listener_full
-          ? problem(bhttp::status::service_unavailable, "too-many-connections",
-                    "Too many connections",
-                    "the server already has " + std::to_string(options_.max_connections) +
-                        " open connections; retry later",
-                    11)
-          : problem(bhttp::status::service_unavailable, "too-many-connections-from-address",
-                    "Too many connections from this address",
-                    "this address already has " +
-                        std::to_string(options_.max_connections_per_address) +
-                        " open connections; reuse them (keep-alive) or retry later",
-                    11);
+// Out of descriptors (EMFILE, ENFILE) or memory, accepting again at once would spin and leave
+// the connections waiting unanswered: those waiting are answered 503 with the spare descriptor,
+// and accepting resumes after a delay that doubles up to a second while the failures last.
+void Listener::on_accept_failed(const beast::error_code& ec) {
+  const bool no_descriptors =
+      ec == net::error::no_descriptors || ec == boost::system::errc::too_many_files_open_in_system;
+  const bool no_memory = ec == net::error::no_buffer_space || ec == net::error::no_memory;
+  if (no_descriptors) {
+    answered_since_logged_ += answer_waiting_with_spare();
+  }
+  const auto delay = no_descriptors || no_memory
+                         ? std::clamp(accept_delay_ * 2, kAcceptRetryFirst, kAcceptRetryMost)
+                         : std::chrono::milliseconds{0};
+  if (const auto failures =
+          accept_failures_.count(std::chrono::steady_clock::now(), options_.refusal_log_interval)) {
+    spdlog::warn(
+        "event=http.accept_failed listener={} error=\"{}\" failures={} answered={} "
+        "retry_in_ms={}",
+        options_.name, ec.message(), failures, answered_since_logged_, delay.count());
+    answered_since_logged_ = 0;
+  }
+  accept_delay_ = delay;
+  if (delay.count() == 0) {  // that connection failed on its own (reset by its client)
+    do_accept();
+    return;
+  }
+  retry_timer_.expires_after(delay);
+  retry_timer_.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
+    if (!wait_ec) {
+      self->do_accept();
+    }
+  });
+}
+
+// Gives back the spare descriptor for as long as it takes to accept the connections waiting
+// (at most kShedAtOnce) and answer each 503; each is closed before the next is accepted. Returns
+// how many were answered.
+std::size_t Listener::answer_waiting_with_spare() {
+  if (spare_ < 0) {  // taken by something else last time: try to get it back
+    spare_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return 0;
+  }
+  ::close(spare_);
+  spare_ = -1;
+  beast::error_code ec;
+  acceptor_.non_blocking(true, ec);  // accept below says would_block when nobody waits
+  std::size_t answered = 0;
+  while (!ec && answered < kShedAtOnce) {
+    Socket socket(ioc_);
+    acceptor_.accept(socket, ec);
+    if (!ec) {
+      refuse(std::move(socket), Refusal::no_descriptors);
+      ++answered;
+    }
+  }
+  spare_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  return answered;
+}
+
+void Listener::refuse(Socket socket, Refusal why) {
+  Response res = [&] {
+    switch (why) {
+      case Refusal::listener_full:
+        return problem(bhttp::status::service_unavailable, "too-many-connections",
+                       "Too many connections",
+                       "the server already has " + std::to_string(options_.max_connections) +
+                           " open connections; retry later",
+                       11);
+      case Refusal::address_full:
+        return problem(bhttp::status::service_unavailable, "too-many-connections-from-address",
+                       "Too many connections from this address",
+                       "this address already has " +
+                           std::to_string(options_.max_connections_per_address) +
+                           " open connections; reuse them (keep-alive) or retry later",
+                       11);
+      case Refusal::no_descriptors:
+        break;
+    }
+    return problem(
+        bhttp::status::service_unavailable, "too-many-connections", "Too many connections",
+        "the server has no file descriptor left for another connection; retry later", 11);
+  }();
   res.set(bhttp::field::retry_after, std::to_string(options_.refused_retry_after.count()));
   res.set(bhttp::field::server, options_.server_name);
   answer_and_close(std::move(socket), std::move(res));
@@ -782,28 +878,25 @@ void Listener::log_refusal(Refusal why, const std::optional<net::ip::address>& a
   const std::string key = why == Refusal::address_full && address ? address->to_string() : "";
   if (refusals_.size() > 4096) {  // forget addresses not refused for a whole interval
     std::erase_if(refusals_, [&](const auto& entry) {
-      return now - entry.second.logged >= options_.refusal_log_interval;
+      return now - entry.second.last_logged() >= options_.refusal_log_interval;
     });
   }
-  auto [tally, first] = refusals_.try_emplace(key);
-  ++tally->second.since_logged;
-  if (!first && now - tally->second.logged < options_.refusal_log_interval) {
+  const std::size_t refused = refusals_[key].count(now, options_.refusal_log_interval);
+  if (refused == 0) {
     return;
   }
-  if (why == Refusal::listener_full) {
-    spdlog::warn(
-        "event=http.connection_refused listener={} reason=listener_full limit={} "
-        "refused={}",
-        options_.name, options_.max_connections, tally->second.since_logged);
-  } else {
+  if (why == Refusal::address_full) {
     // The address is formatted here from the kernel's binary form: it carries no client text.
     spdlog::warn(
         "event=http.connection_refused listener={} reason=per_address address=\"{}\" "
         "limit={} refused={}",
-        options_.name, key, options_.max_connections_per_address, tally->second.since_logged);
+        options_.name, key, options_.max_connections_per_address, refused);
+  } else {
+    spdlog::warn(
+        "event=http.connection_refused listener={} reason=listener_full limit={} "
+        "refused={}",
+        options_.name, options_.max_connections, refused);
   }
-  tally->second.logged = now;
-  tally->second.since_logged = 0;
 }
 
 void Listener::on_stop(std::function<void()> done, std::chrono::milliseconds grace) {

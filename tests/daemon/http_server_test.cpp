@@ -4,6 +4,9 @@
 // that lets requests in progress finish.
 #include "daemon/http/server.h"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <array>
@@ -869,6 +872,76 @@ TEST(HttpServer, LogsRefusedConnectionsOncePerAddressPerInterval) {
   EXPECT_THAT(lines[0], ::testing::HasSubstr("listener=ingest reason=per_address "
                                              "address=\"127.0.0.1\" limit=1"));
   EXPECT_THAT(lines[1], ::testing::HasSubstr("address=\"127.0.0.3\""));
+}
+
+// Every descriptor the process may open taken, for as long as it lives.
+class NoDescriptorLeft {
+ public:
+  NoDescriptorLeft() {
+    ::getrlimit(RLIMIT_NOFILE, &saved_);
+    rlimit low = saved_;
+    low.rlim_cur = std::min<rlim_t>(saved_.rlim_cur, 512);
+    ::setrlimit(RLIMIT_NOFILE, &low);
+    for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) {
+      taken_.push_back(fd);
+    }
+  }
+  ~NoDescriptorLeft() {
+    for (int fd : taken_) {
+      ::close(fd);
+    }
+    ::setrlimit(RLIMIT_NOFILE, &saved_);
+  }
+  NoDescriptorLeft(const NoDescriptorLeft&) = delete;
+  NoDescriptorLeft& operator=(const NoDescriptorLeft&) = delete;
+
+ private:
+  rlimit saved_{};
+  std::vector<int> taken_;
+};
+
+// When accept fails for want of a descriptor (EMFILE), the connections waiting are answered 503
+// with a descriptor kept in reserve instead of being left hanging, accepting backs off instead of
+// spinning, and the failures are logged once.
+TEST(HttpServer, AnswersConnectionsWith503WhenTheProcessHasNoDescriptorLeft) {
+  LogCapture log;
+  RunningServer running(echo);
+  net::io_context client_ioc;
+  std::vector<tcp::socket> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.emplace_back(client_ioc).open(tcp::v4());  // their descriptors taken beforehand
+  }
+  std::vector<std::string> answers;
+  {
+    NoDescriptorLeft none;
+    for (auto& client : clients) {
+      client.connect(running.endpoint());
+    }
+    for (auto& client : clients) {
+      pollfd p{client.native_handle(), POLLIN, 0};
+      if (::poll(&p, 1, 3'000) != 1) {
+        answers.emplace_back();
+        continue;
+      }
+      std::array<char, 4096> bytes{};
+      const ssize_t n = ::recv(client.native_handle(), bytes.data(), bytes.size(), 0);
+      answers.emplace_back(bytes.data(), n > 0 ? static_cast<std::size_t>(n) : 0);
+    }
+  }
+  for (const auto& answer : answers) {
+    EXPECT_THAT(answer, StartsWith("HTTP/1.1 503 ")) << "left unanswered";
+    EXPECT_THAT(answer, ::testing::HasSubstr("Retry-After: 2\r\n"));
+    EXPECT_THAT(answer, ::testing::HasSubstr("no file descriptor left"));
+  }
+  EXPECT_EQ(log.lines_with("event=http.accept_failed").size(), 1u);
+
+  // Descriptors back: served again, within the longest back-off.
+  const auto start = Clock::now();
+  Client client(running.endpoint());
+  const auto served = client.request(get("/after"));
+  ASSERT_TRUE(served) << client.last_error().message();
+  EXPECT_EQ(served->result(), bhttp::status::ok);
+  EXPECT_LT(since(start), 1'500ms);
 }
 
 TEST(HttpServer, ListensOnAFreePortOfLocalhost) {

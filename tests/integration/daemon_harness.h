@@ -559,6 +559,12 @@ struct DaemonOptions {
   std::string admin_listen;
   // The national default windows instead of the all-but-one-minute one above.
   bool national_windows = false;
+  // TOML lines added to [server], such as "max_bytes_in_flight = 1048576\n".
+  std::string server_config;
+  // Set: the daemon runs under this soft and hard RLIMIT_NOFILE (through prlimit(1)), as under
+  // a unit's LimitNOFILE=; the hard one may be set apart.
+  std::optional<unsigned> open_file_limit;
+  std::optional<unsigned> open_file_hard_limit;
 };
 
 // What a `treve` command printed and how it ended.
@@ -787,6 +793,7 @@ class Daemon {
       c << "max_body_bytes = " << *options_.max_body_bytes << "\n";
     if (options_.max_batch_body_bytes)
       c << "max_batch_body_bytes = " << *options_.max_batch_body_bytes << "\n";
+    c << options_.server_config;
     c << "\n[policy]\n";
     if (!options_.timezone.empty())
       c << "timezone = \"" << options_.timezone << "\"\n";
@@ -833,6 +840,15 @@ class Daemon {
     envp.push_back(nullptr);
 
     std::vector<std::string> args{kBinary, "serve", "--config", config_path()};
+    std::string program = kBinary;
+    if (options_.open_file_limit) {
+      // prlimit executes the daemon in its own process: the pid is the daemon's.
+      program = "/usr/bin/prlimit";
+      const std::string soft = std::to_string(*options_.open_file_limit);
+      const std::string hard =
+          std::to_string(options_.open_file_hard_limit.value_or(*options_.open_file_limit));
+      args.insert(args.begin(), {program, "--nofile=" + soft + ":" + hard, "--"});
+    }
     std::vector<char*> argv;
     for (auto& a : args)
       argv.push_back(a.data());
@@ -855,7 +871,7 @@ class Daemon {
     posix_spawnattr_setsigdefault(&attr, &all);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     pid_t pid = 0;
-    int rc = posix_spawn(&pid, kBinary.c_str(), &actions, &attr, argv.data(), envp.data());
+    int rc = posix_spawn(&pid, program.c_str(), &actions, &attr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attr);
     if (rc != 0)
