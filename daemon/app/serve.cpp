@@ -17,6 +17,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include "daemon/admin/admin_api.h"
 #include "daemon/api/ingest_api.h"
@@ -164,7 +165,15 @@ int serve(const std::string& config_path) {
   }
   store::CommitQueue queue(*store, clock);
   ConfigHolder holder(config);
-  api::IngestApi ingest([&holder] { return holder.lease(); }, queue, *store, clock);
+  // Batches are parsed, and their answers rendered, on a thread of their own: a batch of
+  // megabytes takes seconds, and the two I/O threads must keep answering meanwhile.
+  boost::asio::thread_pool batch_thread(1);
+  api::IngestApi::Options ingest_options;
+  ingest_options.offload = [&batch_thread](std::function<void()> work) {
+    boost::asio::post(batch_thread, std::move(work));
+  };
+  api::IngestApi ingest([&holder] { return holder.lease(); }, queue, *store, clock,
+                        std::move(ingest_options));
 
   boost::asio::io_context ioc;
   // Caught from here on (a signal that comes before its handler is set is kept for it): a
@@ -192,6 +201,9 @@ int serve(const std::string& config_path) {
   server_options.name = "ingest";
   server_options.body_limit = [&ingest](const http::Request& header) {
     return ingest.body_limit(header);
+  };
+  server_options.admit_body = [&ingest](const http::Request& header, std::size_t bytes) {
+    return ingest.admit_body(header, bytes);
   };
   dispatch::Dispatcher dispatcher(queue, *store, clock, [&holder] { return holder.get(); }, {});
   Scheduler::Options scheduler_options;
@@ -316,6 +328,7 @@ int serve(const std::string& config_path) {
   second.join();
   reloader.stop();
   dispatcher.wait();
+  batch_thread.join();  // what it runs may still write: before the queue stops
   queue.stop();
   store->log_head();
   std::error_code ignored;

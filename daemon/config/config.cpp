@@ -415,9 +415,10 @@ class Loader {
     const toml::table* t = table_at(doc, "server");
     if (!t)
       return;
-    check_.only_keys(*t, "server",
-                     {"listen", "admin_listen", "state_dir", "max_body_bytes",
-                      "max_batch_body_bytes", "pseudonym_key"});
+    check_.only_keys(
+        *t, "server",
+        {"listen", "admin_listen", "state_dir", "max_body_bytes", "max_batch_body_bytes",
+         "max_bytes_in_flight_per_connector", "max_bytes_in_flight", "pseudonym_key"});
     if (auto s = check_.string(t->get("pseudonym_key"), "server.pseudonym_key")) {
       if (s->empty() || s->front() != '/') {
         check_.error(t->get("pseudonym_key"), "server.pseudonym_key", "must be an absolute path");
@@ -437,6 +438,7 @@ class Loader {
       }
       *target = static_cast<std::size_t>(*v);
     }
+    in_flight(*t, config.server);
     if (auto s = check_.string(t->get("listen"), "server.listen")) {
       if (!valid_listen(*s, false)) {
         check_.error(t->get("listen"), "server.listen",
@@ -461,6 +463,50 @@ class Loader {
       check_.error(at, "server.admin_listen",
                    "must differ from server.listen: the admin API never shares the ingest "
                    "listener");
+    }
+  }
+
+  // The bounds on request bodies in flight (after the body limits, which they depend on): a
+  // connector's must take its largest request, and the total a connector's.
+  void in_flight(const toml::table& t, ServerConfig& server) {
+    const auto read = [&](const char* key) -> std::optional<std::size_t> {
+      const toml::node* n = t.get(key);
+      if (!n)
+        return std::nullopt;
+      auto v = n->value<std::int64_t>();
+      if (!n->is_integer() || !v || *v < 1024 || *v > (1LL << 36)) {
+        check_.error(n, std::string("server.") + key,
+                     "must be a whole number of bytes between 1024 and 68719476736");
+        return 0;  // reported; keeps the default below from being checked again
+      }
+      return static_cast<std::size_t>(*v);
+    };
+    const auto per_connector = read("max_bytes_in_flight_per_connector");
+    const auto total = read("max_bytes_in_flight");
+    if ((per_connector && *per_connector == 0) || (total && *total == 0))
+      return;
+    const std::size_t largest = std::max(server.max_body_bytes, server.max_batch_body_bytes);
+    server.max_bytes_in_flight_per_connector =
+        per_connector ? *per_connector
+                      : std::max(largest, std::min(2 * server.max_batch_body_bytes,
+                                                   total.value_or(SIZE_MAX)));
+    server.max_bytes_in_flight =
+        total ? *total
+              : std::max(4 * server.max_batch_body_bytes, server.max_bytes_in_flight_per_connector);
+    if (server.max_bytes_in_flight_per_connector < largest) {
+      check_.error(
+          per_connector ? t.get("max_bytes_in_flight_per_connector") : t.get("max_bytes_in_flight"),
+          per_connector ? "server.max_bytes_in_flight_per_connector" : "server.max_bytes_in_flight",
+          "must be at least " + std::to_string(largest) +
+              " (the larger of server.max_body_bytes and server.max_batch_body_bytes): "
+              "a request that large could never be accepted");
+    } else if (server.max_bytes_in_flight < server.max_bytes_in_flight_per_connector) {
+      check_.error(
+          total ? t.get("max_bytes_in_flight") : t.get("max_bytes_in_flight_per_connector"),
+          total ? "server.max_bytes_in_flight" : "server.max_bytes_in_flight_per_connector",
+          "server.max_bytes_in_flight (" + std::to_string(server.max_bytes_in_flight) +
+              ") must be at least server.max_bytes_in_flight_per_connector (" +
+              std::to_string(server.max_bytes_in_flight_per_connector) + ")");
     }
   }
 

@@ -9,7 +9,8 @@
 //
 // Limits: at most `max_connections` sessions, and `max_connections_per_address` from one client
 // address (TCP only); a connection over either is answered 503 at once and closed, and logged
-// at most once per address per `refusal_log_interval`.
+// at most once per address per `refusal_log_interval`. A request with a body may be refused
+// from its header by `admit_body`, or hold what it costs until its answer is written.
 #include "daemon/http/server.h"
 
 #include <fcntl.h>
@@ -386,6 +387,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool request_keep_alive_ = false;
   bool head_request_ = false;  // the answer carries the headers of a GET, without its body
   std::optional<Response> response_;
+  std::shared_ptr<void> hold_;  // from admit_body, until the answer is written
+  std::size_t linger_bytes_ = kLingerBytes;
+  bool linger_to_request_deadline_ = false;
   bool answered_once_ = false;  // a request has been handled: the next wait is idle_timeout
   bool keep_alive_after_write_ = false;
   bool linger_after_write_ = false;
@@ -464,6 +468,20 @@ void Session::on_read_header(beast::error_code ec, std::size_t) {
   if (parser_->is_done()) {
     handle();
     return;
+  }
+  if (const auto& admit = listener_->options().admit_body) {
+    const auto length = parser_->content_length();
+    const std::size_t bytes = length ? static_cast<std::size_t>(*length) : body_limit_;
+    auto admitted = admit(req, bytes);
+    if (!admitted) {
+      // Drop the whole body as it comes, so that the client gets to read the refusal.
+      linger_bytes_ = bytes + kLingerBytes;
+      linger_to_request_deadline_ = true;
+      admitted.error().version(version_);
+      write(std::move(admitted.error()), false, true);
+      return;
+    }
+    hold_ = std::move(*admitted);
   }
   if (req.version() >= 11 && beast::iequals(req[bhttp::field::expect], "100-continue")) {
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -585,6 +603,7 @@ void Session::on_write(beast::error_code ec, std::size_t) {
     return;
   }
   response_.reset();
+  hold_.reset();
   if (ec) {
     close();
   } else if (linger_after_write_) {
@@ -605,7 +624,11 @@ void Session::linger() {
   beast::error_code ignored;
   stream_.socket().shutdown(net::socket_base::shutdown_send, ignored);
   buffer_.clear();
-  stream_.expires_after(std::min(kLingerTime, listener_->options().read_timeout));
+  if (linger_to_request_deadline_) {
+    stream_.expires_at(request_deadline_);
+  } else {
+    stream_.expires_after(std::min(kLingerTime, listener_->options().read_timeout));
+  }
   stream_.async_read_some(buffer_.prepare(kReadChunk),
                           beast::bind_front_handler(&Session::on_linger_read, shared_from_this()));
 }
@@ -615,7 +638,7 @@ void Session::on_linger_read(beast::error_code ec, std::size_t n) {
     return;
   }
   lingered_bytes_ += n;
-  if (ec || lingered_bytes_ > kLingerBytes) {
+  if (ec || lingered_bytes_ > linger_bytes_) {
     close();
     return;
   }
@@ -628,6 +651,7 @@ void Session::close() {
     return;
   }
   phase_ = Phase::closed;
+  hold_.reset();
   beast::error_code ignored;
   stream_.socket().shutdown(net::socket_base::shutdown_both, ignored);
   stream_.close();  // pending operations complete with operation_aborted

@@ -45,6 +45,16 @@ struct ServerOptions {
   std::function<std::size_t(const Request& header)> body_limit = [](const Request&) {
     return std::size_t{256 * 1024};
   };
+  // Called, when a request has a body, once its header is read and before any of the body is,
+  // with the most the body may take (its Content-Length, else the body limit). Either a hold,
+  // kept until the request's answer is written or its connection closed (so that what the
+  // request costs can be counted while it lasts), or the answer that refuses the request: that
+  // answer is written at once, what the client still sends of the body is read and dropped
+  // until the request's read deadline (so that the client, done sending, reads the answer),
+  // and the connection is closed. Unset: every request is admitted.
+  std::function<std::expected<std::shared_ptr<void>, Response>(const Request& header,
+                                                               std::size_t body_bytes)>
+      admit_body;
   // Connections beyond this are accepted, answered 503 with Retry-After and closed at once (the
   // listener never stalls).
   std::size_t max_connections = 1024;

@@ -889,6 +889,51 @@ TEST(Config, ThePseudonymKeyPathMustBeAbsolute) {
             "test.toml:2: server.pseudonym_key: must be an absolute path");
 }
 
+TEST(Config, BytesInFlightDefaultToTwiceAndFourTimesTheBatchLimit) {
+  auto c = load_ok("");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->server.max_bytes_in_flight_per_connector, 32u * 1024 * 1024);
+  EXPECT_EQ(c->server.max_bytes_in_flight, 64u * 1024 * 1024);
+  auto smaller = load_ok("[server]\nmax_batch_body_bytes = 1048576\n");
+  ASSERT_TRUE(smaller);
+  EXPECT_EQ(smaller->server.max_bytes_in_flight_per_connector, 2u * 1024 * 1024);
+  EXPECT_EQ(smaller->server.max_bytes_in_flight, 4u * 1024 * 1024);
+}
+
+TEST(Config, BytesInFlightAreRead) {
+  auto c = load_ok(
+      "[server]\nmax_bytes_in_flight_per_connector = 20000000\nmax_bytes_in_flight = "
+      "50000000\n");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->server.max_bytes_in_flight_per_connector, 20'000'000u);
+  EXPECT_EQ(c->server.max_bytes_in_flight, 50'000'000u);
+  // A total alone lowers a connector's default to it.
+  auto total = load_ok("[server]\nmax_bytes_in_flight = 20000000\n");
+  ASSERT_TRUE(total);
+  EXPECT_EQ(total->server.max_bytes_in_flight_per_connector, 20'000'000u);
+}
+
+TEST(Config, BytesInFlightBelowTheLargestRequestOrEachOtherAreErrorsAtTheirLine) {
+  EXPECT_THAT(errors_of("[server]\nmax_batch_body_bytes = 1048576\n"
+                        "max_bytes_in_flight_per_connector = 1000000\n"),
+              ElementsAre("test.toml:3: server.max_bytes_in_flight_per_connector: must be at "
+                          "least 1048576 (the larger of server.max_body_bytes and "
+                          "server.max_batch_body_bytes): a request that large could never be "
+                          "accepted"));
+  EXPECT_THAT(errors_of("[server]\nmax_bytes_in_flight_per_connector = 40000000\n"
+                        "max_bytes_in_flight = 30000000\n"),
+              ElementsAre("test.toml:3: server.max_bytes_in_flight: server.max_bytes_in_flight "
+                          "(30000000) must be at least server.max_bytes_in_flight_per_connector "
+                          "(40000000)"));
+  EXPECT_THAT(errors_of("[server]\nmax_bytes_in_flight = 1048576\n"),
+              ElementsAre("test.toml:2: server.max_bytes_in_flight: server.max_bytes_in_flight "
+                          "(1048576) must be at least server.max_bytes_in_flight_per_connector "
+                          "(16777216)"));
+  EXPECT_THAT(errors_of("[server]\nmax_bytes_in_flight = \"64M\"\n"),
+              ElementsAre("test.toml:2: server.max_bytes_in_flight: must be a whole number of "
+                          "bytes between 1024 and 68719476736"));
+}
+
 }  // namespace
 }  // namespace treve::config
 

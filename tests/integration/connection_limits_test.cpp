@@ -3,10 +3,6 @@
 // slot, the admin listener keeps answering, and connections over a listener's cap (derived
 // from RLIMIT_NOFILE) are answered 503 instead of being left hanging. Real sockets, from
 // several loopback addresses (127.0.0.0/8 is the loopback) standing for several clients.
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -17,115 +13,6 @@ namespace {
 
 using ::testing::HasSubstr;
 using Clock = std::chrono::steady_clock;
-
-// One connection from a chosen loopback address, with plain blocking sockets and poll(2)
-// timeouts, so that a connection the daemon leaves unanswered is seen as such.
-class RawConnection {
- public:
-  struct Answer {
-    int status = 0;  // 0: nothing (or not all of it) within the timeout, or closed first
-    std::string head;
-    std::string body;
-  };
-
-  RawConnection(std::uint16_t port, const std::string& source = "127.0.0.1") {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in from{};
-    from.sin_family = AF_INET;
-    ::inet_pton(AF_INET, source.c_str(), &from.sin_addr);
-    sockaddr_in to{};
-    to.sin_family = AF_INET;
-    to.sin_port = htons(port);
-    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = fd_ >= 0 && ::bind(fd_, reinterpret_cast<sockaddr*>(&from), sizeof from) == 0 &&
-                 ::connect(fd_, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0;
-  }
-  ~RawConnection() {
-    if (fd_ >= 0)
-      ::close(fd_);
-  }
-  RawConnection(const RawConnection&) = delete;
-  RawConnection& operator=(const RawConnection&) = delete;
-
-  bool connected() const { return connected_; }
-
-  bool send(std::string_view bytes) {
-    while (!bytes.empty()) {
-      const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-      if (n <= 0)
-        return false;
-      bytes.remove_prefix(static_cast<std::size_t>(n));
-    }
-    return true;
-  }
-
-  Answer read(std::chrono::milliseconds timeout) {
-    const auto deadline = Clock::now() + timeout;
-    for (;;) {
-      if (auto end = buffer_.find("\r\n\r\n"); end != std::string::npos) {
-        Answer a;
-        a.head = buffer_.substr(0, end + 2);
-        std::size_t length = 0;
-        std::string lower = a.head;
-        for (char& c : lower)
-          c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        if (auto at = lower.find("\r\ncontent-length:"); at != std::string::npos)
-          length = std::stoul(lower.substr(at + 17));
-        if (buffer_.size() >= end + 4 + length) {
-          a.status = std::stoi(a.head.substr(9, 3));
-          a.body = buffer_.substr(end + 4, length);
-          buffer_.erase(0, end + 4 + length);
-          return a;
-        }
-      }
-      if (!fill(deadline))
-        return {};
-    }
-  }
-
-  // True when the daemon closes the connection within `timeout` (what it sent is dropped).
-  bool closed_within(std::chrono::milliseconds timeout) {
-    const auto deadline = Clock::now() + timeout;
-    while (fill(deadline)) {
-    }
-    return closed_;
-  }
-
- private:
-  // Reads what is there, waiting until `deadline`; false on timeout or once closed.
-  bool fill(Clock::time_point deadline) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    pollfd p{fd_, POLLIN, 0};
-    if (closed_ || left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0)
-      return false;
-    char chunk[4096];
-    const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
-    if (n <= 0) {
-      closed_ = true;
-      return false;
-    }
-    buffer_.append(chunk, static_cast<std::size_t>(n));
-    return true;
-  }
-
-  int fd_ = -1;
-  bool connected_ = false;
-  bool closed_ = false;
-  std::string buffer_;
-};
-
-std::string request(const std::string& method, const std::string& target,
-                    const std::string& body = "", const std::string& token = "") {
-  std::string r = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
-  if (!token.empty())
-    r += "Authorization: Bearer " + token + "\r\n";
-  if (!body.empty() || method == "POST") {
-    r +=
-        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
-  }
-  return r + "\r\n" + body;
-}
 
 // The value of `key` in the daemon's first `event=NAME` line; -1 when absent.
 long logged_number(const Daemon& daemon, const std::string& event, const std::string& key) {
@@ -156,7 +43,7 @@ TEST(ConnectionLimits, UnderALowDescriptorLimitConnectionsOverTheCapAreAnswered5
   for (std::size_t i = 0; i < 300; ++i) {
     auto c = std::make_unique<RawConnection>(daemon.port(), client_address(i, 50));
     ASSERT_TRUE(c->connected()) << i;
-    ASSERT_TRUE(c->send(request("GET", "/healthz"))) << i;
+    ASSERT_TRUE(c->send(raw_request("GET", "/healthz"))) << i;
     const auto answer = c->read(3s);
     ASSERT_TRUE(answer.status == 200 || answer.status == 503)
         << "connection " << i << " was left unanswered (" << held.size() << " held)";
@@ -179,7 +66,7 @@ TEST(ConnectionLimits, UnderALowDescriptorLimitConnectionsOverTheCapAreAnswered5
 
   // The admin listener has its own connections meanwhile.
   RawConnection admin_client(daemon.admin_port());
-  ASSERT_TRUE(admin_client.send(request("GET", "/favicon.ico")));
+  ASSERT_TRUE(admin_client.send(raw_request("GET", "/favicon.ico")));
   EXPECT_EQ(admin_client.read(3s).status, 204);
 
   // A slot given back serves an event (the first of its time zone: nothing is opened for it).
@@ -188,7 +75,7 @@ TEST(ConnectionLimits, UnderALowDescriptorLimitConnectionsOverTheCapAreAnswered5
   const auto deadline = Clock::now() + 3s;
   do {
     RawConnection c(daemon.port(), "127.0.1.1");
-    ASSERT_TRUE(c.send(request("POST", "/v1/events", simple_event("fd-1"), kEntToken)));
+    ASSERT_TRUE(c.send(raw_request("POST", "/v1/events", simple_event("fd-1"), kEntToken)));
     posted = c.read(5s);
     if (posted.status == 503)
       std::this_thread::sleep_for(20ms);
@@ -239,7 +126,7 @@ TEST(ConnectionLimits, SilentConnectionsFloodingIngestAreRefusedThenClosedAndAdm
   // Administrators are not locked out.
   const auto asked = Clock::now();
   RawConnection admin_client(daemon.admin_port());
-  ASSERT_TRUE(admin_client.send(request("GET", "/favicon.ico")));
+  ASSERT_TRUE(admin_client.send(raw_request("GET", "/favicon.ico")));
   EXPECT_EQ(admin_client.read(3s).status, 204);
   EXPECT_LT(Clock::now() - asked, 1s);
 
@@ -248,7 +135,7 @@ TEST(ConnectionLimits, SilentConnectionsFloodingIngestAreRefusedThenClosedAndAdm
   EXPECT_LT(Clock::now() - opened, 13s);
   silent.clear();
   RawConnection c(daemon.port());
-  ASSERT_TRUE(c.send(request("POST", "/v1/events", simple_event("after-flood"), kEntToken)));
+  ASSERT_TRUE(c.send(raw_request("POST", "/v1/events", simple_event("after-flood"), kEntToken)));
   const auto posted = c.read(5s);
   EXPECT_EQ(posted.status, 202) << posted.head << posted.body;
   EXPECT_EQ(daemon.log_count("reason=listener_full"), 1u) << daemon.stderr_log();
@@ -260,7 +147,7 @@ TEST(ConnectionLimits, OneAddressGetsAtMost64ConnectionsAndItsRefusalsAreLoggedO
   std::vector<std::unique_ptr<RawConnection>> held;
   for (int i = 0; i < 64; ++i) {
     held.push_back(std::make_unique<RawConnection>(daemon.port(), "127.0.0.9"));
-    ASSERT_TRUE(held.back()->send(request("GET", "/healthz")));
+    ASSERT_TRUE(held.back()->send(raw_request("GET", "/healthz")));
     ASSERT_EQ(held.back()->read(3s).status, 200) << i;
   }
   for (int i = 0; i < 10; ++i) {
@@ -272,7 +159,7 @@ TEST(ConnectionLimits, OneAddressGetsAtMost64ConnectionsAndItsRefusalsAreLoggedO
   }
   // Another address is served.
   RawConnection other(daemon.port(), "127.0.0.10");
-  ASSERT_TRUE(other.send(request("GET", "/healthz")));
+  ASSERT_TRUE(other.send(raw_request("GET", "/healthz")));
   EXPECT_EQ(other.read(3s).status, 200);
 
   ASSERT_TRUE(daemon.wait_for_log("event=http.connection_refused", 2s));
