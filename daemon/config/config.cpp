@@ -477,7 +477,7 @@ class Loader {
       if (!n->is_integer() || !v || *v < 1024 || *v > (1LL << 36)) {
         check_.error(n, std::string("server.") + key,
                      "must be a whole number of bytes between 1024 and 68719476736");
-        return 0;  // reported; keeps the default below from being checked again
+        return 0;  // reported here: the checks below are skipped
       }
       return static_cast<std::size_t>(*v);
     };
