@@ -1,5 +1,12 @@
 #include "daemon/api/ingest_api.h"
 
+#include <malloc.h>
+#include <openssl/crypto.h>
+
+#include <chrono>
+#include <mutex>
+#include <unordered_map>
+
 #include <spdlog/spdlog.h>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
@@ -190,7 +197,75 @@ Problem id_conflict() {
                  "/id");
 }
 
+// Retry-After of a request refused for the bytes in flight: they are released as soon as the
+// requests holding them are answered.
+constexpr std::string_view kInFlightRetryAfter = "2";
+// Refusals are logged once per connector and bound per this interval.
+constexpr std::chrono::minutes kRefusalLogInterval{1};
+
 }  // namespace
+
+// The bytes of request bodies in flight, per connector and in all.
+struct IngestApi::InFlight {
+  std::function<void(std::function<void()>)> offload;
+
+  std::mutex mutex;
+  std::size_t total = 0;                                       // guarded
+  std::unordered_map<std::string, std::size_t> per_connector;  // guarded; no zero counts
+  std::size_t large = 0;                                       // guarded; holds of kLargeBody+
+  struct Tally {
+    std::chrono::steady_clock::time_point logged;
+    std::size_t since_logged = 0;
+  };
+  std::unordered_map<std::string, Tally> refusals;  // guarded; key: connector and bound
+
+  // Counts one refusal; how many to log (this one included), or 0 when not to log now.
+  std::size_t count_refusal(const std::string& key) {
+    const auto now = std::chrono::steady_clock::now();
+    auto [tally, first] = refusals.try_emplace(key);
+    ++tally->second.since_logged;
+    if (!first && now - tally->second.logged < kRefusalLogInterval)
+      return 0;
+    tally->second.logged = now;
+    return std::exchange(tally->second.since_logged, 0);
+  }
+};
+
+// One request's body, counted while the HTTP server keeps this.
+class IngestApi::Hold {
+ public:
+  Hold(std::shared_ptr<InFlight> in_flight, std::string connector, std::size_t bytes)
+      : in_flight_(std::move(in_flight)), connector_(std::move(connector)), bytes_(bytes) {}
+  ~Hold() {
+    bool last_large = false;
+    {
+      std::lock_guard lock(in_flight_->mutex);
+      in_flight_->total -= bytes_;
+      if (auto mine = in_flight_->per_connector.find(connector_);
+          mine != in_flight_->per_connector.end() && (mine->second -= bytes_) == 0) {
+        in_flight_->per_connector.erase(mine);
+      }
+      last_large = bytes_ >= kLargeBody && --in_flight_->large == 0;
+    }
+    // The memory a large batch took is free by now (its answer is written) but the allocator
+    // keeps it: given back to the system, away from the I/O thread that releases this.
+    if (last_large) {
+      auto trim = [] { ::malloc_trim(0); };
+      if (in_flight_->offload) {
+        in_flight_->offload(trim);
+      } else {
+        trim();
+      }
+    }
+  }
+  Hold(const Hold&) = delete;
+  Hold& operator=(const Hold&) = delete;
+
+ private:
+  std::shared_ptr<InFlight> in_flight_;
+  std::string connector_;
+  std::size_t bytes_;
+};
 
 // What an accepted group of events changes for the scheduler and the dispatcher.
 IngestApi::Wakeups IngestApi::wakeups_of(const std::vector<store::NewEvent>& events) {
@@ -214,8 +289,75 @@ void IngestApi::wake(const Wakeups& w) const {
 }
 
 IngestApi::IngestApi(ConfigSource config, store::CommitQueue& queue, store::Store& store,
-                     const core::Clock& clock)
-    : config_(std::move(config)), queue_(queue), store_(store), clock_(clock) {}
+                     const core::Clock& clock, Options options)
+    : config_(std::move(config)),
+      options_(std::move(options)),
+      in_flight_(std::make_shared<InFlight>()),
+      queue_(queue),
+      store_(store),
+      clock_(clock) {
+  in_flight_->offload = options_.offload;
+}
+
+std::expected<std::shared_ptr<void>, http::Response> IngestApi::admit_body(
+    const http::Request& header, std::size_t bytes) {
+  auto config = config_();
+  const config::Connector* connector = authenticate(*config, header).connector;
+  if (!connector)
+    return nullptr;
+  const config::ServerConfig& limits = config->server;
+  std::size_t mine = 0;
+  std::size_t total = 0;
+  std::size_t refused = 0;
+  bool connector_bound = false;
+  {
+    std::lock_guard lock(in_flight_->mutex);
+    const auto found = in_flight_->per_connector.find(connector->name);
+    mine = found == in_flight_->per_connector.end() ? 0 : found->second;
+    total = in_flight_->total;
+    connector_bound = mine + bytes > limits.max_bytes_in_flight_per_connector;
+    if (connector_bound || total + bytes > limits.max_bytes_in_flight) {
+      refused =
+          in_flight_->count_refusal(connector->name + (connector_bound ? " connector" : " total"));
+    } else {
+      in_flight_->per_connector[connector->name] += bytes;
+      in_flight_->total += bytes;
+      if (bytes >= kLargeBody)
+        ++in_flight_->large;
+      return std::make_shared<Hold>(in_flight_, connector->name, bytes);
+    }
+  }
+  // Connector names are the configuration's (a-z, 0-9, '-', '_'): nothing of the client's.
+  if (refused > 0) {
+    spdlog::warn(
+        "event=ingest.body_refused connector={} bound={} bytes={} in_flight={} limit={} "
+        "refused={}",
+        connector->name, connector_bound ? "connector" : "total", bytes,
+        connector_bound ? mine : total,
+        connector_bound ? limits.max_bytes_in_flight_per_connector : limits.max_bytes_in_flight,
+        refused);
+  }
+  http::Response res = problem_response(
+      header.version(),
+      connector_bound
+          ? problem(429, "connector-busy", "Too much in flight for this connector",
+                    "this connector's requests in progress already hold " + std::to_string(mine) +
+                        " bytes of the " +
+                        std::to_string(limits.max_bytes_in_flight_per_connector) +
+                        " it may have in flight, and this one declares " + std::to_string(bytes) +
+                        "; wait for their answers, or send smaller batches")
+          : problem(503, "server-busy", "Too much in flight",
+                    "requests in progress already hold " + std::to_string(total) +
+                        " bytes of the " + std::to_string(limits.max_bytes_in_flight) +
+                        " the server takes at once; nothing was kept, retry later"));
+  res.set(beast_http::field::retry_after, kInFlightRetryAfter);
+  return std::unexpected(std::move(res));
+}
+
+std::size_t IngestApi::bytes_in_flight() const {
+  std::lock_guard lock(in_flight_->mutex);
+  return in_flight_->total;
+}
 
 std::size_t IngestApi::body_limit(const http::Request& header) const {
   auto config = config_();
@@ -311,6 +453,15 @@ void IngestApi::handle(const http::Client& client, http::Request&& req, http::Re
                          "send events one per line as Content-Type: application/x-ndjson, got "
                          "\"" +
                              type + "\"")));
+  }
+  if (is_batch && options_.offload) {
+    // Parsing and deciding up to max_batch_body_bytes of events takes long: not on the I/O
+    // thread, where the other connections would wait for it.
+    auto request = std::make_shared<http::Request>(std::move(req));
+    options_.offload([this, config, connector, request, respond = std::move(respond)]() mutable {
+      post_batch(*config, *connector, std::move(*request), std::move(respond));
+    });
+    return;
   }
   if (is_batch)
     return post_batch(*config, *connector, std::move(req), std::move(respond));
@@ -427,7 +578,15 @@ void IngestApi::post_batch(const config::Config& config, const config::Connector
           wake(wakeups);
         if (!r)
           return (*shared_respond)(problem_response(version, store_unavailable(r.error())));
-        (*shared_respond)(render(&*r));
+        // Rendered away from the store's writer, which has other commits to make.
+        auto answer = [shared_respond, render, results = std::move(*r)] {
+          (*shared_respond)(render(&results));
+        };
+        if (options_.offload) {
+          options_.offload(std::move(answer));
+        } else {
+          answer();
+        }
       });
   if (!queued)
     (*shared_respond)(problem_response(version, overloaded()));

@@ -1,9 +1,17 @@
 // The ingest API (DESIGN.md, "Ingest API"): what connectors call. Turns HTTP requests into
 // decisions and durable writes, and every failure into an RFC 9457 problem. A plain handler
 // from request to response, testable without sockets; answers after the store's commit.
-// Thread-safe: any number of I/O threads may call `handle` at once.
+// Thread-safe: any number of I/O threads may call `handle` and `admit_body` at once.
+//
+// Memory: the bytes of request bodies in flight (from a request's header until its answer is
+// written) are bounded per connector and in all (`admit_body`); a batch is parsed, and its
+// answer rendered, by `Options::offload` rather than on the I/O thread that read it; and once
+// the last large body in flight is done with, the allocator gives its free memory back to the
+// system (malloc_trim), through `offload` too.
 #pragma once
 
+#include <cstddef>
+#include <expected>
 #include <functional>
 #include <memory>
 
@@ -20,8 +28,14 @@ class IngestApi {
   // The configuration in force; called once per request, so a reload takes effect at once.
   using ConfigSource = std::function<std::shared_ptr<const config::Config>()>;
 
+  struct Options {
+    // Runs work too heavy for an I/O thread (a batch's parsing and answer, giving memory back);
+    // work posted is run in order. Unset: at once, on the calling thread.
+    std::function<void(std::function<void()>)> offload;
+  };
+
   IngestApi(ConfigSource config, store::CommitQueue& queue, store::Store& store,
-            const core::Clock& clock);
+            const core::Clock& clock, Options options = {});
 
   // `client` names the sender in the log of a failed login.
   void handle(const http::Client& client, http::Request&& request, http::Respond respond);
@@ -38,6 +52,20 @@ class IngestApi {
   std::size_t body_limit(const http::Request& header) const;
   static constexpr std::size_t kUnauthenticatedBodyLimit = 64 * 1024;
 
+  // For http::ServerOptions::admit_body: counts `bytes` of a request's body against its
+  // connector's and the server's bytes in flight ([server] max_bytes_in_flight_per_connector,
+  // max_bytes_in_flight) until the returned hold is released; over a bound, the answer that
+  // refuses the request instead: 429 over the connector's, 503 over the server's, both with
+  // Retry-After. Requests without a valid token are not counted: their bodies are at most
+  // kUnauthenticatedBodyLimit, and the listener's connection cap bounds how many there are.
+  std::expected<std::shared_ptr<void>, http::Response> admit_body(const http::Request& header,
+                                                                  std::size_t bytes);
+  // Bytes counted now (all connectors).
+  std::size_t bytes_in_flight() const;
+  // A body at least this large is "large": when the last large one in flight is released,
+  // free memory is given back to the system.
+  static constexpr std::size_t kLargeBody = 1024 * 1024;
+
  private:
   void post_event(const config::Config& config, const config::Connector& connector,
                   http::Request&& request, http::Respond respond);
@@ -48,7 +76,12 @@ class IngestApi {
   void delete_event(const config::Connector& connector, std::string id, unsigned version,
                     http::Respond respond);
 
+  struct InFlight;  // shared with the holds, which the HTTP server may release last
+  class Hold;
+
   ConfigSource config_;
+  Options options_;
+  std::shared_ptr<InFlight> in_flight_;
   store::CommitQueue& queue_;
   store::Store& store_;
   const core::Clock& clock_;

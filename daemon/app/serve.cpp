@@ -16,9 +16,11 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include "daemon/admin/admin_api.h"
 #include "daemon/api/ingest_api.h"
+#include "daemon/app/descriptors.h"
 #include "daemon/cli/commands.h"
 #include "daemon/core/clock.h"
 #include "daemon/core/log_field.h"
@@ -52,6 +54,9 @@ namespace {
 
 // On SIGTERM, how long requests to sinks already under way may take to finish.
 constexpr std::chrono::milliseconds kDispatchGrace{10'000};
+
+// Connections the admin listener keeps at most (administrators are few).
+constexpr std::size_t kAdminConnections = 64;
 
 // How often systemd's STATUS= line is brought up to date.
 constexpr std::chrono::seconds kStatusEvery{10};
@@ -100,6 +105,11 @@ int serve(const std::string& config_path) {
   }
   spdlog::set_default_logger(logger);
   spdlog::flush_on(spdlog::level::info);
+  const DescriptorLimit descriptors = raise_descriptor_limit();
+  if (!descriptors.error.empty()) {
+    spdlog::warn("event=serve.descriptor_limit_not_raised soft={} hard={} error=\"{}\"",
+                 descriptors.soft, descriptors.hard, descriptors.error);
+  }
 
   std::shared_ptr<const config::Config> config = cli::load_or_report(config_path, std::cerr);
   if (!config) {
@@ -143,16 +153,45 @@ int serve(const std::string& config_path) {
   }
   store::CommitQueue queue(*store, clock);
   ConfigHolder holder(config);
-  api::IngestApi ingest([&holder] { return holder.lease(); }, queue, *store, clock);
+  // Batches are parsed, and their answers rendered, on a thread of their own: a batch of
+  // megabytes takes seconds, and the two I/O threads must keep answering meanwhile.
+  boost::asio::thread_pool batch_thread(1);
+  api::IngestApi::Options ingest_options;
+  ingest_options.offload = [&batch_thread](std::function<void()> work) {
+    boost::asio::post(batch_thread, std::move(work));
+  };
+  api::IngestApi ingest([&holder] { return holder.lease(); }, queue, *store, clock,
+                        std::move(ingest_options));
 
   boost::asio::io_context ioc;
   // Caught from here on (a signal that comes before its handler is set is kept for it): a
   // SIGTERM or SIGHUP right after READY must not meet the default action, which kills.
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
   boost::asio::signal_set hangup(ioc, SIGHUP);
+  // Each listener keeps fewer connections than the descriptors left for it: beyond its cap a
+  // connection is answered 503, instead of accept failing for want of a descriptor.
+  std::uint64_t reserved = kReservedDescriptors;
+  for (const auto& sink : config->sinks)
+    reserved += sink.max_in_flight;  // one connection per request in flight
   http::ServerOptions server_options;
+  http::ServerOptions admin_options;
+  const ConnectionCaps caps = connection_caps(descriptors.soft, reserved,
+                                              server_options.max_connections, kAdminConnections);
+  const bool capped = caps.ingest < server_options.max_connections ||
+                      caps.admin < kAdminConnections ||
+                      caps.ingest + caps.admin + reserved > descriptors.soft;
+  spdlog::log(capped ? spdlog::level::warn : spdlog::level::info,
+              "event=serve.descriptors limit={} hard={} found={} reserved={} "
+              "ingest_connections={} admin_connections={}",
+              descriptors.soft, descriptors.hard, descriptors.found, reserved, caps.ingest,
+              caps.admin);
+  server_options.max_connections = caps.ingest;
+  server_options.name = "ingest";
   server_options.body_limit = [&ingest](const http::Request& header) {
     return ingest.body_limit(header);
+  };
+  server_options.admit_body = [&ingest](const http::Request& header, std::size_t bytes) {
+    return ingest.admit_body(header, bytes);
   };
   dispatch::Dispatcher dispatcher(queue, *store, clock, [&holder] { return holder.get(); }, {});
   Scheduler::Options scheduler_options;
@@ -181,9 +220,11 @@ int serve(const std::string& config_path) {
                                return reloader.change_policy(change, std::move(uais));
                              },
                              store::database_path(state_dir)});
-  http::ServerOptions admin_options;
   admin_options.body_limit = [](const http::Request&) { return std::size_t{1024 * 1024}; };
-  admin_options.max_connections = 64;
+  admin_options.name = "admin";
+  admin_options.max_connections = caps.admin;
+  // One address (a script gone wrong, a scanner) cannot take every admin slot.
+  admin_options.max_connections_per_address = 16;
   http::Server admin_server(
       ioc,
       [&admin_api](const http::Client& client, http::Request&& req, http::Respond respond) {
@@ -278,6 +319,7 @@ int serve(const std::string& config_path) {
   second.join();
   reloader.stop();
   dispatcher.wait();
+  batch_thread.join();  // what it runs may still write: before the queue stops
   queue.stop();
   store->log_head();
   std::error_code ignored;

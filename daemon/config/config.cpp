@@ -264,12 +264,26 @@ std::string date_text(date::year_month_day ymd) {
   return os.str();
 }
 
-const date::time_zone* find_zone(std::string_view name) {
+// A zone of the system's tz database, its data read now: date/tz reads a zone's file the first
+// time the zone is used, and that must not happen later on the request path, where descriptors
+// may have run out. The error says whether the zone is unknown or its file unreadable.
+struct ZoneError {
+  bool unknown = true;
+  std::string message;
+};
+std::expected<const date::time_zone*, ZoneError> find_zone(std::string_view name) {
+  const date::time_zone* zone = nullptr;
   try {
-    return date::locate_zone(name);
-  } catch (const std::exception&) {
-    return nullptr;
+    zone = date::locate_zone(name);
+  } catch (const std::exception& e) {
+    return std::unexpected(ZoneError{true, e.what()});
   }
+  try {
+    (void)zone->get_info(date::sys_seconds{});
+  } catch (const std::exception& e) {
+    return std::unexpected(ZoneError{false, e.what()});
+  }
+  return zone;
 }
 
 // The keys shared by [policy] and [establishments."UAI"].
@@ -333,12 +347,20 @@ class Loader {
     std::array<const date::time_zone*, policy::kRegionCount> region_zones{};
     for (std::size_t r = 0; r < policy::kRegionCount; ++r) {
       auto name = policy::default_timezone(static_cast<policy::Region>(r));
-      region_zones[r] = find_zone(name);
-      if (!region_zones[r]) {
+      auto zone = find_zone(name);
+      if (zone) {
+        region_zones[r] = *zone;
+      } else if (zone.error().unknown) {
         check_.error_at(0, "",
                         "time zone " + std::string(name) +
                             " is missing from the system's tz database (install tzdata)");
+      } else {
+        check_.error_at(0, "", "time zone " + std::string(name) + ": " + zone.error().message);
       }
+    }
+    // The zone of audit records' local times and of the log, read now like the others.
+    if (auto utc = find_zone("UTC"); !utc && !utc.error().unknown) {
+      check_.error_at(0, "", "time zone UTC: " + utc.error().message);
     }
 
     EstablishmentRules base;
@@ -403,9 +425,10 @@ class Loader {
     const toml::table* t = table_at(doc, "server");
     if (!t)
       return;
-    check_.only_keys(*t, "server",
-                     {"listen", "admin_listen", "state_dir", "max_body_bytes",
-                      "max_batch_body_bytes", "pseudonym_key"});
+    check_.only_keys(
+        *t, "server",
+        {"listen", "admin_listen", "state_dir", "max_body_bytes", "max_batch_body_bytes",
+         "max_bytes_in_flight_per_connector", "max_bytes_in_flight", "pseudonym_key"});
     if (auto s = check_.string(t->get("pseudonym_key"), "server.pseudonym_key")) {
       if (s->empty() || s->front() != '/') {
         check_.error(t->get("pseudonym_key"), "server.pseudonym_key", "must be an absolute path");
@@ -425,6 +448,7 @@ class Loader {
       }
       *target = static_cast<std::size_t>(*v);
     }
+    in_flight(*t, config.server);
     if (auto s = check_.string(t->get("listen"), "server.listen")) {
       if (!valid_listen(*s, false)) {
         check_.error(t->get("listen"), "server.listen",
@@ -483,6 +507,50 @@ class Loader {
     std::string file = std::filesystem::absolute(p).lexically_normal().string();
     if (std::find(referenced_.begin(), referenced_.end(), file) == referenced_.end())
       referenced_.push_back(std::move(file));
+  }
+
+  // The bounds on request bodies in flight (after the body limits, which they depend on): a
+  // connector's must take its largest request, and the total a connector's.
+  void in_flight(const toml::table& t, ServerConfig& server) {
+    const auto read = [&](const char* key) -> std::optional<std::size_t> {
+      const toml::node* n = t.get(key);
+      if (!n)
+        return std::nullopt;
+      auto v = n->value<std::int64_t>();
+      if (!n->is_integer() || !v || *v < 1024 || *v > (1LL << 36)) {
+        check_.error(n, std::string("server.") + key,
+                     "must be a whole number of bytes between 1024 and 68719476736");
+        return 0;  // reported here: the checks below are skipped
+      }
+      return static_cast<std::size_t>(*v);
+    };
+    const auto per_connector = read("max_bytes_in_flight_per_connector");
+    const auto total = read("max_bytes_in_flight");
+    if ((per_connector && *per_connector == 0) || (total && *total == 0))
+      return;
+    const std::size_t largest = std::max(server.max_body_bytes, server.max_batch_body_bytes);
+    server.max_bytes_in_flight_per_connector =
+        per_connector ? *per_connector
+                      : std::max(largest, std::min(2 * server.max_batch_body_bytes,
+                                                   total.value_or(SIZE_MAX)));
+    server.max_bytes_in_flight =
+        total ? *total
+              : std::max(4 * server.max_batch_body_bytes, server.max_bytes_in_flight_per_connector);
+    if (server.max_bytes_in_flight_per_connector < largest) {
+      check_.error(
+          per_connector ? t.get("max_bytes_in_flight_per_connector") : t.get("max_bytes_in_flight"),
+          per_connector ? "server.max_bytes_in_flight_per_connector" : "server.max_bytes_in_flight",
+          "must be at least " + std::to_string(largest) +
+              " (the larger of server.max_body_bytes and server.max_batch_body_bytes): "
+              "a request that large could never be accepted");
+    } else if (server.max_bytes_in_flight < server.max_bytes_in_flight_per_connector) {
+      check_.error(
+          total ? t.get("max_bytes_in_flight") : t.get("max_bytes_in_flight_per_connector"),
+          total ? "server.max_bytes_in_flight" : "server.max_bytes_in_flight_per_connector",
+          "server.max_bytes_in_flight (" + std::to_string(server.max_bytes_in_flight) +
+              ") must be at least server.max_bytes_in_flight_per_connector (" +
+              std::to_string(server.max_bytes_in_flight_per_connector) + ")");
+    }
   }
 
   // [audit] and [events]: how long records and event bodies are kept.
@@ -588,13 +656,16 @@ class Loader {
                      {"timezone", "parent_grade_delay", "urgent_categories", "holidays", "quiet",
                       "closed", "closed_ics"});
     if (auto s = check_.string(t.get("timezone"), prefix + ".timezone")) {
-      const date::time_zone* z = find_zone(*s);
-      if (!z) {
+      auto z = find_zone(*s);
+      if (z) {
+        o.zone = *z;
+      } else if (z.error().unknown) {
         check_.error(t.get("timezone"), prefix + ".timezone",
                      "unknown time zone \"" + *s + "\" (expected an IANA name such as " +
                          "\"Europe/Paris\")");
       } else {
-        o.zone = z;
+        check_.error(t.get("timezone"), prefix + ".timezone",
+                     "time zone \"" + *s + "\": " + z.error().message);
       }
     }
     if (auto s = check_.string(t.get("parent_grade_delay"), prefix + ".parent_grade_delay")) {

@@ -30,6 +30,10 @@ struct ServerConfig {
   std::string state_dir = "/var/lib/treve";
   std::size_t max_body_bytes = 256 * 1024;              // one event
   std::size_t max_batch_body_bytes = 16 * 1024 * 1024;  // POST /v1/events:batch
+  // Bytes of request bodies being read or processed at once: one connector's (beyond: 429) and
+  // everyone's (beyond: 503). Unset in the file: twice and four times max_batch_body_bytes.
+  std::size_t max_bytes_in_flight_per_connector = 32 * 1024 * 1024;
+  std::size_t max_bytes_in_flight = 64 * 1024 * 1024;
   // The key of recipient pseudonyms in the audit trail; empty: state_dir/pseudonym.key.
   std::string pseudonym_key;
 };

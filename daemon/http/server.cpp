@@ -2,12 +2,18 @@
 // one request, hands it to the handler, writes the answer, then reads the next one — so a
 // connection whose answer is pending sends back-pressure to its client by not being read.
 //
-// Deadlines: a session waits `idle_timeout` for the first byte of a request; from that byte the
-// whole request (header and body) must arrive within `read_timeout` (one absolute deadline, so
-// a client dribbling bytes is cut off); each write has `write_timeout`.
-#include "daemon/core/log_field.h"
+// Deadlines: a new connection has `first_byte_timeout` to start its first request, a kept-alive
+// one `idle_timeout` to start the next; from that first byte the header must arrive within
+// `header_timeout` and the whole request (header and body) within `read_timeout` (absolute
+// deadlines, so a client dribbling bytes is cut off); each write has `write_timeout`.
+//
+// Limits: at most `max_connections` sessions, and `max_connections_per_address` from one client
+// address (TCP only); a connection over either is answered 503 at once and closed, and logged
+// at most once per address per `refusal_log_interval`. A request with a body may be refused
+// from its header by `admit_body`, or hold what it costs until its answer is written.
 #include "daemon/http/server.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,6 +21,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string_view>
@@ -26,6 +33,7 @@
 #include <boost/asio/basic_socket_acceptor.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
@@ -46,6 +54,8 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
+
+#include "daemon/core/log_field.h"
 
 namespace treve::http {
 namespace {
@@ -69,8 +79,34 @@ constexpr std::uint32_t kHeaderLimit = 8 * 1024;
 // the answer before the client reads it.
 constexpr std::chrono::milliseconds kLingerTime{1000};
 constexpr std::size_t kLingerBytes = 1024 * 1024;
-// Pause before accepting again when accept fails for lack of resources (file descriptors).
-constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
+// Pause before accepting again when accept fails for lack of resources (file descriptors,
+// memory): the first, doubled at each failure in a row up to the last.
+constexpr std::chrono::milliseconds kAcceptRetryFirst{100};
+constexpr std::chrono::milliseconds kAcceptRetryMost{1000};
+// Connections answered at most with the spare descriptor at each such failure.
+constexpr std::size_t kShedAtOnce = 64;
+
+// Something that may happen in a burst, logged the first time and then at most once per
+// interval with the number of times since the previous line.
+class LogTally {
+ public:
+  // Counts one occurrence; the number to log (this one included), or 0 when not to log now.
+  std::size_t count(std::chrono::steady_clock::time_point now, std::chrono::milliseconds interval) {
+    ++since_logged_;
+    if (logged_once_ && now - logged_ < interval) {
+      return 0;
+    }
+    logged_once_ = true;
+    logged_ = now;
+    return std::exchange(since_logged_, 0);
+  }
+  std::chrono::steady_clock::time_point last_logged() const { return logged_; }
+
+ private:
+  std::chrono::steady_clock::time_point logged_;
+  std::size_t since_logged_ = 0;
+  bool logged_once_ = false;
+};
 
 // An RFC 9457 problem answer; the connection is closed after it.
 Response problem(bhttp::status status, std::string_view type, std::string_view title,
@@ -86,6 +122,38 @@ Response problem(bhttp::status status, std::string_view type, std::string_view t
   res.body() = boost::json::serialize(body);
   res.keep_alive(false);
   return res;
+}
+
+// Written without waiting on a connection that is then closed: a short answer fits in the send
+// buffer of a fresh connection, and the listener must never wait on a client it refuses.
+void answer_and_close(Socket socket, Response res) {
+  res.prepare_payload();
+  beast::error_code ignored;
+  socket.non_blocking(true, ignored);
+  bhttp::write(socket, res, ignored);
+  socket.shutdown(net::socket_base::shutdown_both, ignored);
+  socket.close(ignored);
+}
+
+// The client's IP address (IPv4-mapped IPv6 addresses as IPv4); none for a unix socket.
+std::optional<net::ip::address> client_address(const Socket& socket) {
+  beast::error_code ec;
+  const Protocol::endpoint peer = socket.remote_endpoint(ec);
+  const int family = ec ? AF_UNSPEC : peer.protocol().family();
+  if (family != AF_INET && family != AF_INET6) {
+    return std::nullopt;
+  }
+  tcp::endpoint ip;
+  if (peer.size() > ip.capacity()) {
+    return std::nullopt;
+  }
+  std::memcpy(ip.data(), peer.data(), peer.size());
+  ip.resize(peer.size());
+  net::ip::address address = ip.address();
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    address = net::ip::make_address_v4(net::ip::v4_mapped, address.to_v6());
+  }
+  return address;
 }
 
 // Errors of the parser that mean the client sent something that is not HTTP. Timeouts and
@@ -118,6 +186,65 @@ std::string address_of(const Socket& socket) {
   return (family == AF_INET6 ? "[" + host + "]" : host) + ":" + std::to_string(ip.port());
 }
 
+// RFC 9110 §5.6.2.
+bool is_token_char(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+// RFC 9112 §6.1 and §6.3: a request body is delimited by Content-Length or by a final `chunked`
+// coding, and by nothing else. Anything else would leave the body to be read as the next
+// request (behind a proxy that delimits it differently: request smuggling), so it is answered
+// with a problem and the connection closed. Beast already refuses a Content-Length after a
+// final `chunked` and a Transfer-Encoding after a Content-Length; the rest is checked here.
+std::optional<Response> framing_problem(const Request& req) {
+  const auto [first, last] = req.equal_range(bhttp::field::transfer_encoding);
+  if (first == last) {
+    return std::nullopt;
+  }
+  const auto bad = [](std::string_view detail) {
+    return problem(bhttp::status::bad_request, "bad-http-request", "Malformed HTTP request", detail,
+                   11);
+  };
+  if (req.count(bhttp::field::content_length) > 0) {
+    return bad("a request may not have both Transfer-Encoding and Content-Length");
+  }
+  if (req.version() < 11) {
+    return bad("Transfer-Encoding is not allowed in an HTTP/1.0 request");
+  }
+  // Every field, in order, as one comma-separated list; empty elements are allowed (RFC 9110
+  // §5.6.1), anything but a token (parameters included) is not.
+  std::size_t codings = 0;
+  bool last_is_chunked = false;
+  for (auto field = first; field != last; ++field) {
+    std::string_view rest(field->value().data(), field->value().size());
+    while (!rest.empty()) {
+      const auto comma = rest.find(',');
+      std::string_view element = rest.substr(0, comma);
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+      const auto begin = element.find_first_not_of(" \t");
+      if (begin == std::string_view::npos) {
+        continue;
+      }
+      element = element.substr(begin, element.find_last_not_of(" \t") - begin + 1);
+      if (!std::all_of(element.begin(), element.end(), is_token_char)) {
+        return bad("Transfer-Encoding is not a list of transfer codings");
+      }
+      ++codings;
+      last_is_chunked = beast::iequals(element, "chunked");
+    }
+  }
+  if (!last_is_chunked) {
+    return bad("the last transfer coding must be chunked, and no other framing is accepted");
+  }
+  if (codings > 1) {
+    return problem(bhttp::status::not_implemented, "unsupported-transfer-coding",
+                   "Unsupported transfer coding", "only the chunked transfer coding is supported",
+                   11);
+  }
+  return std::nullopt;
+}
+
 class Session;
 
 // Owns the acceptor and knows the open sessions; shared by the sessions so that it outlives
@@ -132,7 +259,15 @@ class Listener : public std::enable_shared_from_this<Listener> {
         strand_(net::make_strand(ioc)),
         acceptor_(strand_),
         grace_timer_(strand_),
-        retry_timer_(strand_) {}
+        retry_timer_(strand_),
+        spare_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
+  ~Listener() {
+    if (spare_ >= 0) {
+      ::close(spare_);
+    }
+  }
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
 
   std::expected<void, std::string> listen(const std::string& host_port);
   // Set by listen() and kept after stop, so reading it races with nothing.
@@ -159,10 +294,15 @@ class Listener : public std::enable_shared_from_this<Listener> {
   void unregister(const Session* session);
 
  private:
+  enum class Refusal { listener_full, address_full, no_descriptors };
+
   void do_accept();
   std::expected<void, std::string> listen_unix(const std::string& path);
   void on_accept(beast::error_code ec, Socket socket);
-  void reject(Socket socket);
+  void on_accept_failed(const beast::error_code& ec);
+  std::size_t answer_waiting_with_spare();
+  void refuse(Socket socket, Refusal why);
+  void log_refusal(Refusal why, const std::optional<net::ip::address>& address);
   void on_stop(std::function<void()> done, std::chrono::milliseconds grace);
   void on_grace_elapsed();
   // Posts the `done` callbacks once stopping and no session is left.
@@ -180,10 +320,25 @@ class Listener : public std::enable_shared_from_this<Listener> {
   net::steady_timer retry_timer_;
   std::atomic<bool> stopping_{false};
 
+  // On the listener's strand only: refusals per client address ("" for the listener's own
+  // limit), failures to accept, and the delay before accepting again after one.
+  std::unordered_map<std::string, LogTally> refusals_;
+  LogTally accept_failures_;
+  std::size_t answered_since_logged_ = 0;
+  std::chrono::milliseconds accept_delay_{0};
+  // A descriptor held back (on /dev/null) for when the process has run out: closed for a moment
+  // to accept the connections waiting and answer them 503 rather than leave them hanging.
+  int spare_ = -1;
+
+  struct Registered {
+    std::weak_ptr<Session> session;
+    std::optional<net::ip::address> address;  // none on a unix socket
+  };
   mutable std::mutex mutex_;
-  std::unordered_map<const Session*, std::weak_ptr<Session>> sessions_;  // guarded
-  std::vector<std::function<void()>> done_;                              // guarded
-  bool stop_requested_ = false;                                          // guarded
+  std::unordered_map<const Session*, Registered> sessions_;  // guarded
+  std::map<net::ip::address, std::size_t> per_address_;      // guarded; no zero counts
+  std::vector<std::function<void()>> done_;                  // guarded
+  bool stop_requested_ = false;                              // guarded
 };
 
 // One connection. Keeps itself alive through the handlers of its pending operation and through
@@ -254,6 +409,10 @@ class Session : public std::enable_shared_from_this<Session> {
   bool request_keep_alive_ = false;
   bool head_request_ = false;  // the answer carries the headers of a GET, without its body
   std::optional<Response> response_;
+  std::shared_ptr<void> hold_;  // from admit_body, until the answer is written
+  std::size_t linger_bytes_ = kLingerBytes;
+  bool linger_to_request_deadline_ = false;
+  bool answered_once_ = false;  // a request has been handled: the next wait is idle_timeout
   bool keep_alive_after_write_ = false;
   bool linger_after_write_ = false;
   std::size_t lingered_bytes_ = 0;
@@ -279,7 +438,8 @@ void Session::do_read() {
     read_header();
     return;
   }
-  stream_.expires_after(listener_->options().idle_timeout);
+  stream_.expires_after(answered_once_ ? listener_->options().idle_timeout
+                                       : listener_->options().first_byte_timeout);
   stream_.async_read_some(buffer_.prepare(kReadChunk),
                           beast::bind_front_handler(&Session::on_first_bytes, shared_from_this()));
 }
@@ -298,8 +458,9 @@ void Session::on_first_bytes(beast::error_code ec, std::size_t n) {
 
 void Session::read_header() {
   phase_ = Phase::reading;
-  request_deadline_ = std::chrono::steady_clock::now() + listener_->options().read_timeout;
-  stream_.expires_at(request_deadline_);
+  const auto now = std::chrono::steady_clock::now();
+  request_deadline_ = now + listener_->options().read_timeout;
+  stream_.expires_at(std::min(request_deadline_, now + listener_->options().header_timeout));
   bhttp::async_read_header(stream_, buffer_, *parser_,
                            beast::bind_front_handler(&Session::on_read_header, shared_from_this()));
 }
@@ -316,6 +477,10 @@ void Session::on_read_header(beast::error_code ec, std::size_t) {
   version_ = req.version();
   request_keep_alive_ = req.keep_alive();
   head_request_ = req.method() == bhttp::verb::head;
+  if (auto refused = framing_problem(req)) {
+    write(std::move(*refused), false, true);
+    return;
+  }
   body_limit_ = listener_->options().body_limit(req);
   if (const auto length = parser_->content_length(); length && *length > body_limit_) {
     fail_request(bhttp::error::body_limit);
@@ -325,6 +490,20 @@ void Session::on_read_header(beast::error_code ec, std::size_t) {
   if (parser_->is_done()) {
     handle();
     return;
+  }
+  if (const auto& admit = listener_->options().admit_body) {
+    const auto length = parser_->content_length();
+    const std::size_t bytes = length ? static_cast<std::size_t>(*length) : body_limit_;
+    auto admitted = admit(req, bytes);
+    if (!admitted) {
+      // Drop the whole body as it comes, so that the client gets to read the refusal.
+      linger_bytes_ = bytes + kLingerBytes;
+      linger_to_request_deadline_ = true;
+      admitted.error().version(version_);
+      write(std::move(admitted.error()), false, true);
+      return;
+    }
+    hold_ = std::move(*admitted);
   }
   if (req.version() >= 11 && beast::iequals(req[bhttp::field::expect], "100-continue")) {
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -387,6 +566,7 @@ void Session::fail_request(const beast::error_code& ec) {
 
 void Session::handle() {
   phase_ = Phase::handling;
+  answered_once_ = true;
   // Nothing is read while the handler works; a missed deadline must not close the connection.
   stream_.expires_never();
   Respond respond = [self = shared_from_this(),
@@ -445,6 +625,7 @@ void Session::on_write(beast::error_code ec, std::size_t) {
     return;
   }
   response_.reset();
+  hold_.reset();
   if (ec) {
     close();
   } else if (linger_after_write_) {
@@ -465,7 +646,11 @@ void Session::linger() {
   beast::error_code ignored;
   stream_.socket().shutdown(net::socket_base::shutdown_send, ignored);
   buffer_.clear();
-  stream_.expires_after(std::min(kLingerTime, listener_->options().read_timeout));
+  if (linger_to_request_deadline_) {
+    stream_.expires_at(request_deadline_);
+  } else {
+    stream_.expires_after(std::min(kLingerTime, listener_->options().read_timeout));
+  }
   stream_.async_read_some(buffer_.prepare(kReadChunk),
                           beast::bind_front_handler(&Session::on_linger_read, shared_from_this()));
 }
@@ -475,7 +660,7 @@ void Session::on_linger_read(beast::error_code ec, std::size_t n) {
     return;
   }
   lingered_bytes_ += n;
-  if (ec || lingered_bytes_ > kLingerBytes) {
+  if (ec || lingered_bytes_ > linger_bytes_) {
     close();
     return;
   }
@@ -488,6 +673,7 @@ void Session::close() {
     return;
   }
   phase_ = Phase::closed;
+  hold_.reset();
   beast::error_code ignored;
   stream_.socket().shutdown(net::socket_base::shutdown_both, ignored);
   stream_.close();  // pending operations complete with operation_aborted
@@ -611,52 +797,152 @@ void Listener::on_accept(beast::error_code ec, Socket socket) {
     return;  // the socket, if any, closes as it goes out of scope
   }
   if (ec) {
-    spdlog::warn("event=http.accept_failed error={}", core::quoted(ec.message()));
-    // Out of file descriptors or memory: retrying at once would spin.
-    if (ec == net::error::no_descriptors || ec == net::error::no_buffer_space ||
-        ec == net::error::no_memory) {
-      retry_timer_.expires_after(kAcceptRetryDelay);
-      retry_timer_.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
-        if (!wait_ec) {
-          self->do_accept();
-        }
-      });
-      return;
-    }
-    do_accept();
+    on_accept_failed(ec);
     return;
   }
+  accept_delay_ = std::chrono::milliseconds{0};
 
+  const std::optional<net::ip::address> address = client_address(socket);
   std::shared_ptr<Session> session;
+  std::optional<Refusal> refusal;
   {
     std::lock_guard lock(mutex_);
-    if (sessions_.size() < options_.max_connections) {
+    const auto from_address = address ? per_address_.find(*address) : per_address_.end();
+    if (sessions_.size() >= options_.max_connections) {
+      refusal = Refusal::listener_full;
+    } else if (from_address != per_address_.end() &&
+               from_address->second >= options_.max_connections_per_address) {
+      refusal = Refusal::address_full;
+    } else {
       session = std::make_shared<Session>(std::move(socket), shared_from_this());
-      sessions_.emplace(session.get(), session);
+      sessions_.emplace(session.get(), Registered{session, address});
+      if (address) {
+        ++per_address_[*address];
+      }
     }
   }
   if (session) {
     session->start();
   } else {
-    reject(std::move(socket));
+    log_refusal(*refusal, address);
+    refuse(std::move(socket), *refusal);
   }
   do_accept();
 }
 
-void Listener::reject(Socket socket) {
-  // Written without waiting: a short answer fits in the send buffer of a fresh connection, and
-  // the listener must never wait on a client it refuses.
-  Response res = problem(
-      bhttp::status::service_unavailable, "too-many-connections", "Too many connections",
-      "the server already has " + std::to_string(options_.max_connections) + " open connections",
-      11);
+// Out of descriptors (EMFILE, ENFILE) or memory, accepting again at once would spin and leave
+// the connections waiting unanswered: those waiting are answered 503 with the spare descriptor,
+// and accepting resumes after a delay that doubles up to a second while the failures last.
+void Listener::on_accept_failed(const beast::error_code& ec) {
+  const bool no_descriptors =
+      ec == net::error::no_descriptors || ec == boost::system::errc::too_many_files_open_in_system;
+  const bool no_memory = ec == net::error::no_buffer_space || ec == net::error::no_memory;
+  if (no_descriptors) {
+    answered_since_logged_ += answer_waiting_with_spare();
+  }
+  const auto delay = no_descriptors || no_memory
+                         ? std::clamp(accept_delay_ * 2, kAcceptRetryFirst, kAcceptRetryMost)
+                         : std::chrono::milliseconds{0};
+  if (const auto failures =
+          accept_failures_.count(std::chrono::steady_clock::now(), options_.refusal_log_interval)) {
+    spdlog::warn(
+        "event=http.accept_failed listener={} error={} failures={} answered={} "
+        "retry_in_ms={}",
+        options_.name, core::quoted(ec.message()), failures, answered_since_logged_, delay.count());
+    answered_since_logged_ = 0;
+  }
+  accept_delay_ = delay;
+  if (delay.count() == 0) {  // that connection failed on its own (reset by its client)
+    do_accept();
+    return;
+  }
+  retry_timer_.expires_after(delay);
+  retry_timer_.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
+    if (!wait_ec) {
+      self->do_accept();
+    }
+  });
+}
+
+// Gives back the spare descriptor for as long as it takes to accept the connections waiting
+// (at most kShedAtOnce) and answer each 503; each is closed before the next is accepted. Returns
+// how many were answered.
+std::size_t Listener::answer_waiting_with_spare() {
+  if (spare_ < 0) {  // taken by something else last time: try to get it back
+    spare_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return 0;
+  }
+  ::close(spare_);
+  spare_ = -1;
+  beast::error_code ec;
+  acceptor_.non_blocking(true, ec);  // accept below says would_block when nobody waits
+  std::size_t answered = 0;
+  while (!ec && answered < kShedAtOnce) {
+    Socket socket(ioc_);
+    acceptor_.accept(socket, ec);
+    if (!ec) {
+      refuse(std::move(socket), Refusal::no_descriptors);
+      ++answered;
+    }
+  }
+  spare_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  return answered;
+}
+
+void Listener::refuse(Socket socket, Refusal why) {
+  Response res = [&] {
+    switch (why) {
+      case Refusal::listener_full:
+        return problem(bhttp::status::service_unavailable, "too-many-connections",
+                       "Too many connections",
+                       "the server already has " + std::to_string(options_.max_connections) +
+                           " open connections; retry later",
+                       11);
+      case Refusal::address_full:
+        return problem(bhttp::status::service_unavailable, "too-many-connections-from-address",
+                       "Too many connections from this address",
+                       "this address already has " +
+                           std::to_string(options_.max_connections_per_address) +
+                           " open connections; reuse them (keep-alive) or retry later",
+                       11);
+      case Refusal::no_descriptors:
+        break;
+    }
+    return problem(
+        bhttp::status::service_unavailable, "too-many-connections", "Too many connections",
+        "the server has no file descriptor left for another connection; retry later", 11);
+  }();
+  res.set(bhttp::field::retry_after, std::to_string(options_.refused_retry_after.count()));
   res.set(bhttp::field::server, options_.server_name);
-  res.prepare_payload();
-  beast::error_code ignored;
-  socket.non_blocking(true, ignored);
-  bhttp::write(socket, res, ignored);
-  socket.shutdown(net::socket_base::shutdown_both, ignored);
-  socket.close(ignored);
+  answer_and_close(std::move(socket), std::move(res));
+}
+
+// One line per client address (or for the listener's limit) per interval, with the number of
+// connections refused since the previous line: a flood must not flood the journal too.
+void Listener::log_refusal(Refusal why, const std::optional<net::ip::address>& address) {
+  const auto now = std::chrono::steady_clock::now();
+  const std::string key = why == Refusal::address_full && address ? address->to_string() : "";
+  if (refusals_.size() > 4096) {  // forget addresses not refused for a whole interval
+    std::erase_if(refusals_, [&](const auto& entry) {
+      return now - entry.second.last_logged() >= options_.refusal_log_interval;
+    });
+  }
+  const std::size_t refused = refusals_[key].count(now, options_.refusal_log_interval);
+  if (refused == 0) {
+    return;
+  }
+  if (why == Refusal::address_full) {
+    // The address is formatted here from the kernel's binary form: it carries no client text.
+    spdlog::warn(
+        "event=http.connection_refused listener={} reason=per_address address=\"{}\" "
+        "limit={} refused={}",
+        options_.name, key, options_.max_connections_per_address, refused);
+  } else {
+    spdlog::warn(
+        "event=http.connection_refused listener={} reason=listener_full limit={} "
+        "refused={}",
+        options_.name, options_.max_connections, refused);
+  }
 }
 
 void Listener::on_stop(std::function<void()> done, std::chrono::milliseconds grace) {
@@ -697,7 +983,16 @@ void Listener::on_grace_elapsed() {
 
 void Listener::unregister(const Session* session) {
   std::unique_lock lock(mutex_);
-  sessions_.erase(session);
+  if (const auto found = sessions_.find(session); found != sessions_.end()) {
+    if (const auto& address = found->second.address) {
+      if (const auto count = per_address_.find(*address); count != per_address_.end()) {
+        if (--count->second == 0) {
+          per_address_.erase(count);
+        }
+      }
+    }
+    sessions_.erase(found);
+  }
   finish_if_drained(std::move(lock));
 }
 
@@ -718,8 +1013,8 @@ std::vector<std::shared_ptr<Session>> Listener::live_sessions() const {
   std::vector<std::shared_ptr<Session>> live;
   std::lock_guard lock(mutex_);
   live.reserve(sessions_.size());
-  for (const auto& [key, weak] : sessions_) {
-    if (auto session = weak.lock()) {
+  for (const auto& [key, registered] : sessions_) {
+    if (auto session = registered.session.lock()) {
       live.push_back(std::move(session));
     }
   }

@@ -35,6 +35,13 @@ struct Client {
 using ClientHandler = std::function<void(const Client&, Request&&, Respond)>;
 
 struct ServerOptions {
+  // A name for the logs ("ingest", "admin").
+  std::string name = "http";
+  // Time a new connection may take to send the first byte of its first request: short, so
+  // that connections opened and left silent do not hold the listener's slots for long.
+  std::chrono::milliseconds first_byte_timeout{10'000};
+  // Time allowed to receive a request's header once its first byte has arrived.
+  std::chrono::milliseconds header_timeout{5'000};
   // Time allowed to receive one whole request (header and body) once it has started.
   std::chrono::milliseconds read_timeout{10'000};
   // Time a keep-alive connection may stay idle between requests.
@@ -46,8 +53,27 @@ struct ServerOptions {
   std::function<std::size_t(const Request& header)> body_limit = [](const Request&) {
     return std::size_t{256 * 1024};
   };
-  // Connections beyond this are accepted and closed at once (the listener never stalls).
+  // Called, when a request has a body, once its header is read and before any of the body is,
+  // with the most the body may take (its Content-Length, else the body limit). Either a hold,
+  // kept until the request's answer is written or its connection closed (so that what the
+  // request costs can be counted while it lasts), or the answer that refuses the request: that
+  // answer is written at once, what the client still sends of the body is read and dropped
+  // until the request's read deadline (so that the client, done sending, reads the answer),
+  // and the connection is closed. Unset: every request is admitted.
+  std::function<std::expected<std::shared_ptr<void>, Response>(const Request& header,
+                                                               std::size_t body_bytes)>
+      admit_body;
+  // Connections beyond this are accepted, answered 503 with Retry-After and closed at once (the
+  // listener never stalls).
   std::size_t max_connections = 1024;
+  // Connections one client address may have open at once, so that one client cannot take every
+  // slot; beyond it the same answer. Unix socket connections are not counted.
+  std::size_t max_connections_per_address = 64;
+  // Retry-After of a connection refused for either limit.
+  std::chrono::seconds refused_retry_after{2};
+  // Refused connections are logged once per client address (and the listener's own limit once)
+  // per this interval, with the number refused since the last line.
+  std::chrono::milliseconds refusal_log_interval{60'000};
   // On stop: how long requests in progress may take before their connections are closed.
   std::chrono::milliseconds shutdown_grace{5'000};
   std::string server_name = "treve";

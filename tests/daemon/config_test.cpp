@@ -3,9 +3,12 @@
 // derived from the UAI prefix, and closed_ics relative to the configuration's directory.
 #include "daemon/config/config.h"
 
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -758,6 +761,63 @@ TEST(Config, EstablishmentTimezoneOverridesPolicyTimezone) {
   EXPECT_EQ(policy_of(*c, "0750654D").zone()->name(), "America/Cayenne");
 }
 
+// Every descriptor the process may open taken, for as long as it lives: what runs meanwhile
+// must open no file.
+class NoDescriptorLeft {
+ public:
+  NoDescriptorLeft() {
+    ::getrlimit(RLIMIT_NOFILE, &saved_);
+    rlimit low = saved_;
+    low.rlim_cur = std::min<rlim_t>(saved_.rlim_cur, 256);
+    ::setrlimit(RLIMIT_NOFILE, &low);
+    for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;)
+      taken_.push_back(fd);
+  }
+  ~NoDescriptorLeft() {
+    for (int fd : taken_)
+      ::close(fd);
+    ::setrlimit(RLIMIT_NOFILE, &saved_);
+  }
+  NoDescriptorLeft(const NoDescriptorLeft&) = delete;
+  NoDescriptorLeft& operator=(const NoDescriptorLeft&) = delete;
+
+  bool exhausted() const {
+    const int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0)
+      ::close(fd);
+    return fd < 0 && errno == EMFILE;
+  }
+
+ private:
+  rlimit saved_{};
+  std::vector<int> taken_;
+};
+
+// date/tz reads a zone's file the first time the zone is used; the configuration reads them
+// all as it loads, so that deciding for an establishment later opens no file (a daemon out of
+// descriptors once answered 500 because a zone file could not be opened on the request path).
+TEST(Config, ReadsEveryTimeZoneAsItLoadsSoThatUsingOneLaterOpensNoFile) {
+  const std::string chatham_school = "0750654D";
+  auto c = load_ok("[establishments.\"" + chatham_school + "\"]\ntimezone = \"Pacific/Chatham\"\n");
+  ASSERT_TRUE(c);
+  std::vector<std::string> uais{chatham_school};
+  for (unsigned prefix : {971u, 972u, 973u, 974u, 975u, 976u, 977u, 978u, 986u, 987u, 988u}) {
+    const unsigned number = prefix * 10'000 + 1;
+    uais.push_back(std::to_string(number) + std::string(1, policy::uai_control_letter(number)));
+  }
+  uais.push_back("0250001" + std::string(1, policy::uai_control_letter(250001u)));
+
+  const policy::Instant t = at("2026-11-24T18:00:00+01:00");
+  NoDescriptorLeft none;
+  ASSERT_TRUE(none.exhausted());
+  for (const auto& uai : uais) {
+    const policy::EstablishmentPolicy& p = policy_of(*c, uai);
+    EXPECT_NO_THROW(p.schedule().is_quiet(t)) << uai << " " << p.zone()->name();
+    EXPECT_NO_THROW(policy::format_rfc3339(t, p.zone())) << uai << " " << p.zone()->name();
+  }
+  EXPECT_NO_THROW(policy::format_rfc3339(t, date::locate_zone("UTC")));
+}
+
 // ---------------------------------------------------------------------------------------------
 // closed_ics
 
@@ -827,6 +887,51 @@ TEST(Config, ThePseudonymKeyPathMustBeAbsolute) {
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error()[0].to_string(),
             "test.toml:2: server.pseudonym_key: must be an absolute path");
+}
+
+TEST(Config, BytesInFlightDefaultToTwiceAndFourTimesTheBatchLimit) {
+  auto c = load_ok("");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->server.max_bytes_in_flight_per_connector, 32u * 1024 * 1024);
+  EXPECT_EQ(c->server.max_bytes_in_flight, 64u * 1024 * 1024);
+  auto smaller = load_ok("[server]\nmax_batch_body_bytes = 1048576\n");
+  ASSERT_TRUE(smaller);
+  EXPECT_EQ(smaller->server.max_bytes_in_flight_per_connector, 2u * 1024 * 1024);
+  EXPECT_EQ(smaller->server.max_bytes_in_flight, 4u * 1024 * 1024);
+}
+
+TEST(Config, BytesInFlightAreRead) {
+  auto c = load_ok(
+      "[server]\nmax_bytes_in_flight_per_connector = 20000000\nmax_bytes_in_flight = "
+      "50000000\n");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->server.max_bytes_in_flight_per_connector, 20'000'000u);
+  EXPECT_EQ(c->server.max_bytes_in_flight, 50'000'000u);
+  // A total alone lowers a connector's default to it.
+  auto total = load_ok("[server]\nmax_bytes_in_flight = 20000000\n");
+  ASSERT_TRUE(total);
+  EXPECT_EQ(total->server.max_bytes_in_flight_per_connector, 20'000'000u);
+}
+
+TEST(Config, BytesInFlightBelowTheLargestRequestOrEachOtherAreErrorsAtTheirLine) {
+  EXPECT_THAT(errors_of("[server]\nmax_batch_body_bytes = 1048576\n"
+                        "max_bytes_in_flight_per_connector = 1000000\n"),
+              ElementsAre("test.toml:3: server.max_bytes_in_flight_per_connector: must be at "
+                          "least 1048576 (the larger of server.max_body_bytes and "
+                          "server.max_batch_body_bytes): a request that large could never be "
+                          "accepted"));
+  EXPECT_THAT(errors_of("[server]\nmax_bytes_in_flight_per_connector = 40000000\n"
+                        "max_bytes_in_flight = 30000000\n"),
+              ElementsAre("test.toml:3: server.max_bytes_in_flight: server.max_bytes_in_flight "
+                          "(30000000) must be at least server.max_bytes_in_flight_per_connector "
+                          "(40000000)"));
+  EXPECT_THAT(errors_of("[server]\nmax_bytes_in_flight = 1048576\n"),
+              ElementsAre("test.toml:2: server.max_bytes_in_flight: server.max_bytes_in_flight "
+                          "(1048576) must be at least server.max_bytes_in_flight_per_connector "
+                          "(16777216)"));
+  EXPECT_THAT(errors_of("[server]\nmax_bytes_in_flight = \"64M\"\n"),
+              ElementsAre("test.toml:2: server.max_bytes_in_flight: must be a whole number of "
+                          "bytes between 1024 and 68719476736"));
 }
 
 }  // namespace

@@ -4,6 +4,9 @@
 // that lets requests in progress finish.
 #include "daemon/http/server.h"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <array>
@@ -22,6 +25,8 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -130,6 +135,15 @@ class RunningServer {
 class Client {
  public:
   explicit Client(const tcp::endpoint& endpoint) { connect_error_ = connect(endpoint); }
+  // From another loopback address (any of 127.0.0.0/8), as another client host would.
+  Client(const tcp::endpoint& endpoint, std::string_view source) {
+    beast::error_code ec;
+    stream_.socket().open(tcp::v4(), ec);
+    if (!ec) {
+      stream_.socket().bind(tcp::endpoint(net::ip::make_address(source), 0), ec);
+    }
+    connect_error_ = ec ? ec : connect(endpoint);
+  }
 
   beast::error_code connect_error() const { return connect_error_; }
 
@@ -213,6 +227,33 @@ std::string post(std::string_view target, std::string_view body) {
          " HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: " +
          std::to_string(body.size()) + "\r\n\r\n" + std::string(body);
 }
+
+// The lines the server logs while it is alive, from any thread.
+class LogCapture {
+ public:
+  LogCapture()
+      : sink_(std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(1000)),
+        previous_(spdlog::default_logger()) {
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink_));
+  }
+  ~LogCapture() { spdlog::set_default_logger(previous_); }
+  LogCapture(const LogCapture&) = delete;
+  LogCapture& operator=(const LogCapture&) = delete;
+
+  std::vector<std::string> lines_with(std::string_view needle) const {
+    std::vector<std::string> found;
+    for (auto& line : sink_->last_formatted()) {
+      if (line.find(needle) != std::string::npos) {
+        found.push_back(line);
+      }
+    }
+    return found;
+  }
+
+ private:
+  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_;
+  std::shared_ptr<spdlog::logger> previous_;
+};
 
 void expect_problem(const Response& res, unsigned status, std::string_view type) {
   EXPECT_EQ(res.result_int(), status);
@@ -457,6 +498,92 @@ TEST(HttpServer, AnswersExpectContinueBeforeTheBodyIsSent) {
   expect_problem(*refused, 413, "urn:treve:problem:body-too-large");
 }
 
+TEST(HttpServer, AnswersARequestItsAdmissionRefusesWithoutReadingItsBody) {
+  std::atomic<int> calls{0};
+  std::atomic<std::size_t> asked_for{0};
+  ServerOptions options = test_options();
+  options.body_limit = [](const Request&) { return std::size_t{1024 * 1024}; };
+  options.admit_body = [&](const Request& header,
+                           std::size_t bytes) -> std::expected<std::shared_ptr<void>, Response> {
+    asked_for = bytes;
+    if (header.target() != "/busy") {
+      return nullptr;
+    }
+    Response busy{bhttp::status::too_many_requests, 11};
+    busy.set(bhttp::field::retry_after, "2");
+    busy.body() = "busy";
+    return std::unexpected(std::move(busy));
+  };
+  RunningServer running(
+      [&](Request&& req, Respond respond) {
+        ++calls;
+        echo(std::move(req), std::move(respond));
+      },
+      options);
+
+  // Asked first: refused before the body is sent (no 100 Continue).
+  Client asking(running.endpoint());
+  const auto refused = asking.request(
+      "POST /busy HTTP/1.1\r\nHost: test\r\nExpect: 100-continue\r\nContent-Length: "
+      "500000\r\n\r\n");
+  ASSERT_TRUE(refused) << asking.last_error().message();
+  EXPECT_EQ(refused->result(), bhttp::status::too_many_requests);
+  EXPECT_EQ((*refused)[bhttp::field::retry_after], "2");
+  EXPECT_FALSE(refused->keep_alive());
+  EXPECT_EQ(asked_for, 500'000u);
+
+  // Not asked: the whole body is read and dropped, then the refusal can be read.
+  Client sending(running.endpoint());
+  ASSERT_FALSE(sending.send(post("/busy", std::string(500'000, 'x'))));
+  const auto after_body = sending.read();
+  ASSERT_TRUE(after_body) << sending.last_error().message();
+  EXPECT_EQ(after_body->result(), bhttp::status::too_many_requests);
+  EXPECT_TRUE(sending.wait_closed(2s));
+  EXPECT_EQ(calls, 0);
+
+  Client admitted(running.endpoint());
+  const auto served = admitted.request(post("/fine", "{}"));
+  ASSERT_TRUE(served) << admitted.last_error().message();
+  EXPECT_EQ(served->body(), "POST /fine {}");
+  EXPECT_EQ(asked_for, 2u);
+}
+
+TEST(HttpServer, KeepsWhatAdmissionHoldsUntilTheAnswerIsWritten) {
+  std::atomic<bool> released{false};
+  std::atomic<bool> released_when_handled{true};
+  std::vector<std::jthread> workers;
+  std::mutex workers_mutex;
+  ServerOptions options = test_options();
+  options.admit_body = [&](const Request&,
+                           std::size_t) -> std::expected<std::shared_ptr<void>, Response> {
+    return std::shared_ptr<void>(new int(0), [&](void* p) {
+      delete static_cast<int*>(p);
+      released = true;
+    });
+  };
+  RunningServer running(
+      [&](Request&&, Respond respond) {
+        released_when_handled = released.load();
+        std::lock_guard lock(workers_mutex);
+        workers.emplace_back([respond] {
+          std::this_thread::sleep_for(100ms);
+          respond(text("stored"));
+        });
+      },
+      options);
+  Client client(running.endpoint());
+  const auto res = client.request(post("/v1/events", "{}"));
+  ASSERT_TRUE(res) << client.last_error().message();
+  EXPECT_FALSE(released_when_handled);
+  const auto start = Clock::now();
+  while (!released && since(start) < 1s) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_TRUE(released);
+  std::lock_guard lock(workers_mutex);
+  workers.clear();
+}
+
 TEST(HttpServer, AnswersGarbageWith400ProblemJsonAndCloses) {
   RunningServer running(echo);
   Client client(running.endpoint());
@@ -470,6 +597,80 @@ TEST(HttpServer, AnswersGarbageWith400ProblemJsonAndCloses) {
   const auto served = other.request(get("/"));
   ASSERT_TRUE(served) << other.last_error().message();
   EXPECT_EQ(served->result(), bhttp::status::ok);
+}
+
+// RFC 9112 §6.3: a body framed by anything but a final `chunked` cannot be delimited, so a
+// server that ignored it would read the body as the next request (request smuggling behind a
+// proxy that delimits it differently).
+TEST(HttpServer, AnswersATransferEncodingThatDoesNotEndInChunkedWith400AndCloses) {
+  std::atomic<int> calls{0};
+  RunningServer running([&](Request&& req, Respond respond) {
+    ++calls;
+    echo(std::move(req), std::move(respond));
+  });
+  for (const std::string coding : {"xchunked", "gzip", "chunked, identity", "identity", ""}) {
+    SCOPED_TRACE("Transfer-Encoding: " + coding);
+    Client client(running.endpoint());
+    // What follows the header would be a second request if the header were taken as bodiless.
+    const auto res =
+        client.request("POST /v1/events HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: " + coding +
+                       "\r\n\r\n" + get("/smuggled"));
+    ASSERT_TRUE(res) << client.last_error().message();
+    expect_problem(*res, 400, "urn:treve:problem:bad-http-request");
+    EXPECT_TRUE(client.wait_closed(2s));
+  }
+  EXPECT_EQ(calls, 0);
+}
+
+TEST(HttpServer, AnswersATransferCodingBeforeChunkedWith501AndCloses) {
+  std::atomic<int> calls{0};
+  RunningServer running([&](Request&& req, Respond respond) {
+    ++calls;
+    echo(std::move(req), std::move(respond));
+  });
+  Client client(running.endpoint());
+  const auto res = client.request(
+      "POST /v1/events HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+      "2\r\n{}\r\n0\r\n\r\n");
+  ASSERT_TRUE(res) << client.last_error().message();
+  expect_problem(*res, 501, "urn:treve:problem:unsupported-transfer-coding");
+  EXPECT_TRUE(client.wait_closed(2s));
+  EXPECT_EQ(calls, 0);
+}
+
+TEST(HttpServer, AnswersBothTransferEncodingAndContentLengthWith400AndCloses) {
+  std::atomic<int> calls{0};
+  RunningServer running([&](Request&& req, Respond respond) {
+    ++calls;
+    echo(std::move(req), std::move(respond));
+  });
+  const std::string body = "2\r\n{}\r\n0\r\n\r\n";
+  for (const std::string& fields :
+       {"Transfer-Encoding: chunked\r\nContent-Length: " + std::to_string(body.size()),
+        "Content-Length: " + std::to_string(body.size()) + "\r\nTransfer-Encoding: chunked",
+        "Transfer-Encoding: gzip\r\nContent-Length: " + std::to_string(body.size()),
+        "Content-Length: " + std::to_string(body.size()) + "\r\nTransfer-Encoding: gzip"}) {
+    SCOPED_TRACE(fields);
+    Client client(running.endpoint());
+    const auto res = client.request("POST /v1/events HTTP/1.1\r\nHost: test\r\n" + fields +
+                                    "\r\n\r\n" + body + get("/smuggled"));
+    ASSERT_TRUE(res) << client.last_error().message();
+    expect_problem(*res, 400, "urn:treve:problem:bad-http-request");
+    EXPECT_TRUE(client.wait_closed(2s));
+  }
+  EXPECT_EQ(calls, 0);
+}
+
+TEST(HttpServer, TakesAChunkedBodyWhateverTheCaseOfTheCoding) {
+  RunningServer running(echo);
+  Client client(running.endpoint());
+  const auto res = client.request(
+      "POST /v1/events HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: Chunked\r\n\r\n"
+      "2\r\n{}\r\n0\r\n\r\n");
+  ASSERT_TRUE(res) << client.last_error().message();
+  EXPECT_EQ(res->result(), bhttp::status::ok);
+  EXPECT_EQ(res->body(), "POST /v1/events {}");
+  EXPECT_TRUE(res->keep_alive());
 }
 
 TEST(HttpServer, AnswersAnOversizedHeaderWith431ProblemJson) {
@@ -633,6 +834,7 @@ TEST(HttpServer, ClosesConnectionsBeyondMaxConnections) {
   const auto refused = third.read();
   ASSERT_TRUE(refused) << third.last_error().message();
   expect_problem(*refused, 503, "urn:treve:problem:too-many-connections");
+  EXPECT_EQ((*refused)[bhttp::field::retry_after], "2");
   EXPECT_TRUE(third.wait_closed(1s));
   EXPECT_EQ(running.server().open_connections(), 2u);
 
@@ -642,6 +844,195 @@ TEST(HttpServer, ClosesConnectionsBeyondMaxConnections) {
   const auto served = fourth.request(get("/4"));
   ASSERT_TRUE(served) << fourth.last_error().message();
   EXPECT_EQ(served->body(), "GET /4 ");
+}
+
+TEST(HttpServer, ClosesANewConnectionThatSendsNothingAfterTheFirstByteTimeout) {
+  ServerOptions options = test_options();
+  options.first_byte_timeout = 300ms;
+  options.idle_timeout = 5'000ms;
+  RunningServer running(echo, options);
+  Client silent(running.endpoint());
+  ASSERT_FALSE(silent.connect_error());
+
+  const auto closed_after = silent.wait_closed(3s);
+  ASSERT_TRUE(closed_after) << "the silent connection stayed open";
+  EXPECT_GE(*closed_after, 250ms);
+  EXPECT_LE(*closed_after, 1'000ms);
+  EXPECT_TRUE(running.wait_for_connections(0));
+}
+
+TEST(HttpServer, WaitsTheIdleTimeoutAndNotTheFirstByteTimeoutBetweenRequests) {
+  ServerOptions options = test_options();
+  options.first_byte_timeout = 200ms;
+  options.idle_timeout = 1'000ms;
+  RunningServer running(echo, options);
+  Client client(running.endpoint());
+
+  ASSERT_TRUE(client.request(get("/")));
+  const auto closed_after = client.wait_closed(3s);
+  ASSERT_TRUE(closed_after) << "the idle connection stayed open";
+  EXPECT_GE(*closed_after, 900ms);
+}
+
+TEST(HttpServer, CutsOffAHeaderSlowerThanTheHeaderTimeout) {
+  ServerOptions options = test_options();
+  options.header_timeout = 300ms;
+  options.read_timeout = 5'000ms;
+  RunningServer running(echo, options);
+
+  net::io_context slow_ioc;
+  tcp::socket slow(slow_ioc);
+  slow.connect(running.endpoint());
+  const auto start = Clock::now();
+  net::write(slow, net::buffer(std::string_view("POST / HTTP/1.1\r\n")));
+  std::optional<std::chrono::milliseconds> cut_off;
+  const std::string header = "Host: slow\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+  for (char byte : header) {
+    std::this_thread::sleep_for(100ms);
+    beast::error_code ec;
+    net::write(slow, net::buffer(&byte, 1), ec);
+    if (ec) {
+      cut_off = since(start);
+      break;
+    }
+  }
+  ASSERT_TRUE(cut_off) << "the slow header was never cut off";
+  EXPECT_GE(*cut_off, 300ms);
+  EXPECT_LE(*cut_off, 1'500ms);
+}
+
+TEST(HttpServer, RefusesConnectionsBeyondThePerAddressLimitWith503AndRetryAfter) {
+  ServerOptions options = test_options();
+  options.max_connections_per_address = 3;
+  RunningServer running(echo, options);
+
+  std::vector<std::unique_ptr<Client>> held;
+  for (int i = 0; i < 3; ++i) {
+    held.push_back(std::make_unique<Client>(running.endpoint()));
+    ASSERT_TRUE(held.back()->request(get("/held"))) << held.back()->last_error().message();
+  }
+  Client over(running.endpoint());
+  ASSERT_FALSE(over.connect_error());
+  const auto refused = over.read();
+  ASSERT_TRUE(refused) << over.last_error().message();
+  expect_problem(*refused, 503, "urn:treve:problem:too-many-connections-from-address");
+  EXPECT_EQ((*refused)[bhttp::field::retry_after], "2");
+  EXPECT_TRUE(over.wait_closed(1s));
+
+  // Another client address is not affected.
+  Client other(running.endpoint(), "127.0.0.2");
+  ASSERT_FALSE(other.connect_error()) << other.connect_error().message();
+  const auto served = other.request(get("/other"));
+  ASSERT_TRUE(served) << other.last_error().message();
+  EXPECT_EQ(served->result(), bhttp::status::ok);
+
+  // A slot given back is taken again.
+  held.pop_back();
+  ASSERT_TRUE(running.wait_for_connections(3));
+  Client again(running.endpoint());
+  const auto later = again.request(get("/again"));
+  ASSERT_TRUE(later) << again.last_error().message();
+  EXPECT_EQ(later->result(), bhttp::status::ok);
+}
+
+TEST(HttpServer, LogsRefusedConnectionsOncePerAddressPerInterval) {
+  LogCapture log;
+  ServerOptions options = test_options();
+  options.name = "ingest";
+  options.max_connections_per_address = 1;
+  RunningServer running(echo, options);
+
+  Client first(running.endpoint());
+  ASSERT_TRUE(first.request(get("/")));
+  for (int i = 0; i < 5; ++i) {
+    Client refused(running.endpoint());
+    ASSERT_TRUE(refused.read()) << refused.last_error().message();
+  }
+  Client second(running.endpoint(), "127.0.0.3");
+  ASSERT_TRUE(second.request(get("/")));
+  Client refused(running.endpoint(), "127.0.0.3");
+  ASSERT_TRUE(refused.read()) << refused.last_error().message();
+
+  const auto lines = log.lines_with("event=http.connection_refused");
+  ASSERT_EQ(lines.size(), 2u) << ::testing::PrintToString(lines);
+  EXPECT_THAT(lines[0], ::testing::HasSubstr("listener=ingest reason=per_address "
+                                             "address=\"127.0.0.1\" limit=1"));
+  EXPECT_THAT(lines[1], ::testing::HasSubstr("address=\"127.0.0.3\""));
+}
+
+// Every descriptor the process may open taken, for as long as it lives.
+class NoDescriptorLeft {
+ public:
+  NoDescriptorLeft() {
+    ::getrlimit(RLIMIT_NOFILE, &saved_);
+    rlimit low = saved_;
+    low.rlim_cur = std::min<rlim_t>(saved_.rlim_cur, 512);
+    ::setrlimit(RLIMIT_NOFILE, &low);
+    for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) {
+      taken_.push_back(fd);
+    }
+  }
+  ~NoDescriptorLeft() {
+    for (int fd : taken_) {
+      ::close(fd);
+    }
+    ::setrlimit(RLIMIT_NOFILE, &saved_);
+  }
+  NoDescriptorLeft(const NoDescriptorLeft&) = delete;
+  NoDescriptorLeft& operator=(const NoDescriptorLeft&) = delete;
+
+ private:
+  rlimit saved_{};
+  std::vector<int> taken_;
+};
+
+// When accept fails for want of a descriptor (EMFILE), the connections waiting are answered 503
+// with a descriptor kept in reserve instead of being left hanging, accepting backs off instead of
+// spinning, and the failures are logged once.
+TEST(HttpServer, AnswersConnectionsWith503WhenTheProcessHasNoDescriptorLeft) {
+  LogCapture log;
+  RunningServer running(echo);
+  net::io_context client_ioc;
+  std::vector<tcp::socket> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.emplace_back(client_ioc).open(tcp::v4());  // their descriptors taken beforehand
+  }
+  std::vector<std::string> answers;
+  {
+    NoDescriptorLeft none;
+    for (auto& client : clients) {
+      client.connect(running.endpoint());
+    }
+    for (auto& client : clients) {
+      pollfd p{client.native_handle(), POLLIN, 0};
+      if (::poll(&p, 1, 3'000) != 1) {
+        answers.emplace_back();
+        continue;
+      }
+      std::array<char, 4096> bytes{};
+      const ssize_t n = ::recv(client.native_handle(), bytes.data(), bytes.size(), 0);
+      answers.emplace_back(bytes.data(), n > 0 ? static_cast<std::size_t>(n) : 0);
+    }
+  }
+  for (const auto& answer : answers) {
+    EXPECT_THAT(answer, StartsWith("HTTP/1.1 503 ")) << "left unanswered";
+    EXPECT_THAT(answer, ::testing::HasSubstr("Retry-After: 2\r\n"));
+    EXPECT_THAT(answer, ::testing::HasSubstr("no file descriptor left"));
+  }
+
+  // Descriptors back: served again within the longest back-off (a connection that arrives
+  // while the last ones waiting are being answered may still get the 503).
+  const auto start = Clock::now();
+  std::optional<Response> served;
+  do {
+    Client client(running.endpoint());
+    served = client.request(get("/after"));
+    ASSERT_TRUE(served) << client.last_error().message();
+  } while (served->result() == bhttp::status::service_unavailable && since(start) < 2s);
+  EXPECT_EQ(served->result(), bhttp::status::ok) << served->body();
+  EXPECT_LT(since(start), 1'500ms);
+  // Logged once for all the failures.
+  EXPECT_EQ(log.lines_with("event=http.accept_failed").size(), 1u);
 }
 
 TEST(HttpServer, ListensOnAFreePortOfLocalhost) {
@@ -734,6 +1125,35 @@ TEST(HttpServerUnixSocket, AnswersOnAUnixSocketAndRemovesItAtStop) {
   stopped.get_future().wait();
   runner.join();
   EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+TEST(HttpServerUnixSocket, DoesNotCountUnixSocketConnectionsPerAddress) {
+  const std::string path = "/tmp/treve-http-limit-" + std::to_string(::getpid()) + ".sock";
+  ServerOptions options = test_options();
+  options.max_connections_per_address = 1;
+  net::io_context ioc;
+  Server server(ioc, echo, options);
+  ASSERT_TRUE(server.listen("unix:" + path).has_value());
+  server.start();
+  std::thread runner([&ioc] { ioc.run(); });
+  net::io_context client_ioc;
+  std::vector<net::local::stream_protocol::socket> sockets;
+  for (int i = 0; i < 3; ++i) {
+    auto& socket = sockets.emplace_back(client_ioc);
+    socket.connect(net::local::stream_protocol::endpoint(path));
+    Request req{bhttp::verb::get, "/n" + std::to_string(i), 11};
+    req.set(bhttp::field::host, "localhost");
+    bhttp::write(socket, req);
+    beast::flat_buffer buffer;
+    Response res;
+    bhttp::read(socket, buffer, res);
+    EXPECT_EQ(res.result_int(), 200) << i;
+  }
+  sockets.clear();
+  std::promise<void> stopped;
+  net::post(ioc, [&] { server.stop([&] { stopped.set_value(); }); });
+  stopped.get_future().wait();
+  runner.join();
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <future>
 
@@ -200,6 +201,77 @@ TEST_F(IngestApiTest, OnlyAuthenticatedRequestsMaySendLargeBodies) {
   EXPECT_EQ(api_->body_limit(header), config_->server.max_batch_body_bytes);
   header.target("/v1/events");
   EXPECT_EQ(api_->body_limit(header), config_->server.max_body_bytes);
+}
+
+http::Request batch_header(const std::string& token) {
+  http::Request header{bhttp::verb::post, "/v1/events:batch", 11};
+  if (!token.empty())
+    header.set(bhttp::field::authorization, "Bearer " + token);
+  return header;
+}
+
+TEST_F(IngestApiTest, CountsBodiesInFlightUntilReleasedAndRefusesThemBeyondTheBounds) {
+  config_ = *config::parse_config(
+      "[server]\nstate_dir = \"/nonexistent\"\nmax_batch_body_bytes = 1048576\n"
+      "max_bytes_in_flight_per_connector = 3145728\nmax_bytes_in_flight = 4194304\n"
+      "[[connectors]]\nname = \"ent\"\ntoken_sha256 = \"" +
+          core::sha256_hex("change-me") + "\"\n[[connectors]]\nname = \"other\"\n" +
+          "token_sha256 = \"" + core::sha256_hex("other-token") + "\"\n",
+      "test.toml");
+  constexpr std::size_t MiB = 1024 * 1024;
+  auto ent_1 = api_->admit_body(batch_header("change-me"), MiB);
+  auto ent_2 = api_->admit_body(batch_header("change-me"), MiB);
+  auto other_1 = api_->admit_body(batch_header("other-token"), MiB);
+  ASSERT_TRUE(ent_1 && ent_2 && other_1);
+  EXPECT_EQ(api_->bytes_in_flight(), 3 * MiB);
+
+  // Over "ent"'s own bound: 429.
+  auto over_connector = api_->admit_body(batch_header("change-me"), 2 * MiB);
+  ASSERT_FALSE(over_connector);
+  EXPECT_EQ(over_connector.error().result_int(), 429);
+  EXPECT_EQ(over_connector.error()[bhttp::field::retry_after], "2");
+  EXPECT_EQ(over_connector.error()[bhttp::field::content_type], "application/problem+json");
+  EXPECT_EQ(json::parse(over_connector.error().body()).at("type"),
+            "urn:treve:problem:connector-busy");
+  // Within "other"'s, over the server's: 503.
+  auto over_total = api_->admit_body(batch_header("other-token"), 3 * MiB / 2);
+  ASSERT_FALSE(over_total);
+  EXPECT_EQ(over_total.error().result_int(), 503);
+  EXPECT_EQ(over_total.error()[bhttp::field::retry_after], "2");
+  EXPECT_EQ(json::parse(over_total.error().body()).at("type"), "urn:treve:problem:server-busy");
+  EXPECT_EQ(api_->bytes_in_flight(), 3 * MiB);
+
+  // Requests without a valid token are not counted (their bodies are small anyway).
+  auto anonymous = api_->admit_body(batch_header(""), 64 * 1024);
+  auto wrong = api_->admit_body(batch_header("wrong"), 64 * 1024);
+  ASSERT_TRUE(anonymous && wrong);
+  EXPECT_EQ(api_->bytes_in_flight(), 3 * MiB);
+
+  // Released with the answers: room again.
+  ent_1->reset();
+  other_1->reset();
+  EXPECT_EQ(api_->bytes_in_flight(), MiB);
+  auto later = api_->admit_body(batch_header("other-token"), 3 * MiB / 2);
+  EXPECT_TRUE(later);
+  EXPECT_EQ(api_->bytes_in_flight(), MiB + 3 * MiB / 2);
+}
+
+TEST_F(IngestApiTest, ParsesABatchAndRendersItsAnswerThroughOffload) {
+  std::atomic<int> offloaded{0};
+  IngestApi::Options options;
+  options.offload = [&](std::function<void()> work) {
+    ++offloaded;
+    work();
+  };
+  api_ = std::make_unique<IngestApi>([this] { return config_; }, *queue_, *store_, clock_,
+                                     std::move(options));
+  auto res = call(bhttp::verb::post, "/v1/events:batch",
+                  json::serialize(json::parse(kEvent)) + "\n", "application/x-ndjson");
+  EXPECT_EQ(res.result_int(), 200) << res.body();
+  EXPECT_EQ(offloaded, 2);  // the parsing, then the answer
+  res = call(bhttp::verb::post, "/v1/events", json::serialize(json::parse(kEvent)));
+  EXPECT_EQ(res.result_int(), 202) << res.body();
+  EXPECT_EQ(offloaded, 2);  // one event is parsed at once
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sqlite3.h>
@@ -321,6 +322,116 @@ class HttpClient {
   beast::flat_buffer buffer_;
 };
 
+// One connection from a chosen loopback address, with plain blocking sockets and poll(2)
+// timeouts, so that a connection the daemon leaves unanswered is seen as such.
+class RawConnection {
+ public:
+  struct Answer {
+    int status = 0;  // 0: nothing (or not all of it) within the timeout, or closed first
+    std::string head;
+    std::string body;
+  };
+
+  RawConnection(std::uint16_t port, const std::string& source = "127.0.0.1") {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    ::inet_pton(AF_INET, source.c_str(), &from.sin_addr);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(port);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = fd_ >= 0 && ::bind(fd_, reinterpret_cast<sockaddr*>(&from), sizeof from) == 0 &&
+                 ::connect(fd_, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0;
+  }
+  ~RawConnection() {
+    if (fd_ >= 0)
+      ::close(fd_);
+  }
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+
+  bool connected() const { return connected_; }
+
+  bool send(std::string_view bytes) {
+    while (!bytes.empty()) {
+      const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      if (n <= 0)
+        return false;
+      bytes.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+
+  Answer read(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      if (auto end = buffer_.find("\r\n\r\n"); end != std::string::npos) {
+        Answer a;
+        a.head = buffer_.substr(0, end + 2);
+        std::size_t length = 0;
+        std::string lower = a.head;
+        for (char& c : lower)
+          c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (auto at = lower.find("\r\ncontent-length:"); at != std::string::npos)
+          length = std::stoul(lower.substr(at + 17));
+        if (buffer_.size() >= end + 4 + length) {
+          a.status = std::stoi(a.head.substr(9, 3));
+          a.body = buffer_.substr(end + 4, length);
+          buffer_.erase(0, end + 4 + length);
+          return a;
+        }
+      }
+      if (!fill(deadline))
+        return {};
+    }
+  }
+
+  // True when the daemon closes the connection within `timeout` (what it sent is dropped).
+  bool closed_within(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (fill(deadline)) {
+    }
+    return closed_;
+  }
+
+ private:
+  // Reads what is there, waiting until `deadline`; false on timeout or once closed.
+  bool fill(std::chrono::steady_clock::time_point deadline) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd p{fd_, POLLIN, 0};
+    if (closed_ || left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0)
+      return false;
+    char chunk[4096];
+    const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+    if (n <= 0) {
+      closed_ = true;
+      return false;
+    }
+    buffer_.append(chunk, static_cast<std::size_t>(n));
+    return true;
+  }
+
+  int fd_ = -1;
+  bool connected_ = false;
+  bool closed_ = false;
+  std::string buffer_;
+};
+
+// A request as bytes, for RawConnection.
+inline std::string raw_request(const std::string& method, const std::string& target,
+                               const std::string& body = "", const std::string& token = "") {
+  std::string r = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  if (!token.empty())
+    r += "Authorization: Bearer " + token + "\r\n";
+  if (!body.empty() || method == "POST") {
+    r +=
+        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  return r + "\r\n" + body;
+}
+
 // ---- SQLite ----------------------------------------------------------------------------------
 
 // A read-only connection to the daemon's database, for counting and reading rows.
@@ -559,6 +670,12 @@ struct DaemonOptions {
   std::string admin_listen;
   // The national default windows instead of the all-but-one-minute one above.
   bool national_windows = false;
+  // TOML lines added to [server], such as "max_bytes_in_flight = 1048576\n".
+  std::string server_config;
+  // Set: the daemon runs under this soft and hard RLIMIT_NOFILE (through prlimit(1)), as under
+  // a unit's LimitNOFILE=; the hard one may be set apart.
+  std::optional<unsigned> open_file_limit;
+  std::optional<unsigned> open_file_hard_limit;
 };
 
 // A daemon with its admin API on loopback TCP and one administrator of every establishment,
@@ -796,6 +913,7 @@ class Daemon {
       c << "max_body_bytes = " << *options_.max_body_bytes << "\n";
     if (options_.max_batch_body_bytes)
       c << "max_batch_body_bytes = " << *options_.max_batch_body_bytes << "\n";
+    c << options_.server_config;
     c << "\n[policy]\n";
     if (!options_.timezone.empty())
       c << "timezone = \"" << options_.timezone << "\"\n";
@@ -842,6 +960,15 @@ class Daemon {
     envp.push_back(nullptr);
 
     std::vector<std::string> args{kBinary, "serve", "--config", config_path()};
+    std::string program = kBinary;
+    if (options_.open_file_limit) {
+      // prlimit executes the daemon in its own process: the pid is the daemon's.
+      program = "/usr/bin/prlimit";
+      const std::string soft = std::to_string(*options_.open_file_limit);
+      const std::string hard =
+          std::to_string(options_.open_file_hard_limit.value_or(*options_.open_file_limit));
+      args.insert(args.begin(), {program, "--nofile=" + soft + ":" + hard, "--"});
+    }
     std::vector<char*> argv;
     for (auto& a : args)
       argv.push_back(a.data());
@@ -864,7 +991,7 @@ class Daemon {
     posix_spawnattr_setsigdefault(&attr, &all);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     pid_t pid = 0;
-    int rc = posix_spawn(&pid, kBinary.c_str(), &actions, &attr, argv.data(), envp.data());
+    int rc = posix_spawn(&pid, program.c_str(), &actions, &attr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attr);
     if (rc != 0)

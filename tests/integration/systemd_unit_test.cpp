@@ -58,11 +58,11 @@ TEST(SystemdUnit, SecurityExposureIsAtMostOnePointFive) {
 
 TEST(SystemdUnit, ItIsANotifyServiceWithAWatchdogAndItsOwnUser) {
   const std::string text = read_file(kUnit);
-  for (const char* line :
-       {"Type=notify", "NotifyAccess=main", "WatchdogSec=30s",
-        "ExecStartPre=/usr/bin/treve check-config", "StateDirectory=treve",
-        "StateDirectoryMode=0700", "UMask=0077", "User=treve",
-        "ExecReload=/usr/bin/treve check-config", "ExecReload=/bin/kill -HUP $MAINPID"}) {
+  for (const char* line : {"Type=notify", "NotifyAccess=main", "WatchdogSec=30s",
+                           "ExecStartPre=/usr/bin/treve check-config", "StateDirectory=treve",
+                           "StateDirectoryMode=0700", "UMask=0077", "User=treve",
+                           "ExecReload=/usr/bin/treve check-config",
+                           "ExecReload=/bin/kill -HUP $MAINPID", "LimitNOFILE=65536"}) {
     EXPECT_THAT(text, ::testing::HasSubstr(line));
   }
   const std::string users =
