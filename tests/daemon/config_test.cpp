@@ -797,6 +797,11 @@ class NoDescriptorLeft {
 // all as it loads, so that deciding for an establishment later opens no file (a daemon out of
 // descriptors once answered 500 because a zone file could not be opened on the request path).
 TEST(Config, ReadsEveryTimeZoneAsItLoadsSoThatUsingOneLaterOpensNoFile) {
+#if defined(__SANITIZE_ADDRESS__)
+  // The sanitizers' runtime needs descriptors of its own (it reads /proc/self/maps to check a
+  // dynamic type) and reports false errors once none is left: this is tested in the other builds.
+  GTEST_SKIP() << "needs every descriptor of the process, which the sanitizers' runtime uses";
+#endif
   const std::string chatham_school = "0750654D";
   auto c = load_ok("[establishments.\"" + chatham_school + "\"]\ntimezone = \"Pacific/Chatham\"\n");
   ASSERT_TRUE(c);
