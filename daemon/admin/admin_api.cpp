@@ -280,34 +280,6 @@ std::vector<std::string> weaker_than_national(const policy::EstablishmentRules& 
   return out;
 }
 
-// The admin whose token this is, its digest compared in constant time with every admin's;
-// otherwise why not, for the log, and the 401's detail.
-struct Login {
-  const config::Admin* admin = nullptr;
-  std::string_view failure;
-  std::string_view detail;
-};
-
-Login authenticate(const config::Config& config, const http::Request& req) {
-  auto token = http::bearer_token(req);
-  if (!token) {
-    return {nullptr, http::to_string(token.error()),
-            token.error() == http::AuthFailure::missing
-                ? "missing \"Authorization: Bearer <token>\" header"
-                : "expected \"Authorization: Bearer <token>\""};
-  }
-  const std::string digest = core::sha256_hex(*token);
-  const config::Admin* found = nullptr;
-  for (const auto& a : config.admins) {
-    if (core::same_digest(a.token_sha256, digest))
-      found = &a;
-  }
-  if (!found)
-    return {nullptr, "the token matches no [[admins]] entry",
-            "the token matches no [[admins]] entry"};
-  return {found, {}, {}};
-}
-
 std::vector<std::string_view> split_path(std::string_view path) {
   std::vector<std::string_view> out;
   std::size_t at = 0;
@@ -1139,14 +1111,16 @@ struct AdminApi::Impl {
     if (!path.starts_with(kPrefix))
       return page(req, path);
     auto config = deps.holder.get();
-    const Login login = authenticate(*config, req);
-    if (!login.admin) {
+    const auto login =
+        http::find_bearer(req, config->admins, "the token matches no [[admins]] entry",
+                          "the token matches no [[admins]] entry");
+    if (!login.holder) {
       spdlog::warn("event=admin.unauthorized client={} method={} path={} reason={}",
                    core::log_quote(client.address), core::log_quote(req.method_string()),
                    core::log_quote(path), core::log_quote(login.failure));
       return problem(401, "unauthorized", "Unauthorized", std::string(login.detail));
     }
-    const config::Admin& admin = *login.admin;
+    const config::Admin& admin = *login.holder;
 
     const auto segments = split_path(path.substr(kPrefix.size()));
     std::vector<const Route*> matching;

@@ -92,32 +92,11 @@ std::optional<std::string> percent_decode(std::string_view s) {
   return valid->decode();
 }
 
-// Who is calling: the connector whose token's digest this is (compared in constant time with
-// every connector's), or why nobody, for the log and for the answer.
-struct Caller {
-  const config::Connector* connector = nullptr;
-  std::string_view failure;  // for the log
-  std::string_view detail;   // for the 401
-};
-
-Caller authenticate(const config::Config& config, const http::Request& req) {
-  auto token = http::bearer_token(req);
-  if (!token) {
-    return {nullptr, http::to_string(token.error()),
-            token.error() == http::AuthFailure::missing
-                ? "missing \"Authorization: Bearer <token>\" header"
-                : "expected \"Authorization: Bearer <token>\""};
-  }
-  const std::string digest = core::sha256_hex(*token);
-  const config::Connector* found = nullptr;
-  for (const auto& c : config.connectors) {
-    if (core::same_digest(c.token_sha256, digest))
-      found = &c;
-  }
-  if (!found)
-    return {nullptr, "the token matches no connector",
-            "the bearer token matches no configured connector"};
-  return {found, {}, {}};
+// The connector whose token this is; otherwise why not (http::find_bearer).
+http::Bearer<config::Connector> authenticate(const config::Config& config,
+                                             const http::Request& req) {
+  return http::find_bearer(req, config.connectors, "the token matches no connector",
+                           "the bearer token matches no configured connector");
 }
 
 std::string release_text(policy::Instant t, const date::time_zone* zone) {
@@ -302,7 +281,7 @@ IngestApi::IngestApi(ConfigSource config, store::CommitQueue& queue, store::Stor
 std::expected<std::shared_ptr<void>, http::Response> IngestApi::admit_body(
     const http::Request& header, std::size_t bytes) {
   auto config = config_();
-  const config::Connector* connector = authenticate(*config, header).connector;
+  const config::Connector* connector = authenticate(*config, header).holder;
   if (!connector)
     return nullptr;
   const config::ServerConfig& limits = config->server;
@@ -361,7 +340,7 @@ std::size_t IngestApi::bytes_in_flight() const {
 
 std::size_t IngestApi::body_limit(const http::Request& header) const {
   auto config = config_();
-  if (!authenticate(*config, header).connector)
+  if (!authenticate(*config, header).holder)
     return kUnauthenticatedBodyLimit;
   std::string_view target(header.target().data(), header.target().size());
   return target.starts_with(kBatchPath) ? config->server.max_batch_body_bytes
@@ -417,15 +396,15 @@ void IngestApi::handle(const http::Client& client, http::Request&& req, http::Re
   }
 
   auto config = config_();
-  const Caller caller = authenticate(*config, req);
-  if (!caller.connector) {
+  const auto caller = authenticate(*config, req);
+  if (!caller.holder) {
     spdlog::warn("event=ingest.unauthorized client={} method={} path={} reason={}",
                  core::log_quote(client.address), core::log_quote(req.method_string()),
                  core::log_quote(path), core::log_quote(caller.failure));
     return respond(problem_response(
         version, problem(401, "unauthorized", "Unauthorized", std::string(caller.detail))));
   }
-  const config::Connector* connector = caller.connector;
+  const config::Connector* connector = caller.holder;
 
   if (is_one) {
     auto id = percent_decode(path.substr(kEventsPath.size() + 1));

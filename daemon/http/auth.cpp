@@ -1,5 +1,7 @@
 #include "daemon/http/auth.h"
 
+#include "daemon/core/digest.h"
+
 #include <boost/beast/http/field.hpp>
 
 namespace treve::http {
@@ -72,6 +74,14 @@ std::expected<std::string_view, AuthFailure> bearer_token(const Request& request
   if (request.count(boost::beast::http::field::authorization) > 1)
     return std::unexpected(AuthFailure::malformed);
   return bearer_token(std::string_view(found->value().data(), found->value().size()));
+}
+
+std::string token_digest(std::string_view token) {
+  return core::sha256_hex(token);
+}
+
+bool same_token_digest(std::string_view a, std::string_view b) {
+  return core::same_digest(a, b);
 }
 
 }  // namespace treve::http
