@@ -55,6 +55,21 @@ std::chrono::milliseconds since(Clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
 }
 
+// Writes `text` one byte every `every` until the server closes the connection: when that
+// happened (since `start`), or nothing if all of it was written.
+std::optional<std::chrono::milliseconds> dribble(tcp::socket& socket, std::string_view text,
+                                                 std::chrono::milliseconds every,
+                                                 Clock::time_point start) {
+  for (char byte : text) {
+    std::this_thread::sleep_for(every);
+    beast::error_code ec;
+    net::write(socket, net::buffer(&byte, 1), ec);
+    if (ec)
+      return since(start);
+  }
+  return std::nullopt;
+}
+
 Response text(std::string body) {
   Response res{bhttp::status::ok, 11};
   res.set(bhttp::field::content_type, "text/plain");
@@ -704,17 +719,8 @@ TEST(HttpServer, CutsOffASlowClientWithoutDelayingOthers) {
   });
 
   // One header byte every 200 ms until the server has closed the connection.
-  std::optional<std::chrono::milliseconds> cut_off;
-  const std::string header = "Host: slow\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
-  for (char byte : header) {
-    std::this_thread::sleep_for(200ms);
-    beast::error_code ec;
-    net::write(slow, net::buffer(&byte, 1), ec);
-    if (ec) {
-      cut_off = since(start);
-      break;
-    }
-  }
+  const auto cut_off =
+      dribble(slow, "Host: slow\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n", 200ms, start);
   ASSERT_TRUE(cut_off) << "the slow client was never cut off";
   EXPECT_GE(*cut_off, 300ms);
   EXPECT_LE(*cut_off, 1'500ms);
@@ -885,17 +891,8 @@ TEST(HttpServer, CutsOffAHeaderSlowerThanTheHeaderTimeout) {
   slow.connect(running.endpoint());
   const auto start = Clock::now();
   net::write(slow, net::buffer(std::string_view("POST / HTTP/1.1\r\n")));
-  std::optional<std::chrono::milliseconds> cut_off;
-  const std::string header = "Host: slow\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
-  for (char byte : header) {
-    std::this_thread::sleep_for(100ms);
-    beast::error_code ec;
-    net::write(slow, net::buffer(&byte, 1), ec);
-    if (ec) {
-      cut_off = since(start);
-      break;
-    }
-  }
+  const auto cut_off = dribble(
+      slow, "Host: slow\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n", 100ms, start);
   ASSERT_TRUE(cut_off) << "the slow header was never cut off";
   EXPECT_GE(*cut_off, 300ms);
   EXPECT_LE(*cut_off, 1'500ms);

@@ -59,6 +59,23 @@ class AdminApi : public ::testing::Test {
     return rows.empty() || !rows[0][0] ? -1 : std::stoll(*rows[0][0]);
   }
 
+  // As the dispatcher leaves deliveries after their last attempt (no sink is configured here).
+  void make_held_dead() {
+    Db db(daemon_.db_path(), false);
+    db.query(
+        "UPDATE deliveries SET state = 'dead', attempts = 7, sink = 'push', "
+        "last_error = 'HTTP 410' WHERE state = 'held'");
+  }
+  static std::string other_school_event(const std::string& id, const std::string& recipient) {
+    EventSpec spec;
+    spec.id = id;
+    spec.establishment = kOtherUai;
+    Recipient who;
+    who.id = recipient;
+    spec.recipients = {who};
+    return event_body(spec);
+  }
+
   Daemon daemon_;
 };
 
@@ -342,20 +359,8 @@ namespace {
 TEST_F(AdminApi, DeadLettersAreListedAndReplayedWithinScope) {
   HttpClient ingest(daemon_.port());
   ASSERT_EQ(ingest.post_event(simple_event("lost-1")).status, 202);
-  EventSpec spec;
-  spec.id = "lost-2";
-  spec.establishment = kOtherUai;
-  Recipient who;
-  who.id = "u-2";
-  spec.recipients = {who};
-  ASSERT_EQ(ingest.post_event(event_body(spec)).status, 202);
-  {
-    // As the dispatcher leaves them after their last attempt (no sink is configured here).
-    Db db(daemon_.db_path(), false);
-    db.query(
-        "UPDATE deliveries SET state = 'dead', attempts = 7, sink = 'push', "
-        "last_error = 'HTTP 410' WHERE state = 'held'");
-  }
+  ASSERT_EQ(ingest.post_event(other_school_event("lost-2", "u-2")).status, 202);
+  make_held_dead();
   auto mine = parse(call(bhttp::verb::get, "/v1/admin/dead-letters", "durand-token"));
   ASSERT_EQ(mine.as_array().size(), 1u) << mine;  // only the school in scope
   const auto& letter = mine.as_array()[0].as_object();
@@ -506,19 +511,8 @@ TEST_F(AdminApi, UnknownPathsAre404AndOtherMethodsAre405WithAllow) {
 // audited): the answer tells nothing of which school it belongs to.
 TEST_F(AdminApi, ReplayingAnotherSchoolsDeadLetterIsAnsweredAsAnUnknownOne) {
   HttpClient ingest(daemon_.port());
-  EventSpec spec;
-  spec.id = "lost-other";
-  spec.establishment = kOtherUai;
-  Recipient who;
-  who.id = "u-9";
-  spec.recipients = {who};
-  ASSERT_EQ(ingest.post_event(event_body(spec)).status, 202);
-  {
-    Db db(daemon_.db_path(), false);
-    db.query(
-        "UPDATE deliveries SET state = 'dead', attempts = 7, sink = 'push', "
-        "last_error = 'HTTP 410' WHERE state = 'held'");
-  }
+  ASSERT_EQ(ingest.post_event(other_school_event("lost-other", "u-9")).status, 202);
+  make_held_dead();
   const std::int64_t other = count("SELECT max(seq) FROM deliveries WHERE state = 'dead'");
   ASSERT_GT(other, 0);
   const std::int64_t unknown = other + 1000;
