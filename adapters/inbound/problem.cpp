@@ -13,7 +13,17 @@ std::string Problem::to_json() const {
     o["detail"] = detail;
   if (!pointer.empty() || type == "urn:treve:problem:invalid-field")
     o["pointer"] = pointer;
+  for (const auto& [key, value] : members) {
+    if (!o.contains(key) && key != "detail" && key != "pointer")
+      o[key] = value;
+  }
   return boost::json::serialize(o);
+}
+
+Problem make_problem(int status, std::string_view slug, std::string title, std::string detail,
+                     std::string pointer) {
+  return {status, "urn:treve:problem:" + std::string(slug), std::move(title), std::move(detail),
+          std::move(pointer)};
 }
 
 Problem invalid_field(std::string pointer, std::string detail) {

@@ -25,6 +25,7 @@
 #include "daemon/core/digest.h"
 #include "daemon/core/log_field.h"
 #include "daemon/http/auth.h"
+#include "daemon/http/problem.h"
 #include "daemon/store/audit_record.h"
 #include "policy/decision.h"
 #include "policy/quiet_window.h"
@@ -49,6 +50,89 @@ struct Answer {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  http::NextPiece next = {};  // set: the body is sent in pieces (an audit export), `body` is unused
+};
+
+// An audit query's answer produced piece by piece on the admin worker, each piece about
+// kPieceBytes of CSV lines or JSON records, so that exporting a trail of millions of records
+// holds one piece in memory. The trail is read in one read transaction: the export is the
+// trail as it was when the query came, whatever the daemon writes meanwhile.
+class AuditPieces {
+ public:
+  static constexpr std::size_t kPieceBytes = 64 * 1024;
+
+  AuditPieces(std::unique_ptr<audit::Trail> trail, audit::Filter filter, bool csv)
+      : trail_(std::move(trail)), filter_(std::move(filter)), csv_(csv) {}
+
+  // Finds where the records to send begin (the newest ones asked for are found once, from the
+  // end of the trail; the pieces then read forward from there).
+  std::expected<void, std::string> start() {
+    if (filter_.newest <= 0)
+      return {};
+    std::optional<std::int64_t> first;
+    auto scanned = trail_->scan(filter_, [&](const store::AuditRecord& r) {
+      first = r.seq;
+      return false;
+    });
+    if (!scanned)
+      return std::unexpected(scanned.error());
+    filter_.newest = 0;
+    if (first)
+      filter_.from_seq = *first;
+    else
+      empty_ = true;
+    return {};
+  }
+
+  http::Piece next() {
+    http::Piece piece;
+    std::ostringstream out;
+    if (!started_) {
+      started_ = true;
+      if (csv_)
+        out << audit::kCsvHeader << '\n';
+      else
+        out << '[';
+    }
+    bool full = false;
+    std::int64_t last_seq = 0;
+    if (!empty_) {
+      auto scanned = trail_->scan(filter_, [&](const store::AuditRecord& r) {
+        if (csv_) {
+          audit::write_csv(out, r);
+        } else {
+          if (records_++ > 0)
+            out << ',';
+          out << json::serialize(audit::to_json(r));
+        }
+        last_seq = r.seq;
+        full = static_cast<std::size_t>(out.tellp()) >= kPieceBytes;
+        return !full;
+      });
+      if (!scanned) {
+        spdlog::error("event=admin.audit_export_failed error={}", core::quoted(scanned.error()));
+        piece.failed = true;
+        return piece;
+      }
+    }
+    if (full) {
+      filter_.from_seq = last_seq + 1;
+    } else {
+      if (!csv_)
+        out << ']';
+      piece.last = true;
+    }
+    piece.data = std::move(out).str();
+    return piece;
+  }
+
+ private:
+  std::unique_ptr<audit::Trail> trail_;
+  audit::Filter filter_;
+  bool csv_;
+  bool started_ = false;
+  bool empty_ = false;
+  std::size_t records_ = 0;
 };
 
 Answer json_answer(int status, const json::value& v) {
@@ -57,19 +141,14 @@ Answer json_answer(int status, const json::value& v) {
 
 Answer problem(int status, std::string_view slug, std::string_view title, std::string detail,
                json::object extra = {}) {
-  json::object o;
-  o["type"] = "urn:treve:problem:" + std::string(slug);
-  o["title"] = title;
-  o["status"] = status;
-  o["detail"] = detail;
-  for (auto& [k, v] : extra)
-    o[k] = v;
-  Answer a{status, "application/problem+json", json::serialize(o), {}};
-  if (status == 401)
-    a.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"treve-admin\"");
-  if (status == 503)
-    a.headers.emplace_back("Retry-After", "5");
-  return a;
+  adapters::Problem p = adapters::make_problem(status, slug, std::string(title), std::move(detail));
+  if (json::value* pointer = extra.if_contains("pointer"); pointer && pointer->is_string()) {
+    p.pointer = pointer->as_string();
+    extra.erase("pointer");
+  }
+  p.members = std::move(extra);
+  return {status, "application/problem+json", p.to_json(),
+          http::problem_headers(status, "treve-admin")};
 }
 
 // The JSON pointer (RFC 6901) of a key of the request's top-level object.
@@ -826,7 +905,10 @@ struct AdminApi::Impl {
       json::object q;
       q["start"] = policy::format_rfc3339(from, p.zone());
       q["end"] = policy::format_rfc3339(to, p.zone());
-      q["label"] = french_instant(from, p.zone(), now) + " → " + french_instant(to, p.zone(), now);
+      // What makes it quiet, in French: the page shows it beside the interval.
+      const policy::Release open = p.schedule().next_open(from);
+      std::string cause = french_causes(p.rules(), open.chain);
+      q["label"] = cause.empty() ? "temps de repos" : std::move(cause);
       quiet.push_back(std::move(q));
     }
     out["quiet"] = std::move(quiet);
@@ -1032,22 +1114,19 @@ struct AdminApi::Impl {
       valid = audit::check_kinds(filter.kinds);
     if (!valid)
       return problem(400, "invalid-query", "Invalid query", valid.error());
-    std::ostringstream out;
-    json::array records;
-    if (format == "csv")
-      out << audit::kCsvHeader << '\n';
-    auto scanned = (*trail)->scan(filter, [&](const store::AuditRecord& r) {
-      if (format == "csv")
-        audit::write_csv(out, r);
-      else
-        records.push_back(audit::to_json(r));
-      return true;
-    });
-    if (!scanned)
-      return problem(503, "store-unavailable", "Store unavailable", scanned.error());
-    if (format == "csv")
-      return csv_answer(out.str(), "treve-audit.csv");
-    return json_answer(200, records);
+    auto pieces =
+        std::make_shared<AuditPieces>(std::move(*trail), std::move(filter), format == "csv");
+    if (auto started = pieces->start(); !started)
+      return problem(503, "store-unavailable", "Store unavailable", started.error());
+    Answer a = format == "csv" ? csv_answer({}, "treve-audit.csv") : json_answer(200, nullptr);
+    a.body.clear();
+    // Each piece is made on the worker, between other admin requests, never on an I/O thread.
+    a.next = [this, pieces](http::PutPiece put) {
+      auto job = [pieces, put] { put(pieces->next()); };
+      if (!submit(job))
+        put(http::Piece{.data = {}, .last = false, .failed = true});
+    };
+    return a;
   }
 
   static Answer csv_answer(std::string body, std::string_view filename) {
@@ -1232,13 +1311,15 @@ void AdminApi::handle(const http::Client& client, http::Request&& req, http::Res
   auto shared_respond = std::make_shared<http::Respond>(std::move(respond));
   // (For HEAD the server sends the headers of this answer, Content-Length included, without
   // its body.)
-  auto to_response = [version](Answer a) {
+  auto to_response = [version](Answer a) -> http::Reply {
     http::Response res{static_cast<bhttp::status>(a.status), version};
     res.set(bhttp::field::content_type, a.content_type);
     res.set(bhttp::field::cache_control, "no-store");
     res.set("X-Content-Type-Options", "nosniff");
     for (const auto& [k, v] : a.headers)
       res.set(k, v);
+    if (a.next)
+      return http::Reply(std::move(res), std::move(a.next));
     res.body() = std::move(a.body);
     res.prepare_payload();
     return res;

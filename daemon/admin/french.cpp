@@ -1,7 +1,9 @@
 #include "daemon/admin/french.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
+#include <vector>
 
 #include "policy/holidays.h"
 #include "policy/quiet_window.h"
@@ -60,10 +62,9 @@ std::string french_instant(policy::Instant t, const date::time_zone* zone, polic
   return text + buf;
 }
 
-std::string french_cause(const policy::EstablishmentRules& rules, const policy::QuietChain& chain) {
-  if (chain.size == 0)
-    return {};
-  const policy::QuietCause& c = chain.causes[chain.size - 1];
+namespace {
+
+std::string cause_text(const policy::EstablishmentRules& rules, const policy::QuietCause& c) {
   switch (c.kind) {
     case policy::QuietCause::Kind::window: {
       if (c.index >= rules.windows.size())
@@ -93,6 +94,30 @@ std::string french_cause(const policy::EstablishmentRules& rules, const policy::
       return "fermeture";
   }
   return {};
+}
+
+}  // namespace
+
+std::string french_cause(const policy::EstablishmentRules& rules, const policy::QuietChain& chain) {
+  if (chain.size == 0)
+    return {};
+  return cause_text(rules, chain.causes[chain.size - 1]);
+}
+
+std::string french_causes(const policy::EstablishmentRules& rules,
+                          const policy::QuietChain& chain) {
+  std::vector<std::string> texts;
+  for (std::size_t i = 0; i < chain.size; ++i) {
+    std::string t = cause_text(rules, chain.causes[i]);
+    if (std::find(texts.begin(), texts.end(), t) == texts.end())
+      texts.push_back(std::move(t));
+  }
+  std::string out;
+  for (const auto& t : texts)
+    out += (out.empty() ? "" : ", ") + t;
+  if (chain.total > chain.size)
+    out += ", …";
+  return out;
 }
 
 std::string french_summary(const policy::EstablishmentPolicy& policy,

@@ -16,6 +16,10 @@ std::string french_instant(policy::Instant t, const date::time_zone* zone, polic
 // The last cause of a quiet chain, in French; empty for an empty chain.
 std::string french_cause(const policy::EstablishmentRules& rules, const policy::QuietChain& chain);
 
+// Every cause of a quiet chain, in time order, each once: "fenêtre du week-end, jour férié :
+// Noël"; empty for an empty chain.
+std::string french_causes(const policy::EstablishmentRules& rules, const policy::QuietChain& chain);
+
 // "Un message envoyé maintenant serait remis lundi 30 novembre à 07:00 (fenêtre du week-end)".
 // `now` says whether `at` is the present ("maintenant") or another instant.
 std::string french_summary(const policy::EstablishmentPolicy& policy,

@@ -16,6 +16,7 @@
 #include "daemon/core/digest.h"
 #include "daemon/core/log_field.h"
 #include "daemon/http/auth.h"
+#include "daemon/http/problem.h"
 #include "daemon/store/audit_record.h"
 #include "policy/decision.h"
 #include "policy/rfc3339.h"
@@ -39,19 +40,13 @@ http::Response make_response(unsigned version, beast_http::status status,
 }
 
 http::Response problem_response(unsigned version, const Problem& p) {
-  auto res = make_response(version, static_cast<beast_http::status>(p.status),
-                           "application/problem+json", p.to_json());
-  if (p.status == 401)
-    res.set(beast_http::field::www_authenticate, "Bearer realm=\"treve\"");
-  if (p.status == 503 || p.status == 429)
-    res.set(beast_http::field::retry_after, "5");
-  return res;
+  return http::problem_response(p, version, "treve");
 }
 
-Problem problem(int status, std::string slug, std::string title, std::string detail,
+Problem problem(int status, std::string_view slug, std::string title, std::string detail,
                 std::string pointer = {}) {
-  return {status, "urn:treve:problem:" + slug, std::move(title), std::move(detail),
-          std::move(pointer)};
+  return adapters::make_problem(status, slug, std::move(title), std::move(detail),
+                                std::move(pointer));
 }
 
 Problem store_unavailable(const store::StoreError& e) {
@@ -648,11 +643,8 @@ void IngestApi::delete_event(const config::Connector& connector, std::string id,
       Problem p = problem(409, "already-released", "Already released",
                           "every delivery of this event has already been released; nothing "
                           "was retracted");
-      json::value body = json::parse(p.to_json());
-      body.as_object()["deliveries"] = list(r->not_retracted);
-      auto res = make_response(version, beast_http::status::conflict, "application/problem+json",
-                               json::serialize(body));
-      return (*shared_respond)(std::move(res));
+      p.members["deliveries"] = list(r->not_retracted);
+      return (*shared_respond)(problem_response(version, p));
     }
     json::object o;
     o["source"] = source;

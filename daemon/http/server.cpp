@@ -45,17 +45,19 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/rfc7230.hpp>
+#include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/write.hpp>
-#include <boost/json/object.hpp>
-#include <boost/json/serialize.hpp>
 
 #include "daemon/core/log_field.h"
+#include "daemon/http/problem.h"
 
 namespace treve::http {
 namespace {
@@ -111,15 +113,9 @@ class LogTally {
 // An RFC 9457 problem answer; the connection is closed after it.
 Response problem(bhttp::status status, std::string_view type, std::string_view title,
                  std::string_view detail, unsigned version) {
-  const boost::json::object body{
-      {"type", std::string("urn:treve:problem:").append(type)},
-      {"title", title},
-      {"status", static_cast<int>(status)},
-      {"detail", detail},
-  };
-  Response res{status, version};
-  res.set(bhttp::field::content_type, "application/problem+json");
-  res.body() = boost::json::serialize(body);
+  Response res = problem_response(adapters::make_problem(static_cast<int>(status), type,
+                                                         std::string(title), std::string(detail)),
+                                  version, "treve");
   res.keep_alive(false);
   return res;
 }
@@ -391,8 +387,13 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_read(beast::error_code ec, std::size_t n);
   void fail_request(const beast::error_code& ec);
   void handle();
-  void on_response(Response res);
+  void on_response(Reply reply);
   void write(Response res, bool keep_alive, bool linger);
+  void write_in_pieces(Response header, NextPiece next, bool keep_alive);
+  void on_header_written(beast::error_code ec, std::size_t n);
+  void ask_piece();
+  void on_piece(Piece piece);
+  void on_piece_written(beast::error_code ec, std::size_t n);
   void on_write(beast::error_code ec, std::size_t n);
   void linger();
   void on_linger_read(beast::error_code ec, std::size_t n);
@@ -409,6 +410,12 @@ class Session : public std::enable_shared_from_this<Session> {
   bool request_keep_alive_ = false;
   bool head_request_ = false;  // the answer carries the headers of a GET, without its body
   std::optional<Response> response_;
+  // An answer sent in pieces: its header, the producer, and the piece being written.
+  std::optional<bhttp::response<bhttp::empty_body>> pieces_header_;
+  std::optional<bhttp::response_serializer<bhttp::empty_body>> pieces_serializer_;
+  NextPiece next_piece_;
+  std::string piece_;
+  bool last_piece_ = false;
   std::shared_ptr<void> hold_;  // from admit_body, until the answer is written
   std::size_t linger_bytes_ = kLingerBytes;
   bool linger_to_request_deadline_ = false;
@@ -570,13 +577,13 @@ void Session::handle() {
   // Nothing is read while the handler works; a missed deadline must not close the connection.
   stream_.expires_never();
   Respond respond = [self = shared_from_this(),
-                     answered = std::make_shared<std::atomic<bool>>(false)](Response res) {
+                     answered = std::make_shared<std::atomic<bool>>(false)](Reply reply) {
     if (answered->exchange(true)) {
       spdlog::warn("event=http.respond_called_twice: the second answer is dropped");
       return;
     }
     net::post(self->stream_.get_executor(),
-              [self, res = std::move(res)]() mutable { self->on_response(std::move(res)); });
+              [self, reply = std::move(reply)]() mutable { self->on_response(std::move(reply)); });
   };
   Request req = parser_->release();
   parser_.reset();
@@ -590,16 +597,111 @@ void Session::handle() {
   }
 }
 
-void Session::on_response(Response res) {
+void Session::on_response(Reply reply) {
   if (phase_ != Phase::handling) {  // closed by the grace deadline meanwhile
     return;
   }
+  Response& res = reply.response;
   // The handler may close the connection with `Connection: close`; it cannot keep open one that
   // the client or a stop closes.
   const bool handler_closes = bhttp::token_list(res[bhttp::field::connection]).exists("close");
   const bool keep_alive = !handler_closes && request_keep_alive_ && !listener_->stopping();
   res.version(version_);
-  write(std::move(res), keep_alive, false);
+  if (reply.next) {
+    write_in_pieces(std::move(res), std::move(reply.next), keep_alive);
+  } else {
+    write(std::move(res), keep_alive, false);
+  }
+}
+
+void Session::write_in_pieces(Response header, NextPiece next, bool keep_alive) {
+  phase_ = Phase::writing;
+  keep_alive_after_write_ = keep_alive;
+  linger_after_write_ = false;
+  bhttp::response<bhttp::empty_body> head{header.result(), header.version()};
+  for (const auto& field : header)
+    head.set(field.name_string(), field.value());
+  head.set(bhttp::field::server, listener_->options().server_name);
+  head.keep_alive(keep_alive);
+  head.chunked(true);
+  pieces_header_.emplace(std::move(head));
+  pieces_serializer_.emplace(*pieces_header_);
+  // A HEAD request gets the header only: the body is not produced at all.
+  if (!head_request_)
+    next_piece_ = std::move(next);
+  last_piece_ = false;
+  stream_.expires_after(listener_->options().write_timeout);
+  bhttp::async_write_header(
+      stream_, *pieces_serializer_,
+      beast::bind_front_handler(&Session::on_header_written, shared_from_this()));
+}
+
+void Session::on_header_written(beast::error_code ec, std::size_t) {
+  if (phase_ == Phase::closed) {
+    return;
+  }
+  if (ec) {
+    close();
+    return;
+  }
+  if (!next_piece_) {  // HEAD
+    pieces_serializer_.reset();
+    pieces_header_.reset();
+    on_write({}, 0);
+    return;
+  }
+  ask_piece();
+}
+
+void Session::ask_piece() {
+  // No deadline while the piece is produced: the producer answers once, and a closed session
+  // ignores it.
+  stream_.expires_never();
+  next_piece_([self = shared_from_this()](Piece piece) {
+    net::post(self->stream_.get_executor(),
+              [self, piece = std::move(piece)]() mutable { self->on_piece(std::move(piece)); });
+  });
+}
+
+void Session::on_piece(Piece piece) {
+  if (phase_ != Phase::writing) {  // closed meanwhile (client gone, stop's grace)
+    return;
+  }
+  if (piece.failed) {
+    // Without the last chunk the client knows the answer is incomplete.
+    close();
+    return;
+  }
+  piece_ = std::move(piece.data);
+  last_piece_ = piece.last;
+  stream_.expires_after(listener_->options().write_timeout);
+  if (!piece_.empty()) {
+    net::async_write(stream_, bhttp::make_chunk(net::buffer(piece_)),
+                     beast::bind_front_handler(&Session::on_piece_written, shared_from_this()));
+  } else {
+    on_piece_written({}, 0);
+  }
+}
+
+void Session::on_piece_written(beast::error_code ec, std::size_t) {
+  if (phase_ == Phase::closed) {
+    return;
+  }
+  if (ec) {
+    close();
+    return;
+  }
+  piece_.clear();
+  piece_.shrink_to_fit();
+  if (!last_piece_) {
+    ask_piece();
+    return;
+  }
+  next_piece_ = nullptr;
+  pieces_serializer_.reset();
+  pieces_header_.reset();
+  net::async_write(stream_, bhttp::make_chunk_last(),
+                   beast::bind_front_handler(&Session::on_write, shared_from_this()));
 }
 
 void Session::write(Response res, bool keep_alive, bool linger) {
@@ -674,6 +776,7 @@ void Session::close() {
   }
   phase_ = Phase::closed;
   hold_.reset();
+  next_piece_ = nullptr;  // the producer's state (an open read transaction) goes with it
   beast::error_code ignored;
   stream_.socket().shutdown(net::socket_base::shutdown_both, ignored);
   stream_.close();  // pending operations complete with operation_aborted

@@ -22,8 +22,32 @@ namespace treve::http {
 
 using Request = boost::beast::http::request<boost::beast::http::string_body>;
 using Response = boost::beast::http::response<boost::beast::http::string_body>;
+
+// A piece of a body sent as it is produced: `data` (written as one chunk when not empty), then
+// `last` to end the body, or `failed` to abort it (the connection is closed without the last
+// chunk, so the client sees a truncated answer rather than a short one that looks whole).
+struct Piece {
+  std::string data;
+  bool last = false;
+  bool failed = false;
+};
+// Hands the session the next piece; call exactly once, from any thread.
+using PutPiece = std::function<void(Piece)>;
+// Asked for the next piece once the previous one is written, on the session's strand: it must
+// not block there, but produce the piece elsewhere (a worker thread) and `put` it when ready.
+using NextPiece = std::function<void(PutPiece)>;
+
+// An answer: a whole response, or a response's header and a body produced piece by piece
+// (`Transfer-Encoding: chunked`), so that an answer larger than memory should hold (an audit
+// export) is never built whole. Only one piece is in memory at a time.
+struct Reply {
+  Reply(Response r) : response(std::move(r)) {}  // NOLINT: a whole response is a reply
+  Reply(Response header, NextPiece pieces) : response(std::move(header)), next(std::move(pieces)) {}
+  Response response;  // with `next`, its body is ignored
+  NextPiece next;
+};
 // Call exactly once, from any thread.
-using Respond = std::function<void(Response)>;
+using Respond = std::function<void(Reply)>;
 using Handler = std::function<void(Request&&, Respond)>;
 
 // Who sent a request, for logs: "192.0.2.7:50312", "[2001:db8::1]:50312", or "unix" for a client
@@ -46,7 +70,7 @@ struct ServerOptions {
   std::chrono::milliseconds read_timeout{10'000};
   // Time a keep-alive connection may stay idle between requests.
   std::chrono::milliseconds idle_timeout{60'000};
-  // Time allowed to write a response to a slow reader.
+  // Time allowed to write a response (or one piece of a body sent in pieces) to a slow reader.
   std::chrono::milliseconds write_timeout{10'000};
   // Largest request body accepted, decided from the request's header (target, credentials)
   // before any of the body is read; larger ones get 413.

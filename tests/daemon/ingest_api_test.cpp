@@ -68,7 +68,7 @@ class IngestApiTest : public ::testing::Test {
     req.prepare_payload();
     std::promise<http::Response> answer;
     api_->handle({"127.0.0.1:40000"}, std::move(req),
-                 [&](http::Response r) { answer.set_value(std::move(r)); });
+                 [&](http::Reply r) { answer.set_value(std::move(r.response)); });
     return answer.get_future().get();
   }
 

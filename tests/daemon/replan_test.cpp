@@ -70,7 +70,7 @@ class ReplanTest : public ::testing::Test {
     req.prepare_payload();
     std::promise<http::Response> answer;
     api_->handle({"127.0.0.1:40000"}, std::move(req),
-                 [&](http::Response r) { answer.set_value(std::move(r)); });
+                 [&](http::Reply r) { answer.set_value(std::move(r.response)); });
     ASSERT_EQ(answer.get_future().get().result_int(), 202);
   }
 

@@ -302,7 +302,10 @@ TEST_F(AdminApi, ThePreviewSaysInFrenchWhenAMessageWouldArrive) {
   EXPECT_THAT(summary, ::testing::StartsWith("Un message envoyé le vendredi 27 novembre "));
   EXPECT_THAT(summary, HasSubstr(" à 22:00 serait remis lundi 30 novembre "));
   EXPECT_THAT(summary, ::testing::EndsWith(" à 07:00 (fenêtre du week-end)"));
-  EXPECT_GE(o.at("quiet").as_array().size(), 2u);
+  ASSERT_GE(o.at("quiet").as_array().size(), 2u);
+  // Each quiet interval is labelled with what makes it quiet, not with its dates again.
+  EXPECT_EQ(o.at("quiet").as_array()[0].at("label").as_string(), "fenêtre du week-end");
+  EXPECT_EQ(o.at("quiet").as_array()[0].at("start").as_string(), "2026-11-27T20:00:00+01:00");
   // The page itself, with no external resource.
   HttpClient page(daemon_.admin_port());
   auto html = page.request(bhttp::verb::get, "/");
