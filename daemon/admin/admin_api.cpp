@@ -19,6 +19,7 @@
 
 #include "daemon/admin/assets.h"
 #include "daemon/admin/french.h"
+#include "daemon/admin/messages_fr.h"
 #include "daemon/audit/report.h"
 #include "daemon/audit/trail.h"
 #include "daemon/config/ics_calendar.h"
@@ -187,6 +188,15 @@ std::size_t characters(std::string_view utf8) {
   }));
 }
 
+// An entry of a problem's `errors`: the diagnostic's code, its French text for the page and its
+// English one (check-config's words).
+json::object error_entry(std::string pointer, const config::Diagnostic& d) {
+  return json::object{{"pointer", std::move(pointer)},
+                      {"code", config::code_id(d.code)},
+                      {"detail", message_fr(d)},
+                      {"detail_en", config::message_en(d)}};
+}
+
 // The errors of a policy document's window names longer than the page lets one type, as
 // invalid-policy lists them (a name of the wrong type is the configuration's to report).
 json::array too_long_names(const json::object& policy) {
@@ -203,11 +213,10 @@ json::array too_long_names(const json::object& policy) {
     const std::size_t n = characters(name->as_string());
     if (n <= kMaxWindowName)
       continue;
-    errors.push_back(json::object{
-        {"pointer", "/policy/quiet/" + std::to_string(i) + "/name"},
-        {"detail", french_too_long(LimitedText::window_name, kMaxWindowName, n)},
-        {"detail_en", "a window's name must be at most " + std::to_string(kMaxWindowName) +
-                          " characters, got " + std::to_string(n)}});
+    errors.push_back(error_entry(
+        "/policy/quiet/" + std::to_string(i) + "/name",
+        config::Diagnostic{.code = config::Code::window_name_too_long,
+                           .args = {std::to_string(kMaxWindowName), std::to_string(n)}}));
   }
   return errors;
 }
@@ -217,12 +226,10 @@ std::optional<Answer> too_long_comment(std::string_view comment) {
   const std::size_t n = characters(comment);
   if (n <= kMaxComment)
     return std::nullopt;
-  const std::string english = "\"comment\" must be at most " + std::to_string(kMaxComment) +
-                              " characters, got " + std::to_string(n);
-  json::array errors{json::object{{"pointer", "/comment"},
-                                  {"detail", french_too_long(LimitedText::comment, kMaxComment, n)},
-                                  {"detail_en", english}}};
-  return problem(400, "invalid-field", "Invalid field", english,
+  const config::Diagnostic d{.code = config::Code::comment_too_long,
+                             .args = {std::to_string(kMaxComment), std::to_string(n)}};
+  json::array errors{error_entry("/comment", d)};
+  return problem(400, "invalid-field", "Invalid field", config::message_en(d),
                  {{"pointer", "/comment"}, {"errors", std::move(errors)}});
 }
 
@@ -589,8 +596,7 @@ struct AdminApi::Impl {
         const std::string pointer = config::policy_pointer(e.key, uai);
         if (pointer.empty())
           continue;
-        errors.push_back(json::object{
-            {"pointer", pointer}, {"detail", french_error(e.message)}, {"detail_en", e.message}});
+        errors.push_back(error_entry(pointer, e));
       }
       if (errors.empty()) {
         spdlog::error("event=admin.configuration_invalid error={}",
@@ -918,8 +924,11 @@ struct AdminApi::Impl {
   Answer ics(const Call& call) {
     auto imported = config::parse_ics_closed_days(call.req.body());
     if (!imported) {
-      return problem(400, "invalid-calendar", "Invalid calendar", imported.error(),
-                     {{"pointer", ""}});
+      const config::Diagnostic& e = imported.error();
+      return problem(400, "invalid-calendar", "Invalid calendar", config::message_en(e),
+                     {{"pointer", ""},
+                      {"code", config::code_id(e.code)},
+                      {"errors", json::array{error_entry("", e)}}});
     }
     json::array closed;
     for (const auto& r : imported->ranges) {
@@ -930,7 +939,16 @@ struct AdminApi::Impl {
     json::object o;
     o["closed"] = std::move(closed);
     o["ignored"] = imported->warnings.size();
-    o["warnings"] = json::value_from(imported->warnings);
+    json::array warnings;
+    json::array details;
+    for (const auto& w : imported->warnings) {
+      warnings.emplace_back(config::message_en(w));
+      details.push_back(json::object{{"code", config::code_id(w.code)},
+                                     {"detail", message_fr(w)},
+                                     {"detail_en", config::message_en(w)}});
+    }
+    o["warnings"] = std::move(warnings);
+    o["warning_details"] = std::move(details);
     return json_answer(200, o);
   }
 

@@ -1,8 +1,8 @@
 // What the admin page says in French: instants ("lundi 30 novembre à 07:00"), the cause of a
-// quiet time ("fenêtre du week-end", "jour férié (Noël)"), and the preview's sentence.
+// quiet time ("fenêtre du week-end", "jour férié (Noël)"), and the preview's sentence. The French of
+// configuration and .ics diagnostics is messages_fr.h's.
 #pragma once
 
-#include <cstddef>
 #include <string>
 
 #include "policy/decision.h"
@@ -25,15 +25,5 @@ std::string french_causes(const policy::EstablishmentRules& rules, const policy:
 std::string french_summary(const policy::EstablishmentPolicy& policy,
                            const policy::DeliveryDecision& d, policy::Category category,
                            policy::Instant at, policy::Instant now);
-
-// A configuration error's message about a policy key, in French for the page; the message
-// itself when it has no translation.
-std::string french_error(const std::string& message);
-
-// Texts the API limits in length, as the page's fields do.
-enum class LimitedText { window_name, comment };
-
-// Why such a text is refused, in French: "le nom ne peut dépasser 64 caractères (65 reçus)".
-std::string french_too_long(LimitedText what, std::size_t limit, std::size_t got);
 
 }  // namespace treve::admin

@@ -25,13 +25,6 @@
 
 namespace treve::config {
 
-std::string ConfigError::to_string() const {
-  std::string out = file + ":" + std::to_string(line) + ": ";
-  if (!key.empty())
-    out += key + ": ";
-  return out + message;
-}
-
 bool Sink::takes(std::string_view source, policy::Category category, policy::Role role) const {
   if (!sources.empty() && std::find(sources.begin(), sources.end(), source) == sources.end()) {
     return false;
@@ -75,12 +68,20 @@ class Checker {
  public:
   explicit Checker(std::string file) : file_(std::move(file)) {}
 
-  void error(const toml::node* node, const std::string& key, std::string message) {
+  void error(const toml::node* node, const std::string& key, Code code,
+             std::vector<std::string> args = {}) {
     int line = node ? static_cast<int>(node->source().begin.line) : 0;
-    errors_.push_back({file_, line, key, std::move(message)});
+    error_at(line, key, code, std::move(args));
   }
-  void error_at(int line, const std::string& key, std::string message) {
-    errors_.push_back({file_, line, key, std::move(message)});
+  void error_at(int line, const std::string& key, Code code, std::vector<std::string> args = {}) {
+    errors_.push_back({code, file_, line, key, std::move(args)});
+  }
+  // An error whose code and arguments come from elsewhere (an .ics calendar), placed here.
+  void error(const toml::node* node, const std::string& key, Diagnostic d) {
+    d.file = file_;
+    d.line = node ? static_cast<int>(node->source().begin.line) : 0;
+    d.key = key;
+    errors_.push_back(std::move(d));
   }
 
   // Reports every key of `table` neither in `allowed` nor in `unlisted` (accepted, but not
@@ -98,8 +99,8 @@ class Checker {
           expected += ", ";
         expected += a;
       }
-      errors_.push_back({file_, static_cast<int>(k.source().begin.line), join(prefix, k.str()),
-                         "unknown key; expected one of: " + expected});
+      error_at(static_cast<int>(k.source().begin.line), join(prefix, k.str()), Code::unknown_key,
+               {expected});
     }
   }
 
@@ -108,7 +109,7 @@ class Checker {
       return std::nullopt;
     if (auto s = node->value<std::string>(); s && node->is_string())
       return *s;
-    error(node, key, "must be a string");
+    error(node, key, Code::must_be_string);
     return std::nullopt;
   }
 
@@ -117,7 +118,7 @@ class Checker {
       return std::nullopt;
     if (node->is_boolean())
       return node->value<bool>();
-    error(node, key, "must be true or false");
+    error(node, key, Code::must_be_bool);
     return std::nullopt;
   }
 
@@ -128,14 +129,14 @@ class Checker {
       return std::nullopt;
     const toml::array* arr = node->as_array();
     if (!arr) {
-      error(node, key, "must be an array of strings");
+      error(node, key, Code::must_be_string_array);
       return std::nullopt;
     }
     std::vector<std::pair<std::string, const toml::node*>> out;
     for (std::size_t i = 0; i < arr->size(); ++i) {
       const toml::node& el = *arr->get(i);
       if (!el.is_string()) {
-        error(&el, key + "[" + std::to_string(i) + "]", "must be a string");
+        error(&el, key + "[" + std::to_string(i) + "]", Code::must_be_string);
         continue;
       }
       out.emplace_back(*el.value<std::string>(), &el);
@@ -320,8 +321,8 @@ class Loader {
     try {
       doc = toml::parse(text, path_);
     } catch (const toml::parse_error& e) {
-      check_.error_at(static_cast<int>(e.source().begin.line), "",
-                      "TOML syntax error: " + std::string(e.description()));
+      check_.error_at(static_cast<int>(e.source().begin.line), "", Code::toml_syntax,
+                      {std::string(e.description())});
       return std::unexpected(check_.take());
     }
     auto config = std::make_shared<Config>();
@@ -351,16 +352,14 @@ class Loader {
       if (zone) {
         region_zones[r] = *zone;
       } else if (zone.error().unknown) {
-        check_.error_at(0, "",
-                        "time zone " + std::string(name) +
-                            " is missing from the system's tz database (install tzdata)");
+        check_.error_at(0, "", Code::tz_data_missing, {std::string(name)});
       } else {
-        check_.error_at(0, "", "time zone " + std::string(name) + ": " + zone.error().message);
+        check_.error_at(0, "", Code::tz_data_unreadable, {std::string(name), zone.error().message});
       }
     }
     // The zone of audit records' local times and of the log, read now like the others.
     if (auto utc = find_zone("UTC"); !utc && !utc.error().unknown) {
-      check_.error_at(0, "", "time zone UTC: " + utc.error().message);
+      check_.error_at(0, "", Code::tz_data_unreadable, {"UTC", utc.error().message});
     }
 
     EstablishmentRules base;
@@ -375,12 +374,12 @@ class Loader {
         int line = static_cast<int>(k.source().begin.line);
         auto uai = policy::parse_uai(k.str());
         if (!uai) {
-          check_.error_at(line, key, uai.error());
+          check_.error_at(line, key, Code::bad_uai, {std::string(k.str()), uai.error()});
           continue;
         }
         const toml::table* et = v.as_table();
         if (!et) {
-          check_.error(&v, key, "must be a table");
+          check_.error(&v, key, Code::must_be_table);
           continue;
         }
         PolicyOverrides o = overrides(*et, key);
@@ -417,7 +416,7 @@ class Loader {
       return nullptr;
     if (const toml::table* t = n->as_table())
       return t;
-    check_.error(n, Checker::join(prefix, key), "must be a table");
+    check_.error(n, Checker::join(prefix, key), Code::must_be_table);
     return nullptr;
   }
 
@@ -431,7 +430,7 @@ class Loader {
          "max_bytes_in_flight_per_connector", "max_bytes_in_flight", "pseudonym_key"});
     if (auto s = check_.string(t->get("pseudonym_key"), "server.pseudonym_key")) {
       if (s->empty() || s->front() != '/') {
-        check_.error(t->get("pseudonym_key"), "server.pseudonym_key", "must be an absolute path");
+        check_.error(t->get("pseudonym_key"), "server.pseudonym_key", Code::must_be_absolute_path);
       }
       config.server.pseudonym_key = *s;
     }
@@ -442,8 +441,8 @@ class Loader {
         continue;
       auto v = n->value<std::int64_t>();
       if (!n->is_integer() || !v || *v < 1024 || *v > (1LL << 30)) {
-        check_.error(n, std::string("server.") + key,
-                     "must be a whole number of bytes between 1024 and 1073741824");
+        check_.error(n, std::string("server.") + key, Code::bytes_out_of_range,
+                     {"1024", "1073741824"});
         continue;
       }
       *target = static_cast<std::size_t>(*v);
@@ -451,28 +450,24 @@ class Loader {
     in_flight(*t, config.server);
     if (auto s = check_.string(t->get("listen"), "server.listen")) {
       if (!valid_listen(*s, false)) {
-        check_.error(t->get("listen"), "server.listen",
-                     "expected HOST:PORT such as \"127.0.0.1:2007\", got \"" + *s + "\"");
+        check_.error(t->get("listen"), "server.listen", Code::bad_listen, {*s});
       }
       config.server.listen = *s;
     }
     if (auto s = check_.string(t->get("admin_listen"), "server.admin_listen")) {
       if (!valid_listen(*s, true)) {
-        check_.error(t->get("admin_listen"), "server.admin_listen",
-                     "expected HOST:PORT or \"unix:/path/to/socket\", got \"" + *s + "\"");
+        check_.error(t->get("admin_listen"), "server.admin_listen", Code::bad_admin_listen, {*s});
       }
       config.server.admin_listen = *s;
     }
     if (auto s = check_.string(t->get("state_dir"), "server.state_dir")) {
       if (s->empty())
-        check_.error(t->get("state_dir"), "server.state_dir", "must not be empty");
+        check_.error(t->get("state_dir"), "server.state_dir", Code::must_not_be_empty);
       config.server.state_dir = *s;
     }
     if (config.server.listen == config.server.admin_listen) {
       const toml::node* at = t->get("admin_listen") ? t->get("admin_listen") : t->get("listen");
-      check_.error(at, "server.admin_listen",
-                   "must differ from server.listen: the admin API never shares the ingest "
-                   "listener");
+      check_.error(at, "server.admin_listen", Code::same_listeners);
     }
   }
 
@@ -486,20 +481,24 @@ class Loader {
     if (const toml::node* n = t->get("max_page_count")) {
       auto v = n->value<std::int64_t>();
       if (!n->is_integer() || !v || *v < 1 || *v > 1'000'000'000) {
-        check_.error(n, "testing.max_page_count",
-                     "must be a whole number of pages between 1 and 1000000000");
+        check_.error(n, "testing.max_page_count", Code::pages_out_of_range);
       } else {
         config.testing.max_page_count = *v;
       }
     }
-    warnings_.push_back(path_ + ":" + std::to_string(t->source().begin.line) +
-                        ": testing: test hooks are in use; never in production");
+    warn(t, "testing", Code::test_hooks_in_use);
 #else
     (void)config;
-    check_.error(t, "testing",
-                 "this trêve was built without test hooks (CMake option TREVE_TESTING): the "
-                 "[testing] table is for trêve's own tests");
+    check_.error(t, "testing", Code::no_test_hooks);
 #endif
+  }
+
+  // A warning at `node`'s line, in English (Config::warnings are for the log and check-config).
+  void warn(const toml::node* node, const std::string& key, Code code,
+            std::vector<std::string> args = {}) {
+    warnings_.push_back(
+        render_en(Diagnostic{code, path_, node ? static_cast<int>(node->source().begin.line) : 0,
+                             key, std::move(args)}));
   }
 
   // A file the configuration read, for its digest: absolute, each once.
@@ -518,8 +517,8 @@ class Loader {
         return std::nullopt;
       auto v = n->value<std::int64_t>();
       if (!n->is_integer() || !v || *v < 1024 || *v > (1LL << 36)) {
-        check_.error(n, std::string("server.") + key,
-                     "must be a whole number of bytes between 1024 and 68719476736");
+        check_.error(n, std::string("server.") + key, Code::bytes_out_of_range,
+                     {"1024", "68719476736"});
         return 0;  // reported here: the checks below are skipped
       }
       return static_cast<std::size_t>(*v);
@@ -540,16 +539,14 @@ class Loader {
       check_.error(
           per_connector ? t.get("max_bytes_in_flight_per_connector") : t.get("max_bytes_in_flight"),
           per_connector ? "server.max_bytes_in_flight_per_connector" : "server.max_bytes_in_flight",
-          "must be at least " + std::to_string(largest) +
-              " (the larger of server.max_body_bytes and server.max_batch_body_bytes): "
-              "a request that large could never be accepted");
+          Code::in_flight_below_request, {std::to_string(largest)});
     } else if (server.max_bytes_in_flight < server.max_bytes_in_flight_per_connector) {
       check_.error(
           total ? t.get("max_bytes_in_flight") : t.get("max_bytes_in_flight_per_connector"),
           total ? "server.max_bytes_in_flight" : "server.max_bytes_in_flight_per_connector",
-          "server.max_bytes_in_flight (" + std::to_string(server.max_bytes_in_flight) +
-              ") must be at least server.max_bytes_in_flight_per_connector (" +
-              std::to_string(server.max_bytes_in_flight_per_connector) + ")");
+          Code::in_flight_below_connector,
+          {std::to_string(server.max_bytes_in_flight),
+           std::to_string(server.max_bytes_in_flight_per_connector)});
     }
   }
 
@@ -563,10 +560,8 @@ class Loader {
         return;
       auto d = parse_duration_ms(*str, max_days);
       if (!d || *d < std::chrono::hours{24 * min_days} || d->count() % 86'400'000 != 0) {
-        check_.error(n, key,
-                     "expected a whole number of days between " + std::to_string(min_days) +
-                         "d and " + std::to_string(max_days) + "d such as \"365d\", got \"" + *str +
-                         "\"");
+        check_.error(n, key, Code::bad_days,
+                     {std::to_string(min_days), std::to_string(max_days), *str});
         return;
       }
       target = *d;
@@ -577,8 +572,7 @@ class Loader {
       if (const toml::node* n = t->get("head_log_every")) {
         auto v = n->value<std::int64_t>();
         if (!n->is_integer() || !v || *v < 0 || *v > 100'000'000) {
-          check_.error(n, "audit.head_log_every",
-                       "must be a whole number of records between 0 (never) and 100000000");
+          check_.error(n, "audit.head_log_every", Code::records_out_of_range);
         } else {
           config.audit.head_log_every = *v;
         }
@@ -587,10 +581,7 @@ class Loader {
       const long long retention_days = config.audit.retention.count() / kDay;
       if (const toml::node* n = t->get("retention");
           n && (retention_days < 183 || retention_days > 366)) {
-        warnings_.push_back(path_ + ":" + std::to_string(n->source().begin.line) +
-                            ": audit.retention: " + std::to_string(retention_days) +
-                            " days is outside the six months to one year the CNIL recommends for "
-                            "logs (délibération 2021-122)");
+        warn(n, "audit.retention", Code::retention_outside_cnil, {std::to_string(retention_days)});
       }
     }
     if (const toml::table* t = table_at(doc, "events")) {
@@ -623,10 +614,7 @@ class Loader {
       if (auto c = policy::parse_category(name)) {
         mask |= static_cast<std::uint16_t>(1u << static_cast<unsigned>(*c));
       } else {
-        check_.error(el, key + "[" + std::to_string(i) + "]",
-                     "unknown category \"" + name +
-                         "\"; expected one of: message, grade, homework, blog, news, schedule, "
-                         "absence, alert, other");
+        check_.error(el, key + "[" + std::to_string(i) + "]", Code::unknown_category, {name});
       }
     }
     return mask;
@@ -643,8 +631,7 @@ class Loader {
       if (auto r = policy::parse_role(name)) {
         mask |= static_cast<std::uint8_t>(1u << static_cast<unsigned>(*r));
       } else {
-        check_.error(el, key + "[" + std::to_string(i) + "]",
-                     "unknown role \"" + name + "\"; expected student, parent or staff");
+        check_.error(el, key + "[" + std::to_string(i) + "]", Code::unknown_role, {name});
       }
     }
     return mask;
@@ -660,12 +647,10 @@ class Loader {
       if (z) {
         o.zone = *z;
       } else if (z.error().unknown) {
-        check_.error(t.get("timezone"), prefix + ".timezone",
-                     "unknown time zone \"" + *s + "\" (expected an IANA name such as " +
-                         "\"Europe/Paris\")");
+        check_.error(t.get("timezone"), prefix + ".timezone", Code::unknown_zone, {*s});
       } else {
-        check_.error(t.get("timezone"), prefix + ".timezone",
-                     "time zone \"" + *s + "\": " + z.error().message);
+        check_.error(t.get("timezone"), prefix + ".timezone", Code::zone_unreadable,
+                     {*s, z.error().message});
       }
     }
     if (auto s = check_.string(t.get("parent_grade_delay"), prefix + ".parent_grade_delay")) {
@@ -673,9 +658,7 @@ class Loader {
         o.parent_grade_delay = *d;
       } else {
         check_.error(t.get("parent_grade_delay"), prefix + ".parent_grade_delay",
-                     "expected a duration of at most 366d such as \"0\", \"24h\", \"72h\" or "
-                     "\"7d\", got \"" +
-                         *s + "\"");
+                     Code::bad_grade_delay, {*s});
       }
     }
     if (auto mask = category_mask(t.get("urgent_categories"), prefix + ".urgent_categories")) {
@@ -689,8 +672,8 @@ class Loader {
         if (name == "fr-public") {
           o.public_holidays = true;
         } else {
-          check_.error(node, hkey + "[" + std::to_string(i) + "]",
-                       "unknown holiday set \"" + name + "\"; the built-in set is \"fr-public\"");
+          check_.error(node, hkey + "[" + std::to_string(i) + "]", Code::unknown_holiday_set,
+                       {name});
         }
       }
     }
@@ -703,10 +686,7 @@ class Loader {
         if (auto c = closed_entry(text)) {
           o.closed.push_back(*c);
         } else {
-          check_.error(node, ckey + "[" + std::to_string(i) + "]",
-                       "expected a date \"YYYY-MM-DD\" or a range \"YYYY-MM-DD..YYYY-MM-DD\" "
-                       "(first <= last), got \"" +
-                           text + "\"");
+          check_.error(node, ckey + "[" + std::to_string(i) + "]", Code::bad_closed_date, {text});
         }
       }
     }
@@ -727,7 +707,7 @@ class Loader {
                               r.label + " (" + range + ")"});
         }
         for (const auto& w : imported->warnings)
-          warnings_.push_back(p.string() + ": " + w);
+          warnings_.push_back(p.string() + ": " + render_en(w));
       }
     }
     return o;
@@ -751,7 +731,7 @@ class Loader {
   std::optional<std::vector<QuietWindow>> windows(const toml::node& node, const std::string& key) {
     const toml::array* arr = node.as_array();
     if (!arr || (!arr->empty() && !arr->is_array_of_tables())) {
-      check_.error(&node, key, "must be an array of tables ([[" + key + "]])");
+      check_.error(&node, key, Code::must_be_table_array, {key});
       return std::nullopt;
     }
     std::vector<QuietWindow> out;
@@ -764,17 +744,14 @@ class Loader {
       bool window_ok = true;
       if (auto list = check_.strings(w.get("days"), wkey + ".days")) {
         if (list->empty()) {
-          check_.error(w.get("days"), wkey + ".days", "must name at least one day");
+          check_.error(w.get("days"), wkey + ".days", Code::no_day);
           window_ok = false;
         }
         for (std::size_t d = 0; d < list->size(); ++d) {
           const auto& [name, dn] = (*list)[d];
           auto wd = policy::parse_weekday_key(name);
           if (!wd) {
-            check_.error(dn, wkey + ".days[" + std::to_string(d) + "]",
-                         "unknown day \"" + name +
-                             "\"; expected mon, tue, wed, thu, fri, sat or "
-                             "sun");
+            check_.error(dn, wkey + ".days[" + std::to_string(d) + "]", Code::unknown_day, {name});
             window_ok = false;
             continue;
           }
@@ -782,7 +759,7 @@ class Loader {
         }
       } else {
         if (!w.get("days"))
-          check_.error(&w, wkey, "missing key \"days\"");
+          check_.error(&w, wkey, Code::missing_key, {"days"});
         window_ok = false;
       }
       for (auto [field, target] : {std::pair{"start", &window.start}, {"end", &window.end}}) {
@@ -790,13 +767,12 @@ class Loader {
           if (auto m = parse_hhmm(*s)) {
             *target = *m;
           } else {
-            check_.error(w.get(field), wkey + "." + field,
-                         "expected a time \"HH:MM\" (00:00 to 23:59), got \"" + *s + "\"");
+            check_.error(w.get(field), wkey + "." + field, Code::bad_time, {*s});
             window_ok = false;
           }
         } else {
           if (!w.get(field))
-            check_.error(&w, wkey, "missing key \"" + std::string(field) + "\"");
+            check_.error(&w, wkey, Code::missing_key, {field});
           window_ok = false;
         }
       }
@@ -804,8 +780,7 @@ class Loader {
         if (auto wd = policy::parse_weekday_key(*s)) {
           window.end_day = *wd;
         } else {
-          check_.error(w.get("end_day"), wkey + ".end_day",
-                       "unknown day \"" + *s + "\"; expected mon, tue, wed, thu, fri, sat or sun");
+          check_.error(w.get("end_day"), wkey + ".end_day", Code::unknown_day, {*s});
           window_ok = false;
         }
       }
@@ -818,13 +793,11 @@ class Loader {
     if (!ok)
       return std::nullopt;
     if (out.empty()) {
-      check_.error(&node, key,
-                   "must hold at least one window (an establishment without quiet windows "
-                   "would never protect anyone)");
+      check_.error(&node, key, Code::no_window);
       return std::nullopt;
     }
     if (policy::windows_cover_whole_week(out)) {
-      check_.error(&node, key, "the windows cover the whole week: nothing would ever be released");
+      check_.error(&node, key, Code::windows_cover_week);
       return std::nullopt;
     }
     return out;
@@ -838,8 +811,7 @@ class Loader {
       return out;
     const toml::array* arr = n->as_array();
     if (!arr || (!arr->empty() && !arr->is_array_of_tables())) {
-      check_.error(n, std::string(name),
-                   "must be an array of tables ([[" + std::string(name) + "]])");
+      check_.error(n, std::string(name), Code::must_be_table_array, {std::string(name)});
       return out;
     }
     for (std::size_t i = 0; i < arr->size(); ++i)
@@ -852,7 +824,7 @@ class Loader {
                                       std::string_view key) {
     const toml::node* n = t.get(key);
     if (!n) {
-      check_.error(&t, prefix, "missing key \"" + std::string(key) + "\"");
+      check_.error(&t, prefix, Code::missing_key, {std::string(key)});
       return std::nullopt;
     }
     return check_.string(n, prefix + "." + std::string(key));
@@ -865,11 +837,9 @@ class Loader {
     if (!s)
       return {};
     if (!valid_name(*s)) {
-      check_.error(t.get("name"), prefix + ".name",
-                   "must be 1 to 64 characters among a-z, 0-9, '-' and '_'");
+      check_.error(t.get("name"), prefix + ".name", Code::bad_name);
     } else if (!names.insert(*s).second) {
-      check_.error(t.get("name"), prefix + ".name",
-                   "duplicate " + std::string(kind) + " name \"" + *s + "\"");
+      check_.error(t.get("name"), prefix + ".name", Code::duplicate_name, {std::string(kind), *s});
     }
     return *s;
   }
@@ -885,12 +855,11 @@ class Loader {
       boost::system::error_code ec;
       boost::json::value v = boost::json::parse(p.json, ec);
       if (ec || !v.is_object()) {
-        check_.error_at(0, key, "must be a JSON object");
+        check_.error_at(0, key, Code::must_be_json_object);
         continue;
       }
       if (v.as_object().contains("closed_ics")) {
-        check_.error_at(0, key + ".closed_ics",
-                        "not accepted here: import the calendar's days into \"closed\"");
+        check_.error_at(0, key + ".closed_ics", Code::closed_ics_not_accepted);
         continue;
       }
       auto table = json_to_toml(v.as_object(), key);
@@ -941,7 +910,7 @@ class Loader {
     else if (v.is_double())
       put(v.as_double());
     else
-      check_.error_at(0, key, "must not be null");
+      check_.error_at(0, key, Code::must_not_be_null);
   }
 
   void admins(const toml::table& doc, Config& config) {
@@ -954,9 +923,9 @@ class Loader {
       Admin a;
       if (auto s = required(t, key, "name")) {
         if (s->empty() || s->size() > 200) {
-          check_.error(t.get("name"), key + ".name", "must be 1 to 200 characters");
+          check_.error(t.get("name"), key + ".name", Code::bad_admin_name);
         } else if (!names.insert(*s).second) {
-          check_.error(t.get("name"), key + ".name", "another admin has this name");
+          check_.error(t.get("name"), key + ".name", Code::duplicate_admin_name);
         }
         a.name = *s;
       }
@@ -964,12 +933,9 @@ class Loader {
         if (s->size() != 64 || !std::all_of(s->begin(), s->end(), [](char ch) {
               return std::isdigit(static_cast<unsigned char>(ch)) || (ch >= 'a' && ch <= 'f');
             })) {
-          check_.error(t.get("token_sha256"), key + ".token_sha256",
-                       "must be the SHA-256 of the token as 64 lower-case hex digits (never the "
-                       "token itself)");
+          check_.error(t.get("token_sha256"), key + ".token_sha256", Code::bad_token_digest);
         } else if (!tokens.insert(*s).second) {
-          check_.error(t.get("token_sha256"), key + ".token_sha256",
-                       "another admin has this token");
+          check_.error(t.get("token_sha256"), key + ".token_sha256", Code::duplicate_admin_token);
         }
         a.token_sha256 = *s;
       }
@@ -979,23 +945,23 @@ class Loader {
         } else if (*s == "auditor") {
           a.role = Admin::Role::auditor;
         } else {
-          check_.error(t.get("role"), key + ".role",
-                       "must be \"admin\" (may edit policy) or \"auditor\" (may only read)");
+          check_.error(t.get("role"), key + ".role", Code::bad_admin_role);
         }
       }
       const toml::node* scope = t.get("scope");
       if (!scope) {
-        check_.error(&t, key, "missing key \"scope\" (a list of UAIs, or \"*\")");
+        check_.error(&t, key, Code::missing_scope);
       } else if (scope->is_string()) {
         if (scope->value<std::string>() == "*")
           a.every_establishment = true;
         else
-          check_.error(scope, key + ".scope", "must be a list of UAIs, or \"*\"");
+          check_.error(scope, key + ".scope", Code::bad_scope);
       } else if (auto list = check_.strings(scope, key + ".scope")) {
         for (std::size_t j = 0; j < list->size(); ++j) {
           auto uai = policy::parse_uai((*list)[j].first);
           if (!uai) {
-            check_.error((*list)[j].second, key + ".scope[" + std::to_string(j) + "]", uai.error());
+            check_.error((*list)[j].second, key + ".scope[" + std::to_string(j) + "]",
+                         Code::bad_uai, {(*list)[j].first, uai.error()});
             continue;
           }
           a.scope.push_back(uai->code);
@@ -1018,9 +984,7 @@ class Loader {
         if (s->size() != 64 || !std::all_of(s->begin(), s->end(), [](char ch) {
               return std::isdigit(static_cast<unsigned char>(ch)) || (ch >= 'a' && ch <= 'f');
             })) {
-          check_.error(t.get("token_sha256"), key + ".token_sha256",
-                       "must be the SHA-256 of the token as 64 lower-case hex digits (never the "
-                       "token itself)");
+          check_.error(t.get("token_sha256"), key + ".token_sha256", Code::bad_token_digest);
         }
         c.token_sha256 = *s;
       }
@@ -1045,12 +1009,9 @@ class Loader {
       s.name = unique_name(t, key, "sink", names);
       if (auto v = required(t, key, "type")) {
         if (*v == "fcm" || *v == "smtp") {
-          check_.error(
-              t.get("type"), key + ".type",
-              "sink type \"" + *v + "\" is not available in this version of trêve; use webhook");
+          check_.error(t.get("type"), key + ".type", Code::sink_type_unavailable, {*v});
         } else if (*v != "webhook") {
-          check_.error(t.get("type"), key + ".type",
-                       "unknown sink type \"" + *v + "\"; expected webhook");
+          check_.error(t.get("type"), key + ".type", Code::unknown_sink_type, {*v});
         }
         s.type = *v;
       }
@@ -1059,8 +1020,7 @@ class Loader {
         bool smtp = v->starts_with("smtp://") || v->starts_with("smtps://");
         if ((s.type == "smtp" && !smtp) || (s.type != "smtp" && !http)) {
           check_.error(t.get("url"), key + ".url",
-                       s.type == "smtp" ? "must be an smtp:// or smtps:// URL"
-                                        : "must be an http:// or https:// URL");
+                       s.type == "smtp" ? Code::bad_smtp_url : Code::bad_http_url);
         }
         s.url = *v;
       }
@@ -1068,9 +1028,7 @@ class Loader {
         s.secret_file = *v;
         s.secret = read_secret(t.get("secret_file"), key + ".secret_file", *v);
       } else if (s.type == "webhook" && !t.get("secret_file")) {
-        check_.error(&t, key,
-                     "missing key \"secret_file\": webhook requests are always signed (a file "
-                     "holding a Standard Webhooks secret \"whsec_<base64>\")");
+        check_.error(&t, key, Code::missing_secret_file);
       }
       sending(t, key, s);
       if (auto list = check_.strings(t.get("sources"), key + ".sources")) {
@@ -1083,9 +1041,8 @@ class Loader {
         s.roles = *mask;
       if (auto b = check_.boolean(t.get("default"), key + ".default")) {
         if (*b && default_line) {
-          check_.error(t.get("default"), key + ".default",
-                       "only one sink may be the default (another is at line " +
-                           std::to_string(default_line) + ")");
+          check_.error(t.get("default"), key + ".default", Code::second_default_sink,
+                       {std::to_string(default_line)});
         }
         if (*b)
           default_line = static_cast<int>(t.get("default")->source().begin.line);
@@ -1104,20 +1061,18 @@ class Loader {
     std::ifstream in(p);
     std::string line;
     if (!in || !std::getline(in, line)) {
-      check_.error(n, key, "cannot read the secret file " + p.string());
+      check_.error(n, key, Code::secret_unreadable, {p.string()});
       return {};
     }
     while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
       line.pop_back();
     if (auto signer = adapters::WebhookSigner::from_secret(line); !signer) {
-      check_.error(n, key, p.string() + ": " + signer.error());
+      check_.error(n, key, Code::bad_secret, {p.string(), signer.error()});
       return {};
     }
     referenced(p);
-    if (auto w = secret_mode_warning(p)) {
-      warnings_.push_back(path_ + ":" + std::to_string(n->source().begin.line) + ": " + key + ": " +
-                          *w);
-    }
+    if (auto w = secret_mode_warning(p))
+      warn(n, key, w->first, std::move(w->second));
     return line;
   }
 
@@ -1125,22 +1080,24 @@ class Loader {
   // others: always said. Readable by its group: said unless root owns the file, since a
   // root-owned file readable by the service's group (root:treve 0640) is how the service reads
   // a secret it may not change (docs/operations.md).
-  static std::optional<std::string> secret_mode_warning(const std::filesystem::path& p) {
+  static std::optional<std::pair<Code, std::vector<std::string>>> secret_mode_warning(
+      const std::filesystem::path& p) {
     struct stat st {};
     if (::stat(p.c_str(), &st) != 0)
       return std::nullopt;
     const unsigned mode = st.st_mode & 07777;
     char octal[8];
     std::snprintf(octal, sizeof octal, "%04o", mode);
-    const std::string fix = st.st_uid == 0
-                                ? "chmod 600 it (or 640 with the service's group, owned by root)"
-                                : "chmod 600 it";
-    if (mode & S_IROTH)
-      return p.string() + " is readable by others (mode " + octal + "); " + fix;
+    if (mode & S_IROTH) {
+      return std::pair{
+          st.st_uid == 0 ? Code::secret_readable_by_others_root : Code::secret_readable_by_others,
+          std::vector<std::string>{p.string(), octal}};
+    }
     if ((mode & S_IRGRP) && st.st_uid != 0) {
       const group* g = ::getgrgid(st.st_gid);
       const std::string name = g ? g->gr_name : std::to_string(st.st_gid);
-      return p.string() + " is readable by its group " + name + " (mode " + octal + "); " + fix;
+      return std::pair{Code::secret_readable_by_group,
+                       std::vector<std::string>{p.string(), name, octal}};
     }
     return std::nullopt;
   }
@@ -1153,9 +1110,8 @@ class Loader {
         return;
       auto v = n->value<std::int64_t>();
       if (!n->is_integer() || !v || *v < lo || *v > hi) {
-        check_.error(
-            n, key + "." + name,
-            "must be a whole number between " + std::to_string(lo) + " and " + std::to_string(hi));
+        check_.error(n, key + "." + name, Code::integer_out_of_range,
+                     {std::to_string(lo), std::to_string(hi)});
         return;
       }
       target = static_cast<std::size_t>(*v);
@@ -1166,9 +1122,7 @@ class Loader {
       auto v = n->value<double>();
       if (!(n->is_integer() || n->is_floating_point()) || !v || *v < 0 || *v > 1e6 ||
           (*v > 0 && *v < 0.01)) {
-        check_.error(n, key + ".rate",
-                     "must be 0 (no limit) or a number of deliveries per second between 0.01 "
-                     "and 1000000");
+        check_.error(n, key + ".rate", Code::bad_rate);
       } else {
         s.rate = *v;
       }
@@ -1180,12 +1134,12 @@ class Loader {
         return;
       auto d = parse_duration_ms(*str);
       if (!d || *d < lo) {
-        const std::string least =
-            lo.count() ? "at least " + std::to_string(lo.count()) + "ms and " : "";
-        check_.error(t.get(name), key + "." + name,
-                     "expected a duration of " + least +
-                         "at most 366d such as \"500ms\", \"10s\", \"1h\" or \"2d\", got \"" +
-                         *str + "\"");
+        if (lo.count()) {
+          check_.error(t.get(name), key + "." + name, Code::bad_sink_duration_min,
+                       {std::to_string(lo.count()), *str});
+        } else {
+          check_.error(t.get(name), key + "." + name, Code::bad_sink_duration, {*str});
+        }
         return;
       }
       target = *d;
@@ -1197,14 +1151,14 @@ class Loader {
     duration("retry_for", milliseconds{0}, s.retry_for);
     if (s.retry_max_interval < s.retry_initial) {
       check_.error(t.get("retry_max_interval"), key + ".retry_max_interval",
-                   "must not be shorter than retry_initial");
+                   Code::retry_max_below_initial);
     }
   }
 
   // Every delivery a connector can send must reach a sink: checked here, not at 07:00.
   void routing(const toml::table& doc, const Config& config) {
     if (config.sinks.empty()) {
-      warnings_.push_back("no [[sinks]]: released notifications will wait in the due state");
+      warnings_.push_back(render_en(Diagnostic{.code = Code::no_sinks}));
       return;
     }
     for (const auto& c : config.connectors) {
@@ -1213,10 +1167,9 @@ class Loader {
           auto category = static_cast<policy::Category>(cat);
           if (config.sink_for(c.name, category, role))
             continue;
-          check_.error(doc.get("sinks"), "sinks",
-                       "no sink takes " + std::string(policy::to_string(category)) + " for " +
-                           std::string(policy::to_string(role)) + " from connector " + c.name +
-                           "; give one sink `default = true` or widen the filters");
+          check_.error(doc.get("sinks"), "sinks", Code::no_sink_for,
+                       {std::string(policy::to_string(category)),
+                        std::string(policy::to_string(role)), c.name});
           return;  // one example is enough to say what is missing
         }
       }
@@ -1251,10 +1204,12 @@ LoadResult load_config_with(const std::string& path, const std::vector<ApiPolicy
                             policy::Horizon horizon) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return std::unexpected(std::vector<ConfigError>{
-        {path, 0, "",
-         "cannot read the configuration file: " +
-             std::string(std::error_code(errno, std::generic_category()).message())}});
+    return std::unexpected(
+        std::vector<ConfigError>{{Code::config_unreadable,
+                                  path,
+                                  0,
+                                  "",
+                                  {std::error_code(errno, std::generic_category()).message()}}});
   }
   std::ostringstream buf;
   buf << in.rdbuf();

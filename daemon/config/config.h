@@ -1,8 +1,9 @@
 // trêve's configuration: the TOML file read at start, by `check-config` and on reload.
 //
 // Loading is all-or-nothing: either every key is valid and a complete, immutable `Config`
-// comes back, or every error found is returned as `FILE:LINE: key.path: message`. Unknown keys
-// are errors, so that a typo never silently weakens a quiet window.
+// comes back, or every error found is returned as a `Diagnostic` (a code and its arguments;
+// `to_string()` gives `FILE:LINE: key.path: message`). Unknown keys are errors, so that a typo
+// never silently weakens a quiet window.
 #pragma once
 
 #include <chrono>
@@ -12,17 +13,10 @@
 #include <string_view>
 #include <vector>
 
+#include "daemon/config/diagnostic.h"
 #include "policy/policy_set.h"
 
 namespace treve::config {
-
-struct ConfigError {
-  std::string file;
-  int line = 0;
-  std::string key;  // e.g. "policy.quiet[1].end"
-  std::string message;
-  std::string to_string() const;  // "FILE:LINE: key: message"
-};
 
 struct ServerConfig {
   std::string listen = "127.0.0.1:2007";
@@ -125,7 +119,9 @@ struct Config {
   // [policy] defaults) decide for it.
   std::int64_t api_policy_version(std::string_view uai) const;
   std::shared_ptr<const policy::PolicySet> policy;
-  std::vector<std::string> warnings;  // e.g. ignored timed events of an .ics file
+  // In English, as rendered from their Diagnostic (codes in docs/configuration.md); e.g. the
+  // ignored timed events of an .ics file.
+  std::vector<std::string> warnings;
   // The other files read: .ics calendars, then sinks' secret files, each once, as absolute
   // paths in the order of the configuration. Part of the configuration's audited digest.
   std::vector<std::string> referenced_files;

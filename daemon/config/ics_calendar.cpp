@@ -75,11 +75,15 @@ char* next_chunk(char* out, std::size_t size, void* data) {
 // Parses the whole text with libical. Returns the root component (a VCALENDAR, an XROOT holding
 // several top-level components, or whatever single component the text held), or null when libical
 // found no complete component at all.
-std::expected<ComponentPtr, std::string> parse_root(std::string_view text) {
+// An error about the calendar as a whole (no path: the caller adds it).
+Diagnostic calendar_error(Code code) {
+  return Diagnostic{.code = code, .args = {""}};
+}
+
+std::expected<ComponentPtr, Diagnostic> parse_root(std::string_view text) {
   // libical works on C strings: a NUL byte would silently cut the input short.
   if (text.find('\0') != std::string_view::npos) {
-    return std::unexpected(
-        "not an iCalendar file (it contains NUL bytes; UTF-16 files are not supported)");
+    return std::unexpected(calendar_error(Code::ics_nul_bytes));
   }
   // A UTF-8 byte order mark (common in files saved on Windows) would hide the first
   // BEGIN:VCALENDAR from libical's parser.
@@ -87,7 +91,7 @@ std::expected<ComponentPtr, std::string> parse_root(std::string_view text) {
     text.remove_prefix(3);
   ParserPtr parser(icalparser_new());
   if (!parser)
-    return std::unexpected("libical could not create a parser");
+    return std::unexpected(calendar_error(Code::ics_no_parser));
   TextCursor cursor{text};
   icalparser_set_gen_data(parser.get(), &cursor);
   ComponentPtr root(icalparser_parse(parser.get(), next_chunk));
@@ -96,8 +100,7 @@ std::expected<ComponentPtr, std::string> parse_root(std::string_view text) {
   // icalparser_clean closes such components and returns them; the parser keeps owning what it
   // returns (icalparser_free frees it), so it is only tested here, never freed.
   if (icalparser_clean(parser.get()) != nullptr) {
-    return std::unexpected(
-        "malformed iCalendar file: a BEGIN line has no matching END line (truncated file?)");
+    return std::unexpected(calendar_error(Code::ics_unbalanced));
   }
   return root;
 }
@@ -174,39 +177,47 @@ class Importer {
       overridden_[std::string(uid)].insert(date::sys_days{*day});
   }
 
-  // Adds the ranges of one VEVENT; `where` is its position ("line 12" or "event 3").
-  std::expected<void, std::string> add_event(icalcomponent* event, const std::string& where) {
+  // Adds the ranges of one VEVENT, the `position`-th (from 1) of the file, at `line` (0:
+  // unknown).
+  std::expected<void, Diagnostic> add_event(icalcomponent* event, std::size_t line,
+                                            std::size_t position) {
     if (icalcomponent_get_status(event) == ICAL_STATUS_CANCELLED)
       return {};
 
     const std::string_view summary = summary_of(event);
-    const std::string who = where + ": " +
-                            (summary.empty() ? std::string("untitled event")
-                                             : "event \"" + std::string(summary) + "\"");
-    const auto warn = [&](std::string_view what) {
-      warnings_.push_back(who + " " + std::string(what));
+    // The diagnostic `code` about this event, with the arguments after the event's own.
+    const auto who = [&](Code code, std::vector<std::string> more = {}) {
+      Diagnostic d{
+          .code = code,
+          .args = {"", std::to_string(line), std::to_string(position), std::string(summary)}};
+      d.args.insert(d.args.end(), std::make_move_iterator(more.begin()),
+                    std::make_move_iterator(more.end()));
+      return d;
+    };
+    const auto warn = [&](Code code, std::vector<std::string> more = {}) {
+      warnings_.push_back(who(code, std::move(more)));
     };
 
     icalproperty* start_prop = icalcomponent_get_first_property(event, ICAL_DTSTART_PROPERTY);
     const icaltimetype start =
         start_prop == nullptr ? icaltime_null_time() : icalproperty_get_dtstart(start_prop);
     if (start_prop != nullptr && !start.is_date) {
-      warn("has a time, not a whole day: ignored");
+      warn(Code::ics_timed_event);
       return {};
     }
     // What libical had to drop while parsing this event (an unreadable DTEND, RRULE, ...).
     for (icalproperty* p = icalcomponent_get_first_property(event, ICAL_XLICERROR_PROPERTY);
          p != nullptr; p = icalcomponent_get_next_property(event, ICAL_XLICERROR_PROPERTY)) {
       const char* message = icalproperty_get_xlicerror(p);
-      warn(std::string("is damaged: ") + (message != nullptr ? message : "unknown libical error"));
+      warn(Code::ics_damaged, {message != nullptr ? message : "unknown libical error"});
     }
     if (start_prop == nullptr) {
-      warn("has no valid DTSTART: ignored");
+      warn(Code::ics_no_dtstart);
       return {};
     }
     const auto first = to_date(start);
     if (!first) {
-      warn("has an invalid DTSTART date " + iso(start) + ": ignored");
+      warn(Code::ics_bad_dtstart, {iso(start)});
       return {};
     }
 
@@ -221,7 +232,7 @@ class Importer {
     for (const date::sys_days day : starts) {
       const date::year_month_day last{day + date::days{*length - 1}};
       if (!last.ok()) {
-        warn("ends after the year 32767: ignored");
+        warn(Code::ics_after_32767);
         continue;
       }
       ranges_.push_back({date::year_month_day{day}, last, label});
@@ -234,40 +245,39 @@ class Importer {
       return std::tie(a.first, a.last, a.label) < std::tie(b.first, b.last, b.label);
     });
     if (ranges_.empty())
-      warnings_.emplace_back("no whole-day event found: no closed day");
+      warnings_.push_back(calendar_error(Code::ics_no_whole_day_event));
     return IcsImport{std::move(ranges_), std::move(warnings_)};
   }
 
  private:
   // The number of days of each occurrence; 0 when the event is to be ignored (after a warning);
   // an error when it ends before it starts.
-  template <typename Warn>
-  static std::expected<std::int64_t, std::string> length_in_days(icalcomponent* event,
-                                                                 const icaltimetype& start,
-                                                                 date::year_month_day first,
-                                                                 const std::string& who,
-                                                                 const Warn& warn) {
+  template <typename Who, typename Warn>
+  static std::expected<std::int64_t, Diagnostic> length_in_days(icalcomponent* event,
+                                                                const icaltimetype& start,
+                                                                date::year_month_day first,
+                                                                const Who& who, const Warn& warn) {
     icalproperty* end_prop = icalcomponent_get_first_property(event, ICAL_DTEND_PROPERTY);
     icalproperty* duration_prop = icalcomponent_get_first_property(event, ICAL_DURATION_PROPERTY);
     if (end_prop != nullptr) {
       if (duration_prop != nullptr)
-        warn("has both DTEND and DURATION: DURATION ignored");
+        warn(Code::ics_dtend_and_duration, {});
       const icaltimetype end = icalproperty_get_dtend(end_prop);
       if (!end.is_date) {
-        warn("has a whole-day DTSTART but a DTEND with a time: ignored");
+        warn(Code::ics_dtend_with_time, {});
         return 0;
       }
       const auto end_day = to_date(end);  // exclusive (RFC 5545)
       if (!end_day) {
-        warn("has an invalid DTEND date " + iso(end) + ": ignored");
+        warn(Code::ics_bad_dtend, {iso(end)});
         return 0;
       }
       const std::int64_t days = (date::sys_days{*end_day} - date::sys_days{first}).count();
       if (days < 0) {
-        return std::unexpected(who + ": DTEND " + iso(end) + " is before DTSTART " + iso(start));
+        return std::unexpected(who(Code::ics_dtend_before_dtstart, {iso(end), iso(start)}));
       }
       if (days == 0) {
-        warn("has DTEND equal to DTSTART (DTEND is exclusive): taken as one day");
+        warn(Code::ics_dtend_equals_dtstart, {});
         return 1;
       }
       return days;
@@ -278,15 +288,14 @@ class Importer {
                                    static_cast<std::int64_t>(d.hours) * 3600 +
                                    static_cast<std::int64_t>(d.minutes) * 60 + d.seconds;
       if (d.is_neg != 0 && seconds > 0) {
-        return std::unexpected(who + ": negative DURATION, DTEND would be before DTSTART " +
-                               iso(start));
+        return std::unexpected(who(Code::ics_negative_duration, {iso(start)}));
       }
       if (seconds % 86400 != 0) {
-        warn("has a DURATION that is not a whole number of days: ignored");
+        warn(Code::ics_duration_not_whole_days, {});
         return 0;
       }
       if (seconds == 0) {
-        warn("has a zero DURATION: taken as one day");
+        warn(Code::ics_zero_duration, {});
         return 1;
       }
       return seconds / 86400;
@@ -306,7 +315,7 @@ class Importer {
          p != nullptr && !capped; p = icalcomponent_get_next_property(event, ICAL_RRULE_PROPERTY)) {
       RecurIteratorPtr it(icalrecur_iterator_new(icalproperty_get_rrule(p), start));
       if (!it) {
-        warn("has an RRULE that libical cannot expand: only its first occurrence kept");
+        warn(Code::ics_rrule_unexpandable, {});
         continue;
       }
       for (icaltimetype next = icalrecur_iterator_next(it.get());
@@ -323,8 +332,7 @@ class Importer {
       }
     }
     if (capped) {
-      warn("recurs more than " + std::to_string(kMaxOccurrences) + " times: only the first " +
-           std::to_string(kMaxOccurrences) + " occurrences kept");
+      warn(Code::ics_too_many_occurrences, {std::to_string(kMaxOccurrences)});
     }
     for (icalproperty* p = icalcomponent_get_first_property(event, ICAL_RDATE_PROPERTY);
          p != nullptr; p = icalcomponent_get_next_property(event, ICAL_RDATE_PROPERTY)) {
@@ -333,7 +341,7 @@ class Importer {
       if (day) {
         starts.insert(date::sys_days{*day});
       } else {
-        warn("has an RDATE that is not a whole day: that RDATE ignored");
+        warn(Code::ics_rdate_with_time, {});
       }
     }
     for (icalproperty* p = icalcomponent_get_first_property(event, ICAL_EXDATE_PROPERTY);
@@ -352,13 +360,13 @@ class Importer {
   }
 
   std::vector<ClosedRange> ranges_;
-  std::vector<std::string> warnings_;
+  std::vector<Diagnostic> warnings_;
   std::map<std::string, std::set<date::sys_days>, std::less<>> overridden_;
 };
 
 }  // namespace
 
-std::expected<IcsImport, std::string> parse_ics_closed_days(std::string_view text) {
+std::expected<IcsImport, Diagnostic> parse_ics_closed_days(std::string_view text) {
   auto root = parse_root(text);
   if (!root)
     return std::unexpected(root.error());
@@ -376,7 +384,7 @@ std::expected<IcsImport, std::string> parse_ics_closed_days(std::string_view tex
     }
   }
   if (calendars.empty())
-    return std::unexpected("not an iCalendar file (no VCALENDAR)");
+    return std::unexpected(calendar_error(Code::ics_no_vcalendar));
 
   std::vector<icalcomponent*> events;
   for (icalcomponent* calendar : calendars) {
@@ -394,18 +402,17 @@ std::expected<IcsImport, std::string> parse_ics_closed_days(std::string_view tex
       importer.note_override(event);
   }
   for (std::size_t i = 0; i < events.size(); ++i) {
-    const std::string where =
-        have_lines ? "line " + std::to_string(lines[i]) : "event " + std::to_string(i + 1);
-    if (auto added = importer.add_event(events[i], where); !added) {
+    if (auto added = importer.add_event(events[i], have_lines ? lines[i] : 0, i + 1); !added) {
       return std::unexpected(added.error());
     }
   }
   return std::move(importer).finish();
 }
 
-std::expected<IcsImport, std::string> read_ics_closed_days(const std::string& path) {
+std::expected<IcsImport, Diagnostic> read_ics_closed_days(const std::string& path) {
   const auto cannot_read = [&](int error) {
-    return std::unexpected("cannot read " + path + ": " + std::generic_category().message(error));
+    return std::unexpected(Diagnostic{.code = Code::ics_unreadable,
+                                      .args = {path, std::generic_category().message(error)}});
   };
   errno = 0;
   const FilePtr file(std::fopen(path.c_str(), "rb"));
@@ -420,8 +427,12 @@ std::expected<IcsImport, std::string> read_ics_closed_days(const std::string& pa
     return cannot_read(errno != 0 ? errno : EIO);
 
   auto parsed = parse_ics_closed_days(text);
-  if (!parsed)
-    return std::unexpected(path + ": " + parsed.error());
+  if (!parsed) {
+    Diagnostic d = std::move(parsed.error());
+    if (!d.args.empty())
+      d.args[0] = path;  // "FILE: not an iCalendar file …"
+    return std::unexpected(std::move(d));
+  }
   return parsed;
 }
 

@@ -15,6 +15,8 @@
 
 #include <date/date.h>
 
+#include "daemon/config/diagnostic.h"
+
 namespace treve::config {
 
 struct ClosedRange {  // inclusive local dates
@@ -25,17 +27,18 @@ struct ClosedRange {  // inclusive local dates
 
 struct IcsImport {
   std::vector<ClosedRange> ranges;  // sorted by first (then last, then label)
-  // What was ignored, and why; e.g. "line 12: event \"Réunion\" has a time, not a whole day:
-  // ignored". Not prefixed with the file name.
-  std::vector<std::string> warnings;
+  // What was ignored, and why (codes ics.*); in English, e.g. "line 12: event \"Réunion\" has a
+  // time, not a whole day: ignored". Not prefixed with the file name.
+  std::vector<Diagnostic> warnings;
 };
 
-// Reads the all-day events of an iCalendar file as closed ranges. Errors: "cannot read FILE:
-// reason", "FILE: not an iCalendar file (no VCALENDAR)", "FILE: malformed iCalendar file: ...",
-// "FILE: line N: event \"X\": DTEND 2026-10-01 is before DTSTART 2026-10-17".
-std::expected<IcsImport, std::string> read_ics_closed_days(const std::string& path);
+// Reads the all-day events of an iCalendar file as closed ranges. Errors (codes ics.*), in
+// English: "cannot read FILE: reason", "FILE: not an iCalendar file (no VCALENDAR)", "FILE:
+// malformed iCalendar file: ...", "FILE: line N: event \"X\": DTEND 2026-10-01 is before DTSTART
+// 2026-10-17". A diagnostic's file, line and key are left empty: the message names the calendar.
+std::expected<IcsImport, Diagnostic> read_ics_closed_days(const std::string& path);
 
 // The same, from the text of a file; the errors are not prefixed with a file name.
-std::expected<IcsImport, std::string> parse_ics_closed_days(std::string_view text);
+std::expected<IcsImport, Diagnostic> parse_ics_closed_days(std::string_view text);
 
 }  // namespace treve::config

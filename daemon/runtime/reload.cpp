@@ -185,7 +185,7 @@ config::LoadResult load_in_force(const std::string& path, store::Store& store) {
   auto versions = store.current_policies();
   if (!versions) {
     return std::unexpected(std::vector<config::ConfigError>{
-        {path, 0, "", "cannot read the admin API's policies: " + versions.error().message}});
+        {config::Code::api_policies_unreadable, path, 0, "", {versions.error().message}}});
   }
   return store::load_in_force(path, *versions);
 }

@@ -386,7 +386,7 @@ TEST(Config, AMissingFileIsAnError) {
   ASSERT_FALSE(loaded.has_value());
   ASSERT_EQ(loaded.error().size(), 1u);
   EXPECT_THAT(loaded.error()[0].to_string(), StartsWith("/nonexistent/treve/treve.toml:"));
-  EXPECT_THAT(loaded.error()[0].message, HasSubstr("cannot read"));
+  EXPECT_THAT(loaded.error()[0].message(), HasSubstr("cannot read"));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -865,7 +865,7 @@ TEST(Config, AMissingIcsFileIsAnErrorAtTheClosedIcsLine) {
   ASSERT_EQ(loaded.error().size(), 1u);
   EXPECT_THAT(loaded.error()[0].to_string(),
               StartsWith(path + ":5: establishments.0750654D.closed_ics: "));
-  EXPECT_THAT(loaded.error()[0].message, HasSubstr("missing.ics"));
+  EXPECT_THAT(loaded.error()[0].message(), HasSubstr("missing.ics"));
 }
 
 TEST(Config, AnIcsFileThatIsNotACalendarIsAnError) {

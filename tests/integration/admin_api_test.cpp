@@ -174,6 +174,7 @@ TEST_F(AdminApi, ValidationErrorsNameTheFieldsWithPointers) {
       // In French for the page, with check-config's own words beside.
       EXPECT_EQ(e.as_object().at("detail").as_string(),
                 "heure attendue au format HH:MM (de 00:00 à 23:59), reçu « 7h »");
+      EXPECT_EQ(e.as_object().at("code").as_string(), "config.bad_time");
       EXPECT_THAT(std::string(e.as_object().at("detail_en").as_string()),
                   HasSubstr("expected a time"));
     }
@@ -591,6 +592,8 @@ TEST_F(AdminApi, TooLongWindowNamesAndCommentsAre400WithTheirPointerInFrench) {
   EXPECT_EQ(o.at("errors").as_array()[0].as_object().at("pointer").as_string(), "/comment");
   EXPECT_EQ(o.at("errors").as_array()[0].as_object().at("detail").as_string(),
             "le commentaire ne peut dépasser 500 caractères (501 reçus)");
+  EXPECT_EQ(o.at("errors").as_array()[0].as_object().at("code").as_string(),
+            "policy.comment_too_long");
   r = call(bhttp::verb::post, policy_path(kUai, "rollback"), "durand-token",
            R"({"version":1,"comment":")" + repeat("c", 501) + "\"}");
   ASSERT_EQ(r.status, 400) << r;
@@ -598,6 +601,37 @@ TEST_F(AdminApi, TooLongWindowNamesAndCommentsAre400WithTheirPointerInFrench) {
   r = call(bhttp::verb::put, policy_path(kUai), "durand-token", policy + repeat("ç", 500) + "\"}");
   EXPECT_EQ(r.status, 200) << r;
   EXPECT_EQ(count("SELECT count(*) FROM policy_versions"), 2);
+}
+
+// An .ics import's warnings come in English and, with their code, in French for the page; a
+// body that is no calendar is refused with its code and its French detail.
+TEST_F(AdminApi, IcsImportWarningsAndErrorsCarryTheirCodeAndTheirFrench) {
+  auto r = call(bhttp::verb::post, policy_path(kUai, "ics"), "durand-token",
+                "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20261111\r\n"
+                "SUMMARY:Armistice\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nDTSTART:20261112T180000Z\r\n"
+                "SUMMARY:Réunion\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n");
+  ASSERT_EQ(r.status, 200) << r;
+  auto o = parse(r).as_object();
+  EXPECT_EQ(o.at("ignored").as_int64(), 1);
+  ASSERT_EQ(o.at("warnings").as_array().size(), 1u);
+  EXPECT_EQ(o.at("warnings").as_array()[0].as_string(),
+            "line 7: event \"Réunion\" has a time, not a whole day: ignored");
+  ASSERT_EQ(o.at("warning_details").as_array().size(), 1u);
+  const auto& w = o.at("warning_details").as_array()[0].as_object();
+  EXPECT_EQ(w.at("code").as_string(), "ics.timed_event");
+  EXPECT_EQ(w.at("detail").as_string(),
+            "ligne 7 : l'événement « Réunion » a une heure, ce n'est pas une journée entière : "
+            "ignoré");
+  EXPECT_EQ(w.at("detail_en").as_string(), o.at("warnings").as_array()[0].as_string());
+
+  r = call(bhttp::verb::post, policy_path(kUai, "ics"), "durand-token", "pas un calendrier\n");
+  ASSERT_EQ(r.status, 400) << r;
+  o = parse(r).as_object();
+  EXPECT_EQ(o.at("detail").as_string(), "not an iCalendar file (no VCALENDAR)");
+  EXPECT_EQ(o.at("code").as_string(), "ics.no_vcalendar");
+  ASSERT_EQ(o.at("errors").as_array().size(), 1u);
+  EXPECT_EQ(o.at("errors").as_array()[0].as_object().at("detail").as_string(),
+            "ce n'est pas un fichier iCalendar (pas de VCALENDAR)");
 }
 
 // Every key of a rollback and of a preview is checked as a PUT's are: an unknown key, or a value

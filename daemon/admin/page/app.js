@@ -930,7 +930,9 @@ async function importIcs(ev) {
   const r = await api('POST', policyPath(S.uai, 'ics'), {body: text, contentType: 'text/calendar'});
   input.value = '';
   if (!r.ok || !Array.isArray(r.data?.closed)) {
-    status.textContent = `Import impossible : ${r.message || 'réponse inattendue.'}`;
+    // The calendar's error in French when the API gives it (invalid-calendar's errors).
+    const why = r.data?.errors?.[0]?.detail || r.message || 'réponse inattendue.';
+    status.textContent = `Import impossible : ${why}`;
     status.className = 'error';
     return;
   }
@@ -942,6 +944,9 @@ async function importIcs(ev) {
     (r.data.closed.length > added ? `, ${r.data.closed.length - added} déjà présente(s)` : '') +
     (ignored ? `, ${ignored} événement${ignored > 1 ? 's' : ''} ignoré${ignored > 1 ? 's' : ''} ` +
       '(pas sur des journées entières)' : '') + '. Enregistrez pour les appliquer.';
+  // What was ignored, and why, in French.
+  const notes = (r.data.warning_details || []).map((w) => w.detail).filter(Boolean);
+  if (notes.length) st.append(' ', h('span', {testid: 'ics-warnings'}, `Ignorés : ${notes.join(' ; ')}.`));
   $('#ics-file')?.focus();
 }
 
