@@ -37,7 +37,8 @@ std::expected<P256Point, std::string> p256_public_point(const EVP_PKEY* key);
 // True when `key` is an EC key on P-256.
 bool is_p256(const EVP_PKEY* key);
 
-// ECDH (SP 800-56A): the X coordinate of private(mine) * public(peer), 32 bytes.
+// ECDH (SP 800-56A): the X coordinate of private(mine) * public(peer), 32 bytes. `peer` must
+// come from p256_public_key or p256_key_pair, which checked its point.
 std::expected<std::array<unsigned char, 32>, std::string> p256_ecdh(EVP_PKEY* mine, EVP_PKEY* peer);
 
 }  // namespace treve::adapters
