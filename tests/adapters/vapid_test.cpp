@@ -76,6 +76,19 @@ TEST(Vapid, ThePublicKeyIsTheKeysOwnUncompressedPoint) {
       "BH_Nzidw9sRdQYPL7m_bS3tYBzM1e-nvE7rPbjx70VRFx_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0");
 }
 
+TEST(Vapid, ReadsAnEcPrivateKeyFileThatStartsWithItsParameters) {
+  // `openssl ecparam -name prime256v1 -genkey` writes the curve's OID block first.
+  ossl::Pkey key = test::generate_p256();
+  const std::string pem =
+      "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n" +
+      test::pem_of(key.get(), test::PemForm::traditional);
+  auto vapid = VapidKey::from_pem(pem);
+  ASSERT_TRUE(vapid) << vapid.error();
+  auto point = p256_public_point(key.get());
+  ASSERT_TRUE(point);
+  EXPECT_EQ(vapid->public_key(), base64url_encode(*point));
+}
+
 TEST(Vapid, AnotherKeyDoesNotVerifyTheToken) {
   ossl::Pkey key = test::generate_p256();
   ossl::Pkey other = test::generate_p256();
