@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/obj_mac.h>
 #include <openssl/rand.h>
 
@@ -34,6 +35,7 @@ std::expected<ossl::Pkey, std::string> key_from_data(std::span<const unsigned ch
   // Decoding the point checks that it lies on the curve.
   if (EVP_PKEY_fromdata(ctx.get(), &raw, scalar ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY,
                         params.get()) != 1) {
+    ERR_clear_error();  // a bad point from outside is no error of ours: leave the queue clean
     return std::unexpected(std::string("not a point on P-256"));
   }
   ossl::Pkey key(raw);
@@ -42,8 +44,10 @@ std::expected<ossl::Pkey, std::string> key_from_data(std::span<const unsigned ch
   // prime-order group, so the full check's multiplication by the order (a third of the cost
   // of a message) would find nothing more.
   ossl::PkeyCtx check(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
-  if (!check || EVP_PKEY_public_check_quick(check.get()) != 1)
+  if (!check || EVP_PKEY_public_check_quick(check.get()) != 1) {
+    ERR_clear_error();
     return std::unexpected(std::string("not a point on P-256"));
+  }
   return key;
 }
 
