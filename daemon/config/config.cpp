@@ -21,6 +21,7 @@
 
 #include "adapters/outbound/webhook_signature.h"
 #include "daemon/config/ics_calendar.h"
+#include "policy/rfc3339.h"
 #include "policy/uai.h"
 
 namespace treve::config {
@@ -482,7 +483,7 @@ class Loader {
     if (!t)
       return;
 #if TREVE_TESTING
-    check_.only_keys(*t, "testing", {"max_page_count"});
+    check_.only_keys(*t, "testing", {"max_page_count", "clock_start"});
     if (const toml::node* n = t->get("max_page_count")) {
       auto v = n->value<std::int64_t>();
       if (!n->is_integer() || !v || *v < 1 || *v > 1'000'000'000) {
@@ -490,6 +491,21 @@ class Loader {
                      "must be a whole number of pages between 1 and 1000000000");
       } else {
         config.testing.max_page_count = *v;
+      }
+    }
+    if (const toml::node* n = t->get("clock_start")) {
+      auto text = n->value<std::string>();
+      auto instant =
+          text && n->is_string()
+              ? policy::parse_rfc3339(*text)
+              : std::expected<policy::Instant, std::string>(std::unexpected("not a string"));
+      if (!instant) {
+        check_.error(n, "testing.clock_start",
+                     "must be an RFC 3339 instant with its offset, such as "
+                     "\"2026-12-07T19:59:58+01:00\" (" +
+                         instant.error() + ")");
+      } else {
+        config.testing.clock_start = *instant;
       }
     }
     warnings_.push_back(path_ + ":" + std::to_string(t->source().begin.line) +
