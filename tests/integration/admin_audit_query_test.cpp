@@ -21,7 +21,7 @@ TEST(AdminAuditQuery, TheLimitKeepsTheMostRecentRecordsInOrderAndABadOneIs400) {
   ASSERT_EQ(ingest.post_event(event_body(homework)).status, 202);
 
   HttpClient admin(daemon.admin_port());
-  const Headers auth{{"Authorization", "Bearer rectorat-token"}};
+  const Headers auth{{"Authorization", "Bearer " + kRectoratToken}};
   auto get = [&](const std::string& query) {
     return admin.request(bhttp::verb::get, "/v1/admin/audit?" + query, "", auth);
   };
