@@ -6,6 +6,7 @@
 #include <atomic>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -141,7 +142,18 @@ int serve(const std::string& config_path) {
       spdlog::error("event=serve.bad_config error={}", core::quoted(e.to_string()));
     return 1;
   }
-  core::SystemClock clock;
+  // The test hook [testing] clock_start: wall time from that instant, at real speed.
+  core::SystemClock system_clock;
+  std::optional<core::OffsetClock> offset_clock;
+  if (config->testing.clock_start) {
+    offset_clock.emplace(system_clock, *config->testing.clock_start);
+    spdlog::warn("event=serve.test_clock start={} offset_ms={}",
+                 core::quoted(policy::format_rfc3339(*config->testing.clock_start,
+                                                     store::zone_or_utc("UTC"))),
+                 offset_clock->offset().count());
+  }
+  const core::Clock& clock =
+      offset_clock ? static_cast<const core::Clock&>(*offset_clock) : system_clock;
   if (auto change = config_file_change(config_path, "start", config->referenced_files)) {
     if (auto r = store->record_config(*change, clock.now()); !r) {
       spdlog::error("event=serve.store_unusable error={}", core::quoted(r.error().message));

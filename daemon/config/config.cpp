@@ -21,6 +21,7 @@
 
 #include "adapters/outbound/webhook_signature.h"
 #include "daemon/config/ics_calendar.h"
+#include "policy/rfc3339.h"
 #include "policy/uai.h"
 
 namespace treve::config {
@@ -477,13 +478,25 @@ class Loader {
     if (!t)
       return;
 #if TREVE_TESTING
-    check_.only_keys(*t, "testing", {"max_page_count"});
+    check_.only_keys(*t, "testing", {"max_page_count", "clock_start"});
     if (const toml::node* n = t->get("max_page_count")) {
       auto v = n->value<std::int64_t>();
       if (!n->is_integer() || !v || *v < 1 || *v > 1'000'000'000) {
         check_.error(n, "testing.max_page_count", Code::pages_out_of_range);
       } else {
         config.testing.max_page_count = *v;
+      }
+    }
+    if (const toml::node* n = t->get("clock_start")) {
+      auto text = n->value<std::string>();
+      auto instant =
+          text && n->is_string()
+              ? policy::parse_rfc3339(*text)
+              : std::expected<policy::Instant, std::string>(std::unexpected("not a string"));
+      if (!instant) {
+        check_.error(n, "testing.clock_start", Code::bad_clock_start, {instant.error()});
+      } else {
+        config.testing.clock_start = *instant;
       }
     }
     warn(t, "testing", Code::test_hooks_in_use);

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <expected>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -81,6 +82,8 @@ struct Sink {
 // refuses the table). docs/development.md says what each is for.
 struct TestingConfig {
   long long max_page_count = 0;  // caps the store at this many pages (0: no cap): a full disk
+  // `serve`'s wall clock starts at this instant and runs at real speed (none: the system's).
+  std::optional<policy::Instant> clock_start;
 };
 
 // Who may use the admin API (docs/admin-api.md).

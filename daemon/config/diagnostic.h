@@ -63,6 +63,7 @@ enum class Code : std::uint16_t {
   records_out_of_range,    //
   retention_outside_cnil,  // {days} (warning)
   pages_out_of_range,      //
+  bad_clock_start,         // {why}
   no_test_hooks,           //
   test_hooks_in_use,       // (warning)
   // [[admins]], [[connectors]].

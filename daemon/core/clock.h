@@ -28,6 +28,24 @@ class SystemClock final : public Clock {
   }
 };
 
+// Wall time that starts at a chosen instant and runs at the speed of `base` from there; steady
+// time is `base`'s. The clock of `serve` under the test hook `[testing] clock_start`, so that a
+// test reaches a quiet window's end in seconds (docs/development.md, "Test hooks").
+class OffsetClock final : public Clock {
+ public:
+  // `base` must outlive this clock. Its `now()` at construction becomes `start`.
+  OffsetClock(const Clock& base, policy::Instant start)
+      : base_(base), offset_(start - base.now()) {}
+  policy::Instant now() const override { return base_.now() + offset_; }
+  std::chrono::steady_clock::time_point steady_now() const override { return base_.steady_now(); }
+  // How far ahead of `base` this clock is (negative: behind).
+  std::chrono::milliseconds offset() const { return offset_; }
+
+ private:
+  const Clock& base_;
+  std::chrono::milliseconds offset_;
+};
+
 // A clock that moves only when told. Both times advance together.
 class FakeClock final : public Clock {
  public:

@@ -78,6 +78,7 @@ std::shared_ptr<const config::Config> keep_start_settings(
   keep(merged->audit.head_log_every, running.audit.head_log_every, "audit.head_log_every");
   keep(merged->events.retention, running.events.retention, "events.retention");
   keep(merged->testing.max_page_count, running.testing.max_page_count, "testing.max_page_count");
+  keep(merged->testing.clock_start, running.testing.clock_start, "testing.clock_start");
   return merged;
 }
 

@@ -1,12 +1,11 @@
-// The real `treve serve` as a child process for benchmarks: spawned with a configuration,
+// The real `treve serve` as a child process for benchmarks (through tests/support/process.h):
+// spawned with a configuration,
 // its log lines read (serve.ready gives the port), its memory read from /proc, stopped with
 // SIGTERM (or killed). Header-only, shared by the benchmarks that drive the daemon.
 #pragma once
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,12 +16,13 @@
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
-extern char** environ;
+#include "tests/support/process.h"
 
 namespace treve::bench {
 
@@ -64,26 +64,20 @@ class Daemon {
       std::perror("pipe2");
       return false;
     }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], 2);
-    std::vector<std::string> args = {binary_, "serve", "--config", config_};
-    std::vector<char*> argv;
-    for (auto& a : args)
-      argv.push_back(a.data());
-    argv.push_back(nullptr);
+    test::Command c;
+    c.program = binary_;
+    c.args = {"serve", "--config", config_};
+    c.output_fd = fds[1];
     spawned_at_ = Clock::now();
-    int rc = posix_spawn(&pid_, binary_.c_str(), &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(fds[1]);
-    if (rc != 0) {
-      std::fprintf(stderr, "cannot spawn %s: %s\n", binary_.c_str(), std::strerror(rc));
+    try {
+      process_.emplace(c);
+    } catch (const std::exception& e) {
+      ::close(fds[1]);
+      std::fprintf(stderr, "%s\n", e.what());
       ::close(fds[0]);
-      pid_ = -1;
       return false;
     }
+    ::close(fds[1]);
     {
       std::lock_guard lock(mutex_);
       ready_ = false;
@@ -104,31 +98,21 @@ class Daemon {
 
   // SIGTERM, then wait; returns the seconds it took to exit (SIGKILL after 30 s).
   double stop() {
-    if (pid_ <= 0)
+    if (!process_ || process_->pid() <= 0)
       return 0;
     auto start = Clock::now();
-    ::kill(pid_, SIGTERM);
-    int status = 0;
-    for (;;) {
-      pid_t r = ::waitpid(pid_, &status, WNOHANG);
-      if (r == pid_ || r < 0)
-        break;
-      if (Clock::now() - start > std::chrono::seconds(30)) {
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, &status, 0);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    process_->signal(SIGTERM);
+    if (!process_->wait_for(std::chrono::seconds(30)))
+      process_->kill();
     double took = seconds_between(start, Clock::now());
     if (reader_.joinable())
       reader_.join();
-    pid_ = -1;
-    exit_status_ = status;
+    exit_status_ = process_->status();
+    process_.reset();
     return took;
   }
 
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return process_ ? process_->pid() : -1; }
   Clock::time_point spawned_at() const { return spawned_at_; }
   Clock::time_point ready_at() const {
     std::lock_guard lock(mutex_);
@@ -203,7 +187,7 @@ class Daemon {
   }
 
   std::string binary_, config_, log_path_;
-  pid_t pid_ = -1;
+  std::optional<test::Process> process_;
   int exit_status_ = 0;
   Clock::time_point spawned_at_{};
   std::thread reader_;

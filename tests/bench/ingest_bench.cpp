@@ -755,12 +755,10 @@ int main(int argc, char** argv) {
   const Options opt = *parsed;
   ::signal(SIGPIPE, SIG_IGN);
 
-  std::string root_template = opt.base + "/treve-bench-ingest-XXXXXX";
-  if (!::mkdtemp(root_template.data())) {
-    std::perror("mkdtemp");
-    return 1;
-  }
-  const std::string root = root_template;
+  treve::test::TempDir root_dir("treve-bench-ingest", opt.base);
+  if (opt.keep)
+    root_dir.keep();
+  const std::string root = root_dir.str();
   const unsigned cpus = std::thread::hardware_concurrency();
   std::string cpu_model = "unknown CPU";
   {
@@ -984,11 +982,7 @@ int main(int argc, char** argv) {
   }
 
   print_table(rows);
-  if (!opt.keep) {
-    std::error_code ec;
-    fs::remove_all(root, ec);
-  } else {
+  if (opt.keep)
     std::printf("\nkept %s (configurations, state_dirs, daemon logs)\n", root.c_str());
-  }
   return 0;  // figures, not a test: a missed target shows in the table
 }

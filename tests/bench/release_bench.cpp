@@ -35,6 +35,7 @@
 #include "daemon/store/audit_record.h"
 #include "daemon/store/sqlite_store.h"
 #include "tests/bench/bench_process.h"
+#include "tests/support/tokens.h"
 
 namespace {
 
@@ -44,8 +45,7 @@ using treve::bench::Daemon;
 using treve::bench::process_memory;
 using SysClock = std::chrono::system_clock;
 
-constexpr const char* kTokenHash =
-    "e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a719a100eeea6f";
+constexpr const char* kTokenHash = TREVE_TEST_CHANGE_ME_SHA256;
 
 struct Options {
   long long deliveries = 1'000'000;

@@ -21,6 +21,7 @@
 #include "daemon/store/sqlite_store.h"
 #include "policy/rfc3339.h"
 #include "tests/bench/bench_process.h"
+#include "tests/support/tokens.h"
 
 namespace {
 
@@ -32,7 +33,7 @@ constexpr const char* kBase = R"(
 state_dir = "/nonexistent"
 [[connectors]]
 name = "ent"
-token_sha256 = "e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a719a100eeea6f"
+token_sha256 = ")" TREVE_TEST_CHANGE_ME_SHA256 R"("
 )";
 
 constexpr const char* kLongerWeekend = R"(

@@ -15,6 +15,8 @@
 #include "daemon/core/digest.h"
 #include "daemon/store/sqlite_store.h"
 #include "policy/rfc3339.h"
+#include "tests/support/store.h"
+#include "tests/support/tokens.h"
 
 namespace treve::admin {
 namespace {
@@ -27,24 +29,17 @@ using ::testing::Not;
 std::string admin_config() {
   return "[server]\nstate_dir = \"/nonexistent\"\n"
          "[[admins]]\nname = \"DPD\"\ntoken_sha256 = \"" +
-         core::sha256_hex("dpd-token") + "\"\nrole = \"auditor\"\nscope = [\"0750654D\"]\n";
+         core::sha256_hex(test::kDpdToken) + "\"\nrole = \"auditor\"\nscope = [\"0750654D\"]\n";
 }
 
 class AdminRefusal : public ::testing::Test {
  protected:
-  AdminRefusal()
-      : dir_(fs::temp_directory_path() / ("treve-admin-" + std::to_string(::getpid()))),
-        clock_(*policy::parse_rfc3339("2026-11-27T21:14:03+01:00")) {
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+  AdminRefusal() : clock_(*policy::parse_rfc3339("2026-11-27T21:14:03+01:00")) {
     auto parsed = config::parse_config(admin_config(), "test.toml");
     EXPECT_TRUE(parsed.has_value());
     holder_ = std::make_unique<runtime::ConfigHolder>(*parsed);
-    store::SqliteOptions o;
-    o.path = (dir_ / "treve.db").string();
-    auto opened = store::SqliteStore::open(o);
-    EXPECT_TRUE(opened.has_value());
-    store_ = std::move(*opened);
+    const store::SqliteOptions o = test::store_options(dir_.db());
+    store_ = test::open_store(o);
     store::CommitQueue::Options q;
     q.capacity = 1;
     queue_ = std::make_unique<store::CommitQueue>(*store_, clock_, q);
@@ -58,7 +53,6 @@ class AdminRefusal : public ::testing::Test {
     api_.reset();
     queue_.reset();
     store_.reset();
-    fs::remove_all(dir_);
   }
 
   // Holds the writer on a job until release_writer(), and fills the one waiting place.
@@ -81,7 +75,7 @@ class AdminRefusal : public ::testing::Test {
 
   http::Response call(bhttp::verb method, const std::string& target) {
     http::Request req{method, target, 11};
-    req.set(bhttp::field::authorization, "Bearer dpd-token");
+    req.set(bhttp::field::authorization, "Bearer " + test::kDpdToken);
     req.prepare_payload();
     std::promise<http::Response> answer;
     api_->handle({"127.0.0.1:40000"}, std::move(req),
@@ -90,7 +84,7 @@ class AdminRefusal : public ::testing::Test {
   }
 
   std::int64_t refusals() {
-    auto trail = audit::Trail::open((dir_ / "treve.db").string());
+    auto trail = audit::Trail::open(dir_.db());
     if (!trail) {
       ADD_FAILURE() << trail.error();
       return -1;
@@ -106,7 +100,7 @@ class AdminRefusal : public ::testing::Test {
     return n;
   }
 
-  fs::path dir_;
+  test::TempDir dir_{"treve-admin"};
   core::FakeClock clock_;
   std::unique_ptr<runtime::ConfigHolder> holder_;
   std::unique_ptr<store::SqliteStore> store_;

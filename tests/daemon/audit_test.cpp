@@ -16,6 +16,7 @@
 #include "daemon/core/log_field.h"
 #include "daemon/store/sqlite_store.h"
 #include "tests/daemon/store_fixture.h"
+#include "tests/support/store.h"
 
 namespace treve::audit {
 namespace {
@@ -27,12 +28,7 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 std::unique_ptr<store::SqliteStore> open_store(const TempDir& dir) {
-  store::SqliteOptions o;
-  o.path = dir.db();
-  o.pseudonym_key.fill(5);
-  auto s = store::SqliteStore::open(o);
-  EXPECT_TRUE(s.has_value()) << s.error().message;
-  return std::move(*s);
+  return test::open_store(test::store_options(dir.db(), 5));
 }
 
 store::NewEvent event(const std::string& id, policy::Instant received,

@@ -15,6 +15,8 @@
 
 #include "policy/rfc3339.h"
 #include "policy/uai.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/tokens.h"
 
 namespace treve::cli {
 namespace {
@@ -29,7 +31,7 @@ using ::testing::StartsWith;
 
 namespace json = boost::json;
 
-const std::string kHash = "e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a719a100eeea6f";
+const std::string kHash = test::kChangeMeSha256;
 
 std::shared_ptr<const config::Config> make_config(const std::string& text) {
   auto loaded = config::parse_config(text, "test.toml");
@@ -143,17 +145,11 @@ ExplainRequest request(std::string uai, std::string category, std::string role, 
 
 class TempFile {
  public:
-  explicit TempFile(const std::string& text) {
-    std::random_device rd;
-    path_ = (std::filesystem::temp_directory_path() /
-             ("treve-cli-test-" + std::to_string(rd()) + std::to_string(rd()) + ".toml"))
-                .string();
-    std::ofstream(path_, std::ios::binary) << text;
-  }
-  ~TempFile() { std::filesystem::remove(path_); }
+  explicit TempFile(const std::string& text) : path_(dir_.write("treve.toml", text)) {}
   const std::string& path() const { return path_; }
 
  private:
+  test::TempDir dir_{"treve-cli-test"};
   std::string path_;
 };
 

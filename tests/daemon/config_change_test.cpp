@@ -12,6 +12,8 @@
 #include "daemon/config/config.h"
 #include "daemon/core/digest.h"
 #include "daemon/runtime/reload.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/tokens.h"
 
 namespace treve::runtime {
 namespace {
@@ -31,7 +33,7 @@ closed_ics = "exams.ics"
 
 [[connectors]]
 name = "ent"
-token_sha256 = "e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a719a100eeea6f"
+token_sha256 = ")" TREVE_TEST_CHANGE_ME_SHA256 R"("
 
 [[sinks]]
 name = "push"
@@ -44,23 +46,16 @@ secret_file = "secrets/push"
 class ConfigChange : public ::testing::Test {
  protected:
   ConfigChange() {
-    std::random_device rd;
-    dir_ = fs::temp_directory_path() / ("treve-config-change-" + std::to_string(rd()));
-    fs::create_directories(dir_ / "secrets");
+    fs::create_directories(dir_.path() / "secrets");
     write("exams.ics", kIcs);
     write("secrets/push", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n");
     write("treve.toml", kConfig);
   }
-  ~ConfigChange() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
   void write(const std::string& name, const std::string& text) {
-    std::ofstream(dir_ / name, std::ios::binary | std::ios::trunc) << text;
-    fs::permissions(dir_ / name, fs::perms::owner_read | fs::perms::owner_write);
+    std::ofstream(dir_.path() / name, std::ios::binary | std::ios::trunc) << text;
+    fs::permissions(dir_.path() / name, fs::perms::owner_read | fs::perms::owner_write);
   }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string path(const std::string& name) const { return dir_.file(name); }
 
   // The digest of the configuration as loaded now.
   std::string digest() {
@@ -73,7 +68,7 @@ class ConfigChange : public ::testing::Test {
     return change ? change->digest : std::string();
   }
 
-  fs::path dir_;
+  test::TempDir dir_{"treve-config-change"};
 };
 
 TEST_F(ConfigChange, TheConfigurationNamesTheCalendarsAndSecretFilesItRead) {

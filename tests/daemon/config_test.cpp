@@ -21,6 +21,8 @@
 
 #include "policy/rfc3339.h"
 #include "policy/uai.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/tokens.h"
 
 namespace treve::config {
 namespace {
@@ -72,30 +74,7 @@ policy::Instant at(std::string_view rfc3339) {
   return t.value_or(policy::Instant{});
 }
 
-// A fresh, empty directory under the system temp directory; removed on destruction.
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    path_ = std::filesystem::temp_directory_path() /
-            ("treve-config-test-" + std::to_string(rd()) + "-" + std::to_string(rd()));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-  std::string write(const std::string& name, const std::string& text) const {
-    auto p = path_ / name;
-    std::filesystem::create_directories(p.parent_path());
-    std::ofstream(p, std::ios::binary) << text;
-    return p.string();
-  }
-
- private:
-  std::filesystem::path path_;
-};
+using ::treve::test::TempDir;
 
 const char* kIcs =
     "BEGIN:VCALENDAR\r\n"
@@ -179,7 +158,7 @@ closed = ["2027-06-17"]
 
 [[connectors]]
 name = "ent"
-token_sha256 = "e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a719a100eeea6f"
+token_sha256 = ")" TREVE_TEST_CHANGE_ME_SHA256 R"("
 may_bypass = true
 
 [[sinks]]
@@ -274,13 +253,11 @@ TEST(Config, UnknownKeyInAnEstablishmentNamesTheKey) {
 }
 
 TEST(Config, UnknownKeyInAConnectorNamesTheKey) {
-  EXPECT_THAT(
-      errors_of(
-          "[[connectors]]\n"
-          "name = \"ent\"\n"
-          "token_sha256 = \"e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a719a100eeea6f\"\n"
-          "may_bypas = true\n"),
-      ElementsAre(StartsWith("test.toml:4: connectors[0].may_bypas: unknown key")));
+  EXPECT_THAT(errors_of("[[connectors]]\n"
+                        "name = \"ent\"\n"
+                        "token_sha256 = \"" TREVE_TEST_CHANGE_ME_SHA256 "\"\n"
+                        "may_bypas = true\n"),
+              ElementsAre(StartsWith("test.toml:4: connectors[0].may_bypas: unknown key")));
 }
 
 TEST(Config, UnknownKeyInASinkNamesTheKey) {
@@ -591,7 +568,7 @@ TEST(Config, AWindowOfAlmostAWeekIsAccepted) {
 }
 
 TEST(Config, DuplicateConnectorNamesAreAnError) {
-  const std::string hash = "e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a719a100eeea6f";
+  const std::string hash = test::kChangeMeSha256;
   auto errors = errors_of(
       "[[connectors]]\n"
       "name = \"ent\"\n"
@@ -948,10 +925,10 @@ namespace {
 constexpr const char* kConnectors = R"(
 [[connectors]]
 name = "ent"
-token_sha256 = "e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a719a100eeea6f"
+token_sha256 = ")" TREVE_TEST_CHANGE_ME_SHA256 R"("
 [[connectors]]
 name = "pronote"
-token_sha256 = "e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a719a100eeea6f"
+token_sha256 = ")" TREVE_TEST_CHANGE_ME_SHA256 R"("
 )";
 
 TEST(SinkRouting, TheFirstMatchingSinkTakesADeliveryAndTheDefaultTakesTheRest) {
@@ -1098,10 +1075,8 @@ TEST(SinkSending, AWebhookNeedsAReadableWellFormedSecretAndOtherTypesAreNotAvail
       errors_of(std::string(kConnectors) + sink + "secret_file = \"/nonexistent/secret\"\n"),
       Contains(HasSubstr("sinks[0].secret_file: cannot read the secret file "
                          "/nonexistent/secret")));
-  const std::string bad =
-      (std::filesystem::temp_directory_path() / ("treve-bad-secret-" + std::to_string(::getpid())))
-          .string();
-  std::ofstream(bad) << "whsec_short\n";
+  const TempDir bad_dir("treve-bad-secret");
+  const std::string bad = bad_dir.write("secret", "whsec_short\n");
   auto errors = errors_of(std::string(kConnectors) + sink + "secret_file = \"" + bad + "\"\n");
   std::filesystem::remove(bad);
   EXPECT_THAT(errors, Contains(HasSubstr("sinks[0].secret_file: " + bad + ": webhook secret")));
@@ -1167,7 +1142,7 @@ TEST(ConfigAdmins, RolesScopesAndTheirErrors) {
   auto c = parse_config(R"(
 [[admins]]
 name = "Mme Durand"
-token_sha256 = "e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a719a100eeea6f"
+token_sha256 = ")" TREVE_TEST_CHANGE_ME_SHA256 R"("
 role = "admin"
 scope = ["0750654D"]
 [[admins]]
@@ -1333,7 +1308,27 @@ TEST(TestingConfig, APageCapIsAcceptedWithAWarningInABuildWithTestHooks) {
   EXPECT_THAT(errors_of("[testing]\nmax_pages = 1\n"),
               Contains(StartsWith("test.toml:2: testing.max_pages: unknown key")));
 }
+
+TEST(TestingConfig, AClockStartIsAcceptedWithAWarningInABuildWithTestHooks) {
+  auto c = parse_config("[testing]\nclock_start = \"2026-12-07T19:59:58+01:00\"\n", "test.toml");
+  ASSERT_TRUE(c) << c.error()[0].to_string();
+  ASSERT_TRUE((*c)->testing.clock_start);
+  EXPECT_EQ(*(*c)->testing.clock_start, *policy::parse_rfc3339("2026-12-07T18:59:58Z"));
+  EXPECT_THAT((*c)->warnings, Contains(StartsWith("test.toml:1: testing: test hooks are in use")));
+  EXPECT_THAT(
+      errors_of("[testing]\nclock_start = \"2026-12-07 19:59\"\n"),
+      Contains(StartsWith("test.toml:2: testing.clock_start: must be an RFC 3339 instant")));
+  EXPECT_THAT(
+      errors_of("[testing]\nclock_start = 2026-12-07T19:59:58+01:00\n"),
+      Contains(StartsWith("test.toml:2: testing.clock_start: must be an RFC 3339 instant")));
+}
 #else
+TEST(TestingConfig, AClockStartIsRefusedByABuildWithoutTestHooks) {
+  EXPECT_THAT(errors_of("[testing]\nclock_start = \"2026-12-07T19:59:58+01:00\"\n"),
+              ElementsAre(StartsWith("test.toml:1: testing: this trêve was built without test "
+                                     "hooks")));
+}
+
 TEST(TestingConfig, TheTestingTableIsRefusedByABuildWithoutTestHooks) {
   EXPECT_THAT(errors_of("[testing]\nmax_page_count = 100\n"),
               ElementsAre(StartsWith("test.toml:1: testing: this trêve was built without test "
@@ -1348,6 +1343,12 @@ TEST(TestingConfig, NoConfigurationHasAPageCapUnlessItAsksForOne) {
   // A typo at the top level lists the tables an administrator may write, not the test hooks.
   EXPECT_THAT(errors_of("[sever]\n"),
               ElementsAre(AllOf(HasSubstr("unknown key"), Not(HasSubstr("testing")))));
+}
+
+TEST(TestingConfig, NoConfigurationStartsTheClockElsewhereUnlessItAsks) {
+  auto c = parse_config("", "test.toml");
+  ASSERT_TRUE(c);
+  EXPECT_FALSE((*c)->testing.clock_start);
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "daemon/store/sqlite_store.h"
 #include "policy/rfc3339.h"
 #include "tests/daemon/store_fixture.h"
+#include "tests/support/store.h"
 
 namespace treve::store {
 namespace {
@@ -29,12 +30,7 @@ using ::testing::Not;
 using testing::at;
 using Dir = testing::TempDir;
 std::unique_ptr<SqliteStore> open(const Dir& dir) {
-  SqliteOptions o;
-  o.path = dir.db();
-  o.pseudonym_key.fill(3);
-  auto s = SqliteStore::open(o);
-  EXPECT_TRUE(s.has_value()) << s.error().message;
-  return std::move(*s);
+  return test::open_store(test::store_options(dir.db(), 3));
 }
 
 NewEvent event(const std::string& id, std::vector<std::string> recipients, DeliveryState state,

@@ -23,6 +23,8 @@
 #include "daemon/http/server.h"
 #include "daemon/store/audit_record.h"
 #include "daemon/store/sqlite_store.h"
+#include "tests/support/store.h"
+#include "tests/support/tokens.h"
 
 namespace treve::dispatch {
 namespace {
@@ -142,13 +144,8 @@ class Receiver {
 
 class DispatcherTest : public ::testing::Test {
  protected:
-  DispatcherTest()
-      : dir_(fs::temp_directory_path() / ("treve-dispatch-" + std::to_string(::getpid()))) {
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    store::SqliteOptions o;
-    o.path = (dir_ / "treve.db").string();
-    store_ = std::move(*store::SqliteStore::open(o));
+  DispatcherTest() {
+    store_ = test::open_store(test::store_options(dir_.db()));
     queue_ = std::make_unique<store::CommitQueue>(*store_, clock_);
   }
   ~DispatcherTest() override {
@@ -156,14 +153,13 @@ class DispatcherTest : public ::testing::Test {
     queue_->stop();
     queue_.reset();
     store_.reset();
-    fs::remove_all(dir_);
   }
 
   void configure(const std::string& sink_options) {
     std::string text = R"(
 [[connectors]]
 name = "ent"
-token_sha256 = "e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a719a100eeea6f"
+token_sha256 = ")" TREVE_TEST_CHANGE_ME_SHA256 R"("
 [[sinks]]
 name = "push"
 type = "webhook"
@@ -219,7 +215,7 @@ retry_max_interval = "100ms"
     return rows ? static_cast<long long>(rows->size()) : -1;
   }
 
-  fs::path dir_;
+  test::TempDir dir_{"treve-dispatch"};
   core::SystemClock clock_;
   std::unique_ptr<store::SqliteStore> store_;
   std::unique_ptr<store::CommitQueue> queue_;

@@ -1,4 +1,5 @@
 #include "daemon/config/ics_calendar.h"
+#include "tests/support/temp_dir.h"
 
 #include <filesystem>
 #include <fstream>
@@ -54,9 +55,8 @@ std::vector<std::string> texts(const std::vector<Diagnostic>& warnings) {
 }
 
 std::string write_temp_file(const std::string& name, const std::string& text) {
-  const std::string path = ::testing::TempDir() + name;
-  std::ofstream(path, std::ios::binary) << text;
-  return path;
+  static const test::TempDir dir("treve-ics");
+  return dir.write(name, text);
 }
 
 TEST(IcsCalendar, ReadsTheZoneASampleFile) {

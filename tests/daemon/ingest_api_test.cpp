@@ -15,6 +15,8 @@
 #include "daemon/core/digest.h"
 #include "daemon/store/sqlite_store.h"
 #include "policy/rfc3339.h"
+#include "tests/support/store.h"
+#include "tests/support/tokens.h"
 
 namespace treve::api {
 namespace {
@@ -28,7 +30,7 @@ constexpr const char* kConfig = R"(
 state_dir = "/nonexistent"
 [[connectors]]
 name = "ent"
-token_sha256 = "e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a719a100eeea6f"
+token_sha256 = ")" TREVE_TEST_CHANGE_ME_SHA256 R"("
 )";  // token "change-me"
 
 constexpr const char* kEvent = R"({"id":"msg-1","establishment":"0750654D","category":"message",
@@ -37,15 +39,9 @@ constexpr const char* kEvent = R"({"id":"msg-1","establishment":"0750654D","cate
 class IngestApiTest : public ::testing::Test {
  protected:
   explicit IngestApiTest(long long max_pages = 0)
-      : dir_(fs::temp_directory_path() / ("treve-api-" + std::to_string(::getpid()))),
-        clock_(*policy::parse_rfc3339("2026-11-27T21:14:03+01:00")) {
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+      : clock_(*policy::parse_rfc3339("2026-11-27T21:14:03+01:00")) {
     config_ = *config::parse_config(kConfig, "test.toml");
-    store::SqliteOptions o;
-    o.path = (dir_ / "treve.db").string();
-    o.max_page_count = max_pages;
-    store_ = std::move(*store::SqliteStore::open(o));
+    store_ = test::open_store(test::store_options(dir_.db(), 0, max_pages));
     queue_ = std::make_unique<store::CommitQueue>(*store_, clock_);
     api_ = std::make_unique<IngestApi>([this] { return config_; }, *queue_, *store_, clock_);
   }
@@ -53,12 +49,11 @@ class IngestApiTest : public ::testing::Test {
     api_.reset();
     queue_.reset();
     store_.reset();
-    fs::remove_all(dir_);
   }
 
   http::Response call(bhttp::verb method, std::string target, std::string body = {},
                       std::string content_type = "application/json",
-                      std::string token = "change-me") {
+                      std::string token = test::kChangeMeToken) {
     http::Request req{method, target, 11};
     if (!token.empty())
       req.set(bhttp::field::authorization, "Bearer " + token);
@@ -72,7 +67,7 @@ class IngestApiTest : public ::testing::Test {
     return answer.get_future().get();
   }
 
-  fs::path dir_;
+  test::TempDir dir_{"treve-api"};
   core::FakeClock clock_;
   std::shared_ptr<const config::Config> config_;
   std::unique_ptr<store::SqliteStore> store_;
@@ -197,7 +192,7 @@ TEST_F(IngestApiTest, OnlyAuthenticatedRequestsMaySendLargeBodies) {
   EXPECT_EQ(api_->body_limit(header), IngestApi::kUnauthenticatedBodyLimit);
   header.set(bhttp::field::authorization, "Bearer wrong");
   EXPECT_EQ(api_->body_limit(header), IngestApi::kUnauthenticatedBodyLimit);
-  header.set(bhttp::field::authorization, "Bearer change-me");
+  header.set(bhttp::field::authorization, "Bearer " + test::kChangeMeToken);
   EXPECT_EQ(api_->body_limit(header), config_->server.max_batch_body_bytes);
   header.target("/v1/events");
   EXPECT_EQ(api_->body_limit(header), config_->server.max_body_bytes);
@@ -215,18 +210,18 @@ TEST_F(IngestApiTest, CountsBodiesInFlightUntilReleasedAndRefusesThemBeyondTheBo
       "[server]\nstate_dir = \"/nonexistent\"\nmax_batch_body_bytes = 1048576\n"
       "max_bytes_in_flight_per_connector = 3145728\nmax_bytes_in_flight = 4194304\n"
       "[[connectors]]\nname = \"ent\"\ntoken_sha256 = \"" +
-          core::sha256_hex("change-me") + "\"\n[[connectors]]\nname = \"other\"\n" +
-          "token_sha256 = \"" + core::sha256_hex("other-token") + "\"\n",
+          core::sha256_hex(test::kChangeMeToken) + "\"\n[[connectors]]\nname = \"other\"\n" +
+          "token_sha256 = \"" + core::sha256_hex(test::kOtherToken) + "\"\n",
       "test.toml");
   constexpr std::size_t MiB = 1024 * 1024;
-  auto ent_1 = api_->admit_body(batch_header("change-me"), MiB);
-  auto ent_2 = api_->admit_body(batch_header("change-me"), MiB);
-  auto other_1 = api_->admit_body(batch_header("other-token"), MiB);
+  auto ent_1 = api_->admit_body(batch_header(test::kChangeMeToken), MiB);
+  auto ent_2 = api_->admit_body(batch_header(test::kChangeMeToken), MiB);
+  auto other_1 = api_->admit_body(batch_header(test::kOtherToken), MiB);
   ASSERT_TRUE(ent_1 && ent_2 && other_1);
   EXPECT_EQ(api_->bytes_in_flight(), 3 * MiB);
 
   // Over "ent"'s own bound: 429.
-  auto over_connector = api_->admit_body(batch_header("change-me"), 2 * MiB);
+  auto over_connector = api_->admit_body(batch_header(test::kChangeMeToken), 2 * MiB);
   ASSERT_FALSE(over_connector);
   EXPECT_EQ(over_connector.error().result_int(), 429);
   EXPECT_EQ(over_connector.error()[bhttp::field::retry_after], "2");
@@ -234,7 +229,7 @@ TEST_F(IngestApiTest, CountsBodiesInFlightUntilReleasedAndRefusesThemBeyondTheBo
   EXPECT_EQ(json::parse(over_connector.error().body()).at("type"),
             "urn:treve:problem:connector-busy");
   // Within "other"'s, over the server's: 503.
-  auto over_total = api_->admit_body(batch_header("other-token"), 3 * MiB / 2);
+  auto over_total = api_->admit_body(batch_header(test::kOtherToken), 3 * MiB / 2);
   ASSERT_FALSE(over_total);
   EXPECT_EQ(over_total.error().result_int(), 503);
   EXPECT_EQ(over_total.error()[bhttp::field::retry_after], "2");
@@ -251,7 +246,7 @@ TEST_F(IngestApiTest, CountsBodiesInFlightUntilReleasedAndRefusesThemBeyondTheBo
   ent_1->reset();
   other_1->reset();
   EXPECT_EQ(api_->bytes_in_flight(), MiB);
-  auto later = api_->admit_body(batch_header("other-token"), 3 * MiB / 2);
+  auto later = api_->admit_body(batch_header(test::kOtherToken), 3 * MiB / 2);
   EXPECT_TRUE(later);
   EXPECT_EQ(api_->bytes_in_flight(), MiB + 3 * MiB / 2);
 }

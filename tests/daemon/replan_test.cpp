@@ -13,6 +13,8 @@
 #include "daemon/runtime/replan.h"
 #include "daemon/store/sqlite_store.h"
 #include "tests/daemon/store_fixture.h"
+#include "tests/support/store.h"
+#include "tests/support/tokens.h"
 
 namespace treve::runtime {
 namespace {
@@ -28,7 +30,7 @@ constexpr const char* kConnector = R"(
 state_dir = "/nonexistent"
 [[connectors]]
 name = "ent"
-token_sha256 = "e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a719a100eeea6f"
+token_sha256 = ")" TREVE_TEST_CHANGE_ME_SHA256 R"("
 )";  // token "change-me"
 
 std::string event(const std::string& id, const std::string& uai,
@@ -49,9 +51,7 @@ class ReplanTest : public ::testing::Test {
   ReplanTest()
       : clock_(at("2026-11-27T21:14:03+01:00")),  // a Friday evening
         holder_(config_with("")) {
-    store::SqliteOptions o;
-    o.path = dir_.db();
-    store_ = std::move(*store::SqliteStore::open(o));
+    store_ = test::open_store(test::store_options(dir_.db()));
     queue_ = std::make_unique<store::CommitQueue>(*store_, clock_);
     api_ = std::make_unique<api::IngestApi>([this] { return holder_.get(); }, *queue_, *store_,
                                             clock_);

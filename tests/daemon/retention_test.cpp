@@ -17,6 +17,7 @@
 #include "daemon/store/commit_queue.h"
 #include "daemon/store/sqlite_store.h"
 #include "tests/daemon/store_fixture.h"
+#include "tests/support/store.h"
 
 namespace treve::runtime {
 namespace {
@@ -47,10 +48,7 @@ store::NewEvent held_event(const std::string& id, policy::Instant received) {
 
 TEST(Retention, PurgesAtStartThenEveryIntervalWithTheClocksCutoff) {
   TempDir dir;
-  store::SqliteOptions o;
-  o.path = dir.db();
-  o.pseudonym_key.fill(1);
-  auto opened = store::SqliteStore::open(o);
+  auto opened = store::SqliteStore::open(test::store_options(dir.db(), 1));
   ASSERT_TRUE(opened);
   auto& s = **opened;
   const policy::Instant t0 = at("2026-01-05T21:00:00+01:00");

@@ -15,6 +15,7 @@
 #include "daemon/store/audit_record.h"
 #include "daemon/store/sqlite_store.h"
 #include "policy/rfc3339.h"
+#include "tests/support/store.h"
 
 namespace treve::runtime {
 namespace {
@@ -50,14 +51,8 @@ store::NewEvent held_event(std::string id, policy::Instant release, int recipien
 
 class SchedulerTest : public ::testing::Test {
  protected:
-  SchedulerTest()
-      : dir_(fs::temp_directory_path() / ("treve-sched-" + std::to_string(::getpid()))),
-        clock_(at("2026-11-30T06:59:58+01:00")) {
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    store::SqliteOptions o;
-    o.path = (dir_ / "treve.db").string();
-    store_ = std::move(*store::SqliteStore::open(o));
+  SchedulerTest() : clock_(at("2026-11-30T06:59:58+01:00")) {
+    store_ = test::open_store(test::store_options(dir_.db()));
     queue_ = std::make_unique<store::CommitQueue>(*store_, clock_);
   }
   ~SchedulerTest() override {
@@ -69,7 +64,6 @@ class SchedulerTest : public ::testing::Test {
     scheduler_.reset();
     queue_.reset();
     store_.reset();
-    fs::remove_all(dir_);
   }
 
   void accept(std::vector<store::NewEvent> events) {
@@ -106,7 +100,7 @@ class SchedulerTest : public ::testing::Test {
     return released().size() >= n;
   }
 
-  fs::path dir_;
+  test::TempDir dir_{"treve-sched"};
   FakeClock clock_;
   std::unique_ptr<store::SqliteStore> store_;
   std::unique_ptr<store::CommitQueue> queue_;

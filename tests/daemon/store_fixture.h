@@ -1,16 +1,13 @@
-// What the store's tests share: a temporary directory for real SQLite files, and instants
-// written as RFC 3339.
+// What the store's tests share: a temporary directory for real SQLite files (the support's),
+// instants written as RFC 3339, and a delivery's outcome.
 #pragma once
 
-#include <unistd.h>
-
-#include <atomic>
-#include <filesystem>
 #include <string>
 #include <string_view>
 
 #include "daemon/store/store.h"
 #include "policy/rfc3339.h"
+#include "tests/support/temp_dir.h"
 
 namespace treve::store::testing {
 
@@ -18,26 +15,8 @@ inline policy::Instant at(std::string_view s) {
   return *policy::parse_rfc3339(s);
 }
 
-// A fresh directory, removed with everything in it at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    path_ = std::filesystem::temp_directory_path() /
-            ("treve-store-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  std::string db() const { return file("treve.db"); }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  static inline std::atomic<int> counter_{0};
-  std::filesystem::path path_;
-};
+// The tests' one temporary directory (tests/support/temp_dir.h).
+using ::treve::test::TempDir;
 
 // What the dispatcher reports of one attempt at `d`: delivered (200), or failed (503) with
 // the next attempt two seconds later.

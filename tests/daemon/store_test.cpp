@@ -15,6 +15,7 @@
 #include "daemon/store/sqlite_store.h"
 #include "policy/rfc3339.h"
 #include "tests/daemon/store_fixture.h"
+#include "tests/support/store.h"
 
 namespace treve::store {
 namespace {
@@ -52,13 +53,7 @@ NewEvent event(std::string id, int recipients = 2, DeliveryState state = Deliver
 }
 
 std::unique_ptr<SqliteStore> open_store(const TempDir& dir, long long max_pages = 0) {
-  SqliteOptions o;
-  o.path = dir.file("treve.db");
-  o.pseudonym_key.fill(7);
-  o.max_page_count = max_pages;
-  auto s = SqliteStore::open(o);
-  EXPECT_TRUE(s.has_value()) << s.error().message;
-  return std::move(*s);
+  return test::open_store(test::store_options(dir.db(), 7, max_pages));
 }
 
 // Reads one integer with a separate connection, as an auditor would.

@@ -12,6 +12,7 @@
 #include "daemon/config/config.h"
 #include "daemon/config/ics_calendar.h"
 #include "policy/rfc3339.h"
+#include "tests/support/tokens.h"
 
 namespace treve {
 namespace {
@@ -91,7 +92,7 @@ end_day = "mon"
 closed = ["2026-12-21..2027-01-03"]
 [[connectors]]
 name = "ent"
-token_sha256 = "e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a719a100eeea6f"
+token_sha256 = ")" TREVE_TEST_CHANGE_ME_SHA256 R"("
 )";
   std::mt19937 rng(11);
   for (int i = 0; i < kRounds / 10; ++i) {

@@ -15,11 +15,11 @@ const std::string kOtherUai = "0250001R";  // another school, out of Mme Durand'
 
 std::string admins_config() {
   std::ostringstream c;
-  c << "\n[[admins]]\nname = \"Mme Durand\"\ntoken_sha256 = \"" << sha256_hex("durand-token")
+  c << "\n[[admins]]\nname = \"Mme Durand\"\ntoken_sha256 = \"" << sha256_hex(kDurandToken)
     << "\"\nrole = \"admin\"\nscope = [\"" << kUai << "\"]\n"
-    << "\n[[admins]]\nname = \"Rectorat\"\ntoken_sha256 = \"" << sha256_hex("rectorat-token")
+    << "\n[[admins]]\nname = \"Rectorat\"\ntoken_sha256 = \"" << sha256_hex(kRectoratToken)
     << "\"\nrole = \"admin\"\nscope = \"*\"\n"
-    << "\n[[admins]]\nname = \"DPD\"\ntoken_sha256 = \"" << sha256_hex("dpd-token")
+    << "\n[[admins]]\nname = \"DPD\"\ntoken_sha256 = \"" << sha256_hex(kDpdToken)
     << "\"\nrole = \"auditor\"\nscope = [\"" << kUai << "\"]\n";
   return c.str();
 }
@@ -95,39 +95,39 @@ TEST_F(AdminApi, EveryEndpointEnforcesRoleAndScopeAndAuditsRefusals) {
   const std::string mine = kUai, other = kOtherUai;
   const std::vector<Case> cases = {
       // Reading a policy: anyone in scope.
-      {bhttp::verb::get, policy_path(mine), "", "durand-token", 200},
-      {bhttp::verb::get, policy_path(mine), "", "dpd-token", 200},
-      {bhttp::verb::get, policy_path(other), "", "durand-token", 403},
-      {bhttp::verb::get, policy_path(other), "", "dpd-token", 403},
-      {bhttp::verb::get, policy_path(other), "", "rectorat-token", 200},
+      {bhttp::verb::get, policy_path(mine), "", kDurandToken, 200},
+      {bhttp::verb::get, policy_path(mine), "", kDpdToken, 200},
+      {bhttp::verb::get, policy_path(other), "", kDurandToken, 403},
+      {bhttp::verb::get, policy_path(other), "", kDpdToken, 403},
+      {bhttp::verb::get, policy_path(other), "", kRectoratToken, 200},
       // Writing: admins in scope only.
-      {bhttp::verb::put, policy_path(mine), kWeekdays, "dpd-token", 403},
-      {bhttp::verb::put, policy_path(other), kWeekdays, "durand-token", 403},
+      {bhttp::verb::put, policy_path(mine), kWeekdays, kDpdToken, 403},
+      {bhttp::verb::put, policy_path(other), kWeekdays, kDurandToken, 403},
       {bhttp::verb::post, policy_path(mine, "rollback"), R"({"version":1,"comment":"x"})",
-       "dpd-token", 403},
+       kDpdToken, 403},
       {bhttp::verb::post, policy_path(other, "rollback"), R"({"version":1,"comment":"x"})",
-       "durand-token", 403},
-      {bhttp::verb::post, policy_path(mine, "ics"), "BEGIN:VCALENDAR", "dpd-token", 403},
+       kDurandToken, 403},
+      {bhttp::verb::post, policy_path(mine, "ics"), "BEGIN:VCALENDAR", kDpdToken, 403},
       // Versions and preview: anyone in scope.
-      {bhttp::verb::get, policy_path(mine, "versions"), "", "dpd-token", 200},
-      {bhttp::verb::get, policy_path(other, "versions"), "", "dpd-token", 403},
-      {bhttp::verb::post, policy_path(mine, "preview"), "{}", "dpd-token", 200},
-      {bhttp::verb::post, policy_path(other, "preview"), "{}", "durand-token", 403},
+      {bhttp::verb::get, policy_path(mine, "versions"), "", kDpdToken, 200},
+      {bhttp::verb::get, policy_path(other, "versions"), "", kDpdToken, 403},
+      {bhttp::verb::post, policy_path(mine, "preview"), "{}", kDpdToken, 200},
+      {bhttp::verb::post, policy_path(other, "preview"), "{}", kDurandToken, 403},
       // Queue: in scope.
-      {bhttp::verb::get, "/v1/admin/queue?establishment=" + mine, "", "dpd-token", 200},
-      {bhttp::verb::get, "/v1/admin/queue?establishment=" + other, "", "durand-token", 403},
+      {bhttp::verb::get, "/v1/admin/queue?establishment=" + mine, "", kDpdToken, 200},
+      {bhttp::verb::get, "/v1/admin/queue?establishment=" + other, "", kDurandToken, 403},
       // Dead letters: admins only, in scope.
-      {bhttp::verb::get, "/v1/admin/dead-letters?establishment=" + mine, "", "durand-token", 200},
-      {bhttp::verb::get, "/v1/admin/dead-letters?establishment=" + mine, "", "dpd-token", 403},
-      {bhttp::verb::get, "/v1/admin/dead-letters?establishment=" + other, "", "durand-token", 403},
-      {bhttp::verb::post, "/v1/admin/dead-letters/replay", R"({"seqs":[1]})", "dpd-token", 403},
+      {bhttp::verb::get, "/v1/admin/dead-letters?establishment=" + mine, "", kDurandToken, 200},
+      {bhttp::verb::get, "/v1/admin/dead-letters?establishment=" + mine, "", kDpdToken, 403},
+      {bhttp::verb::get, "/v1/admin/dead-letters?establishment=" + other, "", kDurandToken, 403},
+      {bhttp::verb::post, "/v1/admin/dead-letters/replay", R"({"seqs":[1]})", kDpdToken, 403},
       // Audit and statistics: both roles, in scope.
-      {bhttp::verb::get, "/v1/admin/audit?establishment=" + mine, "", "dpd-token", 200},
-      {bhttp::verb::get, "/v1/admin/audit?establishment=" + other, "", "dpd-token", 403},
-      {bhttp::verb::get, "/v1/admin/stats?establishment=" + mine, "", "durand-token", 200},
-      {bhttp::verb::get, "/v1/admin/stats?establishment=" + other, "", "durand-token", 403},
+      {bhttp::verb::get, "/v1/admin/audit?establishment=" + mine, "", kDpdToken, 200},
+      {bhttp::verb::get, "/v1/admin/audit?establishment=" + other, "", kDpdToken, 403},
+      {bhttp::verb::get, "/v1/admin/stats?establishment=" + mine, "", kDurandToken, 200},
+      {bhttp::verb::get, "/v1/admin/stats?establishment=" + other, "", kDurandToken, 403},
       // Who am I: anyone with a token; nobody without.
-      {bhttp::verb::get, "/v1/admin/me", "", "dpd-token", 200},
+      {bhttp::verb::get, "/v1/admin/me", "", kDpdToken, 200},
       {bhttp::verb::get, "/v1/admin/me", "", "", 401},
       {bhttp::verb::get, "/v1/admin/me", "", "change-me", 401},
   };
@@ -146,22 +146,22 @@ TEST_F(AdminApi, EveryEndpointEnforcesRoleAndScopeAndAuditsRefusals) {
             count("SELECT count(*) FROM audit WHERE kind = 'access_refused' AND detail LIKE "
                   "'%\"role\":\"auditor\"%'"));
   // The ingest listener knows nothing of the admin API.
-  EXPECT_EQ(
-      HttpClient(daemon_.port())
-          .request(bhttp::verb::get, "/v1/admin/me", "", {{"Authorization", "Bearer durand-token"}})
-          .status,
-      404);
+  EXPECT_EQ(HttpClient(daemon_.port())
+                .request(bhttp::verb::get, "/v1/admin/me", "",
+                         {{"Authorization", "Bearer " + kDurandToken}})
+                .status,
+            404);
 }
 
 TEST_F(AdminApi, ValidationErrorsNameTheFieldsWithPointers) {
-  auto r = call(bhttp::verb::put, policy_path(kUai), "durand-token",
+  auto r = call(bhttp::verb::put, policy_path(kUai), kDurandToken,
                 R"({"policy":{"quiet":[{"days":["mon"],"start":"19:00","end":"7h"},)"
                 R"({"days":["lun"],"start":"20:00","end":"07:00"}],"parent_grade_delay":"demain",)"
                 R"("closed_ics":"/etc/shadow"},"comment":"essai"})");
   ASSERT_EQ(r.status, 400) << r;
   // closed_ics is refused before anything else is looked at.
   EXPECT_THAT(r.body, HasSubstr("/policy/closed_ics"));
-  r = call(bhttp::verb::put, policy_path(kUai), "durand-token",
+  r = call(bhttp::verb::put, policy_path(kUai), kDurandToken,
            R"({"policy":{"quiet":[{"days":["mon"],"start":"19:00","end":"7h"},)"
            R"({"days":["lun"],"start":"20:00","end":"07:00"}],"parent_grade_delay":"demain"},)"
            R"("comment":"essai"})");
@@ -181,7 +181,7 @@ TEST_F(AdminApi, ValidationErrorsNameTheFieldsWithPointers) {
   }
   EXPECT_THAT(pointers, ::testing::IsSupersetOf({"/policy/quiet/0/end", "/policy/quiet/1/days/0",
                                                  "/policy/parent_grade_delay"}));
-  r = call(bhttp::verb::put, policy_path(kUai), "durand-token", R"({"policy":{}})");
+  r = call(bhttp::verb::put, policy_path(kUai), kDurandToken, R"({"policy":{}})");
   ASSERT_EQ(r.status, 400) << r;
   EXPECT_THAT(r.body, HasSubstr("/comment"));
   EXPECT_EQ(count("SELECT count(*) FROM policy_versions"), 0);
@@ -190,12 +190,12 @@ TEST_F(AdminApi, ValidationErrorsNameTheFieldsWithPointers) {
 TEST_F(AdminApi, AWeakerPolicyNeedsConfirmationAndIsFlagged) {
   std::string unconfirmed = kWeekdays;
   unconfirmed.replace(unconfirmed.find("true"), 4, "false");
-  auto r = call(bhttp::verb::put, policy_path(kUai), "durand-token", unconfirmed);
+  auto r = call(bhttp::verb::put, policy_path(kUai), kDurandToken, unconfirmed);
   ASSERT_EQ(r.status, 409) << r;
   EXPECT_THAT(r.body, HasSubstr("weaker-policy"));
   EXPECT_THAT(r.body, HasSubstr("47 h par semaine"));
   EXPECT_THAT(r.body, HasSubstr("à partir du samedi à 07:30"));
-  r = call(bhttp::verb::put, policy_path(kUai), "durand-token", kWeekdays);
+  r = call(bhttp::verb::put, policy_path(kUai), kDurandToken, kWeekdays);
   ASSERT_EQ(r.status, 200) << r;
   EXPECT_EQ(parse(r).as_object().at("version").as_int64(), 1);
   EXPECT_EQ(count("SELECT count(*) FROM audit WHERE kind = 'policy_changed' AND detail LIKE "
@@ -204,38 +204,38 @@ TEST_F(AdminApi, AWeakerPolicyNeedsConfirmationAndIsFlagged) {
 }
 
 TEST_F(AdminApi, VersionsRollbackAndARestartKeepThePolicy) {
-  ASSERT_EQ(call(bhttp::verb::put, policy_path(kUai), "durand-token", kWeekdays).status, 200);
-  auto second = call(bhttp::verb::put, policy_path(kUai), "durand-token",
+  ASSERT_EQ(call(bhttp::verb::put, policy_path(kUai), kDurandToken, kWeekdays).status, 200);
+  auto second = call(bhttp::verb::put, policy_path(kUai), kDurandToken,
                      R"({"policy":{"parent_grade_delay":"72h"},"comment":"délai des notes",)"
                      R"("expected_version":1,"confirm_weaker":true})");
   ASSERT_EQ(second.status, 200) << second;
   // A stale expected version is a conflict, and nothing is saved.
-  auto stale = call(bhttp::verb::put, policy_path(kUai), "durand-token",
+  auto stale = call(bhttp::verb::put, policy_path(kUai), kDurandToken,
                     R"({"policy":{},"comment":"x","expected_version":1})");
   EXPECT_EQ(stale.status, 409) << stale;
   EXPECT_THAT(stale.body, HasSubstr("version-conflict"));
 
-  auto versions = parse(call(bhttp::verb::get, policy_path(kUai, "versions"), "dpd-token"));
+  auto versions = parse(call(bhttp::verb::get, policy_path(kUai, "versions"), kDpdToken));
   ASSERT_EQ(versions.as_array().size(), 2u);
   EXPECT_EQ(versions.as_array()[0].as_object().at("version").as_int64(), 2);
   EXPECT_EQ(versions.as_array()[0].as_object().at("author").as_string(), "Mme Durand");
 
-  auto back = call(bhttp::verb::post, policy_path(kUai, "rollback"), "durand-token",
+  auto back = call(bhttp::verb::post, policy_path(kUai, "rollback"), kDurandToken,
                    R"({"version":1,"comment":"retour à la version du CA","confirm_weaker":true})");
   ASSERT_EQ(back.status, 200) << back;
   EXPECT_EQ(parse(back).as_object().at("version").as_int64(), 3);
-  auto policy = parse(call(bhttp::verb::get, policy_path(kUai), "durand-token")).as_object();
+  auto policy = parse(call(bhttp::verb::get, policy_path(kUai), kDurandToken)).as_object();
   EXPECT_EQ(policy.at("managed_by").as_string(), "api");
   EXPECT_EQ(policy.at("version").as_int64(), 3);
   EXPECT_EQ(policy.at("effective").as_object().at("quiet").as_array().size(), 1u);
   EXPECT_EQ(policy.at("effective").as_object().at("parent_grade_delay").as_string(), "1d");
 
   daemon_.restart();
-  policy = parse(call(bhttp::verb::get, policy_path(kUai), "durand-token")).as_object();
+  policy = parse(call(bhttp::verb::get, policy_path(kUai), kDurandToken)).as_object();
   EXPECT_EQ(policy.at("version").as_int64(), 3);
   EXPECT_EQ(policy.at("effective").as_object().at("quiet").as_array()[0].as_object().at("start"),
             "19:00");
-  auto me = parse(call(bhttp::verb::get, "/v1/admin/me", "durand-token")).as_object();
+  auto me = parse(call(bhttp::verb::get, "/v1/admin/me", kDurandToken)).as_object();
   EXPECT_EQ(me.at("establishments").as_array()[0].as_object().at("managed_by"), "api");
 }
 
@@ -261,7 +261,7 @@ TEST_F(AdminApi, AChangeAppliesToNewEventsAndReplansThatSchoolsHeldDeliveries) {
   const std::string body = std::string(R"({"policy":{"quiet":[{"days":["mon","tue","wed","thu",)") +
                            R"("fri","sat","sun"],"start":")" + start + R"(","end":")" + end +
                            R"("}]},"comment":"ouverture","confirm_weaker":true})";
-  auto r = call(bhttp::verb::put, policy_path(kUai), "durand-token", body);
+  auto r = call(bhttp::verb::put, policy_path(kUai), kDurandToken, body);
   ASSERT_EQ(r.status, 200) << r;
   EXPECT_EQ(parse(r).as_object().at("replanned").as_int64(), 10);
   const auto deadline = std::chrono::steady_clock::now() + 10s;
@@ -283,7 +283,7 @@ TEST_F(AdminApi, AChangeAppliesToNewEventsAndReplansThatSchoolsHeldDeliveries) {
   auto after = ingest.post_event(simple_event("after"));
   EXPECT_THAT(after.body, HasSubstr("\"held\":false"));
   auto queue =
-      parse(call(bhttp::verb::get, "/v1/admin/queue?establishment=" + kOtherUai, "rectorat-token"))
+      parse(call(bhttp::verb::get, "/v1/admin/queue?establishment=" + kOtherUai, kRectoratToken))
           .as_object();
   EXPECT_EQ(queue.at("held").as_int64(), 5);
   EXPECT_EQ(queue.at("by_category").as_object().at("message").as_int64(), 5);
@@ -291,7 +291,7 @@ TEST_F(AdminApi, AChangeAppliesToNewEventsAndReplansThatSchoolsHeldDeliveries) {
 }
 
 TEST_F(AdminApi, ThePreviewSaysInFrenchWhenAMessageWouldArrive) {
-  auto r = call(bhttp::verb::post, policy_path(kUai, "preview"), "dpd-token",
+  auto r = call(bhttp::verb::post, policy_path(kUai, "preview"), kDpdToken,
                 R"({"at":"2026-11-27T21:00:00+00:00","policy":{"timezone":"Europe/Paris",)"
                 R"("quiet":[{"days":["fri"],"start":"20:00","end_day":"mon","end":"07:00"}]}})");
   ASSERT_EQ(r.status, 200) << r;
@@ -331,7 +331,7 @@ TEST_F(AdminApi, TheAdminCommandCallsTheSameApi) {
   TempDir dir("treve-admin-cli");
   const std::string token = (dir.path() / "token").string();
   const std::string policy = (dir.path() / "policy.json").string();
-  std::ofstream(token) << "durand-token\n";
+  std::ofstream(token) << kDurandToken + "\n";
   std::ofstream(policy) << R"({"parent_grade_delay":"72h"})";
   const std::string admin = "127.0.0.1:" + std::to_string(daemon_.admin_port());
   auto set = run_treve({"admin", "--admin", admin, "--token-file", token, "policy", "set",
@@ -365,13 +365,13 @@ TEST_F(AdminApi, DeadLettersAreListedAndReplayedWithinScope) {
   ASSERT_EQ(ingest.post_event(simple_event("lost-1")).status, 202);
   ASSERT_EQ(ingest.post_event(other_school_event("lost-2", "u-2")).status, 202);
   make_held_dead();
-  auto mine = parse(call(bhttp::verb::get, "/v1/admin/dead-letters", "durand-token"));
+  auto mine = parse(call(bhttp::verb::get, "/v1/admin/dead-letters", kDurandToken));
   ASSERT_EQ(mine.as_array().size(), 1u) << mine;  // only the school in scope
   const auto& letter = mine.as_array()[0].as_object();
   EXPECT_EQ(letter.at("event_id").as_string(), "lost-1");
   EXPECT_EQ(letter.at("last_error").as_string(), "HTTP 410");
   const std::int64_t seq = letter.at("seq").as_int64();
-  auto all = parse(call(bhttp::verb::get, "/v1/admin/dead-letters", "rectorat-token"));
+  auto all = parse(call(bhttp::verb::get, "/v1/admin/dead-letters", kRectoratToken));
   ASSERT_EQ(all.as_array().size(), 2u);
   std::int64_t other_seq = 0;
   for (const auto& d : all.as_array()) {
@@ -381,11 +381,11 @@ TEST_F(AdminApi, DeadLettersAreListedAndReplayedWithinScope) {
   // Replaying another school's letter is refused as if it did not exist, and nothing is
   // replayed.
   auto refused =
-      call(bhttp::verb::post, "/v1/admin/dead-letters/replay", "durand-token",
+      call(bhttp::verb::post, "/v1/admin/dead-letters/replay", kDurandToken,
            R"({"seqs":[)" + std::to_string(seq) + "," + std::to_string(other_seq) + "]}");
   EXPECT_EQ(refused.status, 404) << refused;
   EXPECT_EQ(count("SELECT count(*) FROM deliveries WHERE state = 'dead'"), 2);
-  auto replayed = call(bhttp::verb::post, "/v1/admin/dead-letters/replay", "durand-token",
+  auto replayed = call(bhttp::verb::post, "/v1/admin/dead-letters/replay", kDurandToken,
                        R"({"seqs":[)" + std::to_string(seq) + "]}");
   ASSERT_EQ(replayed.status, 200) << replayed;
   EXPECT_EQ(parse(replayed).as_object().at("replayed").as_int64(), 1);
@@ -402,7 +402,7 @@ namespace {
 // A UAI taken from a query parameter is validated before anything uses it: an invalid one is
 // 400 naming the parameter, for every token (a "*" scope included), and the daemon carries on.
 TEST_F(AdminApi, AnInvalidUaiInAQueryIs400NamingTheParameter) {
-  for (const std::string token : {"rectorat-token", "durand-token"}) {
+  for (const std::string& token : {kRectoratToken, kDurandToken}) {
     for (const std::string path : {"queue", "dead-letters", "audit", "stats"}) {
       for (const std::string bad : {"0750654d", "0750654X", "75", "0750654D0"}) {
         SCOPED_TRACE(token + " " + path + " " + bad);
@@ -414,7 +414,7 @@ TEST_F(AdminApi, AnInvalidUaiInAQueryIs400NamingTheParameter) {
     }
   }
   EXPECT_TRUE(daemon_.running());
-  EXPECT_EQ(call(bhttp::verb::get, "/v1/admin/me", "rectorat-token").status, 200);
+  EXPECT_EQ(call(bhttp::verb::get, "/v1/admin/me", kRectoratToken).status, 200);
   // Not a refusal: nothing audited.
   EXPECT_EQ(count("SELECT count(*) FROM audit WHERE kind = 'access_refused'"), 0);
 }
@@ -425,7 +425,7 @@ TEST_F(AdminApi, TheBearerSchemeIsCaseInsensitiveOnBothListeners) {
     SCOPED_TRACE(scheme);
     auto admin = HttpClient(daemon_.admin_port())
                      .request(bhttp::verb::get, "/v1/admin/me", "",
-                              {{"Authorization", scheme + "durand-token"}});
+                              {{"Authorization", scheme + kDurandToken}});
     EXPECT_EQ(admin.status, 200) << admin;
     // An unknown event is 404 only once the connector is known.
     auto ingest = HttpClient(daemon_.port())
@@ -442,8 +442,8 @@ TEST_F(AdminApi, FailedLoginsAre401AndLoggedWithoutTheToken) {
                                             "Bearer",
                                             "Bearer ",
                                             "Basic ZHVyYW5kOnRva2Vu",
-                                            "Bearerdurand-token",
-                                            "Bearer durand-token extra",
+                                            "Bearer" + kDurandToken,
+                                            "Bearer " + kDurandToken + " extra",
                                             "Bearer s3cret-nobody-has",
                                             "Bearer dur\"and\\token"};
   for (const auto& h : headers) {
@@ -501,7 +501,7 @@ TEST_F(AdminApi, UnknownPathsAre404AndOtherMethodsAre405WithAllow) {
       {bhttp::verb::put, "/v1/admin/stats", 405, "GET"},
   };
   for (const auto& c : cases) {
-    auto r = call(c.method, c.target, "rectorat-token");
+    auto r = call(c.method, c.target, kRectoratToken);
     EXPECT_EQ(r.status, c.status) << c.method << " " << c.target << ": " << r;
     EXPECT_THAT(r.body, HasSubstr(c.status == 404 ? "not-found" : "method-not-allowed"));
     if (!c.allow.empty()) {
@@ -520,9 +520,9 @@ TEST_F(AdminApi, ReplayingAnotherSchoolsDeadLetterIsAnsweredAsAnUnknownOne) {
   const std::int64_t other = count("SELECT max(seq) FROM deliveries WHERE state = 'dead'");
   ASSERT_GT(other, 0);
   const std::int64_t unknown = other + 1000;
-  auto theirs = call(bhttp::verb::post, "/v1/admin/dead-letters/replay", "durand-token",
+  auto theirs = call(bhttp::verb::post, "/v1/admin/dead-letters/replay", kDurandToken,
                      R"({"seqs":[)" + std::to_string(other) + "]}");
-  auto none = call(bhttp::verb::post, "/v1/admin/dead-letters/replay", "durand-token",
+  auto none = call(bhttp::verb::post, "/v1/admin/dead-letters/replay", kDurandToken,
                    R"({"seqs":[)" + std::to_string(unknown) + "]}");
   EXPECT_EQ(theirs.status, 404) << theirs;
   EXPECT_EQ(none.status, 404) << none;
@@ -565,7 +565,7 @@ std::string repeat(std::string_view s, std::size_t n) {
 // The page's limits (64 characters for a window's name, 500 for a comment) hold on the server
 // too, counted in characters, with the pointer and a French detail for the page.
 TEST_F(AdminApi, TooLongWindowNamesAndCommentsAre400WithTheirPointerInFrench) {
-  auto r = call(bhttp::verb::put, policy_path(kUai), "durand-token", window_named(repeat("n", 65)));
+  auto r = call(bhttp::verb::put, policy_path(kUai), kDurandToken, window_named(repeat("n", 65)));
   ASSERT_EQ(r.status, 400) << r;
   auto errors = parse(r).as_object().at("errors").as_array();
   ASSERT_EQ(errors.size(), 1u) << r;
@@ -575,16 +575,16 @@ TEST_F(AdminApi, TooLongWindowNamesAndCommentsAre400WithTheirPointerInFrench) {
   EXPECT_THAT(std::string(errors[0].as_object().at("detail_en").as_string()),
               HasSubstr("at most 64 characters"));
   // A preview's draft is checked alike.
-  r = call(bhttp::verb::post, policy_path(kUai, "preview"), "durand-token",
+  r = call(bhttp::verb::post, policy_path(kUai, "preview"), kDurandToken,
            R"({"policy":)" + windows_named(repeat("n", 65)) + "}");
   EXPECT_EQ(r.status, 400) << r;
   EXPECT_THAT(r.body, HasSubstr("/policy/quiet/0/name"));
   // 64 characters, some of them two bytes long, are accepted.
-  r = call(bhttp::verb::put, policy_path(kUai), "durand-token", window_named(repeat("é", 64)));
+  r = call(bhttp::verb::put, policy_path(kUai), kDurandToken, window_named(repeat("é", 64)));
   ASSERT_EQ(r.status, 200) << r;
 
   const std::string policy = R"({"policy":{},"confirm_weaker":true,"comment":")";
-  r = call(bhttp::verb::put, policy_path(kUai), "durand-token", policy + repeat("c", 501) + "\"}");
+  r = call(bhttp::verb::put, policy_path(kUai), kDurandToken, policy + repeat("c", 501) + "\"}");
   ASSERT_EQ(r.status, 400) << r;
   auto o = parse(r).as_object();
   EXPECT_EQ(o.at("pointer").as_string(), "/comment");
@@ -594,11 +594,11 @@ TEST_F(AdminApi, TooLongWindowNamesAndCommentsAre400WithTheirPointerInFrench) {
             "le commentaire ne peut dépasser 500 caractères (501 reçus)");
   EXPECT_EQ(o.at("errors").as_array()[0].as_object().at("code").as_string(),
             "policy.comment_too_long");
-  r = call(bhttp::verb::post, policy_path(kUai, "rollback"), "durand-token",
+  r = call(bhttp::verb::post, policy_path(kUai, "rollback"), kDurandToken,
            R"({"version":1,"comment":")" + repeat("c", 501) + "\"}");
   ASSERT_EQ(r.status, 400) << r;
   EXPECT_THAT(r.body, HasSubstr("/comment"));
-  r = call(bhttp::verb::put, policy_path(kUai), "durand-token", policy + repeat("ç", 500) + "\"}");
+  r = call(bhttp::verb::put, policy_path(kUai), kDurandToken, policy + repeat("ç", 500) + "\"}");
   EXPECT_EQ(r.status, 200) << r;
   EXPECT_EQ(count("SELECT count(*) FROM policy_versions"), 2);
 }
@@ -606,7 +606,7 @@ TEST_F(AdminApi, TooLongWindowNamesAndCommentsAre400WithTheirPointerInFrench) {
 // An .ics import's warnings come in English and, with their code, in French for the page; a
 // body that is no calendar is refused with its code and its French detail.
 TEST_F(AdminApi, IcsImportWarningsAndErrorsCarryTheirCodeAndTheirFrench) {
-  auto r = call(bhttp::verb::post, policy_path(kUai, "ics"), "durand-token",
+  auto r = call(bhttp::verb::post, policy_path(kUai, "ics"), kDurandToken,
                 "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20261111\r\n"
                 "SUMMARY:Armistice\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nDTSTART:20261112T180000Z\r\n"
                 "SUMMARY:Réunion\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n");
@@ -624,7 +624,7 @@ TEST_F(AdminApi, IcsImportWarningsAndErrorsCarryTheirCodeAndTheirFrench) {
             "ignoré");
   EXPECT_EQ(w.at("detail_en").as_string(), o.at("warnings").as_array()[0].as_string());
 
-  r = call(bhttp::verb::post, policy_path(kUai, "ics"), "durand-token", "pas un calendrier\n");
+  r = call(bhttp::verb::post, policy_path(kUai, "ics"), kDurandToken, "pas un calendrier\n");
   ASSERT_EQ(r.status, 400) << r;
   o = parse(r).as_object();
   EXPECT_EQ(o.at("detail").as_string(), "not an iCalendar file (no VCALENDAR)");
@@ -637,7 +637,7 @@ TEST_F(AdminApi, IcsImportWarningsAndErrorsCarryTheirCodeAndTheirFrench) {
 // Every key of a rollback and of a preview is checked as a PUT's are: an unknown key, or a value
 // of the wrong type, is 400 with its pointer.
 TEST_F(AdminApi, RollbackAndPreviewRefuseUnknownKeysAndWrongTypesWithPointers) {
-  ASSERT_EQ(call(bhttp::verb::put, policy_path(kUai), "durand-token", kWeekdays).status, 200);
+  ASSERT_EQ(call(bhttp::verb::put, policy_path(kUai), kDurandToken, kWeekdays).status, 200);
   struct Case {
     std::string what;
     std::string body;
@@ -652,7 +652,7 @@ TEST_F(AdminApi, RollbackAndPreviewRefuseUnknownKeysAndWrongTypesWithPointers) {
       {"preview", R"({"role":"parent","colour":"blue"})", "/colour"},
   };
   for (const auto& c : cases) {
-    auto r = call(bhttp::verb::post, policy_path(kUai, c.what), "durand-token", c.body);
+    auto r = call(bhttp::verb::post, policy_path(kUai, c.what), kDurandToken, c.body);
     EXPECT_EQ(r.status, 400) << c.body << ": " << r;
     EXPECT_THAT(r.body, HasSubstr("invalid-field")) << c.body;
     EXPECT_EQ(r.status == 400 ? std::string(parse(r).as_object().at("pointer").as_string()) : "",
@@ -660,7 +660,7 @@ TEST_F(AdminApi, RollbackAndPreviewRefuseUnknownKeysAndWrongTypesWithPointers) {
         << c.body;
   }
   // null counts as absent, as in a PUT.
-  auto r = call(bhttp::verb::post, policy_path(kUai, "preview"), "durand-token",
+  auto r = call(bhttp::verb::post, policy_path(kUai, "preview"), kDurandToken,
                 R"({"at":null,"category":null,"role":null,"policy":null})");
   EXPECT_EQ(r.status, 200) << r;
   EXPECT_EQ(count("SELECT count(*) FROM policy_versions"), 1);
@@ -668,16 +668,16 @@ TEST_F(AdminApi, RollbackAndPreviewRefuseUnknownKeysAndWrongTypesWithPointers) {
 
 // Query parameters are percent-decoded as RFC 3986 says; a malformed escape is 400.
 TEST_F(AdminApi, QueryParametersArePercentDecodedAndAMalformedEscapeIs400) {
-  auto r = call(bhttp::verb::get, "/v1/admin/queue?establishment=0750654%44", "durand-token");
+  auto r = call(bhttp::verb::get, "/v1/admin/queue?establishment=0750654%44", kDurandToken);
   EXPECT_EQ(r.status, 200) << r;
   EXPECT_EQ(parse(r).as_object().at("establishment").as_string(), kUai);
   r = call(bhttp::verb::get,
            "/v1/admin/audit?establishment=" + kUai + "&from=2026-11-29T00:00:00%2B01:00",
-           "durand-token");
+           kDurandToken);
   EXPECT_EQ(r.status, 200) << r;
   for (const std::string q : {"kind=%ZZ", "kind=%4", "kind=held%", "establishment=%G0750654D"}) {
     SCOPED_TRACE(q);
-    r = call(bhttp::verb::get, "/v1/admin/audit?" + q, "durand-token");
+    r = call(bhttp::verb::get, "/v1/admin/audit?" + q, kDurandToken);
     EXPECT_EQ(r.status, 400) << r;
     EXPECT_THAT(r.body, HasSubstr("invalid-query"));
   }

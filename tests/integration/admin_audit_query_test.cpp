@@ -24,7 +24,7 @@ TEST(AdminAuditQuery, TheLimitKeepsTheMostRecentRecordsInOrderAndABadOneIs400) {
   ASSERT_EQ(ingest.post_event(event_body(homework)).status, 202);
 
   HttpClient admin(daemon.admin_port());
-  const Headers auth{{"Authorization", "Bearer rectorat-token"}};
+  const Headers auth{{"Authorization", "Bearer " + kRectoratToken}};
   auto get = [&](const std::string& query) {
     return admin.request(bhttp::verb::get, "/v1/admin/audit?" + query, "", auth);
   };
@@ -70,7 +70,7 @@ TEST(AdminAuditQuery, ExportsAreSentInPiecesAndHoldEveryRecordOnce) {
     ASSERT_EQ(ingest.post_event(event_body(spec)).status, 202);
   }
   HttpClient admin(daemon.admin_port());
-  const Headers auth{{"Authorization", "Bearer rectorat-token"}};
+  const Headers auth{{"Authorization", "Bearer " + kRectoratToken}};
   auto json_answer = admin.request(
       bhttp::verb::get, "/v1/admin/audit?establishment=" + kUai + "&limit=100000", "", auth);
   ASSERT_EQ(json_answer.status, 200) << json_answer;

@@ -15,7 +15,7 @@ TEST(AdminCli, CommentsAndInstantsReachTheAdminApiAsWritten) {
   daemon.start();
   const auto dir = std::filesystem::path(daemon.config_path()).parent_path();
   const std::string token = (dir / "token").string(), policy = (dir / "policy.json").string();
-  std::ofstream(token) << "rectorat-token\n";
+  std::ofstream(token) << kRectoratToken + "\n";
   std::ofstream(policy)
       << R"({"quiet":[{"days":["mon","tue","wed","thu"],"start":"19:30","end":"07:00"},)"
       << R"({"days":["fri"],"start":"19:30","end":"07:00","end_day":"mon"}]})";

@@ -28,9 +28,9 @@ TEST(AdminPage, AnAdminEditsAWindowInTheBrowserAndAnAuditorCannot) {
   options.timezone = "Europe/Paris";
   options.national_windows = true;
   std::ostringstream admins;
-  admins << "\n[[admins]]\nname = \"Mme Durand\"\ntoken_sha256 = \"" << sha256_hex("durand-token")
+  admins << "\n[[admins]]\nname = \"Mme Durand\"\ntoken_sha256 = \"" << sha256_hex(kDurandToken)
          << "\"\nrole = \"admin\"\nscope = [\"" << kUai << "\"]\n"
-         << "\n[[admins]]\nname = \"DPD\"\ntoken_sha256 = \"" << sha256_hex("dpd-token")
+         << "\n[[admins]]\nname = \"DPD\"\ntoken_sha256 = \"" << sha256_hex(kDpdToken)
          << "\"\nrole = \"auditor\"\nscope = [\"" << kUai << "\"]\n";
   options.extra_config = admins.str();
   Daemon daemon(options);
@@ -43,10 +43,10 @@ TEST(AdminPage, AnAdminEditsAWindowInTheBrowserAndAnAuditorCannot) {
   const std::string command =
       "cd '" + std::string(TREVE_SOURCE_DIR) +
       "/tests/browser' && TREVE_ADMIN_URL=http://127.0.0.1:" + std::to_string(daemon.admin_port()) +
-      " TREVE_ADMIN_TOKEN=durand-token" + " TREVE_AUDITOR_TOKEN=dpd-token TREVE_UAI=" + kUai +
-      " TREVE_SCREENSHOT='" + screenshot + "' node admin_page.test.mjs > '" +
+      " TREVE_ADMIN_TOKEN=" + kDurandToken + " TREVE_AUDITOR_TOKEN=" + kDpdToken +
+      " TREVE_UAI=" + kUai + " TREVE_SCREENSHOT='" + screenshot + "' node admin_page.test.mjs > '" +
       (dir.path() / "out.log").string() + "' 2>&1";
-  const int status = std::system(command.c_str());
+  const int status = test::run_shell(command).status;
   const std::string log = read_file(dir.path() / "out.log");
   EXPECT_EQ(status, 0) << log << "\n--- daemon ---\n" << daemon.stderr_log().substr(0, 4000);
   EXPECT_TRUE(fs::exists(screenshot));

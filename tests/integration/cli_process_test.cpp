@@ -30,30 +30,10 @@ using ::testing::StartsWith;
 namespace fs = std::filesystem;
 namespace json = boost::json;
 
-const std::string kBinary = TREVE_BINARY;
+const std::string& kBinary = treve::test::kTreveBinary;
 const std::string kExample = TREVE_SOURCE_DIR "/systemd/treve.toml";
 
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() /
-            ("treve-cli-process-" + std::to_string(rd()) + "-" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(path_ / name, std::ios::binary) << text;
-    return file(name);
-  }
-
- private:
-  fs::path path_;
-};
+using treve::test::TempDir;
 
 struct Result {
   int status = -1;  // exit status; -1 when it did not exit normally

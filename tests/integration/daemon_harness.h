@@ -55,7 +55,9 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/json.hpp>
 
-extern char** environ;
+#include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/tokens.h"
 
 namespace treve::itest {
 
@@ -66,10 +68,14 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using namespace std::chrono_literals;
 
-inline const std::string kBinary = TREVE_BINARY;
-inline const std::string kEntToken = "tok-ent";      // connector "ent", may_bypass = false
-inline const std::string kAlertToken = "tok-alert";  // connector "alert", may_bypass = true
-inline const std::string kUai = "0750654D";          // a valid UAI (Paris)
+inline const std::string& kBinary = test::kTreveBinary;
+using test::kAlertToken;  // connector "alert", may_bypass = true
+using test::kDpdToken;
+using test::kDurandToken;
+using test::kEntToken;  // connector "ent", may_bypass = false
+using test::kRectoratToken;
+using test::kUnknownToken;
+inline const std::string kUai = "0750654D";  // a valid UAI (Paris)
 inline const std::string kGenesis(64, '0');
 
 // ---- small utilities -------------------------------------------------------------------------
@@ -115,29 +121,24 @@ inline std::string url_encode(std::string_view s) {
   return out;
 }
 
+// "2026-12-07T18:59:58.250Z".
+inline std::string utc_rfc3339(std::chrono::system_clock::time_point t) {
+  const auto ms = std::chrono::floor<std::chrono::milliseconds>(t);
+  const std::time_t secs = std::chrono::system_clock::to_time_t(ms);
+  std::tm utc{};
+  ::gmtime_r(&secs, &utc);
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
+                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
+                static_cast<int>(ms.time_since_epoch().count() % 1000));
+  return buf;
+}
+
 inline std::string event_path(std::string_view id) {
   return "/v1/events/" + url_encode(id);
 }
 
-class TempDir {
- public:
-  explicit TempDir(const std::string& prefix = "treve-it") {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() /
-            (prefix + "-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using test::TempDir;
 
 // ---- events ----------------------------------------------------------------------------------
 
@@ -603,54 +604,6 @@ inline std::string expected_pseudonym(const std::string& key, const std::string&
 
 // ---- the daemon ------------------------------------------------------------------------------
 
-// Daemons alive now, so that a test binary that crashes (or is interrupted) takes its children
-// with it instead of leaving them listening. Async-signal-safe: a fixed array of atomics.
-class ChildRegistry {
- public:
-  static void add(pid_t pid) {
-    install();
-    for (auto& slot : slots()) {
-      pid_t empty = 0;
-      if (slot.compare_exchange_strong(empty, pid))
-        return;
-    }
-  }
-  static void remove(pid_t pid) {
-    for (auto& slot : slots()) {
-      pid_t p = pid;
-      if (slot.compare_exchange_strong(p, 0))
-        return;
-    }
-  }
-
- private:
-  static std::array<std::atomic<pid_t>, 64>& slots() {
-    static std::array<std::atomic<pid_t>, 64> s{};
-    return s;
-  }
-  static void on_fatal(int sig) {
-    for (auto& slot : slots()) {
-      if (pid_t p = slot.load(); p > 0)
-        ::kill(p, SIGKILL);
-    }
-    ::signal(sig, SIG_DFL);
-    ::raise(sig);
-  }
-  static void install() {
-    static std::once_flag once;
-    std::call_once(once, [] {
-      slots();
-      for (int sig : {SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL, SIGINT, SIGTERM, SIGHUP}) {
-        struct sigaction sa {};
-        sa.sa_handler = &ChildRegistry::on_fatal;
-        sigemptyset(&sa.sa_mask);
-        sa.sa_flags = SA_RESETHAND;
-        ::sigaction(sig, &sa, nullptr);
-      }
-    });
-  }
-};
-
 struct DaemonOptions {
   std::optional<std::size_t> max_body_bytes;
   std::optional<std::size_t> max_batch_body_bytes;
@@ -676,69 +629,27 @@ struct DaemonOptions {
   // a unit's LimitNOFILE=; the hard one may be set apart.
   std::optional<unsigned> open_file_limit;
   std::optional<unsigned> open_file_hard_limit;
+  // Set (a build with TREVE_TESTING only): the daemon's wall clock runs this far ahead of the
+  // real one, through the test hook `[testing] clock_start`, written at every start as the
+  // real time plus this offset.
+  std::optional<std::chrono::milliseconds> clock_offset;
 };
 
 // A daemon with its admin API on loopback TCP and one administrator of every establishment,
-// "Rectorat", whose token is "rectorat-token".
+// "Rectorat", whose token is kRectoratToken.
 inline DaemonOptions with_rectorat_admin(DaemonOptions o = {}) {
   o.admin_listen = "127.0.0.1:0";
   o.extra_config += "\n[[admins]]\nname = \"Rectorat\"\ntoken_sha256 = \"" +
-                    sha256_hex("rectorat-token") + "\"\nrole = \"admin\"\nscope = \"*\"\n";
+                    sha256_hex(test::kRectoratToken) + "\"\nrole = \"admin\"\nscope = \"*\"\n";
   return o;
 }
 
-// What a `treve` command printed and how it ended.
-struct ProcessResult {
-  int status = -1;  // exit status; 128 + signal when killed; -1 when it could not run
-  std::string out;
-  std::string err;
-  std::chrono::milliseconds took{0};
-};
+using test::ProcessResult;
 
-inline std::ostream& operator<<(std::ostream& os, const ProcessResult& r) {
-  return os << "exit " << r.status << "\n--- stdout ---\n"
-            << r.out.substr(0, 4000) << "\n--- stderr ---\n"
-            << r.err.substr(0, 4000);
-}
-
-// Runs `treve args…` to completion with `input` on its standard input; stdout and stderr go
-// through files, so that a large output never fills a pipe.
+// Runs `treve args…` to completion with `input` on its standard input.
 inline ProcessResult run_treve(const std::vector<std::string>& args,
                                const std::string& input = "") {
-  TempDir io("treve-run");
-  const std::string in = (io.path() / "stdin").string();
-  const std::string out = (io.path() / "stdout").string();
-  const std::string err = (io.path() / "stderr").string();
-  std::ofstream(in, std::ios::binary) << input;
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, in.c_str(), O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  std::vector<std::string> all{kBinary};
-  all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : all)
-    argv.push_back(a.data());
-  argv.push_back(nullptr);
-  ProcessResult r;
-  const auto start = std::chrono::steady_clock::now();
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, kBinary.c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0)
-    throw std::runtime_error("cannot spawn " + kBinary + ": " + std::strerror(rc));
-  int wstatus = 0;
-  while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
-  }
-  r.took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
-                                                                 start);
-  r.status = WIFEXITED(wstatus)     ? WEXITSTATUS(wstatus)
-             : WIFSIGNALED(wstatus) ? 128 + WTERMSIG(wstatus)
-                                    : -1;
-  r.out = read_file(out);
-  r.err = read_file(err);
-  return r;
+  return test::run(test::command(kBinary, args), input);
 }
 
 // Port 0 in `server.listen`: tried first; when the configuration refuses it (see the report in
@@ -777,7 +688,7 @@ class Daemon {
     gap_hour_ = (utc.tm_hour + 12) % 24;
   }
   ~Daemon() {
-    if (pid_ > 0)
+    if (pid() > 0)
       kill();
   }
   Daemon(const Daemon&) = delete;
@@ -785,7 +696,7 @@ class Daemon {
 
   // Starts the daemon and waits for `event=serve.ready`; throws with its stderr on failure.
   void start() {
-    if (pid_ > 0)
+    if (pid() > 0)
       throw std::runtime_error("the daemon is already running");
     for (int attempt = 0; attempt < 5; ++attempt) {
       const bool zero = port_zero_works();
@@ -812,9 +723,9 @@ class Daemon {
   // SIGTERM; the exit status (128 + signal when killed by one; -2 if it had to be killed after
   // `timeout`).
   int stop(std::chrono::milliseconds timeout = 10s) {
-    if (pid_ <= 0)
+    if (pid() <= 0)
       return last_status_;
-    ::kill(pid_, SIGTERM);
+    process_->signal(SIGTERM);
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
       if (reap(false))
@@ -830,9 +741,9 @@ class Daemon {
 
   // SIGKILL, then reaps the child.
   void kill() {
-    if (pid_ <= 0)
+    if (pid() <= 0)
       return;
-    ::kill(pid_, SIGKILL);
+    process_->signal(SIGKILL);
     reap(true);
   }
 
@@ -847,12 +758,12 @@ class Daemon {
     return last_status_;
   }
 
-  bool running() { return pid_ > 0 && !reap(false); }
+  bool running() { return pid() > 0 && !reap(false); }
 
   std::uint16_t port() const { return port_; }
   // The admin listener's port when DaemonOptions::admin_listen is TCP.
   std::uint16_t admin_port() const { return admin_port_; }
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return process_ ? process_->pid() : -1; }
   const std::string& state_dir() const { return state_dir_; }
   std::string db_path() const { return state_dir_ + "/treve.db"; }
   std::string key_path() const { return state_dir_ + "/pseudonym.key"; }
@@ -931,6 +842,9 @@ class Daemon {
       << "\n[[connectors]]\nname = \"alert\"\n"
       << "token_sha256 = \"" << sha256_hex(kAlertToken) << "\"\nmay_bypass = true\n"
       << options_.extra_config;
+    if (options_.clock_offset)
+      c << "\n[testing]\nclock_start = \""
+        << utc_rfc3339(std::chrono::system_clock::now() + *options_.clock_offset) << "\"\n";
     std::ofstream(config_path(), std::ios::binary | std::ios::trunc) << c.str();
   }
 
@@ -941,63 +855,25 @@ class Daemon {
   }
 
   void spawn() {
-    // The environment: ours, with the extras in place of ours.
-    std::vector<std::string> env;
-    for (char** e = environ; *e; ++e) {
-      std::string_view kv(*e);
-      std::string_view key = kv.substr(0, kv.find('='));
-      bool overridden = false;
-      for (const auto& [k, v] : options_.env)
-        overridden = overridden || key == k;
-      if (!overridden)
-        env.emplace_back(kv);
-    }
-    for (const auto& [k, v] : options_.env)
-      env.push_back(k + "=" + v);
-    std::vector<char*> envp;
-    for (auto& s : env)
-      envp.push_back(s.data());
-    envp.push_back(nullptr);
-
-    std::vector<std::string> args{kBinary, "serve", "--config", config_path()};
-    std::string program = kBinary;
+    test::Command c;
+    c.program = kBinary;
+    c.args = {"serve", "--config", config_path()};
     if (options_.open_file_limit) {
       // prlimit executes the daemon in its own process: the pid is the daemon's.
-      program = "/usr/bin/prlimit";
+      c.program = "/usr/bin/prlimit";
       const std::string soft = std::to_string(*options_.open_file_limit);
       const std::string hard =
           std::to_string(options_.open_file_hard_limit.value_or(*options_.open_file_limit));
-      args.insert(args.begin(), {program, "--nofile=" + soft + ":" + hard, "--"});
+      c.args.insert(c.args.begin(), {"--nofile=" + soft + ":" + hard, "--", kBinary});
     }
-    std::vector<char*> argv;
-    for (auto& a : args)
-      argv.push_back(a.data());
-    argv.push_back(nullptr);
-
-    const std::string err = stderr_path();
-    const std::string out = (dir_.path() / "stdout.log").string();
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    // The environment: ours, with the extras in place of ours.
+    c.env = options_.env;
+    c.stdout_path = (dir_.path() / "stdout.log").string();
+    c.stderr_path = stderr_path();
+    c.append = true;
     // The child starts with default signal dispositions and an empty mask.
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    pid_t pid = 0;
-    int rc = posix_spawn(&pid, program.c_str(), &actions, &attr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-    if (rc != 0)
-      throw std::runtime_error("cannot spawn " + kBinary + ": " + std::strerror(rc));
-    pid_ = pid;
-    ChildRegistry::add(pid);
+    c.default_signals = true;
+    process_.emplace(c);
   }
 
   bool wait_ready(std::size_t offset, std::string& why) {
@@ -1040,22 +916,11 @@ class Daemon {
 
   // True once the child has exited (and was reaped).
   bool reap(bool block) {
-    if (pid_ <= 0)
+    if (pid() <= 0)
       return true;
-    int status = 0;
-    pid_t r;
-    do {
-      r = ::waitpid(pid_, &status, block ? 0 : WNOHANG);
-    } while (r < 0 && errno == EINTR);
-    if (r == 0)
+    if (!process_->reap(block))
       return false;
-    if (r == pid_) {
-      last_status_ = WIFEXITED(status)     ? WEXITSTATUS(status)
-                     : WIFSIGNALED(status) ? 128 + WTERMSIG(status)
-                                           : -1;
-    }
-    ChildRegistry::remove(pid_);
-    pid_ = -1;
+    last_status_ = process_->status();
     return true;
   }
 
@@ -1063,7 +928,7 @@ class Daemon {
   TempDir dir_;
   std::string state_dir_;
   int gap_hour_ = 0;
-  pid_t pid_ = -1;
+  std::optional<test::Process> process_;
   int last_status_ = -1;
   std::uint16_t port_ = 0;
   std::uint16_t written_port_ = 0;

@@ -10,11 +10,15 @@
 //   DeliveryRelease.*  a quiet window's end: nothing before, everything after, in order; a
 //                      SIGKILL during a release of 3000 deliveries; a start while overdue
 //
-// Time budget. A window ends on a minute boundary, so a test of a window's end waits up to a
-// minute. The three DeliveryRelease tests therefore share ONE window end: their daemons are
-// prepared (started, events posted and held) when the first suite of this file starts, for the
-// first minute boundary at least kStageLead away; the other suites run meanwhile, and the
-// DeliveryRelease tests, run last, wait for that instant.
+// Time budget. A window ends on a minute boundary. With the test hook `[testing] clock_start`
+// (a build with TREVE_TESTING, docs/development.md), the DeliveryRelease daemons run on a clock
+// ahead of the real one by clock_offset(), chosen so that their window end comes kSeamLead
+// after the stage starts; every instant these tests compare with the daemon's is then read in
+// the daemon's time (daemon_now(), in_daemon_time()). Without the hook, a test of a window's end
+// waits up to a minute for a real one. Either way the three DeliveryRelease tests share ONE
+// window end: their daemons are prepared (started, events posted and held) when the first suite
+// of this file starts, for the first minute boundary at least the lead away; the other suites
+// run meanwhile, and the DeliveryRelease tests, run last, wait for that instant.
 //
 // The harness's Daemon (daemon_harness.h) writes a fixed configuration (UTC, no sinks), so the
 // daemon is run here by SinkDaemon, with a configuration of our own.
@@ -55,6 +59,20 @@ using std::chrono::duration_cast;
 using std::chrono::milliseconds;
 
 constexpr std::chrono::seconds kStageLead{5};  // preparation time before the shared window end
+constexpr std::chrono::seconds kSeamLead{8};   // the same, with the test clock (exactly this)
+
+// How far the DeliveryRelease daemons' clocks are ahead of the real one (zero without the test
+// hook): their `clock_start` is written as the real time plus this at every start, so their
+// time goes on across restarts.
+milliseconds& clock_offset() {
+  static milliseconds offset{0};
+  return offset;
+}
+// The DeliveryRelease daemons' wall time, as far as this process can tell it (a daemon's clock
+// starts a few milliseconds after its configuration is written, so it is at most that behind).
+SysTime daemon_now() {
+  return SysClock::now() + clock_offset();
+}
 
 long long ms_between(SysTime a, SysTime b) {
   return duration_cast<milliseconds>(b - a).count();
@@ -180,6 +198,8 @@ struct SinkSetup {
   std::string parent_grade_delay = "24h";
   // Raw TOML values of the sink, e.g. {"batch_max", "10"}, {"retry_initial", "\"100ms\""}.
   std::vector<std::pair<std::string, std::string>> sink_options;
+  // Set: the daemon's clock runs this far ahead of the real one (test hook clock_start).
+  std::optional<milliseconds> clock_offset;
 };
 
 // The harness's daemon with a configuration of ours: one webhook sink (the default, "hooks")
@@ -225,6 +245,7 @@ class SinkDaemon {
     o.quiet_start = setup.window.start;
     o.quiet_end = setup.window.end;
     o.parent_grade_delay = setup.parent_grade_delay;
+    o.clock_offset = setup.clock_offset;
     std::ostringstream c;
     c << "\n[[sinks]]\n"
       << "name = \"hooks\"\n"
@@ -511,6 +532,14 @@ std::vector<std::string> kinds_of(const std::vector<AuditRow>& rows) {
 
 // ---- the shared window end for DeliveryRelease.* -----------------------------------------------
 
+// The requests with their arrival instants in the daemons' time, for comparisons with instants
+// the daemon wrote (or signed).
+std::vector<WebhookRequest> in_daemon_time(std::vector<WebhookRequest> requests) {
+  for (auto& r : requests)
+    r.arrived += clock_offset();
+  return requests;
+}
+
 // One prepared scenario: a receiver, a daemon holding deliveries until the stage's window
 // end, and what was posted.
 struct Scenario {
@@ -593,6 +622,8 @@ class ReleaseStage {
     setup.parent_grade_delay = "0";
     setup.sink_options = {
         {"retry_initial", "\"100ms\""}, {"retry_max_interval", "\"1s\""}, {"timeout", "\"30s\""}};
+    if (TREVE_TESTING)
+      setup.clock_offset = clock_offset();
     return setup;
   }
 
@@ -609,15 +640,22 @@ class ReleaseStage {
         ++s.deliveries;
       }
     }
-    s.posted_at = SysClock::now();
+    s.posted_at = daemon_now();
     if (s.posted_at >= window_end)
       throw std::runtime_error("the events were posted after the window end: too slow a machine");
   }
 
   void prepare(bool want_a, bool want_d, bool want_e) {
-    // The first minute boundary at least kStageLead away.
-    prepare_started = SysClock::now();
-    window_end = std::chrono::ceil<std::chrono::minutes>(prepare_started + kStageLead);
+    // The first minute boundary at least kStageLead away; with the test clock, the daemons'
+    // clocks are set ahead so that their next minute boundary is exactly kSeamLead away.
+    const SysTime real_start = SysClock::now();
+    if (TREVE_TESTING) {
+      window_end = std::chrono::ceil<std::chrono::minutes>(real_start + kSeamLead);
+      clock_offset() = duration_cast<milliseconds>(window_end - (real_start + kSeamLead));
+    } else {
+      window_end = std::chrono::ceil<std::chrono::minutes>(real_start + kStageLead);
+    }
+    prepare_started = real_start + clock_offset();
     a.wanted = want_a;
     d.wanted = want_d;
     e.wanted = want_e;
@@ -700,7 +738,7 @@ class ReleaseStage {
       post_held(e, events);
       e_stop_status = e.daemon->stop();
     });
-    prepared_at = SysClock::now();
+    prepared_at = daemon_now();
   }
 };
 
@@ -1240,10 +1278,10 @@ class DeliveryRelease : public DeliveryFixture {
       throw std::logic_error("no release stage");
     return *s;
   }
+  // Sleeps until the daemons' time `t`.
   static void sleep_until(SysTime t) {
-    while (SysClock::now() < t)
-      std::this_thread::sleep_for(
-          std::min<SysClock::duration>(t - SysClock::now(), milliseconds(50)));
+    while (daemon_now() < t)
+      std::this_thread::sleep_for(std::min<SysClock::duration>(t - daemon_now(), milliseconds(50)));
   }
 };
 
@@ -1261,7 +1299,7 @@ TEST_F(DeliveryRelease, NothingBeforeWindowEndThenAllInOrder) {
 
   // Nothing before the window end: checked here when this test starts early enough (the other
   // suites run first and may outlast the wait), and in any case below with the arrival times.
-  if (SysClock::now() < end - milliseconds(300)) {
+  if (daemon_now() < end - milliseconds(300)) {
     sleep_until(end - milliseconds(250));
     ASSERT_EQ(s.receiver->count(), 0u) << "deliveries sent before the quiet window ended";
     Db db(s.daemon->db_path());
@@ -1281,7 +1319,7 @@ TEST_F(DeliveryRelease, NothingBeforeWindowEndThenAllInOrder) {
                             static_cast<std::int64_t>(s.deliveries), std::chrono::seconds(10)))
       << state_counts(s.daemon->db_path());
   std::this_thread::sleep_for(milliseconds(300));
-  const auto requests = s.receiver->requests();
+  const auto requests = in_daemon_time(s.receiver->requests());
   EXPECT_EQ(requests.size(), s.deliveries) << "each delivery exactly once (all answered 200)";
 
   const WebhookVerifier verifier(s.secret);
@@ -1369,7 +1407,7 @@ TEST_F(DeliveryRelease, SigkillDuringReleaseLosesNothing) {
       << s.daemon->stderr_log();
   EXPECT_EQ(s.daemon->wait_exit(), 128 + SIGKILL);
   std::this_thread::sleep_for(milliseconds(100));  // answers in flight fail meanwhile
-  const auto before = s.receiver->requests();
+  const auto before = in_daemon_time(s.receiver->requests());
   const std::string states_after_kill = state_counts(s.daemon->db_path());
   std::int64_t delivered_at_kill = 0;
   {
@@ -1409,7 +1447,7 @@ TEST_F(DeliveryRelease, SigkillDuringReleaseLosesNothing) {
       static_cast<std::int64_t>(s.deliveries), std::chrono::seconds(30), &delivered))
       << delivered << "; " << state_counts(s.daemon->db_path());
   std::this_thread::sleep_for(milliseconds(300));
-  const auto requests = s.receiver->requests();
+  const auto requests = in_daemon_time(s.receiver->requests());
   std::printf(
       "[ info ] after the restart: %zu requests in %lld ms; %zu in all for %zu deliveries\n",
       requests.size() - before.size(), ms_between(restarted, Steady::now()), requests.size(),
@@ -1476,7 +1514,7 @@ TEST_F(DeliveryRelease, OverdueDeliveriesGoOutAtStart) {
               static_cast<std::int64_t>(s.deliveries));
   }
 
-  const SysTime started_wall = SysClock::now();
+  const SysTime started_wall = daemon_now();
   const auto ready = s.daemon->start();
   ASSERT_TRUE(s.receiver->wait_for_count(s.deliveries, std::chrono::seconds(15)))
       << s.receiver->count() << " of " << s.deliveries << "\n"
@@ -1486,7 +1524,7 @@ TEST_F(DeliveryRelease, OverdueDeliveriesGoOutAtStart) {
                             static_cast<std::int64_t>(s.deliveries), std::chrono::seconds(10)))
       << state_counts(s.daemon->db_path());
   std::this_thread::sleep_for(milliseconds(300));
-  const auto requests = s.receiver->requests();
+  const auto requests = in_daemon_time(s.receiver->requests());
   EXPECT_EQ(requests.size(), s.deliveries);
   long long latest = 0;
   for (const auto& r : requests)

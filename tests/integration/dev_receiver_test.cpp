@@ -17,23 +17,20 @@ class DevReceiver {
   DevReceiver(const std::string& secret_file, int status) : dir_("treve-devrecv") {
     port_ = free_loopback_port();
     out_ = (dir_.path() / "stdout").string();
-    const std::string err = (dir_.path() / "stderr").string();
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    std::vector<std::string> args{
-        kBinary,         "dev-receiver", "--listen", "127.0.0.1:" + std::to_string(port_),
-        "--secret-file", secret_file,    "--status", std::to_string(status)};
-    std::vector<char*> argv;
-    for (auto& a : args)
-      argv.push_back(a.data());
-    argv.push_back(nullptr);
-    if (posix_spawn(&pid_, kBinary.c_str(), &actions, nullptr, argv.data(), environ) != 0)
-      pid_ = -1;
-    posix_spawn_file_actions_destroy(&actions);
+    test::Command c;
+    c.program = kBinary;
+    c.args = {"dev-receiver",        "--listen",  "127.0.0.1:" + std::to_string(port_),
+              "--secret-file",       secret_file, "--status",
+              std::to_string(status)};
+    c.stdin_path = "";
+    c.stdout_path = out_;
+    c.stderr_path = (dir_.path() / "stderr").string();
+    try {
+      process_.emplace(c);
+    } catch (const std::exception&) {
+    }
     // Ready when it accepts connections.
-    for (int i = 0; i < 200 && pid_ > 0; ++i) {
+    for (int i = 0; i < 200 && process_; ++i) {
       try {
         HttpClient probe(port_, std::chrono::milliseconds(200));
         probe.request(bhttp::verb::get, "/probe");
@@ -44,10 +41,9 @@ class DevReceiver {
     }
   }
   ~DevReceiver() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
+    if (process_) {
+      process_->signal(SIGTERM);
+      process_->wait();
     }
   }
   std::uint16_t port() const { return port_; }
@@ -57,7 +53,7 @@ class DevReceiver {
   TempDir dir_;
   std::uint16_t port_ = 0;
   std::string out_;
-  pid_t pid_ = -1;
+  std::optional<test::Process> process_;
 };
 
 TEST(DevReceiver, SaysWhichSignaturesVerifyPrintsDeliveriesAndAnswersTheChosenStatus) {

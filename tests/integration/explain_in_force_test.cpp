@@ -40,7 +40,7 @@ TEST(ExplainInForce, ExplainAndSimulateUseThePolicySavedThroughTheAdminApi) {
       bhttp::verb::put, "/v1/admin/establishments/" + kUai + "/policy",
       R"({"policy":{"quiet":[{"days":["sun"],"start":"03:00","end":"04:00"}],"holidays":[]},)"
       R"("comment":"essai","confirm_weaker":true})",
-      {{"Content-Type", "application/json"}, {"Authorization", "Bearer rectorat-token"}});
+      {{"Content-Type", "application/json"}, {"Authorization", "Bearer " + kRectoratToken}});
   ASSERT_EQ(saved.status, 200) << saved;
 
   // explain now answers as the daemon does, and says which version decided.

@@ -137,7 +137,7 @@ TEST_F(IngestApi, MissingTokenIs401WithWwwAuthenticate) {
 }
 
 TEST_F(IngestApi, UnknownTokenIs401) {
-  auto r = client().post_event(simple_event("bad-token"), "tok-nobody");
+  auto r = client().post_event(simple_event("bad-token"), kUnknownToken);
   expect_problem(r, 401, "urn:treve:problem:unauthorized", std::nullopt);
   EXPECT_THAT(r.header("WWW-Authenticate").value_or(""), StartsWith("Bearer"));
 
@@ -153,7 +153,7 @@ TEST_F(IngestApi, UnknownTokenIs401) {
   r = client().request(bhttp::verb::get, "/v1/events/x");
   expect_problem(r, 401, "urn:treve:problem:unauthorized", std::nullopt);
   r = client().request(bhttp::verb::delete_, "/v1/events/x", "",
-                       {{"Authorization", "Bearer tok-nobody"}});
+                       {{"Authorization", "Bearer " + kUnknownToken}});
   expect_problem(r, 401, "urn:treve:problem:unauthorized", std::nullopt);
   EXPECT_EQ(count("SELECT count(*) FROM events"), 0);
 }

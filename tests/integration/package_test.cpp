@@ -14,19 +14,9 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 std::string shell(const std::string& command, int& status) {
-  std::string out;
-  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-  if (!p) {
-    status = -1;
-    return out;
-  }
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0)
-    out.append(buf, n);
-  const int s = ::pclose(p);
-  status = WIFEXITED(s) ? WEXITSTATUS(s) : -1;
-  return out;
+  test::ProcessResult r = test::run_shell(command);
+  status = r.status;
+  return r.out;
 }
 
 TEST(DebianPackage, HoldsTheBinaryTheUnitAndTheConfigurationAndStartsNothing) {

@@ -19,17 +19,8 @@ struct ShellRun {
 };
 
 ShellRun shell(const std::string& command) {
-  ShellRun r;
-  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-  if (!p)
-    return r;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0)
-    r.output.append(buf, n);
-  int status = ::pclose(p);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  test::ProcessResult run = test::run_shell(command);
+  return ShellRun{run.status, std::move(run.out)};
 }
 
 TEST(SystemdUnit, VerifyReportsNothing) {
