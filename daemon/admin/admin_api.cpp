@@ -454,7 +454,7 @@ struct AdminApi::Impl {
 
   std::optional<store::PolicyVersion> current_version(const std::string& uai,
                                                       std::optional<Answer>& failed) {
-    auto versions = deps.store.policy_versions(uai);
+    auto versions = deps.policies.policy_versions(uai);
     if (!versions) {
       failed = store_failed(versions.error());
       return std::nullopt;
@@ -574,7 +574,7 @@ struct AdminApi::Impl {
           }
           if (expected_version) {
             // A stale edit is said to be one before anything else is asked of the admin.
-            auto versions = deps.store.policy_versions(uai);
+            auto versions = deps.policies.policy_versions(uai);
             const std::int64_t current =
                 versions && !versions->empty() ? versions->front().version : 0;
             if (versions && current != *expected_version) {
@@ -710,7 +710,7 @@ struct AdminApi::Impl {
       }
       confirm = c->as_bool();
     }
-    auto versions = deps.store.policy_versions(uai);
+    auto versions = deps.policies.policy_versions(uai);
     if (!versions)
       return store_failed(versions.error());
     for (const auto& v : *versions) {
@@ -731,7 +731,7 @@ struct AdminApi::Impl {
   }
 
   Answer versions(const Call& call) {
-    auto versions = deps.store.policy_versions(call.uai->code);
+    auto versions = deps.policies.policy_versions(call.uai->code);
     if (!versions)
       return store_failed(versions.error());
     const date::time_zone* zone = deps.holder.get()->policy->find(*call.uai).zone();
@@ -856,7 +856,7 @@ struct AdminApi::Impl {
 
   Answer queue(const Call& call) {
     const std::string& uai = call.uai->code;
-    auto counts = deps.store.held_by_category(uai);
+    auto counts = deps.policies.held_by_category(uai);
     if (!counts)
       return store_failed(counts.error());
     json::object by;
@@ -865,7 +865,7 @@ struct AdminApi::Impl {
       by[policy::to_string(c)] = n;
       total += n;
     }
-    auto next = deps.store.next_release_of(uai);
+    auto next = deps.policies.next_release_of(uai);
     if (!next)
       return store_failed(next.error());
     const date::time_zone* zone = deps.holder.get()->policy->find(*call.uai).zone();
@@ -884,7 +884,7 @@ struct AdminApi::Impl {
     std::vector<store::DeliveryRow> out;
     std::int64_t after = 0;
     for (;;) {
-      auto page = deps.store.list(store::DeliveryState::dead, after, 1000);
+      auto page = deps.deliveries.list(store::DeliveryState::dead, after, 1000);
       if (!page)
         return std::unexpected(page.error());
       if (!page->empty())

@@ -30,7 +30,7 @@ int deliveries_list(const config::Config& config, const DeliveriesListRequest& r
     err << opened.error() << '\n';
     return kExitFailure;
   }
-  store::SqliteStore& st = **opened;
+  store::DispatchStore& st = **opened;
   std::int64_t after = 0;
   std::size_t shown = 0;
   while (shown < request.limit) {

@@ -68,7 +68,8 @@ struct SinkState {
 }  // namespace
 
 struct Dispatcher::Impl {
-  Impl(store::CommitQueue& q, store::Store& s, const core::Clock& c, ConfigSource cfg, Options o)
+  Impl(store::CommitQueue& q, store::DispatchStore& s, const core::Clock& c, ConfigSource cfg,
+       Options o)
       : queue(q),
         store(s),
         clock(c),
@@ -103,7 +104,7 @@ struct Dispatcher::Impl {
   }
 
   store::CommitQueue& queue;
-  store::Store& store;
+  store::DispatchStore& store;
   const core::Clock& clock;
   ConfigSource config_source;
   Options options;
@@ -738,8 +739,8 @@ struct Dispatcher::Impl {
   }
 };
 
-Dispatcher::Dispatcher(store::CommitQueue& queue, store::Store& store, const core::Clock& clock,
-                       ConfigSource config, Options options)
+Dispatcher::Dispatcher(store::CommitQueue& queue, store::DispatchStore& store,
+                       const core::Clock& clock, ConfigSource config, Options options)
     : impl_(std::make_shared<Impl>(queue, store, clock, std::move(config), std::move(options))) {}
 
 Dispatcher::~Dispatcher() {

@@ -121,7 +121,7 @@ std::optional<std::size_t> commit(store::CommitQueue& queue, const core::Clock& 
 
 }  // namespace
 
-ReplanReport replan_held(const config::Config& config, store::Store& store,
+ReplanReport replan_held(const config::Config& config, store::ReplanStore& store,
                          store::CommitQueue& queue, const core::Clock& clock,
                          const ReplanOptions& options) {
   ReplanReport report;
