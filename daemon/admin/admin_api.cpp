@@ -888,7 +888,7 @@ struct AdminApi::Impl {
       if (!page)
         return std::unexpected(page.error());
       if (!page->empty())
-        after = page->back().seq;
+        after = page->back().ref.seq;
       const bool last = page->size() < 1000;
       out.insert(out.end(), std::make_move_iterator(page->begin()),
                  std::make_move_iterator(page->end()));
@@ -906,19 +906,19 @@ struct AdminApi::Impl {
       return store_failed(dead.error());
     {
       for (const auto& d : *dead) {
-        if ((!uai.empty() && d.establishment != uai) || !admin.in_scope(d.establishment))
+        if ((!uai.empty() && d.ref.establishment != uai) || !admin.in_scope(d.ref.establishment))
           continue;
         json::object o;
-        o["seq"] = d.seq;
-        o["source"] = d.source;
-        o["event_id"] = d.event_id;
-        o["establishment"] = d.establishment;
-        o["category"] = policy::to_string(d.category);
-        o["role"] = policy::to_string(d.role);
+        o["seq"] = d.ref.seq;
+        o["source"] = d.ref.source;
+        o["event_id"] = d.ref.event_id;
+        o["establishment"] = d.ref.establishment;
+        o["category"] = policy::to_string(d.ref.category);
+        o["role"] = policy::to_string(d.ref.role);
         o["attempts"] = d.attempts;
         o["sink"] = d.sink;
         o["last_error"] = d.last_error;
-        o["updated_at"] = policy::format_rfc3339(d.updated_at, store::zone_or_utc(d.timezone));
+        o["updated_at"] = policy::format_rfc3339(d.updated_at, store::zone_or_utc(d.ref.timezone));
         out.push_back(std::move(o));
       }
     }
@@ -940,7 +940,7 @@ struct AdminApi::Impl {
       return store_failed(rows.error());
     std::map<std::int64_t, std::string> dead;  // seq -> establishment
     for (const auto& d : *rows)
-      dead[d.seq] = d.establishment;
+      dead[d.ref.seq] = d.ref.establishment;
     std::vector<std::int64_t> wanted;
     const auto& list = seqs->as_array();
     for (std::size_t i = 0; i < list.size(); ++i) {

@@ -16,28 +16,17 @@ namespace treve::store {
 
 // A delivery handed from the store to the scheduler and dispatcher.
 struct ReleasedDelivery {
-  std::int64_t seq = 0;  // receipt sequence: the order deliveries reach a recipient
-  std::string source;
-  std::string event_id;
-  std::string recipient;
-  policy::Role role = policy::Role::student;
+  DeliveryRef ref;
   policy::Instant release_at;
 };
 
 // A delivery ready to be sent (due, or retrying after a failed attempt), with everything a
 // sink needs to build its request.
 struct DispatchItem {
-  std::int64_t seq = 0;        // receipt sequence: a recipient's deliveries go in this order
+  DeliveryRef ref;             // ref.seq: a recipient's deliveries go in this order
   std::int64_t ready_seq = 0;  // order in which deliveries became due (due ones only)
   DeliveryState state = DeliveryState::due;
-  std::string source;
-  std::string event_id;
-  std::string establishment;
-  policy::Category category = policy::Category::other;
   bool urgent = false;
-  std::string timezone;
-  std::string recipient;
-  policy::Role role = policy::Role::student;
   policy::Instant received_at;
   policy::Instant release_at;   // the instant the policy set
   policy::Instant released_at;  // when it actually became due
@@ -55,15 +44,7 @@ struct DeliveryOutcome {
     dead,       // failed for good (permanent error or last attempt)
   };
   Kind kind = Kind::delivered;
-  std::int64_t seq = 0;
-  // For the audit record: who and where (copied from the DispatchItem).
-  std::string source;
-  std::string event_id;
-  std::string establishment;
-  policy::Category category = policy::Category::other;
-  std::string timezone;
-  std::string recipient;
-  policy::Role role = policy::Role::student;
+  DeliveryRef ref;  // the delivery (copied from the DispatchItem), for the audit record
   std::string sink;
   std::string webhook_id;
   int attempts = 0;   // including this one
@@ -75,20 +56,13 @@ struct DeliveryOutcome {
 
 // A delivery as `treve deliveries list` shows it.
 struct DeliveryRow {
-  std::int64_t seq = 0;
-  std::string source;
-  std::string event_id;
-  std::string establishment;
-  policy::Category category = policy::Category::other;
-  std::string recipient;
-  policy::Role role = policy::Role::student;
+  DeliveryRef ref;
   DeliveryState state = DeliveryState::held;
   policy::Instant release_at;
   int attempts = 0;
   std::string sink;
   std::string last_error;
   policy::Instant updated_at;
-  std::string timezone;
 };
 
 class DispatchStore {

@@ -24,9 +24,7 @@ struct HeldEvent {
   std::string timezone;
   std::string body;  // the event as received (empty if purged)
   struct Held {
-    std::int64_t seq = 0;
-    std::string recipient;
-    policy::Role role = policy::Role::student;
+    DeliveryRef ref;
     policy::Instant release_at;
   };
   std::vector<Held> held;  // in receipt order
@@ -34,18 +32,10 @@ struct HeldEvent {
 
 // A held delivery moved to another release instant by a change of policy.
 struct Replan {
-  std::int64_t seq = 0;
+  DeliveryRef ref;             // the delivery (ref.seq), for the audit record too
   policy::Instant was;         // the release instant it had (checked: skipped if it changed)
   policy::Instant release_at;  // the new one (at or before now: released at the next tick)
   std::string reason;
-  // For the audit record.
-  std::string source;
-  std::string event_id;
-  std::string establishment;
-  policy::Category category = policy::Category::other;
-  std::string timezone;
-  std::string recipient;
-  policy::Role role = policy::Role::student;
 };
 
 class ReplanStore {

@@ -501,9 +501,9 @@ Result<std::vector<HeldEvent>> SqliteStore::held_events(std::span<const std::int
       int rc;
       while ((rc = q.step()) == SQLITE_ROW) {
         HeldEvent::Held h;
-        h.seq = q.integer(0);
-        h.recipient = q.text(1);
-        h.role = policy::parse_role(q.text(2)).value_or(policy::Role::student);
+        h.ref.seq = q.integer(0);
+        h.ref.recipient = q.text(1);
+        h.ref.role = policy::parse_role(q.text(2)).value_or(policy::Role::student);
         h.release_at = ms_instant(q.integer(3));
         e.held.push_back(std::move(h));
       }
@@ -528,6 +528,13 @@ Result<std::vector<HeldEvent>> SqliteStore::held_events(std::span<const std::int
     e.timezone = q.text(5);
     if (!q.is_null(6))
       e.body = q.text(6);
+    for (HeldEvent::Held& h : e.held) {
+      h.ref.source = e.source;
+      h.ref.event_id = e.id;
+      h.ref.establishment = e.establishment;
+      h.ref.category = e.category;
+      h.ref.timezone = e.timezone;
+    }
     out.push_back(std::move(e));
   }
   return out;
@@ -543,24 +550,25 @@ Result<std::size_t> SqliteStore::replan(std::span<const Replan> changes, policy:
         u.bind(1, instant_ms(c.release_at))
             .bind(2, c.reason)
             .bind(3, instant_ms(now))
-            .bind(4, c.seq)
+            .bind(4, c.ref.seq)
             .bind(5, instant_ms(c.was));
         if (int rc = u.step(); rc != SQLITE_DONE)
           return std::unexpected(error_of(writer_, rc, "cannot re-plan"));
       }
       if (sqlite3_changes(writer_) == 0)
         continue;  // released, retracted or re-planned meanwhile
-      const date::time_zone* zone = zone_or_utc(c.timezone);
+      const DeliveryRef& d = c.ref;
+      const date::time_zone* zone = zone_or_utc(d.timezone);
       AuditRecord r;
       r.at_ms = instant_ms(now);
       r.at_local = policy::format_rfc3339(now, zone);
       r.kind = "replanned";
-      r.source = c.source;
-      r.event_id = c.event_id;
-      r.establishment = c.establishment;
-      r.category = std::string(policy::to_string(c.category));
-      r.recipient = pseudonyms_.pseudonym(c.source, c.recipient);
-      r.role = std::string(policy::to_string(c.role));
+      r.source = d.source;
+      r.event_id = d.event_id;
+      r.establishment = d.establishment;
+      r.category = std::string(policy::to_string(d.category));
+      r.recipient = pseudonyms_.pseudonym(d.source, d.recipient);
+      r.role = std::string(policy::to_string(d.role));
       r.detail = Detail()
                      .add_instant("was_until", c.was, zone)
                      .add_instant("until", c.release_at, zone)
@@ -1096,21 +1104,24 @@ Result<std::vector<ReleasedDelivery>> SqliteStore::release_due(policy::Instant n
       int rc;
       while ((rc = q.step()) == SQLITE_ROW) {
         ReleasedDelivery d;
-        d.seq = q.integer(0);
-        d.source = q.text(1);
-        d.event_id = q.text(2);
-        d.recipient = q.text(6);
-        d.role = policy::parse_role(q.text(7)).value_or(policy::Role::student);
+        d.ref.seq = q.integer(0);
+        d.ref.source = q.text(1);
+        d.ref.event_id = q.text(2);
+        d.ref.establishment = q.text(3);
+        d.ref.category = policy::parse_category(q.text(4)).value_or(policy::Category::other);
+        d.ref.timezone = q.text(5);
+        d.ref.recipient = q.text(6);
+        d.ref.role = policy::parse_role(q.text(7)).value_or(policy::Role::student);
         d.release_at = ms_instant(q.integer(8));
         AuditRecord r;
         r.at_ms = instant_ms(now);
         r.at_local = policy::format_rfc3339(now, zone_or_utc(q.text(5)));
         r.kind = "released";
-        r.source = d.source;
-        r.event_id = d.event_id;
+        r.source = d.ref.source;
+        r.event_id = d.ref.event_id;
         r.establishment = q.text(3);
         r.category = q.text(4);
-        r.recipient = pseudonyms_.pseudonym(d.source, d.recipient);
+        r.recipient = pseudonyms_.pseudonym(d.ref.source, d.ref.recipient);
         r.role = q.text(7);
         r.detail = Detail()
                        .add("release_at", policy::format_rfc3339(ms_instant(q.integer(8)),
@@ -1126,7 +1137,7 @@ Result<std::vector<ReleasedDelivery>> SqliteStore::release_due(policy::Instant n
       Statement& u = st_->release;
       {
         Resetter reset{u};
-        u.bind(1, instant_ms(now)).bind(2, take_ready_seq()).bind(3, out[i].seq);
+        u.bind(1, instant_ms(now)).bind(2, take_ready_seq()).bind(3, out[i].ref.seq);
         if (int rc = u.step(); rc != SQLITE_DONE) {
           return std::unexpected(error_of(writer_, rc, "cannot release"));
         }
@@ -1224,17 +1235,17 @@ namespace {
 
 DispatchItem read_dispatch_item(const Statement& q) {
   DispatchItem d;
-  d.seq = q.integer(0);
+  d.ref.seq = q.integer(0);
   d.ready_seq = q.is_null(1) ? 0 : q.integer(1);
   d.state = parse_delivery_state(q.text(2)).value_or(DeliveryState::due);
-  d.source = q.text(3);
-  d.event_id = q.text(4);
-  d.establishment = q.text(5);
-  d.category = policy::parse_category(q.text(6)).value_or(policy::Category::other);
+  d.ref.source = q.text(3);
+  d.ref.event_id = q.text(4);
+  d.ref.establishment = q.text(5);
+  d.ref.category = policy::parse_category(q.text(6)).value_or(policy::Category::other);
   d.urgent = q.integer(7) != 0;
-  d.timezone = q.text(8);
-  d.recipient = q.text(9);
-  d.role = policy::parse_role(q.text(10)).value_or(policy::Role::student);
+  d.ref.timezone = q.text(8);
+  d.ref.recipient = q.text(9);
+  d.ref.role = policy::parse_role(q.text(10)).value_or(policy::Role::student);
   d.received_at = ms_instant(q.integer(11));
   d.release_at = ms_instant(q.integer(12));
   d.released_at = q.is_null(13) ? d.release_at : ms_instant(q.integer(13));
@@ -1279,22 +1290,23 @@ Result<void> SqliteStore::record_outcomes(std::span<const DeliveryOutcome> outco
           u.bind_null(7);
         else
           u.bind(7, o.error);
-        u.bind(8, o.seq);
+        u.bind(8, o.ref.seq);
         if (int rc = u.step(); rc != SQLITE_DONE)
           return std::unexpected(error_of(writer_, rc, "cannot record a delivery outcome"));
       }
       if (sqlite3_changes(writer_) == 0)
         continue;  // no longer due or retrying: replayed or changed meanwhile
-      const date::time_zone* zone = zone_or_utc(o.timezone);
+      const DeliveryRef& d = o.ref;
+      const date::time_zone* zone = zone_or_utc(d.timezone);
       AuditRecord r;
       r.at_ms = instant_ms(now);
       r.at_local = policy::format_rfc3339(now, zone);
-      r.source = o.source;
-      r.event_id = o.event_id;
-      r.establishment = o.establishment;
-      r.category = std::string(policy::to_string(o.category));
-      r.recipient = pseudonyms_.pseudonym(o.source, o.recipient);
-      r.role = std::string(policy::to_string(o.role));
+      r.source = d.source;
+      r.event_id = d.event_id;
+      r.establishment = d.establishment;
+      r.category = std::string(policy::to_string(d.category));
+      r.recipient = pseudonyms_.pseudonym(d.source, d.recipient);
+      r.role = std::string(policy::to_string(d.role));
       Detail detail;
       detail.add("sink", o.sink).add("attempt", std::int64_t{o.attempts});
       if (o.status)
@@ -1417,20 +1429,20 @@ Result<std::vector<DeliveryRow>> SqliteStore::list(DeliveryState state, std::int
   int rc;
   while ((rc = q.step()) == SQLITE_ROW) {
     DeliveryRow d;
-    d.seq = q.integer(0);
-    d.source = q.text(1);
-    d.event_id = q.text(2);
-    d.establishment = q.text(3);
-    d.category = policy::parse_category(q.text(4)).value_or(policy::Category::other);
-    d.recipient = q.text(5);
-    d.role = policy::parse_role(q.text(6)).value_or(policy::Role::student);
+    d.ref.seq = q.integer(0);
+    d.ref.source = q.text(1);
+    d.ref.event_id = q.text(2);
+    d.ref.establishment = q.text(3);
+    d.ref.category = policy::parse_category(q.text(4)).value_or(policy::Category::other);
+    d.ref.recipient = q.text(5);
+    d.ref.role = policy::parse_role(q.text(6)).value_or(policy::Role::student);
     d.state = parse_delivery_state(q.text(7)).value_or(state);
     d.release_at = ms_instant(q.integer(8));
     d.attempts = static_cast<int>(q.integer(9));
     d.sink = q.text(10);
     d.last_error = q.text(11);
     d.updated_at = ms_instant(q.integer(12));
-    d.timezone = q.text(13);
+    d.ref.timezone = q.text(13);
     out.push_back(std::move(d));
   }
   if (rc != SQLITE_DONE)

@@ -1,4 +1,5 @@
-// What every role of the store shares: delivery states and errors as values.
+// What every role of the store shares: delivery states, errors as values, and `DeliveryRef`,
+// who and where a delivery is.
 #pragma once
 
 #include <cstdint>
@@ -38,6 +39,21 @@ struct StoreError {
 
 template <typename T>
 using Result = std::expected<T, StoreError>;
+
+// Who and where one delivery is: its event (source, id, establishment, category, the
+// establishment's time zone by name) and its recipient, with its receipt sequence. Every
+// value that carries a delivery between the store, the scheduler and the dispatcher holds one,
+// and every audit record about one delivery is made from one.
+struct DeliveryRef {
+  std::int64_t seq = 0;  // receipt sequence: the order deliveries reach a recipient
+  std::string source;
+  std::string event_id;
+  std::string establishment;
+  policy::Category category = policy::Category::other;
+  std::string timezone;
+  std::string recipient;
+  policy::Role role = policy::Role::student;
+};
 
 // The zone of a stored name (events keep their establishment's zone by name); UTC for a name
 // the system's tz database no longer knows.

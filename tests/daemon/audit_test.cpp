@@ -631,11 +631,11 @@ TEST(AuditRetention, ADeadDeliveryWhoseBodyWasPurgedIsNotReplayed) {
   ASSERT_TRUE(due && due->size() == 1);
   store::DeliveryOutcome o;
   o.kind = store::DeliveryOutcome::Kind::dead;
-  o.seq = (*due)[0].seq;
-  o.source = "ent";
-  o.event_id = "dead";
-  o.timezone = "Europe/Paris";
-  o.recipient = "eleve-0";
+  o.ref.seq = (*due)[0].ref.seq;
+  o.ref.source = "ent";
+  o.ref.event_id = "dead";
+  o.ref.timezone = "Europe/Paris";
+  o.ref.recipient = "eleve-0";
   o.status = 400;
   o.first_attempt_at = received;
   ASSERT_TRUE(s->record_outcomes(std::vector{o}, received));

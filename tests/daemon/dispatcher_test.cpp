@@ -298,7 +298,7 @@ TEST_F(DispatcherTest, APermanentRefusalDeadLettersAndTheRecipientsNextDeliveryG
   auto dead = store_->list(store::DeliveryState::dead, 0, 10);
   ASSERT_TRUE(dead);
   ASSERT_EQ(dead->size(), 1u);
-  EXPECT_EQ((*dead)[0].event_id, "e1");
+  EXPECT_EQ((*dead)[0].ref.event_id, "e1");
   EXPECT_EQ((*dead)[0].last_error, "HTTP 400");
   auto seen = receiver_.seen();
   ASSERT_EQ(seen.size(), 3u);  // 400 is not retried
@@ -378,7 +378,7 @@ TEST_F(DispatcherTest, ABatchRefusedAsAWholeIsSentAgainOneByOneAndOnlyTheCulprit
   auto dead = store_->list(store::DeliveryState::dead, 0, 10);
   ASSERT_TRUE(dead);
   ASSERT_EQ(dead->size(), 1u);
-  EXPECT_EQ((*dead)[0].recipient, "r7");
+  EXPECT_EQ((*dead)[0].ref.recipient, "r7");
   EXPECT_EQ((*dead)[0].attempts, 1);  // the refused batch was not counted as an attempt
   EXPECT_EQ(count("delivered"), 29);
 }
