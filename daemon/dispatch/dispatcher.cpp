@@ -597,6 +597,7 @@ struct Dispatcher::Impl {
     o.ref = item.d.ref;
     o.sink = item.sink < sinks.size() ? sinks[item.sink]->config.name : std::string();
     o.webhook_id = webhook_id;
+    o.delivery_id = item.delivery_id;
     o.attempts = item.d.attempts;
     o.status = status;
     o.error = std::move(error);

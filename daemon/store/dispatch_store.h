@@ -46,10 +46,11 @@ struct DeliveryOutcome {
   Kind kind = Kind::delivered;
   DeliveryRef ref;  // the delivery (copied from the DispatchItem), for the audit record
   std::string sink;
-  std::string webhook_id;
-  int attempts = 0;   // including this one
-  int status = 0;     // HTTP status; 0 when no answer came
-  std::string error;  // why it failed (network error, status line), empty on success
+  std::string webhook_id;   // the request's id: the delivery's own, or its batch's
+  std::string delivery_id;  // the delivery's own id (the one receivers deduplicate on)
+  int attempts = 0;         // including this one
+  int status = 0;           // HTTP status; 0 when no answer came
+  std::string error;        // why it failed (network error, status line), empty on success
   policy::Instant first_attempt_at;
   policy::Instant next_attempt_at;  // retrying
 };

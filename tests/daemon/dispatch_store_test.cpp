@@ -285,5 +285,35 @@ TEST(SqliteCheckpoints, TheWriteAheadLogIsCopiedIntoTheDatabaseWhileTheStoreIsOp
   EXPECT_GT(fs::file_size(dir.db()), before);
 }
 
+TEST(DispatchStore, AnOutcomeInABatchRecordsTheDeliverysOwnIdBesideTheBatchs) {
+  Dir dir;
+  auto s = open(dir);
+  accept(*s, event("b-1", {"a", "b"}, DeliveryState::due));
+  auto items = s->ready(0, 10);
+  ASSERT_TRUE(items && items->size() == 2u);
+  std::vector<DeliveryOutcome> outs{outcome_for((*items)[0], DeliveryOutcome::Kind::delivered),
+                                    outcome_for((*items)[1], DeliveryOutcome::Kind::delivered)};
+  outs[0].webhook_id = "bat_1";  // sent together
+  outs[0].delivery_id = "dlv_a";
+  outs[1].webhook_id = "dlv_b";  // sent alone: the request's id is the delivery's
+  outs[1].delivery_id = "dlv_b";
+  ASSERT_TRUE(s->record_outcomes(outs, at("2026-11-30T07:00:02+01:00")));
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(dir.db().c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, "SELECT detail FROM audit WHERE kind = 'delivered' ORDER BY seq", -1, &st,
+                     nullptr);
+  std::vector<std::string> details;
+  while (sqlite3_step(st) == SQLITE_ROW)
+    details.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  EXPECT_THAT(details,
+              ElementsAre(R"({"sink":"push","attempt":1,"status":200,"webhook_id":"bat_1",)"
+                          R"("delivery_id":"dlv_a"})",
+                          R"({"sink":"push","attempt":1,"status":200,"webhook_id":"dlv_b"})"));
+  EXPECT_TRUE(chain_ok(dir));
+}
+
 }  // namespace
 }  // namespace treve::store
