@@ -540,7 +540,7 @@ struct AdminApi::Impl {
 
   std::optional<store::PolicyVersion> current_version(const std::string& uai,
                                                       std::optional<Answer>& failed) {
-    auto versions = deps.store.policy_versions(uai);
+    auto versions = deps.policies.policy_versions(uai);
     if (!versions) {
       failed = store_failed(versions.error());
       return std::nullopt;
@@ -659,7 +659,7 @@ struct AdminApi::Impl {
           }
           if (expected_version) {
             // A stale edit is said to be one before anything else is asked of the admin.
-            auto versions = deps.store.policy_versions(uai);
+            auto versions = deps.policies.policy_versions(uai);
             const std::int64_t current =
                 versions && !versions->empty() ? versions->front().version : 0;
             if (versions && current != *expected_version) {
@@ -795,7 +795,7 @@ struct AdminApi::Impl {
       }
       confirm = c->as_bool();
     }
-    auto versions = deps.store.policy_versions(uai);
+    auto versions = deps.policies.policy_versions(uai);
     if (!versions)
       return store_failed(versions.error());
     for (const auto& v : *versions) {
@@ -816,7 +816,7 @@ struct AdminApi::Impl {
   }
 
   Answer versions(const Call& call) {
-    auto versions = deps.store.policy_versions(call.uai->code);
+    auto versions = deps.policies.policy_versions(call.uai->code);
     if (!versions)
       return store_failed(versions.error());
     const date::time_zone* zone = deps.holder.get()->policy->find(*call.uai).zone();
@@ -956,7 +956,7 @@ struct AdminApi::Impl {
 
   Answer queue(const Call& call) {
     const std::string& uai = call.uai->code;
-    auto counts = deps.store.held_by_category(uai);
+    auto counts = deps.policies.held_by_category(uai);
     if (!counts)
       return store_failed(counts.error());
     json::object by;
@@ -965,7 +965,7 @@ struct AdminApi::Impl {
       by[policy::to_string(c)] = n;
       total += n;
     }
-    auto next = deps.store.next_release_of(uai);
+    auto next = deps.policies.next_release_of(uai);
     if (!next)
       return store_failed(next.error());
     const date::time_zone* zone = deps.holder.get()->policy->find(*call.uai).zone();
@@ -984,11 +984,11 @@ struct AdminApi::Impl {
     std::vector<store::DeliveryRow> out;
     std::int64_t after = 0;
     for (;;) {
-      auto page = deps.store.list(store::DeliveryState::dead, after, 1000);
+      auto page = deps.deliveries.list(store::DeliveryState::dead, after, 1000);
       if (!page)
         return std::unexpected(page.error());
       if (!page->empty())
-        after = page->back().seq;
+        after = page->back().ref.seq;
       const bool last = page->size() < 1000;
       out.insert(out.end(), std::make_move_iterator(page->begin()),
                  std::make_move_iterator(page->end()));
@@ -1006,19 +1006,19 @@ struct AdminApi::Impl {
       return store_failed(dead.error());
     {
       for (const auto& d : *dead) {
-        if ((!uai.empty() && d.establishment != uai) || !admin.in_scope(d.establishment))
+        if ((!uai.empty() && d.ref.establishment != uai) || !admin.in_scope(d.ref.establishment))
           continue;
         json::object o;
-        o["seq"] = d.seq;
-        o["source"] = d.source;
-        o["event_id"] = d.event_id;
-        o["establishment"] = d.establishment;
-        o["category"] = policy::to_string(d.category);
-        o["role"] = policy::to_string(d.role);
+        o["seq"] = d.ref.seq;
+        o["source"] = d.ref.source;
+        o["event_id"] = d.ref.event_id;
+        o["establishment"] = d.ref.establishment;
+        o["category"] = policy::to_string(d.ref.category);
+        o["role"] = policy::to_string(d.ref.role);
         o["attempts"] = d.attempts;
         o["sink"] = d.sink;
         o["last_error"] = d.last_error;
-        o["updated_at"] = policy::format_rfc3339(d.updated_at, store::zone_or_utc(d.timezone));
+        o["updated_at"] = policy::format_rfc3339(d.updated_at, store::zone_or_utc(d.ref.timezone));
         out.push_back(std::move(o));
       }
     }
@@ -1040,7 +1040,7 @@ struct AdminApi::Impl {
       return store_failed(rows.error());
     std::map<std::int64_t, std::string> dead;  // seq -> establishment
     for (const auto& d : *rows)
-      dead[d.seq] = d.establishment;
+      dead[d.ref.seq] = d.ref.establishment;
     std::vector<std::int64_t> wanted;
     const auto& list = seqs->as_array();
     for (std::size_t i = 0; i < list.size(); ++i) {

@@ -33,7 +33,8 @@ class AdminApi {
 
   struct Deps {
     runtime::ConfigHolder& holder;
-    store::Store& store;
+    store::PolicyStore& policies;      // versions, an establishment's held deliveries
+    store::DispatchStore& deliveries;  // dead letters
     store::CommitQueue& queue;
     const core::Clock& clock;
     ChangePolicy change_policy;

@@ -262,7 +262,7 @@ void IngestApi::wake(const Wakeups& w) const {
     on_due_();
 }
 
-IngestApi::IngestApi(ConfigSource config, store::CommitQueue& queue, store::Store& store,
+IngestApi::IngestApi(ConfigSource config, store::CommitQueue& queue, store::IngestStore& store,
                      const core::Clock& clock, Options options)
     : config_(std::move(config)),
       options_(std::move(options)),

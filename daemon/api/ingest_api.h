@@ -34,7 +34,7 @@ class IngestApi {
     std::function<void(std::function<void()>)> offload;
   };
 
-  IngestApi(ConfigSource config, store::CommitQueue& queue, store::Store& store,
+  IngestApi(ConfigSource config, store::CommitQueue& queue, store::IngestStore& store,
             const core::Clock& clock, Options options = {});
 
   // `client` names the sender in the log of a failed login.
@@ -83,7 +83,7 @@ class IngestApi {
   Options options_;
   std::shared_ptr<InFlight> in_flight_;
   store::CommitQueue& queue_;
-  store::Store& store_;
+  store::IngestStore& store_;
   const core::Clock& clock_;
   struct Wakeups {
     policy::Instant held = policy::Instant::max();  // earliest release of a held delivery

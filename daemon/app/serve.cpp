@@ -63,7 +63,7 @@ constexpr std::size_t kAdminConnections = 64;
 constexpr std::chrono::seconds kStatusEvery{10};
 
 // What `systemctl status treve` shows: held deliveries, the next release, requests in flight.
-std::string status_line(store::Store& store, const dispatch::Dispatcher& dispatcher) {
+std::string status_line(store::DispatchStore& store, const dispatch::Dispatcher& dispatcher) {
   std::string held = "?";
   if (auto n = store.held_count())
     held = std::to_string(*n);
@@ -224,10 +224,10 @@ int serve(const std::string& config_path) {
   hooks.applied = [&dispatcher] { dispatcher.reconfigure(); };
   hooks.moved = [&scheduler](policy::Instant t) { scheduler.held_until(t); };
   hooks.done = [&] { notifier.ready(status_line(*store, dispatcher)); };
-  Reloader reloader(config_path, holder, queue, *store, clock, hooks);
+  Reloader reloader(config_path, holder, queue, *store, *store, clock, hooks);
 
   // The admin API and page, on their own listener.
-  admin::AdminApi admin_api({holder, *store, queue, clock,
+  admin::AdminApi admin_api({holder, *store, *store, queue, clock,
                              [&reloader](const auto& change, std::vector<std::string> uais) {
                                return reloader.change_policy(change, std::move(uais));
                              },

@@ -30,7 +30,7 @@ int deliveries_list(const config::Config& config, const DeliveriesListRequest& r
     err << opened.error() << '\n';
     return kExitFailure;
   }
-  store::SqliteStore& st = **opened;
+  store::DispatchStore& st = **opened;
   std::int64_t after = 0;
   std::size_t shown = 0;
   while (shown < request.limit) {
@@ -40,19 +40,19 @@ int deliveries_list(const config::Config& config, const DeliveriesListRequest& r
       return kExitFailure;
     }
     for (const auto& d : *page) {
-      after = d.seq;
+      after = d.ref.seq;
       ++shown;
-      const date::time_zone* zone = store::zone_or_utc(d.timezone);
+      const date::time_zone* zone = store::zone_or_utc(d.ref.timezone);
       if (request.json) {
         boost::json::object o;
-        o["seq"] = d.seq;
+        o["seq"] = d.ref.seq;
         o["state"] = store::to_string(d.state);
-        o["source"] = d.source;
-        o["id"] = d.event_id;
-        o["establishment"] = d.establishment;
-        o["category"] = policy::to_string(d.category);
-        o["recipient"] = d.recipient;
-        o["role"] = policy::to_string(d.role);
+        o["source"] = d.ref.source;
+        o["id"] = d.ref.event_id;
+        o["establishment"] = d.ref.establishment;
+        o["category"] = policy::to_string(d.ref.category);
+        o["recipient"] = d.ref.recipient;
+        o["role"] = policy::to_string(d.ref.role);
         o["release_at"] = policy::format_rfc3339(d.release_at, zone);
         o["attempts"] = d.attempts;
         o["sink"] = d.sink;
@@ -60,9 +60,10 @@ int deliveries_list(const config::Config& config, const DeliveriesListRequest& r
         o["updated_at"] = policy::format_rfc3339(d.updated_at, zone);
         out << boost::json::serialize(o) << '\n';
       } else {
-        out << d.seq << "  " << store::to_string(d.state) << "  " << d.source << '/' << d.event_id
-            << "  " << d.establishment << "  " << policy::to_string(d.category) << "  "
-            << d.recipient << " (" << policy::to_string(d.role) << ")  ";
+        out << d.ref.seq << "  " << store::to_string(d.state) << "  " << d.ref.source << '/'
+            << d.ref.event_id << "  " << d.ref.establishment << "  "
+            << policy::to_string(d.ref.category) << "  " << d.ref.recipient << " ("
+            << policy::to_string(d.ref.role) << ")  ";
         if (!d.sink.empty())
           out << "sink " << d.sink << ", ";
         out << d.attempts << " attempt(s)";

@@ -68,7 +68,8 @@ struct SinkState {
 }  // namespace
 
 struct Dispatcher::Impl {
-  Impl(store::CommitQueue& q, store::Store& s, const core::Clock& c, ConfigSource cfg, Options o)
+  Impl(store::CommitQueue& q, store::DispatchStore& s, const core::Clock& c, ConfigSource cfg,
+       Options o)
       : queue(q),
         store(s),
         clock(c),
@@ -103,7 +104,7 @@ struct Dispatcher::Impl {
   }
 
   store::CommitQueue& queue;
-  store::Store& store;
+  store::DispatchStore& store;
   const core::Clock& clock;
   ConfigSource config_source;
   Options options;
@@ -226,7 +227,7 @@ struct Dispatcher::Impl {
         return;
       }
       for (auto& d : *page) {
-        retrying_after = d.seq;
+        retrying_after = d.ref.seq;
         add(std::move(d));
       }
       retrying_read = page->size() < options.load_batch;
@@ -278,21 +279,22 @@ struct Dispatcher::Impl {
   // Takes a delivery read from the store into memory, behind its recipient's earlier ones.
   void add(store::DispatchItem d) {
     auto item = std::make_shared<Item>();
-    item->delivery_id =
-        adapters::webhook_delivery_id(d.source, d.event_id, d.recipient, policy::to_string(d.role));
-    item->recipient_key.reserve(d.source.size() + d.recipient.size() + 1);
-    item->recipient_key.append(d.source).append(1, '\n').append(d.recipient);
+    const store::DeliveryRef& ref = d.ref;
+    item->delivery_id = adapters::webhook_delivery_id(ref.source, ref.event_id, ref.recipient,
+                                                      policy::to_string(ref.role));
+    item->recipient_key.reserve(ref.source.size() + ref.recipient.size() + 1);
+    item->recipient_key.append(ref.source).append(1, '\n').append(ref.recipient);
     if (d.state == store::DeliveryState::retrying)
       item->not_before = d.next_attempt_at;
     ++pending;
     pending_bytes += d.body.size();
-    const config::Sink* sink = config->sink_for(d.source, d.category, d.role);
+    const config::Sink* sink = config->sink_for(d.ref.source, d.ref.category, d.ref.role);
     item->d = std::move(d);
     if (!sink) {
       // Only possible for a connector removed from the configuration since the event came.
       item->sink = kNoSink;
       record(*item, store::DeliveryOutcome::Kind::dead, "", 0,
-             "no sink takes this delivery (source " + item->d.source + ")", clock.now());
+             "no sink takes this delivery (source " + item->d.ref.source + ")", clock.now());
       return;
     }
     for (std::size_t i = 0; i < sinks.size(); ++i) {
@@ -304,7 +306,7 @@ struct Dispatcher::Impl {
     auto pos = r.items.end();
     while (pos != r.items.begin()) {
       auto prev = std::prev(pos);
-      if ((*prev)->in_flight || (*prev)->d.seq < item->d.seq)
+      if ((*prev)->in_flight || (*prev)->d.ref.seq < item->d.ref.seq)
         break;
       pos = prev;
     }
@@ -453,16 +455,16 @@ struct Dispatcher::Impl {
     deliveries.reserve(batch.size());
     for (const ItemPtr& item : batch) {
       const auto& d = item->d;
-      times.push_back(local_time(d.received_at, d.timezone));
-      times.push_back(local_time(d.released_at, d.timezone));
+      times.push_back(local_time(d.received_at, d.ref.timezone));
+      times.push_back(local_time(d.released_at, d.ref.timezone));
       deliveries.push_back({.delivery_id = item->delivery_id,
-                            .source = d.source,
-                            .event_id = d.event_id,
-                            .establishment = d.establishment,
-                            .category = policy::to_string(d.category),
+                            .source = d.ref.source,
+                            .event_id = d.ref.event_id,
+                            .establishment = d.ref.establishment,
+                            .category = policy::to_string(d.ref.category),
                             .urgent = d.urgent,
-                            .recipient = d.recipient,
-                            .role = policy::to_string(d.role),
+                            .recipient = d.ref.recipient,
+                            .role = policy::to_string(d.ref.role),
                             .event_body = d.body,
                             .received_at = times[times.size() - 2],
                             .released_at = times.back()});
@@ -592,16 +594,10 @@ struct Dispatcher::Impl {
               int status, std::string error, policy::Instant now) {
     store::DeliveryOutcome o;
     o.kind = kind;
-    o.seq = item.d.seq;
-    o.source = item.d.source;
-    o.event_id = item.d.event_id;
-    o.establishment = item.d.establishment;
-    o.category = item.d.category;
-    o.timezone = item.d.timezone;
-    o.recipient = item.d.recipient;
-    o.role = item.d.role;
+    o.ref = item.d.ref;
     o.sink = item.sink < sinks.size() ? sinks[item.sink]->config.name : std::string();
     o.webhook_id = webhook_id;
+    o.delivery_id = item.delivery_id;
     o.attempts = item.d.attempts;
     o.status = status;
     o.error = std::move(error);
@@ -738,8 +734,8 @@ struct Dispatcher::Impl {
   }
 };
 
-Dispatcher::Dispatcher(store::CommitQueue& queue, store::Store& store, const core::Clock& clock,
-                       ConfigSource config, Options options)
+Dispatcher::Dispatcher(store::CommitQueue& queue, store::DispatchStore& store,
+                       const core::Clock& clock, ConfigSource config, Options options)
     : impl_(std::make_shared<Impl>(queue, store, clock, std::move(config), std::move(options))) {}
 
 Dispatcher::~Dispatcher() {

@@ -46,7 +46,7 @@ class Dispatcher {
 
   using ConfigSource = std::function<std::shared_ptr<const config::Config>()>;
 
-  Dispatcher(store::CommitQueue& queue, store::Store& store, const core::Clock& clock,
+  Dispatcher(store::CommitQueue& queue, store::DispatchStore& store, const core::Clock& clock,
              ConfigSource config, Options options);
   ~Dispatcher();  // stops at once (in-flight requests are abandoned, their deliveries stay due)
   Dispatcher(const Dispatcher&) = delete;

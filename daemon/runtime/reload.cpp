@@ -93,11 +93,13 @@ bool drain(store::CommitQueue& queue) {
 }  // namespace
 
 Reloader::Reloader(std::string config_path, ConfigHolder& holder, store::CommitQueue& queue,
-                   store::Store& store, const core::Clock& clock, Hooks hooks)
+                   store::PolicyStore& policies, store::ReplanStore& held, const core::Clock& clock,
+                   Hooks hooks)
     : path_(std::move(config_path)),
       holder_(holder),
       queue_(queue),
-      store_(store),
+      policies_(policies),
+      held_(held),
       clock_(clock),
       hooks_(std::move(hooks)),
       thread_([this] { run(); }) {}
@@ -178,11 +180,11 @@ Reloader::PolicyChange Reloader::change_policy(
   options.cancel = &cancel_;
   options.on_moved = hooks_.moved;
   options.establishments = std::move(establishments);
-  out.replan = replan_held(*next, store_, queue_, clock_, options);
+  out.replan = replan_held(*next, held_, queue_, clock_, options);
   return out;
 }
 
-config::LoadResult load_in_force(const std::string& path, store::Store& store) {
+config::LoadResult load_in_force(const std::string& path, store::PolicyStore& store) {
   auto versions = store.current_policies();
   if (!versions) {
     return std::unexpected(std::vector<config::ConfigError>{
@@ -212,7 +214,7 @@ Reloader::Outcome Reloader::reload() {
   } done{hooks_, cancel_};
 
   std::lock_guard change_lock(change_mutex_);
-  auto loaded = load_in_force(path_, store_);
+  auto loaded = load_in_force(path_, policies_);
   if (!loaded) {
     outcome.errors = loaded.error().size();
     for (const auto& e : loaded.error())
@@ -257,7 +259,7 @@ Reloader::Outcome Reloader::reload() {
   ReplanOptions options;
   options.cancel = &cancel_;
   options.on_moved = hooks_.moved;
-  outcome.replan = replan_held(*next, store_, queue_, clock_, options);
+  outcome.replan = replan_held(*next, held_, queue_, clock_, options);
   const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - started);
   spdlog::info(

@@ -51,7 +51,7 @@ std::shared_ptr<const config::Config> keep_start_settings(
 // The configuration in force: the file at `path` with the admin API's policies from `store`.
 // A stored policy the file no longer allows (an error in its establishment) is left out and
 // logged, rather than keeping the daemon from starting; errors in the file are returned.
-config::LoadResult load_in_force(const std::string& path, store::Store& store);
+config::LoadResult load_in_force(const std::string& path, store::PolicyStore& store);
 
 // The same from the file's text already read (the configuration in force), with `policies`.
 config::LoadResult build_in_force(const config::Config& running,
@@ -72,8 +72,11 @@ class Reloader {
     ReplanReport replan;
   };
 
+  // `policies`: the admin API's policies, read into the configuration in force; `held`: the
+  // held deliveries, re-planned after a change.
   Reloader(std::string config_path, ConfigHolder& holder, store::CommitQueue& queue,
-           store::Store& store, const core::Clock& clock, Hooks hooks);
+           store::PolicyStore& policies, store::ReplanStore& held, const core::Clock& clock,
+           Hooks hooks);
   ~Reloader();  // stop()
   Reloader(const Reloader&) = delete;
   Reloader& operator=(const Reloader&) = delete;
@@ -111,7 +114,8 @@ class Reloader {
   std::string path_;
   ConfigHolder& holder_;
   store::CommitQueue& queue_;
-  store::Store& store_;
+  store::PolicyStore& policies_;
+  store::ReplanStore& held_;
   const core::Clock& clock_;
   Hooks hooks_;
   std::mutex change_mutex_;  // one configuration change at a time

@@ -29,7 +29,7 @@ const policy::DeliveryDecision* decision_for(const std::vector<policy::DeliveryD
                                              const store::HeldEvent::Held& h) {
   for (const auto& d : ds) {
     const policy::Recipient& r = n.recipients[d.recipient];
-    if (r.id == h.recipient && r.role == h.role)
+    if (r.id == h.ref.recipient && r.role == h.ref.role)
       return &d;
   }
   return nullptr;
@@ -77,17 +77,10 @@ std::vector<store::Replan> replan_event(const config::Config& config, const stor
     if (target == h.release_at)
       continue;
     store::Replan r;
-    r.seq = h.seq;
+    r.ref = h.ref;
     r.was = h.release_at;
     r.release_at = target;
     r.reason = policy::describe(policy, *reason_of, e.source);
-    r.source = e.source;
-    r.event_id = e.id;
-    r.establishment = e.establishment;
-    r.category = e.category;
-    r.timezone = e.timezone;
-    r.recipient = h.recipient;
-    r.role = h.role;
     out.push_back(std::move(r));
   }
   return out;
@@ -121,7 +114,7 @@ std::optional<std::size_t> commit(store::CommitQueue& queue, const core::Clock& 
 
 }  // namespace
 
-ReplanReport replan_held(const config::Config& config, store::Store& store,
+ReplanReport replan_held(const config::Config& config, store::ReplanStore& store,
                          store::CommitQueue& queue, const core::Clock& clock,
                          const ReplanOptions& options) {
   ReplanReport report;

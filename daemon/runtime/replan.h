@@ -48,7 +48,7 @@ struct ReplanReport {
 // Re-plans every held delivery (of `options.establishments`) under `config`: reads go to
 // `store` (any thread), writes to the writer through `queue`, a group at a time, so that
 // events keep being accepted meanwhile. Blocking: run it off the I/O threads.
-ReplanReport replan_held(const config::Config& config, store::Store& store,
+ReplanReport replan_held(const config::Config& config, store::ReplanStore& store,
                          store::CommitQueue& queue, const core::Clock& clock,
                          const ReplanOptions& options);
 

@@ -13,8 +13,8 @@
 namespace treve::runtime {
 
 struct Scheduler::State : std::enable_shared_from_this<Scheduler::State> {
-  State(boost::asio::io_context& ioc, store::CommitQueue& q, store::Store& s, const core::Clock& c,
-        Options o)
+  State(boost::asio::io_context& ioc, store::CommitQueue& q, store::DispatchStore& s,
+        const core::Clock& c, Options o)
       : strand(boost::asio::make_strand(ioc)),
         timer(strand),
         queue(q),
@@ -25,7 +25,7 @@ struct Scheduler::State : std::enable_shared_from_this<Scheduler::State> {
   boost::asio::strand<boost::asio::io_context::executor_type> strand;
   boost::asio::steady_timer timer;
   store::CommitQueue& queue;
-  store::Store& store;
+  store::DispatchStore& store;
   const core::Clock& clock;
   Options options;
 
@@ -117,8 +117,8 @@ struct Scheduler::State : std::enable_shared_from_this<Scheduler::State> {
   }
 };
 
-Scheduler::Scheduler(boost::asio::io_context& ioc, store::CommitQueue& queue, store::Store& store,
-                     const core::Clock& clock, Options options)
+Scheduler::Scheduler(boost::asio::io_context& ioc, store::CommitQueue& queue,
+                     store::DispatchStore& store, const core::Clock& clock, Options options)
     : state_(std::make_shared<State>(ioc, queue, store, clock, std::move(options))) {}
 
 Scheduler::~Scheduler() {

@@ -32,7 +32,7 @@ class Scheduler {
     std::function<void(std::vector<store::ReleasedDelivery>)> on_released;
   };
 
-  Scheduler(boost::asio::io_context& ioc, store::CommitQueue& queue, store::Store& store,
+  Scheduler(boost::asio::io_context& ioc, store::CommitQueue& queue, store::DispatchStore& store,
             const core::Clock& clock, Options options);
   ~Scheduler();
   Scheduler(const Scheduler&) = delete;

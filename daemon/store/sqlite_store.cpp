@@ -140,6 +140,11 @@ CREATE TABLE policy_versions (
   PRIMARY KEY (uai, version)
 );
 )sql",
+    // 5: the number of events, kept in meta by the transactions that store or remove them, so
+    // that counting them never scans the table.
+    R"sql(
+INSERT OR REPLACE INTO meta (key, value) SELECT 'events', count(*) FROM events;
+)sql",
 };
 
 policy::Instant ms_instant(std::int64_t ms) {
@@ -294,12 +299,17 @@ struct SqliteStore::Statements {
         read_deliveries(r,
                         "SELECT seq, recipient, role, state, release_at, reason "
                         "FROM deliveries WHERE event = ? ORDER BY seq"),
-        count_events(r, "SELECT count(*) FROM events"),
+        add_events(w, "UPDATE meta SET value = CAST(value AS INTEGER) + ? WHERE key = 'events'"),
+        count_events(r, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'events'"),
         count_state(r,
                     "SELECT state, count(*) FROM deliveries "
                     "WHERE state IN ('held', 'due') GROUP BY state"),
         next_release(r, "SELECT min(release_at) FROM deliveries WHERE state = 'held'"),
-        count_audit(r, "SELECT count(*) FROM audit"),
+        // The trail's records are numbered without gaps from the first one left after the
+        // last purge: two lookups of the primary key, not a scan.
+        count_audit(r,
+                    "SELECT coalesce((SELECT seq FROM audit ORDER BY seq DESC LIMIT 1) - "
+                    "(SELECT seq FROM audit ORDER BY seq LIMIT 1) + 1, 0)"),
         count_held(r, "SELECT count(*) FROM deliveries WHERE state = 'held'"),
         ready(r, "SELECT " TREVE_DISPATCH_COLUMNS
                  " FROM deliveries d JOIN events e ON e.id = d.event "
@@ -328,8 +338,8 @@ struct SqliteStore::Statements {
   Statement find_event, insert_event, insert_delivery, insert_audit, event_for_write,
       deliveries_for_write, set_state, release, outcome, replay_one, dead_for_replay, audit_head,
       get_ready_counter, set_ready_counter, due;
-  Statement read_event, read_deliveries, count_events, count_state, next_release, count_audit,
-      count_held, ready, retrying, list;
+  Statement read_event, read_deliveries, add_events, count_events, count_state, next_release,
+      count_audit, count_held, ready, retrying, list;
   Statement replan_one;
   Statement held_rows, held_event, held_of_event;
 };
@@ -501,9 +511,9 @@ Result<std::vector<HeldEvent>> SqliteStore::held_events(std::span<const std::int
       int rc;
       while ((rc = q.step()) == SQLITE_ROW) {
         HeldEvent::Held h;
-        h.seq = q.integer(0);
-        h.recipient = q.text(1);
-        h.role = policy::parse_role(q.text(2)).value_or(policy::Role::student);
+        h.ref.seq = q.integer(0);
+        h.ref.recipient = q.text(1);
+        h.ref.role = policy::parse_role(q.text(2)).value_or(policy::Role::student);
         h.release_at = ms_instant(q.integer(3));
         e.held.push_back(std::move(h));
       }
@@ -528,6 +538,13 @@ Result<std::vector<HeldEvent>> SqliteStore::held_events(std::span<const std::int
     e.timezone = q.text(5);
     if (!q.is_null(6))
       e.body = q.text(6);
+    for (HeldEvent::Held& h : e.held) {
+      h.ref.source = e.source;
+      h.ref.event_id = e.id;
+      h.ref.establishment = e.establishment;
+      h.ref.category = e.category;
+      h.ref.timezone = e.timezone;
+    }
     out.push_back(std::move(e));
   }
   return out;
@@ -543,29 +560,21 @@ Result<std::size_t> SqliteStore::replan(std::span<const Replan> changes, policy:
         u.bind(1, instant_ms(c.release_at))
             .bind(2, c.reason)
             .bind(3, instant_ms(now))
-            .bind(4, c.seq)
+            .bind(4, c.ref.seq)
             .bind(5, instant_ms(c.was));
         if (int rc = u.step(); rc != SQLITE_DONE)
           return std::unexpected(error_of(writer_, rc, "cannot re-plan"));
       }
       if (sqlite3_changes(writer_) == 0)
         continue;  // released, retracted or re-planned meanwhile
-      const date::time_zone* zone = zone_or_utc(c.timezone);
-      AuditRecord r;
-      r.at_ms = instant_ms(now);
-      r.at_local = policy::format_rfc3339(now, zone);
-      r.kind = "replanned";
-      r.source = c.source;
-      r.event_id = c.event_id;
-      r.establishment = c.establishment;
-      r.category = std::string(policy::to_string(c.category));
-      r.recipient = pseudonyms_.pseudonym(c.source, c.recipient);
-      r.role = std::string(policy::to_string(c.role));
-      r.detail = Detail()
-                     .add_instant("was_until", c.was, zone)
-                     .add_instant("until", c.release_at, zone)
-                     .add("reason", c.reason)
-                     .text();
+      const DeliveryRef& d = c.ref;
+      const date::time_zone* zone = zone_or_utc(d.timezone);
+      AuditRecord r = delivery_record(d, "replanned", now, policy::format_rfc3339(now, zone),
+                                      Detail()
+                                          .add_instant("was_until", c.was, zone)
+                                          .add_instant("until", c.release_at, zone)
+                                          .add("reason", c.reason)
+                                          .text());
       if (auto a = append_audit(r); !a)
         return std::unexpected(a.error());
       ++moved;
@@ -825,6 +834,34 @@ Result<void> SqliteStore::append_audit(AuditRecord& r) {
   return {};
 }
 
+Result<void> SqliteStore::add_events(std::int64_t n) {
+  if (n == 0)
+    return {};
+  Statement& u = st_->add_events;
+  Resetter reset{u};
+  u.bind(1, n);
+  if (int rc = u.step(); rc != SQLITE_DONE)
+    return std::unexpected(error_of(writer_, rc, "cannot count events"));
+  return {};
+}
+
+AuditRecord SqliteStore::delivery_record(const DeliveryRef& d, std::string_view kind,
+                                         policy::Instant at, std::string at_local,
+                                         std::string detail) const {
+  AuditRecord r;
+  r.at_ms = instant_ms(at);
+  r.at_local = std::move(at_local);
+  r.kind = kind;
+  r.source = d.source;
+  r.event_id = d.event_id;
+  r.establishment = d.establishment;
+  r.category = policy::to_string(d.category);
+  r.recipient = pseudonyms_.pseudonym(d.source, d.recipient);
+  r.role = policy::to_string(d.role);
+  r.detail = std::move(detail);
+  return r;
+}
+
 void SqliteStore::note_write(const StoreError* failure, bool changed) {
   std::lock_guard lock(write_failure_mutex_);
   if (failure && failure->storage_failed) {
@@ -917,6 +954,7 @@ Result<std::vector<AcceptResult>> SqliteStore::accept(std::span<const NewEvent> 
   return transaction<std::vector<AcceptResult>>([&]() -> Result<std::vector<AcceptResult>> {
     std::vector<AcceptResult> results;
     results.reserve(events.size());
+    std::int64_t stored_events = 0;
     for (const NewEvent& e : events) {
       {
         Statement& f = st_->find_event;
@@ -948,15 +986,15 @@ Result<std::vector<AcceptResult>> SqliteStore::accept(std::span<const NewEvent> 
         event_row = sqlite3_last_insert_rowid(writer_);
       }
       const date::time_zone* zone = e.zone;
-      AuditRecord base;
-      base.at_ms = instant_ms(e.received_at);
-      base.at_local = policy::format_rfc3339(e.received_at, zone);
-      base.source = e.source;
-      base.event_id = e.id;
-      base.establishment = e.establishment;
-      base.category = std::string(policy::to_string(e.category));
-      // One record object reused for the event's records: only what differs is reset.
-      AuditRecord& r = base;
+      const std::string at_local = policy::format_rfc3339(e.received_at, zone);
+      // The event's own records (no recipient).
+      AuditRecord r;
+      r.at_ms = instant_ms(e.received_at);
+      r.at_local = at_local;
+      r.source = e.source;
+      r.event_id = e.id;
+      r.establishment = e.establishment;
+      r.category = policy::to_string(e.category);
       {
         r.kind = "received";
         r.detail = Detail()
@@ -972,6 +1010,12 @@ Result<std::vector<AcceptResult>> SqliteStore::accept(std::span<const NewEvent> 
         if (auto a = append_audit(r); !a)
           return std::unexpected(a.error());
       }
+      DeliveryRef ref;
+      ref.source = e.source;
+      ref.event_id = e.id;
+      ref.establishment = e.establishment;
+      ref.category = e.category;
+      ref.timezone = zone->name();
       for (const NewDelivery& d : e.deliveries) {
         Statement& s = st_->insert_delivery;
         {
@@ -988,27 +1032,32 @@ Result<std::vector<AcceptResult>> SqliteStore::accept(std::span<const NewEvent> 
             return std::unexpected(error_of(writer_, rc, "cannot store a delivery"));
           }
         }
-        r.recipient = pseudonyms_.pseudonym(e.source, d.recipient);
-        r.role = policy::to_string(d.role);
+        ref.seq = sqlite3_last_insert_rowid(writer_);
+        ref.recipient = d.recipient;
+        ref.role = d.role;
+        AuditRecord dr;
         if (d.bypassed) {
-          r.kind = "bypassed";
-          r.detail = Detail().add("connector", e.source).add("reason", d.reason).text();
+          dr = delivery_record(ref, "bypassed", e.received_at, at_local,
+                               Detail().add("connector", e.source).add("reason", d.reason).text());
         } else if (d.state == DeliveryState::held) {
-          r.kind = "held";
-          r.detail =
-              Detail().add_instant("until", d.release_at, zone).add("reason", d.reason).text();
+          dr = delivery_record(
+              ref, "held", e.received_at, at_local,
+              Detail().add_instant("until", d.release_at, zone).add("reason", d.reason).text());
         } else {
-          r.kind = "released";
-          r.detail = Detail().add("reason", d.reason).text();
+          dr = delivery_record(ref, "released", e.received_at, at_local,
+                               Detail().add("reason", d.reason).text());
         }
-        if (auto a = append_audit(r); !a)
+        if (auto a = append_audit(dr); !a)
           return std::unexpected(a.error());
       }
+      ++stored_events;
       AcceptResult stored;
       stored.outcome = AcceptResult::Outcome::stored;
       stored.response = e.response;
       results.push_back(std::move(stored));
     }
+    if (auto c = add_events(stored_events); !c)
+      return std::unexpected(c.error());
     return results;
   });
 }
@@ -1018,7 +1067,9 @@ Result<RetractResult> SqliteStore::retract(std::string_view source, std::string_
   return transaction<RetractResult>([&]() -> Result<RetractResult> {
     RetractResult out;
     std::int64_t event_row = 0;
-    AuditRecord base;
+    DeliveryRef ref;
+    ref.source = std::string(source);
+    ref.event_id = std::string(id);
     const date::time_zone* zone = nullptr;
     {
       Statement& f = st_->event_for_write;
@@ -1031,15 +1082,12 @@ Result<RetractResult> SqliteStore::retract(std::string_view source, std::string_
         return std::unexpected(error_of(writer_, rc, "lookup"));
       out.found = true;
       event_row = f.integer(0);
-      base.establishment = f.text(1);
-      base.category = f.text(2);
-      zone = zone_or_utc(f.text(3));
+      ref.establishment = f.text(1);
+      ref.category = policy::parse_category(f.text(2)).value_or(policy::Category::other);
+      ref.timezone = f.text(3);
+      zone = zone_or_utc(ref.timezone);
     }
-    base.at_ms = instant_ms(now);
-    base.at_local = policy::format_rfc3339(now, zone);
-    base.kind = "retracted";
-    base.source = std::string(source);
-    base.event_id = std::string(id);
+    const std::string at_local = policy::format_rfc3339(now, zone);
     std::vector<std::pair<std::int64_t, DeliveryView>> rows;
     {
       Statement& q = st_->deliveries_for_write;
@@ -1071,10 +1119,11 @@ Result<RetractResult> SqliteStore::retract(std::string_view source, std::string_
           return std::unexpected(error_of(writer_, rc, "cannot retract"));
         }
       }
-      AuditRecord r = base;
-      r.recipient = pseudonyms_.pseudonym(source, v.recipient);
-      r.role = std::string(policy::to_string(v.role));
-      r.detail = Detail().add_instant("was_until", v.release_at, zone).text();
+      ref.seq = seq;
+      ref.recipient = v.recipient;
+      ref.role = v.role;
+      AuditRecord r = delivery_record(ref, "retracted", now, at_local,
+                                      Detail().add_instant("was_until", v.release_at, zone).text());
       if (auto a = append_audit(r); !a)
         return std::unexpected(a.error());
       v.state = DeliveryState::retracted;
@@ -1096,27 +1145,19 @@ Result<std::vector<ReleasedDelivery>> SqliteStore::release_due(policy::Instant n
       int rc;
       while ((rc = q.step()) == SQLITE_ROW) {
         ReleasedDelivery d;
-        d.seq = q.integer(0);
-        d.source = q.text(1);
-        d.event_id = q.text(2);
-        d.recipient = q.text(6);
-        d.role = policy::parse_role(q.text(7)).value_or(policy::Role::student);
+        d.ref.seq = q.integer(0);
+        d.ref.source = q.text(1);
+        d.ref.event_id = q.text(2);
+        d.ref.establishment = q.text(3);
+        d.ref.category = policy::parse_category(q.text(4)).value_or(policy::Category::other);
+        d.ref.timezone = q.text(5);
+        d.ref.recipient = q.text(6);
+        d.ref.role = policy::parse_role(q.text(7)).value_or(policy::Role::student);
         d.release_at = ms_instant(q.integer(8));
-        AuditRecord r;
-        r.at_ms = instant_ms(now);
-        r.at_local = policy::format_rfc3339(now, zone_or_utc(q.text(5)));
-        r.kind = "released";
-        r.source = d.source;
-        r.event_id = d.event_id;
-        r.establishment = q.text(3);
-        r.category = q.text(4);
-        r.recipient = pseudonyms_.pseudonym(d.source, d.recipient);
-        r.role = q.text(7);
-        r.detail = Detail()
-                       .add("release_at", policy::format_rfc3339(ms_instant(q.integer(8)),
-                                                                 zone_or_utc(q.text(5))))
-                       .text();
-        records.push_back(std::move(r));
+        const date::time_zone* zone = zone_or_utc(d.ref.timezone);
+        records.push_back(delivery_record(
+            d.ref, "released", now, policy::format_rfc3339(now, zone),
+            Detail().add("release_at", policy::format_rfc3339(d.release_at, zone)).text()));
         out.push_back(std::move(d));
       }
       if (rc != SQLITE_DONE)
@@ -1126,7 +1167,7 @@ Result<std::vector<ReleasedDelivery>> SqliteStore::release_due(policy::Instant n
       Statement& u = st_->release;
       {
         Resetter reset{u};
-        u.bind(1, instant_ms(now)).bind(2, take_ready_seq()).bind(3, out[i].seq);
+        u.bind(1, instant_ms(now)).bind(2, take_ready_seq()).bind(3, out[i].ref.seq);
         if (int rc = u.step(); rc != SQLITE_DONE) {
           return std::unexpected(error_of(writer_, rc, "cannot release"));
         }
@@ -1224,17 +1265,17 @@ namespace {
 
 DispatchItem read_dispatch_item(const Statement& q) {
   DispatchItem d;
-  d.seq = q.integer(0);
+  d.ref.seq = q.integer(0);
   d.ready_seq = q.is_null(1) ? 0 : q.integer(1);
   d.state = parse_delivery_state(q.text(2)).value_or(DeliveryState::due);
-  d.source = q.text(3);
-  d.event_id = q.text(4);
-  d.establishment = q.text(5);
-  d.category = policy::parse_category(q.text(6)).value_or(policy::Category::other);
+  d.ref.source = q.text(3);
+  d.ref.event_id = q.text(4);
+  d.ref.establishment = q.text(5);
+  d.ref.category = policy::parse_category(q.text(6)).value_or(policy::Category::other);
   d.urgent = q.integer(7) != 0;
-  d.timezone = q.text(8);
-  d.recipient = q.text(9);
-  d.role = policy::parse_role(q.text(10)).value_or(policy::Role::student);
+  d.ref.timezone = q.text(8);
+  d.ref.recipient = q.text(9);
+  d.ref.role = policy::parse_role(q.text(10)).value_or(policy::Role::student);
   d.received_at = ms_instant(q.integer(11));
   d.release_at = ms_instant(q.integer(12));
   d.released_at = q.is_null(13) ? d.release_at : ms_instant(q.integer(13));
@@ -1279,22 +1320,14 @@ Result<void> SqliteStore::record_outcomes(std::span<const DeliveryOutcome> outco
           u.bind_null(7);
         else
           u.bind(7, o.error);
-        u.bind(8, o.seq);
+        u.bind(8, o.ref.seq);
         if (int rc = u.step(); rc != SQLITE_DONE)
           return std::unexpected(error_of(writer_, rc, "cannot record a delivery outcome"));
       }
       if (sqlite3_changes(writer_) == 0)
         continue;  // no longer due or retrying: replayed or changed meanwhile
-      const date::time_zone* zone = zone_or_utc(o.timezone);
-      AuditRecord r;
-      r.at_ms = instant_ms(now);
-      r.at_local = policy::format_rfc3339(now, zone);
-      r.source = o.source;
-      r.event_id = o.event_id;
-      r.establishment = o.establishment;
-      r.category = std::string(policy::to_string(o.category));
-      r.recipient = pseudonyms_.pseudonym(o.source, o.recipient);
-      r.role = std::string(policy::to_string(o.role));
+      const DeliveryRef& d = o.ref;
+      const date::time_zone* zone = zone_or_utc(d.timezone);
       Detail detail;
       detail.add("sink", o.sink).add("attempt", std::int64_t{o.attempts});
       if (o.status)
@@ -1302,19 +1335,25 @@ Result<void> SqliteStore::record_outcomes(std::span<const DeliveryOutcome> outco
       if (!o.error.empty())
         detail.add("error", o.error);
       detail.add("webhook_id", o.webhook_id);
+      // Sent in a batch, the request's id is the batch's: the delivery's own id (the one the
+      // receiver deduplicates on) is recorded beside it.
+      if (!o.delivery_id.empty() && o.delivery_id != o.webhook_id)
+        detail.add("delivery_id", o.delivery_id);
+      std::string_view kind = "dead_lettered";
       switch (o.kind) {
         case DeliveryOutcome::Kind::delivered:
-          r.kind = "delivered";
+          kind = "delivered";
           break;
         case DeliveryOutcome::Kind::retrying:
-          r.kind = "retrying";
+          kind = "retrying";
           detail.add_instant("next_attempt", o.next_attempt_at, zone);
           break;
         case DeliveryOutcome::Kind::dead:
-          r.kind = "dead_lettered";
+          kind = "dead_lettered";
           break;
       }
-      r.detail = detail.text();
+      AuditRecord r =
+          delivery_record(d, kind, now, policy::format_rfc3339(now, zone), detail.text());
       if (auto a = append_audit(r); !a)
         return std::unexpected(a.error());
     }
@@ -1326,24 +1365,28 @@ Result<std::size_t> SqliteStore::replay(std::span<const std::int64_t> seqs, poli
   return transaction<std::size_t>([&]() -> Result<std::size_t> {
     std::size_t replayed = 0;
     auto replay_matching = [&](std::int64_t seq) -> Result<void> {
-      struct Row {
-        std::int64_t seq;
-        std::string source, event_id, establishment, category, timezone, recipient, role;
-      };
-      std::vector<Row> rows;
+      std::vector<DeliveryRef> rows;
       {
         Statement& q = st_->dead_for_replay;
         Resetter reset{q};
         q.bind(1, seq);
         int rc;
         while ((rc = q.step()) == SQLITE_ROW) {
-          rows.push_back({q.integer(0), q.text(1), q.text(2), q.text(3), q.text(4), q.text(5),
-                          q.text(6), q.text(7)});
+          DeliveryRef d;
+          d.seq = q.integer(0);
+          d.source = q.text(1);
+          d.event_id = q.text(2);
+          d.establishment = q.text(3);
+          d.category = policy::parse_category(q.text(4)).value_or(policy::Category::other);
+          d.timezone = q.text(5);
+          d.recipient = q.text(6);
+          d.role = policy::parse_role(q.text(7)).value_or(policy::Role::student);
+          rows.push_back(std::move(d));
         }
         if (rc != SQLITE_DONE)
           return std::unexpected(error_of(writer_, rc, "read"));
       }
-      for (const Row& row : rows) {
+      for (const DeliveryRef& row : rows) {
         Statement& u = st_->replay_one;
         {
           Resetter reset{u};
@@ -1351,18 +1394,8 @@ Result<std::size_t> SqliteStore::replay(std::span<const std::int64_t> seqs, poli
           if (int rc = u.step(); rc != SQLITE_DONE)
             return std::unexpected(error_of(writer_, rc, "cannot replay"));
         }
-        const date::time_zone* zone = zone_or_utc(row.timezone);
-        AuditRecord r;
-        r.at_ms = instant_ms(now);
-        r.at_local = policy::format_rfc3339(now, zone);
-        r.kind = "replayed";
-        r.source = row.source;
-        r.event_id = row.event_id;
-        r.establishment = row.establishment;
-        r.category = row.category;
-        r.recipient = pseudonyms_.pseudonym(row.source, row.recipient);
-        r.role = row.role;
-        r.detail = "{}";
+        AuditRecord r = delivery_record(
+            row, "replayed", now, policy::format_rfc3339(now, zone_or_utc(row.timezone)), "{}");
         if (auto a = append_audit(r); !a)
           return std::unexpected(a.error());
         ++replayed;
@@ -1417,20 +1450,20 @@ Result<std::vector<DeliveryRow>> SqliteStore::list(DeliveryState state, std::int
   int rc;
   while ((rc = q.step()) == SQLITE_ROW) {
     DeliveryRow d;
-    d.seq = q.integer(0);
-    d.source = q.text(1);
-    d.event_id = q.text(2);
-    d.establishment = q.text(3);
-    d.category = policy::parse_category(q.text(4)).value_or(policy::Category::other);
-    d.recipient = q.text(5);
-    d.role = policy::parse_role(q.text(6)).value_or(policy::Role::student);
+    d.ref.seq = q.integer(0);
+    d.ref.source = q.text(1);
+    d.ref.event_id = q.text(2);
+    d.ref.establishment = q.text(3);
+    d.ref.category = policy::parse_category(q.text(4)).value_or(policy::Category::other);
+    d.ref.recipient = q.text(5);
+    d.ref.role = policy::parse_role(q.text(6)).value_or(policy::Role::student);
     d.state = parse_delivery_state(q.text(7)).value_or(state);
     d.release_at = ms_instant(q.integer(8));
     d.attempts = static_cast<int>(q.integer(9));
     d.sink = q.text(10);
     d.last_error = q.text(11);
     d.updated_at = ms_instant(q.integer(12));
-    d.timezone = q.text(13);
+    d.ref.timezone = q.text(13);
     out.push_back(std::move(d));
   }
   if (rc != SQLITE_DONE)
@@ -1551,9 +1584,12 @@ Result<PurgeResult> SqliteStore::purge_once(const PurgeLimits& limits, policy::I
 
     // Bodies (title and payload) of events older than events_before.
     {
+      // Only events with nothing left to send: those that must keep their body never fill
+      // the slice and stop the purge from reaching the others.
       Statement q(writer_,
                   "SELECT id FROM events WHERE body IS NOT NULL AND received_at < ? "
-                  "ORDER BY received_at LIMIT ?");
+                  "AND NOT EXISTS (SELECT 1 FROM deliveries WHERE event = events.id AND state "
+                  "IN ('held', 'due', 'sending', 'retrying')) ORDER BY received_at LIMIT ?");
       q.bind(1, instant_ms(limits.events_before)).bind(2, max_rows + 1);
       bool limited = false;
       auto ids = first_ids(q, limited, [](Statement&) { return true; });
@@ -1569,16 +1605,32 @@ Result<PurgeResult> SqliteStore::purge_once(const PurgeLimits& limits, policy::I
 
     // Whole events, with their deliveries (and the raw recipient ids they hold), once older
     // than the audit retention and finished. Events are numbered in receipt order, so the
-    // oldest are the first rows.
+    // oldest are the first rows: read in order up to the first one too recent, passing over
+    // those that still have something to send (they stay, and must not fill the slice).
     {
-      Statement q(writer_, "SELECT id, received_at FROM events ORDER BY id LIMIT ?");
-      q.bind(1, max_rows + 1);
+      Statement q(writer_,
+                  "SELECT id, received_at, EXISTS (SELECT 1 FROM deliveries WHERE event = "
+                  "events.id AND state IN ('held', 'due', 'sending', 'retrying')) "
+                  "FROM events ORDER BY id");
       bool limited = false;
-      auto ids = first_ids(q, limited, [&](Statement& row) {
-        return row.integer(1) < instant_ms(limits.audit_before);
-      });
-      if (!ids)
-        return std::unexpected(ids.error());
+      std::vector<std::int64_t> found;
+      {
+        int rc;
+        while ((rc = q.step()) == SQLITE_ROW) {
+          if (q.integer(1) >= instant_ms(limits.audit_before))
+            break;
+          if (q.integer(2) != 0)
+            continue;
+          if (std::ssize(found) == max_rows) {
+            limited = true;
+            break;
+          }
+          found.push_back(q.integer(0));
+        }
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+          return std::unexpected(error_of(writer_, rc, "cannot read events"));
+      }
+      const std::vector<std::int64_t>* ids = &found;
       // Deliveries first (they refer to their event), then the events themselves.
       Statement dd(writer_, "DELETE FROM deliveries WHERE event = ?");
       auto n = run_finished(*ids, dd, "cannot purge deliveries");
@@ -1593,6 +1645,8 @@ Result<PurgeResult> SqliteStore::purge_once(const PurgeLimits& limits, policy::I
         return std::unexpected(e.error());
       out.events = *e;
       out.more = out.more || (limited && *e > 0);
+      if (auto c = add_events(-out.events); !c)
+        return std::unexpected(c.error());
     }
     if (out.bodies > 0 || out.events > 0) {
       record.kind = "purged";

@@ -82,7 +82,7 @@ class SqliteStore final : public Store {
   // which `treve audit verify --heads` catches a rewritten trail. Before any write.
   void log_heads_every(std::int64_t every) { head_log_every_ = every; }
   void log_head() const;
-  static constexpr int kSchemaVersion = 4;
+  static constexpr int kSchemaVersion = 5;
 
  private:
   struct Statements;
@@ -91,6 +91,12 @@ class SqliteStore final : public Store {
   Result<void> load_head();
   Result<PurgeResult> purge_once(const PurgeLimits& limits, policy::Instant now);
   Result<void> append_audit(AuditRecord& r);
+  // Adds `n` (negative: removes) to the count of events kept in meta, in the transaction.
+  Result<void> add_events(std::int64_t n);
+  // The audit record of one delivery: who and where from `d` (the recipient as its
+  // pseudonym), `kind`, the instant (`at_local` in the establishment's zone) and `detail`.
+  AuditRecord delivery_record(const DeliveryRef& d, std::string_view kind, policy::Instant at,
+                              std::string at_local, std::string detail) const;
   // Runs `body` in a write transaction. The audit head and the ready counter are read again
   // inside it, so that another process writing the same database (`treve deliveries replay`)
   // never forks the chain. On any error: rollback, and the in-memory state is restored.

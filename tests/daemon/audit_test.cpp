@@ -607,6 +607,78 @@ TEST(AuditRetention, EventsThatMustStayNeverMakeThePurgeAskForMore) {
   EXPECT_FALSE(r->more) << "nothing can go: another slice would find the same";
 }
 
+TEST(AuditRetention, OldEventsThatMustStayDoNotHideTheRemovableOnesBehindThem) {
+  TempDir dir;
+  auto s = open_store(dir);
+  const policy::Instant old = at("2025-11-02T10:00:00+01:00");
+  for (int i = 0; i < 6; ++i)  // more than a slice of events that must stay, first
+    accept(*s, event("held" + std::to_string(i), old, DeliveryState::held));
+  for (int i = 0; i < 3; ++i)
+    accept(*s, event("done" + std::to_string(i), old, DeliveryState::due));
+  auto due = s->ready(0, 100);
+  ASSERT_TRUE(due);
+  std::vector<store::DeliveryOutcome> outcomes;
+  for (const auto& d : *due)
+    outcomes.push_back(
+        store::testing::outcome_for(d, store::DeliveryOutcome::Kind::delivered, old));
+  ASSERT_TRUE(s->record_outcomes(outcomes, old));
+  const policy::Instant now = at("2026-12-15T12:00:00+01:00");
+  std::int64_t events = 0, bodies = 0;
+  for (int call = 0; call < 10; ++call) {
+    auto r = s->purge(limits_at(now, 5), now);
+    ASSERT_TRUE(r.has_value()) << r.error().message;
+    events += r->events;
+    bodies += r->bodies;
+    if (!r->more)
+      break;
+  }
+  EXPECT_EQ(events, 3);
+  EXPECT_EQ(bodies, 3);
+  EXPECT_EQ(scalar(dir, "SELECT count(*) FROM events WHERE event_id LIKE 'done%'"), 0);
+  EXPECT_EQ(scalar(dir, "SELECT count(*) FROM events WHERE event_id LIKE 'held%'"), 6);
+  EXPECT_EQ(scalar(dir, "SELECT count(*) FROM events WHERE body IS NULL"), 0);
+  EXPECT_FALSE(run(dir).problem);
+}
+
+TEST(AuditRetention, TheStoreCountsStayExactAcrossAcceptReleaseAndPurge) {
+  TempDir dir;
+  auto s = open_store(dir);
+  auto check = [&](const char* when) {
+    auto st = s->stats();
+    ASSERT_TRUE(st.has_value()) << when;
+    EXPECT_EQ(static_cast<std::int64_t>(st->events), scalar(dir, "SELECT count(*) FROM events"))
+        << when;
+    EXPECT_EQ(static_cast<std::int64_t>(st->held),
+              scalar(dir, "SELECT count(*) FROM deliveries WHERE state = 'held'"))
+        << when;
+    EXPECT_EQ(static_cast<std::int64_t>(st->due),
+              scalar(dir, "SELECT count(*) FROM deliveries WHERE state = 'due'"))
+        << when;
+    EXPECT_EQ(static_cast<std::int64_t>(st->audit_records),
+              scalar(dir, "SELECT count(*) FROM audit"))
+        << when;
+  };
+  check("empty");
+  write_year(dir, *s, at("2026-11-27T21:00:00+01:00"), at("2027-12-10T10:00:00+01:00"));
+  accept(*s, event("old", at("2026-11-27T21:00:00+01:00"), DeliveryState::held));
+  std::vector<store::NewEvent> again{event("old", at("2026-11-27T21:00:00+01:00"))};
+  ASSERT_TRUE(s->accept(again, at("2026-11-28T08:00:00+01:00")));  // a repeat: not counted
+  check("accepted");
+  ASSERT_TRUE(s->release_due(at("2026-11-28T08:00:00+01:00"), 100));
+  check("released");
+  const policy::Instant now = at("2027-12-15T12:00:00+01:00");
+  for (int call = 0; call < 10; ++call) {
+    auto r = s->purge(limits_at(now, 3), now);
+    ASSERT_TRUE(r.has_value());
+    check("purging");
+    if (!r->more)
+      break;
+  }
+  s.reset();
+  s = open_store(dir);
+  check("reopened");
+}
+
 TEST(AuditRetention, NothingOldNothingPurgedNoRecord) {
   TempDir dir;
   auto s = open_store(dir);
@@ -627,11 +699,11 @@ TEST(AuditRetention, ADeadDeliveryWhoseBodyWasPurgedIsNotReplayed) {
   ASSERT_TRUE(due && due->size() == 1);
   store::DeliveryOutcome o;
   o.kind = store::DeliveryOutcome::Kind::dead;
-  o.seq = (*due)[0].seq;
-  o.source = "ent";
-  o.event_id = "dead";
-  o.timezone = "Europe/Paris";
-  o.recipient = "eleve-0";
+  o.ref.seq = (*due)[0].ref.seq;
+  o.ref.source = "ent";
+  o.ref.event_id = "dead";
+  o.ref.timezone = "Europe/Paris";
+  o.ref.recipient = "eleve-0";
   o.status = 400;
   o.first_attempt_at = received;
   ASSERT_TRUE(s->record_outcomes(std::vector{o}, received));

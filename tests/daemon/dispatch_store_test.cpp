@@ -97,8 +97,8 @@ TEST(DispatchStore, DueDeliveriesAreReadPastACursorInTheOrderTheyBecameDue) {
   auto first = s->ready(0, 100);
   ASSERT_TRUE(first);
   ASSERT_EQ(first->size(), 1u);
-  EXPECT_EQ((*first)[0].event_id, "now-1");
-  EXPECT_EQ((*first)[0].recipient, "c");
+  EXPECT_EQ((*first)[0].ref.event_id, "now-1");
+  EXPECT_EQ((*first)[0].ref.recipient, "c");
   EXPECT_THAT((*first)[0].body, HasSubstr("secret title"));
   const std::int64_t cursor = (*first)[0].ready_seq;
 
@@ -108,8 +108,8 @@ TEST(DispatchStore, DueDeliveriesAreReadPastACursorInTheOrderTheyBecameDue) {
   auto next = s->ready(cursor, 100);
   ASSERT_TRUE(next);
   ASSERT_EQ(next->size(), 2u);
-  EXPECT_EQ((*next)[0].recipient, "a");
-  EXPECT_EQ((*next)[1].recipient, "b");
+  EXPECT_EQ((*next)[0].ref.recipient, "a");
+  EXPECT_EQ((*next)[1].ref.recipient, "b");
   EXPECT_GT((*next)[0].ready_seq, cursor);
   EXPECT_LT((*next)[0].ready_seq, (*next)[1].ready_seq);
   EXPECT_EQ((*next)[0].released_at, at("2026-11-30T07:00:00+01:00"));
@@ -153,7 +153,7 @@ TEST(DispatchStore, OutcomesChangeStatesAndAreAuditedWithoutContent) {
   auto retrying = s->retrying(0, 100);
   ASSERT_TRUE(retrying);
   ASSERT_EQ(retrying->size(), 1u);
-  EXPECT_EQ((*retrying)[0].recipient, "pupil-b");
+  EXPECT_EQ((*retrying)[0].ref.recipient, "pupil-b");
   EXPECT_EQ((*retrying)[0].attempts, 1);
   EXPECT_EQ((*retrying)[0].next_attempt_at, at("2026-11-30T07:00:03+01:00"));
   EXPECT_EQ((*retrying)[0].first_attempt_at, at("2026-11-30T07:00:01+01:00"));
@@ -161,7 +161,7 @@ TEST(DispatchStore, OutcomesChangeStatesAndAreAuditedWithoutContent) {
   auto dead = s->list(DeliveryState::dead, 0, 100);
   ASSERT_TRUE(dead);
   ASSERT_EQ(dead->size(), 1u);
-  EXPECT_EQ((*dead)[0].recipient, "pupil-c");
+  EXPECT_EQ((*dead)[0].ref.recipient, "pupil-c");
   EXPECT_EQ((*dead)[0].last_error, "HTTP 503");
   EXPECT_EQ((*dead)[0].sink, "push");
   EXPECT_EQ((*dead)[0].attempts, 1);
@@ -178,7 +178,7 @@ TEST(DispatchStore, ReplayMakesDeadDeliveriesDueAgainPastTheCursorAndSkipsOthers
                                     outcome_for((*items)[1], DeliveryOutcome::Kind::delivered)};
   ASSERT_TRUE(s->record_outcomes(outs, at("2026-11-30T07:00:02+01:00")));
   // The delivered one is not dead: replaying it changes nothing.
-  std::vector<std::int64_t> delivered_seq{(*items)[1].seq};
+  std::vector<std::int64_t> delivered_seq{(*items)[1].ref.seq};
   auto none = s->replay(delivered_seq, at("2026-11-30T08:00:00+01:00"));
   ASSERT_TRUE(none);
   EXPECT_EQ(*none, 0u);
@@ -188,7 +188,7 @@ TEST(DispatchStore, ReplayMakesDeadDeliveriesDueAgainPastTheCursorAndSkipsOthers
   auto again = s->ready(cursor, 100);
   ASSERT_TRUE(again);
   ASSERT_EQ(again->size(), 1u);
-  EXPECT_EQ((*again)[0].recipient, "a");
+  EXPECT_EQ((*again)[0].ref.recipient, "a");
   EXPECT_EQ((*again)[0].attempts, 0);
   EXPECT_FALSE((*again)[0].first_attempt_at);
   EXPECT_EQ(kinds(dir).back(), "replayed");
@@ -217,8 +217,8 @@ TEST(DispatchStore, TwoProcessesWritingTheSameFileKeepOneChainAndOneReadyOrder) 
   auto due = daemon->ready((*items)[0].ready_seq, 10);
   ASSERT_TRUE(due);
   ASSERT_EQ(due->size(), 2u);
-  EXPECT_EQ((*due)[0].recipient, "a");
-  EXPECT_EQ((*due)[1].recipient, "b");
+  EXPECT_EQ((*due)[0].ref.recipient, "a");
+  EXPECT_EQ((*due)[1].ref.recipient, "b");
   EXPECT_LT((*due)[0].ready_seq, (*due)[1].ready_seq);
 }
 
@@ -249,12 +249,12 @@ TEST(DispatchStore, ASchemaOneDatabaseIsMigratedWithItsDueDeliveriesReadable) {
   auto due = s->ready(0, 10);
   ASSERT_TRUE(due);
   ASSERT_EQ(due->size(), 1u);
-  EXPECT_EQ((*due)[0].event_id, "old");
+  EXPECT_EQ((*due)[0].ref.event_id, "old");
   accept(*s, event("new", {"b"}, DeliveryState::due));
   auto more = s->ready((*due)[0].ready_seq, 10);
   ASSERT_TRUE(more);
   ASSERT_EQ(more->size(), 1u);
-  EXPECT_EQ((*more)[0].event_id, "new");
+  EXPECT_EQ((*more)[0].ref.event_id, "new");
 }
 
 }  // namespace
@@ -279,6 +279,36 @@ TEST(SqliteCheckpoints, TheWriteAheadLogIsCopiedIntoTheDatabaseWhileTheStoreIsOp
   EXPECT_GT(s->checkpointed_frames(), 0u);
   // Only a checkpoint writes pages into the database file itself.
   EXPECT_GT(fs::file_size(dir.db()), before);
+}
+
+TEST(DispatchStore, AnOutcomeInABatchRecordsTheDeliverysOwnIdBesideTheBatchs) {
+  Dir dir;
+  auto s = open(dir);
+  accept(*s, event("b-1", {"a", "b"}, DeliveryState::due));
+  auto items = s->ready(0, 10);
+  ASSERT_TRUE(items && items->size() == 2u);
+  std::vector<DeliveryOutcome> outs{outcome_for((*items)[0], DeliveryOutcome::Kind::delivered),
+                                    outcome_for((*items)[1], DeliveryOutcome::Kind::delivered)};
+  outs[0].webhook_id = "bat_1";  // sent together
+  outs[0].delivery_id = "dlv_a";
+  outs[1].webhook_id = "dlv_b";  // sent alone: the request's id is the delivery's
+  outs[1].delivery_id = "dlv_b";
+  ASSERT_TRUE(s->record_outcomes(outs, at("2026-11-30T07:00:02+01:00")));
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(dir.db().c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, "SELECT detail FROM audit WHERE kind = 'delivered' ORDER BY seq", -1, &st,
+                     nullptr);
+  std::vector<std::string> details;
+  while (sqlite3_step(st) == SQLITE_ROW)
+    details.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  EXPECT_THAT(details,
+              ElementsAre(R"({"sink":"push","attempt":1,"status":200,"webhook_id":"bat_1",)"
+                          R"("delivery_id":"dlv_a"})",
+                          R"({"sink":"push","attempt":1,"status":200,"webhook_id":"dlv_b"})"));
+  EXPECT_TRUE(chain_ok(dir));
 }
 
 }  // namespace

@@ -13,12 +13,15 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 
+#include <sqlite3.h>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/json/parse.hpp>
 
+#include "adapters/outbound/webhook_body.h"
 #include "daemon/config/config.h"
 #include "daemon/http/server.h"
 #include "daemon/store/audit_record.h"
@@ -294,13 +297,42 @@ TEST_F(DispatcherTest, APermanentRefusalDeadLettersAndTheRecipientsNextDeliveryG
   auto dead = store_->list(store::DeliveryState::dead, 0, 10);
   ASSERT_TRUE(dead);
   ASSERT_EQ(dead->size(), 1u);
-  EXPECT_EQ((*dead)[0].event_id, "e1");
+  EXPECT_EQ((*dead)[0].ref.event_id, "e1");
   EXPECT_EQ((*dead)[0].last_error, "HTTP 400");
   auto seen = receiver_.seen();
   ASSERT_EQ(seen.size(), 3u);  // 400 is not retried
   EXPECT_EQ(seen[0].index, 0);
   EXPECT_EQ(seen[1].index, 1);
   EXPECT_EQ(seen[2].index, 2);
+}
+
+TEST_F(DispatcherTest, EachDeliverySentInABatchIsAuditedWithItsOwnDeliveryId) {
+  configure("batch_max = 25\n");
+  store_due(10, 1);
+  start();
+  ASSERT_TRUE(receiver_.wait_succeeded(10, 20s));
+  dispatcher_->stop(1s);
+  dispatcher_->wait();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(dir_.db().c_str(), &db, SQLITE_OPEN_READONLY, nullptr),
+            SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, "SELECT detail FROM audit WHERE kind = 'delivered' ORDER BY seq", -1, &st,
+                     nullptr);
+  std::set<std::string> ids;
+  std::set<std::string> expected;
+  for (int r = 0; r < 10; ++r)
+    expected.insert(adapters::webhook_delivery_id("ent", "e0", "r" + std::to_string(r), "student"));
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    auto detail =
+        boost::json::parse(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))).as_object();
+    EXPECT_TRUE(detail.at("webhook_id").as_string().starts_with("bat_")) << detail;
+    ASSERT_TRUE(detail.contains("delivery_id")) << detail;
+    ids.insert(std::string(detail.at("delivery_id").as_string()));
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  EXPECT_EQ(ids, expected);
 }
 
 TEST_F(DispatcherTest, TheRateLimitSpacesDeliveriesOut) {
@@ -374,7 +406,7 @@ TEST_F(DispatcherTest, ABatchRefusedAsAWholeIsSentAgainOneByOneAndOnlyTheCulprit
   auto dead = store_->list(store::DeliveryState::dead, 0, 10);
   ASSERT_TRUE(dead);
   ASSERT_EQ(dead->size(), 1u);
-  EXPECT_EQ((*dead)[0].recipient, "r7");
+  EXPECT_EQ((*dead)[0].ref.recipient, "r7");
   EXPECT_EQ((*dead)[0].attempts, 1);  // the refused batch was not counted as an attempt
   EXPECT_EQ(count("delivered"), 29);
 }

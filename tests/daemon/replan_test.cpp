@@ -228,11 +228,9 @@ TEST_F(ReplanTest, TheStoreSkipsADeliveryWhoseInstantChangedSinceItWasRead) {
   ASSERT_EQ((*held)[0].held.size(), 2u);
   EXPECT_THAT((*held)[0].body, ::testing::HasSubstr("\"m-1\""));
   store::Replan stale;
-  stale.seq = (*held)[0].held[0].seq;
+  stale.ref = (*held)[0].held[0].ref;
   stale.was = at("2026-11-29T07:00:00+01:00");  // not what the store holds
   stale.release_at = at("2026-11-28T10:00:00+01:00");
-  stale.source = "ent";
-  stale.timezone = "Europe/Paris";
   auto moved = store_->replan(std::span(&stale, 1), clock_.now());
   ASSERT_TRUE(moved);
   EXPECT_EQ(*moved, 0u);

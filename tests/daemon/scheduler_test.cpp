@@ -77,7 +77,7 @@ class SchedulerTest : public ::testing::Test {
     options.on_released = [this](std::vector<store::ReleasedDelivery> batch) {
       std::lock_guard lock(mutex_);
       for (auto& d : batch)
-        released_.push_back(d.event_id + "/" + d.recipient);
+        released_.push_back(d.ref.event_id + "/" + d.ref.recipient);
     };
     scheduler_ = std::make_unique<Scheduler>(ioc_, *queue_, *store_, clock_, options);
     scheduler_->start();

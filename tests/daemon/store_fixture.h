@@ -24,14 +24,7 @@ inline DeliveryOutcome outcome_for(const DispatchItem& d, DeliveryOutcome::Kind 
                                    policy::Instant attempted_at) {
   DeliveryOutcome o;
   o.kind = kind;
-  o.seq = d.seq;
-  o.source = d.source;
-  o.event_id = d.event_id;
-  o.establishment = d.establishment;
-  o.category = d.category;
-  o.timezone = d.timezone;
-  o.recipient = d.recipient;
-  o.role = d.role;
+  o.ref = d.ref;
   o.sink = "push";
   o.webhook_id = "dlv_x";
   o.attempts = d.attempts + 1;

@@ -208,13 +208,13 @@ TEST(SqliteStore, ReleaseDueTakesHeldDeliveriesInReleaseThenReceiptOrder) {
   auto first = store->release_due(at("2026-11-30T07:30:00+01:00"), 10);
   ASSERT_TRUE(first);
   ASSERT_EQ(first->size(), 2u);
-  EXPECT_EQ((*first)[0].event_id, "early");
-  EXPECT_LT((*first)[0].seq, (*first)[1].seq);
+  EXPECT_EQ((*first)[0].ref.event_id, "early");
+  EXPECT_LT((*first)[0].ref.seq, (*first)[1].ref.seq);
   auto second = store->release_due(at("2026-11-30T09:00:00+01:00"), 10);
   ASSERT_TRUE(second);
   ASSERT_EQ(second->size(), 2u);
-  EXPECT_EQ((*second)[0].event_id, "late");
-  EXPECT_EQ((*second)[1].event_id, "later-same");
+  EXPECT_EQ((*second)[0].ref.event_id, "late");
+  EXPECT_EQ((*second)[1].ref.event_id, "later-same");
   auto stats = store->stats();
   ASSERT_TRUE(stats);
   EXPECT_EQ(stats->held, 0u);

@@ -1,0 +1,100 @@
+// The ingest role of the store: events in (accept), withdrawn (retract) and looked up (find),
+// and whether the store can take writes at all (check), which the ingest API's /healthz and
+// its 503 answers report.
+#pragma once
+
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <date/tz.h>
+
+#include "daemon/store/store_types.h"
+#include "policy/instant.h"
+#include "policy/notification.h"
+
+namespace treve::store {
+
+struct NewDelivery {
+  std::string recipient;
+  policy::Role role = policy::Role::student;
+  DeliveryState state = DeliveryState::held;  // held, or due when decided "now"
+  policy::Instant release_at;
+  std::string reason;
+  bool bypassed = false;  // released at once by an allowed urgent bypass
+};
+
+struct NewEvent {
+  std::string source;
+  std::string id;
+  std::string establishment;
+  policy::Category category = policy::Category::other;
+  bool urgent = false;
+  std::string urgent_refusal;  // why an urgent bypass was refused; empty otherwise
+  policy::Instant received_at;
+  // The establishment's time zone (the decision's): local instants in the audit trail, and
+  // stored by name with the event.
+  const date::time_zone* zone = nullptr;
+  std::string body;         // the event as received (JSON); forwarded to sinks on release
+  std::string body_sha256;  // identifies the content: the same id with another body conflicts
+  std::string response;     // the answer given on acceptance, given again for a repeat
+  std::vector<NewDelivery> deliveries;
+};
+
+struct AcceptResult {
+  enum class Outcome : std::uint8_t {
+    stored,    // new: stored now
+    repeated,  // same source, id and body as an earlier event: nothing stored
+    conflict,  // same source and id, different body: nothing stored
+  };
+  Outcome outcome = Outcome::stored;
+  std::string response;  // stored, repeated: the answer given the first time
+};
+
+struct DeliveryView {
+  std::string recipient;
+  policy::Role role = policy::Role::student;
+  DeliveryState state = DeliveryState::held;
+  policy::Instant release_at;
+  std::string reason;
+};
+
+struct EventView {
+  std::string source;
+  std::string id;
+  std::string establishment;
+  policy::Category category = policy::Category::other;
+  policy::Instant received_at;
+  std::string timezone;
+  std::vector<DeliveryView> deliveries;  // in receipt order
+};
+
+struct RetractResult {
+  bool found = false;
+  std::vector<DeliveryView> retracted;      // were held, now retracted
+  std::vector<DeliveryView> not_retracted;  // already released (or retracted before)
+};
+
+class IngestStore {
+ public:
+  virtual ~IngestStore() = default;
+
+  // Stores events, in order, in one transaction with their deliveries and audit records.
+  // Each event gets its own outcome (stored, repeated, conflict); on error nothing is stored.
+  virtual Result<std::vector<AcceptResult>> accept(std::span<const NewEvent> events,
+                                                   policy::Instant now) = 0;
+
+  // Retracts the held deliveries of an event (audited); the others are listed as they are.
+  virtual Result<RetractResult> retract(std::string_view source, std::string_view id,
+                                        policy::Instant now) = 0;
+
+  // Reads; any thread.
+  virtual Result<std::optional<EventView>> find(std::string_view source, std::string_view id) = 0;
+  // Whether the store can take writes as far as it knows, for health checks: it answers a
+  // cheap query, and its last write did not fail for a full or failing disk
+  // (StoreError::storage_failed) without a write changing the store since. Any thread.
+  virtual Result<void> check() = 0;
+};
+
+}  // namespace treve::store
