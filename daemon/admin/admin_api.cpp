@@ -508,6 +508,8 @@ struct AdminApi::Impl {
     r.path = std::string(req.target().substr(0, req.target().find('?')));
     r.establishment = std::string(uai);
     r.reason = reason;
+    if (auto parsed = policy::parse_uai(uai); parsed)
+      r.zone = deps.holder.get()->policy->find(*parsed).zone();
     const auto now = deps.clock.now();
     auto written = deps.queue.write_and_wait(
         [r, now](store::Store& s) { return s.record_refusal(r, now); }, deps.refusal_patience);
@@ -686,6 +688,7 @@ struct AdminApi::Impl {
           v.digest = core::sha256_hex(document);
           v.weaker = weaker;
           v.rollback_of = rollback_of;
+          v.zone = (*next)->policy->find(establishment).zone();
           const auto now = deps.clock.now();
           auto saved_now = deps.queue.write_and_wait([v, expected_version, now](store::Store& s) {
             return s.save_policy(v, expected_version, now);

@@ -35,6 +35,8 @@ struct PolicyVersion {
   std::string digest;               // SHA-256 of `document`
   std::vector<std::string> weaker;  // why it is weaker than the national default (confirmed)
   std::int64_t rollback_of = 0;     // the version it restores, if a rollback
+  // The establishment's time zone under this version: the record's local time. UTC if null.
+  const date::time_zone* zone = nullptr;
 };
 
 struct SavePolicyResult {
@@ -50,6 +52,8 @@ struct AccessRefusal {
   std::string path;
   std::string establishment;  // the UAI asked for, if any
   std::string reason;
+  // That establishment's time zone: the record's local time. UTC if null (no establishment).
+  const date::time_zone* zone = nullptr;
 };
 
 class PolicyStore {

@@ -672,7 +672,7 @@ Result<SavePolicyResult> SqliteStore::save_policy(const PolicyVersion& v,
       return std::unexpected(error_of(writer_, rc, "cannot save the policy"));
     AuditRecord r;
     r.at_ms = instant_ms(now);
-    r.at_local = policy::format_rfc3339(now, zone_or_utc("UTC"));
+    r.at_local = policy::format_rfc3339(now, v.zone ? v.zone : zone_or_utc("UTC"));
     r.kind = "policy_changed";
     r.establishment = v.uai;
     Detail d;
@@ -695,7 +695,7 @@ Result<void> SqliteStore::record_refusal(const AccessRefusal& refusal, policy::I
   return transaction<void>([&]() -> Result<void> {
     AuditRecord r;
     r.at_ms = instant_ms(now);
-    r.at_local = policy::format_rfc3339(now, zone_or_utc("UTC"));
+    r.at_local = policy::format_rfc3339(now, refusal.zone ? refusal.zone : zone_or_utc("UTC"));
     r.kind = "access_refused";
     r.establishment = refusal.establishment;
     r.detail = Detail()

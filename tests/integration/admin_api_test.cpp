@@ -84,6 +84,24 @@ constexpr const char* kWeekdays =
     R"({"policy":{"quiet":[{"days":["mon","tue","wed","thu","fri"],"start":"19:00","end":"07:30"}]},)"
     R"("comment":"Conseil d'administration du 26 novembre","confirm_weaker":true})";
 
+// Records about a school are dated in the school's own time, as every other record of that
+// school is: a policy change in the time zone of the policy saved, a refusal in the time zone of
+// the school asked for.
+TEST_F(AdminApi, PolicyChangesAndRefusalsAreDatedInTheSchoolsTimeZone) {
+  auto r = call(bhttp::verb::put, policy_path(kUai), kDurandToken,
+                R"({"policy":{"timezone":"Europe/Paris","quiet":[{"days":["mon","tue","wed",)"
+                R"("thu","fri"],"start":"19:00","end":"07:30"}]},"comment":"Fuseau de Paris",)"
+                R"("confirm_weaker":true})");
+  ASSERT_EQ(r.status, 200) << r;
+  r = call(bhttp::verb::put, policy_path(kUai), kDpdToken, kWeekdays);
+  ASSERT_EQ(r.status, 403) << r;
+  const std::string paris = "(at_local LIKE '%+01:00' OR at_local LIKE '%+02:00')";
+  EXPECT_EQ(count("SELECT count(*) FROM audit WHERE kind = 'policy_changed' AND " + paris), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM audit WHERE kind = 'access_refused' AND establishment = '" +
+                  kUai + "' AND " + paris),
+            1);
+}
+
 TEST_F(AdminApi, EveryEndpointEnforcesRoleAndScopeAndAuditsRefusals) {
   struct Case {
     bhttp::verb method;
