@@ -1,5 +1,6 @@
 // `treve admin …`: the admin API from a terminal, through the admin listener (TCP or unix
 // socket), with the token from TREVE_ADMIN_TOKEN or a file.
+#include <array>
 #include <cstdlib>
 #include <expected>
 #include <fstream>
@@ -34,15 +35,48 @@ namespace bhttp = boost::beast::http;
 namespace json = boost::json;
 namespace urls = boost::urls;
 
+// What came back: a JSON answer or an error is read whole; an export that succeeded (CSV, or any
+// answer that is neither JSON nor an error) is written to `out` as it arrives, 64 KiB at a time,
+// so that a trail of millions of records never sits in memory (`streamed`).
+struct Exchanged {
+  bhttp::response<bhttp::string_body> response;
+  bool streamed = false;
+};
+
 template <typename Stream>
-bhttp::response<bhttp::string_body> exchange(Stream& stream,
-                                             bhttp::request<bhttp::string_body>& req) {
+Exchanged exchange(Stream& stream, bhttp::request<bhttp::string_body>& req, std::ostream& out) {
   bhttp::write(stream, req);
   boost::beast::flat_buffer buffer;
-  bhttp::response_parser<bhttp::string_body> parser;
-  parser.body_limit(256 * 1024 * 1024);
-  bhttp::read(stream, buffer, parser);
-  return parser.release();
+  bhttp::response_parser<bhttp::buffer_body> head;
+  head.body_limit(boost::none);
+  bhttp::read_header(stream, buffer, head);
+  const auto type = head.get()[bhttp::field::content_type];
+  const bool json_answer =
+      type.starts_with("application/json") || type.starts_with("application/problem+json");
+  Exchanged x;
+  if (json_answer || head.get().result_int() >= 300) {
+    bhttp::response_parser<bhttp::string_body> whole(std::move(head));
+    whole.body_limit(64 * 1024 * 1024);
+    bhttp::read(stream, buffer, whole);
+    x.response = whole.release();
+    return x;
+  }
+  x.response.result(head.get().result());
+  std::array<char, 64 * 1024> piece;
+  while (!head.is_done()) {
+    head.get().body().data = piece.data();
+    head.get().body().size = piece.size();
+    boost::system::error_code ec;
+    bhttp::read(stream, buffer, head, ec);
+    if (ec == bhttp::error::need_buffer)
+      ec = {};
+    if (ec)
+      throw boost::system::system_error(ec);
+    out.write(piece.data(), static_cast<std::streamsize>(piece.size() - head.get().body().size));
+  }
+  out.flush();
+  x.streamed = true;
+  return x;
 }
 
 // Indented JSON, for people.
@@ -135,13 +169,13 @@ int admin_call(const AdminCall& call, std::ostream& out, std::ostream& err) {
     req.body() = call.body;
     req.prepare_payload();
   }
-  bhttp::response<bhttp::string_body> res;
+  Exchanged x;
   try {
     net::io_context ioc;
     if (address.starts_with("unix:")) {
       net::local::stream_protocol::socket socket(ioc);
       socket.connect(net::local::stream_protocol::endpoint(address.substr(5)));
-      res = exchange(socket, req);
+      x = exchange(socket, req, out);
     } else {
       const auto colon = address.rfind(':');
       std::string host = address.substr(0, colon);
@@ -150,12 +184,15 @@ int admin_call(const AdminCall& call, std::ostream& out, std::ostream& err) {
       net::ip::tcp::resolver resolver(ioc);
       net::ip::tcp::socket socket(ioc);
       net::connect(socket, resolver.resolve(host, address.substr(colon + 1)));
-      res = exchange(socket, req);
+      x = exchange(socket, req, out);
     }
   } catch (const std::exception& e) {
     err << "cannot reach the admin API at " << address << ": " << e.what() << "\n";
     return kExitFailure;
   }
+  if (x.streamed)
+    return out ? kExitOk : kExitFailure;
+  const auto& res = x.response;
   const bool ok = res.result_int() < 300;
   std::ostream& to = ok ? out : err;
   const auto type = res[bhttp::field::content_type];

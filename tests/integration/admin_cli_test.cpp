@@ -1,5 +1,7 @@
 // `treve admin` builds its requests with Boost.JSON and Boost.URL: a comment with quotes and a
 // line break, and an instant with a `+` offset, reach the admin API as written.
+#include <algorithm>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -37,6 +39,13 @@ TEST(AdminCli, CommentsAndInstantsReachTheAdminApiAsWritten) {
                           "2000-01-01T00:00:00+01:00", "--to", "2100-01-01T00:00:00+01:00"});
   ASSERT_EQ(audit.status, 0) << audit;
   EXPECT_THAT(audit.out, HasSubstr("\"policy_changed\"")) << audit.out;
+  // The CSV export is written out as it arrives, header line first, exactly as sent.
+  auto csv = run_treve({"admin", "--admin", admin, "--token-file", token, "audit",
+                        "--establishment", kUai, "--kind", "policy_changed", "--format", "csv"});
+  ASSERT_EQ(csv.status, 0) << csv;
+  EXPECT_THAT(csv.out, ::testing::StartsWith("seq,at,at_utc,at_local,kind,")) << csv.out;
+  EXPECT_THAT(csv.out, HasSubstr(",policy_changed,")) << csv.out;
+  EXPECT_EQ(std::count(csv.out.begin(), csv.out.end(), '\n'), 2) << csv.out;
 
   // A policy file that is not JSON is refused before anything is sent.
   std::ofstream(policy, std::ios::trunc) << "{not json";
