@@ -7,16 +7,11 @@ using config::Code;
 using config::Diagnostic;
 using config::fill;
 
-const std::string& arg(const Diagnostic& d, std::size_t i) {
-  static const std::string kNone;
-  return i < d.args.size() ? d.args[i] : kNone;
-}
-
 // "ligne 12 : l'événement « Réunion »" or "événement n° 3 : un événement sans titre".
 std::string ics_event(const Diagnostic& d) {
-  const std::string& line = arg(d, 1);
-  std::string out = !line.empty() && line != "0" ? "ligne " + line : "événement n° " + arg(d, 2);
-  const std::string& summary = arg(d, 3);
+  const std::string& line = d.arg(1);
+  std::string out = !line.empty() && line != "0" ? "ligne " + line : "événement n° " + d.arg(2);
+  const std::string& summary = d.arg(3);
   return out + " : " +
          (summary.empty() ? std::string("un événement sans titre")
                           : "l'événement « " + summary + " »");
@@ -263,21 +258,21 @@ std::string message_fr(const Diagnostic& d) {
   const config::CodeInfo& info = config::info(d.code);
   switch (d.code) {
     case Code::missing_key:
-      return missing_key(arg(d, 0));
+      return missing_key(d.arg(0));
     case Code::must_be_table_array: {
-      const std::string& key = arg(d, 0);
+      const std::string& key = d.arg(0);
       if (key == "quiet" || key.ends_with(".quiet"))
         return "doit être une liste de fenêtres";
       return "doit être une liste de tables ([[" + key + "]])";
     }
     case Code::duplicate_name:
-      return "nom de " + kind(arg(d, 0)) + " en double « " + arg(d, 1) + " »";
+      return "nom de " + kind(d.arg(0)) + " en double « " + d.arg(1) + " »";
     default:
       break;
   }
   std::string out;
-  if (info.ics_path && !arg(d, 0).empty())
-    out = arg(d, 0) + " : ";
+  if (info.ics_path && !d.arg(0).empty())
+    out = d.arg(0) + " : ";
   if (info.ics_event)
     out += ics_event(d);
   return out + fill(pattern(d.code), d.args);

@@ -232,16 +232,11 @@ const Entry& entry(Code code) {
   return kEntries[i < kEntries.size() ? i : 0];
 }
 
-const std::string& arg(const Diagnostic& d, std::size_t i) {
-  static const std::string kNone;
-  return i < d.args.size() ? d.args[i] : kNone;
-}
-
 // "line 12: event \"Réunion\"" or "event 3: untitled event".
 std::string ics_event_en(const Diagnostic& d) {
-  const std::string& line = arg(d, 1);
-  std::string out = !line.empty() && line != "0" ? "line " + line : "event " + arg(d, 2);
-  const std::string& summary = arg(d, 3);
+  const std::string& line = d.arg(1);
+  std::string out = !line.empty() && line != "0" ? "line " + line : "event " + d.arg(2);
+  const std::string& summary = d.arg(3);
   return out + ": " +
          (summary.empty() ? std::string("untitled event") : "event \"" + summary + "\"");
 }
@@ -286,8 +281,8 @@ std::string_view code_id(Code code) {
 std::string message_en(const Diagnostic& d) {
   const Entry& e = entry(d.code);
   std::string out;
-  if (e.info.ics_path && !arg(d, 0).empty())
-    out = arg(d, 0) + ": ";
+  if (e.info.ics_path && !d.arg(0).empty())
+    out = d.arg(0) + ": ";
   if (e.info.ics_event)
     out += ics_event_en(d);
   return out + fill(e.en, d.args);
@@ -304,6 +299,11 @@ std::string location(const Diagnostic& d) {
 
 std::string render_en(const Diagnostic& d) {
   return location(d) + message_en(d);
+}
+
+const std::string& Diagnostic::arg(std::size_t i) const {
+  static const std::string kNone;
+  return i < args.size() ? args[i] : kNone;
 }
 
 std::string Diagnostic::message() const {

@@ -132,6 +132,8 @@ struct Diagnostic {
   std::string key{};   // e.g. "policy.quiet[1].end"; may be empty
   std::vector<std::string> args{};
 
+  // The i-th argument; empty when there are fewer (a renderer never reads past them).
+  const std::string& arg(std::size_t i) const;
   std::string message() const;    // the English message, without file, line and key
   std::string to_string() const;  // render_en(*this)
 };
