@@ -1,0 +1,284 @@
+// SqliteStore as a DispatchStore: releasing what is due, the dispatcher's reads, outcomes,
+// replays, the deliveries listed for operators.
+#include "daemon/store/sqlite_store_impl.h"
+
+namespace treve::store {
+
+Result<std::vector<ReleasedDelivery>> SqliteStore::release_due(policy::Instant now,
+                                                               std::size_t limit) {
+  return transaction<std::vector<ReleasedDelivery>>([&]() -> Result<std::vector<ReleasedDelivery>> {
+    std::vector<ReleasedDelivery> out;
+    std::vector<AuditRecord> records;
+    {
+      Statement& q = st_->due;
+      Resetter reset{q};
+      q.bind(1, instant_ms(now)).bind(2, static_cast<std::int64_t>(limit));
+      int rc;
+      while ((rc = q.step()) == SQLITE_ROW) {
+        ReleasedDelivery d;
+        d.ref.seq = q.integer(0);
+        d.ref.source = q.text(1);
+        d.ref.event_id = q.text(2);
+        d.ref.establishment = q.text(3);
+        d.ref.category = policy::parse_category(q.text(4)).value_or(policy::Category::other);
+        d.ref.timezone = q.text(5);
+        d.ref.recipient = q.text(6);
+        d.ref.role = policy::parse_role(q.text(7)).value_or(policy::Role::student);
+        d.release_at = ms_instant(q.integer(8));
+        const date::time_zone* zone = zone_or_utc(d.ref.timezone);
+        records.push_back(delivery_record(
+            d.ref, "released", now, policy::format_rfc3339(now, zone),
+            Detail().add("release_at", policy::format_rfc3339(d.release_at, zone)).text()));
+        out.push_back(std::move(d));
+      }
+      if (rc != SQLITE_DONE)
+        return std::unexpected(error_of(writer_, rc, "read"));
+    }
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      Statement& u = st_->release;
+      {
+        Resetter reset{u};
+        u.bind(1, instant_ms(now)).bind(2, take_ready_seq()).bind(3, out[i].ref.seq);
+        if (int rc = u.step(); rc != SQLITE_DONE) {
+          return std::unexpected(error_of(writer_, rc, "cannot release"));
+        }
+      }
+      if (auto a = append_audit(records[i]); !a)
+        return std::unexpected(a.error());
+    }
+    return out;
+  });
+}
+
+namespace {
+
+DispatchItem read_dispatch_item(const Statement& q) {
+  DispatchItem d;
+  d.ref.seq = q.integer(0);
+  d.ready_seq = q.is_null(1) ? 0 : q.integer(1);
+  d.state = parse_delivery_state(q.text(2)).value_or(DeliveryState::due);
+  d.ref.source = q.text(3);
+  d.ref.event_id = q.text(4);
+  d.ref.establishment = q.text(5);
+  d.ref.category = policy::parse_category(q.text(6)).value_or(policy::Category::other);
+  d.urgent = q.integer(7) != 0;
+  d.ref.timezone = q.text(8);
+  d.ref.recipient = q.text(9);
+  d.ref.role = policy::parse_role(q.text(10)).value_or(policy::Role::student);
+  d.received_at = ms_instant(q.integer(11));
+  d.release_at = ms_instant(q.integer(12));
+  d.released_at = q.is_null(13) ? d.release_at : ms_instant(q.integer(13));
+  d.body = q.text(14);
+  d.attempts = static_cast<int>(q.integer(15));
+  if (!q.is_null(16))
+    d.first_attempt_at = ms_instant(q.integer(16));
+  if (!q.is_null(17))
+    d.next_attempt_at = ms_instant(q.integer(17));
+  return d;
+}
+
+std::string_view outcome_state(DeliveryOutcome::Kind k) {
+  switch (k) {
+    case DeliveryOutcome::Kind::delivered:
+      return "delivered";
+    case DeliveryOutcome::Kind::retrying:
+      return "retrying";
+    case DeliveryOutcome::Kind::dead:
+      return "dead";
+  }
+  return "dead";
+}
+
+}  // namespace
+
+Result<void> SqliteStore::record_outcomes(std::span<const DeliveryOutcome> outcomes,
+                                          policy::Instant now) {
+  return transaction<void>([&]() -> Result<void> {
+    for (const DeliveryOutcome& o : outcomes) {
+      Statement& u = st_->outcome;
+      {
+        Resetter reset{u};
+        u.bind(1, outcome_state(o.kind)).bind(2, instant_ms(now));
+        u.bind(3, std::int64_t{o.attempts}).bind(4, instant_ms(o.first_attempt_at));
+        if (o.kind == DeliveryOutcome::Kind::retrying)
+          u.bind(5, instant_ms(o.next_attempt_at));
+        else
+          u.bind_null(5);
+        u.bind(6, o.sink);
+        if (o.error.empty())
+          u.bind_null(7);
+        else
+          u.bind(7, o.error);
+        u.bind(8, o.ref.seq);
+        if (int rc = u.step(); rc != SQLITE_DONE)
+          return std::unexpected(error_of(writer_, rc, "cannot record a delivery outcome"));
+      }
+      if (sqlite3_changes(writer_) == 0)
+        continue;  // no longer due or retrying: replayed or changed meanwhile
+      const DeliveryRef& d = o.ref;
+      const date::time_zone* zone = zone_or_utc(d.timezone);
+      Detail detail;
+      detail.add("sink", o.sink).add("attempt", std::int64_t{o.attempts});
+      if (o.status)
+        detail.add("status", std::int64_t{o.status});
+      if (!o.error.empty())
+        detail.add("error", o.error);
+      detail.add("webhook_id", o.webhook_id);
+      // Sent in a batch, the request's id is the batch's: the delivery's own id (the one the
+      // receiver deduplicates on) is recorded beside it.
+      if (!o.delivery_id.empty() && o.delivery_id != o.webhook_id)
+        detail.add("delivery_id", o.delivery_id);
+      std::string_view kind = "dead_lettered";
+      switch (o.kind) {
+        case DeliveryOutcome::Kind::delivered:
+          kind = "delivered";
+          break;
+        case DeliveryOutcome::Kind::retrying:
+          kind = "retrying";
+          detail.add_instant("next_attempt", o.next_attempt_at, zone);
+          break;
+        case DeliveryOutcome::Kind::dead:
+          kind = "dead_lettered";
+          break;
+      }
+      AuditRecord r =
+          delivery_record(d, kind, now, policy::format_rfc3339(now, zone), detail.text());
+      if (auto a = append_audit(r); !a)
+        return std::unexpected(a.error());
+    }
+    return {};
+  });
+}
+
+Result<std::size_t> SqliteStore::replay(std::span<const std::int64_t> seqs, policy::Instant now) {
+  return transaction<std::size_t>([&]() -> Result<std::size_t> {
+    std::size_t replayed = 0;
+    auto replay_matching = [&](std::int64_t seq) -> Result<void> {
+      std::vector<DeliveryRef> rows;
+      {
+        Statement& q = st_->dead_for_replay;
+        Resetter reset{q};
+        q.bind(1, seq);
+        int rc;
+        while ((rc = q.step()) == SQLITE_ROW) {
+          DeliveryRef d;
+          d.seq = q.integer(0);
+          d.source = q.text(1);
+          d.event_id = q.text(2);
+          d.establishment = q.text(3);
+          d.category = policy::parse_category(q.text(4)).value_or(policy::Category::other);
+          d.timezone = q.text(5);
+          d.recipient = q.text(6);
+          d.role = policy::parse_role(q.text(7)).value_or(policy::Role::student);
+          rows.push_back(std::move(d));
+        }
+        if (rc != SQLITE_DONE)
+          return std::unexpected(error_of(writer_, rc, "read"));
+      }
+      for (const DeliveryRef& row : rows) {
+        Statement& u = st_->replay_one;
+        {
+          Resetter reset{u};
+          u.bind(1, instant_ms(now)).bind(2, take_ready_seq()).bind(3, row.seq);
+          if (int rc = u.step(); rc != SQLITE_DONE)
+            return std::unexpected(error_of(writer_, rc, "cannot replay"));
+        }
+        AuditRecord r = delivery_record(
+            row, "replayed", now, policy::format_rfc3339(now, zone_or_utc(row.timezone)), "{}");
+        if (auto a = append_audit(r); !a)
+          return std::unexpected(a.error());
+        ++replayed;
+      }
+      return {};
+    };
+    if (seqs.empty()) {
+      if (auto r = replay_matching(0); !r)
+        return std::unexpected(r.error());
+    }
+    for (std::int64_t seq : seqs) {
+      if (seq <= 0)
+        continue;
+      if (auto r = replay_matching(seq); !r)
+        return std::unexpected(r.error());
+    }
+    return replayed;
+  });
+}
+
+template <typename Query>
+Result<std::vector<DispatchItem>> SqliteStore::dispatch_items(Query& q, std::int64_t after,
+                                                              std::size_t limit) {
+  std::lock_guard lock(reader_mutex_);
+  std::vector<DispatchItem> out;
+  Resetter reset{q};
+  q.bind(1, after).bind(2, static_cast<std::int64_t>(limit));
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW)
+    out.push_back(read_dispatch_item(q));
+  if (rc != SQLITE_DONE)
+    return std::unexpected(error_of(reader_, rc, "read"));
+  return out;
+}
+
+Result<std::vector<DispatchItem>> SqliteStore::ready(std::int64_t after_ready_seq,
+                                                     std::size_t limit) {
+  return dispatch_items(st_->ready, after_ready_seq, limit);
+}
+
+Result<std::vector<DispatchItem>> SqliteStore::retrying(std::int64_t after_seq, std::size_t limit) {
+  return dispatch_items(st_->retrying, after_seq, limit);
+}
+
+Result<std::vector<DeliveryRow>> SqliteStore::list(DeliveryState state, std::int64_t after_seq,
+                                                   std::size_t limit) {
+  std::lock_guard lock(reader_mutex_);
+  std::vector<DeliveryRow> out;
+  Statement& q = st_->list;
+  Resetter reset{q};
+  q.bind(1, to_string(state)).bind(2, after_seq).bind(3, static_cast<std::int64_t>(limit));
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) {
+    DeliveryRow d;
+    d.ref.seq = q.integer(0);
+    d.ref.source = q.text(1);
+    d.ref.event_id = q.text(2);
+    d.ref.establishment = q.text(3);
+    d.ref.category = policy::parse_category(q.text(4)).value_or(policy::Category::other);
+    d.ref.recipient = q.text(5);
+    d.ref.role = policy::parse_role(q.text(6)).value_or(policy::Role::student);
+    d.state = parse_delivery_state(q.text(7)).value_or(state);
+    d.release_at = ms_instant(q.integer(8));
+    d.attempts = static_cast<int>(q.integer(9));
+    d.sink = q.text(10);
+    d.last_error = q.text(11);
+    d.updated_at = ms_instant(q.integer(12));
+    d.ref.timezone = q.text(13);
+    out.push_back(std::move(d));
+  }
+  if (rc != SQLITE_DONE)
+    return std::unexpected(error_of(reader_, rc, "read"));
+  return out;
+}
+
+Result<std::uint64_t> SqliteStore::held_count() {
+  std::lock_guard lock(reader_mutex_);
+  Statement& q = st_->count_held;
+  Resetter reset{q};
+  if (int rc = q.step(); rc != SQLITE_ROW)
+    return std::unexpected(error_of(reader_, rc, "read"));
+  return static_cast<std::uint64_t>(q.integer(0));
+}
+
+Result<std::optional<policy::Instant>> SqliteStore::next_release() {
+  std::lock_guard lock(reader_mutex_);
+  Statement& q = st_->next_release;
+  Resetter reset{q};
+  int rc = q.step();
+  if (rc == SQLITE_ROW && !q.is_null(0))
+    return std::optional{ms_instant(q.integer(0))};
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    return std::unexpected(error_of(reader_, rc, "read"));
+  return std::optional<policy::Instant>{};
+}
+
+}  // namespace treve::store

@@ -1,0 +1,244 @@
+// SqliteStore as an IngestStore: accept, retract, find, check.
+#include "daemon/store/sqlite_store_impl.h"
+
+namespace treve::store {
+
+Result<std::vector<AcceptResult>> SqliteStore::accept(std::span<const NewEvent> events,
+                                                      policy::Instant now) {
+  (void)now;
+  return transaction<std::vector<AcceptResult>>([&]() -> Result<std::vector<AcceptResult>> {
+    std::vector<AcceptResult> results;
+    results.reserve(events.size());
+    std::int64_t stored_events = 0;
+    for (const NewEvent& e : events) {
+      {
+        Statement& f = st_->find_event;
+        Resetter reset{f};
+        f.bind(1, e.source).bind(2, e.id);
+        int rc = f.step();
+        if (rc == SQLITE_ROW) {
+          AcceptResult r;
+          r.outcome = f.text(0) == e.body_sha256 ? AcceptResult::Outcome::repeated
+                                                 : AcceptResult::Outcome::conflict;
+          r.response = f.text(1);
+          results.push_back(std::move(r));
+          continue;
+        }
+        if (rc != SQLITE_DONE)
+          return std::unexpected(error_of(writer_, rc, "lookup"));
+      }
+      std::int64_t event_row = 0;
+      {
+        Statement& s = st_->insert_event;
+        Resetter reset{s};
+        s.bind(1, e.source).bind(2, e.id).bind(3, e.establishment);
+        s.bind(4, policy::to_string(e.category)).bind(5, std::int64_t{e.urgent});
+        s.bind(6, instant_ms(e.received_at)).bind(7, e.zone->name()).bind(8, e.body);
+        s.bind(9, e.body_sha256).bind(10, e.response);
+        if (int rc = s.step(); rc != SQLITE_DONE) {
+          return std::unexpected(error_of(writer_, rc, "cannot store the event"));
+        }
+        event_row = sqlite3_last_insert_rowid(writer_);
+      }
+      const date::time_zone* zone = e.zone;
+      const std::string at_local = policy::format_rfc3339(e.received_at, zone);
+      // The event's own records (no recipient).
+      AuditRecord r;
+      r.at_ms = instant_ms(e.received_at);
+      r.at_local = at_local;
+      r.source = e.source;
+      r.event_id = e.id;
+      r.establishment = e.establishment;
+      r.category = policy::to_string(e.category);
+      {
+        r.kind = "received";
+        r.detail = Detail()
+                       .add("deliveries", static_cast<std::int64_t>(e.deliveries.size()))
+                       .add_bool("urgent", e.urgent)
+                       .text();
+        if (auto a = append_audit(r); !a)
+          return std::unexpected(a.error());
+      }
+      if (!e.urgent_refusal.empty()) {
+        r.kind = "bypass_refused";
+        r.detail = Detail().add("connector", e.source).add("reason", e.urgent_refusal).text();
+        if (auto a = append_audit(r); !a)
+          return std::unexpected(a.error());
+      }
+      DeliveryRef ref;
+      ref.source = e.source;
+      ref.event_id = e.id;
+      ref.establishment = e.establishment;
+      ref.category = e.category;
+      ref.timezone = zone->name();
+      for (const NewDelivery& d : e.deliveries) {
+        Statement& s = st_->insert_delivery;
+        {
+          Resetter reset{s};
+          s.bind(1, event_row).bind(2, d.recipient).bind(3, policy::to_string(d.role));
+          s.bind(4, to_string(d.state)).bind(5, instant_ms(d.release_at)).bind(6, d.reason);
+          s.bind(7, instant_ms(e.received_at));
+          if (d.state == DeliveryState::due) {
+            s.bind(8, take_ready_seq()).bind(9, instant_ms(e.received_at));
+          } else {
+            s.bind_null(8).bind_null(9);
+          }
+          if (int rc = s.step(); rc != SQLITE_DONE) {
+            return std::unexpected(error_of(writer_, rc, "cannot store a delivery"));
+          }
+        }
+        ref.seq = sqlite3_last_insert_rowid(writer_);
+        ref.recipient = d.recipient;
+        ref.role = d.role;
+        AuditRecord dr;
+        if (d.bypassed) {
+          dr = delivery_record(ref, "bypassed", e.received_at, at_local,
+                               Detail().add("connector", e.source).add("reason", d.reason).text());
+        } else if (d.state == DeliveryState::held) {
+          dr = delivery_record(
+              ref, "held", e.received_at, at_local,
+              Detail().add_instant("until", d.release_at, zone).add("reason", d.reason).text());
+        } else {
+          dr = delivery_record(ref, "released", e.received_at, at_local,
+                               Detail().add("reason", d.reason).text());
+        }
+        if (auto a = append_audit(dr); !a)
+          return std::unexpected(a.error());
+      }
+      ++stored_events;
+      AcceptResult stored;
+      stored.outcome = AcceptResult::Outcome::stored;
+      stored.response = e.response;
+      results.push_back(std::move(stored));
+    }
+    if (auto c = add_events(stored_events); !c)
+      return std::unexpected(c.error());
+    return results;
+  });
+}
+
+Result<RetractResult> SqliteStore::retract(std::string_view source, std::string_view id,
+                                           policy::Instant now) {
+  return transaction<RetractResult>([&]() -> Result<RetractResult> {
+    RetractResult out;
+    std::int64_t event_row = 0;
+    DeliveryRef ref;
+    ref.source = std::string(source);
+    ref.event_id = std::string(id);
+    const date::time_zone* zone = nullptr;
+    {
+      Statement& f = st_->event_for_write;
+      Resetter reset{f};
+      f.bind(1, source).bind(2, id);
+      int rc = f.step();
+      if (rc == SQLITE_DONE)
+        return out;
+      if (rc != SQLITE_ROW)
+        return std::unexpected(error_of(writer_, rc, "lookup"));
+      out.found = true;
+      event_row = f.integer(0);
+      ref.establishment = f.text(1);
+      ref.category = policy::parse_category(f.text(2)).value_or(policy::Category::other);
+      ref.timezone = f.text(3);
+      zone = zone_or_utc(ref.timezone);
+    }
+    const std::string at_local = policy::format_rfc3339(now, zone);
+    std::vector<std::pair<std::int64_t, DeliveryView>> rows;
+    {
+      Statement& q = st_->deliveries_for_write;
+      Resetter reset{q};
+      q.bind(1, event_row);
+      int rc;
+      while ((rc = q.step()) == SQLITE_ROW) {
+        DeliveryView v;
+        v.recipient = q.text(1);
+        v.role = policy::parse_role(q.text(2)).value_or(policy::Role::student);
+        v.state = parse_delivery_state(q.text(3)).value_or(DeliveryState::held);
+        v.release_at = ms_instant(q.integer(4));
+        v.reason = q.text(5);
+        rows.emplace_back(q.integer(0), std::move(v));
+      }
+      if (rc != SQLITE_DONE)
+        return std::unexpected(error_of(writer_, rc, "read"));
+    }
+    for (auto& [seq, v] : rows) {
+      if (v.state != DeliveryState::held) {
+        out.not_retracted.push_back(std::move(v));
+        continue;
+      }
+      Statement& u = st_->set_state;
+      {
+        Resetter reset{u};
+        u.bind(1, to_string(DeliveryState::retracted)).bind(2, instant_ms(now)).bind(3, seq);
+        if (int rc = u.step(); rc != SQLITE_DONE) {
+          return std::unexpected(error_of(writer_, rc, "cannot retract"));
+        }
+      }
+      ref.seq = seq;
+      ref.recipient = v.recipient;
+      ref.role = v.role;
+      AuditRecord r = delivery_record(ref, "retracted", now, at_local,
+                                      Detail().add_instant("was_until", v.release_at, zone).text());
+      if (auto a = append_audit(r); !a)
+        return std::unexpected(a.error());
+      v.state = DeliveryState::retracted;
+      out.retracted.push_back(std::move(v));
+    }
+    return out;
+  });
+}
+
+Result<std::optional<EventView>> SqliteStore::find(std::string_view source, std::string_view id) {
+  std::lock_guard lock(reader_mutex_);
+  EventView v;
+  std::int64_t row = 0;
+  {
+    Statement& q = st_->read_event;
+    Resetter reset{q};
+    q.bind(1, source).bind(2, id);
+    int rc = q.step();
+    if (rc == SQLITE_DONE)
+      return std::optional<EventView>{};
+    if (rc != SQLITE_ROW)
+      return std::unexpected(error_of(reader_, rc, "read"));
+    row = q.integer(0);
+    v.source = std::string(source);
+    v.id = std::string(id);
+    v.establishment = q.text(1);
+    v.category = policy::parse_category(q.text(2)).value_or(policy::Category::other);
+    v.received_at = ms_instant(q.integer(3));
+    v.timezone = q.text(4);
+  }
+  Statement& q = st_->read_deliveries;
+  Resetter reset{q};
+  q.bind(1, row);
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) {
+    DeliveryView d;
+    d.recipient = q.text(1);
+    d.role = policy::parse_role(q.text(2)).value_or(policy::Role::student);
+    d.state = parse_delivery_state(q.text(3)).value_or(DeliveryState::held);
+    d.release_at = ms_instant(q.integer(4));
+    d.reason = q.text(5);
+    v.deliveries.push_back(std::move(d));
+  }
+  if (rc != SQLITE_DONE)
+    return std::unexpected(error_of(reader_, rc, "read"));
+  return std::optional<EventView>{std::move(v)};
+}
+
+Result<void> SqliteStore::check() {
+  {
+    std::lock_guard lock(write_failure_mutex_);
+    if (write_failure_) {
+      return std::unexpected(StoreError{
+          StoreError::Kind::unavailable,
+          "the last write failed (" + *write_failure_ + ") and none has succeeded since", true});
+    }
+  }
+  std::lock_guard lock(reader_mutex_);
+  // Reads a row of the database file itself, not only the connection.
+  return exec(reader_, "SELECT value FROM meta WHERE key = 'schema_version'");
+}
+
+}  // namespace treve::store
