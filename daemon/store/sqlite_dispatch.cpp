@@ -273,12 +273,7 @@ Result<std::optional<policy::Instant>> SqliteStore::next_release() {
   std::lock_guard lock(reader_mutex_);
   Statement& q = st_->next_release;
   Resetter reset{q};
-  int rc = q.step();
-  if (rc == SQLITE_ROW && !q.is_null(0))
-    return std::optional{ms_instant(q.integer(0))};
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-    return std::unexpected(error_of(reader_, rc, "read"));
-  return std::optional<policy::Instant>{};
+  return optional_instant(q, reader_);
 }
 
 }  // namespace treve::store

@@ -338,12 +338,7 @@ Result<std::optional<policy::Instant>> SqliteStore::next_release_of(std::string_
               "SELECT min(d.release_at) FROM deliveries d JOIN events e ON e.id = d.event "
               "WHERE d.state = 'held' AND e.establishment = ?");
   q.bind(1, uai);
-  int rc = q.step();
-  if (rc == SQLITE_ROW && !q.is_null(0))
-    return std::optional{ms_instant(q.integer(0))};
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-    return std::unexpected(error_of(reader_, rc, "read"));
-  return std::optional<policy::Instant>{};
+  return optional_instant(q, reader_);
 }
 
 }  // namespace treve::store

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -23,6 +24,17 @@ inline policy::Instant ms_instant(std::int64_t ms) {
 }
 inline std::int64_t instant_ms(policy::Instant t) {
   return t.time_since_epoch().count();
+}
+
+// The instant a one-row aggregate (`SELECT min(release_at) …`) answers in its first column, if
+// any: none for an empty set.
+inline Result<std::optional<policy::Instant>> optional_instant(Statement& q, sqlite3* db) {
+  const int rc = q.step();
+  if (rc == SQLITE_ROW && !q.is_null(0))
+    return std::optional{ms_instant(q.integer(0))};
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    return std::unexpected(error_of(db, rc, "read"));
+  return std::optional<policy::Instant>{};
 }
 
 // The `detail` of an audit record: a small JSON object, built directly (this runs for every
