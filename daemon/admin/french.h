@@ -1,6 +1,6 @@
 // What the admin page says in French: instants ("lundi 30 novembre à 07:00"), the cause of a
-// quiet time ("fenêtre du week-end", "jour férié (Noël)"), and the preview's sentence. The French of
-// configuration and .ics diagnostics is messages_fr.h's.
+// quiet time ("fenêtre du week-end", "jour férié (Noël)"), and the preview's sentence. The French
+// of configuration and .ics diagnostics is messages_fr.h's.
 #pragma once
 
 #include <string>

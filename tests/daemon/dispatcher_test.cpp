@@ -314,8 +314,7 @@ TEST_F(DispatcherTest, EachDeliverySentInABatchIsAuditedWithItsOwnDeliveryId) {
   dispatcher_->stop(1s);
   dispatcher_->wait();
   sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open_v2(dir_.db().c_str(), &db, SQLITE_OPEN_READONLY, nullptr),
-            SQLITE_OK);
+  ASSERT_EQ(sqlite3_open_v2(dir_.db().c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
   sqlite3_stmt* st = nullptr;
   sqlite3_prepare_v2(db, "SELECT detail FROM audit WHERE kind = 'delivered' ORDER BY seq", -1, &st,
                      nullptr);

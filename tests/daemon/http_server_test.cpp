@@ -83,6 +83,14 @@ void echo(Request&& req, Respond respond) {
       text(std::string(req.method_string()) + " " + std::string(req.target()) + " " + req.body()));
 }
 
+// `echo`, counting the requests that reach it (a test checks that a refused one never does).
+Handler counting_echo(std::atomic<int>& calls) {
+  return [&calls](Request&& req, Respond respond) {
+    ++calls;
+    echo(std::move(req), std::move(respond));
+  };
+}
+
 ServerOptions test_options() {
   ServerOptions options;
   options.server_name = "treve-test";
@@ -438,12 +446,7 @@ TEST(HttpServer, RejectsABodyOverTheLimitWith413ProblemJson) {
   std::atomic<int> calls{0};
   ServerOptions options = test_options();
   options.body_limit = [](const Request&) { return std::size_t{100}; };
-  RunningServer running(
-      [&](Request&& req, Respond respond) {
-        ++calls;
-        echo(std::move(req), std::move(respond));
-      },
-      options);
+  RunningServer running(counting_echo(calls), options);
   Client client(running.endpoint());
 
   const auto res = client.request(post("/v1/events", std::string(200, 'x')));
@@ -529,12 +532,7 @@ TEST(HttpServer, AnswersARequestItsAdmissionRefusesWithoutReadingItsBody) {
     busy.body() = "busy";
     return std::unexpected(std::move(busy));
   };
-  RunningServer running(
-      [&](Request&& req, Respond respond) {
-        ++calls;
-        echo(std::move(req), std::move(respond));
-      },
-      options);
+  RunningServer running(counting_echo(calls), options);
 
   // Asked first: refused before the body is sent (no 100 Continue).
   Client asking(running.endpoint());
@@ -619,10 +617,7 @@ TEST(HttpServer, AnswersGarbageWith400ProblemJsonAndCloses) {
 // proxy that delimits it differently).
 TEST(HttpServer, AnswersATransferEncodingThatDoesNotEndInChunkedWith400AndCloses) {
   std::atomic<int> calls{0};
-  RunningServer running([&](Request&& req, Respond respond) {
-    ++calls;
-    echo(std::move(req), std::move(respond));
-  });
+  RunningServer running(counting_echo(calls));
   for (const std::string coding : {"xchunked", "gzip", "chunked, identity", "identity", ""}) {
     SCOPED_TRACE("Transfer-Encoding: " + coding);
     Client client(running.endpoint());
@@ -639,10 +634,7 @@ TEST(HttpServer, AnswersATransferEncodingThatDoesNotEndInChunkedWith400AndCloses
 
 TEST(HttpServer, AnswersATransferCodingBeforeChunkedWith501AndCloses) {
   std::atomic<int> calls{0};
-  RunningServer running([&](Request&& req, Respond respond) {
-    ++calls;
-    echo(std::move(req), std::move(respond));
-  });
+  RunningServer running(counting_echo(calls));
   Client client(running.endpoint());
   const auto res = client.request(
       "POST /v1/events HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
@@ -655,10 +647,7 @@ TEST(HttpServer, AnswersATransferCodingBeforeChunkedWith501AndCloses) {
 
 TEST(HttpServer, AnswersBothTransferEncodingAndContentLengthWith400AndCloses) {
   std::atomic<int> calls{0};
-  RunningServer running([&](Request&& req, Respond respond) {
-    ++calls;
-    echo(std::move(req), std::move(respond));
-  });
+  RunningServer running(counting_echo(calls));
   const std::string body = "2\r\n{}\r\n0\r\n\r\n";
   for (const std::string& fields :
        {"Transfer-Encoding: chunked\r\nContent-Length: " + std::to_string(body.size()),
