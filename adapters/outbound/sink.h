@@ -52,6 +52,9 @@ enum class Verdict {
   delivered,  // the channel took the batch
   retry,      // try again later: no answer, 408, 429, 5xx
   permanent,  // the channel refuses the request itself: dead-lettered, never retried
+  // The channel has no address for the recipient (no device token, subscription or e-mail
+  // address): final and recorded, neither a failure nor silent.
+  no_address,
 };
 
 class Sink {

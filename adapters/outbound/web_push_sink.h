@@ -22,18 +22,11 @@
 #include <memory>
 #include <string>
 
+#include "adapters/outbound/addresses.h"
 #include "adapters/outbound/sink.h"
 #include "adapters/outbound/vapid.h"
 
 namespace treve::adapters {
-
-// A browser's subscription, as PushSubscription.toJSON() gives it: the endpoint URL and the
-// `p256dh` and `auth` keys in base64url. Personal data: never logged nor audited.
-struct PushSubscription {
-  std::string endpoint;
-  std::string p256dh;
-  std::string auth;
-};
 
 // Where the subscription of a delivery's recipient comes from (the event or a directory,
 // DESIGN.md "Delivery"). The Sink interface carries no address yet, so the sink is given this

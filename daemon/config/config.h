@@ -53,7 +53,7 @@ struct Connector {
 
 struct Sink {
   std::string name;
-  std::string type;  // webhook | fcm | smtp
+  std::string type;  // webhook | fcm | webpush | smtp
   std::string url;
   std::string secret_file;
   // Which deliveries it takes; empty/zero: any. A default sink takes what no other takes.
@@ -73,6 +73,34 @@ struct Sink {
   std::chrono::milliseconds retry_initial{1'000};
   std::chrono::milliseconds retry_max_interval{3'600'000};
   std::chrono::milliseconds retry_for{48LL * 3'600'000};
+  // https: a PEM file of certificate authorities trusted instead of the system's (a private
+  // relay or gateway, the tests' own CA). Empty: the system's.
+  std::string ca_file;
+  // Addresses: read from the event's recipients (`channels`), or, when set, asked of this
+  // URL at release time in a request signed with `secret` (docs/delivery.md).
+  std::string directory_url;
+
+  // fcm: Firebase Cloud Messaging HTTP v1.
+  std::string project_id;
+  std::string credentials_file;
+  std::string credentials;  // the service account's JSON key, read from credentials_file
+  std::string endpoint = "https://fcm.googleapis.com";
+
+  // webpush: RFC 8030/8291/8292.
+  std::string vapid_key_file;
+  std::string vapid_key;  // PEM, read from vapid_key_file; never logged or shown
+  std::string subject;    // VAPID contact: mailto:… or https:…
+  std::chrono::seconds ttl{86'400};
+
+  // smtp (url is smtp:// or smtps://).
+  enum class StartTls : std::uint8_t { required, opportunistic, off };
+  StartTls starttls = StartTls::required;
+  std::string username;
+  std::string password_file;
+  std::string password;  // read from password_file; never logged or shown
+  std::string from;      // the From address ("Name <addr>" or addr)
+  std::string reply_to;
+  std::string templates;  // a directory of replacement templates; empty: the built-in French
 
   bool takes(std::string_view source, policy::Category category, policy::Role role) const;
 };
