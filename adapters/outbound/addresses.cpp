@@ -20,8 +20,8 @@ std::string_view text(const json::value* v) {
 
 bool base64url_text(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '=';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '=';
   });
 }
 
@@ -30,8 +30,7 @@ std::optional<ChannelsError> check_subscription(const json::value& v, const std:
     return ChannelsError{at, "must be a push subscription object (PushSubscription.toJSON())"};
   const json::object& o = v.get_object();
   const std::string_view endpoint = text(o.if_contains("endpoint"));
-  if (endpoint.empty() || !endpoint.starts_with("https://") ||
-      endpoint.size() > kMaxPushEndpoint) {
+  if (endpoint.empty() || !endpoint.starts_with("https://") || endpoint.size() > kMaxPushEndpoint) {
     return ChannelsError{at + "/endpoint", "must be an https:// URL of at most " +
                                                std::to_string(kMaxPushEndpoint) + " bytes"};
   }
@@ -86,9 +85,9 @@ std::optional<ChannelsError> validate_channels(std::string_view channels_json) {
         return tokens.error();
       for (std::size_t i = 0; i < (*tokens)->size(); ++i) {
         const std::string_view t = text(&(**tokens)[i]);
-        if (t.empty() || t.size() > kMaxDeviceToken ||
-            !std::all_of(t.begin(), t.end(),
-                         [](char c) { return c > 0x20 && c < 0x7f && c != '"'; })) {
+        if (t.empty() || t.size() > kMaxDeviceToken || !std::all_of(t.begin(), t.end(), [](char c) {
+              return c > 0x20 && c < 0x7f && c != '"';
+            })) {
           return ChannelsError{at + "/" + std::to_string(i),
                                "must be a device token (printable ASCII, at most " +
                                    std::to_string(kMaxDeviceToken) + " bytes)"};
