@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 
 #include "adapters/inbound/raw_members.h"
+#include "adapters/outbound/addresses.h"
 #include "policy/rfc3339.h"
 #include "policy/uai.h"
 
@@ -280,7 +281,7 @@ std::expected<CanonicalEvent, Problem> canonical_event_from_json(const json::obj
     const json::object& r = recipients[i].get_object();
     for (const auto& kv : r) {
       std::string_view k = kv.key();
-      if (k != "id" && k != "role" && k != "of") {
+      if (k != "id" && k != "role" && k != "of" && k != "channels") {
         return bad(base + "/" + pointer_token(k), "unknown field \"" + std::string(k) + "\"");
       }
     }
@@ -311,6 +312,11 @@ std::expected<CanonicalEvent, Problem> canonical_event_from_json(const json::obj
       if (!ofv)
         return std::unexpected(ofv.error());
       rec.of = std::move(*ofv);
+    }
+    // Addresses for the push and e-mail sinks; personal data kept in the body only.
+    if (const json::value* channels = r.if_contains("channels")) {
+      if (auto e = validate_channels(json::serialize(*channels)))
+        return bad(base + "/channels" + e->pointer, e->message);
     }
     for (const auto& earlier : n.recipients) {
       if (earlier.id == rec.id) {

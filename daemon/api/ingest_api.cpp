@@ -141,6 +141,9 @@ std::expected<store::NewEvent, Problem> prepare(const config::Config& config,
     nd.release_at = d.evaluated ? d.release_at : policy::Instant::max();
     nd.reason = policy::describe(policy, d, n.source);
     nd.bypassed = d.urgent == policy::UrgentOutcome::bypassed;
+    // Fan-out: one copy per sink that takes it, routed now (docs/delivery.md).
+    for (const config::Sink* s : config.sinks_for(n.source, n.category, r.role))
+      nd.sinks.push_back(s->name);
     if (d.urgent == policy::UrgentOutcome::refused_connector) {
       e.urgent_refusal = "connector may not bypass";
     } else if (d.urgent == policy::UrgentOutcome::refused_category) {
@@ -596,6 +599,8 @@ void IngestApi::get_event(const config::Connector& connector, std::string_view i
       od["release_at"] = release;
     }
     od["reason"] = d.reason;
+    if (!d.sink.empty())
+      od["sink"] = d.sink;
     deliveries.push_back(std::move(od));
   }
   o["deliveries"] = std::move(deliveries);
@@ -623,6 +628,8 @@ void IngestApi::delete_event(const config::Connector& connector, std::string id,
         o["recipient"] = d.recipient;
         o["role"] = policy::to_string(d.role);
         o["state"] = store::to_string(d.state);
+        if (!d.sink.empty())
+          o["sink"] = d.sink;
         a.push_back(std::move(o));
       }
       return a;

@@ -51,6 +51,37 @@ const Sink* Config::sink_for(std::string_view source, policy::Category category,
   return fallback;
 }
 
+std::vector<const Sink*> Config::sinks_for(std::string_view source, policy::Category category,
+                                           policy::Role role) const {
+  std::vector<const Sink*> out;
+  const Sink* fallback = nullptr;
+  for (const auto& s : sinks) {
+    if (s.is_default)
+      fallback = fallback ? fallback : &s;
+    else if (s.takes(source, category, role))
+      out.push_back(&s);
+  }
+  if (out.empty() && fallback)
+    out.push_back(fallback);
+  return out;
+}
+
+const Sink* Config::sink_named(std::string_view name) const {
+  for (const auto& s : sinks) {
+    if (s.name == name)
+      return &s;
+  }
+  return nullptr;
+}
+
+Digest Config::digest_for(std::string_view uai) const {
+  for (const auto& [u, d] : digests) {
+    if (u == uai)
+      return d;
+  }
+  return digest;
+}
+
 const Connector* Config::connector(std::string_view name) const {
   for (const auto& c : connectors) {
     if (c.name == name)

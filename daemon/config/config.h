@@ -105,6 +105,12 @@ struct Sink {
   bool takes(std::string_view source, policy::Category category, policy::Role role) const;
 };
 
+// The morning digest (`[policy] digest`, per establishment too): see docs/delivery.md.
+struct Digest {
+  bool morning = false;  // "morning": on; "off" (the default): every notification on its own
+  std::size_t min = 3;   // a digest when more than this many are released at once
+};
+
 // Test hooks, the `[testing]` table: accepted only by a build with the CMake option
 // TREVE_TESTING (on in the presets, off in a packager's plain build, whose check-config
 // refuses the table). docs/development.md says what each is for.
@@ -164,6 +170,15 @@ struct Config {
   // The sink for a delivery: the first non-default sink (in file order) whose filters take
   // it, else the default sink, else null.
   const Sink* sink_for(std::string_view source, policy::Category category, policy::Role role) const;
+  // Every sink that takes such a delivery (fan-out): each non-default sink whose filters take
+  // it, or the default sink when none does. In configuration order.
+  std::vector<const Sink*> sinks_for(std::string_view source, policy::Category category,
+                                     policy::Role role) const;
+  const Sink* sink_named(std::string_view name) const;
+  // The digest setting of `uai`: its establishment's, else [policy]'s.
+  Digest digest_for(std::string_view uai) const;
+  Digest digest;                                        // [policy]
+  std::vector<std::pair<std::string, Digest>> digests;  // [establishments."UAI"] that set one
 };
 
 using LoadResult = std::expected<std::shared_ptr<const Config>, std::vector<ConfigError>>;

@@ -42,6 +42,9 @@ struct ChannelResult {
   // The addresses the send went to (device tokens, subscription endpoints, e-mail addresses).
   // Personal data: the store records only keyed pseudonyms of them; never logged.
   std::vector<std::string> addresses;
+  // Abandoned because the dispatcher is stopping (HttpClient::cancel_all): not an attempt; the
+  // deliveries stay due for the next start.
+  bool cancelled = false;
 };
 
 using ChannelDone = std::function<void(ChannelResult)>;

@@ -19,8 +19,8 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "adapters/outbound/webhook_body.h"
-#include "adapters/outbound/webhook_sink.h"
 #include "daemon/core/log_field.h"
+#include "daemon/dispatch/channel.h"
 #include "daemon/dispatch/http_client.h"
 #include "daemon/dispatch/retry.h"
 #include "policy/rfc3339.h"
@@ -54,8 +54,8 @@ struct Recipient {
 
 struct SinkState {
   config::Sink config;
-  // The channel: builds each request and reads each answer (adapters/outbound/sink.h).
-  std::shared_ptr<const adapters::Sink> channel;
+  // The channel: sends and says what came of it (channel.h).
+  std::unique_ptr<Channel> channel;
   std::deque<std::string> ready;  // recipients whose first delivery may be sent now
   std::size_t in_flight = 0;
   // Token bucket (deliveries), when config.rate > 0.
@@ -125,6 +125,7 @@ struct Dispatcher::Impl {
   // Below: the dispatcher's thread only.
   std::shared_ptr<const config::Config> config;
   std::vector<std::unique_ptr<SinkState>> sinks;
+  std::vector<std::unique_ptr<Channel>> retired_channels;  // replaced by a reload
   std::unordered_map<std::string, Recipient> recipients;
   std::multimap<policy::Instant, std::string> waiting;  // retries, by instant
   std::optional<policy::Instant> retry_armed_for;
@@ -145,8 +146,8 @@ struct Dispatcher::Impl {
   static constexpr std::size_t kOutcomesPerCommit = 512;
   static constexpr std::chrono::milliseconds kGatherOutcomes{5};
 
-  std::atomic<std::uint64_t> delivered{0}, retried{0}, dead{0}, requests{0}, in_flight{0},
-      pending_count{0};
+  std::atomic<std::uint64_t> delivered{0}, retried{0}, dead{0}, no_address{0}, requests{0},
+      in_flight{0}, pending_count{0};
 
   // --- start and reading from the store -------------------------------------------------
 
@@ -173,19 +174,20 @@ struct Dispatcher::Impl {
     return state;
   }
 
+  // A sink keeps its channel across reloads unless its type changes; requests in flight
+  // finish with the settings they started with.
   void configure(SinkState& state, const config::Sink& s) {
+    const bool same_type = state.channel && state.config.type == s.type;
     state.config = s;
-    std::shared_ptr<const adapters::WebhookSigner> signer;
-    if (auto made = adapters::WebhookSigner::from_secret(s.secret)) {
-      signer = std::make_shared<const adapters::WebhookSigner>(std::move(*made));
-    } else {
-      // check-config refuses such a sink: this is not expected to happen. Its requests cannot
-      // be built, so its deliveries are retried, never sent unsigned.
-      spdlog::error("event=dispatch.sink_unsigned sink={} error={}", core::quoted(s.name),
-                    core::quoted(made.error()));
+    if (same_type) {
+      state.channel->reconfigure(s);
+      return;
     }
-    state.channel =
-        std::make_shared<const adapters::WebhookSink>(s.url, std::move(signer), s.batch_max);
+    if (state.channel) {
+      // Callbacks of the old channel's sends still in flight must find it alive.
+      retired_channels.push_back(std::move(state.channel));
+    }
+    state.channel = make_channel(s, ChannelContext{ioc, http, clock});
   }
 
   // A reload: sinks of the same name take their new settings (URL, secret, limits, retry
@@ -282,25 +284,35 @@ struct Dispatcher::Impl {
     const store::DeliveryRef& ref = d.ref;
     item->delivery_id = adapters::webhook_delivery_id(ref.source, ref.event_id, ref.recipient,
                                                       policy::to_string(ref.role));
-    item->recipient_key.reserve(ref.source.size() + ref.recipient.size() + 1);
-    item->recipient_key.append(ref.source).append(1, '\n').append(ref.recipient);
     if (d.state == store::DeliveryState::retrying)
       item->not_before = d.next_attempt_at;
     ++pending;
     pending_bytes += d.body.size();
-    const config::Sink* sink = config->sink_for(d.ref.source, d.ref.category, d.ref.role);
+    // A copy goes to the sink it was stored for; one stored before fan-out is routed now.
+    const config::Sink* sink = ref.sink.empty()
+                                   ? config->sink_for(ref.source, ref.category, ref.role)
+                                   : config->sink_named(ref.sink);
     item->d = std::move(d);
     if (!sink) {
-      // Only possible for a connector removed from the configuration since the event came.
+      // Only possible for a connector or a sink removed from the configuration since the
+      // event came: dead-lettered, visible and replayable once a sink takes it again.
       item->sink = kNoSink;
       record(*item, store::DeliveryOutcome::Kind::dead, "", 0,
-             "no sink takes this delivery (source " + item->d.ref.source + ")", clock.now());
+             item->d.ref.sink.empty()
+                 ? "no sink takes this delivery (source " + item->d.ref.source + ")"
+                 : "sink \"" + item->d.ref.sink + "\" is no longer configured",
+             clock.now());
       return;
     }
     for (std::size_t i = 0; i < sinks.size(); ++i) {
       if (sinks[i]->config.name == sink->name)
         item->sink = i;
     }
+    // Order holds per recipient and sink: each sink's copies go at their own pace.
+    const store::DeliveryRef& to = item->d.ref;
+    item->recipient_key.reserve(to.source.size() + to.recipient.size() + sink->name.size() + 2);
+    item->recipient_key.append(to.source).append(1, '\n').append(to.recipient);
+    item->recipient_key.append(1, '\n').append(sink->name);
     Recipient& r = recipients[item->recipient_key];
     // Receipt order, behind a delivery already in flight.
     auto pos = r.items.end();
@@ -418,11 +430,45 @@ struct Dispatcher::Impl {
       }
       if (batch.empty())
         continue;
+      const bool digest = batch.size() == 1 && take_digest(sink, batch);
       if (sink.config.rate > 0)
-        sink.tokens -= static_cast<double>(batch.size());
-      send(index, std::move(batch));
+        sink.tokens -= digest ? 1.0 : static_cast<double>(batch.size());
+      send(index, std::move(batch), digest);
     }
   }
+
+  // The morning digest (docs/delivery.md): when the head delivery of a recipient, on a push
+  // or e-mail sink, was released with more than `min` others of that recipient at the same
+  // instant (a quiet interval ending), those that follow it in memory join it as one message.
+  // Only first attempts join: a delivery that failed once goes alone.
+  bool take_digest(const SinkState& sink, std::vector<ItemPtr>& batch) {
+    if (sink.config.type == "webhook")
+      return false;
+    const Item& head = *batch.front();
+    const config::Digest digest = config->digest_for(head.d.ref.establishment);
+    if (!digest.morning || head.alone || head.d.attempts > 0)
+      return false;
+    auto it = recipients.find(head.recipient_key);
+    if (it == recipients.end())
+      return false;
+    const auto& items = it->second.items;
+    std::size_t run = 1;
+    while (run < items.size() && run < kMaxDigest) {
+      const Item& next = *items[run];
+      if (next.in_flight || next.alone || next.d.attempts > 0 || next.not_before ||
+          next.d.released_at != head.d.released_at)
+        break;
+      ++run;
+    }
+    if (run <= digest.min)
+      return false;
+    for (std::size_t i = 1; i < run; ++i) {
+      items[i]->in_flight = true;
+      batch.push_back(items[i]);
+    }
+    return true;
+  }
+  static constexpr std::size_t kMaxDigest = 100;
 
   void arm_rate(std::size_t index, double seconds) {
     SinkState& sink = *sinks[index];
@@ -445,7 +491,7 @@ struct Dispatcher::Impl {
     return policy::format_rfc3339(t, store::zone_or_utc(zone));
   }
 
-  void send(std::size_t index, std::vector<ItemPtr> batch) {
+  void send(std::size_t index, std::vector<ItemPtr> batch, bool digest) {
     SinkState& sink = *sinks[index];
     const policy::Instant sent_at = clock.now();
     // The local times outlive the views the channel reads.
@@ -469,40 +515,21 @@ struct Dispatcher::Impl {
                             .received_at = times[times.size() - 2],
                             .released_at = times.back()});
     }
-    const std::int64_t timestamp =
-        std::chrono::duration_cast<std::chrono::seconds>(sent_at.time_since_epoch()).count();
-    auto built = sink.channel->build(deliveries, timestamp);
     ++sink.in_flight;
     ++in_flight;
     ++requests;
-    if (!built) {
-      // Counted as a failed attempt, retried.
-      HttpResponse failed;
-      failed.error = built.error();
-      std::string id = batch.front()->delivery_id;
-      boost::asio::post(ioc, [this, index, batch = std::move(batch), id = std::move(id), sent_at,
-                              failed = std::move(failed)]() mutable {
-        answered(index, batch, id, sent_at, std::move(failed));
-      });
-      return;
-    }
-    HttpRequest request;
-    request.url = std::move(built->url);
-    request.headers = std::move(built->headers);
-    request.body = std::move(built->body);
-    request.timeout = sink.config.timeout;
-    request.connect_timeout = std::min(sink.config.timeout, std::chrono::milliseconds{5'000});
-    http.post(std::move(request),
-              [this, index, batch = std::move(batch), id = std::move(built->id),
-               sent_at](HttpResponse r) { answered(index, batch, id, sent_at, std::move(r)); });
+    sink.channel->send(deliveries, digest,
+                       [this, index, batch = std::move(batch), digest, sent_at](ChannelResult r) {
+                         answered(index, batch, digest, sent_at, std::move(r));
+                       });
   }
 
-  void answered(std::size_t index, const std::vector<ItemPtr>& batch, const std::string& webhook_id,
-                policy::Instant sent_at, HttpResponse response) {
+  void answered(std::size_t index, const std::vector<ItemPtr>& batch, bool digest,
+                policy::Instant sent_at, ChannelResult response) {
     SinkState& sink = *sinks[index];
     --sink.in_flight;
     --in_flight;
-    if (stopping && response.status == 0 && response.error == "cancelled") {
+    if (stopping && response.cancelled) {
       // Abandoned at stop: not an attempt. The deliveries stay due for the next start.
       for (const auto& item : batch)
         item->in_flight = false;
@@ -510,16 +537,20 @@ struct Dispatcher::Impl {
       return;
     }
     const policy::Instant now = clock.now();
-    const adapters::Verdict verdict = sink.channel->classify({response.status, response.error});
+    const adapters::Verdict verdict = response.verdict;
+    const std::string& webhook_id = response.id;
     std::string error;
-    if (verdict != adapters::Verdict::delivered) {
-      error = response.status ? "HTTP " + std::to_string(response.status) : response.error;
+    if (verdict == adapters::Verdict::retry || verdict == adapters::Verdict::permanent) {
+      error = !response.error.empty() ? response.error
+              : response.status       ? "HTTP " + std::to_string(response.status)
+                                      : std::string("no answer");
       spdlog::warn("event=dispatch.attempt_failed sink={} webhook_id={} deliveries={} error={}",
                    core::quoted(sink.config.name), webhook_id, batch.size(), core::quoted(error));
     }
     if (verdict == adapters::Verdict::permanent && batch.size() > 1) {
-      // Refused as a whole (413, or 400 for one bad delivery among many): each is sent again
-      // alone, so that a refusal dead-letters only the delivery it is about. Not an attempt.
+      // Refused as a whole (413, or 400 for one bad delivery among many; a digest refused):
+      // each is sent again alone, so that a refusal dead-letters only the delivery it is
+      // about. Not an attempt.
       spdlog::warn(
           "event=dispatch.batch_refused sink={} webhook_id={} deliveries={} status={}: "
           "sending them one by one",
@@ -530,6 +561,21 @@ struct Dispatcher::Impl {
         make_ready(item->recipient_key);
       }
       schedule_pump();
+      return;
+    }
+    const std::string digest_id = digest ? webhook_id : std::string();
+    if (verdict == adapters::Verdict::no_address) {
+      for (const auto& item : batch) {
+        item->in_flight = false;
+        record(*item, store::DeliveryOutcome::Kind::no_address, webhook_id, 0,
+               "no " + sink.config.type + " address for this recipient", now, {}, digest_id);
+        ++no_address;
+        finish(*item);
+      }
+      if (stopping)
+        maybe_finish_stop();
+      else
+        schedule_pump();
       return;
     }
     std::optional<std::chrono::milliseconds> retry_after;
@@ -543,8 +589,8 @@ struct Dispatcher::Impl {
       if (!item->d.first_attempt_at)
         item->d.first_attempt_at = sent_at;
       if (verdict == adapters::Verdict::delivered) {
-        record(*item, store::DeliveryOutcome::Kind::delivered, webhook_id, response.status, "",
-               now);
+        record(*item, store::DeliveryOutcome::Kind::delivered, webhook_id, response.status, "", now,
+               response.addresses, digest_id);
         ++delivered;
         finish(*item);
         continue;
@@ -555,15 +601,16 @@ struct Dispatcher::Impl {
                             options.jitter());
       }
       if (!next) {
-        record(*item, store::DeliveryOutcome::Kind::dead, webhook_id, response.status, error, now);
+        record(*item, store::DeliveryOutcome::Kind::dead, webhook_id, response.status, error, now,
+               response.addresses, digest_id);
         ++dead;
         finish(*item);
         continue;
       }
       item->not_before = *next;
       item->d.next_attempt_at = *next;
-      record(*item, store::DeliveryOutcome::Kind::retrying, webhook_id, response.status, error,
-             now);
+      record(*item, store::DeliveryOutcome::Kind::retrying, webhook_id, response.status, error, now,
+             response.addresses, digest_id);
       ++retried;
       make_ready(item->recipient_key);
     }
@@ -591,7 +638,8 @@ struct Dispatcher::Impl {
   // --- outcomes -------------------------------------------------------------------------
 
   void record(const Item& item, store::DeliveryOutcome::Kind kind, const std::string& webhook_id,
-              int status, std::string error, policy::Instant now) {
+              int status, std::string error, policy::Instant now,
+              const std::vector<std::string>& addresses = {}, const std::string& digest = {}) {
     store::DeliveryOutcome o;
     o.kind = kind;
     o.ref = item.d.ref;
@@ -603,6 +651,8 @@ struct Dispatcher::Impl {
     o.error = std::move(error);
     o.first_attempt_at = item.d.first_attempt_at.value_or(now);
     o.next_attempt_at = item.d.next_attempt_at.value_or(now);
+    o.addresses = addresses;
+    o.digest = digest;
     outcomes.push_back(std::move(o));
     // A retrying delivery stays in memory: only final outcomes free its place.
     if (kind != store::DeliveryOutcome::Kind::retrying)
@@ -779,8 +829,15 @@ void Dispatcher::wait() {
 
 Dispatcher::Counters Dispatcher::counters() const {
   const Impl& i = *impl_;
-  return {i.delivered.load(), i.retried.load(),   i.dead.load(),
-          i.requests.load(),  i.in_flight.load(), i.pending_count.load()};
+  Counters c;
+  c.delivered = i.delivered.load();
+  c.retried = i.retried.load();
+  c.dead = i.dead.load();
+  c.no_address = i.no_address.load();
+  c.requests = i.requests.load();
+  c.in_flight = i.in_flight.load();
+  c.pending = i.pending_count.load();
+  return c;
 }
 
 }  // namespace treve::dispatch

@@ -68,6 +68,7 @@ class Dispatcher {
     std::uint64_t delivered = 0;
     std::uint64_t retried = 0;  // failed attempts that will be tried again
     std::uint64_t dead = 0;
+    std::uint64_t no_address = 0;  // copies whose sink had no address for the recipient
     std::uint64_t requests = 0;
     std::uint64_t in_flight = 0;  // requests
     std::uint64_t pending = 0;    // deliveries in memory (waiting, in flight, outcome unsaved)

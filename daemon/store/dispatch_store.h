@@ -39,9 +39,10 @@ struct DispatchItem {
 // What became of one attempt to send a delivery.
 struct DeliveryOutcome {
   enum class Kind : std::uint8_t {
-    delivered,  // a sink accepted it
-    retrying,   // failed; next attempt at next_attempt_at
-    dead,       // failed for good (permanent error or last attempt)
+    delivered,   // a sink accepted it
+    retrying,    // failed; next attempt at next_attempt_at
+    dead,        // failed for good (permanent error or last attempt)
+    no_address,  // the sink has no address for the recipient: final, nothing was sent
   };
   Kind kind = Kind::delivered;
   DeliveryRef ref;  // the delivery (copied from the DispatchItem), for the audit record
@@ -53,6 +54,12 @@ struct DeliveryOutcome {
   std::string error;        // why it failed (network error, status line), empty on success
   policy::Instant first_attempt_at;
   policy::Instant next_attempt_at;  // retrying
+  // The addresses the attempt went to (device tokens, endpoints, e-mail addresses): recorded
+  // only as keyed pseudonyms ("to"), never as they are.
+  std::vector<std::string> addresses;
+  // Sent within a morning digest: the digest's id. The outcomes of one digest are consecutive;
+  // the first is preceded by one `digest` record naming the notifications it covers.
+  std::string digest;
 };
 
 // A delivery as `treve deliveries list` shows it.

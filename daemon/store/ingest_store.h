@@ -23,6 +23,9 @@ struct NewDelivery {
   policy::Instant release_at;
   std::string reason;
   bool bypassed = false;  // released at once by an allowed urgent bypass
+  // The sinks that take it: one stored copy each (fan-out), with its own state and records.
+  // Empty: one copy, routed when it is sent.
+  std::vector<std::string> sinks;
 };
 
 struct NewEvent {
@@ -58,6 +61,7 @@ struct DeliveryView {
   DeliveryState state = DeliveryState::held;
   policy::Instant release_at;
   std::string reason;
+  std::string sink;  // the copy's sink; empty: routed when sent
 };
 
 struct EventView {
@@ -67,7 +71,7 @@ struct EventView {
   policy::Category category = policy::Category::other;
   policy::Instant received_at;
   std::string timezone;
-  std::vector<DeliveryView> deliveries;  // in receipt order
+  std::vector<DeliveryView> deliveries;  // in receipt order, one per copy (sink)
 };
 
 struct RetractResult {

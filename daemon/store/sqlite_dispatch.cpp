@@ -25,6 +25,7 @@ Result<std::vector<ReleasedDelivery>> SqliteStore::release_due(policy::Instant n
         d.ref.recipient = q.text(6);
         d.ref.role = policy::parse_role(q.text(7)).value_or(policy::Role::student);
         d.release_at = ms_instant(q.integer(8));
+        d.ref.sink = q.text(9);
         const date::time_zone* zone = zone_or_utc(d.ref.timezone);
         records.push_back(delivery_record(
             d.ref, "released", now, policy::format_rfc3339(now, zone),
@@ -74,6 +75,7 @@ DispatchItem read_dispatch_item(const Statement& q) {
     d.first_attempt_at = ms_instant(q.integer(16));
   if (!q.is_null(17))
     d.next_attempt_at = ms_instant(q.integer(17));
+  d.ref.sink = q.text(18);
   return d;
 }
 
@@ -85,6 +87,8 @@ std::string_view outcome_state(DeliveryOutcome::Kind k) {
       return "retrying";
     case DeliveryOutcome::Kind::dead:
       return "dead";
+    case DeliveryOutcome::Kind::no_address:
+      return "no_address";
   }
   return "dead";
 }
@@ -94,7 +98,12 @@ std::string_view outcome_state(DeliveryOutcome::Kind k) {
 Result<void> SqliteStore::record_outcomes(std::span<const DeliveryOutcome> outcomes,
                                           policy::Instant now) {
   return transaction<void>([&]() -> Result<void> {
-    for (const DeliveryOutcome& o : outcomes) {
+    for (std::size_t i = 0; i < outcomes.size(); ++i) {
+      const DeliveryOutcome& o = outcomes[i];
+      if (!o.digest.empty() && (i == 0 || outcomes[i - 1].digest != o.digest)) {
+        if (auto r = record_digest(outcomes.subspan(i), now); !r)
+          return r;
+      }
       Statement& u = st_->outcome;
       {
         Resetter reset{u};
@@ -115,10 +124,16 @@ Result<void> SqliteStore::record_outcomes(std::span<const DeliveryOutcome> outco
       }
       if (sqlite3_changes(writer_) == 0)
         continue;  // no longer due or retrying: replayed or changed meanwhile
-      const DeliveryRef& d = o.ref;
-      const date::time_zone* zone = zone_or_utc(d.timezone);
+      const date::time_zone* zone = zone_or_utc(o.ref.timezone);
+      DeliveryRef d_ref = o.ref;
+      if (d_ref.sink.empty())
+        d_ref.sink = o.sink;  // routed when sent: the sink it went to
       Detail detail;
-      detail.add("sink", o.sink).add("attempt", std::int64_t{o.attempts});
+      detail.add("attempt", std::int64_t{o.attempts});
+      if (!o.addresses.empty())
+        detail.add_raw("to", address_pseudonyms(o.ref.source, o.addresses));
+      if (!o.digest.empty())
+        detail.add("digest", o.digest);
       if (o.status)
         detail.add("status", std::int64_t{o.status});
       if (!o.error.empty())
@@ -140,14 +155,59 @@ Result<void> SqliteStore::record_outcomes(std::span<const DeliveryOutcome> outco
         case DeliveryOutcome::Kind::dead:
           kind = "dead_lettered";
           break;
+        case DeliveryOutcome::Kind::no_address:
+          kind = "no_address";
+          break;
       }
       AuditRecord r =
-          delivery_record(d, kind, now, policy::format_rfc3339(now, zone), detail.text());
+          delivery_record(d_ref, kind, now, policy::format_rfc3339(now, zone), detail.text());
       if (auto a = append_audit(r); !a)
         return std::unexpected(a.error());
     }
     return {};
   });
+}
+
+std::string SqliteStore::address_pseudonyms(std::string_view source,
+                                            std::span<const std::string> addresses) const {
+  std::string out = "[";
+  for (std::size_t i = 0; i < addresses.size(); ++i) {
+    if (i)
+      out += ',';
+    core::append_json_string(out, pseudonyms_.pseudonym(source, addresses[i]));
+  }
+  out += ']';
+  return out;
+}
+
+// One record for a morning digest before those of the deliveries it carried: the sink, the
+// digest's id, how it went, and the notifications it covers (by event id).
+Result<void> SqliteStore::record_digest(std::span<const DeliveryOutcome> from,
+                                        policy::Instant now) {
+  const DeliveryOutcome& first = from.front();
+  std::string covers = "[";
+  std::size_t n = 0;
+  for (const DeliveryOutcome& o : from) {
+    if (o.digest != first.digest)
+      break;
+    if (n++)
+      covers += ',';
+    core::append_json_string(covers, o.ref.event_id);
+  }
+  covers += ']';
+  DeliveryRef ref = first.ref;
+  if (ref.sink.empty())
+    ref.sink = first.sink;
+  ref.event_id = first.digest;
+  const date::time_zone* zone = zone_or_utc(ref.timezone);
+  Detail detail;
+  detail.add("id", first.digest).add("outcome", outcome_state(first.kind));
+  detail.add("notifications", static_cast<std::int64_t>(n)).add_raw("covers", covers);
+  AuditRecord r =
+      delivery_record(ref, "digest", now, policy::format_rfc3339(now, zone), detail.text());
+  if (auto a = append_audit(r); !a)
+    return std::unexpected(a.error());
+  return {};
 }
 
 Result<std::size_t> SqliteStore::replay(std::span<const std::int64_t> seqs, policy::Instant now) {
@@ -170,6 +230,7 @@ Result<std::size_t> SqliteStore::replay(std::span<const std::int64_t> seqs, poli
           d.timezone = q.text(5);
           d.recipient = q.text(6);
           d.role = policy::parse_role(q.text(7)).value_or(policy::Role::student);
+          d.sink = q.text(8);
           rows.push_back(std::move(d));
         }
         if (rc != SQLITE_DONE)
@@ -250,6 +311,7 @@ Result<std::vector<DeliveryRow>> SqliteStore::list(DeliveryState state, std::int
     d.release_at = ms_instant(q.integer(8));
     d.attempts = static_cast<int>(q.integer(9));
     d.sink = q.text(10);
+    d.ref.sink = d.sink;
     d.last_error = q.text(11);
     d.updated_at = ms_instant(q.integer(12));
     d.ref.timezone = q.text(13);

@@ -72,38 +72,47 @@ Result<std::vector<AcceptResult>> SqliteStore::accept(std::span<const NewEvent> 
       ref.category = e.category;
       ref.timezone = zone->name();
       for (const NewDelivery& d : e.deliveries) {
-        Statement& s = st_->insert_delivery;
-        {
-          Resetter reset{s};
-          s.bind(1, event_row).bind(2, d.recipient).bind(3, policy::to_string(d.role));
-          s.bind(4, to_string(d.state)).bind(5, instant_ms(d.release_at)).bind(6, d.reason);
-          s.bind(7, instant_ms(e.received_at));
-          if (d.state == DeliveryState::due) {
-            s.bind(8, take_ready_seq()).bind(9, instant_ms(e.received_at));
+        static const std::vector<std::string> kRoutedWhenSent{std::string()};
+        for (const std::string& sink : d.sinks.empty() ? kRoutedWhenSent : d.sinks) {
+          Statement& s = st_->insert_delivery;
+          {
+            Resetter reset{s};
+            s.bind(1, event_row).bind(2, d.recipient).bind(3, policy::to_string(d.role));
+            s.bind(4, to_string(d.state)).bind(5, instant_ms(d.release_at)).bind(6, d.reason);
+            s.bind(7, instant_ms(e.received_at));
+            if (d.state == DeliveryState::due) {
+              s.bind(8, take_ready_seq()).bind(9, instant_ms(e.received_at));
+            } else {
+              s.bind_null(8).bind_null(9);
+            }
+            if (sink.empty())
+              s.bind_null(10);
+            else
+              s.bind(10, sink);
+            if (int rc = s.step(); rc != SQLITE_DONE) {
+              return std::unexpected(error_of(writer_, rc, "cannot store a delivery"));
+            }
+          }
+          ref.seq = sqlite3_last_insert_rowid(writer_);
+          ref.recipient = d.recipient;
+          ref.role = d.role;
+          ref.sink = sink;
+          AuditRecord dr;
+          if (d.bypassed) {
+            dr =
+                delivery_record(ref, "bypassed", e.received_at, at_local,
+                                Detail().add("connector", e.source).add("reason", d.reason).text());
+          } else if (d.state == DeliveryState::held) {
+            dr = delivery_record(
+                ref, "held", e.received_at, at_local,
+                Detail().add_instant("until", d.release_at, zone).add("reason", d.reason).text());
           } else {
-            s.bind_null(8).bind_null(9);
+            dr = delivery_record(ref, "released", e.received_at, at_local,
+                                 Detail().add("reason", d.reason).text());
           }
-          if (int rc = s.step(); rc != SQLITE_DONE) {
-            return std::unexpected(error_of(writer_, rc, "cannot store a delivery"));
-          }
+          if (auto a = append_audit(dr); !a)
+            return std::unexpected(a.error());
         }
-        ref.seq = sqlite3_last_insert_rowid(writer_);
-        ref.recipient = d.recipient;
-        ref.role = d.role;
-        AuditRecord dr;
-        if (d.bypassed) {
-          dr = delivery_record(ref, "bypassed", e.received_at, at_local,
-                               Detail().add("connector", e.source).add("reason", d.reason).text());
-        } else if (d.state == DeliveryState::held) {
-          dr = delivery_record(
-              ref, "held", e.received_at, at_local,
-              Detail().add_instant("until", d.release_at, zone).add("reason", d.reason).text());
-        } else {
-          dr = delivery_record(ref, "released", e.received_at, at_local,
-                               Detail().add("reason", d.reason).text());
-        }
-        if (auto a = append_audit(dr); !a)
-          return std::unexpected(a.error());
       }
       ++stored_events;
       AcceptResult stored;
@@ -156,6 +165,7 @@ Result<RetractResult> SqliteStore::retract(std::string_view source, std::string_
         v.state = parse_delivery_state(q.text(3)).value_or(DeliveryState::held);
         v.release_at = ms_instant(q.integer(4));
         v.reason = q.text(5);
+        v.sink = q.text(6);
         rows.emplace_back(q.integer(0), std::move(v));
       }
       if (rc != SQLITE_DONE)
@@ -177,6 +187,7 @@ Result<RetractResult> SqliteStore::retract(std::string_view source, std::string_
       ref.seq = seq;
       ref.recipient = v.recipient;
       ref.role = v.role;
+      ref.sink = v.sink;
       AuditRecord r = delivery_record(ref, "retracted", now, at_local,
                                       Detail().add_instant("was_until", v.release_at, zone).text());
       if (auto a = append_audit(r); !a)
@@ -220,6 +231,7 @@ Result<std::optional<EventView>> SqliteStore::find(std::string_view source, std:
     d.state = parse_delivery_state(q.text(3)).value_or(DeliveryState::held);
     d.release_at = ms_instant(q.integer(4));
     d.reason = q.text(5);
+    d.sink = q.text(6);
     v.deliveries.push_back(std::move(d));
   }
   if (rc != SQLITE_DONE)

@@ -85,6 +85,7 @@ Result<std::vector<HeldEvent>> SqliteStore::held_events(std::span<const std::int
         h.ref.recipient = q.text(1);
         h.ref.role = policy::parse_role(q.text(2)).value_or(policy::Role::student);
         h.release_at = ms_instant(q.integer(3));
+        h.ref.sink = q.text(4);
         e.held.push_back(std::move(h));
       }
       if (rc != SQLITE_DONE)

@@ -129,7 +129,7 @@ Result<sqlite3*> open_connection(const std::string& path, bool writer) {
 #define TREVE_DISPATCH_COLUMNS                                                                 \
   "d.seq, d.ready_seq, d.state, e.source, e.event_id, e.establishment, e.category, e.urgent, " \
   "e.timezone, d.recipient, d.role, e.received_at, d.release_at, d.released_at, e.body, "      \
-  "d.attempts, d.first_attempt_at, d.next_attempt_at"
+  "d.attempts, d.first_attempt_at, d.next_attempt_at, d.sink"
 
 SqliteStore::Statements::Statements(sqlite3* w, sqlite3* r)
     : find_event(w, "SELECT body_sha256, response FROM events WHERE source = ? AND event_id = ?"),
@@ -139,8 +139,8 @@ SqliteStore::Statements::Statements(sqlite3* w, sqlite3* r)
                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
       insert_delivery(w,
                       "INSERT INTO deliveries (event, recipient, role, state, release_at, "
-                      "reason, updated_at, ready_seq, released_at) "
-                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                      "reason, updated_at, ready_seq, released_at, sink) "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
       insert_audit(w,
                    "INSERT INTO audit (seq, at, at_local, kind, source, event_id, "
                    "establishment, category, recipient, role, detail, prev_hash, hash) "
@@ -149,7 +149,7 @@ SqliteStore::Statements::Statements(sqlite3* w, sqlite3* r)
                       "SELECT id, establishment, category, timezone FROM events "
                       "WHERE source = ? AND event_id = ?"),
       deliveries_for_write(w,
-                           "SELECT seq, recipient, role, state, release_at, reason "
+                           "SELECT seq, recipient, role, state, release_at, reason, sink "
                            "FROM deliveries WHERE event = ? ORDER BY seq"),
       set_state(w, "UPDATE deliveries SET state = ?, updated_at = ? WHERE seq = ?"),
       release(w,
@@ -165,7 +165,7 @@ SqliteStore::Statements::Statements(sqlite3* w, sqlite3* r)
                  "next_attempt_at = NULL WHERE seq = ?3 AND state = 'dead'"),
       dead_for_replay(w,
                       "SELECT d.seq, e.source, e.event_id, e.establishment, e.category, "
-                      "e.timezone, d.recipient, d.role FROM deliveries d "
+                      "e.timezone, d.recipient, d.role, d.sink FROM deliveries d "
                       "JOIN events e ON e.id = d.event "
                       "WHERE d.state = 'dead' AND (?1 = 0 OR d.seq = ?1) AND e.body IS NOT NULL "
                       "ORDER BY d.seq"),
@@ -176,13 +176,14 @@ SqliteStore::Statements::Statements(sqlite3* w, sqlite3* r)
                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
       due(w,
           "SELECT d.seq, e.source, e.event_id, e.establishment, e.category, e.timezone, "
-          "d.recipient, d.role, d.release_at FROM deliveries d JOIN events e ON e.id = d.event "
-          "WHERE d.state = 'held' AND d.release_at <= ? ORDER BY d.release_at, d.seq LIMIT ?"),
+          "d.recipient, d.role, d.release_at, d.sink FROM deliveries d "
+          "JOIN events e ON e.id = d.event WHERE d.state = 'held' AND d.release_at <= ? ORDER BY "
+          "d.release_at, d.seq LIMIT ?"),
       read_event(r,
                  "SELECT id, establishment, category, received_at, timezone FROM events "
                  "WHERE source = ? AND event_id = ?"),
       read_deliveries(r,
-                      "SELECT seq, recipient, role, state, release_at, reason "
+                      "SELECT seq, recipient, role, state, release_at, reason, sink "
                       "FROM deliveries WHERE event = ? ORDER BY seq"),
       add_events(w, "UPDATE meta SET value = CAST(value AS INTEGER) + ? WHERE key = 'events'"),
       count_events(r, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'events'"),
@@ -217,7 +218,7 @@ SqliteStore::Statements::Statements(sqlite3* w, sqlite3* r)
                  "SELECT source, event_id, establishment, category, received_at, timezone, "
                  "body FROM events WHERE id = ?"),
       held_of_event(r,
-                    "SELECT seq, recipient, role, release_at FROM deliveries "
+                    "SELECT seq, recipient, role, release_at, sink FROM deliveries "
                     "WHERE event = ? AND state = 'held' ORDER BY seq") {}
 
 SqliteStore::SqliteStore(sqlite3* writer, sqlite3* reader, std::array<unsigned char, 32> key)

@@ -25,14 +25,16 @@ std::string_view to_string(DeliveryState s) {
       return "dead";
     case DeliveryState::retracted:
       return "retracted";
+    case DeliveryState::no_address:
+      return "no_address";
   }
   return "unknown";
 }
 
 std::optional<DeliveryState> parse_delivery_state(std::string_view s) {
-  for (auto st :
-       {DeliveryState::held, DeliveryState::due, DeliveryState::sending, DeliveryState::retrying,
-        DeliveryState::delivered, DeliveryState::dead, DeliveryState::retracted}) {
+  for (auto st : {DeliveryState::held, DeliveryState::due, DeliveryState::sending,
+                  DeliveryState::retrying, DeliveryState::delivered, DeliveryState::dead,
+                  DeliveryState::retracted, DeliveryState::no_address}) {
     if (to_string(st) == s)
       return st;
   }
@@ -113,6 +115,16 @@ AuditRecord SqliteStore::delivery_record(const DeliveryRef& d, std::string_view 
   r.category = policy::to_string(d.category);
   r.recipient = pseudonyms_.pseudonym(d.source, d.recipient);
   r.role = policy::to_string(d.role);
+  // The copy's sink leads the detail of every record about it: with fan-out, the records of
+  // one recipient's copies differ by it.
+  if (!d.sink.empty() && detail.starts_with('{')) {
+    std::string with = "{\"sink\":";
+    core::append_json_string(with, d.sink);
+    if (detail != "{}")
+      with += ',';
+    with.append(detail, 1);
+    detail = std::move(with);
+  }
   r.detail = std::move(detail);
   return r;
 }

@@ -95,6 +95,10 @@ class SqliteStore final : public Store {
   Result<void> add_events(std::int64_t n);
   // The audit record of one delivery: who and where from `d` (the recipient as its
   // pseudonym), `kind`, the instant (`at_local` in the establishment's zone) and `detail`.
+  // A JSON array of the keyed pseudonyms of `addresses` (personal data never recorded as is).
+  std::string address_pseudonyms(std::string_view source,
+                                 std::span<const std::string> addresses) const;
+  Result<void> record_digest(std::span<const DeliveryOutcome> from, policy::Instant now);
   AuditRecord delivery_record(const DeliveryRef& d, std::string_view kind, policy::Instant at,
                               std::string at_local, std::string detail) const;
   // Runs `body` in a write transaction. The audit head and the ready counter are read again

@@ -15,13 +15,14 @@
 namespace treve::store {
 
 enum class DeliveryState : std::uint8_t {
-  held,       // waiting for its release instant
-  due,        // released, waiting for the dispatcher
-  sending,    // claimed by a dispatcher
-  retrying,   // failed, waiting for its next attempt
-  delivered,  // a sink accepted it
-  dead,       // dead-lettered after its last attempt
-  retracted,  // withdrawn by its source while held
+  held,        // waiting for its release instant
+  due,         // released, waiting for the dispatcher
+  sending,     // claimed by a dispatcher
+  retrying,    // failed, waiting for its next attempt
+  delivered,   // a sink accepted it
+  dead,        // dead-lettered after its last attempt
+  retracted,   // withdrawn by its source while held
+  no_address,  // its sink has no address for the recipient: final, neither sent nor failed
 };
 std::string_view to_string(DeliveryState s);
 std::optional<DeliveryState> parse_delivery_state(std::string_view s);
@@ -53,6 +54,9 @@ struct DeliveryRef {
   std::string timezone;
   std::string recipient;
   policy::Role role = policy::Role::student;
+  // The sink this copy of the delivery goes to (fan-out: one copy per sink that takes it).
+  // Empty for a delivery stored before fan-out, or when no sink took it then: routed when sent.
+  std::string sink;
 };
 
 // The zone of a stored name (events keep their establishment's zone by name); UTC for a name
