@@ -151,11 +151,12 @@ std::string_view pattern(Code code) {
       return "doit être une liste d'UAI, ou « * »";
     case Code::bad_name:
       return "doit compter de 1 à 64 caractères parmi a-z, 0-9, « - » et « _ »";
-    case Code::sink_type_unavailable:
-      return "le type de destination « {0} » n'existe pas dans cette version de trêve ; utilisez "
-             "webhook";
     case Code::unknown_sink_type:
-      return "type de destination inconnu « {0} » ; seul webhook existe";
+      return "type de destination inconnu « {0} » ; attendu webhook, fcm, webpush ou smtp";
+    case Code::key_not_for_sink_type:
+      return "ne s'applique pas à une destination {0}";
+    case Code::missing_sink_key:
+      return "clé « {0} » manquante : une destination {1} en a besoin";
     case Code::bad_http_url:
       return "doit être une URL http:// ou https://";
     case Code::bad_smtp_url:
@@ -194,6 +195,24 @@ std::string_view pattern(Code code) {
              "destination « default = true » ou élargissez les filtres";
     case Code::no_sinks:
       return "aucune destination [[sinks]] : les notifications libérées attendront à l'état due";
+    case Code::bad_credentials:
+      return "{0} : clé de compte de service Google inutilisable ({1})";
+    case Code::bad_vapid_key:
+      return "{0} : clé VAPID inutilisable (il faut une clé privée P-256 en PEM) ({1})";
+    case Code::bad_vapid_subject:
+      return "doit être une URL mailto: ou https: où les services de notification peuvent "
+             "joindre l'exploitant";
+    case Code::bad_starttls:
+      return "attendu « required », « opportunistic » ou « off », reçu « {0} »";
+    case Code::bad_email_address:
+      return "« {0} » n'est pas une adresse électronique (local@domaine, ou « Nom "
+             "<local@domaine> »)";
+    case Code::file_unreadable:
+      return "impossible de lire {0}";
+    case Code::starttls_off:
+      return "starttls = « off » : les courriels et le mot de passe du relais circulent en clair";
+    case Code::bad_digest:
+      return "attendu « morning » ou « off », reçu « {0} »";
     case Code::window_name_too_long:
       return "le nom ne peut dépasser {0} caractères ({1} reçus)";
     case Code::comment_too_long:

@@ -19,6 +19,9 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
+#include "adapters/outbound/addresses.h"
+#include "adapters/outbound/service_account.h"
+#include "adapters/outbound/vapid.h"
 #include "adapters/outbound/webhook_signature.h"
 #include "daemon/config/ics_calendar.h"
 #include "policy/rfc3339.h"
@@ -327,6 +330,17 @@ struct PolicyOverrides {
   std::optional<bool> public_holidays;
   std::optional<std::vector<QuietWindow>> windows;
   std::vector<policy::ClosedDays> closed;
+  std::optional<bool> digest_morning;  // delivery, not the decision: kept beside the rules
+  std::optional<std::size_t> digest_min;
+
+  // The digest setting over `base`.
+  Digest digest_over(Digest base) const {
+    if (digest_morning)
+      base.morning = *digest_morning;
+    if (digest_min)
+      base.min = *digest_min;
+    return base;
+  }
 
   // Applies what is set over `rules` (the time zone is the caller's: it has a fallback chain);
   // closed days are added, never replaced.
@@ -376,6 +390,7 @@ class Loader {
     PolicyOverrides defaults;
     if (auto* t = table_at(doc, "policy"))
       defaults = overrides(*t, "policy");
+    config->digest = defaults.digest_over(Digest{});
 
     std::array<const date::time_zone*, policy::kRegionCount> region_zones{};
     for (std::size_t r = 0; r < policy::kRegionCount; ++r) {
@@ -422,6 +437,8 @@ class Loader {
             o.zone ? *o.zone
                    : (base.zone ? base.zone : region_zones[static_cast<std::size_t>(uai->region)]);
         o.apply_to(rules);
+        if (o.digest_morning || o.digest_min)
+          config->digests.emplace_back(uai->code, o.digest_over(config->digest));
         establishments.push_back(std::move(rules));
       }
     }
@@ -685,7 +702,21 @@ class Loader {
     PolicyOverrides o;
     check_.only_keys(t, prefix,
                      {"timezone", "parent_grade_delay", "urgent_categories", "holidays", "quiet",
-                      "closed", "closed_ics"});
+                      "closed", "closed_ics", "digest", "digest_min"});
+    if (auto v = check_.string(t.get("digest"), prefix + ".digest")) {
+      if (*v == "morning" || *v == "off")
+        o.digest_morning = *v == "morning";
+      else
+        check_.error(t.get("digest"), prefix + ".digest", Code::bad_digest, {*v});
+    }
+    if (const toml::node* n = t.get("digest_min")) {
+      auto v = n->value<std::int64_t>();
+      if (!n->is_integer() || !v || *v < 1 || *v > 100) {
+        check_.error(n, prefix + ".digest_min", Code::integer_out_of_range, {"1", "100"});
+      } else {
+        o.digest_min = static_cast<std::size_t>(*v);
+      }
+    }
     if (auto s = check_.string(t.get("timezone"), prefix + ".timezone")) {
       auto z = find_zone(*s);
       if (z) {
@@ -1045,35 +1076,28 @@ class Loader {
     for (std::size_t i = 0; i < tables.size(); ++i) {
       const toml::table& t = *tables[i];
       std::string key = "sinks[" + std::to_string(i) + "]";
-      check_.only_keys(t, key,
-                       {"name", "type", "url", "secret_file", "sources", "categories", "roles",
-                        "default", "batch_max", "max_in_flight", "rate", "timeout", "retry_initial",
-                        "retry_max_interval", "retry_for"});
+      check_.only_keys(t, key, {"name",          "type",
+                                "url",           "secret_file",
+                                "sources",       "categories",
+                                "roles",         "default",
+                                "batch_max",     "max_in_flight",
+                                "rate",          "timeout",
+                                "retry_initial", "retry_max_interval",
+                                "retry_for",     "ca_file",
+                                "project_id",    "credentials_file",
+                                "endpoint",      "vapid_key_file",
+                                "subject",       "ttl",
+                                "starttls",      "username",
+                                "password_file", "from",
+                                "reply_to",      "templates"});
       Sink s;
       s.name = unique_name(t, key, "sink", names);
       if (auto v = required(t, key, "type")) {
-        if (*v == "fcm" || *v == "smtp") {
-          check_.error(t.get("type"), key + ".type", Code::sink_type_unavailable, {*v});
-        } else if (*v != "webhook") {
+        if (*v != "webhook" && *v != "fcm" && *v != "webpush" && *v != "smtp")
           check_.error(t.get("type"), key + ".type", Code::unknown_sink_type, {*v});
-        }
         s.type = *v;
       }
-      if (auto v = required(t, key, "url")) {
-        bool http = v->starts_with("http://") || v->starts_with("https://");
-        bool smtp = v->starts_with("smtp://") || v->starts_with("smtps://");
-        if ((s.type == "smtp" && !smtp) || (s.type != "smtp" && !http)) {
-          check_.error(t.get("url"), key + ".url",
-                       s.type == "smtp" ? Code::bad_smtp_url : Code::bad_http_url);
-        }
-        s.url = *v;
-      }
-      if (auto v = check_.string(t.get("secret_file"), key + ".secret_file")) {
-        s.secret_file = *v;
-        s.secret = read_secret(t.get("secret_file"), key + ".secret_file", *v);
-      } else if (s.type == "webhook" && !t.get("secret_file")) {
-        check_.error(&t, key, Code::missing_secret_file);
-      }
+      channel_keys(t, key, s);
       sending(t, key, s);
       if (auto list = check_.strings(t.get("sources"), key + ".sources")) {
         for (const auto& [name, el] : *list)
@@ -1094,6 +1118,229 @@ class Loader {
       }
       config.sinks.push_back(std::move(s));
     }
+  }
+
+  // The keys of each sink type (docs/configuration.md "[[sinks]]"). A key of another type is
+  // an error rather than ignored: `batch_max` on an e-mail sink would not do what it says.
+  void channel_keys(const toml::table& t, const std::string& key, Sink& s) {
+    struct Own {
+      const char* key;
+      const char* types;  // space-separated
+    };
+    static constexpr Own kOwn[] = {
+        {"url", "webhook smtp"},
+        {"secret_file", "webhook"},
+        {"batch_max", "webhook"},
+        {"project_id", "fcm"},
+        {"credentials_file", "fcm"},
+        {"endpoint", "fcm"},
+        {"vapid_key_file", "webpush"},
+        {"subject", "webpush"},
+        {"ttl", "webpush"},
+        {"starttls", "smtp"},
+        {"username", "smtp"},
+        {"password_file", "smtp"},
+        {"from", "smtp"},
+        {"reply_to", "smtp"},
+        {"templates", "smtp"},
+    };
+    const bool known =
+        s.type == "webhook" || s.type == "fcm" || s.type == "webpush" || s.type == "smtp";
+    if (!known)
+      return;
+    for (const Own& own : kOwn) {
+      const toml::node* n = t.get(own.key);
+      if (!n)
+        continue;
+      std::string_view types = own.types;
+      bool applies = false;
+      for (std::size_t at = 0; at < types.size();) {
+        std::size_t end = types.find(' ', at);
+        if (end == std::string_view::npos)
+          end = types.size();
+        applies = applies || types.substr(at, end - at) == s.type;
+        at = end + 1;
+      }
+      if (!applies)
+        check_.error(n, key + "." + own.key, Code::key_not_for_sink_type, {s.type});
+    }
+    auto needed = [&](const char* name) -> std::optional<std::string> {
+      if (!t.get(name)) {
+        check_.error(&t, key, Code::missing_sink_key, {name, s.type});
+        return std::nullopt;
+      }
+      return check_.string(t.get(name), key + "." + name);
+    };
+    if (auto v = check_.string(t.get("ca_file"), key + ".ca_file")) {
+      std::filesystem::path p = relative_to_config(*v);
+      if (!std::ifstream(p)) {
+        check_.error(t.get("ca_file"), key + ".ca_file", Code::file_unreadable, {p.string()});
+      } else {
+        referenced(p);
+        s.ca_file = p.string();
+      }
+    }
+    if (s.type == "webhook") {
+      if (auto v = needed("url")) {
+        if (!v->starts_with("http://") && !v->starts_with("https://"))
+          check_.error(t.get("url"), key + ".url", Code::bad_http_url);
+        s.url = *v;
+      }
+      if (auto v = check_.string(t.get("secret_file"), key + ".secret_file")) {
+        s.secret_file = *v;
+        s.secret = read_secret(t.get("secret_file"), key + ".secret_file", *v);
+      } else if (!t.get("secret_file")) {
+        check_.error(&t, key, Code::missing_secret_file);
+      }
+    } else if (s.type == "fcm") {
+      if (auto v = needed("project_id")) {
+        if (!valid_project_id(*v))
+          check_.error(t.get("project_id"), key + ".project_id", Code::bad_name);
+        s.project_id = *v;
+      }
+      if (auto v = needed("credentials_file")) {
+        s.credentials_file = *v;
+        if (auto text = read_key_file(t.get("credentials_file"), key + ".credentials_file", *v)) {
+          if (auto a = adapters::parse_service_account(*text); !a) {
+            check_.error(t.get("credentials_file"), key + ".credentials_file",
+                         Code::bad_credentials, {relative_to_config(*v).string(), a.error()});
+          } else {
+            s.credentials = std::move(*text);
+          }
+        }
+      }
+      if (auto v = check_.string(t.get("endpoint"), key + ".endpoint")) {
+        if (!v->starts_with("http://") && !v->starts_with("https://"))
+          check_.error(t.get("endpoint"), key + ".endpoint", Code::bad_http_url);
+        s.endpoint = *v;
+        while (s.endpoint.ends_with('/'))
+          s.endpoint.pop_back();
+      }
+    } else if (s.type == "webpush") {
+      if (auto v = needed("vapid_key_file")) {
+        s.vapid_key_file = *v;
+        if (auto text = read_key_file(t.get("vapid_key_file"), key + ".vapid_key_file", *v)) {
+          if (auto k = adapters::VapidKey::from_pem(*text); !k) {
+            check_.error(t.get("vapid_key_file"), key + ".vapid_key_file", Code::bad_vapid_key,
+                         {relative_to_config(*v).string(), k.error()});
+          } else {
+            s.vapid_key = std::move(*text);
+          }
+        }
+      }
+      if (auto v = needed("subject")) {
+        const bool mailto = v->starts_with("mailto:") && v->size() > 7 &&
+                            adapters::plausible_email(std::string_view(*v).substr(7));
+        const bool https = v->starts_with("https://") && v->size() > 8;
+        if (!mailto && !https)
+          check_.error(t.get("subject"), key + ".subject", Code::bad_vapid_subject);
+        s.subject = *v;
+      }
+      if (auto str = check_.string(t.get("ttl"), key + ".ttl")) {
+        auto d = parse_duration_ms(*str);
+        if (!d || *d > std::chrono::hours(24 * 28)) {
+          check_.error(t.get("ttl"), key + ".ttl", Code::bad_sink_duration, {*str});
+        } else {
+          s.ttl = std::chrono::duration_cast<std::chrono::seconds>(*d);
+        }
+      }
+    } else if (s.type == "smtp") {
+      if (auto v = needed("url")) {
+        if (!v->starts_with("smtp://") && !v->starts_with("smtps://"))
+          check_.error(t.get("url"), key + ".url", Code::bad_smtp_url);
+        s.url = *v;
+      }
+      if (auto v = check_.string(t.get("starttls"), key + ".starttls")) {
+        if (*v == "required") {
+          s.starttls = Sink::StartTls::required;
+        } else if (*v == "opportunistic") {
+          s.starttls = Sink::StartTls::opportunistic;
+        } else if (*v == "off") {
+          s.starttls = Sink::StartTls::off;
+          if (s.url.starts_with("smtp://"))
+            warn(t.get("starttls"), key + ".starttls", Code::starttls_off, {});
+        } else {
+          check_.error(t.get("starttls"), key + ".starttls", Code::bad_starttls, {*v});
+        }
+      }
+      if (auto v = check_.string(t.get("username"), key + ".username"))
+        s.username = *v;
+      if (auto v = check_.string(t.get("password_file"), key + ".password_file")) {
+        s.password_file = *v;
+        if (auto text = read_key_file(t.get("password_file"), key + ".password_file", *v)) {
+          std::string line = text->substr(0, text->find('\n'));
+          while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
+            line.pop_back();
+          s.password = std::move(line);
+        }
+      }
+      for (const char* name : {"from", "reply_to"}) {
+        std::optional<std::string> v = std::string_view(name) == "from"
+                                           ? needed(name)
+                                           : check_.string(t.get(name), key + "." + name);
+        if (!v)
+          continue;
+        if (!adapters::plausible_email(mailbox_address(*v)))
+          check_.error(t.get(name), key + "." + name, Code::bad_email_address, {*v});
+        (std::string_view(name) == "from" ? s.from : s.reply_to) = *v;
+      }
+      if (auto v = check_.string(t.get("templates"), key + ".templates")) {
+        std::filesystem::path p = relative_to_config(*v);
+        std::error_code ec;
+        if (!std::filesystem::is_directory(p, ec)) {
+          check_.error(t.get("templates"), key + ".templates", Code::file_unreadable, {p.string()});
+        } else {
+          s.templates = p.string();
+        }
+      }
+    }
+    if (s.type != "webhook")
+      s.batch_max = 1;  // push and e-mail: one message per delivery (or per digest)
+  }
+
+  // "Name <local@domain>" -> "local@domain"; a bare address as it is.
+  static std::string_view mailbox_address(std::string_view v) {
+    const auto open = v.rfind('<');
+    if (open == std::string_view::npos || !v.ends_with('>'))
+      return v;
+    return v.substr(open + 1, v.size() - open - 2);
+  }
+
+  // A Firebase project id: lower-case letters, digits and hyphens (6–30 in the console; the
+  // stand-ins of tests and sovereign gateways may use shorter).
+  static bool valid_project_id(const std::string& v) {
+    return !v.empty() && v.size() <= 64 && std::all_of(v.begin(), v.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+    });
+  }
+
+  std::filesystem::path relative_to_config(const std::string& file) const {
+    std::filesystem::path p(file);
+    if (p.is_relative())
+      p = std::filesystem::path(path_).parent_path() / p;
+    return p;
+  }
+
+  // The whole of a key or password file (at most 64 KiB), with the same warnings as a webhook
+  // secret when others may read it. Errors name the file, never its content.
+  std::optional<std::string> read_key_file(const toml::node* n, const std::string& key,
+                                           const std::string& file) {
+    const std::filesystem::path p = relative_to_config(file);
+    std::ifstream in(p, std::ios::binary);
+    std::string text;
+    if (in) {
+      text.resize(64 * 1024 + 1);
+      in.read(text.data(), static_cast<std::streamsize>(text.size()));
+      text.resize(static_cast<std::size_t>(in.gcount()));
+    }
+    if (!in.eof() || text.empty() || text.size() > 64 * 1024) {
+      check_.error(n, key, Code::secret_unreadable, {p.string()});
+      return std::nullopt;
+    }
+    referenced(p);
+    if (auto w = secret_mode_warning(p))
+      warn(n, key, w->first, std::move(w->second));
+    return text;
   }
 
   // The secret in `path` (relative to the configuration's directory): "whsec_<base64>" on

@@ -77,8 +77,9 @@ enum class Code : std::uint16_t {
   bad_name,               //
   duplicate_name,         // {kind: "connector" or "sink", name}
   // [[sinks]].
-  sink_type_unavailable,           // {type}
   unknown_sink_type,               // {type}
+  key_not_for_sink_type,           // {type}
+  missing_sink_key,                // {key, type}
   bad_http_url,                    //
   bad_smtp_url,                    //
   missing_secret_file,             //
@@ -95,6 +96,14 @@ enum class Code : std::uint16_t {
   retry_max_below_initial,         //
   no_sink_for,                     // {category, role, connector}
   no_sinks,                        // (warning)
+  bad_credentials,                 // {path, the English reason}
+  bad_vapid_key,                   // {path, the English reason}
+  bad_vapid_subject,               //
+  bad_starttls,                    // {text}
+  bad_email_address,               // {text}
+  file_unreadable,                 // {path}
+  starttls_off,                    // (warning)
+  bad_digest,                      // {text}
   // The admin API's limits on a policy document.
   window_name_too_long,     // {limit, got}
   comment_too_long,         // {limit, got}

@@ -1084,9 +1084,9 @@ TEST(SinkSending, AWebhookNeedsAReadableWellFormedSecretAndOtherTypesAreNotAvail
   for (const auto& e : errors)
     EXPECT_THAT(e, Not(HasSubstr("short")));
   EXPECT_THAT(
-      errors_of(std::string(kConnectors) + "[[sinks]]\nname = \"mail\"\ntype = \"smtp\"\n"
+      errors_of(std::string(kConnectors) + "[[sinks]]\nname = \"mail\"\ntype = \"sms\"\n"
                                            "url = \"smtp://mail.example\"\ndefault = true\n"),
-      Contains(HasSubstr("sink type \"smtp\" is not available in this version")));
+      Contains(HasSubstr("unknown sink type \"sms\"; expected webhook, fcm, webpush or smtp")));
 }
 
 }  // namespace
