@@ -28,6 +28,7 @@ struct HttpRequest {
   // for connecting alone. Values below 1 ms count as 1 ms: a request always has a deadline.
   std::chrono::milliseconds timeout{10'000};
   std::chrono::milliseconds connect_timeout{5'000};
+  std::string ca_file;  // https: PEM CAs trusted instead of the system's (empty: the system's)
 };
 
 struct HttpResponse {
