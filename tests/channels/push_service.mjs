@@ -219,7 +219,17 @@ async function serve(options) {
     }
   }
 
+  // Problems below HTTP (a session or stream torn down) go to stderr: the test prints it.
+  server.on('sessionError', (e) => console.error(`push_service: session error: ${e.message}`));
+  server.on('session', (session) => {
+    session.on('goaway', (code) => console.error(`push_service: GOAWAY from the client (${code})`));
+    session.on('stream', (stream) => stream.on('close', () => {
+      if (stream.rstCode) console.error(`push_service: stream ${stream.id} reset (${stream.rstCode})`);
+    }));
+  });
   server.on('request', (req, res) => {
+    req.on('error', (e) => console.error(`push_service: request error: ${e.message}`));
+    res.on('error', (e) => console.error(`push_service: response error: ${e.message}`));
     const chunks = [];
     req.on('data', (chunk) => chunks.push(chunk));
     req.on('end', () => {
