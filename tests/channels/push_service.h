@@ -4,6 +4,8 @@
 // it received, verified and decrypted. Header-only.
 #pragma once
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
