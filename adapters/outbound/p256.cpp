@@ -16,6 +16,31 @@ ossl::EcGroup p256_group() {
   return ossl::EcGroup(EC_GROUP_new_by_curve_name_ex(nullptr, nullptr, NID_X9_62_prime256v1));
 }
 
+// One group for the process: read-only once made, so threads may share it.
+const EC_GROUP* shared_group() {
+  static const ossl::EcGroup group = p256_group();
+  return group.get();
+}
+
+std::string point_length_error(std::size_t size) {
+  return std::to_string(size) +
+         " bytes; a P-256 public key is an uncompressed point: 65 bytes, the first 0x04";
+}
+
+// `scalar` as a secret BIGNUM, if it lies in [1, n-1].
+std::expected<ossl::Bignum, std::string> checked_scalar(std::span<const unsigned char> scalar,
+                                                        const EC_GROUP* group) {
+  if (scalar.size() != 32)
+    return std::unexpected(std::to_string(scalar.size()) + " bytes; a P-256 private key has 32");
+  ossl::Bignum d(BN_secure_new());
+  if (!group || !d || !BN_bin2bn(scalar.data(), static_cast<int>(scalar.size()), d.get()))
+    return std::unexpected(std::string("P-256: out of memory"));
+  if (BN_is_zero(d.get()) || BN_cmp(d.get(), EC_GROUP_get0_order(group)) >= 0)
+    return std::unexpected(std::string("a P-256 private key lies in [1, n-1]"));
+  BN_set_flags(d.get(), BN_FLG_CONSTTIME);
+  return d;
+}
+
 // An EVP_PKEY from its parameters: the group, the public point and, for a pair, the scalar.
 std::expected<ossl::Pkey, std::string> key_from_data(std::span<const unsigned char> point,
                                                      const BIGNUM* scalar) {
@@ -54,32 +79,24 @@ std::expected<ossl::Pkey, std::string> key_from_data(std::span<const unsigned ch
 }  // namespace
 
 std::expected<ossl::Pkey, std::string> p256_public_key(std::span<const unsigned char> point) {
-  if (point.size() != 65 || point[0] != 0x04) {
-    return std::unexpected(std::to_string(point.size()) +
-                           " bytes; a P-256 public key is an uncompressed point: 65 bytes, the "
-                           "first 0x04");
-  }
+  if (point.size() != 65 || point[0] != 0x04)
+    return std::unexpected(point_length_error(point.size()));
   return key_from_data(point, nullptr);
 }
 
 std::expected<P256KeyPair, std::string> p256_key_pair(std::span<const unsigned char> scalar) {
-  if (scalar.size() != 32)
-    return std::unexpected(std::to_string(scalar.size()) + " bytes; a P-256 private key has 32");
-  ossl::EcGroup group = p256_group();
-  ossl::Bignum d(BN_secure_new());
-  if (!group || !d || !BN_bin2bn(scalar.data(), static_cast<int>(scalar.size()), d.get()))
-    return std::unexpected(std::string("P-256: out of memory"));
-  if (BN_is_zero(d.get()) || BN_cmp(d.get(), EC_GROUP_get0_order(group.get())) >= 0)
-    return std::unexpected(std::string("a P-256 private key lies in [1, n-1]"));
-  ossl::EcPoint q(EC_POINT_new(group.get()));
+  const EC_GROUP* group = shared_group();
+  auto d = checked_scalar(scalar, group);
+  if (!d)
+    return std::unexpected(d.error());
+  ossl::EcPoint q(EC_POINT_new(group));
   P256KeyPair pair;
-  if (!q || EC_POINT_mul(group.get(), q.get(), d.get(), nullptr, nullptr, nullptr) != 1 ||
-      EC_POINT_point2oct(group.get(), q.get(), POINT_CONVERSION_UNCOMPRESSED,
-                         pair.public_point.data(), pair.public_point.size(),
-                         nullptr) != pair.public_point.size()) {
+  if (!q || EC_POINT_mul(group, q.get(), d->get(), nullptr, nullptr, nullptr) != 1 ||
+      EC_POINT_point2oct(group, q.get(), POINT_CONVERSION_UNCOMPRESSED, pair.public_point.data(),
+                         pair.public_point.size(), nullptr) != pair.public_point.size()) {
     return std::unexpected(std::string("P-256: cannot compute the public key"));
   }
-  auto key = key_from_data(pair.public_point, d.get());
+  auto key = key_from_data(pair.public_point, d->get());
   if (!key)
     return std::unexpected(key.error());
   pair.key = std::move(*key);
@@ -87,7 +104,7 @@ std::expected<P256KeyPair, std::string> p256_key_pair(std::span<const unsigned c
 }
 
 std::expected<P256Scalar, std::string> p256_random_private_key() {
-  ossl::EcGroup group = p256_group();
+  const EC_GROUP* group = shared_group();
   ossl::Bignum d(BN_secure_new());
   if (!group || !d)
     return std::unexpected(std::string("P-256: out of memory"));
@@ -98,7 +115,7 @@ std::expected<P256Scalar, std::string> p256_random_private_key() {
       return std::unexpected(std::string("the random generator failed"));
     if (!BN_bin2bn(scalar.data(), static_cast<int>(scalar.size()), d.get()))
       return std::unexpected(std::string("P-256: out of memory"));
-    if (!BN_is_zero(d.get()) && BN_cmp(d.get(), EC_GROUP_get0_order(group.get())) < 0)
+    if (!BN_is_zero(d.get()) && BN_cmp(d.get(), EC_GROUP_get0_order(group)) < 0)
       return scalar;
   }
   return std::unexpected(std::string("the random generator failed"));
@@ -140,6 +157,48 @@ std::expected<std::array<unsigned char, 32>, std::string> p256_ecdh(EVP_PKEY* mi
     return std::unexpected(std::string("ECDH on P-256 failed"));
   }
   return secret;
+}
+
+std::expected<ossl::EcPoint, std::string> p256_point(std::span<const unsigned char> point) {
+  if (point.size() != 65 || point[0] != 0x04)
+    return std::unexpected(point_length_error(point.size()));
+  const EC_GROUP* group = shared_group();
+  ossl::EcPoint p(group ? EC_POINT_new(group) : nullptr);
+  if (!p)
+    return std::unexpected(std::string("P-256: out of memory"));
+  // Decoding checks that the point lies on the curve; P-256's cofactor is 1, so every point on
+  // it is in the prime-order group (see key_from_data), and 0x04 cannot encode infinity.
+  if (EC_POINT_oct2point(group, p.get(), point.data(), point.size(), nullptr) != 1 ||
+      EC_POINT_is_on_curve(group, p.get(), nullptr) != 1) {
+    ERR_clear_error();
+    return std::unexpected(std::string("not a point on P-256"));
+  }
+  return p;
+}
+
+std::expected<P256Agreement, std::string> p256_agree(std::span<const unsigned char> scalar,
+                                                     const EC_POINT& peer) {
+  const EC_GROUP* group = shared_group();
+  auto d = checked_scalar(scalar, group);
+  if (!d)
+    return std::unexpected(d.error());
+  std::unique_ptr<BN_CTX, ossl::Deleter<BN_CTX_free>> ctx(BN_CTX_secure_new());
+  ossl::EcPoint mine(EC_POINT_new(group)), shared(EC_POINT_new(group));
+  ossl::Bignum x(BN_secure_new());
+  P256Agreement out;
+  // What OpenSSL's own ECDH does (ecdh_simple_compute_key): the X of d * peer, padded to 32.
+  if (!ctx || !mine || !shared || !x ||
+      EC_POINT_mul(group, mine.get(), d->get(), nullptr, nullptr, ctx.get()) != 1 ||
+      EC_POINT_point2oct(group, mine.get(), POINT_CONVERSION_UNCOMPRESSED, out.public_point.data(),
+                         out.public_point.size(), ctx.get()) != out.public_point.size() ||
+      EC_POINT_mul(group, shared.get(), nullptr, &peer, d->get(), ctx.get()) != 1 ||
+      EC_POINT_get_affine_coordinates(group, shared.get(), x.get(), nullptr, ctx.get()) != 1 ||
+      BN_bn2binpad(x.get(), out.secret.data(), static_cast<int>(out.secret.size())) !=
+          static_cast<int>(out.secret.size())) {
+    ERR_clear_error();
+    return std::unexpected(std::string("ECDH on P-256 failed"));
+  }
+  return out;
 }
 
 }  // namespace treve::adapters

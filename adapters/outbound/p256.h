@@ -41,4 +41,21 @@ bool is_p256(const EVP_PKEY* key);
 // come from p256_public_key or p256_key_pair, which checked its point.
 std::expected<std::array<unsigned char, 32>, std::string> p256_ecdh(EVP_PKEY* mine, EVP_PKEY* peer);
 
+// The same agreement without EVP_PKEY objects, for the hot path of Web Push (one per message):
+// building keys through EVP_PKEY_fromdata makes a new curve group each time, which cost more
+// than the two multiplications themselves. These work on one P-256 group made once per
+// process, shared read-only by every thread.
+//
+// A point from its uncompressed encoding, checked as p256_public_key checks it (length,
+// encoding, on the curve), with the same errors.
+std::expected<ossl::EcPoint, std::string> p256_point(std::span<const unsigned char> point);
+// For a scalar in [1, n-1] and a point from p256_point: the scalar's public point and the X
+// coordinate of scalar * peer (ECDH, SP 800-56A), 32 bytes.
+struct P256Agreement {
+  P256Point public_point{};
+  std::array<unsigned char, 32> secret{};
+};
+std::expected<P256Agreement, std::string> p256_agree(std::span<const unsigned char> scalar,
+                                                     const EC_POINT& peer);
+
 }  // namespace treve::adapters

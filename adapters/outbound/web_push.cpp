@@ -26,7 +26,8 @@ std::expected<Bytes, std::string> hkdf_sha256(std::span<const unsigned char> sal
                                               std::span<const unsigned char> ikm,
                                               std::span<const unsigned char> info,
                                               std::size_t length) {
-  ossl::Kdf kdf(EVP_KDF_fetch(nullptr, "HKDF", nullptr));
+  // Fetched once: a fetch looks the algorithm up in the provider's tables, under a lock.
+  static const ossl::Kdf kdf(EVP_KDF_fetch(nullptr, "HKDF", nullptr));
   ossl::KdfCtx ctx(kdf ? EVP_KDF_CTX_new(kdf.get()) : nullptr);
   if (!ctx)
     return std::unexpected(std::string("HKDF is not available"));
@@ -79,7 +80,7 @@ std::expected<ContentKeys, std::string> content_keys(std::span<const unsigned ch
 // checked). No associated data.
 bool aes128gcm(bool seal, const ContentKeys& keys, std::span<const unsigned char> in,
                unsigned char* out, unsigned char* tag) {
-  ossl::Cipher cipher(EVP_CIPHER_fetch(nullptr, "AES-128-GCM", nullptr));
+  static const ossl::Cipher cipher(EVP_CIPHER_fetch(nullptr, "AES-128-GCM", nullptr));
   ossl::CipherCtx ctx(EVP_CIPHER_CTX_new());
   if (!cipher || !ctx ||
       EVP_CipherInit_ex2(ctx.get(), cipher.get(), keys.cek.data(), keys.nonce.data(), seal ? 1 : 0,
@@ -145,20 +146,18 @@ std::expected<std::string, std::string> web_push_encrypt(std::string_view plaint
   auto ua_point = decode_key("p256dh", p256dh);
   if (!ua_point)
     return std::unexpected(ua_point.error());
-  auto ua_public = p256_public_key(*ua_point);
+  auto ua_public = p256_point(*ua_point);
   if (!ua_public)
     return std::unexpected("p256dh: " + ua_public.error());
   auto auth_secret = decode_auth(auth);
   if (!auth_secret)
     return std::unexpected(auth_secret.error());
-  auto sender = p256_key_pair(secrets.private_key);
+  auto sender = p256_agree(secrets.private_key, **ua_public);
   if (!sender)
     return std::unexpected("sender key: " + sender.error());
-  auto ecdh = p256_ecdh(sender->key.get(), ua_public->get());
-  if (!ecdh)
-    return std::unexpected(ecdh.error());
-  auto keys = content_keys(*ecdh, *auth_secret, *ua_point, sender->public_point, secrets.salt);
-  OPENSSL_cleanse(ecdh->data(), ecdh->size());
+  auto keys =
+      content_keys(sender->secret, *auth_secret, *ua_point, sender->public_point, secrets.salt);
+  OPENSSL_cleanse(sender->secret.data(), sender->secret.size());
   if (!keys)
     return std::unexpected(keys.error());
 
