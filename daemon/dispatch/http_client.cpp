@@ -235,6 +235,9 @@ CURLcode HttpClient::Impl::configure(CURL* easy, Transfer& transfer, const HttpR
   if (istarts_with(request.url, "https://")) {
     check(curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L));
   }
+  if (!request.ca_file.empty()) {
+    check(curl_easy_setopt(easy, CURLOPT_CAINFO, request.ca_file.c_str()));
+  }
   check(curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L));
   check(curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer.error.data()));
   check(curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Impl::on_body));

@@ -28,6 +28,9 @@ struct HttpRequest {
   // for connecting alone. Values below 1 ms count as 1 ms: a request always has a deadline.
   std::chrono::milliseconds timeout{10'000};
   std::chrono::milliseconds connect_timeout{5'000};
+  // https: a PEM file of certificate authorities trusted instead of the system's (a sink's
+  // `ca_file`: a private gateway, the tests' own CA). Empty: the system's.
+  std::string ca_file;
 };
 
 struct HttpResponse {
