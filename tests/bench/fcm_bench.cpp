@@ -19,6 +19,7 @@
 // front ends do the same is not known; up to ~1,000 messages one connection carries them all.
 //
 // Run: build/release/tests/bench/bench_fcm [--messages N] [--max-in-flight M] [--sends S]
+//                                          [--host-connections K]
 #include <unistd.h>
 
 #include <sys/resource.h>
@@ -50,6 +51,7 @@ struct Options {
   long messages = 20'000;
   std::size_t max_in_flight = 100;
   std::size_t sends = 100;
+  long host_connections = 64;  // the HttpClient's max_host_connections (the daemon's: 64)
 };
 
 struct Event {
@@ -101,8 +103,12 @@ int main(int argc, char** argv) {
       options.max_in_flight = std::stoul(next());
     } else if (a == "--sends") {
       options.sends = std::stoul(next());
+    } else if (a == "--host-connections") {
+      options.host_connections = std::stol(next());
     } else {
-      std::fprintf(stderr, "usage: bench_fcm [--messages N] [--max-in-flight M] [--sends S]\n");
+      std::fprintf(stderr,
+                   "usage: bench_fcm [--messages N] [--max-in-flight M] [--sends S] "
+                   "[--host-connections K]\n");
       return 2;
     }
   }
@@ -146,7 +152,8 @@ int main(int argc, char** argv) {
   };
 
   boost::asio::io_context ioc;
-  treve::dispatch::HttpClient http(ioc, treve::dispatch::HttpClient::Options{});
+  treve::dispatch::HttpClient http(
+      ioc, treve::dispatch::HttpClient::Options{.max_host_connections = options.host_connections});
   treve::core::SystemClock clock;
   treve::config::Sink sink;
   sink.name = "bench";
@@ -226,7 +233,8 @@ int main(int argc, char** argv) {
       "bench_fcm: %zu messages delivered in %.2f s: %.0f messages/s (%zu sends "
       "retried, %zu refused)\n",
       delivered, seconds, static_cast<double>(delivered) / seconds, retried, refused);
-  std::printf("  sends outstanding %zu, max_in_flight %zu\n", options.sends, options.max_in_flight);
+  std::printf("  sends outstanding %zu, max_in_flight %zu, max_host_connections %ld\n",
+              options.sends, options.max_in_flight, options.host_connections);
   std::printf(
       "  stand-in: %s connection(s), %s HTTP/2 session(s), at most %s requests at once "
       "on one, %s token request(s)\n",
