@@ -120,27 +120,33 @@ class FcmService {
   }
 
   // POSTs `body` to `path` (/control or /stats) with `http`, running `ioc` on this thread until
-  // the answer: the stand-in's statistics.
+  // the answer: the stand-in's statistics. Tried three times: the connection it goes on may be
+  // one the stand-in is closing (GOAWAY after about 1,000 streams, see tests/bench/fcm_bench).
   boost::json::object post(boost::asio::io_context& ioc, dispatch::HttpClient& http,
-                           const std::string& path, std::string body = "{}") const {
-    dispatch::HttpRequest request;
-    request.url = endpoint() + path;
-    request.headers = {{"Content-Type", "application/json"}};
-    request.body = std::move(body);
-    request.ca_file = ca_file();
-    std::optional<dispatch::HttpResponse> answer;
-    http.post(std::move(request), [&answer](dispatch::HttpResponse r) { answer = std::move(r); });
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (!answer && std::chrono::steady_clock::now() < deadline) {
-      if (ioc.stopped())
-        ioc.restart();
-      ioc.run_for(std::chrono::milliseconds(10));
+                           const std::string& path, const std::string& body = "{}") const {
+    std::string error;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      dispatch::HttpRequest request;
+      request.url = endpoint() + path;
+      request.headers = {{"Content-Type", "application/json"}};
+      request.body = body;
+      request.ca_file = ca_file();
+      std::optional<dispatch::HttpResponse> answer;
+      http.post(std::move(request), [&answer](dispatch::HttpResponse r) { answer = std::move(r); });
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+      while (!answer && std::chrono::steady_clock::now() < deadline) {
+        if (ioc.stopped())
+          ioc.restart();
+        ioc.run_for(std::chrono::milliseconds(10));
+      }
+      if (answer && answer->status == 200)
+        return boost::json::parse(answer->body).as_object();
+      error = answer ? std::to_string(answer->status) + " " + answer->error + answer->body
+                     : std::string("timeout");
+      if (answer && answer->status != 0)
+        break;
     }
-    if (!answer || answer->status != 200) {
-      throw std::runtime_error("the FCM stand-in's " + path + " did not answer: " +
-                               (answer ? answer->error + answer->body : std::string("timeout")));
-    }
-    return boost::json::parse(answer->body).as_object();
+    throw std::runtime_error("the FCM stand-in's " + path + " did not answer: " + error);
   }
   boost::json::object stats(boost::asio::io_context& ioc, dispatch::HttpClient& http) const {
     return post(ioc, http, "/stats");
