@@ -8,6 +8,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "adapters/inbound/raw_members.h"
+#include "adapters/outbound/digest_text.h"
 #include "adapters/outbound/web_push.h"
 #include "adapters/outbound/webhook_body.h"
 
@@ -88,21 +89,6 @@ std::string string_value(std::string_view raw) {
   return std::string(parsed.get_string().data(), parsed.get_string().size());
 }
 
-// TODO(digest_text): a stand-in until adapters::digest_text(batch)
-// (adapters/outbound/digest_text.h) is on main; then the digest's title and body are its.
-struct DigestText {
-  std::string title;
-  std::string body;
-};
-DigestText digest_text_stand_in(std::span<const OutboundDelivery> batch) {
-  DigestText text;
-  text.title = std::to_string(batch.size()) + " notifications";
-  text.body = string_value(raw_member(batch.front().event_body, "title"));
-  if (batch.size() > 1)
-    text.body += " (+" + std::to_string(batch.size() - 1) + ")";
-  return text;
-}
-
 }  // namespace
 
 std::expected<std::string, std::string> web_push_message(const OutboundDelivery& d) {
@@ -134,18 +120,14 @@ std::expected<std::string, std::string> web_push_message(const OutboundDelivery&
 }
 
 std::string web_push_digest_id(std::span<const OutboundDelivery> batch) {
-  std::vector<std::string> ids;
-  ids.reserve(batch.size());
-  for (const OutboundDelivery& d : batch)
-    ids.emplace_back(d.delivery_id);
-  return webhook_batch_id(ids);
+  return digest_text(batch).id;
 }
 
 std::expected<std::string, std::string> web_push_digest_message(
     std::span<const OutboundDelivery> batch) {
   if (batch.empty())
     return std::unexpected(std::string("no delivery in the digest"));
-  const DigestText text = digest_text_stand_in(batch);
+  const DigestText text = digest_text(batch);
   const std::string head =
       "{\"digest\":true,\"delivery_id\":" + json_string(web_push_digest_id(batch)) +
       ",\"title\":" + json_string(text.title) + ",\"body\":";

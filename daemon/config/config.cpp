@@ -20,7 +20,7 @@
 #include <boost/json/value.hpp>
 
 #include "adapters/outbound/addresses.h"
-#include "adapters/outbound/service_account.h"
+#include "adapters/outbound/fcm.h"
 #include "adapters/outbound/vapid.h"
 #include "adapters/outbound/webhook_signature.h"
 #include "daemon/config/ics_calendar.h"

@@ -3,6 +3,8 @@
 #include <boost/asio/post.hpp>
 
 #include "daemon/dispatch/channel.h"
+#include "daemon/dispatch/fcm_channel.h"
+#include "daemon/dispatch/web_push_channel.h"
 #include "daemon/dispatch/webhook_channel.h"
 
 namespace treve::dispatch {
@@ -34,6 +36,10 @@ class UnavailableChannel final : public Channel {
 std::unique_ptr<Channel> make_channel(const config::Sink& sink, ChannelContext context) {
   if (sink.type == "webhook" || sink.type.empty())
     return std::make_unique<WebhookChannel>(sink, context);
+  if (sink.type == "fcm")
+    return std::make_unique<FcmChannel>(sink, context);
+  if (sink.type == "webpush")
+    return std::make_unique<WebPushChannel>(sink, context);
   return std::make_unique<UnavailableChannel>(sink.type, context);
 }
 

@@ -217,11 +217,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   treve::test::TempDir dir("treve-bench-webpush");
-  auto ca = treve::test::make_test_ca(dir.path());
-  if (!ca) {
-    std::fprintf(stderr, "%s\n", ca.error().c_str());
-    return 1;
-  }
+  const treve::test::TestCa made = treve::test::make_test_ca(dir);
+  const treve::test::TestCa* ca = &made;
   const auto key = treve::test::run(treve::test::command(
       treve::test::kOpenssl,
       {"ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", dir.file("vapid.pem")}));
@@ -241,7 +238,7 @@ int main(int argc, char** argv) {
     treve::test::PushService service(TREVE_SOURCE_DIR, service_dir, *ca, options);
     if (m == 0)
       in_process(vapid_pem, service);
-    end_to_end(o, vapid_pem, ca->ca_cert, service, o.modes[m]);
+    end_to_end(o, vapid_pem, ca->ca_file, service, o.modes[m]);
   }
   return 0;
 }

@@ -47,7 +47,7 @@ inline std::optional<std::string> push_service_missing(const std::string& source
              " is missing: run scripts/install-channel-deps";
   }
   if (!std::filesystem::exists(kOpenssl))
-    return kOpenssl + " is missing: run scripts/install-channel-deps";
+    return std::string(kOpenssl) + " is missing: run scripts/install-channel-deps";
   return std::nullopt;
 }
 

@@ -172,8 +172,10 @@ vapid_key_file = "/nonexistent/vapid.pem"
 subject = "https://ent.example/contact"
 )",
                           "treve.toml");
-  EXPECT_THAT(errors, Contains("treve.toml:10: sinks[0].credentials_file: " + not_json +
-                               ": not a usable Google service-account key: not a JSON object"));
+  EXPECT_THAT(errors,
+              Contains("treve.toml:10: sinks[0].credentials_file: " + not_json +
+                       ": not a usable Google service-account key: the service account key is "
+                       "not a JSON object"));
   EXPECT_THAT(errors, Contains(HasSubstr("sinks[1].credentials_file: " + no_key +
                                          ": not a usable Google service-account key: "
                                          "\"private_key\" is missing")));

@@ -89,9 +89,7 @@ class WebPushChannelTest : public ::testing::Test {
   void SetUp() override {
     if (auto missing = test::push_service_missing(TREVE_SOURCE_DIR))
       FAIL() << *missing;
-    auto ca = test::make_test_ca(dir_.path());
-    ASSERT_TRUE(ca) << ca.error();
-    ca_ = *ca;
+    ca_ = test::make_test_ca(dir_);
     // The server's key as operators make it (SEC 1, "EC PRIVATE KEY").
     const auto key =
         test::run(test::command(test::kOpenssl, {"ecparam", "-name", "prime256v1", "-genkey",
@@ -103,7 +101,7 @@ class WebPushChannelTest : public ::testing::Test {
     sink_.subject = "mailto:dpo@ent.example";
     sink_.ttl = 3600s;
     sink_.timeout = 10s;
-    sink_.ca_file = ca_.ca_cert;
+    sink_.ca_file = ca_.ca_file;
   }
 
   void start(std::vector<std::string> ids) {
@@ -337,7 +335,7 @@ TEST_F(WebPushChannelTest, ThePushServiceIsTrustedThroughTheSinksCaFileOnly) {
   EXPECT_THAT(untrusted.error, Not(HasSubstr("/push/")));
   EXPECT_TRUE(service_->records().empty());
 
-  sink_.ca_file = ca_.ca_cert;
+  sink_.ca_file = ca_.ca_file;
   channel_->reconfigure(sink_);
   EXPECT_EQ(send(d.one(0)).verdict, Verdict::delivered);
 }

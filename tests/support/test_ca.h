@@ -1,12 +1,12 @@
-// A certificate authority of the tests' own, made with the `openssl` command (installed by
-// scripts/install-channel-deps), and a server certificate it signed for 127.0.0.1: what a
-// stand-in receiver over TLS (a push service, a relay) serves, and what the client under test
-// is told to trust (a sink's `ca_file`) instead of the system's authorities. P-256 keys, valid
-// for two days from now. Header-only.
+// A certificate authority of the tests' own, made by the `openssl` command in a TempDir: a CA
+// certificate, and a server certificate it signs for 127.0.0.1 and localhost, so that a test
+// server speaks real TLS to a client told to trust that CA (a sink's `ca_file`). Also an RSA
+// key pair in PEM files (a service account's). Header-only; needs /usr/bin/openssl
+// (scripts/install-channel-deps).
 #pragma once
 
-#include <expected>
 #include <filesystem>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -15,54 +15,58 @@
 
 namespace treve::test {
 
-inline const std::string kOpenssl = "/usr/bin/openssl";
+inline constexpr const char* kOpenssl = "/usr/bin/openssl";
 
-// PEM files, in the directory given to make_test_ca.
+// Runs openssl with `args` in `dir`; throws with its output when it fails.
+inline void openssl(const TempDir& dir, std::vector<std::string> args) {
+  if (!std::filesystem::exists(kOpenssl))
+    throw std::runtime_error("no /usr/bin/openssl: run scripts/install-channel-deps");
+  Command c = command("/bin/sh", {"-c", "cd \"$0\" && exec \"$@\"", dir.str(), kOpenssl});
+  c.args.insert(c.args.end(), args.begin(), args.end());
+  const ProcessResult r = run(c, "", std::chrono::minutes(1));
+  if (r.status != 0) {
+    std::string line = "openssl";
+    for (const auto& a : args)
+      line += " " + a;
+    throw std::runtime_error(line + " failed:\n" + r.err + r.out);
+  }
+}
+
 struct TestCa {
-  std::string ca_cert;      // ca.pem: the authority's certificate, what the client trusts
-  std::string server_key;   // server-key.pem: the server's private key (PKCS#8)
-  std::string server_cert;  // server.pem: CN and subjectAltName IP:127.0.0.1, DNS:localhost
+  std::string ca_file;      // the CA certificate (PEM): what a client trusts
+  std::string server_cert;  // the server's certificate (PEM), for 127.0.0.1 and localhost
+  std::string server_key;   // its private key (PEM, P-256)
 };
 
-// Makes the authority and the server's key and certificate in `dir` (which must exist). The
-// error says which command failed and what it printed.
-inline std::expected<TestCa, std::string> make_test_ca(const std::filesystem::path& dir) {
-  if (!std::filesystem::exists(kOpenssl))
-    return std::unexpected(kOpenssl + " is missing: run scripts/install-channel-deps");
-  const auto at = [&](const char* name) { return (dir / name).string(); };
-  {
-    std::ofstream config(at("ca.cnf"));
-    config << "[req]\ndistinguished_name = dn\nprompt = no\n"
-              "[dn]\nCN = treve test CA\n"
-              "[ca_ext]\nbasicConstraints = critical, CA:TRUE\n"
-              "keyUsage = critical, keyCertSign, cRLSign\nsubjectKeyIdentifier = hash\n"
-              "[server_ext]\nbasicConstraints = critical, CA:FALSE\n"
-              "keyUsage = critical, digitalSignature\nextendedKeyUsage = serverAuth\n"
-              "subjectAltName = IP:127.0.0.1, DNS:localhost\nauthorityKeyIdentifier = keyid\n";
-  }
-  const std::vector<std::string> p256 = {"-newkey", "ec", "-pkeyopt",
-                                         "ec_paramgen_curve:prime256v1", "-nodes"};
-  const auto with = [](std::vector<std::string> a, const std::vector<std::string>& b) {
-    a.insert(a.end(), b.begin(), b.end());
-    return a;
-  };
-  const std::vector<std::vector<std::string>> steps = {
-      with({"req", "-x509", "-config", at("ca.cnf"), "-extensions", "ca_ext", "-days", "2",
-            "-keyout", at("ca-key.pem"), "-out", at("ca.pem")},
-           p256),
-      with({"req", "-new", "-config", at("ca.cnf"), "-subj", "/CN=127.0.0.1", "-keyout",
-            at("server-key.pem"), "-out", at("server.csr")},
-           p256),
-      {"x509", "-req", "-in", at("server.csr"), "-CA", at("ca.pem"), "-CAkey", at("ca-key.pem"),
-       "-set_serial", "2", "-days", "2", "-extfile", at("ca.cnf"), "-extensions", "server_ext",
-       "-out", at("server.pem")},
-  };
-  for (const auto& args : steps) {
-    const ProcessResult r = run(command(kOpenssl, args), "", std::chrono::seconds(60));
-    if (r.status != 0)
-      return std::unexpected("openssl " + args[0] + " failed: " + r.err + r.out);
-  }
-  return TestCa{at("ca.pem"), at("server-key.pem"), at("server.pem")};
+// A CA and a server certificate valid for two days, in `dir` (ca.pem, server.pem, server.key).
+inline TestCa make_test_ca(const TempDir& dir) {
+  openssl(dir, {"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj",
+                "/CN=treve test CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign"});
+  openssl(dir, {"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"});
+  dir.write("server.ext",
+            "basicConstraints=CA:FALSE\n"
+            "keyUsage=critical,digitalSignature\n"
+            "extendedKeyUsage=serverAuth\n"
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+  openssl(dir, {"x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "server.ext"});
+  return TestCa{dir.file("ca.pem"), dir.file("server.pem"), dir.file("server.key")};
+}
+
+struct RsaKeyFiles {
+  std::string private_key;  // PKCS#8 PEM
+  std::string public_key;   // SubjectPublicKeyInfo PEM
+};
+
+// A 2048-bit RSA key pair in `dir` (<name>.key, <name>.pub).
+inline RsaKeyFiles make_rsa_key(const TempDir& dir, const std::string& name) {
+  openssl(dir, {"genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out",
+                name + ".key"});
+  openssl(dir, {"pkey", "-in", name + ".key", "-pubout", "-out", name + ".pub"});
+  return RsaKeyFiles{dir.file(name + ".key"), dir.file(name + ".pub")};
 }
 
 }  // namespace treve::test
