@@ -11,9 +11,13 @@
 // delivery per request. The daemon and the receiver share the machine's cores.
 //
 // Run: build/release/tests/bench/bench_release [--deliveries N] [--recipients R]
-//      [--phases batch,single] [--max-in-flight M] [--dir BASE] [--keep]
+//      [--phases batch,single] [--max-in-flight M] [--fanout K] [--dir BASE] [--keep]
+//
+// --fanout 2: two sinks take every delivery (fan-out), so N deliveries are 2N copies, each
+// sink's in order per recipient; the receiver tells the sinks apart by their URL path.
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cinttypes>
 #include <cstdio>
@@ -52,6 +56,7 @@ struct Options {
   long long recipients = 100'000;
   std::vector<std::string> phases = {"batch", "single"};
   int max_in_flight = 64;
+  int fanout = 1;  // sinks taking every delivery
   std::string dir = "/tmp/treve-bench-release";
   bool keep = false;
 };
@@ -107,6 +112,8 @@ bool prepare(const Options& o, const fs::path& state) {
       d.recipient = "r" + std::to_string((e * per_event + j) % o.recipients);
       d.release_at = release;
       d.reason = "quiet window Mon-Thu 20:00-07:00";
+      for (int k = 0; k < o.fanout; ++k)
+        d.sinks.push_back("push" + std::to_string(k));
       ev.deliveries.push_back(std::move(d));
     }
     batch.push_back(std::move(ev));
@@ -127,9 +134,10 @@ bool prepare(const Options& o, const fs::path& state) {
 // The webhook receiver: answers 200 at once and checks each recipient's order.
 class Receiver {
  public:
-  explicit Receiver(long long recipients)
-      : last_(static_cast<std::size_t>(recipients), -1),
-        out_of_order_(static_cast<std::size_t>(recipients), 0),
+  Receiver(long long recipients, int sinks)
+      : recipients_(static_cast<std::size_t>(recipients)),
+        last_(static_cast<std::size_t>(recipients * sinks), -1),
+        out_of_order_(static_cast<std::size_t>(recipients * sinks), 0),
         work_(boost::asio::make_work_guard(ioc_)) {
     treve::http::ServerOptions so;
     so.max_connections = 4096;
@@ -137,7 +145,12 @@ class Receiver {
     server_ = std::make_unique<treve::http::Server>(
         ioc_,
         [this](treve::http::Request&& req, treve::http::Respond respond) {
-          on(req.body());
+          // /hook/<sink index>
+          const std::string_view target = req.target();
+          const auto slash = target.rfind('/');
+          const std::size_t sink =
+              static_cast<std::size_t>(std::atoi(std::string(target.substr(slash + 1)).c_str()));
+          on(req.body(), sink);
           treve::http::Response r{boost::beast::http::status::ok, req.version()};
           r.keep_alive(req.keep_alive());
           r.prepare_payload();
@@ -174,7 +187,7 @@ class Receiver {
   }
 
  private:
-  void on(const std::string& body) {
+  void on(const std::string& body, std::size_t sink) {
     const std::int64_t t = now_ms();
     std::int64_t expected = 0;
     first_ms_.compare_exchange_strong(expected, t);
@@ -192,6 +205,9 @@ class Receiver {
       auto r = static_cast<std::size_t>(std::atoll(rcpt.c_str() + 1));
       ++received_;
       std::lock_guard lock(mutex_);
+      if (r >= recipients_)
+        return;
+      r += sink * recipients_;
       if (r >= last_.size())
         return;
       if (event == last_[r]) {
@@ -213,6 +229,7 @@ class Receiver {
   std::atomic<std::int64_t> first_ms_{0}, last_ms_{0};
   std::atomic<long long> received_{0}, requests_{0}, duplicates_{0};
   mutable std::mutex mutex_;
+  std::size_t recipients_;
   std::vector<long long> last_;
   std::vector<char> out_of_order_;
   boost::asio::io_context ioc_;
@@ -222,14 +239,17 @@ class Receiver {
 };
 
 void write_config(const fs::path& root, const fs::path& state, unsigned short receiver_port,
-                  int batch_max, int max_in_flight) {
+                  int batch_max, int max_in_flight, int sinks) {
   std::ofstream c(root / "treve.toml");
   c << "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"" << state.string() << "\"\n\n"
-    << "[[connectors]]\nname = \"ent\"\ntoken_sha256 = \"" << kTokenHash << "\"\n\n"
-    << "[[sinks]]\nname = \"push\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:" << receiver_port
-    << "/hook\"\nsecret_file = \"" << TREVE_SOURCE_DIR
-    << "/systemd/ent-push.secret\"\ndefault = true\nbatch_max = " << batch_max
-    << "\nmax_in_flight = " << max_in_flight << "\n";
+    << "[[connectors]]\nname = \"ent\"\ntoken_sha256 = \"" << kTokenHash << "\"\n\n";
+  for (int k = 0; k < sinks; ++k) {
+    c << "[[sinks]]\nname = \"push" << k
+      << "\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:" << receiver_port << "/hook/" << k
+      << "\"\nsecret_file = \"" << TREVE_SOURCE_DIR
+      << "/systemd/ent-push.secret\"\nbatch_max = " << batch_max
+      << "\nmax_in_flight = " << max_in_flight << "\n\n";
+  }
 }
 
 bool set_release(const fs::path& db_path, std::int64_t release_ms) {
@@ -264,8 +284,9 @@ PhaseResult run_phase(const Options& o, const fs::path& base, const std::string&
   fs::remove_all(root);
   fs::create_directories(root);
   fs::copy(base / "template", root / "state", fs::copy_options::recursive);
-  Receiver receiver(o.recipients);
-  write_config(root, root / "state", receiver.port(), batch_max, o.max_in_flight);
+  Receiver receiver(o.recipients, o.fanout);
+  write_config(root, root / "state", receiver.port(), batch_max, o.max_in_flight, o.fanout);
+  const long long expected = o.deliveries * o.fanout;
   const std::int64_t window_end = now_ms() + 12'000;
   if (!set_release(root / "state" / "treve.db", window_end))
     return res;
@@ -281,7 +302,7 @@ PhaseResult run_phase(const Options& o, const fs::path& base, const std::string&
   const auto give_up = treve::bench::Clock::now() + 600s;
   long long last_count = -1;
   auto last_progress = treve::bench::Clock::now();
-  while (receiver.received() < o.deliveries) {
+  while (receiver.received() < expected) {
     std::this_thread::sleep_for(100ms);
     max_rss = std::max(max_rss, process_memory(daemon.pid()).rss_kb);
     const long long n = receiver.received();
@@ -296,7 +317,7 @@ PhaseResult run_phase(const Options& o, const fs::path& base, const std::string&
       break;
     }
   }
-  res.complete = receiver.received() >= o.deliveries;
+  res.complete = receiver.received() >= expected;
   res.hwm_mb = static_cast<double>(process_memory(daemon.pid()).hwm_kb) / 1024.0;
   res.max_rss_mb = static_cast<double>(max_rss) / 1024.0;
   daemon.stop();
@@ -330,6 +351,8 @@ int main(int argc, char** argv) {
         o.phases.push_back(p);
     } else if (a == "--max-in-flight") {
       o.max_in_flight = std::atoi(next().c_str());
+    } else if (a == "--fanout") {
+      o.fanout = std::clamp(std::atoi(next().c_str()), 1, 8);
     } else if (a == "--dir") {
       o.dir = next();
     } else if (a == "--keep") {
@@ -337,7 +360,8 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: bench_release [--deliveries N] [--recipients R] "
-                   "[--phases batch,single] [--max-in-flight M] [--dir BASE] [--keep]\n");
+                   "[--phases batch,single] [--max-in-flight M] [--fanout K] [--dir BASE] "
+                   "[--keep]\n");
       return 2;
     }
   }
