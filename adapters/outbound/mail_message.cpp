@@ -158,14 +158,15 @@ std::string one_line(std::string_view s) {
   return out.substr(first, out.find_last_not_of(' ') - first + 1);
 }
 
+// `what` ("from: "), when not empty, starts the error.
 std::expected<void, std::string> check_mailbox(const Mailbox& m, std::string_view what) {
   if (!plausible_email(m.address))
-    return std::unexpected(std::string(what) + ": not an e-mail address (local@domain)");
+    return std::unexpected(std::string(what) + "not an e-mail address (local@domain)");
   if (!valid_utf8(m.name) || std::any_of(m.name.begin(), m.name.end(), [](char c) {
         return is_control(static_cast<unsigned char>(c));
       })) {
     return std::unexpected(std::string(what) +
-                           ": the name holds a control character or is not UTF-8");
+                           "the name holds a control character or is not UTF-8");
   }
   return {};
 }
@@ -262,7 +263,7 @@ std::expected<Mailbox, std::string> parse_mailbox(std::string_view text) {
   } else {
     m.address = std::string(text);
   }
-  if (auto ok = check_mailbox(m, "mailbox"); !ok)
+  if (auto ok = check_mailbox(m, ""); !ok)
     return std::unexpected(ok.error());
   return m;
 }
@@ -344,10 +345,10 @@ std::string quoted_printable(std::string_view text) {
 
 std::expected<MailMessage, std::string> build_mail(const MailHeaders& headers,
                                                    const MailContent& content) {
-  if (auto ok = check_mailbox(headers.from, "from"); !ok)
+  if (auto ok = check_mailbox(headers.from, "from: "); !ok)
     return std::unexpected(ok.error());
   if (!headers.reply_to.address.empty()) {
-    if (auto ok = check_mailbox(headers.reply_to, "reply_to"); !ok)
+    if (auto ok = check_mailbox(headers.reply_to, "reply_to: "); !ok)
       return std::unexpected(ok.error());
   }
   // Never the address itself in the error: it is personal data.

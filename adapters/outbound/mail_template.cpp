@@ -4,8 +4,6 @@
 #include <cstdint>
 #include <vector>
 
-#include "adapters/outbound/digest_text.h"
-
 namespace treve::adapters {
 namespace {
 
@@ -491,8 +489,8 @@ MailContent MailTemplates::notification(const OutboundDelivery& d) const {
           render(n[2], values, true)};
 }
 
-MailContent MailTemplates::digest(std::span<const OutboundDelivery> batch) const {
-  DigestText text = digest_text(batch);
+MailContent MailTemplates::digest(std::span<const OutboundDelivery> batch,
+                                  const DigestText& text) const {
   Values values;
   values.text = {
       {"title", text.title},
@@ -501,8 +499,7 @@ MailContent MailTemplates::digest(std::span<const OutboundDelivery> batch) const
       {"released_at", batch.empty() ? std::string() : french_time(batch[0].released_at)}};
   std::vector<Values> items;
   for (std::size_t i = 0; i < text.items.size() && i < batch.size(); ++i) {
-    items.push_back(
-        item_values(batch[i], std::move(text.items[i].title), std::move(text.items[i].link)));
+    items.push_back(item_values(batch[i], text.items[i].title, text.items[i].link));
   }
   std::vector<Values> counts;
   for (const DigestText::Count& c : text.counts) {

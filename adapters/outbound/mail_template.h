@@ -59,6 +59,7 @@
 #include <string_view>
 #include <utility>
 
+#include "adapters/outbound/digest_text.h"
 #include "adapters/outbound/mail_message.h"
 #include "adapters/outbound/sink.h"
 
@@ -84,8 +85,8 @@ class MailTemplates {
 
   // The e-mail of one delivery.
   MailContent notification(const OutboundDelivery& d) const;
-  // The e-mail of several deliveries of one recipient (in order), from digest_text().
-  MailContent digest(std::span<const OutboundDelivery> batch) const;
+  // The e-mail of several deliveries of one recipient (in order); `text` is digest_text(batch).
+  MailContent digest(std::span<const OutboundDelivery> batch, const DigestText& text) const;
 
  private:
   struct Compiled;

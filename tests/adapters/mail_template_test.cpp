@@ -108,7 +108,7 @@ TEST(MailTemplate, TheDigestListsTheNotificationsWithCountsPerCategory) {
   Event c = event("Note d'anglais");
   c.delivery_id = "dlv_3";
   const std::vector<OutboundDelivery> batch = {a.delivery(), b.delivery(), c.delivery()};
-  const MailContent m = MailTemplates().digest(batch);
+  const MailContent m = MailTemplates().digest(batch, digest_text(batch));
   EXPECT_EQ(m.subject, "3 nouvelles notifications : 2 notes et 1 devoir");
   EXPECT_THAT(m.text, HasSubstr("* Contrôle de français\n  Note, 0250001R, envoyée le "
                                 "28/11/2026 à 07:00\n  https://ent.example.fr/a\n"));
