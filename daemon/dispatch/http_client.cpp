@@ -29,6 +29,8 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <exception>
 #include <mutex>
 #include <stdexcept>
@@ -101,24 +103,34 @@ class HttpClient::Impl : public std::enable_shared_from_this<HttpClient::Impl> {
   Impl& operator=(const Impl&) = delete;
 
   void post(HttpRequest request, std::function<void(HttpResponse)> done);
+  void send_mail(MailRequest request, std::function<void(MailResponse)> done);
   void cancel_all();
   // Removes every transfer without calling its callback and releases curl; idempotent.
   void shutdown();
   std::size_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
 
  private:
-  // One request handed to curl. Owned by `transfers_` until curl is done with its easy handle
-  // (the handle points into it: request body, header list, error buffer, response).
+  // One request (a POST or an e-mail) handed to curl. Owned by `transfers_` until curl is done
+  // with its easy handle (the handle points into it: request body, header or recipient list,
+  // error buffer, response).
   struct Transfer {
     Transfer() = default;
     Transfer(const Transfer&) = delete;
     Transfer& operator=(const Transfer&) = delete;
-    ~Transfer() { curl_slist_free_all(headers); }
+    ~Transfer() {
+      curl_slist_free_all(headers);
+      curl_slist_free_all(recipients);
+    }
 
     curl_slist* headers = nullptr;
-    std::string request_body;
+    std::string request_body;  // the POST body, or the e-mail
     HttpResponse response;
     std::function<void(HttpResponse)> done;
+    // An e-mail: its recipients, how much of it curl has read, and its callback (set instead
+    // of `done`).
+    curl_slist* recipients = nullptr;
+    std::size_t uploaded = 0;
+    std::function<void(MailResponse)> mail_done;
     std::array<char, CURL_ERROR_SIZE> error{};
   };
 
@@ -134,10 +146,8 @@ class HttpClient::Impl : public std::enable_shared_from_this<HttpClient::Impl> {
 
   enum class Direction { read, write };
 
-  struct Finished {
-    std::function<void(HttpResponse)> done;
-    HttpResponse response;
-  };
+  // A finished transfer's callback, its answer bound to it.
+  using Finished = std::function<void()>;
 
   // curl callbacks; `userp` / `clientp` is the Impl.
   static int on_socket(CURL* easy, curl_socket_t fd, int what, void* userp, void* socketp);
@@ -146,8 +156,17 @@ class HttpClient::Impl : public std::enable_shared_from_this<HttpClient::Impl> {
   static int on_close_socket(void* clientp, curl_socket_t fd);
   static std::size_t on_body(char* data, std::size_t size, std::size_t count, void* userp);
   static std::size_t on_header(char* data, std::size_t size, std::size_t count, void* userp);
+  static std::size_t on_read(char* buffer, std::size_t size, std::size_t count, void* userp);
+  static int on_seek(void* userp, curl_off_t offset, int origin);
+  static std::size_t on_discard(char* data, std::size_t size, std::size_t count, void* userp);
 
   CURLcode configure(CURL* easy, Transfer& transfer, const HttpRequest& request);
+  CURLcode configure_mail(CURL* easy, Transfer& transfer, const MailRequest& request);
+  CURLcode configure_common(CURL* easy, Transfer& transfer, std::chrono::milliseconds timeout,
+                            std::chrono::milliseconds connect_timeout, const std::string& ca_file);
+  // Hands `transfer` to curl, set up by `setup`; a failure is answered later.
+  template <class Setup>
+  void start(std::unique_ptr<Transfer> transfer, Setup setup);
   void update_watch(curl_socket_t fd, int what);
   void set_timer(long timeout_ms);
   curl_socket_t open_socket(curlsocktype purpose, const curl_sockaddr& address);
@@ -163,9 +182,13 @@ class HttpClient::Impl : public std::enable_shared_from_this<HttpClient::Impl> {
   void socket_action(curl_socket_t fd, int events);
   std::vector<Finished> collect_finished();
   void deliver(std::vector<Finished>& finished);
-  void fail_later(std::function<void(HttpResponse)> done, std::string error);
-  static void invoke(std::function<void(HttpResponse)>& done, HttpResponse response);
+  // The callback of `transfer` with an answer of status 0 (reply 0) and `error`.
+  static Finished failure(Transfer& transfer, std::string error, bool timed_out = false);
+  void fail_later(Transfer& transfer, std::string error);
+  static void invoke(Finished& finished);
 
+  // Takes an unfinished transfer out of the multi handle (its connection is closed).
+  void abandon(CURL* easy, const Transfer& transfer);
   CURL* acquire_easy();
   void recycle_easy(CURL* easy);
 
@@ -210,8 +233,34 @@ HttpClient::Impl::Impl(net::io_context& ioc, const Options& options) : ioc_(ioc)
   }
 }
 
-CURLcode HttpClient::Impl::configure(CURL* easy, Transfer& transfer, const HttpRequest& request) {
+CURLcode HttpClient::Impl::configure_common(CURL* easy, Transfer& transfer,
+                                            std::chrono::milliseconds timeout,
+                                            std::chrono::milliseconds connect_timeout,
+                                            const std::string& ca_file) {
   CURLcode rc = CURLE_OK;
+  const auto check = [&rc](CURLcode result) {
+    if (rc == CURLE_OK) {
+      rc = result;
+    }
+  };
+  check(curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L));
+  check(curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, clamp_ms(timeout)));
+  check(curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, clamp_ms(connect_timeout)));
+  if (!ca_file.empty()) {
+    check(curl_easy_setopt(easy, CURLOPT_CAINFO, ca_file.c_str()));
+  }
+  check(curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L));
+  check(curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer.error.data()));
+  check(curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &Impl::on_open_socket));
+  check(curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, this));
+  check(curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &Impl::on_close_socket));
+  check(curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this));
+  return rc;
+}
+
+CURLcode HttpClient::Impl::configure(CURL* easy, Transfer& transfer, const HttpRequest& request) {
+  CURLcode rc =
+      configure_common(easy, transfer, request.timeout, request.connect_timeout, request.ca_file);
   const auto check = [&rc](CURLcode result) {
     if (rc == CURLE_OK) {
       rc = result;
@@ -219,15 +268,12 @@ CURLcode HttpClient::Impl::configure(CURL* easy, Transfer& transfer, const HttpR
   };
   check(curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str()));
   check(curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https"));
-  check(curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L));
   check(curl_easy_setopt(easy, CURLOPT_POST, 1L));
   // Not copied by curl: the transfer keeps the body until the handle is done with it.
   check(curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
                          static_cast<curl_off_t>(transfer.request_body.size())));
   check(curl_easy_setopt(easy, CURLOPT_POSTFIELDS, transfer.request_body.data()));
   check(curl_easy_setopt(easy, CURLOPT_HTTPHEADER, transfer.headers));
-  check(curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, clamp_ms(request.timeout)));
-  check(curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, clamp_ms(request.connect_timeout)));
   check(curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS)));
   // Over TLS a burst of requests to a new host waits for the first connection to tell whether
   // it multiplexes (HTTP/2) rather than opening a connection each. Over plain HTTP the answer
@@ -235,18 +281,49 @@ CURLcode HttpClient::Impl::configure(CURL* easy, Transfer& transfer, const HttpR
   if (istarts_with(request.url, "https://")) {
     check(curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L));
   }
-  if (!request.ca_file.empty())
-    check(curl_easy_setopt(easy, CURLOPT_CAINFO, request.ca_file.c_str()));
-  check(curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L));
-  check(curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer.error.data()));
   check(curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Impl::on_body));
   check(curl_easy_setopt(easy, CURLOPT_WRITEDATA, &transfer));
   check(curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &Impl::on_header));
   check(curl_easy_setopt(easy, CURLOPT_HEADERDATA, &transfer));
-  check(curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &Impl::on_open_socket));
-  check(curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, this));
-  check(curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &Impl::on_close_socket));
-  check(curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this));
+  return rc;
+}
+
+// curl speaks SMTP itself: EHLO, STARTTLS, AUTH, MAIL FROM, RCPT TO, DATA, the message read
+// through on_read with its lines starting with a dot doubled, and the final dot. A connection
+// is kept for the next message (without QUIT) when the session ended well; after a refusal
+// curl closes it.
+CURLcode HttpClient::Impl::configure_mail(CURL* easy, Transfer& transfer,
+                                          const MailRequest& request) {
+  CURLcode rc =
+      configure_common(easy, transfer, request.timeout, request.connect_timeout, request.ca_file);
+  const auto check = [&rc](CURLcode result) {
+    if (rc == CURLE_OK) {
+      rc = result;
+    }
+  };
+  check(curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str()));
+  check(curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "smtp,smtps"));
+  const long use_ssl = request.tls == MailTls::required        ? CURLUSESSL_ALL
+                       : request.tls == MailTls::opportunistic ? CURLUSESSL_TRY
+                                                               : CURLUSESSL_NONE;
+  check(curl_easy_setopt(easy, CURLOPT_USE_SSL, use_ssl));
+  if (!request.username.empty()) {
+    check(curl_easy_setopt(easy, CURLOPT_USERNAME, request.username.c_str()));
+    check(curl_easy_setopt(easy, CURLOPT_PASSWORD, request.password.c_str()));
+    // AUTH PLAIN with its initial response: one round trip less.
+    check(curl_easy_setopt(easy, CURLOPT_SASL_IR, 1L));
+  }
+  check(curl_easy_setopt(easy, CURLOPT_MAIL_FROM, request.mail_from.c_str()));
+  check(curl_easy_setopt(easy, CURLOPT_MAIL_RCPT, transfer.recipients));
+  check(curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L));
+  check(curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE,
+                         static_cast<curl_off_t>(transfer.request_body.size())));
+  check(curl_easy_setopt(easy, CURLOPT_READFUNCTION, &Impl::on_read));
+  check(curl_easy_setopt(easy, CURLOPT_READDATA, &transfer));
+  // Lets curl start the message again on another connection when a kept one turns out dead.
+  check(curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, &Impl::on_seek));
+  check(curl_easy_setopt(easy, CURLOPT_SEEKDATA, &transfer));
+  check(curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Impl::on_discard));
   return rc;
 }
 
@@ -268,7 +345,7 @@ void HttpClient::Impl::post(HttpRequest request, std::function<void(HttpResponse
     has_expect = has_expect || iequals(name, "expect");
     curl_slist* list = curl_slist_append(transfer->headers, line.c_str());
     if (list == nullptr) {
-      fail_later(std::move(transfer->done), "out of memory for the request headers");
+      fail_later(*transfer, "out of memory for the request headers");
       return;
     }
     transfer->headers = list;
@@ -277,32 +354,55 @@ void HttpClient::Impl::post(HttpRequest request, std::function<void(HttpResponse
     // No "Expect: 100-continue" round trip before large bodies: the receivers answer at once.
     curl_slist* list = curl_slist_append(transfer->headers, "Expect:");
     if (list == nullptr) {
-      fail_later(std::move(transfer->done), "out of memory for the request headers");
+      fail_later(*transfer, "out of memory for the request headers");
       return;
     }
     transfer->headers = list;
   }
 
+  start(std::move(transfer),
+        [this, &request](CURL* easy, Transfer& t) { return configure(easy, t, request); });
+}
+
+void HttpClient::Impl::send_mail(MailRequest request, std::function<void(MailResponse)> done) {
+  if (closed_) {
+    return;
+  }
+  auto transfer = std::make_unique<Transfer>();
+  transfer->mail_done = std::move(done);
+  transfer->request_body = std::move(request.message);
+  for (const std::string& recipient : request.recipients) {
+    curl_slist* list = curl_slist_append(transfer->recipients, recipient.c_str());
+    if (list == nullptr) {
+      fail_later(*transfer, "out of memory for the recipients");
+      return;
+    }
+    transfer->recipients = list;
+  }
+  start(std::move(transfer),
+        [this, &request](CURL* easy, Transfer& t) { return configure_mail(easy, t, request); });
+}
+
+template <class Setup>
+void HttpClient::Impl::start(std::unique_ptr<Transfer> transfer, Setup setup) {
   CURL* easy = acquire_easy();
   if (easy == nullptr) {
-    fail_later(std::move(transfer->done), "curl_easy_init failed");
+    fail_later(*transfer, "curl_easy_init failed");
     return;
   }
-  if (const CURLcode rc = configure(easy, *transfer, request); rc != CURLE_OK) {
+  if (const CURLcode rc = setup(easy, *transfer); rc != CURLE_OK) {
     curl_easy_cleanup(easy);
-    fail_later(std::move(transfer->done),
-               std::string("cannot set up the request: ") + curl_easy_strerror(rc));
+    fail_later(*transfer, std::string("cannot set up the request: ") + curl_easy_strerror(rc));
     return;
   }
-  Transfer& added = *transfers_.emplace(easy, std::move(transfer)).first->second;
+  transfers_.emplace(easy, std::move(transfer));
   in_flight_.fetch_add(1, std::memory_order_relaxed);
   // Starts nothing yet: curl asks for a timeout of 0 ms and connects when it expires.
   if (const CURLMcode rc = curl_multi_add_handle(multi_, easy); rc != CURLM_OK) {
-    auto failed = std::move(added.done);
     curl_easy_cleanup(easy);  // before the transfer it points into goes
-    transfers_.erase(easy);
+    auto node = transfers_.extract(easy);
     in_flight_.fetch_sub(1, std::memory_order_relaxed);
-    fail_later(std::move(failed),
+    fail_later(*node.mapped(),
                std::string("curl_multi_add_handle failed: ") + curl_multi_strerror(rc));
   }
 }
@@ -317,12 +417,10 @@ void HttpClient::Impl::cancel_all() {
   transfers_.clear();
   for (auto& [easy, transfer] : transfers) {
     // A connection in the middle of a transfer is closed; idle ones stay cached.
-    curl_multi_remove_handle(multi_, easy);
+    abandon(easy, *transfer);
     recycle_easy(easy);
     in_flight_.fetch_sub(1, std::memory_order_relaxed);
-    HttpResponse response;
-    response.error = "cancelled";
-    cancelled.push_back({std::move(transfer->done), std::move(response)});
+    cancelled.push_back(failure(*transfer, "cancelled"));
   }
   transfers.clear();
   deliver(cancelled);
@@ -336,7 +434,7 @@ void HttpClient::Impl::shutdown() {
   ++timer_generation_;
   timer_.cancel();
   for (auto& [easy, transfer] : transfers_) {
-    curl_multi_remove_handle(multi_, easy);
+    abandon(easy, *transfer);
     curl_easy_cleanup(easy);
   }
   transfers_.clear();
@@ -345,6 +443,14 @@ void HttpClient::Impl::shutdown() {
     curl_easy_cleanup(easy);
   }
   idle_easies_.clear();
+  // curl ends a cached SMTP session with a QUIT whose answer it waits for, blocking, up to two
+  // minutes: from a relay that no longer answers (or a firewall that forgot the connection),
+  // none comes. Nothing is sent once a connection is shut down, so nothing is waited for.
+  for (auto& [fd, watch] : watches_) {
+    if (watch->socket) {
+      ::shutdown(fd, SHUT_RDWR);
+    }
+  }
   // Closes the cached connections, each through on_close_socket.
   curl_multi_cleanup(multi_);
   multi_ = nullptr;
@@ -356,6 +462,17 @@ void HttpClient::Impl::shutdown() {
     }
   }
   watches_.clear();
+}
+
+// curl finishes an SMTP transfer taken out of the multi handle as if it had ended well: it
+// sends the end of the message and waits for the relay's answer, blocking, up to the
+// transfer's timeout (its "DONE" phase is not asynchronous; curl's TODO, "More non-blocking").
+// With a timeout already over, it gives up at once and closes the connection.
+void HttpClient::Impl::abandon(CURL* easy, const Transfer& transfer) {
+  if (transfer.mail_done) {
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, 1L);
+  }
+  curl_multi_remove_handle(multi_, easy);
 }
 
 CURL* HttpClient::Impl::acquire_easy() {
@@ -406,6 +523,25 @@ std::vector<HttpClient::Impl::Finished> HttpClient::Impl::collect_finished() {
       continue;
     }
     Transfer& transfer = *node.mapped();
+    if (transfer.mail_done) {
+      // The last reply is read whatever the outcome: a refused recipient's 451 or 550 is why.
+      MailResponse mail;
+      long reply = 0;
+      curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &reply);
+      mail.reply = static_cast<int>(reply);
+      mail.accepted = result == CURLE_OK;
+      if (!mail.accepted) {
+        mail.error = transfer.error[0] != '\0' ? std::string(transfer.error.data())
+                                               : std::string(curl_easy_strerror(result));
+        mail.timed_out = result == CURLE_OPERATION_TIMEDOUT;
+      }
+      curl_multi_remove_handle(multi_, easy);
+      recycle_easy(easy);
+      in_flight_.fetch_sub(1, std::memory_order_relaxed);
+      finished.emplace_back([done = std::move(transfer.mail_done),
+                             mail = std::move(mail)]() mutable { done(std::move(mail)); });
+      continue;
+    }
     HttpResponse& response = transfer.response;
     long status = 0;
     if (result == CURLE_OK) {
@@ -423,27 +559,32 @@ std::vector<HttpClient::Impl::Finished> HttpClient::Impl::collect_finished() {
     curl_multi_remove_handle(multi_, easy);
     recycle_easy(easy);
     in_flight_.fetch_sub(1, std::memory_order_relaxed);
-    finished.push_back({std::move(transfer.done), std::move(response)});
+    finished.emplace_back(
+        [done = std::move(transfer.done), response = std::move(response)]() mutable {
+          if (done) {
+            done(std::move(response));
+          }
+        });
   }
   return finished;
 }
 
 // Stops at once if a callback destroys the client.
 void HttpClient::Impl::deliver(std::vector<Finished>& finished) {
-  for (auto& [done, response] : finished) {
+  for (Finished& callback : finished) {
     if (closed_) {
       return;
     }
-    invoke(done, std::move(response));
+    invoke(callback);
   }
 }
 
-void HttpClient::Impl::invoke(std::function<void(HttpResponse)>& done, HttpResponse response) {
-  if (!done) {
+void HttpClient::Impl::invoke(Finished& finished) {
+  if (!finished) {
     return;
   }
   try {
-    done(std::move(response));
+    finished();
   } catch (const std::exception& e) {
     spdlog::error("event=http_client.callback_failed error={}", core::quoted(e.what()));
   } catch (...) {
@@ -451,18 +592,36 @@ void HttpClient::Impl::invoke(std::function<void(HttpResponse)>& done, HttpRespo
   }
 }
 
+HttpClient::Impl::Finished HttpClient::Impl::failure(Transfer& transfer, std::string error,
+                                                     bool timed_out) {
+  if (transfer.mail_done) {
+    MailResponse mail;
+    mail.error = std::move(error);
+    mail.timed_out = timed_out;
+    return [done = std::move(transfer.mail_done), mail = std::move(mail)]() mutable {
+      done(std::move(mail));
+    };
+  }
+  HttpResponse response;
+  response.error = std::move(error);
+  response.timed_out = timed_out;
+  return [done = std::move(transfer.done), response = std::move(response)]() mutable {
+    if (done) {
+      done(std::move(response));
+    }
+  };
+}
+
 // For a request that could not even be handed to curl: answered from the io_context, never
-// from inside post().
-void HttpClient::Impl::fail_later(std::function<void(HttpResponse)> done, std::string error) {
+// from inside post() or send_mail().
+void HttpClient::Impl::fail_later(Transfer& transfer, std::string error) {
   net::post(ioc_,
-            [weak = weak_from_this(), done = std::move(done), error = std::move(error)]() mutable {
+            [weak = weak_from_this(), callback = failure(transfer, std::move(error))]() mutable {
               const auto self = weak.lock();
               if (!self || self->closed_) {
                 return;
               }
-              HttpResponse response;
-              response.error = std::move(error);
-              invoke(done, std::move(response));
+              invoke(callback);
             });
 }
 
@@ -474,6 +633,30 @@ std::size_t HttpClient::Impl::on_body(char* data, std::size_t size, std::size_t 
     body.append(data, std::min(length, kMaxResponseBody - body.size()));
   }
   return length;
+}
+
+std::size_t HttpClient::Impl::on_read(char* buffer, std::size_t size, std::size_t count,
+                                      void* userp) {
+  auto& transfer = *static_cast<Transfer*>(userp);
+  const std::string& message = transfer.request_body;
+  const std::size_t n = std::min(size * count, message.size() - transfer.uploaded);
+  std::memcpy(buffer, message.data() + transfer.uploaded, n);
+  transfer.uploaded += n;
+  return n;
+}
+
+int HttpClient::Impl::on_seek(void* userp, curl_off_t offset, int origin) {
+  auto& transfer = *static_cast<Transfer*>(userp);
+  if (origin != SEEK_SET || offset < 0 ||
+      static_cast<std::size_t>(offset) > transfer.request_body.size()) {
+    return CURL_SEEKFUNC_CANTSEEK;
+  }
+  transfer.uploaded = static_cast<std::size_t>(offset);
+  return CURL_SEEKFUNC_OK;
+}
+
+std::size_t HttpClient::Impl::on_discard(char*, std::size_t size, std::size_t count, void*) {
+  return size * count;
 }
 
 std::size_t HttpClient::Impl::on_header(char* data, std::size_t size, std::size_t count,
@@ -508,8 +691,8 @@ int HttpClient::Impl::on_socket(CURL*, curl_socket_t fd, int what, void* userp, 
   return 0;
 }
 
-// HTTP(S) needs TCP over IPv4 or IPv6 only; anything else is refused (curl then fails the
-// connection attempt).
+// HTTP(S) and SMTP need TCP over IPv4 or IPv6 only; anything else is refused (curl then fails
+// the connection attempt).
 curl_socket_t HttpClient::Impl::open_socket(curlsocktype purpose, const curl_sockaddr& address) {
   if (closed_ || purpose != CURLSOCKTYPE_IPCXN || address.socktype != SOCK_STREAM ||
       (address.family != AF_INET && address.family != AF_INET6)) {
@@ -709,6 +892,10 @@ HttpClient::~HttpClient() {
 
 void HttpClient::post(HttpRequest request, std::function<void(HttpResponse)> done) {
   impl_->post(std::move(request), std::move(done));
+}
+
+void HttpClient::send_mail(MailRequest request, std::function<void(MailResponse)> done) {
+  impl_->send_mail(std::move(request), std::move(done));
 }
 
 void HttpClient::cancel_all() {

@@ -1,7 +1,9 @@
-// An asynchronous HTTP client for POST requests, living on one io_context: libcurl's multi
-// interface driven by Asio (the io_context waits on curl's sockets and its timer), so that many
-// requests run at once on the io thread without a thread per request. Connections are kept and
-// reused between requests (HTTP/1.1 keep-alive, HTTP/2 multiplexing over TLS).
+// An asynchronous HTTP client for POST requests, and SMTP client for e-mails, living on one
+// io_context: libcurl's multi interface driven by Asio (the io_context waits on curl's sockets
+// and its timer), so that many requests run at once on the io thread without a thread per
+// request. Connections are kept and reused between requests (HTTP/1.1 keep-alive, HTTP/2
+// multiplexing over TLS; an SMTP session sends one message after another, to the same relay
+// with the same credentials and TLS settings).
 //
 // Everything but in_flight() and the destructor is called on the io_context's thread; the
 // io_context is meant to be run by one thread.
@@ -9,6 +11,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -30,6 +33,43 @@ struct HttpRequest {
   std::chrono::milliseconds connect_timeout{5'000};
   // https: a PEM file of the certificate authorities trusted instead of the system's.
   std::string ca_file;
+};
+
+// How an SMTP session over smtp:// uses TLS (smtps:// is TLS from the start whatever this says).
+enum class MailTls : std::uint8_t {
+  required,       // STARTTLS or fail (CURLUSESSL_ALL)
+  opportunistic,  // STARTTLS when the server offers it, else in clear (CURLUSESSL_TRY)
+  off,            // never (CURLUSESSL_NONE)
+};
+
+// One e-mail handed to an SMTP relay.
+struct MailRequest {
+  // smtp://host[:port][/helo-domain] or smtps://… (the path, when given, is the EHLO name;
+  // otherwise this machine's host name).
+  std::string url;
+  std::string mail_from;                // the envelope sender (MAIL FROM), a bare address
+  std::vector<std::string> recipients;  // RCPT TO, bare addresses: all or nothing
+  std::string message;                  // the whole message, CRLF line endings (curl dot-stuffs)
+  // AUTH (PLAIN, LOGIN, … as the server offers) when `username` is not empty. The password is
+  // never in an error, a log line or a response.
+  std::string username;
+  std::string password;
+  MailTls tls = MailTls::required;
+  // A PEM file of certificate authorities trusted instead of the system's. Empty: the system's.
+  std::string ca_file;
+  // The whole session (connecting, TLS, AUTH, the message) and connecting alone; below 1 ms
+  // counts as 1 ms.
+  std::chrono::milliseconds timeout{10'000};
+  std::chrono::milliseconds connect_timeout{5'000};
+};
+
+struct MailResponse {
+  bool accepted = false;  // the relay took the message (its last reply was 2xx, curl had no error)
+  // The last SMTP reply code read (a 451 or 550 refusing a recipient, the 250 taking the
+  // message, a 220 or 250 before a failure of curl's own); 0 when no reply came at all.
+  int reply = 0;
+  std::string error;       // curl's error text when not accepted, or "cancelled"
+  bool timed_out = false;  // the session or its connection ran out of time
 };
 
 struct HttpResponse {
@@ -60,8 +100,18 @@ class HttpClient {
   // cancel_all() or destroy the client. Exceptions it throws are logged and swallowed.
   void post(HttpRequest request, std::function<void(HttpResponse)> done);
 
-  // Aborts every transfer; each `done` gets status 0 and error "cancelled", before cancel_all()
-  // returns.
+  // Sends an e-mail, on a connection kept from an earlier one to the same relay when there is
+  // one. `done` as for post().
+  //
+  // One wait is not asynchronous: once the message is written, curl waits for the relay's
+  // answer to its final dot blocking this thread (libcurl's SMTP "DONE" phase, on its TODO list
+  // as "More non-blocking"), for as long as the relay takes, at most `timeout`. A relay on the
+  // local network answers in a millisecond or two; a slow one holds every other transfer back
+  // meanwhile. Cancelling, and destroying the client, never wait for a relay.
+  void send_mail(MailRequest request, std::function<void(MailResponse)> done);
+
+  // Aborts every transfer; each `done` gets status 0 (reply 0) and error "cancelled", before
+  // cancel_all() returns.
   void cancel_all();
 
   // Transfers started and not finished (nor cancelled) yet. May be read from any thread.

@@ -116,6 +116,10 @@ class RawServer {
   std::string url() const {
     return "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()) + "/hook";
   }
+  // The same server as an SMTP relay that never greets.
+  std::string smtp_url() const {
+    return "smtp://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port());
+  }
   std::size_t accepted() const { return accepted_.load(); }
   std::size_t closed_by_client() const { return closed_.load(); }
 
@@ -561,6 +565,84 @@ TEST_F(HttpClientTest, AHostNameIsResolvedWithoutBlockingTheIoThread) {
   }
   ASSERT_TRUE(run_until([&] { return responses.size() == 3; }));
   EXPECT_THAT(responses, Each(Field(&HttpResponse::status, 202)));
+}
+
+// E-mails go through the same multi handle (the relay's replies are tested with a real relay
+// in smtp_channel_test.cpp).
+MailRequest mail_to(std::string url) {
+  MailRequest request;
+  request.url = std::move(url);
+  request.mail_from = "notifications@college.example.fr";
+  request.recipients = {"parent@example.fr"};
+  request.message = "Subject: test\r\n\r\nbody\r\n";
+  request.tls = MailTls::off;
+  return request;
+}
+
+TEST_F(HttpClientTest, AnEmailToARelayThatNeverGreetsTimesOutWithNoReply) {
+  RawServer hole;
+  HttpClient client(ioc_, {});
+  MailRequest request = mail_to(hole.smtp_url());
+  request.timeout = 300ms;
+  std::vector<MailResponse> responses;
+  client.send_mail(std::move(request), [&](MailResponse r) { responses.push_back(std::move(r)); });
+  EXPECT_THAT(responses, IsEmpty());
+  EXPECT_EQ(client.in_flight(), 1u);
+  ASSERT_TRUE(run_until([&] { return !responses.empty(); }));
+  EXPECT_FALSE(responses[0].accepted);
+  EXPECT_EQ(responses[0].reply, 0);
+  EXPECT_TRUE(responses[0].timed_out);
+  EXPECT_THAT(responses[0].error, Not(IsEmpty()));
+  EXPECT_EQ(client.in_flight(), 0u);
+}
+
+TEST_F(HttpClientTest, CancelAllCancelsEmailsAndPostsAlike) {
+  RawServer hole;
+  HttpClient client(ioc_, {});
+  std::vector<MailResponse> mails;
+  std::vector<HttpResponse> posts;
+  client.send_mail(mail_to(hole.smtp_url()), [&](MailResponse r) { mails.push_back(r); });
+  client.post(post_to(hole.url()), into(posts));
+  ASSERT_TRUE(run_until([&] { return hole.accepted() == 2; }));
+  // curl would end the e-mail and wait for the relay's answer: cancelling does not let it.
+  const auto start = Clock::now();
+  client.cancel_all();
+  EXPECT_LT(Clock::now() - start, 500ms);
+  ASSERT_EQ(mails.size(), 1u);
+  ASSERT_EQ(posts.size(), 1u);
+  EXPECT_EQ(mails[0].error, "cancelled");
+  EXPECT_FALSE(mails[0].accepted);
+  EXPECT_EQ(posts[0].error, "cancelled");
+  EXPECT_EQ(client.in_flight(), 0u);
+}
+
+TEST_F(HttpClientTest, EachKindOfRequestRefusesTheOthersScheme) {
+  RawServer hole;
+  HttpClient client(ioc_, {});
+  std::vector<MailResponse> mails;
+  std::vector<HttpResponse> posts;
+  client.send_mail(mail_to(hole.url()), [&](MailResponse r) { mails.push_back(r); });
+  client.post(post_to(hole.smtp_url()), into(posts));
+  ASSERT_TRUE(run_until([&] { return mails.size() == 1 && posts.size() == 1; }));
+  EXPECT_FALSE(mails[0].accepted);
+  EXPECT_THAT(mails[0].error, Not(IsEmpty()));
+  EXPECT_EQ(posts[0].status, 0);
+  EXPECT_THAT(posts[0].error, Not(IsEmpty()));
+  EXPECT_EQ(hole.accepted(), 0u);
+}
+
+TEST_F(HttpClientTest, DestroyingTheClientWaitsForNoRelay) {
+  RawServer hole;
+  auto client = std::make_unique<HttpClient>(ioc_, HttpClient::Options{});
+  std::vector<MailResponse> mails;
+  for (int i = 0; i < 3; ++i)
+    client->send_mail(mail_to(hole.smtp_url()), [&](MailResponse r) { mails.push_back(r); });
+  ASSERT_TRUE(run_until([&] { return hole.accepted() == 3; }));
+  const auto start = Clock::now();
+  client.reset();
+  EXPECT_LT(Clock::now() - start, 500ms);
+  EXPECT_THAT(mails, IsEmpty());
+  EXPECT_TRUE(run_until([&] { return hole.closed_by_client() == 3; }));
 }
 
 }  // namespace
