@@ -3,7 +3,7 @@
 
 Usage (run it with /usr/bin/python3, the interpreter Debian's package is installed for):
 
-  smtp_receiver.py --dir DIR [--port N] [--cert PEM --key PEM]
+  smtp_receiver.py --dir DIR [--port N] [--cert PEM --key PEM [--implicit-tls]]
                    [--username U --password P]
                    [--temp-fail PREFIX]... [--perm-fail PREFIX]...
 
@@ -11,6 +11,7 @@ Usage (run it with /usr/bin/python3, the interpreter Debian's package is install
   --port       the port to listen on; 0 (the default): one the system picks
   --cert/--key a server certificate and its key: STARTTLS is offered (and required before
                MAIL when --username is given). Without them, no STARTTLS.
+  --implicit-tls  TLS from the first byte instead (what smtps:// expects), no STARTTLS
   --username/--password
                AUTH (PLAIN or LOGIN) with these is required before MAIL; only after STARTTLS
                when TLS is offered (auth_require_tls)
@@ -88,7 +89,7 @@ class Receiver:
         info = {
             "mail_from": envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,
-            "tls": session.ssl is not None,
+            "tls": session.ssl is not None or getattr(server, "implicit_tls", False),
             "login": login,
             "connection": getattr(server, "connection_number", 0),
         }
@@ -102,6 +103,7 @@ def main():
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--cert")
     parser.add_argument("--key")
+    parser.add_argument("--implicit-tls", action="store_true")
     parser.add_argument("--username")
     parser.add_argument("--password", default="")
     parser.add_argument("--temp-fail", action="append")
@@ -119,22 +121,30 @@ def main():
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
 
+    starttls = tls if not args.implicit_tls else None
+
     def session():
         number = receiver.connected()
         smtp = SMTP(
             receiver,
             hostname="localhost",
-            tls_context=tls,
-            require_starttls=tls is not None and auth,
+            tls_context=starttls,
+            require_starttls=starttls is not None and auth,
             auth_required=auth,
-            auth_require_tls=tls is not None,
+            # Over implicit TLS aiosmtpd does not know the session is encrypted.
+            auth_require_tls=starttls is not None,
             authenticator=receiver.authenticate if auth else None,
             loop=loop,
         )
         smtp.connection_number = number
+        smtp.implicit_tls = args.implicit_tls
         return smtp
 
-    server = loop.run_until_complete(loop.create_server(session, "127.0.0.1", args.port))
+    server = loop.run_until_complete(
+        loop.create_server(
+            session, "127.0.0.1", args.port, ssl=tls if args.implicit_tls else None
+        )
+    )
     print("port %d" % server.sockets[0].getsockname()[1], flush=True)
     try:
         loop.run_forever()

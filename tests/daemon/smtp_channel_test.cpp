@@ -206,6 +206,22 @@ TEST_F(SmtpChannelTest, AFrenchNotificationArrivesOverStartTlsWithAuth) {
   EXPECT_THAT(html, HasSubstr("<a href=\"https://ent.example.fr/notes/8812\">"));
 }
 
+TEST_F(SmtpChannelTest, AnSmtpsUrlIsTlsFromTheFirstByte) {
+  SmtpReceiverOptions implicit;
+  implicit.implicit_tls = true;
+  auto relay = start(implicit);
+  config::Sink s = sink(*relay);
+  EXPECT_THAT(s.url, StartsWith("smtps://"));
+  s.starttls = config::Sink::StartTls::off;  // has no say over smtps://
+  SmtpChannel channel(s, context());
+  const ChannelResult r = send(channel, {delivery({"parent@example.fr"})});
+  EXPECT_EQ(r.verdict, Verdict::delivered) << r.error << "\n" << relay->log();
+  const auto files = relay->messages();
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_TRUE(SmtpReceiver::envelope(files[0]).at("tls").as_bool());
+  EXPECT_EQ(json_text(SmtpReceiver::envelope(files[0]), "login"), kUsername);
+}
+
 TEST_F(SmtpChannelTest, EveryAddressGetsItsOwnMessageWithTheSameMessageId) {
   auto relay = start();
   SmtpChannel channel(sink(*relay), context());
@@ -284,6 +300,28 @@ TEST_F(SmtpChannelTest, RequiredStartTlsAgainstARelayWithoutItIsRetriedWithAClea
   EXPECT_THAT(r.error, HasSubstr("STARTTLS"));
   EXPECT_EQ(relay->connections(), 1);
   EXPECT_TRUE(relay->messages().empty());
+}
+
+TEST_F(SmtpChannelTest, OpportunisticStartTlsUsesTlsWhenOfferedAndGoesInClearOtherwise) {
+  auto with_tls = start();
+  config::Sink s = sink(*with_tls);
+  s.starttls = config::Sink::StartTls::opportunistic;
+  SmtpChannel encrypted(s, context());
+  EXPECT_EQ(send(encrypted, {delivery({"parent@example.fr"})}).verdict, Verdict::delivered);
+  ASSERT_EQ(with_tls->messages().size(), 1u);
+  EXPECT_TRUE(SmtpReceiver::envelope(with_tls->messages()[0]).at("tls").as_bool());
+
+  SmtpReceiverOptions without_tls;
+  without_tls.tls = false;
+  auto in_clear = start(without_tls);
+  s = sink(*in_clear);
+  s.starttls = config::Sink::StartTls::opportunistic;
+  s.username.clear();  // the relay offers no AUTH either
+  SmtpChannel clear(s, context());
+  const ChannelResult r = send(clear, {delivery({"parent@example.fr"})});
+  EXPECT_EQ(r.verdict, Verdict::delivered) << r.error;
+  ASSERT_EQ(in_clear->messages().size(), 1u);
+  EXPECT_FALSE(SmtpReceiver::envelope(in_clear->messages()[0]).at("tls").as_bool());
 }
 
 TEST_F(SmtpChannelTest, AWrongPasswordIsRefusedWithoutShowingIt) {

@@ -37,8 +37,9 @@ inline std::string smtp_receiver_missing() {
 }
 
 struct SmtpReceiverOptions {
-  bool tls = true;       // offer STARTTLS (required before AUTH)
-  std::string username;  // AUTH required with these when not empty
+  bool tls = true;            // offer STARTTLS (required before AUTH)
+  bool implicit_tls = false;  // with `tls`: TLS from the first byte instead (smtps://)
+  std::string username;       // AUTH required with these when not empty
   std::string password;
   std::vector<std::string> temp_fail;  // RCPT TO addresses starting so: 451
   std::vector<std::string> perm_fail;  // …: 550
@@ -57,6 +58,9 @@ class SmtpReceiver {
       const TestCa ca = make_test_ca(dir_);  // throws when openssl fails
       ca_file_ = ca.ca_file;
       c.args.insert(c.args.end(), {"--cert", ca.server_cert, "--key", ca.server_key});
+      if (options.implicit_tls)
+        c.args.push_back("--implicit-tls");
+      implicit_tls_ = options.implicit_tls;
     }
     if (!options.username.empty())
       c.args.insert(c.args.end(), {"--username", options.username, "--password", options.password});
@@ -85,8 +89,10 @@ class SmtpReceiver {
   SmtpReceiver& operator=(const SmtpReceiver&) = delete;
 
   int port() const { return port_; }
-  // "smtp://127.0.0.1:<port>".
-  std::string url() const { return "smtp://127.0.0.1:" + std::to_string(port_); }
+  // "smtp://127.0.0.1:<port>", or "smtps://…" with implicit TLS.
+  std::string url() const {
+    return (implicit_tls_ ? "smtps://127.0.0.1:" : "smtp://127.0.0.1:") + std::to_string(port_);
+  }
   // The CA that signed its certificate (empty without TLS).
   const std::string& ca_file() const { return ca_file_; }
   std::string messages_dir() const { return dir_.file("messages"); }
@@ -123,6 +129,7 @@ class SmtpReceiver {
   std::string ca_file_;
   std::unique_ptr<Process> process_;
   int port_ = 0;
+  bool implicit_tls_ = false;
 };
 
 }  // namespace treve::test
