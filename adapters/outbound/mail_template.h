@@ -24,9 +24,9 @@
 //
 // A section tag alone on its line takes the whole line with it. `{{` always opens a tag; a name
 // the template does not have, a section left open or closed twice, or text that is not UTF-8
-// is an error naming the file and line (check-config shows it). A subject is one line: line
-// breaks in it become spaces, and runs of spaces one. Values are the connector's text: never
-// markup, always escaped in HTML, and links are http(s) URLs only.
+// is an error naming the file and line (nothing is sent with such a template). A subject is one
+// line: line breaks in it become spaces, and runs of spaces one. Values are the connector's text:
+// never markup, always escaped in HTML, and links are http(s) URLs only.
 //
 // Variables of the notification templates:
 //

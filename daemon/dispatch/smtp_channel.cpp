@@ -24,7 +24,6 @@ namespace treve::dispatch {
 
 // What a send needs of the sink, read once per configuration.
 struct SmtpChannel::Settings {
-  std::string sink;  // its name, for the log
   std::string url;
   adapters::Mailbox from;
   adapters::Mailbox reply_to;  // none when its address is empty
@@ -43,7 +42,6 @@ using adapters::Verdict;
 
 // A template file larger than this is a mistake (the built-in ones are about 1 KB).
 constexpr std::uintmax_t kMaxTemplateBytes = 256 * 1024;
-constexpr std::chrono::milliseconds kMaxConnectTimeout{5'000};
 
 bool istarts_with(std::string_view text, std::string_view prefix) {
   return text.size() >= prefix.size() &&
@@ -156,7 +154,6 @@ struct Pending {
 
 std::shared_ptr<const SmtpChannel::Settings> SmtpChannel::read(const config::Sink& sink) {
   auto s = std::make_shared<SmtpChannel::Settings>();
-  s->sink = sink.name;
   s->url = sink.url;
   s->username = sink.username;
   s->password = sink.password;
@@ -228,10 +225,15 @@ void SmtpChannel::send(std::span<const adapters::OutboundDelivery> batch, bool d
   if (batch.size() > 1 && !digest)
     return fail("an e-mail carries one delivery, or one recipient's digest");
 
-  // The addresses: those of the latest event of the batch that gives any.
+  // The addresses: those of the latest event of the batch that gives any, each once.
   std::vector<std::string> addresses;
-  for (auto d = batch.rbegin(); d != batch.rend() && addresses.empty(); ++d)
-    addresses = adapters::recipient_channels(d->event_body, d->recipient, d->role).email;
+  for (auto d = batch.rbegin(); d != batch.rend() && addresses.empty(); ++d) {
+    for (std::string& a :
+         adapters::recipient_channels(d->event_body, d->recipient, d->role).email) {
+      if (std::find(addresses.begin(), addresses.end(), a) == addresses.end())
+        addresses.push_back(std::move(a));
+    }
+  }
   if (addresses.empty()) {
     ChannelResult r;
     r.verdict = Verdict::no_address;
@@ -284,8 +286,10 @@ void SmtpChannel::send(std::span<const adapters::OutboundDelivery> batch, bool d
     request.password = settings->password;
     request.tls = settings->tls;
     request.ca_file = settings->ca_file;
+    // curl's connection phase for SMTP holds the greeting, EHLO, STARTTLS and AUTH: as long as
+    // the whole session may take.
     request.timeout = settings->timeout;
-    request.connect_timeout = std::min(settings->timeout, kMaxConnectTimeout);
+    request.connect_timeout = settings->timeout;
     requests.emplace_back(i, std::move(request));
   }
   if (requests.empty()) {

@@ -12,13 +12,17 @@
 // The sink's keys: `url` (smtp:// or smtps://, implicit TLS), `starttls` (required: STARTTLS or
 // no message; opportunistic; off), `username` and `password` (AUTH when a username is set),
 // `from`, `reply_to`, `templates`, `ca_file` (PEM CAs trusted instead of the system's),
-// `timeout` (one SMTP session; connecting at most 5 s of it).
+// `timeout` (one SMTP session, from connecting to the relay's answer to the message).
 //
-// What an answer means, per address: the message taken (250) delivered; a 4xx reply retried; a
-// 5xx reply refused (permanent); no reply, a failed connection, TLS or a timeout retried. For
-// the delivery: delivered if any address took it, else retried if any address may be retried,
-// else refused; a recipient without an e-mail address is no_address. Errors never hold an
-// address or the password.
+// The addresses are the recipient's `channels.email` in the event (the latest event of a
+// digest that gives any), each once. What an answer means, per address: the message taken
+// (250) delivered; a 4xx reply retried; a 5xx reply refused (permanent); no reply, a failed
+// connection, TLS or a timeout retried. For the delivery: delivered if any address took it,
+// else retried if any address may be retried, else refused; a recipient without an e-mail
+// address is no_address. Errors never hold an address or the password.
+//
+// curl waits for the relay's answer to the end of each message blocking the dispatcher's
+// thread (HttpClient::send_mail): a relay close by answers in a millisecond or two.
 //
 // A sink whose keys cannot be used (a `from` that is no address, templates with a mistake, a
 // URL of another scheme) gets a channel whose sends are retried with the reason as the error
