@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -85,18 +86,21 @@ struct Attempt {
   Verdict verdict = Verdict::retry;
   int reply = 0;
   std::string error;
+  bool cancelled = false;  // abandoned by HttpClient::cancel_all (the dispatcher stopping)
 };
 
 Attempt attempt_of(const MailResponse& response) {
   if (response.accepted)
-    return {Verdict::delivered, response.reply, {}};
+    return {Verdict::delivered, response.reply, {}, false};
+  if (response.reply == 0 && response.error == "cancelled")
+    return {Verdict::retry, 0, response.error, true};
   const int kind = response.reply / 100;
   std::string error = response.error;
   if (kind == 4 || kind == 5)
     error = "SMTP " + std::to_string(response.reply) + ": " + error;
   // 4xx: the relay or the mailbox says later; 5xx: never. Anything else (no reply, a connection
   // or TLS failure after a 220 or 250) is the way there, not the message: later.
-  return {kind == 5 ? Verdict::permanent : Verdict::retry, response.reply, std::move(error)};
+  return {kind == 5 ? Verdict::permanent : Verdict::retry, response.reply, std::move(error), false};
 }
 
 // `text` without any of `secrets` (an address, or the password, that a relay might echo).
@@ -137,6 +141,9 @@ struct Pending {
     r.status = deciding->reply;
     if (r.verdict == Verdict::delivered)
       return r;
+    // Not delivered anywhere, and cut short by the dispatcher's stop: not an attempt.
+    r.cancelled =
+        std::any_of(attempts.begin(), attempts.end(), [](const Attempt& a) { return a.cancelled; });
     // Every address's reason, by its position: never the address itself.
     for (std::size_t i = 0; i < attempts.size(); ++i) {
       if (!r.error.empty())
@@ -212,14 +219,24 @@ void SmtpChannel::send(std::span<const adapters::OutboundDelivery> batch, bool d
                           done(std::move(result));
                       });
   };
+  if (batch.empty()) {
+    ChannelResult r;
+    r.error = "no delivery to send";
+    return answer_later(std::move(done), std::move(r));
+  }
+  // The Message-ID's left part: the delivery's id, or the digest's.
+  std::optional<adapters::DigestText> digest_text;
+  if (digest)
+    digest_text = adapters::digest_text(batch);
+  const std::string id = digest ? digest_text->id : std::string(batch.front().delivery_id);
+  const std::string message_id = adapters::mail_message_id(id, settings->from.address);
   const auto fail = [&](std::string error) {
     ChannelResult r;
     r.verdict = Verdict::retry;
     r.error = std::move(error);
+    r.id = message_id;
     answer_later(std::move(done), std::move(r));
   };
-  if (batch.empty())
-    return fail("no delivery to send");
   if (!settings->unusable.empty())
     return fail(settings->unusable);
   if (batch.size() > 1 && !digest)
@@ -238,6 +255,7 @@ void SmtpChannel::send(std::span<const adapters::OutboundDelivery> batch, bool d
     ChannelResult r;
     r.verdict = Verdict::no_address;
     r.error = "the recipient has no e-mail address";
+    r.id = message_id;
     return answer_later(std::move(done), std::move(r));
   }
 
@@ -247,19 +265,13 @@ void SmtpChannel::send(std::span<const adapters::OutboundDelivery> batch, bool d
   headers.unix_seconds =
       std::chrono::duration_cast<std::chrono::seconds>(context_.clock.now().time_since_epoch())
           .count();
-  adapters::MailContent content;
-  if (digest) {
-    const adapters::DigestText text = adapters::digest_text(batch);
-    headers.id = text.id;
-    content = settings->templates.digest(batch, text);
-  } else {
-    headers.id = std::string(batch.front().delivery_id);
-    content = settings->templates.notification(batch.front());
-  }
+  headers.id = id;
+  const adapters::MailContent content = digest ? settings->templates.digest(batch, *digest_text)
+                                               : settings->templates.notification(batch.front());
 
   auto pending = std::make_shared<Pending>();
   pending->done = std::move(done);
-  pending->message_id = adapters::mail_message_id(headers.id, settings->from.address);
+  pending->message_id = message_id;
   pending->addresses = addresses;
   pending->attempts.resize(addresses.size());
   pending->remaining = addresses.size();
@@ -273,7 +285,7 @@ void SmtpChannel::send(std::span<const adapters::OutboundDelivery> batch, bool d
     headers.to = addresses[i];
     auto message = adapters::build_mail(headers, content);
     if (!message) {
-      pending->attempts[i] = {Verdict::permanent, 0, message.error()};
+      pending->attempts[i] = {Verdict::permanent, 0, message.error(), false};
       --pending->remaining;
       continue;
     }

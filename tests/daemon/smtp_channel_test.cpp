@@ -18,6 +18,8 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
 
 #include "daemon/core/clock.h"
 #include "daemon/dispatch/http_client.h"
@@ -124,10 +126,10 @@ class SmtpChannelTest : public ::testing::Test {
 
   ChannelContext context() { return {ioc_, http_, clock_}; }
 
-  // Runs the io_context until `done` holds (or 30 s have passed).
+  // Runs the io_context until `done` holds (or `limit` has passed).
   template <class Done>
-  void run_until(Done done) {
-    const auto deadline = std::chrono::steady_clock::now() + 30s;
+  void run_until(Done done, std::chrono::milliseconds limit = 30s) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
     while (!done() && std::chrono::steady_clock::now() < deadline) {
       if (ioc_.stopped())
         ioc_.restart();
@@ -429,6 +431,32 @@ TEST_F(SmtpChannelTest, UnusableSettingsAreRetriedWithTheReason) {
   EXPECT_THAT(r.error, HasSubstr("url: must start with smtp:// or smtps://"));
   EXPECT_THAT(r.error, HasSubstr("from: "));
   EXPECT_EQ(relay->connections(), 0);
+}
+
+TEST_F(SmtpChannelTest, ASendCutShortByCancelAllIsCancelledNotAnAttempt) {
+  // A relay that never greets: the kernel accepts the connection, nobody answers.
+  boost::asio::ip::tcp::acceptor silent(ioc_, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  config::Sink s;
+  s.name = "mail";
+  s.type = "smtp";
+  s.url = "smtp://127.0.0.1:" + std::to_string(silent.local_endpoint().port());
+  s.starttls = config::Sink::StartTls::off;
+  s.from = "notifications@college.example.fr";
+  SmtpChannel channel(s, context());
+  const Delivery d = delivery({"parent@example.fr", "other@example.fr"});
+  const adapters::OutboundDelivery view = d.view();
+  std::optional<ChannelResult> result;
+  channel.send(std::span(&view, 1), false, [&](ChannelResult r) { result = std::move(r); });
+  run_until([&] { return false; }, 200ms);
+  ASSERT_FALSE(result);
+  EXPECT_EQ(http_.in_flight(), 2u);
+  const auto start = std::chrono::steady_clock::now();
+  http_.cancel_all();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 500ms);
+  ASSERT_TRUE(result);
+  EXPECT_TRUE(result->cancelled);
+  EXPECT_EQ(result->verdict, Verdict::retry);
+  EXPECT_EQ(result->id, "<dlv_4fd441f32eb35c96d3518c7dcffeee92@college.example.fr>");
 }
 
 TEST_F(SmtpChannelTest, NoCallbackRunsOnceTheChannelIsGone) {
