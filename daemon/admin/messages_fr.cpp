@@ -213,6 +213,8 @@ std::string_view pattern(Code code) {
       return "starttls = « off » : les courriels et le mot de passe du relais circulent en clair";
     case Code::bad_digest:
       return "attendu « morning » ou « off », reçu « {0} »";
+    case Code::bad_templates:
+      return "modèles de courriel : {0}";
     case Code::window_name_too_long:
       return "le nom ne peut dépasser {0} caractères ({1} reçus)";
     case Code::comment_too_long:

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <set>
@@ -21,6 +22,8 @@
 
 #include "adapters/outbound/addresses.h"
 #include "adapters/outbound/fcm.h"
+#include "adapters/outbound/mail_message.h"
+#include "adapters/outbound/mail_template.h"
 #include "adapters/outbound/vapid.h"
 #include "adapters/outbound/webhook_signature.h"
 #include "daemon/config/ics_calendar.h"
@@ -1280,30 +1283,25 @@ class Loader {
                                            : check_.string(t.get(name), key + "." + name);
         if (!v)
           continue;
-        if (!adapters::plausible_email(mailbox_address(*v)))
+        auto mailbox = adapters::parse_mailbox(*v);
+        if (!mailbox || !adapters::plausible_email(mailbox->address))
           check_.error(t.get(name), key + "." + name, Code::bad_email_address, {*v});
         (std::string_view(name) == "from" ? s.from : s.reply_to) = *v;
       }
       if (auto v = check_.string(t.get("templates"), key + ".templates")) {
         std::filesystem::path p = relative_to_config(*v);
-        std::error_code ec;
-        if (!std::filesystem::is_directory(p, ec)) {
-          check_.error(t.get("templates"), key + ".templates", Code::file_unreadable, {p.string()});
+        if (auto loaded = read_mail_templates(p.string()); !loaded) {
+          check_.error(t.get("templates"), key + ".templates", Code::bad_templates,
+                       {loaded.error()});
         } else {
           s.templates = p.string();
+          for (const auto& [name, text] : *loaded)
+            referenced(p / name);
         }
       }
     }
     if (s.type != "webhook")
       s.batch_max = 1;  // push and e-mail: one message per delivery (or per digest)
-  }
-
-  // "Name <local@domain>" -> "local@domain"; a bare address as it is.
-  static std::string_view mailbox_address(std::string_view v) {
-    const auto open = v.rfind('<');
-    if (open == std::string_view::npos || !v.ends_with('>'))
-      return v;
-    return v.substr(open + 1, v.size() - open - 2);
   }
 
   // A Firebase project id: lower-case letters, digits and hyphens (6–30 in the console; the
@@ -1543,6 +1541,34 @@ bool Admin::in_scope(std::string_view uai) const {
 
 std::string_view to_string(Admin::Role role) {
   return role == Admin::Role::admin ? "admin" : "auditor";
+}
+
+std::expected<std::vector<std::pair<std::string, std::string>>, std::string> read_mail_templates(
+    const std::string& dir) {
+  std::vector<std::pair<std::string, std::string>> replacements;
+  if (dir.empty())
+    return replacements;
+  namespace fs = std::filesystem;
+  constexpr std::uintmax_t kMaxTemplateBytes = 256 * 1024;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec))
+    return std::unexpected(dir + " is not a directory");
+  for (std::string_view name : adapters::kMailTemplateNames) {
+    const fs::path path = fs::path(dir) / name;
+    if (!fs::exists(path, ec))
+      continue;
+    const std::uintmax_t size = fs::file_size(path, ec);
+    if (ec || size > kMaxTemplateBytes)
+      return std::unexpected(path.string() + " is not a readable file of at most 256 KiB");
+    std::ifstream in(path, std::ios::binary);
+    std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    if (!in.is_open() || in.bad())
+      return std::unexpected("cannot read " + path.string());
+    replacements.emplace_back(std::string(name), std::move(text));
+  }
+  if (auto templates = adapters::MailTemplates::with(replacements); !templates)
+    return std::unexpected(dir + "/" + templates.error());
+  return replacements;
 }
 
 LoadResult load_config(const std::string& path, policy::Horizon horizon) {

@@ -187,6 +187,13 @@ using LoadResult = std::expected<std::shared_ptr<const Config>, std::vector<Conf
 // relative to the file's directory.
 LoadResult load_config(const std::string& path, policy::Horizon horizon = {});
 
+// An smtp sink's `templates` directory: the (name, text) of each file of
+// adapters::kMailTemplateNames found there (each at most 256 KiB), checked by compiling them
+// over the built-in French ones. Empty `dir`: none. The error names the file (and the line of
+// a template's mistake).
+std::expected<std::vector<std::pair<std::string, std::string>>, std::string> read_mail_templates(
+    const std::string& dir);
+
 // The same from text already in memory; `path` names it in errors.
 LoadResult parse_config(std::string_view text, const std::string& path,
                         policy::Horizon horizon = {});

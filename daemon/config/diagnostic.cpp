@@ -177,6 +177,7 @@ constexpr std::array kEntries = {
           "starttls = \"off\": e-mails and the relay password go over the network in clear"},
     Entry{{Code::bad_digest, "config.bad_digest", 1, false, false},
           "expected \"morning\" or \"off\", got \"{0}\""},
+    Entry{{Code::bad_templates, "config.bad_templates", 1, false, false}, "e-mail templates: {0}"},
     Entry{{Code::window_name_too_long, "policy.window_name_too_long", 2, false, false},
           "a window's name must be at most {0} characters, got {1}"},
     Entry{{Code::comment_too_long, "policy.comment_too_long", 2, false, false},

@@ -104,6 +104,7 @@ enum class Code : std::uint16_t {
   file_unreadable,                 // {path}
   starttls_off,                    // (warning)
   bad_digest,                      // {text}
+  bad_templates,                   // {the English reason, naming the file}
   // The admin API's limits on a policy document.
   window_name_too_long,     // {limit, got}
   comment_too_long,         // {limit, got}

@@ -4,6 +4,7 @@
 
 #include "daemon/dispatch/channel.h"
 #include "daemon/dispatch/fcm_channel.h"
+#include "daemon/dispatch/smtp_channel.h"
 #include "daemon/dispatch/web_push_channel.h"
 #include "daemon/dispatch/webhook_channel.h"
 
@@ -40,6 +41,8 @@ std::unique_ptr<Channel> make_channel(const config::Sink& sink, ChannelContext c
     return std::make_unique<FcmChannel>(sink, context);
   if (sink.type == "webpush")
     return std::make_unique<WebPushChannel>(sink, context);
+  if (sink.type == "smtp")
+    return std::make_unique<SmtpChannel>(sink, context);
   return std::make_unique<UnavailableChannel>(sink.type, context);
 }
 

@@ -42,7 +42,6 @@ namespace {
 using adapters::Verdict;
 
 // A template file larger than this is a mistake (the built-in ones are about 1 KB).
-constexpr std::uintmax_t kMaxTemplateBytes = 256 * 1024;
 
 bool istarts_with(std::string_view text, std::string_view prefix) {
   return text.size() >= prefix.size() &&
@@ -50,35 +49,6 @@ bool istarts_with(std::string_view text, std::string_view prefix) {
            const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? char(c + 32) : c; };
            return lower(a) == lower(b);
          });
-}
-
-// The administrator's replacements found in `dir`, compiled with the built-in others.
-std::expected<adapters::MailTemplates, std::string> load_templates(const std::string& dir) {
-  if (dir.empty())
-    return adapters::MailTemplates();
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec))
-    return std::unexpected("templates: " + dir + " is not a directory");
-  std::vector<std::pair<std::string, std::string>> replacements;
-  for (std::string_view name : adapters::kMailTemplateNames) {
-    const fs::path path = fs::path(dir) / name;
-    if (!fs::exists(path, ec))
-      continue;
-    const std::uintmax_t size = fs::file_size(path, ec);
-    if (ec || size > kMaxTemplateBytes)
-      return std::unexpected("templates: " + path.string() +
-                             " is not a readable file of at most 256 KiB");
-    std::ifstream in(path, std::ios::binary);
-    std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-    if (!in.is_open() || in.bad())
-      return std::unexpected("templates: cannot read " + path.string());
-    replacements.emplace_back(std::string(name), std::move(text));
-  }
-  auto templates = adapters::MailTemplates::with(replacements);
-  if (!templates)
-    return std::unexpected("templates: " + dir + "/" + templates.error());
-  return templates;
 }
 
 // One address's outcome.
@@ -182,10 +152,14 @@ std::shared_ptr<const SmtpChannel::Settings> SmtpChannel::read(const config::Sin
     else
       problems.push_back("reply_to: " + reply_to.error());
   }
-  if (auto templates = load_templates(sink.templates))
+  auto texts = config::read_mail_templates(sink.templates);
+  auto templates =
+      texts ? adapters::MailTemplates::with(*texts)
+            : std::expected<adapters::MailTemplates, std::string>(std::unexpect, texts.error());
+  if (templates)
     s->templates = std::move(*templates);
   else
-    problems.push_back(std::move(templates.error()));
+    problems.push_back("templates: " + templates.error());
   for (const std::string& problem : problems) {
     if (!s->unusable.empty())
       s->unusable += "; ";

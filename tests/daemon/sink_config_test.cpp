@@ -14,6 +14,7 @@
 namespace treve::config {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -217,6 +218,24 @@ password_file = ")" + password +
   EXPECT_EQ((*loaded)->sinks[0].password, "s3cret");
   EXPECT_EQ((*loaded)->sinks[0].starttls, Sink::StartTls::off);
   EXPECT_THAT((*loaded)->warnings, Contains(HasSubstr("go over the network in clear")));
+  // An administrator's template with a mistake is refused at check-config, not at 07:00.
+  test::TempDir templates("treve-smtp-templates");
+  templates.write("notification.txt", "Bonjour,\n{{#items}}{{title}}\n");
+  errors = errors_of(base +
+                         "url = \"smtp://relay\"\nfrom = \"Collège <a@b.fr>\"\n"
+                         "templates = \"" +
+                         templates.str() + "\"\n",
+                     "treve.toml");
+  EXPECT_THAT(errors, Contains(AllOf(HasSubstr("sinks[0].templates: e-mail templates: "),
+                                     HasSubstr("notification.txt"))));
+  templates.write("notification.txt", "Bonjour,\n{{title}}\n");
+  loaded = parse_config(base +
+                            "url = \"smtp://relay\"\nfrom = \"Collège <a@b.fr>\"\n"
+                            "templates = \"" +
+                            templates.str() + "\"\n",
+                        "treve.toml");
+  ASSERT_TRUE(loaded) << loaded.error()[0].to_string();
+  EXPECT_EQ((*loaded)->sinks[0].templates, templates.str());
 }
 
 TEST(SinkTypes, DigestValuesAreChecked) {
