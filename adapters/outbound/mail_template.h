@@ -4,51 +4,8 @@
 // templates come in as text (the channel reads the directory). Immutable once made; safe to use
 // from any thread.
 //
-// ---- Templates (for docs/delivery.md) -----------------------------------------------------
-//
-// Files, in the `templates` directory (UTF-8; any missing one is the built-in one):
-//
-//   notification.subject.txt   subject of the e-mail of one notification
-//   notification.txt           its text/plain part
-//   notification.html          its text/html part
-//   digest.subject.txt         subject of a digest (several notifications in one e-mail)
-//   digest.txt                 its text/plain part
-//   digest.html                its text/html part
-//
-// Syntax (a small subset of Mustache):
-//
-//   {{name}}                the value of `name`; in the .html templates HTML-escaped (& < > " ')
-//   {{#name}}…{{/name}}     a list (items, counts): the inside once per element, with the
-//                           element's variables; a text: the inside when it is not empty
-//   {{^name}}…{{/name}}     the inside when `name` is empty (no link, not urgent, empty list)
-//
-// A section tag alone on its line takes the whole line with it. `{{` always opens a tag; a name
-// the template does not have, a section left open or closed twice, or text that is not UTF-8
-// is an error naming the file and line (nothing is sent with such a template). A subject is one
-// line: line breaks in it become spaces, and runs of spaces one. Values are the connector's text:
-// never markup, always escaped in HTML, and links are http(s) URLs only.
-//
-// Variables of the notification templates:
-//
-//   title          the event's title, or, without one, the category's French name ("Note")
-//   category       the category's French name: Message, Note, Devoir, Billet de blog,
-//                  Actualité, Emploi du temps, Absence, Alerte, Notification
-//   establishment  the establishment's UAI ("0250001R")
-//   released_at    when trêve released it, in the establishment's time: "28/11/2026 à 07:00"
-//   link           the payload's `link` or `url` when an http(s) URL; else empty
-//   urgent         "urgent" for an urgent event; else empty
-//
-// Variables of the digest templates:
-//
-//   title          "5 nouvelles notifications"
-//   summary        the counts per category: "2 notes, 1 message et 2 devoirs"
-//   count          the number of notifications ("5")
-//   released_at    when the first was released ("28/11/2026 à 07:00")
-//   items          the notifications, in order; each has title, category, establishment,
-//                  released_at, link and urgent as above
-//   counts         one per category present, in a fixed order; each has label ("2 notes") and
-//                  category ("Note")
-// --------------------------------------------------------------------------------------------
+// The template files, their syntax (a small subset of Mustache) and the variables of each are
+// documented for administrators in docs/delivery.md, "E-mail"; keep the two in step.
 #pragma once
 
 #include <array>
