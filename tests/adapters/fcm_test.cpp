@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 
 #include "tests/adapters/test_keys.h"
+#include "tests/support/outbound.h"
 
 namespace treve::adapters {
 namespace {
@@ -203,19 +204,8 @@ TEST(FcmMessage, TheSendUrlNamesTheProject) {
 
 OutboundDelivery delivery(std::string_view body, std::string_view category = "grade",
                           bool urgent = false) {
-  OutboundDelivery d;
-  d.delivery_id = "dlv_0123456789abcdef0123456789abcdef";
-  d.source = "ent";
-  d.event_id = "msg-8812";
-  d.establishment = "0250001R";
-  d.category = category;
-  d.urgent = urgent;
-  d.recipient = "u-7f3a";
-  d.role = "parent";
-  d.event_body = body;
-  d.received_at = "2026-11-27T21:14:03+01:00";
-  d.released_at = "2026-11-28T07:00:00+01:00";
-  return d;
+  return treve::test::outbound_delivery("dlv_0123456789abcdef0123456789abcdef", "msg-8812",
+                                        category, body, urgent);
 }
 
 std::string data_of(const FcmContent& c, std::string_view key) {

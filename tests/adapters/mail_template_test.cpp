@@ -2,6 +2,7 @@
 // administrator's replacements, the template syntax and its errors, and HTML escaping of the
 // connector's text.
 #include "adapters/outbound/mail_template.h"
+#include "tests/support/outbound.h"
 
 #include <string>
 #include <utility>
@@ -27,19 +28,7 @@ struct Event {
   bool urgent = false;
 
   OutboundDelivery delivery() const {
-    OutboundDelivery d;
-    d.delivery_id = delivery_id;
-    d.source = "ent";
-    d.event_id = id;
-    d.establishment = "0250001R";
-    d.category = category;
-    d.urgent = urgent;
-    d.recipient = "u-7f3a";
-    d.role = "parent";
-    d.event_body = body;
-    d.received_at = "2026-11-27T21:14:03+01:00";
-    d.released_at = "2026-11-28T07:00:00+01:00";
-    return d;
+    return treve::test::outbound_delivery(delivery_id, id, category, body, urgent);
   }
 };
 

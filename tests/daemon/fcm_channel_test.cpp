@@ -21,6 +21,7 @@
 #include "daemon/core/clock.h"
 #include "daemon/dispatch/http_client.h"
 #include "tests/support/fcm_service.h"
+#include "tests/support/outbound.h"
 
 namespace treve::dispatch {
 namespace {
@@ -42,19 +43,7 @@ struct Event {
   std::string category = "grade";
 
   adapters::OutboundDelivery delivery() const {
-    adapters::OutboundDelivery d;
-    d.delivery_id = delivery_id;
-    d.source = "ent";
-    d.event_id = event_id;
-    d.establishment = "0250001R";
-    d.category = category;
-    d.urgent = urgent;
-    d.recipient = "u-7f3a";
-    d.role = "parent";
-    d.event_body = body;
-    d.received_at = "2026-11-27T21:14:03+01:00";
-    d.released_at = "2026-11-28T07:00:00+01:00";
-    return d;
+    return test::outbound_delivery(delivery_id, event_id, category, body, urgent);
   }
 };
 

@@ -24,6 +24,7 @@
 #include "daemon/core/clock.h"
 #include "daemon/dispatch/http_client.h"
 #include "tests/support/mail_parser.h"
+#include "tests/support/outbound.h"
 #include "tests/support/smtp_receiver.h"
 #include "tests/support/temp_dir.h"
 
@@ -52,18 +53,7 @@ struct Delivery {
   std::string body;
 
   adapters::OutboundDelivery view() const {
-    adapters::OutboundDelivery d;
-    d.delivery_id = delivery_id;
-    d.source = "ent";
-    d.event_id = event_id;
-    d.establishment = "0250001R";
-    d.category = category;
-    d.recipient = "u-99c1";
-    d.role = "parent";
-    d.event_body = body;
-    d.received_at = "2026-11-27T21:14:03+01:00";
-    d.released_at = "2026-11-28T07:00:00+01:00";
-    return d;
+    return test::outbound_delivery(delivery_id, event_id, category, body, false, "u-99c1");
   }
 };
 
