@@ -21,6 +21,7 @@
 
 #include "policy/rfc3339.h"
 #include "policy/uai.h"
+#include "tests/support/config_errors.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/tokens.h"
 
@@ -38,15 +39,7 @@ using ::testing::StartsWith;
 
 // The errors of a configuration that must not load, as "FILE:LINE: key: message" lines.
 std::vector<std::string> errors_of(std::string_view text) {
-  auto loaded = parse_config(text, "test.toml");
-  if (loaded) {
-    ADD_FAILURE() << "the configuration loaded, expected errors:\n" << text;
-    return {};
-  }
-  std::vector<std::string> out;
-  for (const auto& e : loaded.error())
-    out.push_back(e.to_string());
-  return out;
+  return test::config_errors(text);
 }
 
 std::shared_ptr<const Config> load_ok(std::string_view text,

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "daemon/config/config.h"
+#include "tests/support/config_errors.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/tokens.h"
@@ -26,15 +27,7 @@ token_sha256 = ")" TREVE_TEST_CHANGE_ME_SHA256 R"("
 )";
 
 std::vector<std::string> errors_of(const std::string& text, const std::string& path) {
-  auto loaded = parse_config(text, path);
-  if (loaded) {
-    ADD_FAILURE() << "the configuration loaded, expected errors:\n" << text;
-    return {};
-  }
-  std::vector<std::string> out;
-  for (const auto& e : loaded.error())
-    out.push_back(e.to_string());
-  return out;
+  return test::config_errors(text, path);
 }
 
 // Keys made with the openssl command, as an administrator would.

@@ -1,0 +1,28 @@
+// The errors of a configuration that must not load, as "FILE:LINE: key: message" lines; a
+// test failure when it loads.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "daemon/config/config.h"
+
+namespace treve::test {
+
+inline std::vector<std::string> config_errors(std::string_view text,
+                                              const std::string& path = "test.toml") {
+  auto loaded = config::parse_config(text, path);
+  if (loaded) {
+    ADD_FAILURE() << "the configuration loaded, expected errors:\n" << text;
+    return {};
+  }
+  std::vector<std::string> out;
+  for (const auto& e : loaded.error())
+    out.push_back(e.to_string());
+  return out;
+}
+
+}  // namespace treve::test
