@@ -17,6 +17,8 @@
 //       delivered
 //   Channels.MorningDigestIsOneMessagePerPushChannel    five held notifications of a parent:
 //       one digest on FCM and on Web Push, five webhooks, one audit "digest" record per sink
+//   Channels.ADigestAnsweredDuringStopHasOneDigestRecord  a digest in flight at SIGTERM:
+//       still one digest record covering its five copies
 //   Channels.SigkillDuringReleaseLosesNothingOnPushChannels  at least once on both push
 //       channels across a SIGKILL, duplicates under the same delivery id
 //   Channels.AuditHoldsPseudonymsNeverAddresses         no device token, endpoint, key or e-mail
@@ -79,8 +81,9 @@ struct Person {
   std::string role = "student";
   std::string of;         // a parent's student
   int tokens = 1;         // FCM device tokens "fcm-<id>-<k>"
-  int subscriptions = 1;  // push subscriptions "wp-<id>-<k>"
+  int subscriptions = 1;  // push subscriptions "<sub_prefix><id>-<k>"
   std::string email;
+  std::string sub_prefix = "wp-";  // "slow1500-wp-": the push stand-in answers 1.5 s late
 
   std::vector<std::string> fcm() const {
     std::vector<std::string> out;
@@ -91,7 +94,7 @@ struct Person {
   std::vector<std::string> subs() const {
     std::vector<std::string> out;
     for (int k = 0; k < subscriptions; ++k)
-      out.push_back("wp-" + id + "-" + std::to_string(k));
+      out.push_back(sub_prefix + id + "-" + std::to_string(k));
     return out;
   }
 };
@@ -141,6 +144,13 @@ std::vector<Person> audit_people() {
           person("t5-s0", "student", "", 1, 1, "eleve.t5@college.example")};
 }
 
+// A parent whose browser's push service answers 1.5 s after it has read the message.
+std::vector<Person> stop_people() {
+  Person p = person("t6-p0", "parent", "t6-s0");
+  p.sub_prefix = "slow1500-wp-";
+  return {p};
+}
+
 // ---- the stand-ins, shared by the suite -------------------------------------------------------
 
 struct Stand {
@@ -159,8 +169,8 @@ struct Stand {
                   {"ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "vapid.pem"});
     vapid_file = dir.file("vapid.pem");
     test::PushService::Options options;
-    for (const auto& people :
-         {fanout_people(), no_address_people(), digest_people(), kill_people(), audit_people()}) {
+    for (const auto& people : {fanout_people(), no_address_people(), digest_people(), kill_people(),
+                               audit_people(), stop_people()}) {
       for (const Person& p : people) {
         for (const std::string& s : p.subs())
           options.ids.push_back(s);
@@ -984,6 +994,67 @@ TEST_F(Channels, MorningDigestIsOneMessagePerPushChannel) {
   }
   EXPECT_EQ(hook_delivered, 8u);
   expect_audit_clean(s, st(), people);
+}
+
+// 3b. A digest still in flight when the daemon is told to stop (SIGTERM): its answer comes
+// during the stop's grace, and its outcome is committed with ONE digest record covering the
+// five copies (at stop, outcomes used to be committed one by one: a record for the first copy,
+// another for the other four).
+TEST_F(Channels, ADigestAnsweredDuringStopHasOneDigestRecord) {
+  if (!has_test_clock())
+    GTEST_SKIP() << "needs the test hook [testing] clock_start (TREVE_TESTING)";
+  const std::vector<Person> people = stop_people();
+  const Person& parent = people[0];
+  const Seam seam = seam_ahead();
+  ScenarioOptions setup = window_setup(seam);
+  setup.webhook = false;
+  setup.fcm = false;
+  setup.policy = "digest = \"morning\"\n";
+  Scenario s(st(), setup);
+  HttpClient client(s.daemon().port());
+  std::vector<std::string> ids;
+  for (int k = 0; k < 5; ++k) {
+    const std::string id = "t6-e" + std::to_string(k);
+    const json::object answer = s.post(client, id, "message", {&parent});
+    ASSERT_NO_FATAL_FAILURE(expect_held_until(answer, seam.end));
+    ids.push_back(id);
+  }
+  // The digest reached the push service, which keeps its answer back for 1.5 s: stop now.
+  const auto deadline = Steady::now() + kLead + std::chrono::seconds(15);
+  while (push_messages(st(), {parent.subs()[0]}).empty()) {
+    ASSERT_LT(Steady::now(), deadline) << s.state_counts() << "\n" << s.daemon().stderr_log();
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  EXPECT_EQ(s.daemon().stop(), 0) << s.daemon().stderr_log();
+  const auto received = push_messages(st(), {parent.subs()[0]});
+  ASSERT_EQ(received.size(), 1u);
+  ASSERT_EQ(received[0].error, "");
+  const std::string digest_id = received[0].delivery_id();
+  EXPECT_TRUE(digest_id.starts_with("dig_")) << digest_id;
+  EXPECT_EQ(s.state_counts(), "delivered=5 ");
+
+  Db db(s.daemon().db_path());
+  std::vector<AuditRow> digests, delivered;
+  for (auto& r : read_audit(db)) {
+    if (r.kind == "digest")
+      digests.push_back(r);
+    if (r.kind == "delivered")
+      delivered.push_back(r);
+  }
+  ASSERT_EQ(digests.size(), 1u);
+  const json::object detail = json::parse(digests[0].detail).as_object();
+  EXPECT_EQ(str(detail, "id"), digest_id);
+  EXPECT_EQ(detail.at("notifications"), json::value(5)) << digests[0].detail;
+  json::array covers;
+  for (const auto& id : ids)
+    covers.emplace_back(id);
+  EXPECT_EQ(detail.at("covers"), json::value(covers)) << digests[0].detail;
+  ASSERT_EQ(delivered.size(), 5u);
+  for (const AuditRow& r : delivered) {
+    EXPECT_GT(r.seq, digests[0].seq);
+    EXPECT_EQ(str(json::parse(r.detail).as_object(), "digest"), digest_id) << r.detail;
+  }
+  EXPECT_EQ(verify_chain(read_audit(db)), "");
 }
 
 // 4. SIGKILL while a release goes out to FCM and Web Push, then a restart on the same state.
