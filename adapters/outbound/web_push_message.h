@@ -21,7 +21,7 @@ namespace treve::adapters {
 std::expected<std::string, std::string> web_push_message(const OutboundDelivery& d);
 
 // The id a digest of `batch` goes under, the same on every attempt of the same batch: what the
-// service worker deduplicates on (webhook_batch_id of the deliveries' ids, "bat_…").
+// service worker deduplicates on (digest_text's id: "dig_" and the hash of webhook_batch_id).
 std::string web_push_digest_id(std::span<const OutboundDelivery> batch);
 
 // The plaintext of a digest: several deliveries of one recipient in one message,

@@ -143,6 +143,7 @@ struct Dispatcher::Impl {
   std::size_t outcome_bytes = 0;
   bool committing = false;
   bool gather_armed = false;
+  bool recording_batch = false;  // answered() is recording one request's outcomes
   static constexpr std::size_t kOutcomesPerCommit = 512;
   static constexpr std::chrono::milliseconds kGatherOutcomes{5};
 
@@ -565,6 +566,7 @@ struct Dispatcher::Impl {
     }
     const std::string digest_id = digest ? webhook_id : std::string();
     if (verdict == adapters::Verdict::no_address) {
+      recording_batch = true;
       for (const auto& item : batch) {
         item->in_flight = false;
         record(*item, store::DeliveryOutcome::Kind::no_address, webhook_id, 0,
@@ -572,6 +574,7 @@ struct Dispatcher::Impl {
         ++no_address;
         finish(*item);
       }
+      end_batch();
       if (stopping)
         maybe_finish_stop();
       else
@@ -583,6 +586,7 @@ struct Dispatcher::Impl {
       retry_after = parse_retry_after(*response.retry_after, now);
     const RetrySchedule schedule{sink.config.retry_initial, sink.config.retry_max_interval,
                                  sink.config.retry_for};
+    recording_batch = true;
     for (const auto& item : batch) {
       item->in_flight = false;
       ++item->d.attempts;
@@ -614,6 +618,7 @@ struct Dispatcher::Impl {
       ++retried;
       make_ready(item->recipient_key);
     }
+    end_batch();
     if (stopping)
       maybe_finish_stop();
     else
@@ -659,7 +664,7 @@ struct Dispatcher::Impl {
       outcome_bytes += item.d.body.size() + 1;
     // Outcomes are gathered for a few milliseconds (or a few hundred) into one transaction:
     // one-delivery requests answered one by one would otherwise cost a commit each.
-    if (outcomes.size() >= kOutcomesPerCommit || stopping) {
+    if (!recording_batch && (outcomes.size() >= kOutcomesPerCommit || stopping)) {
       flush();
     } else if (!gather_armed && !committing) {
       gather_armed = true;
@@ -669,6 +674,15 @@ struct Dispatcher::Impl {
         flush();
       });
     }
+  }
+
+  // The outcomes of one request go to the writer together (record() holds them until this):
+  // a digest's audit record covers every copy it carried, also at stop or past
+  // kOutcomesPerCommit, instead of being split across two transactions (and two records).
+  void end_batch() {
+    recording_batch = false;
+    if (outcomes.size() >= kOutcomesPerCommit || stopping)
+      flush();
   }
 
   // Hands the outcomes known so far to the writer: one transaction at a time, so that those

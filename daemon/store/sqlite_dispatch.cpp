@@ -100,7 +100,10 @@ Result<void> SqliteStore::record_outcomes(std::span<const DeliveryOutcome> outco
   return transaction<void>([&]() -> Result<void> {
     for (std::size_t i = 0; i < outcomes.size(); ++i) {
       const DeliveryOutcome& o = outcomes[i];
-      if (!o.digest.empty() && (i == 0 || outcomes[i - 1].digest != o.digest)) {
+      // A digest's id is made from its deliveries' ids, which are the same for every sink:
+      // the FCM and Web Push digests of one recipient share it. A new sink is a new digest.
+      if (!o.digest.empty() &&
+          (i == 0 || outcomes[i - 1].digest != o.digest || outcomes[i - 1].sink != o.sink)) {
         if (auto r = record_digest(outcomes.subspan(i), now); !r)
           return r;
       }
@@ -188,7 +191,7 @@ Result<void> SqliteStore::record_digest(std::span<const DeliveryOutcome> from,
   std::string covers = "[";
   std::size_t n = 0;
   for (const DeliveryOutcome& o : from) {
-    if (o.digest != first.digest)
+    if (o.digest != first.digest || o.sink != first.sink)
       break;
     if (n++)
       covers += ',';

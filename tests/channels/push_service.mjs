@@ -31,6 +31,8 @@
 //       busy429-…  429 Too Many Requests, Retry-After: <--retry-after, 120>
 //       down503-…  503 Service Unavailable (no Retry-After)
 //       big413-…   413 Payload Too Large
+//       slow<ms>-… 201 Created, <ms> milliseconds after the request was read and recorded (a
+//                  message in flight while the sender stops)
 //       any other  201 Created, with a Location
 //     An id that was never made: 404 (recorded with "error": "unknown subscription").
 //
@@ -95,7 +97,16 @@ function answerFor(id, retryAfter) {
   if (id.startsWith('busy429-')) return { status: 429, headers: { 'retry-after': retryAfter } };
   if (id.startsWith('down503-')) return { status: 503 };
   if (id.startsWith('big413-')) return { status: 413 };
-  return { status: 201, headers: { location: `/message/${crypto.randomUUID()}` } };
+  const created = { status: 201, headers: { location: `/message/${crypto.randomUUID()}` } };
+  const slow = /^slow(\d+)-/.exec(id);
+  if (slow) created.delay = Number(slow[1]);
+  return created;
+}
+
+// Runs `send` now, or answer.delay milliseconds from now (slow<ms>-…).
+function later(answer, send) {
+  if (answer.delay) setTimeout(send, answer.delay);
+  else send();
 }
 
 class Refused extends Error {
@@ -237,14 +248,18 @@ async function serve(options) {
       if (!verify) {
         const match = /^\/push\/([^/?]+)$/.exec(req.url);
         const answer = answerFor(match ? match[1] : '', retryAfter);
-        res.writeHead(answer.status, answer.headers || {});
-        res.end();
+        later(answer, () => {
+          res.writeHead(answer.status, answer.headers || {});
+          res.end();
+        });
         return;
       }
       handle(req, body).then(({ record, answer }) => {
         if (log) fs.appendFileSync(log, `${JSON.stringify(record)}\n`);
-        res.writeHead(answer.status, answer.headers || {});
-        res.end(answer.body || '');
+        later(answer, () => {
+          res.writeHead(answer.status, answer.headers || {});
+          res.end(answer.body || '');
+        });
       }, (e) => {
         console.error(e);
         res.writeHead(500);

@@ -311,5 +311,50 @@ TEST(DispatchStore, AnOutcomeInABatchRecordsTheDeliverysOwnIdBesideTheBatchs) {
   EXPECT_TRUE(chain_ok(dir));
 }
 
+// The digests of one recipient on two sinks have the same id (made from the same deliveries'
+// ids): committed together, each still gets its own "digest" record, covering its own copies.
+TEST(DispatchStore, DigestsWithTheSameIdOnTwoSinksEachGetTheirDigestRecord) {
+  Dir dir;
+  auto s = open(dir);
+  for (const char* id : {"d-1", "d-2", "d-3", "d-4"})
+    accept(*s, event(id, {"parent"}, DeliveryState::due));
+  auto items = s->ready(0, 10);
+  ASSERT_TRUE(items && items->size() == 4u);
+  std::vector<DeliveryOutcome> outs;
+  for (std::size_t i = 0; i < 4; ++i) {
+    outs.push_back(outcome_for((*items)[i], DeliveryOutcome::Kind::delivered));
+    outs.back().sink = i < 2 ? "mobile" : "browser";
+    outs.back().webhook_id = "dig_1";
+    outs.back().digest = "dig_1";
+  }
+  ASSERT_TRUE(s->record_outcomes(outs, at("2026-11-30T07:00:02+01:00")));
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(dir.db().c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db,
+                     "SELECT kind, event_id, detail FROM audit WHERE kind IN ('digest', "
+                     "'delivered') ORDER BY seq",
+                     -1, &st, nullptr);
+  std::vector<std::string> rows;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    std::string row;
+    for (int c = 0; c < 3; ++c)
+      row += std::string(c ? " " : "") + reinterpret_cast<const char*>(sqlite3_column_text(st, c));
+    rows.push_back(std::move(row));
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  ASSERT_EQ(rows.size(), 6u);
+  EXPECT_EQ(rows[0], R"(digest dig_1 {"sink":"mobile","id":"dig_1","outcome":"delivered",)"
+                     R"("notifications":2,"covers":["d-1","d-2"]})");
+  EXPECT_THAT(rows[1], HasSubstr("delivered d-1"));
+  EXPECT_THAT(rows[2], HasSubstr("delivered d-2"));
+  EXPECT_EQ(rows[3], R"(digest dig_1 {"sink":"browser","id":"dig_1","outcome":"delivered",)"
+                     R"("notifications":2,"covers":["d-3","d-4"]})");
+  EXPECT_THAT(rows[4], HasSubstr("delivered d-3"));
+  EXPECT_THAT(rows[5], HasSubstr("delivered d-4"));
+  EXPECT_TRUE(chain_ok(dir));
+}
+
 }  // namespace
 }  // namespace treve::store

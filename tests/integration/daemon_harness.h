@@ -625,6 +625,8 @@ struct DaemonOptions {
   bool national_windows = false;
   // TOML lines added to [server], such as "max_bytes_in_flight = 1048576\n".
   std::string server_config;
+  // TOML lines added to [policy], such as "digest = \"morning\"\n".
+  std::string policy_config;
   // Set: the daemon runs under this soft and hard RLIMIT_NOFILE (through prlimit(1)), as under
   // a unit's LimitNOFILE=; the hard one may be set apart.
   std::optional<unsigned> open_file_limit;
@@ -831,6 +833,7 @@ class Daemon {
     c << "parent_grade_delay = \"" << options_.parent_grade_delay << "\"\n"
       << "urgent_categories = [\"alert\"]\n"
       << "holidays = []\n";
+    c << options_.policy_config;
     if (!options_.national_windows) {
       c << "\n[[policy.quiet]]\n"
         << "days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\"]\n"
