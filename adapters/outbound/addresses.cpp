@@ -122,6 +122,45 @@ std::optional<ChannelsError> validate_channels(std::string_view channels_json) {
   return std::nullopt;
 }
 
+namespace {
+
+RecipientChannels channels_of(const json::object& c) {
+  RecipientChannels out;
+  if (const json::value* fcm = c.if_contains("fcm"); fcm && fcm->is_array()) {
+    for (const json::value& t : fcm->get_array()) {
+      if (!text(&t).empty())
+        out.fcm.emplace_back(text(&t));
+    }
+  }
+  if (const json::value* wp = c.if_contains("webpush"); wp && wp->is_array()) {
+    for (const json::value& s : wp->get_array()) {
+      if (!s.is_object())
+        continue;
+      const json::value* keys = s.get_object().if_contains("keys");
+      PushSubscription sub{std::string(text(s.get_object().if_contains("endpoint"))), {}, {}};
+      if (keys && keys->is_object()) {
+        sub.p256dh = text(keys->get_object().if_contains("p256dh"));
+        sub.auth = text(keys->get_object().if_contains("auth"));
+      }
+      if (!sub.endpoint.empty())
+        out.webpush.push_back(std::move(sub));
+    }
+  }
+  if (const json::value* e = c.if_contains("email")) {
+    if (e->is_string()) {
+      out.email.emplace_back(text(e));
+    } else if (e->is_array()) {
+      for (const json::value& a : e->get_array()) {
+        if (!text(&a).empty())
+          out.email.emplace_back(text(&a));
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 RecipientChannels recipient_channels(std::string_view event_body, std::string_view recipient,
                                      std::string_view role) {
   RecipientChannels out;
@@ -141,40 +180,23 @@ RecipientChannels recipient_channels(std::string_view event_body, std::string_vi
     const json::value* channels = o.if_contains("channels");
     if (!channels || !channels->is_object())
       return out;
-    const json::object& c = channels->get_object();
-    if (const json::value* fcm = c.if_contains("fcm"); fcm && fcm->is_array()) {
-      for (const json::value& t : fcm->get_array()) {
-        if (!text(&t).empty())
-          out.fcm.emplace_back(text(&t));
-      }
-    }
-    if (const json::value* wp = c.if_contains("webpush"); wp && wp->is_array()) {
-      for (const json::value& s : wp->get_array()) {
-        if (!s.is_object())
-          continue;
-        const json::value* keys = s.get_object().if_contains("keys");
-        PushSubscription sub{std::string(text(s.get_object().if_contains("endpoint"))), {}, {}};
-        if (keys && keys->is_object()) {
-          sub.p256dh = text(keys->get_object().if_contains("p256dh"));
-          sub.auth = text(keys->get_object().if_contains("auth"));
-        }
-        if (!sub.endpoint.empty())
-          out.webpush.push_back(std::move(sub));
-      }
-    }
-    if (const json::value* e = c.if_contains("email")) {
-      if (e->is_string()) {
-        out.email.emplace_back(text(e));
-      } else if (e->is_array()) {
-        for (const json::value& a : e->get_array()) {
-          if (!text(&a).empty())
-            out.email.emplace_back(text(&a));
-        }
-      }
-    }
-    return out;
+    return channels_of(channels->get_object());
   }
   return out;
+}
+
+std::optional<RecipientChannels> parse_channels(std::string_view channels_json) {
+  boost::system::error_code ec;
+  json::value v = json::parse(channels_json, ec);
+  if (ec || !v.is_object())
+    return std::nullopt;
+  return channels_of(v.get_object());
+}
+
+RecipientChannels addresses_of(const OutboundDelivery& d) {
+  if (d.addresses)
+    return *d.addresses;
+  return recipient_channels(d.event_body, d.recipient, d.role);
 }
 
 }  // namespace treve::adapters

@@ -14,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+#include "adapters/outbound/sink.h"
+
 namespace treve::adapters {
 
 // A browser's subscription, as PushSubscription.toJSON() gives it: the endpoint URL and the
@@ -40,6 +42,15 @@ inline constexpr std::size_t kMaxEmailAddress = 254;
 // canonical event's JSON text). Empty lists when there are none, or when the body is gone.
 RecipientChannels recipient_channels(std::string_view event_body, std::string_view recipient,
                                      std::string_view role);
+
+// The addresses in `channels_json`, a JSON object shaped as a recipient's `channels` member
+// (as a directory answers them, docs/delivery.md); nullopt when it is not a JSON object.
+// Check it with validate_channels first: this keeps what it can read and skips the rest.
+std::optional<RecipientChannels> parse_channels(std::string_view channels_json);
+
+// The addresses of `d`'s recipient: those a directory answered (d.addresses) when set, else
+// those in the event.
+RecipientChannels addresses_of(const OutboundDelivery& d);
 
 // Why `channels` (a recipient's member, as JSON text) is not acceptable, with the JSON
 // pointer below the member ("/fcm/0"): the ingest API's 400. nullopt when it is fine.

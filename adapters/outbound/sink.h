@@ -18,6 +18,8 @@
 
 namespace treve::adapters {
 
+struct RecipientChannels;  // addresses.h
+
 // One released delivery, as every channel sees it. Views: valid for the call only.
 struct OutboundDelivery {
   std::string_view delivery_id;  // stable across attempts and restarts (webhook_delivery_id)
@@ -31,6 +33,9 @@ struct OutboundDelivery {
   std::string_view event_body;   // the canonical event as received (JSON text)
   std::string_view received_at;  // RFC 3339, the establishment's local time
   std::string_view released_at;
+  // The recipient's addresses as a directory answered them for this attempt (docs/delivery.md);
+  // null: those in `event_body`. Valid for the call only, like the views.
+  const RecipientChannels* addresses = nullptr;
 };
 
 struct OutboundRequest {

@@ -164,6 +164,9 @@ std::string_view pattern(Code code) {
     case Code::missing_secret_file:
       return "clé « secret_file » manquante : les requêtes webhook sont toujours signées (un "
              "fichier contenant un secret Standard Webhooks « whsec_<base64> »)";
+    case Code::directory_needs_secret:
+      return "clé « secret_file » manquante : les requêtes à l'annuaire sont toujours signées (un "
+             "fichier contenant un secret Standard Webhooks « whsec_<base64> »)";
     case Code::second_default_sink:
       return "une seule destination peut être celle par défaut (une autre l'est à la ligne {0})";
     case Code::secret_unreadable:

@@ -1092,7 +1092,8 @@ class Loader {
                                 "subject",       "ttl",
                                 "starttls",      "username",
                                 "password_file", "from",
-                                "reply_to",      "templates"});
+                                "reply_to",      "templates",
+                                "directory_url"});
       Sink s;
       s.name = unique_name(t, key, "sink", names);
       if (auto v = required(t, key, "type")) {
@@ -1132,7 +1133,8 @@ class Loader {
     };
     static constexpr Own kOwn[] = {
         {"url", "webhook smtp"},
-        {"secret_file", "webhook"},
+        {"secret_file", "webhook fcm webpush smtp"},
+        {"directory_url", "fcm webpush smtp"},
         {"batch_max", "webhook"},
         {"project_id", "fcm"},
         {"credentials_file", "fcm"},
@@ -1181,6 +1183,22 @@ class Loader {
       } else {
         referenced(p);
         s.ca_file = p.string();
+      }
+    }
+    if (s.type != "webhook") {
+      if (auto v = check_.string(t.get("directory_url"), key + ".directory_url")) {
+        if (!v->starts_with("http://") && !v->starts_with("https://"))
+          check_.error(t.get("directory_url"), key + ".directory_url", Code::bad_http_url);
+        s.directory_url = *v;
+        if (auto f = check_.string(t.get("secret_file"), key + ".secret_file")) {
+          s.secret_file = *f;
+          s.secret = read_secret(t.get("secret_file"), key + ".secret_file", *f);
+        } else if (!t.get("secret_file")) {
+          check_.error(&t, key, Code::directory_needs_secret);
+        }
+      } else if (t.get("secret_file") && !t.get("directory_url")) {
+        check_.error(t.get("secret_file"), key + ".secret_file", Code::key_not_for_sink_type,
+                     {s.type});
       }
     }
     if (s.type == "webhook") {

@@ -132,6 +132,9 @@ constexpr std::array kEntries = {
     Entry{{Code::missing_secret_file, "config.missing_secret_file", 0, false, false},
           "missing key \"secret_file\": webhook requests are always signed (a file holding a "
           "Standard Webhooks secret \"whsec_<base64>\")"},
+    Entry{{Code::directory_needs_secret, "config.directory_needs_secret", 0, false, false},
+          "missing key \"secret_file\": directory lookups are always signed (a file holding a "
+          "Standard Webhooks secret \"whsec_<base64>\")"},
     Entry{{Code::second_default_sink, "config.second_default_sink", 1, false, false},
           "only one sink may be the default (another is at line {0})"},
     Entry{{Code::secret_unreadable, "config.secret_unreadable", 1, false, false},

@@ -83,6 +83,7 @@ enum class Code : std::uint16_t {
   bad_http_url,                    //
   bad_smtp_url,                    //
   missing_secret_file,             //
+  directory_needs_secret,          //
   second_default_sink,             // {line}
   secret_unreadable,               // {path}
   bad_secret,                      // {path, the English reason}

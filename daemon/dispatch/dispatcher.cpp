@@ -17,8 +17,13 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 
+#include "adapters/outbound/addresses.h"
 #include "adapters/outbound/webhook_body.h"
+#include "adapters/outbound/webhook_signature.h"
+#include "daemon/core/digest.h"
 #include "daemon/core/log_field.h"
 #include "daemon/dispatch/channel.h"
 #include "daemon/dispatch/http_client.h"
@@ -495,6 +500,20 @@ struct Dispatcher::Impl {
   void send(std::size_t index, std::vector<ItemPtr> batch, bool digest) {
     SinkState& sink = *sinks[index];
     const policy::Instant sent_at = clock.now();
+    ++sink.in_flight;
+    ++in_flight;
+    if (!sink.config.directory_url.empty()) {
+      look_up(index, std::move(batch), digest, sent_at);
+      return;
+    }
+    send_now(index, std::move(batch), digest, sent_at, nullptr);
+  }
+
+  // Hands `batch` to the sink's channel, with the addresses a directory answered when
+  // `addresses` is set (read during the call only: the channels copy what they keep).
+  void send_now(std::size_t index, std::vector<ItemPtr> batch, bool digest, policy::Instant sent_at,
+                const adapters::RecipientChannels* addresses) {
+    SinkState& sink = *sinks[index];
     // The local times outlive the views the channel reads.
     std::vector<std::string> times;
     times.reserve(2 * batch.size());
@@ -514,15 +533,108 @@ struct Dispatcher::Impl {
                             .role = policy::to_string(d.ref.role),
                             .event_body = d.body,
                             .received_at = times[times.size() - 2],
-                            .released_at = times.back()});
+                            .released_at = times.back(),
+                            .addresses = addresses});
     }
-    ++sink.in_flight;
-    ++in_flight;
     ++requests;
     sink.channel->send(deliveries, digest,
                        [this, index, batch = std::move(batch), digest, sent_at](ChannelResult r) {
                          answered(index, batch, digest, sent_at, std::move(r));
                        });
+  }
+
+  // --- the directory lookup (docs/delivery.md "Addresses") --------------------------------
+
+  // Asks the sink's directory for the recipient's addresses on its channel (one question for
+  // a digest: its deliveries share the recipient), then sends with them. The answer lives in
+  // this attempt only: nothing of it is stored or logged. A failed lookup is a failed attempt,
+  // retried; a 404 is a recipient without addresses.
+  void look_up(std::size_t index, std::vector<ItemPtr> batch, bool digest,
+               policy::Instant sent_at) {
+    SinkState& sink = *sinks[index];
+    const Item& head = *batch.front();
+    const std::string channel = sink.config.type == "smtp" ? "email" : sink.config.type;
+    const std::string id =
+        "lkp_" +
+        core::sha256_hex(head.delivery_id + "#" + std::to_string(head.d.attempts)).substr(0, 32);
+    auto fail = [&](std::string error) {
+      ChannelResult r;
+      r.error = "directory lookup: " + error;
+      r.id = id;
+      // No digest was sent: no digest record (its notifications go alone when retried).
+      boost::asio::post(
+          ioc, [this, index, batch = std::move(batch), sent_at, r = std::move(r)]() mutable {
+            answered(index, batch, false, sent_at, std::move(r));
+          });
+    };
+    auto signer = adapters::WebhookSigner::from_secret(sink.config.secret);
+    if (!signer)
+      return fail("no key to sign with: " + signer.error());
+    boost::json::object question;
+    question["type"] = "treve.address_lookup";
+    question["source"] = head.d.ref.source;
+    question["recipient"] = head.d.ref.recipient;
+    question["role"] = policy::to_string(head.d.ref.role);
+    question["channel"] = channel;
+    const std::int64_t now =
+        std::chrono::duration_cast<std::chrono::seconds>(clock.now().time_since_epoch()).count();
+    HttpRequest request;
+    request.url = sink.config.directory_url;
+    request.body = boost::json::serialize(question);
+    std::string signature = signer->sign(id, now, request.body);
+    if (signature.empty())
+      return fail("signing failed");
+    request.headers = {{"content-type", "application/json"},
+                       {"webhook-id", id},
+                       {"webhook-timestamp", std::to_string(now)},
+                       {"webhook-signature", std::move(signature)}};
+    request.timeout = sink.config.timeout;
+    request.connect_timeout = std::min(sink.config.timeout, std::chrono::milliseconds{5'000});
+    request.ca_file = sink.config.ca_file;
+    request.max_response_body = kMaxDirectoryAnswer;
+    http.post(std::move(request),
+              [this, index, batch = std::move(batch), digest, sent_at, id](HttpResponse r) {
+                looked_up(index, batch, digest, sent_at, id, std::move(r));
+              });
+  }
+  // Ten addresses of the longest kind (device tokens of 4 KiB), and room for other channels.
+  static constexpr std::size_t kMaxDirectoryAnswer = 128 * 1024;
+
+  void looked_up(std::size_t index, const std::vector<ItemPtr>& batch, bool digest,
+                 policy::Instant sent_at, const std::string& id, HttpResponse response) {
+    ChannelResult failed;
+    failed.id = id;
+    if (stopping) {
+      // Not sent: the deliveries stay due for the next start, like a send cut short at stop
+      // (the addresses answered are not kept for it).
+      failed.cancelled = true;
+      answered(index, batch, digest, sent_at, std::move(failed));
+      return;
+    }
+    if (response.status == 404) {
+      const adapters::RecipientChannels none;
+      send_now(index, batch, digest, sent_at, &none);
+      return;
+    }
+    if (response.status == 200) {
+      if (auto bad = adapters::validate_channels(response.body)) {
+        failed.error = "directory lookup: malformed answer" +
+                       (bad->pointer.empty() ? std::string() : " at " + bad->pointer) + ": " +
+                       bad->message;
+      } else if (auto addresses = adapters::parse_channels(response.body)) {
+        send_now(index, batch, digest, sent_at, &*addresses);
+        return;
+      } else {
+        failed.error = "directory lookup: the answer is not a JSON object";
+      }
+    } else if (response.status != 0) {
+      failed.error = "directory lookup: HTTP " + std::to_string(response.status);
+      failed.retry_after = std::move(response.retry_after);
+    } else {
+      failed.error = "directory lookup: " + response.error;
+    }
+    // Not a digest's attempt: nothing was sent (its notifications go alone when retried).
+    answered(index, batch, false, sent_at, std::move(failed));
   }
 
   void answered(std::size_t index, const std::vector<ItemPtr>& batch, bool digest,

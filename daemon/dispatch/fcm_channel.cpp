@@ -196,7 +196,7 @@ void FcmChannel::Impl::send(std::span<const adapters::OutboundDelivery> batch, b
   } else {
     result.id = std::string(first.delivery_id);
   }
-  auto tokens = adapters::recipient_channels(first.event_body, first.recipient, first.role).fcm;
+  auto tokens = adapters::addresses_of(first).fcm;
   if (tokens.empty()) {
     result.verdict = adapters::Verdict::no_address;
     result.error = "the recipient has no FCM device token";

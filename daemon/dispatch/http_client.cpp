@@ -125,6 +125,7 @@ class HttpClient::Impl : public std::enable_shared_from_this<HttpClient::Impl> {
     curl_slist* headers = nullptr;
     std::string request_body;  // the POST body, or the e-mail
     HttpResponse response;
+    std::size_t max_body = kMaxResponseBody;  // of the response, kept; the rest is dropped
     std::function<void(HttpResponse)> done;
     // An e-mail: its recipients, how much of it curl has read, and its callback (set instead
     // of `done`).
@@ -336,6 +337,7 @@ void HttpClient::Impl::post(HttpRequest request, std::function<void(HttpResponse
   auto transfer = std::make_unique<Transfer>();
   transfer->done = std::move(done);
   transfer->request_body = std::move(request.body);
+  transfer->max_body = request.max_response_body;
 
   bool has_expect = false;
   for (const auto& [name, value] : request.headers) {
@@ -627,10 +629,11 @@ void HttpClient::Impl::fail_later(Transfer& transfer, std::string error) {
 
 std::size_t HttpClient::Impl::on_body(char* data, std::size_t size, std::size_t count,
                                       void* userp) {
-  auto& body = static_cast<Transfer*>(userp)->response.body;
+  auto& transfer = *static_cast<Transfer*>(userp);
+  auto& body = transfer.response.body;
   const std::size_t length = size * count;
-  if (body.size() < kMaxResponseBody) {
-    body.append(data, std::min(length, kMaxResponseBody - body.size()));
+  if (body.size() < transfer.max_body) {
+    body.append(data, std::min(length, transfer.max_body - body.size()));
   }
   return length;
 }

@@ -33,6 +33,8 @@ struct HttpRequest {
   std::chrono::milliseconds connect_timeout{5'000};
   // https: a PEM file of the certificate authorities trusted instead of the system's.
   std::string ca_file;
+  // How much of the response body is kept (HttpResponse::body); the rest is read and dropped.
+  std::size_t max_response_body = 4 * 1024;
 };
 
 // How an SMTP session over smtp:// uses TLS (smtps:// is TLS from the start whatever this says).
@@ -77,7 +79,7 @@ struct HttpResponse {
   std::string error;       // curl's error text when status == 0, or "cancelled"
   bool timed_out = false;  // the request or its connection ran out of time
   std::optional<std::string> retry_after;  // the raw Retry-After header value, if any (trimmed)
-  std::string body;                        // response body, truncated to 4 KiB
+  std::string body;  // response body, truncated to HttpRequest::max_response_body
 };
 
 class HttpClient {

@@ -219,8 +219,7 @@ void SmtpChannel::send(std::span<const adapters::OutboundDelivery> batch, bool d
   // The addresses: those of the latest event of the batch that gives any, each once.
   std::vector<std::string> addresses;
   for (auto d = batch.rbegin(); d != batch.rend() && addresses.empty(); ++d) {
-    for (std::string& a :
-         adapters::recipient_channels(d->event_body, d->recipient, d->role).email) {
+    for (std::string& a : adapters::addresses_of(*d).email) {
       if (std::find(addresses.begin(), addresses.end(), a) == addresses.end())
         addresses.push_back(std::move(a));
     }

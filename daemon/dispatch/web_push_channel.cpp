@@ -203,7 +203,7 @@ void WebPushChannel::State::send(std::span<const adapters::OutboundDelivery> bat
   // A digest goes to the newest subscriptions given: those of its latest event that has any.
   std::vector<PushSubscription> subscriptions;
   for (auto d = batch.rbegin(); d != batch.rend() && subscriptions.empty(); ++d)
-    subscriptions = adapters::recipient_channels(d->event_body, d->recipient, d->role).webpush;
+    subscriptions = adapters::addresses_of(*d).webpush;
   if (subscriptions.empty()) {
     failed.verdict = adapters::Verdict::no_address;
     failed.error = "no push subscription";

@@ -231,6 +231,53 @@ password_file = ")" + password +
   EXPECT_EQ((*loaded)->sinks[0].templates, templates.str());
 }
 
+// A push or e-mail sink may ask a directory for the addresses (docs/delivery.md): the lookup
+// is signed, so directory_url needs secret_file, which such a sink takes only with it.
+TEST(SinkTypes, DirectoryUrlNeedsASecret) {
+  test::TempDir dir("treve-directory-config");
+  const std::string secret = dir.write("directory", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n");
+  ::chmod(secret.c_str(), 0600);
+  const std::string base = std::string(kConnector) + R"(
+[[sinks]]
+name = "mail"
+type = "smtp"
+default = true
+url = "smtp://relay"
+from = "a@b.fr"
+)";
+  auto loaded = parse_config(base + "directory_url = \"https://ent.example/annuaire\"\n" +
+                                 "secret_file = \"" + secret + "\"\n",
+                             "treve.toml");
+  ASSERT_TRUE(loaded) << loaded.error()[0].to_string();
+  EXPECT_EQ((*loaded)->sinks[0].directory_url, "https://ent.example/annuaire");
+  EXPECT_TRUE((*loaded)->sinks[0].secret.starts_with("whsec_"));
+
+  auto errors =
+      errors_of(base + "directory_url = \"https://ent.example/annuaire\"\n", "treve.toml");
+  EXPECT_THAT(errors, Contains(AllOf(HasSubstr("sinks[0]: missing key \"secret_file\""),
+                                     HasSubstr("directory lookups are always signed"))));
+  errors = errors_of(base + "directory_url = \"ldap://ent\"\nsecret_file = \"" + secret + "\"\n",
+                     "treve.toml");
+  EXPECT_THAT(errors,
+              Contains(HasSubstr("sinks[0].directory_url: must be an http:// or https:// URL")));
+  // Without a directory, a secret has nothing to sign.
+  errors = errors_of(base + "secret_file = \"" + secret + "\"\n", "treve.toml");
+  EXPECT_THAT(errors, Contains(HasSubstr("sinks[0].secret_file: does not apply to a smtp sink")));
+  // A webhook has its addresses in its receiver: no directory.
+  errors = errors_of(std::string(kConnector) + R"(
+[[sinks]]
+name = "hook"
+type = "webhook"
+default = true
+url = "https://ent.example/hook"
+directory_url = "https://ent.example/annuaire"
+secret_file = ")" + secret +
+                         "\"\n",
+                     "treve.toml");
+  EXPECT_THAT(errors,
+              Contains(HasSubstr("sinks[0].directory_url: does not apply to a webhook sink")));
+}
+
 TEST(SinkTypes, DigestValuesAreChecked) {
   auto errors = errors_of("[policy]\ndigest = \"evening\"\ndigest_min = 0\n", "treve.toml");
   EXPECT_THAT(errors, Contains("treve.toml:2: policy.digest: expected \"morning\" or \"off\", got "
