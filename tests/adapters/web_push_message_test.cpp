@@ -9,8 +9,8 @@
 
 #include <boost/json/parse.hpp>
 
-#include "adapters/outbound/digest_text.h"
 #include <boost/json/serialize.hpp>
+#include "adapters/outbound/digest_text.h"
 
 #include "adapters/outbound/web_push.h"
 #include "adapters/outbound/webhook_body.h"
