@@ -253,39 +253,6 @@ std::vector<PushMessage> push_messages(const Stand& st, const std::vector<std::s
   return out;
 }
 
-// "2026-12-07T07:00:00+01:00", "2026-12-07T06:00:00.250Z"; nullopt when malformed.
-std::optional<SysTime> parse_instant(const std::string& s) {
-  int y, mo, d, h, mi, sec;
-  if (s.size() < 20 ||
-      std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &y, &mo, &d, &h, &mi, &sec) != 6)
-    return std::nullopt;
-  std::size_t pos = 19;
-  long long frac_ms = 0;
-  if (pos < s.size() && s[pos] == '.') {
-    int digits = 0;
-    for (++pos; pos < s.size() && std::isdigit(static_cast<unsigned char>(s[pos])); ++pos) {
-      if (digits++ < 3)
-        frac_ms = frac_ms * 10 + (s[pos] - '0');
-    }
-    for (; digits < 3; ++digits)
-      frac_ms *= 10;
-  }
-  std::chrono::minutes offset{0};
-  if (pos < s.size() && s[pos] == 'Z') {
-    ++pos;
-  } else if (pos + 6 == s.size() && (s[pos] == '+' || s[pos] == '-')) {
-    offset = std::chrono::minutes(std::stoi(s.substr(pos + 1, 2)) * 60 +
-                                  std::stoi(s.substr(pos + 4, 2))) *
-             (s[pos] == '-' ? -1 : 1);
-    pos += 6;
-  }
-  if (pos != s.size())
-    return std::nullopt;
-  using namespace std::chrono;
-  const sys_days day = year(y) / month(static_cast<unsigned>(mo)) / d;
-  return SysTime(day + hours(h) + minutes(mi) + seconds(sec) + milliseconds(frac_ms) - offset);
-}
-
 // "dlv_" + 32 hex digits of SHA-256 over the length-prefixed source, event id, recipient and
 // role (docs/delivery.md), computed independently: the id every channel carries.
 std::string expected_delivery_id(const std::string& id, const Person& p) {

@@ -25,9 +25,11 @@
 
 #include <array>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -937,5 +939,46 @@ class Daemon {
   std::uint16_t written_port_ = 0;
   std::uint16_t admin_port_ = 0;  // in the configuration file (0: the system picks)
 };
+
+// An RFC 3339 instant as the daemon writes it ("2026-11-28T19:31:00+01:00",
+// "2026-11-28T19:31:00.250Z"), read independently of the daemon's own parser: nullopt when
+// malformed.
+inline std::optional<std::chrono::system_clock::time_point> parse_instant(const std::string& s) {
+  int y, mo, d, h, mi, sec;
+  if (s.size() < 20 ||
+      std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &y, &mo, &d, &h, &mi, &sec) != 6)
+    return std::nullopt;
+  std::size_t pos = 19;
+  long long frac_ms = 0;
+  if (pos < s.size() && s[pos] == '.') {
+    ++pos;
+    int digits = 0;
+    while (pos < s.size() && std::isdigit(static_cast<unsigned char>(s[pos]))) {
+      if (digits < 3)
+        frac_ms = frac_ms * 10 + (s[pos] - '0');
+      ++digits;
+      ++pos;
+    }
+    for (; digits < 3; ++digits)
+      frac_ms *= 10;
+  }
+  std::chrono::minutes offset{0};
+  if (pos < s.size() && s[pos] == 'Z') {
+    ++pos;
+  } else if (pos + 6 == s.size() && (s[pos] == '+' || s[pos] == '-')) {
+    int oh = std::stoi(s.substr(pos + 1, 2));
+    int om = std::stoi(s.substr(pos + 4, 2));
+    offset = std::chrono::minutes(oh * 60 + om) * (s[pos] == '-' ? -1 : 1);
+    pos += 6;
+  } else {
+    return std::nullopt;
+  }
+  if (pos != s.size())
+    return std::nullopt;
+  using namespace std::chrono;
+  const sys_days day = year(y) / month(static_cast<unsigned>(mo)) / d;
+  return std::chrono::system_clock::time_point(day + hours(h) + minutes(mi) + seconds(sec) +
+                                               milliseconds(frac_ms) - offset);
+}
 
 }  // namespace treve::itest
