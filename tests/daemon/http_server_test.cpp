@@ -773,6 +773,9 @@ TEST(HttpServer, StopFinishesTheRequestInProgressThenCallsDoneAndRefusesNewConne
 
   Client late(endpoint);
   EXPECT_EQ(late.connect_error(), net::error::connection_refused);
+  // The worker's copy of `respond` holds the connection (and the server) until its thread
+  // ends: it must end before the server's io_context does.
+  worker.join();
 }
 
 TEST(HttpServer, StopClosesConnectionsStillBusyWhenTheGraceRunsOut) {
