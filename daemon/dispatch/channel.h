@@ -9,6 +9,7 @@
 // there, later, never from inside send().
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -67,6 +68,13 @@ class Channel {
 
   // The sink's configuration was reloaded (same name and type): later sends use `sink`.
   virtual void reconfigure(const config::Sink& sink) = 0;
+
+  // For a channel with a client of its own (FCM's one connection, e-mail's thread): the
+  // requests it has under way, and abandoning them when the dispatcher stops (each send's
+  // `done` then gets `cancelled`, unless its delivery was already known delivered). A channel
+  // that sends through the dispatcher's HttpClient has none: the dispatcher cancels that one.
+  virtual std::size_t in_flight() const { return 0; }
+  virtual void cancel_all() {}
 };
 
 // What a channel may use: the dispatcher's io_context, its HTTP (and SMTP) client, its clock.

@@ -130,7 +130,9 @@ struct Dispatcher::Impl {
   // Below: the dispatcher's thread only.
   std::shared_ptr<const config::Config> config;
   std::vector<std::unique_ptr<SinkState>> sinks;
-  std::vector<std::unique_ptr<Channel>> retired_channels;  // replaced by a reload
+  // Channels replaced by a reload, kept until their last send is answered (sends_on).
+  std::vector<std::unique_ptr<Channel>> retired_channels;
+  std::unordered_map<const Channel*, std::size_t> sends_on;  // sends under way, per channel
   std::unordered_map<std::string, Recipient> recipients;
   std::multimap<policy::Instant, std::string> waiting;  // retries, by instant
   std::optional<policy::Instant> retry_armed_for;
@@ -189,7 +191,7 @@ struct Dispatcher::Impl {
       state.channel->reconfigure(s);
       return;
     }
-    if (state.channel) {
+    if (state.channel && sends_on.contains(state.channel.get())) {
       // Callbacks of the old channel's sends still in flight must find it alive.
       retired_channels.push_back(std::move(state.channel));
     }
@@ -537,10 +539,27 @@ struct Dispatcher::Impl {
                             .addresses = addresses});
     }
     ++requests;
-    sink.channel->send(deliveries, digest,
-                       [this, index, batch = std::move(batch), digest, sent_at](ChannelResult r) {
-                         answered(index, batch, digest, sent_at, std::move(r));
-                       });
+    Channel* channel = sink.channel.get();
+    ++sends_on[channel];
+    channel->send(
+        deliveries, digest,
+        [this, channel, index, batch = std::move(batch), digest, sent_at](ChannelResult r) {
+          if (--sends_on[channel] == 0) {
+            sends_on.erase(channel);
+            retire_later(channel);
+          }
+          answered(index, batch, digest, sent_at, std::move(r));
+        });
+  }
+
+  // Frees `channel` if a reload replaced it (later: this runs inside one of its callbacks).
+  void retire_later(const Channel* channel) {
+    const auto retired = [channel](const std::unique_ptr<Channel>& c) {
+      return c.get() == channel;
+    };
+    if (std::none_of(retired_channels.begin(), retired_channels.end(), retired))
+      return;
+    boost::asio::post(ioc, [this, retired] { std::erase_if(retired_channels, retired); });
   }
 
   // --- the directory lookup (docs/delivery.md "Addresses") --------------------------------
@@ -883,9 +902,18 @@ struct Dispatcher::Impl {
       if (ec)
         return;
       abandon_outcomes = true;
-      if (http.in_flight()) {
-        spdlog::warn("event=dispatch.abandoned requests={}", http.in_flight());
+      std::size_t under_way = http.in_flight();
+      for (const auto& s : sinks)
+        under_way += s->channel->in_flight();
+      for (const auto& c : retired_channels)
+        under_way += c->in_flight();
+      if (under_way) {
+        spdlog::warn("event=dispatch.abandoned requests={}", under_way);
         http.cancel_all();
+        for (const auto& s : sinks)
+          s->channel->cancel_all();
+        for (const auto& c : retired_channels)
+          c->cancel_all();
       }
       maybe_finish_stop();
     });

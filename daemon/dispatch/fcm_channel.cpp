@@ -79,6 +79,7 @@ struct TokenResult {
   int status = 0;
   std::string reason;
   std::optional<std::string> retry_after;
+  bool cancelled = false;  // abandoned by cancel_all (the dispatcher stopping)
 };
 
 // One send in progress: the answers for its tokens, as they come.
@@ -98,6 +99,17 @@ struct Grant {
 };
 using GrantCallback = std::function<void(const Grant&)>;
 
+// The channel's own HTTP client: one connection per host when the endpoint is https (HTTP/2
+// carries every request at once over it, as FCM wants), else as many as requests in flight
+// (HTTP/1.1: one request at a time per connection).
+HttpClient::Options client_options(const config::Sink& sink) {
+  HttpClient::Options o;
+  o.max_host_connections =
+      sink.endpoint.starts_with("https://") ? 1 : std::max<long>(1, sink.max_in_flight);
+  o.max_total_connections = o.max_host_connections + 2;  // and the token endpoint's
+  return o;
+}
+
 std::string device_label(std::size_t index, std::size_t count) {
   return "device " + std::to_string(index + 1) + " of " + std::to_string(count);
 }
@@ -108,7 +120,7 @@ class FcmChannel::Impl : public std::enable_shared_from_this<FcmChannel::Impl> {
  public:
   Impl(const config::Sink& sink, ChannelContext context)
       : ioc_(context.ioc),
-        http_(context.http),
+        http_(context.ioc, client_options(sink)),
         clock_(context.clock),
         settings_(settings_of(sink)) {}
 
@@ -121,6 +133,9 @@ class FcmChannel::Impl : public std::enable_shared_from_this<FcmChannel::Impl> {
     waiting_.clear();
     fetch_.reset();
   }
+  // Every request waiting or under way, and the token fetch, end as cancelled now.
+  void cancel_all();
+  std::size_t requests_under_way() const { return in_flight_ + waiting_.size() + (fetch_ ? 1 : 0); }
   // The Impl behind `weak`, while its channel lives.
   static std::shared_ptr<Impl> live(const std::weak_ptr<Impl>& weak) {
     auto self = weak.lock();
@@ -152,7 +167,7 @@ class FcmChannel::Impl : public std::enable_shared_from_this<FcmChannel::Impl> {
   ChannelResult aggregate(SendState& state) const;
 
   net::io_context& ioc_;
-  HttpClient& http_;
+  HttpClient http_;  // this sink's own: one HTTP/2 connection to FCM
   const core::Clock& clock_;
   std::shared_ptr<const Settings> settings_;
 
@@ -166,7 +181,21 @@ class FcmChannel::Impl : public std::enable_shared_from_this<FcmChannel::Impl> {
   std::size_t in_flight_ = 0;
   std::deque<std::pair<HttpRequest, std::function<void(HttpResponse)>>> waiting_;
   bool closed_ = false;
+  bool cancelling_ = false;  // in cancel_all(): every answer recorded is a cancellation
 };
+
+void FcmChannel::Impl::cancel_all() {
+  cancelling_ = true;
+  auto waiting = std::move(waiting_);
+  waiting_.clear();
+  for (auto& [request, done] : waiting) {
+    HttpResponse cancelled;
+    cancelled.error = "cancelled";
+    done(std::move(cancelled));
+  }
+  http_.cancel_all();  // the fetch under way fails, failing its waiters
+  cancelling_ = false;
+}
 
 void FcmChannel::Impl::finish_later(ChannelDone done, ChannelResult result) {
   net::post(ioc_, [weak = weak_from_this(), done = std::move(done),
@@ -372,6 +401,12 @@ void FcmChannel::Impl::attempt(std::shared_ptr<SendState> state, std::size_t ind
 }
 
 void FcmChannel::Impl::post_limited(HttpRequest request, std::function<void(HttpResponse)> done) {
+  if (cancelling_) {
+    HttpResponse cancelled;
+    cancelled.error = "cancelled";
+    done(std::move(cancelled));
+    return;
+  }
   if (in_flight_ < settings_->max_in_flight) {
     start_request(std::move(request), std::move(done));
     return;
@@ -398,6 +433,7 @@ void FcmChannel::Impl::start_request(HttpRequest request, std::function<void(Htt
 
 void FcmChannel::Impl::record(const std::shared_ptr<SendState>& state, std::size_t index,
                               TokenResult result) {
+  result.cancelled = result.cancelled || cancelling_;
   state->results[index] = std::move(result);
   if (--state->remaining > 0)
     return;
@@ -436,6 +472,9 @@ ChannelResult FcmChannel::Impl::aggregate(SendState& state) const {
         chosen_index = i;
       }
     }
+    // Not delivered to any device, and cut short by the dispatcher's stop: not an attempt.
+    result.cancelled = std::any_of(state.results.begin(), state.results.end(),
+                                   [](const TokenResult& r) { return r.cancelled; });
     if (chosen != nullptr) {
       result.verdict = adapters::Verdict::retry;
       result.status = chosen->status;
@@ -484,6 +523,14 @@ std::size_t FcmChannel::requests_in_flight() const {
 
 std::size_t FcmChannel::requests_waiting() const {
   return impl_->waiting();
+}
+
+std::size_t FcmChannel::in_flight() const {
+  return impl_->requests_under_way();
+}
+
+void FcmChannel::cancel_all() {
+  impl_->cancel_all();
 }
 
 }  // namespace treve::dispatch

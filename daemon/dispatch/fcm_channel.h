@@ -1,8 +1,11 @@
 // The Firebase Cloud Messaging HTTP v1 channel (`[[sinks]] type = "fcm"`): each delivery goes
 // to every FCM device token of its recipient (adapters::recipient_channels), one
-// `POST {endpoint}/v1/projects/{project_id}/messages:send` per token, all multiplexed over the
-// HTTP client's HTTP/2 connection to the endpoint. The bodies, the service account and the
-// reading of answers are adapters/outbound/fcm.h; this file does the requests.
+// `POST {endpoint}/v1/projects/{project_id}/messages:send` per token, all multiplexed over one
+// HTTP/2 connection to the endpoint: the channel has an HTTP client of its own, with one
+// connection per host for an https endpoint (as many as `max_in_flight` for an http:// one, which
+// is HTTP/1.1). A connection the server closes (after so many streams, say) is replaced by one. The
+// bodies, the service account and the reading of answers are adapters/outbound/fcm.h; this file
+// does the requests.
 //
 // Authorisation. An OAuth 2.0 access token, obtained from the service account's `token_uri`
 // with an RS256 assertion (RFC 7523), is kept and used until 5 minutes before it expires: from
@@ -50,7 +53,10 @@ class FcmChannel final : public Channel {
             ChannelDone done) override;
   // A new service account, token endpoint or scope drops the access token held; the sends in
   // flight finish with the configuration they started with.
+  // The connections (one per host, or max_in_flight for http://) stay as first configured.
   void reconfigure(const config::Sink& sink) override;
+  std::size_t in_flight() const override;
+  void cancel_all() override;
 
   // Access tokens obtained so far (for tests and benchmarks).
   std::size_t tokens_fetched() const;

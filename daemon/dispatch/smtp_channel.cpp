@@ -173,12 +173,23 @@ std::shared_ptr<const SmtpChannel::Settings> SmtpChannel::read(const config::Sin
 }
 
 SmtpChannel::SmtpChannel(const config::Sink& sink, ChannelContext context)
-    : context_(context), settings_(read(sink)), alive_(std::make_shared<int>(0)) {}
+    : context_(context),
+      mail_(context.ioc),
+      settings_(read(sink)),
+      alive_(std::make_shared<int>(0)) {}
 
 SmtpChannel::~SmtpChannel() = default;
 
 void SmtpChannel::reconfigure(const config::Sink& sink) {
   settings_ = read(sink);
+}
+
+std::size_t SmtpChannel::in_flight() const {
+  return mail_.in_flight();
+}
+
+void SmtpChannel::cancel_all() {
+  mail_.cancel_all();
 }
 
 void SmtpChannel::send(std::span<const adapters::OutboundDelivery> batch, bool digest,
@@ -282,15 +293,14 @@ void SmtpChannel::send(std::span<const adapters::OutboundDelivery> batch, bool d
     return;
   }
   for (auto& [i, request] : requests) {
-    context_.http.send_mail(
-        std::move(request), [pending, finish, settings, i = i](MailResponse response) {
-          Attempt attempt = attempt_of(response);
-          attempt.error =
-              scrubbed(std::move(attempt.error), {pending->addresses[i], settings->password});
-          pending->attempts[i] = std::move(attempt);
-          if (--pending->remaining == 0)
-            finish(pending);
-        });
+    mail_.send_mail(std::move(request), [pending, finish, settings, i = i](MailResponse response) {
+      Attempt attempt = attempt_of(response);
+      attempt.error =
+          scrubbed(std::move(attempt.error), {pending->addresses[i], settings->password});
+      pending->attempts[i] = std::move(attempt);
+      if (--pending->remaining == 0)
+        finish(pending);
+    });
   }
 }
 

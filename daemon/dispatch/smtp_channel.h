@@ -1,7 +1,7 @@
 // The e-mail channel (`[[sinks]] type = "smtp"`): a released delivery as an e-mail through an
-// SMTP relay, one message per e-mail address of its recipient, sent by the dispatcher's
-// HttpClient (libcurl's SMTP on the same multi handle, so connections to the relay are kept and
-// reused from one message to the next).
+// SMTP relay, one message per e-mail address of its recipient, sent by a MailClient of its own
+// (libcurl's SMTP on a thread of its own, connections to the relay kept and reused from one
+// message to the next).
 //
 // What it sends: adapters::build_mail of the templates' content (mail_template.h: the built-in
 // French ones, or the sink's `templates` directory), From the sink's `from` (its address is the
@@ -21,8 +21,9 @@
 // else retried if any address may be retried, else refused; a recipient without an e-mail
 // address is no_address. Errors never hold an address or the password.
 //
-// curl waits for the relay's answer to the end of each message blocking the dispatcher's
-// thread (HttpClient::send_mail): a relay close by answers in a millisecond or two.
+// curl waits, blocking, for the relay's answer to the end of each message
+// (HttpClient::send_mail): on the channel's own thread (mail_client.h), so that a slow relay
+// delays only e-mails, never the other sinks.
 //
 // A sink whose keys cannot be used (a `from` that is no address, templates with a mistake, a
 // URL of another scheme) gets a channel whose sends are retried with the reason as the error
@@ -30,11 +31,13 @@
 // Channel.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <span>
 #include <string_view>
 
 #include "daemon/dispatch/channel.h"
+#include "daemon/dispatch/mail_client.h"
 
 namespace treve::dispatch {
 
@@ -51,6 +54,8 @@ class SmtpChannel final : public Channel {
             ChannelDone done) override;
   // Sends under way finish with the settings they started with.
   void reconfigure(const config::Sink& sink) override;
+  std::size_t in_flight() const override;
+  void cancel_all() override;
 
  private:
   struct Settings;
@@ -58,6 +63,7 @@ class SmtpChannel final : public Channel {
   static std::shared_ptr<const Settings> read(const config::Sink& sink);
 
   ChannelContext context_;
+  MailClient mail_;
   std::shared_ptr<const Settings> settings_;
   // Held weakly by the callbacks of sends under way: once the channel is gone they do nothing.
   std::shared_ptr<int> alive_;

@@ -34,6 +34,7 @@ struct SubscriptionOutcome {
   int status = 0;
   std::string error;  // before sending, or no answer: why; never the endpoint
   std::optional<std::string> retry_after;
+  bool cancelled = false;  // abandoned by HttpClient::cancel_all (the dispatcher stopping)
 };
 
 // `text` without `endpoint`, nor its path (the personal part of it), should a library's error
@@ -95,6 +96,9 @@ struct Send {
       r.status = delivered->status;
       return r;
     }
+    // Not delivered anywhere, and cut short by the dispatcher's stop: not an attempt.
+    r.cancelled = std::any_of(outcomes.begin(), outcomes.end(),
+                              [](const SubscriptionOutcome& o) { return o.cancelled; });
     auto deciding = first(PushAnswer::retry);
     if (deciding != outcomes.end()) {
       r.verdict = adapters::Verdict::retry;
@@ -275,6 +279,7 @@ void WebPushChannel::State::send(std::span<const adapters::OutboundDelivery> bat
       SubscriptionOutcome& outcome = pending->outcomes[i];
       outcome.answer = adapters::read_push_answer(r.status);
       outcome.status = r.status;
+      outcome.cancelled = r.status == 0 && r.error == "cancelled";
       if (r.status == 0)
         outcome.error =
             "no answer from the push service: " + without_endpoint(r.error, pending->endpoints[i]);

@@ -1,9 +1,10 @@
-// The FCM channel's throughput: N messages through FcmChannel, on the daemon's HttpClient and
-// one io_context run by this thread (as the dispatcher runs it), to the FCM stand-in
-// (tests/channels/fcm_service.mjs on Node.js, over TLS and HTTP/2, started here; it checks each
-// message against the v1 schema and the bearer token, but records nothing). Like the
-// dispatcher, it keeps `--sends` sends outstanding (one delivery, one device token each) and
-// starts the next as one finishes; the channel itself bounds the requests at once to
+// The FCM channel's throughput: N messages through FcmChannel (with its own HTTP client: one
+// connection to the endpoint at a time, as in the daemon) and one io_context run by this thread (as
+// the dispatcher runs it), to the FCM stand-in (tests/channels/fcm_service.mjs on Node.js, over TLS
+// and HTTP/2, started here; it checks each message against the v1 schema and the bearer token, but
+// records nothing). Like the dispatcher, it keeps `--sends` sends outstanding (one delivery, one
+// device token each) and starts the next as one finishes; the channel itself bounds the requests at
+// once to
 // `--max-in-flight`. Prints messages per second, the connections the stand-in accepted, the
 // most requests it had at once on one, and the CPU time of both sides: the stand-in is one
 // Node.js thread, and when its CPU time is close to the wall time it is the bottleneck.
@@ -13,13 +14,11 @@
 // reading, and nghttp2 (in Node.js, and in servers built on it) answers more than about 1,000
 // of them (a burst of 1,000, then 33 a second: the "rapid reset" mitigation) with GOAWAY
 // (INTERNAL_ERROR): past about 1,000 messages a connection is closed, and the requests in
-// flight on it are retried on fresh connections (libcurl 7.88 opens one for each of them
-// instead of waiting for the first, up to the client's max_host_connections), a few fail
+// flight on it are retried on a fresh connection (the channel keeps one per host), a few fail
 // ("Error in the HTTP2 framing layer": a retry verdict, sent again here). Whether Google's
 // front ends do the same is not known; up to ~1,000 messages one connection carries them all.
 //
 // Run: build/release/tests/bench/bench_fcm [--messages N] [--max-in-flight M] [--sends S]
-//                                          [--host-connections K]
 #include <unistd.h>
 
 #include <sys/resource.h>
@@ -51,7 +50,6 @@ struct Options {
   long messages = 20'000;
   std::size_t max_in_flight = 100;
   std::size_t sends = 100;
-  long host_connections = 64;  // the HttpClient's max_host_connections (the daemon's: 64)
 };
 
 struct Event {
@@ -103,12 +101,8 @@ int main(int argc, char** argv) {
       options.max_in_flight = std::stoul(next());
     } else if (a == "--sends") {
       options.sends = std::stoul(next());
-    } else if (a == "--host-connections") {
-      options.host_connections = std::stol(next());
     } else {
-      std::fprintf(stderr,
-                   "usage: bench_fcm [--messages N] [--max-in-flight M] [--sends S] "
-                   "[--host-connections K]\n");
+      std::fprintf(stderr, "usage: bench_fcm [--messages N] [--max-in-flight M] [--sends S]\n");
       return 2;
     }
   }
@@ -152,8 +146,7 @@ int main(int argc, char** argv) {
   };
 
   boost::asio::io_context ioc;
-  treve::dispatch::HttpClient http(
-      ioc, treve::dispatch::HttpClient::Options{.max_host_connections = options.host_connections});
+  treve::dispatch::HttpClient http(ioc, treve::dispatch::HttpClient::Options{});  // stats only
   treve::core::SystemClock clock;
   treve::config::Sink sink;
   sink.name = "bench";
@@ -233,8 +226,7 @@ int main(int argc, char** argv) {
       "bench_fcm: %zu messages delivered in %.2f s: %.0f messages/s (%zu sends "
       "retried, %zu refused)\n",
       delivered, seconds, static_cast<double>(delivered) / seconds, retried, refused);
-  std::printf("  sends outstanding %zu, max_in_flight %zu, max_host_connections %ld\n",
-              options.sends, options.max_in_flight, options.host_connections);
+  std::printf("  sends outstanding %zu, max_in_flight %zu\n", options.sends, options.max_in_flight);
   std::printf(
       "  stand-in: %s connection(s), %s HTTP/2 session(s), at most %s requests at once "
       "on one, %s token request(s)\n",

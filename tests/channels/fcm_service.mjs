@@ -33,6 +33,7 @@
 //     retry429-<s>-…      429 RESOURCE_EXHAUSTED, errorCode QUOTA_EXCEEDED, Retry-After: <s>
 //                         (30 when no number follows the prefix)
 //     fail503-…           503 UNAVAILABLE
+//     slow<ms>-…          accepted, but answered <ms> milliseconds later
 //   Errors are written as FCM writes them: {"error": {"code", "message", "status", "details"}}.
 //
 // POST /control  {"reject_next": N, "token_failures": N}   (either member optional)
@@ -188,7 +189,7 @@ function violation(body) {
   return null;
 }
 
-function messagesSend(req, res, body) {
+async function messagesSend(req, res, body) {
   stats.answered++;
   const auth = req.headers["authorization"] ?? "";
   const bearer = auth.startsWith("Bearer ") ? auth.slice(7) : "";
@@ -225,6 +226,8 @@ function messagesSend(req, res, body) {
   if (t.startsWith("fail503-")) {
     return fcmError(res, 503, "UNAVAILABLE", "The service is currently unavailable.", [fcmErrorCode("UNAVAILABLE")]);
   }
+  const slow = /^slow(\d+)-/.exec(t);
+  if (slow) await new Promise((resolve) => setTimeout(resolve, Number(slow[1])));
   stats.messages++;
   if (logFd !== null) {
     const session = req.stream ? sessionIds.get(req.stream.session) ?? 0 : 0;
@@ -264,7 +267,7 @@ server.on("request", async (req, res) => {
   const path = req.url.split("?")[0];
   try {
     if (path === "/token") return await token(req, res, body);
-    if (path === sendPath) return messagesSend(req, res, body);
+    if (path === sendPath) return await messagesSend(req, res, body);
     if (path === "/control") {
       const c = body ? JSON.parse(body) : {};
       if (Number.isInteger(c.reject_next)) rejectNext = c.reject_next;

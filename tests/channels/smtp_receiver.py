@@ -5,7 +5,7 @@ Usage (run it with /usr/bin/python3, the interpreter Debian's package is install
 
   smtp_receiver.py --dir DIR [--port N] [--cert PEM --key PEM [--implicit-tls]]
                    [--username U --password P]
-                   [--temp-fail PREFIX]... [--perm-fail PREFIX]...
+                   [--temp-fail PREFIX]... [--perm-fail PREFIX]... [--slow PREFIX:MS]...
 
   --dir        where messages are saved (created if missing)
   --port       the port to listen on; 0 (the default): one the system picks
@@ -17,6 +17,8 @@ Usage (run it with /usr/bin/python3, the interpreter Debian's package is install
                when TLS is offered (auth_require_tls)
   --temp-fail  RCPT TO an address starting with PREFIX is answered 451 4.3.0 (try again later)
   --perm-fail  RCPT TO an address starting with PREFIX is answered 550 5.1.1 (no such user)
+  --slow       a message to an address starting with PREFIX is answered MS milliseconds after
+               its final dot (a relay busy scanning it)
 
 Once listening it prints "port N" on a line of its own on stdout (flushed). Then, for each
 message accepted, before answering 250 to the final dot:
@@ -44,6 +46,10 @@ class Receiver:
         self.dir = args.dir
         self.temp_fail = args.temp_fail or []
         self.perm_fail = args.perm_fail or []
+        self.slow = []
+        for spec in args.slow or []:
+            prefix, _, ms = spec.rpartition(":")
+            self.slow.append((prefix, int(ms) / 1000.0))
         self.username = args.username
         self.password = args.password
         self.messages = 0
@@ -80,6 +86,10 @@ class Receiver:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        for prefix, seconds in self.slow:
+            if any(a.startswith(prefix) for a in envelope.rcpt_tos):
+                await asyncio.sleep(seconds)
+                break
         self.messages += 1
         name = "%06d" % self.messages
         login = None
@@ -108,6 +118,7 @@ def main():
     parser.add_argument("--password", default="")
     parser.add_argument("--temp-fail", action="append")
     parser.add_argument("--perm-fail", action="append")
+    parser.add_argument("--slow", action="append")
     args = parser.parse_args()
     os.makedirs(args.dir, exist_ok=True)
 

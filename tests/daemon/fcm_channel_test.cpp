@@ -352,8 +352,10 @@ TEST_F(FcmChannelTest, ManyConcurrentSendsShareOneHttp2Connection) {
     EXPECT_EQ(r.verdict, Verdict::delivered) << r.error;
   const auto s = stats();
   EXPECT_EQ(s.at("messages"), 200);
-  EXPECT_EQ(s.at("connections"), 1);               // the token request, the 200 messages and /stats
-  EXPECT_EQ(s.at("sessions"), 1);                  // HTTP/2
+  // The channel's own connection (the token request and the 200 messages), and the test's
+  // for /stats.
+  EXPECT_EQ(s.at("connections"), 2);
+  EXPECT_EQ(s.at("sessions"), 2);                  // HTTP/2
   EXPECT_GT(s.at("max_streams").as_int64(), 10);   // multiplexed, not one after the other
   EXPECT_LE(s.at("max_streams").as_int64(), 101);  // max_in_flight, and /stats
   for (const auto& m : service_->messages())
@@ -383,6 +385,38 @@ TEST_F(FcmChannelTest, RequestsBeyondMaxInFlightWaitTheirTurn) {
   EXPECT_LE(most, 4u);
   EXPECT_EQ(c->requests_waiting(), 0u);
   EXPECT_LE(stats().at("max_streams").as_int64(), 5);
+}
+
+// The dispatcher stopping: the channel's own client abandons what is under way; a send not
+// delivered to any device is cancelled (not an attempt), as are the sends still waiting their
+// turn under max_in_flight.
+TEST_F(FcmChannelTest, CancelAllEndsEverySendUnderWayAsCancelled) {
+  config::Sink s = sink();
+  s.max_in_flight = 1;
+  auto c = channel(s);
+  const Event slow = event({"slow5000-device-a"}, 1);
+  const Event next = event({"device-b"}, 2);
+  std::vector<ChannelResult> results;
+  for (const Event* e : {&slow, &next}) {
+    const adapters::OutboundDelivery d = e->delivery();
+    c->send(std::span(&d, 1), false, [&](ChannelResult r) { results.push_back(std::move(r)); });
+  }
+  // The slow message is with the stand-in, the other waits its turn.
+  ASSERT_TRUE(test::run_until(ioc_, [&] { return c->requests_in_flight() == 1; }));
+  test::run_until(
+      ioc_, [] { return false; }, 300ms);
+  ASSERT_TRUE(results.empty());
+  EXPECT_EQ(c->in_flight(), 2u);
+  EXPECT_EQ(c->requests_waiting(), 1u);
+  const auto start = std::chrono::steady_clock::now();
+  c->cancel_all();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  ASSERT_EQ(results.size(), 2u);
+  for (const ChannelResult& r : results) {
+    EXPECT_TRUE(r.cancelled) << r.error;
+    EXPECT_EQ(r.verdict, Verdict::retry);
+  }
+  EXPECT_EQ(c->in_flight(), 0u);
 }
 
 TEST_F(FcmChannelTest, NoCallbackOnceTheChannelIsGone) {

@@ -1,8 +1,8 @@
 // The e-mail channel against a real SMTP relay: tests/channels/smtp_receiver.py (Debian's
 // python3-aiosmtpd) on loopback, with STARTTLS under the tests' own CA and AUTH required, started
-// by tests/support/smtp_receiver.h. SmtpChannel sends through the dispatcher's HttpClient on a
-// real io_context run by the test's thread; what arrived is read back by an independent parser,
-// npm mailparser (tests/channels/parse_mail.mjs).
+// by tests/support/smtp_receiver.h. SmtpChannel sends on a thread of its own (MailClient) and
+// answers on a real io_context run by the test's thread; what arrived is read back by an
+// independent parser, npm mailparser (tests/channels/parse_mail.mjs).
 #include "daemon/dispatch/smtp_channel.h"
 
 #include <algorithm>
@@ -20,6 +20,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "daemon/core/clock.h"
 #include "daemon/dispatch/http_client.h"
@@ -439,14 +440,58 @@ TEST_F(SmtpChannelTest, ASendCutShortByCancelAllIsCancelledNotAnAttempt) {
   channel.send(std::span(&view, 1), false, [&](ChannelResult r) { result = std::move(r); });
   run_until([&] { return false; }, 200ms);
   ASSERT_FALSE(result);
-  EXPECT_EQ(http_.in_flight(), 2u);
+  EXPECT_EQ(channel.in_flight(), 2u);
   const auto start = std::chrono::steady_clock::now();
-  http_.cancel_all();
+  channel.cancel_all();
   EXPECT_LT(std::chrono::steady_clock::now() - start, 500ms);
   ASSERT_TRUE(result);
   EXPECT_TRUE(result->cancelled);
   EXPECT_EQ(result->verdict, Verdict::retry);
   EXPECT_EQ(result->id, "<dlv_4fd441f32eb35c96d3518c7dcffeee92@college.example.fr>");
+}
+
+// curl waits, blocking, for the relay's answer to the final dot: on the channel's own thread,
+// so that the caller's (the dispatcher's, with every other sink's requests) keeps running.
+TEST_F(SmtpChannelTest, ASlowRelayDoesNotHoldTheCallersThreadBack) {
+  SmtpReceiverOptions o;
+  o.slow = {{"slow", 800}};
+  auto relay = start(o);
+  SmtpChannel channel(sink(*relay), context());
+  const Delivery d = delivery({"slow.parent@example.fr"});
+  const adapters::OutboundDelivery view = d.view();
+  std::optional<ChannelResult> result;
+  channel.send(std::span(&view, 1), false, [&](ChannelResult r) { result = std::move(r); });
+  EXPECT_EQ(channel.in_flight(), 1u);
+
+  // A timer every 10 ms on the caller's io_context, as the dispatcher's own work would be.
+  boost::asio::steady_timer tick(ioc_);
+  auto last = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::duration longest{};
+  int ticks = 0;
+  std::function<void()> arm = [&] {
+    tick.expires_after(10ms);
+    tick.async_wait([&](const boost::system::error_code& ec) {
+      if (ec)
+        return;
+      const auto now = std::chrono::steady_clock::now();
+      longest = std::max(longest, now - last);
+      last = now;
+      ++ticks;
+      arm();
+    });
+  };
+  arm();
+  const auto start_at = std::chrono::steady_clock::now();
+  run_until([&] { return result.has_value(); });
+  const auto took = std::chrono::steady_clock::now() - start_at;
+  tick.cancel();
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->verdict, Verdict::delivered) << result->error;
+  EXPECT_EQ(channel.in_flight(), 0u);
+  EXPECT_GE(took, 800ms) << "the relay did not keep its answer back";
+  EXPECT_GT(ticks, 40);
+  EXPECT_LT(longest, 200ms) << "the caller's thread was held while the relay took its time";
+  EXPECT_EQ(relay->messages().size(), 1u);
 }
 
 TEST_F(SmtpChannelTest, NoCallbackRunsOnceTheChannelIsGone) {
@@ -456,8 +501,8 @@ TEST_F(SmtpChannelTest, NoCallbackRunsOnceTheChannelIsGone) {
   const Delivery d = delivery({"parent@example.fr"});
   const adapters::OutboundDelivery view = d.view();
   channel->send(std::span(&view, 1), false, [&](ChannelResult) { called = true; });
-  channel.reset();
-  run_until([&] { return http_.in_flight() == 0; });
+  channel.reset();  // ends the channel's mail thread
+  run_until([&] { return false; }, 300ms);
   ioc_.restart();
   ioc_.poll();
   EXPECT_FALSE(called);

@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <boost/json/parse.hpp>
@@ -43,6 +44,8 @@ struct SmtpReceiverOptions {
   std::string password;
   std::vector<std::string> temp_fail;  // RCPT TO addresses starting so: 451
   std::vector<std::string> perm_fail;  // …: 550
+  // {prefix, ms}: a message to an address starting so is answered ms after its final dot.
+  std::vector<std::pair<std::string, int>> slow;
 };
 
 class SmtpReceiver {
@@ -68,6 +71,8 @@ class SmtpReceiver {
       c.args.insert(c.args.end(), {"--temp-fail", prefix});
     for (const std::string& prefix : options.perm_fail)
       c.args.insert(c.args.end(), {"--perm-fail", prefix});
+    for (const auto& [prefix, ms] : options.slow)
+      c.args.insert(c.args.end(), {"--slow", prefix + ":" + std::to_string(ms)});
     c.stdout_path = dir_.file("stdout");
     c.stderr_path = dir_.file("stderr");
     process_ = std::make_unique<Process>(c);
