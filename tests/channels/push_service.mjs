@@ -19,7 +19,8 @@
 //         | normal | high, a body of at most 4096 bytes;
 //       - Authorization "vapid t=<JWT>, k=<key>": an ES256 JWT (typ JWT) signed by the P-256
 //         public key k (which must be the --application-server-key's, when given), aud this
-//         service's origin, exp in the future and at most 24 h ahead, sub mailto: or https:;
+//         service's origin, exp in the future and at most 24 h ahead, sub mailto: or https:
+//         (a header verified once is not verified again while its token is unexpired);
 //       - the body decrypts (aes128gcm, RFC 8291) with the subscription's private key and auth.
 //     and recorded as one JSON line appended to --log before the answer is sent:
 //       {"id","status","headers":{"content-encoding","content-type","ttl","urgency",
@@ -116,8 +117,16 @@ class Refused extends Error {
   }
 }
 
+// Tokens verified already, by origin, expected key and header: an application server reuses its
+// token for hours (RFC 8292 allows it up to 24 h), and a push service need not check the same
+// signature again. Only the expiry is checked at each use.
+const verifiedTokens = new Map();
+
 // Checks the VAPID Authorization header (RFC 8292); the token's claims.
 async function verifyVapid(header, origin, applicationServerKey) {
+  const cacheKey = `${origin}\n${applicationServerKey ? applicationServerKey.x : ''}\n${header}`;
+  const cached = verifiedTokens.get(cacheKey);
+  if (cached && cached.exp > Math.floor(Date.now() / 1000)) return cached;
   const match = /^vapid t=([A-Za-z0-9_\-.]+),\s*k=([A-Za-z0-9_-]+)$/.exec(header || '');
   if (!match) throw new Refused(401, `Authorization is not "vapid t=…, k=…": ${header}`);
   const [, token, k] = match;
@@ -149,6 +158,8 @@ async function verifyVapid(header, origin, applicationServerKey) {
   if (typeof claims.sub !== 'string' || !/^(mailto:|https:)/.test(claims.sub)) {
     throw new Refused(401, 'VAPID token: sub is not a mailto: or https: URI');
   }
+  if (verifiedTokens.size > 1000) verifiedTokens.clear();
+  verifiedTokens.set(cacheKey, claims);
   return claims;
 }
 
