@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <deque>
+#include <expected>
 #include <future>
 #include <map>
 #include <mutex>
@@ -61,6 +62,8 @@ struct SinkState {
   config::Sink config;
   // The channel: sends and says what came of it (channel.h).
   std::unique_ptr<Channel> channel;
+  // What signs the directory lookups (a directory_url's secret_file), or why nothing can.
+  std::expected<adapters::WebhookSigner, std::string> directory_signer{std::unexpect, ""};
   std::deque<std::string> ready;  // recipients whose first delivery may be sent now
   std::size_t in_flight = 0;
   // Token bucket (deliveries), when config.rate > 0.
@@ -187,6 +190,8 @@ struct Dispatcher::Impl {
   void configure(SinkState& state, const config::Sink& s) {
     const bool same_type = state.channel && state.config.type == s.type;
     state.config = s;
+    if (!s.directory_url.empty())
+      state.directory_signer = adapters::WebhookSigner::from_secret(s.secret);
     if (same_type) {
       state.channel->reconfigure(s);
       return;
@@ -586,7 +591,7 @@ struct Dispatcher::Impl {
             answered(index, batch, false, sent_at, std::move(r));
           });
     };
-    auto signer = adapters::WebhookSigner::from_secret(sink.config.secret);
+    const auto& signer = sink.directory_signer;
     if (!signer)
       return fail("no key to sign with: " + signer.error());
     boost::json::object question;

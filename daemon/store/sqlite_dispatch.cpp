@@ -3,6 +3,25 @@
 #include "daemon/store/sqlite_store_impl.h"
 
 namespace treve::store {
+namespace {
+
+// The first columns of a row (TREVE_REF_COLUMNS, sqlite_schema.cpp).
+constexpr int kRefColumns = 9;
+DeliveryRef read_ref(const Statement& q) {
+  DeliveryRef ref;
+  ref.seq = q.integer(0);
+  ref.source = q.text(1);
+  ref.event_id = q.text(2);
+  ref.establishment = q.text(3);
+  ref.category = policy::parse_category(q.text(4)).value_or(policy::Category::other);
+  ref.timezone = q.text(5);
+  ref.recipient = q.text(6);
+  ref.role = policy::parse_role(q.text(7)).value_or(policy::Role::student);
+  ref.sink = q.text(8);
+  return ref;
+}
+
+}  // namespace
 
 Result<std::vector<ReleasedDelivery>> SqliteStore::release_due(policy::Instant now,
                                                                std::size_t limit) {
@@ -16,16 +35,8 @@ Result<std::vector<ReleasedDelivery>> SqliteStore::release_due(policy::Instant n
       int rc;
       while ((rc = q.step()) == SQLITE_ROW) {
         ReleasedDelivery d;
-        d.ref.seq = q.integer(0);
-        d.ref.source = q.text(1);
-        d.ref.event_id = q.text(2);
-        d.ref.establishment = q.text(3);
-        d.ref.category = policy::parse_category(q.text(4)).value_or(policy::Category::other);
-        d.ref.timezone = q.text(5);
-        d.ref.recipient = q.text(6);
-        d.ref.role = policy::parse_role(q.text(7)).value_or(policy::Role::student);
-        d.release_at = ms_instant(q.integer(8));
-        d.ref.sink = q.text(9);
+        d.ref = read_ref(q);
+        d.release_at = ms_instant(q.integer(kRefColumns));
         const date::time_zone* zone = zone_or_utc(d.ref.timezone);
         records.push_back(delivery_record(
             d.ref, "released", now, policy::format_rfc3339(now, zone),
@@ -55,27 +66,20 @@ namespace {
 
 DispatchItem read_dispatch_item(const Statement& q) {
   DispatchItem d;
-  d.ref.seq = q.integer(0);
-  d.ready_seq = q.is_null(1) ? 0 : q.integer(1);
-  d.state = parse_delivery_state(q.text(2)).value_or(DeliveryState::due);
-  d.ref.source = q.text(3);
-  d.ref.event_id = q.text(4);
-  d.ref.establishment = q.text(5);
-  d.ref.category = policy::parse_category(q.text(6)).value_or(policy::Category::other);
-  d.urgent = q.integer(7) != 0;
-  d.ref.timezone = q.text(8);
-  d.ref.recipient = q.text(9);
-  d.ref.role = policy::parse_role(q.text(10)).value_or(policy::Role::student);
-  d.received_at = ms_instant(q.integer(11));
-  d.release_at = ms_instant(q.integer(12));
-  d.released_at = q.is_null(13) ? d.release_at : ms_instant(q.integer(13));
-  d.body = q.text(14);
-  d.attempts = static_cast<int>(q.integer(15));
-  if (!q.is_null(16))
-    d.first_attempt_at = ms_instant(q.integer(16));
-  if (!q.is_null(17))
-    d.next_attempt_at = ms_instant(q.integer(17));
-  d.ref.sink = q.text(18);
+  d.ref = read_ref(q);
+  constexpr int k = kRefColumns;
+  d.ready_seq = q.is_null(k) ? 0 : q.integer(k);
+  d.state = parse_delivery_state(q.text(k + 1)).value_or(DeliveryState::due);
+  d.urgent = q.integer(k + 2) != 0;
+  d.received_at = ms_instant(q.integer(k + 3));
+  d.release_at = ms_instant(q.integer(k + 4));
+  d.released_at = q.is_null(k + 5) ? d.release_at : ms_instant(q.integer(k + 5));
+  d.body = q.text(k + 6);
+  d.attempts = static_cast<int>(q.integer(k + 7));
+  if (!q.is_null(k + 8))
+    d.first_attempt_at = ms_instant(q.integer(k + 8));
+  if (!q.is_null(k + 9))
+    d.next_attempt_at = ms_instant(q.integer(k + 9));
   return d;
 }
 
@@ -224,17 +228,7 @@ Result<std::size_t> SqliteStore::replay(std::span<const std::int64_t> seqs, poli
         q.bind(1, seq);
         int rc;
         while ((rc = q.step()) == SQLITE_ROW) {
-          DeliveryRef d;
-          d.seq = q.integer(0);
-          d.source = q.text(1);
-          d.event_id = q.text(2);
-          d.establishment = q.text(3);
-          d.category = policy::parse_category(q.text(4)).value_or(policy::Category::other);
-          d.timezone = q.text(5);
-          d.recipient = q.text(6);
-          d.role = policy::parse_role(q.text(7)).value_or(policy::Role::student);
-          d.sink = q.text(8);
-          rows.push_back(std::move(d));
+          rows.push_back(read_ref(q));
         }
         if (rc != SQLITE_DONE)
           return std::unexpected(error_of(writer_, rc, "read"));
@@ -303,21 +297,14 @@ Result<std::vector<DeliveryRow>> SqliteStore::list(DeliveryState state, std::int
   int rc;
   while ((rc = q.step()) == SQLITE_ROW) {
     DeliveryRow d;
-    d.ref.seq = q.integer(0);
-    d.ref.source = q.text(1);
-    d.ref.event_id = q.text(2);
-    d.ref.establishment = q.text(3);
-    d.ref.category = policy::parse_category(q.text(4)).value_or(policy::Category::other);
-    d.ref.recipient = q.text(5);
-    d.ref.role = policy::parse_role(q.text(6)).value_or(policy::Role::student);
-    d.state = parse_delivery_state(q.text(7)).value_or(state);
-    d.release_at = ms_instant(q.integer(8));
-    d.attempts = static_cast<int>(q.integer(9));
-    d.sink = q.text(10);
-    d.ref.sink = d.sink;
-    d.last_error = q.text(11);
-    d.updated_at = ms_instant(q.integer(12));
-    d.ref.timezone = q.text(13);
+    d.ref = read_ref(q);
+    constexpr int k = kRefColumns;
+    d.state = parse_delivery_state(q.text(k)).value_or(state);
+    d.release_at = ms_instant(q.integer(k + 1));
+    d.attempts = static_cast<int>(q.integer(k + 2));
+    d.sink = d.ref.sink;
+    d.last_error = q.text(k + 3);
+    d.updated_at = ms_instant(q.integer(k + 4));
     out.push_back(std::move(d));
   }
   if (rc != SQLITE_DONE)

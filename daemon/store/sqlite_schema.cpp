@@ -125,11 +125,16 @@ Result<sqlite3*> open_connection(const std::string& path, bool writer) {
 
 }  // namespace
 
+// The columns of a DeliveryRef, first in every query that reads one (read_ref in
+// sqlite_dispatch.cpp).
+#define TREVE_REF_COLUMNS                                                               \
+  "d.seq, e.source, e.event_id, e.establishment, e.category, e.timezone, d.recipient, " \
+  "d.role, d.sink"
 // The columns of a DispatchItem, read by read_dispatch_item (sqlite_dispatch.cpp).
-#define TREVE_DISPATCH_COLUMNS                                                                 \
-  "d.seq, d.ready_seq, d.state, e.source, e.event_id, e.establishment, e.category, e.urgent, " \
-  "e.timezone, d.recipient, d.role, e.received_at, d.release_at, d.released_at, e.body, "      \
-  "d.attempts, d.first_attempt_at, d.next_attempt_at, d.sink"
+#define TREVE_DISPATCH_COLUMNS                                          \
+  TREVE_REF_COLUMNS                                                     \
+      ", d.ready_seq, d.state, e.urgent, e.received_at, d.release_at, " \
+      "d.released_at, e.body, d.attempts, d.first_attempt_at, d.next_attempt_at"
 
 SqliteStore::Statements::Statements(sqlite3* w, sqlite3* r)
     : find_event(w, "SELECT body_sha256, response FROM events WHERE source = ? AND event_id = ?"),
@@ -163,20 +168,19 @@ SqliteStore::Statements::Statements(sqlite3* w, sqlite3* r)
                  "UPDATE deliveries SET state = 'due', updated_at = ?1, released_at = ?1, "
                  "ready_seq = ?2, attempts = 0, first_attempt_at = NULL, "
                  "next_attempt_at = NULL WHERE seq = ?3 AND state = 'dead'"),
-      dead_for_replay(w,
-                      "SELECT d.seq, e.source, e.event_id, e.establishment, e.category, "
-                      "e.timezone, d.recipient, d.role, d.sink FROM deliveries d "
-                      "JOIN events e ON e.id = d.event "
-                      "WHERE d.state = 'dead' AND (?1 = 0 OR d.seq = ?1) AND e.body IS NOT NULL "
-                      "ORDER BY d.seq"),
+      dead_for_replay(w, "SELECT " TREVE_REF_COLUMNS
+                         " FROM deliveries d "
+                         "JOIN events e ON e.id = d.event "
+                         "WHERE d.state = 'dead' AND (?1 = 0 OR d.seq = ?1) AND e.body IS NOT NULL "
+                         "ORDER BY d.seq"),
       audit_head(w, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"),
       get_ready_counter(w, "SELECT value FROM meta WHERE key = 'ready_seq'"),
       set_ready_counter(w,
                         "INSERT INTO meta (key, value) VALUES ('ready_seq', ?) "
                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
       due(w,
-          "SELECT d.seq, e.source, e.event_id, e.establishment, e.category, e.timezone, "
-          "d.recipient, d.role, d.release_at, d.sink FROM deliveries d "
+          "SELECT " TREVE_REF_COLUMNS
+          ", d.release_at FROM deliveries d "
           "JOIN events e ON e.id = d.event WHERE d.state = 'held' AND d.release_at <= ? ORDER BY "
           "d.release_at, d.seq LIMIT ?"),
       read_event(r,
@@ -205,11 +209,10 @@ SqliteStore::Statements::Statements(sqlite3* w, sqlite3* r)
       retrying(r, "SELECT " TREVE_DISPATCH_COLUMNS
                   " FROM deliveries d JOIN events e ON e.id = d.event "
                   "WHERE d.state = 'retrying' AND d.seq > ? ORDER BY d.seq LIMIT ?"),
-      list(r,
-           "SELECT d.seq, e.source, e.event_id, e.establishment, e.category, d.recipient, "
-           "d.role, d.state, d.release_at, d.attempts, d.sink, d.last_error, d.updated_at, "
-           "e.timezone FROM deliveries d JOIN events e ON e.id = d.event "
-           "WHERE d.state = ? AND d.seq > ? ORDER BY d.seq LIMIT ?"),
+      list(r, "SELECT " TREVE_REF_COLUMNS
+              ", d.state, d.release_at, d.attempts, d.last_error, "
+              "d.updated_at FROM deliveries d JOIN events e ON e.id = d.event "
+              "WHERE d.state = ? AND d.seq > ? ORDER BY d.seq LIMIT ?"),
       replan_one(w,
                  "UPDATE deliveries SET release_at = ?1, reason = ?2, updated_at = ?3 "
                  "WHERE seq = ?4 AND state = 'held' AND release_at = ?5"),
