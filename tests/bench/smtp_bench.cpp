@@ -8,8 +8,9 @@
 //   - the relay's TCP connections (reused connections: about M, however large N);
 //   - this process's CPU time per message (user + system), the relay's excluded;
 //   - the io thread's longest stall: the most a 1 ms timer on the same io_context fired late
-//     (curl waits for the relay's answer to the end of each message blocking: this is how
-//     long the dispatcher's thread could do nothing else at worst).
+//     (curl waits, blocking, for the relay's answer to the end of each message, on the
+//     channel's own mail thread: this shows that the dispatcher's thread, which runs the
+//     channel's answers, is not held by it).
 //
 // The relay (Python) and this process share the machine's cores.
 //
