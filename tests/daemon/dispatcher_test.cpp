@@ -26,6 +26,7 @@
 #include "daemon/http/server.h"
 #include "daemon/store/audit_record.h"
 #include "daemon/store/sqlite_store.h"
+#include "tests/support/smtp_receiver.h"
 #include "tests/support/store.h"
 #include "tests/support/tokens.h"
 
@@ -388,6 +389,56 @@ TEST_F(DispatcherTest, StopLeavesUnsentDeliveriesDueForTheNextStart) {
   dispatcher_->stop(1s);
   dispatcher_->wait();
   EXPECT_EQ(count("delivered"), 50);
+}
+
+// An e-mail relay that takes its time (5 s before answering the first message): the webhook
+// copies of the same events go meanwhile, and a stop abandons the e-mail at the end of its
+// grace instead of waiting for the relay; the e-mails stay due for the next start.
+TEST_F(DispatcherTest, ASlowMailRelayHoldsBackNeitherOtherSinksNorTheStop) {
+  if (const std::string missing = test::smtp_receiver_missing(); !missing.empty())
+    FAIL() << missing;
+  test::SmtpReceiverOptions relay_options;
+  relay_options.tls = false;
+  relay_options.slow = {{"slow", 5000}};
+  test::SmtpReceiver relay(relay_options);
+  configure("[[sinks]]\nname = \"mail\"\ntype = \"smtp\"\nurl = \"" + relay.url() +
+            "\"\nstarttls = \"off\"\nfrom = \"notifications@college.example.fr\"\n"
+            "timeout = \"20s\"\n");
+  std::vector<store::NewEvent> batch;
+  for (int e = 0; e < 3; ++e) {
+    store::NewEvent ev;
+    ev.source = "ent";
+    ev.id = "e" + std::to_string(e);
+    ev.establishment = "0750654D";
+    ev.received_at = clock_.now();
+    ev.zone = date::locate_zone("Europe/Paris");
+    ev.body = R"({"title":"t","recipients":[{"id":"r0","role":"student",)"
+              R"("channels":{"email":"slow.r0@example.fr"}}]})";
+    ev.body_sha256 = core::sha256_hex(ev.id);
+    ev.response = "{}";
+    store::NewDelivery d;
+    d.recipient = "r0";
+    d.state = store::DeliveryState::due;
+    d.release_at = ev.received_at;
+    d.reason = "now";
+    d.sinks = {"push", "mail"};
+    ev.deliveries.push_back(d);
+    batch.push_back(std::move(ev));
+  }
+  ASSERT_TRUE(store_->accept(batch, clock_.now()));
+  start();
+  // The three webhooks, in well under the relay's 5 s.
+  ASSERT_TRUE(receiver_.wait_succeeded(3, 2s));
+  const auto deadline = std::chrono::steady_clock::now() + 2s;
+  while (count("delivered") < 3 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(count("delivered"), 3);
+  const auto stopping = std::chrono::steady_clock::now();
+  dispatcher_->stop(200ms);
+  dispatcher_->wait();
+  EXPECT_LT(std::chrono::steady_clock::now() - stopping, 2s) << "the stop waited for the relay";
+  EXPECT_EQ(count("due"), 3);  // the e-mail abandoned, and the two behind it in order
+  EXPECT_EQ(count("retrying"), 0);
 }
 
 TEST_F(DispatcherTest, ABatchRefusedAsAWholeIsSentAgainOneByOneAndOnlyTheCulpritIsDead) {
