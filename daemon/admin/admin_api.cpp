@@ -1078,6 +1078,74 @@ struct AdminApi::Impl {
     return json_answer(200, json::object{{"replayed", *r}});
   }
 
+  // --- one notification ------------------------------------------------------------------
+
+  // An event and each of its copies (one per recipient and sink), read as the ingest API's
+  // GET /v1/events/{id} reads it. Recipients as the audit trail names them (pseudonyms); no
+  // address, title or payload. An event of an establishment out of scope is answered as one
+  // that does not exist, and the attempt is audited (as a replay of another school's dead
+  // letter is).
+  Answer event(const Call& call) {
+    const config::Admin& admin = call.admin;
+    const std::string source = call.query.get("source");
+    const std::string id = call.query.get("id");
+    if (source.empty())
+      return problem(400, "invalid-query", "Invalid query", "source=CONNECTOR is required");
+    if (id.empty())
+      return problem(400, "invalid-query", "Invalid query", "id=EVENT_ID is required");
+    auto found = deps.events.find(source, id);
+    if (!found)
+      return store_failed(found.error());
+    auto not_found = [] {
+      return problem(404, "not-found", "Not found", "no event with this id from this connector");
+    };
+    if (!*found)
+      return not_found();
+    const store::EventView& v = **found;
+    if (!admin.in_scope(v.establishment)) {
+      if (auto failed = audit_refusal(admin, call.req, v.establishment,
+                                      "establishment " + v.establishment + " is not in scope"))
+        return *failed;
+      return not_found();
+    }
+    const date::time_zone* zone = store::zone_or_utc(v.timezone);
+    auto instant = [zone](policy::Instant t) -> json::value {
+      if (t == policy::Instant::max())
+        return nullptr;
+      return json::value(policy::format_rfc3339(t, zone));
+    };
+    auto text_or_null = [](const std::string& t) -> json::value {
+      if (t.empty())
+        return nullptr;
+      return json::value(t);
+    };
+    json::object o;
+    o["source"] = v.source;
+    o["id"] = v.id;
+    o["establishment"] = v.establishment;
+    o["category"] = policy::to_string(v.category);
+    o["received_at"] = policy::format_rfc3339(v.received_at, zone);
+    json::array deliveries;
+    for (const auto& d : v.deliveries) {
+      json::object c;
+      c["seq"] = d.seq;
+      c["recipient"] = d.recipient_pseudonym;
+      c["role"] = policy::to_string(d.role);
+      c["sink"] = text_or_null(d.sink);
+      c["state"] = store::to_string(d.state);
+      c["attempts"] = d.attempts;
+      c["release_at"] = instant(d.release_at);
+      c["released_at"] = d.released_at ? instant(*d.released_at) : json::value(nullptr);
+      c["reason"] = d.reason;
+      c["last_error"] = text_or_null(d.last_error);
+      c["digest"] = text_or_null(d.digest);
+      c["updated_at"] = instant(d.updated_at);
+      deliveries.push_back(std::move(c));
+    }
+    o["deliveries"] = std::move(deliveries);
+    return json_answer(200, o);
+  }
+
   // --- audit ------------------------------------------------------------------------------
 
   Answer audit_records(const Call& call) { return audit(call, false); }
@@ -1183,7 +1251,7 @@ struct AdminApi::Impl {
     static constexpr std::string_view kMayNotChange = "an auditor may not change a policy";
     static constexpr std::string_view kMayNotSeeDead =
         "an auditor may not see or replay dead letters";
-    static const std::array<Route, 12> kRoutes = {{
+    static const std::array<Route, 13> kRoutes = {{
         {V::get, "me", E::none, false, {}, &Impl::me},
         {V::get, "establishments/{uai}/policy", E::in_path, false, {}, &Impl::get_policy},
         {V::put, "establishments/{uai}/policy", E::in_path, true, kMayNotChange, &Impl::put_policy},
@@ -1195,6 +1263,7 @@ struct AdminApi::Impl {
         {V::get, "queue", E::required_in_query, false, {}, &Impl::queue},
         {V::get, "dead-letters", E::in_query, true, kMayNotSeeDead, &Impl::dead_letters},
         {V::post, "dead-letters/replay", E::none, true, kMayNotSeeDead, &Impl::replay},
+        {V::get, "events", E::none, false, {}, &Impl::event},
         {V::get, "audit", E::in_query, false, {}, &Impl::audit_records},
         {V::get, "stats", E::in_query, false, {}, &Impl::audit_stats},
     }};

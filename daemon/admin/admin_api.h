@@ -35,6 +35,7 @@ class AdminApi {
     runtime::ConfigHolder& holder;
     store::PolicyStore& policies;      // versions, an establishment's held deliveries
     store::DispatchStore& deliveries;  // dead letters
+    store::IngestStore& events;        // one event's copies
     store::CommitQueue& queue;
     const core::Clock& clock;
     ChangePolicy change_policy;

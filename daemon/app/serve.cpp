@@ -227,7 +227,7 @@ int serve(const std::string& config_path) {
   Reloader reloader(config_path, holder, queue, *store, *store, clock, hooks);
 
   // The admin API and page, on their own listener.
-  admin::AdminApi admin_api({holder, *store, *store, queue, clock,
+  admin::AdminApi admin_api({holder, *store, *store, *store, queue, clock,
                              [&reloader](const auto& change, std::vector<std::string> uais) {
                                return reloader.change_policy(change, std::move(uais));
                              },

@@ -218,6 +218,7 @@ void add_admin(CLI::App& app, Commands& commands) {
     AdminCall call;
     std::string uai, file, comment, at, category = "message", role = "student";
     std::string from, to, kind, format = "json";
+    std::string source, event_id;
     std::int64_t version = 0;
     std::optional<std::int64_t> expected;
     bool confirm = false;
@@ -378,6 +379,19 @@ void add_admin(CLI::App& app, Commands& commands) {
     c.method = bhttp::verb::post;
     c.target = "/v1/admin/dead-letters/replay";
     c.body = json::serialize(json::object{{"seqs", std::move(seqs)}});
+    return std::nullopt;
+  });
+  auto* event = admin->add_subcommand("event", "One notification: each copy, sink by sink");
+  event->add_option("--source", o->source, "The connector that sent it")->required();
+  event->add_option("--id", o->event_id, "Its id at that connector")->required();
+  add(event, [o](AdminCall& c) -> std::optional<std::string> {
+    urls::url u;
+    u.set_path("/v1/admin/events");
+    auto params = u.encoded_params();
+    // Every reserved character percent-encoded, `+` included: in a query it means a space.
+    params.append({"source", urls::encode(o->source, urls::unreserved_chars)});
+    params.append({"id", urls::encode(o->event_id, urls::unreserved_chars)});
+    c.target = std::string(u.buffer());
     return std::nullopt;
   });
   auto* audit = admin->add_subcommand("audit", "The release log");

@@ -3,6 +3,8 @@
 // its 503 answers report.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -62,6 +64,14 @@ struct DeliveryView {
   policy::Instant release_at;
   std::string reason;
   std::string sink;  // the copy's sink; empty: routed when sent
+  // Filled by find() only (retract() leaves them at these defaults):
+  std::int64_t seq = 0;             // the copy's receipt sequence (what a replay takes)
+  std::string recipient_pseudonym;  // the recipient as the audit trail names it
+  int attempts = 0;                 // attempts made (counted from zero again after a replay)
+  std::optional<policy::Instant> released_at;  // when it became due; none while held
+  std::string last_error;      // why its last attempt failed; empty when none failed
+  std::string digest;          // the morning digest its last attempt went in; empty when none
+  policy::Instant updated_at;  // its last change of state
 };
 
 struct EventView {
@@ -94,6 +104,8 @@ class IngestStore {
                                         policy::Instant now) = 0;
 
   // Reads; any thread.
+  // An event and each of its copies (the ingest API's GET /v1/events/{id}, the admin API's
+  // GET /v1/admin/events); nullopt when the source sent no event with this id.
   virtual Result<std::optional<EventView>> find(std::string_view source, std::string_view id) = 0;
   // Whether the store can take writes as far as it knows, for health checks: it answers a
   // cheap query, and its last write did not fail for a full or failing disk

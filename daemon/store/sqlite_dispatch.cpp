@@ -126,6 +126,10 @@ Result<void> SqliteStore::record_outcomes(std::span<const DeliveryOutcome> outco
         else
           u.bind(7, o.error);
         u.bind(8, o.ref.seq);
+        if (o.digest.empty())
+          u.bind_null(9);
+        else
+          u.bind(9, o.digest);
         if (int rc = u.step(); rc != SQLITE_DONE)
           return std::unexpected(error_of(writer_, rc, "cannot record a delivery outcome"));
       }

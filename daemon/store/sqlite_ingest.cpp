@@ -226,12 +226,20 @@ Result<std::optional<EventView>> SqliteStore::find(std::string_view source, std:
   int rc;
   while ((rc = q.step()) == SQLITE_ROW) {
     DeliveryView d;
+    d.seq = q.integer(0);
     d.recipient = q.text(1);
+    d.recipient_pseudonym = reader_pseudonyms_.pseudonym(v.source, d.recipient);
     d.role = policy::parse_role(q.text(2)).value_or(policy::Role::student);
     d.state = parse_delivery_state(q.text(3)).value_or(DeliveryState::held);
     d.release_at = ms_instant(q.integer(4));
     d.reason = q.text(5);
     d.sink = q.text(6);
+    d.attempts = static_cast<int>(q.integer(7));
+    if (!q.is_null(8))
+      d.released_at = ms_instant(q.integer(8));
+    d.last_error = q.text(9);
+    d.digest = q.text(10);
+    d.updated_at = ms_instant(q.integer(11));
     v.deliveries.push_back(std::move(d));
   }
   if (rc != SQLITE_DONE)

@@ -107,6 +107,11 @@ CREATE TABLE policy_versions (
     R"sql(
 INSERT OR REPLACE INTO meta (key, value) SELECT 'events', count(*) FROM events;
 )sql",
+    // 6: the morning digest a copy's last attempt went in (its `dig_…` id), shown with the
+    // copy by the admin API; NULL when it went alone.
+    R"sql(
+ALTER TABLE deliveries ADD COLUMN digest TEXT;
+)sql",
 };
 
 Result<sqlite3*> open_connection(const std::string& path, bool writer) {
@@ -163,7 +168,7 @@ SqliteStore::Statements::Statements(sqlite3* w, sqlite3* r)
       outcome(w,
               "UPDATE deliveries SET state = ?1, updated_at = ?2, attempts = ?3, "
               "first_attempt_at = ?4, next_attempt_at = ?5, sink = ?6, last_error = ?7, "
-              "ready_seq = NULL WHERE seq = ?8 AND state IN ('due', 'retrying')"),
+              "digest = ?9, ready_seq = NULL WHERE seq = ?8 AND state IN ('due', 'retrying')"),
       replay_one(w,
                  "UPDATE deliveries SET state = 'due', updated_at = ?1, released_at = ?1, "
                  "ready_seq = ?2, attempts = 0, first_attempt_at = NULL, "
@@ -187,7 +192,8 @@ SqliteStore::Statements::Statements(sqlite3* w, sqlite3* r)
                  "SELECT id, establishment, category, received_at, timezone FROM events "
                  "WHERE source = ? AND event_id = ?"),
       read_deliveries(r,
-                      "SELECT seq, recipient, role, state, release_at, reason, sink "
+                      "SELECT seq, recipient, role, state, release_at, reason, sink, attempts, "
+                      "released_at, last_error, digest, updated_at "
                       "FROM deliveries WHERE event = ? ORDER BY seq"),
       add_events(w, "UPDATE meta SET value = CAST(value AS INTEGER) + ? WHERE key = 'events'"),
       count_events(r, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'events'"),
@@ -225,7 +231,11 @@ SqliteStore::Statements::Statements(sqlite3* w, sqlite3* r)
                     "WHERE event = ? AND state = 'held' ORDER BY seq") {}
 
 SqliteStore::SqliteStore(sqlite3* writer, sqlite3* reader, std::array<unsigned char, 32> key)
-    : writer_(writer), reader_(reader), pseudonyms_(key), head_(kGenesisHash) {}
+    : writer_(writer),
+      reader_(reader),
+      pseudonyms_(key),
+      reader_pseudonyms_(key),
+      head_(kGenesisHash) {}
 
 SqliteStore::~SqliteStore() {
   {

@@ -82,7 +82,7 @@ class SqliteStore final : public Store {
   // which `treve audit verify --heads` catches a rewritten trail. Before any write.
   void log_heads_every(std::int64_t every) { head_log_every_ = every; }
   void log_head() const;
-  static constexpr int kSchemaVersion = 5;
+  static constexpr int kSchemaVersion = 6;
 
  private:
   struct Statements;
@@ -128,7 +128,8 @@ class SqliteStore final : public Store {
   std::mutex reader_mutex_;
   mutable std::mutex write_failure_mutex_;
   std::optional<std::string> write_failure_;  // why the last write failed; check() reports it
-  Pseudonymizer pseudonyms_;
+  Pseudonymizer pseudonyms_;                  // the writer's
+  Pseudonymizer reader_pseudonyms_;           // the reader's, under reader_mutex_
   std::unique_ptr<Statements> st_;
   std::int64_t next_audit_seq_ = 1;
   std::string head_;

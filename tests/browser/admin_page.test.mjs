@@ -5,7 +5,8 @@
 // the end of the window that covers Tuesday evenings one hour later and adds a Saturday window;
 // the preview's summary must change; she saves with a comment, and the API must then answer
 // the next version with both changes. Then an auditor signs in: no edit control, the audit tab
-// loads, the CSV export downloads.
+// loads, the CSV export downloads; with TREVE_EVENT_ID, she follows that notification from the
+// keyboard and sees one row per copy, as GET /v1/admin/events lists them.
 //
 // Environment:
 //   TREVE_ADMIN_URL      http://127.0.0.1:PORT (the admin listener)
@@ -13,6 +14,10 @@
 //   TREVE_AUDITOR_TOKEN  an auditor whose scope holds TREVE_UAI
 //   TREVE_UAI            an establishment editable through the API (not managed by the file),
 //                        with a quiet window starting on Tuesday that covers 21:00
+//   TREVE_EVENT_SOURCE, TREVE_EVENT_ID
+//                        optional: a notification of TREVE_UAI (its connector and its id)
+//   TREVE_EVENT_RECIPIENTS
+//                        optional: its recipients' ids, comma-separated, never to be shown
 //   TREVE_SCREENSHOT     optional: where to write a PNG of the edit view
 //   TREVE_CHROMIUM       optional: the browser (default /usr/bin/chromium)
 //
@@ -35,6 +40,9 @@ const ADMIN_TOKEN = required('TREVE_ADMIN_TOKEN');
 const AUDITOR_TOKEN = required('TREVE_AUDITOR_TOKEN');
 const UAI = required('TREVE_UAI');
 const SCREENSHOT = process.env.TREVE_SCREENSHOT || '';
+const EVENT_SOURCE = process.env.TREVE_EVENT_SOURCE || '';
+const EVENT_ID = process.env.TREVE_EVENT_ID || '';
+const EVENT_RECIPIENTS = (process.env.TREVE_EVENT_RECIPIENTS || '').split(',').filter(Boolean);
 const CHROMIUM = process.env.TREVE_CHROMIUM || '/usr/bin/chromium';
 // A Tuesday 21:00 without a public holiday near it: inside the weekday evening window, so the
 // time that window ends shows in the summary.
@@ -341,8 +349,64 @@ async function auditorScenario(browser) {
   const missing = await unlabelled(page);
   assert.deepEqual(missing, [], `controls without a label: ${missing.join(', ')}`);
   ok('every control of the audit view has a label');
+  if (EVENT_ID) await followEvent(page);
   problems.check();
   await context.close();
+}
+
+// "Suivre une notification", from the keyboard: the tab, both fields, Enter; one row per copy
+// of the API's answer, its channel named, its state in French, no recipient's id.
+async function followEvent(page) {
+  await page.focus(tid('tab-audit'));
+  await page.keyboard.press('ArrowRight');
+  assert.equal(await page.getAttribute(tid('tab-event'), 'aria-selected'), 'true');
+  await page.waitForSelector(tid('event-form'), {timeout: TIMEOUT});
+  await page.click(tid('event-search'));
+  assert.equal(await page.getAttribute(tid('event-source'), 'aria-invalid'), 'true', 'an empty connector is refused');
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'event-source', 'the empty field has the focus');
+  ok('"Suivre une notification": searching with empty fields is refused, the first one focused');
+
+  await page.keyboard.type(EVENT_SOURCE);
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'event-id', 'Tab moves to the id');
+  await page.keyboard.type(EVENT_ID);
+  const answer = page.waitForResponse((r) => r.url().includes('/v1/admin/events?'), {timeout: TIMEOUT});
+  await page.keyboard.press('Enter');
+  const r = await answer;
+  const body = await r.json().catch(() => null);
+  assert.equal(r.status(), 200, `GET /v1/admin/events answered ${r.status()}: ${JSON.stringify(body)}`);
+  await page.waitForSelector(`${tid('event-result')}[data-state="loaded"]`, {timeout: TIMEOUT});
+  const table = tid('event-table');
+  const rows = await page.locator(`${table} tbody tr`).count();
+  assert.equal(rows, body.deliveries.length, 'one row per copy');
+  assert.ok(rows >= 2, `the notification has copies on several channels: ${JSON.stringify(body)}`);
+  const channels = (await page.locator(`${table} tbody td:nth-child(3)`).allTextContents())
+    .map((t) => t.replace('résumé du matin', '').trim()).sort();
+  assert.deepEqual(channels, body.deliveries.map((d) => d.sink).sort(), 'the Canal column names each sink');
+  const states = await page.locator(`${table} tbody td:nth-child(4)`).allTextContents();
+  for (const s of states) {
+    assert.ok(s && !/^[a-z_]+$/.test(s), `a state in French, not "${s}"`);
+  }
+  const status = await page.textContent(tid('event-status'));
+  assert.equal(await page.getAttribute(tid('event-status'), 'aria-live'), 'polite');
+  assert.ok(status.includes(`${rows} copies`), `the live status counts the copies: "${status}"`);
+  const shown = await page.textContent(tid('panel-event'));
+  for (const id of EVENT_RECIPIENTS) assert.ok(!shown.includes(id), `the recipient id ${id} is not shown`);
+  ok(`${EVENT_SOURCE} / ${EVENT_ID}: ${rows} copies (${channels.join(', ')}; ${states.join(', ')}); "${status}"`);
+
+  await page.fill(tid('event-id'), `${EVENT_ID}-inconnue`);
+  await page.press(tid('event-id'), 'Enter');
+  await page.waitForSelector(`${tid('event-result')}[data-state="error"]`, {state: 'attached', timeout: TIMEOUT});
+  const none = await page.textContent(tid('event-status'));
+  assert.ok(none.includes('Aucune notification'), `an unknown id is said so: "${none}"`);
+  assert.equal(await page.locator(table).count(), 0, 'the previous table is gone');
+  ok(`an unknown id: "${none}"`);
+
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 390 + 1, `the page still fits a phone's width (scrollWidth ${width})`);
+  const missing = await unlabelled(page);
+  assert.deepEqual(missing, [], `controls without a label: ${missing.join(', ')}`);
+  ok('the section fits a 390 px wide screen; every control has a label');
 }
 
 // Fails on a script error, and on any request that leaves the admin listener.

@@ -44,7 +44,7 @@ class AdminRefusal : public ::testing::Test {
     q.capacity = 1;
     queue_ = std::make_unique<store::CommitQueue>(*store_, clock_, q);
     api_ = std::make_unique<AdminApi>(AdminApi::Deps{
-        *holder_, *store_, *store_, *queue_, clock_,
+        *holder_, *store_, *store_, *store_, *queue_, clock_,
         [](const auto&, std::vector<std::string>) { return runtime::Reloader::PolicyChange{}; },
         o.path, std::chrono::milliseconds{1000}});
   }

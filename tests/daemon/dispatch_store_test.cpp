@@ -167,6 +167,66 @@ TEST(DispatchStore, OutcomesChangeStatesAndAreAuditedWithoutContent) {
   EXPECT_EQ((*dead)[0].attempts, 1);
 }
 
+// find() reads each copy as its last attempt left it (what the admin API shows of an event),
+// with the recipient's pseudonym as the audit trail names it.
+TEST(DispatchStore, FindReadsEachCopysAttemptsErrorDigestAndInstants) {
+  Dir dir;
+  auto s = open(dir);
+  accept(*s, event("e1", {"pupil-a", "pupil-b", "pupil-c"}, DeliveryState::due));
+  accept(*s, event("e2", {"pupil-d"}, DeliveryState::held));
+  auto items = s->ready(0, 100);
+  ASSERT_TRUE(items);
+  ASSERT_EQ(items->size(), 3u);
+  std::vector<DeliveryOutcome> outs{outcome_for((*items)[0], DeliveryOutcome::Kind::delivered),
+                                    outcome_for((*items)[1], DeliveryOutcome::Kind::retrying),
+                                    outcome_for((*items)[2], DeliveryOutcome::Kind::dead)};
+  outs[0].digest = "dig_0123";
+  const policy::Instant recorded = at("2026-11-30T07:00:02+01:00");
+  ASSERT_TRUE(s->record_outcomes(outs, recorded));
+
+  auto found = s->find("ent", "e1");
+  ASSERT_TRUE(found && *found);
+  const auto& copies = (**found).deliveries;
+  ASSERT_EQ(copies.size(), 3u);
+  EXPECT_EQ(copies[0].state, DeliveryState::delivered);
+  EXPECT_EQ(copies[0].attempts, 1);
+  EXPECT_EQ(copies[0].last_error, "");
+  EXPECT_EQ(copies[0].digest, "dig_0123");
+  EXPECT_EQ(copies[0].released_at, at("2026-11-27T21:00:00+01:00"));  // due when received
+  EXPECT_EQ(copies[0].updated_at, recorded);
+  EXPECT_EQ(copies[0].sink, "push");
+  EXPECT_EQ(copies[1].state, DeliveryState::retrying);
+  EXPECT_EQ(copies[1].last_error, "HTTP 503");
+  EXPECT_EQ(copies[1].digest, "");
+  EXPECT_EQ(copies[2].state, DeliveryState::dead);
+  EXPECT_EQ(copies[2].attempts, 1);
+  EXPECT_EQ(copies[2].last_error, "HTTP 503");
+  EXPECT_LT(copies[0].seq, copies[1].seq);
+  // The pseudonyms of the trail's records about these copies.
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(dir.db().c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, "SELECT recipient FROM audit WHERE kind = 'delivered'", -1, &st, nullptr);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  const std::string pseudonym(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  EXPECT_EQ(copies[0].recipient, "pupil-a");
+  EXPECT_EQ(copies[0].recipient_pseudonym, pseudonym);
+  EXPECT_NE(copies[1].recipient_pseudonym, pseudonym);
+
+  auto held = s->find("ent", "e2");
+  ASSERT_TRUE(held && *held);
+  ASSERT_EQ((**held).deliveries.size(), 1u);
+  const DeliveryView& h = (**held).deliveries[0];
+  EXPECT_EQ(h.state, DeliveryState::held);
+  EXPECT_EQ(h.attempts, 0);
+  EXPECT_FALSE(h.released_at);
+  EXPECT_EQ(h.release_at, at("2026-11-30T07:00:00+01:00"));
+  EXPECT_EQ(h.updated_at, at("2026-11-27T21:00:00+01:00"));
+  EXPECT_EQ(h.recipient_pseudonym.size(), 32u);
+}
+
 TEST(DispatchStore, ReplayMakesDeadDeliveriesDueAgainPastTheCursorAndSkipsOthers) {
   Dir dir;
   auto s = open(dir);
@@ -240,6 +300,7 @@ TEST(DispatchStore, ASchemaOneDatabaseIsMigratedWithItsDueDeliveriesReadable) {
       "ALTER TABLE deliveries DROP COLUMN first_attempt_at;"
       "ALTER TABLE deliveries DROP COLUMN sink;"
       "ALTER TABLE deliveries DROP COLUMN last_error;"
+      "ALTER TABLE deliveries DROP COLUMN digest;"
       "DELETE FROM meta WHERE key = 'ready_seq';"
       "UPDATE meta SET value = '1' WHERE key = 'schema_version';";
   ASSERT_EQ(sqlite3_exec(db, downgrade, nullptr, nullptr, nullptr), SQLITE_OK)

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/integration/daemon_harness.h"
+#include "tests/integration/webhook_receiver.h"
 
 namespace treve::itest {
 namespace {
@@ -517,6 +518,8 @@ TEST_F(AdminApi, UnknownPathsAre404AndOtherMethodsAre405WithAllow) {
       {bhttp::verb::get, "/v1/admin/dead-letters/replay", 405, "POST"},
       {bhttp::verb::post, "/v1/admin/audit", 405, "GET"},
       {bhttp::verb::put, "/v1/admin/stats", 405, "GET"},
+      {bhttp::verb::post, "/v1/admin/events?source=ent&id=x", 405, "GET"},
+      {bhttp::verb::get, "/v1/admin/events/x", 404, ""},
   };
   for (const auto& c : cases) {
     auto r = call(c.method, c.target, kRectoratToken);
@@ -699,6 +702,228 @@ TEST_F(AdminApi, QueryParametersArePercentDecodedAndAMalformedEscapeIs400) {
     EXPECT_EQ(r.status, 400) << r;
     EXPECT_THAT(r.body, HasSubstr("invalid-query"));
   }
+}
+
+// ---- GET /v1/admin/events: one notification, one entry per copy ----------------------------
+
+// Two webhook sinks: "ent-push" takes every copy and accepts it, "mail-parents" takes the
+// parents' copies and refuses them for good (400: dead at the first attempt).
+class AdminEvents : public ::testing::Test {
+ protected:
+  AdminEvents()
+      : mail_([](const WebhookRequest&, int) {
+          WebhookResponse refused;
+          refused.status = 400;
+          return refused;
+        }),
+        daemon_(options()) {
+    daemon_.start();
+  }
+
+  DaemonOptions options() {
+    DaemonOptions o = admin_options();
+    const std::string secret = dir_.write("hook.secret", make_webhook_secret() + "\n");
+    fs::permissions(secret, fs::perms::owner_read | fs::perms::owner_write);
+    std::ostringstream c;
+    c << "\n[[sinks]]\nname = \"ent-push\"\ntype = \"webhook\"\nurl = \"" << push_.url()
+      << "\"\nsecret_file = \"" << secret << "\"\n"
+      << "\n[[sinks]]\nname = \"mail-parents\"\ntype = \"webhook\"\nurl = \"" << mail_.url()
+      << "\"\nsecret_file = \"" << secret << "\"\nroles = [\"parent\"]\n";
+    o.extra_config += c.str();
+    return o;
+  }
+
+  HttpResponse get(const std::string& source, const std::string& id, const std::string& token) {
+    return HttpClient(daemon_.admin_port())
+        .request(bhttp::verb::get, "/v1/admin/events?source=" + source + "&id=" + id, "",
+                 {{"Authorization", "Bearer " + token}});
+  }
+  std::int64_t count(const std::string& sql) {
+    Db db(daemon_.db_path());
+    auto rows = db.query(sql);
+    return rows.empty() || !rows[0][0] ? -1 : std::stoll(*rows[0][0]);
+  }
+  std::string pseudonym_in_trail(const std::string& event_id, const std::string& role) {
+    Db db(daemon_.db_path());
+    auto rows = db.query("SELECT DISTINCT recipient FROM audit WHERE event_id = '" + event_id +
+                         "' AND role = '" + role + "'");
+    return rows.size() == 1 && rows[0][0] ? *rows[0][0] : "";
+  }
+  // The copy of `role` to `sink`.
+  static json::object copy_of(const json::object& event, const std::string& role,
+                              const std::string& sink) {
+    for (const auto& d : event.at("deliveries").as_array()) {
+      const auto& o = d.as_object();
+      if (o.at("role").as_string() == role && o.at("sink").is_string() &&
+          o.at("sink").as_string() == sink)
+        return o;
+    }
+    ADD_FAILURE() << "no copy for " << role << " to " << sink << ": " << json::serialize(event);
+    return {};
+  }
+
+  TempDir dir_{"treve-admin-events"};
+  WebhookReceiver push_;
+  WebhookReceiver mail_;
+  Daemon daemon_;
+};
+
+// Both events have a student and a parent: the student's copy goes to ent-push, the parent's to
+// ent-push and mail-parents. A held event shows its copies held until the same instant; an
+// urgent one shows what became of each copy, sink by sink.
+TEST_F(AdminEvents, EachCopyIsListedWithItsSinkStateAttemptsAndError) {
+  HttpClient ingest(daemon_.port());
+  EventSpec held;
+  held.id = "note-88";
+  held.recipients = {{"eleve-4521", "student", ""}, {"parent-77", "parent", "eleve-4521"}};
+  ASSERT_EQ(ingest.post_event(event_body(held)).status, 202);
+  EventSpec alert = held;
+  alert.id = "alerte-1";
+  alert.category = "alert";
+  alert.urgent = true;
+  ASSERT_EQ(ingest.post_event(event_body(alert), kAlertToken).status, 202);
+
+  auto r = get("ent", "note-88", kDurandToken);
+  ASSERT_EQ(r.status, 200) << r;
+  auto event = r.object();
+  EXPECT_EQ(event.at("source").as_string(), "ent");
+  EXPECT_EQ(event.at("id").as_string(), "note-88");
+  EXPECT_EQ(event.at("establishment").as_string(), kUai);
+  EXPECT_EQ(event.at("category").as_string(), "message");
+  EXPECT_TRUE(parse_instant(std::string(event.at("received_at").as_string())));
+  ASSERT_EQ(event.at("deliveries").as_array().size(), 3u) << r;
+  for (const auto& [role, sink] : std::vector<std::pair<std::string, std::string>>{
+           {"student", "ent-push"}, {"parent", "ent-push"}, {"parent", "mail-parents"}}) {
+    SCOPED_TRACE(role + " to " + sink);
+    const auto c = copy_of(event, role, sink);
+    if (c.empty())
+      continue;
+    EXPECT_EQ(c.at("state").as_string(), "held");
+    EXPECT_EQ(c.at("attempts").as_int64(), 0);
+    EXPECT_TRUE(parse_instant(std::string(c.at("release_at").as_string())));
+    EXPECT_TRUE(c.at("released_at").is_null());
+    EXPECT_TRUE(c.at("last_error").is_null());
+    EXPECT_TRUE(c.at("digest").is_null());
+    EXPECT_TRUE(parse_instant(std::string(c.at("updated_at").as_string())));
+    EXPECT_GT(c.at("seq").as_int64(), 0);
+    // The recipient as the audit trail names it, never as the connector does.
+    EXPECT_EQ(c.at("recipient").as_string(), pseudonym_in_trail("note-88", role));
+    EXPECT_EQ(c.at("recipient").as_string().size(), 32u);
+  }
+  EXPECT_THAT(r.body, ::testing::Not(HasSubstr("eleve-4521")));
+  EXPECT_THAT(r.body, ::testing::Not(HasSubstr("parent-77")));
+
+  // The urgent one, once every copy has had its attempt.
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+  while (count("SELECT count(*) FROM deliveries WHERE state IN ('due', 'sending', 'retrying')") >
+             0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  r = get("alert", "alerte-1", kDurandToken);
+  ASSERT_EQ(r.status, 200) << r;
+  event = r.object();
+  EXPECT_EQ(event.at("category").as_string(), "alert");
+  ASSERT_EQ(event.at("deliveries").as_array().size(), 3u) << r;
+  for (const std::string role : {"student", "parent"}) {
+    SCOPED_TRACE(role);
+    const auto c = copy_of(event, role, "ent-push");
+    if (c.empty())
+      continue;
+    EXPECT_EQ(c.at("state").as_string(), "delivered");
+    EXPECT_EQ(c.at("attempts").as_int64(), 1);
+    EXPECT_TRUE(c.at("last_error").is_null());
+    EXPECT_TRUE(parse_instant(std::string(c.at("released_at").as_string())));
+  }
+  const auto dead = copy_of(event, "parent", "mail-parents");
+  if (!dead.empty()) {
+    EXPECT_EQ(dead.at("state").as_string(), "dead");
+    EXPECT_EQ(dead.at("attempts").as_int64(), 1);
+    EXPECT_THAT(std::string(dead.at("last_error").as_string()), HasSubstr("400"));
+    EXPECT_TRUE(parse_instant(std::string(dead.at("released_at").as_string())));
+  }
+  EXPECT_EQ(push_.count(), 2u);
+  EXPECT_EQ(mail_.count(), 1u);
+}
+
+// An auditor reads it too (in scope): it holds nothing the audit trail does not already show
+// an auditor.
+TEST_F(AdminEvents, AnAuditorInScopeReadsItAsAnAdminDoes) {
+  HttpClient ingest(daemon_.port());
+  ASSERT_EQ(ingest.post_event(simple_event("msg-1", 2)).status, 202);
+  auto admin = get("ent", "msg-1", kDurandToken);
+  auto auditor = get("ent", "msg-1", kDpdToken);
+  ASSERT_EQ(admin.status, 200) << admin;
+  ASSERT_EQ(auditor.status, 200) << auditor;
+  EXPECT_EQ(admin.body, auditor.body);
+  EXPECT_EQ(count("SELECT count(*) FROM audit WHERE kind = 'access_refused'"), 0);
+}
+
+// Another school's event is answered exactly as an unknown one, for an admin as for an
+// auditor, and the attempt is audited naming that school; an admin of every school reads it.
+TEST_F(AdminEvents, AnotherSchoolsEventIsAnsweredAsAnUnknownOneAndAudited) {
+  HttpClient ingest(daemon_.port());
+  EventSpec spec;
+  spec.id = "msg-other";
+  spec.establishment = kOtherUai;
+  ASSERT_EQ(ingest.post_event(event_body(spec)).status, 202);
+
+  auto unknown = get("ent", "msg-none", kDurandToken);
+  EXPECT_EQ(unknown.status, 404) << unknown;
+  EXPECT_THAT(*unknown.header("Content-Type"), HasSubstr("application/problem+json"));
+  EXPECT_EQ(count("SELECT count(*) FROM audit WHERE kind = 'access_refused'"), 0);
+  for (const std::string& token : {kDurandToken, kDpdToken}) {
+    auto theirs = get("ent", "msg-other", token);
+    EXPECT_EQ(theirs.status, 404) << theirs;
+    EXPECT_EQ(theirs.body, unknown.body);
+    EXPECT_THAT(theirs.body, ::testing::Not(HasSubstr(kOtherUai)));
+  }
+  EXPECT_EQ(count("SELECT count(*) FROM audit WHERE kind = 'access_refused' AND establishment = '" +
+                  kOtherUai + "' AND detail LIKE '%\"path\":\"/v1/admin/events\"%'"),
+            2);
+  // Its own connector's id only: the same id from another connector is another event.
+  EXPECT_EQ(get("alert", "msg-other", kRectoratToken).status, 404);
+  auto rectorat = get("ent", "msg-other", kRectoratToken);
+  ASSERT_EQ(rectorat.status, 200) << rectorat;
+  EXPECT_EQ(rectorat.object().at("establishment").as_string(), kOtherUai);
+}
+
+// source and id are both required; a bad query is 400 invalid-query naming the parameter.
+TEST_F(AdminEvents, ABadQueryIs400NamingTheParameter) {
+  struct Case {
+    std::string query;
+    std::string detail;
+  };
+  const std::vector<Case> cases = {
+      {"", "source=CONNECTOR is required"},
+      {"?id=msg-1", "source=CONNECTOR is required"},
+      {"?source=&id=msg-1", "source=CONNECTOR is required"},
+      {"?source=ent", "id=EVENT_ID is required"},
+      {"?source=ent&id=", "id=EVENT_ID is required"},
+      {"?source=ent&id=a&id=b", "id: given more than once"},
+      {"?source=ent&id=%ZZ", "the query string is not valid percent-encoded text"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.query);
+    auto r = HttpClient(daemon_.admin_port())
+                 .request(bhttp::verb::get, "/v1/admin/events" + c.query, "",
+                          {{"Authorization", "Bearer " + kDpdToken}});
+    EXPECT_EQ(r.status, 400) << r;
+    EXPECT_THAT(*r.header("Content-Type"), HasSubstr("application/problem+json"));
+    EXPECT_EQ(r.object().at("type").as_string(), "urn:treve:problem:invalid-query");
+    EXPECT_EQ(r.object().at("detail").as_string(), c.detail);
+  }
+  // An id is percent-decoded: "note 88" is found as %20 and as +.
+  HttpClient ingest(daemon_.port());
+  EventSpec spec;
+  spec.id = "note 88+1";
+  ASSERT_EQ(ingest.post_event(event_body(spec)).status, 202);
+  EXPECT_EQ(get("ent", "note%2088%2B1", kDurandToken).status, 200);
+  EXPECT_EQ(get("ent", "note+88%2B1", kDurandToken).status, 200);
+  EXPECT_EQ(HttpClient(daemon_.admin_port())
+                .request(bhttp::verb::get, "/v1/admin/events?source=ent&id=msg-1", "", {})
+                .status,
+            401);
 }
 
 }  // namespace

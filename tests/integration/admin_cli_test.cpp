@@ -1,5 +1,6 @@
 // `treve admin` builds its requests with Boost.JSON and Boost.URL: a comment with quotes and a
-// line break, and an instant with a `+` offset, reach the admin API as written.
+// line break, an instant with a `+` offset, and an event id with a space and a `+`, reach the
+// admin API as written.
 #include <algorithm>
 
 #include <gmock/gmock.h>
@@ -46,6 +47,20 @@ TEST(AdminCli, CommentsAndInstantsReachTheAdminApiAsWritten) {
   EXPECT_THAT(csv.out, ::testing::StartsWith("seq,at,at_utc,at_local,kind,")) << csv.out;
   EXPECT_THAT(csv.out, HasSubstr(",policy_changed,")) << csv.out;
   EXPECT_EQ(std::count(csv.out.begin(), csv.out.end(), '\n'), 2) << csv.out;
+
+  // An event id with a space and a `+`, as the connector wrote it.
+  EventSpec spec;
+  spec.id = "note 88+1";
+  ASSERT_EQ(HttpClient(daemon.port()).post_event(event_body(spec)).status, 202);
+  auto event = run_treve({"admin", "--admin", admin, "--token-file", token, "event", "--source",
+                          "ent", "--id", spec.id});
+  ASSERT_EQ(event.status, 0) << event;
+  EXPECT_THAT(event.out, HasSubstr("\"id\": \"note 88+1\"")) << event.out;
+  EXPECT_THAT(event.out, HasSubstr("\"state\": \"held\"")) << event.out;
+  auto unknown = run_treve({"admin", "--admin", admin, "--token-file", token, "event", "--source",
+                            "ent", "--id", "note 88 1"});
+  EXPECT_EQ(unknown.status, 1) << unknown;
+  EXPECT_THAT(unknown.err, HasSubstr("HTTP 404"));
 
   // A policy file that is not JSON is refused before anything is sent.
   std::ofstream(policy, std::ios::trunc) << "{not json";

@@ -35,6 +35,14 @@ const KINDS = [
   ['checkpoint', 'Purge (point de reprise)'], ['purged', 'Purge'],
 ];
 const AUDIT_LIMIT = 200;
+// The states of one copy of a notification (store/store_types.h), as GET /v1/admin/events says
+// them.
+const STATES = [
+  ['held', 'Tenue (temps de repos)'], ['due', 'Libérée, en attente d\'envoi'],
+  ['sending', 'Envoi en cours'], ['retrying', 'Échec, nouvel essai prévu'],
+  ['delivered', 'Transmise'], ['dead', 'Échec définitif'],
+  ['retracted', 'Retirée par l\'expéditeur'], ['no_address', 'Sans adresse : rien envoyé'],
+];
 
 const S = {
   token: sessionStorage.getItem(TOKEN_KEY) || '',
@@ -351,7 +359,7 @@ async function loadMe() {
   S.me = r.data;
   sessionStorage.setItem(TOKEN_KEY, S.token);
   const [uai, tab] = decodeURIComponent(location.hash.replace(/^#\/?/, '')).split('/');
-  S.tab = ['policy', 'history', 'audit'].includes(tab) ? tab : 'policy';
+  S.tab = ['policy', 'history', 'audit', 'event'].includes(tab) ? tab : 'policy';
   renderFrame();
   if (uai && /^\d{7}[A-Z]$/.test(uai)) await openSchool(uai, {tab: S.tab});
   else if (schools().length === 1) await openSchool(schools()[0].uai, {tab: S.tab});
@@ -388,7 +396,8 @@ function schools() {
 function renderFrame() {
   const me = S.me;
   const wildcard = me.scope === '*' || (Array.isArray(me.scope) && me.scope.includes('*'));
-  const tabs = [['policy', 'Politique'], ['history', 'Historique'], ['audit', 'Journal et statistiques']];
+  const tabs = [['policy', 'Politique'], ['history', 'Historique'], ['audit', 'Journal et statistiques'],
+    ['event', 'Suivre une notification']];
   const uaiInput = h('input', {id: 'open-uai', type: 'text', inputmode: 'text', maxlength: '8',
     autocomplete: 'off', spellcheck: 'false', pattern: '[0-9]{7}[A-Za-z]',
     placeholder: '0750654D', testid: 'open-uai-input', 'aria-describedby': 'open-uai-help open-uai-error'});
@@ -472,6 +481,7 @@ function selectTab(key) {
   if (key === 'policy') renderPolicyPanel();
   if (key === 'history') loadVersions();
   if (key === 'audit' && !S.auditLoaded) renderAuditPanel(true);
+  if (key === 'event' && !$('#event-form')) renderEventPanel();
 }
 
 function renderSchoolTitle() {
@@ -512,7 +522,7 @@ async function openSchool(uai, {tab} = {}) {
   S.auditLoaded = false;  // its filters default to the school open
   renderSchoolTitle();
   if (tab) S.tab = tab;
-  if (S.tab === 'audit') S.tab = 'policy';
+  if (S.tab === 'audit' || S.tab === 'event') S.tab = 'policy';
   selectTab(S.tab);
   await loadPolicy();
   api('GET', `/v1/admin/queue?establishment=${encodeURIComponent(uai)}`).then((r) => {
@@ -1594,6 +1604,113 @@ function renderLog(r) {
             x.recipient ? h('code', {title: 'pseudonyme'}, ` ${String(x.recipient).slice(0, 8)}…`) : ''),
           h('td', {}, [x.source, x.event_id].filter(Boolean).join(' / ')),
           h('td', {class: 'detail'}, detailText(x.detail))))))) : null);
+}
+
+// ---------------------------------------------------------------------------------------------
+// One notification: each copy (one per recipient and channel), by its connector and its id
+
+const roleName = (role) => ROLES.find(([k]) => k === role)?.[1].replace(/^un /, '') || role || '';
+const stateText = (state) => STATES.find(([k]) => k === state)?.[1] || state || '';
+
+function renderEventPanel() {
+  const panel = $('#panel-event');
+  if (!panel) return;
+  const error = (id) => h('p', {class: 'field-error', id, hidden: true});
+  const sourceError = error('event-source-error');
+  const idError = error('event-id-error');
+  const field = (id, label, help, err) => h('div', {class: 'field'},
+    h('label', {for: id}, label),
+    h('input', {type: 'text', id, testid: id, autocomplete: 'off', spellcheck: 'false', required: true,
+      'aria-describedby': `${id}-help ${id}-error`}),
+    h('p', {class: 'help', id: `${id}-help`}, help), err);
+  put(panel,
+    h('form', {class: 'card event-form', id: 'event-form', testid: 'event-form', novalidate: true,
+      'aria-labelledby': 'event-title', onsubmit: (ev) => {
+        ev.preventDefault();
+        lookUpEvent();
+      }},
+    h('h3', {id: 'event-title'}, 'Suivre une notification'),
+    h('p', {class: 'help'}, 'Ce que trêve a fait d\'une notification, destinataire par destinataire et ' +
+      'canal par canal : retenue, libérée, transmise ou en échec. Les destinataires sont désignés ' +
+      'par leur pseudonyme, comme dans le journal ; leurs adresses ne sont jamais affichées.'),
+    h('div', {class: 'row'},
+      field('event-source', 'Logiciel émetteur (connecteur)', 'Par exemple ent ou vie-scolaire.', sourceError),
+      field('event-id', 'Identifiant de la notification', 'Tel que le logiciel l\'a donné, par exemple msg-8812.',
+        idError)),
+    h('div', {class: 'actions'},
+      h('button', {type: 'submit', class: 'primary', testid: 'event-search'}, 'Rechercher'))),
+    h('section', {class: 'card', 'aria-labelledby': 'event-result-title'},
+      h('h3', {id: 'event-result-title'}, 'Résultat'),
+      h('p', {class: 'help', id: 'event-status', testid: 'event-status', role: 'status', 'aria-live': 'polite'},
+        'Saisissez le connecteur et l\'identifiant, puis « Rechercher ».'),
+      h('div', {id: 'event-result', testid: 'event-result'})));
+}
+
+async function lookUpEvent() {
+  const sourceInput = $('#event-source'), idInput = $('#event-id');
+  const status = $('#event-status'), box = $('#event-result');
+  const source = sourceInput.value.trim(), id = idInput.value;
+  let first = null;
+  for (const [input, value, text] of [[sourceInput, source, 'Saisissez le connecteur qui a envoyé la notification.'],
+    [idInput, id.trim(), 'Saisissez l\'identifiant de la notification.']]) {
+    const err = $(`#${input.id}-error`);
+    err.textContent = value ? '' : text;
+    err.hidden = !!value;
+    if (value) input.removeAttribute('aria-invalid');
+    else input.setAttribute('aria-invalid', 'true');
+    if (!value && !first) first = input;
+  }
+  if (first) {
+    first.focus();
+    return;
+  }
+  status.className = 'help';
+  status.textContent = 'Recherche…';
+  delete box.dataset.state;
+  const r = await api('GET', `/v1/admin/events?${new URLSearchParams({source, id})}`);
+  if (!S.me) return;
+  if (!r.ok || !r.data || !Array.isArray(r.data.deliveries)) {
+    put(box);
+    box.dataset.state = 'error';
+    status.className = 'error';
+    status.textContent = r.status === 404
+      ? `Aucune notification « ${id} » du connecteur « ${source} » dans votre périmètre.`
+      : `Recherche impossible : ${r.message || 'réponse inattendue.'}`;
+    return;
+  }
+  const e = r.data;
+  const copies = e.deliveries;
+  const counts = new Map();
+  for (const c of copies) counts.set(c.state, (counts.get(c.state) || 0) + 1);
+  status.className = 'help';
+  status.textContent = `Notification « ${e.id} » trouvée : ${copies.length} copie${copies.length > 1 ? 's' : ''}` +
+    (counts.size ? ` (${[...counts].map(([k, n]) => `${stateText(k).toLowerCase()} : ${n}`).join(', ')})` : '') + '.';
+  const release = (c) => {
+    if (c.released_at) return `effectuée ${instantText(c.released_at)}`;
+    if (c.state === 'retracted') return 'annulée';
+    if (c.release_at) return `prévue ${instantText(c.release_at)}`;
+    return 'en attente d\'une politique valide';
+  };
+  box.dataset.state = 'loaded';
+  put(box,
+    h('p', {class: 'meta', testid: 'event-meta'},
+      `Établissement ${e.establishment} · ${categoryText(e.category)} · reçue ${instantText(e.received_at)}`),
+    copies.length ? h('div', {class: 'table-scroll', tabindex: '0', role: 'region',
+      'aria-label': 'Copies de la notification'},
+    h('table', {testid: 'event-table', class: 'copies'},
+      h('caption', {class: 'sr-only'}, `Copies de la notification ${e.id} du connecteur ${e.source}`),
+      h('thead', {}, h('tr', {}, ['Destinataire', 'Rôle', 'Canal', 'État', 'Tentatives', 'Libération',
+        'Dernière erreur'].map((t, i) => h('th', {scope: 'col', class: i === 4 ? 'num' : ''}, t)))),
+      h('tbody', {}, copies.map((c) => h('tr', {testid: `copy-${c.seq}`, 'data-state': c.state},
+        h('td', {}, h('code', {title: `pseudonyme ${c.recipient}`}, `${String(c.recipient).slice(0, 8)}…`)),
+        h('td', {}, roleName(c.role)),
+        h('td', {class: 'nowrap'}, c.sink || h('span', {class: 'help'}, 'choisi à l\'envoi'),
+          c.digest ? h('span', {class: 'tag', title: c.digest}, 'résumé du matin') : ''),
+        h('td', {}, stateText(c.state)),
+        h('td', {class: 'num'}, String(c.attempts ?? 0)),
+        h('td', {class: 'nowrap'}, release(c)),
+        h('td', {class: 'detail'}, c.last_error || '—'))))))
+      : h('p', {}, 'Cette notification n\'a aucune copie.'));
 }
 
 async function exportCsv() {
