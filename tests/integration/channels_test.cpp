@@ -519,23 +519,7 @@ void expect_audit_clean(Scenario& s, const Stand& st, const std::vector<Person>&
 std::vector<AuditRow> audit_of_copy(Scenario& s, const std::string& event_id, const Person& p,
                                     const std::string& sink) {
   Db db(s.daemon().db_path());
-  const std::string pseudonym = s.pseudonym(p.id);
-  std::vector<AuditRow> out;
-  for (auto& r : read_audit(db)) {
-    if (r.event_id != event_id || r.recipient != pseudonym)
-      continue;
-    const json::value detail = json::parse(r.detail);
-    if (detail.is_object() && str(detail.as_object(), "sink") == sink)
-      out.push_back(std::move(r));
-  }
-  return out;
-}
-
-std::vector<std::string> kinds_of(const std::vector<AuditRow>& rows) {
-  std::vector<std::string> out;
-  for (const auto& r : rows)
-    out.push_back(r.kind);
-  return out;
+  return audit_of(db, read_file(s.daemon().key_path()), "ent", event_id, p.id, sink);
 }
 
 // GET /v1/events/{id}: per recipient, sink -> state.
