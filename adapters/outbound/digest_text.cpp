@@ -110,6 +110,10 @@ std::string event_link(std::string_view event_body) {
   return event ? link_of(*event) : std::string();
 }
 
+std::string digest_id(std::span<const std::string> delivery_ids) {
+  return "dig_" + webhook_batch_id(delivery_ids).substr(4);
+}
+
 DigestText digest_text(std::span<const OutboundDelivery> batch) {
   DigestText d;
   std::vector<std::string> ids;
@@ -133,7 +137,7 @@ DigestText digest_text(std::span<const OutboundDelivery> batch) {
         ++per[i];
     }
   }
-  d.id = "dig_" + webhook_batch_id(ids).substr(4);
+  d.id = digest_id(ids);
   for (std::size_t i = 0; i < kNames.size(); ++i) {
     if (!per[i])
       continue;

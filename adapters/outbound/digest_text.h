@@ -40,6 +40,10 @@ struct DigestText {
 // characters are cut at a character boundary with "…".
 DigestText digest_text(std::span<const OutboundDelivery> batch);
 
+// The id of the digest of the deliveries `delivery_ids` (in order), DigestText::id: "dig_" and
+// 32 hex digits. The deliveries' ids are the same on every sink, and so is the digest's.
+std::string digest_id(std::span<const std::string> delivery_ids);
+
 // The French name of a category ("Note", "Devoir"…) and its counted form ("1 note",
 // "3 devoirs").
 std::string_view category_fr(std::string_view category);

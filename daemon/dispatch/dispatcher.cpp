@@ -22,6 +22,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "adapters/outbound/addresses.h"
+#include "adapters/outbound/digest_text.h"
 #include "adapters/outbound/webhook_body.h"
 #include "adapters/outbound/webhook_signature.h"
 #include "daemon/core/digest.h"
@@ -700,7 +701,10 @@ struct Dispatcher::Impl {
       schedule_pump();
       return;
     }
-    const std::string digest_id = digest ? webhook_id : std::string();
+    // The digest's own id, from its deliveries' ids: the same on every sink. Not the channel's
+    // id, which is what its receiver deduplicates on (an e-mail's: the Message-ID,
+    // <dig_…@domain>).
+    const std::string digest_id = digest ? digest_id_of(batch) : std::string();
     if (verdict == adapters::Verdict::no_address) {
       recording_batch = true;
       for (const auto& item : batch) {
@@ -759,6 +763,14 @@ struct Dispatcher::Impl {
       maybe_finish_stop();
     else
       schedule_pump();
+  }
+
+  static std::string digest_id_of(const std::vector<ItemPtr>& batch) {
+    std::vector<std::string> ids;
+    ids.reserve(batch.size());
+    for (const auto& item : batch)
+      ids.push_back(item->delivery_id);
+    return adapters::digest_id(ids);
   }
 
   // The recipient's first delivery is done with (delivered or dead): the next may go.

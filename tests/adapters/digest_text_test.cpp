@@ -45,6 +45,9 @@ TEST(DigestText, IdIsStableAndDependsOnTheDeliveries) {
   EXPECT_EQ(digest_text(one).id.substr(0, 4), "dig_");
   EXPECT_EQ(digest_text(one).id.size(), 36u);
   EXPECT_EQ(digest_text(one).body, "1 message et 1 note");  // in the categories' order
+  // What the dispatcher records as the digest's id, from the deliveries' ids alone.
+  const std::vector<std::string> ids = {"d1", "d2"};
+  EXPECT_EQ(digest_id(ids), digest_text(one).id);
 }
 
 TEST(DigestText, LongTitlesAreCutAtACharacterBoundary) {

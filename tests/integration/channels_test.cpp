@@ -1,28 +1,34 @@
 // Channels end to end: the real daemon (`treve serve`, real SQLite) fanning released
-// deliveries out to a webhook, Firebase Cloud Messaging and Web Push at once, each against a
-// real receiver:
+// deliveries out to a webhook, Firebase Cloud Messaging, Web Push and e-mail at once, each
+// against a real receiver:
 //   - the webhook receiver (webhook_receiver.h), signatures checked by its own verifier;
 //   - the FCM stand-in (tests/support/fcm_service.h, tests/channels/fcm_service.mjs): Google's
 //     token endpoint and the FCM HTTP v1 API over TLS, the service account's assertion verified
 //     with jose, every accepted message logged;
 //   - the Web Push service stand-in (tests/channels/push_service.h, push_service.mjs): the
-//     VAPID token verified with jose, each body decrypted with http_ece as the browser would.
+//     VAPID token verified with jose, each body decrypted with http_ece as the browser would;
+//   - the SMTP relay (tests/support/smtp_receiver.h, Debian's python3-aiosmtpd), STARTTLS under
+//     the tests' own CA and AUTH required; each message it saved read back by npm mailparser
+//     (tests/support/mail_parser.h).
 // The evidence: what each receiver got, GET /v1/events/{id}, the database (deliveries, the
 // audit table and its hash chain) and `treve audit export`.
 //
 //   Channels.WindowEndFansOutToEveryChannelInOrder      nothing on any channel before a quiet
 //       window's end, then every notification on each, in posting order per recipient and
-//       channel; GET shows one delivered copy per sink
-//   Channels.NoFcmAddressIsRecordedNotSent              no_address copies, the webhook still
-//       delivered
+//       channel (per device, subscription and e-mail address), each e-mail's Message-ID the
+//       delivery id the other channels carry; GET shows one delivered copy per sink (four)
+//   Channels.NoFcmAddressIsRecordedNotSent              no_address copies (FCM, Web Push,
+//       e-mail), the webhook still delivered
 //   Channels.MorningDigestIsOneMessagePerPushChannel    five held notifications of a parent:
-//       one digest on FCM and on Web Push, five webhooks, one audit "digest" record per sink
+//       one digest on FCM, on Web Push and by e-mail (its Message-ID the digest's id), five
+//       webhooks, one audit "digest" record per sink but the webhook, all under one dig_ id
 //   Channels.ADigestAnsweredDuringStopHasOneDigestRecord  a digest in flight at SIGTERM:
-//       still one digest record covering its five copies
-//   Channels.SigkillDuringReleaseLosesNothingOnPushChannels  at least once on both push
-//       channels across a SIGKILL, duplicates under the same delivery id
+//       still one digest record covering its five copies (Web Push only)
+//   Channels.SigkillDuringReleaseLosesNothingOnPushChannels  at least once on FCM, Web Push
+//       and e-mail across a SIGKILL, duplicates under the same delivery id or Message-ID
 //   Channels.AuditHoldsPseudonymsNeverAddresses         no device token, endpoint, key or e-mail
 //       address in the audit table, its exports or the log; attempts carry "to": pseudonyms
+//       of the tokens, endpoints and e-mail addresses
 //
 // Time. A window ends on a minute boundary: through the test hook `[testing] clock_start`
 // (DaemonOptions::clock_offset), a daemon's clock starts kLead before the next minute boundary
@@ -34,9 +40,10 @@
 // keep their checks unchanged. The tests without a window's end decide everything "now" (a
 // quiet window ten hours away).
 //
-// The stand-ins start once for the suite (about a second each, most of it key generation);
-// each test has device tokens and subscriptions of its own ("fcm-t1-…", "wp-t1-…") and reads
-// only those from the stand-ins' logs.
+// The stand-ins and the relay start once for the suite (about a second each, most of it key
+// generation); each test has device tokens, subscriptions and e-mail addresses of its own
+// ("fcm-t1-…", "wp-t1-…", "t1-…@famille.example") and reads only those from the stand-ins' logs
+// and the relay's messages.
 #include <algorithm>
 #include <chrono>
 #include <map>
@@ -55,6 +62,8 @@
 #include "tests/integration/daemon_harness.h"
 #include "tests/integration/webhook_receiver.h"
 #include "tests/support/fcm_service.h"
+#include "tests/support/mail_parser.h"
+#include "tests/support/smtp_receiver.h"
 #include "tests/support/test_ca.h"
 
 namespace treve::itest {
@@ -63,6 +72,7 @@ namespace {
 using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
 using ::testing::Not;
+using ::testing::StartsWith;
 using SysClock = std::chrono::system_clock;
 using SysTime = SysClock::time_point;
 using Steady = std::chrono::steady_clock;
@@ -73,16 +83,23 @@ constexpr std::chrono::seconds kLead{5};  // from a daemon's start to its window
 constexpr const char* kHookSink = "hooks";
 constexpr const char* kFcmSink = "mobile";
 constexpr const char* kPushSink = "browser";
+constexpr const char* kMailSink = "mail";
+// The e-mail sink's sender; its domain is the right part of every Message-ID.
+constexpr const char* kMailFrom = "ENT <notifications@college.example>";
+constexpr const char* kMailSender = "notifications@college.example";
+constexpr const char* kMailDomain = "college.example";
+constexpr const char* kRelayUser = "treve";
+constexpr const char* kRelayPassword = "relais-s3cret";
 
 // ---- the people of each test, with their addresses ------------------------------------------
 
 struct Person {
   std::string id;
   std::string role = "student";
-  std::string of;         // a parent's student
-  int tokens = 1;         // FCM device tokens "fcm-<id>-<k>"
-  int subscriptions = 1;  // push subscriptions "<sub_prefix><id>-<k>"
-  std::string email;
+  std::string of;                  // a parent's student
+  int tokens = 1;                  // FCM device tokens "fcm-<id>-<k>"
+  int subscriptions = 1;           // push subscriptions "<sub_prefix><id>-<k>"
+  std::string email;               // "<id>@famille.example" unless said otherwise; empty: none
   std::string sub_prefix = "wp-";  // "slow1500-wp-": the push stand-in answers 1.5 s late
 
   std::vector<std::string> fcm() const {
@@ -100,14 +117,14 @@ struct Person {
 };
 
 Person person(std::string id, std::string role = "student", std::string of = "", int tokens = 1,
-              int subscriptions = 1, std::string email = "") {
+              int subscriptions = 1, std::optional<std::string> email = std::nullopt) {
   Person p;
   p.id = std::move(id);
   p.role = std::move(role);
   p.of = std::move(of);
   p.tokens = tokens;
   p.subscriptions = subscriptions;
-  p.email = std::move(email);
+  p.email = email.value_or(p.id + "@famille.example");
   return p;
 }
 
@@ -117,8 +134,8 @@ std::vector<Person> fanout_people() {
 }
 
 std::vector<Person> no_address_people() {
-  return {person("t2-s0", "student", "", 0, 1),  // Web Push only
-          person("t2-s1", "student", "", 0, 0),  // no address at all
+  return {person("t2-s0", "student", "", 0, 1),      // Web Push and e-mail only
+          person("t2-s1", "student", "", 0, 0, ""),  // no address at all
           person("t2-s2")};
 }
 
@@ -153,13 +170,24 @@ std::vector<Person> stop_people() {
 
 // ---- the stand-ins, shared by the suite -------------------------------------------------------
 
+// A message the relay saved, with its envelope.
+struct RelayedMail {
+  std::string eml;        // its file, as saved
+  std::string recipient;  // RCPT TO (the addresses, comma-separated, if several)
+  std::string mail_from;
+  bool tls = false;
+  std::string login;
+};
+
 struct Stand {
   TempDir dir{"treve-channels"};
   std::unique_ptr<test::FcmService> fcm;
   test::TestCa push_ca;
   std::unique_ptr<test::PushService> push;
+  std::unique_ptr<test::SmtpReceiver> relay;
   std::string credentials_file;
   std::string vapid_file;
+  std::string relay_password_file;
 
   Stand() {
     fcm = std::make_unique<test::FcmService>();
@@ -178,8 +206,40 @@ struct Stand {
     }
     options.application_server_key = vapid_file;
     push = std::make_unique<test::PushService>(TREVE_SOURCE_DIR, dir, push_ca, options);
+    test::SmtpReceiverOptions relay_options;
+    relay_options.tls = true;
+    relay_options.username = kRelayUser;
+    relay_options.password = kRelayPassword;
+    relay = std::make_unique<test::SmtpReceiver>(relay_options);
+    relay_password_file = dir.write("relay.password", std::string(kRelayPassword) + "\n");
+    fs::permissions(relay_password_file, fs::perms::owner_read | fs::perms::owner_write,
+                    fs::perm_options::replace);
   }
   std::string push_log() const { return dir.file("received.jsonl"); }
+
+  // The relay's messages so far, in arrival order, each envelope read once. A message whose
+  // envelope is not written yet (the relay writes it just after the message) ends the list
+  // until a later call: the relay numbers its messages, so none after it is complete either.
+  const std::vector<RelayedMail>& relayed() const {
+    const std::vector<std::string> files = relay->messages();
+    for (std::size_t i = relayed_.size(); i < files.size(); ++i) {
+      const json::value envelope = test::SmtpReceiver::envelope(files[i]);
+      if (!envelope.is_object())
+        break;
+      RelayedMail m;
+      m.eml = files[i];
+      for (const json::value& to : envelope.at("rcpt_tos").as_array())
+        m.recipient += (m.recipient.empty() ? "" : ",") + std::string(to.as_string());
+      m.mail_from = test::json_text(envelope, "mail_from");
+      m.tls = envelope.at("tls").as_bool();
+      m.login = test::json_text(envelope, "login");
+      relayed_.push_back(std::move(m));
+    }
+    return relayed_;
+  }
+
+ private:
+  mutable std::vector<RelayedMail> relayed_;
 };
 
 // ---- what the receivers got -------------------------------------------------------------------
@@ -253,6 +313,103 @@ std::vector<PushMessage> push_messages(const Stand& st, const std::vector<std::s
   return out;
 }
 
+// How many e-mails the relay took for the addresses that start with one of `prefixes`.
+std::size_t mail_count(const Stand& st, const std::vector<std::string>& prefixes) {
+  const auto& all = st.relayed();
+  return static_cast<std::size_t>(std::count_if(all.begin(), all.end(), [&](const RelayedMail& m) {
+    return starts_with_any(m.recipient, prefixes);
+  }));
+}
+
+// One e-mail the relay took, read back by mailparser.
+struct MailMessage {
+  std::string recipient;  // the envelope's
+  std::size_t order = 0;  // its place among all the relay's messages
+  std::string mail_from, login;
+  bool tls = false;
+  std::string to, message_id, subject, text, date;  // as mailparser read them
+  // The events it tells of, by their titles ("Titre <id>", the Scenario's): the subject of a
+  // notification's e-mail; the items of a digest's ("* Titre <id>" lines), in order.
+  std::vector<std::string> events;
+};
+
+std::vector<std::string> titled_events(const std::string& subject, const std::string& text) {
+  constexpr std::string_view kTitle = "Titre ";
+  if (subject.starts_with(kTitle))
+    return {subject.substr(kTitle.size())};
+  constexpr std::string_view kItem = "* Titre ";
+  std::vector<std::string> out;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.empty() && line.back() == '\r')
+      line.pop_back();
+    if (line.starts_with(kItem))
+      out.push_back(line.substr(kItem.size()));
+  }
+  return out;
+}
+
+// The e-mails to the addresses that start with one of `prefixes`, in arrival order, parsed
+// independently (npm mailparser).
+std::vector<MailMessage> mail_messages(const Stand& st, const std::vector<std::string>& prefixes) {
+  std::vector<MailMessage> out;
+  std::vector<std::string> files;
+  const auto& all = st.relayed();
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    if (!starts_with_any(all[i].recipient, prefixes))
+      continue;
+    MailMessage m;
+    m.recipient = all[i].recipient;
+    m.order = i;
+    m.mail_from = all[i].mail_from;
+    m.login = all[i].login;
+    m.tls = all[i].tls;
+    out.push_back(std::move(m));
+    files.push_back(all[i].eml);
+  }
+  if (files.empty())
+    return out;
+  auto parsed = test::parse_mail_files(files);
+  if (!parsed)
+    throw std::runtime_error(parsed.error());
+  if (parsed->size() != out.size())
+    throw std::runtime_error("mailparser read " + std::to_string(parsed->size()) + " of " +
+                             std::to_string(out.size()) + " messages");
+  for (std::size_t k = 0; k < out.size(); ++k) {
+    const json::value& mail = (*parsed)[k];
+    MailMessage& m = out[k];
+    if (const json::value* to = mail.as_object().if_contains("to");
+        to && to->is_array() && !to->as_array().empty())
+      m.to = test::json_text(to->as_array()[0], "address");
+    m.message_id = test::json_text(mail, "messageId");
+    m.subject = test::json_text(mail, "subject");
+    m.text = test::json_text(mail, "text");
+    m.date = test::json_text(mail, "date");
+    m.events = titled_events(m.subject, m.text);
+  }
+  return out;
+}
+
+// "<id@college.example>": the Message-ID of the e-mail of a delivery ("dlv_…") or digest.
+std::string message_id_for(const std::string& id) {
+  return "<" + id + "@" + kMailDomain + ">";
+}
+
+// "28/11/2026 à 06:00": the minute `t` in UTC (the daemons' zone) as the e-mail says it.
+std::string french_minute(SysTime t) {
+  using namespace std::chrono;
+  const auto day = floor<days>(t);
+  const year_month_day ymd{day};
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%02u/%02u/%04d \xC3\xA0 ", static_cast<unsigned>(ymd.day()),
+                static_cast<unsigned>(ymd.month()), static_cast<int>(ymd.year()));
+  const auto in_day = floor<minutes>(t) - day;
+  char hm[16];
+  std::snprintf(hm, sizeof hm, "%02d:%02d", static_cast<int>(in_day.count() / 60),
+                static_cast<int>(in_day.count() % 60));
+  return std::string(buf) + hm;
+}
+
 // "dlv_" + 32 hex digits of SHA-256 over the length-prefixed source, event id, recipient and
 // role (docs/delivery.md), computed independently: the id every channel carries.
 std::string expected_delivery_id(const std::string& id, const Person& p) {
@@ -263,7 +420,7 @@ std::string expected_delivery_id(const std::string& id, const Person& p) {
   return "dlv_" + sha256_hex(data).substr(0, 32);
 }
 
-// ---- a daemon with the three sinks ------------------------------------------------------------
+// ---- a daemon with the four sinks -------------------------------------------------------------
 
 // A window's end `kLead` ahead of a daemon started now: the next minute boundary at least that
 // far, and how far ahead of the real clock the daemon's must run for it.
@@ -293,6 +450,7 @@ struct ScenarioOptions {
   bool webhook = true;
   bool fcm = true;
   bool webpush = true;
+  bool smtp = true;
   std::optional<Seam> seam;  // none: a quiet window ten hours away (everything due at once)
   std::string policy;        // lines added to [policy]
 };
@@ -347,6 +505,16 @@ class Scenario {
         << "ca_file = \"" << st.push_ca.ca_file << "\"\n"
         << fast_retries;
     }
+    if (setup.smtp) {
+      c << "\n[[sinks]]\nname = \"" << kMailSink << "\"\ntype = \"smtp\"\n"
+        << "url = \"" << st.relay->url() << "\"\n"
+        << "starttls = \"required\"\n"
+        << "username = \"" << kRelayUser << "\"\n"
+        << "password_file = \"" << st.relay_password_file << "\"\n"
+        << "from = \"" << kMailFrom << "\"\n"
+        << "ca_file = \"" << st.relay->ca_file() << "\"\n"
+        << fast_retries;
+    }
     o.extra_config = c.str();
     daemon_ = std::make_unique<Daemon>(o);
     daemon_->start();
@@ -366,6 +534,8 @@ class Scenario {
       out.push_back(kFcmSink);
     if (setup_.webpush)
       out.push_back(kPushSink);
+    if (setup_.smtp)
+      out.push_back(kMailSink);
     return out;
   }
 
@@ -519,23 +689,7 @@ void expect_audit_clean(Scenario& s, const Stand& st, const std::vector<Person>&
 std::vector<AuditRow> audit_of_copy(Scenario& s, const std::string& event_id, const Person& p,
                                     const std::string& sink) {
   Db db(s.daemon().db_path());
-  const std::string pseudonym = s.pseudonym(p.id);
-  std::vector<AuditRow> out;
-  for (auto& r : read_audit(db)) {
-    if (r.event_id != event_id || r.recipient != pseudonym)
-      continue;
-    const json::value detail = json::parse(r.detail);
-    if (detail.is_object() && str(detail.as_object(), "sink") == sink)
-      out.push_back(std::move(r));
-  }
-  return out;
-}
-
-std::vector<std::string> kinds_of(const std::vector<AuditRow>& rows) {
-  std::vector<std::string> out;
-  for (const auto& r : rows)
-    out.push_back(r.kind);
-  return out;
+  return audit_of(db, read_file(s.daemon().key_path()), "ent", event_id, p.id, sink);
 }
 
 // GET /v1/events/{id}: per recipient, sink -> state.
@@ -603,6 +757,14 @@ class Channels : public ::testing::Test {
       error() = *why;
       return;
     }
+    if (std::string why = test::smtp_receiver_missing(); !why.empty()) {
+      error() = why;
+      return;
+    }
+    if (std::string why = test::mail_parser_missing(); !why.empty()) {
+      error() = why;
+      return;
+    }
     try {
       stand() = std::make_unique<Stand>();
     } catch (const std::exception& e) {
@@ -632,15 +794,17 @@ class Channels : public ::testing::Test {
   }
 
   // Polls the receivers until the daemon's clock is `margin` before `end`: nothing of
-  // `token_prefixes` / `sub_prefixes` may arrive meanwhile.
+  // `token_prefixes` / `sub_prefixes` / `mail_prefixes` may arrive meanwhile.
   static void expect_nothing_until(Scenario& s, SysTime end, milliseconds margin,
                                    const std::vector<std::string>& token_prefixes,
-                                   const std::vector<std::string>& sub_prefixes) {
+                                   const std::vector<std::string>& sub_prefixes,
+                                   const std::vector<std::string>& mail_prefixes) {
     do {
       ASSERT_EQ(fcm_messages(st(), token_prefixes).size(), 0u)
           << "an FCM message before the window's end";
       ASSERT_EQ(push_messages(st(), sub_prefixes).size(), 0u)
           << "a push message before the window's end";
+      ASSERT_EQ(mail_count(st(), mail_prefixes), 0u) << "an e-mail before the window's end";
       if (s.sinks().front() == kHookSink) {
         ASSERT_EQ(s.hook().count(), 0u) << "a webhook before the window's end";
       }
@@ -659,7 +823,7 @@ class Channels : public ::testing::Test {
   }
 };
 
-// 1. A quiet window ends during the test; three sinks take the same deliveries.
+// 1. A quiet window ends during the test; four sinks take the same deliveries.
 TEST_F(Channels, WindowEndFansOutToEveryChannelInOrder) {
   if (!has_test_clock())
     GTEST_SKIP() << "needs the test hook [testing] clock_start (TREVE_TESTING)";
@@ -686,14 +850,14 @@ TEST_F(Channels, WindowEndFansOutToEveryChannelInOrder) {
     for (const Person* p : to) {
       order[p->id].push_back(id);
       recipients_of[id].push_back(p->id);
-      copies += 3;
+      copies += 4;
     }
   }
   ASSERT_LT(s.now(), seam.end - milliseconds(500)) << "posting took too long";
 
   // Nothing on any channel until the window's end.
   ASSERT_NO_FATAL_FAILURE(
-      expect_nothing_until(s, seam.end, milliseconds(150), {"fcm-t1-"}, {"wp-t1-"}));
+      expect_nothing_until(s, seam.end, milliseconds(150), {"fcm-t1-"}, {"wp-t1-"}, {"t1-"}));
 
   // Then every copy.
   ASSERT_TRUE(s.wait_settled(static_cast<std::int64_t>(copies), milliseconds(20'000)))
@@ -762,9 +926,41 @@ TEST_F(Channels, WindowEndFansOutToEveryChannelInOrder) {
   for (const auto& [sub, p] : by_sub)
     EXPECT_THAT(push.first[sub], ElementsAreArray(order[p->id])) << "Web Push, " << sub;
 
+  // E-mail: to each address, each notification once, in order, through STARTTLS and AUTH; its
+  // Message-ID the delivery id the other channels carry, its text UTF-8 French.
+  std::map<std::string, const Person*> by_email;
+  for (const Person& p : people)
+    by_email[p.email] = &p;
+  Arrivals mail;
+  for (const MailMessage& m : mail_messages(st(), {"t1-"})) {
+    ASSERT_TRUE(by_email.contains(m.recipient)) << m.recipient;
+    const Person& p = *by_email[m.recipient];
+    ASSERT_EQ(m.events.size(), 1u) << m.subject;
+    const std::string& id = m.events[0];
+    mail.add(m.recipient, id);
+    EXPECT_EQ(m.message_id, message_id_for(expected_delivery_id(id, p))) << m.recipient;
+    EXPECT_EQ(m.to, p.email);
+    EXPECT_EQ(m.mail_from, kMailSender);
+    EXPECT_TRUE(m.tls) << m.recipient;
+    EXPECT_EQ(m.login, kRelayUser);
+    EXPECT_EQ(m.subject, "Titre " + id);
+    EXPECT_THAT(m.text, StartsWith("Bonjour,\n"));
+    EXPECT_THAT(m.text, HasSubstr("\nTitre " + id + "\n"));
+    EXPECT_THAT(m.text, HasSubstr("Établissement : " + kUai));
+    EXPECT_THAT(m.text, HasSubstr("Envoyée le " + french_minute(seam.end)));
+    const auto date = parse_instant(m.date);
+    ASSERT_TRUE(date) << m.date;
+    EXPECT_GE(*date, seam.end);
+  }
+  EXPECT_EQ(mail.duplicates, 0);
+  for (const auto& [email, p] : by_email)
+    EXPECT_THAT(mail.first[email], ElementsAreArray(order[p->id])) << "e-mail, " << email;
+
   // GET: one entry per copy, with its sink, delivered.
-  const std::map<std::string, std::string> all_delivered = {
-      {kHookSink, "delivered"}, {kFcmSink, "delivered"}, {kPushSink, "delivered"}};
+  const std::map<std::string, std::string> all_delivered = {{kHookSink, "delivered"},
+                                                            {kFcmSink, "delivered"},
+                                                            {kPushSink, "delivered"},
+                                                            {kMailSink, "delivered"}};
   for (const auto& [id, rs] : recipients_of) {
     const auto copies_by_recipient = copies_of(client, id);
     EXPECT_EQ(copies_by_recipient.size(), rs.size()) << id;
@@ -789,16 +985,28 @@ TEST_F(Channels, NoFcmAddressIsRecordedNotSent) {
     for (const auto& d : answer.at("deliveries").as_array())
       ASSERT_FALSE(d.as_object().at("held").as_bool()) << json::serialize(d);
   }
-  const std::int64_t copies = 2 * 3 * 3;
+  const std::int64_t copies = 2 * 3 * 4;
   ASSERT_TRUE(s.wait_settled(copies, milliseconds(20'000))) << s.state_counts() << "\n"
                                                             << s.daemon().stderr_log();
-  // t2-s0: FCM no_address; t2-s1: FCM and Web Push no_address; the rest delivered.
-  EXPECT_EQ(s.state_counts(), "delivered=12 no_address=6 ");
+  // t2-s0: FCM no_address; t2-s1: FCM, Web Push and e-mail no_address; the rest delivered.
+  EXPECT_EQ(s.state_counts(), "delivered=16 no_address=8 ");
 
   const std::map<std::string, std::map<std::string, std::string>> expected = {
-      {"t2-s0", {{kHookSink, "delivered"}, {kFcmSink, "no_address"}, {kPushSink, "delivered"}}},
-      {"t2-s1", {{kHookSink, "delivered"}, {kFcmSink, "no_address"}, {kPushSink, "no_address"}}},
-      {"t2-s2", {{kHookSink, "delivered"}, {kFcmSink, "delivered"}, {kPushSink, "delivered"}}}};
+      {"t2-s0",
+       {{kHookSink, "delivered"},
+        {kFcmSink, "no_address"},
+        {kPushSink, "delivered"},
+        {kMailSink, "delivered"}}},
+      {"t2-s1",
+       {{kHookSink, "delivered"},
+        {kFcmSink, "no_address"},
+        {kPushSink, "no_address"},
+        {kMailSink, "no_address"}}},
+      {"t2-s2",
+       {{kHookSink, "delivered"},
+        {kFcmSink, "delivered"},
+        {kPushSink, "delivered"},
+        {kMailSink, "delivered"}}}};
   for (const char* id : {"t2-e0", "t2-e1"})
     EXPECT_EQ(copies_of(client, id), expected) << id;
 
@@ -813,13 +1021,24 @@ TEST_F(Channels, NoFcmAddressIsRecordedNotSent) {
     }
     EXPECT_EQ(kinds_of(audit_of_copy(s, id, people[0], kHookSink)).back(), "delivered") << id;
     EXPECT_EQ(kinds_of(audit_of_copy(s, id, people[0], kPushSink)).back(), "delivered") << id;
+    EXPECT_EQ(kinds_of(audit_of_copy(s, id, people[0], kMailSink)).back(), "delivered") << id;
     EXPECT_EQ(kinds_of(audit_of_copy(s, id, people[1], kPushSink)).back(), "no_address") << id;
+    // t2-s1's e-mail copy: no address either, nothing sent.
+    const auto mail_rows = audit_of_copy(s, id, people[1], kMailSink);
+    EXPECT_THAT(kinds_of(mail_rows), ElementsAreArray({"released", "no_address"})) << id;
+    if (!mail_rows.empty()) {
+      const json::object detail = json::parse(mail_rows.back().detail).as_object();
+      EXPECT_THAT(str(detail, "error"), HasSubstr("no smtp address")) << mail_rows.back().detail;
+      EXPECT_FALSE(detail.contains("to")) << mail_rows.back().detail;
+    }
   }
 
   // Nothing went to FCM for them; the webhook got all six, the others their own.
   EXPECT_EQ(fcm_messages(st(), {"fcm-t2-s0", "fcm-t2-s1"}).size(), 0u);
   EXPECT_EQ(fcm_messages(st(), {"fcm-t2-s2"}).size(), 2u);
   EXPECT_EQ(push_messages(st(), {"wp-t2-"}).size(), 4u);
+  EXPECT_EQ(mail_count(st(), {"t2-s1"}), 0u);
+  EXPECT_EQ(mail_count(st(), {"t2-"}), 4u);
   Arrivals hooks;
   for (const HookDelivery& d : hook_deliveries(s))
     hooks.add(d.recipient, d.id);
@@ -857,8 +1076,8 @@ TEST_F(Channels, MorningDigestIsOneMessagePerPushChannel) {
   }
   ASSERT_LT(s.now(), seam.end - milliseconds(500)) << "posting took too long";
   ASSERT_NO_FATAL_FAILURE(
-      expect_nothing_until(s, seam.end, milliseconds(150), {"fcm-t3-"}, {"wp-t3-"}));
-  const std::int64_t copies = (5 + 3) * 3;
+      expect_nothing_until(s, seam.end, milliseconds(150), {"fcm-t3-"}, {"wp-t3-"}, {"t3-"}));
+  const std::int64_t copies = (5 + 3) * 4;
   ASSERT_TRUE(s.wait_settled(copies, milliseconds(20'000))) << s.state_counts() << "\n"
                                                             << s.daemon().stderr_log();
   EXPECT_EQ(s.state_counts(), "delivered=" + std::to_string(copies) + " ");
@@ -903,6 +1122,24 @@ TEST_F(Channels, MorningDigestIsOneMessagePerPushChannel) {
   }
   EXPECT_THAT(got, ElementsAreArray(student_ids));
 
+  // E-mail: one digest to the parent's address naming the five, in order. Its Message-ID is the
+  // digest's id, the one FCM and Web Push got: the id is computed from the batch's delivery
+  // ids (digest_text), the same deliveries on every sink. Three e-mails to the student.
+  const auto parent_mail = mail_messages(st(), {parent.email});
+  ASSERT_EQ(parent_mail.size(), 1u);
+  EXPECT_EQ(parent_mail[0].message_id, message_id_for(digest_id));
+  EXPECT_EQ(parent_mail[0].to, parent.email);
+  EXPECT_THAT(parent_mail[0].subject, StartsWith("5 nouvelles notifications : "));
+  EXPECT_THAT(parent_mail[0].events, ElementsAreArray(ids)) << parent_mail[0].text;
+  EXPECT_THAT(parent_mail[0].text, HasSubstr("retenues pendant les heures de repos"));
+  got.clear();
+  for (const auto& m : mail_messages(st(), {student.email})) {
+    ASSERT_EQ(m.events.size(), 1u) << m.subject;
+    EXPECT_EQ(m.message_id, message_id_for(expected_delivery_id(m.events[0], student)));
+    got.push_back(m.events[0]);
+  }
+  EXPECT_THAT(got, ElementsAreArray(student_ids));
+
   // The webhook: every notification on its own.
   Arrivals hooks;
   for (const HookDelivery& d : hook_deliveries(s))
@@ -911,12 +1148,12 @@ TEST_F(Channels, MorningDigestIsOneMessagePerPushChannel) {
   EXPECT_THAT(hooks.first[student.id], ElementsAreArray(student_ids));
   EXPECT_EQ(hooks.duplicates, 0);
 
-  // The audit, as `treve audit export` gives it: per push sink one "digest" record covering
-  // the five, then the five copies delivered under the digest's id; the webhook's copies
-  // delivered alone.
+  // The audit, as `treve audit export` gives it: per push or e-mail sink one "digest" record
+  // covering the five, then the five copies delivered under the digest's id; the webhook's
+  // copies delivered alone.
   const std::vector<json::object> records = s.export_audit();
   const std::string parent_pseudonym = s.pseudonym(parent.id);
-  for (const char* sink : {kFcmSink, kPushSink}) {
+  for (const char* sink : {kFcmSink, kPushSink, kMailSink}) {
     std::vector<const json::object*> digests;
     std::map<std::string, std::vector<std::int64_t>> delivered_seqs;  // event id -> seqs
     for (const json::object& r : records) {
@@ -936,6 +1173,10 @@ TEST_F(Channels, MorningDigestIsOneMessagePerPushChannel) {
         EXPECT_EQ(str(r, "event_id"), digest_id);
       } else if (str(r, "kind") == "delivered" && str(r, "recipient") == parent_pseudonym) {
         EXPECT_EQ(str(detail, "digest"), digest_id) << str(r, "detail");
+        // The channel's id, what its receiver deduplicates on: the e-mail's Message-ID.
+        EXPECT_EQ(str(detail, "webhook_id"),
+                  std::string_view(sink) == kMailSink ? message_id_for(digest_id) : digest_id)
+            << str(r, "detail");
         delivered_seqs[str(r, "event_id")].push_back(r.at("seq").to_number<std::int64_t>());
       } else if (str(r, "kind") == "delivered") {
         EXPECT_FALSE(detail.contains("digest")) << str(r, "detail");
@@ -976,6 +1217,7 @@ TEST_F(Channels, ADigestAnsweredDuringStopHasOneDigestRecord) {
   ScenarioOptions setup = window_setup(seam);
   setup.webhook = false;
   setup.fcm = false;
+  setup.smtp = false;
   setup.policy = "digest = \"morning\"\n";
   Scenario s(st(), setup);
   HttpClient client(s.daemon().port());
@@ -1024,7 +1266,8 @@ TEST_F(Channels, ADigestAnsweredDuringStopHasOneDigestRecord) {
   EXPECT_EQ(verify_chain(read_audit(db)), "");
 }
 
-// 4. SIGKILL while a release goes out to FCM and Web Push, then a restart on the same state.
+// 4. SIGKILL while a release goes out to FCM, Web Push and e-mail, then a restart on the same
+// state.
 TEST_F(Channels, SigkillDuringReleaseLosesNothingOnPushChannels) {
   if (!has_test_clock())
     GTEST_SKIP() << "needs the test hook [testing] clock_start (TREVE_TESTING)";
@@ -1048,15 +1291,21 @@ TEST_F(Channels, SigkillDuringReleaseLosesNothingOnPushChannels) {
   }
   ASSERT_LT(s.now(), seam.end) << "posting took too long";
   const std::size_t per_channel = people.size() * ids.size();
-  const std::int64_t copies = static_cast<std::int64_t>(2 * per_channel);
+  constexpr std::size_t kChannels = 3;
+  const std::int64_t copies = static_cast<std::int64_t>(kChannels * per_channel);
 
-  // SIGKILL once a fifth of the messages went out.
+  // SIGKILL once a fifth of the messages went out, and something on each channel: the e-mails
+  // start a little later than the push messages (TLS and AUTH on each new connection to the
+  // relay, up to max_in_flight of them), and a kill before the first would not be one during
+  // the e-mails' release.
   const auto deadline = Steady::now() + kLead + std::chrono::seconds(20);
-  std::size_t fcm_at_kill = 0, push_at_kill = 0;
+  std::size_t fcm_at_kill = 0, push_at_kill = 0, mail_at_kill = 0;
   for (;;) {
     fcm_at_kill = fcm_messages(st(), {"fcm-t4-"}).size();
     push_at_kill = push_messages(st(), {"wp-t4-"}).size();
-    if (fcm_at_kill + push_at_kill >= 2 * per_channel / 5) {
+    mail_at_kill = mail_count(st(), {"t4-"});
+    if (fcm_at_kill + push_at_kill + mail_at_kill >= kChannels * per_channel / 5 &&
+        std::min({fcm_at_kill, push_at_kill, mail_at_kill}) > 0) {
       s.daemon().kill();
       break;
     }
@@ -1078,10 +1327,11 @@ TEST_F(Channels, SigkillDuringReleaseLosesNothingOnPushChannels) {
       << s.daemon().stderr_log();
   EXPECT_EQ(s.state_counts(), "delivered=" + std::to_string(copies) + " ");
 
-  std::map<std::string, const Person*> by_token, by_sub;
+  std::map<std::string, const Person*> by_token, by_sub, by_email;
   for (const Person& p : people) {
     by_token[p.fcm()[0]] = &p;
     by_sub[p.subs()[0]] = &p;
+    by_email[p.email] = &p;
   }
   // FCM: every message at least once per device; a message sent twice has the same delivery
   // id both times (the one computed from the delivery); first arrivals in posting order.
@@ -1102,18 +1352,35 @@ TEST_F(Channels, SigkillDuringReleaseLosesNothingOnPushChannels) {
     push_ids[m.subscription + "\n" + m.id()].insert(m.delivery_id());
     EXPECT_EQ(m.delivery_id(), expected_delivery_id(m.id(), *by_sub[m.subscription]));
   }
+  // E-mail: likewise per address, a message sent twice under the same Message-ID.
+  Arrivals mail;
+  std::map<std::string, std::set<std::string>> mail_ids;
+  for (const MailMessage& m : mail_messages(st(), {"t4-"})) {
+    ASSERT_TRUE(by_email.contains(m.recipient)) << m.recipient;
+    ASSERT_EQ(m.events.size(), 1u) << m.subject;
+    mail.add(m.recipient, m.events[0]);
+    mail_ids[m.recipient + "\n" + m.events[0]].insert(m.message_id);
+    EXPECT_EQ(m.message_id,
+              message_id_for(expected_delivery_id(m.events[0], *by_email[m.recipient])));
+  }
   for (const auto& [key, set] : fcm_ids)
     EXPECT_EQ(set.size(), 1u) << "FCM duplicates under different ids: " << key;
   for (const auto& [key, set] : push_ids)
     EXPECT_EQ(set.size(), 1u) << "Web Push duplicates under different ids: " << key;
+  for (const auto& [key, set] : mail_ids)
+    EXPECT_EQ(set.size(), 1u) << "e-mail duplicates under different Message-IDs: " << key;
   for (const auto& [token, p] : by_token)
     EXPECT_THAT(fcm.first[token], ElementsAreArray(ids)) << "FCM, " << token;
   for (const auto& [sub, p] : by_sub)
     EXPECT_THAT(push.first[sub], ElementsAreArray(ids)) << "Web Push, " << sub;
+  for (const auto& [email, p] : by_email)
+    EXPECT_THAT(mail.first[email], ElementsAreArray(ids)) << "e-mail, " << email;
   RecordProperty("fcm_at_kill", static_cast<int>(fcm_at_kill));
   RecordProperty("push_at_kill", static_cast<int>(push_at_kill));
+  RecordProperty("mail_at_kill", static_cast<int>(mail_at_kill));
   RecordProperty("fcm_duplicates", fcm.duplicates);
   RecordProperty("push_duplicates", push.duplicates);
+  RecordProperty("mail_duplicates", mail.duplicates);
   expect_audit_clean(s, st(), people);
 }
 
@@ -1125,13 +1392,16 @@ TEST_F(Channels, AuditHoldsPseudonymsNeverAddresses) {
   const std::vector<const Person*> both = {&people[0], &people[1]};
   s.post(client, "t5-e0", "message", both);
   s.post(client, "t5-e1", "news", both);
-  const std::int64_t copies = 2 * 2 * 3;
+  const std::int64_t copies = 2 * 2 * 4;
   ASSERT_TRUE(s.wait_settled(copies, milliseconds(20'000))) << s.state_counts() << "\n"
                                                             << s.daemon().stderr_log();
   EXPECT_EQ(s.state_counts(), "delivered=" + std::to_string(copies) + " ");
   // Two devices and two browsers of the parent got both.
   EXPECT_EQ(fcm_messages(st(), {"fcm-t5-p0-"}).size(), 4u);
   EXPECT_EQ(push_messages(st(), {"wp-t5-p0-"}).size(), 4u);
+  // Each address got both e-mails.
+  for (const Person& p : people)
+    EXPECT_EQ(mail_count(st(), {p.email}), 2u) << p.email;
 
   const std::vector<std::string> addresses = addresses_of(st(), people);
   {
@@ -1153,18 +1423,21 @@ TEST_F(Channels, AuditHoldsPseudonymsNeverAddresses) {
   const std::string log = s.daemon().stderr_log();
   for (const std::string& a : addresses)
     EXPECT_THAT(log, Not(HasSubstr(a))) << "in the daemon's log";
+  EXPECT_THAT(log, Not(HasSubstr(kRelayPassword))) << "the relay's password in the daemon's log";
 
   // Each attempt record names where it went by keyed pseudonyms, in the order of the
-  // recipient's addresses: one per device token, one per subscription endpoint.
+  // recipient's addresses: one per device token, one per subscription endpoint, one per e-mail
+  // address.
   for (const Person& p : people) {
-    json::array tokens, endpoints;
+    json::array tokens, endpoints, emails;
     for (const auto& t : p.fcm())
       tokens.emplace_back(s.pseudonym(t));
     for (const auto& id : p.subs())
       endpoints.emplace_back(s.pseudonym(str(st().push->subscription(id), "endpoint")));
+    emails.emplace_back(s.pseudonym(p.email));
     for (const char* id : {"t5-e0", "t5-e1"}) {
-      for (const auto& [sink, to] :
-           {std::pair{kFcmSink, tokens}, std::pair{kPushSink, endpoints}}) {
+      for (const auto& [sink, to] : {std::pair{kFcmSink, tokens}, std::pair{kPushSink, endpoints},
+                                     std::pair{kMailSink, emails}}) {
         const auto rows = audit_of_copy(s, id, p, sink);
         ASSERT_FALSE(rows.empty()) << id << " " << p.id << " " << sink;
         EXPECT_EQ(rows.back().kind, "delivered");

@@ -604,6 +604,37 @@ inline std::string expected_pseudonym(const std::string& key, const std::string&
   return hex(digest, 16);
 }
 
+// The audit records about one delivery (source, event id, recipient), in order; with `sink`,
+// only those whose detail names that sink: one copy of the delivery.
+inline std::vector<AuditRow> audit_of(Db& db, const std::string& key, const std::string& source,
+                                      const std::string& event_id, const std::string& recipient,
+                                      const std::string& sink = "") {
+  const std::string pseudonym = expected_pseudonym(key, source, recipient);
+  std::vector<AuditRow> out;
+  for (auto& r : read_audit(db)) {
+    if (r.source != source || r.event_id != event_id || r.recipient != pseudonym)
+      continue;
+    if (!sink.empty()) {
+      boost::system::error_code ec;
+      const json::value detail = json::parse(r.detail, ec);
+      const json::value* named =
+          !ec && detail.is_object() ? detail.as_object().if_contains("sink") : nullptr;
+      if (named == nullptr || !named->is_string() || named->as_string() != sink)
+        continue;
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+// The kinds of `rows`, in order: {"released", "delivered"}.
+inline std::vector<std::string> kinds_of(const std::vector<AuditRow>& rows) {
+  std::vector<std::string> out;
+  for (const auto& r : rows)
+    out.push_back(r.kind);
+  return out;
+}
+
 // ---- the daemon ------------------------------------------------------------------------------
 
 struct DaemonOptions {

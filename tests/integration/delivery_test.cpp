@@ -473,25 +473,6 @@ std::string state_counts(const std::string& db_path) {
   return out;
 }
 
-// The audit records about one delivery (source, event id, recipient), in order.
-std::vector<AuditRow> audit_of(Db& db, const std::string& key, const std::string& source,
-                               const std::string& event_id, const std::string& recipient) {
-  const std::string pseudonym = expected_pseudonym(key, source, recipient);
-  std::vector<AuditRow> out;
-  for (auto& r : read_audit(db)) {
-    if (r.source == source && r.event_id == event_id && r.recipient == pseudonym)
-      out.push_back(std::move(r));
-  }
-  return out;
-}
-
-std::vector<std::string> kinds_of(const std::vector<AuditRow>& rows) {
-  std::vector<std::string> out;
-  for (const auto& r : rows)
-    out.push_back(r.kind);
-  return out;
-}
-
 // ---- the shared window end for DeliveryRelease.* -----------------------------------------------
 
 // The requests with their arrival instants in the daemons' time, for comparisons with instants
