@@ -179,19 +179,25 @@ retry_max_interval = "100ms"
     config_ = *c;
   }
 
+  // Event "e<number>" of connector "ent", received now, without deliveries.
+  store::NewEvent new_event(int number, std::string body = R"({"title":"t"})") {
+    store::NewEvent ev;
+    ev.source = "ent";
+    ev.id = "e" + std::to_string(number);
+    ev.establishment = "0750654D";
+    ev.received_at = clock_.now();
+    ev.zone = date::locate_zone("Europe/Paris");
+    ev.body = std::move(body);
+    ev.body_sha256 = core::sha256_hex(ev.id);
+    ev.response = "{}";
+    return ev;
+  }
+
   // `events` events for each of `recipients` recipients, due at once, in order per recipient.
   void store_due(int recipients, int events) {
     std::vector<store::NewEvent> batch;
     for (int e = 0; e < events; ++e) {
-      store::NewEvent ev;
-      ev.source = "ent";
-      ev.id = "e" + std::to_string(e);
-      ev.establishment = "0750654D";
-      ev.received_at = clock_.now();
-      ev.zone = date::locate_zone("Europe/Paris");
-      ev.body = R"({"title":"t"})";
-      ev.body_sha256 = core::sha256_hex(ev.id);
-      ev.response = "{}";
+      store::NewEvent ev = new_event(e);
       for (int r = 0; r < recipients; ++r) {
         store::NewDelivery d;
         d.recipient = "r" + std::to_string(r);
@@ -406,16 +412,8 @@ TEST_F(DispatcherTest, ASlowMailRelayHoldsBackNeitherOtherSinksNorTheStop) {
             "timeout = \"20s\"\n");
   std::vector<store::NewEvent> batch;
   for (int e = 0; e < 3; ++e) {
-    store::NewEvent ev;
-    ev.source = "ent";
-    ev.id = "e" + std::to_string(e);
-    ev.establishment = "0750654D";
-    ev.received_at = clock_.now();
-    ev.zone = date::locate_zone("Europe/Paris");
-    ev.body = R"({"title":"t","recipients":[{"id":"r0","role":"student",)"
-              R"("channels":{"email":"slow.r0@example.fr"}}]})";
-    ev.body_sha256 = core::sha256_hex(ev.id);
-    ev.response = "{}";
+    store::NewEvent ev = new_event(e, R"({"title":"t","recipients":[{"id":"r0","role":"student",)"
+                                      R"("channels":{"email":"slow.r0@example.fr"}}]})");
     store::NewDelivery d;
     d.recipient = "r0";
     d.state = store::DeliveryState::due;
