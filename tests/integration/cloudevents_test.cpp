@@ -87,8 +87,9 @@ class CloudEventsConnector : public ::testing::Test {
   }
   void TearDown() override {
     client_.reset();
-    if (daemon_)
+    if (daemon_) {
       EXPECT_EQ(daemon_->stop(), 0) << daemon_->stderr_log();
+    }
   }
 
   // The SDK's answers, one per request.
