@@ -365,4 +365,12 @@ std::expected<CanonicalEvent, Problem> canonical_event_from_json(const json::obj
   return e;
 }
 
+std::optional<Problem> identifier_problem(std::string_view s, const std::string& pointer,
+                                          std::size_t max_chars) {
+  auto checked = identifier(s, pointer, max_chars);
+  if (checked)
+    return std::nullopt;
+  return std::move(checked.error());
+}
+
 }  // namespace treve::adapters

@@ -65,4 +65,10 @@ class CanonicalEventReader {
 std::expected<CanonicalEvent, Problem> canonical_event_from_json(const boost::json::object& o,
                                                                  const ParseMode& mode = {});
 
+// The problem with an identifier (an event's or recipient's id, a source) at `pointer`: empty,
+// longer than `max_chars` characters, or holding a control character, line separator or
+// bidirectional override (identifiers reach logs and the audit trail). Nothing when it is fine.
+std::optional<Problem> identifier_problem(std::string_view s, const std::string& pointer,
+                                          std::size_t max_chars);
+
 }  // namespace treve::adapters

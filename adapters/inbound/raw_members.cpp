@@ -117,4 +117,20 @@ std::string_view raw_member(std::string_view text, std::string_view key) {
   return found;
 }
 
+std::vector<std::string_view> raw_elements(std::string_view text) {
+  std::vector<std::string_view> out;
+  Scanner s(text);
+  if (!s.eat('[') || s.eat(']'))
+    return out;
+  do {
+    const std::string_view value = s.value();
+    if (value.empty())
+      return {};
+    out.push_back(value);
+  } while (s.eat(','));
+  if (!s.eat(']'))
+    return {};
+  return out;
+}
+
 }  // namespace treve::adapters

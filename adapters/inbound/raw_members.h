@@ -21,4 +21,8 @@ std::vector<RawMember> raw_members(std::string_view text);
 // The value's text of the last member named `key`, or empty when there is none.
 std::string_view raw_member(std::string_view text, std::string_view key);
 
+// The elements of the array `text`, each its text as written; empty when `text` is not an
+// array (or is an empty one).
+std::vector<std::string_view> raw_elements(std::string_view text);
+
 }  // namespace treve::adapters

@@ -151,6 +151,21 @@ std::string_view pattern(Code code) {
       return "doit être une liste d'UAI, ou « * »";
     case Code::bad_name:
       return "doit compter de 1 à 64 caractères parmi a-z, 0-9, « - » et « _ »";
+    case Code::unknown_connector_format:
+      return "format de connecteur inconnu « {0} » ; attendu canonical ou cloudevents";
+    case Code::format_not_available:
+      return "le format de connecteur « {0} » n'est pas encore disponible ; attendu canonical ou "
+             "cloudevents";
+    case Code::key_not_for_format:
+      return "ne s'applique qu'à un connecteur de format = « cloudevents »";
+    case Code::bad_ce_source:
+      return "doit être une source CloudEvents de 1 à 256 caractères";
+    case Code::bad_json_pointer:
+      return "doit être un pointeur JSON (RFC 6901) vers un membre de data, comme « /title » ; "
+             "reçu « {0} »";
+    case Code::reserved_event_type:
+      return "« {0} » porte un événement canonique, dont la catégorie est la sienne : il ne peut "
+             "pas être associé à une catégorie";
     case Code::unknown_sink_type:
       return "type de destination inconnu « {0} » ; attendu webhook, fcm, webpush ou smtp";
     case Code::key_not_for_sink_type:

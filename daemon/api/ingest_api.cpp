@@ -13,6 +13,7 @@
 #include <boost/url/pct_string_view.hpp>
 
 #include "adapters/inbound/canonical_event.h"
+#include "adapters/inbound/cloudevents.h"
 #include "daemon/core/digest.h"
 #include "daemon/core/log_field.h"
 #include "daemon/http/auth.h"
@@ -100,14 +101,14 @@ std::string release_text(policy::Instant t, const date::time_zone* zone) {
   return policy::format_rfc3339(t, zone);
 }
 
-// Validates, decides and prepares one event for the store; or the problem with it.
+// Decides and prepares one validated event for the store: `body` is the canonical event kept
+// and forwarded, `identity` the text whose digest tells a replay from a conflict.
 std::expected<store::NewEvent, Problem> prepare(const config::Config& config,
                                                 const config::Connector& connector,
-                                                std::string_view body, policy::Instant received) {
-  auto parsed = adapters::parse_canonical_event(body);
-  if (!parsed)
-    return std::unexpected(parsed.error());
-  policy::Notification& n = parsed->notification;
+                                                adapters::CanonicalEvent&& parsed,
+                                                std::string_view body, std::string_view identity,
+                                                policy::Instant received) {
+  policy::Notification& n = parsed.notification;
   n.source = connector.name;
   auto uai = policy::parse_uai(n.establishment);
   if (!uai)  // the parser has validated it; should it ever not have, nothing is decided
@@ -125,7 +126,7 @@ std::expected<store::NewEvent, Problem> prepare(const config::Config& config,
   e.received_at = received;
   e.zone = policy.zone();
   e.body = std::string(body);
-  e.body_sha256 = core::sha256_hex(body);
+  e.body_sha256 = core::sha256_hex(identity);
 
   json::object answer;
   answer["source"] = n.source;
@@ -167,11 +168,51 @@ std::expected<store::NewEvent, Problem> prepare(const config::Config& config,
   return e;
 }
 
-Problem id_conflict() {
-  return problem(409, "id-conflict", "Event id already used",
-                 "an event with this id was already accepted from this connector with a "
-                 "different body; ids are unique per connector",
-                 "/id");
+// Validates, decides and prepares one canonical event for the store; or the problem with it.
+std::expected<store::NewEvent, Problem> prepare(const config::Config& config,
+                                                const config::Connector& connector,
+                                                std::string_view body, policy::Instant received) {
+  auto parsed = adapters::parse_canonical_event(body);
+  if (!parsed)
+    return std::unexpected(parsed.error());
+  return prepare(config, connector, std::move(*parsed), body, body, received);
+}
+
+// The same for a translated CloudEvent.
+std::expected<store::NewEvent, Problem> prepare(const config::Config& config,
+                                                const config::Connector& connector,
+                                                adapters::CloudEventResult&& translated,
+                                                policy::Instant received) {
+  if (!translated)
+    return std::unexpected(std::move(translated.error()));
+  adapters::InboundCloudEvent& ce = *translated;
+  return prepare(config, connector, std::move(ce.event), ce.body, ce.fingerprint, received);
+}
+
+// `where` names the id: a pointer into the body ("/id", "/3/id"), or, starting with "ce-", the
+// header of a binary-mode CloudEvent.
+Problem id_conflict(std::string_view where = "/id") {
+  const bool header = where.starts_with("ce-");
+  Problem p = problem(409, "id-conflict", "Event id already used",
+                      "an event with this id was already accepted from this connector with a "
+                      "different body; ids are unique per connector",
+                      header ? std::string() : std::string(where));
+  if (header)
+    p.members["header"] = std::string(where);
+  return p;
+}
+
+constexpr std::string_view kCloudEvent = "application/cloudevents+json";
+constexpr std::string_view kCloudEventBatch = "application/cloudevents-batch+json";
+
+// The problem's members but its status, into `o` (a batch answer's entry).
+void put_problem(json::object& o, const Problem& p) {
+  o["status"] = p.status;
+  json::value v = json::parse(p.to_json());
+  for (auto& kv : v.as_object()) {
+    if (kv.key() != "status")
+      o[kv.key()] = kv.value();
+  }
 }
 
 // Retry-After of a request refused for the bytes in flight: they are released as soon as the
@@ -341,8 +382,13 @@ std::size_t IngestApi::body_limit(const http::Request& header) const {
   if (!authenticate(*config, header).holder)
     return kUnauthenticatedBodyLimit;
   std::string_view target(header.target().data(), header.target().size());
-  return target.starts_with(kBatchPath) ? config->server.max_batch_body_bytes
-                                        : config->server.max_body_bytes;
+  // A batch of CloudEvents may also be posted to /v1/events.
+  auto ct = header.find(beast_http::field::content_type);
+  const bool cloudevent_batch =
+      ct != header.end() &&
+      media_type(std::string_view(ct->value().data(), ct->value().size())) == kCloudEventBatch;
+  return target.starts_with(kBatchPath) || cloudevent_batch ? config->server.max_batch_body_bytes
+                                                            : config->server.max_body_bytes;
 }
 
 void IngestApi::handle(const http::Client& client, http::Request&& req, http::Respond respond) {
@@ -418,6 +464,41 @@ void IngestApi::handle(const http::Client& client, http::Request&& req, http::Re
   auto ct = req.find(beast_http::field::content_type);
   std::string type =
       ct == req.end() ? "" : media_type(std::string_view(ct->value().data(), ct->value().size()));
+  if (connector->format == config::Connector::Format::cloudevents) {
+    // The content mode is the media type's (CloudEvents HTTP binding, 3): a batch is taken
+    // at either path, a single event at /v1/events only.
+    const bool batched = type == kCloudEventBatch;
+    const bool structured = type == kCloudEvent;
+    const bool binary = type == "application/json";
+    if (is_batch && !batched) {
+      return respond(problem_response(
+          version, problem(415, "unsupported-media-type", "Unsupported media type",
+                           "send a batch of CloudEvents as Content-Type: " +
+                               std::string(kCloudEventBatch) + ", got \"" + type + "\"")));
+    }
+    if (!batched && !structured && !binary) {
+      return respond(problem_response(
+          version,
+          problem(415, "unsupported-media-type", "Unsupported media type",
+                  "this connector sends CloudEvents: Content-Type " + std::string(kCloudEvent) +
+                      " (structured), " + std::string(kCloudEventBatch) +
+                      " (batched), or application/json with ce-* headers (binary); "
+                      "got \"" +
+                      type + "\"")));
+    }
+    const CloudEventMode mode = batched      ? CloudEventMode::batched
+                                : structured ? CloudEventMode::structured
+                                             : CloudEventMode::binary;
+    if (batched && options_.offload) {
+      auto request = std::make_shared<http::Request>(std::move(req));
+      options_.offload(
+          [this, config, connector, mode, request, respond = std::move(respond)]() mutable {
+            post_cloudevents(*config, *connector, mode, std::move(*request), std::move(respond));
+          });
+      return;
+    }
+    return post_cloudevents(*config, *connector, mode, std::move(req), std::move(respond));
+  }
   if (is_events && type != "application/json") {
     return respond(problem_response(
         version,
@@ -447,8 +528,12 @@ void IngestApi::handle(const http::Client& client, http::Request&& req, http::Re
 
 void IngestApi::post_event(const config::Config& config, const config::Connector& connector,
                            http::Request&& req, http::Respond respond) {
-  const unsigned version = req.version();
-  auto event = prepare(config, connector, req.body(), clock_.now());
+  submit_one(prepare(config, connector, req.body(), clock_.now()), "/id", req.version(),
+             std::move(respond));
+}
+
+void IngestApi::submit_one(std::expected<store::NewEvent, Problem>&& event, std::string conflict_at,
+                           unsigned version, http::Respond respond) {
   if (!event)
     return respond(problem_response(version, event.error()));
   std::vector<store::NewEvent> events;
@@ -457,14 +542,15 @@ void IngestApi::post_event(const config::Config& config, const config::Connector
   const Wakeups wakeups = wakeups_of(events);
   bool queued = queue_.submit_accept(
       std::move(events),
-      [this, wakeups, version, shared_respond](store::Result<std::vector<store::AcceptResult>> r) {
+      [this, wakeups, version, shared_respond,
+       conflict_at = std::move(conflict_at)](store::Result<std::vector<store::AcceptResult>> r) {
         if (r)
           wake(wakeups);
         if (!r)
           return (*shared_respond)(problem_response(version, store_unavailable(r.error())));
         const store::AcceptResult& a = r->front();
         if (a.outcome == store::AcceptResult::Outcome::conflict) {
-          return (*shared_respond)(problem_response(version, id_conflict()));
+          return (*shared_respond)(problem_response(version, id_conflict(conflict_at)));
         }
         auto res =
             make_response(version, beast_http::status::accepted, "application/json", a.response);
@@ -479,14 +565,8 @@ void IngestApi::post_event(const config::Config& config, const config::Connector
 
 void IngestApi::post_batch(const config::Config& config, const config::Connector& connector,
                            http::Request&& req, http::Respond respond) {
-  const unsigned version = req.version();
   const policy::Instant received = clock_.now();
-  // One slot per non-blank line: either a problem now, or an index into `events`.
-  struct Line {
-    std::size_t number;
-    std::optional<Problem> problem;
-  };
-  auto lines = std::make_shared<std::vector<Line>>();
+  std::vector<BatchSlot> slots;
   std::vector<store::NewEvent> events;
   std::string_view body = req.body();
   std::size_t number = 0;
@@ -501,35 +581,74 @@ void IngestApi::post_batch(const config::Config& config, const config::Connector
       continue;
     auto event = prepare(config, connector, text, received);
     if (!event) {
-      lines->push_back({number, event.error()});
+      slots.push_back({number, event.error()});
     } else {
-      lines->push_back({number, std::nullopt});
+      slots.push_back({number, std::nullopt});
       events.push_back(std::move(*event));
     }
   }
-  auto render = [version, lines](const std::vector<store::AcceptResult>* results) {
-    std::string out;
+  submit_many(std::move(slots), std::move(events), BatchAnswer::ndjson_lines, req.version(),
+              std::move(respond));
+}
+
+void IngestApi::post_cloudevents(const config::Config& config, const config::Connector& connector,
+                                 CloudEventMode mode, http::Request&& req, http::Respond respond) {
+  const unsigned version = req.version();
+  const policy::Instant received = clock_.now();
+  const adapters::CloudEventMapping& mapping = connector.cloudevents;
+  if (mode == CloudEventMode::structured) {
+    return submit_one(
+        prepare(config, connector,
+                adapters::parse_structured_cloudevent(req.body(), mapping, received), received),
+        "/id", version, std::move(respond));
+  }
+  if (mode == CloudEventMode::binary) {
+    std::vector<adapters::HeaderField> headers;
+    for (const auto& field : req) {
+      headers.push_back({std::string_view(field.name_string().data(), field.name_string().size()),
+                         std::string_view(field.value().data(), field.value().size())});
+    }
+    return submit_one(
+        prepare(config, connector,
+                adapters::parse_binary_cloudevent(headers, req.body(), mapping, received),
+                received),
+        "ce-id", version, std::move(respond));
+  }
+  auto batch = adapters::parse_cloudevent_batch(req.body(), mapping, received);
+  if (!batch)
+    return respond(problem_response(version, batch.error()));
+  std::vector<BatchSlot> slots;
+  std::vector<store::NewEvent> events;
+  for (std::size_t i = 0; i < batch->size(); ++i) {
+    auto event = prepare(config, connector, std::move((*batch)[i]), received);
+    if (!event) {
+      slots.push_back({i, event.error()});
+    } else {
+      slots.push_back({i, std::nullopt});
+      events.push_back(std::move(*event));
+    }
+  }
+  submit_many(std::move(slots), std::move(events), BatchAnswer::json_array, version,
+              std::move(respond));
+}
+
+void IngestApi::submit_many(std::vector<BatchSlot>&& slot_list,
+                            std::vector<store::NewEvent>&& events, BatchAnswer kind,
+                            unsigned version, http::Respond respond) {
+  auto slots = std::make_shared<std::vector<BatchSlot>>(std::move(slot_list));
+  auto render = [version, slots, kind](const std::vector<store::AcceptResult>* results) {
+    const bool lines = kind == BatchAnswer::ndjson_lines;
+    std::string out = lines ? "" : "[";
     std::size_t next = 0;
-    for (const Line& line : *lines) {
+    for (const BatchSlot& slot : *slots) {
       json::object o;
-      o["line"] = line.number;
-      if (line.problem) {
-        o["status"] = line.problem->status;
-        json::value p = json::parse(line.problem->to_json());
-        for (auto& kv : p.as_object()) {
-          if (kv.key() != "status")
-            o[kv.key()] = kv.value();
-        }
+      o[lines ? "line" : "index"] = slot.position;
+      if (slot.problem) {
+        put_problem(o, *slot.problem);
       } else {
         const store::AcceptResult& a = (*results)[next++];
         if (a.outcome == store::AcceptResult::Outcome::conflict) {
-          Problem c = id_conflict();
-          o["status"] = 409;
-          json::value p = json::parse(c.to_json());
-          for (auto& kv : p.as_object()) {
-            if (kv.key() != "status")
-              o[kv.key()] = kv.value();
-          }
+          put_problem(o, id_conflict(lines ? "/id" : "/" + std::to_string(slot.position) + "/id"));
         } else {
           o["status"] = 202;
           if (a.outcome == store::AcceptResult::Outcome::repeated)
@@ -539,10 +658,16 @@ void IngestApi::post_batch(const config::Config& config, const config::Connector
             o[kv.key()] = kv.value();
         }
       }
+      if (!lines && out.size() > 1)
+        out += ',';
       out += json::serialize(o);
-      out += '\n';
+      if (lines)
+        out += '\n';
     }
-    return make_response(version, beast_http::status::ok, "application/x-ndjson", std::move(out));
+    if (!lines)
+      out += ']';
+    return make_response(version, beast_http::status::ok,
+                         lines ? "application/x-ndjson" : "application/json", std::move(out));
   };
   if (events.empty())
     return respond(render(nullptr));

@@ -14,6 +14,9 @@
 #include <expected>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "daemon/config/config.h"
 #include "daemon/core/clock.h"
@@ -71,6 +74,22 @@ class IngestApi {
                   http::Request&& request, http::Respond respond);
   void post_batch(const config::Config& config, const config::Connector& connector,
                   http::Request&& request, http::Respond respond);
+  enum class CloudEventMode { structured, binary, batched };
+  void post_cloudevents(const config::Config& config, const config::Connector& connector,
+                        CloudEventMode mode, http::Request&& request, http::Respond respond);
+  // Stores one prepared event and answers 202 (or the problem; a conflict's names the id at
+  // `conflict_at`, see id_conflict in the .cpp).
+  void submit_one(std::expected<store::NewEvent, adapters::Problem>&& event,
+                  std::string conflict_at, unsigned version, http::Respond respond);
+  // A batch: one slot per event sent, a problem already or the next of `events`, answered in
+  // order as NDJSON ("line") or as a JSON array ("index").
+  struct BatchSlot {
+    std::size_t position;  // line number from 1, or index from 0
+    std::optional<adapters::Problem> problem;
+  };
+  enum class BatchAnswer { ndjson_lines, json_array };
+  void submit_many(std::vector<BatchSlot>&& slots, std::vector<store::NewEvent>&& events,
+                   BatchAnswer kind, unsigned version, http::Respond respond);
   void get_event(const config::Connector& connector, std::string_view id, unsigned version,
                  http::Respond respond);
   void delete_event(const config::Connector& connector, std::string id, unsigned version,

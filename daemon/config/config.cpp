@@ -1055,7 +1055,10 @@ class Loader {
     for (std::size_t i = 0; i < tables.size(); ++i) {
       const toml::table& t = *tables[i];
       std::string key = "connectors[" + std::to_string(i) + "]";
-      check_.only_keys(t, key, {"name", "token_sha256", "may_bypass"});
+      check_.only_keys(
+          t, key,
+          {"name", "token_sha256", "may_bypass", "format", "ce_source", "types",
+           "establishment_pointer", "recipients_pointer", "title_pointer", "urgent_pointer"});
       Connector c;
       c.name = unique_name(t, key, "connector", names);
       if (auto s = required(t, key, "token_sha256")) {
@@ -1068,7 +1071,71 @@ class Loader {
       }
       if (auto b = check_.boolean(t.get("may_bypass"), key + ".may_bypass"))
         c.may_bypass = *b;
+      connector_format(t, key, c);
       config.connectors.push_back(std::move(c));
+    }
+  }
+
+  // `format` and the keys of a CloudEvents connector (docs/connectors.md).
+  void connector_format(const toml::table& t, const std::string& key, Connector& c) {
+    if (auto f = check_.string(t.get("format"), key + ".format")) {
+      if (*f == "cloudevents") {
+        c.format = Connector::Format::cloudevents;
+      } else if (*f == "entcore-timeline") {
+        check_.error(t.get("format"), key + ".format", Code::format_not_available, {*f});
+      } else if (*f != "canonical") {
+        check_.error(t.get("format"), key + ".format", Code::unknown_connector_format, {*f});
+      }
+    }
+    // On a canonical connector these keys would do nothing: a mistake worth saying.
+    const toml::node* f = t.get("format");
+    if (!f || f->value<std::string>() == std::optional<std::string>("canonical")) {
+      for (std::string_view k : {"ce_source", "types", "establishment_pointer",
+                                 "recipients_pointer", "title_pointer", "urgent_pointer"}) {
+        if (const toml::node* n = t.get(k))
+          check_.error(n, key + "." + std::string(k), Code::key_not_for_format);
+      }
+    }
+    adapters::CloudEventMapping& m = c.cloudevents;
+    if (auto s = check_.string(t.get("ce_source"), key + ".ce_source")) {
+      if (s->empty() || s->size() > adapters::kMaxCloudEventSourceChars)
+        check_.error(t.get("ce_source"), key + ".ce_source", Code::bad_ce_source);
+      m.ce_source = *s;
+    }
+    auto pointer = [&](std::string_view name, std::string& into) {
+      const std::string where = key + "." + std::string(name);
+      if (auto s = check_.string(t.get(name), where)) {
+        if (!adapters::valid_member_pointer(*s))
+          check_.error(t.get(name), where, Code::bad_json_pointer, {*s});
+        into = *s;
+      }
+    };
+    pointer("establishment_pointer", m.establishment_pointer);
+    pointer("recipients_pointer", m.recipients_pointer);
+    pointer("title_pointer", m.title_pointer);
+    pointer("urgent_pointer", m.urgent_pointer);
+    if (const toml::node* types = t.get("types")) {
+      const toml::table* table = types->as_table();
+      if (!table) {
+        check_.error(types, key + ".types", Code::must_be_table);
+        return;
+      }
+      for (auto&& [type, value] : *table) {
+        const std::string where = key + ".types.\"" + std::string(type.str()) + "\"";
+        if (type.str() == adapters::kNotificationType) {
+          check_.error(&value, where, Code::reserved_event_type, {std::string(type.str())});
+          continue;
+        }
+        auto name = check_.string(&value, where);
+        if (!name)
+          continue;
+        auto category = policy::parse_category(*name);
+        if (!category) {
+          check_.error(&value, where, Code::unknown_category, {*name});
+          continue;
+        }
+        m.types.emplace_back(std::string(type.str()), *category);
+      }
     }
   }
 

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "adapters/inbound/cloudevents.h"
 #include "daemon/config/diagnostic.h"
 #include "policy/policy_set.h"
 
@@ -49,6 +50,11 @@ struct Connector {
   std::string name;          // the `source` of its events
   std::string token_sha256;  // lower-case hex SHA-256 of the bearer token
   bool may_bypass = false;
+  // What its requests carry (docs/connectors.md): trêve's canonical event, or CloudEvents
+  // (structured, binary or batched) translated through `cloudevents`.
+  enum class Format { canonical, cloudevents };
+  Format format = Format::canonical;
+  adapters::CloudEventMapping cloudevents;  // format = "cloudevents" only
 };
 
 struct Sink {

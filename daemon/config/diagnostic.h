@@ -67,15 +67,21 @@ enum class Code : std::uint16_t {
   no_test_hooks,           //
   test_hooks_in_use,       // (warning)
   // [[admins]], [[connectors]].
-  bad_admin_name,         //
-  duplicate_admin_name,   //
-  bad_token_digest,       //
-  duplicate_admin_token,  //
-  bad_admin_role,         //
-  missing_scope,          //
-  bad_scope,              //
-  bad_name,               //
-  duplicate_name,         // {kind: "connector" or "sink", name}
+  bad_admin_name,            //
+  duplicate_admin_name,      //
+  bad_token_digest,          //
+  duplicate_admin_token,     //
+  bad_admin_role,            //
+  missing_scope,             //
+  bad_scope,                 //
+  bad_name,                  //
+  duplicate_name,            // {kind: "connector" or "sink", name}
+  unknown_connector_format,  // {format}
+  format_not_available,      // {format}
+  key_not_for_format,        //
+  bad_ce_source,             //
+  bad_json_pointer,          // {text}
+  reserved_event_type,       // {type}
   // [[sinks]].
   unknown_sink_type,               // {type}
   key_not_for_sink_type,           // {type}

@@ -14,7 +14,11 @@
 // Run: build/release/tests/bench/bench_ingest [--events N] [--duration S] [--skip-million]
 //      [--connections C] [--batch-events N] [--batch-size B] [--batch-connections C]
 //      [--million D] [--cold-restart] [--perf-dir DIR] [--perf-call-graph dwarf] [--dir BASE]
-//      [--keep]
+//      [--keep] [--format canonical|cloudevents]
+// --format cloudevents sends the same events as CloudEvents (fr.treve.notification.v1 carrying
+// each canonical event as data) to a connector of that format: phase 1 in structured mode
+// (application/cloudevents+json), phase 2 as batched JSON arrays
+// (application/cloudevents-batch+json).
 // --cold-restart also restarts after dropping the page cache (root only: it writes
 // /proc/sys/vm/drop_caches, which slows every process on the machine for a moment).
 // --perf-dir attaches `perf record -g -p PID` to the daemon during each phase and leaves
@@ -202,6 +206,9 @@ class EventGenerator {
  private:
   std::string prefix_;
   std::string created_at_;
+
+ public:
+  const std::string& prefix() const { return prefix_; }
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -341,8 +348,13 @@ struct PhaseResult {
 // or a deadline is reached. Used from the io_context thread only.
 class Workload {
  public:
-  Workload(const EventGenerator& gen, std::string path, std::string content_type, int batch_size)
-      : gen_(gen), path_(std::move(path)), type_(std::move(content_type)), batch_(batch_size) {}
+  Workload(const EventGenerator& gen, std::string path, std::string content_type, int batch_size,
+           bool cloudevents = false)
+      : gen_(gen),
+        path_(std::move(path)),
+        type_(std::move(content_type)),
+        batch_(batch_size),
+        cloudevents_(cloudevents) {}
 
   void limit_events(long long n) { max_events_ = n; }
   void limit_deliveries(long long n) { max_deliveries_ = n; }
@@ -354,6 +366,8 @@ class Workload {
       return false;
     body_.clear();
     events = deliveries = 0;
+    if (cloudevents_ && batch_ > 1)
+      body_ += '[';
     while (events < batch_) {
       if (max_events_ && next_event_ >= *max_events_)
         break;
@@ -365,8 +379,19 @@ class Workload {
         room = static_cast<int>(std::min<long long>(3, left));
       }
       if (batch_ > 1 && events > 0)
-        body_ += '\n';
+        body_ += cloudevents_ ? ',' : '\n';
+      if (cloudevents_) {
+        // The canonical event as data, its id and created_at repeated there (allowed).
+        body_ += "{\"specversion\":\"1.0\",\"id\":\"";
+        body_ += gen_.prefix();
+        body_ += '-';
+        body_ += std::to_string(next_event_);
+        body_ += "\",\"source\":\"https://ent.example/bench\",";
+        body_ += "\"type\":\"fr.treve.notification.v1\",\"data\":";
+      }
       int r = gen_.append(body_, next_event_++, room);
+      if (cloudevents_)
+        body_ += '}';
       deliveries_ += r;
       deliveries += r;
       ++events;
@@ -374,7 +399,7 @@ class Workload {
     if (events == 0)
       return false;
     if (batch_ > 1)
-      body_ += '\n';
+      body_ += cloudevents_ ? ']' : '\n';
     out.clear();
     out += "POST ";
     out += path_;
@@ -394,6 +419,7 @@ class Workload {
   const EventGenerator& gen_;
   std::string path_, type_;
   int batch_;
+  bool cloudevents_;
   std::optional<long long> max_events_, max_deliveries_;
   std::optional<Clock::time_point> deadline_;
   long long next_event_ = 0;
@@ -471,13 +497,26 @@ class Connection : public std::enable_shared_from_this<Connection> {
           std::fprintf(stderr, "answer %d: %.300s\n", status, res.body().c_str());
       }
     } else {
-      // One NDJSON line per event: {"line":N,"status":S,...}
+      // One NDJSON line per event: {"line":N,"status":S,...}; for CloudEvents, one element of
+      // a JSON array per event, each starting {"index":N,"status":S,...
       std::string_view body = res.body();
+      const bool array = !body.empty() && body.front() == '[';
+      static constexpr std::string_view kElement = "{\"index\":";
       long long lines = 0;
       while (!body.empty()) {
-        auto nl = body.find('\n');
-        std::string_view line = body.substr(0, nl);
-        body = nl == std::string_view::npos ? std::string_view{} : body.substr(nl + 1);
+        std::string_view line;
+        if (array) {
+          auto at = body.find(kElement);
+          if (at == std::string_view::npos)
+            break;
+          auto next = body.find(kElement, at + kElement.size());
+          line = body.substr(at, next == std::string_view::npos ? next : next - at);
+          body = next == std::string_view::npos ? std::string_view{} : body.substr(next);
+        } else {
+          auto nl = body.find('\n');
+          line = body.substr(0, nl);
+          body = nl == std::string_view::npos ? std::string_view{} : body.substr(nl + 1);
+        }
         if (line.empty())
           continue;
         ++lines;
@@ -586,6 +625,7 @@ struct Options {
   std::string perf_call_graph;  // empty: -g (frame pointers)
   std::string base = fs::temp_directory_path().string();
   std::string binary = TREVE_BINARY;
+  bool cloudevents = false;  // --format cloudevents
 };
 
 void usage() {
@@ -595,7 +635,8 @@ void usage() {
                "                    [--million DELIVERIES] [--skip-million] [--cold-restart]\n"
                "                    [--perf-dir DIR]\n"
                "                    [--perf-call-graph fp|dwarf|lbr]\n"
-               "                    [--dir BASE] [--keep] [--treve PATH]\n");
+               "                    [--dir BASE] [--keep] [--treve PATH]\n"
+               "                    [--format canonical|cloudevents]\n");
 }
 
 std::optional<Options> parse_args(int argc, char** argv) {
@@ -635,7 +676,14 @@ std::optional<Options> parse_args(int argc, char** argv) {
       o.base = value();
     else if (a == "--keep")
       o.keep = true;
-    else if (a == "--treve")
+    else if (a == "--format") {
+      const std::string format = value();
+      if (format != "canonical" && format != "cloudevents") {
+        usage();
+        return std::nullopt;
+      }
+      o.cloudevents = format == "cloudevents";
+    } else if (a == "--treve")
       o.binary = value();
     else {
       usage();
@@ -650,7 +698,7 @@ std::optional<Options> parse_args(int argc, char** argv) {
 }
 
 std::string write_config(const std::string& root, const std::string& name,
-                         const std::string& listen = "127.0.0.1:0") {
+                         const std::string& listen = "127.0.0.1:0", bool cloudevents = false) {
   const std::string state = root + "/" + name;
   const std::string path = root + "/" + name + ".toml";
   std::ofstream out(path, std::ios::trunc);
@@ -662,6 +710,8 @@ std::string write_config(const std::string& root, const std::string& name,
       << "name = \"bench\"\n"
       << "token_sha256 = \"" << sha256_hex(kToken) << "\"\n"
       << "may_bypass = false\n";
+  if (cloudevents)
+    out << "format = \"cloudevents\"\nce_source = \"https://ent.example/bench\"\n";
   return path;
 }
 
@@ -784,7 +834,9 @@ int main(int argc, char** argv) {
 
   // ---- Phases 1 and 2: one daemon, a fresh state_dir. -----------------------------------
   {
-    const std::string config = write_config(root, "ingest");
+    const std::string config = write_config(root, "ingest", "127.0.0.1:0", opt.cloudevents);
+    if (opt.cloudevents)
+      std::printf("format: CloudEvents (phase 1 structured, phase 2 batched JSON arrays)\n");
     Daemon daemon(opt.binary, config, root + "/ingest.log");
     const unsigned short port = start_daemon(daemon, root, "ingest");
     if (!port)
@@ -795,7 +847,9 @@ int main(int argc, char** argv) {
     // 1. Single events.
     {
       EventGenerator gen("single");
-      Workload work(gen, "/v1/events", "application/json", 1);
+      Workload work(gen, "/v1/events",
+                    opt.cloudevents ? "application/cloudevents+json" : "application/json", 1,
+                    opt.cloudevents);
       if (opt.duration > 0) {
         work.limit_time(Clock::now() +
                         std::chrono::milliseconds(static_cast<long long>(opt.duration * 1000)));
@@ -843,7 +897,9 @@ int main(int argc, char** argv) {
     // 2. Batches.
     {
       EventGenerator gen("batch");
-      Workload work(gen, "/v1/events:batch", "application/x-ndjson", opt.batch_size);
+      Workload work(gen, "/v1/events:batch",
+                    opt.cloudevents ? "application/cloudevents-batch+json" : "application/x-ndjson",
+                    opt.batch_size, opt.cloudevents);
       work.limit_events(opt.batch_events);
       std::printf("[2] POST /v1/events:batch, %d events per batch, %d connections, %s events\n",
                   opt.batch_size, opt.batch_connections,

@@ -1,0 +1,126 @@
+// A connector's `format` and the keys of a CloudEvents connector (docs/configuration.md,
+// docs/connectors.md): defaults, the type table, the pointers, and each error with its line.
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "daemon/config/config.h"
+#include "tests/support/config_errors.h"
+#include "tests/support/tokens.h"
+
+namespace treve::config {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+const std::string kHead =
+    "[[connectors]]\n"                                       // 1
+    "name = \"bus\"\n"                                       // 2
+    "token_sha256 = \"" TREVE_TEST_CHANGE_ME_SHA256 "\"\n";  // 3
+
+std::shared_ptr<const Config> load_ok(const std::string& text) {
+  auto loaded = parse_config(text, "test.toml");
+  if (!loaded) {
+    std::string all;
+    for (const auto& e : loaded.error())
+      all += e.to_string() + "\n";
+    ADD_FAILURE() << "expected a valid configuration, got:\n" << all;
+    return nullptr;
+  }
+  return *loaded;
+}
+
+TEST(ConnectorFormat, ConnectorsAreCanonicalByDefault) {
+  auto c = load_ok(kHead);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->connector("bus")->format, Connector::Format::canonical);
+  c = load_ok(kHead + "format = \"canonical\"\n");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->connector("bus")->format, Connector::Format::canonical);
+}
+
+TEST(ConnectorFormat, ACloudEventsConnectorHasDefaultPointersAndNoTypes) {
+  auto c = load_ok(kHead + "format = \"cloudevents\"\n");
+  ASSERT_TRUE(c);
+  const Connector& bus = *c->connector("bus");
+  EXPECT_EQ(bus.format, Connector::Format::cloudevents);
+  EXPECT_EQ(bus.cloudevents.ce_source, "");
+  EXPECT_TRUE(bus.cloudevents.types.empty());
+  EXPECT_EQ(bus.cloudevents.establishment_pointer, "/establishment");
+  EXPECT_EQ(bus.cloudevents.recipients_pointer, "/recipients");
+  EXPECT_EQ(bus.cloudevents.title_pointer, "/title");
+  EXPECT_EQ(bus.cloudevents.urgent_pointer, "/urgent");
+  EXPECT_EQ(bus.cloudevents.category_of("anything"), policy::Category::other);
+}
+
+TEST(ConnectorFormat, EveryCloudEventsKeyIsRead) {
+  auto c = load_ok(kHead +
+                   "format = \"cloudevents\"\n"
+                   "ce_source = \"https://ent.example/notes\"\n"
+                   "types = { \"com.example.grade.published\" = \"grade\", "
+                   "\"com.example.alert\" = \"alert\" }\n"
+                   "establishment_pointer = \"/school/uai\"\n"
+                   "recipients_pointer = \"/to\"\n"
+                   "title_pointer = \"/a~1b\"\n"
+                   "urgent_pointer = \"/flags/urgent\"\n");
+  ASSERT_TRUE(c);
+  const adapters::CloudEventMapping& m = c->connector("bus")->cloudevents;
+  EXPECT_EQ(m.ce_source, "https://ent.example/notes");
+  EXPECT_EQ(m.category_of("com.example.grade.published"), policy::Category::grade);
+  EXPECT_EQ(m.category_of("com.example.alert"), policy::Category::alert);
+  EXPECT_EQ(m.category_of("com.example.other"), policy::Category::other);
+  EXPECT_EQ(m.establishment_pointer, "/school/uai");
+  EXPECT_EQ(m.recipients_pointer, "/to");
+  EXPECT_EQ(m.title_pointer, "/a~1b");
+  EXPECT_EQ(m.urgent_pointer, "/flags/urgent");
+}
+
+TEST(ConnectorFormat, AnUnknownFormatIsAnError) {
+  EXPECT_THAT(test::config_errors(kHead + "format = \"xml\"\n"),
+              ElementsAre(StartsWith("test.toml:4: connectors[0].format: unknown connector "
+                                     "format \"xml\"")));
+  EXPECT_THAT(test::config_errors(kHead + "format = 3\n"),
+              ElementsAre(StartsWith("test.toml:4: connectors[0].format: ")));
+}
+
+TEST(ConnectorFormat, TheTimelineFormatIsNotAvailableYet) {
+  EXPECT_THAT(test::config_errors(kHead + "format = \"entcore-timeline\"\n"),
+              ElementsAre(AllOf(StartsWith("test.toml:4: connectors[0].format: "),
+                                HasSubstr("not available yet"))));
+}
+
+TEST(ConnectorFormat, CloudEventsKeysOnACanonicalConnectorAreErrors) {
+  EXPECT_THAT(test::config_errors(kHead + "ce_source = \"s\"\n"
+                                          "title_pointer = \"/t\"\n"),
+              ElementsAre(StartsWith("test.toml:4: connectors[0].ce_source: applies only to a "
+                                     "connector with format = \"cloudevents\""),
+                          StartsWith("test.toml:5: connectors[0].title_pointer: applies only")));
+}
+
+TEST(ConnectorFormat, BadPointersTypesAndSourcesAreErrorsWithTheirLines) {
+  const std::string head = kHead + "format = \"cloudevents\"\n";  // 4
+  EXPECT_THAT(test::config_errors(head + "title_pointer = \"title\"\n"),
+              ElementsAre(StartsWith("test.toml:5: connectors[0].title_pointer: must be a JSON "
+                                     "pointer")));
+  EXPECT_THAT(test::config_errors(head + "recipients_pointer = \"/a~2\"\n"),
+              ElementsAre(StartsWith("test.toml:5: connectors[0].recipients_pointer: must be a "
+                                     "JSON pointer")));
+  EXPECT_THAT(test::config_errors(head + "establishment_pointer = \"\"\n"),
+              ElementsAre(StartsWith("test.toml:5: connectors[0].establishment_pointer: ")));
+  EXPECT_THAT(test::config_errors(head + "types = { \"t\" = \"grades\" }\n"),
+              ElementsAre(StartsWith("test.toml:5: connectors[0].types.\"t\": unknown category")));
+  EXPECT_THAT(test::config_errors(head + "types = { \"fr.treve.notification.v1\" = \"grade\" }\n"),
+              ElementsAre(AllOf(StartsWith("test.toml:5: connectors[0].types."),
+                                HasSubstr("cannot be mapped"))));
+  EXPECT_THAT(test::config_errors(head + "types = [\"t\"]\n"),
+              ElementsAre(StartsWith("test.toml:5: connectors[0].types: ")));
+  EXPECT_THAT(test::config_errors(head + "ce_source = \"\"\n"),
+              ElementsAre(StartsWith("test.toml:5: connectors[0].ce_source: must be a CloudEvents "
+                                     "source")));
+}
+
+}  // namespace
+}  // namespace treve::config
