@@ -6,7 +6,6 @@
 #include <list>
 #include <optional>
 #include <random>
-#include <span>
 #include <unordered_map>
 #include <utility>
 
