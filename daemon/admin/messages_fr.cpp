@@ -33,6 +33,8 @@ std::string kind(const std::string& k) {
     return "connecteur";
   if (k == "sink")
     return "destination (sink)";
+  if (k == "directory")
+    return "annuaire";
   return k;
 }
 
@@ -166,6 +168,18 @@ std::string_view pattern(Code code) {
     case Code::reserved_event_type:
       return "« {0} » porte un événement canonique, dont la catégorie est la sienne : il ne peut "
              "pas être associé à une catégorie";
+    case Code::unknown_directory:
+      return "aucun annuaire [[directories]] ne s'appelle « {0} »";
+    case Code::directory_needs_credentials:
+      return "clé « secret_file » ou « token_file » manquante : les requêtes à l'annuaire sont "
+             "toujours authentifiées (un fichier contenant un secret Standard Webhooks "
+             "« whsec_<base64> » pour les signer, ou un fichier contenant un jeton bearer)";
+    case Code::directory_secret_and_token:
+      return "donnez secret_file (requêtes signées) ou token_file (un jeton bearer), pas les "
+             "deux";
+    case Code::bad_token_file:
+      return "{0} doit contenir un jeton bearer sur sa première ligne (ASCII imprimable sans "
+             "espace)";
     case Code::unknown_sink_type:
       return "type de destination inconnu « {0} » ; attendu webhook, fcm, webpush ou smtp";
     case Code::key_not_for_sink_type:
@@ -305,7 +319,8 @@ std::string message_fr(const Diagnostic& d) {
       return "doit être une liste de tables ([[" + key + "]])";
     }
     case Code::duplicate_name:
-      return "nom de " + kind(d.arg(0)) + " en double « " + d.arg(1) + " »";
+      return (d.arg(0) == "directory" ? "nom d'" : "nom de ") + kind(d.arg(0)) + " en double « " +
+             d.arg(1) + " »";
     default:
       break;
   }

@@ -88,6 +88,14 @@ Digest Config::digest_for(std::string_view uai) const {
   return digest;
 }
 
+const Directory* Config::directory_named(std::string_view name) const {
+  for (const auto& d : directories) {
+    if (d.name == name)
+      return &d;
+  }
+  return nullptr;
+}
+
 const Connector* Config::connector(std::string_view name) const {
   for (const auto& c : connectors) {
     if (c.name == name)
@@ -382,10 +390,10 @@ class Loader {
         config->file_establishments.emplace_back(k.str());
     }
     add_api_policies(doc, api, *config);
-    check_.only_keys(
-        doc, "",
-        {"server", "audit", "events", "policy", "establishments", "connectors", "sinks", "admins"},
-        {"testing"});
+    check_.only_keys(doc, "",
+                     {"server", "audit", "events", "policy", "establishments", "connectors",
+                      "directories", "sinks", "admins"},
+                     {"testing"});
     server(doc, *config);
     retention(doc, *config);
     testing(doc, *config);
@@ -446,6 +454,7 @@ class Loader {
       }
     }
 
+    directories(doc, *config);
     connectors(doc, *config);
     sinks(doc, *config);
     routing(doc, *config);
@@ -1055,10 +1064,10 @@ class Loader {
     for (std::size_t i = 0; i < tables.size(); ++i) {
       const toml::table& t = *tables[i];
       std::string key = "connectors[" + std::to_string(i) + "]";
-      check_.only_keys(
-          t, key,
-          {"name", "token_sha256", "may_bypass", "format", "ce_source", "types",
-           "establishment_pointer", "recipients_pointer", "title_pointer", "urgent_pointer"});
+      check_.only_keys(t, key,
+                       {"name", "token_sha256", "may_bypass", "format", "ce_source", "types",
+                        "establishment_pointer", "recipients_pointer", "title_pointer",
+                        "urgent_pointer", "directory"});
       Connector c;
       c.name = unique_name(t, key, "connector", names);
       if (auto s = required(t, key, "token_sha256")) {
@@ -1072,7 +1081,90 @@ class Loader {
       if (auto b = check_.boolean(t.get("may_bypass"), key + ".may_bypass"))
         c.may_bypass = *b;
       connector_format(t, key, c);
+      if (auto d = check_.string(t.get("directory"), key + ".directory")) {
+        if (!config.directory_named(*d))
+          check_.error(t.get("directory"), key + ".directory", Code::unknown_directory, {*d});
+        c.directory = *d;
+      }
       config.connectors.push_back(std::move(c));
+    }
+  }
+
+  // [[directories]] (docs/configuration.md): before the connectors, which name them.
+  void directories(const toml::table& doc, Config& config) {
+    std::set<std::string> names;
+    auto tables = table_array(doc, "directories");
+    for (std::size_t i = 0; i < tables.size(); ++i) {
+      const toml::table& t = *tables[i];
+      std::string key = "directories[" + std::to_string(i) + "]";
+      check_.only_keys(t, key,
+                       {"name", "url", "secret_file", "token_file", "ttl", "timeout",
+                        "cache_entries", "ca_file"});
+      Directory d;
+      d.name = unique_name(t, key, "directory", names);
+      if (auto v = required(t, key, "url")) {
+        if (!v->starts_with("http://") && !v->starts_with("https://"))
+          check_.error(t.get("url"), key + ".url", Code::bad_http_url);
+        d.url = *v;
+      }
+      const toml::node* secret = t.get("secret_file");
+      const toml::node* token = t.get("token_file");
+      if (secret && token) {
+        check_.error(token, key + ".token_file", Code::directory_secret_and_token);
+      } else if (!secret && !token) {
+        check_.error(&t, key, Code::directory_needs_credentials);
+      } else if (auto v = check_.string(secret, key + ".secret_file")) {
+        d.secret_file = *v;
+        d.secret = read_secret(secret, key + ".secret_file", *v);
+      } else if (auto w = check_.string(token, key + ".token_file")) {
+        d.token_file = *w;
+        if (auto text = read_key_file(token, key + ".token_file", *w)) {
+          std::string line = text->substr(0, text->find('\n'));
+          while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
+            line.pop_back();
+          const bool printable =
+              std::all_of(line.begin(), line.end(), [](char c) { return c > ' ' && c < 0x7F; });
+          if (line.empty() || !printable) {
+            check_.error(token, key + ".token_file", Code::bad_token_file,
+                         {relative_to_config(*w).string()});
+          } else {
+            d.token = std::move(line);
+          }
+        }
+      }
+      auto duration = [&](const char* name, std::chrono::milliseconds lo,
+                          std::chrono::milliseconds& target) {
+        auto str = check_.string(t.get(name), key + "." + name);
+        if (!str)
+          return;
+        auto ms = parse_duration_ms(*str);
+        if (!ms || *ms < lo) {
+          check_.error(t.get(name), key + "." + name, Code::bad_sink_duration_min,
+                       {std::to_string(lo.count()), *str});
+          return;
+        }
+        target = *ms;
+      };
+      duration("ttl", std::chrono::milliseconds{1'000}, d.ttl);
+      duration("timeout", std::chrono::milliseconds{100}, d.timeout);
+      if (const toml::node* n = t.get("cache_entries")) {
+        auto v = n->value<std::int64_t>();
+        if (!n->is_integer() || !v || *v < 1 || *v > 10'000'000) {
+          check_.error(n, key + ".cache_entries", Code::integer_out_of_range, {"1", "10000000"});
+        } else {
+          d.cache_entries = static_cast<std::size_t>(*v);
+        }
+      }
+      if (auto v = check_.string(t.get("ca_file"), key + ".ca_file")) {
+        std::filesystem::path p = relative_to_config(*v);
+        if (!std::ifstream(p)) {
+          check_.error(t.get("ca_file"), key + ".ca_file", Code::file_unreadable, {p.string()});
+        } else {
+          referenced(p);
+          d.ca_file = p.string();
+        }
+      }
+      config.directories.push_back(std::move(d));
     }
   }
 

@@ -55,6 +55,26 @@ struct Connector {
   enum class Format { canonical, cloudevents };
   Format format = Format::canonical;
   adapters::CloudEventMapping cloudevents;  // format = "cloudevents" only
+  // The [[directories]] entry asked who its events' users are (empty: none). Checked to name
+  // one; several connectors may share one.
+  std::string directory;
+};
+
+// A user directory (`[[directories]]`, docs/connectors.md "The directory"): the ENT's own
+// answer to "who is this user": profile, structures, children. Asked by daemon/directory/.
+struct Directory {
+  std::string name;
+  std::string url;  // http:// or https://, POSTed to
+  // Exactly one of the two: requests signed with a Standard Webhooks secret, or carrying a
+  // bearer token.
+  std::string secret_file;
+  std::string secret;  // "whsec_…", read from secret_file; never logged or shown
+  std::string token_file;
+  std::string token;  // read from token_file (its first line); never logged or shown
+  std::chrono::milliseconds ttl{3'600'000};  // how long an answer is kept
+  std::chrono::milliseconds timeout{5'000};  // one request, connection included
+  std::size_t cache_entries = 50'000;        // users remembered at most
+  std::string ca_file;                       // https: as a sink's
 };
 
 struct Sink {
@@ -154,6 +174,7 @@ struct Config {
   AuditConfig audit;
   EventsConfig events;
   std::vector<Connector> connectors;
+  std::vector<Directory> directories;
   std::vector<Sink> sinks;
   std::vector<Admin> admins;
   std::vector<std::string> file_establishments;  // UAIs configured in the file
@@ -181,6 +202,7 @@ struct Config {
   std::vector<const Sink*> sinks_for(std::string_view source, policy::Category category,
                                      policy::Role role) const;
   const Sink* sink_named(std::string_view name) const;
+  const Directory* directory_named(std::string_view name) const;
   // The digest setting of `uai`: its establishment's, else [policy]'s.
   Digest digest_for(std::string_view uai) const;
   Digest digest;                                        // [policy]

@@ -132,6 +132,17 @@ constexpr std::array kEntries = {
           "\"{0}\""},
     Entry{{Code::reserved_event_type, "config.reserved_event_type", 1, false, false},
           "\"{0}\" carries a canonical event, whose category is its own: it cannot be mapped"},
+    Entry{{Code::unknown_directory, "config.unknown_directory", 1, false, false},
+          "no [[directories]] is named \"{0}\""},
+    Entry{
+        {Code::directory_needs_credentials, "config.directory_needs_credentials", 0, false, false},
+        "missing key \"secret_file\" or \"token_file\": directory requests are always "
+        "authenticated (a file holding a Standard Webhooks secret \"whsec_<base64>\" to sign "
+        "them, or one holding a bearer token)"},
+    Entry{{Code::directory_secret_and_token, "config.directory_secret_and_token", 0, false, false},
+          "give secret_file (signed requests) or token_file (a bearer token), not both"},
+    Entry{{Code::bad_token_file, "config.bad_token_file", 1, false, false},
+          "{0} must hold a bearer token on its first line (printable ASCII without spaces)"},
     Entry{{Code::unknown_sink_type, "config.unknown_sink_type", 1, false, false},
           "unknown sink type \"{0}\"; expected webhook, fcm, webpush or smtp"},
     Entry{{Code::key_not_for_sink_type, "config.key_not_for_sink_type", 1, false, false},

@@ -82,6 +82,11 @@ enum class Code : std::uint16_t {
   bad_ce_source,             //
   bad_json_pointer,          // {text}
   reserved_event_type,       // {type}
+  unknown_directory,         // {name}
+  // [[directories]].
+  directory_needs_credentials,  //
+  directory_secret_and_token,   //
+  bad_token_file,               // {path}
   // [[sinks]].
   unknown_sink_type,               // {type}
   key_not_for_sink_type,           // {type}
