@@ -136,10 +136,10 @@ Result<sqlite3*> open_connection(const std::string& path, bool writer) {
   "d.seq, e.source, e.event_id, e.establishment, e.category, e.timezone, d.recipient, " \
   "d.role, d.sink"
 // The columns of a DispatchItem, read by read_dispatch_item (sqlite_dispatch.cpp).
-#define TREVE_DISPATCH_COLUMNS                                          \
-  TREVE_REF_COLUMNS                                                     \
-      ", d.ready_seq, d.state, e.urgent, e.received_at, d.release_at, " \
-      "d.released_at, e.body, d.attempts, d.first_attempt_at, d.next_attempt_at"
+#define TREVE_DISPATCH_COLUMNS                                      \
+  TREVE_REF_COLUMNS                                                 \
+  ", d.ready_seq, d.state, e.urgent, e.received_at, d.release_at, " \
+  "d.released_at, e.body, d.attempts, d.first_attempt_at, d.next_attempt_at"
 
 SqliteStore::Statements::Statements(sqlite3* w, sqlite3* r)
     : find_event(w, "SELECT body_sha256, response FROM events WHERE source = ? AND event_id = ?"),
