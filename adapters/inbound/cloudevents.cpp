@@ -1,4 +1,5 @@
 #include "adapters/inbound/cloudevents.h"
+#include "adapters/inbound/json_text.h"
 
 #include <algorithm>
 #include <optional>
@@ -14,40 +15,6 @@ namespace treve::adapters {
 namespace {
 
 namespace json = boost::json;
-
-std::string json_type(const json::value& v) {
-  switch (v.kind()) {
-    case json::kind::null:
-      return "null";
-    case json::kind::bool_:
-      return "a boolean";
-    case json::kind::int64:
-    case json::kind::uint64:
-    case json::kind::double_:
-      return "a number";
-    case json::kind::string:
-      return "a string";
-    case json::kind::array:
-      return "an array";
-    case json::kind::object:
-      return "an object";
-  }
-  return "a value";
-}
-
-std::string pointer_token(std::string_view key) {
-  std::string out;
-  for (char c : key) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
 
 std::string quoted(std::string_view s) {
   return json::serialize(json::string(s));

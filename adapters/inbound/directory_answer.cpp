@@ -1,4 +1,5 @@
 #include "adapters/inbound/directory_answer.h"
+#include "adapters/inbound/json_text.h"
 
 #include <algorithm>
 
@@ -20,38 +21,6 @@ constexpr std::pair<std::string_view, Profile> kProfiles[] = {
     {"Teacher", Profile::teacher}, {"Personnel", Profile::personnel},
     {"Guest", Profile::guest},
 };
-
-// RFC 6901: "~" is written "~0" and "/" "~1".
-std::string pointer_token(std::string_view key) {
-  std::string out;
-  out.reserve(key.size());
-  for (char c : key) {
-    if (c == '~')
-      out += "~0";
-    else if (c == '/')
-      out += "~1";
-    else
-      out += c;
-  }
-  return out;
-}
-
-std::string json_type(const json::value& v) {
-  switch (v.kind()) {
-    case json::kind::null:
-      return "null";
-    case json::kind::bool_:
-      return "a boolean";
-    case json::kind::string:
-      return "a string";
-    case json::kind::array:
-      return "an array";
-    case json::kind::object:
-      return "an object";
-    default:
-      return "a number";
-  }
-}
 
 // An error at "/users/<id><below>".
 DirectoryAnswerError user_error(std::string_view id, const std::string& below,

@@ -1,4 +1,5 @@
 #include "adapters/inbound/entcore_timeline.h"
+#include "adapters/inbound/json_text.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -23,13 +24,6 @@ bool iequals(std::string_view a, std::string_view b) {
          });
 }
 
-std::size_t utf8_chars(std::string_view s) {
-  std::size_t n = 0;
-  for (unsigned char c : s)
-    n += (c & 0xC0) != 0x80;
-  return n;
-}
-
 std::string_view trim(std::string_view s) {
   auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
   while (!s.empty() && space(s.front()))
@@ -37,41 +31,6 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && space(s.back()))
     s.remove_suffix(1);
   return s;
-}
-
-std::string json_type(const json::value& v) {
-  switch (v.kind()) {
-    case json::kind::null:
-      return "null";
-    case json::kind::bool_:
-      return "a boolean";
-    case json::kind::int64:
-    case json::kind::uint64:
-    case json::kind::double_:
-      return "a number";
-    case json::kind::string:
-      return "a string";
-    case json::kind::array:
-      return "an array";
-    case json::kind::object:
-      return "an object";
-  }
-  return "a value";
-}
-
-// RFC 6901: '~' and '/' in a key are escaped.
-std::string pointer_token(std::string_view key) {
-  std::string out;
-  for (char c : key) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out += c;
-    }
-  }
-  return out;
 }
 
 std::unexpected<Problem> bad(std::string pointer, std::string detail) {
