@@ -122,13 +122,8 @@ std::expected<CanonicalEvent, Problem> with_raw_payload(std::expected<CanonicalE
   if (!e || !mode.keep_payload)
     return e;
   const std::vector<RawMember> members = raw_members(body);
-  for (std::size_t i = 0; i < members.size(); ++i) {
-    for (std::size_t j = 0; j < i; ++j) {
-      if (members[i].key == members[j].key)
-        return bad("/" + pointer_token(members[i].key),
-                   "field \"" + members[i].key + "\" is given twice");
-    }
-  }
+  if (auto repeated = repeated_member(members))
+    return std::unexpected(std::move(*repeated));
   std::string_view payload;
   for (const RawMember& m : members) {
     if (m.key == "payload")

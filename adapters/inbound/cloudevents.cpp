@@ -164,19 +164,6 @@ std::string render(json::object o, std::string_view payload) {
   return out;
 }
 
-// The problem when a member of the object `text` is given twice, at `prefix`/key.
-std::optional<Problem> repeated_member(std::string_view text, const std::string& prefix) {
-  const std::vector<RawMember> members = raw_members(text);
-  for (std::size_t i = 0; i < members.size(); ++i) {
-    for (std::size_t j = 0; j < i; ++j) {
-      if (members[i].key == members[j].key)
-        return invalid_field(prefix + "/" + pointer_token(members[i].key),
-                             "field \"" + members[i].key + "\" is given twice");
-    }
-  }
-  return std::nullopt;
-}
-
 // A canonical parser's problem about `o`'s fields, moved to where the connector wrote them.
 using PointerMap = std::vector<std::pair<std::string, std::string>>;  // canonical -> sent
 Problem relocate(Problem p, const PointerMap& map) {

@@ -462,14 +462,8 @@ std::expected<TimelineEvent, Problem> parse_entcore_timeline(std::string_view bo
 
   // A member given twice: which one entcore meant, and which one the sinks would read, is not
   // something to guess.
-  const std::vector<RawMember> members = raw_members(body);
-  for (std::size_t i = 0; i < members.size(); ++i) {
-    for (std::size_t j = 0; j < i; ++j) {
-      if (members[i].key == members[j].key)
-        return bad("/" + pointer_token(members[i].key),
-                   "field \"" + members[i].key + "\" is given twice");
-    }
-  }
+  if (auto repeated = repeated_member(body))
+    return std::unexpected(std::move(*repeated));
 
   if (const json::value* action = present(o, "action")) {
     if (!action->is_string())

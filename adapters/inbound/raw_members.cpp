@@ -1,4 +1,5 @@
 #include "adapters/inbound/raw_members.h"
+#include "adapters/inbound/json_text.h"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
@@ -131,6 +132,22 @@ std::vector<std::string_view> raw_elements(std::string_view text) {
   if (!s.eat(']'))
     return {};
   return out;
+}
+
+std::optional<Problem> repeated_member(std::string_view text, const std::string& prefix) {
+  return repeated_member(raw_members(text), prefix);
+}
+
+std::optional<Problem> repeated_member(const std::vector<RawMember>& members,
+                                       const std::string& prefix) {
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    for (std::size_t j = 0; j < i; ++j) {
+      if (members[i].key == members[j].key)
+        return invalid_field(prefix + "/" + pointer_token(members[i].key),
+                             "field \"" + members[i].key + "\" is given twice");
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace treve::adapters

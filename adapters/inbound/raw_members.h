@@ -4,9 +4,12 @@
 // Pure functions; for text already validated as a JSON object (by Boost.JSON's parser).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "adapters/inbound/problem.h"
 
 namespace treve::adapters {
 
@@ -24,5 +27,13 @@ std::string_view raw_member(std::string_view text, std::string_view key);
 // The elements of the array `text`, each its text as written; empty when `text` is not an
 // array (or is an empty one).
 std::vector<std::string_view> raw_elements(std::string_view text);
+
+// The problem when a member of the object `text` is given twice (which of the two a connector
+// meant, and which one the sinks would read, is not something to guess), its pointer `prefix`
+// then "/key"; none when each is given once.
+std::optional<Problem> repeated_member(std::string_view text, const std::string& prefix = "");
+// The same for members already read with raw_members.
+std::optional<Problem> repeated_member(const std::vector<RawMember>& members,
+                                       const std::string& prefix = "");
 
 }  // namespace treve::adapters

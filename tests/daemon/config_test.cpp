@@ -42,18 +42,7 @@ std::vector<std::string> errors_of(std::string_view text) {
   return test::config_errors(text);
 }
 
-std::shared_ptr<const Config> load_ok(std::string_view text,
-                                      const std::string& path = "test.toml") {
-  auto loaded = parse_config(text, path);
-  if (!loaded) {
-    std::string all;
-    for (const auto& e : loaded.error())
-      all += e.to_string() + "\n";
-    ADD_FAILURE() << "expected a valid configuration, got:\n" << all;
-    return nullptr;
-  }
-  return *loaded;
-}
+using test::load_ok;
 
 const policy::EstablishmentPolicy& policy_of(const Config& c, std::string_view uai) {
   auto parsed = policy::parse_uai(uai);

@@ -21,17 +21,7 @@ const std::string kHead =
     "name = \"bus\"\n"                                       // 2
     "token_sha256 = \"" TREVE_TEST_CHANGE_ME_SHA256 "\"\n";  // 3
 
-std::shared_ptr<const Config> load_ok(const std::string& text) {
-  auto loaded = parse_config(text, "test.toml");
-  if (!loaded) {
-    std::string all;
-    for (const auto& e : loaded.error())
-      all += e.to_string() + "\n";
-    ADD_FAILURE() << "expected a valid configuration, got:\n" << all;
-    return nullptr;
-  }
-  return *loaded;
-}
+using test::load_ok;
 
 TEST(ConnectorFormat, ConnectorsAreCanonicalByDefault) {
   auto c = load_ok(kHead);

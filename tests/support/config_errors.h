@@ -1,7 +1,9 @@
-// The errors of a configuration that must not load, as "FILE:LINE: key: message" lines; a
-// test failure when it loads.
+// Configurations in tests: the errors of one that must not load, as "FILE:LINE: key: message"
+// lines (a test failure when it loads), and one that must load (a failure listing its errors
+// when it does not).
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,6 +25,19 @@ inline std::vector<std::string> config_errors(std::string_view text,
   for (const auto& e : loaded.error())
     out.push_back(e.to_string());
   return out;
+}
+
+inline std::shared_ptr<const config::Config> load_ok(std::string_view text,
+                                                     const std::string& path = "test.toml") {
+  auto loaded = config::parse_config(text, path);
+  if (!loaded) {
+    std::string all;
+    for (const auto& e : loaded.error())
+      all += e.to_string() + "\n";
+    ADD_FAILURE() << "expected a valid configuration, got:\n" << all;
+    return nullptr;
+  }
+  return *loaded;
 }
 
 }  // namespace treve::test
