@@ -115,7 +115,17 @@ function readBody(req) {
       if (size > 1 << 20) reject(new Error("body too large"));
       else chunks.push(c);
     });
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    // A stream the client tore down (trêve killed mid-send) may still end: its body is cut
+    // short, and no service would take it as a request.
+    req.on("end", () => {
+      const body = Buffer.concat(chunks);
+      const declared = req.headers["content-length"];
+      if (req.aborted || (declared !== undefined && Number(declared) !== body.length)) {
+        reject(new Error("request cut short"));
+      } else {
+        resolve(body.toString("utf8"));
+      }
+    });
     req.on("error", reject);
   });
 }
@@ -262,7 +272,12 @@ server.on("stream", (stream) => {
 const sendPath = `/v1/projects/${args.project}/messages:send`;
 server.on("request", async (req, res) => {
   let body;
-  try { body = await readBody(req); } catch { return send(res, 413, { error: "too large" }); }
+  try {
+    body = await readBody(req);
+  } catch (e) {
+    process.stderr.write(`fcm_service: ${e.message}\n`);
+    return send(res, 413, { error: e.message });
+  }
   if (req.method !== "POST") return send(res, 405, { error: "POST only" });
   const path = req.url.split("?")[0];
   try {

@@ -256,6 +256,14 @@ async function serve(options) {
     req.on('data', (chunk) => chunks.push(chunk));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
+      // A stream the client tore down (trêve killed mid-send) may still end with its body cut
+      // short: no push service takes that as a message, so nothing is recorded.
+      const declared = req.headers['content-length'];
+      if (req.aborted || (declared !== undefined && Number(declared) !== body.length)) {
+        console.error(`push_service: request cut short (${body.length} of ${declared} bytes)`);
+        if (!res.destroyed) { res.writeHead(400); res.end('request cut short'); }
+        return;
+      }
       if (!verify) {
         const match = /^\/push\/([^/?]+)$/.exec(req.url);
         const answer = answerFor(match ? match[1] : '', retryAfter);
