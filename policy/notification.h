@@ -36,6 +36,9 @@ struct Recipient {
   Role role = Role::student;
   // For a parent: the student this notification concerns (the grade's owner).
   std::optional<std::string> of;
+  // Other establishments (UAIs) the recipient belongs to: held under the strictest of their
+  // policies and the event's establishment's.
+  std::vector<std::string> establishments;
 };
 
 struct Notification {

@@ -898,7 +898,7 @@ struct AdminApi::Impl {
     policy::Notification n;
     n.establishment = uai;
     n.category = *category;
-    n.recipients.push_back({"preview", *role, std::nullopt});
+    n.recipients.push_back({"preview", *role, std::nullopt, {}});
     const auto decisions = policy::decide(p, n, at, false);
     const auto& d = decisions.front();
     json::object out;

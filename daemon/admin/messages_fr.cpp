@@ -154,12 +154,20 @@ std::string_view pattern(Code code) {
     case Code::bad_name:
       return "doit compter de 1 à 64 caractères parmi a-z, 0-9, « - » et « _ »";
     case Code::unknown_connector_format:
-      return "format de connecteur inconnu « {0} » ; attendu canonical ou cloudevents";
-    case Code::format_not_available:
-      return "le format de connecteur « {0} » n'est pas encore disponible ; attendu canonical ou "
-             "cloudevents";
+      return "format de connecteur inconnu « {0} » ; attendu canonical, cloudevents ou "
+             "entcore-timeline";
+    case Code::format_needs_directory:
+      return "un connecteur de format = « {0} » a besoin d'un annuaire (clé « directory », le nom "
+             "d'une entrée [[directories]]) : ses événements ne désignent les utilisateurs que par "
+             "leur identifiant";
     case Code::key_not_for_format:
-      return "ne s'applique qu'à un connecteur de format = « cloudevents »";
+      return "ne s'applique qu'à un connecteur de format = « {0} »";
+    case Code::bad_timeline_type:
+      return "« {0} » n'est pas un type de timeline : un type comme « MESSAGERIE », ou un type, un "
+             "point et un event-type comme « BLOG.PUBLISH-POST » (lettres, chiffres, « - » et "
+             "« _ »)";
+    case Code::bad_timeline_title:
+      return "une clé de traduction et son texte doivent compter chacun de 1 à 200 caractères";
     case Code::bad_ce_source:
       return "doit être une source CloudEvents de 1 à 256 caractères";
     case Code::bad_json_pointer:

@@ -14,10 +14,13 @@
 
 #include "adapters/inbound/canonical_event.h"
 #include "adapters/inbound/cloudevents.h"
+#include "adapters/inbound/entcore_timeline.h"
 #include "daemon/core/digest.h"
 #include "daemon/core/log_field.h"
 #include "daemon/http/auth.h"
 #include "daemon/http/problem.h"
+#include "daemon/runtime/decide_event.h"
+#include "daemon/runtime/directory_events.h"
 #include "daemon/store/audit_record.h"
 #include "policy/decision.h"
 #include "policy/rfc3339.h"
@@ -102,20 +105,21 @@ std::string release_text(policy::Instant t, const date::time_zone* zone) {
 }
 
 // Decides and prepares one validated event for the store: `body` is the canonical event kept
-// and forwarded, `identity` the text whose digest tells a replay from a conflict.
+// and forwarded, `identity` the text whose digest tells a replay from a conflict; `unknown`
+// the users a directory did not know (named in the answer).
 std::expected<store::NewEvent, Problem> prepare(const config::Config& config,
                                                 const config::Connector& connector,
                                                 adapters::CanonicalEvent&& parsed,
                                                 std::string_view body, std::string_view identity,
-                                                policy::Instant received) {
+                                                policy::Instant received,
+                                                std::span<const std::string> unknown = {}) {
   policy::Notification& n = parsed.notification;
   n.source = connector.name;
   auto uai = policy::parse_uai(n.establishment);
   if (!uai)  // the parser has validated it; should it ever not have, nothing is decided
     return std::unexpected(
         problem(400, "invalid-field", "Invalid field", uai.error(), "/establishment"));
-  const policy::EstablishmentPolicy& policy = config.policy->find(*uai);
-  auto decisions = policy::decide(policy, n, received, connector.may_bypass);
+  runtime::DecidedEvent decided = runtime::decide_event(config, connector, n, received);
 
   store::NewEvent e;
   e.source = n.source;
@@ -124,47 +128,12 @@ std::expected<store::NewEvent, Problem> prepare(const config::Config& config,
   e.category = n.category;
   e.urgent = n.urgent;
   e.received_at = received;
-  e.zone = policy.zone();
+  e.zone = decided.zone;
   e.body = std::string(body);
   e.body_sha256 = core::sha256_hex(identity);
-
-  json::object answer;
-  answer["source"] = n.source;
-  answer["id"] = n.id;
-  json::array deliveries;
-  for (const auto& d : decisions) {
-    const policy::Recipient& r = n.recipients[d.recipient];
-    store::NewDelivery nd;
-    nd.recipient = r.id;
-    nd.role = r.role;
-    nd.state = d.held ? store::DeliveryState::held : store::DeliveryState::due;
-    // Fail closed: a delivery the policy could not evaluate is held with no release instant.
-    nd.release_at = d.evaluated ? d.release_at : policy::Instant::max();
-    nd.reason = policy::describe(policy, d, n.source);
-    nd.bypassed = d.urgent == policy::UrgentOutcome::bypassed;
-    // Fan-out: one copy per sink that takes it, routed now (docs/delivery.md).
-    for (const config::Sink* s : config.sinks_for(n.source, n.category, r.role))
-      nd.sinks.push_back(s->name);
-    if (d.urgent == policy::UrgentOutcome::refused_connector) {
-      e.urgent_refusal = "connector may not bypass";
-    } else if (d.urgent == policy::UrgentOutcome::refused_category) {
-      e.urgent_refusal = "category not in the establishment's urgent list";
-    }
-    json::object o;
-    o["recipient"] = r.id;
-    o["role"] = policy::to_string(r.role);
-    o["held"] = d.held;
-    if (d.evaluated) {
-      o["release_at"] = policy::format_rfc3339(d.release_at, policy.zone());
-    } else {
-      o["release_at"] = nullptr;
-    }
-    o["reason"] = nd.reason;
-    deliveries.push_back(std::move(o));
-    e.deliveries.push_back(std::move(nd));
-  }
-  answer["deliveries"] = std::move(deliveries);
-  e.response = json::serialize(answer);
+  e.urgent_refusal = decided.urgent_refusal;
+  e.response = runtime::accepted_answer(n, decided, unknown);
+  e.deliveries = std::move(decided.deliveries);
   return e;
 }
 
@@ -289,6 +258,7 @@ class IngestApi::Hold {
 IngestApi::Wakeups IngestApi::wakeups_of(const std::vector<store::NewEvent>& events) {
   Wakeups w;
   for (const auto& e : events) {
+    w.awaiting = w.awaiting || e.awaiting.has_value();
     for (const auto& d : e.deliveries) {
       if (d.state == store::DeliveryState::held && d.release_at < w.held)
         w.held = d.release_at;
@@ -304,6 +274,8 @@ void IngestApi::wake(const Wakeups& w) const {
     on_held_(w.held);
   if (w.due && on_due_)
     on_due_();
+  if (w.awaiting && options_.directories)
+    options_.directories->wake();
 }
 
 IngestApi::IngestApi(ConfigSource config, store::CommitQueue& queue, store::IngestStore& store,
@@ -316,6 +288,10 @@ IngestApi::IngestApi(ConfigSource config, store::CommitQueue& queue, store::Inge
       clock_(clock) {
   in_flight_->offload = options_.offload;
 }
+
+IngestApi::IngestApi(ConfigSource config, store::CommitQueue& queue, store::IngestStore& store,
+                     const core::Clock& clock)
+    : IngestApi(std::move(config), queue, store, clock, Options{}) {}
 
 std::expected<std::shared_ptr<void>, http::Response> IngestApi::admit_body(
     const http::Request& header, std::size_t bytes) {
@@ -499,6 +475,30 @@ void IngestApi::handle(const http::Client& client, http::Request&& req, http::Re
     }
     return post_cloudevents(*config, *connector, mode, std::move(req), std::move(respond));
   }
+  if (connector->format == config::Connector::Format::entcore_timeline) {
+    if (is_events && type != "application/json") {
+      return respond(problem_response(
+          version, problem(415, "unsupported-media-type", "Unsupported media type",
+                           "send the timeline notification as Content-Type: application/json, "
+                           "got \"" +
+                               type + "\"")));
+    }
+    if (is_batch && type != "application/x-ndjson" && type != "application/jsonl") {
+      return respond(problem_response(
+          version, problem(415, "unsupported-media-type", "Unsupported media type",
+                           "send timeline notifications one per line as Content-Type: "
+                           "application/x-ndjson, got \"" +
+                               type + "\"")));
+    }
+    if (is_batch && options_.offload) {
+      auto request = std::make_shared<http::Request>(std::move(req));
+      options_.offload([this, config, connector, request, respond = std::move(respond)]() mutable {
+        post_timeline(config, *connector, true, std::move(*request), std::move(respond));
+      });
+      return;
+    }
+    return post_timeline(config, *connector, is_batch, std::move(req), std::move(respond));
+  }
   if (is_events && type != "application/json") {
     return respond(problem_response(
         version,
@@ -632,6 +632,168 @@ void IngestApi::post_cloudevents(const config::Config& config, const config::Con
               std::move(respond));
 }
 
+namespace {
+
+// One timeline document of a request: its problem, or the event it is before the directory
+// answered.
+struct TimelineItem {
+  std::size_t position = 0;  // line number from 1 in a batch
+  std::optional<Problem> problem;
+  runtime::PendingEvent pending;
+  std::string document;
+};
+
+// The event a timeline document makes once its users' answers are in: decided, waiting for the
+// directory (it failed), or the problem (no recipient known).
+std::expected<store::NewEvent, Problem> timeline_event(
+    const config::Config& config, const config::Connector& connector, const TimelineItem& item,
+    std::span<const directory::UserAnswer> answers, policy::Instant received) {
+  const runtime::PendingEvent& p = item.pending;
+  auto recipients = runtime::resolve_recipients(p.users, answers);
+  if (!recipients) {
+    // Accepted all the same, and held (fail closed): nothing can be sent until the directory
+    // says who the recipients are.
+    store::NewEvent e;
+    e.source = connector.name;
+    e.id = p.id;
+    e.category = p.category;
+    e.urgent = p.urgent;
+    e.received_at = received;
+    e.zone = store::zone_or_utc("UTC");
+    e.body = p.body;
+    e.body_sha256 = core::sha256_hex(p.identity);
+    e.awaiting = store::NewAwaiting{connector.directory, p.users, recipients.error(),
+                                    received + runtime::lookup_backoff(1)};
+    json::object answer;
+    answer["source"] = e.source;
+    answer["id"] = e.id;
+    answer["deliveries"] = json::array();
+    json::object awaiting;
+    awaiting["directory"] = connector.directory;
+    awaiting["reason"] = "awaiting the directory \"" + connector.directory +
+                         "\", which could not say who the recipients are (" + recipients.error() +
+                         "); the notification is kept and held until it does";
+    answer["awaiting_directory"] = std::move(awaiting);
+    e.response = json::serialize(answer);
+    return e;
+  }
+  if (recipients->recipients.empty()) {
+    return std::unexpected(problem(422, "unknown-recipients", "Unknown recipients",
+                                   "none of the " + std::to_string(p.users.size()) +
+                                       " recipients is known to the directory \"" +
+                                       connector.directory +
+                                       "\" as a member of an establishment; nothing was kept",
+                                   runtime::timeline_user_pointer(item.document, p.users.front())));
+  }
+  std::string body = runtime::canonical_body(p.body, *recipients);
+  auto parsed = adapters::parse_canonical_event(body);
+  if (!parsed) {
+    return std::unexpected(problem(422, "invalid-event", "Invalid event",
+                                   "the notification the directory's answer makes is not valid "
+                                   "(at " +
+                                       parsed.error().pointer + "): " + parsed.error().detail));
+  }
+  return prepare(config, connector, std::move(*parsed), body, p.identity, received,
+                 recipients->unknown);
+}
+
+}  // namespace
+
+void IngestApi::post_timeline(std::shared_ptr<const config::Config> config,
+                              const config::Connector& connector, bool batch, http::Request&& req,
+                              http::Respond respond) {
+  const unsigned version = req.version();
+  const policy::Instant received = clock_.now();
+  auto items = std::make_shared<std::vector<TimelineItem>>();
+  auto parse_one = [&](std::size_t position, std::string_view text) {
+    TimelineItem item;
+    item.position = position;
+    auto t = adapters::parse_entcore_timeline(text, connector.timeline, adapters::EventLimits{},
+                                              received);
+    if (!t) {
+      item.problem = std::move(t.error());
+    } else {
+      item.pending = runtime::pending_from_timeline(*t);
+      item.document = std::string(text);
+    }
+    items->push_back(std::move(item));
+  };
+  if (!batch) {
+    parse_one(0, req.body());
+    if (items->front().problem)
+      return respond(problem_response(version, *items->front().problem));
+  } else {
+    std::string_view body = req.body();
+    std::size_t number = 0;
+    while (!body.empty()) {
+      auto nl = body.find('\n');
+      std::string_view text = body.substr(0, nl);
+      body = nl == std::string_view::npos ? std::string_view{} : body.substr(nl + 1);
+      ++number;
+      if (!text.empty() && text.back() == '\r')
+        text.remove_suffix(1);
+      if (text.find_first_not_of(" \t") == std::string_view::npos)
+        continue;
+      parse_one(number, text);
+    }
+  }
+  if (!options_.directories) {
+    return respond(problem_response(
+        version, problem(503, "directory-unavailable", "Directory unavailable",
+                         "this daemon has no directory client; nothing was kept")));
+  }
+  // Every user once, in one lookup (the client splits and caches).
+  auto users = std::make_shared<std::vector<std::string>>();
+  {
+    std::unordered_map<std::string_view, bool> seen;
+    for (const TimelineItem& item : *items) {
+      for (const std::string& u : item.pending.users) {
+        if (seen.emplace(u, true).second)
+          users->push_back(u);
+      }
+    }
+  }
+  const std::string connector_name = connector.name;
+  auto shared_respond = std::make_shared<http::Respond>(std::move(respond));
+  options_.directories->lookup(
+      connector.directory, connector.name, *users,
+      [this, config, connector_name, items, users, received, version, batch,
+       shared_respond](std::vector<directory::UserAnswer> answers) {
+        const config::Connector* c = config->connector(connector_name);
+        std::unordered_map<std::string_view, const directory::UserAnswer*> by_id;
+        for (std::size_t i = 0; i < users->size() && i < answers.size(); ++i)
+          by_id.emplace((*users)[i], &answers[i]);
+        std::vector<BatchSlot> slots;
+        std::vector<store::NewEvent> events;
+        for (const TimelineItem& item : *items) {
+          if (item.problem) {
+            slots.push_back({item.position, item.problem});
+            continue;
+          }
+          std::vector<directory::UserAnswer> mine;
+          for (const std::string& u : item.pending.users) {
+            auto found = by_id.find(u);
+            mine.push_back(found != by_id.end() ? *found->second : directory::UserAnswer{});
+          }
+          auto event = timeline_event(*config, *c, item, mine, received);
+          if (!event) {
+            slots.push_back({item.position, event.error()});
+          } else {
+            slots.push_back({item.position, std::nullopt});
+            events.push_back(std::move(*event));
+          }
+        }
+        http::Respond respond = std::move(*shared_respond);
+        if (!batch) {
+          if (slots.front().problem)
+            return respond(problem_response(version, *slots.front().problem));
+          return submit_one(std::move(events.front()), "/_id", version, std::move(respond));
+        }
+        submit_many(std::move(slots), std::move(events), BatchAnswer::ndjson_lines, version,
+                    std::move(respond));
+      });
+}
+
 void IngestApi::submit_many(std::vector<BatchSlot>&& slot_list,
                             std::vector<store::NewEvent>&& events, BatchAnswer kind,
                             unsigned version, http::Respond respond) {
@@ -708,7 +870,11 @@ void IngestApi::get_event(const config::Connector& connector, std::string_view i
   json::object o;
   o["source"] = v.source;
   o["id"] = v.id;
-  o["establishment"] = v.establishment;
+  if (v.awaiting) {
+    o["establishment"] = nullptr;
+  } else {
+    o["establishment"] = v.establishment;
+  }
   o["category"] = policy::to_string(v.category);
   o["received_at"] = policy::format_rfc3339(v.received_at, zone);
   json::array deliveries;
@@ -729,6 +895,16 @@ void IngestApi::get_event(const config::Connector& connector, std::string_view i
     deliveries.push_back(std::move(od));
   }
   o["deliveries"] = std::move(deliveries);
+  if (v.awaiting) {
+    json::object a;
+    a["directory"] = v.awaiting->directory;
+    a["reason"] = "awaiting the directory \"" + v.awaiting->directory +
+                  "\", which could not say who the recipients are (" + v.awaiting->reason +
+                  "); the notification is kept and held until it does";
+    a["attempts"] = v.awaiting->attempts;
+    a["next_attempt_at"] = policy::format_rfc3339(v.awaiting->next_attempt_at, zone);
+    o["awaiting_directory"] = std::move(a);
+  }
   respond(make_response(version, beast_http::status::ok, "application/json", json::serialize(o)));
 }
 
@@ -783,6 +959,8 @@ void IngestApi::delete_event(const config::Connector& connector, std::string id,
     o["id"] = id;
     o["retracted"] = list(r->retracted);
     o["not_retracted"] = list(r->not_retracted);
+    if (r->was_awaiting)
+      o["awaiting_directory_ended"] = true;
     (*shared_respond)(
         make_response(version, beast_http::status::ok, "application/json", json::serialize(o)));
   });

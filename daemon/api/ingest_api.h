@@ -21,6 +21,7 @@
 #include "daemon/config/config.h"
 #include "daemon/core/clock.h"
 #include "daemon/http/server.h"
+#include "daemon/runtime/directories.h"
 #include "daemon/store/commit_queue.h"
 #include "daemon/store/store.h"
 
@@ -35,10 +36,15 @@ class IngestApi {
     // Runs work too heavy for an I/O thread (a batch's parsing and answer, giving memory back);
     // work posted is run in order. Unset: at once, on the calling thread.
     std::function<void(std::function<void()>)> offload;
+    // Who the users of an `entcore-timeline` connector's events are; and told when an event
+    // was stored waiting for its directory. Unset: such events are answered 503.
+    runtime::Directories* directories = nullptr;
   };
 
   IngestApi(ConfigSource config, store::CommitQueue& queue, store::IngestStore& store,
-            const core::Clock& clock, Options options = {});
+            const core::Clock& clock, Options options);
+  IngestApi(ConfigSource config, store::CommitQueue& queue, store::IngestStore& store,
+            const core::Clock& clock);
 
   // `client` names the sender in the log of a failed login.
   void handle(const http::Client& client, http::Request&& request, http::Respond respond);
@@ -74,6 +80,11 @@ class IngestApi {
                   http::Request&& request, http::Respond respond);
   void post_batch(const config::Config& config, const config::Connector& connector,
                   http::Request&& request, http::Respond respond);
+  // An Open ENT NG timeline notification (`batch`: NDJSON of them), its users looked up in the
+  // connector's directory before it is decided.
+  void post_timeline(std::shared_ptr<const config::Config> config,
+                     const config::Connector& connector, bool batch, http::Request&& request,
+                     http::Respond respond);
   enum class CloudEventMode { structured, binary, batched };
   void post_cloudevents(const config::Config& config, const config::Connector& connector,
                         CloudEventMode mode, http::Request&& request, http::Respond respond);
@@ -107,6 +118,7 @@ class IngestApi {
   struct Wakeups {
     policy::Instant held = policy::Instant::max();  // earliest release of a held delivery
     bool due = false;                               // a delivery due at once
+    bool awaiting = false;                          // an event waits for its directory
   };
   static Wakeups wakeups_of(const std::vector<store::NewEvent>& events);
   void wake(const Wakeups& w) const;

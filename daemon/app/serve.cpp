@@ -28,6 +28,7 @@
 #include "daemon/dispatch/dispatcher.h"
 #include "daemon/http/server.h"
 #include "daemon/runtime/config_holder.h"
+#include "daemon/runtime/directories.h"
 #include "daemon/runtime/journal_log.h"
 #include "daemon/runtime/notify.h"
 #include "daemon/runtime/reload.h"
@@ -168,10 +169,20 @@ int serve(const std::string& config_path) {
   // Batches are parsed, and their answers rendered, on a thread of their own: a batch of
   // megabytes takes seconds, and the two I/O threads must keep answering meanwhile.
   boost::asio::thread_pool batch_thread(1);
+  // Who the users of timeline events are; events that waited for their directory, decided.
+  // The scheduler and the dispatcher are made below, before the resolver starts.
+  Scheduler* scheduler_ptr = nullptr;
+  dispatch::Dispatcher* dispatcher_ptr = nullptr;
+  runtime::Directories::Hooks directory_hooks;
+  directory_hooks.held = [&scheduler_ptr](policy::Instant t) { scheduler_ptr->held_until(t); };
+  directory_hooks.due = [&dispatcher_ptr] { dispatcher_ptr->notify(); };
+  runtime::Directories directories([&holder] { return holder.get(); }, *store, queue, clock,
+                                   directory_hooks);
   api::IngestApi::Options ingest_options;
   ingest_options.offload = [&batch_thread](std::function<void()> work) {
     boost::asio::post(batch_thread, std::move(work));
   };
+  ingest_options.directories = &directories;
   api::IngestApi ingest([&holder] { return holder.lease(); }, queue, *store, clock,
                         std::move(ingest_options));
 
@@ -211,6 +222,8 @@ int serve(const std::string& config_path) {
     dispatcher.notify();
   };
   Scheduler scheduler(ioc, queue, *store, clock, scheduler_options);
+  scheduler_ptr = &scheduler;
+  dispatcher_ptr = &dispatcher;
   ingest.on_held([&scheduler](policy::Instant t) { scheduler.held_until(t); });
   ingest.on_due([&dispatcher] { dispatcher.notify(); });
   Retention::Options retention_options;
@@ -221,7 +234,10 @@ int serve(const std::string& config_path) {
   const Notifier notifier;
   Reloader::Hooks hooks;
   hooks.reloading = [&notifier] { notifier.reloading(); };
-  hooks.applied = [&dispatcher] { dispatcher.reconfigure(); };
+  hooks.applied = [&dispatcher, &directories] {
+    dispatcher.reconfigure();
+    directories.reconfigure();
+  };
   hooks.moved = [&scheduler](policy::Instant t) { scheduler.held_until(t); };
   hooks.done = [&] { notifier.ready(status_line(*store, dispatcher)); };
   Reloader reloader(config_path, holder, queue, *store, *store, clock, hooks);
@@ -263,6 +279,7 @@ int serve(const std::string& config_path) {
   scheduler.start();
   dispatcher.start();
   retention.start();
+  directories.start();
   const std::string admin_where = config->server.admin_listen.starts_with("unix:")
                                       ? config->server.admin_listen
                                       : admin_server.local_endpoint().address().to_string() + ":" +
@@ -314,6 +331,7 @@ int serve(const std::string& config_path) {
     reloader.cancel();
     scheduler.stop();
     retention.stop();
+    directories.stop();
     dispatcher.stop(kDispatchGrace);
     // Both listeners stop; the second to finish ends the signal wait (and so the loop).
     auto stopped = std::make_shared<std::atomic<int>>(0);

@@ -56,10 +56,11 @@ void bind_filter(store::Statement& s, const Filter& f) {
 
 const std::vector<std::string_view>& record_kinds() {
   static const std::vector<std::string_view> kinds = {
-      "received",       "held",           "released",       "bypassed",
-      "bypass_refused", "retracted",      "delivered",      "retrying",
-      "dead_lettered",  "replayed",       "config_changed", "replanned",
-      "policy_changed", "access_refused", "checkpoint",     "purged"};
+      "received",           "held",           "released",       "bypassed",
+      "bypass_refused",     "retracted",      "delivered",      "retrying",
+      "dead_lettered",      "replayed",       "config_changed", "replanned",
+      "policy_changed",     "access_refused", "checkpoint",     "purged",
+      "awaiting_directory", "resolved"};
   return kinds;
 }
 

@@ -349,6 +349,8 @@ int audit_stats(const AuditStatsRequest& request, std::ostream& out, std::ostrea
                              {"policy changes (admin API)", "policy_changed"},
                              {"admin requests refused", "access_refused"},
                              {"purges", "purged"},
+                             {"events awaiting the directory", "awaiting_directory"},
+                             {"events resolved by the directory", "resolved"},
                              {"checkpoints", "checkpoint"}}) {
     line(label, total(kind));
     out << '\n';

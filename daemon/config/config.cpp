@@ -1067,7 +1067,7 @@ class Loader {
       check_.only_keys(t, key,
                        {"name", "token_sha256", "may_bypass", "format", "ce_source", "types",
                         "establishment_pointer", "recipients_pointer", "title_pointer",
-                        "urgent_pointer", "directory"});
+                        "urgent_pointer", "directory", "timeline_types", "timeline_titles"});
       Connector c;
       c.name = unique_name(t, key, "connector", names);
       if (auto s = required(t, key, "token_sha256")) {
@@ -1085,6 +1085,9 @@ class Loader {
         if (!config.directory_named(*d))
           check_.error(t.get("directory"), key + ".directory", Code::unknown_directory, {*d});
         c.directory = *d;
+      } else if (c.format == Connector::Format::entcore_timeline && !t.get("directory")) {
+        check_.error(t.get("format"), key + ".format", Code::format_needs_directory,
+                     {"entcore-timeline"});
       }
       config.connectors.push_back(std::move(c));
     }
@@ -1174,20 +1177,30 @@ class Loader {
       if (*f == "cloudevents") {
         c.format = Connector::Format::cloudevents;
       } else if (*f == "entcore-timeline") {
-        check_.error(t.get("format"), key + ".format", Code::format_not_available, {*f});
+        c.format = Connector::Format::entcore_timeline;
       } else if (*f != "canonical") {
         check_.error(t.get("format"), key + ".format", Code::unknown_connector_format, {*f});
       }
     }
-    // On a canonical connector these keys would do nothing: a mistake worth saying.
+    // Keys of another format would do nothing: a mistake worth saying.
     const toml::node* f = t.get("format");
-    if (!f || f->value<std::string>() == std::optional<std::string>("canonical")) {
+    const std::string format = f ? f->value<std::string>().value_or("") : "canonical";
+    if (format != "cloudevents") {
       for (std::string_view k : {"ce_source", "types", "establishment_pointer",
                                  "recipients_pointer", "title_pointer", "urgent_pointer"}) {
         if (const toml::node* n = t.get(k))
-          check_.error(n, key + "." + std::string(k), Code::key_not_for_format);
+          check_.error(n, key + "." + std::string(k), Code::key_not_for_format, {"cloudevents"});
       }
     }
+    if (format != "entcore-timeline") {
+      for (std::string_view k : {"timeline_types", "timeline_titles"}) {
+        if (const toml::node* n = t.get(k)) {
+          check_.error(n, key + "." + std::string(k), Code::key_not_for_format,
+                       {"entcore-timeline"});
+        }
+      }
+    }
+    timeline_keys(t, key, c.timeline);
     adapters::CloudEventMapping& m = c.cloudevents;
     if (auto s = check_.string(t.get("ce_source"), key + ".ce_source")) {
       if (s->empty() || s->size() > adapters::kMaxCloudEventSourceChars)
@@ -1227,6 +1240,50 @@ class Loader {
           continue;
         }
         m.types.emplace_back(std::string(type.str()), *category);
+      }
+    }
+  }
+
+  // `timeline_types` and `timeline_titles` of an entcore-timeline connector.
+  void timeline_keys(const toml::table& t, const std::string& key, adapters::TimelineMapping& m) {
+    if (const toml::node* types = t.get("timeline_types")) {
+      if (const toml::table* table = types->as_table()) {
+        for (auto&& [type, value] : *table) {
+          const std::string where = key + ".timeline_types.\"" + std::string(type.str()) + "\"";
+          if (!adapters::valid_timeline_type_key(type.str())) {
+            check_.error(&value, where, Code::bad_timeline_type, {std::string(type.str())});
+            continue;
+          }
+          auto name = check_.string(&value, where);
+          if (!name)
+            continue;
+          auto category = policy::parse_category(*name);
+          if (!category) {
+            check_.error(&value, where, Code::unknown_category, {*name});
+            continue;
+          }
+          m.types.emplace_back(std::string(type.str()), *category);
+        }
+      } else {
+        check_.error(types, key + ".timeline_types", Code::must_be_table);
+      }
+    }
+    if (const toml::node* titles = t.get("timeline_titles")) {
+      if (const toml::table* table = titles->as_table()) {
+        for (auto&& [name, value] : *table) {
+          const std::string where = key + ".timeline_titles.\"" + std::string(name.str()) + "\"";
+          auto text = check_.string(&value, where);
+          if (!text)
+            continue;
+          if (name.str().empty() || name.str().size() > 200 || text->empty() ||
+              text->size() > 200) {
+            check_.error(&value, where, Code::bad_timeline_title);
+            continue;
+          }
+          m.titles.emplace_back(std::string(name.str()), *text);
+        }
+      } else {
+        check_.error(titles, key + ".timeline_titles", Code::must_be_table);
       }
     }
   }

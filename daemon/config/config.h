@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "adapters/inbound/cloudevents.h"
+#include "adapters/inbound/entcore_timeline.h"
 #include "daemon/config/diagnostic.h"
 #include "policy/policy_set.h"
 
@@ -50,11 +51,13 @@ struct Connector {
   std::string name;          // the `source` of its events
   std::string token_sha256;  // lower-case hex SHA-256 of the bearer token
   bool may_bypass = false;
-  // What its requests carry (docs/connectors.md): trêve's canonical event, or CloudEvents
-  // (structured, binary or batched) translated through `cloudevents`.
-  enum class Format { canonical, cloudevents };
+  // What its requests carry (docs/connectors.md): trêve's canonical event, CloudEvents
+  // (structured, binary or batched) translated through `cloudevents`, or Open ENT NG timeline
+  // notifications translated through `timeline`, their users resolved by `directory`.
+  enum class Format { canonical, cloudevents, entcore_timeline };
   Format format = Format::canonical;
   adapters::CloudEventMapping cloudevents;  // format = "cloudevents" only
+  adapters::TimelineMapping timeline;       // format = "entcore-timeline" only
   // The [[directories]] entry asked who its events' users are (empty: none). Checked to name
   // one; several connectors may share one.
   std::string directory;

@@ -120,11 +120,12 @@ constexpr std::array kEntries = {
     Entry{{Code::duplicate_name, "config.duplicate_name", 2, false, false},
           "duplicate {0} name \"{1}\""},
     Entry{{Code::unknown_connector_format, "config.unknown_connector_format", 1, false, false},
-          "unknown connector format \"{0}\"; expected canonical or cloudevents"},
-    Entry{{Code::format_not_available, "config.format_not_available", 1, false, false},
-          "connector format \"{0}\" is not available yet; expected canonical or cloudevents"},
-    Entry{{Code::key_not_for_format, "config.key_not_for_format", 0, false, false},
-          "applies only to a connector with format = \"cloudevents\""},
+          "unknown connector format \"{0}\"; expected canonical, cloudevents or entcore-timeline"},
+    Entry{{Code::format_needs_directory, "config.format_needs_directory", 1, false, false},
+          "a connector with format = \"{0}\" needs a directory (key \"directory\", naming a "
+          "[[directories]] entry): its events name users by id only"},
+    Entry{{Code::key_not_for_format, "config.key_not_for_format", 1, false, false},
+          "applies only to a connector with format = \"{0}\""},
     Entry{{Code::bad_ce_source, "config.bad_ce_source", 0, false, false},
           "must be a CloudEvents source of 1 to 256 characters"},
     Entry{{Code::bad_json_pointer, "config.bad_json_pointer", 1, false, false},
@@ -134,6 +135,11 @@ constexpr std::array kEntries = {
           "\"{0}\" carries a canonical event, whose category is its own: it cannot be mapped"},
     Entry{{Code::unknown_directory, "config.unknown_directory", 1, false, false},
           "no [[directories]] is named \"{0}\""},
+    Entry{{Code::bad_timeline_type, "config.bad_timeline_type", 1, false, false},
+          "\"{0}\" is not a timeline type: a type such as \"MESSAGERIE\", or a type, a dot and "
+          "an event-type such as \"BLOG.PUBLISH-POST\" (letters, digits, '-' and '_')"},
+    Entry{{Code::bad_timeline_title, "config.bad_timeline_title", 0, false, false},
+          "a translation key and its text must each be 1 to 200 characters"},
     Entry{
         {Code::directory_needs_credentials, "config.directory_needs_credentials", 0, false, false},
         "missing key \"secret_file\" or \"token_file\": directory requests are always "

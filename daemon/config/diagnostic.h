@@ -77,12 +77,14 @@ enum class Code : std::uint16_t {
   bad_name,                  //
   duplicate_name,            // {kind: "connector" or "sink", name}
   unknown_connector_format,  // {format}
-  format_not_available,      // {format}
-  key_not_for_format,        //
+  format_needs_directory,    // {format}
+  key_not_for_format,        // {format}
   bad_ce_source,             //
   bad_json_pointer,          // {text}
   reserved_event_type,       // {type}
   unknown_directory,         // {name}
+  bad_timeline_type,         // {key}
+  bad_timeline_title,        //
   // [[directories]].
   directory_needs_credentials,  //
   directory_secret_and_token,   //

@@ -30,6 +30,15 @@ struct NewDelivery {
   std::vector<std::string> sinks;
 };
 
+// An event accepted while its directory could not say who its recipients are: stored with no
+// deliveries until it does (awaiting_store.h).
+struct NewAwaiting {
+  std::string directory;
+  std::vector<std::string> users;  // the recipients' user ids
+  std::string error;               // why the lookup failed; names no user
+  policy::Instant next_attempt_at;
+};
+
 struct NewEvent {
   std::string source;
   std::string id;
@@ -45,6 +54,9 @@ struct NewEvent {
   std::string body_sha256;  // identifies the content: the same id with another body conflicts
   std::string response;     // the answer given on acceptance, given again for a repeat
   std::vector<NewDelivery> deliveries;
+  // Set: the event waits for the directory (`deliveries` empty, `establishment` empty, `zone`
+  // UTC, `body` the canonical event but its establishment and recipients).
+  std::optional<NewAwaiting> awaiting;
 };
 
 struct AcceptResult {
@@ -74,6 +86,13 @@ struct DeliveryView {
   policy::Instant updated_at;  // its last change of state
 };
 
+struct AwaitingView {
+  std::string directory;
+  std::string reason;  // why the last lookup failed
+  int attempts = 0;
+  policy::Instant next_attempt_at;
+};
+
 struct EventView {
   std::string source;
   std::string id;
@@ -82,10 +101,12 @@ struct EventView {
   policy::Instant received_at;
   std::string timezone;
   std::vector<DeliveryView> deliveries;  // in receipt order, one per copy (sink)
+  std::optional<AwaitingView> awaiting;  // while it waits for the directory (no deliveries)
 };
 
 struct RetractResult {
   bool found = false;
+  bool was_awaiting = false;  // it waited for the directory: its wait is ended, nothing is sent
   std::vector<DeliveryView> retracted;      // were held, now retracted
   std::vector<DeliveryView> not_retracted;  // already released (or retracted before)
 };

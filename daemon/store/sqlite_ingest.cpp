@@ -65,55 +65,26 @@ Result<std::vector<AcceptResult>> SqliteStore::accept(std::span<const NewEvent> 
         if (auto a = append_audit(r); !a)
           return std::unexpected(a.error());
       }
+      if (e.awaiting) {
+        if (auto w = insert_awaiting(event_row, *e.awaiting); !w)
+          return std::unexpected(w.error());
+        r.kind = "awaiting_directory";
+        r.detail = Detail()
+                       .add("directory", e.awaiting->directory)
+                       .add("users", static_cast<std::int64_t>(e.awaiting->users.size()))
+                       .add("error", e.awaiting->error)
+                       .text();
+        if (auto a = append_audit(r); !a)
+          return std::unexpected(a.error());
+      }
       DeliveryRef ref;
       ref.source = e.source;
       ref.event_id = e.id;
       ref.establishment = e.establishment;
       ref.category = e.category;
       ref.timezone = zone->name();
-      for (const NewDelivery& d : e.deliveries) {
-        static const std::vector<std::string> kRoutedWhenSent{std::string()};
-        for (const std::string& sink : d.sinks.empty() ? kRoutedWhenSent : d.sinks) {
-          Statement& s = st_->insert_delivery;
-          {
-            Resetter reset{s};
-            s.bind(1, event_row).bind(2, d.recipient).bind(3, policy::to_string(d.role));
-            s.bind(4, to_string(d.state)).bind(5, instant_ms(d.release_at)).bind(6, d.reason);
-            s.bind(7, instant_ms(e.received_at));
-            if (d.state == DeliveryState::due) {
-              s.bind(8, take_ready_seq()).bind(9, instant_ms(e.received_at));
-            } else {
-              s.bind_null(8).bind_null(9);
-            }
-            if (sink.empty())
-              s.bind_null(10);
-            else
-              s.bind(10, sink);
-            if (int rc = s.step(); rc != SQLITE_DONE) {
-              return std::unexpected(error_of(writer_, rc, "cannot store a delivery"));
-            }
-          }
-          ref.seq = sqlite3_last_insert_rowid(writer_);
-          ref.recipient = d.recipient;
-          ref.role = d.role;
-          ref.sink = sink;
-          AuditRecord dr;
-          if (d.bypassed) {
-            dr =
-                delivery_record(ref, "bypassed", e.received_at, at_local,
-                                Detail().add("connector", e.source).add("reason", d.reason).text());
-          } else if (d.state == DeliveryState::held) {
-            dr = delivery_record(
-                ref, "held", e.received_at, at_local,
-                Detail().add_instant("until", d.release_at, zone).add("reason", d.reason).text());
-          } else {
-            dr = delivery_record(ref, "released", e.received_at, at_local,
-                                 Detail().add("reason", d.reason).text());
-          }
-          if (auto a = append_audit(dr); !a)
-            return std::unexpected(a.error());
-        }
-      }
+      if (auto d = store_deliveries(event_row, ref, e.deliveries, e.received_at, zone); !d)
+        return std::unexpected(d.error());
       ++stored_events;
       AcceptResult stored;
       stored.outcome = AcceptResult::Outcome::stored;
@@ -124,6 +95,55 @@ Result<std::vector<AcceptResult>> SqliteStore::accept(std::span<const NewEvent> 
       return std::unexpected(c.error());
     return results;
   });
+}
+
+Result<void> SqliteStore::store_deliveries(std::int64_t event_row, DeliveryRef ref,
+                                           std::span<const NewDelivery> deliveries,
+                                           policy::Instant at, const date::time_zone* zone) {
+  const std::string at_local = policy::format_rfc3339(at, zone);
+  for (const NewDelivery& d : deliveries) {
+    static const std::vector<std::string> kRoutedWhenSent{std::string()};
+    for (const std::string& sink : d.sinks.empty() ? kRoutedWhenSent : d.sinks) {
+      Statement& s = st_->insert_delivery;
+      {
+        Resetter reset{s};
+        s.bind(1, event_row).bind(2, d.recipient).bind(3, policy::to_string(d.role));
+        s.bind(4, to_string(d.state)).bind(5, instant_ms(d.release_at)).bind(6, d.reason);
+        s.bind(7, instant_ms(at));
+        if (d.state == DeliveryState::due) {
+          s.bind(8, take_ready_seq()).bind(9, instant_ms(at));
+        } else {
+          s.bind_null(8).bind_null(9);
+        }
+        if (sink.empty())
+          s.bind_null(10);
+        else
+          s.bind(10, sink);
+        if (int rc = s.step(); rc != SQLITE_DONE) {
+          return std::unexpected(error_of(writer_, rc, "cannot store a delivery"));
+        }
+      }
+      ref.seq = sqlite3_last_insert_rowid(writer_);
+      ref.recipient = d.recipient;
+      ref.role = d.role;
+      ref.sink = sink;
+      AuditRecord dr;
+      if (d.bypassed) {
+        dr = delivery_record(ref, "bypassed", at, at_local,
+                             Detail().add("connector", ref.source).add("reason", d.reason).text());
+      } else if (d.state == DeliveryState::held) {
+        dr = delivery_record(
+            ref, "held", at, at_local,
+            Detail().add_instant("until", d.release_at, zone).add("reason", d.reason).text());
+      } else {
+        dr =
+            delivery_record(ref, "released", at, at_local, Detail().add("reason", d.reason).text());
+      }
+      if (auto a = append_audit(dr); !a)
+        return std::unexpected(a.error());
+    }
+  }
+  return {};
 }
 
 Result<RetractResult> SqliteStore::retract(std::string_view source, std::string_view id,
@@ -152,6 +172,28 @@ Result<RetractResult> SqliteStore::retract(std::string_view source, std::string_
       zone = zone_or_utc(ref.timezone);
     }
     const std::string at_local = policy::format_rfc3339(now, zone);
+    {
+      // An event waiting for the directory has no deliveries yet: its wait ends here.
+      Statement w(writer_, "DELETE FROM awaiting WHERE event = ?");
+      w.bind(1, event_row);
+      if (int rc = w.step(); rc != SQLITE_DONE)
+        return std::unexpected(error_of(writer_, rc, "cannot retract"));
+      if (sqlite3_changes(writer_) > 0) {
+        out.was_awaiting = true;
+        AuditRecord r;
+        r.at_ms = instant_ms(now);
+        r.at_local = at_local;
+        r.kind = "retracted";
+        r.source = ref.source;
+        r.event_id = ref.event_id;
+        r.establishment = ref.establishment;
+        r.category = policy::to_string(ref.category);
+        r.detail = Detail().add_bool("awaiting_directory", true).text();
+        if (auto a = append_audit(r); !a)
+          return std::unexpected(a.error());
+        return out;
+      }
+    }
     std::vector<std::pair<std::int64_t, DeliveryView>> rows;
     {
       Statement& q = st_->deliveries_for_write;
@@ -244,6 +286,23 @@ Result<std::optional<EventView>> SqliteStore::find(std::string_view source, std:
   }
   if (rc != SQLITE_DONE)
     return std::unexpected(error_of(reader_, rc, "read"));
+  if (v.deliveries.empty()) {
+    Statement a(reader_,
+                "SELECT directory, last_error, attempts, next_attempt_at FROM awaiting "
+                "WHERE event = ?");
+    a.bind(1, row);
+    rc = a.step();
+    if (rc == SQLITE_ROW) {
+      AwaitingView w;
+      w.directory = a.text(0);
+      w.reason = a.text(1);
+      w.attempts = static_cast<int>(a.integer(2));
+      w.next_attempt_at = ms_instant(a.integer(3));
+      v.awaiting = std::move(w);
+    } else if (rc != SQLITE_DONE) {
+      return std::unexpected(error_of(reader_, rc, "read"));
+    }
+  }
   return std::optional<EventView>{std::move(v)};
 }
 

@@ -69,8 +69,9 @@ Result<PurgeResult> SqliteStore::purge_once(const PurgeLimits& limits, policy::I
 
     // Whether an event still has a delivery to send (or one held): its body must stay.
     Statement pending(writer_,
-                      "SELECT 1 FROM deliveries WHERE event = ? AND state IN "
-                      "('held', 'due', 'sending', 'retrying') LIMIT 1");
+                      "SELECT 1 FROM deliveries WHERE event = ?1 AND state IN "
+                      "('held', 'due', 'sending', 'retrying') "
+                      "UNION ALL SELECT 1 FROM awaiting WHERE event = ?1 LIMIT 1");
     auto has_pending = [&](std::int64_t event) -> Result<bool> {
       Resetter reset{pending};
       pending.bind(1, event);

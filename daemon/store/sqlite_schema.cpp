@@ -112,6 +112,18 @@ INSERT OR REPLACE INTO meta (key, value) SELECT 'events', count(*) FROM events;
     R"sql(
 ALTER TABLE deliveries ADD COLUMN digest TEXT;
 )sql",
+    // 7: events accepted while the directory that says who their recipients are could not
+    // answer: no deliveries until it does (awaiting_store.h). `users` is a JSON array of ids.
+    R"sql(
+CREATE TABLE awaiting (
+  event INTEGER PRIMARY KEY REFERENCES events(id),
+  directory TEXT NOT NULL,
+  users TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  next_attempt_at INTEGER NOT NULL,
+  last_error TEXT NOT NULL
+);
+)sql",
 };
 
 Result<sqlite3*> open_connection(const std::string& path, bool writer) {

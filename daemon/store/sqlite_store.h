@@ -66,6 +66,10 @@ class SqliteStore final : public Store {
   Result<StoreStats> stats() override;
   Result<void> check() override;
   Result<std::optional<policy::Instant>> next_release() override;
+  Result<bool> resolve(const Resolution& r, policy::Instant now) override;
+  Result<void> postpone(std::int64_t row, policy::Instant next_attempt_at,
+                        std::string_view error) override;
+  Result<std::vector<AwaitingEvent>> awaiting(std::size_t limit) override;
   Result<std::uint64_t> held_count() override;
 
   // The sequence number the next audit record will take.
@@ -82,7 +86,7 @@ class SqliteStore final : public Store {
   // which `treve audit verify --heads` catches a rewritten trail. Before any write.
   void log_heads_every(std::int64_t every) { head_log_every_ = every; }
   void log_head() const;
-  static constexpr int kSchemaVersion = 6;
+  static constexpr int kSchemaVersion = 7;
 
  private:
   struct Statements;
@@ -98,6 +102,12 @@ class SqliteStore final : public Store {
   // A JSON array of the keyed pseudonyms of `addresses` (personal data never recorded as is).
   std::string address_pseudonyms(std::string_view source,
                                  std::span<const std::string> addresses) const;
+  // Each delivery of `deliveries` (a copy per sink) with its audit record, at `at`.
+  Result<void> store_deliveries(std::int64_t event_row, DeliveryRef ref,
+                                std::span<const NewDelivery> deliveries, policy::Instant at,
+                                const date::time_zone* zone);
+  // The `awaiting` row of an event accepted while its directory failed.
+  Result<void> insert_awaiting(std::int64_t event_row, const NewAwaiting& a);
   Result<void> record_digest(std::span<const DeliveryOutcome> from, policy::Instant now);
   AuditRecord delivery_record(const DeliveryRef& d, std::string_view kind, policy::Instant at,
                               std::string at_local, std::string detail) const;

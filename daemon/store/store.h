@@ -16,10 +16,13 @@
 //                                            an establishment's held deliveries
 //   ReplanStore       (replan_store.h)       held events read back, replan
 //   MaintenanceStore  (maintenance_store.h)  purge, stats
+//   AwaitingStore     (awaiting_store.h)     events waiting for the directory: resolve,
+//                                            postpone, awaiting
 // `Store` is all of them: what a backend implements, what the composition root (app/) and the
 // CommitQueue's writer hold.
 #pragma once
 
+#include "daemon/store/awaiting_store.h"
 #include "daemon/store/dispatch_store.h"
 #include "daemon/store/ingest_store.h"
 #include "daemon/store/maintenance_store.h"
@@ -33,7 +36,8 @@ class Store : public IngestStore,
               public DispatchStore,
               public PolicyStore,
               public ReplanStore,
-              public MaintenanceStore {
+              public MaintenanceStore,
+              public AwaitingStore {
  public:
   ~Store() override = default;
 };

@@ -76,10 +76,28 @@ TEST(ConnectorFormat, AnUnknownFormatIsAnError) {
               ElementsAre(StartsWith("test.toml:4: connectors[0].format: ")));
 }
 
-TEST(ConnectorFormat, TheTimelineFormatIsNotAvailableYet) {
+TEST(ConnectorFormat, TheTimelineFormatNeedsADirectoryAndTakesItsOwnKeys) {
   EXPECT_THAT(test::config_errors(kHead + "format = \"entcore-timeline\"\n"),
               ElementsAre(AllOf(StartsWith("test.toml:4: connectors[0].format: "),
-                                HasSubstr("not available yet"))));
+                                HasSubstr("needs a directory"))));
+  const std::string directory =
+      "\n[[directories]]\nname = \"ent\"\nurl = \"http://127.0.0.1:9/u\"\n"
+      "token_file = \"tok\"\n";
+  EXPECT_THAT(test::config_errors(kHead + "timeline_types = { \"BLOG\" = \"blog\" }\n"),
+              ElementsAre(StartsWith("test.toml:4: connectors[0].timeline_types: applies only "
+                                     "to a connector with format = \"entcore-timeline\"")));
+  EXPECT_THAT(
+      test::config_errors(kHead +
+                          "format = \"entcore-timeline\"\ndirectory = \"ent\"\n"
+                          "timeline_types = { \"BLOG X\" = \"blog\", \"NEWS\" = \"gossip\" }\n"
+                          "timeline_titles = { \"push.k\" = \"\" }\n" +
+                          directory),
+      ::testing::IsSupersetOf(
+          {StartsWith("test.toml:6: connectors[0].timeline_types.\"BLOG X\": \"BLOG X\" is not a "
+                      "timeline type"),
+           StartsWith("test.toml:6: connectors[0].timeline_types.\"NEWS\": "),
+           StartsWith("test.toml:7: connectors[0].timeline_titles.\"push.k\": a translation "
+                      "key and its text")}));
 }
 
 TEST(ConnectorFormat, CloudEventsKeysOnACanonicalConnectorAreErrors) {

@@ -293,6 +293,7 @@ TEST(DispatchStore, ASchemaOneDatabaseIsMigratedWithItsDueDeliveriesReadable) {
   sqlite3_open(dir.db().c_str(), &db);
   const char* downgrade =
       "DROP TABLE policy_versions;"
+      "DROP TABLE awaiting;"
       "DROP INDEX deliveries_ready;"
       "DROP INDEX events_with_body;"
       "ALTER TABLE deliveries DROP COLUMN ready_seq;"

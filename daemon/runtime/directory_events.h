@@ -1,0 +1,59 @@
+// Events whose recipients are user ids that a directory resolves (docs/connectors.md, "The
+// directory"): the Open ENT NG timeline's notifications. Pure: what an event is before its
+// directory answered, and the canonical event it becomes once it has.
+#pragma once
+
+#include <expected>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "adapters/inbound/entcore_timeline.h"
+#include "daemon/directory/directory_client.h"
+#include "policy/notification.h"
+
+namespace treve::runtime {
+
+// An event before its directory answered.
+struct PendingEvent {
+  std::string id;
+  policy::Category category = policy::Category::other;
+  bool urgent = false;
+  // The canonical event but its establishment and recipients, as JSON text ("{…}"); the
+  // resolved event is this with both added (canonical_body).
+  std::string body;
+  // What tells a repeat of the event from another event with its id: the document, white space
+  // between its tokens aside.
+  std::string identity;
+  std::vector<std::string> users;  // the recipients' user ids, in the document's order
+};
+
+PendingEvent pending_from_timeline(const adapters::TimelineEvent& t);
+
+// Who an event's recipients are, from the directory's answers (one per user, in order).
+struct ResolvedRecipients {
+  // The establishment most of the recipients belong to (the first named on a tie); empty when
+  // none of them belongs to any, and then `recipients` is empty.
+  std::string establishment;
+  // Each known user that belongs to an establishment: their role (Student → student, Relative
+  // → parent, the others → staff), for a parent the student of this event they are a parent of
+  // (`of`), and the other establishments they belong to (`establishments`): they are held
+  // under the strictest of those policies.
+  std::vector<policy::Recipient> recipients;
+  // Users the directory does not know, or knows in no establishment: no delivery.
+  std::vector<std::string> unknown;
+};
+
+// The recipients, or why the directory did not say (a lookup failed): the event waits.
+std::expected<ResolvedRecipients, std::string> resolve_recipients(
+    std::span<const std::string> users, std::span<const directory::UserAnswer> answers);
+
+// The canonical event: `pending_body` with the establishment and recipients added.
+std::string canonical_body(std::string_view pending_body, const ResolvedRecipients& r);
+
+// Where `user` is named in a timeline document (`/recipients/2/userId`, `/recipientsIds/0`);
+// "/recipients" when it cannot be found.
+std::string timeline_user_pointer(std::string_view document, std::string_view user);
+
+}  // namespace treve::runtime
