@@ -3,7 +3,8 @@
 // resolved), and every example given for a request body, a response, a parameter or a header
 // must validate against the schema beside it (ajv, JSON Schema 2020-12 for OpenAPI 3.1, with
 // formats). A newline-delimited JSON example (application/x-ndjson) is checked line by line
-// against the media type's `x-line-schema`.
+// against the media type's `x-line-schema`. An example marked `x-invalid: true` shows what is
+// refused, and must not validate.
 //
 //   node tests/connectors/validate_openapi.mjs [FILE.yaml …]   (default: every docs/openapi-*.yaml)
 //
@@ -55,7 +56,9 @@ function* exampleSites(api) {
     const found = [];
     if (holder.example !== undefined) found.push(["example", holder.example]);
     for (const [name, ex] of Object.entries(holder.examples ?? {})) {
-      if (ex && typeof ex === "object" && "value" in ex) found.push([`examples.${name}`, ex.value]);
+      if (ex && typeof ex === "object" && "value" in ex) {
+        found.push([`examples.${name}`, ex.value, ex["x-invalid"] === true]);
+      }
       else if (ex && typeof ex === "object" && "externalValue" in ex) continue;
       else found.push([`examples.${name}`, undefined]);
     }
@@ -122,6 +125,26 @@ function semantics(api) {
   return faults;
 }
 
+// Why `value` does not match `schema` (and, for an NDJSON string, each line `lineSchema`), or "".
+function check(ajv, schema, lineSchema, value) {
+  const validate = ajv.compile(schema);
+  if (!validate(value)) return describe(validate.errors);
+  if (!lineSchema || typeof value !== "string") return "";
+  const line = ajv.compile(lineSchema);
+  const lines = value.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i].trim() === "") continue;
+    let doc;
+    try {
+      doc = JSON.parse(lines[i]);
+    } catch (e) {
+      return `line ${i + 1} is not JSON: ${e.message}`;
+    }
+    if (!line(doc)) return `line ${i + 1}: ${describe(line.errors)}`;
+  }
+  return "";
+}
+
 let passed = 0;
 let failed = 0;
 function result(ok, what, why = "") {
@@ -151,7 +174,7 @@ for (const file of files) {
   const ajv = makeAjv(api.openapi ?? "3.1.0");
   let examples = 0;
   for (const site of exampleSites(api)) {
-    for (const [label, value] of site.found) {
+    for (const [label, value, invalid = false] of site.found) {
       const what = `${name}: ${site.where} ${label}`;
       examples++;
       if (value === undefined) {
@@ -162,38 +185,19 @@ for (const file of files) {
         result(false, what, "an example without a schema beside it");
         continue;
       }
-      let validate;
+      let fault;
       try {
-        validate = ajv.compile(site.schema);
+        fault = check(ajv, site.schema, site.lineSchema, value);
       } catch (e) {
         result(false, what, `its schema does not compile: ${e.message}`);
         continue;
       }
-      if (!validate(value)) {
-        result(false, what, describe(validate.errors));
-        continue;
+      if (invalid) {
+        // An example of what is refused (x-invalid: true) must indeed not validate.
+        result(fault !== "", what, "marked x-invalid, yet it validates");
+      } else {
+        result(fault === "", what, fault);
       }
-      if (site.lineSchema && typeof value === "string") {
-        const line = ajv.compile(site.lineSchema);
-        const lines = value.split("\n");
-        let bad = "";
-        lines.forEach((text, i) => {
-          if (bad || text.trim() === "") return;
-          let doc;
-          try {
-            doc = JSON.parse(text);
-          } catch (e) {
-            bad = `line ${i + 1} is not JSON: ${e.message}`;
-            return;
-          }
-          if (!line(doc)) bad = `line ${i + 1}: ${describe(line.errors)}`;
-        });
-        if (bad) {
-          result(false, what, bad);
-          continue;
-        }
-      }
-      result(true, what);
     }
   }
   if (examples === 0) result(false, `${name}`, "gives no example to check");
