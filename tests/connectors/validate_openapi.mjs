@@ -4,12 +4,13 @@
 // must validate against the schema beside it (ajv, JSON Schema 2020-12 for OpenAPI 3.1, with
 // formats). A newline-delimited JSON example (application/x-ndjson) is checked line by line
 // against the media type's `x-line-schema`. An example marked `x-invalid: true` shows what is
-// refused, and must not validate.
+// refused, and must not validate. The fixtures of `fixtures` below must validate against their
+// schema.
 //
 //   node tests/connectors/validate_openapi.mjs [FILE.yaml …]   (default: every docs/openapi-*.yaml)
 //
 // Prints one line per fault and a closing "N passed, N failed"; exits 1 on any fault.
-import { readdirSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -26,6 +27,12 @@ const files = process.argv.length > 2
   ? process.argv.slice(2)
   : readdirSync(docs).filter((f) => /^openapi-.*\.ya?ml$/.test(f)).sort()
       .map((f) => path.join(docs, f));
+
+// Documents the project's tests feed to its readers, which a schema of the description must
+// accept: the schema is then no stricter than the reader on what entcore really sends.
+const fixtures = [
+  { doc: "openapi-ingest.yaml", schema: "TimelineNotification", dir: "tests/fixtures/entcore" },
+];
 
 // OpenAPI's own schema keywords, which are not JSON Schema's.
 const openapiKeywords = ["discriminator", "xml", "externalDocs", "example", "nullable"];
@@ -201,6 +208,21 @@ for (const file of files) {
     }
   }
   if (examples === 0) result(false, `${name}`, "gives no example to check");
+  for (const f of fixtures.filter((f) => f.doc === path.basename(file))) {
+    const schema = api.components?.schemas?.[f.schema];
+    if (!schema) {
+      result(false, `${name}`, `no schema ${f.schema} for ${f.dir}`);
+      continue;
+    }
+    const validate = ajv.compile(schema);
+    const dir = path.resolve(here, "../..", f.dir);
+    for (const json of readdirSync(dir).filter((n) => n.endsWith(".json")).sort()) {
+      const doc = JSON.parse(readFileSync(path.join(dir, json), "utf8"));
+      const what = `${name}: ${f.dir}/${json} against ${f.schema}`;
+      result(validate(doc), what, validate(doc) ? "" : describe(validate.errors));
+      examples++;
+    }
+  }
   console.log(`${name}: OpenAPI ${api.openapi}, ${Object.keys(api.paths ?? {}).length} paths, ` +
               `${examples} examples checked`);
 }
