@@ -158,6 +158,23 @@ std::expected<store::NewEvent, Problem> prepare(const config::Config& config,
   return prepare(config, connector, std::move(ce.event), ce.body, ce.fingerprint, received);
 }
 
+// Calls `f(number, line)` for each line of an NDJSON body that is not blank, numbered from 1,
+// without its line ending.
+template <typename F>
+void for_each_line(std::string_view body, F&& f) {
+  std::size_t number = 0;
+  while (!body.empty()) {
+    auto nl = body.find('\n');
+    std::string_view text = body.substr(0, nl);
+    body = nl == std::string_view::npos ? std::string_view{} : body.substr(nl + 1);
+    ++number;
+    if (!text.empty() && text.back() == '\r')
+      text.remove_suffix(1);
+    if (text.find_first_not_of(" \t") != std::string_view::npos)
+      f(number, text);
+  }
+}
+
 // `where` names the id: a pointer into the body ("/id", "/3/id"), or, starting with "ce-", the
 // header of a binary-mode CloudEvent.
 Problem id_conflict(std::string_view where = "/id") {
@@ -568,17 +585,7 @@ void IngestApi::post_batch(const config::Config& config, const config::Connector
   const policy::Instant received = clock_.now();
   std::vector<BatchSlot> slots;
   std::vector<store::NewEvent> events;
-  std::string_view body = req.body();
-  std::size_t number = 0;
-  while (!body.empty()) {
-    auto nl = body.find('\n');
-    std::string_view text = body.substr(0, nl);
-    body = nl == std::string_view::npos ? std::string_view{} : body.substr(nl + 1);
-    ++number;
-    if (!text.empty() && text.back() == '\r')
-      text.remove_suffix(1);
-    if (text.find_first_not_of(" \t") == std::string_view::npos)
-      continue;
+  for_each_line(req.body(), [&](std::size_t number, std::string_view text) {
     auto event = prepare(config, connector, text, received);
     if (!event) {
       slots.push_back({number, event.error()});
@@ -586,7 +593,7 @@ void IngestApi::post_batch(const config::Config& config, const config::Connector
       slots.push_back({number, std::nullopt});
       events.push_back(std::move(*event));
     }
-  }
+  });
   submit_many(std::move(slots), std::move(events), BatchAnswer::ndjson_lines, req.version(),
               std::move(respond));
 }
@@ -723,19 +730,7 @@ void IngestApi::post_timeline(std::shared_ptr<const config::Config> config,
     if (items->front().problem)
       return respond(problem_response(version, *items->front().problem));
   } else {
-    std::string_view body = req.body();
-    std::size_t number = 0;
-    while (!body.empty()) {
-      auto nl = body.find('\n');
-      std::string_view text = body.substr(0, nl);
-      body = nl == std::string_view::npos ? std::string_view{} : body.substr(nl + 1);
-      ++number;
-      if (!text.empty() && text.back() == '\r')
-        text.remove_suffix(1);
-      if (text.find_first_not_of(" \t") == std::string_view::npos)
-        continue;
-      parse_one(number, text);
-    }
+    for_each_line(req.body(), parse_one);
   }
   if (!options_.directories) {
     return respond(problem_response(

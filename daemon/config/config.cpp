@@ -1231,17 +1231,23 @@ class Loader {
           check_.error(&value, where, Code::reserved_event_type, {std::string(type.str())});
           continue;
         }
-        auto name = check_.string(&value, where);
-        if (!name)
-          continue;
-        auto category = policy::parse_category(*name);
-        if (!category) {
-          check_.error(&value, where, Code::unknown_category, {*name});
-          continue;
-        }
-        m.types.emplace_back(std::string(type.str()), *category);
+        if (auto category = category_value(value, where))
+          m.types.emplace_back(std::string(type.str()), *category);
       }
     }
+  }
+
+  // A category named by a table's value (`types`, `timeline_types`); nullopt, reported, when
+  // it is not one.
+  std::optional<policy::Category> category_value(const toml::node& value,
+                                                 const std::string& where) {
+    auto name = check_.string(&value, where);
+    if (!name)
+      return std::nullopt;
+    auto category = policy::parse_category(*name);
+    if (!category)
+      check_.error(&value, where, Code::unknown_category, {*name});
+    return category;
   }
 
   // `timeline_types` and `timeline_titles` of an entcore-timeline connector.
@@ -1254,15 +1260,8 @@ class Loader {
             check_.error(&value, where, Code::bad_timeline_type, {std::string(type.str())});
             continue;
           }
-          auto name = check_.string(&value, where);
-          if (!name)
-            continue;
-          auto category = policy::parse_category(*name);
-          if (!category) {
-            check_.error(&value, where, Code::unknown_category, {*name});
-            continue;
-          }
-          m.types.emplace_back(std::string(type.str()), *category);
+          if (auto category = category_value(value, where))
+            m.types.emplace_back(std::string(type.str()), *category);
         }
       } else {
         check_.error(types, key + ".timeline_types", Code::must_be_table);

@@ -635,6 +635,18 @@ inline std::vector<std::string> kinds_of(const std::vector<AuditRow>& rows) {
   return out;
 }
 
+// "HH:MM" in UTC, `ahead` from now: a quiet window from utc_hhmm_ahead(10h) to
+// utc_hhmm_ahead(12h) leaves now open.
+inline std::string utc_hhmm_ahead(std::chrono::hours ahead) {
+  const std::time_t t =
+      std::chrono::system_clock::to_time_t(std::chrono::system_clock::now() + ahead);
+  std::tm utc{};
+  ::gmtime_r(&t, &utc);
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%02d:%02d", utc.tm_hour, utc.tm_min);
+  return buf;
+}
+
 // ---- the daemon ------------------------------------------------------------------------------
 
 struct DaemonOptions {

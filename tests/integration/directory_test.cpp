@@ -29,17 +29,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// "HH:MM" in UTC, `ahead` from now.
-std::string utc_hhmm(std::chrono::hours ahead) {
-  const std::time_t t =
-      std::chrono::system_clock::to_time_t(std::chrono::system_clock::now() + ahead);
-  std::tm utc{};
-  ::gmtime_r(&t, &utc);
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "%02d:%02d", utc.tm_hour, utc.tm_min);
-  return buf;
-}
-
 // The state of the only delivery of event `id`; empty until there is one.
 std::string state_of(HttpClient& client, const std::string& id) {
   HttpResponse r = client.get_event(id);
@@ -111,8 +100,8 @@ TEST(DirectoryLookup, AddressesComeFromTheDirectoryAtEachAttemptAndAreKeptNowher
   });
 
   DaemonOptions o;
-  o.quiet_start = utc_hhmm(std::chrono::hours(10));
-  o.quiet_end = utc_hhmm(std::chrono::hours(12));
+  o.quiet_start = utc_hhmm_ahead(std::chrono::hours(10));
+  o.quiet_end = utc_hhmm_ahead(std::chrono::hours(12));
   o.extra_config =
       "\n[[sinks]]\nname = \"mail\"\ntype = \"smtp\"\ndefault = true\n"
       "url = \"" +

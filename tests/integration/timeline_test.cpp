@@ -37,17 +37,6 @@ std::string str(const json::value& v) {
   return v.is_string() ? std::string(v.as_string()) : json::serialize(v);
 }
 
-// "HH:MM" in UTC, `ahead` from now.
-std::string utc_hhmm(std::chrono::hours ahead) {
-  const std::time_t t =
-      std::chrono::system_clock::to_time_t(std::chrono::system_clock::now() + ahead);
-  std::tm utc{};
-  ::gmtime_r(&t, &utc);
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "%02d:%02d", utc.tm_hour, utc.tm_min);
-  return buf;
-}
-
 // A timeline notification as entcore's timeline helper publishes it.
 std::string timeline(const std::string& type, const std::string& event_type,
                      const std::vector<std::string>& users, const std::string& title = "",
@@ -144,8 +133,8 @@ class TimelineConnector : public ::testing::Test {
   void start(bool open = true, const std::string& school_b_policy = "") {
     DaemonOptions o;
     if (open) {
-      o.quiet_start = utc_hhmm(std::chrono::hours(10));
-      o.quiet_end = utc_hhmm(std::chrono::hours(12));
+      o.quiet_start = utc_hhmm_ahead(std::chrono::hours(10));
+      o.quiet_end = utc_hhmm_ahead(std::chrono::hours(12));
     }
     std::ostringstream c;
     c << "\n[[directories]]\nname = \"ent\"\nurl = \"" << directory_.url() << "\"\n"
