@@ -21,6 +21,7 @@
 #include "daemon/store/audit_record.h"
 #include "policy/decision.h"
 #include "policy/rfc3339.h"
+#include "policy/strictest.h"
 
 namespace treve::api {
 namespace {
@@ -115,7 +116,7 @@ std::expected<store::NewEvent, Problem> prepare(const config::Config& config,
     return std::unexpected(
         problem(400, "invalid-field", "Invalid field", uai.error(), "/establishment"));
   const policy::EstablishmentPolicy& policy = config.policy->find(*uai);
-  auto decisions = policy::decide(policy, n, received, connector.may_bypass);
+  auto decisions = policy::decide_in(*config.policy, policy, n, received, connector.may_bypass);
 
   store::NewEvent e;
   e.source = n.source;
@@ -140,13 +141,17 @@ std::expected<store::NewEvent, Problem> prepare(const config::Config& config,
     nd.state = d.held ? store::DeliveryState::held : store::DeliveryState::due;
     // Fail closed: a delivery the policy could not evaluate is held with no release instant.
     nd.release_at = d.evaluated ? d.release_at : policy::Instant::max();
-    nd.reason = policy::describe(policy, d, n.source);
+    nd.reason = policy::describe_in(*config.policy, policy, d, n.source);
     nd.bypassed = d.urgent == policy::UrgentOutcome::bypassed;
     // Fan-out: one copy per sink that takes it, routed now (docs/delivery.md).
     for (const config::Sink* s : config.sinks_for(n.source, n.category, r.role))
       nd.sinks.push_back(s->name);
     if (d.urgent == policy::UrgentOutcome::refused_connector) {
       e.urgent_refusal = "connector may not bypass";
+    } else if (d.urgent == policy::UrgentOutcome::refused_category &&
+               !d.urgent_refused_by.empty()) {
+      e.urgent_refusal = "category not in the urgent list of " + d.urgent_refused_by +
+                         ", another establishment of a recipient";
     } else if (d.urgent == policy::UrgentOutcome::refused_category) {
       e.urgent_refusal = "category not in the establishment's urgent list";
     }
