@@ -373,8 +373,7 @@ TEST(IngestApiLimits, BodyOverTheLimitIs413AndTheDaemonCarriesOn) {
 
 // A recipient attached to a second establishment (recipients[i].establishments) is held under
 // the stricter of the two: both quiet from the hour before now (H+11:00 UTC, H twelve hours
-// away), the event's establishment until
-// H:00 UTC, the other until H+1:00.
+// away), the event's establishment until H:00 UTC, the other until H+1:00.
 TEST(IngestApiStrictest, ARecipientOfTwoSchoolsIsReleasedAtTheStricterOnesOpening) {
   std::time_t now = std::time(nullptr);
   std::tm utc{};
