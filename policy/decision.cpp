@@ -49,7 +49,9 @@ std::string cause_text(const EstablishmentRules& rules, const QuietCause& c) {
   return {};
 }
 
-std::string chain_text(const EstablishmentRules& rules, const QuietChain& chain) {
+}  // namespace
+
+std::string describe_quiet(const EstablishmentRules& rules, const QuietChain& chain) {
   std::string out;
   for (std::size_t i = 0; i < chain.size; ++i) {
     if (i)
@@ -61,8 +63,6 @@ std::string chain_text(const EstablishmentRules& rules, const QuietChain& chain)
   }
   return out;
 }
-
-}  // namespace
 
 std::vector<DeliveryDecision> decide(const EstablishmentPolicy& policy, const Notification& n,
                                      Instant received, bool connector_may_bypass) {
@@ -176,14 +176,14 @@ std::string describe(const EstablishmentPolicy& policy, const DeliveryDecision& 
     out += "grade for a parent: " + format_duration(d.delay) + " after the student's release (" +
            format_rfc3339(d.student_release, policy.zone());
     if (d.student_quiet.size)
-      out += ", held by " + chain_text(rules, d.student_quiet);
+      out += ", held by " + describe_quiet(rules, d.student_quiet);
     out += ")";
     if (d.quiet.size)
-      out += ", then " + chain_text(rules, d.quiet);
+      out += ", then " + describe_quiet(rules, d.quiet);
     return out;
   }
   if (d.quiet.size)
-    return out + chain_text(rules, d.quiet);
+    return out + describe_quiet(rules, d.quiet);
   return out + "outside quiet windows and closed days";
 }
 

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "policy/establishment_policy.h"
@@ -31,6 +32,20 @@ struct DeliveryDecision {
   std::chrono::minutes delay{0};
   QuietChain student_quiet;  // why the student's release is when it is
   QuietChain quiet;          // quiet intervals it was pushed through, in order
+
+  // decide_in only (policy/strictest.h); empty for decide(). The recipient's other
+  // establishments whose quiet time held it later than the event's establishment did, in the
+  // order they did, each with its causes (indices into that establishment's rules).
+  struct Attached {
+    std::string uai;
+    QuietChain quiet;
+  };
+  std::vector<Attached> attached;
+  // The other establishment whose urgent list lacks the category (urgent == refused_category).
+  std::string urgent_refused_by;
+  // Grade for a parent: the student's release was held later by the student's other
+  // establishments.
+  bool student_attached = false;
 };
 
 // Decides every recipient of `n`, in recipient order. `connector_may_bypass` is the sending
@@ -49,5 +64,9 @@ std::vector<DeliveryDecision> decide(const EstablishmentPolicy& policy, const No
 // window Fri 20:00-Mon 07:00".
 std::string describe(const EstablishmentPolicy& policy, const DeliveryDecision& d,
                      std::string_view source = {});
+
+// The causes of a chain in words, e.g. "quiet window Mon-Thu 20:00-07:00, then closed Noël":
+// `chain` holds indices into `rules`.
+std::string describe_quiet(const EstablishmentRules& rules, const QuietChain& chain);
 
 }  // namespace treve::policy

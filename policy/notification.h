@@ -36,8 +36,10 @@ struct Recipient {
   Role role = Role::student;
   // For a parent: the student this notification concerns (the grade's owner).
   std::optional<std::string> of;
-  // Other establishments (UAIs) the recipient belongs to: held under the strictest of their
-  // policies and the event's establishment's.
+  // The recipient's other establishments (UAIs as parse_uai writes them, never the event's own,
+  // no repeats) whose quiet times apply too: a teacher in two collèges, a parent with children
+  // in two schools. Held under the strictest of them all (policy/strictest.h). Empty: only the
+  // event's establishment applies.
   std::vector<std::string> establishments;
 };
 

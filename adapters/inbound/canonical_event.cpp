@@ -235,7 +235,7 @@ std::expected<CanonicalEvent, Problem> canonical_event_from_json(const json::obj
     const json::object& r = recipients[i].get_object();
     for (const auto& kv : r) {
       std::string_view k = kv.key();
-      if (k != "id" && k != "role" && k != "of" && k != "channels") {
+      if (k != "id" && k != "role" && k != "of" && k != "channels" && k != "establishments") {
         return bad(base + "/" + pointer_token(k), "unknown field \"" + std::string(k) + "\"");
       }
     }
@@ -266,6 +266,31 @@ std::expected<CanonicalEvent, Problem> canonical_event_from_json(const json::obj
       if (!ofv)
         return std::unexpected(ofv.error());
       rec.of = std::move(*ofv);
+    }
+    // The recipient's other establishments, whose quiet times apply too (the strictest of
+    // all holds it). The event's own establishment and repeats are folded away.
+    if (const json::value* others = r.if_contains("establishments")) {
+      const std::string at = base + "/establishments";
+      if (!others->is_array())
+        return bad(at, "must be an array of UAIs, got " + json_type(*others));
+      const json::array& list = others->get_array();
+      if (list.size() > kMaxRecipientEstablishments) {
+        return bad(at, "holds " + std::to_string(list.size()) + " establishments; at most " +
+                           std::to_string(kMaxRecipientEstablishments) + " are allowed");
+      }
+      for (std::size_t j = 0; j < list.size(); ++j) {
+        const std::string item = at + "/" + std::to_string(j);
+        if (!list[j].is_string())
+          return bad(item, "must be a UAI string, got " + json_type(list[j]));
+        auto other = policy::parse_uai(list[j].get_string());
+        if (!other)
+          return bad(item, other.error());
+        if (other->code == n.establishment ||
+            std::find(rec.establishments.begin(), rec.establishments.end(), other->code) !=
+                rec.establishments.end())
+          continue;
+        rec.establishments.push_back(std::move(other->code));
+      }
     }
     // Addresses for the push and e-mail sinks; personal data kept in the body only.
     if (const json::value* channels = r.if_contains("channels")) {

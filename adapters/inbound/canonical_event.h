@@ -19,6 +19,9 @@ class object;
 
 namespace treve::adapters {
 
+// At most this many other establishments per recipient (`recipients[i].establishments`).
+inline constexpr std::size_t kMaxRecipientEstablishments = 8;
+
 struct EventLimits {
   std::size_t max_id_chars = 128;
   std::size_t max_recipients = 1000;

@@ -31,6 +31,7 @@
 #include "policy/decision.h"
 #include "policy/quiet_window.h"
 #include "policy/rfc3339.h"
+#include "policy/strictest.h"
 #include "policy/uai.h"
 
 namespace treve::admin {
@@ -899,14 +900,14 @@ struct AdminApi::Impl {
     n.establishment = uai;
     n.category = *category;
     n.recipients.push_back({"preview", *role, std::nullopt, {}});
-    const auto decisions = policy::decide(p, n, at, false);
+    const auto decisions = policy::decide_in(*config->policy, p, n, at, false);
     const auto& d = decisions.front();
     json::object out;
     out["at"] = policy::format_rfc3339(at, p.zone());
     out["held"] = d.held;
     out["release_at"] = d.evaluated ? json::value(policy::format_rfc3339(d.release_at, p.zone()))
                                     : json::value(nullptr);
-    out["reason"] = policy::describe(p, d);
+    out["reason"] = policy::describe_in(*config->policy, p, d);
     out["summary"] = french_summary(p, d, *category, at, now);
     json::array quiet;
     for (const auto& [from, to] :

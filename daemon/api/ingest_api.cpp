@@ -24,6 +24,7 @@
 #include "daemon/store/audit_record.h"
 #include "policy/decision.h"
 #include "policy/rfc3339.h"
+#include "policy/strictest.h"
 
 namespace treve::api {
 namespace {

@@ -35,6 +35,8 @@ struct ExplainRequest {
   std::optional<std::string> source;  // a configured connector, for urgent events
   bool urgent = false;
   bool json = false;
+  // The recipient's other establishments (UAIs): held under the strictest of all.
+  std::vector<std::string> also;
 };
 int explain(const config::Config& config, const ExplainRequest& request, policy::Instant now,
             std::ostream& out, std::ostream& err);

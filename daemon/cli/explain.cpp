@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -11,6 +12,7 @@
 #include "daemon/cli/commands.h"
 #include "policy/decision.h"
 #include "policy/rfc3339.h"
+#include "policy/strictest.h"
 
 namespace treve::cli {
 
@@ -32,6 +34,16 @@ int explain(const config::Config& config, const ExplainRequest& req, policy::Ins
   if (!role) {
     err << "--role: unknown role \"" << req.role << "\"; expected student, parent or staff\n";
     return kExitFailure;
+  }
+  std::vector<std::string> also;
+  for (const std::string& text : req.also) {
+    auto other = policy::parse_uai(text);
+    if (!other) {
+      err << "--also: " << other.error() << '\n';
+      return kExitFailure;
+    }
+    if (other->code != uai->code && std::find(also.begin(), also.end(), other->code) == also.end())
+      also.push_back(other->code);
   }
   policy::Instant at = now;
   if (req.at) {
@@ -72,11 +84,12 @@ int explain(const config::Config& config, const ExplainRequest& req, policy::Ins
   } else {
     n.recipients.push_back({"recipient", *role, std::nullopt, {}});
   }
+  n.recipients[asked].establishments = std::move(also);
 
   const policy::EstablishmentPolicy& p = config.policy->find(*uai);
-  auto decisions = policy::decide(p, n, at, may_bypass);
+  auto decisions = policy::decide_in(*config.policy, p, n, at, may_bypass);
   const policy::DeliveryDecision& d = decisions[asked];
-  std::string reason = policy::describe(p, d, req.source.value_or(""));
+  std::string reason = policy::describe_in(*config.policy, p, d, req.source.value_or(""));
   const std::string zone_name(p.zone()->name());
 
   if (req.json) {
@@ -136,6 +149,9 @@ void add_explain(CLI::App& app, Commands& commands) {
   c->add_option("--at", o->request.at, "Reception instant, RFC 3339 (default: now)");
   c->add_option("--source", o->request.source, "Connector name (needed with --urgent)");
   c->add_flag("--urgent", o->request.urgent, "The event is marked urgent");
+  c->add_option("--also", o->request.also,
+                "Another establishment (UAI) of the recipient, whose quiet times apply too; "
+                "repeatable");
   c->add_flag("--json", o->request.json, "Print one JSON object");
   commands.push_back({c, [o] {
                         // As the daemon decides: with the admin API's saved policies too.

@@ -17,6 +17,7 @@
 #include "daemon/core/json_text.h"
 #include "policy/decision.h"
 #include "policy/rfc3339.h"
+#include "policy/strictest.h"
 
 namespace treve::cli {
 namespace {
@@ -36,7 +37,14 @@ struct ReasonKey {
            a.urgent == b.urgent && a.grade_delay == b.grade_delay &&
            (!a.grade_delay || (a.student_release == b.student_release && a.delay == b.delay &&
                                same_chain(a.student_quiet, b.student_quiet))) &&
-           same_chain(a.quiet, b.quiet);
+           same_chain(a.quiet, b.quiet) && a.urgent_refused_by == b.urgent_refused_by &&
+           a.student_attached == b.student_attached && same_attached(a.attached, b.attached);
+  }
+  static bool same_attached(const std::vector<policy::DeliveryDecision::Attached>& a,
+                            const std::vector<policy::DeliveryDecision::Attached>& b) {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const auto& x, const auto& y) {
+      return x.uai == y.uai && same_chain(x.quiet, y.quiet);
+    });
   }
   static bool same_chain(const policy::QuietChain& a, const policy::QuietChain& b) {
     return a.size == b.size && a.total == b.total &&
@@ -56,6 +64,8 @@ struct ReasonKeyHash {
           (static_cast<std::size_t>(c.index) << 24) + static_cast<std::uint32_t>(c.local_day) +
           (static_cast<std::size_t>(c.holiday) << 48);
     }
+    for (const auto& a : d.attached)
+      h = h * 31 + std::hash<std::string>{}(a.uai) + a.quiet.total;
     return h;
   }
 };
@@ -120,7 +130,8 @@ class LineWorker {
     }
     const policy::EstablishmentPolicy& p = *found;
     const config::Connector* connector = config_.connector(n.source);
-    auto decisions = policy::decide(p, n, *event->received_at, connector && connector->may_bypass);
+    auto decisions = policy::decide_in(*config_.policy, p, n, *event->received_at,
+                                       connector && connector->may_bypass);
 
     auto src = std::find(sources_.begin(), sources_.end(), n.source);
     if (src == sources_.end())
@@ -131,7 +142,7 @@ class LineWorker {
       ReasonKey key{&p, *src, d};
       auto it = reasons_.find(key);
       if (it == reasons_.end())
-        it = reasons_.emplace(key, policy::describe(p, d, n.source)).first;
+        it = reasons_.emplace(key, policy::describe_in(*config_.policy, p, d, n.source)).first;
       Row row;
       // A delivery the policy could not evaluate is held indefinitely: it sorts last.
       row.release = d.evaluated ? d.release_at : policy::Instant::max();

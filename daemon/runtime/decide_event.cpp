@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include "policy/decision.h"
+#include "policy/strictest.h"
 #include "policy/rfc3339.h"
 #include "policy/uai.h"
 
@@ -43,7 +44,8 @@ DecidedEvent decide_event(const config::Config& config, const config::Connector&
   }
   const policy::EstablishmentPolicy& policy = config.policy->find(*uai);
   out.zone = policy.zone();
-  const auto decisions = policy::decide(policy, n, received, connector.may_bypass);
+  const auto decisions =
+      policy::decide_in(*config.policy, policy, n, received, connector.may_bypass);
   std::optional<std::vector<policy::DeliveryDecision>> from_late;  // decided only if needed
   for (const auto& first : decisions) {
     const policy::DeliveryDecision* d = &first;
@@ -53,7 +55,7 @@ DecidedEvent decide_event(const config::Config& config, const config::Connector&
                                         : received;
     if (late && evaluated && target <= *late) {
       if (!from_late)
-        from_late = policy::decide(policy, n, *late, connector.may_bypass);
+        from_late = policy::decide_in(*config.policy, policy, n, *late, connector.may_bypass);
       if (const policy::DeliveryDecision* again = decision_of(*from_late, d->recipient)) {
         d = again;
         target = !d->evaluated ? policy::Instant::max() : d->held ? d->release_at : *late;
@@ -67,13 +69,17 @@ DecidedEvent decide_event(const config::Config& config, const config::Connector&
     nd.release_at = target;
     nd.state = target == policy::Instant::max() || d->held ? store::DeliveryState::held
                                                            : store::DeliveryState::due;
-    nd.reason = policy::describe(policy, *d, n.source);
+    nd.reason = policy::describe_in(*config.policy, policy, *d, n.source);
     nd.bypassed = d->urgent == policy::UrgentOutcome::bypassed;
     // Fan-out: one copy per sink that takes it, routed now (docs/delivery.md).
     for (const config::Sink* s : config.sinks_for(n.source, n.category, r.role))
       nd.sinks.push_back(s->name);
     if (d->urgent == policy::UrgentOutcome::refused_connector) {
       out.urgent_refusal = "connector may not bypass";
+    } else if (d->urgent == policy::UrgentOutcome::refused_category &&
+               !d->urgent_refused_by.empty()) {
+      out.urgent_refusal = "category not in the urgent list of " + d->urgent_refused_by +
+                           ", another establishment of a recipient";
     } else if (d->urgent == policy::UrgentOutcome::refused_category) {
       out.urgent_refusal = "category not in the establishment's urgent list";
     }

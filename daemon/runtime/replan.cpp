@@ -11,6 +11,7 @@
 #include "adapters/inbound/canonical_event.h"
 #include "daemon/core/log_field.h"
 #include "policy/decision.h"
+#include "policy/strictest.h"
 #include "policy/uai.h"
 
 namespace treve::runtime {
@@ -55,7 +56,7 @@ std::vector<store::Replan> replan_event(const config::Config& config, const stor
   const policy::EstablishmentPolicy& policy = config.policy->find(*uai);
   const config::Connector* connector = config.connector(e.source);
   const bool may_bypass = connector && connector->may_bypass;
-  const auto decisions = policy::decide(policy, n, e.received_at, may_bypass);
+  const auto decisions = policy::decide_in(*config.policy, policy, n, e.received_at, may_bypass);
   std::optional<std::vector<policy::DeliveryDecision>> from_now;  // decided only if needed
 
   for (const auto& h : e.held) {
@@ -68,7 +69,7 @@ std::vector<store::Replan> replan_event(const config::Config& config, const stor
       // The new policy would have released it already: released now, unless now is quiet
       // under the new policy, then at the end of that quiet time.
       if (!from_now)
-        from_now = policy::decide(policy, n, now, may_bypass);
+        from_now = policy::decide_in(*config.policy, policy, n, now, may_bypass);
       reason_of = decision_for(*from_now, n, h);
       if (!reason_of)
         continue;
@@ -80,7 +81,7 @@ std::vector<store::Replan> replan_event(const config::Config& config, const stor
     r.ref = h.ref;
     r.was = h.release_at;
     r.release_at = target;
-    r.reason = policy::describe(policy, *reason_of, e.source);
+    r.reason = policy::describe_in(*config.policy, policy, *reason_of, e.source);
     out.push_back(std::move(r));
   }
   return out;

@@ -3,6 +3,7 @@
 #include "adapters/inbound/canonical_event.h"
 
 #include <string>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -407,6 +408,57 @@ TEST(CanonicalEvent, TooManyRecipientsIsAnError) {
   EXPECT_TRUE(parse_canonical_event(json::serialize(o), mode).has_value());
   r.push_back(json::object{{"id", "u-4"}, {"role", "staff"}});
   expect_invalid(o, "/recipients", mode);
+}
+
+// ---------------------------------------------------------------------------------------------
+// recipients[i].establishments: the recipient's other establishments.
+
+TEST(CanonicalEventEstablishments, AreReadValidatedAndFolded) {
+  auto o = example();
+  // The event's own establishment and a repeat are folded away, in order otherwise.
+  o["recipients"].as_array()[1].as_object()["establishments"] =
+      json::array{"0750654D", "0250001R", "0570001S", "0750654D"};
+  auto parsed = parse_canonical_event(json::serialize(o));
+  ASSERT_TRUE(parsed.has_value()) << parsed.error().detail;
+  const auto& r = parsed->notification.recipients;
+  EXPECT_THAT(r[0].establishments, IsEmpty());
+  EXPECT_EQ(r[1].establishments, (std::vector<std::string>{"0750654D", "0570001S"}));
+}
+
+TEST(CanonicalEventEstablishments, AnEmptyListIsTheEventsEstablishmentOnly) {
+  auto o = example();
+  o["recipients"].as_array()[0].as_object()["establishments"] = json::array{};
+  auto parsed = parse_canonical_event(json::serialize(o));
+  ASSERT_TRUE(parsed.has_value());
+  EXPECT_THAT(parsed->notification.recipients[0].establishments, IsEmpty());
+}
+
+TEST(CanonicalEventEstablishments, ABadUaiIsAnErrorAtItsPointer) {
+  auto o = example();
+  o["recipients"].as_array()[1].as_object()["establishments"] = json::array{"0750654D", "0250001A"};
+  auto p = expect_invalid(o, "/recipients/1/establishments/1");
+  EXPECT_THAT(p.detail, HasSubstr("expected R"));
+  o["recipients"].as_array()[1].as_object()["establishments"] = json::array{"0750654D", 7};
+  expect_invalid(o, "/recipients/1/establishments/1");
+  o["recipients"].as_array()[0].as_object()["establishments"] = "0750654D";
+  expect_invalid(o, "/recipients/0/establishments");
+}
+
+TEST(CanonicalEventEstablishments, AtMostEightAreAllowed) {
+  auto o = example();
+  json::array eight;
+  for (const char* u : {"0750654D", "0570001S", "0670001M", "9710001Z", "9720001U", "9730001N",
+                        "9740001H", "9750001C"})
+    eight.push_back(json::string(u));
+  o["recipients"].as_array()[0].as_object()["establishments"] = eight;
+  auto parsed = parse_canonical_event(json::serialize(o));
+  ASSERT_TRUE(parsed.has_value()) << parsed.error().detail;
+  EXPECT_EQ(parsed->notification.recipients[0].establishments.size(), 8u);
+  json::array nine = eight;
+  nine.push_back(json::string("9760001X"));
+  o["recipients"].as_array()[0].as_object()["establishments"] = nine;
+  auto p = expect_invalid(o, "/recipients/0/establishments");
+  EXPECT_THAT(p.detail, HasSubstr("at most 8"));
 }
 
 }  // namespace

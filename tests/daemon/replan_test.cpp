@@ -237,6 +237,32 @@ TEST_F(ReplanTest, TheStoreSkipsADeliveryWhoseInstantChangedSinceItWasRead) {
   EXPECT_TRUE(records("replanned").empty());
 }
 
+TEST_F(ReplanTest, ARecipientOfTwoSchoolsIsReplannedUnderTheStrictestOfThem) {
+  // The stored body keeps recipients[i].establishments: a change to the other school's policy
+  // moves that recipient, and only it.
+  post(R"({"id":"m-2","establishment":"0750654D","category":"message","recipients":[)"
+       R"({"id":"u-1","role":"student"},{"id":"u-2","role":"student",)"
+       R"("establishments":["0250001R"]}],"created_at":"2026-11-27T21:14:03+01:00"})");
+  ASSERT_EQ(deliveries("m-2")[1].release_at, at("2026-11-30T07:00:00+01:00"));
+  auto report = replan(R"(
+[establishments."0250001R"]
+[[establishments."0250001R".quiet]]
+days = ["fri"]
+start = "20:00"
+end = "09:00"
+end_day = "mon"
+name = "week-end long"
+)");
+  EXPECT_EQ(report.moved, 1u);
+  auto d = deliveries("m-2");
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[0].recipient, "u-1");
+  EXPECT_EQ(d[0].release_at, at("2026-11-30T07:00:00+01:00"));
+  EXPECT_EQ(d[1].release_at, at("2026-11-30T09:00:00+01:00"));
+  EXPECT_THAT(d[1].reason,
+              ::testing::HasSubstr("also attached to 0250001R: quiet window \"week-end long\""));
+}
+
 TEST_F(ReplanTest, AnEventWhoseBodyIsGoneKeepsItsDeliveries) {
   // Its body purged, an event cannot be decided again: its deliveries stay as they are.
   post(event("m-1", "0750654D"));

@@ -5,7 +5,10 @@
 // searched for anything personal.
 #include <algorithm>
 #include <cstdlib>
+#include <ctime>
+#include <iomanip>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -18,6 +21,7 @@ namespace treve::itest {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 // Checks an application/problem+json answer: status, type, and the pointer (nullopt: the
@@ -365,6 +369,65 @@ TEST(IngestApiLimits, BodyOverTheLimitIs413AndTheDaemonCarriesOn) {
   EXPECT_EQ(db.scalar("SELECT count(*) FROM events"), 13);
   EXPECT_EQ(db.scalar("SELECT count(*) FROM events WHERE event_id = 'too-big'"), 0);
   EXPECT_EQ(daemon.stop(), 0);
+}
+
+// A recipient attached to a second establishment (recipients[i].establishments) is held under
+// the stricter of the two: both quiet from the hour before now (H+11:00 UTC, H twelve hours
+// away), the event's establishment until H:00 UTC, the other until H+1:00.
+TEST(IngestApiStrictest, ARecipientOfTwoSchoolsIsReleasedAtTheStricterOnesOpening) {
+  std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  ::gmtime_r(&now, &utc);
+  const int h = (utc.tm_hour + 12) % 24;
+  auto hh = [](int hour) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "%02d:00", (hour + 24) % 24);
+    return std::string(buf);
+  };
+  const std::string all_days = "[\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\"]";
+  DaemonOptions options;
+  options.extra_config =
+      "\n[establishments.\"" + kUai + "\"]\n[[establishments.\"" + kUai +
+      "\".quiet]]\ndays = " + all_days + "\nstart = \"" + hh(h + 11) + "\"\nend = \"" + hh(h) +
+      "\"\n\n[establishments.\"0250001R\"]\n[[establishments.\"0250001R\".quiet]]"
+      "\ndays = " +
+      all_days + "\nstart = \"" + hh(h + 11) + "\"\nend = \"" + hh(h + 1) +
+      "\"\nname = \"Soirée\"\n";
+  Daemon daemon(options);
+  daemon.start();
+  HttpClient client(daemon.port());
+
+  json::object o = event_object(
+      EventSpec{.id = "two-schools", .recipients = {{"t-a", "staff", ""}, {"t-ab", "staff", ""}}});
+  o["recipients"].as_array()[1].as_object()["establishments"] = json::array{"0250001R"};
+  auto r = client.post_event(json::serialize(o));
+  ASSERT_EQ(r.status, 202) << r;
+  auto ds = deliveries_of(r);
+  ASSERT_EQ(ds.size(), 2u);
+  EXPECT_EQ(ds[0].at("held"), true);
+  EXPECT_EQ(ds[1].at("held"), true);
+  const std::string one = str(ds[0].at("release_at"));
+  const std::string two = str(ds[1].at("release_at"));
+  // UTC "YYYY-MM-DDTHH:00:00Z": the hours are H and H+1, an hour apart.
+  auto at = [](const std::string& text) {
+    std::tm t{};
+    std::istringstream in(text);
+    in >> std::get_time(&t, "%Y-%m-%dT%H:%M:%S");
+    EXPECT_FALSE(in.fail()) << text;
+    return ::timegm(&t);
+  };
+  EXPECT_EQ(one.substr(11, 5), hh(h)) << one;
+  EXPECT_EQ(two.substr(11, 5), hh(h + 1)) << two;
+  EXPECT_EQ(at(two) - at(one), 3600) << one << " " << two;
+  EXPECT_THAT(str(ds[1].at("reason")),
+              HasSubstr("also attached to 0250001R: quiet window \"Soirée\""));
+  EXPECT_THAT(str(ds[0].at("reason")), Not(HasSubstr("attached")));
+
+  // The event read back keeps the field and says the same.
+  auto g = client.get_event("two-schools");
+  ASSERT_EQ(g.status, 200) << g;
+  EXPECT_THAT(g.body, HasSubstr("also attached to 0250001R"));
+  EXPECT_EQ(daemon.stop(), 0) << daemon.stderr_log();
 }
 
 TEST_F(IngestApi, BadRequestsNeitherStopTheDaemonNorAffectOthers) {
