@@ -14,11 +14,22 @@
 // Run: build/release/tests/bench/bench_ingest [--events N] [--duration S] [--skip-million]
 //      [--connections C] [--batch-events N] [--batch-size B] [--batch-connections C]
 //      [--million D] [--cold-restart] [--perf-dir DIR] [--perf-call-graph dwarf] [--dir BASE]
-//      [--keep] [--format canonical|cloudevents]
+//      [--keep] [--format canonical|cloudevents|entcore-timeline]
+//      [--directory users:cached|users:cold] [--directory-delay-ms MS] [--user-pool N]
 // --format cloudevents sends the same events as CloudEvents (fr.treve.notification.v1 carrying
 // each canonical event as data) to a connector of that format: phase 1 in structured mode
 // (application/cloudevents+json), phase 2 as batched JSON arrays
 // (application/cloudevents-batch+json).
+// --format entcore-timeline sends as many Open ENT NG timeline notifications (MESSAGERIE
+// SEND-MESSAGE, two recipients each, a unique _id) to an entcore-timeline connector: phase 1
+// one per POST /v1/events, phase 2 as NDJSON batches. This process serves the connector's
+// directory (loopback, bearer token, its own threads): every user a Student of one UAI,
+// answered after --directory-delay-ms (default 2) per request; its requests and users per
+// request are printed for each phase. --directory users:cached (the default) draws the
+// recipients from --user-pool users (default 10,000), all looked up by a warm-up pass of
+// batches first, so that the measured phases are answered from the daemon's cache;
+// users:cold names two users never seen before in every event, so every event asks the
+// directory.
 // --cold-restart also restarts after dropping the page cache (root only: it writes
 // /proc/sys/vm/drop_caches, which slows every process on the machine for a moment).
 // --perf-dir attaches `perf record -g -p PID` to the daemon during each phase and leaves
@@ -28,6 +39,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -82,6 +94,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr const char* kToken = "bench-token-4f1c2a9e7b";
 constexpr const char* kUai = "0750654D";
+constexpr const char* kDirectoryToken = "bench-directory-token-9d2e71c04a";
 
 std::string sha256_hex(std::string_view s) {
   unsigned char md[EVP_MAX_MD_SIZE];
@@ -346,15 +359,62 @@ struct PhaseResult {
 
 // Where the requests come from: single events or batches, until a count, a delivery budget
 // or a deadline is reached. Used from the io_context thread only.
+enum class Format { canonical, cloudevents, timeline };
+
+// Appends event `i` as one Open ENT NG timeline notification (one line of JSON) to two
+// recipients: with `pool` > 0, two distinct users of u-00000 .. u-<pool - 1> (with `warmup`,
+// users 2i and 2i + 1, so that pool / 2 events name every user once); with `pool` 0, two user
+// ids never used before (from the `_id`). The `_id` is unique as the canonical id is.
+void append_timeline(std::string& out, const std::string& prefix, long long i, int pool,
+                     bool warmup) {
+  const std::uint64_t h = mix(static_cast<std::uint64_t>(i) ^ 0x656e74636f7265ULL);
+  char users[2][48];
+  if (pool > 0) {
+    long long a = 0, b = 0;
+    if (warmup) {
+      a = (2 * i) % pool;
+      b = (2 * i + 1) % pool;
+    } else {
+      a = static_cast<long long>(h % static_cast<std::uint64_t>(pool));
+      b = (a + 1 + static_cast<long long>((h >> 24) % static_cast<std::uint64_t>(pool - 1))) % pool;
+    }
+    std::snprintf(users[0], sizeof users[0], "u-%05lld", a);
+    std::snprintf(users[1], sizeof users[1], "u-%05lld", b);
+  } else {
+    std::snprintf(users[0], sizeof users[0], "%.30s-%lld-a", prefix.c_str(), i);
+    std::snprintf(users[1], sizeof users[1], "%.30s-%lld-b", prefix.c_str(), i);
+  }
+  const Category& c = kCategories[h % std::size(kCategories)];
+  char buf[1024];
+  const int n =
+      std::snprintf(buf, sizeof buf,
+                    "{\"type\":\"MESSAGERIE\",\"event-type\":\"SEND-MESSAGE\","
+                    "\"recipients\":[{\"userId\":\"%s\"},{\"userId\":\"%s\"}],"
+                    "\"params\":{\"uri\":\"/userbook/annuaire#/%lld\",\"username\":\"Mme Lefèvre\","
+                    "\"resourceUri\":\"/conversation#/read/%lld\"},"
+                    "\"pushNotif\":{\"title\":\"push.notif.new.message\",\"body\":\"%s\"},"
+                    "\"_id\":\"%s-%lld\"}",
+                    users[0], users[1], i, i, c.excerpt, prefix.c_str(), i);
+  out.append(buf, static_cast<std::size_t>(n));
+}
+
 class Workload {
  public:
   Workload(const EventGenerator& gen, std::string path, std::string content_type, int batch_size,
-           bool cloudevents = false)
+           Format format = Format::canonical)
       : gen_(gen),
         path_(std::move(path)),
         type_(std::move(content_type)),
         batch_(batch_size),
-        cloudevents_(cloudevents) {}
+        cloudevents_(format == Format::cloudevents),
+        timeline_(format == Format::timeline) {}
+
+  // Timeline recipients: drawn from `pool` users (0: never seen before); `warmup`: see
+  // append_timeline.
+  void timeline_users(int pool, bool warmup = false) {
+    pool_ = pool;
+    warmup_ = warmup;
+  }
 
   void limit_events(long long n) { max_events_ = n; }
   void limit_deliveries(long long n) { max_deliveries_ = n; }
@@ -389,7 +449,11 @@ class Workload {
         body_ += "\",\"source\":\"https://ent.example/bench\",";
         body_ += "\"type\":\"fr.treve.notification.v1\",\"data\":";
       }
-      int r = gen_.append(body_, next_event_++, room);
+      int r = 2;
+      if (timeline_)
+        append_timeline(body_, gen_.prefix(), next_event_++, pool_, warmup_);
+      else
+        r = gen_.append(body_, next_event_++, room);
       if (cloudevents_)
         body_ += '}';
       deliveries_ += r;
@@ -419,7 +483,9 @@ class Workload {
   const EventGenerator& gen_;
   std::string path_, type_;
   int batch_;
-  bool cloudevents_;
+  bool cloudevents_, timeline_;
+  int pool_ = 0;
+  bool warmup_ = false;
   std::optional<long long> max_events_, max_deliveries_;
   std::optional<Clock::time_point> deadline_;
   long long next_event_ = 0;
@@ -580,6 +646,119 @@ PhaseResult run_phase(unsigned short port, pid_t daemon, Workload& work, int con
   return result;
 }
 
+// The ENT's directory, served by this process for entcore-timeline connectors: every user is
+// a Student of kUai, answered after `delay` per request (as a real directory's round trip).
+// Bearer token auth. One thread accepts, one thread per connection (blocking Beast).
+class DirectoryServer {
+ public:
+  DirectoryServer(std::string token, std::chrono::milliseconds delay)
+      : token_("Bearer " + std::move(token)),
+        delay_(delay),
+        acceptor_(ioc_, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)) {
+    accepting_ = std::thread([this] { accept_loop(); });
+  }
+  DirectoryServer(const DirectoryServer&) = delete;
+  DirectoryServer& operator=(const DirectoryServer&) = delete;
+  ~DirectoryServer() {
+    stopping_ = true;
+    ::shutdown(acceptor_.native_handle(), SHUT_RDWR);
+    accepting_.join();
+    std::vector<std::thread> threads;
+    {
+      std::lock_guard lock(mutex_);
+      for (const auto& socket : sockets_)
+        ::shutdown(socket->native_handle(), SHUT_RDWR);
+      threads.swap(threads_);
+    }
+    for (auto& t : threads)
+      t.join();
+  }
+
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()) + "/lookup";
+  }
+  long long requests() const { return requests_; }
+  long long users() const { return users_; }
+  long long refused() const { return refused_; }
+
+ private:
+  void accept_loop() {
+    for (;;) {
+      auto socket = std::make_shared<tcp::socket>(ioc_);
+      beast::error_code ec;
+      acceptor_.accept(*socket, ec);
+      if (ec || stopping_)
+        return;
+      std::lock_guard lock(mutex_);
+      sockets_.push_back(socket);  // kept open until the end: its fd is never reused meanwhile
+      threads_.emplace_back([this, socket] { serve(*socket); });
+    }
+  }
+
+  void serve(tcp::socket& socket) {
+    beast::flat_buffer buffer;
+    for (;;) {
+      bhttp::request<bhttp::string_body> req;
+      beast::error_code ec;
+      bhttp::read(socket, buffer, req, ec);
+      if (ec)
+        return;
+      bhttp::response<bhttp::string_body> res{bhttp::status::ok, req.version()};
+      res.set(bhttp::field::content_type, "application/json");
+      if (req[bhttp::field::authorization] != token_) {
+        ++refused_;
+        res.result(bhttp::status::unauthorized);
+        res.body() = "{}";
+      } else {
+        // {"type":"treve.user_lookup","source":"…","users":["u-1",…]}: the ids are plain.
+        std::string_view body = req.body();
+        std::string out = "{\"users\":{";
+        long long n = 0;
+        if (auto at = body.find("\"users\":["); at != std::string_view::npos) {
+          body = body.substr(at + 9);
+          body = body.substr(0, body.find(']'));
+          for (;;) {
+            auto open = body.find('"');
+            if (open == std::string_view::npos)
+              break;
+            auto close = body.find('"', open + 1);
+            if (close == std::string_view::npos)
+              break;
+            if (n++)
+              out += ',';
+            out += body.substr(open, close - open + 1);
+            out += ":{\"profile\":\"Student\",\"structures\":[\"";
+            out += kUai;
+            out += "\"]}";
+            body = body.substr(close + 1);
+          }
+        }
+        out += "}}";
+        res.body() = std::move(out);
+        std::this_thread::sleep_for(delay_);
+        ++requests_;
+        users_ += n;
+      }
+      res.keep_alive(req.keep_alive());
+      res.prepare_payload();
+      bhttp::write(socket, res, ec);
+      if (ec || !req.keep_alive())
+        return;
+    }
+  }
+
+  std::string token_;
+  std::chrono::milliseconds delay_;
+  net::io_context ioc_;
+  tcp::acceptor acceptor_;
+  std::thread accepting_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<long long> requests_{0}, users_{0}, refused_{0};
+  std::mutex mutex_;
+  std::vector<std::shared_ptr<tcp::socket>> sockets_;
+  std::vector<std::thread> threads_;
+};
+
 // GET /healthz on a new connection: the status, or -1 when it could not connect or read.
 int get_healthz(unsigned short port) {
   try {
@@ -625,18 +804,24 @@ struct Options {
   std::string perf_call_graph;  // empty: -g (frame pointers)
   std::string base = fs::temp_directory_path().string();
   std::string binary = TREVE_BINARY;
-  bool cloudevents = false;  // --format cloudevents
+  Format format = Format::canonical;
+  bool cold_users = false;  // --directory users:cold
+  int directory_delay_ms = 2;
+  int user_pool = 10'000;
 };
 
 void usage() {
-  std::fprintf(stderr,
-               "usage: bench_ingest [--events N] [--duration SECONDS] [--connections C]\n"
-               "                    [--batch-events N] [--batch-size B] [--batch-connections C]\n"
-               "                    [--million DELIVERIES] [--skip-million] [--cold-restart]\n"
-               "                    [--perf-dir DIR]\n"
-               "                    [--perf-call-graph fp|dwarf|lbr]\n"
-               "                    [--dir BASE] [--keep] [--treve PATH]\n"
-               "                    [--format canonical|cloudevents]\n");
+  std::fprintf(
+      stderr,
+      "usage: bench_ingest [--events N] [--duration SECONDS] [--connections C]\n"
+      "                    [--batch-events N] [--batch-size B] [--batch-connections C]\n"
+      "                    [--million DELIVERIES] [--skip-million] [--cold-restart]\n"
+      "                    [--perf-dir DIR]\n"
+      "                    [--perf-call-graph fp|dwarf|lbr]\n"
+      "                    [--dir BASE] [--keep] [--treve PATH]\n"
+      "                    [--format canonical|cloudevents|entcore-timeline]\n"
+      "                    [--directory users:cached|users:cold] [--directory-delay-ms MS]\n"
+      "                    [--user-pool N]\n");
 }
 
 std::optional<Options> parse_args(int argc, char** argv) {
@@ -678,27 +863,47 @@ std::optional<Options> parse_args(int argc, char** argv) {
       o.keep = true;
     else if (a == "--format") {
       const std::string format = value();
-      if (format != "canonical" && format != "cloudevents") {
+      if (format == "canonical") {
+        o.format = Format::canonical;
+      } else if (format == "cloudevents") {
+        o.format = Format::cloudevents;
+      } else if (format == "entcore-timeline") {
+        o.format = Format::timeline;
+      } else {
         usage();
         return std::nullopt;
       }
-      o.cloudevents = format == "cloudevents";
-    } else if (a == "--treve")
+    } else if (a == "--directory") {
+      const std::string users = value();
+      if (users != "users:cached" && users != "users:cold") {
+        usage();
+        return std::nullopt;
+      }
+      o.cold_users = users == "users:cold";
+    } else if (a == "--directory-delay-ms")
+      o.directory_delay_ms = std::atoi(value());
+    else if (a == "--user-pool")
+      o.user_pool = std::atoi(value());
+    else if (a == "--treve")
       o.binary = value();
     else {
       usage();
       return std::nullopt;
     }
   }
-  if (o.connections < 1 || o.batch_connections < 1 || o.batch_size < 2 || o.events < 0) {
+  if (o.connections < 1 || o.batch_connections < 1 || o.batch_size < 2 || o.events < 0 ||
+      o.directory_delay_ms < 0 || o.user_pool < 2) {
     usage();
     return std::nullopt;
   }
   return o;
 }
 
+// With `directory_url`, the connector is entcore-timeline and asks that directory (the bearer
+// token in <root>/directory.token).
 std::string write_config(const std::string& root, const std::string& name,
-                         const std::string& listen = "127.0.0.1:0", bool cloudevents = false) {
+                         const std::string& listen = "127.0.0.1:0", bool cloudevents = false,
+                         const std::string& directory_url = "") {
   const std::string state = root + "/" + name;
   const std::string path = root + "/" + name + ".toml";
   std::ofstream out(path, std::ios::trunc);
@@ -712,6 +917,14 @@ std::string write_config(const std::string& root, const std::string& name,
       << "may_bypass = false\n";
   if (cloudevents)
     out << "format = \"cloudevents\"\nce_source = \"https://ent.example/bench\"\n";
+  if (!directory_url.empty()) {
+    const std::string token = root + "/directory.token";
+    std::ofstream(token, std::ios::trunc) << kDirectoryToken << "\n";
+    ::chmod(token.c_str(), 0600);
+    out << "format = \"entcore-timeline\"\ndirectory = \"ent\"\n\n"
+        << "[[directories]]\nname = \"ent\"\nurl = \"" << directory_url << "\"\n"
+        << "token_file = \"" << token << "\"\n";
+  }
   return path;
 }
 
@@ -724,7 +937,8 @@ unsigned short free_port() {
 
 // Starts a daemon on `config` (listen 127.0.0.1:0) and returns its port, or 0. When the
 // configuration refuses port 0, rewrites it with a free port picked here and tries again.
-unsigned short start_daemon(Daemon& daemon, const std::string& root, const std::string& name) {
+unsigned short start_daemon(Daemon& daemon, const std::string& root, const std::string& name,
+                            bool cloudevents = false, const std::string& directory_url = "") {
   if (!daemon.spawn())
     return 0;
   unsigned short port = daemon.wait_ready(std::chrono::seconds(30));
@@ -733,7 +947,7 @@ unsigned short start_daemon(Daemon& daemon, const std::string& root, const std::
     std::string listen = "127.0.0.1:" + std::to_string(free_port());
     std::printf("  note: the configuration refuses \"listen = 127.0.0.1:0\" (%s); using %s\n",
                 daemon.find_line("server.listen").c_str(), listen.c_str());
-    write_config(root, name, listen);
+    write_config(root, name, listen, cloudevents, directory_url);
     if (!daemon.spawn())
       return 0;
     port = daemon.wait_ready(std::chrono::seconds(30));
@@ -834,22 +1048,83 @@ int main(int argc, char** argv) {
 
   // ---- Phases 1 and 2: one daemon, a fresh state_dir. -----------------------------------
   {
-    const std::string config = write_config(root, "ingest", "127.0.0.1:0", opt.cloudevents);
-    if (opt.cloudevents)
+    const bool cloudevents = opt.format == Format::cloudevents;
+    const bool timeline = opt.format == Format::timeline;
+    std::optional<DirectoryServer> directory;
+    if (timeline)
+      directory.emplace(kDirectoryToken, std::chrono::milliseconds(opt.directory_delay_ms));
+    const std::string directory_url = directory ? directory->url() : "";
+    const std::string config =
+        write_config(root, "ingest", "127.0.0.1:0", cloudevents, directory_url);
+    if (cloudevents)
       std::printf("format: CloudEvents (phase 1 structured, phase 2 batched JSON arrays)\n");
+    if (timeline)
+      std::printf(
+          "format: entcore-timeline (phase 1 single notifications, phase 2 NDJSON batches), two "
+          "recipients per event; directory %s (every user a Student of %s, %d ms per request); "
+          "users %s\n",
+          directory_url.c_str(), kUai, opt.directory_delay_ms,
+          opt.cold_users ? "cold (never seen before: every event asks the directory)"
+                         : ("cached (drawn from " + grouped(opt.user_pool) +
+                            " users, all looked up by a warm-up pass first)")
+                               .c_str());
     Daemon daemon(opt.binary, config, root + "/ingest.log");
-    const unsigned short port = start_daemon(daemon, root, "ingest");
+    const unsigned short port = start_daemon(daemon, root, "ingest", cloudevents, directory_url);
     if (!port)
       return 1;
     std::printf("daemon pid %d listening on 127.0.0.1:%u (ready %.0f ms after spawn)\n\n",
                 daemon.pid(), port, seconds_between(daemon.spawned_at(), daemon.ready_at()) * 1000);
+    const char* single_type = cloudevents ? "application/cloudevents+json" : "application/json";
+    const char* batch_type =
+        cloudevents ? "application/cloudevents-batch+json" : "application/x-ndjson";
+    const int pool = opt.cold_users ? 0 : opt.user_pool;
+    // The directory's requests and users during one phase: printed, and a row of the table.
+    long long dir_requests = 0, dir_users = 0;
+    auto directory_before = [&] {
+      if (directory) {
+        dir_requests = directory->requests();
+        dir_users = directory->users();
+      }
+    };
+    auto directory_after = [&](const std::string& phase) {
+      if (!directory)
+        return;
+      const long long n = directory->requests() - dir_requests;
+      const long long u = directory->users() - dir_users;
+      const std::string mean =
+          n ? fmt("%.1f", static_cast<double>(u) / static_cast<double>(n)) : std::string("-");
+      std::printf("  directory: %s requests, %s users asked, mean %s users per request%s\n",
+                  grouped(static_cast<double>(n)).c_str(), grouped(static_cast<double>(u)).c_str(),
+                  mean.c_str(), directory->refused() ? " (some requests refused: bad token)" : "");
+      rows.push_back({phase + " directory requests (mean users per request)",
+                      grouped(static_cast<double>(n)) + " (" + mean + ")", "", ""});
+    };
+
+    // 0. Timeline, cached users: every user of the pool looked up once before measuring.
+    if (timeline && !opt.cold_users) {
+      EventGenerator gen("warmup");
+      Workload work(gen, "/v1/events:batch", "application/x-ndjson", opt.batch_size,
+                    Format::timeline);
+      work.timeline_users(opt.user_pool, true);
+      work.limit_events((opt.user_pool + 1) / 2);
+      std::printf("[0] warm-up: %s notifications by batch naming each of the %s users once\n",
+                  grouped((opt.user_pool + 1) / 2).c_str(), grouped(opt.user_pool).c_str());
+      std::fflush(stdout);
+      directory_before();
+      PhaseResult r = run_phase(port, daemon.pid(), work, opt.batch_connections);
+      std::printf("  %s events in %.2f s, %s answered 202\n",
+                  grouped(static_cast<double>(r.events)).c_str(), r.seconds,
+                  grouped(static_cast<double>(r.accepted)).c_str());
+      print_statuses(r);
+      directory_after("[0] warm-up:");
+      std::printf("\n");
+    }
 
     // 1. Single events.
     {
       EventGenerator gen("single");
-      Workload work(gen, "/v1/events",
-                    opt.cloudevents ? "application/cloudevents+json" : "application/json", 1,
-                    opt.cloudevents);
+      Workload work(gen, "/v1/events", single_type, 1, opt.format);
+      work.timeline_users(pool);
       if (opt.duration > 0) {
         work.limit_time(Clock::now() +
                         std::chrono::milliseconds(static_cast<long long>(opt.duration * 1000)));
@@ -864,6 +1139,7 @@ int main(int argc, char** argv) {
       PhaseResult r;
       {
         PerfRecorder perf(opt.perf_dir, opt.perf_call_graph, "single", daemon.pid());
+        directory_before();
         r = run_phase(port, daemon.pid(), work, opt.connections);
       }
       Percentiles p = percentiles(r.latency_us);
@@ -877,8 +1153,9 @@ int main(int argc, char** argv) {
       print_statuses(r);
       std::printf("  CPU: %s\n", cpu_split(r).c_str());
       const Memory m = process_memory(daemon.pid());
-      std::printf("  daemon VmRSS %.1f MB, VmHWM %.1f MB\n\n", m.rss_kb / 1024.0,
-                  m.hwm_kb / 1024.0);
+      std::printf("  daemon VmRSS %.1f MB, VmHWM %.1f MB\n", m.rss_kb / 1024.0, m.hwm_kb / 1024.0);
+      directory_after("[1]");
+      std::printf("\n");
       rows.push_back({"[1] single POST, " + std::to_string(opt.connections) + " conns: events/s",
                       grouped(rate), "≥ 20,000", verdict(rate >= 20'000)});
       rows.push_back({"[1] latency p50 / p90 / p99 / max (ms)",
@@ -897,9 +1174,8 @@ int main(int argc, char** argv) {
     // 2. Batches.
     {
       EventGenerator gen("batch");
-      Workload work(gen, "/v1/events:batch",
-                    opt.cloudevents ? "application/cloudevents-batch+json" : "application/x-ndjson",
-                    opt.batch_size, opt.cloudevents);
+      Workload work(gen, "/v1/events:batch", batch_type, opt.batch_size, opt.format);
+      work.timeline_users(pool);
       work.limit_events(opt.batch_events);
       std::printf("[2] POST /v1/events:batch, %d events per batch, %d connections, %s events\n",
                   opt.batch_size, opt.batch_connections,
@@ -908,6 +1184,7 @@ int main(int argc, char** argv) {
       PhaseResult r;
       {
         PerfRecorder perf(opt.perf_dir, opt.perf_call_graph, "batch", daemon.pid());
+        directory_before();
         r = run_phase(port, daemon.pid(), work, opt.batch_connections);
       }
       Percentiles p = percentiles(r.latency_us);
@@ -922,6 +1199,7 @@ int main(int argc, char** argv) {
       std::printf("  CPU: %s\n", cpu_split(r).c_str());
       const Memory m = process_memory(daemon.pid());
       std::printf("  daemon VmRSS %.1f MB, VmHWM %.1f MB\n", m.rss_kb / 1024.0, m.hwm_kb / 1024.0);
+      directory_after("[2]");
       rows.push_back({"[2] batch of " + std::to_string(opt.batch_size) + ", " +
                           std::to_string(opt.batch_connections) + " conns: events/s",
                       grouped(rate), "≥ 150,000", verdict(rate >= 150'000)});
