@@ -254,6 +254,29 @@ TEST_F(TimelineConnector, RecipientsGetTheirRolesAndSchoolFromTheDirectory) {
   EXPECT_EQ(str(body.as_object().at("title")), "Nouvelle note");
 }
 
+TEST_F(TimelineConnector, AUserOfTwoSchoolsIsHeldUnderTheStricterOne) {
+  directory_.add("s-1", "Student", {kSchoolA});
+  directory_.add("t-3", "Teacher", {kSchoolA, kSchoolB});
+  // School A is open now (start()); school B is quiet from an hour ago to two hours ahead.
+  const std::string days = R"(["mon", "tue", "wed", "thu", "fri", "sat", "sun"])";
+  start(true, std::string("\n[establishments.\"") + kSchoolB + "\"]\n[[establishments.\"" +
+                  kSchoolB + "\".quiet]]\ndays = " + days + "\nstart = \"" +
+                  utc_hhmm_ahead(std::chrono::hours(-1)) + "\"\nend = \"" +
+                  utc_hhmm_ahead(std::chrono::hours(2)) + "\"\nname = \"Soirée B\"\n");
+  HttpResponse r = post(timeline("MESSAGERIE", "SEND-MESSAGE", {"s-1", "t-3"}, "", "tl-two-1"));
+  ASSERT_EQ(r.status, 202) << r;
+  const json::object answer = r.object();
+  std::map<std::string, json::object> by;
+  for (const auto& d : answer.at("deliveries").as_array())
+    by[str(d.at("recipient"))] = d.as_object();
+  ASSERT_EQ(by.size(), 2u) << r;
+  EXPECT_FALSE(by["s-1"].at("held").as_bool()) << r;
+  EXPECT_TRUE(by["t-3"].at("held").as_bool()) << r;
+  EXPECT_THAT(str(by["t-3"].at("reason")), HasSubstr(kSchoolB)) << r;
+  EXPECT_THAT(str(by["t-3"].at("reason")), HasSubstr("Soirée B")) << r;
+  EXPECT_EQ(str(get("tl-two-1").at("establishment")), kSchoolA);
+}
+
 TEST_F(TimelineConnector, EveryFixtureIsAcceptedAndRepeatsAreReplays) {
   start(false);
   // Every user of every fixture is a student of school A.
