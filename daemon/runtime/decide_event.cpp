@@ -3,8 +3,8 @@
 #include <boost/json.hpp>
 
 #include "policy/decision.h"
-#include "policy/strictest.h"
 #include "policy/rfc3339.h"
+#include "policy/strictest.h"
 #include "policy/uai.h"
 
 namespace treve::runtime {
