@@ -751,43 +751,46 @@ void IngestApi::post_timeline(std::shared_ptr<const config::Config> config,
   }
   const std::string connector_name = connector.name;
   auto shared_respond = std::make_shared<http::Respond>(std::move(respond));
-  options_.directories->lookup(
-      connector.directory, connector.name, *users,
-      [this, config, connector_name, items, users, received, version, batch,
-       shared_respond](std::vector<directory::UserAnswer> answers) {
-        const config::Connector* c = config->connector(connector_name);
-        std::unordered_map<std::string_view, const directory::UserAnswer*> by_id;
-        for (std::size_t i = 0; i < users->size() && i < answers.size(); ++i)
-          by_id.emplace((*users)[i], &answers[i]);
-        std::vector<BatchSlot> slots;
-        std::vector<store::NewEvent> events;
-        for (const TimelineItem& item : *items) {
-          if (item.problem) {
-            slots.push_back({item.position, item.problem});
-            continue;
-          }
-          std::vector<directory::UserAnswer> mine;
-          for (const std::string& u : item.pending.users) {
-            auto found = by_id.find(u);
-            mine.push_back(found != by_id.end() ? *found->second : directory::UserAnswer{});
-          }
-          auto event = timeline_event(*config, *c, item, mine, received);
-          if (!event) {
-            slots.push_back({item.position, event.error()});
-          } else {
-            slots.push_back({item.position, std::nullopt});
-            events.push_back(std::move(*event));
-          }
-        }
-        http::Respond respond = std::move(*shared_respond);
-        if (!batch) {
-          if (slots.front().problem)
-            return respond(problem_response(version, *slots.front().problem));
-          return submit_one(std::move(events.front()), "/_id", version, std::move(respond));
-        }
-        submit_many(std::move(slots), std::move(events), BatchAnswer::ndjson_lines, version,
-                    std::move(respond));
-      });
+  auto resolve = [this, config, connector_name, items, users, received, version, batch,
+                  shared_respond](std::vector<directory::UserAnswer> answers) {
+    const config::Connector* c = config->connector(connector_name);
+    std::unordered_map<std::string_view, const directory::UserAnswer*> by_id;
+    for (std::size_t i = 0; i < users->size() && i < answers.size(); ++i)
+      by_id.emplace((*users)[i], &answers[i]);
+    std::vector<BatchSlot> slots;
+    std::vector<store::NewEvent> events;
+    for (const TimelineItem& item : *items) {
+      if (item.problem) {
+        slots.push_back({item.position, item.problem});
+        continue;
+      }
+      std::vector<directory::UserAnswer> mine;
+      for (const std::string& u : item.pending.users) {
+        auto found = by_id.find(u);
+        mine.push_back(found != by_id.end() ? *found->second : directory::UserAnswer{});
+      }
+      auto event = timeline_event(*config, *c, item, mine, received);
+      if (!event) {
+        slots.push_back({item.position, event.error()});
+      } else {
+        slots.push_back({item.position, std::nullopt});
+        events.push_back(std::move(*event));
+      }
+    }
+    http::Respond respond = std::move(*shared_respond);
+    if (!batch) {
+      if (slots.front().problem)
+        return respond(problem_response(version, *slots.front().problem));
+      return submit_one(std::move(events.front()), "/_id", version, std::move(respond));
+    }
+    submit_many(std::move(slots), std::move(events), BatchAnswer::ndjson_lines, version,
+                std::move(respond));
+  };
+  // Users all in the cache are answered on this thread; the others are asked on the
+  // directories' thread, where `resolve` then runs.
+  if (auto answers = options_.directories->cached(connector.directory, *users))
+    return resolve(std::move(*answers));
+  options_.directories->lookup(connector.directory, connector.name, *users, std::move(resolve));
 }
 
 void IngestApi::submit_many(std::vector<BatchSlot>&& slot_list,

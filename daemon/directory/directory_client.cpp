@@ -4,6 +4,7 @@
 #include <atomic>
 #include <exception>
 #include <list>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <unordered_map>
@@ -75,6 +76,7 @@ class DirectoryClient::Impl : public std::enable_shared_from_this<Impl> {
     const Steady now = clock_.steady_now();
     std::vector<std::string> ask;
     std::size_t hits = 0;
+    std::unique_lock lock(cache_mutex_);
     for (std::size_t i = 0; i < ids.size(); ++i) {
       const std::string& id = ids[i];
       UserAnswer& answer = pending->answers[i];
@@ -99,6 +101,7 @@ class DirectoryClient::Impl : public std::enable_shared_from_this<Impl> {
       if (first)
         ask.push_back(id);
     }
+    lock.unlock();
     if (hits)
       spdlog::debug("event=directory.cache_hits directory={} users={}", core::quoted(config_.name),
                     hits);
@@ -232,7 +235,32 @@ class DirectoryClient::Impl : public std::enable_shared_from_this<Impl> {
     return out;
   }
 
+ public:
+  // The answers when every one of `ids` is in the cache and fresh (or not a user id), as
+  // lookup() would give them; nothing otherwise. Any thread.
+  std::optional<std::vector<UserAnswer>> cached_answers(std::span<const std::string> ids) {
+    std::vector<UserAnswer> answers(ids.size());
+    const Steady now = clock_.steady_now();
+    std::lock_guard lock(cache_mutex_);
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      UserAnswer& answer = answers[i];
+      if (!adapters::valid_user_id(ids[i])) {
+        answer.status = UserAnswer::Status::unknown;
+        continue;
+      }
+      auto it = cache_.find(ids[i]);
+      if (it == cache_.end() || it->second.expires <= now)
+        return std::nullopt;
+      lru_.splice(lru_.begin(), lru_, it->second.lru);
+      answer.status = it->second.user ? UserAnswer::Status::known : UserAnswer::Status::unknown;
+      answer.user = it->second.user;
+    }
+    return answers;
+  }
+
+ private:
   void remember(const std::string& id, std::shared_ptr<const UserEntry> user, Steady expires) {
+    std::lock_guard lock(cache_mutex_);
     if (auto it = cache_.find(id); it != cache_.end())
       forget(it);
     while (cache_.size() >= config_.cache_entries) {
@@ -243,6 +271,7 @@ class DirectoryClient::Impl : public std::enable_shared_from_this<Impl> {
     cached = cache_.size();
   }
 
+  // With cache_mutex_ held.
   void forget(std::unordered_map<std::string, CacheEntry>::iterator it) {
     lru_.erase(it->second.lru);
     cache_.erase(it);
@@ -279,6 +308,8 @@ class DirectoryClient::Impl : public std::enable_shared_from_this<Impl> {
   dispatch::HttpClient http_;
   std::optional<adapters::WebhookSigner> signer_;
   std::mt19937_64 random_;
+  // The cache: written on the io thread, read by cached_answers() from any thread.
+  std::mutex cache_mutex_;
   std::list<std::string> lru_;
   std::unordered_map<std::string, CacheEntry> cache_;
   std::unordered_map<std::string, std::vector<Waiter>> in_flight_;
@@ -302,6 +333,13 @@ void DirectoryClient::lookup(std::string source, std::vector<std::string> ids, C
     if (auto self = weak.lock(); self && !self->closed)
       self->lookup(source, ids, std::move(done));
   });
+}
+
+std::optional<std::vector<UserAnswer>> DirectoryClient::cached_answers(
+    std::span<const std::string> ids) const {
+  if (impl_->closed)
+    return std::nullopt;
+  return impl_->cached_answers(ids);
 }
 
 std::size_t DirectoryClient::cached() const {

@@ -22,9 +22,9 @@
 // except through the callback. Log lines give the directory's name, counts, durations and
 // errors that name no id (a malformed answer's pointer is written "/users/*/…").
 //
-// Threads: lookup() may be called from any thread; the work, the HTTP requests and every
-// callback run on the io_context's thread (one thread runs it). The destructor runs on that
-// thread or after the io_context stopped; no callback is called once it has started.
+// Threads: lookup() and cached_answers() may be called from any thread; the work, the HTTP requests
+// and every callback run on the io_context's thread (one thread runs it). The destructor runs on
+// that thread or after the io_context stopped; no callback is called once it has started.
 #pragma once
 
 #include <chrono>
@@ -32,6 +32,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -88,6 +90,11 @@ class DirectoryClient {
   // id, in the order of `ids`, exactly once, later, on the io_context's thread (never from
   // inside lookup()), unless the client is destroyed first.
   void lookup(std::string source, std::vector<std::string> ids, Callback done);
+
+  // The answers lookup() would give, at once on the calling thread, when every one of `ids` is
+  // in the cache and fresh (an id that is not one counts as unknown); nothing when any must be
+  // asked. Saves an ingest request the hop to the io thread. May be called from any thread.
+  std::optional<std::vector<UserAnswer>> cached_answers(std::span<const std::string> ids) const;
 
   // Users in the cache (expired ones included until they are next looked up or evicted), and
   // requests sent so far. May be read from any thread.

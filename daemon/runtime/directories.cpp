@@ -137,6 +137,22 @@ class Directories::Impl : public std::enable_shared_from_this<Impl> {
     asio::post(ioc_, [client = std::move(client)] {});
   }
 
+  std::optional<std::vector<directory::UserAnswer>> cached(const std::string& name,
+                                                           std::span<const std::string> ids) {
+    std::shared_ptr<directory::DirectoryClient> client;
+    {
+      std::lock_guard lock(mutex_);
+      if (auto c = clients_.find(name); c != clients_.end())
+        client = c->second;
+    }
+    if (!client)
+      return std::nullopt;
+    auto answers = client->cached_answers(ids);
+    // A client is destroyed on its thread, should a reload have dropped it meanwhile.
+    asio::post(ioc_, [client = std::move(client)] {});
+    return answers;
+  }
+
   std::uint64_t resolved() const { return resolved_.load(); }
 
  private:
@@ -314,6 +330,10 @@ void Directories::wake() {
 void Directories::lookup(const std::string& name, std::string source, std::vector<std::string> ids,
                          directory::DirectoryClient::Callback done) {
   impl_->lookup(name, std::move(source), std::move(ids), std::move(done));
+}
+std::optional<std::vector<directory::UserAnswer>> Directories::cached(
+    const std::string& name, std::span<const std::string> ids) {
+  return impl_->cached(name, ids);
 }
 std::uint64_t Directories::resolved() const {
   return impl_->resolved();

@@ -16,6 +16,8 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -57,6 +59,12 @@ class Directories {
   // that name.
   void lookup(const std::string& name, std::string source, std::vector<std::string> ids,
               directory::DirectoryClient::Callback done);
+
+  // The answers `lookup` would give, at once on the calling thread, when the directory named
+  // `name` has every one of `ids` in its cache (DirectoryClient::cached_answers); nothing
+  // otherwise (then call lookup).
+  std::optional<std::vector<directory::UserAnswer>> cached(const std::string& name,
+                                                           std::span<const std::string> ids);
 
   // Events resolved and lookups postponed so far (for tests and the log).
   std::uint64_t resolved() const;

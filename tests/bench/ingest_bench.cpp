@@ -77,10 +77,12 @@
 #include <boost/beast/http/write.hpp>
 
 #include "tests/bench/bench_process.h"
+#include "tests/bench/directory_server.h"
 
 namespace {
 
 using treve::bench::Daemon;
+using treve::bench::DirectoryServer;
 using treve::bench::Memory;
 using treve::bench::process_memory;
 using treve::bench::seconds_between;
@@ -646,119 +648,6 @@ PhaseResult run_phase(unsigned short port, pid_t daemon, Workload& work, int con
   return result;
 }
 
-// The ENT's directory, served by this process for entcore-timeline connectors: every user is
-// a Student of kUai, answered after `delay` per request (as a real directory's round trip).
-// Bearer token auth. One thread accepts, one thread per connection (blocking Beast).
-class DirectoryServer {
- public:
-  DirectoryServer(std::string token, std::chrono::milliseconds delay)
-      : token_("Bearer " + std::move(token)),
-        delay_(delay),
-        acceptor_(ioc_, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)) {
-    accepting_ = std::thread([this] { accept_loop(); });
-  }
-  DirectoryServer(const DirectoryServer&) = delete;
-  DirectoryServer& operator=(const DirectoryServer&) = delete;
-  ~DirectoryServer() {
-    stopping_ = true;
-    ::shutdown(acceptor_.native_handle(), SHUT_RDWR);
-    accepting_.join();
-    std::vector<std::thread> threads;
-    {
-      std::lock_guard lock(mutex_);
-      for (const auto& socket : sockets_)
-        ::shutdown(socket->native_handle(), SHUT_RDWR);
-      threads.swap(threads_);
-    }
-    for (auto& t : threads)
-      t.join();
-  }
-
-  std::string url() const {
-    return "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()) + "/lookup";
-  }
-  long long requests() const { return requests_; }
-  long long users() const { return users_; }
-  long long refused() const { return refused_; }
-
- private:
-  void accept_loop() {
-    for (;;) {
-      auto socket = std::make_shared<tcp::socket>(ioc_);
-      beast::error_code ec;
-      acceptor_.accept(*socket, ec);
-      if (ec || stopping_)
-        return;
-      std::lock_guard lock(mutex_);
-      sockets_.push_back(socket);  // kept open until the end: its fd is never reused meanwhile
-      threads_.emplace_back([this, socket] { serve(*socket); });
-    }
-  }
-
-  void serve(tcp::socket& socket) {
-    beast::flat_buffer buffer;
-    for (;;) {
-      bhttp::request<bhttp::string_body> req;
-      beast::error_code ec;
-      bhttp::read(socket, buffer, req, ec);
-      if (ec)
-        return;
-      bhttp::response<bhttp::string_body> res{bhttp::status::ok, req.version()};
-      res.set(bhttp::field::content_type, "application/json");
-      if (req[bhttp::field::authorization] != token_) {
-        ++refused_;
-        res.result(bhttp::status::unauthorized);
-        res.body() = "{}";
-      } else {
-        // {"type":"treve.user_lookup","source":"…","users":["u-1",…]}: the ids are plain.
-        std::string_view body = req.body();
-        std::string out = "{\"users\":{";
-        long long n = 0;
-        if (auto at = body.find("\"users\":["); at != std::string_view::npos) {
-          body = body.substr(at + 9);
-          body = body.substr(0, body.find(']'));
-          for (;;) {
-            auto open = body.find('"');
-            if (open == std::string_view::npos)
-              break;
-            auto close = body.find('"', open + 1);
-            if (close == std::string_view::npos)
-              break;
-            if (n++)
-              out += ',';
-            out += body.substr(open, close - open + 1);
-            out += ":{\"profile\":\"Student\",\"structures\":[\"";
-            out += kUai;
-            out += "\"]}";
-            body = body.substr(close + 1);
-          }
-        }
-        out += "}}";
-        res.body() = std::move(out);
-        std::this_thread::sleep_for(delay_);
-        ++requests_;
-        users_ += n;
-      }
-      res.keep_alive(req.keep_alive());
-      res.prepare_payload();
-      bhttp::write(socket, res, ec);
-      if (ec || !req.keep_alive())
-        return;
-    }
-  }
-
-  std::string token_;
-  std::chrono::milliseconds delay_;
-  net::io_context ioc_;
-  tcp::acceptor acceptor_;
-  std::thread accepting_;
-  std::atomic<bool> stopping_{false};
-  std::atomic<long long> requests_{0}, users_{0}, refused_{0};
-  std::mutex mutex_;
-  std::vector<std::shared_ptr<tcp::socket>> sockets_;
-  std::vector<std::thread> threads_;
-};
-
 // GET /healthz on a new connection: the status, or -1 when it could not connect or read.
 int get_healthz(unsigned short port) {
   try {
@@ -1052,7 +941,7 @@ int main(int argc, char** argv) {
     const bool timeline = opt.format == Format::timeline;
     std::optional<DirectoryServer> directory;
     if (timeline)
-      directory.emplace(kDirectoryToken, std::chrono::milliseconds(opt.directory_delay_ms));
+      directory.emplace(kDirectoryToken, kUai, std::chrono::milliseconds(opt.directory_delay_ms));
     const std::string directory_url = directory ? directory->url() : "";
     const std::string config =
         write_config(root, "ingest", "127.0.0.1:0", cloudevents, directory_url);

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <future>
@@ -325,6 +326,72 @@ TEST(DirectoryClient, AnswersAreKeptForTheirTtlAndAskedAgainAfter) {
   ASSERT_EQ(directory.count(), 3u);
   EXPECT_THAT(directory.seen()[2].users, ElementsAre("s-1"));
   EXPECT_EQ(client.client().requests_sent(), 3u);
+}
+
+TEST(DirectoryClient, CachedAnswersComeAtOnceOnlyWhenEveryUserIsCachedAndFresh) {
+  const std::string secret = itest::make_webhook_secret();
+  FakeDirectory directory(secret);
+  directory.script = students;
+  config::Directory c = signed_directory(directory, secret);
+  c.ttl = 10min;
+  Client client(c);
+  const std::vector<std::string> both = {"s-1", "x-1"};
+  EXPECT_FALSE(client.client().cached_answers(both)) << "nothing is cached yet";
+  client.lookup({"s-1"});
+  EXPECT_FALSE(client.client().cached_answers(both)) << "x-1 was never asked";
+  client.lookup({"x-1"});
+  auto answers = client.client().cached_answers(both);
+  ASSERT_TRUE(answers);
+  ASSERT_EQ(answers->size(), 2u);
+  EXPECT_EQ((*answers)[0].status, Status::known);
+  ASSERT_TRUE((*answers)[0].user);
+  EXPECT_THAT((*answers)[0].user->structures, ElementsAre("0250001R"));
+  EXPECT_EQ((*answers)[1].status, Status::unknown);
+  const std::vector<std::string> not_an_id = {"s-1", std::string(300, 'a')};
+  auto invalid = client.client().cached_answers(not_an_id);
+  ASSERT_TRUE(invalid) << "an id that is not one is unknown without asking";
+  EXPECT_EQ((*invalid)[1].status, Status::unknown);
+  EXPECT_EQ(directory.count(), 2u) << "cached_answers never asks";
+
+  client.clock().advance(90s);  // the unknown user's answer is stale after a minute
+  EXPECT_FALSE(client.client().cached_answers(both));
+  EXPECT_TRUE(client.client().cached_answers(std::vector<std::string>{"s-1"}));
+  client.clock().advance(10min);
+  EXPECT_FALSE(client.client().cached_answers(std::vector<std::string>{"s-1"}));
+}
+
+TEST(DirectoryClient, CachedAnswersAreSafeWhileLookupsFillTheCache) {
+  const std::string secret = itest::make_webhook_secret();
+  FakeDirectory directory(secret);
+  directory.script = students;
+  config::Directory c = signed_directory(directory, secret);
+  c.cache_entries = 50;  // evictions all along
+  Client client(c);
+  std::atomic<bool> done{false};
+  std::atomic<int> hits{0};
+  std::thread reader([&] {
+    while (!done) {
+      for (int i = 0; i < 200; ++i) {
+        const std::vector<std::string> ids = {"s-" + std::to_string(i)};
+        if (auto a = client.client().cached_answers(ids)) {
+          EXPECT_EQ((*a)[0].status, Status::known);
+          ++hits;
+        }
+      }
+    }
+  });
+  for (int round = 0; round < 5; ++round) {
+    for (int i = 0; i < 200; i += 20) {
+      std::vector<std::string> ids;
+      for (int j = i; j < i + 20; ++j)
+        ids.push_back("s-" + std::to_string(j));
+      EXPECT_EQ(client.lookup(ids).size(), 20u);
+    }
+  }
+  done = true;
+  reader.join();
+  EXPECT_LE(client.client().cached(), 50u);
+  EXPECT_GT(hits.load(), 0);
 }
 
 TEST(DirectoryClient, ANotFoundAnswerMakesEveryoneUnknown) {
