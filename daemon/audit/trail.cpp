@@ -56,11 +56,11 @@ void bind_filter(store::Statement& s, const Filter& f) {
 
 const std::vector<std::string_view>& record_kinds() {
   static const std::vector<std::string_view> kinds = {
-      "received",           "held",           "released",       "bypassed",
-      "bypass_refused",     "retracted",      "delivered",      "retrying",
-      "dead_lettered",      "replayed",       "config_changed", "replanned",
-      "policy_changed",     "access_refused", "checkpoint",     "purged",
-      "awaiting_directory", "resolved"};
+      "received",       "held",           "released",           "bypassed",
+      "bypass_refused", "retracted",      "awaiting_directory", "resolved",
+      "delivered",      "retrying",       "dead_lettered",      "no_address",
+      "digest",         "replayed",       "config_changed",     "replanned",
+      "policy_changed", "access_refused", "checkpoint",         "purged"};
   return kinds;
 }
 

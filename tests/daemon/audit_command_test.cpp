@@ -6,9 +6,12 @@
 
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include <boost/json/parse.hpp>
 
+#include "daemon/audit/trail.h"
 #include "daemon/cli/commands.h"
 #include "daemon/core/digest.h"
 #include "daemon/store/sqlite_store.h"
@@ -162,6 +165,36 @@ TEST(AuditCommand, ExportNamesEachBadArgument) {
   r = november();
   r.period.timezone = "Europe/Lutece";
   EXPECT_THAT(export_with(dir, r).err, StartsWith("--timezone: unknown time zone"));
+}
+
+// The kinds export, find and stats accept are the kinds docs/audit.md lists, in its order: a
+// kind the store writes and the auditor's tools refuse is a kind nobody can select.
+TEST(AuditCommand, TheKindsAcceptedAreTheKindsDocumented) {
+  std::ifstream doc(std::string(TREVE_SOURCE_DIR) + "/docs/audit.md");
+  ASSERT_TRUE(doc) << "docs/audit.md";
+  std::vector<std::string> documented;
+  bool in_table = false;
+  for (std::string line; std::getline(doc, line);) {
+    if (line.starts_with("| kind | when |")) {
+      in_table = true;
+      continue;
+    }
+    if (in_table && !line.starts_with("|"))
+      break;
+    if (in_table && line.starts_with("| `")) {
+      const auto end = line.find('`', 3);
+      documented.push_back(line.substr(3, end - 3));
+    }
+  }
+  std::vector<std::string> accepted(audit::record_kinds().begin(), audit::record_kinds().end());
+  EXPECT_EQ(accepted, documented);
+  for (const std::string& kind : documented) {
+    auto r = november();
+    r.kinds = {kind};
+    TempDir dir;
+    write_store(dir);
+    EXPECT_EQ(export_with(dir, r).status, 0) << kind;
+  }
 }
 
 TEST(AuditCommand, ADayIsTheEstablishmentsLocalDay) {
