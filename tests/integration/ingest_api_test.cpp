@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -464,6 +465,27 @@ TEST_F(IngestApi, AcceptedEventAnswers202WithEachDelivery) {
   // The parent's grade comes 24 h after the student's release.
   EXPECT_NE(ds[0].at("release_at"), ds[1].at("release_at"));
   EXPECT_THAT(str(ds[1].at("reason")), HasSubstr("24h"));
+}
+
+// A connector that dies in the middle of a body (its process killed, its connection reset)
+// has sent no event: nothing is stored under that id, and the whole body sent again is a new
+// event, not a replay or a conflict with a half of it.
+TEST_F(IngestApi, ABodyCutShortIsNotAnEvent) {
+  EventSpec spec;
+  spec.id = "cut-1";
+  const std::string body = event_body(spec);
+  const std::string request = raw_request("POST", "/v1/events", body, kEntToken);
+  for (const std::size_t keep : {request.size() - body.size() / 2, request.size() - 1}) {
+    RawConnection c(daemon_.port());
+    ASSERT_TRUE(c.connected());
+    ASSERT_TRUE(c.send(std::string_view(request).substr(0, keep)));
+  }  // closed with the body incomplete
+  std::this_thread::sleep_for(std::chrono::milliseconds{200});
+  EXPECT_EQ(count("SELECT count(*) FROM events WHERE event_id = ?", {"cut-1"}), 0);
+  auto r = client().post_event(body);
+  ASSERT_EQ(r.status, 202) << r;
+  EXPECT_FALSE(r.header("Idempotent-Replayed"));
+  EXPECT_EQ(count("SELECT count(*) FROM events WHERE event_id = ?", {"cut-1"}), 1);
 }
 
 TEST_F(IngestApi, SamePostTwiceIsReplayedAndStoredOnce) {
