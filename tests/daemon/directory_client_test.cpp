@@ -16,6 +16,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -300,13 +301,23 @@ TEST(DirectoryClient, ABearerTokenInsteadOfASignature) {
   EXPECT_EQ(directory.seen()[0].webhook_signature, "");
 }
 
+// A directory whose users starting with "s-" are students, and a client keeping answers 10 min.
+struct StudentDirectory {
+  std::string secret = itest::make_webhook_secret();
+  FakeDirectory directory{secret};
+  std::optional<Client> client;
+  StudentDirectory() {
+    directory.script = students;
+    config::Directory c = signed_directory(directory, secret);
+    c.ttl = 10min;
+    client.emplace(c);
+  }
+};
+
 TEST(DirectoryClient, AnswersAreKeptForTheirTtlAndAskedAgainAfter) {
-  const std::string secret = itest::make_webhook_secret();
-  FakeDirectory directory(secret);
-  directory.script = students;
-  config::Directory c = signed_directory(directory, secret);
-  c.ttl = 10min;
-  Client client(c);
+  StudentDirectory d;
+  FakeDirectory& directory = d.directory;
+  Client& client = *d.client;
   EXPECT_EQ(client.lookup({"s-1", "x-1"})[0].status, Status::known);
   EXPECT_EQ(directory.count(), 1u);
 
@@ -329,12 +340,9 @@ TEST(DirectoryClient, AnswersAreKeptForTheirTtlAndAskedAgainAfter) {
 }
 
 TEST(DirectoryClient, CachedAnswersComeAtOnceOnlyWhenEveryUserIsCachedAndFresh) {
-  const std::string secret = itest::make_webhook_secret();
-  FakeDirectory directory(secret);
-  directory.script = students;
-  config::Directory c = signed_directory(directory, secret);
-  c.ttl = 10min;
-  Client client(c);
+  StudentDirectory d;
+  FakeDirectory& directory = d.directory;
+  Client& client = *d.client;
   const std::vector<std::string> both = {"s-1", "x-1"};
   EXPECT_FALSE(client.client().cached_answers(both)) << "nothing is cached yet";
   client.lookup({"s-1"});
