@@ -170,49 +170,9 @@ std::expected<CanonicalEvent, Problem> CanonicalEventReader::parse(std::string_v
   return with_raw_payload(canonical_event_from_json(v.get_object(), mode_), body, mode_);
 }
 
-std::expected<CanonicalEvent, Problem> canonical_event_from_json(const json::object& o,
-                                                                 const ParseMode& mode) {
-  static constexpr std::string_view kFields[] = {
-      "id", "establishment", "category", "recipients", "created_at", "urgent", "title", "payload"};
-  for (const auto& kv : o) {
-    std::string_view k = kv.key();
-    bool known = std::find(std::begin(kFields), std::end(kFields), k) != std::end(kFields);
-    if (mode.simulation && (k == "received_at" || k == "source"))
-      known = true;
-    if (!known)
-      return bad("/" + pointer_token(k), "unknown field \"" + std::string(k) + "\"");
-  }
-
-  CanonicalEvent e;
-  policy::Notification& n = e.notification;
-
-  auto id = required_string(o, "id", "/id");
-  if (!id)
-    return std::unexpected(id.error());
-  auto idv = identifier(*id, "/id", mode.limits.max_id_chars);
-  if (!idv)
-    return std::unexpected(idv.error());
-  n.id = std::move(*idv);
-
-  auto est = required_string(o, "establishment", "/establishment");
-  if (!est)
-    return std::unexpected(est.error());
-  auto uai = policy::parse_uai(*est);
-  if (!uai)
-    return bad("/establishment", uai.error());
-  n.establishment = uai->code;
-
-  auto cat = required_string(o, "category", "/category");
-  if (!cat)
-    return std::unexpected(cat.error());
-  auto category = policy::parse_category(*cat);
-  if (!category) {
-    return bad("/category", "unknown category \"" + std::string(*cat) +
-                                "\"; expected one of: message, grade, homework, blog, news, "
-                                "schedule, absence, alert, other");
-  }
-  n.category = *category;
-
+// The recipients of `o`, into `n` (whose establishment is read).
+static std::expected<void, Problem> recipients_of(const json::object& o, const ParseMode& mode,
+                                                  policy::Notification& n) {
   const json::value* rv = o.if_contains("recipients");
   if (!rv)
     return bad("/recipients", "missing required field \"recipients\"");
@@ -303,6 +263,64 @@ std::expected<CanonicalEvent, Problem> canonical_event_from_json(const json::obj
       }
     }
     n.recipients.push_back(std::move(rec));
+  }
+  return {};
+}
+
+std::expected<CanonicalEvent, Problem> canonical_event_from_json(const json::object& o,
+                                                                 const ParseMode& mode) {
+  static constexpr std::string_view kFields[] = {
+      "id", "establishment", "category", "recipients", "created_at", "urgent", "title", "payload"};
+  for (const auto& kv : o) {
+    std::string_view k = kv.key();
+    bool known = std::find(std::begin(kFields), std::end(kFields), k) != std::end(kFields);
+    if (mode.simulation && (k == "received_at" || k == "source"))
+      known = true;
+    if (!known)
+      return bad("/" + pointer_token(k), "unknown field \"" + std::string(k) + "\"");
+  }
+
+  CanonicalEvent e;
+  policy::Notification& n = e.notification;
+
+  auto id = required_string(o, "id", "/id");
+  if (!id)
+    return std::unexpected(id.error());
+  auto idv = identifier(*id, "/id", mode.limits.max_id_chars);
+  if (!idv)
+    return std::unexpected(idv.error());
+  n.id = std::move(*idv);
+
+  // Before its directory answered, an event has neither establishment nor recipients.
+  if (mode.without_audience) {
+    for (std::string_view k : {"establishment", "recipients"}) {
+      if (o.contains(k))
+        return bad("/" + std::string(k), "given by the directory, not by the event");
+    }
+  } else {
+    auto est = required_string(o, "establishment", "/establishment");
+    if (!est)
+      return std::unexpected(est.error());
+    auto uai = policy::parse_uai(*est);
+    if (!uai)
+      return bad("/establishment", uai.error());
+    n.establishment = uai->code;
+  }
+
+  auto cat = required_string(o, "category", "/category");
+  if (!cat)
+    return std::unexpected(cat.error());
+  auto category = policy::parse_category(*cat);
+  if (!category) {
+    return bad("/category", "unknown category \"" + std::string(*cat) +
+                                "\"; expected one of: message, grade, homework, blog, news, "
+                                "schedule, absence, alert, other");
+  }
+  n.category = *category;
+
+  if (!mode.without_audience) {
+    if (auto r = recipients_of(o, mode, n); !r)
+      return std::unexpected(std::move(r.error()));
   }
 
   auto created = instant(o, "created_at");

@@ -43,6 +43,9 @@ struct ParseMode {
   // Keep the payload's text in CanonicalEvent::payload_json and refuse a field given twice
   // (off when nobody forwards the payload: re-planning, simulation).
   bool keep_payload = true;
+  // An event before its directory answered (a CloudEvent whose recipients are user ids): no
+  // establishment and no recipients, which are refused if given; every other field as usual.
+  bool without_audience = false;
   EventLimits limits;
 };
 

@@ -176,6 +176,49 @@ Problem relocate(Problem p, const PointerMap& map) {
   return p;
 }
 
+// The user ids of the array `v` (at `pointer` in the document sent), into `out`: each element
+// a string or an object {"userId": "…"}; each user once, in order of first appearance.
+std::optional<Problem> user_ids(const json::value& v, const std::string& pointer,
+                                InboundCloudEvent& out) {
+  const EventLimits limits;
+  if (!v.is_array()) {
+    return invalid_field(pointer,
+                         "must be an array of user ids (strings, or objects {\"userId\": "
+                         "…}), got " +
+                             json_type(v));
+  }
+  const json::array& a = v.get_array();
+  if (a.empty())
+    return invalid_field(pointer, "names no recipient");
+  if (a.size() > limits.max_recipients) {
+    return invalid_field(pointer, "holds " + std::to_string(a.size()) + " recipients; at most " +
+                                      std::to_string(limits.max_recipients) + " are allowed");
+  }
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    std::string at = pointer + "/" + std::to_string(i);
+    const json::value* id = &a[i];
+    if (a[i].is_object()) {
+      at += "/userId";
+      id = a[i].get_object().if_contains("userId");
+      if (!id)
+        return invalid_field(at, "missing required field \"userId\"");
+    }
+    if (!id->is_string()) {
+      return invalid_field(at,
+                           "each recipient must be a user id (a string) or an object "
+                           "{\"userId\": …}, got " +
+                               json_type(*id));
+    }
+    if (auto p = identifier_problem(id->get_string(), at, limits.max_id_chars))
+      return p;
+    if (std::find(out.users.begin(), out.users.end(), id->get_string()) == out.users.end()) {
+      out.users.emplace_back(id->get_string());
+      out.user_pointers.push_back(std::move(at));
+    }
+  }
+  return std::nullopt;
+}
+
 // The canonical event built from checked attributes and `data` (its text as written: `raw`).
 std::expected<InboundCloudEvent, Problem> translate(const Attributes& a, const json::value* data,
                                                     std::string_view raw, const Place& at,
@@ -195,6 +238,7 @@ std::expected<InboundCloudEvent, Problem> translate(const Attributes& a, const j
   if (a.time)
     time = *policy::parse_rfc3339(*a.time);  // checked by check_attributes
 
+  InboundCloudEvent out;
   json::object o;
   std::string payload;
   PointerMap map;
@@ -225,25 +269,37 @@ std::expected<InboundCloudEvent, Problem> translate(const Attributes& a, const j
     payload = std::string(raw_member(raw, "payload"));
     map.emplace_back("", at.data_pointer(""));
   } else {
+    // A mapped type: the fields where the connector's pointers say; with a directory, the
+    // recipients are user ids and there is no establishment.
+    const bool users = mapping.recipients_from_directory;
     std::error_code ec;
-    const json::value* establishment = data->find_pointer(mapping.establishment_pointer, ec);
-    if (!establishment) {
-      return std::unexpected(
-          invalid_field(at.data_pointer(mapping.establishment_pointer),
-                        "missing: the establishment's UAI is expected here (the connector's "
-                        "establishment_pointer)"));
+    const json::value* establishment = nullptr;
+    if (!users) {
+      establishment = data->find_pointer(mapping.establishment_pointer, ec);
+      if (!establishment) {
+        return std::unexpected(
+            invalid_field(at.data_pointer(mapping.establishment_pointer),
+                          "missing: the establishment's UAI is expected here (the connector's "
+                          "establishment_pointer)"));
+      }
     }
     const json::value* recipients = data->find_pointer(mapping.recipients_pointer, ec);
     if (!recipients) {
-      return std::unexpected(
-          invalid_field(at.data_pointer(mapping.recipients_pointer),
-                        "missing: the recipients are expected here (the connector's "
-                        "recipients_pointer)"));
+      return std::unexpected(invalid_field(
+          at.data_pointer(mapping.recipients_pointer),
+          std::string("missing: the recipients") + (users ? "' user ids are" : " are") +
+              " expected here (the connector's recipients_pointer)"));
+    }
+    if (users) {
+      if (auto p = user_ids(*recipients, at.data_pointer(mapping.recipients_pointer), out))
+        return std::unexpected(std::move(*p));
     }
     o["id"] = a.id;
-    o["establishment"] = *establishment;
+    if (establishment)
+      o["establishment"] = *establishment;
     o["category"] = policy::to_string(mapping.category_of(a.type));
-    o["recipients"] = *recipients;
+    if (!users)
+      o["recipients"] = *recipients;
     if (const json::value* title = data->find_pointer(mapping.title_pointer, ec))
       o["title"] = *title;
     if (const json::value* urgent = data->find_pointer(mapping.urgent_pointer, ec))
@@ -251,13 +307,14 @@ std::expected<InboundCloudEvent, Problem> translate(const Attributes& a, const j
     if (a.time)
       given_created_at = *a.time;
     payload = std::string(raw);
-    map.emplace_back("/establishment", at.data_pointer(mapping.establishment_pointer));
-    map.emplace_back("/recipients", at.data_pointer(mapping.recipients_pointer));
+    if (!users) {
+      map.emplace_back("/establishment", at.data_pointer(mapping.establishment_pointer));
+      map.emplace_back("/recipients", at.data_pointer(mapping.recipients_pointer));
+    }
     map.emplace_back("/title", at.data_pointer(mapping.title_pointer));
     map.emplace_back("/urgent", at.data_pointer(mapping.urgent_pointer));
   }
 
-  InboundCloudEvent out;
   json::object identity = o;
   identity.erase("created_at");
   if (given_created_at) {
@@ -266,7 +323,9 @@ std::expected<InboundCloudEvent, Problem> translate(const Attributes& a, const j
   } else if (!o.contains("created_at")) {
     o["created_at"] = utc_text(received);
   }
-  auto parsed = canonical_event_from_json(o);
+  ParseMode mode;
+  mode.without_audience = !out.users.empty();
+  auto parsed = canonical_event_from_json(o, mode);
   if (!parsed)
     return std::unexpected(relocate(std::move(parsed.error()), map));
   out.event = std::move(*parsed);

@@ -47,6 +47,11 @@ struct CloudEventMapping {
   std::string recipients_pointer = "/recipients";
   std::string title_pointer = "/title";
   std::string urgent_pointer = "/urgent";
+  // The connector names a directory (docs/connectors.md, "The directory"): the array at
+  // recipients_pointer holds user ids, each a string or an object {"userId": "…"}, and the
+  // establishment and the roles come from the directory; establishment_pointer is unused.
+  // kNotificationType events still carry their own establishment and recipients.
+  bool recipients_from_directory = false;
 
   policy::Category category_of(std::string_view type) const;
 };
@@ -76,6 +81,12 @@ struct InboundCloudEvent {
   // that came from the received instant, so that a retry of an event without `time` is a
   // replay, not a conflict.
   std::string fingerprint;
+  // When the mapping's recipients_from_directory applies (a mapped type): the recipients' user
+  // ids, each once, in order of first appearance, and where each is first named in the document
+  // sent ("/data/to/1/userId", "/3/data/to/0"; in binary mode "/to/1"). `event` and `body` then
+  // have no establishment and no recipients: the directory's answer gives them.
+  std::vector<std::string> users;
+  std::vector<std::string> user_pointers;
 };
 
 // An HTTP header as received (any case in the name).

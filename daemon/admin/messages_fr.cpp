@@ -162,6 +162,9 @@ std::string_view pattern(Code code) {
              "leur identifiant";
     case Code::key_not_for_format:
       return "ne s'applique qu'à un connecteur de format = « {0} »";
+    case Code::establishment_from_directory:
+      return "les événements de ce connecteur tiennent leur établissement de l'annuaire « {0} » "
+             "(clé « directory ») : establishment_pointer serait sans effet";
     case Code::bad_timeline_type:
       return "« {0} » n'est pas un type de timeline : un type comme « MESSAGERIE », ou un type, un "
              "point et un event-type comme « BLOG.PUBLISH-POST » (lettres, chiffres, « - » et "

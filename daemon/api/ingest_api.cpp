@@ -210,6 +210,20 @@ constexpr std::chrono::minutes kRefusalLogInterval{1};
 
 }  // namespace
 
+// One event of a request whose users a directory names (a timeline notification, a CloudEvent
+// of a connector with a directory): its problem, the event prepared already (it names its own
+// recipients), or the event it is before the directory answered.
+struct IngestApi::DirectoryItem {
+  std::size_t position = 0;  // line number from 1, or index from 0, in a batch
+  std::optional<Problem> problem;
+  std::optional<store::NewEvent> ready;
+  runtime::PendingEvent pending;
+  // Where the first user is named in the document sent; when empty, found in `document` (a
+  // timeline notification) if ever needed.
+  std::string user_pointer;
+  std::string document;
+};
+
 // The bytes of request bodies in flight, per connector and in all.
 struct IngestApi::InFlight {
   std::function<void(std::function<void()>)> offload;
@@ -487,11 +501,11 @@ void IngestApi::handle(const http::Client& client, http::Request&& req, http::Re
       auto request = std::make_shared<http::Request>(std::move(req));
       options_.offload(
           [this, config, connector, mode, request, respond = std::move(respond)]() mutable {
-            post_cloudevents(*config, *connector, mode, std::move(*request), std::move(respond));
+            post_cloudevents(config, *connector, mode, std::move(*request), std::move(respond));
           });
       return;
     }
-    return post_cloudevents(*config, *connector, mode, std::move(req), std::move(respond));
+    return post_cloudevents(config, *connector, mode, std::move(req), std::move(respond));
   }
   if (connector->format == config::Connector::Format::entcore_timeline) {
     if (is_events && type != "application/json") {
@@ -599,64 +613,62 @@ void IngestApi::post_batch(const config::Config& config, const config::Connector
               std::move(respond));
 }
 
-void IngestApi::post_cloudevents(const config::Config& config, const config::Connector& connector,
-                                 CloudEventMode mode, http::Request&& req, http::Respond respond) {
+void IngestApi::post_cloudevents(std::shared_ptr<const config::Config> config,
+                                 const config::Connector& connector, CloudEventMode mode,
+                                 http::Request&& req, http::Respond respond) {
   const unsigned version = req.version();
   const policy::Instant received = clock_.now();
   const adapters::CloudEventMapping& mapping = connector.cloudevents;
+  std::vector<adapters::CloudEventResult> translated;
   if (mode == CloudEventMode::structured) {
-    return submit_one(
-        prepare(config, connector,
-                adapters::parse_structured_cloudevent(req.body(), mapping, received), received),
-        "/id", version, std::move(respond));
-  }
-  if (mode == CloudEventMode::binary) {
+    translated.push_back(adapters::parse_structured_cloudevent(req.body(), mapping, received));
+  } else if (mode == CloudEventMode::binary) {
     std::vector<adapters::HeaderField> headers;
     for (const auto& field : req) {
       headers.push_back({std::string_view(field.name_string().data(), field.name_string().size()),
                          std::string_view(field.value().data(), field.value().size())});
     }
-    return submit_one(
-        prepare(config, connector,
-                adapters::parse_binary_cloudevent(headers, req.body(), mapping, received),
-                received),
-        "ce-id", version, std::move(respond));
+    translated.push_back(adapters::parse_binary_cloudevent(headers, req.body(), mapping, received));
+  } else {
+    auto batch = adapters::parse_cloudevent_batch(req.body(), mapping, received);
+    if (!batch)
+      return respond(problem_response(version, batch.error()));
+    translated = std::move(*batch);
   }
-  auto batch = adapters::parse_cloudevent_batch(req.body(), mapping, received);
-  if (!batch)
-    return respond(problem_response(version, batch.error()));
-  std::vector<BatchSlot> slots;
-  std::vector<store::NewEvent> events;
-  for (std::size_t i = 0; i < batch->size(); ++i) {
-    auto event = prepare(config, connector, std::move((*batch)[i]), received);
-    if (!event) {
-      slots.push_back({i, event.error()});
+  // An event naming its recipients is prepared now; one naming users (a connector with a
+  // directory) once the directory has answered.
+  auto items = std::make_shared<std::vector<DirectoryItem>>();
+  items->reserve(translated.size());
+  for (std::size_t i = 0; i < translated.size(); ++i) {
+    adapters::CloudEventResult& t = translated[i];
+    DirectoryItem item;
+    item.position = i;
+    if (t && !t->users.empty()) {
+      item.pending = runtime::pending_from_cloudevent(*t);
+      item.user_pointer = std::move(t->user_pointers.front());
+    } else if (auto event = prepare(*config, connector, std::move(t), received); event) {
+      item.ready = std::move(*event);
     } else {
-      slots.push_back({i, std::nullopt});
-      events.push_back(std::move(*event));
+      item.problem = std::move(event.error());
     }
+    items->push_back(std::move(item));
   }
-  submit_many(std::move(slots), std::move(events), BatchAnswer::json_array, version,
-              std::move(respond));
+  const bool batched = mode == CloudEventMode::batched;
+  if (!batched && items->front().problem)
+    return respond(problem_response(version, *items->front().problem));
+  resolve_and_submit(std::move(config), connector, std::move(items), received, version,
+                     batched ? std::optional(BatchAnswer::json_array) : std::nullopt,
+                     mode == CloudEventMode::binary ? "ce-id" : "/id", std::move(respond));
 }
 
 namespace {
 
-// One timeline document of a request: its problem, or the event it is before the directory
-// answered.
-struct TimelineItem {
-  std::size_t position = 0;  // line number from 1 in a batch
-  std::optional<Problem> problem;
-  runtime::PendingEvent pending;
-  std::string document;
-};
-
-// The event a timeline document makes once its users' answers are in: decided, waiting for the
+// The event a pending event makes once its users' answers are in: decided, waiting for the
 // directory (it failed), or the problem (no recipient known).
-std::expected<store::NewEvent, Problem> timeline_event(
-    const config::Config& config, const config::Connector& connector, const TimelineItem& item,
-    std::span<const directory::UserAnswer> answers, policy::Instant received) {
-  const runtime::PendingEvent& p = item.pending;
+std::expected<store::NewEvent, Problem> directory_event(
+    const config::Config& config, const config::Connector& connector,
+    const runtime::PendingEvent& p, std::span<const directory::UserAnswer> answers,
+    policy::Instant received, const std::function<std::string()>& first_user_pointer) {
   auto recipients = runtime::resolve_recipients(p.users, answers);
   if (!recipients) {
     // Accepted all the same, and held (fail closed): nothing can be sent until the directory
@@ -691,7 +703,7 @@ std::expected<store::NewEvent, Problem> timeline_event(
                                        " recipients is known to the directory \"" +
                                        connector.directory +
                                        "\" as a member of an establishment; nothing was kept",
-                                   runtime::timeline_user_pointer(item.document, p.users.front())));
+                                   first_user_pointer()));
   }
   std::string body = runtime::canonical_body(p.body, *recipients);
   auto parsed = adapters::parse_canonical_event(body);
@@ -701,6 +713,7 @@ std::expected<store::NewEvent, Problem> timeline_event(
                                    "(at " +
                                        parsed.error().pointer + "): " + parsed.error().detail));
   }
+  parsed->notification.id = p.id;  // a CloudEvent's stored id, which its body does not name
   return prepare(config, connector, std::move(*parsed), body, p.identity, received,
                  recipients->unknown);
 }
@@ -712,9 +725,9 @@ void IngestApi::post_timeline(std::shared_ptr<const config::Config> config,
                               http::Respond respond) {
   const unsigned version = req.version();
   const policy::Instant received = clock_.now();
-  auto items = std::make_shared<std::vector<TimelineItem>>();
+  auto items = std::make_shared<std::vector<DirectoryItem>>();
   auto parse_one = [&](std::size_t position, std::string_view text) {
-    TimelineItem item;
+    DirectoryItem item;
     item.position = position;
     auto t = adapters::parse_entcore_timeline(text, connector.timeline, adapters::EventLimits{},
                                               received);
@@ -733,16 +746,22 @@ void IngestApi::post_timeline(std::shared_ptr<const config::Config> config,
   } else {
     for_each_line(req.body(), parse_one);
   }
-  if (!options_.directories) {
-    return respond(problem_response(
-        version, problem(503, "directory-unavailable", "Directory unavailable",
-                         "this daemon has no directory client; nothing was kept")));
-  }
+  resolve_and_submit(std::move(config), connector, std::move(items), received, version,
+                     batch ? std::optional(BatchAnswer::ndjson_lines) : std::nullopt, "/_id",
+                     std::move(respond));
+}
+
+void IngestApi::resolve_and_submit(std::shared_ptr<const config::Config> config,
+                                   const config::Connector& connector,
+                                   std::shared_ptr<std::vector<DirectoryItem>> items,
+                                   policy::Instant received, unsigned version,
+                                   std::optional<BatchAnswer> batch, std::string conflict_at,
+                                   http::Respond respond) {
   // Every user once, in one lookup (the client splits and caches).
   auto users = std::make_shared<std::vector<std::string>>();
   {
     std::unordered_map<std::string_view, bool> seen;
-    for (const TimelineItem& item : *items) {
+    for (const DirectoryItem& item : *items) {
       for (const std::string& u : item.pending.users) {
         if (seen.emplace(u, true).second)
           users->push_back(u);
@@ -751,27 +770,33 @@ void IngestApi::post_timeline(std::shared_ptr<const config::Config> config,
   }
   const std::string connector_name = connector.name;
   auto shared_respond = std::make_shared<http::Respond>(std::move(respond));
-  auto resolve = [this, config, connector_name, items, users, received, version, batch,
-                  shared_respond](std::vector<directory::UserAnswer> answers) {
+  auto answered = [this, config, connector_name, items, users, received, version, batch,
+                   conflict_at, shared_respond](std::vector<directory::UserAnswer> answers) {
     const config::Connector* c = config->connector(connector_name);
     std::unordered_map<std::string_view, const directory::UserAnswer*> by_id;
     for (std::size_t i = 0; i < users->size() && i < answers.size(); ++i)
       by_id.emplace((*users)[i], &answers[i]);
     std::vector<BatchSlot> slots;
     std::vector<store::NewEvent> events;
-    for (const TimelineItem& item : *items) {
-      if (item.problem) {
-        slots.push_back({item.position, item.problem});
-        continue;
-      }
-      std::vector<directory::UserAnswer> mine;
-      for (const std::string& u : item.pending.users) {
-        auto found = by_id.find(u);
-        mine.push_back(found != by_id.end() ? *found->second : directory::UserAnswer{});
-      }
-      auto event = timeline_event(*config, *c, item, mine, received);
+    for (DirectoryItem& item : *items) {
+      auto event = [&]() -> std::expected<store::NewEvent, Problem> {
+        if (item.problem)
+          return std::unexpected(std::move(*item.problem));
+        if (item.ready)
+          return std::move(*item.ready);
+        std::vector<directory::UserAnswer> mine;
+        for (const std::string& u : item.pending.users) {
+          auto found = by_id.find(u);
+          mine.push_back(found != by_id.end() ? *found->second : directory::UserAnswer{});
+        }
+        return directory_event(*config, *c, item.pending, mine, received, [&item] {
+          return item.user_pointer.empty()
+                     ? runtime::timeline_user_pointer(item.document, item.pending.users.front())
+                     : item.user_pointer;
+        });
+      }();
       if (!event) {
-        slots.push_back({item.position, event.error()});
+        slots.push_back({item.position, std::move(event.error())});
       } else {
         slots.push_back({item.position, std::nullopt});
         events.push_back(std::move(*event));
@@ -781,16 +806,22 @@ void IngestApi::post_timeline(std::shared_ptr<const config::Config> config,
     if (!batch) {
       if (slots.front().problem)
         return respond(problem_response(version, *slots.front().problem));
-      return submit_one(std::move(events.front()), "/_id", version, std::move(respond));
+      return submit_one(std::move(events.front()), conflict_at, version, std::move(respond));
     }
-    submit_many(std::move(slots), std::move(events), BatchAnswer::ndjson_lines, version,
-                std::move(respond));
+    submit_many(std::move(slots), std::move(events), *batch, version, std::move(respond));
   };
+  if (users->empty())
+    return answered({});
+  if (!options_.directories) {
+    return (*shared_respond)(problem_response(
+        version, problem(503, "directory-unavailable", "Directory unavailable",
+                         "this daemon has no directory client; nothing was kept")));
+  }
   // Users all in the cache are answered on this thread; the others are asked on the
-  // directories' thread, where `resolve` then runs.
+  // directories' thread, where `answered` then runs.
   if (auto answers = options_.directories->cached(connector.directory, *users))
-    return resolve(std::move(*answers));
-  options_.directories->lookup(connector.directory, connector.name, *users, std::move(resolve));
+    return answered(std::move(*answers));
+  options_.directories->lookup(connector.directory, connector.name, *users, std::move(answered));
 }
 
 void IngestApi::submit_many(std::vector<BatchSlot>&& slot_list,

@@ -86,8 +86,11 @@ class IngestApi {
                      const config::Connector& connector, bool batch, http::Request&& request,
                      http::Respond respond);
   enum class CloudEventMode { structured, binary, batched };
-  void post_cloudevents(const config::Config& config, const config::Connector& connector,
-                        CloudEventMode mode, http::Request&& request, http::Respond respond);
+  // CloudEvents in any content mode; with a directory, its mapped events' users looked up in it
+  // as a timeline notification's are.
+  void post_cloudevents(std::shared_ptr<const config::Config> config,
+                        const config::Connector& connector, CloudEventMode mode,
+                        http::Request&& request, http::Respond respond);
   // Stores one prepared event and answers 202 (or the problem; a conflict's names the id at
   // `conflict_at`, see id_conflict in the .cpp).
   void submit_one(std::expected<store::NewEvent, adapters::Problem>&& event,
@@ -101,6 +104,18 @@ class IngestApi {
   enum class BatchAnswer { ndjson_lines, json_array };
   void submit_many(std::vector<BatchSlot>&& slots, std::vector<store::NewEvent>&& events,
                    BatchAnswer kind, unsigned version, http::Respond respond);
+  // The events of one request (their problems, or prepared, or waiting for their users):
+  // every user of them looked up at once in the connector's directory, then each event decided,
+  // stored waiting for the directory (it failed) or refused (none of its users known), and the
+  // request answered as one event (`batch` unset; a conflict named at `conflict_at`) or as a
+  // batch. No lookup when no event names users.
+  struct DirectoryItem;
+  void resolve_and_submit(std::shared_ptr<const config::Config> config,
+                          const config::Connector& connector,
+                          std::shared_ptr<std::vector<DirectoryItem>> items,
+                          policy::Instant received, unsigned version,
+                          std::optional<BatchAnswer> batch, std::string conflict_at,
+                          http::Respond respond);
   void get_event(const config::Connector& connector, std::string_view id, unsigned version,
                  http::Respond respond);
   void delete_event(const config::Connector& connector, std::string id, unsigned version,

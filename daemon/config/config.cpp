@@ -1085,6 +1085,14 @@ class Loader {
         if (!config.directory_named(*d))
           check_.error(t.get("directory"), key + ".directory", Code::unknown_directory, {*d});
         c.directory = *d;
+        if (c.format == Connector::Format::cloudevents) {
+          // Its mapped events name users by id; the directory says where they are.
+          c.cloudevents.recipients_from_directory = true;
+          if (const toml::node* n = t.get("establishment_pointer")) {
+            check_.error(n, key + ".establishment_pointer", Code::establishment_from_directory,
+                         {*d});
+          }
+        }
       } else if (c.format == Connector::Format::entcore_timeline && !t.get("directory")) {
         check_.error(t.get("format"), key + ".format", Code::format_needs_directory,
                      {"entcore-timeline"});

@@ -135,6 +135,10 @@ constexpr std::array kEntries = {
           "\"{0}\" carries a canonical event, whose category is its own: it cannot be mapped"},
     Entry{{Code::unknown_directory, "config.unknown_directory", 1, false, false},
           "no [[directories]] is named \"{0}\""},
+    Entry{{Code::establishment_from_directory, "config.establishment_from_directory", 1, false,
+           false},
+          "this connector's events get their establishment from the directory \"{0}\" (key "
+          "\"directory\"): establishment_pointer would do nothing"},
     Entry{{Code::bad_timeline_type, "config.bad_timeline_type", 1, false, false},
           "\"{0}\" is not a timeline type: a type such as \"MESSAGERIE\", or a type, a dot and "
           "an event-type such as \"BLOG.PUBLISH-POST\" (letters, digits, '-' and '_')"},

@@ -67,24 +67,25 @@ enum class Code : std::uint16_t {
   no_test_hooks,           //
   test_hooks_in_use,       // (warning)
   // [[admins]], [[connectors]].
-  bad_admin_name,            //
-  duplicate_admin_name,      //
-  bad_token_digest,          //
-  duplicate_admin_token,     //
-  bad_admin_role,            //
-  missing_scope,             //
-  bad_scope,                 //
-  bad_name,                  //
-  duplicate_name,            // {kind: "connector" or "sink", name}
-  unknown_connector_format,  // {format}
-  format_needs_directory,    // {format}
-  key_not_for_format,        // {format}
-  bad_ce_source,             //
-  bad_json_pointer,          // {text}
-  reserved_event_type,       // {type}
-  unknown_directory,         // {name}
-  bad_timeline_type,         // {key}
-  bad_timeline_title,        //
+  bad_admin_name,                //
+  duplicate_admin_name,          //
+  bad_token_digest,              //
+  duplicate_admin_token,         //
+  bad_admin_role,                //
+  missing_scope,                 //
+  bad_scope,                     //
+  bad_name,                      //
+  duplicate_name,                // {kind: "connector" or "sink", name}
+  unknown_connector_format,      // {format}
+  format_needs_directory,        // {format}
+  key_not_for_format,            // {format}
+  bad_ce_source,                 //
+  bad_json_pointer,              // {text}
+  reserved_event_type,           // {type}
+  unknown_directory,             // {name}
+  establishment_from_directory,  // {directory}
+  bad_timeline_type,             // {key}
+  bad_timeline_title,            //
   // [[directories]].
   directory_needs_credentials,  //
   directory_secret_and_token,   //

@@ -218,6 +218,7 @@ class Directories::Impl : public std::enable_shared_from_this<Impl> {
       }
       policy::Notification& n = parsed->notification;
       n.source = e.source;
+      n.id = e.id;  // a CloudEvent's body names its own id, stored under (source, id)
       DecidedEvent decided = decide_event(*config, *connector, n, e.received_at, now);
       r.establishment = n.establishment;
       r.zone = decided.zone;

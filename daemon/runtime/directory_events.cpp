@@ -47,6 +47,17 @@ PendingEvent pending_from_timeline(const adapters::TimelineEvent& t) {
   return p;
 }
 
+PendingEvent pending_from_cloudevent(const adapters::InboundCloudEvent& ce) {
+  PendingEvent p;
+  p.id = ce.event.notification.id;
+  p.category = ce.event.notification.category;
+  p.urgent = ce.event.notification.urgent;
+  p.body = ce.body;
+  p.identity = ce.fingerprint;
+  p.users = ce.users;
+  return p;
+}
+
 std::expected<ResolvedRecipients, std::string> resolve_recipients(
     std::span<const std::string> users, std::span<const directory::UserAnswer> answers) {
   if (answers.size() != users.size())

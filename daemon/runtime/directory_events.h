@@ -1,5 +1,6 @@
 // Events whose recipients are user ids that a directory resolves (docs/connectors.md, "The
-// directory"): the Open ENT NG timeline's notifications. Pure: what an event is before its
+// directory"): the Open ENT NG timeline's notifications, and the CloudEvents of a connector that
+// names a directory. Pure: what an event is before its
 // directory answered, and the canonical event it becomes once it has.
 #pragma once
 
@@ -9,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "adapters/inbound/cloudevents.h"
 #include "adapters/inbound/entcore_timeline.h"
 #include "daemon/directory/directory_client.h"
 #include "policy/notification.h"
@@ -30,6 +32,10 @@ struct PendingEvent {
 };
 
 PendingEvent pending_from_timeline(const adapters::TimelineEvent& t);
+// A CloudEvent whose recipients are user ids (ce.users not empty): its id is the stored id, its
+// body the adapter's (payload `data`, created_at `time`), its identity the adapter's
+// fingerprint, so that a repeat is a replay exactly as for the other CloudEvents.
+PendingEvent pending_from_cloudevent(const adapters::InboundCloudEvent& ce);
 
 // Who an event's recipients are, from the directory's answers (one per user, in order).
 struct ResolvedRecipients {

@@ -509,6 +509,109 @@ TEST(CloudEvents, ABatchIsAJsonArray) {
   EXPECT_EQ(malformed.error().type, "urn:treve:problem:malformed-json");
 }
 
+// ---- recipients from a directory -------------------------------------------------------
+
+CloudEventMapping directory_mapping() {
+  CloudEventMapping m = grade_mapping();
+  m.recipients_from_directory = true;
+  return m;
+}
+
+// A mapped event naming its recipients by user id, as strings or {"userId": …}.
+json::object users_event(json::array to) {
+  json::object e = structured("com.example.grade.published");
+  e["data"] = json::object{{"to", std::move(to)}, {"headline", "Nouvelle note"}};
+  return e;
+}
+
+TEST(CloudEventsFromADirectory, UserIdsAreStringsOrObjectsEachOnceInOrder) {
+  auto r = parse(users_event(json::array{"u-1", json::object{{"userId", "u-2"}, {"x", 1}}, "u-1",
+                                         json::object{{"userId", "u-3"}}}),
+                 directory_mapping());
+  ASSERT_TRUE(r.has_value()) << r.error().detail;
+  EXPECT_THAT(r->users, ::testing::ElementsAre("u-1", "u-2", "u-3"));
+  EXPECT_THAT(r->user_pointers,
+              ::testing::ElementsAre("/data/to/0", "/data/to/1/userId", "/data/to/3/userId"));
+  // No establishment, no recipients: the directory's answer gives them.
+  EXPECT_TRUE(r->event.notification.establishment.empty());
+  EXPECT_TRUE(r->event.notification.recipients.empty());
+  EXPECT_EQ(r->event.notification.category, policy::Category::grade);
+  EXPECT_EQ(r->event.notification.id, "evt-1");
+  EXPECT_EQ(r->event.title, "Nouvelle note");
+  const json::object body = json::parse(r->body).as_object();
+  EXPECT_FALSE(body.contains("establishment"));
+  EXPECT_FALSE(body.contains("recipients"));
+  EXPECT_EQ(body.at("created_at"), json::value("2026-11-27T21:14:03+01:00"));
+  // The payload is the event's data, whole.
+  EXPECT_EQ(body.at("payload").as_object().at("headline"), json::value("Nouvelle note"));
+  EXPECT_EQ(json::parse(r->event.payload_json), body.at("payload"));
+}
+
+TEST(CloudEventsFromADirectory, BadUserIdsAreNamedWhereTheyWereWritten) {
+  const CloudEventMapping m = directory_mapping();
+  expect_invalid(parse(users_event(json::array{"u-1", 7}), m), "/data/to/1");
+  expect_invalid(parse(users_event(json::array{"u-1", ""}), m), "/data/to/1");
+  expect_invalid(parse(users_event(json::array{json::object{{"userId", 7}}}), m),
+                 "/data/to/0/userId");
+  expect_invalid(parse(users_event(json::array{json::object{{"id", "u-1"}}}), m),
+                 "/data/to/0/userId");
+  expect_invalid(parse(users_event(json::array{"u-1", json::array{"u-2"}}), m), "/data/to/1");
+  expect_invalid(parse(users_event(json::array{}), m), "/data/to");
+  json::object not_array = users_event({});
+  not_array["data"].as_object()["to"] = "u-1";
+  expect_invalid(parse(not_array, m), "/data/to");
+  json::object missing = users_event({});
+  missing["data"].as_object().erase("to");
+  expect_invalid(parse(missing, m), "/data/to");
+  json::array many;
+  for (int i = 0; i <= 1000; ++i)
+    many.push_back(json::value("u-" + std::to_string(i)));
+  expect_invalid(parse(users_event(many), m), "/data/to");
+  // The other fields are checked as for any mapped type.
+  json::object bad_title = users_event(json::array{"u-1"});
+  bad_title["data"].as_object()["headline"] = 3;
+  expect_invalid(parse(bad_title, m), "/data/headline");
+}
+
+TEST(CloudEventsFromADirectory, BinaryAndBatchedPointersAreIntoTheDocumentSent) {
+  Binary b;
+  b.set("ce-type", "com.example.grade.published");
+  b.body = R"({"to": ["u-1", {"userId": "u-2"}]})";
+  auto r = b.parse(directory_mapping());
+  ASSERT_TRUE(r.has_value()) << r.error().detail;
+  EXPECT_THAT(r->user_pointers, ::testing::ElementsAre("/to/0", "/to/1/userId"));
+  b.body = R"({"to": ["u-1", 2]})";
+  expect_invalid(b.parse(directory_mapping()), "/to/1");
+
+  json::array batch;
+  batch.push_back(structured());  // a notification names its own recipients
+  json::object second = users_event(json::array{"u-1", "u-2"});
+  second["id"] = "evt-2";
+  batch.push_back(second);
+  json::object third = users_event(json::array{"u-1", false});
+  third["id"] = "evt-3";
+  batch.push_back(third);
+  auto all = parse_cloudevent_batch(json::serialize(batch), directory_mapping(), kReceived);
+  ASSERT_TRUE(all.has_value());
+  ASSERT_EQ(all->size(), 3u);
+  ASSERT_TRUE((*all)[0].has_value()) << (*all)[0].error().detail;
+  EXPECT_TRUE((*all)[0]->users.empty());
+  EXPECT_EQ((*all)[0]->event.notification.establishment, "0250001R");
+  ASSERT_TRUE((*all)[1].has_value()) << (*all)[1].error().detail;
+  EXPECT_THAT((*all)[1]->user_pointers, ::testing::ElementsAre("/1/data/to/0", "/1/data/to/1"));
+  expect_invalid((*all)[2], "/2/data/to/1");
+}
+
+TEST(CloudEventsFromADirectory, TheFingerprintTellsOtherUsersApart) {
+  const CloudEventMapping m = directory_mapping();
+  auto a = parse(users_event(json::array{"u-1"}), m);
+  auto same = parse(users_event(json::array{"u-1"}), m);
+  auto other = parse(users_event(json::array{"u-2"}), m);
+  ASSERT_TRUE(a && same && other);
+  EXPECT_EQ(a->fingerprint, same->fingerprint);
+  EXPECT_NE(a->fingerprint, other->fingerprint);
+}
+
 // ---- property: canonical -> CloudEvent -> canonical -------------------------------------
 
 std::string random_id(std::mt19937& rng, const char* prefix) {

@@ -145,6 +145,35 @@ TEST(Directories, MistakesAreNamedWithTheirLine) {
   }
 }
 
+TEST(Directories, ACloudEventsConnectorWithADirectoryNamesUsersById) {
+  Files f;
+  const std::string directory =
+      "[[directories]]\nname = \"ent\"\nurl = \"https://e/u\"\n"
+      "token_file = \"" +
+      f.token + "\"\n\n";
+  auto loaded = parse_config(directory + connector("ce", "ent") +
+                                 "format = \"cloudevents\"\nrecipients_pointer = \"/to\"\n" +
+                                 connector("plain-ce", "") + "format = \"cloudevents\"\n",
+                             "treve.toml");
+  ASSERT_TRUE(loaded) << loaded.error()[0].to_string();
+  EXPECT_TRUE((*loaded)->connector("ce")->cloudevents.recipients_from_directory);
+  EXPECT_EQ((*loaded)->connector("ce")->cloudevents.recipients_pointer, "/to");
+  EXPECT_FALSE((*loaded)->connector("plain-ce")->cloudevents.recipients_from_directory);
+
+  // The establishment comes from the directory: a pointer to it would do nothing.
+  auto errors = test::config_errors(directory + connector("ce", "ent") +
+                                        "format = \"cloudevents\"\n"
+                                        "establishment_pointer = \"/school\"\n",
+                                    "treve.toml");
+  EXPECT_THAT(errors, ::testing::ElementsAre(
+                          "treve.toml:11: connectors[0].establishment_pointer: this connector's "
+                          "events get their establishment from the directory \"ent\" (key "
+                          "\"directory\"): establishment_pointer would do nothing"));
+  EXPECT_EQ(admin::message_fr({.code = Code::establishment_from_directory, .args = {"ent"}}),
+            "les événements de ce connecteur tiennent leur établissement de l'annuaire « ent » "
+            "(clé « directory ») : establishment_pointer serait sans effet");
+}
+
 TEST(Directories, FrenchMessages) {
   EXPECT_EQ(admin::message_fr({.code = Code::unknown_directory, .args = {"ent"}}),
             "aucun annuaire [[directories]] ne s'appelle « ent »");

@@ -2,10 +2,17 @@
 // the CloudEvents JavaScript SDK (tests/connectors/send_cloudevents.mjs) in structured, binary
 // and batched mode; the answers, GET /v1/events/{id}, replays and conflicts are checked, as is
 // delivery to a webhook sink of an urgent event the connector may send at once. Problems are
-// posted by hand, so that each mode's bad input shows its pointer or header.
+// posted by hand, so that each mode's bad input shows its pointer or header. A connector with a
+// directory (directory_stand_in.h, served by this test) sends user ids: the directory says
+// where and who they are, in every mode, failing or not.
+#include <sys/stat.h>
+
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -13,6 +20,7 @@
 
 #include "tests/channels/push_service.h"  // find_on_path
 #include "tests/integration/daemon_harness.h"
+#include "tests/integration/directory_stand_in.h"
 #include "tests/integration/webhook_receiver.h"
 
 namespace treve::itest {
@@ -58,6 +66,24 @@ json::object cloud_event(const std::string& id, json::object data,
                       {"data", std::move(data)}};
 }
 
+// The SDK's answers, one per request: `events` sent with `token` in `mode` to the daemon.
+std::vector<json::object> send_with_sdk(std::uint16_t port, const std::string& token,
+                                        const std::string& mode, const json::array& events) {
+  auto r = test::run(
+      test::command(test::find_on_path("node"),
+                    {std::string(TREVE_SOURCE_DIR) + "/tests/connectors/send_cloudevents.mjs",
+                     "http://127.0.0.1:" + std::to_string(port), token, mode}),
+      json::serialize(events));
+  EXPECT_EQ(r.status, 0) << r;
+  std::vector<json::object> out;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.empty())
+      out.push_back(json::parse(line).as_object());
+  }
+  return out;
+}
+
 class CloudEventsConnector : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -94,19 +120,7 @@ class CloudEventsConnector : public ::testing::Test {
 
   // The SDK's answers, one per request.
   std::vector<json::object> send(const std::string& mode, const json::array& events) {
-    auto r = test::run(
-        test::command(test::find_on_path("node"),
-                      {std::string(TREVE_SOURCE_DIR) + "/tests/connectors/send_cloudevents.mjs",
-                       "http://127.0.0.1:" + std::to_string(daemon_->port()), kCeToken, mode}),
-        json::serialize(events));
-    EXPECT_EQ(r.status, 0) << r;
-    std::vector<json::object> out;
-    std::istringstream lines(r.out);
-    for (std::string line; std::getline(lines, line);) {
-      if (!line.empty())
-        out.push_back(json::parse(line).as_object());
-    }
-    return out;
+    return send_with_sdk(daemon_->port(), kCeToken, mode, events);
   }
 
   HttpResponse post(const std::string& target, const std::string& body,
@@ -290,6 +304,292 @@ TEST_F(CloudEventsConnector, CanonicalConnectorsAreUnchanged) {
   r = client_->post_event(json::serialize(cloud_event("c", notification_data())), kEntToken,
                           "application/cloudevents+json");
   EXPECT_EQ(r.status, 415) << r;
+}
+
+// ---- a connector whose recipients come from the directory ------------------------------
+
+constexpr const char* kDirToken = "ce-directory-token-7a2c91";
+constexpr const char* kSchoolA = "0250001R";
+constexpr const char* kSchoolB = "0750654D";
+constexpr const char* kGrade = "com.example.grade.published";
+
+// A mapped event whose data names its recipients by user id (strings or {"userId": …}).
+json::object users_event(const std::string& id, json::array to,
+                         const std::string& source = kCeSource) {
+  return cloud_event(id,
+                     json::object{{"to", std::move(to)},
+                                  {"headline", "Nouvelle note"},
+                                  {"note", json::object{{"value", 15}, {"subject", "maths"}}}},
+                     kGrade, source);
+}
+
+class CloudEventsFromTheDirectory : public ::testing::Test {
+ protected:
+  // The schools are open now: what is not held for another reason goes at once.
+  void start() {
+    DaemonOptions o;
+    o.quiet_start = utc_hhmm_ahead(std::chrono::hours(10));
+    o.quiet_end = utc_hhmm_ahead(std::chrono::hours(12));
+    std::ostringstream c;
+    c << "\n[[directories]]\nname = \"ent\"\nurl = \"" << directory_.url() << "\"\n"
+      << "secret_file = \"directory.secret\"\ntimeout = \"500ms\"\n"
+      << "\n[[connectors]]\nname = \"ce-ent\"\n"
+      << "token_sha256 = \"" << sha256_hex(kDirToken) << "\"\n"
+      << "format = \"cloudevents\"\ndirectory = \"ent\"\n"
+      << "ce_source = \"" << kCeSource << "\"\n"
+      << "types = { \"" << kGrade << "\" = \"grade\" }\n"
+      << "recipients_pointer = \"/to\"\ntitle_pointer = \"/headline\"\n"
+      << "\n[[sinks]]\nname = \"hooks\"\ntype = \"webhook\"\n"
+      << "url = \"" << receiver_.url() << "\"\n"
+      << "secret_file = \"hook.secret\"\ndefault = true\nretry_initial = \"100ms\"\n";
+    o.extra_config = c.str();
+    daemon_.emplace(o);
+    const fs::path dir = fs::path(daemon_->config_path()).parent_path();
+    std::ofstream(dir / "hook.secret", std::ios::binary) << make_webhook_secret() << "\n";
+    std::ofstream(dir / "directory.secret", std::ios::binary) << directory_.secret() << "\n";
+    ::chmod((dir / "directory.secret").c_str(), 0600);
+    daemon_->start();
+    client_.emplace(daemon_->port());
+  }
+  void TearDown() override {
+    client_.reset();
+    if (daemon_ && daemon_->running()) {
+      EXPECT_EQ(daemon_->stop(), 0) << daemon_->stderr_log();
+    }
+  }
+
+  HttpResponse post(const std::string& body, const std::string& content_type, Headers extra = {},
+                    const std::string& target = "/v1/events") {
+    extra.emplace_back("Content-Type", content_type);
+    extra.emplace_back("Authorization", std::string("Bearer ") + kDirToken);
+    return client_->request(bhttp::verb::post, target, body, extra);
+  }
+  // A mapped event in binary mode: its attributes in headers, `data` the body.
+  HttpResponse post_binary(const std::string& id, const json::object& data) {
+    return post(
+        json::serialize(data), "application/json",
+        {{"ce-specversion", "1.0"}, {"ce-id", id}, {"ce-source", kCeSource}, {"ce-type", kGrade}});
+  }
+  json::object get(const std::string& id) {
+    HttpResponse r = client_->get_event(id, kDirToken);
+    EXPECT_EQ(r.status, 200) << r;
+    return r.status == 200 ? r.object() : json::object{};
+  }
+  // Each recipient's role in event `id`, as GET /v1/events/{id} shows it.
+  std::map<std::string, std::string> roles(const json::object& event) {
+    std::map<std::string, std::string> out;
+    for (const auto& d : event.at("deliveries").as_array())
+      out[str(d.at("recipient"))] = str(d.at("role"));
+    return out;
+  }
+  // Waits until event `id` has deliveries (its directory answered); its GET answer.
+  json::object wait_resolved(const std::string& id) {
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    json::object o;
+    while (std::chrono::steady_clock::now() < deadline) {
+      o = get(id);
+      if (!o.contains("awaiting_directory") && !o.at("deliveries").as_array().empty())
+        return o;
+      std::this_thread::sleep_for(50ms);
+    }
+    ADD_FAILURE() << "not resolved: " << json::serialize(o) << "\n" << daemon_->stderr_log();
+    return o;
+  }
+  bool wait_for_requests(std::size_t n) {
+    const auto deadline = std::chrono::steady_clock::now() + 15s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (receiver_.count() >= n)
+        return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
+  // What the database keeps of event `id` (the canonical event sinks get).
+  json::object stored_body(const std::string& id) {
+    Db db(daemon_->db_path());
+    auto rows = db.query("SELECT body FROM events WHERE event_id = ?", {id});
+    if (rows.size() != 1 || !rows[0][0])
+      return {};
+    return json::parse(*rows[0][0]).as_object();
+  }
+
+  Directory directory_;
+  WebhookReceiver receiver_;
+  std::optional<Daemon> daemon_;
+  std::optional<HttpClient> client_;
+};
+
+TEST_F(CloudEventsFromTheDirectory, StructuredAndBinaryEventsGetSchoolAndRolesFromTheDirectory) {
+  directory_.add("s-1", "Student", {kSchoolA});
+  directory_.add("p-1", "Relative", {kSchoolA}, {"s-9", "s-1"});
+  directory_.add("t-1", "Teacher", {kSchoolA, kSchoolB});
+  directory_.add("s-2", "Student", {kSchoolA});
+  start();
+  const std::string event = json::serialize(
+      users_event("ce-dir-1", json::array{"s-1", json::object{{"userId", "p-1"}}, "t-1"}));
+  HttpResponse r = post(event, "application/cloudevents+json");
+  ASSERT_EQ(r.status, 202) << r;
+  EXPECT_EQ(str(r.object().at("id")), "ce-dir-1");
+  EXPECT_EQ(r.object().at("deliveries").as_array().size(), 3u) << r;
+  EXPECT_FALSE(r.object().contains("unknown_recipients")) << r;
+  EXPECT_FALSE(r.object().contains("awaiting_directory")) << r;
+
+  const json::object e = get("ce-dir-1");
+  EXPECT_EQ(str(e.at("establishment")), kSchoolA);
+  EXPECT_EQ(str(e.at("category")), "grade");
+  EXPECT_EQ(roles(e), (std::map<std::string, std::string>{
+                          {"s-1", "student"}, {"p-1", "parent"}, {"t-1", "staff"}}));
+  // The canonical event kept: the directory's answer, then the event's own fields, its data
+  // as the payload and its time as created_at.
+  const json::object body = stored_body("ce-dir-1");
+  EXPECT_EQ(str(body.at("establishment")), kSchoolA) << json::serialize(body);
+  const json::array& recipients = body.at("recipients").as_array();
+  ASSERT_EQ(recipients.size(), 3u);
+  EXPECT_EQ(str(recipients[1].at("of")), "s-1");  // the parent's child of this event
+  EXPECT_EQ(json::serialize(recipients[2].at("establishments")),
+            "[\"" + std::string(kSchoolB) + "\"]");
+  EXPECT_EQ(str(body.at("created_at")), "2026-11-27T21:14:03+01:00");
+  EXPECT_EQ(str(body.at("title")), "Nouvelle note");
+  EXPECT_EQ(
+      body.at("payload"),
+      users_event("x", json::array{"s-1", json::object{{"userId", "p-1"}}, "t-1"}).at("data"));
+
+  // The same event again is a replay; another with its id, a conflict.
+  HttpResponse again = post(event, "application/cloudevents+json");
+  EXPECT_EQ(again.status, 202) << again;
+  EXPECT_EQ(again.header("Idempotent-Replayed").value_or(""), "true") << again;
+  EXPECT_EQ(again.body, r.body);
+  HttpResponse other = post(json::serialize(users_event("ce-dir-1", json::array{"s-1"})),
+                            "application/cloudevents+json");
+  EXPECT_EQ(other.status, 409) << other;
+
+  // Binary mode: a user the directory does not know is named, and gets nothing.
+  HttpResponse b = post_binary(
+      "ce-dir-2", json::object{{"to", json::array{"s-2", "x-404"}}, {"headline", "Devoir"}});
+  ASSERT_EQ(b.status, 202) << b;
+  EXPECT_EQ(b.object().at("deliveries").as_array().size(), 1u) << b;
+  EXPECT_EQ(json::serialize(b.object().at("unknown_recipients")), R"(["x-404"])") << b;
+  EXPECT_EQ(roles(get("ce-dir-2")), (std::map<std::string, std::string>{{"s-2", "student"}}));
+
+  // None known: refused, the pointer naming the first user where it was written.
+  HttpResponse none = post(
+      json::serialize(users_event("ce-dir-3", json::array{json::object{{"userId", "x-1"}}, "x-2"})),
+      "application/cloudevents+json");
+  EXPECT_EQ(none.status, 422) << none;
+  EXPECT_THAT(str(none.object().at("type")), HasSubstr("unknown-recipients")) << none;
+  EXPECT_EQ(str(none.object().at("pointer")), "/data/to/0/userId") << none;
+  HttpResponse none_binary = post_binary("ce-dir-4", json::object{{"to", json::array{"x-3"}}});
+  EXPECT_EQ(none_binary.status, 422) << none_binary;
+  EXPECT_EQ(str(none_binary.object().at("pointer")), "/to/0") << none_binary;
+  EXPECT_EQ(client_->get_event("ce-dir-3", kDirToken).status, 404);
+
+  // Delivered with the event's data as the payload; no user id in the log.
+  ASSERT_TRUE(wait_for_requests(3)) << daemon_->stderr_log();
+  const json::value hook = json::parse(receiver_.requests().front().body);
+  EXPECT_EQ(str(hook.at("establishment")), kSchoolA);
+  EXPECT_EQ(str(hook.at("payload").at("headline")), "Nouvelle note");
+  EXPECT_THAT(daemon_->stderr_log(), ::testing::Not(HasSubstr("x-404")));
+}
+
+TEST_F(CloudEventsFromTheDirectory, ABatchIsLookedUpOnceAndAnsweredInOrder) {
+  directory_.add("s-3", "Student", {kSchoolA});
+  directory_.add("s-4", "Student", {kSchoolA});
+  start();
+  json::array batch;
+  batch.push_back(cloud_event("ce-batch-0", notification_data()));  // names its own recipients
+  batch.push_back(users_event("ce-batch-1", json::array{"s-3", "x-5"}));
+  batch.push_back(users_event("ce-batch-2", json::array{"x-6", json::object{{"userId", "x-7"}}}));
+  batch.push_back(users_event("ce-batch-3", json::array{"s-4", 42}));
+  batch.push_back(users_event("ce-batch-4", json::array{json::object{{"userId", "s-4"}}}));
+  const int before = directory_.requests();
+  HttpResponse r =
+      post(json::serialize(batch), "application/cloudevents-batch+json", {}, "/v1/events:batch");
+  ASSERT_EQ(r.status, 200) << r;
+  EXPECT_EQ(directory_.requests(), before + 1);  // every user of the batch in one lookup
+  const json::array results = json::parse(r.body).as_array();
+  ASSERT_EQ(results.size(), 5u) << r;
+  for (std::size_t i = 0; i < results.size(); ++i)
+    EXPECT_EQ(results[i].at("index").to_number<std::size_t>(), i) << r;
+  EXPECT_EQ(results[0].at("status").to_number<int>(), 202) << r;
+  EXPECT_EQ(results[1].at("status").to_number<int>(), 202) << r;
+  EXPECT_EQ(json::serialize(results[1].at("unknown_recipients")), R"(["x-5"])") << r;
+  EXPECT_EQ(results[2].at("status").to_number<int>(), 422) << r;
+  EXPECT_EQ(str(results[2].at("pointer")), "/2/data/to/0") << r;
+  EXPECT_EQ(results[3].at("status").to_number<int>(), 400) << r;
+  EXPECT_EQ(str(results[3].at("pointer")), "/3/data/to/1") << r;
+  EXPECT_EQ(results[4].at("status").to_number<int>(), 202) << r;
+
+  // The notification type keeps its own establishment; the others get the directory's.
+  EXPECT_EQ(str(get("ce-batch-0").at("establishment")), kUai);
+  EXPECT_EQ(str(get("ce-batch-1").at("establishment")), kSchoolA);
+  EXPECT_EQ(roles(get("ce-batch-4")), (std::map<std::string, std::string>{{"s-4", "student"}}));
+}
+
+TEST_F(CloudEventsFromTheDirectory, ADirectoryOutageHoldsEventsUntilItAnswers) {
+  directory_.add("s-1", "Student", {kSchoolA});
+  directory_.add("t-1", "Teacher", {kSchoolA});
+  directory_.set_mode(Directory::Mode::fail);
+  start();
+  // Another source than the connector's: stored under the composite id.
+  HttpResponse r = post(
+      json::serialize(users_event("ce-out-1", json::array{"s-1", "t-1"}, "https://other.example")),
+      "application/cloudevents+json");
+  ASSERT_EQ(r.status, 202) << r;
+  const std::string id = "https://other.example#ce-out-1";
+  EXPECT_EQ(str(r.object().at("id")), id);
+  EXPECT_TRUE(r.object().at("deliveries").as_array().empty()) << r;
+  ASSERT_TRUE(r.object().contains("awaiting_directory")) << r;
+  const json::object answer = r.object();
+  const json::object& awaiting = answer.at("awaiting_directory").as_object();
+  EXPECT_EQ(str(awaiting.at("directory")), "ent");
+  EXPECT_THAT(str(awaiting.at("reason")), HasSubstr("awaiting the directory"));
+  HttpResponse batch =
+      post(json::serialize(json::array{users_event("ce-out-2", json::array{"s-1"})}),
+           "application/cloudevents-batch+json");
+  ASSERT_EQ(batch.status, 200) << batch;
+  EXPECT_TRUE(json::parse(batch.body).as_array()[0].as_object().contains("awaiting_directory"))
+      << batch;
+  // A repeat while it waits is a replay.
+  HttpResponse again = post(
+      json::serialize(users_event("ce-out-1", json::array{"s-1", "t-1"}, "https://other.example")),
+      "application/cloudevents+json");
+  EXPECT_EQ(again.header("Idempotent-Replayed").value_or(""), "true") << again;
+
+  std::this_thread::sleep_for(1500ms);
+  json::object e = get(id);
+  ASSERT_TRUE(e.contains("awaiting_directory")) << json::serialize(e);
+  EXPECT_TRUE(e.at("establishment").is_null());
+  EXPECT_EQ(receiver_.count(), 0u);
+
+  directory_.set_mode(Directory::Mode::answer);
+  e = wait_resolved(id);
+  EXPECT_EQ(str(e.at("establishment")), kSchoolA);
+  EXPECT_EQ(roles(e), (std::map<std::string, std::string>{{"s-1", "student"}, {"t-1", "staff"}}));
+  EXPECT_EQ(str(wait_resolved("ce-out-2").at("establishment")), kSchoolA);
+  ASSERT_TRUE(wait_for_requests(3)) << daemon_->stderr_log();
+  // The event resolved is the CloudEvent's: its data the payload, its time created_at.
+  const json::object body = stored_body(id);
+  EXPECT_EQ(str(body.at("created_at")), "2026-11-27T21:14:03+01:00") << json::serialize(body);
+  EXPECT_EQ(str(body.at("payload").at("headline")), "Nouvelle note") << json::serialize(body);
+  for (const auto& req : receiver_.requests()) {
+    const json::value hook = json::parse(req.body);
+    EXPECT_EQ(str(hook.at("payload").at("note").at("subject")), "maths");
+  }
+  EXPECT_THAT(daemon_->stderr_log(), HasSubstr("event=directory.resolved"));
+}
+
+TEST_F(CloudEventsFromTheDirectory, TheSdkSendsUserIds) {
+  if (auto why = sdk_missing())
+    FAIL() << *why;
+  directory_.add("s-1", "Student", {kSchoolA});
+  start();
+  auto answers = send_with_sdk(daemon_->port(), kDirToken, "binary",
+                               json::array{users_event("ce-sdk-1", json::array{"s-1", "x-1"})});
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].at("status").to_number<int>(), 202) << answers[0];
+  const json::object& body = answers[0].at("body").as_object();
+  EXPECT_EQ(json::serialize(body.at("unknown_recipients")), R"(["x-1"])") << body;
+  EXPECT_EQ(str(get("ce-sdk-1").at("establishment")), kSchoolA);
 }
 
 }  // namespace
