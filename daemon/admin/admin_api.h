@@ -20,6 +20,7 @@
 #include "daemon/core/clock.h"
 #include "daemon/http/server.h"
 #include "daemon/runtime/config_holder.h"
+#include "daemon/runtime/directories.h"
 #include "daemon/runtime/reload.h"
 #include "daemon/store/commit_queue.h"
 #include "daemon/store/store.h"
@@ -43,6 +44,9 @@ class AdminApi {
     // How long a refusal waits for a place in the writer's queue for its access_refused
     // record before the request is answered 503 instead.
     std::chrono::milliseconds refusal_patience{2000};
+    // Who users are, for a preview of a user (the daemon's directory clients and their caches);
+    // null: such a preview is answered 503.
+    runtime::Directories* directories = nullptr;
   };
 
   explicit AdminApi(Deps deps);
