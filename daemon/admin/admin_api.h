@@ -8,7 +8,8 @@
 // same code as the configuration file, stored as versions, put in force at once and re-plan
 // the establishment's held deliveries. Requests are handled one at a time on the API's own
 // thread (they read and write the store and re-plan: never on an I/O thread); a few wait their
-// turn, more are refused with 503.
+// turn, more are refused with 503. A preview of a user asks the directories and is answered
+// once they have, as another job: the worker does not wait for a directory meanwhile.
 #pragma once
 
 #include <chrono>
