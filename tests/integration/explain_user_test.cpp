@@ -4,10 +4,13 @@
 // daemon's own directory client.
 #include <sys/stat.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -42,7 +45,7 @@ class ExplainUser : public ::testing::Test {
     o.quiet_end = "07:00";
     std::ostringstream c;
     c << "\n[[directories]]\nname = \"annuaire\"\nurl = \"" << directory_.url() << "\"\n"
-      << "secret_file = \"directory.secret\"\ntimeout = \"500ms\"\n"
+      << "secret_file = \"directory.secret\"\ntimeout = \"2s\"\n"
       << "\n[[connectors]]\nname = \"ent-bfc\"\n"
       << "token_sha256 = \"" << sha256_hex("ent-bfc-token-0123456789") << "\"\n"
       << "format = \"entcore-timeline\"\ndirectory = \"annuaire\"\n"
@@ -141,6 +144,14 @@ TEST_F(ExplainUser, AnUnknownUserOrAFailingDirectoryIsAnError) {
   EXPECT_EQ(down.status, 1) << down;
   EXPECT_EQ(down.out, "");
   EXPECT_THAT(down.err, HasSubstr("the directory \"annuaire\" did not answer")) << down;
+
+  // A directory that answers too late: the command gives up after its timeout (2 s).
+  directory_.set_mode(Directory::Mode::slow);
+  const auto started = std::chrono::steady_clock::now();
+  auto slow = explain("s-1", kNoon);
+  EXPECT_EQ(slow.status, 1) << slow;
+  EXPECT_THAT(slow.err, HasSubstr("the directory \"annuaire\" did not answer")) << slow;
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(2900));
 }
 
 TEST_F(ExplainUser, AdminPreviewOfAUserAsksTheDaemonsDirectory) {
@@ -196,6 +207,27 @@ TEST_F(ExplainUser, AdminPreviewOfAUserAsksTheDaemonsDirectory) {
   EXPECT_THAT(down.body, Not(HasSubstr("s-2")));
   // The daemon logs no user id.
   EXPECT_THAT(daemon_->stderr_log(), Not(HasSubstr("t-3")));
+}
+
+// A preview waiting for a slow directory does not hold the admin API: other requests are
+// answered meanwhile, and the preview gets its 503 once the directory's timeout (2 s) is over.
+TEST_F(ExplainUser, AdminPreviewWaitingForTheDirectoryDoesNotHoldOtherAdminRequests) {
+  directory_.set_mode(Directory::Mode::slow);  // answers after 3 s
+  const auto started = std::chrono::steady_clock::now();
+  auto waiting = std::async(std::launch::async, [this] {
+    return preview(kSchoolA, R"({"user":"s-1","connector":"ent-bfc"})");
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto me = HttpClient(daemon_->admin_port())
+                .request(bhttp::verb::get, "/v1/admin/me", "",
+                         {{"Authorization", std::string("Bearer ") + kRectoratToken}});
+  const auto me_at = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(me.status, 200) << me;
+  EXPECT_LT(me_at, std::chrono::milliseconds(1500));
+  const HttpResponse r = waiting.get();
+  EXPECT_EQ(r.status, 503) << r;
+  EXPECT_THAT(r.body, HasSubstr("directory-unavailable")) << r;
+  EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(1900));
 }
 
 }  // namespace
