@@ -27,6 +27,7 @@
 #include "daemon/core/log_field.h"
 #include "daemon/http/auth.h"
 #include "daemon/http/problem.h"
+#include "daemon/runtime/directory_events.h"
 #include "daemon/store/audit_record.h"
 #include "policy/decision.h"
 #include "policy/quiet_window.h"
@@ -53,6 +54,9 @@ struct Answer {
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
   http::NextPiece next = {};  // set: the body is sent in pieces (an audit export), `body` is unused
+  // Set: the answer comes later (a preview waiting for a directory); `later` is given the
+  // function to call once with it, from any thread, and the other members are unused.
+  std::function<void(std::function<void(Answer)>)> later = {};
 };
 
 // An audit query's answer produced piece by piece on the admin worker, each piece about
@@ -848,16 +852,66 @@ struct AdminApi::Impl {
         return *body.error;
       o = std::move(body.object);
     }
-    static constexpr std::array<std::string_view, 4> kKeys = {"policy", "at", "category", "role"};
+    static constexpr std::array<std::string_view, 6> kKeys = {"policy", "at",   "category",
+                                                              "role",   "user", "connector"};
     if (auto unknown = unknown_key(o, kKeys))
       return *unknown;
     // Each text is a string or null (absent).
-    for (const char* key : {"at", "category", "role"}) {
+    for (const char* key : {"at", "category", "role", "user", "connector"}) {
       const json::value* v = o.if_contains(key);
       if (v && !v->is_null() && !v->is_string()) {
         return problem(400, "invalid-field", "Invalid field", "must be a string",
                        {{"pointer", pointer_to(key)}});
       }
+    }
+    auto text_of = [&](const char* key, const char* fallback) {
+      const json::value* v = o.if_contains(key);
+      return v && v->is_string() ? std::string(v->as_string()) : std::string(fallback);
+    };
+    auto given = [&](const char* key) {
+      const json::value* v = o.if_contains(key);
+      return v && v->is_string();
+    };
+    // A user: their role and other establishments come from the directory of `connector`.
+    const bool by_user = given("user");
+    const std::string user = text_of("user", "");
+    const std::string connector_name = text_of("connector", "");
+    const config::Directory* directory = nullptr;
+    if (by_user) {
+      if (user.empty()) {
+        return problem(400, "invalid-field", "Invalid field", "\"user\" must not be empty",
+                       {{"pointer", "/user"}});
+      }
+      if (given("role")) {
+        return problem(400, "invalid-field", "Invalid field",
+                       "with \"user\", the role comes from the directory: leave \"role\" out",
+                       {{"pointer", "/role"}});
+      }
+      if (!given("connector")) {
+        return problem(400, "invalid-field", "Invalid field",
+                       "\"connector\" is required with \"user\": the connector whose directory "
+                       "knows the user",
+                       {{"pointer", "/connector"}});
+      }
+      const config::Connector* c = call.config.connector(connector_name);
+      if (!c) {
+        return problem(400, "invalid-field", "Invalid field",
+                       "no connector named \"" + connector_name + "\"",
+                       {{"pointer", "/connector"}});
+      }
+      directory = c->directory.empty() ? nullptr : call.config.directory_named(c->directory);
+      if (!directory) {
+        return problem(400, "invalid-field", "Invalid field",
+                       "connector \"" + connector_name +
+                           "\" has no directory: a user is looked up through a connector's "
+                           "directory",
+                       {{"pointer", "/connector"}});
+      }
+    } else if (given("connector")) {
+      return problem(400, "invalid-field", "Invalid field",
+                     "\"connector\" goes with \"user\": the connector whose directory knows "
+                     "the user",
+                     {{"pointer", "/connector"}});
     }
     std::shared_ptr<const config::Config> config = deps.holder.get();
     if (const json::value* draft = o.if_contains("policy"); draft && !draft->is_null()) {
@@ -884,31 +938,98 @@ struct AdminApi::Impl {
       }
       at = *parsed;
     }
-    auto text_of = [&](const char* key, const char* fallback) {
-      const json::value* v = o.if_contains(key);
-      return v && v->is_string() ? std::string(v->as_string()) : std::string(fallback);
-    };
     auto category = policy::parse_category(text_of("category", "message"));
-    auto role = policy::parse_role(text_of("role", "student"));
     if (!category)
       return problem(400, "invalid-field", "Invalid field", "unknown category",
                      {{"pointer", "/category"}});
-    if (!role)
-      return problem(400, "invalid-field", "Invalid field", "unknown role", {{"pointer", "/role"}});
-    const policy::EstablishmentPolicy& p = config->policy->find(*call.uai);
+    if (!by_user) {
+      auto role = policy::parse_role(text_of("role", "student"));
+      if (!role)
+        return problem(400, "invalid-field", "Invalid field", "unknown role",
+                       {{"pointer", "/role"}});
+      return preview_answer(*config, *call.uai, at, now, *category, *role, {});
+    }
+    if (!deps.directories) {
+      return problem(503, "directory-unavailable", "Directory unavailable",
+                     "this daemon has no directory client; retry later");
+    }
+    // The lookup runs on the directories' thread, never on this one; its answer is decided
+    // here, a job like any other request.
+    Answer a;
+    a.later = [this, config, establishment = *call.uai, at, now, category = *category, user,
+               connector_name, directory_name = directory->name](std::function<void(Answer)> done) {
+      deps.directories->lookup(
+          directory_name, connector_name, {user},
+          [this, config, establishment, at, now, category, directory_name,
+           done](std::vector<directory::UserAnswer> answers) {
+            auto job = [this, config, establishment, at, now, category, directory_name, done,
+                        answers = std::move(answers)] {
+              Answer out;
+              try {
+                out = preview_of_user(*config, establishment, at, now, category, directory_name,
+                                      answers.empty() ? directory::UserAnswer{} : answers.front());
+              } catch (const std::exception& e) {
+                spdlog::error("event=admin.failed error={}", core::log_quote(e.what()));
+                out = problem(500, "internal-error", "Internal error",
+                              "the operator has the details in the log");
+              }
+              done(std::move(out));
+            };
+            if (!submit(job)) {
+              done(problem(503, "overloaded", "Overloaded", "too many admin requests are waiting"));
+            }
+          });
+    };
+    return a;
+  }
+
+  // The preview of a user, once their directory answered.
+  static Answer preview_of_user(const config::Config& config, const policy::Uai& establishment,
+                                policy::Instant at, policy::Instant now, policy::Category category,
+                                const std::string& directory_name,
+                                const directory::UserAnswer& answer) {
+    auto who = runtime::explain_recipient(answer, establishment.code);
+    if (!who) {
+      using Kind = runtime::ExplainRefusal::Kind;
+      switch (who.error().kind) {
+        case Kind::failed:
+          return problem(503, "directory-unavailable", "Directory unavailable",
+                         "the directory \"" + directory_name +
+                             "\" did not answer: " + who.error().detail + "; retry later");
+        case Kind::unknown:
+          return problem(422, "unknown-user", "Unknown user",
+                         "the directory \"" + directory_name + "\" does not know the user",
+                         {{"pointer", "/user"}});
+        case Kind::no_establishment:
+        case Kind::not_in_establishment:
+          return problem(422, "not-in-establishment", "Not in the establishment",
+                         "the user is not in " + establishment.code + " per the directory \"" +
+                             directory_name + "\"",
+                         {{"pointer", "/user"}});
+      }
+    }
+    return preview_answer(config, establishment, at, now, category, who->role, who->also);
+  }
+
+  // A preview's answer: a notification of `category` for a recipient of `role` in
+  // `establishment` (and in `also`, held under the strictest), received at `at`.
+  static Answer preview_answer(const config::Config& config, const policy::Uai& establishment,
+                               policy::Instant at, policy::Instant now, policy::Category category,
+                               policy::Role role, std::vector<std::string> also) {
+    const policy::EstablishmentPolicy& p = config.policy->find(establishment);
     policy::Notification n;
-    n.establishment = uai;
-    n.category = *category;
-    n.recipients.push_back({"preview", *role, std::nullopt, {}});
-    const auto decisions = policy::decide_in(*config->policy, p, n, at, false);
+    n.establishment = establishment.code;
+    n.category = category;
+    n.recipients.push_back({"preview", role, std::nullopt, std::move(also)});
+    const auto decisions = policy::decide_in(*config.policy, p, n, at, false);
     const auto& d = decisions.front();
     json::object out;
     out["at"] = policy::format_rfc3339(at, p.zone());
     out["held"] = d.held;
     out["release_at"] = d.evaluated ? json::value(policy::format_rfc3339(d.release_at, p.zone()))
                                     : json::value(nullptr);
-    out["reason"] = policy::describe_in(*config->policy, p, d);
-    out["summary"] = french_summary(p, d, *category, at, now);
+    out["reason"] = policy::describe_in(*config.policy, p, d);
+    out["summary"] = french_summary(p, d, category, at, now);
     json::array quiet;
     for (const auto& [from, to] :
          p.schedule().quiet_intervals(at, at + std::chrono::hours{24 * 14})) {
@@ -1424,6 +1545,12 @@ void AdminApi::handle(const http::Client& client, http::Request&& req, http::Res
       spdlog::error("event=admin.failed error={}", core::log_quote(e.what()));
       a = problem(500, "internal-error", "Internal error",
                   "the operator has the details in the log");
+    }
+    if (a.later) {
+      a.later([shared_respond, to_response](Answer later) {
+        (*shared_respond)(to_response(std::move(later)));
+      });
+      return;
     }
     (*shared_respond)(to_response(std::move(a)));
   });

@@ -8,7 +8,8 @@
 // same code as the configuration file, stored as versions, put in force at once and re-plan
 // the establishment's held deliveries. Requests are handled one at a time on the API's own
 // thread (they read and write the store and re-plan: never on an I/O thread); a few wait their
-// turn, more are refused with 503.
+// turn, more are refused with 503. A preview of a user asks the directories and is answered
+// once they have, as another job: the worker does not wait for a directory meanwhile.
 #pragma once
 
 #include <chrono>
@@ -20,6 +21,7 @@
 #include "daemon/core/clock.h"
 #include "daemon/http/server.h"
 #include "daemon/runtime/config_holder.h"
+#include "daemon/runtime/directories.h"
 #include "daemon/runtime/reload.h"
 #include "daemon/store/commit_queue.h"
 #include "daemon/store/store.h"
@@ -43,6 +45,9 @@ class AdminApi {
     // How long a refusal waits for a place in the writer's queue for its access_refused
     // record before the request is answered 503 instead.
     std::chrono::milliseconds refusal_patience{2000};
+    // Who users are, for a preview of a user (the daemon's directory clients and their caches);
+    // null: such a preview is answered 503.
+    runtime::Directories* directories = nullptr;
   };
 
   explicit AdminApi(Deps deps);

@@ -243,11 +243,19 @@ int serve(const std::string& config_path) {
   Reloader reloader(config_path, holder, queue, *store, *store, clock, hooks);
 
   // The admin API and page, on their own listener.
-  admin::AdminApi admin_api({holder, *store, *store, *store, queue, clock,
-                             [&reloader](const auto& change, std::vector<std::string> uais) {
-                               return reloader.change_policy(change, std::move(uais));
-                             },
-                             store::database_path(state_dir)});
+  admin::AdminApi::Deps admin_deps{holder,
+                                   *store,
+                                   *store,
+                                   *store,
+                                   queue,
+                                   clock,
+                                   [&reloader](const auto& change, std::vector<std::string> uais) {
+                                     return reloader.change_policy(change, std::move(uais));
+                                   },
+                                   store::database_path(state_dir)};
+  // A preview of a user asks the same directory clients (and caches) as ingest.
+  admin_deps.directories = &directories;
+  admin::AdminApi admin_api(std::move(admin_deps));
   admin_options.body_limit = [](const http::Request&) { return std::size_t{1024 * 1024}; };
   admin_options.name = "admin";
   admin_options.max_connections = caps.admin;

@@ -219,6 +219,7 @@ void add_admin(CLI::App& app, Commands& commands) {
     std::string uai, file, comment, at, category = "message", role = "student";
     std::string from, to, kind, format = "json";
     std::string source, event_id;
+    std::string user, connector;  // preview: a user, per a connector's directory
     std::int64_t version = 0;
     std::optional<std::int64_t> expected;
     bool confirm = false;
@@ -328,10 +329,23 @@ void add_admin(CLI::App& app, Commands& commands) {
   uai(preview, true);
   preview->add_option("--at", o->at, "RFC 3339 instant (default: now)");
   preview->add_option("--category", o->category, "Category")->capture_default_str();
-  preview->add_option("--role", o->role, "student, parent or staff")->capture_default_str();
+  auto* role = preview->add_option("--role", o->role, "student, parent or staff");
+  role->capture_default_str();
   preview->add_option("--file", o->file, "A draft policy (JSON) instead of the one in force");
+  auto* user = preview->add_option(
+      "--user", o->user, "A user id: role and other establishments from --connector's directory");
+  auto* connector = preview->add_option("--connector", o->connector,
+                                        "The connector whose directory knows --user");
+  user->needs(connector)->excludes(role);
+  connector->needs(user);
   add(preview, [o, path](AdminCall& c) -> std::optional<std::string> {
-    json::object body{{"category", o->category}, {"role", o->role}};
+    json::object body{{"category", o->category}};
+    if (o->user.empty()) {
+      body["role"] = o->role;
+    } else {
+      body["user"] = o->user;
+      body["connector"] = o->connector;
+    }
     if (!o->at.empty())
       body["at"] = o->at;
     if (!o->file.empty()) {

@@ -32,12 +32,18 @@ struct ExplainRequest {
   std::string category;
   std::string role;
   std::optional<std::string> at;      // RFC 3339; absent: `now`
-  std::optional<std::string> source;  // a configured connector, for urgent events
+  std::optional<std::string> source;  // a configured connector: for urgent events, and `user`
   bool urgent = false;
   bool json = false;
   // The recipient's other establishments (UAIs): held under the strictest of all.
   std::vector<std::string> also;
+  // A user id, looked up through the directory of connector `source`: their role, their
+  // establishment (`establishment` if given, which must be theirs) and their other ones come
+  // from it. Without it, `establishment` and `role` are required.
+  std::optional<std::string> user;
 };
+// With `user`, the lookup is made here, by a directory client of its own (no cache shared with
+// the daemon), waiting at most about the directory's timeout.
 int explain(const config::Config& config, const ExplainRequest& request, policy::Instant now,
             std::ostream& out, std::ostream& err);
 

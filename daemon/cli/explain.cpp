@@ -1,27 +1,86 @@
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <ostream>
 
+#include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 
 #include <CLI/CLI.hpp>
 
 #include "daemon/cli/command.h"
 #include "daemon/cli/commands.h"
+#include "daemon/core/clock.h"
+#include "daemon/directory/directory_client.h"
+#include "daemon/runtime/directory_events.h"
 #include "policy/decision.h"
 #include "policy/rfc3339.h"
 #include "policy/strictest.h"
 
 namespace treve::cli {
 
+namespace {
+
+// Who `id` is per directory `d`, asked for connector `source`: a client of its own on an
+// io_context run here until it answers (the client's timeout bounds each request; the wait is
+// bounded too, in case).
+directory::UserAnswer look_up(const config::Directory& d, const std::string& source,
+                              const std::string& id) {
+  boost::asio::io_context ioc;
+  core::SystemClock clock;
+  std::optional<directory::UserAnswer> got;
+  {
+    directory::DirectoryClient client(ioc, d, clock);
+    client.lookup(source, {id}, [&](std::vector<directory::UserAnswer> answers) {
+      got = answers.empty() ? directory::UserAnswer{} : std::move(answers.front());
+      ioc.stop();
+    });
+    ioc.run_for(d.timeout + std::chrono::seconds(2));
+  }
+  if (!got) {
+    directory::UserAnswer none;
+    none.error = "no answer within " + std::to_string(d.timeout.count()) + " ms";
+    return none;
+  }
+  return std::move(*got);
+}
+
+// "0211234A", "0211234A and 0219999Z", "0211234A, 0219999Z and 0750654D".
+std::string listed(const std::string& first, const std::vector<std::string>& others) {
+  std::string out = first;
+  for (std::size_t i = 0; i < others.size(); ++i)
+    out += (i + 1 == others.size() ? " and " : ", ") + others[i];
+  return out;
+}
+
+}  // namespace
+
 int explain(const config::Config& config, const ExplainRequest& req, policy::Instant now,
             std::ostream& out, std::ostream& err) {
-  auto uai = policy::parse_uai(req.establishment);
-  if (!uai) {
-    err << "--establishment: " << uai.error() << '\n';
+  if (!req.user) {
+    if (req.establishment.empty()) {
+      err << "--establishment is required (or --user with --source, to ask the directory)\n";
+      return kExitFailure;
+    }
+    if (req.role.empty()) {
+      err << "--role is required (or --user with --source, to ask the directory)\n";
+      return kExitFailure;
+    }
+  } else if (!req.role.empty()) {
+    err << "--role: with --user, the role comes from the directory\n";
     return kExitFailure;
+  }
+  std::optional<policy::Uai> asked_uai;
+  if (!req.establishment.empty()) {
+    auto parsed = policy::parse_uai(req.establishment);
+    if (!parsed) {
+      err << "--establishment: " << parsed.error() << '\n';
+      return kExitFailure;
+    }
+    asked_uai = std::move(*parsed);
   }
   auto category = policy::parse_category(req.category);
   if (!category) {
@@ -30,20 +89,23 @@ int explain(const config::Config& config, const ExplainRequest& req, policy::Ins
            "alert, other\n";
     return kExitFailure;
   }
-  auto role = policy::parse_role(req.role);
-  if (!role) {
-    err << "--role: unknown role \"" << req.role << "\"; expected student, parent or staff\n";
-    return kExitFailure;
+  std::optional<policy::Role> role;
+  if (!req.user) {
+    auto parsed = policy::parse_role(req.role);
+    if (!parsed) {
+      err << "--role: unknown role \"" << req.role << "\"; expected student, parent or staff\n";
+      return kExitFailure;
+    }
+    role = *parsed;
   }
-  std::vector<std::string> also;
+  std::vector<policy::Uai> also_asked;
   for (const std::string& text : req.also) {
     auto other = policy::parse_uai(text);
     if (!other) {
       err << "--also: " << other.error() << '\n';
       return kExitFailure;
     }
-    if (other->code != uai->code && std::find(also.begin(), also.end(), other->code) == also.end())
-      also.push_back(other->code);
+    also_asked.push_back(std::move(*other));
   }
   policy::Instant at = now;
   if (req.at) {
@@ -55,17 +117,86 @@ int explain(const config::Config& config, const ExplainRequest& req, policy::Ins
     at = *parsed;
   }
   bool may_bypass = false;
+  const config::Connector* connector = nullptr;
   if (req.source) {
-    const config::Connector* c = config.connector(*req.source);
-    if (!c) {
+    connector = config.connector(*req.source);
+    if (!connector) {
       err << "--source: no connector named \"" << *req.source << "\" in " << config.path << '\n';
       return kExitFailure;
     }
-    may_bypass = c->may_bypass;
+    may_bypass = connector->may_bypass;
   } else if (req.urgent) {
     err << "--urgent needs --source: whether an urgent notification may bypass depends on "
            "its connector\n";
     return kExitFailure;
+  } else if (req.user) {
+    err << "--user needs --source: the connector whose directory knows the user\n";
+    return kExitFailure;
+  }
+
+  // With --user: who the recipient is, per the connector's directory.
+  std::string uai;
+  std::vector<std::string> user_also;
+  std::string recipient_line;
+  if (req.user) {
+    if (connector->directory.empty()) {
+      err << "--source: connector \"" << connector->name
+          << "\" has no directory; --user needs one whose users a directory resolves\n";
+      return kExitFailure;
+    }
+    const config::Directory* d = config.directory_named(connector->directory);
+    if (!d) {
+      err << "--source: connector \"" << connector->name << "\" names directory \""
+          << connector->directory << "\", which is not in " << config.path << '\n';
+      return kExitFailure;
+    }
+    const directory::UserAnswer answer = look_up(*d, connector->name, *req.user);
+    auto who = runtime::explain_recipient(answer, asked_uai ? asked_uai->code : "");
+    if (!who) {
+      using Kind = runtime::ExplainRefusal::Kind;
+      switch (who.error().kind) {
+        case Kind::failed:
+          err << "--user: the directory \"" << d->name
+              << "\" did not answer: " << who.error().detail << '\n';
+          break;
+        case Kind::unknown:
+          err << "--user: the directory \"" << d->name << "\" does not know user \"" << *req.user
+              << "\"\n";
+          break;
+        case Kind::no_establishment:
+          err << "--user: the directory \"" << d->name << "\" knows user \"" << *req.user
+              << "\" in no establishment\n";
+          break;
+        case Kind::not_in_establishment:
+          err << "--establishment: " << who.error().detail << " \"" << d->name << "\"\n";
+          break;
+      }
+      return kExitFailure;
+    }
+    role = who->role;
+    uai = who->establishment;
+    user_also = who->also;
+    recipient_line = "  recipient: user " + *req.user + " per the directory \"" + d->name +
+                     "\": " + std::string(policy::to_string(*role)) + ", of " +
+                     listed(uai, user_also) + '\n';
+  } else {
+    uai = asked_uai->code;
+  }
+  // The directory's structures are valid UAIs (the adapter checks them).
+  auto parsed_uai = policy::parse_uai(uai);
+  if (!parsed_uai) {
+    err << "--establishment: " << parsed_uai.error() << '\n';
+    return kExitFailure;
+  }
+  const policy::Uai& establishment = *parsed_uai;
+  std::vector<std::string> also;
+  for (const std::string& code : user_also) {
+    if (code != uai && std::find(also.begin(), also.end(), code) == also.end())
+      also.push_back(code);
+  }
+  for (const policy::Uai& other : also_asked) {
+    if (other.code != uai && std::find(also.begin(), also.end(), other.code) == also.end())
+      also.push_back(other.code);
   }
 
   // The question is about one recipient; a parent's grade is sequenced after its student's,
@@ -73,7 +204,7 @@ int explain(const config::Config& config, const ExplainRequest& req, policy::Ins
   policy::Notification n;
   n.source = req.source.value_or("explain");
   n.id = "explain";
-  n.establishment = uai->code;
+  n.establishment = uai;
   n.category = *category;
   n.urgent = req.urgent;
   std::size_t asked = 0;
@@ -86,7 +217,7 @@ int explain(const config::Config& config, const ExplainRequest& req, policy::Ins
   }
   n.recipients[asked].establishments = std::move(also);
 
-  const policy::EstablishmentPolicy& p = config.policy->find(*uai);
+  const policy::EstablishmentPolicy& p = config.policy->find(establishment);
   auto decisions = policy::decide_in(*config.policy, p, n, at, may_bypass);
   const policy::DeliveryDecision& d = decisions[asked];
   std::string reason = policy::describe_in(*config.policy, p, d, req.source.value_or(""));
@@ -104,14 +235,14 @@ int explain(const config::Config& config, const ExplainRequest& req, policy::Ins
     o["timezone"] = zone_name;
     // The object's four keys are fixed (DESIGN.md); which policy answered, when it is one saved
     // through the admin API, goes to standard error.
-    if (const std::int64_t v = config.api_policy_version(uai->code); v > 0)
+    if (const std::int64_t v = config.api_policy_version(uai); v > 0)
       err << "policy: version " << v << " saved through the admin API\n";
     out << boost::json::serialize(o) << '\n';
     return kExitOk;
   }
 
-  out << "A " << req.category << " for a " << req.role << " of " << uai->code << " received "
-      << policy::format_human(at, p.zone()) << '\n';
+  out << "A " << req.category << " for a " << policy::to_string(*role) << " of " << uai
+      << " received " << policy::format_human(at, p.zone()) << '\n';
   if (!d.evaluated) {
     out << "  is HELD with no release instant: the policy could not be evaluated.\n";
   } else if (d.held) {
@@ -119,17 +250,18 @@ int explain(const config::Config& config, const ExplainRequest& req, policy::Ins
   } else {
     out << "  is DELIVERED AT ONCE\n";
   }
+  out << recipient_line;
   out << "  because: " << reason << '\n';
-  const std::int64_t version = config.api_policy_version(uai->code);
+  const std::int64_t version = config.api_policy_version(uai);
   out << "  policy: ";
   if (version > 0)
     out << "version " << version << " saved through the admin API (on top of " << config.path
         << ")\n";
-  else if (config.policy->is_configured(uai->code))
+  else if (config.policy->is_configured(uai))
     out << "the establishment's table in " << config.path << '\n';
   else
     out << "the defaults of [policy] in " << config.path << '\n';
-  out << "  time zone: " << zone_name << " (" << policy::region_name(uai->region) << ")\n";
+  out << "  time zone: " << zone_name << " (" << policy::region_name(establishment.region) << ")\n";
   return kExitOk;
 }
 
@@ -142,12 +274,15 @@ void add_explain(CLI::App& app, Commands& commands) {
   auto* c = app.add_subcommand(
       "explain", "Say whether a notification received at an instant is held, until when, and why");
   c->add_option("--config", o->config, "Configuration file")->capture_default_str();
-  c->add_option("--establishment", o->request.establishment, "UAI of the establishment")
-      ->required();
+  // --establishment and --role are required without --user: checked by explain().
+  c->add_option("--establishment", o->request.establishment,
+                "UAI of the establishment (with --user: one of the user's, default their first)");
   c->add_option("--category", o->request.category, "message, grade, homework, ...")->required();
-  c->add_option("--role", o->request.role, "student, parent or staff")->required();
+  c->add_option("--role", o->request.role, "student, parent or staff (not with --user)");
   c->add_option("--at", o->request.at, "Reception instant, RFC 3339 (default: now)");
-  c->add_option("--source", o->request.source, "Connector name (needed with --urgent)");
+  c->add_option("--source", o->request.source, "Connector name (needed with --urgent and --user)");
+  c->add_option("--user", o->request.user,
+                "A user id, asked of --source's directory: role and establishments from it");
   c->add_flag("--urgent", o->request.urgent, "The event is marked urgent");
   c->add_option("--also", o->request.also,
                 "Another establishment (UAI) of the recipient, whose quiet times apply too; "

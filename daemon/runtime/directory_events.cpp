@@ -129,6 +129,43 @@ std::expected<ResolvedRecipients, std::string> resolve_recipients(
   return out;
 }
 
+std::expected<ExplainedRecipient, ExplainRefusal> explain_recipient(
+    const directory::UserAnswer& answer, std::string_view requested) {
+  using Kind = ExplainRefusal::Kind;
+  switch (answer.status) {
+    case directory::UserAnswer::Status::failed:
+      return std::unexpected(ExplainRefusal{
+          Kind::failed, answer.error.empty() ? std::string("the lookup failed") : answer.error});
+    case directory::UserAnswer::Status::unknown:
+      return std::unexpected(ExplainRefusal{Kind::unknown, "the directory does not know the user"});
+    case directory::UserAnswer::Status::known:
+      break;
+  }
+  if (!answer.user)
+    return std::unexpected(ExplainRefusal{Kind::unknown, "the directory does not know the user"});
+  const directory::UserEntry& u = *answer.user;
+  if (u.structures.empty()) {
+    return std::unexpected(
+        ExplainRefusal{Kind::no_establishment, "the directory knows the user in no establishment"});
+  }
+  ExplainedRecipient out;
+  out.role = u.role;
+  if (requested.empty()) {
+    out.establishment = u.structures.front();
+  } else if (std::find(u.structures.begin(), u.structures.end(), requested) != u.structures.end()) {
+    out.establishment = std::string(requested);
+  } else {
+    return std::unexpected(
+        ExplainRefusal{Kind::not_in_establishment,
+                       "the user is not in " + std::string(requested) + " per the directory"});
+  }
+  for (const std::string& uai : u.structures) {
+    if (uai != out.establishment && out.also.size() < kMaxOtherEstablishments)
+      out.also.push_back(uai);
+  }
+  return out;
+}
+
 std::string canonical_body(std::string_view pending_body, const ResolvedRecipients& r) {
   std::string b;
   b.reserve(pending_body.size() + 64 + 64 * r.recipients.size());

@@ -4,6 +4,7 @@
 // directory answered, and the canonical event it becomes once it has.
 #pragma once
 
+#include <cstdint>
 #include <expected>
 #include <span>
 #include <string>
@@ -54,6 +55,32 @@ struct ResolvedRecipients {
 // The recipients, or why the directory did not say (a lookup failed): the event waits.
 std::expected<ResolvedRecipients, std::string> resolve_recipients(
     std::span<const std::string> users, std::span<const directory::UserAnswer> answers);
+
+// One user as `treve explain` and the admin preview see them (docs/connectors.md, "The
+// directory"): their role, the establishment whose policy answers, and their other
+// establishments, under whose policies they are held too (the strictest wins).
+struct ExplainedRecipient {
+  policy::Role role = policy::Role::staff;
+  std::string establishment;
+  std::vector<std::string> also;  // the user's other structures, in the directory's order
+};
+
+struct ExplainRefusal {
+  enum class Kind : std::uint8_t {
+    failed,                // the directory did not answer: `detail` is its error
+    unknown,               // the directory does not know the user
+    no_establishment,      // it knows them in no establishment
+    not_in_establishment,  // the establishment asked for is not one of theirs
+  };
+  Kind kind = Kind::failed;
+  std::string detail;  // an English sentence naming no user id and no child
+};
+
+// The recipient `answer` describes: `requested` (a UAI, empty for none) must be one of their
+// structures and is then the establishment; without it, their first structure is. Their other
+// structures (as many as a canonical event's recipient may name) are `also`.
+std::expected<ExplainedRecipient, ExplainRefusal> explain_recipient(
+    const directory::UserAnswer& answer, std::string_view requested);
 
 // The canonical event: `pending_body` with the establishment and recipients added.
 std::string canonical_body(std::string_view pending_body, const ResolvedRecipients& r);

@@ -405,6 +405,36 @@ TEST(Explain, UrgentWithoutSourceIsAnError) {
   EXPECT_THAT(r.err, HasSubstr("--source"));
 }
 
+// Without --user, --establishment and --role are required; --user needs a connector with a
+// directory and takes the role from it (tests/integration/explain_user_test.cpp asks one).
+TEST(Explain, EstablishmentAndRoleAreRequiredWithoutAUser) {
+  auto c = config_with_connectors();
+  ASSERT_TRUE(c);
+  ExplainRequest no_role = request("0750654D", "message", "", "2026-11-26T21:00:00+01:00", true);
+  Outcome r = run_explain(*c, no_role);
+  EXPECT_EQ(r.status, kExitFailure);
+  EXPECT_THAT(r.err, HasSubstr("--role is required"));
+  ExplainRequest no_uai = request("", "message", "student", "2026-11-26T21:00:00+01:00", true);
+  r = run_explain(*c, no_uai);
+  EXPECT_EQ(r.status, kExitFailure);
+  EXPECT_THAT(r.err, HasSubstr("--establishment is required"));
+
+  ExplainRequest user = request("", "message", "", "2026-11-26T21:00:00+01:00", true);
+  user.user = "u-7f3a";
+  r = run_explain(*c, user);
+  EXPECT_EQ(r.status, kExitFailure);
+  EXPECT_THAT(r.err, HasSubstr("--user needs --source"));
+  user.source = "ent";
+  r = run_explain(*c, user);
+  EXPECT_EQ(r.status, kExitFailure);
+  EXPECT_THAT(r.err, HasSubstr("connector \"ent\" has no directory"));
+  EXPECT_THAT(r.out, IsEmpty());
+  user.role = "staff";
+  r = run_explain(*c, user);
+  EXPECT_EQ(r.status, kExitFailure);
+  EXPECT_THAT(r.err, HasSubstr("the role comes from the directory"));
+}
+
 TEST(Explain, UrgentAlertFromABypassingConnectorIsDeliveredAtOnce) {
   auto c = config_with_connectors();
   ASSERT_TRUE(c);

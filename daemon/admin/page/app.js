@@ -55,7 +55,8 @@ const S = {
   tab: 'policy',
   versions: null,
   queue: null,
-  preview: {timer: 0, seq: 0, category: 'message', role: 'student', date: '', time: ''},
+  preview: {timer: 0, seq: 0, category: 'message', role: 'student', date: '', time: '',
+    user: '', connector: ''},
   auditLoaded: false,
   notice: null,      // {text, kind} shown once above the policy
 };
@@ -1116,6 +1117,19 @@ function renderPreviewCard() {
     onchange: (ev) => { p.date = ev.target.value; schedulePreview(0); }});
   const time = h('input', {type: 'time', id: 'preview-time', testid: 'preview-time', value: p.time,
     onchange: (ev) => { p.time = ev.target.value; schedulePreview(0); }});
+  // A user of the ENT: their role and other establishments come from the connector's directory
+  // (the role list is then unused).
+  const user = h('input', {type: 'text', id: 'preview-user', testid: 'preview-user', value: p.user,
+    maxlength: '128', autocomplete: 'off', spellcheck: 'false',
+    onchange: (ev) => {
+      p.user = ev.target.value.trim();
+      role.disabled = !!p.user;
+      schedulePreview(0);
+    }});
+  const connector = h('input', {type: 'text', id: 'preview-connector', testid: 'preview-connector',
+    value: p.connector, maxlength: '64', autocomplete: 'off', spellcheck: 'false',
+    onchange: (ev) => { p.connector = ev.target.value.trim(); schedulePreview(0); }});
+  role.disabled = !!p.user;
   return h('aside', {class: 'card preview', 'aria-labelledby': 'preview-title'},
     h('h3', {id: 'preview-title'}, 'Aperçu'),
     h('p', {class: 'summary', id: 'preview-summary', testid: 'preview-summary',
@@ -1135,7 +1149,13 @@ function renderPreviewCard() {
           time.value = '';
           schedulePreview(0);
         }}, 'Maintenant')),
-      h('p', {class: 'help'}, 'Date et heure de l\'établissement. Vides : maintenant.')),
+      h('p', {class: 'help'}, 'Date et heure de l\'établissement. Vides : maintenant.'),
+      h('div', {class: 'row'},
+        h('div', {class: 'field'},
+          h('label', {for: 'preview-user'}, 'Identifiant ENT de l\'utilisateur'), user),
+        h('div', {class: 'field'}, h('label', {for: 'preview-connector'}, 'Connecteur'), connector)),
+      h('p', {class: 'help'}, 'Facultatifs : le rôle et les autres établissements de ' +
+        'l\'utilisateur viennent alors de l\'annuaire du connecteur.')),
     h('h4', {id: 'quiet-title'}, 'Temps de repos sur 14 jours'),
     h('ul', {class: 'quiet-list', id: 'preview-quiet', testid: 'preview-quiet',
       'aria-labelledby': 'quiet-title'}));
@@ -1150,7 +1170,9 @@ async function runPreview() {
   if (!S.uai || !S.doc) return;
   const seq = ++S.preview.seq;
   const p = S.preview;
-  const body = {category: p.category, role: p.role};
+  const body = p.user
+    ? {category: p.category, user: p.user, connector: p.connector}
+    : {category: p.category, role: p.role};
   if (canEdit()) body.policy = S.draft;
   if (p.date) {
     body.at = wallToRfc3339(p.date, p.time || '00:00',
