@@ -139,18 +139,13 @@ class Directories::Impl : public std::enable_shared_from_this<Impl> {
 
   std::optional<std::vector<directory::UserAnswer>> cached(const std::string& name,
                                                            std::span<const std::string> ids) {
-    std::shared_ptr<directory::DirectoryClient> client;
-    {
-      std::lock_guard lock(mutex_);
-      if (auto c = clients_.find(name); c != clients_.end())
-        client = c->second;
-    }
-    if (!client)
+    // Under the lock, so that a reload cannot drop the client meanwhile (a client is destroyed
+    // on its thread) and no wake-up of that thread is needed.
+    std::lock_guard lock(mutex_);
+    auto c = clients_.find(name);
+    if (c == clients_.end())
       return std::nullopt;
-    auto answers = client->cached_answers(ids);
-    // A client is destroyed on its thread, should a reload have dropped it meanwhile.
-    asio::post(ioc_, [client = std::move(client)] {});
-    return answers;
+    return c->second->cached_answers(ids);
   }
 
   std::uint64_t resolved() const { return resolved_.load(); }
