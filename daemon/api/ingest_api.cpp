@@ -221,7 +221,8 @@ struct IngestApi::DirectoryItem {
   // Where the first user is named in the document sent; when empty, found in `document` (a
   // timeline notification) if ever needed.
   std::string user_pointer;
-  std::string document;
+  std::string_view document;                   // in `request`
+  std::shared_ptr<const std::string> request;  // the request's body, kept, not copied
 };
 
 // The bytes of request bodies in flight, per connector and in all.
@@ -726,6 +727,7 @@ void IngestApi::post_timeline(std::shared_ptr<const config::Config> config,
   const unsigned version = req.version();
   const policy::Instant received = clock_.now();
   auto items = std::make_shared<std::vector<DirectoryItem>>();
+  auto request = std::make_shared<const std::string>(std::move(req.body()));
   auto parse_one = [&](std::size_t position, std::string_view text) {
     DirectoryItem item;
     item.position = position;
@@ -735,16 +737,17 @@ void IngestApi::post_timeline(std::shared_ptr<const config::Config> config,
       item.problem = std::move(t.error());
     } else {
       item.pending = runtime::pending_from_timeline(*t);
-      item.document = std::string(text);
+      item.document = text;
+      item.request = request;
     }
     items->push_back(std::move(item));
   };
   if (!batch) {
-    parse_one(0, req.body());
+    parse_one(0, *request);
     if (items->front().problem)
       return respond(problem_response(version, *items->front().problem));
   } else {
-    for_each_line(req.body(), parse_one);
+    for_each_line(*request, parse_one);
   }
   resolve_and_submit(std::move(config), connector, std::move(items), received, version,
                      batch ? std::optional(BatchAnswer::ndjson_lines) : std::nullopt, "/_id",
@@ -785,6 +788,7 @@ void IngestApi::resolve_and_submit(std::shared_ptr<const config::Config> config,
         if (item.ready)
           return std::move(*item.ready);
         std::vector<directory::UserAnswer> mine;
+        mine.reserve(item.pending.users.size());
         for (const std::string& u : item.pending.users) {
           auto found = by_id.find(u);
           mine.push_back(found != by_id.end() ? *found->second : directory::UserAnswer{});

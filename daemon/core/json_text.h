@@ -14,4 +14,8 @@ void append_json_string(std::string& out, std::string_view s);
 // `s` as a JSON string, quotes included.
 std::string json_quote(std::string_view s);
 
+// A valid JSON text without the white space between its tokens: the same document, laid out
+// otherwise, gives the same result. Strings are kept byte for byte (escapes as written).
+std::string json_without_layout(std::string_view text);
+
 }  // namespace treve::core

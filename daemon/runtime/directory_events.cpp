@@ -27,9 +27,7 @@ PendingEvent pending_from_timeline(const adapters::TimelineEvent& t) {
   p.users = t.recipients;
   // The document without its layout: the same notification sent again, pretty-printed or not,
   // is a repeat.
-  boost::system::error_code ec;
-  const json::value doc = json::parse(t.payload_json, ec);
-  p.identity = ec ? t.payload_json : json::serialize(doc);
+  p.identity = core::json_without_layout(t.payload_json);
   std::string& b = p.body;
   b.reserve(128 + t.title.size() + t.payload_json.size());
   b += R"({"id":)";
@@ -40,7 +38,8 @@ PendingEvent pending_from_timeline(const adapters::TimelineEvent& t) {
   b += R"(,"title":)";
   core::append_json_string(b, t.title);
   b += R"(,"created_at":)";
-  core::append_json_string(b, policy::format_rfc3339(t.created_at, date::locate_zone("UTC")));
+  static const date::time_zone* const utc = date::locate_zone("UTC");
+  core::append_json_string(b, policy::format_rfc3339(t.created_at, utc));
   b += R"(,"payload":)";
   b += t.payload_json;
   b += '}';

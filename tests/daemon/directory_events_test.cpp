@@ -1,5 +1,6 @@
-// The pure part of `treve explain --user` and the admin preview of a user
-// (runtime::explain_recipient): who a directory's answer says the recipient is.
+// The pure part of events resolved through a directory: what identifies a timeline document
+// (its layout aside), and for `treve explain --user` and the admin preview of a user
+// (runtime::explain_recipient) who a directory's answer says the recipient is.
 #include <memory>
 #include <string>
 #include <vector>
@@ -7,6 +8,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "daemon/core/json_text.h"
 #include "daemon/runtime/directory_events.h"
 
 namespace treve::runtime {
@@ -28,6 +30,30 @@ directory::UserAnswer known(policy::Role role, std::vector<std::string> structur
   a.status = directory::UserAnswer::Status::known;
   a.user = std::move(u);
   return a;
+}
+
+TEST(DirectoryEvents, JsonWithoutLayoutDropsWhiteSpaceBetweenTokensOnly) {
+  EXPECT_EQ(core::json_without_layout(" {\n\t\"a\" : [ 1 , 2 ] ,\r\n \"b\":\"x y\" } "),
+            R"({"a":[1,2],"b":"x y"})");
+  // Inside strings nothing changes, escaped quotes and backslashes included.
+  EXPECT_EQ(core::json_without_layout(R"({ "q" : "say \" hi \\" , "t":"\t " })"),
+            R"({"q":"say \" hi \\","t":"\t "})");
+}
+
+TEST(DirectoryEvents, ATimelineDocumentLaidOutOtherwiseIsTheSameEventAndAnotherIsNot) {
+  adapters::TimelineEvent t;
+  t.id = "tl-1";
+  t.title = "Nouveau message";
+  t.recipients = {"u-1"};
+  t.payload_json = R"({"type":"MESSAGERIE","recipients":[{"userId":"u-1"}],"_id":"tl-1"})";
+  const PendingEvent compact = pending_from_timeline(t);
+  t.payload_json =
+      "{\n  \"type\": \"MESSAGERIE\",\n  \"recipients\": [ { \"userId\": \"u-1\" } ],\n"
+      "  \"_id\": \"tl-1\"\n}";
+  const PendingEvent pretty = pending_from_timeline(t);
+  EXPECT_EQ(compact.identity, pretty.identity);
+  t.payload_json = R"({"type":"MESSAGERIE","recipients":[{"userId":"u 1"}],"_id":"tl-1"})";
+  EXPECT_NE(pending_from_timeline(t).identity, compact.identity);
 }
 
 TEST(DirectoryEvents, ExplainRecipientTakesTheFirstStructureAndHoldsUnderTheOthers) {
