@@ -614,13 +614,7 @@ class Scenario {
                    "--from", "2000-01-01", "--to", "2100-12-31"});
     if (r.status != 0)
       throw std::runtime_error("treve audit export failed: " + r.err);
-    std::vector<json::object> out;
-    std::istringstream lines(r.out);
-    for (std::string line; std::getline(lines, line);) {
-      if (!line.empty())
-        out.push_back(json::parse(line).as_object());
-    }
-    return out;
+    return json_lines(r.out);
   }
   ProcessResult export_text(const std::string& format) const {
     return run_treve({"audit", "export", "--state-dir", daemon_->state_dir(), "--format", format,

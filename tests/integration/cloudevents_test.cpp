@@ -75,13 +75,7 @@ std::vector<json::object> send_with_sdk(std::uint16_t port, const std::string& t
                      "http://127.0.0.1:" + std::to_string(port), token, mode}),
       json::serialize(events));
   EXPECT_EQ(r.status, 0) << r;
-  std::vector<json::object> out;
-  std::istringstream lines(r.out);
-  for (std::string line; std::getline(lines, line);) {
-    if (!line.empty())
-      out.push_back(json::parse(line).as_object());
-  }
-  return out;
+  return json_lines(r.out);
 }
 
 class CloudEventsConnector : public ::testing::Test {
@@ -344,11 +338,7 @@ class CloudEventsFromTheDirectory : public ::testing::Test {
       << "secret_file = \"hook.secret\"\ndefault = true\nretry_initial = \"100ms\"\n";
     o.extra_config = c.str();
     daemon_.emplace(o);
-    const fs::path dir = fs::path(daemon_->config_path()).parent_path();
-    std::ofstream(dir / "hook.secret", std::ios::binary) << make_webhook_secret() << "\n";
-    std::ofstream(dir / "directory.secret", std::ios::binary) << directory_.secret() << "\n";
-    ::chmod((dir / "directory.secret").c_str(), 0600);
-    daemon_->start();
+    start_with_secrets(*daemon_, directory_);
     client_.emplace(daemon_->port());
   }
   void TearDown() override {
@@ -384,26 +374,9 @@ class CloudEventsFromTheDirectory : public ::testing::Test {
   }
   // Waits until event `id` has deliveries (its directory answered); its GET answer.
   json::object wait_resolved(const std::string& id) {
-    const auto deadline = std::chrono::steady_clock::now() + 20s;
-    json::object o;
-    while (std::chrono::steady_clock::now() < deadline) {
-      o = get(id);
-      if (!o.contains("awaiting_directory") && !o.at("deliveries").as_array().empty())
-        return o;
-      std::this_thread::sleep_for(50ms);
-    }
-    ADD_FAILURE() << "not resolved: " << json::serialize(o) << "\n" << daemon_->stderr_log();
-    return o;
+    return itest::wait_resolved([&] { return get(id); }, 20s, *daemon_);
   }
-  bool wait_for_requests(std::size_t n) {
-    const auto deadline = std::chrono::steady_clock::now() + 15s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (receiver_.count() >= n)
-        return true;
-      std::this_thread::sleep_for(20ms);
-    }
-    return false;
-  }
+  bool wait_for_requests(std::size_t n) { return receiver_.wait_for_count(n, 15s); }
   // What the database keeps of event `id` (the canonical event sinks get).
   json::object stored_body(const std::string& id) {
     Db db(daemon_->db_path());

@@ -422,6 +422,17 @@ class RawConnection {
   std::string buffer_;
 };
 
+// The JSON objects of a JSON Lines text (a command's --json or jsonl output), blank lines aside.
+inline std::vector<json::object> json_lines(const std::string& text) {
+  std::vector<json::object> out;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.empty())
+      out.push_back(json::parse(line).as_object());
+  }
+  return out;
+}
+
 // A request as bytes, for RawConnection.
 inline std::string raw_request(const std::string& method, const std::string& target,
                                const std::string& body = "", const std::string& token = "") {

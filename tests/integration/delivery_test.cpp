@@ -961,14 +961,7 @@ TEST_F(DeliveryRetry, BadRequestDeadLettersAndReplayDeliversIt) {
   // The CLI lists it, with the error.
   ProcessResult list = h.daemon->cli({"deliveries", "list", "--state", "dead", "--json"});
   ASSERT_EQ(list.status, 0) << list.err;
-  std::vector<json::object> dead;
-  {
-    std::istringstream lines(list.out);
-    for (std::string line; std::getline(lines, line);) {
-      if (!line.empty())
-        dead.push_back(json::parse(line).as_object());
-    }
-  }
+  const std::vector<json::object> dead = json_lines(list.out);
   ASSERT_EQ(dead.size(), 1u) << list.out;
   EXPECT_EQ(str_field(dead[0], "state"), "dead");
   EXPECT_EQ(str_field(dead[0], "source"), "ent");

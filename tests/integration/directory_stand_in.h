@@ -6,14 +6,22 @@
 // Header-only; everything is `inline` (or a class) because several test files may include it.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include <gtest/gtest.h>
 #include <boost/json.hpp>
 
+#include "tests/integration/daemon_harness.h"
 #include "tests/integration/webhook_receiver.h"
 
 namespace treve::itest {
@@ -83,5 +91,32 @@ class Directory {
   int requests_ = 0;
   WebhookReceiver server_;
 };
+
+// Starts `daemon` once the secrets its configuration names are beside it: "hook.secret" (a
+// webhook sink's) and "directory.secret" (`directory`'s, readable by its owner only).
+inline void start_with_secrets(Daemon& daemon, const Directory& directory) {
+  const std::filesystem::path dir = std::filesystem::path(daemon.config_path()).parent_path();
+  std::ofstream(dir / "hook.secret", std::ios::binary) << make_webhook_secret() << "\n";
+  std::ofstream(dir / "directory.secret", std::ios::binary) << directory.secret() << "\n";
+  ::chmod((dir / "directory.secret").c_str(), 0600);
+  daemon.start();
+}
+
+// Waits until `get` (GET /v1/events/{id}) shows the event with deliveries and no longer waiting
+// for its directory; that answer (a failure after `patience`, with the daemon's log).
+inline boost::json::object wait_resolved(const std::function<boost::json::object()>& get,
+                                         std::chrono::milliseconds patience, const Daemon& daemon) {
+  const auto deadline = std::chrono::steady_clock::now() + patience;
+  boost::json::object o;
+  while (std::chrono::steady_clock::now() < deadline) {
+    o = get();
+    const boost::json::value* d = o.if_contains("deliveries");
+    if (!o.contains("awaiting_directory") && d && d->is_array() && !d->as_array().empty())
+      return o;
+    std::this_thread::sleep_for(std::chrono::milliseconds{50});
+  }
+  ADD_FAILURE() << "not resolved: " << boost::json::serialize(o) << "\n" << daemon.stderr_log();
+  return o;
+}
 
 }  // namespace treve::itest

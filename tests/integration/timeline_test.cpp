@@ -86,11 +86,7 @@ class TimelineConnector : public ::testing::Test {
       << school_b_policy;
     o.extra_config = c.str();
     daemon_.emplace(o);
-    const fs::path dir = fs::path(daemon_->config_path()).parent_path();
-    std::ofstream(dir / "hook.secret", std::ios::binary) << make_webhook_secret() << "\n";
-    std::ofstream(dir / "directory.secret", std::ios::binary) << directory_.secret() << "\n";
-    ::chmod((dir / "directory.secret").c_str(), 0600);
-    daemon_->start();
+    start_with_secrets(*daemon_, directory_);
     client_.emplace(daemon_->port());
   }
   void TearDown() override {
@@ -113,26 +109,9 @@ class TimelineConnector : public ::testing::Test {
   }
   // Waits until event `id` has deliveries (its directory answered); its GET answer.
   json::object wait_resolved(const std::string& id, std::chrono::seconds patience = 20s) {
-    const auto deadline = std::chrono::steady_clock::now() + patience;
-    json::object o;
-    while (std::chrono::steady_clock::now() < deadline) {
-      o = get(id);
-      if (!o.contains("awaiting_directory") && !o.at("deliveries").as_array().empty())
-        return o;
-      std::this_thread::sleep_for(50ms);
-    }
-    ADD_FAILURE() << "not resolved: " << json::serialize(o) << "\n" << daemon_->stderr_log();
-    return o;
+    return itest::wait_resolved([&] { return get(id); }, patience, *daemon_);
   }
-  bool wait_for_requests(std::size_t n) {
-    const auto deadline = std::chrono::steady_clock::now() + 15s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (receiver_.count() >= n)
-        return true;
-      std::this_thread::sleep_for(20ms);
-    }
-    return false;
-  }
+  bool wait_for_requests(std::size_t n) { return receiver_.wait_for_count(n, 15s); }
   std::vector<std::string> event_kinds(const std::string& id) {
     Db db(daemon_->db_path());
     std::vector<std::string> out;
