@@ -162,6 +162,10 @@ std::string_view pattern(Code code) {
              "leur identifiant";
     case Code::key_not_for_format:
       return "ne s'applique qu'à un connecteur de format = « {0} »";
+    case Code::directory_not_for_format:
+      return "les événements d'un connecteur canonique nomment eux-mêmes leur établissement et "
+             "leurs rôles : l'annuaire « {0} » serait sans effet (il sert aux formats "
+             "« entcore-timeline » et « cloudevents »)";
     case Code::establishment_from_directory:
       return "les événements de ce connecteur tiennent leur établissement de l'annuaire « {0} » "
              "(clé « directory ») : establishment_pointer serait sans effet";

@@ -1085,7 +1085,10 @@ class Loader {
         if (!config.directory_named(*d))
           check_.error(t.get("directory"), key + ".directory", Code::unknown_directory, {*d});
         c.directory = *d;
-        if (c.format == Connector::Format::cloudevents) {
+        if (c.format == Connector::Format::canonical) {
+          check_.error(t.get("directory"), key + ".directory", Code::directory_not_for_format,
+                       {*d});
+        } else if (c.format == Connector::Format::cloudevents) {
           // Its mapped events name users by id; the directory says where they are.
           c.cloudevents.recipients_from_directory = true;
           if (const toml::node* n = t.get("establishment_pointer")) {

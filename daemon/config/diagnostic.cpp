@@ -139,6 +139,10 @@ constexpr std::array kEntries = {
            false},
           "this connector's events get their establishment from the directory \"{0}\" (key "
           "\"directory\"): establishment_pointer would do nothing"},
+    Entry{{Code::directory_not_for_format, "config.directory_not_for_format", 1, false, false},
+          "a canonical connector's events name their establishment and roles themselves: the "
+          "directory \"{0}\" would do nothing (it serves format = \"entcore-timeline\" or "
+          "\"cloudevents\")"},
     Entry{{Code::bad_timeline_type, "config.bad_timeline_type", 1, false, false},
           "\"{0}\" is not a timeline type: a type such as \"MESSAGERIE\", or a type, a dot and "
           "an event-type such as \"BLOG.PUBLISH-POST\" (letters, digits, '-' and '_')"},

@@ -84,6 +84,7 @@ enum class Code : std::uint16_t {
   reserved_event_type,           // {type}
   unknown_directory,             // {name}
   establishment_from_directory,  // {directory}
+  directory_not_for_format,      // {directory}
   bad_timeline_type,             // {key}
   bad_timeline_title,            //
   // [[directories]].

@@ -37,6 +37,8 @@ std::string connector(const std::string& name, const std::string& directory) {
          (directory.empty() ? "" : "directory = \"" + directory + "\"\n");
 }
 
+constexpr const char* kTimeline = "format = \"entcore-timeline\"\n";
+
 TEST(Directories, ADirectoryLoadsAndConnectorsShareIt) {
   Files f;
   const std::string text = R"([[directories]]
@@ -52,8 +54,9 @@ cache_entries = 1000
 name = "pronote"
 url = "http://127.0.0.1:9000/who"
 token_file = ")" + f.token +
-                           "\"\n\n" + connector("ent", "ent") + connector("ent-mobile", "ent") +
-                           connector("pronote", "pronote") + connector("other", "");
+                           "\"\n\n" + connector("ent", "ent") + kTimeline +
+                           connector("ent-mobile", "ent") + kTimeline +
+                           connector("pronote", "pronote") + kTimeline + connector("other", "");
   auto loaded = parse_config(text, "treve.toml");
   ASSERT_TRUE(loaded) << loaded.error()[0].to_string();
   const Config& c = **loaded;
@@ -172,6 +175,22 @@ TEST(Directories, ACloudEventsConnectorWithADirectoryNamesUsersById) {
   EXPECT_EQ(admin::message_fr({.code = Code::establishment_from_directory, .args = {"ent"}}),
             "les événements de ce connecteur tiennent leur établissement de l'annuaire « ent » "
             "(clé « directory ») : establishment_pointer serait sans effet");
+}
+
+TEST(Directories, ACanonicalConnectorWithADirectoryIsRefused) {
+  Files f;
+  const std::string directory =
+      "[[directories]]\nname = \"ent\"\nurl = \"https://e/u\"\n"
+      "token_file = \"" +
+      f.token + "\"\n\n";
+  auto errors = test::config_errors(directory + connector("plain", "ent"), "treve.toml");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_THAT(errors[0],
+              ::testing::HasSubstr("connectors[0].directory: a canonical connector's "
+                                   "events name their establishment and roles "
+                                   "themselves: the directory \"ent\" would do nothing"));
+  EXPECT_THAT(admin::message_fr({.code = Code::directory_not_for_format, .args = {"ent"}}),
+              ::testing::HasSubstr("l'annuaire « ent » serait sans effet"));
 }
 
 TEST(Directories, FrenchMessages) {
