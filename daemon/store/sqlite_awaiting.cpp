@@ -34,7 +34,8 @@ Result<void> SqliteStore::insert_awaiting(std::int64_t event_row, const NewAwait
   Statement s(writer_,
               "INSERT INTO awaiting (event, directory, users, attempts, next_attempt_at, "
               "last_error) VALUES (?, ?, ?, 1, ?, ?)");
-  s.bind(1, event_row).bind(2, a.directory).bind(3, users_text(a.users));
+  const std::string users = users_text(a.users);  // bound without a copy: outlives step()
+  s.bind(1, event_row).bind(2, a.directory).bind(3, users);
   s.bind(4, instant_ms(a.next_attempt_at)).bind(5, a.error);
   if (int rc = s.step(); rc != SQLITE_DONE)
     return std::unexpected(error_of(writer_, rc, "cannot store the wait for the directory"));

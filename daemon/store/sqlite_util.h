@@ -63,6 +63,8 @@ class Statement {
     sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
     return *this;
   }
+  // A temporary string would be gone before step(): refused at compile time.
+  Statement& bind(int i, std::string&& s) = delete;
   Statement& bind(int i, std::int64_t v) {
     sqlite3_bind_int64(stmt_, i, v);
     return *this;
