@@ -110,22 +110,14 @@ std::vector<DeliveryDecision> decide(const EstablishmentPolicy& policy, const No
       if (parent.role != Role::parent)
         continue;
       // The student release this parent waits for.
+      const StudentRelease student = student_release_for(n, parent, out);
       std::optional<Instant> base;
       QuietChain base_chain;
-      bool base_evaluated = true;
-      for (std::size_t j = 0; j < out.size(); ++j) {
-        const Recipient& s = n.recipients[j];
-        if (s.role != Role::student)
-          continue;
-        if (parent.of && s.id != *parent.of)
-          continue;
-        base_evaluated = base_evaluated && out[j].evaluated;
-        if (!base || out[j].release_at > *base) {
-          base = out[j].release_at;
-          base_chain = out[j].quiet;
-        }
-      }
-      if (!base) {
+      bool base_evaluated = student.evaluated;
+      if (student.index) {
+        base = out[*student.index].release_at;
+        base_chain = out[*student.index].quiet;
+      } else {
         // `of` names nobody in the event, or there is no student: count from the parent's
         // own release.
         const Release& r = own_release();
@@ -150,6 +142,20 @@ std::vector<DeliveryDecision> decide(const EstablishmentPolicy& policy, const No
 
   for (auto& d : out)
     d.urgent = urgent;
+  return out;
+}
+
+StudentRelease student_release_for(const Notification& n, const Recipient& parent,
+                                   const std::vector<DeliveryDecision>& decisions) {
+  StudentRelease out;
+  for (std::size_t j = 0; j < decisions.size() && j < n.recipients.size(); ++j) {
+    const Recipient& s = n.recipients[j];
+    if (s.role != Role::student || (parent.of && s.id != *parent.of))
+      continue;
+    out.evaluated = out.evaluated && decisions[j].evaluated;
+    if (!out.index || decisions[j].release_at > decisions[*out.index].release_at)
+      out.index = j;
+  }
   return out;
 }
 

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -58,6 +60,16 @@ struct DeliveryDecision {
 //    the parent's own release.
 std::vector<DeliveryDecision> decide(const EstablishmentPolicy& policy, const Notification& n,
                                      Instant received, bool connector_may_bypass);
+
+// The student release a parent's grade waits for: of the event's students (only `parent.of`
+// when it is set), the one in `decisions` released last, and whether every one of them was
+// evaluated. No index when the event has no such student.
+struct StudentRelease {
+  std::optional<std::size_t> index;
+  bool evaluated = true;
+};
+StudentRelease student_release_for(const Notification& n, const Recipient& parent,
+                                   const std::vector<DeliveryDecision>& decisions);
 
 // The reason in words an administrator understands, e.g.
 // "quiet window Mon-Thu 20:00-07:00, then public holiday Noël (Fri 2026-12-25), then quiet

@@ -177,24 +177,16 @@ std::vector<DeliveryDecision> decide_in(const PolicySet& policies,
     if (!d.grade_delay)
       continue;
     const Recipient& parent = n.recipients[i];
+    const StudentRelease student = student_release_for(n, parent, out);
     std::optional<Instant> base;
     QuietChain base_chain;
-    bool base_evaluated = true;
+    bool base_evaluated = student.evaluated;
     bool base_attached = false;
-    for (std::size_t j = 0; j < out.size(); ++j) {
-      const Recipient& s = n.recipients[j];
-      if (s.role != Role::student)
-        continue;
-      if (parent.of && s.id != *parent.of)
-        continue;
-      base_evaluated = base_evaluated && out[j].evaluated;
-      if (!base || out[j].release_at > *base) {
-        base = out[j].release_at;
-        base_chain = out[j].quiet;
-        base_attached = !out[j].attached.empty();
-      }
-    }
-    if (!base) {
+    if (student.index) {
+      base = out[*student.index].release_at;
+      base_chain = out[*student.index].quiet;
+      base_attached = !out[*student.index].attached.empty();
+    } else {
       // No student: the delay counts from the parent's own release.
       if (!others[i]) {
         fail_closed(d, received);
