@@ -53,13 +53,29 @@ CommitQueue::Counters CommitQueue::counters() const {
 void CommitQueue::run() {
   std::vector<Job> group;
   std::vector<NewEvent> events;
+  bool worked = false;  // since the store last gave back its caches
   for (;;) {
     group.clear();
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+      auto ready = [&] { return stopping_ || !jobs_.empty(); };
+      if (worked && options_.release_memory_after.count() > 0) {
+        if (!wake_.wait_for(lock, options_.release_memory_after, ready)) {
+          // Idle since the last job: the caches are given back, outside the lock so that
+          // submitters never wait for it.
+          lock.unlock();
+          store_.release_memory();
+          worked = false;
+          lock.lock();
+          ++counters_.memory_releases;
+          continue;
+        }
+      } else {
+        wake_.wait(lock, ready);
+      }
       if (jobs_.empty())
         return;  // stopping, and everything submitted is done
+      worked = true;
       if (jobs_.front().write) {
         group.push_back(std::move(jobs_.front()));
         jobs_.pop_front();

@@ -9,6 +9,7 @@
 // response elsewhere). Thread-safe.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -34,6 +35,9 @@ class CommitQueue {
   struct Options {
     std::size_t capacity = 4096;               // jobs waiting, beyond which submit refuses
     std::size_t max_events_per_commit = 8192;  // events grouped into one transaction
+    // After this long without a job, following work, the store gives back its caches
+    // (Store::release_memory); zero never does.
+    std::chrono::milliseconds release_memory_after{1000};
   };
 
   CommitQueue(Store& store, const core::Clock& clock, Options options);
@@ -70,6 +74,7 @@ class CommitQueue {
   struct Counters {
     std::uint64_t commits = 0;
     std::uint64_t events = 0;
+    std::uint64_t memory_releases = 0;
   };
   Counters counters() const;
 

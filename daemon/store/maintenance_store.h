@@ -48,6 +48,11 @@ class MaintenanceStore {
 
   // Counts of events, held and due deliveries and audit records. Any thread.
   virtual Result<StoreStats> stats() = 0;
+
+  // Gives back the memory the store keeps only to go faster (its page caches) once it has
+  // been idle for a while: a night of held deliveries then costs no cache memory. Called on
+  // the writer thread; the next write reads back what it needs.
+  virtual void release_memory() {}
 };
 
 }  // namespace treve::store

@@ -1,4 +1,6 @@
 // SqliteStore as a MaintenanceStore: the retention purge and the store's statistics.
+#include <malloc.h>
+
 #include <spdlog/spdlog.h>
 
 #include "daemon/store/sqlite_store_impl.h"
@@ -197,6 +199,25 @@ Result<PurgeResult> SqliteStore::purge_once(const PurgeLimits& limits, policy::I
     }
     return out;
   });
+}
+
+void SqliteStore::release_memory() {
+  // The writer's 32 MB cache serves a release or a burst of ingest; held overnight, the
+  // deliveries need none of it. The pages stay in the operating system's page cache, so the
+  // next write reads back the few it needs at once.
+  sqlite3_db_release_memory(writer_);
+  {
+    std::lock_guard lock(reader_mutex_);
+    sqlite3_db_release_memory(reader_);
+  }
+  // The freed pages are small heap blocks: without a trim they stay in the process.
+  ::malloc_trim(0);
+}
+
+std::int64_t SqliteStore::writer_cache_bytes() const {
+  int used = 0, highwater = 0;
+  sqlite3_db_status(writer_, SQLITE_DBSTATUS_CACHE_USED, &used, &highwater, 0);
+  return used;
 }
 
 Result<StoreStats> SqliteStore::stats() {

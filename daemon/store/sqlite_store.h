@@ -64,6 +64,7 @@ class SqliteStore final : public Store {
                                         std::size_t limit) override;
   Result<std::optional<EventView>> find(std::string_view source, std::string_view id) override;
   Result<StoreStats> stats() override;
+  void release_memory() override;
   Result<void> check() override;
   Result<std::optional<policy::Instant>> next_release() override;
   Result<bool> resolve(const Resolution& r, policy::Instant now) override;
@@ -78,6 +79,10 @@ class SqliteStore final : public Store {
   // Frames of the write-ahead log copied into the database so far by the checkpointer (a
   // running total; a frame copied twice counts twice).
   std::uint64_t checkpointed_frames() const { return checkpointed_frames_.load(); }
+
+  // Heap memory held by the writer connection's page cache, in bytes. Read it from the
+  // writer thread, or while no write runs.
+  std::int64_t writer_cache_bytes() const;
 
   // The hash of the last audit record (kGenesisHash when there is none).
   std::string audit_head() const;

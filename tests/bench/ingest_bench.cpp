@@ -1046,7 +1046,7 @@ int main(int argc, char** argv) {
       directory_after("[1]");
       std::printf("\n");
       rows.push_back({"[1] single POST, " + std::to_string(opt.connections) + " conns: events/s",
-                      grouped(rate), "≥ 20,000", verdict(rate >= 20'000)});
+                      grouped(rate), "≥ 35,000", verdict(rate >= 35'000)});
       rows.push_back({"[1] latency p50 / p90 / p99 / max (ms)",
                       fmt("%.2f", p.p50) + " / " + fmt("%.2f", p.p90) + " / " + fmt("%.2f", p.p99) +
                           " / " + fmt("%.1f", p.max),
@@ -1148,7 +1148,7 @@ int main(int argc, char** argv) {
     const double rss_mb = settled.rss_kb / 1024.0;
     rows.push_back(
         {"[3] VmRSS holding " + grouped(static_cast<double>(r.deliveries)) + " deliveries (MB)",
-         fmt("%.1f", rss_mb), "≤ 64 MB", verdict(rss_mb <= 64 && r.non_202 == 0)});
+         fmt("%.1f", rss_mb), "≤ 48 MB", verdict(rss_mb <= 48 && r.non_202 == 0)});
     rows.push_back(
         {"[3] VmHWM while posting them (MB)", fmt("%.1f", settled.hwm_kb / 1024.0), "", ""});
     rows.push_back({"[3] events not answered 202", grouped(static_cast<double>(r.non_202)), "0",

@@ -356,6 +356,44 @@ TEST(CommitQueue, ConcurrentAcceptsShareTransactions) {
   EXPECT_TRUE(chain_verifies(dir));
 }
 
+TEST(CommitQueue, AnIdleWriterGivesBackItsPageCacheOnceAndStillWritesAfterwards) {
+  TempDir dir;
+  auto store = open_store(dir);
+  core::SystemClock clock;
+  CommitQueue::Options options;
+  options.release_memory_after = std::chrono::milliseconds{100};
+  CommitQueue queue(*store, clock, options);
+  // Stores n events and returns the writer's cache size right after their commit, read by
+  // the callback on the writer thread (before any idle time), or -1 if they were not stored.
+  auto accept = [&](const std::string& prefix, int n) {
+    std::vector<NewEvent> events;
+    for (int i = 0; i < n; ++i)
+      events.push_back(event(prefix + std::to_string(i), 3));
+    std::promise<std::int64_t> cache;
+    EXPECT_TRUE(
+        queue.submit_accept(std::move(events), [&](const Result<std::vector<AcceptResult>>& r) {
+          const bool stored = r && r->size() == static_cast<std::size_t>(n);
+          cache.set_value(stored ? store->writer_cache_bytes() : -1);
+        }));
+    return cache.get_future().get();
+  };
+  EXPECT_GT(accept("a", 3000), 1'000'000);
+  // Idle: given back once, not again while nothing happens.
+  for (int i = 0; i < 100 && queue.counters().memory_releases == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  ASSERT_EQ(queue.counters().memory_releases, 1u);
+  std::this_thread::sleep_for(std::chrono::milliseconds{400});
+  EXPECT_EQ(queue.counters().memory_releases, 1u);
+  std::promise<std::int64_t> released;
+  ASSERT_TRUE(queue.submit_write([&](Store&) { released.set_value(store->writer_cache_bytes()); }));
+  EXPECT_LT(released.get_future().get(), 200'000);
+  // The next write reads back what it needs.
+  EXPECT_GT(accept("b", 10), 0);
+  queue.stop();
+  EXPECT_EQ(query_int(dir, "SELECT count(*) FROM events"), 3010);
+  EXPECT_TRUE(chain_verifies(dir));
+}
+
 TEST(CommitQueue, RefusesWorkBeyondItsCapacity) {
   TempDir dir;
   auto store = open_store(dir);
