@@ -14,6 +14,8 @@ CommitQueue::~CommitQueue() {
 }
 
 bool CommitQueue::submit_accept(std::vector<NewEvent> events, AcceptDone done) {
+  // What does not depend on the chain is computed here, on the caller's thread.
+  store_.prepare(events);
   {
     std::lock_guard lock(mutex_);
     if (stopping_ || jobs_.size() >= options_.capacity)

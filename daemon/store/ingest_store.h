@@ -28,6 +28,9 @@ struct NewDelivery {
   // The sinks that take it: one stored copy each (fan-out), with its own state and records.
   // Empty: one copy, routed when it is sent.
   std::vector<std::string> sinks;
+  // Filled by IngestStore::prepare away from the writer; empty: accept computes them.
+  std::string pseudonym;     // the recipient as the audit trail names it
+  std::string audit_detail;  // the detail of its held / released / bypassed record
 };
 
 // An event accepted while its directory could not say who its recipients are: stored with no
@@ -57,6 +60,8 @@ struct NewEvent {
   // Set: the event waits for the directory (`deliveries` empty, `establishment` empty, `zone`
   // UTC, `body` the canonical event but its establishment and recipients).
   std::optional<NewAwaiting> awaiting;
+  // Filled by IngestStore::prepare away from the writer; empty: accept computes it.
+  std::string at_local;  // received_at in `zone`, RFC 3339
 };
 
 struct AcceptResult {
@@ -119,6 +124,11 @@ class IngestStore {
   // Each event gets its own outcome (stored, repeated, conflict); on error nothing is stored.
   virtual Result<std::vector<AcceptResult>> accept(std::span<const NewEvent> events,
                                                    policy::Instant now) = 0;
+  // Computes, on the calling thread, the parts of the events' audit records that do not
+  // depend on their place in the chain (local times, pseudonyms, details), so that accept,
+  // on the single writer, only chains, binds and steps. Optional: accept computes whatever is
+  // missing. Any thread.
+  virtual void prepare(std::span<NewEvent> events) const { (void)events; }
 
   // Retracts the held deliveries of an event (audited); the others are listed as they are.
   virtual Result<RetractResult> retract(std::string_view source, std::string_view id,

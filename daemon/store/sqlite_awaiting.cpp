@@ -97,7 +97,9 @@ Result<bool> SqliteStore::resolve(const Resolution& r, policy::Instant now) {
     ref.establishment = r.establishment;
     ref.category = r.category;
     ref.timezone = zone->name();
-    if (auto d = store_deliveries(r.row, ref, r.deliveries, now, zone); !d)
+    if (auto d = store_deliveries(r.row, ref, r.deliveries, now, zone,
+                                  policy::format_rfc3339(now, zone));
+        !d)
       return std::unexpected(d.error());
     return true;
   });

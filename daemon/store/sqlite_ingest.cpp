@@ -3,6 +3,40 @@
 
 namespace treve::store {
 
+namespace {
+
+// The kind of a new delivery's first audit record, and its detail (without the copy's sink,
+// which delivery_record puts first).
+std::string_view first_record_kind(const NewDelivery& d) {
+  if (d.bypassed)
+    return "bypassed";
+  return d.state == DeliveryState::held ? "held" : "released";
+}
+
+std::string first_record_detail(std::string_view source, const NewDelivery& d,
+                                const date::time_zone* zone) {
+  if (d.bypassed)
+    return Detail().add("connector", source).add("reason", d.reason).text();
+  if (d.state == DeliveryState::held)
+    return Detail().add_instant("until", d.release_at, zone).add("reason", d.reason).text();
+  return Detail().add("reason", d.reason).text();
+}
+
+}  // namespace
+
+void SqliteStore::prepare(std::span<NewEvent> events) const {
+  std::lock_guard lock(prepare_mutex_);
+  for (NewEvent& e : events) {
+    if (!e.zone)
+      continue;
+    e.at_local = policy::format_rfc3339(e.received_at, e.zone);
+    for (NewDelivery& d : e.deliveries) {
+      d.pseudonym = prepare_pseudonyms_.pseudonym(e.source, d.recipient);
+      d.audit_detail = first_record_detail(e.source, d, e.zone);
+    }
+  }
+}
+
 Result<std::vector<AcceptResult>> SqliteStore::accept(std::span<const NewEvent> events,
                                                       policy::Instant now) {
   (void)now;
@@ -41,7 +75,8 @@ Result<std::vector<AcceptResult>> SqliteStore::accept(std::span<const NewEvent> 
         event_row = sqlite3_last_insert_rowid(writer_);
       }
       const date::time_zone* zone = e.zone;
-      const std::string at_local = policy::format_rfc3339(e.received_at, zone);
+      const std::string at_local =
+          e.at_local.empty() ? policy::format_rfc3339(e.received_at, zone) : e.at_local;
       // The event's own records (no recipient).
       AuditRecord r;
       r.at_ms = instant_ms(e.received_at);
@@ -83,7 +118,8 @@ Result<std::vector<AcceptResult>> SqliteStore::accept(std::span<const NewEvent> 
       ref.establishment = e.establishment;
       ref.category = e.category;
       ref.timezone = zone->name();
-      if (auto d = store_deliveries(event_row, ref, e.deliveries, e.received_at, zone); !d)
+      if (auto d = store_deliveries(event_row, ref, e.deliveries, e.received_at, zone, at_local);
+          !d)
         return std::unexpected(d.error());
       ++stored_events;
       AcceptResult stored;
@@ -99,8 +135,8 @@ Result<std::vector<AcceptResult>> SqliteStore::accept(std::span<const NewEvent> 
 
 Result<void> SqliteStore::store_deliveries(std::int64_t event_row, DeliveryRef ref,
                                            std::span<const NewDelivery> deliveries,
-                                           policy::Instant at, const date::time_zone* zone) {
-  const std::string at_local = policy::format_rfc3339(at, zone);
+                                           policy::Instant at, const date::time_zone* zone,
+                                           const std::string& at_local) {
   for (const NewDelivery& d : deliveries) {
     static const std::vector<std::string> kRoutedWhenSent{std::string()};
     for (const std::string& sink : d.sinks.empty() ? kRoutedWhenSent : d.sinks) {
@@ -127,18 +163,10 @@ Result<void> SqliteStore::store_deliveries(std::int64_t event_row, DeliveryRef r
       ref.recipient = d.recipient;
       ref.role = d.role;
       ref.sink = sink;
-      AuditRecord dr;
-      if (d.bypassed) {
-        dr = delivery_record(ref, "bypassed", at, at_local,
-                             Detail().add("connector", ref.source).add("reason", d.reason).text());
-      } else if (d.state == DeliveryState::held) {
-        dr = delivery_record(
-            ref, "held", at, at_local,
-            Detail().add_instant("until", d.release_at, zone).add("reason", d.reason).text());
-      } else {
-        dr =
-            delivery_record(ref, "released", at, at_local, Detail().add("reason", d.reason).text());
-      }
+      AuditRecord dr = delivery_record(
+          ref, first_record_kind(d), at, at_local,
+          d.audit_detail.empty() ? first_record_detail(ref.source, d, zone) : d.audit_detail,
+          d.pseudonym);
       if (auto a = append_audit(dr); !a)
         return std::unexpected(a.error());
     }

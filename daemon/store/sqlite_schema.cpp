@@ -247,6 +247,7 @@ SqliteStore::SqliteStore(sqlite3* writer, sqlite3* reader, std::array<unsigned c
       reader_(reader),
       pseudonyms_(key),
       reader_pseudonyms_(key),
+      prepare_pseudonyms_(key),
       head_(kGenesisHash) {}
 
 SqliteStore::~SqliteStore() {

@@ -104,7 +104,7 @@ Result<void> SqliteStore::add_events(std::int64_t n) {
 
 AuditRecord SqliteStore::delivery_record(const DeliveryRef& d, std::string_view kind,
                                          policy::Instant at, std::string at_local,
-                                         std::string detail) const {
+                                         std::string detail, std::string pseudonym) const {
   AuditRecord r;
   r.at_ms = instant_ms(at);
   r.at_local = std::move(at_local);
@@ -113,7 +113,8 @@ AuditRecord SqliteStore::delivery_record(const DeliveryRef& d, std::string_view 
   r.event_id = d.event_id;
   r.establishment = d.establishment;
   r.category = policy::to_string(d.category);
-  r.recipient = pseudonyms_.pseudonym(d.source, d.recipient);
+  r.recipient =
+      pseudonym.empty() ? pseudonyms_.pseudonym(d.source, d.recipient) : std::move(pseudonym);
   r.role = policy::to_string(d.role);
   // The copy's sink leads the detail of every record about it: with fan-out, the records of
   // one recipient's copies differ by it.

@@ -64,6 +64,7 @@ class SqliteStore final : public Store {
                                         std::size_t limit) override;
   Result<std::optional<EventView>> find(std::string_view source, std::string_view id) override;
   Result<StoreStats> stats() override;
+  void prepare(std::span<NewEvent> events) const override;
   void release_memory() override;
   Result<void> check() override;
   Result<std::optional<policy::Instant>> next_release() override;
@@ -110,12 +111,14 @@ class SqliteStore final : public Store {
   // Each delivery of `deliveries` (a copy per sink) with its audit record, at `at`.
   Result<void> store_deliveries(std::int64_t event_row, DeliveryRef ref,
                                 std::span<const NewDelivery> deliveries, policy::Instant at,
-                                const date::time_zone* zone);
+                                const date::time_zone* zone, const std::string& at_local);
   // The `awaiting` row of an event accepted while its directory failed.
   Result<void> insert_awaiting(std::int64_t event_row, const NewAwaiting& a);
   Result<void> record_digest(std::span<const DeliveryOutcome> from, policy::Instant now);
+  // `pseudonym`: the recipient's, when already known (prepare); computed when empty.
   AuditRecord delivery_record(const DeliveryRef& d, std::string_view kind, policy::Instant at,
-                              std::string at_local, std::string detail) const;
+                              std::string at_local, std::string detail,
+                              std::string pseudonym = {}) const;
   // Runs `body` in a write transaction. The audit head and the ready counter are read again
   // inside it, so that another process writing the same database (`treve deliveries replay`)
   // never forks the chain. On any error: rollback, and the in-memory state is restored.
@@ -145,6 +148,8 @@ class SqliteStore final : public Store {
   std::optional<std::string> write_failure_;  // why the last write failed; check() reports it
   Pseudonymizer pseudonyms_;                  // the writer's
   Pseudonymizer reader_pseudonyms_;           // the reader's, under reader_mutex_
+  mutable std::mutex prepare_mutex_;
+  Pseudonymizer prepare_pseudonyms_;  // prepare()'s, under prepare_mutex_
   std::unique_ptr<Statements> st_;
   std::int64_t next_audit_seq_ = 1;
   std::string head_;
