@@ -158,7 +158,8 @@ SqliteStore::Statements::Statements(sqlite3* w, sqlite3* r)
       insert_event(w,
                    "INSERT INTO events (source, event_id, establishment, category, urgent, "
                    "received_at, timezone, body, body_sha256, response) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                   "ON CONFLICT (source, event_id) DO NOTHING"),
       insert_delivery(w,
                       "INSERT INTO deliveries (event, recipient, role, state, release_at, "
                       "reason, updated_at, ready_seq, released_at, sink) "
