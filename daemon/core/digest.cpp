@@ -31,6 +31,21 @@ std::string sha256_hex(std::string_view data) {
   return hex({digest, len});
 }
 
+std::string sha256_hex_of(std::initializer_list<std::string_view> parts) {
+  struct Context {
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    ~Context() { EVP_MD_CTX_free(ctx); }
+  };
+  thread_local Context context;
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestInit_ex(context.ctx, sha256(), nullptr);
+  for (std::string_view part : parts)
+    EVP_DigestUpdate(context.ctx, part.data(), part.size());
+  EVP_DigestFinal_ex(context.ctx, digest, &len);
+  return hex({digest, len});
+}
+
 bool same_digest(std::string_view a, std::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }

@@ -13,11 +13,10 @@ namespace treve::store {
 
 using core::append_json_string;
 using core::hex;
-using core::sha256_hex;
 
-std::string canonical_encoding(const AuditRecord& r) {
-  std::string out;
-  out.reserve(256 + r.detail.size());
+namespace {
+
+void append_canonical(std::string& out, const AuditRecord& r) {
   out += '[';
   out += std::to_string(r.seq);
   out += ',';
@@ -28,14 +27,24 @@ std::string canonical_encoding(const AuditRecord& r) {
     append_json_string(out, *s);
   }
   out += ']';
+}
+
+}  // namespace
+
+std::string canonical_encoding(const AuditRecord& r) {
+  std::string out;
+  out.reserve(256 + r.detail.size());
+  append_canonical(out, r);
   return out;
 }
 
 std::string compute_hash(const AuditRecord& r) {
-  std::string input = r.prev_hash;
-  input += '\n';
-  input += canonical_encoding(r);
-  return sha256_hex(input);
+  // Built in a buffer kept per thread: this runs for every record the writer appends and
+  // every record an auditor verifies.
+  thread_local std::string canonical;
+  canonical.clear();
+  append_canonical(canonical, r);
+  return core::sha256_hex_of({r.prev_hash, "\n", canonical});
 }
 
 void chain(AuditRecord& r, std::string_view prev_hash) {
