@@ -362,7 +362,8 @@ int serve(const std::string& config_path) {
   store->log_head();
   std::error_code ignored;
   std::filesystem::remove(store::pid_file(state_dir), ignored);
-  spdlog::info("event=serve.stopped");
+  const auto written = queue.counters();
+  spdlog::info("event=serve.stopped commits={} events={}", written.commits, written.events);
   store.reset();
   return 0;
 }

@@ -1101,8 +1101,23 @@ int main(int argc, char** argv) {
                       "", ""});
     }
     const double stop_s = daemon.stop();
-    std::printf("  daemon stopped (SIGTERM) in %.0f ms; state_dir %.0f MB\n\n", stop_s * 1000,
+    std::printf("  daemon stopped (SIGTERM) in %.0f ms; state_dir %.0f MB\n", stop_s * 1000,
                 static_cast<double>(dir_bytes(root + "/ingest")) / 1e6);
+    // Group commit, as the daemon counted it (both phases): events per fsync'd transaction.
+    std::ifstream log(root + "/ingest.log");
+    std::string line, stopped;
+    while (std::getline(log, line)) {
+      if (line.find("event=serve.stopped") != std::string::npos)
+        stopped = line;
+    }
+    long long commits = 0, events = 0;
+    if (auto at = stopped.find("commits="); at != std::string::npos)
+      std::sscanf(stopped.c_str() + at, "commits=%lld events=%lld", &commits, &events);
+    if (commits > 0) {
+      std::printf("  group commit: %lld transactions for %lld events (%.1f events per commit)\n",
+                  commits, events, static_cast<double>(events) / static_cast<double>(commits));
+    }
+    std::printf("\n");
   }
 
   // ---- Phase 3: hold one million deliveries, then restart. -----------------------------
