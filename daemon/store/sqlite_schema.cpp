@@ -126,6 +126,8 @@ CREATE TABLE awaiting (
 )sql",
 };
 
+static_assert(std::size(kMigrations) == SqliteStore::kSchemaVersion);
+
 Result<sqlite3*> open_connection(const std::string& path, bool writer) {
   sqlite3* db = nullptr;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_CREATE : 0);
@@ -345,6 +347,10 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteOptions& opti
   SqliteStore* raw = store.get();
   raw->checkpointer_ = std::thread([raw, db = *checkpoint_db] { raw->run_checkpoints(db); });
   return store;
+}
+
+std::span<const char* const> SqliteStore::migrations() {
+  return kMigrations;
 }
 
 void SqliteStore::run_checkpoints(sqlite3* db) {

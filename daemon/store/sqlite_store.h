@@ -93,6 +93,9 @@ class SqliteStore final : public Store {
   void log_heads_every(std::int64_t every) { head_log_every_ = every; }
   void log_head() const;
   static constexpr int kSchemaVersion = 7;
+  // The SQL that brings the schema from version i to i + 1, for i < kSchemaVersion (after
+  // the meta table: `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)`).
+  static std::span<const char* const> migrations();
 
  private:
   struct Statements;

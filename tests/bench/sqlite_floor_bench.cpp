@@ -46,6 +46,8 @@
 
 #include <openssl/evp.h>
 
+#include "daemon/store/sqlite_store.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -130,95 +132,7 @@ class Stmt {
 
 // ---- the schemas ----
 
-// The current schema: the meta table SqliteStore::open creates, then kMigrations of
-// daemon/store/sqlite_schema.cpp in order (version 7). Keep in step with it.
-constexpr const char* kCurrentSchema[] = {
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)",
-    R"sql(
-CREATE TABLE events (
-  id INTEGER PRIMARY KEY,
-  source TEXT NOT NULL,
-  event_id TEXT NOT NULL,
-  establishment TEXT NOT NULL,
-  category TEXT NOT NULL,
-  urgent INTEGER NOT NULL,
-  received_at INTEGER NOT NULL,
-  timezone TEXT NOT NULL,
-  body TEXT,
-  body_sha256 TEXT NOT NULL,
-  response TEXT NOT NULL,
-  UNIQUE (source, event_id)
-);
-CREATE TABLE deliveries (
-  seq INTEGER PRIMARY KEY,
-  event INTEGER NOT NULL REFERENCES events(id),
-  recipient TEXT NOT NULL,
-  role TEXT NOT NULL,
-  state TEXT NOT NULL,
-  release_at INTEGER NOT NULL,
-  reason TEXT NOT NULL,
-  attempts INTEGER NOT NULL DEFAULT 0,
-  next_attempt_at INTEGER,
-  updated_at INTEGER NOT NULL
-);
-CREATE INDEX deliveries_by_state_release ON deliveries (state, release_at, seq);
-CREATE INDEX deliveries_by_event ON deliveries (event);
-CREATE TABLE audit (
-  seq INTEGER PRIMARY KEY,
-  at INTEGER NOT NULL,
-  at_local TEXT NOT NULL,
-  kind TEXT NOT NULL,
-  source TEXT NOT NULL,
-  event_id TEXT NOT NULL,
-  establishment TEXT NOT NULL,
-  category TEXT NOT NULL,
-  recipient TEXT NOT NULL,
-  role TEXT NOT NULL,
-  detail TEXT NOT NULL,
-  prev_hash TEXT NOT NULL,
-  hash TEXT NOT NULL
-);
-)sql",
-    R"sql(
-ALTER TABLE deliveries ADD COLUMN ready_seq INTEGER;
-ALTER TABLE deliveries ADD COLUMN released_at INTEGER;
-ALTER TABLE deliveries ADD COLUMN first_attempt_at INTEGER;
-ALTER TABLE deliveries ADD COLUMN sink TEXT;
-ALTER TABLE deliveries ADD COLUMN last_error TEXT;
-UPDATE deliveries SET ready_seq = seq, released_at = updated_at WHERE state = 'due';
-CREATE INDEX deliveries_ready ON deliveries (ready_seq) WHERE ready_seq IS NOT NULL;
-INSERT INTO meta (key, value)
-  SELECT 'ready_seq', coalesce(max(ready_seq), 0) FROM deliveries;
-)sql",
-    "CREATE INDEX events_with_body ON events (received_at) WHERE body IS NOT NULL;",
-    R"sql(
-CREATE TABLE policy_versions (
-  uai TEXT NOT NULL,
-  version INTEGER NOT NULL,
-  at INTEGER NOT NULL,
-  author TEXT NOT NULL,
-  comment TEXT NOT NULL,
-  document TEXT NOT NULL,
-  digest TEXT NOT NULL,
-  weaker TEXT NOT NULL,
-  rollback_of INTEGER,
-  PRIMARY KEY (uai, version)
-);
-)sql",
-    "INSERT OR REPLACE INTO meta (key, value) SELECT 'events', count(*) FROM events;",
-    "ALTER TABLE deliveries ADD COLUMN digest TEXT;",
-    R"sql(
-CREATE TABLE awaiting (
-  event INTEGER PRIMARY KEY REFERENCES events(id),
-  directory TEXT NOT NULL,
-  users TEXT NOT NULL,
-  attempts INTEGER NOT NULL,
-  next_attempt_at INTEGER NOT NULL,
-  last_error TEXT NOT NULL
-);
-INSERT INTO meta (key, value) VALUES ('schema_version', '7');
-)sql",
-};
+// The current schema is the store's own (SqliteStore::migrations, after its meta table).
 
 // The lean layout: the same tables and indexes, the same information, in fewer bytes.
 constexpr const char* kLeanSchema[] = {
@@ -719,7 +633,8 @@ class Writer {
       exec(db_, pragma);
     exec(db_, "BEGIN IMMEDIATE");
     if (c.layout == Layout::current) {
-      for (const char* sql : kCurrentSchema)
+      exec(db_, "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)");
+      for (const char* sql : treve::store::SqliteStore::migrations())
         exec(db_, sql);
     } else {
       for (const char* sql : kLeanSchema)
