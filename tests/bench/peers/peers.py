@@ -39,7 +39,7 @@ PEERS = {
 FIRST_HOLD = {
     'treve-1': lambda n: 15 + n / 4000,
     'treve-100': lambda n: 15 + n / 4000,
-    'bullmq': lambda n: 15 + n / 1000,
+    'bullmq': lambda n: 15 + n / 800,
     'pgboss': lambda n: 15 + n / 500,
 }
 
@@ -703,7 +703,7 @@ plot '{dat}' using 2:xtic(1) title "single ingest (events/s)", '' using 3 title 
 set title "Release lag after T: lower is better"
 set ylabel "ms (log scale)"
 set key off
-plot '{dat}' using 5:xtic(1) title "release lag (ms)" lc rgb "#c0504d"
+plot '{dat}' using 5:xtic(1) title "release lag (ms)" lc rgb "#c0504d", '' using ($0):($5*1.15):(sprintf("%.0f ms", $5)) with labels notitle
 unset multiplot
 """
     gpf = os.path.join(out, 'peers.gp')
