@@ -474,7 +474,9 @@ def run_peer(a, root, nginx, run, peer, hold):
     for s in servers:
         s.stop()
     row['rss_server_mb'] = mem.get('server', 0)
-    row['rss_worker_mb'] = mem.get('worker', 0)
+    row['rss_worker_mb'] = mem.get('worker') if worker else None
+    # What holds and delivers: trêve's daemon; the queue's server plus its worker.
+    row['rss_system_mb'] = row['rss_server_mb'] + (row['rss_worker_mb'] or 0)
     row['rss_client_mb'] = mem.get('client', 0)
     row['rss_nginx_mb'] = mem.get('nginx', 0)
 
@@ -506,9 +508,10 @@ COLUMNS = [
     ('lag_ms', 'release lag (ms)', '{:,.0f}', 'low'),
     ('drain_per_s', 'drain (deliveries/s)', '{:,.0f}', 'high'),
     ('order_pct', 'order kept (% recipients)', '{:.1f}', 'high'),
+    ('rss_system_mb', 'server + worker peak RSS (MB)', '{:,.1f}', 'low'),
     ('rss_server_mb', 'server peak RSS (MB)', '{:,.1f}', 'low'),
     ('rss_worker_mb', 'worker peak RSS (MB)', '{:,.1f}', 'low'),
-    ('rss_client_mb', 'producer peak RSS (MB)', '{:,.1f}', 'low'),
+    ('rss_client_mb', 'producer / load generator peak RSS (MB)', '{:,.1f}', 'low'),
 ]
 
 
@@ -589,6 +592,10 @@ def write_outputs(a, all_rows, peers, started, ver):
         for k in r:
             if k not in fields:
                 fields.append(k)
+    with open(os.path.join(out, 'run.json'), 'w') as f:
+        json.dump({'started': started.isoformat(), 'command': a.command, 'events': a.events,
+                   'runs': a.runs, 'peers': peers, 'versions': ver}, f, indent=1)
+        f.write('\n')
     with open(os.path.join(out, 'runs.csv'), 'w', newline='') as f:
         w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
@@ -628,8 +635,8 @@ def write_outputs(a, all_rows, peers, started, ver):
     md.append('<!-- Written by tests/bench/peers/run; do not edit by hand. -->')
     md.append(f'**{started:%Y-%m-%d %H:%M} UTC**, `{a.command}`: N = {a.events:,} events held '
               f'then N more in bulk (2N = {2 * a.events:,} deliveries) to {RECIPIENTS:,} recipients, '
-              f'all released at one instant T to one nginx sink; {a.runs} run(s), median '
-              + ('(min–max)' if a.runs > 1 else '') + '. Versions: '
+              f'all released at one instant T to one nginx sink; '
+              + (f'{a.runs} runs, median (min–max)' if a.runs > 1 else 'one run') + '. Versions: '
               + ', '.join(f'{k} {v}' for k, v in ver.items()) + '.')
     md.append('')
     md.append(table(body, COLUMNS))
@@ -640,7 +647,10 @@ def write_outputs(a, all_rows, peers, started, ver):
     md.append('')
     md.append(table(ratios, COLUMNS, header=('',)))
     md.append('')
-    md.append('Settings: ' + '; '.join(f'**{PEERS[p]}**: {settings.get(p, "")}' for p in peers) + '.')
+    md.append('Settings:')
+    md.append('')
+    for p in peers:
+        md.append(f'- {PEERS[p]}: {settings.get(p, "")}.')
     md.append('')
     odd = []
     for r in all_rows:
@@ -718,6 +728,35 @@ unset multiplot
 
 # ---------------------------------------------------------------------------------------------
 
+def render(a):
+    with open(os.path.join(a.out, 'run.json')) as f:
+        meta = json.load(f)
+    rows = []
+    with open(os.path.join(a.out, 'runs.csv')) as f:
+        for r in csv.DictReader(f):
+            for k, v in r.items():
+                if v == '':
+                    r[k] = None
+                elif v in ('True', 'False'):
+                    r[k] = v == 'True'
+                else:
+                    try:
+                        r[k] = int(v)
+                    except ValueError:
+                        try:
+                            r[k] = float(v)
+                        except ValueError:
+                            pass
+            if r['peer'].startswith('treve'):
+                r['rss_worker_mb'] = None
+            r['rss_system_mb'] = r['rss_server_mb'] + (r.get('rss_worker_mb') or 0)
+            rows.append(r)
+    a.events, a.runs, a.command = meta['events'], meta['runs'], meta['command']
+    write_outputs(a, rows, meta['peers'], datetime.datetime.fromisoformat(meta['started']),
+                  meta['versions'])
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument('--events', type=int, default=100000)
@@ -731,7 +770,11 @@ def main():
     ap.add_argument('--no-docs', dest='update_benchmarks', action='store_false')
     ap.add_argument('--keep', action='store_true', help='keep the temporary directory')
     ap.add_argument('--command', default='tests/bench/peers/run')
+    ap.add_argument('--render', action='store_true',
+                    help='only write the outputs again from OUT/runs.csv and OUT/run.json')
     a = ap.parse_args()
+    if a.render:
+        return render(a)
     peers = a.peers.split(',')
     for p in peers:
         if p not in PEERS:
