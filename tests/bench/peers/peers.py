@@ -378,6 +378,24 @@ def read_json_line(p, what, timeout):
             die(f'{what}: no answer within {timeout} s')
 
 
+def settle(root, keep):
+    """Between peers: the previous peer's files removed and written back, so that its writeback
+    does not slow the next one's fsyncs."""
+    if not keep:
+        for d in os.listdir(root):
+            if d.startswith('r') and d[1:2].isdigit():
+                shutil.rmtree(os.path.join(root, d), ignore_errors=True)
+    os.sync()
+    end = time.time() + 60
+    while time.time() < end:
+        with open('/proc/meminfo') as f:
+            dirty = sum(int(l.split()[1]) for l in f if l.startswith(('Dirty:', 'Writeback:')))
+        if dirty < 16 * 1024:
+            break
+        time.sleep(0.5)
+    time.sleep(1)
+
+
 def run_peer(a, root, nginx, run, peer, hold):
     n = a.events
     prefix = f'/r{run}/{peer}/'
@@ -802,6 +820,7 @@ def main():
                     hold = round(1.3 * first_ingest[peer] + 10)
                 else:
                     hold = a.hold or FIRST_HOLD[peer](a.events)
+                settle(root, a.keep)
                 log(f'run {run}/{a.runs}: {PEERS[peer]}, T in {hold:.0f} s')
                 row = run_peer(a, root, nginx, run, peer, hold)
                 first_ingest.setdefault(peer, row['ingest_s'])
