@@ -33,14 +33,14 @@ PEERS = {
 }
 
 # Seconds from a peer's start to T in the first run, from rates seen on the 2-core machine
-# (trêve ~10,000 ev/s over both phases, BullMQ ~2,000, pg-boss ~1,000 for single sends); later
+# (trêve ~10,000 ev/s over both phases, BullMQ ~3,000, pg-boss ~1,700 for single sends); later
 # runs use 1.3 × the first run's ingest time + 10 s. A run whose ingest ends after T is flagged
 # and its release figures left out.
 FIRST_HOLD = {
     'treve-1': lambda n: 15 + n / 4000,
     'treve-100': lambda n: 15 + n / 4000,
-    'bullmq': lambda n: 15 + n / 800,
-    'pgboss': lambda n: 15 + n / 500,
+    'bullmq': lambda n: 15 + n / 1200,
+    'pgboss': lambda n: 15 + n / 1000,
 }
 
 children = []  # (name, Popen) to stop on exit, in reverse order
@@ -428,11 +428,12 @@ def run_peer(a, root, nginx, run, peer, hold):
         else:
             srv = Postgres(root, f'r{run}-pg')
             conn = ['--pg-host', srv.sock, '--pg-schema', f'pgboss_r{run}']
+        wconn = conn + (['--batch-size', str(a.pgboss_batch)] if peer == 'pgboss' else [])
         servers.append(srv)
         sampler.watch('server', 'rss' if peer == 'bullmq' else 'tree', srv.pid)
         node = ['node']
         worker = spawn(f'{peer} worker', node + [os.path.join(HERE, 'worker.mjs'), '--peer', peer,
-                                                 '--queue', queue, '--sink', sink] + conn,
+                                                 '--queue', queue, '--sink', sink] + wconn,
                        stdout=subprocess.PIPE, text=True, cwd=HERE)
         ready = read_json_line(worker, f'{peer} worker', 60)
         sampler.watch('worker', 'rss', worker.pid)
@@ -788,6 +789,8 @@ def main():
     ap.add_argument('--no-docs', dest='update_benchmarks', action='store_false')
     ap.add_argument('--keep', action='store_true', help='keep the temporary directory')
     ap.add_argument('--command', default='tests/bench/peers/run')
+    ap.add_argument('--pgboss-batch', type=int, default=1000,
+                    help='batchSize of each of pg-boss\'s 8 work() loops')
     ap.add_argument('--render', action='store_true',
                     help='only write the outputs again from OUT/runs.csv and OUT/run.json')
     a = ap.parse_args()

@@ -3,6 +3,7 @@
 //
 //   node worker.mjs --peer bullmq --queue NAME --redis-port P --sink URL
 //   node worker.mjs --peer pgboss --queue NAME --pg-host SOCKETDIR --pg-schema SCHEMA --sink URL
+//        [--batch-size B]   (default 1000)
 //
 // Prints {"event":"ready","settings":…} once it waits for jobs; on SIGTERM prints
 // {"event":"stopped","posted":…,"failed":…,"hwm_kb":…} and exits.
@@ -40,7 +41,7 @@ if (a.peer === 'bullmq') {
 } else if (a.peer === 'pgboss') {
   const { default: PgBoss } = await import('pg-boss');
   const WORKERS = 8;
-  const BATCH = 100;
+  const BATCH = Number(a['batch-size'] || 1000);
   const POLL = 0.5; // seconds: pg-boss's smallest polling interval
   const boss = new PgBoss({ host: a['pg-host'], user: 'postgres', database: 'postgres', schema: a['pg-schema'], max: WORKERS + 2 });
   boss.on('error', e => console.error(`pg-boss: ${e.message}`));
