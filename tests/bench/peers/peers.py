@@ -688,7 +688,7 @@ def write_outputs(a, all_rows, peers, started, ver):
         f.write('# trêve beside BullMQ and pg-boss\n\n' + text.replace('(peers/peers.png)', '(peers.png)')
                 + '\nRaw figures of every run: [runs.csv](runs.csv). How it is measured: '
                   '`tests/bench/peers/run` (header) and docs/BENCHMARKS.md.\n')
-    chart(out, s, peers)
+    chart(out, s, peers, a.events)
     if a.update_benchmarks:
         path = os.path.join(REPO, 'docs', 'BENCHMARKS.md')
         with open(path) as f:
@@ -704,7 +704,7 @@ def write_outputs(a, all_rows, peers, started, ver):
     return s
 
 
-def chart(out, s, peers):
+def chart(out, s, peers, events):
     if not shutil.which('gnuplot'):
         log('warning: no gnuplot; no chart')
         return
@@ -717,7 +717,7 @@ def chart(out, s, peers):
     gp = f"""
 set terminal pngcairo size 1200,520 font "DejaVu Sans,11" noenhanced
 set output '{os.path.join(out, 'peers.png')}'
-set multiplot layout 1,2 title "Hold then release, one 2-core machine (median of runs)"
+set multiplot layout 1,2 title "Hold then release: {events:,} events one by one and {events:,} in bulk, all due at T; one 2-core machine, median of runs"
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
