@@ -55,8 +55,7 @@ CommitQueue::Counters CommitQueue::counters() const {
 void CommitQueue::run() {
   std::vector<Job> group;
   std::vector<NewEvent> events;
-  bool worked = false;           // since the store last gave back its caches
-  std::size_t last_accepts = 0;  // requests in the last accept transaction
+  bool worked = false;  // since the store last gave back its caches
   for (;;) {
     group.clear();
     {
@@ -83,23 +82,6 @@ void CommitQueue::run() {
         group.push_back(std::move(jobs_.front()));
         jobs_.pop_front();
       } else {
-        // When the last transaction served several requests, the clients it answered are
-        // sending their next ones now: they are waited for while they keep arriving (a gap
-        // of `gather_gap`, `gather_max` in all), so that one fsync serves them too instead
-        // of the next. Otherwise the clients settle into two halves, each waiting for the
-        // other's fsync. A lone client never waits, nor does a writer already behind (twice
-        // the last transaction's requests waiting).
-        if (last_accepts > 1 && options_.gather_max.count() > 0) {
-          const auto until = std::chrono::steady_clock::now() + options_.gather_max;
-          while (jobs_.size() < 2 * last_accepts && !stopping_) {
-            const std::size_t before = jobs_.size();
-            const auto gap = std::min<std::chrono::steady_clock::duration>(
-                options_.gather_gap, until - std::chrono::steady_clock::now());
-            if (gap <= std::chrono::steady_clock::duration::zero() ||
-                !wake_.wait_for(lock, gap, [&] { return stopping_ || jobs_.size() > before; }))
-              break;
-          }
-        }
         // Every accept waiting now joins one transaction, up to the event cap.
         std::size_t n = 0;
         while (
@@ -109,7 +91,6 @@ void CommitQueue::run() {
           group.push_back(std::move(jobs_.front()));
           jobs_.pop_front();
         }
-        last_accepts = group.size();
       }
     }
     if (group.front().write) {

@@ -38,12 +38,6 @@ class CommitQueue {
     // After this long without a job, following work, the store gives back its caches
     // (Store::release_memory); zero never does.
     std::chrono::milliseconds release_memory_after{1000};
-    // Group commit under concurrency: after a transaction that served several requests, the
-    // next waits while requests keep arriving (no gap longer than `gather_gap`), for at most
-    // `gather_max`, or until twice as many requests as the last one served are waiting.
-    // Zero `gather_max`: never waits.
-    std::chrono::microseconds gather_gap{100};
-    std::chrono::microseconds gather_max{500};
   };
 
   CommitQueue(Store& store, const core::Clock& clock, Options options);
