@@ -1,5 +1,6 @@
 #include "daemon/runtime/scheduler.h"
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 
@@ -31,7 +32,8 @@ struct Scheduler::State : std::enable_shared_from_this<Scheduler::State> {
 
   // All below on the strand.
   bool stopped = false;
-  bool releasing = false;  // a release job is queued or running
+  bool releasing = false;      // a release job is queued or running
+  std::size_t next_batch = 0;  // of the release under way; 0: none under way
   std::optional<policy::Instant> armed_for;
 
   std::atomic<std::uint64_t> released{0};
@@ -78,16 +80,20 @@ struct Scheduler::State : std::enable_shared_from_this<Scheduler::State> {
   // the next: other writes (accepted events, delivery outcomes) go between batches.
   void release(policy::Instant now) {
     releasing = true;
+    if (next_batch == 0)
+      next_batch = std::clamp<std::size_t>(options.first_batch, 1, options.batch);
+    const std::size_t limit = next_batch;
+    next_batch = std::min(next_batch * 2, options.batch);
     auto self = shared_from_this();
-    bool queued = queue.submit_write([self, now](store::Store& s) {
-      auto batch = s.release_due(now, self->options.batch);
+    bool queued = queue.submit_write([self, now, limit](store::Store& s) {
+      auto batch = s.release_due(now, limit);
       bool more = false;
       if (!batch) {
         spdlog::error("event=scheduler.release_failed error={}",
                       core::quoted(batch.error().message));
       } else {
         const std::size_t n = batch->size();
-        more = n == self->options.batch;
+        more = n == limit;
         self->released += n;
         self->batch_total += n;
         if (n && self->options.on_released)
@@ -101,6 +107,7 @@ struct Scheduler::State : std::enable_shared_from_this<Scheduler::State> {
         if (self->batch_total)
           spdlog::info("event=scheduler.released deliveries={}", self->batch_total.load());
         self->batch_total = 0;
+        self->next_batch = 0;
         self->releasing = false;
         self->check();
       });
@@ -108,6 +115,7 @@ struct Scheduler::State : std::enable_shared_from_this<Scheduler::State> {
     if (!queued) {
       // The writer is full: try again shortly rather than lose the wake-up.
       releasing = false;
+      next_batch = 0;
       timer.expires_after(std::chrono::milliseconds(50));
       timer.async_wait([self](const boost::system::error_code& ec) {
         if (!ec)

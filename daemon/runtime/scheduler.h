@@ -28,6 +28,10 @@ class Scheduler {
   struct Options {
     std::chrono::milliseconds max_sleep{1000};
     std::size_t batch = 1000;  // deliveries released per transaction
+    // The first transaction of a release takes this many, and each next one twice as many up
+    // to `batch`: the first deliveries leave a few milliseconds after the window's end
+    // instead of after a whole batch was written.
+    std::size_t first_batch = 32;
     // Called on the store's writer thread with each released batch, in order.
     std::function<void(std::vector<store::ReleasedDelivery>)> on_released;
   };

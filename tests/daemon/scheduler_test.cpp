@@ -70,12 +70,15 @@ class SchedulerTest : public ::testing::Test {
     ASSERT_TRUE(store_->accept(events, clock_.now()));
   }
 
-  void start() {
+  // By default, batches of 2: several transactions for a handful of deliveries.
+  void start(std::size_t batch = 2, std::size_t first_batch = 32) {
     Scheduler::Options options;
     options.max_sleep = 20ms;
-    options.batch = 2;  // several transactions for a handful of deliveries
+    options.batch = batch;
+    options.first_batch = first_batch;
     options.on_released = [this](std::vector<store::ReleasedDelivery> batch) {
       std::lock_guard lock(mutex_);
+      batch_sizes_.push_back(batch.size());
       for (auto& d : batch)
         released_.push_back(d.ref.event_id + "/" + d.ref.recipient);
     };
@@ -111,6 +114,7 @@ class SchedulerTest : public ::testing::Test {
   std::unique_ptr<Scheduler> scheduler_;
   std::mutex mutex_;
   std::vector<std::string> released_;
+  std::vector<std::size_t> batch_sizes_;  // of each released transaction, in order
 };
 
 TEST_F(SchedulerTest, ReleasesNothingBeforeTheInstantAndEverythingRightAfter) {
@@ -135,6 +139,30 @@ TEST_F(SchedulerTest, ReleasesInReleaseThenReceiptOrderAcrossBatches) {
   start();
   ASSERT_TRUE(wait_for(4));
   EXPECT_THAT(released(), ::testing::ElementsAre("first/r0", "first/r1", "second/r0", "late/r0"));
+}
+
+TEST_F(SchedulerTest, AReleaseStartsWithASmallTransactionAndDoublesUpToTheBatch) {
+  std::vector<store::NewEvent> events;
+  for (int i = 0; i < 5; ++i)
+    events.push_back(held_event("e" + std::to_string(i), at("2026-11-30T07:00:00+01:00"), 5));
+  accept(std::move(events));
+  clock_.set_wall(at("2026-11-30T07:00:00+01:00"));
+  start(/*batch=*/8, /*first_batch=*/2);
+  ASSERT_TRUE(wait_for(25));
+  {
+    std::lock_guard lock(mutex_);
+    // The first deliveries go after a transaction of 2, not of a whole batch; then 4, 8, 8, 3.
+    EXPECT_THAT(batch_sizes_, ::testing::ElementsAre(2u, 4u, 8u, 8u, 3u));
+    EXPECT_EQ(released_.front(), "e0/r0");
+    EXPECT_EQ(released_.back(), "e4/r4");
+  }
+  // The next release starts small again.
+  accept({held_event("f0", at("2026-11-30T07:00:05+01:00"), 3),
+          held_event("f1", at("2026-11-30T07:00:05+01:00"), 3)});
+  clock_.set_wall(at("2026-11-30T07:00:05+01:00"));
+  ASSERT_TRUE(wait_for(31));
+  std::lock_guard lock(mutex_);
+  EXPECT_THAT(batch_sizes_, ::testing::ElementsAre(2u, 4u, 8u, 8u, 3u, 2u, 4u));
 }
 
 TEST_F(SchedulerTest, AWallClockStepBackwardsReleasesNothingEarly) {
