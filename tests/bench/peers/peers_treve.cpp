@@ -313,9 +313,10 @@ int main(int argc, char** argv) {
     else if (a == "--treve")
       o.binary = value();
     else {
-      std::fprintf(stderr,
-                   "usage: bench_peers_treve --dir DIR --sink URL [--events N] [--batch-max B]\n"
-                   "                         [--hold SECONDS] [--max-in-flight M] [--treve PATH]\n");
+      std::fprintf(
+          stderr,
+          "usage: bench_peers_treve --dir DIR --sink URL [--events N] [--batch-max B]\n"
+          "                         [--hold SECONDS] [--max-in-flight M] [--treve PATH]\n");
       return 2;
     }
   }
@@ -338,8 +339,9 @@ int main(int argc, char** argv) {
   fs::permissions(secret, fs::perms::owner_read | fs::perms::owner_write);
   {
     std::ofstream c(root / "treve.toml", std::ios::trunc);
-    c << "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"unix:" << (root / "admin.sock").string()
-      << "\"\nstate_dir = \"" << (root / "state").string() << "\"\n\n"
+    c << "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"unix:"
+      << (root / "admin.sock").string() << "\"\nstate_dir = \"" << (root / "state").string()
+      << "\"\n\n"
       << "[[connectors]]\nname = \"ent\"\ntoken_sha256 = \"" << sha256_hex(kToken) << "\"\n\n"
       << "[[sinks]]\nname = \"sink\"\ntype = \"webhook\"\nurl = \"" << o.sink
       << "\"\nsecret_file = \"" << secret.string() << "\"\n"
@@ -362,7 +364,8 @@ int main(int argc, char** argv) {
   const std::string clock_line = daemon.find_line("event=serve.test_clock");
   const auto at = clock_line.find("offset_ms=");
   if (at == std::string::npos) {
-    std::fprintf(stderr, "bench_peers_treve: no serve.test_clock line (a build without test hooks?)\n");
+    std::fprintf(stderr,
+                 "bench_peers_treve: no serve.test_clock line (a build without test hooks?)\n");
     daemon.print_tail(20);
     return 1;
   }
