@@ -64,7 +64,6 @@
 #include <thread>
 #include <vector>
 
-#include <openssl/evp.h>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -76,6 +75,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include "daemon/core/digest.h"
 #include "tests/bench/bench_process.h"
 #include "tests/bench/directory_server.h"
 
@@ -98,18 +98,7 @@ constexpr const char* kToken = "bench-token-4f1c2a9e7b";
 constexpr const char* kUai = "0750654D";
 constexpr const char* kDirectoryToken = "bench-directory-token-9d2e71c04a";
 
-std::string sha256_hex(std::string_view s) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(s.data(), s.size(), md, &len, EVP_sha256(), nullptr);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += hex[md[i] >> 4];
-    out += hex[md[i] & 15];
-  }
-  return out;
-}
+using treve::core::sha256_hex;
 
 // "1,234,567"
 std::string grouped(double v) {

@@ -35,7 +35,6 @@
 #include <string>
 #include <vector>
 
-#include <openssl/evp.h>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -45,6 +44,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "daemon/core/digest.h"
 #include "tests/bench/bench_process.h"
 
 namespace {
@@ -67,18 +67,7 @@ constexpr long long kRecipients = 10'000;
 constexpr const char* kReleaseLocal = "2026-12-08T07:00:00+01:00";
 constexpr long long kReleaseUtcSeconds = 1796709600;  // 2026-12-08T06:00:00Z
 
-std::string sha256_hex(std::string_view s) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(s.data(), s.size(), md, &len, EVP_sha256(), nullptr);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += hex[md[i] >> 4];
-    out += hex[md[i] & 15];
-  }
-  return out;
-}
+using treve::core::sha256_hex;
 
 std::string rfc3339_utc(long long epoch_s) {
   std::time_t t = static_cast<std::time_t>(epoch_s);
