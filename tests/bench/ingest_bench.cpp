@@ -76,6 +76,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include "daemon/core/digest.h"
+#include "tests/bench/answer_count.h"
 #include "tests/bench/bench_process.h"
 #include "tests/bench/directory_server.h"
 
@@ -544,56 +545,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     ++result_.requests;
     result_.events += events_;
     result_.deliveries += deliveries_;
-    if (!work_.batch() || status != 200) {
-      ++result_.statuses[status];
-      if (status == 202) {
-        result_.accepted += events_;
-      } else {
-        result_.non_202 += events_;
-        if (result_.non_202 <= 3)
-          std::fprintf(stderr, "answer %d: %.300s\n", status, res.body().c_str());
-      }
-    } else {
-      // One NDJSON line per event: {"line":N,"status":S,...}; for CloudEvents, one element of
-      // a JSON array per event, each starting {"index":N,"status":S,...
-      std::string_view body = res.body();
-      const bool array = !body.empty() && body.front() == '[';
-      static constexpr std::string_view kElement = "{\"index\":";
-      long long lines = 0;
-      while (!body.empty()) {
-        std::string_view line;
-        if (array) {
-          auto at = body.find(kElement);
-          if (at == std::string_view::npos)
-            break;
-          auto next = body.find(kElement, at + kElement.size());
-          line = body.substr(at, next == std::string_view::npos ? next : next - at);
-          body = next == std::string_view::npos ? std::string_view{} : body.substr(next);
-        } else {
-          auto nl = body.find('\n');
-          line = body.substr(0, nl);
-          body = nl == std::string_view::npos ? std::string_view{} : body.substr(nl + 1);
-        }
-        if (line.empty())
-          continue;
-        ++lines;
-        int s = 0;
-        if (auto at = line.find("\"status\":"); at != std::string_view::npos)
-          s = std::atoi(std::string(line.substr(at + 9, 3)).c_str());
-        ++result_.statuses[s];
-        if (s == 202) {
-          ++result_.accepted;
-        } else {
-          ++result_.non_202;
-          if (result_.non_202 <= 3)
-            std::fprintf(stderr, "batch line %d: %.300s\n", s, std::string(line).c_str());
-        }
-      }
-      if (lines != events_) {
-        std::fprintf(stderr, "batch answer has %lld lines for %d events\n", lines, events_);
-        result_.non_202 += std::max<long long>(0, events_ - lines);
-      }
-    }
+    treve::bench::count_answer(result_, status, res.body(), work_.batch(), events_);
     if (!res.keep_alive())
       return connect();
     send();

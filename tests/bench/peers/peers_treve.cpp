@@ -45,6 +45,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include "daemon/core/digest.h"
+#include "tests/bench/answer_count.h"
 #include "tests/bench/bench_process.h"
 
 namespace {
@@ -185,40 +186,7 @@ class Lane : public std::enable_shared_from_this<Lane> {
     const int status = static_cast<int>(res.result_int());
     ++result_.requests;
     result_.events += in_request_;
-    if (per_request_ == 1 || status != 200) {
-      ++result_.statuses[status];
-      if (status == 202) {
-        result_.accepted += in_request_;
-      } else {
-        result_.non_202 += in_request_;
-        if (result_.non_202 <= 3)
-          std::fprintf(stderr, "answer %d: %.300s\n", status, res.body().c_str());
-      }
-    } else {
-      std::string_view body = res.body();
-      long long lines = 0;
-      while (!body.empty()) {
-        const auto nl = body.find('\n');
-        const std::string_view line = body.substr(0, nl);
-        body = nl == std::string_view::npos ? std::string_view{} : body.substr(nl + 1);
-        if (line.empty())
-          continue;
-        ++lines;
-        int s = 0;
-        if (auto at = line.find("\"status\":"); at != std::string_view::npos)
-          s = std::atoi(std::string(line.substr(at + 9, 3)).c_str());
-        ++result_.statuses[s];
-        if (s == 202) {
-          ++result_.accepted;
-        } else if (++result_.non_202 <= 3) {
-          std::fprintf(stderr, "batch line %d: %.300s\n", s, std::string(line).c_str());
-        }
-      }
-      if (lines != in_request_) {
-        std::fprintf(stderr, "batch answer has %lld lines for %d events\n", lines, in_request_);
-        result_.non_202 += std::max<long long>(0, in_request_ - lines);
-      }
-    }
+    treve::bench::count_answer(result_, status, res.body(), per_request_ != 1, in_request_);
     if (!res.keep_alive()) {
       std::fprintf(stderr, "the daemon closed a keep-alive connection\n");
       ++result_.transport_errors;
