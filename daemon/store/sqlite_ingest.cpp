@@ -25,14 +25,16 @@ std::string first_record_detail(std::string_view source, const NewDelivery& d,
 }  // namespace
 
 void SqliteStore::prepare(std::span<NewEvent> events) const {
-  std::lock_guard lock(prepare_mutex_);
   for (NewEvent& e : events) {
     if (!e.zone)
       continue;
     e.at_local = policy::format_rfc3339(e.received_at, e.zone);
     for (NewDelivery& d : e.deliveries) {
-      d.pseudonym = prepare_pseudonyms_.pseudonym(e.source, d.recipient);
       d.audit_detail = first_record_detail(e.source, d, e.zone);
+      // Only the keyed context is shared: held per pseudonym, so that a batch being prepared
+      // never holds up a single event's.
+      std::lock_guard lock(prepare_mutex_);
+      d.pseudonym = prepare_pseudonyms_.pseudonym(e.source, d.recipient);
     }
   }
 }
