@@ -796,6 +796,10 @@ def main():
     a = ap.parse_args()
     if a.render:
         return render(a)
+    if not a.update_benchmarks and a.out == ap.get_default('out'):
+        # --no-docs leaves docs/ alone: the table, figures and chart go to a directory of
+        # their own, named at the end.
+        a.out = tempfile.mkdtemp(prefix='treve-peers-out-')
     peers = a.peers.split(',')
     for p in peers:
         if p not in PEERS:
