@@ -51,6 +51,18 @@ std::string cause_text(const EstablishmentRules& rules, const QuietCause& c) {
 
 }  // namespace
 
+std::string crisis_text(const EstablishmentRules& rules, std::int64_t id) {
+  for (const Crisis& c : rules.crises) {
+    if (c.id != id)
+      continue;
+    std::string out = "crisis " + std::to_string(c.id) + " (\"" + c.reason + "\", opened by " +
+                      c.by + " at " + format_rfc3339(c.opened, rules.zone) + ", until " +
+                      format_rfc3339(c.until, rules.zone) + ")";
+    return out;
+  }
+  return "crisis " + std::to_string(id);
+}
+
 std::string describe_quiet(const EstablishmentRules& rules, const QuietChain& chain) {
   std::string out;
   for (std::size_t i = 0; i < chain.size; ++i) {
@@ -68,6 +80,18 @@ std::vector<DeliveryDecision> decide(const EstablishmentPolicy& policy, const No
                                      Instant received, bool connector_may_bypass) {
   const EstablishmentRules& rules = policy.rules();
   std::vector<DeliveryDecision> out(n.recipients.size());
+
+  // A crisis covering the category, open at receipt: everyone at once.
+  for (const Crisis& c : rules.crises) {
+    if (!c.covers(n.category) || !c.open_at(received))
+      continue;
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      out[i].recipient = i;
+      out[i].release_at = received;
+      out[i].crisis = c.id;
+    }
+    return out;
+  }
 
   UrgentOutcome urgent = UrgentOutcome::not_urgent;
   if (n.urgent) {
@@ -93,7 +117,7 @@ std::vector<DeliveryDecision> decide(const EstablishmentPolicy& policy, const No
   std::optional<Release> own;
   auto own_release = [&]() -> const Release& {
     if (!own)
-      own = policy.schedule().next_open(received);
+      own = policy.schedule(n.category).next_open(received);
     return *own;
   };
 
@@ -126,7 +150,8 @@ std::vector<DeliveryDecision> decide(const EstablishmentPolicy& policy, const No
         base_chain = r.chain;
       }
       Instant earliest = std::max(received, *base + rules.parent_grade_delay);
-      Release r = base_evaluated ? policy.schedule().next_open(earliest) : Release{false, {}, {}};
+      Release r =
+          base_evaluated ? policy.schedule(n.category).next_open(earliest) : Release{false, {}, {}};
       DeliveryDecision d = from_release(i, received, r);
       if (r.evaluated) {
         d.release_at = r.at;
@@ -164,6 +189,8 @@ std::string describe(const EstablishmentPolicy& policy, const DeliveryDecision& 
   const EstablishmentRules& rules = policy.rules();
   std::string connector =
       source.empty() ? std::string("this connector") : "connector " + std::string(source);
+  if (d.crisis && !d.crisis_released_held)
+    return crisis_text(rules, d.crisis) + ": delivered at once";
   if (d.urgent == UrgentOutcome::bypassed) {
     return "urgent: bypass allowed for " + connector;
   }

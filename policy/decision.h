@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,6 +13,7 @@
 
 #include "policy/establishment_policy.h"
 #include "policy/notification.h"
+#include "policy/personal_hours.h"
 
 namespace treve::policy {
 
@@ -48,16 +50,32 @@ struct DeliveryDecision {
   // Grade for a parent: the student's release was held later by the student's other
   // establishments.
   bool student_attached = false;
+
+  // The crisis (EstablishmentRules::crises, by id) that delivered it at once, received while
+  // it was open, or, with `crisis_released_held`, released it at its opening; 0: none.
+  std::int64_t crisis = 0;
+  bool crisis_released_held = false;
+  // decide_in only: the recipient's own quiet hours, and the causes among them that held it
+  // later than the establishments did.
+  std::shared_ptr<const PersonalHours> personal_hours;
+  QuietChain personal;
+  // Homework whose students may only receive it less than homework_notice before it is due.
+  // Set on every recipient of the event.
+  bool late_homework = false;
 };
 
 // Decides every recipient of `n`, in recipient order. `connector_may_bypass` is the sending
 // connector's `may_bypass`. Rules (DESIGN.md):
+//  - received while a crisis covering the category is open: released at `received`;
 //  - urgent + may_bypass + category in the urgent list: released at `received`;
 //  - otherwise the first open instant at or after `received`;
 //  - a parent's grade: no earlier than its student's release (`of`, or the latest student
 //    release in the event when there is no link) plus the establishment's delay, then the
 //    first open instant from there. With no student in the event, the delay counts from
 //    the parent's own release.
+// Quiet time is the category's windows when it has its own, else the establishment's, and the
+// closed days. Recipients' other establishments, personal hours, crises that release what was
+// held and late homework are decide_in's (policy/strictest.h): the daemon decides with it.
 std::vector<DeliveryDecision> decide(const EstablishmentPolicy& policy, const Notification& n,
                                      Instant received, bool connector_may_bypass);
 
@@ -80,5 +98,8 @@ std::string describe(const EstablishmentPolicy& policy, const DeliveryDecision& 
 // The causes of a chain in words, e.g. "quiet window Mon-Thu 20:00-07:00, then closed Noël":
 // `chain` holds indices into `rules`.
 std::string describe_quiet(const EstablishmentRules& rules, const QuietChain& chain);
+
+// "crisis 3 (\"Tempête\", opened by Mme Durand at …, until …)": a crisis of `rules` by id.
+std::string crisis_text(const EstablishmentRules& rules, std::int64_t id);
 
 }  // namespace treve::policy

@@ -3,12 +3,17 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "policy/instant.h"
+
 namespace treve::policy {
+
+class PersonalHours;  // policy/personal_hours.h
 
 enum class Category : std::uint8_t {
   message,
@@ -41,6 +46,9 @@ struct Recipient {
   // in two schools. Held under the strictest of them all (policy/strictest.h). Empty: only the
   // event's establishment applies.
   std::vector<std::string> establishments;
+  // The recipient's own quiet hours (a preference their connector set), if any: held during
+  // them too, never released earlier for them (policy/personal_hours.h).
+  std::shared_ptr<const PersonalHours> personal;
 };
 
 struct Notification {
@@ -50,6 +58,9 @@ struct Notification {
   Category category = Category::other;
   bool urgent = false;
   std::vector<Recipient> recipients;
+  // Homework: when it is due (late_homework when its students may only receive it later than
+  // the establishment's homework_notice before this).
+  std::optional<Instant> due_at;
 };
 
 }  // namespace treve::policy

@@ -6,11 +6,20 @@
 namespace treve::policy {
 
 PolicySet::PolicySet(EstablishmentRules defaults, std::vector<EstablishmentRules> establishments,
-                     std::array<const date::time_zone*, kRegionCount> region_zones, Horizon horizon)
+                     std::array<const date::time_zone*, kRegionCount> region_zones, Horizon horizon,
+                     std::vector<Crisis> crises)
     : defaults_(std::move(defaults)), region_zones_(region_zones), horizon_(horizon) {
   for (auto& e : establishments) {
     std::string key = e.uai;
     configured_.emplace(std::move(key), std::move(e));
+  }
+  for (auto& c : crises) {
+    if (auto it = configured_.find(c.uai); it != configured_.end()) {
+      it->second.crises.push_back(std::move(c));
+    } else {
+      std::string key = c.uai;
+      unconfigured_crises_[std::move(key)].push_back(std::move(c));
+    }
   }
 }
 
@@ -40,6 +49,18 @@ const EstablishmentPolicy& PolicySet::find(const Uai& uai) const {
   const auto region = static_cast<std::size_t>(uai.region);
   if (region >= kRegionCount)
     throw std::invalid_argument("PolicySet::find: not a UAI from parse_uai");
+  if (auto it = unconfigured_crises_.find(uai.code); it != unconfigured_crises_.end()) {
+    // The defaults, with this establishment's crises: compiled for it alone.
+    if (auto c = compiled_configured_.find(uai.code); c != compiled_configured_.end())
+      return *c->second;
+    EstablishmentRules rules = defaults_;
+    rules.uai = uai.code;
+    rules.region = uai.region;
+    if (!rules.zone)
+      rules.zone = region_zones_[region];
+    rules.crises = it->second;
+    return compile(rules);
+  }
   auto& slot = compiled_defaults_[region];
   if (!slot) {
     EstablishmentRules rules = defaults_;
@@ -51,25 +72,49 @@ const EstablishmentPolicy& PolicySet::find(const Uai& uai) const {
   return *slot;
 }
 
+// Called with mutex_ held. The layer of the windows that apply to `category` (its own), or to
+// every category without windows of its own (nullopt); shared with any establishment that has
+// the same zone and windows.
+std::shared_ptr<const WindowLayer> PolicySet::window_layer(const EstablishmentRules& rules,
+                                                           std::optional<Category> category) const {
+  const auto bit = category ? static_cast<std::uint16_t>(1u << static_cast<unsigned>(*category))
+                            : std::uint16_t{0};
+  std::vector<QuietWindow> windows;
+  std::vector<std::uint16_t> indices;
+  for (std::size_t i = 0; i < rules.windows.size(); ++i) {
+    const QuietWindow& w = rules.windows[i];
+    if (category ? (w.categories & bit) != 0 : w.categories == 0) {
+      windows.push_back(w);
+      indices.push_back(static_cast<std::uint16_t>(i));
+    }
+  }
+  for (const auto& layer : window_layers_) {
+    if (layer->zone() == rules.zone && layer->windows() == windows && layer->indices() == indices)
+      return layer;
+  }
+  auto layer =
+      std::make_shared<WindowLayer>(rules.zone, std::move(windows), horizon_, std::move(indices));
+  layer->compile();
+  window_layers_.push_back(layer);
+  return layer;
+}
+
 // Called with mutex_ held. Stores the result in the right cache.
 const EstablishmentPolicy& PolicySet::compile(const EstablishmentRules& rules) const {
-  std::shared_ptr<const WindowLayer> windows;
-  for (const auto& layer : window_layers_) {
-    if (layer->zone() == rules.zone && layer->windows() == rules.windows)
-      windows = layer;
-  }
-  if (!windows) {
-    auto layer = std::make_shared<WindowLayer>(rules.zone, rules.windows, horizon_);
-    layer->compile();
-    windows = layer;
-    window_layers_.push_back(windows);
-  }
   auto closed = std::make_shared<ClosedDayLayer>(rules.zone, rules.region, rules.public_holidays,
                                                  rules.closed, horizon_);
   closed->compile();
-  auto policy = std::make_unique<EstablishmentPolicy>(rules, Schedule(windows, closed));
+  std::array<std::optional<Schedule>, kCategoryCount> by_category;
+  for (int c = 0; c < kCategoryCount; ++c) {
+    const auto category = static_cast<Category>(c);
+    if (rules.has_own_windows(category))
+      by_category[static_cast<std::size_t>(c)].emplace(window_layer(rules, category), closed);
+  }
+  auto policy = std::make_unique<EstablishmentPolicy>(
+      rules, Schedule(window_layer(rules, std::nullopt), closed), std::move(by_category));
   const EstablishmentPolicy& ref = *policy;
-  if (!rules.uai.empty() && configured_.contains(rules.uai)) {
+  if (!rules.uai.empty() &&
+      (configured_.contains(rules.uai) || unconfigured_crises_.contains(rules.uai))) {
     compiled_configured_.emplace(rules.uai, std::move(policy));
   } else {
     compiled_defaults_[static_cast<std::size_t>(rules.region)] = std::move(policy);

@@ -6,6 +6,7 @@
 #include <array>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -20,9 +21,11 @@ inline constexpr std::size_t kRegionCount = 13;
 class PolicySet {
  public:
   // `defaults.zone` may be null: each UAI then takes its region's zone from `region_zones`
-  // (index: Region). `establishments` hold fully inherited rules, one per UAI.
+  // (index: Region). `establishments` hold fully inherited rules, one per UAI. `crises` are
+  // added to the rules of their establishment, configured or not.
   PolicySet(EstablishmentRules defaults, std::vector<EstablishmentRules> establishments,
-            std::array<const date::time_zone*, kRegionCount> region_zones, Horizon horizon = {});
+            std::array<const date::time_zone*, kRegionCount> region_zones, Horizon horizon = {},
+            std::vector<Crisis> crises = {});
   PolicySet(const PolicySet&) = delete;
   PolicySet& operator=(const PolicySet&) = delete;
 
@@ -46,6 +49,13 @@ class PolicySet {
   std::unordered_map<std::string, EstablishmentRules, StringHash, std::equal_to<>> configured_;
   std::array<const date::time_zone*, kRegionCount> region_zones_;
   Horizon horizon_;
+  // The crises of establishments the configuration does not name (the others' are in their
+  // rules).
+  std::unordered_map<std::string, std::vector<Crisis>, StringHash, std::equal_to<>>
+      unconfigured_crises_;
+
+  std::shared_ptr<const WindowLayer> window_layer(const EstablishmentRules& rules,
+                                                  std::optional<Category> category) const;
 
   mutable std::mutex mutex_;
   mutable std::unordered_map<std::string, std::unique_ptr<EstablishmentPolicy>, StringHash,

@@ -24,6 +24,9 @@ struct QuietWindow {
   std::chrono::minutes end{0};    // since local midnight, [0, 1440)
   std::optional<date::weekday> end_day;
   std::string name;  // optional administrator-given name; shown in reasons when set
+  // Bit i set: the window applies to Category i only (with the other windows naming it). No
+  // bit: one of the establishment's windows, for every category that has no windows of its own.
+  std::uint16_t categories = 0;
 
   bool starts_on(date::weekday wd) const { return (days >> wd.c_encoding()) & 1u; }
   // Days from the start day to the end day (0..7).

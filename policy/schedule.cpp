@@ -18,6 +18,11 @@ LocalDate local_date_of(const date::time_zone* zone, std::int64_t t_ms) {
 }  // namespace
 
 void QuietLayer::compile() {
+  if (horizon_.last_year < horizon_.first_year) {
+    fast_from_ms_ = 1;  // never inside: every question generates
+    fast_to_ms_ = 0;
+    return;
+  }
   LocalDate from{date::year{horizon_.first_year} / date::January / 1};
   LocalDate to{date::year{horizon_.last_year + 1} / date::January / 1};
   compiled_ = QuietIntervalSet(generate(from, to));
@@ -39,8 +44,8 @@ std::int64_t QuietLayer::to_utc(date::local_seconds local) const {
 }
 
 WindowLayer::WindowLayer(const date::time_zone* zone, std::vector<QuietWindow> windows,
-                         Horizon horizon)
-    : QuietLayer(zone, horizon), windows_(std::move(windows)) {}
+                         Horizon horizon, std::vector<std::uint16_t> indices)
+    : QuietLayer(zone, horizon), windows_(std::move(windows)), indices_(std::move(indices)) {}
 
 std::vector<QuietPiece> WindowLayer::generate(LocalDate from, LocalDate to) const {
   std::vector<QuietPiece> out;
@@ -55,7 +60,7 @@ std::vector<QuietPiece> WindowLayer::generate(LocalDate from, LocalDate to) cons
       p.start = to_utc(date::local_seconds{d} + w.start);
       p.end = to_utc(date::local_seconds{d + date::days{w.span_days(wd)}} + w.end);
       p.cause.kind = QuietCause::Kind::window;
-      p.cause.index = static_cast<std::uint16_t>(i);
+      p.cause.index = indices_.empty() ? static_cast<std::uint16_t>(i) : indices_[i];
       p.cause.local_day = static_cast<std::int32_t>(d.time_since_epoch().count());
       out.push_back(p);
     }

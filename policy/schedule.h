@@ -21,6 +21,9 @@ namespace treve::policy {
 struct Horizon {
   int first_year = 2020;
   int last_year = 2045;
+  // No year precompiled (last before first): every question generates the intervals around
+  // it. For small schedules built per recipient (policy/personal_hours.h).
+  static constexpr Horizon none() { return {1, 0}; }
 };
 
 // One source of quiet time (weekly windows, or closed days) for one time zone.
@@ -60,12 +63,17 @@ class QuietLayer {
 
 class WindowLayer final : public QuietLayer {
  public:
-  WindowLayer(const date::time_zone* zone, std::vector<QuietWindow> windows, Horizon horizon);
+  // `indices[i]` is the index causes give for windows[i] (its place in the establishment's
+  // list, when the layer holds some of them only); empty: i itself.
+  WindowLayer(const date::time_zone* zone, std::vector<QuietWindow> windows, Horizon horizon,
+              std::vector<std::uint16_t> indices = {});
   std::vector<QuietPiece> generate(LocalDate from, LocalDate to) const override;
   const std::vector<QuietWindow>& windows() const { return windows_; }
+  const std::vector<std::uint16_t>& indices() const { return indices_; }
 
  private:
   std::vector<QuietWindow> windows_;
+  std::vector<std::uint16_t> indices_;
 };
 
 class ClosedDayLayer final : public QuietLayer {

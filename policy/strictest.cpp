@@ -53,19 +53,28 @@ struct Held {
   Instant at;
   QuietChain primary;  // the event's establishment's causes
   std::vector<DeliveryDecision::Attached> attached;
+  QuietChain personal;  // the recipient's own hours' causes
 };
 
-// The first instant at or after `from` open under `primary` and every one of `others`: each
-// policy's first open instant in turn, until none moves it. Every instant comes from
-// Schedule::next_open.
-Held open_under_all(const EstablishmentPolicy& primary, const std::vector<Other>& others,
+// Whom a recipient's release must be open for, besides the event's establishment.
+struct Constraints {
+  std::vector<Other> others;
+  const PersonalHours* personal = nullptr;
+  bool empty() const { return others.empty() && !personal; }
+};
+
+// The first instant at or after `from` open under `primary` and every one of the constraints:
+// each policy's first open instant in turn, then the personal hours', until none moves it.
+// Every instant comes from Schedule::next_open, for the notification's category.
+Held open_under_all(const EstablishmentPolicy& primary, Category category, const Constraints& to,
                     Instant from) {
+  const std::vector<Other>& others = to.others;
   Held h;
   h.at = from;
   const Instant limit = from + Schedule::kSearchLimit;
   for (int round = 0; round < kMaxRounds; ++round) {
     bool moved = false;
-    Release r = primary.schedule().next_open(h.at);
+    Release r = primary.schedule(category).next_open(h.at);
     if (!r.evaluated) {
       h.evaluated = false;
       return h;
@@ -76,7 +85,7 @@ Held open_under_all(const EstablishmentPolicy& primary, const std::vector<Other>
       moved = true;
     }
     for (const Other& o : others) {
-      r = o.policy->schedule().next_open(h.at);
+      r = o.policy->schedule(category).next_open(h.at);
       if (!r.evaluated) {
         h.evaluated = false;
         return h;
@@ -90,6 +99,18 @@ Held open_under_all(const EstablishmentPolicy& primary, const std::vector<Other>
       merge(it->quiet, r.chain);
       h.at = r.at;
       moved = true;
+    }
+    if (to.personal) {
+      r = to.personal->next_open(primary.zone(), h.at);
+      if (!r.evaluated) {
+        h.evaluated = false;
+        return h;
+      }
+      if (r.at > h.at) {
+        merge(h.personal, r.chain);
+        h.at = r.at;
+        moved = true;
+      }
     }
     if (!moved)
       return h;
@@ -106,6 +127,7 @@ void fail_closed(DeliveryDecision& d, Instant received) {
   d.held = true;
   d.release_at = received;
   d.attached.clear();
+  d.personal = {};
 }
 
 void apply(DeliveryDecision& d, const Held& h, Instant received) {
@@ -115,9 +137,52 @@ void apply(DeliveryDecision& d, const Held& h, Instant received) {
   }
   merge(d.quiet, h.primary);
   d.attached = h.attached;
+  d.personal = h.personal;
   d.release_at = h.at;
   d.held = h.at > received;
 }
+
+// A crisis opened with `release_held` releases, at its opening, what was received before it
+// and held past it (in the categories it covers).
+void release_at_crises(const EstablishmentRules& rules, const Notification& n, Instant received,
+                       std::vector<DeliveryDecision>& out) {
+  for (DeliveryDecision& d : out) {
+    if (d.crisis || !d.evaluated || !d.held)
+      continue;
+    for (const Crisis& c : rules.crises) {
+      if (!c.release_held || !c.covers(n.category) || c.opened <= received ||
+          c.opened >= d.release_at) {
+        continue;
+      }
+      d.release_at = c.opened;
+      d.crisis = c.id;
+      d.crisis_released_held = true;
+    }
+  }
+}
+
+// late_homework on every recipient when a student (any recipient, with no student) may only
+// receive the homework less than homework_notice before it is due.
+void mark_late_homework(const EstablishmentRules& rules, const Notification& n,
+                        std::vector<DeliveryDecision>& out) {
+  if (n.category != Category::homework || !n.due_at)
+    return;
+  const bool any_student = std::any_of(n.recipients.begin(), n.recipients.end(),
+                                       [](const Recipient& r) { return r.role == Role::student; });
+  bool late = false;
+  for (std::size_t i = 0; i < out.size() && i < n.recipients.size(); ++i) {
+    if (any_student && n.recipients[i].role != Role::student)
+      continue;
+    if (out[i].evaluated && *n.due_at - out[i].release_at < rules.homework_notice)
+      late = true;
+  }
+  for (DeliveryDecision& d : out)
+    d.late_homework = late;
+}
+
+void held_under_all(const PolicySet& policies, const EstablishmentPolicy& primary,
+                    const Notification& n, Instant received, bool connector_may_bypass,
+                    std::vector<DeliveryDecision>& out);
 
 }  // namespace
 
@@ -126,14 +191,27 @@ std::vector<DeliveryDecision> decide_in(const PolicySet& policies,
                                         Instant received, bool connector_may_bypass) {
   // The event's establishment decides first.
   std::vector<DeliveryDecision> out = decide(primary, n, received, connector_may_bypass);
-  if (std::none_of(n.recipients.begin(), n.recipients.end(),
-                   [](const Recipient& r) { return !r.establishments.empty(); })) {
-    return out;
+  if (std::any_of(n.recipients.begin(), n.recipients.end(),
+                  [](const Recipient& r) { return !r.establishments.empty() || r.personal; })) {
+    held_under_all(policies, primary, n, received, connector_may_bypass, out);
   }
+  release_at_crises(primary.rules(), n, received, out);
+  mark_late_homework(primary.rules(), n, out);
+  return out;
+}
 
-  std::vector<std::optional<std::vector<Other>>> others(n.recipients.size());
-  for (std::size_t i = 0; i < n.recipients.size(); ++i)
-    others[i] = others_of(policies, n, n.recipients[i]);
+namespace {
+
+// decide_in for recipients attached to other establishments or with personal hours: `out`
+// holds decide()'s answer for the event's establishment.
+void held_under_all(const PolicySet& policies, const EstablishmentPolicy& primary,
+                    const Notification& n, Instant received, bool connector_may_bypass,
+                    std::vector<DeliveryDecision>& out) {
+  std::vector<std::optional<Constraints>> others(n.recipients.size());
+  for (std::size_t i = 0; i < n.recipients.size(); ++i) {
+    if (auto o = others_of(policies, n, n.recipients[i]))
+      others[i] = Constraints{std::move(*o), n.recipients[i].personal.get()};
+  }
 
   // An urgent bypass needs the category in every one of the recipient's urgent lists; refused,
   // the recipient is decided as for a notification that is not urgent.
@@ -141,7 +219,7 @@ std::vector<DeliveryDecision> decide_in(const PolicySet& policies,
   for (std::size_t i = 0; i < out.size(); ++i) {
     if (out[i].urgent != UrgentOutcome::bypassed || !others[i])
       continue;
-    for (const Other& o : *others[i]) {
+    for (const Other& o : others[i]->others) {
       if (o.policy->rules().is_urgent_category(n.category))
         continue;
       if (!not_urgent) {
@@ -156,10 +234,14 @@ std::vector<DeliveryDecision> decide_in(const PolicySet& policies,
     }
   }
 
-  // Every recipient but a parent's grade: pushed until open under all its establishments.
+  for (std::size_t i = 0; i < out.size(); ++i)
+    out[i].personal_hours = n.recipients[i].personal;
+
+  // Every recipient but a parent's grade: pushed until open under all its establishments and
+  // its own hours.
   for (std::size_t i = 0; i < out.size(); ++i) {
     DeliveryDecision& d = out[i];
-    if (d.grade_delay || d.urgent == UrgentOutcome::bypassed)
+    if (d.grade_delay || d.urgent == UrgentOutcome::bypassed || d.crisis)
       continue;
     if (!others[i]) {
       fail_closed(d, received);
@@ -167,7 +249,7 @@ std::vector<DeliveryDecision> decide_in(const PolicySet& policies,
     }
     if (others[i]->empty() || !d.evaluated)
       continue;
-    apply(d, open_under_all(primary, *others[i], d.release_at), received);
+    apply(d, open_under_all(primary, n.category, *others[i], d.release_at), received);
   }
 
   // A parent's grade: its student's release as held above, plus the delay, then open under
@@ -192,7 +274,7 @@ std::vector<DeliveryDecision> decide_in(const PolicySet& policies,
         fail_closed(d, received);
         continue;
       }
-      Held own = open_under_all(primary, *others[i], received);
+      Held own = open_under_all(primary, n.category, *others[i], received);
       base_evaluated = own.evaluated;
       base = own.evaluated ? own.at : received;
       base_chain = own.primary;
@@ -209,13 +291,17 @@ std::vector<DeliveryDecision> decide_in(const PolicySet& policies,
     }
     d.evaluated = true;
     const Instant earliest = std::max(received, *base + d.delay);
-    apply(d, open_under_all(primary, *others[i], earliest), received);
+    apply(d, open_under_all(primary, n.category, *others[i], earliest), received);
   }
-  return out;
 }
 
-std::string describe_in(const PolicySet& policies, const EstablishmentPolicy& primary,
-                        const DeliveryDecision& d, std::string_view source) {
+}  // namespace
+
+namespace {
+
+// describe_in's words for the establishments' part of the decision.
+std::string describe_establishments(const PolicySet& policies, const EstablishmentPolicy& primary,
+                                    const DeliveryDecision& d, std::string_view source) {
   if (d.attached.empty() && d.urgent_refused_by.empty() && !d.student_attached)
     return describe(primary, d, source);
 
@@ -264,6 +350,24 @@ std::string describe_in(const PolicySet& policies, const EstablishmentPolicy& pr
     out += u ? describe_quiet(policies.find(*u).rules(), a.quiet) : std::string("quiet time");
   }
   out += " (the strictest of the recipient's establishments' policies applies)";
+  return out;
+}
+
+}  // namespace
+
+std::string describe_in(const PolicySet& policies, const EstablishmentPolicy& primary,
+                        const DeliveryDecision& d, std::string_view source) {
+  std::string out = describe_establishments(policies, primary, d, source);
+  if (d.personal.size && d.personal_hours) {
+    out += "; held by the recipient's " + describe_personal(*d.personal_hours, d.personal) +
+           " (a recipient's own hours only ever hold longer)";
+  }
+  if (d.crisis_released_held)
+    out += "; released at the opening of " + crisis_text(primary.rules(), d.crisis);
+  if (d.late_homework) {
+    out += "; late homework: its students receive it less than " +
+           format_duration(primary.rules().homework_notice) + " before it is due";
+  }
   return out;
 }
 

@@ -275,6 +275,7 @@ json::object effective_json(const policy::EstablishmentRules& r) {
   json::object o;
   o["timezone"] = r.zone ? r.zone->name() : "UTC";
   o["parent_grade_delay"] = duration_text(r.parent_grade_delay);
+  o["homework_notice"] = duration_text(r.homework_notice);
   json::array urgent;
   for (int c = 0; c < policy::kCategoryCount; ++c) {
     if (r.is_urgent_category(static_cast<policy::Category>(c)))
@@ -298,6 +299,14 @@ json::object effective_json(const policy::EstablishmentRules& r) {
       q["end_day"] = policy::weekday_key(*w.end_day);
     if (!w.name.empty())
       q["name"] = w.name;
+    if (w.categories) {
+      json::array categories;
+      for (int c = 0; c < policy::kCategoryCount; ++c) {
+        if ((w.categories >> c) & 1u)
+          categories.emplace_back(policy::to_string(static_cast<policy::Category>(c)));
+      }
+      q["categories"] = std::move(categories);
+    }
     quiet.push_back(std::move(q));
   }
   o["quiet"] = std::move(quiet);
@@ -334,28 +343,47 @@ std::vector<bool> week_minutes(const std::vector<policy::QuietWindow>& windows) 
 std::vector<std::string> weaker_than_national(const policy::EstablishmentRules& r) {
   std::vector<std::string> out;
   const auto national = week_minutes(policy::default_quiet_windows());
-  const auto mine = week_minutes(r.windows);
   static constexpr std::array<const char*, 7> kDays = {"lundi",    "mardi",  "mercredi", "jeudi",
                                                        "vendredi", "samedi", "dimanche"};
-  const std::size_t week = national.size();
-  auto opened = [&](std::size_t m) { return national[m % week] && !mine[m % week]; };
-  long long open = 0;
-  std::optional<std::size_t> first;  // where a run of such minutes starts
-  for (std::size_t m = 0; m < week; ++m) {
-    if (!opened(m))
-      continue;
-    ++open;
-    if (!first && !opened(m + week - 1))
-      first = m;
-  }
-  if (open > 0) {
-    const std::size_t at = first.value_or(0);
-    const std::string amount =
-        open >= 60 ? std::to_string(open / 60) + " h" : std::to_string(open) + " min";
-    out.push_back("les fenêtres laissent ouvertes " + amount +
-                  " par semaine que le défaut national garde en trêve (à partir du " +
-                  kDays[at / 1440] + " à " +
-                  hhmm(std::chrono::minutes{static_cast<long long>(at % 1440)}) + ")");
+  // The windows that apply to a category (bit), or to those without windows of their own (0).
+  auto applying = [&](std::uint16_t bit) {
+    std::vector<policy::QuietWindow> subset;
+    for (const auto& w : r.windows) {
+      if (bit ? (w.categories & bit) != 0 : w.categories == 0)
+        subset.push_back(w);
+    }
+    return subset;
+  };
+  auto loosened = [&](const std::vector<policy::QuietWindow>& windows, const std::string& whose) {
+    const auto mine = week_minutes(windows);
+    const std::size_t week = national.size();
+    auto opened = [&](std::size_t m) { return national[m % week] && !mine[m % week]; };
+    long long open = 0;
+    std::optional<std::size_t> first;  // where a run of such minutes starts
+    for (std::size_t m = 0; m < week; ++m) {
+      if (!opened(m))
+        continue;
+      ++open;
+      if (!first && !opened(m + week - 1))
+        first = m;
+    }
+    if (open > 0) {
+      const std::size_t at = first.value_or(0);
+      const std::string amount =
+          open >= 60 ? std::to_string(open / 60) + " h" : std::to_string(open) + " min";
+      out.push_back(whose + " laissent ouvertes " + amount +
+                    " par semaine que le défaut national garde en trêve (à partir du " +
+                    kDays[at / 1440] + " à " +
+                    hhmm(std::chrono::minutes{static_cast<long long>(at % 1440)}) + ")");
+    }
+  };
+  loosened(applying(0), "les fenêtres");
+  for (int c = 0; c < policy::kCategoryCount; ++c) {
+    const auto cat = static_cast<policy::Category>(c);
+    if (r.has_own_windows(cat)) {
+      loosened(applying(static_cast<std::uint16_t>(1u << c)),
+               "les fenêtres de la catégorie " + std::string(policy::to_string(cat)));
+    }
   }
   if (!r.public_holidays)
     out.push_back("les jours fériés ne sont pas en trêve");
@@ -1020,7 +1048,7 @@ struct AdminApi::Impl {
     policy::Notification n;
     n.establishment = establishment.code;
     n.category = category;
-    n.recipients.push_back({"preview", role, std::nullopt, std::move(also)});
+    n.recipients.push_back({"preview", role, std::nullopt, std::move(also), nullptr});
     const auto decisions = policy::decide_in(*config.policy, p, n, at, false);
     const auto& d = decisions.front();
     json::object out;
@@ -1030,19 +1058,31 @@ struct AdminApi::Impl {
                                     : json::value(nullptr);
     out["reason"] = policy::describe_in(*config.policy, p, d);
     out["summary"] = french_summary(p, d, category, at, now);
-    json::array quiet;
-    for (const auto& [from, to] :
-         p.schedule().quiet_intervals(at, at + std::chrono::hours{24 * 14})) {
-      json::object q;
-      q["start"] = policy::format_rfc3339(from, p.zone());
-      q["end"] = policy::format_rfc3339(to, p.zone());
-      // What makes it quiet, in French: the page shows it beside the interval.
-      const policy::Release open = p.schedule().next_open(from);
-      std::string cause = french_causes(p.rules(), open.chain);
-      q["label"] = cause.empty() ? "temps de repos" : std::move(cause);
-      quiet.push_back(std::move(q));
+    // The next two weeks' quiet intervals of the category previewed, and of each category
+    // with windows of its own.
+    auto intervals = [&](const policy::Schedule& schedule) {
+      json::array quiet;
+      for (const auto& [from, to] :
+           schedule.quiet_intervals(at, at + std::chrono::hours{24 * 14})) {
+        json::object q;
+        q["start"] = policy::format_rfc3339(from, p.zone());
+        q["end"] = policy::format_rfc3339(to, p.zone());
+        // What makes it quiet, in French: the page shows it beside the interval.
+        const policy::Release open = schedule.next_open(from);
+        std::string cause = french_causes(p.rules(), open.chain);
+        q["label"] = cause.empty() ? "temps de repos" : std::move(cause);
+        quiet.push_back(std::move(q));
+      }
+      return quiet;
+    };
+    out["quiet"] = intervals(p.schedule(category));
+    json::object by_category;
+    for (int c = 0; c < policy::kCategoryCount; ++c) {
+      const auto cat = static_cast<policy::Category>(c);
+      if (p.rules().has_own_windows(cat))
+        by_category[policy::to_string(cat)] = intervals(p.schedule(cat));
     }
-    out["quiet"] = std::move(quiet);
+    out["categories"] = std::move(by_category);
     return json_answer(200, out);
   }
 

@@ -78,6 +78,8 @@ std::string_view pattern(Code code) {
       return "UAI invalide « {0} » : 7 chiffres suivis de leur lettre de contrôle, en majuscule";
     case Code::bad_grade_delay:
       return "durée attendue, par exemple 0, 24h, 72h ou 7d (au plus 366 jours), reçu « {0} »";
+    case Code::bad_homework_notice:
+      return "durée attendue, par exemple 24h ou 2d (au plus 366 jours), reçu « {0} »";
     case Code::unknown_category:
       return "catégorie inconnue « {0} »";
     case Code::unknown_role:
@@ -95,6 +97,9 @@ std::string_view pattern(Code code) {
     case Code::windows_cover_week:
       return "les fenêtres couvrent toute la semaine : aucune notification ne serait jamais "
              "remise";
+    case Code::no_general_window:
+      return "chaque fenêtre nomme des catégories : il en faut au moins une, sans catégorie, "
+             "pour toutes les autres";
     case Code::no_day:
       return "cochez au moins un jour";
     case Code::unknown_day:

@@ -209,11 +209,11 @@ int explain(const config::Config& config, const ExplainRequest& req, policy::Ins
   n.urgent = req.urgent;
   std::size_t asked = 0;
   if (*role == policy::Role::parent && *category == policy::Category::grade) {
-    n.recipients.push_back({"student", policy::Role::student, std::nullopt, {}});
-    n.recipients.push_back({"parent", policy::Role::parent, std::string("student"), {}});
+    n.recipients.push_back({"student", policy::Role::student, std::nullopt, {}, nullptr});
+    n.recipients.push_back({"parent", policy::Role::parent, std::string("student"), {}, nullptr});
     asked = 1;
   } else {
-    n.recipients.push_back({"recipient", *role, std::nullopt, {}});
+    n.recipients.push_back({"recipient", *role, std::nullopt, {}, nullptr});
   }
   n.recipients[asked].establishments = std::move(also);
 

@@ -337,6 +337,7 @@ std::expected<const date::time_zone*, ZoneError> find_zone(std::string_view name
 struct PolicyOverrides {
   std::optional<const date::time_zone*> zone;
   std::optional<std::chrono::minutes> parent_grade_delay;
+  std::optional<std::chrono::minutes> homework_notice;
   std::optional<std::uint16_t> urgent_categories;
   std::optional<bool> public_holidays;
   std::optional<std::vector<QuietWindow>> windows;
@@ -358,6 +359,8 @@ struct PolicyOverrides {
   void apply_to(EstablishmentRules& rules) const {
     if (parent_grade_delay)
       rules.parent_grade_delay = *parent_grade_delay;
+    if (homework_notice)
+      rules.homework_notice = *homework_notice;
     if (urgent_categories)
       rules.urgent_categories = *urgent_categories;
     if (public_holidays)
@@ -713,8 +716,8 @@ class Loader {
   PolicyOverrides overrides(const toml::table& t, const std::string& prefix) {
     PolicyOverrides o;
     check_.only_keys(t, prefix,
-                     {"timezone", "parent_grade_delay", "urgent_categories", "holidays", "quiet",
-                      "closed", "closed_ics", "digest", "digest_min"});
+                     {"timezone", "parent_grade_delay", "homework_notice", "urgent_categories",
+                      "holidays", "quiet", "closed", "closed_ics", "digest", "digest_min"});
     if (auto v = check_.string(t.get("digest"), prefix + ".digest")) {
       if (*v == "morning" || *v == "off")
         o.digest_morning = *v == "morning";
@@ -746,6 +749,14 @@ class Loader {
       } else {
         check_.error(t.get("parent_grade_delay"), prefix + ".parent_grade_delay",
                      Code::bad_grade_delay, {*s});
+      }
+    }
+    if (auto s = check_.string(t.get("homework_notice"), prefix + ".homework_notice")) {
+      if (auto d = parse_duration(*s)) {
+        o.homework_notice = *d;
+      } else {
+        check_.error(t.get("homework_notice"), prefix + ".homework_notice",
+                     Code::bad_homework_notice, {*s});
       }
     }
     if (auto mask = category_mask(t.get("urgent_categories"), prefix + ".urgent_categories")) {
@@ -826,7 +837,7 @@ class Loader {
     for (std::size_t i = 0; i < arr->size(); ++i) {
       const toml::table& w = *arr->get(i)->as_table();
       std::string wkey = key + "[" + std::to_string(i) + "]";
-      check_.only_keys(w, wkey, {"days", "start", "end", "end_day", "name"});
+      check_.only_keys(w, wkey, {"days", "start", "end", "end_day", "name", "categories"});
       QuietWindow window;
       bool window_ok = true;
       if (auto list = check_.strings(w.get("days"), wkey + ".days")) {
@@ -873,6 +884,17 @@ class Loader {
       }
       if (auto s = check_.string(w.get("name"), wkey + ".name"))
         window.name = *s;
+      if (const toml::node* c = w.get("categories")) {
+        auto mask = category_mask(c, wkey + ".categories");
+        if (mask && *mask == 0) {
+          check_.error(c, wkey + ".categories", Code::must_not_be_empty);
+          window_ok = false;
+        } else if (mask) {
+          window.categories = *mask;
+        } else {
+          window_ok = false;
+        }
+      }
       if (window_ok)
         out.push_back(window);
       ok = ok && window_ok;
@@ -883,9 +905,27 @@ class Loader {
       check_.error(&node, key, Code::no_window);
       return std::nullopt;
     }
-    if (policy::windows_cover_whole_week(out)) {
-      check_.error(&node, key, Code::windows_cover_week);
+    // What applies to each category (its own windows, or else those naming none) must leave
+    // some time open, and something must apply to the categories without windows of their own.
+    auto applying = [&](std::uint16_t bit) {
+      std::vector<QuietWindow> subset;
+      for (const auto& w : out) {
+        if (bit ? (w.categories & bit) != 0 : w.categories == 0)
+          subset.push_back(w);
+      }
+      return subset;
+    };
+    if (applying(0).empty()) {
+      check_.error(&node, key, Code::no_general_window);
       return std::nullopt;
+    }
+    for (unsigned c = 0; c <= static_cast<unsigned>(policy::kCategoryCount); ++c) {
+      const auto bit = c == 0 ? std::uint16_t{0} : static_cast<std::uint16_t>(1u << (c - 1));
+      auto subset = applying(bit);
+      if (!subset.empty() && policy::windows_cover_whole_week(subset)) {
+        check_.error(&node, key, Code::windows_cover_week);
+        return std::nullopt;
+      }
     }
     return out;
   }

@@ -46,6 +46,8 @@ constexpr std::array kEntries = {
     Entry{{Code::bad_grade_delay, "config.bad_grade_delay", 1, false, false},
           "expected a duration of at most 366d such as \"0\", \"24h\", \"72h\" or \"7d\", got "
           "\"{0}\""},
+    Entry{{Code::bad_homework_notice, "config.bad_homework_notice", 1, false, false},
+          "expected a duration of at most 366d such as \"24h\" or \"2d\", got \"{0}\""},
     Entry{{Code::unknown_category, "config.unknown_category", 1, false, false},
           "unknown category \"{0}\"; expected one of: message, grade, homework, blog, news, "
           "schedule, absence, alert, other"},
@@ -63,6 +65,9 @@ constexpr std::array kEntries = {
           "protect anyone)"},
     Entry{{Code::windows_cover_week, "config.windows_cover_week", 0, false, false},
           "the windows cover the whole week: nothing would ever be released"},
+    Entry{{Code::no_general_window, "config.no_general_window", 0, false, false},
+          "every window names categories: at least one must apply to all the others (no "
+          "\"categories\" key)"},
     Entry{{Code::no_day, "config.no_day", 0, false, false}, "must name at least one day"},
     Entry{{Code::unknown_day, "config.unknown_day", 1, false, false},
           "unknown day \"{0}\"; expected mon, tue, wed, thu, fri, sat or sun"},

@@ -39,6 +39,7 @@ enum class Code : std::uint16_t {
   // Establishments and policy keys.
   bad_uai,                  // {text, the English reason}
   bad_grade_delay,          // {text}
+  bad_homework_notice,      // {text}
   unknown_category,         // {name}
   unknown_role,             // {name}
   unknown_holiday_set,      // {name}
@@ -47,6 +48,7 @@ enum class Code : std::uint16_t {
   // Quiet windows.
   no_window,           //
   windows_cover_week,  //
+  no_general_window,   //
   no_day,              //
   unknown_day,         // {name}
   bad_time,            // {text}

@@ -31,7 +31,7 @@ void BM_DecideOneRecipient(benchmark::State& state) {
   n.id = "msg-1";
   n.establishment = kParis.code;
   n.category = policy::Category::message;
-  n.recipients.push_back({"u-1", policy::Role::student, std::nullopt, {}});
+  n.recipients.push_back({"u-1", policy::Role::student, std::nullopt, {}, nullptr});
   auto instants = bench::random_instants(1 << 16);
   std::size_t i = 0;
   for (auto _ : state) {
@@ -50,9 +50,9 @@ void BM_DecideGradeForStudentAndParents(benchmark::State& state) {
   n.id = "grade-1";
   n.establishment = kParis.code;
   n.category = policy::Category::grade;
-  n.recipients.push_back({"s", policy::Role::student, std::nullopt, {}});
-  n.recipients.push_back({"p1", policy::Role::parent, std::string("s"), {}});
-  n.recipients.push_back({"p2", policy::Role::parent, std::string("s"), {}});
+  n.recipients.push_back({"s", policy::Role::student, std::nullopt, {}, nullptr});
+  n.recipients.push_back({"p1", policy::Role::parent, std::string("s"), {}, nullptr});
+  n.recipients.push_back({"p2", policy::Role::parent, std::string("s"), {}, nullptr});
   auto instants = bench::random_instants(1 << 16);
   std::size_t i = 0;
   for (auto _ : state) {

@@ -147,13 +147,13 @@ class Policies {
 // -- notifications ----------------------------------------------------------------------------
 
 inline Recipient student(std::string id) {
-  return Recipient{std::move(id), Role::student, {}, {}};
+  return Recipient{std::move(id), Role::student, {}, {}, nullptr};
 }
 inline Recipient parent(std::string id, std::optional<std::string> of = std::nullopt) {
-  return Recipient{std::move(id), Role::parent, std::move(of), {}};
+  return Recipient{std::move(id), Role::parent, std::move(of), {}, nullptr};
 }
 inline Recipient staff(std::string id) {
-  return Recipient{std::move(id), Role::staff, {}, {}};
+  return Recipient{std::move(id), Role::staff, {}, {}, nullptr};
 }
 
 inline Notification notification(Category category, std::vector<Recipient> recipients,

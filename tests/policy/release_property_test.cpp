@@ -364,7 +364,7 @@ std::string check(const EstablishmentPolicy& policy, const RefConfig& c,
   n.id = "p";
   n.establishment = "0750654D";
   n.category = Category::message;
-  n.recipients.push_back({"s", Role::student, std::nullopt, {}});
+  n.recipients.push_back({"s", Role::student, std::nullopt, {}, nullptr});
   auto decisions = decide(policy, n, received, false);
   if (decisions.size() != 1 || decisions[0].release_at != r.at ||
       decisions[0].held != (r.at > received) || !decisions[0].evaluated) {
