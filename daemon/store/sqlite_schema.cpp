@@ -124,6 +124,31 @@ CREATE TABLE awaiting (
   last_error TEXT NOT NULL
 );
 )sql",
+    // 8: crises opened by administrators (crisis_store.h), and recipients' own quiet hours set
+    // by their connector (preference_store.h), keyed by source and pseudonym. Instants in ms.
+    R"sql(
+CREATE TABLE crises (
+  id INTEGER PRIMARY KEY,
+  uai TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  categories INTEGER NOT NULL,
+  release_held INTEGER NOT NULL,
+  opened_at INTEGER NOT NULL,
+  until INTEGER NOT NULL,
+  opened_by TEXT NOT NULL,
+  closed_at INTEGER,
+  closed_by TEXT
+);
+CREATE INDEX crises_by_uai ON crises (uai, opened_at);
+CREATE TABLE preferences (
+  source TEXT NOT NULL,
+  recipient TEXT NOT NULL,
+  quiet TEXT NOT NULL,
+  updated_at INTEGER NOT NULL,
+  used_at INTEGER NOT NULL,
+  PRIMARY KEY (source, recipient)
+) WITHOUT ROWID;
+)sql",
 };
 
 static_assert(std::size(kMigrations) == SqliteStore::kSchemaVersion);

@@ -92,7 +92,7 @@ class SqliteStore final : public Store {
   // which `treve audit verify --heads` catches a rewritten trail. Before any write.
   void log_heads_every(std::int64_t every) { head_log_every_ = every; }
   void log_head() const;
-  static constexpr int kSchemaVersion = 7;
+  static constexpr int kSchemaVersion = 8;
   // The SQL that brings the schema from version i to i + 1, for i < kSchemaVersion (after
   // the meta table: `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)`).
   static std::span<const char* const> migrations();
