@@ -59,6 +59,8 @@ struct DeliveryDecision {
   // later than the establishments did.
   std::shared_ptr<const PersonalHours> personal_hours;
   QuietChain personal;
+  // The hours left no open instant together with the establishments' policies: set aside.
+  bool personal_set_aside = false;
   // Homework whose students may only receive it less than homework_notice before it is due.
   // Set on every recipient of the event.
   bool late_homework = false;

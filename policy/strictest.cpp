@@ -122,6 +122,22 @@ Held open_under_all(const EstablishmentPolicy& primary, Category category, const
   return h;
 }
 
+// open_under_all; when the recipient's own hours leave no open instant together with the
+// establishments' policies (their union covers the whole week), the hours are set aside for
+// this delivery rather than holding it forever.
+Held open_for(const EstablishmentPolicy& primary, Category category, const Constraints& to,
+              Instant from, bool& personal_set_aside) {
+  Held h = open_under_all(primary, category, to, from);
+  if (!h.evaluated && to.personal) {
+    Held without = open_under_all(primary, category, Constraints{to.others, nullptr}, from);
+    if (without.evaluated) {
+      personal_set_aside = true;
+      return without;
+    }
+  }
+  return h;
+}
+
 void fail_closed(DeliveryDecision& d, Instant received) {
   d.evaluated = false;
   d.held = true;
@@ -249,7 +265,8 @@ void held_under_all(const PolicySet& policies, const EstablishmentPolicy& primar
     }
     if (others[i]->empty() || !d.evaluated)
       continue;
-    apply(d, open_under_all(primary, n.category, *others[i], d.release_at), received);
+    apply(d, open_for(primary, n.category, *others[i], d.release_at, d.personal_set_aside),
+          received);
   }
 
   // A parent's grade: its student's release as held above, plus the delay, then open under
@@ -274,7 +291,7 @@ void held_under_all(const PolicySet& policies, const EstablishmentPolicy& primar
         fail_closed(d, received);
         continue;
       }
-      Held own = open_under_all(primary, n.category, *others[i], received);
+      Held own = open_for(primary, n.category, *others[i], received, d.personal_set_aside);
       base_evaluated = own.evaluated;
       base = own.evaluated ? own.at : received;
       base_chain = own.primary;
@@ -291,7 +308,7 @@ void held_under_all(const PolicySet& policies, const EstablishmentPolicy& primar
     }
     d.evaluated = true;
     const Instant earliest = std::max(received, *base + d.delay);
-    apply(d, open_under_all(primary, n.category, *others[i], earliest), received);
+    apply(d, open_for(primary, n.category, *others[i], earliest, d.personal_set_aside), received);
   }
 }
 
@@ -361,6 +378,11 @@ std::string describe_in(const PolicySet& policies, const EstablishmentPolicy& pr
   if (d.personal.size && d.personal_hours) {
     out += "; held by the recipient's " + describe_personal(*d.personal_hours, d.personal) +
            " (a recipient's own hours only ever hold longer)";
+  }
+  if (d.personal_set_aside) {
+    out +=
+        "; the recipient's personal quiet hours were set aside: with the establishment's "
+        "they leave no time open";
   }
   if (d.crisis_released_held)
     out += "; released at the opening of " + crisis_text(primary.rules(), d.crisis);

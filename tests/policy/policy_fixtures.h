@@ -118,9 +118,10 @@ inline EstablishmentRules establishment(std::string_view code) {
 class Policies {
  public:
   explicit Policies(std::vector<EstablishmentRules> configured = {},
-                    EstablishmentRules defaults = {}, Horizon horizon = {})
+                    EstablishmentRules defaults = {}, Horizon horizon = {},
+                    std::vector<Crisis> crises = {})
       : set_(std::make_unique<PolicySet>(std::move(defaults), std::move(configured), region_zones(),
-                                         horizon)) {}
+                                         horizon, std::move(crises))) {}
 
   const PolicySet& set() const { return *set_; }
   const EstablishmentPolicy& operator[](std::string_view code) const {
