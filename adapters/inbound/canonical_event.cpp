@@ -269,8 +269,9 @@ static std::expected<void, Problem> recipients_of(const json::object& o, const P
 
 std::expected<CanonicalEvent, Problem> canonical_event_from_json(const json::object& o,
                                                                  const ParseMode& mode) {
-  static constexpr std::string_view kFields[] = {
-      "id", "establishment", "category", "recipients", "created_at", "urgent", "title", "payload"};
+  static constexpr std::string_view kFields[] = {"id",         "establishment", "category",
+                                                 "recipients", "created_at",    "urgent",
+                                                 "title",      "payload",       "due_at"};
   for (const auto& kv : o) {
     std::string_view k = kv.key();
     bool known = std::find(std::begin(kFields), std::end(kFields), k) != std::end(kFields);
@@ -327,6 +328,15 @@ std::expected<CanonicalEvent, Problem> canonical_event_from_json(const json::obj
   if (!created)
     return std::unexpected(created.error());
   e.created_at = *created;
+
+  if (o.contains("due_at")) {
+    if (n.category != policy::Category::homework)
+      return bad("/due_at", "only a homework event has a due date");
+    auto due = instant(o, "due_at");
+    if (!due)
+      return std::unexpected(due.error());
+    n.due_at = *due;
+  }
 
   if (const json::value* u = o.if_contains("urgent")) {
     if (!u->is_bool())

@@ -15,6 +15,7 @@
 #include "adapters/inbound/canonical_event.h"
 #include "adapters/inbound/cloudevents.h"
 #include "adapters/inbound/entcore_timeline.h"
+#include "adapters/inbound/preferences.h"
 #include "daemon/core/digest.h"
 #include "daemon/core/log_field.h"
 #include "daemon/http/auth.h"
@@ -35,6 +36,8 @@ using adapters::Problem;
 
 constexpr std::string_view kEventsPath = "/v1/events";
 constexpr std::string_view kBatchPath = "/v1/events:batch";
+constexpr std::string_view kRecipientsPath = "/v1/recipients/";
+constexpr std::string_view kPreferencesSuffix = "/preferences";
 
 http::Response make_response(unsigned version, beast_http::status status,
                              std::string_view content_type, std::string body) {
@@ -113,9 +116,12 @@ std::expected<store::NewEvent, Problem> prepare(const config::Config& config,
                                                 adapters::CanonicalEvent&& parsed,
                                                 std::string_view body, std::string_view identity,
                                                 policy::Instant received,
+                                                const runtime::Preferences* preferences,
                                                 std::span<const std::string> unknown = {}) {
   policy::Notification& n = parsed.notification;
   n.source = connector.name;
+  if (preferences)
+    preferences->attach(n, received);
   auto uai = policy::parse_uai(n.establishment);
   if (!uai)  // the parser has validated it; should it ever not have, nothing is decided
     return std::unexpected(
@@ -141,22 +147,25 @@ std::expected<store::NewEvent, Problem> prepare(const config::Config& config,
 // Validates, decides and prepares one canonical event for the store; or the problem with it.
 std::expected<store::NewEvent, Problem> prepare(const config::Config& config,
                                                 const config::Connector& connector,
-                                                std::string_view body, policy::Instant received) {
+                                                std::string_view body, policy::Instant received,
+                                                const runtime::Preferences* preferences) {
   auto parsed = adapters::parse_canonical_event(body);
   if (!parsed)
     return std::unexpected(parsed.error());
-  return prepare(config, connector, std::move(*parsed), body, body, received);
+  return prepare(config, connector, std::move(*parsed), body, body, received, preferences);
 }
 
 // The same for a translated CloudEvent.
 std::expected<store::NewEvent, Problem> prepare(const config::Config& config,
                                                 const config::Connector& connector,
                                                 adapters::CloudEventResult&& translated,
-                                                policy::Instant received) {
+                                                policy::Instant received,
+                                                const runtime::Preferences* preferences) {
   if (!translated)
     return std::unexpected(std::move(translated.error()));
   adapters::InboundCloudEvent& ce = *translated;
-  return prepare(config, connector, std::move(ce.event), ce.body, ce.fingerprint, received);
+  return prepare(config, connector, std::move(ce.event), ce.body, ce.fingerprint, received,
+                 preferences);
 }
 
 // Calls `f(number, line)` for each line of an NDJSON body that is not blank, numbered from 1,
@@ -431,10 +440,15 @@ void IngestApi::handle(const http::Client& client, http::Request&& req, http::Re
   const bool is_batch = path == kBatchPath;
   const bool is_events = path == kEventsPath;
   const bool is_one = path.starts_with(std::string(kEventsPath) + "/");
-  if (!is_batch && !is_events && !is_one) {
-    return respond(problem_response(
-        version,
-        problem(404, "not-found", "Not found", "no such resource; the API is under /v1/events")));
+  const bool is_preferences = path.starts_with(kRecipientsPath) &&
+                              path.ends_with(kPreferencesSuffix) &&
+                              path.size() > kRecipientsPath.size() + kPreferencesSuffix.size() &&
+                              options_.preferences && options_.preference_store;
+  if (!is_batch && !is_events && !is_one && !is_preferences) {
+    return respond(
+        problem_response(version, problem(404, "not-found", "Not found",
+                                          "no such resource; the API is under /v1/events and "
+                                          "/v1/recipients/{id}/preferences")));
   }
   auto not_allowed = [&](const char* allow) {
     auto res = problem_response(version, problem(405, "method-not-allowed", "Method not allowed",
@@ -447,6 +461,10 @@ void IngestApi::handle(const http::Client& client, http::Request&& req, http::Re
   if (is_one && method != beast_http::verb::get && method != beast_http::verb::delete_) {
     return not_allowed("GET, DELETE");
   }
+  if (is_preferences && method != beast_http::verb::get && method != beast_http::verb::put &&
+      method != beast_http::verb::delete_) {
+    return not_allowed("GET, PUT, DELETE");
+  }
 
   auto config = config_();
   const auto caller = authenticate(*config, req);
@@ -458,6 +476,21 @@ void IngestApi::handle(const http::Client& client, http::Request&& req, http::Re
         version, problem(401, "unauthorized", "Unauthorized", std::string(caller.detail))));
   }
   const config::Connector* connector = caller.holder;
+
+  if (is_preferences) {
+    const std::string_view segment = path.substr(
+        kRecipientsPath.size(), path.size() - kRecipientsPath.size() - kPreferencesSuffix.size());
+    auto id = percent_decode(segment);
+    if (!id || id->empty() || id->find('/') != std::string::npos) {
+      return respond(problem_response(
+          version, problem(404, "not-found", "Not found", "malformed recipient id in the path")));
+    }
+    if (auto p = adapters::identifier_problem(*id, "", adapters::EventLimits{}.max_id_chars)) {
+      return respond(problem_response(
+          version, problem(404, "not-found", "Not found", "recipient id: " + p->detail)));
+    }
+    return preferences_request(*connector, std::move(*id), std::move(req), std::move(respond));
+  }
 
   if (is_one) {
     auto id = percent_decode(path.substr(kEventsPath.size() + 1));
@@ -561,8 +594,8 @@ void IngestApi::handle(const http::Client& client, http::Request&& req, http::Re
 
 void IngestApi::post_event(const config::Config& config, const config::Connector& connector,
                            http::Request&& req, http::Respond respond) {
-  submit_one(prepare(config, connector, req.body(), clock_.now()), "/id", req.version(),
-             std::move(respond));
+  submit_one(prepare(config, connector, req.body(), clock_.now(), options_.preferences), "/id",
+             req.version(), std::move(respond));
 }
 
 void IngestApi::submit_one(std::expected<store::NewEvent, Problem>&& event, std::string conflict_at,
@@ -602,7 +635,7 @@ void IngestApi::post_batch(const config::Config& config, const config::Connector
   std::vector<BatchSlot> slots;
   std::vector<store::NewEvent> events;
   for_each_line(req.body(), [&](std::size_t number, std::string_view text) {
-    auto event = prepare(config, connector, text, received);
+    auto event = prepare(config, connector, text, received, options_.preferences);
     if (!event) {
       slots.push_back({number, event.error()});
     } else {
@@ -647,7 +680,9 @@ void IngestApi::post_cloudevents(std::shared_ptr<const config::Config> config,
     if (t && !t->users.empty()) {
       item.pending = runtime::pending_from_cloudevent(*t);
       item.user_pointer = std::move(t->user_pointers.front());
-    } else if (auto event = prepare(*config, connector, std::move(t), received); event) {
+    } else if (auto event =
+                   prepare(*config, connector, std::move(t), received, options_.preferences);
+               event) {
       item.ready = std::move(*event);
     } else {
       item.problem = std::move(event.error());
@@ -669,7 +704,8 @@ namespace {
 std::expected<store::NewEvent, Problem> directory_event(
     const config::Config& config, const config::Connector& connector,
     const runtime::PendingEvent& p, std::span<const directory::UserAnswer> answers,
-    policy::Instant received, const std::function<std::string()>& first_user_pointer) {
+    policy::Instant received, const std::function<std::string()>& first_user_pointer,
+    const runtime::Preferences* preferences) {
   auto recipients = runtime::resolve_recipients(p.users, answers);
   if (!recipients) {
     // Accepted all the same, and held (fail closed): nothing can be sent until the directory
@@ -715,7 +751,7 @@ std::expected<store::NewEvent, Problem> directory_event(
                                        parsed.error().pointer + "): " + parsed.error().detail));
   }
   parsed->notification.id = p.id;  // a CloudEvent's stored id, which its body does not name
-  return prepare(config, connector, std::move(*parsed), body, p.identity, received,
+  return prepare(config, connector, std::move(*parsed), body, p.identity, received, preferences,
                  recipients->unknown);
 }
 
@@ -793,11 +829,14 @@ void IngestApi::resolve_and_submit(std::shared_ptr<const config::Config> config,
           auto found = by_id.find(u);
           mine.push_back(found != by_id.end() ? *found->second : directory::UserAnswer{});
         }
-        return directory_event(*config, *c, item.pending, mine, received, [&item] {
-          return item.user_pointer.empty()
-                     ? runtime::timeline_user_pointer(item.document, item.pending.users.front())
-                     : item.user_pointer;
-        });
+        return directory_event(
+            *config, *c, item.pending, mine, received,
+            [&item] {
+              return item.user_pointer.empty()
+                         ? runtime::timeline_user_pointer(item.document, item.pending.users.front())
+                         : item.user_pointer;
+            },
+            options_.preferences);
       }();
       if (!event) {
         slots.push_back({item.position, std::move(event.error())});
@@ -940,6 +979,79 @@ void IngestApi::get_event(const config::Connector& connector, std::string_view i
     o["awaiting_directory"] = std::move(a);
   }
   respond(make_response(version, beast_http::status::ok, "application/json", json::serialize(o)));
+}
+
+void IngestApi::preferences_request(const config::Connector& connector, std::string recipient,
+                                    http::Request&& req, http::Respond respond) {
+  const unsigned version = req.version();
+  const std::string source = connector.name;
+  auto answer = [version, recipient](const store::StoredPreference& p) {
+    json::object o;
+    o["recipient"] = recipient;
+    boost::system::error_code ec;
+    json::value quiet = json::parse(p.quiet, ec);
+    o["quiet"] = ec ? json::value(json::array{}) : std::move(quiet);
+    o["updated_at"] = policy::format_rfc3339(p.updated_at, store::zone_or_utc("UTC"));
+    return make_response(version, beast_http::status::ok, "application/json", json::serialize(o));
+  };
+  if (req.method() == beast_http::verb::get) {
+    auto found = options_.preference_store->preference(source, recipient);
+    if (!found)
+      return respond(problem_response(version, store_unavailable(found.error())));
+    if (!*found) {
+      return respond(problem_response(
+          version, problem(404, "not-found", "Not found",
+                           "this recipient has no quiet hours of their own from this connector")));
+    }
+    return respond(answer(**found));
+  }
+
+  auto shared_respond = std::make_shared<http::Respond>(std::move(respond));
+  const policy::Instant now = clock_.now();
+  runtime::Preferences* preferences = options_.preferences;
+  bool queued = false;
+  if (req.method() == beast_http::verb::delete_) {
+    queued = queue_.submit_write([=](store::Store& store) {
+      auto r = store.delete_preference(source, recipient, now);
+      if (!r)
+        return (*shared_respond)(problem_response(version, store_unavailable(r.error())));
+      if (!*r) {
+        return (*shared_respond)(problem_response(
+            version,
+            problem(404, "not-found", "Not found",
+                    "this recipient has no quiet hours of their own from this connector")));
+      }
+      preferences->erase(source, store.pseudonym(source, recipient));
+      spdlog::info("event=preferences.deleted source={}", core::log_quote(source));
+      (*shared_respond)(
+          make_response(version, beast_http::status::no_content, "application/json", ""));
+    });
+  } else {
+    auto ct = req.find(beast_http::field::content_type);
+    const std::string type =
+        ct == req.end() ? "" : media_type(std::string_view(ct->value().data(), ct->value().size()));
+    if (type != "application/json") {
+      return (*shared_respond)(problem_response(
+          version,
+          problem(415, "unsupported-media-type", "Unsupported media type",
+                  "send the preferences as Content-Type: application/json, got \"" + type + "\"")));
+    }
+    auto parsed = adapters::parse_preferences(req.body());
+    if (!parsed)
+      return (*shared_respond)(problem_response(version, std::move(parsed.error())));
+    auto hours = std::make_shared<const policy::PersonalHours>(parsed->windows);
+    const std::size_t windows = parsed->windows.size();
+    queued = queue_.submit_write([=, quiet = std::move(parsed->json)](store::Store& store) {
+      auto r = store.set_preference(source, recipient, quiet, windows, now);
+      if (!r)
+        return (*shared_respond)(problem_response(version, store_unavailable(r.error())));
+      preferences->put(source, r->recipient, hours);
+      spdlog::info("event=preferences.set source={} windows={}", core::log_quote(source), windows);
+      (*shared_respond)(answer(*r));
+    });
+  }
+  if (!queued)
+    (*shared_respond)(problem_response(version, overloaded()));
 }
 
 void IngestApi::delete_event(const config::Connector& connector, std::string id, unsigned version,

@@ -22,6 +22,7 @@
 #include "daemon/core/clock.h"
 #include "daemon/http/server.h"
 #include "daemon/runtime/directories.h"
+#include "daemon/runtime/preferences.h"
 #include "daemon/store/commit_queue.h"
 #include "daemon/store/store.h"
 
@@ -39,6 +40,11 @@ class IngestApi {
     // Who the users of an `entcore-timeline` connector's events are; and told when an event
     // was stored waiting for its directory. Unset: such events are answered 503.
     runtime::Directories* directories = nullptr;
+    // Recipients' own quiet hours: applied to every decision, and set or deleted through
+    // /v1/recipients/{id}/preferences (with `preference_store`). Unset: that resource answers
+    // 404 and no hours apply.
+    runtime::Preferences* preferences = nullptr;
+    store::PreferenceStore* preference_store = nullptr;
   };
 
   IngestApi(ConfigSource config, store::CommitQueue& queue, store::IngestStore& store,
@@ -118,6 +124,9 @@ class IngestApi {
                           http::Respond respond);
   void get_event(const config::Connector& connector, std::string_view id, unsigned version,
                  http::Respond respond);
+  // GET, PUT and DELETE /v1/recipients/{id}/preferences.
+  void preferences_request(const config::Connector& connector, std::string recipient,
+                           http::Request&& req, http::Respond respond);
   void delete_event(const config::Connector& connector, std::string id, unsigned version,
                     http::Respond respond);
 

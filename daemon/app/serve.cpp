@@ -31,6 +31,7 @@
 #include "daemon/runtime/directories.h"
 #include "daemon/runtime/journal_log.h"
 #include "daemon/runtime/notify.h"
+#include "daemon/runtime/preferences.h"
 #include "daemon/runtime/reload.h"
 #include "daemon/runtime/retention.h"
 #include "daemon/runtime/scheduler.h"
@@ -178,7 +179,28 @@ int serve(const std::string& config_path) {
   directory_hooks.due = [&dispatcher_ptr] { dispatcher_ptr->notify(); };
   runtime::Directories directories([&holder] { return holder.get(); }, *store, queue, clock,
                                    directory_hooks);
+  // Recipients' own quiet hours: in memory for every decision, their use noted in the store
+  // (at most daily per recipient) so that only unused ones are purged.
+  runtime::Preferences preferences(
+      [&store](std::string_view source, std::string_view recipient) {
+        return store->pseudonym(source, recipient);
+      },
+      [&queue](const std::string& source, const std::string& pseudonym, policy::Instant at) {
+        queue.submit_write([source, pseudonym, at](store::Store& s) {
+          if (auto r = s.touch_preference(source, pseudonym, at); !r)
+            spdlog::warn("event=preferences.touch_failed error={}",
+                         core::quoted(r.error().message));
+        });
+      });
+  if (auto stored = store->preferences(); !stored) {
+    spdlog::error("event=serve.store_unusable error={}", core::quoted(stored.error().message));
+    return 1;
+  } else if (const std::size_t unreadable = preferences.load(*stored); unreadable) {
+    spdlog::warn("event=preferences.unreadable count={}", unreadable);
+  }
   api::IngestApi::Options ingest_options;
+  ingest_options.preferences = &preferences;
+  ingest_options.preference_store = store.get();
   ingest_options.offload = [&batch_thread](std::function<void()> work) {
     boost::asio::post(batch_thread, std::move(work));
   };
@@ -229,6 +251,11 @@ int serve(const std::string& config_path) {
   Retention::Options retention_options;
   retention_options.audit_retention = config->audit.retention;
   retention_options.events_retention = config->events.retention;
+  retention_options.on_preferences_purged =
+      [&preferences](const std::vector<store::StoredPreference>& purged) {
+        for (const auto& p : purged)
+          preferences.erase(p.source, p.recipient);
+      };
   Retention retention(ioc, queue, clock, retention_options);
   // SIGHUP: reload, on the reloader's thread; RELOADING=1 then READY=1 around it.
   const Notifier notifier;
@@ -241,6 +268,7 @@ int serve(const std::string& config_path) {
   hooks.moved = [&scheduler](policy::Instant t) { scheduler.held_until(t); };
   hooks.done = [&] { notifier.ready(status_line(*store, dispatcher)); };
   Reloader reloader(config_path, holder, queue, *store, *store, clock, hooks);
+  reloader.set_preferences(&preferences);
 
   // The admin API and page, on their own listener.
   admin::AdminApi::Deps admin_deps{holder,

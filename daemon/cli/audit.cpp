@@ -349,6 +349,9 @@ int audit_stats(const AuditStatsRequest& request, std::ostream& out, std::ostrea
                              {"policy changes (admin API)", "policy_changed"},
                              {"admin requests refused", "access_refused"},
                              {"purges", "purged"},
+                             {"personal quiet hours set", "preferences_set"},
+                             {"personal quiet hours deleted", "preferences_deleted"},
+                             {"personal quiet hours purged (unused)", "preferences_purged"},
                              {"events awaiting the directory", "awaiting_directory"},
                              {"events resolved by the directory", "resolved"},
                              {"checkpoints", "checkpoint"}}) {

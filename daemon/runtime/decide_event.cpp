@@ -70,7 +70,11 @@ DecidedEvent decide_event(const config::Config& config, const config::Connector&
     nd.state = target == policy::Instant::max() || d->held ? store::DeliveryState::held
                                                            : store::DeliveryState::due;
     nd.reason = policy::describe_in(*config.policy, policy, *d, n.source);
-    nd.bypassed = d->urgent == policy::UrgentOutcome::bypassed;
+    const bool crisis_at_once = d->crisis && !d->crisis_released_held;
+    nd.bypassed = d->urgent == policy::UrgentOutcome::bypassed || crisis_at_once;
+    nd.crisis = crisis_at_once ? d->crisis : 0;
+    nd.late_homework = d->late_homework;
+    out.late_homework = out.late_homework || d->late_homework;
     // Fan-out: one copy per sink that takes it, routed now (docs/delivery.md).
     for (const config::Sink* s : config.sinks_for(n.source, n.category, r.role))
       nd.sinks.push_back(s->name);
@@ -108,6 +112,8 @@ std::string accepted_answer(const policy::Notification& n, const DecidedEvent& d
     deliveries.push_back(std::move(o));
   }
   answer["deliveries"] = std::move(deliveries);
+  if (d.late_homework)
+    answer["late_homework"] = true;
   if (!unknown.empty()) {
     json::array u;
     for (const std::string& id : unknown)

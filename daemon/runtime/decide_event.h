@@ -20,6 +20,7 @@ struct DecidedEvent {
   const date::time_zone* zone = nullptr;  // the establishment's
   std::vector<store::NewDelivery> deliveries;
   std::string urgent_refusal;  // why an urgent bypass was refused; empty otherwise
+  bool late_homework = false;  // homework its students receive too close to its due date
 };
 
 // Decides `n` (source set, establishment a valid UAI) received at `received`. With `late`, the

@@ -180,6 +180,7 @@ Reloader::PolicyChange Reloader::change_policy(
   options.cancel = &cancel_;
   options.on_moved = hooks_.moved;
   options.establishments = std::move(establishments);
+  options.preferences = preferences_;
   out.replan = replan_held(*next, held_, queue_, clock_, options);
   return out;
 }
@@ -259,6 +260,7 @@ Reloader::Outcome Reloader::reload() {
   ReplanOptions options;
   options.cancel = &cancel_;
   options.on_moved = hooks_.moved;
+  options.preferences = preferences_;
   outcome.replan = replan_held(*next, held_, queue_, clock_, options);
   const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - started);

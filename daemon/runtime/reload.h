@@ -81,6 +81,9 @@ class Reloader {
   Reloader(const Reloader&) = delete;
   Reloader& operator=(const Reloader&) = delete;
 
+  // The recipients' own quiet hours, applied when re-planning. Before the first reload.
+  void set_preferences(const Preferences* preferences) { preferences_ = preferences; }
+
   // Asks for a reload; returns at once. Any thread (not a signal handler).
   void request();
   // Cancels a re-plan under way (between two groups); returns at once. `done` is not called
@@ -107,6 +110,7 @@ class Reloader {
  private:
   void run();
   Outcome reload();
+  const Preferences* preferences_ = nullptr;
   // Puts `next` in force once no request decides under the previous configuration any more
   // and what they decided is committed.
   void put_in_force(std::shared_ptr<const config::Config> next);

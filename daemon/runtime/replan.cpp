@@ -1,5 +1,7 @@
 #include "daemon/runtime/replan.h"
 
+#include "daemon/runtime/preferences.h"
+
 #include <algorithm>
 #include <chrono>
 #include <optional>
@@ -39,7 +41,7 @@ const policy::DeliveryDecision* decision_for(const std::vector<policy::DeliveryD
 }  // namespace
 
 std::vector<store::Replan> replan_event(const config::Config& config, const store::HeldEvent& e,
-                                        policy::Instant now) {
+                                        policy::Instant now, const Preferences* preferences) {
   std::vector<store::Replan> out;
   if (e.body.empty())
     return out;
@@ -50,6 +52,8 @@ std::vector<store::Replan> replan_event(const config::Config& config, const stor
     return out;
   policy::Notification& n = parsed->notification;
   n.source = e.source;
+  if (preferences)
+    preferences->attach(n, now);
   auto uai = policy::parse_uai(n.establishment);
   if (!uai)
     return out;
@@ -168,7 +172,7 @@ ReplanReport replan_held(const config::Config& config, store::ReplanStore& store
         continue;
       ++report.events;
       report.examined += e.held.size();
-      auto moved = replan_event(config, e, now);
+      auto moved = replan_event(config, e, now, options.preferences);
       if (e.body.empty())
         ++report.unreadable;
       for (auto& c : moved) {

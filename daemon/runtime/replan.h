@@ -20,10 +20,14 @@
 
 namespace treve::runtime {
 
+class Preferences;  // runtime/preferences.h
+
 // The held deliveries of `e` whose release instant changes under `config`. An event whose
 // body cannot be read again (purged, or no longer valid) keeps its deliveries as they are.
+// `preferences`: the recipients' own hours in force (null: none).
 std::vector<store::Replan> replan_event(const config::Config& config, const store::HeldEvent& e,
-                                        policy::Instant now);
+                                        policy::Instant now,
+                                        const Preferences* preferences = nullptr);
 
 struct ReplanOptions {
   std::size_t events_per_read = 256;
@@ -34,6 +38,8 @@ struct ReplanOptions {
   std::function<void(policy::Instant)> on_moved;
   // Set to stop between two groups (the daemon is stopping).
   const std::atomic<bool>* cancel = nullptr;
+  // The recipients' own quiet hours in force; null: none.
+  const Preferences* preferences = nullptr;
 };
 
 struct ReplanReport {

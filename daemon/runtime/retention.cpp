@@ -86,7 +86,27 @@ struct Retention::State : std::enable_shared_from_this<Retention::State> {
     if (options.on_purged)
       options.on_purged(total);
     total = {};
+    purge_preferences();
     arm(options.interval);
+  }
+
+  // Recipients' own hours neither set nor applied for audit.retention go too.
+  void purge_preferences() {
+    const policy::Instant now = clock.now();
+    const policy::Instant unused_since = now - options.audit_retention;
+    auto self = shared_from_this();
+    queue.submit_write([self, unused_since, now](store::Store& s) {
+      auto r = s.purge_preferences(unused_since, now);
+      if (!r) {
+        spdlog::error("event=retention.failed error={}", core::quoted(r.error().message));
+        return;
+      }
+      if (r->empty())
+        return;
+      spdlog::info("event=retention.preferences_purged count={}", r->size());
+      if (self->options.on_preferences_purged)
+        self->options.on_preferences_purged(*r);
+    });
   }
 };
 

@@ -1,8 +1,9 @@
 // Purges what is kept beyond its retention: audit records older than audit.retention (the
 // remaining chain stays verifiable through the checkpoint record each purge writes), event
 // bodies older than events.retention once nothing is left to send, and whole events older
-// than audit.retention. Runs at start and then every `interval`, through the store's writer,
-// in slices of `max_rows` so that ingest never waits long behind it.
+// than audit.retention, and recipients' own quiet hours unused for audit.retention. Runs at start
+// and then every `interval`, through the store's writer, in slices of `max_rows` so that ingest
+// never waits long behind it.
 //
 // Runs on an io_context; `start` and `stop` may be called from any thread.
 #pragma once
@@ -27,6 +28,8 @@ class Retention {
     std::size_t max_rows = 20'000;
     // Called on the io_context after each complete purge (all slices), with the totals.
     std::function<void(const store::PurgeResult&)> on_purged;
+    // Called on the writer with the recipients' own hours purged as unused (audit.retention).
+    std::function<void(const std::vector<store::StoredPreference>&)> on_preferences_purged;
   };
 
   Retention(boost::asio::io_context& ioc, store::CommitQueue& queue, const core::Clock& clock,

@@ -24,7 +24,9 @@ struct NewDelivery {
   DeliveryState state = DeliveryState::held;  // held, or due when decided "now"
   policy::Instant release_at;
   std::string reason;
-  bool bypassed = false;  // released at once by an allowed urgent bypass
+  bool bypassed = false;       // released at once by an allowed urgent bypass, or by a crisis
+  std::int64_t crisis = 0;     // the crisis that released it at once (bypassed), if any
+  bool late_homework = false;  // homework its students receive too close to its due date
   // The sinks that take it: one stored copy each (fan-out), with its own state and records.
   // Empty: one copy, routed when it is sent.
   std::vector<std::string> sinks;

@@ -15,11 +15,19 @@ std::string_view first_record_kind(const NewDelivery& d) {
 
 std::string first_record_detail(std::string_view source, const NewDelivery& d,
                                 const date::time_zone* zone) {
-  if (d.bypassed)
-    return Detail().add("connector", source).add("reason", d.reason).text();
-  if (d.state == DeliveryState::held)
-    return Detail().add_instant("until", d.release_at, zone).add("reason", d.reason).text();
-  return Detail().add("reason", d.reason).text();
+  Detail detail;
+  if (d.bypassed && d.crisis) {
+    detail.add("crisis", d.crisis).add("reason", d.reason);
+  } else if (d.bypassed) {
+    detail.add("connector", source).add("reason", d.reason);
+  } else if (d.state == DeliveryState::held) {
+    detail.add_instant("until", d.release_at, zone).add("reason", d.reason);
+  } else {
+    detail.add("reason", d.reason);
+  }
+  if (d.late_homework)
+    detail.add_bool("late_homework", true);
+  return detail.text();
 }
 
 }  // namespace

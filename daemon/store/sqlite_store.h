@@ -73,6 +73,19 @@ class SqliteStore final : public Store {
                         std::string_view error) override;
   Result<std::vector<AwaitingEvent>> awaiting(std::size_t limit) override;
   Result<std::uint64_t> held_count() override;
+  std::string pseudonym(std::string_view source, std::string_view recipient) const override;
+  Result<StoredPreference> set_preference(std::string_view source, std::string_view recipient,
+                                          std::string_view quiet, std::size_t windows,
+                                          policy::Instant now) override;
+  Result<bool> delete_preference(std::string_view source, std::string_view recipient,
+                                 policy::Instant now) override;
+  Result<void> touch_preference(std::string_view source, std::string_view pseudonym,
+                                policy::Instant at) override;
+  Result<std::vector<StoredPreference>> purge_preferences(policy::Instant unused_since,
+                                                          policy::Instant now) override;
+  Result<std::vector<StoredPreference>> preferences() override;
+  Result<std::optional<StoredPreference>> preference(std::string_view source,
+                                                     std::string_view recipient) override;
 
   // The sequence number the next audit record will take.
   std::int64_t next_audit_seq() const { return next_audit_seq_; }

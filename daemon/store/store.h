@@ -18,6 +18,7 @@
 //   MaintenanceStore  (maintenance_store.h)  purge, stats
 //   AwaitingStore     (awaiting_store.h)     events waiting for the directory: resolve,
 //                                            postpone, awaiting
+//   PreferenceStore   (preference_store.h)   recipients' own quiet hours
 // `Store` is all of them: what a backend implements, what the composition root (app/) and the
 // CommitQueue's writer hold.
 #pragma once
@@ -27,6 +28,7 @@
 #include "daemon/store/ingest_store.h"
 #include "daemon/store/maintenance_store.h"
 #include "daemon/store/policy_store.h"
+#include "daemon/store/preference_store.h"
 #include "daemon/store/replan_store.h"
 #include "daemon/store/store_types.h"
 
@@ -37,7 +39,8 @@ class Store : public IngestStore,
               public PolicyStore,
               public ReplanStore,
               public MaintenanceStore,
-              public AwaitingStore {
+              public AwaitingStore,
+              public PreferenceStore {
  public:
   ~Store() override = default;
 };
