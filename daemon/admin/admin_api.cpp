@@ -43,6 +43,7 @@ namespace json = boost::json;
 
 constexpr std::size_t kMaxWaiting = 64;
 constexpr std::string_view kPrefix = "/v1/admin/";
+constexpr std::string_view kMetricsPath = "/metrics";
 // The lengths the page's fields allow (maxlength in daemon/admin/page/app.js), in characters.
 constexpr std::size_t kMaxWindowName = 64;
 constexpr std::size_t kMaxComment = 500;
@@ -1439,6 +1440,8 @@ struct AdminApi::Impl {
     const std::string_view target(req.target().data(), req.target().size());
     const std::size_t mark = target.find('?');
     const std::string_view path = target.substr(0, mark);
+    if (path == kMetricsPath)
+      return metrics(client, req);
     if (!path.starts_with(kPrefix))
       return page(req, path);
     auto config = deps.holder.get();
@@ -1508,6 +1511,37 @@ struct AdminApi::Impl {
     if (from_query && uai && !admin.in_scope(uai->code))
       return refuse(admin, req, uai->code, "establishment " + uai->code + " is not in scope");
     return (this->*r.handler)(Call{req, admin, *config, *query, uai ? &*uai : nullptr});
+  }
+
+  // GET /metrics: any admin's or auditor's token (as under /v1/admin/); the series of an
+  // establishment out of the admin's scope are left out, those of no establishment shown.
+  Answer metrics(const http::Client& client, const http::Request& req) {
+    if (!deps.metrics)
+      return problem(404, "not-found", "Not found", "no metrics in this daemon");
+    auto config = deps.holder.get();
+    const auto login =
+        http::find_bearer(req, config->admins, "the token matches no [[admins]] entry",
+                          "the token matches no [[admins]] entry");
+    if (!login.holder) {
+      spdlog::warn("event=admin.unauthorized client={} method={} path={} reason={}",
+                   core::log_quote(client.address), core::log_quote(req.method_string()),
+                   core::log_quote(kMetricsPath), core::log_quote(login.failure));
+      return problem(401, "unauthorized", "Unauthorized", std::string(login.detail));
+    }
+    if (req.method() != bhttp::verb::get && req.method() != bhttp::verb::head) {
+      Answer a = problem(405, "method-not-allowed", "Method not allowed", "allowed: GET");
+      a.headers.emplace_back("Allow", "GET");
+      return a;
+    }
+    const config::Admin& admin = *login.holder;
+    core::metrics::LabelFilter filter;
+    if (!admin.every_establishment) {
+      filter = [&admin](std::string_view label, std::string_view value) {
+        return label != "establishment" || admin.in_scope(value);
+      };
+    }
+    return {
+        200, "text/plain; version=0.0.4; charset=utf-8", deps.metrics->registry.render(filter), {}};
   }
 
   // The page's files, outside /v1/admin/: no token.

@@ -10,6 +10,8 @@
 // thread (they read and write the store and re-plan: never on an I/O thread); a few wait their
 // turn, more are refused with 503. A preview of a user asks the directories and is answered
 // once they have, as another job: the worker does not wait for a directory meanwhile.
+// GET /metrics, beside the API, is the daemon's metrics in the Prometheus text format for any
+// admin's token, with the series of establishments out of the admin's scope left out.
 #pragma once
 
 #include <chrono>
@@ -19,6 +21,7 @@
 #include <vector>
 
 #include "daemon/core/clock.h"
+#include "daemon/core/metrics.h"
 #include "daemon/http/server.h"
 #include "daemon/runtime/config_holder.h"
 #include "daemon/runtime/directories.h"
@@ -48,6 +51,8 @@ class AdminApi {
     // Who users are, for a preview of a user (the daemon's directory clients and their caches);
     // null: such a preview is answered 503.
     runtime::Directories* directories = nullptr;
+    // What GET /metrics shows; null: /metrics is answered 404.
+    const core::Metrics* metrics = nullptr;
   };
 
   explicit AdminApi(Deps deps);

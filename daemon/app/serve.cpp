@@ -25,6 +25,7 @@
 #include "daemon/cli/commands.h"
 #include "daemon/core/clock.h"
 #include "daemon/core/log_field.h"
+#include "daemon/core/metrics.h"
 #include "daemon/dispatch/dispatcher.h"
 #include "daemon/http/server.h"
 #include "daemon/runtime/config_holder.h"
@@ -165,7 +166,11 @@ int serve(const std::string& config_path) {
                    change->digest);
     }
   }
-  store::CommitQueue queue(*store, clock);
+  // What GET /metrics shows (counted from this start on).
+  core::Metrics metrics;
+  store::CommitQueue::Options queue_options;
+  queue_options.metrics = &metrics;
+  store::CommitQueue queue(*store, clock, queue_options);
   ConfigHolder holder(config);
   // Batches are parsed, and their answers rendered, on a thread of their own: a batch of
   // megabytes takes seconds, and the two I/O threads must keep answering meanwhile.
@@ -177,6 +182,7 @@ int serve(const std::string& config_path) {
   runtime::Directories::Hooks directory_hooks;
   directory_hooks.held = [&scheduler_ptr](policy::Instant t) { scheduler_ptr->held_until(t); };
   directory_hooks.due = [&dispatcher_ptr] { dispatcher_ptr->notify(); };
+  directory_hooks.metrics = &metrics;
   runtime::Directories directories([&holder] { return holder.get(); }, *store, queue, clock,
                                    directory_hooks);
   // Recipients' own quiet hours: in memory for every decision, their use noted in the store
@@ -238,8 +244,12 @@ int serve(const std::string& config_path) {
   server_options.admit_body = [&ingest](const http::Request& header, std::size_t bytes) {
     return ingest.admit_body(header, bytes);
   };
-  dispatch::Dispatcher dispatcher(queue, *store, clock, [&holder] { return holder.get(); }, {});
+  dispatch::Dispatcher::Options dispatcher_options;
+  dispatcher_options.metrics = &metrics;
+  dispatch::Dispatcher dispatcher(
+      queue, *store, clock, [&holder] { return holder.get(); }, std::move(dispatcher_options));
   Scheduler::Options scheduler_options;
+  scheduler_options.metrics = &metrics;
   scheduler_options.on_released = [&dispatcher](std::vector<store::ReleasedDelivery>) {
     dispatcher.notify();
   };
@@ -283,6 +293,7 @@ int serve(const std::string& config_path) {
                                    store::database_path(state_dir)};
   // A preview of a user asks the same directory clients (and caches) as ingest.
   admin_deps.directories = &directories;
+  admin_deps.metrics = &metrics;
   admin::AdminApi admin_api(std::move(admin_deps));
   admin_options.body_limit = [](const http::Request&) { return std::size_t{1024 * 1024}; };
   admin_options.name = "admin";

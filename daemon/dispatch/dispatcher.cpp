@@ -684,6 +684,8 @@ struct Dispatcher::Impl {
                                       : std::string("no answer");
       spdlog::warn("event=dispatch.attempt_failed sink={} webhook_id={} deliveries={} error={}",
                    core::quoted(sink.config.name), webhook_id, batch.size(), core::quoted(error));
+      if (options.metrics)
+        options.metrics->sink_errors.with({sink.config.name, error_class(response.status)}).inc();
     }
     if (verdict == adapters::Verdict::permanent && batch.size() > 1) {
       // Refused as a whole (413, or 400 for one bad delivery among many; a digest refused):
@@ -806,6 +808,7 @@ struct Dispatcher::Impl {
     o.next_attempt_at = item.d.next_attempt_at.value_or(now);
     o.addresses = addresses;
     o.digest = digest;
+    o.due_at = item.d.released_at;
     outcomes.push_back(std::move(o));
     // A retrying delivery stays in memory: only final outcomes free its place.
     if (kind != store::DeliveryOutcome::Kind::retrying)
@@ -859,6 +862,7 @@ struct Dispatcher::Impl {
           return;
         }
         commit_backoff = std::chrono::milliseconds{0};
+        count(*batch);
         pending -= freed;
         pending_bytes -= std::min(pending_bytes, bytes);
         pending_count = pending;
@@ -902,6 +906,43 @@ struct Dispatcher::Impl {
       if (!ec)
         flush();
     });
+  }
+
+  // Committed outcomes into the metrics (on the dispatcher's thread).
+  void count(const std::vector<store::DeliveryOutcome>& batch) {
+    core::Metrics* m = options.metrics;
+    if (!m)
+      return;
+    const policy::Instant now = clock.now();
+    for (const auto& o : batch) {
+      switch (o.kind) {
+        case store::DeliveryOutcome::Kind::delivered:
+          m->delivered.with({o.sink}).inc();
+          break;
+        case store::DeliveryOutcome::Kind::retrying:
+          m->retried.with({o.sink}).inc();
+          continue;
+        case store::DeliveryOutcome::Kind::dead:
+          m->dead.with({o.sink}).inc();
+          break;
+        case store::DeliveryOutcome::Kind::no_address:
+          continue;
+      }
+      const std::chrono::duration<double> latency = now - o.due_at;
+      m->delivery_latency.with({o.sink}).observe(std::max(latency.count(), 0.0));
+    }
+  }
+
+  // The class of a failed attempt, by the status of the answer that decided it (HTTP, or an
+  // SMTP reply code: 4xx transient, 5xx permanent).
+  static std::string_view error_class(int status) {
+    if (status == 0)
+      return "no_answer";
+    if (status >= 400 && status < 500)
+      return "status_4xx";
+    if (status >= 500 && status < 600)
+      return "status_5xx";
+    return "status_other";
   }
 
   // --- stopping -------------------------------------------------------------------------

@@ -26,6 +26,7 @@
 
 #include "daemon/config/config.h"
 #include "daemon/core/clock.h"
+#include "daemon/core/metrics.h"
 #include "daemon/store/commit_queue.h"
 #include "daemon/store/store.h"
 
@@ -42,6 +43,9 @@ class Dispatcher {
     std::chrono::milliseconds idle_scan{1'000};
     // A number in [0, 1) for retry jitter; random unless a test fixes it.
     std::function<double()> jitter;
+    // Set: outcomes, their latency and failed attempts are counted there (must outlive the
+    // dispatcher).
+    core::Metrics* metrics = nullptr;
   };
 
   using ConfigSource = std::function<std::shared_ptr<const config::Config>()>;

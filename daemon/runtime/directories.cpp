@@ -1,5 +1,6 @@
 #include "daemon/runtime/directories.h"
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -118,6 +119,17 @@ class Directories::Impl : public std::enable_shared_from_this<Impl> {
 
   void lookup(const std::string& name, std::string source, std::vector<std::string> ids,
               directory::DirectoryClient::Callback done) {
+    if (core::Metrics* metrics = hooks_.metrics) {
+      // A lookup counts as one error when any of its answers failed.
+      done = [metrics, name, done = std::move(done)](std::vector<directory::UserAnswer> answers) {
+        if (std::any_of(answers.begin(), answers.end(), [](const directory::UserAnswer& a) {
+              return a.status == directory::UserAnswer::Status::failed;
+            })) {
+          metrics->directory_errors.with({name}).inc();
+        }
+        done(std::move(answers));
+      };
+    }
     std::shared_ptr<directory::DirectoryClient> client;
     {
       std::lock_guard lock(mutex_);
@@ -237,6 +249,7 @@ class Directories::Impl : public std::enable_shared_from_this<Impl> {
             resolution->source, core::quoted(resolution->id), resolution->directory,
             resolution->deliveries.size(), resolution->unknown);
         self->woken(resolution->deliveries);
+        self->count_held(*resolution);
       }
       asio::post(self->ioc_, [weak, row] {
         if (auto me = weak.lock())
@@ -245,6 +258,20 @@ class Directories::Impl : public std::enable_shared_from_this<Impl> {
     });
     if (!queued)
       in_flight_.erase(row);
+  }
+
+  // On the writer: the held deliveries of a resolved event into the metrics.
+  void count_held(const store::Resolution& r) {
+    if (!hooks_.metrics)
+      return;
+    std::uint64_t held = 0;
+    for (const auto& d : r.deliveries) {
+      if (d.state == store::DeliveryState::held)
+        held += std::max<std::size_t>(d.sinks.size(), 1);  // one stored copy per sink
+    }
+    if (held)
+      hooks_.metrics->deliveries_held.with({r.establishment, policy::to_string(r.category)})
+          .inc(held);
   }
 
   // On the writer: tells the scheduler and the dispatcher what was stored.

@@ -23,6 +23,7 @@
 
 #include "daemon/config/config.h"
 #include "daemon/core/clock.h"
+#include "daemon/core/metrics.h"
 #include "daemon/directory/directory_client.h"
 #include "daemon/store/commit_queue.h"
 #include "policy/instant.h"
@@ -38,6 +39,9 @@ class Directories {
   struct Hooks {
     std::function<void(policy::Instant)> held;  // a delivery was stored held until then
     std::function<void()> due;                  // a delivery was stored due
+    // Set: failed lookups (by directory) and the held deliveries of resolved events are
+    // counted there (must outlive the Directories).
+    core::Metrics* metrics = nullptr;
   };
   Directories(ConfigSource config, store::AwaitingStore& store, store::CommitQueue& queue,
               const core::Clock& clock, Hooks hooks);

@@ -40,6 +40,20 @@ struct Scheduler::State : std::enable_shared_from_this<Scheduler::State> {
   std::atomic<std::uint64_t> wakeups{0};
   std::atomic<std::uint64_t> batch_total{0};  // released since the last log line
 
+  // A committed batch into the metrics: released deliveries and how late they became due.
+  void count(const std::vector<store::ReleasedDelivery>& batch) {
+    core::Metrics* m = options.metrics;
+    if (!m)
+      return;
+    const policy::Instant committed = clock.now();
+    auto& lag = m->release_lag.with({});
+    for (const auto& d : batch) {
+      m->deliveries_released.with({d.ref.establishment, policy::to_string(d.ref.category)}).inc();
+      const std::chrono::duration<double> late = committed - d.release_at;
+      lag.observe(std::max(late.count(), 0.0));
+    }
+  }
+
   // Looks at the store and either releases now or sleeps until the next release.
   void check() {
     if (stopped || releasing)
@@ -96,6 +110,7 @@ struct Scheduler::State : std::enable_shared_from_this<Scheduler::State> {
         more = n == limit;
         self->released += n;
         self->batch_total += n;
+        self->count(*batch);
         if (n && self->options.on_released)
           self->options.on_released(std::move(*batch));
       }

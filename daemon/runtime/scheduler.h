@@ -18,6 +18,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "daemon/core/clock.h"
+#include "daemon/core/metrics.h"
 #include "daemon/store/commit_queue.h"
 #include "daemon/store/store.h"
 
@@ -34,6 +35,8 @@ class Scheduler {
     std::size_t first_batch = 32;
     // Called on the store's writer thread with each released batch, in order.
     std::function<void(std::vector<store::ReleasedDelivery>)> on_released;
+    // Set: released deliveries and their lag are counted there (must outlive the scheduler).
+    core::Metrics* metrics = nullptr;
   };
 
   Scheduler(boost::asio::io_context& ioc, store::CommitQueue& queue, store::DispatchStore& store,

@@ -1,5 +1,7 @@
 #include "daemon/store/commit_queue.h"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "daemon/core/log_field.h"
@@ -21,6 +23,8 @@ bool CommitQueue::submit_accept(std::vector<NewEvent> events, AcceptDone done) {
     if (stopping_ || jobs_.size() >= options_.capacity)
       return false;
     jobs_.push_back(Job{std::move(events), std::move(done), nullptr});
+    if (options_.metrics)
+      options_.metrics->writer_queue.with({}).set(static_cast<double>(jobs_.size()));
   }
   wake_.notify_one();
   return true;
@@ -32,6 +36,8 @@ bool CommitQueue::submit_write(Write write) {
     if (stopping_ || jobs_.size() >= options_.capacity)
       return false;
     jobs_.push_back(Job{{}, nullptr, std::move(write)});
+    if (options_.metrics)
+      options_.metrics->writer_queue.with({}).set(static_cast<double>(jobs_.size()));
   }
   wake_.notify_one();
   return true;
@@ -92,7 +98,10 @@ void CommitQueue::run() {
           jobs_.pop_front();
         }
       }
+      if (options_.metrics)
+        options_.metrics->writer_queue.with({}).set(static_cast<double>(jobs_.size()));
     }
+    const auto started = clock_.steady_now();
     if (group.front().write) {
       try {
         group.front().write(store_);
@@ -100,6 +109,7 @@ void CommitQueue::run() {
         // The job answers its own request; a failure must not end the writer.
         spdlog::error("event=store.write_job_failed error={}", core::quoted(e.what()));
       }
+      observe_job(started);
       continue;
     }
     events.clear();
@@ -108,6 +118,8 @@ void CommitQueue::run() {
         events.push_back(std::move(e));
     }
     auto result = store_.accept(events, clock_.now());
+    observe_job(started);
+    count_stored(events, result);
     {
       std::lock_guard lock(mutex_);
       ++counters_.commits;
@@ -127,10 +139,40 @@ void CommitQueue::run() {
       } else {
         // One request's failure (a batch too big for the space left) must not fail the
         // others that shared its transaction: each is tried again on its own.
-        job.done(store_.accept(mine, clock_.now()));
+        auto alone = store_.accept(mine, clock_.now());
+        count_stored(mine, alone);
+        job.done(std::move(alone));
       }
     }
   }
+}
+
+void CommitQueue::count_stored(std::span<const NewEvent> events,
+                               const Result<std::vector<AcceptResult>>& stored) {
+  if (!options_.metrics || !stored)
+    return;
+  core::Metrics& m = *options_.metrics;
+  for (std::size_t i = 0; i < events.size() && i < stored->size(); ++i) {
+    if ((*stored)[i].outcome != AcceptResult::Outcome::stored)
+      continue;
+    const NewEvent& e = events[i];
+    const std::string_view category = policy::to_string(e.category);
+    m.events_received.with({e.source, category}).inc();
+    std::uint64_t held = 0;
+    for (const NewDelivery& d : e.deliveries) {
+      if (d.state == DeliveryState::held)
+        held += std::max<std::size_t>(d.sinks.size(), 1);  // one stored copy per sink
+    }
+    if (held)
+      m.deliveries_held.with({e.establishment, category}).inc(held);
+  }
+}
+
+void CommitQueue::observe_job(std::chrono::steady_clock::time_point started) {
+  if (!options_.metrics)
+    return;
+  const std::chrono::duration<double> took = clock_.steady_now() - started;
+  options_.metrics->commit_seconds.with({}).observe(took.count());
 }
 
 }  // namespace treve::store

@@ -18,11 +18,13 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <thread>
 #include <type_traits>
 #include <vector>
 
 #include "daemon/core/clock.h"
+#include "daemon/core/metrics.h"
 #include "daemon/store/store.h"
 
 namespace treve::store {
@@ -38,6 +40,9 @@ class CommitQueue {
     // After this long without a job, following work, the store gives back its caches
     // (Store::release_memory); zero never does.
     std::chrono::milliseconds release_memory_after{1000};
+    // Set: events stored, deliveries held, the time of each job and the jobs waiting are
+    // counted there (must outlive the queue).
+    core::Metrics* metrics = nullptr;
   };
 
   CommitQueue(Store& store, const core::Clock& clock, Options options);
@@ -85,6 +90,10 @@ class CommitQueue {
     Write write;
   };
   void run();
+  // The events of `stored` that were new, and their held deliveries, into the metrics.
+  void count_stored(std::span<const NewEvent> events,
+                    const Result<std::vector<AcceptResult>>& stored);
+  void observe_job(std::chrono::steady_clock::time_point started);
 
   Store& store_;
   const core::Clock& clock_;

@@ -60,6 +60,9 @@ struct DeliveryOutcome {
   // Sent within a morning digest: the digest's id. The outcomes of one digest are consecutive;
   // the first is preceded by one `digest` record naming the notifications it covers.
   std::string digest;
+  // When the delivery became due (DispatchItem::released_at): what the delivery latency metric
+  // is measured from. Not recorded.
+  policy::Instant due_at;
 };
 
 // A delivery as `treve deliveries list` shows it.

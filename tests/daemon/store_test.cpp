@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "daemon/core/digest.h"
+#include "daemon/core/metrics.h"
 #include "daemon/store/commit_queue.h"
 #include "daemon/store/sqlite_store.h"
 #include "policy/rfc3339.h"
@@ -354,6 +355,32 @@ TEST(CommitQueue, ConcurrentAcceptsShareTransactions) {
   // Group commit: fewer transactions than events (eight clients wait on each commit).
   EXPECT_LT(c.commits, c.events);
   EXPECT_TRUE(chain_verifies(dir));
+}
+
+TEST(CommitQueue, CountsStoredEventsAndTheirHeldDeliveriesButNotRepeats) {
+  TempDir dir;
+  auto store = open_store(dir);
+  core::SystemClock clock;
+  core::Metrics metrics;
+  CommitQueue::Options options;
+  options.metrics = &metrics;
+  CommitQueue queue(*store, clock, options);
+  auto accept = [&](std::vector<NewEvent> events) {
+    std::promise<void> done;
+    EXPECT_TRUE(queue.submit_accept(
+        std::move(events), [&](const Result<std::vector<AcceptResult>>&) { done.set_value(); }));
+    done.get_future().get();
+  };
+  std::vector<NewEvent> first;
+  first.push_back(event("a", 2));                      // two held
+  first.push_back(event("b", 3, DeliveryState::due));  // sent at once: not held
+  accept(std::move(first));
+  accept({event("a", 2)});  // a repeat
+  queue.stop();
+  EXPECT_EQ(metrics.events_received.with({"ent", "message"}).value(), 2u);
+  EXPECT_EQ(metrics.deliveries_held.with({"0750654D", "message"}).value(), 2u);
+  EXPECT_EQ(metrics.commit_seconds.with({}).snapshot().cumulative.back(), 2u);
+  EXPECT_EQ(metrics.writer_queue.with({}).value(), 0);
 }
 
 TEST(CommitQueue, AnIdleWriterGivesBackItsPageCacheOnceAndStillWritesAfterwards) {
