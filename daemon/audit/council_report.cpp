@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <optional>
 #include <sstream>
 
 #include "daemon/audit/report.h"
@@ -17,7 +18,7 @@ constexpr std::string_view kCss =
     "h1{font-size:1.6em;margin:0 0 .2em}h2{font-size:1.2em;margin:1.4em 0 .4em;"
     "border-bottom:2px solid #1f4e79;color:#1f4e79}"
     ".meta{margin:0 0 1em;color:#333}.meta dt{font-weight:bold;float:left;clear:left;"
-    "width:11em}.meta dd{margin:0 0 .2em 11em}"
+    "width:13em}.meta dd{margin:0 0 .2em 13em}"
     "table{border-collapse:collapse;margin:.4em 0 .8em;font-size:.95em}"
     "th,td{border:1px solid #999;padding:.2em .5em;text-align:left}"
     "td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}"
@@ -182,12 +183,13 @@ void hour_chart(std::ostream& out, const CouncilFigures& f) {
   out << "</svg>";
 }
 
+// A table row: a label, a value, and, in a table with a share column, the share (empty: none).
 void row(std::ostream& out, std::string_view label, const std::string& value,
-         const std::string& share = {}) {
+         const std::optional<std::string>& share = std::nullopt) {
   out << "<tr><th scope=\"row\">" << html_escape(label) << "</th><td class=\"n\">" << value
       << "</td>";
-  if (!share.empty())
-    out << "<td class=\"n\">" << share << "</td>";
+  if (share)
+    out << "<td class=\"n\">" << *share << "</td>";
   out << "</tr>";
 }
 
@@ -330,8 +332,8 @@ std::string council_report_html(const CouncilFigures& f, const CouncilRequest& r
       << "<table><caption>Chiffres clés de la période</caption><thead><tr><th "
          "scope=\"col\">Indicateur</th><th scope=\"col\" class=\"n\">Nombre</th><th "
          "scope=\"col\" class=\"n\">Part</th></tr></thead><tbody>";
-  row(out, "Notifications reçues des logiciels (événements)", number(f.events));
-  row(out, "Remises décidées (une par destinataire)", number(f.deliveries));
+  row(out, "Notifications reçues des logiciels (événements)", number(f.events), "");
+  row(out, "Remises décidées (une par destinataire)", number(f.deliveries), "");
   row(out, "Remises tenues pendant un temps de repos", number(f.held),
       percent(f.held, f.deliveries));
   row(out, "Remises urgentes envoyées immédiatement", number(f.bypassed),
@@ -453,7 +455,7 @@ std::string council_report_html(const CouncilFigures& f, const CouncilRequest& r
          "tardivement</h2><table><caption>Devoirs</caption><thead><tr><th "
          "scope=\"col\">Indicateur</th><th scope=\"col\" class=\"n\">Nombre</th><th "
          "scope=\"col\" class=\"n\">Part</th></tr></thead><tbody>";
-  row(out, "Devoirs reçus", number(f.homework_events));
+  row(out, "Devoirs reçus", number(f.homework_events), "");
   row(out, "dont signalés tardifs", number(f.late_homework_events),
       percent(f.late_homework_events, f.homework_events));
   out << "</tbody></table><p class=\"def\">Un devoir est signalé tardif quand trêve l'a reçu "

@@ -365,6 +365,8 @@ async function openReport(page, context) {
   const opened = context.waitForEvent('page', {timeout: TIMEOUT});
   await page.click(tid('report-open'));
   const report = await opened;
+  await report.waitForURL(/^blob:/, {timeout: TIMEOUT});
+  await report.waitForLoadState('load');
   await report.waitForFunction(() => document.title.startsWith('Rapport au conseil'), null,
     {timeout: TIMEOUT});
   assert.equal(await report.getAttribute('html', 'lang'), 'fr');
