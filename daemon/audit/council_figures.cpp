@@ -143,7 +143,8 @@ void CouncilTally::add(const store::AuditRecord& r) {
   }
 
   std::string event_key = r.source + '\n' + r.event_id;
-  if (kind == "received") {
+  // An event that waited for its directory has its establishment from its `resolved` record.
+  if (kind == "received" || kind == "resolved") {
     if (r.at_ms < scope_.from_ms || r.at_ms >= scope_.to_ms || event_index_.contains(event_key))
       return;
     event_index_.emplace(std::move(event_key), events_.size());

@@ -8,7 +8,8 @@
 // Trail::scan reads them) and says the figures; it reads no clock and no store. Not
 // thread-safe; one per report.
 //
-// Which events count: those whose `received` record is in [from_ms, to_ms). Their later
+// Which events count: those whose `received` record (for an event that waited for its
+// directory, its `resolved` record) is in [from_ms, to_ms). Their later
 // records (holds, releases, deliveries) count wherever they are, even after the period's end,
 // so the caller passes the establishment's records from `from_ms` to the end of the trail.
 // Crises count when opened in the period. docs/audit.md gives the definitions.

@@ -298,6 +298,20 @@ TEST(CouncilFigures, OnlyEventsOfTheEstablishmentReceivedInThePeriodCount) {
   EXPECT_EQ(f.median_hold_ms, 8 * kHour);
 }
 
+TEST(CouncilFigures, AnEventThatWaitedForItsDirectoryCountsFromItsResolution) {
+  Records r;
+  r.add("awaiting_directory", "2026-12-01T20:50:00+01:00", "w1", "message", {}, {},
+        R"({"directory":"annuaire","users":1,"error":"timeout"})", "");
+  r.add("resolved", "2026-12-01T21:00:00+01:00", "w1", "message", {}, {},
+        R"({"directory":"annuaire","deliveries":1,"unknown":0,"attempts":1})");
+  r.add("held", "2026-12-01T21:00:00+01:00", "w1", "message", "a1b2c3d4e5f6a7b8", "student",
+        R"({"until":"2026-12-02T07:00:00+01:00","reason":"q"})");
+  const CouncilFigures f = count_council_figures(r.list, december());
+  EXPECT_EQ(f.events, 1);
+  EXPECT_EQ(f.held, 1);
+  EXPECT_EQ(f.median_hold_ms, 10 * kHour);
+}
+
 TEST(CouncilScope, ThePeriodIsWholeLocalDaysAndBadDatesNameTheirArgument) {
   CouncilRequest q{kUai, "2026-12-01", "2026-12-07", paris()};
   auto s = council_scope(q);
