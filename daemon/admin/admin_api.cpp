@@ -1379,10 +1379,13 @@ struct AdminApi::Impl {
     asked.zone = call.config.policy->find(*call.uai).zone();
     auto scope = audit::council_scope(asked);
     if (!scope) {
-      // The command line's words ("--from: …") without the dashes.
+      // The command line's words ("--from: …", "--to must come after --from") with the
+      // parameters' names.
       std::string detail = scope.error();
-      if (detail.starts_with("--"))
-        detail.erase(0, 2);
+      for (std::string_view option : {"--from", "--to"}) {
+        for (auto at = detail.find(option); at != std::string::npos; at = detail.find(option, at))
+          detail.erase(at, 2);
+      }
       return problem(400, "invalid-query", "Invalid query", std::move(detail));
     }
     auto trail = audit::Trail::open(deps.db_path);
