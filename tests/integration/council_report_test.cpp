@@ -10,8 +10,7 @@
 #include <chrono>
 #include <thread>
 
-#include <date/date.h>
-
+#include "policy/rfc3339.h"
 #include "tests/integration/daemon_harness.h"
 #include "tests/integration/webhook_receiver.h"
 
@@ -27,12 +26,11 @@ constexpr const char* kOtherUai = "0250001R";  // outside the auditor's scope
 const std::string kAuditorToken = "auditor-token-for-the-report-0123456789";
 
 std::chrono::system_clock::time_point instant(const std::string& rfc3339) {
-  std::istringstream in(rfc3339);
-  std::chrono::sys_time<std::chrono::milliseconds> t;
-  in >> date::parse("%FT%T%Ez", t);
-  if (in.fail())
+  auto t = policy::parse_rfc3339(rfc3339);
+  if (!t)
     throw std::runtime_error("bad instant " + rfc3339);
-  return std::chrono::time_point_cast<std::chrono::system_clock::duration>(t);
+  return std::chrono::time_point_cast<std::chrono::system_clock::duration>(
+      std::chrono::sys_time<std::chrono::milliseconds>(t->time_since_epoch()));
 }
 
 // The daemon on `state_dir`, its clock starting at `at`.
