@@ -231,9 +231,11 @@ std::string html_escape(std::string_view text) {
 }
 
 std::string french_duration(std::int64_t ms) {
-  if (ms < 60'000)
+  // To the nearest minute: a hold that began a few milliseconds after 21:00 and ended at 07:00
+  // lasted 10 h.
+  if (ms < 30'000)
     return "moins d'une minute";
-  const std::int64_t minutes = ms / 60'000;
+  const std::int64_t minutes = (ms + 30'000) / 60'000;
   const std::int64_t days = minutes / (24 * 60);
   const std::int64_t hours = minutes / 60 % 24;
   const std::int64_t rest = minutes % 60;

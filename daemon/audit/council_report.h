@@ -38,7 +38,8 @@ std::string council_report_html(const CouncilFigures& figures, const CouncilRequ
 // allow it by its hash rather than allowing every inline style.
 std::string_view council_report_css();
 
-// A duration in French words, to the minute: "2 j 3 h 15 min", "45 min", "moins d'une minute".
+// A duration in French words, to the nearest minute: "2 j 3 h 15 min", "45 min", "moins d'une
+// minute" (under 30 s).
 std::string french_duration(std::int64_t ms);
 // "1er décembre 2026" for 2026-12-01 (the text as given if it is not a date).
 std::string french_date(std::string_view yyyy_mm_dd);

@@ -328,7 +328,9 @@ TEST(CouncilScope, ThePeriodIsWholeLocalDaysAndBadDatesNameTheirArgument) {
 }
 
 TEST(CouncilReport, FrenchDurationsAndDates) {
-  EXPECT_EQ(french_duration(30'000), "moins d'une minute");
+  EXPECT_EQ(french_duration(29'999), "moins d'une minute");
+  EXPECT_EQ(french_duration(30'000), "1 min");
+  EXPECT_EQ(french_duration(10 * kHour - 400), "10 h");  // to the nearest minute
   EXPECT_EQ(french_duration(45 * 60'000), "45 min");
   EXPECT_EQ(french_duration(11 * kHour), "11 h");
   EXPECT_EQ(french_duration(59 * kHour + 15 * 60'000), "2 j 11 h 15 min");

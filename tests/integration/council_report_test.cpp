@@ -156,8 +156,8 @@ TEST(CouncilReport, CountsAWeekOfEveningsAndAWeekendFromTheRealDaemon) {
   EXPECT_THAT(r, HasSubstr(cell("Durée médiane", "22 h")));
   EXPECT_THAT(r, HasSubstr(cell("Durée la plus longue", "1 j 21 h")));
   EXPECT_THAT(r, HasSubstr(cell("Transmis", "5") + "<td class=\"n\">100,0\u202F%</td>"));
-  EXPECT_THAT(r, HasSubstr(cell("Notes remises aux parents après l'élève (tenues)", "1")));
-  EXPECT_THAT(r, HasSubstr(cell("Délai médian après la remise à l'élève", "1 j")));
+  EXPECT_THAT(r, HasSubstr(cell("Notes remises aux parents après l&#39;élève (tenues)", "1")));
+  EXPECT_THAT(r, HasSubstr(cell("Délai médian après la remise à l&#39;élève", "1 j")));
   // 21:00, by hour: 2 events, 3 held deliveries.
   EXPECT_THAT(r, HasSubstr("21 h – 22 h</th><td class=\"n\">2</td><td class=\"n\">3</td>"));
   for (const char* personal : {"eleve-1", "parent-2", "msg-soir", "note-soir", "Nouveau message"})
