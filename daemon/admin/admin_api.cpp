@@ -17,9 +17,11 @@
 #include <boost/url/params_view.hpp>
 #include <boost/url/parse_query.hpp>
 
+#include "adapters/outbound/base64url.h"
 #include "daemon/admin/assets.h"
 #include "daemon/admin/french.h"
 #include "daemon/admin/messages_fr.h"
+#include "daemon/audit/council_report.h"
 #include "daemon/audit/report.h"
 #include "daemon/audit/trail.h"
 #include "daemon/config/ics_calendar.h"
@@ -469,6 +471,27 @@ bool matches(std::string_view pattern, const std::vector<std::string_view>& segm
       return false;
   }
   return true;
+}
+
+// The CSP source that allows the report's stylesheet: 'sha256-<base64 of its digest>'.
+const std::string& report_style_source() {
+  static const std::string source = [] {
+    const std::string hex = core::sha256_hex(audit::council_report_css());
+    std::vector<unsigned char> bytes;
+    for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
+      bytes.push_back(static_cast<unsigned char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+    std::string b64 = adapters::base64url_encode(std::span<const unsigned char>(bytes));
+    for (char& c : b64) {
+      if (c == '-')
+        c = '+';
+      else if (c == '_')
+        c = '/';
+    }
+    while (b64.size() % 4 != 0)
+      b64 += '=';
+    return "'sha256-" + b64 + "'";
+  }();
+  return source;
 }
 
 }  // namespace
@@ -1381,6 +1404,51 @@ struct AdminApi::Impl {
     return a;
   }
 
+  // The report to the conseil d'administration, as HTML (the same document as `treve report`).
+  // PDF is left to the browser's printing: the daemon runs no browser.
+  Answer report(const Call& call) {
+    const Query& q = call.query;
+    audit::CouncilRequest asked;
+    asked.establishment = call.uai->code;  // required and in scope: checked by dispatch
+    asked.from = q.get("from");
+    asked.to = q.get("to");
+    for (auto [name, value] : {std::pair{"from", &asked.from}, {"to", &asked.to}}) {
+      if (value->empty())
+        return problem(400, "invalid-query", "Invalid query",
+                       std::string(name) + "=YYYY-MM-DD is required");
+    }
+    asked.zone = call.config.policy->find(*call.uai).zone();
+    auto scope = audit::council_scope(asked);
+    if (!scope) {
+      // The command line's words ("--from: …", "--to must come after --from") with the
+      // parameters' names.
+      std::string detail = scope.error();
+      for (std::string_view option : {"--from", "--to"}) {
+        for (auto at = detail.find(option); at != std::string::npos; at = detail.find(option, at))
+          detail.erase(at, 2);
+      }
+      return problem(400, "invalid-query", "Invalid query", std::move(detail));
+    }
+    auto trail = audit::Trail::open(deps.db_path);
+    if (!trail)
+      return problem(503, "store-unavailable", "Store unavailable", trail.error());
+    auto figures = audit::compute_council_figures(**trail, *scope);
+    if (!figures)
+      return problem(503, "store-unavailable", "Store unavailable", figures.error());
+    Answer a{
+        200,
+        "text/html; charset=utf-8",
+        audit::council_report_html(*figures, asked, deps.clock.now().time_since_epoch().count()),
+        {}};
+    a.headers.emplace_back("Content-Security-Policy", "default-src 'none'; style-src " +
+                                                          report_style_source() +
+                                                          "; base-uri 'none'; form-action 'none'");
+    a.headers.emplace_back("Content-Disposition", "inline; filename=\"rapport-ca-" +
+                                                      asked.establishment + "-" + asked.from + "-" +
+                                                      asked.to + ".html\"");
+    return a;
+  }
+
   static Answer csv_answer(std::string body, std::string_view filename) {
     Answer a{200, "text/csv; charset=utf-8", std::move(body), {}};
     a.headers.emplace_back("Content-Disposition",
@@ -1414,7 +1482,7 @@ struct AdminApi::Impl {
     static constexpr std::string_view kMayNotChange = "an auditor may not change a policy";
     static constexpr std::string_view kMayNotSeeDead =
         "an auditor may not see or replay dead letters";
-    static const std::array<Route, 13> kRoutes = {{
+    static const std::array<Route, 14> kRoutes = {{
         {V::get, "me", E::none, false, {}, &Impl::me},
         {V::get, "establishments/{uai}/policy", E::in_path, false, {}, &Impl::get_policy},
         {V::put, "establishments/{uai}/policy", E::in_path, true, kMayNotChange, &Impl::put_policy},
@@ -1429,6 +1497,7 @@ struct AdminApi::Impl {
         {V::get, "events", E::none, false, {}, &Impl::event},
         {V::get, "audit", E::in_query, false, {}, &Impl::audit_records},
         {V::get, "stats", E::in_query, false, {}, &Impl::audit_stats},
+        {V::get, "report", E::required_in_query, false, {}, &Impl::report},
     }};
     return kRoutes;
   }
@@ -1555,8 +1624,11 @@ struct AdminApi::Impl {
     if (!asset)
       return problem(404, "not-found", "Not found", "no such page");
     Answer a{200, std::string(asset->content_type), std::string(asset->body), {}};
+    // The report to the CA is opened from the page as a document of its own (a blob: URL that
+    // inherits this policy): its one <style> element is allowed by its hash.
     a.headers.emplace_back("Content-Security-Policy",
-                           "default-src 'self'; frame-ancestors 'none'; base-uri 'none'");
+                           "default-src 'self'; style-src 'self' " + report_style_source() +
+                               "; frame-ancestors 'none'; base-uri 'none'");
     return a;
   }
 

@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   cli::add_deliveries(app, commands);
   cli::add_dev_receiver(app, commands);
   cli::add_audit(app, commands);
+  cli::add_report(app, commands);
   cli::add_admin(app, commands);
 
   try {

@@ -128,6 +128,20 @@ struct AuditStatsRequest {
 };
 int audit_stats(const AuditStatsRequest& request, std::ostream& out, std::ostream& err);
 
+// `treve report`: the report to the conseil d'administration of one establishment over whole
+// local days, as self-contained HTML (to `out`, or to `output`) or as PDF printed by `chromium`
+// run headless (`output` required). `now` is written as the report's generation instant.
+struct ReportRequest {
+  std::string establishment;
+  std::string from;             // YYYY-MM-DD
+  std::string to;               // YYYY-MM-DD, included
+  std::string format = "html";  // html | pdf
+  std::string output;
+  std::string chromium = "/usr/bin/chromium";
+};
+int report(const config::Config& config, const ReportRequest& request, policy::Instant now,
+           std::ostream& out, std::ostream& err);
+
 // One request to the admin API (docs/admin-api.md) through the admin listener named by
 // `address` ("127.0.0.1:2008", "unix:/run/treve/admin.sock"; empty: server.admin_listen of
 // the configuration). The token comes from `token_file`, else TREVE_ADMIN_TOKEN. Prints the

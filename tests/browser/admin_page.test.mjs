@@ -6,7 +6,8 @@
 // the preview's summary must change; she saves with a comment, and the API must then answer
 // the next version with both changes. Then an auditor signs in: no edit control, the audit tab
 // loads, the CSV export downloads; with TREVE_EVENT_ID, she follows that notification from the
-// keyboard and sees one row per copy, as GET /v1/admin/events lists them.
+// keyboard and sees one row per copy, as GET /v1/admin/events lists them. She opens the report
+// to the conseil d'administration in a new tab.
 //
 // Environment:
 //   TREVE_ADMIN_URL      http://127.0.0.1:PORT (the admin listener)
@@ -346,12 +347,44 @@ async function auditorScenario(browser) {
   assert.ok(/^seq,/.test(csv), `the CSV export starts with its header: ${csv.slice(0, 80)}`);
   ok(`"Exporter en CSV" downloads ${file.suggestedFilename()} (${csv.split('\n').filter(Boolean).length} lines)`);
 
+  await openReport(page, context);
+
   const missing = await unlabelled(page);
   assert.deepEqual(missing, [], `controls without a label: ${missing.join(', ')}`);
   ok('every control of the audit view has a label');
   if (EVENT_ID) await followEvent(page);
   problems.check();
   await context.close();
+}
+
+// "Rapport au conseil d'administration": the button opens the report in a new tab, in French,
+// with its charts and its stylesheet (allowed by the page's CSP), and no recipient or event id.
+async function openReport(page, context) {
+  assert.ok(await page.isVisible(tid('report-section')), 'the report section is shown');
+  assert.equal(await page.inputValue(tid('report-establishment')), UAI);
+  const opened = context.waitForEvent('page', {timeout: TIMEOUT});
+  await page.click(tid('report-open'));
+  const report = await opened;
+  await report.waitForURL(/^blob:/, {timeout: TIMEOUT});
+  await report.waitForLoadState('load');
+  await report.waitForFunction(() => document.title.startsWith('Rapport au conseil'), null,
+    {timeout: TIMEOUT});
+  assert.equal(await report.getAttribute('html', 'lang'), 'fr');
+  const heading = await report.textContent('h1');
+  assert.equal(heading, 'Rapport au conseil d\'administration');
+  const colour = await report.evaluate(() => getComputedStyle(document.querySelector('h2')).color);
+  assert.equal(colour, 'rgb(31, 78, 121)', 'the report\'s own stylesheet applies');
+  const charts = await report.locator('svg[role="img"]').count();
+  assert.ok(charts >= 1, 'the report has its charts');
+  const text = await report.textContent('body');
+  assert.ok(text.includes(UAI), 'the report names the establishment');
+  for (const id of [...EVENT_RECIPIENTS, ...(EVENT_ID ? [EVENT_ID] : [])]) {
+    assert.ok(!text.includes(id), `the report does not show ${id}`);
+  }
+  const status = await page.textContent(tid('report-status'));
+  assert.ok(status.includes('nouvel onglet'), `the page says where the report is: "${status}"`);
+  ok(`"Ouvrir le rapport" opens "${await report.title()}" with ${charts} chart(s)`);
+  await report.close();
 }
 
 // "Suivre une notification", from the keyboard: the tab, both fields, Enter; one row per copy

@@ -145,6 +145,13 @@ TEST_F(AdminApi, EveryEndpointEnforcesRoleAndScopeAndAuditsRefusals) {
       {bhttp::verb::get, "/v1/admin/audit?establishment=" + other, "", kDpdToken, 403},
       {bhttp::verb::get, "/v1/admin/stats?establishment=" + mine, "", kDurandToken, 200},
       {bhttp::verb::get, "/v1/admin/stats?establishment=" + other, "", kDurandToken, 403},
+      // The report to the conseil d'administration: both roles, in scope.
+      {bhttp::verb::get,
+       "/v1/admin/report?establishment=" + mine + "&from=2026-11-01&to=2026-11-30", "", kDpdToken,
+       200},
+      {bhttp::verb::get,
+       "/v1/admin/report?establishment=" + other + "&from=2026-11-01&to=2026-11-30", "",
+       kDpdToken, 403},
       // Who am I: anyone with a token; nobody without.
       {bhttp::verb::get, "/v1/admin/me", "", kDpdToken, 200},
       {bhttp::verb::get, "/v1/admin/me", "", "", 401},
@@ -518,6 +525,7 @@ TEST_F(AdminApi, UnknownPathsAre404AndOtherMethodsAre405WithAllow) {
       {bhttp::verb::get, "/v1/admin/dead-letters/replay", 405, "POST"},
       {bhttp::verb::post, "/v1/admin/audit", 405, "GET"},
       {bhttp::verb::put, "/v1/admin/stats", 405, "GET"},
+      {bhttp::verb::post, "/v1/admin/report", 405, "GET"},
       {bhttp::verb::post, "/v1/admin/events?source=ent&id=x", 405, "GET"},
       {bhttp::verb::get, "/v1/admin/events/x", 404, ""},
   };

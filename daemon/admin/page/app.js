@@ -1474,6 +1474,24 @@ function renderAuditPanel(load) {
       h('button', {type: 'submit', class: 'primary', testid: 'audit-load'}, 'Afficher'),
       h('button', {type: 'button', testid: 'audit-export', onclick: exportCsv}, 'Exporter en CSV')),
     h('p', {class: 'help', id: 'audit-status', testid: 'audit-status', role: 'status'})),
+    h('section', {class: 'card', 'aria-labelledby': 'report-title', testid: 'report-section'},
+      h('h3', {id: 'report-title'}, 'Rapport au conseil d\'administration'),
+      h('p', {class: 'help'}, 'Un rapport en français, sans donnée personnelle, avec ses ' +
+        'graphiques : notifications tenues, heures de réception, envois du soir et du week-end, ' +
+        'durées d\'attente, acheminement, notes, devoirs tardifs et crises. Il s\'ouvre dans un ' +
+        'nouvel onglet ; imprimez-le (Ctrl+P) pour l\'enregistrer en PDF.'),
+      h('div', {class: 'row'},
+        field('report-from', 'Du', h('input', {type: 'date', id: 'report-from', testid: 'report-from',
+          value: todayText(-30), required: true})),
+        field('report-to', 'Au (inclus)', h('input', {type: 'date', id: 'report-to', testid: 'report-to',
+          value: todayText(), required: true})),
+        field('report-establishment', 'Établissement', h('select', {id: 'report-establishment',
+          testid: 'report-establishment', value: S.uai || uais[0] || ''},
+        uais.map((u) => h('option', {value: u}, u))))),
+      h('div', {class: 'actions'},
+        h('button', {type: 'button', class: 'primary', testid: 'report-open', onclick: openReport},
+          'Ouvrir le rapport')),
+      h('p', {class: 'help', id: 'report-status', testid: 'report-status', role: 'status'})),
     h('section', {class: 'card', 'aria-labelledby': 'stats-title'},
       h('h3', {id: 'stats-title'}, 'Statistiques de la période'),
       h('p', {class: 'help'}, 'Les chiffres à présenter au conseil d\'administration. Une ' +
@@ -1733,6 +1751,60 @@ async function lookUpEvent() {
         h('td', {class: 'nowrap'}, release(c)),
         h('td', {class: 'detail'}, c.last_error || '—'))))))
       : h('p', {}, 'Cette notification n\'a aucune copie.'));
+}
+
+// The report to the conseil d'administration: fetched with the token (a link could not carry
+// it), then shown as a document of its own in a new tab, from which the browser prints it to PDF.
+// The tab is opened at the click, before the answer comes, so that no pop-up blocker stops it.
+async function openReport() {
+  const status = $('#report-status');
+  const from = $('#report-from').value, to = $('#report-to').value;
+  const uai = $('#report-establishment').value;
+  if (!from || !to || !uai) {
+    status.className = 'error';
+    status.textContent = 'Indiquez l\'établissement et les deux dates de la période.';
+    return;
+  }
+  if (to < from) {
+    status.className = 'error';
+    status.textContent = 'La fin de la période doit être après son début.';
+    return;
+  }
+  const tab = window.open('', '_blank');
+  status.className = 'help';
+  status.textContent = 'Préparation du rapport…';
+  const q = new URLSearchParams({establishment: uai, from, to});
+  let res;
+  try {
+    res = await fetch(`/v1/admin/report?${q}`, {
+      headers: {Authorization: `Bearer ${S.token}`, Accept: 'text/html'}, cache: 'no-store'});
+  } catch {
+    if (tab) tab.close();
+    status.className = 'error';
+    status.textContent = 'Rapport impossible : le service trêve ne répond pas.';
+    return;
+  }
+  if (!res.ok) {
+    if (tab) tab.close();
+    const text = await res.text();
+    let data = null;
+    try { data = JSON.parse(text); } catch { /* not a problem document */ }
+    status.className = 'error';
+    status.textContent = `Rapport impossible : ${problemText({status: res.status, data})}`;
+    if (res.status === 401) signOut('Votre jeton n\'est plus accepté. Reconnectez-vous.');
+    return;
+  }
+  const url = URL.createObjectURL(new Blob([await res.text()], {type: 'text/html;charset=utf-8'}));
+  setTimeout(() => URL.revokeObjectURL(url), 600000);
+  if (tab) {
+    tab.location.href = url;
+    status.textContent = 'Rapport ouvert dans un nouvel onglet. Imprimez-le (Ctrl+P) pour ' +
+      'l\'enregistrer en PDF.';
+  } else {
+    status.textContent = 'Votre navigateur a bloqué le nouvel onglet : ';
+    status.append(h('a', {href: url, target: '_blank', testid: 'report-link'}, 'ouvrir le rapport'),
+      '.');
+  }
 }
 
 async function exportCsv() {
