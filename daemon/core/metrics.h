@@ -40,6 +40,11 @@ struct Metrics {
   Counters& deliveries_held = registry.counter("treve_deliveries_held_total",
                                                "Deliveries stored held until a release instant.",
                                                {"establishment", "category"});
+  Counters& late_homework = registry.counter(
+      "treve_late_homework_total",
+      "Homework events stored whose students receive them less than homework_notice before they "
+      "are due.",
+      {"establishment"});
   Histograms& commit_seconds = registry.histogram(
       "treve_store_commit_seconds",
       "Time the store's writer took for one job (a group of accepted events, or one write).",

@@ -159,10 +159,14 @@ void CommitQueue::count_stored(std::span<const NewEvent> events,
     const std::string_view category = policy::to_string(e.category);
     m.events_received.with({e.source, category}).inc();
     std::uint64_t held = 0;
+    bool late = false;
     for (const NewDelivery& d : e.deliveries) {
       if (d.state == DeliveryState::held)
         held += std::max<std::size_t>(d.sinks.size(), 1);  // one stored copy per sink
+      late = late || d.late_homework;
     }
+    if (late)
+      m.late_homework.with({e.establishment}).inc();
     if (held)
       m.deliveries_held.with({e.establishment, category}).inc(held);
   }
