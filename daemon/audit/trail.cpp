@@ -55,12 +55,29 @@ void bind_filter(store::Statement& s, const Filter& f) {
 }  // namespace
 
 const std::vector<std::string_view>& record_kinds() {
-  static const std::vector<std::string_view> kinds = {
-      "received",       "held",           "released",           "bypassed",
-      "bypass_refused", "retracted",      "awaiting_directory", "resolved",
-      "delivered",      "retrying",       "dead_lettered",      "no_address",
-      "digest",         "replayed",       "config_changed",     "replanned",
-      "policy_changed", "access_refused", "checkpoint",         "purged"};
+  static const std::vector<std::string_view> kinds = {"received",
+                                                      "held",
+                                                      "released",
+                                                      "bypassed",
+                                                      "bypass_refused",
+                                                      "retracted",
+                                                      "awaiting_directory",
+                                                      "resolved",
+                                                      "delivered",
+                                                      "retrying",
+                                                      "dead_lettered",
+                                                      "no_address",
+                                                      "digest",
+                                                      "replayed",
+                                                      "config_changed",
+                                                      "replanned",
+                                                      "policy_changed",
+                                                      "access_refused",
+                                                      "checkpoint",
+                                                      "purged",
+                                                      "crisis_opened",
+                                                      "crisis_extended",
+                                                      "crisis_closed"};
   return kinds;
 }
 

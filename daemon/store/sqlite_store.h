@@ -73,6 +73,16 @@ class SqliteStore final : public Store {
                         std::string_view error) override;
   Result<std::vector<AwaitingEvent>> awaiting(std::size_t limit) override;
   Result<std::uint64_t> held_count() override;
+  Result<OpenCrisisResult> open_crisis(const NewCrisis& c, policy::Instant now) override;
+  Result<CrisisChange> extend_crisis(std::string_view uai, std::int64_t id, policy::Instant until,
+                                     std::string_view by, const date::time_zone* zone,
+                                     policy::Instant now) override;
+  Result<CrisisChange> close_crisis(std::string_view uai, std::int64_t id, std::string_view by,
+                                    const date::time_zone* zone, policy::Instant now) override;
+  Result<std::vector<std::int64_t>> expire_crises(const ZoneOf& zone_of,
+                                                  policy::Instant now) override;
+  Result<std::vector<CrisisRecord>> open_crises() override;
+  Result<std::vector<CrisisRecord>> crises_of(std::string_view uai, std::size_t limit) override;
 
   // The sequence number the next audit record will take.
   std::int64_t next_audit_seq() const { return next_audit_seq_; }
@@ -171,5 +181,8 @@ bool has_audit_records(const std::string& path);
 
 // The policy versions in force (the highest of each establishment), read through `db`.
 Result<std::vector<PolicyVersion>> select_current_policies(sqlite3* db);
+
+// The open crises, read through `db`.
+Result<std::vector<CrisisRecord>> select_open_crises(sqlite3* db);
 
 }  // namespace treve::store

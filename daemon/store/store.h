@@ -18,11 +18,13 @@
 //   MaintenanceStore  (maintenance_store.h)  purge, stats
 //   AwaitingStore     (awaiting_store.h)     events waiting for the directory: resolve,
 //                                            postpone, awaiting
+//   CrisisStore       (crisis_store.h)       crises: open, extend, close, expire, list
 // `Store` is all of them: what a backend implements, what the composition root (app/) and the
 // CommitQueue's writer hold.
 #pragma once
 
 #include "daemon/store/awaiting_store.h"
+#include "daemon/store/crisis_store.h"
 #include "daemon/store/dispatch_store.h"
 #include "daemon/store/ingest_store.h"
 #include "daemon/store/maintenance_store.h"
@@ -37,7 +39,8 @@ class Store : public IngestStore,
               public PolicyStore,
               public ReplanStore,
               public MaintenanceStore,
-              public AwaitingStore {
+              public AwaitingStore,
+              public CrisisStore {
  public:
   ~Store() override = default;
 };
