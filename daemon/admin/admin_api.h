@@ -21,6 +21,7 @@
 #include "daemon/core/clock.h"
 #include "daemon/http/server.h"
 #include "daemon/runtime/config_holder.h"
+#include "daemon/runtime/crises.h"
 #include "daemon/runtime/directories.h"
 #include "daemon/runtime/reload.h"
 #include "daemon/store/commit_queue.h"
@@ -48,6 +49,8 @@ class AdminApi {
     // Who users are, for a preview of a user (the daemon's directory clients and their caches);
     // null: such a preview is answered 503.
     runtime::Directories* directories = nullptr;
+    // Crisis mode (open, extend, close, list); null: those routes answer 503.
+    runtime::Crises* crises = nullptr;
   };
 
   explicit AdminApi(Deps deps);
