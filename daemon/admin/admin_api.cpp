@@ -458,7 +458,7 @@ class Query {
 };
 
 // Whether `segments` (of the path under /v1/admin/) are `pattern`'s, "{uai}" matching any one
-// segment, which is then `uai`.
+// segment, which is then `uai`, and "{id}" any one segment (the handler reads it).
 bool matches(std::string_view pattern, const std::vector<std::string_view>& segments,
              std::string_view& uai) {
   const auto parts = split_path(pattern);
@@ -467,7 +467,7 @@ bool matches(std::string_view pattern, const std::vector<std::string_view>& segm
   for (std::size_t i = 0; i < parts.size(); ++i) {
     if (parts[i] == "{uai}")
       uai = segments[i];
-    else if (parts[i] != segments[i])
+    else if (parts[i] != "{id}" && parts[i] != segments[i])
       return false;
   }
   return true;
@@ -1456,6 +1456,237 @@ struct AdminApi::Impl {
     return a;
   }
 
+  // --- crisis mode ------------------------------------------------------------------------
+
+  static json::object crisis_json(const store::CrisisRecord& r, const date::time_zone* zone) {
+    const policy::Crisis& c = r.crisis;
+    json::array categories;
+    for (int i = 0; i < policy::kCategoryCount; ++i) {
+      if (c.covers(static_cast<policy::Category>(i)))
+        categories.emplace_back(policy::to_string(static_cast<policy::Category>(i)));
+    }
+    json::object o;
+    o["id"] = c.id;
+    o["uai"] = c.uai;
+    o["reason"] = c.reason;
+    o["categories"] = std::move(categories);
+    o["release_held"] = c.release_held;
+    o["opened_at"] = policy::format_rfc3339(c.opened, zone);
+    o["opened_by"] = c.by;
+    o["until"] = policy::format_rfc3339(c.until, zone);
+    o["open"] = r.open();
+    o["closed_at"] =
+        r.closed_at ? json::value(policy::format_rfc3339(*r.closed_at, zone)) : json::value();
+    o["closed_by"] = r.open() ? json::value() : json::value(r.closed_by);
+    return o;
+  }
+
+  // The crisis id of a path …/crises/{id}/…; 0 when it is not a positive number.
+  static std::int64_t crisis_id(const http::Request& req) {
+    const std::string_view target(req.target().data(), req.target().size());
+    const auto segments = split_path(target.substr(0, target.find('?')));
+    std::int64_t id = 0;
+    if (segments.size() < 2)
+      return 0;
+    const std::string_view text = segments[segments.size() - 2];
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+    return ec == std::errc{} && end == text.data() + text.size() && id > 0 ? id : 0;
+  }
+
+  // A crisis's end: an RFC 3339 instant after now and at most 72 h ahead; the 400 otherwise.
+  static std::expected<policy::Instant, Answer> crisis_until(const json::object& o,
+                                                             policy::Instant now) {
+    const json::value* v = o.if_contains("until");
+    if (!v || !v->is_string()) {
+      return std::unexpected(problem(400, "invalid-field", "Invalid field",
+                                     "\"until\" must be the crisis's end, an RFC 3339 instant",
+                                     {{"pointer", "/until"}}));
+    }
+    auto until = policy::parse_rfc3339(std::string(v->as_string()));
+    if (!until) {
+      return std::unexpected(
+          problem(400, "invalid-field", "Invalid field", until.error(), {{"pointer", "/until"}}));
+    }
+    if (*until <= now) {
+      return std::unexpected(problem(400, "invalid-field", "Invalid field",
+                                     "\"until\" must be in the future", {{"pointer", "/until"}}));
+    }
+    if (*until > now + runtime::kMaxCrisisAhead) {
+      return std::unexpected(problem(400, "invalid-field", "Invalid field",
+                                     "a crisis ends at most 72 hours ahead; extend it later if "
+                                     "needed",
+                                     {{"pointer", "/until"}}));
+    }
+    return *until;
+  }
+
+  std::optional<Answer> no_crises() {
+    if (deps.crises)
+      return std::nullopt;
+    return problem(503, "unavailable", "Unavailable", "crisis mode is not available here");
+  }
+
+  // The crisis `id` of the call's establishment as it is now (after a change), as answered.
+  Answer crisis_answer(const Call& call, std::int64_t id, int status, json::object extra = {}) {
+    auto list = deps.crises->list(call.uai->code);
+    if (!list)
+      return store_failed(list.error());
+    const date::time_zone* zone = deps.holder.get()->policy->find(*call.uai).zone();
+    for (const auto& r : *list) {
+      if (r.crisis.id != id)
+        continue;
+      json::object o = crisis_json(r, zone);
+      for (auto& [k, v] : extra)
+        o[k] = v;
+      return json_answer(status, o);
+    }
+    return problem(404, "not-found", "Not found", "no such crisis");
+  }
+
+  Answer crisis_failed(const runtime::Crises::Outcome& out, const std::string& uai,
+                       std::int64_t id) {
+    using S = runtime::Crises::Outcome::Status;
+    switch (out.status) {
+      case S::done:
+        break;
+      case S::already_open:
+        return problem(409, "crisis-open", "A crisis is open",
+                       "establishment " + uai + " already has an open crisis (" +
+                           std::to_string(out.id) + "): extend or close it",
+                       {{"crisis", out.id}});
+      case S::unknown:
+        return problem(404, "not-found", "Not found",
+                       "establishment " + uai + " has no crisis " + std::to_string(id));
+      case S::closed:
+        return problem(409, "crisis-closed", "The crisis is closed",
+                       "crisis " + std::to_string(id) + " is closed already", {{"crisis", id}});
+      case S::not_later:
+        return problem(400, "invalid-field", "Invalid field",
+                       "\"until\" must be later than the crisis's current end",
+                       {{"pointer", "/until"}});
+      case S::unavailable:
+        break;
+    }
+    return problem(503, "unavailable", "Unavailable",
+                   "the change could not be written or applied; retry later");
+  }
+
+  Answer crises(const Call& call) {
+    if (auto none = no_crises())
+      return *none;
+    auto list = deps.crises->list(call.uai->code);
+    if (!list)
+      return store_failed(list.error());
+    const date::time_zone* zone = deps.holder.get()->policy->find(*call.uai).zone();
+    json::array out;
+    for (const auto& r : *list)
+      out.push_back(crisis_json(r, zone));
+    return json_answer(200, out);
+  }
+
+  Answer open_crisis(const Call& call) {
+    if (auto none = no_crises())
+      return *none;
+    auto body = body_of(call.req);
+    if (body.error)
+      return *body.error;
+    const json::object& o = body.object;
+    static constexpr std::array<std::string_view, 4> kKeys = {"reason", "categories", "until",
+                                                              "release_held"};
+    if (auto unknown = unknown_key(o, kKeys))
+      return *unknown;
+    store::NewCrisis c;
+    c.uai = call.uai->code;
+    c.by = call.admin.name;
+    const json::value* reason = o.if_contains("reason");
+    if (!reason || !reason->is_string() ||
+        std::string_view(reason->as_string()).find_first_not_of(" \t\r\n") ==
+            std::string_view::npos) {
+      return problem(400, "invalid-field", "Invalid field",
+                     "\"reason\" must say why the crisis is opened", {{"pointer", "/reason"}});
+    }
+    if (characters(reason->as_string()) > kMaxComment) {
+      return problem(400, "invalid-field", "Invalid field",
+                     "\"reason\" is at most " + std::to_string(kMaxComment) + " characters",
+                     {{"pointer", "/reason"}});
+    }
+    c.reason = std::string(reason->as_string());
+    c.categories = static_cast<std::uint16_t>((1u << policy::kCategoryCount) - 1);
+    if (const json::value* cats = o.if_contains("categories"); cats && !cats->is_null()) {
+      if (!cats->is_array() || cats->as_array().empty()) {
+        return problem(400, "invalid-field", "Invalid field",
+                       "\"categories\" must be a non-empty array of categories (absent: all)",
+                       {{"pointer", "/categories"}});
+      }
+      c.categories = 0;
+      const json::array& list = cats->as_array();
+      for (std::size_t i = 0; i < list.size(); ++i) {
+        auto cat = list[i].is_string() ? policy::parse_category(list[i].as_string())
+                                       : std::optional<policy::Category>{};
+        if (!cat) {
+          return problem(400, "invalid-field", "Invalid field", "unknown category",
+                         {{"pointer", "/categories/" + std::to_string(i)}});
+        }
+        c.categories |= static_cast<std::uint16_t>(1u << static_cast<unsigned>(*cat));
+      }
+    }
+    if (const json::value* r = o.if_contains("release_held"); r && !r->is_null()) {
+      if (!r->is_bool()) {
+        return problem(400, "invalid-field", "Invalid field", "must be true or false",
+                       {{"pointer", "/release_held"}});
+      }
+      c.release_held = r->as_bool();
+    }
+    auto until = crisis_until(o, deps.clock.now());
+    if (!until)
+      return until.error();
+    c.until = *until;
+    const auto out = deps.crises->open(c);
+    if (out.status != runtime::Crises::Outcome::Status::done)
+      return crisis_failed(out, call.uai->code, 0);
+    return crisis_answer(call, out.id, 201, {{"replanned", out.replanned}});
+  }
+
+  Answer extend_crisis(const Call& call) {
+    if (auto none = no_crises())
+      return *none;
+    const std::int64_t id = crisis_id(call.req);
+    if (!id)
+      return problem(404, "not-found", "Not found", "no such crisis");
+    auto body = body_of(call.req);
+    if (body.error)
+      return *body.error;
+    static constexpr std::array<std::string_view, 1> kKeys = {"until"};
+    if (auto unknown = unknown_key(body.object, kKeys))
+      return *unknown;
+    auto until = crisis_until(body.object, deps.clock.now());
+    if (!until)
+      return until.error();
+    const auto out = deps.crises->extend(call.uai->code, id, *until, call.admin.name);
+    if (out.status != runtime::Crises::Outcome::Status::done)
+      return crisis_failed(out, call.uai->code, id);
+    return crisis_answer(call, id, 200);
+  }
+
+  Answer close_crisis(const Call& call) {
+    if (auto none = no_crises())
+      return *none;
+    const std::int64_t id = crisis_id(call.req);
+    if (!id)
+      return problem(404, "not-found", "Not found", "no such crisis");
+    if (!call.req.body().empty()) {
+      auto body = body_of(call.req);
+      if (body.error)
+        return *body.error;
+      if (auto unknown = unknown_key(body.object, {}))
+        return *unknown;
+    }
+    const auto out = deps.crises->close(call.uai->code, id, call.admin.name);
+    if (out.status != runtime::Crises::Outcome::Status::done)
+      return crisis_failed(out, call.uai->code, id);
+    return crisis_answer(call, id, 200);
+  }
+
   // --- routing ----------------------------------------------------------------------------
 
   // Where a route's establishment comes from.
@@ -1482,7 +1713,8 @@ struct AdminApi::Impl {
     static constexpr std::string_view kMayNotChange = "an auditor may not change a policy";
     static constexpr std::string_view kMayNotSeeDead =
         "an auditor may not see or replay dead letters";
-    static const std::array<Route, 14> kRoutes = {{
+    static constexpr std::string_view kMayNotCrisis = "an auditor may not open or close a crisis";
+    static const std::array<Route, 18> kRoutes = {{
         {V::get, "me", E::none, false, {}, &Impl::me},
         {V::get, "establishments/{uai}/policy", E::in_path, false, {}, &Impl::get_policy},
         {V::put, "establishments/{uai}/policy", E::in_path, true, kMayNotChange, &Impl::put_policy},
@@ -1491,6 +1723,13 @@ struct AdminApi::Impl {
          &Impl::rollback},
         {V::post, "establishments/{uai}/preview", E::in_path, false, {}, &Impl::preview},
         {V::post, "establishments/{uai}/ics", E::in_path, true, kMayNotChange, &Impl::ics},
+        {V::get, "establishments/{uai}/crises", E::in_path, false, {}, &Impl::crises},
+        {V::post, "establishments/{uai}/crises", E::in_path, true, kMayNotCrisis,
+         &Impl::open_crisis},
+        {V::post, "establishments/{uai}/crises/{id}/extend", E::in_path, true, kMayNotCrisis,
+         &Impl::extend_crisis},
+        {V::post, "establishments/{uai}/crises/{id}/close", E::in_path, true, kMayNotCrisis,
+         &Impl::close_crisis},
         {V::get, "queue", E::required_in_query, false, {}, &Impl::queue},
         {V::get, "dead-letters", E::in_query, true, kMayNotSeeDead, &Impl::dead_letters},
         {V::post, "dead-letters/replay", E::none, true, kMayNotSeeDead, &Impl::replay},

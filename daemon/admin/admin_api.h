@@ -24,6 +24,7 @@
 #include "daemon/core/metrics.h"
 #include "daemon/http/server.h"
 #include "daemon/runtime/config_holder.h"
+#include "daemon/runtime/crises.h"
 #include "daemon/runtime/directories.h"
 #include "daemon/runtime/reload.h"
 #include "daemon/store/commit_queue.h"
@@ -53,6 +54,8 @@ class AdminApi {
     runtime::Directories* directories = nullptr;
     // What GET /metrics shows; null: /metrics is answered 404.
     const core::Metrics* metrics = nullptr;
+    // Crisis mode (open, extend, close, list); null: those routes answer 503.
+    runtime::Crises* crises = nullptr;
   };
 
   explicit AdminApi(Deps deps);

@@ -130,6 +130,13 @@ std::string french_summary(const policy::EstablishmentPolicy& policy,
   out += feminine ? "remise " : "remis ";
   if (!d.evaluated)
     return out + "plus tard : la politique ne peut pas être évaluée (retenue par sécurité)";
+  if (!d.held && d.crisis) {
+    for (const policy::Crisis& c : policy.rules().crises) {
+      if (c.id == d.crisis)
+        return out + "aussitôt (mode crise : « " + c.reason + " »)";
+    }
+    return out + "aussitôt (mode crise)";
+  }
   if (!d.held)
     return out + "aussitôt";
   out += french_instant(d.release_at, policy.zone(), now);

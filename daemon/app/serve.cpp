@@ -29,6 +29,7 @@
 #include "daemon/dispatch/dispatcher.h"
 #include "daemon/http/server.h"
 #include "daemon/runtime/config_holder.h"
+#include "daemon/runtime/crises.h"
 #include "daemon/runtime/directories.h"
 #include "daemon/runtime/journal_log.h"
 #include "daemon/runtime/notify.h"
@@ -40,6 +41,7 @@
 #include "daemon/store/sqlite_store.h"
 #include "daemon/store/state_dir.h"
 #include "policy/rfc3339.h"
+#include "policy/uai.h"
 
 namespace treve::app {
 
@@ -137,8 +139,8 @@ int serve(const std::string& config_path) {
   store->log_head();
   store->log_heads_every(config->audit.head_log_every);
 
-  // With the establishments' policies edited through the admin API.
-  if (auto in_force = load_in_force(config_path, *store)) {
+  // With the establishments' policies edited through the admin API, and the open crises.
+  if (auto in_force = load_in_force(config_path, *store, *store)) {
     config = *in_force;
   } else {
     for (const auto& e : in_force.error())
@@ -164,6 +166,30 @@ int serve(const std::string& config_path) {
     } else if (*r) {
       spdlog::info("event=config.changed file={} digest={}", core::quoted(change->file),
                    change->digest);
+    }
+  }
+  // Crises that ended while the daemon was down are closed now, by "expiry".
+  {
+    auto expired = store->expire_crises(
+        [&config](std::string_view uai) {
+          auto parsed = policy::parse_uai(uai);
+          return parsed ? config->policy->find(*parsed).zone() : nullptr;
+        },
+        clock.now());
+    if (!expired) {
+      spdlog::error("event=serve.store_unusable error={}", core::quoted(expired.error().message));
+      return 1;
+    }
+    for (std::int64_t id : *expired)
+      spdlog::info("event=crisis.expired crisis={}", id);
+    if (!expired->empty()) {
+      if (auto in_force = load_in_force(config_path, *store, *store)) {
+        config = *in_force;
+      } else {
+        for (const auto& e : in_force.error())
+          spdlog::error("event=serve.bad_config error={}", core::quoted(e.to_string()));
+        return 1;
+      }
     }
   }
   // What GET /metrics shows (counted from this start on).
@@ -277,8 +303,13 @@ int serve(const std::string& config_path) {
   };
   hooks.moved = [&scheduler](policy::Instant t) { scheduler.held_until(t); };
   hooks.done = [&] { notifier.ready(status_line(*store, dispatcher)); };
-  Reloader reloader(config_path, holder, queue, *store, *store, clock, hooks);
+  Reloader reloader(config_path, holder, queue, *store, *store, *store, clock, hooks);
   reloader.set_preferences(&preferences);
+  // Crises: opened, extended and closed through the admin API, closed at their end instant.
+  runtime::Crises crises(holder, queue, *store, clock,
+                         [&reloader](const auto& change, std::vector<std::string> uais) {
+                           return reloader.change_policy(change, std::move(uais));
+                         });
 
   // The admin API and page, on their own listener.
   admin::AdminApi::Deps admin_deps{holder,
@@ -294,6 +325,7 @@ int serve(const std::string& config_path) {
   // A preview of a user asks the same directory clients (and caches) as ingest.
   admin_deps.directories = &directories;
   admin_deps.metrics = &metrics;
+  admin_deps.crises = &crises;
   admin::AdminApi admin_api(std::move(admin_deps));
   admin_options.body_limit = [](const http::Request&) { return std::size_t{1024 * 1024}; };
   admin_options.name = "admin";
@@ -327,6 +359,7 @@ int serve(const std::string& config_path) {
   dispatcher.start();
   retention.start();
   directories.start();
+  crises.start();
   const std::string admin_where = config->server.admin_listen.starts_with("unix:")
                                       ? config->server.admin_listen
                                       : admin_server.local_endpoint().address().to_string() + ":" +
@@ -394,6 +427,7 @@ int serve(const std::string& config_path) {
   std::thread second([&ioc] { ioc.run(); });
   ioc.run();
   second.join();
+  crises.stop();
   reloader.stop();
   dispatcher.wait();
   batch_thread.join();  // what it runs may still write: before the queue stops

@@ -77,7 +77,10 @@ const std::vector<std::string_view>& record_kinds() {
                                                       "purged",
                                                       "preferences_set",
                                                       "preferences_deleted",
-                                                      "preferences_purged"};
+                                                      "preferences_purged",
+                                                      "crisis_opened",
+                                                      "crisis_extended",
+                                                      "crisis_closed"};
   return kinds;
 }
 

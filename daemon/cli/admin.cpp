@@ -224,6 +224,11 @@ void add_admin(CLI::App& app, Commands& commands) {
     std::optional<std::int64_t> expected;
     bool confirm = false;
     std::vector<std::int64_t> seqs;
+    // crisis
+    std::string reason, until;
+    std::vector<std::string> categories;
+    bool release_held = false;
+    std::int64_t crisis = 0;
   };
   auto o = std::make_shared<Options>();
   auto* admin = app.add_subcommand("admin", "Call the admin API (docs/admin-api.md)");
@@ -408,6 +413,51 @@ void add_admin(CLI::App& app, Commands& commands) {
     c.target = std::string(u.buffer());
     return std::nullopt;
   });
+  auto* crisis = admin->add_subcommand("crisis", "Crisis mode: notifications delivered at once");
+  crisis->require_subcommand(1);
+  auto* crisis_list = crisis->add_subcommand("list", "An establishment's crises, newest first");
+  uai(crisis_list, true);
+  add(crisis_list, [path](AdminCall& c) -> std::optional<std::string> {
+    c.target = path("crises");
+    return std::nullopt;
+  });
+  auto* crisis_open = crisis->add_subcommand("open", "Open a crisis (at most 72 h)");
+  uai(crisis_open, true);
+  crisis_open->add_option("--reason", o->reason, "Why (required)")->required();
+  crisis_open->add_option("--until", o->until, "RFC 3339 end, at most 72 h ahead")->required();
+  crisis_open->add_option("--category", o->categories,
+                          "A category it covers (repeatable; default: all)");
+  crisis_open->add_flag("--release-held", o->release_held,
+                        "Release at once what is held now in those categories");
+  add(crisis_open, [o, path](AdminCall& c) -> std::optional<std::string> {
+    json::object body{
+        {"reason", o->reason}, {"until", o->until}, {"release_held", o->release_held}};
+    if (!o->categories.empty())
+      body["categories"] = json::value_from(o->categories);
+    c.method = bhttp::verb::post;
+    c.target = path("crises");
+    c.body = json::serialize(body);
+    return std::nullopt;
+  });
+  auto* crisis_extend = crisis->add_subcommand("extend", "Move a crisis's end later");
+  uai(crisis_extend, true);
+  crisis_extend->add_option("--id", o->crisis, "The crisis")->required();
+  crisis_extend->add_option("--until", o->until, "RFC 3339 end, at most 72 h ahead")->required();
+  add(crisis_extend, [o, path](AdminCall& c) -> std::optional<std::string> {
+    c.method = bhttp::verb::post;
+    c.target = path("crises/" + std::to_string(o->crisis) + "/extend");
+    c.body = json::serialize(json::object{{"until", o->until}});
+    return std::nullopt;
+  });
+  auto* crisis_close = crisis->add_subcommand("close", "Close a crisis now");
+  uai(crisis_close, true);
+  crisis_close->add_option("--id", o->crisis, "The crisis")->required();
+  add(crisis_close, [o, path](AdminCall& c) -> std::optional<std::string> {
+    c.method = bhttp::verb::post;
+    c.target = path("crises/" + std::to_string(o->crisis) + "/close");
+    return std::nullopt;
+  });
+
   auto* audit = admin->add_subcommand("audit", "The release log");
   auto* stats = admin->add_subcommand("stats", "Counts for the conseil d'administration");
   for (auto* c : {audit, stats}) {

@@ -34,9 +34,15 @@ std::shared_ptr<const config::Config> load_in_force_or_report(const std::string&
         << versions.error().message << "): answering from " << path << " alone\n";
     return file;
   }
-  if (versions->empty())
+  auto crises = store::read_crises_in_force(db);
+  if (!crises) {
+    err << "warning: cannot read the open crises (" << crises.error().message
+        << "): answering without them\n";
+    crises = std::vector<policy::Crisis>{};
+  }
+  if (versions->empty() && crises->empty())
     return file;
-  auto loaded = store::load_in_force(path, *versions);
+  auto loaded = store::load_in_force(path, *versions, *crises);
   if (!loaded) {
     for (const auto& e : loaded.error())
       err << e.to_string() << '\n';

@@ -376,7 +376,8 @@ class Loader {
   Loader(std::string path, policy::Horizon horizon)
       : check_(path), path_(std::move(path)), horizon_(horizon) {}
 
-  LoadResult load(std::string_view text, const std::vector<ApiPolicy>& api = {}) {
+  LoadResult load(std::string_view text, const std::vector<ApiPolicy>& api = {},
+                  std::vector<policy::Crisis> crises = {}) {
     toml::table doc;
     try {
       doc = toml::parse(text, path_);
@@ -467,8 +468,9 @@ class Loader {
       return std::unexpected(check_.take());
     config->warnings = std::move(warnings_);
     config->referenced_files = std::move(referenced_);
+    config->crises = crises;
     config->policy = std::make_shared<policy::PolicySet>(std::move(base), std::move(establishments),
-                                                         region_zones, horizon_);
+                                                         region_zones, horizon_, std::move(crises));
     return config;
   }
 
@@ -1769,12 +1771,13 @@ LoadResult parse_config(std::string_view text, const std::string& path, policy::
 }
 
 LoadResult parse_config_with(std::string_view text, const std::string& path,
-                             const std::vector<ApiPolicy>& api, policy::Horizon horizon) {
-  return Loader(path, horizon).load(text, api);
+                             const std::vector<ApiPolicy>& api, policy::Horizon horizon,
+                             std::vector<policy::Crisis> crises) {
+  return Loader(path, horizon).load(text, api, std::move(crises));
 }
 
 LoadResult load_config_with(const std::string& path, const std::vector<ApiPolicy>& api,
-                            policy::Horizon horizon) {
+                            policy::Horizon horizon, std::vector<policy::Crisis> crises) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return std::unexpected(
@@ -1786,7 +1789,7 @@ LoadResult load_config_with(const std::string& path, const std::vector<ApiPolicy
   }
   std::ostringstream buf;
   buf << in.rdbuf();
-  return parse_config_with(buf.str(), path, api, horizon);
+  return parse_config_with(buf.str(), path, api, horizon, std::move(crises));
 }
 
 std::string policy_pointer(std::string_view key, std::string_view uai) {

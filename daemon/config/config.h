@@ -182,6 +182,9 @@ struct Config {
   std::vector<Admin> admins;
   std::vector<std::string> file_establishments;  // UAIs configured in the file
   std::vector<ApiPolicy> api_policies;           // those in force from the admin API
+  // The open crises (from the store), in the PolicySet: the configuration in force carries
+  // them so that any change of it (a reload, a policy edit) keeps them.
+  std::vector<policy::Crisis> crises;
   // The version in force of `uai`'s policy saved through the admin API; 0 when the file (or the
   // [policy] defaults) decide for it.
   std::int64_t api_policy_version(std::string_view uai) const;
@@ -232,11 +235,13 @@ LoadResult parse_config(std::string_view text, const std::string& path,
 // The file's `text` with the admin API's policies added, each as the [establishments."UAI"]
 // table of an establishment the file does not configure (one the file configures keeps the
 // file's: it is managed by the file). Validated whole, by the same code as a file; an error in
-// an API policy has the key "establishments.UAI.…" (see policy_pointer).
+// an API policy has the key "establishments.UAI.…" (see policy_pointer). `crises`: the open
+// crises, put into their establishments' rules (Config::crises).
 LoadResult parse_config_with(std::string_view text, const std::string& path,
-                             const std::vector<ApiPolicy>& api, policy::Horizon horizon = {});
+                             const std::vector<ApiPolicy>& api, policy::Horizon horizon = {},
+                             std::vector<policy::Crisis> crises = {});
 LoadResult load_config_with(const std::string& path, const std::vector<ApiPolicy>& api,
-                            policy::Horizon horizon = {});
+                            policy::Horizon horizon = {}, std::vector<policy::Crisis> crises = {});
 
 // The JSON pointer, inside {"policy": …}, of a configuration key about `uai`'s API policy:
 // "establishments.0750654D.quiet[1].end" gives "/policy/quiet/1/end"; empty for other keys.

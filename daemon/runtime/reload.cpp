@@ -93,12 +93,13 @@ bool drain(store::CommitQueue& queue) {
 }  // namespace
 
 Reloader::Reloader(std::string config_path, ConfigHolder& holder, store::CommitQueue& queue,
-                   store::PolicyStore& policies, store::ReplanStore& held, const core::Clock& clock,
-                   Hooks hooks)
+                   store::PolicyStore& policies, store::CrisisStore& crises,
+                   store::ReplanStore& held, const core::Clock& clock, Hooks hooks)
     : path_(std::move(config_path)),
       holder_(holder),
       queue_(queue),
       policies_(policies),
+      crises_(crises),
       held_(held),
       clock_(clock),
       hooks_(std::move(hooks)),
@@ -185,18 +186,30 @@ Reloader::PolicyChange Reloader::change_policy(
   return out;
 }
 
-config::LoadResult load_in_force(const std::string& path, store::PolicyStore& store) {
+config::LoadResult load_in_force(const std::string& path, store::PolicyStore& store,
+                                 store::CrisisStore& crises) {
   auto versions = store.current_policies();
   if (!versions) {
     return std::unexpected(std::vector<config::ConfigError>{
         {config::Code::api_policies_unreadable, path, 0, "", {versions.error().message}}});
   }
-  return store::load_in_force(path, *versions);
+  auto open = crises.open_crises();
+  if (!open) {
+    return std::unexpected(std::vector<config::ConfigError>{
+        {config::Code::api_policies_unreadable, path, 0, "", {open.error().message}}});
+  }
+  return store::load_in_force(path, *versions, store::crises_in_force(*open));
 }
 
 config::LoadResult build_in_force(const config::Config& running,
                                   const std::vector<config::ApiPolicy>& policies) {
-  return config::parse_config_with(running.text, running.path, policies);
+  return build_in_force(running, policies, running.crises);
+}
+
+config::LoadResult build_in_force(const config::Config& running,
+                                  const std::vector<config::ApiPolicy>& policies,
+                                  std::vector<policy::Crisis> crises) {
+  return config::parse_config_with(running.text, running.path, policies, {}, std::move(crises));
 }
 
 Reloader::Outcome Reloader::reload() {
@@ -215,7 +228,7 @@ Reloader::Outcome Reloader::reload() {
   } done{hooks_, cancel_};
 
   std::lock_guard change_lock(change_mutex_);
-  auto loaded = load_in_force(path_, policies_);
+  auto loaded = load_in_force(path_, policies_, crises_);
   if (!loaded) {
     outcome.errors = loaded.error().size();
     for (const auto& e : loaded.error())

@@ -48,14 +48,20 @@ std::shared_ptr<const config::Config> keep_start_settings(
     const config::Config& running, std::shared_ptr<const config::Config> next,
     std::vector<std::string>& restart_needed);
 
-// The configuration in force: the file at `path` with the admin API's policies from `store`.
-// A stored policy the file no longer allows (an error in its establishment) is left out and
-// logged, rather than keeping the daemon from starting; errors in the file are returned.
-config::LoadResult load_in_force(const std::string& path, store::PolicyStore& store);
+// The configuration in force: the file at `path` with the admin API's policies from `store`
+// and the open crises from `crises`. A stored policy the file no longer allows (an error in its
+// establishment) is left out and logged, rather than keeping the daemon from starting; errors
+// in the file are returned.
+config::LoadResult load_in_force(const std::string& path, store::PolicyStore& store,
+                                 store::CrisisStore& crises);
 
-// The same from the file's text already read (the configuration in force), with `policies`.
+// The same from the file's text already read (the configuration in force), with `policies`
+// and the crises in force (`running`'s unless given).
 config::LoadResult build_in_force(const config::Config& running,
                                   const std::vector<config::ApiPolicy>& policies);
+config::LoadResult build_in_force(const config::Config& running,
+                                  const std::vector<config::ApiPolicy>& policies,
+                                  std::vector<policy::Crisis> crises);
 
 class Reloader {
  public:
@@ -75,8 +81,8 @@ class Reloader {
   // `policies`: the admin API's policies, read into the configuration in force; `held`: the
   // held deliveries, re-planned after a change.
   Reloader(std::string config_path, ConfigHolder& holder, store::CommitQueue& queue,
-           store::PolicyStore& policies, store::ReplanStore& held, const core::Clock& clock,
-           Hooks hooks);
+           store::PolicyStore& policies, store::CrisisStore& crises, store::ReplanStore& held,
+           const core::Clock& clock, Hooks hooks);
   ~Reloader();  // stop()
   Reloader(const Reloader&) = delete;
   Reloader& operator=(const Reloader&) = delete;
@@ -119,6 +125,7 @@ class Reloader {
   ConfigHolder& holder_;
   store::CommitQueue& queue_;
   store::PolicyStore& policies_;
+  store::CrisisStore& crises_;
   store::ReplanStore& held_;
   const core::Clock& clock_;
   Hooks hooks_;

@@ -22,10 +22,11 @@ std::vector<config::ApiPolicy> api_policies(const std::vector<PolicyVersion>& ve
 }  // namespace
 
 config::LoadResult load_in_force(const std::string& path,
-                                 const std::vector<PolicyVersion>& versions) {
+                                 const std::vector<PolicyVersion>& versions,
+                                 const std::vector<policy::Crisis>& crises) {
   std::vector<config::ApiPolicy> policies = api_policies(versions);
   for (;;) {
-    auto loaded = config::load_config_with(path, policies);
+    auto loaded = config::load_config_with(path, policies, {}, crises);
     if (loaded || policies.empty())
       return loaded;
     std::vector<config::ApiPolicy> kept;
@@ -47,9 +48,14 @@ config::LoadResult load_in_force(const std::string& path,
   }
 }
 
-Result<std::vector<PolicyVersion>> read_policies_in_force(const std::string& db_path) {
+namespace {
+
+// `select` run on a read-only connection to `db_path` when `table` exists; otherwise (no
+// database, or one made before that table) an empty list.
+template <typename T, typename Select>
+Result<std::vector<T>> read_table(const std::string& db_path, const char* table, Select select) {
   if (::access(db_path.c_str(), F_OK) != 0)
-    return std::vector<PolicyVersion>{};
+    return std::vector<T>{};
   sqlite3* db = nullptr;
   int rc =
       sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
@@ -60,13 +66,13 @@ Result<std::vector<PolicyVersion>> read_policies_in_force(const std::string& db_
     return std::unexpected(e);
   }
   sqlite3_busy_timeout(db, 2000);
-  // A store made before the admin API (schema < 4) has no policy versions yet.
   bool has_table = false;
   sqlite3_stmt* probe = nullptr;
-  rc = sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE name = 'policy_versions'", -1,
-                          &probe, nullptr);
-  if (rc == SQLITE_OK)
+  rc = sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE name = ?", -1, &probe, nullptr);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_text(probe, 1, table, -1, SQLITE_STATIC);
     rc = sqlite3_step(probe);
+  }
   has_table = rc == SQLITE_ROW;
   sqlite3_finalize(probe);
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
@@ -74,10 +80,10 @@ Result<std::vector<PolicyVersion>> read_policies_in_force(const std::string& db_
     sqlite3_close(db);
     return std::unexpected(e);
   }
-  Result<std::vector<PolicyVersion>> out = std::vector<PolicyVersion>{};
+  Result<std::vector<T>> out = std::vector<T>{};
   if (has_table) {
     try {
-      out = select_current_policies(db);
+      out = select(db);
     } catch (const std::runtime_error& e) {  // the statement could not be prepared
       out = std::unexpected(StoreError{StoreError::Kind::unavailable, e.what()});
     }
@@ -86,6 +92,20 @@ Result<std::vector<PolicyVersion>> read_policies_in_force(const std::string& db_
   if (!out)
     return std::unexpected(StoreError{out.error().kind, db_path + ": " + out.error().message});
   return out;
+}
+
+}  // namespace
+
+Result<std::vector<PolicyVersion>> read_policies_in_force(const std::string& db_path) {
+  // A store made before the admin API (schema < 4) has no policy versions yet.
+  return read_table<PolicyVersion>(db_path, "policy_versions", select_current_policies);
+}
+
+Result<std::vector<policy::Crisis>> read_crises_in_force(const std::string& db_path) {
+  auto records = read_table<CrisisRecord>(db_path, "crises", select_open_crises);
+  if (!records)
+    return std::unexpected(records.error());
+  return crises_in_force(*records);
 }
 
 }  // namespace treve::store

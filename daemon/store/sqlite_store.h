@@ -86,6 +86,16 @@ class SqliteStore final : public Store {
   Result<std::vector<StoredPreference>> preferences() override;
   Result<std::optional<StoredPreference>> preference(std::string_view source,
                                                      std::string_view recipient) override;
+  Result<OpenCrisisResult> open_crisis(const NewCrisis& c, policy::Instant now) override;
+  Result<CrisisChange> extend_crisis(std::string_view uai, std::int64_t id, policy::Instant until,
+                                     std::string_view by, const date::time_zone* zone,
+                                     policy::Instant now) override;
+  Result<CrisisChange> close_crisis(std::string_view uai, std::int64_t id, std::string_view by,
+                                    const date::time_zone* zone, policy::Instant now) override;
+  Result<std::vector<std::int64_t>> expire_crises(const ZoneOf& zone_of,
+                                                  policy::Instant now) override;
+  Result<std::vector<CrisisRecord>> open_crises() override;
+  Result<std::vector<CrisisRecord>> crises_of(std::string_view uai, std::size_t limit) override;
 
   // The sequence number the next audit record will take.
   std::int64_t next_audit_seq() const { return next_audit_seq_; }
@@ -184,5 +194,8 @@ bool has_audit_records(const std::string& path);
 
 // The policy versions in force (the highest of each establishment), read through `db`.
 Result<std::vector<PolicyVersion>> select_current_policies(sqlite3* db);
+
+// The open crises, read through `db`.
+Result<std::vector<CrisisRecord>> select_open_crises(sqlite3* db);
 
 }  // namespace treve::store

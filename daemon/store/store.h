@@ -19,11 +19,13 @@
 //   AwaitingStore     (awaiting_store.h)     events waiting for the directory: resolve,
 //                                            postpone, awaiting
 //   PreferenceStore   (preference_store.h)   recipients' own quiet hours
+//   CrisisStore       (crisis_store.h)       crises: open, extend, close, expire, list
 // `Store` is all of them: what a backend implements, what the composition root (app/) and the
 // CommitQueue's writer hold.
 #pragma once
 
 #include "daemon/store/awaiting_store.h"
+#include "daemon/store/crisis_store.h"
 #include "daemon/store/dispatch_store.h"
 #include "daemon/store/ingest_store.h"
 #include "daemon/store/maintenance_store.h"
@@ -40,7 +42,8 @@ class Store : public IngestStore,
               public ReplanStore,
               public MaintenanceStore,
               public AwaitingStore,
-              public PreferenceStore {
+              public PreferenceStore,
+              public CrisisStore {
  public:
   ~Store() override = default;
 };

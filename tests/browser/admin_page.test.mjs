@@ -7,7 +7,9 @@
 // the next version with both changes. Then an auditor signs in: no edit control, the audit tab
 // loads, the CSV export downloads; with TREVE_EVENT_ID, she follows that notification from the
 // keyboard and sees one row per copy, as GET /v1/admin/events lists them. She opens the report
-// to the conseil d'administration in a new tab.
+// to the conseil d'administration in a new tab. The admin also opens a crisis from the page
+// (« Mode crise »), sees the preview name it, and closes it; the auditor sees it listed without
+// a control.
 //
 // Environment:
 //   TREVE_ADMIN_URL      http://127.0.0.1:PORT (the admin listener)
@@ -288,6 +290,49 @@ async function adminScenario(browser) {
   assert.ok((await row.textContent()).includes('Test navigateur'), 'the comment is in the history');
   ok(`the history shows version ${after.version} with its comment`);
 
+  // Crisis mode: opened from the page with its reason, shown as the preview's reason, closed.
+  await page.click(tid('tab-policy'));
+  await page.waitForSelector(`${tid('crisis-card')} ${tid('crisis-none')}`, {timeout: TIMEOUT});
+  await page.click(tid('crisis-start'));
+  await page.click(tid('crisis-submit'));
+  assert.equal(await page.getAttribute(tid('crisis-reason'), 'aria-invalid'), 'true',
+    'a crisis without a reason is refused on the page');
+  ok('opening a crisis without a reason is refused on the page');
+  const reason = 'Test navigateur : tempête, établissement fermé';
+  await page.fill(tid('crisis-reason'), reason);
+  await page.uncheck(tid('crisis-category-grade'));
+  await page.check(tid('crisis-release'));
+  const isOpen = (r) => r.url().endsWith(`/${UAI}/crises`) && r.request().method() === 'POST';
+  const opening = page.waitForResponse(isOpen, {timeout: TIMEOUT});
+  await page.click(tid('crisis-submit'));
+  const opened = await opening;
+  const openedBody = await opened.json().catch(() => null);
+  assert.equal(opened.status(), 201, `POST …/crises answered ${opened.status()}: ${JSON.stringify(openedBody)}`);
+  assert.equal(opened.request().postDataJSON().release_held, true);
+  assert.ok(!opened.request().postDataJSON().categories.includes('grade'), 'grades left out');
+  await page.waitForSelector(tid('crisis-open'), {timeout: TIMEOUT});
+  assert.ok((await page.textContent(tid('crisis-open'))).includes(reason), 'the open crisis shows its reason');
+  const listed = await apiGet(`/v1/admin/establishments/${UAI}/crises`, ADMIN_TOKEN);
+  assert.ok(listed.length >= 1 && listed[0].open && listed[0].reason === reason && listed[0].opened_by,
+    `GET …/crises lists it open: ${JSON.stringify(listed)}`);
+  ok(`a crisis is opened from the page: "${await page.textContent(tid('crisis-message'))}"`);
+  const during = await previewAfter(page, () => page.click(tid('preview-now')), (b) => !b.at);
+  assert.equal(during.status, 200, `preview answered ${during.status}: ${JSON.stringify(during.body)}`);
+  assert.equal(during.body.held, false, `a message now is delivered at once: ${JSON.stringify(during.body)}`);
+  assert.ok(during.body.reason.includes(`crisis ${openedBody.id}`), `the reason names the crisis: ${during.body.reason}`);
+  assert.ok(during.body.summary.includes('mode crise'), `the summary says so: ${during.body.summary}`);
+  ok(`the preview names the crisis: "${during.body.summary}"`);
+  const isClose = (r) => r.url().endsWith(`/crises/${openedBody.id}/close`) && r.request().method() === 'POST';
+  const closing = page.waitForResponse(isClose, {timeout: TIMEOUT});
+  page.once('dialog', (d) => d.accept());
+  await page.click(tid('crisis-close'));
+  assert.equal((await closing).status(), 200, 'closing answers 200');
+  await page.waitForSelector(tid('crisis-none'), {timeout: TIMEOUT});
+  const afterClose = await apiGet(`/v1/admin/establishments/${UAI}/crises`, ADMIN_TOKEN);
+  assert.equal(afterClose[0].open, false);
+  assert.equal(afterClose[0].closed_by, afterClose[0].opened_by, 'closed by the admin who opened it');
+  ok('the crisis is closed from the page');
+
   await page.click(tid('sign-out'));
   await page.getByLabel('Jeton d\'accès').waitFor({timeout: TIMEOUT});
   assert.equal(await page.evaluate(() => sessionStorage.getItem('treve.admin.token')), null);
@@ -314,6 +359,10 @@ async function auditorScenario(browser) {
     .locator(`${tid('policy-editor')} :is(input, select, textarea, button):not([disabled])`).count();
   assert.equal(editable, 0, 'no enabled control in the policy for an auditor');
   assert.ok(await page.isVisible(tid('policy-notice')), 'the read-only notice is shown');
+  await page.waitForSelector(tid('crisis-list'), {state: 'attached', timeout: TIMEOUT});
+  assert.equal(await page.locator(`${tid('crisis-start')}, ${tid('crisis-close')}`).count(), 0,
+    'no crisis control for an auditor');
+  ok('the auditor sees the crises, without controls');
   const readonly = await page.locator(`${tid('windows-readonly')} li`).allTextContents();
   assert.ok(readonly.length > 0, 'the windows are listed as text');
   ok(`the auditor sees the policy read-only: ${readonly.join(' | ')}`);

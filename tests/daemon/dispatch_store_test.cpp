@@ -294,6 +294,8 @@ TEST(DispatchStore, ASchemaOneDatabaseIsMigratedWithItsDueDeliveriesReadable) {
   const char* downgrade =
       "DROP TABLE policy_versions;"
       "DROP TABLE awaiting;"
+      "DROP TABLE crises;"
+      "DROP TABLE preferences;"
       "DROP INDEX deliveries_ready;"
       "DROP INDEX events_with_body;"
       "ALTER TABLE deliveries DROP COLUMN ready_seq;"

@@ -2,7 +2,8 @@
 // both installed by scripts/install-browser-deps): the real daemon serves the page and the
 // API; tests/browser/admin_page.test.mjs signs in as an admin, edits a window, sees the
 // preview change, saves, checks the API's new version, then signs in as an auditor who
-// cannot edit and follows a notification sent to two webhook sinks, one row per copy. It leaves
+// cannot edit and follows a notification sent to two webhook sinks, one row per copy. The admin
+// also opens and closes a crisis from the page (« Mode crise »). It leaves
 // a screenshot of the edit view (docs/admin-page.png when TREVE_UPDATE_SCREENSHOT is set).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -72,6 +73,16 @@ TEST(AdminPage, AnAdminEditsAWindowInTheBrowserAndAnAuditorCannot) {
   auto rows = db.query("SELECT count(*) FROM policy_versions WHERE uai = '" + kUai + "'");
   ASSERT_FALSE(rows.empty());
   EXPECT_GE(std::stoi(*rows[0][0]), 1);
+  // The crisis opened and closed from the page: in the store, each step with its record.
+  rows = db.query("SELECT count(*) FROM crises WHERE uai = '" + kUai +
+                  "' AND closed_by = 'Mme Durand'");
+  ASSERT_FALSE(rows.empty());
+  EXPECT_EQ(*rows[0][0], "1");
+  for (const std::string kind : {"crisis_opened", "crisis_closed"}) {
+    rows = db.query("SELECT count(*) FROM audit WHERE kind = '" + kind + "' AND establishment = '" +
+                    kUai + "'");
+    EXPECT_EQ(*rows[0][0], "1") << kind;
+  }
   EXPECT_EQ(daemon.stop(), 0);
 }
 

@@ -33,6 +33,8 @@ const KINDS = [
   ['replanned', 'Replanifié'], ['config_changed', 'Configuration modifiée'],
   ['policy_changed', 'Politique modifiée'], ['access_refused', 'Accès refusé'],
   ['checkpoint', 'Purge (point de reprise)'], ['purged', 'Purge'],
+  ['crisis_opened', 'Mode crise ouvert'], ['crisis_extended', 'Mode crise prolongé'],
+  ['crisis_closed', 'Mode crise fermé'],
 ];
 const AUDIT_LIMIT = 200;
 // The states of one copy of a notification (store/store_types.h), as GET /v1/admin/events says
@@ -59,6 +61,8 @@ const S = {
     user: '', connector: ''},
   auditLoaded: false,
   notice: null,      // {text, kind} shown once above the policy
+  crises: null,      // GET …/crises of S.uai, newest first
+  crisisMessage: null,  // {text, kind} of the last crisis action
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -520,6 +524,8 @@ async function openSchool(uai, {tab} = {}) {
   S.queue = null;
   S.errors = [];
   S.notice = null;
+  S.crises = null;
+  S.crisisMessage = null;
   S.auditLoaded = false;  // its filters default to the school open
   renderSchoolTitle();
   if (tab) S.tab = tab;
@@ -614,6 +620,8 @@ function renderPolicyPanel() {
   if (S.notice) notices.push(noticeElement());
   put(panel,
     ...notices,
+    h('section', {class: 'card crisis', id: 'crisis-card', testid: 'crisis-card',
+      'aria-labelledby': 'crisis-title'}),
     h('div', {class: 'error-summary', id: 'error-summary', testid: 'error-summary', tabindex: '-1',
       hidden: true}),
     h('div', {class: 'overview'},
@@ -631,6 +639,8 @@ function renderPolicyPanel() {
   renderSaveBar();
   applyErrors();
   schedulePreview(0);
+  renderCrisisCard();
+  loadCrises();
 }
 
 // Built once per panel, then only its text and the revert button change: a status region
@@ -1220,6 +1230,152 @@ async function runPreview() {
     return h('li', {title: q.label || null}, h('span', {class: 'when'}, text),
       cause ? h('span', {class: 'label'}, cause) : null);
   }) : [h('li', {}, 'Aucun temps de repos.')]));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Crisis mode: notifications delivered at once for a while (docs/policy.md "Crisis mode")
+
+const crisesPath = (uai, rest = '') =>
+  `/v1/admin/establishments/${encodeURIComponent(uai)}/crises${rest}`;
+const schoolZone = () => S.doc?.effective?.timezone || 'Europe/Paris';
+
+// Date and time, in the establishment's zone, `hours` from now.
+function wallIn(hours) {
+  const t = Date.now() + hours * 3600000;
+  const parts = Object.fromEntries(new Intl.DateTimeFormat('en-CA', {timeZone: schoolZone(),
+    hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit',
+    minute: '2-digit'}).formatToParts(new Date(t)).map((x) => [x.type, x.value]));
+  return {date: `${parts.year}-${parts.month}-${parts.day}`, time: `${parts.hour}:${parts.minute}`};
+}
+
+async function loadCrises() {
+  const uai = S.uai;
+  if (!uai) return;
+  const r = await api('GET', crisesPath(uai));
+  if (uai !== S.uai) return;
+  S.crises = r.ok && Array.isArray(r.data) ? r.data : null;
+  if (!r.ok) S.crisisMessage = {text: `Mode crise indisponible : ${r.message}`, kind: 'error'};
+  renderCrisisCard();
+}
+
+function crisisCategories(c) {
+  const all = Array.isArray(c.categories) ? c.categories : [];
+  return all.length === CATEGORIES.length ? 'toutes les catégories' : all.map(categoryText).join(', ');
+}
+
+function crisisMessageElement() {
+  const m = S.crisisMessage;
+  return m && h('p', {class: m.kind === 'error' ? 'error' : `notice ${m.kind}`,
+    role: m.kind === 'error' ? 'alert' : 'status', testid: 'crisis-message'}, m.text);
+}
+
+// One action on the crisis; its answer becomes the card's message, the preview is asked again.
+async function crisisAction(method, path, json, done) {
+  const uai = S.uai;
+  const r = await api(method, path, {json});
+  if (uai !== S.uai) return r;
+  S.crisisMessage = r.ok ? {text: done(r.data), kind: 'ok'} : {text: r.message, kind: 'error'};
+  await loadCrises();
+  schedulePreview(0);
+  return r;
+}
+
+function renderCrisisCard() {
+  const card = $('#crisis-card');
+  if (!card) return;
+  const list = S.crises || [];
+  const open = list.find((c) => c.open);
+  const admin = isAdmin();
+  const parts = [h('h3', {id: 'crisis-title'}, 'Mode crise')];
+  if (open) {
+    parts.push(h('div', {class: 'notice', testid: 'crisis-open'},
+      h('p', {}, h('strong', {}, 'Mode crise en cours'), ` depuis le ${instantText(open.opened_at)}` +
+        ` (ouvert par ${open.opened_by}) jusqu'au ${instantText(open.until)}.`),
+      h('p', {}, `Motif : « ${open.reason} ». Les notifications (${crisisCategories(open)}) ` +
+        'sont remises aussitôt, sans temps de repos.')));
+  } else {
+    parts.push(h('p', {class: 'help', testid: 'crisis-none'},
+      'Aucun mode crise en cours. En cas de crise (tempête, confinement…), il fait remettre ' +
+      'aussitôt les notifications de l\'établissement, pour 72 heures au plus.'));
+  }
+  const message = crisisMessageElement();
+  if (message) parts.push(message);
+  if (admin && open) {
+    const end = wallIn(24);
+    const date = h('input', {type: 'date', id: 'crisis-extend-date', testid: 'crisis-extend-date',
+      value: end.date});
+    const time = h('input', {type: 'time', id: 'crisis-extend-time', testid: 'crisis-extend-time',
+      value: end.time});
+    parts.push(h('form', {class: 'row', testid: 'crisis-extend-form', onsubmit: (ev) => {
+      ev.preventDefault();
+      crisisAction('POST', crisesPath(S.uai, `/${open.id}/extend`),
+        {until: wallToRfc3339(date.value, time.value || '00:00', schoolZone())},
+        (c) => `Mode crise prolongé jusqu'au ${instantText(c.until)}.`);
+    }},
+    h('div', {class: 'field'}, h('label', {for: 'crisis-extend-date'}, 'Nouvelle fin, le'), date),
+    h('div', {class: 'field'}, h('label', {for: 'crisis-extend-time'}, 'à'), time),
+    h('button', {type: 'submit', testid: 'crisis-extend'}, 'Prolonger'),
+    h('button', {type: 'button', class: 'danger', testid: 'crisis-close', onclick: () => {
+      if (!confirm('Fermer le mode crise ? Les notifications seront de nouveau tenues pendant les temps de repos.')) return;
+      crisisAction('POST', crisesPath(S.uai, `/${open.id}/close`), undefined,
+        () => 'Mode crise fermé : les temps de repos s\'appliquent de nouveau.');
+    }}, 'Fermer le mode crise')));
+  } else if (admin) {
+    const end = wallIn(24);
+    const reason = h('textarea', {id: 'crisis-reason', testid: 'crisis-reason', maxlength: '500',
+      rows: '2', required: true, 'aria-describedby': 'crisis-reason-error'});
+    const reasonError = h('p', {class: 'error', id: 'crisis-reason-error', hidden: true});
+    const date = h('input', {type: 'date', id: 'crisis-until-date', testid: 'crisis-until-date',
+      value: end.date});
+    const time = h('input', {type: 'time', id: 'crisis-until-time', testid: 'crisis-until-time',
+      value: end.time});
+    const release = h('input', {type: 'checkbox', id: 'crisis-release', testid: 'crisis-release'});
+    const boxes = CATEGORIES.map(([k, label]) => h('label', {class: 'check'},
+      h('input', {type: 'checkbox', testid: `crisis-category-${k}`, value: k, checked: true}), label));
+    parts.push(h('details', {class: 'crisis-open-form'},
+      h('summary', {testid: 'crisis-start'}, 'Ouvrir le mode crise'),
+      h('form', {novalidate: true, testid: 'crisis-form', onsubmit: (ev) => {
+        ev.preventDefault();
+        if (!reason.value.trim()) {
+          reasonError.textContent = 'Le motif est obligatoire.';
+          reasonError.hidden = false;
+          reason.setAttribute('aria-invalid', 'true');
+          reason.focus();
+          return;
+        }
+        reasonError.hidden = true;
+        reason.removeAttribute('aria-invalid');
+        const chosen = boxes.map((b) => b.querySelector('input')).filter((i) => i.checked)
+          .map((i) => i.value);
+        const body = {reason: reason.value.trim(),
+          until: wallToRfc3339(date.value, time.value || '00:00', schoolZone()),
+          release_held: release.checked};
+        if (chosen.length !== CATEGORIES.length) body.categories = chosen;
+        crisisAction('POST', crisesPath(S.uai), body, (c) =>
+          `Mode crise ouvert jusqu'au ${instantText(c.until)}` +
+          (c.release_held ? ` ; ${c.replanned} notification${c.replanned > 1 ? 's' : ''} retenue` +
+            `${c.replanned > 1 ? 's' : ''} libérée${c.replanned > 1 ? 's' : ''}.` : '.'));
+      }},
+      h('div', {class: 'field'}, h('label', {for: 'crisis-reason'}, 'Motif (obligatoire)'), reason,
+        reasonError),
+      h('fieldset', {}, h('legend', {}, 'Catégories concernées'), h('div', {class: 'checks'}, boxes)),
+      h('div', {class: 'row'},
+        h('div', {class: 'field'}, h('label', {for: 'crisis-until-date'}, 'Fin, le'), date),
+        h('div', {class: 'field'}, h('label', {for: 'crisis-until-time'}, 'à'), time)),
+      h('p', {class: 'help'}, 'Heure de l\'établissement ; 72 heures au plus, prolongeable.'),
+      h('div', {class: 'field'}, h('label', {class: 'check', for: 'crisis-release'}, release,
+        ' Libérer tout de suite les notifications retenues')),
+      h('button', {type: 'submit', testid: 'crisis-submit'}, 'Ouvrir le mode crise'))));
+  }
+  if (list.length) {
+    parts.push(h('details', {class: 'crisis-history'},
+      h('summary', {}, `Crises précédentes et en cours (${list.length})`),
+      h('ul', {testid: 'crisis-list'}, list.map((c) => h('li', {testid: `crisis-${c.id}`},
+        `${instantText(c.opened_at)} → ${instantText(c.closed_at || c.until)} : « ${c.reason} »` +
+        ` (${c.opened_by}` + (c.open ? ', en cours)' : c.closed_by === 'expiry'
+          ? ', terminée à son échéance)' : `, fermée par ${c.closed_by})`))))));
+  }
+  put(card, ...parts);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,242 @@
+// SqliteStore as a CrisisStore: crises opened, extended and closed by administrators (or by
+// their end instant), each change with its audit record.
+#include "daemon/store/sqlite_store_impl.h"
+
+namespace treve::store {
+
+namespace {
+
+constexpr const char* kCrisisColumns =
+    "id, uai, reason, categories, release_held, opened_at, until, opened_by, closed_at, "
+    "closed_by";
+
+CrisisRecord read_crisis(Statement& q) {
+  CrisisRecord r;
+  r.crisis.id = q.integer(0);
+  r.crisis.uai = q.text(1);
+  r.crisis.reason = q.text(2);
+  r.crisis.categories = static_cast<std::uint16_t>(q.integer(3));
+  r.crisis.release_held = q.integer(4) != 0;
+  r.crisis.opened = ms_instant(q.integer(5));
+  r.crisis.until = ms_instant(q.integer(6));
+  r.crisis.by = q.text(7);
+  if (!q.is_null(8))
+    r.closed_at = ms_instant(q.integer(8));
+  if (!q.is_null(9))
+    r.closed_by = q.text(9);
+  return r;
+}
+
+// The names of the categories of a bit set, as a JSON array.
+std::string category_names(std::uint16_t categories) {
+  std::string out = "[";
+  for (int c = 0; c < policy::kCategoryCount; ++c) {
+    if (!((categories >> c) & 1u))
+      continue;
+    if (out.size() > 1)
+      out += ',';
+    core::append_json_string(out, policy::to_string(static_cast<policy::Category>(c)));
+  }
+  return out + "]";
+}
+
+AuditRecord crisis_record(std::string_view kind, std::string_view uai, policy::Instant now,
+                          const date::time_zone* zone, std::string detail) {
+  AuditRecord r;
+  r.at_ms = instant_ms(now);
+  r.at_local = policy::format_rfc3339(now, zone ? zone : zone_or_utc("UTC"));
+  r.kind = std::string(kind);
+  r.establishment = std::string(uai);
+  r.detail = std::move(detail);
+  return r;
+}
+
+// The crisis `id` of `uai` as the writer sees it, if any.
+Result<std::optional<CrisisRecord>> crisis_for_write(sqlite3* db, std::string_view uai,
+                                                     std::int64_t id) {
+  const std::string sql =
+      std::string("SELECT ") + kCrisisColumns + " FROM crises WHERE id = ? AND uai = ?";
+  Statement q(db, sql.c_str());
+  q.bind(1, id).bind(2, uai);
+  const int rc = q.step();
+  if (rc == SQLITE_DONE)
+    return std::optional<CrisisRecord>{};
+  if (rc != SQLITE_ROW)
+    return std::unexpected(error_of(db, rc, "cannot read the crisis"));
+  return std::optional{read_crisis(q)};
+}
+
+}  // namespace
+
+std::vector<policy::Crisis> crises_in_force(const std::vector<CrisisRecord>& records) {
+  std::vector<policy::Crisis> out;
+  for (const CrisisRecord& r : records) {
+    if (r.open())
+      out.push_back(r.crisis);
+  }
+  return out;
+}
+
+Result<OpenCrisisResult> SqliteStore::open_crisis(const NewCrisis& c, policy::Instant now) {
+  return transaction<OpenCrisisResult>([&]() -> Result<OpenCrisisResult> {
+    OpenCrisisResult out;
+    {
+      Statement q(writer_, "SELECT id FROM crises WHERE uai = ? AND closed_at IS NULL");
+      q.bind(1, c.uai);
+      const int rc = q.step();
+      if (rc == SQLITE_ROW) {
+        out.id = q.integer(0);
+        out.conflict = true;
+        return out;
+      }
+      if (rc != SQLITE_DONE)
+        return std::unexpected(error_of(writer_, rc, "cannot read the crises"));
+    }
+    Statement ins(writer_,
+                  "INSERT INTO crises (uai, reason, categories, release_held, opened_at, until, "
+                  "opened_by) VALUES (?, ?, ?, ?, ?, ?, ?)");
+    ins.bind(1, c.uai)
+        .bind(2, c.reason)
+        .bind(3, static_cast<std::int64_t>(c.categories))
+        .bind(4, std::int64_t{c.release_held ? 1 : 0})
+        .bind(5, instant_ms(now))
+        .bind(6, instant_ms(c.until))
+        .bind(7, c.by);
+    if (int rc = ins.step(); rc != SQLITE_DONE)
+      return std::unexpected(error_of(writer_, rc, "cannot open the crisis"));
+    out.id = sqlite3_last_insert_rowid(writer_);
+    const date::time_zone* zone = c.zone ? c.zone : zone_or_utc("UTC");
+    AuditRecord r = crisis_record("crisis_opened", c.uai, now, zone,
+                                  Detail()
+                                      .add("crisis", out.id)
+                                      .add("reason", c.reason)
+                                      .add_raw("categories", category_names(c.categories))
+                                      .add_instant("until", c.until, zone)
+                                      .add_bool("release_held", c.release_held)
+                                      .add("by", c.by)
+                                      .text());
+    if (auto a = append_audit(r); !a)
+      return std::unexpected(a.error());
+    return out;
+  });
+}
+
+Result<CrisisChange> SqliteStore::extend_crisis(std::string_view uai, std::int64_t id,
+                                                policy::Instant until, std::string_view by,
+                                                const date::time_zone* zone, policy::Instant now) {
+  return transaction<CrisisChange>([&]() -> Result<CrisisChange> {
+    auto found = crisis_for_write(writer_, uai, id);
+    if (!found)
+      return std::unexpected(found.error());
+    if (!*found)
+      return CrisisChange::unknown;
+    if (!(*found)->open())
+      return CrisisChange::closed;
+    Statement u(writer_, "UPDATE crises SET until = ? WHERE id = ?");
+    u.bind(1, instant_ms(until)).bind(2, id);
+    if (int rc = u.step(); rc != SQLITE_DONE)
+      return std::unexpected(error_of(writer_, rc, "cannot extend the crisis"));
+    const date::time_zone* z = zone ? zone : zone_or_utc("UTC");
+    AuditRecord r = crisis_record("crisis_extended", uai, now, z,
+                                  Detail()
+                                      .add("crisis", id)
+                                      .add_instant("until", until, z)
+                                      .add_instant("previous_until", (*found)->crisis.until, z)
+                                      .add("by", by)
+                                      .text());
+    if (auto a = append_audit(r); !a)
+      return std::unexpected(a.error());
+    return CrisisChange::done;
+  });
+}
+
+Result<CrisisChange> SqliteStore::close_crisis(std::string_view uai, std::int64_t id,
+                                               std::string_view by, const date::time_zone* zone,
+                                               policy::Instant now) {
+  return transaction<CrisisChange>([&]() -> Result<CrisisChange> {
+    auto found = crisis_for_write(writer_, uai, id);
+    if (!found)
+      return std::unexpected(found.error());
+    if (!*found)
+      return CrisisChange::unknown;
+    if (!(*found)->open())
+      return CrisisChange::closed;
+    Statement u(writer_, "UPDATE crises SET closed_at = ?, closed_by = ? WHERE id = ?");
+    u.bind(1, instant_ms(now)).bind(2, by).bind(3, id);
+    if (int rc = u.step(); rc != SQLITE_DONE)
+      return std::unexpected(error_of(writer_, rc, "cannot close the crisis"));
+    AuditRecord r = crisis_record("crisis_closed", uai, now, zone,
+                                  Detail().add("crisis", id).add("by", by).text());
+    if (auto a = append_audit(r); !a)
+      return std::unexpected(a.error());
+    return CrisisChange::done;
+  });
+}
+
+Result<std::vector<std::int64_t>> SqliteStore::expire_crises(const ZoneOf& zone_of,
+                                                             policy::Instant now) {
+  return transaction<std::vector<std::int64_t>>([&]() -> Result<std::vector<std::int64_t>> {
+    std::vector<CrisisRecord> due;
+    {
+      const std::string sql = std::string("SELECT ") + kCrisisColumns +
+                              " FROM crises WHERE closed_at IS NULL AND until <= ? ORDER BY id";
+      Statement q(writer_, sql.c_str());
+      q.bind(1, instant_ms(now));
+      int rc;
+      while ((rc = q.step()) == SQLITE_ROW)
+        due.push_back(read_crisis(q));
+      if (rc != SQLITE_DONE)
+        return std::unexpected(error_of(writer_, rc, "cannot read the crises"));
+    }
+    std::vector<std::int64_t> out;
+    for (const CrisisRecord& c : due) {
+      // It ended at its end instant; the record says when trêve closed it.
+      Statement u(writer_, "UPDATE crises SET closed_at = ?, closed_by = 'expiry' WHERE id = ?");
+      u.bind(1, instant_ms(c.crisis.until)).bind(2, c.crisis.id);
+      if (int rc = u.step(); rc != SQLITE_DONE)
+        return std::unexpected(error_of(writer_, rc, "cannot close the crisis"));
+      const date::time_zone* zone = zone_of ? zone_of(c.crisis.uai) : nullptr;
+      AuditRecord r = crisis_record("crisis_closed", c.crisis.uai, now, zone,
+                                    Detail().add("crisis", c.crisis.id).add("by", "expiry").text());
+      if (auto a = append_audit(r); !a)
+        return std::unexpected(a.error());
+      out.push_back(c.crisis.id);
+    }
+    return out;
+  });
+}
+
+Result<std::vector<CrisisRecord>> select_open_crises(sqlite3* db) {
+  const std::string sql =
+      std::string("SELECT ") + kCrisisColumns + " FROM crises WHERE closed_at IS NULL ORDER BY id";
+  Statement q(db, sql.c_str());
+  std::vector<CrisisRecord> out;
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW)
+    out.push_back(read_crisis(q));
+  if (rc != SQLITE_DONE)
+    return std::unexpected(error_of(db, rc, "read"));
+  return out;
+}
+
+Result<std::vector<CrisisRecord>> SqliteStore::open_crises() {
+  std::lock_guard lock(reader_mutex_);
+  return select_open_crises(reader_);
+}
+
+Result<std::vector<CrisisRecord>> SqliteStore::crises_of(std::string_view uai, std::size_t limit) {
+  std::lock_guard lock(reader_mutex_);
+  const std::string sql = std::string("SELECT ") + kCrisisColumns +
+                          " FROM crises WHERE uai = ? ORDER BY opened_at DESC, id DESC LIMIT ?";
+  Statement q(reader_, sql.c_str());
+  q.bind(1, uai).bind(2, static_cast<std::int64_t>(limit));
+  std::vector<CrisisRecord> out;
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW)
+    out.push_back(read_crisis(q));
+  if (rc != SQLITE_DONE)
+    return std::unexpected(error_of(reader_, rc, "read"));
+  return out;
+}
+
+}  // namespace treve::store
