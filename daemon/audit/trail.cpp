@@ -75,12 +75,12 @@ const std::vector<std::string_view>& record_kinds() {
                                                       "access_refused",
                                                       "checkpoint",
                                                       "purged",
-                                                      "preferences_set",
-                                                      "preferences_deleted",
-                                                      "preferences_purged",
                                                       "crisis_opened",
                                                       "crisis_extended",
-                                                      "crisis_closed"};
+                                                      "crisis_closed",
+                                                      "preferences_set",
+                                                      "preferences_deleted",
+                                                      "preferences_purged"};
   return kinds;
 }
 
