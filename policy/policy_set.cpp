@@ -8,7 +8,10 @@ namespace treve::policy {
 PolicySet::PolicySet(EstablishmentRules defaults, std::vector<EstablishmentRules> establishments,
                      std::array<const date::time_zone*, kRegionCount> region_zones, Horizon horizon,
                      std::vector<Crisis> crises)
-    : defaults_(std::move(defaults)), region_zones_(region_zones), horizon_(horizon) {
+    : defaults_(std::move(defaults)),
+      region_zones_(region_zones),
+      horizon_(horizon),
+      crises_(crises) {
   for (auto& e : establishments) {
     std::string key = e.uai;
     configured_.emplace(std::move(key), std::move(e));

@@ -36,6 +36,8 @@ class PolicySet {
   bool is_configured(std::string_view uai) const;
   const EstablishmentRules& defaults() const { return defaults_; }
   std::vector<std::string> configured_uais() const;
+  // Every crisis given at construction.
+  const std::vector<Crisis>& crises() const { return crises_; }
 
  private:
   const EstablishmentPolicy& compile(const EstablishmentRules& rules) const;
@@ -49,6 +51,7 @@ class PolicySet {
   std::unordered_map<std::string, EstablishmentRules, StringHash, std::equal_to<>> configured_;
   std::array<const date::time_zone*, kRegionCount> region_zones_;
   Horizon horizon_;
+  std::vector<Crisis> crises_;
   // The crises of establishments the configuration does not name (the others' are in their
   // rules).
   std::unordered_map<std::string, std::vector<Crisis>, StringHash, std::equal_to<>>

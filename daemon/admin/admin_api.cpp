@@ -7,6 +7,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <set>
 #include <span>
 #include <sstream>
 #include <thread>
@@ -508,6 +509,8 @@ struct AdminApi::Impl {
   }
 
   Deps deps;
+  // Establishments with a treve_crises_open series (the metrics route runs on the API thread).
+  std::set<std::string> crisis_series_;
   std::mutex mutex;
   std::condition_variable wake;
   std::deque<std::function<void()>> jobs;
@@ -1842,6 +1845,21 @@ struct AdminApi::Impl {
       return a;
     }
     const config::Admin& admin = *login.holder;
+    // Open crises, from the configuration in force (an establishment seen once stays, at 0).
+    {
+      const policy::Instant now = deps.clock.now();
+      std::map<std::string, double> open;
+      for (const auto& uai : crisis_series_)
+        open[uai] = 0;
+      for (const policy::Crisis& c : config->policy->crises()) {
+        if (c.open_at(now))
+          open[c.uai] += 1;
+      }
+      for (const auto& [uai, n] : open) {
+        deps.metrics->crises_open.with({uai}).set(n);
+        crisis_series_.insert(uai);
+      }
+    }
     core::metrics::LabelFilter filter;
     if (!admin.every_establishment) {
       filter = [&admin](std::string_view label, std::string_view value) {

@@ -53,7 +53,7 @@ class AdminApi {
     // null: such a preview is answered 503.
     runtime::Directories* directories = nullptr;
     // What GET /metrics shows; null: /metrics is answered 404.
-    const core::Metrics* metrics = nullptr;
+    core::Metrics* metrics = nullptr;
     // Crisis mode (open, extend, close, list); null: those routes answer 503.
     runtime::Crises* crises = nullptr;
   };

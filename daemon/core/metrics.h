@@ -49,6 +49,10 @@ struct Metrics {
       "treve_store_commit_seconds",
       "Time the store's writer took for one job (a group of accepted events, or one write).",
       kCommitBuckets);
+  Gauges& crises_open = registry.gauge(
+      "treve_crises_open",
+      "Crises open now, by establishment (set when /metrics is read; 0 once none is).",
+      {"establishment"});
   Gauges& writer_queue = registry.gauge(
       "treve_writer_queue_depth",
       "Jobs waiting for the store's writer (beyond its capacity, writes are refused).");

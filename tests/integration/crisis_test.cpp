@@ -143,6 +143,11 @@ TEST_F(Crisis, OpeningReleasesThatSchoolsHeldNotificationsAndDeliversNewOnesAtOn
   EXPECT_TRUE(first_delivery(post("g2", "grade")).at("held").as_bool());
   EXPECT_TRUE(first_delivery(post("o2", "message", kOtherUai)).at("held").as_bool());
 
+  // GET /metrics counts it.
+  r = call(bhttp::verb::get, "/metrics", kDpdToken);
+  ASSERT_EQ(r.status, 200) << r;
+  EXPECT_THAT(r.body, HasSubstr("treve_crises_open{establishment=\"" + kUai + "\"} 1\n"));
+
   // The preview says so too.
   r = call(bhttp::verb::post, "/v1/admin/establishments/" + kUai + "/preview", kDpdToken,
            R"({"category":"message"})");
