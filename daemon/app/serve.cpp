@@ -205,12 +205,6 @@ int serve(const std::string& config_path) {
   // The scheduler and the dispatcher are made below, before the resolver starts.
   Scheduler* scheduler_ptr = nullptr;
   dispatch::Dispatcher* dispatcher_ptr = nullptr;
-  runtime::Directories::Hooks directory_hooks;
-  directory_hooks.held = [&scheduler_ptr](policy::Instant t) { scheduler_ptr->held_until(t); };
-  directory_hooks.due = [&dispatcher_ptr] { dispatcher_ptr->notify(); };
-  directory_hooks.metrics = &metrics;
-  runtime::Directories directories([&holder] { return holder.get(); }, *store, queue, clock,
-                                   directory_hooks);
   // Recipients' own quiet hours: in memory for every decision, their use noted in the store
   // (at most daily per recipient) so that only unused ones are purged.
   runtime::Preferences preferences(
@@ -230,6 +224,13 @@ int serve(const std::string& config_path) {
   } else if (const std::size_t unreadable = preferences.load(*stored); unreadable) {
     spdlog::warn("event=preferences.unreadable count={}", unreadable);
   }
+  runtime::Directories::Hooks directory_hooks;
+  directory_hooks.preferences = &preferences;
+  directory_hooks.held = [&scheduler_ptr](policy::Instant t) { scheduler_ptr->held_until(t); };
+  directory_hooks.due = [&dispatcher_ptr] { dispatcher_ptr->notify(); };
+  directory_hooks.metrics = &metrics;
+  runtime::Directories directories([&holder] { return holder.get(); }, *store, queue, clock,
+                                   directory_hooks);
   api::IngestApi::Options ingest_options;
   ingest_options.preferences = &preferences;
   ingest_options.preference_store = store.get();

@@ -1,5 +1,7 @@
 #include "daemon/runtime/directories.h"
 
+#include "daemon/runtime/preferences.h"
+
 #include <algorithm>
 #include <atomic>
 #include <map>
@@ -226,6 +228,8 @@ class Directories::Impl : public std::enable_shared_from_this<Impl> {
       policy::Notification& n = parsed->notification;
       n.source = e.source;
       n.id = e.id;  // a CloudEvent's body names its own id, stored under (source, id)
+      if (hooks_.preferences)
+        hooks_.preferences->attach(n, now);
       DecidedEvent decided = decide_event(*config, *connector, n, e.received_at, now);
       r.establishment = n.establishment;
       r.zone = decided.zone;

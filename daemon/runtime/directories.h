@@ -30,6 +30,8 @@
 
 namespace treve::runtime {
 
+class Preferences;  // runtime/preferences.h
+
 // The wait before try number `attempts` + 1 of a lookup that failed `attempts` times.
 std::chrono::milliseconds lookup_backoff(int attempts);
 
@@ -42,6 +44,9 @@ class Directories {
     // Set: failed lookups (by directory) and the held deliveries of resolved events are
     // counted there (must outlive the Directories).
     core::Metrics* metrics = nullptr;
+    // Set: recipients' own quiet hours apply to events decided once their directory answers
+    // (must outlive the Directories).
+    const Preferences* preferences = nullptr;
   };
   Directories(ConfigSource config, store::AwaitingStore& store, store::CommitQueue& queue,
               const core::Clock& clock, Hooks hooks);
