@@ -87,7 +87,9 @@ class FamilyBase {
   void render(std::string& out, const LabelFilter& filter) const;
 
  protected:
+  // Owned through the base (each family makes its own kind): the destructor is virtual.
   struct SeriesBase {
+    virtual ~SeriesBase() = default;
     std::vector<std::string> values;
     std::size_t hash = 0;
   };
