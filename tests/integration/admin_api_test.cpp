@@ -150,8 +150,8 @@ TEST_F(AdminApi, EveryEndpointEnforcesRoleAndScopeAndAuditsRefusals) {
        "/v1/admin/report?establishment=" + mine + "&from=2026-11-01&to=2026-11-30", "", kDpdToken,
        200},
       {bhttp::verb::get,
-       "/v1/admin/report?establishment=" + other + "&from=2026-11-01&to=2026-11-30", "",
-       kDpdToken, 403},
+       "/v1/admin/report?establishment=" + other + "&from=2026-11-01&to=2026-11-30", "", kDpdToken,
+       403},
       // Who am I: anyone with a token; nobody without.
       {bhttp::verb::get, "/v1/admin/me", "", kDpdToken, 200},
       {bhttp::verb::get, "/v1/admin/me", "", "", 401},
