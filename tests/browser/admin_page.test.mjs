@@ -212,6 +212,20 @@ async function adminScenario(browser) {
   assert.equal(await page.locator(`${tid('policy-editor')} [aria-invalid="true"]`).count(), 0, 'no field stays invalid');
   ok('a Saturday window 12:00-14:00 is added; the preview accepts it');
 
+  // The Saturday window made the absences' own: the preview names that category's quiet times,
+  // and the window's phrase says whom it holds.
+  const perCategory = await previewAfter(page, () => page.check(tid(`window-${n}-cat-absence`)),
+    (b) => JSON.stringify(b.policy?.quiet?.[n]?.categories) === '["absence"]');
+  assert.equal(perCategory.status, 200, `preview answered ${perCategory.status}: ${JSON.stringify(perCategory.body)}`);
+  assert.ok(Array.isArray(perCategory.body?.categories?.absence) && perCategory.body.categories.absence.length > 0,
+    `the preview gives the absences their own intervals: ${JSON.stringify(perCategory.body?.categories)}`);
+  await page.waitForSelector(`${tid('preview-categories')}:not([hidden])`, {timeout: TIMEOUT});
+  const categoriesNote = await page.textContent(tid('preview-categories'));
+  assert.ok(categoriesNote.includes('absences'), `the preview names the absences: "${categoriesNote}"`);
+  assert.ok((await page.textContent(tid(`window-${n}`))).includes('seulement pour : absences'),
+    'the window says it holds absences only');
+  ok(`the Saturday window is for absences only; the preview says: "${categoriesNote}"`);
+
   // A name longer than the field allows (its maxlength lifted, as a script could): the API
   // refuses it too, and the page shows why in French next to the field.
   const nameField = tid(`window-${n}-name`);
@@ -272,8 +286,8 @@ async function adminScenario(browser) {
   const quiet = after.policy.quiet;
   assert.ok(Array.isArray(quiet), `the saved policy has its own windows: ${JSON.stringify(after.policy)}`);
   assert.equal(quiet[w].end, newEnd, `window ${w + 1} ends at ${newEnd}: ${JSON.stringify(quiet[w])}`);
-  assert.ok(quiet.some((x) => x.days?.length === 1 && x.days[0] === 'sat' && x.start === '12:00' && x.end === '14:00'),
-    `the Saturday window is saved: ${JSON.stringify(quiet)}`);
+  assert.ok(quiet.some((x) => x.days?.length === 1 && x.days[0] === 'sat' && x.start === '12:00' && x.end === '14:00' &&
+    JSON.stringify(x.categories) === '["absence"]'), `the Saturday window is saved, for absences: ${JSON.stringify(quiet)}`);
   ok(`GET …/policy answers version ${after.version} with window ${w + 1} ending at ${newEnd} and the Saturday window`);
 
   assert.equal(await page.textContent(tid('dirty-status')), 'Aucune modification.');

@@ -20,6 +20,7 @@ const CATEGORIES = [
   ['news', 'Actualités'], ['schedule', 'Emploi du temps'], ['absence', 'Absences'],
   ['alert', 'Alertes'], ['other', 'Autres'],
 ];
+const categoryText = (c) => (CATEGORIES.find(([k]) => k === c)?.[1] || c).toLowerCase();
 const ROLES = [['student', 'un élève'], ['parent', 'un parent'], ['staff', 'un personnel']];
 const DELAYS = [['0', 'Aucun délai'], ['24h', '24 heures'], ['72h', '72 heures'],
   ['7d', '7 jours']];
@@ -177,7 +178,9 @@ function windowPhrase(w) {
   } else {
     when = `de ${w.start} à ${w.end}`;
   }
-  return `${daysPhrase(w.days)}, ${when}${w.name ? ` (${w.name})` : ''}`;
+  const only = Array.isArray(w.categories) && w.categories.length
+    ? `, seulement pour : ${w.categories.map(categoryText).join(', ')}` : '';
+  return `${daysPhrase(w.days)}, ${when}${w.name ? ` (${w.name})` : ''}${only}`;
 }
 
 // The weekly windows as intervals in minutes from Monday 00:00, split at the end of the week.
@@ -748,7 +751,6 @@ function readSections() {
         : 'Aucune notification urgente n\'est envoyée pendant un temps de repos.')),
   ];
 }
-const categoryText = (c) => (CATEGORIES.find(([k]) => k === c)?.[1] || c).toLowerCase();
 
 // "1d", "24h", "1h30m", "0" → minutes (null when not a duration), so that "1d" shows as 24 hours.
 function durationMinutes(text) {
@@ -838,9 +840,28 @@ function windowEditor(w, i) {
   const name = h('input', {type: 'text', id: idFor(`${base}/name`), pointer: `${base}/name`,
     testid: `window-${i}-name`, value: w.name || '', maxlength: '64', placeholder: 'week-end',
     oninput: (ev) => set('name', ev.target.value.trim() ? ev.target.value : '')});
+  // No category ticked: the window is the establishment's, followed by every category without
+  // windows of its own. Ticked: it holds only those categories (e.g. absences until 06:00).
+  const cats = h('fieldset', {class: 'days-field', pointer: `${base}/categories`,
+    id: idFor(`${base}/categories`)},
+  h('legend', {}, 'Catégories (aucune cochée : toutes celles sans fenêtre propre)'),
+  h('div', {class: 'checks'}, CATEGORIES.map(([k, label]) => {
+    const id = `w${i}-cat-${k}`;
+    return h('span', {class: 'check'},
+      h('input', {type: 'checkbox', id, testid: `window-${i}-cat-${k}`,
+        checked: (w.categories || []).includes(k), onchange: (ev) => {
+          const win = own('quiet')[i];
+          const chosen = new Set(win.categories || []);
+          if (ev.target.checked) chosen.add(k); else chosen.delete(k);
+          const list = CATEGORIES.map(([c]) => c).filter((c) => chosen.has(c));
+          set('categories', list.length ? list : null);
+        }}),
+      h('label', {for: id}, label));
+  })));
   return h('fieldset', {class: 'window', pointer: base, id: idFor(base), testid: `window-${i}`},
     h('legend', {}, `Fenêtre ${i + 1}`, w.name ? ` — ${w.name}` : ''),
     days,
+    cats,
     h('div', {class: 'row'},
       field('start', 'Début', start),
       field('end', 'Fin', end),
@@ -1168,7 +1189,8 @@ function renderPreviewCard() {
         'l\'utilisateur viennent alors de l\'annuaire du connecteur.')),
     h('h4', {id: 'quiet-title'}, 'Temps de repos sur 14 jours'),
     h('ul', {class: 'quiet-list', id: 'preview-quiet', testid: 'preview-quiet',
-      'aria-labelledby': 'quiet-title'}));
+      'aria-labelledby': 'quiet-title'}),
+    h('p', {class: 'help', id: 'preview-categories', testid: 'preview-categories', hidden: true}));
 }
 
 function schedulePreview(delay = 300) {
@@ -1218,6 +1240,19 @@ async function runPreview() {
   box.textContent = r.data.summary || (r.data.held
     ? `Tenue jusqu'au ${instantText(r.data.release_at)} (${r.data.reason || ''}).`
     : 'Remise immédiatement.');
+  // Categories with windows of their own have their own quiet times: name them, and how many
+  // intervals each has over the 14 days, so that choosing one above shows them.
+  const perCategory = r.data.categories && typeof r.data.categories === 'object' ? r.data.categories : {};
+  const named = Object.keys(perCategory).filter((c) => Array.isArray(perCategory[c]));
+  const note = $('#preview-categories');
+  if (note) {
+    note.hidden = !named.length;
+    note.textContent = named.length
+      ? 'Fenêtres propres à une catégorie : ' + named.map((c) =>
+        `${categoryText(c)} (${perCategory[c].length} temps de repos)`).join(', ') +
+        '. Choisissez la catégorie ci-dessus pour les voir.'
+      : '';
+  }
   const quiet = Array.isArray(r.data.quiet) ? r.data.quiet : [];
   put(list, ...(quiet.length ? quiet.map((q) => {
     const a = wall(q.start), b = wall(q.end);
