@@ -41,9 +41,13 @@ struct ExplainRequest {
   // establishment (`establishment` if given, which must be theirs) and their other ones come
   // from it. Without it, `establishment` and `role` are required.
   std::optional<std::string> user;
+  // A recipient id as connector `source` sends it, without asking a directory: their own quiet
+  // hours apply (as they do with `user`); role and establishment from `role`, `establishment`.
+  std::optional<std::string> recipient;
 };
 // With `user`, the lookup is made here, by a directory client of its own (no cache shared with
-// the daemon), waiting at most about the directory's timeout.
+// the daemon), waiting at most about the directory's timeout. With `user` or `recipient`, the
+// recipient's own quiet hours are read from the store read-only, by their pseudonym.
 int explain(const config::Config& config, const ExplainRequest& request, policy::Instant now,
             std::ostream& out, std::ostream& err);
 

@@ -16,6 +16,10 @@
 #include "daemon/core/clock.h"
 #include "daemon/directory/directory_client.h"
 #include "daemon/runtime/directory_events.h"
+#include "daemon/runtime/preferences.h"
+#include "daemon/store/in_force.h"
+#include "daemon/store/sqlite_store.h"
+#include "daemon/store/state_dir.h"
 #include "policy/decision.h"
 #include "policy/rfc3339.h"
 #include "policy/strictest.h"
@@ -46,6 +50,42 @@ directory::UserAnswer look_up(const config::Directory& d, const std::string& sou
     return none;
   }
   return std::move(*got);
+}
+
+// The own quiet hours of `recipient` at connector `source`, as the daemon holds them: read from
+// the store under the configuration's state directory without writing, through the pseudonym
+// key. None set: null. Unreadable store or key: null, with a warning on `err` (the answer is
+// then the school's alone, and says so).
+std::shared_ptr<const policy::PersonalHours> own_hours(const config::Config& config,
+                                                       const std::string& source,
+                                                       const std::string& recipient,
+                                                       std::ostream& err) {
+  auto stored = store::read_preferences(store::database_path(config.server.state_dir));
+  if (!stored) {
+    err << "warning: cannot read the recipients' own quiet hours (" << stored.error().message
+        << "): answering without them\n";
+    return nullptr;
+  }
+  if (std::none_of(stored->begin(), stored->end(),
+                   [&](const store::StoredPreference& p) { return p.source == source; }))
+    return nullptr;
+  const std::string key_file = store::pseudonym_key_path(config);
+  auto key = store::load_or_create_key(key_file, false);
+  if (!key) {
+    err << "warning: cannot read the pseudonym key " << key_file << " (" << key.error().message
+        << "): answering without the recipient's own quiet hours\n";
+    return nullptr;
+  }
+  auto pseudonyms = std::make_shared<store::Pseudonymizer>(*key);
+  runtime::Preferences preferences(
+      [pseudonyms](std::string_view s, std::string_view r) { return pseudonyms->pseudonym(s, r); },
+      nullptr);
+  preferences.load(*stored);
+  policy::Notification probe;
+  probe.source = source;
+  probe.recipients.push_back({recipient, policy::Role::student, std::nullopt, {}, nullptr});
+  preferences.attach(probe, policy::Instant{});
+  return probe.recipients.front().personal;
 }
 
 // "0211234A", "0211234A and 0219999Z", "0211234A, 0219999Z and 0750654D".
@@ -132,6 +172,14 @@ int explain(const config::Config& config, const ExplainRequest& req, policy::Ins
   } else if (req.user) {
     err << "--user needs --source: the connector whose directory knows the user\n";
     return kExitFailure;
+  } else if (req.recipient) {
+    err << "--recipient needs --source: a recipient's own quiet hours are set by their "
+           "connector\n";
+    return kExitFailure;
+  }
+  if (req.user && req.recipient) {
+    err << "--recipient: not with --user, which names the recipient already\n";
+    return kExitFailure;
   }
 
   // With --user: who the recipient is, per the connector's directory.
@@ -216,6 +264,13 @@ int explain(const config::Config& config, const ExplainRequest& req, policy::Ins
     n.recipients.push_back({"recipient", *role, std::nullopt, {}, nullptr});
   }
   n.recipients[asked].establishments = std::move(also);
+  // The recipient's own quiet hours, when they have some.
+  std::shared_ptr<const policy::PersonalHours> hours;
+  if (const auto& id = req.user ? req.user : req.recipient; id) {
+    n.recipients[asked].id = *id;
+    hours = own_hours(config, connector->name, *id, err);
+    n.recipients[asked].personal = hours;
+  }
 
   const policy::EstablishmentPolicy& p = config.policy->find(establishment);
   auto decisions = policy::decide_in(*config.policy, p, n, at, may_bypass);
@@ -252,6 +307,18 @@ int explain(const config::Config& config, const ExplainRequest& req, policy::Ins
   }
   out << recipient_line;
   out << "  because: " << reason << '\n';
+  if (req.user || req.recipient) {
+    const std::string& id = req.user ? *req.user : *req.recipient;
+    out << "  own quiet hours: ";
+    if (!hours)
+      out << "none set for " << id << " by connector \"" << connector->name << "\"\n";
+    else if (d.personal_set_aside)
+      out << "set aside: with the school's windows they would leave no time open\n";
+    else
+      out << "set by connector \"" << connector->name << "\" (" << hours->windows().size()
+          << " window" << (hours->windows().size() == 1 ? "" : "s") << "), "
+          << (d.personal.total == 0 ? "they do not hold this one" : "they held this one") << '\n';
+  }
   const std::int64_t version = config.api_policy_version(uai);
   out << "  policy: ";
   if (version > 0)
@@ -283,6 +350,9 @@ void add_explain(CLI::App& app, Commands& commands) {
   c->add_option("--source", o->request.source, "Connector name (needed with --urgent and --user)");
   c->add_option("--user", o->request.user,
                 "A user id, asked of --source's directory: role and establishments from it");
+  c->add_option("--recipient", o->request.recipient,
+                "A recipient id as --source sends it: their own quiet hours apply (with --role "
+                "and --establishment; --user implies it)");
   c->add_flag("--urgent", o->request.urgent, "The event is marked urgent");
   c->add_option("--also", o->request.also,
                 "Another establishment (UAI) of the recipient, whose quiet times apply too; "

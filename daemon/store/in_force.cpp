@@ -108,4 +108,8 @@ Result<std::vector<policy::Crisis>> read_crises_in_force(const std::string& db_p
   return crises_in_force(*records);
 }
 
+Result<std::vector<StoredPreference>> read_preferences(const std::string& db_path) {
+  return read_table<StoredPreference>(db_path, "preferences", select_preferences);
+}
+
 }  // namespace treve::store

@@ -29,4 +29,8 @@ Result<std::vector<PolicyVersion>> read_policies_in_force(const std::string& db_
 // table yet: none.
 Result<std::vector<policy::Crisis>> read_crises_in_force(const std::string& db_path);
 
+// The recipients' own quiet hours read likewise (for `explain`). No database or no preferences
+// table yet: none.
+Result<std::vector<StoredPreference>> read_preferences(const std::string& db_path);
+
 }  // namespace treve::store

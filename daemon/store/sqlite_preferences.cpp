@@ -133,17 +133,21 @@ Result<std::vector<StoredPreference>> SqliteStore::purge_preferences(policy::Ins
   });
 }
 
-Result<std::vector<StoredPreference>> SqliteStore::preferences() {
-  std::lock_guard lock(reader_mutex_);
+Result<std::vector<StoredPreference>> select_preferences(sqlite3* db) {
   const std::string sql = std::string("SELECT ") + kColumns + " FROM preferences";
-  Statement q(reader_, sql.c_str());
+  Statement q(db, sql.c_str());
   std::vector<StoredPreference> out;
   int rc;
   while ((rc = q.step()) == SQLITE_ROW)
     out.push_back(read_preference(q));
   if (rc != SQLITE_DONE)
-    return std::unexpected(error_of(reader_, rc, "read"));
+    return std::unexpected(error_of(db, rc, "read"));
   return out;
+}
+
+Result<std::vector<StoredPreference>> SqliteStore::preferences() {
+  std::lock_guard lock(reader_mutex_);
+  return select_preferences(reader_);
 }
 
 Result<std::optional<StoredPreference>> SqliteStore::preference(std::string_view source,

@@ -198,4 +198,7 @@ Result<std::vector<PolicyVersion>> select_current_policies(sqlite3* db);
 // The open crises, read through `db`.
 Result<std::vector<CrisisRecord>> select_open_crises(sqlite3* db);
 
+// The recipients' own quiet hours, read through `db`.
+Result<std::vector<StoredPreference>> select_preferences(sqlite3* db);
+
 }  // namespace treve::store

@@ -97,6 +97,11 @@ std::string database_path(const std::string& state_dir) {
   return state_dir + "/treve.db";
 }
 
+std::string pseudonym_key_path(const config::Config& config) {
+  return config.server.pseudonym_key.empty() ? config.server.state_dir + "/pseudonym.key"
+                                             : config.server.pseudonym_key;
+}
+
 std::expected<std::unique_ptr<store::SqliteStore>, std::string> open_state(
     const config::Config& config) {
   const std::string& state_dir = config.server.state_dir;
@@ -108,7 +113,7 @@ std::expected<std::unique_ptr<store::SqliteStore>, std::string> open_state(
     return std::unexpected(r.error());
   const std::string db_path = database_path(state_dir);
   const bool own_key = config.server.pseudonym_key.empty();
-  const std::string key_path = own_key ? state_dir + "/pseudonym.key" : config.server.pseudonym_key;
+  const std::string key_path = pseudonym_key_path(config);
   for (const char* suffix : {"", "-wal", "-shm"})
     make_private(db_path + suffix);
   if (own_key)

@@ -28,6 +28,9 @@ std::string database_path(const std::string& state_dir);
 std::expected<std::unique_ptr<store::SqliteStore>, std::string> open_state(
     const config::Config& config);
 
+// The pseudonym key's file: `server.pseudonym_key`, or `state_dir`/pseudonym.key.
+std::string pseudonym_key_path(const config::Config& config);
+
 // `state_dir`/treve.pid.
 std::string pid_file(const std::string& state_dir);
 

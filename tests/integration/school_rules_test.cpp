@@ -106,6 +106,42 @@ TEST_F(SchoolRules, ARecipientsOwnHoursHoldTheirDeliveriesLongerUntilDeleted) {
   EXPECT_EQ(d[0].as_object().at("release_at"), "2027-03-03T07:00:00+00:00") << d;
 }
 
+// `treve explain --recipient` reads the hours from the running daemon's store, by pseudonym,
+// and says whether they or the school held the notification.
+TEST_F(SchoolRules, ExplainSaysWhetherARecipientsOwnHoursHeldIt) {
+  ASSERT_EQ(preferences(bhttp::verb::put, "p-1", kNothingBeforeEight).status, 200);
+  auto explain = [&](const std::string& recipient, const std::string& at) {
+    return run_treve({"explain", "--config", daemon_->config_path(), "--establishment", kUai,
+                      "--role", "parent", "--category", "message", "--at", at, "--source", "ent",
+                      "--recipient", recipient});
+  };
+  auto morning = explain("p-1", "2027-03-03T07:30:00+00:00");
+  EXPECT_EQ(morning.status, 0) << morning;
+  EXPECT_THAT(morning.out, HasSubstr("is HELD until"));
+  EXPECT_THAT(morning.out, HasSubstr("08:00"));
+  EXPECT_THAT(morning.out, HasSubstr("personal quiet hours Pas avant 8 h"));
+  EXPECT_THAT(
+      morning.out,
+      HasSubstr("own quiet hours: set by connector \"ent\" (1 window), they held this one"));
+  // At 21:00 the school's window holds it until 07:00, the hours until 08:00: theirs again.
+  auto evening = explain("p-1", "2027-03-02T21:00:00+00:00");
+  EXPECT_THAT(evening.out, HasSubstr("they held this one")) << evening;
+  // At noon neither holds it.
+  auto noon = explain("p-1", "2027-03-03T12:00:00+00:00");
+  EXPECT_THAT(noon.out, HasSubstr("DELIVERED AT ONCE")) << noon;
+  EXPECT_THAT(noon.out, HasSubstr("they do not hold this one")) << noon;
+  // Someone without hours: the school's answer, said so.
+  auto other = explain("p-2", "2027-03-03T07:30:00+00:00");
+  EXPECT_THAT(other.out, HasSubstr("DELIVERED AT ONCE")) << other;
+  EXPECT_THAT(other.out, HasSubstr("own quiet hours: none set for p-2 by connector \"ent\""));
+  // The hours are the connector's: --source is required, and not with --user.
+  auto no_source =
+      run_treve({"explain", "--config", daemon_->config_path(), "--establishment", kUai, "--role",
+                 "parent", "--category", "message", "--recipient", "p-1"});
+  EXPECT_NE(no_source.status, 0);
+  EXPECT_THAT(no_source.err, HasSubstr("--recipient needs --source"));
+}
+
 TEST_F(SchoolRules, HoursAreTheConnectorsOwnAndAuditedByPseudonymOnly) {
   ASSERT_EQ(preferences(bhttp::verb::put, "p-1", kNothingBeforeEight).status, 200);
   // Another connector does not see them, and its events to "p-1" are not held by them.
