@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "adapters/outbound/html_text.h"
+
 namespace treve::adapters {
 namespace {
 
@@ -278,30 +280,6 @@ struct Values {
   std::vector<std::pair<std::string_view, std::vector<Values>>> lists;
 };
 
-void append_escaped(std::string& out, std::string_view value) {
-  for (char c : value) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-}
-
 class Renderer {
  public:
   explicit Renderer(bool html) : html_(html) {}
@@ -315,7 +293,7 @@ class Renderer {
         case Node::Kind::value:
           if (const std::string* value = text(scopes, node.text)) {
             if (html_)
-              append_escaped(out, *value);
+              append_html_escaped(out, *value);
             else
               out += *value;
           }

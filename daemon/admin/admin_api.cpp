@@ -5,6 +5,7 @@
 #include <charconv>
 #include <condition_variable>
 #include <deque>
+#include <expected>
 #include <map>
 #include <mutex>
 #include <set>
@@ -1744,6 +1745,25 @@ struct AdminApi::Impl {
     return kRoutes;
   }
 
+  // The admin or auditor whose token `req` carries, or the 401 to answer (logged as
+  // `admin.unauthorized`): the same for /v1/admin/ and /metrics.
+  std::expected<const config::Admin*, Answer> sign_in(const http::Client& client,
+                                                      const http::Request& req,
+                                                      const config::Config& config,
+                                                      std::string_view path) {
+    const auto login =
+        http::find_bearer(req, config.admins, "the token matches no [[admins]] entry",
+                          "the token matches no [[admins]] entry");
+    if (!login.holder) {
+      spdlog::warn("event=admin.unauthorized client={} method={} path={} reason={}",
+                   core::log_quote(client.address), core::log_quote(req.method_string()),
+                   core::log_quote(path), core::log_quote(login.failure));
+      return std::unexpected(
+          problem(401, "unauthorized", "Unauthorized", std::string(login.detail)));
+    }
+    return login.holder;
+  }
+
   // The checks, in this order, each answering at once: the token (401); the path (404); the
   // path's UAI (404) and scope (403); the method (405); the query (400), its UAI (400); the
   // role (403); the query's UAI's scope (403). Then the route's handler.
@@ -1756,16 +1776,10 @@ struct AdminApi::Impl {
     if (!path.starts_with(kPrefix))
       return page(req, path);
     auto config = deps.holder.get();
-    const auto login =
-        http::find_bearer(req, config->admins, "the token matches no [[admins]] entry",
-                          "the token matches no [[admins]] entry");
-    if (!login.holder) {
-      spdlog::warn("event=admin.unauthorized client={} method={} path={} reason={}",
-                   core::log_quote(client.address), core::log_quote(req.method_string()),
-                   core::log_quote(path), core::log_quote(login.failure));
-      return problem(401, "unauthorized", "Unauthorized", std::string(login.detail));
-    }
-    const config::Admin& admin = *login.holder;
+    auto signed_in = sign_in(client, req, *config, path);
+    if (!signed_in)
+      return std::move(signed_in.error());
+    const config::Admin& admin = **signed_in;
 
     const auto segments = split_path(path.substr(kPrefix.size()));
     std::vector<const Route*> matching;
@@ -1830,21 +1844,15 @@ struct AdminApi::Impl {
     if (!deps.metrics)
       return problem(404, "not-found", "Not found", "no metrics in this daemon");
     auto config = deps.holder.get();
-    const auto login =
-        http::find_bearer(req, config->admins, "the token matches no [[admins]] entry",
-                          "the token matches no [[admins]] entry");
-    if (!login.holder) {
-      spdlog::warn("event=admin.unauthorized client={} method={} path={} reason={}",
-                   core::log_quote(client.address), core::log_quote(req.method_string()),
-                   core::log_quote(kMetricsPath), core::log_quote(login.failure));
-      return problem(401, "unauthorized", "Unauthorized", std::string(login.detail));
-    }
+    auto signed_in = sign_in(client, req, *config, kMetricsPath);
+    if (!signed_in)
+      return std::move(signed_in.error());
     if (req.method() != bhttp::verb::get && req.method() != bhttp::verb::head) {
       Answer a = problem(405, "method-not-allowed", "Method not allowed", "allowed: GET");
       a.headers.emplace_back("Allow", "GET");
       return a;
     }
-    const config::Admin& admin = *login.holder;
+    const config::Admin& admin = **signed_in;
     // Open crises, from the configuration in force (an establishment seen once stays, at 0).
     {
       const policy::Instant now = deps.clock.now();

@@ -140,13 +140,18 @@ int serve(const std::string& config_path) {
   store->log_heads_every(config->audit.head_log_every);
 
   // With the establishments' policies edited through the admin API, and the open crises.
-  if (auto in_force = load_in_force(config_path, *store, *store)) {
+  const auto put_in_force = [&] {
+    auto in_force = load_in_force(config_path, *store, *store);
+    if (!in_force) {
+      for (const auto& e : in_force.error())
+        spdlog::error("event=serve.bad_config error={}", core::quoted(e.to_string()));
+      return false;
+    }
     config = *in_force;
-  } else {
-    for (const auto& e : in_force.error())
-      spdlog::error("event=serve.bad_config error={}", core::quoted(e.to_string()));
+    return true;
+  };
+  if (!put_in_force())
     return 1;
-  }
   // The test hook [testing] clock_start: wall time from that instant, at real speed.
   core::SystemClock system_clock;
   std::optional<core::OffsetClock> offset_clock;
@@ -182,15 +187,8 @@ int serve(const std::string& config_path) {
     }
     for (std::int64_t id : *expired)
       spdlog::info("event=crisis.expired crisis={}", id);
-    if (!expired->empty()) {
-      if (auto in_force = load_in_force(config_path, *store, *store)) {
-        config = *in_force;
-      } else {
-        for (const auto& e : in_force.error())
-          spdlog::error("event=serve.bad_config error={}", core::quoted(e.to_string()));
-        return 1;
-      }
-    }
+    if (!expired->empty() && !put_in_force())
+      return 1;
   }
   // What GET /metrics shows (counted from this start on).
   core::Metrics metrics;

@@ -6,6 +6,7 @@
 #include <optional>
 #include <sstream>
 
+#include "adapters/outbound/html_text.h"
 #include "daemon/audit/report.h"
 #include "policy/rfc3339.h"
 
@@ -124,13 +125,14 @@ void bar_chart(std::ostream& out, std::string_view id, std::string_view title,
   const int height = static_cast<int>(rows.size()) * kRow + 10;
   out << "<svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-labelledby=\"" << id
       << "-t\" width=\"" << kWidth << "\" height=\"" << height << "\" viewBox=\"0 0 " << kWidth
-      << ' ' << height << "\"><title id=\"" << id << "-t\">" << html_escape(title) << "</title>";
+      << ' ' << height << "\"><title id=\"" << id << "-t\">" << adapters::html_escaped(title)
+      << "</title>";
   int y = 5;
   for (const auto& [label, n] : rows) {
     const int w = static_cast<int>(static_cast<double>(kBar) * static_cast<double>(n) /
                                    static_cast<double>(max));
     out << "<text x=\"" << kLabel - 6 << "\" y=\"" << y + 17
-        << "\" text-anchor=\"end\" font-size=\"13\">" << html_escape(label) << "</text>"
+        << "\" text-anchor=\"end\" font-size=\"13\">" << adapters::html_escaped(label) << "</text>"
         << "<rect x=\"" << kLabel << "\" y=\"" << y + 3 << "\" width=\"" << w
         << "\" height=\"18\" fill=\"" << colour << "\"/>"
         << "<text x=\"" << kLabel + w + 5 << "\" y=\"" << y + 17 << "\" font-size=\"13\">"
@@ -186,8 +188,8 @@ void hour_chart(std::ostream& out, const CouncilFigures& f) {
 // A table row: a label, a value, and, in a table with a share column, the share (empty: none).
 void row(std::ostream& out, std::string_view label, const std::string& value,
          const std::optional<std::string>& share = std::nullopt) {
-  out << "<tr><th scope=\"row\">" << html_escape(label) << "</th><td class=\"n\">" << value
-      << "</td>";
+  out << "<tr><th scope=\"row\">" << adapters::html_escaped(label) << "</th><td class=\"n\">"
+      << value << "</td>";
   if (share)
     out << "<td class=\"n\">" << *share << "</td>";
   out << "</tr>";
@@ -201,33 +203,6 @@ std::string optional_duration(const std::optional<std::int64_t>& ms) {
 
 std::string_view council_report_css() {
   return kCss;
-}
-
-std::string html_escape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
 }
 
 std::string french_duration(std::int64_t ms) {
@@ -305,10 +280,10 @@ Expected<CouncilFigures> compute_council_figures(Trail& trail, const CouncilScop
 
 std::string council_report_html(const CouncilFigures& f, const CouncilRequest& request,
                                 std::int64_t generated_ms) {
-  const std::string uai = html_escape(request.establishment);
-  const std::string zone = html_escape(request.zone ? request.zone->name() : "UTC");
-  const std::string from = html_escape(french_date(request.from));
-  const std::string to = html_escape(french_date(request.to));
+  const std::string uai = adapters::html_escaped(request.establishment);
+  const std::string zone = adapters::html_escaped(request.zone ? request.zone->name() : "UTC");
+  const std::string from = adapters::html_escaped(french_date(request.from));
+  const std::string to = adapters::html_escaped(french_date(request.to));
   std::ostringstream out;
   out << "<!doctype html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\">"
       << "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
@@ -322,8 +297,8 @@ std::string council_report_html(const CouncilFigures& f, const CouncilRequest& r
       << "<dl class=\"meta\"><dt>Établissement (UAI)</dt><dd>" << uai << "</dd>"
       << "<dt>Période</dt><dd>du " << from << " au " << to << " inclus</dd>"
       << "<dt>Fuseau horaire</dt><dd>" << zone << " (heures locales de l'établissement)</dd>"
-      << "<dt>Rapport établi le</dt><dd>" << html_escape(french_instant(generated_ms, request.zone))
-      << "</dd></dl>"
+      << "<dt>Rapport établi le</dt><dd>"
+      << adapters::html_escaped(french_instant(generated_ms, request.zone)) << "</dd></dl>"
       << "<p class=\"def\">Ce rapport ne contient aucune donnée personnelle : il est calculé à "
          "partir du journal d'audit, où les destinataires n'apparaissent que sous un pseudonyme, "
          "et ne présente que des nombres et des durées — ni nom, ni pseudonyme, ni identifiant "
@@ -366,9 +341,10 @@ std::string council_report_html(const CouncilFigures& f, const CouncilRequest& r
            "tenue</th></tr></thead><tbody>";
     for (std::size_t i = 0; i < categories.size(); ++i) {
       const std::int64_t decided = f.deliveries_by_category.at(categories[i]);
-      out << "<tr><th scope=\"row\">" << html_escape(held_rows[i].first) << "</th><td class=\"n\">"
-          << number(decided) << "</td><td class=\"n\">" << number(held_rows[i].second)
-          << "</td><td class=\"n\">" << percent(held_rows[i].second, decided) << "</td></tr>";
+      out << "<tr><th scope=\"row\">" << adapters::html_escaped(held_rows[i].first)
+          << "</th><td class=\"n\">" << number(decided) << "</td><td class=\"n\">"
+          << number(held_rows[i].second) << "</td><td class=\"n\">"
+          << percent(held_rows[i].second, decided) << "</td></tr>";
     }
     out << "</tbody></table><figcaption>Une notification adressée à un élève et à deux parents "
            "compte pour trois remises.</figcaption></figure>";
@@ -468,7 +444,8 @@ std::string council_report_html(const CouncilFigures& f, const CouncilRequest& r
       << "<table><caption>Crises ouvertes pendant la période</caption><tbody>";
   row(out, "Crises", number(static_cast<std::int64_t>(f.crises.size())));
   row(out, "Durée totale",
-      f.crises.empty() ? std::string("—") : html_escape(french_duration(f.crisis_total_ms())));
+      f.crises.empty() ? std::string("—")
+                       : adapters::html_escaped(french_duration(f.crisis_total_ms())));
   row(out, "Remises envoyées immédiatement pendant une crise", number(f.crisis_bypasses));
   out << "</tbody></table>";
   if (!f.crises.empty()) {
@@ -484,10 +461,10 @@ std::string council_report_html(const CouncilFigures& f, const CouncilRequest& r
                                       : "close par un administrateur";
       if (c.extensions > 0)
         end += ", prolongée " + std::to_string(c.extensions) + " fois";
-      out << "<tr><td>" << html_escape(french_instant(c.opened_ms, request.zone))
-          << "</td><td class=\"n\">" << html_escape(french_duration(c.duration_ms())) << "</td><td>"
-          << html_escape(cats.empty() ? "toutes" : cats) << "</td><td>" << html_escape(end)
-          << "</td></tr>";
+      out << "<tr><td>" << adapters::html_escaped(french_instant(c.opened_ms, request.zone))
+          << "</td><td class=\"n\">" << adapters::html_escaped(french_duration(c.duration_ms()))
+          << "</td><td>" << adapters::html_escaped(cats.empty() ? "toutes" : cats) << "</td><td>"
+          << adapters::html_escaped(end) << "</td></tr>";
     }
     out << "</tbody></table>";
   }

@@ -43,7 +43,5 @@ std::string_view council_report_css();
 std::string french_duration(std::int64_t ms);
 // "1er décembre 2026" for 2026-12-01 (the text as given if it is not a date).
 std::string french_date(std::string_view yyyy_mm_dd);
-// `text` with & < > " ' written as HTML character references.
-std::string html_escape(std::string_view text);
 
 }  // namespace treve::audit

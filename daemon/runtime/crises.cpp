@@ -18,6 +18,18 @@ const date::time_zone* zone_of(const config::Config& config, std::string_view ua
   return parsed ? config.policy->find(*parsed).zone() : nullptr;
 }
 
+// What an extension or a closing written by the store answers (a failure is logged).
+Crises::Outcome::Status status_of(const store::Result<store::CrisisChange>& r) {
+  using Status = Crises::Outcome::Status;
+  if (!r) {
+    spdlog::error("event=crisis.change_failed error={}", core::quoted(r.error().message));
+    return Status::unavailable;
+  }
+  return *r == store::CrisisChange::done      ? Status::done
+         : *r == store::CrisisChange::unknown ? Status::unknown
+                                              : Status::closed;
+}
+
 }  // namespace
 
 Crises::Crises(ConfigHolder& holder, store::CommitQueue& queue, store::CrisisStore& crises,
@@ -114,13 +126,7 @@ Crises::Outcome Crises::extend(const std::string& uai, std::int64_t id, policy::
       }
     }
     auto r = s.extend_crisis(uai, id, until, by, zone, now);
-    if (!r) {
-      spdlog::error("event=crisis.change_failed error={}", core::quoted(r.error().message));
-      return o;
-    }
-    o.status = *r == store::CrisisChange::done      ? Outcome::Status::done
-               : *r == store::CrisisChange::unknown ? Outcome::Status::unknown
-                                                    : Outcome::Status::closed;
+    o.status = status_of(r);
     return o;
   });
   if (out.status == Outcome::Status::done) {
@@ -141,13 +147,7 @@ Crises::Outcome Crises::close(const std::string& uai, std::int64_t id, const std
     Outcome o;
     o.id = id;
     auto r = s.close_crisis(uai, id, by, zone, now);
-    if (!r) {
-      spdlog::error("event=crisis.change_failed error={}", core::quoted(r.error().message));
-      return o;
-    }
-    o.status = *r == store::CrisisChange::done      ? Outcome::Status::done
-               : *r == store::CrisisChange::unknown ? Outcome::Status::unknown
-                                                    : Outcome::Status::closed;
+    o.status = status_of(r);
     return o;
   });
   if (out.status == Outcome::Status::done)

@@ -52,18 +52,21 @@ AuditRecord crisis_record(std::string_view kind, std::string_view uai, policy::I
 }
 
 // The crisis `id` of `uai` as the writer sees it, if any.
-Result<std::optional<CrisisRecord>> crisis_for_write(sqlite3* db, std::string_view uai,
-                                                     std::int64_t id) {
+// Reads crisis `id` of `uai` into `found` for a change: `done` when it is open, else what the
+// change answers (unknown, or closed already).
+Result<CrisisChange> open_crisis_for_write(sqlite3* db, std::string_view uai, std::int64_t id,
+                                           CrisisRecord& found) {
   const std::string sql =
       std::string("SELECT ") + kCrisisColumns + " FROM crises WHERE id = ? AND uai = ?";
   Statement q(db, sql.c_str());
   q.bind(1, id).bind(2, uai);
   const int rc = q.step();
   if (rc == SQLITE_DONE)
-    return std::optional<CrisisRecord>{};
+    return CrisisChange::unknown;
   if (rc != SQLITE_ROW)
     return std::unexpected(error_of(db, rc, "cannot read the crisis"));
-  return std::optional{read_crisis(q)};
+  found = read_crisis(q);
+  return found.open() ? CrisisChange::done : CrisisChange::closed;
 }
 
 }  // namespace
@@ -125,13 +128,10 @@ Result<CrisisChange> SqliteStore::extend_crisis(std::string_view uai, std::int64
                                                 policy::Instant until, std::string_view by,
                                                 const date::time_zone* zone, policy::Instant now) {
   return transaction<CrisisChange>([&]() -> Result<CrisisChange> {
-    auto found = crisis_for_write(writer_, uai, id);
-    if (!found)
-      return std::unexpected(found.error());
-    if (!*found)
-      return CrisisChange::unknown;
-    if (!(*found)->open())
-      return CrisisChange::closed;
+    CrisisRecord found;
+    if (auto open = open_crisis_for_write(writer_, uai, id, found);
+        !open || *open != CrisisChange::done)
+      return open;
     Statement u(writer_, "UPDATE crises SET until = ? WHERE id = ?");
     u.bind(1, instant_ms(until)).bind(2, id);
     if (int rc = u.step(); rc != SQLITE_DONE)
@@ -141,7 +141,7 @@ Result<CrisisChange> SqliteStore::extend_crisis(std::string_view uai, std::int64
                                   Detail()
                                       .add("crisis", id)
                                       .add_instant("until", until, z)
-                                      .add_instant("previous_until", (*found)->crisis.until, z)
+                                      .add_instant("previous_until", found.crisis.until, z)
                                       .add("by", by)
                                       .text());
     if (auto a = append_audit(r); !a)
@@ -154,13 +154,10 @@ Result<CrisisChange> SqliteStore::close_crisis(std::string_view uai, std::int64_
                                                std::string_view by, const date::time_zone* zone,
                                                policy::Instant now) {
   return transaction<CrisisChange>([&]() -> Result<CrisisChange> {
-    auto found = crisis_for_write(writer_, uai, id);
-    if (!found)
-      return std::unexpected(found.error());
-    if (!*found)
-      return CrisisChange::unknown;
-    if (!(*found)->open())
-      return CrisisChange::closed;
+    CrisisRecord found;
+    if (auto open = open_crisis_for_write(writer_, uai, id, found);
+        !open || *open != CrisisChange::done)
+      return open;
     Statement u(writer_, "UPDATE crises SET closed_at = ?, closed_by = ? WHERE id = ?");
     u.bind(1, instant_ms(now)).bind(2, by).bind(3, id);
     if (int rc = u.step(); rc != SQLITE_DONE)
