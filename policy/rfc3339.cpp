@@ -3,6 +3,8 @@
 #include <array>
 #include <cstdio>
 
+#include "policy/zone_time.h"
+
 namespace treve::policy {
 namespace {
 
@@ -35,8 +37,8 @@ struct LocalParts {
 };
 
 LocalParts local_parts(Instant t, const date::time_zone* zone) {
-  auto info = zone->get_info(date::floor<std::chrono::seconds>(t));
-  auto local = zone->to_local(t);
+  auto info = zone_time::info(zone, date::floor<std::chrono::seconds>(t));
+  auto local = zone_time::to_local(zone, t);
   auto day = date::floor<date::days>(local);
   return {date::year_month_day{day}, date::hh_mm_ss{local - day}, info.offset};
 }

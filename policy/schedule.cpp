@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <exception>
 
+#include "policy/zone_time.h"
+
 namespace treve::policy {
 namespace {
 
@@ -11,7 +13,7 @@ constexpr std::int64_t kDayMs = 86'400'000;
 constexpr date::days kLookBehind{9};
 
 LocalDate local_date_of(const date::time_zone* zone, std::int64_t t_ms) {
-  auto local = zone->to_local(Seconds{std::chrono::seconds{t_ms / 1000}});
+  auto local = zone_time::to_local(zone, Seconds{std::chrono::seconds{t_ms / 1000}});
   return date::floor<date::days>(local);
 }
 
@@ -40,7 +42,7 @@ const QuietIntervalSet::Hit* QuietLayer::find(std::int64_t t_ms, QuietIntervalSe
 }
 
 std::int64_t QuietLayer::to_utc(date::local_seconds local) const {
-  return zone_->to_sys(local, date::choose::earliest).time_since_epoch().count();
+  return zone_time::to_sys(zone_, local).time_since_epoch().count();
 }
 
 WindowLayer::WindowLayer(const date::time_zone* zone, std::vector<QuietWindow> windows,

@@ -7,6 +7,7 @@
 
 #include "policy/holidays.h"
 #include "policy/quiet_window.h"
+#include "policy/zone_time.h"
 
 namespace treve::admin {
 namespace {
@@ -45,11 +46,12 @@ std::pair<const char*, bool> noun(policy::Category c) {  // (noun, feminine)
 }  // namespace
 
 std::string french_instant(policy::Instant t, const date::time_zone* zone, policy::Instant now) {
-  const auto local = zone->to_local(t);
+  const auto local = policy::zone_time::to_local(zone, t);
   const auto day = date::floor<date::days>(local);
   const date::year_month_day ymd{day};
   const date::hh_mm_ss hms{date::floor<std::chrono::minutes>(local - day)};
-  const date::year_month_day now_ymd{date::floor<date::days>(zone->to_local(now))};
+  const date::year_month_day now_ymd{
+      date::floor<date::days>(policy::zone_time::to_local(zone, now))};
   char buf[96];
   const unsigned d = static_cast<unsigned>(ymd.day());
   std::string text = std::string(kDays[date::weekday{day}.c_encoding()]) + " " +

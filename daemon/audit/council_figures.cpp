@@ -6,6 +6,7 @@
 #include <boost/json/value.hpp>
 
 #include "policy/rfc3339.h"
+#include "policy/zone_time.h"
 
 namespace treve::audit {
 namespace {
@@ -52,7 +53,7 @@ LocalMs local_of(std::int64_t ms, const date::time_zone* zone) {
   const std::chrono::sys_time<std::chrono::milliseconds> t{std::chrono::milliseconds{ms}};
   if (!zone)
     return LocalMs{t.time_since_epoch()};
-  return zone->to_local(t);
+  return policy::zone_time::to_local(zone, t);
 }
 
 }  // namespace

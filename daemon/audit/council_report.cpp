@@ -9,6 +9,7 @@
 #include "adapters/outbound/html_text.h"
 #include "daemon/audit/report.h"
 #include "policy/rfc3339.h"
+#include "policy/zone_time.h"
 
 namespace treve::audit {
 namespace {
@@ -102,8 +103,8 @@ std::string two_digits(long n) {
 // The instant in the zone: "6 décembre 2026 à 19 h 45".
 std::string french_instant(std::int64_t ms, const date::time_zone* zone) {
   const std::chrono::sys_time<std::chrono::milliseconds> t{std::chrono::milliseconds{ms}};
-  const auto local =
-      zone ? zone->to_local(t) : date::local_time<std::chrono::milliseconds>{t.time_since_epoch()};
+  const auto local = zone ? policy::zone_time::to_local(zone, t)
+                          : date::local_time<std::chrono::milliseconds>{t.time_since_epoch()};
   const auto day = date::floor<date::days>(local);
   const date::year_month_day ymd{day};
   const date::hh_mm_ss hms{std::chrono::floor<std::chrono::minutes>(local - day)};

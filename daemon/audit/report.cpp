@@ -9,6 +9,7 @@
 #include <boost/json/array.hpp>
 
 #include "policy/rfc3339.h"
+#include "policy/zone_time.h"
 
 namespace treve::audit {
 namespace {
@@ -28,7 +29,7 @@ Expected<std::int64_t> bound(const std::string& text, const date::time_zone* zon
     date::local_days day{ymd};
     if (end)
       day += date::days{1};
-    auto t = date::zoned_time{zone, day, date::choose::earliest}.get_sys_time();
+    auto t = policy::zone_time::to_sys(zone, date::local_seconds{day});
     return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
   }
   auto t = policy::parse_rfc3339(text);

@@ -29,6 +29,7 @@
 #include "daemon/config/ics_calendar.h"
 #include "policy/rfc3339.h"
 #include "policy/uai.h"
+#include "policy/zone_time.h"
 
 namespace treve::config {
 
@@ -330,6 +331,8 @@ std::expected<const date::time_zone*, ZoneError> find_zone(std::string_view name
   } catch (const std::exception& e) {
     return std::unexpected(ZoneError{false, e.what()});
   }
+  // Its footer rule too (daylight saving after 2037), read from the same file.
+  policy::zone_time::prepare(zone);
   return zone;
 }
 

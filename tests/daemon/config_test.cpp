@@ -780,6 +780,11 @@ TEST(Config, ReadsEveryTimeZoneAsItLoadsSoThatUsingOneLaterOpensNoFile) {
     EXPECT_NO_THROW(policy::format_rfc3339(t, p.zone())) << uai << " " << p.zone()->name();
   }
   EXPECT_NO_THROW(policy::format_rfc3339(t, date::locate_zone("UTC")));
+  // Summer time after 2037 comes from the zone file's footer, read as the zone was.
+  const policy::EstablishmentPolicy& paris =
+      policy_of(*c, "0250001" + std::string(1, policy::uai_control_letter(250001u)));
+  EXPECT_EQ(policy::format_rfc3339(at("2040-07-01T05:00:00Z"), paris.zone()),
+            "2040-07-01T07:00:00+02:00");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -774,29 +774,28 @@ TEST(FarInstants, ClosedRangesOutsideTheHorizonAreClosed) {
   expect_releases(p, kParis, {{"2070-11-17T10:00:00+01:00", "2070-11-20T07:00:00+01:00"}});
 }
 
-// KNOWN LIMITATION (docs/policy.md, "Daylight saving after 2037"): Debian's date library is
-// built with USE_OS_TZDB and reads only the explicit transitions of /usr/share/zoneinfo,
-// which zic writes up to 2037; it ignores the TZif footer rule ("CET-1CEST,M3.5.0,M10.5.0/3").
-// From 2038 on Europe/Paris and America/Miquelon have no summer time. These tests state the
-// right answers and are disabled until the time zone source handles the footer.
-TEST(FarInstants, DISABLED_SummerFridayEveningIn2070IsHeldUntilMondaySevenSummerTime) {
+// Daylight saving after 2037 (docs/policy.md): Debian's date library reads only the explicit
+// transitions of /usr/share/zoneinfo, which zic writes up to 2037; policy/zone_time continues
+// them with each file's footer rule ("CET-1CEST,M3.5.0,M10.5.0/3"), so Europe/Paris and
+// America/Miquelon keep their summer time.
+TEST(FarInstants, SummerFridayEveningIn2070IsHeldUntilMondaySevenSummerTime) {
   Policies p;
   expect_releases(p, kParis, {{"2070-07-04T21:00:00+02:00", "2070-07-07T07:00:00+02:00"}});
-  // 20:30 summer time on a Tuesday is quiet (actual: judged 19:30 and delivered at once).
+  // 20:30 summer time on a Tuesday is quiet.
   expect_releases(p, kParis, {{"2070-07-01T20:30:00+02:00", "2070-07-02T07:00:00+02:00"}});
 }
 
-TEST(DaylightSaving, DISABLED_SummerTimeInsideTheHorizonAfter2037KeepsSevenOClockWallTime) {
-  // Known limitation (see above): Friday 6 July 2040 is inside the compiled horizon.
+TEST(DaylightSaving, SummerTimeInsideTheHorizonAfter2037KeepsSevenOClockWallTime) {
+  // Friday 6 July 2040 is inside the compiled horizon.
   Policies p;
   expect_releases(p, kParis, {{"2040-07-06T21:00:00+02:00", "2040-07-09T07:00:00+02:00"}});
-  // 20:30 summer time on a Tuesday is quiet (actual: judged 19:30 and delivered at once).
+  // 20:30 summer time on a Tuesday is quiet.
   expect_releases(p, kParis, {{"2040-07-03T20:30:00+02:00", "2040-07-04T07:00:00+02:00"}});
   expect_releases(p, kMiquelon, {{"2040-07-06T21:00:00-02:00", "2040-07-09T07:00:00-02:00"}});
 }
 
-// Known limitation (see above): summer time in 2070.
-TEST(FarInstants, DISABLED_DaylightSavingOutsideTheHorizonKeepsSevenOClockWallTime) {
+// Summer time in 2070, outside the compiled horizon.
+TEST(FarInstants, DaylightSavingOutsideTheHorizonKeepsSevenOClockWallTime) {
   Policies p;  // 2070: last Sunday of March is the 30th, also Easter; Monday 31 is closed.
   expect_releases(p, kParis,
                   {
