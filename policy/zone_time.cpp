@@ -239,18 +239,27 @@ std::optional<PosixRule> parse_posix_rule(std::string_view text) {
   return r;
 }
 
-date::sys_info PosixRule::info(date::sys_seconds t) const {
-  // The changes of the year around t and of its neighbours, in time order: enough to find the
-  // one before t and the one after, north or south of the equator.
-  const auto local_year = date::year_month_day{date::floor<date::days>(t + std_offset)}.year();
-  std::array<std::pair<date::sys_seconds, bool>, 6> changes;  // (instant, to summer time)
+namespace {
+
+// The changes of a rule in the local year around an instant and in its neighbours, in time
+// order (instant, to summer time): enough to answer for any instant within a year of it,
+// north or south of the equator.
+using Changes = std::array<std::pair<date::sys_seconds, bool>, 6>;
+
+Changes changes_around(const PosixRule& rule, date::sys_seconds t) {
+  const auto local_year = date::year_month_day{date::floor<date::days>(t + rule.std_offset)}.year();
+  Changes changes;
   std::size_t n = 0;
   for (date::year y = local_year - date::years{1}; y <= local_year + date::years{1};
        y += date::years{1}) {
-    changes[n++] = {instant_of(start, y, std_offset), true};
-    changes[n++] = {instant_of(end, y, dst_offset), false};
+    changes[n++] = {instant_of(rule.start, y, rule.std_offset), true};
+    changes[n++] = {instant_of(rule.end, y, rule.dst_offset), false};
   }
   std::sort(changes.begin(), changes.end());
+  return changes;
+}
+
+date::sys_info info_in(const PosixRule& rule, const Changes& changes, date::sys_seconds t) {
   date::sys_info out;
   std::size_t before = changes.size();
   for (std::size_t i = 0; i < changes.size(); ++i) {
@@ -267,10 +276,16 @@ date::sys_info PosixRule::info(date::sys_seconds t) const {
     out.begin = changes[before].first;
     out.end = before + 1 < changes.size() ? changes[before + 1].first : date::sys_seconds::max();
   }
-  out.offset = summer ? dst_offset : std_offset;
-  out.save = summer ? date::floor<minutes>(dst_offset - std_offset) : minutes{0};
-  out.abbrev = summer ? dst_abbrev : std_abbrev;
+  out.offset = summer ? rule.dst_offset : rule.std_offset;
+  out.save = summer ? date::floor<minutes>(rule.dst_offset - rule.std_offset) : minutes{0};
+  out.abbrev = summer ? rule.dst_abbrev : rule.std_abbrev;
   return out;
+}
+
+}  // namespace
+
+date::sys_info PosixRule::info(date::sys_seconds t) const {
+  return info_in(*this, changes_around(*this, t), t);
 }
 
 date::sys_info info(const date::time_zone* zone, date::sys_seconds t) {
@@ -288,21 +303,25 @@ date::sys_info info(const date::time_zone* zone, date::sys_seconds t) {
 
 date::sys_seconds to_sys(const date::time_zone* zone, date::local_seconds local) {
   const date::sys_seconds guess{local.time_since_epoch()};
-  // Two days either way covers every offset there is (-12 h to +14 h).
-  if (zone->get_info(guess - date::days{2}).end < kOpenEnded || !footer_of(zone))
+  // Two days either way covers every offset there is (-12 h to +14 h): from there on, only the
+  // footer rule answers.
+  const date::sys_info last = zone->get_info(guess - date::days{2});
+  const PosixRule* rule = last.end < kOpenEnded ? nullptr : footer_of(zone);
+  if (!rule)
     return zone->to_sys(local, date::choose::earliest);
-  const seconds before = info(zone, guess - date::days{1}).offset;
-  const seconds after = info(zone, guess + date::days{1}).offset;
+  const Changes changes = changes_around(*rule, guess);  // every instant asked is within days
+  const seconds before = info_in(*rule, changes, guess - date::days{1}).offset;
+  const seconds after = info_in(*rule, changes, guess + date::days{1}).offset;
   std::optional<date::sys_seconds> earliest;
   for (const seconds offset : {before, after}) {
     const date::sys_seconds s = guess - offset;
-    if (info(zone, s).offset == offset && (!earliest || s < *earliest))
+    if (info_in(*rule, changes, s).offset == offset && (!earliest || s < *earliest))
       earliest = s;
   }
   if (earliest)
     return *earliest;
   // Skipped when the clocks went forward: the instant they did.
-  return info(zone, guess - before).begin;
+  return info_in(*rule, changes, guess - before).begin;
 }
 
 }  // namespace treve::policy::zone_time

@@ -99,6 +99,18 @@ void BM_DecideInPersonalHours(benchmark::State& state) {
 }
 BENCHMARK(BM_DecideInPersonalHours)->Arg(0)->Arg(1);
 
+// Compiling an establishment's schedule over the horizon (2020-2045), as its first decision
+// does: a new policy set each time, so nothing is shared with the previous one.
+void BM_CompileSchedule(benchmark::State& state) {
+  const policy::Instant t = bench::random_instants(1).front();
+  for (auto _ : state) {
+    auto set = bench::default_policy_set();
+    auto r = set->find(kParis).schedule().next_open(t);
+    benchmark::DoNotOptimize(r);
+  }
+}
+BENCHMARK(BM_CompileSchedule)->Unit(benchmark::kMillisecond);
+
 // Instants beyond the compiled horizon take the slow path (intervals generated on the fly).
 void BM_NextOpenOutsideHorizon(benchmark::State& state) {
   auto set = bench::default_policy_set();
