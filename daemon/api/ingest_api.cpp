@@ -3,7 +3,10 @@
 #include <malloc.h>
 #include <openssl/crypto.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdio>
 #include <mutex>
 #include <unordered_map>
 
@@ -38,6 +41,18 @@ constexpr std::string_view kEventsPath = "/v1/events";
 constexpr std::string_view kBatchPath = "/v1/events:batch";
 constexpr std::string_view kRecipientsPath = "/v1/recipients/";
 constexpr std::string_view kPreferencesSuffix = "/preferences";
+
+// A rate as the configuration may write it: "50", "0.5", "12.25".
+std::string rate_text(double rate) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", rate);
+  std::string s = buf;
+  while (s.back() == '0')
+    s.pop_back();
+  if (s.back() == '.')
+    s.pop_back();
+  return s;
+}
 
 http::Response make_response(unsigned version, beast_http::status status,
                              std::string_view content_type, std::string body) {
@@ -247,6 +262,36 @@ struct IngestApi::InFlight {
     std::size_t since_logged = 0;
   };
   std::unordered_map<std::string, Tally> refusals;  // guarded; key: connector and bound
+
+  // The request buckets of the connectors with a `rate`: one second's worth (at least one
+  // request), refilled at `rate`; a changed rate (a reload) starts a full bucket.
+  struct Bucket {
+    double rate = 0;
+    double tokens = 0;
+    std::int64_t at_ms = 0;
+  };
+  std::unordered_map<std::string, Bucket> buckets;  // guarded
+
+  // Takes one request of connector `name` at `now_ms`: 0 when taken, else the seconds until
+  // one is there. A clock that goes back refills nothing.
+  double take(const std::string& name, double rate, std::int64_t now_ms) {
+    auto [it, fresh] = buckets.try_emplace(name);
+    Bucket& b = it->second;
+    const double burst = std::max(rate, 1.0);
+    if (fresh || b.rate != rate) {
+      b.rate = rate;
+      b.tokens = burst;
+      b.at_ms = now_ms;
+    }
+    const double elapsed = static_cast<double>(std::max<std::int64_t>(0, now_ms - b.at_ms)) / 1e3;
+    b.tokens = std::min(burst, b.tokens + elapsed * rate);
+    b.at_ms = std::max(b.at_ms, now_ms);
+    if (b.tokens >= 1.0) {
+      b.tokens -= 1.0;
+      return 0;
+    }
+    return (1.0 - b.tokens) / rate;
+  }
 
   // Counts one refusal; how many to log (this one included), or 0 when not to log now.
   std::size_t count_refusal(const std::string& key) {
@@ -476,6 +521,35 @@ void IngestApi::handle(const http::Client& client, http::Request&& req, http::Re
         version, problem(401, "unauthorized", "Unauthorized", std::string(caller.detail))));
   }
   const config::Connector* connector = caller.holder;
+
+  // Its rate, before anything else is done for it.
+  if (connector->rate > 0) {
+    double wait = 0;
+    std::size_t refused = 0;
+    {
+      std::lock_guard lock(in_flight_->mutex);
+      wait = in_flight_->take(connector->name, connector->rate,
+                              clock_.now().time_since_epoch().count());
+      if (wait > 0)
+        refused = in_flight_->count_refusal(connector->name + " rate");
+    }
+    if (wait > 0) {
+      // Connector names are the configuration's: nothing of the client's.
+      if (refused > 0) {
+        spdlog::warn("event=ingest.rate_limited connector={} rate={} refused={}", connector->name,
+                     connector->rate, refused);
+      }
+      const auto seconds = static_cast<long long>(std::max(1.0, std::ceil(wait)));
+      auto res = problem_response(
+          version,
+          problem(429, "rate-limited", "Too many requests",
+                  "connector \"" + connector->name + "\" may send " + rate_text(connector->rate) +
+                      " requests per second (its rate); nothing was kept, retry in " +
+                      std::to_string(seconds) + " s"));
+      res.set(beast_http::field::retry_after, std::to_string(seconds));
+      return respond(std::move(res));
+    }
+  }
 
   if (is_preferences) {
     const std::string_view segment = path.substr(

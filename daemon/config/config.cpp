@@ -1103,16 +1103,32 @@ class Loader {
     }
   }
 
+  // `rate`: 0 (no limit) or 0.01 to 1,000,000 per second (a sink's deliveries, a connector's
+  // requests).
+  void rate(const toml::table& t, const std::string& key, double& target) {
+    const toml::node* n = t.get("rate");
+    if (!n)
+      return;
+    auto v = n->value<double>();
+    if (!(n->is_integer() || n->is_floating_point()) || !v || *v < 0 || *v > 1e6 ||
+        (*v > 0 && *v < 0.01)) {
+      check_.error(n, key + ".rate", Code::bad_rate);
+    } else {
+      target = *v;
+    }
+  }
+
   void connectors(const toml::table& doc, Config& config) {
     std::set<std::string> names;
     auto tables = table_array(doc, "connectors");
     for (std::size_t i = 0; i < tables.size(); ++i) {
       const toml::table& t = *tables[i];
       std::string key = "connectors[" + std::to_string(i) + "]";
-      check_.only_keys(t, key,
-                       {"name", "token_sha256", "may_bypass", "format", "ce_source", "types",
-                        "establishment_pointer", "recipients_pointer", "title_pointer",
-                        "urgent_pointer", "directory", "timeline_types", "timeline_titles"});
+      check_.only_keys(
+          t, key,
+          {"name", "token_sha256", "may_bypass", "format", "ce_source", "types",
+           "establishment_pointer", "recipients_pointer", "title_pointer", "urgent_pointer",
+           "directory", "timeline_types", "timeline_titles", "rate"});
       Connector c;
       c.name = unique_name(t, key, "connector", names);
       if (auto s = required(t, key, "token_sha256")) {
@@ -1125,6 +1141,7 @@ class Loader {
       }
       if (auto b = check_.boolean(t.get("may_bypass"), key + ".may_bypass"))
         c.may_bypass = *b;
+      rate(t, key, c.rate);
       connector_format(t, key, c);
       if (auto d = check_.string(t.get("directory"), key + ".directory")) {
         if (!config.directory_named(*d))
@@ -1696,15 +1713,7 @@ class Loader {
     };
     whole("batch_max", 1, 1000, s.batch_max);
     whole("max_in_flight", 1, 1024, s.max_in_flight);
-    if (const toml::node* n = t.get("rate")) {
-      auto v = n->value<double>();
-      if (!(n->is_integer() || n->is_floating_point()) || !v || *v < 0 || *v > 1e6 ||
-          (*v > 0 && *v < 0.01)) {
-        check_.error(n, key + ".rate", Code::bad_rate);
-      } else {
-        s.rate = *v;
-      }
-    }
+    rate(t, key, s.rate);
     auto duration = [&](const char* name, std::chrono::milliseconds lo,
                         std::chrono::milliseconds& target) {
       auto str = check_.string(t.get(name), key + "." + name);

@@ -61,6 +61,9 @@ struct Connector {
   // The [[directories]] entry asked who its events' users are (empty: none). Checked to name
   // one; several connectors may share one.
   std::string directory;
+  // Requests per second it may send (a token bucket holding one second's worth, at least one
+  // request); more are answered 429 with Retry-After. 0: no limit.
+  double rate = 0;
 };
 
 // A user directory (`[[directories]]`, docs/connectors.md "The directory"): the ENT's own

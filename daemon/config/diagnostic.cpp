@@ -194,7 +194,8 @@ constexpr std::array kEntries = {
     Entry{{Code::integer_out_of_range, "config.integer_out_of_range", 2, false, false},
           "must be a whole number between {0} and {1}"},
     Entry{{Code::bad_rate, "config.bad_rate", 0, false, false},
-          "must be 0 (no limit) or a number of deliveries per second between 0.01 and 1000000"},
+          "must be 0 (no limit) or a number per second between 0.01 and 1000000 (a sink's "
+          "deliveries, a connector's requests)"},
     Entry{{Code::bad_sink_duration, "config.bad_sink_duration", 1, false, false},
           "expected a duration of at most 366d such as \"500ms\", \"10s\", \"1h\" or \"2d\", got "
           "\"{0}\""},

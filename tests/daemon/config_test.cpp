@@ -1027,6 +1027,21 @@ TEST(SinkSending, DefaultsAreOneDeliveryPerRequestAndTwoDaysOfRetries) {
   EXPECT_EQ(s.retry_for, std::chrono::hours{48});
 }
 
+TEST(ConnectorRate, IsReadAndBadOnesAreNamedWithTheirLine) {
+  auto c = parse_config("[[connectors]]\nname = \"ent\"\ntoken_sha256 = \"" +
+                            std::string(TREVE_TEST_CHANGE_ME_SHA256) + "\"\nrate = 12.5\n",
+                        "test.toml");
+  ASSERT_TRUE(c) << c.error()[0].to_string();
+  EXPECT_DOUBLE_EQ((*c)->connectors[0].rate, 12.5);
+  for (const char* bad : {"-1", "0.001", "2000000", "\"50\""}) {
+    auto errors = errors_of("[[connectors]]\nname = \"ent\"\ntoken_sha256 = \"" +
+                            std::string(TREVE_TEST_CHANGE_ME_SHA256) + "\"\nrate = " + bad + "\n");
+    EXPECT_THAT(errors, Contains(StartsWith("test.toml:4: connectors[0].rate: must be 0 (no limit) "
+                                            "or a number per second between 0.01 and 1000000")))
+        << bad;
+  }
+}
+
 TEST(SinkSending, BadValuesAreNamedWithTheirLine) {
   auto errors = errors_of(std::string(kConnectors) +           // 7 lines
                           "[[sinks]]\n"                        // 8
