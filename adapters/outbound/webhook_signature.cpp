@@ -47,36 +47,67 @@ std::expected<std::vector<unsigned char>, std::string> base64_decode(std::string
   return out;
 }
 
-std::expected<WebhookSigner, std::string> WebhookSigner::from_secret(std::string_view secret) {
-  constexpr std::string_view kPrefix = "whsec_";
-  if (secret.starts_with(kPrefix))
-    secret.remove_prefix(kPrefix.size());
-  while (!secret.empty() &&
-         (secret.back() == '\n' || secret.back() == '\r' || secret.back() == ' ')) {
-    secret.remove_suffix(1);  // secret files usually end with a newline
+namespace {
+
+bool blank(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+}  // namespace
+
+std::expected<WebhookSigner, std::string> WebhookSigner::from_secret(std::string_view secrets) {
+  std::vector<std::string_view> each;
+  while (!secrets.empty()) {
+    std::size_t start = 0;
+    while (start < secrets.size() && blank(secrets[start]))
+      ++start;
+    std::size_t end = start;
+    while (end < secrets.size() && !blank(secrets[end]))
+      ++end;
+    if (end > start)
+      each.push_back(secrets.substr(start, end - start));
+    secrets.remove_prefix(end);
   }
-  auto key = base64_decode(secret);
-  if (!key)
-    return std::unexpected("webhook secret: " + key.error());
-  if (key->size() < 24) {
-    return std::unexpected("webhook secret: " + std::to_string(key->size()) +
-                           " bytes; at least 24 are required (32 recommended)");
+  if (each.empty())
+    return std::unexpected("webhook secret: empty");
+  if (each.size() > kMaxSecrets) {
+    return std::unexpected("webhook secret: " + std::to_string(each.size()) + " secrets; at most " +
+                           std::to_string(kMaxSecrets) +
+                           " at once (the new one and the old one "
+                           "during a rotation)");
   }
-  auto keyed = std::make_shared<Keyed>();
-  keyed->mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-  keyed->ctx = keyed->mac ? EVP_MAC_CTX_new(keyed->mac) : nullptr;
-  char digest[] = "SHA256";
-  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-                         OSSL_PARAM_construct_end()};
-  if (!keyed->ctx || EVP_MAC_init(keyed->ctx, key->data(), key->size(), params) != 1)
-    return std::unexpected("webhook secret: HMAC-SHA256 is not available");
+  std::vector<std::shared_ptr<const Keyed>> keyed;
+  for (std::size_t i = 0; i < each.size(); ++i) {
+    std::string_view secret = each[i];
+    const std::string which =
+        each.size() > 1 ? "webhook secret " + std::to_string(i + 1) + ": " : "webhook secret: ";
+    constexpr std::string_view kPrefix = "whsec_";
+    if (secret.starts_with(kPrefix))
+      secret.remove_prefix(kPrefix.size());
+    auto key = base64_decode(secret);
+    if (!key)
+      return std::unexpected(which + key.error());
+    if (key->size() < 24) {
+      return std::unexpected(which + std::to_string(key->size()) +
+                             " bytes; at least 24 are required (32 recommended)");
+    }
+    auto one = std::make_shared<Keyed>();
+    one->mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+    one->ctx = one->mac ? EVP_MAC_CTX_new(one->mac) : nullptr;
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                           OSSL_PARAM_construct_end()};
+    if (!one->ctx || EVP_MAC_init(one->ctx, key->data(), key->size(), params) != 1)
+      return std::unexpected(which + "HMAC-SHA256 is not available");
+    keyed.push_back(std::move(one));
+  }
   return WebhookSigner(std::move(keyed));
 }
 
-std::string WebhookSigner::sign(std::string_view id, std::int64_t timestamp,
-                                std::string_view body) const {
+std::string WebhookSigner::sign_with(const Keyed& keyed, std::string_view id,
+                                     std::int64_t timestamp, std::string_view body) {
   // The signed content is id.timestamp.body, fed piece by piece: the body is not copied.
-  EVP_MAC_CTX* ctx = EVP_MAC_CTX_dup(keyed_->ctx);
+  EVP_MAC_CTX* ctx = EVP_MAC_CTX_dup(keyed.ctx);
   if (!ctx)
     return {};
   const std::string middle = "." + std::to_string(timestamp) + ".";
@@ -94,17 +125,33 @@ std::string WebhookSigner::sign(std::string_view id, std::int64_t timestamp,
   return "v1," + base64_encode(mac, len);
 }
 
+std::string WebhookSigner::sign(std::string_view id, std::int64_t timestamp,
+                                std::string_view body) const {
+  std::string out;
+  for (const auto& keyed : keyed_) {
+    std::string one = sign_with(*keyed, id, timestamp, body);
+    if (one.empty())
+      return {};
+    out += (out.empty() ? "" : " ") + one;
+  }
+  return out;
+}
+
 bool WebhookSigner::verify(std::string_view header, std::string_view id, std::int64_t timestamp,
                            std::string_view body) const {
-  const std::string expected = sign(id, timestamp, body);
+  std::vector<std::string> expected;
+  for (const auto& keyed : keyed_)
+    expected.push_back(sign_with(*keyed, id, timestamp, body));
   bool ok = false;
   while (!header.empty()) {
     auto space = header.find(' ');
     std::string_view candidate = header.substr(0, space);
     header = space == std::string_view::npos ? std::string_view{} : header.substr(space + 1);
-    if (candidate.size() == expected.size() &&
-        CRYPTO_memcmp(candidate.data(), expected.data(), expected.size()) == 0) {
-      ok = true;
+    for (const std::string& e : expected) {
+      if (!e.empty() && candidate.size() == e.size() &&
+          CRYPTO_memcmp(candidate.data(), e.data(), e.size()) == 0) {
+        ok = true;
+      }
     }
   }
   return ok;

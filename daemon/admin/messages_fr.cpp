@@ -222,6 +222,8 @@ std::string_view pattern(Code code) {
       return "impossible de lire le fichier secret {0}";
     case Code::bad_secret:
       return "{0} : secret Standard Webhooks invalide ({1})";
+    case Code::bad_credential:
+      return "« {0} » : identifiant systemd inutilisable ({1})";
     case Code::secret_readable_by_others:
       return "{0} est lisible par tous (mode {1}) ; faites chmod 600";
     case Code::secret_readable_by_others_root:

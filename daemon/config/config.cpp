@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -1618,17 +1619,46 @@ class Loader {
     });
   }
 
+  // A secret's file: "credential:NAME" is NAME in the directory of the service's systemd
+  // credentials (LoadCredential=, $CREDENTIALS_DIRECTORY); any other relative path is relative
+  // to the configuration's directory.
+  static constexpr std::string_view kCredential = "credential:";
   std::filesystem::path relative_to_config(const std::string& file) const {
+    if (file.starts_with(kCredential)) {
+      const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
+      return std::filesystem::path(dir && *dir ? dir : "$CREDENTIALS_DIRECTORY") /
+             file.substr(kCredential.size());
+    }
     std::filesystem::path p(file);
     if (p.is_relative())
       p = std::filesystem::path(path_).parent_path() / p;
     return p;
   }
 
+  // Whether "credential:NAME" can name a credential here: NAME a plain file name, and systemd
+  // having given the credentials' directory. True for any other file.
+  bool credential_usable(const toml::node* n, const std::string& key, const std::string& file) {
+    if (!file.starts_with(kCredential))
+      return true;
+    const std::string name = file.substr(kCredential.size());
+    std::string why;
+    if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos)
+      why = "a credential's name is a plain file name, as in LoadCredential=NAME:PATH";
+    else if (const char* dir = std::getenv("CREDENTIALS_DIRECTORY"); !dir || !*dir)
+      why = "$CREDENTIALS_DIRECTORY is not set: run under systemd with LoadCredential=" + name +
+            ":PATH (or name the file itself)";
+    if (why.empty())
+      return true;
+    check_.error(n, key, Code::bad_credential, {file, why});
+    return false;
+  }
+
   // The whole of a key or password file (at most 64 KiB), with the same warnings as a webhook
   // secret when others may read it. Errors name the file, never its content.
   std::optional<std::string> read_key_file(const toml::node* n, const std::string& key,
                                            const std::string& file) {
+    if (!credential_usable(n, key, file))
+      return std::nullopt;
     const std::filesystem::path p = relative_to_config(file);
     std::ifstream in(p, std::ios::binary);
     std::string text;
@@ -1647,20 +1677,28 @@ class Loader {
     return text;
   }
 
-  // The secret in `path` (relative to the configuration's directory): "whsec_<base64>" on
-  // the first line. Errors name the file, never the secret.
+  // The secrets in `file` (relative to the configuration's directory, or "credential:NAME"):
+  // "whsec_<base64>", one per line that is not blank (two during a rotation, the new one
+  // first). Errors name the file, never a secret.
   std::string read_secret(const toml::node* n, const std::string& key, const std::string& file) {
-    std::filesystem::path p(file);
-    if (p.is_relative())
-      p = std::filesystem::path(path_).parent_path() / p;
+    if (!credential_usable(n, key, file))
+      return {};
+    const std::filesystem::path p = relative_to_config(file);
     std::ifstream in(p);
+    // Every line that is not blank is a secret: two during a rotation, the new one first.
     std::string line;
-    if (!in || !std::getline(in, line)) {
+    std::string secrets;
+    while (in && secrets.size() <= 4096 && std::getline(in, line)) {
+      while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
+        line.pop_back();
+      if (!line.empty())
+        secrets += (secrets.empty() ? "" : "\n") + line;
+    }
+    if (!in.eof() || secrets.empty()) {
       check_.error(n, key, Code::secret_unreadable, {p.string()});
       return {};
     }
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
-      line.pop_back();
+    line = std::move(secrets);
     if (auto signer = adapters::WebhookSigner::from_secret(line); !signer) {
       check_.error(n, key, Code::bad_secret, {p.string(), signer.error()});
       return {};

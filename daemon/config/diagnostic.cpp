@@ -183,6 +183,7 @@ constexpr std::array kEntries = {
     Entry{{Code::secret_unreadable, "config.secret_unreadable", 1, false, false},
           "cannot read the secret file {0}"},
     Entry{{Code::bad_secret, "config.bad_secret", 2, false, false}, "{0}: {1}"},
+    Entry{{Code::bad_credential, "config.bad_credential", 2, false, false}, "\"{0}\": {1}"},
     Entry{{Code::secret_readable_by_others, "config.secret_readable_by_others", 2, false, false},
           "{0} is readable by others (mode {1}); chmod 600 it"},
     Entry{{Code::secret_readable_by_others_root, "config.secret_readable_by_others_root", 2, false,

@@ -104,6 +104,7 @@ enum class Code : std::uint16_t {
   second_default_sink,             // {line}
   secret_unreadable,               // {path}
   bad_secret,                      // {path, the English reason}
+  bad_credential,                  // {"credential:NAME", the English reason}
   secret_readable_by_others,       // {path, mode} (warning)
   secret_readable_by_others_root,  // {path, mode} (warning; the file is root's)
   secret_readable_by_group,        // {path, group, mode} (warning)

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -19,6 +20,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "adapters/outbound/webhook_signature.h"
 #include "policy/rfc3339.h"
 #include "policy/uai.h"
 #include "tests/support/config_errors.h"
@@ -1089,6 +1091,57 @@ TEST(SinkSending, AWebhookNeedsAReadableWellFormedSecretAndOtherTypesAreNotAvail
       errors_of(std::string(kConnectors) + "[[sinks]]\nname = \"mail\"\ntype = \"sms\"\n"
                                            "url = \"smtp://mail.example\"\ndefault = true\n"),
       Contains(HasSubstr("unknown sink type \"sms\"; expected webhook, fcm, webpush or smtp")));
+}
+
+// A rotation: the secret file holds the new secret and the old one, both signing.
+TEST(SinkSending, ASecretFileOfARotationHoldsTwoSecrets) {
+  const TempDir dir("treve-rotation");
+  const std::string file = dir.write("secret",
+                                     "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n\n"
+                                     "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n");
+  std::filesystem::permissions(file, std::filesystem::perms::owner_read);
+  auto c = parse_config(std::string(kConnectors) +
+                            "[[sinks]]\nname = \"push\"\ntype = \"webhook\"\n"
+                            "url = \"https://ent.example/h\"\ndefault = true\n"
+                            "secret_file = \"" +
+                            file + "\"\n",
+                        "test.toml");
+  ASSERT_TRUE(c) << c.error()[0].to_string();
+  auto signer = adapters::WebhookSigner::from_secret((*c)->sinks[0].secret);
+  ASSERT_TRUE(signer) << signer.error();
+  EXPECT_EQ(signer->secrets(), 2u);
+}
+
+// Secrets from systemd credentials (LoadCredential=NAME:PATH): "credential:NAME" is NAME in
+// $CREDENTIALS_DIRECTORY; without it, or with a name that is not a plain file name, the error
+// says so.
+TEST(SinkSending, ASecretMayBeASystemdCredential) {
+  const TempDir dir("treve-credentials");
+  const std::string file = dir.write("ent-push", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n");
+  std::filesystem::permissions(file, std::filesystem::perms::owner_read);
+  const std::string sink =
+      std::string(kConnectors) +
+      "[[sinks]]\nname = \"push\"\ntype = \"webhook\"\nurl = \"https://ent.example/h\"\n"
+      "default = true\nsecret_file = ";
+  const char* before = std::getenv("CREDENTIALS_DIRECTORY");
+  const std::string saved = before ? before : "";
+  ::setenv("CREDENTIALS_DIRECTORY", dir.path().c_str(), 1);
+  auto c = parse_config(sink + "\"credential:ent-push\"\n", "test.toml");
+  ASSERT_TRUE(c) << c.error()[0].to_string();
+  EXPECT_EQ((*c)->sinks[0].secret, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+  EXPECT_THAT(errors_of(sink + "\"credential:../ent-push\"\n"),
+              Contains(HasSubstr("sinks[0].secret_file: \"credential:../ent-push\": a "
+                                 "credential's name is a plain file name")));
+  EXPECT_THAT(
+      errors_of(sink + "\"credential:missing\"\n"),
+      Contains(HasSubstr("cannot read the secret file " + dir.path().string() + "/missing")));
+  ::unsetenv("CREDENTIALS_DIRECTORY");
+  EXPECT_THAT(errors_of(sink + "\"credential:ent-push\"\n"),
+              Contains(HasSubstr("sinks[0].secret_file: \"credential:ent-push\": "
+                                 "$CREDENTIALS_DIRECTORY is not set: run under systemd with "
+                                 "LoadCredential=ent-push:PATH")));
+  if (before)
+    ::setenv("CREDENTIALS_DIRECTORY", saved.c_str(), 1);
 }
 
 }  // namespace

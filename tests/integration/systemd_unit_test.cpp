@@ -1,5 +1,6 @@
 // The systemd unit as shipped: systemd-analyze finds nothing wrong with it, and its sandbox
-// keeps the exposure at or below 1.5 (systemd-analyze security's scale, 0 to 10).
+// keeps the exposure at or below 1.1 (systemd-analyze security's scale, 0 to 10), each point
+// that remains justified in docs/operations.md.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -38,13 +39,29 @@ TEST(SystemdUnit, VerifyReportsNothing) {
   EXPECT_EQ(r.output, "");
 }
 
-TEST(SystemdUnit, SecurityExposureIsAtMostOnePointFive) {
-  ShellRun r = shell("systemd-analyze security --offline=true --threshold=15 '" + kUnit + "'");
+TEST(SystemdUnit, SecurityExposureIsAtMostOnePointOneAndEveryRemainingPointIsJustified) {
+  ShellRun r = shell("systemd-analyze security --offline=true --threshold=11 '" + kUnit + "'");
   EXPECT_EQ(r.status, 0) << r.output;
   std::smatch m;
   static const std::regex overall(R"(Overall exposure level for treve\.service: ([0-9.]+))");
   ASSERT_TRUE(std::regex_search(r.output, m, overall)) << r.output;
-  EXPECT_LE(std::stod(m[1].str()), 1.5) << r.output;
+  EXPECT_LE(std::stod(m[1].str()), 1.1) << r.output;
+  // Every setting still reported (a line "✗ SETTING  description  exposure") is in the table
+  // of docs/operations.md that says why it stays.
+  const std::string doc = read_file(std::string(TREVE_SOURCE_DIR) + "/docs/operations.md");
+  static const std::regex failed("\xE2\x9C\x97 (\\S+)");
+  int reported = 0;
+  for (auto it = std::sregex_iterator(r.output.begin(), r.output.end(), failed);
+       it != std::sregex_iterator(); ++it) {
+    std::string setting = (*it)[1].str();
+    // Markdown escapes the table's pipes.
+    for (std::size_t at = 0; (at = setting.find('|', at)) != std::string::npos; at += 2)
+      setting.replace(at, 1, "\\|");
+    EXPECT_THAT(doc, ::testing::HasSubstr("| `" + setting + "` |"))
+        << "not justified in docs/operations.md: " << setting;
+    ++reported;
+  }
+  EXPECT_GT(reported, 0) << r.output;
 }
 
 TEST(SystemdUnit, ItIsANotifyServiceWithAWatchdogAndItsOwnUser) {
