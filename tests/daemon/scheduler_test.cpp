@@ -176,6 +176,40 @@ TEST_F(SchedulerTest, AWallClockStepBackwardsReleasesNothingEarly) {
   ASSERT_TRUE(wait_for(1));
 }
 
+// The clock steps an hour forward then an hour back while deliveries are held on either side
+// of the forward step: what became due goes, nothing else, and after the step back nothing
+// more goes until its own instant; nothing is lost.
+TEST_F(SchedulerTest, AnHourForwardThenBackReleasesOnlyWhatIsDueAndLosesNothing) {
+  accept({held_event("early", at("2026-11-30T07:30:00+01:00"), 2),
+          held_event("late", at("2026-11-30T08:30:00+01:00"), 2)});
+  start();
+  clock_.set_wall(at("2026-11-30T07:59:58+01:00"));  // an hour forward
+  ASSERT_TRUE(wait_for(2));
+  clock_.set_wall(at("2026-11-30T06:59:58+01:00"));  // and back
+  std::this_thread::sleep_for(150ms);
+  EXPECT_THAT(released(), ::testing::UnorderedElementsAre("early/r0", "early/r1"));
+  clock_.set_wall(at("2026-11-30T08:30:00+01:00"));
+  ASSERT_TRUE(wait_for(4));
+  std::this_thread::sleep_for(50ms);
+  EXPECT_THAT(released(),
+              ::testing::UnorderedElementsAre("early/r0", "early/r1", "late/r0", "late/r1"));
+}
+
+// The autumn night: deliveries held until 07:00 on the Sunday the clocks go back (06:00 UTC,
+// 07:00 wall time after the change) go at that instant, not an hour early at the first 02:00.
+TEST_F(SchedulerTest, OnTheNightTheClocksGoBackReleasesAtTheWallClockEnd) {
+  accept({held_event("dst", at("2026-10-25T07:00:00+01:00"))});
+  clock_.set_wall(at("2026-10-25T02:30:00+02:00"));  // the first 02:30
+  start();
+  clock_.set_wall(at("2026-10-25T02:30:00+01:00"));  // the second
+  std::this_thread::sleep_for(100ms);
+  clock_.set_wall(at("2026-10-25T06:59:59+01:00"));
+  std::this_thread::sleep_for(100ms);
+  EXPECT_TRUE(released().empty());
+  clock_.set_wall(at("2026-10-25T07:00:00+01:00"));
+  ASSERT_TRUE(wait_for(1));
+}
+
 TEST_F(SchedulerTest, WakesEarlierForAHeldDeliveryAcceptedAfterItArmed) {
   start();
   std::this_thread::sleep_for(50ms);
