@@ -153,10 +153,11 @@ CREATE TABLE preferences (
 
 static_assert(std::size(kMigrations) == SqliteStore::kSchemaVersion);
 
-Result<sqlite3*> open_connection(const std::string& path, bool writer) {
+Result<sqlite3*> open_connection(const std::string& path, bool writer,
+                                 const std::string& vfs = {}) {
   sqlite3* db = nullptr;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_CREATE : 0);
-  int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
+  int rc = sqlite3_open_v2(path.c_str(), &db, flags, vfs.empty() ? nullptr : vfs.c_str());
   if (rc != SQLITE_OK) {
     StoreError e = error_of(db, rc, "cannot open " + path);
     sqlite3_close(db);
@@ -293,7 +294,7 @@ SqliteStore::~SqliteStore() {
 }
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteOptions& options) {
-  auto writer = open_connection(options.path, true);
+  auto writer = open_connection(options.path, true, options.vfs);
   if (!writer)
     return std::unexpected(writer.error());
   auto fail = [&](StoreError e) -> Result<std::unique_ptr<SqliteStore>> {

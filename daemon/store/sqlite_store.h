@@ -25,6 +25,10 @@ struct SqliteOptions {
   // Cap the database at this many pages (0: no cap): a full disk for tests, set by the
   // configuration's test hook `[testing] max_page_count` or by tests in process.
   long long max_page_count = 0;
+  // The SQLite VFS the writer's connection opens the file through (empty: the default). The
+  // seam for injected I/O faults: tests register one that fails the N-th write, sync or read
+  // (tests/support/fault_vfs.h), as SQLite's own test suite does.
+  std::string vfs;
 };
 
 class SqliteStore final : public Store {
