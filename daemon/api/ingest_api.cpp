@@ -135,6 +135,15 @@ std::expected<store::NewEvent, Problem> prepare(const config::Config& config,
                                                 std::span<const std::string> unknown = {}) {
   policy::Notification& n = parsed.notification;
   n.source = connector.name;
+  // The connector's own bound, below the parsers' (adapters::EventLimits), in every format.
+  if (n.recipients.size() > connector.max_recipients) {
+    return std::unexpected(
+        problem(400, "too-many-recipients", "Too many recipients",
+                std::to_string(n.recipients.size()) + " recipients; connector \"" + connector.name +
+                    "\" may send at most " + std::to_string(connector.max_recipients) +
+                    " per event (its max_recipients); nothing was kept",
+                "/recipients"));
+  }
   if (preferences)
     preferences->attach(n, received);
   auto uai = policy::parse_uai(n.establishment);

@@ -1129,7 +1129,7 @@ class Loader {
           t, key,
           {"name", "token_sha256", "may_bypass", "format", "ce_source", "types",
            "establishment_pointer", "recipients_pointer", "title_pointer", "urgent_pointer",
-           "directory", "timeline_types", "timeline_titles", "rate"});
+           "directory", "timeline_types", "timeline_titles", "rate", "max_recipients"});
       Connector c;
       c.name = unique_name(t, key, "connector", names);
       if (auto s = required(t, key, "token_sha256")) {
@@ -1143,6 +1143,16 @@ class Loader {
       if (auto b = check_.boolean(t.get("may_bypass"), key + ".may_bypass"))
         c.may_bypass = *b;
       rate(t, key, c.rate);
+      if (const toml::node* n = t.get("max_recipients")) {
+        auto v = n->value<std::int64_t>();
+        if (!n->is_integer() || !v || *v < 1 ||
+            *v > static_cast<std::int64_t>(adapters::EventLimits{}.max_recipients)) {
+          check_.error(n, key + ".max_recipients", Code::integer_out_of_range,
+                       {"1", std::to_string(adapters::EventLimits{}.max_recipients)});
+        } else {
+          c.max_recipients = static_cast<std::size_t>(*v);
+        }
+      }
       connector_format(t, key, c);
       if (auto d = check_.string(t.get("directory"), key + ".directory")) {
         if (!config.directory_named(*d))

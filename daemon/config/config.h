@@ -64,6 +64,8 @@ struct Connector {
   // Requests per second it may send (a token bucket holding one second's worth, at least one
   // request); more are answered 429 with Retry-After. 0: no limit.
   double rate = 0;
+  // Recipients per event at most (1 to the parsers' 1,000); more are answered 400.
+  std::size_t max_recipients = 1000;
 };
 
 // A user directory (`[[directories]]`, docs/connectors.md "The directory"): the ENT's own

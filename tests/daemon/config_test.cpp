@@ -1044,6 +1044,23 @@ TEST(ConnectorRate, IsReadAndBadOnesAreNamedWithTheirLine) {
   }
 }
 
+TEST(ConnectorRecipients, AreBoundedBelowTheParsersLimit) {
+  const std::string connector = "[[connectors]]\nname = \"ent\"\ntoken_sha256 = \"" +
+                                std::string(TREVE_TEST_CHANGE_ME_SHA256) + "\"\n";
+  auto c = parse_config(connector + "max_recipients = 200\n", "test.toml");
+  ASSERT_TRUE(c) << c.error()[0].to_string();
+  EXPECT_EQ((*c)->connectors[0].max_recipients, 200u);
+  auto d = parse_config(connector, "test.toml");
+  ASSERT_TRUE(d);
+  EXPECT_EQ((*d)->connectors[0].max_recipients, 1000u);
+  for (const char* bad : {"0", "1001", "\"10\"", "2.5"}) {
+    EXPECT_THAT(errors_of(connector + "max_recipients = " + bad + "\n"),
+                Contains(StartsWith("test.toml:4: connectors[0].max_recipients: must be a whole "
+                                    "number between 1 and 1000")))
+        << bad;
+  }
+}
+
 TEST(SinkSending, BadValuesAreNamedWithTheirLine) {
   auto errors = errors_of(std::string(kConnectors) +           // 7 lines
                           "[[sinks]]\n"                        // 8

@@ -74,5 +74,28 @@ TEST(RateLimit, AConnectorOverItsRateGets429WithRetryAfterAndNothingIsKept) {
   EXPECT_EQ(*rows[0][0], std::to_string(accepted + 1));
 }
 
+// `max_recipients`: the connector's own bound on recipients per event, in every format; over it,
+// 400 naming /recipients, nothing kept.
+TEST(RateLimit, AConnectorsRecipientsPerEventAreBounded) {
+  DaemonOptions o;
+  o.extra_config = "\n[[connectors]]\nname = \"limited\"\ntoken_sha256 = \"" +
+                   sha256_hex(kLimitedToken) + "\"\nmax_recipients = 2\n";
+  Daemon daemon(o);
+  daemon.start();
+  HttpClient client(daemon.port());
+  auto two = client.post_event(simple_event("two", 2), kLimitedToken);
+  EXPECT_EQ(two.status, 202) << two;
+  auto three = client.post_event(simple_event("three", 3), kLimitedToken);
+  ASSERT_EQ(three.status, 400) << three;
+  EXPECT_THAT(std::string(three.object().at("type").as_string()), EndsWith("too-many-recipients"));
+  EXPECT_EQ(three.object().at("pointer"), "/recipients");
+  EXPECT_THAT(std::string(three.object().at("detail").as_string()),
+              HasSubstr("3 recipients; connector \"limited\" may send at most 2 per event"));
+  EXPECT_EQ(client.get_event("three", kLimitedToken).status, 404);
+  // Other connectors keep the parsers' bound.
+  EXPECT_EQ(client.post_event(simple_event("three", 3)).status, 202);
+  EXPECT_EQ(daemon.stop(), 0);
+}
+
 }  // namespace
 }  // namespace treve::itest
