@@ -21,6 +21,7 @@
 #include "adapters/inbound/preferences.h"
 #include "daemon/core/digest.h"
 #include "daemon/core/log_field.h"
+#include "daemon/core/token_bucket.h"
 #include "daemon/http/auth.h"
 #include "daemon/http/problem.h"
 #include "daemon/runtime/decide_event.h"
@@ -272,34 +273,22 @@ struct IngestApi::InFlight {
   };
   std::unordered_map<std::string, Tally> refusals;  // guarded; key: connector and bound
 
-  // The request buckets of the connectors with a `rate`: one second's worth (at least one
-  // request), refilled at `rate`; a changed rate (a reload) starts a full bucket.
-  struct Bucket {
-    double rate = 0;
-    double tokens = 0;
-    std::int64_t at_ms = 0;
-  };
-  std::unordered_map<std::string, Bucket> buckets;  // guarded
+  // The request buckets of the connectors with a `rate`; a changed rate (a reload) starts a
+  // full bucket.
+  std::unordered_map<std::string, core::TokenBucket> buckets;  // guarded
 
-  // Takes one request of connector `name` at `now_ms`: 0 when taken, else the seconds until
-  // one is there. A clock that goes back refills nothing.
-  double take(const std::string& name, double rate, std::int64_t now_ms) {
-    auto [it, fresh] = buckets.try_emplace(name);
-    Bucket& b = it->second;
-    const double burst = std::max(rate, 1.0);
-    if (fresh || b.rate != rate) {
-      b.rate = rate;
-      b.tokens = burst;
-      b.at_ms = now_ms;
-    }
-    const double elapsed = static_cast<double>(std::max<std::int64_t>(0, now_ms - b.at_ms)) / 1e3;
-    b.tokens = std::min(burst, b.tokens + elapsed * rate);
-    b.at_ms = std::max(b.at_ms, now_ms);
-    if (b.tokens >= 1.0) {
-      b.tokens -= 1.0;
-      return 0;
-    }
-    return (1.0 - b.tokens) / rate;
+  // Takes one request of connector `name` at `now`: 0 when taken, else the seconds until one
+  // is there.
+  double take(const std::string& name, double rate, core::TokenBucket::Time now) {
+    auto it = buckets.find(name);
+    if (it == buckets.end() || it->second.rate() != rate)
+      it = buckets.insert_or_assign(name, core::TokenBucket(rate, now)).first;
+    core::TokenBucket& bucket = it->second;
+    bucket.refill(now);
+    const double wait = bucket.wait_for_one();
+    if (wait == 0)
+      bucket.take(1);
+    return wait;
   }
 
   // Counts one refusal; how many to log (this one included), or 0 when not to log now.
@@ -537,8 +526,7 @@ void IngestApi::handle(const http::Client& client, http::Request&& req, http::Re
     std::size_t refused = 0;
     {
       std::lock_guard lock(in_flight_->mutex);
-      wait = in_flight_->take(connector->name, connector->rate,
-                              clock_.now().time_since_epoch().count());
+      wait = in_flight_->take(connector->name, connector->rate, clock_.steady_now());
       if (wait > 0)
         refused = in_flight_->count_refusal(connector->name + " rate");
     }

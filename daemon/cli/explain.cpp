@@ -11,12 +11,12 @@
 
 #include <CLI/CLI.hpp>
 
+#include "adapters/inbound/preferences.h"
 #include "daemon/cli/command.h"
 #include "daemon/cli/commands.h"
 #include "daemon/core/clock.h"
 #include "daemon/directory/directory_client.h"
 #include "daemon/runtime/directory_events.h"
-#include "daemon/runtime/preferences.h"
 #include "daemon/store/in_force.h"
 #include "daemon/store/sqlite_store.h"
 #include "daemon/store/state_dir.h"
@@ -76,16 +76,17 @@ std::shared_ptr<const policy::PersonalHours> own_hours(const config::Config& con
         << "): answering without the recipient's own quiet hours\n";
     return nullptr;
   }
-  auto pseudonyms = std::make_shared<store::Pseudonymizer>(*key);
-  runtime::Preferences preferences(
-      [pseudonyms](std::string_view s, std::string_view r) { return pseudonyms->pseudonym(s, r); },
-      nullptr);
-  preferences.load(*stored);
-  policy::Notification probe;
-  probe.source = source;
-  probe.recipients.push_back({recipient, policy::Role::student, std::nullopt, {}, nullptr});
-  preferences.attach(probe, policy::Instant{});
-  return probe.recipients.front().personal;
+  const std::string pseudonym = store::Pseudonymizer(*key).pseudonym(source, recipient);
+  for (const store::StoredPreference& p : *stored) {
+    if (p.source != source || p.recipient != pseudonym)
+      continue;
+    // Read as the daemon reads them (runtime::Preferences::load).
+    auto windows = adapters::windows_from_json(p.quiet);
+    if (windows.empty())
+      return nullptr;
+    return std::make_shared<const policy::PersonalHours>(std::move(windows));
+  }
+  return nullptr;
 }
 
 // "0211234A", "0211234A and 0219999Z", "0211234A, 0219999Z and 0750654D".

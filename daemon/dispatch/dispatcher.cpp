@@ -27,6 +27,7 @@
 #include "adapters/outbound/webhook_signature.h"
 #include "daemon/core/digest.h"
 #include "daemon/core/log_field.h"
+#include "daemon/core/token_bucket.h"
 #include "daemon/dispatch/channel.h"
 #include "daemon/dispatch/http_client.h"
 #include "daemon/dispatch/retry.h"
@@ -67,9 +68,8 @@ struct SinkState {
   std::expected<adapters::WebhookSigner, std::string> directory_signer{std::unexpect, ""};
   std::deque<std::string> ready;  // recipients whose first delivery may be sent now
   std::size_t in_flight = 0;
-  // Token bucket (deliveries), when config.rate > 0.
-  double tokens = 0;
-  Steady::time_point refilled{};
+  // Deliveries a second, when config.rate > 0.
+  core::TokenBucket bucket{0, {}};
   std::unique_ptr<boost::asio::steady_timer> rate_timer;
   bool rate_timer_armed = false;
 };
@@ -180,8 +180,7 @@ struct Dispatcher::Impl {
   std::unique_ptr<SinkState> make_sink(const config::Sink& s) {
     auto state = std::make_unique<SinkState>();
     configure(*state, s);
-    state->tokens = burst(*state);
-    state->refilled = Steady::now();
+    state->bucket = core::TokenBucket(s.rate, Steady::now());
     state->rate_timer = std::make_unique<boost::asio::steady_timer>(ioc);
     return state;
   }
@@ -221,7 +220,7 @@ struct Dispatcher::Impl {
         continue;
       }
       configure(**found, s);
-      (*found)->tokens = std::min((*found)->tokens, burst(**found));
+      (*found)->bucket.set_rate(s.rate);
     }
     spdlog::info("event=dispatch.reconfigured sinks={}", config->sinks.size());
     if (!had_sinks && !sinks.empty()) {
@@ -249,10 +248,6 @@ struct Dispatcher::Impl {
       retrying_read = page->size() < options.load_batch;
     }
   }
-
-  // The bucket holds one second's worth (at least one delivery): never more than `rate` in a
-  // second, batches included.
-  static double burst(const SinkState& s) { return std::max(s.config.rate, 1.0); }
 
   // Reads due deliveries past the cursor while there is room.
   void load() {
@@ -408,15 +403,12 @@ struct Dispatcher::Impl {
     while (!stopping && sink.in_flight < sink.config.max_in_flight && !sink.ready.empty()) {
       std::size_t allowed = sink.config.batch_max;
       if (sink.config.rate > 0) {
-        const auto now = Steady::now();
-        const double elapsed = std::chrono::duration<double>(now - sink.refilled).count();
-        sink.tokens = std::min(burst(sink), sink.tokens + elapsed * sink.config.rate);
-        sink.refilled = now;
-        if (sink.tokens < 1.0) {
-          arm_rate(index, (1.0 - sink.tokens) / sink.config.rate);
+        const double tokens = sink.bucket.refill(Steady::now());
+        if (tokens < 1.0) {
+          arm_rate(index, sink.bucket.wait_for_one());
           return;
         }
-        allowed = std::min(allowed, static_cast<std::size_t>(sink.tokens));
+        allowed = std::min(allowed, static_cast<std::size_t>(tokens));
       }
       std::vector<ItemPtr> batch;
       while (batch.size() < allowed && !sink.ready.empty()) {
@@ -446,7 +438,7 @@ struct Dispatcher::Impl {
         continue;
       const bool digest = batch.size() == 1 && take_digest(sink, batch);
       if (sink.config.rate > 0)
-        sink.tokens -= digest ? 1.0 : static_cast<double>(batch.size());
+        sink.bucket.take(digest ? 1.0 : static_cast<double>(batch.size()));
       send(index, std::move(batch), digest);
     }
   }
