@@ -22,7 +22,7 @@ int deliveries_list(const config::Config& config, const DeliveriesListRequest& r
   auto state = store::parse_delivery_state(request.state);
   if (!state) {
     err << "unknown state \"" << request.state
-        << "\"; expected held, due, retrying, delivered, dead or retracted\n";
+        << "\"; expected held, due, retrying, delivered, dead, retracted or no_address\n";
     return kExitFailure;
   }
   auto opened = store::open_state(config);

@@ -452,7 +452,7 @@ struct Dispatcher::Impl {
       return false;
     const Item& head = *batch.front();
     const config::Digest digest = config->digest_for(head.d.ref.establishment);
-    if (!digest.morning || head.alone || head.d.attempts > 0)
+    if (!digest.morning || head.alone || head.d.attempts > 0 || !held_by_policy(head.d))
       return false;
     auto it = recipients.find(head.recipient_key);
     if (it == recipients.end())
@@ -462,7 +462,7 @@ struct Dispatcher::Impl {
     while (run < items.size() && run < kMaxDigest) {
       const Item& next = *items[run];
       if (next.in_flight || next.alone || next.d.attempts > 0 || next.not_before ||
-          next.d.released_at != head.d.released_at)
+          next.d.released_at != head.d.released_at || !held_by_policy(next.d))
         break;
       ++run;
     }
@@ -475,6 +475,9 @@ struct Dispatcher::Impl {
     return true;
   }
   static constexpr std::size_t kMaxDigest = 100;
+  // Held, then released: the policy set its release after its receipt. Deliveries due at once
+  // share a released_at too when they came in one batch, and must not become a digest.
+  static bool held_by_policy(const store::DispatchItem& d) { return d.release_at > d.received_at; }
 
   void arm_rate(std::size_t index, double seconds) {
     SinkState& sink = *sinks[index];
@@ -790,7 +793,10 @@ struct Dispatcher::Impl {
     store::DeliveryOutcome o;
     o.kind = kind;
     o.ref = item.d.ref;
-    o.sink = item.sink < sinks.size() ? sinks[item.sink]->config.name : std::string();
+    if (item.sink < sinks.size()) {
+      o.sink = sinks[item.sink]->config.name;
+      o.channel = sinks[item.sink]->config.type;
+    }
     o.webhook_id = webhook_id;
     o.delivery_id = item.delivery_id;
     o.attempts = item.d.attempts;

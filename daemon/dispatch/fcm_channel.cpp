@@ -225,7 +225,11 @@ void FcmChannel::Impl::send(std::span<const adapters::OutboundDelivery> batch, b
   } else {
     result.id = std::string(first.delivery_id);
   }
-  auto tokens = adapters::addresses_of(first).fcm;
+  // A digest goes to the newest tokens given, as on the other channels: those of its latest
+  // event that has any.
+  std::vector<std::string> tokens;
+  for (auto d = batch.rbegin(); d != batch.rend() && tokens.empty(); ++d)
+    tokens = adapters::addresses_of(*d).fcm;
   if (tokens.empty()) {
     result.verdict = adapters::Verdict::no_address;
     result.error = "the recipient has no FCM device token";

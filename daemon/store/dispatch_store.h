@@ -47,6 +47,9 @@ struct DeliveryOutcome {
   Kind kind = Kind::delivered;
   DeliveryRef ref;  // the delivery (copied from the DispatchItem), for the audit record
   std::string sink;
+  // The sink's channel ("webhook", "fcm", "webpush", "smtp"): recorded so that an auditor
+  // reads which way the attempt went without the configuration. Empty: no sink took it.
+  std::string channel;
   std::string webhook_id;   // the request's id: the delivery's own, or its batch's
   std::string delivery_id;  // the delivery's own id (the one receivers deduplicate on)
   int attempts = 0;         // including this one

@@ -140,6 +140,8 @@ Result<void> SqliteStore::record_outcomes(std::span<const DeliveryOutcome> outco
       if (d_ref.sink.empty())
         d_ref.sink = o.sink;  // routed when sent: the sink it went to
       Detail detail;
+      if (!o.channel.empty())
+        detail.add("channel", o.channel);
       detail.add("attempt", std::int64_t{o.attempts});
       if (!o.addresses.empty())
         detail.add_raw("to", address_pseudonyms(o.ref.source, o.addresses));
@@ -212,6 +214,8 @@ Result<void> SqliteStore::record_digest(std::span<const DeliveryOutcome> from,
   ref.event_id = first.digest;
   const date::time_zone* zone = zone_or_utc(ref.timezone);
   Detail detail;
+  if (!first.channel.empty())
+    detail.add("channel", first.channel);
   detail.add("id", first.digest).add("outcome", outcome_state(first.kind));
   detail.add("notifications", static_cast<std::int64_t>(n)).add_raw("covers", covers);
   AuditRecord r =

@@ -51,6 +51,19 @@ inline std::optional<std::string> push_service_missing(const std::string& source
   return std::nullopt;
 }
 
+// A VAPID key made by the web-push library's generateVAPIDKeys() (push_service.mjs
+// vapid-keys), written as a PKCS #8 PEM file `name` in `dir`; its path.
+inline std::string web_push_vapid_key(const std::string& source_dir, const TempDir& dir,
+                                      const std::string& name) {
+  const std::string out = dir.file(name);
+  const ProcessResult r =
+      run(command(find_on_path("node"),
+                  {source_dir + "/tests/channels/push_service.mjs", "vapid-keys", "--out", out}));
+  if (r.status != 0)
+    throw std::runtime_error("push_service.mjs vapid-keys failed: " + r.err);
+  return out;
+}
+
 class PushService {
  public:
   struct Options {
