@@ -1,8 +1,8 @@
 // Deterministic mutation testing of the parsers that take outside input: canonical events,
 // RFC 3339 instants, configuration files and iCalendar text. Each mutated input must give a
 // value or an error — never a crash, a hang or (under the asan preset) a memory error.
-// libFuzzer needs clang, and the clang on Debian 12 cannot compile libstdc++ 12's
-// std::expected, so this runs many seeded mutations with g++ instead.
+// A quick, deterministic complement to the coverage-guided fuzzing of scripts/fuzz
+// (tests/fuzz/targets/, docs/development.md "Fuzzing"): it runs in every build, with g++.
 #include <gtest/gtest.h>
 
 #include <random>
