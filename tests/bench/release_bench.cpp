@@ -29,9 +29,10 @@
 // its token's last (its "fresh" count); its first and last delivery are the stand-in's clock.
 // batch_max and the `single` phase apply to webhook sinks only (FCM sends one message per
 // device token). After each phase: per sink, the copies, first delivery, drain and order; the
-// stand-in's peak RSS and CPU time (Node.js, not trêve) beside the daemon's; and, from the store
-// once the daemon stopped, each sink's copies by state and those that took more than one
-// attempt.
+// stand-in's peak RSS and CPU time (Node.js, not trêve) beside the daemon's; the busiest
+// threads' time on a core and waiting for one (/proc/…/schedstat: a loaded machine shows as
+// waiting); and, from the store once the daemon stopped, each sink's copies by state and those
+// that took more than one attempt.
 //
 // --timeout S: the longest a phase waits for its copies (600 s by default); a phase also ends
 // when no copy arrived for 30 s.
@@ -112,6 +113,37 @@ double cpu_seconds(pid_t pid) {
     }
   }
   return (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+struct ThreadTime {
+  double run_s = 0;   // on a core
+  double wait_s = 0;  // runnable, waiting for a core
+};
+
+// The threads of `pid`, busiest first, from /proc/<pid>/task/*/schedstat: the time each ran
+// and the time it was ready to run but waited for a core (the machine's other load).
+std::vector<ThreadTime> thread_times(pid_t pid) {
+  std::vector<ThreadTime> out;
+  std::error_code ec;
+  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::ifstream in(task.path() / "schedstat");
+    double run_ns = 0, wait_ns = 0;
+    if (in >> run_ns >> wait_ns)
+      out.push_back({run_ns / 1e9, wait_ns / 1e9});
+  }
+  std::ranges::sort(out, std::ranges::greater{}, &ThreadTime::run_s);
+  return out;
+}
+
+std::string thread_text(const std::vector<ThreadTime>& threads, std::size_t n) {
+  std::string out;
+  char buf[96];
+  for (std::size_t i = 0; i < std::min(n, threads.size()); ++i) {
+    std::snprintf(buf, sizeof buf, "%s%.1f s on a core + %.1f s waiting for one", i ? "; " : "",
+                  threads[i].run_s, threads[i].wait_s);
+    out += buf;
+  }
+  return out;
 }
 
 std::int64_t now_ms() {
@@ -405,6 +437,7 @@ struct SinkResult {
   double order_kept_pct = 0;
   // fcm: the stand-in (Node.js, not trêve).
   double node_max_rss_mb = 0, node_hwm_mb = 0, node_cpu_s = 0;
+  std::vector<ThreadTime> node_threads;
   long long connections = 0, sessions = 0, token_requests = 0, unauthorized = 0;
 };
 
@@ -415,6 +448,7 @@ struct PhaseResult {
   long long received = 0, requests = 0, duplicates = 0;
   double order_kept_pct = 0;
   double max_rss_mb = 0, hwm_mb = 0, daemon_cpu_s = 0;
+  std::vector<ThreadTime> daemon_threads;
   bool complete = false;
   std::vector<SinkResult> sinks;
   std::vector<std::string> store;
@@ -516,6 +550,7 @@ PhaseResult run_phase(const Options& o, const fs::path& base, const std::string&
   res.hwm_mb = static_cast<double>(process_memory(daemon.pid()).hwm_kb) / 1024.0;
   res.max_rss_mb = static_cast<double>(max_rss) / 1024.0;
   res.daemon_cpu_s = cpu_seconds(daemon.pid());
+  res.daemon_threads = thread_times(daemon.pid());
   res.failed_attempts_logged = daemon.count_lines("event=dispatch.attempt_failed");
   res.first_failed_attempt = daemon.find_line("event=dispatch.attempt_failed");
   daemon.stop();
@@ -546,6 +581,7 @@ PhaseResult run_phase(const Options& o, const fs::path& base, const std::string&
       s.node_max_rss_mb = static_cast<double>(st.max_rss_kb) / 1024.0;
       s.node_hwm_mb = static_cast<double>(process_memory(st.service->pid()).hwm_kb) / 1024.0;
       s.node_cpu_s = cpu_seconds(st.service->pid());
+      s.node_threads = thread_times(st.service->pid());
       s.connections = int_of(st.stats, "connections");
       s.sessions = int_of(st.stats, "sessions");
       s.token_requests = int_of(st.stats, "token_requests");
@@ -662,11 +698,14 @@ int main(int argc, char** argv) {
               "connection(s), %lld HTTP/2 session(s), %lld token request(s), %lld 401s\n",
               s.node_max_rss_mb, s.node_hwm_mb, s.node_cpu_s, s.connections, s.sessions,
               s.token_requests, s.unauthorized);
+          std::printf("    stand-in's busiest thread: %s\n",
+                      thread_text(s.node_threads, 1).c_str());
         }
       }
       std::printf("  daemon: CPU %.1f s; %lld failed attempt(s) logged%s%s\n", r.daemon_cpu_s,
                   r.failed_attempts_logged, r.first_failed_attempt.empty() ? "" : ", the first: ",
                   r.first_failed_attempt.substr(0, 300).c_str());
+      std::printf("  daemon's busiest threads: %s\n", thread_text(r.daemon_threads, 3).c_str());
       for (const auto& line : r.store)
         std::printf("  store: %s\n", line.c_str());
     }
