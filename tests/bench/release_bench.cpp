@@ -21,15 +21,17 @@
 // (K = the list's length; "webhook" and "fcm"). A webhook sink posts to the receiver above. An
 // fcm sink is a real `type = "fcm"` sink against its own FCM stand-in (tests/support/
 // fcm_service.h: tests/channels/fcm_service.mjs on Node.js, TLS and HTTP/2, OAuth token
-// endpoint included) in its fastest mode: no message log, but with --check-order, which checks
-// the event ids per device token (each recipient has one token, so per recipient). The stored
-// event bodies then name their ten recipients, each with that token ("channels": {"fcm":
-// ["dev-r<N>"]}), as the FCM channel reads addresses from the body (the webhook copies carry the
-// longer body too). An fcm copy counts once the stand-in accepted it with an event id above
-// its token's last (its "fresh" count); its first and last delivery are the stand-in's clock.
+// endpoint included) in its fastest mode: no message log (it still checks each message's
+// schema and bearer token; it has no mode without), with --check-order, which checks the event
+// ids per device token (one token per recipient, so per recipient). The stored event bodies
+// then name their ten recipients, each with that token ("channels": {"fcm": ["dev-r<N>"]}), as
+// the FCM channel reads addresses from the body (the webhook copies carry the longer body too).
+// An fcm copy counts when the stand-in accepts it, once: a message repeating its token's last
+// event id is a duplicate. Its first and last delivery are read on the stand-in's clock.
 // batch_max and the `single` phase apply to webhook sinks only (FCM sends one message per
-// device token). After each phase: per sink, the copies, first delivery, drain and order; the
-// stand-in's peak RSS and CPU time (Node.js, not trêve) beside the daemon's; the busiest
+// device token). After each phase: per sink, the copies, first delivery, drain, order and
+// duplicates; the stand-in's peak RSS and CPU time (Node.js, not trêve) beside the daemon's;
+// the daemon's RSS as each tenth of the copies had arrived (growth or a plateau); the busiest
 // threads' time on a core and waiting for one (/proc/…/schedstat: a loaded machine shows as
 // waiting); and, from the store once the daemon stopped, each sink's copies by state and those
 // that took more than one attempt.
@@ -449,6 +451,7 @@ struct PhaseResult {
   double order_kept_pct = 0;
   double max_rss_mb = 0, hwm_mb = 0, daemon_cpu_s = 0;
   std::vector<ThreadTime> daemon_threads;
+  std::vector<double> rss_by_tenth_mb;  // the daemon's RSS as each tenth of the copies arrived
   bool complete = false;
   std::vector<SinkResult> sinks;
   std::vector<std::string> store;
@@ -524,7 +527,8 @@ PhaseResult run_phase(const Options& o, const fs::path& base, const std::string&
   auto last_progress = treve::bench::Clock::now();
   for (long long tick = 1;; ++tick) {
     std::this_thread::sleep_for(100ms);
-    max_rss = std::max(max_rss, process_memory(daemon.pid()).rss_kb);
+    const long long rss = process_memory(daemon.pid()).rss_kb;
+    max_rss = std::max(max_rss, rss);
     for (auto& st : stands) {
       st.max_rss_kb = std::max(st.max_rss_kb, process_memory(st.service->pid()).rss_kb);
     }
@@ -532,6 +536,10 @@ PhaseResult run_phase(const Options& o, const fs::path& base, const std::string&
     if (tick % 5 == 0)
       poll_stands();
     const long long n = copies();
+    while (res.rss_by_tenth_mb.size() < 10 &&
+           n * 10 >= expected * static_cast<long long>(res.rss_by_tenth_mb.size() + 1)) {
+      res.rss_by_tenth_mb.push_back(static_cast<double>(rss) / 1024.0);
+    }
     if (n >= expected)
       break;
     if (n != last_count) {
@@ -706,6 +714,10 @@ int main(int argc, char** argv) {
                   r.failed_attempts_logged, r.first_failed_attempt.empty() ? "" : ", the first: ",
                   r.first_failed_attempt.substr(0, 300).c_str());
       std::printf("  daemon's busiest threads: %s\n", thread_text(r.daemon_threads, 3).c_str());
+      std::printf("  daemon's RSS (MB) as each tenth of the copies had arrived:");
+      for (double mb : r.rss_by_tenth_mb)
+        std::printf(" %.1f", mb);
+      std::printf("\n");
       for (const auto& line : r.store)
         std::printf("  store: %s\n", line.c_str());
     }
