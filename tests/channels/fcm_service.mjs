@@ -4,7 +4,7 @@
 //
 //   node fcm_service.mjs --cert server.pem --key server.key --public-key account.pub
 //        --client-email treve@test.iam.gserviceaccount.com [--key-id KID] [--project treve-test]
-//        [--log messages.jsonl] [--expires-in 3600]
+//        [--log messages.jsonl] [--expires-in 3600] [--check-order]
 //
 // Listens on 127.0.0.1, a port chosen by the system, over TLS with HTTP/2 (HTTP/1.1 also
 // accepted), and prints the port on its own line on stdout once listening.
@@ -36,6 +36,12 @@
 //     slow<ms>-…          accepted, but answered <ms> milliseconds later
 //   Errors are written as FCM writes them: {"error": {"code", "message", "status", "details"}}.
 //
+// --check-order: for each device token, the accepted messages' event ids (data.id, compared by
+//   their trailing number: "e41" < "e310") must come in increasing order; each accepted message is
+//   counted in /stats as fresh (above the token's last id), a repeat (the token's last id again:
+//   a message sent twice) or late (below it: out of order), and the tokens that had a late one
+//   are counted. Costs one Map entry per token, so a benchmark can check order without --log.
+//
 // POST /control  {"reject_next": N, "token_failures": N}   (either member optional)
 //   reject_next: the next N messages:send are answered 401 UNAUTHENTICATED, and the first of
 //   them revokes every access token issued so far (a revoked key, an expired token).
@@ -45,7 +51,10 @@
 //   {"connections": TLS connections accepted, "sessions": HTTP/2 sessions,
 //    "max_streams": the most requests in progress at once on one connection,
 //    "token_requests", "tokens_issued", "messages": accepted, "unauthorized": 401s sent,
-//    "answered": messages:send answered in all}
+//    "answered": messages:send answered in all, "first_message_at" and "last_message_at": when
+//    the first and the last message were accepted (ms since the epoch, 0 before any), and with
+//    --check-order "order_tokens" (device tokens seen), "order_fresh", "order_repeats",
+//    "order_late" and "order_late_tokens" (tokens that had a late message)}
 import fs from "node:fs";
 import http2 from "node:http2";
 import crypto from "node:crypto";
@@ -57,6 +66,11 @@ function parseArgs(argv) {
   const args = { project: "treve-test", expiresIn: 3600 };
   for (let i = 0; i < argv.length; i += 2) {
     const name = argv[i];
+    if (name === "--check-order") {
+      args.checkOrder = true;
+      i -= 1;
+      continue;
+    }
     const value = argv[i + 1];
     if (value === undefined) throw new Error(`${name} needs a value`);
     switch (name) {
@@ -83,8 +97,13 @@ const logFd = args.log ? fs.openSync(args.log, "a") : null;
 
 const stats = {
   connections: 0, sessions: 0, max_streams: 0, token_requests: 0, tokens_issued: 0,
-  messages: 0, unauthorized: 0, answered: 0,
+  messages: 0, unauthorized: 0, answered: 0, first_message_at: 0, last_message_at: 0,
 };
+if (args.checkOrder) {
+  Object.assign(stats, { order_tokens: 0, order_fresh: 0, order_repeats: 0, order_late: 0, order_late_tokens: 0 });
+}
+const lastIdOfToken = new Map();  // --check-order: device token -> the number of its last event id
+const lateTokens = new Set();     // --check-order: the tokens that had a message out of order
 let rejectNext = 0;
 let tokenFailures = 0;
 let audience = "";
@@ -199,6 +218,23 @@ function violation(body) {
   return null;
 }
 
+function checkOrder(m) {
+  const n = Number(/(\d+)$/.exec(String(m.data.id ?? ""))?.[1] ?? NaN);
+  if (Number.isNaN(n)) return;
+  const last = lastIdOfToken.get(m.token);
+  if (last === undefined) stats.order_tokens++;
+  if (last === undefined || n > last) {
+    stats.order_fresh++;
+    lastIdOfToken.set(m.token, n);
+  } else if (n === last) {
+    stats.order_repeats++;
+  } else {
+    stats.order_late++;
+    lateTokens.add(m.token);
+    stats.order_late_tokens = lateTokens.size;
+  }
+}
+
 async function messagesSend(req, res, body) {
   stats.answered++;
   const auth = req.headers["authorization"] ?? "";
@@ -239,6 +275,10 @@ async function messagesSend(req, res, body) {
   const slow = /^slow(\d+)-/.exec(t);
   if (slow) await new Promise((resolve) => setTimeout(resolve, Number(slow[1])));
   stats.messages++;
+  const now = Date.now();
+  if (stats.first_message_at === 0) stats.first_message_at = now;
+  stats.last_message_at = now;
+  if (args.checkOrder) checkOrder(m);
   if (logFd !== null) {
     const session = req.stream ? sessionIds.get(req.stream.session) ?? 0 : 0;
     fs.writeSync(logFd, JSON.stringify({

@@ -31,7 +31,10 @@ namespace treve::test {
 
 struct FcmServiceOptions {
   std::int64_t expires_in = 3600;  // the access tokens' lifetime, in seconds
-  bool log = true;                 // record each accepted message (off in the benchmark)
+  bool log = true;                 // record each accepted message (off in the benchmarks)
+  // Count each device token's messages as fresh, repeated or late by their event id (--check-order
+  // of the stand-in, in its /stats): order checked without a log.
+  bool check_order = false;
 };
 
 class FcmService {
@@ -73,6 +76,8 @@ class FcmService {
       c.args.push_back("--log");
       c.args.push_back(log_path());
     }
+    if (options.check_order)
+      c.args.push_back("--check-order");
     c.stdout_path = dir_.file("stdout");
     c.stderr_path = dir_.file("stderr");
     process_ = std::make_unique<Process>(c);
