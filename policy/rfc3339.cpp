@@ -38,6 +38,13 @@ struct LocalParts {
 
 LocalParts local_parts(Instant t, const date::time_zone* zone) {
   auto info = zone_time::info(zone, date::floor<std::chrono::seconds>(t));
+  if (info.offset.count() % 60 != 0) {
+    // Local mean time (Paris before 1911: +00:09:21): RFC 3339 offsets are whole minutes, so
+    // such an instant is written in UTC, which names it exactly.
+    static const date::time_zone* const utc = date::locate_zone("UTC");
+    if (zone != utc)
+      return local_parts(t, utc);
+  }
   auto local = zone_time::to_local(zone, t);
   auto day = date::floor<date::days>(local);
   return {date::year_month_day{day}, date::hh_mm_ss{local - day}, info.offset};

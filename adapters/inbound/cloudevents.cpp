@@ -40,21 +40,6 @@ bool json_media_type(std::string_view content_type) {
   return t == "application/json" || t == "text/json" || (t.size() > 5 && t.ends_with("+json"));
 }
 
-bool valid_utf8(std::string_view s) {
-  for (std::size_t i = 0; i < s.size();) {
-    const auto b = static_cast<unsigned char>(s[i]);
-    std::size_t n = b < 0x80 ? 1 : (b >> 5) == 6 ? 2 : (b >> 4) == 14 ? 3 : (b >> 3) == 30 ? 4 : 0;
-    if (n == 0 || i + n > s.size())
-      return false;
-    for (std::size_t k = 1; k < n; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80)
-        return false;
-    }
-    i += n;
-  }
-  return true;
-}
-
 // The context attributes trêve reads; extensions are checked for their form and ignored.
 struct Attributes {
   std::string specversion;

@@ -29,6 +29,8 @@
 #include <string>
 #include <string_view>
 
+#include "adapters/inbound/json_text.h"  // valid_utf8
+
 namespace treve::adapters {
 
 // An address with its optional display name: "Name <local@domain>", "\"Name\" <local@domain>"
@@ -67,9 +69,6 @@ struct MailMessage {
 // The message, or why it cannot be made (an address or id that is not acceptable).
 std::expected<MailMessage, std::string> build_mail(const MailHeaders& headers,
                                                    const MailContent& content);
-
-// Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or values above U+10FFFF).
-bool valid_utf8(std::string_view text);
 
 // "<id@domain of from_address>".
 std::string mail_message_id(std::string_view id, std::string_view from_address);

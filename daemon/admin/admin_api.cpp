@@ -1018,7 +1018,7 @@ struct AdminApi::Impl {
           directory_name, connector_name, {user},
           [this, config, establishment, at, now, category, directory_name,
            done](std::vector<directory::UserAnswer> answers) {
-            auto job = [this, config, establishment, at, now, category, directory_name, done,
+            auto job = [config, establishment, at, now, category, directory_name, done,
                         answers = std::move(answers)] {
               Answer out;
               try {

@@ -171,6 +171,17 @@ TEST(Rfc3339Format, ShowsTheZonesOffsetInWinterAndSummer) {
   EXPECT_EQ(format_rfc3339(utc(2026, 7, 1, 5, 0, 0), paris), "2026-07-01T07:00:00+02:00");
 }
 
+// Found by fuzzing (tests/fuzz/targets/rfc3339.cpp): Paris kept local mean time, +00:09:21,
+// until 1911; an offset in whole minutes would name another instant, so such instants are
+// written in UTC and read back as themselves.
+TEST(Rfc3339Format, AnOffsetWithSecondsIsWrittenInUtc) {
+  const auto t = *parse_rfc3339("1492-04-12T23:20:50.52Z");
+  EXPECT_EQ(format_rfc3339(t, zone("Europe/Paris")), "1492-04-12T23:20:50.520+00:00");
+  EXPECT_EQ(*parse_rfc3339(format_rfc3339(t, zone("Europe/Paris"))), t);
+  EXPECT_EQ(format_rfc3339(utc(1912, 1, 1, 0, 0, 0), zone("Europe/Paris")),
+            "1912-01-01T00:00:00+00:00");  // after 1911: GMT, whole minutes again
+}
+
 TEST(Rfc3339Format, ShowsNegativeAndFractionalHourOffsets) {
   EXPECT_EQ(format_rfc3339(utc(2026, 11, 27, 20, 14, 3), zone("Pacific/Tahiti")),
             "2026-11-27T10:14:03-10:00");
