@@ -262,6 +262,7 @@ int serve(const std::string& config_path) {
               descriptors.soft, descriptors.hard, descriptors.found, reserved, caps.ingest,
               caps.admin);
   server_options.max_connections = caps.ingest;
+  server_options.max_connections_per_address = config->server.max_connections_per_address;
   server_options.name = "ingest";
   server_options.body_limit = [&ingest](const http::Request& header) {
     return ingest.body_limit(header);

@@ -494,10 +494,10 @@ class Loader {
     const toml::table* t = table_at(doc, "server");
     if (!t)
       return;
-    check_.only_keys(
-        *t, "server",
-        {"listen", "admin_listen", "state_dir", "max_body_bytes", "max_batch_body_bytes",
-         "max_bytes_in_flight_per_connector", "max_bytes_in_flight", "pseudonym_key"});
+    check_.only_keys(*t, "server",
+                     {"listen", "admin_listen", "state_dir", "max_body_bytes",
+                      "max_batch_body_bytes", "max_bytes_in_flight_per_connector",
+                      "max_bytes_in_flight", "pseudonym_key", "max_connections_per_address"});
     if (auto s = check_.string(t->get("pseudonym_key"), "server.pseudonym_key")) {
       if (s->empty() || s->front() != '/') {
         check_.error(t->get("pseudonym_key"), "server.pseudonym_key", Code::must_be_absolute_path);
@@ -518,6 +518,15 @@ class Loader {
       *target = static_cast<std::size_t>(*v);
     }
     in_flight(*t, config.server);
+    if (const toml::node* n = t->get("max_connections_per_address")) {
+      auto v = n->value<std::int64_t>();
+      if (!n->is_integer() || !v || *v < 1 || *v > 65536) {
+        check_.error(n, "server.max_connections_per_address", Code::integer_out_of_range,
+                     {"1", "65536"});
+      } else {
+        config.server.max_connections_per_address = static_cast<std::size_t>(*v);
+      }
+    }
     if (auto s = check_.string(t->get("listen"), "server.listen")) {
       if (!valid_listen(*s, false)) {
         check_.error(t->get("listen"), "server.listen", Code::bad_listen, {*s});

@@ -33,6 +33,9 @@ struct ServerConfig {
   std::size_t max_bytes_in_flight = 64 * 1024 * 1024;
   // The key of recipient pseudonyms in the audit trail; empty: state_dir/pseudonym.key.
   std::string pseudonym_key;
+  // Connections one client address may hold open at once on the ingest listener (beyond: 503
+  // with Retry-After, closed). An ENT behind one NAT address with many workers needs more.
+  std::size_t max_connections_per_address = 64;
 };
 
 // The audit trail's retention and anchors (docs/audit.md).

@@ -1061,6 +1061,21 @@ TEST(ConnectorRecipients, AreBoundedBelowTheParsersLimit) {
   }
 }
 
+TEST(ServerConnections, OneAddressesBoundIsConfigurable) {
+  auto c = parse_config("[server]\nmax_connections_per_address = 500\n", "test.toml");
+  ASSERT_TRUE(c) << c.error()[0].to_string();
+  EXPECT_EQ((*c)->server.max_connections_per_address, 500u);
+  auto d = parse_config("[server]\n", "test.toml");
+  ASSERT_TRUE(d);
+  EXPECT_EQ((*d)->server.max_connections_per_address, 64u);
+  for (const char* bad : {"0", "65537", "\"64\"", "2.5"}) {
+    EXPECT_THAT(errors_of(std::string("[server]\nmax_connections_per_address = ") + bad + "\n"),
+                Contains(StartsWith("test.toml:2: server.max_connections_per_address: must be a "
+                                    "whole number between 1 and 65536")))
+        << bad;
+  }
+}
+
 TEST(SinkSending, BadValuesAreNamedWithTheirLine) {
   auto errors = errors_of(std::string(kConnectors) +           // 7 lines
                           "[[sinks]]\n"                        // 8

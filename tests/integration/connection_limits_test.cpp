@@ -172,3 +172,31 @@ TEST(ConnectionLimits, OneAddressGetsAtMost64ConnectionsAndItsRefusalsAreLoggedO
 
 }  // namespace
 }  // namespace treve::itest
+
+namespace treve::itest {
+namespace {
+
+// An ENT behind one address with many workers: the operator raises the bound, and it holds at
+// the value set.
+TEST(ConnectionLimits, TheBoundPerAddressIsTheConfigurationsMaxConnectionsPerAddress) {
+  DaemonOptions options;
+  options.server_config = "max_connections_per_address = 80\n";
+  Daemon daemon(options);
+  daemon.start();
+  std::vector<std::unique_ptr<RawConnection>> held;
+  for (int i = 0; i < 80; ++i) {
+    held.push_back(std::make_unique<RawConnection>(daemon.port(), "127.0.0.11"));
+    ASSERT_TRUE(held.back()->send(raw_request("GET", "/healthz")));
+    ASSERT_EQ(held.back()->read(3s).status, 200) << i;
+  }
+  RawConnection over(daemon.port(), "127.0.0.11");
+  const auto answer = over.read(3s);
+  EXPECT_EQ(answer.status, 503);
+  EXPECT_THAT(answer.body, HasSubstr("urn:treve:problem:too-many-connections-from-address"));
+  ASSERT_TRUE(daemon.wait_for_log("event=http.connection_refused", 2s));
+  EXPECT_EQ(daemon.log_count("reason=per_address address=\"127.0.0.11\" limit=80 refused=1"), 1u)
+      << daemon.stderr_log();
+}
+
+}  // namespace
+}  // namespace treve::itest
