@@ -15,8 +15,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -47,6 +49,28 @@ inline Memory process_memory(pid_t pid) {
       m.hwm_kb = std::atoll(line.c_str() + 6);
   }
   return m;
+}
+
+// CPU seconds (user + system) of process `pid`, from /proc.
+inline double cpu_seconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto close = text.rfind(')');
+  if (close == std::string::npos)
+    return 0;
+  std::istringstream fields(text.substr(close + 2));
+  std::string field;
+  double utime = 0;
+  double stime = 0;
+  for (int i = 3; fields >> field; ++i) {
+    if (i == 14)
+      utime = std::stod(field);
+    if (i == 15) {
+      stime = std::stod(field);
+      break;
+    }
+  }
+  return (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 class Daemon {

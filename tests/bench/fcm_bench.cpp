@@ -37,6 +37,7 @@
 #include "daemon/core/clock.h"
 #include "daemon/dispatch/fcm_channel.h"
 #include "daemon/dispatch/http_client.h"
+#include "tests/bench/bench_process.h"
 #include "tests/support/fcm_service.h"
 
 namespace {
@@ -45,6 +46,7 @@ using namespace std::chrono_literals;
 namespace json = boost::json;
 using treve::adapters::OutboundDelivery;
 using treve::adapters::Verdict;
+using treve::bench::cpu_seconds;
 
 struct Options {
   long messages = 20'000;
@@ -58,28 +60,6 @@ struct Event {
   std::string delivery_id;
   std::string event_id;
 };
-
-// CPU seconds (user + system) of process `pid`, from /proc.
-double cpu_seconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto close = text.rfind(')');
-  if (close == std::string::npos)
-    return 0;
-  std::istringstream fields(text.substr(close + 2));
-  std::string field;
-  double utime = 0;
-  double stime = 0;
-  for (int i = 3; fields >> field; ++i) {
-    if (i == 14)
-      utime = std::stod(field);
-    if (i == 15) {
-      stime = std::stod(field);
-      break;
-    }
-  }
-  return (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
 
 double own_cpu_seconds() {
   rusage u{};

@@ -73,6 +73,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using treve::bench::cpu_seconds;
 using treve::bench::Daemon;
 using treve::bench::process_memory;
 using SysClock = std::chrono::system_clock;
@@ -94,28 +95,6 @@ struct Options {
 };
 
 constexpr int kMaxSinks = 8;
-
-// CPU seconds (user + system) of process `pid`, from /proc.
-double cpu_seconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto close = text.rfind(')');
-  if (close == std::string::npos)
-    return 0;
-  std::istringstream fields(text.substr(close + 2));
-  std::string field;
-  double utime = 0;
-  double stime = 0;
-  for (int i = 3; fields >> field; ++i) {
-    if (i == 14)
-      utime = std::stod(field);
-    if (i == 15) {
-      stime = std::stod(field);
-      break;
-    }
-  }
-  return (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
 
 struct ThreadTime {
   double run_s = 0;   // on a core

@@ -466,6 +466,15 @@ ScenarioOptions window_setup(const Seam& seam) {
   return s;
 }
 
+// `setup` with Web Push as the only sink, and the morning digest on.
+ScenarioOptions web_push_digest(ScenarioOptions setup) {
+  setup.webhook = false;
+  setup.fcm = false;
+  setup.smtp = false;
+  setup.policy = "digest = \"morning\"\n";
+  return setup;
+}
+
 class Scenario {
  public:
   Scenario(const Stand& st, const ScenarioOptions& setup) : st_(st), setup_(setup) {
@@ -1209,11 +1218,8 @@ TEST_F(Channels, MorningDigestIsOneMessagePerPushChannel) {
 TEST_F(Channels, NotificationsDueAtOnceAreNeverADigest) {
   const std::vector<Person> people = daytime_people();
   const Person& parent = people[0];
-  ScenarioOptions setup;  // the quiet window is hours away: everything is due when received
-  setup.webhook = false;
-  setup.fcm = false;
-  setup.smtp = false;
-  setup.policy = "digest = \"morning\"\n";
+  // The quiet window is hours away: everything is due when received.
+  const ScenarioOptions setup = web_push_digest({});
   Scenario s(st(), setup);
   HttpClient client(s.daemon().port());
   std::string batch;
@@ -1252,11 +1258,7 @@ TEST_F(Channels, ADigestAnsweredDuringStopHasOneDigestRecord) {
   const std::vector<Person> people = stop_people();
   const Person& parent = people[0];
   const Seam seam = seam_ahead();
-  ScenarioOptions setup = window_setup(seam);
-  setup.webhook = false;
-  setup.fcm = false;
-  setup.smtp = false;
-  setup.policy = "digest = \"morning\"\n";
+  const ScenarioOptions setup = web_push_digest(window_setup(seam));
   Scenario s(st(), setup);
   HttpClient client(s.daemon().port());
   std::vector<std::string> ids;
