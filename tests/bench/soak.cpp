@@ -795,11 +795,12 @@ int main(int argc, char** argv) {
 
   const Sample last = samples.empty() ? Sample{} : samples.back();
   std::printf(
-      "\ntotals: %lld events sent in %lld requests, %lld acknowledged; %lld deliveries received "
-      "in %lld requests; %lld requests answered 503 (%lld deliveries), %lld slow; %lld attempts "
+      "\ntotals: %lld events sent in %lld requests, %lld acknowledged; the receiver got %lld "
+      "requests: %lld deliveries in those answered 200, %lld answered 503 (%lld deliveries), %lld "
+      "answered 200 after 2 s; %lld attempts "
       "logged failed; %lld reloads sent, %lld applied; %lld admin edits; %lld purges, %lld "
       "events and %lld audit records purged (of %lld seeded events)\n",
-      last.sent, ingest.requests.load(), last.acked, last.delivered, receiver.requests.load(),
+      last.sent, ingest.requests.load(), last.acked, receiver.requests.load(), last.delivered,
       last.refused, receiver.refused_deliveries.load(), last.slow, last.attempt_failed,
       reloads_sent, last.reloads, last.admin_edits, last.purges, last.purged_events,
       last.purged_records, seeded);
