@@ -136,6 +136,8 @@ std::string_view pattern(Code code) {
     case Code::bad_clock_start:
       return "doit être un instant RFC 3339 avec son décalage, par exemple "
              "« 2026-12-07T19:59:58+01:00 » ({0})";
+    case Code::purge_interval_out_of_range:
+      return "doit être un nombre entier de minutes entre 1 et 1440";
     case Code::no_test_hooks:
       return "ce trêve est construit sans points d'accroche de test (option CMake "
              "TREVE_TESTING) : la table [testing] est réservée aux tests de trêve";

@@ -287,6 +287,9 @@ int serve(const std::string& config_path) {
   Retention::Options retention_options;
   retention_options.audit_retention = config->audit.retention;
   retention_options.events_retention = config->events.retention;
+  // The test hook [testing] purge_interval_minutes: purges every few minutes, not daily.
+  if (config->testing.purge_interval_minutes > 0)
+    retention_options.interval = std::chrono::minutes{config->testing.purge_interval_minutes};
   retention_options.on_preferences_purged =
       [&preferences](const std::vector<store::StoredPreference>& purged) {
         for (const auto& p : purged)

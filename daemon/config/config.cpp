@@ -556,7 +556,7 @@ class Loader {
     if (!t)
       return;
 #if TREVE_TESTING
-    check_.only_keys(*t, "testing", {"max_page_count", "clock_start"});
+    check_.only_keys(*t, "testing", {"max_page_count", "clock_start", "purge_interval_minutes"});
     if (const toml::node* n = t->get("max_page_count")) {
       auto v = n->value<std::int64_t>();
       if (!n->is_integer() || !v || *v < 1 || *v > 1'000'000'000) {
@@ -575,6 +575,14 @@ class Loader {
         check_.error(n, "testing.clock_start", Code::bad_clock_start, {instant.error()});
       } else {
         config.testing.clock_start = *instant;
+      }
+    }
+    if (const toml::node* n = t->get("purge_interval_minutes")) {
+      auto v = n->value<std::int64_t>();
+      if (!n->is_integer() || !v || *v < 1 || *v > 1440) {
+        check_.error(n, "testing.purge_interval_minutes", Code::purge_interval_out_of_range);
+      } else {
+        config.testing.purge_interval_minutes = static_cast<int>(*v);
       }
     }
     warn(t, "testing", Code::test_hooks_in_use);

@@ -155,6 +155,9 @@ struct TestingConfig {
   long long max_page_count = 0;  // caps the store at this many pages (0: no cap): a full disk
   // `serve`'s wall clock starts at this instant and runs at real speed (none: the system's).
   std::optional<policy::Instant> clock_start;
+  // The retention purge runs at start and then every this many minutes (0: every 24 hours, as
+  // without the hook), so that a long test sees purges while it runs.
+  int purge_interval_minutes = 0;
 };
 
 // Who may use the admin API (docs/admin-api.md).

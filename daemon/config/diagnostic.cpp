@@ -101,6 +101,9 @@ constexpr std::array kEntries = {
     Entry{{Code::bad_clock_start, "config.bad_clock_start", 1, false, false},
           "must be an RFC 3339 instant with its offset, such as \"2026-12-07T19:59:58+01:00\" "
           "({0})"},
+    Entry{
+        {Code::purge_interval_out_of_range, "config.purge_interval_out_of_range", 0, false, false},
+        "must be a whole number of minutes between 1 and 1440"},
     Entry{{Code::no_test_hooks, "config.no_test_hooks", 0, false, false},
           "this trêve was built without test hooks (CMake option TREVE_TESTING): the [testing] "
           "table is for trêve's own tests"},

@@ -61,13 +61,14 @@ enum class Code : std::uint16_t {
   in_flight_below_request,    // {bytes}
   in_flight_below_connector,  // {total, per connector}
   // [audit], [events], [testing].
-  bad_days,                // {lo, hi, text}
-  records_out_of_range,    //
-  retention_outside_cnil,  // {days} (warning)
-  pages_out_of_range,      //
-  bad_clock_start,         // {why}
-  no_test_hooks,           //
-  test_hooks_in_use,       // (warning)
+  bad_days,                     // {lo, hi, text}
+  records_out_of_range,         //
+  retention_outside_cnil,       // {days} (warning)
+  pages_out_of_range,           //
+  bad_clock_start,              // {why}
+  purge_interval_out_of_range,  //
+  no_test_hooks,                //
+  test_hooks_in_use,            // (warning)
   // [[admins]], [[connectors]].
   bad_admin_name,                //
   duplicate_admin_name,          //

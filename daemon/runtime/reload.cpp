@@ -79,6 +79,8 @@ std::shared_ptr<const config::Config> keep_start_settings(
   keep(merged->events.retention, running.events.retention, "events.retention");
   keep(merged->testing.max_page_count, running.testing.max_page_count, "testing.max_page_count");
   keep(merged->testing.clock_start, running.testing.clock_start, "testing.clock_start");
+  keep(merged->testing.purge_interval_minutes, running.testing.purge_interval_minutes,
+       "testing.purge_interval_minutes");
   return merged;
 }
 

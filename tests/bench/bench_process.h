@@ -1,7 +1,7 @@
 // The real `treve serve` as a child process for benchmarks (through tests/support/process.h):
-// spawned with a configuration,
-// its log lines read (serve.ready gives the port), its memory read from /proc, stopped with
-// SIGTERM (or killed). Header-only, shared by the benchmarks that drive the daemon.
+// spawned with a configuration, its log lines read (serve.ready gives the port), its memory,
+// CPU time, threads and open descriptors read from /proc, signalled (SIGHUP: a reload), stopped
+// with SIGTERM (or killed). Header-only, shared by the benchmarks that drive the daemon.
 #pragma once
 
 #include <fcntl.h>
@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <mutex>
@@ -36,6 +37,8 @@ inline double seconds_between(Clock::time_point a, Clock::time_point b) {
 
 struct Memory {
   long long rss_kb = -1, hwm_kb = -1;
+  // VmRSS's parts: the heap and other anonymous memory, and pages of mapped files.
+  long long anon_kb = -1, file_kb = -1;
 };
 
 inline Memory process_memory(pid_t pid) {
@@ -47,6 +50,10 @@ inline Memory process_memory(pid_t pid) {
       m.rss_kb = std::atoll(line.c_str() + 6);
     if (line.starts_with("VmHWM:"))
       m.hwm_kb = std::atoll(line.c_str() + 6);
+    if (line.starts_with("RssAnon:"))
+      m.anon_kb = std::atoll(line.c_str() + 8);
+    if (line.starts_with("RssFile:"))
+      m.file_kb = std::atoll(line.c_str() + 8);
   }
   return m;
 }
@@ -71,6 +78,32 @@ inline double cpu_seconds(pid_t pid) {
     }
   }
   return (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// The process's threads ("Threads:" of /proc/PID/status), or -1.
+inline int process_threads(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.starts_with("Threads:"))
+      return std::atoi(line.c_str() + 8);
+  }
+  return -1;
+}
+
+// The process's open file descriptors (the entries of /proc/PID/fd), or -1.
+inline int open_descriptors(pid_t pid) {
+  std::error_code ec;
+  std::filesystem::directory_iterator it("/proc/" + std::to_string(pid) + "/fd", ec);
+  if (ec)
+    return -1;
+  int n = 0;
+  for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    if (ec)
+      return -1;
+    ++n;
+  }
+  return n;
 }
 
 class Daemon {
@@ -120,15 +153,19 @@ class Daemon {
     return ready_ ? port_ : 0;
   }
 
-  // SIGTERM, then wait; returns the seconds it took to exit (SIGKILL after 30 s).
+  // SIGTERM, then wait; returns the seconds it took to exit (SIGKILL after 30 s; 0 when it had
+  // already exited).
   double stop() {
-    if (!process_ || process_->pid() <= 0)
+    if (!process_)
       return 0;
     auto start = Clock::now();
-    process_->signal(SIGTERM);
-    if (!process_->wait_for(std::chrono::seconds(30)))
-      process_->kill();
-    double took = seconds_between(start, Clock::now());
+    double took = 0;
+    if (process_->pid() > 0) {
+      process_->signal(SIGTERM);
+      if (!process_->wait_for(std::chrono::seconds(30)))
+        process_->kill();
+      took = seconds_between(start, Clock::now());
+    }
     if (reader_.joinable())
       reader_.join();
     exit_status_ = process_->status();
@@ -137,6 +174,17 @@ class Daemon {
   }
 
   pid_t pid() const { return process_ ? process_->pid() : -1; }
+  // False once the daemon has exited (it is then reaped: stop() still collects its status).
+  bool running() { return process_ && process_->running(); }
+  // Sends `sig` to the running daemon (SIGHUP: reload); false when it is not running.
+  bool signal(int sig) {
+    if (!process_ || process_->pid() <= 0)
+      return false;
+    process_->signal(sig);
+    return true;
+  }
+  // The daemon's exit status once stopped (as test::Process reports it).
+  int exit_status() const { return exit_status_; }
   Clock::time_point spawned_at() const { return spawned_at_; }
   Clock::time_point ready_at() const {
     std::lock_guard lock(mutex_);
@@ -150,6 +198,16 @@ class Daemon {
         return l;
     }
     return {};
+  }
+  // Every log line containing `needle`, in order.
+  std::vector<std::string> lines_with(std::string_view needle) const {
+    std::lock_guard lock(mutex_);
+    std::vector<std::string> out;
+    for (const auto& l : lines_) {
+      if (l.find(needle) != std::string::npos)
+        out.push_back(l);
+    }
+    return out;
   }
   long long count_lines(std::string_view needle) const {
     std::lock_guard lock(mutex_);

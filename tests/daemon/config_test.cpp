@@ -1409,6 +1409,19 @@ TEST(TestingConfig, AClockStartIsAcceptedWithAWarningInABuildWithTestHooks) {
       errors_of("[testing]\nclock_start = 2026-12-07T19:59:58+01:00\n"),
       Contains(StartsWith("test.toml:2: testing.clock_start: must be an RFC 3339 instant")));
 }
+
+TEST(TestingConfig, APurgeIntervalIsAcceptedWithAWarningInABuildWithTestHooks) {
+  auto c = parse_config("[testing]\npurge_interval_minutes = 1\n", "test.toml");
+  ASSERT_TRUE(c) << c.error()[0].to_string();
+  EXPECT_EQ((*c)->testing.purge_interval_minutes, 1);
+  EXPECT_THAT((*c)->warnings, Contains(StartsWith("test.toml:1: testing: test hooks are in use")));
+  for (const char* bad : {"0", "1441", "\"1m\"", "1.5"}) {
+    EXPECT_THAT(errors_of(std::string("[testing]\npurge_interval_minutes = ") + bad + "\n"),
+                Contains(StartsWith("test.toml:2: testing.purge_interval_minutes: must be a whole "
+                                    "number of minutes between 1 and 1440")))
+        << bad;
+  }
+}
 #else
 TEST(TestingConfig, AClockStartIsRefusedByABuildWithoutTestHooks) {
   EXPECT_THAT(errors_of("[testing]\nclock_start = \"2026-12-07T19:59:58+01:00\"\n"),
@@ -1436,6 +1449,12 @@ TEST(TestingConfig, NoConfigurationStartsTheClockElsewhereUnlessItAsks) {
   auto c = parse_config("", "test.toml");
   ASSERT_TRUE(c);
   EXPECT_FALSE((*c)->testing.clock_start);
+}
+
+TEST(TestingConfig, NoConfigurationPurgesMoreOftenThanDailyUnlessItAsks) {
+  auto c = parse_config("", "test.toml");
+  ASSERT_TRUE(c);
+  EXPECT_EQ((*c)->testing.purge_interval_minutes, 0);
 }
 
 }  // namespace
