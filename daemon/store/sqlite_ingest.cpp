@@ -144,20 +144,58 @@ Result<std::vector<AcceptResult>> SqliteStore::accept(std::span<const NewEvent> 
   });
 }
 
+Result<bool> SqliteStore::release_under_way(policy::Instant at) {
+  Statement& q = st_->overdue;
+  Resetter reset{q};
+  q.bind(1, instant_ms(at));
+  const int rc = q.step();
+  if (rc == SQLITE_ROW)
+    return true;
+  if (rc != SQLITE_DONE)
+    return std::unexpected(error_of(writer_, rc, "read"));
+  return false;
+}
+
 Result<void> SqliteStore::store_deliveries(std::int64_t event_row, DeliveryRef ref,
                                            std::span<const NewDelivery> deliveries,
                                            policy::Instant at, const date::time_zone* zone,
                                            const std::string& at_local) {
+  // A delivery decided "now" while held deliveries of an earlier or the same instant are still
+  // to be released (the scheduler releases in transactions of up to 1000, with other writes
+  // between them, and after a restart it starts with what became due while the daemon was
+  // down) would become due before them and reach its recipient before notifications received
+  // earlier. It is stored held until its reception instant instead, so that the scheduler
+  // releases it after them, in (release instant, receipt) order. Urgent bypasses go at once.
+  std::optional<bool> behind;
   for (const NewDelivery& d : deliveries) {
+    DeliveryState state = d.state;
+    std::string_view kind = first_record_kind(d);
+    std::string behind_detail;
+    if (d.state == DeliveryState::due && !d.bypassed) {
+      if (!behind) {
+        auto r = release_under_way(at);
+        if (!r)
+          return std::unexpected(r.error());
+        behind = *r;
+      }
+      if (*behind) {
+        state = DeliveryState::held;
+        kind = "held";
+        NewDelivery held = d;
+        held.state = DeliveryState::held;
+        held.reason = "behind the release under way (" + d.reason + ")";
+        behind_detail = first_record_detail(ref.source, held, zone);
+      }
+    }
     static const std::vector<std::string> kRoutedWhenSent{std::string()};
     for (const std::string& sink : d.sinks.empty() ? kRoutedWhenSent : d.sinks) {
       Statement& s = st_->insert_delivery;
       {
         Resetter reset{s};
         s.bind(1, event_row).bind(2, d.recipient).bind(3, policy::to_string(d.role));
-        s.bind(4, to_string(d.state)).bind(5, instant_ms(d.release_at)).bind(6, d.reason);
+        s.bind(4, to_string(state)).bind(5, instant_ms(d.release_at)).bind(6, d.reason);
         s.bind(7, instant_ms(at));
-        if (d.state == DeliveryState::due) {
+        if (state == DeliveryState::due) {
           s.bind(8, take_ready_seq()).bind(9, instant_ms(at));
         } else {
           s.bind_null(8).bind_null(9);
@@ -174,10 +212,12 @@ Result<void> SqliteStore::store_deliveries(std::int64_t event_row, DeliveryRef r
       ref.recipient = d.recipient;
       ref.role = d.role;
       ref.sink = sink;
-      AuditRecord dr = delivery_record(
-          ref, first_record_kind(d), at, at_local,
-          d.audit_detail.empty() ? first_record_detail(ref.source, d, zone) : d.audit_detail,
-          d.pseudonym);
+      AuditRecord dr =
+          delivery_record(ref, kind, at, at_local,
+                          !behind_detail.empty()   ? behind_detail
+                          : d.audit_detail.empty() ? first_record_detail(ref.source, d, zone)
+                                                   : d.audit_detail,
+                          d.pseudonym);
       if (auto a = append_audit(dr); !a)
         return std::unexpected(a.error());
     }

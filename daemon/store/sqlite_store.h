@@ -138,6 +138,8 @@ class SqliteStore final : public Store {
   // A JSON array of the keyed pseudonyms of `addresses` (personal data never recorded as is).
   std::string address_pseudonyms(std::string_view source,
                                  std::span<const std::string> addresses) const;
+  // Whether held deliveries whose release instant is at or before `at` are still held.
+  Result<bool> release_under_way(policy::Instant at);
   // Each delivery of `deliveries` (a copy per sink) with its audit record, at `at`.
   Result<void> store_deliveries(std::int64_t event_row, DeliveryRef ref,
                                 std::span<const NewDelivery> deliveries, policy::Instant at,

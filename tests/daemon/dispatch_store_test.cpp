@@ -118,6 +118,89 @@ TEST(DispatchStore, DueDeliveriesAreReadPastACursorInTheOrderTheyBecameDue) {
   EXPECT_TRUE(none->empty());
 }
 
+// A delivery decided "now" while deliveries held until an earlier instant are still being
+// released (the scheduler releases in transactions with other writes between them, and after a
+// restart it starts with what became due while the daemon was down) waits behind them: held
+// until its reception instant, so that the scheduler releases it after them and its recipient
+// gets them in the order they were received. Before, it became due at once, ahead of them (found
+// by the crash loop: a message received at 07:00:00.040 reached its recipient before the one
+// held since the night). An urgent bypass still goes at once.
+TEST(DispatchStore, ADeliveryDecidedNowDuringAReleaseIsReleasedAfterTheHeldOnes) {
+  Dir dir;
+  auto s = open(dir);
+  accept(*s, event("night-1", {"a", "b"}, DeliveryState::held));  // until 07:00
+  accept(*s, event("night-2", {"a"}, DeliveryState::held));
+  auto first = s->release_due(at("2026-11-30T07:00:00+01:00"), 1);
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->size(), 1u);
+
+  NewEvent morning = event("morning", {"a"}, DeliveryState::due);
+  morning.received_at = at("2026-11-30T07:00:00.040+01:00");
+  morning.deliveries[0].release_at = morning.received_at;
+  morning.deliveries[0].reason = "outside quiet hours";
+  accept(*s, morning);
+  NewEvent alert = event("alert", {"a"}, DeliveryState::due);
+  alert.received_at = at("2026-11-30T07:00:00.045+01:00");
+  alert.deliveries[0].release_at = alert.received_at;
+  alert.deliveries[0].bypassed = true;
+  accept(*s, alert);
+
+  // Due so far: the one released, and the urgent bypass; the morning's message waits.
+  auto ready = s->ready(0, 100);
+  ASSERT_TRUE(ready);
+  std::vector<std::string> order;
+  for (const auto& d : *ready)
+    order.push_back(d.ref.event_id + "/" + d.ref.recipient);
+  EXPECT_THAT(order, ElementsAre("night-1/a", "alert/a"));
+  const std::int64_t cursor = ready->back().ready_seq;
+
+  // The rest of the release, then the morning's message.
+  auto rest = s->release_due(at("2026-11-30T07:00:00.050+01:00"), 100);
+  ASSERT_TRUE(rest);
+  order.clear();
+  for (const auto& d : *rest)
+    order.push_back(d.ref.event_id + "/" + d.ref.recipient);
+  EXPECT_THAT(order, ElementsAre("night-1/b", "night-2/a", "morning/a"));
+  auto next = s->ready(cursor, 100);
+  ASSERT_TRUE(next);
+  order.clear();
+  for (const auto& d : *next)
+    order.push_back(d.ref.event_id + "/" + d.ref.recipient);
+  EXPECT_THAT(order, ElementsAre("night-1/b", "night-2/a", "morning/a"));
+  EXPECT_EQ(next->back().release_at, morning.received_at);
+  EXPECT_EQ(next->back().released_at, at("2026-11-30T07:00:00.050+01:00"));
+
+  // Audited as held behind the release, then released.
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(dir.db().c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, "SELECT kind, detail FROM audit WHERE event_id = 'morning' ORDER BY seq",
+                     -1, &st, nullptr);
+  std::vector<std::string> records;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    records.push_back(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))) + " " +
+                      reinterpret_cast<const char*>(sqlite3_column_text(st, 1)));
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_THAT(records[0], HasSubstr("received"));
+  EXPECT_THAT(records[1], HasSubstr("held {"));
+  EXPECT_THAT(records[1], HasSubstr("behind the release under way (outside quiet hours)"));
+  EXPECT_THAT(records[2], HasSubstr("released {"));
+  EXPECT_TRUE(chain_ok(dir));
+
+  // With nothing left to release, a delivery decided now is due at once.
+  NewEvent later = event("later", {"a"}, DeliveryState::due);
+  later.received_at = at("2026-11-30T07:00:01+01:00");
+  later.deliveries[0].release_at = later.received_at;
+  accept(*s, later);
+  auto last = s->ready(next->back().ready_seq, 100);
+  ASSERT_TRUE(last);
+  ASSERT_EQ(last->size(), 1u);
+  EXPECT_EQ((*last)[0].ref.event_id, "later");
+}
+
 TEST(DispatchStore, OutcomesChangeStatesAndAreAuditedWithoutContent) {
   Dir dir;
   auto s = open(dir);
