@@ -77,7 +77,8 @@ std::string describe_quiet(const EstablishmentRules& rules, const QuietChain& ch
 }
 
 std::vector<DeliveryDecision> decide(const EstablishmentPolicy& policy, const Notification& n,
-                                     Instant received, bool connector_may_bypass) {
+                                     Instant received, bool connector_may_bypass,
+                                     Sequencing sequencing) {
   const EstablishmentRules& rules = policy.rules();
   std::vector<DeliveryDecision> out(n.recipients.size());
 
@@ -121,7 +122,8 @@ std::vector<DeliveryDecision> decide(const EstablishmentPolicy& policy, const No
     return *own;
   };
 
-  const bool sequenced = n.category == Category::grade;
+  const bool sequenced =
+      n.category == Category::grade && sequencing == Sequencing::grades_follow_students;
   for (std::size_t i = 0; i < out.size(); ++i) {
     if (sequenced && n.recipients[i].role == Role::parent)
       continue;

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -78,8 +79,14 @@ struct DeliveryDecision {
 // Quiet time is the category's windows when it has its own, else the establishment's, and the
 // closed days. Recipients' other establishments, personal hours, crises that release what was
 // held and late homework are decide_in's (policy/strictest.h): the daemon decides with it.
+//
+// `sequencing`: `none` decides a parent's grade like any other delivery, with no delay after
+// its student's release. For a delivery already released once, about to be sent (the delay
+// was counted when it was released): is its recipient in quiet time now?
+enum class Sequencing : std::uint8_t { grades_follow_students, none };
 std::vector<DeliveryDecision> decide(const EstablishmentPolicy& policy, const Notification& n,
-                                     Instant received, bool connector_may_bypass);
+                                     Instant received, bool connector_may_bypass,
+                                     Sequencing sequencing = Sequencing::grades_follow_students);
 
 // The student release a parent's grade waits for: of the event's students (only `parent.of`
 // when it is set), the one in `decisions` released last, and whether every one of them was

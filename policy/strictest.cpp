@@ -198,18 +198,21 @@ void mark_late_homework(const EstablishmentRules& rules, const Notification& n,
 
 void held_under_all(const PolicySet& policies, const EstablishmentPolicy& primary,
                     const Notification& n, Instant received, bool connector_may_bypass,
-                    std::vector<DeliveryDecision>& out);
+                    Sequencing sequencing, std::vector<DeliveryDecision>& out);
 
 }  // namespace
 
 std::vector<DeliveryDecision> decide_in(const PolicySet& policies,
                                         const EstablishmentPolicy& primary, const Notification& n,
-                                        Instant received, bool connector_may_bypass) {
-  // The event's establishment decides first.
-  std::vector<DeliveryDecision> out = decide(primary, n, received, connector_may_bypass);
+                                        Instant received, bool connector_may_bypass,
+                                        Sequencing sequencing) {
+  // The event's establishment decides first (a parent's grade is sequenced only there: the
+  // grade_delay it sets is what held_under_all follows).
+  std::vector<DeliveryDecision> out =
+      decide(primary, n, received, connector_may_bypass, sequencing);
   if (std::any_of(n.recipients.begin(), n.recipients.end(),
                   [](const Recipient& r) { return !r.establishments.empty() || r.personal; })) {
-    held_under_all(policies, primary, n, received, connector_may_bypass, out);
+    held_under_all(policies, primary, n, received, connector_may_bypass, sequencing, out);
   }
   release_at_crises(primary.rules(), n, received, out);
   mark_late_homework(primary.rules(), n, out);
@@ -222,7 +225,7 @@ namespace {
 // holds decide()'s answer for the event's establishment.
 void held_under_all(const PolicySet& policies, const EstablishmentPolicy& primary,
                     const Notification& n, Instant received, bool connector_may_bypass,
-                    std::vector<DeliveryDecision>& out) {
+                    Sequencing sequencing, std::vector<DeliveryDecision>& out) {
   std::vector<std::optional<Constraints>> others(n.recipients.size());
   for (std::size_t i = 0; i < n.recipients.size(); ++i) {
     if (auto o = others_of(policies, n, n.recipients[i]))
@@ -241,7 +244,7 @@ void held_under_all(const PolicySet& policies, const EstablishmentPolicy& primar
       if (!not_urgent) {
         Notification plain = n;
         plain.urgent = false;
-        not_urgent = decide(primary, plain, received, connector_may_bypass);
+        not_urgent = decide(primary, plain, received, connector_may_bypass, sequencing);
       }
       out[i] = (*not_urgent)[i];
       out[i].urgent = UrgentOutcome::refused_category;

@@ -31,9 +31,11 @@ namespace treve::policy {
 //    establishments, plus the event's establishment's delay.
 // A UAI in `establishments` that is not valid (never from the canonical parser) fails closed
 // for that recipient.
+// `sequencing`: as for decide().
 std::vector<DeliveryDecision> decide_in(const PolicySet& policies,
                                         const EstablishmentPolicy& primary, const Notification& n,
-                                        Instant received, bool connector_may_bypass);
+                                        Instant received, bool connector_may_bypass,
+                                        Sequencing sequencing = Sequencing::grades_follow_students);
 
 // describe() for a decision of decide_in, naming the other establishments that held it and
 // why, e.g. "quiet window Mon-Thu 20:00-07:00; also attached to 0250001R: quiet window

@@ -35,6 +35,7 @@
 #include "daemon/runtime/notify.h"
 #include "daemon/runtime/preferences.h"
 #include "daemon/runtime/reload.h"
+#include "daemon/runtime/replan.h"
 #include "daemon/runtime/retention.h"
 #include "daemon/runtime/scheduler.h"
 #include "daemon/store/commit_queue.h"
@@ -272,6 +273,16 @@ int serve(const std::string& config_path) {
   };
   dispatch::Dispatcher::Options dispatcher_options;
   dispatcher_options.metrics = &metrics;
+  // Nothing is sent inside a quiet window: a delivery released in open time but still waiting
+  // (behind others, or for a retry) when its recipient's quiet time begins is held again.
+  dispatcher_options.quiet_now = [&preferences](const config::Config& c,
+                                                const store::DispatchItem& item,
+                                                policy::Instant now) {
+    return runtime::hold_again(c, item, now, &preferences);
+  };
+  dispatcher_options.on_held_again = [&scheduler_ptr](policy::Instant t) {
+    scheduler_ptr->held_until(t);
+  };
   dispatch::Dispatcher dispatcher(
       queue, *store, clock, [&holder] { return holder.get(); }, std::move(dispatcher_options));
   Scheduler::Options scheduler_options;

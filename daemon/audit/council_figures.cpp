@@ -187,6 +187,12 @@ void CouncilTally::add(const store::AuditRecord& r) {
     d.released_ms = r.at_ms;
     if (integer(detail, "crisis"))
       ++crisis_bypasses_;
+  } else if (kind == "held_again") {
+    // Due, then held again before it was sent (its recipient's quiet time began): the hold
+    // measured is from the receipt to the release that follows.
+    d.held = true;
+    const json::string* until = text(detail, "until");
+    d.until_ms = until ? instant(std::string(*until)) : std::nullopt;
   } else if (kind == "replanned") {
     const json::string* until = text(detail, "until");
     d.until_ms = until ? instant(std::string(*until)) : std::nullopt;

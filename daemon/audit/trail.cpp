@@ -67,6 +67,7 @@ const std::vector<std::string_view>& record_kinds() {
                                                       "retrying",
                                                       "dead_lettered",
                                                       "no_address",
+                                                      "held_again",
                                                       "digest",
                                                       "replayed",
                                                       "config_changed",

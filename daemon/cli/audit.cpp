@@ -346,6 +346,7 @@ int audit_stats(const AuditStatsRequest& request, std::ostream& out, std::ostrea
                              {"replayed", "replayed"},
                              {"configuration changes", "config_changed"},
                              {"held deliveries re-planned", "replanned"},
+                             {"held again before being sent", "held_again"},
                              {"policy changes (admin API)", "policy_changed"},
                              {"admin requests refused", "access_refused"},
                              {"crises opened", "crisis_opened"},

@@ -158,8 +158,8 @@ struct Dispatcher::Impl {
   static constexpr std::size_t kOutcomesPerCommit = 512;
   static constexpr std::chrono::milliseconds kGatherOutcomes{5};
 
-  std::atomic<std::uint64_t> delivered{0}, retried{0}, dead{0}, no_address{0}, requests{0},
-      in_flight{0}, pending_count{0};
+  std::atomic<std::uint64_t> delivered{0}, retried{0}, dead{0}, no_address{0}, held_again_count{0},
+      requests{0}, in_flight{0}, pending_count{0};
 
   // --- start and reading from the store -------------------------------------------------
 
@@ -428,6 +428,8 @@ struct Dispatcher::Impl {
           break;  // it goes in a request of its own, next
         sink.ready.pop_front();
         it->second.queued_in = kNoSink;
+        if (held_again(*head))
+          continue;  // `it` may be gone: the recipient's next delivery was made ready
         head->in_flight = true;
         const bool alone = head->alone;
         batch.push_back(std::move(head));
@@ -462,8 +464,8 @@ struct Dispatcher::Impl {
     while (run < items.size() && run < kMaxDigest) {
       const Item& next = *items[run];
       if (next.in_flight || next.alone || next.d.attempts > 0 || next.not_before ||
-          next.d.released_at != head.d.released_at || !held_by_policy(next.d))
-        break;
+          next.d.released_at != head.d.released_at || !held_by_policy(next.d) || quiet_now(next))
+        break;  // one in quiet time now is held again when it is the head
       ++run;
     }
     if (run <= digest.min)
@@ -478,6 +480,61 @@ struct Dispatcher::Impl {
   // Held, then released: the policy set its release after its receipt. Deliveries due at once
   // share a released_at too when they came in one batch, and must not become a digest.
   static bool held_by_policy(const store::DispatchItem& d) { return d.release_at > d.received_at; }
+
+  // Its recipient's quiet time has begun since it became due (Options::quiet_now).
+  std::optional<store::HoldAgain> quiet_now(const Item& item) const {
+    if (!options.quiet_now)
+      return std::nullopt;
+    return options.quiet_now(*config, item.d, clock.now());
+  }
+
+  // The head delivery `item`, about to be sent: held again instead when its recipient's quiet
+  // time has begun (a `held_again` outcome; the scheduler releases it at the new instant). The
+  // recipient's deliveries waiting behind it are held with it, until the same instant, in the
+  // same transaction (the store holds those not read yet: SqliteStore::hold_followers), so that
+  // none overtakes it at the window's end, even after a crash; an urgent one goes if its own
+  // decision lets it (an urgent bypass never waits for a quiet time).
+  bool held_again(Item& item) {
+    auto hold = quiet_now(item);
+    if (!hold)
+      return false;
+    const policy::Instant now = clock.now();
+    const policy::Instant hold_until = hold->until;
+    const std::string hold_reason = hold->reason;
+    recording_batch = true;
+    hold_one(item, std::move(*hold), now);
+    if (auto it = recipients.find(item.recipient_key); it != recipients.end()) {
+      auto& items = it->second.items;
+      for (auto next = items.begin(); next != items.end();) {
+        Item& follower = **next;
+        if (&follower == &item || follower.in_flight) {
+          ++next;
+          continue;
+        }
+        std::optional<store::HoldAgain> with;
+        if (follower.d.urgent) {
+          with = quiet_now(follower);
+        } else {
+          with = store::HoldAgain{hold_until,
+                                  "behind " + item.d.ref.event_id + ", held again: " + hold_reason};
+        }
+        if (!with) {  // urgent, and it may go now: it does, next
+          ++next;
+          continue;
+        }
+        hold_one(follower, std::move(*with), now);
+        next = items.erase(next);
+      }
+    }
+    end_batch();
+    finish(item);
+    return true;
+  }
+
+  void hold_one(const Item& item, store::HoldAgain hold, policy::Instant now) {
+    record(item, store::DeliveryOutcome::Kind::held_again, "", 0, "", now, {}, {}, std::move(hold));
+    ++held_again_count;
+  }
 
   void arm_rate(std::size_t index, double seconds) {
     SinkState& sink = *sinks[index];
@@ -789,7 +846,8 @@ struct Dispatcher::Impl {
 
   void record(const Item& item, store::DeliveryOutcome::Kind kind, const std::string& webhook_id,
               int status, std::string error, policy::Instant now,
-              const std::vector<std::string>& addresses = {}, const std::string& digest = {}) {
+              const std::vector<std::string>& addresses = {}, const std::string& digest = {},
+              store::HoldAgain hold = {}) {
     store::DeliveryOutcome o;
     o.kind = kind;
     o.ref = item.d.ref;
@@ -807,6 +865,8 @@ struct Dispatcher::Impl {
     o.addresses = addresses;
     o.digest = digest;
     o.due_at = item.d.released_at;
+    o.held_until = hold.until;
+    o.hold_reason = std::move(hold.reason);
     outcomes.push_back(std::move(o));
     // A retrying delivery stays in memory: only final outcomes free its place.
     if (kind != store::DeliveryOutcome::Kind::retrying)
@@ -861,6 +921,7 @@ struct Dispatcher::Impl {
         }
         commit_backoff = std::chrono::milliseconds{0};
         count(*batch);
+        held_again_committed(*batch);
         pending -= freed;
         pending_bytes -= std::min(pending_bytes, bytes);
         pending_count = pending;
@@ -906,6 +967,29 @@ struct Dispatcher::Impl {
     });
   }
 
+  // Deliveries held again are in the store as held: the scheduler is told when to release them.
+  void held_again_committed(const std::vector<store::DeliveryOutcome>& batch) {
+    std::size_t n = 0;
+    policy::Instant earliest = policy::Instant::max();
+    for (const auto& o : batch) {
+      if (o.kind != store::DeliveryOutcome::Kind::held_again)
+        continue;
+      ++n;
+      earliest = std::min(earliest, o.held_until);
+    }
+    if (n == 0)
+      return;
+    spdlog::info(
+        "event=dispatch.held_again deliveries={} until={}: their recipients' quiet time "
+        "began before they were sent",
+        n,
+        earliest == policy::Instant::max()
+            ? std::string("null")
+            : policy::format_rfc3339(earliest, store::zone_or_utc("UTC")));
+    if (options.on_held_again && earliest != policy::Instant::max())
+      options.on_held_again(earliest);
+  }
+
   // Committed outcomes into the metrics (on the dispatcher's thread).
   void count(const std::vector<store::DeliveryOutcome>& batch) {
     core::Metrics* m = options.metrics;
@@ -924,6 +1008,7 @@ struct Dispatcher::Impl {
           m->dead.with({o.sink}).inc();
           break;
         case store::DeliveryOutcome::Kind::no_address:
+        case store::DeliveryOutcome::Kind::held_again:
           continue;
       }
       const std::chrono::duration<double> latency = now - o.due_at;
@@ -1044,6 +1129,7 @@ Dispatcher::Counters Dispatcher::counters() const {
   c.retried = i.retried.load();
   c.dead = i.dead.load();
   c.no_address = i.no_address.load();
+  c.held_again = i.held_again_count.load();
   c.requests = i.requests.load();
   c.in_flight = i.in_flight.load();
   c.pending = i.pending_count.load();

@@ -11,8 +11,10 @@
 // delivery k+1 is not sent before delivery k succeeded or was dead-lettered. Different
 // recipients proceed in parallel, up to each sink's `max_in_flight` requests and `rate`.
 // Failed attempts are retried on the sink's schedule (exponential backoff with jitter,
-// honouring Retry-After), then dead-lettered. Outcomes are committed in groups through the
-// store's writer, each with its audit record.
+// honouring Retry-After), then dead-lettered. Just before a delivery goes out, its recipient's
+// quiet time is looked at again (Options::quiet_now): one released in open time but still
+// waiting when a window began is held again until that window's end, never sent inside it. Outcomes
+// are committed in groups through the store's writer, each with its audit record.
 //
 // Runs on its own thread and io_context (libcurl's multi interface driven by Asio);
 // `notify` and `stop` may be called from any thread.
@@ -23,6 +25,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include "daemon/config/config.h"
 #include "daemon/core/clock.h"
@@ -46,6 +49,15 @@ class Dispatcher {
     // Set: outcomes, their latency and failed attempts are counted there (must outlive the
     // dispatcher).
     core::Metrics* metrics = nullptr;
+    // Asked just before a delivery is sent, on the dispatcher's thread, with the configuration
+    // in force: nullopt sends it; an answer holds it again instead (its recipient's quiet time
+    // began since it became due), a `held_again` outcome. Unset: every delivery is sent.
+    std::function<std::optional<store::HoldAgain>(const config::Config&, const store::DispatchItem&,
+                                                  policy::Instant)>
+        quiet_now;
+    // Called (dispatcher's thread) once deliveries held again are committed, with the earliest
+    // of their new release instants: the scheduler must wake for it.
+    std::function<void(policy::Instant)> on_held_again;
   };
 
   using ConfigSource = std::function<std::shared_ptr<const config::Config>()>;
@@ -73,6 +85,7 @@ class Dispatcher {
     std::uint64_t retried = 0;  // failed attempts that will be tried again
     std::uint64_t dead = 0;
     std::uint64_t no_address = 0;  // copies whose sink had no address for the recipient
+    std::uint64_t held_again = 0;  // not sent: their recipient's quiet time had begun
     std::uint64_t requests = 0;
     std::uint64_t in_flight = 0;  // requests
     std::uint64_t pending = 0;    // deliveries in memory (waiting, in flight, outcome unsaved)

@@ -91,6 +91,43 @@ std::vector<store::Replan> replan_event(const config::Config& config, const stor
   return out;
 }
 
+std::optional<store::HoldAgain> hold_again(const config::Config& config,
+                                           const store::DispatchItem& item, policy::Instant now,
+                                           const Preferences* preferences) {
+  adapters::ParseMode mode;
+  mode.keep_payload = false;
+  auto parsed = adapters::parse_canonical_event(item.body, mode);
+  if (!parsed)
+    return std::nullopt;
+  policy::Notification& n = parsed->notification;
+  n.source = item.ref.source;
+  const auto recipient = std::find_if(n.recipients.begin(), n.recipients.end(), [&](const auto& r) {
+    return r.id == item.ref.recipient && r.role == item.ref.role;
+  });
+  if (recipient == n.recipients.end())
+    return std::nullopt;
+  if (recipient != n.recipients.begin())
+    n.recipients.front() = std::move(*recipient);
+  n.recipients.resize(1);
+  if (preferences)
+    preferences->attach(n, now);
+  auto uai = policy::parse_uai(n.establishment);
+  if (!uai)
+    return std::nullopt;
+  const policy::EstablishmentPolicy& policy = config.policy->find(*uai);
+  const config::Connector* connector = config.connector(item.ref.source);
+  const bool may_bypass = connector && connector->may_bypass;
+  const auto decisions =
+      policy::decide_in(*config.policy, policy, n, now, may_bypass, policy::Sequencing::none);
+  if (decisions.empty())
+    return std::nullopt;
+  const policy::DeliveryDecision& d = decisions.front();
+  const policy::Instant until = target_of(d, now);
+  if (until <= now)
+    return std::nullopt;
+  return store::HoldAgain{until, policy::describe_in(*config.policy, policy, d, item.ref.source)};
+}
+
 namespace {
 
 // Hands `changes` to the writer and waits for the commit. A full queue is waited out; a

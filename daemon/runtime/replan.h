@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -28,6 +29,17 @@ class Preferences;  // runtime/preferences.h
 std::vector<store::Replan> replan_event(const config::Config& config, const store::HeldEvent& e,
                                         policy::Instant now,
                                         const Preferences* preferences = nullptr);
+
+// A delivery that became due earlier, about to be sent at `now`: nullopt when it may go;
+// otherwise its recipient is in quiet time now (a window began while it waited behind others or
+// for a retry, or a change of policy made now quiet), and it is held again until the end of
+// that quiet time. Decided as for its event received at `now`, for its recipient alone, with
+// the same rules (establishments, the recipient's own hours, crises, an urgent bypass), but no
+// grade delay: that was counted when it was first released. An event whose body cannot be
+// read again goes (it was decided when released).
+std::optional<store::HoldAgain> hold_again(const config::Config& config,
+                                           const store::DispatchItem& item, policy::Instant now,
+                                           const Preferences* preferences = nullptr);
 
 struct ReplanOptions {
   std::size_t events_per_read = 256;

@@ -36,6 +36,14 @@ struct DispatchItem {
   std::optional<policy::Instant> next_attempt_at;  // retrying ones
 };
 
+// A delivery that became due, not sent: its recipient is in quiet time now (a window began
+// since it was released, while it waited behind others or for a retry). Held again until
+// `until` (Instant::max(): the policy cannot be evaluated, held until it is corrected).
+struct HoldAgain {
+  policy::Instant until;
+  std::string reason;  // in the policy's words, as for a `held` record
+};
+
 // What became of one attempt to send a delivery.
 struct DeliveryOutcome {
   enum class Kind : std::uint8_t {
@@ -43,6 +51,9 @@ struct DeliveryOutcome {
     retrying,    // failed; next attempt at next_attempt_at
     dead,        // failed for good (permanent error or last attempt)
     no_address,  // the sink has no address for the recipient: final, nothing was sent
+    // Not sent: a quiet time of its recipient began since it became due (it was retrying, or
+    // waiting behind others). Held again until `held_until`, released then like any other.
+    held_again,
   };
   Kind kind = Kind::delivered;
   DeliveryRef ref;  // the delivery (copied from the DispatchItem), for the audit record
@@ -66,6 +77,10 @@ struct DeliveryOutcome {
   // When the delivery became due (DispatchItem::released_at): what the delivery latency metric
   // is measured from. Not recorded.
   policy::Instant due_at;
+  // held_again: the new release instant (Instant::max(): the policy cannot be evaluated, held
+  // until it is corrected) and why, in the policy's words.
+  policy::Instant held_until;
+  std::string hold_reason;
 };
 
 // A delivery as `treve deliveries list` shows it.
@@ -88,8 +103,9 @@ class DispatchStore {
   virtual Result<std::vector<ReleasedDelivery>> release_due(policy::Instant now,
                                                             std::size_t limit) = 0;
 
-  // Records what became of attempts to send (delivered, retrying, dead), audited. An outcome
-  // for a delivery no longer due or retrying (replayed or changed meanwhile) is skipped.
+  // Records what became of attempts to send (delivered, retrying, dead, no address, held
+  // again), audited. An outcome for a delivery no longer due or retrying (replayed or changed
+  // meanwhile) is skipped.
   virtual Result<void> record_outcomes(std::span<const DeliveryOutcome> outcomes,
                                        policy::Instant now) = 0;
 

@@ -93,6 +93,8 @@ std::string_view outcome_state(DeliveryOutcome::Kind k) {
       return "dead";
     case DeliveryOutcome::Kind::no_address:
       return "no_address";
+    case DeliveryOutcome::Kind::held_again:
+      return "held";
   }
   return "dead";
 }
@@ -102,6 +104,8 @@ std::string_view outcome_state(DeliveryOutcome::Kind k) {
 Result<void> SqliteStore::record_outcomes(std::span<const DeliveryOutcome> outcomes,
                                           policy::Instant now) {
   return transaction<void>([&]() -> Result<void> {
+    // Deliveries held again, by recipient (source, recipient, sink): the earliest of them.
+    std::map<std::tuple<std::string, std::string, std::string>, const DeliveryOutcome*> held;
     for (std::size_t i = 0; i < outcomes.size(); ++i) {
       const DeliveryOutcome& o = outcomes[i];
       // A digest's id is made from its deliveries' ids, which are the same for every sink:
@@ -110,6 +114,17 @@ Result<void> SqliteStore::record_outcomes(std::span<const DeliveryOutcome> outco
           (i == 0 || outcomes[i - 1].digest != o.digest || outcomes[i - 1].sink != o.sink)) {
         if (auto r = record_digest(outcomes.subspan(i), now); !r)
           return r;
+      }
+      if (o.kind == DeliveryOutcome::Kind::held_again) {
+        auto r = record_held_again(o, now);
+        if (!r)
+          return std::unexpected(r.error());
+        if (*r) {
+          auto [it, first] = held.try_emplace({o.ref.source, o.ref.recipient, o.ref.sink}, &o);
+          if (!first && o.ref.seq < it->second->ref.seq)
+            it->second = &o;
+        }
+        continue;
       }
       Statement& u = st_->outcome;
       {
@@ -171,14 +186,83 @@ Result<void> SqliteStore::record_outcomes(std::span<const DeliveryOutcome> outco
         case DeliveryOutcome::Kind::no_address:
           kind = "no_address";
           break;
+        case DeliveryOutcome::Kind::held_again:
+          break;  // recorded above
       }
       AuditRecord r =
           delivery_record(d_ref, kind, now, policy::format_rfc3339(now, zone), detail.text());
       if (auto a = append_audit(r); !a)
         return std::unexpected(a.error());
     }
+    if (!held.empty())
+      return hold_followers(held, now);
     return {};
   });
+}
+
+// A recipient's later deliveries that are due or retrying must not go before one held again
+// (they would overtake it at the window's end): the dispatcher holds those it has in memory
+// with it; this holds, in the same transaction, those it has not read yet (urgent ones
+// excepted: an urgent bypass never waits for a quiet time). One pass over the due and retrying
+// deliveries (the state index), per transaction that holds some again.
+Result<void> SqliteStore::hold_followers(
+    const std::map<std::tuple<std::string, std::string, std::string>, const DeliveryOutcome*>& held,
+    policy::Instant now) {
+  std::vector<DeliveryOutcome> followers;
+  {
+    Statement& q = st_->pending_of_recipients;
+    Resetter reset{q};
+    int rc;
+    while ((rc = q.step()) == SQLITE_ROW) {
+      DeliveryRef ref = read_ref(q);
+      const auto it = held.find({ref.source, ref.recipient, ref.sink});
+      if (it == held.end() || ref.seq <= it->second->ref.seq || q.integer(9) != 0)
+        continue;
+      const DeliveryOutcome& first = *it->second;
+      DeliveryOutcome o;
+      o.kind = DeliveryOutcome::Kind::held_again;
+      o.ref = std::move(ref);
+      o.sink = first.sink;
+      o.held_until = first.held_until;
+      o.hold_reason = "behind " + first.ref.event_id + ", held again: " + first.hold_reason;
+      followers.push_back(std::move(o));
+    }
+    if (rc != SQLITE_DONE)
+      return std::unexpected(error_of(writer_, rc, "cannot read the deliveries due"));
+  }
+  for (const DeliveryOutcome& o : followers) {
+    if (auto r = record_held_again(o, now); !r)
+      return std::unexpected(r.error());
+  }
+  return {};
+}
+
+// A due or retrying delivery whose recipient's quiet time began before it could be sent: held
+// again, its retry period starting over at its next attempt (its attempts are kept). False when
+// it was no longer due or retrying.
+Result<bool> SqliteStore::record_held_again(const DeliveryOutcome& o, policy::Instant now) {
+  Statement& u = st_->hold_again;
+  {
+    Resetter reset{u};
+    u.bind(1, instant_ms(o.held_until)).bind(2, o.hold_reason).bind(3, instant_ms(now));
+    u.bind(4, o.ref.seq);
+    if (int rc = u.step(); rc != SQLITE_DONE)
+      return std::unexpected(error_of(writer_, rc, "cannot hold a delivery again"));
+  }
+  if (sqlite3_changes(writer_) == 0)
+    return false;  // no longer due or retrying: replayed or changed meanwhile
+  const date::time_zone* zone = zone_or_utc(o.ref.timezone);
+  DeliveryRef d_ref = o.ref;
+  if (d_ref.sink.empty())
+    d_ref.sink = o.sink;
+  Detail detail;
+  detail.add_instant("until", o.held_until, zone);  // null: held until the policy is corrected
+  detail.add("reason", o.hold_reason).add("attempts", std::int64_t{o.attempts});
+  AuditRecord r =
+      delivery_record(d_ref, "held_again", now, policy::format_rfc3339(now, zone), detail.text());
+  if (auto a = append_audit(r); !a)
+    return std::unexpected(a.error());
+  return true;
 }
 
 std::string SqliteStore::address_pseudonyms(std::string_view source,

@@ -210,6 +210,13 @@ SqliteStore::Statements::Statements(sqlite3* w, sqlite3* r)
               "UPDATE deliveries SET state = ?1, updated_at = ?2, attempts = ?3, "
               "first_attempt_at = ?4, next_attempt_at = ?5, sink = ?6, last_error = ?7, "
               "digest = ?9, ready_seq = NULL WHERE seq = ?8 AND state IN ('due', 'retrying')"),
+      hold_again(w,
+                 "UPDATE deliveries SET state = 'held', release_at = ?1, reason = ?2, "
+                 "updated_at = ?3, ready_seq = NULL, first_attempt_at = NULL, "
+                 "next_attempt_at = NULL WHERE seq = ?4 AND state IN ('due', 'retrying')"),
+      pending_of_recipients(w, "SELECT " TREVE_REF_COLUMNS
+                               ", e.urgent FROM deliveries d JOIN events e ON e.id = d.event "
+                               "WHERE d.state IN ('due', 'retrying') ORDER BY d.seq"),
       replay_one(w,
                  "UPDATE deliveries SET state = 'due', updated_at = ?1, released_at = ?1, "
                  "ready_seq = ?2, attempts = 0, first_attempt_at = NULL, "

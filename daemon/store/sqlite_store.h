@@ -6,11 +6,13 @@
 #include <array>
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
+#include <tuple>
 
 #include "daemon/store/audit_record.h"
 #include "daemon/store/store.h"
@@ -147,6 +149,10 @@ class SqliteStore final : public Store {
   // The `awaiting` row of an event accepted while its directory failed.
   Result<void> insert_awaiting(std::int64_t event_row, const NewAwaiting& a);
   Result<void> record_digest(std::span<const DeliveryOutcome> from, policy::Instant now);
+  Result<bool> record_held_again(const DeliveryOutcome& o, policy::Instant now);
+  Result<void> hold_followers(const std::map<std::tuple<std::string, std::string, std::string>,
+                                             const DeliveryOutcome*>& held,
+                              policy::Instant now);
   // `pseudonym`: the recipient's, when already known (prepare); computed when empty.
   AuditRecord delivery_record(const DeliveryRef& d, std::string_view kind, policy::Instant at,
                               std::string at_local, std::string detail,

@@ -250,6 +250,49 @@ TEST(DispatchStore, OutcomesChangeStatesAndAreAuditedWithoutContent) {
   EXPECT_EQ((*dead)[0].attempts, 1);
 }
 
+// A delivery held again takes with it, in the same transaction, its recipient's later due or
+// retrying deliveries (those the dispatcher has not read yet), urgent ones excepted; other
+// recipients' stay due. At the new instant they are released in receipt order.
+TEST(DispatchStore, ADeliveryHeldAgainTakesItsRecipientsLaterDueOnesWithIt) {
+  Dir dir;
+  auto s = open(dir);
+  accept(*s, event("e1", {"pupil-a", "pupil-b"}, DeliveryState::due));
+  accept(*s, event("e2", {"pupil-a", "pupil-b"}, DeliveryState::due));
+  NewEvent urgent = event("e3", {"pupil-a"}, DeliveryState::due);
+  urgent.urgent = true;
+  accept(*s, urgent);
+  auto items = s->ready(0, 100);
+  ASSERT_TRUE(items);
+  ASSERT_EQ(items->size(), 5u);
+  const policy::Instant morning = at("2026-12-01T07:00:00+01:00");
+  DeliveryOutcome o = outcome_for((*items)[0], DeliveryOutcome::Kind::held_again);
+  ASSERT_EQ(o.ref.recipient, "pupil-a");
+  o.held_until = morning;
+  o.hold_reason = "quiet window Mon-Thu 20:00-07:00";
+  ASSERT_TRUE(s->record_outcomes(std::vector{o}, at("2026-11-30T20:00:01+01:00")));
+  auto held = s->list(DeliveryState::held, 0, 100);
+  ASSERT_TRUE(held);
+  ASSERT_EQ(held->size(), 2u);
+  EXPECT_EQ((*held)[0].ref.event_id, "e1");
+  EXPECT_EQ((*held)[1].ref.event_id, "e2");
+  EXPECT_EQ((*held)[1].ref.recipient, "pupil-a");
+  for (const auto& h : *held)
+    EXPECT_EQ(h.release_at, morning);
+  auto due = s->list(DeliveryState::due, 0, 100);
+  ASSERT_TRUE(due);
+  ASSERT_EQ(due->size(), 3u);  // pupil-b's two, and pupil-a's urgent one
+  EXPECT_EQ((*due)[2].ref.event_id, "e3");
+  EXPECT_THAT(kinds(dir),
+              ElementsAre("received", "released", "released", "received", "released", "released",
+                          "received", "released", "held_again", "held_again"));
+  EXPECT_TRUE(chain_ok(dir));
+  auto released = s->release_due(morning, 10);
+  ASSERT_TRUE(released);
+  ASSERT_EQ(released->size(), 2u);
+  EXPECT_EQ((*released)[0].ref.event_id, "e1");
+  EXPECT_EQ((*released)[1].ref.event_id, "e2");
+}
+
 // find() reads each copy as its last attempt left it (what the admin API shows of an event),
 // with the recipient's pseudonym as the audit trail names it.
 TEST(DispatchStore, FindReadsEachCopysAttemptsErrorDigestAndInstants) {

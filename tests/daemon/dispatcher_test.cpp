@@ -293,6 +293,87 @@ TEST_F(DispatcherTest, EachRecipientsDeliveriesGoInOrderThroughFailuresAndRetrie
     EXPECT_EQ(set.size(), 1u);
 }
 
+// A recipient in quiet time when their deliveries are about to go (Options::quiet_now): held
+// again until its end, each with a `held_again` record, after a failed attempt as well as
+// waiting behind it; the scheduler is told the new instant; other recipients' go.
+TEST_F(DispatcherTest, DeliveriesOfARecipientInQuietTimeNowAreHeldAgainNotSent) {
+  configure("");
+  store_due(2, 3);
+  const policy::Instant morning = clock_.now() + std::chrono::hours(10);
+  std::atomic<bool> quiet{false};
+  receiver_.answer = [&](const Receiver::Seen& s) {
+    if (s.recipient == "r0" && s.index == 0) {
+      quiet = true;  // r0's quiet time begins while its first attempt is answered 503
+      return 503;
+    }
+    return 200;
+  };
+  std::mutex m;
+  std::vector<policy::Instant> woken;
+  Dispatcher::Options options;
+  options.quiet_now = [&](const config::Config&, const store::DispatchItem& item,
+                          policy::Instant) -> std::optional<store::HoldAgain> {
+    if (item.ref.recipient != "r0" || !quiet)
+      return std::nullopt;
+    return store::HoldAgain{morning, "quiet window Mon-Thu 20:00-07:00"};
+  };
+  options.on_held_again = [&](policy::Instant t) {
+    std::lock_guard lock(m);
+    woken.push_back(t);
+  };
+  start(options);
+  ASSERT_TRUE(receiver_.wait_succeeded(3, 10s));
+  for (int i = 0; i < 500 && count("held") < 3; ++i)
+    std::this_thread::sleep_for(10ms);
+  dispatcher_->stop(1s);
+  dispatcher_->wait();
+  EXPECT_EQ(count("held"), 3);
+  EXPECT_EQ(count("delivered"), 3);
+  EXPECT_EQ(dispatcher_->counters().held_again, 3u);
+  int r0_requests = 0;
+  for (const auto& s : receiver_.seen())
+    r0_requests += s.recipient == "r0";
+  EXPECT_EQ(r0_requests, 1) << "r0's deliveries went out in its quiet time";
+  {
+    std::lock_guard lock(m);
+    ASSERT_FALSE(woken.empty());
+    EXPECT_EQ(woken.front(), morning);
+  }
+  EXPECT_EQ(*store_->next_release(), morning);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(dir_.db().c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db,
+                     "SELECT event_id, detail FROM audit WHERE kind = 'held_again' ORDER BY seq",
+                     -1, &st, nullptr);
+  std::vector<std::string> events;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    events.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
+    auto detail =
+        boost::json::parse(reinterpret_cast<const char*>(sqlite3_column_text(st, 1))).as_object();
+    // The first in its own words; those behind it, held with it, say so.
+    EXPECT_EQ(detail.at("reason").as_string(),
+              events.size() == 1 ? "quiet window Mon-Thu 20:00-07:00"
+                                 : "behind e0, held again: quiet window Mon-Thu 20:00-07:00")
+        << detail;
+    EXPECT_TRUE(detail.at("until").is_string()) << detail;
+    EXPECT_EQ(detail.at("attempts").as_int64(), events.size() == 1 ? 1 : 0) << detail;
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  EXPECT_EQ(events, (std::vector<std::string>{"e0", "e1", "e2"}));
+  // Released at the new instant, they come back due, the retried one with its attempt kept.
+  auto released = store_->release_due(morning, 10);
+  ASSERT_TRUE(released);
+  EXPECT_EQ(released->size(), 3u);
+  auto ready = store_->ready(0, 10);
+  ASSERT_TRUE(ready);
+  ASSERT_EQ(ready->size(), 3u);
+  EXPECT_EQ(ready->front().ref.event_id, "e0");
+  EXPECT_EQ(ready->front().attempts, 1);
+  EXPECT_FALSE(ready->front().first_attempt_at.has_value());
+}
+
 TEST_F(DispatcherTest, APermanentRefusalDeadLettersAndTheRecipientsNextDeliveryGoes) {
   configure("");
   store_due(1, 3);

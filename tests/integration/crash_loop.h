@@ -34,9 +34,10 @@
 //   - decisions: an event received wholly inside a quiet window was held until that window's end,
 //     one received in open time was not held;
 //   - early: no delivery arrived before its release instant (the end of the window that held
-//     it); the daemon's own `released_at` is not before it either. Deliveries released in open
-//     time that arrive inside a later window (due or retrying when a window started, sent again
-//     or retried after it: the daemon does not hold them again) are counted, not refused;
+//     it); the daemon's own `released_at` is not before it either;
+//   - inside a later window: a delivery released in open time that was still due or retrying
+//     when a window started is held again, never sent inside that window. Only a request already
+//     on its way at the start may arrive just after it (within kWindowStartEdgeMs; counted);
 //   - duplicates: a delivery that arrives again carries the same webhook-id, the one documented
 //     (`dlv_…` from source, id, recipient and role); every request is signed and well formed;
 //   - order: per recipient, the first arrivals are in the order the connector's events were
@@ -113,9 +114,11 @@ struct Figures {
   std::size_t out_of_order = 0;  // recipients whose first arrivals are out of receipt order
   std::size_t early = 0;
   std::size_t wrong_decisions = 0;
-  std::size_t decisions_at_a_boundary = 0;  // not checked: received too close to a window edge
-  std::size_t arrived_in_later_window = 0;  // released in open time, sent in a later window
-  std::size_t purged_events = 0;            // acknowledged, delivered, then purged
+  std::size_t decisions_at_a_boundary = 0;     // not checked: received too close to a window edge
+  std::size_t arrived_in_later_window = 0;     // released in open time, sent in a later window
+  std::size_t arrived_at_window_start = 0;     // the same, within kWindowStartEdgeMs of its start
+  std::int64_t latest_at_window_start_ms = 0;  // the latest of those, after the start
+  std::size_t purged_events = 0;               // acknowledged, delivered, then purged
   std::size_t not_delivered_in_store = 0;
   int verify_failures = 0;
   // Where the kills landed.
@@ -147,6 +150,9 @@ constexpr std::int64_t kOpenUntil = kOpenFrom + 30LL * 60'000;  // 12:30, the ne
 inline std::int64_t time_of_day(std::int64_t t) {
   return ((t % kDayMs) + kDayMs) % kDayMs;
 }
+// A request the daemon sent just before a window's start may reach the receiver just after it.
+constexpr std::int64_t kWindowStartEdgeMs = 250;
+
 inline bool quiet_at(std::int64_t t) {
   const std::int64_t x = time_of_day(t);
   return x < kOpenFrom || x >= kOpenUntil;
@@ -679,7 +685,9 @@ class Loop {
     }
     const std::int64_t now = daemon_now();
     std::optional<std::int64_t> target;
-    if (quiet_at(now))
+    // In open time, the drain (up to a few minutes) must not run into the next window, where
+    // what is left would be held again: the daemon then starts just after that window instead.
+    if (quiet_at(now) || next_boundary(now) - now < 10 * 60 * 1000)
       target = window_end_after(now) + 10;
     start(target);
     stop_connectors(std::chrono::seconds(60));
@@ -831,7 +839,7 @@ class Loop {
     const std::vector<Got> got = all_deliveries(requests);
     std::map<std::string, bool> delivered;  // key -> answered 2xx at least once
     std::map<std::string, std::string> webhook_id;
-    std::vector<std::string> early, unknown, ids;
+    std::vector<std::string> early, unknown, ids, inside;
     for (const Got& g : got) {
       const auto it = expected.find(g.key());
       if (it == expected.end()) {
@@ -858,9 +866,23 @@ class Loop {
                         ", released_at " + g.released_at + ", to be released at " +
                         utc_text(x.release));
       }
-      if (quiet_at(arrived) && x.release <= window_start_before(arrived))
-        ++f_.arrived_in_later_window;
+      if (quiet_at(arrived) && x.release <= window_start_before(arrived)) {
+        const std::int64_t late = arrived - window_start_before(arrived);
+        if (late <= kWindowStartEdgeMs) {
+          ++f_.arrived_at_window_start;
+          f_.latest_at_window_start_ms = std::max(f_.latest_at_window_start_ms, late);
+        } else {
+          ++f_.arrived_in_later_window;
+          inside.push_back(x.event->id + " for " + g.recipient + ", released at " +
+                           utc_text(x.release) + " (" + g.released_at + "), arrived at " +
+                           utc_text(arrived) + ", " + std::to_string(late) +
+                           " ms into a later window");
+        }
+      }
     }
+    if (!inside.empty())
+      problem(std::to_string(inside.size()) + " deliveries sent inside a later window:\n" +
+              first_few(inside));
     f_.unknown = unknown.size();
     f_.early = early.size();
     f_.id_mismatches = ids.size();
@@ -1015,7 +1037,10 @@ inline void print(std::ostream& out, const Options& o, const Figures& f) {
   line("early deliveries", f.early);
   line("wrong hold decisions", f.wrong_decisions);
   line("decisions at a window edge (not checked)", f.decisions_at_a_boundary);
-  line("released in open time, sent in a later window", f.arrived_in_later_window);
+  line("released in open time, sent inside a later window", f.arrived_in_later_window);
+  line("  arrived within the edge after a window's start (on their way at it)",
+       f.arrived_at_window_start);
+  line("  the latest of those, ms after the start", f.latest_at_window_start_ms);
   line("acknowledged events purged after delivery", f.purged_events);
   line("deliveries not delivered in the store at the end", f.not_delivered_in_store);
   line("audit verify failures", f.verify_failures);

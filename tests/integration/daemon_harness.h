@@ -752,6 +752,11 @@ class Daemon {
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
 
+  // The clock offset of the next starts (DaemonOptions::clock_offset): the daemon's time jumps.
+  void set_clock_offset(std::optional<std::chrono::milliseconds> offset) {
+    options_.clock_offset = offset;
+  }
+
   // Starts the daemon and waits for `event=serve.ready`; throws with its stderr on failure.
   void start() {
     if (pid() > 0)

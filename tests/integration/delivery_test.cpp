@@ -164,6 +164,8 @@ class SinkDaemon {
   }
   // Reaps a child that died (e.g. SIGKILLed by someone else); the exit status.
   int wait_exit() { return daemon_.wait_exit(); }
+  // The daemon's clock at the next starts: this far ahead of the real one.
+  void set_clock_offset(milliseconds offset) { daemon_.set_clock_offset(offset); }
 
   // Runs `treve <args...> --config <ours>` to completion.
   ProcessResult cli(std::vector<std::string> args) const {
@@ -713,6 +715,102 @@ TEST_F(DeliveryRetry, RetriesBackOffHonourRetryAfterAndKeepOrder) {
     }
   }
   EXPECT_EQ(verify_chain(read_audit(db)), "");
+}
+
+// A delivery released in open time that fails just before a quiet window begins is not retried
+// inside it: at its retry instant, inside the window, it is held again until the window's end,
+// and so is the delivery of the same recipient waiting behind it; at the end both go, in order.
+// The daemon's clock (test hook) starts at 19:59:55 in Paris on a Tuesday, 2027-01-12, with the
+// window 20:00-07:00; then it is restarted at 06:59:57 the next morning.
+TEST_F(DeliveryRetry, ARetryThatFallsInsideAWindowIsHeldUntilItsEnd) {
+  using namespace std::chrono;
+  const SysTime evening =
+      sys_days{year{2027} / January / 12} + hours(18) + minutes(59) + seconds(55);
+  const SysTime window_end = sys_days{year{2027} / January / 13} + hours(6);  // 07:00 CET
+  std::atomic<bool> fail_first{true};
+  WebhookReceiver receiver([&](const WebhookRequest& r, int) {
+    const auto ds = deliveries_of(r);
+    if (ds.at(0).id == "q-0" && fail_first.exchange(false))
+      return WebhookResponse{503, std::string("7"), milliseconds(0), "busy"};
+    return WebhookResponse{200, std::nullopt, milliseconds(0), "ok"};
+  });
+  const std::string secret = make_webhook_secret();
+  SinkSetup setup;
+  setup.window = {"20:00", "07:00"};
+  setup.url = receiver.url();
+  setup.secret = secret;
+  setup.sink_options = {{"retry_initial", "\"1s\""}, {"retry_for", "\"2d\""}};
+  setup.clock_offset = duration_cast<milliseconds>(evening - SysClock::now());
+  SinkDaemon daemon(setup);
+  daemon.start();
+  const milliseconds offset = duration_cast<milliseconds>(evening - SysClock::now());
+  HttpClient client(daemon.port());
+  const Recipient r0{"q-r0", "student", ""}, r1{"q-r1", "student", ""};
+  // q-0 then q-1 to r0 (q-0 answered 503, Retry-After 7 s: its retry falls after 20:00), q-2 to
+  // r1 (answered 200 at once).
+  for (const auto& spec :
+       {make_event("q-0", {r0}), make_event("q-1", {r0}), make_event("q-2", {r1})}) {
+    const json::object answer = post_accepted(client, spec);
+    for (const auto& d : answer.at("deliveries").as_array())
+      ASSERT_FALSE(d.as_object().at("held").as_bool()) << json::serialize(answer);
+  }
+  // Both of r0's deliveries held again, until 07:00.
+  const std::string held_at_end =
+      "SELECT count(*) FROM deliveries WHERE state = 'held' AND release_at = " +
+      std::to_string(epoch_ms(window_end));
+  std::int64_t held = 0;
+  ASSERT_TRUE(wait_db_value(daemon.db_path(), held_at_end, 2, seconds(20), &held))
+      << held << "; " << state_counts(daemon.db_path()) << "\n"
+      << daemon.stderr_log();
+  {
+    const auto requests = receiver.requests();
+    ASSERT_EQ(requests.size(), 2u) << "q-0's failed attempt and q-2, nothing else";
+    for (const auto& r : requests) {
+      const SysTime at = r.arrived + offset;
+      EXPECT_LT(at, evening + seconds(5)) << "a request inside the window";
+    }
+    Db db(daemon.db_path());
+    const auto records =
+        db.query("SELECT event_id, detail FROM audit WHERE kind = 'held_again' ORDER BY seq");
+    ASSERT_EQ(records.size(), 2u);
+    EXPECT_EQ(records[0][0].value_or(""), "q-0");
+    EXPECT_EQ(records[1][0].value_or(""), "q-1");
+    for (const auto& r : records) {
+      EXPECT_THAT(r[1].value_or(""), HasSubstr("\"until\":\"2027-01-13T07:00:00+01:00\""));
+      EXPECT_THAT(r[1].value_or(""), HasSubstr("quiet window"));
+    }
+    EXPECT_THAT(records[0][1].value_or(""), HasSubstr("\"attempts\":1"));
+    EXPECT_THAT(records[1][1].value_or(""), HasSubstr("\"attempts\":0"));
+  }
+  EXPECT_THAT(daemon.stderr_log(), HasSubstr("event=dispatch.held_again"));
+  ASSERT_EQ(daemon.stop(), 0) << daemon.stderr_log();
+
+  // The next morning, just before the window's end: both go after it, q-0 first.
+  const SysTime morning = window_end - seconds(3);
+  daemon.set_clock_offset(duration_cast<milliseconds>(morning - SysClock::now()));
+  daemon.start();
+  const milliseconds morning_offset = duration_cast<milliseconds>(morning - SysClock::now());
+  ASSERT_TRUE(wait_db_value(daemon.db_path(),
+                            "SELECT count(*) FROM deliveries WHERE state = 'delivered'", 3,
+                            seconds(20)))
+      << state_counts(daemon.db_path()) << "\n"
+      << daemon.stderr_log();
+  const auto requests = receiver.requests();
+  ASSERT_EQ(requests.size(), 4u);
+  const auto later = all_deliveries({requests.begin() + 2, requests.end()});
+  ASSERT_EQ(later.size(), 2u);
+  EXPECT_EQ(later[0].id, "q-0");
+  EXPECT_EQ(later[1].id, "q-1");
+  for (std::size_t i = 2; i < requests.size(); ++i)
+    EXPECT_GE(requests[i].arrived + morning_offset, window_end) << "sent before 07:00";
+  // Signed with the daemon's time: checked in it.
+  std::vector<WebhookRequest> in_its_time = requests;
+  for (std::size_t i = 0; i < in_its_time.size(); ++i)
+    in_its_time[i].arrived += i < 2 ? offset : morning_offset;
+  const auto problems = all_request_problems(in_its_time, WebhookVerifier(secret));
+  EXPECT_TRUE(problems.empty()) << first_few(problems);
+  const ProcessResult verify = run_treve({"audit", "verify", "--db", daemon.db_path()});
+  EXPECT_EQ(verify.status, 0) << verify.out << verify.err;
 }
 
 // =================================================================================================
