@@ -344,7 +344,18 @@ void write_config(const fs::path& root, const fs::path& state, unsigned short re
                   int batch_max, int max_in_flight, const std::vector<std::string>& channels,
                   const std::vector<FcmStand>& stands) {
   std::ofstream c(root / "treve.toml");
+  // The deliveries' release instant is set in the store (set_release), not by the policy: the
+  // policy's one quiet window (a minute, twelve hours away) keeps the daemon from holding them
+  // again when they are sent (the dispatcher decides each delivery again then).
+  const auto now = std::chrono::floor<std::chrono::hours>(std::chrono::system_clock::now());
+  const long long hour =
+      (std::chrono::duration_cast<std::chrono::hours>(now.time_since_epoch()).count() + 12) % 24;
+  char window[64];
+  std::snprintf(window, sizeof window, "start = \"%02lld:00\"\nend = \"%02lld:01\"\n", hour, hour);
   c << "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"" << state.string() << "\"\n\n"
+    << "[policy]\ntimezone = \"UTC\"\n\n[[policy.quiet]]\n"
+    << "days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\"]\n"
+    << window << "\n"
     << "[[connectors]]\nname = \"ent\"\ntoken_sha256 = \"" << kTokenHash << "\"\n\n";
   for (std::size_t k = 0; k < channels.size(); ++k) {
     c << "[[sinks]]\nname = \"push" << k << "\"\n";

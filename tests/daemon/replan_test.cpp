@@ -263,6 +263,61 @@ name = "week-end long"
               ::testing::HasSubstr("also attached to 0250001R: quiet window \"week-end long\""));
 }
 
+// hold_again: a delivery released earlier, about to be sent, decided again for its recipient
+// alone at that instant. A recipient attached to another school is held under its window too,
+// also when the event's body spells "establishments" with an escape; a parent's grade gets no
+// second delay.
+TEST(HoldAgain, DecidesTheRecipientAloneAtTheInstantOfSending) {
+  const auto config = config_with(R"(
+[establishments."0250001R"]
+[[establishments."0250001R".quiet]]
+days = ["mon"]
+start = "06:00"
+end = "09:00"
+name = "lundi matin"
+)");
+  const auto item = [](std::string body, std::string recipient, policy::Role role,
+                       policy::Category category = policy::Category::message) {
+    store::DispatchItem d;
+    d.ref.source = "ent";
+    d.ref.event_id = "m-1";
+    d.ref.establishment = "0750654D";
+    d.ref.category = category;
+    d.ref.timezone = "Europe/Paris";
+    d.ref.recipient = std::move(recipient);
+    d.ref.role = role;
+    d.body = std::move(body);
+    return d;
+  };
+  const std::string plain =
+      R"({"id":"m-1","establishment":"0750654D","category":"message","recipients":[)"
+      R"({"id":"u-1","role":"student"},{"id":"u-2","role":"student",)"
+      R"("establishments":["0250001R"]}],"created_at":"2026-11-27T21:14:03+01:00"})";
+  std::string escaped = plain;
+  escaped.replace(escaped.find("establishments\":["), 14, "establishm\\u0065nts");
+  const policy::Instant monday_0730 = at("2026-11-30T07:30:00+01:00");
+  EXPECT_FALSE(hold_again(*config, item(plain, "u-1", policy::Role::student), monday_0730));
+  for (const auto& body : {plain, escaped}) {
+    auto h = hold_again(*config, item(body, "u-2", policy::Role::student), monday_0730);
+    ASSERT_TRUE(h) << body;
+    EXPECT_EQ(h->until, at("2026-11-30T09:00:00+01:00")) << body;
+    EXPECT_THAT(h->reason, ::testing::HasSubstr("lundi matin")) << body;
+  }
+  // The default window (weekdays 20:00-07:00): held until the morning, in the policy's words.
+  auto evening = hold_again(*config, item(plain, "u-1", policy::Role::student),
+                            at("2026-11-30T20:00:00+01:00"));
+  ASSERT_TRUE(evening);
+  EXPECT_EQ(evening->until, at("2026-12-01T07:00:00+01:00"));
+  EXPECT_THAT(evening->reason, ::testing::HasSubstr("quiet window"));
+  // A parent's grade in open time goes: its delay after the student's release was counted when
+  // it was first released.
+  const std::string grade =
+      R"({"id":"m-1","establishment":"0750654D","category":"grade","recipients":[)"
+      R"({"id":"p-1","role":"parent"}],"created_at":"2026-11-27T21:14:03+01:00"})";
+  EXPECT_FALSE(hold_again(
+      *config, item(grade, "p-1", policy::Role::parent, policy::Category::grade), monday_0730));
+}
+
 TEST_F(ReplanTest, AnEventWhoseBodyIsGoneKeepsItsDeliveries) {
   // Its body purged, an event cannot be decided again: its deliveries stay as they are.
   post(event("m-1", "0750654D"));
