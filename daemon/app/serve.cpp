@@ -30,6 +30,7 @@
 #include "daemon/http/server.h"
 #include "daemon/runtime/config_holder.h"
 #include "daemon/runtime/crises.h"
+#include "daemon/runtime/decide_event.h"
 #include "daemon/runtime/directories.h"
 #include "daemon/runtime/journal_log.h"
 #include "daemon/runtime/notify.h"
@@ -197,6 +198,7 @@ int serve(const std::string& config_path) {
   queue_options.metrics = &metrics;
   store::CommitQueue queue(*store, clock, queue_options);
   ConfigHolder holder(config);
+  runtime::warm_up(*config, clock.now());
   // Batches are parsed, and their answers rendered, on a thread of their own: a batch of
   // megabytes takes seconds, and the two I/O threads must keep answering meanwhile.
   boost::asio::thread_pool batch_thread(1);

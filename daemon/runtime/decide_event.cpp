@@ -123,4 +123,18 @@ std::string accepted_answer(const policy::Notification& n, const DecidedEvent& d
   return json::serialize(answer);
 }
 
+void warm_up(const config::Config& config, policy::Instant now) {
+  std::vector<std::string> uais = config.policy->configured_uais();
+  uais.push_back("0750654D");
+  for (const auto& text : uais) {
+    auto uai = policy::parse_uai(text);
+    if (!uai)
+      continue;
+    policy::Notification n;
+    n.establishment = uai->code;
+    n.recipients.emplace_back().id = "warm-up";
+    policy::decide_in(*config.policy, config.policy->find(*uai), n, now, false);
+  }
+}
+
 }  // namespace treve::runtime
