@@ -495,6 +495,8 @@ struct Dispatcher::Impl {
   // none overtakes it at the window's end, even after a crash; an urgent one goes if its own
   // decision lets it (an urgent bypass never waits for a quiet time).
   bool held_again(Item& item) {
+    if (!options.quiet_now)
+      return false;
     auto hold = quiet_now(item);
     if (!hold)
       return false;
