@@ -283,6 +283,7 @@ struct Dispatcher::Impl {
         return;
       read_retrying();
       load();
+      prune_held_recipients();
       arm_scan();
     });
   }
@@ -498,11 +499,14 @@ struct Dispatcher::Impl {
     if (!options.quiet_now)
       return false;
     auto hold = quiet_now(item);
+    const policy::Instant now = clock.now();
+    if (!hold && !item.d.urgent)
+      hold = behind_held(item);
     if (!hold)
       return false;
-    const policy::Instant now = clock.now();
     const policy::Instant hold_until = hold->until;
     const std::string hold_reason = hold->reason;
+    held_recipients[item.recipient_key] = {now, hold_until, hold_reason, item.d.ref.event_id};
     recording_batch = true;
     hold_one(item, std::move(*hold), now);
     if (auto it = recipients.find(item.recipient_key); it != recipients.end()) {
@@ -532,6 +536,39 @@ struct Dispatcher::Impl {
     finish(item);
     return true;
   }
+
+  // Recipients whose deliveries were held again, until then. A delivery of theirs read before
+  // that (released earlier) but not held with them — read from the store while the hold was
+  // being committed — must not go before them: it is held with them when it comes up.
+  struct HeldRecipient {
+    policy::Instant at;
+    policy::Instant until;
+    std::string reason;
+    std::string first;  // the event id of the first one held
+  };
+  std::unordered_map<std::string, HeldRecipient> held_recipients;
+
+  std::optional<store::HoldAgain> behind_held(const Item& item) {
+    auto it = held_recipients.find(item.recipient_key);
+    if (it == held_recipients.end())
+      return std::nullopt;
+    const HeldRecipient& h = it->second;
+    if (item.d.released_at >= h.at)
+      return std::nullopt;  // released after they were held: in order behind them
+    // Until their instant, even one already past: they may still be being released, and this
+    // one is released right after them, in receipt order.
+    return store::HoldAgain{h.until, "behind " + h.first + ", held again: " + h.reason};
+  }
+
+  // Forgets the recipients whose deliveries held again were released long enough ago that no
+  // copy read before could still be waiting in memory (scan timer).
+  void prune_held_recipients() {
+    const policy::Instant now = clock.now();
+    std::erase_if(held_recipients, [now](const auto& e) {
+      return e.second.until != policy::Instant::max() && e.second.until + kHeldMemory <= now;
+    });
+  }
+  static constexpr std::chrono::minutes kHeldMemory{10};
 
   void hold_one(const Item& item, store::HoldAgain hold, policy::Instant now) {
     record(item, store::DeliveryOutcome::Kind::held_again, "", 0, "", now, {}, {}, std::move(hold));
