@@ -500,13 +500,15 @@ struct Dispatcher::Impl {
       return false;
     auto hold = quiet_now(item);
     const policy::Instant now = clock.now();
-    if (!hold && !item.d.urgent)
+    if (hold) {
+      held_recipients[item.recipient_key] = {now, hold->until, hold->reason, item.d.ref.event_id};
+    } else if (!item.d.urgent) {
       hold = behind_held(item);
+    }
     if (!hold)
       return false;
     const policy::Instant hold_until = hold->until;
     const std::string hold_reason = hold->reason;
-    held_recipients[item.recipient_key] = {now, hold_until, hold_reason, item.d.ref.event_id};
     recording_batch = true;
     hold_one(item, std::move(*hold), now);
     if (auto it = recipients.find(item.recipient_key); it != recipients.end()) {
