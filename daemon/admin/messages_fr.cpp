@@ -117,6 +117,22 @@ std::string_view pattern(Code code) {
     case Code::same_listeners:
       return "doit différer de server.listen : l'API d'administration ne partage jamais l'écoute "
              "de l'API d'ingestion";
+    case Code::tls_certificate_and_key:
+      return "un certificat TLS et sa clé vont ensemble : donnez les deux ou aucun";
+    case Code::tls_client_ca_alone:
+      return "un certificat client n'est demandé qu'en TLS : donnez aussi le certificat et la clé "
+             "de l'écoute";
+    case Code::tls_on_unix_socket:
+      return "TLS est pour une écoute TCP : un socket unix n'est joint que par les utilisateurs "
+             "de la machine, selon ses droits de fichier";
+    case Code::bad_tls_file:
+      return "{0} : {1}";
+    case Code::tls_certificate_expires:
+      return "le certificat de {0} expire le {1}, dans moins de 30 jours : renouvelez-le, puis "
+             "rechargez la configuration";
+    case Code::tls_certificate_expired:
+      return "le certificat de {0} a expiré le {1} : les clients le refuseront ; renouvelez-le, "
+             "puis rechargez la configuration";
     case Code::in_flight_below_request:
       return "doit valoir au moins {0} (le plus grand de server.max_body_bytes et "
              "server.max_batch_body_bytes) : une requête de cette taille ne serait jamais acceptée";

@@ -6,10 +6,12 @@
 #include <atomic>
 #include <filesystem>
 #include <iostream>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <thread>
 
+#include <date/date.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
@@ -70,6 +72,48 @@ constexpr std::size_t kAdminConnections = 64;
 constexpr std::chrono::seconds kStatusEvery{10};
 
 // What `systemctl status treve` shows: held deliveries, the next release, requests in flight.
+// The TLS of both listeners, as last put in force: the configuration's files, compared on each
+// change of the configuration so that a renewed certificate gets a new context and an
+// unchanged one keeps its (and its TLS session cache).
+class ListenerTls {
+ public:
+  // Puts `files` in force on `server` if they changed; false, logged, when OpenSSL refuses them
+  // (the configuration's check has already read them, so this is not expected).
+  bool apply(http::Server& server, const config::TlsFiles& files, const char* listener) {
+    std::lock_guard lock(mutex_);
+    config::TlsFiles& current = std::string_view(listener) == "admin" ? admin_ : ingest_;
+    if (files == current)
+      return true;
+    if (!files.enabled()) {  // turned off: only a restart does that (reload.cpp)
+      current = files;
+      server.set_tls(nullptr);
+      return true;
+    }
+    auto context =
+        http::make_tls_context({files.certificate_pem, files.key_pem, files.client_ca_pem});
+    if (!context) {
+      spdlog::error("event=serve.tls_failed listener={} certificate={} error={}", listener,
+                    core::quoted(files.certificate_file), core::quoted(context.error()));
+      return false;
+    }
+    const bool renewed = current.enabled();
+    server.set_tls(std::move(*context));
+    current = files;
+    spdlog::info(
+        "event=serve.tls listener={} certificate={} expires={} client_certificates={} "
+        "renewed={}",
+        listener, core::quoted(files.certificate_file),
+        date::format("%FT%TZ", date::sys_seconds{std::chrono::seconds{files.not_after}}),
+        files.client_ca_pem.empty() ? "optional" : "required", renewed);
+    return true;
+  }
+
+ private:
+  std::mutex mutex_;
+  config::TlsFiles ingest_;
+  config::TlsFiles admin_;
+};
+
 std::string status_line(store::DispatchStore& store, const dispatch::Dispatcher& dispatcher) {
   std::string held = "?";
   if (auto n = store.held_count())
@@ -313,9 +357,20 @@ int serve(const std::string& config_path) {
   const Notifier notifier;
   Reloader::Hooks hooks;
   hooks.reloading = [&notifier] { notifier.reloading(); };
-  hooks.applied = [&dispatcher, &directories] {
+  // The listeners exist only below; a reload cannot run before they do (SIGHUP is handled, and
+  // the admin API answers, once they are started).
+  ListenerTls listener_tls;
+  http::Server* ingest_server = nullptr;
+  http::Server* admin_listener = nullptr;
+  hooks.applied = [&dispatcher, &directories, &listener_tls, &holder, &ingest_server,
+                   &admin_listener] {
     dispatcher.reconfigure();
     directories.reconfigure();
+    const auto now_in_force = holder.get();
+    if (ingest_server)
+      listener_tls.apply(*ingest_server, now_in_force->server.tls, "ingest");
+    if (admin_listener)
+      listener_tls.apply(*admin_listener, now_in_force->server.admin_tls, "admin");
   };
   hooks.moved = [&scheduler](policy::Instant t) { scheduler.held_until(t); };
   hooks.done = [&] { notifier.ready(status_line(*store, dispatcher)); };
@@ -369,6 +424,11 @@ int serve(const std::string& config_path) {
     spdlog::error("event=serve.listen_failed listener=admin error={}", core::quoted(r.error()));
     return 1;
   }
+  if (!listener_tls.apply(server, config->server.tls, "ingest") ||
+      !listener_tls.apply(admin_server, config->server.admin_tls, "admin"))
+    return 1;
+  ingest_server = &server;
+  admin_listener = &admin_server;
   server.start();
   admin_server.start();
   scheduler.start();

@@ -13,8 +13,12 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
@@ -22,6 +26,8 @@
 #include <boost/url/rfc/unreserved_chars.hpp>
 #include <boost/url/url.hpp>
 
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 #include <CLI/CLI.hpp>
 
 #include "daemon/cli/command.h"
@@ -135,15 +141,50 @@ std::expected<json::value, std::string> read_json_file(const std::string& path) 
   return v;
 }
 
+// A TLS client for the admin listener: verifies the listener with `ca_file` (and its name
+// against `host`), or trusts exactly the certificates of `pinned_chain` (the configuration's
+// own), and shows a client certificate when given one. Throws on unusable files.
+net::ssl::context admin_tls_context(const AdminCall& call, const std::string& pinned_chain,
+                                    const std::string& host) {
+  net::ssl::context context(net::ssl::context::tls_client);
+  SSL_CTX_set_min_proto_version(context.native_handle(), TLS1_2_VERSION);
+  if (!call.ca_file.empty()) {
+    context.load_verify_file(call.ca_file);
+    context.set_verify_callback(net::ssl::host_name_verification(host));
+  } else {
+    context.add_certificate_authority(net::buffer(pinned_chain.data(), pinned_chain.size()));
+    // The configuration's certificate is trusted as it is, whoever issued it, whatever name it
+    // carries: the command runs beside the daemon and reads the same file.
+    X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(context.native_handle()),
+                                X509_V_FLAG_PARTIAL_CHAIN);
+  }
+  context.set_verify_mode(net::ssl::verify_peer);
+  if (!call.client_certificate.empty()) {
+    context.use_certificate_chain_file(call.client_certificate);
+    context.use_private_key_file(
+        call.client_key.empty() ? call.client_certificate : call.client_key,
+        net::ssl::context::pem);
+  }
+  return context;
+}
+
 }  // namespace
 
 int admin_call(const AdminCall& call, std::ostream& out, std::ostream& err) {
   std::string address = call.address;
+  // The admin listener's certificates, when the configuration gives it TLS.
+  std::string pinned_chain;
   if (address.empty()) {
     auto config = load_or_report(call.config_path, err);
     if (!config)
       return kExitFailure;
     address = config->server.admin_listen;
+    pinned_chain = config->server.admin_tls.certificate_pem;
+  }
+  const bool tls = !pinned_chain.empty() || !call.ca_file.empty();
+  if (tls && address.starts_with("unix:")) {
+    err << "--ca-file: TLS is for a TCP address; a unix socket is reached without it\n";
+    return kExitFailure;
   }
   std::string token;
   if (!call.token_file.empty()) {
@@ -182,9 +223,21 @@ int admin_call(const AdminCall& call, std::ostream& out, std::ostream& err) {
       if (host.size() > 1 && host.front() == '[')
         host = host.substr(1, host.size() - 2);
       net::ip::tcp::resolver resolver(ioc);
-      net::ip::tcp::socket socket(ioc);
-      net::connect(socket, resolver.resolve(host, address.substr(colon + 1)));
-      x = exchange(socket, req, out);
+      if (tls) {
+        net::ssl::context context = admin_tls_context(call, pinned_chain, host);
+        net::ssl::stream<net::ip::tcp::socket> stream(ioc, context);
+        boost::system::error_code ec;
+        // SNI, for a name (not an address).
+        if (net::ip::make_address(host, ec); ec)
+          SSL_set_tlsext_host_name(stream.native_handle(), host.c_str());
+        net::connect(stream.next_layer(), resolver.resolve(host, address.substr(colon + 1)));
+        stream.handshake(net::ssl::stream_base::client);
+        x = exchange(stream, req, out);
+      } else {
+        net::ip::tcp::socket socket(ioc);
+        net::connect(socket, resolver.resolve(host, address.substr(colon + 1)));
+        x = exchange(socket, req, out);
+      }
     }
   } catch (const std::exception& e) {
     err << "cannot reach the admin API at " << address << ": " << e.what() << "\n";
@@ -238,6 +291,13 @@ void add_admin(CLI::App& app, Commands& commands) {
   admin->add_option("--admin", o->call.address, "HOST:PORT or unix:/PATH of the admin API");
   admin->add_option("--token-file", o->call.token_file,
                     "File holding the admin's token (default: $TREVE_ADMIN_TOKEN)");
+  admin->add_option("--ca-file", o->call.ca_file,
+                    "Speak TLS, trusting these authorities (default: TLS only when the "
+                    "configuration gives the admin listener a certificate, trusted as it is)");
+  admin->add_option("--client-certificate", o->call.client_certificate,
+                    "PEM client certificate, for an admin listener with admin_tls_client_ca");
+  admin->add_option("--client-key", o->call.client_key,
+                    "Its PEM private key (default: in the certificate's file)");
   auto uai = [o](CLI::App* c, bool required) {
     auto* opt = c->add_option("--establishment", o->uai, "UAI");
     if (required)

@@ -158,6 +158,12 @@ struct AdminCall {
   std::string target;
   std::string body;
   std::string content_type = "application/json";
+  // TLS (docs/admin-api.md, "From a terminal"): trust `ca_file` (the certificate's name is then
+  // checked against the address), or else the chain the configuration names for the admin
+  // listener, as it is; `client_certificate` and `client_key` when it asks for one.
+  std::string ca_file;
+  std::string client_certificate;
+  std::string client_key;
 };
 int admin_call(const AdminCall& call, std::ostream& out, std::ostream& err);
 

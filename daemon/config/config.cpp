@@ -28,6 +28,7 @@
 #include "adapters/outbound/vapid.h"
 #include "adapters/outbound/webhook_signature.h"
 #include "daemon/config/ics_calendar.h"
+#include "daemon/config/tls_files.h"
 #include "policy/rfc3339.h"
 #include "policy/uai.h"
 #include "policy/zone_time.h"
@@ -494,10 +495,12 @@ class Loader {
     const toml::table* t = table_at(doc, "server");
     if (!t)
       return;
-    check_.only_keys(*t, "server",
-                     {"listen", "admin_listen", "state_dir", "max_body_bytes",
-                      "max_batch_body_bytes", "max_bytes_in_flight_per_connector",
-                      "max_bytes_in_flight", "pseudonym_key", "max_connections_per_address"});
+    check_.only_keys(
+        *t, "server",
+        {"listen", "admin_listen", "state_dir", "max_body_bytes", "max_batch_body_bytes",
+         "max_bytes_in_flight_per_connector", "max_bytes_in_flight", "pseudonym_key",
+         "max_connections_per_address", "tls_certificate", "tls_key", "tls_client_ca",
+         "admin_tls_certificate", "admin_tls_key", "admin_tls_client_ca"});
     if (auto s = check_.string(t->get("pseudonym_key"), "server.pseudonym_key")) {
       if (s->empty() || s->front() != '/') {
         check_.error(t->get("pseudonym_key"), "server.pseudonym_key", Code::must_be_absolute_path);
@@ -548,6 +551,90 @@ class Loader {
       const toml::node* at = t->get("admin_listen") ? t->get("admin_listen") : t->get("listen");
       check_.error(at, "server.admin_listen", Code::same_listeners);
     }
+    config.server.tls = tls(*t, "", false);
+    config.server.admin_tls = tls(*t, "admin_", config.server.admin_listen.starts_with("unix:"));
+  }
+
+  // A listener's TLS: `PREFIXtls_certificate` and `PREFIXtls_key` together, and
+  // `PREFIXtls_client_ca` to ask clients for a certificate signed by one of its authorities.
+  // Files are relative to the configuration's directory, or "credential:NAME".
+  TlsFiles tls(const toml::table& t, const std::string& prefix, bool unix_listener) {
+    TlsFiles out;
+    const std::string cert_key = prefix + "tls_certificate";
+    const std::string key_key = prefix + "tls_key";
+    const std::string ca_key = prefix + "tls_client_ca";
+    const toml::node* cert_node = t.get(cert_key);
+    const toml::node* key_node = t.get(key_key);
+    const toml::node* ca_node = t.get(ca_key);
+    if (!cert_node && !key_node && !ca_node)
+      return out;
+    if (unix_listener) {
+      const toml::node* at = cert_node ? cert_node : key_node ? key_node : ca_node;
+      check_.error(at,
+                   "server." + (cert_node  ? cert_key
+                                : key_node ? key_key
+                                           : ca_key),
+                   Code::tls_on_unix_socket);
+      return out;
+    }
+    if (!cert_node || !key_node) {
+      if (cert_node || key_node) {
+        check_.error(cert_node ? cert_node : key_node, "server." + (cert_node ? cert_key : key_key),
+                     Code::tls_certificate_and_key);
+      } else {
+        check_.error(ca_node, "server." + ca_key, Code::tls_client_ca_alone);
+      }
+      return out;
+    }
+    constexpr std::size_t kCertificatesMost = 1024 * 1024;
+    auto cert_file = check_.string(cert_node, "server." + cert_key);
+    auto key_file = check_.string(key_node, "server." + key_key);
+    auto ca_file = ca_node ? check_.string(ca_node, "server." + ca_key) : std::nullopt;
+    if (!cert_file || !key_file || (ca_node && !ca_file))
+      return out;
+    auto chain =
+        read_whole_file(cert_node, "server." + cert_key, *cert_file, kCertificatesMost, false);
+    auto key = read_key_file(key_node, "server." + key_key, *key_file);
+    std::optional<std::string> ca;
+    if (ca_file)
+      ca = read_whole_file(ca_node, "server." + ca_key, *ca_file, kCertificatesMost, false);
+    if (!chain || !key || (ca_file && !ca))
+      return out;
+    const std::string cert_path = relative_to_config(*cert_file).string();
+    auto identity = check_tls_identity(*chain, *key);
+    if (!identity) {
+      const bool about_key = identity.error().starts_with("the key");
+      check_.error(
+          about_key ? key_node : cert_node, "server." + (about_key ? key_key : cert_key),
+          Code::bad_tls_file,
+          {about_key ? relative_to_config(*key_file).string() : cert_path, identity.error()});
+      return out;
+    }
+    if (ca) {
+      if (auto bundle = check_certificate_bundle(*ca); !bundle) {
+        check_.error(ca_node, "server." + ca_key, Code::bad_tls_file,
+                     {relative_to_config(*ca_file).string(), bundle.error()});
+        return out;
+      }
+    }
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    if (identity->not_after != 0 && identity->not_after - now < 30 * 86'400) {
+      // The instant in UTC, as the certificate states it.
+      const auto day =
+          date::floor<date::days>(date::sys_seconds{std::chrono::seconds{identity->not_after}});
+      warn(cert_node, "server." + cert_key,
+           identity->not_after <= now ? Code::tls_certificate_expired
+                                      : Code::tls_certificate_expires,
+           {cert_path, date::format("%F", day)});
+    }
+    out.certificate_file = *cert_file;
+    out.certificate_pem = std::move(*chain);
+    out.key_pem = std::move(*key);
+    out.client_ca_pem = ca ? std::move(*ca) : std::string();
+    out.not_after = identity->not_after;
+    return out;
   }
 
   // [testing]: hooks for trêve's own tests, refused by a build without TREVE_TESTING.
@@ -1684,23 +1771,33 @@ class Loader {
   // secret when others may read it. Errors name the file, never its content.
   std::optional<std::string> read_key_file(const toml::node* n, const std::string& key,
                                            const std::string& file) {
+    return read_whole_file(n, key, file, 64 * 1024, true);
+  }
+
+  // The whole of `file`, at most `most` bytes, not empty. A `secret` one is warned about when
+  // others may read it, and named as a secret when it cannot be read.
+  std::optional<std::string> read_whole_file(const toml::node* n, const std::string& key,
+                                             const std::string& file, std::size_t most,
+                                             bool secret) {
     if (!credential_usable(n, key, file))
       return std::nullopt;
     const std::filesystem::path p = relative_to_config(file);
     std::ifstream in(p, std::ios::binary);
     std::string text;
     if (in) {
-      text.resize(64 * 1024 + 1);
+      text.resize(most + 1);
       in.read(text.data(), static_cast<std::streamsize>(text.size()));
       text.resize(static_cast<std::size_t>(in.gcount()));
     }
-    if (!in.eof() || text.empty() || text.size() > 64 * 1024) {
-      check_.error(n, key, Code::secret_unreadable, {p.string()});
+    if (!in.eof() || text.empty() || text.size() > most) {
+      check_.error(n, key, secret ? Code::secret_unreadable : Code::file_unreadable, {p.string()});
       return std::nullopt;
     }
     referenced(p);
-    if (auto w = secret_mode_warning(p))
-      warn(n, key, w->first, std::move(w->second));
+    if (secret) {
+      if (auto w = secret_mode_warning(p))
+        warn(n, key, w->first, std::move(w->second));
+    }
     return text;
   }
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <expected>
 #include <memory>
 #include <optional>
@@ -20,6 +21,19 @@
 #include "policy/policy_set.h"
 
 namespace treve::config {
+
+// A listener's TLS (docs/configuration.md, "TLS"): the PEM text of the files the
+// configuration names, read and checked when it is loaded, so that a reload that rotates a
+// certificate puts the new one in force with the rest, or not at all.
+struct TlsFiles {
+  std::string certificate_file;  // as written in the file: for logs
+  std::string certificate_pem;   // the chain, the listener's own certificate first
+  std::string key_pem;           // its private key
+  std::string client_ca_pem;     // empty: no client certificate asked
+  std::int64_t not_after = 0;    // the listener's certificate expires then (Unix seconds)
+  bool enabled() const { return !certificate_pem.empty(); }
+  bool operator==(const TlsFiles&) const = default;
+};
 
 struct ServerConfig {
   std::string listen = "127.0.0.1:2007";
@@ -36,6 +50,10 @@ struct ServerConfig {
   // Connections one client address may hold open at once on the ingest listener (beyond: 503
   // with Retry-After, closed). An ENT behind one NAT address with many workers needs more.
   std::size_t max_connections_per_address = 64;
+  // TLS on the ingest listener (`tls_certificate`, `tls_key`, `tls_client_ca`) and on the
+  // admin listener (`admin_tls_…`); off when not set.
+  TlsFiles tls;
+  TlsFiles admin_tls;
 };
 
 // The audit trail's retention and anchors (docs/audit.md).

@@ -83,6 +83,19 @@ constexpr std::array kEntries = {
           "expected HOST:PORT or \"unix:/path/to/socket\", got \"{0}\""},
     Entry{{Code::same_listeners, "config.same_listeners", 0, false, false},
           "must differ from server.listen: the admin API never shares the ingest listener"},
+    Entry{{Code::tls_certificate_and_key, "config.tls_certificate_and_key", 0, false, false},
+          "a TLS certificate and its key go together: give both or neither"},
+    Entry{{Code::tls_client_ca_alone, "config.tls_client_ca_alone", 0, false, false},
+          "client certificates are asked for only over TLS: give the listener's certificate and "
+          "key too"},
+    Entry{{Code::tls_on_unix_socket, "config.tls_on_unix_socket", 0, false, false},
+          "TLS is for a TCP listener: a unix socket is reached only by local users, through its "
+          "file permissions"},
+    Entry{{Code::bad_tls_file, "config.bad_tls_file", 2, false, false}, "{0}: {1}"},
+    Entry{{Code::tls_certificate_expires, "config.tls_certificate_expires", 2, false, false},
+          "the certificate in {0} expires on {1}, in less than 30 days: renew it, then reload"},
+    Entry{{Code::tls_certificate_expired, "config.tls_certificate_expired", 2, false, false},
+          "the certificate in {0} expired on {1}: clients will refuse it; renew it, then reload"},
     Entry{{Code::in_flight_below_request, "config.in_flight_below_request", 1, false, false},
           "must be at least {0} (the larger of server.max_body_bytes and "
           "server.max_batch_body_bytes): a request that large could never be accepted"},

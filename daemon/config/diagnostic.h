@@ -58,6 +58,12 @@ enum class Code : std::uint16_t {
   bad_listen,                 // {text}
   bad_admin_listen,           // {text}
   same_listeners,             //
+  tls_certificate_and_key,    //
+  tls_client_ca_alone,        //
+  tls_on_unix_socket,         //
+  bad_tls_file,               // {path, the English reason}
+  tls_certificate_expires,    // {path, date} (warning)
+  tls_certificate_expired,    // {path, date} (warning)
   in_flight_below_request,    // {bytes}
   in_flight_below_connector,  // {total, per connector}
   // [audit], [events], [testing].

@@ -25,10 +25,14 @@
 #include <mutex>
 #include <optional>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/basic_socket_acceptor.hpp>
 #include <boost/asio/buffer.hpp>
@@ -37,6 +41,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream_base.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
@@ -55,12 +61,24 @@
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "daemon/core/log_field.h"
 #include "daemon/http/problem.h"
 
 namespace treve::http {
+
+class TlsContext {
+ public:
+  explicit TlsContext(boost::asio::ssl::context context) : context(std::move(context)) {}
+  boost::asio::ssl::context context;
+};
+
 namespace {
+
+boost::asio::ssl::context& tls_context(TlsContext& tls) {
+  return tls.context;
+}
 
 namespace net = boost::asio;
 namespace beast = boost::beast;
@@ -70,6 +88,7 @@ using tcp = net::ip::tcp;
 using Protocol = net::generic::stream_protocol;
 using Socket = Protocol::socket;
 using Stream = beast::basic_stream<Protocol>;
+using TlsStream = beast::ssl_stream<Stream>;
 using Strand = net::strand<net::io_context::executor_type>;
 
 // How much a session reads at a time while waiting for a request to start.
@@ -241,7 +260,15 @@ std::optional<Response> framing_problem(const Request& req) {
   return std::nullopt;
 }
 
-class Session;
+// What the listener knows of a session, whichever stream it speaks.
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  // The server stops: close now unless a request is in progress.
+  virtual void on_server_stopping() = 0;
+  // The grace after stop has elapsed: close whatever is in progress.
+  virtual void force_close() = 0;
+};
 
 // Owns the acceptor and knows the open sessions; shared by the sessions so that it outlives
 // them. Counting and the session registry are guarded by `mutex_` because sessions end on their
@@ -271,10 +298,10 @@ class Listener : public std::enable_shared_from_this<Listener> {
   // The unix socket's path, when listening on one.
   const std::string& socket_path() const { return socket_path_; }
   void start() {
-    net::post(strand_, beast::bind_front_handler(&Listener::do_accept, shared_from_this()));
+    net::post(strand_, beast::bind_front_handler(&Listener::do_accept, this->shared_from_this()));
   }
   void stop(std::function<void()> done, std::chrono::milliseconds grace) {
-    net::post(strand_, [self = shared_from_this(), done = std::move(done), grace]() mutable {
+    net::post(strand_, [self = this->shared_from_this(), done = std::move(done), grace]() mutable {
       self->on_stop(std::move(done), grace);
     });
   }
@@ -287,7 +314,10 @@ class Listener : public std::enable_shared_from_this<Listener> {
   const ClientHandler& handler() const { return handler_; }
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
   // Called exactly once per registered session, from any thread, when its socket is closed.
-  void unregister(const Session* session);
+  void unregister(const SessionBase* session);
+  // The TLS context of the connections accepted next (null: plain HTTP).
+  std::shared_ptr<TlsContext> tls() const;
+  void set_tls(std::shared_ptr<TlsContext> tls);
 
  private:
   enum class Refusal { listener_full, address_full, no_descriptors };
@@ -303,7 +333,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
   void on_grace_elapsed();
   // Posts the `done` callbacks once stopping and no session is left.
   void finish_if_drained(std::unique_lock<std::mutex> lock);
-  std::vector<std::shared_ptr<Session>> live_sessions() const;
+  std::vector<std::shared_ptr<SessionBase>> live_sessions() const;
 
   net::io_context& ioc_;
   const ClientHandler handler_;
@@ -327,23 +357,34 @@ class Listener : public std::enable_shared_from_this<Listener> {
   int spare_ = -1;
 
   struct Registered {
-    std::weak_ptr<Session> session;
+    std::weak_ptr<SessionBase> session;
     std::optional<net::ip::address> address;  // none on a unix socket
   };
   mutable std::mutex mutex_;
-  std::unordered_map<const Session*, Registered> sessions_;  // guarded
-  std::map<net::ip::address, std::size_t> per_address_;      // guarded; no zero counts
-  std::vector<std::function<void()>> done_;                  // guarded
-  bool stop_requested_ = false;                              // guarded
+  std::unordered_map<const SessionBase*, Registered> sessions_;  // guarded
+  std::shared_ptr<TlsContext> tls_;                              // guarded
+  std::map<net::ip::address, std::size_t> per_address_;          // guarded; no zero counts
+  std::vector<std::function<void()>> done_;                      // guarded
+  bool stop_requested_ = false;                                  // guarded
 };
 
-// One connection. Keeps itself alive through the handlers of its pending operation and through
-// the `Respond` it hands out. All members are touched only on its strand.
-class Session : public std::enable_shared_from_this<Session> {
+// One connection, over `S`: Stream (plain HTTP) or TlsStream. Keeps itself alive through the
+// handlers of its pending operation and through the `Respond` it hands out. All members are
+// touched only on its strand.
+template <class S>
+class Session final : public SessionBase, public std::enable_shared_from_this<Session<S>> {
  public:
-  Session(Socket&& socket, std::shared_ptr<Listener> listener)
+  static constexpr bool kTls = std::is_same_v<S, TlsStream>;
+
+  Session(Socket&& socket, std::shared_ptr<Listener> listener) requires(!kTls)
       : client_{address_of(socket)}, stream_(std::move(socket)), listener_(std::move(listener)) {}
-  ~Session() {
+  Session(Socket&& socket, std::shared_ptr<Listener> listener,
+          std::shared_ptr<TlsContext> tls) requires(kTls)
+      : client_{address_of(socket)},
+        tls_(std::move(tls)),
+        stream_(std::move(socket), tls_context(*tls_)),
+        listener_(std::move(listener)) {}
+  ~Session() override {
     if (phase_ != Phase::closed) {
       listener_->unregister(this);
     }
@@ -352,25 +393,28 @@ class Session : public std::enable_shared_from_this<Session> {
   Session& operator=(const Session&) = delete;
 
   void start() {
-    net::post(stream_.get_executor(),
-              beast::bind_front_handler(&Session::do_read, shared_from_this()));
+    if constexpr (kTls) {
+      net::post(stream_.get_executor(),
+                beast::bind_front_handler(&Session::do_handshake, this->shared_from_this()));
+    } else {
+      net::post(stream_.get_executor(),
+                beast::bind_front_handler(&Session::do_read, this->shared_from_this()));
+    }
   }
-  // The server stops: close now unless a request is in progress.
-  void on_server_stopping() {
-    net::post(stream_.get_executor(), [self = shared_from_this()] {
+  void on_server_stopping() override {
+    net::post(stream_.get_executor(), [self = this->shared_from_this()] {
       if (self->phase_ == Phase::idle || self->phase_ == Phase::lingering) {
         self->close();
       }
     });
   }
-  // The grace after stop has elapsed: close whatever is in progress.
-  void force_close() {
-    net::post(stream_.get_executor(), [self = shared_from_this()] { self->close(); });
+  void force_close() override {
+    net::post(stream_.get_executor(), [self = this->shared_from_this()] { self->close(); });
   }
 
  private:
   enum class Phase {
-    idle,       // waiting for the first byte of a request
+    idle,       // waiting for the first byte of a request (or the TLS handshake)
     reading,    // a request has started
     handling,   // the handler has the request; waiting for Respond
     writing,    // writing the answer
@@ -378,6 +422,10 @@ class Session : public std::enable_shared_from_this<Session> {
     closed,
   };
 
+  // The TCP (or unix) stream under TLS, which carries the deadlines.
+  Stream& lowest() { return beast::get_lowest_layer(stream_); }
+  void do_handshake();
+  void on_handshake(beast::error_code ec);
   void do_read();
   void on_first_bytes(beast::error_code ec, std::size_t n);
   void read_header();
@@ -400,7 +448,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void close();
 
   const Client client_;
-  Stream stream_;
+  const std::shared_ptr<TlsContext> tls_;  // kept for as long as the stream uses it
+  S stream_;
   const std::shared_ptr<Listener> listener_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
@@ -428,7 +477,36 @@ class Session : public std::enable_shared_from_this<Session> {
 
 // ---- Session ------------------------------------------------------------------------------
 
-void Session::do_read() {
+// The handshake has what a silent new connection has to send its first byte; a client that
+// is not speaking TLS, or has no acceptable certificate, is closed without an answer.
+template <class S>
+void Session<S>::do_handshake() {
+  if constexpr (kTls) {
+    if (listener_->stopping()) {
+      close();
+      return;
+    }
+    lowest().expires_after(listener_->options().first_byte_timeout);
+    stream_.async_handshake(
+        net::ssl::stream_base::server,
+        beast::bind_front_handler(&Session::on_handshake, this->shared_from_this()));
+  }
+}
+
+template <class S>
+void Session<S>::on_handshake(beast::error_code ec) {
+  if (phase_ == Phase::closed) {
+    return;
+  }
+  if (ec) {
+    close();
+    return;
+  }
+  do_read();
+}
+
+template <class S>
+void Session<S>::do_read() {
   if (phase_ == Phase::closed) {
     return;
   }
@@ -445,13 +523,15 @@ void Session::do_read() {
     read_header();
     return;
   }
-  stream_.expires_after(answered_once_ ? listener_->options().idle_timeout
-                                       : listener_->options().first_byte_timeout);
-  stream_.async_read_some(buffer_.prepare(kReadChunk),
-                          beast::bind_front_handler(&Session::on_first_bytes, shared_from_this()));
+  lowest().expires_after(answered_once_ ? listener_->options().idle_timeout
+                                        : listener_->options().first_byte_timeout);
+  stream_.async_read_some(
+      buffer_.prepare(kReadChunk),
+      beast::bind_front_handler(&Session::on_first_bytes, this->shared_from_this()));
 }
 
-void Session::on_first_bytes(beast::error_code ec, std::size_t n) {
+template <class S>
+void Session<S>::on_first_bytes(beast::error_code ec, std::size_t n) {
   if (phase_ == Phase::closed) {
     return;
   }
@@ -463,16 +543,19 @@ void Session::on_first_bytes(beast::error_code ec, std::size_t n) {
   read_header();
 }
 
-void Session::read_header() {
+template <class S>
+void Session<S>::read_header() {
   phase_ = Phase::reading;
   const auto now = std::chrono::steady_clock::now();
   request_deadline_ = now + listener_->options().read_timeout;
-  stream_.expires_at(std::min(request_deadline_, now + listener_->options().header_timeout));
-  bhttp::async_read_header(stream_, buffer_, *parser_,
-                           beast::bind_front_handler(&Session::on_read_header, shared_from_this()));
+  lowest().expires_at(std::min(request_deadline_, now + listener_->options().header_timeout));
+  bhttp::async_read_header(
+      stream_, buffer_, *parser_,
+      beast::bind_front_handler(&Session::on_read_header, this->shared_from_this()));
 }
 
-void Session::on_read_header(beast::error_code ec, std::size_t) {
+template <class S>
+void Session<S>::on_read_header(beast::error_code ec, std::size_t) {
   if (phase_ == Phase::closed) {
     return;
   }
@@ -514,15 +597,17 @@ void Session::on_read_header(beast::error_code ec, std::size_t) {
   }
   if (req.version() >= 11 && beast::iequals(req[bhttp::field::expect], "100-continue")) {
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-    stream_.expires_after(listener_->options().write_timeout);
-    net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
-                     beast::bind_front_handler(&Session::on_continue_written, shared_from_this()));
+    lowest().expires_after(listener_->options().write_timeout);
+    net::async_write(
+        stream_, net::buffer(kContinue.data(), kContinue.size()),
+        beast::bind_front_handler(&Session::on_continue_written, this->shared_from_this()));
     return;
   }
   read_body();
 }
 
-void Session::on_continue_written(beast::error_code ec, std::size_t) {
+template <class S>
+void Session<S>::on_continue_written(beast::error_code ec, std::size_t) {
   if (phase_ == Phase::closed) {
     return;
   }
@@ -533,13 +618,15 @@ void Session::on_continue_written(beast::error_code ec, std::size_t) {
   read_body();
 }
 
-void Session::read_body() {
-  stream_.expires_at(request_deadline_);
+template <class S>
+void Session<S>::read_body() {
+  lowest().expires_at(request_deadline_);
   bhttp::async_read(stream_, buffer_, *parser_,
-                    beast::bind_front_handler(&Session::on_read, shared_from_this()));
+                    beast::bind_front_handler(&Session::on_read, this->shared_from_this()));
 }
 
-void Session::on_read(beast::error_code ec, std::size_t) {
+template <class S>
+void Session<S>::on_read(beast::error_code ec, std::size_t) {
   if (phase_ == Phase::closed) {
     return;
   }
@@ -550,7 +637,8 @@ void Session::on_read(beast::error_code ec, std::size_t) {
   handle();
 }
 
-void Session::fail_request(const beast::error_code& ec) {
+template <class S>
+void Session<S>::fail_request(const beast::error_code& ec) {
   if (ec == bhttp::error::body_limit) {
     write(problem(bhttp::status::payload_too_large, "body-too-large", "Request body too large",
                   "the body is larger than the limit of " + std::to_string(body_limit_) + " bytes",
@@ -571,12 +659,13 @@ void Session::fail_request(const beast::error_code& ec) {
   }
 }
 
-void Session::handle() {
+template <class S>
+void Session<S>::handle() {
   phase_ = Phase::handling;
   answered_once_ = true;
   // Nothing is read while the handler works; a missed deadline must not close the connection.
-  stream_.expires_never();
-  Respond respond = [self = shared_from_this(),
+  lowest().expires_never();
+  Respond respond = [self = this->shared_from_this(),
                      answered = std::make_shared<std::atomic<bool>>(false)](Reply reply) {
     if (answered->exchange(true)) {
       spdlog::warn("event=http.respond_called_twice: the second answer is dropped");
@@ -597,7 +686,8 @@ void Session::handle() {
   }
 }
 
-void Session::on_response(Reply reply) {
+template <class S>
+void Session<S>::on_response(Reply reply) {
   if (phase_ != Phase::handling) {  // closed by the grace deadline meanwhile
     return;
   }
@@ -614,7 +704,8 @@ void Session::on_response(Reply reply) {
   }
 }
 
-void Session::write_in_pieces(Response header, NextPiece next, bool keep_alive) {
+template <class S>
+void Session<S>::write_in_pieces(Response header, NextPiece next, bool keep_alive) {
   phase_ = Phase::writing;
   keep_alive_after_write_ = keep_alive;
   linger_after_write_ = false;
@@ -630,13 +721,14 @@ void Session::write_in_pieces(Response header, NextPiece next, bool keep_alive) 
   if (!head_request_)
     next_piece_ = std::move(next);
   last_piece_ = false;
-  stream_.expires_after(listener_->options().write_timeout);
+  lowest().expires_after(listener_->options().write_timeout);
   bhttp::async_write_header(
       stream_, *pieces_serializer_,
-      beast::bind_front_handler(&Session::on_header_written, shared_from_this()));
+      beast::bind_front_handler(&Session::on_header_written, this->shared_from_this()));
 }
 
-void Session::on_header_written(beast::error_code ec, std::size_t) {
+template <class S>
+void Session<S>::on_header_written(beast::error_code ec, std::size_t) {
   if (phase_ == Phase::closed) {
     return;
   }
@@ -653,17 +745,19 @@ void Session::on_header_written(beast::error_code ec, std::size_t) {
   ask_piece();
 }
 
-void Session::ask_piece() {
+template <class S>
+void Session<S>::ask_piece() {
   // No deadline while the piece is produced: the producer answers once, and a closed session
   // ignores it.
-  stream_.expires_never();
-  next_piece_([self = shared_from_this()](Piece piece) {
+  lowest().expires_never();
+  next_piece_([self = this->shared_from_this()](Piece piece) {
     net::post(self->stream_.get_executor(),
               [self, piece = std::move(piece)]() mutable { self->on_piece(std::move(piece)); });
   });
 }
 
-void Session::on_piece(Piece piece) {
+template <class S>
+void Session<S>::on_piece(Piece piece) {
   if (phase_ != Phase::writing) {  // closed meanwhile (client gone, stop's grace)
     return;
   }
@@ -674,16 +768,18 @@ void Session::on_piece(Piece piece) {
   }
   piece_ = std::move(piece.data);
   last_piece_ = piece.last;
-  stream_.expires_after(listener_->options().write_timeout);
+  lowest().expires_after(listener_->options().write_timeout);
   if (!piece_.empty()) {
-    net::async_write(stream_, bhttp::make_chunk(net::buffer(piece_)),
-                     beast::bind_front_handler(&Session::on_piece_written, shared_from_this()));
+    net::async_write(
+        stream_, bhttp::make_chunk(net::buffer(piece_)),
+        beast::bind_front_handler(&Session::on_piece_written, this->shared_from_this()));
   } else {
     on_piece_written({}, 0);
   }
 }
 
-void Session::on_piece_written(beast::error_code ec, std::size_t) {
+template <class S>
+void Session<S>::on_piece_written(beast::error_code ec, std::size_t) {
   if (phase_ == Phase::closed) {
     return;
   }
@@ -701,10 +797,11 @@ void Session::on_piece_written(beast::error_code ec, std::size_t) {
   pieces_serializer_.reset();
   pieces_header_.reset();
   net::async_write(stream_, bhttp::make_chunk_last(),
-                   beast::bind_front_handler(&Session::on_write, shared_from_this()));
+                   beast::bind_front_handler(&Session::on_write, this->shared_from_this()));
 }
 
-void Session::write(Response res, bool keep_alive, bool linger) {
+template <class S>
+void Session<S>::write(Response res, bool keep_alive, bool linger) {
   phase_ = Phase::writing;
   keep_alive_after_write_ = keep_alive;
   linger_after_write_ = linger;
@@ -717,12 +814,13 @@ void Session::write(Response res, bool keep_alive, bool linger) {
     res.content_length(length);
   }
   response_.emplace(std::move(res));
-  stream_.expires_after(listener_->options().write_timeout);
+  lowest().expires_after(listener_->options().write_timeout);
   bhttp::async_write(stream_, *response_,
-                     beast::bind_front_handler(&Session::on_write, shared_from_this()));
+                     beast::bind_front_handler(&Session::on_write, this->shared_from_this()));
 }
 
-void Session::on_write(beast::error_code ec, std::size_t) {
+template <class S>
+void Session<S>::on_write(beast::error_code ec, std::size_t) {
   if (phase_ == Phase::closed) {
     return;
   }
@@ -739,25 +837,28 @@ void Session::on_write(beast::error_code ec, std::size_t) {
   }
 }
 
-void Session::linger() {
+template <class S>
+void Session<S>::linger() {
   if (listener_->stopping()) {
     close();
     return;
   }
   phase_ = Phase::lingering;
   beast::error_code ignored;
-  stream_.socket().shutdown(net::socket_base::shutdown_send, ignored);
+  lowest().socket().shutdown(net::socket_base::shutdown_send, ignored);
   buffer_.clear();
   if (linger_to_request_deadline_) {
-    stream_.expires_at(request_deadline_);
+    lowest().expires_at(request_deadline_);
   } else {
-    stream_.expires_after(std::min(kLingerTime, listener_->options().read_timeout));
+    lowest().expires_after(std::min(kLingerTime, listener_->options().read_timeout));
   }
-  stream_.async_read_some(buffer_.prepare(kReadChunk),
-                          beast::bind_front_handler(&Session::on_linger_read, shared_from_this()));
+  stream_.async_read_some(
+      buffer_.prepare(kReadChunk),
+      beast::bind_front_handler(&Session::on_linger_read, this->shared_from_this()));
 }
 
-void Session::on_linger_read(beast::error_code ec, std::size_t n) {
+template <class S>
+void Session<S>::on_linger_read(beast::error_code ec, std::size_t n) {
   if (phase_ == Phase::closed) {
     return;
   }
@@ -766,11 +867,13 @@ void Session::on_linger_read(beast::error_code ec, std::size_t n) {
     close();
     return;
   }
-  stream_.async_read_some(buffer_.prepare(kReadChunk),
-                          beast::bind_front_handler(&Session::on_linger_read, shared_from_this()));
+  stream_.async_read_some(
+      buffer_.prepare(kReadChunk),
+      beast::bind_front_handler(&Session::on_linger_read, this->shared_from_this()));
 }
 
-void Session::close() {
+template <class S>
+void Session<S>::close() {
   if (phase_ == Phase::closed) {
     return;
   }
@@ -778,8 +881,8 @@ void Session::close() {
   hold_.reset();
   next_piece_ = nullptr;  // the producer's state (an open read transaction) goes with it
   beast::error_code ignored;
-  stream_.socket().shutdown(net::socket_base::shutdown_both, ignored);
-  stream_.close();  // pending operations complete with operation_aborted
+  lowest().socket().shutdown(net::socket_base::shutdown_both, ignored);
+  lowest().close();  // pending operations complete with operation_aborted
   listener_->unregister(this);
 }
 
@@ -892,7 +995,7 @@ void Listener::do_accept() {
     return;
   }
   acceptor_.async_accept(net::make_strand(ioc_),
-                         beast::bind_front_handler(&Listener::on_accept, shared_from_this()));
+                         beast::bind_front_handler(&Listener::on_accept, this->shared_from_this()));
 }
 
 void Listener::on_accept(beast::error_code ec, Socket socket) {
@@ -906,7 +1009,8 @@ void Listener::on_accept(beast::error_code ec, Socket socket) {
   accept_delay_ = std::chrono::milliseconds{0};
 
   const std::optional<net::ip::address> address = client_address(socket);
-  std::shared_ptr<Session> session;
+  std::shared_ptr<SessionBase> session;
+  std::function<void()> start;
   std::optional<Refusal> refusal;
   {
     std::lock_guard lock(mutex_);
@@ -917,7 +1021,16 @@ void Listener::on_accept(beast::error_code ec, Socket socket) {
                from_address->second >= options_.max_connections_per_address) {
       refusal = Refusal::address_full;
     } else {
-      session = std::make_shared<Session>(std::move(socket), shared_from_this());
+      if (tls_) {
+        auto tls =
+            std::make_shared<Session<TlsStream>>(std::move(socket), this->shared_from_this(), tls_);
+        start = [tls] { tls->start(); };
+        session = std::move(tls);
+      } else {
+        auto plain = std::make_shared<Session<Stream>>(std::move(socket), this->shared_from_this());
+        start = [plain] { plain->start(); };
+        session = std::move(plain);
+      }
       sessions_.emplace(session.get(), Registered{session, address});
       if (address) {
         ++per_address_[*address];
@@ -925,7 +1038,7 @@ void Listener::on_accept(beast::error_code ec, Socket socket) {
     }
   }
   if (session) {
-    session->start();
+    start();
   } else {
     log_refusal(*refusal, address);
     refuse(std::move(socket), *refusal);
@@ -960,7 +1073,7 @@ void Listener::on_accept_failed(const beast::error_code& ec) {
     return;
   }
   retry_timer_.expires_after(delay);
-  retry_timer_.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
+  retry_timer_.async_wait([self = this->shared_from_this()](beast::error_code wait_ec) {
     if (!wait_ec) {
       self->do_accept();
     }
@@ -993,6 +1106,13 @@ std::size_t Listener::answer_waiting_with_spare() {
 }
 
 void Listener::refuse(Socket socket, Refusal why) {
+  if (tls()) {
+    // A TLS client would read a plain answer as garbage: it sees the connection closed.
+    beast::error_code ignored;
+    socket.shutdown(net::socket_base::shutdown_both, ignored);
+    socket.close(ignored);
+    return;
+  }
   Response res = [&] {
     switch (why) {
       case Refusal::listener_full:
@@ -1069,7 +1189,7 @@ void Listener::on_stop(std::function<void()> done, std::chrono::milliseconds gra
       session->on_server_stopping();
     }
     grace_timer_.expires_after(grace);
-    grace_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    grace_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
       if (!ec) {
         self->on_grace_elapsed();
       }
@@ -1084,7 +1204,7 @@ void Listener::on_grace_elapsed() {
   }
 }
 
-void Listener::unregister(const Session* session) {
+void Listener::unregister(const SessionBase* session) {
   std::unique_lock lock(mutex_);
   if (const auto found = sessions_.find(session); found != sessions_.end()) {
     if (const auto& address = found->second.address) {
@@ -1106,14 +1226,14 @@ void Listener::finish_if_drained(std::unique_lock<std::mutex> lock) {
   std::vector<std::function<void()>> done;
   done.swap(done_);
   lock.unlock();
-  net::post(strand_, [self = shared_from_this()] { self->grace_timer_.cancel(); });
+  net::post(strand_, [self = this->shared_from_this()] { self->grace_timer_.cancel(); });
   for (auto& callback : done) {
     net::post(ioc_, std::move(callback));
   }
 }
 
-std::vector<std::shared_ptr<Session>> Listener::live_sessions() const {
-  std::vector<std::shared_ptr<Session>> live;
+std::vector<std::shared_ptr<SessionBase>> Listener::live_sessions() const {
+  std::vector<std::shared_ptr<SessionBase>> live;
   std::lock_guard lock(mutex_);
   live.reserve(sessions_.size());
   for (const auto& [key, registered] : sessions_) {
@@ -1124,7 +1244,63 @@ std::vector<std::shared_ptr<Session>> Listener::live_sessions() const {
   return live;
 }
 
+std::shared_ptr<TlsContext> Listener::tls() const {
+  std::lock_guard lock(mutex_);
+  return tls_;
+}
+
+void Listener::set_tls(std::shared_ptr<TlsContext> tls) {
+  std::lock_guard lock(mutex_);
+  tls_ = std::move(tls);
+}
+
 }  // namespace
+
+std::expected<std::shared_ptr<TlsContext>, std::string> make_tls_context(
+    const TlsSettings& settings) {
+  try {
+    boost::asio::ssl::context context(boost::asio::ssl::context::tls_server);
+    SSL_CTX* native = context.native_handle();
+    if (SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1)
+      return std::unexpected("cannot require TLS 1.2 or later");
+    context.set_options(boost::asio::ssl::context::default_workarounds |
+                        boost::asio::ssl::context::no_compression |
+                        boost::asio::ssl::context::single_dh_use);
+    SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    context.use_certificate_chain(
+        boost::asio::buffer(settings.certificate_pem.data(), settings.certificate_pem.size()));
+    context.use_private_key(boost::asio::buffer(settings.key_pem.data(), settings.key_pem.size()),
+                            boost::asio::ssl::context::pem);
+    if (SSL_CTX_check_private_key(native) != 1)
+      return std::unexpected("the key is not the certificate's");
+    if (!settings.client_ca_pem.empty()) {
+      context.add_certificate_authority(
+          boost::asio::buffer(settings.client_ca_pem.data(), settings.client_ca_pem.size()));
+      context.set_verify_mode(boost::asio::ssl::verify_peer |
+                              boost::asio::ssl::verify_fail_if_no_peer_cert);
+      // The authorities a client may choose its certificate from, named in the handshake.
+      if (BIO* bio = BIO_new_mem_buf(settings.client_ca_pem.data(),
+                                     static_cast<int>(settings.client_ca_pem.size()))) {
+        STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
+        if (names) {
+          while (X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
+            if (X509_NAME* name = X509_NAME_dup(X509_get_subject_name(cert)))
+              sk_X509_NAME_push(names, name);
+            X509_free(cert);
+          }
+          ERR_clear_error();
+          SSL_CTX_set_client_CA_list(native, names);
+        } else if (names) {
+          sk_X509_NAME_free(names);
+        }
+        BIO_free(bio);
+      }
+    }
+    return std::make_shared<TlsContext>(std::move(context));
+  } catch (const boost::system::system_error& e) {
+    return std::unexpected(e.code().message());
+  }
+}
 
 struct Server::Impl final : Listener {
   using Listener::Listener;
@@ -1157,6 +1333,10 @@ boost::asio::ip::tcp::endpoint Server::local_endpoint() const {
 
 void Server::start() {
   impl_->start();
+}
+
+void Server::set_tls(std::shared_ptr<TlsContext> tls) {
+  impl_->set_tls(std::move(tls));
 }
 
 void Server::stop(std::function<void()> done) {

@@ -3,7 +3,7 @@
 // the Beast/Asio examples. It knows nothing of events: each request goes to a `Handler`,
 // which answers through `Respond` — at once or later, from any thread (the store answers
 // after its commit). Lives on one io_context; `start` and `stop` are called from its thread
-// or before it runs.
+// or before it runs. Over TCP it may speak TLS (`set_tls`), with client certificates.
 #pragma once
 
 #include <chrono>
@@ -103,6 +103,20 @@ struct ServerOptions {
   std::string server_name = "treve";
 };
 
+// A listener's TLS (Beast over OpenSSL): its certificate chain and key, and the authorities
+// whose client certificates it requires, if any. Opaque, so that only server.cpp includes
+// OpenSSL and Asio's SSL.
+struct TlsSettings {
+  std::string certificate_pem;  // the chain, the listener's own certificate first
+  std::string key_pem;          // unencrypted PEM
+  std::string client_ca_pem;    // empty: no client certificate asked
+};
+class TlsContext;
+// TLS 1.2 and 1.3 only, no renegotiation, no compression; with `client_ca_pem`, a connection
+// without a certificate signed by one of those authorities fails its handshake.
+std::expected<std::shared_ptr<TlsContext>, std::string> make_tls_context(
+    const TlsSettings& settings);
+
 class Server {
  public:
   Server(boost::asio::io_context& ioc, Handler handler, ServerOptions options);
@@ -118,6 +132,10 @@ class Server {
 
   // Starts accepting. Call after listen().
   void start();
+
+  // Connections accepted from now on speak TLS with this context (null: plain HTTP); those
+  // already open keep theirs. For a reload that renews the certificate. TCP only.
+  void set_tls(std::shared_ptr<TlsContext> tls);
 
   // Stops accepting, lets requests in progress finish (their responses are written) for at
   // most shutdown_grace, closes idle connections at once, then calls `done` on the io_context.

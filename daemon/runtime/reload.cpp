@@ -74,6 +74,17 @@ std::shared_ptr<const config::Config> keep_start_settings(
   keep(merged->server.admin_listen, running.server.admin_listen, "server.admin_listen");
   keep(merged->server.state_dir, running.server.state_dir, "server.state_dir");
   keep(merged->server.pseudonym_key, running.server.pseudonym_key, "server.pseudonym_key");
+  // A listener's certificate, key and client CA are read again on reload (a renewed
+  // certificate is put in force), but turning TLS on or off changes its clients' scheme: that
+  // waits for a restart.
+  if (merged->server.tls.enabled() != running.server.tls.enabled()) {
+    restart_needed.emplace_back("server.tls_certificate");
+    merged->server.tls = running.server.tls;
+  }
+  if (merged->server.admin_tls.enabled() != running.server.admin_tls.enabled()) {
+    restart_needed.emplace_back("server.admin_tls_certificate");
+    merged->server.admin_tls = running.server.admin_tls;
+  }
   keep(merged->audit.retention, running.audit.retention, "audit.retention");
   keep(merged->audit.head_log_every, running.audit.head_log_every, "audit.head_log_every");
   keep(merged->events.retention, running.events.retention, "events.retention");

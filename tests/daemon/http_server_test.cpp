@@ -12,9 +12,11 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <expected>
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <iterator>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -32,6 +34,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -39,6 +43,9 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/json/parse.hpp>
+
+#include "tests/support/temp_dir.h"
+#include "tests/support/test_ca.h"
 
 namespace treve::http {
 namespace {
@@ -101,11 +108,13 @@ ServerOptions test_options() {
 // The server on 127.0.0.1, on an io_context run by two threads (so that strands matter).
 class RunningServer {
  public:
-  explicit RunningServer(Handler handler, ServerOptions options = test_options())
+  explicit RunningServer(Handler handler, ServerOptions options = test_options(),
+                         std::shared_ptr<TlsContext> tls = nullptr)
       : server_(ioc_, std::move(handler), std::move(options)) {
     if (auto listening = server_.listen("127.0.0.1:0"); !listening) {
       throw std::runtime_error(listening.error());
     }
+    server_.set_tls(std::move(tls));
     server_.start();
     for (int i = 0; i < 2; ++i) {
       threads_.emplace_back([this] { ioc_.run(); });
@@ -1068,6 +1077,127 @@ TEST(HttpServer, RejectsAMalformedListenAddress) {
     ASSERT_FALSE(listening) << address;
     EXPECT_THAT(listening.error(), StartsWith("cannot listen on " + address + ": ")) << address;
   }
+}
+
+// ---- TLS ----------------------------------------------------------------------------------
+
+// A CA, the server's certificate, and a client certificate of the same CA, made once.
+class HttpServerTls : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new test::TempDir("treve-http-tls");
+    ca_ = test::make_test_ca(*dir_);
+    client_ = test::issue_certificate(*dir_, "client", "a-connector", false);
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+  static std::string read_text(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  static std::shared_ptr<TlsContext> context(bool client_ca) {
+    auto made = make_tls_context({read_text(ca_.server_cert), read_text(ca_.server_key),
+                                  client_ca ? read_text(ca_.ca_file) : std::string()});
+    EXPECT_TRUE(made) << made.error();
+    return made.value_or(nullptr);
+  }
+
+  // One GET over TLS, the server checked against the test CA; the answer, or the error.
+  static std::expected<Response, beast::error_code> tls_get(const tcp::endpoint& endpoint,
+                                                            bool with_certificate) {
+    net::io_context ioc;
+    net::ssl::context ssl(net::ssl::context::tls_client);
+    ssl.load_verify_file(ca_.ca_file);
+    ssl.set_verify_mode(net::ssl::verify_peer);
+    if (with_certificate) {
+      ssl.use_certificate_chain_file(client_.certificate);
+      ssl.use_private_key_file(client_.key, net::ssl::context::pem);
+    }
+    net::ssl::stream<tcp::socket> stream(ioc, ssl);
+    beast::error_code ec;
+    stream.next_layer().connect(endpoint, ec);
+    if (!ec)
+      stream.handshake(net::ssl::stream_base::client, ec);
+    Request req{bhttp::verb::get, "/over-tls", 11};
+    req.set(bhttp::field::host, "127.0.0.1");
+    if (!ec)
+      bhttp::write(stream, req, ec);
+    Response res;
+    beast::flat_buffer buffer;
+    if (!ec)
+      bhttp::read(stream, buffer, res, ec);
+    if (ec)
+      return std::unexpected(ec);
+    return res;
+  }
+
+  static inline test::TempDir* dir_ = nullptr;
+  static inline test::TestCa ca_;
+  static inline test::CertificateFiles client_;
+};
+
+TEST_F(HttpServerTls, AnswersOverTlsAndClosesAPlainClientWithoutAnAnswer) {
+  RunningServer running(echo, test_options(), context(false));
+  auto answer = tls_get(running.endpoint(), false);
+  ASSERT_TRUE(answer) << answer.error().message();
+  EXPECT_EQ(answer->result_int(), 200u);
+  EXPECT_EQ(answer->body(), "GET /over-tls ");
+
+  Client plain(running.endpoint());
+  ASSERT_FALSE(plain.send(get("/in-clear")));
+  EXPECT_FALSE(plain.read()) << "a plain request got an HTTP answer";
+  EXPECT_TRUE(running.wait_for_connections(0));
+}
+
+TEST_F(HttpServerTls, RequiresAClientCertificateWhenGivenAClientCa) {
+  std::atomic<int> calls{0};
+  RunningServer running(counting_echo(calls), test_options(), context(true));
+  EXPECT_FALSE(tls_get(running.endpoint(), false));
+  EXPECT_EQ(calls.load(), 0) << "a request without a certificate reached the handler";
+  auto answer = tls_get(running.endpoint(), true);
+  ASSERT_TRUE(answer) << answer.error().message();
+  EXPECT_EQ(answer->result_int(), 200u);
+  EXPECT_EQ(calls.load(), 1);
+}
+
+TEST_F(HttpServerTls, ClosesAHandshakeThatStallsAfterTheFirstByteTimeout) {
+  ServerOptions options = test_options();
+  options.first_byte_timeout = 300ms;
+  RunningServer running(echo, options, context(false));
+  Client stalled(running.endpoint());
+  // The start of a TLS record, and nothing more.
+  ASSERT_FALSE(stalled.send(std::string_view("\x16\x03\x01\x00", 4)));
+  const auto closed_after = stalled.wait_closed(3s);
+  ASSERT_TRUE(closed_after) << "the stalled handshake stayed open";
+  EXPECT_LE(*closed_after, 1'000ms);
+  EXPECT_TRUE(running.wait_for_connections(0));
+}
+
+TEST_F(HttpServerTls, ConnectionsOverTheLimitAreClosedWithoutAPlainAnswer) {
+  ServerOptions options = test_options();
+  options.max_connections = 1;
+  RunningServer running(echo, options, context(false));
+  Client first(running.endpoint());
+  ASSERT_TRUE(running.wait_for_connections(1));
+  Client second(running.endpoint());
+  EXPECT_FALSE(second.read()) << "a TLS client was sent a plain answer";
+  EXPECT_NE(second.last_error(), beast::error::timeout)
+      << "the connection over the limit stayed open";
+}
+
+TEST_F(HttpServerTls, AKeyThatIsNotTheCertificatesIsRefused) {
+  auto made = make_tls_context({read_text(ca_.server_cert), read_text(client_.key), ""});
+  ASSERT_FALSE(made);
+  EXPECT_FALSE(made.error().empty());
+}
+
+TEST_F(HttpServerTls, StopClosesTlsConnectionsInProgress) {
+  RunningServer running(echo, test_options(), context(false));
+  Client idle(running.endpoint());
+  ASSERT_TRUE(running.wait_for_connections(1));
+  EXPECT_EQ(running.stop().wait_for(5s), std::future_status::ready);
 }
 
 }  // namespace

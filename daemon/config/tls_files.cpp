@@ -1,0 +1,114 @@
+#include "daemon/config/tls_files.h"
+
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <climits>
+#include <ctime>
+#include <memory>
+#include <vector>
+
+namespace treve::config {
+namespace {
+
+struct BioFree {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+struct X509Free {
+  void operator()(X509* x) const { X509_free(x); }
+};
+struct KeyFree {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+using Bio = std::unique_ptr<BIO, BioFree>;
+using Certificate = std::unique_ptr<X509, X509Free>;
+using Key = std::unique_ptr<EVP_PKEY, KeyFree>;
+
+// OpenSSL's reason for the last failure on this thread, and the queue emptied.
+std::string openssl_reason() {
+  const unsigned long code = ERR_peek_last_error();
+  ERR_clear_error();
+  if (code == 0)
+    return "";
+  const char* reason = ERR_reason_error_string(code);
+  return reason ? std::string(" (") + reason + ")" : "";
+}
+
+Bio memory(std::string_view pem) {
+  if (pem.size() > INT_MAX)
+    return nullptr;
+  return Bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+}
+
+// Every PEM certificate in `pem`, in order; an error when one does not parse or none is there.
+std::expected<std::vector<Certificate>, std::string> certificates(std::string_view pem) {
+  ERR_clear_error();
+  Bio bio = memory(pem);
+  if (!bio)
+    return std::unexpected("cannot read the file");
+  std::vector<Certificate> out;
+  for (;;) {
+    Certificate cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+    if (!cert)
+      break;
+    out.push_back(std::move(cert));
+  }
+  // The loop ends at the end of the text (PEM_R_NO_START_LINE) or at a block that does not
+  // parse: only the first is expected.
+  const unsigned long last = ERR_peek_last_error();
+  const bool at_end =
+      ERR_GET_LIB(last) == ERR_LIB_PEM && ERR_GET_REASON(last) == PEM_R_NO_START_LINE;
+  if (last != 0 && !at_end) {
+    const std::string why = openssl_reason();
+    return std::unexpected("certificate number " + std::to_string(out.size() + 1) +
+                           " is not a valid PEM certificate" + why);
+  }
+  ERR_clear_error();
+  if (out.empty())
+    return std::unexpected("holds no PEM certificate (\"-----BEGIN CERTIFICATE-----\")");
+  return out;
+}
+
+}  // namespace
+
+std::expected<CertificateSummary, std::string> check_tls_identity(std::string_view chain_pem,
+                                                                  std::string_view key_pem) {
+  auto chain = certificates(chain_pem);
+  if (!chain)
+    return std::unexpected(chain.error());
+  ERR_clear_error();
+  Bio bio = memory(key_pem);
+  // No password callback: an encrypted key is refused rather than asked for on a terminal.
+  Key key(bio ? PEM_read_bio_PrivateKey(
+                    bio.get(), nullptr, [](char*, int, int, void*) { return 0; }, nullptr)
+              : nullptr);
+  if (!key) {
+    const std::string why = openssl_reason();
+    return std::unexpected("the key is not an unencrypted PEM private key" + why);
+  }
+  X509* leaf = chain->front().get();
+  if (X509_check_private_key(leaf, key.get()) != 1) {
+    ERR_clear_error();
+    return std::unexpected(
+        "the key is not the key of the first certificate (the listener's own must come first, "
+        "then the intermediates)");
+  }
+  CertificateSummary summary;
+  std::tm tm{};
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(leaf), &tm) == 1)
+    summary.not_after = static_cast<std::int64_t>(::timegm(&tm));
+  return summary;
+}
+
+std::expected<std::size_t, std::string> check_certificate_bundle(std::string_view pem) {
+  auto all = certificates(pem);
+  if (!all)
+    return std::unexpected(all.error());
+  return all->size();
+}
+
+}  // namespace treve::config
