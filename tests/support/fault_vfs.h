@@ -2,7 +2,8 @@
 // of the files it opens, and failing the N-th of those it is armed for, or every write as a
 // full disk would. Registered once per process under the name "treve-faults"; a store opened
 // with SqliteOptions::vfs = kFaultVfs has its writer's I/O go through it. Not for production:
-// the store only knows the VFS's name.
+// the store only knows the VFS's name. tests/support/fault_preload.cpp makes it the default
+// VFS of a daemon process, armed from outside.
 #pragma once
 
 #include <sqlite3.h>
@@ -20,11 +21,17 @@ class FaultVfs {
  public:
   enum Kind : unsigned { read = 1, write = 2, sync = 4 };
 
-  // The process's one instance, registered with SQLite on first use.
-  static FaultVfs& get() {
-    static FaultVfs vfs;
+  // The process's one instance, registered with SQLite on first use (as the default VFS, for
+  // every database the process opens, when `as_default` on that first use).
+  static FaultVfs& get(bool as_default = false) {
+    static FaultVfs vfs(as_default);
     return vfs;
   }
+
+  // Called before each read, write and sync is counted (to arm or disarm from outside), and
+  // when the armed call fails. From any thread.
+  void (*before_call)() = nullptr;
+  void (*on_fired)() = nullptr;
 
   // From now on, the `n`-th call (from 1) of the kinds in `kinds` fails; 0 disarms.
   void fail_at(unsigned long n, unsigned kinds = read | write | sync) {
@@ -49,7 +56,7 @@ class FaultVfs {
     sqlite3_file* real;  // right after this struct, szOsFile of the default VFS
   };
 
-  FaultVfs() {
+  explicit FaultVfs(bool as_default) {
     sqlite3_initialize();
     real_ = sqlite3_vfs_find(nullptr);
     vfs_ = *real_;
@@ -58,16 +65,20 @@ class FaultVfs {
     vfs_.pAppData = this;
     vfs_.pNext = nullptr;
     vfs_.xOpen = &FaultVfs::open;
-    sqlite3_vfs_register(&vfs_, 0);
+    sqlite3_vfs_register(&vfs_, as_default ? 1 : 0);
   }
 
   // Whether the call of `kind` now must fail (and counts it).
   bool should_fail(Kind kind) {
+    if (before_call)
+      before_call();
     if (fail_at_ == 0 || !(kinds_ & kind))
       return false;
     if (++calls_ != fail_at_)
       return false;
     fired_ = true;
+    if (on_fired)
+      on_fired();
     return true;
   }
 
@@ -111,10 +122,10 @@ class FaultVfs {
       return real(f)->pMethods->xRead(real(f), buf, n, off);
     };
     methods_.xWrite = [](sqlite3_file* f, const void* buf, int n, sqlite3_int64 off) {
-      if (of(f).full_)
-        return SQLITE_FULL;
       if (of(f).should_fail(write))
         return SQLITE_IOERR_WRITE;
+      if (of(f).full_)
+        return SQLITE_FULL;
       return real(f)->pMethods->xWrite(real(f), buf, n, off);
     };
     methods_.xTruncate = [](sqlite3_file* f, sqlite3_int64 size) {
