@@ -298,10 +298,10 @@ class Listener : public std::enable_shared_from_this<Listener> {
   // The unix socket's path, when listening on one.
   const std::string& socket_path() const { return socket_path_; }
   void start() {
-    net::post(strand_, beast::bind_front_handler(&Listener::do_accept, this->shared_from_this()));
+    net::post(strand_, beast::bind_front_handler(&Listener::do_accept, shared_from_this()));
   }
   void stop(std::function<void()> done, std::chrono::milliseconds grace) {
-    net::post(strand_, [self = this->shared_from_this(), done = std::move(done), grace]() mutable {
+    net::post(strand_, [self = shared_from_this(), done = std::move(done), grace]() mutable {
       self->on_stop(std::move(done), grace);
     });
   }
@@ -995,7 +995,7 @@ void Listener::do_accept() {
     return;
   }
   acceptor_.async_accept(net::make_strand(ioc_),
-                         beast::bind_front_handler(&Listener::on_accept, this->shared_from_this()));
+                         beast::bind_front_handler(&Listener::on_accept, shared_from_this()));
 }
 
 void Listener::on_accept(beast::error_code ec, Socket socket) {
@@ -1023,11 +1023,11 @@ void Listener::on_accept(beast::error_code ec, Socket socket) {
     } else {
       if (tls_) {
         auto tls =
-            std::make_shared<Session<TlsStream>>(std::move(socket), this->shared_from_this(), tls_);
+            std::make_shared<Session<TlsStream>>(std::move(socket), shared_from_this(), tls_);
         start = [tls] { tls->start(); };
         session = std::move(tls);
       } else {
-        auto plain = std::make_shared<Session<Stream>>(std::move(socket), this->shared_from_this());
+        auto plain = std::make_shared<Session<Stream>>(std::move(socket), shared_from_this());
         start = [plain] { plain->start(); };
         session = std::move(plain);
       }
@@ -1073,7 +1073,7 @@ void Listener::on_accept_failed(const beast::error_code& ec) {
     return;
   }
   retry_timer_.expires_after(delay);
-  retry_timer_.async_wait([self = this->shared_from_this()](beast::error_code wait_ec) {
+  retry_timer_.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
     if (!wait_ec) {
       self->do_accept();
     }
@@ -1189,7 +1189,7 @@ void Listener::on_stop(std::function<void()> done, std::chrono::milliseconds gra
       session->on_server_stopping();
     }
     grace_timer_.expires_after(grace);
-    grace_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+    grace_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
       if (!ec) {
         self->on_grace_elapsed();
       }
@@ -1226,7 +1226,7 @@ void Listener::finish_if_drained(std::unique_lock<std::mutex> lock) {
   std::vector<std::function<void()>> done;
   done.swap(done_);
   lock.unlock();
-  net::post(strand_, [self = this->shared_from_this()] { self->grace_timer_.cancel(); });
+  net::post(strand_, [self = shared_from_this()] { self->grace_timer_.cancel(); });
   for (auto& callback : done) {
     net::post(ioc_, std::move(callback));
   }
