@@ -20,11 +20,7 @@ using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-constexpr const char* kConnector = R"(
-[[connectors]]
-name = "ent"
-token_sha256 = ")" TREVE_TEST_CHANGE_ME_SHA256 R"("
-)";
+constexpr const char* kConnector = test::kChangeMeConnector;
 
 std::vector<std::string> errors_of(const std::string& text, const std::string& path) {
   return test::config_errors(text, path);

@@ -24,11 +24,7 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
 
-constexpr const char* kConnector = R"(
-[[connectors]]
-name = "ent"
-token_sha256 = ")" TREVE_TEST_CHANGE_ME_SHA256 R"("
-)";
+constexpr const char* kConnector = test::kChangeMeConnector;
 
 std::string server_table(const std::string& lines,
                          const std::string& admin_listen = "127.0.0.1:2008") {

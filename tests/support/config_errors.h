@@ -11,8 +11,16 @@
 #include <gtest/gtest.h>
 
 #include "daemon/config/config.h"
+#include "tests/support/tokens.h"
 
 namespace treve::test {
+
+// A connector "ent" with the token "change-me": the least a configuration that loads needs.
+inline constexpr const char* kChangeMeConnector = R"(
+[[connectors]]
+name = "ent"
+token_sha256 = ")" TREVE_TEST_CHANGE_ME_SHA256 R"("
+)";
 
 inline std::vector<std::string> config_errors(std::string_view text,
                                               const std::string& path = "test.toml") {
