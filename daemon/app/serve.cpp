@@ -104,7 +104,7 @@ class ListenerTls {
         "renewed={}",
         listener, core::quoted(files.certificate_file),
         date::format("%FT%TZ", date::sys_seconds{std::chrono::seconds{files.not_after}}),
-        files.client_ca_pem.empty() ? "optional" : "required", renewed);
+        files.client_ca_pem.empty() ? "none" : "required", renewed);
     return true;
   }
 

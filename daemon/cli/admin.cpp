@@ -10,6 +10,7 @@
 #include <optional>
 #include <ostream>
 #include <sstream>
+#include <string_view>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -152,9 +153,14 @@ net::ssl::context admin_tls_context(const AdminCall& call, const std::string& pi
     context.load_verify_file(call.ca_file);
     context.set_verify_callback(net::ssl::host_name_verification(host));
   } else {
-    context.add_certificate_authority(net::buffer(pinned_chain.data(), pinned_chain.size()));
-    // The configuration's certificate is trusted as it is, whoever issued it, whatever name it
-    // carries: the command runs beside the daemon and reads the same file.
+    // The listener's own certificate, the first of the chain, is trusted as it is, whoever
+    // issued it, whatever name it carries (the command runs beside the daemon and reads the
+    // same file); not the intermediates after it, which sign certificates for anyone.
+    static constexpr std::string_view kEnd = "-----END CERTIFICATE-----";
+    const auto end = pinned_chain.find(kEnd);
+    const std::string own =
+        pinned_chain.substr(0, end == std::string::npos ? end : end + kEnd.size()) + "\n";
+    context.add_certificate_authority(net::buffer(own.data(), own.size()));
     X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(context.native_handle()),
                                 X509_V_FLAG_PARTIAL_CHAIN);
   }
@@ -184,6 +190,11 @@ int admin_call(const AdminCall& call, std::ostream& out, std::ostream& err) {
   const bool tls = !pinned_chain.empty() || !call.ca_file.empty();
   if (tls && address.starts_with("unix:")) {
     err << "--ca-file: TLS is for a TCP address; a unix socket is reached without it\n";
+    return kExitFailure;
+  }
+  if (!tls && !call.client_certificate.empty()) {
+    err << "--client-certificate: the admin listener at " << address
+        << " is reached without TLS here; give --ca-file to speak TLS to it\n";
     return kExitFailure;
   }
   std::string token;

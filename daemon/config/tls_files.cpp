@@ -5,6 +5,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include <climits>
@@ -27,6 +28,10 @@ struct KeyFree {
 using Bio = std::unique_ptr<BIO, BioFree>;
 using Certificate = std::unique_ptr<X509, X509Free>;
 using Key = std::unique_ptr<EVP_PKEY, KeyFree>;
+struct ContextFree {
+  void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
+};
+using Context = std::unique_ptr<SSL_CTX, ContextFree>;
 
 // OpenSSL's reason for the last failure on this thread, and the queue emptied.
 std::string openssl_reason() {
@@ -96,6 +101,27 @@ std::expected<CertificateSummary, std::string> check_tls_identity(std::string_vi
     return std::unexpected(
         "the key is not the key of the first certificate (the listener's own must come first, "
         "then the intermediates)");
+  }
+  // What the listener will do with them, under the system's OpenSSL policy (Debian's security
+  // level 2 refuses, for instance, an RSA key under 2048 bits or a SHA-1 signature).
+  ERR_clear_error();
+  Context context(SSL_CTX_new(TLS_server_method()));
+  if (!context)
+    return std::unexpected("OpenSSL cannot make a TLS context" + openssl_reason());
+  if (SSL_CTX_use_certificate(context.get(), leaf) != 1) {
+    const std::string why = openssl_reason();
+    return std::unexpected("OpenSSL's policy refuses the certificate" + why);
+  }
+  for (std::size_t i = 1; i < chain->size(); ++i) {
+    if (SSL_CTX_add1_chain_cert(context.get(), (*chain)[i].get()) != 1) {
+      const std::string why = openssl_reason();
+      return std::unexpected("OpenSSL's policy refuses certificate number " +
+                             std::to_string(i + 1) + " of the chain" + why);
+    }
+  }
+  if (SSL_CTX_use_PrivateKey(context.get(), key.get()) != 1) {
+    const std::string why = openssl_reason();
+    return std::unexpected("the key is refused by OpenSSL's policy" + why);
   }
   CertificateSummary summary;
   std::tm tm{};

@@ -318,6 +318,10 @@ class Listener : public std::enable_shared_from_this<Listener> {
   // The TLS context of the connections accepted next (null: plain HTTP).
   std::shared_ptr<TlsContext> tls() const;
   void set_tls(std::shared_ptr<TlsContext> tls);
+  // A TLS handshake failed (no client certificate, an unknown authority, a plain HTTP client):
+  // logged once per refusal_log_interval for the listener, with the number since the last
+  // line and the last client's address and reason. From any thread.
+  void log_handshake_failure(const std::string& client, const beast::error_code& ec);
 
  private:
   enum class Refusal { listener_full, address_full, no_descriptors };
@@ -363,6 +367,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
   mutable std::mutex mutex_;
   std::unordered_map<const SessionBase*, Registered> sessions_;  // guarded
   std::shared_ptr<TlsContext> tls_;                              // guarded
+  LogTally handshake_failures_;                                  // guarded
   std::map<net::ip::address, std::size_t> per_address_;          // guarded; no zero counts
   std::vector<std::function<void()>> done_;                      // guarded
   bool stop_requested_ = false;                                  // guarded
@@ -448,6 +453,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   void close();
 
   const Client client_;
+  const std::chrono::steady_clock::time_point accepted_ = std::chrono::steady_clock::now();
   const std::shared_ptr<TlsContext> tls_;  // kept for as long as the stream uses it
   S stream_;
   const std::shared_ptr<Listener> listener_;
@@ -486,7 +492,7 @@ void Session<S>::do_handshake() {
       close();
       return;
     }
-    lowest().expires_after(listener_->options().first_byte_timeout);
+    lowest().expires_at(accepted_ + listener_->options().first_byte_timeout);
     stream_.async_handshake(
         net::ssl::stream_base::server,
         beast::bind_front_handler(&Session::on_handshake, this->shared_from_this()));
@@ -499,6 +505,8 @@ void Session<S>::on_handshake(beast::error_code ec) {
     return;
   }
   if (ec) {
+    if (ec != net::error::operation_aborted)
+      listener_->log_handshake_failure(client_.address, ec);
     close();
     return;
   }
@@ -523,8 +531,12 @@ void Session<S>::do_read() {
     read_header();
     return;
   }
-  lowest().expires_after(answered_once_ ? listener_->options().idle_timeout
-                                        : listener_->options().first_byte_timeout);
+  // The first request's first byte is due first_byte_timeout after the connection was
+  // accepted, the TLS handshake included.
+  if (answered_once_)
+    lowest().expires_after(listener_->options().idle_timeout);
+  else
+    lowest().expires_at(accepted_ + listener_->options().first_byte_timeout);
   stream_.async_read_some(
       buffer_.prepare(kReadChunk),
       beast::bind_front_handler(&Session::on_first_bytes, this->shared_from_this()));
@@ -1254,6 +1266,20 @@ void Listener::set_tls(std::shared_ptr<TlsContext> tls) {
   tls_ = std::move(tls);
 }
 
+void Listener::log_handshake_failure(const std::string& client, const beast::error_code& ec) {
+  std::size_t failed = 0;
+  {
+    std::lock_guard lock(mutex_);
+    failed =
+        handshake_failures_.count(std::chrono::steady_clock::now(), options_.refusal_log_interval);
+  }
+  if (failed == 0)
+    return;
+  // The address is formatted from the kernel's binary form; the reason is OpenSSL's.
+  spdlog::warn("event=http.tls_handshake_failed listener={} client=\"{}\" error={} failed={}",
+               options_.name, client, core::quoted(ec.message()), failed);
+}
+
 }  // namespace
 
 std::expected<std::shared_ptr<TlsContext>, std::string> make_tls_context(
@@ -1261,6 +1287,10 @@ std::expected<std::shared_ptr<TlsContext>, std::string> make_tls_context(
   try {
     boost::asio::ssl::context context(boost::asio::ssl::context::tls_server);
     SSL_CTX* native = context.native_handle();
+    // Whatever fails below leaves OpenSSL's reasons on this thread's queue: not for the next.
+    struct ClearErrors {
+      ~ClearErrors() { ERR_clear_error(); }
+    } clear_errors;
     if (SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1)
       return std::unexpected("cannot require TLS 1.2 or later");
     context.set_options(boost::asio::ssl::context::default_workarounds |
@@ -1278,20 +1308,21 @@ std::expected<std::shared_ptr<TlsContext>, std::string> make_tls_context(
           boost::asio::buffer(settings.client_ca_pem.data(), settings.client_ca_pem.size()));
       context.set_verify_mode(boost::asio::ssl::verify_peer |
                               boost::asio::ssl::verify_fail_if_no_peer_cert);
+      // Sessions resumed (TLS 1.2) must have been set up under this verification: without a
+      // context id, OpenSSL fails the handshake of every client that offers one.
+      static constexpr unsigned char kSessionContext[] = "treve";
+      SSL_CTX_set_session_id_context(native, kSessionContext, sizeof kSessionContext - 1);
       // The authorities a client may choose its certificate from, named in the handshake.
       if (BIO* bio = BIO_new_mem_buf(settings.client_ca_pem.data(),
                                      static_cast<int>(settings.client_ca_pem.size()))) {
-        STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
-        if (names) {
+        if (STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null()) {
           while (X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
-            if (X509_NAME* name = X509_NAME_dup(X509_get_subject_name(cert)))
-              sk_X509_NAME_push(names, name);
+            X509_NAME* name = X509_NAME_dup(X509_get_subject_name(cert));
+            if (name && sk_X509_NAME_push(names, name) == 0)
+              X509_NAME_free(name);
             X509_free(cert);
           }
-          ERR_clear_error();
           SSL_CTX_set_client_CA_list(native, names);
-        } else if (names) {
-          sk_X509_NAME_free(names);
         }
         BIO_free(bio);
       }

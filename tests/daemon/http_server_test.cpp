@@ -30,6 +30,7 @@
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <openssl/ssl.h>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -1160,6 +1161,68 @@ TEST_F(HttpServerTls, RequiresAClientCertificateWhenGivenAClientCa) {
   ASSERT_TRUE(answer) << answer.error().message();
   EXPECT_EQ(answer->result_int(), 200u);
   EXPECT_EQ(calls.load(), 1);
+}
+
+// A client that offers at most TLS 1.1 (its own policy lowered so that it does offer it) is
+// refused by the server.
+TEST_F(HttpServerTls, RefusesTlsBefore12) {
+  RunningServer running(echo, test_options(), context(false));
+  net::io_context ioc;
+  net::ssl::context ssl(net::ssl::context::tls_client);
+  SSL_CTX_set_security_level(ssl.native_handle(), 0);
+  SSL_CTX_set_min_proto_version(ssl.native_handle(), TLS1_VERSION);
+  SSL_CTX_set_max_proto_version(ssl.native_handle(), TLS1_1_VERSION);
+  SSL_CTX_set_cipher_list(ssl.native_handle(), "DEFAULT:@SECLEVEL=0");
+  net::ssl::stream<tcp::socket> stream(ioc, ssl);
+  beast::error_code ec;
+  stream.next_layer().connect(running.endpoint(), ec);
+  ASSERT_FALSE(ec) << ec.message();
+  stream.handshake(net::ssl::stream_base::client, ec);
+  ASSERT_TRUE(ec) << "a TLS 1.1 handshake succeeded";
+  EXPECT_THAT(ec.message(), ::testing::HasSubstr("protocol version")) << ec.message();
+}
+
+// A TLS 1.2 client that resumes its session on a second connection, to a listener that asks
+// for client certificates, is served (OpenSSL refuses such a resumption without a session
+// context of the listener's).
+TEST_F(HttpServerTls, ResumesATls12SessionWithAClientCertificate) {
+  RunningServer running(echo, test_options(), context(true));
+  net::ssl::context ssl(net::ssl::context::tls_client);
+  SSL_CTX_set_max_proto_version(ssl.native_handle(), TLS1_2_VERSION);
+  ssl.load_verify_file(ca_.ca_file);
+  ssl.set_verify_mode(net::ssl::verify_peer);
+  ssl.use_certificate_chain_file(client_.certificate);
+  ssl.use_private_key_file(client_.key, net::ssl::context::pem);
+  SSL_SESSION* session = nullptr;
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE("connection " + std::to_string(round + 1));
+    net::io_context ioc;
+    net::ssl::stream<tcp::socket> stream(ioc, ssl);
+    if (session)
+      SSL_set_session(stream.native_handle(), session);
+    beast::error_code ec;
+    stream.next_layer().connect(running.endpoint(), ec);
+    ASSERT_FALSE(ec) << ec.message();
+    stream.handshake(net::ssl::stream_base::client, ec);
+    ASSERT_FALSE(ec) << ec.message();
+    if (session) {
+      EXPECT_EQ(SSL_session_reused(stream.native_handle()), 1);
+    }
+    Request req{bhttp::verb::get, "/again", 11};
+    req.set(bhttp::field::host, "127.0.0.1");
+    bhttp::write(stream, req, ec);
+    Response res;
+    beast::flat_buffer buffer;
+    if (!ec)
+      bhttp::read(stream, buffer, res, ec);
+    ASSERT_FALSE(ec) << ec.message();
+    EXPECT_EQ(res.result_int(), 200u);
+    if (!session)
+      session = SSL_get1_session(stream.native_handle());
+    ASSERT_NE(session, nullptr);
+    stream.shutdown(ec);  // a session ended without close_notify may not be resumed
+  }
+  SSL_SESSION_free(session);
 }
 
 TEST_F(HttpServerTls, ClosesAHandshakeThatStallsAfterTheFirstByteTimeout) {

@@ -178,6 +178,19 @@ TEST_F(TlsConfig, FilesThatAreNotWhatTheySayAreRefused) {
     EXPECT_THAT(e, Not(HasSubstr(key_text.substr(30, 40))));
 }
 
+TEST_F(TlsConfig, ACertificateTheSystemsPolicyRefusesIsAnError) {
+  // An RSA key of 1024 bits: under Debian's OpenSSL security level 2, no server may use it.
+  test::openssl(dir_, {"req", "-x509", "-newkey", "rsa:1024", "-nodes", "-keyout", "weak.key",
+                       "-out", "weak.pem", "-days", "2", "-subj", "/CN=127.0.0.1"});
+  const std::string file = dir_.file("treve.toml");
+  auto errors =
+      test::config_errors(server_table(key_line("tls_certificate", dir_.file("weak.pem")) +
+                                       key_line("tls_key", dir_.file("weak.key"))),
+                          file);
+  EXPECT_THAT(errors, Contains(file + ":4: server.tls_certificate: " + dir_.file("weak.pem") +
+                               ": OpenSSL's policy refuses the certificate (ee key too small)"));
+}
+
 TEST_F(TlsConfig, ACertificateNearItsEndIsWarnedAbout) {
   // Valid for two days: inside the 30 days' notice.
   auto config = test::load_ok(server_table(key_line("tls_certificate", ca_.server_cert) +

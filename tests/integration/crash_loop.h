@@ -83,6 +83,7 @@ struct Options {
   double failure_share = 0.25;       // of the receiver's answers: 503
   double jump_share = 0.5;           // of the starts: to just before the next boundary
   double reload_share = 0.3;         // of the runs: a SIGHUP shortly before the SIGKILL
+  int reload_lead_most_ms = 40;      // that SIGHUP comes 0 to this many ms before the kill
   double early_kill_share = 0.2;     // of the runs: killed within 20 ms of readiness
   double boundary_kill_share = 0.3;  // of the runs: killed 0-20 ms after the next boundary
   std::ostream* progress = nullptr;  // one line per kill, when set
@@ -589,7 +590,7 @@ class Loop {
       run_ms = static_cast<int>(next_boundary(started) - started) + between(0, 20);
     std::optional<int> hup_ms;
     if (uniform() < o_.reload_share)
-      hup_ms = std::max(0, run_ms - between(0, 40));
+      hup_ms = std::max(0, run_ms - between(0, o_.reload_lead_most_ms));
     std::size_t hup_log = 0;
     if (hup_ms) {
       std::this_thread::sleep_until(ready + Ms(*hup_ms));

@@ -138,7 +138,7 @@ TEST_F(Tls, EventsArePostedOverTlsAndPlainHttpGetsNoAnswer) {
   daemon.start();
   EXPECT_THAT(daemon.stderr_log(), HasSubstr("event=serve.tls listener=ingest certificate=\"" +
                                              dir_.file("listener.pem") + "\""));
-  EXPECT_THAT(daemon.stderr_log(), HasSubstr("client_certificates=optional renewed=false"));
+  EXPECT_THAT(daemon.stderr_log(), HasSubstr("client_certificates=none renewed=false"));
 
   auto answer = post_event(daemon.port(), "over-tls", ca_.ca_file);
   ASSERT_EQ(answer.code, CURLE_OK) << answer;
@@ -164,12 +164,18 @@ TEST_F(Tls, AClientCaRequiresACertificateItSigned) {
   daemon.start();
   EXPECT_THAT(daemon.stderr_log(), HasSubstr("client_certificates=required"));
 
+  // The server refuses them in the handshake, with a TLS alert the client reports.
   auto answer = post_event(daemon.port(), "no-certificate", ca_.ca_file);
   EXPECT_NE(answer.code, CURLE_OK) << answer;
-  EXPECT_NE(answer.status, 202) << answer;
+  EXPECT_EQ(answer.status, 0) << answer;
+  EXPECT_THAT(answer.error, HasSubstr("alert certificate required")) << answer;
   answer = post_event(daemon.port(), "stranger", ca_.ca_file, stranger_);
   EXPECT_NE(answer.code, CURLE_OK) << answer;
-  EXPECT_NE(answer.status, 202) << answer;
+  EXPECT_EQ(answer.status, 0) << answer;
+  EXPECT_THAT(answer.error, HasSubstr("alert unknown ca")) << answer;
+  // Once a minute per listener, with the last reason.
+  EXPECT_TRUE(daemon.wait_for_log("event=http.tls_handshake_failed listener=ingest", 5s))
+      << daemon.stderr_log();
   answer = post_event(daemon.port(), "with-certificate", ca_.ca_file, client_);
   ASSERT_EQ(answer.code, CURLE_OK) << answer;
   EXPECT_EQ(answer.status, 202) << answer;
@@ -184,8 +190,13 @@ TEST_F(Tls, AClientCaRequiresACertificateItSigned) {
 }
 
 TEST_F(Tls, TheAdminListenerTakesItsOwnCertificateAndClientCa) {
+  // The admin listener's file holds its certificate and the CA's after it.
+  test::issue_certificate(dir_, "admin", "treve-admin", true);
+  dir_.write("admin-chain.pem", read_file(dir_.file("admin.pem")) + read_file(ca_.ca_file));
   DaemonOptions o = with_rectorat_admin();
-  o.server_config = tls_lines(dir_, "admin_", true);
+  o.server_config = "admin_tls_certificate = \"" + dir_.file("admin-chain.pem") +
+                    "\"\nadmin_tls_key = \"" + dir_.file("admin.key") +
+                    "\"\nadmin_tls_client_ca = \"" + ca_.ca_file + "\"\n";
   Daemon daemon(o);
   daemon.start();
   EXPECT_THAT(daemon.stderr_log(), HasSubstr("event=serve.tls listener=admin"));
@@ -219,6 +230,25 @@ TEST_F(Tls, TheAdminListenerTakesItsOwnCertificateAndClientCa) {
       {"admin", "--config", cli_config, "--token-file", token, "queue", "--establishment", kUai});
   EXPECT_EQ(cli.status, 1) << cli.out;
   EXPECT_THAT(cli.err, HasSubstr("cannot reach the admin API"));
+  // Only the configured certificate is trusted, not every one its CA signed: a configuration
+  // naming another certificate of the same CA (with that CA after it) does not reach this one.
+  dir_.write("listener-chain.pem", read_file(dir_.file("listener.pem")) + read_file(ca_.ca_file));
+  std::string other_config = config;
+  for (const auto& [from, to] :
+       {std::pair{dir_.file("admin-chain.pem"), dir_.file("listener-chain.pem")},
+        std::pair{dir_.file("admin.key"), dir_.file("listener.key")}})
+    other_config.replace(other_config.find(from), from.size(), to);
+  cli = run_treve({"admin", "--config", dir_.write("other.toml", other_config), "--token-file",
+                   token, "--client-certificate", client_.certificate, "--client-key", client_.key,
+                   "queue", "--establishment", kUai});
+  EXPECT_EQ(cli.status, 1) << cli.out;
+  EXPECT_THAT(cli.err, HasSubstr("certificate verify failed"));
+  // A client certificate for a listener reached in clear is a mistake said as such.
+  cli = run_treve({"admin", "--admin", "127.0.0.1:" + std::to_string(daemon.admin_port()),
+                   "--token-file", token, "--client-certificate", client_.certificate, "queue",
+                   "--establishment", kUai});
+  EXPECT_EQ(cli.status, 1) << cli.out;
+  EXPECT_THAT(cli.err, HasSubstr("--client-certificate: the admin listener at"));
   // With the address given, --ca-file turns TLS on and checks the certificate's name.
   const std::string address = "127.0.0.1:" + std::to_string(daemon.admin_port());
   cli = run_treve({"admin", "--admin", address, "--ca-file", ca_.ca_file, "--token-file", token,
