@@ -32,6 +32,8 @@ TEST(CrashLoop, ThirtySigkillsLoseNothingAndKeepEveryRule) {
   std::printf("[ info ] crash loop seed %u (TREVE_CRASH_LOOP_SEED to change it), %d kills\n",
               o.seed, o.kills);
   o.progress = &std::cout;
+  // TREVE_CRASH_LOOP_KEEP set: the state directory and logs stay, for a failure's post-mortem.
+  o.keep = std::getenv("TREVE_CRASH_LOOP_KEEP") != nullptr;
 #if defined(__SANITIZE_ADDRESS__)
   // Under AddressSanitizer a reload takes several times longer: a SIGHUP at most 40 ms before
   // the kill would never see one finish.
