@@ -71,7 +71,6 @@ constexpr std::size_t kAdminConnections = 64;
 // How often systemd's STATUS= line is brought up to date.
 constexpr std::chrono::seconds kStatusEvery{10};
 
-// What `systemctl status treve` shows: held deliveries, the next release, requests in flight.
 // The TLS of both listeners, as last put in force: the configuration's files, compared on each
 // change of the configuration so that a renewed certificate gets a new context and an
 // unchanged one keeps its (and its TLS session cache).
@@ -114,6 +113,7 @@ class ListenerTls {
   config::TlsFiles admin_;
 };
 
+// What `systemctl status treve` shows: held deliveries, the next release, requests in flight.
 std::string status_line(store::DispatchStore& store, const dispatch::Dispatcher& dispatcher) {
   std::string held = "?";
   if (auto n = store.held_count())
