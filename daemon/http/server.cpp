@@ -319,8 +319,8 @@ class Listener : public std::enable_shared_from_this<Listener> {
   std::shared_ptr<TlsContext> tls() const;
   void set_tls(std::shared_ptr<TlsContext> tls);
   // A TLS handshake failed (no client certificate, an unknown authority, a plain HTTP client):
-  // logged once per refusal_log_interval for the listener, with the number since the last
-  // line and the last client's address and reason. From any thread.
+  // logged once per refusal_log_interval for the listener, with the number since the previous
+  // line, and the address and reason of the failure that makes the line. From any thread.
   void log_handshake_failure(const std::string& client, const beast::error_code& ec);
 
  private:
