@@ -71,46 +71,47 @@ constexpr std::size_t kAdminConnections = 64;
 // How often systemd's STATUS= line is brought up to date.
 constexpr std::chrono::seconds kStatusEvery{10};
 
-// The TLS of both listeners, as last put in force: the configuration's files, compared on each
-// change of the configuration so that a renewed certificate gets a new context and an
-// unchanged one keeps its (and its TLS session cache).
+// A listener's TLS, as last put in force: the configuration's files, compared on each change of
+// the configuration so that a renewed certificate gets a new context and an unchanged one keeps
+// its (and its TLS session cache).
 class ListenerTls {
  public:
+  explicit ListenerTls(const char* listener) : listener_(listener) {}
+
   // Puts `files` in force on `server` if they changed; false, logged, when OpenSSL refuses them
   // (the configuration's check has already read them, so this is not expected).
-  bool apply(http::Server& server, const config::TlsFiles& files, const char* listener) {
+  bool apply(http::Server& server, const config::TlsFiles& files) {
     std::lock_guard lock(mutex_);
-    config::TlsFiles& current = std::string_view(listener) == "admin" ? admin_ : ingest_;
-    if (files == current)
+    if (files == current_)
       return true;
     if (!files.enabled()) {  // turned off: only a restart does that (reload.cpp)
-      current = files;
+      current_ = files;
       server.set_tls(nullptr);
       return true;
     }
     auto context =
         http::make_tls_context({files.certificate_pem, files.key_pem, files.client_ca_pem});
     if (!context) {
-      spdlog::error("event=serve.tls_failed listener={} certificate={} error={}", listener,
+      spdlog::error("event=serve.tls_failed listener={} certificate={} error={}", listener_,
                     core::quoted(files.certificate_file), core::quoted(context.error()));
       return false;
     }
-    const bool renewed = current.enabled();
+    const bool renewed = current_.enabled();
     server.set_tls(std::move(*context));
-    current = files;
+    current_ = files;
     spdlog::info(
         "event=serve.tls listener={} certificate={} expires={} client_certificates={} "
         "renewed={}",
-        listener, core::quoted(files.certificate_file),
+        listener_, core::quoted(files.certificate_file),
         date::format("%FT%TZ", date::sys_seconds{std::chrono::seconds{files.not_after}}),
         files.client_ca_pem.empty() ? "none" : "required", renewed);
     return true;
   }
 
  private:
+  const char* const listener_;  // "ingest" or "admin"
   std::mutex mutex_;
-  config::TlsFiles ingest_;
-  config::TlsFiles admin_;
+  config::TlsFiles current_;
 };
 
 // What `systemctl status treve` shows: held deliveries, the next release, requests in flight.
@@ -359,18 +360,19 @@ int serve(const std::string& config_path) {
   hooks.reloading = [&notifier] { notifier.reloading(); };
   // The listeners exist only below; a reload cannot run before they do (SIGHUP is handled, and
   // the admin API answers, once they are started).
-  ListenerTls listener_tls;
+  ListenerTls ingest_tls("ingest");
+  ListenerTls admin_tls("admin");
   http::Server* ingest_server = nullptr;
   http::Server* admin_listener = nullptr;
-  hooks.applied = [&dispatcher, &directories, &listener_tls, &holder, &ingest_server,
+  hooks.applied = [&dispatcher, &directories, &ingest_tls, &admin_tls, &holder, &ingest_server,
                    &admin_listener] {
     dispatcher.reconfigure();
     directories.reconfigure();
     const auto now_in_force = holder.get();
     if (ingest_server)
-      listener_tls.apply(*ingest_server, now_in_force->server.tls, "ingest");
+      ingest_tls.apply(*ingest_server, now_in_force->server.tls);
     if (admin_listener)
-      listener_tls.apply(*admin_listener, now_in_force->server.admin_tls, "admin");
+      admin_tls.apply(*admin_listener, now_in_force->server.admin_tls);
   };
   hooks.moved = [&scheduler](policy::Instant t) { scheduler.held_until(t); };
   hooks.done = [&] { notifier.ready(status_line(*store, dispatcher)); };
@@ -424,8 +426,8 @@ int serve(const std::string& config_path) {
     spdlog::error("event=serve.listen_failed listener=admin error={}", core::quoted(r.error()));
     return 1;
   }
-  if (!listener_tls.apply(server, config->server.tls, "ingest") ||
-      !listener_tls.apply(admin_server, config->server.admin_tls, "admin"))
+  if (!ingest_tls.apply(server, config->server.tls) ||
+      !admin_tls.apply(admin_server, config->server.admin_tls))
     return 1;
   ingest_server = &server;
   admin_listener = &admin_server;

@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -84,13 +85,16 @@ struct Operation {
   bool urgent = false;  // its events are sent at once (to the receiver)
 };
 
-// Whether the receiver got the event `id` (its body names it).
-bool received(const WebhookReceiver& receiver, const std::string& id) {
-  for (const auto& r : receiver.requests()) {
-    if (r.body.find("\"" + id + "\"") != std::string::npos)
-      return true;
-  }
-  return false;
+// Waits until the receiver has got the event `id` (a request's body names it); whether it has.
+bool wait_received(const WebhookReceiver& receiver, const std::string& id,
+                   std::chrono::milliseconds timeout) {
+  return receiver.wait_until(
+      [&id](const std::vector<WebhookRequest>& all) {
+        return std::any_of(all.begin(), all.end(), [&id](const WebhookRequest& r) {
+          return r.body.find("\"" + id + "\"") != std::string::npos;
+        });
+      },
+      timeout);
 }
 
 bool refused_cleanly(const HttpResponse& r) {
@@ -112,10 +116,7 @@ std::vector<Operation> operations(const WebhookReceiver& receiver) {
                    const auto r = client.post_event(event_body(spec), kAlertToken);
                    EXPECT_TRUE(r.status == 202 || refused_cleanly(r)) << r;
                    if (r.status == 202) {
-                     const auto deadline = std::chrono::steady_clock::now() + 2s;
-                     while (!received(receiver, spec.id) &&
-                            std::chrono::steady_clock::now() < deadline)
-                       std::this_thread::sleep_for(5ms);
+                     wait_received(receiver, spec.id, 2s);
                      std::this_thread::sleep_for(50ms);  // the outcome's write
                    }
                    return Outcome{r.status == 202, {spec.id}};
@@ -206,16 +207,7 @@ void expect_intact(Daemon& daemon, FaultControl& control, const std::set<std::st
   for (const auto& id : acknowledged) {
     if (!id.starts_with("urgent-"))
       continue;
-    EXPECT_TRUE(receiver.wait_until(
-        [&id](const std::vector<WebhookRequest>& all) {
-          for (const auto& r : all) {
-            if (r.body.find("\"" + id + "\"") != std::string::npos)
-              return true;
-          }
-          return false;
-        },
-        30s))
-        << id << " was acknowledged and never sent";
+    EXPECT_TRUE(wait_received(receiver, id, 30s)) << id << " was acknowledged and never sent";
   }
   std::map<std::string, std::string> webhook_id_of;  // event id -> webhook id
   for (const auto& r : receiver.requests()) {
