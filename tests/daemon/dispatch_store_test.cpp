@@ -201,6 +201,89 @@ TEST(DispatchStore, ADeliveryDecidedNowDuringAReleaseIsReleasedAfterTheHeldOnes)
   EXPECT_EQ((*last)[0].ref.event_id, "later");
 }
 
+// A held delivery released long after its instant (the daemon was stopped over the window's
+// end, or its clock jumped) is decided again when LateRelease says so: one whose recipient is in
+// quiet time now stays held, moved to that quiet time's end with a `replanned` record marked
+// `overdue`, instead of becoming due inside it; one in open time is released as usual; one
+// released on time is not decided again. The decider sees the whole delivery (its body too).
+// Before, the scheduler made such a delivery due inside the new window; a kill before the
+// dispatcher held it again let it overtake, at that window's end, its recipient's earlier
+// delivery held until then (found by the crash loop under AddressSanitizer).
+TEST(DispatchStore, ADeliveryReleasedLateIntoAQuietTimeStaysHeldUntilItsEnd) {
+  Dir dir;
+  auto s = open(dir);
+  accept(*s, event("night-1", {"a", "b"}, DeliveryState::held));  // until 2026-11-30 07:00
+  accept(*s, event("night-2", {"a"}, DeliveryState::held,
+                   at("2026-11-30T20:00:00+01:00")));  // until that evening
+  const policy::Instant evening = at("2026-11-30T21:00:00+01:00");
+  const policy::Instant next_morning = at("2026-12-01T07:00:00+01:00");
+  std::vector<std::string> decided;
+  LateRelease late;
+  late.before = evening - std::chrono::seconds(10);
+  late.decide = [&](const DispatchItem& d) -> std::optional<HoldAgain> {
+    decided.push_back(d.ref.event_id + "/" + d.ref.recipient);
+    EXPECT_THAT(d.body, HasSubstr("secret title"));
+    if (d.ref.recipient == "b")
+      return std::nullopt;  // b's own hours: open now
+    return HoldAgain{next_morning, "quiet window 20:00-07:00"};
+  };
+  auto first = s->release_due(evening, 2, late);
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_EQ(first->taken(), 2u);
+  ASSERT_EQ(first->held.size(), 1u);
+  EXPECT_EQ(first->held[0].ref.recipient, "a");
+  EXPECT_EQ(first->held[0].release_at, next_morning);
+  ASSERT_EQ(first->released.size(), 1u);
+  EXPECT_EQ(first->released[0].ref.recipient, "b");
+
+  // Released on time (within `before`): not decided again.
+  late.before = at("2026-11-30T19:59:59+01:00");
+  auto second = s->release_due(evening, 10, late);
+  ASSERT_TRUE(second) << second.error().message;
+  ASSERT_EQ(second->released.size(), 1u);
+  EXPECT_EQ(second->released[0].ref.event_id, "night-2");
+  EXPECT_TRUE(second->held.empty());
+  EXPECT_THAT(decided, ElementsAre("night-1/a", "night-1/b"));
+
+  // night-1/a waits for the next morning, released then like any held delivery.
+  auto ready = s->ready(0, 100);
+  ASSERT_TRUE(ready);
+  std::vector<std::string> order;
+  for (const auto& d : *ready)
+    order.push_back(d.ref.event_id + "/" + d.ref.recipient);
+  EXPECT_THAT(order, ElementsAre("night-1/b", "night-2/a"));
+  EXPECT_EQ(s->next_release().value(), next_morning);
+  auto morning = s->release_due(next_morning, 10, late);
+  ASSERT_TRUE(morning);
+  ASSERT_EQ(morning->released.size(), 1u);
+  EXPECT_EQ(morning->released[0].ref.event_id, "night-1");
+  EXPECT_EQ(morning->released[0].release_at, next_morning);
+
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(dir.db().c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db,
+                     "SELECT kind, detail FROM audit WHERE event_id = 'night-1' AND "
+                     "recipient = (SELECT recipient FROM audit WHERE kind = 'replanned') "
+                     "ORDER BY seq",
+                     -1, &st, nullptr);
+  std::vector<std::string> records;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    records.push_back(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))) + " " +
+                      reinterpret_cast<const char*>(sqlite3_column_text(st, 1)));
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  ASSERT_EQ(records.size(), 3u) << ::testing::PrintToString(records);
+  EXPECT_THAT(records[0], HasSubstr("held {"));
+  EXPECT_EQ(records[1],
+            "replanned {\"was_until\":\"2026-11-30T07:00:00+01:00\",\"until\":"
+            "\"2026-12-01T07:00:00+01:00\",\"reason\":\"quiet window 20:00-07:00\","
+            "\"overdue\":true}");
+  EXPECT_THAT(records[2], HasSubstr("released {\"release_at\":\"2026-12-01T07:00:00+01:00\""));
+  EXPECT_TRUE(chain_ok(dir));
+}
+
 TEST(DispatchStore, OutcomesChangeStatesAndAreAuditedWithoutContent) {
   Dir dir;
   auto s = open(dir);

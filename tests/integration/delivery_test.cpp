@@ -831,6 +831,96 @@ TEST_F(DeliveryRetry, ARetryThatFallsInsideAWindowIsHeldUntilItsEnd) {
   EXPECT_EQ(verify.status, 0) << verify.out << verify.err;
 }
 
+// What was held when the daemon stopped, whose window ended while it was down, and that is
+// still overdue when the daemon starts inside the next window: decided again, not released
+// into that window but held until its end (a `replanned` record marked `overdue`), then sent
+// then, in order. The daemon's clock (test hook): Tuesday 2027-01-12 21:00 in Paris (window
+// 20:00-07:00), then Wednesday 20:30, then Thursday 06:59:57.
+TEST_F(DeliveryRetry, WhatIsOverdueAtAStartInsideAWindowWaitsForItsEnd) {
+  using namespace std::chrono;
+  const SysTime tuesday_evening = sys_days{year{2027} / January / 12} + hours(20);  // 21:00 CET
+  const SysTime wednesday_evening = sys_days{year{2027} / January / 13} + hours(19) + minutes(30);
+  const SysTime second_end = sys_days{year{2027} / January / 14} + hours(6);
+  WebhookReceiver receiver([&](const WebhookRequest&, int) {
+    return WebhookResponse{200, std::nullopt, milliseconds(0), "ok"};
+  });
+  const std::string secret = make_webhook_secret();
+  SinkSetup setup;
+  setup.window = {"20:00", "07:00"};
+  setup.url = receiver.url();
+  setup.secret = secret;
+  setup.clock_offset = duration_cast<milliseconds>(tuesday_evening - SysClock::now());
+  SinkDaemon daemon(setup);
+  daemon.start();
+  const Recipient r0{"o-r0", "student", ""}, r1{"o-r1", "parent", ""};
+  {
+    HttpClient client(daemon.port());
+    for (const auto& spec : {make_event("o-0", {r0, r1}), make_event("o-1", {r0}),
+                             make_event("o-2", {r1}, "homework")}) {
+      const json::object answer = post_accepted(client, spec);
+      for (const auto& d : answer.at("deliveries").as_array())
+        ASSERT_TRUE(d.as_object().at("held").as_bool()) << json::serialize(answer);
+    }
+  }
+  ASSERT_EQ(daemon.stop(), 0) << daemon.stderr_log();
+
+  // Wednesday evening: Tuesday night's deliveries are overdue, and the recipients quiet again.
+  daemon.set_clock_offset(duration_cast<milliseconds>(wednesday_evening - SysClock::now()));
+  daemon.start();
+  const std::string held_until_second_end =
+      "SELECT count(*) FROM deliveries WHERE state = 'held' AND release_at = " +
+      std::to_string(epoch_ms(second_end));
+  std::int64_t held = 0;
+  ASSERT_TRUE(wait_db_value(daemon.db_path(), held_until_second_end, 4, seconds(15), &held))
+      << held << "; " << state_counts(daemon.db_path()) << "\n"
+      << daemon.stderr_log();
+  std::this_thread::sleep_for(milliseconds(1500));  // the dispatcher's chance to misbehave
+  EXPECT_EQ(receiver.count(), 0u) << "sent inside Wednesday's window";
+  EXPECT_THAT(daemon.stderr_log(),
+              HasSubstr("event=scheduler.held_late deliveries=4 until=2027-01-14T06:00:00+00:00"));
+  {
+    Db db(daemon.db_path());
+    const auto audit = read_audit(db);
+    std::size_t replanned = 0;
+    for (const auto& r : audit) {
+      EXPECT_NE(r.kind, "released") << "released into Wednesday's window: " << r.detail;
+      EXPECT_NE(r.kind, "held_again") << r.detail;
+      if (r.kind != "replanned")
+        continue;
+      ++replanned;
+      EXPECT_THAT(r.detail, HasSubstr("\"was_until\":\"2027-01-13T07:00:00+01:00\""));
+      EXPECT_THAT(r.detail, HasSubstr("\"until\":\"2027-01-14T07:00:00+01:00\""));
+      EXPECT_THAT(r.detail, HasSubstr("\"overdue\":true"));
+      EXPECT_THAT(r.detail, HasSubstr("quiet window"));
+    }
+    EXPECT_EQ(replanned, 4u);
+  }
+  ASSERT_EQ(daemon.stop(), 0) << daemon.stderr_log();
+
+  // Thursday, just before the window's end: all four go after it, each recipient's in order.
+  daemon.set_clock_offset(duration_cast<milliseconds>(second_end - seconds(3) - SysClock::now()));
+  daemon.start();
+  const milliseconds offset = logged_clock_offset(daemon.stderr_log());
+  ASSERT_TRUE(receiver.wait_for_count(4, seconds(20))) << receiver.count() << "\n"
+                                                       << daemon.stderr_log();
+  const auto requests = receiver.requests();
+  for (const auto& r : requests)
+    EXPECT_GE(r.arrived + offset + milliseconds(2), second_end) << "sent before 07:00";
+  const auto got = all_deliveries(requests);
+  ASSERT_EQ(got.size(), 4u);
+  std::map<std::string, std::vector<std::string>> order;
+  for (const auto& g : got) {
+    order[g.recipient].push_back(g.id);
+    const auto released = parse_instant(g.released_at);
+    ASSERT_TRUE(released) << g.released_at;
+    EXPECT_GE(*released, second_end) << g.released_at;
+  }
+  EXPECT_THAT(order["o-r0"], ::testing::ElementsAre("o-0", "o-1"));
+  EXPECT_THAT(order["o-r1"], ::testing::ElementsAre("o-0", "o-2"));
+  const ProcessResult verify = run_treve({"audit", "verify", "--db", daemon.db_path()});
+  EXPECT_EQ(verify.status, 0) << verify.out << verify.err;
+}
+
 // =================================================================================================
 // c. A 400 dead-letters at once; `treve deliveries replay` sends it again.
 // =================================================================================================
