@@ -1,6 +1,7 @@
 #include "daemon/config/ics_calendar.h"
 #include "tests/support/temp_dir.h"
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -9,6 +10,8 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <chrono>
 
 namespace treve::config {
 namespace {
@@ -164,6 +167,27 @@ TEST(IcsCalendar, EndlessDailyRuleIsCappedAtAThousandOccurrencesWithAWarning) {
   ASSERT_TRUE(import.has_value()) << import.error();
   EXPECT_EQ(import->ranges.size(), 1000U);
   EXPECT_THAT(texts(import->warnings), ElementsAre(HasSubstr("more than 1000 times")));
+}
+
+// A whole-day event repeating by the second, the minute or the hour: the cap counts the rule's
+// occurrences, not the days they fall on. Before, only new days counted, and FREQ=SECONDLY
+// walked 86,400 occurrences a day for 1000 days: one line kept the parser (a reload, an
+// admin's import) busy for minutes (found by fuzzing).
+TEST(IcsCalendar, RuleBySecondsIsCappedAtAThousandOccurrencesAtOnce) {
+  for (const char* freq : {"SECONDLY", "MINUTELY", "HOURLY"}) {
+    const auto started = std::chrono::steady_clock::now();
+    const auto import = parse_ics_closed_days(calendar({
+        std::string("DTSTART;VALUE=DATE:20260101\nRRULE:FREQ=") + freq + "\nSUMMARY:Sans fin",
+    }));
+    const auto took = std::chrono::steady_clock::now() - started;
+    ASSERT_TRUE(import.has_value()) << freq << ": " << import.error();
+    EXPECT_LT(took, std::chrono::seconds(2)) << freq;
+    EXPECT_THAT(texts(import->warnings), ElementsAre(HasSubstr("more than 1000 times"))) << freq;
+    ASSERT_FALSE(import->ranges.empty()) << freq;
+    EXPECT_EQ(import->ranges.front().first, date::year{2026} / 1 / 1) << freq;
+    // 1000 hours reach the 42nd day; 1000 minutes or seconds stay on the first.
+    EXPECT_LE(import->ranges.back().last, date::year{2026} / 2 / 12) << freq;
+  }
 }
 
 TEST(IcsCalendar, ExcludedAndAddedDatesOfARuleAreHonoured) {
