@@ -122,6 +122,12 @@ std::string_view pattern(Code code) {
     case Code::tls_client_ca_alone:
       return "un certificat client n'est demandé qu'en TLS : donnez aussi le certificat et la clé "
              "de l'écoute";
+    case Code::tls_client_name_without_ca:
+      return "nomme le certificat client que le connecteur doit présenter : l'écoute d'ingestion "
+             "n'en demande un qu'avec server.tls_client_ca";
+    case Code::bad_tls_client_name:
+      return "attendu le nom que donne son certificat client (un nom commun ou un nom DNS) : non "
+             "vide, 255 octets au plus, sans caractère de contrôle";
     case Code::tls_on_unix_socket:
       return "TLS est pour une écoute TCP : un socket unix n'est joint que par les utilisateurs "
              "de la machine, selon ses droits de fichier";

@@ -111,6 +111,13 @@ std::optional<std::string> percent_decode(std::string_view s) {
   return valid->decode();
 }
 
+// Whether a client certificate's names (http::Client::certificate_names) include `name`,
+// compared as DNS names are: ASCII letters in either case.
+bool names_certificate(const std::vector<std::string>& names, std::string_view name) {
+  return std::any_of(names.begin(), names.end(),
+                     [name](const std::string& n) { return boost::beast::iequals(n, name); });
+}
+
 // The connector whose token this is; otherwise why not (http::find_bearer).
 http::Bearer<config::Connector> authenticate(const config::Config& config,
                                              const http::Request& req) {
@@ -519,6 +526,24 @@ void IngestApi::handle(const http::Client& client, http::Request&& req, http::Re
         version, problem(401, "unauthorized", "Unauthorized", std::string(caller.detail))));
   }
   const config::Connector* connector = caller.holder;
+
+  // Bound to a client certificate: its token alone is not enough.
+  if (!connector->tls_client_name.empty() &&
+      !names_certificate(client.certificate_names, connector->tls_client_name)) {
+    const bool none = client.certificate_names.empty();
+    spdlog::warn(
+        "event=ingest.certificate_refused client={} connector={} method={} path={} "
+        "certificate={}",
+        core::log_quote(client.address), connector->name, core::log_quote(req.method_string()),
+        core::log_quote(path), none ? "none" : "another");
+    return respond(problem_response(
+        version, problem(403, "certificate-refused", "Forbidden",
+                         "connector \"" + connector->name +
+                             "\" sends only over TLS with a client certificate naming \"" +
+                             connector->tls_client_name + "\"; this connection's " +
+                             (none ? "has no client certificate" : "names another") +
+                             ": nothing was kept")));
+  }
 
   // Its rate, before anything else is done for it.
   if (connector->rate > 0) {

@@ -1229,11 +1229,11 @@ class Loader {
     for (std::size_t i = 0; i < tables.size(); ++i) {
       const toml::table& t = *tables[i];
       std::string key = "connectors[" + std::to_string(i) + "]";
-      check_.only_keys(
-          t, key,
-          {"name", "token_sha256", "may_bypass", "format", "ce_source", "types",
-           "establishment_pointer", "recipients_pointer", "title_pointer", "urgent_pointer",
-           "directory", "timeline_types", "timeline_titles", "rate", "max_recipients"});
+      check_.only_keys(t, key,
+                       {"name", "token_sha256", "may_bypass", "format", "ce_source", "types",
+                        "establishment_pointer", "recipients_pointer", "title_pointer",
+                        "urgent_pointer", "directory", "timeline_types", "timeline_titles", "rate",
+                        "max_recipients", "tls_client_name"});
       Connector c;
       c.name = unique_name(t, key, "connector", names);
       if (auto s = required(t, key, "token_sha256")) {
@@ -1255,6 +1255,20 @@ class Loader {
                        {"1", std::to_string(adapters::EventLimits{}.max_recipients)});
         } else {
           c.max_recipients = static_cast<std::size_t>(*v);
+        }
+      }
+      if (const toml::node* n = t.get("tls_client_name")) {
+        if (auto name = check_.string(n, key + ".tls_client_name")) {
+          const toml::table* server = doc.get_as<toml::table>("server");
+          if (name->empty() || name->size() > 255 ||
+              std::any_of(name->begin(), name->end(), [](char ch) {
+                return static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f;
+              })) {
+            check_.error(n, key + ".tls_client_name", Code::bad_tls_client_name);
+          } else if (!server || !server->get("tls_client_ca")) {
+            check_.error(n, key + ".tls_client_name", Code::tls_client_name_without_ca);
+          }
+          c.tls_client_name = *name;
         }
       }
       connector_format(t, key, c);

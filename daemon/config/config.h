@@ -87,6 +87,10 @@ struct Connector {
   double rate = 0;
   // Recipients per event at most (1 to the parsers' 1,000); more are answered 400.
   std::size_t max_recipients = 1000;
+  // Set: its requests are taken only over a TLS connection whose client certificate (verified
+  // against [server] tls_client_ca) gives this name, as a subject common name or a DNS name;
+  // its token alone is answered 403. Empty: any certificate the client CA signed will do.
+  std::string tls_client_name;
 };
 
 // A user directory (`[[directories]]`, docs/connectors.md "The directory"): the ENT's own

@@ -88,6 +88,12 @@ constexpr std::array kEntries = {
     Entry{{Code::tls_client_ca_alone, "config.tls_client_ca_alone", 0, false, false},
           "client certificates are asked for only over TLS: give the listener's certificate and "
           "key too"},
+    Entry{{Code::tls_client_name_without_ca, "config.tls_client_name_without_ca", 0, false, false},
+          "names the client certificate the connector must show: the ingest listener asks for "
+          "one only with server.tls_client_ca"},
+    Entry{{Code::bad_tls_client_name, "config.bad_tls_client_name", 0, false, false},
+          "expected the name its client certificate gives (a common name or a DNS name): not "
+          "empty, at most 255 bytes, no control character"},
     Entry{{Code::tls_on_unix_socket, "config.tls_on_unix_socket", 0, false, false},
           "TLS is for a TCP listener: a unix socket is reached only by local users, through its "
           "file permissions"},

@@ -33,6 +33,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/basic_socket_acceptor.hpp>
 #include <boost/asio/buffer.hpp>
@@ -181,6 +182,49 @@ bool is_malformed_request(const beast::error_code& ec) {
          ec != bhttp::error::need_more && ec != bhttp::error::need_buffer &&
          ec != bhttp::error::buffer_overflow && ec != bhttp::error::header_limit &&
          ec != bhttp::error::body_limit;
+}
+
+// The names a verified client certificate gives (Client::certificate_names): its subject's
+// common names, then its DNS subject alternative names. A name with a control character or a
+// NUL, or longer than 255 bytes, is left out, and at most 16 are read: the certificate's
+// authority is trusted, but what it signed is still read with care.
+std::vector<std::string> certificate_names(X509* cert) {
+  constexpr std::size_t kMost = 16;
+  constexpr int kLongest = 255;
+  std::vector<std::string> out;
+  if (cert == nullptr)
+    return out;
+  const auto keep = [&out](const unsigned char* data, int length) {
+    if (out.size() >= kMost || data == nullptr || length <= 0 || length > kLongest)
+      return;
+    std::string name(reinterpret_cast<const char*>(data), static_cast<std::size_t>(length));
+    if (std::any_of(name.begin(), name.end(),
+                    [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }))
+      return;
+    out.push_back(std::move(name));
+  };
+  if (X509_NAME* subject = X509_get_subject_name(cert)) {
+    for (int i = X509_NAME_get_index_by_NID(subject, NID_commonName, -1); i >= 0;
+         i = X509_NAME_get_index_by_NID(subject, NID_commonName, i)) {
+      ASN1_STRING* value = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i));
+      unsigned char* utf8 = nullptr;
+      const int length = value ? ASN1_STRING_to_UTF8(&utf8, value) : -1;
+      if (length >= 0)
+        keep(utf8, length);
+      OPENSSL_free(utf8);
+    }
+  }
+  auto* alt =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  if (alt != nullptr) {
+    for (int i = 0; i < sk_GENERAL_NAME_num(alt); ++i) {
+      const GENERAL_NAME* n = sk_GENERAL_NAME_value(alt, i);
+      if (n->type == GEN_DNS)
+        keep(ASN1_STRING_get0_data(n->d.dNSName), ASN1_STRING_length(n->d.dNSName));
+    }
+    GENERAL_NAMES_free(alt);
+  }
+  return out;
 }
 
 // The peer of an accepted connection, as Client::address says it.
@@ -382,10 +426,12 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   static constexpr bool kTls = std::is_same_v<S, TlsStream>;
 
   Session(Socket&& socket, std::shared_ptr<Listener> listener) requires(!kTls)
-      : client_{address_of(socket)}, stream_(std::move(socket)), listener_(std::move(listener)) {}
+      : client_{address_of(socket), {}},
+        stream_(std::move(socket)),
+        listener_(std::move(listener)) {}
   Session(Socket&& socket, std::shared_ptr<Listener> listener,
           std::shared_ptr<TlsContext> tls) requires(kTls)
-      : client_{address_of(socket)},
+      : client_{address_of(socket), {}},
         tls_(std::move(tls)),
         stream_(std::move(socket), tls_context(*tls_)),
         listener_(std::move(listener)) {}
@@ -452,7 +498,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   void on_linger_read(beast::error_code ec, std::size_t n);
   void close();
 
-  const Client client_;
+  Client client_;  // its certificate's names set once, after the handshake
   const std::chrono::steady_clock::time_point accepted_ = std::chrono::steady_clock::now();
   const std::shared_ptr<TlsContext> tls_;  // kept for as long as the stream uses it
   S stream_;
@@ -509,6 +555,12 @@ void Session<S>::on_handshake(beast::error_code ec) {
       listener_->log_handshake_failure(client_.address, ec);
     close();
     return;
+  }
+  if constexpr (kTls) {
+    // Only a certificate the handshake verified (a listener without a client CA asks for none).
+    SSL* ssl = stream_.native_handle();
+    if (SSL_get_verify_result(ssl) == X509_V_OK)
+      client_.certificate_names = certificate_names(SSL_get0_peer_certificate(ssl));
   }
   do_read();
 }

@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -54,6 +55,10 @@ using Handler = std::function<void(Request&&, Respond)>;
 // of a unix socket (which has no address of its own).
 struct Client {
   std::string address;
+  // Over TLS with a client certificate (the listener asks for one: it has a client CA, and the
+  // handshake verified it): the names it gives, its subject's common names then its DNS
+  // names, as written in it. Empty otherwise.
+  std::vector<std::string> certificate_names = {};
 };
 // A handler that is also told who sent the request.
 using ClientHandler = std::function<void(const Client&, Request&&, Respond)>;

@@ -105,6 +105,31 @@ TEST_F(TlsConfig, HalfASettingIsAnErrorThatSaysWhatIsMissing) {
                                          "for only over TLS")));
 }
 
+// A connector bound to its client certificate's name: only with a client CA on the ingest
+// listener, and a name a certificate can give.
+TEST_F(TlsConfig, AConnectorBoundToACertificateNameNeedsTheClientCa) {
+  const std::string file = dir_.file("treve.toml");
+  const std::string tls =
+      key_line("tls_certificate", ca_.server_cert) + key_line("tls_key", ca_.server_key);
+  const std::string bound = "tls_client_name = \"connecteur.ent.example\"\n";
+  auto config =
+      test::load_ok(server_table(tls + key_line("tls_client_ca", ca_.ca_file)) + bound, file);
+  ASSERT_TRUE(config);
+  ASSERT_EQ(config->connectors.size(), 1u);
+  EXPECT_EQ(config->connectors[0].tls_client_name, "connecteur.ent.example");
+
+  auto errors = test::config_errors(server_table(tls) + bound, file);
+  EXPECT_THAT(errors, Contains(file + ":10: connectors[0].tls_client_name: names the client "
+                                      "certificate the connector must show: the ingest listener "
+                                      "asks for one only with server.tls_client_ca"));
+  for (const char* name : {"\"\"", "\"a\\u0007b\"", "17"}) {
+    errors = test::config_errors(server_table(tls + key_line("tls_client_ca", ca_.ca_file)) +
+                                     "tls_client_name = " + name + "\n",
+                                 file);
+    EXPECT_THAT(errors, Contains(HasSubstr(":11: connectors[0].tls_client_name: "))) << name;
+  }
+}
+
 TEST_F(TlsConfig, AUnixSocketTakesNoTls) {
   const std::string file = dir_.file("treve.toml");
   auto errors =

@@ -189,6 +189,54 @@ TEST_F(Tls, AClientCaRequiresACertificateItSigned) {
   EXPECT_EQ(db.scalar("SELECT count(*) FROM events WHERE event_id = 'with-certificate'"), 1);
 }
 
+// A connector bound to a client certificate's name (`tls_client_name`): its token is refused
+// (403 certificate-refused, nothing kept) over a connection whose certificate, however valid,
+// does not give that name; accepted with one that gives it as a DNS name (compared without
+// case). A connector left unbound takes any certificate the CA signed.
+TEST_F(Tls, AConnectorBoundToACertificateNameIsRefusedWithAnotherCertificate) {
+  test::issue_certificate(dir_, "bound", "poste-42", false, 2, "connecteur.ent.example");
+  const ClientCertificate bound{dir_.file("bound.pem"), dir_.file("bound.key")};
+  DaemonOptions o;
+  o.server_config = tls_lines(dir_, "", true);
+  // Token "ce-token".
+  o.extra_config =
+      "\n[[connectors]]\nname = \"vie-scolaire\"\n"
+      "token_sha256 = \"e2a6e7b815abe4a856a09982ae95d53623003ba1035d9d4e944e4c174ec34203\"\n"
+      "tls_client_name = \"Connecteur.ENT.example\"\n";
+  Daemon daemon(o);
+  daemon.start();
+
+  auto answer = tls_request(daemon.port(), "POST", "/v1/events", simple_event("wrong-name"),
+                            "ce-token", ca_.ca_file, client_);
+  ASSERT_EQ(answer.code, CURLE_OK) << answer;
+  EXPECT_EQ(answer.status, 403) << answer;
+  EXPECT_THAT(answer.body, HasSubstr("certificate-refused"));
+  EXPECT_THAT(answer.body, HasSubstr("connector \\\"vie-scolaire\\\" sends only over TLS with a "
+                                     "client certificate naming \\\"Connecteur.ENT.example\\\""));
+  EXPECT_TRUE(daemon.wait_for_log("event=ingest.certificate_refused client=\"127.0.0.1:", 5s))
+      << daemon.stderr_log();
+  EXPECT_THAT(daemon.stderr_log(), HasSubstr("connector=vie-scolaire method=\"POST\" "
+                                             "path=\"/v1/events\" certificate=another"));
+  // Reads too.
+  answer = tls_request(daemon.port(), "GET", "/v1/events/wrong-name", "", "ce-token", ca_.ca_file,
+                       client_);
+  EXPECT_EQ(answer.status, 403) << answer;
+
+  answer = tls_request(daemon.port(), "POST", "/v1/events", simple_event("right-name"), "ce-token",
+                       ca_.ca_file, bound);
+  ASSERT_EQ(answer.code, CURLE_OK) << answer;
+  EXPECT_EQ(answer.status, 202) << answer;
+  // The unbound connector, with the other certificate.
+  answer = post_event(daemon.port(), "unbound", ca_.ca_file, bound);
+  EXPECT_EQ(answer.status, 202) << answer;
+
+  Db db(daemon.db_path());
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM events"), 2);
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM events WHERE source = 'vie-scolaire' AND "
+                      "event_id = 'right-name'"),
+            1);
+}
+
 TEST_F(Tls, TheAdminListenerTakesItsOwnCertificateAndClientCa) {
   // The admin listener's file holds its certificate and the CA's after it.
   test::issue_certificate(dir_, "admin", "treve-admin", true);

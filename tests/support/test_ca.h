@@ -64,16 +64,20 @@ struct CertificateFiles {
 // A certificate signed by the CA that make_test_ca made in `dir` (ca.pem, ca.key): <name>.pem
 // and <name>.key, with `common_name`, for a TLS client (clientAuth) or a server (serverAuth,
 // for 127.0.0.1 and localhost), valid for `days` days from now.
+// A client certificate may also give `dns_name` (a DNS subject alternative name).
 inline CertificateFiles issue_certificate(const TempDir& dir, const std::string& name,
-                                          const std::string& common_name, bool server,
-                                          int days = 2) {
+                                          const std::string& common_name, bool server, int days = 2,
+                                          const std::string& dns_name = "") {
   openssl(dir, {"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
                 "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + common_name});
-  dir.write(name + ".ext", std::string("basicConstraints=CA:FALSE\n"
-                                       "keyUsage=critical,digitalSignature\n") +
-                               (server ? "extendedKeyUsage=serverAuth\n"
-                                         "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
-                                       : "extendedKeyUsage=clientAuth\n"));
+  dir.write(name + ".ext",
+            std::string("basicConstraints=CA:FALSE\n"
+                        "keyUsage=critical,digitalSignature\n") +
+                (server ? "extendedKeyUsage=serverAuth\n"
+                          "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                        : "extendedKeyUsage=clientAuth\n" +
+                              (dns_name.empty() ? std::string()
+                                                : "subjectAltName=DNS:" + dns_name + "\n")));
   openssl(dir, {"x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key",
                 "-CAcreateserial", "-out", name + ".pem", "-days", std::to_string(days), "-extfile",
                 name + ".ext"});
