@@ -2,11 +2,7 @@
 // received on a Friday evening, held until Monday 07:00), decided again under the same policy
 // (nothing moves) and under a longer weekend window (everything moves, each move audited).
 // While it runs, a probe hands the writer an empty job every 10 ms and records how long it
-// waited: what a connector's POST would wait during a reload. Then all of them released, in
-// transactions of 1000 as the scheduler does, more than a second after their instant: half as
-// a release on time is (nothing decided again), half with each delivery decided again under
-// the policy as a late release is (runtime::hold_again, the recipients open: all released), so
-// the two rates give what deciding again costs the writer. Prints figures, not a test.
+// waited: what a connector's POST would wait during a reload. Prints figures, not a test.
 //
 // Run: build/release/tests/bench/bench_replan [--deliveries N] [--dir BASE] [--keep]
 #include <atomic>
@@ -127,10 +123,8 @@ class Probe {
   std::thread thread_;
 };
 
-std::shared_ptr<const treve::config::Config> run(const char* label, const std::string& policy,
-                                                 treve::store::SqliteStore& store,
-                                                 treve::store::CommitQueue& queue,
-                                                 const treve::core::Clock& clock) {
+void run(const char* label, const std::string& policy, treve::store::SqliteStore& store,
+         treve::store::CommitQueue& queue, const treve::core::Clock& clock) {
   auto config = treve::config::parse_config(std::string(kBase) + policy, "bench.toml");
   if (!config) {
     std::fprintf(stderr, "bad configuration: %s\n", config.error()[0].to_string().c_str());
@@ -146,37 +140,6 @@ std::shared_ptr<const treve::config::Config> run(const char* label, const std::s
       "writer wait during it: mean %.1f ms, worst %.1f ms\n",
       label, report.examined, report.events, report.moved, took,
       static_cast<double>(report.examined) / took, probe.mean(), probe.worst());
-  return std::move(*config);
-}
-
-// Releases up to `count` held deliveries at `now` in transactions of 1000, each deciding them
-// again under `config` when set; prints the rate.
-bool release(const char* label, treve::store::SqliteStore& store, long long count,
-             treve::policy::Instant now, const treve::config::Config* config) {
-  treve::store::LateRelease late;
-  if (config) {
-    late.before = now;
-    late.decide = [config, now](const treve::store::DispatchItem& item) {
-      return treve::runtime::hold_again(*config, item, now);
-    };
-  }
-  long long released = 0, held = 0;
-  const auto t0 = Steady::now();
-  while (released + held < count) {
-    auto r = store.release_due(now, std::min<long long>(1000, count - released - held), late);
-    if (!r) {
-      std::fprintf(stderr, "cannot release: %s\n", r.error().message.c_str());
-      return false;
-    }
-    if (r->taken() == 0)
-      break;
-    released += static_cast<long long>(r->released.size());
-    held += static_cast<long long>(r->held.size());
-  }
-  const double took = seconds(t0, Steady::now());
-  std::printf("%-10s released %lld held deliveries (%lld held on), in %.2f s: %.0f deliveries/s\n",
-              label, released, held, took, static_cast<double>(released + held) / took);
-  return true;
 }
 
 }  // namespace
@@ -219,16 +182,7 @@ int main(int argc, char** argv) {
   {
     treve::store::CommitQueue queue(store, clock);
     run("unchanged", "", store, queue, clock);
-    const auto moved = run("moved", kLongerWeekend, store, queue, clock);
-    auto next = store.next_release();
-    if (!next || !*next) {
-      std::fprintf(stderr, "nothing held to release\n");
-      return 1;
-    }
-    const auto late = **next + std::chrono::seconds(2);
-    if (!release("on time", store, deliveries / 2, late, nullptr) ||
-        !release("late", store, deliveries - deliveries / 2, late, moved.get()))
-      return 1;
+    run("moved", kLongerWeekend, store, queue, clock);
   }
   std::printf("peak RSS %.0f MB\n",
               static_cast<double>(treve::bench::process_memory(::getpid()).hwm_kb) / 1024);
