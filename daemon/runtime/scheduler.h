@@ -49,7 +49,7 @@ class Scheduler {
     // until the end of its recipient's quiet time.
     std::function<std::optional<store::HoldAgain>(const store::DispatchItem&, policy::Instant now)>
         quiet_now;
-    std::chrono::milliseconds late_after{1'000};
+    std::chrono::milliseconds late_after{10'000};
   };
 
   Scheduler(boost::asio::io_context& ioc, store::CommitQueue& queue, store::DispatchStore& store,
