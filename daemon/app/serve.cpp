@@ -337,12 +337,6 @@ int serve(const std::string& config_path) {
   scheduler_options.on_released = [&dispatcher](std::vector<store::ReleasedDelivery>) {
     dispatcher.notify();
   };
-  // Nor released into one: a delivery whose release instant passed while the daemon was
-  // stopped (or before a clock jump) is decided again, and held on if its recipient is quiet.
-  scheduler_options.quiet_now = [&holder, &preferences](const store::DispatchItem& item,
-                                                        policy::Instant now) {
-    return runtime::hold_again(*holder.get(), item, now, &preferences);
-  };
   Scheduler scheduler(ioc, queue, *store, clock, scheduler_options);
   scheduler_ptr = &scheduler;
   dispatcher_ptr = &dispatcher;

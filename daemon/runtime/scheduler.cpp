@@ -10,7 +10,6 @@
 #include <boost/asio/strand.hpp>
 
 #include "daemon/core/log_field.h"
-#include "policy/rfc3339.h"
 
 namespace treve::runtime {
 
@@ -40,10 +39,6 @@ struct Scheduler::State : std::enable_shared_from_this<Scheduler::State> {
   std::atomic<std::uint64_t> released{0};
   std::atomic<std::uint64_t> wakeups{0};
   std::atomic<std::uint64_t> batch_total{0};  // released since the last log line
-  std::atomic<std::uint64_t> held_late{0};
-  // Of the release under way (writer thread, then the strand once it is over).
-  std::uint64_t pass_held_late = 0;
-  policy::Instant pass_held_until = policy::Instant::max();
 
   // A committed batch into the metrics: released deliveries and how late they became due.
   void count(const std::vector<store::ReleasedDelivery>& batch) {
@@ -105,47 +100,25 @@ struct Scheduler::State : std::enable_shared_from_this<Scheduler::State> {
     next_batch = std::min(next_batch * 2, options.batch);
     auto self = shared_from_this();
     bool queued = queue.submit_write([self, now, limit](store::Store& s) {
-      store::LateRelease late;
-      if (self->options.quiet_now) {
-        late.before = now - self->options.late_after;
-        late.decide = [self, now](const store::DispatchItem& item) {
-          return self->options.quiet_now(item, now);
-        };
-      }
-      auto batch = s.release_due(now, limit, late);
+      auto batch = s.release_due(now, limit);
       bool more = false;
       if (!batch) {
         spdlog::error("event=scheduler.release_failed error={}",
                       core::quoted(batch.error().message));
       } else {
-        const std::size_t n = batch->released.size();
-        more = batch->taken() == limit;
+        const std::size_t n = batch->size();
+        more = n == limit;
         self->released += n;
         self->batch_total += n;
-        self->held_late += batch->held.size();
-        self->pass_held_late += batch->held.size();
-        for (const auto& d : batch->held)
-          self->pass_held_until = std::min(self->pass_held_until, d.release_at);
-        self->count(batch->released);
+        self->count(*batch);
         if (n && self->options.on_released)
-          self->options.on_released(std::move(batch->released));
+          self->options.on_released(std::move(*batch));
       }
       boost::asio::post(self->strand, [self, more] {
         if (more && !self->stopped) {
           self->release(self->clock.now());
           return;
         }
-        if (self->pass_held_late) {
-          spdlog::info(
-              "event=scheduler.held_late deliveries={} until={}: released late into their "
-              "recipients' quiet time, held until its end",
-              self->pass_held_late,
-              self->pass_held_until == policy::Instant::max()
-                  ? std::string("null")
-                  : policy::format_rfc3339(self->pass_held_until, store::zone_or_utc("UTC")));
-        }
-        self->pass_held_late = 0;
-        self->pass_held_until = policy::Instant::max();
         if (self->batch_total)
           spdlog::info("event=scheduler.released deliveries={}", self->batch_total.load());
         self->batch_total = 0;
@@ -198,7 +171,7 @@ void Scheduler::stop() {
 }
 
 Scheduler::Counters Scheduler::counters() const {
-  return {state_->released.load(), state_->wakeups.load(), state_->held_late.load()};
+  return {state_->released.load(), state_->wakeups.load()};
 }
 
 }  // namespace treve::runtime

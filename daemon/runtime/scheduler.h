@@ -7,19 +7,12 @@
 // with its audit record, and handed to `on_released`. On start, everything already due (the
 // daemon was down at 07:00) is released at once, in order.
 //
-// A delivery released long after its instant (`late_after`: the daemon was stopped, or the
-// clock jumped ahead) is decided again first (`quiet_now`): if its recipient is in a quiet time
-// now, it stays held until that quiet time ends instead of being released into it. So nothing
-// is due inside a quiet time, even after a crash, and a recipient's deliveries held until the
-// same end go together, in receipt order.
-//
 // Runs on an io_context; `start`, `held_until` and `stop` may be called from any thread.
 #pragma once
 
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -44,12 +37,6 @@ class Scheduler {
     std::function<void(std::vector<store::ReleasedDelivery>)> on_released;
     // Set: released deliveries and their lag are counted there (must outlive the scheduler).
     core::Metrics* metrics = nullptr;
-    // Set: a delivery released more than `late_after` after its release instant is decided
-    // again (called on the store's writer thread): nullopt releases it; otherwise it stays held
-    // until the end of its recipient's quiet time.
-    std::function<std::optional<store::HoldAgain>(const store::DispatchItem&, policy::Instant now)>
-        quiet_now;
-    std::chrono::milliseconds late_after{10'000};
   };
 
   Scheduler(boost::asio::io_context& ioc, store::CommitQueue& queue, store::DispatchStore& store,
@@ -66,7 +53,6 @@ class Scheduler {
   struct Counters {
     std::uint64_t released = 0;
     std::uint64_t wakeups = 0;
-    std::uint64_t held_late = 0;  // released late into a quiet time: held until its end instead
   };
   Counters counters() const;
 

@@ -4,7 +4,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -43,24 +42,6 @@ struct DispatchItem {
 struct HoldAgain {
   policy::Instant until;
   std::string reason;  // in the policy's words, as for a `held` record
-};
-
-// How a release decides again the held deliveries whose release instant passed long ago (the
-// daemon was stopped, or the clock jumped ahead): their recipient may be in a quiet time that
-// began since, and nothing is released into a quiet time.
-struct LateRelease {
-  // Held deliveries whose release instant is before this one are decided again.
-  policy::Instant before = policy::Instant::min();
-  // nullopt: released; otherwise its recipient is in quiet time now, and it stays held until
-  // the end of that quiet time (a `replanned` record). Unset: nothing is decided again.
-  std::function<std::optional<HoldAgain>(const DispatchItem&)> decide;
-};
-
-// What one release transaction did with the held deliveries it took.
-struct Release {
-  std::vector<ReleasedDelivery> released;  // now due
-  std::vector<ReleasedDelivery> held;      // decided again, held: release_at is their new one
-  std::size_t taken() const { return released.size() + held.size(); }
 };
 
 // What became of one attempt to send a delivery.
@@ -117,18 +98,10 @@ class DispatchStore {
  public:
   virtual ~DispatchStore() = default;
 
-  // Takes held deliveries whose release instant is at or before `now`, oldest release first
-  // and in receipt order, at most `limit`, and moves them to `due`, audited; those `late`
-  // decides again and finds in quiet time stay held, moved to the end of that quiet time.
-  virtual Result<Release> release_due(policy::Instant now, std::size_t limit,
-                                      const LateRelease& late) = 0;
-  // The same without deciding anything again: returns the released deliveries.
-  Result<std::vector<ReleasedDelivery>> release_due(policy::Instant now, std::size_t limit) {
-    auto r = release_due(now, limit, LateRelease{});
-    if (!r)
-      return std::unexpected(r.error());
-    return std::move(r->released);
-  }
+  // Moves held deliveries whose release instant is at or before `now` to `due`, oldest
+  // release first and in receipt order, at most `limit`, audited; returns them.
+  virtual Result<std::vector<ReleasedDelivery>> release_due(policy::Instant now,
+                                                            std::size_t limit) = 0;
 
   // Records what became of attempts to send (delivered, retrying, dead, no address, held
   // again), audited. An outcome for a delivery no longer due or retrying (replayed or changed

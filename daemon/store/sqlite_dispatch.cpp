@@ -23,48 +23,40 @@ DeliveryRef read_ref(const Statement& q) {
 
 }  // namespace
 
-Result<Release> SqliteStore::release_due(policy::Instant now, std::size_t limit,
-                                         const LateRelease& late) {
-  return transaction<Release>([&]() -> Result<Release> {
-    std::vector<ReleasedDelivery> taken;
+Result<std::vector<ReleasedDelivery>> SqliteStore::release_due(policy::Instant now,
+                                                               std::size_t limit) {
+  return transaction<std::vector<ReleasedDelivery>>([&]() -> Result<std::vector<ReleasedDelivery>> {
+    std::vector<ReleasedDelivery> out;
+    std::vector<AuditRecord> records;
     {
       Statement& q = st_->due;
       Resetter reset{q};
       q.bind(1, instant_ms(now)).bind(2, static_cast<std::int64_t>(limit));
       int rc;
       while ((rc = q.step()) == SQLITE_ROW) {
-        ReleasedDelivery& d = taken.emplace_back();
+        ReleasedDelivery d;
         d.ref = read_ref(q);
         d.release_at = ms_instant(q.integer(kRefColumns));
+        const date::time_zone* zone = zone_or_utc(d.ref.timezone);
+        records.push_back(delivery_record(
+            d.ref, "released", now, policy::format_rfc3339(now, zone),
+            Detail().add("release_at", policy::format_rfc3339(d.release_at, zone)).text()));
+        out.push_back(std::move(d));
       }
       if (rc != SQLITE_DONE)
         return std::unexpected(error_of(writer_, rc, "read"));
     }
-    Release out;
-    for (ReleasedDelivery& d : taken) {
-      const date::time_zone* zone = zone_or_utc(d.ref.timezone);
-      if (late.decide && d.release_at < late.before) {
-        auto held = hold_late(d, late, now, zone);
-        if (!held)
-          return std::unexpected(held.error());
-        if (*held) {
-          out.held.push_back(std::move(d));
-          continue;
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      Statement& u = st_->release;
+      {
+        Resetter reset{u};
+        u.bind(1, instant_ms(now)).bind(2, take_ready_seq()).bind(3, out[i].ref.seq);
+        if (int rc = u.step(); rc != SQLITE_DONE) {
+          return std::unexpected(error_of(writer_, rc, "cannot release"));
         }
       }
-      {
-        Statement& u = st_->release;
-        Resetter reset{u};
-        u.bind(1, instant_ms(now)).bind(2, take_ready_seq()).bind(3, d.ref.seq);
-        if (int rc = u.step(); rc != SQLITE_DONE)
-          return std::unexpected(error_of(writer_, rc, "cannot release"));
-      }
-      AuditRecord r = delivery_record(
-          d.ref, "released", now, policy::format_rfc3339(now, zone),
-          Detail().add("release_at", policy::format_rfc3339(d.release_at, zone)).text());
-      if (auto a = append_audit(r); !a)
+      if (auto a = append_audit(records[i]); !a)
         return std::unexpected(a.error());
-      out.released.push_back(std::move(d));
     }
     return out;
   });
@@ -108,48 +100,6 @@ std::string_view outcome_state(DeliveryOutcome::Kind k) {
 }
 
 }  // namespace
-
-// A held delivery released long after its instant, decided again: true when its recipient is
-// in quiet time now, and it was moved to the end of that quiet time (`d.release_at` is then the
-// new instant) with a `replanned` record marked `overdue`, instead of being released into it.
-Result<bool> SqliteStore::hold_late(ReleasedDelivery& d, const LateRelease& late,
-                                    policy::Instant now, const date::time_zone* zone) {
-  std::optional<HoldAgain> hold;
-  {
-    Statement& q = st_->item_for_write;
-    Resetter reset{q};
-    q.bind(1, d.ref.seq);
-    const int rc = q.step();
-    if (rc == SQLITE_ROW)
-      hold = late.decide(read_dispatch_item(q));
-    else if (rc != SQLITE_DONE)
-      return std::unexpected(error_of(writer_, rc, "read"));
-  }
-  if (!hold)
-    return false;
-  {
-    Statement& u = st_->replan_one;
-    Resetter reset{u};
-    u.bind(1, instant_ms(hold->until))
-        .bind(2, hold->reason)
-        .bind(3, instant_ms(now))
-        .bind(4, d.ref.seq)
-        .bind(5, instant_ms(d.release_at));
-    if (int rc = u.step(); rc != SQLITE_DONE)
-      return std::unexpected(error_of(writer_, rc, "cannot hold a delivery released late"));
-  }
-  AuditRecord r = delivery_record(d.ref, "replanned", now, policy::format_rfc3339(now, zone),
-                                  Detail()
-                                      .add_instant("was_until", d.release_at, zone)
-                                      .add_instant("until", hold->until, zone)
-                                      .add("reason", hold->reason)
-                                      .add_bool("overdue", true)
-                                      .text());
-  if (auto a = append_audit(r); !a)
-    return std::unexpected(a.error());
-  d.release_at = hold->until;
-  return true;
-}
 
 Result<void> SqliteStore::record_outcomes(std::span<const DeliveryOutcome> outcomes,
                                           policy::Instant now) {

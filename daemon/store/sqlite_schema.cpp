@@ -237,8 +237,6 @@ SqliteStore::Statements::Statements(sqlite3* w, sqlite3* r)
           "JOIN events e ON e.id = d.event WHERE d.state = 'held' AND d.release_at <= ? ORDER BY "
           "d.release_at, d.seq LIMIT ?"),
       overdue(w, "SELECT 1 FROM deliveries WHERE state = 'held' AND release_at <= ? LIMIT 1"),
-      item_for_write(w, "SELECT " TREVE_DISPATCH_COLUMNS
-                        " FROM deliveries d JOIN events e ON e.id = d.event WHERE d.seq = ?"),
       read_event(r,
                  "SELECT id, establishment, category, received_at, timezone FROM events "
                  "WHERE source = ? AND event_id = ?"),

@@ -45,9 +45,8 @@ class SqliteStore final : public Store {
                                            policy::Instant now) override;
   Result<RetractResult> retract(std::string_view source, std::string_view id,
                                 policy::Instant now) override;
-  using DispatchStore::release_due;
-  Result<Release> release_due(policy::Instant now, std::size_t limit,
-                              const LateRelease& late) override;
+  Result<std::vector<ReleasedDelivery>> release_due(policy::Instant now,
+                                                    std::size_t limit) override;
   Result<void> record_outcomes(std::span<const DeliveryOutcome> outcomes,
                                policy::Instant now) override;
   Result<std::size_t> replay(std::span<const std::int64_t> seqs, policy::Instant now) override;
@@ -151,8 +150,6 @@ class SqliteStore final : public Store {
   Result<void> insert_awaiting(std::int64_t event_row, const NewAwaiting& a);
   Result<void> record_digest(std::span<const DeliveryOutcome> from, policy::Instant now);
   Result<bool> record_held_again(const DeliveryOutcome& o, policy::Instant now);
-  Result<bool> hold_late(ReleasedDelivery& d, const LateRelease& late, policy::Instant now,
-                         const date::time_zone* zone);
   Result<void> hold_followers(const std::map<std::tuple<std::string, std::string, std::string>,
                                              const DeliveryOutcome*>& held,
                               policy::Instant now);
