@@ -500,8 +500,11 @@ struct Dispatcher::Impl {
       return false;
     auto hold = quiet_now(item);
     const policy::Instant now = clock.now();
+    if (!hold)
+      hold = released_inside_quiet_time(item);
     if (hold) {
-      held_recipients[item.recipient_key] = {now, hold->until, hold->reason, item.d.ref.event_id};
+      held_recipients[item.recipient_key] = {now, hold->until, hold->reason, item.d.ref.event_id,
+                                             item.d.ref.seq};
     } else if (!item.d.urgent) {
       hold = behind_held(item);
     }
@@ -539,6 +542,23 @@ struct Dispatcher::Impl {
     return true;
   }
 
+  // A delivery made due late (its release instant passed while the daemon was stopped) inside
+  // its recipient's quiet time, and not held again then (the daemon was killed first, or read
+  // it only after that quiet time): held again until the end of that quiet time even when it
+  // has passed. The scheduler then releases it at once, in (release instant, receipt) order
+  // with what its recipient had held until that end, instead of it overtaking them. Only late
+  // releases are decided so: one on time is due at the end of a quiet time, never inside one.
+  std::optional<store::HoldAgain> released_inside_quiet_time(const Item& item) const {
+    const store::DispatchItem& d = item.d;
+    if (d.released_at <= d.release_at + kLateRelease)
+      return std::nullopt;
+    auto hold = options.quiet_now(*config, d, d.released_at);
+    if (hold)
+      hold->reason = "released late inside this quiet time: " + hold->reason;
+    return hold;
+  }
+  static constexpr std::chrono::seconds kLateRelease{1};
+
   // Recipients whose deliveries were held again, until then. A delivery of theirs read before
   // that (released earlier) but not held with them — read from the store while the hold was
   // being committed — must not go before them: it is held with them when it comes up.
@@ -546,7 +566,8 @@ struct Dispatcher::Impl {
     policy::Instant at;
     policy::Instant until;
     std::string reason;
-    std::string first;  // the event id of the first one held
+    std::string first;           // the event id of the first one held
+    std::int64_t first_seq = 0;  // and its receipt sequence: those received before go first
   };
   std::unordered_map<std::string, HeldRecipient> held_recipients;
 
@@ -557,6 +578,8 @@ struct Dispatcher::Impl {
     const HeldRecipient& h = it->second;
     if (item.d.released_at >= h.at)
       return std::nullopt;  // released after they were held: in order behind them
+    if (item.d.ref.seq < h.first_seq)
+      return std::nullopt;  // received before them: it goes first
     // Until their instant, even one already past: they may still be being released, and this
     // one is released right after them, in receipt order.
     return store::HoldAgain{h.until, "behind " + h.first + ", held again: " + h.reason};

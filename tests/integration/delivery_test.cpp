@@ -831,6 +831,83 @@ TEST_F(DeliveryRetry, ARetryThatFallsInsideAWindowIsHeldUntilItsEnd) {
   EXPECT_EQ(verify.status, 0) << verify.out << verify.err;
 }
 
+// A delivery made due late, inside its recipient's quiet time, and never held again there (as
+// when the daemon is killed right after its start-up release), must not overtake at that
+// window's end what its recipient had held until then. A parent gets a grade (held until
+// Thursday 07:00: the student's Wednesday 07:00 plus the 24 h grade delay), then a message
+// (held until Wednesday 07:00). The daemon is down at Wednesday 07:00 and starts again at 20:30
+// without a sink: the message is released, due inside the window, and nothing holds it again.
+// Started again on Thursday at 07:00:02 with its sink, it holds the message again until the end
+// of the window it was released in, 07:00 (past): both are released together then, the grade
+// first, as received. Before, the message went at once and the grade after it (the crash loop
+// found it under AddressSanitizer). The daemon's clock: the test hook, from Tuesday 21:00.
+TEST_F(DeliveryRetry, ADeliveryReleasedLateInsideAWindowWaitsForThatWindowsEnd) {
+  using namespace std::chrono;
+  const SysTime tuesday_evening = sys_days{year{2027} / January / 12} + hours(20);   // 21:00 CET
+  const SysTime wednesday_morning = sys_days{year{2027} / January / 13} + hours(6);  // 07:00
+  const SysTime wednesday_evening = sys_days{year{2027} / January / 13} + hours(19) + minutes(30);
+  const SysTime thursday_morning = sys_days{year{2027} / January / 14} + hours(6);
+  WebhookReceiver receiver([&](const WebhookRequest&, int) {
+    return WebhookResponse{200, std::nullopt, milliseconds(0), "ok"};
+  });
+  DaemonOptions o;
+  o.timezone = "";
+  o.quiet_start = "20:00";
+  o.quiet_end = "07:00";
+  o.clock_offset = duration_cast<milliseconds>(tuesday_evening - SysClock::now());
+  Daemon daemon(o);  // no sink: nothing is sent, nor held again
+  daemon.start();
+  const Recipient parent{"l-p0", "parent", ""};
+  {
+    HttpClient client(daemon.port());
+    EXPECT_EQ(held_until(post_accepted(client, make_event("l-grade", {parent}, "grade")),
+                         thursday_morning),
+              "");
+    EXPECT_EQ(
+        held_until(post_accepted(client, make_event("l-message", {parent})), wednesday_morning),
+        "");
+  }
+  ASSERT_EQ(daemon.stop(), 0) << daemon.stderr_log();
+
+  daemon.set_clock_offset(duration_cast<milliseconds>(wednesday_evening - SysClock::now()));
+  daemon.start();
+  ASSERT_TRUE(wait_db_value(daemon.db_path(), "SELECT count(*) FROM deliveries WHERE state = 'due'",
+                            1, seconds(15)))
+      << state_counts(daemon.db_path()) << "\n"
+      << daemon.stderr_log();
+  ASSERT_EQ(daemon.stop(), 0) << daemon.stderr_log();
+
+  const std::string secret = make_webhook_secret();
+  std::ofstream(fs::path(daemon.config_path()).parent_path() / "hook.secret", std::ios::binary)
+      << secret << "\n";
+  daemon.rewrite_config([&](DaemonOptions& d) {
+    d.extra_config += "\n[[sinks]]\nname = \"hooks\"\ntype = \"webhook\"\nurl = \"" +
+                      receiver.url() + "\"\nsecret_file = \"hook.secret\"\ndefault = true\n";
+  });
+  daemon.set_clock_offset(
+      duration_cast<milliseconds>(thursday_morning + seconds(2) - SysClock::now()));
+  daemon.start();
+  ASSERT_TRUE(receiver.wait_for_count(2, seconds(20))) << receiver.count() << "\n"
+                                                       << daemon.stderr_log();
+  const auto got = all_deliveries(receiver.requests());
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].id, "l-grade");
+  EXPECT_EQ(got[1].id, "l-message");
+  ASSERT_TRUE(wait_db_value(daemon.db_path(),
+                            "SELECT count(*) FROM deliveries WHERE state = 'delivered'", 2,
+                            seconds(10)))
+      << state_counts(daemon.db_path());
+  Db db(daemon.db_path());
+  const auto held_again =
+      db.query("SELECT event_id, detail FROM audit WHERE kind = 'held_again' ORDER BY seq");
+  ASSERT_EQ(held_again.size(), 1u);
+  EXPECT_EQ(held_again[0][0].value_or(""), "l-message");
+  EXPECT_THAT(held_again[0][1].value_or(""), HasSubstr("\"until\":\"2027-01-14T07:00:00+01:00\""));
+  EXPECT_THAT(held_again[0][1].value_or(""), HasSubstr("released late inside this quiet time"));
+  const ProcessResult verify = run_treve({"audit", "verify", "--db", daemon.db_path()});
+  EXPECT_EQ(verify.status, 0) << verify.out << verify.err;
+}
+
 // =================================================================================================
 // c. A 400 dead-letters at once; `treve deliveries replay` sends it again.
 // =================================================================================================
