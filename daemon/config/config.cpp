@@ -109,6 +109,15 @@ const Connector* Config::connector(std::string_view name) const {
 
 namespace {
 
+// A TOML integer's value; nullopt for any other node. toml++'s value<int64_t>() also converts
+// floats, and a float beyond the range of int64_t (2.3e95) makes that conversion undefined
+// behaviour (found by fuzzing the admin policy documents).
+std::optional<std::int64_t> integer_value(const toml::node* n) {
+  if (n == nullptr || !n->is_integer())
+    return std::nullopt;
+  return n->value<std::int64_t>();
+}
+
 using policy::EstablishmentRules;
 using policy::QuietWindow;
 
@@ -512,7 +521,7 @@ class Loader {
       const toml::node* n = t->get(key);
       if (!n)
         continue;
-      auto v = n->value<std::int64_t>();
+      auto v = integer_value(n);
       if (!n->is_integer() || !v || *v < 1024 || *v > (1LL << 30)) {
         check_.error(n, std::string("server.") + key, Code::bytes_out_of_range,
                      {"1024", "1073741824"});
@@ -522,7 +531,7 @@ class Loader {
     }
     in_flight(*t, config.server);
     if (const toml::node* n = t->get("max_connections_per_address")) {
-      auto v = n->value<std::int64_t>();
+      auto v = integer_value(n);
       if (!n->is_integer() || !v || *v < 1 || *v > 65536) {
         check_.error(n, "server.max_connections_per_address", Code::integer_out_of_range,
                      {"1", "65536"});
@@ -645,7 +654,7 @@ class Loader {
 #if TREVE_TESTING
     check_.only_keys(*t, "testing", {"max_page_count", "clock_start", "purge_interval_minutes"});
     if (const toml::node* n = t->get("max_page_count")) {
-      auto v = n->value<std::int64_t>();
+      auto v = integer_value(n);
       if (!n->is_integer() || !v || *v < 1 || *v > 1'000'000'000) {
         check_.error(n, "testing.max_page_count", Code::pages_out_of_range);
       } else {
@@ -665,7 +674,7 @@ class Loader {
       }
     }
     if (const toml::node* n = t->get("purge_interval_minutes")) {
-      auto v = n->value<std::int64_t>();
+      auto v = integer_value(n);
       if (!n->is_integer() || !v || *v < 1 || *v > 1440) {
         check_.error(n, "testing.purge_interval_minutes", Code::purge_interval_out_of_range);
       } else {
@@ -701,7 +710,7 @@ class Loader {
       const toml::node* n = t.get(key);
       if (!n)
         return std::nullopt;
-      auto v = n->value<std::int64_t>();
+      auto v = integer_value(n);
       if (!n->is_integer() || !v || *v < 1024 || *v > (1LL << 36)) {
         check_.error(n, std::string("server.") + key, Code::bytes_out_of_range,
                      {"1024", "68719476736"});
@@ -756,7 +765,7 @@ class Loader {
       check_.only_keys(*t, "audit", {"retention", "head_log_every"});
       days(*t, "audit.retention", 1, 3650, config.audit.retention);
       if (const toml::node* n = t->get("head_log_every")) {
-        auto v = n->value<std::int64_t>();
+        auto v = integer_value(n);
         if (!n->is_integer() || !v || *v < 0 || *v > 100'000'000) {
           check_.error(n, "audit.head_log_every", Code::records_out_of_range);
         } else {
@@ -835,7 +844,7 @@ class Loader {
         check_.error(t.get("digest"), prefix + ".digest", Code::bad_digest, {*v});
     }
     if (const toml::node* n = t.get("digest_min")) {
-      auto v = n->value<std::int64_t>();
+      auto v = integer_value(n);
       if (!n->is_integer() || !v || *v < 1 || *v > 100) {
         check_.error(n, prefix + ".digest_min", Code::integer_out_of_range, {"1", "100"});
       } else {
@@ -1248,7 +1257,7 @@ class Loader {
         c.may_bypass = *b;
       rate(t, key, c.rate);
       if (const toml::node* n = t.get("max_recipients")) {
-        auto v = n->value<std::int64_t>();
+        auto v = integer_value(n);
         if (!n->is_integer() || !v || *v < 1 ||
             *v > static_cast<std::int64_t>(adapters::EventLimits{}.max_recipients)) {
           check_.error(n, key + ".max_recipients", Code::integer_out_of_range,
@@ -1353,7 +1362,7 @@ class Loader {
       duration("ttl", std::chrono::milliseconds{1'000}, d.ttl);
       duration("timeout", std::chrono::milliseconds{100}, d.timeout);
       if (const toml::node* n = t.get("cache_entries")) {
-        auto v = n->value<std::int64_t>();
+        auto v = integer_value(n);
         if (!n->is_integer() || !v || *v < 1 || *v > 10'000'000) {
           check_.error(n, key + ".cache_entries", Code::integer_out_of_range, {"1", "10000000"});
         } else {
@@ -1879,7 +1888,7 @@ class Loader {
       const toml::node* n = t.get(name);
       if (!n)
         return;
-      auto v = n->value<std::int64_t>();
+      auto v = integer_value(n);
       if (!n->is_integer() || !v || *v < lo || *v > hi) {
         check_.error(n, key + "." + name, Code::integer_out_of_range,
                      {std::to_string(lo), std::to_string(hi)});

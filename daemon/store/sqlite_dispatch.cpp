@@ -234,6 +234,46 @@ Result<void> SqliteStore::hold_followers(
     if (auto r = record_held_again(o, now); !r)
       return std::unexpected(r.error());
   }
+  return hold_overdue_followers(held, now);
+}
+
+// The same for a recipient's later deliveries still held with a release instant already past
+// (a start-up release interrupted by a kill leaves some released, some not): released later,
+// they would go before the one held again. Each is moved to its instant, with a `replanned`
+// record. One pass over the held deliveries whose instant has passed: none but during a
+// release.
+Result<void> SqliteStore::hold_overdue_followers(
+    const std::map<std::tuple<std::string, std::string, std::string>, const DeliveryOutcome*>& held,
+    policy::Instant now) {
+  std::vector<Replan> moves;
+  {
+    Statement& q = st_->overdue_of_recipients;
+    Resetter reset{q};
+    q.bind(1, instant_ms(now));
+    int rc;
+    while ((rc = q.step()) == SQLITE_ROW) {
+      DeliveryRef ref = read_ref(q);
+      const auto it = held.find({ref.source, ref.recipient, ref.sink});
+      if (it == held.end() || ref.seq <= it->second->ref.seq || q.integer(kRefColumns) != 0)
+        continue;
+      const DeliveryOutcome& first = *it->second;
+      const policy::Instant was = ms_instant(q.integer(kRefColumns + 1));
+      if (was >= first.held_until)
+        continue;
+      Replan m;
+      m.ref = std::move(ref);
+      m.was = was;
+      m.release_at = first.held_until;
+      m.reason = "behind " + first.ref.event_id + ", held again: " + first.hold_reason;
+      moves.push_back(std::move(m));
+    }
+    if (rc != SQLITE_DONE)
+      return std::unexpected(error_of(writer_, rc, "cannot read the deliveries held"));
+  }
+  for (const Replan& m : moves) {
+    if (auto r = move_held(m, now); !r)
+      return std::unexpected(r.error());
+  }
   return {};
 }
 

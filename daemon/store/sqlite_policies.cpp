@@ -125,33 +125,42 @@ Result<std::size_t> SqliteStore::replan(std::span<const Replan> changes, policy:
   return transaction<std::size_t>([&]() -> Result<std::size_t> {
     std::size_t moved = 0;
     for (const Replan& c : changes) {
-      Statement& u = st_->replan_one;
-      {
-        Resetter reset{u};
-        u.bind(1, instant_ms(c.release_at))
-            .bind(2, c.reason)
-            .bind(3, instant_ms(now))
-            .bind(4, c.ref.seq)
-            .bind(5, instant_ms(c.was));
-        if (int rc = u.step(); rc != SQLITE_DONE)
-          return std::unexpected(error_of(writer_, rc, "cannot re-plan"));
-      }
-      if (sqlite3_changes(writer_) == 0)
-        continue;  // released, retracted or re-planned meanwhile
-      const DeliveryRef& d = c.ref;
-      const date::time_zone* zone = zone_or_utc(d.timezone);
-      AuditRecord r = delivery_record(d, "replanned", now, policy::format_rfc3339(now, zone),
-                                      Detail()
-                                          .add_instant("was_until", c.was, zone)
-                                          .add_instant("until", c.release_at, zone)
-                                          .add("reason", c.reason)
-                                          .text());
-      if (auto a = append_audit(r); !a)
-        return std::unexpected(a.error());
-      ++moved;
+      auto m = move_held(c, now);
+      if (!m)
+        return std::unexpected(m.error());
+      moved += *m;
     }
     return moved;
   });
+}
+
+// One held delivery to another release instant, with its `replanned` record; false when it was
+// no longer held at `c.was` (released, retracted or re-planned meanwhile).
+Result<bool> SqliteStore::move_held(const Replan& c, policy::Instant now) {
+  Statement& u = st_->replan_one;
+  {
+    Resetter reset{u};
+    u.bind(1, instant_ms(c.release_at))
+        .bind(2, c.reason)
+        .bind(3, instant_ms(now))
+        .bind(4, c.ref.seq)
+        .bind(5, instant_ms(c.was));
+    if (int rc = u.step(); rc != SQLITE_DONE)
+      return std::unexpected(error_of(writer_, rc, "cannot re-plan"));
+  }
+  if (sqlite3_changes(writer_) == 0)
+    return false;
+  const DeliveryRef& d = c.ref;
+  const date::time_zone* zone = zone_or_utc(d.timezone);
+  AuditRecord r = delivery_record(d, "replanned", now, policy::format_rfc3339(now, zone),
+                                  Detail()
+                                      .add_instant("was_until", c.was, zone)
+                                      .add_instant("until", c.release_at, zone)
+                                      .add("reason", c.reason)
+                                      .text());
+  if (auto a = append_audit(r); !a)
+    return std::unexpected(a.error());
+  return true;
 }
 
 namespace {

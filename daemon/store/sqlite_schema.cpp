@@ -237,6 +237,10 @@ SqliteStore::Statements::Statements(sqlite3* w, sqlite3* r)
           "JOIN events e ON e.id = d.event WHERE d.state = 'held' AND d.release_at <= ? ORDER BY "
           "d.release_at, d.seq LIMIT ?"),
       overdue(w, "SELECT 1 FROM deliveries WHERE state = 'held' AND release_at <= ? LIMIT 1"),
+      overdue_of_recipients(w, "SELECT " TREVE_REF_COLUMNS
+                               ", e.urgent, d.release_at FROM deliveries d JOIN events e ON "
+                               "e.id = d.event WHERE d.state = 'held' AND d.release_at <= ? "
+                               "ORDER BY d.seq"),
       read_event(r,
                  "SELECT id, establishment, category, received_at, timezone FROM events "
                  "WHERE source = ? AND event_id = ?"),

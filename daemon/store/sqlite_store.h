@@ -153,6 +153,11 @@ class SqliteStore final : public Store {
   Result<void> hold_followers(const std::map<std::tuple<std::string, std::string, std::string>,
                                              const DeliveryOutcome*>& held,
                               policy::Instant now);
+  Result<void> hold_overdue_followers(
+      const std::map<std::tuple<std::string, std::string, std::string>, const DeliveryOutcome*>&
+          held,
+      policy::Instant now);
+  Result<bool> move_held(const Replan& c, policy::Instant now);
   // `pseudonym`: the recipient's, when already known (prepare); computed when empty.
   AuditRecord delivery_record(const DeliveryRef& d, std::string_view kind, policy::Instant at,
                               std::string at_local, std::string detail,

@@ -95,7 +95,8 @@ struct SqliteStore::Statements {
 
   Statement find_event, insert_event, insert_delivery, insert_audit, event_for_write,
       deliveries_for_write, set_state, release, outcome, hold_again, pending_of_recipients,
-      replay_one, dead_for_replay, audit_head, get_ready_counter, set_ready_counter, due, overdue;
+      replay_one, dead_for_replay, audit_head, get_ready_counter, set_ready_counter, due, overdue,
+      overdue_of_recipients;
   Statement read_event, read_deliveries, add_events, count_events, count_state, next_release,
       count_audit, count_held, ready, retrying, list;
   Statement replan_one;

@@ -293,6 +293,54 @@ TEST(DispatchStore, ADeliveryHeldAgainTakesItsRecipientsLaterDueOnesWithIt) {
   EXPECT_EQ((*released)[1].ref.event_id, "e2");
 }
 
+// A start-up release interrupted by a kill leaves some of a recipient's overdue deliveries due
+// and others still held with their past instant. When the dispatcher holds a due one again, the
+// recipient's later ones still held with an instant already past move with it to its new one
+// (`replanned`, "behind …"): released at their old instant, they would go first. Later ones
+// held until a future instant, and other recipients', stay. Found by the crash loop under
+// AddressSanitizer.
+TEST(DispatchStore, ADeliveryHeldAgainTakesItsRecipientsLaterOverdueHeldOnesWithIt) {
+  Dir dir;
+  auto s = open(dir);
+  const policy::Instant morning = at("2026-12-01T07:00:00+01:00");
+  accept(*s, event("e1", {"pupil-a"}, DeliveryState::held));  // until 2026-11-30 07:00
+  accept(*s, event("e2", {"pupil-a"}, DeliveryState::held));
+  accept(*s, event("e3", {"pupil-a"}, DeliveryState::held, morning));
+  accept(*s, event("e4", {"pupil-b"}, DeliveryState::held));
+  auto first = s->release_due(at("2026-11-30T20:00:00+01:00"), 1);  // then killed
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->size(), 1u);
+  EXPECT_EQ((*first)[0].ref.event_id, "e1");
+  auto items = s->ready(0, 100);
+  ASSERT_TRUE(items);
+  ASSERT_EQ(items->size(), 1u);
+  DeliveryOutcome o = outcome_for((*items)[0], DeliveryOutcome::Kind::held_again);
+  o.held_until = morning;
+  o.hold_reason = "quiet window Mon-Thu 20:00-07:00";
+  ASSERT_TRUE(s->record_outcomes(std::vector{o}, at("2026-11-30T20:00:01+01:00")));
+
+  auto held = s->list(DeliveryState::held, 0, 100);
+  ASSERT_TRUE(held);
+  ASSERT_EQ(held->size(), 4u);
+  std::vector<std::string> instants;
+  for (const auto& h : *held) {
+    instants.push_back(h.ref.event_id + " " +
+                       policy::format_rfc3339(h.release_at, date::locate_zone("Europe/Paris")));
+  }
+  EXPECT_THAT(instants,
+              ElementsAre("e1 2026-12-01T07:00:00+01:00", "e2 2026-12-01T07:00:00+01:00",
+                          "e3 2026-12-01T07:00:00+01:00", "e4 2026-11-30T07:00:00+01:00"));
+  EXPECT_THAT(kinds(dir), ElementsAre("received", "held", "received", "held", "received", "held",
+                                      "received", "held", "released", "held_again", "replanned"));
+  EXPECT_TRUE(chain_ok(dir));
+  auto released = s->release_due(morning, 10);
+  ASSERT_TRUE(released);
+  std::vector<std::string> order;
+  for (const auto& d : *released)
+    order.push_back(d.ref.event_id);
+  EXPECT_THAT(order, ElementsAre("e4", "e1", "e2", "e3"));
+}
+
 // find() reads each copy as its last attempt left it (what the admin API shows of an event),
 // with the recipient's pseudonym as the audit trail names it.
 TEST(DispatchStore, FindReadsEachCopysAttemptsErrorDigestAndInstants) {

@@ -281,5 +281,17 @@ TEST(SinkTypes, DigestValuesAreChecked) {
   EXPECT_THAT(errors, Contains(HasSubstr("policy.digest_min: ")));
 }
 
+// A float where an integer is expected, even one beyond any integer's range, is the same error
+// as a float in range: not read as an integer (that conversion was undefined behaviour; found
+// by fuzzing the admin policy documents).
+TEST(SinkTypes, AHugeFloatWhereAnIntegerIsExpectedIsAnError) {
+  for (const char* value : {"2.3e95", "-1e300", "5.0"}) {
+    auto errors = errors_of(std::string("[policy]\ndigest_min = ") + value + "\n", "treve.toml");
+    EXPECT_THAT(errors, Contains("treve.toml:2: policy.digest_min: must be a whole number between "
+                                 "1 and 100"))
+        << value;
+  }
+}
+
 }  // namespace
 }  // namespace treve::config
