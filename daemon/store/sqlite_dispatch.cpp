@@ -105,7 +105,7 @@ Result<void> SqliteStore::record_outcomes(std::span<const DeliveryOutcome> outco
                                           policy::Instant now) {
   return transaction<void>([&]() -> Result<void> {
     // Deliveries held again, by recipient (source, recipient, sink): the earliest of them.
-    std::map<std::tuple<std::string, std::string, std::string>, const DeliveryOutcome*> held;
+    HeldAgain held;
     for (std::size_t i = 0; i < outcomes.size(); ++i) {
       const DeliveryOutcome& o = outcomes[i];
       // A digest's id is made from its deliveries' ids, which are the same for every sink:
@@ -200,14 +200,31 @@ Result<void> SqliteStore::record_outcomes(std::span<const DeliveryOutcome> outco
   });
 }
 
+namespace {
+
+// The delivery held again that `ref` follows (same source, recipient and sink, received
+// before it); null when none, or when `ref` is urgent (an urgent bypass never waits).
+const DeliveryOutcome* followed(const SqliteStore::HeldAgain& held, const DeliveryRef& ref,
+                                bool urgent) {
+  const auto it = held.find({ref.source, ref.recipient, ref.sink});
+  if (urgent || it == held.end() || ref.seq <= it->second->ref.seq)
+    return nullptr;
+  return it->second;
+}
+
+// The reason of a follower held with `first`.
+std::string behind(const DeliveryOutcome& first) {
+  return "behind " + first.ref.event_id + ", held again: " + first.hold_reason;
+}
+
+}  // namespace
+
 // A recipient's later deliveries that are due or retrying must not go before one held again
 // (they would overtake it at the window's end): the dispatcher holds those it has in memory
 // with it; this holds, in the same transaction, those it has not read yet (urgent ones
 // excepted: an urgent bypass never waits for a quiet time). One pass over the due and retrying
 // deliveries (the state index), per transaction that holds some again.
-Result<void> SqliteStore::hold_followers(
-    const std::map<std::tuple<std::string, std::string, std::string>, const DeliveryOutcome*>& held,
-    policy::Instant now) {
+Result<void> SqliteStore::hold_followers(const HeldAgain& held, policy::Instant now) {
   std::vector<DeliveryOutcome> followers;
   {
     Statement& q = st_->pending_of_recipients;
@@ -215,16 +232,15 @@ Result<void> SqliteStore::hold_followers(
     int rc;
     while ((rc = q.step()) == SQLITE_ROW) {
       DeliveryRef ref = read_ref(q);
-      const auto it = held.find({ref.source, ref.recipient, ref.sink});
-      if (it == held.end() || ref.seq <= it->second->ref.seq || q.integer(9) != 0)
+      const DeliveryOutcome* first = followed(held, ref, q.integer(kRefColumns) != 0);
+      if (!first)
         continue;
-      const DeliveryOutcome& first = *it->second;
       DeliveryOutcome o;
       o.kind = DeliveryOutcome::Kind::held_again;
       o.ref = std::move(ref);
-      o.sink = first.sink;
-      o.held_until = first.held_until;
-      o.hold_reason = "behind " + first.ref.event_id + ", held again: " + first.hold_reason;
+      o.sink = first->sink;
+      o.held_until = first->held_until;
+      o.hold_reason = behind(*first);
       followers.push_back(std::move(o));
     }
     if (rc != SQLITE_DONE)
@@ -242,9 +258,7 @@ Result<void> SqliteStore::hold_followers(
 // they would go before the one held again. Each is moved to its instant, with a `replanned`
 // record. One pass over the held deliveries whose instant has passed: none but during a
 // release.
-Result<void> SqliteStore::hold_overdue_followers(
-    const std::map<std::tuple<std::string, std::string, std::string>, const DeliveryOutcome*>& held,
-    policy::Instant now) {
+Result<void> SqliteStore::hold_overdue_followers(const HeldAgain& held, policy::Instant now) {
   std::vector<Replan> moves;
   {
     Statement& q = st_->overdue_of_recipients;
@@ -253,18 +267,15 @@ Result<void> SqliteStore::hold_overdue_followers(
     int rc;
     while ((rc = q.step()) == SQLITE_ROW) {
       DeliveryRef ref = read_ref(q);
-      const auto it = held.find({ref.source, ref.recipient, ref.sink});
-      if (it == held.end() || ref.seq <= it->second->ref.seq || q.integer(kRefColumns) != 0)
-        continue;
-      const DeliveryOutcome& first = *it->second;
+      const DeliveryOutcome* first = followed(held, ref, q.integer(kRefColumns) != 0);
       const policy::Instant was = ms_instant(q.integer(kRefColumns + 1));
-      if (was >= first.held_until)
+      if (!first || was >= first->held_until)
         continue;
       Replan m;
       m.ref = std::move(ref);
       m.was = was;
-      m.release_at = first.held_until;
-      m.reason = "behind " + first.ref.event_id + ", held again: " + first.hold_reason;
+      m.release_at = first->held_until;
+      m.reason = behind(*first);
       moves.push_back(std::move(m));
     }
     if (rc != SQLITE_DONE)

@@ -37,6 +37,11 @@ class SqliteStore final : public Store {
  public:
   // Opens (creating and migrating as needed) the database.
   static Result<std::unique_ptr<SqliteStore>> open(const SqliteOptions& options);
+  // Deliveries held again in one transaction, by recipient (source, recipient, sink): the
+  // earliest of each (their followers are held with it).
+  using HeldAgain =
+      std::map<std::tuple<std::string, std::string, std::string>, const DeliveryOutcome*>;
+
   ~SqliteStore() override;
   SqliteStore(const SqliteStore&) = delete;
   SqliteStore& operator=(const SqliteStore&) = delete;
@@ -150,13 +155,8 @@ class SqliteStore final : public Store {
   Result<void> insert_awaiting(std::int64_t event_row, const NewAwaiting& a);
   Result<void> record_digest(std::span<const DeliveryOutcome> from, policy::Instant now);
   Result<bool> record_held_again(const DeliveryOutcome& o, policy::Instant now);
-  Result<void> hold_followers(const std::map<std::tuple<std::string, std::string, std::string>,
-                                             const DeliveryOutcome*>& held,
-                              policy::Instant now);
-  Result<void> hold_overdue_followers(
-      const std::map<std::tuple<std::string, std::string, std::string>, const DeliveryOutcome*>&
-          held,
-      policy::Instant now);
+  Result<void> hold_followers(const HeldAgain& held, policy::Instant now);
+  Result<void> hold_overdue_followers(const HeldAgain& held, policy::Instant now);
   Result<bool> move_held(const Replan& c, policy::Instant now);
   // `pseudonym`: the recipient's, when already known (prepare); computed when empty.
   AuditRecord delivery_record(const DeliveryRef& d, std::string_view kind, policy::Instant at,
