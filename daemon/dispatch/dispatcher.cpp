@@ -141,6 +141,7 @@ struct Dispatcher::Impl {
   std::multimap<policy::Instant, std::string> waiting;  // retries, by instant
   std::optional<policy::Instant> retry_armed_for;
   std::int64_t cursor = 0;          // the last ready_seq read
+  std::uint64_t next_flush = 1;     // the generation of the next flush of outcomes
   std::int64_t retrying_after = 0;  // the retrying deliveries read back so far, by seq
   bool retrying_read = false;       // all of them: due ones may be read now
   std::chrono::milliseconds commit_backoff{0};
@@ -503,8 +504,11 @@ struct Dispatcher::Impl {
     if (!hold)
       hold = released_inside_quiet_time(item);
     if (hold) {
-      held_recipients[item.recipient_key] = {now, hold->until, hold->reason, item.d.ref.event_id,
-                                             item.d.ref.seq};
+      // Until this hold is committed, the store may still release more of the recipient's
+      // deliveries ahead of the ones held: all of them wait behind it (`at` is set then).
+      held_recipients[item.recipient_key] = {
+          policy::Instant::max(), next_flush,          hold->until,
+          hold->reason,           item.d.ref.event_id, item.d.ref.seq};
     } else if (!item.d.urgent) {
       hold = behind_held(item);
     }
@@ -559,11 +563,14 @@ struct Dispatcher::Impl {
   }
   static constexpr std::chrono::seconds kLateRelease{1};
 
-  // Recipients whose deliveries were held again, until then. A delivery of theirs read before
-  // that (released earlier) but not held with them — read from the store while the hold was
-  // being committed — must not go before them: it is held with them when it comes up.
+  // Recipients whose deliveries were held again, until then. A delivery of theirs released
+  // before that hold was committed but not held with it (read from the store meanwhile, or
+  // released by the store after the decision but before the commit) must not go before them:
+  // it is held with them when it comes up.
   struct HeldRecipient {
+    // When the hold was committed (the commit's instant); Instant::max() until it is.
     policy::Instant at;
+    std::uint64_t flush = 0;  // the flush that carries the hold (its generation)
     policy::Instant until;
     std::string reason;
     std::string first;           // the event id of the first one held
@@ -577,7 +584,7 @@ struct Dispatcher::Impl {
       return std::nullopt;
     const HeldRecipient& h = it->second;
     if (item.d.released_at >= h.at)
-      return std::nullopt;  // released after they were held: in order behind them
+      return std::nullopt;  // released after their hold was committed: in order behind them
     if (item.d.ref.seq < h.first_seq)
       return std::nullopt;  // received before them: it goes first
     // Until their instant, even one already past: they may still be being released, and this
@@ -964,6 +971,7 @@ struct Dispatcher::Impl {
     if (committing || outcomes.empty())
       return;
     committing = true;
+    const std::uint64_t generation = next_flush++;
     auto batch = std::make_shared<std::vector<store::DeliveryOutcome>>(std::move(outcomes));
     outcomes.clear();
     std::size_t freed = 0;
@@ -973,9 +981,10 @@ struct Dispatcher::Impl {
     }
     const std::size_t bytes = outcome_bytes - freed;  // +1 per delivery above
     outcome_bytes = 0;
-    bool queued = queue.submit_write([this, batch, freed, bytes](store::Store& s) {
-      auto r = s.record_outcomes(*batch, clock.now());
-      boost::asio::post(ioc, [this, r = std::move(r), batch, freed, bytes] {
+    bool queued = queue.submit_write([this, batch, freed, bytes, generation](store::Store& s) {
+      const policy::Instant at = clock.now();
+      auto r = s.record_outcomes(*batch, at);
+      boost::asio::post(ioc, [this, r = std::move(r), batch, freed, bytes, generation, at] {
         committing = false;
         if (!r) {
           spdlog::error("event=dispatch.outcomes_not_saved deliveries={} error={}", batch->size(),
@@ -985,7 +994,7 @@ struct Dispatcher::Impl {
         }
         commit_backoff = std::chrono::milliseconds{0};
         count(*batch);
-        held_again_committed(*batch);
+        held_again_committed(*batch, generation, at);
         pending -= freed;
         pending_bytes -= std::min(pending_bytes, bytes);
         pending_count = pending;
@@ -1031,15 +1040,25 @@ struct Dispatcher::Impl {
     });
   }
 
-  // Deliveries held again are in the store as held: the scheduler is told when to release them.
-  void held_again_committed(const std::vector<store::DeliveryOutcome>& batch) {
+  // Deliveries held again are in the store as held: the scheduler is told when to release them,
+  // and the holds decided up to this flush (`generation`, committed at `at`) are in force.
+  void held_again_committed(const std::vector<store::DeliveryOutcome>& batch,
+                            std::uint64_t generation, policy::Instant at) {
     std::size_t n = 0;
     policy::Instant earliest = policy::Instant::max();
+    std::string key;
     for (const auto& o : batch) {
       if (o.kind != store::DeliveryOutcome::Kind::held_again)
         continue;
       ++n;
       earliest = std::min(earliest, o.held_until);
+      key.assign(o.ref.source).append(1, '\n').append(o.ref.recipient);
+      key.append(1, '\n').append(o.sink);
+      auto h = held_recipients.find(key);
+      // A hold decided since (a later flush carries it) stays uncommitted.
+      if (h != held_recipients.end() && h->second.at == policy::Instant::max() &&
+          h->second.flush <= generation)
+        h->second.at = at;
     }
     if (n == 0)
       return;

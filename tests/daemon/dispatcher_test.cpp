@@ -374,6 +374,68 @@ TEST_F(DispatcherTest, DeliveriesOfARecipientInQuietTimeNowAreHeldAgainNotSent) 
   EXPECT_FALSE(ready->front().first_attempt_at.has_value());
 }
 
+// A recipient's delivery held again, and a later one of theirs released by the store after
+// that decision but before the hold is committed (the hold, on its way to the writer, queues
+// behind the release): read meanwhile, the later one must wait behind the held one, not go
+// first. Found by the crash loop under AddressSanitizer, where commits are slow.
+TEST_F(DispatcherTest, ADeliveryReleasedWhileAHoldIsBeingCommittedWaitsBehindIt) {
+  configure("");
+  const policy::Instant morning = clock_.now() + std::chrono::hours(10);
+  {
+    std::vector<store::NewEvent> batch;
+    for (int e = 0; e < 2; ++e) {
+      store::NewEvent ev = new_event(e);
+      store::NewDelivery d;
+      d.recipient = "r0";
+      d.state = e == 0 ? store::DeliveryState::due : store::DeliveryState::held;
+      d.release_at = ev.received_at;  // e1: held until now, released by the writer below
+      d.reason = e == 0 ? "now" : "quiet window Mon-Sun 20:00-07:00";
+      ev.deliveries.push_back(d);
+      batch.push_back(std::move(ev));
+    }
+    auto r = store_->accept(batch, clock_.now());
+    ASSERT_TRUE(r) << r.error().message;
+  }
+  // The writer is busy until the dispatcher has decided to hold e0; it then releases e1 and
+  // stays busy a while, so that the hold's commit waits while the dispatcher reads e1.
+  std::atomic<bool> decided{false};
+  std::atomic<bool> released{false};
+  ASSERT_TRUE(queue_->submit_write([&](store::Store& s) {
+    for (int i = 0; i < 500 && !decided; ++i)
+      std::this_thread::sleep_for(10ms);
+    std::this_thread::sleep_for(20ms);  // the dispatcher records its decision
+    auto r = s.release_due(clock_.now(), 10);
+    EXPECT_TRUE(r && r->size() == 1u);
+    released = true;
+    // Room for the dispatcher to read e1 (it scans every 10 ms) and, wrongly, send it.
+    for (int i = 0; i < 100 && receiver_.seen().empty(); ++i)
+      std::this_thread::sleep_for(10ms);
+  }));
+  Dispatcher::Options options;
+  options.idle_scan = 10ms;
+  options.quiet_now = [&](const config::Config&, const store::DispatchItem& item,
+                          policy::Instant) -> std::optional<store::HoldAgain> {
+    if (item.ref.event_id != "e0")
+      return std::nullopt;  // e1 could go now, but for e0 held ahead of it
+    decided = true;
+    return store::HoldAgain{morning, "quiet window Mon-Sun 20:00-07:00"};
+  };
+  start(options);
+  for (int i = 0; i < 500 && count("held") < 2; ++i)
+    std::this_thread::sleep_for(10ms);
+  dispatcher_->stop(1s);
+  dispatcher_->wait();
+  EXPECT_TRUE(released);
+  EXPECT_TRUE(receiver_.seen().empty()) << "e1 went before e0, held ahead of it";
+  EXPECT_EQ(count("held"), 2);
+  // Released at e0's new instant, they come back in receipt order.
+  auto again = store_->release_due(morning, 10);
+  ASSERT_TRUE(again);
+  ASSERT_EQ(again->size(), 2u);
+  EXPECT_EQ(again->at(0).ref.event_id, "e0");
+  EXPECT_EQ(again->at(1).ref.event_id, "e1");
+}
+
 TEST_F(DispatcherTest, APermanentRefusalDeadLettersAndTheRecipientsNextDeliveryGoes) {
   configure("");
   store_due(1, 3);
