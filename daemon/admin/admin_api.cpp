@@ -1761,6 +1761,23 @@ struct AdminApi::Impl {
       return std::unexpected(
           problem(401, "unauthorized", "Unauthorized", std::string(login.detail)));
     }
+    const config::Admin& admin = *login.holder;
+    // Bound to a client certificate: the token alone is not enough. Refused like any access
+    // beyond an admin's rights: audited (access_refused) before the answer.
+    if (!admin.tls_client_name.empty() && !client.certificate_gives(admin.tls_client_name)) {
+      const bool none = client.certificate_names.empty();
+      spdlog::warn(
+          "event=admin.certificate_refused client={} admin={} method={} path={} certificate={}",
+          core::log_quote(client.address), core::log_quote(admin.name),
+          core::log_quote(req.method_string()), core::log_quote(path), none ? "none" : "another");
+      const std::string reason = "\"" + admin.name +
+                                 "\" signs in only over TLS with a client certificate naming \"" +
+                                 admin.tls_client_name + "\"; this connection's " +
+                                 (none ? "has no client certificate" : "names another");
+      if (auto failed = audit_refusal(admin, req, "", reason))
+        return std::unexpected(std::move(*failed));
+      return std::unexpected(problem(403, "certificate-refused", "Forbidden", reason));
+    }
     return login.holder;
   }
 

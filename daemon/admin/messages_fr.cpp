@@ -125,6 +125,9 @@ std::string_view pattern(Code code) {
     case Code::tls_client_name_without_ca:
       return "nomme le certificat client que le connecteur doit présenter : l'écoute d'ingestion "
              "n'en demande un qu'avec server.tls_client_ca";
+    case Code::admin_tls_client_name_without_ca:
+      return "nomme le certificat client que l'administrateur doit présenter : l'écoute "
+             "d'administration n'en demande un qu'avec server.admin_tls_client_ca";
     case Code::bad_tls_client_name:
       return "attendu le nom que donne son certificat client (un nom commun ou un nom DNS) : non "
              "vide, 255 octets au plus, sans caractère de contrôle";

@@ -111,13 +111,6 @@ std::optional<std::string> percent_decode(std::string_view s) {
   return valid->decode();
 }
 
-// Whether a client certificate's names (http::Client::certificate_names) include `name`,
-// compared as DNS names are: ASCII letters in either case.
-bool names_certificate(const std::vector<std::string>& names, std::string_view name) {
-  return std::any_of(names.begin(), names.end(),
-                     [name](const std::string& n) { return boost::beast::iequals(n, name); });
-}
-
 // The connector whose token this is; otherwise why not (http::find_bearer).
 http::Bearer<config::Connector> authenticate(const config::Config& config,
                                              const http::Request& req) {
@@ -529,7 +522,7 @@ void IngestApi::handle(const http::Client& client, http::Request&& req, http::Re
 
   // Bound to a client certificate: its token alone is not enough.
   if (!connector->tls_client_name.empty() &&
-      !names_certificate(client.certificate_names, connector->tls_client_name)) {
+      !client.certificate_gives(connector->tls_client_name)) {
     const bool none = client.certificate_names.empty();
     spdlog::warn(
         "event=ingest.certificate_refused client={} connector={} method={} path={} "

@@ -1165,7 +1165,7 @@ class Loader {
     for (std::size_t i = 0; i < tables.size(); ++i) {
       const toml::table& t = *tables[i];
       std::string key = "admins[" + std::to_string(i) + "]";
-      check_.only_keys(t, key, {"name", "token_sha256", "role", "scope"});
+      check_.only_keys(t, key, {"name", "token_sha256", "role", "scope", "tls_client_name"});
       Admin a;
       if (auto s = required(t, key, "name")) {
         if (s->empty() || s->size() > 200) {
@@ -1213,8 +1213,31 @@ class Loader {
           a.scope.push_back(uai->code);
         }
       }
+      tls_client_name(doc, t, key, "admin_tls_client_ca", Code::admin_tls_client_name_without_ca,
+                      a.tls_client_name);
       config.admins.push_back(std::move(a));
     }
+  }
+
+  // `tls_client_name` of a connector or an admin: the name its client certificate must give,
+  // on a listener that asks for client certificates (`server.<ca_key>`).
+  void tls_client_name(const toml::table& doc, const toml::table& t, const std::string& key,
+                       std::string_view ca_key, Code without_ca, std::string& target) {
+    const toml::node* n = t.get("tls_client_name");
+    if (!n)
+      return;
+    auto name = check_.string(n, key + ".tls_client_name");
+    if (!name)
+      return;
+    const toml::table* server = doc.get_as<toml::table>("server");
+    if (name->empty() || name->size() > 255 || std::any_of(name->begin(), name->end(), [](char ch) {
+          return static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f;
+        })) {
+      check_.error(n, key + ".tls_client_name", Code::bad_tls_client_name);
+    } else if (!server || !server->get(ca_key)) {
+      check_.error(n, key + ".tls_client_name", without_ca);
+    }
+    target = *name;
   }
 
   // `rate`: 0 (no limit) or 0.01 to 1,000,000 per second (a sink's deliveries, a connector's
@@ -1266,20 +1289,8 @@ class Loader {
           c.max_recipients = static_cast<std::size_t>(*v);
         }
       }
-      if (const toml::node* n = t.get("tls_client_name")) {
-        if (auto name = check_.string(n, key + ".tls_client_name")) {
-          const toml::table* server = doc.get_as<toml::table>("server");
-          if (name->empty() || name->size() > 255 ||
-              std::any_of(name->begin(), name->end(), [](char ch) {
-                return static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f;
-              })) {
-            check_.error(n, key + ".tls_client_name", Code::bad_tls_client_name);
-          } else if (!server || !server->get("tls_client_ca")) {
-            check_.error(n, key + ".tls_client_name", Code::tls_client_name_without_ca);
-          }
-          c.tls_client_name = *name;
-        }
-      }
+      tls_client_name(doc, t, key, "tls_client_ca", Code::tls_client_name_without_ca,
+                      c.tls_client_name);
       connector_format(t, key, c);
       if (auto d = check_.string(t.get("directory"), key + ".directory")) {
         if (!config.directory_named(*d))

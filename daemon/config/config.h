@@ -190,6 +190,9 @@ struct Admin {
   Role role = Role::auditor;
   bool every_establishment = false;  // scope = "*"
   std::vector<std::string> scope;    // UAIs otherwise
+  // The name its TLS client certificate must give (subject CN or DNS name); empty: any
+  // connection (with a certificate when server.admin_tls_client_ca asks for one).
+  std::string tls_client_name;
 
   bool in_scope(std::string_view uai) const;
 };

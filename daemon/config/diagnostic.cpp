@@ -91,6 +91,10 @@ constexpr std::array kEntries = {
     Entry{{Code::tls_client_name_without_ca, "config.tls_client_name_without_ca", 0, false, false},
           "names the client certificate the connector must show: the ingest listener asks for "
           "one only with server.tls_client_ca"},
+    Entry{{Code::admin_tls_client_name_without_ca, "config.admin_tls_client_name_without_ca", 0,
+           false, false},
+          "names the client certificate the administrator must show: the admin listener asks "
+          "for one only with server.admin_tls_client_ca"},
     Entry{{Code::bad_tls_client_name, "config.bad_tls_client_name", 0, false, false},
           "expected the name its client certificate gives (a common name or a DNS name): not "
           "empty, at most 255 bytes, no control character"},

@@ -53,21 +53,22 @@ enum class Code : std::uint16_t {
   unknown_day,         // {name}
   bad_time,            // {text}
   // [server].
-  must_be_absolute_path,       //
-  bytes_out_of_range,          // {lo, hi}
-  bad_listen,                  // {text}
-  bad_admin_listen,            // {text}
-  same_listeners,              //
-  tls_certificate_and_key,     //
-  tls_client_ca_alone,         //
-  tls_client_name_without_ca,  //
-  bad_tls_client_name,         //
-  tls_on_unix_socket,          //
-  bad_tls_file,                // {path, the English reason}
-  tls_certificate_expires,     // {path, date} (warning)
-  tls_certificate_expired,     // {path, date} (warning)
-  in_flight_below_request,     // {bytes}
-  in_flight_below_connector,   // {total, per connector}
+  must_be_absolute_path,             //
+  bytes_out_of_range,                // {lo, hi}
+  bad_listen,                        // {text}
+  bad_admin_listen,                  // {text}
+  same_listeners,                    //
+  tls_certificate_and_key,           //
+  tls_client_ca_alone,               //
+  tls_client_name_without_ca,        //
+  admin_tls_client_name_without_ca,  //
+  bad_tls_client_name,               //
+  tls_on_unix_socket,                //
+  bad_tls_file,                      // {path, the English reason}
+  tls_certificate_expires,           // {path, date} (warning)
+  tls_certificate_expired,           // {path, date} (warning)
+  in_flight_below_request,           // {bytes}
+  in_flight_below_connector,         // {total, per connector}
   // [audit], [events], [testing].
   bad_days,                     // {lo, hi, text}
   records_out_of_range,         //

@@ -69,6 +69,11 @@
 
 namespace treve::http {
 
+bool Client::certificate_gives(std::string_view name) const {
+  return std::any_of(certificate_names.begin(), certificate_names.end(),
+                     [name](const std::string& n) { return boost::beast::iequals(n, name); });
+}
+
 class TlsContext {
  public:
   explicit TlsContext(boost::asio::ssl::context context) : context(std::move(context)) {}

@@ -59,6 +59,10 @@ struct Client {
   // handshake verified it): the names it gives, its subject's common names then its DNS
   // names, as written in it. Empty otherwise.
   std::vector<std::string> certificate_names = {};
+
+  // Whether its client certificate gives `name`, compared as DNS names are (ASCII letters in
+  // either case): what binds a connector's or an admin's token to its certificate.
+  bool certificate_gives(std::string_view name) const;
 };
 // A handler that is also told who sent the request.
 using ClientHandler = std::function<void(const Client&, Request&&, Respond)>;

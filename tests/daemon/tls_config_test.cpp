@@ -130,6 +130,39 @@ TEST_F(TlsConfig, AConnectorBoundToACertificateNameNeedsTheClientCa) {
   }
 }
 
+// An administrator bound likewise: only with a client CA on the admin listener.
+TEST_F(TlsConfig, AnAdministratorBoundToACertificateNameNeedsTheAdminClientCa) {
+  const std::string file = dir_.file("treve.toml");
+  const std::string tls = key_line("admin_tls_certificate", ca_.server_cert) +
+                          key_line("admin_tls_key", ca_.server_key);
+  const std::string admin =
+      "\n[[admins]]\nname = \"Mme Durand\"\ntoken_sha256 = \"" + std::string(64, 'a') +
+      "\"\nrole = \"admin\"\nscope = \"*\"\ntls_client_name = \"durand.lycee.example\"\n";
+  auto config =
+      test::load_ok(server_table(tls + key_line("admin_tls_client_ca", ca_.ca_file)) + admin, file);
+  ASSERT_TRUE(config);
+  ASSERT_EQ(config->admins.size(), 1u);
+  EXPECT_EQ(config->admins[0].tls_client_name, "durand.lycee.example");
+
+  // The ingest listener's client CA is not the admin listener's.
+  auto errors = test::config_errors(
+      server_table(tls + key_line("tls_certificate", ca_.server_cert) +
+                   key_line("tls_key", ca_.server_key) + key_line("tls_client_ca", ca_.ca_file)) +
+          admin,
+      file);
+  EXPECT_THAT(errors, Contains(HasSubstr(
+                          "admins[0].tls_client_name: names the client certificate the "
+                          "administrator must show: the admin listener asks for one only with "
+                          "server.admin_tls_client_ca")));
+  errors = test::config_errors(server_table(tls + key_line("admin_tls_client_ca", ca_.ca_file)) +
+                                   "\n[[admins]]\nname = \"Mme Durand\"\ntoken_sha256 = \"" +
+                                   std::string(64, 'a') +
+                                   "\"\nrole = \"admin\"\nscope = \"*\"\ntls_client_name = \"\"\n",
+                               file);
+  EXPECT_THAT(errors, Contains(HasSubstr("admins[0].tls_client_name: expected the name its client "
+                                         "certificate gives")));
+}
+
 TEST_F(TlsConfig, AUnixSocketTakesNoTls) {
   const std::string file = dir_.file("treve.toml");
   auto errors =

@@ -310,6 +310,63 @@ TEST_F(Tls, TheAdminListenerTakesItsOwnCertificateAndClientCa) {
   EXPECT_THAT(cli.err, HasSubstr("certificate verify failed"));
 }
 
+// An administrator bound to a client certificate's name (`[[admins]] tls_client_name`): its
+// token is refused over a connection whose certificate, signed by the admin CA, gives another
+// name (403 certificate-refused), on the API and on /metrics, and the refusal is audited
+// (access_refused) before the answer; another administrator, unbound, is served with that
+// certificate. The bound one is served with its own.
+TEST_F(Tls, AnAdministratorBoundToACertificateNameIsRefusedWithAnotherCertificate) {
+  test::issue_certificate(dir_, "admin", "treve-admin", true);
+  dir_.write("admin-chain.pem", read_file(dir_.file("admin.pem")) + read_file(ca_.ca_file));
+  test::issue_certificate(dir_, "durand", "mme-durand", false, 3, "Durand.Lycee.example");
+  const ClientCertificate durand{dir_.file("durand.pem"), dir_.file("durand.key")};
+  DaemonOptions o = with_rectorat_admin();
+  o.server_config = "admin_tls_certificate = \"" + dir_.file("admin-chain.pem") +
+                    "\"\nadmin_tls_key = \"" + dir_.file("admin.key") +
+                    "\"\nadmin_tls_client_ca = \"" + ca_.ca_file + "\"\n";
+  o.extra_config += "\n[[admins]]\nname = \"Mme Durand\"\ntoken_sha256 = \"" +
+                    sha256_hex(test::kDurandToken) +
+                    "\"\nrole = \"admin\"\nscope = \"*\"\n"
+                    "tls_client_name = \"durand.lycee.example\"\n";
+  Daemon daemon(o);
+  daemon.start();
+  const std::string queue = "/v1/admin/queue?establishment=" + kUai;
+
+  auto answer =
+      tls_request(daemon.admin_port(), "GET", queue, "", test::kDurandToken, ca_.ca_file, client_);
+  ASSERT_EQ(answer.code, CURLE_OK) << answer;
+  EXPECT_EQ(answer.status, 403) << answer;
+  EXPECT_THAT(answer.body, HasSubstr("certificate-refused"));
+  EXPECT_THAT(answer.body, HasSubstr("\\\"Mme Durand\\\" signs in only over TLS with a client "
+                                     "certificate naming \\\"durand.lycee.example\\\"; this "
+                                     "connection's names another"));
+  EXPECT_TRUE(daemon.wait_for_log("event=admin.certificate_refused client=\"127.0.0.1:", 5s))
+      << daemon.stderr_log();
+  EXPECT_THAT(daemon.stderr_log(),
+              HasSubstr("admin=\"Mme Durand\" method=\"GET\" path=\"/v1/admin/queue\" "
+                        "certificate=another"));
+  answer = tls_request(daemon.admin_port(), "GET", "/metrics", "", test::kDurandToken, ca_.ca_file,
+                       client_);
+  EXPECT_EQ(answer.status, 403) << answer;
+
+  // The unbound administrator with that certificate; the bound one with its own (its DNS name,
+  // in another case).
+  answer = tls_request(daemon.admin_port(), "GET", queue, "", test::kRectoratToken, ca_.ca_file,
+                       client_);
+  EXPECT_EQ(answer.status, 200) << answer;
+  answer =
+      tls_request(daemon.admin_port(), "GET", queue, "", test::kDurandToken, ca_.ca_file, durand);
+  EXPECT_EQ(answer.status, 200) << answer;
+
+  Db db(daemon.db_path());
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM audit WHERE kind = 'access_refused'"), 2);
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM audit WHERE kind = 'access_refused' AND detail "
+                      "LIKE '%certificate naming \\\"durand.lycee.example\\\"; this "
+                      "connection''s names another%'"),
+            2);
+  EXPECT_EQ(run_treve({"audit", "verify", "--state-dir", daemon.state_dir()}).status, 0);
+}
+
 TEST_F(Tls, AReloadPutsARenewedCertificateInForceAndAuditsIt) {
   DaemonOptions o;
   o.server_config = tls_lines(dir_, "", false);
