@@ -5,6 +5,7 @@
 #include <deque>
 #include <expected>
 #include <future>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <random>
@@ -506,9 +507,8 @@ struct Dispatcher::Impl {
     if (hold) {
       // Until this hold is committed, the store may still release more of the recipient's
       // deliveries ahead of the ones held: all of them wait behind it (`at` is set then).
-      held_recipients[item.recipient_key] = {
-          policy::Instant::max(), next_flush,          hold->until,
-          hold->reason,           item.d.ref.event_id, item.d.ref.seq};
+      held_recipients[item.recipient_key] = {kUncommitted, next_flush,          hold->until,
+                                             hold->reason, item.d.ref.event_id, item.d.ref.seq};
     } else if (!item.d.urgent) {
       hold = behind_held(item);
     }
@@ -563,14 +563,19 @@ struct Dispatcher::Impl {
   }
   static constexpr std::chrono::seconds kLateRelease{1};
 
+  // A hold decided, not yet committed (HeldRecipient::released_up_to).
+  static constexpr std::int64_t kUncommitted = std::numeric_limits<std::int64_t>::max();
+
   // Recipients whose deliveries were held again, until then. A delivery of theirs released
   // before that hold was committed but not held with it (read from the store meanwhile, or
   // released by the store after the decision but before the commit) must not go before them:
   // it is held with them when it comes up.
   struct HeldRecipient {
-    // When the hold was committed (the commit's instant); Instant::max() until it is.
-    policy::Instant at;
-    std::uint64_t flush = 0;  // the flush that carries the hold (its generation)
+    // The store's last ready_seq when their latest hold was committed (kUncommitted until it
+    // is): what became due after that is in order behind them. A ready_seq, not an instant:
+    // the scheduler reads its clock before its release waits for the writer.
+    std::int64_t released_up_to = kUncommitted;
+    std::uint64_t flush = 0;  // the flush that carries their latest hold (its generation)
     policy::Instant until;
     std::string reason;
     std::string first;           // the event id of the first one held
@@ -582,11 +587,15 @@ struct Dispatcher::Impl {
     auto it = held_recipients.find(item.recipient_key);
     if (it == held_recipients.end())
       return std::nullopt;
-    const HeldRecipient& h = it->second;
-    if (item.d.released_at >= h.at)
-      return std::nullopt;  // released after their hold was committed: in order behind them
+    HeldRecipient& h = it->second;
+    if (item.d.ready_seq > h.released_up_to)
+      return std::nullopt;  // due since their hold was committed: in order behind them
     if (item.d.ref.seq < h.first_seq)
       return std::nullopt;  // received before them: it goes first
+    // This hold is theirs too: until it is committed, what the store makes due meanwhile waits
+    // behind it as well.
+    h.released_up_to = kUncommitted;
+    h.flush = next_flush;
     // Until their instant, even one already past: they may still be being released, and this
     // one is released right after them, in receipt order.
     return store::HoldAgain{h.until, "behind " + h.first + ", held again: " + h.reason};
@@ -982,28 +991,29 @@ struct Dispatcher::Impl {
     const std::size_t bytes = outcome_bytes - freed;  // +1 per delivery above
     outcome_bytes = 0;
     bool queued = queue.submit_write([this, batch, freed, bytes, generation](store::Store& s) {
-      const policy::Instant at = clock.now();
-      auto r = s.record_outcomes(*batch, at);
-      boost::asio::post(ioc, [this, r = std::move(r), batch, freed, bytes, generation, at] {
-        committing = false;
-        if (!r) {
-          spdlog::error("event=dispatch.outcomes_not_saved deliveries={} error={}", batch->size(),
-                        r.error().message);
-          retry_outcomes(*batch, freed, bytes);
-          return;
-        }
-        commit_backoff = std::chrono::milliseconds{0};
-        count(*batch);
-        held_again_committed(*batch, generation, at);
-        pending -= freed;
-        pending_bytes -= std::min(pending_bytes, bytes);
-        pending_count = pending;
-        flush();
-        if (stopping)
-          maybe_finish_stop();
-        else
-          load();
-      });
+      auto r = s.record_outcomes(*batch, clock.now());
+      const std::int64_t released_up_to = s.last_ready_seq();
+      boost::asio::post(
+          ioc, [this, r = std::move(r), batch, freed, bytes, generation, released_up_to] {
+            committing = false;
+            if (!r) {
+              spdlog::error("event=dispatch.outcomes_not_saved deliveries={} error={}",
+                            batch->size(), r.error().message);
+              retry_outcomes(*batch, freed, bytes);
+              return;
+            }
+            commit_backoff = std::chrono::milliseconds{0};
+            count(*batch);
+            held_again_committed(*batch, generation, released_up_to);
+            pending -= freed;
+            pending_bytes -= std::min(pending_bytes, bytes);
+            pending_count = pending;
+            flush();
+            if (stopping)
+              maybe_finish_stop();
+            else
+              load();
+          });
     });
     if (!queued) {
       // The writer is full (or stopping).
@@ -1041,9 +1051,10 @@ struct Dispatcher::Impl {
   }
 
   // Deliveries held again are in the store as held: the scheduler is told when to release them,
-  // and the holds decided up to this flush (`generation`, committed at `at`) are in force.
+  // and the holds decided up to this flush (`generation`, committed when the store's last
+  // ready_seq was `released_up_to`) are in force.
   void held_again_committed(const std::vector<store::DeliveryOutcome>& batch,
-                            std::uint64_t generation, policy::Instant at) {
+                            std::uint64_t generation, std::int64_t released_up_to) {
     std::size_t n = 0;
     policy::Instant earliest = policy::Instant::max();
     std::string key;
@@ -1056,9 +1067,9 @@ struct Dispatcher::Impl {
       key.append(1, '\n').append(o.sink);
       auto h = held_recipients.find(key);
       // A hold decided since (a later flush carries it) stays uncommitted.
-      if (h != held_recipients.end() && h->second.at == policy::Instant::max() &&
+      if (h != held_recipients.end() && h->second.released_up_to == kUncommitted &&
           h->second.flush <= generation)
-        h->second.at = at;
+        h->second.released_up_to = released_up_to;
     }
     if (n == 0)
       return;

@@ -113,6 +113,11 @@ class DispatchStore {
   // with their attempts counted from zero. Returns how many were replayed.
   virtual Result<std::size_t> replay(std::span<const std::int64_t> seqs, policy::Instant now) = 0;
 
+  // The ready_seq given last, as of the last write transaction (another process writing the
+  // store counts too): a delivery with a higher one became due after that transaction.
+  // The writer's thread only, between writes.
+  virtual std::int64_t last_ready_seq() const = 0;
+
   // Reads; any thread.
   // Due deliveries that became due after `after_ready_seq`, in the order they became due.
   virtual Result<std::vector<DispatchItem>> ready(std::int64_t after_ready_seq,

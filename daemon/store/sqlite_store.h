@@ -69,6 +69,7 @@ class SqliteStore final : public Store {
       std::string_view uai) override;
   Result<std::optional<policy::Instant>> next_release_of(std::string_view uai) override;
   Result<std::vector<HeldEvent>> held_events(std::span<const std::int64_t> rows) override;
+  std::int64_t last_ready_seq() const override { return ready_counter_; }
   Result<std::vector<DispatchItem>> ready(std::int64_t after_ready_seq, std::size_t limit) override;
   Result<std::vector<DispatchItem>> retrying(std::int64_t after_seq, std::size_t limit) override;
   Result<std::vector<DeliveryRow>> list(DeliveryState state, std::int64_t after_seq,
