@@ -436,6 +436,81 @@ TEST_F(DispatcherTest, ADeliveryReleasedWhileAHoldIsBeingCommittedWaitsBehindIt)
   EXPECT_EQ(again->at(1).ref.event_id, "e1");
 }
 
+// The same one step further: e1, released while e0's hold was being committed, is held
+// behind e0 when it comes up, and that hold is committed later still. A delivery the store
+// releases after e0's hold was committed, but before e1's was (e2), must wait behind them too:
+// e1 is held, and the order is e0, e1, e2.
+TEST_F(DispatcherTest, ADeliveryHeldBehindOthersKeepsLaterOnesBehindUntilItsHoldIsCommitted) {
+  configure("");
+  const policy::Instant t0 = clock_.now();
+  const policy::Instant morning = t0 + std::chrono::hours(10);
+  {
+    std::vector<store::NewEvent> batch;
+    for (int e = 0; e < 3; ++e) {
+      store::NewEvent ev = new_event(e);
+      store::NewDelivery d;
+      d.recipient = "r0";
+      d.state = e == 0 ? store::DeliveryState::due : store::DeliveryState::held;
+      // e1: released by the first writer job below; e2: by the second, its instant still to
+      // come when e0's hold is committed (that hold moves the overdue ones with it).
+      d.release_at = e == 2 ? t0 + std::chrono::seconds(30) : ev.received_at;
+      d.reason = e == 0 ? "now" : "quiet window Mon-Sun 20:00-07:00";
+      ev.deliveries.push_back(d);
+      batch.push_back(std::move(ev));
+    }
+    auto r = store_->accept(batch, clock_.now());
+    ASSERT_TRUE(r) << r.error().message;
+  }
+  std::atomic<bool> e0_decided{false}, e1_decided{false}, e2_released{false};
+  const auto wait_for = [](const std::atomic<bool>& flag) {
+    for (int i = 0; i < 500 && !flag; ++i)
+      std::this_thread::sleep_for(10ms);
+  };
+  // Queue: [release e1] [e0's hold] [release e2] [e1's hold]: the dispatcher hands the second
+  // hold to the writer only once the first is committed.
+  const auto release_e2 = [&](store::Store& s) {
+    auto r = s.release_due(t0 + std::chrono::seconds(31), 10);
+    EXPECT_TRUE(r && r->size() == 1u);
+    e2_released = true;
+    for (int i = 0; i < 100 && receiver_.seen().empty(); ++i)
+      std::this_thread::sleep_for(10ms);
+  };
+  ASSERT_TRUE(queue_->submit_write([&](store::Store& s) {
+    wait_for(e0_decided);
+    std::this_thread::sleep_for(20ms);
+    auto r = s.release_due(clock_.now(), 10);
+    EXPECT_TRUE(r && r->size() == 1u);
+    wait_for(e1_decided);
+    std::this_thread::sleep_for(20ms);
+    EXPECT_TRUE(queue_->submit_write(release_e2));
+  }));
+  Dispatcher::Options options;
+  options.idle_scan = 10ms;
+  options.quiet_now = [&](const config::Config&, const store::DispatchItem& item,
+                          policy::Instant) -> std::optional<store::HoldAgain> {
+    if (item.ref.event_id == "e1")
+      e1_decided = true;  // not quiet: held only behind e0
+    if (item.ref.event_id != "e0")
+      return std::nullopt;
+    e0_decided = true;
+    return store::HoldAgain{morning, "quiet window Mon-Sun 20:00-07:00"};
+  };
+  start(options);
+  for (int i = 0; i < 500 && count("held") < 3; ++i)
+    std::this_thread::sleep_for(10ms);
+  dispatcher_->stop(1s);
+  dispatcher_->wait();
+  EXPECT_TRUE(e2_released);
+  EXPECT_TRUE(receiver_.seen().empty()) << "a later delivery went before e0 and e1, held";
+  EXPECT_EQ(count("held"), 3);
+  auto again = store_->release_due(morning, 10);
+  ASSERT_TRUE(again);
+  ASSERT_EQ(again->size(), 3u);
+  EXPECT_EQ(again->at(0).ref.event_id, "e0");
+  EXPECT_EQ(again->at(1).ref.event_id, "e1");
+  EXPECT_EQ(again->at(2).ref.event_id, "e2");
+}
+
 TEST_F(DispatcherTest, APermanentRefusalDeadLettersAndTheRecipientsNextDeliveryGoes) {
   configure("");
   store_due(1, 3);
