@@ -467,8 +467,9 @@ struct Dispatcher::Impl {
     while (run < items.size() && run < kMaxDigest) {
       const Item& next = *items[run];
       if (next.in_flight || next.alone || next.d.attempts > 0 || next.not_before ||
-          next.d.released_at != head.d.released_at || !held_by_policy(next.d) || quiet_now(next))
-        break;  // one in quiet time now is held again when it is the head
+          next.d.released_at != head.d.released_at || !held_by_policy(next.d) || quiet_now(next) ||
+          holding(next))
+        break;  // one in quiet time now, or behind a hold, is held again when it is the head
       ++run;
     }
     if (run <= digest.min)
@@ -505,10 +506,7 @@ struct Dispatcher::Impl {
     if (!hold)
       hold = released_inside_quiet_time(item);
     if (hold) {
-      // Until this hold is committed, the store may still release more of the recipient's
-      // deliveries ahead of the ones held: all of them wait behind it (`at` is set then).
-      held_recipients[item.recipient_key] = {kUncommitted, next_flush,          hold->until,
-                                             hold->reason, item.d.ref.event_id, item.d.ref.seq};
+      remember_hold(item, *hold);
     } else if (!item.d.urgent) {
       hold = behind_held(item);
     }
@@ -575,7 +573,8 @@ struct Dispatcher::Impl {
     // is): what became due after that is in order behind them. A ready_seq, not an instant:
     // the scheduler reads its clock before its release waits for the writer.
     std::int64_t released_up_to = kUncommitted;
-    std::uint64_t flush = 0;  // the flush that carries their latest hold (its generation)
+    std::uint64_t flush = 0;       // the flush that carries their latest hold (its generation)
+    policy::Instant committed_at;  // when it was committed
     policy::Instant until;
     std::string reason;
     std::string first;           // the event id of the first one held
@@ -583,15 +582,40 @@ struct Dispatcher::Impl {
   };
   std::unordered_map<std::string, HeldRecipient> held_recipients;
 
-  std::optional<store::HoldAgain> behind_held(const Item& item) {
+  // A hold of the recipient decided now (its quiet time, or a late release): until it is
+  // committed, what the store makes due meanwhile waits behind it. Merged with a hold still
+  // remembered: behind the earliest received of them, until the latest of their instants,
+  // so that a second hold never lets go what the first still keeps.
+  void remember_hold(const Item& item, const store::HoldAgain& hold) {
+    auto [it, fresh] = held_recipients.try_emplace(item.recipient_key);
+    HeldRecipient& h = it->second;
+    if (fresh || item.d.ref.seq < h.first_seq) {
+      h.first = item.d.ref.event_id;
+      h.first_seq = item.d.ref.seq;
+      h.reason = hold.reason;
+    }
+    h.until = fresh ? hold.until : std::max(h.until, hold.until);
+    h.released_up_to = kUncommitted;
+    h.flush = next_flush;
+  }
+
+  // The remembered hold `item` must wait behind, if any.
+  const HeldRecipient* holding(const Item& item) const {
     auto it = held_recipients.find(item.recipient_key);
     if (it == held_recipients.end())
-      return std::nullopt;
-    HeldRecipient& h = it->second;
+      return nullptr;
+    const HeldRecipient& h = it->second;
     if (item.d.ready_seq > h.released_up_to)
-      return std::nullopt;  // due since their hold was committed: in order behind them
-    if (item.d.ref.seq < h.first_seq)
-      return std::nullopt;  // received before them: it goes first
+      return nullptr;  // due since their hold was committed: in order behind them
+    if (item.d.ref.seq <= h.first_seq)
+      return nullptr;  // received before them, or the first of them itself: it goes first
+    return &h;
+  }
+
+  std::optional<store::HoldAgain> behind_held(const Item& item) {
+    if (!holding(item))
+      return std::nullopt;
+    HeldRecipient& h = held_recipients.find(item.recipient_key)->second;
     // This hold is theirs too: until it is committed, what the store makes due meanwhile waits
     // behind it as well.
     h.released_up_to = kUncommitted;
@@ -606,7 +630,9 @@ struct Dispatcher::Impl {
   void prune_held_recipients() {
     const policy::Instant now = clock.now();
     std::erase_if(held_recipients, [now](const auto& e) {
-      return e.second.until != policy::Instant::max() && e.second.until + kHeldMemory <= now;
+      const HeldRecipient& h = e.second;
+      return h.released_up_to != kUncommitted && h.until != policy::Instant::max() &&
+             std::max(h.until, h.committed_at) + kHeldMemory <= now;
     });
   }
   static constexpr std::chrono::minutes kHeldMemory{10};
@@ -1068,8 +1094,10 @@ struct Dispatcher::Impl {
       auto h = held_recipients.find(key);
       // A hold decided since (a later flush carries it) stays uncommitted.
       if (h != held_recipients.end() && h->second.released_up_to == kUncommitted &&
-          h->second.flush <= generation)
+          h->second.flush <= generation) {
         h->second.released_up_to = released_up_to;
+        h->second.committed_at = clock.now();
+      }
     }
     if (n == 0)
       return;

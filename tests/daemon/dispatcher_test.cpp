@@ -434,12 +434,21 @@ TEST_F(DispatcherTest, ADeliveryReleasedWhileAHoldIsBeingCommittedWaitsBehindIt)
   ASSERT_EQ(again->size(), 2u);
   EXPECT_EQ(again->at(0).ref.event_id, "e0");
   EXPECT_EQ(again->at(1).ref.event_id, "e1");
+  // Then they go, in that order (nothing stays held for ever).
+  dispatcher_.reset();
+  start();
+  ASSERT_TRUE(receiver_.wait_succeeded(2, 10s));
+  const auto seen = receiver_.seen();
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].index, 0);
+  EXPECT_EQ(seen[1].index, 1);
 }
 
 // The same one step further: e1, released while e0's hold was being committed, is held
 // behind e0 when it comes up, and that hold is committed later still. A delivery the store
-// releases after e0's hold was committed, but before e1's was (e2), must wait behind them too:
-// e1 is held, and the order is e0, e1, e2.
+// makes due after e0's hold was committed but before e1's was (e2, forced due here by a
+// release at a later instant) waits behind them too: a hold decided behind others renews
+// theirs until it is committed.
 TEST_F(DispatcherTest, ADeliveryHeldBehindOthersKeepsLaterOnesBehindUntilItsHoldIsCommitted) {
   configure("");
   const policy::Instant t0 = clock_.now();
@@ -509,6 +518,13 @@ TEST_F(DispatcherTest, ADeliveryHeldBehindOthersKeepsLaterOnesBehindUntilItsHold
   EXPECT_EQ(again->at(0).ref.event_id, "e0");
   EXPECT_EQ(again->at(1).ref.event_id, "e1");
   EXPECT_EQ(again->at(2).ref.event_id, "e2");
+  dispatcher_.reset();
+  start();
+  ASSERT_TRUE(receiver_.wait_succeeded(3, 10s));
+  const auto seen = receiver_.seen();
+  ASSERT_EQ(seen.size(), 3u);
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(seen[static_cast<std::size_t>(i)].index, i);
 }
 
 TEST_F(DispatcherTest, APermanentRefusalDeadLettersAndTheRecipientsNextDeliveryGoes) {
