@@ -612,14 +612,16 @@ struct Dispatcher::Impl {
     return &h;
   }
 
+  // Not renewed by the hold it decides: the store holds what is due behind the first held one
+  // in that hold's own commit (SqliteStore::hold_followers), and one released after it has its
+  // own instant, in (release instant, receipt) order. Renewing made deliveries held behind
+  // others hold one another again for ever, each renewal catching the other's re-release (the
+  // crash loop under AddressSanitizer, seed 6).
   std::optional<store::HoldAgain> behind_held(const Item& item) {
-    if (!holding(item))
+    const HeldRecipient* holds = holding(item);
+    if (!holds)
       return std::nullopt;
-    HeldRecipient& h = held_recipients.find(item.recipient_key)->second;
-    // This hold is theirs too: until it is committed, what the store makes due meanwhile waits
-    // behind it as well.
-    h.released_up_to = kUncommitted;
-    h.flush = next_flush;
+    const HeldRecipient& h = *holds;
     // Until their instant, even one already past: they may still be being released, and this
     // one is released right after them, in receipt order.
     return store::HoldAgain{h.until, "behind " + h.first + ", held again: " + h.reason};
