@@ -290,6 +290,16 @@ struct Dispatcher::Impl {
     });
   }
 
+  // What a recipient's deliveries on one sink are kept in order by (Item::recipient_key, and
+  // the holds remembered for it).
+  static std::string recipient_key(std::string_view source, std::string_view recipient,
+                                   std::string_view sink) {
+    std::string key;
+    key.reserve(source.size() + recipient.size() + sink.size() + 2);
+    key.append(source).append(1, '\n').append(recipient).append(1, '\n').append(sink);
+    return key;
+  }
+
   // Takes a delivery read from the store into memory, behind its recipient's earlier ones.
   void add(store::DispatchItem d) {
     auto item = std::make_shared<Item>();
@@ -322,9 +332,7 @@ struct Dispatcher::Impl {
     }
     // Order holds per recipient and sink: each sink's copies go at their own pace.
     const store::DeliveryRef& to = item->d.ref;
-    item->recipient_key.reserve(to.source.size() + to.recipient.size() + sink->name.size() + 2);
-    item->recipient_key.append(to.source).append(1, '\n').append(to.recipient);
-    item->recipient_key.append(1, '\n').append(sink->name);
+    item->recipient_key = recipient_key(to.source, to.recipient, sink->name);
     Recipient& r = recipients[item->recipient_key];
     // Receipt order, behind a delivery already in flight.
     auto pos = r.items.end();
@@ -618,13 +626,12 @@ struct Dispatcher::Impl {
   // others hold one another again for ever, each renewal catching the other's re-release (the
   // crash loop under AddressSanitizer, seed 6).
   std::optional<store::HoldAgain> behind_held(const Item& item) {
-    const HeldRecipient* holds = holding(item);
-    if (!holds)
+    const HeldRecipient* h = holding(item);
+    if (!h)
       return std::nullopt;
-    const HeldRecipient& h = *holds;
     // Until their instant, even one already past: they may still be being released, and this
     // one is released right after them, in receipt order.
-    return store::HoldAgain{h.until, "behind " + h.first + ", held again: " + h.reason};
+    return store::HoldAgain{h->until, "behind " + h->first + ", held again: " + h->reason};
   }
 
   // Forgets the recipients whose deliveries held again were released long enough ago that no
@@ -1085,15 +1092,12 @@ struct Dispatcher::Impl {
                             std::uint64_t generation, std::int64_t released_up_to) {
     std::size_t n = 0;
     policy::Instant earliest = policy::Instant::max();
-    std::string key;
     for (const auto& o : batch) {
       if (o.kind != store::DeliveryOutcome::Kind::held_again)
         continue;
       ++n;
       earliest = std::min(earliest, o.held_until);
-      key.assign(o.ref.source).append(1, '\n').append(o.ref.recipient);
-      key.append(1, '\n').append(o.sink);
-      auto h = held_recipients.find(key);
+      auto h = held_recipients.find(recipient_key(o.ref.source, o.ref.recipient, o.sink));
       // A hold decided since (a later flush carries it) stays uncommitted.
       if (h != held_recipients.end() && h->second.released_up_to == kUncommitted &&
           h->second.flush <= generation) {
