@@ -1,34 +1,7 @@
 // SqliteStore as an AwaitingStore: events waiting for the directory (awaiting_store.h).
-#include <boost/json.hpp>
-
 #include "daemon/store/sqlite_store_impl.h"
 
 namespace treve::store {
-namespace {
-
-namespace json = boost::json;
-
-std::string users_text(std::span<const std::string> users) {
-  json::array a;
-  for (const std::string& u : users)
-    a.emplace_back(u);
-  return json::serialize(a);
-}
-
-std::vector<std::string> users_of(std::string_view text) {
-  std::vector<std::string> out;
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  if (ec || !v.is_array())
-    return out;
-  for (const json::value& u : v.get_array()) {
-    if (u.is_string())
-      out.emplace_back(u.get_string());
-  }
-  return out;
-}
-
-}  // namespace
 
 Result<void> SqliteStore::insert_awaiting(std::int64_t event_row, const NewAwaiting& a) {
   Statement s(writer_,

@@ -3,48 +3,8 @@
 
 namespace treve::store {
 
-namespace {
-
-// The kind of a new delivery's first audit record, and its detail (without the copy's sink,
-// which delivery_record puts first).
-std::string_view first_record_kind(const NewDelivery& d) {
-  if (d.bypassed)
-    return "bypassed";
-  return d.state == DeliveryState::held ? "held" : "released";
-}
-
-std::string first_record_detail(std::string_view source, const NewDelivery& d,
-                                const date::time_zone* zone) {
-  Detail detail;
-  if (d.bypassed && d.crisis) {
-    detail.add("crisis", d.crisis).add("reason", d.reason);
-  } else if (d.bypassed) {
-    detail.add("connector", source).add("reason", d.reason);
-  } else if (d.state == DeliveryState::held) {
-    detail.add_instant("until", d.release_at, zone).add("reason", d.reason);
-  } else {
-    detail.add("reason", d.reason);
-  }
-  if (d.late_homework)
-    detail.add_bool("late_homework", true);
-  return detail.text();
-}
-
-}  // namespace
-
 void SqliteStore::prepare(std::span<NewEvent> events) const {
-  for (NewEvent& e : events) {
-    if (!e.zone)
-      continue;
-    e.at_local = policy::format_rfc3339(e.received_at, e.zone);
-    for (NewDelivery& d : e.deliveries) {
-      d.audit_detail = first_record_detail(e.source, d, e.zone);
-      // Only the keyed context is shared: held per pseudonym, so that a batch being prepared
-      // never holds up a single event's.
-      std::lock_guard lock(prepare_mutex_);
-      d.pseudonym = prepare_pseudonyms_.pseudonym(e.source, d.recipient);
-    }
-  }
+  prepare_events(events, prepare_pseudonyms_, prepare_mutex_);
 }
 
 Result<std::vector<AcceptResult>> SqliteStore::accept(std::span<const NewEvent> events,
@@ -89,37 +49,12 @@ Result<std::vector<AcceptResult>> SqliteStore::accept(std::span<const NewEvent> 
       const std::string at_local =
           e.at_local.empty() ? policy::format_rfc3339(e.received_at, zone) : e.at_local;
       // The event's own records (no recipient).
-      AuditRecord r;
-      r.at_ms = instant_ms(e.received_at);
-      r.at_local = at_local;
-      r.source = e.source;
-      r.event_id = e.id;
-      r.establishment = e.establishment;
-      r.category = policy::to_string(e.category);
-      {
-        r.kind = "received";
-        r.detail = Detail()
-                       .add("deliveries", static_cast<std::int64_t>(e.deliveries.size()))
-                       .add_bool("urgent", e.urgent)
-                       .text();
-        if (auto a = append_audit(r); !a)
-          return std::unexpected(a.error());
-      }
-      if (!e.urgent_refusal.empty()) {
-        r.kind = "bypass_refused";
-        r.detail = Detail().add("connector", e.source).add("reason", e.urgent_refusal).text();
-        if (auto a = append_audit(r); !a)
-          return std::unexpected(a.error());
-      }
-      if (e.awaiting) {
-        if (auto w = insert_awaiting(event_row, *e.awaiting); !w)
-          return std::unexpected(w.error());
-        r.kind = "awaiting_directory";
-        r.detail = Detail()
-                       .add("directory", e.awaiting->directory)
-                       .add("users", static_cast<std::int64_t>(e.awaiting->users.size()))
-                       .add("error", e.awaiting->error)
-                       .text();
+      std::vector<AuditRecord> own = event_records(e, at_local);
+      for (AuditRecord& r : own) {
+        if (r.kind == "awaiting_directory") {
+          if (auto w = insert_awaiting(event_row, *e.awaiting); !w)
+            return std::unexpected(w.error());
+        }
         if (auto a = append_audit(r); !a)
           return std::unexpected(a.error());
       }
@@ -181,10 +116,7 @@ Result<void> SqliteStore::store_deliveries(std::int64_t event_row, DeliveryRef r
       if (*behind) {
         state = DeliveryState::held;
         kind = "held";
-        NewDelivery held = d;
-        held.state = DeliveryState::held;
-        held.reason = "behind the release under way (" + d.reason + ")";
-        behind_detail = first_record_detail(ref.source, held, zone);
+        behind_detail = behind_release_detail(ref.source, d, zone);
       }
     }
     static const std::vector<std::string> kRoutedWhenSent{std::string()};

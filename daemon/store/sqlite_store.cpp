@@ -105,29 +105,10 @@ Result<void> SqliteStore::add_events(std::int64_t n) {
 AuditRecord SqliteStore::delivery_record(const DeliveryRef& d, std::string_view kind,
                                          policy::Instant at, std::string at_local,
                                          std::string detail, std::string pseudonym) const {
-  AuditRecord r;
-  r.at_ms = instant_ms(at);
-  r.at_local = std::move(at_local);
-  r.kind = kind;
-  r.source = d.source;
-  r.event_id = d.event_id;
-  r.establishment = d.establishment;
-  r.category = policy::to_string(d.category);
-  r.recipient =
-      pseudonym.empty() ? pseudonyms_.pseudonym(d.source, d.recipient) : std::move(pseudonym);
-  r.role = policy::to_string(d.role);
-  // The copy's sink leads the detail of every record about it: with fan-out, the records of
-  // one recipient's copies differ by it.
-  if (!d.sink.empty() && detail.starts_with('{')) {
-    std::string with = "{\"sink\":";
-    core::append_json_string(with, d.sink);
-    if (detail != "{}")
-      with += ',';
-    with.append(detail, 1);
-    detail = std::move(with);
-  }
-  r.detail = std::move(detail);
-  return r;
+  if (pseudonym.empty())
+    pseudonym = pseudonyms_.pseudonym(d.source, d.recipient);
+  return store::delivery_record(d, kind, at, std::move(at_local), std::move(detail),
+                                std::move(pseudonym));
 }
 
 void SqliteStore::note_write(const StoreError* failure, bool changed) {

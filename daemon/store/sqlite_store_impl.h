@@ -12,19 +12,12 @@
 
 #include <date/tz.h>
 
-#include "daemon/core/json_text.h"
+#include "daemon/store/ingest_records.h"
 #include "daemon/store/sqlite_store.h"
 #include "daemon/store/sqlite_util.h"
 #include "policy/rfc3339.h"
 
 namespace treve::store {
-
-inline policy::Instant ms_instant(std::int64_t ms) {
-  return policy::Instant{std::chrono::milliseconds{ms}};
-}
-inline std::int64_t instant_ms(policy::Instant t) {
-  return t.time_since_epoch().count();
-}
 
 // The instant a one-row aggregate (`SELECT min(release_at) …`) answers in its first column, if
 // any: none for an empty set.
@@ -36,57 +29,6 @@ inline Result<std::optional<policy::Instant>> optional_instant(Statement& q, sql
     return std::unexpected(error_of(db, rc, "read"));
   return std::optional<policy::Instant>{};
 }
-
-// The `detail` of an audit record: a small JSON object, built directly (this runs for every
-// record, on the writer thread).
-class Detail {
- public:
-  Detail& add(std::string_view key, std::string_view value) {
-    open(key);
-    core::append_json_string(text_, value);
-    return *this;
-  }
-  Detail& add(std::string_view key, std::int64_t value) {
-    open(key);
-    text_ += std::to_string(value);
-    return *this;
-  }
-  // An instant in the establishment's time; null for "no release instant" (fail closed).
-  Detail& add_instant(std::string_view key, policy::Instant t, const date::time_zone* zone) {
-    if (t == policy::Instant::max()) {
-      open(key);
-      text_ += "null";
-      return *this;
-    }
-    return add(key, policy::format_rfc3339(t, zone));
-  }
-  // `json` inserted as is: a JSON value the caller built.
-  Detail& add_raw(std::string_view key, std::string_view json) {
-    open(key);
-    text_ += json;
-    return *this;
-  }
-  Detail& add_null(std::string_view key) {
-    open(key);
-    text_ += "null";
-    return *this;
-  }
-  Detail& add_bool(std::string_view key, bool value) {
-    open(key);
-    text_ += value ? "true" : "false";
-    return *this;
-  }
-  std::string text() const { return text_ + "}"; }
-
- private:
-  void open(std::string_view key) {
-    if (text_.size() > 1)
-      text_ += ',';
-    core::append_json_string(text_, key);
-    text_ += ':';
-  }
-  std::string text_ = "{";
-};
 
 // The statements prepared once when the store opens (sqlite_schema.cpp): `w` on the writer,
 // `r` on the reader.

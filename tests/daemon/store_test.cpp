@@ -1,5 +1,6 @@
-// The SQLite store on real files: atomic accept with audit records, idempotency, retraction,
-// release in order, the hash chain, and the commit queue's group commit.
+// The SQLite store on real files: release in order, a full disk, a newer schema, the pseudonym
+// key, and the commit queue's group commit. What both backends share is tested against both in
+// ingest_store_contract_test.cpp.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -108,95 +109,6 @@ bool chain_verifies(const TempDir& dir) {
   return ok;
 }
 
-TEST(SqliteStore, AcceptStoresTheEventItsDeliveriesAndTheirAuditRecordsTogether) {
-  TempDir dir;
-  auto store = open_store(dir);
-  std::vector<NewEvent> events{event("a", 2)};
-  auto r = store->accept(events, at("2026-11-27T21:00:00+01:00"));
-  ASSERT_TRUE(r) << r.error().message;
-  ASSERT_EQ(r->size(), 1u);
-  EXPECT_EQ((*r)[0].outcome, AcceptResult::Outcome::stored);
-  EXPECT_EQ(query_int(dir, "SELECT count(*) FROM events"), 1);
-  EXPECT_EQ(query_int(dir, "SELECT count(*) FROM deliveries WHERE state = 'held'"), 2);
-  EXPECT_EQ(query_int(dir, "SELECT count(*) FROM audit WHERE kind = 'received'"), 1);
-  EXPECT_EQ(query_int(dir, "SELECT count(*) FROM audit WHERE kind = 'held'"), 2);
-  EXPECT_TRUE(chain_verifies(dir));
-}
-
-TEST(SqliteStore, TheSameEventAgainIsARepeatAndStoresNothingNew) {
-  TempDir dir;
-  auto store = open_store(dir);
-  std::vector<NewEvent> events{event("a")};
-  ASSERT_TRUE(store->accept(events, {}));
-  auto again = store->accept(events, {});
-  ASSERT_TRUE(again);
-  EXPECT_EQ((*again)[0].outcome, AcceptResult::Outcome::repeated);
-  EXPECT_EQ((*again)[0].response, R"({"answer":"a"})");
-  EXPECT_EQ(query_int(dir, "SELECT count(*) FROM deliveries"), 2);
-  EXPECT_EQ(query_int(dir, "SELECT count(*) FROM audit"), 3);
-}
-
-TEST(SqliteStore, TheSameIdWithAnotherBodyIsAConflict) {
-  TempDir dir;
-  auto store = open_store(dir);
-  std::vector<NewEvent> first{event("a")};
-  ASSERT_TRUE(store->accept(first, {}));
-  std::vector<NewEvent> other{event("a")};
-  other[0].body = "{}";
-  other[0].body_sha256 = sha256_hex(other[0].body);
-  auto r = store->accept(other, {});
-  ASSERT_TRUE(r);
-  EXPECT_EQ((*r)[0].outcome, AcceptResult::Outcome::conflict);
-  EXPECT_EQ(query_int(dir, "SELECT count(*) FROM events"), 1);
-}
-
-TEST(SqliteStore, ARepeatInsideOneGroupIsSeenByTheSecondCopy) {
-  TempDir dir;
-  auto store = open_store(dir);
-  std::vector<NewEvent> events{event("a"), event("a")};
-  auto r = store->accept(events, {});
-  ASSERT_TRUE(r);
-  EXPECT_EQ((*r)[0].outcome, AcceptResult::Outcome::stored);
-  EXPECT_EQ((*r)[1].outcome, AcceptResult::Outcome::repeated);
-}
-
-TEST(SqliteStore, NoRecipientIdTitleOrPayloadReachesTheAuditTrail) {
-  TempDir dir;
-  auto store = open_store(dir);
-  std::vector<NewEvent> events{event("a", 3)};
-  ASSERT_TRUE(store->accept(events, {}));
-  for (const char* needle : {"pupil-", "Réunion secrète", "confidential-payload"}) {
-    std::string like =
-        "SELECT count(*) FROM audit WHERE (recipient || detail || kind || "
-        "source || event_id) LIKE '%" +
-        std::string(needle) + "%'";
-    EXPECT_EQ(query_int(dir, like), 0) << needle;
-  }
-  EXPECT_EQ(query_int(dir, "SELECT count(DISTINCT recipient) FROM audit WHERE kind = 'held'"), 3);
-}
-
-TEST(SqliteStore, RetractCancelsHeldDeliveriesAndListsTheOthers) {
-  TempDir dir;
-  auto store = open_store(dir);
-  std::vector<NewEvent> events{event("a", 2), event("b", 1, DeliveryState::due)};
-  ASSERT_TRUE(store->accept(events, {}));
-  auto r = store->retract("ent", "a", at("2026-11-27T22:00:00+01:00"));
-  ASSERT_TRUE(r);
-  EXPECT_TRUE(r->found);
-  EXPECT_EQ(r->retracted.size(), 2u);
-  EXPECT_TRUE(r->not_retracted.empty());
-  auto due = store->retract("ent", "b", at("2026-11-27T22:00:00+01:00"));
-  ASSERT_TRUE(due);
-  EXPECT_TRUE(due->retracted.empty());
-  ASSERT_EQ(due->not_retracted.size(), 1u);
-  EXPECT_EQ(due->not_retracted[0].state, DeliveryState::due);
-  auto missing = store->retract("ent", "zzz", {});
-  ASSERT_TRUE(missing);
-  EXPECT_FALSE(missing->found);
-  EXPECT_EQ(query_int(dir, "SELECT count(*) FROM audit WHERE kind = 'retracted'"), 2);
-  EXPECT_TRUE(chain_verifies(dir));
-}
-
 TEST(SqliteStore, ReleaseDueTakesHeldDeliveriesInReleaseThenReceiptOrder) {
   TempDir dir;
   auto store = open_store(dir);
@@ -221,26 +133,6 @@ TEST(SqliteStore, ReleaseDueTakesHeldDeliveriesInReleaseThenReceiptOrder) {
   EXPECT_EQ(stats->held, 0u);
   EXPECT_EQ(stats->due, 4u);
   EXPECT_TRUE(chain_verifies(dir));
-}
-
-TEST(SqliteStore, ReopeningContinuesTheAuditChainWhereItStopped) {
-  TempDir dir;
-  std::string head;
-  {
-    auto store = open_store(dir);
-    std::vector<NewEvent> events{event("a")};
-    ASSERT_TRUE(store->accept(events, {}));
-    head = store->audit_head();
-  }
-  auto store = open_store(dir);
-  EXPECT_EQ(store->audit_head(), head);
-  std::vector<NewEvent> events{event("b")};
-  ASSERT_TRUE(store->accept(events, {}));
-  EXPECT_TRUE(chain_verifies(dir));
-  auto found = store->find("ent", "a");
-  ASSERT_TRUE(found && *found);
-  EXPECT_EQ((*found)->deliveries.size(), 2u);
-  EXPECT_EQ((*found)->deliveries[0].release_at, at("2026-11-30T07:00:00+01:00"));
 }
 
 TEST(SqliteStore, AFullDatabaseRefusesTheTransactionWholeAndKeepsWhatWasStored) {
@@ -457,19 +349,6 @@ TEST(PseudonymKey, IsNeverRecreatedWhenRecordsWereMadeWithIt) {
   ASSERT_FALSE(key);
   EXPECT_THAT(key.error().message, HasSubstr("restore"));
   EXPECT_FALSE(fs::exists(dir.file("pseudonym.key")));
-}
-
-TEST(SqliteStore, AHeldDeliveryWithNoReleaseInstantIsAuditedWithANullUntil) {
-  TempDir dir;
-  auto store = open_store(dir);
-  std::vector<NewEvent> events{event("a", 1)};
-  events[0].deliveries[0].release_at = policy::Instant::max();
-  ASSERT_TRUE(store->accept(events, {}));
-  EXPECT_EQ(query_int(dir,
-                      "SELECT count(*) FROM audit WHERE kind = 'held' AND detail LIKE "
-                      "'{\"until\":null,%'"),
-            1);
-  EXPECT_TRUE(chain_verifies(dir));
 }
 
 TEST(CommitQueue, ARequestTooBigForTheSpaceLeftDoesNotFailTheOthersInItsGroup) {

@@ -1,0 +1,221 @@
+// libpq behind pg_connection.h.
+#include "daemon/store/postgresql/pg_connection.h"
+
+#include <libpq-fe.h>
+
+#include <cstring>
+
+namespace treve::store::pg {
+
+namespace {
+
+// SQLSTATE classes and codes that pass: retry later.
+bool transient(std::string_view state) {
+  if (state.size() != 5)
+    return true;  // no state: the connection itself failed
+  const std::string_view cls = state.substr(0, 2);
+  return cls == "08"          // connection exception
+         || cls == "53"       // insufficient resources (disk full, memory, connections)
+         || cls == "40"       // serialisation failure, deadlock
+         || state == "55P03"  // lock not available
+         || state == "57014"  // statement timeout, cancelled
+         || state == "57P01" || state == "57P02" || state == "57P03"  // shutdown, starting
+         || state == "25006"   // read-only transaction (a standby)
+         || state == "58030";  // I/O error
+}
+
+bool storage_failure(std::string_view state) {
+  return state == "53100" || state == "58030";  // disk full, I/O error
+}
+
+std::string trimmed(const char* message) {
+  std::string m = message ? message : "";
+  while (!m.empty() && (m.back() == '\n' || m.back() == ' '))
+    m.pop_back();
+  return m;
+}
+
+}  // namespace
+
+StoreError error_of(pg_conn* conn, const pg_result* r, std::string_view what) {
+  StoreError e;
+  const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+  const std::string_view code = state ? state : "";
+  const bool lost = !conn || PQstatus(conn) != CONNECTION_OK;
+  e.kind = lost || transient(code) ? StoreError::Kind::unavailable : StoreError::Kind::internal;
+  e.storage_failed = storage_failure(code);
+  std::string message = r && PQresultErrorMessage(r) && *PQresultErrorMessage(r)
+                            ? trimmed(PQresultErrorMessage(r))
+                            : (conn ? trimmed(PQerrorMessage(conn)) : std::string("no connection"));
+  if (message.empty())
+    message = "PostgreSQL did not answer";
+  e.message = std::string(what) + ": " + message;
+  if (!code.empty())
+    e.message += " (SQLSTATE " + std::string(code) + ")";
+  return e;
+}
+
+Rows::Rows(pg_result* r) : r_(r) {}
+Rows::~Rows() {
+  if (r_)
+    PQclear(r_);
+}
+Rows::Rows(Rows&& o) noexcept : r_(o.r_) {
+  o.r_ = nullptr;
+}
+Rows& Rows::operator=(Rows&& o) noexcept {
+  if (this != &o) {
+    if (r_)
+      PQclear(r_);
+    r_ = o.r_;
+    o.r_ = nullptr;
+  }
+  return *this;
+}
+int Rows::size() const {
+  return r_ ? PQntuples(r_) : 0;
+}
+bool Rows::is_null(int row, int col) const {
+  return !r_ || PQgetisnull(r_, row, col);
+}
+std::string Rows::text(int row, int col) const {
+  if (is_null(row, col))
+    return {};
+  return std::string(PQgetvalue(r_, row, col), static_cast<std::size_t>(PQgetlength(r_, row, col)));
+}
+std::int64_t Rows::integer(int row, int col) const {
+  if (is_null(row, col))
+    return 0;
+  const char* v = PQgetvalue(r_, row, col);
+  if (std::strcmp(v, "t") == 0)
+    return 1;
+  if (std::strcmp(v, "f") == 0)
+    return 0;
+  char* end = nullptr;
+  const long long n = std::strtoll(v, &end, 10);
+  return end && *end == '\0' ? n : 0;
+}
+std::int64_t Rows::affected() const {
+  if (!r_)
+    return 0;
+  const char* n = PQcmdTuples(r_);
+  return n && *n ? std::strtoll(n, nullptr, 10) : 0;
+}
+
+Result<std::unique_ptr<Connection>> Connection::open(const ConnectOptions& options) {
+  std::unique_ptr<Connection> c(new Connection(options));
+  if (auto r = c->connect(); !r)
+    return std::unexpected(r.error());
+  return c;
+}
+
+Connection::~Connection() {
+  if (conn_)
+    PQfinish(conn_);
+}
+
+Result<void> Connection::connect() {
+  if (conn_) {
+    PQfinish(conn_);
+    conn_ = nullptr;
+  }
+  // The URL is expanded as a connection string; the password, given apart, overrides it.
+  std::vector<const char*> keys{"dbname", "application_name", "connect_timeout"};
+  std::vector<const char*> values{options_.url.c_str(), options_.application_name.c_str(), "10"};
+  if (!options_.password.empty()) {
+    keys.push_back("password");
+    values.push_back(options_.password.c_str());
+  }
+  keys.push_back(nullptr);
+  values.push_back(nullptr);
+  conn_ = PQconnectdbParams(keys.data(), values.data(), 1);
+  if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
+    StoreError e{StoreError::Kind::unavailable,
+                 "cannot connect to PostgreSQL: " +
+                     (conn_ ? trimmed(PQerrorMessage(conn_)) : std::string("out of memory")),
+                 false};
+    if (conn_) {
+      PQfinish(conn_);
+      conn_ = nullptr;
+    }
+    return std::unexpected(e);
+  }
+  const std::string setup =
+      "SET synchronous_commit = on; SET TIME ZONE 'UTC'; SET statement_timeout = " +
+      std::to_string(options_.statement_timeout.count()) + ";";
+  return script(setup);
+}
+
+bool Connection::ok() const {
+  return conn_ && PQstatus(conn_) == CONNECTION_OK;
+}
+
+Result<void> Connection::reconnect() {
+  return connect();
+}
+
+bool Connection::in_transaction() const {
+  return conn_ && PQtransactionStatus(conn_) != PQTRANS_IDLE &&
+         PQtransactionStatus(conn_) != PQTRANS_UNKNOWN;
+}
+
+Result<Rows> Connection::exec(std::string_view sql, std::initializer_list<Param> params) {
+  return run(sql, params.begin(), params.size());
+}
+
+Result<Rows> Connection::exec(std::string_view sql, const std::vector<Param>& params) {
+  return run(sql, params.data(), params.size());
+}
+
+Result<Rows> Connection::run(std::string_view sql, const Param* params, std::size_t n) {
+  if (!conn_)
+    return std::unexpected(
+        StoreError{StoreError::Kind::unavailable, "no connection to PostgreSQL"});
+  // libpq takes parameters as C strings: a value with a NUL byte would be cut short there, and
+  // PostgreSQL's text cannot hold one anyway. Refused whole rather than stored truncated.
+  std::vector<std::string> copies;
+  std::vector<const char*> values(n);
+  std::vector<int> lengths(n);
+  copies.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (params[i].null()) {
+      values[i] = nullptr;
+      continue;
+    }
+    const std::string_view t = params[i].text();
+    if (t.find('\0') != std::string_view::npos) {
+      return std::unexpected(StoreError{StoreError::Kind::internal,
+                                        "parameter " + std::to_string(i + 1) +
+                                            " holds a NUL byte, which PostgreSQL cannot store"});
+    }
+    copies.emplace_back(t);
+    values[i] = copies.back().c_str();
+    lengths[i] = static_cast<int>(t.size());
+  }
+  const std::string text(sql);
+  pg_result* r = PQexecParams(conn_, text.c_str(), static_cast<int>(n), nullptr, values.data(),
+                              lengths.data(), nullptr, 0);
+  Rows rows(r);
+  const ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+    return std::unexpected(error_of(conn_, r, "PostgreSQL"));
+  return rows;
+}
+
+Result<void> Connection::script(std::string_view sql) {
+  if (!conn_)
+    return std::unexpected(
+        StoreError{StoreError::Kind::unavailable, "no connection to PostgreSQL"});
+  const std::string text(sql);
+  // PQexec answers the last statement's result; a failure stops the script where it is.
+  pg_result* r = PQexec(conn_, text.c_str());
+  const ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+  Result<void> out;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+    out = std::unexpected(error_of(conn_, r, "PostgreSQL"));
+  if (r)
+    PQclear(r);
+  return out;
+}
+
+}  // namespace treve::store::pg

@@ -1,0 +1,225 @@
+// PgStore: connecting, the schema and its migrations, the write transaction and the audit chain.
+#include <spdlog/spdlog.h>
+
+#include "daemon/core/digest.h"
+#include "daemon/store/ingest_records.h"
+#include "daemon/store/postgresql/pg_store_impl.h"
+
+namespace treve::store {
+
+namespace {
+
+// The advisory lock under which one daemon at a time creates or migrates the schema.
+constexpr std::string_view kSchemaLock = "SELECT pg_advisory_lock(7472657665)";  // "treve"
+constexpr std::string_view kSchemaUnlock = "SELECT pg_advisory_unlock(7472657665)";
+
+// Schema migrations, applied in order; entry i brings the schema from version i to i + 1.
+// Instants are milliseconds since the epoch (bigint), as in the SQLite store, so that both
+// hold the same values.
+constexpr const char* kMigrations[] = {
+    R"sql(
+CREATE TABLE audit_head (
+  only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+  seq bigint NOT NULL,
+  hash text NOT NULL,
+  ready_seq bigint NOT NULL,
+  events bigint NOT NULL
+);
+INSERT INTO audit_head VALUES (true, 0,
+  '0000000000000000000000000000000000000000000000000000000000000000', 0, 0);
+CREATE TABLE events (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  source text NOT NULL,
+  event_id text NOT NULL,
+  establishment text NOT NULL,
+  category text NOT NULL,
+  urgent boolean NOT NULL,
+  received_at bigint NOT NULL,
+  timezone text NOT NULL,
+  body text,
+  body_sha256 text NOT NULL,
+  response text NOT NULL,
+  UNIQUE (source, event_id)
+);
+CREATE INDEX events_with_body ON events (received_at) WHERE body IS NOT NULL;
+CREATE TABLE deliveries (
+  seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  event bigint NOT NULL REFERENCES events(id),
+  recipient text NOT NULL,
+  role text NOT NULL,
+  state text NOT NULL,
+  release_at bigint NOT NULL,
+  reason text NOT NULL,
+  attempts integer NOT NULL DEFAULT 0,
+  next_attempt_at bigint,
+  updated_at bigint NOT NULL,
+  ready_seq bigint,
+  released_at bigint,
+  first_attempt_at bigint,
+  sink text,
+  last_error text,
+  digest text,
+  partition smallint NOT NULL
+);
+CREATE INDEX deliveries_by_state_release ON deliveries (state, release_at, seq);
+CREATE INDEX deliveries_by_event ON deliveries (event);
+CREATE INDEX deliveries_ready ON deliveries (partition, ready_seq) WHERE ready_seq IS NOT NULL;
+CREATE TABLE audit (
+  seq bigint PRIMARY KEY,
+  at bigint NOT NULL,
+  at_local text NOT NULL,
+  kind text NOT NULL,
+  source text NOT NULL,
+  event_id text NOT NULL,
+  establishment text NOT NULL,
+  category text NOT NULL,
+  recipient text NOT NULL,
+  role text NOT NULL,
+  detail text NOT NULL,
+  prev_hash text NOT NULL,
+  hash text NOT NULL
+);
+CREATE TABLE awaiting (
+  event bigint PRIMARY KEY REFERENCES events(id),
+  directory text NOT NULL,
+  users text NOT NULL,
+  attempts integer NOT NULL,
+  next_attempt_at bigint NOT NULL,
+  last_error text NOT NULL
+);
+)sql",
+};
+static_assert(std::size(kMigrations) == PgStore::kSchemaVersion);
+
+Result<int> read_version(pg::Connection& c) {
+  auto exists = c.exec("SELECT to_regclass('meta') IS NOT NULL");
+  if (!exists)
+    return std::unexpected(exists.error());
+  if (exists->integer(0, 0) == 0)
+    return 0;
+  auto v = c.exec("SELECT value FROM meta WHERE key = 'schema_version'");
+  if (!v)
+    return std::unexpected(v.error());
+  return v->empty() ? 0 : static_cast<int>(v->integer(0, 0));
+}
+
+Result<void> migrate(pg::Connection& c) {
+  auto version = read_version(c);
+  if (!version)
+    return std::unexpected(version.error());
+  if (*version > PgStore::kSchemaVersion) {
+    return std::unexpected(StoreError{
+        StoreError::Kind::internal, "the database's schema is version " + std::to_string(*version) +
+                                        ", newer than this trêve's (" +
+                                        std::to_string(PgStore::kSchemaVersion) +
+                                        "): run the trêve that wrote it, or a newer one"});
+  }
+  for (int v = *version; v < PgStore::kSchemaVersion; ++v) {
+    std::string script = "BEGIN;\n";
+    if (v == 0)
+      script += "CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);\n";
+    script += kMigrations[v];
+    script += "\nINSERT INTO meta (key, value) VALUES ('schema_version', '" +
+              std::to_string(v + 1) +
+              "') ON CONFLICT (key) DO UPDATE SET value = excluded.value;\nCOMMIT;";
+    if (auto r = c.script(script); !r) {
+      (void)c.script("ROLLBACK");
+      StoreError e = r.error();
+      e.message = "cannot bring the schema to version " + std::to_string(v + 1) + ": " + e.message;
+      return std::unexpected(e);
+    }
+    spdlog::info("event=store.migrated backend=postgresql schema_version={}", v + 1);
+  }
+  return {};
+}
+
+}  // namespace
+
+PgStore::PgStore(std::unique_ptr<pg::Connection> writer, std::unique_ptr<pg::Connection> reader,
+                 std::array<unsigned char, 32> key)
+    : writer_(std::move(writer)),
+      reader_(std::move(reader)),
+      pseudonyms_(key),
+      reader_pseudonyms_(key),
+      prepare_pseudonyms_(key) {}
+
+Result<std::unique_ptr<PgStore>> PgStore::open(const PgOptions& options) {
+  auto writer = pg::Connection::open(options.connection);
+  if (!writer)
+    return std::unexpected(writer.error());
+  if (auto l = (*writer)->exec(kSchemaLock); !l)
+    return std::unexpected(l.error());
+  auto migrated = migrate(**writer);
+  (void)(*writer)->exec(kSchemaUnlock);
+  if (!migrated)
+    return std::unexpected(migrated.error());
+  auto reader = pg::Connection::open(options.connection);
+  if (!reader)
+    return std::unexpected(reader.error());
+  std::unique_ptr<PgStore> store(
+      new PgStore(std::move(*writer), std::move(*reader), options.pseudonym_key));
+  auto head = store->writer_->exec("SELECT seq, hash, ready_seq FROM audit_head");
+  if (!head)
+    return std::unexpected(head.error());
+  if (head->empty())
+    return std::unexpected(StoreError{StoreError::Kind::internal, "the audit head row is missing"});
+  store->next_audit_seq_ = head->integer(0, 0) + 1;
+  store->head_ = head->text(0, 1);
+  store->ready_counter_ = head->integer(0, 2);
+  return store;
+}
+
+Result<int> PgStore::schema_version(const pg::ConnectOptions& options) {
+  auto c = pg::Connection::open(options);
+  if (!c)
+    return std::unexpected(c.error());
+  return read_version(**c);
+}
+
+int PgStore::partition_of(std::string_view source, std::string_view recipient) {
+  const std::string h = core::sha256_hex_of({source, "\n", recipient});
+  return std::stoi(h.substr(0, 2), nullptr, 16);
+}
+
+void PgStore::append_audit(AuditRecord r) {
+  r.seq = next_audit_seq_++;
+  chain(r, head_);
+  head_ = r.hash;
+  pending_audit_.push_back(std::move(r));
+}
+
+Result<void> PgStore::flush_audit() {
+  // Up to 1,000 records a statement (13 parameters each, well below libpq's 65,535).
+  constexpr std::size_t kPerStatement = 1000;
+  for (std::size_t from = 0; from < pending_audit_.size(); from += kPerStatement) {
+    const std::size_t to = std::min(pending_audit_.size(), from + kPerStatement);
+    std::string sql =
+        "INSERT INTO audit (seq, at, at_local, kind, source, event_id, establishment, category, "
+        "recipient, role, detail, prev_hash, hash) VALUES ";
+    std::vector<pg::Param> params;
+    params.reserve((to - from) * 13);
+    for (std::size_t i = from; i < to; ++i) {
+      const AuditRecord& r = pending_audit_[i];
+      const std::size_t base = params.size();
+      sql += i == from ? "(" : ",(";
+      for (std::size_t k = 1; k <= 13; ++k) {
+        sql += "$" + std::to_string(base + k);
+        sql += k == 13 ? ")" : ",";
+      }
+      params.emplace_back(r.seq);
+      params.emplace_back(r.at_ms);
+      for (const std::string* s :
+           {&r.at_local, &r.kind, &r.source, &r.event_id, &r.establishment, &r.category,
+            &r.recipient, &r.role, &r.detail, &r.prev_hash, &r.hash})
+        params.emplace_back(*s);
+    }
+    if (auto x = writer_->exec(sql, params); !x) {
+      StoreError e = x.error();
+      e.message = "cannot append to the audit trail: " + e.message;
+      return std::unexpected(e);
+    }
+  }
+  return {};
+}
+
+}  // namespace treve::store

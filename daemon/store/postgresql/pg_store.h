@@ -1,0 +1,90 @@
+// The shared store: one PostgreSQL database that several trêve daemons use at once
+// (docs/design/postgresql.md). Built role by role; today it is an IngestStore: events accepted
+// by any daemon, idempotent by the unique (source, event_id), in one audit chain that every
+// daemon appends to under the head row's lock, so that `treve audit verify` checks one chain
+// however many daemons wrote it.
+//
+// Two connections, as in the SQLite store: one for writes, used by one thread at a time (the
+// CommitQueue's writer); one for reads, shared behind a mutex. A connection lost is opened
+// again at its next use; until the server answers, every call fails as unavailable.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+
+#include "daemon/store/audit_record.h"
+#include "daemon/store/ingest_store.h"
+#include "daemon/store/postgresql/pg_connection.h"
+
+namespace treve::store {
+
+struct PgOptions {
+  pg::ConnectOptions connection;
+  std::array<unsigned char, 32> pseudonym_key{};
+};
+
+class PgStore final : public IngestStore {
+ public:
+  static constexpr int kSchemaVersion = 1;
+
+  // Connects, and creates or migrates the schema (one daemon at a time, under an advisory
+  // lock); refuses a schema from a newer trêve.
+  static Result<std::unique_ptr<PgStore>> open(const PgOptions& options);
+  // The schema version of the database at `options`, without changing it (check-config): 0
+  // for a database trêve never used.
+  static Result<int> schema_version(const pg::ConnectOptions& options);
+
+  Result<std::vector<AcceptResult>> accept(std::span<const NewEvent> events,
+                                           policy::Instant now) override;
+  void prepare(std::span<NewEvent> events) const override;
+  Result<RetractResult> retract(std::string_view source, std::string_view id,
+                                policy::Instant now) override;
+  Result<std::optional<EventView>> find(std::string_view source, std::string_view id) override;
+  Result<void> check() override;
+
+  // The hash of the last audit record (kGenesisHash when there is none), as of this daemon's
+  // last write.
+  std::string audit_head() const { return head_; }
+  // The recipient's partition: the first byte of SHA-256(source "\n" recipient). The unit a
+  // daemon owns when several dispatch (docs/design/postgresql.md).
+  static int partition_of(std::string_view source, std::string_view recipient);
+
+ private:
+  PgStore(std::unique_ptr<pg::Connection> writer, std::unique_ptr<pg::Connection> reader,
+          std::array<unsigned char, 32> key);
+
+  // Runs `body` in a write transaction that first locks the audit head row (the chain's last
+  // seq and hash, the ready counter), so that the daemons sharing the database append one
+  // record at a time to one chain; the row is written back before the commit. Reconnects a
+  // lost connection first. On any error: rollback, nothing of the body stays.
+  template <typename T, typename Body>
+  Result<T> transaction(Body&& body);
+  void append_audit(AuditRecord r);
+  Result<void> flush_audit();
+  Result<bool> release_under_way(policy::Instant at);
+  Result<void> store_deliveries(std::int64_t event_row, DeliveryRef ref,
+                                std::span<const NewDelivery> deliveries, policy::Instant at,
+                                const date::time_zone* zone, const std::string& at_local);
+  Result<pg::Connection*> reader();
+
+  std::unique_ptr<pg::Connection> writer_;
+  std::unique_ptr<pg::Connection> reader_;
+  std::mutex reader_mutex_;
+  Pseudonymizer pseudonyms_;         // the writer's
+  Pseudonymizer reader_pseudonyms_;  // the reader's, under reader_mutex_
+  mutable std::mutex prepare_mutex_;
+  Pseudonymizer prepare_pseudonyms_;  // prepare()'s, under prepare_mutex_
+  // Inside a write transaction: the chain as locked, and the records appended, written in one
+  // statement before the head row.
+  std::int64_t next_audit_seq_ = 1;
+  std::string head_{kGenesisHash};
+  std::int64_t ready_counter_ = 0;
+  std::int64_t events_added_ = 0;
+  std::vector<AuditRecord> pending_audit_;
+};
+
+}  // namespace treve::store
