@@ -3,6 +3,7 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace treve::store::pg {
@@ -200,6 +201,51 @@ Result<Rows> Connection::run(std::string_view sql, const Param* params, std::siz
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
     return std::unexpected(error_of(conn_, r, "PostgreSQL"));
   return rows;
+}
+
+MultiRow::MultiRow(std::string head, std::vector<std::string> types, std::string tail)
+    : arrays_(types.size(), "{") {
+  sql_ = std::move(head) + " SELECT * FROM unnest(";
+  for (std::size_t i = 0; i < types.size(); ++i) {
+    sql_ += (i ? ", $" : "$") + std::to_string(i + 1) + "::" + types[i] + "[]";
+  }
+  sql_ += ") " + tail;
+}
+
+void MultiRow::add(std::initializer_list<Param> row) {
+  std::size_t col = 0;
+  for (const Param& p : row) {
+    if (col >= arrays_.size())
+      break;
+    std::string& a = arrays_[col++];
+    if (rows_ > 0)
+      a += ',';
+    if (p.null()) {
+      a += "NULL";
+      continue;
+    }
+    // An array element in double quotes, with its quotes and backslashes escaped: any text
+    // (braces, commas, the word NULL) reads back as itself.
+    a += '"';
+    for (char ch : p.text()) {
+      if (ch == '"' || ch == '\\')
+        a += '\\';
+      a += ch;
+    }
+    a += '"';
+  }
+  ++rows_;
+}
+
+Result<Rows> MultiRow::exec(Connection& c) const {
+  if (rows_ == 0)
+    return Rows();
+  std::vector<std::string> closed;
+  closed.reserve(arrays_.size());
+  for (const std::string& a : arrays_)
+    closed.push_back(a + "}");
+  std::vector<Param> params(closed.begin(), closed.end());
+  return c.exec(sql_, params);
 }
 
 Result<void> Connection::script(std::string_view sql) {

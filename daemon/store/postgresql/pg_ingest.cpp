@@ -1,5 +1,8 @@
 // PgStore as an IngestStore: accept, retract, find, check. The same records, in the same order,
 // as the SQLite store's (ingest_records.h); the same rules (docs/delivery.md).
+#include <map>
+#include <utility>
+
 #include "daemon/store/ingest_records.h"
 #include "daemon/store/postgresql/pg_store_impl.h"
 
@@ -13,38 +16,61 @@ Result<std::vector<AcceptResult>> PgStore::accept(std::span<const NewEvent> even
                                                   policy::Instant now) {
   (void)now;
   return transaction<std::vector<AcceptResult>>([&]() -> Result<std::vector<AcceptResult>> {
+    // A whole group in a few statements: its events in one INSERT (an id already taken is
+    // left alone by the unique (source, event_id)), then its deliveries in one, then its audit
+    // records in one, each with an array per column (pg_connection.h's MultiRow).
+    pg::MultiRow insert_events(
+        "INSERT INTO events (source, event_id, establishment, category, urgent, received_at, "
+        "timezone, body, body_sha256, response)",
+        {"text", "text", "text", "text", "boolean", "bigint", "text", "text", "text", "text"},
+        "ON CONFLICT (source, event_id) DO NOTHING RETURNING id, source, event_id");
+    for (const NewEvent& e : events) {
+      insert_events.add({e.source, e.id, e.establishment, policy::to_string(e.category), e.urgent,
+                         instant_ms(e.received_at), e.zone->name(), e.body, e.body_sha256,
+                         e.response});
+    }
+    auto inserted = insert_events.exec(*writer_);
+    if (!inserted) {
+      StoreError err = inserted.error();
+      err.message = "cannot store the event: " + err.message;
+      return std::unexpected(err);
+    }
+    // The rows made, by (source, event_id); the first of a group's copies of one id took it.
+    std::map<std::pair<std::string, std::string>, std::int64_t> made;
+    for (int i = 0; i < inserted->size(); ++i)
+      made.emplace(std::pair{inserted->text(i, 1), inserted->text(i, 2)}, inserted->integer(i, 0));
+    std::map<std::pair<std::string, std::string>, const NewEvent*> first_of;
+    DeliveryRows deliveries;
     std::vector<AcceptResult> results;
     results.reserve(events.size());
     for (const NewEvent& e : events) {
-      // The unique (source, event_id) answers an id already taken: nothing is inserted, and
-      // only then is the earlier event read.
-      auto inserted = writer_->exec(
-          "INSERT INTO events (source, event_id, establishment, category, urgent, received_at, "
-          "timezone, body, body_sha256, response) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-          "$10) ON CONFLICT (source, event_id) DO NOTHING RETURNING id",
-          {e.source, e.id, e.establishment, policy::to_string(e.category), e.urgent,
-           instant_ms(e.received_at), e.zone->name(), e.body, e.body_sha256, e.response});
-      if (!inserted) {
-        StoreError err = inserted.error();
-        err.message = "cannot store the event: " + err.message;
-        return std::unexpected(err);
-      }
-      if (inserted->empty()) {
-        auto f = writer_->exec(
-            "SELECT body_sha256, response FROM events WHERE source = $1 AND event_id = $2",
-            {e.source, e.id});
-        if (!f)
-          return std::unexpected(f.error());
-        if (f->empty())
-          return std::unexpected(StoreError{StoreError::Kind::internal, "lookup: no such event"});
+      std::pair key{e.source, e.id};
+      const auto row = made.find(key);
+      if (row == made.end() || first_of.contains(key)) {
+        // Taken before this group, or by an earlier copy in it.
         AcceptResult r;
-        r.outcome = f->text(0, 0) == e.body_sha256 ? AcceptResult::Outcome::repeated
-                                                   : AcceptResult::Outcome::conflict;
-        r.response = f->text(0, 1);
+        if (auto earlier = first_of.find(key); earlier != first_of.end()) {
+          r.outcome = earlier->second->body_sha256 == e.body_sha256
+                          ? AcceptResult::Outcome::repeated
+                          : AcceptResult::Outcome::conflict;
+          r.response = earlier->second->response;
+        } else {
+          auto f = writer_->exec(
+              "SELECT body_sha256, response FROM events WHERE source = $1 AND event_id = $2",
+              {e.source, e.id});
+          if (!f)
+            return std::unexpected(f.error());
+          if (f->empty())
+            return std::unexpected(StoreError{StoreError::Kind::internal, "lookup: no such event"});
+          r.outcome = f->text(0, 0) == e.body_sha256 ? AcceptResult::Outcome::repeated
+                                                     : AcceptResult::Outcome::conflict;
+          r.response = f->text(0, 1);
+        }
         results.push_back(std::move(r));
         continue;
       }
-      const std::int64_t event_row = inserted->integer(0, 0);
+      first_of.emplace(key, &e);
+      const std::int64_t event_row = row->second;
       const date::time_zone* zone = e.zone;
       const std::string at_local =
           e.at_local.empty() ? policy::format_rfc3339(e.received_at, zone) : e.at_local;
@@ -67,7 +93,8 @@ Result<std::vector<AcceptResult>> PgStore::accept(std::span<const NewEvent> even
       ref.establishment = e.establishment;
       ref.category = e.category;
       ref.timezone = zone->name();
-      if (auto d = store_deliveries(event_row, ref, e.deliveries, e.received_at, zone, at_local);
+      if (auto d = store_deliveries(deliveries, event_row, ref, e.deliveries, e.received_at, zone,
+                                    at_local);
           !d)
         return std::unexpected(d.error());
       ++events_added_;
@@ -76,25 +103,40 @@ Result<std::vector<AcceptResult>> PgStore::accept(std::span<const NewEvent> even
       stored.response = e.response;
       results.push_back(std::move(stored));
     }
+    if (auto d = deliveries.insert.exec(*writer_); !d) {
+      StoreError err = d.error();
+      err.message = "cannot store a delivery: " + err.message;
+      return std::unexpected(err);
+    }
     return results;
   });
 }
 
-Result<bool> PgStore::release_under_way(policy::Instant at) {
-  auto q =
-      writer_->exec("SELECT 1 FROM deliveries WHERE state = 'held' AND release_at <= $1 LIMIT 1",
-                    {instant_ms(at)});
-  if (!q)
-    return std::unexpected(q.error());
-  return !q->empty();
+PgStore::DeliveryRows::DeliveryRows()
+    : insert(
+          "INSERT INTO deliveries (event, recipient, role, state, release_at, reason, "
+          "updated_at, ready_seq, released_at, sink, partition)",
+          {"bigint", "text", "text", "text", "bigint", "text", "bigint", "bigint", "bigint", "text",
+           "smallint"}) {}
+
+Result<bool> PgStore::release_under_way(DeliveryRows& rows, policy::Instant at) {
+  if (!rows.earliest_stored_held) {
+    auto q = writer_->exec("SELECT min(release_at) FROM deliveries WHERE state = 'held'");
+    if (!q)
+      return std::unexpected(q.error());
+    rows.earliest_stored_held =
+        q->is_null(0, 0) ? policy::Instant::max() : ms_instant(q->integer(0, 0));
+  }
+  return std::min(*rows.earliest_stored_held, rows.earliest_new_held) <= at;
 }
 
-Result<void> PgStore::store_deliveries(std::int64_t event_row, DeliveryRef ref,
+Result<void> PgStore::store_deliveries(DeliveryRows& rows, std::int64_t event_row, DeliveryRef ref,
                                        std::span<const NewDelivery> deliveries, policy::Instant at,
                                        const date::time_zone* zone, const std::string& at_local) {
   // As in the SQLite store: a delivery decided "now" while held deliveries of an earlier or
   // the same instant are still to be released is stored held until its reception instant, so
-  // that it reaches its recipient after them. Urgent bypasses go at once.
+  // that it reaches its recipient after them. Urgent bypasses go at once. The held ones are
+  // those stored before this group and those of this group not yet inserted.
   std::optional<bool> behind;
   for (const NewDelivery& d : deliveries) {
     DeliveryState state = d.state;
@@ -102,7 +144,7 @@ Result<void> PgStore::store_deliveries(std::int64_t event_row, DeliveryRef ref,
     std::string behind_detail;
     if (d.state == DeliveryState::due && !d.bypassed) {
       if (!behind) {
-        auto r = release_under_way(at);
+        auto r = release_under_way(rows, at);
         if (!r)
           return std::unexpected(r.error());
         behind = *r;
@@ -113,25 +155,17 @@ Result<void> PgStore::store_deliveries(std::int64_t event_row, DeliveryRef ref,
         behind_detail = behind_release_detail(ref.source, d, zone);
       }
     }
-    const int partition = partition_of(ref.source, d.recipient);
+    const std::int64_t partition = partition_of(ref.source, d.recipient);
     static const std::vector<std::string> kRoutedWhenSent{std::string()};
     for (const std::string& sink : d.sinks.empty() ? kRoutedWhenSent : d.sinks) {
       const bool due = state == DeliveryState::due;
-      auto s = writer_->exec(
-          "INSERT INTO deliveries (event, recipient, role, state, release_at, reason, updated_at, "
-          "ready_seq, released_at, sink, partition) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-          "$10, $11) RETURNING seq",
-          {event_row, d.recipient, policy::to_string(d.role), to_string(state),
-           instant_ms(d.release_at), d.reason, instant_ms(at),
-           due ? pg::Param(++ready_counter_) : pg::Param(std::nullopt),
-           due ? pg::Param(instant_ms(at)) : pg::Param(std::nullopt),
-           sink.empty() ? pg::Param(std::nullopt) : pg::Param(sink), partition});
-      if (!s) {
-        StoreError err = s.error();
-        err.message = "cannot store a delivery: " + err.message;
-        return std::unexpected(err);
-      }
-      ref.seq = s->integer(0, 0);
+      if (state == DeliveryState::held)
+        rows.earliest_new_held = std::min(rows.earliest_new_held, d.release_at);
+      rows.insert.add({event_row, d.recipient, policy::to_string(d.role), to_string(state),
+                       instant_ms(d.release_at), d.reason, instant_ms(at),
+                       due ? pg::Param(++ready_counter_) : pg::Param(std::nullopt),
+                       due ? pg::Param(instant_ms(at)) : pg::Param(std::nullopt),
+                       sink.empty() ? pg::Param(std::nullopt) : pg::Param(sink), partition});
       ref.recipient = d.recipient;
       ref.role = d.role;
       ref.sink = sink;

@@ -189,35 +189,19 @@ void PgStore::append_audit(AuditRecord r) {
 }
 
 Result<void> PgStore::flush_audit() {
-  // Up to 1,000 records a statement (13 parameters each, well below libpq's 65,535).
-  constexpr std::size_t kPerStatement = 1000;
-  for (std::size_t from = 0; from < pending_audit_.size(); from += kPerStatement) {
-    const std::size_t to = std::min(pending_audit_.size(), from + kPerStatement);
-    std::string sql =
-        "INSERT INTO audit (seq, at, at_local, kind, source, event_id, establishment, category, "
-        "recipient, role, detail, prev_hash, hash) VALUES ";
-    std::vector<pg::Param> params;
-    params.reserve((to - from) * 13);
-    for (std::size_t i = from; i < to; ++i) {
-      const AuditRecord& r = pending_audit_[i];
-      const std::size_t base = params.size();
-      sql += i == from ? "(" : ",(";
-      for (std::size_t k = 1; k <= 13; ++k) {
-        sql += "$" + std::to_string(base + k);
-        sql += k == 13 ? ")" : ",";
-      }
-      params.emplace_back(r.seq);
-      params.emplace_back(r.at_ms);
-      for (const std::string* s :
-           {&r.at_local, &r.kind, &r.source, &r.event_id, &r.establishment, &r.category,
-            &r.recipient, &r.role, &r.detail, &r.prev_hash, &r.hash})
-        params.emplace_back(*s);
-    }
-    if (auto x = writer_->exec(sql, params); !x) {
-      StoreError e = x.error();
-      e.message = "cannot append to the audit trail: " + e.message;
-      return std::unexpected(e);
-    }
+  pg::MultiRow insert(
+      "INSERT INTO audit (seq, at, at_local, kind, source, event_id, establishment, category, "
+      "recipient, role, detail, prev_hash, hash)",
+      {"bigint", "bigint", "text", "text", "text", "text", "text", "text", "text", "text", "text",
+       "text", "text"});
+  for (const AuditRecord& r : pending_audit_) {
+    insert.add({r.seq, r.at_ms, r.at_local, r.kind, r.source, r.event_id, r.establishment,
+                r.category, r.recipient, r.role, r.detail, r.prev_hash, r.hash});
+  }
+  if (auto x = insert.exec(*writer_); !x) {
+    StoreError e = x.error();
+    e.message = "cannot append to the audit trail: " + e.message;
+    return std::unexpected(e);
   }
   return {};
 }

@@ -65,8 +65,17 @@ class PgStore final : public IngestStore {
   Result<T> transaction(Body&& body);
   void append_audit(AuditRecord r);
   Result<void> flush_audit();
-  Result<bool> release_under_way(policy::Instant at);
-  Result<void> store_deliveries(std::int64_t event_row, DeliveryRef ref,
+  // The deliveries of a group of events, inserted together once the group is read, and the
+  // earliest release instant of the held ones (stored before, and in the group).
+  struct DeliveryRows {
+    DeliveryRows();
+    pg::MultiRow insert;
+    std::optional<policy::Instant> earliest_stored_held;
+    policy::Instant earliest_new_held = policy::Instant::max();
+  };
+  // Whether held deliveries whose release instant is at or before `at` are still held.
+  Result<bool> release_under_way(DeliveryRows& rows, policy::Instant at);
+  Result<void> store_deliveries(DeliveryRows& rows, std::int64_t event_row, DeliveryRef ref,
                                 std::span<const NewDelivery> deliveries, policy::Instant at,
                                 const date::time_zone* zone, const std::string& at_local);
   Result<pg::Connection*> reader();

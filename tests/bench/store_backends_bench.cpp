@@ -1,0 +1,222 @@
+// The store's ingest write on each backend, in process, with nothing else in the way (no HTTP,
+// no policy, no commit queue): SQLite on a file of its own, and PostgreSQL 15 on a throw-away
+// cluster of this machine (tests/support/pg_cluster.h, fsync on, synchronous_commit on) with
+// one, two and three stores on one database, each store standing for a daemon: its own writer
+// connection, fed by one thread, as a daemon's commit queue feeds it. Every store writes
+// --events events (3 recipients each: one event row, three held deliveries, four audit
+// records) in transactions of --batch events, all stores at once; ids are distinct across
+// stores, so that nothing is a repeat.
+//
+// Prints, per configuration: events per second for all stores together, transactions per
+// second, and CPU per event, split between the stores' process (this one: chaining, pseudonyms,
+// libpq) and the PostgreSQL server (every backend process of the cluster, from /proc).
+//
+//   bench_store_backends [--events N] [--batch B] [--daemons 1,2,3] [--no-sqlite]
+#include <dirent.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "daemon/core/digest.h"
+#include "daemon/store/postgresql/pg_store.h"
+#include "daemon/store/sqlite_store.h"
+#include "policy/rfc3339.h"
+#include "tests/support/pg_cluster.h"
+#include "tests/support/store.h"
+
+namespace {
+
+using namespace treve;
+using Steady = std::chrono::steady_clock;
+
+[[noreturn]] void die(const std::string& what) {
+  std::fprintf(stderr, "bench_store_backends: %s\n", what.c_str());
+  std::exit(1);
+}
+
+std::vector<store::NewEvent> batch_of(int daemon, int from, int n) {
+  static const std::string body = R"({"title":"Nouveau message","payload":{"id":42}})";
+  static const std::string digest = core::sha256_hex(body);
+  std::vector<store::NewEvent> out;
+  for (int i = from; i < from + n; ++i) {
+    store::NewEvent e;
+    e.source = "ent";
+    e.id = "d" + std::to_string(daemon) + "-" + std::to_string(i);
+    e.establishment = "0750654D";
+    e.category = policy::Category::message;
+    e.received_at = *policy::parse_rfc3339("2026-11-27T21:00:00+01:00");
+    e.zone = date::locate_zone("Europe/Paris");
+    e.body = body;
+    e.body_sha256 = digest;
+    e.response = R"({"id":")" + e.id + R"("})";
+    for (int k = 0; k < 3; ++k) {
+      store::NewDelivery d;
+      d.recipient = "user-" + std::to_string((i * 7 + k) % 5000);
+      d.state = store::DeliveryState::held;
+      d.release_at = *policy::parse_rfc3339("2026-11-30T07:00:00+01:00");
+      d.reason = "quiet window Fri 20:00-Mon 07:00";
+      e.deliveries.push_back(d);
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+double process_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// CPU seconds of every process whose command line names the cluster's data directory or
+// whose parent does (the postmaster and its backends).
+double server_cpu_seconds(const std::string& data_dir) {
+  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  std::vector<long> postmasters;
+  double total = 0;
+  DIR* proc = opendir("/proc");
+  if (!proc)
+    return 0;
+  std::vector<std::pair<long, std::string>> stats;
+  while (dirent* d = readdir(proc)) {
+    char* end = nullptr;
+    const long pid = std::strtol(d->d_name, &end, 10);
+    if (!end || *end)
+      continue;
+    std::ifstream cmd("/proc/" + std::string(d->d_name) + "/cmdline");
+    std::string line((std::istreambuf_iterator<char>(cmd)), {});
+    if (line.find(data_dir) != std::string::npos)
+      postmasters.push_back(pid);
+    std::ifstream st("/proc/" + std::string(d->d_name) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(st)), {});
+    stats.emplace_back(pid, text);
+  }
+  closedir(proc);
+  for (const auto& [pid, text] : stats) {
+    const auto close = text.rfind(')');
+    if (close == std::string::npos)
+      continue;
+    std::istringstream rest(text.substr(close + 2));
+    std::string state;
+    long ppid = 0;
+    rest >> state >> ppid;
+    bool ours = false;
+    for (long p : postmasters)
+      ours = ours || p == pid || p == ppid;
+    if (!ours)
+      continue;
+    std::string skip;
+    for (int i = 0; i < 9; ++i)
+      rest >> skip;  // pgrp … majflt, cmajflt (fields 5–13)
+    double utime = 0, stime = 0;
+    rest >> utime >> stime;
+    total += (utime + stime) / tick;
+  }
+  return total;
+}
+
+struct Figures {
+  double seconds = 0;
+  double client_cpu = 0;
+  double server_cpu = 0;
+};
+
+template <typename Stores>
+Figures run(Stores& stores, int events, int batch, const std::string& data_dir) {
+  const double cpu0 = process_cpu_seconds();
+  const double srv0 = data_dir.empty() ? 0 : server_cpu_seconds(data_dir);
+  const auto t0 = Steady::now();
+  std::vector<std::thread> threads;
+  for (std::size_t s = 0; s < stores.size(); ++s) {
+    threads.emplace_back([&, s] {
+      for (int i = 0; i < events; i += batch) {
+        auto b = batch_of(static_cast<int>(s), i, std::min(batch, events - i));
+        stores[s]->prepare(b);
+        auto r = stores[s]->accept(b, {});
+        if (!r)
+          die("accept: " + r.error().message);
+      }
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  Figures f;
+  f.seconds = std::chrono::duration<double>(Steady::now() - t0).count();
+  f.client_cpu = process_cpu_seconds() - cpu0;
+  f.server_cpu = data_dir.empty() ? 0 : server_cpu_seconds(data_dir) - srv0;
+  return f;
+}
+
+void print(const char* name, int daemons, int events, int batch, const Figures& f) {
+  const double total = static_cast<double>(events) * daemons;
+  const double commits = total / batch;
+  std::printf("%-10s %7d %7d %9.0f %9.0f %10.1f %10.1f\n", name, daemons, batch, total / f.seconds,
+              commits / f.seconds, f.client_cpu / total * 1e6, f.server_cpu / total * 1e6);
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int events = 20000, batch = 32;
+  std::vector<int> daemons{1, 2, 3};
+  bool sqlite = true;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc)
+        die(a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--events") {
+      events = std::stoi(next());
+    } else if (a == "--batch") {
+      batch = std::stoi(next());
+    } else if (a == "--daemons") {
+      daemons.clear();
+      std::stringstream list(next());
+      for (std::string n; std::getline(list, n, ',');)
+        daemons.push_back(std::stoi(n));
+    } else if (a == "--no-sqlite") {
+      sqlite = false;
+    } else {
+      die("unknown argument " + a);
+    }
+  }
+  std::printf("events per store %d, 3 recipients each, transactions of %d events\n", events, batch);
+  std::printf("%-10s %7s %7s %9s %9s %10s %10s\n", "backend", "stores", "batch", "events/s",
+              "commits/s", "us/ev here", "us/ev pg");
+  if (sqlite) {
+    test::TempDir dir("treve-bench-sqlite");
+    auto s = store::SqliteStore::open(test::store_options(dir.db(), 7));
+    if (!s)
+      die(s.error().message);
+    std::vector<std::unique_ptr<store::SqliteStore>> stores;
+    stores.push_back(std::move(*s));
+    print("sqlite", 1, events, batch, run(stores, events, batch, ""));
+  }
+  test::PgCluster cluster;
+  for (int n : daemons) {
+    const std::string url = cluster.fresh_database();
+    std::vector<std::unique_ptr<store::PgStore>> stores;
+    for (int k = 0; k < n; ++k) {
+      store::PgOptions o;
+      o.connection.url = url;
+      o.pseudonym_key.fill(7);
+      auto s = store::PgStore::open(o);
+      if (!s)
+        die(s.error().message);
+      stores.push_back(std::move(*s));
+    }
+    print("postgresql", n, events, batch, run(stores, events, batch, cluster.dir().str()));
+  }
+}
