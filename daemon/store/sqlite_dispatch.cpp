@@ -1,5 +1,6 @@
 // SqliteStore as a DispatchStore: releasing what is due, the dispatcher's reads, outcomes,
 // replays, the deliveries listed for operators.
+#include "daemon/store/dispatch_records.h"
 #include "daemon/store/sqlite_store_impl.h"
 
 namespace treve::store {
@@ -37,10 +38,7 @@ Result<std::vector<ReleasedDelivery>> SqliteStore::release_due(policy::Instant n
         ReleasedDelivery d;
         d.ref = read_ref(q);
         d.release_at = ms_instant(q.integer(kRefColumns));
-        const date::time_zone* zone = zone_or_utc(d.ref.timezone);
-        records.push_back(delivery_record(
-            d.ref, "released", now, policy::format_rfc3339(now, zone),
-            Detail().add("release_at", policy::format_rfc3339(d.release_at, zone)).text()));
+        records.push_back(released_record(pseudonyms_, d.ref, d.release_at, now));
         out.push_back(std::move(d));
       }
       if (rc != SQLITE_DONE)
@@ -83,22 +81,6 @@ DispatchItem read_dispatch_item(const Statement& q) {
   return d;
 }
 
-std::string_view outcome_state(DeliveryOutcome::Kind k) {
-  switch (k) {
-    case DeliveryOutcome::Kind::delivered:
-      return "delivered";
-    case DeliveryOutcome::Kind::retrying:
-      return "retrying";
-    case DeliveryOutcome::Kind::dead:
-      return "dead";
-    case DeliveryOutcome::Kind::no_address:
-      return "no_address";
-    case DeliveryOutcome::Kind::held_again:
-      return "held";
-  }
-  return "dead";
-}
-
 }  // namespace
 
 Result<void> SqliteStore::record_outcomes(std::span<const DeliveryOutcome> outcomes,
@@ -108,22 +90,16 @@ Result<void> SqliteStore::record_outcomes(std::span<const DeliveryOutcome> outco
     HeldAgain held;
     for (std::size_t i = 0; i < outcomes.size(); ++i) {
       const DeliveryOutcome& o = outcomes[i];
-      // A digest's id is made from its deliveries' ids, which are the same for every sink:
-      // the FCM and Web Push digests of one recipient share it. A new sink is a new digest.
-      if (!o.digest.empty() &&
-          (i == 0 || outcomes[i - 1].digest != o.digest || outcomes[i - 1].sink != o.sink)) {
-        if (auto r = record_digest(outcomes.subspan(i), now); !r)
-          return r;
+      if (opens_digest(outcomes, i)) {
+        if (auto a = append_audit(digest_record(pseudonyms_, outcomes.subspan(i), now)); !a)
+          return a;
       }
       if (o.kind == DeliveryOutcome::Kind::held_again) {
         auto r = record_held_again(o, now);
         if (!r)
           return std::unexpected(r.error());
-        if (*r) {
-          auto [it, first] = held.try_emplace({o.ref.source, o.ref.recipient, o.ref.sink}, &o);
-          if (!first && o.ref.seq < it->second->ref.seq)
-            it->second = &o;
-        }
+        if (*r)
+          remember_held_again(held, o);
         continue;
       }
       Statement& u = st_->outcome;
@@ -150,48 +126,7 @@ Result<void> SqliteStore::record_outcomes(std::span<const DeliveryOutcome> outco
       }
       if (sqlite3_changes(writer_) == 0)
         continue;  // no longer due or retrying: replayed or changed meanwhile
-      const date::time_zone* zone = zone_or_utc(o.ref.timezone);
-      DeliveryRef d_ref = o.ref;
-      if (d_ref.sink.empty())
-        d_ref.sink = o.sink;  // routed when sent: the sink it went to
-      Detail detail;
-      if (!o.channel.empty())
-        detail.add("channel", o.channel);
-      detail.add("attempt", std::int64_t{o.attempts});
-      if (!o.addresses.empty())
-        detail.add_raw("to", address_pseudonyms(o.ref.source, o.addresses));
-      if (!o.digest.empty())
-        detail.add("digest", o.digest);
-      if (o.status)
-        detail.add("status", std::int64_t{o.status});
-      if (!o.error.empty())
-        detail.add("error", o.error);
-      detail.add("webhook_id", o.webhook_id);
-      // Sent in a batch, the request's id is the batch's: the delivery's own id (the one the
-      // receiver deduplicates on) is recorded beside it.
-      if (!o.delivery_id.empty() && o.delivery_id != o.webhook_id)
-        detail.add("delivery_id", o.delivery_id);
-      std::string_view kind = "dead_lettered";
-      switch (o.kind) {
-        case DeliveryOutcome::Kind::delivered:
-          kind = "delivered";
-          break;
-        case DeliveryOutcome::Kind::retrying:
-          kind = "retrying";
-          detail.add_instant("next_attempt", o.next_attempt_at, zone);
-          break;
-        case DeliveryOutcome::Kind::dead:
-          kind = "dead_lettered";
-          break;
-        case DeliveryOutcome::Kind::no_address:
-          kind = "no_address";
-          break;
-        case DeliveryOutcome::Kind::held_again:
-          break;  // recorded above
-      }
-      AuditRecord r =
-          delivery_record(d_ref, kind, now, policy::format_rfc3339(now, zone), detail.text());
-      if (auto a = append_audit(r); !a)
+      if (auto a = append_audit(outcome_record(pseudonyms_, o, now)); !a)
         return std::unexpected(a.error());
     }
     if (!held.empty())
@@ -199,25 +134,6 @@ Result<void> SqliteStore::record_outcomes(std::span<const DeliveryOutcome> outco
     return {};
   });
 }
-
-namespace {
-
-// The delivery held again that `ref` follows (same source, recipient and sink, received
-// before it); null when none, or when `ref` is urgent (an urgent bypass never waits).
-const DeliveryOutcome* followed(const SqliteStore::HeldAgain& held, const DeliveryRef& ref,
-                                bool urgent) {
-  const auto it = held.find({ref.source, ref.recipient, ref.sink});
-  if (urgent || it == held.end() || ref.seq <= it->second->ref.seq)
-    return nullptr;
-  return it->second;
-}
-
-// The reason of a follower held with `first`.
-std::string behind(const DeliveryOutcome& first) {
-  return "behind " + first.ref.event_id + ", held again: " + first.hold_reason;
-}
-
-}  // namespace
 
 // A recipient's later deliveries that are due or retrying must not go before one held again
 // (they would overtake it at the window's end): the dispatcher holds those it has in memory
@@ -232,16 +148,8 @@ Result<void> SqliteStore::hold_followers(const HeldAgain& held, policy::Instant 
     int rc;
     while ((rc = q.step()) == SQLITE_ROW) {
       DeliveryRef ref = read_ref(q);
-      const DeliveryOutcome* first = followed(held, ref, q.integer(kRefColumns) != 0);
-      if (!first)
-        continue;
-      DeliveryOutcome o;
-      o.kind = DeliveryOutcome::Kind::held_again;
-      o.ref = std::move(ref);
-      o.sink = first->sink;
-      o.held_until = first->held_until;
-      o.hold_reason = behind(*first);
-      followers.push_back(std::move(o));
+      if (const DeliveryOutcome* first = followed(held, ref, q.integer(kRefColumns) != 0))
+        followers.push_back(follower_held_again(*first, std::move(ref)));
     }
     if (rc != SQLITE_DONE)
       return std::unexpected(error_of(writer_, rc, "cannot read the deliveries due"));
@@ -269,14 +177,10 @@ Result<void> SqliteStore::hold_overdue_followers(const HeldAgain& held, policy::
       DeliveryRef ref = read_ref(q);
       const DeliveryOutcome* first = followed(held, ref, q.integer(kRefColumns) != 0);
       const policy::Instant was = ms_instant(q.integer(kRefColumns + 1));
-      if (!first || was >= first->held_until)
+      if (!first)
         continue;
-      Replan m;
-      m.ref = std::move(ref);
-      m.was = was;
-      m.release_at = first->held_until;
-      m.reason = behind(*first);
-      moves.push_back(std::move(m));
+      if (auto m = follower_moved(*first, std::move(ref), was))
+        moves.push_back(std::move(*m));
     }
     if (rc != SQLITE_DONE)
       return std::unexpected(error_of(writer_, rc, "cannot read the deliveries held"));
@@ -302,62 +206,9 @@ Result<bool> SqliteStore::record_held_again(const DeliveryOutcome& o, policy::In
   }
   if (sqlite3_changes(writer_) == 0)
     return false;  // no longer due or retrying: replayed or changed meanwhile
-  const date::time_zone* zone = zone_or_utc(o.ref.timezone);
-  DeliveryRef d_ref = o.ref;
-  if (d_ref.sink.empty())
-    d_ref.sink = o.sink;
-  Detail detail;
-  detail.add_instant("until", o.held_until, zone);  // null: held until the policy is corrected
-  detail.add("reason", o.hold_reason).add("attempts", std::int64_t{o.attempts});
-  AuditRecord r =
-      delivery_record(d_ref, "held_again", now, policy::format_rfc3339(now, zone), detail.text());
-  if (auto a = append_audit(r); !a)
+  if (auto a = append_audit(held_again_record(pseudonyms_, o, now)); !a)
     return std::unexpected(a.error());
   return true;
-}
-
-std::string SqliteStore::address_pseudonyms(std::string_view source,
-                                            std::span<const std::string> addresses) const {
-  std::string out = "[";
-  for (std::size_t i = 0; i < addresses.size(); ++i) {
-    if (i)
-      out += ',';
-    core::append_json_string(out, pseudonyms_.pseudonym(source, addresses[i]));
-  }
-  out += ']';
-  return out;
-}
-
-// One record for a morning digest before those of the deliveries it carried: the sink, the
-// digest's id, how it went, and the notifications it covers (by event id).
-Result<void> SqliteStore::record_digest(std::span<const DeliveryOutcome> from,
-                                        policy::Instant now) {
-  const DeliveryOutcome& first = from.front();
-  std::string covers = "[";
-  std::size_t n = 0;
-  for (const DeliveryOutcome& o : from) {
-    if (o.digest != first.digest || o.sink != first.sink)
-      break;
-    if (n++)
-      covers += ',';
-    core::append_json_string(covers, o.ref.event_id);
-  }
-  covers += ']';
-  DeliveryRef ref = first.ref;
-  if (ref.sink.empty())
-    ref.sink = first.sink;
-  ref.event_id = first.digest;
-  const date::time_zone* zone = zone_or_utc(ref.timezone);
-  Detail detail;
-  if (!first.channel.empty())
-    detail.add("channel", first.channel);
-  detail.add("id", first.digest).add("outcome", outcome_state(first.kind));
-  detail.add("notifications", static_cast<std::int64_t>(n)).add_raw("covers", covers);
-  AuditRecord r =
-      delivery_record(ref, "digest", now, policy::format_rfc3339(now, zone), detail.text());
-  if (auto a = append_audit(r); !a)
-    return std::unexpected(a.error());
-  return {};
 }
 
 Result<std::size_t> SqliteStore::replay(std::span<const std::int64_t> seqs, policy::Instant now) {
@@ -384,9 +235,7 @@ Result<std::size_t> SqliteStore::replay(std::span<const std::int64_t> seqs, poli
           if (int rc = u.step(); rc != SQLITE_DONE)
             return std::unexpected(error_of(writer_, rc, "cannot replay"));
         }
-        AuditRecord r = delivery_record(
-            row, "replayed", now, policy::format_rfc3339(now, zone_or_utc(row.timezone)), "{}");
-        if (auto a = append_audit(r); !a)
+        if (auto a = append_audit(replayed_record(pseudonyms_, row, now)); !a)
           return std::unexpected(a.error());
         ++replayed;
       }

@@ -3,6 +3,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
+#include "daemon/store/dispatch_records.h"
 #include "daemon/store/sqlite_store_impl.h"
 
 namespace treve::store {
@@ -150,14 +151,7 @@ Result<bool> SqliteStore::move_held(const Replan& c, policy::Instant now) {
   }
   if (sqlite3_changes(writer_) == 0)
     return false;
-  const DeliveryRef& d = c.ref;
-  const date::time_zone* zone = zone_or_utc(d.timezone);
-  AuditRecord r = delivery_record(d, "replanned", now, policy::format_rfc3339(now, zone),
-                                  Detail()
-                                      .add_instant("was_until", c.was, zone)
-                                      .add_instant("until", c.release_at, zone)
-                                      .add("reason", c.reason)
-                                      .text());
+  AuditRecord r = replanned_record(pseudonyms_, c, now);
   if (auto a = append_audit(r); !a)
     return std::unexpected(a.error());
   return true;

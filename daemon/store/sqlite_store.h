@@ -15,6 +15,7 @@
 #include <tuple>
 
 #include "daemon/store/audit_record.h"
+#include "daemon/store/dispatch_records.h"
 #include "daemon/store/store.h"
 
 struct sqlite3;
@@ -37,10 +38,6 @@ class SqliteStore final : public Store {
  public:
   // Opens (creating and migrating as needed) the database.
   static Result<std::unique_ptr<SqliteStore>> open(const SqliteOptions& options);
-  // Deliveries held again in one transaction, by recipient (source, recipient, sink): the
-  // earliest of each (their followers are held with it).
-  using HeldAgain =
-      std::map<std::tuple<std::string, std::string, std::string>, const DeliveryOutcome*>;
 
   ~SqliteStore() override;
   SqliteStore(const SqliteStore&) = delete;
@@ -139,13 +136,11 @@ class SqliteStore final : public Store {
   Result<void> load_head();
   Result<PurgeResult> purge_once(const PurgeLimits& limits, policy::Instant now);
   Result<void> append_audit(AuditRecord& r);
+  Result<void> append_audit(AuditRecord&& r) { return append_audit(r); }
   // Adds `n` (negative: removes) to the count of events kept in meta, in the transaction.
   Result<void> add_events(std::int64_t n);
   // The audit record of one delivery: who and where from `d` (the recipient as its
   // pseudonym), `kind`, the instant (`at_local` in the establishment's zone) and `detail`.
-  // A JSON array of the keyed pseudonyms of `addresses` (personal data never recorded as is).
-  std::string address_pseudonyms(std::string_view source,
-                                 std::span<const std::string> addresses) const;
   // Whether held deliveries whose release instant is at or before `at` are still held.
   Result<bool> release_under_way(policy::Instant at);
   // Each delivery of `deliveries` (a copy per sink) with its audit record, at `at`.
@@ -154,7 +149,6 @@ class SqliteStore final : public Store {
                                 const date::time_zone* zone, const std::string& at_local);
   // The `awaiting` row of an event accepted while its directory failed.
   Result<void> insert_awaiting(std::int64_t event_row, const NewAwaiting& a);
-  Result<void> record_digest(std::span<const DeliveryOutcome> from, policy::Instant now);
   Result<bool> record_held_again(const DeliveryOutcome& o, policy::Instant now);
   Result<void> hold_followers(const HeldAgain& held, policy::Instant now);
   Result<void> hold_overdue_followers(const HeldAgain& held, policy::Instant now);

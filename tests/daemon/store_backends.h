@@ -52,6 +52,11 @@ class SqliteBackend final : public Backend {
  public:
   SqliteBackend() { reopen(); }
   IngestStore& store() override { return *store_; }
+  SqliteStore& typed() { return *store_; }
+  // A second store on the same file (another process's, as `treve deliveries replay`).
+  std::unique_ptr<SqliteStore> open_another() {
+    return test::open_store(test::store_options(dir_.db(), kKeyByte));
+  }
   std::string audit_head() const override { return store_->audit_head(); }
   void reopen() override {
     store_.reset();
@@ -112,7 +117,14 @@ class PostgresBackend final : public Backend {
   PostgresBackend() : PostgresBackend(test::PgCluster::shared().fresh_database()) {}
   explicit PostgresBackend(std::string url) : url_(std::move(url)) { reopen(); }
   IngestStore& store() override { return *store_; }
-  PgStore& pg() { return *store_; }
+  PgStore& typed() { return *store_; }
+  // A second store on the same database (another daemon's).
+  std::unique_ptr<PgStore> open_another() {
+    auto s = PgStore::open(pg_options(url_));
+    if (!s)
+      throw std::runtime_error("cannot open the PostgreSQL store: " + s.error().message);
+    return std::move(*s);
+  }
   const std::string& url() const { return url_; }
   std::string audit_head() const override { return store_->audit_head(); }
   void reopen() override {

@@ -63,7 +63,7 @@ CREATE TABLE deliveries (
 );
 CREATE INDEX deliveries_by_state_release ON deliveries (state, release_at, seq);
 CREATE INDEX deliveries_by_event ON deliveries (event);
-CREATE INDEX deliveries_ready ON deliveries (partition, ready_seq) WHERE ready_seq IS NOT NULL;
+CREATE INDEX deliveries_ready ON deliveries (ready_seq) WHERE ready_seq IS NOT NULL;
 CREATE TABLE audit (
   seq bigint PRIMARY KEY,
   at bigint NOT NULL,

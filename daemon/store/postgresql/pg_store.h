@@ -1,8 +1,9 @@
 // The shared store: one PostgreSQL database that several trêve daemons use at once
-// (docs/design/postgresql.md). Built role by role; today it is an IngestStore: events accepted
-// by any daemon, idempotent by the unique (source, event_id), in one audit chain that every
-// daemon appends to under the head row's lock, so that `treve audit verify` checks one chain
-// however many daemons wrote it.
+// (docs/design/postgresql.md). Built role by role; today it is an IngestStore and a
+// DispatchStore: events accepted by any daemon, idempotent by the unique (source, event_id),
+// released, sent and recorded, in one audit chain that every daemon appends to under the head
+// row's lock, so that `treve audit verify` checks one chain however many daemons wrote it.
+// Dispatching is for one daemon at a time until partitions are leased (the design's next step).
 //
 // Two connections, as in the SQLite store: one for writes, used by one thread at a time (the
 // CommitQueue's writer); one for reads, shared behind a mutex. A connection lost is opened
@@ -17,6 +18,8 @@
 #include <string>
 
 #include "daemon/store/audit_record.h"
+#include "daemon/store/dispatch_records.h"
+#include "daemon/store/dispatch_store.h"
 #include "daemon/store/ingest_store.h"
 #include "daemon/store/postgresql/pg_connection.h"
 
@@ -27,7 +30,7 @@ struct PgOptions {
   std::array<unsigned char, 32> pseudonym_key{};
 };
 
-class PgStore final : public IngestStore {
+class PgStore final : public IngestStore, public DispatchStore {
  public:
   static constexpr int kSchemaVersion = 1;
 
@@ -45,6 +48,19 @@ class PgStore final : public IngestStore {
                                 policy::Instant now) override;
   Result<std::optional<EventView>> find(std::string_view source, std::string_view id) override;
   Result<void> check() override;
+
+  Result<std::vector<ReleasedDelivery>> release_due(policy::Instant now,
+                                                    std::size_t limit) override;
+  Result<void> record_outcomes(std::span<const DeliveryOutcome> outcomes,
+                               policy::Instant now) override;
+  Result<std::size_t> replay(std::span<const std::int64_t> seqs, policy::Instant now) override;
+  std::int64_t last_ready_seq() const override { return ready_counter_; }
+  Result<std::vector<DispatchItem>> ready(std::int64_t after_ready_seq, std::size_t limit) override;
+  Result<std::vector<DispatchItem>> retrying(std::int64_t after_seq, std::size_t limit) override;
+  Result<std::vector<DeliveryRow>> list(DeliveryState state, std::int64_t after_seq,
+                                        std::size_t limit) override;
+  Result<std::uint64_t> held_count() override;
+  Result<std::optional<policy::Instant>> next_release() override;
 
   // The hash of the last audit record (kGenesisHash when there is none), as of this daemon's
   // last write.
@@ -79,6 +95,12 @@ class PgStore final : public IngestStore {
                                 std::span<const NewDelivery> deliveries, policy::Instant at,
                                 const date::time_zone* zone, const std::string& at_local);
   Result<pg::Connection*> reader();
+  Result<bool> record_held_again(const DeliveryOutcome& o, policy::Instant now);
+  Result<void> hold_followers(const HeldAgain& held, policy::Instant now);
+  Result<bool> move_held(const Replan& c, policy::Instant now);
+  // Runs a DispatchItem query with ($1 after, $2 limit) on the reader.
+  Result<std::vector<DispatchItem>> dispatch_items(std::string_view sql, std::int64_t after,
+                                                   std::size_t limit);
 
   std::unique_ptr<pg::Connection> writer_;
   std::unique_ptr<pg::Connection> reader_;

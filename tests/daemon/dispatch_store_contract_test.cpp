@@ -1,0 +1,483 @@
+// The store's side of dispatching, against both backends (SQLite on real files, PostgreSQL on
+// a throw-away cluster): the ready cursor, outcomes with their audit records, holds again with
+// their followers, dead letters and their replay, and a second writer of the same store.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "daemon/core/digest.h"
+#include "policy/rfc3339.h"
+#include "tests/daemon/store_backends.h"
+#include "tests/daemon/store_fixture.h"
+
+namespace treve::store {
+namespace {
+
+using core::sha256_hex;
+using testing::at;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+NewEvent event(const std::string& id, std::vector<std::string> recipients, DeliveryState state,
+               policy::Instant release = at("2026-11-30T07:00:00+01:00")) {
+  NewEvent e;
+  e.source = "ent";
+  e.id = id;
+  e.establishment = "0750654D";
+  e.category = policy::Category::message;
+  e.received_at = at("2026-11-27T21:00:00+01:00");
+  e.zone = date::locate_zone("Europe/Paris");
+  e.body = R"({"title":"secret title","payload":{"p":"secret payload"}})";
+  e.body_sha256 = sha256_hex(e.body + id);
+  e.response = "{}";
+  for (auto& r : recipients) {
+    NewDelivery d;
+    d.recipient = r;
+    d.state = state;
+    d.release_at = state == DeliveryState::due ? e.received_at : release;
+    d.reason = "test";
+    e.deliveries.push_back(d);
+  }
+  return e;
+}
+
+template <typename S>
+void accept(S& s, NewEvent e) {
+  std::vector<NewEvent> v;
+  v.push_back(std::move(e));
+  auto r = s.accept(v, v.front().received_at);
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+}
+
+DeliveryOutcome outcome_for(const DispatchItem& d, DeliveryOutcome::Kind kind) {
+  return testing::outcome_for(d, kind, at("2026-11-30T07:00:01+01:00"));
+}
+
+template <typename B>
+class DispatchStoreContract : public ::testing::Test {
+ protected:
+  auto* store() { return &backend.typed(); }
+  std::vector<std::string> kinds() {
+    std::vector<std::string> out;
+    for (const AuditRecord& r : backend.audit())
+      out.push_back(r.kind);
+    return out;
+  }
+  B backend;
+};
+
+struct BackendNames {
+  template <typename B>
+  static std::string GetName(int) {
+    return std::is_same_v<B, testing::SqliteBackend> ? "sqlite" : "postgresql";
+  }
+};
+using Backends = ::testing::Types<testing::SqliteBackend, testing::PostgresBackend>;
+TYPED_TEST_SUITE(DispatchStoreContract, Backends, BackendNames);
+
+TYPED_TEST(DispatchStoreContract, DueDeliveriesAreReadPastACursorInTheOrderTheyBecameDue) {
+  auto* s = this->store();
+  accept(*s, event("held-1", {"a", "b"}, DeliveryState::held));
+  accept(*s, event("now-1", {"c"}, DeliveryState::due));
+  auto first = s->ready(0, 100);
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->size(), 1u);
+  EXPECT_EQ((*first)[0].ref.event_id, "now-1");
+  EXPECT_EQ((*first)[0].ref.recipient, "c");
+  EXPECT_THAT((*first)[0].body, HasSubstr("secret title"));
+  const std::int64_t cursor = (*first)[0].ready_seq;
+
+  auto released = s->release_due(at("2026-11-30T07:00:00+01:00"), 100);
+  ASSERT_TRUE(released);
+  ASSERT_EQ(released->size(), 2u);
+  auto next = s->ready(cursor, 100);
+  ASSERT_TRUE(next);
+  ASSERT_EQ(next->size(), 2u);
+  EXPECT_EQ((*next)[0].ref.recipient, "a");
+  EXPECT_EQ((*next)[1].ref.recipient, "b");
+  EXPECT_GT((*next)[0].ready_seq, cursor);
+  EXPECT_LT((*next)[0].ready_seq, (*next)[1].ready_seq);
+  EXPECT_EQ((*next)[0].released_at, at("2026-11-30T07:00:00+01:00"));
+  auto none = s->ready((*next)[1].ready_seq, 100);
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+}
+
+// A delivery decided "now" while deliveries held until an earlier instant are still being
+// released (the scheduler releases in transactions with other writes between them, and after a
+// restart it starts with what became due while the daemon was down) waits behind them: held
+// until its reception instant, so that the scheduler releases it after them and its recipient
+// gets them in the order they were received. Before, it became due at once, ahead of them (found
+// by the crash loop: a message received at 07:00:00.040 reached its recipient before the one
+// held since the night). An urgent bypass still goes at once.
+TYPED_TEST(DispatchStoreContract, ADeliveryDecidedNowDuringAReleaseIsReleasedAfterTheHeldOnes) {
+  auto* s = this->store();
+  accept(*s, event("night-1", {"a", "b"}, DeliveryState::held));  // until 07:00
+  accept(*s, event("night-2", {"a"}, DeliveryState::held));
+  auto first = s->release_due(at("2026-11-30T07:00:00+01:00"), 1);
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->size(), 1u);
+
+  NewEvent morning = event("morning", {"a"}, DeliveryState::due);
+  morning.received_at = at("2026-11-30T07:00:00.040+01:00");
+  morning.deliveries[0].release_at = morning.received_at;
+  morning.deliveries[0].reason = "outside quiet hours";
+  accept(*s, morning);
+  NewEvent alert = event("alert", {"a"}, DeliveryState::due);
+  alert.received_at = at("2026-11-30T07:00:00.045+01:00");
+  alert.deliveries[0].release_at = alert.received_at;
+  alert.deliveries[0].bypassed = true;
+  accept(*s, alert);
+
+  // Due so far: the one released, and the urgent bypass; the morning's message waits.
+  auto ready = s->ready(0, 100);
+  ASSERT_TRUE(ready);
+  std::vector<std::string> order;
+  for (const auto& d : *ready)
+    order.push_back(d.ref.event_id + "/" + d.ref.recipient);
+  EXPECT_THAT(order, ElementsAre("night-1/a", "alert/a"));
+  const std::int64_t cursor = ready->back().ready_seq;
+
+  // The rest of the release, then the morning's message.
+  auto rest = s->release_due(at("2026-11-30T07:00:00.050+01:00"), 100);
+  ASSERT_TRUE(rest);
+  order.clear();
+  for (const auto& d : *rest)
+    order.push_back(d.ref.event_id + "/" + d.ref.recipient);
+  EXPECT_THAT(order, ElementsAre("night-1/b", "night-2/a", "morning/a"));
+  auto next = s->ready(cursor, 100);
+  ASSERT_TRUE(next);
+  order.clear();
+  for (const auto& d : *next)
+    order.push_back(d.ref.event_id + "/" + d.ref.recipient);
+  EXPECT_THAT(order, ElementsAre("night-1/b", "night-2/a", "morning/a"));
+  EXPECT_EQ(next->back().release_at, morning.received_at);
+  EXPECT_EQ(next->back().released_at, at("2026-11-30T07:00:00.050+01:00"));
+
+  // Audited as held behind the release, then released.
+  std::vector<std::string> records;
+  for (const AuditRecord& r : this->backend.audit()) {
+    if (r.event_id == "morning")
+      records.push_back(r.kind + " " + r.detail);
+  }
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_THAT(records[0], HasSubstr("received"));
+  EXPECT_THAT(records[1], HasSubstr("held {"));
+  EXPECT_THAT(records[1], HasSubstr("behind the release under way (outside quiet hours)"));
+  EXPECT_THAT(records[2], HasSubstr("released {"));
+  EXPECT_TRUE(this->backend.chain_verifies());
+
+  // With nothing left to release, a delivery decided now is due at once.
+  NewEvent later = event("later", {"a"}, DeliveryState::due);
+  later.received_at = at("2026-11-30T07:00:01+01:00");
+  later.deliveries[0].release_at = later.received_at;
+  accept(*s, later);
+  auto last = s->ready(next->back().ready_seq, 100);
+  ASSERT_TRUE(last);
+  ASSERT_EQ(last->size(), 1u);
+  EXPECT_EQ((*last)[0].ref.event_id, "later");
+}
+
+TYPED_TEST(DispatchStoreContract, OutcomesChangeStatesAndAreAuditedWithoutContent) {
+  auto* s = this->store();
+  accept(*s, event("e1", {"pupil-a", "pupil-b", "pupil-c"}, DeliveryState::due));
+  auto items = s->ready(0, 100);
+  ASSERT_TRUE(items);
+  ASSERT_EQ(items->size(), 3u);
+  std::vector<DeliveryOutcome> outs{outcome_for((*items)[0], DeliveryOutcome::Kind::delivered),
+                                    outcome_for((*items)[1], DeliveryOutcome::Kind::retrying),
+                                    outcome_for((*items)[2], DeliveryOutcome::Kind::dead)};
+  ASSERT_TRUE(s->record_outcomes(outs, at("2026-11-30T07:00:02+01:00")));
+  EXPECT_THAT(this->kinds(), ElementsAre("received", "released", "released", "released",
+                                         "delivered", "retrying", "dead_lettered"));
+  EXPECT_TRUE(this->backend.chain_verifies());
+  // Nothing of the content or the recipient id reaches the audit trail.
+  std::string all;
+  for (const AuditRecord& r : this->backend.audit())
+    all += r.recipient + r.detail + "|";
+  EXPECT_THAT(all, Not(HasSubstr("pupil-")));
+  EXPECT_THAT(all, Not(HasSubstr("secret")));
+  EXPECT_THAT(all, HasSubstr(R"("next_attempt":"2026-11-30T07:00:03+01:00")"));
+
+  // No longer due: the cursor finds none; the retrying one is read back with its attempt.
+  auto due = s->ready(0, 100);
+  ASSERT_TRUE(due);
+  EXPECT_TRUE(due->empty());
+  auto retrying = s->retrying(0, 100);
+  ASSERT_TRUE(retrying);
+  ASSERT_EQ(retrying->size(), 1u);
+  EXPECT_EQ((*retrying)[0].ref.recipient, "pupil-b");
+  EXPECT_EQ((*retrying)[0].attempts, 1);
+  EXPECT_EQ((*retrying)[0].next_attempt_at, at("2026-11-30T07:00:03+01:00"));
+  EXPECT_EQ((*retrying)[0].first_attempt_at, at("2026-11-30T07:00:01+01:00"));
+
+  auto dead = s->list(DeliveryState::dead, 0, 100);
+  ASSERT_TRUE(dead);
+  ASSERT_EQ(dead->size(), 1u);
+  EXPECT_EQ((*dead)[0].ref.recipient, "pupil-c");
+  EXPECT_EQ((*dead)[0].last_error, "HTTP 503");
+  EXPECT_EQ((*dead)[0].sink, "push");
+  EXPECT_EQ((*dead)[0].attempts, 1);
+}
+
+// A delivery held again takes with it, in the same transaction, its recipient's later due or
+// retrying deliveries (those the dispatcher has not read yet), urgent ones excepted; other
+// recipients' stay due. At the new instant they are released in receipt order.
+TYPED_TEST(DispatchStoreContract, ADeliveryHeldAgainTakesItsRecipientsLaterDueOnesWithIt) {
+  auto* s = this->store();
+  accept(*s, event("e1", {"pupil-a", "pupil-b"}, DeliveryState::due));
+  accept(*s, event("e2", {"pupil-a", "pupil-b"}, DeliveryState::due));
+  NewEvent urgent = event("e3", {"pupil-a"}, DeliveryState::due);
+  urgent.urgent = true;
+  accept(*s, urgent);
+  auto items = s->ready(0, 100);
+  ASSERT_TRUE(items);
+  ASSERT_EQ(items->size(), 5u);
+  const policy::Instant morning = at("2026-12-01T07:00:00+01:00");
+  DeliveryOutcome o = outcome_for((*items)[0], DeliveryOutcome::Kind::held_again);
+  ASSERT_EQ(o.ref.recipient, "pupil-a");
+  o.held_until = morning;
+  o.hold_reason = "quiet window Mon-Thu 20:00-07:00";
+  ASSERT_TRUE(s->record_outcomes(std::vector{o}, at("2026-11-30T20:00:01+01:00")));
+  auto held = s->list(DeliveryState::held, 0, 100);
+  ASSERT_TRUE(held);
+  ASSERT_EQ(held->size(), 2u);
+  EXPECT_EQ((*held)[0].ref.event_id, "e1");
+  EXPECT_EQ((*held)[1].ref.event_id, "e2");
+  EXPECT_EQ((*held)[1].ref.recipient, "pupil-a");
+  for (const auto& h : *held)
+    EXPECT_EQ(h.release_at, morning);
+  auto due = s->list(DeliveryState::due, 0, 100);
+  ASSERT_TRUE(due);
+  ASSERT_EQ(due->size(), 3u);  // pupil-b's two, and pupil-a's urgent one
+  EXPECT_EQ((*due)[2].ref.event_id, "e3");
+  EXPECT_THAT(this->kinds(),
+              ElementsAre("received", "released", "released", "received", "released", "released",
+                          "received", "released", "held_again", "held_again"));
+  EXPECT_TRUE(this->backend.chain_verifies());
+  auto released = s->release_due(morning, 10);
+  ASSERT_TRUE(released);
+  ASSERT_EQ(released->size(), 2u);
+  EXPECT_EQ((*released)[0].ref.event_id, "e1");
+  EXPECT_EQ((*released)[1].ref.event_id, "e2");
+}
+
+// A start-up release interrupted by a kill leaves some of a recipient's overdue deliveries due
+// and others still held with their past instant. When the dispatcher holds a due one again, the
+// recipient's later ones still held with an instant already past move with it to its new one
+// (`replanned`, "behind …"): released at their old instant, they would go first. Later ones
+// held until a future instant, and other recipients', stay. Found by the crash loop under
+// AddressSanitizer.
+TYPED_TEST(DispatchStoreContract, ADeliveryHeldAgainTakesItsRecipientsLaterOverdueHeldOnesWithIt) {
+  auto* s = this->store();
+  const policy::Instant morning = at("2026-12-01T07:00:00+01:00");
+  accept(*s, event("e1", {"pupil-a"}, DeliveryState::held));  // until 2026-11-30 07:00
+  accept(*s, event("e2", {"pupil-a"}, DeliveryState::held));
+  accept(*s, event("e3", {"pupil-a"}, DeliveryState::held, morning));
+  accept(*s, event("e4", {"pupil-b"}, DeliveryState::held));
+  auto first = s->release_due(at("2026-11-30T20:00:00+01:00"), 1);  // then killed
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->size(), 1u);
+  EXPECT_EQ((*first)[0].ref.event_id, "e1");
+  auto items = s->ready(0, 100);
+  ASSERT_TRUE(items);
+  ASSERT_EQ(items->size(), 1u);
+  DeliveryOutcome o = outcome_for((*items)[0], DeliveryOutcome::Kind::held_again);
+  o.held_until = morning;
+  o.hold_reason = "quiet window Mon-Thu 20:00-07:00";
+  ASSERT_TRUE(s->record_outcomes(std::vector{o}, at("2026-11-30T20:00:01+01:00")));
+
+  auto held = s->list(DeliveryState::held, 0, 100);
+  ASSERT_TRUE(held);
+  ASSERT_EQ(held->size(), 4u);
+  std::vector<std::string> instants;
+  for (const auto& h : *held) {
+    instants.push_back(h.ref.event_id + " " +
+                       policy::format_rfc3339(h.release_at, date::locate_zone("Europe/Paris")));
+  }
+  EXPECT_THAT(instants,
+              ElementsAre("e1 2026-12-01T07:00:00+01:00", "e2 2026-12-01T07:00:00+01:00",
+                          "e3 2026-12-01T07:00:00+01:00", "e4 2026-11-30T07:00:00+01:00"));
+  EXPECT_THAT(this->kinds(),
+              ElementsAre("received", "held", "received", "held", "received", "held", "received",
+                          "held", "released", "held_again", "replanned"));
+  EXPECT_TRUE(this->backend.chain_verifies());
+  auto released = s->release_due(morning, 10);
+  ASSERT_TRUE(released);
+  std::vector<std::string> order;
+  for (const auto& d : *released)
+    order.push_back(d.ref.event_id);
+  EXPECT_THAT(order, ElementsAre("e4", "e1", "e2", "e3"));
+}
+
+// find() reads each copy as its last attempt left it (what the admin API shows of an event),
+// with the recipient's pseudonym as the audit trail names it.
+TYPED_TEST(DispatchStoreContract, FindReadsEachCopysAttemptsErrorDigestAndInstants) {
+  auto* s = this->store();
+  accept(*s, event("e1", {"pupil-a", "pupil-b", "pupil-c"}, DeliveryState::due));
+  accept(*s, event("e2", {"pupil-d"}, DeliveryState::held));
+  auto items = s->ready(0, 100);
+  ASSERT_TRUE(items);
+  ASSERT_EQ(items->size(), 3u);
+  std::vector<DeliveryOutcome> outs{outcome_for((*items)[0], DeliveryOutcome::Kind::delivered),
+                                    outcome_for((*items)[1], DeliveryOutcome::Kind::retrying),
+                                    outcome_for((*items)[2], DeliveryOutcome::Kind::dead)};
+  outs[0].digest = "dig_0123";
+  const policy::Instant recorded = at("2026-11-30T07:00:02+01:00");
+  ASSERT_TRUE(s->record_outcomes(outs, recorded));
+
+  auto found = s->find("ent", "e1");
+  ASSERT_TRUE(found && *found);
+  const auto& copies = (**found).deliveries;
+  ASSERT_EQ(copies.size(), 3u);
+  EXPECT_EQ(copies[0].state, DeliveryState::delivered);
+  EXPECT_EQ(copies[0].attempts, 1);
+  EXPECT_EQ(copies[0].last_error, "");
+  EXPECT_EQ(copies[0].digest, "dig_0123");
+  EXPECT_EQ(copies[0].released_at, at("2026-11-27T21:00:00+01:00"));  // due when received
+  EXPECT_EQ(copies[0].updated_at, recorded);
+  EXPECT_EQ(copies[0].sink, "push");
+  EXPECT_EQ(copies[1].state, DeliveryState::retrying);
+  EXPECT_EQ(copies[1].last_error, "HTTP 503");
+  EXPECT_EQ(copies[1].digest, "");
+  EXPECT_EQ(copies[2].state, DeliveryState::dead);
+  EXPECT_EQ(copies[2].attempts, 1);
+  EXPECT_EQ(copies[2].last_error, "HTTP 503");
+  EXPECT_LT(copies[0].seq, copies[1].seq);
+  // The pseudonyms of the trail's records about these copies.
+  std::string pseudonym;
+  for (const AuditRecord& r : this->backend.audit()) {
+    if (r.kind == "delivered" && pseudonym.empty())
+      pseudonym = r.recipient;
+  }
+  ASSERT_FALSE(pseudonym.empty());
+  EXPECT_EQ(copies[0].recipient, "pupil-a");
+  EXPECT_EQ(copies[0].recipient_pseudonym, pseudonym);
+  EXPECT_NE(copies[1].recipient_pseudonym, pseudonym);
+
+  auto held = s->find("ent", "e2");
+  ASSERT_TRUE(held && *held);
+  ASSERT_EQ((**held).deliveries.size(), 1u);
+  const DeliveryView& h = (**held).deliveries[0];
+  EXPECT_EQ(h.state, DeliveryState::held);
+  EXPECT_EQ(h.attempts, 0);
+  EXPECT_FALSE(h.released_at);
+  EXPECT_EQ(h.release_at, at("2026-11-30T07:00:00+01:00"));
+  EXPECT_EQ(h.updated_at, at("2026-11-27T21:00:00+01:00"));
+  EXPECT_EQ(h.recipient_pseudonym.size(), 32u);
+}
+
+TYPED_TEST(DispatchStoreContract, ReplayMakesDeadDeliveriesDueAgainPastTheCursorAndSkipsOthers) {
+  auto* s = this->store();
+  accept(*s, event("e1", {"a", "b"}, DeliveryState::due));
+  auto items = s->ready(0, 100);
+  ASSERT_TRUE(items);
+  const std::int64_t cursor = items->back().ready_seq;
+  std::vector<DeliveryOutcome> outs{outcome_for((*items)[0], DeliveryOutcome::Kind::dead),
+                                    outcome_for((*items)[1], DeliveryOutcome::Kind::delivered)};
+  ASSERT_TRUE(s->record_outcomes(outs, at("2026-11-30T07:00:02+01:00")));
+  // The delivered one is not dead: replaying it changes nothing.
+  std::vector<std::int64_t> delivered_seq{(*items)[1].ref.seq};
+  auto none = s->replay(delivered_seq, at("2026-11-30T08:00:00+01:00"));
+  ASSERT_TRUE(none);
+  EXPECT_EQ(*none, 0u);
+  auto all = s->replay({}, at("2026-11-30T08:00:00+01:00"));
+  ASSERT_TRUE(all);
+  EXPECT_EQ(*all, 1u);
+  auto again = s->ready(cursor, 100);
+  ASSERT_TRUE(again);
+  ASSERT_EQ(again->size(), 1u);
+  EXPECT_EQ((*again)[0].ref.recipient, "a");
+  EXPECT_EQ((*again)[0].attempts, 0);
+  EXPECT_FALSE((*again)[0].first_attempt_at);
+  EXPECT_EQ(this->kinds().back(), "replayed");
+  EXPECT_TRUE(this->backend.chain_verifies());
+  // An outcome for a delivery that changed meanwhile (delivered already) is skipped.
+  const auto before = this->kinds().size();
+  ASSERT_TRUE(s->record_outcomes(std::vector{outs[1]}, at("2026-11-30T08:00:01+01:00")));
+  EXPECT_EQ(this->kinds().size(), before);
+}
+
+TYPED_TEST(DispatchStoreContract, TwoWritersOfTheSameStoreKeepOneChainAndOneReadyOrder) {
+  auto* daemon = this->store();
+  // As `treve deliveries replay` does beside a running daemon, or another daemon on the same
+  // PostgreSQL database.
+  auto command = this->backend.open_another();
+  accept(*daemon, event("e1", {"a"}, DeliveryState::due));
+  auto items = daemon->ready(0, 10);
+  ASSERT_TRUE(items);
+  ASSERT_TRUE(
+      daemon->record_outcomes(std::vector{outcome_for((*items)[0], DeliveryOutcome::Kind::dead)},
+                              at("2026-11-30T07:00:02+01:00")));
+  auto replayed = command->replay({}, at("2026-11-30T08:00:00+01:00"));
+  ASSERT_TRUE(replayed);
+  EXPECT_EQ(*replayed, 1u);
+  accept(*daemon, event("e2", {"b"}, DeliveryState::due));
+  EXPECT_TRUE(this->backend.chain_verifies());
+  auto due = daemon->ready((*items)[0].ready_seq, 10);
+  ASSERT_TRUE(due);
+  ASSERT_EQ(due->size(), 2u);
+  EXPECT_EQ((*due)[0].ref.recipient, "a");
+  EXPECT_EQ((*due)[1].ref.recipient, "b");
+  EXPECT_LT((*due)[0].ready_seq, (*due)[1].ready_seq);
+}
+
+TYPED_TEST(DispatchStoreContract, AnOutcomeInABatchRecordsTheDeliverysOwnIdBesideTheBatchs) {
+  auto* s = this->store();
+  accept(*s, event("b-1", {"a", "b"}, DeliveryState::due));
+  auto items = s->ready(0, 10);
+  ASSERT_TRUE(items && items->size() == 2u);
+  std::vector<DeliveryOutcome> outs{outcome_for((*items)[0], DeliveryOutcome::Kind::delivered),
+                                    outcome_for((*items)[1], DeliveryOutcome::Kind::delivered)};
+  outs[0].webhook_id = "bat_1";  // sent together
+  outs[0].delivery_id = "dlv_a";
+  outs[1].webhook_id = "dlv_b";  // sent alone: the request's id is the delivery's
+  outs[1].delivery_id = "dlv_b";
+  ASSERT_TRUE(s->record_outcomes(outs, at("2026-11-30T07:00:02+01:00")));
+  std::vector<std::string> details;
+  for (const AuditRecord& r : this->backend.audit()) {
+    if (r.kind == "delivered")
+      details.push_back(r.detail);
+  }
+  EXPECT_THAT(details,
+              ElementsAre(R"({"sink":"push","attempt":1,"status":200,"webhook_id":"bat_1",)"
+                          R"("delivery_id":"dlv_a"})",
+                          R"({"sink":"push","attempt":1,"status":200,"webhook_id":"dlv_b"})"));
+  EXPECT_TRUE(this->backend.chain_verifies());
+}
+
+// The digests of one recipient on two sinks have the same id (made from the same deliveries'
+// ids): committed together, each still gets its own "digest" record, covering its own copies.
+TYPED_TEST(DispatchStoreContract, DigestsWithTheSameIdOnTwoSinksEachGetTheirDigestRecord) {
+  auto* s = this->store();
+  for (const char* id : {"d-1", "d-2", "d-3", "d-4"})
+    accept(*s, event(id, {"parent"}, DeliveryState::due));
+  auto items = s->ready(0, 10);
+  ASSERT_TRUE(items && items->size() == 4u);
+  std::vector<DeliveryOutcome> outs;
+  for (std::size_t i = 0; i < 4; ++i) {
+    outs.push_back(outcome_for((*items)[i], DeliveryOutcome::Kind::delivered));
+    outs.back().sink = i < 2 ? "mobile" : "browser";
+    outs.back().webhook_id = "dig_1";
+    outs.back().digest = "dig_1";
+  }
+  ASSERT_TRUE(s->record_outcomes(outs, at("2026-11-30T07:00:02+01:00")));
+  std::vector<std::string> rows;
+  for (const AuditRecord& r : this->backend.audit()) {
+    if (r.kind == "digest" || r.kind == "delivered")
+      rows.push_back(r.kind + " " + r.event_id + " " + r.detail);
+  }
+  ASSERT_EQ(rows.size(), 6u);
+  EXPECT_EQ(rows[0], R"(digest dig_1 {"sink":"mobile","id":"dig_1","outcome":"delivered",)"
+                     R"("notifications":2,"covers":["d-1","d-2"]})");
+  EXPECT_THAT(rows[1], HasSubstr("delivered d-1"));
+  EXPECT_THAT(rows[2], HasSubstr("delivered d-2"));
+  EXPECT_EQ(rows[3], R"(digest dig_1 {"sink":"browser","id":"dig_1","outcome":"delivered",)"
+                     R"("notifications":2,"covers":["d-3","d-4"]})");
+  EXPECT_THAT(rows[4], HasSubstr("delivered d-3"));
+  EXPECT_THAT(rows[5], HasSubstr("delivered d-4"));
+  EXPECT_TRUE(this->backend.chain_verifies());
+}
+
+}  // namespace
+}  // namespace treve::store
