@@ -11,6 +11,11 @@
 // second, and CPU per event, split between the stores' process (this one: chaining, pseudonyms,
 // libpq) and the PostgreSQL server (every backend process of the cluster, from /proc).
 //
+// Then the drain, by one store (one daemon dispatches a database until partitions are leased):
+// every held delivery released at the window's end (release_due, transactions of 1000), read
+// past the ready cursor (ready, pages of 1000) and recorded delivered (record_outcomes, 100 per
+// transaction, as the dispatcher's group commit does under load), in deliveries per second.
+//
 //   bench_store_backends [--events N] [--batch B] [--daemons 1,2,3] [--no-sqlite]
 #include <dirent.h>
 #include <sys/resource.h>
@@ -156,6 +161,64 @@ Figures run(Stores& stores, int events, int batch, const std::string& data_dir) 
   return f;
 }
 
+// Releases, reads and records delivered every delivery held in `s`; deliveries per second.
+template <typename Store>
+void drain(const char* name, Store& s, const std::string& data_dir) {
+  const double cpu0 = process_cpu_seconds();
+  const double srv0 = data_dir.empty() ? 0 : server_cpu_seconds(data_dir);
+  const auto t0 = Steady::now();
+  const policy::Instant end = *policy::parse_rfc3339("2026-11-30T07:00:00+01:00");
+  std::size_t released = 0, recorded = 0;
+  for (;;) {
+    auto r = s.release_due(end, 1000);
+    if (!r)
+      die("release_due: " + r.error().message);
+    released += r->size();
+    if (r->empty())
+      break;
+  }
+  std::int64_t cursor = 0;
+  for (;;) {
+    auto items = s.ready(cursor, 1000);
+    if (!items)
+      die("ready: " + items.error().message);
+    if (items->empty())
+      break;
+    cursor = items->back().ready_seq;
+    for (std::size_t from = 0; from < items->size(); from += 100) {
+      std::vector<store::DeliveryOutcome> outs;
+      for (std::size_t i = from; i < std::min(items->size(), from + 100); ++i) {
+        const store::DispatchItem& d = (*items)[i];
+        store::DeliveryOutcome o;
+        o.kind = store::DeliveryOutcome::Kind::delivered;
+        o.ref = d.ref;
+        o.sink = "webhook";
+        o.channel = "webhook";
+        o.webhook_id = "dlv_" + std::to_string(d.ref.seq);
+        o.attempts = 1;
+        o.status = 200;
+        o.first_attempt_at = end;
+        o.due_at = d.released_at;
+        outs.push_back(std::move(o));
+      }
+      if (auto w = s.record_outcomes(outs, end); !w)
+        die("record_outcomes: " + w.error().message);
+      recorded += outs.size();
+    }
+  }
+  const double seconds = std::chrono::duration<double>(Steady::now() - t0).count();
+  const double here = process_cpu_seconds() - cpu0;
+  const double pg = data_dir.empty() ? 0 : server_cpu_seconds(data_dir) - srv0;
+  if (recorded != released)
+    die("drain: released " + std::to_string(released) + ", recorded " + std::to_string(recorded));
+  std::printf(
+      "%-10s drain: %zu deliveries in %.2f s, %.0f deliveries/s, %.1f us here, %.1f us pg "
+      "per delivery\n",
+      name, released, seconds, static_cast<double>(released) / seconds,
+      here / static_cast<double>(released) * 1e6, pg / static_cast<double>(released) * 1e6);
+  std::fflush(stdout);
+}
+
 void print(const char* name, int daemons, int events, int batch, const Figures& f) {
   const double total = static_cast<double>(events) * daemons;
   const double commits = total / batch;
@@ -203,6 +266,7 @@ int main(int argc, char** argv) {
     std::vector<std::unique_ptr<store::SqliteStore>> stores;
     stores.push_back(std::move(*s));
     print("sqlite", 1, events, batch, run(stores, events, batch, ""));
+    drain("sqlite", *stores[0], "");
   }
   test::PgCluster cluster;
   for (int n : daemons) {
@@ -218,5 +282,7 @@ int main(int argc, char** argv) {
       stores.push_back(std::move(*s));
     }
     print("postgresql", n, events, batch, run(stores, events, batch, cluster.dir().str()));
+    if (n == daemons.front())
+      drain("postgresql", *stores[0], cluster.dir().str());
   }
 }

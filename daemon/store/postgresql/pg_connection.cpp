@@ -203,11 +203,12 @@ Result<Rows> Connection::run(std::string_view sql, const Param* params, std::siz
   return rows;
 }
 
-MultiRow::MultiRow(std::string head, std::vector<std::string> types, std::string tail)
-    : arrays_(types.size(), "{") {
+MultiRow::MultiRow(std::string head, std::vector<std::string> types, std::string tail,
+                   std::vector<std::string> fixed)
+    : fixed_(std::move(fixed)), arrays_(types.size(), "{") {
   sql_ = std::move(head) + " SELECT * FROM unnest(";
   for (std::size_t i = 0; i < types.size(); ++i) {
-    sql_ += (i ? ", $" : "$") + std::to_string(i + 1) + "::" + types[i] + "[]";
+    sql_ += (i ? ", $" : "$") + std::to_string(fixed_.size() + i + 1) + "::" + types[i] + "[]";
   }
   sql_ += ") " + tail;
 }
@@ -244,7 +245,8 @@ Result<Rows> MultiRow::exec(Connection& c) const {
   closed.reserve(arrays_.size());
   for (const std::string& a : arrays_)
     closed.push_back(a + "}");
-  std::vector<Param> params(closed.begin(), closed.end());
+  std::vector<Param> params(fixed_.begin(), fixed_.end());
+  params.insert(params.end(), closed.begin(), closed.end());
   return c.exec(sql_, params);
 }
 

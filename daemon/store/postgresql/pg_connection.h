@@ -106,7 +106,10 @@ class Connection {
 // parameter per value, which costs it several times more. Rows go in in the order added.
 class MultiRow {
  public:
-  MultiRow(std::string head, std::vector<std::string> types, std::string tail = {});
+  // `fixed`: parameters before the arrays ($1…), which `head` and `tail` may use; the arrays
+  // are numbered after them.
+  MultiRow(std::string head, std::vector<std::string> types, std::string tail = {},
+           std::vector<std::string> fixed = {});
   void add(std::initializer_list<Param> row);
   std::size_t rows() const { return rows_; }
   // Runs the statement (nothing when no row was added); its answer.
@@ -114,6 +117,7 @@ class MultiRow {
 
  private:
   std::string sql_;
+  std::vector<std::string> fixed_;
   std::vector<std::string> arrays_;  // each column's array literal, without its closing brace
   std::size_t rows_ = 0;
 };

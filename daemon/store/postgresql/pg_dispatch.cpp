@@ -3,6 +3,8 @@
 // in the same order, as the SQLite store's (dispatch_records.h); the same rules
 // (docs/delivery.md). One daemon dispatches a database for now; with several, each will read
 // only the partitions it leases (docs/design/postgresql.md).
+#include <set>
+
 #include "daemon/store/dispatch_records.h"
 #include "daemon/store/ingest_records.h"
 #include "daemon/store/postgresql/pg_store_impl.h"
@@ -109,39 +111,75 @@ Result<void> PgStore::record_outcomes(std::span<const DeliveryOutcome> outcomes,
                                       policy::Instant now) {
   return transaction<void>([&]() -> Result<void> {
     HeldAgain held;
-    for (std::size_t i = 0; i < outcomes.size(); ++i) {
-      const DeliveryOutcome& o = outcomes[i];
-      if (opens_digest(outcomes, i))
-        append_audit(digest_record(pseudonyms_, outcomes.subspan(i), now));
-      if (o.kind == DeliveryOutcome::Kind::held_again) {
-        auto r = record_held_again(o, now);
-        if (!r)
-          return std::unexpected(r.error());
-        if (*r)
-          remember_held_again(held, o);
-        continue;
-      }
-      const bool retrying = o.kind == DeliveryOutcome::Kind::retrying;
-      auto u = writer_->exec(
-          "UPDATE deliveries SET state = $1, updated_at = $2, attempts = $3, first_attempt_at "
-          "= $4, next_attempt_at = $5, sink = $6, last_error = $7, digest = $9, ready_seq = "
-          "NULL WHERE seq = $8 AND state IN ('due', 'retrying')",
-          {outcome_state(o.kind), instant_ms(now), o.attempts, instant_ms(o.first_attempt_at),
-           retrying ? pg::Param(instant_ms(o.next_attempt_at)) : pg::Param(std::nullopt), o.sink,
-           optional_text(o.error), o.ref.seq, optional_text(o.digest)});
-      if (!u) {
-        StoreError e = u.error();
-        e.message = "cannot record a delivery outcome: " + e.message;
-        return std::unexpected(e);
-      }
-      if (u->affected() == 0)
-        continue;  // no longer due or retrying: replayed or changed meanwhile
-      append_audit(outcome_record(pseudonyms_, o, now));
+    // The outcomes in runs without two of one delivery (there is one run but when a group
+    // carries a delivery twice), each run as if its outcomes were recorded one by one.
+    for (std::size_t from = 0; from < outcomes.size();) {
+      std::set<std::int64_t> seqs;
+      std::size_t to = from;
+      while (to < outcomes.size() && seqs.insert(outcomes[to].ref.seq).second)
+        ++to;
+      if (auto r = record_run(outcomes, from, to, held, now); !r)
+        return r;
+      from = to;
     }
     if (!held.empty())
       return hold_followers(held, now);
     return {};
   });
+}
+
+// Outcomes [from, to) of `outcomes`, no two for one delivery: their rows changed first, the
+// attempts' in one UPDATE for the whole run; then their records in the outcomes' order. An
+// outcome whose delivery is no longer due or retrying (replayed or changed meanwhile) changes
+// nothing and has no record.
+Result<void> PgStore::record_run(std::span<const DeliveryOutcome> outcomes, std::size_t from,
+                                 std::size_t to, HeldAgain& held, policy::Instant now) {
+  std::vector<bool> held_changed(to - from, false);
+  pg::MultiRow attempts(
+      "UPDATE deliveries d SET state = u.state, updated_at = $1, attempts = u.attempts, "
+      "first_attempt_at = u.first_attempt_at, next_attempt_at = u.next_attempt_at, sink = "
+      "u.sink, last_error = u.last_error, digest = u.digest, ready_seq = NULL FROM (",
+      {"bigint", "text", "integer", "bigint", "bigint", "text", "text", "text"},
+      ") AS u(seq, state, attempts, first_attempt_at, next_attempt_at, sink, last_error, "
+      "digest) WHERE d.seq = u.seq AND d.state IN ('due', 'retrying') RETURNING d.seq",
+      {std::to_string(instant_ms(now))});
+  for (std::size_t i = from; i < to; ++i) {
+    const DeliveryOutcome& o = outcomes[i];
+    if (o.kind == DeliveryOutcome::Kind::held_again) {
+      auto r = hold_again(o, now);
+      if (!r)
+        return std::unexpected(r.error());
+      held_changed[i - from] = *r;
+      continue;
+    }
+    const bool retrying = o.kind == DeliveryOutcome::Kind::retrying;
+    attempts.add({o.ref.seq, outcome_state(o.kind), o.attempts, instant_ms(o.first_attempt_at),
+                  retrying ? pg::Param(instant_ms(o.next_attempt_at)) : pg::Param(std::nullopt),
+                  o.sink, optional_text(o.error), optional_text(o.digest)});
+  }
+  auto u = attempts.exec(*writer_);
+  if (!u) {
+    StoreError e = u.error();
+    e.message = "cannot record a delivery outcome: " + e.message;
+    return std::unexpected(e);
+  }
+  std::set<std::int64_t> changed;
+  for (int i = 0; i < u->size(); ++i)
+    changed.insert(u->integer(i, 0));
+  for (std::size_t i = from; i < to; ++i) {
+    const DeliveryOutcome& o = outcomes[i];
+    if (opens_digest(outcomes, i))
+      append_audit(digest_record(pseudonyms_, outcomes.subspan(i), now));
+    if (o.kind == DeliveryOutcome::Kind::held_again) {
+      if (held_changed[i - from]) {
+        append_audit(held_again_record(pseudonyms_, o, now));
+        remember_held_again(held, o);
+      }
+    } else if (changed.contains(o.ref.seq)) {
+      append_audit(outcome_record(pseudonyms_, o, now));
+    }
+  }
+  return {};
 }
 
 // A recipient's later deliveries that are due or retrying must not go before one held again:
@@ -186,6 +224,13 @@ Result<void> PgStore::hold_followers(const HeldAgain& held, policy::Instant now)
 }
 
 Result<bool> PgStore::record_held_again(const DeliveryOutcome& o, policy::Instant now) {
+  auto r = hold_again(o, now);
+  if (r && *r)
+    append_audit(held_again_record(pseudonyms_, o, now));
+  return r;
+}
+
+Result<bool> PgStore::hold_again(const DeliveryOutcome& o, policy::Instant now) {
   auto u = writer_->exec(
       "UPDATE deliveries SET state = 'held', release_at = $1, reason = $2, updated_at = $3, "
       "ready_seq = NULL, first_attempt_at = NULL, next_attempt_at = NULL WHERE seq = $4 AND "
@@ -196,10 +241,7 @@ Result<bool> PgStore::record_held_again(const DeliveryOutcome& o, policy::Instan
     e.message = "cannot hold a delivery again: " + e.message;
     return std::unexpected(e);
   }
-  if (u->affected() == 0)
-    return false;  // no longer due or retrying: replayed or changed meanwhile
-  append_audit(held_again_record(pseudonyms_, o, now));
-  return true;
+  return u->affected() > 0;  // none: no longer due or retrying, replayed or changed meanwhile
 }
 
 Result<bool> PgStore::move_held(const Replan& c, policy::Instant now) {

@@ -95,8 +95,13 @@ class PgStore final : public IngestStore, public DispatchStore {
                                 std::span<const NewDelivery> deliveries, policy::Instant at,
                                 const date::time_zone* zone, const std::string& at_local);
   Result<pg::Connection*> reader();
+  // A due or retrying delivery held again (false when it no longer was), with its record.
   Result<bool> record_held_again(const DeliveryOutcome& o, policy::Instant now);
+  // The same without the record.
+  Result<bool> hold_again(const DeliveryOutcome& o, policy::Instant now);
   Result<void> hold_followers(const HeldAgain& held, policy::Instant now);
+  Result<void> record_run(std::span<const DeliveryOutcome> outcomes, std::size_t from,
+                          std::size_t to, HeldAgain& held, policy::Instant now);
   Result<bool> move_held(const Replan& c, policy::Instant now);
   // Runs a DispatchItem query with ($1 after, $2 limit) on the reader.
   Result<std::vector<DispatchItem>> dispatch_items(std::string_view sql, std::int64_t after,
