@@ -70,6 +70,32 @@ std::vector<AuditRecord> event_records(const NewEvent& e, const std::string& at_
   return out;
 }
 
+std::vector<AuditRecord> resolved_records(const Resolution& r, int attempts, policy::Instant now,
+                                          const date::time_zone* zone) {
+  std::vector<AuditRecord> out;
+  AuditRecord rec;
+  rec.at_ms = instant_ms(now);
+  rec.at_local = policy::format_rfc3339(now, zone);
+  rec.source = r.source;
+  rec.event_id = r.id;
+  rec.establishment = r.establishment;
+  rec.category = policy::to_string(r.category);
+  rec.kind = "resolved";
+  rec.detail = Detail()
+                   .add("directory", r.directory)
+                   .add("deliveries", static_cast<std::int64_t>(r.deliveries.size()))
+                   .add("unknown", static_cast<std::int64_t>(r.unknown))
+                   .add("attempts", static_cast<std::int64_t>(attempts))
+                   .text();
+  out.push_back(rec);
+  if (!r.urgent_refusal.empty()) {
+    rec.kind = "bypass_refused";
+    rec.detail = Detail().add("connector", r.source).add("reason", r.urgent_refusal).text();
+    out.push_back(std::move(rec));
+  }
+  return out;
+}
+
 AuditRecord delivery_record(const DeliveryRef& d, std::string_view kind, policy::Instant at,
                             std::string at_local, std::string detail, std::string pseudonym) {
   AuditRecord r;

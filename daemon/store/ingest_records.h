@@ -16,6 +16,7 @@
 
 #include "daemon/core/json_text.h"
 #include "daemon/store/audit_record.h"
+#include "daemon/store/awaiting_store.h"
 #include "daemon/store/ingest_store.h"
 #include "policy/rfc3339.h"
 
@@ -92,6 +93,12 @@ std::string behind_release_detail(std::string_view source, const NewDelivery& d,
 // bypass_refused when an urgent bypass was refused, then awaiting_directory when it waits for
 // its directory. `at_local`: its reception instant in its establishment's zone.
 std::vector<AuditRecord> event_records(const NewEvent& e, const std::string& at_local);
+
+// The records of an awaiting event given its deliveries by the directory's answer, at `now`
+// in `zone` (the establishment's): `resolved`, then bypass_refused when an urgent bypass was
+// refused. `attempts`: the lookups that failed before.
+std::vector<AuditRecord> resolved_records(const Resolution& r, int attempts, policy::Instant now,
+                                          const date::time_zone* zone);
 
 // The record of one delivery: who and where from `d` (the recipient as `pseudonym`), `kind`,
 // the instant (`at_local` in the establishment's zone) and `detail`, the copy's sink first.

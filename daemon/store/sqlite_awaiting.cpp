@@ -42,25 +42,7 @@ Result<bool> SqliteStore::resolve(const Resolution& r, policy::Instant now) {
       if (int rc = d.step(); rc != SQLITE_DONE)
         return std::unexpected(error_of(writer_, rc, "cannot end the wait"));
     }
-    AuditRecord rec;
-    rec.at_ms = instant_ms(now);
-    rec.at_local = policy::format_rfc3339(now, zone);
-    rec.source = r.source;
-    rec.event_id = r.id;
-    rec.establishment = r.establishment;
-    rec.category = policy::to_string(r.category);
-    rec.kind = "resolved";
-    rec.detail = Detail()
-                     .add("directory", r.directory)
-                     .add("deliveries", static_cast<std::int64_t>(r.deliveries.size()))
-                     .add("unknown", static_cast<std::int64_t>(r.unknown))
-                     .add("attempts", static_cast<std::int64_t>(attempts))
-                     .text();
-    if (auto a = append_audit(rec); !a)
-      return std::unexpected(a.error());
-    if (!r.urgent_refusal.empty()) {
-      rec.kind = "bypass_refused";
-      rec.detail = Detail().add("connector", r.source).add("reason", r.urgent_refusal).text();
+    for (AuditRecord& rec : resolved_records(r, attempts, now, zone)) {
       if (auto a = append_audit(rec); !a)
         return std::unexpected(a.error());
     }

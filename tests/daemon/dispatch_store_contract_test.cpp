@@ -479,5 +479,77 @@ TYPED_TEST(DispatchStoreContract, DigestsWithTheSameIdOnTwoSinksEachGetTheirDige
   EXPECT_TRUE(this->backend.chain_verifies());
 }
 
+// An event accepted while its directory failed waits with no deliveries; a failed lookup
+// postpones it; the directory's answer gives it its deliveries, due at once, with the
+// `resolved` record before theirs; resolving it again changes nothing.
+TYPED_TEST(DispatchStoreContract, AnAwaitingEventIsPostponedThenResolvedOnce) {
+  auto* s = this->store();
+  NewEvent e = event("w", {}, DeliveryState::due);
+  e.establishment.clear();
+  e.zone = date::locate_zone("UTC");
+  e.awaiting = NewAwaiting{"annuaire", {"u1", "u2", "u3"}, "timeout", at("2026-11-27T20:01:00Z")};
+  accept(*s, e);
+  auto waiting = s->awaiting(10);
+  ASSERT_TRUE(waiting);
+  ASSERT_EQ(waiting->size(), 1u);
+  const AwaitingEvent w = (*waiting)[0];
+  EXPECT_EQ(w.id, "w");
+  EXPECT_EQ(w.users, (std::vector<std::string>{"u1", "u2", "u3"}));
+  EXPECT_EQ(w.attempts, 1);
+  ASSERT_TRUE(s->postpone(w.row, at("2026-11-27T20:05:00Z"), "HTTP 503"));
+  waiting = s->awaiting(10);
+  ASSERT_TRUE(waiting && waiting->size() == 1u);
+  EXPECT_EQ((*waiting)[0].attempts, 2);
+  EXPECT_EQ((*waiting)[0].last_error, "HTTP 503");
+  EXPECT_EQ((*waiting)[0].next_attempt_at, at("2026-11-27T20:05:00Z"));
+
+  Resolution r;
+  r.row = w.row;
+  r.source = "ent";
+  r.id = "w";
+  r.establishment = "0750654D";
+  r.category = policy::Category::message;
+  r.zone = date::locate_zone("Europe/Paris");
+  r.body = R"({"title":"complete"})";
+  r.unknown = 1;
+  r.directory = "annuaire";
+  for (const char* user : {"u1", "u2"}) {
+    NewDelivery d;
+    d.recipient = user;
+    d.state = DeliveryState::due;
+    d.release_at = at("2026-11-27T20:06:00Z");
+    d.reason = "outside any quiet window";
+    r.deliveries.push_back(d);
+  }
+  auto done = s->resolve(r, at("2026-11-27T20:06:00Z"));
+  ASSERT_TRUE(done) << done.error().message;
+  EXPECT_TRUE(*done);
+  auto again = s->resolve(r, at("2026-11-27T20:07:00Z"));
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(*again);
+  waiting = s->awaiting(10);
+  ASSERT_TRUE(waiting);
+  EXPECT_TRUE(waiting->empty());
+  EXPECT_THAT(this->kinds(),
+              ElementsAre("received", "awaiting_directory", "resolved", "released", "released"));
+  std::string resolved;
+  for (const AuditRecord& a : this->backend.audit()) {
+    if (a.kind == "resolved")
+      resolved = a.detail;
+  }
+  EXPECT_EQ(resolved, R"({"directory":"annuaire","deliveries":2,"unknown":1,"attempts":2})");
+  auto found = s->find("ent", "w");
+  ASSERT_TRUE(found && *found);
+  EXPECT_EQ((*found)->establishment, "0750654D");
+  EXPECT_EQ((*found)->timezone, "Europe/Paris");
+  EXPECT_FALSE((*found)->awaiting);
+  ASSERT_EQ((*found)->deliveries.size(), 2u);
+  auto ready = s->ready(0, 10);
+  ASSERT_TRUE(ready);
+  ASSERT_EQ(ready->size(), 2u);
+  EXPECT_EQ((*ready)[0].body, R"({"title":"complete"})");
+  EXPECT_TRUE(this->backend.chain_verifies());
+}
+
 }  // namespace
 }  // namespace treve::store

@@ -1,9 +1,10 @@
 // The shared store: one PostgreSQL database that several trêve daemons use at once
-// (docs/design/postgresql.md). Built role by role; today it is an IngestStore and a
-// DispatchStore: events accepted by any daemon, idempotent by the unique (source, event_id),
-// released, sent and recorded, in one audit chain that every daemon appends to under the head
-// row's lock, so that `treve audit verify` checks one chain however many daemons wrote it.
-// Dispatching is for one daemon at a time until partitions are leased (the design's next step).
+// (docs/design/postgresql.md). Built role by role; today it is an IngestStore, a
+// DispatchStore and an AwaitingStore: events accepted by any daemon, idempotent by the unique
+// (source, event_id), released, sent and recorded, in one audit chain that every daemon appends to
+// under the head row's lock, so that `treve audit verify` checks one chain however many daemons
+// wrote it. Dispatching is for one daemon at a time until partitions are leased (the design's next
+// step).
 //
 // Two connections, as in the SQLite store: one for writes, used by one thread at a time (the
 // CommitQueue's writer); one for reads, shared behind a mutex. A connection lost is opened
@@ -18,6 +19,7 @@
 #include <string>
 
 #include "daemon/store/audit_record.h"
+#include "daemon/store/awaiting_store.h"
 #include "daemon/store/dispatch_records.h"
 #include "daemon/store/dispatch_store.h"
 #include "daemon/store/ingest_store.h"
@@ -30,7 +32,7 @@ struct PgOptions {
   std::array<unsigned char, 32> pseudonym_key{};
 };
 
-class PgStore final : public IngestStore, public DispatchStore {
+class PgStore final : public IngestStore, public DispatchStore, public AwaitingStore {
  public:
   static constexpr int kSchemaVersion = 1;
 
@@ -61,6 +63,11 @@ class PgStore final : public IngestStore, public DispatchStore {
                                         std::size_t limit) override;
   Result<std::uint64_t> held_count() override;
   Result<std::optional<policy::Instant>> next_release() override;
+
+  Result<bool> resolve(const Resolution& r, policy::Instant now) override;
+  Result<void> postpone(std::int64_t row, policy::Instant next_attempt_at,
+                        std::string_view error) override;
+  Result<std::vector<AwaitingEvent>> awaiting(std::size_t limit) override;
 
   // The hash of the last audit record (kGenesisHash when there is none), as of this daemon's
   // last write.
