@@ -96,6 +96,18 @@ std::vector<AuditRecord> resolved_records(const Resolution& r, int attempts, pol
   return out;
 }
 
+AuditRecord preference_record(std::string_view kind, std::string_view source,
+                              std::string_view pseudonym, policy::Instant now, std::string detail) {
+  AuditRecord r;
+  r.at_ms = instant_ms(now);
+  r.at_local = policy::format_rfc3339(now, zone_or_utc("UTC"));
+  r.kind = std::string(kind);
+  r.source = std::string(source);
+  r.recipient = std::string(pseudonym);
+  r.detail = std::move(detail);
+  return r;
+}
+
 AuditRecord delivery_record(const DeliveryRef& d, std::string_view kind, policy::Instant at,
                             std::string at_local, std::string detail, std::string pseudonym) {
   AuditRecord r;

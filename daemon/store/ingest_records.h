@@ -100,6 +100,11 @@ std::vector<AuditRecord> event_records(const NewEvent& e, const std::string& at_
 std::vector<AuditRecord> resolved_records(const Resolution& r, int attempts, policy::Instant now,
                                           const date::time_zone* zone);
 
+// The record of a change of one recipient's own quiet hours (preferences_set, _deleted,
+// _purged): no establishment (they apply in every one), local time in UTC.
+AuditRecord preference_record(std::string_view kind, std::string_view source,
+                              std::string_view pseudonym, policy::Instant now, std::string detail);
+
 // The record of one delivery: who and where from `d` (the recipient as `pseudonym`), `kind`,
 // the instant (`at_local` in the establishment's zone) and `detail`, the copy's sink first.
 AuditRecord delivery_record(const DeliveryRef& d, std::string_view kind, policy::Instant at,

@@ -21,20 +21,6 @@ StoredPreference read_preference(const Statement& q) {
   return p;
 }
 
-// The record of a change of one recipient's hours: no establishment (they apply in every one),
-// local time in UTC.
-AuditRecord preference_record(std::string_view kind, std::string_view source,
-                              std::string_view pseudonym, policy::Instant now, std::string detail) {
-  AuditRecord r;
-  r.at_ms = instant_ms(now);
-  r.at_local = policy::format_rfc3339(now, zone_or_utc("UTC"));
-  r.kind = std::string(kind);
-  r.source = std::string(source);
-  r.recipient = std::string(pseudonym);
-  r.detail = std::move(detail);
-  return r;
-}
-
 }  // namespace
 
 std::string SqliteStore::pseudonym(std::string_view source, std::string_view recipient) const {

@@ -1,6 +1,6 @@
 // The SQLite store's own side of dispatching: a database of schema version 1 migrated with its
 // due deliveries readable, and the background checkpointer. What both backends share is tested
-// against both in dispatch_store_contract_test.cpp.
+// against both in store_contract_test.cpp.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>

@@ -1,6 +1,6 @@
 // The SQLite store on real files: release in order, a full disk, a newer schema, the pseudonym
 // key, and the commit queue's group commit. What both backends share is tested against both in
-// ingest_store_contract_test.cpp.
+// ingest_store_contract_test.cpp and store_contract_test.cpp.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -382,60 +382,6 @@ TEST(CommitQueue, ARequestTooBigForTheSpaceLeftDoesNotFailTheOthersInItsGroup) {
 
 // Recipients' own quiet hours: kept by source and pseudonym, changed with their audit record,
 // and purged once neither set nor applied for the retention.
-TEST(PreferenceStore, SetTouchDeleteAndPurgeWithTheirRecords) {
-  TempDir dir;
-  auto store = open_store(dir);
-  const std::string quiet = R"([{"days":["mon"],"start":"20:00","end":"08:00"}])";
-  auto set = store->set_preference("ent", "p-1", quiet, 1, at("2026-01-10T10:00:00Z"));
-  ASSERT_TRUE(set);
-  EXPECT_EQ(set->recipient, store->pseudonym("ent", "p-1"));
-  EXPECT_NE(set->recipient, "p-1");
-  ASSERT_TRUE(store->set_preference("ent", "p-2", quiet, 1, at("2026-01-10T10:00:00Z")));
-  ASSERT_TRUE(store->set_preference("other", "p-1", quiet, 1, at("2026-01-10T10:00:00Z")));
-
-  auto read = store->preference("ent", "p-1");
-  ASSERT_TRUE(read && *read);
-  EXPECT_EQ((*read)->quiet, quiet);
-  auto none = store->preference("ent", "p-9");
-  ASSERT_TRUE(none);
-  EXPECT_FALSE(*none);
-
-  // p-1 (ent) was applied in March; p-2 never since January; the other connector's p-1 is
-  // deleted on request.
-  ASSERT_TRUE(store->touch_preference("ent", set->recipient, at("2026-03-01T07:00:00Z")));
-  auto deleted = store->delete_preference("other", "p-1", at("2026-03-02T10:00:00Z"));
-  ASSERT_TRUE(deleted);
-  EXPECT_TRUE(*deleted);
-  deleted = store->delete_preference("other", "p-1", at("2026-03-02T10:00:00Z"));
-  ASSERT_TRUE(deleted);
-  EXPECT_FALSE(*deleted);
-
-  auto purged = store->purge_preferences(at("2026-02-01T00:00:00Z"), at("2027-02-01T00:00:00Z"));
-  ASSERT_TRUE(purged);
-  ASSERT_EQ(purged->size(), 1u);
-  EXPECT_EQ((*purged)[0].recipient, store->pseudonym("ent", "p-2"));
-  auto left = store->preferences();
-  ASSERT_TRUE(left);
-  ASSERT_EQ(left->size(), 1u);
-  EXPECT_EQ((*left)[0].recipient, set->recipient);
-
-  std::vector<std::string> kinds;
-  sqlite3* db = nullptr;
-  sqlite3_open(dir.file("treve.db").c_str(), &db);
-  sqlite3_stmt* q = nullptr;
-  sqlite3_prepare_v2(db, "SELECT kind, recipient FROM audit ORDER BY seq", -1, &q, nullptr);
-  while (sqlite3_step(q) == SQLITE_ROW) {
-    const std::string kind = reinterpret_cast<const char*>(sqlite3_column_text(q, 0));
-    if (kind.starts_with("preferences_"))
-      kinds.push_back(kind);
-    EXPECT_STRNE(reinterpret_cast<const char*>(sqlite3_column_text(q, 1)), "p-1");
-  }
-  sqlite3_finalize(q);
-  sqlite3_close(db);
-  EXPECT_EQ(kinds,
-            (std::vector<std::string>{"preferences_set", "preferences_set", "preferences_set",
-                                      "preferences_deleted", "preferences_purged"}));
-}
 
 }  // namespace
 }  // namespace treve::store

@@ -79,6 +79,14 @@ CREATE TABLE audit (
   prev_hash text NOT NULL,
   hash text NOT NULL
 );
+CREATE TABLE preferences (
+  source text NOT NULL,
+  recipient text NOT NULL,
+  quiet text NOT NULL,
+  updated_at bigint NOT NULL,
+  used_at bigint NOT NULL,
+  PRIMARY KEY (source, recipient)
+);
 CREATE TABLE awaiting (
   event bigint PRIMARY KEY REFERENCES events(id),
   directory text NOT NULL,

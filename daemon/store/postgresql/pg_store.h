@@ -1,10 +1,10 @@
 // The shared store: one PostgreSQL database that several trêve daemons use at once
 // (docs/design/postgresql.md). Built role by role; today it is an IngestStore, a
-// DispatchStore and an AwaitingStore: events accepted by any daemon, idempotent by the unique
-// (source, event_id), released, sent and recorded, in one audit chain that every daemon appends to
-// under the head row's lock, so that `treve audit verify` checks one chain however many daemons
-// wrote it. Dispatching is for one daemon at a time until partitions are leased (the design's next
-// step).
+// DispatchStore, an AwaitingStore and a PreferenceStore: events accepted by any daemon, idempotent
+// by the unique (source, event_id), released, sent and recorded, in one audit chain that every
+// daemon appends to under the head row's lock, so that `treve audit verify` checks one chain
+// however many daemons wrote it. Dispatching is for one daemon at a time until partitions are
+// leased (the design's next step).
 //
 // Two connections, as in the SQLite store: one for writes, used by one thread at a time (the
 // CommitQueue's writer); one for reads, shared behind a mutex. A connection lost is opened
@@ -24,6 +24,7 @@
 #include "daemon/store/dispatch_store.h"
 #include "daemon/store/ingest_store.h"
 #include "daemon/store/postgresql/pg_connection.h"
+#include "daemon/store/preference_store.h"
 
 namespace treve::store {
 
@@ -32,7 +33,10 @@ struct PgOptions {
   std::array<unsigned char, 32> pseudonym_key{};
 };
 
-class PgStore final : public IngestStore, public DispatchStore, public AwaitingStore {
+class PgStore final : public IngestStore,
+                      public DispatchStore,
+                      public AwaitingStore,
+                      public PreferenceStore {
  public:
   static constexpr int kSchemaVersion = 1;
 
@@ -68,6 +72,20 @@ class PgStore final : public IngestStore, public DispatchStore, public AwaitingS
   Result<void> postpone(std::int64_t row, policy::Instant next_attempt_at,
                         std::string_view error) override;
   Result<std::vector<AwaitingEvent>> awaiting(std::size_t limit) override;
+
+  std::string pseudonym(std::string_view source, std::string_view recipient) const override;
+  Result<StoredPreference> set_preference(std::string_view source, std::string_view recipient,
+                                          std::string_view quiet, std::size_t windows,
+                                          policy::Instant now) override;
+  Result<bool> delete_preference(std::string_view source, std::string_view recipient,
+                                 policy::Instant now) override;
+  Result<void> touch_preference(std::string_view source, std::string_view pseudonym,
+                                policy::Instant at) override;
+  Result<std::vector<StoredPreference>> purge_preferences(policy::Instant unused_since,
+                                                          policy::Instant now) override;
+  Result<std::vector<StoredPreference>> preferences() override;
+  Result<std::optional<StoredPreference>> preference(std::string_view source,
+                                                     std::string_view recipient) override;
 
   // The hash of the last audit record (kGenesisHash when there is none), as of this daemon's
   // last write.

@@ -1,6 +1,7 @@
-// The store's side of dispatching, against both backends (SQLite on real files, PostgreSQL on
-// a throw-away cluster): the ready cursor, outcomes with their audit records, holds again with
-// their followers, dead letters and their replay, and a second writer of the same store.
+// The store's roles after acceptance, against both backends (SQLite on real files, PostgreSQL
+// on a throw-away cluster): dispatching (the ready cursor, outcomes with their audit records,
+// holds again with their followers, dead letters and their replay, a second writer of the same
+// store), events waiting for the directory, recipients' own quiet hours.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -54,7 +55,7 @@ DeliveryOutcome outcome_for(const DispatchItem& d, DeliveryOutcome::Kind kind) {
 }
 
 template <typename B>
-class DispatchStoreContract : public ::testing::Test {
+class StoreContract : public ::testing::Test {
  protected:
   auto* store() { return &backend.typed(); }
   std::vector<std::string> kinds() {
@@ -73,9 +74,9 @@ struct BackendNames {
   }
 };
 using Backends = ::testing::Types<testing::SqliteBackend, testing::PostgresBackend>;
-TYPED_TEST_SUITE(DispatchStoreContract, Backends, BackendNames);
+TYPED_TEST_SUITE(StoreContract, Backends, BackendNames);
 
-TYPED_TEST(DispatchStoreContract, DueDeliveriesAreReadPastACursorInTheOrderTheyBecameDue) {
+TYPED_TEST(StoreContract, DueDeliveriesAreReadPastACursorInTheOrderTheyBecameDue) {
   auto* s = this->store();
   accept(*s, event("held-1", {"a", "b"}, DeliveryState::held));
   accept(*s, event("now-1", {"c"}, DeliveryState::due));
@@ -110,7 +111,7 @@ TYPED_TEST(DispatchStoreContract, DueDeliveriesAreReadPastACursorInTheOrderTheyB
 // gets them in the order they were received. Before, it became due at once, ahead of them (found
 // by the crash loop: a message received at 07:00:00.040 reached its recipient before the one
 // held since the night). An urgent bypass still goes at once.
-TYPED_TEST(DispatchStoreContract, ADeliveryDecidedNowDuringAReleaseIsReleasedAfterTheHeldOnes) {
+TYPED_TEST(StoreContract, ADeliveryDecidedNowDuringAReleaseIsReleasedAfterTheHeldOnes) {
   auto* s = this->store();
   accept(*s, event("night-1", {"a", "b"}, DeliveryState::held));  // until 07:00
   accept(*s, event("night-2", {"a"}, DeliveryState::held));
@@ -178,7 +179,7 @@ TYPED_TEST(DispatchStoreContract, ADeliveryDecidedNowDuringAReleaseIsReleasedAft
   EXPECT_EQ((*last)[0].ref.event_id, "later");
 }
 
-TYPED_TEST(DispatchStoreContract, OutcomesChangeStatesAndAreAuditedWithoutContent) {
+TYPED_TEST(StoreContract, OutcomesChangeStatesAndAreAuditedWithoutContent) {
   auto* s = this->store();
   accept(*s, event("e1", {"pupil-a", "pupil-b", "pupil-c"}, DeliveryState::due));
   auto items = s->ready(0, 100);
@@ -223,7 +224,7 @@ TYPED_TEST(DispatchStoreContract, OutcomesChangeStatesAndAreAuditedWithoutConten
 // A delivery held again takes with it, in the same transaction, its recipient's later due or
 // retrying deliveries (those the dispatcher has not read yet), urgent ones excepted; other
 // recipients' stay due. At the new instant they are released in receipt order.
-TYPED_TEST(DispatchStoreContract, ADeliveryHeldAgainTakesItsRecipientsLaterDueOnesWithIt) {
+TYPED_TEST(StoreContract, ADeliveryHeldAgainTakesItsRecipientsLaterDueOnesWithIt) {
   auto* s = this->store();
   accept(*s, event("e1", {"pupil-a", "pupil-b"}, DeliveryState::due));
   accept(*s, event("e2", {"pupil-a", "pupil-b"}, DeliveryState::due));
@@ -268,7 +269,7 @@ TYPED_TEST(DispatchStoreContract, ADeliveryHeldAgainTakesItsRecipientsLaterDueOn
 // (`replanned`, "behind …"): released at their old instant, they would go first. Later ones
 // held until a future instant, and other recipients', stay. Found by the crash loop under
 // AddressSanitizer.
-TYPED_TEST(DispatchStoreContract, ADeliveryHeldAgainTakesItsRecipientsLaterOverdueHeldOnesWithIt) {
+TYPED_TEST(StoreContract, ADeliveryHeldAgainTakesItsRecipientsLaterOverdueHeldOnesWithIt) {
   auto* s = this->store();
   const policy::Instant morning = at("2026-12-01T07:00:00+01:00");
   accept(*s, event("e1", {"pupil-a"}, DeliveryState::held));  // until 2026-11-30 07:00
@@ -312,7 +313,7 @@ TYPED_TEST(DispatchStoreContract, ADeliveryHeldAgainTakesItsRecipientsLaterOverd
 
 // find() reads each copy as its last attempt left it (what the admin API shows of an event),
 // with the recipient's pseudonym as the audit trail names it.
-TYPED_TEST(DispatchStoreContract, FindReadsEachCopysAttemptsErrorDigestAndInstants) {
+TYPED_TEST(StoreContract, FindReadsEachCopysAttemptsErrorDigestAndInstants) {
   auto* s = this->store();
   accept(*s, event("e1", {"pupil-a", "pupil-b", "pupil-c"}, DeliveryState::due));
   accept(*s, event("e2", {"pupil-d"}, DeliveryState::held));
@@ -367,7 +368,7 @@ TYPED_TEST(DispatchStoreContract, FindReadsEachCopysAttemptsErrorDigestAndInstan
   EXPECT_EQ(h.recipient_pseudonym.size(), 32u);
 }
 
-TYPED_TEST(DispatchStoreContract, ReplayMakesDeadDeliveriesDueAgainPastTheCursorAndSkipsOthers) {
+TYPED_TEST(StoreContract, ReplayMakesDeadDeliveriesDueAgainPastTheCursorAndSkipsOthers) {
   auto* s = this->store();
   accept(*s, event("e1", {"a", "b"}, DeliveryState::due));
   auto items = s->ready(0, 100);
@@ -398,7 +399,7 @@ TYPED_TEST(DispatchStoreContract, ReplayMakesDeadDeliveriesDueAgainPastTheCursor
   EXPECT_EQ(this->kinds().size(), before);
 }
 
-TYPED_TEST(DispatchStoreContract, TwoWritersOfTheSameStoreKeepOneChainAndOneReadyOrder) {
+TYPED_TEST(StoreContract, TwoWritersOfTheSameStoreKeepOneChainAndOneReadyOrder) {
   auto* daemon = this->store();
   // As `treve deliveries replay` does beside a running daemon, or another daemon on the same
   // PostgreSQL database.
@@ -422,7 +423,7 @@ TYPED_TEST(DispatchStoreContract, TwoWritersOfTheSameStoreKeepOneChainAndOneRead
   EXPECT_LT((*due)[0].ready_seq, (*due)[1].ready_seq);
 }
 
-TYPED_TEST(DispatchStoreContract, AnOutcomeInABatchRecordsTheDeliverysOwnIdBesideTheBatchs) {
+TYPED_TEST(StoreContract, AnOutcomeInABatchRecordsTheDeliverysOwnIdBesideTheBatchs) {
   auto* s = this->store();
   accept(*s, event("b-1", {"a", "b"}, DeliveryState::due));
   auto items = s->ready(0, 10);
@@ -448,7 +449,7 @@ TYPED_TEST(DispatchStoreContract, AnOutcomeInABatchRecordsTheDeliverysOwnIdBesid
 
 // The digests of one recipient on two sinks have the same id (made from the same deliveries'
 // ids): committed together, each still gets its own "digest" record, covering its own copies.
-TYPED_TEST(DispatchStoreContract, DigestsWithTheSameIdOnTwoSinksEachGetTheirDigestRecord) {
+TYPED_TEST(StoreContract, DigestsWithTheSameIdOnTwoSinksEachGetTheirDigestRecord) {
   auto* s = this->store();
   for (const char* id : {"d-1", "d-2", "d-3", "d-4"})
     accept(*s, event(id, {"parent"}, DeliveryState::due));
@@ -482,7 +483,7 @@ TYPED_TEST(DispatchStoreContract, DigestsWithTheSameIdOnTwoSinksEachGetTheirDige
 // An event accepted while its directory failed waits with no deliveries; a failed lookup
 // postpones it; the directory's answer gives it its deliveries, due at once, with the
 // `resolved` record before theirs; resolving it again changes nothing.
-TYPED_TEST(DispatchStoreContract, AnAwaitingEventIsPostponedThenResolvedOnce) {
+TYPED_TEST(StoreContract, AnAwaitingEventIsPostponedThenResolvedOnce) {
   auto* s = this->store();
   NewEvent e = event("w", {}, DeliveryState::due);
   e.establishment.clear();
@@ -549,6 +550,53 @@ TYPED_TEST(DispatchStoreContract, AnAwaitingEventIsPostponedThenResolvedOnce) {
   ASSERT_EQ(ready->size(), 2u);
   EXPECT_EQ((*ready)[0].body, R"({"title":"complete"})");
   EXPECT_TRUE(this->backend.chain_verifies());
+}
+
+TYPED_TEST(StoreContract, PreferencesSetTouchDeleteAndPurgeWithTheirRecords) {
+  auto* store = this->store();
+  const std::string quiet = R"([{"days":["mon"],"start":"20:00","end":"08:00"}])";
+  auto set = store->set_preference("ent", "p-1", quiet, 1, at("2026-01-10T10:00:00Z"));
+  ASSERT_TRUE(set);
+  EXPECT_EQ(set->recipient, store->pseudonym("ent", "p-1"));
+  EXPECT_NE(set->recipient, "p-1");
+  ASSERT_TRUE(store->set_preference("ent", "p-2", quiet, 1, at("2026-01-10T10:00:00Z")));
+  ASSERT_TRUE(store->set_preference("other", "p-1", quiet, 1, at("2026-01-10T10:00:00Z")));
+
+  auto read = store->preference("ent", "p-1");
+  ASSERT_TRUE(read && *read);
+  EXPECT_EQ((*read)->quiet, quiet);
+  auto none = store->preference("ent", "p-9");
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(*none);
+
+  // p-1 (ent) was applied in March; p-2 never since January; the other connector's p-1 is
+  // deleted on request.
+  ASSERT_TRUE(store->touch_preference("ent", set->recipient, at("2026-03-01T07:00:00Z")));
+  auto deleted = store->delete_preference("other", "p-1", at("2026-03-02T10:00:00Z"));
+  ASSERT_TRUE(deleted);
+  EXPECT_TRUE(*deleted);
+  deleted = store->delete_preference("other", "p-1", at("2026-03-02T10:00:00Z"));
+  ASSERT_TRUE(deleted);
+  EXPECT_FALSE(*deleted);
+
+  auto purged = store->purge_preferences(at("2026-02-01T00:00:00Z"), at("2027-02-01T00:00:00Z"));
+  ASSERT_TRUE(purged);
+  ASSERT_EQ(purged->size(), 1u);
+  EXPECT_EQ((*purged)[0].recipient, store->pseudonym("ent", "p-2"));
+  auto left = store->preferences();
+  ASSERT_TRUE(left);
+  ASSERT_EQ(left->size(), 1u);
+  EXPECT_EQ((*left)[0].recipient, set->recipient);
+
+  std::vector<std::string> kinds;
+  for (const AuditRecord& r : this->backend.audit()) {
+    if (r.kind.starts_with("preferences_"))
+      kinds.push_back(r.kind);
+    EXPECT_NE(r.recipient, "p-1");
+  }
+  EXPECT_EQ(kinds,
+            (std::vector<std::string>{"preferences_set", "preferences_set", "preferences_set",
+                                      "preferences_deleted", "preferences_purged"}));
 }
 
 }  // namespace
