@@ -1,5 +1,6 @@
 // SqliteStore as a CrisisStore: crises opened, extended and closed by administrators (or by
 // their end instant), each change with its audit record.
+#include "daemon/store/admin_records.h"
 #include "daemon/store/sqlite_store_impl.h"
 
 namespace treve::store {
@@ -24,30 +25,6 @@ CrisisRecord read_crisis(Statement& q) {
     r.closed_at = ms_instant(q.integer(8));
   if (!q.is_null(9))
     r.closed_by = q.text(9);
-  return r;
-}
-
-// The names of the categories of a bit set, as a JSON array.
-std::string category_names(std::uint16_t categories) {
-  std::string out = "[";
-  for (int c = 0; c < policy::kCategoryCount; ++c) {
-    if (!((categories >> c) & 1u))
-      continue;
-    if (out.size() > 1)
-      out += ',';
-    core::append_json_string(out, policy::to_string(static_cast<policy::Category>(c)));
-  }
-  return out + "]";
-}
-
-AuditRecord crisis_record(std::string_view kind, std::string_view uai, policy::Instant now,
-                          const date::time_zone* zone, std::string detail) {
-  AuditRecord r;
-  r.at_ms = instant_ms(now);
-  r.at_local = policy::format_rfc3339(now, zone ? zone : zone_or_utc("UTC"));
-  r.kind = std::string(kind);
-  r.establishment = std::string(uai);
-  r.detail = std::move(detail);
   return r;
 }
 
@@ -108,16 +85,7 @@ Result<OpenCrisisResult> SqliteStore::open_crisis(const NewCrisis& c, policy::In
     if (int rc = ins.step(); rc != SQLITE_DONE)
       return std::unexpected(error_of(writer_, rc, "cannot open the crisis"));
     out.id = sqlite3_last_insert_rowid(writer_);
-    const date::time_zone* zone = c.zone ? c.zone : zone_or_utc("UTC");
-    AuditRecord r = crisis_record("crisis_opened", c.uai, now, zone,
-                                  Detail()
-                                      .add("crisis", out.id)
-                                      .add("reason", c.reason)
-                                      .add_raw("categories", category_names(c.categories))
-                                      .add_instant("until", c.until, zone)
-                                      .add_bool("release_held", c.release_held)
-                                      .add("by", c.by)
-                                      .text());
+    AuditRecord r = crisis_opened_record(c, out.id, now);
     if (auto a = append_audit(r); !a)
       return std::unexpected(a.error());
     return out;
@@ -136,14 +104,7 @@ Result<CrisisChange> SqliteStore::extend_crisis(std::string_view uai, std::int64
     u.bind(1, instant_ms(until)).bind(2, id);
     if (int rc = u.step(); rc != SQLITE_DONE)
       return std::unexpected(error_of(writer_, rc, "cannot extend the crisis"));
-    const date::time_zone* z = zone ? zone : zone_or_utc("UTC");
-    AuditRecord r = crisis_record("crisis_extended", uai, now, z,
-                                  Detail()
-                                      .add("crisis", id)
-                                      .add_instant("until", until, z)
-                                      .add_instant("previous_until", found.crisis.until, z)
-                                      .add("by", by)
-                                      .text());
+    AuditRecord r = crisis_extended_record(uai, id, until, found.crisis.until, by, zone, now);
     if (auto a = append_audit(r); !a)
       return std::unexpected(a.error());
     return CrisisChange::done;
@@ -162,8 +123,7 @@ Result<CrisisChange> SqliteStore::close_crisis(std::string_view uai, std::int64_
     u.bind(1, instant_ms(now)).bind(2, by).bind(3, id);
     if (int rc = u.step(); rc != SQLITE_DONE)
       return std::unexpected(error_of(writer_, rc, "cannot close the crisis"));
-    AuditRecord r = crisis_record("crisis_closed", uai, now, zone,
-                                  Detail().add("crisis", id).add("by", by).text());
+    AuditRecord r = crisis_closed_record(uai, id, by, zone, now);
     if (auto a = append_audit(r); !a)
       return std::unexpected(a.error());
     return CrisisChange::done;
@@ -193,8 +153,7 @@ Result<std::vector<std::int64_t>> SqliteStore::expire_crises(const ZoneOf& zone_
       if (int rc = u.step(); rc != SQLITE_DONE)
         return std::unexpected(error_of(writer_, rc, "cannot close the crisis"));
       const date::time_zone* zone = zone_of ? zone_of(c.crisis.uai) : nullptr;
-      AuditRecord r = crisis_record("crisis_closed", c.crisis.uai, now, zone,
-                                    Detail().add("crisis", c.crisis.id).add("by", "expiry").text());
+      AuditRecord r = crisis_closed_record(c.crisis.uai, c.crisis.id, "expiry", zone, now);
       if (auto a = append_audit(r); !a)
         return std::unexpected(a.error());
       out.push_back(c.crisis.id);

@@ -30,6 +30,8 @@ class Backend {
   virtual void reopen() = 0;
   // One integer answered by `sql` (-1 when it answers no row).
   virtual long long query_int(const std::string& sql) = 0;
+  // One text answered by `sql` ("" when it answers no row or null).
+  virtual std::string query_text(const std::string& sql) = 0;
   // Every audit record, in seq order.
   virtual std::vector<AuditRecord> audit() = 0;
 
@@ -75,6 +77,19 @@ class SqliteBackend final : public Backend {
     sqlite3_finalize(st);
     sqlite3_close(db);
     return v;
+  }
+  std::string query_text(const std::string& sql) override {
+    sqlite3* db = nullptr;
+    sqlite3_open_v2(dir_.db().c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+    sqlite3_stmt* st = nullptr;
+    std::string out;
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)) {
+      out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
   }
   std::vector<AuditRecord> audit() override {
     std::vector<AuditRecord> out;
@@ -139,6 +154,12 @@ class PostgresBackend final : public Backend {
     if (!r)
       throw std::runtime_error(r.error().message);
     return r->empty() ? -1 : r->integer(0, 0);
+  }
+  std::string query_text(const std::string& sql) override {
+    auto r = connection().exec(sql);
+    if (!r)
+      throw std::runtime_error(r.error().message);
+    return r->empty() ? "" : r->text(0, 0);
   }
   std::vector<AuditRecord> audit() override {
     auto r = connection().exec(

@@ -1,11 +1,12 @@
 // The store's roles after acceptance, against both backends (SQLite on real files, PostgreSQL
 // on a throw-away cluster): dispatching (the ready cursor, outcomes with their audit records,
 // holds again with their followers, dead letters and their replay, a second writer of the same
-// store), events waiting for the directory, recipients' own quiet hours.
+// store), events waiting for the directory, recipients' own quiet hours, crises.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "daemon/core/digest.h"
+#include "daemon/store/in_force.h"
 #include "policy/rfc3339.h"
 #include "tests/daemon/store_backends.h"
 #include "tests/daemon/store_fixture.h"
@@ -597,6 +598,104 @@ TYPED_TEST(StoreContract, PreferencesSetTouchDeleteAndPurgeWithTheirRecords) {
   EXPECT_EQ(kinds,
             (std::vector<std::string>{"preferences_set", "preferences_set", "preferences_set",
                                       "preferences_deleted", "preferences_purged"}));
+}
+
+NewCrisis storm_crisis() {
+  NewCrisis c;
+  c.uai = "0750654D";
+  c.reason = "Tempête : établissement fermé";
+  c.categories = (1u << static_cast<unsigned>(policy::Category::message)) |
+                 (1u << static_cast<unsigned>(policy::Category::news));
+  c.release_held = true;
+  c.until = at("2026-11-29T18:00:00+01:00");
+  c.by = "Mme Durand";
+  c.zone = date::locate_zone("Europe/Paris");
+  return c;
+}
+
+TYPED_TEST(StoreContract, EachCrisisChangeIsWrittenWithItsAuditRecordAndTheTrailVerifies) {
+  auto* store = this->store();
+  const auto* paris = date::locate_zone("Europe/Paris");
+  auto opened = store->open_crisis(storm_crisis(), at("2026-11-29T01:37:00+01:00"));
+  ASSERT_TRUE(opened) << opened.error().message;
+  EXPECT_FALSE(opened->conflict);
+  const std::int64_t id = opened->id;
+  EXPECT_EQ(this->backend.query_text("SELECT detail FROM audit WHERE kind = 'crisis_opened'"),
+            "{\"crisis\":" + std::to_string(id) +
+                ",\"reason\":\"Tempête : établissement fermé\",\"categories\":[\"message\","
+                "\"news\"],\"until\":\"2026-11-29T18:00:00+01:00\",\"release_held\":true,"
+                "\"by\":\"Mme Durand\"}");
+  EXPECT_EQ(
+      this->backend.query_text("SELECT at_local || ' ' || establishment FROM audit WHERE kind = "
+                               "'crisis_opened'"),
+      "2026-11-29T01:37:00+01:00 0750654D");
+
+  // A second one for the same school: refused, nothing written.
+  auto again = store->open_crisis(storm_crisis(), at("2026-11-29T02:00:00+01:00"));
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(again->conflict);
+  EXPECT_EQ(again->id, id);
+  EXPECT_EQ(this->backend.query_text("SELECT count(*) FROM crises"), "1");
+
+  auto extended = store->extend_crisis("0750654D", id, at("2026-11-30T18:00:00+01:00"), "Rectorat",
+                                       paris, at("2026-11-29T10:00:00+01:00"));
+  ASSERT_TRUE(extended);
+  EXPECT_EQ(*extended, CrisisChange::done);
+  EXPECT_EQ(this->backend.query_text("SELECT detail FROM audit WHERE kind = 'crisis_extended'"),
+            "{\"crisis\":" + std::to_string(id) +
+                ",\"until\":\"2026-11-30T18:00:00+01:00\",\"previous_until\":"
+                "\"2026-11-29T18:00:00+01:00\",\"by\":\"Rectorat\"}");
+  auto open = store->open_crises();
+  ASSERT_TRUE(open);
+  ASSERT_EQ(open->size(), 1u);
+  EXPECT_EQ((*open)[0].crisis.until, at("2026-11-30T18:00:00+01:00"));
+  EXPECT_EQ(crises_in_force(*open).size(), 1u);
+
+  // Another school's crisis is not this one.
+  EXPECT_EQ(*store->close_crisis("0250001R", id, "x", paris, at("2026-11-29T11:00:00+01:00")),
+            CrisisChange::unknown);
+  auto closed =
+      store->close_crisis("0750654D", id, "Mme Durand", paris, at("2026-11-29T12:00:00+01:00"));
+  ASSERT_TRUE(closed);
+  EXPECT_EQ(*closed, CrisisChange::done);
+  EXPECT_EQ(
+      *store->close_crisis("0750654D", id, "Mme Durand", paris, at("2026-11-29T12:01:00+01:00")),
+      CrisisChange::closed);
+  EXPECT_EQ(*store->extend_crisis("0750654D", id, at("2026-12-01T18:00:00+01:00"), "Mme Durand",
+                                  paris, at("2026-11-29T12:02:00+01:00")),
+            CrisisChange::closed);
+  EXPECT_EQ(this->backend.query_text("SELECT detail FROM audit WHERE kind = 'crisis_closed'"),
+            "{\"crisis\":" + std::to_string(id) + ",\"by\":\"Mme Durand\"}");
+  EXPECT_TRUE(store->open_crises()->empty());
+
+  // Expiry: closed at its end by "expiry", the record at the instant it is noticed.
+  auto second = store->open_crisis(storm_crisis(), at("2026-11-29T13:00:00+01:00"));
+  ASSERT_TRUE(second);
+  EXPECT_FALSE(second->conflict);
+  auto none = store->expire_crises([paris](std::string_view) { return paris; },
+                                   at("2026-11-29T17:59:59+01:00"));
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+  auto expired = store->expire_crises([paris](std::string_view) { return paris; },
+                                      at("2026-11-30T08:00:00+01:00"));
+  ASSERT_TRUE(expired);
+  EXPECT_EQ(*expired, std::vector<std::int64_t>{second->id});
+  EXPECT_EQ(
+      this->backend.query_text("SELECT closed_by || ' ' || closed_at FROM crises WHERE id = " +
+                               std::to_string(second->id)),
+      "expiry " + std::to_string(at("2026-11-29T18:00:00+01:00").time_since_epoch().count()));
+  EXPECT_EQ(
+      this->backend.query_text("SELECT at_local FROM audit WHERE kind = 'crisis_closed' AND detail "
+                               "LIKE '%expiry%'"),
+      "2026-11-30T08:00:00+01:00");
+  auto mine = store->crises_of("0750654D", 10);
+  ASSERT_TRUE(mine);
+  ASSERT_EQ(mine->size(), 2u);
+  EXPECT_EQ((*mine)[0].crisis.id, second->id);  // newest first
+  EXPECT_EQ((*mine)[0].closed_by, "expiry");
+
+  EXPECT_TRUE(this->backend.chain_verifies());
+  EXPECT_EQ(this->backend.audit().size(), 5u);
 }
 
 }  // namespace

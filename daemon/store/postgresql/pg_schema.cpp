@@ -79,6 +79,20 @@ CREATE TABLE audit (
   prev_hash text NOT NULL,
   hash text NOT NULL
 );
+CREATE TABLE crises (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  uai text NOT NULL,
+  reason text NOT NULL,
+  categories integer NOT NULL,
+  release_held boolean NOT NULL,
+  opened_at bigint NOT NULL,
+  until bigint NOT NULL,
+  opened_by text NOT NULL,
+  closed_at bigint,
+  closed_by text
+);
+CREATE INDEX crises_by_uai ON crises (uai, opened_at);
+CREATE UNIQUE INDEX crises_one_open ON crises (uai) WHERE closed_at IS NULL;
 CREATE TABLE preferences (
   source text NOT NULL,
   recipient text NOT NULL,

@@ -1,6 +1,7 @@
 // The shared store: one PostgreSQL database that several trêve daemons use at once
 // (docs/design/postgresql.md). Built role by role; today it is an IngestStore, a
-// DispatchStore, an AwaitingStore and a PreferenceStore: events accepted by any daemon, idempotent
+// DispatchStore, an AwaitingStore, a PreferenceStore and a
+// CrisisStore: events accepted by any daemon, idempotent
 // by the unique (source, event_id), released, sent and recorded, in one audit chain that every
 // daemon appends to under the head row's lock, so that `treve audit verify` checks one chain
 // however many daemons wrote it. Dispatching is for one daemon at a time until partitions are
@@ -20,6 +21,7 @@
 
 #include "daemon/store/audit_record.h"
 #include "daemon/store/awaiting_store.h"
+#include "daemon/store/crisis_store.h"
 #include "daemon/store/dispatch_records.h"
 #include "daemon/store/dispatch_store.h"
 #include "daemon/store/ingest_store.h"
@@ -36,7 +38,8 @@ struct PgOptions {
 class PgStore final : public IngestStore,
                       public DispatchStore,
                       public AwaitingStore,
-                      public PreferenceStore {
+                      public PreferenceStore,
+                      public CrisisStore {
  public:
   static constexpr int kSchemaVersion = 1;
 
@@ -86,6 +89,17 @@ class PgStore final : public IngestStore,
   Result<std::vector<StoredPreference>> preferences() override;
   Result<std::optional<StoredPreference>> preference(std::string_view source,
                                                      std::string_view recipient) override;
+
+  Result<OpenCrisisResult> open_crisis(const NewCrisis& c, policy::Instant now) override;
+  Result<CrisisChange> extend_crisis(std::string_view uai, std::int64_t id, policy::Instant until,
+                                     std::string_view by, const date::time_zone* zone,
+                                     policy::Instant now) override;
+  Result<CrisisChange> close_crisis(std::string_view uai, std::int64_t id, std::string_view by,
+                                    const date::time_zone* zone, policy::Instant now) override;
+  Result<std::vector<std::int64_t>> expire_crises(const ZoneOf& zone_of,
+                                                  policy::Instant now) override;
+  Result<std::vector<CrisisRecord>> open_crises() override;
+  Result<std::vector<CrisisRecord>> crises_of(std::string_view uai, std::size_t limit) override;
 
   // The hash of the last audit record (kGenesisHash when there is none), as of this daemon's
   // last write.

@@ -1,0 +1,68 @@
+// The audit records of administrators' acts, the same for every backend (admin_records.h).
+#include "daemon/store/admin_records.h"
+
+#include "daemon/store/ingest_records.h"
+
+namespace treve::store {
+
+namespace {
+
+// The names of the categories of a bit set, as a JSON array.
+std::string category_names(std::uint16_t categories) {
+  std::string out = "[";
+  for (int c = 0; c < policy::kCategoryCount; ++c) {
+    if (!((categories >> c) & 1u))
+      continue;
+    if (out.size() > 1)
+      out += ',';
+    core::append_json_string(out, policy::to_string(static_cast<policy::Category>(c)));
+  }
+  return out + "]";
+}
+
+AuditRecord crisis_record(std::string_view kind, std::string_view uai, policy::Instant now,
+                          const date::time_zone* zone, std::string detail) {
+  AuditRecord r;
+  r.at_ms = instant_ms(now);
+  r.at_local = policy::format_rfc3339(now, zone ? zone : zone_or_utc("UTC"));
+  r.kind = std::string(kind);
+  r.establishment = std::string(uai);
+  r.detail = std::move(detail);
+  return r;
+}
+
+}  // namespace
+
+AuditRecord crisis_opened_record(const NewCrisis& c, std::int64_t id, policy::Instant now) {
+  const date::time_zone* zone = c.zone ? c.zone : zone_or_utc("UTC");
+  return crisis_record("crisis_opened", c.uai, now, zone,
+                       Detail()
+                           .add("crisis", id)
+                           .add("reason", c.reason)
+                           .add_raw("categories", category_names(c.categories))
+                           .add_instant("until", c.until, zone)
+                           .add_bool("release_held", c.release_held)
+                           .add("by", c.by)
+                           .text());
+}
+
+AuditRecord crisis_extended_record(std::string_view uai, std::int64_t id, policy::Instant until,
+                                   policy::Instant previous, std::string_view by,
+                                   const date::time_zone* zone, policy::Instant now) {
+  const date::time_zone* z = zone ? zone : zone_or_utc("UTC");
+  return crisis_record("crisis_extended", uai, now, z,
+                       Detail()
+                           .add("crisis", id)
+                           .add_instant("until", until, z)
+                           .add_instant("previous_until", previous, z)
+                           .add("by", by)
+                           .text());
+}
+
+AuditRecord crisis_closed_record(std::string_view uai, std::int64_t id, std::string_view by,
+                                 const date::time_zone* zone, policy::Instant now) {
+  return crisis_record("crisis_closed", uai, now, zone,
+                       Detail().add("crisis", id).add("by", by).text());
+}
+
+}  // namespace treve::store
