@@ -1,6 +1,9 @@
 // The audit records of administrators' acts, the same for every backend (admin_records.h).
 #include "daemon/store/admin_records.h"
 
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+
 #include "daemon/store/ingest_records.h"
 
 namespace treve::store {
@@ -32,6 +35,83 @@ AuditRecord crisis_record(std::string_view kind, std::string_view uai, policy::I
 }
 
 }  // namespace
+
+AuditRecord config_changed_record(const ConfigChange& change,
+                                  const std::optional<std::string>& before, policy::Instant now) {
+  AuditRecord r;
+  r.at_ms = instant_ms(now);
+  r.at_local = policy::format_rfc3339(now, zone_or_utc("UTC"));
+  r.kind = "config_changed";
+  Detail d;
+  d.add("file", change.file).add("by", change.by);
+  if (!change.on.empty())
+    d.add("on", change.on);
+  if (before)
+    d.add("before", *before);
+  else
+    d.add_null("before");
+  r.detail = d.add("after", change.digest).text();
+  return r;
+}
+
+AuditRecord policy_changed_record(const PolicyVersion& v, std::int64_t version,
+                                  const std::optional<std::string>& before, policy::Instant now) {
+  AuditRecord r;
+  r.at_ms = instant_ms(now);
+  r.at_local = policy::format_rfc3339(now, v.zone ? v.zone : zone_or_utc("UTC"));
+  r.kind = "policy_changed";
+  r.establishment = v.uai;
+  Detail d;
+  d.add("by", v.author).add("version", version).add("comment", v.comment);
+  if (before)
+    d.add("before", *before);
+  else
+    d.add_null("before");
+  d.add("after", v.digest).add_raw("weaker", json_strings(v.weaker));
+  if (v.rollback_of > 0)
+    d.add("rollback_of", v.rollback_of);
+  r.detail = d.text();
+  return r;
+}
+
+AuditRecord access_refused_record(const AccessRefusal& refusal, policy::Instant now) {
+  AuditRecord r;
+  r.at_ms = instant_ms(now);
+  r.at_local = policy::format_rfc3339(now, refusal.zone ? refusal.zone : zone_or_utc("UTC"));
+  r.kind = "access_refused";
+  r.establishment = refusal.establishment;
+  r.detail = Detail()
+                 .add("admin", refusal.admin)
+                 .add("role", refusal.role)
+                 .add("method", refusal.method)
+                 .add("path", refusal.path)
+                 .add("reason", refusal.reason)
+                 .text();
+  return r;
+}
+
+std::string json_strings(const std::vector<std::string>& list) {
+  std::string out = "[";
+  for (const auto& s : list) {
+    if (out.size() > 1)
+      out += ',';
+    core::append_json_string(out, s);
+  }
+  return out + "]";
+}
+
+std::vector<std::string> strings_of(const std::string& text) {
+  std::vector<std::string> out;
+  boost::system::error_code ec;
+  auto v = boost::json::parse(text, ec);
+  if (ec || !v.is_array())
+    return out;
+  for (const auto& s : v.as_array()) {
+    if (s.is_string())
+      out.emplace_back(s.as_string());
+  }
+  return out;
+}
 
 AuditRecord crisis_opened_record(const NewCrisis& c, std::int64_t id, policy::Instant now) {
   const date::time_zone* zone = c.zone ? c.zone : zone_or_utc("UTC");

@@ -1,14 +1,10 @@
 // SqliteStore as a PolicyStore and a ReplanStore: the configuration's digest, the policies
 // edited through the admin API and their versions, refusals, and re-planning held deliveries.
-#include <boost/json/parse.hpp>
-#include <boost/json/value.hpp>
-
+#include "daemon/store/admin_records.h"
 #include "daemon/store/dispatch_records.h"
 #include "daemon/store/sqlite_store_impl.h"
 
 namespace treve::store {
-
-using core::append_json_string;
 
 Result<bool> SqliteStore::record_config(const ConfigChange& change, policy::Instant now) {
   return transaction<bool>([&]() -> Result<bool> {
@@ -29,19 +25,7 @@ Result<bool> SqliteStore::record_config(const ConfigChange& change, policy::Inst
     u.bind(1, change.digest);
     if (int rc = u.step(); rc != SQLITE_DONE)
       return std::unexpected(error_of(writer_, rc, "cannot record the configuration digest"));
-    AuditRecord r;
-    r.at_ms = instant_ms(now);
-    r.at_local = policy::format_rfc3339(now, zone_or_utc("UTC"));
-    r.kind = "config_changed";
-    Detail d;
-    d.add("file", change.file).add("by", change.by);
-    if (!change.on.empty())
-      d.add("on", change.on);
-    if (before)
-      d.add("before", *before);
-    else
-      d.add_null("before");
-    r.detail = d.add("after", change.digest).text();
+    AuditRecord r = config_changed_record(change, before, now);
     if (auto a = append_audit(r); !a)
       return std::unexpected(a.error());
     return true;
@@ -159,30 +143,6 @@ Result<bool> SqliteStore::move_held(const Replan& c, policy::Instant now) {
 
 namespace {
 
-std::string json_strings(const std::vector<std::string>& list) {
-  std::string out = "[";
-  for (const auto& s : list) {
-    if (out.size() > 1)
-      out += ',';
-    append_json_string(out, s);
-  }
-  return out + "]";
-}
-
-// The strings of a JSON array of strings written by json_strings.
-std::vector<std::string> strings_of(const std::string& text) {
-  std::vector<std::string> out;
-  boost::system::error_code ec;
-  auto v = boost::json::parse(text, ec);
-  if (ec || !v.is_array())
-    return out;
-  for (const auto& s : v.as_array()) {
-    if (s.is_string())
-      out.emplace_back(s.as_string());
-  }
-  return out;
-}
-
 constexpr const char* kPolicyColumns =
     "uai, version, at, author, comment, document, digest, weaker, rollback_of";
 
@@ -244,21 +204,7 @@ Result<SavePolicyResult> SqliteStore::save_policy(const PolicyVersion& v,
       ins.bind(9, v.rollback_of);
     if (int rc = ins.step(); rc != SQLITE_DONE)
       return std::unexpected(error_of(writer_, rc, "cannot save the policy"));
-    AuditRecord r;
-    r.at_ms = instant_ms(now);
-    r.at_local = policy::format_rfc3339(now, v.zone ? v.zone : zone_or_utc("UTC"));
-    r.kind = "policy_changed";
-    r.establishment = v.uai;
-    Detail d;
-    d.add("by", v.author).add("version", out.version).add("comment", v.comment);
-    if (before)
-      d.add("before", *before);
-    else
-      d.add_null("before");
-    d.add("after", v.digest).add_raw("weaker", weaker);
-    if (v.rollback_of > 0)
-      d.add("rollback_of", v.rollback_of);
-    r.detail = d.text();
+    AuditRecord r = policy_changed_record(v, out.version, before, now);
     if (auto a = append_audit(r); !a)
       return std::unexpected(a.error());
     return out;
@@ -267,18 +213,7 @@ Result<SavePolicyResult> SqliteStore::save_policy(const PolicyVersion& v,
 
 Result<void> SqliteStore::record_refusal(const AccessRefusal& refusal, policy::Instant now) {
   return transaction<void>([&]() -> Result<void> {
-    AuditRecord r;
-    r.at_ms = instant_ms(now);
-    r.at_local = policy::format_rfc3339(now, refusal.zone ? refusal.zone : zone_or_utc("UTC"));
-    r.kind = "access_refused";
-    r.establishment = refusal.establishment;
-    r.detail = Detail()
-                   .add("admin", refusal.admin)
-                   .add("role", refusal.role)
-                   .add("method", refusal.method)
-                   .add("path", refusal.path)
-                   .add("reason", refusal.reason)
-                   .text();
+    AuditRecord r = access_refused_record(refusal, now);
     return append_audit(r);
   });
 }

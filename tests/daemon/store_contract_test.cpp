@@ -1,7 +1,8 @@
 // The store's roles after acceptance, against both backends (SQLite on real files, PostgreSQL
 // on a throw-away cluster): dispatching (the ready cursor, outcomes with their audit records,
 // holds again with their followers, dead letters and their replay, a second writer of the same
-// store), events waiting for the directory, recipients' own quiet hours, crises.
+// store), events waiting for the directory, recipients' own quiet hours, crises, policies,
+// the configuration's digest, re-plans.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -696,6 +697,139 @@ TYPED_TEST(StoreContract, EachCrisisChangeIsWrittenWithItsAuditRecordAndTheTrail
 
   EXPECT_TRUE(this->backend.chain_verifies());
   EXPECT_EQ(this->backend.audit().size(), 5u);
+}
+
+// The configuration's digest recorded once per change; policy versions saved under optimistic
+// concurrency, the highest in force; a refusal audited; the counts an establishment's page
+// shows.
+TYPED_TEST(StoreContract, PoliciesAndTheConfigurationAreVersionedWithTheirRecords) {
+  auto* s = this->store();
+  ConfigChange first{"aaaa", "/etc/treve/treve.toml", "root", "start"};
+  auto changed = s->record_config(first, at("2026-11-27T08:00:00Z"));
+  ASSERT_TRUE(changed && *changed);
+  changed = s->record_config(first, at("2026-11-27T09:00:00Z"));
+  ASSERT_TRUE(changed);
+  EXPECT_FALSE(*changed);
+  ConfigChange second{"bbbb", "/etc/treve/treve.toml", "root", "reload"};
+  ASSERT_TRUE(s->record_config(second, at("2026-11-27T10:00:00Z")));
+
+  PolicyVersion v;
+  v.uai = "0750654D";
+  v.author = "Mme Durand";
+  v.comment = "rentrée";
+  v.document = R"({"windows":[]})";
+  v.digest = "d1";
+  v.weaker = {"no quiet window on Wednesday"};
+  v.zone = date::locate_zone("Europe/Paris");
+  auto saved = s->save_policy(v, std::nullopt, at("2026-11-27T11:00:00Z"));
+  ASSERT_TRUE(saved) << saved.error().message;
+  EXPECT_FALSE(saved->conflict);
+  EXPECT_EQ(saved->version, 1);
+  v.digest = "d2";
+  auto stale = s->save_policy(v, 0, at("2026-11-27T11:01:00Z"));
+  ASSERT_TRUE(stale);
+  EXPECT_TRUE(stale->conflict);
+  EXPECT_EQ(stale->version, 1);
+  auto second_version = s->save_policy(v, 1, at("2026-11-27T11:02:00Z"));
+  ASSERT_TRUE(second_version);
+  EXPECT_EQ(second_version->version, 2);
+  PolicyVersion other = v;
+  other.uai = "0250001R";
+  other.digest = "o1";
+  other.weaker.clear();
+  ASSERT_TRUE(s->save_policy(other, std::nullopt, at("2026-11-27T11:03:00Z")));
+  auto current = s->current_policies();
+  ASSERT_TRUE(current);
+  ASSERT_EQ(current->size(), 2u);
+  EXPECT_EQ((*current)[0].uai, "0250001R");
+  EXPECT_EQ((*current)[1].version, 2);
+  EXPECT_EQ((*current)[1].digest, "d2");
+  EXPECT_EQ((*current)[1].weaker, std::vector<std::string>{"no quiet window on Wednesday"});
+  auto versions = s->policy_versions("0750654D");
+  ASSERT_TRUE(versions);
+  ASSERT_EQ(versions->size(), 2u);
+  EXPECT_EQ((*versions)[0].version, 2);
+  EXPECT_EQ((*versions)[1].at, at("2026-11-27T11:00:00Z"));
+
+  AccessRefusal refusal{"M. Martin", "school",
+                        "PUT",       "/v1/admin/policies/0250001R",
+                        "0250001R",  "outside the administrator's establishments",
+                        nullptr};
+  ASSERT_TRUE(s->record_refusal(refusal, at("2026-11-27T12:00:00Z")));
+
+  accept(*s, event("h1", {"a", "b"}, DeliveryState::held));
+  auto held = s->held_by_category("0750654D");
+  ASSERT_TRUE(held);
+  ASSERT_EQ(held->size(), 1u);
+  EXPECT_EQ((*held)[0].first, policy::Category::message);
+  EXPECT_EQ((*held)[0].second, 2u);
+  auto next = s->next_release_of("0750654D");
+  ASSERT_TRUE(next && *next);
+  EXPECT_EQ(**next, at("2026-11-30T07:00:00+01:00"));
+  auto none = s->next_release_of("0250001R");
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(*none);
+
+  EXPECT_THAT(this->kinds(),
+              ElementsAre("config_changed", "config_changed", "policy_changed", "policy_changed",
+                          "policy_changed", "access_refused", "received", "held", "held"));
+  std::vector<std::string> details;
+  for (const AuditRecord& r : this->backend.audit()) {
+    if (r.kind == "config_changed" || r.kind == "policy_changed")
+      details.push_back(r.detail);
+  }
+  EXPECT_THAT(details[0], HasSubstr(R"("before":null,"after":"aaaa")"));
+  EXPECT_THAT(details[1], HasSubstr(R"("on":"reload","before":"aaaa","after":"bbbb")"));
+  EXPECT_EQ(details[3],
+            R"({"by":"Mme Durand","version":2,"comment":"rentrée","before":"d1","after":"d2",)"
+            R"("weaker":["no quiet window on Wednesday"]})");
+  EXPECT_TRUE(this->backend.chain_verifies());
+}
+
+// Held events read back for re-planning, and a re-plan that moves only what did not change
+// since it was read.
+TYPED_TEST(StoreContract, HeldEventsAreReadBackAndReplannedOnlyWhereUnchanged) {
+  auto* s = this->store();
+  accept(*s, event("h1", {"a", "b"}, DeliveryState::held));
+  accept(*s, event("d1", {"c"}, DeliveryState::due));
+  auto rows = s->held_event_rows();
+  ASSERT_TRUE(rows);
+  ASSERT_EQ(rows->size(), 1u);
+  auto events = s->held_events(*rows);
+  ASSERT_TRUE(events);
+  ASSERT_EQ(events->size(), 1u);
+  const HeldEvent& e = (*events)[0];
+  EXPECT_EQ(e.id, "h1");
+  EXPECT_EQ(e.timezone, "Europe/Paris");
+  ASSERT_EQ(e.held.size(), 2u);
+  EXPECT_EQ(e.held[1].ref.recipient, "b");
+  EXPECT_EQ(e.held[1].ref.event_id, "h1");
+  EXPECT_THAT(e.body, HasSubstr("secret title"));
+  std::vector<Replan> changes;
+  for (const HeldEvent::Held& h : e.held) {
+    Replan c;
+    c.ref = h.ref;
+    c.was = h.release_at;
+    c.release_at = at("2026-11-30T08:00:00+01:00");
+    c.reason = "quiet window Fri 20:00-Mon 08:00";
+    changes.push_back(c);
+  }
+  changes[1].was = at("2026-11-30T06:00:00+01:00");  // changed since it was read: skipped
+  auto moved = s->replan(changes, at("2026-11-28T10:00:00+01:00"));
+  ASSERT_TRUE(moved) << moved.error().message;
+  EXPECT_EQ(*moved, 1u);
+  std::string replanned;
+  for (const AuditRecord& r : this->backend.audit()) {
+    if (r.kind == "replanned")
+      replanned = r.detail;
+  }
+  EXPECT_EQ(replanned,
+            R"({"was_until":"2026-11-30T07:00:00+01:00","until":"2026-11-30T08:00:00+01:00",)"
+            R"("reason":"quiet window Fri 20:00-Mon 08:00"})");
+  auto next = s->next_release();
+  ASSERT_TRUE(next && *next);
+  EXPECT_EQ(**next, at("2026-11-30T07:00:00+01:00"));  // b's, left alone
+  EXPECT_TRUE(this->backend.chain_verifies());
 }
 
 }  // namespace

@@ -79,6 +79,18 @@ CREATE TABLE audit (
   prev_hash text NOT NULL,
   hash text NOT NULL
 );
+CREATE TABLE policy_versions (
+  uai text NOT NULL,
+  version bigint NOT NULL,
+  at bigint NOT NULL,
+  author text NOT NULL,
+  comment text NOT NULL,
+  document text NOT NULL,
+  digest text NOT NULL,
+  weaker text NOT NULL,
+  rollback_of bigint,
+  PRIMARY KEY (uai, version)
+);
 CREATE TABLE crises (
   id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   uai text NOT NULL,

@@ -1,11 +1,10 @@
 // The shared store: one PostgreSQL database that several trêve daemons use at once
-// (docs/design/postgresql.md). Built role by role; today it is an IngestStore, a
-// DispatchStore, an AwaitingStore, a PreferenceStore and a
-// CrisisStore: events accepted by any daemon, idempotent
-// by the unique (source, event_id), released, sent and recorded, in one audit chain that every
-// daemon appends to under the head row's lock, so that `treve audit verify` checks one chain
-// however many daemons wrote it. Dispatching is for one daemon at a time until partitions are
-// leased (the design's next step).
+// (docs/design/postgresql.md). Built role by role; today every role but maintenance (the
+// purge and the statistics): events accepted by any daemon, idempotent by the unique (source,
+// event_id), released, sent and recorded, policies, crises, preferences, in one audit chain
+// that every daemon appends to under the head row's lock, so that `treve audit verify` checks
+// one chain however many daemons wrote it. Dispatching is for one daemon at a time until partitions
+// are leased (the design's next step).
 //
 // Two connections, as in the SQLite store: one for writes, used by one thread at a time (the
 // CommitQueue's writer); one for reads, shared behind a mutex. A connection lost is opened
@@ -25,8 +24,10 @@
 #include "daemon/store/dispatch_records.h"
 #include "daemon/store/dispatch_store.h"
 #include "daemon/store/ingest_store.h"
+#include "daemon/store/policy_store.h"
 #include "daemon/store/postgresql/pg_connection.h"
 #include "daemon/store/preference_store.h"
+#include "daemon/store/replan_store.h"
 
 namespace treve::store {
 
@@ -39,7 +40,9 @@ class PgStore final : public IngestStore,
                       public DispatchStore,
                       public AwaitingStore,
                       public PreferenceStore,
-                      public CrisisStore {
+                      public CrisisStore,
+                      public PolicyStore,
+                      public ReplanStore {
  public:
   static constexpr int kSchemaVersion = 1;
 
@@ -100,6 +103,21 @@ class PgStore final : public IngestStore,
                                                   policy::Instant now) override;
   Result<std::vector<CrisisRecord>> open_crises() override;
   Result<std::vector<CrisisRecord>> crises_of(std::string_view uai, std::size_t limit) override;
+
+  Result<bool> record_config(const ConfigChange& change, policy::Instant now) override;
+  Result<SavePolicyResult> save_policy(const PolicyVersion& v,
+                                       std::optional<std::int64_t> expected_version,
+                                       policy::Instant now) override;
+  Result<void> record_refusal(const AccessRefusal& r, policy::Instant now) override;
+  Result<std::vector<PolicyVersion>> current_policies() override;
+  Result<std::vector<PolicyVersion>> policy_versions(std::string_view uai) override;
+  Result<std::vector<std::pair<policy::Category, std::uint64_t>>> held_by_category(
+      std::string_view uai) override;
+  Result<std::optional<policy::Instant>> next_release_of(std::string_view uai) override;
+
+  Result<std::size_t> replan(std::span<const Replan> changes, policy::Instant now) override;
+  Result<std::vector<std::int64_t>> held_event_rows() override;
+  Result<std::vector<HeldEvent>> held_events(std::span<const std::int64_t> rows) override;
 
   // The hash of the last audit record (kGenesisHash when there is none), as of this daemon's
   // last write.
