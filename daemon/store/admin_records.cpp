@@ -113,6 +113,40 @@ std::vector<std::string> strings_of(const std::string& text) {
   return out;
 }
 
+AuditRecord checkpoint_record(const PurgeResult& out, std::int64_t first,
+                              const std::string& continues_from, const PurgeLimits& limits,
+                              policy::Instant now) {
+  const date::time_zone* utc = zone_or_utc("UTC");
+  AuditRecord r;
+  r.at_ms = instant_ms(now);
+  r.at_local = policy::format_rfc3339(now, utc);
+  r.kind = "checkpoint";
+  r.detail = Detail()
+                 .add("purged_from", first)
+                 .add("purged_through", out.purged_through)
+                 .add("records", out.audit_records)
+                 .add("continues_from", continues_from)
+                 .add("before", policy::format_rfc3339(limits.audit_before, utc))
+                 .text();
+  return r;
+}
+
+AuditRecord purged_record(const PurgeResult& out, const PurgeLimits& limits, policy::Instant now) {
+  const date::time_zone* utc = zone_or_utc("UTC");
+  AuditRecord r;
+  r.at_ms = instant_ms(now);
+  r.at_local = policy::format_rfc3339(now, utc);
+  r.kind = "purged";
+  r.detail = Detail()
+                 .add("bodies", out.bodies)
+                 .add("bodies_before", policy::format_rfc3339(limits.events_before, utc))
+                 .add("events", out.events)
+                 .add("deliveries", out.deliveries)
+                 .add("events_before", policy::format_rfc3339(limits.audit_before, utc))
+                 .text();
+  return r;
+}
+
 AuditRecord crisis_opened_record(const NewCrisis& c, std::int64_t id, policy::Instant now) {
   const date::time_zone* zone = c.zone ? c.zone : zone_or_utc("UTC");
   return crisis_record("crisis_opened", c.uai, now, zone,

@@ -14,6 +14,7 @@
 
 #include "daemon/store/audit_record.h"
 #include "daemon/store/crisis_store.h"
+#include "daemon/store/maintenance_store.h"
 #include "daemon/store/policy_store.h"
 
 namespace treve::store {
@@ -30,6 +31,14 @@ AuditRecord access_refused_record(const AccessRefusal& refusal, policy::Instant 
 // A list of strings as stored (a JSON array), and read back (nothing for another text).
 std::string json_strings(const std::vector<std::string>& list);
 std::vector<std::string> strings_of(const std::string& text);
+
+// `checkpoint`: the leading run of audit records [first, out.purged_through] removed, the
+// chain continuing from `continues_from` (the last removed record's hash).
+AuditRecord checkpoint_record(const PurgeResult& out, std::int64_t first,
+                              const std::string& continues_from, const PurgeLimits& limits,
+                              policy::Instant now);
+// `purged`: event bodies and whole events removed.
+AuditRecord purged_record(const PurgeResult& out, const PurgeLimits& limits, policy::Instant now);
 
 // `crisis_opened`: crisis `id` as `c` opened it at `now`.
 AuditRecord crisis_opened_record(const NewCrisis& c, std::int64_t id, policy::Instant now);

@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "daemon/store/admin_records.h"
 #include "daemon/store/sqlite_store_impl.h"
 
 namespace treve::store {
@@ -22,10 +23,6 @@ Result<PurgeResult> SqliteStore::purge_once(const PurgeLimits& limits, policy::I
   return transaction<PurgeResult>([&]() -> Result<PurgeResult> {
     PurgeResult out;
     const auto max_rows = static_cast<std::int64_t>(limits.max_rows);
-    const date::time_zone* utc = zone_or_utc("UTC");
-    AuditRecord record;
-    record.at_ms = instant_ms(now);
-    record.at_local = policy::format_rfc3339(now, utc);
 
     // Audit records: the leading run older than the cutoff, never one written after it.
     std::int64_t first = 0;
@@ -55,14 +52,7 @@ Result<PurgeResult> SqliteStore::purge_once(const PurgeLimits& limits, policy::I
       d.bind(1, out.purged_through);
       if (int rc = d.step(); rc != SQLITE_DONE)
         return std::unexpected(error_of(writer_, rc, "cannot purge the audit trail"));
-      record.kind = "checkpoint";
-      record.detail = Detail()
-                          .add("purged_from", first)
-                          .add("purged_through", out.purged_through)
-                          .add("records", out.audit_records)
-                          .add("continues_from", continues_from)
-                          .add("before", policy::format_rfc3339(limits.audit_before, utc))
-                          .text();
+      AuditRecord record = checkpoint_record(out, first, continues_from, limits, now);
       if (auto a = append_audit(record); !a)
         return std::unexpected(a.error());
       out.checkpoint_seq = record.seq;
@@ -186,14 +176,7 @@ Result<PurgeResult> SqliteStore::purge_once(const PurgeLimits& limits, policy::I
         return std::unexpected(c.error());
     }
     if (out.bodies > 0 || out.events > 0) {
-      record.kind = "purged";
-      record.detail = Detail()
-                          .add("bodies", out.bodies)
-                          .add("bodies_before", policy::format_rfc3339(limits.events_before, utc))
-                          .add("events", out.events)
-                          .add("deliveries", out.deliveries)
-                          .add("events_before", policy::format_rfc3339(limits.audit_before, utc))
-                          .text();
+      AuditRecord record = purged_record(out, limits, now);
       if (auto a = append_audit(record); !a)
         return std::unexpected(a.error());
     }

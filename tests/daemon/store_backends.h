@@ -35,11 +35,17 @@ class Backend {
   // Every audit record, in seq order.
   virtual std::vector<AuditRecord> audit() = 0;
 
-  // Whether the trail is one chain from genesis, numbered from 1 without gaps.
-  bool chain_verifies() {
+  // Whether the trail is one chain from genesis, numbered from 1 without gaps; after a purge
+  // (`from_genesis` false), one chain from its first record left, numbered without gaps.
+  bool chain_verifies(bool from_genesis = true) {
+    const std::vector<AuditRecord> records = audit();
     std::string prev(kGenesisHash);
     std::int64_t expected = 1;
-    for (const AuditRecord& r : audit()) {
+    if (!from_genesis && !records.empty()) {
+      prev = records.front().prev_hash;
+      expected = records.front().seq;
+    }
+    for (const AuditRecord& r : records) {
       if (r.seq != expected++ || r.prev_hash != prev || compute_hash(r) != r.hash)
         return false;
       prev = r.hash;

@@ -2,7 +2,7 @@
 // on a throw-away cluster): dispatching (the ready cursor, outcomes with their audit records,
 // holds again with their followers, dead letters and their replay, a second writer of the same
 // store), events waiting for the directory, recipients' own quiet hours, crises, policies,
-// the configuration's digest, re-plans.
+// the configuration's digest, re-plans, the retention purge and the statistics.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -830,6 +830,62 @@ TYPED_TEST(StoreContract, HeldEventsAreReadBackAndReplannedOnlyWhereUnchanged) {
   ASSERT_TRUE(next && *next);
   EXPECT_EQ(**next, at("2026-11-30T07:00:00+01:00"));  // b's, left alone
   EXPECT_TRUE(this->backend.chain_verifies());
+}
+
+// The retention purge: the leading run of old audit records, replaced by a checkpoint that
+// names where the chain continues; bodies of finished events; whole finished events once past
+// the audit retention; never what is still held. The statistics follow.
+TYPED_TEST(StoreContract, ThePurgeRemovesWhatIsFinishedAndOldWithACheckpointAndTheStatsFollow) {
+  auto* s = this->store();
+  accept(*s, event("old-done", {"a"}, DeliveryState::due));
+  accept(*s, event("old-held", {"b"}, DeliveryState::held, policy::Instant::max()));
+  auto ready = s->ready(0, 10);
+  ASSERT_TRUE(ready && ready->size() == 1u);
+  ASSERT_TRUE(
+      s->record_outcomes(std::vector{outcome_for((*ready)[0], DeliveryOutcome::Kind::delivered)},
+                         at("2026-11-27T21:00:01+01:00")));
+  NewEvent recent = event("recent", {"c"}, DeliveryState::due);
+  recent.received_at = at("2027-03-01T10:00:00+01:00");
+  recent.deliveries[0].release_at = recent.received_at;
+  accept(*s, recent);
+  auto before = s->stats();
+  ASSERT_TRUE(before);
+  EXPECT_EQ(before->events, 3u);
+  EXPECT_EQ(before->held, 1u);
+  EXPECT_EQ(before->due, 1u);
+  EXPECT_EQ(before->audit_records, 7u);
+  // received, released, received, held, delivered: before the cutoff; recent's two after.
+  PurgeLimits limits;
+  limits.audit_before = at("2027-01-01T00:00:00Z");
+  limits.events_before = at("2027-01-01T00:00:00Z");
+  auto purged = s->purge(limits, at("2027-03-02T00:00:00Z"));
+  ASSERT_TRUE(purged) << purged.error().message;
+  EXPECT_EQ(purged->audit_records, 5);
+  EXPECT_EQ(purged->purged_through, 5);
+  EXPECT_EQ(purged->checkpoint_seq, 8);
+  EXPECT_EQ(purged->bodies, 1);  // old-done's; old-held keeps its body
+  EXPECT_EQ(purged->events, 1);
+  EXPECT_EQ(purged->deliveries, 1);
+  EXPECT_FALSE(purged->more);
+  EXPECT_THAT(this->kinds(), ElementsAre("received", "released", "checkpoint", "purged"));
+  EXPECT_TRUE(this->backend.chain_verifies(false));
+  EXPECT_EQ(this->backend.audit().front().seq, 6);
+  auto gone = s->find("ent", "old-done");
+  ASSERT_TRUE(gone);
+  EXPECT_FALSE(*gone);
+  auto kept = s->find("ent", "old-held");
+  ASSERT_TRUE(kept && *kept);
+  auto after = s->stats();
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->events, 2u);
+  EXPECT_EQ(after->held, 1u);
+  EXPECT_EQ(after->audit_records, 4u);
+  EXPECT_EQ(after->next_release, policy::Instant::max());
+  // Nothing more to purge: no record.
+  auto again = s->purge(limits, at("2027-03-02T00:01:00Z"));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->audit_records, 0);
+  EXPECT_EQ(this->kinds().size(), 4u);
 }
 
 }  // namespace

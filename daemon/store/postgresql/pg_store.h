@@ -1,10 +1,10 @@
 // The shared store: one PostgreSQL database that several trêve daemons use at once
-// (docs/design/postgresql.md). Built role by role; today every role but maintenance (the
-// purge and the statistics): events accepted by any daemon, idempotent by the unique (source,
-// event_id), released, sent and recorded, policies, crises, preferences, in one audit chain
-// that every daemon appends to under the head row's lock, so that `treve audit verify` checks
-// one chain however many daemons wrote it. Dispatching is for one daemon at a time until partitions
-// are leased (the design's next step).
+// (docs/design/postgresql.md). Every role of the store: events accepted by any daemon,
+// idempotent by the unique (source, event_id), released, sent and recorded, policies, crises,
+// preferences, the purge (once per cluster), in one audit chain that every daemon appends to
+// under the head row's lock, so that `treve audit verify` checks one chain however many
+// daemons wrote it. Dispatching is for one daemon at a time until partitions are leased (the
+// design's next step).
 //
 // Two connections, as in the SQLite store: one for writes, used by one thread at a time (the
 // CommitQueue's writer); one for reads, shared behind a mutex. A connection lost is opened
@@ -19,15 +19,9 @@
 #include <string>
 
 #include "daemon/store/audit_record.h"
-#include "daemon/store/awaiting_store.h"
-#include "daemon/store/crisis_store.h"
 #include "daemon/store/dispatch_records.h"
-#include "daemon/store/dispatch_store.h"
-#include "daemon/store/ingest_store.h"
-#include "daemon/store/policy_store.h"
 #include "daemon/store/postgresql/pg_connection.h"
-#include "daemon/store/preference_store.h"
-#include "daemon/store/replan_store.h"
+#include "daemon/store/store.h"
 
 namespace treve::store {
 
@@ -36,13 +30,7 @@ struct PgOptions {
   std::array<unsigned char, 32> pseudonym_key{};
 };
 
-class PgStore final : public IngestStore,
-                      public DispatchStore,
-                      public AwaitingStore,
-                      public PreferenceStore,
-                      public CrisisStore,
-                      public PolicyStore,
-                      public ReplanStore {
+class PgStore final : public Store {
  public:
   static constexpr int kSchemaVersion = 1;
 
@@ -118,6 +106,9 @@ class PgStore final : public IngestStore,
   Result<std::size_t> replan(std::span<const Replan> changes, policy::Instant now) override;
   Result<std::vector<std::int64_t>> held_event_rows() override;
   Result<std::vector<HeldEvent>> held_events(std::span<const std::int64_t> rows) override;
+
+  Result<PurgeResult> purge(const PurgeLimits& limits, policy::Instant now) override;
+  Result<StoreStats> stats() override;
 
   // The hash of the last audit record (kGenesisHash when there is none), as of this daemon's
   // last write.
