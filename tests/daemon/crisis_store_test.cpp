@@ -12,20 +12,8 @@ namespace treve::store {
 namespace {
 
 using testing::at;
+using testing::storm;
 using testing::TempDir;
-
-NewCrisis storm() {
-  NewCrisis c;
-  c.uai = "0750654D";
-  c.reason = "Tempête : établissement fermé";
-  c.categories = (1u << static_cast<unsigned>(policy::Category::message)) |
-                 (1u << static_cast<unsigned>(policy::Category::news));
-  c.release_held = true;
-  c.until = at("2026-11-29T18:00:00+01:00");
-  c.by = "Mme Durand";
-  c.zone = date::locate_zone("Europe/Paris");
-  return c;
-}
 
 TEST(CrisisStore, TheReadOnlyReaderSeesTheOpenCrises) {
   TempDir dir;

@@ -23,32 +23,15 @@ using core::sha256_hex;
 namespace fs = std::filesystem;
 
 using testing::at;
-using Dir = testing::TempDir;
-std::unique_ptr<SqliteStore> open(const Dir& dir) {
-  return test::open_store(test::store_options(dir.db(), 3));
-}
+using testing::event_for;
 
 NewEvent event(const std::string& id, std::vector<std::string> recipients, DeliveryState state,
                policy::Instant release = at("2026-11-30T07:00:00+01:00")) {
-  NewEvent e;
-  e.source = "ent";
-  e.id = id;
-  e.establishment = "0750654D";
-  e.category = policy::Category::message;
-  e.received_at = at("2026-11-27T21:00:00+01:00");
-  e.zone = date::locate_zone("Europe/Paris");
-  e.body = R"({"title":"secret title","payload":{"p":"secret payload"}})";
-  e.body_sha256 = sha256_hex(e.body + id);
-  e.response = "{}";
-  for (auto& r : recipients) {
-    NewDelivery d;
-    d.recipient = r;
-    d.state = state;
-    d.release_at = state == DeliveryState::due ? e.received_at : release;
-    d.reason = "test";
-    e.deliveries.push_back(d);
-  }
-  return e;
+  return event_for(id, std::move(recipients), state, release);
+}
+using Dir = testing::TempDir;
+std::unique_ptr<SqliteStore> open(const Dir& dir) {
+  return test::open_store(test::store_options(dir.db(), 3));
 }
 
 void accept(SqliteStore& s, NewEvent e) {

@@ -19,30 +19,11 @@ namespace {
 
 using core::sha256_hex;
 using testing::at;
-using ::testing::HasSubstr;
 
 NewEvent event(std::string id, int recipients = 2, DeliveryState state = DeliveryState::held) {
-  NewEvent e;
-  e.source = "ent";
-  e.id = std::move(id);
-  e.establishment = "0750654D";
-  e.category = policy::Category::message;
-  e.received_at = at("2026-11-27T21:00:00+01:00");
-  e.zone = date::locate_zone("Europe/Paris");
-  e.body = R"({"title":"Réunion secrète","payload":{"note":"confidential-payload"}})";
-  e.body_sha256 = sha256_hex(e.body);
-  e.response = R"({"answer":")" + e.id + R"("})";
-  for (int i = 0; i < recipients; ++i) {
-    NewDelivery d;
-    d.recipient = "pupil-" + std::to_string(i);
-    d.role = policy::Role::student;
-    d.state = state;
-    d.release_at = at("2026-11-30T07:00:00+01:00");
-    d.reason = "quiet window Fri 20:00-Mon 07:00";
-    e.deliveries.push_back(d);
-  }
-  return e;
+  return testing::event_for_pupils(std::move(id), recipients, state);
 }
+using ::testing::HasSubstr;
 
 class IngestStoreContract : public ::testing::TestWithParam<std::string> {
  protected:

@@ -16,6 +16,7 @@
 #include "daemon/store/audit_record.h"
 #include "daemon/store/postgresql/pg_store.h"
 #include "daemon/store/sqlite_store.h"
+#include "tests/daemon/store_fixture.h"
 #include "tests/support/pg_cluster.h"
 #include "tests/support/store.h"
 
@@ -72,18 +73,7 @@ class SqliteBackend final : public Backend {
     if (!store_)
       throw std::runtime_error("cannot open the SQLite store");
   }
-  long long query_int(const std::string& sql) override {
-    sqlite3* db = nullptr;
-    sqlite3_open_v2(dir_.db().c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
-    sqlite3_stmt* st = nullptr;
-    sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr);
-    long long v = -1;
-    if (sqlite3_step(st) == SQLITE_ROW)
-      v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
-  }
+  long long query_int(const std::string& sql) override { return sqlite_query_int(dir_.db(), sql); }
   std::string query_text(const std::string& sql) override {
     sqlite3* db = nullptr;
     sqlite3_open_v2(dir_.db().c_str(), &db, SQLITE_OPEN_READONLY, nullptr);

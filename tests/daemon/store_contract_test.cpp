@@ -17,32 +17,15 @@ namespace {
 
 using core::sha256_hex;
 using testing::at;
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
-using ::testing::Not;
+using testing::event_for;
 
 NewEvent event(const std::string& id, std::vector<std::string> recipients, DeliveryState state,
                policy::Instant release = at("2026-11-30T07:00:00+01:00")) {
-  NewEvent e;
-  e.source = "ent";
-  e.id = id;
-  e.establishment = "0750654D";
-  e.category = policy::Category::message;
-  e.received_at = at("2026-11-27T21:00:00+01:00");
-  e.zone = date::locate_zone("Europe/Paris");
-  e.body = R"({"title":"secret title","payload":{"p":"secret payload"}})";
-  e.body_sha256 = sha256_hex(e.body + id);
-  e.response = "{}";
-  for (auto& r : recipients) {
-    NewDelivery d;
-    d.recipient = r;
-    d.state = state;
-    d.release_at = state == DeliveryState::due ? e.received_at : release;
-    d.reason = "test";
-    e.deliveries.push_back(d);
-  }
-  return e;
+  return event_for(id, std::move(recipients), state, release);
 }
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 template <typename S>
 void accept(S& s, NewEvent e) {
@@ -601,23 +584,10 @@ TYPED_TEST(StoreContract, PreferencesSetTouchDeleteAndPurgeWithTheirRecords) {
                                       "preferences_deleted", "preferences_purged"}));
 }
 
-NewCrisis storm_crisis() {
-  NewCrisis c;
-  c.uai = "0750654D";
-  c.reason = "Tempête : établissement fermé";
-  c.categories = (1u << static_cast<unsigned>(policy::Category::message)) |
-                 (1u << static_cast<unsigned>(policy::Category::news));
-  c.release_held = true;
-  c.until = at("2026-11-29T18:00:00+01:00");
-  c.by = "Mme Durand";
-  c.zone = date::locate_zone("Europe/Paris");
-  return c;
-}
-
 TYPED_TEST(StoreContract, EachCrisisChangeIsWrittenWithItsAuditRecordAndTheTrailVerifies) {
   auto* store = this->store();
   const auto* paris = date::locate_zone("Europe/Paris");
-  auto opened = store->open_crisis(storm_crisis(), at("2026-11-29T01:37:00+01:00"));
+  auto opened = store->open_crisis(testing::storm(), at("2026-11-29T01:37:00+01:00"));
   ASSERT_TRUE(opened) << opened.error().message;
   EXPECT_FALSE(opened->conflict);
   const std::int64_t id = opened->id;
@@ -632,7 +602,7 @@ TYPED_TEST(StoreContract, EachCrisisChangeIsWrittenWithItsAuditRecordAndTheTrail
       "2026-11-29T01:37:00+01:00 0750654D");
 
   // A second one for the same school: refused, nothing written.
-  auto again = store->open_crisis(storm_crisis(), at("2026-11-29T02:00:00+01:00"));
+  auto again = store->open_crisis(testing::storm(), at("2026-11-29T02:00:00+01:00"));
   ASSERT_TRUE(again);
   EXPECT_TRUE(again->conflict);
   EXPECT_EQ(again->id, id);
@@ -670,7 +640,7 @@ TYPED_TEST(StoreContract, EachCrisisChangeIsWrittenWithItsAuditRecordAndTheTrail
   EXPECT_TRUE(store->open_crises()->empty());
 
   // Expiry: closed at its end by "expiry", the record at the instant it is noticed.
-  auto second = store->open_crisis(storm_crisis(), at("2026-11-29T13:00:00+01:00"));
+  auto second = store->open_crisis(testing::storm(), at("2026-11-29T13:00:00+01:00"));
   ASSERT_TRUE(second);
   EXPECT_FALSE(second->conflict);
   auto none = store->expire_crises([paris](std::string_view) { return paris; },

@@ -31,45 +31,17 @@ using ::testing::Not;
 
 using testing::at;
 using testing::TempDir;
+
 NewEvent event(std::string id, int recipients = 2, DeliveryState state = DeliveryState::held) {
-  NewEvent e;
-  e.source = "ent";
-  e.id = std::move(id);
-  e.establishment = "0750654D";
-  e.category = policy::Category::message;
-  e.received_at = at("2026-11-27T21:00:00+01:00");
-  e.zone = date::locate_zone("Europe/Paris");
-  e.body = R"({"title":"Réunion secrète","payload":{"note":"confidential-payload"}})";
-  e.body_sha256 = sha256_hex(e.body);
-  e.response = R"({"answer":")" + e.id + R"("})";
-  for (int i = 0; i < recipients; ++i) {
-    NewDelivery d;
-    d.recipient = "pupil-" + std::to_string(i);
-    d.role = policy::Role::student;
-    d.state = state;
-    d.release_at = at("2026-11-30T07:00:00+01:00");
-    d.reason = "quiet window Fri 20:00-Mon 07:00";
-    e.deliveries.push_back(d);
-  }
-  return e;
+  return testing::event_for_pupils(std::move(id), recipients, state);
+}
+
+long long query_int(const TempDir& dir, const std::string& sql) {
+  return testing::sqlite_query_int(dir.db(), sql);
 }
 
 std::unique_ptr<SqliteStore> open_store(const TempDir& dir, long long max_pages = 0) {
   return test::open_store(test::store_options(dir.db(), 7, max_pages));
-}
-
-// Reads one integer with a separate connection, as an auditor would.
-long long query_int(const TempDir& dir, const std::string& sql) {
-  sqlite3* db = nullptr;
-  sqlite3_open_v2(dir.file("treve.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr);
-  long long v = -1;
-  if (sqlite3_step(st) == SQLITE_ROW)
-    v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return v;
 }
 
 // Every audit record, in order, re-chained from genesis: true when intact.

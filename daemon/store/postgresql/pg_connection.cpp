@@ -250,6 +250,16 @@ Result<Rows> MultiRow::exec(Connection& c) const {
   return c.exec(sql_, params);
 }
 
+std::string int_array(const std::vector<std::int64_t>& v) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (i)
+      out += ',';
+    out += std::to_string(v[i]);
+  }
+  return out + "}";
+}
+
 Result<void> Connection::script(std::string_view sql) {
   if (!conn_)
     return std::unexpected(

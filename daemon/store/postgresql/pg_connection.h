@@ -122,6 +122,9 @@ class MultiRow {
   std::size_t rows_ = 0;
 };
 
+// A PostgreSQL array literal of integers, "{1,2,3}": a parameter for `= ANY($1::bigint[])`.
+std::string int_array(const std::vector<std::int64_t>& v);
+
 // The error of a failed statement or connection: unavailable for what passes (the server
 // gone, restarting, out of connections, a timeout, a lock or serialisation conflict, a full
 // disk, which also sets storage_failed), internal for the rest (a bug or a damaged schema).

@@ -57,17 +57,6 @@ DispatchItem read_dispatch_item(const pg::Rows& q, int i) {
   return d;
 }
 
-// A PostgreSQL array literal of integers: "{1,2,3}".
-std::string int_array(const std::vector<std::int64_t>& v) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    if (i)
-      out += ',';
-    out += std::to_string(v[i]);
-  }
-  return out + "}";
-}
-
 pg::Param optional_text(const std::string& s) {
   return s.empty() ? pg::Param(std::nullopt) : pg::Param(s);
 }
@@ -96,7 +85,7 @@ Result<std::vector<ReleasedDelivery>> PgStore::release_due(policy::Instant now, 
     }
     if (out.empty())
       return out;
-    const std::string seq_list = int_array(seqs), ready_list = int_array(ready);
+    const std::string seq_list = pg::int_array(seqs), ready_list = pg::int_array(ready);
     auto u = writer_->exec(
         "UPDATE deliveries d SET state = 'due', updated_at = $1, released_at = $1, ready_seq = "
         "u.r FROM unnest($2::bigint[], $3::bigint[]) AS u(seq, r) WHERE d.seq = u.seq",

@@ -15,17 +15,6 @@ namespace {
 // The purge's advisory lock, held until the end of its transaction.
 constexpr std::string_view kPurgeLock = "SELECT pg_try_advisory_xact_lock(7472657666)";
 
-// A PostgreSQL array literal of integers: "{1,2,3}".
-std::string id_array(const std::vector<std::int64_t>& v) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    if (i)
-      out += ',';
-    out += std::to_string(v[i]);
-  }
-  return out + "}";
-}
-
 // An event with something left to send, or waiting for its directory, keeps its body and rows.
 #define TREVE_PG_FINISHED                                                                \
   "NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event = e.id AND d.state IN ('held', " \
@@ -82,7 +71,7 @@ Result<PurgeResult> PgStore::purge(const PurgeLimits& limits, policy::Instant no
     for (int i = 0; i < std::min<int>(bodies->size(), static_cast<int>(max_rows)); ++i)
       ids.push_back(bodies->integer(i, 0));
     if (!ids.empty()) {
-      const std::string list = id_array(ids);
+      const std::string list = pg::int_array(ids);
       auto u = writer_->exec("UPDATE events SET body = NULL WHERE id = ANY($1::bigint[])", {list});
       if (!u)
         return std::unexpected(u.error());
@@ -102,7 +91,7 @@ Result<PurgeResult> PgStore::purge(const PurgeLimits& limits, policy::Instant no
     for (int i = 0; i < std::min<int>(events->size(), static_cast<int>(max_rows)); ++i)
       ids.push_back(events->integer(i, 0));
     if (!ids.empty()) {
-      const std::string list = id_array(ids);
+      const std::string list = pg::int_array(ids);
       auto dd = writer_->exec("DELETE FROM deliveries WHERE event = ANY($1::bigint[])", {list});
       if (!dd)
         return std::unexpected(dd.error());
