@@ -14,35 +14,12 @@
 namespace treve::audit {
 namespace {
 
-constexpr const char* kColumns =
-    "seq, at, at_local, kind, source, event_id, establishment, category, recipient, role, "
-    "detail, prev_hash, hash";
-
 std::string error_text(sqlite3* db, const std::string& what) {
   return what + ": " + sqlite3_errmsg(db);
 }
 
-// Builds " AND column IN (?, ?, …)" and remembers the values to bind.
-void add_in(std::string& sql, const char* column, const std::vector<std::string>& values) {
-  if (values.empty())
-    return;
-  sql += " AND ";
-  sql += column;
-  sql += " IN (";
-  for (std::size_t i = 0; i < values.size(); ++i)
-    sql += i ? ",?" : "?";
-  sql += ')';
-}
-
-std::string where(const Filter& f) {
-  std::string sql = " WHERE seq >= ? AND at >= ? AND at < ?";
-  add_in(sql, "establishment", f.establishments);
-  add_in(sql, "kind", f.kinds);
-  add_in(sql, "recipient", f.recipients);
-  add_in(sql, "category", f.categories);
-  return sql;
-}
-
+// Binds the filter's values in filter_sql's order, from the filter's own lists: SQLite keeps
+// the bound text without a copy, so it must outlive the statement's steps.
 void bind_filter(store::Statement& s, const Filter& f) {
   s.bind(1, f.from_seq).bind(2, f.from_ms).bind(3, f.to_ms);
   int i = 4;
@@ -52,7 +29,71 @@ void bind_filter(store::Statement& s, const Filter& f) {
   }
 }
 
+class SqliteTrail final : public Trail {
+ public:
+  SqliteTrail(sqlite3* db, std::string path) : Trail(std::move(path)), db_(db) {}
+  ~SqliteTrail() override { sqlite3_close_v2(db_); }
+  Expected<Range> range() override;
+  Expected<void> scan(const Filter& filter,
+                      const std::function<bool(const store::AuditRecord&)>& each) override;
+  Expected<std::optional<std::int64_t>> seq_of_hash(std::string_view hash) override;
+  Expected<std::vector<Checkpoint>> checkpoints() override;
+  Expected<std::vector<std::string>> sources() override;
+  Expected<std::vector<Count>> counts(const Filter& filter) override;
+
+ private:
+  sqlite3* db_;
+};
+
 }  // namespace
+
+FilterSql filter_sql(const Filter& f, bool numbered) {
+  FilterSql out;
+  int n = 1;
+  auto next = [&] { return numbered ? "$" + std::to_string(n++) : std::string("?"); };
+  // One placeholder after the other: the operands of one `+` chain are evaluated in no set
+  // order, and numbered placeholders must follow the values'.
+  out.where = " WHERE seq >= " + next();
+  out.where += " AND at >= " + next();
+  out.where += " AND at < " + next();
+  for (auto [column, list] : {std::pair{"establishment", &f.establishments},
+                              {"kind", &f.kinds},
+                              {"recipient", &f.recipients},
+                              {"category", &f.categories}}) {
+    if (list->empty())
+      continue;
+    out.where += std::string(" AND ") + column + " IN (";
+    for (std::size_t i = 0; i < list->size(); ++i) {
+      if (i)
+        out.where += ',';
+      out.where += next();
+      out.values.push_back((*list)[i]);
+    }
+    out.where += ')';
+  }
+  return out;
+}
+
+std::optional<Checkpoint> read_checkpoint(std::int64_t seq, std::string_view detail,
+                                          std::string hash) {
+  Checkpoint c;
+  c.seq = seq;
+  c.hash = std::move(hash);
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(detail, ec);
+  const boost::json::object* o = ec ? nullptr : v.if_object();
+  if (!o)
+    return std::nullopt;
+  auto integer = [&](const char* key) -> std::int64_t {
+    const boost::json::value* x = o->if_contains(key);
+    return x && x->is_int64() ? x->as_int64() : 0;
+  };
+  c.purged_from = integer("purged_from");
+  c.purged_through = integer("purged_through");
+  if (const boost::json::value* x = o->if_contains("continues_from"); x && x->is_string())
+    c.continues_from = std::string(x->as_string());
+  return c;
+}
 
 const std::vector<std::string_view>& record_kinds() {
   static const std::vector<std::string_view> kinds = {"received",
@@ -98,7 +139,7 @@ Expected<std::unique_ptr<Trail>> Trail::open(const std::string& path) {
   sqlite3_busy_timeout(db, 5000);
   // The trail is read once from end to end: mapped pages spare a copy per page read.
   sqlite3_exec(db, "PRAGMA mmap_size = 4294967296", nullptr, nullptr, nullptr);
-  std::unique_ptr<Trail> trail(new Trail(db, path));
+  std::unique_ptr<Trail> trail = std::make_unique<SqliteTrail>(db, path);
   // One read transaction for the Trail's life: every query sees the same snapshot.
   if (auto r = store::exec(db, "BEGIN"); !r)
     return std::unexpected(path + ": " + r.error().message);
@@ -116,11 +157,7 @@ Expected<std::unique_ptr<Trail>> Trail::open(const std::string& path) {
   return trail;
 }
 
-Trail::~Trail() {
-  sqlite3_close_v2(db_);
-}
-
-Expected<Range> Trail::range() {
+Expected<Range> SqliteTrail::range() {
   // min/max on the primary key are index lookups; count(*) reads the table once.
   store::Statement s(db_, "SELECT count(*), min(seq), max(seq) FROM audit");
   if (s.step() != SQLITE_ROW)
@@ -141,9 +178,10 @@ Expected<Range> Trail::range() {
   return r;
 }
 
-Expected<void> Trail::scan(const Filter& filter,
-                           const std::function<bool(const store::AuditRecord&)>& each) {
-  std::string sql = std::string("SELECT ") + kColumns + " FROM audit" + where(filter);
+Expected<void> SqliteTrail::scan(const Filter& filter,
+                                 const std::function<bool(const store::AuditRecord&)>& each) {
+  std::string sql =
+      std::string("SELECT ") + kRecordColumns + " FROM audit" + filter_sql(filter, false).where;
   // The newest records are found from the end of the primary key, then read in order.
   if (filter.newest > 0)
     sql = std::string("SELECT * FROM (") + sql + " ORDER BY seq DESC LIMIT " +
@@ -169,7 +207,7 @@ Expected<void> Trail::scan(const Filter& filter,
   return {};
 }
 
-Expected<std::optional<std::int64_t>> Trail::seq_of_hash(std::string_view hash) {
+Expected<std::optional<std::int64_t>> SqliteTrail::seq_of_hash(std::string_view hash) {
   store::Statement s(db_, "SELECT seq FROM audit WHERE hash = ? LIMIT 1");
   s.bind(1, hash);
   int rc = s.step();
@@ -180,36 +218,21 @@ Expected<std::optional<std::int64_t>> Trail::seq_of_hash(std::string_view hash) 
   return std::nullopt;
 }
 
-Expected<std::vector<Checkpoint>> Trail::checkpoints() {
+Expected<std::vector<Checkpoint>> SqliteTrail::checkpoints() {
   store::Statement s(db_,
                      "SELECT seq, detail, hash FROM audit WHERE kind = 'checkpoint' ORDER BY seq");
   std::vector<Checkpoint> out;
   int rc;
   while ((rc = s.step()) == SQLITE_ROW) {
-    Checkpoint c;
-    c.seq = s.integer(0);
-    c.hash = s.text(2);
-    boost::system::error_code ec;
-    boost::json::value v = boost::json::parse(s.view(1), ec);
-    const boost::json::object* o = ec ? nullptr : v.if_object();
-    if (!o)
-      continue;  // an edited record: the chain check names it
-    auto integer = [&](const char* key) -> std::int64_t {
-      const boost::json::value* x = o->if_contains(key);
-      return x && x->is_int64() ? x->as_int64() : 0;
-    };
-    c.purged_from = integer("purged_from");
-    c.purged_through = integer("purged_through");
-    if (const boost::json::value* x = o->if_contains("continues_from"); x && x->is_string())
-      c.continues_from = std::string(x->as_string());
-    out.push_back(std::move(c));
+    if (auto c = read_checkpoint(s.integer(0), s.view(1), s.text(2)))
+      out.push_back(std::move(*c));
   }
   if (rc != SQLITE_DONE)
     return std::unexpected(error_text(db_, "cannot read the audit trail"));
   return out;
 }
 
-Expected<std::vector<std::string>> Trail::sources() {
+Expected<std::vector<std::string>> SqliteTrail::sources() {
   store::Statement s(db_, "SELECT DISTINCT source FROM audit WHERE source != ''");
   std::vector<std::string> out;
   int rc;
@@ -220,12 +243,12 @@ Expected<std::vector<std::string>> Trail::sources() {
   return out;
 }
 
-Expected<std::vector<Count>> Trail::counts(const Filter& filter) {
+Expected<std::vector<Count>> SqliteTrail::counts(const Filter& filter) {
   // at_local is RFC 3339 ("2026-11-30T07:00:00+01:00"): the hour is characters 12-13.
   const std::string sql =
       "SELECT kind, category, establishment, CAST(substr(at_local, 12, 2) AS INTEGER), "
       "kind = 'released' AND detail LIKE '{\"release_at\"%', count(*) FROM audit" +
-      where(filter) + " GROUP BY 1, 2, 3, 4, 5";
+      filter_sql(filter, false).where + " GROUP BY 1, 2, 3, 4, 5";
   store::Statement s(db_, sql.c_str());
   bind_filter(s, filter);
   std::vector<Count> out;

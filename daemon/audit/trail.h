@@ -1,7 +1,8 @@
-// Read-only access to the audit trail of a store: the daemon's live database or an auditor's
-// copy. Everything is read inside one read transaction, so that a trail still being written
-// by a running daemon is seen as it was when the Trail was opened, and the daemon is never
-// blocked (WAL readers do not block the writer).
+// Read-only access to the audit trail of a store: the daemon's live SQLite database or an
+// auditor's copy of it, or a shared PostgreSQL store. Everything is read inside one read
+// transaction, so that a trail still being written by running daemons is seen as it was when
+// the Trail was opened, and the daemons are never blocked (WAL readers do not block the
+// writer; a PostgreSQL snapshot blocks nobody).
 #pragma once
 
 #include <cstdint>
@@ -15,8 +16,6 @@
 #include <vector>
 
 #include "daemon/store/audit_record.h"
-
-struct sqlite3;
 
 namespace treve::audit {
 
@@ -67,30 +66,53 @@ struct Count {
 
 class Trail {
  public:
-  // Opens the database read-only. The error names the file and what is wrong.
+  // Opens the SQLite database at `path` read-only. The error names the file and what is wrong.
   static Expected<std::unique_ptr<Trail>> open(const std::string& path);
-  ~Trail();
+  // Opens the trail of the PostgreSQL store at `url` (a libpq connection string; `password`:
+  // empty for the URL's, PGPASSFILE's or ~/.pgpass's). The error says what is wrong.
+  static Expected<std::unique_ptr<Trail>> open_postgresql(const std::string& url,
+                                                          const std::string& password = {});
+  virtual ~Trail() = default;
   Trail(const Trail&) = delete;
   Trail& operator=(const Trail&) = delete;
 
+  // What was opened: the file, or the database (without its password).
   const std::string& path() const { return path_; }
 
-  Expected<Range> range();
+  virtual Expected<Range> range() = 0;
   // Calls `each` for the records `filter` takes, in sequence order, until it returns false.
-  Expected<void> scan(const Filter& filter,
-                      const std::function<bool(const store::AuditRecord&)>& each);
+  virtual Expected<void> scan(const Filter& filter,
+                              const std::function<bool(const store::AuditRecord&)>& each) = 0;
   // The sequence number of the record whose hash is `hash` (a full scan; for diagnoses).
-  Expected<std::optional<std::int64_t>> seq_of_hash(std::string_view hash);
-  Expected<std::vector<Checkpoint>> checkpoints();
+  virtual Expected<std::optional<std::int64_t>> seq_of_hash(std::string_view hash) = 0;
+  virtual Expected<std::vector<Checkpoint>> checkpoints() = 0;
   // The connectors named in the trail.
-  Expected<std::vector<std::string>> sources();
-  Expected<std::vector<Count>> counts(const Filter& filter);
+  virtual Expected<std::vector<std::string>> sources() = 0;
+  virtual Expected<std::vector<Count>> counts(const Filter& filter) = 0;
+
+ protected:
+  explicit Trail(std::string path) : path_(std::move(path)) {}
 
  private:
-  Trail(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
-  sqlite3* db_;
   std::string path_;
 };
+
+// What the readers share: a `checkpoint` record's detail read back (nullopt for a detail that
+// is not its JSON: an edited record, which the chain check names), and the filter as SQL,
+// with `?` placeholders (SQLite) or `$n` from `first` (PostgreSQL), and its values in order.
+std::optional<Checkpoint> read_checkpoint(std::int64_t seq, std::string_view detail,
+                                          std::string hash);
+struct FilterSql {
+  std::string where;  // " WHERE seq >= … AND …"
+  // After from_seq, from_ms and to_ms: the lists' values (establishments, kinds, recipients,
+  // categories), in the placeholders' order.
+  std::vector<std::string> values;
+};
+FilterSql filter_sql(const Filter& f, bool numbered);
+// The columns of a record, in AuditRecord's order.
+inline constexpr const char* kRecordColumns =
+    "seq, at, at_local, kind, source, event_id, establishment, category, recipient, role, "
+    "detail, prev_hash, hash";
 
 // The names of record kinds, as written in the `kind` column.
 const std::vector<std::string_view>& record_kinds();

@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include "daemon/audit/trail.h"
 #include "daemon/store/audit_record.h"
 #include "daemon/store/postgresql/pg_store.h"
 #include "daemon/store/sqlite_store.h"
@@ -35,6 +36,8 @@ class Backend {
   virtual std::string query_text(const std::string& sql) = 0;
   // Every audit record, in seq order.
   virtual std::vector<AuditRecord> audit() = 0;
+  // The auditor's reading of the trail (daemon/audit/trail.h).
+  virtual audit::Expected<std::unique_ptr<audit::Trail>> open_trail() = 0;
 
   // Whether the trail is one chain from genesis, numbered from 1 without gaps; after a purge
   // (`from_genesis` false), one chain from its first record left, numbered without gaps.
@@ -74,6 +77,9 @@ class SqliteBackend final : public Backend {
       throw std::runtime_error("cannot open the SQLite store");
   }
   long long query_int(const std::string& sql) override { return sqlite_query_int(dir_.db(), sql); }
+  audit::Expected<std::unique_ptr<audit::Trail>> open_trail() override {
+    return audit::Trail::open(dir_.db());
+  }
   std::string query_text(const std::string& sql) override {
     sqlite3* db = nullptr;
     sqlite3_open_v2(dir_.db().c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
@@ -150,6 +156,9 @@ class PostgresBackend final : public Backend {
     if (!r)
       throw std::runtime_error(r.error().message);
     return r->empty() ? -1 : r->integer(0, 0);
+  }
+  audit::Expected<std::unique_ptr<audit::Trail>> open_trail() override {
+    return audit::Trail::open_postgresql(url_);
   }
   std::string query_text(const std::string& sql) override {
     auto r = connection().exec(sql);

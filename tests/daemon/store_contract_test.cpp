@@ -2,10 +2,12 @@
 // on a throw-away cluster): dispatching (the ready cursor, outcomes with their audit records,
 // holds again with their followers, dead letters and their replay, a second writer of the same
 // store), events waiting for the directory, recipients' own quiet hours, crises, policies,
-// the configuration's digest, re-plans, the retention purge and the statistics.
+// the configuration's digest, re-plans, the retention purge and the statistics, and the
+// auditor's reading of the trail.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "daemon/audit/verify.h"
 #include "daemon/core/digest.h"
 #include "daemon/store/in_force.h"
 #include "policy/rfc3339.h"
@@ -856,6 +858,82 @@ TYPED_TEST(StoreContract, ThePurgeRemovesWhatIsFinishedAndOldWithACheckpointAndT
   ASSERT_TRUE(again);
   EXPECT_EQ(again->audit_records, 0);
   EXPECT_EQ(this->kinds().size(), 4u);
+}
+
+// The auditor's tools read either backend's trail the same way: verify from genesis, then
+// after a purge from its checkpoint; filtered scans, the newest records, counts by kind,
+// connectors, and a record found by its hash.
+TYPED_TEST(StoreContract, TheAuditorsToolsReadTheTrailOfEitherBackend) {
+  auto* s = this->store();
+  accept(*s, event("e1", {"a", "b"}, DeliveryState::held));
+  accept(*s, event("e2", {"c"}, DeliveryState::due));
+  auto ready = s->ready(0, 10);
+  ASSERT_TRUE(ready && ready->size() == 1u);
+  ASSERT_TRUE(
+      s->record_outcomes(std::vector{outcome_for((*ready)[0], DeliveryOutcome::Kind::delivered)},
+                         at("2026-11-27T21:00:01+01:00")));
+  {
+    auto trail = this->backend.open_trail();
+    ASSERT_TRUE(trail) << trail.error();
+    auto report = audit::verify(**trail, {});
+    ASSERT_TRUE(report) << report.error();
+    EXPECT_FALSE(report->problem);
+    EXPECT_EQ(report->records, 6);
+    EXPECT_EQ(report->first_seq, 1);
+    auto range = (*trail)->range();
+    ASSERT_TRUE(range);
+    EXPECT_EQ(range->count, 6);
+    EXPECT_EQ(range->last_seq, 6);
+    EXPECT_EQ(range->first_at_ms, at("2026-11-27T21:00:00+01:00").time_since_epoch().count());
+    audit::Filter held;
+    held.kinds = {"held", "delivered"};
+    std::vector<std::string> seen;
+    ASSERT_TRUE((*trail)->scan(held, [&](const AuditRecord& r) {
+      seen.push_back(r.kind);
+      return true;
+    }));
+    EXPECT_THAT(seen, ElementsAre("held", "held", "delivered"));
+    audit::Filter newest;
+    newest.newest = 2;
+    seen.clear();
+    ASSERT_TRUE((*trail)->scan(newest, [&](const AuditRecord& r) {
+      seen.push_back(r.kind);
+      return true;
+    }));
+    EXPECT_THAT(seen, ElementsAre("released", "delivered"));
+    auto counts = (*trail)->counts({});
+    ASSERT_TRUE(counts);
+    std::int64_t received = 0, at_21 = 0;
+    for (const audit::Count& c : *counts) {
+      received += c.kind == "received" ? c.n : 0;
+      at_21 += c.hour == 21 ? c.n : 0;
+    }
+    EXPECT_EQ(received, 2);
+    EXPECT_EQ(at_21, 6);
+    auto sources = (*trail)->sources();
+    ASSERT_TRUE(sources);
+    EXPECT_THAT(*sources, ElementsAre("ent"));
+    const std::string third = this->backend.audit()[2].hash;
+    auto seq = (*trail)->seq_of_hash(third);
+    ASSERT_TRUE(seq && *seq);
+    EXPECT_EQ(**seq, 3);
+  }
+  PurgeLimits limits;
+  limits.audit_before = at("2026-11-27T21:00:00.500+01:00");
+  limits.events_before = at("2026-11-01T00:00:00Z");
+  auto purged = s->purge(limits, at("2027-03-02T00:00:00Z"));
+  ASSERT_TRUE(purged);
+  EXPECT_EQ(purged->audit_records, 5);
+  auto trail = this->backend.open_trail();
+  ASSERT_TRUE(trail) << trail.error();
+  auto checkpoints = (*trail)->checkpoints();
+  ASSERT_TRUE(checkpoints);
+  ASSERT_EQ(checkpoints->size(), 1u);
+  EXPECT_EQ((*checkpoints)[0].purged_through, 5);
+  auto report = audit::verify(**trail, {});
+  ASSERT_TRUE(report) << report.error();
+  EXPECT_FALSE(report->problem);
+  EXPECT_EQ(report->first_seq, 6);
 }
 
 }  // namespace
