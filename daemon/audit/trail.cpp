@@ -50,7 +50,12 @@ class SqliteTrail final : public Trail {
 FilterSql filter_sql(const Filter& f, bool numbered) {
   FilterSql out;
   int n = 1;
-  auto next = [&] { return numbered ? "$" + std::to_string(n++) : std::string("?"); };
+  auto next = [&] {
+    std::string p(1, numbered ? '$' : '?');
+    if (numbered)
+      p += std::to_string(n++);
+    return p;
+  };
   // One placeholder after the other: the operands of one `+` chain are evaluated in no set
   // order, and numbered placeholders must follow the values'.
   out.where = " WHERE seq >= " + next();
