@@ -62,16 +62,7 @@ Result<std::vector<AcceptResult>> accept(SqliteStore& s, NewEvent e) {
 
 // One number from the file, read by a connection of its own.
 long long count(const Dir& dir, const std::string& sql) {
-  sqlite3* db = nullptr;
-  sqlite3_open_v2(dir.db().c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr);
-  long long n = -1;
-  if (sqlite3_step(st) == SQLITE_ROW)
-    n = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return n;
+  return testing::sqlite_query_int(dir.db(), sql);
 }
 
 std::string chain_problem(const Dir& dir) {
