@@ -18,6 +18,7 @@
 #include <string>
 
 #include "daemon/store/postgresql/pg_connection.h"
+#include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 
 namespace treve::test {
@@ -41,6 +42,7 @@ class PgCluster {
     start();
   }
   ~PgCluster() {
+    forget_server();
     (void)std::system(
         (as_server() + kBin + "/pg_ctl -D " + data() + " -m immediate stop >/dev/null 2>&1")
             .c_str());
@@ -59,6 +61,11 @@ class PgCluster {
     run("pg_ctl -D " + data() + " -l " + dir_.file("server.log") + " -w -t 60 -o \"-k " +
             dir_.str() + " -c listen_addresses= -c max_connections=100\" start",
         "pg_ctl start");
+    // pg_ctl leaves the server running on its own: registered as a child, so that a test
+    // process that crashes takes it along (its backends end when it does).
+    std::ifstream pid_file(data() + "/postmaster.pid");
+    if (pid_file >> server_pid_ && server_pid_ > 0)
+      ChildRegistry::add(server_pid_);
   }
   // Stops the server: `fast` lets it end its sessions, as an operator's restart does.
   void stop() { run("pg_ctl -D " + data() + " -m fast -w stop", "pg_ctl stop"); }
@@ -100,8 +107,15 @@ class PgCluster {
     }
   }
 
+  void forget_server() {
+    if (server_pid_ > 0)
+      ChildRegistry::remove(server_pid_);
+    server_pid_ = 0;
+  }
+
   TempDir dir_;
   int next_ = 0;
+  pid_t server_pid_ = 0;
 };
 
 }  // namespace treve::test
