@@ -1358,7 +1358,7 @@ struct AdminApi::Impl {
     const std::string format = q.get("format").empty() ? "json" : q.get("format");
     if (format != "json" && format != "csv")
       return problem(400, "invalid-query", "Invalid query", "format: expected json or csv");
-    auto trail = audit::Trail::open(deps.db_path);
+    auto trail = deps.open_trail();
     if (!trail)
       return problem(503, "store-unavailable", "Store unavailable", trail.error());
     if (stats) {
@@ -1433,7 +1433,7 @@ struct AdminApi::Impl {
       }
       return problem(400, "invalid-query", "Invalid query", std::move(detail));
     }
-    auto trail = audit::Trail::open(deps.db_path);
+    auto trail = deps.open_trail();
     if (!trail)
       return problem(503, "store-unavailable", "Store unavailable", trail.error());
     auto figures = audit::compute_council_figures(**trail, *scope);

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/audit/trail.h"
 #include "daemon/core/clock.h"
 #include "daemon/core/metrics.h"
 #include "daemon/http/server.h"
@@ -45,7 +46,8 @@ class AdminApi {
     store::CommitQueue& queue;
     const core::Clock& clock;
     ChangePolicy change_policy;
-    std::string db_path;  // the store's file, read by the audit queries
+    // Opens the store's trail, read by the audit queries (Trail::open_configured).
+    std::function<audit::Expected<std::unique_ptr<audit::Trail>>()> open_trail;
     // How long a refusal waits for a place in the writer's queue for its access_refused
     // record before the request is answered 503 instead.
     std::chrono::milliseconds refusal_patience{2000};

@@ -302,6 +302,17 @@ std::string_view pattern(Code code) {
       return "le commentaire ne peut dépasser {0} caractères ({1} reçus)";
     case Code::api_policies_unreadable:
       return "impossible de lire les politiques de l'API d'administration : {0}";
+    case Code::unknown_store_backend:
+      return "stockage inconnu « {0} » ; attendu sqlite ou postgresql";
+    case Code::key_not_for_backend:
+      return "ne s'applique pas au stockage {0}";
+    case Code::postgresql_needs_url:
+      return "clé « url » manquante : le stockage postgresql a besoin d'une chaîne de connexion "
+             "libpq";
+    case Code::password_in_url:
+      return "ne doit pas contenir de mot de passe (il figurerait dans le texte audité de la "
+             "configuration) : donnez password_file, ou PGPASSFILE dans l'environnement du "
+             "service";
     case Code::ics_unreadable:
       return "impossible de lire {0} : {1}";
     case Code::ics_nul_bytes:

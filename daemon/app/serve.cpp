@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <iostream>
@@ -42,7 +43,9 @@
 #include "daemon/runtime/retention.h"
 #include "daemon/runtime/scheduler.h"
 #include "daemon/store/commit_queue.h"
-#include "daemon/store/sqlite_store.h"
+#include "daemon/store/in_force.h"
+#include "daemon/store/postgresql/open_store.h"
+#include "daemon/store/postgresql/pg_peers.h"
 #include "daemon/store/state_dir.h"
 #include "policy/rfc3339.h"
 #include "policy/uai.h"
@@ -58,7 +61,6 @@ using runtime::Reloader;
 using runtime::Retention;
 using runtime::Scheduler;
 using runtime::stderr_is_journal;
-using store::open_state;
 
 namespace {
 
@@ -114,8 +116,73 @@ class ListenerTls {
   config::TlsFiles current_;
 };
 
+// The dispatcher, while this daemon may send. On SQLite, from start to stop. On a shared
+// PostgreSQL store, while this daemon holds the dispatch lease (pg_peers.h): made and started
+// when the lease is taken, stopped at once (requests in flight abandoned, their deliveries
+// left due for the next holder) when it is lost.
+class Dispatching {
+ public:
+  using Make = std::function<std::unique_ptr<dispatch::Dispatcher>()>;
+  explicit Dispatching(Make make) : make_(std::move(make)) {}
+
+  void lead() {
+    std::lock_guard lock(mutex_);
+    if (dispatcher_ || stopped_)
+      return;
+    dispatcher_ = make_();
+    dispatcher_->start();
+  }
+  void follow() {
+    std::unique_ptr<dispatch::Dispatcher> gone;
+    {
+      std::lock_guard lock(mutex_);
+      gone = std::move(dispatcher_);
+    }
+    if (gone) {
+      gone->stop(std::chrono::milliseconds{0});
+      gone->wait();
+    }
+  }
+  void notify() {
+    std::lock_guard lock(mutex_);
+    if (dispatcher_)
+      dispatcher_->notify();
+  }
+  void reconfigure() {
+    std::lock_guard lock(mutex_);
+    if (dispatcher_)
+      dispatcher_->reconfigure();
+  }
+  std::uint64_t in_flight() const {
+    std::lock_guard lock(mutex_);
+    return dispatcher_ ? dispatcher_->counters().in_flight : 0;
+  }
+  // The daemon stops: no dispatcher is made any more; the one running stops with `grace`.
+  void stop(std::chrono::milliseconds grace) {
+    std::lock_guard lock(mutex_);
+    stopped_ = true;
+    if (dispatcher_)
+      dispatcher_->stop(grace);
+  }
+  void wait() {
+    std::unique_ptr<dispatch::Dispatcher> last;
+    {
+      std::lock_guard lock(mutex_);
+      last = std::move(dispatcher_);
+    }
+    if (last)
+      last->wait();
+  }
+
+ private:
+  Make make_;
+  mutable std::mutex mutex_;
+  std::unique_ptr<dispatch::Dispatcher> dispatcher_;
+  bool stopped_ = false;
+};
+
 // What `systemctl status treve` shows: held deliveries, the next release, requests in flight.
-std::string status_line(store::DispatchStore& store, const dispatch::Dispatcher& dispatcher) {
+std::string status_line(store::DispatchStore& store, const Dispatching& dispatcher) {
   std::string held = "?";
   if (auto n = store.held_count())
     held = std::to_string(*n);
@@ -123,7 +190,7 @@ std::string status_line(store::DispatchStore& store, const dispatch::Dispatcher&
   if (auto t = store.next_release(); t && *t)
     next = policy::format_rfc3339(**t, store::zone_or_utc("UTC"));
   return held + " held, next release " + next + ", " +
-         std::to_string(dispatcher.counters().in_flight) + " request(s) in flight";
+         std::to_string(dispatcher.in_flight()) + " request(s) in flight";
 }
 
 // Runs `tick` every `period` until `stopped` is set. The timer's executor must be a strand,
@@ -139,6 +206,59 @@ void every(boost::asio::steady_timer& timer, std::chrono::steady_clock::duration
         tick();
         every(timer, period, stopped, tick);
       });
+}
+
+// A policy or a crisis changed through another daemon sharing the store: the configuration in
+// force is built again from its file's text (as running, not as the file is now: a changed
+// file waits for its reload) with the store's policies and open crises, and put in force if
+// they differ. The daemon that made the change has re-planned the held deliveries already.
+void refresh_policies(Reloader& reloader, ConfigHolder& holder, store::Store& store) {
+  reloader.change_policy(
+      [&holder, &store]() -> std::shared_ptr<const config::Config> {
+        auto versions = store.current_policies();
+        auto open = store.open_crises();
+        if (!versions || !open) {
+          spdlog::warn("event=peers.refresh_failed error={}",
+                       core::quoted(!versions ? versions.error().message : open.error().message));
+          return nullptr;
+        }
+        const auto running = holder.get();
+        std::vector<config::ApiPolicy> policies = store::api_policies(*versions);
+        std::vector<policy::Crisis> crises = store::crises_in_force(*open);
+        // The policies the file leaves to the admin API, and the crises, as stored and as in
+        // force: (establishment, version) and (crisis, end).
+        auto same = [&] {
+          std::vector<std::pair<std::string, std::int64_t>> stored, in_force;
+          for (const auto& p : policies) {
+            if (!running->managed_by_file(p.uai))
+              stored.emplace_back(p.uai, p.version);
+          }
+          for (const auto& p : running->api_policies)
+            in_force.emplace_back(p.uai, p.version);
+          std::vector<std::pair<std::int64_t, policy::Instant>> stored_crises, crises_in_force;
+          for (const auto& c : crises)
+            stored_crises.emplace_back(c.id, c.until);
+          for (const auto& c : running->crises)
+            crises_in_force.emplace_back(c.id, c.until);
+          std::sort(stored.begin(), stored.end());
+          std::sort(in_force.begin(), in_force.end());
+          std::sort(stored_crises.begin(), stored_crises.end());
+          std::sort(crises_in_force.begin(), crises_in_force.end());
+          return stored == in_force && stored_crises == crises_in_force;
+        };
+        if (same())
+          return nullptr;
+        auto next = runtime::build_in_force(*running, policies, std::move(crises));
+        if (!next) {
+          for (const auto& e : next.error())
+            spdlog::error("event=peers.refresh_failed error={}", core::quoted(e.to_string()));
+          return nullptr;
+        }
+        spdlog::info("event=peers.policies_refreshed policies={} crises={}", policies.size(),
+                     (*next)->crises.size());
+        return *next;
+      },
+      {});
 }
 
 }  // namespace
@@ -172,16 +292,19 @@ int serve(const std::string& config_path) {
   for (const auto& w : config->warnings)
     spdlog::warn("event=config.warning warning={}", core::quoted(w));
   const std::string state_dir = config->server.state_dir;
-  auto opened = open_state(*config);
+  auto opened = store::open_store(*config);
   if (!opened) {
-    spdlog::error("event=serve.state_unusable state_dir={} error={}", core::quoted(state_dir),
+    spdlog::error("event=serve.state_unusable state_dir={} backend={} error={}",
+                  core::quoted(state_dir), config::to_string(config->store.backend),
                   core::quoted(opened.error()));
     return 1;
   }
-  std::unique_ptr<store::SqliteStore> store = std::move(*opened);
+  std::unique_ptr<store::Store> store = std::move(opened->store);
+  store::PgStore* const shared = opened->shared;  // several daemons on one PostgreSQL
   // Counting rows of a large store would delay readiness by seconds on a cold cache: only
   // what is already known is logged.
-  spdlog::info("event=store.opened state_dir={} next_audit_seq={}", core::quoted(state_dir),
+  spdlog::info("event=store.opened state_dir={} backend={} next_audit_seq={}",
+               core::quoted(state_dir), config::to_string(config->store.backend),
                store->next_audit_seq());
   store->log_head();
   store->log_heads_every(config->audit.head_log_every);
@@ -250,7 +373,7 @@ int serve(const std::string& config_path) {
   // Who the users of timeline events are; events that waited for their directory, decided.
   // The scheduler and the dispatcher are made below, before the resolver starts.
   Scheduler* scheduler_ptr = nullptr;
-  dispatch::Dispatcher* dispatcher_ptr = nullptr;
+  Dispatching* dispatcher_ptr = nullptr;
   // Recipients' own quiet hours: in memory for every decision, their use noted in the store
   // (at most daily per recipient) so that only unused ones are purged.
   runtime::Preferences preferences(
@@ -330,8 +453,10 @@ int serve(const std::string& config_path) {
   dispatcher_options.on_held_again = [&scheduler_ptr](policy::Instant t) {
     scheduler_ptr->held_until(t);
   };
-  dispatch::Dispatcher dispatcher(
-      queue, *store, clock, [&holder] { return holder.get(); }, std::move(dispatcher_options));
+  Dispatching dispatcher([&queue, &store, &clock, &holder, dispatcher_options] {
+    return std::make_unique<dispatch::Dispatcher>(
+        queue, *store, clock, [&holder] { return holder.get(); }, dispatcher_options);
+  });
   Scheduler::Options scheduler_options;
   scheduler_options.metrics = &metrics;
   scheduler_options.on_released = [&dispatcher](std::vector<store::ReleasedDelivery>) {
@@ -394,7 +519,7 @@ int serve(const std::string& config_path) {
                                    [&reloader](const auto& change, std::vector<std::string> uais) {
                                      return reloader.change_policy(change, std::move(uais));
                                    },
-                                   store::database_path(state_dir)};
+                                   [&holder] { return audit::Trail::open_configured(*holder.get()); }};
   // A preview of a user asks the same directory clients (and caches) as ingest.
   admin_deps.directories = &directories;
   admin_deps.metrics = &metrics;
@@ -434,7 +559,27 @@ int serve(const std::string& config_path) {
   server.start();
   admin_server.start();
   scheduler.start();
-  dispatcher.start();
+  // With several daemons on one PostgreSQL store: the dispatch lease decides which sends, and
+  // each hears of deliveries made due and of policies changed through the others.
+  std::optional<store::Peers> peers;
+  if (shared) {
+    store::Peers::Hooks peer_hooks;
+    peer_hooks.leading = [&dispatcher](bool leading) {
+      if (leading)
+        dispatcher.lead();
+      else
+        dispatcher.follow();
+    };
+    peer_hooks.due = [&dispatcher] { dispatcher.notify(); };
+    peer_hooks.policy = [&reloader, &holder, &store] {
+      refresh_policies(reloader, holder, *store);
+    };
+    peers.emplace(*shared, store::connect_options(config->store), store::lease_owner(),
+                  config->store.lease, std::move(peer_hooks));
+    peers->start();
+  } else {
+    dispatcher.lead();
+  }
   retention.start();
   directories.start();
   crises.start();
@@ -507,6 +652,8 @@ int serve(const std::string& config_path) {
   second.join();
   crises.stop();
   reloader.stop();
+  if (peers)
+    peers->stop();  // the lease given up: another daemon takes the sending over at once
   dispatcher.wait();
   batch_thread.join();  // what it runs may still write: before the queue stops
   queue.stop();

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "daemon/config/config.h"
 #include "daemon/store/audit_record.h"
 
 namespace treve::audit {
@@ -72,6 +73,9 @@ class Trail {
   // empty for the URL's, PGPASSFILE's or ~/.pgpass's). The error says what is wrong.
   static Expected<std::unique_ptr<Trail>> open_postgresql(const std::string& url,
                                                           const std::string& password = {});
+  // The trail of the store `config` names ([store] backend): the SQLite file in its state
+  // directory, or the PostgreSQL database.
+  static Expected<std::unique_ptr<Trail>> open_configured(const config::Config& config);
   virtual ~Trail() = default;
   Trail(const Trail&) = delete;
   Trail& operator=(const Trail&) = delete;

@@ -4,6 +4,7 @@
 // of records is never held in memory whole.
 #include "daemon/audit/trail.h"
 #include "daemon/store/postgresql/pg_connection.h"
+#include "daemon/store/state_dir.h"
 
 namespace treve::audit {
 namespace {
@@ -158,6 +159,12 @@ Expected<std::unique_ptr<Trail>> Trail::open_postgresql(const std::string& url,
   if (probe->integer(0, 0) == 0)
     return std::unexpected("the database is not a trêve store: it has no audit table");
   return std::unique_ptr<Trail>(std::make_unique<PgTrail>(std::move(*c), "PostgreSQL store"));
+}
+
+Expected<std::unique_ptr<Trail>> Trail::open_configured(const config::Config& config) {
+  if (config.store.backend == config::StoreConfig::Backend::postgresql)
+    return open_postgresql(config.store.url, config.store.password);
+  return open(store::database_path(config.server.state_dir));
 }
 
 }  // namespace treve::audit

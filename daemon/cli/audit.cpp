@@ -57,11 +57,19 @@ Expected<Located> locate(const AuditLocation& where, std::ostream& err) {
   return l;
 }
 
+// The trail located: a PostgreSQL store when the configuration read names one, else the
+// SQLite file.
+Expected<std::unique_ptr<audit::Trail>> open_located(const Located& l) {
+  if (l.config && l.config->store.backend == config::StoreConfig::Backend::postgresql)
+    return audit::Trail::open_configured(*l.config);
+  return audit::Trail::open(l.db);
+}
+
 Expected<std::unique_ptr<audit::Trail>> open_trail(const AuditLocation& where, std::ostream& err) {
   auto l = locate(where, err);
   if (!l)
     return std::unexpected(l.error());
-  return audit::Trail::open(l->db);
+  return open_located(*l);
 }
 
 // One record as export and find write it.
@@ -234,7 +242,7 @@ int audit_find(const AuditFindRequest& request, std::ostream& out, std::ostream&
     err << "cannot read the pseudonym key " << key_file << ": " << key.error().message << '\n';
     return kExitFailure;
   }
-  auto trail = audit::Trail::open(located->db);
+  auto trail = open_located(*located);
   if (!trail) {
     err << trail.error() << '\n';
     return kExitFailure;

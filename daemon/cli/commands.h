@@ -12,6 +12,7 @@
 
 #include "daemon/audit/report.h"
 #include "daemon/config/config.h"
+#include "daemon/store/preference_store.h"
 
 namespace treve::cli {
 
@@ -172,6 +173,11 @@ int admin_call(const AdminCall& call, std::ostream& out, std::ostream& err);
 // when there is one. `explain` and `simulate` answer with it. Errors printed; null on failure.
 std::shared_ptr<const config::Config> load_in_force_or_report(const std::string& path,
                                                               std::ostream& err);
+
+// The recipients' own quiet hours as the store of `config` holds them (the SQLite file read
+// without writing, or the PostgreSQL store), for `explain`. No store yet: none.
+store::Result<std::vector<store::StoredPreference>> stored_preferences(
+    const config::Config& config);
 
 // Loads the configuration for a subcommand; prints the errors and returns null on failure.
 // Warnings (such as ignored timed events of an .ics file) are left to check-config.

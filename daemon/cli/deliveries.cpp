@@ -12,6 +12,7 @@
 
 #include "daemon/cli/command.h"
 #include "daemon/cli/commands.h"
+#include "daemon/store/postgresql/open_store.h"
 #include "daemon/store/state_dir.h"
 #include "policy/rfc3339.h"
 
@@ -25,12 +26,12 @@ int deliveries_list(const config::Config& config, const DeliveriesListRequest& r
         << "\"; expected held, due, retrying, delivered, dead, retracted or no_address\n";
     return kExitFailure;
   }
-  auto opened = store::open_state(config);
+  auto opened = store::open_store(config, false);
   if (!opened) {
     err << opened.error() << '\n';
     return kExitFailure;
   }
-  store::DispatchStore& st = **opened;
+  store::DispatchStore& st = *opened->store;
   std::int64_t after = 0;
   std::size_t shown = 0;
   while (shown < request.limit) {
@@ -88,12 +89,12 @@ int deliveries_replay(const config::Config& config, const DeliveriesReplayReques
     err << "say which dead deliveries to replay: --seq N (repeatable) or --all\n";
     return kExitFailure;
   }
-  auto opened = store::open_state(config);
+  auto opened = store::open_store(config, false);
   if (!opened) {
     err << opened.error() << '\n';
     return kExitFailure;
   }
-  auto replayed = (*opened)->replay(
+  auto replayed = opened->store->replay(
       request.all ? std::span<const std::int64_t>{} : std::span<const std::int64_t>(request.seqs),
       now);
   if (!replayed) {

@@ -60,7 +60,7 @@ std::shared_ptr<const policy::PersonalHours> own_hours(const config::Config& con
                                                        const std::string& source,
                                                        const std::string& recipient,
                                                        std::ostream& err) {
-  auto stored = store::read_preferences(store::database_path(config.server.state_dir));
+  auto stored = stored_preferences(config);
   if (!stored) {
     err << "warning: cannot read the recipients' own quiet hours (" << stored.error().message
         << "): answering without them\n";

@@ -158,7 +158,7 @@ int report(const config::Config& config, const ReportRequest& request, policy::I
            "report to PDF, or use --format html and print it from a browser\n";
     return kExitFailure;
   }
-  auto trail = audit::Trail::open(store::database_path(config.server.state_dir));
+  auto trail = audit::Trail::open_configured(config);
   if (!trail) {
     err << trail.error() << '\n';
     return kExitFailure;

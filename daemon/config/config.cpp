@@ -16,6 +16,7 @@
 #include <optional>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include <toml++/toml.h>
 #include <boost/json/parse.hpp>
@@ -409,10 +410,11 @@ class Loader {
     }
     add_api_policies(doc, api, *config);
     check_.only_keys(doc, "",
-                     {"server", "audit", "events", "policy", "establishments", "connectors",
-                      "directories", "sinks", "admins"},
+                     {"server", "store", "audit", "events", "policy", "establishments",
+                      "connectors", "directories", "sinks", "admins"},
                      {"testing"});
     server(doc, *config);
+    store(doc, *config);
     retention(doc, *config);
     testing(doc, *config);
 
@@ -647,6 +649,99 @@ class Loader {
   }
 
   // [testing]: hooks for trêve's own tests, refused by a build without TREVE_TESTING.
+  // [store]: the backend, and how to reach a PostgreSQL one.
+  void store(const toml::table& doc, Config& config) {
+    const toml::table* t = table_at(doc, "store");
+    if (!t)
+      return;
+    check_.only_keys(*t, "store",
+                     {"backend", "url", "password_file", "pool_size", "statement_timeout",
+                      "lease"});
+    StoreConfig& s = config.store;
+    if (auto v = check_.string(t->get("backend"), "store.backend")) {
+      if (*v == "postgresql") {
+        s.backend = StoreConfig::Backend::postgresql;
+      } else if (*v != "sqlite") {
+        check_.error(t->get("backend"), "store.backend", Code::unknown_store_backend, {*v});
+        return;
+      }
+    }
+    if (s.backend == StoreConfig::Backend::sqlite) {
+      for (const char* key : {"url", "password_file", "pool_size", "statement_timeout", "lease"}) {
+        if (const toml::node* n = t->get(key))
+          check_.error(n, std::string("store.") + key, Code::key_not_for_backend, {"sqlite"});
+      }
+      return;
+    }
+    if (auto v = check_.string(t->get("url"), "store.url")) {
+      if (url_has_password(*v))
+        check_.error(t->get("url"), "store.url", Code::password_in_url);
+      s.url = *v;
+    } else if (!t->get("url")) {
+      check_.error(t, "store", Code::postgresql_needs_url);
+    }
+    if (auto v = check_.string(t->get("password_file"), "store.password_file")) {
+      s.password_file = *v;
+      if (auto text = read_key_file(t->get("password_file"), "store.password_file", *v))
+        s.password = first_line(*text);
+    }
+    if (const toml::node* n = t->get("pool_size")) {
+      auto v = integer_value(n);
+      if (!n->is_integer() || !v || *v < 2 || *v > 64) {
+        check_.error(n, "store.pool_size", Code::integer_out_of_range, {"2", "64"});
+      } else {
+        s.pool_size = static_cast<std::size_t>(*v);
+      }
+    }
+    for (auto [key, least, target] :
+         {std::tuple{"statement_timeout", std::chrono::milliseconds{100}, &s.statement_timeout},
+          {"lease", std::chrono::milliseconds{2'000}, &s.lease}}) {
+      auto str = check_.string(t->get(key), std::string("store.") + key);
+      if (!str)
+        continue;
+      auto ms = parse_duration_ms(*str, 1);
+      if (!ms || *ms < least) {
+        check_.error(t->get(key), std::string("store.") + key, Code::bad_sink_duration_min,
+                     {std::to_string(least.count()), *str});
+        continue;
+      }
+      *target = *ms;
+    }
+  }
+
+  // Whether a libpq connection string (keywords, or a postgresql:// URI) gives a password.
+  static bool url_has_password(std::string_view url) {
+    if (url.starts_with("postgresql://") || url.starts_with("postgres://")) {
+      std::string_view rest = url.substr(url.find("//") + 2);
+      rest = rest.substr(0, rest.find_first_of("/?"));
+      const auto at = rest.rfind('@');
+      if (at != std::string_view::npos && rest.substr(0, at).find(':') != std::string_view::npos)
+        return true;
+      const auto query = url.find('?');
+      return query != std::string_view::npos &&
+             (url.find("password=", query) != std::string_view::npos);
+    }
+    std::size_t i = 0;
+    while ((i = url.find("password", i)) != std::string_view::npos) {
+      const bool starts_word = i == 0 || url[i - 1] == ' ' || url[i - 1] == '\t';
+      std::size_t j = i + 8;
+      while (j < url.size() && url[j] == ' ')
+        ++j;
+      if (starts_word && j < url.size() && url[j] == '=')
+        return true;
+      i += 8;
+    }
+    return false;
+  }
+
+  // The first line of a password file, without its end of line or trailing spaces.
+  static std::string first_line(const std::string& text) {
+    std::string line = text.substr(0, text.find('\n'));
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
+      line.pop_back();
+    return line;
+  }
+
   void testing(const toml::table& doc, Config& config) {
     const toml::table* t = table_at(doc, "testing");
     if (!t)
@@ -1725,12 +1820,8 @@ class Loader {
         s.username = *v;
       if (auto v = check_.string(t.get("password_file"), key + ".password_file")) {
         s.password_file = *v;
-        if (auto text = read_key_file(t.get("password_file"), key + ".password_file", *v)) {
-          std::string line = text->substr(0, text->find('\n'));
-          while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
-            line.pop_back();
-          s.password = std::move(line);
-        }
+        if (auto text = read_key_file(t.get("password_file"), key + ".password_file", *v))
+          s.password = first_line(*text);
       }
       for (const char* name : {"from", "reply_to"}) {
         std::optional<std::string> v = std::string_view(name) == "from"
@@ -2032,6 +2123,10 @@ bool Config::managed_by_file(std::string_view uai) const {
 
 bool Admin::in_scope(std::string_view uai) const {
   return every_establishment || std::find(scope.begin(), scope.end(), uai) != scope.end();
+}
+
+std::string_view to_string(StoreConfig::Backend backend) {
+  return backend == StoreConfig::Backend::postgresql ? "postgresql" : "sqlite";
 }
 
 std::string_view to_string(Admin::Role role) {

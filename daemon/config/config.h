@@ -62,6 +62,23 @@ struct AuditConfig {
   std::int64_t head_log_every = 10'000;  // the chain head goes to the log every N records
 };
 
+// Where the store is (docs/configuration.md, `[store]`): the embedded SQLite file in
+// server.state_dir, or a PostgreSQL database that several daemons share
+// (docs/design/postgresql.md).
+struct StoreConfig {
+  enum class Backend : std::uint8_t { sqlite, postgresql };
+  Backend backend = Backend::sqlite;
+  std::string url;            // libpq connection string or URI, without a password
+  std::string password_file;  // as written ("credential:NAME" or a path); empty: none
+  std::string password;       // its first line; empty: libpq's own (PGPASSFILE, ~/.pgpass)
+  std::size_t pool_size = 4;  // connections per daemon: one writes, the others read
+  std::chrono::milliseconds statement_timeout{30'000};
+  // Deliveries are sent by one daemon at a time, the holder of the dispatch lease; another
+  // takes it over when it lapses (not renewed for this long).
+  std::chrono::milliseconds lease{15'000};
+};
+std::string_view to_string(StoreConfig::Backend backend);
+
 // What is kept of events themselves.
 struct EventsConfig {
   // Bodies (title, payload) of events with nothing left to send are removed after this.
@@ -212,6 +229,7 @@ struct Config {
   ServerConfig server;
   AuditConfig audit;
   EventsConfig events;
+  StoreConfig store;
   std::vector<Connector> connectors;
   std::vector<Directory> directories;
   std::vector<Sink> sinks;

@@ -138,6 +138,11 @@ enum class Code : std::uint16_t {
   window_name_too_long,     // {limit, got}
   comment_too_long,         // {limit, got}
   api_policies_unreadable,  // {reason}
+  // [store].
+  unknown_store_backend,  // {backend}
+  key_not_for_backend,    // {backend}
+  postgresql_needs_url,   //
+  password_in_url,        //
   // .ics calendars. The first argument is the calendar's path (empty: none, or a warning); an
   // event's code has then {line ("0": unknown), position in the file, summary}, and its own.
   ics_unreadable,               // {path, reason} (the path is part of the message)

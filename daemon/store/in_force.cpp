@@ -10,7 +10,6 @@
 #include "daemon/store/sqlite_util.h"
 
 namespace treve::store {
-namespace {
 
 std::vector<config::ApiPolicy> api_policies(const std::vector<PolicyVersion>& versions) {
   std::vector<config::ApiPolicy> out;
@@ -18,8 +17,6 @@ std::vector<config::ApiPolicy> api_policies(const std::vector<PolicyVersion>& ve
     out.push_back({v.uai, v.document, v.version});
   return out;
 }
-
-}  // namespace
 
 config::LoadResult load_in_force(const std::string& path,
                                  const std::vector<PolicyVersion>& versions,

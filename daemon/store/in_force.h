@@ -13,6 +13,9 @@
 
 namespace treve::store {
 
+// The versions in force as the configuration takes them.
+std::vector<config::ApiPolicy> api_policies(const std::vector<PolicyVersion>& versions);
+
 // Loads `path` with `versions` (the versions in force). A policy whose establishment no
 // longer validates (the file changed under it) is left out, with an `event=policy.left_out`
 // log line, rather than stopping the daemon; the file's own errors are returned.

@@ -107,7 +107,7 @@ class SqliteStore final : public Store {
   Result<std::vector<CrisisRecord>> crises_of(std::string_view uai, std::size_t limit) override;
 
   // The sequence number the next audit record will take.
-  std::int64_t next_audit_seq() const { return next_audit_seq_; }
+  std::int64_t next_audit_seq() const override { return next_audit_seq_; }
 
   // Frames of the write-ahead log copied into the database so far by the checkpointer (a
   // running total; a frame copied twice counts twice).
@@ -122,8 +122,8 @@ class SqliteStore final : public Store {
   // Logs the chain head ("event=audit.head seq=N hash=H") after each commit that crosses a
   // multiple of `every` records (0: never), so that the daemon's log keeps anchors against
   // which `treve audit verify --heads` catches a rewritten trail. Before any write.
-  void log_heads_every(std::int64_t every) { head_log_every_ = every; }
-  void log_head() const;
+  void log_heads_every(std::int64_t every) override { head_log_every_ = every; }
+  void log_head() const override;
   static constexpr int kSchemaVersion = 8;
   // The SQL that brings the schema from version i to i + 1, for i < kSchemaVersion (after
   // the meta table: `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)`).

@@ -102,14 +102,35 @@ std::string pseudonym_key_path(const config::Config& config) {
                                              : config.server.pseudonym_key;
 }
 
-std::expected<std::unique_ptr<store::SqliteStore>, std::string> open_state(
-    const config::Config& config) {
-  const std::string& state_dir = config.server.state_dir;
+namespace {
+
+std::expected<void, std::string> make_state_dir(const std::string& state_dir) {
   std::error_code ec;
   std::filesystem::create_directories(state_dir, ec);
   if (ec)
     return std::unexpected("cannot create the state directory " + state_dir + ": " + ec.message());
-  if (auto r = secure_directory(state_dir); !r)
+  return secure_directory(state_dir);
+}
+
+}  // namespace
+
+std::expected<std::array<unsigned char, 32>, std::string> open_state_key(
+    const config::Config& config, bool may_create) {
+  if (auto r = make_state_dir(config.server.state_dir); !r)
+    return std::unexpected(r.error());
+  const std::string key_path = pseudonym_key_path(config);
+  if (config.server.pseudonym_key.empty())
+    make_private(key_path);
+  auto key = store::load_or_create_key(key_path, may_create);
+  if (!key)
+    return std::unexpected(key.error().message);
+  return *key;
+}
+
+std::expected<std::unique_ptr<store::SqliteStore>, std::string> open_state(
+    const config::Config& config) {
+  const std::string& state_dir = config.server.state_dir;
+  if (auto r = make_state_dir(state_dir); !r)
     return std::unexpected(r.error());
   const std::string db_path = database_path(state_dir);
   const bool own_key = config.server.pseudonym_key.empty();

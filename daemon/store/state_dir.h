@@ -7,6 +7,7 @@
 // through one it did not make (docs/operations.md, "Files the daemon writes").
 #pragma once
 
+#include <array>
 #include <expected>
 #include <memory>
 #include <string>
@@ -27,6 +28,12 @@ std::string database_path(const std::string& state_dir);
 // `[testing] max_page_count` caps the store. The error names the file and what is wrong.
 std::expected<std::unique_ptr<store::SqliteStore>, std::string> open_state(
     const config::Config& config);
+
+// For a store kept elsewhere (PostgreSQL): creates state_dir (0700) as open_state does, for the
+// pid file and the key, and reads the pseudonym key, creating it when `may_create` (the shared
+// store checks that every daemon has the same key). The error names the file.
+std::expected<std::array<unsigned char, 32>, std::string> open_state_key(
+    const config::Config& config, bool may_create);
 
 // The pseudonym key's file: `server.pseudonym_key`, or `state_dir`/pseudonym.key.
 std::string pseudonym_key_path(const config::Config& config);

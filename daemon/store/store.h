@@ -24,6 +24,8 @@
 // CommitQueue's writer hold.
 #pragma once
 
+#include <cstdint>
+
 #include "daemon/store/awaiting_store.h"
 #include "daemon/store/crisis_store.h"
 #include "daemon/store/dispatch_store.h"
@@ -46,6 +48,14 @@ class Store : public IngestStore,
               public CrisisStore {
  public:
   ~Store() override = default;
+
+  // The audit chain's head as this store last wrote or read it, for the log: the next record's
+  // seq; `event=audit.head seq=… hash=…` (nothing before the first record); and the same every
+  // `every` records written (0: never), whichever daemon wrote them when several share the
+  // store (each logged head is a point of the one chain).
+  virtual std::int64_t next_audit_seq() const = 0;
+  virtual void log_head() const = 0;
+  virtual void log_heads_every(std::int64_t every) = 0;
 };
 
 }  // namespace treve::store

@@ -46,7 +46,7 @@ class AdminRefusal : public ::testing::Test {
     api_ = std::make_unique<AdminApi>(AdminApi::Deps{
         *holder_, *store_, *store_, *store_, *queue_, clock_,
         [](const auto&, std::vector<std::string>) { return runtime::Reloader::PolicyChange{}; },
-        o.path, std::chrono::milliseconds{1000}});
+        [path = o.path] { return audit::Trail::open(path); }, std::chrono::milliseconds{1000}});
   }
   ~AdminRefusal() override {
     release_writer();

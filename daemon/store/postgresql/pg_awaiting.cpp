@@ -55,7 +55,6 @@ Result<void> PgStore::postpone(std::int64_t row, policy::Instant next_attempt_at
 }
 
 Result<std::vector<AwaitingEvent>> PgStore::awaiting(std::size_t limit) {
-  std::lock_guard lock(reader_mutex_);
   auto c = reader();
   if (!c)
     return std::unexpected(c.error());

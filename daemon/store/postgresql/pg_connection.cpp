@@ -1,6 +1,10 @@
 // libpq behind pg_connection.h.
 #include "daemon/store/postgresql/pg_connection.h"
 
+#include <poll.h>
+
+#include <cerrno>
+
 #include <libpq-fe.h>
 
 #include <algorithm>
@@ -37,6 +41,36 @@ std::string trimmed(const char* message) {
 }
 
 }  // namespace
+
+Result<std::vector<std::string>> Connection::notifications(std::chrono::milliseconds timeout) {
+  std::vector<std::string> out;
+  auto take = [&] {
+    while (PGnotify* n = PQnotifies(conn_)) {
+      out.emplace_back(n->extra ? n->extra : "");
+      PQfreemem(n);
+    }
+  };
+  auto lost = [this] {
+    return std::unexpected(
+        StoreError{StoreError::Kind::unavailable, "the database connection was lost: " +
+                                                      std::string(PQerrorMessage(conn_))});
+  };
+  if (!ok())
+    return lost();
+  take();
+  if (!out.empty())
+    return out;
+  pollfd p{PQsocket(conn_), POLLIN, 0};
+  if (p.fd < 0)
+    return lost();
+  const int ready = ::poll(&p, 1, static_cast<int>(timeout.count()));
+  if (ready < 0 && errno != EINTR)
+    return lost();
+  if (ready > 0 && PQconsumeInput(conn_) == 0)
+    return lost();
+  take();
+  return out;
+}
 
 StoreError error_of(pg_conn* conn, const pg_result* r, std::string_view what) {
   StoreError e;

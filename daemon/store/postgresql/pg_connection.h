@@ -90,6 +90,9 @@ class Connection {
   Result<void> reconnect();
   // Whether a transaction is open (or failed and not yet rolled back).
   bool in_transaction() const;
+  // The payloads of the notifications received on the channels this connection LISTENs to,
+  // waiting at most `timeout` for the first; an unavailable error when the connection is lost.
+  Result<std::vector<std::string>> notifications(std::chrono::milliseconds timeout);
 
  private:
   explicit Connection(ConnectOptions options) : options_(std::move(options)) {}

@@ -53,6 +53,7 @@ Result<CrisisChange> crisis_for_write(pg::Connection& c, std::string_view uai, s
 
 Result<OpenCrisisResult> PgStore::open_crisis(const NewCrisis& c, policy::Instant now) {
   return transaction<OpenCrisisResult>([&]() -> Result<OpenCrisisResult> {
+    notify_policy_ = true;  // the other daemons put it in force
     OpenCrisisResult out;
     auto q = writer_->exec("SELECT id FROM crises WHERE uai = $1 AND closed_at IS NULL", {c.uai});
     if (!q)
@@ -79,6 +80,7 @@ Result<CrisisChange> PgStore::extend_crisis(std::string_view uai, std::int64_t i
                                             policy::Instant until, std::string_view by,
                                             const date::time_zone* zone, policy::Instant now) {
   return transaction<CrisisChange>([&]() -> Result<CrisisChange> {
+    notify_policy_ = true;  // the other daemons put it in force
     CrisisRecord found;
     if (auto open = crisis_for_write(*writer_, uai, id, found);
         !open || *open != CrisisChange::done)
@@ -95,6 +97,7 @@ Result<CrisisChange> PgStore::close_crisis(std::string_view uai, std::int64_t id
                                            std::string_view by, const date::time_zone* zone,
                                            policy::Instant now) {
   return transaction<CrisisChange>([&]() -> Result<CrisisChange> {
+    notify_policy_ = true;  // the other daemons put it in force
     CrisisRecord found;
     if (auto open = crisis_for_write(*writer_, uai, id, found);
         !open || *open != CrisisChange::done)
@@ -111,6 +114,7 @@ Result<CrisisChange> PgStore::close_crisis(std::string_view uai, std::int64_t id
 Result<std::vector<std::int64_t>> PgStore::expire_crises(const ZoneOf& zone_of,
                                                          policy::Instant now) {
   return transaction<std::vector<std::int64_t>>([&]() -> Result<std::vector<std::int64_t>> {
+    notify_policy_ = true;  // the other daemons put it in force
     auto q = writer_->exec(
         std::string(kSelect) + " WHERE closed_at IS NULL AND until <= $1 ORDER BY id FOR UPDATE",
         {instant_ms(now)});
@@ -132,7 +136,6 @@ Result<std::vector<std::int64_t>> PgStore::expire_crises(const ZoneOf& zone_of,
 }
 
 Result<std::vector<CrisisRecord>> PgStore::open_crises() {
-  std::lock_guard lock(reader_mutex_);
   auto c = reader();
   if (!c)
     return std::unexpected(c.error());
@@ -143,7 +146,6 @@ Result<std::vector<CrisisRecord>> PgStore::open_crises() {
 }
 
 Result<std::vector<CrisisRecord>> PgStore::crises_of(std::string_view uai, std::size_t limit) {
-  std::lock_guard lock(reader_mutex_);
   auto c = reader();
   if (!c)
     return std::unexpected(c.error());

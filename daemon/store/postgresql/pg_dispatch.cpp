@@ -290,7 +290,6 @@ Result<std::size_t> PgStore::replay(std::span<const std::int64_t> seqs, policy::
 
 Result<std::vector<DispatchItem>> PgStore::dispatch_items(std::string_view sql, std::int64_t after,
                                                           std::size_t limit) {
-  std::lock_guard lock(reader_mutex_);
   auto c = reader();
   if (!c)
     return std::unexpected(c.error());
@@ -320,7 +319,6 @@ Result<std::vector<DispatchItem>> PgStore::retrying(std::int64_t after_seq, std:
 
 Result<std::vector<DeliveryRow>> PgStore::list(DeliveryState state, std::int64_t after_seq,
                                                std::size_t limit) {
-  std::lock_guard lock(reader_mutex_);
   auto c = reader();
   if (!c)
     return std::unexpected(c.error());
@@ -348,7 +346,6 @@ Result<std::vector<DeliveryRow>> PgStore::list(DeliveryState state, std::int64_t
 }
 
 Result<std::uint64_t> PgStore::held_count() {
-  std::lock_guard lock(reader_mutex_);
   auto c = reader();
   if (!c)
     return std::unexpected(c.error());
@@ -359,7 +356,6 @@ Result<std::uint64_t> PgStore::held_count() {
 }
 
 Result<std::optional<policy::Instant>> PgStore::next_release() {
-  std::lock_guard lock(reader_mutex_);
   auto c = reader();
   if (!c)
     return std::unexpected(c.error());

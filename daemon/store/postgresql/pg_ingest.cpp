@@ -257,16 +257,7 @@ Result<RetractResult> PgStore::retract(std::string_view source, std::string_view
   });
 }
 
-Result<pg::Connection*> PgStore::reader() {
-  if (!reader_->ok()) {
-    if (auto r = reader_->reconnect(); !r)
-      return std::unexpected(r.error());
-  }
-  return reader_.get();
-}
-
 Result<std::optional<EventView>> PgStore::find(std::string_view source, std::string_view id) {
-  std::lock_guard lock(reader_mutex_);
   auto c = reader();
   if (!c)
     return std::unexpected(c.error());
@@ -297,7 +288,7 @@ Result<std::optional<EventView>> PgStore::find(std::string_view source, std::str
     DeliveryView d;
     d.seq = q->integer(i, 0);
     d.recipient = q->text(i, 1);
-    d.recipient_pseudonym = reader_pseudonyms_.pseudonym(v.source, d.recipient);
+    d.recipient_pseudonym = c->pseudonyms().pseudonym(v.source, d.recipient);
     d.role = policy::parse_role(q->text(i, 2)).value_or(policy::Role::student);
     d.state = parse_delivery_state(q->text(i, 3)).value_or(DeliveryState::held);
     d.release_at = ms_instant(q->integer(i, 4));
@@ -330,7 +321,6 @@ Result<std::optional<EventView>> PgStore::find(std::string_view source, std::str
 }
 
 Result<void> PgStore::check() {
-  std::lock_guard lock(reader_mutex_);
   auto c = reader();
   if (!c)
     return std::unexpected(c.error());

@@ -117,7 +117,6 @@ Result<PurgeResult> PgStore::purge(const PurgeLimits& limits, policy::Instant no
 }
 
 Result<StoreStats> PgStore::stats() {
-  std::lock_guard lock(reader_mutex_);
   auto c = reader();
   if (!c)
     return std::unexpected(c.error());

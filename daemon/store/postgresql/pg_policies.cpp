@@ -59,6 +59,7 @@ Result<SavePolicyResult> PgStore::save_policy(const PolicyVersion& v,
                                               std::optional<std::int64_t> expected_version,
                                               policy::Instant now) {
   return transaction<SavePolicyResult>([&]() -> Result<SavePolicyResult> {
+    notify_policy_ = true;  // the other daemons put it in force
     SavePolicyResult out;
     auto q = writer_->exec(
         "SELECT version, digest FROM policy_versions WHERE uai = $1 ORDER BY version DESC LIMIT 1",
@@ -98,7 +99,6 @@ Result<void> PgStore::record_refusal(const AccessRefusal& refusal, policy::Insta
 }
 
 Result<std::vector<PolicyVersion>> PgStore::current_policies() {
-  std::lock_guard lock(reader_mutex_);
   auto c = reader();
   if (!c)
     return std::unexpected(c.error());
@@ -111,7 +111,6 @@ Result<std::vector<PolicyVersion>> PgStore::current_policies() {
 }
 
 Result<std::vector<PolicyVersion>> PgStore::policy_versions(std::string_view uai) {
-  std::lock_guard lock(reader_mutex_);
   auto c = reader();
   if (!c)
     return std::unexpected(c.error());
@@ -123,7 +122,6 @@ Result<std::vector<PolicyVersion>> PgStore::policy_versions(std::string_view uai
 
 Result<std::vector<std::pair<policy::Category, std::uint64_t>>> PgStore::held_by_category(
     std::string_view uai) {
-  std::lock_guard lock(reader_mutex_);
   auto c = reader();
   if (!c)
     return std::unexpected(c.error());
@@ -142,7 +140,6 @@ Result<std::vector<std::pair<policy::Category, std::uint64_t>>> PgStore::held_by
 }
 
 Result<std::optional<policy::Instant>> PgStore::next_release_of(std::string_view uai) {
-  std::lock_guard lock(reader_mutex_);
   auto c = reader();
   if (!c)
     return std::unexpected(c.error());
@@ -158,7 +155,6 @@ Result<std::optional<policy::Instant>> PgStore::next_release_of(std::string_view
 }
 
 Result<std::vector<std::int64_t>> PgStore::held_event_rows() {
-  std::lock_guard lock(reader_mutex_);
   auto c = reader();
   if (!c)
     return std::unexpected(c.error());
@@ -172,7 +168,6 @@ Result<std::vector<std::int64_t>> PgStore::held_event_rows() {
 }
 
 Result<std::vector<HeldEvent>> PgStore::held_events(std::span<const std::int64_t> rows) {
-  std::lock_guard lock(reader_mutex_);
   auto c = reader();
   if (!c)
     return std::unexpected(c.error());

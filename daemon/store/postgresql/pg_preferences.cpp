@@ -108,7 +108,6 @@ Result<std::vector<StoredPreference>> PgStore::purge_preferences(policy::Instant
 }
 
 Result<std::vector<StoredPreference>> PgStore::preferences() {
-  std::lock_guard lock(reader_mutex_);
   auto c = reader();
   if (!c)
     return std::unexpected(c.error());
@@ -120,11 +119,10 @@ Result<std::vector<StoredPreference>> PgStore::preferences() {
 
 Result<std::optional<StoredPreference>> PgStore::preference(std::string_view source,
                                                             std::string_view recipient) {
-  std::lock_guard lock(reader_mutex_);
   auto c = reader();
   if (!c)
     return std::unexpected(c.error());
-  const std::string pseudonym = reader_pseudonyms_.pseudonym(source, recipient);
+  const std::string pseudonym = c->pseudonyms().pseudonym(source, recipient);
   auto q = (*c)->exec(std::string(kSelect) + " WHERE source = $1 AND recipient = $2",
                       {source, pseudonym});
   if (!q)

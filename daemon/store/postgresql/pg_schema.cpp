@@ -122,6 +122,15 @@ CREATE TABLE awaiting (
   last_error text NOT NULL
 );
 )sql",
+    // 2: the dispatch lease; instants by the database server's clock, so that the daemons'
+    // clocks need not agree.
+    R"sql(
+CREATE TABLE leases (
+  name text PRIMARY KEY,
+  owner text NOT NULL,
+  expires_at timestamptz NOT NULL
+);
+)sql",
 };
 static_assert(std::size(kMigrations) == PgStore::kSchemaVersion);
 
@@ -169,13 +178,89 @@ Result<void> migrate(pg::Connection& c) {
 
 }  // namespace
 
-PgStore::PgStore(std::unique_ptr<pg::Connection> writer, std::unique_ptr<pg::Connection> reader,
-                 std::array<unsigned char, 32> key)
-    : writer_(std::move(writer)),
-      reader_(std::move(reader)),
-      pseudonyms_(key),
-      reader_pseudonyms_(key),
-      prepare_pseudonyms_(key) {}
+PgStore::PgStore(std::unique_ptr<pg::Connection> writer, std::array<unsigned char, 32> key)
+    : writer_(std::move(writer)), pseudonyms_(key), prepare_pseudonyms_(key) {}
+
+PgStore::ReaderLease::~ReaderLease() {
+  if (!reader_)
+    return;
+  {
+    std::lock_guard lock(store_->reader_mutex_);
+    store_->idle_readers_.push_back(reader_);
+  }
+  store_->reader_free_.notify_one();
+}
+
+Result<PgStore::ReaderLease> PgStore::reader() {
+  Reader* r = nullptr;
+  {
+    std::unique_lock lock(reader_mutex_);
+    reader_free_.wait(lock, [this] { return !idle_readers_.empty(); });
+    r = idle_readers_.back();
+    idle_readers_.pop_back();
+  }
+  ReaderLease lease(this, r);  // given back to the pool whatever happens below
+  if (!r->connection->ok()) {
+    if (auto c = r->connection->reconnect(); !c)
+      return std::unexpected(c.error());
+  }
+  return lease;
+}
+
+Result<void> PgStore::check_key() {
+  // A pseudonym of a name no recipient can have: the same for every daemon with the same key.
+  const std::string check = pseudonyms_.pseudonym("treve", "\n pseudonym key check");
+  auto stored = writer_->exec(
+      "INSERT INTO meta (key, value) VALUES ('pseudonym_key_check', $1) ON CONFLICT (key) DO "
+      "UPDATE SET value = meta.value RETURNING value",
+      {check});
+  if (!stored)
+    return std::unexpected(stored.error());
+  if (stored->text(0, 0) != check) {
+    return std::unexpected(StoreError{
+        StoreError::Kind::internal,
+        "this daemon's pseudonym key is not the one the store's records were made with: give "
+        "every daemon sharing the database the same key (server.pseudonym_key)"});
+  }
+  return {};
+}
+
+std::int64_t PgStore::next_audit_seq() const {
+  std::lock_guard lock(head_mutex_);
+  return logged_seq_ + 1;
+}
+
+void PgStore::log_head() const {
+  std::lock_guard lock(head_mutex_);
+  if (logged_seq_ == 0)
+    return;  // nothing written yet
+  spdlog::info("event=audit.head seq={} hash={}", logged_seq_, logged_hash_);
+}
+
+Result<bool> PgStore::hold_lease(std::string_view owner, std::chrono::milliseconds ttl) {
+  auto c = reader();
+  if (!c)
+    return std::unexpected(c.error());
+  auto q = (*c)->exec(
+      "INSERT INTO leases (name, owner, expires_at) VALUES ('dispatch', $1, clock_timestamp() + "
+      "$2 * interval '1 millisecond') ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
+      "expires_at = excluded.expires_at WHERE leases.owner = excluded.owner OR "
+      "leases.expires_at < clock_timestamp() RETURNING owner",
+      {owner, static_cast<std::int64_t>(ttl.count())});
+  if (!q)
+    return std::unexpected(q.error());
+  return !q->empty();
+}
+
+Result<void> PgStore::drop_lease(std::string_view owner) {
+  auto c = reader();
+  if (!c)
+    return std::unexpected(c.error());
+  auto q = (*c)->exec("DELETE FROM leases WHERE name = 'dispatch' AND owner = $1", {owner});
+  if (!q)
+    return std::unexpected(q.error());
+  return {};
+}
 
 Result<std::unique_ptr<PgStore>> PgStore::open(const PgOptions& options) {
   auto writer = pg::Connection::open(options.connection);
@@ -187,11 +272,17 @@ Result<std::unique_ptr<PgStore>> PgStore::open(const PgOptions& options) {
   (void)(*writer)->exec(kSchemaUnlock);
   if (!migrated)
     return std::unexpected(migrated.error());
-  auto reader = pg::Connection::open(options.connection);
-  if (!reader)
-    return std::unexpected(reader.error());
-  std::unique_ptr<PgStore> store(
-      new PgStore(std::move(*writer), std::move(*reader), options.pseudonym_key));
+  std::unique_ptr<PgStore> store(new PgStore(std::move(*writer), options.pseudonym_key));
+  for (std::size_t i = 0; i < std::max<std::size_t>(options.readers, 1); ++i) {
+    auto reader = pg::Connection::open(options.connection);
+    if (!reader)
+      return std::unexpected(reader.error());
+    store->readers_.push_back(std::unique_ptr<Reader>(
+        new Reader{std::move(*reader), Pseudonymizer(options.pseudonym_key)}));
+    store->idle_readers_.push_back(store->readers_.back().get());
+  }
+  if (auto k = store->check_key(); !k)
+    return std::unexpected(k.error());
   auto head = store->writer_->exec("SELECT seq, hash, ready_seq FROM audit_head");
   if (!head)
     return std::unexpected(head.error());
@@ -200,6 +291,8 @@ Result<std::unique_ptr<PgStore>> PgStore::open(const PgOptions& options) {
   store->next_audit_seq_ = head->integer(0, 0) + 1;
   store->head_ = head->text(0, 1);
   store->ready_counter_ = head->integer(0, 2);
+  store->logged_seq_ = store->next_audit_seq_ - 1;
+  store->logged_hash_ = store->head_;
   return store;
 }
 

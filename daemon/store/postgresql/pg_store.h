@@ -6,17 +6,25 @@
 // daemons wrote it. Dispatching is for one daemon at a time until partitions are leased (the
 // design's next step).
 //
-// Two connections, as in the SQLite store: one for writes, used by one thread at a time (the
-// CommitQueue's writer); one for reads, shared behind a mutex. A connection lost is opened
-// again at its next use; until the server answers, every call fails as unavailable.
+// One connection for writes, used by one thread at a time (the CommitQueue's writer), and a
+// pool of connections for reads (`[store] pool_size` less one), each used by one reader at a
+// time. A connection lost is opened again at its next use; until the server answers, every
+// call fails as unavailable.
+//
+// A write transaction that makes deliveries due sends `NOTIFY treve, 'due'`, and one that
+// changes a policy or a crisis `NOTIFY treve, 'policy'`, delivered to the other daemons when it
+// commits (pg_peers.h).
 #pragma once
 
 #include <array>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "daemon/store/audit_record.h"
 #include "daemon/store/dispatch_records.h"
@@ -28,11 +36,12 @@ namespace treve::store {
 struct PgOptions {
   pg::ConnectOptions connection;
   std::array<unsigned char, 32> pseudonym_key{};
+  std::size_t readers = 1;  // connections for reads
 };
 
 class PgStore final : public Store {
  public:
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   // Connects, and creates or migrates the schema (one daemon at a time, under an advisory
   // lock); refuses a schema from a newer trêve.
@@ -110,6 +119,19 @@ class PgStore final : public Store {
   Result<PurgeResult> purge(const PurgeLimits& limits, policy::Instant now) override;
   Result<StoreStats> stats() override;
 
+  std::int64_t next_audit_seq() const override;
+  void log_head() const override;
+  void log_heads_every(std::int64_t every) override { head_log_every_ = every; }
+
+  // The dispatch lease (docs/design/postgresql.md): true when `owner` holds it after the call,
+  // taken because it was free or had lapsed, or renewed because `owner` held it; it lapses
+  // `ttl` after this call (by the database server's clock) unless renewed. Read on a connection
+  // of the pool, so that a long write transaction does not delay it.
+  Result<bool> hold_lease(std::string_view owner, std::chrono::milliseconds ttl);
+  // Gives the lease up if `owner` holds it (a daemon that stops), so that another takes it at
+  // once.
+  Result<void> drop_lease(std::string_view owner);
+
   // The hash of the last audit record (kGenesisHash when there is none), as of this daemon's
   // last write.
   std::string audit_head() const { return head_; }
@@ -118,8 +140,7 @@ class PgStore final : public Store {
   static int partition_of(std::string_view source, std::string_view recipient);
 
  private:
-  PgStore(std::unique_ptr<pg::Connection> writer, std::unique_ptr<pg::Connection> reader,
-          std::array<unsigned char, 32> key);
+  PgStore(std::unique_ptr<pg::Connection> writer, std::array<unsigned char, 32> key);
 
   // Runs `body` in a write transaction that first locks the audit head row (the chain's last
   // seq and hash, the ready counter), so that the daemons sharing the database append one
@@ -142,7 +163,29 @@ class PgStore final : public Store {
   Result<void> store_deliveries(DeliveryRows& rows, std::int64_t event_row, DeliveryRef ref,
                                 std::span<const NewDelivery> deliveries, policy::Instant at,
                                 const date::time_zone* zone, const std::string& at_local);
-  Result<pg::Connection*> reader();
+  // A connection of the read pool, for one reader at a time: waits for one to be free, and
+  // reconnects it if it was lost.
+  struct Reader {
+    std::unique_ptr<pg::Connection> connection;
+    Pseudonymizer pseudonyms;
+  };
+  class ReaderLease {
+   public:
+    ReaderLease(PgStore* store, Reader* reader) : store_(store), reader_(reader) {}
+    ReaderLease(ReaderLease&& o) noexcept : store_(o.store_), reader_(o.reader_) {
+      o.reader_ = nullptr;
+    }
+    ReaderLease& operator=(ReaderLease&&) = delete;
+    ~ReaderLease();
+    pg::Connection* operator->() const { return reader_->connection.get(); }
+    pg::Connection& operator*() const { return *reader_->connection; }
+    const Pseudonymizer& pseudonyms() const { return reader_->pseudonyms; }
+
+   private:
+    PgStore* store_;
+    Reader* reader_;
+  };
+  Result<ReaderLease> reader();
   // A due or retrying delivery held again (false when it no longer was), with its record.
   Result<bool> record_held_again(const DeliveryOutcome& o, policy::Instant now);
   // The same without the record.
@@ -155,11 +198,16 @@ class PgStore final : public Store {
   Result<std::vector<DispatchItem>> dispatch_items(std::string_view sql, std::int64_t after,
                                                    std::size_t limit);
 
+  // Checks that the store's records were made with this daemon's pseudonym key (its first
+  // daemon writes a keyed digest of it in `meta`).
+  Result<void> check_key();
+
   std::unique_ptr<pg::Connection> writer_;
-  std::unique_ptr<pg::Connection> reader_;
+  std::vector<std::unique_ptr<Reader>> readers_;
   std::mutex reader_mutex_;
-  Pseudonymizer pseudonyms_;         // the writer's
-  Pseudonymizer reader_pseudonyms_;  // the reader's, under reader_mutex_
+  std::condition_variable reader_free_;
+  std::vector<Reader*> idle_readers_;  // under reader_mutex_
+  Pseudonymizer pseudonyms_;  // the writer's
   mutable std::mutex prepare_mutex_;
   Pseudonymizer prepare_pseudonyms_;  // prepare()'s, under prepare_mutex_
   // Inside a write transaction: the chain as locked, and the records appended, written in one
@@ -169,6 +217,12 @@ class PgStore final : public Store {
   std::int64_t ready_counter_ = 0;
   std::int64_t events_added_ = 0;
   std::vector<AuditRecord> pending_audit_;
+  bool notify_policy_ = false;  // the transaction changes a policy or a crisis
+  std::int64_t head_log_every_ = 0;
+  // The chain as of this daemon's last commit, for log_head() from any thread.
+  mutable std::mutex head_mutex_;
+  std::int64_t logged_seq_ = 0;
+  std::string logged_hash_;
 };
 
 }  // namespace treve::store

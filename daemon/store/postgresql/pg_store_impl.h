@@ -3,6 +3,9 @@
 #pragma once
 
 #include <exception>
+#include <mutex>
+
+#include <spdlog/spdlog.h>
 
 #include "daemon/store/postgresql/pg_store.h"
 
@@ -41,6 +44,16 @@ Result<T> PgStore::transaction(Body&& body) {
         return r;
       if (auto f = flush_audit(); !f)
         return std::unexpected(f.error());
+      // Told to the other daemons at the commit (pg_peers.h): deliveries became due, or a
+      // policy or crisis changed.
+      if (ready_counter_ != ready_before) {
+        if (auto n = writer_->exec("NOTIFY treve, 'due'"); !n)
+          return std::unexpected(n.error());
+      }
+      if (notify_policy_) {
+        if (auto n = writer_->exec("NOTIFY treve, 'policy'"); !n)
+          return std::unexpected(n.error());
+      }
       if (next_audit_seq_ != seq_before || ready_counter_ != ready_before || events_added_ != 0) {
         auto u = writer_->exec(
             "UPDATE audit_head SET seq = $1, hash = $2, ready_seq = $3, events = events + $4",
@@ -59,6 +72,15 @@ Result<T> PgStore::transaction(Body&& body) {
     result = std::unexpected(StoreError{StoreError::Kind::internal, e.what()});
   }
   pending_audit_.clear();
+  notify_policy_ = false;
+  if (result) {
+    std::lock_guard lock(head_mutex_);
+    const std::int64_t before = logged_seq_;
+    logged_seq_ = next_audit_seq_ - 1;
+    logged_hash_ = head_;
+    if (head_log_every_ > 0 && before / head_log_every_ < logged_seq_ / head_log_every_)
+      spdlog::info("event=audit.head seq={} hash={}", logged_seq_, logged_hash_);
+  }
   if (!result) {
     if (writer_->ok() && writer_->in_transaction())
       (void)writer_->exec("ROLLBACK");

@@ -1,0 +1,351 @@
+// Several real daemons (`treve serve`) sharing one PostgreSQL store (docs/design/postgresql.md),
+// on a throw-away cluster (tests/support/pg_cluster.h), delivering to a real webhook receiver.
+//
+//   PgDaemons.ThreeDaemonsOneWindowEnd   connectors post to all three while a quiet window is
+//                                        on; at its end every delivery is sent once, by the
+//                                        daemon that holds the dispatch lease, in order per
+//                                        recipient, none before the end; one audit chain.
+//   PgDaemons.KilledLeaderIsTakenOver    the daemon sending is SIGKILLed in the middle of a
+//                                        release: another takes the lease over and sends the
+//                                        rest; nothing lost; a duplicate only with its webhook id.
+//   PgDaemons.ServerRestartWhilePosting  PostgreSQL restarted under a daemon being posted to:
+//                                        503 with Retry-After meanwhile, no 202 that is then
+//                                        missing, service back by itself.
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/integration/daemon_harness.h"
+#include "tests/integration/webhook_deliveries.h"
+#include "tests/integration/webhook_receiver.h"
+#include "tests/support/pg_cluster.h"
+
+namespace treve::itest {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using SysClock = std::chrono::system_clock;
+
+// "HH:MM" of a UTC instant.
+std::string hh_mm(SysClock::time_point t) {
+  const std::time_t secs = SysClock::to_time_t(t);
+  std::tm utc{};
+  ::gmtime_r(&secs, &utc);
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%02d:%02d", utc.tm_hour, utc.tm_min);
+  return buf;
+}
+
+// A number from the shared store.
+std::int64_t pg_int(const std::string& url, const std::string& sql) {
+  store::pg::ConnectOptions o;
+  o.url = url;
+  auto c = store::pg::Connection::open(o);
+  if (!c)
+    throw std::runtime_error(c.error().message);
+  auto r = (*c)->exec(sql);
+  if (!r)
+    throw std::runtime_error(r.error().message);
+  return r->integer(0, 0);
+}
+
+// Three daemons on one fresh database, one webhook receiver, one shared pseudonym key; each
+// daemon's clock `offset` ahead of the real one, a quiet window from `quiet_start` to
+// `quiet_end` (UTC) every day.
+struct Cluster {
+  explicit Cluster(std::size_t n, milliseconds offset, std::string quiet_start,
+                   std::string quiet_end, std::string sink_options = {},
+                   std::string admin_listen = {})
+      : dir("treve-pgd"), url(test::PgCluster::shared().fresh_database()) {
+    secret = make_webhook_secret();
+    const std::string secret_file = dir.file("hook.secret");
+    std::ofstream(secret_file, std::ios::binary) << secret << "\n";
+    ::chmod(secret_file.c_str(), 0600);
+    for (std::size_t i = 0; i < n; ++i) {
+      DaemonOptions o;
+      o.clock_offset = offset;
+      o.quiet_start = quiet_start;
+      o.quiet_end = quiet_end;
+      o.admin_listen = admin_listen;
+      o.server_config = "pseudonym_key = \"" + dir.file("pseudonym.key") + "\"\n";
+      o.extra_config = "\n[store]\nbackend = \"postgresql\"\nurl = \"" + url +
+                       "\"\nlease = \"3s\"\n\n[[sinks]]\nname = \"hooks\"\ntype = \"webhook\"\n"
+                       "url = \"" +
+                       receiver.url() + "\"\nsecret_file = \"" + secret_file +
+                       "\"\ndefault = true\n" + sink_options;
+      if (!admin_listen.empty()) {
+        o.extra_config += "\n[[admins]]\nname = \"Rectorat\"\ntoken_sha256 = \"" +
+                          sha256_hex(test::kRectoratToken) +
+                          "\"\nrole = \"admin\"\nscope = \"*\"\n";
+      }
+      daemons.push_back(std::make_unique<Daemon>(o));
+    }
+    // One after the other: the first creates the schema and the key the others read.
+    for (auto& d : daemons)
+      d->start();
+  }
+  ~Cluster() {
+    for (auto& d : daemons) {
+      if (d->pid() > 0)
+        std::printf("[ info ] daemon %d warnings/errors: %s\n", static_cast<int>(d->pid()),
+                    log_summary(d->stderr_log()).c_str());
+    }
+    for (auto& d : daemons)
+      d->stop();
+    receiver.stop();
+  }
+
+  // The daemon holding the dispatch lease (the last to log taking it); null if none.
+  Daemon* leader() {
+    Daemon* found = nullptr;
+    for (auto& d : daemons) {
+      if (d->running() && d->log_count("event=peers.leading") > d->log_count("event=peers.lease_"))
+        found = d.get();
+    }
+    return found;
+  }
+
+  test::TempDir dir;
+  std::string url;
+  std::string secret;
+  WebhookReceiver receiver;
+  std::vector<std::unique_ptr<Daemon>> daemons;
+};
+
+// The offset that puts the next window end `lead` after now, on a minute boundary of the
+// daemons' clock; the window's start and end as "HH:MM" (an hour long).
+struct WindowEnd {
+  milliseconds offset;
+  SysClock::time_point end;  // in the daemons' time
+  std::string start_hhmm, end_hhmm;
+};
+WindowEnd window_ending_in(milliseconds lead) {
+  const auto target = SysClock::now() + lead;
+  const auto ms = std::chrono::duration_cast<milliseconds>(target.time_since_epoch()).count();
+  const milliseconds offset{(60'000 - ms % 60'000) % 60'000};
+  const SysClock::time_point end = target + offset;
+  return {offset, end, hh_mm(end - std::chrono::hours(1)), hh_mm(end)};
+}
+
+EventSpec event_to(const std::string& id, std::vector<std::string> recipients) {
+  EventSpec spec;
+  spec.id = id;
+  for (auto& r : recipients)
+    spec.recipients.push_back({r, "student", ""});
+  spec.title = "Titre " + id;
+  return spec;
+}
+
+TEST(PgDaemons, ThreeDaemonsOneWindowEnd) {
+  const WindowEnd w = window_ending_in(seconds{30});
+  Cluster c(3, w.offset, w.start_hhmm, w.end_hhmm);
+  // Exactly one daemon sends.
+  ASSERT_TRUE(c.daemons[0]->wait_for_log("event=peers.", seconds{10}));
+  std::this_thread::sleep_for(seconds{1});
+  int leading = 0;
+  for (auto& d : c.daemons)
+    leading += d->log_count("event=peers.leading") > 0 ? 1 : 0;
+  EXPECT_EQ(leading, 1);
+
+  // 60 events, round-robin over the daemons, each to two of eight recipients; every one
+  // posted twice (the second time to another daemon): stored once.
+  std::vector<std::unique_ptr<HttpClient>> clients;
+  for (auto& d : c.daemons)
+    clients.push_back(std::make_unique<HttpClient>(d->port()));
+  std::map<std::string, std::vector<std::string>> posted;  // recipient -> event ids in order
+  std::size_t deliveries = 0;
+  for (int i = 0; i < 60; ++i) {
+    const std::string id = "ev-" + std::to_string(i);
+    const std::vector<std::string> to{"r" + std::to_string(i % 8), "r" + std::to_string((i + 3) % 8)};
+    const std::string body = event_body(event_to(id, to));
+    HttpResponse first = clients[i % 3]->post_event(body);
+    ASSERT_EQ(first.status, 202) << first.body;
+    EXPECT_TRUE(first.object().at("deliveries").as_array()[0].as_object().at("held").as_bool())
+        << first.body;
+    HttpResponse again = clients[(i + 1) % 3]->post_event(body);
+    ASSERT_EQ(again.status, 202) << again.body;  // repeated: the stored event's answer
+    EXPECT_EQ(again.header("Idempotent-Replayed").value_or(""), "true");
+    for (auto& r : to)
+      posted[r].push_back(id);
+    deliveries += to.size();
+  }
+  EXPECT_EQ(pg_int(c.url, "SELECT count(*) FROM events"), 60);
+  EXPECT_EQ(pg_int(c.url, "SELECT count(*) FROM deliveries WHERE state = 'held'"),
+            static_cast<std::int64_t>(deliveries));
+  EXPECT_EQ(c.receiver.count(), 0u) << "sent inside the quiet window";
+
+  ASSERT_TRUE(c.receiver.wait_for_answered(deliveries, seconds{60}))
+      << "got " << c.receiver.count() << " of " << deliveries;
+  std::this_thread::sleep_for(seconds{2});  // anything more would be a duplicate
+  const auto requests = c.receiver.requests();
+  const WebhookVerifier verifier(c.secret);
+  // Signed and shaped as documented; the timestamps are the daemons' clock, ahead of ours.
+  std::vector<std::string> problems = all_request_problems(requests, verifier);
+  std::erase_if(problems, [](const std::string& p) {
+    return p.find("is not close to its arrival") != std::string::npos;
+  });
+  EXPECT_THAT(problems, ::testing::IsEmpty());
+  const auto got = all_deliveries(requests);
+  std::set<std::string> keys, webhook_ids;
+  for (const auto& g : got) {
+    keys.insert(g.key());
+    webhook_ids.insert(g.webhook_id);
+    EXPECT_GE(g.arrived + w.offset, w.end) << g.id << " sent inside the quiet window";
+  }
+  EXPECT_EQ(keys.size(), deliveries);
+  EXPECT_EQ(got.size(), deliveries) << "duplicates";
+  EXPECT_EQ(webhook_ids.size(), requests.size());
+  const auto order = first_arrival_order(got);
+  for (const auto& [recipient, ids] : posted)
+    EXPECT_EQ(order.at("ent\n" + recipient), ids) << recipient;
+  EXPECT_EQ(pg_int(c.url, "SELECT count(*) FROM deliveries WHERE state = 'delivered'"),
+            static_cast<std::int64_t>(deliveries));
+
+  // One chain, written by three daemons, verified by the auditor's command.
+  for (auto& d : c.daemons) {
+    ProcessResult v = run_treve({"audit", "verify", "--config", d->config_path()});
+    EXPECT_EQ(v.status, 0) << v.out << v.err;
+    EXPECT_THAT(v.out, ::testing::HasSubstr("the audit trail is intact")) << v.out;
+  }
+}
+
+TEST(PgDaemons, KilledLeaderIsTakenOver) {
+  const WindowEnd w = window_ending_in(seconds{25});
+  // A slow sink: the release takes several seconds, the leader is killed in its middle.
+  Cluster c(3, w.offset, w.start_hhmm, w.end_hhmm, "max_in_flight = 2\n");
+  c.receiver.set_script([](const WebhookRequest&, int) {
+    WebhookResponse r;
+    r.delay = milliseconds{40};
+    return r;
+  });
+  ASSERT_TRUE(c.daemons[0]->wait_for_log("event=peers.", seconds{10}));
+  std::this_thread::sleep_for(seconds{1});
+  std::vector<std::unique_ptr<HttpClient>> clients;
+  for (auto& d : c.daemons)
+    clients.push_back(std::make_unique<HttpClient>(d->port()));
+  std::map<std::string, std::vector<std::string>> posted;
+  std::size_t deliveries = 0;
+  for (int i = 0; i < 240; ++i) {
+    const std::string id = "k-" + std::to_string(i);
+    const std::string r = "r" + std::to_string(i % 6);
+    HttpResponse a = clients[i % 3]->post_event(event_body(event_to(id, {r})));
+    ASSERT_EQ(a.status, 202) << a.body;
+    posted[r].push_back(id);
+    ++deliveries;
+  }
+  ASSERT_TRUE(c.receiver.wait_for_count(40, seconds{60}));
+  Daemon* leader = c.leader();
+  ASSERT_NE(leader, nullptr);
+  const auto killed_at = std::chrono::steady_clock::now();
+  leader->kill();
+  // Another daemon takes the lease within its 3 s (and a renewal period), and sends the rest.
+  std::set<std::string> keys;
+  const bool all = c.receiver.wait_until(
+      [&](const std::vector<WebhookRequest>& rs) {
+        keys.clear();
+        for (const auto& r : rs) {
+          if (r.status == 200) {
+            for (const auto& g : deliveries_of(r))
+              keys.insert(g.key());
+          }
+        }
+        return keys.size() >= deliveries;
+      },
+      seconds{90});
+  ASSERT_TRUE(all) << keys.size() << " of " << deliveries;
+  Daemon* next = c.leader();
+  ASSERT_NE(next, nullptr);
+  EXPECT_NE(next, leader);
+  const auto requests = c.receiver.requests();
+  // Duplicates only of what the killed daemon had in flight, each with the same webhook id.
+  std::map<std::string, std::set<std::string>> ids_of;
+  for (const auto& g : all_deliveries(requests))
+    ids_of[g.key()].insert(g.webhook_id);
+  for (const auto& [key, ids] : ids_of)
+    EXPECT_EQ(ids.size(), 1u) << key;
+  const auto order = first_arrival_order(all_deliveries(requests));
+  for (const auto& [recipient, ids] : posted)
+    EXPECT_EQ(order.at("ent\n" + recipient), ids) << recipient;
+  std::int64_t taken_over_ms = 0;
+  for (const auto& r : requests) {
+    if (r.arrived_steady > killed_at) {
+      taken_over_ms = std::chrono::duration_cast<milliseconds>(r.arrived_steady - killed_at).count();
+      break;
+    }
+  }
+  std::printf("[ info ] first delivery after the SIGKILL: %lld ms (lease 3000 ms)\n",
+              static_cast<long long>(taken_over_ms));
+  EXPECT_LT(taken_over_ms, 6000);
+  // The last outcomes are committed just after their answers.
+  std::int64_t delivered = 0;
+  for (int i = 0; i < 100 && delivered < static_cast<std::int64_t>(deliveries); ++i) {
+    delivered = pg_int(c.url, "SELECT count(*) FROM deliveries WHERE state = 'delivered'");
+    std::this_thread::sleep_for(milliseconds{50});
+  }
+  EXPECT_EQ(delivered, static_cast<std::int64_t>(deliveries));
+  ProcessResult v = run_treve({"audit", "verify", "--config", next->config_path()});
+  EXPECT_EQ(v.status, 0) << v.out << v.err;
+}
+
+TEST(PgDaemons, ServerRestartWhilePosting) {
+  // Open time: every event is due at once.
+  Cluster c(1, milliseconds{0}, "", "");
+  Daemon& d = *c.daemons[0];
+  HttpClient client(d.port());
+  std::vector<std::string> accepted;
+  int unavailable = 0;
+  std::atomic<bool> restarted{false};
+  std::thread restart([&] {
+    std::this_thread::sleep_for(milliseconds{300});
+    test::PgCluster::shared().stop();
+    std::this_thread::sleep_for(seconds{2});
+    test::PgCluster::shared().start();
+    restarted = true;
+  });
+  int i = 0;
+  const auto deadline = std::chrono::steady_clock::now() + seconds{60};
+  while (std::chrono::steady_clock::now() < deadline) {
+    const std::string id = "p-" + std::to_string(i++);
+    HttpResponse r;
+    try {
+      r = client.post_event(simple_event(id));
+    } catch (const std::exception&) {
+      client.close();
+      continue;
+    }
+    if (r.status == 202) {
+      accepted.push_back(id);
+      if (restarted && unavailable > 0 && accepted.size() > 20)
+        break;
+    } else {
+      ASSERT_EQ(r.status, 503) << r.body;
+      EXPECT_TRUE(r.header("Retry-After").has_value());
+      ++unavailable;
+    }
+    std::this_thread::sleep_for(milliseconds{20});
+  }
+  restart.join();
+  EXPECT_GT(unavailable, 0) << "no request met the restart";
+  // Every 202 is stored, and service came back by itself.
+  for (const auto& id : accepted) {
+    HttpResponse g = client.get_event(id);
+    EXPECT_EQ(g.status, 200) << id << ": " << g.body;
+  }
+  EXPECT_TRUE(restarted);
+  ProcessResult v = run_treve({"audit", "verify", "--config", d.config_path()});
+  EXPECT_EQ(v.status, 0) << v.out << v.err;
+}
+
+}  // namespace
+}  // namespace treve::itest
