@@ -189,8 +189,8 @@ std::string status_line(store::DispatchStore& store, const Dispatching& dispatch
   std::string next = "none";
   if (auto t = store.next_release(); t && *t)
     next = policy::format_rfc3339(**t, store::zone_or_utc("UTC"));
-  return held + " held, next release " + next + ", " +
-         std::to_string(dispatcher.in_flight()) + " request(s) in flight";
+  return held + " held, next release " + next + ", " + std::to_string(dispatcher.in_flight()) +
+         " request(s) in flight";
 }
 
 // Runs `tick` every `period` until `stopped` is set. The timer's executor must be a strand,
@@ -510,16 +510,17 @@ int serve(const std::string& config_path) {
                          });
 
   // The admin API and page, on their own listener.
-  admin::AdminApi::Deps admin_deps{holder,
-                                   *store,
-                                   *store,
-                                   *store,
-                                   queue,
-                                   clock,
-                                   [&reloader](const auto& change, std::vector<std::string> uais) {
-                                     return reloader.change_policy(change, std::move(uais));
-                                   },
-                                   [&holder] { return audit::Trail::open_configured(*holder.get()); }};
+  admin::AdminApi::Deps admin_deps{
+      holder,
+      *store,
+      *store,
+      *store,
+      queue,
+      clock,
+      [&reloader](const auto& change, std::vector<std::string> uais) {
+        return reloader.change_policy(change, std::move(uais));
+      },
+      [&holder] { return audit::Trail::open_configured(*holder.get()); }};
   // A preview of a user asks the same directory clients (and caches) as ingest.
   admin_deps.directories = &directories;
   admin_deps.metrics = &metrics;

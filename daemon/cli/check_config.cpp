@@ -104,7 +104,8 @@ store::Result<std::vector<store::StoredPreference>> stored_preferences(
   if (config.store.backend == config::StoreConfig::Backend::postgresql) {
     auto opened = store::open_store(config, false);
     if (!opened)
-      return std::unexpected(store::StoreError{store::StoreError::Kind::unavailable, opened.error()});
+      return std::unexpected(
+          store::StoreError{store::StoreError::Kind::unavailable, opened.error()});
     return opened->store->preferences();
   }
   return store::read_preferences(store::database_path(config.server.state_dir));

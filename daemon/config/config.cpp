@@ -654,9 +654,9 @@ class Loader {
     const toml::table* t = table_at(doc, "store");
     if (!t)
       return;
-    check_.only_keys(*t, "store",
-                     {"backend", "url", "password_file", "pool_size", "statement_timeout",
-                      "lease"});
+    check_.only_keys(
+        *t, "store",
+        {"backend", "url", "password_file", "pool_size", "statement_timeout", "lease"});
     StoreConfig& s = config.store;
     if (auto v = check_.string(t->get("backend"), "store.backend")) {
       if (*v == "postgresql") {

@@ -13,8 +13,11 @@
 //                                        missing, service back by itself.
 #include <signal.h>
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <chrono>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <set>
@@ -167,7 +170,8 @@ TEST(PgDaemons, ThreeDaemonsOneWindowEnd) {
   std::size_t deliveries = 0;
   for (int i = 0; i < 60; ++i) {
     const std::string id = "ev-" + std::to_string(i);
-    const std::vector<std::string> to{"r" + std::to_string(i % 8), "r" + std::to_string((i + 3) % 8)};
+    const std::vector<std::string> to{"r" + std::to_string(i % 8),
+                                      "r" + std::to_string((i + 3) % 8)};
     const std::string body = event_body(event_to(id, to));
     HttpResponse first = clients[i % 3]->post_event(body);
     ASSERT_EQ(first.status, 202) << first.body;
@@ -211,6 +215,12 @@ TEST(PgDaemons, ThreeDaemonsOneWindowEnd) {
     EXPECT_EQ(order.at("ent\n" + recipient), ids) << recipient;
   EXPECT_EQ(pg_int(c.url, "SELECT count(*) FROM deliveries WHERE state = 'delivered'"),
             static_cast<std::int64_t>(deliveries));
+  // The operator's command reads the shared store too.
+  ProcessResult listed = run_treve({"deliveries", "list", "--state", "delivered", "--limit", "1000",
+                                    "--config", c.daemons[2]->config_path()});
+  EXPECT_EQ(listed.status, 0) << listed.err;
+  EXPECT_THAT(listed.err,
+              ::testing::HasSubstr(std::to_string(deliveries) + " deliveries in state delivered"));
 
   // One chain, written by three daemons, verified by the auditor's command.
   for (auto& d : c.daemons) {
@@ -280,7 +290,8 @@ TEST(PgDaemons, KilledLeaderIsTakenOver) {
   std::int64_t taken_over_ms = 0;
   for (const auto& r : requests) {
     if (r.arrived_steady > killed_at) {
-      taken_over_ms = std::chrono::duration_cast<milliseconds>(r.arrived_steady - killed_at).count();
+      taken_over_ms =
+          std::chrono::duration_cast<milliseconds>(r.arrived_steady - killed_at).count();
       break;
     }
   }
@@ -344,6 +355,45 @@ TEST(PgDaemons, ServerRestartWhilePosting) {
   }
   EXPECT_TRUE(restarted);
   ProcessResult v = run_treve({"audit", "verify", "--config", d.config_path()});
+  EXPECT_EQ(v.status, 0) << v.out << v.err;
+}
+
+TEST(PgDaemons, CheckConfigReachesTheDatabaseAndReportsItsSchema) {
+  test::TempDir dir("treve-pgcheck");
+  const std::string url = test::PgCluster::shared().fresh_database();
+  const std::string path = dir.file("treve.toml");
+  std::ofstream(path) << "[store]\nbackend = \"postgresql\"\nurl = \"" << url << "\"\n";
+  ProcessResult empty = run_treve({"check-config", "--config", path});
+  EXPECT_EQ(empty.status, 0) << empty.err;
+  EXPECT_THAT(empty.out, ::testing::HasSubstr("store: PostgreSQL, schema version 0 (empty"));
+
+  Cluster c(1, milliseconds{0}, "", "");
+  ProcessResult used = run_treve({"check-config", "--config", c.daemons[0]->config_path()});
+  EXPECT_EQ(used.status, 0) << used.err;
+  EXPECT_THAT(used.out, ::testing::HasSubstr("store: PostgreSQL, schema version 2\n"));
+
+  std::ofstream(path) << "[store]\nbackend = \"postgresql\"\nurl = \"host=" << dir.str()
+                      << " dbname=nothing connect_timeout=2\"\n";
+  ProcessResult unreachable = run_treve({"check-config", "--config", path});
+  EXPECT_EQ(unreachable.status, 1);
+  EXPECT_THAT(unreachable.err,
+              ::testing::HasSubstr("store.url: cannot reach the PostgreSQL store"));
+}
+
+TEST(PgDaemons, ADaemonWithAnotherPseudonymKeyIsRefused) {
+  Cluster c(1, milliseconds{0}, "", "");
+  HttpClient client(c.daemons[0]->port());
+  ASSERT_EQ(client.post_event(simple_event("before-the-stranger")).status, 202);
+  DaemonOptions o;
+  o.extra_config = "\n[store]\nbackend = \"postgresql\"\nurl = \"" + c.url + "\"\n";
+  Daemon stranger(o);  // its own state directory, so its own new key
+  EXPECT_THROW(stranger.start(), std::runtime_error);
+  EXPECT_THAT(stranger.stderr_log(),
+              ::testing::HasSubstr("pseudonym key is not the one the store's records were made "
+                                   "with"));
+  // The store is untouched and the first daemon serves on.
+  EXPECT_EQ(client.get_event("before-the-stranger").status, 200);
+  ProcessResult v = run_treve({"audit", "verify", "--config", c.daemons[0]->config_path()});
   EXPECT_EQ(v.status, 0) << v.out << v.err;
 }
 

@@ -52,8 +52,8 @@ Result<std::vector<std::string>> Connection::notifications(std::chrono::millisec
   };
   auto lost = [this] {
     return std::unexpected(
-        StoreError{StoreError::Kind::unavailable, "the database connection was lost: " +
-                                                      std::string(PQerrorMessage(conn_))});
+        StoreError{StoreError::Kind::unavailable,
+                   "the database connection was lost: " + std::string(PQerrorMessage(conn_))});
   };
   if (!ok())
     return lost();

@@ -63,8 +63,12 @@ void Peers::renew() {
       renewed_at_ = asked;
     if (*held != leading_) {
       leading_ = *held;
-      spdlog::info("event=peers.{} owner={} lease_ms={}", *held ? "leading" : "lease_lost",
-                   core::quoted(owner_), lease_.count());
+      if (*held)
+        spdlog::info("event=peers.leading owner={} lease_ms={}", core::quoted(owner_),
+                     lease_.count());
+      else
+        spdlog::info("event=peers.lease_lost owner={} lease_ms={}", core::quoted(owner_),
+                     lease_.count());
       if (hooks_.leading)
         hooks_.leading(*held);
     }

@@ -207,7 +207,7 @@ class PgStore final : public Store {
   std::mutex reader_mutex_;
   std::condition_variable reader_free_;
   std::vector<Reader*> idle_readers_;  // under reader_mutex_
-  Pseudonymizer pseudonyms_;  // the writer's
+  Pseudonymizer pseudonyms_;           // the writer's
   mutable std::mutex prepare_mutex_;
   Pseudonymizer prepare_pseudonyms_;  // prepare()'s, under prepare_mutex_
   // Inside a write transaction: the chain as locked, and the records appended, written in one
