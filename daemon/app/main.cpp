@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
   cli::add_audit(app, commands);
   cli::add_report(app, commands);
   cli::add_admin(app, commands);
+  cli::add_store(app, commands);
 
   try {
     app.parse(argc, argv);

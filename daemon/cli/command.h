@@ -28,6 +28,7 @@ void add_deliveries(CLI::App& app, Commands& commands);
 void add_dev_receiver(CLI::App& app, Commands& commands);
 void add_audit(CLI::App& app, Commands& commands);
 void add_report(CLI::App& app, Commands& commands);
+void add_store(CLI::App& app, Commands& commands);
 void add_admin(CLI::App& app, Commands& commands);
 
 // The command whose subcommand was parsed, or null.

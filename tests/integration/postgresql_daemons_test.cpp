@@ -8,6 +8,10 @@
 //   PgDaemons.KilledLeaderIsTakenOver    the daemon sending is SIGKILLed in the middle of a
 //                                        release: another takes the lease over and sends the
 //                                        rest; nothing lost; a duplicate only with its webhook id.
+//   PgDaemons.ACrisisOpenedThroughOneDaemonIsInForceOnTheOthers  and closed through another:
+//                                        each daemon puts the other's change in force.
+//   PgDaemons.ASqliteStoreMovesToPostgresqlWithItsChain  `treve store migrate`: every table,
+//                                        the chain continued, refused into a used store.
 //   PgDaemons.ServerRestartWhilePosting  PostgreSQL restarted under a daemon being posted to:
 //                                        503 with Retry-After meanwhile, no 202 that is then
 //                                        missing, service back by itself.
@@ -395,6 +399,134 @@ TEST(PgDaemons, ADaemonWithAnotherPseudonymKeyIsRefused) {
   EXPECT_EQ(client.get_event("before-the-stranger").status, 200);
   ProcessResult v = run_treve({"audit", "verify", "--config", c.daemons[0]->config_path()});
   EXPECT_EQ(v.status, 0) << v.out << v.err;
+}
+
+// An administrator's call to a daemon's admin API (on loopback TCP).
+HttpResponse admin_call(const Daemon& d, bhttp::verb method, const std::string& target,
+                        const std::string& body = "") {
+  HttpClient client(d.admin_port());
+  return client.request(method, target, body,
+                        {{"Content-Type", "application/json"},
+                         {"Authorization", std::string("Bearer ") + test::kRectoratToken}});
+}
+
+std::string open_crisis_body(const std::string& categories) {
+  return R"({"reason":"Tempête : collège fermé","until":")" +
+         utc_rfc3339(SysClock::now() + std::chrono::hours{2}) + R"(","categories":[)" + categories +
+         "]}";
+}
+
+TEST(PgDaemons, ACrisisOpenedThroughOneDaemonIsInForceOnTheOthers) {
+  Cluster c(2, milliseconds{0}, "", "", {}, "127.0.0.1:0");
+  HttpClient second(c.daemons[1]->port());
+  // Held by the quiet window on both daemons.
+  HttpResponse before = second.post_event(simple_event("before"));
+  ASSERT_EQ(before.status, 202) << before.body;
+  EXPECT_TRUE(before.object().at("deliveries").as_array()[0].as_object().at("held").as_bool());
+  HttpResponse opened =
+      admin_call(*c.daemons[0], bhttp::verb::post, "/v1/admin/establishments/" + kUai + "/crises",
+                 open_crisis_body("\"message\""));
+  ASSERT_EQ(opened.status, 201) << opened.body;
+  ASSERT_TRUE(c.daemons[1]->wait_for_log("event=peers.policies_refreshed", seconds{5}))
+      << c.daemons[1]->stderr_log();
+  // The other daemon decides under the crisis: a message goes at once.
+  HttpResponse during = second.post_event(simple_event("during"));
+  ASSERT_EQ(during.status, 202) << during.body;
+  EXPECT_FALSE(during.object().at("deliveries").as_array()[0].as_object().at("held").as_bool())
+      << during.body;
+  EXPECT_TRUE(c.receiver.wait_for_count(1, seconds{10}));
+  // Closed through the second daemon: the first holds again.
+  const std::string id = std::to_string(opened.object().at("id").to_number<std::int64_t>());
+  HttpResponse closed = admin_call(*c.daemons[1], bhttp::verb::post,
+                                   "/v1/admin/establishments/" + kUai + "/crises/" + id + "/close");
+  ASSERT_EQ(closed.status, 200) << closed.body;
+  bool held_again = false;
+  HttpClient first(c.daemons[0]->port());
+  for (int i = 0; i < 50 && !held_again; ++i) {
+    HttpResponse after = first.post_event(simple_event("after-" + std::to_string(i)));
+    ASSERT_EQ(after.status, 202) << after.body;
+    held_again = after.object().at("deliveries").as_array()[0].as_object().at("held").as_bool();
+    if (!held_again)
+      std::this_thread::sleep_for(milliseconds{100});
+  }
+  EXPECT_TRUE(held_again) << "the first daemon did not put the closing in force";
+}
+
+TEST(PgDaemons, ASqliteStoreMovesToPostgresqlWithItsChain) {
+  Daemon sqlite_daemon(with_rectorat_admin());
+  sqlite_daemon.start();
+  {
+    HttpClient client(sqlite_daemon.port());
+    for (int i = 0; i < 25; ++i)
+      ASSERT_EQ(client.post_event(simple_event("m-" + std::to_string(i), 2)).status, 202);
+    ASSERT_EQ(client.delete_event("m-3").status, 200);
+    HttpResponse put =
+        client.request(bhttp::verb::put, "/v1/recipients/m-1-r0/preferences",
+                       R"({"quiet": [{"days": ["mon"], "start": "20:00", "end": "08:00"}]})",
+                       {{"Authorization", std::string("Bearer ") + kEntToken},
+                        {"Content-Type", "application/json"}});
+    ASSERT_EQ(put.status, 200) << put.body;
+    HttpResponse crisis =
+        admin_call(sqlite_daemon, bhttp::verb::post, "/v1/admin/establishments/" + kUai + "/crises",
+                   open_crisis_body("\"news\""));
+    ASSERT_EQ(crisis.status, 201) << crisis.body;
+  }
+  const std::int64_t records = Db(sqlite_daemon.db_path()).scalar("SELECT count(*) FROM audit");
+  const std::string last_hash =
+      *Db(sqlite_daemon.db_path()).query("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1")[0][0];
+
+  const std::string url = test::PgCluster::shared().fresh_database();
+  DaemonOptions o;  // its admin API on a unix socket: the configuration is written before start
+  o.state_dir = sqlite_daemon.state_dir();
+  o.extra_config = "\n[store]\nbackend = \"postgresql\"\nurl = \"" + url + "\"\n";
+  Daemon pg_daemon(o);
+  pg_daemon.rewrite_config([](DaemonOptions&) {});
+  const std::vector<std::string> move{"store",      "migrate",  "--to",
+                                      "postgresql", "--config", pg_daemon.config_path()};
+  // Not while a daemon runs on the SQLite store.
+  ProcessResult busy = run_treve(move);
+  EXPECT_EQ(busy.status, 1);
+  EXPECT_THAT(busy.err, ::testing::HasSubstr("is running on"));
+  sqlite_daemon.stop();
+
+  ProcessResult moved = run_treve(move);
+  ASSERT_EQ(moved.status, 0) << moved.out << moved.err;
+  EXPECT_THAT(moved.out, ::testing::HasSubstr("events: 25 row(s)"));
+  EXPECT_THAT(moved.out, ::testing::HasSubstr("deliveries: 50 row(s)"));
+  EXPECT_THAT(moved.out, ::testing::HasSubstr("the audit chain continues from record " +
+                                              std::to_string(records) + " (hash " + last_hash));
+  EXPECT_EQ(pg_int(url, "SELECT count(*) FROM audit"), records);
+  EXPECT_EQ(pg_int(url, "SELECT count(*) FROM deliveries WHERE state = 'retracted'"), 2);
+  EXPECT_EQ(pg_int(url, "SELECT count(*) FROM crises WHERE closed_at IS NULL"), 1);
+  EXPECT_EQ(pg_int(url, "SELECT count(*) FROM preferences"), 1);
+  // Into an empty store only.
+  ProcessResult again = run_treve(move);
+  EXPECT_EQ(again.status, 1);
+  EXPECT_THAT(again.err, ::testing::HasSubstr("not empty"));
+
+  // The daemon on PostgreSQL finds every event, and the chain continues from the SQLite one.
+  pg_daemon.start();
+  HttpClient client(pg_daemon.port());
+  HttpResponse held = client.get_event("m-7");
+  EXPECT_EQ(held.status, 200) << held.body;
+  EXPECT_THAT(held.body, ::testing::HasSubstr("\"held\""));
+  EXPECT_EQ(client.post_event(simple_event("m-7", 2)).header("Idempotent-Replayed").value_or(""),
+            "true");
+  ASSERT_EQ(client.post_event(simple_event("after-the-move")).status, 202);
+  EXPECT_GT(pg_int(url, "SELECT count(*) FROM audit"), records);
+  EXPECT_EQ(pg_int(url, "SELECT count(*) FROM events"), 26);
+  EXPECT_EQ(pg_int(url, "SELECT count(*) FROM preferences"), 1);
+  // The crisis moved with the store is in force: a news item goes at once.
+  EventSpec news;
+  news.id = "news-during-the-crisis";
+  news.category = "news";
+  HttpResponse during = client.post_event(event_body(news));
+  ASSERT_EQ(during.status, 202) << during.body;
+  EXPECT_FALSE(during.object().at("deliveries").as_array()[0].as_object().at("held").as_bool())
+      << during.body;
+  ProcessResult v = run_treve({"audit", "verify", "--config", pg_daemon.config_path()});
+  EXPECT_EQ(v.status, 0) << v.out << v.err;
+  EXPECT_THAT(v.out, ::testing::HasSubstr("the audit trail is intact"));
 }
 
 }  // namespace

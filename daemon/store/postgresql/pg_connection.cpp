@@ -247,7 +247,7 @@ MultiRow::MultiRow(std::string head, std::vector<std::string> types, std::string
   sql_ += ") " + tail;
 }
 
-void MultiRow::add(std::initializer_list<Param> row) {
+void MultiRow::add(std::span<const Param> row) {
   std::size_t col = 0;
   for (const Param& p : row) {
     if (col >= arrays_.size())

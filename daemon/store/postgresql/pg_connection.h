@@ -9,6 +9,7 @@
 #include <initializer_list>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -113,7 +114,10 @@ class MultiRow {
   // are numbered after them.
   MultiRow(std::string head, std::vector<std::string> types, std::string tail = {},
            std::vector<std::string> fixed = {});
-  void add(std::initializer_list<Param> row);
+  void add(std::initializer_list<Param> row) {
+    add(std::span<const Param>(row.begin(), row.size()));
+  }
+  void add(std::span<const Param> row);
   std::size_t rows() const { return rows_; }
   // Runs the statement (nothing when no row was added); its answer.
   Result<Rows> exec(Connection& c) const;
