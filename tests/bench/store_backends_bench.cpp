@@ -82,53 +82,6 @@ double process_cpu_seconds() {
          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
-// CPU seconds of every process whose command line names the cluster's data directory or
-// whose parent does (the postmaster and its backends).
-double server_cpu_seconds(const std::string& data_dir) {
-  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
-  std::vector<long> postmasters;
-  double total = 0;
-  DIR* proc = opendir("/proc");
-  if (!proc)
-    return 0;
-  std::vector<std::pair<long, std::string>> stats;
-  while (dirent* d = readdir(proc)) {
-    char* end = nullptr;
-    const long pid = std::strtol(d->d_name, &end, 10);
-    if (!end || *end)
-      continue;
-    std::ifstream cmd("/proc/" + std::string(d->d_name) + "/cmdline");
-    std::string line((std::istreambuf_iterator<char>(cmd)), {});
-    if (line.find(data_dir) != std::string::npos)
-      postmasters.push_back(pid);
-    std::ifstream st("/proc/" + std::string(d->d_name) + "/stat");
-    std::string text((std::istreambuf_iterator<char>(st)), {});
-    stats.emplace_back(pid, text);
-  }
-  closedir(proc);
-  for (const auto& [pid, text] : stats) {
-    const auto close = text.rfind(')');
-    if (close == std::string::npos)
-      continue;
-    std::istringstream rest(text.substr(close + 2));
-    std::string state;
-    long ppid = 0;
-    rest >> state >> ppid;
-    bool ours = false;
-    for (long p : postmasters)
-      ours = ours || p == pid || p == ppid;
-    if (!ours)
-      continue;
-    std::string skip;
-    for (int i = 0; i < 9; ++i)
-      rest >> skip;  // pgrp … majflt, cmajflt (fields 5–13)
-    double utime = 0, stime = 0;
-    rest >> utime >> stime;
-    total += (utime + stime) / tick;
-  }
-  return total;
-}
-
 struct Figures {
   double seconds = 0;
   double client_cpu = 0;
@@ -138,7 +91,7 @@ struct Figures {
 template <typename Stores>
 Figures run(Stores& stores, int events, int batch, const std::string& data_dir) {
   const double cpu0 = process_cpu_seconds();
-  const double srv0 = data_dir.empty() ? 0 : server_cpu_seconds(data_dir);
+  const double srv0 = data_dir.empty() ? 0 : test::PgCluster::server_cpu_seconds(data_dir);
   const auto t0 = Steady::now();
   std::vector<std::thread> threads;
   for (std::size_t s = 0; s < stores.size(); ++s) {
@@ -157,7 +110,7 @@ Figures run(Stores& stores, int events, int batch, const std::string& data_dir) 
   Figures f;
   f.seconds = std::chrono::duration<double>(Steady::now() - t0).count();
   f.client_cpu = process_cpu_seconds() - cpu0;
-  f.server_cpu = data_dir.empty() ? 0 : server_cpu_seconds(data_dir) - srv0;
+  f.server_cpu = data_dir.empty() ? 0 : test::PgCluster::server_cpu_seconds(data_dir) - srv0;
   return f;
 }
 
@@ -165,7 +118,7 @@ Figures run(Stores& stores, int events, int batch, const std::string& data_dir) 
 template <typename Store>
 void drain(const char* name, Store& s, const std::string& data_dir) {
   const double cpu0 = process_cpu_seconds();
-  const double srv0 = data_dir.empty() ? 0 : server_cpu_seconds(data_dir);
+  const double srv0 = data_dir.empty() ? 0 : test::PgCluster::server_cpu_seconds(data_dir);
   const auto t0 = Steady::now();
   const policy::Instant end = *policy::parse_rfc3339("2026-11-30T07:00:00+01:00");
   std::size_t released = 0, recorded = 0;
@@ -208,7 +161,7 @@ void drain(const char* name, Store& s, const std::string& data_dir) {
   }
   const double seconds = std::chrono::duration<double>(Steady::now() - t0).count();
   const double here = process_cpu_seconds() - cpu0;
-  const double pg = data_dir.empty() ? 0 : server_cpu_seconds(data_dir) - srv0;
+  const double pg = data_dir.empty() ? 0 : test::PgCluster::server_cpu_seconds(data_dir) - srv0;
   if (recorded != released)
     die("drain: released " + std::to_string(released) + ", recorded " + std::to_string(recorded));
   std::printf(

@@ -5,6 +5,7 @@
 // scripts/install-deps installs; without it, open() says so and the test fails.
 #pragma once
 
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,10 +13,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "daemon/store/postgresql/pg_connection.h"
 #include "tests/support/process.h"
@@ -87,6 +91,53 @@ class PgCluster {
     return url(name);
   }
   const TempDir& dir() const { return dir_; }
+  double server_cpu_seconds() const { return server_cpu_seconds(dir_.str()); }
+  // CPU seconds of every process whose command line names the cluster's directory `data_dir`
+  // or whose parent does (the postmaster and its backends), from /proc.
+  static double server_cpu_seconds(const std::string& data_dir) {
+    const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+    std::vector<long> postmasters;
+    double total = 0;
+    DIR* proc = opendir("/proc");
+    if (!proc)
+      return 0;
+    std::vector<std::pair<long, std::string>> stats;
+    while (dirent* d = readdir(proc)) {
+      char* end = nullptr;
+      const long pid = std::strtol(d->d_name, &end, 10);
+      if (!end || *end)
+        continue;
+      std::ifstream cmd("/proc/" + std::string(d->d_name) + "/cmdline");
+      std::string line((std::istreambuf_iterator<char>(cmd)), {});
+      if (line.find(data_dir) != std::string::npos)
+        postmasters.push_back(pid);
+      std::ifstream st("/proc/" + std::string(d->d_name) + "/stat");
+      std::string text((std::istreambuf_iterator<char>(st)), {});
+      stats.emplace_back(pid, text);
+    }
+    closedir(proc);
+    for (const auto& [pid, text] : stats) {
+      const auto close = text.rfind(')');
+      if (close == std::string::npos)
+        continue;
+      std::istringstream rest(text.substr(close + 2));
+      std::string state;
+      long ppid = 0;
+      rest >> state >> ppid;
+      bool ours = false;
+      for (long p : postmasters)
+        ours = ours || p == pid || p == ppid;
+      if (!ours)
+        continue;
+      std::string skip;
+      for (int i = 0; i < 9; ++i)
+        rest >> skip;  // pgrp … majflt, cmajflt (fields 5–13)
+      double utime = 0, stime = 0;
+      rest >> utime >> stime;
+      total += (utime + stime) / tick;
+    }
+    return total;
+  }
 
  private:
   std::string data() const { return dir_.file("data"); }
