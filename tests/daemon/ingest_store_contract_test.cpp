@@ -325,6 +325,35 @@ TEST(PgStore, AServerThatGoesAwayMakesCallsUnavailableAndTheStoreReconnectsWhenI
   EXPECT_TRUE(pg.chain_verifies());
 }
 
+// A server whose disk is full (SQLSTATE 53100, raised here by a trigger, as PostgreSQL raises it
+// when it cannot extend a file): the write fails as storage_failed, check() keeps failing (so
+// /healthz answers 503) until a write succeeds again, and nothing of the failed write stays.
+TEST(PgStore, AFullDiskOnTheServerFailsCheckUntilAWriteSucceeds) {
+  testing::PostgresBackend pg;
+  pg.query_text(
+      "CREATE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE "
+      "EXCEPTION 'could not extend file' USING ERRCODE = '53100'; END $$");
+  pg.query_text(
+      "CREATE TRIGGER disk_is_full BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION "
+      "disk_full()");
+  std::vector<NewEvent> events{event("when-full", 2)};
+  auto refused = pg.store().accept(events, {});
+  ASSERT_FALSE(refused);
+  EXPECT_TRUE(refused.error().storage_failed);
+  EXPECT_EQ(refused.error().kind, StoreError::Kind::unavailable);
+  auto health = pg.store().check();
+  ASSERT_FALSE(health);
+  EXPECT_TRUE(health.error().storage_failed);
+  EXPECT_THAT(health.error().message, ::testing::HasSubstr("could not extend file"));
+  EXPECT_FALSE(pg.store().check());  // still, without a write
+  EXPECT_EQ(pg.query_int("SELECT count(*) FROM audit"), 0);
+  pg.query_text("DROP TRIGGER disk_is_full ON events");
+  auto accepted = pg.store().accept(events, {});
+  ASSERT_TRUE(accepted) << accepted.error().message;
+  EXPECT_TRUE(pg.store().check());
+  EXPECT_TRUE(pg.chain_verifies());
+}
+
 // The partition a recipient's deliveries carry: the first byte of SHA-256("ent\npupil-0"),
 // computed apart (`printf 'ent\npupil-0' | sha256sum`).
 TEST(PgStore, ARecipientsPartitionIsTheFirstByteOfTheSha256OfSourceAndRecipient) {

@@ -3,6 +3,7 @@
 #include <map>
 #include <utility>
 
+#include "daemon/core/log_field.h"
 #include "daemon/store/ingest_records.h"
 #include "daemon/store/postgresql/pg_store_impl.h"
 
@@ -320,7 +321,26 @@ Result<std::optional<EventView>> PgStore::find(std::string_view source, std::str
   return std::optional<EventView>{std::move(v)};
 }
 
+void PgStore::note_write(const StoreError* failure) {
+  std::lock_guard lock(write_failure_mutex_);
+  if (failure && failure->storage_failed) {
+    if (!write_failure_)
+      spdlog::error("event=store.writes_failing error={}", core::quoted(failure->message));
+    write_failure_ = failure->message;
+  } else if (!failure && write_failure_) {
+    spdlog::info("event=store.writes_recovered");
+    write_failure_.reset();
+  }
+}
+
 Result<void> PgStore::check() {
+  {
+    std::lock_guard lock(write_failure_mutex_);
+    if (write_failure_) {
+      return std::unexpected(StoreError{StoreError::Kind::unavailable,
+                                        "writes are failing: " + *write_failure_, true});
+    }
+  }
   auto c = reader();
   if (!c)
     return std::unexpected(c.error());

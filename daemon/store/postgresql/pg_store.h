@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -218,6 +219,11 @@ class PgStore final : public Store {
   std::int64_t events_added_ = 0;
   std::vector<AuditRecord> pending_audit_;
   bool notify_policy_ = false;  // the transaction changes a policy or a crisis
+  // The last write failed for a full disk or an I/O error on the server (SQLSTATE 53100,
+  // 58030), until a write succeeds: check() fails meanwhile, so /healthz answers 503.
+  void note_write(const StoreError* failure);
+  mutable std::mutex write_failure_mutex_;
+  std::optional<std::string> write_failure_;
   std::int64_t head_log_every_ = 0;
   // The chain as of this daemon's last commit, for log_head() from any thread.
   mutable std::mutex head_mutex_;

@@ -73,6 +73,7 @@ Result<T> PgStore::transaction(Body&& body) {
   }
   pending_audit_.clear();
   notify_policy_ = false;
+  note_write(result ? nullptr : &result.error());
   if (result) {
     std::lock_guard lock(head_mutex_);
     const std::int64_t before = logged_seq_;
