@@ -47,15 +47,6 @@ struct Options {
   std::vector<int> daemons{1, 2, 3};
 };
 
-std::string hh_mm(SysClock::time_point t) {
-  const std::time_t secs = SysClock::to_time_t(t);
-  std::tm utc{};
-  ::gmtime_r(&secs, &utc);
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "%02d:%02d", utc.tm_hour, utc.tm_min);
-  return buf;
-}
-
 struct Run {
   double ingest_seconds = 0;
   double drain_seconds = 0;
@@ -86,8 +77,8 @@ Run run(test::PgCluster& cluster, int n, const Options& o) {
   for (int i = 0; i < n; ++i) {
     DaemonOptions d;
     d.clock_offset = offset;
-    d.quiet_start = hh_mm(target + offset - std::chrono::hours(1));
-    d.quiet_end = hh_mm(target + offset);
+    d.quiet_start = itest::utc_hhmm(target + offset - std::chrono::hours(1));
+    d.quiet_end = itest::utc_hhmm(target + offset);
     d.server_config = "pseudonym_key = \"" + shared.file("pseudonym.key") + "\"\n";
     d.extra_config = "\n[store]\nbackend = \"postgresql\"\nurl = \"" + url +
                      "\"\n\n[[sinks]]\nname = \"hooks\"\ntype = \"webhook\"\nurl = \"" +

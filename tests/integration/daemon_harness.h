@@ -646,16 +646,20 @@ inline std::vector<std::string> kinds_of(const std::vector<AuditRow>& rows) {
   return out;
 }
 
-// "HH:MM" in UTC, `ahead` from now: a quiet window from utc_hhmm_ahead(10h) to
-// utc_hhmm_ahead(12h) leaves now open.
-inline std::string utc_hhmm_ahead(std::chrono::hours ahead) {
-  const std::time_t t =
-      std::chrono::system_clock::to_time_t(std::chrono::system_clock::now() + ahead);
+// "HH:MM" of an instant, in UTC.
+inline std::string utc_hhmm(std::chrono::system_clock::time_point at) {
+  const std::time_t t = std::chrono::system_clock::to_time_t(at);
   std::tm utc{};
   ::gmtime_r(&t, &utc);
   char buf[8];
   std::snprintf(buf, sizeof buf, "%02d:%02d", utc.tm_hour, utc.tm_min);
   return buf;
+}
+
+// "HH:MM" in UTC, `ahead` from now: a quiet window from utc_hhmm_ahead(10h) to
+// utc_hhmm_ahead(12h) leaves now open.
+inline std::string utc_hhmm_ahead(std::chrono::hours ahead) {
+  return utc_hhmm(std::chrono::system_clock::now() + ahead);
 }
 
 // ---- the daemon ------------------------------------------------------------------------------

@@ -44,16 +44,6 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using SysClock = std::chrono::system_clock;
 
-// "HH:MM" of a UTC instant.
-std::string hh_mm(SysClock::time_point t) {
-  const std::time_t secs = SysClock::to_time_t(t);
-  std::tm utc{};
-  ::gmtime_r(&secs, &utc);
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "%02d:%02d", utc.tm_hour, utc.tm_min);
-  return buf;
-}
-
 // A number from the shared store.
 std::int64_t pg_int(const std::string& url, const std::string& sql) {
   store::pg::ConnectOptions o;
@@ -142,7 +132,7 @@ WindowEnd window_ending_in(milliseconds lead) {
   const auto ms = std::chrono::duration_cast<milliseconds>(target.time_since_epoch()).count();
   const milliseconds offset{(60'000 - ms % 60'000) % 60'000};
   const SysClock::time_point end = target + offset;
-  return {offset, end, hh_mm(end - std::chrono::hours(1)), hh_mm(end)};
+  return {offset, end, utc_hhmm(end - std::chrono::hours(1)), utc_hhmm(end)};
 }
 
 EventSpec event_to(const std::string& id, std::vector<std::string> recipients) {
