@@ -211,54 +211,53 @@ void every(boost::asio::steady_timer& timer, std::chrono::steady_clock::duration
 // A policy or a crisis changed through another daemon sharing the store: the configuration in
 // force is built again from its file's text (as running, not as the file is now: a changed
 // file waits for its reload) with the store's policies and open crises, and put in force if
-// they differ. The daemon that made the change has re-planned the held deliveries already.
+// they differ, without re-planning: the daemon that made the change re-planned the held
+// deliveries in its own transaction.
 void refresh_policies(Reloader& reloader, ConfigHolder& holder, store::Store& store) {
-  reloader.change_policy(
-      [&holder, &store]() -> std::shared_ptr<const config::Config> {
-        auto versions = store.current_policies();
-        auto open = store.open_crises();
-        if (!versions || !open) {
-          spdlog::warn("event=peers.refresh_failed error={}",
-                       core::quoted(!versions ? versions.error().message : open.error().message));
-          return nullptr;
-        }
-        const auto running = holder.get();
-        std::vector<config::ApiPolicy> policies = store::api_policies(*versions);
-        std::vector<policy::Crisis> crises = store::crises_in_force(*open);
-        // The policies the file leaves to the admin API, and the crises, as stored and as in
-        // force: (establishment, version) and (crisis, end).
-        auto same = [&] {
-          std::vector<std::pair<std::string, std::int64_t>> stored, in_force;
-          for (const auto& p : policies) {
-            if (!running->managed_by_file(p.uai))
-              stored.emplace_back(p.uai, p.version);
-          }
-          for (const auto& p : running->api_policies)
-            in_force.emplace_back(p.uai, p.version);
-          std::vector<std::pair<std::int64_t, policy::Instant>> stored_crises, crises_in_force;
-          for (const auto& c : crises)
-            stored_crises.emplace_back(c.id, c.until);
-          for (const auto& c : running->crises)
-            crises_in_force.emplace_back(c.id, c.until);
-          std::sort(stored.begin(), stored.end());
-          std::sort(in_force.begin(), in_force.end());
-          std::sort(stored_crises.begin(), stored_crises.end());
-          std::sort(crises_in_force.begin(), crises_in_force.end());
-          return stored == in_force && stored_crises == crises_in_force;
-        };
-        if (same())
-          return nullptr;
-        auto next = runtime::build_in_force(*running, policies, std::move(crises));
-        if (!next) {
-          for (const auto& e : next.error())
-            spdlog::error("event=peers.refresh_failed error={}", core::quoted(e.to_string()));
-          return nullptr;
-        }
-        spdlog::info("event=peers.policies_refreshed policies={} crises={}", policies.size(),
-                     (*next)->crises.size());
-        return *next;
-      },
-      {});
+  reloader.refresh([&holder, &store]() -> std::shared_ptr<const config::Config> {
+    auto versions = store.current_policies();
+    auto open = store.open_crises();
+    if (!versions || !open) {
+      spdlog::warn("event=peers.refresh_failed error={}",
+                   core::quoted(!versions ? versions.error().message : open.error().message));
+      return nullptr;
+    }
+    const auto running = holder.get();
+    std::vector<config::ApiPolicy> policies = store::api_policies(*versions);
+    std::vector<policy::Crisis> crises = store::crises_in_force(*open);
+    // The policies the file leaves to the admin API, and the crises, as stored and as in
+    // force: (establishment, version) and (crisis, end).
+    auto same = [&] {
+      std::vector<std::pair<std::string, std::int64_t>> stored, in_force;
+      for (const auto& p : policies) {
+        if (!running->managed_by_file(p.uai))
+          stored.emplace_back(p.uai, p.version);
+      }
+      for (const auto& p : running->api_policies)
+        in_force.emplace_back(p.uai, p.version);
+      std::vector<std::pair<std::int64_t, policy::Instant>> stored_crises, crises_in_force;
+      for (const auto& c : crises)
+        stored_crises.emplace_back(c.id, c.until);
+      for (const auto& c : running->crises)
+        crises_in_force.emplace_back(c.id, c.until);
+      std::sort(stored.begin(), stored.end());
+      std::sort(in_force.begin(), in_force.end());
+      std::sort(stored_crises.begin(), stored_crises.end());
+      std::sort(crises_in_force.begin(), crises_in_force.end());
+      return stored == in_force && stored_crises == crises_in_force;
+    };
+    if (same())
+      return nullptr;
+    auto next = runtime::build_in_force(*running, policies, std::move(crises));
+    if (!next) {
+      for (const auto& e : next.error())
+        spdlog::error("event=peers.refresh_failed error={}", core::quoted(e.to_string()));
+      return nullptr;
+    }
+    spdlog::info("event=peers.policies_refreshed policies={} crises={}", policies.size(),
+                 (*next)->crises.size());
+    return *next;
+  });
 }
 
 }  // namespace
@@ -575,8 +574,8 @@ int serve(const std::string& config_path) {
     peer_hooks.policy = [&reloader, &holder, &store] {
       refresh_policies(reloader, holder, *store);
     };
-    peers.emplace(*shared, store::connect_options(config->store), store::lease_owner(),
-                  config->store.lease, std::move(peer_hooks));
+    peers.emplace(store::connect_options(config->store), store::lease_owner(), config->store.lease,
+                  std::move(peer_hooks));
     peers->start();
   } else {
     dispatcher.lead();
@@ -653,9 +652,9 @@ int serve(const std::string& config_path) {
   second.join();
   crises.stop();
   reloader.stop();
+  dispatcher.wait();  // requests in flight answered or abandoned, before the lease goes
   if (peers)
-    peers->stop();  // the lease given up: another daemon takes the sending over at once
-  dispatcher.wait();
+    peers->stop();      // the lease given up: another daemon takes the sending over at once
   batch_thread.join();  // what it runs may still write: before the queue stops
   queue.stop();
   store->log_head();

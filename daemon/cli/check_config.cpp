@@ -31,7 +31,7 @@ std::shared_ptr<const config::Config> load_in_force_or_report(const std::string&
   store::Result<std::vector<store::PolicyVersion>> versions;
   store::Result<std::vector<policy::Crisis>> crises;
   if (file->store.backend == config::StoreConfig::Backend::postgresql) {
-    auto opened = store::open_store(*file, false);
+    auto opened = store::open_store(*file, store::StoreUse::command);
     if (!opened) {
       err << "warning: " << opened.error() << ": answering from " << path << " alone\n";
       return file;
@@ -102,7 +102,7 @@ int check_config(const std::string& path, std::ostream& out, std::ostream& err) 
 store::Result<std::vector<store::StoredPreference>> stored_preferences(
     const config::Config& config) {
   if (config.store.backend == config::StoreConfig::Backend::postgresql) {
-    auto opened = store::open_store(config, false);
+    auto opened = store::open_store(config, store::StoreUse::command);
     if (!opened)
       return std::unexpected(
           store::StoreError{store::StoreError::Kind::unavailable, opened.error()});

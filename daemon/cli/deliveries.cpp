@@ -26,7 +26,7 @@ int deliveries_list(const config::Config& config, const DeliveriesListRequest& r
         << "\"; expected held, due, retrying, delivered, dead, retracted or no_address\n";
     return kExitFailure;
   }
-  auto opened = store::open_store(config, false);
+  auto opened = store::open_store(config, store::StoreUse::command);
   if (!opened) {
     err << opened.error() << '\n';
     return kExitFailure;
@@ -89,7 +89,7 @@ int deliveries_replay(const config::Config& config, const DeliveriesReplayReques
     err << "say which dead deliveries to replay: --seq N (repeatable) or --all\n";
     return kExitFailure;
   }
-  auto opened = store::open_store(config, false);
+  auto opened = store::open_store(config, store::StoreUse::command);
   if (!opened) {
     err << opened.error() << '\n';
     return kExitFailure;

@@ -60,7 +60,7 @@ int migrate(const std::string& path, const std::string& to, std::ostream& out, s
   }
   {
     // The schema, and the pseudonym key's check: the key is the SQLite store's, never new.
-    auto opened = store::open_store(*config, false);
+    auto opened = store::open_store(*config, store::StoreUse::move);
     if (!opened) {
       err << opened.error() << '\n';
       return kExitFailure;

@@ -699,7 +699,7 @@ class Loader {
       auto str = check_.string(t->get(key), std::string("store.") + key);
       if (!str)
         continue;
-      auto ms = parse_duration_ms(*str, 1);
+      auto ms = parse_duration_ms(*str);
       if (!ms || *ms < least) {
         check_.error(t->get(key), std::string("store.") + key, Code::bad_sink_duration_min,
                      {std::to_string(least.count()), *str});
@@ -723,7 +723,9 @@ class Loader {
     }
     std::size_t i = 0;
     while ((i = url.find("password", i)) != std::string_view::npos) {
-      const bool starts_word = i == 0 || url[i - 1] == ' ' || url[i - 1] == '\t';
+      // "password" or "sslpassword" (the client key's), as a whole keyword.
+      const std::size_t word = i >= 3 && url.substr(i - 3, 3) == "ssl" ? i - 3 : i;
+      const bool starts_word = word == 0 || url[word - 1] == ' ' || url[word - 1] == '\t';
       std::size_t j = i + 8;
       while (j < url.size() && url[j] == ' ')
         ++j;

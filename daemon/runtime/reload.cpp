@@ -85,6 +85,12 @@ std::shared_ptr<const config::Config> keep_start_settings(
     restart_needed.emplace_back("server.admin_tls_certificate");
     merged->server.admin_tls = running.server.admin_tls;
   }
+  keep(merged->store.backend, running.store.backend, "store.backend");
+  keep(merged->store.url, running.store.url, "store.url");
+  keep(merged->store.password, running.store.password, "store.password_file");
+  keep(merged->store.pool_size, running.store.pool_size, "store.pool_size");
+  keep(merged->store.statement_timeout, running.store.statement_timeout, "store.statement_timeout");
+  keep(merged->store.lease, running.store.lease, "store.lease");
   keep(merged->audit.retention, running.audit.retention, "audit.retention");
   keep(merged->audit.head_log_every, running.audit.head_log_every, "audit.head_log_every");
   keep(merged->events.retention, running.events.retention, "events.retention");
@@ -197,6 +203,15 @@ Reloader::PolicyChange Reloader::change_policy(
   options.preferences = preferences_;
   out.replan = replan_held(*next, held_, queue_, clock_, options);
   return out;
+}
+
+bool Reloader::refresh(const std::function<std::shared_ptr<const config::Config>()>& change) {
+  std::lock_guard change_lock(change_mutex_);
+  auto next = change();
+  if (!next)
+    return false;
+  put_in_force(next);
+  return true;
 }
 
 config::LoadResult load_in_force(const std::string& path, store::PolicyStore& store,

@@ -108,6 +108,9 @@ class Reloader {
   };
   PolicyChange change_policy(const std::function<std::shared_ptr<const config::Config>()>& change,
                              std::vector<std::string> establishments);
+  // The same without re-planning: a change that another daemon sharing the store made, and
+  // re-planned in its own transaction. True when `change` gave a configuration to put in force.
+  bool refresh(const std::function<std::shared_ptr<const config::Config>()>& change);
 
   // The last reload's outcome, and how many ran: for tests.
   Outcome last() const;

@@ -360,6 +360,15 @@ TEST(PgDaemons, CheckConfigReachesTheDatabaseAndReportsItsSchema) {
   ProcessResult empty = run_treve({"check-config", "--config", path});
   EXPECT_EQ(empty.status, 0) << empty.err;
   EXPECT_THAT(empty.out, ::testing::HasSubstr("store: PostgreSQL, schema version 0 (empty"));
+  // A command that reads the store neither creates its schema nor records a key.
+  const std::string state = dir.file("state");
+  std::ofstream(path) << "[server]\nstate_dir = \"" << state
+                      << "\"\n[store]\nbackend = \"postgresql\"\nurl = \"" << url << "\"\n";
+  ProcessResult listed = run_treve({"deliveries", "list", "--config", path});
+  EXPECT_EQ(listed.status, 1) << listed.out;
+  ProcessResult still = run_treve({"check-config", "--config", path});
+  EXPECT_THAT(still.out, ::testing::HasSubstr("schema version 0 (empty"));
+  EXPECT_FALSE(std::filesystem::exists(state + "/pseudonym.key"));
 
   Cluster c(1, milliseconds{0}, "", "");
   ProcessResult used = run_treve({"check-config", "--config", c.daemons[0]->config_path()});

@@ -12,8 +12,7 @@ pg::ConnectOptions connect_options(const config::StoreConfig& s) {
   return o;
 }
 
-std::expected<OpenedStore, std::string> open_store(const config::Config& config,
-                                                   bool may_create_key) {
+std::expected<OpenedStore, std::string> open_store(const config::Config& config, StoreUse use) {
   if (config.store.backend == config::StoreConfig::Backend::sqlite) {
     auto opened = open_state(config);
     if (!opened)
@@ -22,13 +21,14 @@ std::expected<OpenedStore, std::string> open_store(const config::Config& config,
   }
   // The key may be created only for a store without records: PgStore::open then refuses a
   // daemon whose key is not the first daemon's.
-  auto key = open_state_key(config, may_create_key);
+  auto key = open_state_key(config, use == StoreUse::serve);
   if (!key)
     return std::unexpected(key.error());
   PgOptions options;
   options.connection = connect_options(config.store);
   options.pseudonym_key = *key;
-  options.readers = config.store.pool_size - 1;
+  options.readers = use == StoreUse::serve ? config.store.pool_size - 1 : 1;
+  options.migrate = use != StoreUse::command;
   auto opened = PgStore::open(options);
   if (!opened)
     return std::unexpected("the PostgreSQL store: " + opened.error().message);

@@ -3,6 +3,7 @@
 // and the commands that read or change the store.
 #pragma once
 
+#include <cstdint>
 #include <expected>
 #include <memory>
 #include <string>
@@ -22,10 +23,16 @@ struct OpenedStore {
 // How a connection to the configured PostgreSQL store is opened.
 pg::ConnectOptions connect_options(const config::StoreConfig& s);
 
-// Opens (creating or migrating) the configured store. With PostgreSQL, the state directory
-// still holds the pseudonym key and the pid file; `may_create_key` false (the commands that
-// read the store) refuses to start a new key. The error says which store and what is wrong.
+// Who opens the store.
+enum class StoreUse : std::uint8_t {
+  serve,    // a daemon: creates the key if there is none, creates or migrates the schema
+  command,  // `deliveries`, `explain`, …: neither (the key must exist, the schema be current)
+  move,     // `store migrate`: the key must exist (the SQLite store's); creates the schema
+};
+
+// Opens the configured store. With PostgreSQL, the state directory still holds the pseudonym
+// key and the pid file. The error says which store and what is wrong.
 std::expected<OpenedStore, std::string> open_store(const config::Config& config,
-                                                   bool may_create_key = true);
+                                                   StoreUse use = StoreUse::serve);
 
 }  // namespace treve::store

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 namespace treve::store::pg {
 
@@ -155,8 +156,27 @@ Result<void> Connection::connect() {
     conn_ = nullptr;
   }
   // The URL is expanded as a connection string; the password, given apart, overrides it.
-  std::vector<const char*> keys{"dbname", "application_name", "connect_timeout"};
-  std::vector<const char*> values{options_.url.c_str(), options_.application_name.c_str(), "10"};
+  // Defaults first, then the URL (expanded in place of "dbname"), whose keywords override
+  // them; the application name and the password, after it, override the URL.
+  const std::string connect_timeout = std::to_string(options_.connect_timeout_s);
+  const std::string user_timeout = std::to_string(options_.tcp_user_timeout.count());
+  const std::string keepalive_s =
+      std::to_string(std::max<long long>(1, options_.tcp_user_timeout.count() / 3000));
+  std::vector<const char*> keys{"connect_timeout"};
+  std::vector<const char*> values{connect_timeout.c_str()};
+  if (options_.tcp_user_timeout.count() > 0) {
+    for (auto [k, v] : {std::pair{"tcp_user_timeout", user_timeout.c_str()},
+                        {"keepalives_idle", keepalive_s.c_str()},
+                        {"keepalives_interval", keepalive_s.c_str()},
+                        {"keepalives_count", "2"}}) {
+      keys.push_back(k);
+      values.push_back(v);
+    }
+  }
+  keys.push_back("dbname");
+  values.push_back(options_.url.c_str());
+  keys.push_back("application_name");
+  values.push_back(options_.application_name.c_str());
   if (!options_.password.empty()) {
     keys.push_back("password");
     values.push_back(options_.password.c_str());

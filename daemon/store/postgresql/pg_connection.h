@@ -27,6 +27,11 @@ struct ConnectOptions {
   std::string password;  // empty: from the URL, PGPASSFILE or ~/.pgpass
   std::chrono::milliseconds statement_timeout{30000};
   std::string application_name = "treve";
+  int connect_timeout_s = 10;  // libpq's connect_timeout, unless the URL gives one
+  // Set: a server that stops acknowledging what is sent is given up after this (TCP
+  // keepalives and tcp_user_timeout), instead of after the system's minutes. Not for a unix
+  // socket, where libpq ignores them.
+  std::chrono::milliseconds tcp_user_timeout{0};
 };
 
 // One parameter of a statement, sent as text: a view of the caller's string (which must

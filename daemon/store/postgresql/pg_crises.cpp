@@ -53,7 +53,6 @@ Result<CrisisChange> crisis_for_write(pg::Connection& c, std::string_view uai, s
 
 Result<OpenCrisisResult> PgStore::open_crisis(const NewCrisis& c, policy::Instant now) {
   return transaction<OpenCrisisResult>([&]() -> Result<OpenCrisisResult> {
-    notify_policy_ = true;  // the other daemons put it in force
     OpenCrisisResult out;
     auto q = writer_->exec("SELECT id FROM crises WHERE uai = $1 AND closed_at IS NULL", {c.uai});
     if (!q)
@@ -72,6 +71,7 @@ Result<OpenCrisisResult> PgStore::open_crisis(const NewCrisis& c, policy::Instan
       return std::unexpected(ins.error());
     out.id = ins->integer(0, 0);
     append_audit(crisis_opened_record(c, out.id, now));
+    notify_policy_ = true;  // the other daemons put it in force
     return out;
   });
 }
@@ -80,7 +80,6 @@ Result<CrisisChange> PgStore::extend_crisis(std::string_view uai, std::int64_t i
                                             policy::Instant until, std::string_view by,
                                             const date::time_zone* zone, policy::Instant now) {
   return transaction<CrisisChange>([&]() -> Result<CrisisChange> {
-    notify_policy_ = true;  // the other daemons put it in force
     CrisisRecord found;
     if (auto open = crisis_for_write(*writer_, uai, id, found);
         !open || *open != CrisisChange::done)
@@ -89,6 +88,7 @@ Result<CrisisChange> PgStore::extend_crisis(std::string_view uai, std::int64_t i
     if (!u)
       return std::unexpected(u.error());
     append_audit(crisis_extended_record(uai, id, until, found.crisis.until, by, zone, now));
+    notify_policy_ = true;
     return CrisisChange::done;
   });
 }
@@ -97,7 +97,6 @@ Result<CrisisChange> PgStore::close_crisis(std::string_view uai, std::int64_t id
                                            std::string_view by, const date::time_zone* zone,
                                            policy::Instant now) {
   return transaction<CrisisChange>([&]() -> Result<CrisisChange> {
-    notify_policy_ = true;  // the other daemons put it in force
     CrisisRecord found;
     if (auto open = crisis_for_write(*writer_, uai, id, found);
         !open || *open != CrisisChange::done)
@@ -107,6 +106,7 @@ Result<CrisisChange> PgStore::close_crisis(std::string_view uai, std::int64_t id
     if (!u)
       return std::unexpected(u.error());
     append_audit(crisis_closed_record(uai, id, by, zone, now));
+    notify_policy_ = true;
     return CrisisChange::done;
   });
 }
@@ -114,7 +114,6 @@ Result<CrisisChange> PgStore::close_crisis(std::string_view uai, std::int64_t id
 Result<std::vector<std::int64_t>> PgStore::expire_crises(const ZoneOf& zone_of,
                                                          policy::Instant now) {
   return transaction<std::vector<std::int64_t>>([&]() -> Result<std::vector<std::int64_t>> {
-    notify_policy_ = true;  // the other daemons put it in force
     auto q = writer_->exec(
         std::string(kSelect) + " WHERE closed_at IS NULL AND until <= $1 ORDER BY id FOR UPDATE",
         {instant_ms(now)});
@@ -130,6 +129,7 @@ Result<std::vector<std::int64_t>> PgStore::expire_crises(const ZoneOf& zone_of,
       const date::time_zone* zone = zone_of ? zone_of(c.crisis.uai) : nullptr;
       append_audit(crisis_closed_record(c.crisis.uai, c.crisis.id, "expiry", zone, now));
       out.push_back(c.crisis.id);
+      notify_policy_ = true;
     }
     return out;
   });

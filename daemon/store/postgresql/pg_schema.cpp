@@ -207,16 +207,18 @@ Result<PgStore::ReaderLease> PgStore::reader() {
   return lease;
 }
 
-Result<void> PgStore::check_key() {
+Result<void> PgStore::check_key(bool record) {
   // A pseudonym of a name no recipient can have: the same for every daemon with the same key.
   const std::string check = pseudonyms_.pseudonym("treve", "\n pseudonym key check");
-  auto stored = writer_->exec(
-      "INSERT INTO meta (key, value) VALUES ('pseudonym_key_check', $1) ON CONFLICT (key) DO "
-      "UPDATE SET value = meta.value RETURNING value",
-      {check});
+  auto stored =
+      record ? writer_->exec(
+                   "INSERT INTO meta (key, value) VALUES ('pseudonym_key_check', $1) ON CONFLICT "
+                   "(key) DO UPDATE SET value = meta.value RETURNING value",
+                   {check})
+             : writer_->exec("SELECT value FROM meta WHERE key = 'pseudonym_key_check'");
   if (!stored)
     return std::unexpected(stored.error());
-  if (stored->text(0, 0) != check) {
+  if (!stored->empty() && stored->text(0, 0) != check) {
     return std::unexpected(StoreError{
         StoreError::Kind::internal,
         "this daemon's pseudonym key is not the one the store's records were made with: give "
@@ -237,11 +239,9 @@ void PgStore::log_head() const {
   spdlog::info("event=audit.head seq={} hash={}", logged_seq_, logged_hash_);
 }
 
-Result<bool> PgStore::hold_lease(std::string_view owner, std::chrono::milliseconds ttl) {
-  auto c = reader();
-  if (!c)
-    return std::unexpected(c.error());
-  auto q = (*c)->exec(
+Result<bool> PgStore::hold_lease(pg::Connection& c, std::string_view owner,
+                                 std::chrono::milliseconds ttl) {
+  auto q = c.exec(
       "INSERT INTO leases (name, owner, expires_at) VALUES ('dispatch', $1, clock_timestamp() + "
       "$2 * interval '1 millisecond') ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
       "expires_at = excluded.expires_at WHERE leases.owner = excluded.owner OR "
@@ -252,11 +252,8 @@ Result<bool> PgStore::hold_lease(std::string_view owner, std::chrono::millisecon
   return !q->empty();
 }
 
-Result<void> PgStore::drop_lease(std::string_view owner) {
-  auto c = reader();
-  if (!c)
-    return std::unexpected(c.error());
-  auto q = (*c)->exec("DELETE FROM leases WHERE name = 'dispatch' AND owner = $1", {owner});
+Result<void> PgStore::drop_lease(pg::Connection& c, std::string_view owner) {
+  auto q = c.exec("DELETE FROM leases WHERE name = 'dispatch' AND owner = $1", {owner});
   if (!q)
     return std::unexpected(q.error());
   return {};
@@ -266,12 +263,27 @@ Result<std::unique_ptr<PgStore>> PgStore::open(const PgOptions& options) {
   auto writer = pg::Connection::open(options.connection);
   if (!writer)
     return std::unexpected(writer.error());
-  if (auto l = (*writer)->exec(kSchemaLock); !l)
-    return std::unexpected(l.error());
-  auto migrated = migrate(**writer);
-  (void)(*writer)->exec(kSchemaUnlock);
-  if (!migrated)
-    return std::unexpected(migrated.error());
+  if (options.migrate) {
+    if (auto l = (*writer)->exec(kSchemaLock); !l)
+      return std::unexpected(l.error());
+    auto migrated = migrate(**writer);
+    (void)(*writer)->exec(kSchemaUnlock);
+    if (!migrated)
+      return std::unexpected(migrated.error());
+  } else {
+    auto version = read_version(**writer);
+    if (!version)
+      return std::unexpected(version.error());
+    if (*version != kSchemaVersion) {
+      return std::unexpected(
+          StoreError{StoreError::Kind::internal,
+                     "the database's schema is version " + std::to_string(*version) +
+                         ", this trêve's " + std::to_string(kSchemaVersion) +
+                         (*version < kSchemaVersion
+                              ? ": a daemon of this version creates or migrates it when it starts"
+                              : ": use the trêve that wrote it")});
+    }
+  }
   std::unique_ptr<PgStore> store(new PgStore(std::move(*writer), options.pseudonym_key));
   for (std::size_t i = 0; i < std::max<std::size_t>(options.readers, 1); ++i) {
     auto reader = pg::Connection::open(options.connection);
@@ -281,7 +293,7 @@ Result<std::unique_ptr<PgStore>> PgStore::open(const PgOptions& options) {
         new Reader{std::move(*reader), Pseudonymizer(options.pseudonym_key)}));
     store->idle_readers_.push_back(store->readers_.back().get());
   }
-  if (auto k = store->check_key(); !k)
+  if (auto k = store->check_key(options.migrate); !k)
     return std::unexpected(k.error());
   auto head = store->writer_->exec("SELECT seq, hash, ready_seq FROM audit_head");
   if (!head)

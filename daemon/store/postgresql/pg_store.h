@@ -38,6 +38,10 @@ struct PgOptions {
   pg::ConnectOptions connection;
   std::array<unsigned char, 32> pseudonym_key{};
   std::size_t readers = 1;  // connections for reads
+  // A daemon (true) creates or migrates the schema and records its key's check; a command
+  // (false) changes neither: it refuses a schema of another version, and a key whose check
+  // differs from the one recorded.
+  bool migrate = true;
 };
 
 class PgStore final : public Store {
@@ -124,14 +128,16 @@ class PgStore final : public Store {
   void log_head() const override;
   void log_heads_every(std::int64_t every) override { head_log_every_ = every; }
 
-  // The dispatch lease (docs/design/postgresql.md): true when `owner` holds it after the call,
-  // taken because it was free or had lapsed, or renewed because `owner` held it; it lapses
-  // `ttl` after this call (by the database server's clock) unless renewed. Read on a connection
-  // of the pool, so that a long write transaction does not delay it.
-  Result<bool> hold_lease(std::string_view owner, std::chrono::milliseconds ttl);
+  // The dispatch lease (docs/design/postgresql.md), on the connection `c` (the peers' own, so
+  // that neither a long write transaction nor a busy read pool delays it): true when `owner`
+  // holds it after the call, taken because it was free or had lapsed, or renewed because
+  // `owner` held it; it lapses `ttl` after this call, by the database server's clock, unless
+  // renewed.
+  static Result<bool> hold_lease(pg::Connection& c, std::string_view owner,
+                                 std::chrono::milliseconds ttl);
   // Gives the lease up if `owner` holds it (a daemon that stops), so that another takes it at
   // once.
-  Result<void> drop_lease(std::string_view owner);
+  static Result<void> drop_lease(pg::Connection& c, std::string_view owner);
 
   // The hash of the last audit record (kGenesisHash when there is none), as of this daemon's
   // last write.
@@ -201,7 +207,7 @@ class PgStore final : public Store {
 
   // Checks that the store's records were made with this daemon's pseudonym key (its first
   // daemon writes a keyed digest of it in `meta`).
-  Result<void> check_key();
+  Result<void> check_key(bool record);
 
   std::unique_ptr<pg::Connection> writer_;
   std::vector<std::unique_ptr<Reader>> readers_;
