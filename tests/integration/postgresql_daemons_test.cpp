@@ -63,7 +63,7 @@ std::int64_t pg_int(const std::string& url, const std::string& sql) {
 struct Cluster {
   explicit Cluster(std::size_t n, milliseconds offset, std::string quiet_start,
                    std::string quiet_end, std::string sink_options = {},
-                   std::string admin_listen = {})
+                   std::string admin_listen = {}, std::string lease = "3s")
       : dir("treve-pgd"), url(test::PgCluster::shared().fresh_database()) {
     secret = make_webhook_secret();
     const std::string secret_file = dir.file("hook.secret");
@@ -76,8 +76,9 @@ struct Cluster {
       o.quiet_end = quiet_end;
       o.admin_listen = admin_listen;
       o.server_config = "pseudonym_key = \"" + dir.file("pseudonym.key") + "\"\n";
-      o.extra_config = "\n[store]\nbackend = \"postgresql\"\nurl = \"" + url +
-                       "\"\nlease = \"3s\"\n\n[[sinks]]\nname = \"hooks\"\ntype = \"webhook\"\n"
+      o.extra_config = "\n[store]\nbackend = \"postgresql\"\nurl = \"" + url + "\"\nlease = \"" +
+                       lease +
+                       "\"\n\n[[sinks]]\nname = \"hooks\"\ntype = \"webhook\"\n"
                        "url = \"" +
                        receiver.url() + "\"\nsecret_file = \"" + secret_file +
                        "\"\ndefault = true\n" + sink_options;
@@ -146,7 +147,8 @@ EventSpec event_to(const std::string& id, std::vector<std::string> recipients) {
 
 TEST(PgDaemons, ThreeDaemonsOneWindowEnd) {
   const WindowEnd w = window_ending_in(seconds{30});
-  Cluster c(3, w.offset, w.start_hhmm, w.end_hhmm);
+  // A lease long enough that a loaded machine never lets it lapse: one sender throughout.
+  Cluster c(3, w.offset, w.start_hhmm, w.end_hhmm, {}, {}, "15s");
   // Exactly one daemon sends.
   ASSERT_TRUE(c.daemons[0]->wait_for_log("event=peers.", seconds{10}));
   std::this_thread::sleep_for(seconds{1});

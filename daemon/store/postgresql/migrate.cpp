@@ -77,6 +77,11 @@ Result<std::int64_t> copy_table(sqlite3* db, pg::Connection& pg, const std::stri
   }
   if (names.empty())
     return std::unexpected(failed("the PostgreSQL store has no table " + table));
+  // The deliveries' recipient, read for their partition: found once, not for every row.
+  const int recipient_at =
+      static_cast<int>(std::find(names.begin(), names.end(), "recipient") - names.begin());
+  if (partition_at >= 0 && recipient_at >= static_cast<int>(names.size()))
+    return std::unexpected(failed(table + " has no recipient column"));
   std::string list;
   for (const auto& n : names)
     list += (list.empty() ? "\"" : ", \"") + n + "\"";
@@ -107,9 +112,7 @@ Result<std::int64_t> copy_table(sqlite3* db, pg::Connection& pg, const std::stri
       values[c].assign(text ? reinterpret_cast<const char*>(text) : "",
                        static_cast<std::size_t>(sqlite3_column_bytes(s->get(), c)));
       if (c == partition_at) {
-        const auto* recipient = sqlite3_column_text(
-            s->get(),
-            static_cast<int>(std::find(names.begin(), names.end(), "recipient") - names.begin()));
+        const auto* recipient = sqlite3_column_text(s->get(), recipient_at);
         values[c] = std::to_string(PgStore::partition_of(
             values[c], recipient ? reinterpret_cast<const char*>(recipient) : ""));
       } else if (null) {
