@@ -49,6 +49,18 @@ struct FileClose {
 };
 using FilePtr = std::unique_ptr<std::FILE, FileClose>;
 
+// libical returns some strings (an error property's text, a value as text) in a ring of
+// temporary buffers that belongs to the calling thread and keeps up to 2500 of them until it
+// wraps: kept for the thread's life, they would hold on to copies of a whole calendar's text
+// long after the parse. Each parse frees the ring when it ends, after everything it read was
+// copied out.
+struct RingRelease {
+  RingRelease() = default;
+  RingRelease(const RingRelease&) = delete;
+  RingRelease& operator=(const RingRelease&) = delete;
+  ~RingRelease() { icalmemory_free_ring(); }
+};
+
 // The input handed to libical's parser. libical's own icalparser_string_line_generator cannot be
 // used here because its state struct is private; this one behaves the same: each call copies the
 // next physical line (or, for a line longer than the buffer, its next size-1 bytes), and libical
@@ -371,6 +383,7 @@ class Importer {
 }  // namespace
 
 std::expected<IcsImport, Diagnostic> parse_ics_closed_days(std::string_view text) {
+  const RingRelease ring;  // declared first, so it is released last
   auto root = parse_root(text);
   if (!root)
     return std::unexpected(root.error());
