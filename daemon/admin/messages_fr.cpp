@@ -313,6 +313,8 @@ std::string_view pattern(Code code) {
       return "ne doit pas contenir de mot de passe (il figurerait dans le texte audité de la "
              "configuration) : donnez password_file, ou PGPASSFILE dans l'environnement du "
              "service";
+    case Code::bad_store_url:
+      return "ce n'est pas une chaîne de connexion que libpq sait lire : {0}";
     case Code::ics_unreadable:
       return "impossible de lire {0} : {1}";
     case Code::ics_nul_bytes:

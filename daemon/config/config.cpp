@@ -9,6 +9,7 @@
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <expected>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -18,6 +19,7 @@
 #include <sstream>
 #include <tuple>
 
+#include <libpq-fe.h>
 #include <toml++/toml.h>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
@@ -674,8 +676,12 @@ class Loader {
       return;
     }
     if (auto v = check_.string(t->get("url"), "store.url")) {
-      if (url_has_password(*v))
+      const auto gives = url_gives_password(*v);
+      if (!gives) {
+        check_.error(t->get("url"), "store.url", Code::bad_store_url, {gives.error()});
+      } else if (*gives) {
         check_.error(t->get("url"), "store.url", Code::password_in_url);
+      }
       s.url = *v;
     } else if (!t->get("url")) {
       check_.error(t, "store", Code::postgresql_needs_url);
@@ -709,31 +715,29 @@ class Loader {
     }
   }
 
-  // Whether a libpq connection string (keywords, or a postgresql:// URI) gives a password.
-  static bool url_has_password(std::string_view url) {
-    if (url.starts_with("postgresql://") || url.starts_with("postgres://")) {
-      std::string_view rest = url.substr(url.find("//") + 2);
-      rest = rest.substr(0, rest.find_first_of("/?"));
-      const auto at = rest.rfind('@');
-      if (at != std::string_view::npos && rest.substr(0, at).find(':') != std::string_view::npos)
-        return true;
-      const auto query = url.find('?');
-      return query != std::string_view::npos &&
-             (url.find("password=", query) != std::string_view::npos);
+  // Whether a libpq connection string (keywords, or a postgresql:// URI) gives a password, as
+  // libpq itself reads it: a percent-encoded key (`?%70assword=`), a tab before `=`, a quoted
+  // value are all seen as libpq sees them. libpq's reason when it cannot read the string.
+  static std::expected<bool, std::string> url_gives_password(const std::string& url) {
+    char* error = nullptr;
+    PQconninfoOption* options = PQconninfoParse(url.c_str(), &error);
+    if (options == nullptr) {
+      std::string reason = error != nullptr ? error : "out of memory";
+      PQfreemem(error);
+      while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' '))
+        reason.pop_back();
+      return std::unexpected(std::move(reason));
     }
-    std::size_t i = 0;
-    while ((i = url.find("password", i)) != std::string_view::npos) {
-      // "password" or "sslpassword" (the client key's), as a whole keyword.
-      const std::size_t word = i >= 3 && url.substr(i - 3, 3) == "ssl" ? i - 3 : i;
-      const bool starts_word = word == 0 || url[word - 1] == ' ' || url[word - 1] == '\t';
-      std::size_t j = i + 8;
-      while (j < url.size() && url[j] == ' ')
-        ++j;
-      if (starts_word && j < url.size() && url[j] == '=')
-        return true;
-      i += 8;
+    bool gives = false;
+    for (const PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+      // Only the options the string sets have a value: none comes from the environment here.
+      // "sslpassword" is the client key's.
+      const std::string_view keyword = o->keyword;
+      if (o->val != nullptr && (keyword == "password" || keyword == "sslpassword"))
+        gives = true;
     }
-    return false;
+    PQconninfoFree(options);
+    return gives;
   }
 
   // The first line of a password file, without its end of line or trailing spaces.

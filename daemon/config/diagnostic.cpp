@@ -267,6 +267,8 @@ constexpr std::array kEntries = {
     Entry{{Code::password_in_url, "config.password_in_url", 0, false, false},
           "must not hold a password (it would be in the configuration's audited text): give "
           "password_file, or a PGPASSFILE in the service's environment"},
+    Entry{{Code::bad_store_url, "config.bad_store_url", 1, false, false},
+          "not a connection string libpq can read: {0}"},
     Entry{{Code::ics_unreadable, "ics.unreadable", 2, false, false}, "cannot read {0}: {1}"},
     Entry{{Code::ics_nul_bytes, "ics.nul_bytes", 1, false, kPath},
           "not an iCalendar file (it contains NUL bytes; UTF-16 files are not supported)"},

@@ -143,6 +143,7 @@ enum class Code : std::uint16_t {
   key_not_for_backend,    // {backend}
   postgresql_needs_url,   //
   password_in_url,        //
+  bad_store_url,          // {libpq's reason}
   // .ics calendars. The first argument is the calendar's path (empty: none, or a warning); an
   // event's code has then {line ("0": unknown), position in the file, summary}, and its own.
   ics_unreadable,               // {path, reason} (the path is part of the message)

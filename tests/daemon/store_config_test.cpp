@@ -68,9 +68,14 @@ TEST(StoreConfig, TheDefaultsOfThePostgresqlKeys) {
 }
 
 TEST(StoreConfig, APasswordInTheUrlIsRefusedInEitherForm) {
-  for (const char* url : {"postgresql://treve:hunter2@db1/treve", "postgres://u:p@h/d",
-                          "postgresql://treve@db1/treve?password=hunter2",
-                          "host=db1 password=hunter2 dbname=treve", "password = x host=db1"}) {
+  for (const char* url :
+       {"postgresql://treve:hunter2@db1/treve", "postgres://u:p@h/d",
+        "postgresql://treve@db1/treve?password=hunter2", "host=db1 password=hunter2 dbname=treve",
+        "password = x host=db1",
+        // As libpq reads them: a percent-encoded key, a tab before "=", a
+        // quoted value, the client key's password.
+        "postgresql://treve@db1/treve?%70assword=hunter2", "host=db1\\tpassword\\t= x",
+        "host=db1 password='hunter 2'", "postgresql://db1/treve?sslpassword=x"}) {
     EXPECT_THAT(
         config_errors(std::string("[store]\nbackend = \"postgresql\"\nurl = \"") + url + "\"\n"),
         ElementsAre(AllOf(StartsWith("test.toml:3: store.url: must not hold a password"),
@@ -80,6 +85,18 @@ TEST(StoreConfig, APasswordInTheUrlIsRefusedInEitherForm) {
   // A user name, or a word that only contains "password", is not one.
   EXPECT_TRUE(load_ok("[store]\nbackend = \"postgresql\"\nurl = \"postgresql://treve@db1/t\"\n"));
   EXPECT_TRUE(load_ok("[store]\nbackend = \"postgresql\"\nurl = \"host=db1 dbname=nopassword\"\n"));
+}
+
+TEST(StoreConfig, AConnectionStringLibpqCannotReadIsNamedWithLibpqsReason) {
+  for (const char* url : {"host=db1 dbname", "postgresql://db1/treve?nokey=1", "host='db1",
+                          "postgresql://[::1/treve"}) {
+    EXPECT_THAT(
+        config_errors(std::string("[store]\nbackend = \"postgresql\"\nurl = \"") + url + "\"\n"),
+        ElementsAre(StartsWith("test.toml:3: store.url: not a connection string libpq can read: ")))
+        << url;
+  }
+  EXPECT_THAT(config_errors("[store]\nbackend = \"postgresql\"\nurl = \"host=db1 dbname\"\n"),
+              ElementsAre(HasSubstr("missing \"=\" after \"dbname\"")));
 }
 
 TEST(StoreConfig, MistakesAreNamedWithTheirKeyAndLine) {
