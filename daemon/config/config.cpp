@@ -677,9 +677,9 @@ class Loader {
     }
     if (auto v = check_.string(t->get("url"), "store.url")) {
       const auto gives = url_gives_password(*v);
-      if (!gives) {
+      if (!gives && !mentions_password(*v)) {
         check_.error(t->get("url"), "store.url", Code::bad_store_url, {gives.error()});
-      } else if (*gives) {
+      } else if (!gives || *gives) {
         check_.error(t->get("url"), "store.url", Code::password_in_url);
       }
       s.url = *v;
@@ -715,29 +715,77 @@ class Loader {
     }
   }
 
-  // Whether a libpq connection string (keywords, or a postgresql:// URI) gives a password, as
+  // Whether a libpq connection string (keywords, or a postgresql:// URI) gives a secret, as
   // libpq itself reads it: a percent-encoded key (`?%70assword=`), a tab before `=`, a quoted
-  // value are all seen as libpq sees them. libpq's reason when it cannot read the string.
+  // value are all seen as libpq sees them. The secrets are the options libpq marks as such
+  // (`password`, `sslpassword`, and any a later libpq adds). When libpq cannot read the string,
+  // its reason, without the text it quotes unless that is an option's name.
   static std::expected<bool, std::string> url_gives_password(const std::string& url) {
     char* error = nullptr;
     PQconninfoOption* options = PQconninfoParse(url.c_str(), &error);
     if (options == nullptr) {
       std::string reason = error != nullptr ? error : "out of memory";
       PQfreemem(error);
-      while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' '))
-        reason.pop_back();
-      return std::unexpected(std::move(reason));
+      return std::unexpected(redact_libpq_reason(reason));
     }
     bool gives = false;
+    // Only the options the string sets have a value: none comes from the environment here.
     for (const PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
-      // Only the options the string sets have a value: none comes from the environment here.
-      // "sslpassword" is the client key's.
-      const std::string_view keyword = o->keyword;
-      if (o->val != nullptr && (keyword == "password" || keyword == "sslpassword"))
+      if (o->val != nullptr && o->dispchar != nullptr && o->dispchar[0] == '*')
         gives = true;
     }
     PQconninfoFree(options);
     return gives;
+  }
+
+  // A string libpq could not read may still hold a password (a stray space inside it, a bad
+  // percent-encoding): what makes it likely, as text.
+  static bool mentions_password(std::string_view url) {
+    std::string lower(url);
+    for (char& c : lower)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (lower.find("password") != std::string::npos ||
+        lower.find("%70assword") != std::string::npos ||
+        lower.find("%50assword") != std::string::npos)
+      return true;
+    if (lower.starts_with("postgresql://") || lower.starts_with("postgres://")) {
+      std::string_view rest = std::string_view(lower).substr(lower.find("//") + 2);
+      rest = rest.substr(0, rest.find_first_of("/?"));
+      const auto at = rest.rfind('@');
+      return at != std::string_view::npos && rest.substr(0, at).find(':') != std::string_view::npos;
+    }
+    return false;
+  }
+
+  // libpq's reason with each quoted text replaced by "…", unless it is an option's name or a
+  // punctuation mark ("missing "=" after "dbname"" stays; "hunter%zz" does not).
+  static std::string redact_libpq_reason(std::string reason) {
+    while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' '))
+      reason.pop_back();
+    std::set<std::string, std::less<>> names;
+    if (PQconninfoOption* defaults = PQconndefaults()) {
+      for (const PQconninfoOption* o = defaults; o->keyword != nullptr; ++o)
+        names.insert(o->keyword);
+      PQconninfoFree(defaults);
+    }
+    std::string out;
+    std::size_t pos = 0;
+    for (;;) {
+      const std::size_t open = reason.find('"', pos);
+      const std::size_t close = open == std::string::npos ? open : reason.find('"', open + 1);
+      if (close == std::string::npos) {
+        out += reason.substr(pos);
+        return out;
+      }
+      const std::string_view quoted = std::string_view(reason).substr(open + 1, close - open - 1);
+      out += reason.substr(pos, open + 1 - pos);
+      out += (quoted.size() == 1 && std::ispunct(static_cast<unsigned char>(quoted[0]))) ||
+                     names.contains(quoted)
+                 ? std::string(quoted)
+                 : "…";
+      out += '"';
+      pos = close + 1;
+    }
   }
 
   // The first line of a password file, without its end of line or trailing spaces.

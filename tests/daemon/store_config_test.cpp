@@ -19,6 +19,7 @@ using test::config_errors;
 using test::load_ok;
 using ::testing::AllOf;
 using ::testing::ElementsAre;
+using ::testing::EndsWith;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
@@ -75,7 +76,10 @@ TEST(StoreConfig, APasswordInTheUrlIsRefusedInEitherForm) {
         // As libpq reads them: a percent-encoded key, a tab before "=", a
         // quoted value, the client key's password.
         "postgresql://treve@db1/treve?%70assword=hunter2", "host=db1\\tpassword\\t= x",
-        "host=db1 password='hunter 2'", "postgresql://db1/treve?sslpassword=x"}) {
+        "host=db1 password='hunter 2'", "postgresql://db1/treve?sslpassword=x",
+        // Strings libpq cannot read, that still hold one: refused, never quoted back.
+        "postgresql://treve:hunter%zz@db1/treve", "host=db1 PASSWORD=correct horse",
+        "host=db1 password=correct horse"}) {
     EXPECT_THAT(
         config_errors(std::string("[store]\nbackend = \"postgresql\"\nurl = \"") + url + "\"\n"),
         ElementsAre(AllOf(StartsWith("test.toml:3: store.url: must not hold a password"),
@@ -95,8 +99,15 @@ TEST(StoreConfig, AConnectionStringLibpqCannotReadIsNamedWithLibpqsReason) {
         ElementsAre(StartsWith("test.toml:3: store.url: not a connection string libpq can read: ")))
         << url;
   }
+  // libpq's reason keeps an option's name, and never the text it could not read.
   EXPECT_THAT(config_errors("[store]\nbackend = \"postgresql\"\nurl = \"host=db1 dbname\"\n"),
               ElementsAre(HasSubstr("missing \"=\" after \"dbname\"")));
+  EXPECT_THAT(config_errors("[store]\nbackend = \"postgresql\"\nurl = \"host=db1 dbname=a "
+                            "b\"\n"),
+              ElementsAre(EndsWith("missing \"=\" after \"…\" in connection info string")));
+  EXPECT_THAT(config_errors("[store]\nbackend = \"postgresql\"\nurl = "
+                            "\"postgresql://db1/tr%zzeve\"\n"),
+              ElementsAre(EndsWith("invalid percent-encoded token: \"…\"")));
 }
 
 TEST(StoreConfig, MistakesAreNamedWithTheirKeyAndLine) {
