@@ -763,10 +763,11 @@ class Loader {
     while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' '))
       reason.pop_back();
     std::set<std::string, std::less<>> names;
-    if (PQconninfoOption* defaults = PQconndefaults()) {
-      for (const PQconninfoOption* o = defaults; o->keyword != nullptr; ++o)
+    // Every option, none set: unlike PQconndefaults, reads no environment nor service file.
+    if (PQconninfoOption* all = PQconninfoParse("", nullptr)) {
+      for (const PQconninfoOption* o = all; o->keyword != nullptr; ++o)
         names.insert(o->keyword);
-      PQconninfoFree(defaults);
+      PQconninfoFree(all);
     }
     std::string out;
     std::size_t pos = 0;
